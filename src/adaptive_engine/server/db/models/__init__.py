@@ -1,0 +1,24 @@
+"""All ORM models. Import every domain's module here so Alembic and the app see the full metadata."""
+
+from adaptive_engine.server.db.base import Base
+from adaptive_engine.server.db.models.completions import Completion
+from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
+from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
+from adaptive_engine.server.db.models.registry import Model, ModelService
+from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Completion",
+    "Metric",
+    "Model",
+    "ModelService",
+    "Role",
+    "Team",
+    "TeamMember",
+    "UseCase",
+    "UseCaseMetric",
+    "UseCaseShare",
+    "User",
+]

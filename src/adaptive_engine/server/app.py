@@ -1,0 +1,91 @@
+"""create_app(settings): the server, with its database, services and routes on app.state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from strawberry.fastapi import GraphQLRouter
+
+from adaptive_engine.server.config import Settings
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, MetricsMiddleware
+from adaptive_engine.server.rest.errors import install_error_handlers
+from adaptive_engine.server.rest.router import api_router
+
+log = logging.getLogger("adaptive_engine")
+
+
+async def graphql_context(request: Request) -> AsyncIterator[Context]:
+    async with request.app.state.sessionmaker() as session:
+        yield Context(session=session, principal=request.state.principal, state=request.app.state)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        await upgrade(engine)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        async with unit_of_work(app.state.sessionmaker) as session:
+            result = await bootstrap(session, settings.data_dir, settings.admin_api_key)
+        if result.generated_key:
+            # Printed once, on the first start; stored hashed, and in a 0600 file for the operator.
+            print(
+                f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
+                f"    {result.generated_key}\n",
+                flush=True,
+            )
+        # Long-lived services start in order and stop in reverse.
+        for service in app.state.services:
+            await service.start(app)
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            for service in reversed(app.state.services):
+                await service.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.ready = False
+    # Objects with `async start(app)` / `async stop()`; domains append theirs here.
+    app.state.services = []
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+
+    install_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        if not app.state.ready:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    graphql = GraphQLRouter(build_schema(), context_getter=graphql_context, multipart_uploads_enabled=True)
+    app.include_router(graphql, prefix="/api/graphql")
+    app.include_router(api_router)
+
+    # Outermost first: metrics see every request, auth runs before the size check reads the body.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuthMiddleware)
+    app.add_middleware(MetricsMiddleware, registry=registry)
+    return app

@@ -1,0 +1,85 @@
+"""Who is calling, and the one place that decides what they may do."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.keys import hash_api_key
+from adaptive_engine.server.auth.permissions import ADMIN
+from adaptive_engine.server.db.models import ApiKey, TeamMember, UseCaseShare, User
+from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenticated
+
+
+@dataclass
+class Principal:
+    user_id: uuid.UUID
+    email: str
+    # team id -> permissions of the user's role in that team
+    team_permissions: dict[uuid.UUID, frozenset[str]] = field(default_factory=dict)
+    # Set when the key was minted for a job: the key works only on that job's use case.
+    job_id: uuid.UUID | None = None
+
+    @property
+    def global_permissions(self) -> frozenset[str]:
+        return frozenset().union(*self.team_permissions.values()) if self.team_permissions else frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.global_permissions
+
+    def has_global(self, permission: str) -> bool:
+        granted = self.global_permissions
+        return ADMIN in granted or permission in granted
+
+    def require_global(self, permission: str) -> None:
+        if not self.has_global(permission):
+            raise PermissionDenied(f"permission '{permission}' is required")
+
+    async def use_case_permissions(self, session: AsyncSession, use_case_id: uuid.UUID) -> frozenset[str]:
+        if self.is_admin:
+            return frozenset({ADMIN})
+        shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id == use_case_id))).scalars()
+        granted: set[str] = set()
+        for share in shares:
+            if share.team_id in self.team_permissions:
+                granted |= set(share.role.permissions)
+        return frozenset(granted)
+
+    async def can(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID) -> bool:
+        granted = await self.use_case_permissions(session, use_case_id)
+        return ADMIN in granted or permission in granted
+
+    async def require(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID, what: str) -> None:
+        """Raise unless allowed. Without read access the use case is reported as not found, so its
+        existence does not leak to other teams."""
+        granted = await self.use_case_permissions(session, use_case_id)
+        if ADMIN in granted or permission in granted:
+            return
+        if "use_case:read" not in granted:
+            raise NotFound(f"{what} not found")
+        raise PermissionDenied(f"permission '{permission}' is required on {what}")
+
+
+async def authenticate(session: AsyncSession, token: str | None) -> Principal:
+    if not token:
+        raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+    key = (
+        await session.execute(select(ApiKey).where(ApiKey.key_hash == hash_api_key(token), ApiKey.revoked_at.is_(None)))
+    ).scalar_one_or_none()
+    if key is None:
+        raise Unauthenticated("invalid API key")
+    return await principal_for_user(session, key.user, job_id=key.job_id)
+
+
+async def principal_for_user(session: AsyncSession, user: User, job_id: uuid.UUID | None = None) -> Principal:
+    members = (await session.execute(select(TeamMember).where(TeamMember.user_id == user.id))).scalars()
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        team_permissions={m.team_id: frozenset(m.role.permissions) for m in members},
+        job_id=job_id,
+    )

@@ -1,0 +1,44 @@
+"""Completions: every answer served (or logged) with its prompt. The interactions domain reads them."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
+
+
+class Completion(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "completions"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"))
+    model_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), default=None)
+    # The model's key when served; kept even if the model row goes away.
+    model_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The prompt as chat messages [{"role", "content"}].
+    messages: Mapped[list] = mapped_column(default=list)
+    completion: Mapped[str | None] = mapped_column(Text, default=None)
+    # LIVE, OFFLINE, AUTOMATION, DATASET, EVALUATION (wire enum CompletionSource).
+    source: Mapped[str] = mapped_column(String(20), default="LIVE")
+    # Hash of the prompt messages, to group interactions by prompt.
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    user_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+    labels: Mapped[dict] = mapped_column(default=dict)
+    # Completions of one request with n > 1 share a request id.
+    request_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    finish_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # The A/B campaign that routed this request, if any (the model is the arm).
+    ab_campaign_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_completions_use_case_created", "use_case_id", "created_at", "id"),
+        Index("ix_completions_use_case_prompt", "use_case_id", "prompt_hash"),
+        Index("ix_completions_session", "session_id"),
+        Index("ix_completions_ab_campaign", "ab_campaign_id"),
+    )

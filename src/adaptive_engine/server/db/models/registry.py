@@ -1,0 +1,56 @@
+"""Models in the registry and their attachment to use cases (model services)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
+
+
+class Model(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "models"
+
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # "chat" or "embedding"
+    kind: Mapped[str] = mapped_column(String(20), default="chat")
+    # "local", "open_ai", "azure", "google"
+    provider: Mapped[str] = mapped_column(String(20), default="local")
+    is_external: Mapped[bool] = mapped_column(default=False)
+    is_adapter: Mapped[bool] = mapped_column(default=False)
+    is_training: Mapped[bool] = mapped_column(default=False)
+    backbone_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), default=None)
+    # How the backend finds the weights or the endpoint: {"gguf_package": ...}, {"path": ...},
+    # {"endpoint": ..., "external_model_id": ..., "api_version": ...}.
+    source: Mapped[dict] = mapped_column(default=dict)
+    # Provider API key for external models: stored, never returned by the API.
+    secret: Mapped[str | None] = mapped_column(Text, default=None)
+    # ONLINE / PENDING / OFFLINE / ERROR, as the wire enum ModelOnline.
+    status: Mapped[str] = mapped_column(String(20), default="OFFLINE")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    compute_config: Mapped[dict] = mapped_column(default=dict)
+    # Where a trained model came from: base model, recipe, job, dataset or feedback filter.
+    lineage: Mapped[dict] = mapped_column(default=dict)
+
+    backbone: Mapped[Model | None] = relationship(remote_side="Model.id", lazy="joined", join_depth=1)
+    services: Mapped[list[ModelService]] = relationship(back_populates="model", cascade="all, delete-orphan")
+
+
+class ModelService(IdMixin, CreatedAtMixin, Base):
+    """A model attached to a use case."""
+
+    __tablename__ = "model_services"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    desired_online: Mapped[bool] = mapped_column(default=True)
+    placement: Mapped[dict] = mapped_column(default=dict)
+
+    model: Mapped[Model] = relationship(back_populates="services", lazy="joined")
+
+    __table_args__ = (UniqueConstraint("use_case_id", "model_id"),)

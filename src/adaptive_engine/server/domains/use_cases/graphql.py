@@ -1,0 +1,140 @@
+"""GraphQL of use cases."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.feedback.types import MetricWithContextType
+from adaptive_engine.server.domains.identity.types import RoleType, TeamType
+from adaptive_engine.server.domains.models.types import ModelServiceType
+from adaptive_engine.server.domains.use_cases import service
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import IdOrKey
+
+
+@strawberry.type(name="UseCaseShare")
+class UseCaseShareType:
+    team: TeamType
+    role: RoleType
+    is_owner: bool
+
+
+@strawberry.type(name="UseCase")
+class UseCaseType:
+    row: strawberry.Private[orm.UseCase]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
+        rows = await info.context.session.execute(
+            select(orm.Metric)
+            .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
+            .where(orm.UseCaseMetric.use_case_id == self.row.id)
+            .order_by(orm.Metric.key)
+        )
+        return [MetricWithContextType(row=m) for m in rows.scalars()]
+
+    @strawberry.field
+    async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
+        rows = await info.context.session.execute(
+            select(orm.ModelService)
+            .where(orm.ModelService.use_case_id == self.row.id)
+            .order_by(orm.ModelService.created_at)
+        )
+        return [ModelServiceType(row=s) for s in rows.scalars()]
+
+    @strawberry.field(description="The caller's permissions on this use case")
+    async def permissions(self, info: Info[Context, None]) -> list[str]:
+        granted = await info.context.principal.use_case_permissions(info.context.session, self.row.id)
+        return sorted(CATALOGUE) if ADMIN in granted else sorted(granted)
+
+    @strawberry.field
+    async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
+        rows = await info.context.session.execute(
+            select(orm.UseCaseShare).where(orm.UseCaseShare.use_case_id == self.row.id)
+        )
+        return [
+            UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner)
+            for s in rows.scalars()
+        ]
+
+
+@strawberry.input(name="UseCaseSettingsInput")
+class UseCaseSettingsInput:
+    default_metric: str | None = None
+
+
+@strawberry.input(name="EmojiInput")
+class EmojiInput:
+    native: str
+
+
+@strawberry.input(name="UseCaseMetadataInput")
+class UseCaseMetadataInput:
+    emoji: EmojiInput | None = None
+
+
+@strawberry.input(name="UseCaseCreate")
+class UseCaseCreate:
+    name: str
+    team: str | None = None
+    key: str | None = None
+    description: str | None = None
+    gradient_color: str | None = None
+    metadata: UseCaseMetadataInput | None = None
+    settings: UseCaseSettingsInput | None = None
+
+
+@strawberry.type
+class UseCaseQuery:
+    @strawberry.field
+    async def use_case(self, info: Info[Context, None], id_or_key: IdOrKey) -> UseCaseType | None:
+        ctx = info.context
+        return UseCaseType(row=await service.get_use_case(ctx.session, ctx.principal, id_or_key))
+
+    @strawberry.field
+    async def use_cases(self, info: Info[Context, None]) -> list[UseCaseType]:
+        ctx = info.context
+        return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal)]
+
+
+@strawberry.type
+class UseCaseMutation:
+    @strawberry.mutation
+    async def create_use_case(self, info: Info[Context, None], input: UseCaseCreate) -> UseCaseType:
+        ctx = info.context
+        use_case = await service.create_use_case(
+            ctx.session,
+            ctx.principal,
+            key=input.key,
+            name=input.name,
+            description=input.description,
+            team=input.team,
+        )
+        return UseCaseType(row=use_case)

@@ -1,0 +1,97 @@
+"""Use cases: creation, lookup and visibility."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.lookup import find_by_id_or_key
+from adaptive_engine.server.db.models import Role, Team, TeamMember, UseCase, UseCaseShare
+from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+OWNER_ROLE = "admin"
+
+
+def validate_key(key: str, what: str = "key") -> str:
+    if not key or not key.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if not KEY_PATTERN.match(key):
+        raise InvalidInput(
+            f"{what} '{key}' is malformed: use 1-100 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
+    return key
+
+
+def key_from_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100]
+
+
+async def create_use_case(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    key: str | None,
+    name: str | None,
+    description: str | None = None,
+    team: str | None = None,
+) -> UseCase:
+    principal.require_global("use_case:create")
+    if key is None:
+        if not name:
+            raise InvalidInput("a use case needs a key or a name")
+        key = key_from_name(name)
+    validate_key(key, "use case key")
+    if (await session.execute(select(UseCase.id).where(UseCase.key == key))).first():
+        raise AlreadyExists(f"use case '{key}' already exists")
+    owner_team = await _owner_team(session, principal, team)
+    role = (await session.execute(select(Role).where(Role.key == OWNER_ROLE))).scalar_one()
+    use_case = UseCase(key=key, name=name or key, description=description or "")
+    session.add(use_case)
+    await session.flush()
+    session.add(UseCaseShare(use_case_id=use_case.id, team_id=owner_team.id, role_id=role.id, is_owner=True))
+    await session.flush()
+    await session.refresh(use_case, ["shares"])
+    return use_case
+
+
+async def _owner_team(session: AsyncSession, principal: Principal, team: str | None) -> Team:
+    if team:
+        found = await find_by_id_or_key(session, Team, team)
+        if found is None:
+            raise NotFound(f"team '{team}' not found")
+        if found.id not in principal.team_permissions and not principal.is_admin:
+            raise PermissionDenied(f"you are not a member of team '{team}'")
+        return found
+    first = (
+        await session.execute(
+            select(Team).join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == principal.user_id)
+        )
+    ).scalars().first()
+    if first is None:
+        raise InvalidInput("you belong to no team: pass the team that will own the use case")
+    return first
+
+
+async def get_use_case(session: AsyncSession, principal: Principal, id_or_key: str, permission: str = "use_case:read") -> UseCase:
+    """The use case, if the caller holds ``permission`` on it. Unreadable use cases are reported as
+    not found, so their existence does not leak."""
+    use_case = await find_by_id_or_key(session, UseCase, id_or_key)
+    what = f"use case '{id_or_key}'"
+    if use_case is None:
+        raise NotFound(f"{what} not found")
+    await principal.require(session, permission, use_case.id, what)
+    return use_case
+
+
+async def list_use_cases(session: AsyncSession, principal: Principal) -> list[UseCase]:
+    query = select(UseCase).order_by(UseCase.created_at, UseCase.key)
+    if not principal.is_admin:
+        teams = list(principal.team_permissions)
+        query = query.where(
+            UseCase.id.in_(select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(teams)))
+        )
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,27 @@
+"""Per-request GraphQL context: the database session, the caller and the app's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from strawberry.fastapi import BaseContext
+
+from adaptive_engine.server.auth.principal import Principal
+
+
+@dataclass
+class Context(BaseContext):
+    session: AsyncSession
+    principal: Principal
+    # app.state: settings, sessionmaker, inference manager, job runner ... (built in create_app)
+    state: Any
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+def gql_context(info: Any) -> Context:
+    return info.context

@@ -1,0 +1,58 @@
+"""Turns resolver failures into GraphQL errors with ``extensions.code``, and owns the transaction.
+
+Any error rolls the whole operation back, so a failed call changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from adaptive_engine.server.errors import INTERNAL_MESSAGE, DomainError
+
+log = logging.getLogger("adaptive_engine.graphql")
+
+
+def classify(error: GraphQLError) -> None:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        error.message = original.message
+        error.extensions = {"code": original.code, **({"details": original.details} if original.details else {})}
+    elif original is None or isinstance(original, GraphQLError):
+        # Parse/validation/coercion errors: the request itself is malformed.
+        error.extensions = {**(error.extensions or {}), "code": "INVALID_INPUT"}
+    else:
+        log.error("internal error in %s", error.path, exc_info=original)
+        error.message = INTERNAL_MESSAGE
+        error.extensions = {"code": "INTERNAL"}
+        # The traceback stays in our log, never in the response.
+        error.original_error = None
+        error.__traceback__ = None
+
+
+class ErrorsAndTransaction(SchemaExtension):
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
+        for error in errors:
+            classify(error)
+        context = self.execution_context.context
+        session = getattr(context, "session", None)
+        if session is None:
+            return
+        if errors:
+            await session.rollback()
+            return
+        try:
+            await session.commit()
+        except Exception as exc:  # noqa: BLE001
+            await session.rollback()
+            log.error("commit failed", exc_info=exc)
+            error = GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
+            if result is not None:
+                result.data = None
+                result.errors = [error]

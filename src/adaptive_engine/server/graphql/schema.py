@@ -1,0 +1,39 @@
+"""The GraphQL schema, assembled from per-domain Query and Mutation mixins.
+
+A domain adds its mixin to QUERY_MIXINS / MUTATION_MIXINS (one line each).
+"""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from adaptive_engine.server.domains.identity.graphql import IdentityQuery
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
+from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
+
+QUERY_MIXINS: list[type] = [
+    IdentityQuery,
+    UseCaseQuery,
+]
+
+MUTATION_MIXINS: list[type] = [
+    UseCaseMutation,
+]
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+        # Domain and input errors are the caller's; internal ones are logged by ErrorsAndTransaction.
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    query = strawberry.type(type("Query", tuple(QUERY_MIXINS), {}))
+    mutation = strawberry.type(type("Mutation", tuple(MUTATION_MIXINS), {}))
+    return Schema(
+        query=query,
+        mutation=mutation,
+        extensions=[ErrorsAndTransaction],
+        config=StrawberryConfig(auto_camel_case=True),
+    )
