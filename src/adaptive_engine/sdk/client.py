@@ -1,0 +1,89 @@
+"""Adaptive (sync) and AsyncAdaptive: the same resources over a blocking or an asyncio transport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from adaptive_engine.sdk._base import resolve_api_key
+from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
+from adaptive_engine.sdk.resources.use_cases import UseCases
+from adaptive_engine.sdk.resources.users import Users
+
+try:
+    from importlib.metadata import version as _version
+
+    VERSION = _version("adaptive-engine")
+except Exception:  # noqa: BLE001 - running from a source tree
+    VERSION = "0+unknown"
+
+
+class _ClientBase:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        default_headers: dict[str, str] | None = None,
+        timeout_secs: float | None = 90.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        self.api_key = resolve_api_key(api_key)
+        self._headers = {
+            **(default_headers or {}),
+            "Authorization": f"Bearer {self.api_key}",
+            "User-Agent": f"adaptive-engine-sdk/{VERSION}",
+        }
+        self._timeout = httpx.Timeout(timeout_secs)
+        self._retry = RetryPolicy(max_retries=max_retries)
+        self._default_use_case: str | None = None
+        # Resources (one class each, shared by both clients).
+        self.use_cases = UseCases(self)
+        self.users = Users(self)
+
+    @property
+    def default_use_case(self) -> str | None:
+        return self._default_use_case
+
+    def set_default_use_case(self, use_case: str | None) -> None:
+        """Use case that methods fall back to when none is passed."""
+        self._default_use_case = use_case
+
+
+class Adaptive(_ClientBase):
+    """Synchronous client."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,
+                 timeout_secs: float | None = 90.0, max_retries: int = 2) -> None:
+        super().__init__(base_url, api_key, default_headers, timeout_secs, max_retries)
+        self._http = httpx.Client(base_url=self.base_url, headers=self._headers, timeout=self._timeout)
+        self._transport = SyncTransport(self._http, self._retry)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Adaptive:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncAdaptive(_ClientBase):
+    """Asynchronous client: every method returns an awaitable."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,
+                 timeout_secs: float | None = 90.0, max_retries: int = 2) -> None:
+        super().__init__(base_url, api_key, default_headers, timeout_secs, max_retries)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=self._timeout)
+        self._transport = AsyncTransport(self._http, self._retry)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAdaptive:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()

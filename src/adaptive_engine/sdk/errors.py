@@ -1,0 +1,93 @@
+"""The SDK's typed error tree, mapped from HTTP statuses and GraphQL ``extensions.code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AdaptiveError(Exception):
+    """Base of every error the SDK raises."""
+
+
+class UseCaseNotSetError(AdaptiveError, ValueError):
+    """A method needs a use case and none was given nor set with ``set_default_use_case``."""
+
+
+class APIConnectionError(AdaptiveError):
+    """The server could not be reached."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class APIError(AdaptiveError):
+    """The server answered with an error."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None, body: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+
+
+class ValidationError(APIError):
+    """INVALID_INPUT / 400, 413, 422."""
+
+
+class AuthenticationError(APIError):
+    """UNAUTHENTICATED / 401."""
+
+
+class PermissionDeniedError(APIError):
+    """PERMISSION_DENIED / 403."""
+
+
+class NotFoundError(APIError):
+    """NOT_FOUND / 404."""
+
+
+class ConflictError(APIError):
+    """ALREADY_EXISTS or CONFLICT / 409."""
+
+
+class RateLimitError(APIError):
+    """RATE_LIMITED / 429."""
+
+
+class ServerError(APIError):
+    """INTERNAL, upstream or unavailable / 5xx."""
+
+
+BY_CODE: dict[str, type[APIError]] = {
+    "INVALID_INPUT": ValidationError,
+    "UNAUTHENTICATED": AuthenticationError,
+    "PERMISSION_DENIED": PermissionDeniedError,
+    "NOT_FOUND": NotFoundError,
+    "ALREADY_EXISTS": ConflictError,
+    "CONFLICT": ConflictError,
+    "RATE_LIMITED": RateLimitError,
+    "INTERNAL": ServerError,
+    "UPSTREAM_ERROR": ServerError,
+    "UPSTREAM_TIMEOUT": ServerError,
+    "UNAVAILABLE": ServerError,
+}
+
+BY_STATUS: dict[int, type[APIError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: ValidationError,
+    422: ValidationError,
+    429: RateLimitError,
+}
+
+
+def error_for(message: str, *, status_code: int | None, code: str | None, body: Any = None) -> APIError:
+    cls = BY_CODE.get(code or "") or BY_STATUS.get(status_code or 0)
+    if cls is None:
+        cls = ServerError if (status_code or 500) >= 500 else APIError
+    return cls(message, status_code=status_code, code=code, body=body)

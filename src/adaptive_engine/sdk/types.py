@@ -1,0 +1,95 @@
+"""Typed objects returned by the SDK (shared across resources)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adaptive_engine.sdk._base import APIObject
+
+
+class Team(APIObject):
+    id: str
+    key: str
+    name: str
+    created_at: int
+
+
+class Role(APIObject):
+    id: str
+    key: str
+    name: str
+    created_at: int
+    permissions: list[str] = []
+
+
+class TeamWithRole(APIObject):
+    team: Team
+    role: Role
+
+
+class User(APIObject):
+    id: str
+    email: str
+    name: str
+    created_at: int
+    teams: list[TeamWithRole] = []
+
+
+class ComputeConfig(APIObject):
+    tp: int
+    kv_cache_len: int
+    max_seq_len: int
+
+
+class Model(APIObject):
+    id: str
+    key: str
+    name: str
+    online: str
+    error: str | None = None
+    is_external: bool = False
+    provider_name: str | None = None
+    is_adapter: bool = False
+    is_training: bool = False
+    created_at: int
+    size: int | None = None
+    compute_config: ComputeConfig | None = None
+    backbone: Model | None = None
+
+
+class ModelService(APIObject):
+    id: str
+    key: str
+    name: str
+    model: Model
+    is_default: bool
+    desired_online: bool
+    created_at: int
+
+
+class FeedbackKey(APIObject):
+    id: str
+    key: str
+    name: str
+    kind: str
+    description: str = ""
+    scoring_type: str
+    created_at: Any = None
+
+
+class UseCaseShare(APIObject):
+    team: Team
+    role: Role
+    is_owner: bool
+
+
+class UseCase(APIObject):
+    id: str
+    key: str
+    name: str
+    description: str
+    created_at: int
+    metrics: list[FeedbackKey] = []
+    model_services: list[ModelService] = []
+    permissions: list[str] = []
+    shares: list[UseCaseShare] = []
