@@ -11,6 +11,9 @@ import typer
 app = typer.Typer(help="Adaptive Engine: serve models, log traffic, learn from feedback.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+from adaptive_engine.cli.recipe import recipe_app  # noqa: E402
+
+app.add_typer(recipe_app, name="recipe")
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the database, models and files live")]
 DatabaseUrl = Annotated[

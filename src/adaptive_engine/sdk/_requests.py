@@ -28,6 +28,9 @@ class Rest:
     params: dict[str, Any] | None = None
     # Return the raw bytes instead of parsed JSON.
     raw: bool = False
+    # A raw request body (uploads), sent instead of ``json``, and extra headers.
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
 
     @property
     def idempotent(self) -> bool:

@@ -45,6 +45,10 @@ def build(request: GraphQL | Rest | Stream) -> dict[str, Any]:
         kwargs["json"] = request.json
     if isinstance(request, Rest) and request.params:
         kwargs["params"] = {k: v for k, v in request.params.items() if v is not None}
+    if isinstance(request, Rest) and request.content is not None:
+        kwargs["content"] = request.content
+    if isinstance(request, Rest) and request.headers:
+        kwargs["headers"] = request.headers
     return kwargs
 
 

@@ -1,0 +1,41 @@
+"""What a running job says to the server (used by the recipe runtime, not a public resource)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._requests import Rest
+
+
+class JobRuntime(Resource):
+    @operation
+    def report_progress(self, job_id: str, fraction: float, message: str | None = None):
+        yield Rest("POST", f"/jobs/{job_id}/progress", json={"progress": fraction, "message": message})
+
+    @operation
+    def log_metrics(self, job_id: str, step: int, values: dict[str, float]):
+        yield Rest("POST", f"/jobs/{job_id}/metrics", json={"step": step, "values": values})
+
+    @operation
+    def upload_artifact(self, job_id: str, name: str, data: bytes, kind: str = "CUSTOM",
+                        metadata: dict[str, Any] | None = None):
+        body = yield Rest(
+            "POST",
+            f"/jobs/{job_id}/artifacts",
+            params={"name": name, "kind": kind, "metadata": json.dumps(metadata or {})},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return body["id"]
+
+    @operation
+    def download_dataset(self, dataset: str, use_case: str | None = None):
+        data = yield Rest("GET", f"/datasets/{dataset}/download", params={"use_case": self.use_case_key(use_case)}, raw=True)
+        return data
+
+    @operation
+    def register_model(self, job_id: str, spec: dict[str, Any]):
+        body = yield Rest("POST", f"/jobs/{job_id}/models", json=spec)
+        return body
