@@ -63,6 +63,7 @@ class LiveServer:
         self.app = create_app(settings)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        settings.host, settings.port = "127.0.0.1", self.port  # jobs call the server back here
         self.api_key = settings.admin_api_key
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)

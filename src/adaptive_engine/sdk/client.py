@@ -8,6 +8,7 @@ import httpx
 
 from adaptive_engine.sdk._base import resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
+from adaptive_engine.sdk.resources.datasets import Datasets
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -41,6 +42,7 @@ class _ClientBase:
         # Resources (one class each, shared by both clients).
         self.use_cases = UseCases(self)
         self.users = Users(self)
+        self.datasets = Datasets(self)
 
     @property
     def default_use_case(self) -> str | None:

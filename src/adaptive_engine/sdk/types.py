@@ -93,3 +93,33 @@ class UseCase(APIObject):
     model_services: list[ModelService] = []
     permissions: list[str] = []
     shares: list[UseCaseShare] = []
+
+
+class Metric(APIObject):
+    id: str
+    key: str
+    name: str
+    kind: str
+    description: str = ""
+    scoring_type: str
+    created_at: Any = None
+    has_direct_feedbacks: bool = False
+    has_comparison_feedbacks: bool = False
+
+
+class DatasetMetricUsage(APIObject):
+    feedback_count: int
+    comparison_count: int
+    metric: Metric
+
+
+class Dataset(APIObject):
+    id: str
+    key: str | None = None
+    name: str
+    created_at: int
+    kind: str
+    records: int | None = None
+    source: str | None = None
+    size_bytes: int | None = None
+    metrics_usage: list[DatasetMetricUsage] = []

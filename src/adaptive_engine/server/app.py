@@ -17,6 +17,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, MetricsMiddleware
 from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.router import api_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
+    app.state.file_store = FileStore(settings.resolved_files_dir)
     app.state.ready = False
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.services = []

@@ -21,12 +21,39 @@ class Settings(BaseSettings):
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"
+    # Datasets, recipes and artifacts live here (default: DATA_DIR/files); any mounted path works.
+    files_dir: Path | None = None
+    # Largest dataset accepted (one upload, or all parts of a chunked upload), in bytes.
+    max_dataset_bytes: int = 1024 * 1024 * 1024
+    max_recipe_bytes: int = 50 * 1024 * 1024
+    # Deriving a recipe's JSON schema imports its code in a subprocess, under this time limit.
+    recipe_schema_timeout_s: float = 120.0
+    # How often the job runner looks at queued and running jobs.
+    job_poll_interval_s: float = 0.5
+    # Jobs the local pool runs at once (default: half the CPU cores, at least one).
+    local_job_slots: int | None = None
+    # A Ray cluster's dashboard address (http://host:8265) adds the compute pool "ray".
+    ray_address: str | None = None
+    ray_num_gpus: int = 0
+    # How a job's process reaches this server (default: http://HOST:PORT, loopback for a wildcard host).
+    callback_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'engine.db').resolve()}"
+
+    @property
+    def resolved_files_dir(self) -> Path:
+        return (self.files_dir or self.data_dir / "files").resolve()
+
+    @property
+    def resolved_callback_url(self) -> str:
+        if self.callback_url:
+            return self.callback_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -17,3 +18,9 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
         except BaseException:
             await session.rollback()
             raise
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits (e.g. delete a file whose row is gone),
+    never if it rolls back."""
+    event.listen(session.sync_session, "after_commit", lambda _s: action(), once=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
@@ -15,10 +16,12 @@ from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 QUERY_MIXINS: list[type] = [
     IdentityQuery,
     UseCaseQuery,
+    DatasetQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
     UseCaseMutation,
+    DatasetMutation,
 ]
 
 

@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from adaptive_engine.server.domains.datasets.rest import router as datasets_router
+
 api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(datasets_router)

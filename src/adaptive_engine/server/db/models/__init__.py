@@ -2,7 +2,10 @@
 
 from adaptive_engine.server.db.base import Base
 from adaptive_engine.server.db.models.completions import Completion
+from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
+from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
+from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
 from adaptive_engine.server.db.models.registry import Model, ModelService
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
@@ -11,6 +14,14 @@ __all__ = [
     "ApiKey",
     "Base",
     "Completion",
+    "ComputePool",
+    "CustomRecipe",
+    "Dataset",
+    "HarmonyGroup",
+    "Job",
+    "JobArtifact",
+    "JobMetric",
+    "UploadSession",
     "Metric",
     "Model",
     "ModelService",

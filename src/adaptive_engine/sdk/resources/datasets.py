@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
+from adaptive_engine.sdk.types import Dataset
+
+DATASET_FIELDS = """
+  id key name createdAt kind records source sizeBytes
+  metricsUsage { feedbackCount comparisonCount
+    metric { id key name kind description scoringType createdAt hasDirectFeedbacks hasComparisonFeedbacks } }
+"""
+# Files above this size go through the chunked REST upload, in parts of CHUNK_SIZE bytes.
+CHUNKED_THRESHOLD = 5 * 1024 * 1024
+CHUNK_SIZE = 5 * 1024 * 1024
+
+
+class Datasets(Resource):
+    """JSONL datasets of a use case."""
+
+    @operation
+    def upload(self, file_path: str, dataset_key: str, name: str | None = None, use_case: str | None = None):
+        """Upload a JSONL file as a dataset. Each line is a row: ``messages`` (or ``prompt``), optionally
+        ``completion``, ``feedback`` (``{metric: value}``), or ``chosen``/``rejected`` for preferences.
+        The whole file is validated; a bad line rejects it with the line number and the reason."""
+        use_case = self.use_case_key(use_case)
+        path = Path(file_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"dataset file not found: {file_path}")
+        size = os.path.getsize(path)
+        if size > CHUNKED_THRESHOLD:
+            dataset_id = yield from self._chunked(path, size, dataset_key, name, use_case)
+            return (yield from self._get(dataset_id, use_case))
+        query = f"mutation CreateDataset($input: DatasetCreate!, $file: Upload!) {{ createDataset(input: $input, file: $file) {{ {DATASET_FIELDS} }} }}"
+        variables = {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key}}
+        data = yield GraphQL(query, variables, files={"file": (path.stem, path.read_bytes(), "application/jsonl")})
+        return Dataset.model_validate(data["createDataset"])
+
+    def _chunked(self, path: Path, size: int, dataset_key: str, name: str | None, use_case: str):
+        parts = max(1, math.ceil(size / CHUNK_SIZE))
+        init = yield Rest("POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts})
+        session_id = init["session_id"]
+        try:
+            with open(path, "rb") as source:
+                for number in range(1, parts + 1):
+                    yield Rest(
+                        "POST",
+                        "/upload/part",
+                        params={"session_id": session_id, "part_number": number},
+                        content=source.read(CHUNK_SIZE),
+                        headers={"Content-Type": "application/octet-stream"},
+                    )
+            query = (
+                "mutation CreateDatasetFromMultipartUpload($input: DatasetCreateFromMultipartUpload!) {"
+                " createDatasetFromMultipartUpload(input: $input) { datasetId status error } }"
+            )
+            data = yield GraphQL(query, {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key,
+                                                   "uploadSessionId": session_id}})
+            status = data["createDatasetFromMultipartUpload"]
+            while status["status"] == "PENDING":
+                yield Sleep(1.0)
+                poll = (
+                    "query DatasetUploadProcessingStatus($input: DatasetUploadProcessingStatusInput!) {"
+                    " datasetUploadProcessingStatus(input: $input) { datasetId status error } }"
+                )
+                data = yield GraphQL(poll, {"input": {"useCase": use_case, "datasetId": status["datasetId"]}})
+                status = data["datasetUploadProcessingStatus"]
+            if status["status"] == "ERROR":
+                from adaptive_engine.sdk.errors import ServerError
+
+                raise ServerError(f"dataset processing failed: {status.get('error')}")
+            return status["datasetId"]
+        except BaseException:
+            try:
+                yield Rest("DELETE", "/upload/abort", json={"session_id": session_id})
+            except Exception:  # noqa: BLE001 - the original error is what matters
+                pass
+            raise
+
+    def _get(self, key: str, use_case: str):
+        query = f"query Dataset($key: IdOrKey!, $useCase: IdOrKey!) {{ dataset(idOrKey: $key, useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
+        data = yield GraphQL(query, {"key": key, "useCase": use_case})
+        return Dataset.model_validate(data["dataset"])
+
+    @operation
+    def get(self, key: str, use_case: str | None = None):
+        """A dataset by key (or id)."""
+        return (yield from self._get(key, self.use_case_key(use_case)))
+
+    @operation
+    def list(self, use_case: str | None = None):
+        """Datasets of the use case."""
+        query = f"query Datasets($useCase: IdOrKey!) {{ datasets(useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
+        data = yield GraphQL(query, {"useCase": self.use_case_key(use_case)})
+        return [Dataset.model_validate(d) for d in data["datasets"]]
+
+    @operation
+    def delete(self, key: str, use_case: str | None = None):
+        """Delete a dataset and its file."""
+        query = "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key, useCase: $useCase) }"
+        data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
+        return bool(data["deleteDataset"])

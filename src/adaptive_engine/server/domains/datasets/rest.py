@@ -1,0 +1,85 @@
+"""REST of datasets: chunked uploads (/upload/init|part|abort) and the file of a dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.domains.datasets import service, uploads
+from adaptive_engine.server.rest.deps import db_session, principal
+
+router = APIRouter(tags=["datasets"])
+
+
+class InitChunkedUploadRequest(BaseModel):
+    content_type: str | None = None
+    metadata: dict[str, Any] | None = None
+    total_parts_count: int = Field(ge=1, le=uploads.MAX_PARTS)
+
+
+class AbortChunkedUploadRequest(BaseModel):
+    session_id: str
+
+
+@router.post("/upload/init")
+async def init_upload(
+    body: InitChunkedUploadRequest,
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> dict[str, str]:
+    upload = await uploads.init_upload(
+        session, caller, content_type=body.content_type, metadata=body.metadata, total_parts=body.total_parts_count
+    )
+    await session.commit()
+    return {"session_id": str(upload.id)}
+
+
+@router.post("/upload/part")
+async def upload_part(
+    request: Request,
+    session_id: str = Query(),
+    part_number: int = Query(),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    written = await uploads.put_part(
+        session,
+        caller,
+        request.app.state.file_store,
+        session_id=session_id,
+        part_number=part_number,
+        chunks=request.stream(),
+        max_bytes=request.app.state.settings.max_dataset_bytes,
+    )
+    await session.commit()
+    return {"session_id": session_id, "part_number": part_number, "size": written}
+
+
+@router.delete("/upload/abort")
+async def abort_upload(
+    body: AbortChunkedUploadRequest,
+    request: Request,
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> JSONResponse:
+    await uploads.abort_upload(session, caller, request.app.state.file_store, body.session_id)
+    await session.commit()
+    return JSONResponse({"session_id": body.session_id, "aborted": True})
+
+
+@router.get("/datasets/{id_or_key}/download")
+async def download_dataset(
+    id_or_key: str,
+    request: Request,
+    use_case: str = Query(),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> FileResponse:
+    dataset = await service.get_dataset(session, caller, id_or_key, use_case)
+    path = request.app.state.file_store.path(dataset.path)
+    return FileResponse(path, media_type="application/jsonl", filename=f"{dataset.key}.jsonl")

@@ -1,0 +1,159 @@
+"""Datasets: JSONL files of a use case, validated whole before anything is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.models import Dataset, Metric, UseCase
+from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
+from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
+from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.jobs.storage import FileStore
+
+SOURCES = frozenset({"UPLOADED", "GENERATED", "FILTERED"})
+
+
+def validate_file(path: Path, max_bytes: int) -> tuple[Summary, int]:
+    """Check every line of a JSONL file (blocking: run it in a thread)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise PayloadTooLarge(f"dataset is {size} bytes, over the limit of {max_bytes} bytes")
+    validator = Validator()
+    try:
+        with open(path, "rb") as lines:
+            for line in lines:
+                validator.feed(line)
+        return validator.finish(), size
+    except RowError as exc:
+        raise InvalidInput(f"invalid dataset: {exc}", details={"line": exc.line, "reason": exc.reason}) from None
+
+
+async def write_stream(store: FileStore, chunks: AsyncIterator[bytes], max_bytes: int) -> Path:
+    """Copy an upload to a temporary file, refusing it as soon as it passes ``max_bytes``."""
+    temp = store.temp_path(".jsonl")
+    written = 0
+    try:
+        with open(temp, "wb") as out:
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > max_bytes:
+                    raise PayloadTooLarge(f"dataset is larger than the limit of {max_bytes} bytes")
+                out.write(chunk)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+async def _check_new(session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str) -> tuple[UseCase, str]:
+    target = await get_use_case(session, principal, use_case, "dataset:write")
+    key = validate_key(key or name, "dataset key")
+    exists = await session.execute(select(Dataset.id).where(Dataset.use_case_id == target.id, Dataset.key == key))
+    if exists.first():
+        raise AlreadyExists(f"dataset '{key}' already exists in use case '{target.key}'")
+    return target, key
+
+
+async def create_from_file(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    temp: Path,
+    *,
+    use_case: str,
+    name: str,
+    key: str | None,
+    source: str | None,
+    max_bytes: int,
+) -> Dataset:
+    """Validate the temporary file ``temp`` whole, then store it and create the dataset. Whatever
+    fails, the temporary file is removed and nothing is created."""
+    try:
+        source = (source or "UPLOADED").upper()
+        if source not in SOURCES:
+            raise InvalidInput(f"dataset source must be one of {', '.join(sorted(SOURCES))}")
+        if not name or not name.strip():
+            raise InvalidInput("a dataset needs a name")
+        target, key = await _check_new(session, principal, use_case, key, name)
+        summary, size = await asyncio.to_thread(validate_file, temp, max_bytes)
+        dataset_id = uuid.uuid4()
+        relative = f"datasets/{dataset_id}.jsonl"
+        store.place(temp, relative)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    dataset = Dataset(
+        id=dataset_id,
+        use_case_id=target.id,
+        key=key,
+        name=name,
+        kind=summary.kind,
+        source=source,
+        records=summary.records,
+        size_bytes=size,
+        path=relative,
+        feedback_keys=dict(summary.feedback_keys),
+        created_by_id=principal.user_id,
+    )
+    session.add(dataset)
+    try:
+        await session.flush()
+    except BaseException:
+        store.delete(relative)
+        raise
+    return dataset
+
+
+async def find_in_use_case(session: AsyncSession, use_case: UseCase, id_or_key: str) -> Dataset:
+    as_uuid = parse_uuid(id_or_key)
+    query = select(Dataset).where(Dataset.use_case_id == use_case.id)
+    query = query.where(Dataset.id == as_uuid) if as_uuid else query.where(Dataset.key == str(id_or_key))
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None and as_uuid:
+        found = (
+            await session.execute(select(Dataset).where(Dataset.use_case_id == use_case.id, Dataset.key == str(id_or_key)))
+        ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"dataset '{id_or_key}' not found in use case '{use_case.key}'")
+    return found
+
+
+async def get_dataset(session: AsyncSession, principal: Principal, id_or_key: str, use_case: str) -> Dataset:
+    target = await get_use_case(session, principal, use_case)
+    return await find_in_use_case(session, target, id_or_key)
+
+
+async def list_datasets(session: AsyncSession, principal: Principal, use_case: str) -> list[Dataset]:
+    target = await get_use_case(session, principal, use_case)
+    rows = await session.execute(
+        select(Dataset).where(Dataset.use_case_id == target.id).order_by(Dataset.created_at, Dataset.key)
+    )
+    return list(rows.scalars())
+
+
+async def delete_dataset(session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str) -> bool:
+    target = await get_use_case(session, principal, use_case, "dataset:write")
+    dataset = await find_in_use_case(session, target, id_or_key)
+    relative = dataset.path
+    await session.delete(dataset)
+    await session.flush()
+    # The file goes only once the row is gone for good.
+    after_commit(session, lambda: store.delete(relative))
+    return True
+
+
+async def metrics_usage(session: AsyncSession, dataset: Dataset) -> list[tuple[Metric, int]]:
+    counts = dataset.feedback_keys or {}
+    if not counts:
+        return []
+    rows = await session.execute(select(Metric).where(Metric.key.in_(list(counts))).order_by(Metric.key))
+    return [(metric, int(counts[metric.key])) for metric in rows.scalars()]

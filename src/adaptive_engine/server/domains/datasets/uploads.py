@@ -1,0 +1,140 @@
+"""Chunked uploads (files over the GraphQL upload size): parts, then one dataset from them."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.models import Dataset, UploadSession
+from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.domains.datasets import service
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.jobs.storage import FileStore
+
+MAX_PARTS = 10_000
+
+
+def _folder(upload: UploadSession) -> str:
+    return f"uploads/{upload.id}"
+
+
+async def init_upload(
+    session: AsyncSession, principal: Principal, *, content_type: str | None, metadata: dict[str, Any] | None, total_parts: int
+) -> UploadSession:
+    if not isinstance(total_parts, int) or not 1 <= total_parts <= MAX_PARTS:
+        raise InvalidInput(f"total_parts_count must be between 1 and {MAX_PARTS}")
+    upload = UploadSession(
+        user_id=principal.user_id, content_type=content_type, upload_metadata=metadata or {}, total_parts=total_parts
+    )
+    session.add(upload)
+    await session.flush()
+    return upload
+
+
+async def _open_session(session: AsyncSession, principal: Principal, session_id: str) -> UploadSession:
+    as_uuid = parse_uuid(session_id)
+    upload = await session.get(UploadSession, as_uuid) if as_uuid else None
+    if upload is None or upload.user_id != principal.user_id:
+        raise NotFound(f"upload session '{session_id}' not found")
+    if upload.status != "OPEN":
+        raise Conflict(f"upload session '{session_id}' is {upload.status.lower()}, not open")
+    return upload
+
+
+async def put_part(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    *,
+    session_id: str,
+    part_number: int,
+    chunks: AsyncIterator[bytes],
+    max_bytes: int,
+) -> int:
+    upload = await _open_session(session, principal, session_id)
+    if not 1 <= part_number <= upload.total_parts:
+        raise InvalidInput(f"part_number must be between 1 and {upload.total_parts}")
+    target = store.path(f"{_folder(upload)}/{part_number:05d}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    previous = target.stat().st_size if target.exists() else 0
+    budget = max_bytes - (upload.received_bytes - previous)
+    temp = store.temp_path()
+    written = 0
+    try:
+        with open(temp, "wb") as out:
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > budget:
+                    raise PayloadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
+                out.write(chunk)
+        store.place(temp, f"{_folder(upload)}/{part_number:05d}")
+    finally:
+        temp.unlink(missing_ok=True)
+    upload.received_bytes = upload.received_bytes - previous + written
+    upload.updated_at = utcnow()
+    await session.flush()
+    return written
+
+
+async def abort_upload(session: AsyncSession, principal: Principal, store: FileStore, session_id: str) -> None:
+    upload = await _open_session(session, principal, session_id)
+    upload.status = "ABORTED"
+    upload.updated_at = utcnow()
+    await session.flush()
+    folder = _folder(upload)
+    after_commit(session, lambda: store.delete(folder))
+
+
+async def create_dataset_from_upload(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    *,
+    session_id: str,
+    use_case: str,
+    name: str,
+    key: str | None,
+    source: str | None,
+    max_bytes: int,
+) -> tuple[UploadSession, Dataset]:
+    upload = await _open_session(session, principal, session_id)
+    folder = store.path(_folder(upload))
+    missing = [n for n in range(1, upload.total_parts + 1) if not (folder / f"{n:05d}").is_file()]
+    if missing:
+        raise InvalidInput(f"upload is incomplete: part(s) {', '.join(map(str, missing[:10]))} of {upload.total_parts} missing")
+    temp = store.temp_path(".jsonl")
+    with open(temp, "wb") as out:
+        for n in range(1, upload.total_parts + 1):
+            with open(folder / f"{n:05d}", "rb") as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+    dataset = await service.create_from_file(
+        session, principal, store, temp, use_case=use_case, name=name, key=key, source=source, max_bytes=max_bytes
+    )
+    upload.status = "DONE"
+    upload.dataset_id = dataset.id
+    upload.use_case_id = dataset.use_case_id
+    upload.updated_at = utcnow()
+    await session.flush()
+    relative = _folder(upload)
+    after_commit(session, lambda: store.delete(relative))
+    return upload, dataset
+
+
+async def processing_status(
+    session: AsyncSession, principal: Principal, *, use_case: str, dataset_id: str
+) -> tuple[uuid.UUID, UploadSession | None]:
+    target = await get_use_case(session, principal, use_case)
+    dataset = await service.find_in_use_case(session, target, dataset_id)
+    upload = (
+        await session.execute(select(UploadSession).where(UploadSession.dataset_id == dataset.id))
+    ).scalar_one_or_none()
+    return dataset.id, upload
