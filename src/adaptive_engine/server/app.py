@@ -15,6 +15,7 @@ from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
+from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
 from adaptive_engine.server.jobs.storage import FileStore
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.services = []
+    app.state.services.append(IngestWriter())
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

@@ -9,7 +9,9 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
+from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
+from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 
@@ -17,11 +19,14 @@ QUERY_MIXINS: list[type] = [
     IdentityQuery,
     UseCaseQuery,
     DatasetQuery,
+    FeedbackQuery,
+    InteractionQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
     UseCaseMutation,
     DatasetMutation,
+    FeedbackMutation,
 ]
 
 

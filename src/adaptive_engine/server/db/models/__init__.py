@@ -4,6 +4,7 @@ from adaptive_engine.server.db.base import Base
 from adaptive_engine.server.db.models.completions import Completion
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
+from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outcome
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
@@ -13,6 +14,7 @@ from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 __all__ = [
     "ApiKey",
     "Base",
+    "Comparison",
     "Completion",
     "ComputePool",
     "CustomRecipe",
@@ -22,8 +24,10 @@ __all__ = [
     "JobArtifact",
     "JobMetric",
     "UploadSession",
+    "Feedback",
     "Metric",
     "Model",
+    "Outcome",
     "ModelService",
     "Role",
     "Team",

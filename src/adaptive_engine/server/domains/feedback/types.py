@@ -9,6 +9,8 @@ import strawberry
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.feedback import keys
+from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.enum(name="MetricKind")
@@ -58,12 +60,36 @@ class MetricWithContextType:
         return epoch(self.row.created_at) or 0
 
 
+@strawberry.type(name="MetricUseCase")
+class MetricUseCaseType:
+    """A use case a feedback key is linked to (the fields the key's listing shows)."""
+
+    row: strawberry.Private[orm.UseCase]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+
 @strawberry.type(name="Metric")
 class MetricType:
-    """A feedback key on its own (the wire name is Metric). The feedback domain owns how its
-    ``has*Feedbacks`` flags are computed; until its tables exist they are False."""
+    """A feedback key."""
 
     row: strawberry.Private[orm.Metric]
+    # (has direct feedbacks, has comparison feedbacks) when the caller computed them for a whole page.
+    flags: strawberry.Private[tuple[bool, bool] | None] = None
 
     @strawberry.field
     def id(self) -> uuid.UUID:
@@ -94,9 +120,26 @@ class MetricType:
         return epoch(self.row.created_at) or 0
 
     @strawberry.field
-    def has_direct_feedbacks(self) -> bool:
-        return False
+    async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
+        ctx = info.context
+        async with session_lock(ctx):
+            rows = await keys.use_cases_of(ctx.session, self.row.id)
+            visible = []
+            for use_case in rows:
+                if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
+                    visible.append(MetricUseCaseType(row=use_case))
+        return visible
 
     @strawberry.field
-    def has_comparison_feedbacks(self) -> bool:
-        return False
+    async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:
+        if self.flags is not None:
+            return self.flags[0]
+        async with session_lock(info.context):
+            return await keys.has_direct_feedbacks(info.context.session, self.row.id)
+
+    @strawberry.field
+    async def has_comparison_feedbacks(self, info: strawberry.Info) -> bool:
+        if self.flags is not None:
+            return self.flags[1]
+        async with session_lock(info.context):
+            return await keys.has_comparison_feedbacks(info.context.session, self.row.id)

@@ -1,0 +1,63 @@
+"""Feedback on completions: direct metric values, pairwise preferences and session outcomes."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
+
+
+class Feedback(IdMixin, CreatedAtMixin, Base):
+    """A value of a feedback key (metric) given to one completion."""
+
+    __tablename__ = "feedbacks"
+
+    completion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completions.id", ondelete="CASCADE"))
+    metric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"))
+    # The completion's use case, kept here so statistics need no join to filter by use case.
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"))
+    # Bool keys store 0.0 / 1.0.
+    value: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    details: Mapped[str | None] = mapped_column(Text, default=None)
+    user_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (
+        Index("ix_feedbacks_completion", "completion_id"),
+        Index("ix_feedbacks_use_case_metric", "use_case_id", "metric_id"),
+    )
+
+
+class Comparison(IdMixin, CreatedAtMixin, Base):
+    """A preference between two completions of the same prompt, on a feedback key."""
+
+    __tablename__ = "comparisons"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"))
+    metric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"))
+    preferred_completion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completions.id", ondelete="CASCADE"))
+    other_completion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completions.id", ondelete="CASCADE"))
+    # None: the preferred one won; "good" / "bad": both were equally good / bad.
+    tied: Mapped[str | None] = mapped_column(String(10), default=None)
+    user_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (
+        Index("ix_comparisons_preferred", "preferred_completion_id"),
+        Index("ix_comparisons_other", "other_completion_id"),
+        Index("ix_comparisons_use_case_metric", "use_case_id", "metric_id"),
+    )
+
+
+class Outcome(IdMixin, CreatedAtMixin, Base):
+    """A value of a feedback key given to a whole user session."""
+
+    __tablename__ = "outcomes"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"))
+    metric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    value: Mapped[float] = mapped_column(Float)
+    user_ref: Mapped[str | None] = mapped_column(String(200), default=None)

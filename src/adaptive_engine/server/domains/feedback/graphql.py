@@ -1,0 +1,211 @@
+"""GraphQL of feedback: keys (createMetric, metrics, metric, linkMetric, unlinkMetric) and statistics."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from strawberry.types import Info
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.domains.feedback import keys, statistics
+from adaptive_engine.server.domains.feedback.types import MetricKind, MetricScoringType, MetricType, MetricWithContextType
+from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.graphql.common import TimeRange
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.graphql.session_lock import session_lock
+
+
+@strawberry.input(name="MetricCreate")
+class MetricCreate:
+    name: str
+    kind: MetricKind
+    key: str | None = None
+    scoring_type: MetricScoringType = MetricScoringType.HIGHER_IS_BETTER
+    description: str | None = None
+    unit: str | None = None
+
+
+@strawberry.input(name="MetricLink")
+class MetricLink:
+    use_case: IdOrKey
+    metric: IdOrKey
+
+
+@strawberry.input(name="MetricUnlink")
+class MetricUnlink:
+    use_case: IdOrKey
+    metric: IdOrKey
+
+
+@strawberry.input(name="FeedbackStatisticsFilter")
+class FeedbackStatisticsFilter:
+    use_case: IdOrKey
+    metric: IdOrKey | None = None
+    ab_campaign: IdOrKey | None = None
+    models: list[str] | None = None
+    timerange: TimeRange | None = None
+    by_model: bool = True
+
+
+@strawberry.type(name="MetricStatistics", description="Sufficient statistics of a feedback key's values")
+class MetricStatisticsType:
+    stats: strawberry.Private[statistics.MetricStats]
+    metric_row: strawberry.Private[orm.Metric]
+
+    @strawberry.field
+    def metric(self) -> MetricType:
+        return MetricType(row=self.metric_row)
+
+    @strawberry.field
+    def model(self) -> str | None:
+        return self.stats.model
+
+    @strawberry.field
+    def count(self) -> int:
+        return self.stats.count
+
+    @strawberry.field
+    def sum(self) -> float:
+        return self.stats.sum
+
+    @strawberry.field
+    def sum_of_squares(self) -> float:
+        return self.stats.sum_of_squares
+
+    @strawberry.field
+    def mean(self) -> float | None:
+        return self.stats.mean
+
+    @strawberry.field(description="Sample variance (n - 1); null under two values")
+    def variance(self) -> float | None:
+        return self.stats.variance
+
+    @strawberry.field
+    def min(self) -> float | None:
+        return self.stats.min
+
+    @strawberry.field
+    def max(self) -> float | None:
+        return self.stats.max
+
+
+@strawberry.type(name="PreferenceStatistics", description="Wins, losses and ties of a model pair (model_a <= model_b)")
+class PreferenceStatisticsType:
+    stats: strawberry.Private[statistics.PreferenceStats]
+    metric_row: strawberry.Private[orm.Metric]
+
+    @strawberry.field
+    def metric(self) -> MetricType:
+        return MetricType(row=self.metric_row)
+
+    @strawberry.field
+    def model_a(self) -> str | None:
+        return self.stats.model_a
+
+    @strawberry.field
+    def model_b(self) -> str | None:
+        return self.stats.model_b
+
+    @strawberry.field
+    def wins_a(self) -> int:
+        return self.stats.wins_a
+
+    @strawberry.field
+    def wins_b(self) -> int:
+        return self.stats.wins_b
+
+    @strawberry.field
+    def ties_good(self) -> int:
+        return self.stats.ties_good
+
+    @strawberry.field
+    def ties_bad(self) -> int:
+        return self.stats.ties_bad
+
+    @strawberry.field
+    def ties(self) -> int:
+        return self.stats.ties
+
+    @strawberry.field
+    def total(self) -> int:
+        return self.stats.total
+
+
+async def _stats_filter(info: Info[Context, None], flt: FeedbackStatisticsFilter) -> statistics.StatsFilter:
+    ctx = info.context
+    use_case = await get_use_case(ctx.session, ctx.principal, flt.use_case, "use_case:read")
+    metric = await keys.get_key(ctx.session, flt.metric) if flt.metric else None
+    campaign = await resolve_ab_campaign(ctx.session, flt.ab_campaign, "abCampaign") if flt.ab_campaign else None
+    since, until = flt.timerange.bounds if flt.timerange else (None, None)
+    return statistics.StatsFilter(
+        use_case_id=use_case.id,
+        metric_id=metric.id if metric else None,
+        ab_campaign_id=campaign,
+        models=tuple(flt.models) if flt.models is not None else None,
+        since=since,
+        until=until,
+    )
+
+
+async def _metrics(info: Info[Context, None], ids: set[uuid.UUID]) -> dict[uuid.UUID, orm.Metric]:
+    return {i: await info.context.session.get(orm.Metric, i) for i in ids}  # type: ignore[misc]
+
+
+@strawberry.type
+class FeedbackQuery:
+    @strawberry.field(description="Every feedback key")
+    async def metrics(self, info: Info[Context, None]) -> list[MetricType]:
+        async with session_lock(info.context):
+            return [MetricType(row=m) for m in await keys.list_keys(info.context.session)]
+
+    @strawberry.field(description="A feedback key by id or key")
+    async def metric(self, info: Info[Context, None], id_or_key: IdOrKey) -> MetricType | None:
+        async with session_lock(info.context):
+            return MetricType(row=await keys.get_key(info.context.session, id_or_key))
+
+    @strawberry.field(description="Count, mean and variance of feedback values per feedback key (and model)")
+    async def feedback_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[MetricStatisticsType]:  # noqa: A002
+        async with session_lock(info.context):
+            flt = await _stats_filter(info, filter)
+            rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
+            metrics = await _metrics(info, {r.metric_id for r in rows})
+        return [MetricStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
+
+    @strawberry.field(description="Wins, losses and ties per model pair for preference feedback")
+    async def preference_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[PreferenceStatisticsType]:  # noqa: A002
+        async with session_lock(info.context):
+            flt = await _stats_filter(info, filter)
+            rows = await statistics.preference_statistics(info.context.session, flt)
+            metrics = await _metrics(info, {r.metric_id for r in rows})
+        return [PreferenceStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
+
+
+@strawberry.type
+class FeedbackMutation:
+    @strawberry.mutation(description="Register a feedback key")
+    async def create_metric(self, info: Info[Context, None], input: MetricCreate) -> MetricType:  # noqa: A002
+        ctx = info.context
+        metric = await keys.register_key(
+            ctx.session,
+            ctx.principal,
+            key=input.key,
+            name=input.name,
+            kind=input.kind.value,
+            scoring_type=input.scoring_type.value,
+            description=input.description,
+        )
+        return MetricType(row=metric, flags=(False, False))
+
+    @strawberry.mutation(description="Link a feedback key to a use case")
+    async def link_metric(self, info: Info[Context, None], input: MetricLink) -> MetricWithContextType:  # noqa: A002
+        ctx = info.context
+        return MetricWithContextType(row=await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric))
+
+    @strawberry.mutation(description="Unlink a feedback key from a use case; answers the key")
+    async def unlink_metric(self, info: Info[Context, None], input: MetricUnlink) -> str:  # noqa: A002
+        ctx = info.context
+        metric = await keys.unlink(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)
+        return metric.key

@@ -1,0 +1,118 @@
+"""Feedback keys (the wire protocol calls them metrics): registration, lookup, links to use cases,
+and the rule that says which values a key accepts."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.lookup import find_by_id_or_key
+from adaptive_engine.server.db.models import Comparison, Feedback, Metric, UseCase, UseCaseMetric
+from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
+from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound
+
+KINDS = ("SCALAR", "BOOL")
+SCORING_TYPES = ("HIGHER_IS_BETTER", "LOWER_IS_BETTER")
+
+
+async def register_key(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    key: str | None,
+    name: str | None,
+    kind: str,
+    scoring_type: str = "HIGHER_IS_BETTER",
+    description: str | None = None,
+) -> Metric:
+    principal.require_global("feedback:write")
+    if key is None:
+        if not name or not name.strip():
+            raise InvalidInput("a feedback key needs a key or a name")
+        key = "-".join(name.lower().split())
+    validate_key(key, "feedback key")
+    kind, scoring_type = kind.upper(), scoring_type.upper()
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not '{kind}'")
+    if scoring_type not in SCORING_TYPES:
+        raise InvalidInput(f"scoring type must be one of {', '.join(SCORING_TYPES)}, not '{scoring_type}'")
+    if (await session.execute(select(Metric.id).where(Metric.key == key))).first():
+        raise AlreadyExists(f"feedback key '{key}' already exists")
+    metric = Metric(key=key, name=name or key, kind=kind, scoring_type=scoring_type, description=description or "")
+    session.add(metric)
+    await session.flush()
+    return metric
+
+
+async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID) -> Metric:
+    metric = await find_by_id_or_key(session, Metric, id_or_key)
+    if metric is None:
+        raise NotFound(f"feedback key '{id_or_key}' not found")
+    return metric
+
+
+async def list_keys(session: AsyncSession) -> list[Metric]:
+    return list((await session.execute(select(Metric).order_by(Metric.created_at, Metric.key))).scalars())
+
+
+async def link(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> Metric:
+    found_use_case = await get_use_case(session, principal, use_case, "use_case:write")
+    found = await get_key(session, metric)
+    already = await session.get(UseCaseMetric, (found_use_case.id, found.id))
+    if already is None:
+        session.add(UseCaseMetric(use_case_id=found_use_case.id, metric_id=found.id))
+        await session.flush()
+    return found
+
+
+async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> Metric:
+    found_use_case = await get_use_case(session, principal, use_case, "use_case:write")
+    found = await get_key(session, metric)
+    result = await session.execute(
+        delete(UseCaseMetric).where(UseCaseMetric.use_case_id == found_use_case.id, UseCaseMetric.metric_id == found.id)
+    )
+    if not result.rowcount:
+        raise NotFound(f"feedback key '{found.key}' is not linked to use case '{found_use_case.key}'")
+    return found
+
+
+async def use_cases_of(session: AsyncSession, metric_id: uuid.UUID) -> list[UseCase]:
+    rows = await session.execute(
+        select(UseCase)
+        .join(UseCaseMetric, UseCaseMetric.use_case_id == UseCase.id)
+        .where(UseCaseMetric.metric_id == metric_id)
+        .order_by(UseCase.key)
+    )
+    return list(rows.scalars())
+
+
+async def has_direct_feedbacks(session: AsyncSession, metric_id: uuid.UUID) -> bool:
+    return bool((await session.execute(select(exists().where(Feedback.metric_id == metric_id)))).scalar())
+
+
+async def has_comparison_feedbacks(session: AsyncSession, metric_id: uuid.UUID) -> bool:
+    return bool((await session.execute(select(exists().where(Comparison.metric_id == metric_id)))).scalar())
+
+
+def coerce_value(metric: Metric, value: Any, where: str = "value") -> float:
+    """The stored value of ``value`` on ``metric``, or INVALID_INPUT saying why it is refused.
+
+    Bool keys take 0, 1, true and false only; scalar keys take any finite number (not a boolean)."""
+    if metric.kind == "BOOL":
+        if isinstance(value, bool):
+            return 1.0 if value else 0.0
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return float(value)
+        raise InvalidInput(
+            f"{where}: feedback key '{metric.key}' is a bool key: it accepts 0, 1, true or false, not {value!r}"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{where}: feedback key '{metric.key}' is a scalar key: it accepts a number, not {value!r}")
+    if not math.isfinite(value):
+        raise InvalidInput(f"{where}: feedback values must be finite numbers, not {value!r}")
+    return float(value)

@@ -1,0 +1,252 @@
+"""Group commit for production traffic: completions, feedback, comparisons and outcomes.
+
+Requests validate their input on their own (read-only) session, then hand ready rows to the one
+``IngestWriter`` of the process. The writer takes every batch waiting in its queue, inserts them all in
+one transaction and commits once; each request awaits the future of its batch, so a 2xx is only sent
+after its rows are durable. While one commit runs, the next requests queue up, so the batch size grows
+with the load and the number of commits per second stays what the database can do.
+
+If a grouped transaction fails (say a completion was deleted between validation and insert), the
+batches are retried one by one, so only the offending request fails and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
+from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
+
+log = logging.getLogger("adaptive_engine.ingest")
+
+# Parents before children, so foreign keys hold inside one transaction.
+TABLE_ORDER = (Completion, Feedback, Comparison, Outcome)
+MAX_BATCHES_PER_COMMIT = 2000
+
+
+@dataclass
+class Rows:
+    """Rows to insert together, as column dicts keyed by table (ids and timestamps filled in)."""
+
+    tables: dict[type, list[dict[str, Any]]] = field(default_factory=dict)
+    # (use_case_id, metric_id) pairs that must be linked (feedback on a key links it to the use case).
+    links: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
+
+    def add(self, table: type, row: dict[str, Any]) -> dict[str, Any]:
+        row.setdefault("id", uuid.uuid4())
+        row.setdefault("created_at", utcnow())
+        self.tables.setdefault(table, []).append(row)
+        return row
+
+    def extend(self, other: Rows) -> None:
+        for table, rows in other.tables.items():
+            self.tables.setdefault(table, []).extend(rows)
+        self.links |= other.links
+
+    def count(self) -> int:
+        return sum(len(rows) for rows in self.tables.values())
+
+
+async def insert_rows(session: AsyncSession, rows: Rows) -> None:
+    """Insert ``rows`` in the session's transaction (no commit): the one write path for traffic."""
+    for table in TABLE_ORDER:
+        batch = rows.tables.get(table)
+        if not batch:
+            continue
+        # Core executemany needs one set of keys per statement: group rows by their key set.
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in batch:
+            by_keys.setdefault(tuple(sorted(row)), []).append(row)
+        for group in by_keys.values():
+            await session.execute(insert(table), group)
+    if rows.links:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        now = utcnow()
+        values = [{"use_case_id": u, "metric_id": m, "created_at": now} for u, m in sorted(rows.links)]
+        await session.execute(make(UseCaseMetric).values(values).on_conflict_do_nothing())
+
+
+@dataclass
+class _Pending:
+    rows: Rows
+    future: asyncio.Future[None]
+
+
+class IngestWriter:
+    """The background writer on ``app.state.services`` (also ``app.state.ingest``)."""
+
+    def __init__(self) -> None:
+        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        self.batches = 0
+
+    async def start(self, app: Any) -> None:
+        self._sessionmaker = app.state.sessionmaker
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        app.state.ingest = self
+
+    async def stop(self) -> None:
+        if self._task is None or self._queue is None:
+            return
+        # Write what was accepted before stopping.
+        while not self._queue.empty():
+            await asyncio.sleep(0.01)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    async def write(self, rows: Rows) -> None:
+        """Return once ``rows`` are committed; raise (with nothing written) if they cannot be."""
+        if self._queue is None or self._task is None or self._task.done():
+            raise Unavailable("the ingest writer is not running")
+        if not rows.count() and not rows.links:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(rows, future))
+        await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            pending = [first]
+            while not self._queue.empty() and len(pending) < MAX_BATCHES_PER_COMMIT:
+                pending.append(self._queue.get_nowait())
+            try:
+                await self._flush(pending)
+            except asyncio.CancelledError:
+                for item in pending:
+                    if not item.future.done():
+                        item.future.set_exception(Unavailable("the server is shutting down"))
+                raise
+            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+                log.error("ingest flush failed", exc_info=exc)
+                for item in pending:
+                    if not item.future.done():
+                        item.future.set_exception(Internal("could not store the data"))
+
+    async def _flush(self, pending: list[_Pending]) -> None:
+        live = [p for p in pending if not p.future.cancelled()]
+        if not live:
+            return
+        merged = Rows()
+        for item in live:
+            merged.extend(item.rows)
+        try:
+            await self._commit(merged)
+        except Exception as exc:  # noqa: BLE001
+            if len(live) == 1:
+                _fail(live[0], exc)
+                return
+            # One bad batch must not sink the others: retry them one by one.
+            for item in live:
+                try:
+                    await self._commit(item.rows)
+                except Exception as single:  # noqa: BLE001
+                    _fail(item, single)
+                else:
+                    _succeed(item)
+            return
+        self.batches += len(live)
+        for item in live:
+            _succeed(item)
+
+    async def _commit(self, rows: Rows) -> None:
+        assert self._sessionmaker is not None
+        async with self._sessionmaker() as session:
+            try:
+                await insert_rows(session, rows)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        self.commits += 1
+
+
+def _succeed(item: _Pending) -> None:
+    if not item.future.done():
+        item.future.set_result(None)
+
+
+def _fail(item: _Pending, exc: BaseException) -> None:
+    if item.future.done():
+        return
+    if isinstance(exc, DomainError):
+        error: DomainError = exc
+    elif isinstance(exc, IntegrityError):
+        error = Conflict("a referenced completion, feedback key or use case no longer exists")
+    else:
+        log.error("ingest write failed", exc_info=exc)
+        error = Internal("could not store the data")
+    item.future.set_exception(error)
+
+
+def completion_row(
+    *,
+    use_case_id: uuid.UUID,
+    messages: list[dict[str, Any]],
+    completion: str | None,
+    prompt_hash: str,
+    model_id: uuid.UUID | None = None,
+    model_key: str | None = None,
+    source: str = "LIVE",
+    session_id: uuid.UUID | None = None,
+    user_ref: str | None = None,
+    labels: dict[str, str] | None = None,
+    request_id: uuid.UUID | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_ms: float | None = None,
+    finish_reason: str | None = None,
+    ab_campaign_id: uuid.UUID | None = None,
+    id: uuid.UUID | None = None,  # noqa: A002 - the column's name
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A ``completions`` row with every column set (Core executemany wants uniform rows)."""
+    return {
+        "id": id or uuid.uuid4(),
+        "created_at": created_at or utcnow(),
+        "use_case_id": use_case_id,
+        "model_id": model_id,
+        "model_key": model_key,
+        "messages": messages,
+        "completion": completion,
+        "source": source,
+        "prompt_hash": prompt_hash,
+        "session_id": session_id,
+        "user_ref": user_ref,
+        "labels": labels or {},
+        "request_id": request_id,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "latency_ms": latency_ms,
+        "finish_reason": finish_reason,
+        "ab_campaign_id": ab_campaign_id,
+    }
+
+
+def rows_of(table: type, rows: Iterable[dict[str, Any]]) -> Rows:
+    out = Rows()
+    for row in rows:
+        out.add(table, row)
+    return out

@@ -1,0 +1,593 @@
+"""Interactions: logging production traffic (with inline feedback) and reading it back.
+
+Writes go through the group-commit writer (``ingest.py``): validation happens here on the request's
+session, then the rows are handed over ready; the call returns once they are committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.pagination import Page, paginate
+from adaptive_engine.server.domains.feedback.keys import coerce_value, get_key
+from adaptive_engine.server.domains.interactions import repository
+from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row, insert_rows
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
+from adaptive_engine.server.graphql.scalars import _parse_datetime
+
+MAX_BATCH = 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers (also used by the feedback domain and by inference)
+
+
+def prompt_hash(messages: Sequence[dict[str, Any]]) -> str:
+    canonical = json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _content_text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        return "".join(texts) if texts else None
+    return None
+
+
+def normalize_messages(messages: Sequence[Any] | None, where: str, prompt: str | None = None) -> list[dict[str, str]]:
+    """Chat messages as stored ([{"role", "content"}]); INVALID_INPUT names the bad message."""
+    if not messages:
+        if prompt:
+            return [{"role": "user", "content": prompt}]
+        raise InvalidInput(f"{where}: messages must not be empty")
+    out = []
+    for i, message in enumerate(messages):
+        data = message if isinstance(message, dict) else message.model_dump()
+        role, content = data.get("role"), _content_text(data.get("content"))
+        if not isinstance(role, str) or not role.strip():
+            raise InvalidInput(f"{where}.messages[{i}]: a message needs a role")
+        if content is None or not content.strip():
+            raise InvalidInput(f"{where}.messages[{i}]: a message needs content")
+        out.append({"role": role, "content": content})
+    return out
+
+
+def parse_time(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _parse_datetime(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"{where}: not a date-time: {value!r}") from exc
+
+
+async def resolve_model(session: AsyncSession, model: str, where: str) -> orm.Model:
+    found = await find_by_id_or_key(session, orm.Model, model)
+    if found is None:
+        raise NotFound(f"{where}: model '{model}' not found")
+    return found
+
+
+async def default_model(session: AsyncSession, use_case_id: uuid.UUID) -> orm.Model | None:
+    row = (
+        await session.execute(
+            select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id, orm.ModelService.is_default.is_(True))
+        )
+    ).scalars().first()
+    return row.model if row is not None else None
+
+
+async def resolve_ab_campaign(session: AsyncSession, value: str, where: str) -> uuid.UUID:
+    """The id of an A/B campaign given by id or key (the campaigns table belongs to the A/B test domain)."""
+    campaign_model = getattr(orm, "AbCampaign", None)
+    if campaign_model is not None:
+        found = await find_by_id_or_key(session, campaign_model, value)
+        if found is None:
+            raise NotFound(f"{where}: A/B campaign '{value}' not found")
+        return found.id
+    as_uuid = parse_uuid(value)
+    if as_uuid is None:
+        raise NotFound(f"{where}: A/B campaign '{value}' not found")
+    return as_uuid
+
+
+async def ingest(session: AsyncSession, writer: IngestWriter, rows: Rows) -> None:
+    """End the request's read transaction (so it holds no connection while waiting), then write."""
+    await session.rollback()
+    await writer.write(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The completion-writing path for inference
+
+
+@dataclass
+class NewCompletion:
+    """A completion served by the platform, to record. ``id`` is known before the write."""
+
+    use_case_id: uuid.UUID
+    messages: list[dict[str, Any]]
+    completion: str | None
+    model_id: uuid.UUID | None = None
+    model_key: str | None = None
+    source: str = "LIVE"
+    session_id: uuid.UUID | None = None
+    user: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    request_id: uuid.UUID | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    finish_reason: str | None = None
+    ab_campaign_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime | None = None
+
+
+def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
+    rows = Rows()
+    for c in completions:
+        messages = [{"role": m.get("role"), "content": _content_text(m.get("content")) or ""} for m in c.messages]
+        rows.add(
+            orm.Completion,
+            completion_row(
+                id=c.id,
+                created_at=c.created_at,
+                use_case_id=c.use_case_id,
+                messages=messages,
+                completion=c.completion,
+                prompt_hash=prompt_hash(messages),
+                model_id=c.model_id,
+                model_key=c.model_key,
+                source=c.source,
+                session_id=c.session_id,
+                user_ref=c.user,
+                labels=c.labels,
+                request_id=c.request_id,
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                latency_ms=c.latency_ms,
+                finish_reason=c.finish_reason,
+                ab_campaign_id=c.ab_campaign_id,
+            ),
+        )
+    return rows
+
+
+async def record_completions(
+    state: Any, completions: Sequence[NewCompletion], session: AsyncSession | None = None
+) -> list[uuid.UUID]:
+    """Store served completions; return their ids once committed.
+
+    ``state`` is ``app.state`` (its ``ingest`` writer groups concurrent calls into one commit). With
+    ``session``, the rows are added to that session's transaction instead and the caller commits."""
+    rows = completion_rows(completions)
+    if session is not None:
+        await insert_rows(session, rows)
+    else:
+        await state.ingest.write(rows)
+    return [c.id for c in completions]
+
+
+# ---------------------------------------------------------------------------------------------
+# interactions.create
+
+
+@dataclass
+class CreatedInteraction:
+    completion_id: uuid.UUID
+    session_id: uuid.UUID
+    feedback_ids: list[uuid.UUID]
+
+
+async def prepare_interaction(session: AsyncSession, principal: Principal, body: Any, where: str, rows: Rows) -> CreatedInteraction:
+    """Validate one interaction (REST body shape) and add its rows to ``rows``."""
+    try:
+        use_case = await get_use_case(session, principal, body.use_case, "feedback:write")
+    except DomainError as error:
+        error.message = f"{where}: {error.message}"
+        raise
+    messages = normalize_messages(body.messages, where, body.prompt)
+    if body.model_service:
+        model: orm.Model | None = await resolve_model(session, body.model_service, where)
+    else:
+        model = await default_model(session, use_case.id)
+    ab_campaign_id = await resolve_ab_campaign(session, body.ab_campaign, where) if body.ab_campaign else None
+    created_at = parse_time(body.created_at, f"{where}.created_at")
+    session_id = body.session_id or uuid.uuid4()
+    user_ref = str(body.user) if body.user else None
+    completion = rows.add(
+        orm.Completion,
+        completion_row(
+            use_case_id=use_case.id,
+            messages=messages,
+            completion=body.completion,
+            prompt_hash=prompt_hash(messages),
+            model_id=model.id if model else None,
+            model_key=model.key if model else None,
+            source="OFFLINE",
+            session_id=session_id,
+            user_ref=user_ref,
+            labels=dict(body.labels or {}),
+            ab_campaign_id=ab_campaign_id,
+            created_at=created_at,
+        ),
+    )
+    feedback_ids = []
+    for j, fb in enumerate(body.feedbacks or []):
+        at = f"{where}.feedbacks[{j}]"
+        try:
+            metric = await get_key(session, fb.metric)
+        except NotFound as error:
+            raise NotFound(f"{at}: {error.message}") from None
+        row = rows.add(
+            orm.Feedback,
+            {
+                "id": uuid.uuid4(),
+                "created_at": parse_time(fb.created_at, f"{at}.created_at") or completion["created_at"],
+                "completion_id": completion["id"],
+                "metric_id": metric.id,
+                "use_case_id": use_case.id,
+                "value": coerce_value(metric, fb.value, f"{at}.value"),
+                "reason": fb.reason,
+                "details": fb.details,
+                "user_ref": user_ref,
+            },
+        )
+        rows.links.add((use_case.id, metric.id))
+        feedback_ids.append(row["id"])
+    return CreatedInteraction(completion["id"], session_id, feedback_ids)
+
+
+async def create_interactions(
+    session: AsyncSession, principal: Principal, writer: IngestWriter, bodies: Sequence[Any], *, batch: bool
+) -> list[CreatedInteraction]:
+    """Log interactions; a batch is validated whole before anything is written, and written at once."""
+    if batch and not bodies:
+        raise InvalidInput("the batch is empty")
+    if len(bodies) > MAX_BATCH:
+        raise InvalidInput(f"a batch holds at most {MAX_BATCH} interactions, not {len(bodies)}")
+    rows = Rows()
+    created = []
+    for i, body in enumerate(bodies):
+        created.append(await prepare_interaction(session, principal, body, f"interactions[{i}]" if batch else "interaction", rows))
+    await ingest(session, writer, rows)
+    return created
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: get, list, grouped list. Pages are hydrated with a fixed number of queries.
+
+
+@dataclass
+class FeedbackView:
+    row: orm.Feedback
+    metric: orm.Metric
+
+
+@dataclass
+class ComparisonView:
+    row: orm.Comparison
+    use_case: orm.UseCase
+    metric: orm.Metric
+    preferred: CompletionView
+    other: CompletionView
+
+
+@dataclass
+class CompletionView:
+    row: orm.Completion
+    model: orm.Model | None
+    # None when not hydrated (the sides of a comparison): resolvers then load them on demand.
+    feedbacks: list[FeedbackView] | None = None
+    comparisons: list[ComparisonView] | None = None
+
+
+@dataclass
+class Hydration:
+    views: list[CompletionView]
+    # metric id -> (has direct feedbacks, has comparison feedbacks)
+    metric_flags: dict[uuid.UUID, tuple[bool, bool]]
+
+
+async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) -> Hydration:
+    ids = [c.id for c in completions]
+    feedbacks = (
+        (await session.execute(select(orm.Feedback).where(orm.Feedback.completion_id.in_(ids)).order_by(orm.Feedback.created_at, orm.Feedback.id))).scalars().all()
+        if ids
+        else []
+    )
+    comparisons = (
+        (
+            await session.execute(
+                select(orm.Comparison)
+                .where(or_(orm.Comparison.preferred_completion_id.in_(ids), orm.Comparison.other_completion_id.in_(ids)))
+                .order_by(orm.Comparison.created_at, orm.Comparison.id)
+            )
+        ).scalars().all()
+        if ids
+        else []
+    )
+    side_ids = {c.preferred_completion_id for c in comparisons} | {c.other_completion_id for c in comparisons}
+    known = {c.id: c for c in completions}
+    missing = side_ids - set(known)
+    if missing:
+        for c in (await session.execute(select(orm.Completion).where(orm.Completion.id.in_(missing)))).scalars():
+            known[c.id] = c
+    model_ids = {c.model_id for c in known.values() if c.model_id}
+    models = {m.id: m for m in (await session.execute(select(orm.Model).where(orm.Model.id.in_(model_ids)))).scalars()} if model_ids else {}
+    metric_ids = {f.metric_id for f in feedbacks} | {c.metric_id for c in comparisons}
+    metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()} if metric_ids else {}
+    use_case_ids = {c.use_case_id for c in comparisons}
+    use_cases = {u.id: u for u in (await session.execute(select(orm.UseCase).where(orm.UseCase.id.in_(use_case_ids)))).scalars()} if use_case_ids else {}
+    flags = await metric_flags(session, metric_ids)
+
+    def bare(c: orm.Completion) -> CompletionView:
+        return CompletionView(row=c, model=models.get(c.model_id) if c.model_id else None)
+
+    views = []
+    for c in completions:
+        view = bare(c)
+        view.feedbacks = [FeedbackView(f, metrics[f.metric_id]) for f in feedbacks if f.completion_id == c.id]
+        view.comparisons = [
+            ComparisonView(
+                row=cmp,
+                use_case=use_cases[cmp.use_case_id],
+                metric=metrics[cmp.metric_id],
+                preferred=bare(known[cmp.preferred_completion_id]),
+                other=bare(known[cmp.other_completion_id]),
+            )
+            for cmp in comparisons
+            if c.id in (cmp.preferred_completion_id, cmp.other_completion_id)
+        ]
+        views.append(view)
+    return Hydration(views, flags)
+
+
+async def metric_flags(session: AsyncSession, metric_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[bool, bool]]:
+    if not metric_ids:
+        return {}
+    direct = set((await session.execute(select(orm.Feedback.metric_id).where(orm.Feedback.metric_id.in_(metric_ids)).distinct())).scalars())
+    compared = set((await session.execute(select(orm.Comparison.metric_id).where(orm.Comparison.metric_id.in_(metric_ids)).distinct())).scalars())
+    return {m: (m in direct, m in compared) for m in metric_ids}
+
+
+async def get_interaction(session: AsyncSession, principal: Principal, *, use_case: str, completion_id: uuid.UUID) -> Hydration:
+    found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
+    completion = await session.get(orm.Completion, completion_id)
+    if completion is None or completion.use_case_id != found_use_case.id:
+        raise NotFound(f"interaction '{completion_id}' not found in use case '{found_use_case.key}'")
+    return await hydrate(session, [completion])
+
+
+ORDER_FIELDS = {"created_at", "createdAt", "created"}
+
+
+def newest_first(order: Sequence[Any] | None) -> bool:
+    """Interactions are ordered by creation time (then id); DESC unless asked otherwise."""
+    if not order:
+        return True
+    if len(order) > 1:
+        raise InvalidInput("interactions can be ordered by one field only")
+    pair = order[0]
+    if pair.field not in ORDER_FIELDS:
+        raise InvalidInput(f"cannot order interactions by '{pair.field}': use 'created_at'")
+    return str(getattr(pair.order, "value", pair.order)).upper() == "DESC"
+
+
+@dataclass
+class InteractionPage:
+    hydration: Hydration
+    page: Page
+    total_count: int
+
+
+async def list_interactions(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    use_case: str,
+    flt: Any = None,
+    page: Any = None,
+    order: Sequence[Any] | None = None,
+    ab_campaign: str | None = None,
+) -> InteractionPage:
+    found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
+    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign") if ab_campaign else None
+    conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
+    result = await _page(session, conditions, page, newest_first(order))
+    total = (await session.execute(select(func.count()).select_from(orm.Completion).where(*conditions))).scalar_one()
+    return InteractionPage(await hydrate(session, result.items), result, int(total))
+
+
+async def _page(session: AsyncSession, conditions: list[Any], page: Any, newest: bool, *, ignore_group_cursors: bool = False) -> Page:
+    first = getattr(page, "first", None)
+    last = getattr(page, "last", None)
+    after = getattr(page, "after", None)
+    before = getattr(page, "before", None)
+    if getattr(page, "offset", None):
+        raise InvalidInput("offset paging is not supported for interactions: use the after/before cursors")
+    if ignore_group_cursors:
+        after = None if after and after.startswith(GROUP_CURSOR) else after
+        before = None if before and before.startswith(GROUP_CURSOR) else before
+    return await paginate(
+        session, select(orm.Completion).where(*conditions), orm.Completion,
+        first=first, last=last, after=after, before=before, newest_first=newest,
+    )
+
+
+# ----- grouped
+
+
+GROUP_CURSOR = "group:"
+GROUP_COLUMNS = {"MODEL": orm.Completion.model_key, "PROMPT": orm.Completion.prompt_hash}
+
+
+@dataclass
+class GroupStats:
+    metric: orm.Metric
+    feedbacks: int
+    average: float | None
+    max: float | None
+    min: float | None
+    stddev: float | None
+    sum: float | None
+
+
+@dataclass
+class Group:
+    key: str | None
+    count: int
+    stats: list[GroupStats]
+    # To list the group's completions: the listing's conditions plus the group's key.
+    conditions: list[Any]
+
+
+@dataclass
+class GroupedPage:
+    group_by: str
+    groups: list[Group]
+    total_count: int
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+    metric_flags: dict[uuid.UUID, tuple[bool, bool]]
+
+
+def _group_cursor(offset: int) -> str:
+    return f"{GROUP_CURSOR}{offset}"
+
+
+def _group_offset(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    if not cursor.startswith(GROUP_CURSOR) or not cursor[len(GROUP_CURSOR):].isdigit():
+        raise InvalidInput(f"invalid group cursor '{cursor}'")
+    return int(cursor[len(GROUP_CURSOR):])
+
+
+async def list_grouped(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    use_case: str,
+    group_by: str,
+    flt: Any = None,
+    page: Any = None,
+    order: Sequence[Any] | None = None,
+    ab_campaign: str | None = None,
+) -> GroupedPage:
+    """Interactions grouped by model or by prompt, with counts and direct-feedback aggregates per key.
+
+    Groups are paged by offset cursors ("group:<n>") in the order asked ("group" key or "count")."""
+    found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
+    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign") if ab_campaign else None
+    conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
+    key_col = GROUP_COLUMNS[group_by]
+    count = func.count(orm.Completion.id)
+    order = list(order or [])
+    if len(order) > 1:
+        raise InvalidInput("groups can be ordered by one field only")
+    field_name, direction = ("group", "ASC") if not order else (order[0].field, str(getattr(order[0].order, "value", order[0].order)).upper())
+    if field_name not in ("group", "key", "count"):
+        raise InvalidInput(f"cannot order groups by '{field_name}': use 'group' or 'count'")
+    sort = count if field_name == "count" else key_col
+    ordering = [sort.desc() if direction == "DESC" else sort.asc(), key_col.asc()]
+    grouped = select(key_col.label("key"), count.label("n")).where(*conditions).group_by(key_col)
+    total = int((await session.execute(select(func.count()).select_from(grouped.subquery()))).scalar_one())
+
+    first, last = getattr(page, "first", None), getattr(page, "last", None)
+    after, before = _group_offset(getattr(page, "after", None)), _group_offset(getattr(page, "before", None))
+    size = first if first is not None else last if last is not None else 100
+    if not 0 <= size <= 1000:
+        raise InvalidInput("page size must be between 0 and 1000")
+    start = after + 1 if after is not None else 0
+    end = before if before is not None else total
+    if last is not None and first is None:
+        start = max(start, end - size)
+    stop = min(end, start + size)
+    rows = (await session.execute(grouped.order_by(*ordering).offset(start).limit(max(stop - start, 0)))).all()
+
+    keys = [r.key for r in rows]
+    stats_by_key: dict[Any, list[GroupStats]] = {k: [] for k in keys}
+    metric_ids: set[uuid.UUID] = set()
+    if rows:
+        value = orm.Feedback.value
+        n = func.count(value)
+        key_filter = key_col.in_([k for k in keys if k is not None])
+        if None in keys:
+            key_filter = or_(key_filter, key_col.is_(None))
+        stat_rows = (
+            await session.execute(
+                select(
+                    key_col.label("key"),
+                    orm.Feedback.metric_id,
+                    n.label("n"),
+                    func.avg(value).label("avg"),
+                    func.max(value).label("max"),
+                    func.min(value).label("min"),
+                    func.sum(value).label("sum"),
+                    ((func.sum(value * value) - func.sum(value) * func.sum(value) / n) / func.nullif(n - 1, 0)).label("var"),
+                )
+                .join(orm.Feedback, orm.Feedback.completion_id == orm.Completion.id)
+                .where(*conditions, key_filter)
+                .group_by(key_col, orm.Feedback.metric_id)
+            )
+        ).all()
+        metric_ids = {r.metric_id for r in stat_rows}
+        metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()} if metric_ids else {}
+        for r in stat_rows:
+            var = max(float(r.var), 0.0) if r.var is not None else None
+            stats_by_key[r.key].append(
+                GroupStats(
+                    metric=metrics[r.metric_id],
+                    feedbacks=int(r.n),
+                    average=float(r.avg) if r.avg is not None else None,
+                    max=float(r.max) if r.max is not None else None,
+                    min=float(r.min) if r.min is not None else None,
+                    stddev=var ** 0.5 if var is not None else None,
+                    sum=float(r.sum) if r.sum is not None else None,
+                )
+            )
+        for values in stats_by_key.values():
+            values.sort(key=lambda s: s.metric.key)
+    groups = [
+        Group(
+            key=r.key,
+            count=int(r.n),
+            stats=stats_by_key[r.key],
+            conditions=[*conditions, key_col.is_(None) if r.key is None else key_col == r.key],
+        )
+        for r in rows
+    ]
+    return GroupedPage(
+        group_by=group_by,
+        groups=groups,
+        total_count=total,
+        has_next_page=stop < end if before is None else True,
+        has_previous_page=start > 0,
+        start_cursor=_group_cursor(start) if rows else None,
+        end_cursor=_group_cursor(stop - 1) if rows else None,
+        metric_flags=await metric_flags(session, metric_ids),
+    )
+
+
+async def list_group_completions(session: AsyncSession, group: Group, page: Any, order: Sequence[Any] | None) -> Hydration:
+    result = await _page(session, group.conditions, page, newest_first(order), ignore_group_cursors=True)
+    return await hydrate(session, result.items)
