@@ -9,6 +9,7 @@ import httpx
 from adaptive_engine.sdk._base import resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
 from adaptive_engine.sdk.resources.datasets import Datasets
+from adaptive_engine.sdk.resources.recipes import Recipes
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -43,6 +44,7 @@ class _ClientBase:
         self.use_cases = UseCases(self)
         self.users = Users(self)
         self.datasets = Datasets(self)
+        self.recipes = Recipes(self)
 
     @property
     def default_use_case(self) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from adaptive_engine.sdk._base import APIObject
 
 
@@ -123,3 +125,32 @@ class Dataset(APIObject):
     source: str | None = None
     size_bytes: int | None = None
     metrics_usage: list[DatasetMetricUsage] = []
+
+
+class Label(APIObject):
+    key: str
+    value: str
+
+
+class UserRef(APIObject):
+    id: str
+    name: str
+    email: str | None = None
+
+
+class CustomRecipe(APIObject):
+    id: str
+    key: str | None = None
+    name: str
+    content: str = ""
+    content_hash: str
+    editable: bool = True
+    global_: bool = Field(default=False, alias="global")
+    builtin: bool = False
+    input_schema: Any = None
+    json_schema: Any = None
+    description: str = ""
+    labels: list[Label] = []
+    created_at: int
+    updated_at: int | None = None
+    created_by: UserRef | None = None

@@ -12,6 +12,7 @@ from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, Dat
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
+from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 
@@ -21,12 +22,14 @@ QUERY_MIXINS: list[type] = [
     DatasetQuery,
     FeedbackQuery,
     InteractionQuery,
+    RecipeQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
     UseCaseMutation,
     DatasetMutation,
     FeedbackMutation,
+    RecipeMutation,
 ]
 
 

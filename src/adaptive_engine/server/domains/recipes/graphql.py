@@ -1,0 +1,210 @@
+"""GraphQL of recipes (the wire calls them custom recipes)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.identity.types import UserType
+from adaptive_engine.server.domains.recipes import service
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
+
+
+@strawberry.type(name="Label")
+class LabelType:
+    key: str
+    value: str
+
+
+@strawberry.input(name="LabelInput")
+class LabelInput:
+    key: str
+    value: str
+
+
+@strawberry.input(name="LabelFilter")
+class LabelFilter:
+    key: str
+    value: list[str] | None = None
+
+
+@strawberry.input(name="CustomRecipeFilterInput")
+class CustomRecipeFilterInput:
+    labels: list[LabelFilter] | None = None
+
+
+@strawberry.input(name="CreateRecipeInput")
+class CreateRecipeInput:
+    name: str
+    key: str | None = None
+    description: str | None = None
+    labels: list[LabelInput] | None = None
+
+
+@strawberry.input(name="UpdateRecipeInput")
+class UpdateRecipeInput:
+    name: str | None = None
+    description: str | None = None
+    labels: list[LabelInput] | None = None
+
+
+async def user_type(info: Info[Context, None], user: orm.User | None) -> UserType | None:
+    if user is None:
+        return None
+    members = await info.context.session.execute(select(orm.TeamMember).where(orm.TeamMember.user_id == user.id))
+    return UserType(row=user, memberships=list(members.scalars()))
+
+
+@strawberry.type(name="CustomRecipe")
+class CustomRecipeType:
+    row: strawberry.Private[orm.CustomRecipe]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def key(self) -> str | None:
+        return self.row.key
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def content(self) -> str:
+        return self.row.content
+
+    @strawberry.field
+    def content_hash(self) -> str:
+        return self.row.content_hash
+
+    @strawberry.field
+    def editable(self) -> bool:
+        return self.row.editable and self.row.use_case_id is not None
+
+    @strawberry.field(name="global")
+    def global_(self) -> bool:
+        return self.row.use_case_id is None
+
+    @strawberry.field
+    def builtin(self) -> bool:
+        return self.row.builtin
+
+    @strawberry.field
+    def input_schema(self) -> JSON:
+        return self.row.json_schema
+
+    @strawberry.field
+    def json_schema(self) -> JSON:
+        return self.row.json_schema
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field
+    def job_kind(self) -> str:
+        return self.row.job_kind
+
+    @strawberry.field
+    def labels(self) -> list[LabelType]:
+        return [LabelType(key=l["key"], value=l["value"]) for l in self.row.labels]
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    def updated_at(self) -> int | None:
+        return epoch(self.row.updated_at)
+
+    @strawberry.field
+    async def created_by(self, info: Info[Context, None]) -> UserType | None:
+        return await user_type(info, self.row.created_by)
+
+
+def _pairs(labels: list[LabelInput] | None) -> list[tuple[str, str]] | None:
+    return None if labels is None else [(l.key, l.value) for l in labels]
+
+
+async def _read(file: Any) -> tuple[bytes, str]:
+    return await file.read(), getattr(file, "filename", None) or "main.py"
+
+
+@strawberry.type
+class RecipeQuery:
+    @strawberry.field
+    async def custom_recipe(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> CustomRecipeType | None:
+        ctx = info.context
+        return CustomRecipeType(row=await service.get_recipe(ctx.session, ctx.principal, id_or_key, use_case))
+
+    @strawberry.field
+    async def custom_recipes(
+        self, info: Info[Context, None], use_case: IdOrKey, filter: CustomRecipeFilterInput | None = None
+    ) -> list[CustomRecipeType]:
+        ctx = info.context
+        filters = [(f.key, f.value) for f in (filter.labels or [])] if filter else None
+        rows = await service.list_recipes(ctx.session, ctx.principal, use_case, filters)
+        return [CustomRecipeType(row=r) for r in rows]
+
+
+@strawberry.type
+class RecipeMutation:
+    @strawberry.mutation
+    async def create_custom_recipe(
+        self, info: Info[Context, None], use_case: IdOrKey, input: CreateRecipeInput, file: Upload
+    ) -> CustomRecipeType:
+        ctx = info.context
+        data, filename = await _read(file)
+        settings = ctx.state.settings
+        recipe = await service.create_recipe(
+            ctx.session,
+            ctx.principal,
+            ctx.state.file_store,
+            use_case=use_case,
+            name=input.name,
+            key=input.key,
+            description=input.description,
+            labels=_pairs(input.labels),
+            data=data,
+            filename=filename,
+            max_bytes=settings.max_recipe_bytes,
+            schema_timeout_s=settings.recipe_schema_timeout_s,
+        )
+        return CustomRecipeType(row=recipe)
+
+    @strawberry.mutation
+    async def update_custom_recipe(
+        self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, input: UpdateRecipeInput, file: Upload | None = None
+    ) -> CustomRecipeType:
+        ctx = info.context
+        data, filename = await _read(file) if file is not None else (None, None)
+        settings = ctx.state.settings
+        recipe = await service.update_recipe(
+            ctx.session,
+            ctx.principal,
+            ctx.state.file_store,
+            use_case=use_case,
+            id_or_key=id,
+            name=input.name,
+            description=input.description,
+            labels=_pairs(input.labels),
+            data=data,
+            filename=filename,
+            max_bytes=settings.max_recipe_bytes,
+            schema_timeout_s=settings.recipe_schema_timeout_s,
+        )
+        return CustomRecipeType(row=recipe)
+
+    @strawberry.mutation
+    async def delete_custom_recipe(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> bool:
+        ctx = info.context
+        return await service.delete_recipe(ctx.session, ctx.principal, ctx.state.file_store, id, use_case)

@@ -1,0 +1,254 @@
+"""Recipes: user code (a .py file or a zipped folder with main.py) with the JSON schema of its Config."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.models import CustomRecipe, Job, UseCase
+from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.domains.recipes.probe import derive_schema
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.jobs.storage import FileStore
+
+JOB_KINDS = frozenset({"TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"})
+KIND_LABEL = "job_kind"
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
+
+
+def _labels(labels: list[tuple[str, str]] | None) -> list[dict[str, str]]:
+    result = []
+    for key, value in labels or []:
+        if not key:
+            raise InvalidInput("label keys must not be empty")
+        result.append({"key": key, "value": value})
+    return result
+
+
+def _job_kind(labels: list[dict[str, str]]) -> str:
+    for label in labels:
+        if label["key"] == KIND_LABEL:
+            kind = label["value"].upper()
+            if kind not in JOB_KINDS:
+                raise InvalidInput(f"label '{KIND_LABEL}' must be one of {', '.join(sorted(JOB_KINDS))}")
+            return kind
+    return "CUSTOM"
+
+
+def unpack(data: bytes, filename: str, into: Path) -> str:
+    """Unpack an upload into ``into`` (main.py at its root); returns main.py's source."""
+    into.mkdir(parents=True)
+    if data[:4] == ZIP_MAGIC or filename.lower().endswith(".zip"):
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise InvalidInput("recipe rejected: the archive is not a valid zip file") from None
+        with archive:
+            total = 0
+            for info in archive.infolist():
+                name = PurePosixPath(info.filename)
+                if name.is_absolute() or ".." in name.parts:
+                    raise InvalidInput(f"recipe rejected: unsafe path in the archive: {info.filename}")
+                total += info.file_size
+                if total > MAX_UNZIPPED_BYTES:
+                    raise PayloadTooLarge("recipe rejected: the archive unpacks to more than 500 MB")
+            archive.extractall(into)
+        main = into / "main.py"
+        if not main.is_file():
+            raise InvalidInput("recipe rejected: the archive has no main.py at its root")
+    else:
+        if filename and not filename.lower().endswith(".py"):
+            raise InvalidInput(f"recipe rejected: expected a .py file or a .zip archive, got '{filename}'")
+        main = into / "main.py"
+        main.write_bytes(data)
+    try:
+        return main.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("recipe rejected: main.py is not UTF-8 text") from None
+
+
+async def store_code(
+    store: FileStore, data: bytes, filename: str, *, max_bytes: int, schema_timeout_s: float
+) -> tuple[str, str, str, dict[str, Any]]:
+    """Unpack, probe and store recipe code. Returns (relative folder, content, hash, schema)."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"recipe is {len(data)} bytes, over the limit of {max_bytes} bytes")
+    if not data:
+        raise InvalidInput("recipe rejected: the file is empty")
+    digest = hashlib.sha256(data).hexdigest()
+    temp = store.temp_path()
+    try:
+        content = unpack(data, filename, temp)
+        schema = await derive_schema(temp, schema_timeout_s)
+        shutil.rmtree(temp / "__pycache__", ignore_errors=True)
+        relative = f"recipes/{digest}"
+        if store.path(relative).exists():
+            shutil.rmtree(temp)
+        else:
+            store.place(temp, relative)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return relative, content, digest, schema
+
+
+def _visible(use_case: UseCase) -> Any:
+    return or_(CustomRecipe.use_case_id == use_case.id, CustomRecipe.use_case_id.is_(None))
+
+
+async def find_recipe(session: AsyncSession, use_case: UseCase, id_or_key: str) -> CustomRecipe:
+    """A recipe of the use case, or a global one; the use case's own wins on a key clash."""
+    as_uuid = parse_uuid(id_or_key)
+    query = select(CustomRecipe).where(_visible(use_case))
+    if as_uuid is not None:
+        found = (await session.execute(query.where(CustomRecipe.id == as_uuid))).scalar_one_or_none()
+        if found is not None:
+            return found
+    rows = list((await session.execute(query.where(CustomRecipe.key == str(id_or_key)))).scalars())
+    rows.sort(key=lambda r: r.use_case_id is None)
+    if not rows:
+        raise NotFound(f"recipe '{id_or_key}' not found in use case '{use_case.key}'")
+    return rows[0]
+
+
+async def create_recipe(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    *,
+    use_case: str,
+    name: str,
+    key: str | None,
+    description: str | None,
+    labels: list[tuple[str, str]] | None,
+    data: bytes,
+    filename: str,
+    max_bytes: int,
+    schema_timeout_s: float,
+) -> CustomRecipe:
+    target = await get_use_case(session, principal, use_case, "recipe:write")
+    if not name or not name.strip():
+        raise InvalidInput("a recipe needs a name")
+    key = (key or name).strip()
+    if not key or len(key) > 200 or any(c.isspace() for c in key):
+        raise InvalidInput(f"recipe key '{key}' is malformed: 1-200 characters without spaces")
+    clash = await session.execute(
+        select(CustomRecipe.id).where(CustomRecipe.use_case_id == target.id, CustomRecipe.key == key)
+    )
+    if clash.first():
+        raise AlreadyExists(f"recipe '{key}' already exists in use case '{target.key}'")
+    label_list = _labels(labels)
+    kind = _job_kind(label_list)
+    relative, content, digest, schema = await store_code(
+        store, data, filename, max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
+    )
+    recipe = CustomRecipe(
+        use_case_id=target.id,
+        key=key,
+        name=name,
+        description=description or "",
+        labels=label_list,
+        content=content,
+        content_hash=digest,
+        path=relative,
+        json_schema=schema,
+        job_kind=kind,
+        created_by_id=principal.user_id,
+        updated_at=utcnow(),
+    )
+    session.add(recipe)
+    await session.flush()
+    await session.refresh(recipe, ["created_by"])
+    return recipe
+
+
+async def update_recipe(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    *,
+    use_case: str,
+    id_or_key: str,
+    name: str | None,
+    description: str | None,
+    labels: list[tuple[str, str]] | None,
+    data: bytes | None,
+    filename: str | None,
+    max_bytes: int,
+    schema_timeout_s: float,
+) -> CustomRecipe:
+    target = await get_use_case(session, principal, use_case, "recipe:write")
+    recipe = await find_recipe(session, target, id_or_key)
+    if recipe.use_case_id is None or not recipe.editable:
+        raise Conflict(f"recipe '{recipe.key}' is built in and cannot be changed")
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("a recipe's name must not be empty")
+        recipe.name = name
+    if description is not None:
+        recipe.description = description
+    if labels is not None:
+        label_list = _labels(labels)
+        recipe.job_kind = _job_kind(label_list)
+        recipe.labels = label_list
+    if data is not None:
+        relative, content, digest, schema = await store_code(
+            store, data, filename or "main.py", max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
+        )
+        recipe.path, recipe.content, recipe.content_hash, recipe.json_schema = relative, content, digest, schema
+    recipe.updated_at = utcnow()
+    await session.flush()
+    return recipe
+
+
+async def get_recipe(session: AsyncSession, principal: Principal, id_or_key: str, use_case: str) -> CustomRecipe:
+    target = await get_use_case(session, principal, use_case)
+    return await find_recipe(session, target, id_or_key)
+
+
+async def list_recipes(
+    session: AsyncSession, principal: Principal, use_case: str, label_filters: list[tuple[str, list[str] | None]] | None = None
+) -> list[CustomRecipe]:
+    target = await get_use_case(session, principal, use_case)
+    rows = await session.execute(
+        select(CustomRecipe).where(_visible(target)).order_by(CustomRecipe.created_at, CustomRecipe.key)
+    )
+    recipes = list(rows.scalars())
+    for key, values in label_filters or []:
+        recipes = [
+            r for r in recipes if any(l["key"] == key and (not values or l["value"] in values) for l in r.labels)
+        ]
+    return recipes
+
+
+async def delete_recipe(session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str) -> bool:
+    target = await get_use_case(session, principal, use_case, "recipe:write")
+    recipe = await find_recipe(session, target, id_or_key)
+    if recipe.use_case_id is None:
+        raise Conflict(f"recipe '{recipe.key}' is built in and cannot be deleted")
+    running = await session.execute(
+        select(Job.id).where(Job.recipe_id == recipe.id, Job.status.in_(("PENDING", "RUNNING"))).limit(1)
+    )
+    if running.first():
+        raise Conflict(f"recipe '{recipe.key}' has jobs pending or running; cancel them first")
+    path, digest = recipe.path, recipe.content_hash
+    await session.delete(recipe)
+    await session.flush()
+    # Code folders are shared by content hash and kept while any job or recipe points at them.
+    still_used = await session.execute(select(Job.id).where(Job.recipe_hash == digest).limit(1))
+    other = await session.execute(select(CustomRecipe.id).where(CustomRecipe.content_hash == digest).limit(1))
+    if not still_used.first() and not other.first():
+        after_commit(session, lambda: store.delete(path))
+    return True
