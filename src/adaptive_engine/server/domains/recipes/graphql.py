@@ -13,6 +13,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.recipes import service
+from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
 
@@ -27,12 +28,6 @@ class LabelType:
 class LabelInput:
     key: str
     value: str
-
-
-@strawberry.input(name="LabelFilter")
-class LabelFilter:
-    key: str
-    value: list[str] | None = None
 
 
 @strawberry.input(name="CustomRecipeFilterInput")
