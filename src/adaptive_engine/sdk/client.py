@@ -10,6 +10,8 @@ from adaptive_engine.sdk._base import resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
 from adaptive_engine.sdk.resources.datasets import Datasets
 from adaptive_engine.sdk.resources.recipes import Recipes
+from adaptive_engine.sdk.resources.feedback import Feedback
+from adaptive_engine.sdk.resources.interactions import Interactions
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -43,6 +45,8 @@ class _ClientBase:
         # Resources (one class each, shared by both clients).
         self.use_cases = UseCases(self)
         self.users = Users(self)
+        self.interactions = Interactions(self)
+        self.feedback = Feedback(self)
         self.datasets = Datasets(self)
         self.recipes = Recipes(self)
 

@@ -127,6 +127,62 @@ class Dataset(APIObject):
     metrics_usage: list[DatasetMetricUsage] = []
 
 
+# ----- feedback and interactions
+
+
+class MetricUseCase(APIObject):
+    id: str
+    key: str
+    name: str
+    description: str = ""
+
+
+class FeedbackKeyDetails(FeedbackKey):
+    """A feedback key with whether feedback was logged on it, and the use cases it is linked to."""
+
+    has_direct_feedbacks: bool = False
+    has_comparison_feedbacks: bool = False
+    use_cases: list[MetricUseCase] = []
+
+
+class ChatMessage(APIObject):
+    role: str
+    content: str
+
+
+class ModelRef(APIObject):
+    id: str
+    key: str
+    name: str
+
+
+class DirectFeedback(APIObject):
+    id: str
+    value: float
+    metric: FeedbackKeyDetails | None = None
+    reason: str | None = None
+    details: str | None = None
+    user_id: str | None = None
+    created_at: int
+
+
+class ComparedCompletion(APIObject):
+    id: str
+    completion: str | None = None
+    source: str
+    model: ModelRef | None = None
+
+
+class ComparisonFeedback(APIObject):
+    id: str
+    created_at: int
+    usecase: MetricUseCase | None = None
+    metric: ModelRef | None = None
+    prefered_completion: ComparedCompletion | None = None
+    other_completion: ComparedCompletion | None = None
+    tied: str | None = None
+
+
 class Label(APIObject):
     key: str
     value: str
@@ -154,3 +210,93 @@ class CustomRecipe(APIObject):
     created_at: int
     updated_at: int | None = None
     created_by: UserRef | None = None
+class TokenUsage(APIObject):
+    completion_tokens: int
+    prompt_tokens: int
+    total_tokens: int
+
+
+class InteractionMetadata(APIObject):
+    parameters: Any = None
+    timings: Any = None
+    usage: TokenUsage | None = None
+    system: Any = None
+
+
+class Interaction(APIObject):
+    """A logged completion with its prompt, model, labels and feedback."""
+
+    id: str
+    chat_messages: list[ChatMessage]
+    completion: str | None = None
+    source: str
+    model: ModelRef | None = None
+    direct_feedbacks: list[DirectFeedback] = []
+    comparison_feedbacks: list[ComparisonFeedback] = []
+    labels: list[Label] = []
+    metadata: InteractionMetadata | None = None
+    created_at: int
+    session_id: str | None = None
+    user_id: str | None = None
+    prompt_hash: str | None = None
+    ab_campaign_id: str | None = None
+
+
+class PageInfo(APIObject):
+    has_next_page: bool
+    has_previous_page: bool = False
+    start_cursor: str | None = None
+    end_cursor: str | None = None
+
+
+class InteractionPage(APIObject):
+    total_count: int
+    page_info: PageInfo
+    nodes: list[Interaction]
+
+
+class FeedbackStats(APIObject):
+    metric: FeedbackKeyDetails
+    feedbacks: int
+    average: float | None = None
+    max: float | None = None
+    min: float | None = None
+    stddev: float | None = None
+    sum: float | None = None
+
+
+class GroupCompletions(APIObject):
+    nodes: list[Interaction]
+    page_info: PageInfo | None = None
+
+
+class InteractionGroup(APIObject):
+    key: str | None = None
+    count: int
+    direct_feedbacks_stats: list[FeedbackStats] = []
+    completions: GroupCompletions
+
+
+class InteractionGroupPage(APIObject):
+    total_count: int
+    group_by: str
+    page_info: PageInfo
+    nodes: list[InteractionGroup]
+
+
+class AddInteractionsResponse(APIObject):
+    completion_id: str
+    session_id: str
+    feedback_ids: list[str] = []
+
+
+class FeedbackOutput(APIObject):
+    feedback_id: str
+
+
+class ComparisonOutput(APIObject):
+    comparison_id: str
+
+
+class OutcomeOutput(APIObject):
+    outcome_id: str

@@ -190,12 +190,6 @@ class DirectFeedbackType:
         return epoch(self.view.row.created_at) or 0
 
 
-@strawberry.enum(name="ComparisonTie")
-class ComparisonTie(enum.Enum):
-    GOOD = "good"
-    BAD = "bad"
-
-
 @strawberry.type(name="ComparisonFeedback")
 class ComparisonFeedbackType:
     view: strawberry.Private[service.ComparisonView]
@@ -224,9 +218,9 @@ class ComparisonFeedbackType:
     def other_completion(self) -> CompletionType | None:
         return CompletionType(view=self.view.other)
 
-    @strawberry.field
-    def tied(self) -> ComparisonTie | None:
-        return ComparisonTie(self.view.row.tied) if self.view.row.tied else None
+    @strawberry.field(description="'good' or 'bad' when both completions tied; null when the preferred one won")
+    def tied(self) -> str | None:
+        return self.view.row.tied
 
 
 async def _hydrated(info: Info[Context, None], view: service.CompletionView) -> service.CompletionView:

@@ -1,0 +1,52 @@
+"""Feedback keys: register, list, get, link and unlink, through our SDK."""
+
+from __future__ import annotations
+
+import pytest
+
+from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
+
+
+def test_register_get_list(client, unique: str) -> None:  # noqa: ANN001
+    created = client.feedback.register_key(f"acc-{unique}", kind="bool", name="Accuracy", description="right or wrong")
+    assert (created.key, created.kind, created.name, created.scoring_type) == (f"acc-{unique}", "BOOL", "Accuracy", "HIGHER_IS_BETTER")
+    assert created.has_direct_feedbacks is False and created.has_comparison_feedbacks is False
+    lower = client.feedback.register_key(f"lat-{unique}", kind="scalar", scoring_type="lower_is_better")
+    assert lower.scoring_type == "LOWER_IS_BETTER" and lower.name == f"lat-{unique}"
+    got = client.feedback.get_key(f"acc-{unique}")
+    assert got.id == created.id and got.description == "right or wrong"
+    assert client.feedback.get_key(created.id).key == f"acc-{unique}"
+    keys = [k.key for k in client.feedback.list_keys()]
+    assert f"acc-{unique}" in keys and f"lat-{unique}" in keys
+
+
+def test_link_and_unlink(client, unique: str) -> None:  # noqa: ANN001
+    client.use_cases.create(f"fk-uc-{unique}")
+    client.feedback.register_key(f"k-{unique}", kind="scalar")
+    linked = client.feedback.link(f"k-{unique}", use_case=f"fk-uc-{unique}")
+    assert linked.key == f"k-{unique}"
+    assert [m.key for m in client.use_cases.get(f"fk-uc-{unique}").metrics] == [f"k-{unique}"]
+    assert [u.key for u in client.feedback.get_key(f"k-{unique}").use_cases] == [f"fk-uc-{unique}"]
+    # Linking twice is harmless.
+    client.feedback.link(f"k-{unique}", use_case=f"fk-uc-{unique}")
+    assert client.feedback.unlink(f"k-{unique}", use_case=f"fk-uc-{unique}") == f"k-{unique}"
+    assert client.use_cases.get(f"fk-uc-{unique}").metrics == []
+    with pytest.raises(NotFoundError):
+        client.feedback.unlink(f"k-{unique}", use_case=f"fk-uc-{unique}")
+
+
+def test_bad_keys_change_nothing(client, unique: str) -> None:  # noqa: ANN001
+    client.feedback.register_key(f"dup-{unique}", kind="bool")
+    with pytest.raises(ConflictError):
+        client.feedback.register_key(f"dup-{unique}", kind="scalar")
+    assert client.feedback.get_key(f"dup-{unique}").kind == "BOOL"
+    with pytest.raises(ValidationError):
+        client.feedback.register_key(f"bad key {unique}", kind="bool")
+    with pytest.raises(ValidationError):
+        client.feedback.register_key(f"kind-{unique}", kind="text")  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        client.feedback.get_key(f"kind-{unique}")
+    with pytest.raises(NotFoundError):
+        client.feedback.get_key(f"missing-{unique}")
+    with pytest.raises(NotFoundError):
+        client.feedback.link(f"missing-{unique}", use_case="nope-" + unique)

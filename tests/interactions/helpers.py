@@ -1,0 +1,47 @@
+"""Helpers for interaction and feedback tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
+from adaptive_engine.server.db.models import Model
+from adaptive_engine.server.db.session import unit_of_work
+from tests.support import LiveServer
+
+
+def seed_models(server: LiveServer, *keys: str) -> None:
+    """Registry rows for model keys (the registry's own API is another domain's): inserted with a
+    separate engine on the server's database."""
+
+    async def run() -> None:
+        engine = create_engine(server.settings.resolved_database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                for key in keys:
+                    session.add(Model(id=uuid.uuid4(), key=key, name=key, kind="chat", provider="open_ai", is_external=True))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def rest(server: LiveServer, path: str, body: object) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30)
+
+
+def graphql(server: LiveServer, query: str, variables: dict | None = None) -> dict:
+    response = httpx.post(
+        f"{server.base_url}/api/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        timeout=30,
+    )
+    return response.json()
+
+
+def msgs(text: str = "What is the capital of France?") -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
