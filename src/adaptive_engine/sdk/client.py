@@ -12,6 +12,7 @@ from adaptive_engine.sdk.resources.datasets import Datasets
 from adaptive_engine.sdk.resources.recipes import Recipes
 from adaptive_engine.sdk.resources.feedback import Feedback
 from adaptive_engine.sdk.resources.interactions import Interactions
+from adaptive_engine.sdk.resources.ab_tests import ABTests
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -49,6 +50,7 @@ class _ClientBase:
         self.feedback = Feedback(self)
         self.datasets = Datasets(self)
         self.recipes = Recipes(self)
+        self.ab_tests = ABTests(self)
 
     @property
     def default_use_case(self) -> str | None:

@@ -14,6 +14,7 @@ from strawberry.fastapi import GraphQLRouter
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.domains.ab_tests.evaluator import install as install_ab_tests
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.services = []
     app.state.services.append(IngestWriter())
+    install_ab_tests(app)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

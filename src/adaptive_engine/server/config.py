@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ray_num_gpus: int = 0
     # How a job's process reaches this server (default: http://HOST:PORT, loopback for a wildcard host).
     callback_url: str | None = None
+    # A/B tests: observations per arm before a decision; seconds between evaluations (0: on demand only).
+    ab_test_min_observations: int = 50
+    ab_test_evaluation_interval_s: float = 5.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
+from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
@@ -23,6 +24,7 @@ QUERY_MIXINS: list[type] = [
     FeedbackQuery,
     InteractionQuery,
     RecipeQuery,
+    AbTestQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
@@ -30,6 +32,7 @@ MUTATION_MIXINS: list[type] = [
     DatasetMutation,
     FeedbackMutation,
     RecipeMutation,
+    AbTestMutation,
 ]
 
 

@@ -1,10 +1,12 @@
 """All ORM models. Import every domain's module here so Alembic and the app see the full metadata."""
 
 from adaptive_engine.server.db.base import Base
+from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm
 from adaptive_engine.server.db.models.completions import Completion
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
 from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outcome
+from adaptive_engine.server.db.models.events import DomainEvent
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User

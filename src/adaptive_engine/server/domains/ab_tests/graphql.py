@@ -1,0 +1,299 @@
+"""GraphQL of A/B campaigns, with the official client's names (Abcampaign, AbReport, AbcampaignCreate,
+AbCampaignFilter, AbcampaignStatus, FeedbackType; ``cancelAbCampaign(input: IdOrKey!)``)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+
+import strawberry
+from strawberry.types import Info
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.ab_tests import service
+from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
+from adaptive_engine.server.domains.ab_tests.statistics import CampaignPhase
+from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.models.types import ModelType
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.graphql.session_lock import session_lock
+
+
+@strawberry.enum(name="AbcampaignStatus")
+class AbcampaignStatus(enum.Enum):
+    WARMUP = "WARMUP"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum(name="FeedbackType")
+class FeedbackType(enum.Enum):
+    DIRECT = "DIRECT"
+    COMPARISON = "COMPARISON"
+
+
+@strawberry.input(name="AbcampaignCreate")
+class AbcampaignCreate:
+    key: str
+    metric: str
+    use_case: str
+    model_services: list[str]
+    auto_deploy: bool
+    traffic_split: float
+    name: str | None = None
+    feedback_type: FeedbackType = FeedbackType.DIRECT
+
+
+@strawberry.input(name="AbCampaignFilter")
+class AbCampaignFilter:
+    active: bool | None = None
+    status: AbcampaignStatus | None = None
+    use_case: str | None = None
+
+
+@strawberry.type(name="AbVariantInterval", description="Anytime-valid confidence interval around the estimate")
+class AbVariantInterval:
+    start: float
+    middle: float
+    end: float
+
+
+@strawberry.type(name="AbVariantComparison", description="Preference duels of a variant against another")
+class AbVariantComparison:
+    feedbacks: int
+    wins: int
+    losses: int
+    ties_good: int
+    ties_bad: int
+    variant: ModelType
+
+
+@strawberry.type(name="AbVariantReport")
+class AbVariantReport:
+    variant: ModelType
+    interval: AbVariantInterval | None
+    feedbacks: int = strawberry.field(description="Metric values, or duels (ties included), of this variant")
+    comparisons: list[AbVariantComparison] | None
+    mean: float | None = strawberry.field(description="Mean value (metric) or win rate over decisive duels")
+    assignments: int = strawberry.field(description="Sessions (or requests) routed to this variant")
+
+
+@strawberry.type(name="AbPairTest", description="Always-valid test between two variants (Bonferroni-adjusted)")
+class AbPairTest:
+    variant_a: ModelType
+    variant_b: ModelType
+    estimate: float | None = strawberry.field(description="mean(b) - mean(a), or the win rate of a against b")
+    interval_start: float | None
+    interval_end: float | None
+    p_value: float
+
+
+@strawberry.type(name="AbReport")
+class AbReport:
+    p_value: float | None = strawberry.field(description="Always-valid p-value (running minimum)")
+    variants: list[AbVariantReport]
+    decision: str = strawberry.field(description="'continue' or 'winner'")
+    winner: ModelType | None
+    warming_up: bool
+    sample_ratio_mismatch: bool
+    sample_ratio_p_value: float | None
+    pairs: list[AbPairTest]
+    notes: list[str]
+
+
+@strawberry.type(name="Abcampaign")
+class AbcampaignType:
+    row: strawberry.Private[orm.AbCampaign]
+    _report: strawberry.Private[service.CampaignReport | None] = None
+
+    async def _get_report(self, info: Info[Context, None]) -> service.CampaignReport:
+        # Sibling fields resolve concurrently: the lock serialises the session and the first one computes.
+        async with session_lock(info.context):
+            if self._report is None:
+                config = stats_config(info.context.state.settings)
+                self._report = await service.compute_report(info.context.session, self.row, config)
+        return self._report
+
+    async def _get(self, info: Info[Context, None], model: type, row_id: uuid.UUID | None):  # noqa: ANN202
+        if row_id is None:
+            return None
+        async with session_lock(info.context):
+            return await info.context.session.get(model, row_id)
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def status(self) -> AbcampaignStatus:
+        return AbcampaignStatus(self.row.status)
+
+    @strawberry.field
+    def begin_date(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    def end_date(self) -> int | None:
+        return epoch(self.row.end_date)
+
+    @strawberry.field
+    def feedback_type(self) -> FeedbackType:
+        return FeedbackType(self.row.feedback_type)
+
+    @strawberry.field
+    def traffic_split(self) -> float:
+        return self.row.traffic_split
+
+    @strawberry.field
+    def auto_deploy(self) -> bool:
+        return self.row.auto_deploy
+
+    @strawberry.field
+    async def metric(self, info: Info[Context, None]) -> MetricType | None:
+        found = await self._get(info, orm.Metric, self.row.metric_id)
+        return MetricType(row=found) if found is not None else None
+
+    @strawberry.field
+    async def use_case(self, info: Info[Context, None]) -> UseCaseType | None:
+        found = await self._get(info, orm.UseCase, self.row.use_case_id)
+        return UseCaseType(row=found) if found is not None else None
+
+    @strawberry.field
+    def models(self) -> list[ModelType]:
+        return [ModelType(row=arm.model) for arm in self.row.arms]
+
+    @strawberry.field
+    async def winner(self, info: Info[Context, None]) -> ModelType | None:
+        found = await self._get(info, orm.Model, self.row.winner_model_id)
+        return ModelType(row=found) if found is not None else None
+
+    @strawberry.field(description="Feedback values (metric) or duels (preference) collected so far")
+    async def feedbacks(self, info: Info[Context, None]) -> int:
+        return (await self._get_report(info)).feedbacks
+
+    @strawberry.field(description="Every variant has passed the warm-up minimum")
+    async def has_enough_feedbacks(self, info: Info[Context, None]) -> bool:
+        return (await self._get_report(info)).result.phase is CampaignPhase.IN_PROGRESS
+
+    @strawberry.field
+    async def report(self, info: Info[Context, None]) -> AbReport:
+        return _report_type(await self._get_report(info))
+
+
+def _report_type(report: service.CampaignReport) -> AbReport:
+    models = {arm.model_id: arm.model for arm in report.campaign.arms}
+    result = report.result
+    variants = []
+    for model_id in report.arm_ids:
+        arm = result.arm(str(model_id))
+        interval = None
+        if arm.mean is not None and arm.ci_low is not None and arm.ci_high is not None:
+            interval = AbVariantInterval(start=arm.ci_low, middle=arm.mean, end=arm.ci_high)
+        comparisons = None
+        if report.campaign.feedback_type == "COMPARISON":
+            comparisons = [
+                AbVariantComparison(
+                    feedbacks=d.total,
+                    wins=d.wins,
+                    losses=d.losses,
+                    ties_good=d.ties_good,
+                    ties_bad=d.ties_bad,
+                    variant=ModelType(row=models[other]),
+                )
+                for other in report.arm_ids
+                if other != model_id and (d := report.data.duels.get((model_id, other))) is not None
+            ]
+        variants.append(
+            AbVariantReport(
+                variant=ModelType(row=models[model_id]),
+                interval=interval,
+                feedbacks=arm.count,
+                comparisons=comparisons,
+                mean=arm.mean,
+                assignments=report.data.assignments.get(model_id, 0),
+            )
+        )
+    winner_id = report.campaign.winner_model_id or (uuid.UUID(result.winner) if result.winner else None)
+    pairs = [
+        AbPairTest(
+            variant_a=ModelType(row=models[uuid.UUID(p.arm_a)]),
+            variant_b=ModelType(row=models[uuid.UUID(p.arm_b)]),
+            estimate=p.estimate,
+            interval_start=p.ci_low,
+            interval_end=p.ci_high,
+            p_value=p.p_value,
+        )
+        for p in result.pairs
+    ]
+    return AbReport(
+        p_value=report.p_value,
+        variants=variants,
+        decision="winner" if winner_id is not None else "continue",
+        winner=ModelType(row=models[winner_id]) if winner_id in models else None,
+        warming_up=result.phase is CampaignPhase.WARMUP,
+        sample_ratio_mismatch=result.srm.flagged,
+        sample_ratio_p_value=result.srm.p_value,
+        pairs=pairs,
+        notes=list(result.notes),
+    )
+
+
+@strawberry.type
+class AbTestQuery:
+    @strawberry.field
+    async def ab_campaign(self, info: Info[Context, None], id_or_key: IdOrKey) -> AbcampaignType | None:
+        ctx = info.context
+        return AbcampaignType(row=await service.get_campaign(ctx.session, ctx.principal, id_or_key))
+
+    @strawberry.field
+    async def ab_campaigns(self, info: Info[Context, None], filter: AbCampaignFilter | None = None) -> list[AbcampaignType]:
+        ctx = info.context
+        f = filter or AbCampaignFilter()
+        rows = await service.list_campaigns(
+            ctx.session,
+            ctx.principal,
+            active=f.active,
+            status=f.status.value if f.status is not None else None,
+            use_case=f.use_case,
+        )
+        return [AbcampaignType(row=r) for r in rows]
+
+
+@strawberry.type
+class AbTestMutation:
+    @strawberry.mutation
+    async def create_ab_campaign(self, info: Info[Context, None], input: AbcampaignCreate) -> AbcampaignType:
+        ctx = info.context
+        campaign = await service.create_campaign(
+            ctx.session,
+            ctx.principal,
+            key=input.key,
+            name=input.name,
+            metric=input.metric,
+            use_case=input.use_case,
+            models=list(input.model_services),
+            traffic_split=input.traffic_split,
+            auto_deploy=input.auto_deploy,
+            feedback_type=input.feedback_type.value,
+        )
+        ctx.state.ab_router.invalidate(campaign.use_case_id)
+        return AbcampaignType(row=campaign)
+
+    @strawberry.mutation(description="Cancel an active A/B test; returns its key")
+    async def cancel_ab_campaign(self, info: Info[Context, None], input: IdOrKey) -> str:
+        ctx = info.context
+        campaign = await service.cancel_campaign(ctx.session, ctx.principal, input)
+        ctx.state.ab_router.invalidate(campaign.use_case_id)
+        return campaign.key

@@ -1,0 +1,178 @@
+"""Queries of the A/B test domain: campaigns, and the sufficient statistics computed in SQL.
+
+The statistics are aggregates over indexed columns (``completions.ab_campaign_id``), so evaluating a
+campaign costs three grouped queries whatever its traffic, and the decision code in ``statistics`` gets
+only counts and sums.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.lookup import find_by_id_or_key
+from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
+
+
+async def find_campaign(session: AsyncSession, id_or_key: str | uuid.UUID) -> orm.AbCampaign | None:
+    return await find_by_id_or_key(session, orm.AbCampaign, id_or_key)
+
+
+async def active_campaign(session: AsyncSession, use_case_id: uuid.UUID) -> orm.AbCampaign | None:
+    query = select(orm.AbCampaign).where(orm.AbCampaign.active_use_case_id == use_case_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def active_campaigns(session: AsyncSession) -> list[orm.AbCampaign]:
+    query = select(orm.AbCampaign).where(orm.AbCampaign.status.in_(ACTIVE_STATUSES)).order_by(orm.AbCampaign.created_at)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_campaigns(
+    session: AsyncSession,
+    *,
+    use_case_ids: list[uuid.UUID] | None,
+    active: bool | None,
+    status: str | None,
+) -> list[orm.AbCampaign]:
+    """``use_case_ids``: restrict to these use cases (None: all)."""
+    query = select(orm.AbCampaign).order_by(orm.AbCampaign.created_at.desc(), orm.AbCampaign.key)
+    if use_case_ids is not None:
+        query = query.where(orm.AbCampaign.use_case_id.in_(use_case_ids))
+    if active is True:
+        query = query.where(orm.AbCampaign.status.in_(ACTIVE_STATUSES))
+    elif active is False:
+        query = query.where(orm.AbCampaign.status.not_in(ACTIVE_STATUSES))
+    if status is not None:
+        query = query.where(orm.AbCampaign.status == status)
+    return list((await session.execute(query)).scalars())
+
+
+@dataclass
+class MetricStats:
+    count: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+
+
+@dataclass
+class DuelStats:
+    """Duels between two arms, from the side of ``model_id`` against ``opponent_id``."""
+
+    wins: int = 0
+    losses: int = 0
+    ties_good: int = 0
+    ties_bad: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.wins + self.losses + self.ties_good + self.ties_bad
+
+
+@dataclass
+class CampaignData:
+    """Everything the decision needs, per arm (model id)."""
+
+    metric: dict[uuid.UUID, MetricStats] = field(default_factory=dict)
+    duels: dict[tuple[uuid.UUID, uuid.UUID], DuelStats] = field(default_factory=dict)
+    assignments: dict[uuid.UUID, int] = field(default_factory=dict)
+
+
+async def metric_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[uuid.UUID, MetricStats]:
+    """Per arm: count, sum and sum of squares of the campaign key's feedback on the arm's completions.
+
+    Every feedback row is one observation (a completion rated twice counts twice)."""
+    feedback, completion = orm.Feedback, orm.Completion
+    arm_ids = [arm.model_id for arm in campaign.arms]
+    query = (
+        select(
+            completion.model_id,
+            func.count(feedback.value),
+            func.coalesce(func.sum(feedback.value), 0.0),
+            func.coalesce(func.sum(feedback.value * feedback.value), 0.0),
+        )
+        .join(completion, completion.id == feedback.completion_id)
+        .where(
+            completion.ab_campaign_id == campaign.id,
+            feedback.metric_id == campaign.metric_id,
+            completion.model_id.in_(arm_ids),
+        )
+        .group_by(completion.model_id)
+    )
+    out = {arm_id: MetricStats() for arm_id in arm_ids}
+    for model_id, count, total, total_sq in (await session.execute(query)).all():
+        out[model_id] = MetricStats(int(count), float(total), float(total_sq))
+    return out
+
+
+async def duel_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[tuple[uuid.UUID, uuid.UUID], DuelStats]:
+    """Preferences on the campaign key between completions of two different arms of the campaign.
+
+    Keyed by (model, opponent), both directions filled."""
+    comparison = orm.Comparison
+    preferred = aliased(orm.Completion)
+    other = aliased(orm.Completion)
+    arm_ids = [arm.model_id for arm in campaign.arms]
+    query = (
+        select(preferred.model_id, other.model_id, comparison.tied, func.count())
+        .join(preferred, preferred.id == comparison.preferred_completion_id)
+        .join(other, other.id == comparison.other_completion_id)
+        .where(
+            comparison.metric_id == campaign.metric_id,
+            preferred.ab_campaign_id == campaign.id,
+            other.ab_campaign_id == campaign.id,
+            preferred.model_id.in_(arm_ids),
+            other.model_id.in_(arm_ids),
+            preferred.model_id != other.model_id,
+        )
+        .group_by(preferred.model_id, other.model_id, comparison.tied)
+    )
+    out: dict[tuple[uuid.UUID, uuid.UUID], DuelStats] = {}
+    for winner, loser, tied, count in (await session.execute(query)).all():
+        forward = out.setdefault((winner, loser), DuelStats())
+        backward = out.setdefault((loser, winner), DuelStats())
+        if tied == "good":
+            forward.ties_good += count
+            backward.ties_good += count
+        elif tied == "bad":
+            forward.ties_bad += count
+            backward.ties_bad += count
+        else:
+            forward.wins += count
+            backward.losses += count
+    return out
+
+
+async def assignment_counts(session: AsyncSession, campaign: orm.AbCampaign) -> dict[uuid.UUID, int]:
+    """Units the router assigned to each arm: distinct sessions (a request when it has none), over the
+    campaign's LIVE completions (interactions logged offline are not assignments)."""
+    completion = orm.Completion
+    unit = func.coalesce(completion.session_id, completion.request_id, completion.id)
+    arm_ids = [arm.model_id for arm in campaign.arms]
+    query = (
+        select(completion.model_id, func.count(func.distinct(unit)))
+        .where(
+            completion.ab_campaign_id == campaign.id,
+            completion.source == "LIVE",
+            completion.model_id.in_(arm_ids),
+        )
+        .group_by(completion.model_id)
+    )
+    out = {arm_id: 0 for arm_id in arm_ids}
+    for model_id, count in (await session.execute(query)).all():
+        out[model_id] = int(count)
+    return out
+
+
+async def campaign_data(session: AsyncSession, campaign: orm.AbCampaign) -> CampaignData:
+    data = CampaignData(assignments=await assignment_counts(session, campaign))
+    if campaign.feedback_type == "COMPARISON":
+        data.duels = await duel_stats(session, campaign)
+    else:
+        data.metric = await metric_stats(session, campaign)
+    return data

@@ -1,0 +1,209 @@
+"""Campaign evaluation end to end: traffic and feedback in the database, sufficient statistics in SQL,
+the evaluator's round, the decision, the promotion of the winner and the event."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from sqlalchemy import select
+
+from adaptive_engine.server.db import models as orm
+from tests.ab_tests.conftest import MIN_OBS, evaluate, in_db, make_setup
+
+
+def add_traffic(server, campaign_key: str, metric_key: str, values: dict[uuid.UUID, list[float]],  # noqa: ANN001
+                source: str = "LIVE", units: dict[uuid.UUID, int] | None = None) -> None:
+    """One completion per value (each its own session unless ``units`` says how many sessions to spread
+    an arm's completions over), tagged with the campaign, with one feedback value each."""
+
+    async def work(session) -> None:  # noqa: ANN001
+        campaign = (await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))).scalar_one()
+        metric = (await session.execute(select(orm.Metric).where(orm.Metric.key == metric_key))).scalar_one()
+        for model_id, vals in values.items():
+            sessions = [uuid.uuid4() for _ in range((units or {}).get(model_id, len(vals)))]
+            for i, value in enumerate(vals):
+                completion = orm.Completion(
+                    use_case_id=campaign.use_case_id, model_id=model_id, messages=[{"role": "user", "content": "q"}],
+                    completion="a", source=source, prompt_hash="h", session_id=sessions[i % len(sessions)],
+                    ab_campaign_id=campaign.id,
+                )
+                session.add(completion)
+                await session.flush()
+                session.add(orm.Feedback(completion_id=completion.id, metric_id=metric.id,
+                                         use_case_id=campaign.use_case_id, value=value))
+
+    in_db(server, work)
+
+
+def add_duels(server, campaign_key: str, metric_key: str, duels: list[tuple[uuid.UUID, uuid.UUID, str | None]]) -> None:  # noqa: ANN001
+    async def work(session) -> None:  # noqa: ANN001
+        campaign = (await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))).scalar_one()
+        metric = (await session.execute(select(orm.Metric).where(orm.Metric.key == metric_key))).scalar_one()
+        for preferred, other, tied in duels:
+            pair = []
+            for model_id in (preferred, other):
+                c = orm.Completion(use_case_id=campaign.use_case_id, model_id=model_id, messages=[], completion="a",
+                                   source="LIVE", prompt_hash="p", session_id=uuid.uuid4(), ab_campaign_id=campaign.id)
+                session.add(c)
+                pair.append(c)
+            await session.flush()
+            session.add(orm.Comparison(use_case_id=campaign.use_case_id, metric_id=metric.id,
+                                       preferred_completion_id=pair[0].id, other_completion_id=pair[1].id, tied=tied))
+
+    in_db(server, work)
+
+
+def default_model(server, use_case_id: uuid.UUID) -> uuid.UUID:  # noqa: ANN001
+    async def work(session):  # noqa: ANN001, ANN202
+        return (
+            await session.execute(
+                select(orm.ModelService.model_id).where(
+                    orm.ModelService.use_case_id == use_case_id, orm.ModelService.is_default.is_(True)
+                )
+            )
+        ).scalar_one()
+
+    return in_db(server, work)
+
+
+def events(server, use_case_id: uuid.UUID) -> list[orm.DomainEvent]:  # noqa: ANN001
+    async def work(session):  # noqa: ANN001, ANN202
+        rows = await session.execute(select(orm.DomainEvent).where(orm.DomainEvent.use_case_id == use_case_id))
+        return list(rows.scalars())
+
+    return in_db(server, work)
+
+
+def bools(rate: float, n: int) -> list[float]:
+    ones = round(rate * n)
+    return [1.0] * ones + [0.0] * (n - ones)
+
+
+def test_no_decision_before_warm_up(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"w-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
+    half = MIN_OBS // 2
+    add_traffic(ab_server, key, s.metrics["ok"], {s.model_ids[0]: bools(0.0, half), s.model_ids[1]: bools(1.0, half)})
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "WARMUP" and not got.has_enough_feedbacks and got.feedbacks == 2 * half
+    assert got.report.warming_up and got.report.decision == "continue" and got.report.winner is None
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[0]
+
+
+def test_clear_winner_goes_done_and_is_deployed_with_an_event(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"win-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
+    add_traffic(ab_server, key, s.metrics["ok"], {s.model_ids[0]: bools(0.2, 60), s.model_ids[1]: bools(0.9, 60)})
+    assert evaluate(ab_server) >= 1
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "DONE" and got.end_date is not None and got.has_enough_feedbacks
+    assert got.winner.key == s.models[1]
+    report = got.report
+    assert report.decision == "winner" and report.winner.key == s.models[1]
+    assert report.p_value is not None and report.p_value <= 0.05
+    by_key = {v.variant.key: v for v in report.variants}
+    low = by_key[s.models[0]]
+    assert low.feedbacks == 60 and abs(low.mean - 0.2) < 1e-9
+    assert low.interval.start < 0.2 < low.interval.end and low.interval.middle == low.mean
+    assert low.assignments == 60
+    (pair,) = report.pairs
+    assert pair.p_value <= 0.05 and pair.interval_start > 0  # mean(b) - mean(a) is positive
+    # promoted in the same transaction, announced once
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
+    (event,) = events(ab_server, s.use_case_id)
+    assert event.type == "ab_campaign.completed"
+    assert event.payload["winner"] == s.models[1] and event.payload["auto_deployed"] is True
+    # a finished campaign is not re-evaluated, and frees the use case
+    evaluate(ab_server)
+    assert len(events(ab_server, s.use_case_id)) == 1
+    assert [c.key for c in ab_client.ab_tests.list(status="done", use_case=s.use_case)] == [key]
+    ab_client.ab_tests.create(f"next-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
+
+
+def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"lat-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["latency"], s.models, auto_deploy=False, use_case=s.use_case)
+    rng = random.Random(3)
+    add_traffic(ab_server, key, s.metrics["latency"], {
+        s.model_ids[0]: [2.0 + rng.gauss(0, 0.3) for _ in range(50)],
+        s.model_ids[1]: [1.0 + rng.gauss(0, 0.3) for _ in range(50)],
+    })
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "DONE" and got.winner.key == s.models[1]
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[0]  # not deployed
+    assert events(ab_server, s.use_case_id)[0].payload["auto_deployed"] is False
+
+
+def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"srm-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
+    # 90% of the assigned sessions went to one model: the assignment is broken
+    add_traffic(ab_server, key, s.metrics["ok"],
+                {s.model_ids[0]: bools(0.2, 180), s.model_ids[1]: bools(0.9, 20)})
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "IN_PROGRESS"
+    assert got.report.sample_ratio_mismatch and got.report.sample_ratio_p_value < 0.001
+    assert got.report.winner is None and any("sample-ratio" in n for n in got.report.notes)
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[0]
+
+
+def test_offline_interactions_count_as_feedback_not_as_assignments(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"off-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
+    add_traffic(ab_server, key, s.metrics["score"], {s.model_ids[0]: [1.0, 2.0] * 40, s.model_ids[1]: [1.0, 2.0] * 5},
+                source="OFFLINE")
+    evaluate(ab_server)
+    report = ab_client.ab_tests.get(key).report
+    assert [v.assignments for v in report.variants] == [0, 0]
+    assert [v.feedbacks for v in report.variants] == [80, 10]
+    assert not report.sample_ratio_mismatch
+
+
+def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"units-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
+    # a chatty session makes many requests on its (sticky) model: still one unit
+    add_traffic(ab_server, key, s.metrics["score"], {s.model_ids[0]: [1.0] * 100, s.model_ids[1]: [1.0] * 30},
+                units={s.model_ids[0]: 30, s.model_ids[1]: 30})
+    evaluate(ab_server)
+    report = ab_client.ab_tests.get(key).report
+    assert [v.assignments for v in report.variants] == [30, 30]
+    assert not report.sample_ratio_mismatch
+
+
+def test_preference_campaign_decides_on_duels(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"pref-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", auto_deploy=True,
+                              use_case=s.use_case)
+    a, b = s.model_ids
+    duels = [(b, a, None)] * 45 + [(a, b, None)] * 5 + [(a, b, "good")] * 3 + [(b, a, "bad")] * 2
+    add_duels(ab_server, key, s.metrics["pref"], duels)
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "DONE" and got.winner.key == s.models[1] and got.feedbacks == 55
+    by_key = {v.variant.key: v for v in got.report.variants}
+    (vs_a,) = by_key[s.models[1]].comparisons
+    assert (vs_a.wins, vs_a.losses, vs_a.ties_good, vs_a.ties_bad, vs_a.feedbacks) == (45, 5, 3, 2, 55)
+    assert vs_a.variant.key == s.models[0]
+    assert abs(by_key[s.models[1]].mean - 0.9) < 1e-9  # ties excluded from the win rate
+    assert default_model(ab_server, s.use_case_id) == b
+
+
+def test_duels_within_one_model_or_outside_the_campaign_do_not_count(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"pref0-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case)
+    a, _b = s.model_ids
+    add_duels(ab_server, key, s.metrics["pref"], [(a, a, None)] * 30)
+    assert ab_client.ab_tests.get(key).feedbacks == 0
