@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
 from adaptive_engine.server.db import models as orm
-from tests.ab_tests.conftest import in_db, make_setup
+from tests.ab_tests.support import in_db, make_setup
 
 
 def campaign_count(server) -> int:  # noqa: ANN001

@@ -10,7 +10,7 @@ import pytest
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
 from adaptive_engine.server.domains.ab_tests.statistics import sample_ratio_mismatch
 from adaptive_engine.server.errors import InvalidInput, NotFound
-from tests.ab_tests.conftest import in_db, make_setup
+from tests.ab_tests.support import in_db, make_setup
 
 
 def routes(server, use_case_id, calls):  # noqa: ANN001, ANN201
