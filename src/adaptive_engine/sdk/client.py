@@ -8,7 +8,10 @@ import httpx
 
 from adaptive_engine.sdk._base import resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
+from adaptive_engine.sdk.resources.artifacts import Artifacts
+from adaptive_engine.sdk.resources.compute_pools import ComputePools
 from adaptive_engine.sdk.resources.datasets import Datasets
+from adaptive_engine.sdk.resources.jobs import Jobs
 from adaptive_engine.sdk.resources.recipes import Recipes
 from adaptive_engine.sdk.resources.feedback import Feedback
 from adaptive_engine.sdk.resources.interactions import Interactions
@@ -51,6 +54,9 @@ class _ClientBase:
         self.datasets = Datasets(self)
         self.recipes = Recipes(self)
         self.ab_tests = ABTests(self)
+        self.jobs = Jobs(self)
+        self.artifacts = Artifacts(self)
+        self.compute_pools = ComputePools(self)
 
     @property
     def default_use_case(self) -> str | None:

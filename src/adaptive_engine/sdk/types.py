@@ -242,6 +242,65 @@ class Interaction(APIObject):
     ab_campaign_id: str | None = None
 
 
+
+
+class UseCaseRef(APIObject):
+    id: str
+    key: str
+    name: str
+
+
+class JobStage(APIObject):
+    name: str
+    status: str
+    progress: float | None = None
+    message: str | None = None
+
+
+class JobArtifact(APIObject):
+    id: str
+    name: str
+    kind: str
+    status: str
+    uri: str | None = None
+    metadata: Any = None
+    size_bytes: int | None = None
+    created_at: int
+
+
+class JobDetails(APIObject):
+    args: Any = None
+    recipe_hash: str
+    artifacts: list[JobArtifact] = []
+
+
+class JobMetricPoint(APIObject):
+    step: int
+    values: dict[str, float]
+    created_at: int
+
+
+class Job(APIObject):
+    id: str
+    name: str
+    status: str
+    kind: str
+    created_at: int
+    created_by: UserRef | None = None
+    started_at: int | None = None
+    ended_at: int | None = None
+    duration_ms: int | None = None
+    progress: float
+    progress_message: str | None = None
+    error: str | None = None
+    num_gpus: int = 0
+    stages: list[JobStage] = []
+    use_case: UseCaseRef | None = None
+    recipe: CustomRecipe | None = None
+    details: JobDetails | None = None
+    metrics: list[JobMetricPoint] = []
+
+
 class PageInfo(APIObject):
     has_next_page: bool
     has_previous_page: bool = False
@@ -300,3 +359,56 @@ class ComparisonOutput(APIObject):
 
 class OutcomeOutput(APIObject):
     outcome_id: str
+
+
+class JobPage(APIObject):
+    total_count: int
+    page_info: PageInfo
+    nodes: list[Job]
+
+
+class ComputePoolRef(APIObject):
+    key: str
+    name: str
+
+
+class GpuAllocation(APIObject):
+    name: str
+    num_gpus: int
+    ranks: list[int]
+    created_at: int
+    user_name: str | None = None
+    job_id: str
+
+
+class HarmonyGroup(APIObject):
+    id: str
+    key: str
+    compute_pool: ComputePoolRef | None = None
+    status: str
+    url: str
+    world_size: int
+    gpu_types: str
+    num_cpus: int | None = None
+    job_slots: int | None = None
+    inference_partition_size: int | None = None
+    job_partition_size: int | None = None
+    created_at: int
+    online_models: list[Model] = []
+    gpu_allocations: list[GpuAllocation] | None = None
+
+
+class ComputePool(APIObject):
+    id: str
+    key: str
+    name: str
+    created_at: int
+    capabilities: list[str]
+    executor: str | None = None
+    harmony_groups: list[HarmonyGroup] = []
+
+
+class ResizeResult(APIObject):
+    harmony_group_key: str
+    success: bool
+    error: str | None = None

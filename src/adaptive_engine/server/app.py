@@ -19,6 +19,7 @@ from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, boot
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, MetricsMiddleware
 from adaptive_engine.server.rest.errors import install_error_handlers
@@ -66,11 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.file_store = FileStore(settings.resolved_files_dir)
+    app.state.job_runner = JobRunner()
     app.state.ready = False
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.services = []
     app.state.services.append(IngestWriter())
     install_ab_tests(app)
+    app.state.services.append(app.state.job_runner)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

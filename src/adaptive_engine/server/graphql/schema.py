@@ -8,11 +8,13 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from adaptive_engine.server.domains.compute_pools.graphql import ComputePoolMutation, ComputePoolQuery
 from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
+from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
@@ -25,6 +27,8 @@ QUERY_MIXINS: list[type] = [
     InteractionQuery,
     RecipeQuery,
     AbTestQuery,
+    JobQuery,
+    ComputePoolQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
@@ -33,6 +37,8 @@ MUTATION_MIXINS: list[type] = [
     FeedbackMutation,
     RecipeMutation,
     AbTestMutation,
+    JobMutation,
+    ComputePoolMutation,
 ]
 
 

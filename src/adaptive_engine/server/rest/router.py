@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from adaptive_engine.server.domains.datasets.rest import router as datasets_router
+from adaptive_engine.server.domains.jobs.rest import router as jobs_router
 from adaptive_engine.server.domains.feedback.rest import router as feedback_router
 from adaptive_engine.server.domains.interactions.rest import router as interactions_router
 
@@ -12,3 +13,4 @@ api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(datasets_router)
 api_router.include_router(interactions_router)
 api_router.include_router(feedback_router)
+api_router.include_router(jobs_router)

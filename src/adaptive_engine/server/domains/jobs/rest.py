@@ -1,0 +1,115 @@
+"""REST of jobs: what a running job reports (progress, metrics, artifacts, models), its log, and
+artifact downloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.errors import InvalidInput, NotFound
+from adaptive_engine.server.rest.deps import db_session, principal
+
+router = APIRouter(tags=["jobs"])
+
+
+class ProgressBody(BaseModel):
+    progress: float = Field(ge=0.0, le=1.0)
+    message: str | None = None
+
+
+class MetricsBody(BaseModel):
+    step: int
+    values: dict[str, float]
+
+
+class ModelBody(BaseModel):
+    path: str
+    key: str
+    name: str | None = None
+    base_model: str | None = None
+    kind: str = "chat"
+    attach: bool = True
+    metadata: dict[str, Any] = {}
+
+
+@router.post("/jobs/{job_id}/progress")
+async def report_progress(
+    job_id: str, body: ProgressBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    job = await service.report_progress(session, caller, job_id, body.progress, body.message)
+    await session.commit()
+    return {"id": str(job.id), "progress": job.progress}
+
+
+@router.post("/jobs/{job_id}/metrics")
+async def log_metrics(
+    job_id: str, body: MetricsBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    await service.log_metrics(session, caller, job_id, body.step, body.values)
+    await session.commit()
+    return {"id": job_id, "step": body.step}
+
+
+@router.post("/jobs/{job_id}/artifacts")
+async def save_artifact(
+    job_id: str,
+    request: Request,
+    name: str = Query(),
+    kind: str = Query("CUSTOM"),
+    metadata: str = Query("{}"),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    try:
+        meta = json.loads(metadata)
+    except json.JSONDecodeError:
+        raise InvalidInput("metadata must be a JSON object") from None
+    if not isinstance(meta, dict):
+        raise InvalidInput("metadata must be a JSON object")
+    artifact = await service.save_artifact(
+        session, caller, request.app.state.file_store, job_id=job_id, name=name, kind=kind, metadata=meta,
+        chunks=request.stream(),
+    )
+    await session.commit()
+    return {"id": str(artifact.id), "name": artifact.name, "kind": artifact.kind, "status": artifact.status}
+
+
+@router.post("/jobs/{job_id}/models")
+async def register_model(
+    job_id: str, body: ModelBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> dict[str, Any]:
+    model, artifact = await service.register_model(session, caller, job_id, body.model_dump())
+    await session.commit()
+    return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
+
+
+@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+async def job_logs(
+    job_id: str,
+    request: Request,
+    tail: int = Query(200, ge=1, le=10_000),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> PlainTextResponse:
+    job = await service.get_job(session, caller, job_id)
+    return PlainTextResponse(await request.app.state.job_runner.log_tail(job, tail))
+
+
+@router.get("/artifacts/{artifact_id}/download")
+async def download_artifact(
+    artifact_id: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> FileResponse:
+    artifact, _job = await service.get_artifact(session, caller, artifact_id)
+    if artifact.path is None:
+        raise NotFound(f"artifact '{artifact_id}' has no file to download (it is {artifact.uri})")
+    path = request.app.state.file_store.path(artifact.path)
+    if not path.is_file():
+        raise NotFound(f"the file of artifact '{artifact_id}' is missing")
+    return FileResponse(path, media_type="application/octet-stream", filename=artifact.name)

@@ -1,0 +1,333 @@
+"""Jobs: runs of a recipe on a compute pool, with progress, metrics, artifacts and produced models."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.models import (
+    CustomRecipe,
+    Job,
+    JobArtifact,
+    JobMetric,
+    Model,
+    ModelService,
+    UseCase,
+    UseCaseShare,
+)
+from adaptive_engine.server.db.pagination import Page, paginate
+from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.domains.compute_pools.service import get_pool, job_gpus
+from adaptive_engine.server.domains.recipes.service import find_recipe
+from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
+from adaptive_engine.server.jobs.storage import FileStore
+
+FINISHED = ("COMPLETED", "FAILED", "CANCELED")
+ARTIFACT_KINDS = frozenset({"EVALUATION", "CUSTOM", "DATASET", "MODEL"})
+MAX_ARTIFACT_BYTES = 10 * 1024 * 1024 * 1024
+
+
+def check_args(schema: dict[str, Any], args: Any) -> None:
+    """Validate job arguments against the recipe's JSON schema; the error names the field and the rule."""
+    if not isinstance(args, dict):
+        raise InvalidInput("args must be a JSON object")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(args), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    messages = []
+    for error in errors[:5]:
+        field = ".".join(str(p) for p in error.absolute_path) or "(args)"
+        messages.append(f"field '{field}': {error.message} (rule: {error.validator})")
+    raise InvalidInput("invalid args: " + "; ".join(messages), details={"errors": messages})
+
+
+async def create_job(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    recipe: str,
+    use_case: str,
+    args: Any,
+    name: str | None,
+    compute_pool: str | None,
+    num_gpus: int,
+) -> Job:
+    target = await get_use_case(session, principal, use_case, "job:run")
+    found = await find_recipe(session, target, recipe)
+    if num_gpus < 0:
+        raise InvalidInput("num_gpus must be 0 or more")
+    pool = await get_pool(session, compute_pool)
+    if "JOB" not in pool.capabilities:
+        raise InvalidInput(f"compute pool '{pool.key}' does not run jobs")
+    capacity = job_gpus(pool)
+    if num_gpus > capacity:
+        raise InvalidInput(
+            f"num_gpus {num_gpus} exceeds the job partition of compute pool '{pool.key}' ({capacity} GPUs)"
+        )
+    args = {} if args is None else args
+    check_args(found.json_schema or {}, args)
+    if name is not None and not name.strip():
+        raise InvalidInput("a job's name must not be empty")
+    job = Job(
+        name=name or f"{found.key}-{uuid.uuid4().hex[:6]}",
+        use_case_id=target.id,
+        recipe_id=found.id,
+        recipe_hash=found.content_hash,
+        recipe_path=found.path,
+        kind=found.job_kind,
+        status="PENDING",
+        args=args,
+        num_gpus=num_gpus,
+        compute_pool_id=pool.id,
+        created_by_id=principal.user_id,
+    )
+    session.add(job)
+    await session.flush()
+    await session.refresh(job, ["use_case", "recipe", "created_by"])
+    return job
+
+
+async def _job(session: AsyncSession, job_id: str | uuid.UUID) -> Job:
+    as_uuid = parse_uuid(job_id)
+    job = await session.get(Job, as_uuid) if as_uuid else None
+    if job is None:
+        raise NotFound(f"job '{job_id}' not found")
+    return job
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, permission: str = "use_case:read") -> Job:
+    job = await _job(session, job_id)
+    await principal.require(session, permission, job.use_case_id, f"job '{job_id}'")
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    first: int | None,
+    last: int | None,
+    after: str | None,
+    before: str | None,
+    use_case: str | None = None,
+    kinds: list[str] | None = None,
+    statuses: list[str] | None = None,
+    time_range: tuple[datetime, datetime] | None = None,
+    recipes: list[str] | None = None,
+    artifact_kinds: list[str] | None = None,
+    oldest_first: bool = False,
+) -> tuple[Page[Job], int]:
+    query = select(Job)
+    if use_case:
+        target = await get_use_case(session, principal, use_case)
+        query = query.where(Job.use_case_id == target.id)
+        if recipes:
+            ids = [(await find_recipe(session, target, r)).id for r in recipes]
+            query = query.where(Job.recipe_id.in_(ids))
+    elif recipes:
+        raise InvalidInput("filtering by recipe needs a use case")
+    if not principal.is_admin:
+        visible = select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(list(principal.team_permissions)))
+        query = query.where(Job.use_case_id.in_(visible))
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
+    if time_range:
+        query = query.where(Job.created_at >= time_range[0], Job.created_at <= time_range[1])
+    if artifact_kinds:
+        query = query.where(Job.id.in_(select(JobArtifact.job_id).where(JobArtifact.kind.in_(artifact_kinds))))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    page = await paginate(
+        session, query, Job, first=first, last=last, after=after, before=before, newest_first=not oldest_first
+    )
+    return page, int(total)
+
+
+async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, runner: Any) -> Job:
+    job = await get_job(session, principal, job_id, "job:run")
+    if job.status in FINISHED:
+        raise Conflict(f"job '{job.id}' is already {job.status.lower()}")
+    job.status = "CANCELED"
+    job.ended_at = utcnow()
+    await session.flush()
+    if runner is not None:
+        loop = asyncio.get_running_loop()
+        after_commit(session, lambda: loop.create_task(runner.cancel(job.id)))
+    return job
+
+
+# -- what a running job reports -------------------------------------------------------------------------
+async def _running_job(session: AsyncSession, principal: Principal, job_id: str) -> Job:
+    job = await _job(session, job_id)
+    if principal.job_id is not None and principal.job_id != job.id:
+        raise PermissionDenied("this key belongs to another job")
+    await principal.require(session, "job:run", job.use_case_id, f"job '{job_id}'")
+    if job.status != "RUNNING":
+        raise Conflict(f"job '{job.id}' is {job.status.lower()}, not running")
+    return job
+
+
+async def report_progress(session: AsyncSession, principal: Principal, job_id: str, progress: float, message: str | None) -> Job:
+    if not 0.0 <= progress <= 1.0:
+        raise InvalidInput("progress must be between 0 and 1")
+    job = await _running_job(session, principal, job_id)
+    job.progress = progress
+    job.progress_message = message
+    await session.flush()
+    return job
+
+
+async def log_metrics(session: AsyncSession, principal: Principal, job_id: str, step: int, values: dict[str, float]) -> None:
+    job = await _running_job(session, principal, job_id)
+    if not values:
+        raise InvalidInput("values must name at least one metric")
+    session.add(JobMetric(job_id=job.id, step=step, values=values))
+    await session.flush()
+
+
+async def job_metrics(session: AsyncSession, job: Job) -> list[JobMetric]:
+    rows = await session.execute(select(JobMetric).where(JobMetric.job_id == job.id).order_by(JobMetric.step, JobMetric.created_at))
+    return list(rows.scalars())
+
+
+async def save_artifact(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    *,
+    job_id: str,
+    name: str,
+    kind: str,
+    metadata: dict[str, Any],
+    chunks: AsyncIterator[bytes],
+) -> JobArtifact:
+    job = await _running_job(session, principal, job_id)
+    kind = (kind or "CUSTOM").upper()
+    if kind not in ARTIFACT_KINDS:
+        raise InvalidInput(f"artifact kind must be one of {', '.join(sorted(ARTIFACT_KINDS))}")
+    if not name or len(name) > 300:
+        raise InvalidInput("an artifact needs a name of at most 300 characters")
+    artifact_id = uuid.uuid4()
+    temp = store.temp_path()
+    size = 0
+    try:
+        with open(temp, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_ARTIFACT_BYTES:
+                    raise PayloadTooLarge("artifact is larger than 10 GB")
+                out.write(chunk)
+        relative = f"artifacts/{job.id}/{artifact_id}"
+        store.place(temp, relative)
+    finally:
+        temp.unlink(missing_ok=True)
+    artifact = JobArtifact(
+        id=artifact_id,
+        job_id=job.id,
+        name=name,
+        kind=kind,
+        status="READY",
+        path=relative,
+        uri=f"/api/v1/artifacts/{artifact_id}/download",
+        size_bytes=size,
+        artifact_metadata=metadata,
+    )
+    session.add(artifact)
+    await session.flush()
+    return artifact
+
+
+async def job_artifacts(session: AsyncSession, job: Job) -> list[JobArtifact]:
+    rows = await session.execute(
+        select(JobArtifact).where(JobArtifact.job_id == job.id).order_by(JobArtifact.created_at, JobArtifact.name)
+    )
+    return list(rows.scalars())
+
+
+async def get_artifact(session: AsyncSession, principal: Principal, artifact_id: str) -> tuple[JobArtifact, Job]:
+    as_uuid = parse_uuid(artifact_id)
+    artifact = await session.get(JobArtifact, as_uuid) if as_uuid else None
+    if artifact is None:
+        raise NotFound(f"artifact '{artifact_id}' not found")
+    job = await _job(session, artifact.job_id)
+    await principal.require(session, "use_case:read", job.use_case_id, f"artifact '{artifact_id}'")
+    return artifact, job
+
+
+async def register_model(session: AsyncSession, principal: Principal, job_id: str, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
+    """Register a folder a job produced as a model, with its lineage, and attach it to the job's use case."""
+    from pathlib import Path
+
+    job = await _running_job(session, principal, job_id)
+    key = validate_key(str(spec.get("key") or ""), "model key")
+    folder = Path(str(spec.get("path") or ""))
+    if not folder.is_absolute() or not folder.is_dir():
+        raise InvalidInput(f"model folder '{folder}' does not exist on the server")
+    if (await session.execute(select(Model.id).where(Model.key == key))).first():
+        raise AlreadyExists(f"model '{key}' already exists")
+    kind = str(spec.get("kind") or "chat")
+    if kind not in ("chat", "embedding"):
+        raise InvalidInput("model kind must be 'chat' or 'embedding'")
+    backbone = None
+    if spec.get("base_model"):
+        backbone = await find_by_id_or_key(session, Model, str(spec["base_model"]))
+        if backbone is None:
+            raise NotFound(f"base model '{spec['base_model']}' not found")
+    is_adapter = (folder / "adapter_config.json").is_file()
+    recipe: CustomRecipe | None = job.recipe
+    use_case: UseCase = job.use_case
+    model = Model(
+        key=key,
+        name=str(spec.get("name") or key),
+        kind=kind,
+        provider="local",
+        is_adapter=is_adapter,
+        backbone_id=backbone.id if backbone else None,
+        source={"path": str(folder)},
+        status="OFFLINE",
+        size=sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+        lineage={
+            "job_id": str(job.id),
+            "recipe": recipe.key if recipe else None,
+            "recipe_hash": job.recipe_hash,
+            "use_case": use_case.key,
+            "base_model": backbone.key if backbone else None,
+            "args": job.args,
+            "metadata": spec.get("metadata") or {},
+        },
+    )
+    session.add(model)
+    await session.flush()
+    if spec.get("attach", True):
+        session.add(ModelService(use_case_id=job.use_case_id, model_id=model.id, is_default=False, desired_online=False))
+    artifact = JobArtifact(
+        job_id=job.id,
+        name=key,
+        kind="MODEL",
+        status="READY",
+        uri=f"model://{key}",
+        artifact_metadata={"model_id": str(model.id), "model_key": key, "path": str(folder)},
+    )
+    session.add(artifact)
+    await session.flush()
+    return model, artifact

@@ -1,0 +1,101 @@
+"""Local executor: one subprocess per job, in its own process group (killed as a group on cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from adaptive_engine.server.domains.recipes.probe import child_env
+from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
+
+GRACE_S = 5.0
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    reattachable = False
+
+    def __init__(self) -> None:
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def submit(self, spec: LaunchSpec) -> str:
+        work = spec.job_dir / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        args_file = spec.job_dir / "args.json"
+        args_file.write_text(json.dumps(spec.args))
+        env = child_env({**spec.env, "PYTHONDONTWRITEBYTECODE": "1"})
+        if spec.num_gpus == 0:
+            env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        with open(spec.log_path, "ab") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "adaptive_engine.recipe.loader",
+                "job",
+                str(spec.recipe_dir),
+                str(args_file),
+                cwd=str(work),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        handle = str(process.pid)
+        self._processes[handle] = process
+        return handle
+
+    async def poll(self, handle: str) -> ExecState:
+        process = self._processes.get(handle)
+        if process is None:
+            return ExecState("FAILED", message="the job's process is gone (the server restarted)")
+        if process.returncode is None:
+            return ExecState("RUNNING")
+        self._processes.pop(handle, None)
+        code = process.returncode
+        if code == 0:
+            return ExecState("SUCCEEDED", exit_code=0)
+        if code < 0:
+            return ExecState("STOPPED", exit_code=code, message=f"killed by signal {-code}")
+        return ExecState("FAILED", exit_code=code, message=f"exit code {code}")
+
+    async def cancel(self, handle: str) -> None:
+        process = self._processes.pop(handle, None)
+        if process is None or process.returncode is not None:
+            return
+        group = process.pid  # start_new_session: the pid is the process group id
+        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                return
+            if wait is None:
+                break
+            try:
+                await asyncio.wait_for(process.wait(), wait)
+                break
+            except asyncio.TimeoutError:
+                continue
+        # Children that outlived the leader are in the same group: make sure none is left.
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        await process.wait()
+
+    async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:
+        path = job_dir / "job.log"
+        if not path.exists():
+            return ""
+        size = path.stat().st_size
+        with open(path, "rb") as log:
+            log.seek(max(0, size - 64 * 1024))
+            return tail_text(log.read().decode("utf-8", errors="replace"), lines)
+
+    async def close(self) -> None:
+        for handle in list(self._processes):
+            await self.cancel(handle)
