@@ -16,6 +16,7 @@ from adaptive_engine.sdk.resources.recipes import Recipes
 from adaptive_engine.sdk.resources.feedback import Feedback
 from adaptive_engine.sdk.resources.interactions import Interactions
 from adaptive_engine.sdk.resources.ab_tests import ABTests
+from adaptive_engine.sdk.resources.graders import Graders
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -57,6 +58,7 @@ class _ClientBase:
         self.jobs = Jobs(self)
         self.artifacts = Artifacts(self)
         self.compute_pools = ComputePools(self)
+        self.graders = Graders(self)
 
     @property
     def default_use_case(self) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -411,4 +411,94 @@ class ComputePool(APIObject):
 class ResizeResult(APIObject):
     harmony_group_key: str
     success: bool
+
+
+class JudgeExampleTurn(APIObject):
+    role: str
+    content: str
+
+
+class JudgeExample(APIObject):
+    input: list[JudgeExampleTurn]
+    output: str
+    passes: bool = Field(alias="pass")
+    reasoning: str | None = None
+
+
+class JudgeConfig(APIObject):
+    typename: Literal["JudgeConfigOutput"] = Field(alias="__typename")
+    criteria: str
+    examples: list[JudgeExample] = []
+    model: Model
+
+
+class PrebuiltCriteria(APIObject):
+    key: str
+    name: str
+    feedback_key: str
+    description: str
+
+
+class PrebuiltConfig(APIObject):
+    typename: Literal["PrebuiltConfigOutput"] = Field(alias="__typename")
+    criteria: PrebuiltCriteria
+    model: Model
+
+
+class RemoteConfig(APIObject):
+    typename: Literal["RemoteConfigOutput"] = Field(alias="__typename")
+    url: str
+    version: str
+    description: str
+    name: str = ""
+
+
+class CustomConfig(APIObject):
+    typename: Literal["CustomConfigOutput"] = Field(alias="__typename")
+    description: str | None = None
+    has_code: bool = False
+
+
+class UseCaseRef(APIObject):
+    id: str
+    key: str
+    name: str
+
+
+class Grader(APIObject):
+    id: str
+    name: str
+    key: str
+    locked: bool
+    grader_type: str
+    grader_config: JudgeConfig | PrebuiltConfig | RemoteConfig | CustomConfig = Field(discriminator="typename")
+    use_case: UseCaseRef
+    metric: Metric
+    online_sample_rate: float = 0.0
+    created_at: int
+    updated_at: int
+
+
+class EndpointOnline(APIObject):
+    """test_external_endpoint: the reward server answered."""
+
+    typename: Literal["RemoteEnvTestOnline"] = Field(alias="__typename")
+    name: str
+    version: str
+    description: str
+
+
+class EndpointOffline(APIObject):
+    """test_external_endpoint: the reward server did not answer properly; ``error`` says why."""
+
+    typename: Literal["RemoteEnvTestOffline"] = Field(alias="__typename")
+    error: str
+
+
+class GradeResult(APIObject):
+    """A grader's verdict on one sample: ``score`` (None when not applicable or failed), the
+    ``reasoning``, and ``error`` when grading this sample failed."""
+
+    score: float | None = None
+    reasoning: str | None = None
     error: str | None = None

@@ -15,6 +15,9 @@ from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.ab_tests.evaluator import install as install_ab_tests
+from adaptive_engine.server.domains.graders.grading import GradingService
+from adaptive_engine.server.domains.graders.inference_bridge import text_generator_for
+from adaptive_engine.server.domains.graders.online import OnlineGradingService
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
@@ -74,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services.append(IngestWriter())
     install_ab_tests(app)
     app.state.services.append(app.state.job_runner)
+    app.state.grading = GradingService(lambda: text_generator_for(app.state))
+    app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
+    app.state.services.append(app.state.online_grading)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

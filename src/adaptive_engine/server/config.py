@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # A/B tests: observations per arm before a decision; seconds between evaluations (0: on demand only).
     ab_test_min_observations: int = 50
     ab_test_evaluation_interval_s: float = 5.0
+    # Online grading: seconds between two passes over new live completions (0 turns the loop off).
+    online_grading_interval_s: float = 10.0
 
     @property
     def resolved_database_url(self) -> str:

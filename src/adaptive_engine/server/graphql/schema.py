@@ -12,6 +12,7 @@ from adaptive_engine.server.domains.compute_pools.graphql import ComputePoolMuta
 from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
+from adaptive_engine.server.domains.graders.graphql import GraderMutation, GraderQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
 from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
@@ -29,6 +30,7 @@ QUERY_MIXINS: list[type] = [
     AbTestQuery,
     JobQuery,
     ComputePoolQuery,
+    GraderQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
@@ -39,6 +41,7 @@ MUTATION_MIXINS: list[type] = [
     AbTestMutation,
     JobMutation,
     ComputePoolMutation,
+    GraderMutation,
 ]
 
 

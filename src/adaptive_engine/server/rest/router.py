@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from adaptive_engine.server.domains.datasets.rest import router as datasets_router
 from adaptive_engine.server.domains.jobs.rest import router as jobs_router
 from adaptive_engine.server.domains.feedback.rest import router as feedback_router
+from adaptive_engine.server.domains.graders.rest import router as graders_router
 from adaptive_engine.server.domains.interactions.rest import router as interactions_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -14,3 +15,4 @@ api_router.include_router(datasets_router)
 api_router.include_router(interactions_router)
 api_router.include_router(feedback_router)
 api_router.include_router(jobs_router)
+api_router.include_router(graders_router)

@@ -9,6 +9,7 @@ from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outc
 from adaptive_engine.server.db.models.events import DomainEvent
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
+from adaptive_engine.server.db.models.graders import Grader, GradingResult, Judge, RemoteEnv
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
 from adaptive_engine.server.db.models.registry import Model, ModelService
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
@@ -27,10 +28,14 @@ __all__ = [
     "JobMetric",
     "UploadSession",
     "Feedback",
+    "Grader",
+    "GradingResult",
+    "Judge",
     "Metric",
     "Model",
     "Outcome",
     "ModelService",
+    "RemoteEnv",
     "Role",
     "Team",
     "TeamMember",

@@ -1,0 +1,459 @@
+"""GraphQL of graders and remote environments (names as the official client's documents use them)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.feedback.graphql import MetricCreate
+from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.graders import judges, remote_envs, service
+from adaptive_engine.server.domains.graders.schemas import (
+    CustomConfigIn,
+    GraderConfigIn,
+    JudgeConfigIn,
+    MetricCreateIn,
+    MetricRef,
+    PrebuiltConfigIn,
+    RemoteConfigIn,
+)
+from adaptive_engine.server.domains.models.types import ModelType
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.errors import NotFound
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
+from adaptive_engine.server.graphql.session_lock import session_lock
+
+
+@strawberry.enum(name="GraderTypeEnum")
+class GraderTypeEnum(enum.Enum):
+    JUDGE = "JUDGE"
+    PREBUILT = "PREBUILT"
+    REMOTE = "REMOTE"
+    CUSTOM = "CUSTOM"
+
+
+PrebuiltCriteriaKey = strawberry.enum(judges.PrebuiltKey, name="PrebuiltCriteriaKey")
+
+
+@strawberry.enum(name="RemoteEnvStatus")
+class RemoteEnvStatus(enum.Enum):
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+
+
+# --------------------------------------------------------------------------- output types
+
+
+@strawberry.type(name="JudgeExampleTurn")
+class JudgeExampleTurn:
+    role: str
+    content: str
+
+
+@strawberry.type(name="JudgeExample")
+class JudgeExample:
+    input: list[JudgeExampleTurn]
+    output: str
+    pass_: bool = strawberry.field(name="pass")
+    reasoning: str | None
+
+
+def _examples(raw: list[dict]) -> list[JudgeExample]:
+    return [
+        JudgeExample(input=[JudgeExampleTurn(role=t["role"], content=t["content"]) for t in ex["input"]],
+                     output=ex["output"], pass_=ex["pass"], reasoning=ex.get("reasoning"))
+        for ex in raw
+    ]
+
+
+async def _model(info: Info[Context, None], model_id: str) -> ModelType:
+    async with session_lock(info.context):
+        model = await info.context.session.get(orm.Model, uuid.UUID(model_id))
+    if model is None:
+        raise NotFound(f"the judge model {model_id} is no longer in the registry")
+    return ModelType(row=model)
+
+
+@strawberry.type(name="JudgeConfigOutput")
+class JudgeConfigOutput:
+    config: strawberry.Private[dict]
+
+    @strawberry.field
+    def criteria(self) -> str:
+        return self.config["criteria"]
+
+    @strawberry.field
+    def examples(self) -> list[JudgeExample]:
+        return _examples(self.config.get("examples") or [])
+
+    @strawberry.field
+    def system_template(self) -> str:
+        return self.config.get("system_template") or judges.DEFAULT_SYSTEM_TEMPLATE
+
+    @strawberry.field
+    def user_template(self) -> str:
+        return self.config.get("user_template") or judges.DEFAULT_USER_TEMPLATE
+
+    @strawberry.field
+    async def model(self, info: Info[Context, None]) -> ModelType:
+        return await _model(info, self.config["model_id"])
+
+
+@strawberry.type(name="PrebuiltCriteria")
+class PrebuiltCriteriaType:
+    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    name: str
+    feedback_key: str
+    description: str
+
+
+@strawberry.type(name="PrebuiltConfigOutput")
+class PrebuiltConfigOutput:
+    config: strawberry.Private[dict]
+
+    @strawberry.field
+    def criteria(self) -> PrebuiltCriteriaType:
+        c = judges.PREBUILT[judges.PrebuiltKey(self.config["criteria"])]
+        return PrebuiltCriteriaType(key=c.key, name=c.name, feedback_key=c.feedback_key, description=c.description)
+
+    @strawberry.field
+    async def model(self, info: Info[Context, None]) -> ModelType:
+        return await _model(info, self.config["model_id"])
+
+
+@strawberry.type(name="RemoteConfigOutput")
+class RemoteConfigOutput:
+    url: str
+    version: str
+    description: str
+    name: str
+
+
+@strawberry.type(name="CustomConfigOutput")
+class CustomConfigOutput:
+    description: str | None
+    has_code: bool
+
+
+GraderConfig = Annotated[
+    JudgeConfigOutput | PrebuiltConfigOutput | RemoteConfigOutput | CustomConfigOutput,
+    strawberry.union("GraderConfig"),
+]
+
+
+@strawberry.type(name="Grader")
+class GraderType:
+    row: strawberry.Private[orm.Grader]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def locked(self) -> bool:
+        return self.row.locked
+
+    @strawberry.field
+    def grader_type(self) -> GraderTypeEnum:
+        return GraderTypeEnum(self.row.grader_type)
+
+    @strawberry.field
+    def grader_config(self) -> GraderConfig:
+        cfg = self.row.config or {}
+        kind = self.row.grader_type
+        if kind == "JUDGE":
+            return JudgeConfigOutput(config=cfg)
+        if kind == "PREBUILT":
+            return PrebuiltConfigOutput(config=cfg)
+        if kind == "REMOTE":
+            return RemoteConfigOutput(url=cfg["url"], version=cfg.get("version") or "",
+                                      description=cfg.get("description") or "", name=cfg.get("name") or "")
+        return CustomConfigOutput(description=cfg.get("description"), has_code=bool(cfg.get("code")))
+
+    @strawberry.field
+    def use_case(self) -> UseCaseType:
+        return UseCaseType(row=self.row.use_case)
+
+    @strawberry.field
+    def metric(self) -> MetricType:
+        return MetricType(row=self.row.metric)
+
+    @strawberry.field(description="Share of new live completions this grader scores automatically (0 = off)")
+    def online_sample_rate(self) -> float:
+        return self.row.online_rate
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    def updated_at(self) -> int:
+        return epoch(self.row.updated_at) or epoch(self.row.created_at) or 0
+
+
+@strawberry.type(name="GraderDeleteResult")
+class GraderDeleteResult:
+    success: bool
+    details: str | None = None
+
+
+@strawberry.type(name="RemoteEnv")
+class RemoteEnvType:
+    row: strawberry.Private[orm.RemoteEnv]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def url(self) -> str:
+        return self.row.url
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    def version(self) -> str:
+        return self.row.version
+
+    @strawberry.field
+    def status(self) -> RemoteEnvStatus:
+        return RemoteEnvStatus(self.row.status)
+
+    @strawberry.field
+    def metadata_schema(self) -> JSON | None:
+        return self.row.metadata_schema
+
+
+@strawberry.type(name="RemoteEnvTestOnline")
+class RemoteEnvTestOnline:
+    name: str
+    version: str
+    description: str
+
+
+@strawberry.type(name="RemoteEnvTestOffline")
+class RemoteEnvTestOffline:
+    error: str
+
+
+RemoteEnvTest = Annotated[RemoteEnvTestOnline | RemoteEnvTestOffline, strawberry.union("RemoteEnvTest")]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@strawberry.input(name="JudgeExampleInputTurnEntry")
+class JudgeExampleInputTurnEntry:
+    role: str
+    content: str
+
+
+@strawberry.input(name="JudgeExampleInput")
+class JudgeExampleInput:
+    input: list[JudgeExampleInputTurnEntry]
+    output: str
+    pass_: bool = strawberry.field(name="pass")
+    reasoning: str | None = None
+    id: JSON | None = None
+
+
+@strawberry.input(name="JudgeConfigInput")
+class JudgeConfigInput:
+    model: str
+    criteria: str
+    examples: list[JudgeExampleInput] = strawberry.field(default_factory=list)
+    system_template: str | None = None
+    user_template: str | None = None
+
+
+@strawberry.input(name="PrebuiltConfigInput")
+class PrebuiltConfigInput:
+    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    model: str
+
+
+@strawberry.input(name="RemoteConfigInput")
+class RemoteConfigInput:
+    url: str
+
+
+@strawberry.input(name="CustomConfigInput")
+class CustomConfigInput:
+    description: str | None = None
+    code: str | None = strawberry.field(
+        default=None, description="Python source defining grade(messages, completion, metadata)")
+
+
+@strawberry.input(name="GraderConfigInput")
+class GraderConfigInput:
+    judge: JudgeConfigInput | None = None
+    prebuilt: PrebuiltConfigInput | None = None
+    remote: RemoteConfigInput | None = None
+    custom: CustomConfigInput | None = None
+
+
+@strawberry.input(name="MetricGetOrCreate")
+class MetricGetOrCreate:
+    existing: str | None = None
+    new: MetricCreate | None = None
+
+
+@strawberry.input(name="GraderCreateInput")
+class GraderCreateInput:
+    name: str
+    grader_type: GraderTypeEnum
+    grader_config: GraderConfigInput
+    key: str | None = None
+    metric: MetricGetOrCreate | None = None
+
+
+@strawberry.input(name="GraderUpdateInput")
+class GraderUpdateInput:
+    name: str | None = None
+    grader_type: GraderTypeEnum | None = None
+    grader_config: GraderConfigInput | None = None
+    online_sample_rate: float | None = strawberry.field(
+        default=None, description="Share (0..1) of new live completions to grade automatically; 0 turns it off")
+
+
+@strawberry.input(name="RemoteEnvCreate")
+class RemoteEnvCreate:
+    url: str
+    key: str | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+def to_config(value: GraderConfigInput) -> GraderConfigIn:
+    judge = prebuilt = remote_cfg = custom_cfg = None
+    if value.judge is not None:
+        j = value.judge
+        judge = JudgeConfigIn(
+            model=j.model, criteria=j.criteria, system_template=j.system_template, user_template=j.user_template,
+            examples=[{"input": [{"role": t.role, "content": t.content} for t in ex.input], "output": ex.output,
+                       "pass": ex.pass_, "reasoning": ex.reasoning} for ex in j.examples],
+        )
+    if value.prebuilt is not None:
+        prebuilt = PrebuiltConfigIn(key=judges.PrebuiltKey(value.prebuilt.key).value, model=value.prebuilt.model)
+    if value.remote is not None:
+        remote_cfg = RemoteConfigIn(url=value.remote.url)
+    if value.custom is not None:
+        custom_cfg = CustomConfigIn(description=value.custom.description, code=value.custom.code)
+    return GraderConfigIn(judge=judge, prebuilt=prebuilt, remote=remote_cfg, custom=custom_cfg)
+
+
+def to_metric(value: MetricGetOrCreate | None) -> MetricRef | None:
+    if value is None:
+        return None
+    new = None
+    if value.new is not None:
+        n = value.new
+        new = MetricCreateIn(name=n.name, kind=n.kind.value, key=n.key, scoring_type=n.scoring_type.value,
+                             description=n.description, unit=n.unit)
+    return MetricRef(existing=value.existing, new=new)
+
+
+# --------------------------------------------------------------------------- resolvers
+
+
+@strawberry.type
+class GraderQuery:
+    @strawberry.field
+    async def grader(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey) -> GraderType:
+        ctx = info.context
+        return GraderType(row=await service.get_grader(ctx.session, ctx.principal, use_case, id))
+
+    @strawberry.field
+    async def graders(self, info: Info[Context, None], use_case: IdOrKey) -> list[GraderType]:
+        ctx = info.context
+        return [GraderType(row=g) for g in await service.list_graders(ctx.session, ctx.principal, use_case)]
+
+    @strawberry.field
+    async def remote_envs(self, info: Info[Context, None]) -> list[RemoteEnvType]:
+        ctx = info.context
+        return [RemoteEnvType(row=e) for e in await remote_envs.list_remote_envs(ctx.session, ctx.principal)]
+
+
+@strawberry.type
+class GraderMutation:
+    @strawberry.mutation
+    async def create_grader(self, info: Info[Context, None], use_case: IdOrKey, input: GraderCreateInput) -> GraderType:
+        ctx = info.context
+        grader = await service.create_grader(
+            ctx.session, ctx.principal, use_case, name=input.name, key=input.key,
+            grader_type=input.grader_type.value, config=to_config(input.grader_config), metric=to_metric(input.metric),
+        )
+        return GraderType(row=grader)
+
+    @strawberry.mutation
+    async def update_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey,
+                            input: GraderUpdateInput) -> GraderType:
+        ctx = info.context
+        grader = await service.update_grader(
+            ctx.session, ctx.principal, use_case, id, name=input.name,
+            grader_type=input.grader_type.value if input.grader_type else None,
+            config=to_config(input.grader_config) if input.grader_config else None,
+            online_rate=input.online_sample_rate,
+        )
+        return GraderType(row=grader)
+
+    @strawberry.mutation
+    async def lock_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, locked: bool) -> GraderType:
+        ctx = info.context
+        return GraderType(row=await service.lock_grader(ctx.session, ctx.principal, use_case, id, locked))
+
+    @strawberry.mutation
+    async def delete_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> GraderDeleteResult:
+        ctx = info.context
+        deleted = await service.delete_grader(ctx.session, ctx.principal, use_case, id)
+        return GraderDeleteResult(success=True, details=f"grader {deleted} deleted")
+
+    @strawberry.mutation
+    async def test_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvTest:
+        result = await remote_envs.test_endpoint(info.context.principal, input.url)
+        if result.online and result.info is not None:
+            return RemoteEnvTestOnline(name=result.info.name, version=result.info.version,
+                                       description=result.info.description)
+        return RemoteEnvTestOffline(error=result.error or "offline")
+
+    @strawberry.mutation
+    async def add_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvType:
+        ctx = info.context
+        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, url=input.url, key=input.key,
+                                               name=input.name, description=input.description)
+        return RemoteEnvType(row=env)
+
+    @strawberry.mutation
+    async def remove_remote_env(self, info: Info[Context, None], id_or_key: IdOrKey) -> str:
+        ctx = info.context
+        env = await remote_envs.remove_remote_env(ctx.session, ctx.principal, id_or_key)
+        return str(env.id)

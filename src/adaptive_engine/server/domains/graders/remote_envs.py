@@ -1,0 +1,68 @@
+"""The registry of reward servers (remote environments) and the endpoint test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.lookup import get_by_id_or_key
+from adaptive_engine.server.db.models import RemoteEnv
+from adaptive_engine.server.domains.graders import remote
+from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
+from adaptive_engine.server.errors import AlreadyExists, DomainError
+
+PERMISSION = "grader:write"
+PROBE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class EndpointTest:
+    online: bool
+    info: remote.ServerInfo | None = None
+    error: str | None = None
+
+
+async def test_endpoint(principal: Principal, url: str) -> EndpointTest:
+    """Whether a reward server answers /info; a bad URL is an input error, an unreachable or broken
+    server is reported offline with the reason."""
+    principal.require_global(PERMISSION)
+    url = remote.validate_url(url)
+    try:
+        async with remote.RewardServerClient(url, timeout_s=PROBE_TIMEOUT_S) as client:
+            info = await client.info()
+    except DomainError as exc:
+        return EndpointTest(online=False, error=exc.message)
+    return EndpointTest(online=True, info=info)
+
+
+async def add_remote_env(session: AsyncSession, principal: Principal, *, url: str, key: str | None,
+                         name: str | None, description: str | None) -> RemoteEnv:
+    principal.require_global(PERMISSION)
+    url = remote.validate_url(url)
+    async with remote.RewardServerClient(url, timeout_s=PROBE_TIMEOUT_S) as client:
+        info = await client.info()
+        schema = await client.metadata_schema()
+    key = key or key_from_name(name or info.name) or "reward-server"
+    validate_key(key, "remote environment key")
+    if (await session.execute(select(RemoteEnv.id).where(RemoteEnv.key == key))).first():
+        raise AlreadyExists(f"remote environment '{key}' already exists")
+    env = RemoteEnv(key=key, name=name or info.name, url=url, description=description or info.description,
+                    version=info.version, status="ONLINE", metadata_schema=schema)
+    session.add(env)
+    await session.flush()
+    return env
+
+
+async def list_remote_envs(session: AsyncSession, principal: Principal) -> list[RemoteEnv]:
+    return list((await session.execute(select(RemoteEnv).order_by(RemoteEnv.created_at, RemoteEnv.key))).scalars())
+
+
+async def remove_remote_env(session: AsyncSession, principal: Principal, id_or_key: str) -> RemoteEnv:
+    principal.require_global(PERMISSION)
+    env = await get_by_id_or_key(session, RemoteEnv, id_or_key, "remote environment")
+    await session.delete(env)
+    await session.flush()
+    return env

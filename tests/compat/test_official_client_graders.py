@@ -1,0 +1,64 @@
+"""The official adaptive-sdk client's graders.* against our server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.graders.conftest import chat_model, db_run  # noqa: F401 - fixtures
+from tests.graders.conftest import word_server  # noqa: F401
+
+adaptive_sdk = pytest.importorskip("adaptive_sdk")
+
+
+@pytest.fixture
+def official(server, unique):  # noqa: ANN001, ANN201
+    client = adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
+    client.use_cases.create(key=f"offgr-{unique}", name="Official graders")
+    client.set_default_use_case(f"offgr-{unique}")
+    return client
+
+
+def test_official_graders_lifecycle(official, word_server, chat_model, unique) -> None:  # noqa: ANN001, F811
+    remote = official.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"w-{unique}")
+    assert remote.grader_type.value == "REMOTE" and remote.grader_config.url == word_server.url
+    assert remote.metric.key == f"w-{unique}" and remote.updated_at > 0
+    custom = official.graders.create.custom(key="mine", feedback_key=f"c-{unique}", description="by a recipe")
+    assert custom.grader_config.grader_description == "by a recipe"
+    judge = official.graders.create.binary_judge(
+        key="polite", criteria="The answer is polite.", judge_model=chat_model, feedback_key=f"p-{unique}",
+        examples=[{"input": [{"role": "user", "content": "hi"}], "output": "hello", "passes": True}])
+    assert judge.grader_config.judge_criteria == "The answer is polite."
+    assert judge.grader_config.examples[0].pass_ is True and judge.grader_config.model.key == chat_model
+    prebuilt = official.graders.create.prebuilt_judge(key="faith", type="FAITHFULNESS", judge_model=chat_model)
+    assert prebuilt.grader_config.prebuilt_criteria.feedback_key == "faithfulness"
+    assert prebuilt.metric.key == "faithfulness"
+
+    assert sorted(g.key for g in official.graders.list()) == ["faith", "mine", "polite", "words"]
+    assert official.graders.get(grader_key="words").id == remote.id
+    assert official.graders.lock(grader_key="words", locked=True).locked
+    with pytest.raises(Exception, match="locked"):
+        official.graders.delete(grader_key="words")
+    official.graders.lock(grader_key="words", locked=False)
+    assert official.graders.delete(grader_key="words") is True
+    with pytest.raises(Exception, match="not found"):
+        official.graders.get(grader_key="words")
+
+
+def test_official_test_external_endpoint(official, word_server) -> None:  # noqa: ANN001, F811
+    online = official.graders.test_external_endpoint(word_server.url)
+    assert type(online).__name__.endswith("Online") and online.name == "word-checker"
+    from tests.support import free_port
+
+    offline = official.graders.test_external_endpoint(f"http://127.0.0.1:{free_port()}")
+    assert type(offline).__name__.endswith("Offline") and offline.error
+
+
+def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: ANN001, F811
+    from adaptive_sdk.graphql_client import RemoteEnvCreate
+
+    gql = official._gql_client
+    added = gql.add_remote_env(RemoteEnvCreate(url=word_server.url, key=f"env-{unique}")).add_remote_env
+    assert added.status.value == "ONLINE" and added.version == "1.2" and "expected" in added.metadata_schema["properties"]
+    assert f"env-{unique}" in [e.key for e in gql.list_remote_envs().remote_envs]
+    assert gql.remove_remote_env(f"env-{unique}").remove_remote_env == str(added.id)
+    assert f"env-{unique}" not in [e.key for e in gql.list_remote_envs().remote_envs]
