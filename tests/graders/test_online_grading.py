@@ -64,12 +64,43 @@ def test_online_grading_scores_new_live_traffic(server, client, use_case, unique
     assert found[ids[0]].score == 3.0 and found[ids[2]].score == 5.0
     assert found[ids[1]].score is None and "cannot grade" in found[ids[1]].error  # recorded, never fatal
     assert all(r.origin == "online" for r in found.values())
+    feedback = feedback_of(server, ids)
+    assert sorted(feedback.values()) == [3.0, 5.0]  # written under the grader's key; the failure writes none
     run_once(server)  # nothing new: nothing graded twice
     assert len(results_of(server, ids)) == 3
     client.graders.set_online_grading(grader_key="len", rate=0)
     later = add_completions(server, use_case, ["later"])
     run_once(server)
     assert results_of(server, later) == {}
+
+
+def feedback_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:  # noqa: ANN001
+    from adaptive_engine.server.db.models import Feedback
+
+    async def read(session):  # noqa: ANN001, ANN202
+        rows = await session.execute(select(Feedback).where(Feedback.completion_id.in_(ids)))
+        return {r.completion_id: r.value for r in rows.scalars()}
+
+    return db_run(server, read)
+
+
+def test_grade_with_completion_id_writes_feedback(server, client, use_case, unique) -> None:  # noqa: ANN001
+    client.graders.create.custom(key="len", feedback_key=f"len-{unique}", code=CODE)
+    [cid] = add_completions(server, use_case, ["four"])
+    result = client.graders.grade(grader_key="len", messages=[], completion="four", completion_id=str(cid))
+    assert result.score == 4.0
+    assert feedback_of(server, [cid]) == {cid: 4.0}
+    assert results_of(server, [cid])[cid].origin == "api"
+
+
+def test_score_that_the_key_cannot_hold_is_recorded_as_error(server, client, use_case, chat_model, unique) -> None:  # noqa: ANN001
+    # a bool feedback key (made by a judge grader) cannot hold 4.0
+    client.graders.create.binary_judge(key="j", criteria="c", judge_model=chat_model, feedback_key=f"bool-{unique}")
+    client.graders.create.custom(key="len", feedback_key=f"bool-{unique}", code=CODE)
+    [cid] = add_completions(server, use_case, ["four"])
+    client.graders.grade(grader_key="len", messages=[], completion="four", completion_id=str(cid))
+    assert feedback_of(server, [cid]) == {}
+    assert "bool key" in results_of(server, [cid])[cid].error
 
 
 def test_online_grading_rate_is_validated(client, use_case, unique) -> None:  # noqa: ANN001

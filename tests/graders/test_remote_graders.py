@@ -136,3 +136,34 @@ async def test_websocket_and_batch_protocol(length_server, word_server) -> None:
         [bad, good] = await rc.ws_score([([{"role": "assistant", "content": "hi"}], {}),
                                          ([{"role": "assistant", "content": "hi"}], {"expected": "hi"})])
         assert bad.error and "schema" in bad.error and good.reward == 1.0
+
+
+def test_locked_grader_cannot_change_and_running_job_blocks_delete(server, client, use_case, word_server, unique) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from adaptive_engine.server.db.models import Job, UseCase
+    from tests.graders.conftest import db_run
+
+    client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
+    client.graders.lock(grader_key="words", locked=True)
+    with pytest.raises(ConflictError, match="locked"):
+        client.graders.set_online_grading(grader_key="words", rate=0.5)
+    client.graders.lock(grader_key="words", locked=False)
+
+    async def add_job(session):  # noqa: ANN001, ANN202
+        uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
+        job = Job(name="eval-run", use_case_id=uc.id, recipe_hash="0" * 64, recipe_path="eval.py", status="RUNNING",
+                  args={"graders": ["words"]})
+        session.add(job)
+        await session.flush()
+        return job.id
+
+    job_id = db_run(server, add_job)
+    with pytest.raises(ConflictError, match="eval-run"):
+        client.graders.delete(grader_key="words")
+
+    async def finish(session):  # noqa: ANN001, ANN202
+        (await session.get(Job, job_id)).status = "COMPLETED"
+
+    db_run(server, finish)
+    assert client.graders.delete(grader_key="words")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import Grader, Metric, Model, UseCase, UseCaseMetric
+from adaptive_engine.server.db.models import Grader, Job, Metric, Model, UseCase, UseCaseMetric
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import (
     GRADER_TYPES,
@@ -226,25 +226,15 @@ async def lock_grader(session: AsyncSession, principal: Principal, use_case: str
 
 
 # Jobs that still run or wait; a grader they use cannot be deleted.
-ACTIVE_JOB_STATUSES = ("PENDING", "QUEUED", "RUNNING")
+ACTIVE_JOB_STATUSES = ("PENDING", "RUNNING")
 
 
 async def _active_jobs_using(session: AsyncSession, grader: Grader) -> list[str]:
-    """Names of active jobs of the grader's use case whose input mentions the grader (by key or id)."""
-    from adaptive_engine.server.db import models as orm
-
-    job_model = getattr(orm, "Job", None)
-    if job_model is None:
-        return []
-    rows = await session.execute(select(job_model).where(job_model.use_case_id == grader.use_case_id))
-    names = []
-    for job in rows.scalars():
-        status = str(getattr(job, "status", "")).upper()
-        if status not in ACTIVE_JOB_STATUSES:
-            continue
-        if _mentions(getattr(job, "config", None) or getattr(job, "input", None), grader):
-            names.append(str(getattr(job, "name", None) or job.id))
-    return names
+    """Names of active jobs of the grader's use case whose arguments mention the grader (by key or id)."""
+    rows = await session.execute(
+        select(Job).where(Job.use_case_id == grader.use_case_id, Job.status.in_(ACTIVE_JOB_STATUSES))
+    )
+    return [job.name or str(job.id) for job in rows.scalars() if _mentions(job.args, grader)]
 
 
 def _mentions(value: Any, grader: Grader) -> bool:
