@@ -161,8 +161,11 @@ def test_beta_mixture_matches_numerical_integral_and_hand_formula() -> None:
     def log_beta(x: float, y: float) -> float:
         return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
 
-    marginal = 0.5 * math.exp(log_beta(a1 + wins, b1 + losses) - log_beta(a1, b1)) + 0.5 * math.exp(
-        log_beta(b1 + wins, a1 + losses) - log_beta(b1, a1)
+    # weights 0.4 / 0.4 on the bumps and 0.2 on the uniform Beta(1, 1)
+    marginal = (
+        0.4 * math.exp(log_beta(a1 + wins, b1 + losses) - log_beta(a1, b1))
+        + 0.4 * math.exp(log_beta(b1 + wins, a1 + losses) - log_beta(b1, a1))
+        + 0.2 * math.exp(log_beta(1 + wins, 1 + losses))
     )
     hand = marginal / 0.5**100
     # independent: integrate q^w (1-q)^l against the mixture density on a fine grid
@@ -170,8 +173,9 @@ def test_beta_mixture_matches_numerical_integral_and_hand_formula() -> None:
     total = 0.0
     for i in range(1, steps - 1):
         q = i / (steps - 1)
-        dens = 0.5 * math.exp((a1 - 1) * math.log(q) + (b1 - 1) * math.log(1 - q) - log_beta(a1, b1))
-        dens += 0.5 * math.exp((b1 - 1) * math.log(q) + (a1 - 1) * math.log(1 - q) - log_beta(b1, a1))
+        dens = 0.4 * math.exp((a1 - 1) * math.log(q) + (b1 - 1) * math.log(1 - q) - log_beta(a1, b1))
+        dens += 0.4 * math.exp((b1 - 1) * math.log(q) + (a1 - 1) * math.log(1 - q) - log_beta(b1, a1))
+        dens += 0.2
         total += dens * math.exp(wins * math.log(q) + losses * math.log(1 - q))
     integral = total / (steps - 1) / 0.5**100
     assert hand == pytest.approx(integral, rel=1e-6)

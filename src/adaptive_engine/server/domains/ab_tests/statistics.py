@@ -47,12 +47,15 @@ Preference campaigns: exact mixture test on the win rate
 A duel between arms a and b ends in a win for a, a loss for a, or a tie.  **Ties are excluded** from
 the test (as in the sign test): they carry no information on which arm is better, and without them,
 under the null "no preference", each decisive duel is a fair coin, so the test is exact, not
-asymptotic.  With ``w`` wins and ``l`` losses of a against b, and the win-rate prior
-``0.5 Beta(k(1/2+d), k(1/2-d)) + 0.5 Beta(k(1/2-d), k(1/2+d))`` (``d = preference_mde``, ``k`` chosen so
-each component has standard deviation ``mixture_width * d``)::
+asymptotic.  With ``w`` wins and ``l`` losses of a against b, the win rate ``q`` gets the prior
+``(1-u)/2 Beta(k(1/2+d), k(1/2-d)) + (1-u)/2 Beta(k(1/2-d), k(1/2+d)) + u Beta(1, 1)``: two bumps at
+``1/2 +/- d`` (``d = preference_mde``, ``k`` chosen so each has standard deviation ``mixture_width * d``)
+tuned to the effect the campaign must detect, plus a uniform component of weight
+``u = preference_broad_weight`` (0.2) so that a large preference is not penalised for lying far from the
+bumps (22 wins / 3 losses: p = 0.008 with it, 0.056 without).  Then::
 
-    Lambda(q0) = 0.5 [B(alpha1 + w, beta1 + l) / B(alpha1, beta1) + B(beta1 + w, alpha1 + l) / B(beta1, alpha1)]
-                 / (q0^w (1 - q0)^l)
+    Lambda(q0) = [ (1-u)/2 B(k1 + w, k2 + l) / B(k1, k2) + (1-u)/2 B(k2 + w, k1 + l) / B(k2, k1)
+                   + u B(1 + w, 1 + l) ] / (q0^w (1 - q0)^l)
 
 p-value for "win rate = 1/2": ``min(1, 1 / Lambda(1/2))``; confidence sequence for the win rate:
 ``{q0 : Lambda(q0) < 1/alpha}``, an interval because ``-log(q0^w (1-q0)^l)`` is convex.  The win rate
@@ -144,6 +147,8 @@ class StatsConfig:
     """Standard deviation of each mixture component, as a fraction of its center."""
     preference_mde: float = 0.1
     """Win-rate distance from 1/2 that preference campaigns are tuned to detect."""
+    preference_broad_weight: float = 0.2
+    """Weight of the uniform Beta(1, 1) component of the win-rate mixture (robustness to large effects)."""
     srm_alpha: float = 0.001
     srm_min_expected: float = 10.0
     """The SRM check runs once every arm expects at least this many assignments."""
@@ -161,6 +166,8 @@ class StatsConfig:
             raise InvalidStatisticsInput(f"mixture_width must be positive, got {self.mixture_width}")
         if not 0.0 < self.preference_mde < 0.5:
             raise InvalidStatisticsInput(f"preference_mde must be in (0, 0.5), got {self.preference_mde}")
+        if not 0.0 <= self.preference_broad_weight < 1.0:
+            raise InvalidStatisticsInput(f"preference_broad_weight must be in [0, 1), got {self.preference_broad_weight}")
         if self.srm_min_expected <= 0:
             raise InvalidStatisticsInput("srm_min_expected must be positive")
 
@@ -332,10 +339,14 @@ def _log_beta(a: float, b: float) -> float:
 def _log_marginal(wins: int, losses: int, config: StatsConfig) -> float:
     """log of the mixture's marginal likelihood of the decisive duels (the numerator of Lambda)."""
     a, b = _beta_mixture_params(config)
-    first = _log_beta(a + wins, b + losses) - _log_beta(a, b)
-    second = _log_beta(b + wins, a + losses) - _log_beta(b, a)
-    top = max(first, second)
-    return top + math.log(0.5 * (math.exp(first - top) + math.exp(second - top)))
+    tuned = (1.0 - config.preference_broad_weight) / 2.0
+    terms = [
+        (tuned, _log_beta(a + wins, b + losses) - _log_beta(a, b)),
+        (tuned, _log_beta(b + wins, a + losses) - _log_beta(b, a)),
+        (config.preference_broad_weight, _log_beta(1.0 + wins, 1.0 + losses)),  # B(1, 1) = 1
+    ]
+    top = max(value for weight, value in terms if weight > 0)
+    return top + math.log(sum(weight * math.exp(value - top) for weight, value in terms if weight > 0))
 
 
 def _log_bernoulli(wins: int, losses: int, rate: float) -> float:
