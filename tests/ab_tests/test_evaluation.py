@@ -165,3 +165,60 @@ def test_duels_within_one_model_or_outside_the_campaign_do_not_count(ab_server, 
     a, _b = s.model_ids
     add_duels(ab_server, key, s.metrics["pref"], [(a, a, None)] * 30)
     assert ab_client.ab_tests.get(key).feedbacks == 0
+
+
+def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique, n_models=3)
+    key = f"three-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["score"], s.models, auto_deploy=True, use_case=s.use_case)
+    rng = random.Random(5)
+    # two models tie at the top: no winner, whatever the evidence against the third
+    add_traffic(ab_server, key, s.metrics["score"], {
+        s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
+        s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+        s.model_ids[2]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+    })
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "IN_PROGRESS" and got.report.winner is None
+    assert len(got.report.pairs) == 3
+    vs_first = [p for p in got.report.pairs if p.variant_a.key == s.models[0]]
+    assert all(p.p_value <= 0.05 for p in vs_first)  # both top models beat the first, Bonferroni-adjusted
+    # the third pulls ahead (traffic stays balanced, or the sample-ratio check would hold the decision)
+    add_traffic(ab_server, key, s.metrics["score"], {
+        s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
+        s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+        s.model_ids[2]: [rng.gauss(6.0, 1.0) for _ in range(80)],
+    })
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "DONE" and got.winner.key == s.models[2]
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[2]
+
+
+def test_two_replicas_evaluating_at_once_promote_once(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    import asyncio
+
+    from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
+    from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
+    from adaptive_engine.server.domains.ab_tests.service import evaluate_active
+
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"race-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
+    add_traffic(ab_server, key, s.metrics["ok"], {s.model_ids[0]: bools(0.1, 60), s.model_ids[1]: bools(0.9, 60)})
+
+    async def both() -> list[int]:
+        engines = [create_engine(ab_server.settings.resolved_database_url) for _ in range(2)]
+        try:
+            config = stats_config(ab_server.settings)
+            return list(await asyncio.gather(*(evaluate_active(create_sessionmaker(e), config) for e in engines)))
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    ended = asyncio.run(both())
+    assert sum(ended) == 1
+    assert ab_client.ab_tests.get(key).status == "DONE"
+    assert [e.type for e in events(ab_server, s.use_case_id)] == ["ab_campaign.completed"]
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
