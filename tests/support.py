@@ -48,7 +48,7 @@ def private_postgres_database() -> Iterator[str]:
 
 
 def make_settings(data_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": data_dir, "admin_api_key": ADMIN_KEY, "bundled_models": False}
+    values: dict[str, object] = {"data_dir": data_dir, "admin_api_key": ADMIN_KEY, "bundled_models": False, "builtin_recipes": False}
     if database_url:
         values["database_url"] = database_url
     values.update(overrides)

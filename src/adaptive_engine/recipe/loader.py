@@ -60,6 +60,16 @@ def load(path: Path) -> RecipeEntry:
     return find_entry(module)
 
 
+def describe(path: Path) -> dict[str, Any]:
+    """What the server records about a recipe: its schema, and the optional module-level
+    ``JOB_KIND`` (TRAINING, EVALUATION …) and docstring."""
+    schema = json_schema(path)
+    module = sys.modules.get(MODULE_NAME)
+    kind = getattr(module, "JOB_KIND", None)
+    doc = (getattr(module, "__doc__", None) or "").strip()
+    return {"schema": schema, "job_kind": kind if isinstance(kind, str) else None, "description": doc}
+
+
 def json_schema(path: Path) -> dict[str, Any]:
     entry = load(path)
     try:
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) >= 2 and argv[0] == "schema":
         try:
-            print(json.dumps({"schema": json_schema(Path(argv[1]))}))
+            print(json.dumps(describe(Path(argv[1]))))
         except RecipeDefinitionError as exc:
             print(json.dumps({"error": str(exc)}))
         return 0

@@ -22,6 +22,7 @@ from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, boot
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, MetricsMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.grading = GradingService(lambda: text_generator_for(app.state))
     app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
     app.state.services.append(app.state.online_grading)
+    app.state.services.append(BuiltinRecipes())
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

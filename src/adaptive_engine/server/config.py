@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     max_recipe_bytes: int = 50 * 1024 * 1024
     # Deriving a recipe's JSON schema imports its code in a subprocess, under this time limit.
     recipe_schema_timeout_s: float = 120.0
+    # Register the recipes shipped in adaptive_engine/recipe/builtin at start (in the background).
+    builtin_recipes: bool = True
     # How often the job runner looks at queued and running jobs.
     job_poll_interval_s: float = 0.5
     # Jobs the local pool runs at once (default: half the CPU cores, at least one).

@@ -27,6 +27,11 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 async def derive_schema(folder: Path, timeout_s: float) -> dict[str, Any]:
     """The JSON schema of the recipe's Config, computed in a subprocess; InvalidInput with the reason
     when the recipe does not load."""
+    return (await describe_recipe(folder, timeout_s))["schema"]
+
+
+async def describe_recipe(folder: Path, timeout_s: float) -> dict[str, Any]:
+    """{"schema", "job_kind", "description"} of the recipe in ``folder``, from a subprocess."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -57,4 +62,4 @@ async def derive_schema(folder: Path, timeout_s: float) -> dict[str, Any]:
         raise InvalidInput(f"recipe rejected: loading it failed ({tail[0]})") from None
     if "error" in answer:
         raise InvalidInput(f"recipe rejected: {answer['error']}")
-    return answer["schema"]
+    return answer

@@ -17,7 +17,7 @@ from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import CustomRecipe, Job, UseCase
 from adaptive_engine.server.db.session import after_commit
-from adaptive_engine.server.domains.recipes.probe import derive_schema
+from adaptive_engine.server.domains.recipes.probe import describe_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from adaptive_engine.server.jobs.storage import FileStore
@@ -82,7 +82,7 @@ def unpack(data: bytes, filename: str, into: Path) -> str:
 async def store_code(
     store: FileStore, data: bytes, filename: str, *, max_bytes: int, schema_timeout_s: float
 ) -> tuple[str, str, str, dict[str, Any]]:
-    """Unpack, probe and store recipe code. Returns (relative folder, content, hash, schema)."""
+    """Unpack, probe and store recipe code. Returns (relative folder, content, hash, description)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"recipe is {len(data)} bytes, over the limit of {max_bytes} bytes")
     if not data:
@@ -91,7 +91,7 @@ async def store_code(
     temp = store.temp_path()
     try:
         content = unpack(data, filename, temp)
-        schema = await derive_schema(temp, schema_timeout_s)
+        schema = await describe_recipe(temp, schema_timeout_s)
         shutil.rmtree(temp / "__pycache__", ignore_errors=True)
         relative = f"recipes/{digest}"
         if store.path(relative).exists():
@@ -151,9 +151,12 @@ async def create_recipe(
         raise AlreadyExists(f"recipe '{key}' already exists in use case '{target.key}'")
     label_list = _labels(labels)
     kind = _job_kind(label_list)
-    relative, content, digest, schema = await store_code(
+    relative, content, digest, described = await store_code(
         store, data, filename, max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
     )
+    schema = described["schema"]
+    if kind == "CUSTOM" and described.get("job_kind") in JOB_KINDS:
+        kind = described["job_kind"]
     recipe = CustomRecipe(
         use_case_id=target.id,
         key=key,
@@ -204,10 +207,13 @@ async def update_recipe(
         recipe.job_kind = _job_kind(label_list)
         recipe.labels = label_list
     if data is not None:
-        relative, content, digest, schema = await store_code(
+        relative, content, digest, described = await store_code(
             store, data, filename or "main.py", max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
         )
-        recipe.path, recipe.content, recipe.content_hash, recipe.json_schema = relative, content, digest, schema
+        recipe.path, recipe.content, recipe.content_hash = relative, content, digest
+        recipe.json_schema = described["schema"]
+        if labels is None and described.get("job_kind") in JOB_KINDS:
+            recipe.job_kind = described["job_kind"]
     recipe.updated_at = utcnow()
     await session.flush()
     return recipe

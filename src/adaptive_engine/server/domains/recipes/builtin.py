@@ -1,0 +1,100 @@
+"""Built-in recipes: every ``adaptive_engine/recipe/builtin/<name>.py`` (or ``<name>/main.py``) is a
+global recipe with key ``<name>``, usable from every use case, refreshed at start when its code changed.
+
+Registration runs in the background (it imports each recipe in a subprocess), so start-up is not held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.models import CustomRecipe
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.domains.recipes.service import JOB_KINDS, store_code
+from adaptive_engine.server.errors import DomainError
+
+log = logging.getLogger("adaptive_engine.recipes")
+BUILTIN_DIR = Path(__file__).resolve().parents[3] / "recipe" / "builtin"
+
+
+def builtin_sources(folder: Path = BUILTIN_DIR) -> dict[str, tuple[str, bytes]]:
+    """key -> (upload filename, bytes) for each built-in recipe."""
+    found: dict[str, tuple[str, bytes]] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(("_", ".")):
+            continue
+        if path.is_file() and path.suffix == ".py":
+            found[path.stem] = (path.name, path.read_bytes())
+        elif path.is_dir() and (path / "main.py").is_file():
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                for file in sorted(path.rglob("*")):
+                    if file.is_file() and "__pycache__" not in file.parts:
+                        info = zipfile.ZipInfo(file.relative_to(path).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                        archive.writestr(info, file.read_bytes())
+            found[path.name] = (f"{path.name}.zip", buffer.getvalue())
+    return found
+
+
+async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str]:
+    """Register or refresh the built-in recipes; returns the keys that changed."""
+    settings, store = app.state.settings, app.state.file_store
+    changed = []
+    for key, (filename, data) in builtin_sources(folder).items():
+        digest = hashlib.sha256(data).hexdigest()
+        async with unit_of_work(app.state.sessionmaker) as session:
+            existing = (
+                await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
+            ).scalar_one_or_none()
+            if existing is not None and existing.content_hash == digest:
+                continue
+        try:
+            relative, content, digest, described = await store_code(
+                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=settings.recipe_schema_timeout_s
+            )
+        except DomainError as error:
+            log.error("built-in recipe '%s' does not load: %s", key, error.message)
+            continue
+        kind = described.get("job_kind") if described.get("job_kind") in JOB_KINDS else "CUSTOM"
+        async with unit_of_work(app.state.sessionmaker) as session:
+            recipe = (
+                await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
+            ).scalar_one_or_none()
+            if recipe is None:
+                recipe = CustomRecipe(use_case_id=None, key=key, name=key, builtin=True, editable=False, labels=[])
+                session.add(recipe)
+            recipe.description = (described.get("description") or "").split("\n\n")[0]
+            recipe.content, recipe.content_hash, recipe.path = content, digest, relative
+            recipe.json_schema, recipe.job_kind, recipe.updated_at = described["schema"], kind, utcnow()
+        changed.append(key)
+    return changed
+
+
+class BuiltinRecipes:
+    """Service: registers the built-in recipes in the background after start."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[list[str]] | None = None
+
+    async def start(self, app: Any) -> None:
+        if app.state.settings.builtin_recipes:
+            self.task = asyncio.create_task(sync_builtin_recipes(app), name="builtin-recipes")
+
+    async def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass

@@ -1,0 +1,130 @@
+"""The job runner's guarantees: pool capacity, orphans after a restart, job-scoped access, built-ins."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adaptive_engine import Adaptive
+from adaptive_engine.sdk import errors
+from tests.jobs import recipes
+from tests.jobs.helpers import upload, wait_for
+from tests.support import LiveServer, make_settings
+
+
+def on_server_loop(live: LiveServer, coroutine: Any) -> Any:
+    """Run a coroutine on the live server's own event loop (where its engine and runner live)."""
+    loop = live.app.state.job_runner._task.get_loop()
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=120)
+
+
+def test_pool_capacity_queues_jobs(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path / "data", local_job_slots=1)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        sdk.use_cases.create("cap")
+        sdk.set_default_use_case("cap")
+        upload(sdk, tmp_path, recipes.SLEEPER, "sleeper")
+        upload(sdk, tmp_path, recipes.QUICK, "quick")
+        sleeper = sdk.jobs.run("sleeper", num_gpus=0)
+        wait_for(sdk, sleeper.id, {"RUNNING"})
+        queued = sdk.jobs.run("quick", num_gpus=0)
+        on_server_loop(live, live.app.state.job_runner.run_once())
+        assert sdk.jobs.get(queued.id).status == "PENDING"
+        assert sdk.jobs.cancel(sleeper.id).status == "CANCELED"
+        assert wait_for(sdk, queued.id).status == "COMPLETED"
+        # A canceled PENDING job never starts.
+        blocker = sdk.jobs.run("sleeper", num_gpus=0)
+        wait_for(sdk, blocker.id, {"RUNNING"})
+        never = sdk.jobs.run("quick", num_gpus=0)
+        assert sdk.jobs.cancel(never.id).status == "CANCELED"
+        sdk.jobs.cancel(blocker.id)
+        on_server_loop(live, live.app.state.job_runner.run_once())
+        job = sdk.jobs.get(never.id)
+        assert job.status == "CANCELED" and job.started_at is None
+
+
+def test_orphans_are_failed_at_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        sdk.use_cases.create("orphans")
+        sdk.set_default_use_case("orphans")
+        upload(sdk, tmp_path, recipes.SLEEPER, "sleeper")
+        job = sdk.jobs.run("sleeper", num_gpus=0)
+        wait_for(sdk, job.id, {"RUNNING"})
+    # A graceful stop ends local runs and says so.
+    db = sqlite3.connect(data / "engine.db")
+    status, error = db.execute("SELECT status, error FROM jobs WHERE id = ?", (uuid.UUID(job.id).hex,)).fetchone()
+    assert status == "FAILED" and "server stopped" in error
+    # A crash leaves the row RUNNING: the next start must not.
+    db.execute("UPDATE jobs SET status = 'RUNNING', error = NULL, ended_at = NULL WHERE id = ?", (uuid.UUID(job.id).hex,))
+    db.commit()
+    db.close()
+    with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        again = sdk.jobs.get(job.id)
+        assert again.status == "FAILED" and "server restarted" in again.error and again.ended_at
+
+
+def test_other_users_cannot_see_jobs_or_artifacts(client: Adaptive, server: LiveServer, tmp_path: Path, unique: str) -> None:
+    client.use_cases.create(f"priv-{unique}")
+    client.set_default_use_case(f"priv-{unique}")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "x"}\n')
+    client.datasets.upload(str(rows), "rows")
+    upload(client, tmp_path, recipes.WORKER, "worker")
+    job = wait_for(client, client.jobs.run("worker", num_gpus=0, args={"dataset": "rows", "steps": 1}).id)
+    assert job.status == "COMPLETED", job.error
+    artifact = job.details.artifacts[0]
+
+    from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
+    from adaptive_engine.server.db.models import ApiKey, User
+    from adaptive_engine.server.db.session import unit_of_work
+
+    key = generate_api_key()
+
+    async def outsider() -> None:
+        async with unit_of_work(server.app.state.sessionmaker) as session:
+            user = User(email=f"outsider-{unique}@example.com", name="Outsider")
+            session.add(user)
+            await session.flush()
+            session.add(ApiKey(user_id=user.id, name="t", prefix=display_prefix(key), key_hash=hash_api_key(key)))
+
+    on_server_loop(server, outsider())
+    with Adaptive(server.base_url, api_key=key) as other:
+        with pytest.raises(errors.NotFoundError):
+            other.artifacts.download(artifact.id, str(tmp_path / "stolen"))
+        with pytest.raises(errors.NotFoundError):
+            other.jobs.get(job.id)
+        with pytest.raises(errors.NotFoundError):
+            other.jobs.cancel(job.id)
+        assert job.id not in [j.id for j in other.jobs.list().nodes]
+    assert not (tmp_path / "stolen").exists()
+    with pytest.raises(errors.NotFoundError):
+        client.artifacts.download(str(uuid.uuid4()), str(tmp_path / "none"))
+
+
+def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: LiveServer, tmp_path: Path, unique: str) -> None:
+    from adaptive_engine.server.domains.recipes.builtin import sync_builtin_recipes
+
+    folder = tmp_path / "builtin"
+    folder.mkdir()
+    key = f"bi_{unique}"
+    (folder / f"{key}.py").write_text('"""A built-in for tests.\n\nMore text."""\nJOB_KIND = "EVALUATION"\n' + recipes.QUICK)
+    (folder / "_private.py").write_text("x = 1\n")
+    assert on_server_loop(server, sync_builtin_recipes(server.app, folder)) == [key]
+    assert on_server_loop(server, sync_builtin_recipes(server.app, folder)) == []
+    client.use_cases.create(f"bi-{unique}")
+    client.set_default_use_case(f"bi-{unique}")
+    recipe = next(r for r in client.recipes.list() if r.key == key)
+    assert recipe.builtin and recipe.global_ and not recipe.editable
+    assert recipe.description == "A built-in for tests."
+    job = wait_for(client, client.jobs.run(key, num_gpus=0, args={"n": 2}).id)
+    assert job.status == "COMPLETED" and job.kind == "EVALUATION"
+    assert client.jobs.list(kind=["EVALUATION"]).total_count == 1
+    with pytest.raises(errors.ConflictError, match="built in"):
+        client.recipes.update(key, name="mine now")
+    with pytest.raises(errors.ConflictError, match="built in"):
+        client.recipes.delete(key)
