@@ -147,3 +147,43 @@ def test_duplicate_key_and_missing_campaigns(ab_server, ab_client, unique: str) 
         ab_client.ab_tests.create(f"x-{unique}", s.metrics["ok"], s.models, feedback_type="thumbs", use_case=s.use_case)
     with pytest.raises(ValueError):
         ab_client.ab_tests.list(status="finished", use_case=s.use_case)
+
+
+def make_user(server, unique: str, use_case_id=None, role: str = "viewer") -> str:  # noqa: ANN001
+    """A user in a team of their own, with ``role`` on the use case (when given); returns an API key."""
+    from adaptive_engine.server.domains.identity.service import create_api_key
+
+    async def work(session) -> str:  # noqa: ANN001
+        role_row = (await session.execute(select(orm.Role).where(orm.Role.key == role))).scalar_one()
+        user = orm.User(email=f"{role}-{unique}@example.com", name=role)
+        team = orm.Team(key=f"team-{role}-{unique}", name="team")
+        session.add_all([user, team])
+        await session.flush()
+        session.add(orm.TeamMember(user_id=user.id, team_id=team.id, role_id=role_row.id))
+        if use_case_id is not None:
+            session.add(orm.UseCaseShare(use_case_id=use_case_id, team_id=team.id, role_id=role_row.id))
+        await session.flush()
+        return await create_api_key(session, user)
+
+    return in_db(server, work)
+
+
+def test_permissions(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    from adaptive_engine import Adaptive
+    from adaptive_engine.sdk.errors import PermissionDeniedError
+
+    s = make_setup(ab_server, ab_client, unique)
+    ab_client.ab_tests.create(f"perm-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
+    with Adaptive(ab_server.base_url, api_key=make_user(ab_server, unique, s.use_case_id)) as viewer:
+        assert viewer.ab_tests.get(f"perm-{unique}").key == f"perm-{unique}"
+        assert [c.key for c in viewer.ab_tests.list(use_case=s.use_case)] == [f"perm-{unique}"]
+        with pytest.raises(PermissionDeniedError):
+            viewer.ab_tests.cancel(f"perm-{unique}")
+        with pytest.raises(PermissionDeniedError):
+            viewer.ab_tests.create(f"perm2-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
+    with Adaptive(ab_server.base_url, api_key=make_user(ab_server, unique + "o", None)) as outsider:
+        with pytest.raises(NotFoundError):
+            outsider.ab_tests.get(f"perm-{unique}")
+        with pytest.raises(NotFoundError):
+            outsider.ab_tests.list(use_case=s.use_case)
+    assert ab_client.ab_tests.get(f"perm-{unique}").status == "WARMUP"

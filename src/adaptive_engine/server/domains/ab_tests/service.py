@@ -227,9 +227,11 @@ async def compute_report(session: AsyncSession, campaign: orm.AbCampaign, config
     else:
         metric = await session.get(orm.Metric, campaign.metric_id)
         arms = [MetricArm(str(i), data.metric[i].count, data.metric[i].total, data.metric[i].total_sq) for i in arm_ids]
+        # Bool keys store 0/1; should other values ever be there, the arm is treated as a scalar key.
+        boolean = metric.kind == "BOOL" and all(0 <= a.sum <= a.count and a.sum_sq == a.sum for a in arms)
         result = evaluate_metric(
             arms,
-            boolean=metric.kind == "BOOL",
+            boolean=boolean,
             scoring_type=metric.scoring_type,
             assignments=assignments,
             config=config,
