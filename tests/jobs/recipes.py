@@ -66,3 +66,21 @@ class Config(InputConfig):
 def main(config: Config, ctx: RecipeContext) -> None:
     print("quick", config.n)
 '''
+
+SNOOP = '''
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+from adaptive_engine.sdk import errors
+
+class Config(InputConfig):
+    other: str
+
+@recipe_main
+async def main(config: Config, ctx: RecipeContext) -> None:
+    ctx.client.use_cases.get()
+    try:
+        ctx.client.datasets.list(use_case=config.other)
+    except errors.NotFoundError:
+        print("other use case hidden", flush=True)
+        return
+    raise RuntimeError("the job key could read another use case")
+'''

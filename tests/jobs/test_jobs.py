@@ -169,3 +169,27 @@ def test_compute_pools(client: Adaptive) -> None:
     client.compute_pools.resize_inference_partition("local", 0)
     with pytest.raises(ValueError, match="not found"):
         client.compute_pools.resize_inference_partition("nowhere", 0)
+
+
+def test_job_key_sees_only_its_use_case(client: Adaptive, use_case: str, tmp_path: Path, unique: str) -> None:
+    client.use_cases.create(key=f"elsewhere-{unique}")
+    upload(client, tmp_path, recipes.SNOOP, "snoop")
+    job = wait_for(client, client.jobs.run("snoop", num_gpus=0, args={"other": f"elsewhere-{unique}"}).id)
+    assert job.status == "COMPLETED", job.error
+    assert "other use case hidden" in client.jobs.logs(job.id)
+
+
+async def test_async_client(server, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+    from adaptive_engine import AsyncAdaptive
+
+    async with AsyncAdaptive(server.base_url, api_key=server.api_key) as sdk:
+        sdk.set_default_use_case(use_case)
+        assert [d.key for d in await sdk.datasets.list()] == ["rows"]
+        path = tmp_path / "sleepy.py"
+        path.write_text(recipes.SLEEPER)
+        await sdk.recipes.upload(str(path))
+        job = await sdk.jobs.run("sleepy", num_gpus=0)
+        page = await sdk.jobs.list(first=1)
+        assert page.nodes[0].id == job.id
+        assert (await sdk.compute_pools.list())[0].key == "local"
+        assert (await sdk.jobs.cancel(job.id)).status == "CANCELED"

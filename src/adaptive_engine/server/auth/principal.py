@@ -22,6 +22,8 @@ class Principal:
     team_permissions: dict[uuid.UUID, frozenset[str]] = field(default_factory=dict)
     # Set when the key was minted for a job: the key works only on that job's use case.
     job_id: uuid.UUID | None = None
+    # The use case of that job: a job's key sees nothing else.
+    job_use_case_id: uuid.UUID | None = None
 
     @property
     def global_permissions(self) -> frozenset[str]:
@@ -40,6 +42,8 @@ class Principal:
             raise PermissionDenied(f"permission '{permission}' is required")
 
     async def use_case_permissions(self, session: AsyncSession, use_case_id: uuid.UUID) -> frozenset[str]:
+        if self.job_id is not None and use_case_id != self.job_use_case_id:
+            return frozenset()
         if self.is_admin:
             return frozenset({ADMIN})
         shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id == use_case_id))).scalars()
@@ -72,7 +76,13 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     ).scalar_one_or_none()
     if key is None:
         raise Unauthenticated("invalid API key")
-    return await principal_for_user(session, key.user, job_id=key.job_id)
+    principal = await principal_for_user(session, key.user, job_id=key.job_id)
+    if key.job_id is not None:
+        from adaptive_engine.server.db.models import Job
+
+        job = await session.get(Job, key.job_id)
+        principal.job_use_case_id = job.use_case_id if job is not None else None
+    return principal
 
 
 async def principal_for_user(session: AsyncSession, user: User, job_id: uuid.UUID | None = None) -> Principal:
