@@ -29,6 +29,28 @@ def seed_models(server: LiveServer, *keys: str) -> None:
     asyncio.run(run())
 
 
+def seed_ab_campaign(server: LiveServer, use_case: str, metric: str, key: str) -> str:
+    """An A/B campaign row (created by the A/B test domain in real use), for filtering traffic by campaign."""
+    from sqlalchemy import select
+
+    from adaptive_engine.server.db import models as orm
+
+    async def run() -> str:
+        engine = create_engine(server.settings.resolved_database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                use_case_id = (await session.execute(select(orm.UseCase.id).where(orm.UseCase.key == use_case))).scalar_one()
+                metric_id = (await session.execute(select(orm.Metric.id).where(orm.Metric.key == metric))).scalar_one()
+                campaign = orm.AbCampaign(id=uuid.uuid4(), key=key, name=key, use_case_id=use_case_id, metric_id=metric_id,
+                                          feedback_type="DIRECT", traffic_split=1.0, status="DONE")
+                session.add(campaign)
+                return str(campaign.id)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def rest(server: LiveServer, path: str, body: object) -> httpx.Response:
     return httpx.post(f"{server.base_url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30)
 

@@ -9,7 +9,7 @@ import pytest
 
 from adaptive_engine import AsyncAdaptive
 from adaptive_engine.sdk.errors import NotFoundError, ValidationError
-from tests.interactions.helpers import msgs, rest, seed_models
+from tests.interactions.helpers import msgs, rest, seed_ab_campaign, seed_models
 
 
 @pytest.fixture
@@ -80,6 +80,12 @@ def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: s
         client.interactions.create(messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"score-{unique}", "value": "high"}])
     with pytest.raises(ValidationError):
         client.interactions.create(messages=msgs(), completion="x", created_at="yesterday")
+    with pytest.raises(NotFoundError):
+        client.interactions.create(messages=msgs(), completion="x", ab_campaign=f"nope-{unique}")
+    client.use_cases.create(f"elsewhere-{unique}")
+    seed_ab_campaign(server, f"elsewhere-{unique}", f"ok-{unique}", f"camp-else-{unique}")
+    with pytest.raises(ValidationError, match="another use case"):
+        client.interactions.create(messages=msgs(), completion="x", ab_campaign=f"camp-else-{unique}")
     missing_content = rest(server, "/interactions", {"use_case": use_case, "completion": "x", "messages": [{"role": "user"}]})
     assert missing_content.status_code == 400 and "content" in missing_content.json()["error"]["message"]
     assert client.interactions.list().total_count == before

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from adaptive_engine.sdk.errors import NotFoundError, ValidationError
-from tests.interactions.helpers import graphql, msgs, seed_models
+from tests.interactions.helpers import graphql, msgs, seed_ab_campaign, seed_models
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def traffic(client, server, unique: str) -> dict:  # noqa: ANN001
     client.feedback.register_key(f"score-{unique}", kind="scalar")
     client.feedback.register_key(f"pref-{unique}", kind="bool")
     s1, s2, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    campaign = str(uuid.uuid4())
+    campaign = seed_ab_campaign(server, uc, f"score-{unique}", f"camp-{unique}")
     spec = [  # model, prompt, session, labels, score, day
         (a, "p1", s1, {"env": "prod"}, 0.9, "2024-01-01"),
         (a, "p1", s1, {"env": "dev"}, 0.1, "2024-01-02"),
@@ -34,7 +34,7 @@ def traffic(client, server, unique: str) -> dict:  # noqa: ANN001
         out = client.interactions.create(
             messages=msgs(f"prompt {prompt}"), completion=f"answer {i}", model=model, session_id=session,
             labels=labels, created_at=f"{day}T12:00:00Z", user=user if i == 0 else None,
-            ab_campaign=campaign if i in (4, 5) else None,
+            ab_campaign=(campaign if i == 4 else f"camp-{unique}") if i in (4, 5) else None,
             feedbacks=[{"feedback_key": f"score-{unique}", "value": score}] if score is not None else None,
         )
         ids.append(out.completion_id)
@@ -60,6 +60,7 @@ def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
     assert set(_ids(client.interactions.list(filters={"labels": [{"key": "env"}]}))) == {ids[0], ids[1], ids[2], ids[4]}
     assert _ids(client.interactions.list(filters={"labels": [{"key": "env", "value": ["prod"]}, {"key": "team"}]})) == [ids[4]]
     assert set(_ids(client.interactions.list(filters={"ab_campaign": traffic["campaign"]}))) == {ids[4], ids[5]}
+    assert set(_ids(client.interactions.list(filters={"ab_campaign": f"camp-{u}"}))) == {ids[4], ids[5]}
     assert client.interactions.list(filters={"source": ["LIVE"]}).total_count == 0
     assert client.interactions.list(filters={"source": ["OFFLINE"]}).total_count == 6
     assert set(_ids(client.interactions.list(filters={"feedbacks": [{"metric": f"score-{u}"}]}))) == {ids[0], ids[1], ids[3], ids[4]}

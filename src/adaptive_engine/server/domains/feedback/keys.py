@@ -49,8 +49,9 @@ async def register_key(
     return metric
 
 
-async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID) -> Metric:
-    metric = await find_by_id_or_key(session, Metric, id_or_key)
+async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: Any = None) -> Metric:
+    """The key by id or key (through the logging path's ``LookupCache`` when given)."""
+    metric = await (lookups.metric(session, id_or_key) if lookups is not None else find_by_id_or_key(session, Metric, id_or_key))
     if metric is None:
         raise NotFound(f"feedback key '{id_or_key}' not found")
     return metric

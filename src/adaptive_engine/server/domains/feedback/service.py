@@ -48,7 +48,7 @@ async def log_metric(
     details: str | None = None,
 ) -> uuid.UUID:
     completion = await get_completion(session, principal, completion_id, "feedback:write")
-    key = await get_key(session, metric)
+    key = await get_key(session, metric, writer.lookups)
     rows = Rows()
     row = rows.add(
         orm.Feedback,
@@ -87,7 +87,7 @@ async def log_preference(
         raise InvalidInput(f"tied must be 'good' or 'bad', not {tied!r}")
     if isinstance(preferred, uuid.UUID) and preferred == other:
         raise InvalidInput("a preference needs two different completions, not the same one twice")
-    key = await get_key(session, metric)
+    key = await get_key(session, metric, writer.lookups)
     sides: dict[str, orm.Completion] = {}
     for name, side in (("preferred_completion", preferred), ("other_completion", other)):
         if isinstance(side, uuid.UUID):
@@ -117,7 +117,7 @@ async def log_preference(
             prompt_messages = next(iter(sides.values())).messages
         else:
             raise InvalidInput(f"{name}: messages (or prompt) are required when completions are given as text")
-        model = await resolve_model(session, side.model, name)
+        model = await resolve_model(session, side.model, name, writer.lookups)
         row = rows.add(
             orm.Completion,
             completion_row(
@@ -165,7 +165,7 @@ async def log_outcome(
     if use_case_id is None:
         raise NotFound(f"session '{session_id}' not found")
     await principal.require(session, "feedback:write", use_case_id, f"session '{session_id}'")
-    key = await get_key(session, metric)
+    key = await get_key(session, metric, writer.lookups)
     rows = Rows()
     row = rows.add(
         orm.Outcome,

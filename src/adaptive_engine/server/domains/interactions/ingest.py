@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
+from adaptive_engine.server.domains.interactions.lookups import LookupCache
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
 
 log = logging.getLogger("adaptive_engine.ingest")
@@ -95,6 +96,8 @@ class IngestWriter:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.batches = 0
+        # What every logging request looks up (use cases, feedback keys, default models), cached briefly.
+        self.lookups = LookupCache()
 
     async def start(self, app: Any) -> None:
         self._sessionmaker = app.state.sessionmaker

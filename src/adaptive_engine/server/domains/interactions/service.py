@@ -76,34 +76,37 @@ def parse_time(value: Any, where: str) -> datetime | None:
         raise InvalidInput(f"{where}: not a date-time: {value!r}") from exc
 
 
-async def resolve_model(session: AsyncSession, model: str, where: str) -> orm.Model:
-    found = await find_by_id_or_key(session, orm.Model, model)
+async def resolve_model(session: AsyncSession, model: str, where: str, lookups: Any = None) -> Any:
+    found = await (lookups.model(session, model) if lookups is not None else find_by_id_or_key(session, orm.Model, model))
     if found is None:
         raise NotFound(f"{where}: model '{model}' not found")
     return found
 
 
-async def default_model(session: AsyncSession, use_case_id: uuid.UUID) -> orm.Model | None:
-    row = (
-        await session.execute(
-            select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id, orm.ModelService.is_default.is_(True))
-        )
-    ).scalars().first()
-    return row.model if row is not None else None
-
-
-async def resolve_ab_campaign(session: AsyncSession, value: str, where: str) -> uuid.UUID:
+async def resolve_ab_campaign(session: AsyncSession, value: str, where: str, use_case_id: uuid.UUID | None = None) -> uuid.UUID:
     """The id of an A/B campaign given by id or key (the campaigns table belongs to the A/B test domain)."""
     campaign_model = getattr(orm, "AbCampaign", None)
     if campaign_model is not None:
         found = await find_by_id_or_key(session, campaign_model, value)
         if found is None:
             raise NotFound(f"{where}: A/B campaign '{value}' not found")
+        if use_case_id is not None and found.use_case_id != use_case_id:
+            raise InvalidInput(f"{where}: A/B campaign '{value}' belongs to another use case")
         return found.id
     as_uuid = parse_uuid(value)
     if as_uuid is None:
         raise NotFound(f"{where}: A/B campaign '{value}' not found")
     return as_uuid
+
+
+async def writable_use_case(session: AsyncSession, principal: Principal, lookups: Any, id_or_key: str) -> orm.UseCase:
+    """The use case (cached lookup) if the caller may log on it."""
+    use_case = await lookups.use_case(session, id_or_key)
+    what = f"use case '{id_or_key}'"
+    if use_case is None:
+        raise NotFound(f"{what} not found")
+    await principal.require(session, "feedback:write", use_case.id, what)
+    return use_case
 
 
 async def ingest(session: AsyncSession, writer: IngestWriter, rows: Rows) -> None:
@@ -195,19 +198,21 @@ class CreatedInteraction:
     feedback_ids: list[uuid.UUID]
 
 
-async def prepare_interaction(session: AsyncSession, principal: Principal, body: Any, where: str, rows: Rows) -> CreatedInteraction:
+async def prepare_interaction(
+    session: AsyncSession, principal: Principal, body: Any, where: str, rows: Rows, lookups: Any
+) -> CreatedInteraction:
     """Validate one interaction (REST body shape) and add its rows to ``rows``."""
     try:
-        use_case = await get_use_case(session, principal, body.use_case, "feedback:write")
+        use_case = await writable_use_case(session, principal, lookups, body.use_case)
     except DomainError as error:
         error.message = f"{where}: {error.message}"
         raise
     messages = normalize_messages(body.messages, where, body.prompt)
     if body.model_service:
-        model: orm.Model | None = await resolve_model(session, body.model_service, where)
+        model = await resolve_model(session, body.model_service, where, lookups)
     else:
-        model = await default_model(session, use_case.id)
-    ab_campaign_id = await resolve_ab_campaign(session, body.ab_campaign, where) if body.ab_campaign else None
+        model = await lookups.default_model(session, use_case.id)
+    ab_campaign_id = await resolve_ab_campaign(session, body.ab_campaign, where, use_case.id) if body.ab_campaign else None
     created_at = parse_time(body.created_at, f"{where}.created_at")
     session_id = body.session_id or uuid.uuid4()
     user_ref = str(body.user) if body.user else None
@@ -232,7 +237,7 @@ async def prepare_interaction(session: AsyncSession, principal: Principal, body:
     for j, fb in enumerate(body.feedbacks or []):
         at = f"{where}.feedbacks[{j}]"
         try:
-            metric = await get_key(session, fb.metric)
+            metric = await get_key(session, fb.metric, lookups)
         except NotFound as error:
             raise NotFound(f"{at}: {error.message}") from None
         row = rows.add(
@@ -265,7 +270,9 @@ async def create_interactions(
     rows = Rows()
     created = []
     for i, body in enumerate(bodies):
-        created.append(await prepare_interaction(session, principal, body, f"interactions[{i}]" if batch else "interaction", rows))
+        created.append(await prepare_interaction(
+            session, principal, body, f"interactions[{i}]" if batch else "interaction", rows, writer.lookups
+        ))
     await ingest(session, writer, rows)
     return created
 
@@ -408,7 +415,7 @@ async def list_interactions(
     ab_campaign: str | None = None,
 ) -> InteractionPage:
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
-    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign") if ab_campaign else None
+    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
     result = await _page(session, conditions, page, newest_first(order))
     total = (await session.execute(select(func.count()).select_from(orm.Completion).where(*conditions))).scalar_one()
@@ -497,7 +504,7 @@ async def list_grouped(
 
     Groups are paged by offset cursors ("group:<n>") in the order asked ("group" key or "count")."""
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
-    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign") if ab_campaign else None
+    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
     key_col = GROUP_COLUMNS[group_by]
     count = func.count(orm.Completion.id)

@@ -1,0 +1,224 @@
+"""Ingest throughput: acknowledged interaction + feedback events per second through REST, beside the
+raw ceiling of the same database (batched inserts of the same rows, no HTTP), measured in the same run.
+
+    PYTHONPATH=src python bench/ingest.py [--seconds 10] [--databases sqlite,postgresql] [--clients 1,64]
+
+One server process (`python -m adaptive_engine.cli serve`) per database. Each client loops: POST
+/api/v1/interactions with one inline feedback (2 events), then POST /api/v1/feedback on that completion
+(1 event). An event counts once its 2xx arrived, i.e. once it is committed (group commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from adaptive_engine.server.db.base import utcnow  # noqa: E402
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade  # noqa: E402
+from adaptive_engine.server.db.models import Completion, Feedback, Metric, UseCase  # noqa: E402
+from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows  # noqa: E402
+from adaptive_engine.server.domains.interactions.service import prompt_hash  # noqa: E402
+
+KEY = "bench-admin-key"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+RAW_BATCH = 200  # interactions per transaction in the raw ceiling (each with 2 feedbacks: 3 events)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false"}
+    cmd = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--data-dir", str(data_dir), "--log-level", "warning"]
+    if database_url:
+        cmd += ["--database-url", database_url]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start")
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def gql(url: str, query: str, variables: dict) -> None:
+    body = httpx.post(f"{url}/api/graphql", json={"query": query, "variables": variables},
+                      headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+
+
+async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds: float) -> tuple[int, int, float]:
+    """(acknowledged events, errors, elapsed seconds)."""
+    events = 0
+    errors = 0
+    stop_at = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    async def client(session: aiohttp.ClientSession, n: int) -> None:
+        nonlocal events, errors
+        i = 0
+        while time.monotonic() < stop_at:
+            i += 1
+            body = {"use_case": use_case, "completion": f"answer {n}-{i}",
+                    "messages": [{"role": "user", "content": f"question {n}-{i}"}],
+                    "feedbacks": [{"metric": metric, "value": i % 2}]}
+            async with session.post(f"{url}/api/v1/interactions", json=body, headers=headers) as r:
+                if r.status != 201:
+                    errors += 1
+                    continue
+                created = await r.json()
+            events += 2
+            async with session.post(f"{url}/api/v1/feedback", headers=headers,
+                                    json={"completion_id": created["completion_id"], "metric": metric, "value": 1}) as r:
+                if r.status != 201:
+                    errors += 1
+                    continue
+                await r.read()
+            events += 1
+
+    start = time.monotonic()
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        await asyncio.gather(*[client(session, n) for n in range(clients)])
+    return events, errors, time.monotonic() - start
+
+
+async def raw_ceiling(database_url: str, use_case: str, metric: str, seconds: float) -> float:
+    """Events/s of batched inserts of the same rows straight into the database (no HTTP, no validation)."""
+    from sqlalchemy import select
+
+    engine = create_engine(database_url)
+    maker = create_sessionmaker(engine)
+    try:
+        async with maker() as session:
+            use_case_id = (await session.execute(select(UseCase.id).where(UseCase.key == use_case))).scalar_one()
+            metric_id = (await session.execute(select(Metric.id).where(Metric.key == metric))).scalar_one()
+        events = 0
+        stop_at = time.monotonic() + seconds
+        start = time.monotonic()
+        while time.monotonic() < stop_at:
+            rows = Rows()
+            for i in range(RAW_BATCH):
+                messages = [{"role": "user", "content": f"raw question {i}"}]
+                completion = rows.add(Completion, completion_row(
+                    use_case_id=use_case_id, messages=messages, completion=f"raw {i}", prompt_hash=prompt_hash(messages),
+                    source="OFFLINE", session_id=uuid.uuid4(), labels={}))
+                for value in (i % 2, 1):
+                    rows.add(Feedback, {"id": uuid.uuid4(), "created_at": utcnow(), "completion_id": completion["id"],
+                                        "metric_id": metric_id, "use_case_id": use_case_id, "value": float(value),
+                                        "reason": None, "details": None, "user_ref": None})
+            async with maker() as session:
+                await insert_rows(session, rows)
+                await session.commit()
+            events += rows.count()
+        return events / (time.monotonic() - start)
+    finally:
+        await engine.dispose()
+
+
+def fresh_postgres() -> tuple[str, str]:
+    import asyncpg
+
+    name = f"ae_bench_{uuid.uuid4().hex[:10]}"
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return name, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres(name: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def bench_database(kind: str, seconds: float, client_counts: list[int]) -> list[tuple]:
+    data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
+    pg_name = None
+    database_url = None
+    if kind == "postgresql":
+        pg_name, database_url = fresh_postgres()
+    resolved = database_url or f"sqlite+aiosqlite:///{(data_dir / 'engine.db').resolve()}"
+    proc, url = start_server(data_dir, database_url)
+    results = []
+    try:
+        use_case, metric = "bench", "bench-ok"
+        gql(url, "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }", {"i": {"key": use_case, "name": use_case}})
+        gql(url, "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }", {"i": {"key": metric, "name": metric, "kind": "BOOL"}})
+        # Warm the server's pools and caches.
+        asyncio.run(rest_load(url, use_case, metric, 8, 1.0))
+        for clients in client_counts:
+            events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds))
+            results.append((kind, f"REST, {clients} client{'s' if clients > 1 else ''}", events / elapsed, errors))
+        proc.terminate()
+        proc.wait(timeout=30)
+        # Same database, server stopped: the ceiling has the machine to itself, as the server had.
+        raw = asyncio.run(raw_ceiling(resolved, use_case, metric, seconds))
+        results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raw, 0))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if pg_name:
+            drop_postgres(pg_name)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--clients", default="1,64")
+    args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",")]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement, one server process")
+    print(f"{'database':<11} {'load':<45} {'events/s':>10} {'vs raw':>8} {'errors':>7}")
+    for kind in args.databases.split(","):
+        rows = bench_database(kind, args.seconds, client_counts)
+        raw = rows[-1][2]
+        for database, label, rate, errors in rows:
+            print(f"{database:<11} {label:<45} {rate:>10.0f} {rate / raw:>8.1%} {errors:>7}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
