@@ -128,3 +128,17 @@ def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: Live
         client.recipes.update(key, name="mine now")
     with pytest.raises(errors.ConflictError, match="built in"):
         client.recipes.delete(key)
+
+
+def test_gpu_ranks_come_from_the_job_partition() -> None:
+    from adaptive_engine.server.db.models import ComputePool, HarmonyGroup
+    from adaptive_engine.server.jobs.runner import JobRunner
+
+    pool = ComputePool(key="gpus", name="gpus", executor="local", capabilities=["JOB"])
+    pool.harmony_groups = [HarmonyGroup(key="gpus-0", status="ONLINE", world_size=4, inference_partition=1, job_slots=4)]
+    runner = JobRunner()
+    assert runner._free_ranks(pool, 0) == []
+    assert runner._free_ranks(pool, 2) == [1, 2]
+    runner.gpu_ranks[uuid.uuid4()] = [1, 2]
+    assert runner._free_ranks(pool, 1) == [3]
+    assert runner._free_ranks(pool, 2) is None

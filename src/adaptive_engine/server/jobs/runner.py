@@ -54,6 +54,8 @@ class JobRunner:
         self.runner_id = ""
         # job id -> (pool executor name, handle) for the runs this process watches
         self.tracked: dict[uuid.UUID, tuple[str, str]] = {}
+        # GPU indices given to the local runs (the job partition is the ranks after the inference partition)
+        self.gpu_ranks: dict[uuid.UUID, list[int]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -134,6 +136,7 @@ class JobRunner:
                 if job is None or job.status != "RUNNING":
                     # Canceled (or deleted) elsewhere: stop the run.
                     self.tracked.pop(job_id, None)
+                    self.gpu_ranks.pop(job_id, None)
                     await executor.cancel(handle)
                     await self._revoke_keys(session, job_id)
                     continue
@@ -145,6 +148,7 @@ class JobRunner:
                 if not state.finished:
                     continue
                 self.tracked.pop(job_id, None)
+                self.gpu_ranks.pop(job_id, None)
                 tail = await executor.log_tail(handle, self.jobs_dir / str(job_id), LOG_TAIL_LINES)
                 await self._record_end(session, job, state, tail)
 
@@ -190,6 +194,9 @@ class JobRunner:
                     continue  # another replica (with that pool configured) will run it
                 if not await self._has_room(session, pool, job):
                     continue
+                ranks = self._free_ranks(pool, job.num_gpus) if pool.executor == "local" else []
+                if ranks is None:
+                    continue
                 claimed = await session.execute(
                     update(Job)
                     .where(Job.id == job.id, Job.status == "PENDING")
@@ -209,6 +216,8 @@ class JobRunner:
                 )
                 await session.flush()
             # The claim and the key are committed before the process can call back with it.
+            if ranks:
+                self.gpu_ranks[job.id] = ranks
             await self._launch(job, pool, key)
 
     async def _has_room(self, session: AsyncSession, pool: ComputePool, job: Job) -> bool:
@@ -219,6 +228,17 @@ class JobRunner:
         if len(running) >= slots:
             return False
         return sum(j.num_gpus for j in running) + job.num_gpus <= job_gpus(pool)
+
+    def _free_ranks(self, pool: ComputePool, count: int) -> list[int] | None:
+        """GPU indices of the local job partition not held by a running job; None if too few are free."""
+        if count == 0:
+            return []
+        group = next((g for g in pool.harmony_groups if g.status == "ONLINE"), None)
+        if group is None:
+            return None
+        held = {rank for ranks in self.gpu_ranks.values() for rank in ranks}
+        free = [r for r in range(group.inference_partition, group.world_size) if r not in held]
+        return free[:count] if len(free) >= count else None
 
     async def _launch(self, job: Job, pool: ComputePool, key: str) -> None:
         settings = self.app.state.settings
@@ -239,11 +259,13 @@ class JobRunner:
             },
             job_dir=job_dir,
             num_gpus=job.num_gpus,
+            extra={"gpu_ranks": self.gpu_ranks.get(job.id, [])},
         )
         try:
             handle = await executor.submit(spec)
         except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
+            self.gpu_ranks.pop(job.id, None)
             async with unit_of_work(self.app.state.sessionmaker) as session:
                 await self._finish(session, job.id, "FAILED", f"the job could not start: {exc}")
             return
@@ -256,6 +278,7 @@ class JobRunner:
         """Stop the run of a job already marked CANCELED (if this process runs it)."""
         async with self._lock:
             entry = self.tracked.pop(job_id, None)
+            self.gpu_ranks.pop(job_id, None)
             if entry is not None:
                 await self.executors[entry[0]].cancel(entry[1])
             async with unit_of_work(self.app.state.sessionmaker) as session:

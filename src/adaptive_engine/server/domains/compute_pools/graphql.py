@@ -115,9 +115,12 @@ class HarmonyGroupType:
             .where(orm.Job.compute_pool_id == self.row.compute_pool_id, orm.Job.status == "RUNNING", orm.Job.num_gpus > 0)
             .order_by(orm.Job.started_at, orm.Job.id)
         )
+        runner = getattr(info.context.state, "job_runner", None)
+        given = runner.gpu_ranks if runner is not None else {}
         allocations, rank = [], self.row.inference_partition
         for job in rows.scalars():
-            ranks = list(range(rank, min(rank + job.num_gpus, self.row.world_size)))
+            # The ranks this server gave the job; for runs elsewhere (Ray), their place in the partition.
+            ranks = given.get(job.id) or list(range(rank, min(rank + job.num_gpus, self.row.world_size)))
             rank += job.num_gpus
             allocations.append(
                 GpuAllocation(

@@ -28,8 +28,8 @@ class LocalExecutor(Executor):
         args_file = spec.job_dir / "args.json"
         args_file.write_text(json.dumps(spec.args))
         env = child_env({**spec.env, "PYTHONDONTWRITEBYTECODE": "1"})
-        if spec.num_gpus == 0:
-            env.setdefault("CUDA_VISIBLE_DEVICES", "")
+        # Only the GPUs the runner gave the job are visible to it (none for a CPU job).
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(r) for r in spec.extra.get("gpu_ranks", []))
         with open(spec.log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
