@@ -62,3 +62,33 @@ def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: A
     assert f"env-{unique}" in [e.key for e in gql.list_remote_envs().remote_envs]
     assert gql.remove_remote_env(f"env-{unique}").remove_remote_env == str(added.id)
     assert f"env-{unique}" not in [e.key for e in gql.list_remote_envs().remote_envs]
+
+
+def test_official_judges_api(official, chat_model, unique) -> None:  # noqa: ANN001, F811
+    from adaptive_sdk.graphql_client import JudgeCreate, JudgeExampleInput, JudgeExampleInputTurnEntry, JudgeUpdate
+    from adaptive_sdk.graphql_client import PrebuiltCriteriaKey, PrebuiltJudgeCreate
+
+    gql, uc = official._gql_client, f"offgr-{unique}"
+    example = JudgeExampleInput(input=[JudgeExampleInputTurnEntry(role="user", content="hi")], output="hello",
+                                **{"pass": True})
+    v1 = gql.create_judge(uc, JudgeCreate(key="tone", name="Tone", criteria="Polite", model=chat_model,
+                                          examples=[example], metric=f"tone-{unique}")).create_judge
+    assert v1.version == 1 and v1.criteria == "Polite" and v1.metric.key == f"tone-{unique}"
+    assert v1.examples[0].pass_ and v1.model.key == chat_model and {c.value for c in v1.capabilities} == {"TRAINING", "EVALUATION"}
+    v2 = gql.update_judge(uc, "tone", JudgeUpdate(criteria="Very polite")).update_judge
+    assert v2.version == 2 and v2.criteria == "Very polite" and v2.examples[0].output == "hello"
+    assert gql.get_judge("tone", uc).judge.version == 2
+    assert gql.get_judge("tone", uc, version=1).judge.criteria == "Polite"
+    assert [j.version for j in gql.list_judge_versions(uc, "tone").judge_versions] == [2, 1]
+    pre = gql.create_prebuilt_judge(uc, PrebuiltJudgeCreate(name="Faith", model=chat_model, key="faith",
+                                    prebuiltCriteriaKey=PrebuiltCriteriaKey.FAITHFULNESS)).create_prebuilt_judge
+    assert pre.prebuilt == "FAITHFULNESS" and pre.criteria is None and pre.metric.key == "faithfulness"
+    assert sorted((j.key, j.version) for j in gql.list_judges(uc).judges) == [("faith", 1), ("tone", 2)]
+    assert gql.delete_judge(uc, "tone").delete_judge.success
+    assert [j.key for j in gql.list_judges(uc).judges] == ["faith"]
+    with pytest.raises(Exception, match="not found"):
+        gql.get_judge("tone", uc)
+    with pytest.raises(Exception, match="criteria must not be empty"):
+        gql.create_judge(uc, JudgeCreate(key="x", name="X", criteria=" ", model=chat_model))
+    with pytest.raises(Exception, match="not in the model registry"):
+        gql.create_judge(uc, JudgeCreate(key="x", name="X", criteria="c", model="nope"))

@@ -13,7 +13,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
 from adaptive_engine.server.domains.feedback.types import MetricType
-from adaptive_engine.server.domains.graders import judges, remote_envs, service
+from adaptive_engine.server.domains.graders import judges, judges_registry, remote_envs, service
 from adaptive_engine.server.domains.graders.schemas import (
     CustomConfigIn,
     GraderConfigIn,
@@ -268,6 +268,75 @@ class RemoteEnvTestOffline:
 RemoteEnvTest = Annotated[RemoteEnvTestOnline | RemoteEnvTestOffline, strawberry.union("RemoteEnvTest")]
 
 
+@strawberry.enum(name="JudgeCapability")
+class JudgeCapability(enum.Enum):
+    TRAINING = "TRAINING"
+    EVALUATION = "EVALUATION"
+
+
+@strawberry.type(name="Judge")
+class JudgeType:
+    row: strawberry.Private[orm.Judge]
+
+    @strawberry.field
+    def id(self) -> str:
+        return str(self.row.id)
+
+    @strawberry.field
+    def key(self) -> str:
+        return self.row.key
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def criteria(self) -> str | None:
+        return self.row.criteria
+
+    @strawberry.field
+    def prebuilt(self) -> str | None:
+        return self.row.prebuilt
+
+    @strawberry.field
+    def examples(self) -> list[JudgeExample] | None:
+        return _examples(self.row.examples or [])
+
+    @strawberry.field
+    def capabilities(self) -> list[JudgeCapability]:
+        return [JudgeCapability.EVALUATION, JudgeCapability.TRAINING]
+
+    @strawberry.field
+    def model(self) -> ModelType:
+        return ModelType(row=self.row.model)
+
+    @strawberry.field
+    def use_case_id(self) -> uuid.UUID:
+        return self.row.use_case_id
+
+    @strawberry.field
+    def metric(self) -> MetricType:
+        return MetricType(row=self.row.metric)
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field
+    def updated_at(self) -> int:
+        return epoch(self.row.updated_at) or epoch(self.row.created_at) or 0
+
+
+@strawberry.type(name="JudgeDeleteResult")
+class JudgeDeleteResult:
+    success: bool
+    details: str | None = None
+
+
 # --------------------------------------------------------------------------- inputs
 
 
@@ -353,6 +422,37 @@ class RemoteEnvCreate:
     description: str | None = None
 
 
+@strawberry.input(name="JudgeCreate")
+class JudgeCreate:
+    name: str
+    criteria: str
+    model: str
+    key: str | None = None
+    examples: list[JudgeExampleInput] = strawberry.field(default_factory=list)
+    metric: str | None = None
+
+
+@strawberry.input(name="JudgeUpdate")
+class JudgeUpdate:
+    name: str | None = None
+    criteria: str | None = None
+    examples: list[JudgeExampleInput] | None = None
+    model: str | None = None
+
+
+@strawberry.input(name="PrebuiltJudgeCreate")
+class PrebuiltJudgeCreate:
+    name: str
+    model: str
+    prebuilt_criteria_key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    key: str | None = None
+
+
+def _example_dicts(examples: list[JudgeExampleInput]) -> list[dict]:
+    return [{"input": [{"role": t.role, "content": t.content} for t in ex.input], "output": ex.output,
+             "pass": ex.pass_, "reasoning": ex.reasoning} for ex in examples]
+
+
 def to_config(value: GraderConfigInput) -> GraderConfigIn:
     judge = prebuilt = remote_cfg = custom_cfg = None
     if value.judge is not None:
@@ -396,6 +496,23 @@ class GraderQuery:
     async def graders(self, info: Info[Context, None], use_case: IdOrKey) -> list[GraderType]:
         ctx = info.context
         return [GraderType(row=g) for g in await service.list_graders(ctx.session, ctx.principal, use_case)]
+
+    @strawberry.field
+    async def judge(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey,
+                    version: int | None = None) -> JudgeType:
+        ctx = info.context
+        return JudgeType(row=await judges_registry.get_judge(ctx.session, ctx.principal, use_case, id, version))
+
+    @strawberry.field
+    async def judges(self, info: Info[Context, None], use_case: IdOrKey) -> list[JudgeType]:
+        ctx = info.context
+        return [JudgeType(row=j) for j in await judges_registry.list_judges(ctx.session, ctx.principal, use_case)]
+
+    @strawberry.field
+    async def judge_versions(self, info: Info[Context, None], use_case: IdOrKey, key: str) -> list[JudgeType]:
+        ctx = info.context
+        rows = await judges_registry.judge_versions(ctx.session, ctx.principal, use_case, key)
+        return [JudgeType(row=j) for j in rows]
 
     @strawberry.field
     async def remote_envs(self, info: Info[Context, None]) -> list[RemoteEnvType]:
@@ -457,3 +574,35 @@ class GraderMutation:
         ctx = info.context
         env = await remote_envs.remove_remote_env(ctx.session, ctx.principal, id_or_key)
         return str(env.id)
+
+    @strawberry.mutation
+    async def create_judge(self, info: Info[Context, None], use_case: IdOrKey, input: JudgeCreate) -> JudgeType:
+        ctx = info.context
+        judge = await judges_registry.create_judge(
+            ctx.session, ctx.principal, use_case, key=input.key, name=input.name, criteria=input.criteria,
+            examples=_example_dicts(input.examples), model=input.model, metric=input.metric)
+        return JudgeType(row=judge)
+
+    @strawberry.mutation
+    async def create_prebuilt_judge(self, info: Info[Context, None], use_case: IdOrKey,
+                                    input: PrebuiltJudgeCreate) -> JudgeType:
+        ctx = info.context
+        judge = await judges_registry.create_prebuilt_judge(
+            ctx.session, ctx.principal, use_case, key=input.key, name=input.name, model=input.model,
+            prebuilt=judges.PrebuiltKey(input.prebuilt_criteria_key).value)
+        return JudgeType(row=judge)
+
+    @strawberry.mutation
+    async def update_judge(self, info: Info[Context, None], use_case: IdOrKey, key: str,
+                           input: JudgeUpdate) -> JudgeType:
+        ctx = info.context
+        judge = await judges_registry.update_judge(
+            ctx.session, ctx.principal, use_case, key, name=input.name, criteria=input.criteria,
+            examples=_example_dicts(input.examples) if input.examples is not None else None, model=input.model)
+        return JudgeType(row=judge)
+
+    @strawberry.mutation
+    async def delete_judge(self, info: Info[Context, None], use_case: IdOrKey, key: str) -> JudgeDeleteResult:
+        ctx = info.context
+        count = await judges_registry.delete_judge(ctx.session, ctx.principal, use_case, key)
+        return JudgeDeleteResult(success=True, details=f"judge '{key}' deleted ({count} version(s))")
