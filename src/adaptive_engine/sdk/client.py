@@ -17,6 +17,7 @@ from adaptive_engine.sdk.resources.feedback import Feedback
 from adaptive_engine.sdk.resources.interactions import Interactions
 from adaptive_engine.sdk.resources.ab_tests import ABTests
 from adaptive_engine.sdk.resources.graders import Graders
+from adaptive_engine.sdk.resources.models import Models
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 
@@ -50,6 +51,7 @@ class _ClientBase:
         # Resources (one class each, shared by both clients).
         self.use_cases = UseCases(self)
         self.users = Users(self)
+        self.models = Models(self)
         self.interactions = Interactions(self)
         self.feedback = Feedback(self)
         self.datasets = Datasets(self)

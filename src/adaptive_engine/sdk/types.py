@@ -43,6 +43,12 @@ class ComputeConfig(APIObject):
     max_seq_len: int
 
 
+class ModelUseCase(APIObject):
+    id: str
+    key: str
+    name: str
+
+
 class Model(APIObject):
     id: str
     key: str
@@ -51,12 +57,14 @@ class Model(APIObject):
     error: str | None = None
     is_external: bool = False
     provider_name: str | None = None
+    provider: str | None = None
     is_adapter: bool = False
     is_training: bool = False
     created_at: int
     size: int | None = None
     compute_config: ComputeConfig | None = None
     backbone: Model | None = None
+    use_cases: list[ModelUseCase] = []
 
 
 class ModelService(APIObject):

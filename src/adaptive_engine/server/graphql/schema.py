@@ -16,6 +16,7 @@ from adaptive_engine.server.domains.graders.graphql import GraderMutation, Grade
 from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
 from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
+from adaptive_engine.server.domains.models.graphql import ModelMutation, ModelQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
@@ -23,6 +24,7 @@ from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 QUERY_MIXINS: list[type] = [
     IdentityQuery,
     UseCaseQuery,
+    ModelQuery,
     DatasetQuery,
     FeedbackQuery,
     InteractionQuery,
@@ -35,6 +37,7 @@ QUERY_MIXINS: list[type] = [
 
 MUTATION_MIXINS: list[type] = [
     UseCaseMutation,
+    ModelMutation,
     DatasetMutation,
     FeedbackMutation,
     RecipeMutation,

@@ -6,6 +6,8 @@ import enum
 import uuid
 
 import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
@@ -26,15 +28,16 @@ class ProviderName(enum.Enum):
     HARMONY = "HARMONY"
     GOOGLE = "GOOGLE"
     ANTHROPIC = "ANTHROPIC"
-    AZURE = "AZURE"
 
 
 # Our provider names -> the wire enum ("HARMONY" is the reference system's own inference engine).
+# Azure OpenAI speaks the OpenAI API; the official client knows no AZURE value, so it reads OPEN_AI
+# there and our own `provider` field tells them apart.
 PROVIDER_NAMES = {
     "local": ProviderName.HARMONY,
     "open_ai": ProviderName.OPEN_AI,
     "google": ProviderName.GOOGLE,
-    "azure": ProviderName.AZURE,
+    "azure": ProviderName.OPEN_AI,
 }
 
 
@@ -43,6 +46,14 @@ class ModelComputeConfig:
     tp: int
     kv_cache_len: int
     max_seq_len: int
+
+
+@strawberry.type(name="ModelUseCase")
+class ModelUseCase:
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
 
 
 @strawberry.type(name="Model")
@@ -77,6 +88,10 @@ class ModelType:
     def provider_name(self) -> ProviderName:
         return PROVIDER_NAMES.get(self.row.provider, ProviderName.HARMONY)
 
+    @strawberry.field(description="local, open_ai, azure or google")
+    def provider(self) -> str:
+        return self.row.provider
+
     @strawberry.field
     def is_adapter(self) -> bool:
         return self.row.is_adapter
@@ -105,6 +120,21 @@ class ModelType:
             kv_cache_len=int(cfg.get("kv_cache_len", 0)),
             max_seq_len=int(cfg.get("max_seq_len", 2048)),
         )
+
+    @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
+    async def use_cases(self, info: Info) -> list[ModelUseCase]:
+        ctx = info.context
+        rows = await ctx.session.execute(
+            select(orm.UseCase)
+            .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
+            .where(orm.ModelService.model_id == self.row.id)
+            .order_by(orm.UseCase.key)
+        )
+        visible = []
+        for use_case in rows.scalars():
+            if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
+                visible.append(ModelUseCase(id=use_case.id, key=use_case.key, name=use_case.name, description=use_case.description))
+        return visible
 
     @strawberry.field
     def backbone(self) -> ModelType | None:

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._requests import GraphQL
+from adaptive_engine.sdk.types import Model, ModelService
+
+MODEL_FIELDS = """
+  id key name online error isExternal providerName provider isAdapter isTraining createdAt size
+  computeConfig { tp kvCacheLen maxSeqLen }
+  useCases { id key name }
+  backbone { id key name online error isExternal providerName isAdapter isTraining createdAt size }
+"""
+SERVICE_FIELDS = f"id key name isDefault desiredOnline createdAt model {{ {MODEL_FIELDS} }}"
+
+_PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure")}
+_CAPABILITIES = {"chat": "TextGeneration", "embedding": "Embedding"}
+
+
+def _placement(placement: dict[str, Any] | None) -> dict[str, Any] | None:
+    if placement is None:
+        return None
+    return {"computePools": placement.get("compute_pools", placement.get("computePools")),
+            "maxTtftMs": placement.get("max_ttft_ms", placement.get("maxTtftMs"))}
+
+
+class Models(Resource):
+    """The model registry and the models attached to use cases."""
+
+    @operation
+    def list(self, filter: dict[str, Any] | None = None):
+        """Models in the registry. ``filter`` keys: online (list of ONLINE/PENDING/OFFLINE/ERROR),
+        kind ("chat" or "embedding"), available, trainable."""
+        wire: dict[str, Any] = {}
+        for name, value in (filter or {}).items():
+            if name == "kind":
+                wire["capabilities"] = {"any": [_CAPABILITIES[value]]}
+            elif name == "online":
+                wire["online"] = [value] if isinstance(value, str) else list(value)
+            else:
+                wire[name] = value
+        data = yield GraphQL(f"query Models($f: ModelFilter) {{ models(filter: $f) {{ {MODEL_FIELDS} }} }}", {"f": wire})
+        return [Model.model_validate(m) for m in data["models"]]
+
+    @operation
+    def get(self, model: str):
+        """A model by key or id."""
+        data = yield GraphQL(f"query Model($m: IdOrKey!) {{ model(idOrKey: $m) {{ {MODEL_FIELDS} }} }}", {"m": model})
+        return Model.model_validate(data["model"])
+
+    @operation
+    def add_external(
+        self,
+        name: str,
+        external_model_id: str,
+        api_key: str,
+        provider: Literal["open_ai", "google", "azure"],
+        endpoint: str | None = None,
+        api_version: str | None = None,
+        key: str | None = None,
+        embedding: bool = False,
+    ):
+        """Register a model served by an external provider. ``endpoint`` overrides the provider's URL
+        (any OpenAI-compatible server for ``open_ai``); Azure needs it, and ``external_model_id`` is the
+        Azure deployment name. The API key is stored on the server and never returned."""
+        if provider not in _PROVIDERS:
+            raise ValueError(f"provider must be one of {', '.join(_PROVIDERS)}")
+        enum_value, field = _PROVIDERS[provider]
+        data_input: dict[str, Any] = {"apiKey": api_key, "externalModelId": external_model_id, "endpoint": endpoint}
+        if provider == "azure":
+            if not endpoint:
+                raise ValueError("an Azure model needs its endpoint")
+            data_input["apiVersion"] = api_version
+        variables = {"input": {"name": name, "key": key, "provider": enum_value, "embedding": embedding,
+                               "providerData": {field: data_input}}}
+        query = f"mutation AddExternalModel($input: AddExternalModelInput!) {{ addExternalModel(input: $input) {{ {MODEL_FIELDS} }} }}"
+        data = yield GraphQL(query, variables)
+        return Model.model_validate(data["addExternalModel"])
+
+    @operation
+    def add_local(self, path: str, name: str, key: str | None = None):
+        """Register a model folder that is on the server (Hugging Face layout or a PEFT adapter)."""
+        query = f"mutation AddModel($input: AddModelInput!) {{ addModel(input: $input) {{ {MODEL_FIELDS} }} }}"
+        data = yield GraphQL(query, {"input": {"path": path, "name": name, "key": key}})
+        return Model.model_validate(data["addModel"])
+
+    @operation
+    def add_to_use_case(self, model: str, use_case: str | None = None):
+        """Attach a model to a use case without deploying it."""
+        query = "mutation AddModelToUseCase($input: AddModelToUseCaseInput!) { addModelToUseCase(input: $input) }"
+        data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
+        return bool(data["addModelToUseCase"])
+
+    @operation
+    def deploy(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
+               placement: dict[str, Any] | None = None):
+        """Attach (if needed) and deploy a model on a use case; ``wait`` blocks until it is online and
+        raises with the backend's reason if loading fails."""
+        service = yield from self._deploy(model, wait, use_case, placement)
+        if make_default:
+            service = yield from self._update(model, use_case, is_default=True)
+        return service
+
+    @operation
+    def attach(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
+               placement: dict[str, Any] | None = None):
+        """Attach a model to a use case and deploy it (same as ``deploy``)."""
+        service = yield from self._deploy(model, wait, use_case, placement)
+        if make_default:
+            service = yield from self._update(model, use_case, is_default=True)
+        return service
+
+    @operation
+    def detach(self, model: str, use_case: str | None = None):
+        """Detach a model from a use case."""
+        query = "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) { removeModelFromUseCase(input: $input) }"
+        data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
+        return bool(data["removeModelFromUseCase"])
+
+    @operation
+    def update(self, model: str, is_default: bool | None = None, desired_online: bool | None = None,
+               use_case: str | None = None, placement: dict[str, Any] | None = None):
+        """Change how a model serves a use case: default or not, online or not, placement."""
+        return (yield from self._update(model, use_case, is_default=is_default, desired_online=desired_online,
+                                        placement=_placement(placement)))
+
+    @operation
+    def update_compute_config(self, model: str, compute_config: dict[str, Any]):
+        """Change a model's compute config (tp, kv_cache_len, max_seq_len)."""
+        wire = {"tp": compute_config.get("tp"),
+                "kvCacheLen": compute_config.get("kv_cache_len", compute_config.get("kvCacheLen")),
+                "maxSeqLen": compute_config.get("max_seq_len", compute_config.get("maxSeqLen"))}
+        query = (f"mutation UpdateModelComputeConfig($m: IdOrKey!, $input: ModelComputeConfigInput!) "
+                 f"{{ updateModelComputeConfig(idOrKey: $m, input: $input) {{ {MODEL_FIELDS} }} }}")
+        data = yield GraphQL(query, {"m": model, "input": wire})
+        return Model.model_validate(data["updateModelComputeConfig"])
+
+    @operation
+    def terminate(self, model: str, force: bool = False):
+        """Take a model offline on every use case; ``force`` is needed when several use cases use it."""
+        query = "mutation TerminateModel($m: IdOrKey!, $force: Boolean!) { terminateModel(idOrKey: $m, force: $force) }"
+        data = yield GraphQL(query, {"m": model, "force": force})
+        return data["terminateModel"]
+
+    def _deploy(self, model: str, wait: bool, use_case: str | None, placement: dict[str, Any] | None):
+        query = f"mutation DeployModel($input: DeployModelInput!) {{ deployModel(input: $input) {{ {SERVICE_FIELDS} }} }}"
+        variables = {"input": {"model": model, "useCase": self.use_case_key(use_case), "wait": wait,
+                               "placement": _placement(placement)}}
+        data = yield GraphQL(query, variables)
+        return ModelService.model_validate(data["deployModel"])
+
+    def _update(self, model: str, use_case: str | None, **changes: Any):
+        query = f"mutation UpdateModel($input: UpdateModelService!) {{ updateModelService(input: $input) {{ {SERVICE_FIELDS} }} }}"
+        wire = {"isDefault": changes.get("is_default"), "desiredOnline": changes.get("desired_online"),
+                "placement": changes.get("placement")}
+        variables = {"input": {"useCase": self.use_case_key(use_case), "modelService": model,
+                               **{k: v for k, v in wire.items() if v is not None}}}
+        data = yield GraphQL(query, variables)
+        return ModelService.model_validate(data["updateModelService"])

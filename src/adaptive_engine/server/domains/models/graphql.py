@@ -1,0 +1,300 @@
+"""GraphQL of the model registry, with the official client's wire names."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+from strawberry.types import Info
+
+from adaptive_engine.server.db.models import Model
+from adaptive_engine.server.domains.models import service
+from adaptive_engine.server.domains.models.types import ModelOnline, ModelServiceType, ModelType
+from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import IdOrKey
+
+
+@strawberry.enum(name="ExternalModelProviderName")
+class ExternalModelProviderName(enum.Enum):
+    OPEN_AI = "OPEN_AI"
+    LEGACY_OPEN_AI = "LEGACY_OPEN_AI"
+    GOOGLE = "GOOGLE"
+    ANTHROPIC = "ANTHROPIC"
+    AZURE = "AZURE"
+
+
+@strawberry.enum(name="ModelCapabilityFilter")
+class ModelCapabilityFilter(enum.Enum):
+    Embedding = "Embedding"
+    TextGeneration = "TextGeneration"
+    ImageUnderstanding = "ImageUnderstanding"
+    Reasoning = "Reasoning"
+    Regression = "Regression"
+
+
+# Capabilities our model kinds have.
+CAPABILITY_KINDS = {
+    ModelCapabilityFilter.TextGeneration: "chat",
+    ModelCapabilityFilter.Reasoning: "chat",
+    ModelCapabilityFilter.Embedding: "embedding",
+}
+
+
+@strawberry.input(name="CapabilityFilter")
+class CapabilityFilter:
+    any: list[ModelCapabilityFilter] | None = None
+    all: list[ModelCapabilityFilter] | None = None
+
+
+@strawberry.input(name="IntegerNumericCondition")
+class IntegerNumericCondition:
+    eq: int | None = None
+    neq: int | None = None
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+
+@strawberry.input(name="ModelFilter")
+class ModelFilter:
+    in_storage: bool | None = None
+    available: bool | None = None
+    trainable: bool | None = None
+    capabilities: CapabilityFilter | None = None
+    view_all: bool | None = None
+    online: list[ModelOnline] | None = None
+    published: bool | None = None
+    size: IntegerNumericCondition | None = None
+
+    def to_filters(self) -> service.ModelFilters:
+        kinds = None
+        if self.capabilities and self.capabilities.any:
+            kinds = sorted({CAPABILITY_KINDS[c] for c in self.capabilities.any if c in CAPABILITY_KINDS})
+        if self.capabilities and self.capabilities.all:
+            wanted = {CAPABILITY_KINDS.get(c) for c in self.capabilities.all}
+            kinds = sorted(wanted) if len(wanted) == 1 and None not in wanted else []
+        return service.ModelFilters(
+            online=[o.value for o in self.online] if self.online else None,
+            kinds=kinds,
+            available=self.available,
+            trainable=self.trainable,
+        )
+
+
+@strawberry.input(name="OpenAIProviderDataInput")
+class OpenAIProviderDataInput:
+    api_key: str
+    external_model_id: str
+    endpoint: str | None = None
+
+
+@strawberry.input(name="GoogleProviderDataInput")
+class GoogleProviderDataInput:
+    api_key: str
+    external_model_id: str
+    endpoint: str | None = None
+
+
+@strawberry.input(name="AnthropicProviderDataInput")
+class AnthropicProviderDataInput:
+    api_key: str
+    external_model_id: str
+    endpoint: str | None = None
+
+
+@strawberry.input(name="AzureProviderDataInput", description="Azure OpenAI: the deployment name is the model id")
+class AzureProviderDataInput:
+    api_key: str
+    external_model_id: str
+    endpoint: str
+    api_version: str | None = None
+
+
+@strawberry.input(name="ModelProviderDataInput")
+class ModelProviderDataInput:
+    open_ai: OpenAIProviderDataInput | None = strawberry.field(name="openAI", default=None)
+    legacy_open_ai: OpenAIProviderDataInput | None = strawberry.field(name="legacyOpenAI", default=None)
+    google: GoogleProviderDataInput | None = None
+    anthropic: AnthropicProviderDataInput | None = None
+    azure: AzureProviderDataInput | None = None
+
+
+@strawberry.input(name="AddExternalModelInput")
+class AddExternalModelInput:
+    name: str
+    provider: ExternalModelProviderName
+    provider_data: ModelProviderDataInput | None = None
+    description: str | None = None
+    key: str | None = None
+    embedding: bool = strawberry.field(default=False, description="An embedding model rather than a chat model")
+
+
+@strawberry.input(name="AddModelInput")
+class AddModelInput:
+    path: str
+    name: str
+    key: str | None = None
+
+
+@strawberry.input(name="AddModelToUseCaseInput")
+class AddModelToUseCaseInput:
+    use_case: str
+    model: str
+
+
+@strawberry.input(name="ModelPlacementInput")
+class ModelPlacementInput:
+    compute_pools: list[str]
+    max_ttft_ms: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"compute_pools": list(self.compute_pools), "max_ttft_ms": self.max_ttft_ms}
+
+
+@strawberry.input(name="DeployModelInput")
+class DeployModelInput:
+    use_case: str
+    model: str
+    placement: ModelPlacementInput | None = None
+    wait: bool = False
+
+
+@strawberry.input(name="RemoveModelFromUseCaseInput")
+class RemoveModelFromUseCaseInput:
+    use_case: str
+    model: str
+
+
+@strawberry.input(name="UpdateModelService")
+class UpdateModelService:
+    use_case: str
+    model_service: str
+    is_default: bool | None = None
+    desired_online: bool | None = None
+    name: str | None = None
+    system_prompt_template: strawberry.scalars.JSON | None = None
+    placement: ModelPlacementInput | None = None
+    tool_providers: list[str] | None = None
+
+
+@strawberry.input(name="ModelComputeConfigInput")
+class ModelComputeConfigInput:
+    tp: int | None = None
+    kv_cache_len: int | None = None
+    max_seq_len: int | None = None
+
+
+# The wire provider enum -> our provider names, and which input field carries its data.
+_PROVIDERS = {
+    ExternalModelProviderName.OPEN_AI: ("open_ai", "open_ai"),
+    ExternalModelProviderName.LEGACY_OPEN_AI: ("open_ai", "legacy_open_ai"),
+    ExternalModelProviderName.GOOGLE: ("google", "google"),
+    ExternalModelProviderName.AZURE: ("azure", "azure"),
+}
+
+
+@strawberry.type
+class ModelQuery:
+    @strawberry.field
+    async def models(self, info: Info[Context, None], filter: ModelFilter | None = None) -> list[ModelType]:
+        rows = await service.list_models(info.context.session, filter.to_filters() if filter else None)
+        return [ModelType(row=m) for m in rows]
+
+    @strawberry.field
+    async def model(self, info: Info[Context, None], id_or_key: IdOrKey) -> ModelType | None:
+        return ModelType(row=await service.get_model(info.context.session, id_or_key))
+
+
+@strawberry.type
+class ModelMutation:
+    @strawberry.mutation
+    async def add_external_model(self, info: Info[Context, None], input: AddExternalModelInput) -> ModelType:
+        if input.provider not in _PROVIDERS:
+            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE or AZURE")
+        provider, field = _PROVIDERS[input.provider]
+        data = getattr(input.provider_data, field, None) if input.provider_data else None
+        if data is None:
+            raise InvalidInput(f"providerData.{field} is required for provider {input.provider.value}")
+        model = await service.add_external_model(
+            info.context.session,
+            info.context.principal,
+            name=input.name,
+            provider=provider,
+            external_model_id=data.external_model_id,
+            api_key=data.api_key,
+            endpoint=data.endpoint,
+            api_version=getattr(data, "api_version", None),
+            key=input.key,
+            kind="embedding" if input.embedding else "chat",
+        )
+        return ModelType(row=model)
+
+    @strawberry.mutation
+    async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
+        ctx = info.context
+        return ModelType(row=await service.add_local_model(ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key))
+
+    @strawberry.mutation
+    async def add_model_to_use_case(self, info: Info[Context, None], input: AddModelToUseCaseInput) -> bool:
+        await service.attach(info.context.session, info.context.principal, input.use_case, input.model)
+        return True
+
+    @strawberry.mutation
+    async def deploy_model(self, info: Info[Context, None], input: DeployModelInput) -> ModelServiceType:
+        ctx = info.context
+        inference = getattr(ctx.state, "inference", None)
+        deployed = await service.deploy(
+            ctx.session,
+            ctx.principal,
+            inference,
+            use_case_key=input.use_case,
+            model_key=input.model,
+            placement=input.placement.to_dict() if input.placement else None,
+        )
+        # The loader reads the PENDING row from its own session: commit first.
+        await ctx.session.commit()
+        await service.request_load(inference, deployed.model)
+        if input.wait:
+            await service.wait_until_online(ctx.state.sessionmaker, deployed.model_id)
+            await ctx.session.refresh(deployed.model, ["status", "error"])
+        return ModelServiceType(row=deployed)
+
+    @strawberry.mutation
+    async def remove_model_from_use_case(self, info: Info[Context, None], input: RemoveModelFromUseCaseInput) -> bool:
+        return await service.detach(info.context.session, info.context.principal, input.use_case, input.model)
+
+    @strawberry.mutation
+    async def update_model_service(self, info: Info[Context, None], input: UpdateModelService) -> ModelServiceType:
+        ctx = info.context
+        updated = await service.update_service(
+            ctx.session,
+            ctx.principal,
+            use_case_key=input.use_case,
+            model_service=input.model_service,
+            is_default=input.is_default,
+            desired_online=input.desired_online,
+            placement=input.placement.to_dict() if input.placement else None,
+        )
+        if input.desired_online:
+            await ctx.session.commit()
+            await service.request_load(getattr(ctx.state, "inference", None), updated.model)
+        return ModelServiceType(row=updated)
+
+    @strawberry.mutation
+    async def update_model_compute_config(
+        self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelComputeConfigInput
+    ) -> ModelType:
+        changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
+        return ModelType(row=await service.update_compute_config(info.context.session, info.context.principal, id_or_key, changes))
+
+    @strawberry.mutation
+    async def terminate_model(self, info: Info[Context, None], id_or_key: IdOrKey, force: bool = False) -> str:
+        ctx = info.context
+        model: Model = await service.terminate(ctx.session, ctx.principal, id_or_key, force)
+        await ctx.session.commit()
+        inference = getattr(ctx.state, "inference", None)
+        if inference is not None and not model.is_external:
+            await inference.unload(model.id)
+        return f"model '{model.key}' terminated"

@@ -1,0 +1,335 @@
+"""The model registry: registering models, attaching them to use cases, deploying and terminating.
+
+Loading and unloading weights belongs to the inference manager (``app.state.inference``); this module
+records what is wanted and asks it to act. Without a manager (tests that need no inference), local
+models stay where the registry put them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.lookup import find_by_id_or_key, get_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.models import Model, ModelService, UseCase
+from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
+from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UpstreamError
+
+EXTERNAL_PROVIDERS = ("open_ai", "google", "azure")
+DEFAULT_ENDPOINTS = {
+    "open_ai": "https://api.openai.com/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai",
+}
+# How long a deploy with wait=True blocks before answering with the model still loading.
+DEPLOY_WAIT_SECONDS = 600.0
+
+
+class InferenceManager(Protocol):
+    """What the registry needs from the inference layer."""
+
+    async def request_load(self, model_id: uuid.UUID) -> None:
+        """Start loading (non-blocking); the manager moves the model to ONLINE or ERROR."""
+
+    async def unload(self, model_id: uuid.UUID) -> None:
+        """Free the model's memory."""
+
+
+@dataclass
+class ModelFilters:
+    online: list[str] | None = None
+    kinds: list[str] | None = None
+    available: bool | None = None
+    trainable: bool | None = None
+
+
+async def get_model(session: AsyncSession, id_or_key: str) -> Model:
+    return await get_by_id_or_key(session, Model, id_or_key, "model")
+
+
+async def list_models(session: AsyncSession, filters: ModelFilters | None = None) -> list[Model]:
+    query = select(Model).order_by(Model.created_at, Model.key)
+    if filters:
+        if filters.online:
+            query = query.where(Model.status.in_(filters.online))
+        if filters.kinds:
+            query = query.where(Model.kind.in_(filters.kinds))
+        if filters.available is not None:
+            ready = Model.status.in_(["ONLINE", "OFFLINE", "PENDING"])
+            query = query.where(ready if filters.available else ~ready)
+        if filters.trainable is not None:
+            local = Model.provider == "local"
+            query = query.where(local if filters.trainable else ~local)
+    return list((await session.execute(query)).scalars().unique())
+
+
+async def _new_model_key(session: AsyncSession, key: str | None, name: str) -> str:
+    key = validate_key(key or key_from_name(name), "model key")
+    if (await session.execute(select(Model.id).where(Model.key == key))).first():
+        raise AlreadyExists(f"model '{key}' already exists")
+    return key
+
+
+def _check_endpoint(endpoint: str) -> str:
+    parsed = urlparse(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(f"endpoint '{endpoint}' is not an http(s) URL")
+    return endpoint.rstrip("/")
+
+
+async def add_external_model(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    provider: str,
+    external_model_id: str,
+    api_key: str,
+    endpoint: str | None = None,
+    api_version: str | None = None,
+    key: str | None = None,
+    kind: str = "chat",
+) -> Model:
+    principal.require_global("model:register")
+    if provider not in EXTERNAL_PROVIDERS:
+        raise InvalidInput(f"provider must be one of {', '.join(EXTERNAL_PROVIDERS)}")
+    if not name.strip():
+        raise InvalidInput("model name must not be empty")
+    if not external_model_id.strip():
+        raise InvalidInput("external_model_id must not be empty")
+    if not api_key:
+        raise InvalidInput("api_key must not be empty")
+    if provider == "azure" and not endpoint:
+        raise InvalidInput("an Azure model needs its endpoint (the resource URL, e.g. https://NAME.openai.azure.com)")
+    source: dict[str, Any] = {
+        "external_model_id": external_model_id,
+        "endpoint": _check_endpoint(endpoint) if endpoint else DEFAULT_ENDPOINTS.get(provider),
+    }
+    if provider == "azure":
+        source["api_version"] = api_version or "2024-10-21"
+    model = Model(
+        key=await _new_model_key(session, key, name),
+        name=name,
+        kind=kind,
+        provider=provider,
+        is_external=True,
+        source=source,
+        secret=api_key,
+        # Nothing to load: an external model serves as soon as it is registered.
+        status="ONLINE",
+    )
+    session.add(model)
+    await session.flush()
+    return model
+
+
+async def add_local_model(session: AsyncSession, principal: Principal, *, path: str, name: str, key: str | None) -> Model:
+    """Register a model folder on the server (Hugging Face layout, or a PEFT adapter with its base)."""
+    principal.require_global("model:register")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InvalidInput(f"model folder '{path}' does not exist on the server")
+    if not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
+        raise InvalidInput(f"'{path}' holds no config.json nor adapter_config.json: not a model folder")
+    model = Model(
+        key=await _new_model_key(session, key, name),
+        name=name,
+        kind="chat",
+        provider="local",
+        is_adapter=(folder / "adapter_config.json").is_file(),
+        source={"path": str(folder.resolve())},
+        status="OFFLINE",
+        size=sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+    )
+    session.add(model)
+    await session.flush()
+    return model
+
+
+async def _service(session: AsyncSession, use_case: UseCase, model: Model) -> ModelService | None:
+    return (
+        await session.execute(
+            select(ModelService).where(ModelService.use_case_id == use_case.id, ModelService.model_id == model.id)
+        )
+    ).scalar_one_or_none()
+
+
+async def attach(session: AsyncSession, principal: Principal, use_case_key: str, model_key: str) -> ModelService:
+    """Attach a model to a use case (idempotent). The first model attached becomes the default."""
+    use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
+    model = await get_model(session, model_key)
+    existing = await _service(session, use_case, model)
+    if existing is not None:
+        return existing
+    has_default = (
+        await session.execute(
+            select(ModelService.id).where(ModelService.use_case_id == use_case.id, ModelService.is_default.is_(True))
+        )
+    ).first()
+    service = ModelService(
+        use_case_id=use_case.id,
+        model_id=model.id,
+        model=model,
+        is_default=has_default is None and model.kind == "chat",
+        desired_online=False,
+    )
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def deploy(
+    session: AsyncSession,
+    principal: Principal,
+    inference: InferenceManager | None,
+    *,
+    use_case_key: str,
+    model_key: str,
+    placement: dict[str, Any] | None = None,
+) -> ModelService:
+    """Attach if needed and ask for the model to be online for this use case."""
+    service = await attach(session, principal, use_case_key, model_key)
+    service.desired_online = True
+    if placement is not None:
+        service.placement = placement
+    model = service.model
+    if model.status in ("OFFLINE", "ERROR") and not model.is_external:
+        model.status = "PENDING"
+        model.error = None
+    await session.flush()
+    return service
+
+
+async def request_load(inference: InferenceManager | None, model: Model) -> None:
+    """Called after the deploy is committed, so the manager sees the PENDING row."""
+    if inference is not None and model.status == "PENDING":
+        await inference.request_load(model.id)
+
+
+async def wait_until_online(sessionmaker: Any, model_id: uuid.UUID, timeout: float = DEPLOY_WAIT_SECONDS) -> Model:
+    """Poll until the model is ONLINE; raise with the backend's reason on ERROR."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with sessionmaker() as session:
+            model = await session.get(Model, model_id)
+            if model is None:
+                raise NotFound("model was removed while deploying")
+            if model.status == "ONLINE":
+                return model
+            if model.status == "ERROR":
+                raise UpstreamError(f"model '{model.key}' failed to load: {model.error or 'unknown error'}")
+        if time.monotonic() > deadline:
+            return model
+        await asyncio.sleep(0.2)
+
+
+async def _service_for(session: AsyncSession, use_case: UseCase, model_or_service: str) -> ModelService:
+    as_uuid = parse_uuid(model_or_service)
+    if as_uuid is not None:
+        by_id = await session.get(ModelService, as_uuid)
+        if by_id is not None and by_id.use_case_id == use_case.id:
+            return by_id
+    model = await find_by_id_or_key(session, Model, model_or_service)
+    service = await _service(session, use_case, model) if model else None
+    if service is None:
+        raise NotFound(f"model '{model_or_service}' is not attached to use case '{use_case.key}'")
+    return service
+
+
+async def update_service(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    use_case_key: str,
+    model_service: str,
+    is_default: bool | None = None,
+    desired_online: bool | None = None,
+    placement: dict[str, Any] | None = None,
+) -> ModelService:
+    use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
+    service = await _service_for(session, use_case, model_service)
+    if is_default is True:
+        if service.model.kind != "chat":
+            raise InvalidInput(f"model '{service.model.key}' is an embedding model: it cannot be the default chat model")
+        await set_default(session, use_case.id, service)
+    elif is_default is False:
+        service.is_default = False
+    if desired_online is not None:
+        service.desired_online = desired_online
+        if desired_online and service.model.status in ("OFFLINE", "ERROR") and not service.model.is_external:
+            service.model.status = "PENDING"
+            service.model.error = None
+    if placement is not None:
+        service.placement = placement
+    await session.flush()
+    return service
+
+
+async def set_default(session: AsyncSession, use_case_id: uuid.UUID, service: ModelService) -> None:
+    """Make ``service`` the use case's only default (A/B promotion uses this too)."""
+    others = await session.execute(
+        select(ModelService).where(ModelService.use_case_id == use_case_id, ModelService.is_default.is_(True))
+    )
+    for other in others.scalars():
+        other.is_default = False
+    service.is_default = True
+    await session.flush()
+
+
+async def detach(session: AsyncSession, principal: Principal, use_case_key: str, model_key: str) -> bool:
+    use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
+    service = await _service_for(session, use_case, model_key)
+    await session.delete(service)
+    await session.flush()
+    return True
+
+
+_COMPUTE_FIELDS = {"tp": (1, 64), "kv_cache_len": (0, 10_000_000), "max_seq_len": (1, 10_000_000)}
+
+
+async def update_compute_config(session: AsyncSession, principal: Principal, model_key: str, changes: dict[str, int | None]) -> Model:
+    principal.require_global("model:register")
+    model = await get_model(session, model_key)
+    config = dict(model.compute_config or {})
+    for name, value in changes.items():
+        if value is None:
+            continue
+        low, high = _COMPUTE_FIELDS[name]
+        if not low <= value <= high:
+            raise InvalidInput(f"{name} must be between {low} and {high}")
+        config[name] = value
+    model.compute_config = config
+    await session.flush()
+    return model
+
+
+async def terminate(session: AsyncSession, principal: Principal, model_key: str, force: bool) -> Model:
+    """Take the model offline everywhere. Refused without ``force`` when several use cases use it."""
+    model = await get_model(session, model_key)
+    services = list((await session.execute(select(ModelService).where(ModelService.model_id == model.id))).scalars())
+    for service in services:
+        await principal.require(session, "model:deploy", service.use_case_id, f"model '{model.key}'")
+    if not services:
+        principal.require_global("model:register")
+    use_cases = (
+        await session.execute(
+            select(func.count(func.distinct(ModelService.use_case_id))).where(ModelService.model_id == model.id)
+        )
+    ).scalar_one()
+    if use_cases > 1 and not force:
+        raise Conflict(f"model '{model.key}' is attached to {use_cases} use cases: pass force=True to terminate it")
+    for service in services:
+        service.desired_online = False
+    if not model.is_external:
+        model.status = "OFFLINE"
+    await session.flush()
+    return model
+
