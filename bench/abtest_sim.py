@@ -44,6 +44,7 @@ from adaptive_engine.server.domains.ab_tests.statistics import (  # noqa: E402
     MetricArm,
     StatsConfig,
     arm_variance,
+    chi_square_sf,
     evaluate_metric,
     evaluate_preference,
     fixed_horizon_sample_size,
@@ -130,7 +131,7 @@ def scalar_agreement(stats, ours, boolean, config, rng, samples):
 def run_metric(name, effect_mult, args, config, rng, n_fix, boolean=False):
     horizon = 2 * args.cap_multiple * n_fix
     effect = effect_mult * config.mde
-    decided = naive_peek = naive_once = 0
+    decided = naive_peek = naive_once = srm_alarms = 0
     stop_obs = []
     agree = total = 0
     for start in range(0, args.campaigns, args.chunk):
@@ -141,6 +142,7 @@ def run_metric(name, effect_mult, args, config, rng, n_fix, boolean=False):
         decided += int((first > 0).sum())
         naive_peek += int(naive.any(axis=1).sum())
         naive_once += int(naive[:, -1].sum())
+        srm_alarms += int(srm_flags(stats, config).any(axis=1).sum())
         stop_obs.append(np.where(first > 0, first, horizon) / 2.0)
         if start == 0:
             agree, total = scalar_agreement(stats, ours, boolean, config, rng, args.agreement_samples)
@@ -153,7 +155,29 @@ def run_metric(name, effect_mult, args, config, rng, n_fix, boolean=False):
         "mean_obs": float(stop.mean()),
         "median_obs": float(np.median(stop)),
         "agree": (agree, total),
+        "srm_alarms": srm_alarms / args.campaigns,
     }
+
+
+def srm_critical_value(config):
+    """The chi-square (1 dof) statistic above which sample_ratio_mismatch flags: chi_square_sf(x) = srm_alpha."""
+    low, high = 0.0, 100.0
+    for _ in range(200):
+        mid = 0.5 * (low + high)
+        if chi_square_sf(mid, 1) > config.srm_alpha:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def srm_flags(stats, config):
+    """Where the sample-ratio check would flag a fair 50/50 assignment (checked at every observation)."""
+    n_a, n_b = stats[0], stats[3]
+    total = n_a + n_b
+    checked = total / 2 >= config.srm_min_expected
+    statistic = (n_a - n_b) ** 2 / total
+    return checked & (statistic > srm_critical_value(config))
 
 
 def preference_tables(max_duels, config):
@@ -212,12 +236,15 @@ def main() -> None:
     )
 
     print("\nA/A metric campaigns, checked after every observation (false-positive rate)")
-    print(f"{'data':<22}{'ours (always-valid)':>22}{'naive t peeked':>17}{'naive t once':>15}{'scalar=vector':>16}")
+    print(
+        f"{'data':<22}{'ours (always-valid)':>22}{'naive t peeked':>17}{'naive t once':>15}{'scalar=vector':>16}"
+        f"{'SRM false alarms':>19}"
+    )
     for label, boolean in (("scalar N(0,1)", False), ("bool p=0.1", True)):
         r = run_metric(label, 0.0, args, config, rng, n_fix, boolean=boolean)
         print(
             f"{label:<22}{r['decided']:>22.2%}{r['naive_peek']:>17.2%}{r['naive_once']:>15.2%}"
-            f"{r['agree'][0]:>11}/{r['agree'][1]}"
+            f"{r['agree'][0]:>11}/{r['agree'][1]}{r['srm_alarms']:>19.2%}"
         )
 
     print("\nA/B metric campaigns (scalar N(0,1) + effect): observations per arm to a decision")

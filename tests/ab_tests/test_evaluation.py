@@ -222,3 +222,49 @@ def test_two_replicas_evaluating_at_once_promote_once(ab_server, ab_client, uniq
     assert ab_client.ab_tests.get(key).status == "DONE"
     assert [e.type for e in events(ab_server, s.use_case_id)] == ["ab_campaign.completed"]
     assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
+
+
+def test_an_evaluation_on_a_stale_view_changes_nothing(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    """Replica B loaded the campaign while it was active; replica A ends it; B's evaluation then must
+    neither end it again nor undo A's end (its UPDATE is conditional on the campaign being active)."""
+    import asyncio
+
+    from sqlalchemy.exc import OperationalError
+
+    from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
+    from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
+    from adaptive_engine.server.domains.ab_tests.service import evaluate_campaign
+
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"stale-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
+    add_traffic(ab_server, key, s.metrics["ok"], {s.model_ids[0]: bools(0.1, 60), s.model_ids[1]: bools(0.9, 60)})
+    config = stats_config(ab_server.settings)
+
+    async def interleave() -> tuple[bool, bool]:
+        engine_a = create_engine(ab_server.settings.resolved_database_url)
+        engine_b = create_engine(ab_server.settings.resolved_database_url)
+        try:
+            async with create_sessionmaker(engine_b)() as session_b:
+                stale = (await session_b.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == key))).scalar_one()
+                assert stale.status == "WARMUP"
+                async with create_sessionmaker(engine_a)() as session_a:
+                    fresh = await session_a.get(orm.AbCampaign, stale.id)
+                    ended_a = (await evaluate_campaign(session_a, fresh, config)).ended_now
+                    await session_a.commit()
+                try:
+                    ended_b = (await evaluate_campaign(session_b, stale, config)).ended_now
+                    await session_b.commit()
+                except OperationalError:  # SQLite may refuse the stale writer outright: also nothing changed
+                    await session_b.rollback()
+                    ended_b = False
+            return ended_a, ended_b
+        finally:
+            await engine_a.dispose()
+            await engine_b.dispose()
+
+    assert asyncio.run(interleave()) == (True, False)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "DONE" and got.winner.key == s.models[1]
+    assert [e.type for e in events(ab_server, s.use_case_id)] == ["ab_campaign.completed"]
+    assert default_model(ab_server, s.use_case_id) == s.model_ids[1]

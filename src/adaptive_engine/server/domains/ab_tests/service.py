@@ -9,10 +9,12 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
@@ -157,10 +159,12 @@ async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key
     await principal.require(session, "ab_test:write", campaign.use_case_id, f"A/B test '{campaign.key}'")
     if campaign.status not in ACTIVE_STATUSES:
         raise Conflict(f"A/B test '{campaign.key}' is already {campaign.status.lower()}; only active tests can be cancelled")
-    ended = await _end(session, campaign, "CANCELLED")
+    ended = await _update_if_active(
+        session, campaign, status="CANCELLED", end_date=utcnow(), active_use_case_id=None,
+        note=f"cancelled by {principal.email}",
+    )
     if not ended:
         raise Conflict(f"A/B test '{campaign.key}' finished while it was being cancelled")
-    campaign.note = f"cancelled by {principal.email}"
     await emit(
         session,
         EVENT_CANCELLED,
@@ -170,20 +174,21 @@ async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key
     return campaign
 
 
-async def _end(session: AsyncSession, campaign: orm.AbCampaign, status: str, winner_id: uuid.UUID | None = None) -> bool:
-    """Compare-and-set from an active status, so that of two replicas ending a campaign one wins."""
-    now = utcnow()
+async def _update_if_active(session: AsyncSession, campaign: orm.AbCampaign, **values: Any) -> bool:
+    """Write ``values`` only while the campaign is still active (compare-and-set in one UPDATE), so that
+    of two replicas ending or evaluating a campaign at once, exactly one wins and nothing is undone.
+    The ORM object is never dirtied before the UPDATE, so no autoflush can overwrite another's end."""
     result = await session.execute(
         update(orm.AbCampaign)
         .where(orm.AbCampaign.id == campaign.id, orm.AbCampaign.status.in_(ACTIVE_STATUSES))
-        .values(status=status, end_date=now, active_use_case_id=None, winner_model_id=winner_id)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         await session.refresh(campaign)
         return False
-    campaign.status, campaign.end_date, campaign.active_use_case_id = status, now, None
-    campaign.winner_model_id = winner_id
+    for name, value in values.items():
+        set_committed_value(campaign, name, value)
     return True
 
 
@@ -196,6 +201,8 @@ class CampaignReport:
     data: CampaignData
     result: CampaignResult
     arm_ids: list[uuid.UUID]
+    # Set by evaluate_campaign when this very evaluation ended the campaign.
+    ended_now: bool = False
 
     @property
     def feedbacks(self) -> int:
@@ -247,23 +254,32 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
     if campaign.status not in ACTIVE_STATUSES:
         return report
     result = report.result
-    campaign.last_evaluated_at = utcnow()
-    campaign.p_value = report.p_value
-    campaign.note = "; ".join(result.notes) or None
-    if result.phase is CampaignPhase.IN_PROGRESS and campaign.status == "WARMUP":
-        campaign.status = "IN_PROGRESS"
+    values: dict[str, Any] = {
+        "last_evaluated_at": utcnow(),
+        "p_value": report.p_value,
+        "note": "; ".join(result.notes) or None,
+    }
     if result.winner is None:
-        await session.flush()
+        if result.phase is CampaignPhase.IN_PROGRESS and campaign.status == "WARMUP":
+            values["status"] = "IN_PROGRESS"
+        await _update_if_active(session, campaign, **values)
         return report
     winner_id = uuid.UUID(result.winner)
-    if not await _end(session, campaign, "DONE", winner_id):
+    values.update(status="DONE", end_date=utcnow(), active_use_case_id=None, winner_model_id=winner_id)
+    if not await _update_if_active(session, campaign, **values):
         return report
+    report.ended_now = True
     winner = await session.get(orm.Model, winner_id)
     deployed = False
     if campaign.auto_deploy:
         deployed = await _promote(session, campaign.use_case_id, winner_id)
         if not deployed:
-            campaign.note = f"winner '{winner.key}' is no longer attached to the use case; not deployed"
+            note = f"winner '{winner.key}' is no longer attached to the use case; not deployed"
+            await session.execute(
+                update(orm.AbCampaign).where(orm.AbCampaign.id == campaign.id).values(note=note)
+                .execution_options(synchronize_session=False)
+            )
+            set_committed_value(campaign, "note", note)
     use_case = await session.get(orm.UseCase, campaign.use_case_id)
     await emit(
         session,
@@ -314,8 +330,8 @@ async def evaluate_active(session_factory, config: StatsConfig) -> int:  # noqa:
                 campaign = await session.get(orm.AbCampaign, campaign_id)
                 if campaign is None or campaign.status not in ACTIVE_STATUSES:
                     continue
-                await evaluate_campaign(session, campaign, config)
-                ended += campaign.status == "DONE"
+                report = await evaluate_campaign(session, campaign, config)
+            ended += report.ended_now  # counted once committed
         except Exception:  # noqa: BLE001 - one broken campaign must not stop the others
             log.exception("evaluating A/B campaign %s failed", campaign_id)
     return ended
