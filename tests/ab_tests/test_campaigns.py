@@ -187,3 +187,14 @@ def test_permissions(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
         with pytest.raises(NotFoundError):
             outsider.ab_tests.list(use_case=s.use_case)
     assert ab_client.ab_tests.get(f"perm-{unique}").status == "WARMUP"
+
+
+def test_a_model_in_an_active_test_cannot_be_detached(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    s = make_setup(ab_server, ab_client, unique, n_models=3)
+    ab_client.ab_tests.create(f"det-{unique}", s.metrics["ok"], s.models[:2], use_case=s.use_case)
+    with pytest.raises(ConflictError, match=f"active A/B test 'det-{unique}'"):
+        ab_client.models.detach(s.models[1], use_case=s.use_case)
+    assert s.models[1] in [m.key for m in ab_client.use_cases.get(s.use_case).model_services]
+    ab_client.models.detach(s.models[2], use_case=s.use_case)  # not in the test
+    ab_client.ab_tests.cancel(f"det-{unique}")
+    ab_client.models.detach(s.models[1], use_case=s.use_case)

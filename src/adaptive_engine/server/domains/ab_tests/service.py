@@ -299,22 +299,29 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
 
 
 async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    """Make the winner the use case's default model (the models domain's one way to do it)."""
+    from adaptive_engine.server.domains.models.service import set_default
+
     attached = (
         await session.execute(
-            select(orm.ModelService.id).where(
+            select(orm.ModelService).where(
                 orm.ModelService.use_case_id == use_case_id, orm.ModelService.model_id == model_id
             )
         )
-    ).first()
+    ).scalar_one_or_none()
     if attached is None:
         return False
-    await session.execute(
-        update(orm.ModelService)
-        .where(orm.ModelService.use_case_id == use_case_id)
-        .values(is_default=orm.ModelService.model_id == model_id)
-        .execution_options(synchronize_session=False)
-    )
+    await set_default(session, use_case_id, attached)
     return True
+
+
+async def ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> None:
+    """Refuse to take a model away from a use case while an active A/B test routes traffic to it."""
+    campaign = await repository.active_campaign(session, use_case_id)
+    if campaign is not None and any(arm.model_id == model_id for arm in campaign.arms):
+        raise Conflict(
+            f"the model is part of the active A/B test '{campaign.key}': cancel the test or wait for it to finish"
+        )
 
 
 async def evaluate_active(session_factory, config: StatsConfig) -> int:  # noqa: ANN001

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key, get_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import Model, ModelService, UseCase
+from adaptive_engine.server.domains.ab_tests.service import ensure_not_in_active_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UpstreamError
 
@@ -287,6 +288,7 @@ async def set_default(session: AsyncSession, use_case_id: uuid.UUID, service: Mo
 async def detach(session: AsyncSession, principal: Principal, use_case_key: str, model_key: str) -> bool:
     use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
     service = await _service_for(session, use_case, model_key)
+    await ensure_not_in_active_campaign(session, use_case.id, service.model_id)
     await session.delete(service)
     await session.flush()
     return True
