@@ -59,11 +59,13 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.app: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self, app: Any) -> None:
         self.app = app
+        self._loop_ref = asyncio.get_running_loop()
         settings = app.state.settings
         self.jobs_dir = settings.data_dir.resolve() / "jobs"
         self.runner_id = f"{socket.gethostname()}:{hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]}"
@@ -274,6 +276,12 @@ class JobRunner:
             await session.execute(update(Job).where(Job.id == job.id).values(handle=handle))
 
     # -- asked by the jobs service --------------------------------------------------------------------
+    def cancel_soon(self, job_id: uuid.UUID) -> None:
+        """Stop a canceled job's run in the background (called once the cancel is committed)."""
+        task = self._loop_ref.create_task(self.cancel(job_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def cancel(self, job_id: uuid.UUID) -> None:
         """Stop the run of a job already marked CANCELED (if this process runs it)."""
         async with self._lock:

@@ -174,6 +174,7 @@ class DatasetMutation:
     async def create_dataset(self, info: Info[Context, None], input: DatasetCreate, file: Upload) -> DatasetType:
         ctx = info.context
         store, settings = ctx.state.file_store, ctx.state.settings
+        await service.check_can_create(ctx.session, ctx.principal, input.use_case, input.key, input.name)
         temp = await service.write_stream(store, _read_upload(file), settings.max_dataset_bytes)
         dataset = await service.create_from_file(
             ctx.session,

@@ -63,6 +63,11 @@ async def _check_new(session: AsyncSession, principal: Principal, use_case: str,
     return target, key
 
 
+async def check_can_create(session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str) -> None:
+    """Refuse early (before a byte is stored) what create_from_file would refuse for the caller or key."""
+    await _check_new(session, principal, use_case, key, name)
+
+
 async def create_from_file(
     session: AsyncSession,
     principal: Principal,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -171,8 +170,8 @@ async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | 
     job.ended_at = utcnow()
     await session.flush()
     if runner is not None:
-        loop = asyncio.get_running_loop()
-        after_commit(session, lambda: loop.create_task(runner.cancel(job.id)))
+        job_id_ = job.id
+        after_commit(session, lambda: runner.cancel_soon(job_id_))
     return job
 
 
