@@ -1,0 +1,99 @@
+"""The training cores on the bundled model, a couple of optimizer steps each (CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adaptive_engine.recipe.training import (
+    GrpoSettings,
+    TrainingCancelled,
+    TrainingInputError,
+    TrainSettings,
+    adapter_base_dir,
+    train_dpo,
+    train_grpo,
+    train_sft,
+)
+
+pytestmark = pytest.mark.slow
+
+ROWS = [{"prompt": f"Give {i} as JSON.", "completion": '{"value": %d}' % i} for i in range(4)]
+TINY = {"max_steps": 2, "batch_size": 2, "max_length": 64, "lora": {"r": 4, "alpha": 8}}
+
+
+def test_sft_saves_an_adapter_and_reports_progress(base_model_dir: Path, tmp_path: Path) -> None:
+    metrics: list[tuple[int, dict]] = []
+    progress: list[float] = []
+    out = tmp_path / "sft"
+    result = train_sft(
+        base_model_dir, ROWS, out, TrainSettings(**TINY),
+        on_metrics=lambda step, values: metrics.append((step, values)),
+        on_progress=lambda fraction, message: progress.append(fraction),
+        manifest={"dataset": "numbers"},
+    )
+    assert result.steps == 2 and result.adapter and result.train_tokens > 0
+    # The adapter only, naming the base where it lives (never a copy of the base weights).
+    files = {p.name for p in out.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "training.json"} <= files
+    assert "model.safetensors" not in files
+    assert adapter_base_dir(out) == base_model_dir
+    manifest = json.loads((out / "training.json").read_text())
+    assert manifest["method"] == "sft" and manifest["rows"] == 4 and manifest["dataset"] == "numbers"
+    assert [step for step, _ in metrics] == [1, 2]
+    assert all("loss" in values for _, values in metrics)
+    assert "tokens_per_second" in metrics[-1][1] and metrics[-1][1]["tokens_per_second"] > 0
+    assert progress[0] == 0.0 and progress[-1] == 1.0
+    # Training continues an adapter: the result still names the original base.
+    again = train_sft(out, ROWS, tmp_path / "sft2", TrainSettings(**{**TINY, "max_steps": 1}))
+    assert again.adapter and adapter_base_dir(tmp_path / "sft2") == base_model_dir
+
+
+def test_cancelled_training_saves_nothing(base_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cancelled"
+    with pytest.raises(TrainingCancelled, match="sft cancelled at step 1"):
+        train_sft(base_model_dir, ROWS, out, TrainSettings(**{**TINY, "max_steps": 50}), should_stop=lambda: True)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cancelled")]
+
+
+def test_bad_input_fails_before_loading(tmp_path: Path) -> None:
+    with pytest.raises(TrainingInputError, match="row 0 is a preference pair"):
+        train_sft(tmp_path / "no-model", [{"prompt": "q", "chosen": "a", "rejected": "b"}], tmp_path / "o")
+    with pytest.raises(TrainingInputError, match="model folder not found"):
+        train_sft(tmp_path / "no-model", ROWS, tmp_path / "o")
+    with pytest.raises(TrainingInputError, match="batch_size \\(3\\) must be a multiple of num_generations \\(2\\)"):
+        train_grpo(tmp_path / "no-model", ROWS, lambda p, c, r: [0.0] * len(c), tmp_path / "o",
+                   TrainSettings(batch_size=3), GrpoSettings(num_generations=2))
+
+
+def test_dpo_learns_the_preferred_side(base_model_dir: Path, tmp_path: Path) -> None:
+    pairs = [{"prompt": r["prompt"], "chosen": r["completion"], "rejected": "I cannot do that."} for r in ROWS]
+    metrics: list[dict] = []
+    result = train_dpo(base_model_dir, pairs, tmp_path / "dpo", TrainSettings(**{**TINY, "learning_rate": 1e-3}),
+                       on_metrics=lambda step, values: metrics.append(values))
+    assert result.steps == 2 and (tmp_path / "dpo" / "adapter_config.json").is_file()
+    assert "rewards/margins" in metrics[-1] and metrics[-1]["rewards/margins"] > 0
+
+
+def test_grpo_scores_groups_with_the_reward_function(base_model_dir: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, dict]] = []
+
+    def reward(prompts: list, completions: list[str], rows: list[dict]) -> list[float]:
+        seen.extend((len(c), row) for c, row in zip(completions, rows))
+        return [float(len(c) % 3) for c in completions]
+
+    metrics: list[dict] = []
+    rows = [{"prompt": r["prompt"], "value": i} for i, r in enumerate(ROWS)]
+    result = train_grpo(
+        base_model_dir, rows, reward, tmp_path / "grpo",
+        TrainSettings(**{**TINY, "max_steps": 1, "batch_size": 4}),
+        GrpoSettings(num_generations=2, max_completion_length=8),
+        on_metrics=lambda step, values: metrics.append(values),
+    )
+    assert result.steps == 1 and (tmp_path / "grpo" / "adapter_config.json").is_file()
+    # Each prompt was sampled twice, and the reward saw each row's own fields.
+    assert len(seen) == 4 and {row["value"] for _, row in seen} <= {0, 1, 2, 3}
+    assert "reward" in metrics[-1]
