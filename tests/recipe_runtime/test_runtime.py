@@ -96,3 +96,22 @@ def test_cli_recipe_run(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2 and "JSON object" in bad.stderr
+
+
+def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+    from adaptive_engine import Adaptive
+
+    with Adaptive(server.base_url, api_key=server.api_key) as sdk:
+        sdk.use_cases.create(f"dev-{unique}")
+        rows = tmp_path / "rows.jsonl"
+        rows.write_text('{"prompt": "a"}\n{"prompt": "b"}\n{"prompt": "c"}\n')
+        sdk.datasets.upload(str(rows), "remote.jsonl", use_case=f"dev-{unique}")
+    recipe = write(tmp_path, GOOD)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "adaptive_engine.cli", "recipe", "run", str(recipe), "--args", '{"greeting": "remote.jsonl"}',
+         "--output-dir", str(out), "--base-url", server.base_url, "--api-key", server.api_key, "--use-case", f"dev-{unique}"],
+        env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "artifacts" / "out.txt").read_text() == "remote.jsonl 3"
