@@ -1,0 +1,192 @@
+"""The one interface every inference backend implements, and the values that cross it.
+
+A backend turns an already validated :class:`GenerationRequest` into a :class:`GenerationResult`
+(``generate``) or an async stream of :class:`TextDelta` events closed by one :class:`Usage`
+(``stream``), and texts into vectors (``embed``). Backends know nothing about use cases, the
+database or HTTP routes; the server's inference manager owns them and maps their errors.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant", "tool", "developer"]
+# "stop" and "length" from every backend; external providers may add their own (e.g. "content_filter").
+FinishReason = str
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises. The server maps these to its DomainError tree."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BackendNotReady(BackendError):
+    """The backend is not loaded (or failed to load), so it cannot serve."""
+
+
+class BackendUnsupported(BackendError):
+    """The backend cannot do what was asked (e.g. embeddings from a chat-only model)."""
+
+
+class BackendInvalidRequest(BackendError):
+    """The request is well formed but this backend cannot serve it (e.g. prompt longer than the context)."""
+
+
+class BackendLoadError(BackendError):
+    """Loading the model failed; the message says why."""
+
+
+class UpstreamError(BackendError):
+    """An external provider answered with an error status, or could not be reached (``status`` is None)."""
+
+    def __init__(self, message: str, *, status: int | None = None, provider: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.provider = provider
+
+    def __str__(self) -> str:
+        where = f"{self.provider} " if self.provider else ""
+        code = f" ({self.status})" if self.status is not None else ""
+        return f"upstream {where}error{code}: {self.message}"
+
+
+class UpstreamTimeout(UpstreamError):
+    """An external provider did not answer in time."""
+
+
+# --------------------------------------------------------------------------- requests and results
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class GenerationParams:
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class GenerationRequest:
+    """Either ``messages`` (chat) or ``prompt`` (raw completion) is set."""
+
+    messages: list[ChatMessage] | None = None
+    prompt: str | None = None
+    params: GenerationParams = field(default_factory=GenerationParams)
+    user: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise BackendInvalidRequest("a generation request needs exactly one of messages or prompt")
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    text: str
+    finish_reason: FinishReason
+
+
+@dataclass(slots=True)
+class GenerationResult:
+    choices: list[Choice]
+    usage: Usage
+    model: str = ""
+
+
+@dataclass(slots=True)
+class TextDelta:
+    """Text produced for choice ``index``; the last delta of a choice carries its ``finish_reason``."""
+
+    index: int
+    text: str
+    finish_reason: FinishReason | None = None
+
+
+StreamEvent = TextDelta | Usage
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    usage: Usage
+
+
+class Capability(str, enum.Enum):
+    CHAT = "chat"
+    EMBEDDING = "embedding"
+
+
+@dataclass(slots=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class Backend(abc.ABC):
+    """An inference backend. ``load`` before use, ``unload`` when done; both are idempotent."""
+
+    capabilities: frozenset[Capability] = frozenset()
+
+    @abc.abstractmethod
+    async def load(self) -> None: ...
+
+    @abc.abstractmethod
+    async def unload(self) -> None: ...
+
+    @abc.abstractmethod
+    async def health(self) -> Health: ...
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Default: collect the stream. Backends with a cheaper non-streaming path override it."""
+        n = request.params.n
+        texts = [""] * n
+        reasons: list[FinishReason] = ["length"] * n
+        usage = Usage()
+        async for event in self.stream(request):
+            if isinstance(event, Usage):
+                usage = event
+            else:
+                texts[event.index] += event.text
+                if event.finish_reason is not None:
+                    reasons[event.index] = event.finish_reason
+        return GenerationResult(
+            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i]) for i in range(n)],
+            usage=usage,
+        )
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        raise BackendUnsupported(f"{type(self).__name__} does not generate text")
+
+    async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
+        raise BackendUnsupported(f"{type(self).__name__} does not compute embeddings")

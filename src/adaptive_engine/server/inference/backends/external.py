@@ -1,0 +1,287 @@
+"""External providers spoken to over the OpenAI wire format: OpenAI (and any OpenAI-compatible
+endpoint), Azure OpenAI and Google Gemini (its OpenAI-compatible endpoint).
+
+All external backends of a server share one pooled ``httpx.AsyncClient`` (pass it in); a backend
+built without one makes and closes its own. Upstream error statuses, unreachable hosts and timeouts
+become :class:`UpstreamError` / :class:`UpstreamTimeout` carrying the provider's own message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+from httpx_sse import EventSource
+
+from .base import (
+    Backend,
+    BackendInvalidRequest,
+    BackendNotReady,
+    Capability,
+    Choice,
+    EmbeddingResult,
+    GenerationRequest,
+    GenerationResult,
+    Health,
+    StreamEvent,
+    TextDelta,
+    UpstreamError,
+    UpstreamTimeout,
+    Usage,
+)
+
+Provider = Literal["openai", "azure", "google"]
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+AZURE_API_VERSION = "2024-10-21"
+
+_PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google"}
+
+
+@dataclass(frozen=True)
+class ExternalModelConfig:
+    provider: Provider
+    external_model_id: str
+    api_key: str
+    endpoint: str | None = None  # OpenAI-compatible base URL; Azure resource or deployment URL
+    api_version: str | None = None  # Azure only; also read from the endpoint's query
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.provider not in _PROVIDER_NAMES:
+            raise BackendInvalidRequest(f"unknown provider {self.provider!r}; expected one of {sorted(_PROVIDER_NAMES)}")
+        if not self.external_model_id.strip():
+            raise BackendInvalidRequest("external_model_id is empty")
+        if self.provider == "azure" and not self.endpoint:
+            raise BackendInvalidRequest("an Azure OpenAI model needs its endpoint (resource or deployment URL)")
+        if self.endpoint is not None:
+            parts = urlsplit(self.endpoint)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise BackendInvalidRequest(f"endpoint {self.endpoint!r} is not an http(s) URL")
+        if self.timeout <= 0:
+            raise BackendInvalidRequest("timeout must be positive")
+
+
+def make_http_client(max_connections: int = 200) -> httpx.AsyncClient:
+    """The pooled client the server shares between its external backends."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                            keepalive_expiry=60),
+        timeout=None,  # each request sets its own
+        follow_redirects=False,
+    )
+
+
+class ExternalBackend(Backend):
+    capabilities = frozenset({Capability.CHAT, Capability.EMBEDDING})
+
+    def __init__(self, config: ExternalModelConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self.provider_name = _PROVIDER_NAMES[config.provider]
+        self._client = client
+        self._owns_client = client is None
+        self._loaded = False
+        self._base, self._params, self._headers = self._routing()
+        self._timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+
+    # -- routing
+
+    def _routing(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        c = self.config
+        if c.provider == "azure":
+            assert c.endpoint is not None
+            parts = urlsplit(c.endpoint)
+            query = dict(parse_qsl(parts.query))
+            path = parts.path.rstrip("/")
+            if "/openai/deployments/" in path:  # a deployment URL, possibly with the operation on it
+                head, _, tail = path.partition("/openai/deployments/")
+                path = f"{head}/openai/deployments/{tail.split('/')[0]}"
+            else:
+                path = f"{path}/openai/deployments/{c.external_model_id}"
+            base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+            version = c.api_version or query.get("api-version") or AZURE_API_VERSION
+            return base, {"api-version": version}, {"api-key": c.api_key}
+        default = GOOGLE_BASE_URL if c.provider == "google" else OPENAI_BASE_URL
+        base = (c.endpoint or default).rstrip("/")
+        return base, {}, {"Authorization": f"Bearer {c.api_key}"}
+
+    def url(self, operation: str) -> str:
+        """The full URL of ``operation`` (``chat/completions``, ``completions``, ``embeddings``), query included."""
+        request = httpx.Request("POST", f"{self._base}/{operation}", params=self._params)
+        return str(request.url)
+
+    # -- lifecycle
+
+    async def load(self) -> None:
+        if self._client is None:
+            self._client = make_http_client(max_connections=50)
+            self._owns_client = True
+        self._loaded = True
+
+    async def unload(self) -> None:
+        self._loaded = False
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def health(self) -> Health:
+        return Health(ok=self._loaded, detail="" if self._loaded else "not loaded")
+
+    # -- calls
+
+    def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+        p = request.params
+        body: dict[str, Any] = {}
+        if self.config.provider != "azure":  # Azure names the model by the deployment in the URL
+            body["model"] = self.config.external_model_id
+        if request.messages is not None:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:
+            body["prompt"] = request.prompt
+        if p.max_tokens is not None:
+            body["max_tokens"] = p.max_tokens
+        body["temperature"] = p.temperature
+        body["top_p"] = p.top_p
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if p.n != 1:
+            body["n"] = p.n
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if request.user:
+            body["user"] = request.user
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _http(self) -> httpx.AsyncClient:
+        if not self._loaded or self._client is None:
+            raise BackendNotReady(f"{self.provider_name} model {self.config.external_model_id} is not loaded")
+        return self._client
+
+    async def _post(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        client = self._http()
+        try:
+            response = await client.post(f"{self._base}/{operation}", params=self._params, headers=self._headers,
+                                         json=body, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise self._timeout_error() from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise UpstreamError(f"the answer is not JSON: {response.text[:200]!r}", status=response.status_code,
+                                provider=self.provider_name) from exc
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        chat = request.messages is not None
+        data = await self._post("chat/completions" if chat else "completions", self._body(request, stream=False))
+        try:
+            choices = []
+            for position, item in enumerate(data["choices"]):
+                text = (item.get("message") or {}).get("content") if chat else item.get("text")
+                choices.append(Choice(index=item.get("index", position), text=text or "",
+                                      finish_reason=item.get("finish_reason") or "stop"))
+            usage = _usage(data.get("usage"))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UpstreamError(f"unexpected answer shape: {str(data)[:200]}", provider=self.provider_name) from exc
+        choices.sort(key=lambda c: c.index)
+        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+        client = self._http()
+        chat = request.messages is not None
+        operation = "chat/completions" if chat else "completions"
+        usage: Usage | None = None
+        try:
+            async with client.stream("POST", f"{self._base}/{operation}", params=self._params, headers=self._headers,
+                                     json=self._body(request, stream=True), timeout=self._timeout) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response.status_code, await response.aread())
+                async for sse in EventSource(response).aiter_sse():
+                    if sse.data.strip() == "[DONE]":
+                        break
+                    if not sse.data.strip():
+                        continue
+                    try:
+                        chunk = json.loads(sse.data)
+                    except ValueError as exc:
+                        raise UpstreamError(f"bad stream chunk: {sse.data[:200]!r}", provider=self.provider_name) from exc
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        raise UpstreamError(_message(chunk), provider=self.provider_name)
+                    for item in chunk.get("choices") or []:
+                        if chat:
+                            text = (item.get("delta") or {}).get("content") or ""
+                        else:
+                            text = item.get("text") or ""
+                        reason = item.get("finish_reason")
+                        if text or reason:
+                            yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason)
+                    if chunk.get("usage"):
+                        usage = _usage(chunk["usage"])
+        except httpx.TimeoutException as exc:
+            raise self._timeout_error() from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        yield usage or Usage()
+
+    async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
+        if not texts:
+            raise BackendInvalidRequest("no input to embed")
+        body: dict[str, Any] = {"input": list(texts), "encoding_format": "float"}
+        if self.config.provider != "azure":
+            body["model"] = self.config.external_model_id
+        data = await self._post("embeddings", body)
+        try:
+            items = sorted(data["data"], key=lambda d: d.get("index", 0))
+            vectors = [list(map(float, item["embedding"])) for item in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamError(f"unexpected answer shape: {str(data)[:200]}", provider=self.provider_name) from exc
+        return EmbeddingResult(vectors=vectors, usage=_usage(data.get("usage")))
+
+    # -- errors
+
+    def _status_error(self, status: int, content: bytes) -> UpstreamError:
+        try:
+            message = _message(json.loads(content))
+        except ValueError:
+            message = content.decode("utf-8", "replace").strip()[:500] or httpx.codes.get_reason_phrase(status)
+        return UpstreamError(message, status=status, provider=self.provider_name)
+
+    def _timeout_error(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"no answer within {self.config.timeout:g} s", provider=self.provider_name)
+
+    def _unreachable(self, exc: Exception) -> UpstreamError:
+        host = urlsplit(self._base).netloc
+        return UpstreamError(f"could not reach {host}: {exc or type(exc).__name__}", provider=self.provider_name)
+
+
+def _message(payload: Any) -> str:
+    """The human message of an error body: OpenAI ``{"error": {"message"}}``, Google's list form, or plain."""
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            for key in ("message", "detail", "msg"):
+                if isinstance(error.get(key), str):
+                    return error[key]
+        if isinstance(error, str):
+            return error
+    return json.dumps(payload)[:500]
+
+
+def _usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
+                 completion_tokens=int(data.get("completion_tokens") or 0))

