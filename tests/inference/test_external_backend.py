@@ -33,22 +33,22 @@ def chat(text: str, **params) -> GenerationRequest:
 
 
 @pytest.fixture(scope="module")
-async def client():
+async def http_client():
     http = make_http_client()
     yield http
     await http.aclose()
 
 
-async def backend_for(upstream: FakeUpstream, client: httpx.AsyncClient, model: str = "gpt-test", **kw) -> ExternalBackend:
+async def backend_for(upstream: FakeUpstream, http_client: httpx.AsyncClient, model: str = "gpt-test", **kw) -> ExternalBackend:
     config = ExternalModelConfig(provider="openai", external_model_id=model, api_key=kw.pop("api_key", API_KEY),
                                  endpoint=upstream.base_url, **kw)
-    backend = ExternalBackend(config, client)
+    backend = ExternalBackend(config, http_client)
     await backend.load()
     return backend
 
 
-async def test_chat_plain(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client)
+async def test_chat_plain(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client)
     result = await backend.generate(chat("hello there", max_tokens=7, temperature=0.2, top_p=0.9, stop=["x"], seed=3))
     assert [c.text for c in result.choices] == ["echo: hello there"]
     assert result.choices[0].finish_reason == "stop"
@@ -63,22 +63,22 @@ async def test_chat_plain(fresh_upstream, client):
     assert "stream" not in sent.body
 
 
-async def test_chat_n_choices(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client)
+async def test_chat_n_choices(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client)
     result = await backend.generate(chat("hi", n=3))
     assert [c.index for c in result.choices] == [0, 1, 2]
     assert fresh_upstream.requests[-1].body["n"] == 3
 
 
-async def test_completion_prompt(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client)
+async def test_completion_prompt(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client)
     result = await backend.generate(GenerationRequest(prompt="once upon"))
     assert result.choices[0].text == "echo: once upon"
     assert fresh_upstream.requests[-1].path == "/v1/completions"
 
 
-async def test_chat_streaming_passthrough(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client)
+async def test_chat_streaming_passthrough(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client)
     events = [e async for e in backend.stream(chat("one two three", n=2))]
     deltas = [e for e in events if isinstance(e, TextDelta)]
     for index in (0, 1):
@@ -91,8 +91,8 @@ async def test_chat_streaming_passthrough(fresh_upstream, client):
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
 
 
-async def test_embeddings(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client, model="text-embedding-test")
+async def test_embeddings(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client, model="text-embedding-test")
     result = await backend.embed(["a", "abc"])
     assert result.vectors == [[1.0, 1.0, 0.5], [3.0, 1.0, 0.5]]  # sorted back by index
     assert result.usage.prompt_tokens == 4
@@ -109,8 +109,8 @@ async def test_embeddings(fresh_upstream, client):
         ("not-json", 502, "<html>bad gateway</html>"),
     ],
 )
-async def test_upstream_errors_carry_status_and_message(fresh_upstream, client, model, status, message):
-    backend = await backend_for(fresh_upstream, client, model=model)
+async def test_upstream_errors_carry_status_and_message(fresh_upstream, http_client, model, status, message):
+    backend = await backend_for(fresh_upstream, http_client, model=model)
     with pytest.raises(UpstreamError) as caught:
         await backend.generate(chat("hi"))
     assert (caught.value.status, caught.value.message, caught.value.provider) == (status, message, "OpenAI")
@@ -119,16 +119,16 @@ async def test_upstream_errors_carry_status_and_message(fresh_upstream, client, 
     assert (caught.value.status, caught.value.message) == (status, message)
 
 
-async def test_bad_api_key(fresh_upstream, client):
-    backend = await backend_for(fresh_upstream, client, api_key="wrong")
+async def test_bad_api_key(fresh_upstream, http_client):
+    backend = await backend_for(fresh_upstream, http_client, api_key="wrong")
     with pytest.raises(UpstreamError) as caught:
         await backend.embed(["x"])
     assert caught.value.status == 401 and "Incorrect API key" in caught.value.message
 
 
-async def test_timeout(fresh_upstream, client):
+async def test_timeout(fresh_upstream, http_client):
     fresh_upstream.slow_seconds = 3.0
-    backend = await backend_for(fresh_upstream, client, model="slow", timeout=0.2)
+    backend = await backend_for(fresh_upstream, http_client, model="slow", timeout=0.2)
     with pytest.raises(UpstreamTimeout) as caught:
         await backend.generate(chat("hi"))
     assert "no answer within 0.2 s" in str(caught.value)
@@ -136,23 +136,23 @@ async def test_timeout(fresh_upstream, client):
         [e async for e in backend.stream(chat("hi"))]
 
 
-async def test_unreachable_upstream(client):
+async def test_unreachable_upstream(http_client):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = ExternalModelConfig(provider="openai", external_model_id="m", api_key="k",
                                  endpoint=f"http://127.0.0.1:{port}/v1")
-    backend = ExternalBackend(config, client)
+    backend = ExternalBackend(config, http_client)
     await backend.load()
     with pytest.raises(UpstreamError) as caught:
         await backend.generate(chat("hi"))
     assert caught.value.status is None and f"127.0.0.1:{port}" in caught.value.message
 
 
-async def test_azure_url_and_header(fresh_upstream, client):
+async def test_azure_url_and_header(fresh_upstream, http_client):
     config = ExternalModelConfig(provider="azure", external_model_id="my-deployment", api_key=API_KEY,
                                  endpoint=fresh_upstream.root, api_version="2024-06-01")
-    backend = ExternalBackend(config, client)
+    backend = ExternalBackend(config, http_client)
     await backend.load()
     result = await backend.generate(chat("hi azure"))
     assert result.choices[0].text == "echo: hi azure"
@@ -167,10 +167,10 @@ async def test_azure_url_and_header(fresh_upstream, client):
     assert fresh_upstream.requests[-1].path == "/openai/deployments/my-deployment/embeddings"
 
 
-async def test_azure_deployment_url_endpoint(fresh_upstream, client):
+async def test_azure_deployment_url_endpoint(fresh_upstream, http_client):
     endpoint = f"{fresh_upstream.root}/openai/deployments/dep-2/chat/completions?api-version=2025-01-01-preview"
     backend = ExternalBackend(ExternalModelConfig(provider="azure", external_model_id="gpt-4o", api_key=API_KEY,
-                                                  endpoint=endpoint), client)
+                                                  endpoint=endpoint), http_client)
     await backend.load()
     await backend.generate(chat("hi"))
     sent = fresh_upstream.requests[-1]
@@ -178,7 +178,7 @@ async def test_azure_deployment_url_endpoint(fresh_upstream, client):
     assert sent.query == {"api-version": "2025-01-01-preview"}
     with pytest.raises(UpstreamError) as caught:  # the deployment named in the URL is the one used
         bad = ExternalBackend(ExternalModelConfig(provider="azure", external_model_id="x", api_key="nope",
-                                                  endpoint=endpoint), client)
+                                                  endpoint=endpoint), http_client)
         await bad.load()
         await bad.generate(chat("hi"))
     assert caught.value.status == 401 and caught.value.provider == "Azure OpenAI"
@@ -216,7 +216,7 @@ async def test_not_loaded_and_own_client(fresh_upstream):
     assert not (await backend.health()).ok
     with pytest.raises(BackendNotReady):
         await backend.generate(chat("hi"))
-    await backend.load()  # makes its own pooled client
+    await backend.load()  # makes its own pooled http_client
     assert (await backend.health()).ok
     assert (await backend.generate(chat("hi"))).choices[0].text == "echo: hi"
     await backend.unload()
