@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,21 +146,23 @@ async def _stream(text: str, n: int, chat: bool, model: str):
 
 
 @pytest.fixture(scope="session")
-async def upstream():
+def upstream():
+    """The fake provider runs in its own thread and loop, so sync and async tests (and servers) reach it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     state = FakeUpstream(base_url=f"http://127.0.0.1:{port}/v1", root=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(uvicorn.Config(_make_app(state), log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
     while not server.started:
-        if task.done():
-            task.result()  # surfaces the start-up error
-        await asyncio.sleep(0.01)
+        if not thread.is_alive():
+            raise RuntimeError("the fake upstream failed to start")
+        time.sleep(0.01)
     yield state
     server.should_exit = True
-    await task
+    thread.join(timeout=10)
     sock.close()
 
 
@@ -167,3 +170,92 @@ async def upstream():
 def fresh_upstream(upstream: FakeUpstream) -> FakeUpstream:
     upstream.requests.clear()
     return upstream
+
+
+# --------------------------------------------------------------------------- a server with the bundled models
+
+
+@dataclass
+class Served:
+    """A live server with a use case serving the bundled chat and embedding models and an external model."""
+
+    server: Any
+    use_case: str
+    chat_model: str
+    embedding_model: str
+    external_model: str
+    broken_model: str
+    unattached_model: str
+
+    @property
+    def api_url(self) -> str:
+        return self.server.base_url + "/api/v1"
+
+
+def until_sync(predicate, attempts: int = 800) -> None:
+    """Wait (bounded) for a state reached in another thread; no timing is asserted."""
+    for _ in range(attempts):
+        if predicate():
+            return
+        time.sleep(0.025)
+    raise AssertionError("condition never reached")
+
+
+def wait_online(server: Any, keys: list[str], attempts: int = 1200) -> None:
+    """Wait (bounded) until the manager has loaded the models; fail with their error otherwise."""
+    from sqlalchemy import select
+
+    from adaptive_engine.server.db import models as orm
+    from tests.ab_tests.support import in_db
+
+    for _ in range(attempts):
+        async def statuses(session):  # noqa: ANN001, ANN202
+            rows = await session.execute(select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(keys)))
+            return {key: (status, error) for key, status, error in rows}
+
+        found = in_db(server, statuses)
+        if any(status == "ERROR" for status, _ in found.values()):
+            raise AssertionError(f"a model failed to load: {found}")
+        if len(found) == len(keys) and all(status == "ONLINE" for status, _ in found.values()):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"models never came online: {found}")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory, upstream) -> Any:
+    import uuid as _uuid
+
+    from adaptive_engine import Adaptive
+    from adaptive_engine.server.db import models as orm
+    from adaptive_engine.server.inference.manager import BUNDLED_CHAT, BUNDLED_EMBEDDING
+    from tests.ab_tests.support import in_db
+    from tests.support import LiveServer, make_settings
+
+    settings = make_settings(tmp_path_factory.mktemp("inference-data"), bundled_models=True,
+                             model_cache_dir=model_cache_dir().parent, external_timeout_s=5.0)
+    with LiveServer(settings) as live:
+        wait_online(live, [BUNDLED_CHAT, BUNDLED_EMBEDDING])
+        with Adaptive(live.base_url, api_key=live.api_key) as client:
+            use_case = client.use_cases.create(key="assistant", name="Assistant")
+
+        async def attach(session):  # noqa: ANN001, ANN202
+            uc_id = _uuid.UUID(use_case.id)
+            from sqlalchemy import select
+
+            bundled = {m.key: m for m in (await session.execute(select(orm.Model))).scalars()}
+            session.add(orm.ModelService(use_case_id=uc_id, model_id=bundled[BUNDLED_CHAT].id, is_default=True))
+            session.add(orm.ModelService(use_case_id=uc_id, model_id=bundled[BUNDLED_EMBEDDING].id))
+            for key, model_id in (("gpt-fake", "gpt-test"), ("gpt-broken", "broken")):
+                external = orm.Model(key=key, name=key, kind="chat", provider="open_ai", is_external=True,
+                                     source={"external_model_id": model_id, "endpoint": upstream.base_url},
+                                     secret=API_KEY, status="ONLINE")
+                session.add(external)
+                await session.flush()
+                session.add(orm.ModelService(use_case_id=uc_id, model_id=external.id))
+            session.add(orm.Model(key="loose-model", name="Loose", kind="chat", provider="open_ai", is_external=True,
+                                  source={"external_model_id": "gpt-test", "endpoint": upstream.base_url},
+                                  secret=API_KEY, status="ONLINE"))
+
+        in_db(live, attach)
+        yield Served(live, "assistant", BUNDLED_CHAT, BUNDLED_EMBEDDING, "gpt-fake", "gpt-broken", "loose-model")

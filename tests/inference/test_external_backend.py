@@ -113,10 +113,12 @@ async def test_upstream_errors_carry_status_and_message(fresh_upstream, http_cli
     backend = await backend_for(fresh_upstream, http_client, model=model)
     with pytest.raises(UpstreamError) as caught:
         await backend.generate(chat("hi"))
-    assert (caught.value.status, caught.value.message, caught.value.provider) == (status, message, "OpenAI")
+    assert (caught.value.status, caught.value.upstream_message, caught.value.provider) == (status, message, "OpenAI")
+    assert caught.value.message == f"OpenAI error ({status}): {message}"
+    assert caught.value.http_status == 502 and caught.value.code == "UPSTREAM_ERROR"
     with pytest.raises(UpstreamError) as caught:
         [e async for e in backend.stream(chat("hi"))]
-    assert (caught.value.status, caught.value.message) == (status, message)
+    assert (caught.value.status, caught.value.upstream_message) == (status, message)
 
 
 async def test_bad_api_key(fresh_upstream, http_client):
@@ -131,7 +133,8 @@ async def test_timeout(fresh_upstream, http_client):
     backend = await backend_for(fresh_upstream, http_client, model="slow", timeout=0.2)
     with pytest.raises(UpstreamTimeout) as caught:
         await backend.generate(chat("hi"))
-    assert "no answer within 0.2 s" in str(caught.value)
+    assert "no answer within 0.2 s" in caught.value.message
+    assert caught.value.code == "UPSTREAM_TIMEOUT" and caught.value.http_status == 504
     with pytest.raises(UpstreamTimeout):
         [e async for e in backend.stream(chat("hi"))]
 

@@ -20,6 +20,8 @@ from adaptive_engine.sdk.resources.graders import Graders
 from adaptive_engine.sdk.resources.models import Models
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
+from adaptive_engine.sdk.resources.chat import Chat
+from adaptive_engine.sdk.resources.embeddings import Embeddings
 
 try:
     from importlib.metadata import version as _version
@@ -61,6 +63,8 @@ class _ClientBase:
         self.artifacts = Artifacts(self)
         self.compute_pools = ComputePools(self)
         self.graders = Graders(self)
+        self.chat = Chat(self)
+        self.embeddings = Embeddings(self)
 
     @property
     def default_use_case(self) -> str | None:

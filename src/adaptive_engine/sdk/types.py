@@ -510,3 +510,75 @@ class GradeResult(APIObject):
     score: float | None = None
     reasoning: str | None = None
     error: str | None = None
+
+
+# --------------------------------------------------------------------------- inference (REST, snake_case on the wire)
+
+
+class Usage(APIObject):
+    completion_tokens: int
+    prompt_tokens: int
+    total_tokens: int
+
+
+class ChatChoiceMessage(APIObject):
+    id: str | None = None
+    role: str
+    content: str
+
+
+class ChatChoice(APIObject):
+    index: int
+    message: ChatChoiceMessage
+    finish_reason: str | None = None
+    completion_id: str
+    model: str
+
+
+class ChatResponse(APIObject):
+    id: str
+    created: float
+    model: str | None = None
+    session_id: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ChatDelta(APIObject):
+    index: int
+    delta: ChatChoiceMessage
+    completion_id: str
+    finish_reason: str | None = None
+
+
+class ChatResponseChunk(APIObject):
+    id: str
+    created: float
+    session_id: str
+    choices: list[ChatDelta]
+    usage: Usage | None = None
+
+
+class Embedding(APIObject):
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingsResponse(APIObject):
+    data: list[Embedding]
+    model: str | None = None
+    usage: Usage | None = None
+
+    def vectors(self) -> list[list[float]]:
+        """The vectors as floats, whatever the encoding format."""
+        import base64
+        import struct
+
+        out = []
+        for item in sorted(self.data, key=lambda d: d.index):
+            if isinstance(item.embedding, str):
+                raw = base64.b64decode(item.embedding)
+                out.append(list(struct.unpack(f"<{len(raw) // 4}f", raw)))
+            else:
+                out.append(list(item.embedding))
+        return out

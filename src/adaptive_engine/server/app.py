@@ -22,6 +22,7 @@ from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, boot
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.inference.manager import InferenceManager
 from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.services = []
     app.state.services.append(IngestWriter())
+    app.state.inference = InferenceManager(settings)
+    app.state.services.append(app.state.inference)
     install_ab_tests(app)
     app.state.services.append(app.state.job_runner)
     app.state.grading = GradingService(lambda: text_generator_for(app.state))

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     admin_api_key: str | None = Field(default=None, description="Bootstrap admin API key (env ADAPTIVE_ADMIN_API_KEY)")
     # Register and load the bundled local models on start. Tests that do not need them turn this off.
     bundled_models: bool = True
+    # Converted local weights (the bundled GGUF as safetensors) live here (default: DATA_DIR/models).
+    model_cache_dir: Path | None = None
+    # Seconds an external provider has to answer one request.
+    external_timeout_s: float = 60.0
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from adaptive_engine.server import errors
+
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 # "stop" and "length" from every backend; external providers may add their own (e.g. "content_filter").
 FinishReason = str
@@ -22,45 +24,41 @@ FinishReason = str
 # --------------------------------------------------------------------------- errors
 
 
-class BackendError(Exception):
-    """Base of every error a backend raises. The server maps these to its DomainError tree."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class BackendError(errors.DomainError):
+    """Base of every error a backend raises; each is also the matching DomainError of the server."""
 
 
-class BackendNotReady(BackendError):
+class BackendNotReady(BackendError, errors.Unavailable):
     """The backend is not loaded (or failed to load), so it cannot serve."""
 
 
-class BackendUnsupported(BackendError):
+class BackendUnsupported(BackendError, errors.InvalidInput):
     """The backend cannot do what was asked (e.g. embeddings from a chat-only model)."""
 
 
-class BackendInvalidRequest(BackendError):
+class BackendInvalidRequest(BackendError, errors.InvalidInput):
     """The request is well formed but this backend cannot serve it (e.g. prompt longer than the context)."""
 
 
-class BackendLoadError(BackendError):
+class BackendLoadError(BackendError, errors.Unavailable):
     """Loading the model failed; the message says why."""
 
 
-class UpstreamError(BackendError):
-    """An external provider answered with an error status, or could not be reached (``status`` is None)."""
+class UpstreamError(BackendError, errors.UpstreamError):
+    """An external provider answered with an error status, or could not be reached (``status`` is None).
+
+    ``upstream_message`` is the provider's own message; ``message`` adds who answered and the status."""
 
     def __init__(self, message: str, *, status: int | None = None, provider: str = "") -> None:
-        super().__init__(message)
+        where = f"{provider} " if provider else "upstream provider "
+        code = f" ({status})" if status is not None else ""
+        super().__init__(f"{where}error{code}: {message}", details={"upstream_status": status} if status else None)
+        self.upstream_message = message
         self.status = status
         self.provider = provider
 
-    def __str__(self) -> str:
-        where = f"{self.provider} " if self.provider else ""
-        code = f" ({self.status})" if self.status is not None else ""
-        return f"upstream {where}error{code}: {self.message}"
 
-
-class UpstreamTimeout(UpstreamError):
+class UpstreamTimeout(UpstreamError, errors.UpstreamTimeout):
     """An external provider did not answer in time."""
 
 

@@ -1,0 +1,316 @@
+"""Inference: chat, completions and embeddings on a use case's models.
+
+Every input is checked before any backend work. The target is ``"{use_case}"`` (its default model, or
+an A/B campaign's arm) or ``"{use_case}/{model}"``. Each served choice becomes a completion row (unless
+``store`` is false), written through the group-commit ingest path once the answer is complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.inference.backends.base import (
+    Backend,
+    ChatMessage,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+MAX_N = 16
+MAX_STOP = 16
+MAX_EMBEDDING_INPUTS = 2048
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who serves a request, as plain values (valid after the request's session is closed)."""
+
+    use_case_id: uuid.UUID
+    use_case_key: str
+    model_id: uuid.UUID
+    model_key: str
+    ab_campaign_id: uuid.UUID | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.use_case_key}/{self.model_key}"
+
+
+@dataclass
+class Call:
+    """A validated generation call: what to run, where, and what to record."""
+
+    target: Target
+    backend: Backend
+    request: GenerationRequest
+    stored_messages: list[dict[str, str]]
+    session_id: uuid.UUID
+    labels: dict[str, str]
+    store: bool
+    include_usage: bool
+    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created: int = field(default_factory=lambda: int(time.time()))
+    started: float = field(default_factory=time.perf_counter)
+    completion_ids: list[uuid.UUID] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.completion_ids = [uuid.uuid4() for _ in range(self.request.params.n)]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
+    stored = normalize_messages(messages, "chat")
+    for i, message in enumerate(stored):
+        if message["role"] not in ROLES:
+            raise InvalidInput(f"chat.messages[{i}]: unknown role '{message['role']}' (expected one of {', '.join(sorted(ROLES))})")
+    return stored
+
+
+def check_params(body: Any) -> GenerationParams:
+    max_tokens = body.max_tokens if body.max_tokens is not None else body.max_completion_tokens
+    if max_tokens is not None and max_tokens < 1:
+        raise InvalidInput(f"max_tokens must be at least 1 (got {max_tokens})")
+    temperature = 1.0 if body.temperature is None else body.temperature
+    if not 0.0 <= temperature <= 2.0:
+        raise InvalidInput(f"temperature must be between 0 and 2 (got {temperature})")
+    top_p = 1.0 if body.top_p is None else body.top_p
+    if not 0.0 < top_p <= 1.0:
+        raise InvalidInput(f"top_p must be in (0, 1] (got {top_p})")
+    n = 1 if body.n is None else body.n
+    if not 1 <= n <= MAX_N:
+        raise InvalidInput(f"n must be between 1 and {MAX_N} (got {n})")
+    stop = list(body.stop or [])
+    if len(stop) > MAX_STOP or any(not isinstance(s, str) or not s for s in stop):
+        raise InvalidInput(f"stop must be at most {MAX_STOP} non-empty strings")
+    return GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
+                            seed=body.seed)
+
+
+def check_session_id(value: str | None) -> uuid.UUID:
+    if value is None:
+        return uuid.uuid4()
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise InvalidInput(f"session_id must be a UUID (got '{value}')")
+    return parsed
+
+
+def check_labels(labels: dict[str, Any] | None) -> dict[str, str]:
+    labels = labels or {}
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise InvalidInput(f"labels.{key}: label values must be strings")
+    return dict(labels)
+
+
+# --------------------------------------------------------------------------- routing
+
+
+async def resolve_target(
+    session: AsyncSession,
+    principal: Principal,
+    state: Any,
+    model_path: str,
+    *,
+    kind: str,
+    session_id: uuid.UUID | None = None,
+    ab_campaign: str | None = None,
+) -> tuple[Target, orm.Model]:
+    if not model_path or not model_path.strip():
+        raise InvalidInput("model must be '<use_case>' or '<use_case>/<model>'")
+    use_case_key, _, model_key = model_path.strip().partition("/")
+    use_case = await get_use_case(session, principal, use_case_key, "inference:run")
+    explicit: orm.Model | None = None
+    if model_key:
+        explicit = await find_by_id_or_key(session, orm.Model, model_key)
+        if explicit is None:
+            raise NotFound(f"model '{model_key}' not found")
+    router = getattr(state, "ab_router", None)
+    route = None
+    if router is not None and kind == "chat":
+        route = await router.route(session, use_case.id, model_id=explicit.id if explicit else None,
+                                   session_id=session_id, ab_campaign=ab_campaign)
+    if route is not None:
+        model = await session.get(orm.Model, route.model_id)
+        if model is None:
+            raise NotFound(f"model of A/B test '{route.campaign_key}' not found")
+    elif explicit is not None:
+        model = explicit
+    else:
+        model = await _default_model(session, use_case, kind)
+    service = (await session.execute(
+        select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id,
+                                       orm.ModelService.model_id == model.id)
+    )).scalar_one_or_none()
+    if service is None:
+        raise NotFound(f"model '{model.key}' is not attached to use case '{use_case.key}'")
+    if model.kind != kind:
+        raise InvalidInput(f"model '{model.key}' is a {model.kind} model; this endpoint needs a {kind} model")
+    if not service.desired_online:
+        raise Unavailable(f"model '{model.key}' is not deployed in use case '{use_case.key}' (deploy it first)")
+    if model.status != "ONLINE":
+        reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
+        raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
+    target = Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None)
+    return target, model
+
+
+async def _default_model(session: AsyncSession, use_case: orm.UseCase, kind: str) -> orm.Model:
+    services = (await session.execute(
+        select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id)
+        .order_by(orm.ModelService.created_at)
+    )).scalars().all()
+    default = next((s for s in services if s.is_default), None)
+    if default is not None and default.model.kind == kind:
+        return default.model
+    if kind == "embedding":
+        embedders = [s.model for s in services if s.model.kind == "embedding"]
+        if len(embedders) == 1:
+            return embedders[0]
+        if embedders:
+            raise InvalidInput(f"use case '{use_case.key}' has several embedding models: name one as '<use_case>/<model>'")
+        raise NotFound(f"use case '{use_case.key}' has no embedding model attached")
+    raise NotFound(f"use case '{use_case.key}' has no default model: name one as '<use_case>/<model>'")
+
+
+# --------------------------------------------------------------------------- chat and completions
+
+
+async def prepare_call(
+    session: AsyncSession, principal: Principal, state: Any, body: Any, *, messages: list[dict[str, str]] | None,
+    prompt: str | None,
+) -> Call:
+    """Validate everything, find the target and its backend. Nothing runs yet."""
+    params = check_params(body)
+    session_id = check_session_id(body.session_id)
+    labels = check_labels(body.labels)
+    target, model = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
+                                         ab_campaign=body.ab_campaign)
+    manager = getattr(state, "inference", None)
+    if manager is None:
+        raise Unavailable("inference is not running on this server")
+    backend = await manager.backend_for(model)
+    if messages is not None:
+        request = GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages], params=params,
+                                    user=body.user)
+        stored = messages
+    else:
+        request = GenerationRequest(prompt=prompt, params=params, user=body.user)
+        stored = [{"role": "user", "content": prompt or ""}]
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    # The request's read transaction ends here: generation may take long and must not hold a connection.
+    await session.rollback()
+    return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
+                labels=labels, store=body.store is not False, include_usage=include_usage)
+
+
+async def run(call: Call) -> GenerationResult:
+    return await call.backend.generate(call.request)
+
+
+async def stream(call: Call) -> AsyncIterator[StreamEvent]:
+    async for event in call.backend.stream(call.request):
+        yield event
+
+
+async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage) -> None:
+    """Store one completion per choice (unless the caller said store=False); returns once committed."""
+    if not call.store:
+        return
+    latency_ms = (time.perf_counter() - call.started) * 1000.0
+    n = len(texts)
+    rows = [
+        NewCompletion(
+            id=call.completion_ids[i],
+            use_case_id=call.target.use_case_id,
+            messages=call.stored_messages,
+            completion=texts[i],
+            model_id=call.target.model_id,
+            model_key=call.target.model_key,
+            session_id=call.session_id,
+            user=call.request.user,
+            labels=call.labels,
+            request_id=call.request_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens // n if n > 1 else usage.completion_tokens,
+            latency_ms=latency_ms,
+            finish_reason=reasons[i],
+            ab_campaign_id=call.target.ab_campaign_id,
+        )
+        for i in range(n)
+    ]
+    await record_completions(state, rows)
+
+
+def usage_json(usage: Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+@dataclass
+class EmbeddingAnswer:
+    target: Target
+    vectors: list[list[float]]
+    usage: Usage
+
+
+async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any) -> EmbeddingAnswer:
+    inputs = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not inputs:
+        raise InvalidInput("input must not be empty")
+    if len(inputs) > MAX_EMBEDDING_INPUTS:
+        raise InvalidInput(f"at most {MAX_EMBEDDING_INPUTS} inputs per request")
+    for i, text in enumerate(inputs):
+        if not isinstance(text, str) or not text:
+            raise InvalidInput(f"input[{i}] must be a non-empty string")
+    encoding_format(body.encoding_format)
+    if body.dimensions is not None and body.dimensions < 1:
+        raise InvalidInput("dimensions must be at least 1")
+    target, model = await resolve_target(session, principal, state, body.model, kind="embedding")
+    manager = getattr(state, "inference", None)
+    if manager is None:
+        raise Unavailable("inference is not running on this server")
+    backend = await manager.backend_for(model)
+    await session.rollback()
+    result = await backend.embed(inputs)
+    if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
+        raise InvalidInput(f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}")
+    return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)
+
+
+def encoding_format(value: str | None) -> str:
+    fmt = (value or "float").lower()
+    if fmt not in ("float", "base64"):
+        raise InvalidInput(f"encoding_format must be Float or Base64 (got '{value}')")
+    return fmt
+
+
+def encode_vector(vector: Sequence[float], fmt: str) -> list[float] | str:
+    if fmt == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return list(vector)

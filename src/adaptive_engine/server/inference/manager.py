@@ -1,0 +1,247 @@
+"""The inference manager (``app.state.inference``): which backend serves which registered model.
+
+The registry records what is wanted (a model row's status PENDING after a deploy); the manager does
+the work: it builds the backend from the row, loads it in the background and moves the row to ONLINE,
+or to ERROR with the reason. External models need no loading: their backend is built on first use.
+On start it registers the bundled models on a fresh data dir and reloads the local models that were
+online before the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.errors import NotFound, Unavailable
+from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
+from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, make_http_client
+from adaptive_engine.server.inference.backends.local import (
+    LocalChatBackend,
+    LocalEmbeddingBackend,
+    LocalModelSpec,
+    bundled_chat_spec,
+    bundled_embedding_path,
+)
+
+log = logging.getLogger("adaptive_engine.inference")
+
+BUNDLED_CHAT = "smollm2-135m-instruct"
+BUNDLED_EMBEDDING = "all-minilm-l6-v2"
+BUNDLED = {
+    BUNDLED_CHAT: {"name": "SmolLM2 135M Instruct", "kind": "chat"},
+    BUNDLED_EMBEDDING: {"name": "all-MiniLM-L6-v2", "kind": "embedding"},
+}
+# Registry provider names -> the external backend's.
+EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google"}
+
+
+class InferenceManager:
+    """Owns every backend of the process. Start/stop with the app (it is one of ``app.state.services``)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._backends: dict[uuid.UUID, Backend] = {}
+        self._loading: dict[uuid.UUID, asyncio.Task[Backend]] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._sessionmaker: Any = None
+
+    @property
+    def model_cache_dir(self) -> Path:
+        configured = getattr(self.settings, "model_cache_dir", None)
+        return Path(configured) if configured else Path(self.settings.data_dir) / "models"
+
+    # ------------------------------------------------------------------ service lifecycle
+
+    async def start(self, app: Any) -> None:
+        self._sessionmaker = app.state.sessionmaker
+        self._http = make_http_client()
+        async with unit_of_work(self._sessionmaker) as session:
+            if self.settings.bundled_models:
+                await self._register_bundled(session)
+            # Local models online before a restart come back: PENDING until loaded again.
+            rows = (await session.execute(
+                select(orm.Model).where(orm.Model.is_external.is_(False), orm.Model.status.in_(("ONLINE", "PENDING")))
+            )).scalars().all()
+            to_load = []
+            for model in rows:
+                if model.source.get("bundled") and not self.settings.bundled_models:
+                    continue
+                model.status, model.error = "PENDING", None
+                to_load.append(model.id)
+        for model_id in to_load:
+            await self.request_load(model_id)
+
+    async def stop(self) -> None:
+        for task in self._loading.values():
+            task.cancel()
+        await asyncio.gather(*self._loading.values(), return_exceptions=True)
+        self._loading.clear()
+        for backend in self._backends.values():
+            try:
+                await backend.unload()
+            except Exception:  # stopping must go on
+                log.exception("unloading a backend failed")
+        self._backends.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _register_bundled(self, session: Any) -> None:
+        existing = set((await session.execute(select(orm.Model.key).where(orm.Model.key.in_(BUNDLED)))).scalars())
+        for key, info in BUNDLED.items():
+            if key in existing:
+                continue
+            try:
+                size = _bundled_size(key)
+            except BackendLoadError as error:
+                log.warning("bundled model %s is not installed: %s", key, error.message)
+                continue
+            session.add(orm.Model(key=key, name=info["name"], kind=info["kind"], provider="local",
+                                  source={"bundled": key}, status="PENDING", size=size))
+
+    # ------------------------------------------------------------------ what the registry calls
+
+    async def request_load(self, model_id: uuid.UUID) -> None:
+        """Start loading in the background; the model row ends ONLINE or ERROR."""
+        if model_id in self._backends or model_id in self._loading:
+            return
+        task = asyncio.create_task(self._load(model_id), name=f"load-model-{model_id}")
+        self._loading[model_id] = task
+        task.add_done_callback(lambda t: self._loaded_or_failed(model_id, t))
+
+    def _loaded_or_failed(self, model_id: uuid.UUID, task: asyncio.Task) -> None:
+        if self._loading.get(model_id) is task:
+            del self._loading[model_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is recorded on the model row, not raised here
+
+    async def unload(self, model_id: uuid.UUID) -> None:
+        task = self._loading.pop(model_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        backend = self._backends.pop(model_id, None)
+        if backend is not None:
+            await backend.unload()
+
+    def loaded(self, model_id: uuid.UUID) -> Backend | None:
+        return self._backends.get(model_id)
+
+    def loaded_backends(self) -> dict[uuid.UUID, Backend]:
+        return dict(self._backends)
+
+    # ------------------------------------------------------------------ what inference calls
+
+    async def backend_for(self, model: orm.Model) -> Backend:
+        """The loaded backend of ``model``; external models are built on first use."""
+        backend = self._backends.get(model.id)
+        if backend is not None:
+            return backend
+        if model.is_external:
+            backend = self.build_backend(model, None)
+            await backend.load()
+            return self._backends.setdefault(model.id, backend)
+        if model.status != "ONLINE" and model.id not in self._loading:
+            reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
+            raise Unavailable(f"model '{model.key}' is not online (status {model.status}{reason})")
+        # Online in the registry but not in this process (restart, another replica loaded it): load here.
+        await self.request_load(model.id)
+        task = self._loading.get(model.id)
+        if task is not None:
+            try:
+                return await asyncio.shield(task)
+            except BackendError as error:
+                raise Unavailable(f"model '{model.key}' failed to load: {error.message}") from error
+        backend = self._backends.get(model.id)
+        if backend is None:
+            raise Unavailable(f"model '{model.key}' is not loaded")
+        return backend
+
+    # ------------------------------------------------------------------ loading
+
+    async def _load(self, model_id: uuid.UUID) -> Backend:
+        async with self._sessionmaker() as session:
+            model = await session.get(orm.Model, model_id)
+            if model is None:
+                raise NotFound(f"model {model_id} not found")
+            try:
+                backend = self.build_backend(model, await _backbone(session, model))
+            except BackendError as error:
+                await self._set_status(model_id, "ERROR", error.message)
+                raise
+            key = model.key
+        try:
+            await backend.load()
+        except asyncio.CancelledError:
+            await backend.unload()
+            raise
+        except Exception as exc:
+            message = exc.message if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"
+            log.warning("model %s failed to load: %s", key, message)
+            await self._set_status(model_id, "ERROR", message)
+            raise BackendLoadError(message) from exc
+        self._backends[model_id] = backend
+        await self._set_status(model_id, "ONLINE", None)
+        log.info("model %s is online", key)
+        return backend
+
+    async def _set_status(self, model_id: uuid.UUID, status: str, error: str | None) -> None:
+        async with unit_of_work(self._sessionmaker) as session:
+            model = await session.get(orm.Model, model_id)
+            if model is not None:
+                model.status, model.error = status, error
+
+    def build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
+        source = model.source or {}
+        if model.is_external:
+            provider = EXTERNAL_PROVIDERS.get(model.provider)
+            if provider is None:
+                raise BackendLoadError(f"provider '{model.provider}' is not supported")
+            config = ExternalModelConfig(
+                provider=provider,  # type: ignore[arg-type]
+                external_model_id=str(source.get("external_model_id") or ""),
+                api_key=model.secret or "",
+                endpoint=source.get("endpoint"),
+                api_version=source.get("api_version"),
+                timeout=float(source.get("timeout") or getattr(self.settings, "external_timeout_s", 60.0)),
+            )
+            return ExternalBackend(config, self._http)
+        if model.kind == "embedding":
+            path = bundled_embedding_path() if source.get("bundled") else source.get("path")
+            if not path:
+                raise BackendLoadError(f"model '{model.key}' has no weights folder")
+            return LocalEmbeddingBackend(str(path), name=model.key)
+        return LocalChatBackend(self.local_spec(model, backbone), name=model.key)
+
+    def local_spec(self, model: orm.Model, backbone: orm.Model | None) -> LocalModelSpec:
+        source = model.source or {}
+        if source.get("bundled") == BUNDLED_CHAT:
+            return bundled_chat_spec(str(self.model_cache_dir / model.key))
+        path = source.get("path")
+        if not path:
+            raise BackendLoadError(f"model '{model.key}' has no weights folder")
+        base = self.local_spec(backbone, None) if model.is_adapter and backbone is not None else None
+        return LocalModelSpec(path=str(path), base=base)
+
+
+async def _backbone(session: Any, model: orm.Model) -> orm.Model | None:
+    if model.backbone_id is None:
+        return None
+    return await session.get(orm.Model, model.backbone_id)
+
+
+def _bundled_size(key: str) -> int:
+    if key == BUNDLED_CHAT:
+        spec = bundled_chat_spec(None)
+        assert spec.gguf_file is not None
+        return (Path(spec.path) / spec.gguf_file).stat().st_size
+    folder = Path(bundled_embedding_path())
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
