@@ -9,6 +9,8 @@ import pytest
 from adaptive_engine import Adaptive
 from tests.support import LiveServer, make_settings, private_postgres_database
 
+pytest_plugins = ["tests.inference.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

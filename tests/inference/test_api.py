@@ -14,7 +14,7 @@ from adaptive_engine import Adaptive
 from adaptive_engine.sdk.errors import APIError, NotFoundError
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
-from tests.inference.conftest import until_sync
+from tests.inference.fixtures import until_sync
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from adaptive_engine.server.inference.backends.external import (
     make_http_client,
 )
 
-from .conftest import API_KEY, FakeUpstream
+from tests.inference.fixtures import API_KEY, FakeUpstream
 
 
 def chat(text: str, **params) -> GenerationRequest:

@@ -1,5 +1,6 @@
-"""Fixtures of the inference tests: the bundled models (loaded once per session) and a real fake
-OpenAI-compatible HTTP server on 127.0.0.1."""
+"""Inference fixtures, shared by tests/inference and tests/compat (a plugin of tests/conftest.py, so each
+session fixture exists once): the bundled models loaded once per session, a real fake OpenAI-compatible
+server on 127.0.0.1, and a live server serving the bundled and external models."""
 
 from __future__ import annotations
 
