@@ -69,7 +69,7 @@ class JobRunner:
         settings = app.state.settings
         self.jobs_dir = settings.data_dir.resolve() / "jobs"
         self.runner_id = f"{socket.gethostname()}:{hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]}"
-        self.executors["local"] = LocalExecutor()
+        self.executors["local"] = LocalExecutor(on_exit=self.wake)
         if settings.ray_address:
             from adaptive_engine.server.jobs.executors.ray import RayExecutor
 

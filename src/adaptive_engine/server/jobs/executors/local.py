@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from adaptive_engine.server.domains.recipes.probe import child_env
@@ -19,8 +20,11 @@ class LocalExecutor(Executor):
     name = "local"
     reattachable = False
 
-    def __init__(self) -> None:
+    def __init__(self, on_exit: Callable[[], None] | None = None) -> None:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        # Called when a run's process ends, so the runner records it without waiting for its next round.
+        self._on_exit = on_exit
+        self._waiters: set[asyncio.Task[None]] = set()
 
     async def submit(self, spec: LaunchSpec) -> str:
         work = spec.job_dir / "work"
@@ -47,7 +51,16 @@ class LocalExecutor(Executor):
             )
         handle = str(process.pid)
         self._processes[handle] = process
+        if self._on_exit is not None:
+            waiter = asyncio.create_task(self._notify(process))
+            self._waiters.add(waiter)
+            waiter.add_done_callback(self._waiters.discard)
         return handle
+
+    async def _notify(self, process: asyncio.subprocess.Process) -> None:
+        await process.wait()
+        if self._on_exit is not None:
+            self._on_exit()
 
     async def poll(self, handle: str) -> ExecState:
         process = self._processes.get(handle)
