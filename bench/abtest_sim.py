@@ -45,6 +45,7 @@ from adaptive_engine.server.domains.ab_tests.statistics import (  # noqa: E402
     StatsConfig,
     arm_variance,
     chi_square_sf,
+    cluster_mean_variance,
     evaluate_metric,
     evaluate_preference,
     fixed_horizon_sample_size,
@@ -180,6 +181,49 @@ def srm_flags(stats, config):
     return checked & (statistic > srm_critical_value(config))
 
 
+def run_clustered_aa(args, config, rng, n_fix, per_session=5, icc=0.5):
+    """A/A with sticky sessions: each session gives ``per_session`` correlated values (intra-session
+    correlation ``icc``). Checked after every session; the per-value variance vs the session-clustered
+    (delta-method) variance that evaluate_metric uses when the server passes session statistics."""
+    sessions = 2 * args.cap_multiple * n_fix // per_session
+    fp_iid = fp_cluster = 0
+    for start in range(0, args.campaigns, args.chunk):
+        size = min(args.chunk, args.campaigns - start)
+        to_b = rng.random((size, sessions)) < 0.5
+        shared = rng.standard_normal((size, sessions, 1)) * math.sqrt(icc)
+        values = shared + rng.standard_normal((size, sessions, per_session)) * math.sqrt(1 - icc)
+        s_i = values.sum(axis=2)
+        q_i = (values * values).sum(axis=2)
+        flags = []
+        for mask in (~to_b, to_b):
+            k = np.cumsum(mask, axis=1, dtype=np.float64)
+            flags.append((
+                k * per_session,  # count
+                np.cumsum(s_i * mask, axis=1),  # sum
+                np.cumsum(q_i * mask, axis=1),  # sum of squares
+                k,  # clusters
+                np.cumsum(s_i * s_i * mask, axis=1),
+                np.cumsum(mask * float(per_session**2), axis=1),
+                np.cumsum(s_i * per_session * mask, axis=1),
+            ))
+        (n_a, s_a, q_a, k_a, ss_a, nn_a, sn_a), (n_b, s_b, q_b, k_b, ss_b, nn_b, sn_b) = flags
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v_a = arm_variance(n_a, s_a, q_a, False)
+            v_b = arm_variance(n_b, s_b, q_b, False)
+            diff = s_b / n_b - s_a / n_a
+            center = config.mde * np.sqrt(0.5 * (v_a + v_b))
+            tau2 = (config.mixture_width * center) ** 2
+            warm = (n_a >= config.min_observations_per_arm) & (n_b >= config.min_observations_per_arm)
+            threshold = math.log(1.0 / config.alpha)
+            iid = v_a / n_a + v_b / n_b
+            clustered = np.maximum(v_a / n_a, cluster_mean_variance(n_a, s_a, k_a, ss_a, nn_a, sn_a)) + np.maximum(
+                v_b / n_b, cluster_mean_variance(n_b, s_b, k_b, ss_b, nn_b, sn_b)
+            )
+            fp_iid += int((warm & (mixture_log_lr(diff, iid, center, tau2) >= threshold)).any(axis=1).sum())
+            fp_cluster += int((warm & (mixture_log_lr(diff, clustered, center, tau2) >= threshold)).any(axis=1).sum())
+    return fp_iid / args.campaigns, fp_cluster / args.campaigns
+
+
 def preference_tables(max_duels, config):
     """reject[w, l]: whether evaluate_preference's pair test rejects "win rate 1/2" at (w, l)."""
     reject = np.zeros((max_duels + 1, max_duels + 1), dtype=bool)
@@ -246,6 +290,12 @@ def main() -> None:
             f"{label:<22}{r['decided']:>22.2%}{r['naive_peek']:>17.2%}{r['naive_once']:>15.2%}"
             f"{r['agree'][0]:>11}/{r['agree'][1]}{r['srm_alarms']:>19.2%}"
         )
+
+    iid, clustered = run_clustered_aa(args, config, rng, n_fix)
+    print(
+        f"sticky sessions (5 values each, intra-session correlation 0.5): per-value variance {iid:.2%}, "
+        f"session-clustered variance {clustered:.2%}"
+    )
 
     print("\nA/B metric campaigns (scalar N(0,1) + effect): observations per arm to a decision")
     print(f"{'effect':<14}{'decided':>9}{'mean obs/arm':>14}{'median':>9}{'fixed n (80%)':>15}{'mean/fixed':>12}")

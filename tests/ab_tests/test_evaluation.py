@@ -268,3 +268,20 @@ def test_an_evaluation_on_a_stale_view_changes_nothing(ab_server, ab_client, uni
     assert got.status == "DONE" and got.winner.key == s.models[1]
     assert [e.type for e in events(ab_server, s.use_case_id)] == ["ab_campaign.completed"]
     assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
+
+
+def test_feedback_is_clustered_by_session_in_sql(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    """Ten sessions per model, each giving ten identical thumbs: as independent values (100 per model,
+    50% vs 80%) the test would decide; counted as the ten units they are, it must not."""
+    s = make_setup(ab_server, ab_client, unique)
+    key = f"clu-{unique}"
+    ab_client.ab_tests.create(key, s.metrics["ok"], s.models, use_case=s.use_case)
+    # add_traffic puts value i in session i % 10
+    add_traffic(ab_server, key, s.metrics["ok"], {
+        s.model_ids[0]: [1.0 if i % 10 < 5 else 0.0 for i in range(100)],
+        s.model_ids[1]: [1.0 if i % 10 < 8 else 0.0 for i in range(100)],
+    }, units={s.model_ids[0]: 10, s.model_ids[1]: 10})
+    evaluate(ab_server)
+    got = ab_client.ab_tests.get(key)
+    assert got.status == "IN_PROGRESS" and got.report.winner is None and got.report.p_value > 0.5
+    assert [v.assignments for v in got.report.variants] == [10, 10]

@@ -20,6 +20,7 @@ from adaptive_engine.server.domains.ab_tests.statistics import (
     StatsConfig,
     arm_variance,
     chi_square_sf,
+    cluster_mean_variance,
     evaluate_metric,
     evaluate_preference,
     fixed_horizon_sample_size,
@@ -333,3 +334,54 @@ def test_bad_preference_and_config_inputs_raise() -> None:
     for bad in ({"alpha": 0.0}, {"mde": 0.0}, {"min_observations_per_arm": 1}, {"preference_mde": 0.5}):
         with pytest.raises(InvalidStatisticsInput):
             StatsConfig(**bad)
+
+
+def clustered_arm(name: str, sessions: list[list[float]]) -> MetricArm:
+    values = [v for s in sessions for v in s]
+    sums = [sum(s) for s in sessions]
+    counts = [len(s) for s in sessions]
+    return MetricArm(
+        name, len(values), sum(values), sum(v * v for v in values), clusters=len(sessions),
+        cluster_sum_sq=sum(x * x for x in sums), cluster_count_sq=sum(n * n for n in counts),
+        cluster_cross=sum(x * n for x, n in zip(sums, counts)),
+    )
+
+
+def test_cluster_variance_hand_computed() -> None:
+    # sessions [1,2,3], [4], [5,6]: S = 6, 4, 11; N = 3, 1, 2; K = 3, r = 21/6 = 3.5, N-bar = 2
+    # s_S^2 = (173 - 21^2/3)/2 = 13; s_N^2 = (14 - 6^2/3)/2 = 1; s_SN = (44 - 21*6/3)/2 = 1
+    # Var = (13 - 2*3.5*1 + 3.5^2*1) / (3 * 2^2) = 18.25 / 12
+    assert cluster_mean_variance(6, 21.0, 3, 173.0, 14.0, 44.0) == pytest.approx(18.25 / 12)
+    arm = clustered_arm("a", [[1.0, 2.0, 3.0], [4.0], [5.0, 6.0]])
+    assert (arm.cluster_sum_sq, arm.cluster_count_sq, arm.cluster_cross) == (173.0, 14.0, 44.0)
+    other = MetricArm("b", 6, 30.0, 160.0)  # mean 5, s^2 = (160 - 150)/5 = 2
+    result = evaluate_metric([arm, other], boolean=False, config=StatsConfig(min_observations_per_arm=2))
+    v = 18.25 / 12 + 2 / 6  # the clustered variance (> 3.5/6, the independent one) plus b's
+    sigma = math.sqrt((3.5 + 2) / 2)
+    m, diff = 0.2 * sigma, 1.5
+    tau2 = (0.25 * m) ** 2
+    lam = (
+        math.sqrt(v / (v + tau2))
+        * math.exp(diff**2 * tau2 / (2 * v * (v + tau2)) - m**2 / (2 * (v + tau2)))
+        * math.cosh(diff * m / (v + tau2))
+    )
+    assert result.p_value == pytest.approx(min(1.0, 1 / lam), rel=1e-9)
+
+
+def test_one_value_per_session_is_the_independent_case() -> None:
+    values_a = [float(i % 5) for i in range(80)]
+    values_b = [float(i % 7) for i in range(80)]
+    plain = evaluate_metric([arm_of("a", values_a), arm_of("b", values_b)], boolean=False)
+    clustered = evaluate_metric(
+        [clustered_arm("a", [[v] for v in values_a]), clustered_arm("b", [[v] for v in values_b])], boolean=False
+    )
+    assert clustered.p_value == plain.p_value and clustered.pairs == plain.pairs
+
+
+def test_chatty_sessions_do_not_fake_precision() -> None:
+    # 10 sessions of 10 identical thumbs per arm: 100 values but only 10 independent units each
+    a = clustered_arm("a", [[1.0] * 10] * 5 + [[0.0] * 10] * 5)
+    b = clustered_arm("b", [[1.0] * 10] * 8 + [[0.0] * 10] * 2)
+    assert evaluate_metric([a, b], boolean=True).winner is None
+    as_if_independent = [MetricArm(x.arm, x.count, x.sum, x.sum_sq) for x in (a, b)]
+    assert evaluate_metric(as_if_independent, boolean=True).winner == "b"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,11 @@ class MetricStats:
     count: int = 0
     total: float = 0.0
     total_sq: float = 0.0
+    # Per assignment unit (session): K units, sum of S_i^2, N_i^2 and S_i N_i (S/N: unit sum/count).
+    clusters: int = 0
+    cluster_sum_sq: float = 0.0
+    cluster_count_sq: float = 0.0
+    cluster_cross: float = 0.0
 
 
 @dataclass
@@ -83,18 +89,25 @@ class CampaignData:
     assignments: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
+def _unit(completion: Any) -> Any:
+    """The unit of assignment: the session, or the request when there is none, or the completion."""
+    return func.coalesce(completion.session_id, completion.request_id, completion.id)
+
+
 async def metric_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[uuid.UUID, MetricStats]:
-    """Per arm: count, sum and sum of squares of the campaign key's feedback on the arm's completions.
+    """Per arm: count, sum and sum of squares of the campaign key's feedback on the arm's completions,
+    and the same grouped by assignment unit (sessions give several values; the test accounts for it).
 
     Every feedback row is one observation (a completion rated twice counts twice)."""
     feedback, completion = orm.Feedback, orm.Completion
     arm_ids = [arm.model_id for arm in campaign.arms]
-    query = (
+    unit = _unit(completion)
+    per_unit = (
         select(
-            completion.model_id,
-            func.count(feedback.value),
-            func.coalesce(func.sum(feedback.value), 0.0),
-            func.coalesce(func.sum(feedback.value * feedback.value), 0.0),
+            completion.model_id.label("model_id"),
+            func.count(feedback.value).label("n"),
+            func.sum(feedback.value).label("s"),
+            func.sum(feedback.value * feedback.value).label("q"),
         )
         .join(completion, completion.id == feedback.completion_id)
         .where(
@@ -102,11 +115,25 @@ async def metric_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[
             feedback.metric_id == campaign.metric_id,
             completion.model_id.in_(arm_ids),
         )
-        .group_by(completion.model_id)
+        .group_by(completion.model_id, unit)
+        .subquery()
     )
+    query = select(
+        per_unit.c.model_id,
+        func.count(),
+        func.sum(per_unit.c.n),
+        func.sum(per_unit.c.s),
+        func.sum(per_unit.c.q),
+        func.sum(per_unit.c.s * per_unit.c.s),
+        func.sum(per_unit.c.n * per_unit.c.n),
+        func.sum(per_unit.c.s * per_unit.c.n),
+    ).group_by(per_unit.c.model_id)
     out = {arm_id: MetricStats() for arm_id in arm_ids}
-    for model_id, count, total, total_sq in (await session.execute(query)).all():
-        out[model_id] = MetricStats(int(count), float(total), float(total_sq))
+    for model_id, units, count, total, total_sq, ss, nn, sn in (await session.execute(query)).all():
+        out[model_id] = MetricStats(
+            count=int(count), total=float(total), total_sq=float(total_sq), clusters=int(units),
+            cluster_sum_sq=float(ss), cluster_count_sq=float(nn), cluster_cross=float(sn),
+        )
     return out
 
 
@@ -152,7 +179,7 @@ async def assignment_counts(session: AsyncSession, campaign: orm.AbCampaign) -> 
     """Units the router assigned to each arm: distinct sessions (a request when it has none), over the
     campaign's LIVE completions (interactions logged offline are not assignments)."""
     completion = orm.Completion
-    unit = func.coalesce(completion.session_id, completion.request_id, completion.id)
+    unit = _unit(completion)
     arm_ids = [arm.model_id for arm in campaign.arms]
     query = (
         select(completion.model_id, func.count(func.distinct(unit)))

@@ -233,7 +233,14 @@ async def compute_report(session: AsyncSession, campaign: orm.AbCampaign, config
         result = evaluate_preference(names, duels, assignments=assignments, config=config)
     else:
         metric = await session.get(orm.Metric, campaign.metric_id)
-        arms = [MetricArm(str(i), data.metric[i].count, data.metric[i].total, data.metric[i].total_sq) for i in arm_ids]
+        arms = [
+            MetricArm(
+                str(i), m.count, m.total, m.total_sq,
+                clusters=m.clusters or None, cluster_sum_sq=m.cluster_sum_sq,
+                cluster_count_sq=m.cluster_count_sq, cluster_cross=m.cluster_cross,
+            )
+            for i, m in ((i, data.metric[i]) for i in arm_ids)
+        ]
         # Bool keys store 0/1; should other values ever be there, the arm is treated as a scalar key.
         boolean = metric.kind == "BOOL" and all(0 <= a.sum <= a.count and a.sum_sq == a.sum for a in arms)
         result = evaluate_metric(

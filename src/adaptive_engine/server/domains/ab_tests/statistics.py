@@ -37,6 +37,12 @@ d, default 0.2).  Both are in units of the data, so the test is scale free.
   with ``|x|``, so this is the interval ``D +/- r`` where ``Lambda(r) = 1/alpha`` (solved by bisection).
 * Per-arm intervals use the same mixture on a single mean (``V = s^2/n``, ``sigma = s``).
 
+Sessions: assignment is sticky per session, and one session may rate several answers, whose values
+are correlated.  When the server passes per-session statistics, ``Var(mean)`` is the delta-method
+variance of the ratio of session totals (``cluster_mean_variance``), never below ``s^2/n``; treating
+the values as independent would inflate the false-positive rate (52% instead of 4% in the benchmark,
+with 5 values per session and an intra-session correlation of 0.5).
+
 The variances are estimated from the data (plug-in), so the guarantee is asymptotic: it holds as
 the counts grow (Waudby-Smith, Arbour, Sinha, Kennedy & Ramdas, "Time-uniform central limit theory
 and asymptotic confidence sequences", Annals of Statistics 2024).  The warm-up minimum keeps the
@@ -107,6 +113,7 @@ __all__ = [
     "StatsConfig",
     "arm_variance",
     "chi_square_sf",
+    "cluster_mean_variance",
     "evaluate_metric",
     "evaluate_preference",
     "fixed_horizon_sample_size",
@@ -177,12 +184,21 @@ class StatsConfig:
 
 @dataclass(frozen=True)
 class MetricArm:
-    """Sufficient statistics of one arm's feedback values."""
+    """Sufficient statistics of one arm's feedback values.
+
+    Optional cluster statistics (the unit of assignment is a session, and a session may give several
+    feedback values): ``clusters`` = K sessions, and with ``S_i`` / ``N_i`` the sum / count of session i:
+    ``cluster_sum_sq`` = sum S_i^2, ``cluster_count_sq`` = sum N_i^2, ``cluster_cross`` = sum S_i N_i.
+    """
 
     arm: str
     count: int
     sum: float
     sum_sq: float
+    clusters: int | None = None
+    cluster_sum_sq: float | None = None
+    cluster_count_sq: float | None = None
+    cluster_cross: float | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +294,28 @@ def arm_variance(count: Any, total: Any, total_sq: Any, boolean: bool) -> Any:
     if xp is math:
         return max(centered, 0.0) / (count - 1)
     return xp.maximum(centered, 0.0) / (count - 1)
+
+
+def cluster_mean_variance(
+    count: Any, total: Any, clusters: Any, cluster_sum_sq: Any, cluster_count_sq: Any, cluster_cross: Any
+) -> Any:
+    """Variance of an arm's mean ``sum S_i / sum N_i`` when observations come in clusters (sessions).
+
+    Delta method for a ratio of cluster totals (Deng, Knoblich & Lu, "Applying the Delta Method in
+    Metric Analytics", KDD 2018), with ``K`` clusters, ``r`` the mean and ``N = count / K``::
+
+        Var = (s_S^2 - 2 r s_SN + r^2 s_N^2) / (K N^2)
+
+    where ``s_S^2``, ``s_N^2``, ``s_SN`` are the sample (co)variances of the cluster sums and counts.
+    Floats or numpy arrays; needs ``K >= 2``.
+    """
+    k = clusters
+    r = total / count
+    s_ss = (cluster_sum_sq - total * total / k) / (k - 1)
+    s_nn = (cluster_count_sq - count * count / k) / (k - 1)
+    s_sn = (cluster_cross - total * count / k) / (k - 1)
+    n_bar = count / k
+    return (s_ss - 2.0 * r * s_sn + r * r * s_nn) / (k * n_bar * n_bar)
 
 
 def mixture_log_lr(x: Any, var: Any, center: Any, tau2: Any) -> Any:
@@ -514,6 +552,19 @@ def _finish(
     )
 
 
+def _mean_variance(arm: MetricArm, var: float) -> float:
+    """Variance of the arm's mean: ``var / n`` for independent observations; with cluster statistics,
+    the delta-method variance, never below ``var / n`` (a session's values are rarely anti-correlated,
+    and the floor keeps a few sessions from claiming more precision than their values carry)."""
+    independent = var / arm.count
+    if arm.clusters is None or arm.clusters >= arm.count or arm.clusters < 2:
+        return independent
+    clustered = cluster_mean_variance(
+        arm.count, arm.sum, arm.clusters, arm.cluster_sum_sq, arm.cluster_count_sq, arm.cluster_cross
+    )
+    return max(independent, clustered)
+
+
 def evaluate_metric(
     arms: Sequence[MetricArm],
     *,
@@ -543,6 +594,12 @@ def evaluate_metric(
             raise InvalidStatisticsInput(f"arm {a.arm!r}: sum of squares is below sum^2 / count")
         if a.count == 0 and (a.sum != 0 or a.sum_sq != 0):
             raise InvalidStatisticsInput(f"arm {a.arm!r}: an empty arm must have zero sums")
+        if a.clusters is not None:
+            extra = (a.cluster_sum_sq, a.cluster_count_sq, a.cluster_cross)
+            if any(v is None or not math.isfinite(v) for v in extra):
+                raise InvalidStatisticsInput(f"arm {a.arm!r}: cluster statistics come together (all finite)")
+            if int(a.clusters) != a.clusters or not 0 <= a.clusters <= a.count or (a.count and not a.clusters):
+                raise InvalidStatisticsInput(f"arm {a.arm!r}: clusters must be an integer in [1, count]")
     srm = _srm(assignments, len(arms), config)
     phase = (
         CampaignPhase.IN_PROGRESS
@@ -553,27 +610,29 @@ def evaluate_metric(
 
     means: dict[str, float | None] = {}
     variances: dict[str, float | None] = {}
+    mean_variances: dict[str, float | None] = {}
     arm_results = []
     for a in arms:
         if a.count == 0:
-            means[a.arm], variances[a.arm] = None, None
+            means[a.arm], variances[a.arm], mean_variances[a.arm] = None, None, None
             arm_results.append(ArmResult(a.arm, 0, None, None, None))
             continue
         mean = a.sum / a.count
         var = arm_variance(a.count, a.sum, a.sum_sq, boolean) if (boolean or a.count >= 2) else None
         means[a.arm], variances[a.arm] = mean, var
+        mean_variances[a.arm] = None if var is None else _mean_variance(a, var)
         if var is None:
             low = high = None
         else:
             center, tau2 = _metric_mixture(var, config)
-            radius = mixture_radius(var / a.count, center, tau2, config.alpha) if var > 0 else 0.0
+            mv = mean_variances[a.arm]
+            radius = mixture_radius(mv, center, tau2, config.alpha) if mv > 0 else 0.0
             low, high = mean - radius, mean + radius
             if boolean:
                 low, high = max(low, 0.0), min(high, 1.0)
         arm_results.append(ArmResult(a.arm, a.count, mean, low, high))
 
     names = [a.arm for a in arms]
-    counts = {a.arm: a.count for a in arms}
     n_pairs = len(names) * (len(names) - 1) // 2
     pair_alpha = config.alpha / n_pairs
     better: dict[tuple[str, str], bool] = {}
@@ -586,7 +645,7 @@ def evaluate_metric(
             diff, low, high, p = (None if m1 is None or m2 is None else m2 - m1), None, None, 1.0
         else:
             diff = m2 - m1
-            var = v1 / counts[first] + v2 / counts[second]
+            var = mean_variances[first] + mean_variances[second]
             if var <= 0.0:  # both arms constant (scalar keys only): the difference is exact
                 p = 1.0 if diff == 0 else 0.0
                 low = high = diff
