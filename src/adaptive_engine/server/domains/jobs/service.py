@@ -20,7 +20,6 @@ from adaptive_engine.server.db.models import (
     JobArtifact,
     JobMetric,
     Model,
-    ModelService,
     UseCase,
     UseCaseShare,
 )
@@ -28,9 +27,8 @@ from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.compute_pools.service import get_pool, job_gpus
 from adaptive_engine.server.domains.recipes.service import find_recipe
-from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
+from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
-    AlreadyExists,
     Conflict,
     InvalidInput,
     NotFound,
@@ -274,16 +272,11 @@ async def get_artifact(session: AsyncSession, principal: Principal, artifact_id:
 
 
 async def register_model(session: AsyncSession, principal: Principal, job_id: str, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
-    """Register a folder a job produced as a model, with its lineage, and attach it to the job's use case."""
-    from pathlib import Path
+    """Register a folder a job produced as a model (through the models domain), with its lineage, and
+    attach it to the job's use case unless asked not to."""
+    from adaptive_engine.server.domains.models import service as models
 
     job = await _running_job(session, principal, job_id)
-    key = validate_key(str(spec.get("key") or ""), "model key")
-    folder = Path(str(spec.get("path") or ""))
-    if not folder.is_absolute() or not folder.is_dir():
-        raise InvalidInput(f"model folder '{folder}' does not exist on the server")
-    if (await session.execute(select(Model.id).where(Model.key == key))).first():
-        raise AlreadyExists(f"model '{key}' already exists")
     kind = str(spec.get("kind") or "chat")
     if kind not in ("chat", "embedding"):
         raise InvalidInput("model kind must be 'chat' or 'embedding'")
@@ -292,40 +285,33 @@ async def register_model(session: AsyncSession, principal: Principal, job_id: st
         backbone = await find_by_id_or_key(session, Model, str(spec["base_model"]))
         if backbone is None:
             raise NotFound(f"base model '{spec['base_model']}' not found")
-    is_adapter = (folder / "adapter_config.json").is_file()
+    key = str(spec.get("key") or "")
+    model = await models.add_local_model(
+        session, principal, path=str(spec.get("path") or ""), name=str(spec.get("name") or key), key=key or None
+    )
     recipe: CustomRecipe | None = job.recipe
     use_case: UseCase = job.use_case
-    model = Model(
-        key=key,
-        name=str(spec.get("name") or key),
-        kind=kind,
-        provider="local",
-        is_adapter=is_adapter,
-        backbone_id=backbone.id if backbone else None,
-        source={"path": str(folder)},
-        status="OFFLINE",
-        size=sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
-        lineage={
-            "job_id": str(job.id),
-            "recipe": recipe.key if recipe else None,
-            "recipe_hash": job.recipe_hash,
-            "use_case": use_case.key,
-            "base_model": backbone.key if backbone else None,
-            "args": job.args,
-            "metadata": spec.get("metadata") or {},
-        },
-    )
-    session.add(model)
+    model.kind = kind
+    model.backbone_id = backbone.id if backbone else None
+    model.lineage = {
+        "job_id": str(job.id),
+        "recipe": recipe.key if recipe else None,
+        "recipe_hash": job.recipe_hash,
+        "use_case": use_case.key,
+        "base_model": backbone.key if backbone else None,
+        "args": job.args,
+        "metadata": spec.get("metadata") or {},
+    }
     await session.flush()
     if spec.get("attach", True):
-        session.add(ModelService(use_case_id=job.use_case_id, model_id=model.id, is_default=False, desired_online=False))
+        await models.attach(session, principal, use_case.key, model.key)
     artifact = JobArtifact(
         job_id=job.id,
-        name=key,
+        name=model.key,
         kind="MODEL",
         status="READY",
-        uri=f"model://{key}",
-        artifact_metadata={"model_id": str(model.id), "model_key": key, "path": str(folder)},
+        uri=f"model://{model.key}",
+        artifact_metadata={"model_id": str(model.id), "model_key": model.key, "path": model.source.get("path")},
     )
     session.add(artifact)
     await session.flush()
