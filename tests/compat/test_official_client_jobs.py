@@ -54,6 +54,9 @@ class Config(InputConfig):
 async def main(config: Config, ctx: RecipeContext) -> None:
     ctx.log_metrics(0, {"score": 1.0})
     ctx.save_artifact("result.txt", f"{config.label} x{config.rounds}".encode())
+    ctx.save_artifact("eval.json", b"{}", kind="EVALUATION", metadata={"eval_results": [
+        {"model_service": {"key": "m1", "name": "Model 1"}, "metric": {"key": "acc", "name": "Accuracy"},
+         "mean": 0.8, "min": 0.0, "max": 1.0, "stddev": 0.4, "count": 10, "sum": 8.0}]})
 '''
 
 SLOW = '''
@@ -110,8 +113,11 @@ def test_jobs_run_get_list_cancel_and_artifacts(official, use_case: str, tmp_pat
     job = official.jobs.run("scorer", num_gpus=0, args={"rounds": 3, "label": "hi"}, name="compat")
     done = _wait(official, str(job.id), {"COMPLETED", "FAILED"})
     assert done.status.value == "COMPLETED", done.error
-    artifact = done.details.artifacts[0]
+    artifact = next(a for a in done.details.artifacts if a.name == "result.txt")
     assert artifact.kind.value == "CUSTOM" and artifact.status.value == "READY"
+    scores = done.eval_results
+    assert [(r.model_key, r.model_name) for r in scores] == [("m1", "Model 1")]
+    assert scores[0].scores[0].metric_name == "Accuracy" and scores[0].scores[0].mean == 0.8
     target = tmp_path / "result.txt"
     official.artifacts.download(str(artifact.id), str(target))
     assert target.read_text() == "hi x3"

@@ -20,7 +20,8 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     datasets = [d.key for d in ctx.client.datasets.list()]
     ctx.save_artifact("summary.json", json.dumps({"rows": len(rows), "datasets": datasets}).encode(), kind="EVALUATION",
                       metadata={"eval_results": [{"model_service": {"key": "m"}, "metric": {"key": "acc"}, "mean": 0.75,
-                                                  "count": len(rows)}]})
+                                                  "count": len(rows)}],
+                                "aggregates": {"m2": {"judge": {"mean": 0.5, "std": 0.1, "count": 4}}}})
     if config.model_key:
         folder = ctx.work_dir / "model"
         folder.mkdir(parents=True, exist_ok=True)

@@ -153,10 +153,25 @@ ArtifactByproducts = Annotated[
 ]
 
 
+def _from_aggregates(aggregates: Any) -> list[dict[str, Any]]:
+    """The built-in eval recipe's ``{model: {grader: {"mean", "std", "count"}}}`` as eval_results items."""
+    items = []
+    for model, graders in (aggregates or {}).items() if isinstance(aggregates, dict) else []:
+        for grader, agg in (graders or {}).items():
+            if isinstance(agg, dict) and agg.get("mean") is not None:
+                count = int(agg.get("count") or 0)
+                items.append({"model_service": {"key": model}, "metric": {"key": grader}, "mean": agg["mean"],
+                              "stddev": agg.get("std") or 0.0, "count": count, "sum": agg["mean"] * count})
+    return items
+
+
 def _eval_results(artifact: orm.JobArtifact) -> list[EvaluationResult]:
-    """Evaluation artifacts carry their scores in metadata["eval_results"] (written by eval recipes)."""
+    """Evaluation artifacts carry their scores in metadata: ``eval_results`` (a list of
+    {model_service: {key, name}, metric: {key, name}, mean, min, max, stddev, count, sum, feedback_count})
+    or ``aggregates`` (per model, per grader: mean, std, count)."""
     results = []
-    for item in (artifact.artifact_metadata or {}).get("eval_results") or []:
+    meta = artifact.artifact_metadata or {}
+    for item in (meta.get("eval_results") or []) + _from_aggregates(meta.get("aggregates")):
         try:
             service_info, metric = item["model_service"], item["metric"]
             results.append(
