@@ -42,6 +42,15 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
     client.artifacts.download(summary.id, str(target))
     assert json.loads(target.read_text()) == {"rows": 3, "datasets": ["rows"]}
     assert "loaded 3 rows" in client.jobs.logs(job.id)
+    import httpx
+
+    query = ("query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"
+             " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric { key } } } } } } } }")
+    body = httpx.post(f"{client.base_url}/api/graphql", json={"query": query, "variables": {"id": job.id}},
+                      headers={"Authorization": f"Bearer {client.api_key}"}).json()
+    evaluation = next(a for a in body["data"]["job"]["details"]["artifacts"] if a["kind"] == "EVALUATION")
+    results = {(r["modelService"]["key"], r["metric"]["key"]): r for r in evaluation["byproducts"]["evalResults"]}
+    assert results[("m", "acc")]["mean"] == 0.75 and results[("m2", "judge")]["stddev"] == 0.1
     # The produced model is registered with its lineage and attached to the use case.
     model = next(s.model for s in client.use_cases.get().model_services if s.key == f"trained-{unique}")
     assert model.name == "Trained"
