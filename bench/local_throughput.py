@@ -86,11 +86,14 @@ async def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--prompts", type=int, default=16, help="requests per measurement")
-    parser.add_argument("--cache-dir", default=str(REPO / "build" / "test-cache" / "models" / "smollm2-135m-instruct"))
+    parser.add_argument("--cache-dir", default=None, help="converted weights (default: the shared model cache)")
     args = parser.parse_args()
     prompts = (PROMPTS * (args.prompts // len(PROMPTS) + 1))[: args.prompts]
 
-    backend = LocalChatBackend(bundled_chat_spec(args.cache_dir), max_batch_rows=max(16, args.concurrency))
+    from adaptive_engine import models_bundled
+
+    cache_dir = args.cache_dir or str(models_bundled.default_cache_root() / models_bundled.BUNDLED_CHAT_KEY)
+    backend = LocalChatBackend(bundled_chat_spec(cache_dir), max_batch_rows=max(16, args.concurrency))
     t0 = time.perf_counter()
     await backend.load()
     print(f"model loaded in {time.perf_counter() - t0:.1f} s on {backend.model.device}")

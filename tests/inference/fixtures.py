@@ -28,12 +28,14 @@ from adaptive_engine.server.inference.backends.local import (
 )
 
 API_KEY = "test-key"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def model_cache_dir() -> Path:
-    """Converted GGUF weights survive between test sessions here (the conversion takes ~20 s)."""
-    return REPO / "build" / "test-cache" / "models" / "smollm2-135m-instruct"
+    """Converted GGUF weights survive between test sessions in the shared model cache (the conversion
+    takes ~20 s; training tests use the same folder)."""
+    from adaptive_engine import models_bundled
+
+    return models_bundled.default_cache_root() / models_bundled.BUNDLED_CHAT_KEY
 
 
 @pytest.fixture(scope="session")

@@ -161,6 +161,17 @@ async def test_invalid_params_rejected_before_work(chat_backend, params):
     assert chat_backend.stats.prefills == submitted
 
 
+async def test_constrained_output_matches_the_pattern(chat_backend):
+    import re
+
+    pattern = r'\{"answer": "(yes|no)", "city": "[A-Z][a-z]{1,12}"\}'
+    result = await chat_backend.generate(chat(CAPITAL, max_tokens=40, constraint=pattern))
+    assert re.fullmatch(pattern, result.choices[0].text), result.choices[0].text
+    assert result.choices[0].finish_reason == "stop"
+    with pytest.raises(BackendInvalidRequest, match="invalid output constraint"):
+        await chat_backend.generate(chat(CAPITAL, constraint="(unclosed"))
+
+
 async def test_prompt_longer_than_context(chat_backend):
     with pytest.raises(BackendInvalidRequest, match="tokens"):
         await chat_backend.generate(chat("word " * 9000, max_tokens=4))

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .backends.base import BackendError, GenerationParams, TextDelta, Usage
+from .backends.base import BackendError, BackendInvalidRequest, GenerationParams, TextDelta, Usage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class _Row:
     generated: list[int] = field(default_factory=list)
     emitted: int = 0  # characters of the decoded text already sent
     finished: bool = False
+    decoder: Any = None  # a ConstrainedDecoder when the output must match a pattern
 
 
 @dataclass(eq=False)
@@ -143,6 +144,13 @@ class BatchEngine:
             generator.manual_seed(params.seed if params.seed is not None else secrets.randbits(63))
         job = _Job(prompt_ids=prompt_ids, params=params, max_tokens=max_tokens, emit=emit, generator=generator)
         job.rows = [_Row(job=job, index=i) for i in range(params.n)]
+        if params.constraint is not None:
+            from .constraints import compile_pattern
+
+            try:
+                compile_pattern(params.constraint)  # a bad pattern fails here, in the caller
+            except ValueError as exc:
+                raise BackendInvalidRequest(str(exc)) from exc
         if self._stop.is_set():
             raise BackendError("the model is being unloaded")
         self._inbox.put(job)
@@ -229,6 +237,13 @@ class BatchEngine:
 
     def _prefill(self, jobs: list[_Job]) -> None:
         rows = [row for job in jobs for row in job.rows]
+        for row in rows:
+            if row.job.params.constraint is not None and row.decoder is None:
+                from .constraints import ConstrainedDecoder, token_table
+
+                # The token table is built once per tokenizer, here in the worker, off the event loop.
+                row.decoder = ConstrainedDecoder(row.job.params.constraint, token_table(self.tokenizer),
+                                                 sorted(self.eos))
         length = max(len(job.prompt_ids) for job in jobs)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = torch.full((len(rows), length), pad, dtype=torch.long)
@@ -271,6 +286,11 @@ class BatchEngine:
         tokens = logits.argmax(dim=-1)
         for r, row in enumerate(rows):
             params = row.job.params
+            if row.decoder is not None:
+                token = row.decoder.choose(logits[r], temperature=params.temperature, generator=row.job.generator)
+                row.decoder.advance(token)
+                tokens[r] = token
+                continue
             if params.temperature <= 0:
                 continue
             scores = logits[r] / params.temperature

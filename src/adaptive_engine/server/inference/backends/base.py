@@ -79,6 +79,8 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     n: int = 1
     seed: int | None = None
+    # A regular expression the output must match (local backends; see inference/constraints.py).
+    constraint: str | None = None
 
 
 @dataclass(slots=True)

