@@ -20,12 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from adaptive_engine.server.inference.backends.local import (
-    LocalChatBackend,
-    LocalEmbeddingBackend,
-    bundled_chat_spec,
-    bundled_embedding_path,
-)
 
 API_KEY = "test-key"
 
@@ -40,6 +34,8 @@ def model_cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 async def chat_backend():
+    from adaptive_engine.server.inference.backends.local import LocalChatBackend, bundled_chat_spec
+
     backend = LocalChatBackend(bundled_chat_spec(str(model_cache_dir())), name="smollm2-135m-instruct")
     await backend.load()
     yield backend
@@ -48,6 +44,8 @@ async def chat_backend():
 
 @pytest.fixture(scope="session")
 async def embedding_backend():
+    from adaptive_engine.server.inference.backends.local import LocalEmbeddingBackend, bundled_embedding_path
+
     backend = LocalEmbeddingBackend(bundled_embedding_path(), name="all-minilm-l6-v2")
     await backend.load()
     yield backend
