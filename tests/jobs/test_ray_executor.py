@@ -76,11 +76,17 @@ def test_jobs_on_a_ray_cluster(ray_head: str, tmp_path: Path) -> None:
         upload(sdk, tmp_path, recipes.WORKER, "worker")
         with pytest.raises(errors.ValidationError, match="exceeds the job partition of compute pool 'ray'"):
             sdk.jobs.run("worker", num_gpus=1, args={"dataset": "rows"}, compute_pool="ray")
-        job = sdk.jobs.run("worker", num_gpus=0, args={"dataset": "rows", "steps": 2}, compute_pool="ray")
+        job = sdk.jobs.run("worker", num_gpus=0, args={"dataset": "rows", "steps": 2, "model_key": "from-ray"},
+                           compute_pool="ray")
         done = wait_for(sdk, job.id, limit_s=300)
         assert done.status == "COMPLETED", done.error
         assert [m.step for m in done.metrics] == [0, 1]
-        artifact = done.details.artifacts[0]
+        artifact = next(a for a in done.details.artifacts if a.kind == "EVALUATION")
+        # The model folder was made on the cluster: it was sent to the server and registered from there.
+        model_artifact = next(a for a in done.details.artifacts if a.kind == "MODEL")
+        stored = Path(model_artifact.metadata["path"])
+        assert stored.is_relative_to(live.settings.resolved_files_dir) and (stored / "config.json").is_file()
+        assert "from-ray" in [s.key for s in sdk.use_cases.get().model_services]
         sdk.artifacts.download(artifact.id, str(tmp_path / "summary.json"))
         assert json.loads((tmp_path / "summary.json").read_text())["rows"] == 4
         assert "loaded 4 rows" in sdk.jobs.logs(job.id)

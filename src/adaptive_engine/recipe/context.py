@@ -27,6 +27,9 @@ ENV_JOB_ID = "ADAPTIVE_JOB_ID"
 ENV_USE_CASE = "ADAPTIVE_USE_CASE"
 ENV_WORK_DIR = "ADAPTIVE_JOB_WORK_DIR"
 ENV_NUM_GPUS = "ADAPTIVE_JOB_NUM_GPUS"
+# "local" when the job runs on the server's machine (model folders are registered in place);
+# otherwise (Ray) they are uploaded to the server.
+ENV_EXECUTOR = "ADAPTIVE_JOB_EXECUTOR"
 
 
 class _Backend(Protocol):
@@ -161,7 +164,7 @@ class RecipeContext:
             return client
 
         ctx = cls(
-            _ServerBackend(make_client, job_id, use_case),
+            _ServerBackend(make_client, job_id, use_case, upload_models=os.environ.get(ENV_EXECUTOR, "local") != "local"),
             job_id=job_id,
             use_case=use_case,
             work_dir=Path(os.environ.get(ENV_WORK_DIR) or Path.cwd()),
@@ -202,8 +205,9 @@ class RecipeContext:
 
 
 class _ServerBackend:
-    def __init__(self, make_client: Any, job_id: str, use_case: str | None) -> None:
+    def __init__(self, make_client: Any, job_id: str, use_case: str | None, upload_models: bool = False) -> None:
         self._make_client = make_client
+        self._upload_models = upload_models
         self._job_id = job_id
         self._use_case = use_case
         self._runtime: Any = None
@@ -229,7 +233,21 @@ class _ServerBackend:
         return self.runtime.download_dataset(key, self._use_case)
 
     def register_model(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self.runtime.register_model(self._job_id, spec)
+        if not self._upload_models:
+            return self.runtime.register_model(self._job_id, spec)
+        return self.runtime.upload_model(self._job_id, spec, _zip_folder(Path(spec["path"])))
+
+
+def _zip_folder(folder: Path) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder).as_posix())
+    return buffer.getvalue()
 
 
 class _LocalBackend:

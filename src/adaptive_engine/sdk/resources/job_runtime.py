@@ -39,3 +39,13 @@ class JobRuntime(Resource):
     def register_model(self, job_id: str, spec: dict[str, Any]):
         body = yield Rest("POST", f"/jobs/{job_id}/models", json=spec)
         return body
+
+    @operation
+    def upload_model(self, job_id: str, spec: dict[str, Any], archive: bytes):
+        """Send a model folder (zipped) from a job that runs away from the server, and register it."""
+        params = {k: v for k, v in spec.items() if k not in ("path", "metadata") and v is not None}
+        params["attach"] = str(bool(spec.get("attach", True))).lower()
+        params["metadata"] = json.dumps(spec.get("metadata") or {})
+        body = yield Rest("POST", f"/jobs/{job_id}/models/upload", params=params, content=archive,
+                          headers={"Content-Type": "application/zip"})
+        return body

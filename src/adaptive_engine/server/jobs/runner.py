@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.recipe.context import (
     ENV_API_KEY,
     ENV_BASE_URL,
+    ENV_EXECUTOR,
     ENV_JOB_ID,
     ENV_NUM_GPUS,
     ENV_USE_CASE,
@@ -258,6 +259,7 @@ class JobRunner:
                 ENV_USE_CASE: job.use_case.key,
                 ENV_WORK_DIR: str(job_dir / "work"),
                 ENV_NUM_GPUS: str(job.num_gpus),
+                ENV_EXECUTOR: pool.executor,
             },
             job_dir=job_dir,
             num_gpus=job.num_gpus,

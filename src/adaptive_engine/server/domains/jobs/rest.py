@@ -90,6 +90,31 @@ async def register_model(
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
 
 
+@router.post("/jobs/{job_id}/models/upload")
+async def upload_model(
+    job_id: str,
+    request: Request,
+    key: str = Query(),
+    name: str | None = Query(None),
+    base_model: str | None = Query(None),
+    kind: str = Query("chat"),
+    attach: bool = Query(True),
+    metadata: str = Query("{}"),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    try:
+        meta = json.loads(metadata)
+    except json.JSONDecodeError:
+        raise InvalidInput("metadata must be a JSON object") from None
+    spec = {"key": key, "name": name, "base_model": base_model, "kind": kind, "attach": attach, "metadata": meta}
+    model, artifact = await service.register_uploaded_model(
+        session, caller, request.app.state.file_store, job_id, spec, request.stream()
+    )
+    await session.commit()
+    return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
+
+
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
 async def job_logs(
     job_id: str,

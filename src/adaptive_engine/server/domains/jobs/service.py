@@ -316,3 +316,49 @@ async def register_model(session: AsyncSession, principal: Principal, job_id: st
     session.add(artifact)
     await session.flush()
     return model, artifact
+
+
+async def register_uploaded_model(
+    session: AsyncSession,
+    principal: Principal,
+    store: FileStore,
+    job_id: str,
+    spec: dict[str, Any],
+    chunks: AsyncIterator[bytes],
+) -> tuple[Model, JobArtifact]:
+    """A model folder sent as a zip by a job that runs away from the server (Ray): unpacked under the
+    file store, then registered like a local folder."""
+    import shutil
+    import zipfile
+    from pathlib import PurePosixPath
+
+    await _running_job(session, principal, job_id)
+    temp = store.temp_path(".zip")
+    folder = store.temp_path()
+    try:
+        size = 0
+        with open(temp, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_ARTIFACT_BYTES:
+                    raise PayloadTooLarge("model archive is larger than 10 GB")
+                out.write(chunk)
+        try:
+            with zipfile.ZipFile(temp) as archive:
+                for name in archive.namelist():
+                    path = PurePosixPath(name)
+                    if path.is_absolute() or ".." in path.parts:
+                        raise InvalidInput(f"unsafe path in the model archive: {name}")
+                archive.extractall(folder)
+        except zipfile.BadZipFile:
+            raise InvalidInput("the model archive is not a valid zip file") from None
+        relative = f"models/{uuid.uuid4()}"
+        target = store.place(folder, relative)
+        try:
+            return await register_model(session, principal, job_id, {**spec, "path": str(target)})
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+    finally:
+        temp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
