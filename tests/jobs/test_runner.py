@@ -142,3 +142,24 @@ def test_gpu_ranks_come_from_the_job_partition() -> None:
     runner.gpu_ranks[uuid.uuid4()] = [1, 2]
     assert runner._free_ranks(pool, 1) == [3]
     assert runner._free_ranks(pool, 2) is None
+
+
+def test_inference_partition_limits_gpu_jobs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        # Pretend the machine has 2 GPUs (detection found none here); the next start detects again.
+        db = sqlite3.connect(data / "engine.db")
+        db.execute("UPDATE harmony_groups SET world_size = 2 WHERE key = 'local-0'")
+        db.commit()
+        db.close()
+        sdk.use_cases.create("gpus")
+        sdk.set_default_use_case("gpus")
+        upload(sdk, tmp_path, recipes.QUICK, "quick")
+        assert [r.success for r in sdk.compute_pools.resize_inference_partition("local", 1)] == [True]
+        with pytest.raises(errors.ValidationError, match=r"num_gpus 2 exceeds the job partition .* \(1 GPUs\)"):
+            sdk.jobs.run("quick", num_gpus=2)
+        job = wait_for(sdk, sdk.jobs.run("quick", num_gpus=1).id)
+        assert job.status == "COMPLETED" and job.num_gpus == 1
+        assert [r.success for r in sdk.compute_pools.resize_inference_partition("local", 0)] == [True]
+        group = sdk.compute_pools.list()[0].harmony_groups[0]
+        assert (group.inference_partition_size, group.job_partition_size) == (0, 2)
