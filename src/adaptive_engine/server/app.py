@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from strawberry.fastapi import GraphQLRouter
 
+from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_runner = JobRunner()
     app.state.ready = False
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None
     app.state.services = []
     app.state.services.append(IngestWriter())
     app.state.inference = InferenceManager(settings)

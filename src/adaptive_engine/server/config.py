@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"
+    # Seconds an authenticated API key is trusted without asking the database (0: ask every time).
+    # Changes made through this process take effect at once; other replicas see them within this delay.
+    auth_cache_seconds: float = 2.0
     # Datasets, recipes and artifacts live here (default: DATA_DIR/files); any mounted path works.
     files_dir: Path | None = None
     # Largest dataset accepted (one upload, or all parts of a chunked upload), in bytes.

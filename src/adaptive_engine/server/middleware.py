@@ -51,9 +51,16 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
+        token = _bearer(scope)
+        cache = getattr(state, "auth_cache", None)
         try:
-            async with state.sessionmaker() as session:
-                principal = await authenticate(session, _bearer(scope))
+            principal = cache.get(token) if cache is not None else None
+            if principal is None:
+                generation = cache.generation() if cache is not None else 0
+                async with state.sessionmaker() as session:
+                    principal = await authenticate(session, token)
+                if cache is not None:
+                    cache.put(token, principal, generation)
         except Unauthenticated as error:
             await _send_json(send, error.http_status, error_body(scope["path"], error))
             return
