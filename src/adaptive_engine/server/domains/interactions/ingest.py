@@ -92,7 +92,7 @@ class IngestWriter:
 
     def __init__(self) -> None:
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
-        self._queue: asyncio.Queue[_Pending] | None = None
+        self._queue: asyncio.Queue[_Pending | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.batches = 0
@@ -108,14 +108,12 @@ class IngestWriter:
     async def stop(self) -> None:
         if self._task is None or self._queue is None:
             return
-        # Write what was accepted before stopping.
-        while not self._queue.empty():
-            await asyncio.sleep(0.01)
-        self._task.cancel()
+        # Write what was accepted before stopping: the sentinel is seen after everything queued.
+        self._queue.put_nowait(None)
         try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+        except asyncio.TimeoutError:
+            self._task.cancel()
         self._task = None
 
     async def write(self, rows: Rows) -> None:
@@ -130,23 +128,35 @@ class IngestWriter:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        while True:
+        stopping = False
+        while not stopping:
             first = await self._queue.get()
+            if first is None:
+                break
             pending = [first]
             while not self._queue.empty() and len(pending) < MAX_BATCHES_PER_COMMIT:
-                pending.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                pending.append(item)
             try:
                 await self._flush(pending)
             except asyncio.CancelledError:
-                for item in pending:
-                    if not item.future.done():
-                        item.future.set_exception(Unavailable("the server is shutting down"))
+                for p in pending:
+                    if not p.future.done():
+                        p.future.set_exception(Unavailable("the server is shutting down"))
                 raise
             except Exception as exc:  # noqa: BLE001 - the writer must survive anything
                 log.error("ingest flush failed", exc_info=exc)
-                for item in pending:
-                    if not item.future.done():
-                        item.future.set_exception(Internal("could not store the data"))
+                for p in pending:
+                    if not p.future.done():
+                        p.future.set_exception(Internal("could not store the data"))
+        # Stopped: whatever arrived after the sentinel is refused, not left waiting.
+        while not self._queue.empty():
+            late = self._queue.get_nowait()
+            if late is not None and not late.future.done():
+                late.future.set_exception(Unavailable("the server is shutting down"))
 
     async def _flush(self, pending: list[_Pending]) -> None:
         live = [p for p in pending if not p.future.cancelled()]
