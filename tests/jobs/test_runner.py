@@ -163,3 +163,18 @@ def test_inference_partition_limits_gpu_jobs(tmp_path: Path) -> None:
         assert [r.success for r in sdk.compute_pools.resize_inference_partition("local", 0)] == [True]
         group = sdk.compute_pools.list()[0].harmony_groups[0]
         assert (group.inference_partition_size, group.job_partition_size) == (0, 2)
+
+
+def test_offline_pool_refuses_jobs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LiveServer(make_settings(data, ray_address="http://127.0.0.1:9")) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        assert {p.key for p in sdk.compute_pools.list()} == {"local", "ray"}
+        sdk.use_cases.create("offline")
+    with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        sdk.set_default_use_case("offline")
+        upload(sdk, tmp_path, recipes.QUICK, "quick")
+        ray = next(p for p in sdk.compute_pools.list() if p.key == "ray")
+        assert ray.harmony_groups[0].status == "OFFLINE"
+        with pytest.raises(errors.ServerError, match="compute pool 'ray' is offline"):
+            sdk.jobs.run("quick", num_gpus=0, compute_pool="ray")
+        assert sdk.jobs.list().total_count == 0

@@ -34,6 +34,7 @@ from adaptive_engine.server.errors import (
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    Unavailable,
 )
 from adaptive_engine.server.jobs.storage import FileStore
 
@@ -75,6 +76,8 @@ async def create_job(
     pool = await get_pool(session, compute_pool)
     if "JOB" not in pool.capabilities:
         raise InvalidInput(f"compute pool '{pool.key}' does not run jobs")
+    if not any(g.status == "ONLINE" for g in pool.harmony_groups):
+        raise Unavailable(f"compute pool '{pool.key}' is offline (no harmony group is ONLINE)")
     capacity = job_gpus(pool)
     if num_gpus > capacity:
         raise InvalidInput(
