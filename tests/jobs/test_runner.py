@@ -178,3 +178,31 @@ def test_offline_pool_refuses_jobs(tmp_path: Path) -> None:
         with pytest.raises(errors.ServerError, match="compute pool 'ray' is offline"):
             sdk.jobs.run("quick", num_gpus=0, compute_pool="ray")
         assert sdk.jobs.list().total_count == 0
+
+
+BIG_ARTIFACT = '''
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Config(InputConfig):
+    size: int
+
+@recipe_main
+def main(config: Config, ctx: RecipeContext) -> None:
+    ctx.save_artifact("big.bin", b"x" * config.size)
+'''
+
+
+def test_artifacts_are_not_held_to_the_request_size_limit(tmp_path: Path) -> None:
+    with LiveServer(make_settings(tmp_path / "data", max_request_bytes=10_000)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+        sdk.use_cases.create("big")
+        sdk.set_default_use_case("big")
+        upload(sdk, tmp_path, BIG_ARTIFACT, "big")
+        job = wait_for(sdk, sdk.jobs.run("big", num_gpus=0, args={"size": 50_000}).id)
+        assert job.status == "COMPLETED", job.error
+        sdk.artifacts.download(job.details.artifacts[0].id, str(tmp_path / "big.bin"))
+        assert (tmp_path / "big.bin").stat().st_size == 50_000
+        # Ordinary requests still are.
+        rows = tmp_path / "rows.jsonl"
+        rows.write_text('{"prompt": "%s"}\n' % ("x" * 20_000))
+        with pytest.raises(errors.ValidationError, match="exceeds the limit"):
+            sdk.datasets.upload(str(rows), "rows")

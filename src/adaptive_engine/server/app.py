@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,8 @@ from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.router import api_router
 
 log = logging.getLogger("adaptive_engine")
+# Routes that stream their body to disk with limits of their own (dataset parts, job artifacts, models).
+STREAMED_UPLOADS = re.compile(r"/api/v1/(upload/part|jobs/[^/]+/artifacts|jobs/[^/]+/models/upload)")
 
 
 async def graphql_context(request: Request) -> AsyncIterator[Context]:
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
 
     # Outermost first: metrics see every request, auth runs before the size check reads the body.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(MetricsMiddleware, registry=registry)
     return app

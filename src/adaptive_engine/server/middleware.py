@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -69,14 +70,17 @@ class AuthMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over the configured size before they are read whole."""
+    """Refuses bodies over the configured size before they are read whole. Routes that stream their
+    body to disk under limits of their own (chunked dataset parts, job artifacts and models) match
+    ``streamed`` and are left to those limits."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: re.Pattern[str] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.streamed is not None and self.streamed.fullmatch(scope["path"])):
             await self.app(scope, receive, send)
             return
         from adaptive_engine.server.errors import PayloadTooLarge
