@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pytest
 from sqlalchemy import func, select
 
@@ -198,3 +199,18 @@ def test_a_model_in_an_active_test_cannot_be_detached(ab_server, ab_client, uniq
     ab_client.models.detach(s.models[2], use_case=s.use_case)  # not in the test
     ab_client.ab_tests.cancel(f"det-{unique}")
     ab_client.models.detach(s.models[1], use_case=s.use_case)
+
+
+async def test_async_client(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+    from adaptive_engine import AsyncAdaptive
+
+    s = await asyncio.to_thread(make_setup, ab_server, ab_client, unique)  # set-up runs its own loop
+    async with AsyncAdaptive(ab_server.base_url, api_key=ab_server.api_key) as client:
+        created = await client.ab_tests.create(f"as-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
+        assert created.status == "WARMUP"
+        assert (await client.ab_tests.get(f"as-{unique}")).report.decision == "continue"
+        assert [c.key for c in await client.ab_tests.list(use_case=s.use_case)] == [f"as-{unique}"]
+        assert await client.ab_tests.cancel(f"as-{unique}") == f"as-{unique}"
+        with pytest.raises(ConflictError):
+            await client.ab_tests.cancel(f"as-{unique}")
+    assert ab_client.ab_tests.get(f"as-{unique}").status == "CANCELLED"

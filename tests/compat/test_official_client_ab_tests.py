@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pytest
 
 from tests.ab_tests.support import add_duels, add_traffic, evaluate, make_setup
@@ -62,3 +63,14 @@ def test_preference_campaign_and_cancel(server, client, official, unique: str) -
     assert official.ab_tests.get(f"op-{unique}").status.value == "CANCELLED"
     assert [c.key for c in official.ab_tests.list(status="cancelled", use_case=s.use_case)] == [f"op-{unique}"]
     assert official.ab_tests.list(active=True, use_case=s.use_case) == []
+
+
+async def test_async_official_client(server, client, unique: str) -> None:  # noqa: ANN001
+    s = await asyncio.to_thread(make_setup, server, client, unique)  # set-up runs its own loop
+    official = adaptive_sdk.AsyncAdaptive(base_url=server.base_url, api_key=server.api_key)
+    created = await official.ab_tests.create(f"oa-{unique}", s.metrics["score"], s.models, use_case=s.use_case)
+    assert created.status.value == "WARMUP"
+    got = await official.ab_tests.get(f"oa-{unique}")
+    assert got.metric.key == s.metrics["score"] and [v.variant.key for v in got.report.variants] == s.models
+    assert [c.key for c in await official.ab_tests.list(active=True, use_case=s.use_case)] == [f"oa-{unique}"]
+    assert await official.ab_tests.cancel(f"oa-{unique}") == f"oa-{unique}"
