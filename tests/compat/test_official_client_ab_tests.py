@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from tests.ab_tests.support import add_duels, add_traffic, evaluate, make_setup
