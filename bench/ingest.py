@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from adaptive_engine.server.db.base import utcnow  # noqa: E402
-from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade  # noqa: E402
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from adaptive_engine.server.db.models import Completion, Feedback, Metric, UseCase  # noqa: E402
 from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows  # noqa: E402
 from adaptive_engine.server.domains.interactions.service import prompt_hash  # noqa: E402
@@ -172,6 +172,24 @@ def drop_postgres(name: str) -> None:
     asyncio.run(run())
 
 
+async def health_load(url: str, clients: int, seconds: float) -> float:
+    """Requests/s of GET /health (no auth, no database): the HTTP stack's own ceiling on this machine now."""
+    done = 0
+    stop_at = time.monotonic() + seconds
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.monotonic() < stop_at:
+            async with session.get(f"{url}/health") as r:
+                await r.read()
+                done += 1
+
+    start = time.monotonic()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        await asyncio.gather(*[client(session) for _ in range(clients)])
+    return done / (time.monotonic() - start)
+
+
 def bench_database(kind: str, seconds: float, client_counts: list[int]) -> list[tuple]:
     data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
     pg_name = None
@@ -190,6 +208,9 @@ def bench_database(kind: str, seconds: float, client_counts: list[int]) -> list[
         for clients in client_counts:
             events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds))
             results.append((kind, f"REST, {clients} client{'s' if clients > 1 else ''}", events / elapsed, errors))
+        health = asyncio.run(health_load(url, max(client_counts), seconds / 2))
+        print(f"{kind:<11} (HTTP stack alone: GET /health, {max(client_counts)} clients: {health:.0f} requests/s;"
+              f" a logging client sends 2 requests per 3 events)", flush=True)
         proc.terminate()
         proc.wait(timeout=30)
         # Same database, server stopped: the ceiling has the machine to itself, as the server had.

@@ -379,7 +379,7 @@ class CompletionGroupType:
     ) -> CompletionListType:
         ctx = info.context
         async with session_lock(ctx):
-            result = await service._page(ctx.session, self.group.conditions, page, service.newest_first(order), ignore_group_cursors=True)
+            result = await service.page_completions(ctx.session, self.group.conditions, page, service.newest_first(order), ignore_group_cursors=True)
             hydration = await service.hydrate(ctx.session, result.items)
         _remember_flags(info, hydration)
         return CompletionListType(

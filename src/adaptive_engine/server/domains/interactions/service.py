@@ -417,12 +417,12 @@ async def list_interactions(
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
     campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
-    result = await _page(session, conditions, page, newest_first(order))
+    result = await page_completions(session, conditions, page, newest_first(order))
     total = (await session.execute(select(func.count()).select_from(orm.Completion).where(*conditions))).scalar_one()
     return InteractionPage(await hydrate(session, result.items), result, int(total))
 
 
-async def _page(session: AsyncSession, conditions: list[Any], page: Any, newest: bool, *, ignore_group_cursors: bool = False) -> Page:
+async def page_completions(session: AsyncSession, conditions: list[Any], page: Any, newest: bool, *, ignore_group_cursors: bool = False) -> Page:
     first = getattr(page, "first", None)
     last = getattr(page, "last", None)
     after = getattr(page, "after", None)
@@ -596,5 +596,5 @@ async def list_grouped(
 
 
 async def list_group_completions(session: AsyncSession, group: Group, page: Any, order: Sequence[Any] | None) -> Hydration:
-    result = await _page(session, group.conditions, page, newest_first(order), ignore_group_cursors=True)
+    result = await page_completions(session, group.conditions, page, newest_first(order), ignore_group_cursors=True)
     return await hydrate(session, result.items)
