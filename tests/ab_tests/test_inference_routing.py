@@ -43,11 +43,15 @@ def setup_external(server, client, upstream, unique: str):  # noqa: ANN001, ANN2
     return use_case.key, keys, metric
 
 
-def completion_row(server, completion_id: str) -> orm.Completion:  # noqa: ANN001
+def completion_rows(server, completion_ids: list[str]) -> list[orm.Completion]:  # noqa: ANN001
     async def work(session):  # noqa: ANN001, ANN202
-        return await session.get(orm.Completion, uuid.UUID(completion_id))
+        return [await session.get(orm.Completion, uuid.UUID(c)) for c in completion_ids]
 
     return in_db(server, work)
+
+
+def completion_row(server, completion_id: str) -> orm.Completion:  # noqa: ANN001
+    return completion_rows(server, [completion_id])[0]
 
 
 def campaign_id(server, key: str) -> uuid.UUID:  # noqa: ANN001
@@ -70,12 +74,14 @@ def test_chat_traffic_runs_the_campaign_end_to_end(ab_server, ab_client, upstrea
         answer = ab_client.chat.create(messages=QUESTION, session_id=session_id, max_tokens=8)
         choice = answer.choices[0]
         assert choice.model in served
-        again = ab_client.chat.create(messages=QUESTION, session_id=session_id, max_tokens=8)
-        assert again.choices[0].model == choice.model
-        row = completion_row(ab_server, choice.completion_id)
-        assert (row.ab_campaign_id, row.model_key, row.source) == (cid, choice.model, "LIVE")
+        if i % 6 == 0:
+            again = ab_client.chat.create(messages=QUESTION, session_id=session_id, max_tokens=8)
+            assert again.choices[0].model == choice.model
         served[choice.model].append(choice.completion_id)
     assert all(served.values())
+    for model, ids in served.items():
+        for row in completion_rows(ab_server, ids):
+            assert (row.ab_campaign_id, row.model_key, row.source) == (cid, model, "LIVE")
 
     # feedback: the second model of the campaign is clearly better
     for model, ids in served.items():
