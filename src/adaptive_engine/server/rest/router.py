@@ -10,6 +10,7 @@ from adaptive_engine.server.domains.feedback.rest import router as feedback_rout
 from adaptive_engine.server.domains.graders.rest import router as graders_router
 from adaptive_engine.server.domains.interactions.rest import router as interactions_router
 from adaptive_engine.server.domains.inference.rest import router as inference_router
+from adaptive_engine.server.domains.training.rest import router as training_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(datasets_router)
@@ -18,3 +19,4 @@ api_router.include_router(feedback_router)
 api_router.include_router(jobs_router)
 api_router.include_router(graders_router)
 api_router.include_router(inference_router)
+api_router.include_router(training_router)

@@ -1,0 +1,32 @@
+"""REST for running training/evaluation jobs: local weights of a model, and evaluation completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest
+from adaptive_engine.server.domains.training import service
+from adaptive_engine.server.rest.deps import db_session, principal
+
+router = APIRouter(tags=["training"])
+
+
+@router.get("/jobs/{job_id}/model-weights/{model}")
+async def model_weights(
+    job_id: str, model: str, request: Request,
+    session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    return await service.model_weights(session, caller, request.app.state.settings, job_id, model)
+
+
+@router.post("/jobs/{job_id}/evaluation-completions", status_code=201)
+async def evaluation_completions(
+    job_id: str, body: list[AddInteractionsRequest], request: Request,
+    session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    ids = await service.record_evaluation(session, caller, request.app.state.ingest, job_id, body)
+    return {"completion_ids": [str(i) for i in ids]}
