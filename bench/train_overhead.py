@@ -1,6 +1,6 @@
 """Training throughput of our sft path against a plain TRL script, on the same data in the same run.
 
-    python bench/train_overhead.py [--rows 64] [--steps 12] [--batch 8] [--rounds 2]
+    python bench/train_overhead.py [--rows 64] [--steps 12] [--batch 8] [--rounds 2] [--threads N]
 
 Both sides start from the same converted bundled model folder, train a LoRA adapter with the same
 hyper-parameters (SFTConfig with the same values) on the same prompt/completion rows, and save the
@@ -91,9 +91,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     model_dir = bundled_chat_model_dir()
     rows = make_rows(args.rows)

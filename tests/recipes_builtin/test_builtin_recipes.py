@@ -174,3 +174,37 @@ def test_bad_input_fails_early_naming_the_problem(
 
 def _has(sdk: Adaptive, dataset: str) -> bool:
     return dataset in {d.key for d in sdk.datasets.list()}
+
+
+def test_eval_grades_models_and_stores_evaluation_completions(sdk: Adaptive, base: str, tmp_path: Path) -> None:
+    if "is-json" not in {g.key for g in sdk.graders.list()}:
+        sdk.feedback.register_key("is_json", kind="bool")
+        sdk.graders.create.custom(key="is-json", feedback_key="is_json", code=GRADER_CODE)
+    _upload(sdk, tmp_path, "eval-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
+    sdk.models.deploy(base, wait=True)
+    job = _run(sdk, "eval", {"models": [base], "dataset": "eval-prompts", "graders": ["is-json"],
+                             "samples_per_prompt": 2, "temperature": 1.0, "max_tokens": 8})
+    assert job.status == "COMPLETED", job.error
+    assert job.kind == "EVALUATION"
+    artifact = next(a for a in job.details.artifacts if a.kind == "EVALUATION")
+    target = tmp_path / "evaluation.json"
+    sdk.artifacts.download(artifact.id, str(target))
+    report = json.loads(target.read_text())
+    assert len(report["samples"]) == 4 and {s["model"] for s in report["samples"]} == {base}
+    aggregate = report["aggregates"][base]["is-json"]
+    assert aggregate["count"] + aggregate["failed"] == 4
+    # The completions are stored with source EVALUATION, their scores as feedback under the grader's key.
+    stored = sdk.interactions.list(filters={"source": ["EVALUATION"], "labels": [{"key": "job_id", "value": [job.id]}]})
+    assert stored.total_count == 4
+    assert all(i.source == "EVALUATION" and i.model.key == base for i in stored.nodes)
+    assert all(fb.metric.key == "is_json" for i in stored.nodes for fb in i.direct_feedbacks)
+    assert sum(len(i.direct_feedbacks) for i in stored.nodes) == aggregate["count"]
+
+
+def test_eval_refuses_unknown_model(sdk: Adaptive, base: str, tmp_path: Path) -> None:
+    _upload(sdk, tmp_path, "eval-prompts-2", [{"prompt": "q"}])
+    if "is-json" not in {g.key for g in sdk.graders.list()}:
+        sdk.feedback.register_key("is_json", kind="bool")
+        sdk.graders.create.custom(key="is-json", feedback_key="is_json", code=GRADER_CODE)
+    job = _run(sdk, "eval", {"models": ["no-such-model"], "dataset": "eval-prompts-2", "graders": ["is-json"]})
+    assert job.status == "FAILED" and "unknown model 'no-such-model'" in job.error
