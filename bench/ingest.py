@@ -45,9 +45,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, database_url: str | None) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, database_url: str | None, extra_path: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false"}
+    pythonpath = os.pathsep.join([str(ROOT / "src"), *([extra_path] if extra_path else [])])
+    env = {**os.environ, "PYTHONPATH": pythonpath, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false"}
     cmd = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data-dir", str(data_dir), "--log-level", "warning"]
     if database_url:
@@ -190,14 +191,14 @@ async def health_load(url: str, clients: int, seconds: float) -> float:
     return done / (time.monotonic() - start)
 
 
-def bench_database(kind: str, seconds: float, client_counts: list[int]) -> list[tuple]:
+def bench_database(kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None) -> list[tuple]:
     data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
     pg_name = None
     database_url = None
     if kind == "postgresql":
         pg_name, database_url = fresh_postgres()
     resolved = database_url or f"sqlite+aiosqlite:///{(data_dir / 'engine.db').resolve()}"
-    proc, url = start_server(data_dir, database_url)
+    proc, url = start_server(data_dir, database_url, extra_path)
     results = []
     try:
         use_case, metric = "bench", "bench-ok"
@@ -229,13 +230,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--clients", default="1,64")
+    parser.add_argument("--server-pythonpath", default=None,
+                        help="extra sys.path for the server process, e.g. a folder with uvloop and httptools to compare")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement, one server process")
     print(f"{'database':<11} {'load':<45} {'events/s':>10} {'vs raw':>8} {'errors':>7}")
     for kind in args.databases.split(","):
-        rows = bench_database(kind, args.seconds, client_counts)
+        rows = bench_database(kind, args.seconds, client_counts, args.server_pythonpath)
         raw = rows[-1][2]
         for database, label, rate, errors in rows:
             print(f"{database:<11} {label:<45} {rate:>10.0f} {rate / raw:>8.1%} {errors:>7}", flush=True)
