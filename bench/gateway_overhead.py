@@ -1,0 +1,195 @@
+"""Latency our server adds in front of an external model, and the requests/s one server process serves.
+
+A fast fake OpenAI-compatible upstream runs on 127.0.0.1 (its own process). The same load is sent to it
+directly and through our server (external model registered and attached, completions stored), at
+concurrency 1 and 32. Printed: p50/p99 of each path, the added latency, and requests/s through one
+server process. With --litellm, LiteLLM's proxy (installed in its own venv under build/) is measured
+against the same upstream in the same run, and our ratio to it is printed.
+
+    python bench/gateway_overhead.py [--requests 400] [--litellm]
+
+Targets: p50 added <= 2 ms and p99 <= 5 ms at concurrency 1; >= 500 requests/s through one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "bench-admin-key"
+
+UPSTREAM = r'''
+import json, sys
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+import uvicorn
+
+BODY = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "fake",
+                   "choices": [{"index": 0, "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": "hello from upstream"}}],
+                   "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}).encode()
+
+async def chat(request):
+    await request.body()
+    return Response(BODY, media_type="application/json")
+
+app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(url: str, headers: dict[str, str], body: dict, requests: int, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    remaining = requests
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+        for _ in range(min(20, requests)):  # warm the connections
+            (await client.post(url, json=body)).raise_for_status()
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                response = await client.post(url, json=body)
+                latencies.append((time.perf_counter() - start) * 1000)
+                response.raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return latencies, requests / elapsed
+
+
+def start_litellm(upstream: str, port: int) -> subprocess.Popen | None:
+    venv = REPO / "build" / "litellm-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print("installing LiteLLM's proxy into build/litellm-venv (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]"], check=True)
+    config = venv / "bench-config.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: fake\n    litellm_params:\n      model: openai/fake\n"
+        f"      api_base: {upstream}\n      api_key: sk-fake\n"
+    )
+    return subprocess.Popen([str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
+                             "--host", "127.0.0.1", "--num_workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it once)")
+    args = parser.parse_args()
+
+    procs: list[subprocess.Popen] = []
+    up_port, our_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY,
+           "ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
+           "ADAPTIVE_ONLINE_GRADING_INTERVAL_S": "0", "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "0",
+           "ADAPTIVE_LOG_LEVEL": "warning"}
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)]))
+        upstream = f"http://127.0.0.1:{up_port}/v1"
+        data_dir = tempfile.mkdtemp(prefix="gateway-bench-")
+        procs.append(subprocess.Popen([sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1",
+                                       "--port", str(our_port), "--data-dir", data_dir, "--log-level", "warning"], env=env,
+                                      stdout=subprocess.DEVNULL))
+        ours = f"http://127.0.0.1:{our_port}"
+        wait_http(ours + "/health")
+        sys.path.insert(0, str(REPO / "src"))
+        from adaptive_engine import Adaptive
+
+        with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
+            sdk.use_cases.create(key="bench")
+            model = sdk.models.add_external(name="fake", key="fake", external_model_id="fake", api_key="sk-fake",
+                                            provider="open_ai", endpoint=upstream)
+            sdk.models.attach(model.key, wait=True, make_default=True, use_case="bench")
+        lite_url = None
+        if args.litellm:
+            lite_port = free_port()
+            proc = start_litellm(upstream, lite_port)
+            if proc is not None:
+                procs.append(proc)
+                wait_http(f"http://127.0.0.1:{lite_port}/health/liveliness", timeout=300)
+                lite_url = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
+
+        messages = [{"role": "user", "content": "Say hello."}]
+        targets = [
+            ("direct", upstream + "/chat/completions", {}, {"model": "fake", "messages": messages}),
+            ("through ours", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
+             {"model": "bench", "messages": messages}),
+            ("ours, store=False", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
+             {"model": "bench", "messages": messages, "store": False}),
+        ]
+        if lite_url:
+            targets.append(("through LiteLLM", lite_url, {"Authorization": "Bearer sk-fake"},
+                            {"model": "fake", "messages": messages}))
+        print(f"{args.requests} requests per run; completions stored by our server (but with store=False)")
+        print(f"{'path':<18}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+        results: dict[tuple[str, int], tuple[float, float, float]] = {}
+        for concurrency in (1, 32):
+            for name, url, headers, body in targets:
+                lat, rps = asyncio.run(load(url, headers, body, args.requests, concurrency))
+                results[(name, concurrency)] = (percentile(lat, 0.5), percentile(lat, 0.99), rps)
+                p50, p99, _ = results[(name, concurrency)]
+                print(f"{name:<18}{concurrency:>5}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}")
+        for concurrency in (1, 32):
+            d50, d99, _ = results[("direct", concurrency)]
+            o50, o99, orps = results[("through ours", concurrency)]
+            line = f"added by ours at concurrency {concurrency}: p50 {o50 - d50:.2f} ms, p99 {o99 - d99:.2f} ms"
+            if lite_url:
+                l50, l99, lrps = results[("through LiteLLM", concurrency)]
+                line += (f"; LiteLLM adds p50 {l50 - d50:.2f} ms, p99 {l99 - d99:.2f} ms;"
+                         f" our req/s vs LiteLLM: {orps / lrps:.2f}x")
+            print(line)
+        print(f"requests/s through one server process (concurrency 32): {results[('through ours', 32)][2]:.0f} "
+              "(target >= 500)")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()
