@@ -43,7 +43,7 @@ class ComputeConfig(APIObject):
     max_seq_len: int
 
 
-class ModelUseCase(APIObject):
+class UseCaseRef(APIObject):
     id: str
     key: str
     name: str
@@ -64,7 +64,7 @@ class Model(APIObject):
     size: int | None = None
     compute_config: ComputeConfig | None = None
     backbone: Model | None = None
-    use_cases: list[ModelUseCase] = []
+    use_cases: list[UseCaseRef] = []
 
 
 class ModelService(APIObject):
@@ -250,12 +250,6 @@ class Interaction(APIObject):
     ab_campaign_id: str | None = None
 
 
-
-
-class UseCaseRef(APIObject):
-    id: str
-    key: str
-    name: str
 
 
 class JobStage(APIObject):
@@ -465,12 +459,6 @@ class CustomConfig(APIObject):
     typename: Literal["CustomConfigOutput"] = Field(alias="__typename")
     description: str | None = None
     has_code: bool = False
-
-
-class UseCaseRef(APIObject):
-    id: str
-    key: str
-    name: str
 
 
 class Grader(APIObject):
