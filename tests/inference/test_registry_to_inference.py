@@ -68,3 +68,18 @@ def test_ab_campaign_routes_and_is_recorded(server, client, upstream, unique):
         return len((await session.execute(select(orm.Completion.id).where(orm.Completion.ab_campaign_id == uuid.UUID(campaign.id)))).all())
 
     assert in_db(server, count) == 1
+
+
+def test_local_model_that_fails_to_load_ends_in_error(server, client, tmp_path, unique):
+    folder = tmp_path / f"broken-{unique}"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    model = client.models.add_local(path=str(folder), name=f"Broken {unique}", key=f"broken-{unique}")
+    use_case = f"loc-{unique}"
+    client.use_cases.create(key=use_case)
+    with pytest.raises(APIError, match="failed to load"):
+        client.models.attach(model.key, wait=True, use_case=use_case)
+    got = client.models.get(model.key)
+    assert got.online == "ERROR" and "could not load the model" in got.error
+    with pytest.raises(APIError, match=f"model '{model.key}' of use case '{use_case}' is not online \\(status ERROR"):
+        client.chat.create(messages=[{"role": "user", "content": "hi"}], model=model.key, use_case=use_case)

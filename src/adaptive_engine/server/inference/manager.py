@@ -72,7 +72,10 @@ class InferenceManager:
             )).scalars().all()
             to_load = []
             for model in rows:
-                if model.source.get("bundled") and not self.settings.bundled_models:
+                source = model.source or {}
+                if not (source.get("bundled") or source.get("path")):
+                    continue  # nothing this process could load (a row written by hand): left as it is
+                if source.get("bundled") and not self.settings.bundled_models:
                     continue
                 model.status, model.error = "PENDING", None
                 to_load.append(model.id)
