@@ -47,6 +47,38 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
+def _with_database(data_dir: Path, database_url: str | None, work):  # noqa: ANN001, ANN202
+    """Run ``await work(session)`` in one transaction on a migrated, bootstrapped database; a domain
+    error is printed and exits with status 1."""
+    from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
+    from adaptive_engine.server.db.session import unit_of_work
+    from adaptive_engine.server.domains.identity.service import bootstrap
+    from adaptive_engine.server.errors import DomainError
+
+    settings = _settings(data_dir, database_url)
+
+    async def run():  # noqa: ANN202
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+            sessionmaker = create_sessionmaker(engine)
+            async with unit_of_work(sessionmaker) as session:
+                result = await bootstrap(session, settings.data_dir, settings.admin_api_key)
+            if result.generated_key:
+                typer.echo(f"Admin API key (shown once): {result.generated_key}", err=True)
+            async with unit_of_work(sessionmaker) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(code=1) from None
+
+
 @keys_app.command("create")
 def keys_create(
     email: Annotated[str, typer.Option(help="The user the key is for")],
@@ -55,30 +87,49 @@ def keys_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key for an existing user and print it (shown once)."""
-    from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
-    from adaptive_engine.server.db.session import unit_of_work
     from adaptive_engine.server.domains.identity.service import create_api_key, get_user_by_email
-    from adaptive_engine.server.errors import DomainError
 
-    settings = _settings(data_dir, database_url)
+    async def work(session):  # noqa: ANN001, ANN202
+        return await create_api_key(session, await get_user_by_email(session, email), name=name)
 
-    async def run() -> str:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            await upgrade(engine)
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                user = await get_user_by_email(session, email)
-                return await create_api_key(session, user, name=name)
-        finally:
-            await engine.dispose()
+    typer.echo(_with_database(data_dir, database_url, work))
 
-    try:
-        key = asyncio.run(run())
-    except DomainError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        raise typer.Exit(code=1) from None
-    typer.echo(key)
+
+@keys_app.command("list")
+def keys_list(
+    email: Annotated[str, typer.Option(help="Whose keys")],
+    data_dir: DataDir = Path("data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List a user's API keys: id, prefix, state, name (the keys themselves are never stored)."""
+    from sqlalchemy import select
+
+    from adaptive_engine.server.db.models import ApiKey
+    from adaptive_engine.server.domains.identity.service import get_user_by_email
+
+    async def work(session):  # noqa: ANN001, ANN202
+        user = await get_user_by_email(session, email)
+        rows = await session.execute(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at))
+        return [(str(k.id), k.prefix, "revoked" if k.revoked_at else "active", k.name) for k in rows.scalars()]
+
+    for key_id, prefix, state, name in _with_database(data_dir, database_url, work):
+        typer.echo(f"{key_id}  {prefix}…  {state:7}  {name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`) or its prefix")],
+    data_dir: DataDir = Path("data"),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an API key: it stops working at once."""
+    from adaptive_engine.server.domains.identity.service import revoke_api_key
+
+    async def work(session):  # noqa: ANN001, ANN202
+        row = await revoke_api_key(session, None, key_id)
+        return f"revoked {row.id} ({row.prefix}…) of {row.user.email}"
+
+    typer.echo(_with_database(data_dir, database_url, work))
 
 
 if __name__ == "__main__":

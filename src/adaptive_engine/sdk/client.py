@@ -18,6 +18,10 @@ from adaptive_engine.sdk.resources.interactions import Interactions
 from adaptive_engine.sdk.resources.ab_tests import ABTests
 from adaptive_engine.sdk.resources.graders import Graders
 from adaptive_engine.sdk.resources.models import Models
+from adaptive_engine.sdk.resources.api_keys import ApiKeys
+from adaptive_engine.sdk.resources.permissions import Permissions
+from adaptive_engine.sdk.resources.roles import Roles
+from adaptive_engine.sdk.resources.teams import Teams
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
 from adaptive_engine.sdk.resources.chat import Chat
@@ -65,6 +69,10 @@ class _ClientBase:
         self.graders = Graders(self)
         self.chat = Chat(self)
         self.embeddings = Embeddings(self)
+        self.teams = Teams(self)
+        self.roles = Roles(self)
+        self.permissions = Permissions(self)
+        self.api_keys = ApiKeys(self)
 
     @property
     def default_use_case(self) -> str | None:

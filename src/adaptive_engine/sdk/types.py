@@ -570,3 +570,22 @@ class EmbeddingsResponse(APIObject):
             else:
                 out.append(list(item.embedding))
         return out
+
+class TeamMember(APIObject):
+    user: User
+    team: Team
+    role: Role
+
+
+class ApiKey(APIObject):
+    id: str
+    name: str
+    prefix: str
+    user_email: str
+    created_at: int
+    revoked_at: int | None = None
+
+
+class CreatedApiKey(APIObject):
+    key: str
+    api_key: ApiKey

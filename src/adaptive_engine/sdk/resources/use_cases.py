@@ -38,3 +38,34 @@ class UseCases(Resource):
         """Every use case the caller can see."""
         data = yield GraphQL(f"query UseCases {{ useCases {{ {USE_CASE_FIELDS} }} }}")
         return [UseCase.model_validate(u) for u in data["useCases"]]
+
+    @operation
+    def share(self, use_case: str, team: str, role: str, is_owner: bool = False):
+        """Share a use case with ``team`` under ``role`` (or change that team's role). Needs use_case:share."""
+        current = yield from self._shares(use_case)
+        shares = [s for s in current if s["team"] != team]
+        shares.append({"team": team, "role": role, "isOwner": is_owner})
+        return (yield from self._set_shares(use_case, shares))
+
+    @operation
+    def unshare(self, use_case: str, team: str):
+        """Remove ``team``'s access to a use case. Needs use_case:share."""
+        current = yield from self._shares(use_case)
+        shares = [s for s in current if s["team"] != team]
+        return (yield from self._set_shares(use_case, shares))
+
+    def _shares(self, use_case: str):
+        query = "query UseCaseShares($key: IdOrKey!) { useCase(idOrKey: $key) { shares { isOwner team { key } role { key } } } }"
+        data = yield GraphQL(query, {"key": use_case})
+        return [
+            {"team": s["team"]["key"], "role": s["role"]["key"], "isOwner": s["isOwner"]}
+            for s in data["useCase"]["shares"]
+        ]
+
+    def _set_shares(self, use_case: str, shares: list):
+        query = (
+            "mutation ShareUseCase($idOrKey: IdOrKey!, $input: UseCaseShares!) {"
+            f" shareUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"
+        )
+        data = yield GraphQL(query, {"idOrKey": use_case, "input": {"shares": shares}})
+        return UseCase.model_validate(data["shareUseCase"])

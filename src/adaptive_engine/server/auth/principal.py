@@ -41,16 +41,32 @@ class Principal:
         if not self.has_global(permission):
             raise PermissionDenied(f"permission '{permission}' is required")
 
+    def has_team(self, permission: str, team_id: uuid.UUID) -> bool:
+        if self.is_admin:
+            return True
+        granted = self.team_permissions.get(team_id, frozenset())
+        return ADMIN in granted or permission in granted
+
+    def require_team(self, permission: str, team_id: uuid.UUID, team_key: str = "") -> None:
+        """Raise unless the caller's role in that team grants ``permission`` (admins pass everywhere)."""
+        if not self.has_team(permission, team_id):
+            raise PermissionDenied(f"permission '{permission}' is required in team '{team_key or team_id}'")
+
     async def use_case_permissions(self, session: AsyncSession, use_case_id: uuid.UUID) -> frozenset[str]:
         if self.job_id is not None and use_case_id != self.job_use_case_id:
             return frozenset()
         if self.is_admin:
             return frozenset({ADMIN})
         shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id == use_case_id))).scalars()
+        # Through each team of the caller the use case is shared with: what the share's role allows the
+        # team on this use case, capped by the caller's role in that team (an "admin" share role caps nothing).
         granted: set[str] = set()
         for share in shares:
-            if share.team_id in self.team_permissions:
-                granted |= set(share.role.permissions)
+            member = self.team_permissions.get(share.team_id)
+            if member is None:
+                continue
+            shared = set(share.role.permissions)
+            granted |= set(member) if ADMIN in shared else set(member) & shared
         return frozenset(granted)
 
     async def can(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID) -> bool:

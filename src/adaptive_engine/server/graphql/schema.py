@@ -13,11 +13,11 @@ from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, Dat
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.graders.graphql import GraderMutation, GraderQuery
-from adaptive_engine.server.domains.identity.graphql import IdentityQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
 from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
 from adaptive_engine.server.domains.models.graphql import ModelMutation, ModelQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
+from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 
@@ -36,6 +36,7 @@ QUERY_MIXINS: list[type] = [
 ]
 
 MUTATION_MIXINS: list[type] = [
+    IdentityMutation,
     UseCaseMutation,
     ModelMutation,
     DatasetMutation,

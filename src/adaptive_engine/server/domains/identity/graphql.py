@@ -1,24 +1,152 @@
-"""GraphQL of the identity domain: the caller (``me``). Users, teams and roles management extend this."""
+"""GraphQL of the identity domain: the caller, users, teams, roles, permissions and API keys."""
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
-from adaptive_engine.server.db.models import TeamMember, User
-from adaptive_engine.server.domains.identity.types import UserType
+from adaptive_engine.server.auth.guard import authenticated, requires
+from adaptive_engine.server.db.models import User
+from adaptive_engine.server.domains.identity import service
+from adaptive_engine.server.domains.identity.types import (
+    ApiKeyType,
+    CreatedApiKeyType,
+    RoleType,
+    TeamMemberType,
+    TeamType,
+    UserType,
+)
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.scalars import IdOrKey
 
 
 async def user_type(info: Info[Context, None], user: User) -> UserType:
-    members = (await info.context.session.execute(select(TeamMember).where(TeamMember.user_id == user.id))).scalars()
-    return UserType(row=user, memberships=list(members))
+    return UserType(row=user, memberships=await service.memberships(info.context.session, user.id))
+
+
+@strawberry.input(name="UserCreateTeamWithRole")
+class UserCreateTeamWithRole:
+    team: str
+    role: str
+
+
+@strawberry.input(name="UserCreate")
+class UserCreate:
+    email: str
+    name: str
+    teams: list[UserCreateTeamWithRole]
+
+
+@strawberry.input(name="TeamMemberSet")
+class TeamMemberSet:
+    user: str
+    team: str
+    role: str
+
+
+@strawberry.input(name="TeamMemberRemove")
+class TeamMemberRemove:
+    user: str
+    team: str
+
+
+@strawberry.input(name="TeamCreate")
+class TeamCreate:
+    name: str
+    key: str | None = None
+
+
+@strawberry.input(name="RoleCreate")
+class RoleCreate:
+    name: str
+    permissions: list[str]
+    key: str | None = None
+
+
+@strawberry.input(name="ApiKeyCreate")
+class ApiKeyCreate:
+    name: str = ""
+    user: str | None = strawberry.field(default=None, description="Email or id; default: the caller")
 
 
 @strawberry.type
 class IdentityQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def me(self, info: Info[Context, None]) -> UserType | None:
         user = await info.context.session.get(User, info.context.principal.user_id)
         return await user_type(info, user) if user else None
+
+    @strawberry.field(extensions=[requires("user:manage")])
+    async def users(self, info: Info[Context, None]) -> list[UserType]:
+        return [await user_type(info, u) for u in await service.list_users(info.context.session)]
+
+    @strawberry.field(extensions=[authenticated()])
+    async def teams(self, info: Info[Context, None]) -> list[TeamType]:
+        return [TeamType(row=t) for t in await service.list_teams(info.context.session)]
+
+    @strawberry.field(extensions=[authenticated()])
+    async def roles(self, info: Info[Context, None]) -> list[RoleType]:
+        return [RoleType(row=r) for r in await service.list_roles(info.context.session)]
+
+    @strawberry.field(extensions=[authenticated()], description="The permission catalogue")
+    def permissions(self) -> list[str]:
+        return service.permission_catalogue()
+
+    @strawberry.field(
+        extensions=[authenticated()],
+        description="API keys of a user (default: the caller; others need user:manage). Keys are never shown.",
+    )
+    async def api_keys(self, info: Info[Context, None], user: str | None = None) -> list[ApiKeyType]:
+        ctx = info.context
+        return [ApiKeyType(row=k) for k in await service.list_api_keys(ctx.session, ctx.principal, user)]
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(extensions=[requires("user:manage")])
+    async def create_user(self, info: Info[Context, None], input: UserCreate) -> UserType:
+        user = await service.create_user(
+            info.context.session, email=input.email, name=input.name, teams=[(t.team, t.role) for t in input.teams]
+        )
+        return await user_type(info, user)
+
+    @strawberry.mutation(extensions=[requires("user:manage")])
+    async def delete_user(self, info: Info[Context, None], user: IdOrKey) -> UserType:
+        deleted, members = await service.delete_user(info.context.session, user)
+        return UserType(row=deleted, memberships=members)
+
+    @strawberry.mutation(name="setTeamMember", extensions=[requires("team:manage")])
+    async def set_team_member(self, info: Info[Context, None], input: TeamMemberSet) -> TeamMemberType:
+        user, team, role = await service.set_team_member(
+            info.context.session, user=input.user, team=input.team, role=input.role
+        )
+        return TeamMemberType(user=await user_type(info, user), team=TeamType(row=team), role=RoleType(row=role))
+
+    @strawberry.mutation(extensions=[requires("team:manage")])
+    async def remove_team_member(self, info: Info[Context, None], input: TeamMemberRemove) -> UserType:
+        user = await service.remove_team_member(info.context.session, user=input.user, team=input.team)
+        return await user_type(info, user)
+
+    @strawberry.mutation(extensions=[requires("team:manage")])
+    async def create_team(self, info: Info[Context, None], input: TeamCreate) -> TeamType:
+        return TeamType(row=await service.create_team(info.context.session, key=input.key, name=input.name))
+
+    @strawberry.mutation(extensions=[requires("role:manage")])
+    async def create_role(self, info: Info[Context, None], input: RoleCreate) -> RoleType:
+        role = await service.create_role(
+            info.context.session, key=input.key, name=input.name, permissions=list(input.permissions)
+        )
+        return RoleType(row=role)
+
+    @strawberry.mutation(extensions=[authenticated()], description="Mint an API key (shown once)")
+    async def create_api_key(self, info: Info[Context, None], input: ApiKeyCreate) -> CreatedApiKeyType:
+        ctx = info.context
+        row, plain = await service.issue_api_key(ctx.session, ctx.principal, user=input.user, name=input.name)
+        return CreatedApiKeyType(key=plain, api_key=ApiKeyType(row=row))
+
+    @strawberry.mutation(extensions=[authenticated()], description="Revoke an API key: it stops working at once")
+    async def revoke_api_key(self, info: Info[Context, None], id: uuid.UUID) -> ApiKeyType:
+        ctx = info.context
+        return ApiKeyType(row=await service.revoke_api_key(ctx.session, ctx.principal, str(id)))

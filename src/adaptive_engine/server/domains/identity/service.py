@@ -1,9 +1,14 @@
-"""Users, teams, roles and API keys: bootstrap of a fresh deployment and key management."""
+"""Users, teams, roles and API keys: bootstrap of a fresh deployment, management, and key issuing/revoking.
+
+The permission checks are declared on the GraphQL fields (auth/guard.py); these functions validate input
+and keep the invariants (unique emails/keys, known permissions, at least one admin)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
-from adaptive_engine.server.auth.permissions import BUILTIN_ROLES
+from adaptive_engine.server.auth.permissions import ADMIN, BUILTIN_ROLES, CATALOGUE
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.lookup import get_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import ApiKey, Role, Team, TeamMember, User
-from adaptive_engine.server.errors import NotFound
+from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +111,222 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User:
     if user is None:
         raise NotFound(f"user '{email}' not found")
     return user
+
+
+# ------------------------------------------------------------------------------------------- management
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+async def get_user(session: AsyncSession, value: str | uuid.UUID) -> User:
+    """A user by id or email."""
+    as_id = parse_uuid(value)
+    user = await session.get(User, as_id) if as_id else None
+    if user is None:
+        user = (await session.execute(select(User).where(User.email == str(value).strip().lower()))).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"user '{value}' not found")
+    return user
+
+
+async def get_team_by_id_or_key(session: AsyncSession, value: str) -> Team:
+    return await get_by_id_or_key(session, Team, value, "team")
+
+
+async def get_role(session: AsyncSession, value: str) -> Role:
+    return await get_by_id_or_key(session, Role, value, "role")
+
+
+async def memberships(session: AsyncSession, user_id: uuid.UUID) -> list[TeamMember]:
+    rows = await session.execute(
+        select(TeamMember)
+        .where(TeamMember.user_id == user_id)
+        .order_by(TeamMember.created_at)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.scalars())
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.created_at, User.email))).scalars())
+
+
+def _validate_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise InvalidInput(f"'{email}' is not a valid email address")
+    return email
+
+
+async def create_user(session: AsyncSession, *, email: str, name: str, teams: list[tuple[str, str]]) -> User:
+    email = _validate_email(email)
+    if not (name or "").strip():
+        raise InvalidInput("a user needs a name")
+    if (await session.execute(select(User.id).where(User.email == email))).first():
+        raise AlreadyExists(f"user '{email}' already exists")
+    resolved: list[tuple[Team, Role]] = []
+    seen: set[uuid.UUID] = set()
+    for team_key, role_key in teams:
+        team = await get_team_by_id_or_key(session, team_key)
+        role = await get_role(session, role_key)
+        if team.id in seen:
+            raise InvalidInput(f"team '{team.key}' is given twice")
+        seen.add(team.id)
+        resolved.append((team, role))
+    user = User(email=email, name=name.strip())
+    session.add(user)
+    await session.flush()
+    for team, role in resolved:
+        session.add(TeamMember(user_id=user.id, team_id=team.id, role_id=role.id))
+    await session.flush()
+    return user
+
+
+async def _admin_user_ids(session: AsyncSession) -> set[uuid.UUID]:
+    rows = await session.execute(select(TeamMember.user_id, Role.permissions).join(Role, Role.id == TeamMember.role_id))
+    return {user_id for user_id, permissions in rows if ADMIN in (permissions or [])}
+
+
+async def _ensure_an_admin_remains(session: AsyncSession, what: str) -> None:
+    await session.flush()
+    if not await _admin_user_ids(session):
+        raise Conflict(f"{what} would leave the deployment without an admin")
+
+
+async def delete_user(session: AsyncSession, value: str) -> tuple[User, list[TeamMember]]:
+    user = await get_user(session, value)
+    members = await memberships(session, user.id)
+    admins = await _admin_user_ids(session)
+    if admins == {user.id}:
+        raise Conflict(f"user '{user.email}' is the last admin and cannot be deleted")
+    await session.delete(user)
+    await session.flush()
+    return user, members
+
+
+async def set_team_member(session: AsyncSession, *, user: str, team: str, role: str) -> tuple[User, Team, Role]:
+    found_user = await get_user(session, user)
+    found_team = await get_team_by_id_or_key(session, team)
+    found_role = await get_role(session, role)
+    member = await session.get(TeamMember, (found_user.id, found_team.id))
+    if member is None:
+        member = TeamMember(user_id=found_user.id, team_id=found_team.id, role_id=found_role.id)
+        session.add(member)
+    else:
+        member.role_id = found_role.id
+    await _ensure_an_admin_remains(session, f"giving '{found_user.email}' the role '{found_role.key}'")
+    return found_user, found_team, found_role
+
+
+async def remove_team_member(session: AsyncSession, *, user: str, team: str) -> User:
+    found_user = await get_user(session, user)
+    found_team = await get_team_by_id_or_key(session, team)
+    member = await session.get(TeamMember, (found_user.id, found_team.id))
+    if member is None:
+        raise NotFound(f"user '{found_user.email}' is not a member of team '{found_team.key}'")
+    await session.delete(member)
+    await _ensure_an_admin_remains(session, f"removing '{found_user.email}' from team '{found_team.key}'")
+    return found_user
+
+
+async def list_teams(session: AsyncSession) -> list[Team]:
+    return list((await session.execute(select(Team).order_by(Team.created_at, Team.key))).scalars())
+
+
+async def create_team(session: AsyncSession, *, key: str | None, name: str) -> Team:
+    from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
+
+    key = validate_key(key if key is not None else key_from_name(name or ""), "team key")
+    if (await session.execute(select(Team.id).where(Team.key == key))).first():
+        raise AlreadyExists(f"team '{key}' already exists")
+    team = Team(key=key, name=(name or key).strip() or key)
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def list_roles(session: AsyncSession) -> list[Role]:
+    return list((await session.execute(select(Role).order_by(Role.created_at, Role.key))).scalars())
+
+
+def validate_permissions(permissions: list[str]) -> list[str]:
+    unknown = [p for p in permissions if p not in CATALOGUE]
+    if unknown:
+        raise InvalidInput(
+            f"unknown permission(s): {', '.join(unknown)} (see permissions.list())", details={"unknown": unknown}
+        )
+    if not permissions:
+        raise InvalidInput("a role needs at least one permission")
+    return list(dict.fromkeys(permissions))
+
+
+async def create_role(session: AsyncSession, *, key: str | None, name: str, permissions: list[str]) -> Role:
+    from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
+
+    key = validate_key(key if key is not None else key_from_name(name or ""), "role key")
+    granted = validate_permissions(permissions)
+    if (await session.execute(select(Role.id).where(Role.key == key))).first():
+        raise AlreadyExists(f"role '{key}' already exists")
+    role = Role(key=key, name=(name or key).strip() or key, permissions=granted, builtin=False)
+    session.add(role)
+    await session.flush()
+    return role
+
+
+def permission_catalogue() -> list[str]:
+    return sorted(CATALOGUE)
+
+
+# --------------------------------------------------------------------------------------------- API keys
+
+
+def _may_manage_keys_of(principal: Principal, user: User) -> None:
+    if user.id != principal.user_id and not principal.has_global("user:manage"):
+        # Other users' keys are invisible without user:manage.
+        raise NotFound(f"user '{user.email}' not found")
+
+
+async def list_api_keys(session: AsyncSession, principal: Principal, user: str | None = None) -> list[ApiKey]:
+    target = await get_user(session, user) if user else await session.get(User, principal.user_id)
+    _may_manage_keys_of(principal, target)
+    rows = await session.execute(
+        select(ApiKey).where(ApiKey.user_id == target.id, ApiKey.job_id.is_(None)).order_by(ApiKey.created_at)
+    )
+    return list(rows.scalars())
+
+
+async def issue_api_key(
+    session: AsyncSession, principal: Principal, *, user: str | None = None, name: str = ""
+) -> tuple[ApiKey, str]:
+    target = await get_user(session, user) if user else await session.get(User, principal.user_id)
+    _may_manage_keys_of(principal, target)
+    if len(name) > 200:
+        raise InvalidInput("a key name has at most 200 characters")
+    plain = generate_api_key()
+    row = _api_key_row(target, plain, name=name)
+    row.user = target
+    session.add(row)
+    await session.flush()
+    return row, plain
+
+
+async def revoke_api_key(session: AsyncSession, principal: Principal | None, key_id: str) -> ApiKey:
+    """Revoke a key by id (or by its display prefix). ``principal`` None: the operator (CLI)."""
+    as_id = parse_uuid(key_id)
+    row = await session.get(ApiKey, as_id) if as_id else None
+    if row is None and not as_id:
+        matches = list((await session.execute(select(ApiKey).where(ApiKey.prefix == key_id))).scalars())
+        if len(matches) > 1:
+            raise InvalidInput(f"prefix '{key_id}' matches several keys: use the key id")
+        row = matches[0] if matches else None
+    if row is None:
+        raise NotFound(f"API key '{key_id}' not found")
+    if principal is not None:
+        try:
+            _may_manage_keys_of(principal, row.user)
+        except NotFound:
+            raise NotFound(f"API key '{key_id}' not found") from None
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+    return row

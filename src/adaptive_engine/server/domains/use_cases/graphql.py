@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
@@ -77,7 +78,10 @@ class UseCaseType:
     @strawberry.field
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
         rows = await info.context.session.execute(
-            select(orm.UseCaseShare).where(orm.UseCaseShare.use_case_id == self.row.id)
+            select(orm.UseCaseShare)
+            .where(orm.UseCaseShare.use_case_id == self.row.id)
+            .order_by(orm.UseCaseShare.created_at)
+            .execution_options(populate_existing=True)
         )
         return [
             UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner)
@@ -111,14 +115,26 @@ class UseCaseCreate:
     settings: UseCaseSettingsInput | None = None
 
 
+@strawberry.input(name="UseCaseShareInput")
+class UseCaseShareInput:
+    team: str
+    role: str
+    is_owner: bool
+
+
+@strawberry.input(name="UseCaseShares")
+class UseCaseShares:
+    shares: list[UseCaseShareInput]
+
+
 @strawberry.type
 class UseCaseQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="id_or_key")])
     async def use_case(self, info: Info[Context, None], id_or_key: IdOrKey) -> UseCaseType | None:
         ctx = info.context
         return UseCaseType(row=await service.get_use_case(ctx.session, ctx.principal, id_or_key))
 
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def use_cases(self, info: Info[Context, None]) -> list[UseCaseType]:
         ctx = info.context
         return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal)]
@@ -126,7 +142,7 @@ class UseCaseQuery:
 
 @strawberry.type
 class UseCaseMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("use_case:create")])
     async def create_use_case(self, info: Info[Context, None], input: UseCaseCreate) -> UseCaseType:
         ctx = info.context
         use_case = await service.create_use_case(
@@ -138,3 +154,13 @@ class UseCaseMutation:
             team=input.team,
         )
         return UseCaseType(row=use_case)
+
+    @strawberry.mutation(
+        extensions=[requires("use_case:share", use_case="id_or_key")],
+        description="Replace the use case's shares with the given list",
+    )
+    async def share_use_case(self, info: Info[Context, None], id_or_key: IdOrKey, input: UseCaseShares) -> UseCaseType:
+        ctx = info.context
+        use_case = await service.get_use_case(ctx.session, ctx.principal, id_or_key, "use_case:share")
+        shares = [(s.team, s.role, s.is_owner) for s in input.shares]
+        return UseCaseType(row=await service.share_use_case(ctx.session, ctx.principal, use_case, shares))

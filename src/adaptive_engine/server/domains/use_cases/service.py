@@ -95,3 +95,49 @@ async def list_use_cases(session: AsyncSession, principal: Principal) -> list[Us
             UseCase.id.in_(select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(teams)))
         )
     return list((await session.execute(query)).scalars())
+
+
+async def share_use_case(
+    session: AsyncSession, principal: Principal, use_case: UseCase, shares: list[tuple[str, str, bool]]
+) -> UseCase:
+    """Replace the use case's shares with ``shares`` ((team, role, is_owner) each). The caller needs
+    use_case:share (checked by the guard) and can only grant roles within their own rights on it."""
+    from adaptive_engine.server.auth.permissions import ADMIN
+
+    resolved: dict = {}
+    for team_key, role_key, is_owner in shares:
+        team = await find_by_id_or_key(session, Team, team_key)
+        if team is None:
+            raise NotFound(f"team '{team_key}' not found")
+        role = await find_by_id_or_key(session, Role, role_key)
+        if role is None:
+            raise NotFound(f"role '{role_key}' not found")
+        if team.id in resolved:
+            raise InvalidInput(f"team '{team.key}' appears twice in the shares")
+        resolved[team.id] = (team, role, bool(is_owner))
+    if not any(owner for _, _, owner in resolved.values()):
+        raise InvalidInput("a use case keeps at least one owner team: mark one share is_owner")
+    own = await principal.use_case_permissions(session, use_case.id)
+    current = {s.team_id: s for s in use_case.shares}
+    for team_id, (team, role, is_owner) in resolved.items():
+        existing = current.get(team_id)
+        if existing is not None and existing.role_id == role.id and existing.is_owner == is_owner:
+            continue
+        beyond = set(role.permissions) - own
+        if ADMIN not in own and beyond:
+            raise PermissionDenied(
+                f"role '{role.key}' grants {', '.join(sorted(beyond))}, which you do not hold on this use case"
+            )
+    for team_id, share in current.items():
+        if team_id not in resolved:
+            await session.delete(share)
+    for team_id, (team, role, is_owner) in resolved.items():
+        share = current.get(team_id)
+        if share is None:
+            session.add(UseCaseShare(use_case_id=use_case.id, team_id=team.id, role_id=role.id, is_owner=is_owner))
+        else:
+            share.role_id = role.id
+            share.is_owner = is_owner
+    await session.flush()
+    await session.refresh(use_case, ["shares"])
+    return use_case

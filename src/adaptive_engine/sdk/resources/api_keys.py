@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._requests import GraphQL
+from adaptive_engine.sdk.types import ApiKey, CreatedApiKey
+
+KEY_FIELDS = "id name prefix userEmail createdAt revokedAt"
+
+
+class ApiKeys(Resource):
+    """API keys: your own, or any user's with user:manage. Keys are shown once, at creation."""
+
+    @operation
+    def create(self, name: str = "", user: str | None = None):
+        """Mint a key for ``user`` (email or id; default: you). ``.key`` is the only time you see it."""
+        query = (
+            "mutation CreateApiKey($input: ApiKeyCreate!) { createApiKey(input: $input) {"
+            f" key apiKey {{ {KEY_FIELDS} }} }} }}"
+        )
+        data = yield GraphQL(query, {"input": {"name": name, "user": user}})
+        return CreatedApiKey.model_validate(data["createApiKey"])
+
+    @operation
+    def list(self, user: str | None = None):
+        """Keys of ``user`` (default: you), revoked ones included."""
+        data = yield GraphQL(f"query ApiKeys($user: String) {{ apiKeys(user: $user) {{ {KEY_FIELDS} }} }}", {"user": user})
+        return [ApiKey.model_validate(k) for k in data["apiKeys"]]
+
+    @operation
+    def revoke(self, id: str):
+        """Revoke a key by id: it stops working at once."""
+        query = f"mutation RevokeApiKey($id: UUID!) {{ revokeApiKey(id: $id) {{ {KEY_FIELDS} }} }}"
+        data = yield GraphQL(query, {"id": str(id)})
+        return ApiKey.model_validate(data["revokeApiKey"])
