@@ -90,3 +90,24 @@ def build_world(server: Any, admin: Adaptive) -> World:
         key = admin.api_keys.create(name="enforcement", user=email).key
         world.clients[who] = Adaptive(server.base_url, api_key=key, max_retries=0)
     return world
+
+
+def gql(client: Adaptive, query: str, variables: dict[str, Any] | None = None) -> Any:
+    """A raw GraphQL call through the SDK's transport (typed errors), for fields without an SDK method."""
+    from adaptive_engine.sdk._requests import GraphQL
+
+    def operation():  # noqa: ANN202
+        return (yield GraphQL(query, variables or {}))
+
+    return client._transport.run(operation())
+
+
+def rest(client: Adaptive, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
+         raw: bool = False, **extra: Any) -> Any:
+    """A raw /api/v1 call through the SDK's transport (typed errors)."""
+    from adaptive_engine.sdk._requests import Rest
+
+    def operation():  # noqa: ANN202
+        return (yield Rest(method, path, json=json, params=params, raw=raw, **extra))
+
+    return client._transport.run(operation())

@@ -119,7 +119,8 @@ CASES = [
     ),
     Case(
         ("Mutation.share_use_case",),
-        on_use_case=lambda c, w, uc: c.use_cases.share(uc, team=w.team_b, role="viewer"),
+        # A fresh team each time: sharing with team B would let the outsider in for the rows that follow.
+        on_use_case=lambda c, w, uc: c.use_cases.share(uc, team=w.admin.teams.create(key=w.fresh("t")).key, role="viewer"),
         allowed_as=("editor",),
         denied_as=("viewer",),
         snapshot=_use_cases,

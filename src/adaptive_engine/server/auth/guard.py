@@ -16,11 +16,14 @@ GraphQL — a strawberry field extension::
 REST — a FastAPI dependency that returns the :class:`Authorized` caller (and the use case, when scoped)::
 
     @router.post("/chat/completions")
-    async def chat(body: ChatBody, auth: Authorized = Depends(route_requires("inference:run", use_case=model_use_case))):
-        auth.use_case   # the UseCase row, already checked
+    async def chat(body: ChatBody, auth: Authorized = route_requires("inference:run", use_case=from_body("model"))):
+        auth.use_case   # the UseCase row, already checked (None when the body names none)
 
-    where ``model_use_case(body_json) -> str | None`` picks the use case key from the JSON body (see
-    :func:`from_body`), or call ``await auth.use_case_for(key)`` in the route when the key comes from elsewhere.
+    @router.post("/upload/init", dependencies=[route_requires("dataset:write")])   # when the route needs nothing back
+
+    ``from_body(*fields)`` / ``from_query(name)`` pick the use case from the request; without one (or when the
+    request names none) the permission is checked globally, and the route calls ``await auth.use_case_for(key)``
+    (or its service calls Principal.require) once it knows the target.
 
 Rules (implemented once, in Principal):
 - ``use_case=``: the argument holds a use case id or key. An unknown use case, and a use case the caller
@@ -122,8 +125,12 @@ class Guard(FieldExtension):
         self.requirement = requirement
 
     async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        from adaptive_engine.server.graphql.session_lock import session_lock
+
         ctx = info.context
-        await self.requirement.check(ctx.session, ctx.principal, ctx, kwargs)
+        # Root fields of one query run concurrently on one session: take turns.
+        async with session_lock(ctx):
+            await self.requirement.check(ctx.session, ctx.principal, ctx, kwargs)
         result = next_(source, info, **kwargs)
         if isinstance(result, Awaitable):
             result = await result
@@ -183,23 +190,30 @@ class Authorized:
         return self.use_case
 
 
-BodyTarget = Callable[[Any], Any] | None
+# Picks the use case(s) of a request: fn(json_body, request), sync or async, returning an id or key, a
+# list of them, or None (then the permission is checked globally and the route/service checks the target).
+BodyTarget = Callable[..., Any] | None
 
 
-def from_body(*fields: str, split_model: bool = True) -> Callable[[Any], str | None]:
+def from_body(*fields: str, split_model: bool = True) -> Callable[..., Any]:
     """Pick the use case from the first present JSON body field; ``model`` values "uc/model" give "uc"."""
 
-    def pick(body: Any) -> str | None:
-        if not isinstance(body, dict):
+    def one(item: Any) -> str | None:
+        if not isinstance(item, dict):
             return None
         for name in fields:
-            value = body.get(name)
+            value = item.get(name)
             if value:
                 text = str(value)
                 if name == "model" and split_model:
                     text = text.split("/", 1)[0]
                 return text
         return None
+
+    def pick(body: Any, _request: Request | None = None) -> Any:
+        if isinstance(body, list):
+            return [one(item) for item in body]
+        return one(body)
 
     return pick
 
@@ -218,7 +232,7 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
             return auth
         if use_case is not None:
             body: Any = None
-            if request.method in {"POST", "PUT", "PATCH"}:
+            if request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
                 try:
                     body = await request.json()
                 except ValueError:
@@ -230,9 +244,13 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
                         body = json.loads(body)
                     except ValueError:
                         body = None
-            value = use_case(body)
-            if value is not None:
-                await auth.use_case_for(value)
+            value = use_case(body, request)
+            if isinstance(value, Awaitable):
+                value = await value
+            values = [v for v in (value if isinstance(value, (list, tuple, set)) else [value]) if v is not None]
+            for one in dict.fromkeys(values):
+                await auth.use_case_for(one)
+            if values:
                 return auth
         # No use case in the request: the permission must come from a role in some team; the route may
         # still check a use case it finds elsewhere with `await auth.use_case_for(key)`.
@@ -243,8 +261,27 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
     return Depends(dependency)
 
 
-def route_guard(route: Any) -> Requirement | None:
-    dependant = getattr(route, "dependant", None)
+def from_query(name: str) -> Callable[[Any, Request], Any]:
+    """Pick the use case from a query parameter (e.g. ``GET /datasets/{id}/download?use_case=…``)."""
+
+    def pick(_body: Any, request: Request) -> Any:
+        return request.query_params.get(name)
+
+    return pick
+
+
+def iter_routes(app: Any) -> Any:
+    """(path, methods, dependant) of every HTTP route of the app, included routers flattened."""
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):  # FastAPI's included router: its routes with the include's prefix
+            for context in contexts():
+                yield context.path, set(getattr(context, "methods", None) or []), getattr(context, "dependant", None)
+        elif hasattr(route, "path"):
+            yield route.path, set(getattr(route, "methods", None) or []), getattr(route, "dependant", None)
+
+
+def dependant_guard(dependant: Any) -> Requirement | None:
     stack = list(getattr(dependant, "dependencies", []) or [])
     while stack:
         dep = stack.pop()
@@ -257,11 +294,9 @@ def route_guard(route: Any) -> Requirement | None:
 
 def unguarded_routes(app: Any, prefix: str = "/api/v1") -> list[str]:
     missing = []
-    for route in app.routes:
-        path = getattr(route, "path", "")
-        if path.startswith(prefix) and route_guard(route) is None:
-            methods = ",".join(sorted(getattr(route, "methods", None) or []))
-            missing.append(f"{methods} {path}")
+    for path, methods, dependant in iter_routes(app):
+        if path.startswith(prefix) and dependant_guard(dependant) is None:
+            missing.append(f"{','.join(sorted(methods))} {path}")
     return missing
 
 

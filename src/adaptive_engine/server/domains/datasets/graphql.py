@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.datasets import service, uploads
@@ -147,17 +148,17 @@ def _status(upload: orm.UploadSession | None, dataset_id: uuid.UUID) -> DatasetU
 
 @strawberry.type
 class DatasetQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def dataset(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> DatasetType | None:
         ctx = info.context
         return DatasetType(row=await service.get_dataset(ctx.session, ctx.principal, id_or_key, use_case))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def datasets(self, info: Info[Context, None], use_case: IdOrKey) -> list[DatasetType]:
         ctx = info.context
         return [DatasetType(row=d) for d in await service.list_datasets(ctx.session, ctx.principal, use_case)]
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="input.use_case")])
     async def dataset_upload_processing_status(
         self, info: Info[Context, None], input: DatasetUploadProcessingStatusInput
     ) -> DatasetUploadProcessingStatusType:
@@ -170,7 +171,7 @@ class DatasetQuery:
 
 @strawberry.type
 class DatasetMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset(self, info: Info[Context, None], input: DatasetCreate, file: Upload) -> DatasetType:
         ctx = info.context
         store, settings = ctx.state.file_store, ctx.state.settings
@@ -189,7 +190,7 @@ class DatasetMutation:
         )
         return DatasetType(row=dataset)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset_from_multipart_upload(
         self, info: Info[Context, None], input: DatasetCreateFromMultipartUpload
     ) -> DatasetUploadProcessingStatusType:
@@ -207,7 +208,7 @@ class DatasetMutation:
         )
         return _status(upload, dataset.id)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("dataset:write", use_case="use_case")])
     async def delete_dataset(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> bool:
         ctx = info.context
         return await service.delete_dataset(ctx.session, ctx.principal, ctx.state.file_store, id_or_key, use_case)

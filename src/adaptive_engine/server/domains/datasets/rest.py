@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_query, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.rest.deps import db_session, principal
@@ -26,7 +27,7 @@ class AbortChunkedUploadRequest(BaseModel):
     session_id: str
 
 
-@router.post("/upload/init")
+@router.post("/upload/init", dependencies=[route_requires("dataset:write")])
 async def init_upload(
     body: InitChunkedUploadRequest,
     session: AsyncSession = Depends(db_session),
@@ -39,7 +40,7 @@ async def init_upload(
     return {"session_id": str(upload.id)}
 
 
-@router.post("/upload/part")
+@router.post("/upload/part", dependencies=[route_requires("dataset:write")])
 async def upload_part(
     request: Request,
     session_id: str = Query(),
@@ -60,7 +61,7 @@ async def upload_part(
     return {"session_id": session_id, "part_number": part_number, "size": written}
 
 
-@router.delete("/upload/abort")
+@router.delete("/upload/abort", dependencies=[route_requires("dataset:write")])
 async def abort_upload(
     body: AbortChunkedUploadRequest,
     request: Request,
@@ -72,7 +73,9 @@ async def abort_upload(
     return JSONResponse({"session_id": body.session_id, "aborted": True})
 
 
-@router.get("/datasets/{id_or_key}/download")
+@router.get(
+    "/datasets/{id_or_key}/download", dependencies=[route_requires("use_case:read", use_case=from_query("use_case"))]
+)
 async def download_dataset(
     id_or_key: str,
     request: Request,

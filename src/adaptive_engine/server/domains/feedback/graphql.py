@@ -7,6 +7,7 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback import keys, statistics
 from adaptive_engine.server.domains.feedback.types import MetricKind, MetricScoringType, MetricType, MetricWithContextType
@@ -156,17 +157,20 @@ async def _metrics(info: Info[Context, None], ids: set[uuid.UUID]) -> dict[uuid.
 
 @strawberry.type
 class FeedbackQuery:
-    @strawberry.field(description="Every feedback key")
+    @strawberry.field(description="Every feedback key", extensions=[authenticated()])
     async def metrics(self, info: Info[Context, None]) -> list[MetricType]:
         async with session_lock(info.context):
             return [MetricType(row=m) for m in await keys.list_keys(info.context.session)]
 
-    @strawberry.field(description="A feedback key by id or key")
+    @strawberry.field(description="A feedback key by id or key", extensions=[authenticated()])
     async def metric(self, info: Info[Context, None], id_or_key: IdOrKey) -> MetricType | None:
         async with session_lock(info.context):
             return MetricType(row=await keys.get_key(info.context.session, id_or_key))
 
-    @strawberry.field(description="Count, mean and variance of feedback values per feedback key (and model)")
+    @strawberry.field(
+        description="Count, mean and variance of feedback values per feedback key (and model)",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
     async def feedback_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[MetricStatisticsType]:  # noqa: A002
         async with session_lock(info.context):
             flt = await _stats_filter(info, filter)
@@ -174,7 +178,10 @@ class FeedbackQuery:
             metrics = await _metrics(info, {r.metric_id for r in rows})
         return [MetricStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
 
-    @strawberry.field(description="Wins, losses and ties per model pair for preference feedback")
+    @strawberry.field(
+        description="Wins, losses and ties per model pair for preference feedback",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
     async def preference_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[PreferenceStatisticsType]:  # noqa: A002
         async with session_lock(info.context):
             flt = await _stats_filter(info, filter)
@@ -185,7 +192,7 @@ class FeedbackQuery:
 
 @strawberry.type
 class FeedbackMutation:
-    @strawberry.mutation(description="Register a feedback key")
+    @strawberry.mutation(description="Register a feedback key", extensions=[requires("feedback:write")])
     async def create_metric(self, info: Info[Context, None], input: MetricCreate) -> MetricType:  # noqa: A002
         ctx = info.context
         metric = await keys.register_key(
@@ -199,12 +206,17 @@ class FeedbackMutation:
         )
         return MetricType(row=metric, flags=(False, False))
 
-    @strawberry.mutation(description="Link a feedback key to a use case")
+    @strawberry.mutation(
+        description="Link a feedback key to a use case", extensions=[requires("use_case:write", use_case="input.use_case")]
+    )
     async def link_metric(self, info: Info[Context, None], input: MetricLink) -> MetricWithContextType:  # noqa: A002
         ctx = info.context
         return MetricWithContextType(row=await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric))
 
-    @strawberry.mutation(description="Unlink a feedback key from a use case; answers the key")
+    @strawberry.mutation(
+        description="Unlink a feedback key from a use case; answers the key",
+        extensions=[requires("use_case:write", use_case="input.use_case")],
+    )
     async def unlink_metric(self, info: Info[Context, None], input: MetricUnlink) -> str:  # noqa: A002
         ctx = info.context
         metric = await keys.unlink(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_body, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.feedback import service
 from adaptive_engine.server.domains.interactions.schemas import (
@@ -24,7 +25,7 @@ def _user(value: object) -> str | None:
     return str(value) if value is not None else None
 
 
-@router.post("/feedback", status_code=201)
+@router.post("/feedback", status_code=201, dependencies=[route_requires("feedback:write")])
 async def add_feedback(
     body: AddFeedbackRequest,
     request: Request,
@@ -45,7 +46,9 @@ async def add_feedback(
     return FeedbackOutput(feedback_id=feedback_id)
 
 
-@router.post("/comparison", status_code=201)
+@router.post(
+    "/comparison", status_code=201, dependencies=[route_requires("feedback:write", use_case=from_body("use_case"))]
+)
 async def add_comparison(
     body: AddComparisonRequest,
     request: Request,
@@ -68,7 +71,7 @@ async def add_comparison(
     return ComparisonOutput(comparison_id=comparison_id)
 
 
-@router.post("/outcome", status_code=201)
+@router.post("/outcome", status_code=201, dependencies=[route_requires("feedback:write")])
 async def add_outcome(
     body: AddOutcomeRequest,
     request: Request,

@@ -103,7 +103,9 @@ async def log_preference(
         raise InvalidInput("use_case is required when both completions are given as text")
     use_case_id = use_case_ids.pop()
     if use_case_row is None:
-        await principal.require(session, "feedback:write", use_case_id, "the completions' use case")
+        # Named like a missing completion, so an invisible use case does not reveal that the completion exists.
+        first_name, first = next(iter(sides.items()))
+        await principal.require(session, "feedback:write", use_case_id, f"{first_name}: completion '{first.id}'")
 
     rows = Rows()
     ids: dict[str, uuid.UUID] = {name: c.id for name, c in sides.items()}

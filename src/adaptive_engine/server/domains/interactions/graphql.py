@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.types import MetricType
@@ -407,7 +408,10 @@ def _page_info(page: Any) -> PageInfo:
 
 @strawberry.type
 class InteractionQuery:
-    @strawberry.field(description="One interaction (completion) of a use case")
+    @strawberry.field(
+        description="One interaction (completion) of a use case",
+        extensions=[requires("use_case:read", use_case="use_case")],
+    )
     async def completion(self, info: Info[Context, None], use_case: IdOrKey, id: uuid.UUID) -> CompletionType | None:  # noqa: A002
         ctx = info.context
         async with session_lock(ctx):
@@ -415,7 +419,10 @@ class InteractionQuery:
         _remember_flags(info, hydration)
         return CompletionType(view=hydration.views[0])
 
-    @strawberry.field(description="Interactions of a use case, filtered, ordered by creation time, cursor-paged")
+    @strawberry.field(
+        description="Interactions of a use case, filtered, ordered by creation time, cursor-paged",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
     async def completions(
         self,
         info: Info[Context, None],
@@ -436,7 +443,10 @@ class InteractionQuery:
             nodes=[CompletionType(view=v) for v in result.hydration.views],
         )
 
-    @strawberry.field(description="Interactions grouped by model or prompt, with counts and feedback aggregates")
+    @strawberry.field(
+        description="Interactions grouped by model or prompt, with counts and feedback aggregates",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
     async def completions_grouped(
         self,
         info: Info[Context, None],

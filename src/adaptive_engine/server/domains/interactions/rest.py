@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_body, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.interactions import service
 from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest, AddInteractionsResponse
@@ -20,7 +21,12 @@ def _out(created: service.CreatedInteraction) -> dict:
     ).model_dump(mode="json")
 
 
-@router.post("/interactions", status_code=201, response_model=None)
+@router.post(
+    "/interactions",
+    status_code=201,
+    response_model=None,
+    dependencies=[route_requires("feedback:write", use_case=from_body("use_case"))],
+)
 async def add_interactions(
     body: AddInteractionsRequest | list[AddInteractionsRequest],
     request: Request,
