@@ -59,6 +59,9 @@ class Case:
     allowed_as: tuple[str, ...] = ("editor",)
     denied_as: tuple[str, ...] = ("viewer",)
     snapshot: Callable[[Adaptive, World], Any] | None = None
+    # Errors that still prove the permission check passed for an allowed user (e.g. CONFLICT: the job is
+    # not running any more). Never PermissionDeniedError.
+    allowed_errors: tuple[type[Exception], ...] = ()
     # Set up once per world before the row runs (objects the op needs), e.g. create a dataset in uc_a.
     setup: Callable[[World], None] | None = None
     name: str = ""

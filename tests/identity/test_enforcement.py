@@ -55,10 +55,15 @@ def test_every_field_and_route_is_guarded(server) -> None:  # noqa: ANN001
     assert unguarded_routes(server.app) == []
 
 
+# Guarded, rows being written (the identity sweep): must shrink to nothing.
+PENDING_ROWS: set[str] = set()
+
+
 def test_every_field_and_route_has_a_row(server) -> None:  # noqa: ANN001
     covered = {c for case in CASES for c in case.covers}
     existing = _root_fields() | _routes(server.app)
-    assert sorted(existing - covered) == [], "add rows to tests/<domain>/enforcement_cases.py"
+    assert sorted(existing - covered - PENDING_ROWS) == [], "add rows to tests/<domain>/enforcement_cases.py"
+    assert sorted(PENDING_ROWS & covered) == [], "covered now: remove from PENDING_ROWS"
     assert sorted(covered - existing) == [], "rows name fields or routes that do not exist"
 
 
@@ -100,4 +105,10 @@ def test_row(world: World, case: Case) -> None:
         if case.snapshot:
             assert case.snapshot(world.admin, world) == before
     for who in case.allowed_as:
-        case.run(world.client(who), world)
+        if case.allowed_errors:
+            try:
+                case.run(world.client(who), world)
+            except case.allowed_errors:
+                pass
+        else:
+            case.run(world.client(who), world)

@@ -8,7 +8,7 @@ GraphQL — a strawberry field extension::
     async def datasets(self, info, use_case: IdOrKey) -> list[DatasetType]: ...
 
     @strawberry.mutation(extensions=[requires("job:run", use_case="input.use_case")])   # dotted: into an input
-    @strawberry.mutation(extensions=[requires("job:run", use_case=job_use_case)])       # async fn(ctx, kwargs)
+    @strawberry.mutation(extensions=[requires("job:run", use_case=use_case_of(find_job, "job"))])  # by resource id
     @strawberry.mutation(extensions=[requires("user:manage")])                         # global permission
     @strawberry.mutation(extensions=[requires("integration:manage", team="team")])     # role in that team
     @strawberry.field(extensions=[authenticated()])    # any caller; the service filters what it returns
@@ -21,7 +21,8 @@ REST — a FastAPI dependency that returns the :class:`Authorized` caller (and t
 
     @router.post("/upload/init", dependencies=[route_requires("dataset:write")])   # when the route needs nothing back
 
-    ``from_body(*fields)`` / ``from_query(name)`` pick the use case from the request; without one (or when the
+    ``from_body(*fields)`` / ``from_query(name)`` / ``from_path(param, finder, label)`` pick the use case from
+    the request; without one (or when the
     request names none) the permission is checked globally, and the route calls ``await auth.use_case_for(key)``
     (or its service calls Principal.require) once it knows the target.
 
@@ -78,7 +79,13 @@ async def _target_value(target: Target, context: Any, kwargs: dict[str, Any]) ->
 async def authorize_use_case(
     session: AsyncSession, principal: Principal, permission: str, value: Any
 ) -> UseCase:
-    """THE use-case check: resolve ``value`` (id, key or row) and require ``permission`` on it."""
+    """THE use-case check: resolve ``value`` (id, key or row) and require ``permission`` on it. ``value`` may
+    also be ``(use_case_id, what)`` for a resource of a use case (see :func:`use_case_of`): then refusals
+    name the resource ("job 'x' not found"), exactly as when it does not exist."""
+    if isinstance(value, tuple):
+        use_case_id, what = value
+        await principal.require(session, permission, use_case_id, what)
+        return await session.get(UseCase, use_case_id)
     use_case = value if isinstance(value, UseCase) else await find_by_id_or_key(session, UseCase, value)
     what = f"use case '{value.key if isinstance(value, UseCase) else value}'"
     if use_case is None:
@@ -137,6 +144,33 @@ class Guard(FieldExtension):
         return result
 
 
+Finder = Callable[[AsyncSession, Any], Awaitable[Any]]
+
+
+def _owned(finder: Finder, label: str) -> Callable[[AsyncSession, Any], Awaitable[Any]]:
+    async def resolve(session: AsyncSession, value: Any) -> Any:
+        if value is None:
+            return None
+        row = await finder(session, value)
+        if row is None:
+            raise NotFound(f"{label} '{value}' not found")
+        return (row.use_case_id, f"{label} '{value}'")
+
+    return resolve
+
+
+def use_case_of(finder: Finder, label: str, arg: str = "id") -> Callable[[Any, dict[str, Any]], Awaitable[Any]]:
+    """GraphQL target for a resource of a use case addressed by ``arg`` (e.g. a job id):
+    ``requires("job:run", use_case=use_case_of(find_job, "job"))``. ``finder(session, value)`` returns the row
+    (with ``use_case_id``) or None; a missing and an invisible resource get the same NOT_FOUND."""
+    resolve = _owned(finder, label)
+
+    async def target(context: Any, kwargs: dict[str, Any]) -> Any:
+        return await resolve(context.session, _dig(kwargs, arg))
+
+    return target
+
+
 def requires(permission: str, *, use_case: Target = None, team: Target = None) -> Guard:
     if use_case is not None and team is not None:
         raise ValueError("a guard targets a use case or a team, not both")
@@ -190,7 +224,7 @@ class Authorized:
         return self.use_case
 
 
-# Picks the use case(s) of a request: fn(json_body, request), sync or async, returning an id or key, a
+# Picks the use case(s) of a request: fn(json_body, request, session), sync or async, returning an id or key, a
 # list of them, or None (then the permission is checked globally and the route/service checks the target).
 BodyTarget = Callable[..., Any] | None
 
@@ -210,7 +244,7 @@ def from_body(*fields: str, split_model: bool = True) -> Callable[..., Any]:
                 return text
         return None
 
-    def pick(body: Any, _request: Request | None = None) -> Any:
+    def pick(body: Any, *_: Any) -> Any:
         if isinstance(body, list):
             return [one(item) for item in body]
         return one(body)
@@ -244,11 +278,11 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
                         body = json.loads(body)
                     except ValueError:
                         body = None
-            value = use_case(body, request)
+            value = use_case(body, request, session)
             if isinstance(value, Awaitable):
                 value = await value
-            values = [v for v in (value if isinstance(value, (list, tuple, set)) else [value]) if v is not None]
-            for one in dict.fromkeys(values):
+            values = [v for v in (value if isinstance(value, (list, set)) else [value]) if v is not None]
+            for one in (values if len(values) < 2 else list(dict.fromkeys(values))):
                 await auth.use_case_for(one)
             if values:
                 return auth
@@ -261,11 +295,21 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
     return Depends(dependency)
 
 
-def from_query(name: str) -> Callable[[Any, Request], Any]:
+def from_query(name: str) -> Callable[..., Any]:
     """Pick the use case from a query parameter (e.g. ``GET /datasets/{id}/download?use_case=…``)."""
 
-    def pick(_body: Any, request: Request) -> Any:
+    def pick(_body: Any, request: Request, *_: Any) -> Any:
         return request.query_params.get(name)
+
+    return pick
+
+
+def from_path(name: str, finder: Finder, label: str) -> Callable[..., Any]:
+    """The use case of the resource whose id is the path parameter ``name`` (e.g. ``/jobs/{job_id}/logs``)."""
+    resolve = _owned(finder, label)
+
+    async def pick(_body: Any, request: Request, session: AsyncSession) -> Any:
+        return await resolve(session, request.path_params.get(name))
 
     return pick
 

@@ -9,6 +9,8 @@ import uuid
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import requires, use_case_of
+from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.ab_tests import service
@@ -252,12 +254,12 @@ def _report_type(report: service.CampaignReport) -> AbReport:
 
 @strawberry.type
 class AbTestQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case=use_case_of(find_campaign, "A/B test", "id_or_key"))])
     async def ab_campaign(self, info: Info[Context, None], id_or_key: IdOrKey) -> AbcampaignType | None:
         ctx = info.context
         return AbcampaignType(row=await service.get_campaign(ctx.session, ctx.principal, id_or_key))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case")])
     async def ab_campaigns(self, info: Info[Context, None], filter: AbCampaignFilter | None = None) -> list[AbcampaignType]:
         ctx = info.context
         f = filter or AbCampaignFilter()
@@ -273,7 +275,7 @@ class AbTestQuery:
 
 @strawberry.type
 class AbTestMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("ab_test:write", use_case="input.use_case")])
     async def create_ab_campaign(self, info: Info[Context, None], input: AbcampaignCreate) -> AbcampaignType:
         ctx = info.context
         campaign = await service.create_campaign(
@@ -291,7 +293,7 @@ class AbTestMutation:
         ctx.state.ab_router.invalidate(campaign.use_case_id)
         return AbcampaignType(row=campaign)
 
-    @strawberry.mutation(description="Cancel an active A/B test; returns its key")
+    @strawberry.mutation(description="Cancel an active A/B test; returns its key", extensions=[requires("ab_test:write", use_case=use_case_of(find_campaign, "A/B test", "input"))])
     async def cancel_ab_campaign(self, info: Info[Context, None], input: IdOrKey) -> str:
         ctx = info.context
         campaign = await service.cancel_campaign(ctx.session, ctx.principal, input)

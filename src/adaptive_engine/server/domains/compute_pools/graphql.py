@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.compute_pools import service
@@ -176,12 +177,12 @@ class ResizePartitionInput:
 
 @strawberry.type
 class ComputePoolQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def compute_pools(self, info: Info[Context, None]) -> list[ComputePoolType]:
         ctx = info.context
         return [ComputePoolType(row=p) for p in await service.list_pools(ctx.session, ctx.principal)]
 
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def harmony_groups(self, info: Info[Context, None]) -> list[HarmonyGroupType]:
         ctx = info.context
         return [HarmonyGroupType(row=g) for g in await service.list_groups(ctx.session, ctx.principal)]
@@ -189,7 +190,7 @@ class ComputePoolQuery:
 
 @strawberry.type
 class ComputePoolMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("compute_pool:manage")])
     async def resize_inference_partition(self, info: Info[Context, None], input: ResizePartitionInput) -> str:
         ctx = info.context
         group = await service.resize_inference_partition(ctx.session, ctx.principal, input.harmony_group, input.size)

@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
@@ -487,34 +488,34 @@ def to_metric(value: MetricGetOrCreate | None) -> MetricRef | None:
 
 @strawberry.type
 class GraderQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def grader(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey) -> GraderType:
         ctx = info.context
         return GraderType(row=await service.get_grader(ctx.session, ctx.principal, use_case, id))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def graders(self, info: Info[Context, None], use_case: IdOrKey) -> list[GraderType]:
         ctx = info.context
         return [GraderType(row=g) for g in await service.list_graders(ctx.session, ctx.principal, use_case)]
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def judge(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey,
                     version: int | None = None) -> JudgeType:
         ctx = info.context
         return JudgeType(row=await judges_registry.get_judge(ctx.session, ctx.principal, use_case, id, version))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def judges(self, info: Info[Context, None], use_case: IdOrKey) -> list[JudgeType]:
         ctx = info.context
         return [JudgeType(row=j) for j in await judges_registry.list_judges(ctx.session, ctx.principal, use_case)]
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def judge_versions(self, info: Info[Context, None], use_case: IdOrKey, key: str) -> list[JudgeType]:
         ctx = info.context
         rows = await judges_registry.judge_versions(ctx.session, ctx.principal, use_case, key)
         return [JudgeType(row=j) for j in rows]
 
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def remote_envs(self, info: Info[Context, None]) -> list[RemoteEnvType]:
         ctx = info.context
         return [RemoteEnvType(row=e) for e in await remote_envs.list_remote_envs(ctx.session, ctx.principal)]
@@ -522,7 +523,7 @@ class GraderQuery:
 
 @strawberry.type
 class GraderMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def create_grader(self, info: Info[Context, None], use_case: IdOrKey, input: GraderCreateInput) -> GraderType:
         ctx = info.context
         grader = await service.create_grader(
@@ -531,7 +532,7 @@ class GraderMutation:
         )
         return GraderType(row=grader)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def update_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey,
                             input: GraderUpdateInput) -> GraderType:
         ctx = info.context
@@ -543,18 +544,18 @@ class GraderMutation:
         )
         return GraderType(row=grader)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def lock_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, locked: bool) -> GraderType:
         ctx = info.context
         return GraderType(row=await service.lock_grader(ctx.session, ctx.principal, use_case, id, locked))
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def delete_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> GraderDeleteResult:
         ctx = info.context
         deleted = await service.delete_grader(ctx.session, ctx.principal, use_case, id)
         return GraderDeleteResult(success=True, details=f"grader {deleted} deleted")
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write")])
     async def test_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvTest:
         result = await remote_envs.test_endpoint(info.context.principal, input.url)
         if result.online and result.info is not None:
@@ -562,14 +563,14 @@ class GraderMutation:
                                        description=result.info.description)
         return RemoteEnvTestOffline(error=result.error or "offline")
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write")])
     async def add_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvType:
         ctx = info.context
         env = await remote_envs.add_remote_env(ctx.session, ctx.principal, url=input.url, key=input.key,
                                                name=input.name, description=input.description)
         return RemoteEnvType(row=env)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write")])
     async def remove_remote_env(self, info: Info[Context, None], id_or_key: IdOrKey) -> str:
         ctx = info.context
         env = await remote_envs.remove_remote_env(ctx.session, ctx.principal, id_or_key)

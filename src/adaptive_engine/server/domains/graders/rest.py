@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_body, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.graders import grading
 from adaptive_engine.server.domains.graders.schemas import MAX_SAMPLES_PER_CALL, Sample, validate_samples
@@ -29,7 +30,7 @@ class GradeRequest(BaseModel):
     samples: list[SampleIn] = Field(max_length=MAX_SAMPLES_PER_CALL)
 
 
-@router.post("/grade")
+@router.post("/grade", dependencies=[route_requires("use_case:read", use_case=from_body("use_case"))])
 async def grade(body: GradeRequest, request: Request, session: AsyncSession = Depends(db_session),
                 caller: Principal = Depends(principal)) -> dict[str, Any]:
     samples = validate_samples([Sample(messages=s.messages, completion=s.completion, metadata=s.metadata,

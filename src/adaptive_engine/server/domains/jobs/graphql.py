@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import requires, use_case_of
+from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.domains.identity.types import UserType
@@ -412,12 +414,12 @@ class JobInput:
 
 @strawberry.type
 class JobQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case=use_case_of(find_job, "job"))])
     async def job(self, info: Info[Context, None], id: uuid.UUID) -> JobType | None:
         ctx = info.context
         return JobType(row=await service.get_job(ctx.session, ctx.principal, id))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case")])
     async def jobs(
         self,
         info: Info[Context, None],
@@ -461,7 +463,7 @@ class JobQuery:
 
 @strawberry.type
 class JobMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("job:run", use_case="input.use_case")])
     async def create_job(self, info: Info[Context, None], input: JobInput) -> JobType:
         ctx = info.context
         job = await service.create_job(
@@ -481,7 +483,7 @@ class JobMutation:
             after_commit(ctx.session, runner.wake)
         return JobType(row=job)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("job:run", use_case=use_case_of(find_job, "job"))])
     async def cancel_job(self, info: Info[Context, None], id: uuid.UUID) -> JobType:
         ctx = info.context
         job = await service.cancel_job(ctx.session, ctx.principal, id, getattr(ctx.state, "job_runner", None))

@@ -11,6 +11,8 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_path, route_requires
+from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.errors import InvalidInput, NotFound
@@ -39,7 +41,7 @@ class ModelBody(BaseModel):
     metadata: dict[str, Any] = {}
 
 
-@router.post("/jobs/{job_id}/progress")
+@router.post("/jobs/{job_id}/progress", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def report_progress(
     job_id: str, body: ProgressBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
@@ -48,7 +50,7 @@ async def report_progress(
     return {"id": str(job.id), "progress": job.progress}
 
 
-@router.post("/jobs/{job_id}/metrics")
+@router.post("/jobs/{job_id}/metrics", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def log_metrics(
     job_id: str, body: MetricsBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
@@ -57,7 +59,7 @@ async def log_metrics(
     return {"id": job_id, "step": body.step}
 
 
-@router.post("/jobs/{job_id}/artifacts")
+@router.post("/jobs/{job_id}/artifacts", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def save_artifact(
     job_id: str,
     request: Request,
@@ -81,7 +83,7 @@ async def save_artifact(
     return {"id": str(artifact.id), "name": artifact.name, "kind": artifact.kind, "status": artifact.status}
 
 
-@router.post("/jobs/{job_id}/models")
+@router.post("/jobs/{job_id}/models", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def register_model(
     job_id: str, body: ModelBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
@@ -116,6 +118,11 @@ async def upload_model(
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+@router.get(
+    "/jobs/{job_id}/logs",
+    response_class=PlainTextResponse,
+    dependencies=[route_requires("use_case:read", use_case=from_path("job_id", find_job, "job"))],
+)
 async def job_logs(
     job_id: str,
     request: Request,
@@ -127,7 +134,10 @@ async def job_logs(
     return PlainTextResponse(await request.app.state.job_runner.log_tail(job, tail))
 
 
-@router.get("/artifacts/{artifact_id}/download")
+@router.get(
+    "/artifacts/{artifact_id}/download",
+    dependencies=[route_requires("use_case:read", use_case=from_path("artifact_id", find_artifact, "artifact"))],
+)
 async def download_artifact(
     artifact_id: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> FileResponse:

@@ -365,3 +365,14 @@ async def register_uploaded_model(
     finally:
         temp.unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
+# -- guard targets (server/auth/guard.py) ----------------------------------------------------------------
+async def find_job(session: AsyncSession, value: str | uuid.UUID) -> Job | None:
+    as_uuid = parse_uuid(value)
+    return await session.get(Job, as_uuid) if as_uuid else None
+
+
+async def find_artifact(session: AsyncSession, value: str | uuid.UUID) -> Job | None:
+    """The job of an artifact (what owns it, with ``use_case_id``)."""
+    as_uuid = parse_uuid(value)
+    artifact = await session.get(JobArtifact, as_uuid) if as_uuid else None
+    return await session.get(Job, artifact.job_id) if artifact else None

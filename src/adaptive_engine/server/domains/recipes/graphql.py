@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.identity.types import UserType
@@ -136,12 +137,12 @@ async def _read(file: Any) -> tuple[bytes, str]:
 
 @strawberry.type
 class RecipeQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def custom_recipe(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> CustomRecipeType | None:
         ctx = info.context
         return CustomRecipeType(row=await service.get_recipe(ctx.session, ctx.principal, id_or_key, use_case))
 
-    @strawberry.field
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def custom_recipes(
         self, info: Info[Context, None], use_case: IdOrKey, filter: CustomRecipeFilterInput | None = None
     ) -> list[CustomRecipeType]:
@@ -153,7 +154,7 @@ class RecipeQuery:
 
 @strawberry.type
 class RecipeMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def create_custom_recipe(
         self, info: Info[Context, None], use_case: IdOrKey, input: CreateRecipeInput, file: Upload
     ) -> CustomRecipeType:
@@ -176,7 +177,7 @@ class RecipeMutation:
         )
         return CustomRecipeType(row=recipe)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def update_custom_recipe(
         self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, input: UpdateRecipeInput, file: Upload | None = None
     ) -> CustomRecipeType:
@@ -199,7 +200,7 @@ class RecipeMutation:
         )
         return CustomRecipeType(row=recipe)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def delete_custom_recipe(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> bool:
         ctx = info.context
         return await service.delete_recipe(ctx.session, ctx.principal, ctx.state.file_store, id, use_case)
