@@ -589,3 +589,55 @@ class ApiKey(APIObject):
 class CreatedApiKey(APIObject):
     key: str
     api_key: ApiKey
+
+
+class Provider(APIObject):
+    name: str
+    description: str
+    capabilities: list[str] = []
+    allowed_scopes: list[str] = []
+
+
+class IntegrationSubscription(APIObject):
+    topic_pattern: str
+    scope: str
+    target_filter: Any = None
+
+
+class IntegrationNotificationSettings(APIObject):
+    subscriptions: list[IntegrationSubscription] = []
+
+
+class IntegrationConfig(APIObject):
+    provider: str
+    # The provider's connection, secrets masked: SlackConfig, SmtpConfig, WebhookConfig or GitHubConfig fields.
+    connection: dict[str, Any]
+    notification_settings: IntegrationNotificationSettings | None = None
+    delivery_policy: str
+
+
+class Integration(APIObject):
+    id: str
+    team_id: str
+    name: str
+    capabilities: list[str] = []
+    config: IntegrationConfig
+    enabled: bool
+    created_at: int
+
+
+class TestNotificationResult(APIObject):
+    event_id: str
+    message: str
+
+
+class NotificationDelivery(APIObject):
+    id: str
+    event_id: str
+    topic: str
+    status: str
+    attempts: int
+    last_error: str | None = None
+    message: Any = None
+    created_at: int
+    delivered_at: int | None = None

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from strawberry.fastapi import GraphQLRouter
 
 from adaptive_engine.server.auth.cache import AuthCache
+from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
     app.state.services.append(app.state.online_grading)
     app.state.services.append(BuiltinRecipes())
+    app.state.events = Notifier(notifier_settings(settings))
+    app.state.services.append(app.state.events)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # Online grading: seconds between two passes over new live completions (0 turns the loop off).
     online_grading_interval_s: float = 10.0
 
+    # Notifications: outbound timeout, attempts (multishot), first retry delay (doubles each time), how often
+    # the sender looks for work, and the largest message sent.
+    notify_timeout_s: float = 10.0
+    notify_max_attempts: int = 5
+    notify_backoff_s: float = 2.0
+    notify_poll_interval_s: float = 1.0
+    notify_max_message_bytes: int = 256 * 1024
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

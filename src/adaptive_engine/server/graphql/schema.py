@@ -18,10 +18,12 @@ from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
 from adaptive_engine.server.domains.models.graphql import ModelMutation, ModelQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
 from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
+from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 
 QUERY_MIXINS: list[type] = [
+    IntegrationQuery,
     IdentityQuery,
     UseCaseQuery,
     ModelQuery,
@@ -36,6 +38,7 @@ QUERY_MIXINS: list[type] = [
 ]
 
 MUTATION_MIXINS: list[type] = [
+    IntegrationMutation,
     IdentityMutation,
     UseCaseMutation,
     ModelMutation,

@@ -11,6 +11,7 @@ from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
 from adaptive_engine.server.db.models.graders import Grader, GradingResult, Judge, RemoteEnv
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
+from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.db.models.registry import Model, ModelService
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 
@@ -23,6 +24,7 @@ __all__ = [
     "CustomRecipe",
     "Dataset",
     "HarmonyGroup",
+    "Integration",
     "Job",
     "JobArtifact",
     "JobMetric",
@@ -32,6 +34,7 @@ __all__ = [
     "GradingResult",
     "Judge",
     "Metric",
+    "NotificationDelivery",
     "Model",
     "Outcome",
     "ModelService",

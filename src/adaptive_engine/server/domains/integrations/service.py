@@ -1,0 +1,189 @@
+"""Integrations of a team: validation, visibility, CRUD and test notifications.
+
+Team-level permission checks are declared on the GraphQL fields (``integration:manage`` in the team);
+an integration of a team the caller is not in is reported as not found.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.models import Team, User  # noqa: F401 - Team is used by graphql.py
+from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
+from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from adaptive_engine.server.notify import providers
+from adaptive_engine.server.notify.providers import ALL_SCOPES, NOTIFICATION_CHANNEL
+from adaptive_engine.server.notify.sender import EventScope, Notifier
+
+TOPIC_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")
+TOPIC = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+POLICIES = ("multishot", "singleshot")
+
+
+def list_providers() -> list[providers.Provider]:
+    return list(providers.PROVIDERS.values())
+
+
+def get_provider(name: str) -> providers.Provider:
+    found = providers.PROVIDERS.get(providers.ALIASES.get(name.lower(), name.lower()))
+    if found is None:
+        raise NotFound(f"provider '{name}' not found")
+    return found
+
+
+async def visible_integration(session: AsyncSession, principal: Principal, integration_id: Any) -> Integration:
+    """The integration, if the caller is in its team (or an admin); otherwise NOT_FOUND, like a missing one."""
+    as_id = parse_uuid(integration_id)
+    found = await session.get(Integration, as_id) if as_id else None
+    if found is None or not (principal.is_admin or found.team_id in principal.team_permissions):
+        raise NotFound(f"integration '{integration_id}' not found")
+    return found
+
+
+def _name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("an integration needs a name of 1 to 200 characters")
+    return name
+
+
+def validate_subscriptions(principal: Principal, provider: providers.Provider, subscriptions: list[dict]) -> list[dict]:
+    if subscriptions and NOTIFICATION_CHANNEL not in provider.capabilities:
+        raise InvalidInput(f"provider '{provider.name}' sends no notifications: it takes no subscriptions")
+    out = []
+    for sub in subscriptions:
+        pattern = str(sub.get("topic_pattern") or "")
+        if not TOPIC_PATTERN.match(pattern):
+            raise InvalidInput(f"topic pattern '{pattern}' is malformed: letters, digits, '.', '_', '-' and the globs * ? []")
+        scope = str(sub.get("scope") or "")
+        if scope not in ALL_SCOPES or scope not in provider.allowed_scopes:
+            raise InvalidInput(f"scope '{scope}' is not allowed for provider '{provider.name}'")
+        if scope in ("ORGANIZATION", "ADMIN") and not principal.is_admin:
+            raise PermissionDenied(f"only admins can subscribe with scope {scope}")
+        target = sub.get("target_filter")
+        if target is not None and not isinstance(target, dict):
+            raise InvalidInput("targetFilter must be a JSON object (payload field -> value or list of values)")
+        out.append({"topic_pattern": pattern, "scope": scope, "target_filter": target})
+    return out
+
+
+def _policy(value: str | None, default: str = "multishot") -> str:
+    policy = value or default
+    if policy not in POLICIES:
+        raise InvalidInput(f"delivery policy '{policy}' is unknown: use multishot or singleshot")
+    return policy
+
+
+async def create_integration(
+    session: AsyncSession, principal: Principal, team: Team, *, name: str, provider: str,
+    connection: dict[str, Any], subscriptions: list[dict] | None, delivery_policy: str | None,
+) -> Integration:
+    spec = providers.provider(provider)
+    name = _name(name)
+    stored = providers.validate_connection(spec.name, connection)
+    subs = validate_subscriptions(principal, spec, subscriptions or [])
+    exists = await session.execute(select(Integration.id).where(Integration.team_id == team.id, Integration.name == name))
+    if exists.first():
+        raise AlreadyExists(f"team '{team.key}' already has an integration named '{name}'")
+    row = Integration(team_id=team.id, name=name, provider=spec.name, connection=stored, subscriptions=subs,
+                      delivery_policy=_policy(delivery_policy), enabled=True)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_integrations(session: AsyncSession, team: Team) -> list[Integration]:
+    rows = await session.execute(select(Integration).where(Integration.team_id == team.id).order_by(Integration.created_at))
+    return list(rows.scalars())
+
+
+async def update_integration(
+    session: AsyncSession, principal: Principal, integration: Integration, *, name: str | None = None,
+    enabled: bool | None = None, connection: dict[str, Any] | None = None, subscriptions: list[dict] | None = None,
+    delivery_policy: str | None = None,
+) -> Integration:
+    spec = providers.provider(integration.provider)
+    if name is not None:
+        new_name = _name(name)
+        clash = await session.execute(select(Integration.id).where(
+            Integration.team_id == integration.team_id, Integration.name == new_name, Integration.id != integration.id))
+        if clash.first():
+            raise AlreadyExists(f"the team already has an integration named '{new_name}'")
+        integration.name = new_name
+    if connection is not None:
+        integration.connection = providers.validate_connection(spec.name, connection, previous=integration.connection)
+    if subscriptions is not None:
+        integration.subscriptions = validate_subscriptions(principal, spec, subscriptions)
+    if delivery_policy is not None:
+        integration.delivery_policy = _policy(delivery_policy)
+    if enabled is not None:
+        integration.enabled = enabled
+    await session.flush()
+    return integration
+
+
+async def delete_integration(session: AsyncSession, integration: Integration) -> bool:
+    await session.delete(integration)
+    await session.flush()
+    return True
+
+
+async def deliveries(session: AsyncSession, integration: Integration, limit: int = 50) -> list[NotificationDelivery]:
+    rows = await session.execute(
+        select(NotificationDelivery)
+        .where(NotificationDelivery.integration_id == integration.id)
+        .order_by(NotificationDelivery.created_at.desc())
+        .limit(max(1, min(limit, 500)))
+    )
+    return list(rows.scalars())
+
+
+async def test_scope(
+    session: AsyncSession, principal: Principal, *, users: list[Any] | None, team: str | None,
+    organization: bool, admin: bool,
+) -> EventScope:
+    """The scope of a test notification; the caller may only address what they manage."""
+    scope = EventScope(organization=organization, admin=admin)
+    if not (users or team or organization or admin):
+        raise InvalidInput("a test notification needs a scope: users, a team, organization or admin")
+    if (organization or admin) and not principal.is_admin:
+        raise PermissionDenied("only admins can send organization or admin notifications")
+    if team:
+        found = await find_by_id_or_key(session, Team, team)
+        if found is None:
+            raise NotFound(f"team '{team}' not found")
+        principal.require_team("integration:manage", found.id, found.key)
+        scope.teams.append(found.id)
+    for value in users or []:
+        user_id = parse_uuid(value)
+        user = await session.get(User, user_id) if user_id else None
+        if user is None:
+            raise NotFound(f"user '{value}' not found")
+        if user.id != principal.user_id and not principal.has_global("user:manage"):
+            raise NotFound(f"user '{value}' not found")
+        scope.users.append(user.id)
+    return scope
+
+
+async def send_test_notification(notifier: Notifier, topic: str, scope: EventScope, payload: dict[str, Any]) -> tuple[uuid.UUID, str]:
+    if not TOPIC.match(topic or ""):
+        raise InvalidInput(f"topic '{topic}' is malformed: letters, digits, '.', '_' and '-'")
+    event_id = await notifier.publish(topic, scope, {**payload, "test": True, "sentAt": utcnow().isoformat()})
+    rows = await notifier.deliver_now(event_id)
+    if not rows:
+        return event_id, f"no enabled integration subscribes to '{topic}' in this scope"
+    done = [r for r in rows if r.status == "DELIVERED"]
+    parts = [f"delivered to {len(done)} of {len(rows)} integration(s)"]
+    for row in rows:
+        if row.status != "DELIVERED":
+            state = "will retry" if row.status == "PENDING" else row.status.lower()
+            parts.append(f"{row.integration_id}: {row.last_error or 'pending'} ({state})")
+    return event_id, "; ".join(parts)

@@ -1,0 +1,352 @@
+"""The event bus and the notification sender (``app.state.events``).
+
+Publishing — other domains announce what happened:
+
+    await emit(session, "job.completed", use_case_id=job.use_case_id, payload={...})     # notify/events.py:
+        # in the caller's transaction (outbox): the event exists exactly when the change was committed
+    await request.app.state.events.publish("model.error", EventScope(use_case_id=..., admin=True), {...})
+        # outside a transaction (own commit), then wakes the sender
+
+Topics in use: job.completed, job.failed, ab_campaign.completed (A/B test decided: winner, promoted or
+not), ab_campaign.cancelled, model.online, model.error. Subscriptions match topics with glob patterns
+("job.*", "*").
+
+Sending — a background task drains the outbox: each event is claimed once (compare-and-set, so several
+replicas can run it), matched against the enabled integrations' subscriptions and turned into one
+delivery per integration (table notification_deliveries: the delivery log). Deliveries are attempted with a
+timeout and a size limit; a failed attempt is retried with exponential backoff up to the attempt limit
+("multishot") or not at all ("singleshot"); errors that retrying cannot fix (HTTP 4xx, bad credentials)
+fail at once.
+
+Scopes of a subscription: TEAM — events of the use cases shared with the integration's team (or addressed
+to the team); USER — events addressed to a member of the team; ORGANIZATION — every event; ADMIN —
+events addressed to admins. ORGANIZATION and ADMIN subscriptions can only be set by admins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adaptive_engine.server.db.base import epoch, utcnow
+from adaptive_engine.server.db.models import DomainEvent, TeamMember, UseCaseShare
+from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.errors import PayloadTooLarge
+from adaptive_engine.server.notify import providers
+from adaptive_engine.server.notify.events import emit
+
+log = logging.getLogger("adaptive_engine.notify")
+SCOPE_KEY = "_scope"
+FINAL = ("DELIVERED", "FAILED")
+
+
+@dataclass
+class EventScope:
+    """Who an event concerns, beyond the use case's teams."""
+
+    use_case_id: uuid.UUID | None = None
+    teams: list[uuid.UUID] = field(default_factory=list)
+    users: list[uuid.UUID] = field(default_factory=list)
+    organization: bool = False
+    admin: bool = False
+
+    def extras(self) -> dict[str, Any]:
+        return {"teams": [str(t) for t in self.teams], "users": [str(u) for u in self.users],
+                "organization": self.organization, "admin": self.admin}
+
+
+@dataclass
+class SenderSettings:
+    timeout_s: float = 10.0
+    max_message_bytes: int = 256 * 1024
+    max_attempts: int = 5
+    backoff_s: float = 2.0
+    max_backoff_s: float = 300.0
+    poll_interval_s: float = 1.0
+    batch: int = 20
+
+
+def notifier_settings(settings: Any) -> SenderSettings:
+    """The sender's settings from the server's."""
+    return SenderSettings(
+        timeout_s=settings.notify_timeout_s,
+        max_message_bytes=settings.notify_max_message_bytes,
+        max_attempts=settings.notify_max_attempts,
+        backoff_s=settings.notify_backoff_s,
+        poll_interval_s=settings.notify_poll_interval_s,
+    )
+
+
+def backoff(settings: SenderSettings, attempts: int) -> float:
+    return min(settings.max_backoff_s, settings.backoff_s * 2 ** max(0, attempts - 1))
+
+
+def subscription_matches(sub: dict[str, Any], topic: str, payload: dict[str, Any]) -> bool:
+    if not fnmatch.fnmatchcase(topic, sub.get("topic_pattern") or ""):
+        return False
+    wanted = sub.get("target_filter") or {}
+    for key, value in wanted.items():
+        actual = payload.get(key)
+        if isinstance(value, list):
+            if actual not in value:
+                return False
+        elif actual != value:
+            return False
+    return True
+
+
+class Notifier:
+    def __init__(self, settings: SenderSettings | None = None) -> None:
+        self.settings = settings or SenderSettings()
+        self.sessionmaker = None
+        self._client: httpx.AsyncClient | None = None
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --------------------------------------------------------------------------------- lifecycle
+
+    async def start(self, app: Any) -> None:
+        self.sessionmaker = app.state.sessionmaker
+        self._loop = asyncio.get_running_loop()
+        limits = httpx.Timeout(self.settings.timeout_s)
+        self._client = httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False)
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="notification-sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def wake(self) -> None:
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._wake.set)
+        else:
+            self._wake.set()
+
+    def publish_from_thread(self, topic: str, scope: EventScope | None = None, payload: dict[str, Any] | None = None,
+                            timeout_s: float = 30.0) -> uuid.UUID:
+        """``publish`` for code running outside the server's event loop (threads, tests)."""
+        future = asyncio.run_coroutine_threadsafe(self.publish(topic, scope, payload), self._loop)
+        return future.result(timeout_s)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the sender must survive a bad round
+                log.exception("notification round failed")
+
+    # --------------------------------------------------------------------------------- publishing
+
+    def check_size(self, payload: dict[str, Any]) -> None:
+        size = len(json.dumps(payload, default=str))
+        if size > self.settings.max_message_bytes:
+            raise PayloadTooLarge(f"event payload of {size} bytes exceeds the limit of {self.settings.max_message_bytes}")
+
+    async def publish(
+        self, topic: str, scope: EventScope | None = None, payload: dict[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> uuid.UUID:
+        """Announce an event. With ``session`` it is written in that transaction (delivered once it commits);
+        without, it is committed at once. Returns the event id."""
+        scope = scope or EventScope()
+        body = {**(payload or {}), SCOPE_KEY: scope.extras()}
+        self.check_size(body)
+        if session is not None:
+            event = await emit(session, topic, use_case_id=scope.use_case_id, payload=body)
+            await session.flush()
+            return event.id
+        async with unit_of_work(self.sessionmaker) as own:
+            event = await emit(own, topic, use_case_id=scope.use_case_id, payload=body)
+            await own.flush()
+            event_id = event.id
+        self.wake()
+        return event_id
+
+    # --------------------------------------------------------------------------------- one round
+
+    async def run_once(self) -> int:
+        """Dispatch undelivered events, then attempt due deliveries. Returns the attempts made."""
+        await self.dispatch_events()
+        return await self.attempt_due()
+
+    async def dispatch_events(self) -> int:
+        from adaptive_engine.server.notify.events import undelivered
+
+        count = 0
+        async with unit_of_work(self.sessionmaker) as session:
+            for event in await undelivered(session, limit=100):
+                claimed = await session.execute(
+                    update(DomainEvent)
+                    .where(DomainEvent.id == event.id, DomainEvent.delivered_at.is_(None))
+                    .values(delivered_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount != 1:
+                    continue
+                for integration in await self._targets(session, event):
+                    session.add(self._delivery(event, integration))
+                    count += 1
+        return count
+
+    def _delivery(self, event: DomainEvent, integration: Integration) -> NotificationDelivery:
+        payload = {k: v for k, v in (event.payload or {}).items() if k != SCOPE_KEY}
+        message = {
+            "id": str(event.id),
+            "topic": event.type,
+            "createdAt": epoch(event.created_at),
+            "useCaseId": str(event.use_case_id) if event.use_case_id else None,
+            "payload": payload,
+        }
+        attempts = self.settings.max_attempts if integration.delivery_policy == "multishot" else 1
+        return NotificationDelivery(
+            event_id=event.id, integration_id=integration.id, topic=event.type, message=message,
+            status="PENDING", max_attempts=attempts, next_attempt_at=utcnow(),
+        )
+
+    async def _targets(self, session: AsyncSession, event: DomainEvent) -> list[Integration]:
+        notifying = [p.name for p in providers.PROVIDERS.values() if providers.NOTIFICATION_CHANNEL in p.capabilities]
+        integrations = list(
+            (await session.execute(
+                select(Integration).where(Integration.enabled.is_(True), Integration.provider.in_(notifying))
+            )).scalars()
+        )
+        if not integrations:
+            return []
+        extras = (event.payload or {}).get(SCOPE_KEY) or {}
+        payload = {k: v for k, v in (event.payload or {}).items() if k != SCOPE_KEY}
+        teams = {uuid.UUID(t) for t in extras.get("teams", [])}
+        if event.use_case_id is not None:
+            rows = await session.execute(select(UseCaseShare.team_id).where(UseCaseShare.use_case_id == event.use_case_id))
+            teams |= {t for (t,) in rows}
+        users = [uuid.UUID(u) for u in extras.get("users", [])]
+        user_teams: set[uuid.UUID] = set()
+        if users:
+            rows = await session.execute(select(TeamMember.team_id).where(TeamMember.user_id.in_(users)))
+            user_teams = {t for (t,) in rows}
+        chosen = []
+        for integration in integrations:
+            for sub in integration.subscriptions or []:
+                scope = sub.get("scope")
+                in_scope = (
+                    (scope == "TEAM" and integration.team_id in teams)
+                    or (scope == "USER" and integration.team_id in user_teams)
+                    or scope == "ORGANIZATION"
+                    or (scope == "ADMIN" and bool(extras.get("admin")))
+                )
+                if in_scope and subscription_matches(sub, event.type, payload):
+                    chosen.append(integration)
+                    break
+        return chosen
+
+    async def attempt_due(self, event_id: uuid.UUID | None = None) -> int:
+        now = utcnow()
+        stale = now - timedelta(seconds=self.settings.timeout_s * 3 + 30)
+        async with unit_of_work(self.sessionmaker) as session:
+            query = (
+                select(NotificationDelivery)
+                .where(
+                    or_(
+                        (NotificationDelivery.status == "PENDING") & (NotificationDelivery.next_attempt_at <= now),
+                        (NotificationDelivery.status == "SENDING") & (NotificationDelivery.next_attempt_at <= stale),
+                    )
+                )
+                .order_by(NotificationDelivery.next_attempt_at)
+                .limit(self.settings.batch)
+            )
+            if event_id is not None:
+                query = query.where(NotificationDelivery.event_id == event_id)
+            claimed: list[tuple[uuid.UUID, str, dict, dict]] = []
+            for row in (await session.execute(query)).scalars().all():
+                result = await session.execute(
+                    update(NotificationDelivery)
+                    .where(NotificationDelivery.id == row.id, NotificationDelivery.status == row.status,
+                           NotificationDelivery.attempts == row.attempts)
+                    .values(status="SENDING", next_attempt_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:
+                    continue
+                integration = await session.get(Integration, row.integration_id)
+                if integration is None:
+                    continue
+                claimed.append((row.id, integration.provider if integration.enabled else "", dict(integration.connection), row.message))
+        if not claimed:
+            return 0
+        outcomes = await asyncio.gather(*(self._attempt(p, c, m) for _, p, c, m in claimed))
+        async with unit_of_work(self.sessionmaker) as session:
+            for (delivery_id, _, _, _), error in zip(claimed, outcomes):
+                row = await session.get(NotificationDelivery, delivery_id)
+                if row is None:
+                    continue
+                row.attempts += 1
+                if error is None:
+                    row.status, row.delivered_at, row.last_error = "DELIVERED", utcnow(), None
+                    continue
+                row.last_error = str(error)[:1000]
+                if error.retryable and row.attempts < row.max_attempts:
+                    row.status = "PENDING"
+                    row.next_attempt_at = utcnow() + timedelta(seconds=backoff(self.settings, row.attempts))
+                else:
+                    row.status = "FAILED"
+        return len(claimed)
+
+    async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
+        if not provider_name:
+            return providers.DeliveryFailed("integration disabled", retryable=False)
+        limits = providers.Limits(timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes)
+        try:
+            await asyncio.wait_for(
+                providers.deliver(provider_name, connection, message, self._client, limits),
+                timeout=self.settings.timeout_s + 1,
+            )
+        except providers.DeliveryFailed as failed:
+            return failed
+        except asyncio.TimeoutError:
+            return providers.DeliveryFailed("timed out")
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not stop the sender
+            log.exception("delivery failed unexpectedly")
+            return providers.DeliveryFailed(f"internal error: {type(exc).__name__}")
+        return None
+
+    async def deliver_now(self, event_id: uuid.UUID, wait_s: float | None = None) -> list[NotificationDelivery]:
+        """Dispatch and attempt one event's deliveries now (test notifications); waits for the first
+        attempts, even when the background task took them. Returns the delivery rows."""
+        await self.dispatch_events()
+        await self.attempt_due(event_id)
+        deadline = asyncio.get_running_loop().time() + (wait_s if wait_s is not None else self.settings.timeout_s + 5)
+        while True:
+            async with self.sessionmaker() as session:
+                rows = list((await session.execute(
+                    select(NotificationDelivery).where(NotificationDelivery.event_id == event_id)
+                )).scalars())
+            if all(r.attempts > 0 or r.status in FINAL for r in rows) or asyncio.get_running_loop().time() > deadline:
+                return rows
+            await asyncio.sleep(0.05)

@@ -1,0 +1,263 @@
+"""Integrations through our SDK: providers, CRUD with secrets kept, bad input, real deliveries to a local
+HTTP receiver and a local SMTP server, retries with backoff, scopes and the event bus."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+
+import pytest
+
+from adaptive_engine import Adaptive
+from adaptive_engine.sdk.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from adaptive_engine.server.notify.sender import EventScope
+from tests.identity.helpers import user_client
+
+
+def _webhook(url: str, *, name: str = "hook", patterns=("job.*",), scope: str = "TEAM", secret: str | None = "s3cret",
+             policy: str | None = None, target_filter=None) -> dict:
+    subs = [{"topic_pattern": p, "scope": scope, "target_filter": target_filter} for p in patterns]
+    config = {"connection": {"webhook": {"url": url, "method": "POST", "headers": {"Authorization": "Bearer token-xyz"}, "secret": secret}},
+              "notification_settings": {"subscriptions": subs}}
+    if policy:
+        config["delivery_policy"] = policy
+    return {"name": name, "provider": "webhook", "config": config}
+
+
+def _job_payload(use_case_id: str = "00000000-0000-0000-0000-000000000001") -> dict:
+    return {"job_update": {"job_id": str(uuid.uuid4()), "job_name": "sft", "job_status": "DONE", "job_progress": 1.0,
+                           "job_started_at": 1700000000, "use_case_id": use_case_id}}
+
+
+def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = client.integrations.deliveries(integration_id)
+        if rows and rows[0].status == status:
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"delivery never reached {status}: {[(r.status, r.attempts, r.last_error) for r in rows]}")
+        time.sleep(0.05)
+
+
+def test_providers(admin: Adaptive) -> None:
+    names = {p.name: p for p in admin.integrations.list_providers()}
+    assert {"webhook", "slack", "smtp", "github"} <= set(names)
+    assert names["webhook"].capabilities == ["NOTIFICATION_CHANNEL"]
+    assert set(names["slack"].allowed_scopes) == {"USER", "TEAM", "ORGANIZATION", "ADMIN"}
+    assert admin.integrations.get_provider("smtp").name == "smtp"
+    with pytest.raises(NotFoundError):
+        admin.integrations.get_provider("pager")
+
+
+def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"crud-{uuid.uuid4().hex[:6]}").key
+    created = admin.integrations.create(team, _webhook(receiver.url))
+    assert created.name == "hook" and created.enabled and created.capabilities == ["NOTIFICATION_CHANNEL"]
+    assert created.config.provider == "webhook" and created.config.delivery_policy == "multishot"
+    assert created.config.connection["url"] == receiver.url
+    assert created.config.connection["headers"] == {"Authorization": "********"}
+    assert "s3cret" not in created.model_dump_json() and "token-xyz" not in created.model_dump_json()
+    assert [s.topic_pattern for s in created.config.notification_settings.subscriptions] == ["job.*"]
+    assert admin.integrations.get(created.id).id == created.id
+    assert [i.id for i in admin.integrations.list(team)] == [created.id]
+
+    slack = admin.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
+        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T0/B0/SECRETPATH", "bot_token": "xoxb-1"}}}})
+    assert "SECRETPATH" not in slack.config.connection["webhook_url"] and slack.config.connection["bot_token"] == "********"
+    mail = admin.integrations.create(team, {"name": "mail", "provider": "email", "config": {"connection": {"smtp": {
+        "host": "127.0.0.1", "port": 2525, "username": "u", "password": "pw-secret", "from_email": "ae@example.com",
+        "to_emails": ["ops@example.com"]}}}})
+    assert mail.config.provider == "smtp" and "pw-secret" not in mail.model_dump_json()
+
+    updated = admin.integrations.update(created.id, {"name": "renamed", "enabled": False, "config": {
+        "notification_settings": {"subscriptions": [{"topic_pattern": "ab_campaign.*", "scope": "TEAM"}]},
+        "delivery_policy": "singleshot"}})
+    assert updated.name == "renamed" and not updated.enabled and updated.config.delivery_policy == "singleshot"
+    assert [s.topic_pattern for s in updated.config.notification_settings.subscriptions] == ["ab_campaign.*"]
+    assert updated.config.connection["url"] == receiver.url  # untouched
+
+    assert admin.integrations.delete(created.id) is True
+    with pytest.raises(NotFoundError):
+        admin.integrations.get(created.id)
+    with pytest.raises(NotFoundError):
+        admin.integrations.delete(created.id)
+    assert {i.name for i in admin.integrations.list(team)} == {"chat", "mail"}
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda i: i["config"]["connection"]["webhook"].update(url="not a url"), ValidationError),
+        (lambda i: i["config"]["connection"]["webhook"].update(url="ftp://example.com/x"), ValidationError),
+        (lambda i: i["config"]["connection"]["webhook"].update(method="DELETE"), ValidationError),
+        (lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Adaptive-Signature": "forged"}), ValidationError),
+        (lambda i: i.update(provider="pager"), ValidationError),
+        (lambda i: i.update(provider="slack"), ValidationError),
+        (lambda i: i.update(name=""), ValidationError),
+        (lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(topic_pattern="job completed!"), ValidationError),
+        (lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(target_filter=[1, 2]), ValidationError),
+        (lambda i: i["config"].update(delivery_policy="sometimes"), ValidationError),
+    ],
+)
+def test_bad_input_creates_nothing(admin: Adaptive, receiver, change, error) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"bad-{uuid.uuid4().hex[:6]}").key
+    given = _webhook(receiver.url)
+    change(given)
+    with pytest.raises(error):
+        admin.integrations.create(team, given)
+    assert admin.integrations.list(team) == []
+
+
+def test_unknown_team_duplicate_name_and_unknown_id(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    with pytest.raises(NotFoundError):
+        admin.integrations.create(f"ghost-{uuid.uuid4().hex[:6]}", _webhook(receiver.url))
+    team = admin.teams.create(key=f"dup-{uuid.uuid4().hex[:6]}").key
+    admin.integrations.create(team, _webhook(receiver.url))
+    with pytest.raises(ConflictError):
+        admin.integrations.create(team, _webhook(receiver.url))
+    assert len(admin.integrations.list(team)) == 1
+    with pytest.raises(NotFoundError):
+        admin.integrations.get(str(uuid.uuid4()))
+    with pytest.raises(NotFoundError):
+        admin.integrations.update(str(uuid.uuid4()), {"name": "x"})
+
+
+def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"sig-{uuid.uuid4().hex[:6]}").key
+    admin.integrations.create(team, _webhook(receiver.url))
+    result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    assert "delivered to 1 of 1" in result.message
+    receiver.wait_for(1)
+    request = receiver.requests[0]
+    assert request["method"] == "POST" and request["headers"]["authorization"] == "Bearer token-xyz"
+    timestamp = request["headers"]["x-adaptive-timestamp"]
+    expected = "sha256=" + hmac.new(b"s3cret", timestamp.encode() + b"." + request["body"], hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(request["headers"]["x-adaptive-signature"], expected)
+    body = receiver.json()
+    assert body["id"] == result.event_id and body["topic"] == "job.completed"
+    assert body["payload"]["jobUpdate"]["jobStatus"] == "DONE" and body["payload"]["test"] is True
+    # Topics nobody subscribes to deliver nothing.
+    quiet = admin.integrations.test_notification({"topic": "model.error", "scope": {"team": team}, "payload": {}})
+    assert quiet.message.startswith("no enabled integration")
+    assert len(receiver.requests) == 1
+
+
+def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"chan-{uuid.uuid4().hex[:6]}").key
+    subs = {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]}
+    admin.integrations.create(team, {"name": "slack", "provider": "slack", "config": {
+        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}}, "notification_settings": subs}})
+    admin.integrations.create(team, {"name": "mail", "provider": "smtp", "config": {"connection": {"smtp": {
+        "host": "127.0.0.1", "port": smtp.port, "username": "", "password": "", "from_email": "engine@example.com",
+        "to_emails": ["ops@example.com", "ml@example.com"]}}, "notification_settings": subs}})
+    result = admin.integrations.test_notification({"topic": "job.failed", "scope": {"team": team}, "payload": _job_payload()})
+    assert "delivered to 2 of 2" in result.message, result.message
+    receiver.wait_for(1)
+    assert receiver.requests[0]["path"] == "/services/T/B/X"
+    assert "job.failed" in receiver.json()["text"]
+    smtp.wait_for(1)
+    mail = smtp.messages[0]
+    assert mail["from"] == "engine@example.com" and set(mail["to"]) == {"ops@example.com", "ml@example.com"}
+    assert "job.failed" in mail["data"]
+
+
+def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"retry-{uuid.uuid4().hex[:6]}").key
+    hook = admin.integrations.create(team, _webhook(receiver.url))
+    receiver.fail_with = [500, 503]
+    result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    assert "will retry" in result.message and "HTTP 500" in result.message
+    rows = _wait_status(admin, hook.id, "DELIVERED")
+    assert rows[0].attempts == 3 and rows[0].last_error is None
+    assert len(receiver.requests) == 3
+    assert len({r["headers"]["x-adaptive-event-id"] for r in receiver.requests}) == 1
+
+
+def test_gives_up(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"giveup-{uuid.uuid4().hex[:6]}").key
+    multishot = admin.integrations.create(team, _webhook(receiver.url, name="multi"))
+    receiver.fail_with = [500, 500, 500]
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    rows = _wait_status(admin, multishot.id, "FAILED")
+    assert rows[0].attempts == 3 and "HTTP 500" in rows[0].last_error  # the attempt limit of this server
+
+    admin.integrations.update(multishot.id, {"enabled": False})
+    single = admin.integrations.create(team, _webhook(receiver.url, name="single", policy="singleshot"))
+    receiver.fail_with = [500]
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    assert _wait_status(admin, single.id, "FAILED")[0].attempts == 1
+
+    # A client error is not retried, even with multishot.
+    admin.integrations.update(single.id, {"enabled": False})
+    client_error = admin.integrations.create(team, _webhook(receiver.url, name="four-hundred"))
+    receiver.fail_with = [400]
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    assert _wait_status(admin, client_error.id, "FAILED")[0].attempts == 1
+
+
+def test_outbound_timeout(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"slow-{uuid.uuid4().hex[:6]}").key
+    hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
+    receiver.delay_s = 2.5  # the server's timeout is 1 s
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    rows = _wait_status(admin, hook.id, "FAILED")
+    assert "timed out" in rows[0].last_error
+
+
+def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+    suffix = uuid.uuid4().hex[:6]
+    mine, other = admin.teams.create(key=f"mine-{suffix}").key, admin.teams.create(key=f"other-{suffix}").key
+    uc = admin.use_cases.create(key=f"ev-{suffix}", team=mine)
+    hook = admin.integrations.create(mine, _webhook(f"{receiver.url}/mine", patterns=("ab_campaign.*",)))
+    filtered = admin.integrations.create(mine, _webhook(f"{receiver.url}/filtered", name="filtered", patterns=("*",),
+                                                        target_filter={"winner": ["model-b"]}))
+    admin.integrations.create(other, _webhook(f"{receiver.url}/other", patterns=("*",)))
+
+    events = notify_server.app.state.events
+    events.publish_from_thread("ab_campaign.completed", EventScope(use_case_id=uuid.UUID(uc.id)), {"winner": "model-a"})
+    events.publish_from_thread("ab_campaign.completed", EventScope(use_case_id=uuid.UUID(uc.id)), {"winner": "model-b"})
+    _wait_status(admin, filtered.id, "DELIVERED")
+    rows = admin.integrations.deliveries(hook.id)
+    deadline = time.monotonic() + 30
+    while len([r for r in rows if r.status == "DELIVERED"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = admin.integrations.deliveries(hook.id)
+    assert sorted(r.message["payload"]["winner"] for r in rows) == ["model-a", "model-b"]
+    paths = [r["path"] for r in receiver.requests]
+    assert paths.count("/mine") == 2 and paths.count("/filtered") == 1 and "/other" not in paths
+    assert all("_scope" not in r.message["payload"] for r in rows)
+
+
+def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+    suffix = uuid.uuid4().hex[:6]
+    team = admin.teams.create(key=f"perm-{suffix}").key
+    other = admin.teams.create(key=f"perm-other-{suffix}").key
+    hook = admin.integrations.create(team, _webhook(receiver.url))
+    foreign = admin.integrations.create(other, _webhook(receiver.url))
+    with user_client(admin, notify_server, f"ed-{suffix}@example.com", [(team, "editor")]) as editor, \
+            user_client(admin, notify_server, f"vw-{suffix}@example.com", [(team, "viewer")]) as viewer:
+        assert [i.id for i in editor.integrations.list(team)] == [hook.id]
+        editor.integrations.update(hook.id, {"name": "by-editor"})
+        with pytest.raises(PermissionDeniedError):
+            viewer.integrations.list(team)
+        with pytest.raises(PermissionDeniedError):
+            viewer.integrations.update(hook.id, {"name": "by-viewer"})
+        # Another team's integration does not exist for them.
+        with pytest.raises(NotFoundError):
+            editor.integrations.get(foreign.id)
+        with pytest.raises(NotFoundError):
+            editor.integrations.delete(foreign.id)
+        with pytest.raises(PermissionDeniedError):
+            editor.integrations.list(other)
+        # Organization and admin scopes are for admins.
+        with pytest.raises(PermissionDeniedError):
+            editor.integrations.create(team, _webhook(receiver.url, name="org", scope="ORGANIZATION"))
+        with pytest.raises(PermissionDeniedError):
+            editor.integrations.test_notification({"topic": "job.completed", "scope": {"organization": {}}, "payload": {}})
+        with pytest.raises(PermissionDeniedError):
+            editor.integrations.test_notification({"topic": "job.completed", "scope": {"team": other}, "payload": {}})
+    assert admin.integrations.get(hook.id).name == "by-editor"
+    assert admin.integrations.get(foreign.id).name == "hook"
