@@ -576,7 +576,7 @@ class GraderMutation:
         env = await remote_envs.remove_remote_env(ctx.session, ctx.principal, id_or_key)
         return str(env.id)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def create_judge(self, info: Info[Context, None], use_case: IdOrKey, input: JudgeCreate) -> JudgeType:
         ctx = info.context
         judge = await judges_registry.create_judge(
@@ -584,7 +584,7 @@ class GraderMutation:
             examples=_example_dicts(input.examples), model=input.model, metric=input.metric)
         return JudgeType(row=judge)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def create_prebuilt_judge(self, info: Info[Context, None], use_case: IdOrKey,
                                     input: PrebuiltJudgeCreate) -> JudgeType:
         ctx = info.context
@@ -593,7 +593,7 @@ class GraderMutation:
             prebuilt=judges.PrebuiltKey(input.prebuilt_criteria_key).value)
         return JudgeType(row=judge)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def update_judge(self, info: Info[Context, None], use_case: IdOrKey, key: str,
                            input: JudgeUpdate) -> JudgeType:
         ctx = info.context
@@ -602,7 +602,7 @@ class GraderMutation:
             examples=_example_dicts(input.examples) if input.examples is not None else None, model=input.model)
         return JudgeType(row=judge)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def delete_judge(self, info: Info[Context, None], use_case: IdOrKey, key: str) -> JudgeDeleteResult:
         ctx = info.context
         count = await judges_registry.delete_judge(ctx.session, ctx.principal, use_case, key)

@@ -7,6 +7,7 @@ import enum
 import strawberry
 from strawberry.types import Info
 
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.models import service
 from adaptive_engine.server.domains.models.types import ModelOnline, ModelServiceType, ModelType
@@ -197,19 +198,19 @@ _PROVIDERS = {
 
 @strawberry.type
 class ModelQuery:
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def models(self, info: Info[Context, None], filter: ModelFilter | None = None) -> list[ModelType]:
         rows = await service.list_models(info.context.session, filter.to_filters() if filter else None)
         return [ModelType(row=m) for m in rows]
 
-    @strawberry.field
+    @strawberry.field(extensions=[authenticated()])
     async def model(self, info: Info[Context, None], id_or_key: IdOrKey) -> ModelType | None:
         return ModelType(row=await service.get_model(info.context.session, id_or_key))
 
 
 @strawberry.type
 class ModelMutation:
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:register")])
     async def add_external_model(self, info: Info[Context, None], input: AddExternalModelInput) -> ModelType:
         if input.provider not in _PROVIDERS:
             raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE or AZURE")
@@ -231,17 +232,17 @@ class ModelMutation:
         )
         return ModelType(row=model)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:register")])
     async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
         ctx = info.context
         return ModelType(row=await service.add_local_model(ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key))
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def add_model_to_use_case(self, info: Info[Context, None], input: AddModelToUseCaseInput) -> bool:
         await service.attach(info.context.session, info.context.principal, input.use_case, input.model)
         return True
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def deploy_model(self, info: Info[Context, None], input: DeployModelInput) -> ModelServiceType:
         ctx = info.context
         inference = getattr(ctx.state, "inference", None)
@@ -261,11 +262,11 @@ class ModelMutation:
             await ctx.session.refresh(deployed.model, ["status", "error"])
         return ModelServiceType(row=deployed)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def remove_model_from_use_case(self, info: Info[Context, None], input: RemoveModelFromUseCaseInput) -> bool:
         return await service.detach(info.context.session, info.context.principal, input.use_case, input.model)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def update_model_service(self, info: Info[Context, None], input: UpdateModelService) -> ModelServiceType:
         ctx = info.context
         updated = await service.update_service(
@@ -282,14 +283,14 @@ class ModelMutation:
             await service.request_load(getattr(ctx.state, "inference", None), updated.model)
         return ModelServiceType(row=updated)
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:register")])
     async def update_model_compute_config(
         self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelComputeConfigInput
     ) -> ModelType:
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
         return ModelType(row=await service.update_compute_config(info.context.session, info.context.principal, id_or_key, changes))
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[requires("model:deploy")])
     async def terminate_model(self, info: Info[Context, None], id_or_key: IdOrKey, force: bool = False) -> str:
         ctx = info.context
         model: Model = await service.terminate(ctx.session, ctx.principal, id_or_key, force)
