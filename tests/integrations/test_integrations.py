@@ -261,3 +261,33 @@ def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> No
             editor.integrations.test_notification({"topic": "job.completed", "scope": {"team": other}, "payload": {}})
     assert admin.integrations.get(hook.id).name == "by-editor"
     assert admin.integrations.get(foreign.id).name == "hook"
+
+
+JOB_RECIPE = '''
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Config(InputConfig):
+    fail: bool = False
+
+@recipe_main
+async def main(config: Config, ctx: RecipeContext) -> None:
+    if config.fail:
+        raise RuntimeError("asked to fail")
+    ctx.report_progress(1.0, "done")
+'''
+
+
+def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # noqa: ANN001
+    suffix = uuid.uuid4().hex[:6]
+    team = admin.teams.create(key=f"jobs-{suffix}").key
+    admin.use_cases.create(key=f"jobs-{suffix}", team=team)
+    admin.integrations.create(team, _webhook(receiver.url, patterns=("job.completed", "job.failed")))
+    path = tmp_path / "recipe.py"
+    path.write_text(JOB_RECIPE)
+    admin.recipes.upload(str(path), recipe_key=f"r-{suffix}", use_case=f"jobs-{suffix}")
+    ok = admin.jobs.run(f"r-{suffix}", num_gpus=0, use_case=f"jobs-{suffix}")
+    bad = admin.jobs.run(f"r-{suffix}", num_gpus=0, args={"fail": True}, use_case=f"jobs-{suffix}")
+    receiver.wait_for(2, timeout=180)
+    events = {receiver.json(i)["payload"]["jobId"]: receiver.json(i) for i in range(2)}
+    assert events[ok.id]["topic"] == "job.completed" and events[ok.id]["payload"]["jobStatus"] == "COMPLETED"
+    assert events[bad.id]["topic"] == "job.failed" and events[bad.id]["payload"]["error"]

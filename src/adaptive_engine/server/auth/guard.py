@@ -22,9 +22,8 @@ REST — a FastAPI dependency that returns the :class:`Authorized` caller (and t
     @router.post("/upload/init", dependencies=[route_requires("dataset:write")])   # when the route needs nothing back
 
     ``from_body(*fields)`` / ``from_query(name)`` / ``from_path(param, finder, label)`` pick the use case from
-    the request; without one (or when the
-    request names none) the permission is checked globally, and the route calls ``await auth.use_case_for(key)``
-    (or its service calls Principal.require) once it knows the target.
+    the request; when the request names none the permission is checked globally, and the route calls
+    ``await auth.use_case_for(key)`` (or its service calls Principal.require) once it knows the target.
 
 Rules (implemented once, in Principal):
 - ``use_case=``: the argument holds a use case id or key. An unknown use case, and a use case the caller
@@ -32,8 +31,9 @@ Rules (implemented once, in Principal):
   PERMISSION_DENIED. A ``None`` value (optional argument) falls back to the global check.
 - no target: the permission must come from the caller's role in some team (``admin`` grants all).
 - ``team=``: the permission must come from the caller's role in that team (admins: any team).
-- ``tests/identity/test_enforcement.py`` fails when a root field or an /api/v1 route has no guard, and
-  runs every operation as a user without and with the permission: add your operation to its table.
+- ``tests/identity/test_enforcement.py`` fails when a root field or an /api/v1 route has no guard or no row
+  in the permission table (``tests/<domain>/enforcement_cases*.py``, see tests/enforcement.py), and runs
+  every row as users without and with the permission: add a row with your field or route.
 """
 
 from __future__ import annotations

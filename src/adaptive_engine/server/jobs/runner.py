@@ -33,6 +33,7 @@ from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, h
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
 from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.notify.sender import announce_job_end
 from adaptive_engine.server.domains.compute_pools.service import detect_machine, ensure_pools, job_gpus
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
 from adaptive_engine.server.jobs.executors.local import LocalExecutor
@@ -167,7 +168,9 @@ class JobRunner:
         values: dict[str, Any] = {"status": status, "ended_at": utcnow(), "error": error}
         if status == "COMPLETED":
             values["progress"] = 1.0
-        await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))
+        finished = await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))
+        if finished.rowcount == 1:
+            await announce_job_end(session, job_id, status, error)
         await session.execute(
             update(JobArtifact)
             .where(JobArtifact.job_id == job_id, JobArtifact.status.in_(("PENDING", "PROCESSING")))

@@ -92,6 +92,21 @@ def backoff(settings: SenderSettings, attempts: int) -> float:
     return min(settings.max_backoff_s, settings.backoff_s * 2 ** max(0, attempts - 1))
 
 
+async def announce_job_end(session: AsyncSession, job_id: uuid.UUID, status: str, error: str | None) -> None:
+    """Emit job.completed / job.failed in the caller's transaction (the job runner's)."""
+    from adaptive_engine.server.db.models import Job
+
+    job = await session.get(Job, job_id)
+    if job is None:
+        return
+    scope = EventScope(use_case_id=job.use_case_id, users=[job.created_by_id] if job.created_by_id else [])
+    payload = {
+        "jobId": str(job.id), "jobName": job.name, "jobStatus": status, "error": error,
+        SCOPE_KEY: scope.extras(),
+    }
+    await emit(session, f"job.{'completed' if status == 'COMPLETED' else 'failed'}", use_case_id=job.use_case_id, payload=payload)
+
+
 def subscription_matches(sub: dict[str, Any], topic: str, payload: dict[str, Any]) -> bool:
     if not fnmatch.fnmatchcase(topic, sub.get("topic_pattern") or ""):
         return False

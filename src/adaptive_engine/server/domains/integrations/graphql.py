@@ -347,6 +347,9 @@ class JobUpdatePayload:
     job_started_at: Timestamp
     use_case_id: uuid.UUID
     job_ended_at: Timestamp | None = None
+    job_input: JSON | None = None
+    job_outputs: list[JSON] | None = None
+    job_error: str | None = None
 
 
 @strawberry.input(name="NotificationPayload")
@@ -393,6 +396,7 @@ def _payload(given: NotificationPayload) -> dict[str, Any]:
             "jobId": str(job.job_id), "jobName": job.job_name, "jobStatus": job.job_status.value,
             "jobProgress": job.job_progress, "jobStartedAt": stamp(job.job_started_at),
             "jobEndedAt": stamp(job.job_ended_at), "useCaseId": str(job.use_case_id),
+            "jobInput": job.job_input, "jobOutputs": list(job.job_outputs or []), "jobError": job.job_error,
         }
     }
 
