@@ -4,7 +4,7 @@ models and graders domains may move them to their folders)."""
 from __future__ import annotations
 
 from adaptive_engine.sdk.errors import ConflictError, ServerError, ValidationError
-from tests.enforcement import Case, gql
+from tests.enforcement import Case, gql, rest
 
 ANY_BUT_DENIED = (ConflictError, ValidationError, ServerError)
 
@@ -84,4 +84,23 @@ CASES = [
          on_use_case=lambda c, w, uc: gql(c, "mutation D($u: IdOrKey!, $k: String!) { deleteJudge(useCase: $u, key: $k) { __typename } }",
                                           {"u": uc, "k": f"judge-victim-{w.suffix}"}),
          snapshot=_judges),
+]
+
+
+def _infer(path: str, body: dict):  # noqa: ANN202
+    def run(c, w, uc):  # noqa: ANN001, ANN202
+        return rest(c, "POST", path, json={"model": f"{uc}/attached-{w.suffix}", **body})
+
+    return run
+
+
+# Inference: the attached model's endpoint is unreachable, so an allowed call ends in an upstream error.
+INFERENCE_PASSED = (ServerError, ValidationError, ConflictError)
+CASES += [
+    Case(("POST /api/v1/chat/completions",), on_use_case=_infer("/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+         allowed_as=("editor",), denied_as=("viewer",), allowed_errors=INFERENCE_PASSED),
+    Case(("POST /api/v1/completions",), on_use_case=_infer("/completions", {"prompt": "hi"}),
+         allowed_as=("editor",), denied_as=("viewer",), allowed_errors=INFERENCE_PASSED),
+    Case(("POST /api/v1/embeddings",), on_use_case=_infer("/embeddings", {"input": "hi"}),
+         allowed_as=("editor",), denied_as=("viewer",), allowed_errors=INFERENCE_PASSED),
 ]

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_body, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.inference import service
 from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody
@@ -56,10 +57,14 @@ def _error_event(error: Exception) -> str:
     return _sse(openai_envelope(domain))
 
 
+# The use case is the first part of "model" ("<use_case>" or "<use_case>/<model>").
+INFERENCE = route_requires("inference:run", use_case=from_body("model"))
+
+
 # --------------------------------------------------------------------------- chat
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, dependencies=[INFERENCE])
 async def chat_completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
@@ -96,7 +101,7 @@ async def chat_completions(
 # --------------------------------------------------------------------------- completions
 
 
-@router.post("/completions", response_model=None)
+@router.post("/completions", response_model=None, dependencies=[INFERENCE])
 async def completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
@@ -201,7 +206,7 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
 # --------------------------------------------------------------------------- embeddings
 
 
-@router.post("/embeddings", response_model=None)
+@router.post("/embeddings", response_model=None, dependencies=[INFERENCE])
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse:
