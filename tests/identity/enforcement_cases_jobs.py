@@ -135,6 +135,10 @@ CASES = [
              allowed_errors=PASSED)
         for what in RUNTIME
     ],
+    Case(("POST /api/v1/jobs/{job_id}/models/upload",),
+         on_use_case=lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/models/upload", params={"key": w.fresh("up")},
+                                          content=b"weights", headers={"Content-Type": "application/octet-stream"}),
+         allowed_errors=PASSED),
     Case(("GET /api/v1/artifacts/{artifact_id}/download",),
          on_use_case=lambda c, w, uc: rest(c, "GET", f"/artifacts/{_pick(w, uc, 'artifact')}/download", raw=True),
          allowed_as=("viewer",), denied_as=()),

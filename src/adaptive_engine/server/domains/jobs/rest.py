@@ -92,7 +92,7 @@ async def register_model(
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
 
 
-@router.post("/jobs/{job_id}/models/upload")
+@router.post("/jobs/{job_id}/models/upload", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def upload_model(
     job_id: str,
     request: Request,
@@ -117,7 +117,6 @@ async def upload_model(
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
 
 
-@router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
 @router.get(
     "/jobs/{job_id}/logs",
     response_class=PlainTextResponse,
