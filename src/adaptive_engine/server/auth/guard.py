@@ -28,7 +28,8 @@ REST — a FastAPI dependency that returns the :class:`Authorized` caller (and t
 Rules (implemented once, in Principal):
 - ``use_case=``: the argument holds a use case id or key. An unknown use case, and a use case the caller
   cannot read, are both NOT_FOUND (no existence leak); readable but without the permission is
-  PERMISSION_DENIED. A ``None`` value (optional argument) falls back to the global check.
+  PERMISSION_DENIED. A ``None`` value (optional argument) falls back to the global check, or, with
+  ``absent="filtered"`` (list fields whose service filters by visibility), to no check.
 - no target: the permission must come from the caller's role in some team (``admin`` grants all).
 - ``team=``: the permission must come from the caller's role in that team (admins: any team).
 - ``tests/identity/test_enforcement.py`` fails when a root field or an /api/v1 route has no guard or no row
@@ -109,6 +110,9 @@ class Requirement:
     permission: str | None
     use_case: Target = None
     team: Target = None
+    # When the target argument is absent (None): "global" checks the permission against the caller's team
+    # roles; "filtered" lets the call through, for list fields whose service returns only what the caller sees.
+    absent: str = "global"
 
     async def check(self, session: AsyncSession, principal: Principal, context: Any, kwargs: dict[str, Any]) -> Any:
         if self.permission is None:
@@ -121,6 +125,8 @@ class Requirement:
             value = await _target_value(self.team, context, kwargs)
             if value is not None:
                 return await authorize_team(session, principal, self.permission, value)
+        if self.absent == "filtered":
+            return None
         principal.require_global(self.permission)
         return None
 
@@ -171,10 +177,12 @@ def use_case_of(finder: Finder, label: str, arg: str = "id") -> Callable[[Any, d
     return target
 
 
-def requires(permission: str, *, use_case: Target = None, team: Target = None) -> Guard:
+def requires(permission: str, *, use_case: Target = None, team: Target = None, absent: str = "global") -> Guard:
     if use_case is not None and team is not None:
         raise ValueError("a guard targets a use case or a team, not both")
-    return Guard(Requirement(permission, use_case=use_case, team=team))
+    if absent not in ("global", "filtered") or (absent == "filtered" and use_case is None and team is None):
+        raise ValueError("absent='filtered' needs a use_case or team target")
+    return Guard(Requirement(permission, use_case=use_case, team=team, absent=absent))
 
 
 def authenticated() -> Guard:

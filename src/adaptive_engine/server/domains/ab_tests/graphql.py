@@ -259,7 +259,7 @@ class AbTestQuery:
         ctx = info.context
         return AbcampaignType(row=await service.get_campaign(ctx.session, ctx.principal, id_or_key))
 
-    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case")])
+    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case", absent="filtered")])
     async def ab_campaigns(self, info: Info[Context, None], filter: AbCampaignFilter | None = None) -> list[AbcampaignType]:
         ctx = info.context
         f = filter or AbCampaignFilter()

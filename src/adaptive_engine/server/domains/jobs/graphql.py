@@ -419,7 +419,7 @@ class JobQuery:
         ctx = info.context
         return JobType(row=await service.get_job(ctx.session, ctx.principal, id))
 
-    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case")])
+    @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case", absent="filtered")])
     async def jobs(
         self,
         info: Info[Context, None],
