@@ -139,6 +139,13 @@ CASES = [
          on_use_case=lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/models/upload", params={"key": w.fresh("up")},
                                           content=b"weights", headers={"Content-Type": "application/octet-stream"}),
          allowed_errors=PASSED),
+    # Training runtime routes: a finished job is refused with CONFLICT/INVALID_INPUT once the guard passed.
+    Case(("GET /api/v1/jobs/{job_id}/model-weights/{model}",),
+         on_use_case=lambda c, w, uc: rest(c, "GET", f"/jobs/{_pick(w, uc, 'job')}/model-weights/none"),
+         allowed_errors=PASSED + (NotFoundError,)),
+    Case(("POST /api/v1/jobs/{job_id}/evaluation-completions",),
+         on_use_case=lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/evaluation-completions", json=[]),
+         allowed_errors=PASSED),
     Case(("GET /api/v1/artifacts/{artifact_id}/download",),
          on_use_case=lambda c, w, uc: rest(c, "GET", f"/artifacts/{_pick(w, uc, 'artifact')}/download", raw=True),
          allowed_as=("viewer",), denied_as=()),

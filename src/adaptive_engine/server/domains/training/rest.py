@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adaptive_engine.server.auth.guard import from_path, route_requires
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest
 from adaptive_engine.server.domains.training import service
 from adaptive_engine.server.rest.deps import db_session, principal
@@ -15,7 +17,7 @@ from adaptive_engine.server.rest.deps import db_session, principal
 router = APIRouter(tags=["training"])
 
 
-@router.get("/jobs/{job_id}/model-weights/{model}")
+@router.get("/jobs/{job_id}/model-weights/{model}", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def model_weights(
     job_id: str, model: str, request: Request,
     session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal),
@@ -23,7 +25,7 @@ async def model_weights(
     return await service.model_weights(session, caller, request.app.state.settings, job_id, model)
 
 
-@router.post("/jobs/{job_id}/evaluation-completions", status_code=201)
+@router.post("/jobs/{job_id}/evaluation-completions", status_code=201, dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def evaluation_completions(
     job_id: str, body: list[AddInteractionsRequest], request: Request,
     session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal),
