@@ -287,7 +287,10 @@ class BatchEngine:
         for r, row in enumerate(rows):
             params = row.job.params
             if row.decoder is not None:
-                token = row.decoder.choose(logits[r], temperature=params.temperature, generator=row.job.generator)
+                try:
+                    token = row.decoder.choose(logits[r], temperature=params.temperature, generator=row.job.generator)
+                except RuntimeError:  # nothing can continue the pattern: end this row, never the batch
+                    token = min(self.eos) if self.eos else int(logits[r].argmax())
                 row.decoder.advance(token)
                 tokens[r] = token
                 continue

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from adaptive_engine.server.errors import InvalidInput
 
-MAX_REASONING_CHARS = 240
+MAX_REASONING_CHARS = 160
 # The output schema as a regex (used for constrained decoding): reasoning first, then the verdict.
 VERDICT_PATTERN = (
     r'\{"reasoning": "[^"\\\n]{0,' + str(MAX_REASONING_CHARS) + r'}", "score": "(PASS|FAIL|NA)"\}'
