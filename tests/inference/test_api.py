@@ -218,3 +218,16 @@ def test_client_disconnect_cancels_generation(served):
                 if line.startswith("data:"):
                     break  # one chunk read, then hang up
     until_sync(lambda: stats.cancelled > before)
+
+
+async def test_async_sdk_chat_and_stream(served):
+    from adaptive_engine import AsyncAdaptive
+
+    async with AsyncAdaptive(served.server.base_url, api_key=served.server.api_key) as client:
+        client.set_default_use_case(served.use_case)
+        answer = await client.chat.create(messages=CAPITAL, temperature=0, max_tokens=16)
+        assert answer.choices[0].message.content == PARIS
+        stream = await client.chat.create(messages=CAPITAL, temperature=0, max_tokens=16, stream=True)
+        assert "".join([c.choices[0].delta.content async for c in stream if c.choices]) == PARIS
+        vectors = await client.embeddings.create(input="hello", model=served.embedding_model)
+        assert len(vectors.vectors()[0]) == 384
