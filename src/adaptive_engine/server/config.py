@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # A/B tests: observations per arm before a decision; seconds between evaluations (0: on demand only).
     ab_test_min_observations: int = 50
     ab_test_evaluation_interval_s: float = 5.0
+    # Standardized effect (difference of means / sd) the A/B metric test is tuned to detect fastest.
+    ab_test_mde: float = 0.2
     # Online grading: seconds between two passes over new live completions (0 turns the loop off).
     online_grading_interval_s: float = 10.0
 

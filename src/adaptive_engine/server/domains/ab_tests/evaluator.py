@@ -23,7 +23,10 @@ log = logging.getLogger("adaptive_engine.ab_tests")
 
 def stats_config(settings: Any) -> StatsConfig:
     """The statistics configuration from the server settings (defaults where a setting is absent)."""
-    return StatsConfig(min_observations_per_arm=getattr(settings, "ab_test_min_observations", 50))
+    return StatsConfig(
+        min_observations_per_arm=getattr(settings, "ab_test_min_observations", 50),
+        mde=getattr(settings, "ab_test_mde", 0.2),
+    )
 
 
 class AbTestEvaluator:
