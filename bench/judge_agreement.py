@@ -1,10 +1,11 @@
 """Agreement of the bundled-model binary judge with labels, with and without constrained decoding.
 
-    python bench/judge_agreement.py [--data-dir DIR] [--model-dir FOLDER] [--samples 24] [--concurrency 8]
+    python bench/judge_agreement.py [--data-dir DIR] [--model-dir FOLDER] [--samples 8] [--criteria capital polite]
+                                    [--concurrency 8] [--show]
 
-The script builds a labelled set of clear cases for one simple criterion ("the answer names the correct
-capital city of the country asked about"): for each country, one answer with the right capital (label
-PASS) and one with a wrong capital (label FAIL). It loads the bundled chat model (SmolLM2-135M-Instruct)
+The script builds labelled sets of clear cases for two simple criteria, half PASS and half FAIL:
+"capital" (the answer names the right capital city of the country asked about, or a wrong one: needs
+knowledge) and "polite" (a courteous answer or an insulting one: a surface property). It loads the bundled chat model (SmolLM2-135M-Instruct)
 through the local backend of the inference layer (the GGUF file is converted once and cached under
 the shared model cache, or ``DATA_DIR/models``; ``--model-dir`` points at an already converted Hugging Face folder instead), and
 runs the judge exactly as the server does (graders/grading.py -> judges.run_binary_judge) twice:
@@ -32,7 +33,10 @@ from adaptive_engine.server.domains.graders.grading import GraderSpec, GradingSe
 from adaptive_engine.server.domains.graders.judges import VERDICT_SCORES  # noqa: E402
 from adaptive_engine.server.domains.graders.schemas import Sample  # noqa: E402
 
-CRITERION = "The answer names the correct capital city of the country in the question."
+CRITERIA = {
+    "capital": "The answer names the correct capital city of the country in the question.",
+    "polite": "The answer is polite and respectful to the user.",
+}
 CAPITALS = [
     ("France", "Paris", "Berlin"), ("Germany", "Berlin", "Madrid"), ("Italy", "Rome", "Lisbon"),
     ("Spain", "Madrid", "Paris"), ("Japan", "Tokyo", "Beijing"), ("Egypt", "Cairo", "Nairobi"),
@@ -43,12 +47,39 @@ CAPITALS = [
 ]
 
 
-def labelled_set(n: int) -> list[tuple[Sample, str]]:
+POLITE = [
+    ("Can you help me reset my password?", "Of course, happy to help! Click 'Forgot password' on the login page.",
+     "Figure it out yourself, I am not your babysitter."),
+    ("Where is my order?", "Thank you for your patience. Your order ships tomorrow.",
+     "Stop bothering me about your stupid order."),
+    ("Can I change my delivery address?", "Certainly! You can change it in your account settings.",
+     "No. Read the manual instead of wasting my time, idiot."),
+    ("Do you open on Sundays?", "Yes, we are glad to welcome you from 10am to 4pm on Sundays.",
+     "Obviously not, what a dumb question."),
+    ("How do I cancel my subscription?", "I am sorry to see you go. You can cancel it under Billing.",
+     "Whatever, cancel it, nobody cares about you."),
+    ("Is this jacket waterproof?", "Great question! Yes, it is fully waterproof.",
+     "Can you not read the label? Ugh."),
+    ("Can I pay by card?", "Absolutely, we accept all major cards. Thank you!",
+     "Shut up and pay however you want."),
+    ("Do you ship abroad?", "We do! We ship to most countries, and we are happy to help with customs questions.",
+     "Go away, you are annoying me."),
+]
+
+
+def labelled_set(criterion: str, n: int) -> list[tuple[Sample, str]]:
+    """Clear cases, alternating PASS and FAIL."""
     rows: list[tuple[Sample, str]] = []
-    for country, right, wrong in CAPITALS:
-        question = [{"role": "user", "content": f"What is the capital of {country}?"}]
-        rows.append((Sample(messages=question, completion=f"The capital of {country} is {right}."), "PASS"))
-        rows.append((Sample(messages=question, completion=f"The capital of {country} is {wrong}."), "FAIL"))
+    if criterion == "capital":
+        for country, right, wrong in CAPITALS:
+            question = [{"role": "user", "content": f"What is the capital of {country}?"}]
+            rows.append((Sample(messages=question, completion=f"The capital of {country} is {right}."), "PASS"))
+            rows.append((Sample(messages=question, completion=f"The capital of {country} is {wrong}."), "FAIL"))
+    else:
+        for question, polite, rude in POLITE:
+            messages = [{"role": "user", "content": question}]
+            rows.append((Sample(messages=messages, completion=polite), "PASS"))
+            rows.append((Sample(messages=messages, completion=rude), "FAIL"))
     return rows[:n]
 
 
@@ -71,9 +102,8 @@ class BackendGenerator:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from adaptive_engine.server.inference.backends.local import LocalChatBackend, LocalModelSpec, bundled_chat_spec
-
     from adaptive_engine import models_bundled
+    from adaptive_engine.server.inference.backends.local import LocalChatBackend, LocalModelSpec, bundled_chat_spec
 
     if args.model_dir:
         spec = LocalModelSpec(path=args.model_dir)
@@ -84,38 +114,42 @@ async def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     await backend.load()
     print(f"model loaded in {time.perf_counter() - started:.1f}s")
-    data = labelled_set(args.samples)
-    spec_ = GraderSpec(id=None, key="bench", use_case_id=None, grader_type="JUDGE",  # type: ignore[arg-type]
-                       config={"criteria": CRITERION, "examples": []}, metric_id=None,  # type: ignore[arg-type]
-                       metric_key="bench", model_key="smollm2-135m-instruct")
     generator = BackendGenerator(backend)
-    speeds = {}
-    print(f"{len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
-          f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERION!r}")
-    for constrained in (False, True):
-        service = GradingService(lambda: generator, judge_concurrency=args.concurrency, constrained=constrained)
-        t0 = time.perf_counter()
-        outcomes = await service.grade(spec_, [s for s, _ in data])
-        elapsed = time.perf_counter() - t0
-        verdicts = []
-        for outcome in outcomes:
-            if outcome.error is not None:
-                verdicts.append(None)
-            else:
-                verdicts.append(next(v for v, score in VERDICT_SCORES.items() if score == outcome.score))
-        valid = [v for v in verdicts if v is not None]
-        agree = sum(1 for v, (_, label) in zip(verdicts, data, strict=True) if v == label)
-        agree_valid = sum(1 for v, (_, label) in zip(verdicts, data, strict=True) if v is not None and v == label)
-        speeds[constrained] = len(data) / elapsed
-        name = "constrained  " if constrained else "unconstrained"
-        print(f"{name}: valid {len(valid)}/{len(data)}  agreement {agree / len(data):.1%}  "
-              f"agreement among valid {agree_valid / max(1, len(valid)):.1%}  "
-              f"PASS share {sum(1 for v in valid if v == 'PASS') / max(1, len(valid)):.1%}  "
-              f"{speeds[constrained]:.2f} samples/s ({elapsed:.1f}s)")
-        if args.show:
-            for outcome, (sample, label) in zip(outcomes, data, strict=True):
-                print(f"   [{label}] {sample.completion!r} -> {outcome.score} {outcome.error or outcome.reasoning!r}"[:200])
-    print(f"speed ratio constrained / unconstrained: {speeds[True] / speeds[False]:.2f}x")
+    speeds: dict[bool, list[float]] = {False: [0.0, 0.0], True: [0.0, 0.0]}  # samples, seconds
+    for criterion in args.criteria:
+        data = labelled_set(criterion, args.samples)
+        grader = GraderSpec(id=None, key="bench", use_case_id=None, grader_type="JUDGE",  # type: ignore[arg-type]
+                            config={"criteria": CRITERIA[criterion], "examples": []},
+                            metric_id=None, metric_key="bench", model_key="smollm2-135m-instruct")  # type: ignore[arg-type]
+        print(f"\n[{criterion}] {len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
+              f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}")
+        for constrained in (False, True):
+            service = GradingService(lambda: generator, judge_concurrency=args.concurrency, constrained=constrained)
+            t0 = time.perf_counter()
+            outcomes = await service.grade(grader, [s for s, _ in data])
+            elapsed = time.perf_counter() - t0
+            verdicts = []
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    verdicts.append(None)
+                else:
+                    verdicts.append(next(v for v, score in VERDICT_SCORES.items() if score == outcome.score))
+            valid = [v for v in verdicts if v is not None]
+            agree = sum(1 for v, (_, label) in zip(verdicts, data, strict=True) if v == label)
+            speeds[constrained][0] += len(data)
+            speeds[constrained][1] += elapsed
+            name = "constrained  " if constrained else "unconstrained"
+            print(f"{name}: valid {len(valid)}/{len(data)}  agreement {agree / len(data):.1%}  "
+                  f"agreement among valid {agree / max(1, len(valid)):.1%}  "
+                  f"PASS share {sum(1 for v in valid if v == 'PASS') / max(1, len(valid)):.1%}  "
+                  f"{len(data) / elapsed:.2f} samples/s ({elapsed:.1f}s)")
+            if args.show:
+                for outcome, (sample, label) in zip(outcomes, data, strict=True):
+                    print(f"   [{label}] {sample.completion!r} -> {outcome.score} "
+                          f"{outcome.error or outcome.reasoning!r}"[:200])
+    rate = {c: n / t for c, (n, t) in speeds.items()}
+    print(f"\nsamples/s overall: unconstrained {rate[False]:.3f}, constrained {rate[True]:.3f} "
+          f"(ratio constrained / unconstrained {rate[True] / rate[False]:.2f}x)")
     await backend.unload()
 
 
@@ -124,7 +158,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None,
                         help="cache the converted model under DIR/models (default: the shared model cache)")
     parser.add_argument("--model-dir", default=None, help="an already converted Hugging Face folder")
-    parser.add_argument("--samples", type=int, default=2 * len(CAPITALS))
+    parser.add_argument("--samples", type=int, default=8, help="samples per criterion (half PASS, half FAIL)")
+    parser.add_argument("--criteria", nargs="+", default=list(CRITERIA), choices=list(CRITERIA))
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--show", action="store_true", help="print every verdict")
     asyncio.run(run(parser.parse_args()))
