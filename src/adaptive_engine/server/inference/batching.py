@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .backends.base import BackendError, BackendInvalidRequest, GenerationParams, TextDelta, Usage
+from .backends.base import BackendError, BackendInvalidRequest, BackendNotReady, GenerationParams, TextDelta, Usage
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class BatchEngine:
             except ValueError as exc:
                 raise BackendInvalidRequest(str(exc)) from exc
         if self._stop.is_set():
-            raise BackendError("the model is being unloaded")
+            raise BackendNotReady("the model is being unloaded")
         self._inbox.put(job)
         return job
 
@@ -171,7 +171,7 @@ class BatchEngine:
                     self._reset_batch()
                     self._waiting = []
                     self._backlog.clear()
-        error = BackendError("the model was unloaded")
+        error = BackendNotReady("the model was unloaded")
         for job in {row.job for row in self._rows} | set(self._waiting) | set(self._backlog):
             self._finish_job(job, error)
         while True:
