@@ -163,7 +163,7 @@ def eval_rates(client: Adaptive, job: Any) -> dict[str, float]:
 
 
 def serve_and_grade(client: Adaptive, prompts: list[str], samples: int, temperature: float, max_tokens: int,
-                    ab_campaign: str | None = None) -> list[float]:
+                    ab_campaign: str | None = None, concurrency: int = 4) -> list[float]:
     """Sampled chat traffic (stored), each completion scored by the grader as feedback."""
 
     def one(text: str) -> list[float]:
@@ -175,7 +175,7 @@ def serve_and_grade(client: Adaptive, prompts: list[str], samples: int, temperat
             for c in response.choices])
         return [float(r.score or 0.0) for r in results]
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(concurrency) as pool:
         return [s for scores in pool.map(one, prompts) for s in scores]
 
 
@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--recipes", default="sft,dpo,grpo")
     parser.add_argument("--ab-min", type=int, default=30, help="observations per arm before the A/B decides")
     parser.add_argument("--ab-requests", type=int, default=200, help="most simulated A/B requests")
+    parser.add_argument("--concurrency", type=int, default=4, help="chat requests in flight during traffic")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -208,7 +209,7 @@ def main() -> None:
     started = time.perf_counter()
     with server(data_dir, args.ab_min) as (base_url, key):
         timer.stages.append(("server start", time.perf_counter() - started))
-        client = Adaptive(base_url, api_key=key, timeout_secs=600)
+        client = Adaptive(base_url, api_key=key, timeout_secs=None)  # a slow CPU may take long per batch
         client.use_cases.create(key="closed-loop")
         client.set_default_use_case("closed-loop")
         with timer.stage("deploy the bundled model"):
@@ -225,7 +226,8 @@ def main() -> None:
         client.datasets.upload(str(held_path), "heldout")
 
         with timer.stage(f"traffic: {len(train)} prompts x {args.samples} samples, graded"):
-            scores = serve_and_grade(client, train, args.samples, args.temperature, args.max_tokens)
+            scores = serve_and_grade(client, train, args.samples, args.temperature, args.max_tokens,
+                                     concurrency=args.concurrency)
         passing = int(sum(scores))
         print(f"   training traffic pass rate {sum(scores) / len(scores):.1%} ({passing}/{len(scores)})", flush=True)
 
