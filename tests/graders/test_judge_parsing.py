@@ -26,12 +26,17 @@ MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "conten
     ("score: fail because it is rude", "FAIL"),
     ("The verdict is PASS.", "PASS"),
     ('{"score": "n/a", "reasoning": "not applicable"}', "NA"),
+    ('{"reasoning": "rude", "score": 0}', "FAIL"),
+    ('{"reasoning": "kind", "score": true}', "PASS"),
+    ('{\n  "reasoning": "rude",\n  "score": 0.0,\n  "scoreType": "N/A",\n  "sco', "FAIL"),
+    ('"score": 1, and more', "PASS"),
 ])
 def test_parse_verdict(text: str, verdict: str) -> None:
     assert parse_verdict(text).verdict == verdict
 
 
-@pytest.mark.parametrize("text", ["", "I think it is fine", "PASS or FAIL, hard to say", "{}"])
+@pytest.mark.parametrize("text", ["", "I think it is fine", "PASS or FAIL, hard to say", "{}", '{"score": 0.5}',
+                                  '"score": 10 points'])
 def test_unparseable_answers(text: str) -> None:
     with pytest.raises(JudgeParseError):
         parse_verdict(text)

@@ -156,13 +156,20 @@ def render_judge_prompt(*, criteria: str, examples: list[dict[str, Any]], messag
 
 # --------------------------------------------------------------------------- parsing
 
-_SCORE_FIELD = re.compile(r'["\']?score["\']?\s*[:=]\s*["\']?\s*(PASS|FAIL|NA|N/A)\b', re.IGNORECASE)
+_SCORE_FIELD = re.compile(
+    r'["\']?score["\']?\s*[:=]\s*["\']?\s*(PASS|FAIL|NA|N/A|true|false|1(?:\.0+)?(?![\d.])|0(?:\.0+)?(?![\d.]))',
+    re.IGNORECASE)
 _BARE = re.compile(r"\b(PASS|FAIL|NA|N/A)\b")
 _REASONING_FIELD = re.compile(r'"reasoning"\s*:\s*"((?:[^"\\]|\\.)*)"', re.DOTALL)
 
 
 def _norm(word: str) -> str:
-    word = word.upper()
+    """PASS / FAIL / NA from a verdict word; small models also answer 1 / 0 or true / false."""
+    word = str(word).strip().upper()
+    if word in ("1", "TRUE") or (word.startswith("1.") and not word.strip("1.0")):
+        return "PASS"
+    if word in ("0", "FALSE") or (word.startswith("0.") and not word.strip("0.")):
+        return "FAIL"
     return "NA" if word == "N/A" else word
 
 
@@ -176,13 +183,14 @@ def parse_verdict(text: str) -> Verdict:
         except ValueError:
             obj = None
         if isinstance(obj, dict):
-            score = str(obj.get("score", "")).strip()
+            score = obj.get("score", "")
+            score = str(int(score)) if isinstance(score, bool) or score in (0, 1) else str(score)
             if _norm(score) in VERDICT_SCORES:
                 return Verdict(_norm(score), str(obj.get("reasoning") or "").strip())
     reasoning_match = _REASONING_FIELD.search(text)
     reasoning = reasoning_match.group(1) if reasoning_match else text
     field = _SCORE_FIELD.search(text)
-    if field:
+    if field and _norm(field.group(1)) in VERDICT_SCORES:
         return Verdict(_norm(field.group(1)), reasoning.strip()[:2000])
     words = {_norm(w) for w in _BARE.findall(text)}
     if len(words) == 1:
