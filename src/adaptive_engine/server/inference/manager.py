@@ -171,16 +171,21 @@ class InferenceManager:
     # ------------------------------------------------------------------ loading
 
     async def _load(self, model_id: uuid.UUID) -> Backend:
+        # The read session is closed before any status write: holding it while _set_status asks the
+        # pool for a second connection deadlocks once many models load at once.
         async with self._sessionmaker() as session:
             model = await session.get(orm.Model, model_id)
             if model is None:
                 raise NotFound(f"model {model_id} not found")
             try:
-                backend = self.build_backend(model, await _backbone(session, model))
+                backend: Backend | None = self.build_backend(model, await _backbone(session, model))
+                build_error: BackendError | None = None
             except BackendError as error:
-                await self._set_status(model_id, "ERROR", error.message)
-                raise
+                backend, build_error = None, error
             key = model.key
+        if build_error is not None or backend is None:
+            await self._set_status(model_id, "ERROR", build_error.message if build_error else "no backend")
+            raise build_error or BackendLoadError("no backend")
         try:
             await backend.load()
         except asyncio.CancelledError:
