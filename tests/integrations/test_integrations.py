@@ -291,3 +291,28 @@ def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # n
     events = {receiver.json(i)["payload"]["jobId"]: receiver.json(i) for i in range(2)}
     assert events[ok.id]["topic"] == "job.completed" and events[ok.id]["payload"]["jobStatus"] == "COMPLETED"
     assert events[bad.id]["topic"] == "job.failed" and events[bad.id]["payload"]["error"]
+
+
+def test_model_error_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # noqa: ANN001
+    """A local model whose files cannot load goes to ERROR: the teams of its use cases hear of it."""
+    from adaptive_engine.sdk.errors import APIError
+
+    suffix = uuid.uuid4().hex[:6]
+    team = admin.teams.create(key=f"models-{suffix}").key
+    admin.use_cases.create(key=f"models-{suffix}", team=team)
+    admin.integrations.create(team, _webhook(receiver.url, patterns=("model.*",)))
+    folder = tmp_path / "broken-model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    try:
+        admin.models.add_local(path=str(folder), name=f"broken-{suffix}", key=f"broken-{suffix}")
+    except APIError as refused:  # the registry may refuse the folder up front: then nothing loads
+        pytest.skip(f"the registry refuses a broken folder up front: {refused}")
+    try:
+        admin.models.deploy(f"broken-{suffix}", wait=True, use_case=f"models-{suffix}")
+    except APIError:
+        pass
+    receiver.wait_for(1, timeout=120)
+    event = receiver.json(0)
+    assert event["topic"] == "model.error" and event["payload"]["modelKey"] == f"broken-{suffix}"
+    assert event["payload"]["error"]

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
+from adaptive_engine.server.notify.sender import announce_model_status
 from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
 from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, make_http_client
 from adaptive_engine.server.inference.backends.local import (
@@ -205,7 +206,10 @@ class InferenceManager:
         async with unit_of_work(self._sessionmaker) as session:
             model = await session.get(orm.Model, model_id)
             if model is not None:
+                changed = model.status != status
                 model.status, model.error = status, error
+                if changed and status in ("ONLINE", "ERROR"):
+                    await announce_model_status(session, model)
 
     def build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         source = model.source or {}

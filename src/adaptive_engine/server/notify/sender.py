@@ -107,6 +107,23 @@ async def announce_job_end(session: AsyncSession, job_id: uuid.UUID, status: str
     await emit(session, f"job.{'completed' if status == 'COMPLETED' else 'failed'}", use_case_id=job.use_case_id, payload=payload)
 
 
+async def announce_model_status(session: AsyncSession, model: Any) -> None:
+    """Emit model.online / model.error in the caller's transaction, for the teams of the use cases the model
+    serves (and for admins, on errors)."""
+    from adaptive_engine.server.db.models import ModelService
+
+    rows = await session.execute(
+        select(UseCaseShare.team_id)
+        .join(ModelService, ModelService.use_case_id == UseCaseShare.use_case_id)
+        .where(ModelService.model_id == model.id)
+    )
+    failed = model.status == "ERROR"
+    scope = EventScope(teams=sorted({t for (t,) in rows}), admin=failed)
+    payload = {"modelId": str(model.id), "modelKey": model.key, "status": model.status, "error": model.error,
+               SCOPE_KEY: scope.extras()}
+    await emit(session, "model.error" if failed else "model.online", payload=payload)
+
+
 def subscription_matches(sub: dict[str, Any], topic: str, payload: dict[str, Any]) -> bool:
     if not fnmatch.fnmatchcase(topic, sub.get("topic_pattern") or ""):
         return False
