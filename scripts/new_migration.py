@@ -25,7 +25,10 @@ def main() -> None:
     with engine.begin() as connection:
         config = alembic_config(connection)
         command.upgrade(config, "heads")
-        command.revision(config, message=args.message, autogenerate=True, rev_id=args.rev_id, head=args.base)
+        # splice: the base may already have other branches on it (domains branch off the core).
+        command.revision(
+            config, message=args.message, autogenerate=True, rev_id=args.rev_id, head=args.base, splice=True
+        )
 
 
 if __name__ == "__main__":
