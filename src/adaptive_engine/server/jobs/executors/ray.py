@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from adaptive_engine.server.domains.recipes.probe import PACKAGE_ROOT
 from adaptive_engine.server.errors import Unavailable
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
 
+# How long a submission waits for a freshly started head's job agent.
+AGENT_WAIT_S = 60.0
 STATES = {"PENDING": "RUNNING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED", "STOPPED": "STOPPED"}
 
 
@@ -63,7 +66,16 @@ class RayExecutor(Executor):
                 metadata={"adaptive_job_id": str(spec.job_id)},
             )
 
-        return await asyncio.to_thread(submit)
+        # A head that has just started answers before its job agent is up ("No available agent to
+        # submit job"); that refusal submits nothing, so it is safe to try again for a while.
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                return await asyncio.to_thread(submit)
+            except Exception as error:  # noqa: BLE001 - the Ray client raises plain RuntimeErrors
+                if "No available agent" not in str(error) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1.0)
 
     async def poll(self, handle: str) -> ExecState:
         def status() -> tuple[str, str | None]:
