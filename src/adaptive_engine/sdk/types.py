@@ -250,8 +250,6 @@ class Interaction(APIObject):
     ab_campaign_id: str | None = None
 
 
-
-
 class JobStage(APIObject):
     name: str
     status: str
