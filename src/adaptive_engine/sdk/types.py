@@ -501,12 +501,6 @@ class GradeResult(APIObject):
 # --------------------------------------------------------------------------- inference (REST, snake_case on the wire)
 
 
-class Usage(APIObject):
-    completion_tokens: int
-    prompt_tokens: int
-    total_tokens: int
-
-
 class ChatChoiceMessage(APIObject):
     id: str | None = None
     role: str
@@ -527,7 +521,7 @@ class ChatResponse(APIObject):
     model: str | None = None
     session_id: str
     choices: list[ChatChoice]
-    usage: Usage
+    usage: TokenUsage
 
 
 class ChatDelta(APIObject):
@@ -542,7 +536,7 @@ class ChatResponseChunk(APIObject):
     created: float
     session_id: str
     choices: list[ChatDelta]
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
 
 
 class Embedding(APIObject):
@@ -553,7 +547,7 @@ class Embedding(APIObject):
 class EmbeddingsResponse(APIObject):
     data: list[Embedding]
     model: str | None = None
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
 
     def vectors(self) -> list[list[float]]:
         """The vectors as floats, whatever the encoding format."""

@@ -25,9 +25,9 @@ class MetricScoringType(enum.Enum):
     LOWER_IS_BETTER = "LOWER_IS_BETTER"
 
 
-@strawberry.type(name="MetricWithContext")
-class MetricWithContextType:
-    """A feedback key as seen from one use case."""
+@strawberry.type
+class MetricFields:
+    """The fields every view of a feedback key shares (Metric and MetricWithContext)."""
 
     row: strawberry.Private[orm.Metric]
 
@@ -58,6 +58,11 @@ class MetricWithContextType:
     @strawberry.field
     def created_at(self) -> int:
         return epoch(self.row.created_at) or 0
+
+
+@strawberry.type(name="MetricWithContext")
+class MetricWithContextType(MetricFields):
+    """A feedback key as seen from one use case."""
 
 
 @strawberry.type(name="MetricUseCase")
@@ -84,40 +89,11 @@ class MetricUseCaseType:
 
 
 @strawberry.type(name="Metric")
-class MetricType:
+class MetricType(MetricFields):
     """A feedback key."""
 
-    row: strawberry.Private[orm.Metric]
     # (has direct feedbacks, has comparison feedbacks) when the caller computed them for a whole page.
     flags: strawberry.Private[tuple[bool, bool] | None] = None
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def kind(self) -> MetricKind:
-        return MetricKind(self.row.kind)
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def scoring_type(self) -> MetricScoringType:
-        return MetricScoringType(self.row.scoring_type)
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
 
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
