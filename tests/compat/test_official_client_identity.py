@@ -3,11 +3,14 @@ and integrations (with a real delivery to a local HTTP receiver)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 
 import pytest
 
+from adaptive_engine import Adaptive
 from tests.integrations.receivers import HttpReceiver
 
 adaptive_sdk = pytest.importorskip("adaptive_sdk")
@@ -67,7 +70,7 @@ def test_share_and_unshare(official, unique: str) -> None:  # noqa: ANN001
     assert [s.team.key for s in unshared.shares] == ["default"]
 
 
-def test_integrations(official, unique: str) -> None:  # noqa: ANN001
+def test_integrations(official, server, unique: str) -> None:  # noqa: ANN001
     providers = {p.name for p in official.integrations.list_providers()}
     assert {"webhook", "slack", "smtp", "github"} <= providers
     assert official.integrations.get_provider("webhook").capabilities[0].value == "NOTIFICATION_CHANNEL"
@@ -85,20 +88,30 @@ def test_integrations(official, unique: str) -> None:  # noqa: ANN001
         assert official.integrations.get(created.id).name == "hook"
         assert [i.id for i in official.integrations.list(team)] == [created.id]
 
-        result = official.integrations.test_notification(
-            topic="job.completed",
-            payload=NotificationPayload(jobUpdate=JobUpdatePayload(
-                jobId=str(uuid.uuid4()), jobName="sft", jobStatus="DONE", jobProgress=1.0,
-                jobStartedAt=1700000000, useCaseId=str(uuid.uuid4()), jobInput={"lr": 0.1}, jobOutputs=[])),
-            scope_team=team,
-        )
-        assert "delivered to 1 of 1" in result.message
+        def notify() -> str:
+            return official.integrations.test_notification(
+                topic="job.completed",
+                payload=NotificationPayload(jobUpdate=JobUpdatePayload(
+                    jobId=str(uuid.uuid4()), jobName="sft", jobStatus="DONE", jobProgress=1.0,
+                    jobStartedAt=1700000000, useCaseId=str(uuid.uuid4()), jobInput={"lr": 0.1}, jobOutputs=[])),
+                scope_team=team,
+            ).message
+
+        assert "delivered to 1 of 1" in notify()
         receiver.wait_for(1)
         request = receiver.requests[0]
         assert request["headers"]["x-token"] == "t0ken" and "x-adaptive-signature" in request["headers"]
         assert json.loads(request["body"])["payload"]["jobUpdate"]["jobName"] == "sft"
-        # The official client cannot pass a signing secret: the server generated one (never returned);
-        # our SDK's `secret` sets a known one (tests/integrations checks the signature).
+        # The official client cannot pass a signing secret nor ask for the one the server made: rotating it
+        # (rotateIntegrationSecret, here through our SDK) hands a new one over, and deliveries are signed with it.
+        with Adaptive(server.base_url, api_key=server.api_key) as ours:
+            secret = ours.integrations.rotate_secret(created.id).signing_secret
+        assert "delivered to 1 of 1" in notify()
+        receiver.wait_for(2)
+        signed = receiver.requests[1]
+        timestamp = signed["headers"]["x-adaptive-timestamp"].encode()
+        digest = hmac.new(secret.encode(), timestamp + b"." + signed["body"], hashlib.sha256).hexdigest()
+        assert signed["headers"]["x-adaptive-signature"] == f"sha256={digest}"
 
         updated = official.integrations.update(created.id, name="renamed", enabled=False,
                                                subscriptions=[SubscriptionInput(topicPattern="ab_campaign.*", scope="TEAM")])

@@ -35,6 +35,8 @@ CASES = [
          denied_as=("viewer", "outsider"), snapshot=_state),
     Case(("Mutation.update_integration",), op=lambda c, w: c.integrations.update(w.extra["hook"], {"name": w.fresh("renamed")}),
          denied_as=("viewer", "outsider"), snapshot=_state),
+    Case(("Mutation.rotate_integration_secret",), op=lambda c, w: c.integrations.rotate_secret(w.extra["hook"]),
+         denied_as=("viewer", "outsider"), snapshot=_state),
     Case(("Mutation.delete_integration",), op=lambda c, w: c.integrations.delete(w.extra["hook-victim"]),
          denied_as=("viewer", "outsider"), snapshot=_state),
     Case(("Mutation.test_notification",),

@@ -316,3 +316,83 @@ def test_model_error_is_announced(admin: Adaptive, receiver, tmp_path) -> None: 
     event = receiver.json(0)
     assert event["topic"] == "model.error" and event["payload"]["modelKey"] == f"broken-{suffix}"
     assert event["payload"]["error"]
+
+
+def _signed_with(request: dict, secret: bytes) -> bool:
+    timestamp = request["headers"]["x-adaptive-timestamp"]
+    expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + request["body"], hashlib.sha256).hexdigest()
+    return hmac.compare_digest(request["headers"]["x-adaptive-signature"], expected)
+
+
+def test_model_online_is_announced(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    """An external model attached to a use case comes online: the use case's teams hear of it, signed."""
+    suffix = uuid.uuid4().hex[:6]
+    team = admin.teams.create(key=f"online-{suffix}").key
+    admin.use_cases.create(key=f"online-{suffix}", team=team)
+    admin.integrations.create(team, _webhook(receiver.url, patterns=("model.online",)))
+    model = admin.models.add_external(name=f"Online {suffix}", key=f"online-{suffix}", external_model_id="gpt-test",
+                                      api_key="sk-test", provider="open_ai", endpoint=f"{receiver.url}/v1")
+    admin.models.attach(model.key, wait=True, use_case=f"online-{suffix}")
+    receiver.wait_for(1, timeout=60)
+    request = receiver.requests[0]
+    assert request["headers"]["x-adaptive-event"] == "model.online" and _signed_with(request, b"s3cret")
+    event = receiver.json(0)
+    assert event["topic"] == "model.online"
+    assert event["payload"]["modelKey"] == f"online-{suffix}" and event["payload"]["status"] == "ONLINE"
+    assert event["payload"]["modelId"] == model.id
+
+
+def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+    """A/B tests decided by the evaluator (winner promoted, then one with auto-deploy off): the teams the
+    use case is shared with get the winner and whether it was promoted."""
+    from tests.ab_tests.support import add_traffic, evaluate, make_setup
+
+    suffix = uuid.uuid4().hex[:6]
+    team = admin.teams.create(key=f"ab-{suffix}").key
+    s = make_setup(notify_server, admin, suffix)
+    admin.use_cases.share(s.use_case, team=team, role="viewer")
+    admin.integrations.create(team, _webhook(receiver.url, patterns=("ab_campaign.completed",)))
+    ok = s.metrics["ok"]
+    for index, auto_deploy in enumerate((True, False)):
+        key = f"ab{index}-{suffix}"
+        admin.ab_tests.create(key, ok, s.models, auto_deploy=auto_deploy, use_case=s.use_case)
+        add_traffic(notify_server, key, ok, {s.model_ids[0]: [1.0] * 20 + [0.0] * 80, s.model_ids[1]: [1.0] * 90 + [0.0] * 10})
+        evaluate(notify_server)
+        assert admin.ab_tests.get(key).status == "DONE"
+        receiver.wait_for(index + 1, timeout=60)
+        assert _signed_with(receiver.requests[index], b"s3cret")
+        event = receiver.json(index)
+        assert event["topic"] == "ab_campaign.completed" and event["useCaseId"] == str(s.use_case_id)
+        assert event["payload"]["campaign_key"] == key and event["payload"]["winner"] == s.models[1]
+        assert event["payload"]["auto_deployed"] is auto_deploy
+
+
+def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    """A webhook created without a secret gets one from the server: the create answer carries it, reads never
+    do, deliveries are signed with it; rotating hands over a new one and the old one stops signing."""
+    team = admin.teams.create(key=f"gen-{uuid.uuid4().hex[:6]}").key
+    created = admin.integrations.create(team, _webhook(receiver.url, secret=None))
+    secret = created.signing_secret
+    assert secret and secret.startswith("whsec_") and len(secret) > 40
+    assert admin.integrations.get(created.id).signing_secret is None
+    assert [i.signing_secret for i in admin.integrations.list(team)] == [None]
+    assert admin.integrations.update(created.id, {"name": "renamed"}).signing_secret is None
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    receiver.wait_for(1)
+    assert _signed_with(receiver.requests[0], secret.encode())
+
+    rotated = admin.integrations.rotate_secret(created.id).signing_secret
+    assert rotated and rotated != secret and admin.integrations.get(created.id).signing_secret is None
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    receiver.wait_for(2)
+    assert _signed_with(receiver.requests[1], rotated.encode()) and not _signed_with(receiver.requests[1], secret.encode())
+
+    # A secret the caller chose is never echoed back; other providers have none to rotate.
+    assert admin.integrations.create(team, _webhook(receiver.url, name="given")).signing_secret is None
+    slack = admin.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
+        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}}}})
+    assert slack.signing_secret is None
+    with pytest.raises(ValidationError):
+        admin.integrations.rotate_secret(slack.id)
+    with pytest.raises(NotFoundError):
+        admin.integrations.rotate_secret(str(uuid.uuid4()))

@@ -616,6 +616,9 @@ class Integration(APIObject):
     config: IntegrationConfig
     enabled: bool
     created_at: int
+    # A webhook's signing secret made by the server: only in the answer of create (when no secret was
+    # given) and rotate_secret; None on reads.
+    signing_secret: str | None = None
 
 
 class TestNotificationResult(APIObject):

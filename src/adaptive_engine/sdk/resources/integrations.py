@@ -9,7 +9,7 @@ from adaptive_engine.sdk.types import Integration, NotificationDelivery, Provide
 
 PROVIDER_FIELDS = "name description capabilities allowedScopes"
 INTEGRATION_FIELDS = """
-  id teamId name capabilities enabled createdAt
+  id teamId name capabilities enabled createdAt signingSecret
   config {
     provider deliveryPolicy
     connection {
@@ -91,7 +91,8 @@ class Integrations(Resource):
     def create(self, team: str, input: Mapping[str, Any]):
         """Create an integration for ``team``. ``input``: {name, provider, config: {connection: {webhook|slack|smtp|
         github: {...}}, notification_settings: {subscriptions: [{topic_pattern, scope, target_filter}]},
-        delivery_policy: "multishot"|"singleshot"}} (snake_case or camelCase keys)."""
+        delivery_policy: "multishot"|"singleshot"}} (snake_case or camelCase keys). A webhook created without
+        a ``secret`` gets one made by the server: the result's ``signing_secret``, returned this once."""
         query = (
             "mutation CreateIntegration($team: IdOrKey!, $input: CreateIntegrationInput!) {"
             f" createIntegration(team: $team, input: $input) {{ {INTEGRATION_FIELDS} }} }}"
@@ -109,6 +110,17 @@ class Integrations(Resource):
         )
         data = yield GraphQL(query, {"id": str(id), "input": wire(input)})
         return _integration(data["updateIntegration"])
+
+    @operation
+    def rotate_secret(self, id: str):
+        """Give a webhook a new signing secret made by the server; the result's ``signing_secret`` is the only
+        copy (the old secret stops signing at once)."""
+        query = (
+            "mutation RotateIntegrationSecret($id: UUID!) {"
+            f" rotateIntegrationSecret(id: $id) {{ {INTEGRATION_FIELDS} }} }}"
+        )
+        data = yield GraphQL(query, {"id": str(id)})
+        return _integration(data["rotateIntegrationSecret"])
 
     @operation
     def delete(self, id: str):

@@ -91,7 +91,7 @@ def validate_connection(provider_name: str, given: dict[str, Any], previous: dic
         clashing = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
         if clashing:
             raise InvalidInput(f"webhook headers cannot set {', '.join(clashing)}")
-        secret = given.get("secret") or previous.get("secret") or secrets.token_urlsafe(32)
+        secret = given.get("secret") or previous.get("secret") or new_secret()
         return {"url": _url(given.get("url"), "webhook url"), "method": method, "headers": headers, "secret": str(secret)}
     if provider_name == "slack":
         return {"webhook_url": _url(given.get("webhook_url"), "slack webhookUrl"), "bot_token": given.get("bot_token")}
@@ -139,6 +139,11 @@ def public_connection(provider_name: str, connection: dict[str, Any]) -> dict[st
     if provider_name == "github":
         return {"api_token": MASK, "org": connection.get("org"), "repo": connection.get("repo")}
     return {}
+
+
+def new_secret() -> str:
+    """A webhook signing secret made by the server (when the caller sets none, or rotates it)."""
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

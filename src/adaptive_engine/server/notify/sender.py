@@ -8,7 +8,8 @@ Publishing — other domains announce what happened:
         # outside a transaction (own commit), then wakes the sender
 
 Topics in use: job.completed, job.failed, ab_campaign.completed (A/B test decided: winner, promoted or
-not), ab_campaign.cancelled, model.online, model.error. Subscriptions match topics with glob patterns
+not), ab_campaign.cancelled, model.online (a model finished loading, or an online model was deployed on
+a use case), model.error. Subscriptions match topics with glob patterns
 ("job.*", "*").
 
 Sending — a background task drains the outbox: each event is claimed once (compare-and-set, so several
@@ -122,6 +123,14 @@ async def announce_model_status(session: AsyncSession, model: Any) -> None:
     payload = {"modelId": str(model.id), "modelKey": model.key, "status": model.status, "error": model.error,
                SCOPE_KEY: scope.extras()}
     await emit(session, "model.error" if failed else "model.online", payload=payload)
+
+
+async def announce_model_deployed(session: AsyncSession, model: Any, use_case_id: uuid.UUID) -> None:
+    """Emit model.online for one use case, in the caller's transaction: a model already online (an external
+    one, or a local one loaded for another use case) was just deployed there, so it serves there now. A model
+    that still has to load announces itself when it does (announce_model_status)."""
+    payload = {"modelId": str(model.id), "modelKey": model.key, "status": model.status, "error": None}
+    await emit(session, "model.online", use_case_id=use_case_id, payload=payload)
 
 
 def subscription_matches(sub: dict[str, Any], topic: str, payload: dict[str, Any]) -> bool:

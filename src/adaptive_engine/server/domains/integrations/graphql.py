@@ -150,6 +150,15 @@ def _connection(row: Integration) -> Any:
 @strawberry.type(name="Integration")
 class IntegrationType:
     row: strawberry.Private[Integration]
+    # Set only in the answer of the mutation that made the secret (create without one, rotate).
+    revealed_secret: strawberry.Private[str | None] = None
+
+    @strawberry.field(
+        description="The webhook's signing secret, made by the server: returned only by createIntegration (when "
+        "no secret was given) and rotateIntegrationSecret; null everywhere else"
+    )
+    def signing_secret(self) -> str | None:
+        return self.revealed_secret
 
     @strawberry.field
     def id(self) -> uuid.UUID:
@@ -261,7 +270,9 @@ class ConnectionConfigInputWebhook:
     method: str = "POST"
     headers: JSON | None = None
     secret: str | None = strawberry.field(
-        default=None, description="HMAC-SHA256 signing secret (X-Adaptive-Signature); generated when not given"
+        default=None,
+        description="HMAC-SHA256 signing secret (X-Adaptive-Signature); when not given, the server makes one and "
+        "createIntegration returns it once in signingSecret",
     )
 
 
@@ -444,13 +455,13 @@ class IntegrationMutation:
         ctx = info.context
         found = await service.find_by_id_or_key(ctx.session, service.Team, team)
         config = input.config
+        connection = _connection_input(input.provider, config.connection)
         row = await service.create_integration(
-            ctx.session, ctx.principal, found, name=input.name, provider=input.provider,
-            connection=_connection_input(input.provider, config.connection),
+            ctx.session, ctx.principal, found, name=input.name, provider=input.provider, connection=connection,
             subscriptions=_subscriptions(config.notification_settings),
             delivery_policy=config.delivery_policy.value if config.delivery_policy else None,
         )
-        return IntegrationType(row=row)
+        return IntegrationType(row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection))
 
     @strawberry.mutation(extensions=[requires(MANAGE, team=integration_team)])
     async def update_integration(self, info: Info[Context, None], id: uuid.UUID, input: UpdateIntegrationInput) -> IntegrationType:  # noqa: A002
@@ -464,6 +475,16 @@ class IntegrationMutation:
             delivery_policy=config.delivery_policy.value if config and config.delivery_policy else None,
         )
         return IntegrationType(row=row)
+
+    @strawberry.mutation(
+        extensions=[requires(MANAGE, team=integration_team)],
+        description="Give a webhook a new signing secret made by the server; the answer's signingSecret is the only copy",
+    )
+    async def rotate_integration_secret(self, info: Info[Context, None], id: uuid.UUID) -> IntegrationType:  # noqa: A002
+        ctx = info.context
+        found = await service.visible_integration(ctx.session, ctx.principal, id)
+        secret = await service.rotate_secret(ctx.session, found)
+        return IntegrationType(row=found, revealed_secret=secret)
 
     @strawberry.mutation(extensions=[requires(MANAGE, team=integration_team)])
     async def delete_integration(self, info: Info[Context, None], id: uuid.UUID) -> bool:  # noqa: A002

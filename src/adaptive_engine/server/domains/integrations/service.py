@@ -82,6 +82,14 @@ def _policy(value: str | None, default: str = "multishot") -> str:
     return policy
 
 
+def generated_secret(provider: str, given: dict[str, Any], stored: dict[str, Any]) -> str | None:
+    """The webhook signing secret the server made because the caller gave none (None otherwise): the
+    creating call returns it, once, so that the receiver can check signatures."""
+    if provider == "webhook" and not given.get("secret"):
+        return stored["secret"]
+    return None
+
+
 async def create_integration(
     session: AsyncSession, principal: Principal, team: Team, *, name: str, provider: str,
     connection: dict[str, Any], subscriptions: list[dict] | None, delivery_policy: str | None,
@@ -128,6 +136,17 @@ async def update_integration(
         integration.enabled = enabled
     await session.flush()
     return integration
+
+
+async def rotate_secret(session: AsyncSession, integration: Integration) -> str:
+    """Replace a webhook's signing secret with a new one made by the server and return it (the only time
+    it is shown). Deliveries already queued are signed with the new secret when they are attempted."""
+    if integration.provider != "webhook":
+        raise InvalidInput(f"only webhook integrations have a signing secret, not {integration.provider}")
+    secret = providers.new_secret()
+    integration.connection = {**integration.connection, "secret": secret}
+    await session.flush()
+    return secret
 
 
 async def delete_integration(session: AsyncSession, integration: Integration) -> bool:

@@ -24,6 +24,7 @@ from adaptive_engine.server.db.models import Model, ModelService, UseCase
 from adaptive_engine.server.domains.ab_tests.service import ensure_not_in_active_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UpstreamError
+from adaptive_engine.server.notify.sender import announce_model_deployed
 
 EXTERNAL_PROVIDERS = ("open_ai", "google", "azure")
 DEFAULT_ENDPOINTS = {
@@ -198,6 +199,7 @@ async def deploy(
 ) -> ModelService:
     """Attach if needed and ask for the model to be online for this use case."""
     service = await attach(session, principal, use_case_key, model_key)
+    newly_deployed = not service.desired_online
     service.desired_online = True
     if placement is not None:
         service.placement = placement
@@ -205,6 +207,8 @@ async def deploy(
     if model.status in ("OFFLINE", "ERROR") and not model.is_external:
         model.status = "PENDING"
         model.error = None
+    if newly_deployed and model.status == "ONLINE":
+        await announce_model_deployed(session, model, service.use_case_id)
     await session.flush()
     return service
 
@@ -264,10 +268,13 @@ async def update_service(
     elif is_default is False:
         service.is_default = False
     if desired_online is not None:
+        newly_deployed = desired_online and not service.desired_online
         service.desired_online = desired_online
         if desired_online and service.model.status in ("OFFLINE", "ERROR") and not service.model.is_external:
             service.model.status = "PENDING"
             service.model.error = None
+        if newly_deployed and service.model.status == "ONLINE":
+            await announce_model_deployed(session, service.model, service.use_case_id)
     if placement is not None:
         service.placement = placement
     await session.flush()
