@@ -18,6 +18,9 @@ class HttpReceiver:
         # Status codes to answer, in order; then 200.
         self.fail_with: list[int] = []
         self.delay_s = 0.0
+        # Error answers carry this body; endless: an error answer whose body never ends.
+        self.error_body = b"error"
+        self.endless = False
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,9 +34,21 @@ class HttpReceiver:
                 )
                 status = receiver.fail_with.pop(0) if receiver.fail_with else 200
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                if status < 300:
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                elif receiver.endless:
+                    self.end_headers()  # no length: the body lasts until the connection closes
+                    try:
+                        while True:
+                            self.wfile.write(b"x" * 65536)
+                    except OSError:  # the client hung up
+                        pass
+                else:
+                    self.send_header("Content-Length", str(len(receiver.error_body)))
+                    self.end_headers()
+                    self.wfile.write(receiver.error_body)
 
             do_POST = _handle  # noqa: N815
             do_PUT = _handle  # noqa: N815

@@ -31,12 +31,14 @@ def _job_payload(use_case_id: str = "00000000-0000-0000-0000-000000000001") -> d
                            "job_started_at": 1700000000, "use_case_id": use_case_id}}
 
 
-def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30) -> list:
+def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30):  # noqa: ANN202
+    """The delivery log page once its newest delivery reached ``status``."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = client.integrations.deliveries(integration_id)
+        page = client.integrations.deliveries(integration_id)
+        rows = page.nodes
         if rows and rows[0].status == status:
-            return rows
+            return page
         if time.monotonic() > deadline:
             raise AssertionError(f"delivery never reached {status}: {[(r.status, r.attempts, r.last_error) for r in rows]}")
         time.sleep(0.05)
@@ -170,10 +172,42 @@ def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:
     receiver.fail_with = [500, 503]
     result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
     assert "will retry" in result.message and "HTTP 500" in result.message
-    rows = _wait_status(admin, hook.id, "DELIVERED")
+    rows = _wait_status(admin, hook.id, "DELIVERED").nodes
     assert rows[0].attempts == 3 and rows[0].last_error is None
     assert len(receiver.requests) == 3
     assert len({r["headers"]["x-adaptive-event-id"] for r in receiver.requests}) == 1
+    # The log keeps every attempt: its error and the backoff before the next one (doubling from 0.05 s here).
+    log = rows[0].attempt_log
+    assert [a.error[:8] if a.error else None for a in log] == ["HTTP 500", "HTTP 503", None]
+    assert [a.retry_in_s for a in log] == [0.05, 0.1, None]
+    assert log[0].started_at <= log[1].started_at <= log[2].started_at and all(a.duration_ms >= 0 for a in log)
+    assert rows[0].max_attempts == 3 and rows[0].next_attempt_at is None and rows[0].delivered_at
+
+
+def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+    team = admin.teams.create(key=f"log-{uuid.uuid4().hex[:6]}").key
+    hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
+    receiver.fail_with = [200, 400, 200, 200, 400]
+    events = []
+    for _ in range(5):
+        events.append(admin.integrations.test_notification(
+            {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}).event_id)
+    first = admin.integrations.deliveries(hook.id, first=2)
+    assert first.total_count == 5 and first.page_info.has_next_page and len(first.nodes) == 2
+    second = admin.integrations.deliveries(hook.id, first=2, after=first.page_info.end_cursor)
+    third = admin.integrations.deliveries(hook.id, first=2, after=second.page_info.end_cursor)
+    assert not third.page_info.has_next_page and len(third.nodes) == 1
+    # Newest first, each delivery once.
+    assert [d.event_id for d in first.nodes + second.nodes + third.nodes] == events[::-1]
+    back = admin.integrations.deliveries(hook.id, last=2, before=third.page_info.start_cursor)
+    assert [d.id for d in back.nodes] == [d.id for d in second.nodes]
+    failed = admin.integrations.deliveries(hook.id, status=["FAILED"])
+    assert failed.total_count == 2 and [d.event_id for d in failed.nodes] == [events[4], events[1]]
+    assert all(d.last_error.startswith("HTTP 400") for d in failed.nodes)
+    with pytest.raises(ValidationError):
+        admin.integrations.deliveries(hook.id, status=["LOST"])
+    with pytest.raises(ValidationError):
+        admin.integrations.deliveries(hook.id, after="not-a-cursor")
 
 
 def test_gives_up(admin: Adaptive, receiver) -> None:  # noqa: ANN001
@@ -181,21 +215,21 @@ def test_gives_up(admin: Adaptive, receiver) -> None:  # noqa: ANN001
     multishot = admin.integrations.create(team, _webhook(receiver.url, name="multi"))
     receiver.fail_with = [500, 500, 500]
     admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    rows = _wait_status(admin, multishot.id, "FAILED")
+    rows = _wait_status(admin, multishot.id, "FAILED").nodes
     assert rows[0].attempts == 3 and "HTTP 500" in rows[0].last_error  # the attempt limit of this server
 
     admin.integrations.update(multishot.id, {"enabled": False})
     single = admin.integrations.create(team, _webhook(receiver.url, name="single", policy="singleshot"))
     receiver.fail_with = [500]
     admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    assert _wait_status(admin, single.id, "FAILED")[0].attempts == 1
+    assert _wait_status(admin, single.id, "FAILED").nodes[0].attempts == 1
 
     # A client error is not retried, even with multishot.
     admin.integrations.update(single.id, {"enabled": False})
     client_error = admin.integrations.create(team, _webhook(receiver.url, name="four-hundred"))
     receiver.fail_with = [400]
     admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    assert _wait_status(admin, client_error.id, "FAILED")[0].attempts == 1
+    assert _wait_status(admin, client_error.id, "FAILED").nodes[0].attempts == 1
 
 
 def test_outbound_timeout(admin: Adaptive, receiver) -> None:  # noqa: ANN001
@@ -203,8 +237,8 @@ def test_outbound_timeout(admin: Adaptive, receiver) -> None:  # noqa: ANN001
     hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
     receiver.delay_s = 2.5  # the server's timeout is 1 s
     admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    rows = _wait_status(admin, hook.id, "FAILED")
-    assert "timed out" in rows[0].last_error
+    rows = _wait_status(admin, hook.id, "FAILED").nodes
+    assert rows[0].last_error == "timed out after 1 s" and rows[0].attempts == 1
 
 
 def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
@@ -220,11 +254,11 @@ def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_serve
     events.publish_from_thread("ab_campaign.completed", EventScope(use_case_id=uuid.UUID(uc.id)), {"winner": "model-a"})
     events.publish_from_thread("ab_campaign.completed", EventScope(use_case_id=uuid.UUID(uc.id)), {"winner": "model-b"})
     _wait_status(admin, filtered.id, "DELIVERED")
-    rows = admin.integrations.deliveries(hook.id)
+    rows = admin.integrations.deliveries(hook.id).nodes
     deadline = time.monotonic() + 30
     while len([r for r in rows if r.status == "DELIVERED"]) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-        rows = admin.integrations.deliveries(hook.id)
+        rows = admin.integrations.deliveries(hook.id).nodes
     assert sorted(r.message["payload"]["winner"] for r in rows) == ["model-a", "model-b"]
     paths = [r["path"] for r in receiver.requests]
     assert paths.count("/mine") == 2 and paths.count("/filtered") == 1 and "/other" not in paths

@@ -626,13 +626,29 @@ class TestNotificationResult(APIObject):
     message: str
 
 
+class NotificationAttempt(APIObject):
+    started_at: float
+    duration_ms: int
+    error: str | None = None
+    retry_in_s: float | None = None
+
+
 class NotificationDelivery(APIObject):
     id: str
     event_id: str
     topic: str
     status: str
     attempts: int
+    max_attempts: int
+    next_attempt_at: int | None = None
     last_error: str | None = None
+    attempt_log: list[NotificationAttempt] = []
     message: Any = None
     created_at: int
     delivered_at: int | None = None
+
+
+class NotificationDeliveryPage(APIObject):
+    total_count: int
+    page_info: PageInfo
+    nodes: list[NotificationDelivery]

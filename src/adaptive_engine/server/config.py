@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     notify_backoff_s: float = 2.0
     notify_poll_interval_s: float = 1.0
     notify_max_message_bytes: int = 256 * 1024
+    # Whether integrations may reach private and loopback addresses (link-local and cloud metadata ones
+    # never): true suits the default single self-hosted machine; see notify/netguard.py.
+    notify_allow_private_networks: bool = True
 
     @property
     def resolved_database_url(self) -> str:

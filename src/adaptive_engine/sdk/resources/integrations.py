@@ -5,7 +5,7 @@ from typing import Any
 
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
-from adaptive_engine.sdk.types import Integration, NotificationDelivery, Provider, TestNotificationResult
+from adaptive_engine.sdk.types import Integration, NotificationDeliveryPage, Provider, TestNotificationResult
 
 PROVIDER_FIELDS = "name description capabilities allowedScopes"
 INTEGRATION_FIELDS = """
@@ -140,11 +140,21 @@ class Integrations(Resource):
         return TestNotificationResult.model_validate(data["testNotification"])
 
     @operation
-    def deliveries(self, id: str, limit: int = 50):
-        """The delivery log of an integration, newest first."""
+    def deliveries(self, id: str, first: int | None = 50, last: int | None = None, after: str | None = None,
+                   before: str | None = None, status: list[str] | None = None):
+        """The delivery log of an integration, newest first, in cursor pages (``first``/``after`` forwards,
+        ``last``/``before`` backwards); ``status``: only PENDING, SENDING, DELIVERED or FAILED ones. Each
+        delivery has its attempts (when, how long, the error, the backoff before the next one)."""
+        if last is not None and first == 50:
+            first = None
         query = (
-            "query Deliveries($id: UUID!, $limit: Int!) { notificationDeliveries(id: $id, limit: $limit) {"
-            " id eventId topic status attempts lastError message createdAt deliveredAt } }"
+            "query Deliveries($id: UUID!, $page: CursorPageInput, $status: [String!]) {"
+            " notificationDeliveries(id: $id, page: $page, status: $status) {"
+            " totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
+            " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message createdAt deliveredAt"
+            " attemptLog { startedAt durationMs error retryInS } } } }"
         )
-        data = yield GraphQL(query, {"id": str(id), "limit": limit})
-        return [NotificationDelivery.model_validate(d) for d in data["notificationDeliveries"]]
+        variables = {"id": str(id), "page": {"first": first, "last": last, "after": after, "before": before},
+                     "status": list(status) if status else None}
+        data = yield GraphQL(query, variables)
+        return NotificationDeliveryPage.model_validate(data["notificationDeliveries"])

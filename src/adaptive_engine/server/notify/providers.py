@@ -5,6 +5,9 @@ used to deliver one message.
     slack    Slack incoming webhook: {"text": ...}
     smtp     email through an SMTP server (STARTTLS and login when the server offers them)
     github   a code source: stored, no notifications
+
+Every connection goes to an address the network guard (netguard.py) vetted; a receiver's answer is read only
+as far as the error message needs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import re
 import secrets
 import smtplib
+import socket
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -25,6 +29,7 @@ from urllib.parse import urlparse
 import httpx
 
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.notify import netguard
 
 NOTIFICATION_CHANNEL = "NOTIFICATION_CHANNEL"
 CODE_SOURCE = "CODE_SOURCE"
@@ -69,17 +74,29 @@ def provider(name: str) -> Provider:
     return found
 
 
-def _url(value: Any, what: str) -> str:
+def _url(value: Any, what: str, allow_private: bool) -> str:
     text = str(value or "").strip()
-    parsed = urlparse(text)
+    try:
+        parsed = urlparse(text)
+        parsed.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise InvalidInput(f"{what} '{text}' is not a valid http(s) URL") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname or len(text) > 2048:
         raise InvalidInput(f"{what} '{text}' is not a valid http(s) URL")
+    if parsed.username is not None or parsed.password is not None:
+        raise InvalidInput(f"{what} must not carry credentials in the URL: use headers (webhook) instead")
+    reason = netguard.check_literal(parsed.hostname, allow_private)
+    if reason:
+        raise InvalidInput(f"{what} '{text}' is refused: {parsed.hostname} is a {reason}")
     return text
 
 
-def validate_connection(provider_name: str, given: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def validate_connection(
+    provider_name: str, given: dict[str, Any], previous: dict[str, Any] | None = None, *, allow_private: bool = True
+) -> dict[str, Any]:
     """The connection to store for ``provider_name`` (keys in snake_case). Secrets left out of an update
-    keep their previous value."""
+    keep their previous value. ``allow_private``: whether private and loopback address literals may be used
+    (see notify/netguard.py)."""
     previous = previous or {}
     if provider_name == "webhook":
         method = str(given.get("method") or "POST").upper()
@@ -92,13 +109,16 @@ def validate_connection(provider_name: str, given: dict[str, Any], previous: dic
         if clashing:
             raise InvalidInput(f"webhook headers cannot set {', '.join(clashing)}")
         secret = given.get("secret") or previous.get("secret") or new_secret()
-        return {"url": _url(given.get("url"), "webhook url"), "method": method, "headers": headers, "secret": str(secret)}
+        return {"url": _url(given.get("url"), "webhook url", allow_private), "method": method, "headers": headers, "secret": str(secret)}
     if provider_name == "slack":
-        return {"webhook_url": _url(given.get("webhook_url"), "slack webhookUrl"), "bot_token": given.get("bot_token")}
+        return {"webhook_url": _url(given.get("webhook_url"), "slack webhookUrl", allow_private), "bot_token": given.get("bot_token")}
     if provider_name == "smtp":
         host = str(given.get("host") or "").strip()
         if not host:
             raise InvalidInput("smtp host is required")
+        reason = netguard.check_literal(host, allow_private)
+        if reason:
+            raise InvalidInput(f"smtp host '{host}' is refused: it is a {reason}")
         try:
             port = int(given.get("port"))
         except (TypeError, ValueError):
@@ -171,19 +191,55 @@ def _flat(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class Limits:
     timeout_s: float
     max_body_bytes: int
+    allow_private_networks: bool = True
+    # Of a receiver's answer only this much is read (for the error message); the rest is never downloaded.
+    max_response_bytes: int = 4096
 
 
-async def _post(client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def _addresses(host: str, port: int, limits: Limits) -> list[str]:
     try:
-        response = await client.request(method, url, content=body, headers=headers)
-    except httpx.TimeoutException:
-        raise DeliveryFailed("timed out") from None
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
-    if response.is_success:
-        return
-    retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
-    raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}", retryable=retryable)
+        return await netguard.resolve(host, port, limits.allow_private_networks)
+    except netguard.AddressRefused as refused:
+        raise DeliveryFailed(f"refused: {refused}", retryable=False) from None
+    except OSError as exc:
+        raise DeliveryFailed(f"connection failed: {exc}"[:300]) from None
+
+
+async def _read_some(response: httpx.Response, limit: int) -> str:
+    """At most ``limit`` bytes of the answer, undecoded (no decompression of a receiver's body)."""
+    data = b""
+    async for chunk in response.aiter_raw():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit].decode("utf-8", "replace")
+
+
+async def _post(client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str], limits: Limits) -> None:
+    """One request to ``url``, connected to an address vetted by the network guard (the URL's host stays the
+    Host header and the TLS server name, so certificates are checked against it)."""
+    target = httpx.URL(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" and netguard.literal(target.host) is None else {}
+    headers = {**headers, "Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"}
+    addresses = await _addresses(target.host, port, limits)
+    for index, address in enumerate(addresses):
+        try:
+            async with client.stream(method, target.copy_with(host=address), content=body, headers=headers,
+                                     extensions=extensions) as response:
+                if response.is_success:
+                    return
+                text = await _read_some(response, limits.max_response_bytes)
+        except httpx.ConnectError as exc:
+            if index + 1 < len(addresses):
+                continue  # the name has other addresses: try the next one
+            raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
+        except httpx.TimeoutException:
+            raise DeliveryFailed(f"timed out after {limits.timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
+        retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
+        raise DeliveryFailed(f"HTTP {response.status_code}: {text[:200]}", retryable=retryable)
 
 
 async def deliver(provider_name: str, connection: dict[str, Any], message: dict[str, Any], client: httpx.AsyncClient, limits: Limits) -> None:
@@ -201,18 +257,30 @@ async def deliver(provider_name: str, connection: dict[str, Any], message: dict[
             "X-Adaptive-Timestamp": timestamp,
             SIGNATURE_HEADER: sign(connection["secret"], timestamp, body),
         }
-        await _post(client, connection.get("method", "POST"), connection["url"], body, headers)
+        await _post(client, connection.get("method", "POST"), connection["url"], body, headers, limits)
     elif provider_name == "slack":
         text = summary(message)[: limits.max_body_bytes // 2]
         body = json.dumps({"text": text}).encode()
-        await _post(client, "POST", connection["webhook_url"], body, {"Content-Type": "application/json"})
+        await _post(client, "POST", connection["webhook_url"], body, {"Content-Type": "application/json"}, limits)
     elif provider_name == "smtp":
-        await asyncio.to_thread(_send_mail, connection, message, limits)
+        address = (await _addresses(connection["host"], connection["port"], limits))[0]
+        await asyncio.to_thread(_send_mail, connection, address, message, limits)
     else:
         raise DeliveryFailed(f"provider '{provider_name}' does not deliver notifications", retryable=False)
 
 
-def _send_mail(connection: dict[str, Any], message: dict[str, Any], limits: Limits) -> None:
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP to the address the network guard vetted; the host name still names the server (EHLO, TLS)."""
+
+    def __init__(self, address: str, *args: Any, **kwargs: Any) -> None:
+        self._address = address
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self._address, port), timeout, self.source_address)
+
+
+def _send_mail(connection: dict[str, Any], address: str, message: dict[str, Any], limits: Limits) -> None:
     mail = EmailMessage()
     mail["Subject"] = summary(message)[:200]
     mail["From"] = connection["from_email"]
@@ -222,7 +290,7 @@ def _send_mail(connection: dict[str, Any], message: dict[str, Any], limits: Limi
         raise DeliveryFailed("message exceeds the size limit", retryable=False)
     mail.set_content(text)
     try:
-        with smtplib.SMTP(connection["host"], connection["port"], timeout=limits.timeout_s) as smtp:
+        with _PinnedSMTP(address, connection["host"], connection["port"], timeout=limits.timeout_s) as smtp:
             smtp.ehlo()
             if smtp.has_extn("starttls"):
                 smtp.starttls()

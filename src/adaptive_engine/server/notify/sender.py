@@ -76,6 +76,8 @@ class SenderSettings:
     max_backoff_s: float = 300.0
     poll_interval_s: float = 1.0
     batch: int = 20
+    # Private and loopback receivers (see notify/netguard.py); link-local/metadata ones never.
+    allow_private_networks: bool = True
 
 
 def notifier_settings(settings: Any) -> SenderSettings:
@@ -86,6 +88,7 @@ def notifier_settings(settings: Any) -> SenderSettings:
         max_attempts=settings.notify_max_attempts,
         backoff_s=settings.notify_backoff_s,
         poll_interval_s=settings.notify_poll_interval_s,
+        allow_private_networks=settings.notify_allow_private_networks,
     )
 
 
@@ -102,7 +105,8 @@ async def announce_job_end(session: AsyncSession, job_id: uuid.UUID, status: str
         return
     scope = EventScope(use_case_id=job.use_case_id, users=[job.created_by_id] if job.created_by_id else [])
     payload = {
-        "jobId": str(job.id), "jobName": job.name, "jobStatus": status, "error": error,
+        # A job's error can be a long traceback: the message keeps its head, well under the size limit.
+        "jobId": str(job.id), "jobName": job.name, "jobStatus": status, "error": error[:4000] if error else error,
         SCOPE_KEY: scope.extras(),
     }
     await emit(session, f"job.{'completed' if status == 'COMPLETED' else 'failed'}", use_case_id=job.use_case_id, payload=payload)
@@ -162,7 +166,10 @@ class Notifier:
         self.sessionmaker = app.state.sessionmaker
         self._loop = asyncio.get_running_loop()
         limits = httpx.Timeout(self.settings.timeout_s)
-        self._client = httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False)
+        # No redirects (a receiver could bounce us to a refused address) and no kept-alive connections: a
+        # connection is made to a vetted address per attempt, never reused for another host name.
+        self._client = httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False,
+                                         limits=httpx.Limits(max_keepalive_connections=0))
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="notification-sender")
 
@@ -341,28 +348,40 @@ class Notifier:
                 claimed.append((row.id, integration.provider if integration.enabled else "", dict(integration.connection), row.message))
         if not claimed:
             return 0
-        outcomes = await asyncio.gather(*(self._attempt(p, c, m) for _, p, c, m in claimed))
+        started = utcnow()
+        outcomes = await asyncio.gather(*(self._timed_attempt(p, c, m) for _, p, c, m in claimed))
         async with unit_of_work(self.sessionmaker) as session:
-            for (delivery_id, _, _, _), error in zip(claimed, outcomes):
+            for (delivery_id, _, _, _), (error, duration_ms) in zip(claimed, outcomes):
                 row = await session.get(NotificationDelivery, delivery_id)
                 if row is None:
                     continue
                 row.attempts += 1
+                entry = {"started_at": round(started.timestamp(), 3), "duration_ms": duration_ms,
+                         "error": None, "retry_in_s": None}
                 if error is None:
-                    row.status, row.delivered_at, row.last_error = "DELIVERED", utcnow(), None
-                    continue
-                row.last_error = str(error)[:1000]
-                if error.retryable and row.attempts < row.max_attempts:
-                    row.status = "PENDING"
-                    row.next_attempt_at = utcnow() + timedelta(seconds=backoff(self.settings, row.attempts))
+                    row.status, row.delivered_at, row.last_error, row.next_attempt_at = "DELIVERED", utcnow(), None, None
+                elif error.retryable and row.attempts < row.max_attempts:
+                    delay = backoff(self.settings, row.attempts)
+                    row.status, row.next_attempt_at = "PENDING", utcnow() + timedelta(seconds=delay)
+                    entry.update(error=str(error)[:1000], retry_in_s=delay)
                 else:
-                    row.status = "FAILED"
+                    row.status, row.next_attempt_at = "FAILED", None
+                    entry["error"] = str(error)[:1000]
+                row.last_error = entry["error"]
+                # A new list: the JSON column is not mutation-tracked.
+                row.attempt_log = [*(row.attempt_log or []), entry]
         return len(claimed)
+
+    async def _timed_attempt(self, provider_name: str, connection: dict, message: dict) -> tuple[providers.DeliveryFailed | None, int]:
+        began = asyncio.get_running_loop().time()
+        error = await self._attempt(provider_name, connection, message)
+        return error, int((asyncio.get_running_loop().time() - began) * 1000)
 
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:
             return providers.DeliveryFailed("integration disabled", retryable=False)
-        limits = providers.Limits(timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes)
+        limits = providers.Limits(timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes,
+                                  allow_private_networks=self.settings.allow_private_networks)
         try:
             await asyncio.wait_for(
                 providers.deliver(provider_name, connection, message, self._client, limits),
@@ -371,7 +390,7 @@ class Notifier:
         except providers.DeliveryFailed as failed:
             return failed
         except asyncio.TimeoutError:
-            return providers.DeliveryFailed("timed out")
+            return providers.DeliveryFailed(f"timed out after {self.settings.timeout_s:g} s")
         except Exception as exc:  # noqa: BLE001 - a provider bug must not stop the sender
             log.exception("delivery failed unexpectedly")
             return providers.DeliveryFailed(f"internal error: {type(exc).__name__}")

@@ -42,6 +42,9 @@ class NotificationDelivery(IdMixin, CreatedAtMixin, Base):
     max_attempts: Mapped[int] = mapped_column(default=1)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # One entry per attempt: {"started_at": epoch seconds, "duration_ms", "error": str | None,
+    # "retry_in_s": the backoff before the next attempt, or None when none follows}.
+    attempt_log: Mapped[list] = mapped_column(default=list)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_notification_deliveries_due", "status", "next_attempt_at"),)

@@ -14,6 +14,7 @@ from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.domains.integrations import service
+from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Timestamp
 from adaptive_engine.server.notify import providers
@@ -198,6 +199,14 @@ class IntegrationType:
         return epoch(self.row.created_at) or 0
 
 
+@strawberry.type(name="NotificationAttempt")
+class AttemptType:
+    started_at: float = strawberry.field(description="Seconds since the epoch (millisecond precision)")
+    duration_ms: int
+    error: str | None = strawberry.field(description="Why it failed; null when delivered")
+    retry_in_s: float | None = strawberry.field(description="Backoff before the next attempt; null when none follows")
+
+
 @strawberry.type(name="NotificationDelivery")
 class DeliveryType:
     row: strawberry.Private[NotificationDelivery]
@@ -223,8 +232,21 @@ class DeliveryType:
         return self.row.attempts
 
     @strawberry.field
+    def max_attempts(self) -> int:
+        return self.row.max_attempts
+
+    @strawberry.field(description="When the next attempt is due (PENDING only)")
+    def next_attempt_at(self) -> int | None:
+        return epoch(self.row.next_attempt_at) if self.row.status == "PENDING" else None
+
+    @strawberry.field
     def last_error(self) -> str | None:
         return self.row.last_error
+
+    @strawberry.field(description="Every attempt so far, oldest first")
+    def attempt_log(self) -> list[AttemptType]:
+        return [AttemptType(started_at=a["started_at"], duration_ms=a["duration_ms"], error=a.get("error"),
+                            retry_in_s=a.get("retry_in_s")) for a in self.row.attempt_log or []]
 
     @strawberry.field
     def message(self) -> JSON:
@@ -237,6 +259,13 @@ class DeliveryType:
     @strawberry.field
     def delivered_at(self) -> int | None:
         return epoch(self.row.delivered_at)
+
+
+@strawberry.type(name="NotificationDeliveryConnection")
+class DeliveryConnection:
+    total_count: int
+    page_info: PageInfo
+    nodes: list[DeliveryType]
 
 
 @strawberry.type(name="TestNotificationResult")
@@ -441,11 +470,27 @@ class IntegrationQuery:
         ctx = info.context
         return IntegrationType(row=await service.visible_integration(ctx.session, ctx.principal, id))
 
-    @strawberry.field(extensions=[requires(MANAGE, team=integration_team)], description="The delivery log, newest first")
-    async def notification_deliveries(self, info: Info[Context, None], id: uuid.UUID, limit: int = 50) -> list[DeliveryType]:  # noqa: A002
+    @strawberry.field(
+        extensions=[requires(MANAGE, team=integration_team)],
+        description="The delivery log, newest first, in cursor pages; status: only deliveries in these states",
+    )
+    async def notification_deliveries(
+        self, info: Info[Context, None], id: uuid.UUID, page: CursorPageInput | None = None,  # noqa: A002
+        status: list[str] | None = None,
+    ) -> DeliveryConnection:
         ctx = info.context
+        page = page or CursorPageInput(first=50)
+        if page.offset:
+            raise service.InvalidInput("offset paging is not supported for deliveries: use cursors (after / before)")
         found = await service.visible_integration(ctx.session, ctx.principal, id)
-        return [DeliveryType(row=r) for r in await service.deliveries(ctx.session, found, limit)]
+        result, total = await service.deliveries(ctx.session, found, first=page.first, last=page.last,
+                                                 after=page.after, before=page.before, statuses=status)
+        return DeliveryConnection(
+            total_count=total,
+            page_info=PageInfo(has_next_page=result.has_next_page, has_previous_page=result.has_previous_page,
+                               start_cursor=result.start_cursor, end_cursor=result.end_cursor),
+            nodes=[DeliveryType(row=r) for r in result.items],
+        )
 
 
 @strawberry.type
@@ -460,6 +505,7 @@ class IntegrationMutation:
             ctx.session, ctx.principal, found, name=input.name, provider=input.provider, connection=connection,
             subscriptions=_subscriptions(config.notification_settings),
             delivery_policy=config.delivery_policy.value if config.delivery_policy else None,
+            allow_private=ctx.state.events.settings.allow_private_networks,
         )
         return IntegrationType(row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection))
 
@@ -473,6 +519,7 @@ class IntegrationMutation:
             connection=_connection_input(found.provider, config.connection) if config and config.connection else None,
             subscriptions=_subscriptions(config.notification_settings) if config else None,
             delivery_policy=config.delivery_policy.value if config and config.delivery_policy else None,
+            allow_private=ctx.state.events.settings.allow_private_networks,
         )
         return IntegrationType(row=row)
 

@@ -10,12 +10,13 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.models import Team, User  # noqa: F401 - Team is used by graphql.py
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
@@ -93,10 +94,11 @@ def generated_secret(provider: str, given: dict[str, Any], stored: dict[str, Any
 async def create_integration(
     session: AsyncSession, principal: Principal, team: Team, *, name: str, provider: str,
     connection: dict[str, Any], subscriptions: list[dict] | None, delivery_policy: str | None,
+    allow_private: bool = True,
 ) -> Integration:
     spec = providers.provider(provider)
     name = _name(name)
-    stored = providers.validate_connection(spec.name, connection)
+    stored = providers.validate_connection(spec.name, connection, allow_private=allow_private)
     subs = validate_subscriptions(principal, spec, subscriptions or [])
     exists = await session.execute(select(Integration.id).where(Integration.team_id == team.id, Integration.name == name))
     if exists.first():
@@ -116,7 +118,7 @@ async def list_integrations(session: AsyncSession, team: Team) -> list[Integrati
 async def update_integration(
     session: AsyncSession, principal: Principal, integration: Integration, *, name: str | None = None,
     enabled: bool | None = None, connection: dict[str, Any] | None = None, subscriptions: list[dict] | None = None,
-    delivery_policy: str | None = None,
+    delivery_policy: str | None = None, allow_private: bool = True,
 ) -> Integration:
     spec = providers.provider(integration.provider)
     if name is not None:
@@ -127,7 +129,8 @@ async def update_integration(
             raise AlreadyExists(f"the team already has an integration named '{new_name}'")
         integration.name = new_name
     if connection is not None:
-        integration.connection = providers.validate_connection(spec.name, connection, previous=integration.connection)
+        integration.connection = providers.validate_connection(
+            spec.name, connection, previous=integration.connection, allow_private=allow_private)
     if subscriptions is not None:
         integration.subscriptions = validate_subscriptions(principal, spec, subscriptions)
     if delivery_policy is not None:
@@ -155,14 +158,24 @@ async def delete_integration(session: AsyncSession, integration: Integration) ->
     return True
 
 
-async def deliveries(session: AsyncSession, integration: Integration, limit: int = 50) -> list[NotificationDelivery]:
-    rows = await session.execute(
-        select(NotificationDelivery)
-        .where(NotificationDelivery.integration_id == integration.id)
-        .order_by(NotificationDelivery.created_at.desc())
-        .limit(max(1, min(limit, 500)))
-    )
-    return list(rows.scalars())
+DELIVERY_STATUSES = ("PENDING", "SENDING", "DELIVERED", "FAILED")
+
+
+async def deliveries(
+    session: AsyncSession, integration: Integration, *, first: int | None = None, last: int | None = None,
+    after: str | None = None, before: str | None = None, statuses: list[str] | None = None,
+) -> tuple[Page[NotificationDelivery], int]:
+    """A page of the integration's delivery log, newest first, and how many deliveries match in all."""
+    for status in statuses or []:
+        if status not in DELIVERY_STATUSES:
+            raise InvalidInput(f"delivery status '{status}' is unknown: use {', '.join(DELIVERY_STATUSES)}")
+    condition = NotificationDelivery.integration_id == integration.id
+    if statuses:
+        condition = condition & NotificationDelivery.status.in_(statuses)
+    page = await paginate(session, select(NotificationDelivery).where(condition), NotificationDelivery,
+                          first=first, last=last, after=after, before=before)
+    total = (await session.execute(select(func.count()).select_from(NotificationDelivery).where(condition))).scalar_one()
+    return page, total
 
 
 async def test_scope(
