@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from strawberry.fastapi import GraphQLRouter
 
 from adaptive_engine.server.auth.cache import AuthCache
+from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_runner = JobRunner()
     app.state.ready = False
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
+    app.state.refs = RefCache(settings.registry_cache_seconds)
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None
     app.state.services = []
     app.state.services.append(IngestWriter())

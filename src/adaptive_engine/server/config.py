@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Seconds an authenticated API key is trusted without asking the database (0: ask every time).
     # Changes made through this process take effect at once; other replicas see them within this delay.
     auth_cache_seconds: float = 2.0
+    # Seconds use cases, feedback keys, models and attachments looked up by data-plane requests are
+    # trusted without a query (0: ask every time); same rule: this process's changes apply at once.
+    registry_cache_seconds: float = 2.0
     # Datasets, recipes and artifacts live here (default: DATA_DIR/files); any mounted path works.
     files_dir: Path | None = None
     # Largest dataset accepted (one upload, or all parts of a chunked upload), in bytes.

@@ -52,6 +52,7 @@ from strawberry.types import Info
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.db.models import Team, UseCase
+from adaptive_engine.server.db.refs import Ref, RefCache
 from adaptive_engine.server.errors import Internal, NotFound
 
 # What a `use_case=` / `team=` target may be: an argument name (dotted into input objects) or an async
@@ -222,13 +223,22 @@ class Authorized:
     principal: Principal
     session: AsyncSession
     permission: str | None
-    use_case: UseCase | None = None
+    use_case: UseCase | Ref | None = None
+    # The app's registry cache: data-plane routes name their use case by key on every call.
+    refs: RefCache | None = None
 
-    async def use_case_for(self, value: Any, permission: str | None = None) -> UseCase:
+    async def use_case_for(self, value: Any, permission: str | None = None) -> UseCase | Ref:
         perm = permission or self.permission
         if perm is None:
             raise Internal("this route has no permission to check a use case against")
-        self.use_case = await authorize_use_case(self.session, self.principal, perm, value)
+        if self.refs is not None and isinstance(value, (str, uuid.UUID)):
+            found = await self.refs.use_case(self.session, value)
+            if found is None:
+                raise NotFound(f"use case '{value}' not found")
+            await self.principal.require(self.session, perm, found.id, f"use case '{value}'")
+            self.use_case = found
+        else:
+            self.use_case = await authorize_use_case(self.session, self.principal, perm, value)
         return self.use_case
 
 
@@ -269,7 +279,7 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
 
     async def dependency(request: Request, session: AsyncSession = Depends(db_session)) -> Authorized:
         principal: Principal = request.state.principal
-        auth = Authorized(principal, session, permission)
+        auth = Authorized(principal, session, permission, refs=getattr(request.app.state, "refs", None))
         if permission is None:
             return auth
         if use_case is not None:

@@ -10,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.keys import hash_api_key
 from adaptive_engine.server.auth.permissions import ADMIN
-from adaptive_engine.server.db.models import ApiKey, TeamMember, UseCaseShare, User
+from adaptive_engine.server.db import changes
+from adaptive_engine.server.db.models import ApiKey, Role, TeamMember, UseCaseShare, User
 from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenticated
+
+
+# What a caller's rights on a use case are computed from (team memberships come with the principal).
+GRANT_TABLES = (UseCaseShare, Role)
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Principal:
     job_id: uuid.UUID | None = None
     # The use case of that job: a job's key sees nothing else.
     job_use_case_id: uuid.UUID | None = None
+    # Rights per use case, computed once per generation of what decides them (see use_case_permissions).
+    _grants: dict[uuid.UUID, tuple[int, frozenset[str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def global_permissions(self) -> frozenset[str]:
@@ -57,6 +64,13 @@ class Principal:
             return frozenset()
         if self.is_admin:
             return frozenset({ADMIN})
+        # Memoized: principals are cached across requests, and hot paths ask this on every call. A share or
+        # role changed by this very request (not committed yet) is read fresh.
+        generation = changes.generation(GRANT_TABLES)
+        fresh = changes.pending(session, GRANT_TABLES)
+        memo = self._grants.get(use_case_id)
+        if memo is not None and memo[0] == generation and not fresh:
+            return memo[1]
         shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id == use_case_id))).scalars()
         # Through each team of the caller the use case is shared with: what the share's role allows the
         # team on this use case, capped by the caller's role in that team (an "admin" share role caps nothing).
@@ -67,7 +81,10 @@ class Principal:
                 continue
             shared = set(share.role.permissions)
             granted |= set(member) if ADMIN in shared else set(member) & shared
-        return frozenset(granted)
+        result = frozenset(granted)
+        if not fresh and changes.generation(GRANT_TABLES) == generation:
+            self._grants[use_case_id] = (generation, result)
+        return result
 
     async def can(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID) -> bool:
         granted = await self.use_case_permissions(session, use_case_id)

@@ -16,5 +16,6 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
+    # async: a plain function would be run on the thread pool, a thread hop per request.
     return request.state.principal

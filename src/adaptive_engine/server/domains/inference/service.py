@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
 from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
-from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
@@ -137,14 +136,21 @@ async def resolve_target(
     kind: str,
     session_id: uuid.UUID | None = None,
     ab_campaign: str | None = None,
-) -> tuple[Target, orm.Model]:
+) -> Target:
+    """Who serves ``model_path``. Reads the registry through ``state.refs``: a steady stream of requests
+    costs no query here."""
     if not model_path or not model_path.strip():
         raise InvalidInput("model must be '<use_case>' or '<use_case>/<model>'")
+    refs: RefCache = state.refs
     use_case_key, _, model_key = model_path.strip().partition("/")
-    use_case = await get_use_case(session, principal, use_case_key, "inference:run")
-    explicit: orm.Model | None = None
+    use_case = await refs.use_case(session, use_case_key)
+    what = f"use case '{use_case_key}'"
+    if use_case is None:
+        raise NotFound(f"{what} not found")
+    await principal.require(session, "inference:run", use_case.id, what)
+    explicit: Ref | None = None
     if model_key:
-        explicit = await find_by_id_or_key(session, orm.Model, model_key)
+        explicit = await refs.model(session, model_key)
         if explicit is None:
             raise NotFound(f"model '{model_key}' not found")
     router = getattr(state, "ab_router", None)
@@ -152,18 +158,16 @@ async def resolve_target(
     if router is not None and kind == "chat":
         route = await router.route(session, use_case.id, model_id=explicit.id if explicit else None,
                                    session_id=session_id, ab_campaign=ab_campaign)
+    attached = await refs.attachments(session, use_case.id)
     if route is not None:
-        model = await session.get(orm.Model, route.model_id)
+        model = await refs.model(session, route.model_id)
         if model is None:
             raise NotFound(f"model of A/B test '{route.campaign_key}' not found")
     elif explicit is not None:
         model = explicit
     else:
-        model = await _default_model(session, use_case, kind)
-    service = (await session.execute(
-        select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id,
-                                       orm.ModelService.model_id == model.id)
-    )).scalar_one_or_none()
+        model = _default_model(use_case, attached, kind)
+    service = next((a for a in attached if a.model.id == model.id), None)
     if service is None:
         raise NotFound(f"model '{model.key}' is not attached to use case '{use_case.key}'")
     if model.kind != kind:
@@ -173,26 +177,34 @@ async def resolve_target(
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    target = Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None)
-    return target, model
+    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None)
 
 
-async def _default_model(session: AsyncSession, use_case: orm.UseCase, kind: str) -> orm.Model:
-    services = (await session.execute(
-        select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id)
-        .order_by(orm.ModelService.created_at)
-    )).scalars().all()
-    default = next((s for s in services if s.is_default), None)
+def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
+    default = next((a for a in attached if a.is_default), None)
     if default is not None and default.model.kind == kind:
         return default.model
     if kind == "embedding":
-        embedders = [s.model for s in services if s.model.kind == "embedding"]
+        embedders = [a.model for a in attached if a.model.kind == "embedding"]
         if len(embedders) == 1:
             return embedders[0]
         if embedders:
             raise InvalidInput(f"use case '{use_case.key}' has several embedding models: name one as '<use_case>/<model>'")
         raise NotFound(f"use case '{use_case.key}' has no embedding model attached")
     raise NotFound(f"use case '{use_case.key}' has no default model: name one as '<use_case>/<model>'")
+
+
+async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backend:
+    manager = getattr(state, "inference", None)
+    if manager is None:
+        raise Unavailable("inference is not running on this server")
+    loaded = manager.loaded(target.model_id)
+    if loaded is not None:
+        return loaded
+    model = await session.get(orm.Model, target.model_id)
+    if model is None:
+        raise NotFound(f"model '{target.model_key}' not found")
+    return await manager.backend_for(model)
 
 
 # --------------------------------------------------------------------------- chat and completions
@@ -206,12 +218,9 @@ async def prepare_call(
     params = check_params(body)
     session_id = check_session_id(body.session_id)
     labels = check_labels(body.labels)
-    target, model = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
-                                         ab_campaign=body.ab_campaign)
-    manager = getattr(state, "inference", None)
-    if manager is None:
-        raise Unavailable("inference is not running on this server")
-    backend = await manager.backend_for(model)
+    target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
+                                  ab_campaign=body.ab_campaign)
+    backend = await backend_of(session, state, target)
     if messages is not None:
         request = GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages], params=params,
                                     user=body.user)
@@ -291,11 +300,8 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
-    target, model = await resolve_target(session, principal, state, body.model, kind="embedding")
-    manager = getattr(state, "inference", None)
-    if manager is None:
-        raise Unavailable("inference is not running on this server")
-    backend = await manager.backend_for(model)
+    target = await resolve_target(session, principal, state, body.model, kind="embedding")
+    backend = await backend_of(session, state, target)
     await session.rollback()
     result = await backend.embed(inputs)
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
-from adaptive_engine.server.domains.interactions.lookups import LookupCache
+from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
 
 log = logging.getLogger("adaptive_engine.ingest")
@@ -96,11 +96,13 @@ class IngestWriter:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.batches = 0
-        # What every logging request looks up (use cases, feedback keys, default models), cached briefly.
-        self.lookups = LookupCache()
+        # What every logging request looks up (use cases, feedback keys, default models), cached briefly:
+        # the app's shared cache once started.
+        self.lookups = RefCache()
 
     async def start(self, app: Any) -> None:
         self._sessionmaker = app.state.sessionmaker
+        self.lookups = getattr(app.state, "refs", self.lookups)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
         app.state.ingest = self
