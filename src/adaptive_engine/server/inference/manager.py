@@ -15,7 +15,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from adaptive_engine.server.db import models as orm
@@ -23,7 +22,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.notify.sender import announce_model_status
 from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
-from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, make_http_client
+from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, HttpPool, make_http_client
 from adaptive_engine.server.inference.backends.local import (
     LocalChatBackend,
     LocalEmbeddingBackend,
@@ -51,7 +50,7 @@ class InferenceManager:
         self.settings = settings
         self._backends: dict[uuid.UUID, Backend] = {}
         self._loading: dict[uuid.UUID, asyncio.Task[Backend]] = {}
-        self._http: httpx.AsyncClient | None = None
+        self._http: HttpPool | None = None
         self._sessionmaker: Any = None
 
     @property
