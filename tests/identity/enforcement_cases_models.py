@@ -39,6 +39,10 @@ def _models(a, w):  # noqa: ANN001, ANN202
     return sorted(m.key for m in a.models.list())
 
 
+def _conversions(a):  # noqa: ANN001, ANN202
+    return sorted(j.id for j in a.jobs.list(kind=["MODEL_CONVERSION"]).nodes)
+
+
 def _judges(a, w):  # noqa: ANN001, ANN202
     data = gql(a, "query J($u: IdOrKey!) { judges(useCase: $u) { key name } }", {"u": w.uc_a})
     return sorted((j["key"], j["name"]) for j in data["judges"])
@@ -50,6 +54,10 @@ CASES = [
     Case(("Mutation.add_external_model",), op=lambda c, w: _external(c, w.fresh("ext")), snapshot=_models),
     Case(("Mutation.add_model",), op=lambda c, w: c.models.add_local(path="/nonexistent/model", name=w.fresh("local")),
          allowed_errors=(ValidationError,), snapshot=_models),
+    # A folder that does not exist: the allowed user gets INVALID_INPUT before any job is queued.
+    Case(("Mutation.import_hf_model",),
+         op=lambda c, w: c.models.add_hf_model("/nonexistent/model", w.fresh("hf"), w.fresh("hf"), hf_token=""),
+         allowed_errors=(ValidationError,), snapshot=lambda a, w: (_models(a, w), _conversions(a))),
     Case(("Mutation.update_model_compute_config",),
          op=lambda c, w: c.models.update_compute_config(f"reg-{w.suffix}", {"tp": 1}), allowed_errors=ANY_BUT_DENIED),
     Case(("Mutation.terminate_model",), op=lambda c, w: c.models.terminate(f"reg-{w.suffix}"), allowed_errors=ANY_BUT_DENIED,

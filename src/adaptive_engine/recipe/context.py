@@ -30,6 +30,8 @@ ENV_NUM_GPUS = "ADAPTIVE_JOB_NUM_GPUS"
 # "local" when the job runs on the server's machine (model folders are registered in place);
 # otherwise (Ray) they are uploaded to the server.
 ENV_EXECUTOR = "ADAPTIVE_JOB_EXECUTOR"
+# A credential the job was given (a model hub token), set only when it has one.
+ENV_JOB_SECRET = "ADAPTIVE_JOB_SECRET"
 
 
 class _Backend(Protocol):

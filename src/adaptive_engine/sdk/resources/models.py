@@ -4,7 +4,8 @@ from typing import Any, Literal
 
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
-from adaptive_engine.sdk.types import Model, ModelService
+from adaptive_engine.sdk.resources.jobs import JOB_FIELDS
+from adaptive_engine.sdk.types import Job, Model, ModelService
 
 MODEL_FIELDS = """
   id key name online error isExternal providerName provider isAdapter isTraining createdAt size
@@ -84,6 +85,25 @@ class Models(Resource):
         query = f"mutation AddModel($input: AddModelInput!) {{ addModel(input: $input) {{ {MODEL_FIELDS} }} }}"
         data = yield GraphQL(query, {"input": {"path": path, "name": name, "key": key}})
         return Model.model_validate(data["addModel"])
+
+    @operation
+    def add_hf_model(
+        self,
+        hf_model_id: str,
+        output_model_name: str,
+        output_model_key: str,
+        hf_token: str,
+        compute_pool: str | None = None,
+    ):
+        """Import a model from the Hugging Face hub into the registry; returns the MODEL_CONVERSION job
+        that downloads it (with ``hf_token``, for gated or private models), checks it is a causal language
+        model and registers it. ``hf_model_id`` may also be an absolute path to a model folder on the
+        server. Follow the job with ``jobs.get``; once it is COMPLETED, ``attach`` serves the model."""
+        variables = {"input": {"modelId": hf_model_id, "outputModelName": output_model_name,
+                               "outputModelKey": output_model_key, "hfToken": hf_token, "computePool": compute_pool}}
+        query = f"mutation AddHFModel($input: AddHFModelInput!) {{ importHfModel(input: $input) {{ {JOB_FIELDS} }} }}"
+        data = yield GraphQL(query, variables)
+        return Job.model_validate(data["importHfModel"])
 
     @operation
     def add_to_use_case(self, model: str, use_case: str | None = None):

@@ -80,14 +80,14 @@ async def _target_value(target: Target, context: Any, kwargs: dict[str, Any]) ->
 
 async def authorize_use_case(
     session: AsyncSession, principal: Principal, permission: str, value: Any
-) -> UseCase:
+) -> UseCase | None:
     """THE use-case check: resolve ``value`` (id, key or row) and require ``permission`` on it. ``value`` may
     also be ``(use_case_id, what)`` for a resource of a use case (see :func:`use_case_of`): then refusals
     name the resource ("job 'x' not found"), exactly as when it does not exist."""
     if isinstance(value, tuple):
         use_case_id, what = value
         await principal.require(session, permission, use_case_id, what)
-        return await session.get(UseCase, use_case_id)
+        return await session.get(UseCase, use_case_id) if use_case_id is not None else None
     use_case = value if isinstance(value, UseCase) else await find_by_id_or_key(session, UseCase, value)
     what = f"use case '{value.key if isinstance(value, UseCase) else value}'"
     if use_case is None:

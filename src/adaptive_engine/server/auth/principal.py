@@ -14,6 +14,9 @@ from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.models import ApiKey, Role, TeamMember, UseCaseShare, User
 from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenticated
 
+# What it takes to see and run the jobs that belong to no use case (model conversions).
+REGISTRY_PERMISSION = "model:register"
+
 
 # What a caller's rights on a use case are computed from (team memberships come with the principal).
 GRANT_TABLES = (UseCaseShare, Role)
@@ -90,9 +93,14 @@ class Principal:
         granted = await self.use_case_permissions(session, use_case_id)
         return ADMIN in granted or permission in granted
 
-    async def require(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID, what: str) -> None:
+    async def require(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID | None, what: str) -> None:
         """Raise unless allowed. Without read access the use case is reported as not found, so its
-        existence does not leak to other teams."""
+        existence does not leak to other teams. A resource of no use case (a model-conversion job) belongs to
+        the model registry: every permission on it is the global REGISTRY_PERMISSION."""
+        if use_case_id is None:
+            if (self.job_id is None or self.job_use_case_id is None) and self.has_global(REGISTRY_PERMISSION):
+                return
+            raise NotFound(f"{what} not found")
         granted = await self.use_case_permissions(session, use_case_id)
         if ADMIN in granted or permission in granted:
             return

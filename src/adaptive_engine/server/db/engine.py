@@ -48,5 +48,18 @@ async def upgrade(engine: AsyncEngine) -> None:
     def _run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), "heads")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by rebuilding it (Alembic batch mode); with foreign keys on, dropping the
+            # old table would cascade-delete the rows that reference it. The pragma only works outside a
+            # transaction, so it is set before the migrations' transaction and restored after it.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await connection.commit()
+        try:
+            async with connection.begin():
+                await connection.run_sync(_run)
+        finally:
+            if sqlite:
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()

@@ -25,6 +25,7 @@ from adaptive_engine.recipe.context import (
     ENV_BASE_URL,
     ENV_EXECUTOR,
     ENV_JOB_ID,
+    ENV_JOB_SECRET,
     ENV_NUM_GPUS,
     ENV_USE_CASE,
     ENV_WORK_DIR,
@@ -251,19 +252,23 @@ class JobRunner:
         job_dir = self.jobs_dir / str(job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
         executor = self.executors[pool.executor]
+        env = {
+            ENV_BASE_URL: settings.resolved_callback_url,
+            ENV_API_KEY: key,
+            ENV_JOB_ID: str(job.id),
+            # Empty for a job of no use case (a model conversion).
+            ENV_USE_CASE: job.use_case.key if job.use_case else "",
+            ENV_WORK_DIR: str(job_dir / "work"),
+            ENV_NUM_GPUS: str(job.num_gpus),
+            ENV_EXECUTOR: pool.executor,
+        }
+        if job.secret:
+            env[ENV_JOB_SECRET] = job.secret
         spec = LaunchSpec(
             job_id=job.id,
             recipe_dir=self.app.state.file_store.path(job.recipe_path),
             args=job.args,
-            env={
-                ENV_BASE_URL: settings.resolved_callback_url,
-                ENV_API_KEY: key,
-                ENV_JOB_ID: str(job.id),
-                ENV_USE_CASE: job.use_case.key,
-                ENV_WORK_DIR: str(job_dir / "work"),
-                ENV_NUM_GPUS: str(job.num_gpus),
-                ENV_EXECUTOR: pool.executor,
-            },
+            env=env,
             job_dir=job_dir,
             num_gpus=job.num_gpus,
             extra={"gpu_ranks": self.gpu_ranks.get(job.id, [])},

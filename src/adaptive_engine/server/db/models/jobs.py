@@ -44,7 +44,11 @@ class Job(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "jobs"
 
     name: Mapped[str] = mapped_column(String(200))
-    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"), index=True)
+    # None for the jobs of the model registry (MODEL_CONVERSION), which belong to no use case and are
+    # guarded by the global "model:register" permission instead.
+    use_case_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("use_cases.id", ondelete="CASCADE"), index=True, default=None
+    )
     recipe_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("custom_recipes.id", ondelete="SET NULL"), index=True, default=None
     )
@@ -55,6 +59,8 @@ class Job(IdMixin, CreatedAtMixin, Base):
     # PENDING / RUNNING / COMPLETED / FAILED / CANCELED (wire enum JobStatus)
     status: Mapped[str] = mapped_column(String(20), default="PENDING", index=True)
     args: Mapped[dict] = mapped_column(default=dict)
+    # A credential the run needs (a model hub token): handed to its process in the environment, never shown.
+    secret: Mapped[str | None] = mapped_column(Text, default=None)
     num_gpus: Mapped[int] = mapped_column(Integer, default=0)
     compute_pool_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("compute_pools.id", ondelete="SET NULL"), default=None
@@ -71,7 +77,7 @@ class Job(IdMixin, CreatedAtMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 
     created_by: Mapped[User | None] = relationship(lazy="joined")
-    use_case: Mapped[UseCase] = relationship(lazy="joined")
+    use_case: Mapped[UseCase | None] = relationship(lazy="joined")
     recipe: Mapped[CustomRecipe | None] = relationship(lazy="joined")
 
 

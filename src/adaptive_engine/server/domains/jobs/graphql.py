@@ -47,6 +47,8 @@ STAGE_STATUS = {
     "FAILED": JobStatusOutput.ERROR,
     "CANCELED": JobStatusOutput.CANCELLED,
 }
+# The stage of a job that runs no recipe of the catalogue.
+STAGE_NAMES = {"MODEL_CONVERSION": "model_conversion"}
 
 
 @strawberry.enum(name="JobKind")
@@ -349,7 +351,7 @@ class JobType:
             info = EvalJobStageOutput()
         return [
             JobStage(
-                name=self.row.recipe.key if self.row.recipe else "run",
+                name=self.row.recipe.key if self.row.recipe else STAGE_NAMES.get(self.row.kind, "run"),
                 status=STAGE_STATUS[self.row.status],
                 info=info,
                 progress=float(self.row.progress or 0.0),
@@ -359,7 +361,7 @@ class JobType:
 
     @strawberry.field
     def use_case(self) -> UseCaseType | None:
-        return UseCaseType(row=self.row.use_case)
+        return UseCaseType(row=self.row.use_case) if self.row.use_case else None
 
     @strawberry.field
     def recipe(self) -> CustomRecipeType | None:

@@ -85,9 +85,12 @@ async def save_artifact(
 
 @router.post("/jobs/{job_id}/models", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
 async def register_model(
-    job_id: str, body: ModelBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+    job_id: str, body: ModelBody, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
-    model, artifact = await service.register_model(session, caller, job_id, body.model_dump())
+    model, artifact = await service.register_model(
+        session, caller, job_id, body.model_dump(),
+        store=request.app.state.file_store, jobs_dir=request.app.state.job_runner.jobs_dir,
+    )
     await session.commit()
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
 

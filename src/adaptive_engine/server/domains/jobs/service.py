@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import (
+    ComputePool,
     CustomRecipe,
     Job,
     JobArtifact,
@@ -58,6 +60,23 @@ def check_args(schema: dict[str, Any], args: Any) -> None:
     raise InvalidInput("invalid args: " + "; ".join(messages), details={"errors": messages})
 
 
+async def job_pool(session: AsyncSession, compute_pool: str | None, num_gpus: int) -> ComputePool:
+    """The compute pool a new job asks for (default: local), checked to run jobs with ``num_gpus`` GPUs."""
+    if num_gpus < 0:
+        raise InvalidInput("num_gpus must be 0 or more")
+    pool = await get_pool(session, compute_pool)
+    if "JOB" not in pool.capabilities:
+        raise InvalidInput(f"compute pool '{pool.key}' does not run jobs")
+    if not any(g.status == "ONLINE" for g in pool.harmony_groups):
+        raise Unavailable(f"compute pool '{pool.key}' is offline (no harmony group is ONLINE)")
+    capacity = job_gpus(pool)
+    if num_gpus > capacity:
+        raise InvalidInput(
+            f"num_gpus {num_gpus} exceeds the job partition of compute pool '{pool.key}' ({capacity} GPUs)"
+        )
+    return pool
+
+
 async def create_job(
     session: AsyncSession,
     principal: Principal,
@@ -71,18 +90,7 @@ async def create_job(
 ) -> Job:
     target = await get_use_case(session, principal, use_case, "job:run")
     found = await find_recipe(session, target, recipe)
-    if num_gpus < 0:
-        raise InvalidInput("num_gpus must be 0 or more")
-    pool = await get_pool(session, compute_pool)
-    if "JOB" not in pool.capabilities:
-        raise InvalidInput(f"compute pool '{pool.key}' does not run jobs")
-    if not any(g.status == "ONLINE" for g in pool.harmony_groups):
-        raise Unavailable(f"compute pool '{pool.key}' is offline (no harmony group is ONLINE)")
-    capacity = job_gpus(pool)
-    if num_gpus > capacity:
-        raise InvalidInput(
-            f"num_gpus {num_gpus} exceeds the job partition of compute pool '{pool.key}' ({capacity} GPUs)"
-        )
+    pool = await job_pool(session, compute_pool, num_gpus)
     args = {} if args is None else args
     check_args(found.json_schema or {}, args)
     if name is not None and not name.strip():
@@ -147,7 +155,10 @@ async def list_jobs(
         raise InvalidInput("filtering by recipe needs a use case")
     if not principal.is_admin:
         visible = select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(list(principal.team_permissions)))
-        query = query.where(Job.use_case_id.in_(visible))
+        shown = Job.use_case_id.in_(visible)
+        if principal.has_global(REGISTRY_PERMISSION) and principal.job_id is None:
+            shown = or_(shown, Job.use_case_id.is_(None))  # the registry's model conversions
+        query = query.where(shown)
     if kinds:
         query = query.where(Job.kind.in_(kinds))
     if statuses:
@@ -274,12 +285,27 @@ async def get_artifact(session: AsyncSession, principal: Principal, artifact_id:
     return artifact, job
 
 
-async def register_model(session: AsyncSession, principal: Principal, job_id: str, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
+async def register_model(
+    session: AsyncSession,
+    principal: Principal,
+    job_id: str,
+    spec: dict[str, Any],
+    *,
+    store: FileStore | None = None,
+    jobs_dir: Path | None = None,
+) -> tuple[Model, JobArtifact]:
     """Register a folder a job produced as a model (through the models domain), with its lineage, and
-    attach it to the job's use case unless asked not to."""
+    attach it to the job's use case unless asked not to (a job of no use case attaches nothing).
+
+    A model conversion's folder, made in its own job folder, is moved into the file store's
+    models/ first, so the model outlives the job's scratch space (``jobs_dir``: the runner's folder of job folders)."""
     from adaptive_engine.server.domains.models import service as models
 
     job = await _running_job(session, principal, job_id)
+    if job.kind == "MODEL_CONVERSION" and store is not None and jobs_dir is not None and spec.get("path"):
+        folder = Path(str(spec["path"])).resolve()
+        if (jobs_dir / str(job.id)).resolve() in folder.parents and folder.is_dir():
+            spec = {**spec, "path": str(store.place(folder, f"models/{uuid.uuid4()}"))}
     kind = str(spec.get("kind") or "chat")
     if kind not in ("chat", "embedding"):
         raise InvalidInput("model kind must be 'chat' or 'embedding'")
@@ -293,20 +319,20 @@ async def register_model(session: AsyncSession, principal: Principal, job_id: st
         session, principal, path=str(spec.get("path") or ""), name=str(spec.get("name") or key), key=key or None
     )
     recipe: CustomRecipe | None = job.recipe
-    use_case: UseCase = job.use_case
+    use_case: UseCase | None = job.use_case
     model.kind = kind
     model.backbone_id = backbone.id if backbone else None
     model.lineage = {
         "job_id": str(job.id),
         "recipe": recipe.key if recipe else None,
         "recipe_hash": job.recipe_hash,
-        "use_case": use_case.key,
+        "use_case": use_case.key if use_case else None,
         "base_model": backbone.key if backbone else None,
         "args": job.args,
         "metadata": spec.get("metadata") or {},
     }
     await session.flush()
-    if spec.get("attach", True):
+    if spec.get("attach", True) and use_case is not None:
         await models.attach(session, principal, use_case.key, model.key)
     artifact = JobArtifact(
         job_id=job.id,

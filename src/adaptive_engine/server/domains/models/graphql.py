@@ -9,7 +9,10 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
+from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import service
+from adaptive_engine.server.domains.models.hub_import import import_hf_model
 from adaptive_engine.server.domains.models.types import ModelOnline, ModelServiceType, ModelType
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.context import Context
@@ -139,6 +142,16 @@ class AddModelInput:
     key: str | None = None
 
 
+@strawberry.input(name="AddHFModelInput")
+class AddHFModelInput:
+    model_id: str = strawberry.field(description="A model hub id (owner/name), or an absolute path to a model folder on the server")
+    output_model_name: str
+    hf_token: str
+    output_model_key: str | None = None
+    compute_pool: IdOrKey | None = None
+    num_gpus: int = 0
+
+
 @strawberry.input(name="AddModelToUseCaseInput")
 class AddModelToUseCaseInput:
     use_case: str
@@ -236,6 +249,28 @@ class ModelMutation:
     async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
         ctx = info.context
         return ModelType(row=await service.add_local_model(ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key))
+
+    @strawberry.mutation(
+        extensions=[requires("model:register")],
+        description="Import a model from the model hub (or a model folder on the server) with a MODEL_CONVERSION job",
+    )
+    async def import_hf_model(self, info: Info[Context, None], input: AddHFModelInput) -> JobType:
+        ctx = info.context
+        job = await import_hf_model(
+            ctx.session,
+            ctx.principal,
+            ctx.state.file_store,
+            model_id=input.model_id,
+            name=input.output_model_name,
+            key=input.output_model_key,
+            hf_token=input.hf_token,
+            compute_pool=input.compute_pool,
+            num_gpus=input.num_gpus,
+        )
+        runner = getattr(ctx.state, "job_runner", None)
+        if runner is not None:
+            after_commit(ctx.session, runner.wake)
+        return JobType(row=job)
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def add_model_to_use_case(self, info: Info[Context, None], input: AddModelToUseCaseInput) -> bool:

@@ -73,7 +73,7 @@ async def list_models(session: AsyncSession, filters: ModelFilters | None = None
     return list((await session.execute(query)).scalars().unique())
 
 
-async def _new_model_key(session: AsyncSession, key: str | None, name: str) -> str:
+async def new_model_key(session: AsyncSession, key: str | None, name: str) -> str:
     key = validate_key(key or key_from_name(name), "model key")
     if (await session.execute(select(Model.id).where(Model.key == key))).first():
         raise AlreadyExists(f"model '{key}' already exists")
@@ -118,7 +118,7 @@ async def add_external_model(
     if provider == "azure":
         source["api_version"] = api_version or "2024-10-21"
     model = Model(
-        key=await _new_model_key(session, key, name),
+        key=await new_model_key(session, key, name),
         name=name,
         kind=kind,
         provider=provider,
@@ -142,7 +142,7 @@ async def add_local_model(session: AsyncSession, principal: Principal, *, path: 
     if not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
         raise InvalidInput(f"'{path}' holds no config.json nor adapter_config.json: not a model folder")
     model = Model(
-        key=await _new_model_key(session, key, name),
+        key=await new_model_key(session, key, name),
         name=name,
         kind="chat",
         provider="local",
