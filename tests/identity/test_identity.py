@@ -177,6 +177,27 @@ def test_api_keys_issue_list_revoke(client: Adaptive, server, unique: str) -> No
         client.api_keys.revoke("00000000-0000-0000-0000-000000000000")
 
 
+def test_keys_are_stored_as_digests(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+    """The database keeps a key's SHA-256 digest and a short display prefix, never the key."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from adaptive_engine.server.db.models import ApiKey
+    from tests.ab_tests.support import in_db
+
+    created = client.api_keys.create(name=f"digest-{unique}")
+
+    async def work(session):  # noqa: ANN001, ANN202
+        row = (await session.execute(select(ApiKey).where(ApiKey.name == f"digest-{unique}"))).scalar_one()
+        return {c.key: getattr(row, c.key) for c in ApiKey.__table__.columns}
+
+    stored = in_db(server, work)
+    assert stored["key_hash"] == hashlib.sha256(created.key.encode()).hexdigest()
+    assert all(created.key not in str(value) for value in stored.values())
+    assert created.key.startswith(stored["prefix"]) and len(stored["prefix"]) < len(created.key) // 2
+
+
 def test_management_needs_permissions(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
     email = f"editor-{unique}@example.com"
     with user_client(client, server, email, [("default", "editor")]) as editor:
