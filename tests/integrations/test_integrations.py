@@ -430,3 +430,29 @@ def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) 
         admin.integrations.rotate_secret(slack.id)
     with pytest.raises(NotFoundError):
         admin.integrations.rotate_secret(str(uuid.uuid4()))
+
+
+def test_user_organization_and_admin_scopes(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+    """USER: events addressed to a member of the integration's team; ORGANIZATION: every event; ADMIN: events
+    for admins (model errors)."""
+    suffix = uuid.uuid4().hex[:6]
+    team, other = admin.teams.create(key=f"scope-{suffix}").key, admin.teams.create(key=f"scope-o-{suffix}").key
+    member = admin.users.create(email=f"m-{suffix}@example.com", name="M", teams_with_role=[(team, "editor")])
+    outsider = admin.users.create(email=f"o-{suffix}@example.com", name="O", teams_with_role=[(other, "viewer")])
+    hooks = {
+        "user": admin.integrations.create(team, _webhook(f"{receiver.url}/user", name="user", scope="USER")),
+        "org": admin.integrations.create(other, _webhook(f"{receiver.url}/org", name="org", scope="ORGANIZATION")),
+        "admin": admin.integrations.create(other, _webhook(f"{receiver.url}/admin", name="adm", patterns=("model.*",),
+                                                           scope="ADMIN")),
+    }
+    events = notify_server.app.state.events
+    events.publish_from_thread("job.completed", EventScope(users=[uuid.UUID(member.id)]), {"jobId": "for-member"})
+    events.publish_from_thread("job.completed", EventScope(users=[uuid.UUID(outsider.id)]), {"jobId": "for-outsider"})
+    events.publish_from_thread("model.error", EventScope(admin=True), {"modelKey": f"m-{suffix}"})
+    receiver.wait_for(4)
+    got = {name: sorted(d.message["payload"].get("jobId") or d.message["payload"]["modelKey"]
+                        for d in admin.integrations.deliveries(hook.id).nodes) for name, hook in hooks.items()}
+    assert got == {"user": ["for-member"], "org": ["for-member", "for-outsider"], "admin": [f"m-{suffix}"]}
+    assert sorted(r["path"] for r in receiver.requests) == ["/admin", "/org", "/org", "/user"]
+    for hook in hooks.values():  # an ORGANIZATION hook would hear the next tests' events
+        admin.integrations.update(hook.id, {"enabled": False})
