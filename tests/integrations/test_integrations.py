@@ -96,6 +96,8 @@ def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # 
         (lambda i: i["config"]["connection"]["webhook"].update(url="ftp://example.com/x"), ValidationError),
         (lambda i: i["config"]["connection"]["webhook"].update(method="DELETE"), ValidationError),
         (lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Adaptive-Signature": "forged"}), ValidationError),
+        (lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Ok": "a\r\nX-Injected: 1"}), ValidationError),
+        (lambda i: i["config"]["connection"]["webhook"].update(headers={"Bad Name": "v"}), ValidationError),
         (lambda i: i.update(provider="pager"), ValidationError),
         (lambda i: i.update(provider="slack"), ValidationError),
         (lambda i: i.update(name=""), ValidationError),

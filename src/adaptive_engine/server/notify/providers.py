@@ -37,6 +37,7 @@ ALL_SCOPES = ["USER", "TEAM", "ORGANIZATION", "ADMIN"]
 SIGNATURE_HEADER = "X-Adaptive-Signature"
 MASK = "********"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Headers we set ourselves; a user header cannot override them.
 RESERVED_HEADERS = {"content-type", "content-length", "host", SIGNATURE_HEADER.lower(), "x-adaptive-event",
                     "x-adaptive-event-id", "x-adaptive-timestamp"}
@@ -108,6 +109,14 @@ def validate_connection(
         clashing = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
         if clashing:
             raise InvalidInput(f"webhook headers cannot set {', '.join(clashing)}")
+        if len(headers) > 50:
+            raise InvalidInput("webhook headers: at most 50")
+        for key, value in headers.items():
+            # Checked here so that a bad header is refused once, not failed on every delivery.
+            if not HEADER_NAME.match(key) or len(key) > 256:
+                raise InvalidInput(f"webhook header name '{key}' is not a valid HTTP header name")
+            if len(value) > 8192 or any(c in value for c in "\r\n\0"):
+                raise InvalidInput(f"webhook header '{key}' has a value with line breaks or over 8192 characters")
         secret = given.get("secret") or previous.get("secret") or new_secret()
         return {"url": _url(given.get("url"), "webhook url", allow_private), "method": method, "headers": headers, "secret": str(secret)}
     if provider_name == "slack":
