@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,14 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     # Seconds an external provider has to answer one request.
     external_timeout_s: float = 60.0
+    # What serves local models: "local" (transformers in this process) or "vllm" (one `vllm serve` process
+    # per deployed model, on a GPU machine; needs the vllm extra).
+    inference_backend: Literal["local", "vllm"] = "local"
+    # The vLLM command (split like a shell line), extra `vllm serve` arguments (e.g. "--gpu-memory-utilization
+    # 0.45"), and how long a starting server has to answer /health.
+    vllm_command: str = "vllm"
+    vllm_args: str = ""
+    vllm_startup_timeout_s: float = 600.0
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"

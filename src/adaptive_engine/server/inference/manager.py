@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class InferenceManager:
         self._loading: dict[uuid.UUID, asyncio.Task[Backend]] = {}
         self._http: HttpPool | None = None
         self._sessionmaker: Any = None
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def model_cache_dir(self) -> Path:
@@ -83,6 +85,7 @@ class InferenceManager:
             await self.request_load(model_id)
 
     async def stop(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
         for task in self._loading.values():
             task.cancel()
         await asyncio.gather(*self._loading.values(), return_exceptions=True)
@@ -229,8 +232,39 @@ class InferenceManager:
             path = bundled_embedding_path() if source.get("bundled") else source.get("path")
             if not path:
                 raise BackendLoadError(f"model '{model.key}' has no weights folder")
+            if self.settings.inference_backend == "vllm":
+                return self._vllm_backend(model, LocalModelSpec(path=str(path)))
             return LocalEmbeddingBackend(str(path), name=model.key)
+        if self.settings.inference_backend == "vllm":
+            return self._vllm_backend(model, self.local_spec(model, backbone))
         return LocalChatBackend(self.local_spec(model, backbone), name=model.key)
+
+    def _vllm_backend(self, model: orm.Model, weights: LocalModelSpec) -> Backend:
+        from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec
+
+        settings = self.settings
+        spec = VllmSpec(
+            model=weights,
+            name=model.key,
+            kind=model.kind,
+            command=shlex.split(settings.vllm_command),
+            extra_args=shlex.split(settings.vllm_args),
+            startup_timeout_s=settings.vllm_startup_timeout_s,
+            compute=dict(model.compute_config or {}),
+        )
+        model_id = model.id
+        backend: VllmBackend | None = None
+
+        def exited(reason: str) -> None:
+            # The serving process ended on its own: the model is no longer online, and says why.
+            if backend is not None and self._backends.get(model_id) is backend:
+                del self._backends[model_id]
+                task = asyncio.get_running_loop().create_task(self._set_status(model_id, "ERROR", reason))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+        backend = VllmBackend(spec, self._http, on_exit=exited)
+        return backend
 
     def local_spec(self, model: orm.Model, backbone: orm.Model | None) -> LocalModelSpec:
         source = model.source or {}
