@@ -11,6 +11,7 @@ import pytest
 
 from adaptive_engine import Adaptive
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
+from tests.ab_tests.support import in_db
 from tests.jobs.helpers import wait_for
 from tests.models.support import tiny_llama_folder
 
@@ -20,6 +21,17 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_llama_folder(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def _secret(server, job_id: str) -> str | None:  # noqa: ANN001
+    import uuid
+
+    from adaptive_engine.server.db.models import Job
+
+    async def work(session):  # noqa: ANN001, ANN202
+        return (await session.get(Job, uuid.UUID(job_id))).secret
+
+    return in_db(server, work)
 
 
 def _conversions(client: Adaptive) -> list[str]:
@@ -56,13 +68,14 @@ def test_import_a_model_folder_then_serve_it(client: Adaptive, tiny_llama: Path,
 
 
 def test_a_hub_id_without_network_fails_with_the_reason(
-    client: Adaptive, unique: str, monkeypatch: pytest.MonkeyPatch
+    server, client: Adaptive, unique: str, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     # This machine has no route to the hub; offline mode makes sure a machine that has one fails as fast.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     key = f"hub-{unique}"
     job = client.models.add_hf_model("HuggingFaceTB/SmolLM2-135M", "SmolLM2 135M", key, hf_token="hf_x")
     done = wait_for(client, job.id)
+    assert _secret(server, job.id) is None  # the token is dropped once the job ends
     assert done.status == "FAILED"
     first_line = done.error.splitlines()[0]
     assert first_line.startswith("ConversionError: could not reach the model hub to download HuggingFaceTB/SmolLM2-135M: ")
@@ -143,7 +156,8 @@ def test_conversion_jobs_are_seen_and_canceled_with_model_register(server, clien
         client.users.create(email=email, name=role, teams_with_role=[(team, role)])
         users[role] = Adaptive(server.base_url, api_key=client.api_keys.create(name="t", user=email).key, max_retries=0)
     editor, viewer = users["editor"], users["viewer"]
-    job = editor.models.add_hf_model(str(tiny_llama), "Canceled", f"cancel-{unique}", hf_token="")
+    job = editor.models.add_hf_model(str(tiny_llama), "Canceled", f"cancel-{unique}", hf_token="hf_tok")
+    assert _secret(server, job.id) == "hf_tok"
     assert editor.jobs.get(job.id).id == job.id
     assert job.id in _conversions(editor) and job.id in _conversions(client)
     with pytest.raises(NotFoundError):
@@ -152,6 +166,6 @@ def test_conversion_jobs_are_seen_and_canceled_with_model_register(server, clien
     with pytest.raises(NotFoundError):
         viewer.jobs.cancel(job.id)
     assert editor.jobs.cancel(job.id).status == "CANCELED"
-    assert wait_for(client, job.id).status == "CANCELED"
+    assert wait_for(client, job.id).status == "CANCELED" and _secret(server, job.id) is None
     for user in users.values():
         user.close()

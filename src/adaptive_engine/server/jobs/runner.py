@@ -166,7 +166,8 @@ class JobRunner:
         await self._finish(session, job.id, "FAILED", error)
 
     async def _finish(self, session: AsyncSession, job_id: uuid.UUID, status: str, error: str | None) -> None:
-        values: dict[str, Any] = {"status": status, "ended_at": utcnow(), "error": error}
+        # A finished job needs its credential (a hub token) no more.
+        values: dict[str, Any] = {"status": status, "ended_at": utcnow(), "error": error, "secret": None}
         if status == "COMPLETED":
             values["progress"] = 1.0
         finished = await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))

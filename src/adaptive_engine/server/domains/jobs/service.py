@@ -180,6 +180,7 @@ async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | 
         raise Conflict(f"job '{job.id}' is already {job.status.lower()}")
     job.status = "CANCELED"
     job.ended_at = utcnow()
+    job.secret = None
     await session.flush()
     if runner is not None:
         job_id_ = job.id

@@ -114,14 +114,22 @@ def _child_env(api_key: str) -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Linux: the serving process gets SIGTERM if the server dies without unloading it.
+def _death_signal() -> Callable[[], None] | None:
+    """Linux: a function for the child (between fork and exec) that makes it get SIGTERM when the server
+    dies without unloading it. libc is resolved here, in the parent, so the child loads nothing."""
+    if sys.platform != "linux":
+        return None
     import ctypes
 
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def child() -> None:  # pragma: no cover - runs in the child
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return child
 
 
 class VllmBackend(Backend):
@@ -173,7 +181,7 @@ class VllmBackend(Backend):
             stderr=asyncio.subprocess.STDOUT,
             env=_child_env(api_key),
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=_death_signal(),
         )
         self._reader = asyncio.create_task(self._read_output(self._process), name=f"vllm-output-{self.spec.name}")
         try:
