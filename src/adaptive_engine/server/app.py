@@ -30,7 +30,12 @@ from adaptive_engine.server.inference.manager import InferenceManager
 from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
-from adaptive_engine.server.middleware import AuthMiddleware, BodySizeLimitMiddleware, MetricsMiddleware
+from adaptive_engine.server.middleware import (
+    AuthMiddleware,
+    BodySizeLimitMiddleware,
+    MetricsMiddleware,
+    SessionScopeMiddleware,
+)
 from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.router import api_router
 
@@ -115,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
 
     # Outermost first: metrics see every request, auth runs before the size check reads the body.
+    app.add_middleware(SessionScopeMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(MetricsMiddleware, registry=registry)

@@ -1,4 +1,5 @@
-"""ASGI middleware: authentication of every route but /health, and Prometheus request metrics."""
+"""ASGI middleware: authentication of every route but /health, request size limits, the request's
+database session, and Prometheus request metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adaptive_engine.server.auth.principal import authenticate
 from adaptive_engine.server.errors import DomainError, Unauthenticated, openai_envelope
+from adaptive_engine.server.rest.deps import SESSION_KEY
 
 PUBLIC_PATHS = frozenset({"/health"})
 GRAPHQL_PATH = "/api/graphql"
@@ -47,6 +49,14 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    def _authenticate(state: Any, token: str | None) -> Any:
+        async def read() -> Any:
+            async with state.sessionmaker() as session:
+                return await authenticate(session, token)
+
+        return read
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
@@ -57,16 +67,29 @@ class AuthMiddleware:
         try:
             principal = cache.get(token) if cache is not None else None
             if principal is None:
-                generation = cache.generation() if cache is not None else 0
-                async with state.sessionmaker() as session:
-                    principal = await authenticate(session, token)
-                if cache is not None:
-                    cache.put(token, principal, generation)
+                read = self._authenticate(state, token)
+                principal = await (cache.load(token, read) if cache is not None else read())
         except Unauthenticated as error:
             await _send_json(send, error.http_status, error_body(scope["path"], error))
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+class SessionScopeMiddleware:
+    """Closes the database session a request opened (see ``rest.deps.db_session``), once its answer is
+    sent, streamed answers included; what the route did not commit is rolled back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            session = scope.get("state", {}).pop(SESSION_KEY, None)
+            if session is not None:
+                await session.close()
 
 
 class BodySizeLimitMiddleware:

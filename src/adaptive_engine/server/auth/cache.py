@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.models import ApiKey, Role, Team, TeamMember, UseCaseShare, User
+from adaptive_engine.server.singleflight import SingleFlight
 
 WATCHED = (ApiKey, User, Team, TeamMember, Role, UseCaseShare)
 
@@ -25,6 +27,7 @@ class AuthCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, int, Principal]] = {}
+        self._flights = SingleFlight()
 
     @staticmethod
     def _key(token: str) -> str:
@@ -48,6 +51,19 @@ class AuthCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[self._key(token)] = (time.monotonic(), generation, principal)
+
+    async def load(self, token: str | None, authenticate: Callable[[], Awaitable[Principal]]) -> Principal:
+        """``authenticate()`` once for all concurrent requests with this key, and cache the result."""
+
+        async def read() -> Principal:
+            generation = self.generation()
+            principal = await authenticate()
+            self.put(token, principal, generation)
+            return principal
+
+        if not token:
+            return await authenticate()
+        return await self._flights.run(self._key(token), read)
 
     @staticmethod
     def generation() -> int:

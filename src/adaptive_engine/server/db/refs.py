@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.db import changes
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key
+from adaptive_engine.server.singleflight import SingleFlight
 
 WATCHED = (orm.UseCase, orm.Metric, orm.Model, orm.ModelService)
 
@@ -62,6 +64,7 @@ class RefCache:
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
         self._generation = changes.generation(WATCHED)
+        self._flights = SingleFlight()
 
     def _get(self, session: AsyncSession, kind: str, key: str) -> Any:
         generation = changes.generation(WATCHED)
@@ -87,13 +90,26 @@ class RefCache:
             self._entries[(kind, key)] = (time.monotonic(), value)
         return value
 
-    async def _lookup(self, session: AsyncSession, table: type, kind: str, id_or_key: str | uuid.UUID) -> Ref | None:
-        key = str(id_or_key)
+    async def _read(self, session: AsyncSession, kind: str, key: str, query: Callable[[], Awaitable[Any]]) -> Any:
         cached = self._get(session, kind, key)
         if cached is not None:
             return cached
-        generation = changes.generation(WATCHED)
-        return self._put(session, generation, kind, key, ref_of(await find_by_id_or_key(session, table, key)))
+
+        async def load() -> Any:
+            generation = changes.generation(WATCHED)
+            return self._put(session, generation, kind, key, await query())
+
+        if changes.pending(session, WATCHED):
+            return await load()
+        return await self._flights.run((kind, key), load)
+
+    async def _lookup(self, session: AsyncSession, table: type, kind: str, id_or_key: str | uuid.UUID) -> Ref | None:
+        key = str(id_or_key)
+
+        async def query() -> Ref | None:
+            return ref_of(await find_by_id_or_key(session, table, key))
+
+        return await self._read(session, kind, key, query)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -109,17 +125,15 @@ class RefCache:
 
     async def attachments(self, session: AsyncSession, use_case_id: uuid.UUID) -> tuple[Attachment, ...]:
         """The use case's attached models, oldest attachment first."""
-        key = str(use_case_id)
-        cached = self._get(session, "attachments", key)
-        if cached is not None:
-            return cached
-        generation = changes.generation(WATCHED)
-        services = (await session.execute(
-            select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id)
-            .order_by(orm.ModelService.created_at)
-        )).scalars().all()
-        found = tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online) for s in services)  # type: ignore[arg-type]
-        return self._put(session, generation, "attachments", key, found)
+
+        async def query() -> tuple[Attachment, ...]:
+            services = (await session.execute(
+                select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id)
+                .order_by(orm.ModelService.created_at)
+            )).scalars().all()
+            return tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online) for s in services)  # type: ignore[arg-type]
+
+        return await self._read(session, "attachments", str(use_case_id), query)
 
     async def default_model(self, session: AsyncSession, use_case_id: uuid.UUID) -> Ref | None:
         attached = await self.attachments(session, use_case_id)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 
+SESSION_KEY = "db_session"
 
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session per request; the route commits what it must acknowledge before answering."""
-    async with request.app.state.sessionmaker() as session:
-        yield session
+
+async def db_session(request: Request) -> AsyncSession:
+    """A session per request; the route commits what it must acknowledge before answering.
+
+    A plain function, not a generator dependency: FastAPI wraps those in an exit stack and a shielded
+    cancel scope, a fifth of a logging request's time. :class:`SessionScopeMiddleware` closes it."""
+    state = request.scope.setdefault("state", {})
+    session = state.get(SESSION_KEY)
+    if session is None:
+        session = state[SESSION_KEY] = request.app.state.sessionmaker()
+    return session
 
 
 async def principal(request: Request) -> Principal:

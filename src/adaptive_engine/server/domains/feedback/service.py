@@ -26,13 +26,20 @@ from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import InvalidInput, NotFound
 
 
-async def get_completion(session: AsyncSession, principal: Principal, completion_id: uuid.UUID, permission: str) -> orm.Completion:
-    completion = await session.get(orm.Completion, completion_id)
+async def completion_use_case(
+    session: AsyncSession, principal: Principal, writer: IngestWriter, completion_id: uuid.UUID, permission: str
+) -> uuid.UUID:
+    """The use case of a completion the caller may act on with ``permission``. A completion this process
+    committed a moment ago (the usual case: feedback follows the answer) costs no query."""
+    use_case_id = writer.recent_completions.get(completion_id)
+    if use_case_id is None:
+        completion = await session.get(orm.Completion, completion_id)
+        use_case_id = completion.use_case_id if completion is not None else None
     what = f"completion '{completion_id}'"
-    if completion is None:
+    if use_case_id is None:
         raise NotFound(f"{what} not found")
-    await principal.require(session, permission, completion.use_case_id, what)
-    return completion
+    await principal.require(session, permission, use_case_id, what)
+    return use_case_id
 
 
 async def log_metric(
@@ -47,22 +54,22 @@ async def log_metric(
     reason: str | None = None,
     details: str | None = None,
 ) -> uuid.UUID:
-    completion = await get_completion(session, principal, completion_id, "feedback:write")
+    use_case_id = await completion_use_case(session, principal, writer, completion_id, "feedback:write")
     key = await get_key(session, metric, writer.lookups)
     rows = Rows()
     row = rows.add(
         orm.Feedback,
         {
-            "completion_id": completion.id,
+            "completion_id": completion_id,
             "metric_id": key.id,
-            "use_case_id": completion.use_case_id,
+            "use_case_id": use_case_id,
             "value": coerce_value(key, value),
             "reason": reason,
             "details": details,
             "user_ref": user,
         },
     )
-    rows.links.add((completion.use_case_id, key.id))
+    rows.links.add((use_case_id, key.id))
     await ingest(session, writer, rows)
     return row["id"]
 

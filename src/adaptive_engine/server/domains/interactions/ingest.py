@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,25 @@ log = logging.getLogger("adaptive_engine.ingest")
 # Parents before children, so foreign keys hold inside one transaction.
 TABLE_ORDER = (Completion, Feedback, Comparison, Outcome)
 MAX_BATCHES_PER_COMMIT = 2000
+
+
+class RecentCompletions:
+    """Use case of each completion this process committed lately (bounded, oldest dropped first), so the
+    feedback that usually follows an answer needs no query to find it. A completion's use case never
+    changes; one deleted since is caught by the feedback row's foreign key."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._owners: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
+
+    def add(self, rows: Rows) -> None:
+        for row in rows.tables.get(Completion, ()):
+            self._owners[row["id"]] = row["use_case_id"]
+        while len(self._owners) > self.capacity:
+            self._owners.popitem(last=False)
+
+    def get(self, completion_id: uuid.UUID) -> uuid.UUID | None:
+        return self._owners.get(completion_id)
 
 
 @dataclass
@@ -99,6 +119,7 @@ class IngestWriter:
         # What every logging request looks up (use cases, feedback keys, default models), cached briefly:
         # the app's shared cache once started.
         self.lookups = RefCache()
+        self.recent_completions = RecentCompletions()
 
     async def start(self, app: Any) -> None:
         self._sessionmaker = app.state.sessionmaker
@@ -196,6 +217,7 @@ class IngestWriter:
                 await session.rollback()
                 raise
         self.commits += 1
+        self.recent_completions.add(rows)
 
 
 def _succeed(item: _Pending) -> None:
