@@ -11,7 +11,6 @@ seen through each cache's time-to-live instead.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,7 +23,7 @@ _TOUCHED = "changed_tables"
 class _Registry:
     """Process-wide, like the ORM's own mapper registry: one count per mapped class."""
 
-    counts: Counter[type] = Counter()
+    counts: dict[type, int] = {}
     installed = False
 
 
@@ -44,8 +43,9 @@ def _on_execute(state: Any) -> None:
 
 
 def _on_commit(session: Session) -> None:
+    counts = _Registry.counts
     for table in session.info.pop(_TOUCHED, ()):
-        _Registry.counts[table] += 1
+        counts[table] = counts.get(table, 0) + 1
 
 
 def _on_rollback(session: Session) -> None:
@@ -67,8 +67,8 @@ def generation(tables: Iterable[type]) -> int:
     """A number that grows whenever this process commits a change to one of ``tables``."""
     if not _Registry.installed:
         install()
-    counts = _Registry.counts
-    return sum(counts[table] for table in tables)
+    get = _Registry.counts.get
+    return sum([get(table, 0) for table in tables])
 
 
 def pending(session: Any, tables: Iterable[type]) -> bool:
