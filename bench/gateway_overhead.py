@@ -29,6 +29,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key"
+# LiteLLM's proxy refuses to start without a master key (any strong-looking one will do here).
+LITELLM_KEY = "sk-" + "5e" * 32
 
 UPSTREAM = r'''
 import json, sys
@@ -112,6 +114,7 @@ def start_litellm(upstream: str, port: int) -> subprocess.Popen | None:
     config.write_text(
         "model_list:\n  - model_name: fake\n    litellm_params:\n      model: openai/fake\n"
         f"      api_base: {upstream}\n      api_key: sk-fake\n"
+        f"general_settings:\n  master_key: {LITELLM_KEY}\n"
     )
     return subprocess.Popen([str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
                              "--host", "127.0.0.1", "--num_workers", "1"],
@@ -165,7 +168,7 @@ def main() -> None:
              {"model": "bench", "messages": messages, "store": False}),
         ]
         if lite_url:
-            targets.append(("through LiteLLM", lite_url, {"Authorization": "Bearer sk-fake"},
+            targets.append(("through LiteLLM", lite_url, {"Authorization": f"Bearer {LITELLM_KEY}"},
                             {"model": "fake", "messages": messages}))
         print(f"{args.requests} requests per run; completions stored by our server (but with store=False)")
         print(f"{'path':<18}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
