@@ -5,7 +5,9 @@ raw ceiling of the same database (batched inserts of the same rows, no HTTP), me
 
 One server process (`python -m adaptive_engine.cli serve`) per database. Each client loops: POST
 /api/v1/interactions with one inline feedback (2 events), then POST /api/v1/feedback on that completion
-(1 event). An event counts once its 2xx arrived, i.e. once it is committed (group commit).
+(1 event). An event counts once its 2xx arrived, i.e. once it is committed (group commit). A last row
+(--batch N) has the clients post arrays of N interactions instead, as an SDK or a log shipper that
+buffers would.
 """
 
 from __future__ import annotations
@@ -75,8 +77,9 @@ def gql(url: str, query: str, variables: dict) -> None:
         raise RuntimeError(body["errors"])
 
 
-async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds: float) -> tuple[int, int, float]:
-    """(acknowledged events, errors, elapsed seconds)."""
+async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds: float, batch: int = 1) -> tuple[int, int, float]:
+    """(acknowledged events, errors, elapsed seconds). With ``batch`` > 1 each client instead posts arrays of
+    ``batch`` interactions, each with one inline feedback (2 events per interaction, one commit per array)."""
     events = 0
     errors = 0
     stop_at = time.monotonic() + seconds
@@ -85,7 +88,18 @@ async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds:
     async def client(session: aiohttp.ClientSession, n: int) -> None:
         nonlocal events, errors
         i = 0
-        while time.monotonic() < stop_at:
+        while batch > 1 and time.monotonic() < stop_at:
+            i += 1
+            items = [{"use_case": use_case, "completion": f"answer {n}-{i}-{j}",
+                      "messages": [{"role": "user", "content": f"question {n}-{i}-{j}"}],
+                      "feedbacks": [{"metric": metric, "value": j % 2}]} for j in range(batch)]
+            async with session.post(f"{url}/api/v1/interactions", json=items, headers=headers) as r:
+                await r.read()
+                if r.status != 201:
+                    errors += 1
+                    continue
+            events += 2 * batch
+        while batch == 1 and time.monotonic() < stop_at:
             i += 1
             body = {"use_case": use_case, "completion": f"answer {n}-{i}",
                     "messages": [{"role": "user", "content": f"question {n}-{i}"}],
@@ -191,7 +205,8 @@ async def health_load(url: str, clients: int, seconds: float) -> float:
     return done / (time.monotonic() - start)
 
 
-def bench_database(kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None) -> list[tuple]:
+def bench_database(kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None,
+                   batch: int = 1) -> list[tuple]:
     data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
     pg_name = None
     database_url = None
@@ -209,6 +224,10 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
         for clients in client_counts:
             events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds))
             results.append((kind, f"REST, {clients} client{'s' if clients > 1 else ''}", events / elapsed, errors))
+        if batch > 1:
+            clients = max(client_counts)
+            events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds, batch))
+            results.append((kind, f"REST, {clients} clients, arrays of {batch} interactions", events / elapsed, errors))
         health = asyncio.run(health_load(url, max(client_counts), seconds / 2))
         print(f"{kind:<11} (HTTP stack alone: GET /health, {max(client_counts)} clients: {health:.0f} requests/s;"
               f" a logging client sends 2 requests per 3 events)", flush=True)
@@ -230,6 +249,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--clients", default="1,64")
+    parser.add_argument("--batch", type=int, default=10,
+                        help="also measure clients posting arrays of this many interactions (1: skip)")
     parser.add_argument("--server-pythonpath", default=None,
                         help="extra sys.path for the server process, e.g. a folder with uvloop and httptools to compare")
     args = parser.parse_args()
@@ -238,7 +259,7 @@ def main() -> None:
     print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement, one server process")
     print(f"{'database':<11} {'load':<45} {'events/s':>10} {'vs raw':>8} {'errors':>7}")
     for kind in args.databases.split(","):
-        rows = bench_database(kind, args.seconds, client_counts, args.server_pythonpath)
+        rows = bench_database(kind, args.seconds, client_counts, args.server_pythonpath, args.batch)
         raw = rows[-1][2]
         for database, label, rate, errors in rows:
             print(f"{database:<11} {label:<45} {rate:>10.0f} {rate / raw:>8.1%} {errors:>7}", flush=True)
