@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptive_engine.devices import pick_device, training_bf16
+
 MetricsSink = Callable[[int, dict[str, float]], None]
 ProgressSink = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
@@ -95,14 +97,6 @@ class TrainResult:
         return data
 
 
-def pick_device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def is_adapter_dir(path: Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
@@ -179,16 +173,10 @@ def common_args(settings: TrainSettings, scratch: Path) -> dict[str, Any]:
         "report_to": [],
         "disable_tqdm": True,
         "use_cpu": device == "cpu",
-        "bf16": device != "cpu" and _bf16_ok(),
+        "bf16": training_bf16(device),
         "dataloader_num_workers": 0,
         "gradient_checkpointing": settings.gradient_checkpointing,
     }
-
-
-def _bf16_ok() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 class Reporter:

@@ -125,10 +125,11 @@ class ConstrainedDecoder:
             raise RuntimeError("no token can continue the constrained output")
         if temperature <= 0 or len(allowed) == 1:
             return allowed[0][0]
-        scores = torch.tensor([s for _, s in allowed]) / temperature
+        # Drawn on the generator's device (the model's: a GPU one when serving on a GPU), so a seed holds there too.
+        device = generator.device if generator is not None else "cpu"
+        scores = torch.tensor([s for _, s in allowed], device=device) / temperature
         probs = torch.softmax(scores, dim=-1)
-        on_cpu = generator is not None and generator.device.type == "cpu"
-        pick = int(torch.multinomial(probs, 1, generator=generator if on_cpu else None)[0])
+        pick = int(torch.multinomial(probs, 1, generator=generator)[0])
         return allowed[pick][0]
 
     def advance(self, token_id: int) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_engine import models_bundled
+from adaptive_engine.devices import pick_device, serving_dtype
 
 from ..batching import DONE, BatchEngine, EngineStats
 from .base import (
@@ -53,14 +54,6 @@ class LocalModelSpec:
     base: LocalModelSpec | None = None  # for a PEFT adapter folder
 
 
-def pick_device(device: str | None = None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -91,7 +84,7 @@ def load_causal_lm(spec: LocalModelSpec, device: str | None = None) -> tuple[Any
         elif not (folder / "config.json").is_file():
             raise BackendLoadError(f"{folder} holds neither config.json, adapter_config.json nor a GGUF file")
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
     except BackendError:
         raise
     except Exception as exc:  # transformers raises many types; the caller gets one with the reason
