@@ -33,7 +33,7 @@ from adaptive_engine.recipe.context import (
 from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
-from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.db.session import after_commit, unit_of_work
 from adaptive_engine.server.notify.sender import announce_job_end
 from adaptive_engine.server.domains.compute_pools.service import detect_machine, ensure_pools, job_gpus
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
@@ -102,6 +102,13 @@ class JobRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @staticmethod
+    def wake_after_commit(session: Any, state: Any) -> None:
+        """Start a job created in ``session`` as soon as its row is committed, not at the next poll."""
+        runner = getattr(state, "job_runner", None)
+        if runner is not None:
+            after_commit(session, runner.wake)
 
     async def _loop(self) -> None:
         interval = self.app.state.settings.job_poll_interval_s

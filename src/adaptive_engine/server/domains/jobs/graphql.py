@@ -20,6 +20,7 @@ from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.common import CursorPageInput, OrderPair, PageInfo, TimeRange
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
+from adaptive_engine.server.jobs.runner import JobRunner
 
 
 @strawberry.enum(name="JobStatus")
@@ -478,11 +479,7 @@ class JobMutation:
             compute_pool=input.compute_pool,
             num_gpus=input.num_gpus,
         )
-        runner = getattr(ctx.state, "job_runner", None)
-        if runner is not None:
-            from adaptive_engine.server.db.session import after_commit
-
-            after_commit(ctx.session, runner.wake)
+        JobRunner.wake_after_commit(ctx.session, ctx.state)
         return JobType(row=job)
 
     @strawberry.mutation(extensions=[requires("job:run", use_case=use_case_of(find_job, "job"))])

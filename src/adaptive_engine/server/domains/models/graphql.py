@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
-from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
@@ -267,9 +267,7 @@ class ModelMutation:
             compute_pool=input.compute_pool,
             num_gpus=input.num_gpus,
         )
-        runner = getattr(ctx.state, "job_runner", None)
-        if runner is not None:
-            after_commit(ctx.session, runner.wake)
+        JobRunner.wake_after_commit(ctx.session, ctx.state)
         return JobType(row=job)
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
