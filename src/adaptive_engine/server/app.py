@@ -115,9 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    # The data plane first: routes are matched in order, and it carries the traffic.
+    app.include_router(api_router)
     graphql = GraphQLRouter(build_schema(), context_getter=graphql_context, multipart_uploads_enabled=True)
     app.include_router(graphql, prefix="/api/graphql")
-    app.include_router(api_router)
 
     # Outermost first: metrics see every request, auth runs before the size check reads the body.
     app.add_middleware(SessionScopeMiddleware)

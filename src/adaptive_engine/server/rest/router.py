@@ -13,10 +13,11 @@ from adaptive_engine.server.domains.inference.rest import router as inference_ro
 from adaptive_engine.server.domains.training.rest import router as training_router
 
 api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(datasets_router)
+# Routes are matched in order: production traffic (inference, logging) first.
+api_router.include_router(inference_router)
 api_router.include_router(interactions_router)
 api_router.include_router(feedback_router)
+api_router.include_router(datasets_router)
 api_router.include_router(jobs_router)
 api_router.include_router(graders_router)
-api_router.include_router(inference_router)
 api_router.include_router(training_router)
