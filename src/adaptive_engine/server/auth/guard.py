@@ -139,12 +139,9 @@ class Guard(FieldExtension):
         self.requirement = requirement
 
     async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
-        from adaptive_engine.server.graphql.session_lock import session_lock
-
         ctx = info.context
-        # Root fields of one query run concurrently on one session: take turns.
-        async with session_lock(ctx):
-            await self.requirement.check(ctx.session, ctx.principal, ctx, kwargs)
+        # Sibling fields run concurrently on the request's one session; SerialSession makes them take turns.
+        await self.requirement.check(ctx.session, ctx.principal, ctx, kwargs)
         result = next_(source, info, **kwargs)
         if isinstance(result, Awaitable):
             result = await result

@@ -31,7 +31,9 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    from adaptive_engine.server.db.session import SerialSession
+
+    return async_sessionmaker(engine, expire_on_commit=False, class_=SerialSession)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -2,11 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+class _TaskLock:
+    """An asyncio lock that the task holding it may take again (a locked call may make another)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._owner is task and task is not None:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        async with self._lock:
+            self._owner, self._depth = task, 1
+            try:
+                yield
+            finally:
+                self._owner, self._depth = None, 0
+
+
+def _one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: SerialSession, *args: Any, **kwargs: Any) -> Any:
+        async with self._serial.hold():
+            return await method(self, *args, **kwargs)
+
+    return call
+
+
+class SerialSession(AsyncSession):
+    """An AsyncSession whose operations take turns. A session runs one statement at a time, while
+    GraphQL resolves sibling fields (the root fields of a query, the items of a list) concurrently on
+    the request's one session; without turns they fail with "concurrent operations are not permitted"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._serial = _TaskLock()
+
+    execute = _one_at_a_time(AsyncSession.execute)
+    scalar = _one_at_a_time(AsyncSession.scalar)
+    scalars = _one_at_a_time(AsyncSession.scalars)
+    get = _one_at_a_time(AsyncSession.get)
+    get_one = _one_at_a_time(AsyncSession.get_one)
+    refresh = _one_at_a_time(AsyncSession.refresh)
+    merge = _one_at_a_time(AsyncSession.merge)
+    delete = _one_at_a_time(AsyncSession.delete)
+    flush = _one_at_a_time(AsyncSession.flush)
+    run_sync = _one_at_a_time(AsyncSession.run_sync)
+    connection = _one_at_a_time(AsyncSession.connection)
+    commit = _one_at_a_time(AsyncSession.commit)
+    rollback = _one_at_a_time(AsyncSession.rollback)
+    close = _one_at_a_time(AsyncSession.close)
 
 
 @asynccontextmanager

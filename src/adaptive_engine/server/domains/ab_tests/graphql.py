@@ -21,7 +21,6 @@ from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.enum(name="AbcampaignStatus")
@@ -114,17 +113,15 @@ class AbcampaignType:
 
     async def _get_report(self, info: Info[Context, None]) -> service.CampaignReport:
         # Sibling fields resolve concurrently: the lock serialises the session and the first one computes.
-        async with session_lock(info.context):
-            if self._report is None:
-                config = stats_config(info.context.state.settings)
-                self._report = await service.compute_report(info.context.session, self.row, config)
+        if self._report is None:
+            config = stats_config(info.context.state.settings)
+            self._report = await service.compute_report(info.context.session, self.row, config)
         return self._report
 
     async def _get(self, info: Info[Context, None], model: type, row_id: uuid.UUID | None):  # noqa: ANN202
         if row_id is None:
             return None
-        async with session_lock(info.context):
-            return await info.context.session.get(model, row_id)
+        return await info.context.session.get(model, row_id)
 
     @strawberry.field
     def id(self) -> uuid.UUID:

@@ -16,7 +16,6 @@ from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.input(name="MetricCreate")
@@ -159,23 +158,20 @@ async def _metrics(info: Info[Context, None], ids: set[uuid.UUID]) -> dict[uuid.
 class FeedbackQuery:
     @strawberry.field(description="Every feedback key", extensions=[authenticated()])
     async def metrics(self, info: Info[Context, None]) -> list[MetricType]:
-        async with session_lock(info.context):
-            return [MetricType(row=m) for m in await keys.list_keys(info.context.session)]
+        return [MetricType(row=m) for m in await keys.list_keys(info.context.session)]
 
     @strawberry.field(description="A feedback key by id or key", extensions=[authenticated()])
     async def metric(self, info: Info[Context, None], id_or_key: IdOrKey) -> MetricType | None:
-        async with session_lock(info.context):
-            return MetricType(row=await keys.get_key(info.context.session, id_or_key))
+        return MetricType(row=await keys.get_key(info.context.session, id_or_key))
 
     @strawberry.field(
         description="Count, mean and variance of feedback values per feedback key (and model)",
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
     async def feedback_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[MetricStatisticsType]:  # noqa: A002
-        async with session_lock(info.context):
-            flt = await _stats_filter(info, filter)
-            rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
-            metrics = await _metrics(info, {r.metric_id for r in rows})
+        flt = await _stats_filter(info, filter)
+        rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
+        metrics = await _metrics(info, {r.metric_id for r in rows})
         return [MetricStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
 
     @strawberry.field(
@@ -183,10 +179,9 @@ class FeedbackQuery:
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
     async def preference_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[PreferenceStatisticsType]:  # noqa: A002
-        async with session_lock(info.context):
-            flt = await _stats_filter(info, filter)
-            rows = await statistics.preference_statistics(info.context.session, flt)
-            metrics = await _metrics(info, {r.metric_id for r in rows})
+        flt = await _stats_filter(info, filter)
+        rows = await statistics.preference_statistics(info.context.session, flt)
+        metrics = await _metrics(info, {r.metric_id for r in rows})
         return [PreferenceStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
 
 

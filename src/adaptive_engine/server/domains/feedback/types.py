@@ -10,7 +10,6 @@ import strawberry
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback import keys
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.enum(name="MetricKind")
@@ -98,24 +97,21 @@ class MetricType(MetricFields):
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
         ctx = info.context
-        async with session_lock(ctx):
-            rows = await keys.use_cases_of(ctx.session, self.row.id)
-            visible = []
-            for use_case in rows:
-                if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
-                    visible.append(MetricUseCaseType(row=use_case))
+        rows = await keys.use_cases_of(ctx.session, self.row.id)
+        visible = []
+        for use_case in rows:
+            if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
+                visible.append(MetricUseCaseType(row=use_case))
         return visible
 
     @strawberry.field
     async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[0]
-        async with session_lock(info.context):
-            return await keys.has_direct_feedbacks(info.context.session, self.row.id)
+        return await keys.has_direct_feedbacks(info.context.session, self.row.id)
 
     @strawberry.field
     async def has_comparison_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[1]
-        async with session_lock(info.context):
-            return await keys.has_comparison_feedbacks(info.context.session, self.row.id)
+        return await keys.has_comparison_feedbacks(info.context.session, self.row.id)

@@ -30,7 +30,6 @@ from adaptive_engine.server.graphql.common import (
 )
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.enum(name="CompletionSource")
@@ -226,8 +225,7 @@ class ComparisonFeedbackType:
 
 async def _hydrated(info: Info[Context, None], view: service.CompletionView) -> service.CompletionView:
     if view.feedbacks is None:
-        async with session_lock(info.context):
-            hydration = await service.hydrate(info.context.session, [view.row])
+        hydration = await service.hydrate(info.context.session, [view.row])
         _remember_flags(info, hydration)
         view.feedbacks, view.comparisons = hydration.views[0].feedbacks, hydration.views[0].comparisons
     return view
@@ -379,9 +377,8 @@ class CompletionGroupType:
         self, info: Info[Context, None], page: CursorPageInput | None = None, order: list[OrderPair] | None = None
     ) -> CompletionListType:
         ctx = info.context
-        async with session_lock(ctx):
-            result = await service.page_completions(ctx.session, self.group.conditions, page, service.newest_first(order), ignore_group_cursors=True)
-            hydration = await service.hydrate(ctx.session, result.items)
+        result = await service.page_completions(ctx.session, self.group.conditions, page, service.newest_first(order), ignore_group_cursors=True)
+        hydration = await service.hydrate(ctx.session, result.items)
         _remember_flags(info, hydration)
         return CompletionListType(
             nodes=[CompletionType(view=v) for v in hydration.views],
@@ -414,8 +411,7 @@ class InteractionQuery:
     )
     async def completion(self, info: Info[Context, None], use_case: IdOrKey, id: uuid.UUID) -> CompletionType | None:  # noqa: A002
         ctx = info.context
-        async with session_lock(ctx):
-            hydration = await service.get_interaction(ctx.session, ctx.principal, use_case=use_case, completion_id=id)
+        hydration = await service.get_interaction(ctx.session, ctx.principal, use_case=use_case, completion_id=id)
         _remember_flags(info, hydration)
         return CompletionType(view=hydration.views[0])
 
@@ -431,11 +427,10 @@ class InteractionQuery:
         order: list[OrderPair] | None = None,
     ) -> CompletionConnection:
         ctx = info.context
-        async with session_lock(ctx):
-            result = await service.list_interactions(
-                ctx.session, ctx.principal, use_case=filter.use_case, flt=filter, page=page, order=order,
-                ab_campaign=filter.ab_campaign,
-            )
+        result = await service.list_interactions(
+            ctx.session, ctx.principal, use_case=filter.use_case, flt=filter, page=page, order=order,
+            ab_campaign=filter.ab_campaign,
+        )
         _remember_flags(info, result.hydration)
         return CompletionConnection(
             total_count=result.total_count,
@@ -456,11 +451,10 @@ class InteractionQuery:
         order: list[OrderPair] | None = None,
     ) -> CompletionGroupConnection:
         ctx = info.context
-        async with session_lock(ctx):
-            result = await service.list_grouped(
-                ctx.session, ctx.principal, use_case=filter.use_case, group_by=group_by.value, flt=filter,
-                page=page, order=order, ab_campaign=filter.ab_campaign,
-            )
+        result = await service.list_grouped(
+            ctx.session, ctx.principal, use_case=filter.use_case, group_by=group_by.value, flt=filter,
+            page=page, order=order, ab_campaign=filter.ab_campaign,
+        )
         _remember_flags(info, result)
         return CompletionGroupConnection(
             total_count=result.total_count,

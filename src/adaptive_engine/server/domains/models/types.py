@@ -11,7 +11,6 @@ from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.enum(name="ModelOnline")
@@ -126,16 +125,15 @@ class ModelType:
     async def use_cases(self, info: Info) -> list[ModelUseCase]:
         ctx = info.context
         visible = []
-        async with session_lock(ctx):
-            rows = await ctx.session.execute(
-                select(orm.UseCase)
-                .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
-                .where(orm.ModelService.model_id == self.row.id)
-                .order_by(orm.UseCase.key)
-            )
-            for use_case in list(rows.scalars()):
-                if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
-                    visible.append(ModelUseCase(id=use_case.id, key=use_case.key, name=use_case.name, description=use_case.description))
+        rows = await ctx.session.execute(
+            select(orm.UseCase)
+            .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
+            .where(orm.ModelService.model_id == self.row.id)
+            .order_by(orm.UseCase.key)
+        )
+        for use_case in list(rows.scalars()):
+            if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
+                visible.append(ModelUseCase(id=use_case.id, key=use_case.key, name=use_case.name, description=use_case.description))
         return visible
 
     @strawberry.field

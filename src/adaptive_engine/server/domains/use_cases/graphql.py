@@ -18,7 +18,6 @@ from adaptive_engine.server.domains.models.types import ModelServiceType
 from adaptive_engine.server.domains.use_cases import service
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
-from adaptive_engine.server.graphql.session_lock import session_lock
 
 
 @strawberry.type(name="UseCaseShare")
@@ -54,41 +53,37 @@ class UseCaseType:
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
-        async with session_lock(info.context):
-            rows = await info.context.session.execute(
-                select(orm.Metric)
-                .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
-                .where(orm.UseCaseMetric.use_case_id == self.row.id)
-                .order_by(orm.Metric.key)
-            )
-            return [MetricWithContextType(row=m) for m in rows.scalars()]
+        rows = await info.context.session.execute(
+            select(orm.Metric)
+            .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
+            .where(orm.UseCaseMetric.use_case_id == self.row.id)
+            .order_by(orm.Metric.key)
+        )
+        return [MetricWithContextType(row=m) for m in rows.scalars()]
 
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
-        async with session_lock(info.context):
-            rows = await info.context.session.execute(
-                select(orm.ModelService)
-                .where(orm.ModelService.use_case_id == self.row.id)
-                .order_by(orm.ModelService.created_at)
-            )
-            return [ModelServiceType(row=s) for s in rows.scalars()]
+        rows = await info.context.session.execute(
+            select(orm.ModelService)
+            .where(orm.ModelService.use_case_id == self.row.id)
+            .order_by(orm.ModelService.created_at)
+        )
+        return [ModelServiceType(row=s) for s in rows.scalars()]
 
     @strawberry.field(description="The caller's permissions on this use case")
     async def permissions(self, info: Info[Context, None]) -> list[str]:
-        async with session_lock(info.context):
-            granted = await info.context.principal.use_case_permissions(info.context.session, self.row.id)
+        granted = await info.context.principal.use_case_permissions(info.context.session, self.row.id)
         return sorted(CATALOGUE) if ADMIN in granted else sorted(granted)
 
     @strawberry.field
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
-        async with session_lock(info.context):
-            rows = await info.context.session.execute(
-                select(orm.UseCaseShare)
-                .where(orm.UseCaseShare.use_case_id == self.row.id)
-                .order_by(orm.UseCaseShare.created_at)
-                .execution_options(populate_existing=True)
-            )
-            shares = list(rows.scalars())
+        rows = await info.context.session.execute(
+            select(orm.UseCaseShare)
+            .where(orm.UseCaseShare.use_case_id == self.row.id)
+            .order_by(orm.UseCaseShare.created_at)
+            .execution_options(populate_existing=True)
+        )
+        shares = list(rows.scalars())
         return [
             UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner)
             for s in shares
