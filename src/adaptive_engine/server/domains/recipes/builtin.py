@@ -24,6 +24,9 @@ from adaptive_engine.server.errors import DomainError
 
 log = logging.getLogger("adaptive_engine.recipes")
 BUILTIN_DIR = Path(__file__).resolve().parents[3] / "recipe" / "builtin"
+# The schema probe imports the recipe, and ours import torch and TRL: on a busy 2-core machine that took
+# over the 120 s users' recipes get, and the recipe was missing until the next start. Ours are trusted.
+BUILTIN_SCHEMA_TIMEOUT_S = 900.0
 
 
 def builtin_sources(folder: Path = BUILTIN_DIR) -> dict[str, tuple[str, bytes]]:
@@ -61,7 +64,7 @@ async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str
                 continue
         try:
             relative, content, digest, described = await store_code(
-                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=settings.recipe_schema_timeout_s
+                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S)
             )
         except DomainError as error:
             log.error("built-in recipe '%s' does not load: %s", key, error.message)
