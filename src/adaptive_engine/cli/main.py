@@ -50,7 +50,14 @@ def serve(
     from adaptive_engine.server.app import create_app
 
     settings = _settings(data_dir, database_url, host=host, port=port, log_level=log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    served = create_app(settings)
+    # Everything loaded so far (torch, transformers, the app) lives as long as the process: keep it out of
+    # the garbage collector's full passes, which otherwise walk millions of objects under request load.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(served, host=host, port=port, log_level=log_level)
 
 
 def _with_database(data_dir: Path, database_url: str | None, work):  # noqa: ANN001, ANN202
