@@ -14,6 +14,7 @@ class Config(InputConfig):
 async def main(config: Config, ctx: RecipeContext) -> None:
     rows = list(ctx.load_dataset(config.dataset))
     print(f"loaded {len(rows)} rows for job {ctx.job_id} in {ctx.use_case}", flush=True)
+    print(f"client read timeout {ctx.client._timeout.read}", flush=True)
     for step in range(config.steps):
         ctx.log_metrics(step, {"loss": 1.0 / (step + 1)})
         ctx.report_progress((step + 1) / config.steps, f"step {step + 1}")

@@ -41,7 +41,9 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
     target = tmp_path / "summary.json"
     client.artifacts.download(summary.id, str(target))
     assert json.loads(target.read_text()) == {"rows": 3, "datasets": ["rows"]}
-    assert "loaded 3 rows" in client.jobs.logs(job.id)
+    logs = client.jobs.logs(job.id)
+    assert "loaded 3 rows" in logs
+    assert "client read timeout 3600.0" in logs  # a job's long calls (an eval's chat on a busy CPU) are waited for
     import httpx
 
     query = ("query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"

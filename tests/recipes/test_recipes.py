@@ -116,3 +116,19 @@ def test_update_and_delete(client: Adaptive, use_case: str, tmp_path: Path) -> N
     assert client.recipes.delete("r1") is True
     with pytest.raises(errors.NotFoundError):
         client.recipes.get("r1")
+
+
+def test_job_client_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from adaptive_engine.recipe import context
+
+    env = {context.ENV_BASE_URL: "http://127.0.0.1:1", context.ENV_API_KEY: "k", context.ENV_JOB_ID: "j"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(context.ENV_CLIENT_TIMEOUT, raising=False)
+    assert context.RecipeContext.from_env().client._timeout.read == context.JOB_CLIENT_TIMEOUT_S
+    monkeypatch.setenv(context.ENV_CLIENT_TIMEOUT, "7.5")
+    assert context.RecipeContext.from_env().client._timeout.read == 7.5
+    for bad in ("soon", "0"):
+        monkeypatch.setenv(context.ENV_CLIENT_TIMEOUT, bad)
+        with pytest.raises(ValueError, match=context.ENV_CLIENT_TIMEOUT):
+            context.RecipeContext.from_env().client  # noqa: B018

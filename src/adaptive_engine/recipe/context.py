@@ -27,11 +27,30 @@ ENV_JOB_ID = "ADAPTIVE_JOB_ID"
 ENV_USE_CASE = "ADAPTIVE_USE_CASE"
 ENV_WORK_DIR = "ADAPTIVE_JOB_WORK_DIR"
 ENV_NUM_GPUS = "ADAPTIVE_JOB_NUM_GPUS"
+# Seconds a job's call to the server may take (default JOB_CLIENT_TIMEOUT_S).
+ENV_CLIENT_TIMEOUT = "ADAPTIVE_JOB_CLIENT_TIMEOUT_S"
+# A job's calls can be long and are not stuck: an eval's chat call waits for all the samples of its prompt
+# behind other traffic on a busy CPU, a grading call scores a whole batch. A job that does hang is ended by
+# cancelling it (its process is killed), so the limit only has to catch a server that is gone.
+JOB_CLIENT_TIMEOUT_S = 3600.0
 # "local" when the job runs on the server's machine (model folders are registered in place);
 # otherwise (Ray) they are uploaded to the server.
 ENV_EXECUTOR = "ADAPTIVE_JOB_EXECUTOR"
 # A credential the job was given (a model hub token), set only when it has one.
 ENV_JOB_SECRET = "ADAPTIVE_JOB_SECRET"
+
+
+def client_timeout_s() -> float:
+    raw = os.environ.get(ENV_CLIENT_TIMEOUT)
+    if not raw:
+        return JOB_CLIENT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_CLIENT_TIMEOUT} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{ENV_CLIENT_TIMEOUT} must be > 0, not {raw!r}")
+    return value
 
 
 class _Backend(Protocol):
@@ -161,7 +180,7 @@ class RecipeContext:
         def make_client() -> Adaptive:
             from adaptive_engine.sdk.client import Adaptive
 
-            client = Adaptive(base_url, api_key=api_key, timeout_secs=300)
+            client = Adaptive(base_url, api_key=api_key, timeout_secs=client_timeout_s())
             client.set_default_use_case(use_case)
             return client
 

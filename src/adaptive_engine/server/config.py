@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     recipe_schema_timeout_s: float = 120.0
     # Register the recipes shipped in adaptive_engine/recipe/builtin at start (in the background).
     builtin_recipes: bool = True
+    # Seconds one call of a job to this server may take (an eval's chat call on a busy CPU can take minutes).
+    job_client_timeout_s: float = Field(default=3600.0, gt=0)
     # How often the job runner looks at queued and running jobs.
     job_poll_interval_s: float = 0.5
     # Jobs the local pool runs at once (default: half the CPU cores, at least one).

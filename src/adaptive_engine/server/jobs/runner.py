@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.recipe.context import (
     ENV_API_KEY,
     ENV_BASE_URL,
+    ENV_CLIENT_TIMEOUT,
     ENV_EXECUTOR,
     ENV_JOB_ID,
     ENV_JOB_SECRET,
@@ -269,6 +270,7 @@ class JobRunner:
             ENV_WORK_DIR: str(job_dir / "work"),
             ENV_NUM_GPUS: str(job.num_gpus),
             ENV_EXECUTOR: pool.executor,
+            ENV_CLIENT_TIMEOUT: str(settings.job_client_timeout_s),
         }
         if job.secret:
             env[ENV_JOB_SECRET] = job.secret
