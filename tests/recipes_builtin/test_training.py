@@ -97,3 +97,18 @@ def test_grpo_scores_groups_with_the_reward_function(base_model_dir: Path, tmp_p
     # Each prompt was sampled twice, and the reward saw each row's own fields.
     assert len(seen) == 4 and {row["value"] for _, row in seen} <= {0, 1, 2, 3}
     assert "reward" in metrics[-1]
+
+
+def test_grpo_one_round_of_sampling_serves_several_steps(base_model_dir: Path, tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def reward(prompts: list, completions: list[str], rows: list[dict]) -> list[float]:
+        calls.append(len(completions))
+        return [float(len(c) % 3) for c in completions]
+
+    rows = [{"prompt": r["prompt"]} for r in ROWS]
+    result = train_grpo(base_model_dir, rows, reward, tmp_path / "grpo",
+                        TrainSettings(**{**TINY, "max_steps": 2, "batch_size": 2}),
+                        GrpoSettings(num_generations=2, max_completion_length=4, steps_per_generation=2))
+    assert result.steps == 2
+    assert calls == [4]  # one batch of 2 steps' completions, scored once, not two batches of 2

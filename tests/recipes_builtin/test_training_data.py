@@ -70,4 +70,6 @@ def test_settings_are_checked() -> None:
         TrainSettings(learning_rate=0)
     with pytest.raises(TrainingInputError, match="num_generations must be >= 2"):
         GrpoSettings(num_generations=1)
+    with pytest.raises(TrainingInputError, match="steps_per_generation must be >= 1"):
+        GrpoSettings(steps_per_generation=0)
     assert TrainSettings(lora={"r": 4}).lora.r == 4

@@ -41,6 +41,8 @@ class Config(InputConfig):
     max_completion_length: int = Field(default=64, ge=1)
     temperature: float = Field(default=1.0, gt=0)
     beta: float = Field(default=0.0, ge=0, description="KL penalty to the base")
+    steps_per_generation: int = Field(default=1, ge=1, le=64, description=(
+        "optimizer steps served by one round of sampling (larger rounds sample faster, slightly off-policy)"))
     lora: bool = True
     lora_rank: int = Field(default=16, ge=1, le=256)
     lora_alpha: int = Field(default=32, ge=1)
@@ -85,7 +87,8 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         lora=LoraSettings(r=config.lora_rank, alpha=config.lora_alpha) if config.lora else None,
     )
     grpo = GrpoSettings(num_generations=config.num_generations, max_completion_length=config.max_completion_length,
-                        temperature=config.temperature, beta=config.beta)
+                        temperature=config.temperature, beta=config.beta,
+                        steps_per_generation=config.steps_per_generation)
     folder = output_dir(ctx, config.output_model_key)
     lineage = {"method": "grpo", "base_model": config.base_model, "graders": config.graders,
                "prompts": len(rows), **source}
