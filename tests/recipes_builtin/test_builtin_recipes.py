@@ -69,6 +69,7 @@ def base(sdk: Adaptive, base_model_dir: Path) -> str:
 def traffic(sdk: Adaptive) -> str:
     """Logged interactions scored on a bool key: two prompts, a good and a bad answer each."""
     sdk.feedback.register_key("json_ok", kind="bool")
+    sdk.feedback.register_key("never_scored", kind="bool")  # a known key with no feedback under it
     for i in range(2):
         messages = [{"role": "user", "content": f"Give {i} as JSON."}]
         sdk.interactions.create(messages=messages, completion=json.dumps({"value": i}),
@@ -119,8 +120,7 @@ def test_dpo_from_logged_metric_pairs(sdk: Adaptive, base: str, traffic: str) ->
 
 
 def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path: Path) -> None:
-    sdk.feedback.register_key("is_json", kind="bool")
-    sdk.graders.create.custom(key="is-json", feedback_key="is_json", code=GRADER_CODE)
+    _json_grader(sdk)
     _upload(sdk, tmp_path, "grpo-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
     job = _run(sdk, "grpo", {"output_model_key": "grpo-json", "base_model": base, "graders": ["is-json"],
                              "dataset": "grpo-prompts", "num_generations": 2, "max_completion_length": 8,
@@ -156,7 +156,13 @@ def test_cancelled_training_registers_nothing(sdk: Adaptive, base: str, tmp_path
         ("sft", {"dataset": "rows", "base_model": "no-such-model"}, "unknown base model 'no-such-model'"),
         ("dpo", {"dataset": "rows"}, "row 0 is not a preference pair"),
         ("dpo", {"feedback_key": "json_ok"}, "no logged preferences"),
+        ("dpo", {"feedback_key": "never_scored", "pairs_from_metric": True},
+         "no prompt has completions scored differently on 'never_scored'"),
+        ("dpo", {"dataset": "prefs", "base_model": "no-such-model"}, "unknown base model 'no-such-model'"),
         ("grpo", {"graders": ["no-such-grader"]}, "unknown grader 'no-such-grader'"),
+        ("grpo", {"graders": ["is-json"], "dataset": "rows", "base_model": "no-such-model"},
+         "unknown base model 'no-such-model'"),
+        ("grpo", {"graders": ["is-json"], "dataset": "missing"}, "dataset 'missing' not found"),
         ("sft", {"dataset": "rows", "output_model_key": "base-135m"}, "model 'base-135m' already exists"),
     ],
 )
@@ -165,9 +171,11 @@ def test_bad_input_fails_early_naming_the_problem(
 ) -> None:
     _upload(sdk, tmp_path, "prefs", [{"prompt": "q", "chosen": "a", "rejected": "b"}]) if not _has(sdk, "prefs") else None
     _upload(sdk, tmp_path, "rows", [{"prompt": "q", "completion": "a"}]) if not _has(sdk, "rows") else None
+    _json_grader(sdk)
     job = _run(sdk, recipe, {"output_model_key": "bad-input-model", **args}, limit_s=300)
     assert job.status == "FAILED"
     assert message in job.error
+    assert not job.metrics  # it failed before any training step
     with pytest.raises(errors.NotFoundError):
         sdk.models.get("bad-input-model")
 
@@ -176,10 +184,15 @@ def _has(sdk: Adaptive, dataset: str) -> bool:
     return dataset in {d.key for d in sdk.datasets.list()}
 
 
-def test_eval_grades_models_and_stores_evaluation_completions(sdk: Adaptive, base: str, tmp_path: Path) -> None:
+def _json_grader(sdk: Adaptive) -> str:
     if "is-json" not in {g.key for g in sdk.graders.list()}:
         sdk.feedback.register_key("is_json", kind="bool")
         sdk.graders.create.custom(key="is-json", feedback_key="is_json", code=GRADER_CODE)
+    return "is-json"
+
+
+def test_eval_grades_models_and_stores_evaluation_completions(sdk: Adaptive, base: str, tmp_path: Path) -> None:
+    _json_grader(sdk)
     _upload(sdk, tmp_path, "eval-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
     sdk.models.deploy(base, wait=True)
     job = _run(sdk, "eval", {"models": [base], "dataset": "eval-prompts", "graders": ["is-json"],
@@ -203,8 +216,22 @@ def test_eval_grades_models_and_stores_evaluation_completions(sdk: Adaptive, bas
 
 def test_eval_refuses_unknown_model(sdk: Adaptive, base: str, tmp_path: Path) -> None:
     _upload(sdk, tmp_path, "eval-prompts-2", [{"prompt": "q"}])
-    if "is-json" not in {g.key for g in sdk.graders.list()}:
-        sdk.feedback.register_key("is_json", kind="bool")
-        sdk.graders.create.custom(key="is-json", feedback_key="is_json", code=GRADER_CODE)
+    _json_grader(sdk)
     job = _run(sdk, "eval", {"models": ["no-such-model"], "dataset": "eval-prompts-2", "graders": ["is-json"]})
     assert job.status == "FAILED" and "unknown model 'no-such-model'" in job.error
+
+
+def test_eval_refuses_unknown_grader(sdk: Adaptive, base: str, tmp_path: Path) -> None:
+    _upload(sdk, tmp_path, "eval-prompts-3", [{"prompt": "q"}])
+    job = _run(sdk, "eval", {"models": [base], "dataset": "eval-prompts-3", "graders": ["no-such-grader"]})
+    assert job.status == "FAILED" and "unknown grader 'no-such-grader'" in job.error
+    assert not job.details.artifacts  # nothing was evaluated
+
+
+def test_arguments_outside_the_schema_are_refused_before_a_job_exists(sdk: Adaptive, base: str) -> None:
+    before = sdk.jobs.list().total_count
+    with pytest.raises(errors.AdaptiveError, match="output_model_key"):
+        sdk.jobs.run("sft", num_gpus=0, args={"dataset": "rows"})  # the model key is missing
+    with pytest.raises(errors.AdaptiveError, match="no_such_argument"):
+        sdk.jobs.run("sft", num_gpus=0, args={"output_model_key": "x", "dataset": "rows", "no_such_argument": 1})
+    assert sdk.jobs.list().total_count == before
