@@ -27,7 +27,10 @@ def test_closed_loop_smoke(tmp_path: Path) -> None:
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
-    for recipe in ("sft", "dpo", "grpo"):  # held-out pass rate before -> after, per recipe
-        assert re.search(rf"^\s+{recipe}\s*:\s+[\d.]+% ->\s+[\d.]+%", output, re.M), output[-2000:]
+    for recipe in ("sft", "dpo", "grpo"):  # base and tuned held-out pass rate, gain, train and eval seconds
+        assert re.search(rf"^\s+{recipe}\s+[\d.]+%\s+[\d.]+%\s+[+-]\d+ pts\s+[\d.]+\s+[\d.]+$", output, re.M), \
+            output[-2000:]
+    assert re.search(r"training traffic: \d+ completions, \d+ passing", output), output[-2000:]
     assert "A/B: status" in output and "use case default now:" in output
-    assert "total" in output
+    for stage in ("serve traffic", "grade", "eval held-out", "A/B test", "total"):
+        assert re.search(rf"^\s+[\d.]+ s  {stage}", output, re.M), output[-2000:]

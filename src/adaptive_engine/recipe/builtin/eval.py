@@ -85,7 +85,9 @@ async def main(config: Config, ctx: RecipeContext) -> None:
             f"graders {config.graders}")
     samples: list[dict[str, Any]] = []
     started = time.perf_counter()
+    model_seconds: dict[str, float] = {}
     for m, model in enumerate(config.models):
+        model_started = time.perf_counter()
         outputs = _generate(ctx, config, model, prompts)
         batch = [
             {"model": model, "prompt_index": i, "messages": row["prompt"], "completion": text,
@@ -103,6 +105,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
                 if result.reasoning:
                     sample.setdefault("reasoning", {})[grader] = result.reasoning
         samples.extend(batch)
+        model_seconds[model] = time.perf_counter() - model_started  # generation and grading
         ctx.report_progress(0.9 * (m + 1) / len(config.models), f"eval: {model} done ({len(prompts)} prompts)")
     aggregates = _aggregate(samples, config.models, config.graders)
     for step, model in enumerate(config.models):
@@ -128,6 +131,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         "models": config.models, "graders": config.graders, "dataset": config.dataset,
         "prompts": len(prompts), "samples_per_prompt": config.samples_per_prompt,
         "temperature": config.temperature, "seconds": time.perf_counter() - started,
+        "model_seconds": model_seconds,
         "aggregates": aggregates, "samples": samples,
     }
     ctx.save_artifact("evaluation.json", json.dumps(report, indent=1).encode(), kind="EVALUATION",
