@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--dpo-epochs", type=float, default=2.0)
     parser.add_argument("--grpo-steps", type=int, default=20)
     parser.add_argument("--grpo-generations", type=int, default=4)
-    parser.add_argument("--grpo-steps-per-generation", type=int, default=4,
+    parser.add_argument("--grpo-steps-per-generation", type=int, default=1,
                         help="grpo optimizer steps served by one round of sampling")
     parser.add_argument("--recipes", default="sft,dpo,grpo")
     parser.add_argument("--ab-min", type=int, default=30, help="observations per arm before the A/B decides")
