@@ -1,34 +1,42 @@
-"""Training throughput of our sft path against a plain TRL script, on the same data in the same run.
+"""Training throughput of our ``sft`` job against a plain TRL script, on the same data in the same run.
 
-    python bench/train_overhead.py [--rows 64] [--steps 12] [--batch 8] [--rounds 2] [--threads N]
+    python bench/train_overhead.py [--rounds 3] [--rows 64] [--steps 10] [--batch 8]
 
-Both sides start from the same converted bundled model folder, train a LoRA adapter with the same
-hyper-parameters (SFTConfig with the same values) on the same prompt/completion rows, and save the
-adapter. Each side's time covers everything it does: loading the model, building the trainer,
-training, saving. Tokens are the non-padding tokens the trainer fed through the model (TRL counts
-them for both). The sides alternate for ``--rounds`` rounds, so drift in machine load hits both;
-the median per side is reported.
-
-Printed: tokens, seconds and tokens/s per run, and our overhead = 1 - ours/plain (target <= 10%).
+Three ways to train the same LoRA adapter (same rows, same hyper-parameters, same seed) on the bundled
+model, each in a fresh process:
+- ``plain``: what a user would write with TRL directly (SFTConfig + SFTTrainer, then save);
+- ``core``:  our training core (``train_sft``) called from a script, without the platform;
+- ``job``:   the built-in ``sft`` recipe run as a job by a real server: rows read from an uploaded
+  dataset, weights resolved through the model registry, progress and metrics posted every step,
+  the adapter registered as a model at the end.
+Each round runs the three once, in a rotated order, so that drift in machine load (other programs on
+the same cores) hits every side alike. Per run: tokens (the non-padding tokens fed to the model, as
+TRL counts them), seconds end to end (process start or job submission to exit or COMPLETED) and seconds
+of the training loop. Overhead = 1 - rate(side) / rate(plain), computed within each round, then the
+median and the spread (min..max) over rounds. Target: <= 10% for the job.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from adaptive_engine.models_bundled import bundled_chat_model_dir  # noqa: E402
-from adaptive_engine.recipe.training import LoraSettings, TrainSettings, train_sft  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
 CITIES = ["Paris", "London", "Tokyo", "Madrid", "Berlin", "Rome", "Cairo", "Lima"]
 NAMES = ["Alice", "Bob", "Carla", "David", "Emma", "Farid", "Grace", "Hugo"]
+LORA_R, LORA_ALPHA, LEARNING_RATE, MAX_LENGTH, SEED = 16, 32, 2e-4, 128, 0
 
 
 def make_rows(n: int) -> list[dict]:
@@ -42,9 +50,10 @@ def make_rows(n: int) -> list[dict]:
     return rows
 
 
-def run_plain(model_dir: Path, rows: list[dict], settings: TrainSettings, out: Path) -> tuple[int, float]:
-    """What a user would write with TRL directly (same hyper-parameters as ours)."""
-    started = time.perf_counter()
+# ------------------------------------------------------------------------------------ one run per process
+
+
+def run_plain(model_dir: Path, rows: list[dict], steps: int, batch: int, out: Path) -> dict[str, Any]:
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,71 +66,201 @@ def run_plain(model_dir: Path, rows: list[dict], settings: TrainSettings, out: P
          "completion": [{"role": "assistant", "content": r["completion"]}]}
         for r in rows
     ])
-    lora = settings.lora
-    assert lora is not None
     config = SFTConfig(
-        output_dir=str(out / "scratch"), learning_rate=settings.learning_rate, max_steps=settings.max_steps,
-        per_device_train_batch_size=settings.batch_size, max_length=settings.max_length, logging_steps=1,
-        save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True, seed=settings.seed,
-        gradient_checkpointing=settings.gradient_checkpointing, completion_only_loss=True,
+        output_dir=str(out / "scratch"), learning_rate=LEARNING_RATE, max_steps=steps,
+        per_device_train_batch_size=batch, max_length=MAX_LENGTH, logging_steps=1, save_strategy="no",
+        report_to=[], disable_tqdm=True, use_cpu=True, seed=SEED, completion_only_loss=True,
+        bf16=False,  # SFTConfig defaults to bf16 autocast; ours trains in float32 on a CPU: same precision here
     )
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=data, processing_class=tokenizer,
-        peft_config=LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                               target_modules=lora.target_modules, task_type="CAUSAL_LM"),
+        peft_config=LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.05, target_modules="all-linear",
+                               task_type="CAUSAL_LM"),
     )
-    trainer.train()
-    trainer.model.save_pretrained(out / "adapter")
-    tokens = int(trainer._total_train_tokens)
-    return tokens, time.perf_counter() - started
-
-
-def run_ours(model_dir: Path, rows: list[dict], settings: TrainSettings, out: Path) -> tuple[int, float]:
     started = time.perf_counter()
-    metrics: list[dict] = []
-    result = train_sft(model_dir, rows, out / "adapter", settings,
-                       on_metrics=lambda step, values: metrics.append(values),
-                       on_progress=lambda fraction, message: None, should_stop=lambda: False)
-    return result.train_tokens, time.perf_counter() - started
+    trainer.train()
+    train_s = time.perf_counter() - started
+    trainer.model.save_pretrained(out / "adapter")
+    tokens = max((int(e["num_tokens"]) for e in trainer.state.log_history if "num_tokens" in e), default=0)
+    return {"tokens": tokens, "train_s": train_s, "steps": trainer.state.global_step}
+
+
+def run_core(model_dir: Path, rows: list[dict], steps: int, batch: int, out: Path) -> dict[str, Any]:
+    from adaptive_engine.recipe.training import LoraSettings, TrainSettings, train_sft
+
+    settings = TrainSettings(max_steps=steps, batch_size=batch, max_length=MAX_LENGTH, learning_rate=LEARNING_RATE,
+                             seed=SEED, lora=LoraSettings(r=LORA_R, alpha=LORA_ALPHA), device="cpu")
+    result = train_sft(model_dir, rows, out / "adapter", settings, on_metrics=lambda step, values: None,
+                       on_progress=lambda fraction, message: None)
+    return {"tokens": result.train_tokens, "train_s": result.seconds, "steps": result.steps}
+
+
+def child(side: str, model_dir: str, rows: int, steps: int, batch: int) -> None:
+    """Runs in its own process; prints one JSON line. Its wall clock starts at the parent's spawn."""
+    fn = {"plain": run_plain, "core": run_core}[side]
+    with tempfile.TemporaryDirectory(prefix=f"overhead-{side}-") as scratch:
+        result = fn(Path(model_dir), make_rows(rows), steps, batch, Path(scratch))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print("RESULT " + json.dumps({**result, "cpu_s": usage.ru_utime + usage.ru_stime}), flush=True)
+
+
+def spawn(side: str, model_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, __file__, "--child", side, "--model-dir", str(model_dir),
+                          "--rows", str(args.rows), "--steps", str(args.steps), "--batch", str(args.batch)],
+                         env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if run.returncode != 0 or line is None:
+        raise RuntimeError(f"{side} run failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
+    return {**json.loads(line[len("RESULT "):]), "wall_s": wall}
+
+
+# ------------------------------------------------------------------------------------ the job side
+
+
+class JobSide:
+    """A real server (no bundled models loaded: nothing serves while we measure), the base model registered
+    from the same folder, the rows uploaded as a dataset; each run is one ``sft`` job."""
+
+    def __init__(self, model_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
+        import socket
+
+        from adaptive_engine import Adaptive
+
+        self.args = args
+        self.data_dir = Path(tempfile.mkdtemp(prefix="train-overhead-"))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        key = "train-overhead-admin-key"
+        self.log = open(self.data_dir / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(self.data_dir), "--log-level", "warning"],
+            env={**env, "ADAPTIVE_ADMIN_API_KEY": key, "ADAPTIVE_BUNDLED_MODELS": "false"},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        import httpx
+
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(base_url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {self.data_dir / 'server.log'}")
+            time.sleep(0.5)
+        self.client = Adaptive(base_url, api_key=key, timeout_secs=None)
+        self.client.use_cases.create(key="overhead")
+        self.client.set_default_use_case("overhead")
+        self.client.models.add_local(str(model_dir), name="base", key="base")
+        rows_path = self.data_dir / "rows.jsonl"
+        rows_path.write_text("\n".join(json.dumps(r) for r in make_rows(args.rows)))
+        self.client.datasets.upload(str(rows_path), "rows")
+        deadline = time.monotonic() + 300
+        while "sft" not in {r.key for r in self.client.recipes.list()}:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the built-in sft recipe was not registered")
+            time.sleep(0.5)
+        self.runs = 0
+
+    def run(self) -> dict[str, Any]:
+        import re
+
+        self.runs += 1
+        started = time.perf_counter()
+        job = self.client.jobs.run("sft", num_gpus=0, args={
+            "output_model_key": f"overhead-{self.runs}", "base_model": "base", "dataset": "rows",
+            "max_steps": self.args.steps, "batch_size": self.args.batch, "max_length": MAX_LENGTH,
+            "learning_rate": LEARNING_RATE, "lora_rank": LORA_R, "lora_alpha": LORA_ALPHA, "seed": SEED})
+        while True:
+            job = self.client.jobs.get(job.id)
+            if job.status in ("COMPLETED", "FAILED", "CANCELED"):
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        if job.status != "COMPLETED":
+            raise RuntimeError(f"sft job {job.status}: {job.error}")
+        # The recipe logs "sft: N steps, T tokens in S s (R tokens/s)" from its training result.
+        found = re.search(r"sft: (\d+) steps, (\d+) tokens in ([\d.]+)s", self.client.jobs.logs(job.id))
+        if found is None:
+            raise RuntimeError("the sft job's log has no training summary")
+        return {"steps": int(found.group(1)), "tokens": int(found.group(2)), "train_s": float(found.group(3)),
+                "wall_s": wall, "cpu_s": float("nan")}
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):+6.1%}  ({min(values):+.1%} .. {max(values):+.1%})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (plain, core, job) in rotated order")
+    parser.add_argument("--sides", default="plain,core,job")
+    parser.add_argument("--child", choices=["plain", "core"], help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child, args.model_dir, args.rows, args.steps, args.batch)
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from adaptive_engine.models_bundled import bundled_chat_model_dir
 
     model_dir = bundled_chat_model_dir()
-    rows = make_rows(args.rows)
-    settings = TrainSettings(max_steps=args.steps, batch_size=args.batch, max_length=128,
-                             lora=LoraSettings(r=16, alpha=32), device="cpu")
-    print(f"torch threads {torch.get_num_threads()}; {args.rows} rows, {args.steps} steps of {args.batch}, "
-          f"{args.rounds} rounds, model {model_dir.name}")
-    results: dict[str, list[tuple[int, float]]] = {"plain": [], "ours": []}
-    run_plain(model_dir, rows[:16], TrainSettings(max_steps=1, batch_size=2, device="cpu"),
-              Path(tempfile.mkdtemp(prefix="warm-")))  # warm file caches and imports for both sides
-    for round_ in range(args.rounds):
-        order = [("plain", run_plain), ("ours", run_ours)]
-        if round_ % 2:
-            order.reverse()
-        for name, fn in order:
-            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as scratch:
-                tokens, seconds = fn(model_dir, rows, settings, Path(scratch))
-            results[name].append((tokens, seconds))
-            print(f"round {round_ + 1} {name:5s}: {tokens} tokens in {seconds:.1f} s = {tokens / seconds:.1f} tokens/s",
-                  flush=True)
-    rate = {name: statistics.median(t / s for t, s in runs) for name, runs in results.items()}
-    overhead = 1 - rate["ours"] / rate["plain"]
-    print(f"median tokens/s: plain TRL {rate['plain']:.1f}, ours {rate['ours']:.1f}; "
-          f"overhead {overhead:+.1%} (target <= 10%)")
+    # Every side gets the environment the server gives its jobs (the server sets OMP_WAIT_POLICY itself).
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_WAIT_POLICY": "PASSIVE"}
+    sides = [s for s in args.sides.split(",") if s]
+    assert "plain" in sides, "plain is the baseline"
+    print(f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"{args.rows} rows, {args.steps} steps of {args.batch}, {args.rounds} rounds, sides {sides}", flush=True)
+    job_side = JobSide(model_dir, args, env) if "job" in sides else None
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    try:
+        spawn("plain", model_dir, argparse.Namespace(rows=16, steps=1, batch=2), env)  # warm the file cache
+        for round_ in range(args.rounds):
+            order = sides[round_ % len(sides):] + sides[:round_ % len(sides)]
+            for side in order:
+                result = job_side.run() if side == "job" else spawn(side, model_dir, args, env)  # type: ignore[union-attr]
+                results[side].append(result)
+                print(f"round {round_ + 1} {side:5s}: {result['tokens']} tokens, {result['steps']} steps; "
+                      f"end to end {result['wall_s']:6.1f} s = {result['tokens'] / result['wall_s']:6.1f} tokens/s; "
+                      f"training loop {result['train_s']:6.1f} s = {result['tokens'] / result['train_s']:6.1f} tokens/s"
+                      f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        if job_side is not None:
+            job_side.close()
+
+    print(f"\noverhead vs plain TRL, per round then median (min .. max over {args.rounds} rounds); "
+          "1 - rate(side) / rate(plain):")
+    for side in [s for s in sides if s != "plain"]:
+        for what, key in (("end to end", "wall_s"), ("training loop", "train_s")):
+            per_round = [1 - (r[side]["tokens"] / r[side][key]) / (r["plain"]["tokens"] / r["plain"][key])
+                         for r in ({s: results[s][i] for s in sides} for i in range(args.rounds))]
+            print(f"   {side:5s} {what:14s} {spread(per_round)}")
+    for side in sides:
+        rates = [r["tokens"] / r["wall_s"] for r in results[side]]
+        print(f"   {side:5s} end-to-end tokens/s: median {statistics.median(rates):.1f} "
+              f"({min(rates):.1f} .. {max(rates):.1f})")
+    print(f"load average at the end {'/'.join(f'{x:.1f}' for x in os.getloadavg())} (target: job overhead <= 10%)")
 
 
 if __name__ == "__main__":
