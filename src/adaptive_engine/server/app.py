@@ -45,6 +45,10 @@ STREAMED_UPLOADS = re.compile(r"/api/v1/(upload/part|jobs/[^/]+/artifacts|jobs/[
 
 
 async def graphql_context(request: Request) -> AsyncIterator[Context]:
+    # Served completions are queued, not awaited: what this process accepted is written before any read.
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is not None:
+        await ingest.barrier()
     async with request.app.state.sessionmaker() as session:
         yield Context(session=session, principal=request.state.principal, state=request.app.state)
 

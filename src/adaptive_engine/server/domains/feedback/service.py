@@ -95,6 +95,7 @@ async def log_preference(
     if isinstance(preferred, uuid.UUID) and preferred == other:
         raise InvalidInput("a preference needs two different completions, not the same one twice")
     key = await get_key(session, metric, writer.lookups)
+    await writer.barrier()  # a completion served a moment ago may still be on its way to the database
     sides: dict[str, orm.Completion] = {}
     for name, side in (("preferred_completion", preferred), ("other_completion", other)):
         if isinstance(side, uuid.UUID):
@@ -168,6 +169,7 @@ async def log_outcome(
     user: str | None = None,
 ) -> uuid.UUID:
     """A value for a whole user session (the session's completions tell the use case)."""
+    await writer.barrier()
     use_case_id = (
         await session.execute(select(orm.Completion.use_case_id).where(orm.Completion.session_id == session_id).limit(1))
     ).scalar_one_or_none()

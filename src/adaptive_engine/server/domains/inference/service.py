@@ -245,7 +245,9 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
 
 
 async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage) -> None:
-    """Store one completion per choice (unless the caller said store=False); returns once committed."""
+    """Store one completion per choice (unless the caller said store=False). The answer does not wait for
+    the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
+    on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``)."""
     if not call.store:
         return
     latency_ms = (time.perf_counter() - call.started) * 1000.0
@@ -270,7 +272,7 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
         )
         for i in range(n)
     ]
-    await record_completions(state, rows)
+    await record_completions(state, rows, wait=False)
 
 
 def usage_json(usage: Usage) -> dict[str, int]:

@@ -105,6 +105,7 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
 class _Pending:
     rows: Rows
     future: asyncio.Future[None]
+    seq: int = 0
 
 
 class IngestWriter:
@@ -116,6 +117,10 @@ class IngestWriter:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.batches = 0
+        # Sequence numbers: the last batch queued, the last one written (or failed); waiters for barrier().
+        self._queued_seq = 0
+        self._done_seq = 0
+        self._barriers: list[tuple[int, asyncio.Future[None]]] = []
         # What every logging request looks up (use cases, feedback keys, default models), cached briefly:
         # the app's shared cache once started.
         self.lookups = RefCache()
@@ -141,13 +146,46 @@ class IngestWriter:
 
     async def write(self, rows: Rows) -> None:
         """Return once ``rows`` are committed; raise (with nothing written) if they cannot be."""
+        future = self._enqueue(rows)
+        if future is not None:
+            await future
+
+    def submit(self, rows: Rows) -> None:
+        """Queue ``rows`` without waiting for their commit (served completions: the answer must not wait
+        for its log). A failure is logged. Completions are known to :attr:`recent_completions` at once, and
+        anything queued later (their feedback) commits after them: the writer keeps the order."""
+        future = self._enqueue(rows)
+        if future is not None:
+            self.recent_completions.add(rows)
+            future.add_done_callback(_log_failure)
+
+    def _enqueue(self, rows: Rows) -> asyncio.Future[None] | None:
         if self._queue is None or self._task is None or self._task.done():
             raise Unavailable("the ingest writer is not running")
         if not rows.count() and not rows.links:
-            return
+            return None
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(rows, future))
-        await future
+        self._queued_seq += 1
+        self._queue.put_nowait(_Pending(rows, future, self._queued_seq))
+        return future
+
+    async def barrier(self) -> None:
+        """Wait until everything queued so far is written: reads after it see every row this process
+        has accepted (read-your-writes for submitted completions)."""
+        target = self._queued_seq
+        if self._done_seq >= target or self._task is None or self._task.done():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers.append((target, waiter))
+        await waiter
+
+    def _written(self, pending: list[_Pending]) -> None:
+        self._done_seq = max(self._done_seq, max(p.seq for p in pending))
+        ready = [w for t, w in self._barriers if t <= self._done_seq]
+        self._barriers = [(t, w) for t, w in self._barriers if t > self._done_seq]
+        for waiter in ready:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -165,6 +203,7 @@ class IngestWriter:
                 pending.append(item)
             try:
                 await self._flush(pending)
+                self._written(pending)
             except asyncio.CancelledError:
                 for p in pending:
                     if not p.future.done():
@@ -175,11 +214,16 @@ class IngestWriter:
                 for p in pending:
                     if not p.future.done():
                         p.future.set_exception(Internal("could not store the data"))
+                self._written(pending)
         # Stopped: whatever arrived after the sentinel is refused, not left waiting.
         while not self._queue.empty():
             late = self._queue.get_nowait()
             if late is not None and not late.future.done():
                 late.future.set_exception(Unavailable("the server is shutting down"))
+        for _, waiter in self._barriers:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._barriers = []
 
     async def _flush(self, pending: list[_Pending]) -> None:
         live = [p for p in pending if not p.future.cancelled()]
@@ -218,6 +262,11 @@ class IngestWriter:
                 raise
         self.commits += 1
         self.recent_completions.add(rows)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a served completion could not be stored: %s", future.exception())
 
 
 def _succeed(item: _Pending) -> None:

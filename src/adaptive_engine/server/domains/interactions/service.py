@@ -173,17 +173,19 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
 
 
 async def record_completions(
-    state: Any, completions: Sequence[NewCompletion], session: AsyncSession | None = None
+    state: Any, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *, wait: bool = True
 ) -> list[uuid.UUID]:
-    """Store served completions; return their ids once committed.
+    """Store served completions; return their ids once committed (``wait=False``: once queued).
 
     ``state`` is ``app.state`` (its ``ingest`` writer groups concurrent calls into one commit). With
     ``session``, the rows are added to that session's transaction instead and the caller commits."""
     rows = completion_rows(completions)
     if session is not None:
         await insert_rows(session, rows)
-    else:
+    elif wait:
         await state.ingest.write(rows)
+    else:
+        state.ingest.submit(rows)
     return [c.id for c in completions]
 
 
