@@ -33,7 +33,7 @@ from adaptive_engine.server.inference.backends.base import (
 from adaptive_engine.server.inference.backends.local import LocalModelSpec
 from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec
 from tests.models.support import tiny_llama_folder
-from tests.support import LiveServer, make_settings, private_postgres_database
+from tests.support import LiveServer, make_settings, private_postgres_database, process_alive
 
 FAKE = Path(__file__).with_name("fake_vllm.py")
 COMMAND = [sys.executable, str(FAKE)]
@@ -48,18 +48,6 @@ def chat(text: str, max_tokens: int | None = None) -> GenerationRequest:
     return GenerationRequest(messages=[ChatMessage("user", text)], params=GenerationParams(max_tokens=max_tokens))
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped) is gone for our purpose.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def argv_of(backend: VllmBackend) -> list[str]:
     line = next(l for l in backend.output_tail().splitlines() if l.startswith("fake-vllm argv: "))
     return json.loads(line.removeprefix("fake-vllm argv: "))
@@ -71,7 +59,7 @@ async def test_serves_chat_stream_and_stops(model_folder: Path) -> None:
     await backend.load()
     pid = backend.pid
     try:
-        assert pid is not None and alive(pid)
+        assert pid is not None and process_alive(pid)
         argv = argv_of(backend)
         assert argv[:2] == ["serve", str(model_folder)] and argv[argv.index("--served-model-name") + 1] == "tiny"
         assert argv[argv.index("--host") + 1] == "127.0.0.1" and argv[argv.index("--port") + 1] == str(backend.port)
@@ -93,7 +81,7 @@ async def test_serves_chat_stream_and_stops(model_folder: Path) -> None:
             await backend.embed(["x"])
     finally:
         await backend.unload()
-    assert not alive(pid)
+    assert not process_alive(pid)
     with pytest.raises(BackendNotReady):
         await backend.generate(chat("after"))
     await backend.unload()  # idempotent
@@ -161,7 +149,7 @@ async def test_a_start_that_never_gets_healthy_times_out_and_is_stopped(
                                    startup_timeout_s=3))
     with pytest.raises(BackendLoadError, match=r"did not answer /health within 3 s(.|\n)*fake-vllm argv"):
         await backend.load()
-    assert backend.pid is not None and not alive(backend.pid)
+    assert backend.pid is not None and not process_alive(backend.pid)
 
 
 async def test_a_process_that_dies_while_serving_is_reported(model_folder: Path) -> None:
@@ -207,7 +195,7 @@ def test_server_serves_local_models_through_vllm(database: str | None, tmp_path:
         model = client.models.add_local(str(model_folder), name="Tiny on vLLM", key="tiny-vllm")
         client.models.attach(model.key, wait=True, make_default=True)
         backend = live.app.state.inference.loaded_backends()[uuid.UUID(model.id)]
-        assert isinstance(backend, VllmBackend) and alive(backend.pid)
+        assert isinstance(backend, VllmBackend) and process_alive(backend.pid)
         answer = client.chat.create(messages=[{"role": "user", "content": "hello vllm"}])
         assert answer.choices[0].message.content == "[tiny-vllm] hello vllm"
         chunks = list(client.chat.create(messages=[{"role": "user", "content": "x y"}], stream=True,
@@ -217,15 +205,15 @@ def test_server_serves_local_models_through_vllm(database: str | None, tmp_path:
         pid = backend.pid
         client.models.terminate(model.key, force=True)
         deadline = time.monotonic() + 30
-        while alive(pid):
+        while process_alive(pid):
             assert time.monotonic() < deadline, "the vLLM process outlived terminate"
             time.sleep(0.1)
         # Deployed again: a new process; the server's shutdown stops it too.
         client.models.attach(model.key, wait=True)
         again = live.app.state.inference.loaded_backends()[uuid.UUID(model.id)]
-        assert again.pid != pid and alive(again.pid)
+        assert again.pid != pid and process_alive(again.pid)
         last_pid = again.pid
-    assert not alive(last_pid)
+    assert not process_alive(last_pid)
 
 
 def test_server_marks_the_model_error_when_vllm_is_missing(tmp_path: Path, model_folder: Path) -> None:

@@ -12,6 +12,7 @@ from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
 from tests.jobs import recipes
 from tests.jobs.helpers import upload, wait_for
+from tests.support import process_alive
 
 
 @pytest.fixture
@@ -104,24 +105,12 @@ def test_cancel_kills_the_process_group(client: Adaptive, use_case: str, tmp_pat
     canceled = client.jobs.cancel(running.id)
     assert canceled.status == "CANCELED" and canceled.stages[0].status == "CANCELLED"
     deadline = time.monotonic() + 30
-    while _alive(child):
+    while process_alive(child):
         assert time.monotonic() < deadline, "the recipe's child process outlived the cancel"
         time.sleep(0.1)
     assert wait_for(client, job.id).status == "CANCELED"
     with pytest.raises(errors.ConflictError, match="already canceled"):
         client.jobs.cancel(job.id)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its new parent) counts as dead.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_bad_requests_change_nothing(client: Adaptive, use_case: str, tmp_path: Path) -> None:
