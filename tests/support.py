@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from adaptive_engine.server.app import create_app
@@ -78,6 +79,13 @@ class LiveServer:
                 raise RuntimeError("test server failed to start")
             time.sleep(0.02)
         return self
+
+    def settle(self) -> None:
+        """Wait until what this server queued for the database (served completions) is committed: every
+        GraphQL request waits for that first, so one trivial query is the barrier."""
+        r = httpx.post(f"{self.base_url}/api/graphql", json={"query": "{ __typename }"},
+                       headers={"Authorization": f"Bearer {self.api_key}"}, timeout=60)
+        r.raise_for_status()
 
     def stop(self) -> None:
         self._server.should_exit = True

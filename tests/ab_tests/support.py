@@ -23,7 +23,9 @@ MIN_OBS = 20
 
 
 def in_db(server: LiveServer, work: Callable[..., Awaitable[T]]) -> T:
-    """Run ``work(session)`` in one committed transaction on the server's database (own engine/loop)."""
+    """Run ``work(session)`` in one committed transaction on the server's database (own engine/loop), once
+    what the server queued for it is written."""
+    server.settle()
 
     async def main() -> T:
         engine = create_engine(server.settings.resolved_database_url)

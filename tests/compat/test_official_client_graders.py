@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.graders.conftest import chat_model, db_run  # noqa: F401 - fixtures
-from tests.graders.conftest import word_server  # noqa: F401
+from tests.graders.conftest import chat_model, word_server  # noqa: F401 - fixtures
 
 adaptive_sdk = pytest.importorskip("adaptive_sdk")
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.ab_tests.support import in_db
 from tests.graders.reward_servers import BrokenServer, LengthRewardServer, RunningRewardServer, WordRewardServer
 
 
@@ -36,25 +37,6 @@ def use_case(client, unique: str) -> str:  # noqa: ANN001
     return key
 
 
-def db_run(server, work):  # noqa: ANN001, ANN201
-    """Run ``work(session)`` in its own engine and event loop against the server's database (test data set-up
-    and checks; the server's own engine lives in the server's loop)."""
-    import asyncio
-
-    from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
-    from adaptive_engine.server.db.session import unit_of_work
-
-    async def main():  # noqa: ANN202
-        engine = create_engine(server.settings.resolved_database_url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
-
-
 @pytest.fixture
 def chat_model(server, unique: str) -> str:  # noqa: ANN001
     """A chat model row in the registry (the judge model a grader names)."""
@@ -65,5 +47,5 @@ def chat_model(server, unique: str) -> str:  # noqa: ANN001
     async def add(session):  # noqa: ANN001, ANN202
         session.add(Model(key=key, name=key, kind="chat", provider="local", status="ONLINE"))
 
-    db_run(server, add)
+    in_db(server, add)
     return key

@@ -13,7 +13,7 @@ from adaptive_engine.sdk.errors import ValidationError
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Completion, GradingResult, UseCase
 from adaptive_engine.server.domains.graders.online import sampled
-from tests.graders.conftest import db_run
+from tests.ab_tests.support import in_db
 
 CODE = '''
 def grade(messages, completion, metadata):
@@ -36,7 +36,7 @@ def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:
         await session.flush()
         return [r.id for r in rows]
 
-    return db_run(server, add)
+    return in_db(server, add)
 
 
 def run_once(server) -> int:  # noqa: ANN001
@@ -49,7 +49,7 @@ def results_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, GradingResult]: 
         rows = await session.execute(select(GradingResult).where(GradingResult.completion_id.in_(ids)))
         return {r.completion_id: r for r in rows.scalars()}
 
-    return db_run(server, read)
+    return in_db(server, read)
 
 
 def test_online_grading_scores_new_live_traffic(server, client, use_case, unique) -> None:  # noqa: ANN001
@@ -81,7 +81,7 @@ def feedback_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:  # noqa
         rows = await session.execute(select(Feedback).where(Feedback.completion_id.in_(ids)))
         return {r.completion_id: r.value for r in rows.scalars()}
 
-    return db_run(server, read)
+    return in_db(server, read)
 
 
 def test_grade_with_completion_id_writes_feedback(server, client, use_case, unique) -> None:  # noqa: ANN001

@@ -142,7 +142,7 @@ def test_locked_grader_cannot_change_and_running_job_blocks_delete(server, clien
     from sqlalchemy import select
 
     from adaptive_engine.server.db.models import Job, UseCase
-    from tests.graders.conftest import db_run
+    from tests.ab_tests.support import in_db
 
     client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
     client.graders.lock(grader_key="words", locked=True)
@@ -158,12 +158,12 @@ def test_locked_grader_cannot_change_and_running_job_blocks_delete(server, clien
         await session.flush()
         return job.id
 
-    job_id = db_run(server, add_job)
+    job_id = in_db(server, add_job)
     with pytest.raises(ConflictError, match="eval-run"):
         client.graders.delete(grader_key="words")
 
     async def finish(session):  # noqa: ANN001, ANN202
         (await session.get(Job, job_id)).status = "COMPLETED"
 
-    db_run(server, finish)
+    in_db(server, finish)
     assert client.graders.delete(grader_key="words")
