@@ -42,7 +42,7 @@ def _root_fields() -> set[str]:
 def _routes(app) -> set[str]:  # noqa: ANN001
     return {
         f"{method} {path}"
-        for path, methods, _ in iter_routes(app)
+        for path, methods, _, _ in iter_routes(app)
         if path.startswith("/api/v1")
         for method in methods
         if method != "HEAD"

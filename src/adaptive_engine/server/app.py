@@ -37,6 +37,7 @@ from adaptive_engine.server.middleware import (
     SessionScopeMiddleware,
 )
 from adaptive_engine.server.rest.errors import install_error_handlers
+from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.router import api_router
 
 log = logging.getLogger("adaptive_engine")
@@ -124,7 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     graphql = GraphQLRouter(build_schema(), context_getter=graphql_context, multipart_uploads_enabled=True)
     app.include_router(graphql, prefix="/api/graphql")
 
-    # Outermost first: metrics see every request, auth runs before the size check reads the body.
+    # Each one added wraps those before it (the last is outermost): metrics see every request, auth runs
+    # before the size check reads the body, and the JSON-route shortcut sits next to the routes.
+    app.add_middleware(JsonRouteShortcut)
     app.add_middleware(SessionScopeMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)

@@ -272,42 +272,48 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
     body by ``use_case(body)`` when given) and hand the route an :class:`Authorized`."""
     from adaptive_engine.server.rest.deps import db_session
 
-    requirement = Requirement(permission)
-
     async def dependency(request: Request, session: AsyncSession = Depends(db_session)) -> Authorized:
-        principal: Principal = request.state.principal
-        auth = Authorized(principal, session, permission, refs=getattr(request.app.state, "refs", None))
-        if permission is None:
-            return auth
-        if use_case is not None:
-            body: Any = None
-            if request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
+        body: Any = None
+        if use_case is not None and request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            if isinstance(body, str):  # some clients double-encode JSON bodies
+                import json
+
                 try:
-                    body = await request.json()
+                    body = json.loads(body)
                 except ValueError:
                     body = None
-                if isinstance(body, str):  # some clients double-encode JSON bodies
-                    import json
+        return await authorize_request(request, session, permission, use_case, body)
 
-                    try:
-                        body = json.loads(body)
-                    except ValueError:
-                        body = None
-            value = use_case(body, request, session)
-            if isinstance(value, Awaitable):
-                value = await value
-            values = [v for v in (value if isinstance(value, (list, set)) else [value]) if v is not None]
-            for one in (values if len(values) < 2 else list(dict.fromkeys(values))):
-                await auth.use_case_for(one)
-            if values:
-                return auth
-        # No use case in the request: the permission must come from a role in some team; the route may
-        # still check a use case it finds elsewhere with `await auth.use_case_for(key)`.
-        principal.require_global(permission)
-        return auth
-
-    dependency.__guard__ = requirement  # type: ignore[attr-defined]
+    dependency.__guard__ = Requirement(permission)  # type: ignore[attr-defined]
     return Depends(dependency)
+
+
+async def authorize_request(
+    request: Request, session: AsyncSession, permission: str | None, use_case: BodyTarget, body: Any
+) -> Authorized:
+    """The check behind every REST guard: the use case(s) ``use_case`` picks from the request's parsed JSON
+    ``body``, or the caller's global right when it picks none."""
+    principal: Principal = request.state.principal
+    auth = Authorized(principal, session, permission, refs=getattr(request.app.state, "refs", None))
+    if permission is None:
+        return auth
+    if use_case is not None:
+        value = use_case(body, request, session)
+        if isinstance(value, Awaitable):
+            value = await value
+        values = [v for v in (value if isinstance(value, (list, set)) else [value]) if v is not None]
+        for one in (values if len(values) < 2 else list(dict.fromkeys(values))):
+            await auth.use_case_for(one)
+        if values:
+            return auth
+    # No use case in the request: the permission must come from a role in some team; the route may
+    # still check a use case it finds elsewhere with `await auth.use_case_for(key)`.
+    principal.require_global(permission)
+    return auth
 
 
 def from_query(name: str) -> Callable[..., Any]:
@@ -330,17 +336,22 @@ def from_path(name: str, finder: Finder, label: str) -> Callable[..., Any]:
 
 
 def iter_routes(app: Any) -> Any:
-    """(path, methods, dependant) of every HTTP route of the app, included routers flattened."""
+    """(path, methods, dependant, route) of every HTTP route of the app, included routers flattened."""
     for route in app.routes:
         contexts = getattr(route, "effective_route_contexts", None)
         if callable(contexts):  # FastAPI's included router: its routes with the include's prefix
             for context in contexts():
-                yield context.path, set(getattr(context, "methods", None) or []), getattr(context, "dependant", None)
+                yield (context.path, set(getattr(context, "methods", None) or []), getattr(context, "dependant", None),
+                       context.original_route)
         elif hasattr(route, "path"):
-            yield route.path, set(getattr(route, "methods", None) or []), getattr(route, "dependant", None)
+            yield route.path, set(getattr(route, "methods", None) or []), getattr(route, "dependant", None), route
 
 
 def dependant_guard(dependant: Any) -> Requirement | None:
+    # A route guarded in its own body (rest/json_route.py) carries the requirement on its endpoint.
+    own = getattr(getattr(dependant, "call", None), "__guard__", None)
+    if own is not None:
+        return own
     stack = list(getattr(dependant, "dependencies", []) or [])
     while stack:
         dep = stack.pop()
@@ -353,7 +364,7 @@ def dependant_guard(dependant: Any) -> Requirement | None:
 
 def unguarded_routes(app: Any, prefix: str = "/api/v1") -> list[str]:
     missing = []
-    for path, methods, dependant in iter_routes(app):
+    for path, methods, dependant, _ in iter_routes(app):
         if path.startswith(prefix) and dependant_guard(dependant) is None:
             missing.append(f"{','.join(sorted(methods))} {path}")
     return missing

@@ -74,6 +74,8 @@ def generation(tables: Iterable[type]) -> int:
 def pending(session: Any, tables: Iterable[type]) -> bool:
     """Whether ``session`` (sync or async) flushed changes to one of ``tables`` that are not committed yet:
     a cached answer would not show them to the request that made them."""
+    if getattr(session, "never_opened", False):  # a LazySession nothing has used: no changes, and none opened
+        return False
     sync = getattr(session, "sync_session", session)
     touched = sync.info.get(_TOUCHED)
     return bool(touched) and any(table in touched for table in tables)

@@ -72,6 +72,34 @@ class SerialSession(AsyncSession):
     close = _one_at_a_time(AsyncSession.close)
 
 
+class LazySession:
+    """A request's session, opened on its first use. Data-plane requests are mostly answered from caches
+    and never reach the database; opening and closing a session they do not use was a twentieth of one."""
+
+    __slots__ = ("_open", "_session")
+
+    def __init__(self, open_session: Callable[[], AsyncSession]) -> None:
+        self._open = open_session
+        self._session: AsyncSession | None = None
+
+    @property
+    def never_opened(self) -> bool:
+        return self._session is None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._session = self._open()
+        return getattr(self._session, name)
+
+    async def rollback(self) -> None:
+        if self._session is not None:  # nothing opened, nothing to end
+            await self._session.rollback()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
 @asynccontextmanager
 async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session:

@@ -6,6 +6,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.session import LazySession
 
 SESSION_KEY = "db_session"
 
@@ -14,12 +15,13 @@ async def db_session(request: Request) -> AsyncSession:
     """A session per request; the route commits what it must acknowledge before answering.
 
     A plain function, not a generator dependency: FastAPI wraps those in an exit stack and a shielded
-    cancel scope, a fifth of a logging request's time. :class:`SessionScopeMiddleware` closes it."""
+    cancel scope, a fifth of a logging request's time. :class:`SessionScopeMiddleware` closes it. It is
+    opened on first use (:class:`LazySession`): many requests are answered from caches alone."""
     state = request.scope.setdefault("state", {})
     session = state.get(SESSION_KEY)
     if session is None:
-        session = state[SESSION_KEY] = request.app.state.sessionmaker()
-    return session
+        session = state[SESSION_KEY] = LazySession(request.app.state.sessionmaker)
+    return session  # type: ignore[return-value]  # an AsyncSession to every caller
 
 
 async def principal(request: Request) -> Principal:

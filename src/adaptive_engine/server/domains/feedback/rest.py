@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request
 
-from adaptive_engine.server.auth.guard import from_body, route_requires
-from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.auth.guard import Authorized, from_body
 from adaptive_engine.server.domains.feedback import service
 from adaptive_engine.server.domains.interactions.schemas import (
     AddComparisonRequest,
@@ -16,7 +14,7 @@ from adaptive_engine.server.domains.interactions.schemas import (
     FeedbackOutput,
     OutcomeOutput,
 )
-from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_route import json_post
 
 router = APIRouter(tags=["feedback"])
 
@@ -25,16 +23,11 @@ def _user(value: object) -> str | None:
     return str(value) if value is not None else None
 
 
-@router.post("/feedback", status_code=201, dependencies=[route_requires("feedback:write")])
-async def add_feedback(
-    body: AddFeedbackRequest,
-    request: Request,
-    session: AsyncSession = Depends(db_session),
-    caller: Principal = Depends(principal),
-) -> FeedbackOutput:
+@json_post(router, "/feedback", AddFeedbackRequest, permission="feedback:write")
+async def add_feedback(request: Request, body: AddFeedbackRequest, auth: Authorized) -> FeedbackOutput:
     feedback_id = await service.log_metric(
-        session,
-        caller,
+        auth.session,
+        auth.principal,
         request.app.state.ingest,
         completion_id=body.completion_id,
         metric=body.metric,
@@ -46,18 +39,11 @@ async def add_feedback(
     return FeedbackOutput(feedback_id=feedback_id)
 
 
-@router.post(
-    "/comparison", status_code=201, dependencies=[route_requires("feedback:write", use_case=from_body("use_case"))]
-)
-async def add_comparison(
-    body: AddComparisonRequest,
-    request: Request,
-    session: AsyncSession = Depends(db_session),
-    caller: Principal = Depends(principal),
-) -> ComparisonOutput:
+@json_post(router, "/comparison", AddComparisonRequest, permission="feedback:write", use_case=from_body("use_case"))
+async def add_comparison(request: Request, body: AddComparisonRequest, auth: Authorized) -> ComparisonOutput:
     comparison_id = await service.log_preference(
-        session,
-        caller,
+        auth.session,
+        auth.principal,
         request.app.state.ingest,
         metric=body.metric,
         preferred=body.preferred_completion,
@@ -71,16 +57,11 @@ async def add_comparison(
     return ComparisonOutput(comparison_id=comparison_id)
 
 
-@router.post("/outcome", status_code=201, dependencies=[route_requires("feedback:write")])
-async def add_outcome(
-    body: AddOutcomeRequest,
-    request: Request,
-    session: AsyncSession = Depends(db_session),
-    caller: Principal = Depends(principal),
-) -> OutcomeOutput:
+@json_post(router, "/outcome", AddOutcomeRequest, permission="feedback:write")
+async def add_outcome(request: Request, body: AddOutcomeRequest, auth: Authorized) -> OutcomeOutput:
     outcome_id = await service.log_outcome(
-        session,
-        caller,
+        auth.session,
+        auth.principal,
         request.app.state.ingest,
         session_id=body.session_id,
         metric=body.metric,

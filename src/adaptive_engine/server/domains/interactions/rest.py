@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Request
 
-from adaptive_engine.server.auth.guard import from_body, route_requires
-from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.auth.guard import Authorized, from_body
 from adaptive_engine.server.domains.interactions import service
 from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest, AddInteractionsResponse
-from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_route import json_post
 
 router = APIRouter(tags=["interactions"])
 
 
-def _out(created: service.CreatedInteraction) -> dict:
+def _out(created: service.CreatedInteraction) -> AddInteractionsResponse:
     return AddInteractionsResponse(
         completion_id=created.completion_id, session_id=created.session_id, feedback_ids=created.feedback_ids
-    ).model_dump(mode="json")
+    )
 
 
-@router.post(
-    "/interactions",
-    status_code=201,
-    response_model=None,
-    dependencies=[route_requires("feedback:write", use_case=from_body("use_case"))],
-)
+@json_post(router, "/interactions", AddInteractionsRequest | list[AddInteractionsRequest],
+           permission="feedback:write", use_case=from_body("use_case"))
 async def add_interactions(
-    body: AddInteractionsRequest | list[AddInteractionsRequest],
-    request: Request,
-    session: AsyncSession = Depends(db_session),
-    caller: Principal = Depends(principal),
-) -> JSONResponse:
+    request: Request, body: AddInteractionsRequest | list[AddInteractionsRequest], auth: Authorized
+) -> AddInteractionsResponse | list[AddInteractionsResponse]:
     batch = isinstance(body, list)
     bodies = body if isinstance(body, list) else [body]
-    created = await service.create_interactions(session, caller, request.app.state.ingest, bodies, batch=batch)
-    payload = [_out(c) for c in created] if batch else _out(created[0])
-    return JSONResponse(payload, status_code=201)
+    created = await service.create_interactions(auth.session, auth.principal, request.app.state.ingest, bodies, batch=batch)
+    return [_out(c) for c in created] if batch else _out(created[0])
