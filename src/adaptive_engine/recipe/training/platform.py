@@ -47,7 +47,7 @@ class FeedbackFilter(BaseModel):
 
 def resolve_model_dir(ctx: RecipeContext, model: str) -> Path:
     """A local folder with ``model``'s weights (a transformers folder or a PEFT adapter on its base)."""
-    from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, bundled_chat_model_dir, convert_gguf
+    from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, bundled_chat_model_dir
 
     if ctx.job_id is None:  # local development run: the bundled key or a folder
         if model == BUNDLED_CHAT_KEY:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -21,6 +23,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def new_id() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of milliseconds since the epoch, then 74 random bits. Rows written
+    together land together in their primary-key index instead of at random places."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
+    value = ((millis & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return uuid.UUID(int=value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
@@ -32,7 +43,7 @@ class Base(DeclarativeBase):
 
 
 class IdMixin:
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
 
 
 class CreatedAtMixin:

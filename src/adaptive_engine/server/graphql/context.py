@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
 from strawberry.fastapi import BaseContext
 
 from adaptive_engine.server.auth.principal import Principal

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Dataset, Metric, UseCase
 from adaptive_engine.server.db.session import after_commit
@@ -90,7 +90,7 @@ async def create_from_file(
             raise InvalidInput("a dataset needs a name")
         target, key = await _check_new(session, principal, use_case, key, name)
         summary, size = await asyncio.to_thread(validate_file, temp, max_bytes)
-        dataset_id = uuid.uuid4()
+        dataset_id = new_id()
         relative = f"datasets/{dataset_id}.jsonl"
         store.place(temp, relative)
     except BaseException:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
 from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
@@ -30,7 +31,6 @@ from adaptive_engine.server.inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     StreamEvent,
-    TextDelta,
     Usage,
 )
 
@@ -67,13 +67,13 @@ class Call:
     labels: dict[str, str]
     store: bool
     include_usage: bool
-    request_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    request_id: uuid.UUID = field(default_factory=new_id)
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
     completion_ids: list[uuid.UUID] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.completion_ids = [uuid.uuid4() for _ in range(self.request.params.n)]
+        self.completion_ids = [new_id() for _ in range(self.request.params.n)]
 
 
 # --------------------------------------------------------------------------- validation
@@ -109,7 +109,7 @@ def check_params(body: Any) -> GenerationParams:
 
 def check_session_id(value: str | None) -> uuid.UUID:
     if value is None:
-        return uuid.uuid4()
+        return new_id()
     parsed = parse_uuid(value)
     if parsed is None:
         raise InvalidInput(f"session_id must be a UUID (got '{value}')")

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.base import new_id, utcnow
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
@@ -67,8 +67,10 @@ class Rows:
     links: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
 
     def add(self, table: type, row: dict[str, Any]) -> dict[str, Any]:
-        row.setdefault("id", uuid.uuid4())
-        row.setdefault("created_at", utcnow())
+        if "id" not in row:
+            row["id"] = new_id()
+        if "created_at" not in row:
+            row["created_at"] = utcnow()
         self.tables.setdefault(table, []).append(row)
         return row
 
@@ -87,12 +89,13 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
         batch = rows.tables.get(table)
         if not batch:
             continue
-        # Core executemany needs one set of keys per statement: group rows by their key set.
+        # Core executemany needs one set of keys per statement: group rows by their key set. The statement
+        # names the Table, not the class: the ORM's bulk-insert layer costs more than the insert.
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in batch:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
-            await session.execute(insert(table), group)
+            await session.execute(insert(table.__table__), group)
     if rows.links:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         make = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -310,7 +313,7 @@ def completion_row(
 ) -> dict[str, Any]:
     """A ``completions`` row with every column set (Core executemany wants uniform rows)."""
     return {
-        "id": id or uuid.uuid4(),
+        "id": id or new_id(),
         "created_at": created_at or utcnow(),
         "use_case_id": use_case_id,
         "model_id": model_id,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.domains.feedback.keys import coerce_value, get_key
@@ -138,7 +139,7 @@ class NewCompletion:
     latency_ms: float | None = None
     finish_reason: str | None = None
     ab_campaign_id: uuid.UUID | None = None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     created_at: datetime | None = None
 
 
@@ -216,7 +217,7 @@ async def prepare_interaction(
         model = await lookups.default_model(session, use_case.id)
     ab_campaign_id = await resolve_ab_campaign(session, body.ab_campaign, where, use_case.id) if body.ab_campaign else None
     created_at = parse_time(body.created_at, f"{where}.created_at")
-    session_id = body.session_id or uuid.uuid4()
+    session_id = body.session_id or new_id()
     user_ref = str(body.user) if body.user else None
     completion = rows.add(
         orm.Completion,
@@ -245,7 +246,7 @@ async def prepare_interaction(
         row = rows.add(
             orm.Feedback,
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "created_at": parse_time(fb.created_at, f"{at}.created_at") or completion["created_at"],
                 "completion_id": completion["id"],
                 "metric_id": metric.id,

@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
-from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.base import new_id, utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import (
     ComputePool,
@@ -239,7 +239,7 @@ async def save_artifact(
         raise InvalidInput(f"artifact kind must be one of {', '.join(sorted(ARTIFACT_KINDS))}")
     if not name or len(name) > 300:
         raise InvalidInput("an artifact needs a name of at most 300 characters")
-    artifact_id = uuid.uuid4()
+    artifact_id = new_id()
     temp = store.temp_path()
     size = 0
     try:
