@@ -50,3 +50,17 @@ def test_bad_keys_change_nothing(client, unique: str) -> None:  # noqa: ANN001
         client.feedback.get_key(f"missing-{unique}")
     with pytest.raises(NotFoundError):
         client.feedback.link(f"missing-{unique}", use_case="nope-" + unique)
+
+
+def test_feedback_links_its_key_again_after_an_unlink(client, unique: str) -> None:  # noqa: ANN001
+    # The writer remembers links it committed (to skip re-linking); an unlink must make it forget them.
+    use_case, key = f"relink-{unique}", f"relink-k-{unique}"
+    client.use_cases.create(use_case)
+    client.feedback.register_key(key, kind="scalar")
+    for round_ in range(2):
+        created = client.interactions.create(messages=[{"role": "user", "content": f"q{round_}"}], completion="a",
+                                             use_case=use_case, feedbacks=[{"feedback_key": key, "value": 1.0}])
+        client.feedback.log_metric(value=2.0, completion_id=created.completion_id, feedback_key=key)
+        assert [m.key for m in client.use_cases.get(use_case).metrics] == [key]
+        client.feedback.unlink(key, use_case=use_case)
+        assert client.use_cases.get(use_case).metrics == []

@@ -3,7 +3,7 @@
 Hot paths (authentication, logging, inference routing) keep short-lived caches of rows they would
 otherwise read on every request. Each cache remembers ``generation(tables)`` when it stores an entry and
 treats the entry as stale once that number moves: a commit of this process that touched one of the
-tables (ORM flushes and ORM-enabled INSERT/UPDATE/DELETE statements are watched) bumps it right after
+tables (ORM flushes, and INSERT/UPDATE/DELETE statements on a mapped class or its Table) bumps it right after
 the commit, so no request can cache the old state in between. Other processes (replicas, the CLI) are
 seen through each cache's time-to-live instead.
 """
@@ -25,6 +25,7 @@ class _Registry:
 
     counts: dict[type, int] = {}
     installed = False
+    by_table: dict[Any, type] = {}
 
 
 def _touched(session: Session) -> set[type]:
@@ -38,8 +39,24 @@ def _on_flush(session: Session, _context: Any) -> None:
 
 
 def _on_execute(state: Any) -> None:
-    if (state.is_insert or state.is_update or state.is_delete) and state.bind_mapper is not None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    if state.bind_mapper is not None:
         _touched(state.session).add(state.bind_mapper.class_)
+        return
+    # A statement on the Table itself (bulk writes skip the ORM layer): its mapped class, if it has one.
+    table = getattr(state.statement, "table", None)
+    mapped = _class_of_table(table) if table is not None else None
+    if mapped is not None:
+        _touched(state.session).add(mapped)
+
+
+def _class_of_table(table: Any) -> type | None:
+    if not _Registry.by_table:
+        from adaptive_engine.server.db.base import Base
+
+        _Registry.by_table = {mapper.local_table: mapper.class_ for mapper in Base.registry.mappers}
+    return _Registry.by_table.get(table)
 
 
 def _on_commit(session: Session) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.base import new_id, utcnow
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
 from adaptive_engine.server.db.refs import RefCache
@@ -56,6 +58,42 @@ class RecentCompletions:
 
     def get(self, completion_id: uuid.UUID) -> uuid.UUID | None:
         return self._owners.get(completion_id)
+
+
+class KnownLinks:
+    """(use case, feedback key) links this process committed lately: a batch with feedback on an already
+    linked key skips its "link if missing" statement (one of the three of a typical commit). Forgotten
+    after ``ttl`` seconds, and at once when this process commits a change to the links (an unlink);
+    another process's unlink is seen once the entry expires."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        changes.install()
+        self.ttl = ttl
+        self._at: dict[tuple[uuid.UUID, uuid.UUID], float] = {}
+        self._generation = changes.generation((UseCaseMetric,))
+
+    def missing(self, links: set[tuple[uuid.UUID, uuid.UUID]]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        generation = changes.generation((UseCaseMetric,))
+        if generation != self._generation:
+            self._at.clear()
+            self._generation = generation
+        now = time.monotonic()
+        return {link for link in links if now - self._at.get(link, -self.ttl) >= self.ttl}
+
+    def committed(self, links: Iterable[tuple[uuid.UUID, uuid.UUID]], before: int, linked: bool) -> None:
+        """``links`` are committed; ``before`` was the links' generation when the write began, and the
+        write's own "link if missing" statement (``linked``) counts as one change of its own."""
+        now_generation = changes.generation((UseCaseMetric,))
+        if now_generation != before + (1 if linked else 0):
+            self._at.clear()  # someone else changed the links meanwhile: remember nothing
+            self._generation = now_generation
+            return
+        self._generation = now_generation
+        now = time.monotonic()
+        if len(self._at) > 100_000:
+            self._at.clear()
+        for link in links:
+            self._at[link] = now
 
 
 @dataclass
@@ -128,10 +166,12 @@ class IngestWriter:
         # the app's shared cache once started.
         self.lookups = RefCache()
         self.recent_completions = RecentCompletions()
+        self.known_links = KnownLinks()
 
     async def start(self, app: Any) -> None:
         self._sessionmaker = app.state.sessionmaker
         self.lookups = getattr(app.state, "refs", self.lookups)
+        self.known_links = KnownLinks(self.lookups.ttl)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
         app.state.ingest = self
@@ -256,13 +296,17 @@ class IngestWriter:
 
     async def _commit(self, rows: Rows) -> None:
         assert self._sessionmaker is not None
+        generation = changes.generation((UseCaseMetric,))
+        todo = Rows(rows.tables, self.known_links.missing(rows.links)) if rows.links else rows
         async with self._sessionmaker() as session:
             try:
-                await insert_rows(session, rows)
+                await insert_rows(session, todo)
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
+        if rows.links:
+            self.known_links.committed(rows.links, generation, linked=bool(todo.links))
         self.commits += 1
         self.recent_completions.add(rows)
 
