@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await service.stop()
             await engine.dispose()
 
-    app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None)
+    otel = settings.opentelemetry
+    app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry={"tracing": otel, "metrics": otel, "logs": otel})
     app.state.settings = settings
     app.state.file_store = FileStore(settings.resolved_files_dir)
     app.state.job_runner = JobRunner()

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     vllm_command: str = "vllm"
     vllm_args: str = ""
     vllm_startup_timeout_s: float = 600.0
+    # FastAPI's OpenTelemetry spans, metrics and logs for every request, to the providers the process
+    # configured (OTEL_* variables or your own set-up). Off by default: even unused, its per-request check
+    # cost a few percent of a logging request. Prometheus metrics are always at /metrics.
+    opentelemetry: bool = False
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "info"
