@@ -1,7 +1,7 @@
 """Ingest throughput: acknowledged interaction + feedback events per second through REST, beside the
 raw ceiling of the same database (batched inserts of the same rows, no HTTP), measured in the same run.
 
-    PYTHONPATH=src python bench/ingest.py [--seconds 10] [--databases sqlite,postgresql] [--clients 1,64]
+    PYTHONPATH=src python bench/ingest.py [--seconds 10] [--rounds 3] [--databases sqlite,postgresql] [--clients 1,64]
 
 One server process (`python -m adaptive_engine.cli serve`) per database. Each client loops: POST
 /api/v1/interactions with one inline feedback (2 events), then POST /api/v1/feedback on that completion
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,7 +207,10 @@ async def health_load(url: str, clients: int, seconds: float) -> float:
 
 
 def bench_database(kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None,
-                   batch: int = 1) -> list[tuple]:
+                   batch: int = 1, rounds: int = 3) -> list[tuple[str, str, list[float], list[float], int]]:
+    """Rows of (database, load, events/s per round, ratio to that round's raw ceiling per round, errors).
+    Each round measures every load and then the raw ceiling (the server idle), so each ratio compares
+    figures taken a few seconds apart on a machine whose speed drifts."""
     data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
     pg_name = None
     database_url = None
@@ -214,39 +218,47 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
         pg_name, database_url = fresh_postgres()
     resolved = database_url or f"sqlite+aiosqlite:///{(data_dir / 'engine.db').resolve()}"
     proc, url = start_server(data_dir, database_url, extra_path)
-    results = []
+    loads: list[tuple[str, int, int]] = [
+        (f"REST, {c} client{'s' if c > 1 else ''}", c, 1) for c in client_counts
+    ]
+    if batch > 1:
+        loads.append((f"REST, {max(client_counts)} clients, arrays of {batch} interactions", max(client_counts), batch))
+    rates: dict[str, list[float]] = {label: [] for label, _, _ in loads}
+    errors: dict[str, int] = {label: 0 for label, _, _ in loads}
+    raws: list[float] = []
     try:
         use_case, metric = "bench", "bench-ok"
         gql(url, "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }", {"i": {"key": use_case, "name": use_case}})
         gql(url, "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }", {"i": {"key": metric, "name": metric, "kind": "BOOL"}})
         # Warm the server's pools and caches.
         asyncio.run(rest_load(url, use_case, metric, 8, 1.0))
-        for clients in client_counts:
-            events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds))
-            results.append((kind, f"REST, {clients} client{'s' if clients > 1 else ''}", events / elapsed, errors))
-        if batch > 1:
-            clients = max(client_counts)
-            events, errors, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds, batch))
-            results.append((kind, f"REST, {clients} clients, arrays of {batch} interactions", events / elapsed, errors))
         health = asyncio.run(health_load(url, max(client_counts), seconds / 2))
         print(f"{kind:<11} (HTTP stack alone: GET /health, {max(client_counts)} clients: {health:.0f} requests/s;"
               f" a logging client sends 2 requests per 3 events)", flush=True)
+        for _ in range(rounds):
+            for label, clients, size in loads:
+                events, failed, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds, size))
+                rates[label].append(events / elapsed)
+                errors[label] += failed
+            # Same database, the server idle: the ceiling has the machine to itself, as the server had.
+            raws.append(asyncio.run(raw_ceiling(resolved, use_case, metric, seconds)))
         proc.terminate()
         proc.wait(timeout=30)
-        # Same database, server stopped: the ceiling has the machine to itself, as the server had.
-        raw = asyncio.run(raw_ceiling(resolved, use_case, metric, seconds))
-        results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raw, 0))
     finally:
         if proc.poll() is None:
             proc.kill()
         if pg_name:
             drop_postgres(pg_name)
+    results = [(kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])
+               for label, _, _ in loads]
+    results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raws, [1.0] * len(raws), 0))
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every load and the raw ceiling; medians are printed")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--clients", default="1,64")
     parser.add_argument("--batch", type=int, default=10,
@@ -256,13 +268,16 @@ def main() -> None:
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement, one server process")
-    print(f"{'database':<11} {'load':<45} {'events/s':>10} {'vs raw':>8} {'errors':>7}")
+    print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement,"
+          f" {args.rounds} rounds (medians; each ratio paired with its round's raw ceiling), one server process")
+    print(f"{'database':<11} {'load':<45} {'events/s':>10} {'range':>13} {'vs raw':>8} {'errors':>7}")
     for kind in args.databases.split(","):
-        rows = bench_database(kind, args.seconds, client_counts, args.server_pythonpath, args.batch)
-        raw = rows[-1][2]
-        for database, label, rate, errors in rows:
-            print(f"{database:<11} {label:<45} {rate:>10.0f} {rate / raw:>8.1%} {errors:>7}", flush=True)
+        for database, label, rates, ratios, errors in bench_database(
+            kind, args.seconds, client_counts, args.server_pythonpath, args.batch, args.rounds
+        ):
+            spread = f"{min(rates):.0f}-{max(rates):.0f}"
+            print(f"{database:<11} {label:<45} {statistics.median(rates):>10.0f} {spread:>13}"
+                  f" {statistics.median(ratios):>8.1%} {errors:>7}", flush=True)
 
 
 if __name__ == "__main__":
