@@ -95,15 +95,40 @@ async def create_job(
     check_args(found.json_schema or {}, args)
     if name is not None and not name.strip():
         raise InvalidInput("a job's name must not be empty")
-    job = Job(
-        name=name or f"{found.key}-{uuid.uuid4().hex[:6]}",
-        use_case_id=target.id,
+    return await queue_job(
+        session, principal, pool, name=name or f"{found.key}-{uuid.uuid4().hex[:6]}", kind=found.job_kind,
+        code=(found.path, found.content_hash), args=args, num_gpus=num_gpus, use_case_id=target.id,
         recipe_id=found.id,
-        recipe_hash=found.content_hash,
-        recipe_path=found.path,
-        kind=found.job_kind,
+    )
+
+
+async def queue_job(
+    session: AsyncSession,
+    principal: Principal,
+    pool: ComputePool,
+    *,
+    name: str,
+    kind: str,
+    code: tuple[str, str],
+    args: dict[str, Any],
+    num_gpus: int,
+    use_case_id: uuid.UUID | None = None,
+    recipe_id: uuid.UUID | None = None,
+    secret: str | None = None,
+) -> Job:
+    """A PENDING job row for the runner to pick up; ``code`` is (its folder in the file store, its hash).
+    Callers check their arguments and the caller's rights first."""
+    path, content_hash = code
+    job = Job(
+        name=name,
+        use_case_id=use_case_id,
+        recipe_id=recipe_id,
+        recipe_hash=content_hash,
+        recipe_path=path,
+        kind=kind,
         status="PENDING",
         args=args,
+        secret=secret,
         num_gpus=num_gpus,
         compute_pool_id=pool.id,
         created_by_id=principal.user_id,

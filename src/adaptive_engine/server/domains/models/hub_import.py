@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
 from adaptive_engine.server.db.models import Job
-from adaptive_engine.server.domains.jobs.service import FINISHED, job_pool
+from adaptive_engine.server.domains.jobs.service import FINISHED, job_pool, queue_job
 from adaptive_engine.server.domains.models.service import new_model_key
 from adaptive_engine.server.errors import Conflict, InvalidInput
 from adaptive_engine.server.jobs.storage import FileStore
@@ -87,22 +87,6 @@ async def import_hf_model(
     for other in running.scalars():
         if (other.args or {}).get("output_model_key") == key:
             raise Conflict(f"model '{key}' is already being imported by job '{other.id}'")
-    relative, digest = place_converter(store)
-    job = Job(
-        name=f"import {model_id}"[:200],
-        use_case_id=None,
-        recipe_id=None,
-        recipe_hash=digest,
-        recipe_path=relative,
-        kind="MODEL_CONVERSION",
-        status="PENDING",
-        args={"model_id": model_id, "output_model_key": key, "output_model_name": name, "source": source},
-        secret=hf_token or None,
-        num_gpus=num_gpus,
-        compute_pool_id=pool.id,
-        created_by_id=principal.user_id,
-    )
-    session.add(job)
-    await session.flush()
-    await session.refresh(job, ["use_case", "recipe", "created_by"])
-    return job
+    args = {"model_id": model_id, "output_model_key": key, "output_model_name": name, "source": source}
+    return await queue_job(session, principal, pool, name=f"import {model_id}"[:200], kind="MODEL_CONVERSION",
+                           code=place_converter(store), args=args, num_gpus=num_gpus, secret=hf_token or None)

@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from adaptive_engine.server.processes import stop_process_group
+
 from .base import (
     Backend,
     BackendLoadError,
@@ -258,24 +260,9 @@ class VllmBackend(Backend):
 
     async def _stop_process(self) -> None:
         self._stopping = True
-        process = self._process
-        if process is not None and process.returncode is None:
-            for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(process.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    await asyncio.wait_for(process.wait(), wait)
-                    break
-                except asyncio.TimeoutError:
-                    continue
-        if process is not None:
+        if self._process is not None:
             # Whatever the leader started (vLLM's engine workers) is in its group.
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            await stop_process_group(self._process, STOP_GRACE_S)
         if self._reader is not None:
             await asyncio.wait([self._reader], timeout=5.0)
             if not self._reader.done():

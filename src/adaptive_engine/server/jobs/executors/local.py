@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from adaptive_engine.server.domains.recipes.probe import child_env
-from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
+from adaptive_engine.server.jobs.executors.base import (
+    ExecState,
+    Executor,
+    LaunchSpec,
+    tail_text,
+)
+from adaptive_engine.server.processes import stop_process_group
 
 GRACE_S = 5.0
 
@@ -80,25 +84,7 @@ class LocalExecutor(Executor):
         process = self._processes.pop(handle, None)
         if process is None or process.returncode is not None:
             return
-        group = process.pid  # start_new_session: the pid is the process group id
-        for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, None)):
-            try:
-                os.killpg(group, sig)
-            except ProcessLookupError:
-                return
-            if wait is None:
-                break
-            try:
-                await asyncio.wait_for(process.wait(), wait)
-                break
-            except asyncio.TimeoutError:
-                continue
-        # Children that outlived the leader are in the same group: make sure none is left.
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        await process.wait()
+        await stop_process_group(process, GRACE_S)
 
     async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:
         path = job_dir / "job.log"
