@@ -140,6 +140,7 @@ class MetricsMiddleware:
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,5 +159,16 @@ class MetricsMiddleware:
             await self.app(scope, receive, capture)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.requests.labels(scope["method"], route, str(status)).inc()
-            self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+            count, latency = self._series(scope["method"], route, status)
+            count.inc()
+            latency.observe(time.perf_counter() - start)
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        # The labelled children, found once per (method, route, status): labels() takes a lock and
+        # builds a key on every call.
+        key = (method, route, status)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                           self.latency.labels(method, route))
+        return found

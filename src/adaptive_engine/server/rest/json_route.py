@@ -20,6 +20,7 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from pydantic import TypeAdapter, ValidationError
 
@@ -37,8 +38,7 @@ def json_post(
     adapter: TypeAdapter[Any] = TypeAdapter(body)
 
     def register(handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            raw = await request.body()
+        async def answer(request: Request, raw: bytes) -> Response:
             if not raw.strip():
                 raise InvalidInput("a JSON body is required")
             try:
@@ -50,11 +50,14 @@ def json_post(
                 value = adapter.validate_python(data)
             except ValidationError as exc:
                 raise InvalidInput(describe_validation_errors(exc.errors())) from None
-            answer = await handler(request, value, auth)
-            return Response(pydantic_core.to_json(answer), status_code=status_code, media_type="application/json")
+            result = await handler(request, value, auth)
+            return Response(pydantic_core.to_json(result), status_code=status_code, media_type="application/json")
+
+        async def endpoint(request: Request) -> Response:
+            return await answer(request, await request.body())
 
         endpoint.__guard__ = Requirement(permission)  # type: ignore[attr-defined]
-        endpoint.__json_route__ = True  # type: ignore[attr-defined]
+        endpoint.__json_route__ = answer  # type: ignore[attr-defined]  # what the shortcut calls
         endpoint.__doc__ = handler.__doc__
         router.add_api_route(path, endpoint, methods=["POST"], status_code=status_code, response_model=None,
                              name=handler.__name__)
@@ -70,24 +73,38 @@ class JsonRouteShortcut:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._routes: dict[str, tuple[Any, Callable[[Request], Awaitable[Response]]]] | None = None
+        self._routes: dict[str, tuple[Any, Callable[[Request, bytes], Awaitable[Response]]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
             if self._routes is None:
                 self._routes = {
-                    path: (route, dependant.call)
+                    path: (route, dependant.call.__json_route__)
                     for path, methods, dependant, route in iter_routes(scope["app"])
-                    if "POST" in methods and getattr(getattr(dependant, "call", None), "__json_route__", False)
+                    if "POST" in methods and hasattr(getattr(dependant, "call", None), "__json_route__")
                 }
             found = self._routes.get(scope["path"])
             if found is not None:
-                route, endpoint = found
+                route, answer = found
                 scope["route"] = route  # what the metrics label requests by
                 try:
-                    response = await endpoint(Request(scope, receive))
+                    response = await answer(Request(scope, receive), await _read_body(receive))
+                except ClientDisconnect:
+                    return  # nobody to answer
                 except Exception as exc:  # noqa: BLE001 - answered as the app's handlers would
                     response = exception_response(exc)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The request's whole body, straight from the ASGI messages (Starlette's stream wrapper costs more)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
