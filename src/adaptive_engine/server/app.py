@@ -24,6 +24,7 @@ from adaptive_engine.server.domains.graders.inference_bridge import text_generat
 from adaptive_engine.server.domains.graders.online import OnlineGradingService
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
+from adaptive_engine.server.housekeeping import HousekeepingService
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.schema import build_schema
 from adaptive_engine.server.inference.manager import InferenceManager
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services.append(BuiltinRecipes())
     app.state.events = Notifier(notifier_settings(settings))
     app.state.services.append(app.state.events)
+    app.state.housekeeping = HousekeepingService(settings)
+    app.state.services.append(app.state.housekeeping)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
 

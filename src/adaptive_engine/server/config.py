@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     # never): true suits the default single self-hosted machine; see notify/netguard.py.
     notify_allow_private_networks: bool = True
 
+    # Housekeeping: seconds between two passes (0: off); hours a chunked upload may sit idle before it and
+    # its parts are removed (0: never); days finished notification events and deliveries are kept (0: forever).
+    housekeeping_interval_s: float = Field(default=600.0, ge=0)
+    upload_expiry_hours: float = Field(default=24.0, ge=0)
+    event_retention_days: float = Field(default=30.0, ge=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

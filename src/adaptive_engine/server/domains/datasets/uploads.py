@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -21,10 +22,11 @@ from adaptive_engine.server.errors import Conflict, InvalidInput, NotFound, Payl
 from adaptive_engine.server.jobs.storage import FileStore
 
 MAX_PARTS = 10_000
+FOLDER = "uploads"
 
 
 def _folder(upload: UploadSession) -> str:
-    return f"uploads/{upload.id}"
+    return f"{FOLDER}/{upload.id}"
 
 
 async def init_upload(
@@ -44,7 +46,8 @@ async def _open_session(session: AsyncSession, principal: Principal, session_id:
     as_uuid = parse_uuid(session_id)
     upload = await session.get(UploadSession, as_uuid) if as_uuid else None
     if upload is None or upload.user_id != principal.user_id:
-        raise NotFound(f"upload session '{session_id}' not found")
+        # Idle sessions are removed by housekeeping (remove_idle), so a missing one may have expired.
+        raise NotFound(f"upload session '{session_id}' does not exist or has expired")
     if upload.status != "OPEN":
         raise Conflict(f"upload session '{session_id}' is {upload.status.lower()}, not open")
     return upload
@@ -138,3 +141,46 @@ async def processing_status(
         await session.execute(select(UploadSession).where(UploadSession.dataset_id == dataset.id))
     ).scalar_one_or_none()
     return dataset.id, upload
+
+
+async def remove_idle(session: AsyncSession, store: FileStore, idle_since: datetime, limit: int) -> int:
+    """Remove up to ``limit`` upload sessions that never became a dataset (open or aborted) and saw no
+    activity since ``idle_since``; their parts are deleted once this commits. Returns how many."""
+    last_activity = func.coalesce(UploadSession.updated_at, UploadSession.created_at)
+    idle = (UploadSession.status != "DONE") & UploadSession.dataset_id.is_(None) & (last_activity < idle_since)
+    # correlate(None): the subquery reads the table itself, it is not a condition on the deleted row.
+    chosen = select(UploadSession.id).where(idle).order_by(last_activity).limit(limit).correlate(None)
+    # The condition again on the row deleted: a part that landed since the subquery ran keeps its session.
+    removed = list((await session.execute(
+        delete(UploadSession).where(UploadSession.id.in_(chosen), idle).returning(UploadSession.id)
+        .execution_options(synchronize_session=False)
+    )).scalars())
+
+    def delete_parts() -> None:
+        for upload_id in removed:
+            store.delete(f"{FOLDER}/{upload_id}")
+
+    after_commit(session, delete_parts)
+    return len(removed)
+
+
+async def remove_stray_parts(session: AsyncSession, store: FileStore, limit: int) -> int:
+    """Delete up to ``limit`` part folders whose session is not open any more (a crash between a session's
+    end and the deletion of its parts, or a part written while its session expired)."""
+    root = store.path(FOLDER)
+    if not root.is_dir():
+        return 0
+    names = sorted(entry.name for entry in root.iterdir() if entry.is_dir())
+    stray: list[str] = []
+    for start in range(0, len(names), 500):
+        batch = names[start:start + 500]
+        ids = [i for i in map(parse_uuid, batch) if i is not None]
+        open_ids = set((await session.execute(
+            select(UploadSession.id).where(UploadSession.id.in_(ids), UploadSession.status == "OPEN")
+        )).scalars())
+        stray += [name for name in batch if parse_uuid(name) not in open_ids]
+        if len(stray) >= limit:
+            break
+    for name in stray[:limit]:
+        store.delete(f"{FOLDER}/{name}")
+    return min(len(stray), limit)

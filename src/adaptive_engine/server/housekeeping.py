@@ -1,0 +1,108 @@
+"""Housekeeping: a periodic pass that keeps a long-running server's storage bounded.
+
+Each pass removes chunked uploads idle for ``upload_expiry_hours`` (their parts included) and the finished
+rows of the notification tables older than ``event_retention_days``. Every kind of cleanup is one short
+transaction deleting at most ``BATCH`` rows, so a backlog is worked off over several passes without long
+locks; a failing kind is logged and the others still run. Several replicas may run it: a row is deleted
+once, whoever gets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.domains.datasets import uploads
+from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.notify import retention
+
+log = logging.getLogger("adaptive_engine.housekeeping")
+
+BATCH = 2000
+
+
+@dataclass
+class Report:
+    """Rows (or folders) each kind of cleanup removed in one pass; the kinds that failed."""
+
+    uploads: int = 0
+    stray_part_folders: int = 0
+    deliveries: int = 0
+    events: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+async def run_pass(
+    sessionmaker: async_sessionmaker[AsyncSession], store: FileStore, settings: Any,
+    now: datetime | None = None, limit: int = BATCH,
+) -> Report:
+    """One housekeeping pass with the server's ``settings`` (expiry and retention); never raises."""
+    now = now or utcnow()
+    report = Report()
+
+    async def step(kind: str, work: Callable[[AsyncSession], Awaitable[int]]) -> None:
+        try:
+            async with unit_of_work(sessionmaker) as session:
+                setattr(report, kind, await work(session))
+        except Exception:  # noqa: BLE001 - one failing cleanup must not stop the others, nor the server
+            log.exception("housekeeping: removing old %s failed", kind.replace("_", " "))
+            report.failed.append(kind)
+
+    if settings.upload_expiry_hours > 0:
+        idle_since = now - timedelta(hours=settings.upload_expiry_hours)
+        await step("uploads", lambda s: uploads.remove_idle(s, store, idle_since, limit))
+        await step("stray_part_folders", lambda s: uploads.remove_stray_parts(s, store, limit))
+    if settings.event_retention_days > 0:
+        before = now - timedelta(days=settings.event_retention_days)
+        # Deliveries first: an event goes only once none of its deliveries waits any more.
+        await step("deliveries", lambda s: retention.prune_deliveries(s, before, limit))
+        await step("events", lambda s: retention.prune_events(s, before, limit))
+    if report.uploads or report.stray_part_folders or report.deliveries or report.events:
+        log.info("housekeeping removed %s", report)
+    return report
+
+
+class HousekeepingService:
+    """A background service (start/stop) running ``run_pass`` every ``housekeeping_interval_s`` (0: never);
+    ``run_once`` for tests."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.interval_s = settings.housekeeping_interval_s
+        self._app: Any = None
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self, app: Any) -> None:
+        self._app = app
+        if self.interval_s > 0:
+            self._task = asyncio.create_task(self._loop(), name="housekeeping")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.run_once()
+            except Exception:  # noqa: BLE001 - the loop outlives one bad pass
+                log.exception("housekeeping pass failed")
+
+    async def run_once(self) -> Report:
+        async with self._lock:
+            return await run_pass(self._app.state.sessionmaker, self._app.state.file_store, self.settings)
