@@ -9,7 +9,6 @@ once, whoever gets it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.datasets import uploads
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.notify import retention
+from adaptive_engine.server.periodic import PeriodicService
 
 log = logging.getLogger("adaptive_engine.housekeeping")
 
@@ -70,39 +70,14 @@ async def run_pass(
     return report
 
 
-class HousekeepingService:
-    """A background service (start/stop) running ``run_pass`` every ``housekeeping_interval_s`` (0: never);
-    ``run_once`` for tests."""
+class HousekeepingService(PeriodicService):
+    """``run_pass`` every ``housekeeping_interval_s`` (0: never); ``run_once`` for tests."""
+
+    name = "housekeeping"
 
     def __init__(self, settings: Any) -> None:
+        super().__init__(settings.housekeeping_interval_s)
         self.settings = settings
-        self.interval_s = settings.housekeeping_interval_s
-        self._app: Any = None
-        self._task: asyncio.Task | None = None
-        self._lock = asyncio.Lock()
 
-    async def start(self, app: Any) -> None:
-        self._app = app
-        if self.interval_s > 0:
-            self._task = asyncio.create_task(self._loop(), name="housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop outlives one bad pass
-                log.exception("housekeeping pass failed")
-
-    async def run_once(self) -> Report:
-        async with self._lock:
-            return await run_pass(self._app.state.sessionmaker, self._app.state.file_store, self.settings)
+    async def _pass(self) -> Report:
+        return await run_pass(self._app.state.sessionmaker, self._app.state.file_store, self.settings)

@@ -39,6 +39,7 @@ from adaptive_engine.server.notify.sender import announce_job_end
 from adaptive_engine.server.domains.compute_pools.service import detect_machine, ensure_pools, job_gpus
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
 from adaptive_engine.server.jobs.executors.local import LocalExecutor
+from adaptive_engine.server.periodic import cancel_task
 
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30
@@ -85,12 +86,7 @@ class JobRunner:
         self._task = asyncio.create_task(self._loop(), name="job-runner")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+        await cancel_task(self._task)
         # Local runs cannot outlive the server: stop them and record why.
         for job_id, (executor, handle) in list(self.tracked.items()):
             if executor == "local":

@@ -46,6 +46,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
+from adaptive_engine.server.periodic import cancel_task
 
 log = logging.getLogger("adaptive_engine.notify")
 SCOPE_KEY = "_scope"
@@ -174,13 +175,8 @@ class Notifier:
         self._task = asyncio.create_task(self._run(), name="notification-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None

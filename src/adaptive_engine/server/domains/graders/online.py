@@ -7,11 +7,9 @@ completions; a completion is graded at most once per grader.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +17,7 @@ from adaptive_engine.server.db.models import Completion, Grader, GradingResult
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.graders import grading
 from adaptive_engine.server.domains.graders.schemas import Sample
+from adaptive_engine.server.periodic import PeriodicService
 
 log = logging.getLogger(__name__)
 
@@ -32,44 +31,14 @@ def sampled(grader_id: uuid.UUID, completion_id: uuid.UUID, rate: float) -> bool
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
-class OnlineGradingService:
-    """A background service (start/stop) with ``run_once`` for tests."""
+class OnlineGradingService(PeriodicService):
+    """Grades a sample of each grader's new traffic every ``interval_s`` seconds; ``run_once`` for tests
+    (returns how many completions were graded)."""
+
+    name = "online-grading"
 
     def __init__(self, interval_s: float = 10.0) -> None:
-        self.interval_s = interval_s
-        self._app: Any = None
-        self._task: asyncio.Task | None = None
-        self._lock = asyncio.Lock()
-        # The event loop the service runs in (tests submit run_once to it from their thread).
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    async def start(self, app: Any) -> None:
-        self._app = app
-        self.loop = asyncio.get_running_loop()
-        if self.interval_s > 0:
-            self._task = asyncio.create_task(self._loop(), name="online-grading")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop outlives one bad pass
-                log.exception("online grading pass failed")
-
-    async def run_once(self) -> int:
-        """One pass over every grader with online grading on; returns how many completions were graded."""
-        async with self._lock:
-            return await self._pass()
+        super().__init__(interval_s)
 
     async def _pass(self) -> int:
         sessionmaker = self._app.state.sessionmaker
