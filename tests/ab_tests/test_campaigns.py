@@ -67,7 +67,7 @@ def test_create_get_list_cancel(ab_server, ab_client, unique: str) -> None:  # n
     # the cancellation left an event for notifications
     async def events(session):  # noqa: ANN001, ANN202
         rows = await session.execute(select(orm.DomainEvent).where(orm.DomainEvent.use_case_id == s.use_case_id))
-        return [(e.type, e.payload["campaign_key"]) for e in rows.scalars()]
+        return [(e.type, e.payload["campaignKey"]) for e in rows.scalars()]
 
     assert in_db(ab_server, events) == [("ab_campaign.cancelled", f"t-{unique}")]
 

@@ -74,7 +74,7 @@ def test_clear_winner_goes_done_and_is_deployed_with_an_event(ab_server, ab_clie
     assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
     (event,) = events(ab_server, s.use_case_id)
     assert event.type == "ab_campaign.completed"
-    assert event.payload["winner"] == s.models[1] and event.payload["auto_deployed"] is True
+    assert event.payload["winner"] == s.models[1] and event.payload["autoDeployed"] is True
     # a finished campaign is not re-evaluated, and frees the use case
     evaluate(ab_server)
     assert len(events(ab_server, s.use_case_id)) == 1
@@ -95,7 +95,7 @@ def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_se
     got = ab_client.ab_tests.get(key)
     assert got.status == "DONE" and got.winner.key == s.models[1]
     assert default_model(ab_server, s.use_case_id) == s.model_ids[0]  # not deployed
-    assert events(ab_server, s.use_case_id)[0].payload["auto_deployed"] is False
+    assert events(ab_server, s.use_case_id)[0].payload["autoDeployed"] is False
 
 
 def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001

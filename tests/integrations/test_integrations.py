@@ -399,8 +399,8 @@ def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver)
         assert _signed_with(receiver.requests[index], b"s3cret")
         event = receiver.json(index)
         assert event["topic"] == "ab_campaign.completed" and event["useCaseId"] == str(s.use_case_id)
-        assert event["payload"]["campaign_key"] == key and event["payload"]["winner"] == s.models[1]
-        assert event["payload"]["auto_deployed"] is auto_deploy
+        assert event["payload"]["campaignKey"] == key and event["payload"]["winner"] == s.models[1]
+        assert event["payload"]["autoDeployed"] is auto_deploy
 
 
 def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) -> None:  # noqa: ANN001

@@ -169,7 +169,7 @@ async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key
         session,
         EVENT_CANCELLED,
         use_case_id=campaign.use_case_id,
-        payload={"campaign_id": str(campaign.id), "campaign_key": campaign.key, "cancelled_by": principal.email},
+        payload={"campaignId": str(campaign.id), "campaignKey": campaign.key, "cancelledBy": principal.email},
     )
     return campaign
 
@@ -293,12 +293,12 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
         EVENT_COMPLETED,
         use_case_id=campaign.use_case_id,
         payload={
-            "campaign_id": str(campaign.id),
-            "campaign_key": campaign.key,
-            "use_case": use_case.key,
+            "campaignId": str(campaign.id),
+            "campaignKey": campaign.key,
+            "useCase": use_case.key,
             "winner": winner.key,
-            "p_value": campaign.p_value,
-            "auto_deployed": deployed,
+            "pValue": campaign.p_value,
+            "autoDeployed": deployed,
         },
     )
     await session.flush()
