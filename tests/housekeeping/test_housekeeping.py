@@ -4,6 +4,7 @@ the retention period; completed uploads, recent rows and rows still waiting to b
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -120,6 +121,23 @@ def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adapti
     made = graphql(http, CREATE_FROM_UPLOAD, {"input": {"useCase": use_case, "name": "f", "key": f"f-{unique}",
                                                         "uploadSessionId": fresh}})
     assert made["data"]["createDatasetFromMultipartUpload"]["status"] == "DONE", made
+
+
+def test_an_upload_removed_while_a_part_streams_in_gets_not_found(server: LiveServer, http: httpx.Client) -> None:
+    row = b'{"messages": [{"role": "user", "content": "hi"}], "completion": "hello"}\n'
+    session_id = start_upload(http, 2, row)
+
+    def body() -> Iterator[bytes]:
+        yield row
+        time.sleep(0.5)  # the server has read the open session and is writing the part
+        assert housekeep(server, upload_expiry_hours=1e-9).uploads >= 1
+        yield row
+
+    put = http.post("/api/v1/upload/part", params={"session_id": session_id, "part_number": 2}, content=body())
+    assert put.status_code == 404 and "expired" in put.json()["error"]["message"], put.text
+    # What the late part wrote is a stray folder, gone on the next pass.
+    housekeep(server, upload_expiry_hours=1e-9)
+    assert not (server.settings.resolved_files_dir / "uploads" / session_id).exists()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

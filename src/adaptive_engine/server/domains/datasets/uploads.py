@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.base import utcnow
@@ -53,6 +54,20 @@ async def _open_session(session: AsyncSession, principal: Principal, session_id:
     return upload
 
 
+async def _write_if_open(session: AsyncSession, upload: UploadSession, **values: Any) -> None:
+    """Write ``values`` on the upload only while it is still open: housekeeping may have removed it since it
+    was read (the part written meanwhile is then a stray folder, removed on its next pass)."""
+    values["updated_at"] = utcnow()
+    result = await session.execute(
+        update(UploadSession).where(UploadSession.id == upload.id, UploadSession.status == "OPEN").values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise NotFound(f"upload session '{upload.id}' does not exist or has expired")
+    for name, value in values.items():
+        set_committed_value(upload, name, value)
+
+
 async def put_part(
     session: AsyncSession,
     principal: Principal,
@@ -82,17 +97,13 @@ async def put_part(
         store.place(temp, f"{_folder(upload)}/{part_number:05d}")
     finally:
         temp.unlink(missing_ok=True)
-    upload.received_bytes = upload.received_bytes - previous + written
-    upload.updated_at = utcnow()
-    await session.flush()
+    await _write_if_open(session, upload, received_bytes=upload.received_bytes - previous + written)
     return written
 
 
 async def abort_upload(session: AsyncSession, principal: Principal, store: FileStore, session_id: str) -> None:
     upload = await _open_session(session, principal, session_id)
-    upload.status = "ABORTED"
-    upload.updated_at = utcnow()
-    await session.flush()
+    await _write_if_open(session, upload, status="ABORTED")
     folder = _folder(upload)
     after_commit(session, lambda: store.delete(folder))
 
@@ -122,11 +133,11 @@ async def create_dataset_from_upload(
     dataset = await service.create_from_file(
         session, principal, store, temp, use_case=use_case, name=name, key=key, source=source, max_bytes=max_bytes
     )
-    upload.status = "DONE"
-    upload.dataset_id = dataset.id
-    upload.use_case_id = dataset.use_case_id
-    upload.updated_at = utcnow()
-    await session.flush()
+    try:
+        await _write_if_open(session, upload, status="DONE", dataset_id=dataset.id, use_case_id=dataset.use_case_id)
+    except NotFound:
+        store.delete(dataset.path)  # the transaction rolls back: its dataset row goes, so must its file
+        raise
     relative = _folder(upload)
     after_commit(session, lambda: store.delete(relative))
     return upload, dataset
