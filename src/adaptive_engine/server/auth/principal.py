@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.keys import hash_api_key
@@ -16,6 +16,12 @@ from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenti
 
 # What it takes to see and run the jobs that belong to no use case (model conversions).
 REGISTRY_PERMISSION = "model:register"
+
+# The only global rights a job's key keeps (when its creator holds them): registering the models the job
+# makes (a trained model, a model conversion's import). Its process needs nothing else outside its use case,
+# and any other global right (users, teams, roles, integrations, use cases, compute pools...) would let a
+# recipe act as its creator, an admin say, beyond the job.
+JOB_GLOBAL_PERMISSIONS = frozenset({REGISTRY_PERMISSION})
 
 
 # What a caller's rights on a use case are computed from (team memberships come with the principal).
@@ -36,8 +42,19 @@ class Principal:
     _grants: dict[uuid.UUID, tuple[int, frozenset[str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def global_permissions(self) -> frozenset[str]:
+    def held_permissions(self) -> frozenset[str]:
+        """What the user's team roles grant, together (a job's key is capped by :meth:`_capped`)."""
         return frozenset().union(*self.team_permissions.values()) if self.team_permissions else frozenset()
+
+    def _capped(self, granted: frozenset[str]) -> frozenset[str]:
+        """THE rule for a job's key: outside its use case, the creator's rights within JOB_GLOBAL_PERMISSIONS."""
+        if self.job_id is None:
+            return granted
+        return JOB_GLOBAL_PERMISSIONS if ADMIN in granted else granted & JOB_GLOBAL_PERMISSIONS
+
+    @property
+    def global_permissions(self) -> frozenset[str]:
+        return self._capped(self.held_permissions)
 
     @property
     def is_admin(self) -> bool:
@@ -54,7 +71,7 @@ class Principal:
     def has_team(self, permission: str, team_id: uuid.UUID) -> bool:
         if self.is_admin:
             return True
-        granted = self.team_permissions.get(team_id, frozenset())
+        granted = self._capped(self.team_permissions.get(team_id, frozenset()))
         return ADMIN in granted or permission in granted
 
     def require_team(self, permission: str, team_id: uuid.UUID, team_key: str = "") -> None:
@@ -62,10 +79,33 @@ class Principal:
         if not self.has_team(permission, team_id):
             raise PermissionDenied(f"permission '{permission}' is required in team '{team_key or team_id}'")
 
+    def sees_use_case(self, column: ColumnElement) -> ColumnElement[bool]:
+        """A SQL condition on a use-case id ``column`` for lists: the use cases shared with the caller's teams
+        (all of them for an admin); for a job's key, only its own use case among those."""
+        if ADMIN in self.held_permissions:
+            shared: ColumnElement[bool] = true()
+        else:
+            teams = list(self.team_permissions)
+            shared = column.in_(select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(teams)))
+        if self.job_id is None:
+            return shared
+        return (column == self.job_use_case_id) & shared if self.job_use_case_id is not None else false()
+
+    def require_keys_of(self, user_id: uuid.UUID, what: str) -> None:
+        """Raise unless the caller may list, mint or revoke the API keys of ``user_id``: their own, or anyone's
+        with user:manage (others' are reported as not found). Never with a job's key: a key minted with it
+        would outlive the job with its creator's full rights."""
+        if self.job_id is not None:
+            raise PermissionDenied("a job's API key cannot list, create or revoke API keys")
+        if user_id != self.user_id and not self.has_global("user:manage"):
+            raise NotFound(f"{what} not found")
+
     async def use_case_permissions(self, session: AsyncSession, use_case_id: uuid.UUID) -> frozenset[str]:
         if self.job_id is not None and use_case_id != self.job_use_case_id:
             return frozenset()
-        if self.is_admin:
+        # Not is_admin: a job's key of an admin is admin on its own use case (the job acts there for its
+        # creator), and the line above already kept it off every other.
+        if ADMIN in self.held_permissions:
             return frozenset({ADMIN})
         # Memoized: principals are cached across requests, and hot paths ask this on every call. A share or
         # role changed by this very request (not committed yet) is read fresh.

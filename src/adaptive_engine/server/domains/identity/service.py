@@ -281,9 +281,7 @@ def permission_catalogue() -> list[str]:
 
 
 def _may_manage_keys_of(principal: Principal, user: User) -> None:
-    if user.id != principal.user_id and not principal.has_global("user:manage"):
-        # Other users' keys are invisible without user:manage.
-        raise NotFound(f"user '{user.email}' not found")
+    principal.require_keys_of(user.id, f"user '{user.email}'")
 
 
 async def list_api_keys(session: AsyncSession, principal: Principal, user: str | None = None) -> list[ApiKey]:

@@ -23,7 +23,6 @@ from adaptive_engine.server.db.models import (
     JobMetric,
     Model,
     UseCase,
-    UseCaseShare,
 )
 from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.session import after_commit
@@ -178,12 +177,10 @@ async def list_jobs(
             query = query.where(Job.recipe_id.in_(ids))
     elif recipes:
         raise InvalidInput("filtering by recipe needs a use case")
-    if not principal.is_admin:
-        visible = select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(list(principal.team_permissions)))
-        shown = Job.use_case_id.in_(visible)
-        if principal.has_global(REGISTRY_PERMISSION) and principal.job_id is None:
-            shown = or_(shown, Job.use_case_id.is_(None))  # the registry's model conversions
-        query = query.where(shown)
+    shown = principal.sees_use_case(Job.use_case_id)
+    if principal.has_global(REGISTRY_PERMISSION) and principal.job_id is None:
+        shown = or_(shown, Job.use_case_id.is_(None))  # the registry's model conversions
+    query = query.where(shown)
     if kinds:
         query = query.where(Job.kind.in_(kinds))
     if statuses:

@@ -88,12 +88,7 @@ async def get_use_case(session: AsyncSession, principal: Principal, id_or_key: s
 
 
 async def list_use_cases(session: AsyncSession, principal: Principal) -> list[UseCase]:
-    query = select(UseCase).order_by(UseCase.created_at, UseCase.key)
-    if not principal.is_admin:
-        teams = list(principal.team_permissions)
-        query = query.where(
-            UseCase.id.in_(select(UseCaseShare.use_case_id).where(UseCaseShare.team_id.in_(teams)))
-        )
+    query = select(UseCase).where(principal.sees_use_case(UseCase.id)).order_by(UseCase.created_at, UseCase.key)
     return list((await session.execute(query)).scalars())
 
 
