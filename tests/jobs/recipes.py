@@ -86,3 +86,20 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         return
     raise RuntimeError("the job key could read another use case")
 '''
+
+# Hands its key to the test (through its work folder) and waits to be canceled.
+KEY_HOLDER = '''
+import asyncio
+import os
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Config(InputConfig):
+    seconds: float = 300
+
+@recipe_main
+async def main(config: Config, ctx: RecipeContext) -> None:
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.work_dir / "key.tmp").write_text(os.environ["ADAPTIVE_API_KEY"])
+    (ctx.work_dir / "key.tmp").rename(ctx.work_dir / "key")
+    await asyncio.sleep(config.seconds)
+'''
