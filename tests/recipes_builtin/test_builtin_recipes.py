@@ -124,9 +124,12 @@ def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path:
     _upload(sdk, tmp_path, "grpo-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
     job = _run(sdk, "grpo", {"output_model_key": "grpo-json", "base_model": base, "graders": ["is-json"],
                              "dataset": "grpo-prompts", "num_generations": 2, "max_completion_length": 8,
-                             "max_steps": 1, "batch_size": 2, "lora_rank": 4, "lora_alpha": 8})
+                             "max_steps": 2, "steps_per_generation": 2, "batch_size": 2, "lora_rank": 4, "lora_alpha": 8})
     assert job.status == "COMPLETED", job.error
-    assert "reward" in job.metrics[0].values
+    # One round of samples serves both steps: the second measures no reward, and the reported final reward
+    # is the first step's, not None.
+    assert "reward" in job.metrics[0].values and "reward" not in job.metrics[1].values
+    assert f"last reward {job.metrics[0].values['reward']}" in sdk.jobs.logs(job.id)
     assert sdk.models.get("grpo-json").is_adapter
 
 

@@ -106,9 +106,16 @@ def test_grpo_one_round_of_sampling_serves_several_steps(base_model_dir: Path, t
         calls.append(len(completions))
         return [float(len(c) % 3) for c in completions]
 
+    metrics: list[dict] = []
     rows = [{"prompt": r["prompt"]} for r in ROWS]
     result = train_grpo(base_model_dir, rows, reward, tmp_path / "grpo",
                         TrainSettings(**{**TINY, "max_steps": 2, "batch_size": 2}),
-                        GrpoSettings(num_generations=2, max_completion_length=4, steps_per_generation=2))
+                        GrpoSettings(num_generations=2, max_completion_length=4, steps_per_generation=2),
+                        on_metrics=lambda step, values: metrics.append(values))
     assert result.steps == 2
     assert calls == [4]  # one batch of 2 steps' completions, scored once, not two batches of 2
+    # The second step learns from the first step's samples and measures no reward; the result (and the
+    # saved manifest) keep the last reward measured.
+    assert len(metrics) == 2 and "reward" in metrics[0] and "reward" not in metrics[1]
+    assert result.metrics["reward"] == metrics[0]["reward"] and result.metrics["loss"] == metrics[1]["loss"]
+    assert json.loads((tmp_path / "grpo" / "training.json").read_text())["metrics"]["reward"] == metrics[0]["reward"]

@@ -213,7 +213,7 @@ class Reporter:
         self._should_stop = should_stop
         self.cancelled = False
         self.started = time.perf_counter()
-        self.last_metrics: dict[str, float] = {}
+        self.last_metrics: dict[str, float] = {}  # name -> its last logged value
         self.total_tokens = 0
         self._last_time = self.started
         self._last_tokens = 0
@@ -234,7 +234,9 @@ class Reporter:
             values["tokens_per_second"] = (tokens - self._last_tokens) / elapsed
         self._last_time, self._last_tokens = now, tokens
         self.total_tokens = tokens
-        self.last_metrics = values
+        # The last measured value of each metric: a step may log only some (a GRPO step that learns from an
+        # earlier round of samples measures no reward), and the result must not lose the others.
+        self.last_metrics = {**self.last_metrics, **values}
         if self._on_metrics is not None:
             self._on_metrics(int(state.global_step), values)
         if self._on_progress is not None and state.max_steps:
