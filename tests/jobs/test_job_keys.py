@@ -1,5 +1,5 @@
 """The API key a job runs with: its creator's rights on the job's use case, and of their global rights only
-registering models (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a running job hands over."""
+registering models and opening chunked uploads (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a running job hands over."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp
         assert [d.key for d in as_job.datasets.list()] == ["rows"]
         assert [u.key for u in as_job.use_cases.list()] == [use_case]
         assert {j.use_case.key for j in as_job.jobs.list().nodes} == {use_case}
+        # A dataset over the SDK's chunking threshold goes up in parts (a global right kept for that), into
+        # the job's use case only.
+        big = tmp_path / "big.jsonl"
+        line = json.dumps({"prompt": "q" * 1000, "completion": "a"}) + "\n"
+        big.write_text(line * (6 * 1024 * 1024 // len(line)))
+        assert as_job.datasets.upload(str(big), "big", use_case=use_case).key == "big"
+        _refused(errors.NotFoundError, lambda: as_job.datasets.upload(str(big), "big", use_case=other))
         # Nothing of the admin's beyond it: no user, team, role, use case, integration or API key management
         # (a key it minted would outlive the job), and other use cases are not there.
         _refused(

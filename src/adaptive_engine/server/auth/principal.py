@@ -18,10 +18,11 @@ from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenti
 REGISTRY_PERMISSION = "model:register"
 
 # The only global rights a job's key keeps (when its creator holds them): registering the models the job
-# makes (a trained model, a model conversion's import). Its process needs nothing else outside its use case,
-# and any other global right (users, teams, roles, integrations, use cases, compute pools...) would let a
-# recipe act as its creator, an admin say, beyond the job.
-JOB_GLOBAL_PERMISSIONS = frozenset({REGISTRY_PERMISSION})
+# makes (a trained model, a model conversion's import), and opening chunked uploads (the SDK uploads a
+# dataset over 5 MB in parts; the dataset itself is still made in the job's use case only). Its process
+# needs nothing else outside its use case, and any other global right (users, teams, roles, integrations,
+# use cases, compute pools...) would let a recipe act as its creator, an admin say, beyond the job.
+JOB_GLOBAL_PERMISSIONS = frozenset({REGISTRY_PERMISSION, "dataset:write"})
 
 
 # What a caller's rights on a use case are computed from (team memberships come with the principal).
