@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, select, true
@@ -23,6 +24,11 @@ REGISTRY_PERMISSION = "model:register"
 # needs nothing else outside its use case, and any other global right (users, teams, roles, integrations,
 # use cases, compute pools...) would let a recipe act as its creator, an admin say, beyond the job.
 JOB_GLOBAL_PERMISSIONS = frozenset({REGISTRY_PERMISSION, "dataset:write"})
+
+
+def allows(granted: frozenset[str], permission: str) -> bool:
+    """Whether permissions granted on a use case include ``permission`` (``admin`` includes every one)."""
+    return ADMIN in granted or permission in granted
 
 
 # What a caller's rights on a use case are computed from (team memberships come with the principal).
@@ -102,37 +108,57 @@ class Principal:
             raise NotFound(f"{what} not found")
 
     async def use_case_permissions(self, session: AsyncSession, use_case_id: uuid.UUID) -> frozenset[str]:
-        if self.job_id is not None and use_case_id != self.job_use_case_id:
-            return frozenset()
-        # Not is_admin: a job's key of an admin is admin on its own use case (the job acts there for its
-        # creator), and the line above already kept it off every other.
-        if ADMIN in self.held_permissions:
-            return frozenset({ADMIN})
+        return (await self.use_case_permissions_many(session, [use_case_id]))[use_case_id]
+
+    async def use_case_permissions_many(
+        self, session: AsyncSession, use_case_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, frozenset[str]]:
+        """The caller's permissions on each use case (one query for all those not memoized)."""
+        out: dict[uuid.UUID, frozenset[str]] = {}
+        wanted = []
+        for use_case_id in dict.fromkeys(use_case_ids):
+            if self.job_id is not None and use_case_id != self.job_use_case_id:
+                out[use_case_id] = frozenset()
+            # Not is_admin: a job's key of an admin is admin on its own use case (the job acts there for
+            # its creator), and the line above already kept it off every other.
+            elif ADMIN in self.held_permissions:
+                out[use_case_id] = frozenset({ADMIN})
+            else:
+                wanted.append(use_case_id)
+        if not wanted:
+            return out
         # Memoized: principals are cached across requests, and hot paths ask this on every call. A share or
         # role changed by this very request (not committed yet) is read fresh.
         generation = changes.generation(GRANT_TABLES)
         fresh = changes.pending(session, GRANT_TABLES)
-        memo = self._grants.get(use_case_id)
-        if memo is not None and memo[0] == generation and not fresh:
-            return memo[1]
-        shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id == use_case_id))).scalars()
+        unknown = []
+        for use_case_id in wanted:
+            memo = self._grants.get(use_case_id)
+            if memo is not None and memo[0] == generation and not fresh:
+                out[use_case_id] = memo[1]
+            else:
+                unknown.append(use_case_id)
+        if not unknown:
+            return out
+        shares = (await session.execute(select(UseCaseShare).where(UseCaseShare.use_case_id.in_(unknown)))).scalars()
         # Through each team of the caller the use case is shared with: what the share's role allows the
         # team on this use case, capped by the caller's role in that team (an "admin" share role caps nothing).
-        granted: set[str] = set()
+        granted: dict[uuid.UUID, set[str]] = {use_case_id: set() for use_case_id in unknown}
         for share in shares:
             member = self.team_permissions.get(share.team_id)
             if member is None:
                 continue
             shared = set(share.role.permissions)
-            granted |= set(member) if ADMIN in shared else set(member) & shared
-        result = frozenset(granted)
-        if not fresh and changes.generation(GRANT_TABLES) == generation:
-            self._grants[use_case_id] = (generation, result)
-        return result
+            granted[share.use_case_id] |= set(member) if ADMIN in shared else set(member) & shared
+        keep = not fresh and changes.generation(GRANT_TABLES) == generation
+        for use_case_id, permissions in granted.items():
+            out[use_case_id] = result = frozenset(permissions)
+            if keep:
+                self._grants[use_case_id] = (generation, result)
+        return out
 
     async def can(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID) -> bool:
-        granted = await self.use_case_permissions(session, use_case_id)
-        return ADMIN in granted or permission in granted
+        return allows(await self.use_case_permissions(session, use_case_id), permission)
 
     async def require(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID | None, what: str) -> None:
         """Raise unless allowed. Without read access the use case is reported as not found, so its
@@ -143,7 +169,7 @@ class Principal:
                 return
             raise NotFound(f"{what} not found")
         granted = await self.use_case_permissions(session, use_case_id)
-        if ADMIN in granted or permission in granted:
+        if allows(granted, permission):
             return
         if "use_case:read" not in granted:
             raise NotFound(f"{what} not found")
