@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.graphql.loaders import Loaders
 
 
 @dataclass
@@ -20,6 +22,11 @@ class Context(BaseContext):
 
     def __post_init__(self) -> None:
         super().__init__()
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Batch loaders for nested fields of list items (graphql/loaders.py), made on first use."""
+        return Loaders(self)
 
 
 def gql_context(info: Any) -> Context:
