@@ -16,6 +16,7 @@ from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import IdOrKey, Upload
 
 
@@ -87,8 +88,14 @@ class DatasetType:
 
     @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:
-        usage = await service.metrics_usage(info.context.session, self.row)
-        return [DatasetMetricUsage(feedback_count=n, comparison_count=0, metric=MetricType(row=m)) for m, n in usage]
+        # The feedback keys found in the rows, by key (a key no longer registered is left out).
+        counts = self.row.feedback_keys or {}
+        metrics = await info.context.loaders.load_many(row(orm.Metric.key), sorted(counts))
+        return [
+            DatasetMetricUsage(feedback_count=int(counts[m.key]), comparison_count=0, metric=MetricType(row=m))
+            for m in metrics
+            if m is not None
+        ]
 
 
 @strawberry.type(name="DatasetUploadProcessingStatus")

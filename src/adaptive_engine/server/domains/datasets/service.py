@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
-from adaptive_engine.server.db.models import Dataset, Metric, UseCase
+from adaptive_engine.server.db.models import Dataset, UseCase
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
 from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
@@ -154,11 +154,3 @@ async def delete_dataset(session: AsyncSession, principal: Principal, store: Fil
     # The file goes only once the row is gone for good.
     after_commit(session, lambda: store.delete(relative))
     return True
-
-
-async def metrics_usage(session: AsyncSession, dataset: Dataset) -> list[tuple[Metric, int]]:
-    counts = dataset.feedback_keys or {}
-    if not counts:
-        return []
-    rows = await session.execute(select(Metric).where(Metric.key.in_(list(counts))).order_by(Metric.key))
-    return [(metric, int(counts[metric.key])) for metric in rows.scalars()]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -82,22 +83,24 @@ async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, 
     return found
 
 
-async def use_cases_of(session: AsyncSession, metric_id: uuid.UUID) -> list[UseCase]:
-    rows = await session.execute(
-        select(UseCase)
+def use_cases_query(metric_ids: list[uuid.UUID]) -> Select[Any]:
+    """(metric id, use case) for every link of these keys, use cases by key."""
+    return (
+        select(UseCaseMetric.metric_id, UseCase)
         .join(UseCaseMetric, UseCaseMetric.use_case_id == UseCase.id)
-        .where(UseCaseMetric.metric_id == metric_id)
+        .where(UseCaseMetric.metric_id.in_(metric_ids))
         .order_by(UseCase.key)
     )
-    return list(rows.scalars())
 
 
-async def has_direct_feedbacks(session: AsyncSession, metric_id: uuid.UUID) -> bool:
-    return bool((await session.execute(select(exists().where(Feedback.metric_id == metric_id)))).scalar())
-
-
-async def has_comparison_feedbacks(session: AsyncSession, metric_id: uuid.UUID) -> bool:
-    return bool((await session.execute(select(exists().where(Comparison.metric_id == metric_id)))).scalar())
+async def feedback_flags(session: AsyncSession, metric_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[bool, bool]]:
+    """Per key: (has direct feedbacks, has comparison feedbacks), two queries for all the keys."""
+    ids = set(metric_ids)
+    if not ids:
+        return {}
+    direct = set((await session.execute(select(Feedback.metric_id).where(Feedback.metric_id.in_(ids)).distinct())).scalars())
+    compared = set((await session.execute(select(Comparison.metric_id).where(Comparison.metric_id.in_(ids)).distinct())).scalars())
+    return {m: (m in direct, m in compared) for m in ids}
 
 
 def coerce_value(metric: Metric, value: Any, where: str = "value") -> float:

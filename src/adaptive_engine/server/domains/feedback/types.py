@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 
@@ -10,6 +11,7 @@ import strawberry
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback import keys
+from adaptive_engine.server.graphql.loaders import Batch, children
 
 
 @strawberry.enum(name="MetricKind")
@@ -87,6 +89,11 @@ class MetricUseCaseType:
         return self.row.description
 
 
+# For all the keys of a list at once: the use cases each is linked to, and whether it has feedback.
+USE_CASES_OF_KEY = children(keys.use_cases_query)
+FEEDBACK_FLAGS = Batch(lambda ctx, ids: keys.feedback_flags(ctx.session, ids), missing=lambda: (False, False))
+
+
 @strawberry.type(name="Metric")
 class MetricType(MetricFields):
     """A feedback key."""
@@ -96,22 +103,19 @@ class MetricType(MetricFields):
 
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
-        ctx = info.context
-        rows = await keys.use_cases_of(ctx.session, self.row.id)
-        visible = []
-        for use_case in rows:
-            if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
-                visible.append(MetricUseCaseType(row=use_case))
-        return visible
+        loaders = info.context.loaders
+        use_cases = await loaders.load(USE_CASES_OF_KEY, self.row.id)
+        readable = await asyncio.gather(*(loaders.can("use_case:read", u.id) for u in use_cases))
+        return [MetricUseCaseType(row=u) for u, ok in zip(use_cases, readable) if ok]
 
     @strawberry.field
     async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[0]
-        return await keys.has_direct_feedbacks(info.context.session, self.row.id)
+        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.row.id))[0]
 
     @strawberry.field
     async def has_comparison_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[1]
-        return await keys.has_comparison_feedbacks(info.context.session, self.row.id)
+        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.row.id))[1]

@@ -28,6 +28,7 @@ from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.errors import NotFound
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
 
 
@@ -74,7 +75,7 @@ def _examples(raw: list[dict]) -> list[JudgeExample]:
 
 
 async def _model(info: Info[Context, None], model_id: str) -> ModelType:
-    model = await info.context.session.get(orm.Model, uuid.UUID(model_id))
+    model = await info.context.loaders.load(row(orm.Model.id), uuid.UUID(model_id))
     if model is None:
         raise NotFound(f"the judge model {model_id} is no longer in the registry")
     return ModelType(row=model)

@@ -22,10 +22,6 @@ from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
 
 
-async def user_type(info: Info[Context, None], user: User) -> UserType:
-    return UserType(row=user, memberships=await service.memberships(info.context.session, user.id))
-
-
 @strawberry.input(name="UserCreateTeamWithRole")
 class UserCreateTeamWithRole:
     team: str
@@ -76,11 +72,11 @@ class IdentityQuery:
     @strawberry.field(extensions=[authenticated()])
     async def me(self, info: Info[Context, None]) -> UserType | None:
         user = await info.context.session.get(User, info.context.principal.user_id)
-        return await user_type(info, user) if user else None
+        return UserType(row=user) if user else None
 
     @strawberry.field(extensions=[requires("user:manage")])
     async def users(self, info: Info[Context, None]) -> list[UserType]:
-        return [await user_type(info, u) for u in await service.list_users(info.context.session)]
+        return [UserType(row=u) for u in await service.list_users(info.context.session)]
 
     @strawberry.field(extensions=[authenticated()])
     async def teams(self, info: Info[Context, None]) -> list[TeamType]:
@@ -110,7 +106,7 @@ class IdentityMutation:
         user = await service.create_user(
             info.context.session, email=input.email, name=input.name, teams=[(t.team, t.role) for t in input.teams]
         )
-        return await user_type(info, user)
+        return UserType(row=user)
 
     @strawberry.mutation(extensions=[requires("user:manage")])
     async def delete_user(self, info: Info[Context, None], user: IdOrKey) -> UserType:
@@ -122,12 +118,12 @@ class IdentityMutation:
         user, team, role = await service.set_team_member(
             info.context.session, user=input.user, team=input.team, role=input.role
         )
-        return TeamMemberType(user=await user_type(info, user), team=TeamType(row=team), role=RoleType(row=role))
+        return TeamMemberType(user=UserType(row=user), team=TeamType(row=team), role=RoleType(row=role))
 
     @strawberry.mutation(extensions=[requires("team:manage")])
     async def remove_team_member(self, info: Info[Context, None], input: TeamMemberRemove) -> UserType:
         user = await service.remove_team_member(info.context.session, user=input.user, team=input.team)
-        return await user_type(info, user)
+        return UserType(row=user)
 
     @strawberry.mutation(extensions=[requires("team:manage")])
     async def create_team(self, info: Info[Context, None], input: TeamCreate) -> TeamType:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 import strawberry
+from sqlalchemy import select
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.graphql.loaders import children
 
 
 @strawberry.type(name="Team")
@@ -62,10 +64,20 @@ class TeamWithRoleType:
     role: RoleType
 
 
+# The team memberships of each user, for all the users of a list at once.
+MEMBERSHIPS = children(
+    lambda ids: select(orm.TeamMember.user_id, orm.TeamMember)
+    .where(orm.TeamMember.user_id.in_(ids))
+    .order_by(orm.TeamMember.created_at)
+    .execution_options(populate_existing=True)
+)
+
+
 @strawberry.type(name="User")
 class UserType:
     row: strawberry.Private[orm.User]
-    memberships: strawberry.Private[list[orm.TeamMember]]
+    # Given when they cannot be read any more (a deleted user's); else loaded when asked for.
+    memberships: strawberry.Private[list[orm.TeamMember] | None] = None
 
     @strawberry.field
     def id(self) -> uuid.UUID:
@@ -84,8 +96,11 @@ class UserType:
         return epoch(self.row.created_at) or 0
 
     @strawberry.field
-    def teams(self) -> list[TeamWithRoleType]:
-        return [TeamWithRoleType(team=TeamType(row=m.team), role=RoleType(row=m.role)) for m in self.memberships]
+    async def teams(self, info: strawberry.Info) -> list[TeamWithRoleType]:
+        members = self.memberships
+        if members is None:
+            members = await info.context.loaders.load(MEMBERSHIPS, self.row.id)
+        return [TeamWithRoleType(team=TeamType(row=m.team), role=RoleType(row=m.role)) for m in members]
 
 
 @strawberry.type(name="TeamMember")

@@ -22,7 +22,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.pagination import Page, paginate
-from adaptive_engine.server.domains.feedback.keys import coerce_value, get_key
+from adaptive_engine.server.domains.feedback.keys import coerce_value, feedback_flags, get_key
 from adaptive_engine.server.domains.interactions import repository
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row, insert_rows
 from adaptive_engine.server.domains.use_cases.service import get_use_case
@@ -345,7 +345,7 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
     metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()} if metric_ids else {}
     use_case_ids = {c.use_case_id for c in comparisons}
     use_cases = {u.id: u for u in (await session.execute(select(orm.UseCase).where(orm.UseCase.id.in_(use_case_ids)))).scalars()} if use_case_ids else {}
-    flags = await metric_flags(session, metric_ids)
+    flags = await feedback_flags(session, metric_ids)
 
     def bare(c: orm.Completion) -> CompletionView:
         return CompletionView(row=c, model=models.get(c.model_id) if c.model_id else None)
@@ -367,14 +367,6 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
         ]
         views.append(view)
     return Hydration(views, flags)
-
-
-async def metric_flags(session: AsyncSession, metric_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[bool, bool]]:
-    if not metric_ids:
-        return {}
-    direct = set((await session.execute(select(orm.Feedback.metric_id).where(orm.Feedback.metric_id.in_(metric_ids)).distinct())).scalars())
-    compared = set((await session.execute(select(orm.Comparison.metric_id).where(orm.Comparison.metric_id.in_(metric_ids)).distinct())).scalars())
-    return {m: (m in direct, m in compared) for m in metric_ids}
 
 
 async def get_interaction(session: AsyncSession, principal: Principal, *, use_case: str, completion_id: uuid.UUID) -> Hydration:
@@ -594,7 +586,7 @@ async def list_grouped(
         has_previous_page=start > 0,
         start_cursor=_group_cursor(start) if rows else None,
         end_cursor=_group_cursor(stop - 1) if rows else None,
-        metric_flags=await metric_flags(session, metric_ids),
+        metric_flags=await feedback_flags(session, metric_ids),
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 import strawberry
+from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
@@ -15,10 +16,11 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.jobs import service
-from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType, user_type
+from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.common import CursorPageInput, OrderPair, PageInfo, TimeRange
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.loaders import children
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
 from adaptive_engine.server.jobs.runner import JobRunner
 
@@ -254,6 +256,19 @@ class JobArtifactType:
         return None
 
 
+# The artifacts and metric points of each job, for all the jobs of a page at once.
+ARTIFACTS = children(
+    lambda ids: select(orm.JobArtifact.job_id, orm.JobArtifact)
+    .where(orm.JobArtifact.job_id.in_(ids))
+    .order_by(orm.JobArtifact.created_at, orm.JobArtifact.name)
+)
+METRICS = children(
+    lambda ids: select(orm.JobMetric.job_id, orm.JobMetric)
+    .where(orm.JobMetric.job_id.in_(ids))
+    .order_by(orm.JobMetric.step, orm.JobMetric.created_at)
+)
+
+
 @strawberry.type(name="JobDetails")
 class JobDetails:
     job: strawberry.Private[orm.Job]
@@ -268,7 +283,7 @@ class JobDetails:
 
     @strawberry.field
     async def artifacts(self, info: Info[Context, None]) -> list[JobArtifactType]:
-        return [JobArtifactType(row=a) for a in await service.job_artifacts(info.context.session, self.job)]
+        return [JobArtifactType(row=a) for a in await info.context.loaders.load(ARTIFACTS, self.job.id)]
 
 
 @strawberry.type(name="JobMetricPoint")
@@ -303,8 +318,8 @@ class JobType:
         return epoch(self.row.created_at) or 0
 
     @strawberry.field
-    async def created_by(self, info: Info[Context, None]) -> UserType | None:
-        return await user_type(info, self.row.created_by)
+    def created_by(self) -> UserType | None:
+        return UserType(row=self.row.created_by) if self.row.created_by else None
 
     @strawberry.field
     def started_at(self) -> int | None:
@@ -374,7 +389,7 @@ class JobType:
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[JobMetricPoint]:
-        rows = await service.job_metrics(info.context.session, self.row)
+        rows = await info.context.loaders.load(METRICS, self.row.id)
         return [JobMetricPoint(step=m.step, values=m.values, created_at=epoch(m.created_at) or 0) for m in rows]
 
     @strawberry.field(description="The last lines of the job's log")

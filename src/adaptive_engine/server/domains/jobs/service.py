@@ -239,11 +239,6 @@ async def log_metrics(session: AsyncSession, principal: Principal, job_id: str, 
     await session.flush()
 
 
-async def job_metrics(session: AsyncSession, job: Job) -> list[JobMetric]:
-    rows = await session.execute(select(JobMetric).where(JobMetric.job_id == job.id).order_by(JobMetric.step, JobMetric.created_at))
-    return list(rows.scalars())
-
-
 async def save_artifact(
     session: AsyncSession,
     principal: Principal,
@@ -289,13 +284,6 @@ async def save_artifact(
     session.add(artifact)
     await session.flush()
     return artifact
-
-
-async def job_artifacts(session: AsyncSession, job: Job) -> list[JobArtifact]:
-    rows = await session.execute(
-        select(JobArtifact).where(JobArtifact.job_id == job.id).order_by(JobArtifact.created_at, JobArtifact.name)
-    )
-    return list(rows.scalars())
 
 
 async def get_artifact(session: AsyncSession, principal: Principal, artifact_id: str) -> tuple[JobArtifact, Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 
@@ -11,6 +12,7 @@ from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.graphql.loaders import children
 
 
 @strawberry.enum(name="ModelOnline")
@@ -54,6 +56,15 @@ class ModelUseCase:
     key: str
     name: str
     description: str
+
+
+# The use cases each model is attached to, for all the models of a list at once.
+USE_CASES_OF_MODEL = children(
+    lambda ids: select(orm.ModelService.model_id, orm.UseCase)
+    .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
+    .where(orm.ModelService.model_id.in_(ids))
+    .order_by(orm.UseCase.key)
+)
 
 
 @strawberry.type(name="Model")
@@ -123,18 +134,14 @@ class ModelType:
 
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:
-        ctx = info.context
-        visible = []
-        rows = await ctx.session.execute(
-            select(orm.UseCase)
-            .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
-            .where(orm.ModelService.model_id == self.row.id)
-            .order_by(orm.UseCase.key)
-        )
-        for use_case in list(rows.scalars()):
-            if await ctx.principal.can(ctx.session, "use_case:read", use_case.id):
-                visible.append(ModelUseCase(id=use_case.id, key=use_case.key, name=use_case.name, description=use_case.description))
-        return visible
+        loaders = info.context.loaders
+        use_cases = await loaders.load(USE_CASES_OF_MODEL, self.row.id)
+        readable = await asyncio.gather(*(loaders.can("use_case:read", u.id) for u in use_cases))
+        return [
+            ModelUseCase(id=u.id, key=u.key, name=u.name, description=u.description)
+            for u, ok in zip(use_cases, readable)
+            if ok
+        ]
 
     @strawberry.field
     def backbone(self) -> ModelType | None:

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
@@ -49,13 +48,6 @@ class UpdateRecipeInput:
     name: str | None = None
     description: str | None = None
     labels: list[LabelInput] | None = None
-
-
-async def user_type(info: Info[Context, None], user: orm.User | None) -> UserType | None:
-    if user is None:
-        return None
-    members = await info.context.session.execute(select(orm.TeamMember).where(orm.TeamMember.user_id == user.id))
-    return UserType(row=user, memberships=list(members.scalars()))
 
 
 @strawberry.type(name="CustomRecipe")
@@ -123,8 +115,8 @@ class CustomRecipeType:
         return epoch(self.row.updated_at)
 
     @strawberry.field
-    async def created_by(self, info: Info[Context, None]) -> UserType | None:
-        return await user_type(info, self.row.created_by)
+    def created_by(self) -> UserType | None:
+        return UserType(row=self.row.created_by) if self.row.created_by else None
 
 
 def _pairs(labels: list[LabelInput] | None) -> list[tuple[str, str]] | None:

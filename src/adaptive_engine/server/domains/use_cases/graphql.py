@@ -17,7 +17,28 @@ from adaptive_engine.server.domains.identity.types import RoleType, TeamType
 from adaptive_engine.server.domains.models.types import ModelServiceType
 from adaptive_engine.server.domains.use_cases import service
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, children
 from adaptive_engine.server.graphql.scalars import IdOrKey
+
+
+# What the fields of a use case list, loaded for all the use cases of a list at once.
+METRICS = children(
+    lambda ids: select(orm.UseCaseMetric.use_case_id, orm.Metric)
+    .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
+    .where(orm.UseCaseMetric.use_case_id.in_(ids))
+    .order_by(orm.Metric.key)
+)
+MODEL_SERVICES = children(
+    lambda ids: select(orm.ModelService.use_case_id, orm.ModelService)
+    .where(orm.ModelService.use_case_id.in_(ids))
+    .order_by(orm.ModelService.created_at)
+)
+SHARES = children(
+    lambda ids: select(orm.UseCaseShare.use_case_id, orm.UseCaseShare)
+    .where(orm.UseCaseShare.use_case_id.in_(ids))
+    .order_by(orm.UseCaseShare.created_at)
+    .execution_options(populate_existing=True)
+)
 
 
 @strawberry.type(name="UseCaseShare")
@@ -53,37 +74,20 @@ class UseCaseType:
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
-        rows = await info.context.session.execute(
-            select(orm.Metric)
-            .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
-            .where(orm.UseCaseMetric.use_case_id == self.row.id)
-            .order_by(orm.Metric.key)
-        )
-        return [MetricWithContextType(row=m) for m in rows.scalars()]
+        return [MetricWithContextType(row=m) for m in await info.context.loaders.load(METRICS, self.row.id)]
 
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
-        rows = await info.context.session.execute(
-            select(orm.ModelService)
-            .where(orm.ModelService.use_case_id == self.row.id)
-            .order_by(orm.ModelService.created_at)
-        )
-        return [ModelServiceType(row=s) for s in rows.scalars()]
+        return [ModelServiceType(row=s) for s in await info.context.loaders.load(MODEL_SERVICES, self.row.id)]
 
     @strawberry.field(description="The caller's permissions on this use case")
     async def permissions(self, info: Info[Context, None]) -> list[str]:
-        granted = await info.context.principal.use_case_permissions(info.context.session, self.row.id)
+        granted = await info.context.loaders.load(USE_CASE_PERMISSIONS, self.row.id)
         return sorted(CATALOGUE) if ADMIN in granted else sorted(granted)
 
     @strawberry.field
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
-        rows = await info.context.session.execute(
-            select(orm.UseCaseShare)
-            .where(orm.UseCaseShare.use_case_id == self.row.id)
-            .order_by(orm.UseCaseShare.created_at)
-            .execution_options(populate_existing=True)
-        )
-        shares = list(rows.scalars())
+        shares = await info.context.loaders.load(SHARES, self.row.id)
         return [
             UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner)
             for s in shares
