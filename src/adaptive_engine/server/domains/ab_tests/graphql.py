@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -20,6 +21,7 @@ from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.loaders import Batch, row
 from adaptive_engine.server.graphql.scalars import IdOrKey
 
 
@@ -106,22 +108,26 @@ class AbReport:
     notes: list[str]
 
 
+async def _reports(ctx: Context, campaigns: list[orm.AbCampaign]) -> dict[orm.AbCampaign, service.CampaignReport]:
+    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.state.settings))
+    return {c: reports[c.id] for c in campaigns}
+
+
+# The reports of all the campaigns of a list at once (and once per campaign for its fields that need it).
+REPORTS = Batch(_reports)
+
+
 @strawberry.type(name="Abcampaign")
 class AbcampaignType:
     row: strawberry.Private[orm.AbCampaign]
-    _report: strawberry.Private[service.CampaignReport | None] = None
 
     async def _get_report(self, info: Info[Context, None]) -> service.CampaignReport:
-        # Sibling fields resolve concurrently: the lock serialises the session and the first one computes.
-        if self._report is None:
-            config = stats_config(info.context.state.settings)
-            self._report = await service.compute_report(info.context.session, self.row, config)
-        return self._report
+        return await info.context.loaders.load(REPORTS, self.row)
 
-    async def _get(self, info: Info[Context, None], model: type, row_id: uuid.UUID | None):  # noqa: ANN202
+    async def _get(self, info: Info[Context, None], column: Any, row_id: uuid.UUID | None) -> Any:
         if row_id is None:
             return None
-        return await info.context.session.get(model, row_id)
+        return await info.context.loaders.load(row(column), row_id)
 
     @strawberry.field
     def id(self) -> uuid.UUID:
@@ -161,12 +167,12 @@ class AbcampaignType:
 
     @strawberry.field
     async def metric(self, info: Info[Context, None]) -> MetricType | None:
-        found = await self._get(info, orm.Metric, self.row.metric_id)
+        found = await self._get(info, orm.Metric.id, self.row.metric_id)
         return MetricType(row=found) if found is not None else None
 
     @strawberry.field
     async def use_case(self, info: Info[Context, None]) -> UseCaseType | None:
-        found = await self._get(info, orm.UseCase, self.row.use_case_id)
+        found = await self._get(info, orm.UseCase.id, self.row.use_case_id)
         return UseCaseType(row=found) if found is not None else None
 
     @strawberry.field
@@ -175,7 +181,7 @@ class AbcampaignType:
 
     @strawberry.field
     async def winner(self, info: Info[Context, None]) -> ModelType | None:
-        found = await self._get(info, orm.Model, self.row.winner_model_id)
+        found = await self._get(info, orm.Model.id, self.row.winner_model_id)
         return ModelType(row=found) if found is not None else None
 
     @strawberry.field(description="Feedback values (metric) or duels (preference) collected so far")

@@ -1,8 +1,8 @@
 """Queries of the A/B test domain: campaigns, and the sufficient statistics computed in SQL.
 
-The statistics are aggregates over indexed columns (``completions.ab_campaign_id``), so evaluating a
-campaign costs three grouped queries whatever its traffic, and the decision code in ``statistics`` gets
-only counts and sums.
+The statistics are aggregates over indexed columns (``completions.ab_campaign_id``), so evaluating
+campaigns costs at most three grouped queries whatever their traffic and their number, and the
+decision code in ``statistics`` gets only counts and sums.
 """
 
 from __future__ import annotations
@@ -94,31 +94,34 @@ def _unit(completion: Any) -> Any:
     return func.coalesce(completion.session_id, completion.request_id, completion.id)
 
 
-async def metric_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[uuid.UUID, MetricStats]:
-    """Per arm: count, sum and sum of squares of the campaign key's feedback on the arm's completions,
-    and the same grouped by assignment unit (sessions give several values; the test accounts for it).
+async def metric_stats(session: AsyncSession, campaigns: list[orm.AbCampaign]) -> dict[uuid.UUID, dict[uuid.UUID, MetricStats]]:
+    """Per campaign, per arm: count, sum and sum of squares of the campaign key's feedback on the arm's
+    completions, and the same grouped by assignment unit (sessions give several values; the test accounts
+    for it). One query for all the campaigns.
 
     Every feedback row is one observation (a completion rated twice counts twice)."""
-    feedback, completion = orm.Feedback, orm.Completion
-    arm_ids = [arm.model_id for arm in campaign.arms]
+    feedback, completion, campaign, arm = orm.Feedback, orm.Completion, orm.AbCampaign, orm.AbCampaignArm
+    out = {c.id: {a.model_id: MetricStats() for a in c.arms} for c in campaigns}
+    if not out:
+        return out
     unit = _unit(completion)
     per_unit = (
         select(
+            completion.ab_campaign_id.label("campaign_id"),
             completion.model_id.label("model_id"),
             func.count(feedback.value).label("n"),
             func.sum(feedback.value).label("s"),
             func.sum(feedback.value * feedback.value).label("q"),
         )
         .join(completion, completion.id == feedback.completion_id)
-        .where(
-            completion.ab_campaign_id == campaign.id,
-            feedback.metric_id == campaign.metric_id,
-            completion.model_id.in_(arm_ids),
-        )
-        .group_by(completion.model_id, unit)
+        .join(campaign, campaign.id == completion.ab_campaign_id)
+        .join(arm, (arm.campaign_id == completion.ab_campaign_id) & (arm.model_id == completion.model_id))
+        .where(completion.ab_campaign_id.in_(list(out)), feedback.metric_id == campaign.metric_id)
+        .group_by(completion.ab_campaign_id, completion.model_id, unit)
         .subquery()
     )
     query = select(
+        per_unit.c.campaign_id,
         per_unit.c.model_id,
         func.count(),
         func.sum(per_unit.c.n),
@@ -127,42 +130,45 @@ async def metric_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[
         func.sum(per_unit.c.s * per_unit.c.s),
         func.sum(per_unit.c.n * per_unit.c.n),
         func.sum(per_unit.c.s * per_unit.c.n),
-    ).group_by(per_unit.c.model_id)
-    out = {arm_id: MetricStats() for arm_id in arm_ids}
-    for model_id, units, count, total, total_sq, ss, nn, sn in (await session.execute(query)).all():
-        out[model_id] = MetricStats(
+    ).group_by(per_unit.c.campaign_id, per_unit.c.model_id)
+    for campaign_id, model_id, units, count, total, total_sq, ss, nn, sn in (await session.execute(query)).all():
+        out[campaign_id][model_id] = MetricStats(
             count=int(count), total=float(total), total_sq=float(total_sq), clusters=int(units),
             cluster_sum_sq=float(ss), cluster_count_sq=float(nn), cluster_cross=float(sn),
         )
     return out
 
 
-async def duel_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[tuple[uuid.UUID, uuid.UUID], DuelStats]:
-    """Preferences on the campaign key between completions of two different arms of the campaign.
-
-    Keyed by (model, opponent), both directions filled."""
-    comparison = orm.Comparison
-    preferred = aliased(orm.Completion)
-    other = aliased(orm.Completion)
-    arm_ids = [arm.model_id for arm in campaign.arms]
+async def duel_stats(
+    session: AsyncSession, campaigns: list[orm.AbCampaign]
+) -> dict[uuid.UUID, dict[tuple[uuid.UUID, uuid.UUID], DuelStats]]:
+    """Per campaign: preferences on the campaign key between completions of two different arms of the
+    campaign, keyed by (model, opponent), both directions filled. One query for all the campaigns."""
+    comparison, campaign = orm.Comparison, orm.AbCampaign
+    preferred, other = aliased(orm.Completion), aliased(orm.Completion)
+    preferred_arm, other_arm = aliased(orm.AbCampaignArm), aliased(orm.AbCampaignArm)
+    out: dict[uuid.UUID, dict[tuple[uuid.UUID, uuid.UUID], DuelStats]] = {c.id: {} for c in campaigns}
+    if not out:
+        return out
     query = (
-        select(preferred.model_id, other.model_id, comparison.tied, func.count())
+        select(preferred.ab_campaign_id, preferred.model_id, other.model_id, comparison.tied, func.count())
         .join(preferred, preferred.id == comparison.preferred_completion_id)
         .join(other, other.id == comparison.other_completion_id)
+        .join(campaign, campaign.id == preferred.ab_campaign_id)
+        .join(preferred_arm, (preferred_arm.campaign_id == campaign.id) & (preferred_arm.model_id == preferred.model_id))
+        .join(other_arm, (other_arm.campaign_id == campaign.id) & (other_arm.model_id == other.model_id))
         .where(
+            preferred.ab_campaign_id.in_(list(out)),
+            other.ab_campaign_id == preferred.ab_campaign_id,
             comparison.metric_id == campaign.metric_id,
-            preferred.ab_campaign_id == campaign.id,
-            other.ab_campaign_id == campaign.id,
-            preferred.model_id.in_(arm_ids),
-            other.model_id.in_(arm_ids),
             preferred.model_id != other.model_id,
         )
-        .group_by(preferred.model_id, other.model_id, comparison.tied)
+        .group_by(preferred.ab_campaign_id, preferred.model_id, other.model_id, comparison.tied)
     )
-    out: dict[tuple[uuid.UUID, uuid.UUID], DuelStats] = {}
-    for winner, loser, tied, count in (await session.execute(query)).all():
-        forward = out.setdefault((winner, loser), DuelStats())
-        backward = out.setdefault((loser, winner), DuelStats())
+    for campaign_id, winner, loser, tied, count in (await session.execute(query)).all():
+        duels = out[campaign_id]
+        forward = duels.setdefault((winner, loser), DuelStats())
+        backward = duels.setdefault((loser, winner), DuelStats())
         if tied == "good":
             forward.ties_good += count
             backward.ties_good += count
@@ -175,31 +181,33 @@ async def duel_stats(session: AsyncSession, campaign: orm.AbCampaign) -> dict[tu
     return out
 
 
-async def assignment_counts(session: AsyncSession, campaign: orm.AbCampaign) -> dict[uuid.UUID, int]:
-    """Units the router assigned to each arm: distinct sessions (a request when it has none), over the
-    campaign's LIVE completions (interactions logged offline are not assignments)."""
-    completion = orm.Completion
+async def assignment_counts(session: AsyncSession, campaigns: list[orm.AbCampaign]) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
+    """Per campaign: units the router assigned to each arm, distinct sessions (a request when it has none),
+    over the campaign's LIVE completions (interactions logged offline are not assignments). One query."""
+    completion, arm = orm.Completion, orm.AbCampaignArm
+    out = {c.id: {a.model_id: 0 for a in c.arms} for c in campaigns}
+    if not out:
+        return out
     unit = _unit(completion)
-    arm_ids = [arm.model_id for arm in campaign.arms]
     query = (
-        select(completion.model_id, func.count(func.distinct(unit)))
-        .where(
-            completion.ab_campaign_id == campaign.id,
-            completion.source == "LIVE",
-            completion.model_id.in_(arm_ids),
-        )
-        .group_by(completion.model_id)
+        select(completion.ab_campaign_id, completion.model_id, func.count(func.distinct(unit)))
+        .join(arm, (arm.campaign_id == completion.ab_campaign_id) & (arm.model_id == completion.model_id))
+        .where(completion.ab_campaign_id.in_(list(out)), completion.source == "LIVE")
+        .group_by(completion.ab_campaign_id, completion.model_id)
     )
-    out = {arm_id: 0 for arm_id in arm_ids}
-    for model_id, count in (await session.execute(query)).all():
-        out[model_id] = int(count)
+    for campaign_id, model_id, count in (await session.execute(query)).all():
+        out[campaign_id][model_id] = int(count)
     return out
 
 
-async def campaign_data(session: AsyncSession, campaign: orm.AbCampaign) -> CampaignData:
-    data = CampaignData(assignments=await assignment_counts(session, campaign))
-    if campaign.feedback_type == "COMPARISON":
-        data.duels = await duel_stats(session, campaign)
-    else:
-        data.metric = await metric_stats(session, campaign)
-    return data
+async def campaign_data(session: AsyncSession, campaigns: list[orm.AbCampaign]) -> dict[uuid.UUID, CampaignData]:
+    """What the decision needs for each campaign (by id), in at most three queries whatever their number."""
+    assignments = await assignment_counts(session, campaigns)
+    by_metric = [c for c in campaigns if c.feedback_type != "COMPARISON"]
+    by_duel = [c for c in campaigns if c.feedback_type == "COMPARISON"]
+    metric = await metric_stats(session, by_metric) if by_metric else {}
+    duels = await duel_stats(session, by_duel) if by_duel else {}
+    return {
+        c.id: CampaignData(metric=metric.get(c.id, {}), duels=duels.get(c.id, {}), assignments=assignments[c.id])
+        for c in campaigns
+    }

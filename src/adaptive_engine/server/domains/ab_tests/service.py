@@ -220,7 +220,22 @@ class CampaignReport:
 
 
 async def compute_report(session: AsyncSession, campaign: orm.AbCampaign, config: StatsConfig) -> CampaignReport:
-    data = await repository.campaign_data(session, campaign)
+    return (await compute_reports(session, [campaign], config))[campaign.id]
+
+
+async def compute_reports(
+    session: AsyncSession, campaigns: list[orm.AbCampaign], config: StatsConfig
+) -> dict[uuid.UUID, CampaignReport]:
+    """The report of each campaign (by id), in a fixed number of queries whatever their number."""
+    data = await repository.campaign_data(session, campaigns)
+    metric_ids = {c.metric_id for c in campaigns if c.feedback_type != "COMPARISON"}
+    metrics = {}
+    if metric_ids:
+        metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()}
+    return {c.id: _report(c, data[c.id], metrics.get(c.metric_id), config) for c in campaigns}
+
+
+def _report(campaign: orm.AbCampaign, data: CampaignData, metric: orm.Metric | None, config: StatsConfig) -> CampaignReport:
     arm_ids = [arm.model_id for arm in campaign.arms]
     names = [str(i) for i in arm_ids]
     assignments = [data.assignments.get(i, 0) for i in arm_ids]
@@ -232,7 +247,7 @@ async def compute_report(session: AsyncSession, campaign: orm.AbCampaign, config
         ]
         result = evaluate_preference(names, duels, assignments=assignments, config=config)
     else:
-        metric = await session.get(orm.Metric, campaign.metric_id)
+        assert metric is not None  # metric_id is a foreign key that refuses the key's deletion
         arms = [
             MetricArm(
                 str(i), m.count, m.total, m.total_sq,
