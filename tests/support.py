@@ -108,3 +108,21 @@ def process_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+@contextmanager
+def counting_statements(server: LiveServer) -> Iterator[list[str]]:
+    """The SQL statements the server's engine runs inside the block (the server runs in this process)."""
+    from sqlalchemy import event
+
+    engine = server.app.state.engine.sync_engine
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
