@@ -20,9 +20,9 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
-from pydantic import TypeAdapter, ValidationError
 
 from adaptive_engine.server.auth.guard import Authorized, BodyTarget, Requirement, authorize_request, iter_routes
 from adaptive_engine.server.errors import InvalidInput
