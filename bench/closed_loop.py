@@ -253,6 +253,18 @@ def main() -> None:
         print(f"   training traffic pass rate {rate:.1%} ({passing}/{len(scores)})", flush=True)
         if not 0.05 <= rate <= 0.40:
             print("   note: outside the 5-40% the task is meant to have", flush=True)
+        if args.smoke:
+            # The smoke run checks the loop, not the learning: 16 samples may all fail (or all pass), and sft
+            # needs a passing interaction, dpo a pass/fail pair. One right and one wrong answer to the first
+            # prompt, logged as traffic served elsewhere and graded like the rest, make sure of both.
+            city = train[0].split(" lives in ", 1)[1].split(".", 1)[0]
+            extra = []
+            for text in (json.dumps({"city": city}), "I am not sure."):
+                messages = [{"role": "user", "content": train[0]}]
+                created = client.interactions.create(messages=messages, completion=text)
+                extra.append({"messages": messages, "completion": text, "completion_id": created.completion_id})
+            assert grade(client, extra) == [1.0, 0.0], "the grader must pass the right answer and fail the wrong one"
+            print("   smoke: one right and one wrong answer logged and graded as well", flush=True)
 
         trained: list[str] = []
         if "sft" in recipes:
