@@ -4,6 +4,7 @@ the retention period; completed uploads, recent rows and rows still waiting to b
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -121,6 +122,24 @@ def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adapti
     made = graphql(http, CREATE_FROM_UPLOAD, {"input": {"useCase": use_case, "name": "f", "key": f"f-{unique}",
                                                         "uploadSessionId": fresh}})
     assert made["data"]["createDatasetFromMultipartUpload"]["status"] == "DONE", made
+
+
+def test_temporary_files_left_by_a_crash_go_once_untouched_for_the_expiry(server: LiveServer) -> None:
+    store = FileStore(server.settings.resolved_files_dir)
+    old_file, old_folder, fresh = store.temp_path(".jsonl"), store.temp_path(), store.temp_path(".zip")
+    old_file.write_bytes(b"half a dataset")
+    (old_folder / "model").mkdir(parents=True)
+    (old_folder / "model" / "config.json").write_text("{}")
+    fresh.write_bytes(b"being written")
+    long_ago = time.time() - 25 * 3600
+    for path in (old_file, old_folder):
+        os.utime(path, (long_ago, long_ago))
+    housekeep(server, upload_expiry_hours=0)  # expiry 0: nothing expires, temporaries included
+    assert old_file.exists() and old_folder.exists()
+    report = housekeep(server)
+    assert report.stale_temps >= 2 and report.failed == []
+    assert not old_file.exists() and not old_folder.exists() and fresh.exists()
+    fresh.unlink()
 
 
 def test_an_upload_removed_while_a_part_streams_in_gets_not_found(server: LiveServer, http: httpx.Client) -> None:

@@ -1,7 +1,8 @@
 """Housekeeping: a periodic pass that keeps a long-running server's storage bounded.
 
-Each pass removes chunked uploads idle for ``upload_expiry_hours`` (their parts included) and the finished
-rows of the notification tables older than ``event_retention_days``. Every kind of cleanup is one short
+Each pass removes chunked uploads idle for ``upload_expiry_hours`` (their parts included), temporary files
+untouched as long (a crash left them), and the finished rows of the notification tables older than
+``event_retention_days``. Every kind of cleanup is one short
 transaction deleting at most ``BATCH`` rows, so a backlog is worked off over several passes without long
 locks; a failing kind is logged and the others still run. Several replicas may run it: a row is deleted
 once, whoever gets it.
@@ -27,6 +28,7 @@ from adaptive_engine.server.periodic import PeriodicService
 log = logging.getLogger("adaptive_engine.housekeeping")
 
 BATCH = 2000
+TEMP_MIN_IDLE_S = 3600
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Report:
 
     uploads: int = 0
     stray_part_folders: int = 0
+    stale_temps: int = 0
     deliveries: int = 0
     events: int = 0
     failed: list[str] = field(default_factory=list)
@@ -60,12 +63,20 @@ async def run_pass(
         idle_since = now - timedelta(hours=settings.upload_expiry_hours)
         await step("uploads", lambda s: uploads.remove_idle(s, store, idle_since, limit))
         await step("stray_part_folders", lambda s: uploads.remove_stray_parts(s, store, limit))
+        # Temporaries idle as long as an upload may be (an hour at least): a crash left them; one in use is
+        # being written to, or is moved into place within moments of its last write.
+        try:
+            cutoff = min(idle_since, now - timedelta(seconds=TEMP_MIN_IDLE_S))
+            report.stale_temps = store.remove_stale_temps(cutoff.timestamp(), limit)
+        except OSError:
+            log.exception("housekeeping: removing stale temporary files failed")
+            report.failed.append("stale_temps")
     if settings.event_retention_days > 0:
         before = now - timedelta(days=settings.event_retention_days)
         # Deliveries first: an event goes only once none of its deliveries waits any more.
         await step("deliveries", lambda s: retention.prune_deliveries(s, before, limit))
         await step("events", lambda s: retention.prune_events(s, before, limit))
-    if report.uploads or report.stray_part_folders or report.deliveries or report.events:
+    if report.uploads or report.stray_part_folders or report.stale_temps or report.deliveries or report.events:
         log.info("housekeeping removed %s", report)
     return report
 
