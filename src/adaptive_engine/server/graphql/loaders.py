@@ -102,6 +102,11 @@ class Loaders:
         """``Principal.can``, batched with the other items of the list."""
         return allows(await self.load(USE_CASE_PERMISSIONS, use_case_id), permission)
 
+    async def readable(self, use_cases: Sequence[Any]) -> list[Any]:
+        """The use cases (rows with an ``id``) the caller may read, in order, checked together."""
+        allowed = await asyncio.gather(*(self.can("use_case:read", u.id) for u in use_cases))
+        return [u for u, ok in zip(use_cases, allowed) if ok]
+
     async def _run(self, batch: Batch[K, V], keys: list[K]) -> list[V]:
         found = await batch.fetch(self._ctx, list(dict.fromkeys(keys)))
         return [found[k] if k in found else batch.missing() for k in keys]

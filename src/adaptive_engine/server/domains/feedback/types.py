@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
 
@@ -104,9 +103,7 @@ class MetricType(MetricFields):
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
         loaders = info.context.loaders
-        use_cases = await loaders.load(USE_CASES_OF_KEY, self.row.id)
-        readable = await asyncio.gather(*(loaders.can("use_case:read", u.id) for u in use_cases))
-        return [MetricUseCaseType(row=u) for u, ok in zip(use_cases, readable) if ok]
+        return [MetricUseCaseType(row=u) for u in await loaders.readable(await loaders.load(USE_CASES_OF_KEY, self.row.id))]
 
     @strawberry.field
     async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import uuid
 
@@ -135,12 +134,9 @@ class ModelType:
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:
         loaders = info.context.loaders
-        use_cases = await loaders.load(USE_CASES_OF_MODEL, self.row.id)
-        readable = await asyncio.gather(*(loaders.can("use_case:read", u.id) for u in use_cases))
         return [
             ModelUseCase(id=u.id, key=u.key, name=u.name, description=u.description)
-            for u, ok in zip(use_cases, readable)
-            if ok
+            for u in await loaders.readable(await loaders.load(USE_CASES_OF_MODEL, self.row.id))
         ]
 
     @strawberry.field
