@@ -28,7 +28,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from adaptive_engine import Adaptive  # noqa: E402
 from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, default_cache_root  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
 NAMES = ["Alice", "Bob", "Carla", "David", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kenji", "Lena",
          "Marco", "Nadia", "Omar", "Paula", "Quinn", "Rosa", "Sven", "Tara"]
@@ -96,42 +96,12 @@ class Timer:
 
 @contextmanager
 def server(data_dir: Path, ab_min: int):  # noqa: ANN201
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     key = "closed-loop-admin-key"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "ADAPTIVE_ADMIN_API_KEY": key,
-           "ADAPTIVE_MODEL_CACHE_DIR": str(default_cache_root()), "ADAPTIVE_AB_TEST_MIN_OBSERVATIONS": str(ab_min),
-           "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "1"}
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1",
-                             "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(base_url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {data_dir / 'server.log'}")
-            time.sleep(0.5)
-        yield base_url, key
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    env = {"ADAPTIVE_MODEL_CACHE_DIR": str(default_cache_root()), "ADAPTIVE_AB_TEST_MIN_OBSERVATIONS": str(ab_min),
+           "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "1"}
+    with ServerProcess(data_dir, key, env=env, log_path=data_dir / "server.log") as running:
+        yield running.url, key
 
 
 def wait_job(client: Adaptive, job_id: str, limit_s: float = 3600) -> Any:

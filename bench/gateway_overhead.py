@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+from server_process import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key"
@@ -51,12 +50,6 @@ async def chat(request):
 app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 180.0) -> None:
@@ -128,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
-    up_port, our_port = free_port(), free_port()
+    up_port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY,
            "ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
            "ADAPTIVE_ONLINE_GRADING_INTERVAL_S": "0", "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "0",
@@ -136,12 +129,9 @@ def main() -> None:
     try:
         procs.append(subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)]))
         upstream = f"http://127.0.0.1:{up_port}/v1"
-        data_dir = tempfile.mkdtemp(prefix="gateway-bench-")
-        procs.append(subprocess.Popen([sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1",
-                                       "--port", str(our_port), "--data-dir", data_dir, "--log-level", "warning"], env=env,
-                                      stdout=subprocess.DEVNULL))
-        ours = f"http://127.0.0.1:{our_port}"
-        wait_http(ours + "/health")
+        ours_server = ServerProcess(tempfile.mkdtemp(prefix="gateway-bench-"), ADMIN_KEY, env=env, timeout_s=180)
+        procs.append(ours_server.proc)
+        ours = ours_server.url
         sys.path.insert(0, str(REPO / "src"))
         from adaptive_engine import Adaptive
 

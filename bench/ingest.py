@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,41 +33,11 @@ from adaptive_engine.server.db.engine import create_engine, create_sessionmaker 
 from adaptive_engine.server.db.models import Completion, Feedback, Metric, UseCase  # noqa: E402
 from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows  # noqa: E402
 from adaptive_engine.server.domains.interactions.service import prompt_hash  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
 KEY = "bench-admin-key"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 RAW_BATCH = 200  # interactions per transaction in the raw ceiling (each with 2 feedbacks: 3 events)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: Path, database_url: str | None, extra_path: str | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    pythonpath = os.pathsep.join([str(ROOT / "src"), *([extra_path] if extra_path else [])])
-    env = {**os.environ, "PYTHONPATH": pythonpath, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false"}
-    cmd = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--log-level", "warning"]
-    if database_url:
-        cmd += ["--database-url", database_url]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("server exited during start")
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 def gql(url: str, query: str, variables: dict) -> None:
@@ -217,7 +186,9 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
     if kind == "postgresql":
         pg_name, database_url = fresh_postgres()
     resolved = database_url or f"sqlite+aiosqlite:///{(data_dir / 'engine.db').resolve()}"
-    proc, url = start_server(data_dir, database_url, extra_path)
+    server = ServerProcess(data_dir, KEY, env={"ADAPTIVE_BUNDLED_MODELS": "false"}, database_url=database_url,
+                           extra_path=extra_path, timeout_s=120)
+    url = server.url
     loads: list[tuple[str, int, int]] = [
         (f"REST, {c} client{'s' if c > 1 else ''}", c, 1) for c in client_counts
     ]
@@ -242,11 +213,8 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
                 errors[label] += failed
             # Same database, the server idle: the ceiling has the machine to itself, as the server had.
             raws.append(asyncio.run(raw_ceiling(resolved, use_case, metric, seconds)))
-        proc.terminate()
-        proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        server.stop()
         if pg_name:
             drop_postgres(pg_name)
     results = [(kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])

@@ -124,35 +124,15 @@ class JobSide:
     from the same folder, the rows uploaded as a dataset; each run is one ``sft`` job."""
 
     def __init__(self, model_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
-        import socket
-
         from adaptive_engine import Adaptive
+        from server_process import ServerProcess
 
         self.args = args
         self.data_dir = Path(tempfile.mkdtemp(prefix="train-overhead-"))
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
         key = "train-overhead-admin-key"
-        self.log = open(self.data_dir / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(self.data_dir), "--log-level", "warning"],
-            env={**env, "ADAPTIVE_ADMIN_API_KEY": key, "ADAPTIVE_BUNDLED_MODELS": "false"},
-            stdout=self.log, stderr=subprocess.STDOUT)
-        import httpx
-
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(base_url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {self.data_dir / 'server.log'}")
-            time.sleep(0.5)
+        self.server = ServerProcess(self.data_dir, key, env={**env, "ADAPTIVE_BUNDLED_MODELS": "false"},
+                                    log_path=self.data_dir / "server.log")
+        base_url = self.server.url
         self.client = Adaptive(base_url, api_key=key, timeout_secs=None)
         self.client.use_cases.create(key="overhead")
         self.client.set_default_use_case("overhead")
@@ -193,12 +173,7 @@ class JobSide:
 
     def close(self) -> None:
         self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        self.server.stop()
 
 
 # ------------------------------------------------------------------------------------ report

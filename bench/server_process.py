@@ -1,0 +1,70 @@
+"""Our server as a process of its own for the benchmarks: ``adaptive-engine serve`` on a free loopback port,
+waited for until /health answers, stopped with SIGTERM (SIGKILL if it hangs)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path | str, api_key: str, env: dict[str, str] | None = None,
+                 database_url: str | None = None, log_path: Path | None = None, extra_path: str | None = None,
+                 timeout_s: float = 300.0) -> None:
+        """``env``: ADAPTIVE_* settings on top of this process's environment; ``log_path``: where its output
+        goes (discarded without); ``extra_path``: more of sys.path for it (e.g. packages to compare)."""
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        pythonpath = os.pathsep.join([str(ROOT / "src"), *([extra_path] if extra_path else [])])
+        full_env = {**os.environ, "PYTHONPATH": pythonpath, "ADAPTIVE_ADMIN_API_KEY": api_key, **(env or {})}
+        cmd = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--data-dir", str(data_dir), "--log-level", "warning"]
+        if database_url:
+            cmd += ["--database-url", database_url]
+        self._log: IO[bytes] | None = open(log_path, "wb") if log_path else None
+        output = self._log if self._log is not None else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, env=full_env, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start{f'; see {log_path}' if log_path else ''}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
