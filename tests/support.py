@@ -17,6 +17,7 @@ import uvicorn
 
 from adaptive_engine.server.app import create_app
 from adaptive_engine.server.config import Settings
+from adaptive_engine.server.connections import uvicorn_options
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 ADMIN_KEY = "ae_test_admin_key"
@@ -67,7 +68,8 @@ class LiveServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         settings.host, settings.port = "127.0.0.1", self.port  # jobs call the server back here
         self.api_key = settings.admin_api_key
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
+                                **uvicorn_options(settings))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

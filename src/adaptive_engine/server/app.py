@@ -13,6 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from strawberry.fastapi import GraphQLRouter
 
 from adaptive_engine.server.auth.cache import AuthCache
+from adaptive_engine.server.auth.scrape import METRICS_PATH, require_metrics_reader
+from adaptive_engine.server.connections import BodyReadTimeoutMiddleware
+from adaptive_engine.server.datadir_lock import DataDirLock
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.config import Settings
@@ -55,12 +58,25 @@ async def graphql_context(request: Request) -> AsyncIterator[Context]:
         yield Context(session=session, principal=request.state.principal, state=request.app.state)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | None = None) -> FastAPI:
+    """``data_dir_lock``: the data dir's lock when the caller took it already (``serve`` does, before any
+    start-up work); otherwise start-up takes it first, and releases it at shutdown."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Before anything touches the data dir or the database: a second server on it refuses here.
+        own_lock = None if data_dir_lock is not None and data_dir_lock.held else DataDirLock.acquire(
+            settings.data_dir, f"{settings.host}:{settings.port}")
+        try:
+            async with _started(app) as started:
+                yield started
+        finally:
+            if own_lock is not None:
+                own_lock.release()
+
+    @asynccontextmanager
+    async def _started(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.resolved_database_url)
         await upgrade(engine)
         app.state.engine = engine
@@ -121,8 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
+    @app.get(METRICS_PATH)
+    async def metrics(request: Request) -> Response:
+        if not getattr(request.state, "metrics_scraper", False):
+            require_metrics_reader(request.state.principal)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # The data plane first: routes are matched in order, and it carries the traffic.
@@ -136,5 +154,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SessionScopeMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)
+    app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(MetricsMiddleware, registry=registry)
     return app

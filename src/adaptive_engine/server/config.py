@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     opentelemetry: bool = False
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
+    # Connections (see server/connections.py): seconds an idle connection stays open after a response;
+    # seconds a client has to send a request's line and headers, from connecting or from its previous
+    # response; seconds a request body may stop arriving before 408 (0: no limit); connections and requests
+    # at once beyond which new requests get 503 (unset: no limit).
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    request_head_timeout_s: float = Field(default=10.0, gt=0)
+    request_body_timeout_s: float = Field(default=30.0, ge=0)
+    max_connections: int | None = Field(default=None, ge=1)
+    # `Authorization: Bearer <this>` reads /metrics, and nothing else (admin keys always can).
+    metrics_token: SecretStr | None = None
     log_level: str = "info"
     # Seconds an authenticated API key is trusted without asking the database (0: ask every time).
     # Changes made through this process take effect at once; other replicas see them within this delay.

@@ -63,6 +63,14 @@ class PermissionDenied(DomainError):
     error_type = "permission_error"
 
 
+class RequestTimeout(DomainError):
+    """The client stopped sending its request before it was complete."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+    error_type = "invalid_request_error"
+
+
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
     http_status = 429

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adaptive_engine.server.auth.principal import authenticate
+from adaptive_engine.server.auth.scrape import is_scrape_token
 from adaptive_engine.server.errors import DomainError, Unauthenticated, openai_envelope
 from adaptive_engine.server.rest.deps import SESSION_KEY
 
@@ -63,6 +64,11 @@ class AuthMiddleware:
             return
         state = scope["app"].state
         token = _bearer(scope)
+        if is_scrape_token(state.settings, scope["path"], token):
+            # The scrape token is no API key: no principal, and the /metrics route asks for no other.
+            scope.setdefault("state", {})["metrics_scraper"] = True
+            await self.app(scope, receive, send)
+            return
         cache = getattr(state, "auth_cache", None)
         try:
             principal = cache.get(token) if cache is not None else None

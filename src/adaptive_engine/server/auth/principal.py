@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,12 +19,16 @@ from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenti
 # What it takes to see and run the jobs that belong to no use case (model conversions).
 REGISTRY_PERMISSION = "model:register"
 
-# The only global rights a job's key keeps (when its creator holds them): registering the models the job
-# makes (a trained model, a model conversion's import), and opening chunked uploads (the SDK uploads a
-# dataset over 5 MB in parts; the dataset itself is still made in the job's use case only). Its process
-# needs nothing else outside its use case, and any other global right (users, teams, roles, integrations,
-# use cases, compute pools...) would let a recipe act as its creator, an admin say, beyond the job.
-JOB_GLOBAL_PERMISSIONS = frozenset({REGISTRY_PERMISSION, "dataset:write"})
+# The only global right a job's key keeps (when its creator holds it): opening chunked uploads (the SDK
+# uploads a dataset over 5 MB in parts; the dataset itself is still made in the job's use case only). Its
+# process needs nothing else outside its use case, and any other global right (users, teams, roles,
+# integrations, use cases, compute pools, the model registry...) would let a recipe act as its creator, an
+# admin say, beyond the job.
+JOB_GLOBAL_PERMISSIONS = frozenset({"dataset:write"})
+# Kept by a job's key for its own job only, on the job's own routes (/jobs/{its id}/models...): registering
+# the models that job made (a trained model, a model conversion's import); see require_registry_for_job.
+# Never external models, hub imports, server folders or compute configs (the registry's other mutations).
+JOB_OWN_PERMISSIONS = frozenset({REGISTRY_PERMISSION})
 
 
 def allows(granted: frozenset[str], permission: str) -> bool:
@@ -72,8 +77,28 @@ class Principal:
         return ADMIN in granted or permission in granted
 
     def require_global(self, permission: str) -> None:
-        if not self.has_global(permission):
-            raise PermissionDenied(f"permission '{permission}' is required")
+        if self.has_global(permission):
+            return
+        if self.job_id is not None and self._creator_holds(permission):
+            raise PermissionDenied(f"a job's API key cannot use permission '{permission}' here"
+                                   + (": it registers models only through its job's own routes"
+                                      if permission in JOB_OWN_PERMISSIONS else ""))
+        raise PermissionDenied(f"permission '{permission}' is required")
+
+    def _creator_holds(self, permission: str) -> bool:
+        held = self.held_permissions
+        return ADMIN in held or permission in held
+
+    def require_registry_for_job(self, job_id: uuid.UUID) -> None:
+        """THE check for registering a model a job made, through that job's routes: a job's key for its own
+        job only, when its creator holds model:register; any other caller needs model:register itself."""
+        if self.job_id is None:
+            self.require_global(REGISTRY_PERMISSION)
+            return
+        if self.job_id != job_id:
+            raise PermissionDenied("this key belongs to another job")
+        if not self._creator_holds(REGISTRY_PERMISSION):
+            raise PermissionDenied(f"permission '{REGISTRY_PERMISSION}' is required")
 
     def has_team(self, permission: str, team_id: uuid.UUID) -> bool:
         if self.is_admin:
@@ -157,6 +182,13 @@ class Principal:
                 self._grants[use_case_id] = (generation, result)
         return out
 
+    async def require_job(self, session: AsyncSession, permission: str, job: Any, what: str) -> None:
+        """:meth:`require` on a job's use case; the key of a job of no use case (a model conversion) reaches
+        that job only, not the registry's other jobs."""
+        if self.job_id is not None and job.use_case_id is None and job.id != self.job_id:
+            raise NotFound(f"{what} not found")
+        await self.require(session, permission, job.use_case_id, what)
+
     async def can(self, session: AsyncSession, permission: str, use_case_id: uuid.UUID) -> bool:
         return allows(await self.use_case_permissions(session, use_case_id), permission)
 
@@ -165,7 +197,10 @@ class Principal:
         existence does not leak to other teams. A resource of no use case (a model-conversion job) belongs to
         the model registry: every permission on it is the global REGISTRY_PERMISSION."""
         if use_case_id is None:
-            if (self.job_id is None or self.job_use_case_id is None) and self.has_global(REGISTRY_PERMISSION):
+            if self.job_id is None and self.has_global(REGISTRY_PERMISSION):
+                return
+            # A model conversion's own key (its job is of no use case either); require_job keeps it to that job.
+            if self.job_id is not None and self.job_use_case_id is None and self._creator_holds(REGISTRY_PERMISSION):
                 return
             raise NotFound(f"{what} not found")
         granted = await self.use_case_permissions(session, use_case_id)

@@ -68,7 +68,10 @@ class InferenceManager:
         async with unit_of_work(self._sessionmaker) as session:
             if self.settings.bundled_models:
                 await self._register_bundled(session)
-            # Local models online before a restart come back: PENDING until loaded again.
+            # Local models online before a restart come back, loaded in the background. Their rows are left
+            # as they are: on a database shared by replicas, ONLINE is what the others serve (flipping it to
+            # PENDING made every replica answer 503 while this one loaded), and a request here for one not
+            # loaded yet waits for its load (backend_for).
             rows = (await session.execute(
                 select(orm.Model).where(orm.Model.is_external.is_(False), orm.Model.status.in_(("ONLINE", "PENDING")))
             )).scalars().all()
@@ -79,7 +82,6 @@ class InferenceManager:
                     continue  # nothing this process could load (a row written by hand): left as it is
                 if source.get("bundled") and not self.settings.bundled_models:
                     continue
-                model.status, model.error = "PENDING", None
                 to_load.append(model.id)
         for model_id in to_load:
             await self.request_load(model_id)

@@ -80,7 +80,7 @@ class IdentityQuery:
 
     @strawberry.field(extensions=[authenticated()])
     async def teams(self, info: Info[Context, None]) -> list[TeamType]:
-        return [TeamType(row=t) for t in await service.list_teams(info.context.session)]
+        return [TeamType(row=t) for t in await service.list_teams(info.context.session, info.context.principal)]
 
     @strawberry.field(extensions=[authenticated()])
     async def roles(self, info: Info[Context, None]) -> list[RoleType]:

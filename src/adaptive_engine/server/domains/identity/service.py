@@ -229,8 +229,13 @@ async def remove_team_member(session: AsyncSession, *, user: str, team: str) -> 
     return found_user
 
 
-async def list_teams(session: AsyncSession) -> list[Team]:
-    return list((await session.execute(select(Team).order_by(Team.created_at, Team.key))).scalars())
+async def list_teams(session: AsyncSession, principal: Principal) -> list[Team]:
+    """Every team for admins and team managers (they add members to any team); the caller's own teams for
+    everyone else, so team names do not leak across tenants."""
+    query = select(Team).order_by(Team.created_at, Team.key)
+    if not principal.has_global("team:manage"):
+        query = query.where(Team.id.in_(list(principal.team_permissions)))
+    return list((await session.execute(query)).scalars())
 
 
 async def create_team(session: AsyncSession, *, key: str | None, name: str) -> Team:

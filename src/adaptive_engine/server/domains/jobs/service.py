@@ -148,7 +148,7 @@ async def _job(session: AsyncSession, job_id: str | uuid.UUID) -> Job:
 
 async def get_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, permission: str = "use_case:read") -> Job:
     job = await _job(session, job_id)
-    await principal.require(session, permission, job.use_case_id, f"job '{job_id}'")
+    await principal.require_job(session, permission, job, f"job '{job_id}'")
     return job
 
 
@@ -215,7 +215,7 @@ async def _running_job(session: AsyncSession, principal: Principal, job_id: str)
     job = await _job(session, job_id)
     if principal.job_id is not None and principal.job_id != job.id:
         raise PermissionDenied("this key belongs to another job")
-    await principal.require(session, "job:run", job.use_case_id, f"job '{job_id}'")
+    await principal.require_job(session, "job:run", job, f"job '{job_id}'")
     if job.status != "RUNNING":
         raise Conflict(f"job '{job.id}' is {job.status.lower()}, not running")
     return job
@@ -292,7 +292,7 @@ async def get_artifact(session: AsyncSession, principal: Principal, artifact_id:
     if artifact is None:
         raise NotFound(f"artifact '{artifact_id}' not found")
     job = await _job(session, artifact.job_id)
-    await principal.require(session, "use_case:read", job.use_case_id, f"artifact '{artifact_id}'")
+    await principal.require_job(session, "use_case:read", job, f"artifact '{artifact_id}'")
     return artifact, job
 
 
@@ -310,13 +310,36 @@ async def register_model(
 
     A model conversion's folder, made in its own job folder, is moved into the file store's
     models/ first, so the model outlives the job's scratch space (``jobs_dir``: the runner's folder of job folders)."""
+    job = await _running_job(session, principal, job_id)
+    principal.require_registry_for_job(job.id)
+    if not spec.get("path"):
+        raise InvalidInput("path must name the model folder")
+    folder = Path(str(spec["path"])).resolve()
+    job_dir = (jobs_dir / str(job.id)).resolve() if jobs_dir is not None else None
+    in_job_dir = job_dir is not None and job_dir in folder.parents
+    if principal.job_id is not None and not (in_job_dir and _stays_inside(folder, job_dir)):  # type: ignore[arg-type]
+        # A job's key registers what its job made, not any folder the server can read.
+        raise PermissionDenied("a job registers only model folders inside its own job folder (no links out of it)")
+    if job.kind == "MODEL_CONVERSION" and store is not None and in_job_dir and folder.is_dir():
+        spec = {**spec, "path": str(store.place(folder, f"models/{uuid.uuid4()}"))}
+    return await _register(session, principal, job, spec)
+
+
+def _stays_inside(folder: Path, root: Path) -> bool:
+    """Whether no symbolic link under ``folder`` leads outside ``root``."""
+    import os
+
+    for parent, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            entry = Path(parent, name)
+            if entry.is_symlink() and root not in entry.resolve().parents:
+                return False
+    return True
+
+
+async def _register(session: AsyncSession, principal: Principal, job: Job, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
     from adaptive_engine.server.domains.models import service as models
 
-    job = await _running_job(session, principal, job_id)
-    if job.kind == "MODEL_CONVERSION" and store is not None and jobs_dir is not None and spec.get("path"):
-        folder = Path(str(spec["path"])).resolve()
-        if (jobs_dir / str(job.id)).resolve() in folder.parents and folder.is_dir():
-            spec = {**spec, "path": str(store.place(folder, f"models/{uuid.uuid4()}"))}
     kind = str(spec.get("kind") or "chat")
     if kind not in ("chat", "embedding"):
         raise InvalidInput("model kind must be 'chat' or 'embedding'")
@@ -326,8 +349,8 @@ async def register_model(
         if backbone is None:
             raise NotFound(f"base model '{spec['base_model']}' not found")
     key = str(spec.get("key") or "")
-    model = await models.add_local_model(
-        session, principal, path=str(spec.get("path") or ""), name=str(spec.get("name") or key), key=key or None
+    model = await models.register_folder(
+        session, path=str(spec.get("path") or ""), name=str(spec.get("name") or key), key=key or None
     )
     recipe: CustomRecipe | None = job.recipe
     use_case: UseCase | None = job.use_case
@@ -372,7 +395,8 @@ async def register_uploaded_model(
     import zipfile
     from pathlib import PurePosixPath
 
-    await _running_job(session, principal, job_id)
+    job = await _running_job(session, principal, job_id)
+    principal.require_registry_for_job(job.id)
     temp = store.temp_path(".zip")
     folder = store.temp_path()
     try:
@@ -395,7 +419,7 @@ async def register_uploaded_model(
         relative = f"models/{uuid.uuid4()}"
         target = store.place(folder, relative)
         try:
-            return await register_model(session, principal, job_id, {**spec, "path": str(target)})
+            return await _register(session, principal, job, {**spec, "path": str(target)})
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise

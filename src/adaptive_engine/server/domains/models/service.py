@@ -136,6 +136,12 @@ async def add_external_model(
 async def add_local_model(session: AsyncSession, principal: Principal, *, path: str, name: str, key: str | None) -> Model:
     """Register a model folder on the server (Hugging Face layout, or a PEFT adapter with its base)."""
     principal.require_global("model:register")
+    return await register_folder(session, path=path, name=name, key=key)
+
+
+async def register_folder(session: AsyncSession, *, path: str, name: str, key: str | None) -> Model:
+    """The registration itself, for callers that checked the caller's right (a job's own routes do so
+    with Principal.require_registry_for_job)."""
     folder = Path(path)
     if not folder.is_dir():
         raise InvalidInput(f"model folder '{path}' does not exist on the server")
