@@ -44,8 +44,8 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 def _statuses(base_url: str) -> dict[str, str]:
     response = httpx.post(f"{base_url}/api/graphql", headers={"Authorization": f"Bearer {KEY}"},
-                          json={"query": "{ models { key status } }"}, timeout=60)
-    return {m["key"]: m["status"] for m in response.json()["data"]["models"]}
+                          json={"query": "{ models { key online } }"}, timeout=60)
+    return {m["key"]: m["online"] for m in response.json()["data"]["models"]}
 
 
 def test_a_second_serve_on_the_same_data_dir_refuses_at_once_and_touches_nothing(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_a_replica_starting_on_a_shared_database_leaves_the_models_online(tmp_pa
             client.models.deploy(BUNDLED_EMBEDDING, use_case=use_case, wait=True)
             with LiveServer(make_settings(tmp_path / "b", postgres_url, **common)) as second:
                 # Its start-up is over (it loads in the background): the first still serves.
-                assert {m.key: m.status for m in client.models.list()}[BUNDLED_EMBEDDING] == "ONLINE"
+                assert {m.key: m.online for m in client.models.list()}[BUNDLED_EMBEDDING] == "ONLINE"
                 assert client.embeddings.create("during", use_case=use_case).data
                 with Adaptive(second.base_url, api_key=second.api_key) as other:
                     assert other.embeddings.create("on the new replica", use_case=use_case).data

@@ -43,6 +43,11 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
+# One model load at a time in this process: transformers builds models under process-wide switches (the
+# "meta" device of empty-weight initialisation), and two loads in threads at once left one with no weights
+# ("Cannot copy out of meta tensor"), seen when the bundled chat and embedding models loaded together.
+# Reentrant: an adapter's load loads its base.
+_LOADING = threading.RLock()
 
 @dataclass(frozen=True)
 class LocalModelSpec:
@@ -83,8 +88,9 @@ def load_causal_lm(spec: LocalModelSpec, device: str | None = None) -> tuple[Any
             folder = convert_gguf(spec)
         elif not (folder / "config.json").is_file():
             raise BackendLoadError(f"{folder} holds neither config.json, adapter_config.json nor a GGUF file")
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
+        with _LOADING:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
     except BackendError:
         raise
     except Exception as exc:  # transformers raises many types; the caller gets one with the reason
@@ -108,7 +114,8 @@ def _load_adapter(spec: LocalModelSpec, device: str) -> tuple[Any, Any]:
     model, tokenizer = load_causal_lm(base, device)
     if (folder / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    peft_model = PeftModel.from_pretrained(model, folder)
+    with _LOADING:
+        peft_model = PeftModel.from_pretrained(model, folder)
     # Merging folds the adapter into this in-memory copy of the base: decoding is as fast as the base.
     merged = peft_model.merge_and_unload()
     merged.to(device).eval()
@@ -297,7 +304,8 @@ class LocalEmbeddingBackend(Backend):
         try:
             from sentence_transformers import SentenceTransformer
 
-            return SentenceTransformer(str(self.path), device=pick_device(self.device))
+            with _LOADING:
+                return SentenceTransformer(str(self.path), device=pick_device(self.device))
         except Exception as exc:
             raise BackendLoadError(f"could not load the embedding model from {self.path}: {exc}") from exc
 
