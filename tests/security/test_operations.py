@@ -19,7 +19,7 @@ import pytest
 from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
 from adaptive_engine.sdk.resources.job_runtime import JobRuntime
-from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, LOCK_FILE
+from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, LOCK_FILE, DataDirInUse, DataDirLock
 from adaptive_engine.server.inference.manager import BUNDLED_CHAT, BUNDLED_EMBEDDING
 from tests.identity.helpers import user_client
 from tests.inference.fixtures import model_cache_dir, wait_online
@@ -34,11 +34,16 @@ SCRAPE_TOKEN = "ops-scrape-token"
 # ----------------------------------------------------------------------------------------- data-dir lock
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _serve(data_dir: Path, port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """``serve`` in a process of its own; its output in ``log`` (a server that runs a while must not fill a
+    pipe nobody reads), or in pipes for one expected to exit at once."""
     env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUILTIN_RECIPES": "false",
            "ADAPTIVE_BUNDLED_MODELS": "true", "ADAPTIVE_MODEL_CACHE_DIR": str(model_cache_dir().parent)}
     command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--data-dir", str(data_dir)]
+    if log is not None:
+        with open(log, "wb") as out:
+            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -49,13 +54,14 @@ def _statuses(base_url: str) -> dict[str, str]:
 
 
 def test_a_second_serve_on_the_same_data_dir_refuses_at_once_and_touches_nothing(tmp_path: Path) -> None:
+    data, log = tmp_path / "data", tmp_path / "first.log"
     port = free_port()
-    first = _serve(tmp_path, port)
+    first = _serve(data, port, log)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600  # a safety net: the first start converts the bundled model once
         while _healthy(base_url) is False or set(_statuses(base_url).values()) != {"ONLINE"}:
-            assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+            assert first.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the first server never had its models online"
             time.sleep(0.5)
         with Adaptive(base_url, api_key=KEY) as client:
@@ -68,29 +74,40 @@ def test_a_second_serve_on_the_same_data_dir_refuses_at_once_and_touches_nothing
         # The same port (the case that used to run its start-up, then die), and a free one: both refused,
         # by the lock, before any start-up work.
         for second_port in (port, free_port()):
-            second = _serve(tmp_path, second_port)
+            second = _serve(data, second_port)
             out, err = second.communicate(timeout=120)
             message = err.decode()
             assert second.returncode == IN_USE_EXIT_STATUS, message
-            assert f"data dir {tmp_path.resolve()} is in use by another Adaptive Engine server (pid {first.pid}" in message
+            assert f"data dir {data.resolve()} is in use by another Adaptive Engine server (pid {first.pid}" in message
             assert "Traceback" not in message and "Started server process" not in message + out.decode()
+
+        # Another data dir but the port in use: refused before start-up as well (no database made there).
+        elsewhere = _serve(tmp_path / "elsewhere", port)
+        _, err = elsewhere.communicate(timeout=120)
+        assert elsewhere.returncode != 0 and "address already in use" in err.decode().lower(), err.decode()
+        assert not (tmp_path / "elsewhere" / "engine.db").exists()
 
         # The first server never noticed: its models are online and it serves.
         assert _statuses(base_url) == before
         with Adaptive(base_url, api_key=KEY) as client:
             assert client.embeddings.create("after", use_case="ops").data
-        assert (tmp_path / LOCK_FILE).read_text().startswith(f"pid {first.pid}")
+        assert (data / LOCK_FILE).read_text().startswith(f"pid {first.pid}")
     finally:
         first.terminate()
         first.wait(timeout=60)
-    # Once the first is gone, the data dir is free again.
-    third = _serve(tmp_path, free_port())
+    # Once the first is gone (its lock went with it), the data dir is free again.
+    port = free_port()
+    third = _serve(data, port, tmp_path / "third.log")
     try:
-        assert third.poll() is None or third.returncode != IN_USE_EXIT_STATUS
+        deadline = time.monotonic() + 300
+        while not _healthy(f"http://127.0.0.1:{port}"):
+            assert third.poll() is None, (tmp_path / "third.log").read_text()
+            assert time.monotonic() < deadline, "the data dir stayed locked"
+            time.sleep(0.5)
+        assert (data / LOCK_FILE).read_text().startswith(f"pid {third.pid}")
     finally:
         third.terminate()
         third.wait(timeout=60)
-        assert third.returncode != IN_USE_EXIT_STATUS
 
 
 def _healthy(base_url: str) -> bool:
@@ -104,6 +121,8 @@ def _healthy(base_url: str) -> bool:
 def test_a_server_in_process_refuses_a_data_dir_in_use(tmp_path: Path) -> None:
     """create_app's own start-up takes the lock too (servers run without the CLI, as in these tests)."""
     with LiveServer(make_settings(tmp_path)) as live:
+        with pytest.raises(DataDirInUse, match=rf"in use by another Adaptive Engine server \(pid {os.getpid()}, 127.0.0.1:{live.port}\)"):
+            DataDirLock.acquire(tmp_path)
         second = LiveServer(make_settings(tmp_path))
         with pytest.raises(RuntimeError, match="failed to start"):
             second.start(timeout=60)
