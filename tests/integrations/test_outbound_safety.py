@@ -17,9 +17,9 @@ from tests.ab_tests.support import in_db
 from tests.integrations.test_integrations import _job_payload, _wait_status, _webhook
 from tests.support import LiveServer, make_settings
 
-# 169.254.169.254 (the cloud metadata address) written as one decimal number: not an address literal for the
+# 169.254.169.254 (the cloud metadata address) written as one hexadecimal number: not an address literal for the
 # URL check, so only the check of resolved addresses at delivery can stop it.
-METADATA_AS_NUMBER = "2852039166"
+METADATA_AS_NUMBER = "0xa9fea9fe"
 
 
 def _notify(client: Adaptive, team: str) -> None:
@@ -39,6 +39,11 @@ def _notify(client: Adaptive, team: str) -> None:
         "ftp://example.com/hook",
         "http://user:pw@example.com/hook",
         "http://example.com:99999/hook",
+        "http://2852039166/hook",
+        "http://127.1/hook",
+        "http://0177.0.0.1/hook",
+        "http://hook.example.com/\r\nX-Injected: 1",
+        "http://hook .example.com/",
     ],
 )
 def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: str) -> None:  # noqa: ANN001

@@ -92,9 +92,14 @@ def _bad_character(text: str) -> bool:
 
 
 def _host_ok(host: str) -> bool:
-    """A DNS name (letters of any script, digits, '-', '_', '.') or a bracketed IPv6 literal."""
+    """A DNS name (letters of any script, digits, '-', '_', '.'), a dotted-quad IPv4 address or a bracketed IPv6
+    one. Digits and dots in any other shape (``2852039166``, ``127.1``, ``0177.0.0.1``) are other notations of
+    an IPv4 address: aiohttp takes them for addresses and connects without asking the resolver, so they are
+    refused here rather than checked there."""
     if host.startswith("["):
         return host.endswith("]") and literal(host) is not None and "%" not in host
+    if host.replace(".", "").isdigit():
+        return literal(host) is not None
     return bool(host) and all(c.isalnum() or c in "-_." for c in host)
 
 
