@@ -123,14 +123,15 @@ def test_duplicate_and_malformed_keys(client, use_case, word_server, unique) -> 
 
 async def test_websocket_and_batch_protocol(length_server, word_server) -> None:  # noqa: ANN001
     from adaptive_engine.server.domains.graders.remote import RewardServerClient
+    from adaptive_engine.server.outbound import OutboundGuard
 
-    async with RewardServerClient(length_server.url) as rc:
+    async with RewardServerClient(length_server.url, OutboundGuard()) as rc:
         turns = [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "x" * n}] for n in range(1, 40)]
         over_ws = await rc.ws_score([(t, None) for t in turns])
         assert [r.reward for r in over_ws] == [float(n) for n in range(1, 40)]
         batched = await rc.batch_score([(t, None) for t in turns[:3]])
         assert [r.reward for r in batched] == [1.0, 2.0, 3.0]
-    async with RewardServerClient(word_server.url) as rc:
+    async with RewardServerClient(word_server.url, OutboundGuard()) as rc:
         schema = await rc.metadata_schema()
         assert "expected" in schema["properties"]
         [bad, good] = await rc.ws_score([([{"role": "assistant", "content": "hi"}], {}),

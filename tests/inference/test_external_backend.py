@@ -20,6 +20,7 @@ from adaptive_engine.server.inference.backends.base import (
 )
 from adaptive_engine.server.inference.backends.external import (
     GOOGLE_BASE_URL,
+    NOT_THE_API,
     ExternalBackend,
     ExternalModelConfig,
     make_http_client,
@@ -106,7 +107,6 @@ async def test_embeddings(fresh_upstream, http_client):
     [
         ("broken", 500, "the model is on fire"),
         ("google-style", 400, "API key not valid for this call"),
-        ("not-json", 502, "<html>bad gateway</html>"),
     ],
 )
 async def test_upstream_errors_carry_status_and_message(fresh_upstream, http_client, model, status, message):
@@ -119,6 +119,21 @@ async def test_upstream_errors_carry_status_and_message(fresh_upstream, http_cli
     with pytest.raises(UpstreamError) as caught:
         [e async for e in backend.stream(chat("hi"))]
     assert (caught.value.status, caught.value.upstream_message) == (status, message)
+
+
+async def test_answers_not_in_the_api_format_are_not_echoed(fresh_upstream, http_client):
+    """An error body that is not the API's (an HTML page, any other service's answer) never reaches the caller:
+    one generic message, no status, the cause in the server log."""
+    backend = await backend_for(fresh_upstream, http_client, model="not-json")
+    for call in (backend.generate(chat("hi")), _drain(backend.stream(chat("hi")))):
+        with pytest.raises(UpstreamError) as caught:
+            await call
+        assert caught.value.upstream_message == NOT_THE_API and caught.value.status is None
+        assert "bad gateway" not in caught.value.message and caught.value.http_status == 502
+
+
+async def _drain(events):  # noqa: ANN001, ANN202
+    return [e async for e in events]
 
 
 async def test_bad_api_key(fresh_upstream, http_client):
@@ -149,7 +164,8 @@ async def test_unreachable_upstream(http_client):
     await backend.load()
     with pytest.raises(UpstreamError) as caught:
         await backend.generate(chat("hi"))
-    assert caught.value.status is None and f"127.0.0.1:{port}" in caught.value.message
+    # The same answer as for an open port that does not speak the API (see above): no port scanning.
+    assert caught.value.status is None and caught.value.upstream_message == NOT_THE_API
 
 
 async def test_azure_url_and_header(fresh_upstream, http_client):

@@ -133,7 +133,7 @@ def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa:
     team = admin.teams.create(key=f"sig-{uuid.uuid4().hex[:6]}").key
     admin.integrations.create(team, _webhook(receiver.url))
     result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    assert "delivered to 1 of 1" in result.message
+    assert result.message.startswith("queued for 1 integration(s)") and result.event_id in result.message
     receiver.wait_for(1)
     request = receiver.requests[0]
     assert request["method"] == "POST" and request["headers"]["authorization"] == "Bearer token-xyz"
@@ -158,7 +158,7 @@ def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:  #
         "host": "127.0.0.1", "port": smtp.port, "username": "", "password": "", "from_email": "engine@example.com",
         "to_emails": ["ops@example.com", "ml@example.com"]}}, "notification_settings": subs}})
     result = admin.integrations.test_notification({"topic": "job.failed", "scope": {"team": team}, "payload": _job_payload()})
-    assert "delivered to 2 of 2" in result.message, result.message
+    assert result.message.startswith("queued for 2 integration(s)"), result.message
     receiver.wait_for(1)
     assert receiver.requests[0]["path"] == "/services/T/B/X"
     assert "job.failed" in receiver.json()["text"]
@@ -172,8 +172,7 @@ def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"retry-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url))
     receiver.fail_with = [500, 503]
-    result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
-    assert "will retry" in result.message and "HTTP 500" in result.message
+    admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
     rows = _wait_status(admin, hook.id, "DELIVERED").nodes
     assert rows[0].attempts == 3 and rows[0].last_error is None
     assert len(receiver.requests) == 3
@@ -191,9 +190,11 @@ def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:  # n
     hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
     receiver.fail_with = [200, 400, 200, 200, 400]
     events = []
-    for _ in range(5):
+    for sent in range(1, 6):  # one at a time: the receiver answers in the order of fail_with
         events.append(admin.integrations.test_notification(
             {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}).event_id)
+        receiver.wait_for(sent)
+        _wait_status(admin, hook.id, "FAILED" if sent in (2, 5) else "DELIVERED")
     first = admin.integrations.deliveries(hook.id, first=2)
     assert first.total_count == 5 and first.page_info.has_next_page and len(first.nodes) == 2
     second = admin.integrations.deliveries(hook.id, first=2, after=first.page_info.end_cursor)

@@ -17,9 +17,9 @@ from tests.ab_tests.support import in_db
 from tests.integrations.test_integrations import _job_payload, _wait_status, _webhook
 from tests.support import LiveServer, make_settings
 
-# 169.254.169.254 (the cloud metadata address) written as one decimal number: not an address literal for the
+# 169.254.169.254 (the cloud metadata address) written as one hexadecimal number: not an address literal for the
 # URL check, so only the check of resolved addresses at delivery can stop it.
-METADATA_AS_NUMBER = "2852039166"
+METADATA_AS_NUMBER = "0xa9fea9fe"
 
 
 def _notify(client: Adaptive, team: str) -> None:
@@ -39,6 +39,11 @@ def _notify(client: Adaptive, team: str) -> None:
         "ftp://example.com/hook",
         "http://user:pw@example.com/hook",
         "http://example.com:99999/hook",
+        "http://2852039166/hook",
+        "http://127.1/hook",
+        "http://0177.0.0.1/hook",
+        "http://hook.example.com/\r\nX-Injected: 1",
+        "http://hook .example.com/",
     ],
 )
 def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: str) -> None:  # noqa: ANN001
@@ -90,14 +95,15 @@ def test_hanging_receiver_times_out_and_is_retried_with_backoff(admin: Adaptive,
 
 
 def test_error_answer_is_read_only_up_to_a_limit(admin: Adaptive, receiver) -> None:  # noqa: ANN001
-    """A receiver that answers an error with a body that never ends: the sender reads a few KiB, hangs up and
-    records the status, instead of downloading until the timeout."""
+    """A receiver that answers an error with a body that never ends: the sender reads a few KiB (for the server
+    log), hangs up and records the status, instead of downloading until the timeout."""
     team = admin.teams.create(key=f"big-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
     receiver.fail_with, receiver.endless = [500], True
     _notify(admin, team)
     row = _wait_status(admin, hook.id, "FAILED").nodes[0]
-    assert row.last_error.startswith("HTTP 500: xxx") and len(row.last_error) < 300
+    # The log records the status only: a receiver's body never reaches those who read the delivery log.
+    assert row.last_error == "HTTP 500 Internal Server Error"
 
 
 def test_message_over_the_size_limit_is_refused(admin: Adaptive, receiver) -> None:  # noqa: ANN001
@@ -126,14 +132,14 @@ def test_outbox_event_over_the_size_limit_fails_its_delivery(admin: Adaptive, no
     assert row.attempts == 1 and "exceeds the limit" in row.last_error and receiver.requests == []
 
 
-# ------------------------------------------------------------------ ADAPTIVE_NOTIFY_ALLOW_PRIVATE_NETWORKS=false
+# ------------------------------------------------------------------ ADAPTIVE_ALLOW_PRIVATE_NETWORKS=false
 # The address checks do not touch the database: one server on SQLite is enough here.
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adaptive]:
     settings = make_settings(
-        tmp_path_factory.mktemp("strict"), None, notify_allow_private_networks=False, notify_timeout_s=1.0,
+        tmp_path_factory.mktemp("strict"), None, allow_private_networks=False, notify_timeout_s=1.0,
         notify_backoff_s=0.05, notify_poll_interval_s=0.05, notify_max_attempts=3,
     )
     with LiveServer(settings) as live, Adaptive(live.base_url, api_key=live.api_key, max_retries=0) as client:

@@ -40,6 +40,7 @@ from adaptive_engine.server.middleware import (
     MetricsMiddleware,
     SessionScopeMiddleware,
 )
+from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.router import api_router
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.state.file_store = FileStore(settings.resolved_files_dir)
     app.state.job_runner = JobRunner()
     app.state.ready = False
+    # The policy of every outbound call to a URL users register (server/outbound.py).
+    app.state.outbound = OutboundGuard(settings.allow_private_networks)
     # Objects with `async start(app)` / `async stop()`; domains append theirs here.
     app.state.refs = RefCache(settings.registry_cache_seconds)
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None
@@ -118,7 +121,7 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.state.services.append(app.state.inference)
     install_ab_tests(app)
     app.state.services.append(app.state.job_runner)
-    app.state.grading = GradingService(lambda: text_generator_for(app.state))
+    app.state.grading = GradingService(lambda: text_generator_for(app.state), guard=app.state.outbound)
     app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
     app.state.services.append(app.state.online_grading)
     app.state.services.append(BuiltinRecipes())

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ADAPTIVE_", extra="ignore")
+    # validate_by_name: fields with an alias (kept for an old env name) are still set by name in code.
+    model_config = SettingsConfigDict(env_prefix="ADAPTIVE_", extra="ignore", validate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -92,9 +93,13 @@ class Settings(BaseSettings):
     notify_backoff_s: float = 2.0
     notify_poll_interval_s: float = 1.0
     notify_max_message_bytes: int = 256 * 1024
-    # Whether integrations may reach private and loopback addresses (link-local and cloud metadata ones
-    # never): true suits the default single self-hosted machine; see notify/netguard.py.
-    notify_allow_private_networks: bool = True
+    # Whether outbound calls to URLs users register (webhooks, reward servers, external models) may reach
+    # private and loopback addresses (link-local and cloud metadata ones never): true suits the default single
+    # self-hosted machine; see server/outbound.py. The old name ADAPTIVE_NOTIFY_ALLOW_PRIVATE_NETWORKS still works.
+    allow_private_networks: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("ADAPTIVE_ALLOW_PRIVATE_NETWORKS", "ADAPTIVE_NOTIFY_ALLOW_PRIVATE_NETWORKS"),
+    )
 
     # Housekeeping: seconds between two passes (0: off); hours a chunked upload may sit idle before it and
     # its parts are removed (0: never); days finished notification events and deliveries are kept (0: forever).

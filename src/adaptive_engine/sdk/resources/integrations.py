@@ -130,8 +130,9 @@ class Integrations(Resource):
 
     @operation
     def test_notification(self, input: Mapping[str, Any]):
-        """Send a notification now: {topic, scope: {user?: [ids], team?, organization?: {}, admin?: {}},
-        payload: {job_update?: {...}}}; the result says what was delivered."""
+        """Send a test notification: {topic, scope: {user?: [ids], team?, organization?: {}, admin?: {}},
+        payload: {job_update?: {...}}}. Returns at once with the event id and how many integrations it was queued
+        for; each integration's ``deliveries`` log shows the outcome."""
         query = (
             "mutation TestNotification($input: TestNotificationInput!) {"
             " testNotification(input: $input) { eventId message } }"

@@ -31,6 +31,7 @@ from adaptive_engine.server.inference.backends.local import (
     bundled_chat_spec,
     bundled_embedding_path,
 )
+from adaptive_engine.server.outbound import OutboundGuard
 
 log = logging.getLogger("adaptive_engine.inference")
 
@@ -51,7 +52,11 @@ class InferenceManager:
         self.settings = settings
         self._backends: dict[uuid.UUID, Backend] = {}
         self._loading: dict[uuid.UUID, asyncio.Task[Backend]] = {}
+        # External models' endpoints were registered by users: their pool resolves names through the outbound
+        # guard. The vLLM processes this server starts on loopback use a pool of their own.
+        self._guard = OutboundGuard(settings.allow_private_networks)
         self._http: HttpPool | None = None
+        self._own_http: HttpPool | None = None
         self._sessionmaker: Any = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -64,7 +69,8 @@ class InferenceManager:
 
     async def start(self, app: Any) -> None:
         self._sessionmaker = app.state.sessionmaker
-        self._http = make_http_client()
+        self._http = make_http_client(guard=self._guard)
+        self._own_http = make_http_client()
         async with unit_of_work(self._sessionmaker) as session:
             if self.settings.bundled_models:
                 await self._register_bundled(session)
@@ -98,9 +104,10 @@ class InferenceManager:
             except Exception:  # stopping must go on
                 log.exception("unloading a backend failed")
         self._backends.clear()
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        for pool in (self._http, self._own_http):
+            if pool is not None:
+                await pool.aclose()
+        self._http = self._own_http = None
 
     async def _register_bundled(self, session: Any) -> None:
         existing = set((await session.execute(select(orm.Model.key).where(orm.Model.key.in_(BUNDLED)))).scalars())
@@ -229,7 +236,7 @@ class InferenceManager:
                 api_version=source.get("api_version"),
                 timeout=float(source.get("timeout") or getattr(self.settings, "external_timeout_s", 60.0)),
             )
-            return ExternalBackend(config, self._http)
+            return ExternalBackend(config, self._http, self._guard)
         if model.kind == "embedding":
             path = bundled_embedding_path() if source.get("bundled") else source.get("path")
             if not path:
@@ -266,7 +273,7 @@ class InferenceManager:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
 
-        backend = VllmBackend(spec, self._http, on_exit=exited)
+        backend = VllmBackend(spec, self._own_http, on_exit=exited)
         return backend
 
     def local_spec(self, model: orm.Model, backbone: orm.Model | None) -> LocalModelSpec:

@@ -6,8 +6,9 @@ used to deliver one message.
     smtp     email through an SMTP server (STARTTLS and login when the server offers them)
     github   a code source: stored, no notifications
 
-Every connection goes to an address the network guard (netguard.py) vetted; a receiver's answer is read only
-as far as the error message needs.
+Every connection goes to an address the outbound guard (server/outbound.py) vetted. A receiver's error answer
+is read only as far as the server log needs; the delivery log records its status, never its body (the log
+is read by the integration's team, and a body would make the sender a way to read internal services).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import smtplib
@@ -23,13 +25,16 @@ import socket
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
 from adaptive_engine.server.errors import InvalidInput
-from adaptive_engine.server.notify import netguard
+from adaptive_engine.server.outbound import AddressRefused, OutboundGuard
+
+log = logging.getLogger("adaptive_engine.notify")
 
 NOTIFICATION_CHANNEL = "NOTIFICATION_CHANNEL"
 CODE_SOURCE = "CODE_SOURCE"
@@ -75,29 +80,12 @@ def provider(name: str) -> Provider:
     return found
 
 
-def _url(value: Any, what: str, allow_private: bool) -> str:
-    text = str(value or "").strip()
-    try:
-        parsed = urlparse(text)
-        parsed.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
-        raise InvalidInput(f"{what} '{text}' is not a valid http(s) URL") from None
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(text) > 2048:
-        raise InvalidInput(f"{what} '{text}' is not a valid http(s) URL")
-    if parsed.username is not None or parsed.password is not None:
-        raise InvalidInput(f"{what} must not carry credentials in the URL: use headers (webhook) instead")
-    reason = netguard.check_literal(parsed.hostname, allow_private)
-    if reason:
-        raise InvalidInput(f"{what} '{text}' is refused: {parsed.hostname} is a {reason}")
-    return text
-
-
 def validate_connection(
-    provider_name: str, given: dict[str, Any], previous: dict[str, Any] | None = None, *, allow_private: bool = True
+    provider_name: str, given: dict[str, Any], previous: dict[str, Any] | None = None, *,
+    guard: OutboundGuard,
 ) -> dict[str, Any]:
     """The connection to store for ``provider_name`` (keys in snake_case). Secrets left out of an update
-    keep their previous value. ``allow_private``: whether private and loopback address literals may be used
-    (see notify/netguard.py)."""
+    keep their previous value. URLs and hosts go through the outbound ``guard``."""
     previous = previous or {}
     if provider_name == "webhook":
         method = str(given.get("method") or "POST").upper()
@@ -118,16 +106,14 @@ def validate_connection(
             if len(value) > 8192 or any(c in value for c in "\r\n\0"):
                 raise InvalidInput(f"webhook header '{key}' has a value with line breaks or over 8192 characters")
         secret = given.get("secret") or previous.get("secret") or new_secret()
-        return {"url": _url(given.get("url"), "webhook url", allow_private), "method": method, "headers": headers, "secret": str(secret)}
+        return {"url": guard.check_url(given.get("url"), "webhook url"), "method": method, "headers": headers, "secret": str(secret)}
     if provider_name == "slack":
-        return {"webhook_url": _url(given.get("webhook_url"), "slack webhookUrl", allow_private), "bot_token": given.get("bot_token")}
+        return {"webhook_url": guard.check_url(given.get("webhook_url"), "slack webhookUrl"), "bot_token": given.get("bot_token")}
     if provider_name == "smtp":
-        host = str(given.get("host") or "").strip()
+        host = str(given.get("host") or "")
         if not host:
             raise InvalidInput("smtp host is required")
-        reason = netguard.check_literal(host, allow_private)
-        if reason:
-            raise InvalidInput(f"smtp host '{host}' is refused: it is a {reason}")
+        guard.check_host(host, "smtp host")
         try:
             port = int(given.get("port"))
         except (TypeError, ValueError):
@@ -200,15 +186,15 @@ def _flat(payload: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class Limits:
     timeout_s: float
     max_body_bytes: int
-    allow_private_networks: bool = True
-    # Of a receiver's answer only this much is read (for the error message); the rest is never downloaded.
+    guard: OutboundGuard
+    # Of a receiver's error answer only this much is read (for the server log); the rest is never downloaded.
     max_response_bytes: int = 4096
 
 
 async def _addresses(host: str, port: int, limits: Limits) -> list[str]:
     try:
-        return await netguard.resolve(host, port, limits.allow_private_networks)
-    except netguard.AddressRefused as refused:
+        return await limits.guard.resolve(host, port)
+    except AddressRefused as refused:
         raise DeliveryFailed(f"refused: {refused}", retryable=False) from None
     except OSError as exc:
         raise DeliveryFailed(f"connection failed: {exc}"[:300]) from None
@@ -225,30 +211,30 @@ async def _read_some(response: httpx.Response, limit: int) -> str:
 
 
 async def _post(client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str], limits: Limits) -> None:
-    """One request to ``url``, connected to an address vetted by the network guard (the URL's host stays the
-    Host header and the TLS server name, so certificates are checked against it)."""
-    target = httpx.URL(url)
-    port = target.port or (443 if target.scheme == "https" else 80)
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" and netguard.literal(target.host) is None else {}
-    headers = {**headers, "Host": target.netloc.decode("ascii"), "Accept-Encoding": "identity"}
-    addresses = await _addresses(target.host, port, limits)
-    for index, address in enumerate(addresses):
-        try:
-            async with client.stream(method, target.copy_with(host=address), content=body, headers=headers,
-                                     extensions=extensions) as response:
-                if response.is_success:
-                    return
-                text = await _read_some(response, limits.max_response_bytes)
-        except httpx.ConnectError as exc:
-            if index + 1 < len(addresses):
-                continue  # the name has other addresses: try the next one
-            raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
-        except httpx.TimeoutException:
-            raise DeliveryFailed(f"timed out after {limits.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
-        retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
-        raise DeliveryFailed(f"HTTP {response.status_code}: {text[:200]}", retryable=retryable)
+    """One request to ``url``; ``client``'s transport is the outbound guard's (vetted addresses only)."""
+    try:
+        async with client.stream(method, url, content=body, headers={**headers, "Accept-Encoding": "identity"}) as response:
+            if response.is_success:
+                return
+            excerpt = await _read_some(response, limits.max_response_bytes)
+    except AddressRefused as refused:
+        raise DeliveryFailed(f"refused: {refused}", retryable=False) from None
+    except httpx.TimeoutException:
+        raise DeliveryFailed(f"timed out after {limits.timeout_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"connection failed: {type(exc).__name__}") from None
+    status = response.status_code
+    log.info("receiver %s answered HTTP %s: %r", httpx.URL(url).host, status, excerpt[:500])
+    retryable = status >= 500 or status in (408, 425, 429)
+    raise DeliveryFailed(f"HTTP {status} {_phrase(status)}".rstrip(), retryable=retryable)
+
+
+def _phrase(status: int) -> str:
+    """Our name of ``status`` (not the receiver's reason text)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 async def deliver(provider_name: str, connection: dict[str, Any], message: dict[str, Any], client: httpx.AsyncClient, limits: Limits) -> None:

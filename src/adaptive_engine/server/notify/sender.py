@@ -17,7 +17,9 @@ replicas can run it), matched against the enabled integrations' subscriptions an
 delivery per integration (table notification_deliveries: the delivery log). Deliveries are attempted with a
 timeout and a size limit; a failed attempt is retried with exponential backoff up to the attempt limit
 ("multishot") or not at all ("singleshot"); errors that retrying cannot fix (HTTP 4xx, bad credentials)
-fail at once.
+fail at once. Each integration is a lane of its own: at most one of its deliveries is in flight in a
+process, each attempt runs in its own task and records its outcome when it ends, so a receiver that hangs
+delays only its own deliveries, never another integration's.
 
 Scopes of a subscription: TEAM — events of the use cases shared with the integration's team (or addressed
 to the team); USER — events addressed to a member of the team; ORGANIZATION — every event; ADMIN —
@@ -32,7 +34,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,6 +48,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
+from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.periodic import cancel_task
 
 log = logging.getLogger("adaptive_engine.notify")
@@ -76,8 +79,10 @@ class SenderSettings:
     backoff_s: float = 2.0
     max_backoff_s: float = 300.0
     poll_interval_s: float = 1.0
-    batch: int = 20
-    # Private and loopback receivers (see notify/netguard.py); link-local/metadata ones never.
+    # Due deliveries looked at per round, and attempts in flight at once in this process (one per integration).
+    batch: int = 100
+    max_in_flight: int = 256
+    # Private and loopback receivers (see server/outbound.py); link-local/metadata ones never.
     allow_private_networks: bool = True
 
 
@@ -89,7 +94,7 @@ def notifier_settings(settings: Any) -> SenderSettings:
         max_attempts=settings.notify_max_attempts,
         backoff_s=settings.notify_backoff_s,
         poll_interval_s=settings.notify_poll_interval_s,
-        allow_private_networks=settings.notify_allow_private_networks,
+        allow_private_networks=settings.allow_private_networks,
     )
 
 
@@ -160,23 +165,30 @@ class Notifier:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.guard = OutboundGuard(self.settings.allow_private_networks)
+        # integration id -> the task attempting its delivery now (its lane is busy until it ends)
+        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     # --------------------------------------------------------------------------------- lifecycle
 
     async def start(self, app: Any) -> None:
         self.sessionmaker = app.state.sessionmaker
         self._loop = asyncio.get_running_loop()
-        limits = httpx.Timeout(self.settings.timeout_s)
-        # No redirects (a receiver could bounce us to a refused address) and no kept-alive connections: a
-        # connection is made to a vetted address per attempt, never reused for another host name.
-        self._client = httpx.AsyncClient(timeout=limits, follow_redirects=False, trust_env=False,
-                                         limits=httpx.Limits(max_keepalive_connections=0))
+        limits = httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=20)
+        # No redirects (a receiver could bounce us to a refused address); every connection goes to an address
+        # the outbound guard vetted when connecting (kept-alive ones are reused for the same host name only).
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout_s), follow_redirects=False,
+                                         trust_env=False, transport=self.guard.transport(limits))
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="notification-sender")
 
     async def stop(self) -> None:
         await cancel_task(self._task)
         self._task = None
+        # Attempts cut short stay SENDING and are taken again once stale (after a restart too).
+        for task in list(self._in_flight.values()):
+            await cancel_task(task)
+        self._in_flight.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -310,9 +322,15 @@ class Notifier:
                     break
         return chosen
 
-    async def attempt_due(self, event_id: uuid.UUID | None = None) -> int:
+    async def attempt_due(self) -> int:
+        """Claim the due deliveries whose integration has none in flight here (one each), and start each
+        attempt in its own task, which records the outcome when it ends. Returns the attempts started."""
+        room = self.settings.max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return 0
         now = utcnow()
         stale = now - timedelta(seconds=self.settings.timeout_s * 3 + 30)
+        busy = list(self._in_flight)
         async with unit_of_work(self.sessionmaker) as session:
             query = (
                 select(NotificationDelivery)
@@ -325,10 +343,12 @@ class Notifier:
                 .order_by(NotificationDelivery.next_attempt_at)
                 .limit(self.settings.batch)
             )
-            if event_id is not None:
-                query = query.where(NotificationDelivery.event_id == event_id)
-            claimed: list[tuple[uuid.UUID, str, dict, dict]] = []
+            if busy:
+                query = query.where(NotificationDelivery.integration_id.notin_(busy))
+            claimed: list[tuple[uuid.UUID, uuid.UUID, str, dict, dict]] = []
             for row in (await session.execute(query)).scalars().all():
+                if len(claimed) >= room or any(c[1] == row.integration_id for c in claimed):
+                    continue  # its lane is taken this round: it goes next round, in order
                 result = await session.execute(
                     update(NotificationDelivery)
                     .where(NotificationDelivery.id == row.id, NotificationDelivery.status == row.status,
@@ -341,43 +361,58 @@ class Notifier:
                 integration = await session.get(Integration, row.integration_id)
                 if integration is None:
                     continue
-                claimed.append((row.id, integration.provider if integration.enabled else "", dict(integration.connection), row.message))
-        if not claimed:
-            return 0
-        started = utcnow()
-        outcomes = await asyncio.gather(*(self._timed_attempt(p, c, m) for _, p, c, m in claimed))
-        async with unit_of_work(self.sessionmaker) as session:
-            for (delivery_id, _, _, _), (error, duration_ms) in zip(claimed, outcomes):
-                row = await session.get(NotificationDelivery, delivery_id)
-                if row is None:
-                    continue
-                row.attempts += 1
-                entry = {"started_at": round(started.timestamp(), 3), "duration_ms": duration_ms,
-                         "error": None, "retry_in_s": None}
-                if error is None:
-                    row.status, row.delivered_at, row.last_error, row.next_attempt_at = "DELIVERED", utcnow(), None, None
-                elif error.retryable and row.attempts < row.max_attempts:
-                    delay = backoff(self.settings, row.attempts)
-                    row.status, row.next_attempt_at = "PENDING", utcnow() + timedelta(seconds=delay)
-                    entry.update(error=str(error)[:1000], retry_in_s=delay)
-                else:
-                    row.status, row.next_attempt_at = "FAILED", None
-                    entry["error"] = str(error)[:1000]
-                row.last_error = entry["error"]
-                # A new list: the JSON column is not mutation-tracked.
-                row.attempt_log = [*(row.attempt_log or []), entry]
+                claimed.append((row.id, row.integration_id, integration.provider if integration.enabled else "",
+                                dict(integration.connection), row.message))
+        # Started once the claims are committed: an outcome is never written before its claim.
+        for delivery_id, integration_id, provider_name, connection, message in claimed:
+            task = asyncio.create_task(self._deliver(delivery_id, provider_name, connection, message),
+                                       name=f"notification-{delivery_id}")
+            self._in_flight[integration_id] = task
+            task.add_done_callback(lambda _t, key=integration_id: self._lane_free(key))
         return len(claimed)
 
-    async def _timed_attempt(self, provider_name: str, connection: dict, message: dict) -> tuple[providers.DeliveryFailed | None, int]:
+    def _lane_free(self, integration_id: uuid.UUID) -> None:
+        self._in_flight.pop(integration_id, None)
+        self.wake()  # its next delivery, if one is due, need not wait for the poll interval
+
+    async def _deliver(self, delivery_id: uuid.UUID, provider_name: str, connection: dict, message: dict) -> None:
+        """One attempt, then its outcome in the delivery log."""
+        started = utcnow()
         began = asyncio.get_running_loop().time()
         error = await self._attempt(provider_name, connection, message)
-        return error, int((asyncio.get_running_loop().time() - began) * 1000)
+        duration_ms = int((asyncio.get_running_loop().time() - began) * 1000)
+        try:
+            await self._record(delivery_id, error, started, duration_ms)
+        except Exception:  # noqa: BLE001 - the row stays SENDING and is taken again once stale
+            log.exception("could not record the outcome of delivery %s", delivery_id)
+
+    async def _record(self, delivery_id: uuid.UUID, error: providers.DeliveryFailed | None, started: datetime,
+                      duration_ms: int) -> None:
+        async with unit_of_work(self.sessionmaker) as session:
+            row = await session.get(NotificationDelivery, delivery_id)
+            if row is None:
+                return
+            row.attempts += 1
+            entry = {"started_at": round(started.timestamp(), 3), "duration_ms": duration_ms,
+                     "error": None, "retry_in_s": None}
+            if error is None:
+                row.status, row.delivered_at, row.last_error, row.next_attempt_at = "DELIVERED", utcnow(), None, None
+            elif error.retryable and row.attempts < row.max_attempts:
+                delay = backoff(self.settings, row.attempts)
+                row.status, row.next_attempt_at = "PENDING", utcnow() + timedelta(seconds=delay)
+                entry.update(error=str(error)[:1000], retry_in_s=delay)
+            else:
+                row.status, row.next_attempt_at = "FAILED", None
+                entry["error"] = str(error)[:1000]
+            row.last_error = entry["error"]
+            # A new list: the JSON column is not mutation-tracked.
+            row.attempt_log = [*(row.attempt_log or []), entry]
 
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:
             return providers.DeliveryFailed("integration disabled", retryable=False)
         limits = providers.Limits(timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes,
-                                  allow_private_networks=self.settings.allow_private_networks)
+                                  guard=self.guard)
         try:
             await asyncio.wait_for(
                 providers.deliver(provider_name, connection, message, self._client, limits),
@@ -392,17 +427,8 @@ class Notifier:
             return providers.DeliveryFailed(f"internal error: {type(exc).__name__}")
         return None
 
-    async def deliver_now(self, event_id: uuid.UUID, wait_s: float | None = None) -> list[NotificationDelivery]:
-        """Dispatch and attempt one event's deliveries now (test notifications); waits for the first
-        attempts, even when the background task took them. Returns the delivery rows."""
-        await self.dispatch_events()
-        await self.attempt_due(event_id)
-        deadline = asyncio.get_running_loop().time() + (wait_s if wait_s is not None else self.settings.timeout_s + 5)
-        while True:
-            async with self.sessionmaker() as session:
-                rows = list((await session.execute(
-                    select(NotificationDelivery).where(NotificationDelivery.event_id == event_id)
-                )).scalars())
-            if all(r.attempts > 0 or r.status in FINAL for r in rows) or asyncio.get_running_loop().time() > deadline:
-                return rows
-            await asyncio.sleep(0.05)
+    async def audience(self, event_id: uuid.UUID) -> int:
+        """How many integrations the event goes to (whoever dispatches it, now or later)."""
+        async with self.sessionmaker() as session:
+            event = await session.get(DomainEvent, event_id)
+            return len(await self._targets(session, event)) if event is not None else 0

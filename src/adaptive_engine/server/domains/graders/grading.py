@@ -21,6 +21,7 @@ from adaptive_engine.server.domains.feedback.keys import coerce_value
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import Sample
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.outbound import OutboundGuard
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ class GradingService:
     """Runs graders. ``generator`` gives judges a chat model (see judges.TextGenerator); it is looked up
     when needed, so the service works before (and without) the inference layer for other graders."""
 
-    def __init__(self, generator_factory: Any = None, *, remote_timeout_s: float = remote.DEFAULT_TIMEOUT_S,
-                 custom_timeout_s: float = 5.0, judge_concurrency: int = 8, constrained: bool = True) -> None:
+    def __init__(self, generator_factory: Any = None, *, guard: OutboundGuard,
+                 remote_timeout_s: float = remote.DEFAULT_TIMEOUT_S, custom_timeout_s: float = 5.0,
+                 judge_concurrency: int = 8, constrained: bool = True) -> None:
         # () -> TextGenerator | None, asked at each use (the inference layer may start later).
         self._generator_factory = generator_factory
+        self.guard = guard
         self.remote_timeout_s = remote_timeout_s
         self.custom_timeout_s = custom_timeout_s
         self.judge_concurrency = judge_concurrency
@@ -96,8 +99,13 @@ class GradingService:
 
     async def _remote(self, spec: GraderSpec, samples: list[Sample]) -> list[Outcome]:
         requests = [(remote.turns_of(s.messages, s.completion), s.metadata) for s in samples]
-        async with remote.RewardServerClient(spec.config["url"], timeout_s=self.remote_timeout_s) as client:
-            rewards = await client.batch_score(requests)
+        try:
+            async with remote.RewardServerClient(spec.config["url"], self.guard, timeout_s=self.remote_timeout_s) as client:
+                rewards = await client.batch_score(requests)
+        except remote.RemoteFailure as failure:
+            # Results are read by everyone on the use case: they get the generic reason, the log the cause.
+            log.warning("remote grader %s failed: %s", spec.key, failure.detail)
+            raise
         return [Outcome(score=r.reward, reasoning=r.reasoning if r.error is None else None, error=r.error,
                         extra={"metadata": r.metadata}) for r in rewards]
 

@@ -528,6 +528,7 @@ class GraderMutation:
         grader = await service.create_grader(
             ctx.session, ctx.principal, use_case, name=input.name, key=input.key,
             grader_type=input.grader_type.value, config=to_config(input.grader_config), metric=to_metric(input.metric),
+            guard=ctx.state.outbound,
         )
         return GraderType(row=grader)
 
@@ -539,7 +540,7 @@ class GraderMutation:
             ctx.session, ctx.principal, use_case, id, name=input.name,
             grader_type=input.grader_type.value if input.grader_type else None,
             config=to_config(input.grader_config) if input.grader_config else None,
-            online_rate=input.online_sample_rate,
+            online_rate=input.online_sample_rate, guard=ctx.state.outbound,
         )
         return GraderType(row=grader)
 
@@ -556,7 +557,7 @@ class GraderMutation:
 
     @strawberry.mutation(extensions=[requires("grader:write")])
     async def test_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvTest:
-        result = await remote_envs.test_endpoint(info.context.principal, input.url)
+        result = await remote_envs.test_endpoint(info.context.principal, info.context.state.outbound, input.url)
         if result.online and result.info is not None:
             return RemoteEnvTestOnline(name=result.info.name, version=result.info.version,
                                        description=result.info.description)
@@ -565,8 +566,8 @@ class GraderMutation:
     @strawberry.mutation(extensions=[requires("grader:write")])
     async def add_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvType:
         ctx = info.context
-        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, url=input.url, key=input.key,
-                                               name=input.name, description=input.description)
+        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, ctx.state.outbound, url=input.url,
+                                               key=input.key, name=input.name, description=input.description)
         return RemoteEnvType(row=env)
 
     @strawberry.mutation(extensions=[requires("grader:write")])

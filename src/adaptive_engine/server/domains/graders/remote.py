@@ -6,8 +6,11 @@ schema of the per-sample metadata), ``POST /score`` ({turns, metadata, id} -> {r
 request per message and answers each in chunks: first ``{"id", "total_num_chunks"}``, then
 ``{"id", "chunk"}`` messages whose concatenation is the JSON response.
 
-Every call has a timeout and a response-size limit; failures are typed (UpstreamError, UpstreamTimeout,
-InvalidInput for a bad URL) so callers can record them per sample.
+Every call has a timeout and a response-size limit and connects only where the outbound guard allows
+(server/outbound.py). A server that fails raises RemoteFailure, whose message is the same whatever went
+wrong (closed port, garbage, timeout: the answer must not make the server a port scanner, nor a way to read
+an internal service); its ``detail`` says what happened, for admins and the server log. A URL or address
+the guard refuses is InvalidInput.
 """
 
 from __future__ import annotations
@@ -22,33 +25,42 @@ from urllib.parse import urlsplit
 import httpx
 import jsonschema
 
-from adaptive_engine.server.errors import InvalidInput, UpstreamError, UpstreamTimeout
+from adaptive_engine.server.errors import InvalidInput, UpstreamError
+from adaptive_engine.server.outbound import AddressRefused, OutboundGuard
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-MAX_URL_LENGTH = 2048
+PUBLIC_FAILURE = "the remote env did not answer as expected"
 
 
-def validate_url(url: str) -> str:
-    """A reward server's base URL: http(s) with a host, no query nor fragment. Returns it without a
+class RemoteFailure(UpstreamError):
+    """The reward server could not be used. ``message`` is the same for every cause; ``detail`` is the cause."""
+
+    def __init__(self, detail: str, *, timed_out: bool = False) -> None:
+        super().__init__(PUBLIC_FAILURE)
+        self.detail = detail
+        self.timed_out = timed_out
+
+    def shown_to(self, admin: bool) -> str:
+        """What the caller reads: the cause for admins, the one generic reason for everyone else."""
+        return f"{PUBLIC_FAILURE}: {self.detail}" if admin else PUBLIC_FAILURE
+
+    def for_caller(self, admin: bool) -> UpstreamError:
+        return UpstreamError(self.shown_to(admin)) if admin else self
+
+
+def validate_url(url: str, guard: OutboundGuard) -> str:
+    """A reward server's base URL: allowed by the outbound guard, no query nor fragment. Returns it without a
     trailing slash."""
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput("the endpoint URL must not be empty")
-    url = url.strip()
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidInput(f"the endpoint URL is longer than {MAX_URL_LENGTH} characters")
+    guard.check_url(url, "the endpoint URL")
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"}:
-        raise InvalidInput(f"the endpoint URL must start with http:// or https:// (got '{url}')")
-    if not parts.hostname:
-        raise InvalidInput(f"the endpoint URL has no host: '{url}'")
     if parts.query or parts.fragment:
         raise InvalidInput("the endpoint URL must not have a query string or a fragment")
-    try:
-        parts.port  # noqa: B018 - raises on a malformed port
-    except ValueError as exc:
-        raise InvalidInput(f"the endpoint URL has an invalid port: '{url}'") from exc
     return url.rstrip("/")
+
+
+def _refused(refused: AddressRefused) -> InvalidInput:
+    return InvalidInput(f"the endpoint URL is refused: {refused}")
 
 
 @dataclass
@@ -87,7 +99,7 @@ def _parse_reward(obj: Any) -> Reward:
         return Reward(error=f"the reward server answered {type(obj).__name__}, not an object")
     reward = obj.get("reward")
     if isinstance(reward, bool) or not isinstance(reward, (int, float)) or not math.isfinite(float(reward)):
-        return Reward(error=f"the reward server answered no finite numeric 'reward' (got {reward!r})"[:500])
+        return Reward(error=f"the reward server answered no finite numeric 'reward' (got {type(reward).__name__})")
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         metadata = {"value": metadata}
@@ -97,12 +109,13 @@ def _parse_reward(obj: Any) -> Reward:
 class RewardServerClient:
     """One reward server. Use as an async context manager (one HTTP connection pool)."""
 
-    def __init__(self, url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    def __init__(self, url: str, guard: OutboundGuard, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
-        self.url = validate_url(url)
+        self.url = validate_url(url, guard)
+        self.guard = guard
         self.timeout_s = timeout_s
         self.max_response_bytes = max_response_bytes
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(timeout_s),
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(timeout_s), transport=guard.transport(),
                                        follow_redirects=False, trust_env=False)
         self._schema: dict[str, Any] | None = None
         self._schema_loaded = False
@@ -126,28 +139,31 @@ class RewardServerClient:
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > self.max_response_bytes:
-                        raise UpstreamError(
+                        raise RemoteFailure(
                             f"the reward server's answer to {path} is larger than {self.max_response_bytes} bytes")
                     chunks.append(chunk)
                 raw = b"".join(chunks)
                 if response.status_code >= 400:
                     text = raw.decode("utf-8", "replace")[:500]
-                    raise UpstreamError(f"the reward server answered {path} with HTTP {response.status_code}: {text}")
+                    raise RemoteFailure(f"the reward server answered {path} with HTTP {response.status_code}: {text!r}")
+        except AddressRefused as refused:
+            raise _refused(refused) from None
         except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"the reward server at {self.url} did not answer {path} within {self.timeout_s:g}s") from exc
+            raise RemoteFailure(f"the reward server at {self.url} did not answer {path} within {self.timeout_s:g}s",
+                                timed_out=True) from exc
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"could not reach the reward server at {self.url}: {exc or type(exc).__name__}") from exc
+            raise RemoteFailure(f"could not reach the reward server at {self.url}: {exc or type(exc).__name__}") from exc
         try:
             return json.loads(raw)
         except ValueError as exc:
-            raise UpstreamError(f"the reward server answered {path} with something that is not JSON") from exc
+            raise RemoteFailure(f"the reward server answered {path} with something that is not JSON") from exc
 
     # -- the protocol
 
     async def info(self) -> ServerInfo:
         obj = await self._call("GET", "/info")
         if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in ("name", "version", "description")):
-            raise UpstreamError("the reward server's /info answer lacks string fields name, version and description")
+            raise RemoteFailure("the reward server's /info answer lacks string fields name, version and description")
         return ServerInfo(name=obj["name"], version=obj["version"], description=obj["description"])
 
     async def metadata_schema(self) -> dict[str, Any] | None:
@@ -155,9 +171,9 @@ class RewardServerClient:
         if not self._schema_loaded:
             try:
                 obj = await self._call("GET", "/metadata_schema")
-            except UpstreamTimeout:
-                raise
-            except UpstreamError:
+            except RemoteFailure as failure:
+                if failure.timed_out:
+                    raise
                 obj = None
             self._schema = obj if isinstance(obj, dict) else None
             self._schema_loaded = True
@@ -196,7 +212,7 @@ class RewardServerClient:
             obj = await self._call("POST", "/batch_score", body)
             responses = obj.get("responses") if isinstance(obj, dict) else None
             if not isinstance(responses, list) or len(responses) != len(to_send):
-                raise UpstreamError("the reward server's /batch_score answer is not one response per request")
+                raise RemoteFailure("the reward server's /batch_score answer is not one response per request")
             for i, response in zip(to_send, responses, strict=True):
                 results[i] = _parse_reward(response)
         return [r if r is not None else Reward(error="not scored") for r in results]
@@ -224,7 +240,7 @@ class RewardServerClient:
                     chunk = obj["chunk"]
                     size += len(chunk)
                     if size > self.max_response_bytes:
-                        raise UpstreamError(f"a websocket answer of the reward server exceeds {self.max_response_bytes} bytes")
+                        raise RemoteFailure(f"a websocket answer of the reward server exceeds {self.max_response_bytes} bytes")
                     chunks.append(chunk)
                     buffers[rid] = (total, chunks, size)
                 if rid in buffers and len(buffers[rid][1]) == buffers[rid][0]:
@@ -235,8 +251,12 @@ class RewardServerClient:
 
         try:
             async with asyncio.timeout(self.timeout_s * max(1, math.ceil(len(requests) / max_in_flight))):
+                # To an address the guard vetted (the URL's host stays the Host header and TLS name); no proxy
+                # from the environment, and websockets follows no redirect to another host with host= set.
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                address = (await self.guard.resolve(parts.hostname or "", port))[0]
                 async with connect(ws_url, open_timeout=self.timeout_s, max_size=self.max_response_bytes,
-                                   ping_interval=None) as ws:
+                                   ping_interval=None, proxy=None, host=address, port=port) as ws:
                     read_task = asyncio.create_task(reader(ws))
                     gate = asyncio.Semaphore(max_in_flight)
 
@@ -254,15 +274,16 @@ class RewardServerClient:
                             if future in done:
                                 results[i] = _parse_reward(future.result())
                             else:
-                                exc = read_task.exception() if read_task.done() else None
-                                results[i] = Reward(error=f"the websocket closed before answering: {exc or 'closed'}")
+                                results[i] = Reward(error="the websocket closed before answering")
 
                     try:
                         await asyncio.gather(*(one(i) for i in range(len(requests))))
                     finally:
                         read_task.cancel()
+        except AddressRefused as refused:
+            raise _refused(refused) from None
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"the reward server's websocket at {ws_url} did not answer in time") from exc
+            raise RemoteFailure(f"the reward server's websocket at {ws_url} did not answer in time", timed_out=True) from exc
         except (OSError, WebSocketException, ValueError, KeyError) as exc:
-            raise UpstreamError(f"websocket scoring at {ws_url} failed: {exc or type(exc).__name__}") from exc
+            raise RemoteFailure(f"websocket scoring at {ws_url} failed: {exc or type(exc).__name__}") from exc
         return results

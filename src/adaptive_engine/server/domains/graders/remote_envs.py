@@ -12,7 +12,8 @@ from adaptive_engine.server.db.lookup import get_by_id_or_key
 from adaptive_engine.server.db.models import RemoteEnv
 from adaptive_engine.server.domains.graders import remote
 from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
-from adaptive_engine.server.errors import AlreadyExists, DomainError
+from adaptive_engine.server.errors import AlreadyExists
+from adaptive_engine.server.outbound import OutboundGuard
 
 PERMISSION = "grader:write"
 PROBE_TIMEOUT_S = 10.0
@@ -25,26 +26,29 @@ class EndpointTest:
     error: str | None = None
 
 
-async def test_endpoint(principal: Principal, url: str) -> EndpointTest:
-    """Whether a reward server answers /info; a bad URL is an input error, an unreachable or broken
-    server is reported offline with the reason."""
+async def test_endpoint(principal: Principal, guard: OutboundGuard, url: str) -> EndpointTest:
+    """Whether a reward server answers /info. A URL or address the guard refuses is an input error; a server
+    that cannot be used is reported offline, with the cause for admins only (see remote.RemoteFailure)."""
     principal.require_global(PERMISSION)
-    url = remote.validate_url(url)
+    url = remote.validate_url(url, guard)
     try:
-        async with remote.RewardServerClient(url, timeout_s=PROBE_TIMEOUT_S) as client:
+        async with remote.RewardServerClient(url, guard, timeout_s=PROBE_TIMEOUT_S) as client:
             info = await client.info()
-    except DomainError as exc:
-        return EndpointTest(online=False, error=exc.message)
+    except remote.RemoteFailure as failure:
+        return EndpointTest(online=False, error=failure.shown_to(principal.is_admin))
     return EndpointTest(online=True, info=info)
 
 
-async def add_remote_env(session: AsyncSession, principal: Principal, *, url: str, key: str | None,
-                         name: str | None, description: str | None) -> RemoteEnv:
+async def add_remote_env(session: AsyncSession, principal: Principal, guard: OutboundGuard, *, url: str,
+                         key: str | None, name: str | None, description: str | None) -> RemoteEnv:
     principal.require_global(PERMISSION)
-    url = remote.validate_url(url)
-    async with remote.RewardServerClient(url, timeout_s=PROBE_TIMEOUT_S) as client:
-        info = await client.info()
-        schema = await client.metadata_schema()
+    url = remote.validate_url(url, guard)
+    try:
+        async with remote.RewardServerClient(url, guard, timeout_s=PROBE_TIMEOUT_S) as client:
+            info = await client.info()
+            schema = await client.metadata_schema()
+    except remote.RemoteFailure as failure:
+        raise failure.for_caller(principal.is_admin) from None
     key = key or key_from_name(name or info.name) or "reward-server"
     validate_key(key, "remote environment key")
     if (await session.execute(select(RemoteEnv.id).where(RemoteEnv.key == key))).first():

@@ -21,6 +21,7 @@ from adaptive_engine.server.domains.graders.schemas import (
 )
 from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from adaptive_engine.server.outbound import OutboundGuard
 
 READ = "use_case:read"
 WRITE = "grader:write"
@@ -109,8 +110,10 @@ async def resolve_metric(session: AsyncSession, use_case: UseCase, ref: MetricRe
 # --------------------------------------------------------------------------- configs
 
 
-async def build_config(session: AsyncSession, grader_type: str, config: GraderConfigIn) -> dict[str, Any]:
-    """The stored config of a grader, validated (and, for a remote grader, probed)."""
+async def build_config(session: AsyncSession, grader_type: str, config: GraderConfigIn, guard: OutboundGuard,
+                       admin: bool = False) -> dict[str, Any]:
+    """The stored config of a grader, validated (and, for a remote grader, probed through the outbound guard;
+    why a probe failed is told to admins only, see remote.RemoteFailure)."""
     given_type, value = config.only()
     if grader_type != given_type:
         raise InvalidInput(f"graderType {grader_type} does not match the {given_type.lower()} config given")
@@ -139,9 +142,12 @@ async def build_config(session: AsyncSession, grader_type: str, config: GraderCo
         model = await find_chat_model(session, value.model)
         return {"model_id": str(model.id), "criteria": key.value}
     if given_type == "REMOTE":
-        url = remote.validate_url(value.url)
-        async with remote.RewardServerClient(url, timeout_s=PROBE_TIMEOUT_S) as client:
-            info = await client.info()
+        url = remote.validate_url(value.url, guard)
+        try:
+            async with remote.RewardServerClient(url, guard, timeout_s=PROBE_TIMEOUT_S) as client:
+                info = await client.info()
+        except remote.RemoteFailure as failure:
+            raise failure.for_caller(admin) from None
         return {"url": url, "name": info.name, "version": info.version, "description": info.description}
     # CUSTOM
     code = custom.validate_code(value.code) if value.code is not None else None
@@ -161,7 +167,8 @@ def _default_metric(grader_type: str, config: dict[str, Any], key: str, name: st
 
 
 async def create_grader(session: AsyncSession, principal: Principal, use_case: str, *, name: str, key: str | None,
-                        grader_type: str, config: GraderConfigIn, metric: MetricRef | None) -> Grader:
+                        grader_type: str, config: GraderConfigIn, metric: MetricRef | None,
+                        guard: OutboundGuard) -> Grader:
     uc = await get_use_case(session, principal, use_case, WRITE)
     if grader_type not in GRADER_TYPES:
         raise InvalidInput(f"graderType must be one of {list(GRADER_TYPES)}")
@@ -172,7 +179,7 @@ async def create_grader(session: AsyncSession, principal: Principal, use_case: s
     existing = await session.execute(select(Grader.id).where(Grader.use_case_id == uc.id, Grader.key == key))
     if existing.first():
         raise AlreadyExists(f"grader '{key}' already exists in use case '{uc.key}'")
-    stored = await build_config(session, grader_type, config)
+    stored = await build_config(session, grader_type, config, guard, principal.is_admin)
     m_key, m_name, m_kind, m_description = _default_metric(grader_type, stored, key, name)
     metric_row = await resolve_metric(session, uc, metric, default_key=m_key, default_name=m_name,
                                       default_kind=m_kind, default_description=m_description)
@@ -191,7 +198,8 @@ def _require_unlocked(grader: Grader, action: str) -> None:
 
 async def update_grader(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, *,
                         name: str | None = None, grader_type: str | None = None,
-                        config: GraderConfigIn | None = None, online_rate: float | None = None) -> Grader:
+                        config: GraderConfigIn | None = None, online_rate: float | None = None,
+                        guard: OutboundGuard) -> Grader:
     grader = await get_grader(session, principal, use_case, id_or_key, WRITE)
     _require_unlocked(grader, "change")
     if name is not None:
@@ -200,7 +208,7 @@ async def update_grader(session: AsyncSession, principal: Principal, use_case: s
         grader.name = name
     if config is not None:
         new_type = grader_type or config.only()[0]
-        grader.config = await build_config(session, new_type, config)
+        grader.config = await build_config(session, new_type, config, guard, principal.is_admin)
         grader.grader_type = new_type
     elif grader_type is not None and grader_type != grader.grader_type:
         raise InvalidInput("changing graderType needs the new type's graderConfig")

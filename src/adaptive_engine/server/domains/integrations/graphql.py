@@ -505,7 +505,7 @@ class IntegrationMutation:
             ctx.session, ctx.principal, found, name=input.name, provider=input.provider, connection=connection,
             subscriptions=_subscriptions(config.notification_settings),
             delivery_policy=config.delivery_policy.value if config.delivery_policy else None,
-            allow_private=ctx.state.events.settings.allow_private_networks,
+            guard=ctx.state.outbound,
         )
         return IntegrationType(row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection))
 
@@ -519,7 +519,7 @@ class IntegrationMutation:
             connection=_connection_input(found.provider, config.connection) if config and config.connection else None,
             subscriptions=_subscriptions(config.notification_settings) if config else None,
             delivery_policy=config.delivery_policy.value if config and config.delivery_policy else None,
-            allow_private=ctx.state.events.settings.allow_private_networks,
+            guard=ctx.state.outbound,
         )
         return IntegrationType(row=row)
 
@@ -540,7 +540,8 @@ class IntegrationMutation:
 
     @strawberry.mutation(
         extensions=[requires(MANAGE, team="input.scope.team")],
-        description="Send a notification now to the integrations subscribed to the topic in the scope",
+        description="Send a test notification to the integrations subscribed to the topic in the scope; returns at "
+        "once with the event id, and each integration's delivery log (notificationDeliveries) shows the outcome",
     )
     async def test_notification(self, info: Info[Context, None], input: TestNotificationInput) -> TestNotificationResult:
         ctx = info.context

@@ -23,6 +23,7 @@ from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound,
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.providers import ALL_SCOPES, NOTIFICATION_CHANNEL
 from adaptive_engine.server.notify.sender import EventScope, Notifier
+from adaptive_engine.server.outbound import OutboundGuard
 
 TOPIC_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")
 TOPIC = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
@@ -94,11 +95,11 @@ def generated_secret(provider: str, given: dict[str, Any], stored: dict[str, Any
 async def create_integration(
     session: AsyncSession, principal: Principal, team: Team, *, name: str, provider: str,
     connection: dict[str, Any], subscriptions: list[dict] | None, delivery_policy: str | None,
-    allow_private: bool = True,
+    guard: OutboundGuard,
 ) -> Integration:
     spec = providers.provider(provider)
     name = _name(name)
-    stored = providers.validate_connection(spec.name, connection, allow_private=allow_private)
+    stored = providers.validate_connection(spec.name, connection, guard=guard)
     subs = validate_subscriptions(principal, spec, subscriptions or [])
     exists = await session.execute(select(Integration.id).where(Integration.team_id == team.id, Integration.name == name))
     if exists.first():
@@ -118,7 +119,7 @@ async def list_integrations(session: AsyncSession, team: Team) -> list[Integrati
 async def update_integration(
     session: AsyncSession, principal: Principal, integration: Integration, *, name: str | None = None,
     enabled: bool | None = None, connection: dict[str, Any] | None = None, subscriptions: list[dict] | None = None,
-    delivery_policy: str | None = None, allow_private: bool = True,
+    delivery_policy: str | None = None, guard: OutboundGuard,
 ) -> Integration:
     spec = providers.provider(integration.provider)
     if name is not None:
@@ -130,7 +131,7 @@ async def update_integration(
         integration.name = new_name
     if connection is not None:
         integration.connection = providers.validate_connection(
-            spec.name, connection, previous=integration.connection, allow_private=allow_private)
+            spec.name, connection, previous=integration.connection, guard=guard)
     if subscriptions is not None:
         integration.subscriptions = validate_subscriptions(principal, spec, subscriptions)
     if delivery_policy is not None:
@@ -206,16 +207,13 @@ async def test_scope(
 
 
 async def send_test_notification(notifier: Notifier, topic: str, scope: EventScope, payload: dict[str, Any]) -> tuple[uuid.UUID, str]:
+    """Publish a test event and return at once: the sender delivers it in the background, and each
+    integration's delivery log (notificationDeliveries) shows the outcome."""
     if not TOPIC.match(topic or ""):
         raise InvalidInput(f"topic '{topic}' is malformed: letters, digits, '.', '_' and '-'")
     event_id = await notifier.publish(topic, scope, {**payload, "test": True, "sentAt": utcnow().isoformat()})
-    rows = await notifier.deliver_now(event_id)
-    if not rows:
+    count = await notifier.audience(event_id)
+    if not count:
         return event_id, f"no enabled integration subscribes to '{topic}' in this scope"
-    done = [r for r in rows if r.status == "DELIVERED"]
-    parts = [f"delivered to {len(done)} of {len(rows)} integration(s)"]
-    for row in rows:
-        if row.status != "DELIVERED":
-            state = "will retry" if row.status == "PENDING" else row.status.lower()
-            parts.append(f"{row.integration_id}: {row.last_error or 'pending'} ({state})")
-    return event_id, "; ".join(parts)
+    return event_id, (f"queued for {count} integration(s): their delivery logs (notificationDeliveries) show the "
+                      f"outcome of event {event_id}")

@@ -242,6 +242,7 @@ class ModelMutation:
             api_version=getattr(data, "api_version", None),
             key=input.key,
             kind="embedding" if input.embedding else "chat",
+            guard=info.context.state.outbound,
         )
         return ModelType(row=model)
 

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +24,7 @@ from adaptive_engine.server.domains.ab_tests.service import ensure_not_in_active
 from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UpstreamError
 from adaptive_engine.server.notify.sender import announce_model_deployed
+from adaptive_engine.server.outbound import OutboundGuard
 
 EXTERNAL_PROVIDERS = ("open_ai", "google", "azure")
 DEFAULT_ENDPOINTS = {
@@ -80,11 +80,9 @@ async def new_model_key(session: AsyncSession, key: str | None, name: str) -> st
     return key
 
 
-def _check_endpoint(endpoint: str) -> str:
-    parsed = urlparse(endpoint)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"endpoint '{endpoint}' is not an http(s) URL")
-    return endpoint.rstrip("/")
+def _check_endpoint(endpoint: str, guard: OutboundGuard) -> str:
+    """Checked by the outbound guard now; names are checked again each time they are resolved."""
+    return guard.check_url(endpoint, "endpoint").rstrip("/")
 
 
 async def add_external_model(
@@ -99,6 +97,7 @@ async def add_external_model(
     api_version: str | None = None,
     key: str | None = None,
     kind: str = "chat",
+    guard: OutboundGuard,
 ) -> Model:
     principal.require_global("model:register")
     if provider not in EXTERNAL_PROVIDERS:
@@ -113,7 +112,7 @@ async def add_external_model(
         raise InvalidInput("an Azure model needs its endpoint (the resource URL, e.g. https://NAME.openai.azure.com)")
     source: dict[str, Any] = {
         "external_model_id": external_model_id,
-        "endpoint": _check_endpoint(endpoint) if endpoint else DEFAULT_ENDPOINTS.get(provider),
+        "endpoint": _check_endpoint(endpoint, guard) if endpoint else DEFAULT_ENDPOINTS.get(provider),
     }
     if provider == "azure":
         source["api_version"] = api_version or "2024-10-21"

@@ -2,8 +2,14 @@
 endpoint), Azure OpenAI and Google Gemini (its OpenAI-compatible endpoint).
 
 All external backends of a server share one :class:`HttpPool` (pass it in); a backend built without
-one makes and closes its own. Upstream error statuses, unreachable hosts and timeouts become
-:class:`UpstreamError` / :class:`UpstreamTimeout` carrying the provider's own message.
+one makes and closes its own. With an outbound guard (server/outbound.py), the endpoint is checked when the
+backend is built and every name is checked when it is resolved, at connect time.
+
+Errors: an error in the OpenAI wire format (``{"error": {"message"}}``, Google's list of them, vLLM's
+``{"object": "error", "message"}``) becomes :class:`UpstreamError` with the provider's message and status;
+a timeout :class:`UpstreamTimeout`. Anything else (unreachable, refused, an answer that is not the API's)
+is one generic UpstreamError, its cause in the server log: a user who registered an endpoint in the
+internal network must not read its services' answers, nor tell open ports from closed ones.
 
 The transport is aiohttp: this is the gateway's hot path, and on the same upstream aiohttp's client
 served 3-4x the requests/s of httpx's at concurrency 1 and over 10x at concurrency 32
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -22,9 +29,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.outbound import OutboundGuard
+
 from .base import (
     Backend,
     BackendInvalidRequest,
+    BackendLoadError,
     BackendNotReady,
     Capability,
     Choice,
@@ -46,6 +57,9 @@ GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 AZURE_API_VERSION = "2024-10-21"
 
 _PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google"}
+# What a caller reads when the endpoint failed in a way that is not an API error (see the module's doc).
+NOT_THE_API = "the endpoint did not answer as an OpenAI-compatible API"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,15 +88,19 @@ class ExternalModelConfig:
 
 class HttpPool:
     """The pooled HTTP client the server shares between its external backends. The aiohttp session is
-    made on first use, since it belongs to the event loop that runs it."""
+    made on first use, since it belongs to the event loop that runs it. With ``guard``, names are resolved
+    through it (a refused address fails the connection)."""
 
-    def __init__(self, max_connections: int = 200) -> None:
+    def __init__(self, max_connections: int = 200, guard: OutboundGuard | None = None) -> None:
         self.max_connections = max_connections
+        self.guard = guard
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300)
+            resolver = self.guard.aiohttp_resolver() if self.guard is not None else None
+            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300,
+                                             resolver=resolver)
             # trust_env off: a proxy from the environment must not silently reroute model traffic.
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
         return self._session
@@ -93,8 +111,8 @@ class HttpPool:
             self._session = None
 
 
-def make_http_client(max_connections: int = 200) -> HttpPool:
-    return HttpPool(max_connections)
+def make_http_client(max_connections: int = 200, guard: OutboundGuard | None = None) -> HttpPool:
+    return HttpPool(max_connections, guard)
 
 
 async def _sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
@@ -114,15 +132,27 @@ async def _sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
 
 
 class ExternalBackend(Backend):
+    """``guard``: the outbound policy for an endpoint users registered (None for one the server runs itself,
+    such as its vLLM processes). Its names are checked by the pool's resolver: give the backend a pool made
+    with the same guard."""
+
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDING})
 
-    def __init__(self, config: ExternalModelConfig, client: HttpPool | None = None) -> None:
+    def __init__(self, config: ExternalModelConfig, client: HttpPool | None = None,
+                 guard: OutboundGuard | None = None) -> None:
         self.config = config
         self.provider_name = _PROVIDER_NAMES[config.provider]
+        self.guard = guard
         self._client = client
         self._owns_client = client is None
         self._loaded = False
         self._base, self._params, self._headers = self._routing()
+        if guard is not None:
+            # aiohttp connects to an address literal without asking the resolver: literals are checked here.
+            try:
+                guard.check_url(self._base, f"the {self.provider_name} endpoint")
+            except InvalidInput as refused:
+                raise BackendLoadError(refused.message) from None
         # Like a read timeout: each wait for the upstream is bounded, a long stream that keeps talking is not.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=min(config.timeout, 10.0), sock_read=config.timeout)
 
@@ -156,7 +186,7 @@ class ExternalBackend(Backend):
 
     async def load(self) -> None:
         if self._client is None:
-            self._client = make_http_client(max_connections=50)
+            self._client = make_http_client(max_connections=50, guard=self.guard)
             self._owns_client = True
         self._loaded = True
 
@@ -219,9 +249,8 @@ class ExternalBackend(Backend):
             raise self._status_error(status, content)
         try:
             return json.loads(content)
-        except ValueError as exc:
-            raise UpstreamError(f"the answer is not JSON: {content[:200]!r}", status=status,
-                                provider=self.provider_name) from exc
+        except ValueError:
+            raise self._not_the_api(f"HTTP {status} answer is not JSON: {content[:200]!r}") from None
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         chat = request.messages is not None
@@ -233,8 +262,8 @@ class ExternalBackend(Backend):
                 choices.append(Choice(index=item.get("index", position), text=text or "",
                                       finish_reason=item.get("finish_reason") or "stop"))
             usage = _usage(data.get("usage"))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise UpstreamError(f"unexpected answer shape: {str(data)[:200]}", provider=self.provider_name) from exc
+        except (KeyError, TypeError, AttributeError):
+            raise self._not_the_api(f"unexpected answer shape: {str(data)[:200]}") from None
         choices.sort(key=lambda c: c.index)
         return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id)
 
@@ -253,10 +282,13 @@ class ExternalBackend(Backend):
                         continue
                     try:
                         chunk = json.loads(data)
-                    except ValueError as exc:
-                        raise UpstreamError(f"bad stream chunk: {data[:200]!r}", provider=self.provider_name) from exc
+                    except ValueError:
+                        raise self._not_the_api(f"bad stream chunk: {data[:200]!r}") from None
                     if isinstance(chunk, dict) and chunk.get("error"):
-                        raise UpstreamError(_message(chunk), provider=self.provider_name)
+                        message = _message(chunk)
+                        if message is None:
+                            raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
+                        raise UpstreamError(message, provider=self.provider_name)
                     for item in chunk.get("choices") or []:
                         if chat:
                             text = (item.get("delta") or {}).get("content") or ""
@@ -283,8 +315,8 @@ class ExternalBackend(Backend):
         try:
             items = sorted(data["data"], key=lambda d: d.get("index", 0))
             vectors = [list(map(float, item["embedding"])) for item in items]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UpstreamError(f"unexpected answer shape: {str(data)[:200]}", provider=self.provider_name) from exc
+        except (KeyError, TypeError, ValueError):
+            raise self._not_the_api(f"unexpected answer shape: {str(data)[:200]}") from None
         return EmbeddingResult(vectors=vectors, usage=_usage(data.get("usage")))
 
     # -- errors
@@ -293,15 +325,23 @@ class ExternalBackend(Backend):
         try:
             message = _message(json.loads(content))
         except ValueError:
-            message = content.decode("utf-8", "replace").strip()[:500] or _reason(status)
+            message = None
+        if message is None:
+            return self._not_the_api(f"HTTP {status} {_reason(status)}: {content[:200]!r}")
         return UpstreamError(message, status=status, provider=self.provider_name)
 
     def _timeout_error(self) -> UpstreamTimeout:
         return UpstreamTimeout(f"no answer within {self.config.timeout:g} s", provider=self.provider_name)
 
     def _unreachable(self, exc: Exception) -> UpstreamError:
-        host = urlsplit(self._base).netloc
-        return UpstreamError(f"could not reach {host}: {exc or type(exc).__name__}", provider=self.provider_name)
+        cause = getattr(exc, "os_error", None) or exc
+        return self._not_the_api(f"could not connect: {cause or type(exc).__name__}")
+
+    def _not_the_api(self, cause: str) -> UpstreamError:
+        """The one error for every failure that is not the API's own: the cause goes to the server log only."""
+        log.warning("%s model %s at %s: %s", self.provider_name, self.config.external_model_id,
+                    urlsplit(self._base).netloc, cause)
+        return UpstreamError(NOT_THE_API, provider=self.provider_name)
 
 
 def _reason(status: int) -> str:
@@ -311,19 +351,19 @@ def _reason(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _message(payload: Any) -> str:
-    """The human message of an error body: OpenAI ``{"error": {"message"}}``, Google's list form, or plain."""
+def _message(payload: Any) -> str | None:
+    """The message of an error in the API's format: OpenAI ``{"error": {"message"}}``, Google's list of
+    them, vLLM's ``{"object": "error", "message"}``; None for any other body."""
     if isinstance(payload, list) and payload:
         payload = payload[0]
-    if isinstance(payload, dict):
-        error = payload.get("error", payload)
-        if isinstance(error, dict):
-            for key in ("message", "detail", "msg"):
-                if isinstance(error.get(key), str):
-                    return error[key]
-        if isinstance(error, str):
-            return error
-    return json.dumps(payload)[:500]
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"][:500]
+    if payload.get("object") == "error" and isinstance(payload.get("message"), str):
+        return payload["message"][:500]
+    return None
 
 
 def _usage(data: Any) -> Usage:

@@ -3,6 +3,11 @@
 The recipe folder and its arguments travel as the job's working_dir; our package travels as a
 py_module, so the cluster needs only Python with our dependencies. ``num_gpus`` becomes the job's
 entrypoint GPU request, so Ray schedules it where GPUs are free.
+
+The address is the operator's (ADAPTIVE_RAY_ADDRESS), checked by the outbound guard when the executor is made:
+no control characters or credentials, never a link-local or metadata address. Private and loopback ones are
+allowed whatever ADAPTIVE_ALLOW_PRIVATE_NETWORKS says, since a Ray head normally lives on the operator's
+own network; the Ray client connects by itself (no address pinning).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from adaptive_engine.server.domains.recipes.probe import PACKAGE_ROOT
 from adaptive_engine.server.errors import Unavailable
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
+from adaptive_engine.server.outbound import OutboundGuard
 
 # How long a submission waits for a freshly started head's job agent.
 AGENT_WAIT_S = 60.0
@@ -28,7 +34,8 @@ class RayExecutor(Executor):
     reattachable = True
 
     def __init__(self, address: str) -> None:
-        self.address = address
+        self.address = OutboundGuard(allow_private=True).check_url(address, "ADAPTIVE_RAY_ADDRESS",
+                                                                   schemes=("http", "https", "ray"))
         self._client: Any = None
 
     def _jobs(self) -> Any:
