@@ -37,6 +37,8 @@ const MyRoles = graphql(`
   }
 `);
 
+const MARKER = "ae_signed_in";
+
 const SessionContext = createContext<SessionState | null>(null);
 
 async function describe(info: SessionInfo): Promise<Session> {
@@ -52,14 +54,22 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [checking, setChecking] = useState(true);
 
   useEffect(() => {
+    const signedOut = () => {
+      // The marker cookie (readable, secret-free) says a session may exist; a dead one clears it.
+      document.cookie = `${MARKER}=; Max-Age=0; Path=/; SameSite=Strict`;
+      setCsrfToken(null);
+      setSession(null);
+    };
+    const unsubscribe = onSignedOut(signedOut);
+    if (!document.cookie.split("; ").some((c) => c.startsWith(`${MARKER}=`))) {
+      setChecking(false);
+      return unsubscribe;
+    }
     rest<SessionInfo>("GET", "/auth/session")
       .then(describe)
       .then(setSession, () => setSession(null))
       .finally(() => setChecking(false));
-    return onSignedOut(() => {
-      setCsrfToken(null);
-      setSession(null);
-    });
+    return unsubscribe;
   }, []);
 
   const signIn = useCallback(async (apiKey: string) => {

@@ -45,8 +45,13 @@ async def sign_in(request: Request, session: AsyncSession = Depends(db_session),
     body = {"authenticated_by": "session", "user": await _user(session, caller), **_session_body(token, row.expires_at)}
     await session.commit()
     response = JSONResponse(body, status_code=201)
+    secure = request.url.scheme == "https"
     response.set_cookie(sessions.COOKIE, token, max_age=int(hours * 3600), path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+                        samesite="strict", secure=secure)
+    # A readable marker with no secret in it: the page knows it may have a session without asking (and
+    # without a 401 in the browser's console on every signed-out visit).
+    response.set_cookie(sessions.MARKER_COOKIE, "1", max_age=int(hours * 3600), path="/", samesite="strict",
+                        secure=secure)
     return response
 
 
@@ -75,6 +80,7 @@ async def sign_out(request: Request, session: AsyncSession = Depends(db_session)
     await session.commit()
     response = JSONResponse({"ended": ended})
     if token is not None:
-        response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict",
-                               secure=request.url.scheme == "https")
+        secure = request.url.scheme == "https"
+        response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict", secure=secure)
+        response.delete_cookie(sessions.MARKER_COOKIE, path="/", samesite="strict", secure=secure)
     return response

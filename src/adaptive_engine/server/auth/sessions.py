@@ -35,6 +35,8 @@ from adaptive_engine.server.db.models import ApiKey, ConsoleSession
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
 
 COOKIE = "ae_session"
+# Readable by the page, holds nothing: "a session may exist" (see session_routes.sign_in).
+MARKER_COOKIE = "ae_signed_in"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 GRAPHQL_PATH = "/api/graphql"
