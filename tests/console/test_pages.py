@@ -70,6 +70,13 @@ def test_use_case_overview_and_make_default(page: Any, console: Console) -> None
     for model in sample.models:
         expect(feedback.get_by_role("row", name=re.compile(model))).to_contain_text(sample.feedback_key)
     expect(page.get_by_role("region", name="Running A/B tests")).to_contain_text("No A/B test running")
+    # The feedback key's mean per model over time, drawn from MetricWithContext.timeseries.
+    trends = page.get_by_role("region", name="Feedback over time")
+    chart = trends.get_by_role("img", name=f"Mean of {sample.feedback_key} per model over time")
+    expect(chart.locator("canvas")).to_be_visible()
+    expect(trends.locator("figcaption")).to_have_text(re.compile(f"{sample.models[1]}.*{sample.models[0]}|{sample.models[0]}.*{sample.models[1]}"))
+    trends.get_by_label("Time range").select_option("Last 24 hours")
+    expect(chart.locator("canvas")).to_be_visible()
     page.get_by_role("button", name=f"Make {sample.models[1]} the default model").click()
     expect(models.get_by_role("row", name=re.compile(sample.models[1]))).to_contain_text("default")
     with admin_sdk(console) as sdk:

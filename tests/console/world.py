@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ def make_sample(base_url: str, admin_key: str, suffix: str = "", interactions: i
     admin.feedback.register_key(feedback_key, kind="scalar", name="Helpful")
     admin.feedback.link(feedback_key, use_case=use_case)
     ids = []
+    # Spread over the last week (every 5 hours), so charts have a history.
+    now = datetime.now(timezone.utc)
     for i in range(interactions):
         topic, prompt, answer = PROMPTS[i % len(PROMPTS)]
         model = models[i % 2]
@@ -76,6 +79,7 @@ def make_sample(base_url: str, admin_key: str, suffix: str = "", interactions: i
             messages=[{"role": "system", "content": "You are a helpful support agent."}, {"role": "user", "content": prompt}],
             completion=answer, model=model, use_case=use_case, labels={"topic": topic},
             feedbacks=[{"feedback_key": feedback_key, "value": value}] if i % 3 else None,
+            created_at=(now - timedelta(hours=5 * (interactions - 1 - i))).isoformat(),
         )
         ids.append(str(made.completion_id))
     keys = {}

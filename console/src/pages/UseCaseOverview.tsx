@@ -2,6 +2,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { FeedbackTrends } from "../components/FeedbackTrends";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
@@ -203,6 +204,8 @@ export default function UseCaseOverview() {
                 </table>
               )}
             </section>
+
+            <FeedbackTrends useCase={uc.key} />
 
             <section aria-labelledby="feedback-title" className="card">
               <h2 id="feedback-title">Feedback per model</h2>
