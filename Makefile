@@ -44,7 +44,7 @@ console: $(VENV)/.installed-local
 ifeq ($(NODE_OK),yes)
 	@# Rewritten only when the schema changed, so an unchanged server does not rebuild the console.
 	@$(BIN)/python -m adaptive_engine.server.graphql.export_schema console/schema.graphql
-	@$(MAKE) --no-print-directory console/dist/.stamp
+	@$(MAKE) -s --no-print-directory console/dist/.stamp
 else
 	@echo "The web console is not built: it needs Node.js 20.19 or newer with npm (e.g. the nodejs package of"
 	@echo "NodeSource, or nodejs.org). The server starts with the API alone; '/' says how to build the console."

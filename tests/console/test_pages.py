@@ -184,3 +184,20 @@ def test_keyboard_and_themes(page: Any, console: Console) -> None:
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background != "rgb(247, 248, 250)"
     page.get_by_role("button", name=re.compile("^Theme: dark")).click()
     expect(html).not_to_have_attribute("data-theme", re.compile("."))
+
+
+def test_first_page_javascript_fits_the_budget() -> None:
+    """What the first page loads (its entry script and preloaded chunks) stays under 400 KB gzipped; every
+    page is a chunk of its own."""
+    import gzip
+
+    from tests.console.world import require_console_build
+
+    build = require_console_build()
+    index = (build / "index.html").read_text()
+    first = re.findall(r'(?:src|href)="/(assets/[^"]+\.js)"', index)
+    assert first, "no script in index.html"
+    size = sum(len(gzip.compress((build / path).read_bytes())) for path in first)
+    assert size <= 400 * 1024, f"first page loads {size / 1024:.0f} KB of gzipped JavaScript"
+    chunks = {p.name.split("-")[0] for p in (build / "assets").glob("*.js")}
+    assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart"} <= chunks

@@ -156,3 +156,18 @@ def test_sign_in_with_the_cookie_alone_is_refused(browser: httpx.Client, user_ke
     csrf = _sign_in(browser, key).json()["csrf_token"]
     again = browser.post(SESSION, headers={"X-CSRF-Token": csrf})
     assert again.status_code == 400 and "Bearer" in again.json()["error"]["message"]
+
+
+def test_a_session_expires(tmp_path) -> None:  # noqa: ANN001
+    import time
+
+    from tests.support import LiveServer, make_settings
+
+    settings = make_settings(tmp_path, console_session_hours=1.5 / 3600, auth_cache_seconds=0)
+    with LiveServer(settings) as server:
+        signed = httpx.post(f"{server.base_url}{SESSION}", headers={"Authorization": f"Bearer {server.api_key}"})
+        cookie = {"Cookie": f"ae_session={signed.cookies['ae_session']}"}  # sent as is, whatever its max-age
+        assert httpx.post(f"{server.base_url}/api/graphql", json=ME, headers=cookie).status_code == 200
+        time.sleep(1.6)
+        expired = httpx.post(f"{server.base_url}/api/graphql", json=ME, headers=cookie)
+        assert expired.status_code == 401 and "expired" in expired.json()["errors"][0]["message"]
