@@ -13,6 +13,8 @@ const UseCases = lazy(() => import("./pages/UseCases"));
 const UseCaseOverview = lazy(() => import("./pages/UseCaseOverview"));
 const Interactions = lazy(() => import("./pages/Interactions"));
 const InteractionDetail = lazy(() => import("./pages/InteractionDetail"));
+const AbTests = lazy(() => import("./pages/AbTests"));
+const AbTestDetail = lazy(() => import("./pages/AbTestDetail"));
 const Users = lazy(() => import("./pages/Users"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
@@ -45,6 +47,8 @@ const router = createBrowserRouter([
       { path: "/use-cases/:useCase", element: <Page><UseCaseOverview /></Page> },
       { path: "/use-cases/:useCase/interactions", element: <Page><Interactions /></Page> },
       { path: "/use-cases/:useCase/interactions/:id", element: <Page><InteractionDetail /></Page> },
+      { path: "/use-cases/:useCase/ab-tests", element: <Page><AbTests /></Page> },
+      { path: "/use-cases/:useCase/ab-tests/:key", element: <Page><AbTestDetail /></Page> },
       { path: "/settings/users", element: <Page><Users /></Page> },
       { path: "*", element: <Page><NotFound /></Page> },
     ],

@@ -26,11 +26,18 @@ def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as data, LiveServer(make_settings(Path(data))) as server:
         sample = make_sample(server.base_url, server.api_key)
         uc = sample.use_case
+        from adaptive_engine import Adaptive
+
+        with Adaptive(server.base_url, api_key=server.api_key) as admin:
+            admin.ab_tests.create("small-vs-large", sample.feedback_key, list(sample.models), traffic_split=0.5,
+                                  use_case=uc)
         pages = [
             ("use-cases", "/use-cases", "Use cases"),
             ("use-case-overview", f"/use-cases/{uc}", "Support bot"),
             ("interactions", f"/use-cases/{uc}/interactions?label=topic%3Dbilling", "Interactions"),
             ("interaction-detail", f"/use-cases/{uc}/interactions/{sample.completion_ids[1]}", "Interaction"),
+            ("ab-tests", f"/use-cases/{uc}/ab-tests", "A/B tests"),
+            ("ab-test-detail", f"/use-cases/{uc}/ab-tests/small-vs-large", "small-vs-large"),
             ("users", "/settings/users", "Users"),
         ]
         with sync_playwright() as playwright:

@@ -201,3 +201,42 @@ def test_first_page_javascript_fits_the_budget() -> None:
     assert size <= 400 * 1024, f"first page loads {size / 1024:.0f} KB of gzipped JavaScript"
     chunks = {p.name.split("-")[0] for p in (build / "assets").glob("*.js")}
     assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart"} <= chunks
+
+
+def test_ab_tests_create_follow_and_cancel(page: Any, chromium: Any, console: Console) -> None:
+    sample = console.sample
+    base = f"/use-cases/{sample.use_case}"
+    sign_in(page, console.server.api_key, f"{base}/ab-tests")
+    expect(page.get_by_text("No A/B tests yet")).to_be_visible()
+    page.get_by_role("button", name="New A/B test").click()
+    form = page.get_by_role("form", name="New A/B test")
+    form.get_by_label("A/B test key").fill("small-vs-large")
+    form.get_by_label("Feedback key").select_option(sample.feedback_key)
+    expect(form.get_by_label(sample.models[0])).to_be_checked()
+    expect(form.get_by_label(sample.models[1])).to_be_checked()
+    form.get_by_label("Share of traffic").fill("0.5")
+    form.get_by_role("button", name="Start").click()
+    expect(page).to_have_url(re.compile(f"{base}/ab-tests/small-vs-large$"))
+    expect(page.get_by_text("50% of the traffic")).to_be_visible()
+    arms = page.get_by_role("region", name="Models")
+    for model in sample.models:
+        expect(arms.get_by_role("row", name=re.compile(model))).to_be_visible()
+    with admin_sdk(console) as sdk:
+        assert sdk.ab_tests.get("small-vs-large").status in ("WARMUP", "IN_PROGRESS")
+    # A viewer follows it but cannot cancel it.
+    viewer = chromium.new_context(base_url=console.server.base_url).new_page()
+    sign_in(viewer, sample.viewer_key, f"{base}/ab-tests/small-vs-large")
+    expect(viewer.get_by_role("heading", name="small-vs-large")).to_be_visible()
+    expect(viewer.get_by_role("button", name="Cancel A/B test")).to_have_count(0)
+    viewer.goto(f"{base}/ab-tests")
+    expect(viewer.get_by_role("link", name="small-vs-large")).to_be_visible()
+    expect(viewer.get_by_role("button", name="New A/B test")).to_have_count(0)
+    viewer.context.close()
+    page.get_by_role("button", name="Cancel A/B test").click()
+    expect(page.get_by_text("cancelled", exact=True)).to_be_visible()
+    with admin_sdk(console) as sdk:
+        assert sdk.ab_tests.get("small-vs-large").status == "CANCELLED"
+    page.goto(f"{base}/ab-tests?status=IN_PROGRESS")
+    expect(page.get_by_text("No A/B test with this status")).to_be_visible()
+    page.get_by_label("Status").select_option("CANCELLED")
+    expect(page.get_by_role("link", name="small-vs-large")).to_be_visible()

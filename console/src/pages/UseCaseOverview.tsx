@@ -116,9 +116,14 @@ export default function UseCaseOverview() {
                   {uc.description && <> · {uc.description}</>}
                 </p>
               </div>
-              <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/interactions`}>
-                Interactions
-              </Link>
+              <div className="actions">
+                <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/interactions`}>
+                  Interactions
+                </Link>
+                <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/ab-tests`}>
+                  A/B tests
+                </Link>
+              </div>
             </div>
 
             <section aria-labelledby="models-title" className="card">
@@ -190,7 +195,7 @@ export default function UseCaseOverview() {
                     {abCampaigns.map((c) => (
                       <tr key={c.key}>
                         <td>
-                          {c.name}
+                          <Link to={`/use-cases/${encodeURIComponent(uc.key)}/ab-tests/${encodeURIComponent(c.key)}`}>{c.name}</Link>
                           <div className="muted">since {formatTime(c.beginDate)}</div>
                         </td>
                         <td className="mono">{c.models.map((m) => m.key).join(" vs ")}</td>
