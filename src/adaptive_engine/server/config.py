@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     upload_expiry_hours: float = Field(default=24.0, ge=0)
     event_retention_days: float = Field(default=30.0, ge=0)
 
+    # The web console: hours a browser session lasts, and the folder of its build (default: the repo's
+    # console/dist, made by `make serve`; without a build `/` says how to make one).
+    console_session_hours: float = Field(default=12.0, gt=0)
+    console_dir: Path | None = None
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -11,9 +11,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adaptive_engine.server.auth import sessions
 from adaptive_engine.server.auth.principal import authenticate
 from adaptive_engine.server.auth.scrape import is_scrape_token
-from adaptive_engine.server.errors import DomainError, Unauthenticated, openai_envelope
+from adaptive_engine.server.errors import DomainError, PermissionDenied, Unauthenticated, openai_envelope
 from adaptive_engine.server.rest.deps import SESSION_KEY
 
 PUBLIC_PATHS = frozenset({"/health"})
@@ -72,10 +73,12 @@ class AuthMiddleware:
         cache = getattr(state, "auth_cache", None)
         try:
             principal = cache.get(token) if cache is not None else None
+            if principal is None and token is None and (cookie := sessions.session_cookie(scope)) is not None:
+                principal = await sessions.principal_from_cookie(state, scope, cookie)
             if principal is None:
                 read = self._authenticate(state, token)
                 principal = await (cache.load(token, read) if cache is not None else read())
-        except Unauthenticated as error:
+        except (Unauthenticated, PermissionDenied) as error:
             await _send_json(send, error.http_status, error_body(scope["path"], error))
             return
         scope.setdefault("state", {})["principal"] = principal

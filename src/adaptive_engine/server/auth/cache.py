@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import changes
-from adaptive_engine.server.db.models import ApiKey, Role, Team, TeamMember, UseCaseShare, User
+from adaptive_engine.server.db.models import ApiKey, ConsoleSession, Role, Team, TeamMember, UseCaseShare, User
 from adaptive_engine.server.singleflight import SingleFlight
 
-WATCHED = (ApiKey, User, Team, TeamMember, Role, UseCaseShare)
+# Console sessions too: a signed-out session stops working at once.
+WATCHED = (ApiKey, ConsoleSession, User, Team, TeamMember, Role, UseCaseShare)
 
 
 class AuthCache:

@@ -50,6 +50,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.auth.sessions import require_csrf
 from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.db.models import Team, UseCase
 from adaptive_engine.server.db.refs import Ref, RefCache
@@ -140,6 +141,7 @@ class Guard(FieldExtension):
 
     async def resolve_async(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
         ctx = info.context
+        require_csrf(ctx, info)  # a mutation through the console's cookie needs its CSRF header
         # Sibling fields run concurrently on the request's one session; SerialSession makes them take turns.
         await self.requirement.check(ctx.session, ctx.principal, ctx, kwargs)
         result = next_(source, info, **kwargs)

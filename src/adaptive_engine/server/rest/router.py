@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from adaptive_engine.server.auth.session_routes import router as session_router
 from adaptive_engine.server.domains.datasets.rest import router as datasets_router
 from adaptive_engine.server.domains.jobs.rest import router as jobs_router
 from adaptive_engine.server.domains.feedback.rest import router as feedback_router
@@ -21,3 +22,4 @@ api_router.include_router(datasets_router)
 api_router.include_router(jobs_router)
 api_router.include_router(graders_router)
 api_router.include_router(training_router)
+api_router.include_router(session_router)

@@ -3,6 +3,7 @@
 from adaptive_engine.server.db.base import Base
 from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm
 from adaptive_engine.server.db.models.completions import Completion
+from adaptive_engine.server.db.models.console_sessions import ConsoleSession
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
 from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outcome
@@ -21,6 +22,7 @@ __all__ = [
     "Comparison",
     "Completion",
     "ComputePool",
+    "ConsoleSession",
     "CustomRecipe",
     "Dataset",
     "HarmonyGroup",

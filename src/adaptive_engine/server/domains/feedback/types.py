@@ -6,10 +6,14 @@ import enum
 import uuid
 
 import strawberry
+from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback import keys
+from adaptive_engine.server.domains.feedback.timeseries import metric_timeseries
+from adaptive_engine.server.domains.feedback.timeseries_types import TimeseriesInput, TimeseriesType
+from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.loaders import Batch, children
 
 
@@ -63,6 +67,24 @@ class MetricFields:
 @strawberry.type(name="MetricWithContext")
 class MetricWithContextType(MetricFields):
     """A feedback key as seen from one use case."""
+
+    # The use case it is seen from (its parent field checked that the caller may read it).
+    use_case_id: strawberry.Private[uuid.UUID | None] = None
+
+    @strawberry.field(description="Values of this key in the use case per time bucket (UTC), per model with byModel")
+    async def timeseries(
+        self, info: Info, input: TimeseriesInput  # noqa: A002 - the official client's argument name
+    ) -> list[TimeseriesType]:
+        if self.use_case_id is None:
+            raise InvalidInput("a time series needs the feedback key of a use case")
+        if input.timezone not in (None, "UTC", "Etc/UTC"):
+            raise InvalidInput(f"time zone '{input.timezone}' is not supported: buckets are in UTC")
+        since, until = input.timerange.bounds if input.timerange is not None else (None, None)
+        series = await metric_timeseries(
+            info.context.session, use_case_id=self.use_case_id, metric_id=self.row.id, interval=input.interval.value,
+            since=since, until=until, by_model=input.by_model, aggregation=input.aggregation.value,
+        )
+        return [TimeseriesType(series=s) for s in series]
 
 
 @strawberry.type(name="MetricUseCase")

@@ -74,7 +74,7 @@ class UseCaseType:
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
-        return [MetricWithContextType(row=m) for m in await info.context.loaders.load(METRICS, self.row.id)]
+        return [MetricWithContextType(row=m, use_case_id=self.row.id) for m in await info.context.loaders.load(METRICS, self.row.id)]
 
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:

@@ -1,0 +1,212 @@
+import { useState } from "react";
+import { Link, useParams } from "react-router";
+import { gql } from "../api/client";
+import { useApi } from "../api/useApi";
+import { Await, Empty } from "../components/States";
+import { formatNumber, formatTime } from "../format";
+import { graphql } from "../gql";
+
+const Detail = graphql(`
+  query AbTestDetail($useCase: IdOrKey!, $key: IdOrKey!) {
+    useCase(idOrKey: $useCase) {
+      key
+      name
+      permissions
+    }
+    abCampaign(idOrKey: $key) {
+      key
+      name
+      status
+      beginDate
+      endDate
+      feedbackType
+      trafficSplit
+      autoDeploy
+      feedbacks
+      hasEnoughFeedbacks
+      metric {
+        key
+      }
+      winner {
+        key
+      }
+      report {
+        pValue
+        decision
+        warmingUp
+        sampleRatioMismatch
+        sampleRatioPValue
+        notes
+        variants {
+          variant {
+            key
+          }
+          assignments
+          feedbacks
+          mean
+          interval {
+            start
+            end
+          }
+        }
+        pairs {
+          variantA {
+            key
+          }
+          variantB {
+            key
+          }
+          estimate
+          intervalStart
+          intervalEnd
+          pValue
+        }
+      }
+    }
+  }
+`);
+
+const Cancel = graphql(`
+  mutation CancelAbTest($key: IdOrKey!) {
+    cancelAbCampaign(input: $key)
+  }
+`);
+
+export default function AbTestDetail() {
+  const { useCase = "", key = "" } = useParams();
+  const loaded = useApi(() => gql(Detail, { useCase, key }), [useCase, key]);
+  const [error, setError] = useState<string | null>(null);
+  const base = `/use-cases/${encodeURIComponent(useCase)}`;
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="crumbs">
+        <Link to="/use-cases">Use cases</Link> / <Link to={base}>{useCase}</Link> / <Link to={`${base}/ab-tests`}>A/B tests</Link> /{" "}
+        <span aria-current="page">{key}</span>
+      </nav>
+      <Await loaded={loaded}>
+        {({ useCase: uc, abCampaign: c }) => {
+          if (!uc || !c) return <Empty title={`A/B test '${key}' not found`} />;
+          const active = c.status === "WARMUP" || c.status === "IN_PROGRESS";
+          const canWrite = uc.permissions.includes("ab_test:write") || uc.permissions.includes("admin");
+          const cancel = async () => {
+            setError(null);
+            try {
+              await gql(Cancel, { key: c.key });
+              loaded.reload();
+            } catch (e) {
+              setError((e as Error).message);
+            }
+          };
+          const r = c.report;
+          return (
+            <>
+              <div className="page-head">
+                <div>
+                  <h1>{c.name}</h1>
+                  <p className="muted">
+                    <span className="badge">{c.status.toLowerCase().replace("_", " ")}</span> since {formatTime(c.beginDate)}
+                    {c.endDate && <> · ended {formatTime(c.endDate)}</>} · {Math.round(c.trafficSplit * 100)}% of the traffic ·{" "}
+                    {c.metric ? <span className="mono">{c.metric.key}</span> : "preferences"}
+                  </p>
+                </div>
+                {active && canWrite && (
+                  <button type="button" onClick={cancel}>
+                    Cancel A/B test
+                  </button>
+                )}
+              </div>
+              {error && (
+                <p className="form-error" role="alert">
+                  {error}
+                </p>
+              )}
+              <dl className="facts">
+                <dt>Decision</dt>
+                <dd>
+                  {r.warmingUp ? "warming up (too few observations yet)" : r.decision}
+                  {c.winner && (
+                    <>
+                      {" "}
+                      · winner <span className="mono">{c.winner.key}</span>
+                    </>
+                  )}
+                </dd>
+                <dt>p-value (always valid)</dt>
+                <dd>{formatNumber(r.pValue)}</dd>
+                <dt>Sample ratio</dt>
+                <dd>
+                  {r.sampleRatioMismatch ? "mismatch: the split is not what was asked" : "as asked"}
+                  {r.sampleRatioPValue != null && <span className="muted"> (p = {formatNumber(r.sampleRatioPValue)})</span>}
+                </dd>
+                <dt>Feedback</dt>
+                <dd>
+                  {c.feedbacks} {c.hasEnoughFeedbacks ? "" : <span className="muted">(not enough yet)</span>}
+                </dd>
+              </dl>
+              <section aria-labelledby="arms-title" className="card">
+                <h2 id="arms-title">Models</h2>
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Model</th>
+                      <th scope="col">Assigned</th>
+                      <th scope="col">Observations</th>
+                      <th scope="col">{c.feedbackType === "DIRECT" ? "Mean" : "Win rate"}</th>
+                      <th scope="col">Interval</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {r.variants.map((v) => (
+                      <tr key={v.variant.key}>
+                        <td className="mono">{v.variant.key}</td>
+                        <td>{v.assignments}</td>
+                        <td>{v.feedbacks}</td>
+                        <td>{formatNumber(v.mean)}</td>
+                        <td>{v.interval ? `${formatNumber(v.interval.start)} … ${formatNumber(v.interval.end)}` : "—"}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </section>
+              {r.pairs.length > 0 && (
+                <section aria-labelledby="pairs-title" className="card">
+                  <h2 id="pairs-title">Differences</h2>
+                  <table>
+                    <thead>
+                      <tr>
+                        <th scope="col">Pair</th>
+                        <th scope="col">Estimate</th>
+                        <th scope="col">Interval</th>
+                        <th scope="col">p-value</th>
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {r.pairs.map((p) => (
+                        <tr key={`${p.variantA.key}/${p.variantB.key}`}>
+                          <td className="mono">
+                            {p.variantB.key} − {p.variantA.key}
+                          </td>
+                          <td>{formatNumber(p.estimate)}</td>
+                          <td>{p.intervalStart != null ? `${formatNumber(p.intervalStart)} … ${formatNumber(p.intervalEnd)}` : "—"}</td>
+                          <td>{formatNumber(p.pValue)}</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                </section>
+              )}
+              {r.notes.length > 0 && (
+                <ul className="muted">
+                  {r.notes.map((n) => (
+                    <li key={n}>{n}</li>
+                  ))}
+                </ul>
+              )}
+            </>
+          );
+        }}
+      </Await>
+    </>
+  );
+}
