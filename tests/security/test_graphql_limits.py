@@ -113,6 +113,8 @@ def test_fragment_bomb_is_refused_without_expanding_it(server: LiveServer) -> No
     message = refusal(server, FRAGMENT_BOMB, "inlined fields")
     assert message == "The query has 2,199,023,255,552 fields once its fragments are inlined, the limit is 10,000"
     assert time.perf_counter() - started < 30  # expanded, it would take years; the bench measures the real time
+    chain = "query { ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(600)) + " fragment F600 on Query { __typename }"
+    assert refusal(server, chain, "nesting") == "The query nests deeper than 200 levels once its fragments are inlined"
     # Unknown or cyclic fragments are ordinary validation errors, never an internal one.
     for query in ("{ me { ...Missing } }", "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"):
         codes = {e["extensions"]["code"] for e in post(server, query)[1]["errors"]}

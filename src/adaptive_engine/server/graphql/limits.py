@@ -8,9 +8,9 @@ the lists around it (a paged list holds its page size, ``page: {first|last}``; a
 a short document cannot ask for a million rows.
 
 Order matters. Tokens are counted while parsing. The cost check runs next, alone, before the rest of the
-validation: strawberry's depth and alias walkers expand every fragment spread again (a few hundred tokens
-that spread each fragment twice keep them busy for hours), while the cost walk remembers what each fragment
-costs, and a document within the cost limit expands to no more fields than the limit.
+validation: strawberry's depth and alias walkers inline every fragment again at each spread (a few hundred
+tokens that spread each fragment twice keep them busy for hours), while the cost walk counts each fragment
+once and refuses a document that inlines to more than MAX_INLINED_FIELDS fields, so what follows is bounded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from graphql import (
     FieldNode,
@@ -42,6 +42,7 @@ from graphql import (
     validate,
     value_from_ast_untyped,
 )
+from graphql.language.parser import MAX_NESTING_DEPTH
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -107,27 +108,40 @@ class TokenLimit(MaxTokensLimiter):
 # --- cost ---------------------------------------------------------------------------------------------
 
 
+class Tally(NamedTuple):
+    cost: int  # fields times the items they are resolved for
+    inlined: int  # fields once fragments are inlined (what strawberry's walkers visit)
+    nesting: int  # levels of selections and spreads below
+
+
+NOTHING = Tally(0, 0, 0)
+
+
+class NestedTooDeeply(Exception):
+    pass
+
+
 class Cost:
     """The estimated cost of a document's operations: each field counts once per item it is resolved for.
 
     A paged field (a connection taking ``page``) multiplies the lists inside it by the page it asks for
     (the server's default page when it asks for none, at most the largest page the server serves); a list
-    field taking no page multiplies its items by UNPAGED_LIST_SIZE. Alongside, the number of fields once
-    fragments are inlined (what strawberry's walkers visit). Fragments are counted once per page context,
-    so the walk is linear in the document whatever it spreads. Unknown fields count like known ones that
-    are not lists, unknown fragments nothing: the validation that follows reports both."""
+    field taking no page multiplies its items by UNPAGED_LIST_SIZE. Fragments are counted once per page
+    context, so the walk is linear in the document whatever it spreads; it stops past graphql-core's own
+    MAX_NESTING_DEPTH (which graphql-core checks only after the rules, with ours, have walked). Unknown
+    fields count like known ones that are not lists, unknown fragments nothing: validation reports both."""
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
-        self.memo: dict[tuple[str, int | None], tuple[int, int]] = {}
+        self.memo: dict[tuple[str, int | None], Tally] = {}
         self.open: set[str] = set()
 
     @classmethod
     def of(cls, schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode],
-           variables: dict[str, Any]) -> tuple[int, int]:
-        """(estimated cost, fields once fragments are inlined) of ``operation``."""
+           variables: dict[str, Any]) -> Tally:
+        """The Tally of ``operation``; NestedTooDeeply past MAX_NESTING_DEPTH."""
         defaults = {
             d.variable.name.value: value_from_ast_untyped(d.default_value)
             for d in operation.variable_definitions or ()
@@ -135,47 +149,52 @@ class Cost:
         }
         root = schema.get_root_type(operation.operation)
         walk = cls(schema, fragments, {**defaults, **variables})
-        return walk.selections(operation.selection_set, root, None)
+        return walk.selections(operation.selection_set, root, None, 0)
 
-    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, page: int | None) -> tuple[int, int]:
-        cost = inlined = 0
+    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, page: int | None,
+                   level: int) -> Tally:
+        if level > MAX_NESTING_DEPTH:
+            raise NestedTooDeeply
+        cost = inlined = nesting = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                c, n = self.field(selection, parent, page)
+                tally = self.field(selection, parent, page, level)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
-                c, n = self.selections(selection.selection_set, inner or parent, page)
+                tally = self.selections(selection.selection_set, inner or parent, page, level)
             elif isinstance(selection, FragmentSpreadNode):
-                c, n = self.fragment(selection.name.value, page)
+                tally = self.fragment(selection.name.value, page, level)
             else:
                 continue
-            cost, inlined = cost + c, inlined + n
-        return cost, inlined
+            cost, inlined, nesting = cost + tally.cost, inlined + tally.inlined, max(nesting, tally.nesting)
+        return Tally(cost, inlined, nesting)
 
-    def fragment(self, name: str, page: int | None) -> tuple[int, int]:
+    def fragment(self, name: str, page: int | None, level: int) -> Tally:
         key = (name, page)
-        if key in self.memo:
-            return self.memo[key]
-        definition = self.fragments.get(name)
-        if definition is None or name in self.open:  # unknown, or a cycle: both are validation errors
-            return 0, 0
-        self.open.add(name)
-        condition = self.schema.get_type(definition.type_condition.name.value)
-        self.memo[key] = self.selections(definition.selection_set, condition, page)
-        self.open.discard(name)
-        return self.memo[key]
+        if key not in self.memo:
+            definition = self.fragments.get(name)
+            if definition is None or name in self.open:  # unknown, or a cycle: both are validation errors
+                return NOTHING
+            self.open.add(name)
+            condition = self.schema.get_type(definition.type_condition.name.value)
+            self.memo[key] = self.selections(definition.selection_set, condition, page, level + 1)
+            self.open.discard(name)
+        tally = self.memo[key]
+        if level + 1 + tally.nesting > MAX_NESTING_DEPTH:
+            raise NestedTooDeeply
+        return tally._replace(nesting=1 + tally.nesting)
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None) -> tuple[int, int]:
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, page: int | None, level: int) -> Tally:
+        if node.selection_set is None:
+            return Tally(1, 1, 0)
         name = node.name.value
         known = name == "__typename" or is_object_type(parent) or is_interface_type(parent)
         definition = self.schema.get_field(parent, name) if known else None  # type: ignore[arg-type]
-        if node.selection_set is None:
-            return 1, 1
         if definition is None:
             # Still walked: what it spreads must not escape the count.
-            cost, inlined = self.selections(node.selection_set, None, None)
-            return 1 + cost, 1 + inlined
+            inner = self.selections(node.selection_set, None, None, level + 1)
+            return Tally(1 + inner.cost, 1 + inner.inlined, 1 + inner.nesting)
         own = self.page_size(node) if PAGE_ARGUMENTS & definition.args.keys() else None
         shape = definition.type.of_type if is_non_null_type(definition.type) else definition.type
         if is_list_type(shape):
@@ -184,8 +203,8 @@ class Cost:
         else:
             # A connection: the lists inside it (its nodes) hold the page it asked for.
             items, inner_page = 1, own
-        cost, inlined = self.selections(node.selection_set, get_named_type(definition.type), inner_page)
-        return items * (1 + cost), 1 + inlined
+        inner = self.selections(node.selection_set, get_named_type(definition.type), inner_page, level + 1)
+        return Tally(items * (1 + inner.cost), 1 + inner.inlined, 1 + inner.nesting)
 
     def page_size(self, node: FieldNode) -> int:
         given = {a.name.value: value_from_ast_untyped(a.value, self.variables) for a in node.arguments or ()}
@@ -210,7 +229,12 @@ def cost_rule(max_cost: int, variables: dict[str, Any]) -> type[ValidationRule]:
             for operation in document.definitions:
                 if not isinstance(operation, OperationDefinitionNode):
                     continue
-                cost, inlined = Cost.of(context.schema, operation, fragments, variables)
+                try:
+                    cost, inlined, _ = Cost.of(context.schema, operation, fragments, variables)
+                except NestedTooDeeply:
+                    message = f"The query nests deeper than {MAX_NESTING_DEPTH} levels once its fragments are inlined"
+                    context.report_error(too_complex("nesting", MAX_NESTING_DEPTH, message, [operation]))
+                    continue
                 if inlined > MAX_INLINED_FIELDS:
                     message = (f"The query has {inlined:,} fields once its fragments are inlined, "
                                f"the limit is {MAX_INLINED_FIELDS:,}")
@@ -233,9 +257,10 @@ class CostLimit(SchemaExtension):
             variables = context.variables if isinstance(context.variables, dict) else {}
             rule = cost_rule(self.max_cost, variables)
             errors = validate(context.schema._schema, context.graphql_document, [rule])
-            if errors:
+            ours = [e for e in errors if isinstance(e.original_error, QueryTooComplex)]
+            if ours:
                 # Set before strawberry validates, which then skips its rules (and the library limiters).
-                context.pre_execution_errors = errors
+                context.pre_execution_errors = ours
         yield
 
 
