@@ -52,7 +52,7 @@ class PayloadTooLarge(InvalidInput):
 
 
 class QueryTooComplex(InvalidInput):
-    """A GraphQL document over one of the server's limits (tokens, cost, depth, aliases)."""
+    """A GraphQL document over one of the server's limits (tokens, cost, depth, aliases, fragment expansion)."""
 
     code = "QUERY_TOO_COMPLEX"
 
