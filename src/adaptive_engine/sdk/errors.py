@@ -62,6 +62,7 @@ class ServerError(APIError):
 
 BY_CODE: dict[str, type[APIError]] = {
     "INVALID_INPUT": ValidationError,
+    "QUERY_TOO_COMPLEX": ValidationError,
     "UNAUTHENTICATED": AuthenticationError,
     "PERMISSION_DENIED": PermissionDeniedError,
     "NOT_FOUND": NotFoundError,
@@ -71,6 +72,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "INTERNAL": ServerError,
     "UPSTREAM_ERROR": ServerError,
     "UPSTREAM_TIMEOUT": ServerError,
+    "DEADLINE_EXCEEDED": ServerError,
     "UNAVAILABLE": ServerError,
 }
 

@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
 
     # The data plane first: routes are matched in order, and it carries the traffic.
     app.include_router(api_router)
-    graphql = GraphQLRouter(build_schema(), context_getter=graphql_context, multipart_uploads_enabled=True)
+    graphql = GraphQLRouter(build_schema(settings), context_getter=graphql_context, multipart_uploads_enabled=True)
     app.include_router(graphql, prefix="/api/graphql")
 
     # Each one added wraps those before it (the last is outermost): metrics see every request, auth runs

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <this>` reads /metrics, and nothing else (admin keys always can).
     metrics_token: SecretStr | None = None
     log_level: str = "info"
+    # GraphQL limits (graphql/limits.py), checked before anything runs: lexical tokens of a document, its
+    # estimated cost (fields times the page sizes of the lists around them), nesting depth and aliases
+    # (0 turns the depth, alias or token limit off; the cost limit stays, it also bounds the other checks).
+    # A query running longer than the time budget is cancelled (0: no budget); mutations have their own.
+    graphql_max_tokens: int = Field(default=5000, ge=0)
+    graphql_max_cost: int = Field(default=10_000_000, gt=0)
+    graphql_max_depth: int = Field(default=15, ge=0)
+    graphql_max_aliases: int = Field(default=100, ge=0)
+    graphql_timeout_s: float = Field(default=30.0, ge=0)
     # Seconds an authenticated API key is trusted without asking the database (0: ask every time).
     # Changes made through this process take effect at once; other replicas see them within this delay.
     auth_cache_seconds: float = 2.0

@@ -51,6 +51,12 @@ class PayloadTooLarge(InvalidInput):
     http_status = 413
 
 
+class QueryTooComplex(InvalidInput):
+    """A GraphQL document over one of the server's limits (tokens, cost, depth, aliases, fragment expansion)."""
+
+    code = "QUERY_TOO_COMPLEX"
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
     http_status = 401
@@ -88,6 +94,14 @@ class UpstreamError(DomainError):
 class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
     http_status = 504
+
+
+class DeadlineExceeded(DomainError):
+    """The request ran past its time budget and was cancelled; nothing it did was kept."""
+
+    code = "DEADLINE_EXCEEDED"
+    http_status = 504
+    error_type = "timeout_error"
 
 
 class Unavailable(DomainError):

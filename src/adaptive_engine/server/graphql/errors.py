@@ -35,7 +35,14 @@ def classify(error: GraphQLError) -> None:
 
 class ErrorsAndTransaction(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
-        yield
+        try:
+            yield
+        except GraphQLError as error:
+            # An extension stopped the operation while it ran (the time budget): strawberry answers with
+            # this error; nothing of the operation is kept.
+            classify(error)
+            await self._rollback()
+            raise
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
         for error in errors:
@@ -56,3 +63,8 @@ class ErrorsAndTransaction(SchemaExtension):
             if result is not None:
                 result.data = None
                 result.errors = [error]
+
+    async def _rollback(self) -> None:
+        session = getattr(self.execution_context.context, "session", None)
+        if session is not None:
+            await session.rollback()

@@ -20,7 +20,9 @@ from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, Recip
 from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
 from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
+from adaptive_engine.server.config import Settings
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
+from adaptive_engine.server.graphql.limits import limit_extensions
 
 QUERY_MIXINS: list[type] = [
     IntegrationQuery,
@@ -58,12 +60,16 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema; ``settings`` give its limits (graphql/limits.py), the defaults when not given."""
     query = strawberry.type(type("Query", tuple(QUERY_MIXINS), {}))
     mutation = strawberry.type(type("Mutation", tuple(MUTATION_MIXINS), {}))
     return Schema(
         query=query,
         mutation=mutation,
-        extensions=[ErrorsAndTransaction],
+        extensions=[
+            ErrorsAndTransaction,
+            *limit_extensions(settings or Settings()),
+        ],
         config=StrawberryConfig(auto_camel_case=True),
     )
