@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     opentelemetry: bool = False
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
+    # Request JSON (REST bodies, GraphQL bodies and variables) nested deeper, or with an array or object of
+    # more items, is refused (400). 200 is the JSON parser's own ceiling.
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    max_json_items: int = Field(default=10_000, ge=1)
     log_level: str = "info"
     # Seconds an authenticated API key is trusted without asking the database (0: ask every time).
     # Changes made through this process take effect at once; other replicas see them within this delay.

@@ -21,6 +21,7 @@ from adaptive_engine.server.domains.identity.graphql import IdentityMutation, Id
 from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
+from adaptive_engine.server.graphql.input_check import RefuseMalformedInput
 
 QUERY_MIXINS: list[type] = [
     IntegrationQuery,
@@ -64,6 +65,6 @@ def build_schema() -> strawberry.Schema:
     return Schema(
         query=query,
         mutation=mutation,
-        extensions=[ErrorsAndTransaction],
+        extensions=[ErrorsAndTransaction, RefuseMalformedInput],
         config=StrawberryConfig(auto_camel_case=True),
     )
