@@ -58,7 +58,9 @@ def declare_json_bodies(app: FastAPI, document: dict[str, Any]) -> None:
     )
     components = document.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in definitions.get("$defs", {}).items():
-        if components.setdefault(name, definition) != definition:
+        # A model FastAPI also declared (another route parses it) is there already, written without its
+        # `default: null`s; another model of the same name is a mistake to fix (rename one).
+        if _without_null_defaults(components.setdefault(name, definition)) != _without_null_defaults(definition):
             raise RuntimeError(f"two different request models are named {name!r} in the OpenAPI document")
     for key, _ in declared:
         path, method = key
@@ -66,3 +68,11 @@ def declare_json_bodies(app: FastAPI, document: dict[str, Any]) -> None:
             "required": True,
             "content": {"application/json": {"schema": bodies[(key, "validation")]}},
         }
+
+
+def _without_null_defaults(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_null_defaults(v) for k, v in schema.items() if not (k == "default" and v is None)}
+    if isinstance(schema, list):
+        return [_without_null_defaults(v) for v in schema]
+    return schema
