@@ -216,3 +216,15 @@ def test_the_openapi_document_declares_the_data_plane_request_bodies(server: Liv
         body = doc["paths"][f"/api/v1{path}"]["post"]["requestBody"]
         assert body["required"] is True and "application/json" in body["content"], path
     assert doc["components"]["schemas"]["AddInteractionsRequest"]["required"] == ["use_case", "completion"]
+
+
+def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> None:  # noqa: ANN001
+    # A router without `route_class=CheckedRoute` would leave its routes' bodies to FastAPI's own decoding.
+    from adaptive_engine.server.app import create_app
+    from adaptive_engine.server.auth.guard import iter_routes
+    from adaptive_engine.server.rest.json_input import CheckedRoute
+
+    app = create_app(make_settings(tmp_path))
+    routes = [(path, route) for path, _, _, route in iter_routes(app) if path.startswith("/api/v1/")]
+    assert len(routes) > 10
+    assert [path for path, route in routes if not isinstance(route, CheckedRoute)] == []

@@ -1,8 +1,10 @@
 """Schemathesis against a live server, on SQLite and on PostgreSQL: every data-plane REST operation of our
 /openapi.json and every GraphQL root field, with generated valid and invalid input, as the admin. No answer
 may be a server error (a 5xx, or a GraphQL error coded INTERNAL), and no connection may drop (the client
-would raise). Bounded to about two minutes in all: few examples per operation, a timeout per request, and
-a fixed seed (the same cases each run, so a failure reproduces)."""
+would raise). No operation is left out: with no model loaded and nothing to reach outside, none streams or
+loads for long. Bounded to about two minutes in all: few examples per operation, a timeout per request,
+and derandomized generation (the same cases each run, so a failure reproduces; raise ``max_examples`` for
+a deeper run)."""
 
 from __future__ import annotations
 
@@ -19,27 +21,20 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.graphql import nodes
 
 from adaptive_engine import Adaptive
-
 from tests.support import ADMIN_KEY, LiveServer, make_settings, private_postgres_database
 
-STATS: list = []
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CONFIG = schemathesis.Config.from_dict({
-    "seed": 13,
     "headers": AUTH,
     "request-timeout": 30,  # a request that hangs fails the run
     "generation": {"mode": "all"},  # valid input, and input the schema forbids
 })
-EXAMPLES = settings(max_examples=8, deadline=None, derandomize=True, database=None,
+EXAMPLES = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 # What the fuzzed server holds, so that generated input sometimes names something that exists and reaches
 # past the lookups: a use case, a feedback key (bool) and a team, all with this key.
 SEEDED = "fuzz"
-
-# GraphQL fields left out, each for a reason; everything else is fuzzed.
-GRAPHQL_EXCLUDED: dict[str, str] = {
-}
 
 # Our custom scalars (graphql/scalars.py), as GraphQL literals.
 _text = st.text(max_size=40)
@@ -50,7 +45,8 @@ schemathesis.graphql.scalar("Timestamp", _moment)
 schemathesis.graphql.scalar("InputDatetime", _moment)
 # Files come as multipart uploads, which schemathesis does not send: a literal where a file belongs.
 schemathesis.graphql.scalar("Upload", _text.map(nodes.String))
-schemathesis.graphql.scalar("JSON", st.one_of(_text.map(nodes.String), st.integers().map(nodes.Int), st.booleans().map(nodes.Boolean)))
+schemathesis.graphql.scalar("JSON", st.one_of(_text.map(nodes.String), st.integers().map(nodes.Int),
+                                              st.booleans().map(nodes.Boolean)))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -74,8 +70,7 @@ def rest_schema(fuzzed: LiveServer) -> Any:
 
 @pytest.fixture(scope="module")
 def graphql_schema(fuzzed: LiveServer) -> Any:
-    schema = schemathesis.graphql.from_url(f"{fuzzed.base_url}/api/graphql", config=CONFIG, headers=AUTH)
-    return schema.exclude(func=lambda ctx: ctx.operation.label.split(".")[-1] in GRAPHQL_EXCLUDED)
+    return schemathesis.graphql.from_url(f"{fuzzed.base_url}/api/graphql", config=CONFIG, headers=AUTH)
 
 
 @schemathesis.check
@@ -102,7 +97,7 @@ def fuzz(schema: Any, check: Any) -> None:
         @EXAMPLES
         @given(case=strategy)
         def run(case: Any) -> None:
-            response = case.call_and_validate(checks=[check]); STATS.append((operation.label, response.status_code))
+            case.call_and_validate(checks=[check])
 
         try:
             run()
@@ -128,7 +123,3 @@ def test_rest_data_plane_never_answers_a_server_error(rest_schema: Any) -> None:
 def test_graphql_never_answers_a_server_error(graphql_schema: Any) -> None:
     fuzz(graphql_schema, no_internal_graphql_error)
 
-
-def test_zz_stats() -> None:
-    import collections
-    print(collections.Counter(STATS))

@@ -110,7 +110,8 @@ def check_value(value: Any, limits: JsonLimits) -> None:
 def _at(path: tuple[Any, ...]) -> str:
     if not path:
         return ""
-    return " (at " + ".".join(str(p) for p in path).replace("\x00", "\\u0000") + ")"
+    parts = (str(p) if len(str(p)) <= 40 else str(p)[:40] + "…" for p in path)
+    return " (at " + ".".join(parts).replace("\x00", "\\u0000") + ")"
 
 
 def refuse_nul(values: Any, kind: str) -> None:
