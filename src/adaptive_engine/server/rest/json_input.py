@@ -48,11 +48,11 @@ def decode_json(raw: bytes | str, limits: JsonLimits, *, what: str = "the body",
     parsed once more."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate stays visible to the parser
-    if not raw.strip():
-        raise InvalidInput("a JSON body is required" if what == "the body" else f"{what} is empty")
     try:
         value = pydantic_core.from_json(raw)
     except ValueError as exc:
+        if not raw.strip():
+            raise InvalidInput("a JSON body is required" if what == "the body" else f"{what} is empty") from None
         raise InvalidInput(_parse_error(str(exc), what, limits)) from None
     if _may_break_limits(raw, limits):
         check_value(value, limits)
