@@ -6,10 +6,11 @@ The route reads like any other::
     @json_post(router, "/feedback", AddFeedbackRequest, permission="feedback:write")
     async def add_feedback(request: Request, body: AddFeedbackRequest, auth: Authorized) -> FeedbackOutput: ...
 
-The body is parsed once (rest/json_input.py: the checks every request JSON gets); the guard (the same check as ``route_requires``, in the same order: the caller's
-right before the body's shape) sees the parsed JSON; what the handler returns (a pydantic model, or lists and
-dicts of them) is sent as JSON with ``status_code``. The route is registered on the router as usual (the
-guard's table sees it); :class:`JsonRouteShortcut` sends its requests straight to it.
+The body is parsed once, with the checks every request JSON gets (rest/json_input.py); the guard (the same
+check as ``route_requires``, in the same order: the caller's right before the body's shape) sees the parsed
+JSON; what the handler returns (a pydantic model, or lists and dicts of them) is sent as JSON with
+``status_code``. The route is registered on the router as usual (the guard's table and the OpenAPI document
+see it, with its body); :class:`JsonRouteShortcut` sends its requests straight to it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from adaptive_engine.server.auth.guard import Authorized, BodyTarget, Requiremen
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.rest.deps import db_session
 from adaptive_engine.server.rest.errors import describe_validation_errors, exception_response
-from adaptive_engine.server.rest.json_input import decode_json, limits_of
+from adaptive_engine.server.rest.json_input import decode_json, limits_of, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
 Handler = Callable[[Request, Any, Authorized], Awaitable[Any]]
@@ -51,7 +52,7 @@ def json_post(
 
         @json_body(body)  # declared in the OpenAPI document
         async def endpoint(request: Request) -> Response:
-            return await answer(request, await request.json())  # decoded and checked by rest.json_input.CheckedRoute
+            return await answer(request, await read_json(request))
 
         endpoint.__guard__ = Requirement(permission)  # type: ignore[attr-defined]
         endpoint.__json_route__ = answer  # type: ignore[attr-defined]  # what the shortcut calls
