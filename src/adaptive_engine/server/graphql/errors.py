@@ -25,11 +25,6 @@ def classify(error: GraphQLError) -> None:
         # Parse/validation/coercion errors (before any resolver: no path), a scalar's parser refusing a value
         # among them: the request itself is malformed.
         error.extensions = {**(error.extensions or {}), "code": "INVALID_INPUT"}
-    elif not error.path and isinstance(original, RecursionError):
-        # The parser recursing through a deeply nested document.
-        error.message = "the document nests too deeply"
-        error.extensions = {"code": "INVALID_INPUT"}
-        error.original_error = None
     else:
         log.error("internal error in %s", error.path, exc_info=original)
         error.message = INTERNAL_MESSAGE
