@@ -228,3 +228,13 @@ def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> 
     routes = [(path, route) for path, _, _, route in iter_routes(app) if path.startswith("/api/v1/")]
     assert len(routes) > 10
     assert [path for path, route in routes if not isinstance(route, CheckedRoute)] == []
+
+
+def test_graphql_values_our_scalars_cannot_parse_are_invalid_input(conn: Connection, use_case: str) -> None:
+    # Found by schemathesis: a scalar parser's ValueError was INTERNAL, and a string where a file belongs
+    # reached the resolver's read().
+    query = f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{ totalCount }} }}'
+    conn.graphql_refused(query, None, "Invalid isoformat string")
+    conn.graphql_refused(f'mutation {{ createCustomRecipe(useCase: "{use_case}", input: {{name: "r"}}, file: "main.py") {{ id }} }}',
+                         None, "a file is expected here, sent as a multipart upload")
+    conn.still_answers()
