@@ -15,6 +15,9 @@ const Interactions = lazy(() => import("./pages/Interactions"));
 const InteractionDetail = lazy(() => import("./pages/InteractionDetail"));
 const AbTests = lazy(() => import("./pages/AbTests"));
 const AbTestDetail = lazy(() => import("./pages/AbTestDetail"));
+const Jobs = lazy(() => import("./pages/Jobs"));
+const JobDetail = lazy(() => import("./pages/JobDetail"));
+const RunRecipe = lazy(() => import("./pages/RunRecipe"));
 const Users = lazy(() => import("./pages/Users"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
@@ -49,6 +52,9 @@ const router = createBrowserRouter([
       { path: "/use-cases/:useCase/interactions/:id", element: <Page><InteractionDetail /></Page> },
       { path: "/use-cases/:useCase/ab-tests", element: <Page><AbTests /></Page> },
       { path: "/use-cases/:useCase/ab-tests/:key", element: <Page><AbTestDetail /></Page> },
+      { path: "/jobs", element: <Page><Jobs /></Page> },
+      { path: "/jobs/new", element: <Page><RunRecipe /></Page> },
+      { path: "/jobs/:id", element: <Page><JobDetail /></Page> },
       { path: "/settings/users", element: <Page><Users /></Page> },
       { path: "*", element: <Page><NotFound /></Page> },
     ],

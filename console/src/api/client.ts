@@ -7,6 +7,8 @@ export class ApiError extends Error {
     message: string,
     readonly code: string,
     readonly status: number,
+    /** What the server adds to some errors (``extensions.details`` / ``error.details``), e.g. per-field messages. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -42,11 +44,11 @@ async function send(path: string, init: RequestInit): Promise<unknown> {
   }
   const graphqlError = body?.errors?.[0];
   if (graphqlError) {
-    throw new ApiError(graphqlError.message, graphqlError.extensions?.code ?? "ERROR", response.status);
+    throw new ApiError(graphqlError.message, graphqlError.extensions?.code ?? "ERROR", response.status, graphqlError.extensions?.details);
   }
   if (!response.ok) {
     const error = body?.error;
-    throw new ApiError(error?.message ?? response.statusText, error?.code ?? error?.type ?? "ERROR", response.status);
+    throw new ApiError(error?.message ?? response.statusText, error?.code ?? error?.type ?? "ERROR", response.status, error?.details);
   }
   return body;
 }

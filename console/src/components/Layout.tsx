@@ -30,6 +30,9 @@ export function Layout() {
             <li>
               <NavLink to="/use-cases">Use cases</NavLink>
             </li>
+            <li>
+              <NavLink to="/jobs">Jobs</NavLink>
+            </li>
             {session.can("user:manage") && (
               <li>
                 <NavLink to="/settings/users">Users</NavLink>
