@@ -18,6 +18,8 @@ const AbTestDetail = lazy(() => import("./pages/AbTestDetail"));
 const Jobs = lazy(() => import("./pages/Jobs"));
 const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunRecipe = lazy(() => import("./pages/RunRecipe"));
+const Models = lazy(() => import("./pages/Models"));
+const ModelDetail = lazy(() => import("./pages/ModelDetail"));
 const Users = lazy(() => import("./pages/Users"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
@@ -55,6 +57,8 @@ const router = createBrowserRouter([
       { path: "/jobs", element: <Page><Jobs /></Page> },
       { path: "/jobs/new", element: <Page><RunRecipe /></Page> },
       { path: "/jobs/:id", element: <Page><JobDetail /></Page> },
+      { path: "/models", element: <Page><Models /></Page> },
+      { path: "/models/:key", element: <Page><ModelDetail /></Page> },
       { path: "/settings/users", element: <Page><Users /></Page> },
       { path: "*", element: <Page><NotFound /></Page> },
     ],

@@ -144,7 +144,7 @@ def test_viewer_sees_no_admin_page_and_no_mutating_control(page: Any, console: C
     sign_in(page, sample.viewer_key, "/use-cases")
     expect(page.get_by_role("link", name="Support bot")).to_be_visible()
     navigation = page.get_by_role("navigation", name="Main")
-    expect(navigation.get_by_role("link")).to_have_text(["Use cases", "Jobs"])
+    expect(navigation.get_by_role("link")).to_have_text(["Use cases", "Jobs", "Models"])
     expect(page.get_by_role("button", name="New use case")).to_have_count(0)
     page.goto("/settings/users")
     expect(page.get_by_text("Only users with the user:manage permission see this page")).to_be_visible()

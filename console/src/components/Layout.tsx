@@ -33,6 +33,9 @@ export function Layout() {
             <li>
               <NavLink to="/jobs">Jobs</NavLink>
             </li>
+            <li>
+              <NavLink to="/models">Models</NavLink>
+            </li>
             {session.can("user:manage") && (
               <li>
                 <NavLink to="/settings/users">Users</NavLink>
