@@ -20,6 +20,8 @@ const JobDetail = lazy(() => import("./pages/JobDetail"));
 const RunRecipe = lazy(() => import("./pages/RunRecipe"));
 const Models = lazy(() => import("./pages/Models"));
 const ModelDetail = lazy(() => import("./pages/ModelDetail"));
+const Datasets = lazy(() => import("./pages/Datasets"));
+const DatasetDetail = lazy(() => import("./pages/DatasetDetail"));
 const Users = lazy(() => import("./pages/Users"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
@@ -54,6 +56,8 @@ const router = createBrowserRouter([
       { path: "/use-cases/:useCase/interactions/:id", element: <Page><InteractionDetail /></Page> },
       { path: "/use-cases/:useCase/ab-tests", element: <Page><AbTests /></Page> },
       { path: "/use-cases/:useCase/ab-tests/:key", element: <Page><AbTestDetail /></Page> },
+      { path: "/use-cases/:useCase/datasets", element: <Page><Datasets /></Page> },
+      { path: "/use-cases/:useCase/datasets/:key", element: <Page><DatasetDetail /></Page> },
       { path: "/jobs", element: <Page><Jobs /></Page> },
       { path: "/jobs/new", element: <Page><RunRecipe /></Page> },
       { path: "/jobs/:id", element: <Page><JobDetail /></Page> },
