@@ -22,6 +22,8 @@ const Models = lazy(() => import("./pages/Models"));
 const ModelDetail = lazy(() => import("./pages/ModelDetail"));
 const Datasets = lazy(() => import("./pages/Datasets"));
 const DatasetDetail = lazy(() => import("./pages/DatasetDetail"));
+const Graders = lazy(() => import("./pages/Graders"));
+const GraderDetail = lazy(() => import("./pages/GraderDetail"));
 const Users = lazy(() => import("./pages/Users"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
@@ -58,6 +60,8 @@ const router = createBrowserRouter([
       { path: "/use-cases/:useCase/ab-tests/:key", element: <Page><AbTestDetail /></Page> },
       { path: "/use-cases/:useCase/datasets", element: <Page><Datasets /></Page> },
       { path: "/use-cases/:useCase/datasets/:key", element: <Page><DatasetDetail /></Page> },
+      { path: "/use-cases/:useCase/graders", element: <Page><Graders /></Page> },
+      { path: "/use-cases/:useCase/graders/:key", element: <Page><GraderDetail /></Page> },
       { path: "/jobs", element: <Page><Jobs /></Page> },
       { path: "/jobs/new", element: <Page><RunRecipe /></Page> },
       { path: "/jobs/:id", element: <Page><JobDetail /></Page> },

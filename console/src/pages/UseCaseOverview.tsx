@@ -126,6 +126,9 @@ export default function UseCaseOverview() {
                 <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/datasets`}>
                   Datasets
                 </Link>
+                <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/graders`}>
+                  Graders
+                </Link>
                 <Link className="button" to={`/jobs?useCase=${encodeURIComponent(uc.key)}`}>
                   Jobs
                 </Link>
