@@ -25,6 +25,11 @@ const DatasetDetail = lazy(() => import("./pages/DatasetDetail"));
 const Graders = lazy(() => import("./pages/Graders"));
 const GraderDetail = lazy(() => import("./pages/GraderDetail"));
 const Users = lazy(() => import("./pages/Users"));
+const ApiKeys = lazy(() => import("./pages/ApiKeys"));
+const Teams = lazy(() => import("./pages/Teams"));
+const Roles = lazy(() => import("./pages/Roles"));
+const Integrations = lazy(() => import("./pages/Integrations"));
+const IntegrationDetail = lazy(() => import("./pages/IntegrationDetail"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 function Page({ children }: { children: ReactNode }) {
@@ -67,7 +72,13 @@ const router = createBrowserRouter([
       { path: "/jobs/:id", element: <Page><JobDetail /></Page> },
       { path: "/models", element: <Page><Models /></Page> },
       { path: "/models/:key", element: <Page><ModelDetail /></Page> },
+      { path: "/settings", element: <Navigate to="/settings/api-keys" replace /> },
+      { path: "/settings/api-keys", element: <Page><ApiKeys /></Page> },
       { path: "/settings/users", element: <Page><Users /></Page> },
+      { path: "/settings/teams", element: <Page><Teams /></Page> },
+      { path: "/settings/roles", element: <Page><Roles /></Page> },
+      { path: "/settings/integrations", element: <Page><Integrations /></Page> },
+      { path: "/settings/integrations/:id", element: <Page><IntegrationDetail /></Page> },
       { path: "*", element: <Page><NotFound /></Page> },
     ],
   },

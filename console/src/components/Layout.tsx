@@ -36,11 +36,9 @@ export function Layout() {
             <li>
               <NavLink to="/models">Models</NavLink>
             </li>
-            {session.can("user:manage") && (
-              <li>
-                <NavLink to="/settings/users">Users</NavLink>
-              </li>
-            )}
+            <li>
+              <NavLink to="/settings">Settings</NavLink>
+            </li>
           </ul>
         </nav>
         <div className="topbar-end">
