@@ -14,39 +14,7 @@ from playwright.sync_api import expect
 
 from adaptive_engine import Adaptive
 from tests.console.conftest import Console, sign_in
-
-TRAINER = '''
-import json
-import time
-from typing import Literal
-from pydantic import BaseModel, Field
-from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
-
-class Lora(BaseModel):
-    rank: int = Field(8, ge=1, le=256)
-
-class Config(InputConfig):
-    """Fits a toy model and reports how it went."""
-    steps: int = Field(4, ge=1, le=20, description="training steps")
-    learning_rate: float = Field(0.5, gt=0)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    note: str | None = None
-    shuffle: bool = True
-    tags: list[str] = []
-    weights: dict[str, float] = {}
-    lora: Lora | None = None
-
-@recipe_main
-def main(config: Config, ctx: RecipeContext) -> None:
-    print(f"training with {config.optimizer}, tags {config.tags}, lora {config.lora}", flush=True)
-    for step in range(config.steps):
-        loss = 2.0 / (step + 1)
-        ctx.log_metrics(step, {"loss": loss, "reward": step * config.learning_rate})
-        ctx.report_progress((step + 1) / config.steps, f"step {step + 1} of {config.steps}")
-        print(f"step {step + 1} loss {loss:.3f}", flush=True)
-    ctx.save_artifact("report.json", json.dumps({"steps": config.steps, "weights": config.weights}).encode())
-    print("done", flush=True)
-'''
+from tests.console.world import TRAINER
 
 SLEEPER = '''
 import asyncio

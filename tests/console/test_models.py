@@ -14,22 +14,7 @@ from playwright.sync_api import expect
 
 from adaptive_engine import Adaptive
 from tests.console.conftest import Console, sign_in
-
-TUNER = '''
-from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
-
-class Config(InputConfig):
-    dataset: str
-    base_model: str
-    output_model_key: str
-
-@recipe_main
-def main(config: Config, ctx: RecipeContext) -> None:
-    folder = ctx.work_dir / "model"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text("{}")
-    ctx.register_model(folder, config.output_model_key, name="Support tuned", base_model=config.base_model)
-'''
+from tests.console.world import TUNER
 
 TUNED = "support-tuned"
 

@@ -201,7 +201,9 @@ def test_first_page_javascript_fits_the_budget() -> None:
     size = sum(len(gzip.compress((build / path).read_bytes())) for path in first)
     assert size <= 400 * 1024, f"first page loads {size / 1024:.0f} KB of gzipped JavaScript"
     chunks = {p.name.split("-")[0] for p in (build / "assets").glob("*.js")}
-    assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart"} <= chunks
+    assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart", "Jobs", "JobDetail",
+            "RunRecipe", "Models", "ModelDetail", "Datasets", "DatasetDetail", "Graders", "GraderDetail", "ApiKeys",
+            "Teams", "Roles", "Integrations", "IntegrationDetail"} <= chunks
 
 
 def test_ab_tests_create_follow_and_cancel(page: Any, chromium: Any, console: Console) -> None:

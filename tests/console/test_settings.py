@@ -108,9 +108,9 @@ def test_integration_send_test_and_delivery_log(page: Any, console: Console, rec
     test.get_by_role("button", name="Send test").click()
     status = test.get_by_role("status")
     expect(status).to_contain_text("queued for 1 integration(s)")
-    event = re.search(r"[0-9a-f]{8}-[0-9a-f-]{27}", status.inner_text()).group(0)
+    event = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", status.inner_text()).group(0)
     delivered = log.locator("tr[aria-current=true]")
-    expect(delivered).to_contain_text(event[:8])
+    expect(delivered).to_contain_text(event)
     expect(delivered).to_contain_text("delivered", timeout=20_000)
     receiver.wait_for(1)
     assert receiver.requests[0]["path"] == "/hooks/engine" and receiver.json(0)["id"] == event

@@ -168,7 +168,8 @@ function DeliveryLog({ id, highlight, sentAt }: { id: string; highlight: string 
                   {log.nodes.map((d) => (
                       <tr key={d.id} className={d.eventId === highlight ? "highlight" : undefined} aria-current={d.eventId === highlight ? "true" : undefined}>
                         <td>
-                          <span className="mono">{d.eventId.slice(0, 8)}</span>
+                          {/* The whole id: ids are time-ordered (UUIDv7), so their first characters repeat. */}
+                          <span className="mono small">{d.eventId}</span>
                           <div className="muted">{formatTime(d.createdAt)}</div>
                         </td>
                         <td className="mono">{d.topic}</td>
