@@ -4,9 +4,11 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Await, Empty } from "../components/States";
 import { formatBytes, formatTime, truncate, words } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const Detail = graphql(`
   query DatasetDetail($key: IdOrKey!, $useCase: IdOrKey!, $offset: Int!, $limit: Int!) {
@@ -98,7 +100,7 @@ export default function DatasetDetail() {
       <Await loaded={loaded}>
         {({ useCase: uc, dataset }) => {
           if (!uc || !dataset) return <Empty title={`Dataset '${key}' not found`} />;
-          const canWrite = uc.permissions.includes("dataset:write") || uc.permissions.includes("admin");
+          const canWrite = allows(uc.permissions, "dataset:write");
           const rows = dataset.rows as Row[];
           const total = dataset.records ?? 0;
           const remove = async () => {
@@ -133,19 +135,9 @@ export default function DatasetDetail() {
                 </div>
               </div>
               {confirming && (
-                <div className="card confirm" role="group" aria-label="Confirm delete">
-                  <p>
-                    Delete <strong>{dataset.name}</strong> and its file for good? Jobs that name it will not find it.
-                  </p>
-                  <div className="actions">
-                    <button type="button" className="danger" onClick={remove}>
-                      Delete for good
-                    </button>
-                    <button type="button" onClick={() => setConfirming(false)}>
-                      Keep it
-                    </button>
-                  </div>
-                </div>
+                <ConfirmDelete onConfirm={remove} onCancel={() => setConfirming(false)}>
+                  Delete <strong>{dataset.name}</strong> and its file for good? Jobs that name it will not find it.
+                </ConfirmDelete>
               )}
               {error && (
                 <p className="form-error" role="alert">

@@ -7,6 +7,7 @@ import { useApi } from "../api/useApi";
 import { Await, Empty } from "../components/States";
 import { formatBytes, formatTime, words } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const List = graphql(`
   query Datasets($useCase: IdOrKey!) {
@@ -170,7 +171,7 @@ export default function Datasets() {
     <Await loaded={loaded}>
       {({ useCase: uc, datasets }) => {
         if (!uc) return <Empty title={`Use case '${useCase}' not found`} />;
-        const canWrite = uc.permissions.includes("dataset:write") || uc.permissions.includes("admin");
+        const canWrite = allows(uc.permissions, "dataset:write");
         return (
           <>
             <nav aria-label="Breadcrumb" className="crumbs">

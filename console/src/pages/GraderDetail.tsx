@@ -4,9 +4,11 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { gql, rest } from "../api/client";
 import { useApi } from "../api/useApi";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime, words } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const Detail = graphql(`
   query GraderDetail($key: IdOrKey!, $useCase: IdOrKey!) {
@@ -222,7 +224,7 @@ export default function GraderDetail() {
       <Await loaded={loaded}>
         {({ useCase: uc, grader: g }) => {
           if (!uc) return <Empty title={`Use case '${useCase}' not found`} />;
-          const canWrite = uc.permissions.includes("grader:write") || uc.permissions.includes("admin");
+          const canWrite = allows(uc.permissions, "grader:write");
           const config = g.graderConfig;
           const remove = async () => {
             setError(null);
@@ -251,19 +253,9 @@ export default function GraderDetail() {
                 )}
               </div>
               {confirming && (
-                <div className="card confirm" role="group" aria-label="Confirm delete">
-                  <p>
-                    Delete <strong>{g.name}</strong>? Its feedback stays.
-                  </p>
-                  <div className="actions">
-                    <button type="button" className="danger" onClick={remove}>
-                      Delete for good
-                    </button>
-                    <button type="button" onClick={() => setConfirming(false)}>
-                      Keep it
-                    </button>
-                  </div>
-                </div>
+                <ConfirmDelete onConfirm={remove} onCancel={() => setConfirming(false)}>
+                  Delete <strong>{g.name}</strong>? Its feedback stays.
+                </ConfirmDelete>
               )}
               {error && (
                 <p className="form-error" role="alert">

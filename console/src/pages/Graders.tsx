@@ -8,6 +8,7 @@ import { Await, Empty } from "../components/States";
 import { formatTime, words } from "../format";
 import { graphql } from "../gql";
 import type { GraderConfigInput, GraderTypeEnum, PrebuiltCriteriaKey } from "../gql/graphql";
+import { allows } from "../session";
 
 const List = graphql(`
   query Graders($useCase: IdOrKey!) {
@@ -253,7 +254,7 @@ export default function Graders() {
     <Await loaded={loaded}>
       {({ useCase: uc, graders }) => {
         if (!uc) return <Empty title={`Use case '${useCase}' not found`} />;
-        const canWrite = uc.permissions.includes("grader:write") || uc.permissions.includes("admin");
+        const canWrite = allows(uc.permissions, "grader:write");
         return (
           <>
             <nav aria-label="Breadcrumb" className="crumbs">

@@ -7,6 +7,7 @@ import { useApi } from "../api/useApi";
 import { usePolling } from "../api/usePolling";
 import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
 import { SettingsPage } from "../components/SettingsNav";
+import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Await, Empty } from "../components/States";
 import { formatTime, words } from "../format";
 import { graphql } from "../gql";
@@ -267,19 +268,9 @@ export default function IntegrationDetail() {
                 </div>
               </div>
               {confirming && (
-                <div className="card confirm" role="group" aria-label="Confirm delete">
-                  <p>
-                    Delete <strong>{i.name}</strong> and its delivery log?
-                  </p>
-                  <div className="actions">
-                    <button type="button" className="danger" onClick={() => act(async () => { await gql(Delete, { id: i.id }); navigate("/settings/integrations"); })}>
-                      Delete for good
-                    </button>
-                    <button type="button" onClick={() => setConfirming(false)}>
-                      Keep it
-                    </button>
-                  </div>
-                </div>
+                <ConfirmDelete onConfirm={() => act(async () => { await gql(Delete, { id: i.id }); navigate("/settings/integrations"); })} onCancel={() => setConfirming(false)}>
+                  Delete <strong>{i.name}</strong> and its delivery log?
+                </ConfirmDelete>
               )}
               {error && (
                 <p className="form-error" role="alert">

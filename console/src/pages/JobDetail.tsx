@@ -9,6 +9,7 @@ import { LIVE, Progress, StatusBadge } from "../components/JobStatus";
 import { Await, Empty, Loading } from "../components/States";
 import { formatBytes, formatDuration, formatNumber, formatTime, words } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const TimeChart = lazy(() => import("../components/TimeChart"));
 
@@ -157,7 +158,7 @@ export default function JobDetail() {
       <Await loaded={loaded}>
         {({ job }) => {
           if (!job) return <Empty title={`Job '${id}' not found`} />;
-          const canRun = Boolean(job.useCase && (job.useCase.permissions.includes("job:run") || job.useCase.permissions.includes("admin")));
+          const canRun = Boolean(job.useCase && (allows(job.useCase.permissions, "job:run")));
           const cancel = async () => {
             setError(null);
             try {

@@ -9,6 +9,7 @@ import { Await, Empty } from "../components/States";
 import { formatDuration, formatTime, words } from "../format";
 import { graphql } from "../gql";
 import type { JobKind } from "../gql/graphql";
+import { allows } from "../session";
 
 const JobsQuery = graphql(`
   query Jobs($page: CursorPageInput!, $filter: ListJobsFilterInput) {
@@ -86,7 +87,7 @@ export default function Jobs() {
     setParams(out);
   };
   const useCases = choices.data?.useCases ?? [];
-  const canRun = useCases.some((u) => u.permissions.includes("job:run") || u.permissions.includes("admin"));
+  const canRun = useCases.some((u) => allows(u.permissions, "job:run"));
   const filtered = Boolean(useCase || status || kind);
 
   return (

@@ -8,7 +8,7 @@ import { ModelStatus, dataOf } from "../components/ModelBits";
 import { Await, Empty } from "../components/States";
 import { formatBytes, formatTime } from "../format";
 import { graphql } from "../gql";
-import { useSignedIn } from "../session";
+import { allows, useSignedIn } from "../session";
 
 const Detail = graphql(`
   query ModelDetail($key: IdOrKey!) {
@@ -155,7 +155,7 @@ export default function ModelDetail() {
       <Await loaded={loaded}>
         {({ model, models, useCases }) => {
           if (!model) return <Empty title={`Model '${key}' not found`} />;
-          const canDeploy = (u: { permissions: string[] }) => u.permissions.includes("model:deploy") || u.permissions.includes("admin");
+          const canDeploy = (u: { permissions: string[] }) => allows(u.permissions, "model:deploy");
           const attached = useCases
             .map((u) => ({ ...u, service: u.modelServices.find((s) => s.key === model.key) }))
             .filter((u) => u.service);

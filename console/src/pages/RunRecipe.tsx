@@ -8,6 +8,7 @@ import { SchemaFields } from "../components/SchemaFields";
 import { buildArgs, fieldsOf, initialRaw, serverFieldErrors, type Field, type Raw, type Schema } from "../components/schemaForm";
 import { Await, Empty } from "../components/States";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const UseCasesToRun = graphql(`
   query UseCasesToRun {
@@ -183,7 +184,7 @@ export default function RunRecipe() {
       <h1>Run a recipe</h1>
       <Await loaded={loaded}>
         {({ useCases }) => {
-          const runnable = useCases.filter((u) => u.permissions.includes("job:run") || u.permissions.includes("admin"));
+          const runnable = useCases.filter((u) => allows(u.permissions, "job:run"));
           if (runnable.length === 0) return <Empty title="You may not run jobs in any use case" />;
           return (
             <>
