@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adaptive_engine.server.domains.recipes.probe import PACKAGE_ROOT
+from adaptive_engine.server.sandbox import PACKAGE_ROOT
 from adaptive_engine.server.errors import Unavailable
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
 
