@@ -81,6 +81,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         del model.config.quantization_config
     cache.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide it from jobs sandboxed under another uid
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

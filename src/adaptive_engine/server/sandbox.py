@@ -227,6 +227,8 @@ class Sandbox:
             hidden.append(self.model_cache)
         read = [Path(p) for p in read_only]
         if expose_model_cache:
+            # Made now: the server converts into it later, and a bind shows what appears in it.
+            self.model_cache.mkdir(parents=True, exist_ok=True)
             read.append(self.model_cache)
         wrapped = self._wrap(list(argv), cwd=Path(cwd), read_only=read, writable=[Path(p) for p in writable],
                              hidden=hidden, network=network, gpus=gpus, limits=limits)
