@@ -237,7 +237,7 @@ class Sandbox:
     def hand_over(self, *folders: Path) -> None:
         """Make folders the sandboxed code writes (a job's own) its own: owned by the sandbox's uid when
         the server is root (otherwise both are the same user)."""
-        if not (self.as_root and self.active):
+        if not self.as_root or self.reason is not None:
             return
         for folder in folders:
             os.chown(folder, SANDBOX_UID, SANDBOX_GID)
@@ -262,9 +262,10 @@ class Sandbox:
                 bind(path, "--ro-bind")
         mounts.append((Path("/proc"), 0, ["--proc", "/proc"]))
         mounts.append((Path("/dev"), 0, ["--dev", "/dev"]))
-        mounts.append((Path("/dev/shm"), 0, ["--tmpfs", "/dev/shm"]))
+        # Writable by anyone, sticky, like the real ones (the sandbox's uid is not their owner).
+        mounts.append((Path("/dev/shm"), 0, ["--perms", "1777", "--tmpfs", "/dev/shm"]))
         tmp = ["--size", str(limits.tmp_bytes)] if limits.tmp_bytes else []
-        mounts.append((Path("/tmp"), 0, [*tmp, "--tmpfs", "/tmp"]))
+        mounts.append((Path("/tmp"), 0, ["--perms", "1777", *tmp, "--tmpfs", "/tmp"]))
         for path in read_only:
             if path.exists():
                 bind(path.resolve(), "--ro-bind")
