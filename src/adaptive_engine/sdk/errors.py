@@ -72,6 +72,8 @@ BY_CODE: dict[str, type[APIError]] = {
     "UPSTREAM_ERROR": ServerError,
     "UPSTREAM_TIMEOUT": ServerError,
     "UNAVAILABLE": ServerError,
+    # The server cannot sandbox user code (recipes, custom graders) and refuses to run it.
+    "SANDBOX_UNAVAILABLE": ServerError,
 }
 
 BY_STATUS: dict[int, type[APIError]] = {
