@@ -31,9 +31,13 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import adaptive_engine
 from adaptive_engine.server.errors import SandboxUnavailable
+
+if TYPE_CHECKING:
+    from adaptive_engine.server.config import Settings
 
 log = logging.getLogger("adaptive_engine.sandbox")
 
@@ -122,16 +126,13 @@ def _depth(path: Path) -> int:
 class Sandbox:
     """Wraps commands that run user code; a service (``start`` checks once that it works and logs why not)."""
 
-    def __init__(self, settings: object, *, bwrap: str | None = None) -> None:
-        data_dir = Path(getattr(settings, "data_dir")).resolve()
-        files_dir = getattr(settings, "resolved_files_dir", None) or data_dir / "files"
-        cache = getattr(settings, "model_cache_dir", None) or data_dir / "models"
+    def __init__(self, settings: Settings) -> None:
+        data_dir = Path(settings.data_dir).resolve()
         # The server's state (database, key file, datasets, recipes): hidden from every sandbox.
-        self.private = [data_dir, Path(files_dir).resolve()]
-        self.model_cache = Path(cache).resolve()
-        self.allow_unsandboxed = bool(getattr(settings, "allow_unsandboxed_code", False))
+        self.private = [data_dir, Path(settings.resolved_files_dir).resolve()]
+        self.model_cache = Path(settings.model_cache_dir or data_dir / "models").resolve()
+        self.allow_unsandboxed = settings.allow_unsandboxed_code
         self.as_root = os.geteuid() == 0
-        self._bwrap = bwrap
         self._tools: dict[str, str] = {}
         self.reason: str | None = None
         self._checked = False
@@ -174,14 +175,10 @@ class Sandbox:
                 "install bubblewrap, or set ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true to accept the risk"
             )
 
-    @property
-    def active(self) -> bool:
-        return self._checked and self.reason is None
-
     def _check(self) -> str | None:
         needed = ["bwrap", "prlimit"] + (["setpriv"] if self.as_root else [])
         for tool in needed:
-            path = self._bwrap if tool == "bwrap" and self._bwrap else shutil.which(tool)
+            path = shutil.which(tool)
             if not path or not os.access(path, os.X_OK):
                 hint = " (Debian package bubblewrap)" if tool == "bwrap" else " (util-linux)"
                 return f"'{tool}' was not found{hint}"
