@@ -70,7 +70,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         raise BundledModelError(f"GGUF file not found: {source}")
     cache = Path(cache)
     if cache_is_valid(cache, source):
-        return _shared(cache)
+        return world_readable(cache)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
@@ -85,7 +85,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / CACHE_MARKER).write_text(json.dumps({"file": source.name, "size": source.stat().st_size}))
-        _shared(staging)
+        world_readable(staging)
         if cache_is_valid(cache, source):  # another process finished first
             return cache
         if cache.exists():
@@ -101,7 +101,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
     return cache
 
 
-def _shared(folder: Path) -> Path:
+def world_readable(folder: Path) -> Path:
     """Public weights readable by every user: a job sandboxed under another uid trains on them, and mkdtemp
     and safetensors make theirs owner-only (0700, 0600). Only what this user owns is changed."""
     me = os.geteuid()
