@@ -44,6 +44,7 @@ from adaptive_engine.server.periodic import cancel_task
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30
 RESTART_REASON = "the server restarted while the job was running; its process was lost"
+STOP_REASON = "the server stopped while the job was running"
 
 
 def last_error_line(tail: str) -> str | None:
@@ -92,8 +93,15 @@ class JobRunner:
             if executor == "local":
                 await self.executors[executor].cancel(handle)
                 async with unit_of_work(self.app.state.sessionmaker) as session:
-                    await self._finish(session, job_id, "FAILED", "the server stopped while the job was running")
+                    await self._finish(session, job_id, "FAILED", STOP_REASON)
                 self.tracked.pop(job_id, None)
+        # A job claimed by the round the stop interrupted, before its process started, is not tracked.
+        async with unit_of_work(self.app.state.sessionmaker) as session:
+            claimed = await session.execute(select(Job.id).where(
+                Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local"))
+            for job_id in list(claimed.scalars()):
+                if job_id not in self.tracked:
+                    await self._finish(session, job_id, "FAILED", STOP_REASON)
         for executor in self.executors.values():
             await executor.close()
 
