@@ -288,10 +288,11 @@ class JobRunner:
             env=env,
             job_dir=job_dir,
             num_gpus=job.num_gpus,
-            extra={"gpu_ranks": self.gpu_ranks.get(job.id, []), 
-                   "read_only": await self._readable_by(job) if pool.executor == "local" else []},
+            extra={"gpu_ranks": self.gpu_ranks.get(job.id, [])},
         )
         try:
+            if pool.executor == "local":
+                spec.extra["read_only"] = await self._readable_by(job)
             handle = await executor.submit(spec)
         except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
