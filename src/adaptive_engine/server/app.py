@@ -48,6 +48,7 @@ from adaptive_engine.server.rest.json_input import limits_of
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
 from adaptive_engine.server.rest.router import api_router
+from adaptive_engine.server.sandbox import Sandbox
 
 log = logging.getLogger("adaptive_engine")
 # Routes that stream their body to disk with limits of their own (dataset parts, job artifacts, models).
@@ -120,12 +121,16 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.state.refs = RefCache(settings.registry_cache_seconds)
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None
     app.state.services = []
+    # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
+    app.state.sandbox = Sandbox(settings)
+    app.state.services.append(app.state.sandbox)
     app.state.services.append(IngestWriter())
     app.state.inference = InferenceManager(settings)
     app.state.services.append(app.state.inference)
     install_ab_tests(app)
     app.state.services.append(app.state.job_runner)
-    app.state.grading = GradingService(lambda: text_generator_for(app.state), guard=app.state.outbound)
+    app.state.grading = GradingService(lambda: text_generator_for(app.state), guard=app.state.outbound,
+                                       sandbox=app.state.sandbox)
     app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
     app.state.services.append(app.state.online_grading)
     app.state.services.append(BuiltinRecipes())

@@ -33,7 +33,7 @@ from adaptive_engine.recipe.context import (
 )
 from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
 from adaptive_engine.server.db.base import utcnow
-from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
+from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact, Model
 from adaptive_engine.server.db.session import after_commit, unit_of_work
 from adaptive_engine.server.notify.sender import announce_job_end
 from adaptive_engine.server.domains.compute_pools.service import detect_machine, ensure_pools, job_gpus
@@ -44,6 +44,7 @@ from adaptive_engine.server.periodic import cancel_task
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30
 RESTART_REASON = "the server restarted while the job was running; its process was lost"
+STOP_REASON = "the server stopped while the job was running"
 
 
 def last_error_line(tail: str) -> str | None:
@@ -74,7 +75,7 @@ class JobRunner:
         settings = app.state.settings
         self.jobs_dir = settings.data_dir.resolve() / "jobs"
         self.runner_id = f"{socket.gethostname()}:{hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]}"
-        self.executors["local"] = LocalExecutor(on_exit=self.wake)
+        self.executors["local"] = LocalExecutor(app.state.sandbox, on_exit=self.wake)
         if settings.ray_address:
             from adaptive_engine.server.jobs.executors.ray import RayExecutor
 
@@ -92,8 +93,15 @@ class JobRunner:
             if executor == "local":
                 await self.executors[executor].cancel(handle)
                 async with unit_of_work(self.app.state.sessionmaker) as session:
-                    await self._finish(session, job_id, "FAILED", "the server stopped while the job was running")
+                    await self._finish(session, job_id, "FAILED", STOP_REASON)
                 self.tracked.pop(job_id, None)
+        # A job claimed by the round the stop interrupted, before its process started, is not tracked.
+        async with unit_of_work(self.app.state.sessionmaker) as session:
+            claimed = await session.execute(select(Job.id).where(
+                Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local"))
+            for job_id in list(claimed.scalars()):
+                if job_id not in self.tracked:
+                    await self._finish(session, job_id, "FAILED", STOP_REASON)
         for executor in self.executors.values():
             await executor.close()
 
@@ -135,6 +143,9 @@ class JobRunner:
             if executor is not None and executor.reattachable and job.handle:
                 self.tracked[job.id] = (job.executor, job.handle)  # type: ignore[assignment]
                 continue
+            # Whatever of its run outlived the last server process must not go on writing for a failed job.
+            if executor is not None and job.handle and await executor.reap(job.handle):
+                log.warning("job %s: killed the processes its run left behind (pid %s)", job.id, job.handle.split(":")[0])
             await self._finish(session, job.id, "FAILED", RESTART_REASON)
 
     async def _watch(self) -> None:
@@ -280,6 +291,8 @@ class JobRunner:
             extra={"gpu_ranks": self.gpu_ranks.get(job.id, [])},
         )
         try:
+            if pool.executor == "local":
+                spec.extra["read_only"] = await self._readable_by(job)
             handle = await executor.submit(spec)
         except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
@@ -290,6 +303,17 @@ class JobRunner:
         self.tracked[job.id] = (pool.executor, handle)
         async with unit_of_work(self.app.state.sessionmaker) as session:
             await session.execute(update(Job).where(Job.id == job.id).values(handle=handle))
+
+    async def _readable_by(self, job: Job) -> list[Path]:
+        """What a local job may read besides its recipe: the weights of the registry's local models (the
+        model-weights route hands any of them to a job) and the folder a model import copies."""
+        async with unit_of_work(self.app.state.sessionmaker) as session:
+            sources = (await session.execute(select(Model.source).where(Model.is_external.is_(False)))).scalars()
+            paths = [Path(str(source["path"])) for source in sources if source and source.get("path")]
+        args = job.args or {}
+        if job.kind == "MODEL_CONVERSION" and args.get("source") == "folder" and args.get("model_id"):
+            paths.append(Path(str(args["model_id"])))
+        return [path for path in paths if path.is_absolute()]
 
     # -- asked by the jobs service --------------------------------------------------------------------
     def cancel_soon(self, job_id: uuid.UUID) -> None:

@@ -64,7 +64,8 @@ async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str
                 continue
         try:
             relative, content, digest, described = await store_code(
-                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S)
+                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S),
+                sandbox=app.state.sandbox,
             )
         except DomainError as error:
             log.error("built-in recipe '%s' does not load: %s", key, error.message)
