@@ -15,8 +15,9 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.models import User
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=CheckedRoute)
 
 
 def _bearer(request: Request) -> str | None:
