@@ -2,11 +2,11 @@
 
 from adaptive_engine.server.db.base import Base
 from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm
-from adaptive_engine.server.db.models.completions import Completion
+from adaptive_engine.server.db.models.completions import Completion, InferenceError, TrafficHourly
 from adaptive_engine.server.db.models.console_sessions import ConsoleSession
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
-from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outcome
+from adaptive_engine.server.db.models.feedback import Comparison, Feedback, FeedbackHourly, Outcome
 from adaptive_engine.server.db.models.events import DomainEvent
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
@@ -32,6 +32,9 @@ __all__ = [
     "JobMetric",
     "UploadSession",
     "Feedback",
+    "FeedbackHourly",
+    "InferenceError",
+    "TrafficHourly",
     "Grader",
     "GradingResult",
     "Judge",
