@@ -262,6 +262,10 @@ def test_ab_tests_create_follow_and_cancel(page: Any, chromium: Any, console: Co
     arms = page.get_by_role("region", name="Models")
     for model in sample.models:
         expect(arms.get_by_role("row", name=re.compile(model))).to_be_visible()
+    # How far the decision is: no feedback of the test yet, so the warm-up has not begun.
+    expect(page.get_by_role("progressbar", name="Way to a decision")).to_be_visible()
+    expect(page.get_by_text("warming up: 0 of the 50 observations every model needs")).to_be_visible()
+    expect(page.get_by_role("region", name="Over time")).to_contain_text("No history yet")
     with admin_sdk(console) as sdk:
         assert sdk.ab_tests.get("small-vs-large").status in ("WARMUP", "IN_PROGRESS")
     # A viewer follows it but cannot cancel it.

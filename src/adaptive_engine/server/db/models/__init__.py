@@ -1,7 +1,7 @@
 """All ORM models. Import every domain's module here so Alembic and the app see the full metadata."""
 
 from adaptive_engine.server.db.base import Base
-from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm
+from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm, AbEvaluation
 from adaptive_engine.server.db.models.completions import Completion, InferenceError, TrafficHourly
 from adaptive_engine.server.db.models.console_sessions import ConsoleSession
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
@@ -17,6 +17,7 @@ from adaptive_engine.server.db.models.registry import Model, ModelService
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 
 __all__ = [
+    "AbEvaluation",
     "ApiKey",
     "Base",
     "Comparison",
