@@ -30,6 +30,8 @@ class Feedback(IdMixin, CreatedAtMixin, Base):
         # With created_at: a time series reads only the edges of its range from here (the rest from
         # FeedbackHourly); statistics use its (use_case_id, metric_id) prefix.
         Index("ix_feedbacks_use_case_metric_created", "use_case_id", "metric_id", "created_at"),
+        # A use case's feedback of every key in a time window (the activity's totals).
+        Index("ix_feedbacks_use_case_created", "use_case_id", "created_at"),
     )
 
 

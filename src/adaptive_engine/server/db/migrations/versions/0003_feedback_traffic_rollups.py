@@ -61,10 +61,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['use_case_id'], ['use_cases.id'], name=op.f('fk_feedback_hourly_use_case_id_use_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('use_case_id', 'metric_id', 'hour', 'model_key', name=op.f('pk_feedback_hourly'))
     )
-    # A time series reads the edges of its range from the rows: by use case, key and time.
+    # A time series reads the edges of its range from the rows: by use case (and key) and time.
     with op.batch_alter_table('feedbacks', schema=None) as batch_op:
         batch_op.drop_index('ix_feedbacks_use_case_metric')
         batch_op.create_index('ix_feedbacks_use_case_metric_created', ['use_case_id', 'metric_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_feedbacks_use_case_created', ['use_case_id', 'created_at'], unique=False)
 
     # What was stored before this revision, rolled up once.
     op.execute(
@@ -83,6 +84,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('feedbacks', schema=None) as batch_op:
+        batch_op.drop_index('ix_feedbacks_use_case_created')
         batch_op.drop_index('ix_feedbacks_use_case_metric_created')
         batch_op.create_index('ix_feedbacks_use_case_metric', ['use_case_id', 'metric_id'], unique=False)
     op.drop_table('feedback_hourly')
