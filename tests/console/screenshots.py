@@ -86,6 +86,32 @@ def try_grader(page: Any) -> None:
     page.get_by_role("status", name="Result").get_by_text("words").wait_for()
 
 
+def console_pages(sample: Sample, ids: dict[str, str]) -> list[tuple[str, str, str, Callable[[Any], None] | None]]:
+    """Every page of the console on the sample data: (name, path, its heading, what to do there first)."""
+    uc = sample.use_case
+    return [
+        ("use-cases", "/use-cases", "Use cases", None),
+        ("use-case-overview", f"/use-cases/{uc}", "Support bot", None),
+        ("interactions", f"/use-cases/{uc}/interactions?label=topic%3Dbilling", "Interactions", None),
+        ("interaction-detail", f"/use-cases/{uc}/interactions/{sample.completion_ids[1]}", "Interaction", None),
+        ("ab-tests", f"/use-cases/{uc}/ab-tests", "A/B tests", None),
+        ("ab-test-detail", f"/use-cases/{uc}/ab-tests/small-vs-large", "small-vs-large", None),
+        ("jobs", "/jobs", "Jobs", None),
+        ("job-detail", f"/jobs/{ids['job']}", "toy-training", None),
+        ("run-recipe", f"/jobs/new?useCase={uc}&recipe=trainer", "Run a recipe", None),
+        ("models", "/models", "Models", None),
+        ("model-detail", "/models/support-tuned", "Support tuned", None),
+        ("datasets", f"/use-cases/{uc}/datasets", "Datasets", None),
+        ("dataset-detail", f"/use-cases/{uc}/datasets/faq", "Support FAQ", None),
+        ("graders", f"/use-cases/{uc}/graders", "Graders", None),
+        ("grader-detail", f"/use-cases/{uc}/graders/brevity", "brevity", try_grader),
+        ("api-keys", "/settings/api-keys", "API keys", None),
+        ("roles", "/settings/roles", "Roles", None),
+        ("integration-detail", f"/settings/integrations/{ids['integration']}", "ops hook", None),
+        ("users", "/settings/users", "Users", None),
+    ]
+
+
 def main(out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -95,28 +121,7 @@ def main(out: Path) -> None:
             HttpReceiver() as receiver:
         sample = make_sample(server.base_url, server.api_key)
         ids = make_more(server, sample, Path(data), receiver)
-        uc = sample.use_case
-        pages: list[tuple[str, str, str, Callable[[Any], None] | None]] = [
-            ("use-cases", "/use-cases", "Use cases", None),
-            ("use-case-overview", f"/use-cases/{uc}", "Support bot", None),
-            ("interactions", f"/use-cases/{uc}/interactions?label=topic%3Dbilling", "Interactions", None),
-            ("interaction-detail", f"/use-cases/{uc}/interactions/{sample.completion_ids[1]}", "Interaction", None),
-            ("ab-tests", f"/use-cases/{uc}/ab-tests", "A/B tests", None),
-            ("ab-test-detail", f"/use-cases/{uc}/ab-tests/small-vs-large", "small-vs-large", None),
-            ("jobs", "/jobs", "Jobs", None),
-            ("job-detail", f"/jobs/{ids['job']}", "toy-training", None),
-            ("run-recipe", f"/jobs/new?useCase={uc}&recipe=trainer", "Run a recipe", None),
-            ("models", "/models", "Models", None),
-            ("model-detail", "/models/support-tuned", "Support tuned", None),
-            ("datasets", f"/use-cases/{uc}/datasets", "Datasets", None),
-            ("dataset-detail", f"/use-cases/{uc}/datasets/faq", "Support FAQ", None),
-            ("graders", f"/use-cases/{uc}/graders", "Graders", None),
-            ("grader-detail", f"/use-cases/{uc}/graders/brevity", "brevity", try_grader),
-            ("api-keys", "/settings/api-keys", "API keys", None),
-            ("roles", "/settings/roles", "Roles", None),
-            ("integration-detail", f"/settings/integrations/{ids['integration']}", "ops hook", None),
-            ("users", "/settings/users", "Users", None),
-        ]
+        pages = console_pages(sample, ids)
         with sync_playwright() as playwright:
             browser = launch(playwright)
             for scheme in ("light", "dark"):

@@ -75,8 +75,18 @@ def test_use_case_overview_and_make_default(page: Any, console: Console) -> None
     chart = trends.get_by_role("img", name=f"Mean of {sample.feedback_key} per model over time")
     expect(chart.locator("canvas")).to_be_visible()
     expect(trends.locator("figcaption")).to_have_text(re.compile(f"{sample.models[1]}.*{sample.models[0]}|{sample.models[0]}.*{sample.models[1]}"))
-    trends.get_by_label("Time range").select_option("Last 24 hours")
+    # Traffic over the same range, from UseCase.activity / activityTimeseries (the sample's interactions are
+    # 5 hours apart: all 32 within a week, 5 within a day).
+    traffic = page.get_by_role("region", name="Traffic")
+    expect(traffic.get_by_role("img", name="Requests per model over time").locator("canvas")).to_be_visible()
+    requests = traffic.locator(".tile").filter(has_text=re.compile("^Requests\\d")).locator("strong")
+    expect(requests).to_have_text(str(_in_days(7)))
+    charts = page.get_by_role("group", name="Charts")
+    charts.get_by_label("Time range").select_option("Last 24 hours")
     expect(chart.locator("canvas")).to_be_visible()
+    expect(requests).to_have_text(str(_in_days(1)))
+    charts.get_by_role("button", name="Pause live updates").click()
+    expect(charts.get_by_role("button", name="Resume live updates")).to_have_attribute("aria-pressed", "false")
     page.get_by_role("button", name=f"Make {sample.models[1]} the default model").click()
     expect(models.get_by_role("row", name=re.compile(sample.models[1]))).to_contain_text("default")
     with admin_sdk(console) as sdk:
@@ -86,6 +96,11 @@ def test_use_case_overview_and_make_default(page: Any, console: Console) -> None
     # An unknown use case is an error state, not a blank page.
     page.goto("/use-cases/no-such-thing")
     expect(page.get_by_role("alert")).to_contain_text("not found")
+
+
+def _in_days(days: int, count: int = 32, every_hours: int = 5) -> int:
+    """How many of the sample's interactions (the newest now, then one every 5 hours back) lie within ``days``."""
+    return sum(1 for i in range(count) if i * every_hours * 3600 <= days * 86400)
 
 
 def test_interactions_filter_page_and_open(page: Any, console: Console) -> None:
@@ -117,6 +132,29 @@ def test_interactions_filter_page_and_open(page: Any, console: Console) -> None:
     # An empty use case says so.
     page.goto(f"/use-cases/{sample.empty_use_case}/interactions")
     expect(page.get_by_text("No interactions yet")).to_be_visible()
+
+
+def test_interactions_arrive_without_reload_until_paused(page: Any, console: Console) -> None:
+    with admin_sdk(console) as sdk:
+        sdk.use_cases.create(key="live-desk", name="Live desk")
+
+        def log(prompt: str) -> None:
+            sdk.interactions.create(messages=[{"role": "user", "content": prompt}], completion="On its way.",
+                                    use_case="live-desk")
+
+        log("Hello?")
+        sign_in(page, console.server.api_key, "/use-cases/live-desk/interactions")
+        expect(page.get_by_text("1 in all")).to_be_visible()
+        log("Where is my parcel?")
+        # The list asks again on its own (every 5 s): the new interaction shows, marked as new.
+        expect(page.get_by_text("2 in all")).to_be_visible(timeout=12_000)
+        expect(page.locator("table.interactions tr.fresh")).to_contain_text("Where is my parcel?")
+        page.get_by_role("button", name="Pause live updates").click()
+        log("Can I change the address?")
+        page.wait_for_timeout(7_000)  # more than one interval: nothing is asked while paused
+        expect(page.get_by_text("2 in all")).to_be_visible()
+        page.get_by_role("button", name="Resume live updates").click()
+        expect(page.get_by_text("3 in all")).to_be_visible(timeout=12_000)
 
 
 def test_interaction_detail_add_feedback(page: Any, console: Console) -> None:
@@ -224,6 +262,10 @@ def test_ab_tests_create_follow_and_cancel(page: Any, chromium: Any, console: Co
     arms = page.get_by_role("region", name="Models")
     for model in sample.models:
         expect(arms.get_by_role("row", name=re.compile(model))).to_be_visible()
+    # How far the decision is: no feedback of the test yet, so the warm-up has not begun.
+    expect(page.get_by_role("progressbar", name="Way to a decision")).to_be_visible()
+    expect(page.get_by_text("warming up: 0 of the 50 observations every model needs")).to_be_visible()
+    expect(page.get_by_role("region", name="Over time")).to_contain_text("No history yet")
     with admin_sdk(console) as sdk:
         assert sdk.ab_tests.get("small-vs-large").status in ("WARMUP", "IN_PROGRESS")
     # A viewer follows it but cannot cancel it.

@@ -1,11 +1,11 @@
 // Each feedback key of a use case over a chosen time range: the mean per model and time bucket, with its
 // 95% interval as a band (MetricWithContext.timeseries).
-import { lazy, Suspense, useState } from "react";
+import { lazy, Suspense } from "react";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { graphql } from "../gql";
-import type { TimeseriesInterval } from "../gql/graphql";
 import { Await, Empty, Loading } from "./States";
+import { windowOf } from "./TimeRange";
 
 const TimeChart = lazy(() => import("./TimeChart"));
 
@@ -30,36 +30,15 @@ const Trends = graphql(`
   }
 `);
 
-const RANGES: { label: string; seconds: number; interval: TimeseriesInterval }[] = [
-  { label: "Last 24 hours", seconds: 86400, interval: "HOUR" },
-  { label: "Last 7 days", seconds: 7 * 86400, interval: "DAY" },
-  { label: "Last 30 days", seconds: 30 * 86400, interval: "DAY" },
-  { label: "Last 90 days", seconds: 90 * 86400, interval: "WEEK" },
-];
-
-export function FeedbackTrends({ useCase }: { useCase: string }) {
-  const [range, setRange] = useState(1);
+export function FeedbackTrends({ useCase, range, tick }: { useCase: string; range: number; tick: number }) {
   const loaded = useApi(() => {
-    const now = Math.floor(Date.now() / 1000);
-    const { seconds, interval } = RANGES[range];
-    return gql(Trends, { useCase, input: { interval, byModel: true, timerange: { from: now - seconds, to: now } } });
-  }, [useCase, range]);
+    const { from, to, interval } = windowOf(range);
+    return gql(Trends, { useCase, input: { interval, byModel: true, timerange: { from, to } } });
+  }, [useCase, range, tick]);
 
   return (
     <section aria-labelledby="trends-title" className="card">
-      <div className="section-head">
-        <h2 id="trends-title">Feedback over time</h2>
-        <label>
-          Time range{" "}
-          <select value={range} onChange={(e) => setRange(Number(e.target.value))}>
-            {RANGES.map((r, i) => (
-              <option key={r.label} value={i}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+      <h2 id="trends-title">Feedback over time</h2>
       <Await loaded={loaded}>
         {(data) => {
           const metrics = (data.useCase?.metrics ?? []).filter((m) => m.timeseries.some((s) => s.count.some((n) => n > 0)));

@@ -8,6 +8,8 @@ export interface ChartSeries {
   values: (number | null)[];
   low?: (number | null)[];
   high?: (number | null)[];
+  /** A dashed line (a reference: a threshold, "no difference"). */
+  dashed?: boolean;
 }
 
 const PALETTE = ["#3056d3", "#e8590c", "#2b8a3e", "#ae3ec9", "#0c8599", "#c92a2a"];
@@ -16,19 +18,22 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-/** ``times``: epoch seconds on the x axis, or plain numbers (steps) with ``xTime={false}``. */
+/** ``times``: epoch seconds on the x axis, or plain numbers (steps) with ``xTime={false}``; ``yLog``: a
+ * logarithmic y axis (p-values). */
 export default function TimeChart({
   times,
   series,
   label,
   height = 240,
   xTime = true,
+  yLog = false,
 }: {
   times: number[];
   series: ChartSeries[];
   label: string;
   height?: number;
   xTime?: boolean;
+  yLog?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
 
@@ -43,7 +48,11 @@ export default function TimeChart({
     series.forEach((s, i) => {
       const color = PALETTE[i % PALETTE.length];
       data.push(s.values);
-      plotSeries.push({ label: s.label, stroke: color, width: 2, spanGaps: true, points: { show: true, size: 5 } });
+      plotSeries.push(
+        s.dashed
+          ? { label: s.label, stroke: color, width: 1, dash: [6, 4], spanGaps: true, points: { show: false } }
+          : { label: s.label, stroke: color, width: 2, spanGaps: true, points: { show: true, size: 5 } },
+      );
       if (s.low && s.high) {
         const high = data.push(s.high) - 1;
         plotSeries.push({ label: `${s.label} high`, stroke: "transparent", spanGaps: true, points: { show: false } });
@@ -59,7 +68,7 @@ export default function TimeChart({
         height,
         series: plotSeries,
         bands,
-        scales: { x: { time: xTime } },
+        scales: { x: { time: xTime }, ...(yLog ? { y: { distr: 3 } } : {}) },
         axes: [axis, axis],
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
@@ -73,7 +82,7 @@ export default function TimeChart({
       resize.disconnect();
       plot.destroy();
     };
-  }, [times, series, height, xTime]);
+  }, [times, series, height, xTime, yLog]);
 
   return (
     <figure className="chart">

@@ -2,6 +2,8 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { usePolling } from "../api/usePolling";
+import { AbHistory, pairLabel } from "../components/AbHistory";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
@@ -62,10 +64,66 @@ const Detail = graphql(`
           intervalEnd
           pValue
         }
+        alpha
+        minFeedbacksPerVariant
+      }
+      history {
+        at
+        feedbacks
+        pValue
+        warmingUp
+        decision
+        variants {
+          variant {
+            key
+          }
+          mean
+          interval {
+            start
+            end
+          }
+        }
+        pairs {
+          variantA {
+            key
+          }
+          variantB {
+            key
+          }
+          estimate
+          intervalStart
+          intervalEnd
+        }
       }
     }
   }
 `);
+
+interface Distance {
+  value: number;
+  text: string;
+}
+
+/** How far the test is from deciding: the warm-up's feedback, then the p-value's way down to alpha (log scale). */
+function distance(
+  status: string,
+  r: { warmingUp: boolean; pValue?: number | null; alpha: number; minFeedbacksPerVariant: number; variants: { feedbacks: number }[] },
+): Distance | null {
+  if (status === "DONE" || status === "CANCELLED") return null;
+  if (r.warmingUp) {
+    const least = Math.min(...r.variants.map((v) => v.feedbacks));
+    return {
+      value: Math.min(least / r.minFeedbacksPerVariant, 1),
+      text: `warming up: ${least} of the ${r.minFeedbacksPerVariant} observations every model needs before any decision`,
+    };
+  }
+  const p = r.pValue ?? 1;
+  const value = p <= r.alpha ? 1 : Math.max(0, Math.min(1, Math.log(p) / Math.log(r.alpha)));
+  return {
+    value,
+    text: `p = ${formatNumber(p)}: the test decides once p ≤ ${r.alpha} (${Math.round(value * 100)}% of the way, on a log scale)`,
+  };
+}
 
 const Cancel = graphql(`
   mutation CancelAbTest($key: IdOrKey!) {
@@ -76,6 +134,9 @@ const Cancel = graphql(`
 export default function AbTestDetail() {
   const { useCase = "", key = "" } = useParams();
   const loaded = useApi(() => gql(Detail, { useCase, key }), [useCase, key]);
+  // A running test is followed live: its estimates move with each evaluation.
+  const status = loaded.data?.abCampaign?.status;
+  usePolling(loaded.reload, status === "WARMUP" || status === "IN_PROGRESS", 3000);
   const [error, setError] = useState<string | null>(null);
   const base = `/use-cases/${encodeURIComponent(useCase)}`;
 
@@ -100,6 +161,8 @@ export default function AbTestDetail() {
             }
           };
           const r = c.report;
+          const far = distance(c.status, r);
+          const preference = c.feedbackType === "COMPARISON";
           return (
             <>
               <div className="page-head">
@@ -126,6 +189,12 @@ export default function AbTestDetail() {
                 <dt>Decision</dt>
                 <dd>
                   {r.warmingUp ? "warming up (too few observations yet)" : r.decision}
+                  {far && (
+                    <div className="distance">
+                      <progress max={1} value={far.value} aria-label="Way to a decision" />
+                      <span className="muted">{far.text}</span>
+                    </div>
+                  )}
                   {c.winner && (
                     <>
                       {" "}
@@ -185,9 +254,7 @@ export default function AbTestDetail() {
                     <tbody>
                       {r.pairs.map((p) => (
                         <tr key={`${p.variantA.key}/${p.variantB.key}`}>
-                          <td className="mono">
-                            {p.variantB.key} − {p.variantA.key}
-                          </td>
+                          <td className="mono">{pairLabel(p.variantA.key, p.variantB.key, preference)}</td>
                           <td>{formatNumber(p.estimate)}</td>
                           <td>{p.intervalStart != null ? `${formatNumber(p.intervalStart)} … ${formatNumber(p.intervalEnd)}` : "—"}</td>
                           <td>{formatNumber(p.pValue)}</td>
@@ -197,6 +264,10 @@ export default function AbTestDetail() {
                   </table>
                 </section>
               )}
+              <section aria-labelledby="history-title" className="card">
+                <h2 id="history-title">Over time</h2>
+                <AbHistory history={c.history} alpha={r.alpha} preference={preference} />
+              </section>
               {r.notes.length > 0 && (
                 <ul className="muted">
                   {r.notes.map((n) => (

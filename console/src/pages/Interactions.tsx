@@ -1,7 +1,8 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { LiveToggle, useLive } from "../components/Live";
 import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime, truncate } from "../format";
@@ -184,7 +185,26 @@ export default function Interactions() {
     ? { last: size, before: params.get("before")! }
     : { first: size, after: params.get("after") ?? undefined };
   const key = params.toString();
-  const loaded = useApi(() => gql(Page, { filter: apiFilter(useCase, filters), page }), [useCase, key]);
+  // New traffic shows without a reload: the page asks again on an interval (pausable).
+  const live = useLive();
+  const loaded = useApi(() => gql(Page, { filter: apiFilter(useCase, filters), page }), [useCase, key, live.tick]);
+  // The rows of the latest refresh that were not there before are marked (the list's scope: filters and page).
+  const known = useRef<{ scope: string; ids: Set<string> } | null>(null);
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    const ids = loaded.data?.completions.nodes.map((c) => c.id);
+    if (!ids) return;
+    const scope = `${useCase}?${key}`;
+    if (known.current?.scope !== scope) {
+      known.current = { scope, ids: new Set(ids) };
+      setFresh(new Set());
+      return;
+    }
+    const arrived = ids.filter((id) => !known.current!.ids.has(id));
+    arrived.forEach((id) => known.current!.ids.add(id));
+    if (arrived.length) setFresh(new Set(arrived));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [loaded.data]);
 
   const update = (next: Filters, paging: PageRequest = {}, pageSize = size) => {
     const out = new URLSearchParams();
@@ -201,7 +221,10 @@ export default function Interactions() {
         <Link to="/use-cases">Use cases</Link> / <Link to={`/use-cases/${encodeURIComponent(useCase)}`}>{useCase}</Link> /{" "}
         <span aria-current="page">Interactions</span>
       </nav>
-      <h1>Interactions</h1>
+      <div className="page-head">
+        <h1>Interactions</h1>
+        <LiveToggle live={live} />
+      </div>
       <FilterForm key={useCase} useCase={useCase} initial={filters} onApply={(f) => update(f)} />
       <Await loaded={loaded}>
         {({ completions }) =>
@@ -224,7 +247,7 @@ export default function Interactions() {
                 </thead>
                 <tbody>
                   {completions.nodes.map((c) => (
-                    <tr key={c.id}>
+                    <tr key={c.id} className={fresh.has(c.id) ? "fresh" : undefined}>
                       <td>
                         <Link to={`/use-cases/${encodeURIComponent(useCase)}/interactions/${c.id}`}>{formatTime(c.createdAt)}</Link>
                       </td>

@@ -101,7 +101,8 @@ function Metrics({ points }: { points: { step: number; values: unknown }[] }) {
       {series.map((c) => (
         <div key={c.key}>
           <h3 className="mono">
-            {c.key} <span className="muted">last {formatNumber(c.values.at(-1))}</span>
+            {c.key} <span className="muted">last {formatNumber(c.values.at(-1))}</span>{" "}
+            {c.values.length > 1 && <span className="muted">from {formatNumber(c.values[0])}</span>}
           </h3>
           <Suspense fallback={<Loading what="Drawing" />}>
             <TimeChart

@@ -2,8 +2,11 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { ActivityCharts } from "../components/ActivityCharts";
 import { FeedbackTrends } from "../components/FeedbackTrends";
+import { LiveToggle, useLive } from "../components/Live";
 import { Await, Empty } from "../components/States";
+import { DEFAULT_RANGE, RangePicker } from "../components/TimeRange";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -87,7 +90,10 @@ function interval(mean: number | null | undefined, variance: number | null | und
 
 export default function UseCaseOverview() {
   const { useCase = "" } = useParams();
-  const loaded = useApi(() => gql(Overview, { useCase, key: useCase }), [useCase]);
+  const live = useLive();
+  const [range, setRange] = useState(DEFAULT_RANGE);
+  // Everything on the page follows the traffic while live (models, A/B tests, charts, feedback).
+  const loaded = useApi(() => gql(Overview, { useCase, key: useCase }), [useCase, live.tick]);
   const [actionError, setActionError] = useState<string | null>(null);
 
   return (
@@ -220,7 +226,12 @@ export default function UseCaseOverview() {
               )}
             </section>
 
-            <FeedbackTrends useCase={uc.key} />
+            <div className="toolbar" role="group" aria-label="Charts">
+              <RangePicker value={range} onChange={setRange} />
+              <LiveToggle live={live} />
+            </div>
+            <ActivityCharts useCase={uc.key} range={range} tick={live.tick} />
+            <FeedbackTrends useCase={uc.key} range={range} tick={live.tick} />
 
             <section aria-labelledby="feedback-title" className="card">
               <h2 id="feedback-title">Feedback per model</h2>

@@ -32,9 +32,14 @@ def epoch_seconds(column: Any, dialect: str) -> Any:
 def sql_bucket(column: Any, dialect: str, interval: str) -> Any:
     """The start (epoch seconds) of the bucket the database groups by: the interval's for fixed ones, the
     day's for calendar ones (fold with :func:`calendar_start`)."""
+    return seconds_bucket(epoch_seconds(column, dialect), interval)
+
+
+def seconds_bucket(seconds: Any, interval: str) -> Any:
+    """:func:`sql_bucket` of an integer column (or expression) of epoch seconds, e.g. a roll-up's hour."""
     size = FIXED.get(interval, FIXED["DAY"])
     origin = WEEK_ORIGIN if interval == "WEEK" else 0
-    return ((epoch_seconds(column, dialect) - origin) // size) * size + origin
+    return ((seconds - origin) // size) * size + origin
 
 
 def calendar_start(seconds: int, interval: str) -> int:

@@ -1,12 +1,12 @@
 """All ORM models. Import every domain's module here so Alembic and the app see the full metadata."""
 
 from adaptive_engine.server.db.base import Base
-from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm
-from adaptive_engine.server.db.models.completions import Completion
+from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm, AbEvaluation
+from adaptive_engine.server.db.models.completions import Completion, InferenceError, TrafficHourly
 from adaptive_engine.server.db.models.console_sessions import ConsoleSession
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
-from adaptive_engine.server.db.models.feedback import Comparison, Feedback, Outcome
+from adaptive_engine.server.db.models.feedback import Comparison, Feedback, FeedbackHourly, Outcome
 from adaptive_engine.server.db.models.events import DomainEvent
 from adaptive_engine.server.db.models.feedback_keys import Metric, UseCaseMetric
 from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact, JobMetric
@@ -17,6 +17,7 @@ from adaptive_engine.server.db.models.registry import Model, ModelService
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 
 __all__ = [
+    "AbEvaluation",
     "ApiKey",
     "Base",
     "Comparison",
@@ -32,6 +33,9 @@ __all__ = [
     "JobMetric",
     "UploadSession",
     "Feedback",
+    "FeedbackHourly",
+    "InferenceError",
+    "TrafficHourly",
     "Grader",
     "GradingResult",
     "Judge",

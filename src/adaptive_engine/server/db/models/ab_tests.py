@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
@@ -58,3 +58,27 @@ class AbCampaignArm(Base):
     model: Mapped[Model] = relationship(lazy="joined")
 
     __table_args__ = (UniqueConstraint("campaign_id", "position"),)
+
+
+class AbEvaluation(IdMixin, CreatedAtMixin, Base):
+    """One evaluation of a campaign that saw new data or changed its state: the estimates as they were then,
+    so the always-valid interval can be drawn narrowing over time. Kept per campaign up to a bound, thinned
+    evenly beyond it (domains/ab_tests/history.py)."""
+
+    __tablename__ = "ab_evaluations"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ab_campaigns.id", ondelete="CASCADE"))
+    feedbacks: Mapped[int] = mapped_column(Integer)
+    # The campaign's always-valid p-value (running minimum) after this evaluation.
+    p_value: Mapped[float] = mapped_column(Float)
+    # WARMUP / IN_PROGRESS (the statistics' phase) and continue / winner.
+    phase: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))
+    winner_model_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # [{"model_id", "count", "mean", "low", "high"}] per arm, in the campaign's order.
+    arms: Mapped[list] = mapped_column(default=list)
+    # [{"a", "b", "estimate", "low", "high", "p_value"}] per pair of arms (model ids).
+    pairs: Mapped[list] = mapped_column(default=list)
+    sample_ratio_p_value: Mapped[float | None] = mapped_column(Float, default=None)
+
+    __table_args__ = (Index("ix_ab_evaluations_campaign_created", "campaign_id", "created_at"),)

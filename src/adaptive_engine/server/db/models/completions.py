@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
+
+# The roll-ups' model_key for traffic of no model (a primary-key column cannot be NULL on PostgreSQL).
+NO_MODEL = ""
 
 
 class Completion(IdMixin, CreatedAtMixin, Base):
@@ -42,3 +45,36 @@ class Completion(IdMixin, CreatedAtMixin, Base):
         Index("ix_completions_session", "session_id"),
         Index("ix_completions_ab_campaign", "ab_campaign_id"),
     )
+
+
+class InferenceError(IdMixin, CreatedAtMixin, Base):
+    """A model call of the gateway that failed: counted as an error in the use case's activity."""
+
+    __tablename__ = "inference_errors"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"))
+    model_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The error's code (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED ...).
+    code: Mapped[str] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_inference_errors_use_case_created", "use_case_id", "created_at"),)
+
+
+class TrafficHourly(Base):
+    """Completions and failed calls per use case, hour and model, added to as they are written (see
+    domains/interactions/rollups.py): activity charts read these instead of every completion."""
+
+    __tablename__ = "traffic_hourly"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"), primary_key=True)
+    # Epoch seconds of the hour's start (UTC).
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    interactions: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Latency of the completions that have one: how many, their sum and their maximum (0 with none).
+    latency_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_max_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)

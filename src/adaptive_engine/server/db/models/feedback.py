@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
@@ -27,8 +27,28 @@ class Feedback(IdMixin, CreatedAtMixin, Base):
 
     __table_args__ = (
         Index("ix_feedbacks_completion", "completion_id"),
-        Index("ix_feedbacks_use_case_metric", "use_case_id", "metric_id"),
+        # With created_at: a time series reads only the edges of its range from here (the rest from
+        # FeedbackHourly); statistics use its (use_case_id, metric_id) prefix.
+        Index("ix_feedbacks_use_case_metric_created", "use_case_id", "metric_id", "created_at"),
+        # A use case's feedback of every key in a time window (the activity's totals).
+        Index("ix_feedbacks_use_case_created", "use_case_id", "created_at"),
     )
+
+
+class FeedbackHourly(Base):
+    """Metric feedback per use case, key, hour and model of the completion: count, sum and sum of squares
+    (mean and interval per bucket), added to as feedback is written (domains/interactions/rollups.py)."""
+
+    __tablename__ = "feedback_hourly"
+
+    use_case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("use_cases.id", ondelete="CASCADE"), primary_key=True)
+    metric_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("metrics.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The completion's model key ("" for none).
+    model_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    total_sq: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Comparison(IdMixin, CreatedAtMixin, Base):

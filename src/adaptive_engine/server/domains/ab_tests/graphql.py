@@ -14,9 +14,9 @@ from adaptive_engine.server.auth.guard import requires, use_case_of
 from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.domains.ab_tests import service
+from adaptive_engine.server.domains.ab_tests import history, service
 from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
-from adaptive_engine.server.domains.ab_tests.statistics import CampaignPhase
+from adaptive_engine.server.domains.ab_tests.statistics import CampaignPhase, StatsConfig
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
@@ -95,6 +95,54 @@ class AbPairTest:
     p_value: float
 
 
+@strawberry.type(name="AbVariantEstimate", description="A variant's estimate at one past evaluation")
+class AbVariantEstimate:
+    variant: ModelType | None = strawberry.field(description="Null once the model was deleted")
+    feedbacks: int
+    mean: float | None
+    interval: AbVariantInterval | None
+
+
+@strawberry.type(name="AbEvaluation", description="The estimates of one past evaluation of an A/B test")
+class AbEvaluationType:
+    at: int = strawberry.field(description="When it ran (epoch seconds)")
+    feedbacks: int
+    p_value: float = strawberry.field(description="Always-valid p-value (running minimum) after it")
+    warming_up: bool
+    decision: str = strawberry.field(description="'continue' or 'winner'")
+    winner: ModelType | None
+    variants: list[AbVariantEstimate]
+    pairs: list[AbPairTest]
+    sample_ratio_p_value: float | None
+
+
+def _evaluation_type(campaign: orm.AbCampaign, row: orm.AbEvaluation) -> AbEvaluationType:
+    models = {str(arm.model_id): arm.model for arm in campaign.arms}
+
+    def model(model_id: object) -> ModelType | None:
+        found = models.get(str(model_id))
+        return ModelType(row=found) if found is not None else None
+
+    variants = []
+    for arm in row.arms:
+        interval = None
+        if arm["mean"] is not None and arm["low"] is not None and arm["high"] is not None:
+            interval = AbVariantInterval(start=arm["low"], middle=arm["mean"], end=arm["high"])
+        variants.append(AbVariantEstimate(variant=model(arm["model_id"]), feedbacks=arm["count"], mean=arm["mean"],
+                                          interval=interval))
+    pairs = [
+        AbPairTest(variant_a=a, variant_b=b, estimate=p["estimate"], interval_start=p["low"], interval_end=p["high"],
+                   p_value=p["p_value"])
+        for p in row.pairs
+        if (a := model(p["a"])) is not None and (b := model(p["b"])) is not None
+    ]
+    return AbEvaluationType(
+        at=epoch(row.created_at) or 0, feedbacks=row.feedbacks, p_value=row.p_value, warming_up=row.phase == "WARMUP",
+        decision=row.decision, winner=model(row.winner_model_id) if row.winner_model_id else None, variants=variants,
+        pairs=pairs, sample_ratio_p_value=row.sample_ratio_p_value,
+    )
+
+
 @strawberry.type(name="AbReport")
 class AbReport:
     p_value: float | None = strawberry.field(description="Always-valid p-value (running minimum)")
@@ -106,6 +154,8 @@ class AbReport:
     sample_ratio_p_value: float | None
     pairs: list[AbPairTest]
     notes: list[str]
+    alpha: float = strawberry.field(description="A pair is decided once its p-value is at or under this")
+    min_feedbacks_per_variant: int = strawberry.field(description="Feedback each variant needs before any decision")
 
 
 async def _reports(ctx: Context, campaigns: list[orm.AbCampaign]) -> dict[orm.AbCampaign, service.CampaignReport]:
@@ -194,10 +244,15 @@ class AbcampaignType:
 
     @strawberry.field
     async def report(self, info: Info[Context, None]) -> AbReport:
-        return _report_type(await self._get_report(info))
+        return _report_type(await self._get_report(info), stats_config(info.context.state.settings))
+
+    @strawberry.field(description="Past evaluations, oldest first: each one that saw new feedback or changed the "
+                      f"phase or decision (past {history.MAX_KEPT}, thinned evenly over the test's life)")
+    async def history(self, info: Info[Context, None]) -> list[AbEvaluationType]:
+        return [_evaluation_type(self.row, r) for r in await history.history(info.context.session, self.row.id)]
 
 
-def _report_type(report: service.CampaignReport) -> AbReport:
+def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbReport:
     models = {arm.model_id: arm.model for arm in report.campaign.arms}
     result = report.result
     variants = []
@@ -252,6 +307,8 @@ def _report_type(report: service.CampaignReport) -> AbReport:
         sample_ratio_p_value=result.srm.p_value,
         pairs=pairs,
         notes=list(result.notes),
+        alpha=config.alpha,
+        min_feedbacks_per_variant=config.min_observations_per_arm,
     )
 
 

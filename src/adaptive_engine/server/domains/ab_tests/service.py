@@ -21,7 +21,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
-from adaptive_engine.server.domains.ab_tests import repository
+from adaptive_engine.server.domains.ab_tests import history, repository
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
 from adaptive_engine.server.domains.ab_tests.statistics import (
     CampaignPhase,
@@ -284,13 +284,15 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
     if result.winner is None:
         if result.phase is CampaignPhase.IN_PROGRESS and campaign.status == "WARMUP":
             values["status"] = "IN_PROGRESS"
-        await _update_if_active(session, campaign, **values)
+        if await _update_if_active(session, campaign, **values):
+            await history.record(session, report)
         return report
     winner_id = uuid.UUID(result.winner)
     values.update(status="DONE", end_date=utcnow(), active_use_case_id=None, winner_model_id=winner_id)
     if not await _update_if_active(session, campaign, **values):
         return report
     report.ended_now = True
+    await history.record(session, report)
     winner = await session.get(orm.Model, winner_id)
     deployed = False
     if campaign.auto_deploy:

@@ -1,5 +1,6 @@
 """A feedback key's values over time in one use case: per time bucket (and per model), the count, the
-mean (or sum) and a 95% interval of the mean, grouped by the database (see db/timebuckets.py)."""
+mean (or sum) and a 95% interval of the mean, grouped by the database (see db/timebuckets.py) from the
+hourly roll-ups, and from the rows for the partial hours at the range's edges (domains/interactions/rollups.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from typing import Any
+
 from sqlalchemy import func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.base import utcnow
-from adaptive_engine.server.db.models import Completion, Feedback
-from adaptive_engine.server.db.timebuckets import bucket_starts, calendar_start, sql_bucket
+from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly
+from adaptive_engine.server.db.timebuckets import bucket_starts, calendar_start, seconds_bucket, sql_bucket
+from adaptive_engine.server.domains.interactions.rollups import Span, gather, hourly_parts
 from adaptive_engine.server.errors import InvalidInput
 
 AGGREGATIONS = ("AVERAGE", "SUM", "COUNT")
@@ -51,17 +55,28 @@ async def metric_timeseries(
     until = until or utcnow()
     if since is not None and since > until:
         raise InvalidInput("the time range ends before it starts")
-    bucket = sql_bucket(Feedback.created_at, dialect_of(session), interval).label("bucket")
-    model = (Completion.model_key if by_model else null()).label("model")
-    conditions = [Feedback.use_case_id == use_case_id, Feedback.metric_id == metric_id, Feedback.created_at <= until]
-    if since is not None:
-        conditions.append(Feedback.created_at >= since)
-    query = select(model, bucket, func.count(Feedback.value).label("n"), func.sum(Feedback.value).label("total"),
-                   func.sum(Feedback.value * Feedback.value).label("total_sq")).where(*conditions)
-    if by_model:
-        query = query.join(Completion, Completion.id == Feedback.completion_id)
-    query = query.group_by(*([model] if by_model else []), bucket)
-    rows = (await session.execute(query)).all()
+    dialect = dialect_of(session)
+    merged = not by_model
+
+    async def raw(span: Span) -> list[Any]:
+        bucket = sql_bucket(Feedback.created_at, dialect, interval).label("bucket")
+        model = (null() if merged else Completion.model_key).label("model")
+        query = select(model, bucket, func.count(Feedback.value).label("n"), func.sum(Feedback.value).label("total"),
+                       func.sum(Feedback.value * Feedback.value).label("total_sq")).where(
+            Feedback.use_case_id == use_case_id, Feedback.metric_id == metric_id, *span.conditions(Feedback.created_at))
+        if not merged:
+            query = query.join(Completion, Completion.id == Feedback.completion_id)
+        return list((await session.execute(query.group_by(*([] if merged else [model]), bucket))).all())
+
+    async def rolled(hours: list[Any]) -> list[Any]:
+        bucket = seconds_bucket(FeedbackHourly.hour, interval).label("bucket")
+        model = (null() if merged else FeedbackHourly.model_key).label("model")
+        query = select(model, bucket, func.sum(FeedbackHourly.count).label("n"), func.sum(FeedbackHourly.total).label("total"),
+                       func.sum(FeedbackHourly.total_sq).label("total_sq")).where(
+            FeedbackHourly.use_case_id == use_case_id, FeedbackHourly.metric_id == metric_id, *hours)
+        return list((await session.execute(query.group_by(*([] if merged else [model]), bucket))).all())
+
+    rows = await gather(hourly_parts(since, until), raw, rolled, FeedbackHourly.hour)
     if since is None:  # from the first value on
         if not rows:
             return []
@@ -73,7 +88,7 @@ async def metric_timeseries(
         start = calendar_start(int(row.bucket), interval)
         if start not in index:
             continue
-        acc = sums.setdefault(row.model, [[0.0, 0.0, 0.0] for _ in starts])[index[start]]
+        acc = sums.setdefault(row.model or None, [[0.0, 0.0, 0.0] for _ in starts])[index[start]]
         acc[0] += int(row.n)
         acc[1] += float(row.total or 0.0)
         acc[2] += float(row.total_sq or 0.0)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.timeseries import Series
 from adaptive_engine.server.domains.models.types import ModelType
+from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.loaders import row
 
@@ -30,6 +31,11 @@ class MetricAggregation(enum.Enum):
     AVERAGE = "AVERAGE"
     SUM = "SUM"
     COUNT = "COUNT"
+
+
+def check_timezone(name: str | None) -> None:
+    if name not in (None, "UTC", "Etc/UTC"):
+        raise InvalidInput(f"time zone '{name}' is not supported: buckets are in UTC")
 
 
 @strawberry.input(name="TimeseriesInput")

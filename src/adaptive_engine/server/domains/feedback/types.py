@@ -12,7 +12,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback import keys
 from adaptive_engine.server.domains.feedback.timeseries import metric_timeseries
-from adaptive_engine.server.domains.feedback.timeseries_types import TimeseriesInput, TimeseriesType
+from adaptive_engine.server.domains.feedback.timeseries_types import TimeseriesInput, TimeseriesType, check_timezone
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.loaders import Batch, children
 
@@ -77,8 +77,7 @@ class MetricWithContextType(MetricFields):
     ) -> list[TimeseriesType]:
         if self.use_case_id is None:
             raise InvalidInput("a time series needs the feedback key of a use case")
-        if input.timezone not in (None, "UTC", "Etc/UTC"):
-            raise InvalidInput(f"time zone '{input.timezone}' is not supported: buckets are in UTC")
+        check_timezone(input.timezone)
         since, until = input.timerange.bounds if input.timerange is not None else (None, None)
         series = await metric_timeseries(
             info.context.session, use_case_id=self.use_case_id, metric_id=self.row.id, interval=input.interval.value,

@@ -20,6 +20,7 @@ from adaptive_engine.server.db.models import Completion, Feedback, Grader, Gradi
 from adaptive_engine.server.domains.feedback.keys import coerce_value
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import Sample
+from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, SandboxUnavailable, Unavailable
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.sandbox import Sandbox
@@ -191,6 +192,7 @@ async def record(session: AsyncSession, spec: GraderSpec, samples: list[Sample],
     """Keep the verdicts on logged completions: a GradingResult each, and the score as metric feedback
     under the grader's key (a score the key cannot hold, e.g. 0.5 on a bool key, is recorded as an error)."""
     metric = await session.get(Metric, spec.metric_id)
+    scores: list[Feedback] = []
     for sample, outcome in zip(samples, outcomes, strict=True):
         if sample.completion_id is None:
             continue
@@ -201,14 +203,18 @@ async def record(session: AsyncSession, spec: GraderSpec, samples: list[Sample],
             except InvalidInput as exc:
                 error = exc.message
             else:
-                session.add(Feedback(completion_id=sample.completion_id, metric_id=metric.id,
-                                     use_case_id=spec.use_case_id, value=value, reason=f"grader:{spec.key}"[:200],
-                                     details=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED],
-                                     user_ref=f"grader:{spec.key}"[:200]))
+                scores.append(Feedback(completion_id=sample.completion_id, metric_id=metric.id,
+                                       use_case_id=spec.use_case_id, value=value, reason=f"grader:{spec.key}"[:200],
+                                       details=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED],
+                                       user_ref=f"grader:{spec.key}"[:200]))
+                session.add(scores[-1])
         session.add(GradingResult(
             grader_id=spec.id, completion_id=sample.completion_id, origin=origin, score=outcome.score,
             reasoning=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED], error=error))
     await session.flush()
+    # The scores are metric feedback: counted in the use case's time series like any other.
+    await rollups.add(session, {Feedback: [{c: getattr(f, c) for c in ("use_case_id", "metric_id", "completion_id",
+                                                                       "value", "created_at")} for f in scores]})
 
 
 async def grade_samples(session: AsyncSession, caller: Any, grading_service: GradingService, use_case: str,

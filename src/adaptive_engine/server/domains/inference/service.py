@@ -22,7 +22,12 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
-from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
+from adaptive_engine.server.domains.interactions.service import (
+    NewCompletion,
+    normalize_messages,
+    record_completions,
+    record_failure,
+)
 from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
@@ -71,6 +76,8 @@ class Call:
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
     completion_ids: list[uuid.UUID] = field(default_factory=list)
+    # app.state, where a failed call is counted (the use case's activity).
+    state: Any = None
 
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
@@ -232,16 +239,29 @@ async def prepare_call(
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
-                labels=labels, store=body.store is not False, include_usage=include_usage)
+                labels=labels, store=body.store is not False, include_usage=include_usage, state=state)
 
 
 async def run(call: Call) -> GenerationResult:
-    return await call.backend.generate(call.request)
+    try:
+        return await call.backend.generate(call.request)
+    except Exception as error:
+        _failed(call, error)
+        raise
 
 
 async def stream(call: Call) -> AsyncIterator[StreamEvent]:
-    async for event in call.backend.stream(call.request):
-        yield event
+    try:
+        async for event in call.backend.stream(call.request):
+            yield event
+    except Exception as error:  # not a client that went away (GeneratorExit / CancelledError)
+        _failed(call, error)
+        raise
+
+
+def _failed(call: Call, error: Exception) -> None:
+    if call.state is not None:
+        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error)
 
 
 async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage) -> None:

@@ -30,14 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.base import new_id, utcnow
-from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
+from adaptive_engine.server.db.models import Comparison, Completion, Feedback, InferenceError, Outcome, UseCaseMetric
 from adaptive_engine.server.db.refs import RefCache
+from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
 
 log = logging.getLogger("adaptive_engine.ingest")
 
 # Parents before children, so foreign keys hold inside one transaction.
-TABLE_ORDER = (Completion, Feedback, Comparison, Outcome)
+TABLE_ORDER = (Completion, Feedback, Comparison, Outcome, InferenceError)
 MAX_BATCHES_PER_COMMIT = 2000
 
 
@@ -134,6 +135,7 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
             await session.execute(insert(table.__table__), group)
+    await rollups.add(session, rows.tables)
     if rows.links:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         make = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Row
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
 from adaptive_engine.server.graphql.scalars import _parse_datetime
+
+log = logging.getLogger("adaptive_engine.interactions")
 
 MAX_BATCH = 1000
 
@@ -188,6 +191,18 @@ async def record_completions(
     else:
         state.ingest.submit(rows)
     return [c.id for c in completions]
+
+
+def record_failure(state: Any, *, use_case_id: uuid.UUID, model_key: str | None, error: BaseException) -> None:
+    """Count a failed model call in the use case's activity (queued; never raises: the caller is already
+    answering with the error itself)."""
+    code = error.code if isinstance(error, DomainError) else "INTERNAL"
+    rows = Rows()
+    rows.add(orm.InferenceError, {"use_case_id": use_case_id, "model_key": model_key, "code": code[:40]})
+    try:
+        state.ingest.submit(rows)
+    except DomainError:
+        log.warning("a failed call could not be counted: the ingest writer is not running")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy import select
@@ -14,7 +15,14 @@ from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.graphql.loaders import children, row
+from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.scalars import JSON
+
+if TYPE_CHECKING:
+    from adaptive_engine.server.domains.interactions.activity_types import ActivityType
+
+# The interactions domain's types import this module: Activity is resolved lazily.
+ACTIVITY = "adaptive_engine.server.domains.interactions.activity_types"
 
 
 @strawberry.enum(name="ModelOnline")
@@ -150,6 +158,13 @@ class ModelType:
             ModelUseCase(id=u.id, key=u.key, name=u.name, description=u.description)
             for u in await loaders.readable(await loaders.load(USE_CASES_OF_MODEL, self.row.id))
         ]
+
+    @strawberry.field(description="The model's traffic in a time window, over the use cases the caller can read")
+    async def activity(self, info: Info, timerange: TimeRange | None = None) -> Annotated[ActivityType, strawberry.lazy(ACTIVITY)]:
+        from adaptive_engine.server.domains.interactions.activity_types import resolve_activity
+
+        principal = info.context.principal
+        return await resolve_activity(info.context.session, principal.sees_use_case, timerange, model_key=self.row.key)
 
     @strawberry.field
     def backbone(self) -> ModelType | None:

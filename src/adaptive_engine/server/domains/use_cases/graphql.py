@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import strawberry
 from sqlalchemy import select
@@ -14,8 +15,16 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.types import MetricWithContextType
 from adaptive_engine.server.domains.identity.types import RoleType, TeamType
+from adaptive_engine.server.domains.interactions.activity_types import (
+    ActivityTimeseriesInput,
+    ActivityTimeseriesType,
+    ActivityType,
+    resolve_activity,
+    resolve_timeseries,
+)
 from adaptive_engine.server.domains.models.types import ModelServiceType
 from adaptive_engine.server.domains.use_cases import service
+from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, children
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -79,6 +88,20 @@ class UseCaseType:
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
         return [ModelServiceType(row=s) for s in await info.context.loaders.load(MODEL_SERVICES, self.row.id)]
+
+    @strawberry.field(description="The use case's traffic in a time window (default: the last 24 hours)")
+    async def activity(self, info: Info[Context, None], timerange: TimeRange | None = None) -> ActivityType:
+        return await resolve_activity(info.context.session, self._scope, timerange)
+
+    @strawberry.field(description="Interactions, tokens, latency and failed calls per time bucket (UTC), per model "
+                      "with byModel")
+    async def activity_timeseries(
+        self, info: Info[Context, None], input: ActivityTimeseriesInput  # noqa: A002 - as MetricWithContext.timeseries
+    ) -> list[ActivityTimeseriesType]:
+        return await resolve_timeseries(info.context.session, self._scope, input)
+
+    def _scope(self, column: Any) -> Any:
+        return column == self.row.id
 
     @strawberry.field(description="The caller's permissions on this use case")
     async def permissions(self, info: Info[Context, None]) -> list[str]:
