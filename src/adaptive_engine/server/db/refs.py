@@ -135,6 +135,20 @@ class RefCache:
 
         return await self._read(session, "attachments", str(use_case_id), query)
 
+    async def use_cases_of_model(self, session: AsyncSession, model_id: uuid.UUID) -> tuple[tuple[Ref, Attachment], ...]:
+        """The use cases a model is attached to, with the attachment (oldest first): a bare model name on
+        the data plane is resolved through them."""
+
+        async def query() -> tuple[tuple[Ref, Attachment], ...]:
+            rows = (await session.execute(
+                select(orm.ModelService, orm.UseCase).join(orm.UseCase, orm.UseCase.id == orm.ModelService.use_case_id)
+                .where(orm.ModelService.model_id == model_id).order_by(orm.ModelService.created_at)
+            )).all()
+            return tuple((ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online))  # type: ignore[misc]
+                         for s, uc in rows)
+
+        return await self._read(session, "model_use_cases", str(model_id), query)
+
     async def default_model(self, session: AsyncSession, use_case_id: uuid.UUID) -> Ref | None:
         attached = await self.attachments(session, use_case_id)
         return next((a.model for a in attached if a.is_default), None)

@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.auth.guard import from_body, route_requires
+from adaptive_engine.server.auth.guard import route_requires
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.domains.inference import service
+from adaptive_engine.server.domains.inference import catalog, service
+from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import TextDelta, Usage
@@ -55,8 +56,39 @@ def _error_event(error: Exception) -> str:
     return _sse(openai_envelope(domain))
 
 
-# The use case is the first part of "model" ("<use_case>" or "<use_case>/<model>").
-INFERENCE = route_requires("inference:run", use_case=from_body("model"))
+async def _named_use_case(body: Any, request: Request, session: AsyncSession) -> Any:
+    """The guard's target: the use case that ``model`` names for this caller (rule in names.py). The
+    resolved name is kept on the request, so the route does not resolve it twice."""
+    if not isinstance(body, dict) or body.get("model") is None:
+        return None
+    named = await resolve_name(session, request.state.principal, request.app.state.refs, body["model"])
+    request.state.named_model = named
+    return named.use_case.id
+
+
+def _named(request: Request) -> Named | None:
+    return getattr(request.state, "named_model", None)
+
+
+INFERENCE = route_requires("inference:run", use_case=_named_use_case)
+
+
+# --------------------------------------------------------------------------- models
+
+
+# Any caller: the list holds only what the caller may use, and retrieving a name checks inference:run on it.
+@router.get("/models", response_model=None, dependencies=[route_requires(None)])
+async def list_models(
+    session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> JSONResponse:
+    return JSONResponse({"object": "list", "data": await catalog.list_models(session, caller)})
+
+
+@router.get("/models/{name:path}", response_model=None, dependencies=[route_requires(None)])
+async def get_model(
+    name: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> JSONResponse:
+    return JSONResponse(await catalog.get_model(session, caller, request.app.state.refs, name))
 
 
 # --------------------------------------------------------------------------- chat
@@ -69,7 +101,8 @@ async def chat_completions(
 ) -> JSONResponse | StreamingResponse:
     body: ChatBody = await _body(request, ChatBody)
     messages = service.check_messages(body.messages)
-    call = await service.prepare_call(session, caller, request.app.state, body, messages=messages, prompt=None)
+    call = await service.prepare_call(session, caller, request.app.state, body, messages=messages, prompt=None,
+                                      named=_named(request))
     if body.stream:
         return await _stream_response(request, call, chat=True)
     result = await service.run(call)
@@ -113,7 +146,8 @@ async def completions(
         prompt = prompt[0]
     if not prompt:
         raise InvalidInput("prompt must not be empty")
-    call = await service.prepare_call(session, caller, request.app.state, body, messages=None, prompt=prompt)
+    call = await service.prepare_call(session, caller, request.app.state, body, messages=None, prompt=prompt,
+                                      named=_named(request))
     if body.stream:
         return await _stream_response(request, call, chat=False)
     result = await service.run(call)
@@ -213,7 +247,7 @@ async def embeddings(
 ) -> JSONResponse:
     body: EmbeddingBody = await _body(request, EmbeddingBody)
     fmt = service.encoding_format(body.encoding_format)
-    answer = await service.embed(session, caller, request.app.state, body)
+    answer = await service.embed(session, caller, request.app.state, body, named=_named(request))
     tokens = answer.usage.prompt_tokens
     return JSONResponse({
         "object": "list",

@@ -22,6 +22,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
+from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
 from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
@@ -136,23 +137,14 @@ async def resolve_target(
     kind: str,
     session_id: uuid.UUID | None = None,
     ab_campaign: str | None = None,
+    named: Named | None = None,
 ) -> Target:
-    """Who serves ``model_path``. Reads the registry through ``state.refs``: a steady stream of requests
-    costs no query here."""
-    if not model_path or not model_path.strip():
-        raise InvalidInput("model must be '<use_case>' or '<use_case>/<model>'")
+    """Who serves ``model_path`` (named by the rule of :mod:`.names`; ``named``: already resolved by the
+    route's guard). Reads the registry through ``state.refs``: a steady stream of requests costs no query."""
     refs: RefCache = state.refs
-    use_case_key, _, model_key = model_path.strip().partition("/")
-    use_case = await refs.use_case(session, use_case_key)
-    what = f"use case '{use_case_key}'"
-    if use_case is None:
-        raise NotFound(f"{what} not found")
-    await principal.require(session, "inference:run", use_case.id, what)
-    explicit: Ref | None = None
-    if model_key:
-        explicit = await refs.model(session, model_key)
-        if explicit is None:
-            raise NotFound(f"model '{model_key}' not found")
+    if named is None:
+        named = await resolve_name(session, principal, refs, model_path)
+    use_case, explicit = named.use_case, named.model
     router = getattr(state, "ab_router", None)
     route = None
     if router is not None and kind == "chat":
@@ -212,14 +204,14 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
 
 async def prepare_call(
     session: AsyncSession, principal: Principal, state: Any, body: Any, *, messages: list[dict[str, str]] | None,
-    prompt: str | None,
+    prompt: str | None, named: Named | None = None,
 ) -> Call:
     """Validate everything, find the target and its backend. Nothing runs yet."""
     params = check_params(body)
     session_id = check_session_id(body.session_id)
     labels = check_labels(body.labels)
     target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
-                                  ab_campaign=body.ab_campaign)
+                                  ab_campaign=body.ab_campaign, named=named)
     backend = await backend_of(session, state, target)
     if messages is not None:
         request = GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages], params=params,
@@ -290,7 +282,8 @@ class EmbeddingAnswer:
     usage: Usage
 
 
-async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any) -> EmbeddingAnswer:
+async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any,
+                named: Named | None = None) -> EmbeddingAnswer:
     inputs = [body.input] if isinstance(body.input, str) else list(body.input)
     if not inputs:
         raise InvalidInput("input must not be empty")
@@ -302,7 +295,7 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
-    target = await resolve_target(session, principal, state, body.model, kind="embedding")
+    target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
     result = await backend.embed(inputs)

@@ -1,0 +1,14 @@
+"""Permission table rows of the inference routes this folder adds (chat, completions and embeddings have
+theirs in tests/identity/enforcement_cases_models.py, with the models they call)."""
+
+from __future__ import annotations
+
+from tests.enforcement import Case, rest
+
+CASES = [
+    # Any caller lists; the list holds only what the caller may use (tests/inference/test_gateway_names.py).
+    Case(("GET /api/v1/models",), op=lambda c, w: rest(c, "GET", "/models"), allowed_as=("viewer", "outsider", "editor"),
+         denied_as=()),
+    # Retrieving a name checks inference:run on the use case it names (the model is attached by the models rows).
+    Case(("GET /api/v1/models/{name:path}",), on_use_case=lambda c, w, uc: rest(c, "GET", f"/models/{uc}/attached-{w.suffix}")),
+]
