@@ -72,10 +72,45 @@ class FakeUpstream:
     slow_seconds: float = 5.0
 
 
+def _text(content: Any) -> str:
+    """A message's content as text; other content parts show as [type]."""
+    if isinstance(content, list):
+        return "".join(p["text"] if p.get("type") == "text" else f"[{p.get('type')}]" for p in content)
+    return content or ""
+
+
 def _reply_text(body: dict[str, Any]) -> str:
     if "messages" in body:
-        return "echo: " + body["messages"][-1]["content"]
-    return "echo: " + body["prompt"]
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            return f"tool {last['tool_call_id']} said: {_text(last['content'])}"
+        text = "echo: " + _text(last["content"])
+    else:
+        text = "echo: " + body["prompt"]
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        return json.dumps({"echo": text})
+    return text
+
+
+def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the fake model calls: the tool tool_choice names, else the first one (and the second too when
+    parallel calls are allowed), with the last user text as arguments."""
+    tools = [t["function"]["name"] for t in body.get("tools") or [] if t.get("type") == "function"]
+    choice = body.get("tool_choice")
+    if not tools or choice == "none" or body["messages"][-1]["role"] == "tool":
+        return []
+    if isinstance(choice, dict):
+        tools = [choice["function"]["name"]]
+    elif body.get("parallel_tool_calls") is False:
+        tools = tools[:1]
+    arguments = json.dumps({"text": _text(body["messages"][-1]["content"])})
+    return [{"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for i, name in enumerate(tools[:2])]
+
+
+def _logprobs(text: str) -> dict[str, Any]:
+    return {"content": [{"token": w, "logprob": -0.25, "bytes": list(w.encode()), "top_logprobs": []}
+                        for w in text.split(" ")]}
 
 
 def _make_app(state: FakeUpstream) -> Starlette:
@@ -110,19 +145,26 @@ def _make_app(state: FakeUpstream) -> Starlette:
         text = _reply_text(body)
         n = body.get("n", 1)
         chat = operation == "chat/completions"
+        calls = _tool_calls(body) if chat else []
         if body.get("stream"):
-            return StreamingResponse(_stream(text, n, chat, model), media_type="text/event-stream")
+            return StreamingResponse(_stream(text, n, chat, model, calls, bool(body.get("logprobs"))),
+                                     media_type="text/event-stream")
         choices = []
         for i in range(n):
-            item: dict[str, Any] = {"index": i, "finish_reason": "stop"}
-            if chat:
-                item["message"] = {"role": "assistant", "content": text}
+            item: dict[str, Any] = {"index": i, "finish_reason": "tool_calls" if calls else "stop"}
+            if chat and calls:
+                item["message"] = {"role": "assistant", "content": None, "tool_calls": calls, "refusal": None}
+            elif chat:
+                item["message"] = {"role": "assistant", "content": text, "refusal": None}
             else:
                 item["text"] = text
+            if body.get("logprobs"):
+                item["logprobs"] = _logprobs(text)
             choices.append(item)
+        usage = {"prompt_tokens": 5, "completion_tokens": 3 * n, "total_tokens": 5 + 3 * n,
+                 "prompt_tokens_details": {"cached_tokens": 1}}
         return JSONResponse({"id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
-                             "choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 3 * n,
-                                                           "total_tokens": 5 + 3 * n}})
+                             "choices": choices, "usage": usage, "system_fingerprint": "fp_fake"})
 
     return Starlette(routes=[
         Route("/v1/{operation:path}", handle, methods=["POST"]),
@@ -130,13 +172,34 @@ def _make_app(state: FakeUpstream) -> Starlette:
     ])
 
 
-async def _stream(text: str, n: int, chat: bool, model: str):
+async def _stream(text: str, n: int, chat: bool, model: str, calls: list[dict[str, Any]] | None = None,
+                  logprobs: bool = False):
     words = text.split(" ")
+    if calls:  # tool calls come in pieces: id and name first, then the arguments a few characters at a time
+        for i in range(n):
+            first = {"index": i, "delta": {"role": "assistant", "content": None}, "finish_reason": None}
+            yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [first]})}\n\n"
+            for c, call in enumerate(calls):
+                head = {"index": c, "id": call["id"], "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""}}
+                pieces = [head] + [{"index": c, "function": {"arguments": call["function"]["arguments"][k:k + 7]}}
+                                   for k in range(0, len(call["function"]["arguments"]), 7)]
+                for piece in pieces:
+                    item = {"index": i, "delta": {"tool_calls": [piece]}, "finish_reason": None}
+                    yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+            item = {"index": i, "delta": {}, "finish_reason": "tool_calls"}
+            yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+        usage = {"prompt_tokens": 5, "completion_tokens": 9 * n, "total_tokens": 5 + 9 * n}
+        yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+        yield "data: [DONE]\n\n"
+        return
     for i in range(n):
         for w, word in enumerate(words):
             piece = word if w == 0 else " " + word
             item = {"index": i, "finish_reason": None}
             item.update({"delta": {"content": piece}} if chat else {"text": piece})
+            if logprobs:
+                item["logprobs"] = _logprobs(piece)
             yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
         item = {"index": i, "finish_reason": "stop"}
         item.update({"delta": {}} if chat else {"text": ""})

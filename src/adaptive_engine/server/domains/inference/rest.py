@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import route_requires
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.domains.inference import catalog, service
+from adaptive_engine.server.domains.inference import catalog, openai_fields, service
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
@@ -33,12 +33,12 @@ router = APIRouter(tags=["inference"], route_class=CheckedRoute)
 
 async def _body(request: Request, schema: type[Any]) -> Any:
     """The JSON body (rest.json_input; a JSON string holding the object, as the official client sends
-    embeddings, works too), validated by ``schema``."""
+    embeddings, works too) and its view validated by ``schema``."""
     data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     try:
-        return schema.model_validate(data)
+        return data, schema.model_validate(data)
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
@@ -99,26 +99,24 @@ async def get_model(
 async def chat_completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
-    body: ChatBody = await _body(request, ChatBody)
-    messages = service.check_messages(body.messages)
-    call = await service.prepare_call(session, caller, request.app.state, body, messages=messages, prompt=None,
-                                      named=_named(request))
+    raw, body = await _body(request, ChatBody)
+    call = await service.prepare_call(session, caller, request.app.state, body, raw, prompt=None, named=_named(request))
     if body.stream:
         return await _stream_response(request, call, chat=True)
     result = await service.run(call)
-    texts = [c.text for c in result.choices]
-    reasons = [c.finish_reason for c in result.choices]
-    await service.record(request.app.state, call, texts, reasons, result.usage)
-    choices = [
-        {
-            "index": c.index,
-            "message": {"id": str(call.completion_ids[c.index]), "role": "assistant", "content": c.text},
-            "finish_reason": c.finish_reason,
-            "completion_id": str(call.completion_ids[c.index]),
-            "model": call.target.model_key,
-        }
-        for c in result.choices
-    ]
+    tool_calls = [(c.message or {}).get("tool_calls") for c in result.choices]
+    await service.record(request.app.state, call, [c.text for c in result.choices],
+                         [c.finish_reason for c in result.choices], result.usage, tool_calls)
+    choices = []
+    for c in result.choices:
+        completion_id = str(call.completion_ids[c.index])
+        # A provider's message goes back as it came (tool_calls, refusal, annotations...), with our id on it.
+        message = {"role": "assistant", "content": c.text} if c.message is None else {"role": "assistant", **c.message}
+        choice = {"index": c.index, "message": {**message, "id": completion_id}, "finish_reason": c.finish_reason,
+                  "completion_id": completion_id, "model": call.target.model_key}
+        if c.logprobs is not None:
+            choice["logprobs"] = c.logprobs
+        choices.append(choice)
     return JSONResponse({
         "id": str(call.request_id),
         "object": "chat.completion",
@@ -127,6 +125,7 @@ async def chat_completions(
         "session_id": str(call.session_id),
         "choices": choices,
         "usage": service.usage_json(result.usage),
+        **result.extra,
     })
 
 
@@ -138,7 +137,7 @@ async def chat_completions(
 async def completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
-    body: CompletionBody = await _body(request, CompletionBody)
+    raw, body = await _body(request, CompletionBody)
     prompt = body.prompt
     if isinstance(prompt, list):
         if len(prompt) != 1:
@@ -146,7 +145,7 @@ async def completions(
         prompt = prompt[0]
     if not prompt:
         raise InvalidInput("prompt must not be empty")
-    call = await service.prepare_call(session, caller, request.app.state, body, messages=None, prompt=prompt,
+    call = await service.prepare_call(session, caller, request.app.state, body, raw, prompt=prompt,
                                       named=_named(request))
     if body.stream:
         return await _stream_response(request, call, chat=False)
@@ -164,13 +163,14 @@ async def completions(
                 "index": c.index,
                 "text": c.text,
                 "finish_reason": c.finish_reason,
-                "logprobs": None,
+                "logprobs": c.logprobs,
                 "completion_id": str(call.completion_ids[c.index]),
                 "model": call.target.model_key,
             }
             for c in result.choices
         ],
         "usage": service.usage_json(result.usage),
+        **result.extra,
     })
 
 
@@ -191,17 +191,24 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
     n = call.request.params.n
     texts = [""] * n
     reasons: list[str | None] = [None] * n
+    calls: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     state = request.app.state
 
     def chunk(delta: TextDelta) -> str:
         completion_id = str(call.completion_ids[delta.index])
         if chat:
-            choice = {"index": delta.index,
-                      "delta": {"id": completion_id, "role": "assistant", "content": delta.text},
+            # A provider's delta goes as it came (tool-call pieces...), with our id and the role on each, and
+            # text content on each that is no tool call (the official client reads them on every chunk).
+            piece = {"content": delta.text} if delta.delta is None else dict(delta.delta)
+            if piece.get("content") is None and not piece.get("tool_calls"):
+                piece["content"] = delta.text
+            choice = {"index": delta.index, "delta": {"role": "assistant", **piece, "id": completion_id},
                       "completion_id": completion_id, "finish_reason": delta.finish_reason}
+            if delta.logprobs is not None:
+                choice["logprobs"] = delta.logprobs
         else:
             choice = {"index": delta.index, "text": delta.text, "completion_id": completion_id,
-                      "model": call.target.model_key, "finish_reason": delta.finish_reason, "logprobs": None}
+                      "model": call.target.model_key, "finish_reason": delta.finish_reason, "logprobs": delta.logprobs}
         return _sse({**head, "choices": [choice]})
 
     async def body() -> AsyncIterator[str]:
@@ -222,8 +229,10 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
                 texts[event.index] += event.text
                 if event.finish_reason is not None:
                     reasons[event.index] = event.finish_reason
+                if event.delta is not None and event.delta.get("tool_calls"):
+                    openai_fields.merge_tool_call_deltas(calls[event.index], event.delta["tool_calls"])
                 yield chunk(event)
-            await service.record(state, call, texts, reasons, usage)
+            await service.record(state, call, texts, reasons, usage, [c or None for c in calls])
             if call.include_usage:
                 yield _sse({**head, "choices": [], "usage": service.usage_json(usage)})
             yield "data: [DONE]\n\n"
@@ -245,7 +254,7 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse:
-    body: EmbeddingBody = await _body(request, EmbeddingBody)
+    _, body = await _body(request, EmbeddingBody)
     fmt = service.encoding_format(body.encoding_format)
     answer = await service.embed(session, caller, request.app.state, body, named=_named(request))
     tokens = answer.usage.prompt_tokens

@@ -22,8 +22,9 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
+from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
-from adaptive_engine.server.domains.interactions.service import NewCompletion, normalize_messages, record_completions
+from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions
 from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
@@ -35,7 +36,6 @@ from adaptive_engine.server.inference.backends.base import (
     Usage,
 )
 
-ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 MAX_N = 16
 MAX_STOP = 16
 MAX_EMBEDDING_INPUTS = 2048
@@ -63,7 +63,7 @@ class Call:
     target: Target
     backend: Backend
     request: GenerationRequest
-    stored_messages: list[dict[str, str]]
+    stored_messages: list[dict[str, Any]]
     session_id: uuid.UUID
     labels: dict[str, str]
     store: bool
@@ -78,14 +78,6 @@ class Call:
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def check_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
-    stored = normalize_messages(messages, "chat")
-    for i, message in enumerate(stored):
-        if message["role"] not in ROLES:
-            raise InvalidInput(f"chat.messages[{i}]: unknown role '{message['role']}' (expected one of {', '.join(sorted(ROLES))})")
-    return stored
 
 
 def check_params(body: Any) -> GenerationParams:
@@ -203,22 +195,31 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
 
 
 async def prepare_call(
-    session: AsyncSession, principal: Principal, state: Any, body: Any, *, messages: list[dict[str, str]] | None,
-    prompt: str | None, named: Named | None = None,
+    session: AsyncSession, principal: Principal, state: Any, body: Any, raw: dict[str, Any], *, prompt: str | None,
+    named: Named | None = None,
 ) -> Call:
-    """Validate everything, find the target and its backend. Nothing runs yet."""
+    """Validate everything, find the target and its backend. Nothing runs yet. ``raw`` is the request's JSON
+    (``body`` its typed view); ``prompt`` is set for /completions, None for chat."""
     params = check_params(body)
     session_id = check_session_id(body.session_id)
-    labels = check_labels(body.labels)
+    # metadata (OpenAI's key-value pairs) is kept with the completion as labels; explicit labels win.
+    labels = {**openai_fields.check_metadata(raw.get("metadata")), **check_labels(body.labels)}
+    messages = openai_fields.check_messages(raw.get("messages")) if prompt is None else None
+    openai_fields.check(raw)
     target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
                                   ab_campaign=body.ab_campaign, named=named)
     backend = await backend_of(session, state, target)
-    if messages is not None:
-        request = GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages], params=params,
-                                    user=body.user)
-        stored = messages
+    upstream = None
+    if backend.passthrough:
+        upstream = openai_fields.upstream_body(raw)
     else:
-        request = GenerationRequest(prompt=prompt, params=params, user=body.user)
+        openai_fields.refuse_for_local(raw, target.model_key)
+    if messages is not None:
+        chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
+        request = GenerationRequest(messages=chat, params=params, user=body.user, upstream=upstream)
+        stored: list[dict[str, Any]] = messages
+    else:
+        request = GenerationRequest(prompt=prompt, params=params, user=body.user, upstream=upstream)
         stored = [{"role": "user", "content": prompt or ""}]
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
@@ -236,7 +237,8 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
         yield event
 
 
-async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage) -> None:
+async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,
+                 tool_calls: Sequence[list[dict[str, Any]] | None] | None = None) -> None:
     """Store one completion per choice (unless the caller said store=False). The answer does not wait for
     the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
     on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``)."""
@@ -261,15 +263,18 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
             latency_ms=latency_ms,
             finish_reason=reasons[i],
             ab_campaign_id=call.target.ab_campaign_id,
+            tool_calls=tool_calls[i] if tool_calls else None,
         )
         for i in range(n)
     ]
     await record_completions(state, rows, wait=False)
 
 
-def usage_json(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """A provider's usage object as it came (token details included); ours for local models."""
+    ours = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens}
+    return {**usage.raw, **ours} if usage.raw else ours
 
 
 # --------------------------------------------------------------------------- embeddings

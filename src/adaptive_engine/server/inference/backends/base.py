@@ -12,7 +12,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from adaptive_engine.server import errors
 
@@ -91,6 +91,10 @@ class GenerationRequest:
     prompt: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     user: str | None = None
+    # For backends that speak the OpenAI wire format (``Backend.passthrough``): the body to send as the caller
+    # gave it (messages or prompt included, the model's configured defaults merged, the gateway's own fields
+    # removed). None: the backend builds its body from ``params`` (the server's own callers, e.g. judges).
+    upstream: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -101,6 +105,8 @@ class GenerationRequest:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The provider's usage object as it came (token details included), returned to the caller unchanged.
+    raw: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def total_tokens(self) -> int:
@@ -112,6 +118,9 @@ class Choice:
     index: int
     text: str
     finish_reason: FinishReason
+    # Passthrough backends: the provider's message as it came (tool_calls, refusal...), and its logprobs.
+    message: dict[str, Any] | None = None
+    logprobs: Any = None
 
 
 @dataclass(slots=True)
@@ -119,6 +128,8 @@ class GenerationResult:
     choices: list[Choice]
     usage: Usage
     model: str = ""
+    # Passthrough backends: top-level fields of the provider's answer to return (system_fingerprint...).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,6 +139,9 @@ class TextDelta:
     index: int
     text: str
     finish_reason: FinishReason | None = None
+    # Passthrough backends: the provider's delta as it came (tool-call pieces...), and its logprobs.
+    delta: dict[str, Any] | None = None
+    logprobs: Any = None
 
 
 StreamEvent = TextDelta | Usage
@@ -157,6 +171,9 @@ class Backend(abc.ABC):
     """An inference backend. ``load`` before use, ``unload`` when done; both are idempotent."""
 
     capabilities: frozenset[Capability] = frozenset()
+    # True when the backend forwards a request's OpenAI fields to a provider as given (GenerationRequest.upstream);
+    # requests to the others may only use what GenerationParams holds.
+    passthrough: bool = False
 
     @abc.abstractmethod
     async def load(self) -> None: ...

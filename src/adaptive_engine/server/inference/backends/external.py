@@ -60,6 +60,8 @@ _PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Googl
 # What a caller reads when the endpoint failed in a way that is not an API error (see the module's doc).
 NOT_THE_API = "the endpoint did not answer as an OpenAI-compatible API"
 log = logging.getLogger(__name__)
+# Top-level fields of a provider's chat answer that go back to the caller as they came.
+PASSED_BACK = ("system_fingerprint", "service_tier")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class ExternalBackend(Backend):
     with the same guard."""
 
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDING})
+    passthrough = True
 
     def __init__(self, config: ExternalModelConfig, client: HttpPool | None = None,
                  guard: OutboundGuard | None = None) -> None:
@@ -202,10 +205,24 @@ class ExternalBackend(Backend):
     # -- calls
 
     def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+        if request.upstream is not None:
+            body = dict(request.upstream)  # the caller's fields, as given
+        else:
+            body = self._params_body(request)
+        if self.config.provider == "azure":  # Azure names the model by the deployment in the URL
+            body.pop("model", None)
+        else:
+            body["model"] = self.config.external_model_id
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    @staticmethod
+    def _params_body(request: GenerationRequest) -> dict[str, Any]:
+        """The body of a request from the server itself (no caller fields): what ``params`` says."""
         p = request.params
         body: dict[str, Any] = {}
-        if self.config.provider != "azure":  # Azure names the model by the deployment in the URL
-            body["model"] = self.config.external_model_id
         if request.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         else:
@@ -222,9 +239,6 @@ class ExternalBackend(Backend):
             body["seed"] = p.seed
         if request.user:
             body["user"] = request.user
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
         return body
 
     def _http(self) -> aiohttp.ClientSession:
@@ -255,20 +269,26 @@ class ExternalBackend(Backend):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         chat = request.messages is not None
         data = await self._post("chat/completions" if chat else "completions", self._body(request, stream=False))
+        keep = request.upstream is not None  # the caller's own fields: return the provider's answer as it came
         try:
             choices = []
             for position, item in enumerate(data["choices"]):
-                text = (item.get("message") or {}).get("content") if chat else item.get("text")
+                message = item.get("message") or {} if chat else None
+                text = message.get("content") if message is not None else item.get("text")
                 choices.append(Choice(index=item.get("index", position), text=text or "",
-                                      finish_reason=item.get("finish_reason") or "stop"))
+                                      finish_reason=item.get("finish_reason") or "stop",
+                                      message=message if keep else None, logprobs=item.get("logprobs")))
             usage = _usage(data.get("usage"))
         except (KeyError, TypeError, AttributeError):
             raise self._not_the_api(f"unexpected answer shape: {str(data)[:200]}") from None
         choices.sort(key=lambda c: c.index)
-        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id)
+        extra = {k: data[k] for k in PASSED_BACK if data.get(k) is not None} if keep else {}
+        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id,
+                                extra=extra)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         chat = request.messages is not None
+        keep = request.upstream is not None
         operation = "chat/completions" if chat else "completions"
         usage: Usage | None = None
         try:
@@ -290,13 +310,16 @@ class ExternalBackend(Backend):
                             raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
                         raise UpstreamError(message, provider=self.provider_name)
                     for item in chunk.get("choices") or []:
-                        if chat:
-                            text = (item.get("delta") or {}).get("content") or ""
-                        else:
-                            text = item.get("text") or ""
+                        delta = item.get("delta") or {} if chat else None
+                        text = (delta.get("content") if delta is not None else item.get("text")) or ""
                         reason = item.get("finish_reason")
-                        if text or reason:
-                            yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason)
+                        logprobs = item.get("logprobs")
+                        # A piece of a tool call, a refusal... has no text but must reach the caller.
+                        other = keep and delta is not None and any(v is not None for k, v in delta.items()
+                                                                   if k not in ("content", "role"))
+                        if text or reason or other or (keep and logprobs is not None):
+                            yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason,
+                                            delta=delta if keep else None, logprobs=logprobs)
                     if chunk.get("usage"):
                         usage = _usage(chunk["usage"])
         except asyncio.TimeoutError as exc:
@@ -370,4 +393,4 @@ def _usage(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
     return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
-                 completion_tokens=int(data.get("completion_tokens") or 0))
+                 completion_tokens=int(data.get("completion_tokens") or 0), raw=data)
