@@ -12,3 +12,10 @@ CASES = [
     # Retrieving a name checks inference:run on the use case it names (the model is attached by the models rows).
     Case(("GET /api/v1/models/{name:path}",), on_use_case=lambda c, w, uc: rest(c, "GET", f"/models/{uc}/attached-{w.suffix}")),
 ]
+
+CASES += [
+    # The model registry's right (like updateModelComputeConfig); "reg-…" is registered by the models rows.
+    Case(("Mutation.update_model_gateway_config",),
+         op=lambda c, w: c.models.update_gateway_config(f"reg-{w.suffix}", max_retries=1),
+         snapshot=lambda a, w: a.models.get(f"reg-{w.suffix}").gateway_config),
+]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -70,6 +71,8 @@ class FakeUpstream:
     root: str  # scheme://host:port
     requests: list[Recorded] = field(default_factory=list)
     slow_seconds: float = 5.0
+    # Requests seen per model name (the "fail<status>x<n>-..." models fail their first n requests).
+    seen: dict[str, int] = field(default_factory=dict)
 
 
 def _text(content: Any) -> str:
@@ -134,6 +137,18 @@ def _make_app(state: FakeUpstream) -> Starlette:
             return Response("<html>bad gateway</html>", status_code=502, media_type="text/html")
         if model == "slow":
             await asyncio.sleep(state.slow_seconds)
+        failing = re.match(r"fail(\d{3})x(\d+)", model or "")
+        if failing:  # fails its first n requests with that status, then answers
+            state.seen[model] = state.seen.get(model, 0) + 1
+            if state.seen[model] <= int(failing.group(2)):
+                status = int(failing.group(1))
+                headers = {"retry-after-ms": "30"} if status == 429 else {}
+                if model.endswith("-wait-long"):
+                    headers = {"retry-after": "120"}
+                return JSONResponse({"error": {"message": f"try again later ({state.seen[model]})"}},
+                                    status_code=status, headers=headers)
+        if model in ("stall-midstream", "die-midstream") and body.get("stream"):
+            return StreamingResponse(_broken_stream(model, state.slow_seconds), media_type="text/event-stream")
         operation = request.path_params["operation"]
         if operation == "embeddings":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -206,6 +221,18 @@ async def _stream(text: str, n: int, chat: bool, model: str, calls: list[dict[st
         yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
     usage = {"prompt_tokens": 5, "completion_tokens": len(words) * n, "total_tokens": 5 + len(words) * n}
     yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+async def _broken_stream(model: str, stall: float):
+    """Two chunks, then a stall (no more bytes for ``stall`` seconds) or a dropped connection."""
+    for word in ("half", " an"):
+        item = {"index": 0, "delta": {"content": word}, "finish_reason": None}
+        yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+    if model == "stall-midstream":
+        await asyncio.sleep(stall)
+    else:
+        raise RuntimeError("the upstream died mid-stream")  # uvicorn drops the connection
     yield "data: [DONE]\n\n"
 
 

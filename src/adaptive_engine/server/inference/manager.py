@@ -24,6 +24,7 @@ from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.notify.sender import announce_model_status
 from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
 from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, HttpPool, make_http_client
+from adaptive_engine.server.inference.gateway import GatewayConfig
 from adaptive_engine.server.inference.backends.local import (
     LocalChatBackend,
     LocalEmbeddingBackend,
@@ -147,6 +148,18 @@ class InferenceManager:
         if backend is not None:
             await backend.unload()
 
+    async def reconfigure(self, model: orm.Model) -> None:
+        """Apply a model's changed gateway config in this process: an external backend is rebuilt on its next
+        use; a loaded local one keeps its weights and takes the new fallbacks."""
+        if model.is_external:
+            backend = self._backends.pop(model.id, None)
+            if backend is not None:
+                await backend.unload()
+            return
+        backend = self._backends.get(model.id)
+        if backend is not None:
+            backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+
     def loaded(self, model_id: uuid.UUID) -> Backend | None:
         return self._backends.get(model_id)
 
@@ -223,18 +236,31 @@ class InferenceManager:
                     await announce_model_status(session, model)
 
     def build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
+        backend = self._build_backend(model, backbone)
+        backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+        return backend
+
+    def _build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         source = model.source or {}
         if model.is_external:
             provider = EXTERNAL_PROVIDERS.get(model.provider)
             if provider is None:
                 raise BackendLoadError(f"provider '{model.provider}' is not supported")
+            gateway = GatewayConfig.of(source)
+            settings = self.settings
             config = ExternalModelConfig(
                 provider=provider,  # type: ignore[arg-type]
                 external_model_id=str(source.get("external_model_id") or ""),
                 api_key=model.secret or "",
                 endpoint=source.get("endpoint"),
                 api_version=source.get("api_version"),
-                timeout=float(source.get("timeout") or getattr(self.settings, "external_timeout_s", 60.0)),
+                timeout=float(gateway.first_byte_timeout_s or source.get("timeout")
+                              or getattr(settings, "external_timeout_s", 60.0)),
+                connect_timeout=gateway.connect_timeout_s or getattr(settings, "external_connect_timeout_s", None),
+                total_timeout=gateway.total_timeout_s,
+                max_retries=(gateway.max_retries if gateway.max_retries is not None
+                             else getattr(settings, "external_max_retries", 2)),
+                defaults=gateway.defaults,
             )
             return ExternalBackend(config, self._http, self._guard)
         if model.kind == "embedding":

@@ -9,6 +9,7 @@ before the answer starts, so a failing backend still gets a plain JSON error wit
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from adaptive_engine.server.rest.json_input import CheckedRoute, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
 router = APIRouter(tags=["inference"], route_class=CheckedRoute)
+log = logging.getLogger(__name__)
 
 
 async def _body(request: Request, schema: type[Any]) -> Any:
@@ -238,6 +240,10 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
             yield "data: [DONE]\n\n"
         except DomainError as error:  # the answer has started: report in the stream, then end it
             yield _error_event(error)
+            yield "data: [DONE]\n\n"
+        except Exception:  # a bug must end the stream too, never leave the caller waiting
+            log.exception("a stream failed")
+            yield _error_event(Internal("generation failed"))
             yield "data: [DONE]\n\n"
         finally:
             await events.aclose()  # on a client disconnect this cancels the generation

@@ -8,10 +8,11 @@ an A/B campaign's arm) or ``"{use_case}/{model}"``. Each served choice becomes a
 from __future__ import annotations
 
 import base64
+import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
 from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions
-from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
     ChatMessage,
@@ -33,8 +34,12 @@ from adaptive_engine.server.inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     StreamEvent,
+    UpstreamError,
+    UpstreamTimeout,
     Usage,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_N = 16
 MAX_STOP = 16
@@ -68,6 +73,8 @@ class Call:
     labels: dict[str, str]
     store: bool
     include_usage: bool
+    # Who serves when the target fails before answering (the model's gateway fallbacks), in order.
+    fallbacks: list[Route] = field(default_factory=list)
     request_id: uuid.UUID = field(default_factory=new_id)
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
@@ -75,6 +82,20 @@ class Call:
 
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
+
+    def routes(self) -> list[Route]:
+        return [Route(self.target, self.backend, self.request), *self.fallbacks]
+
+    def served_by(self, route: Route) -> None:
+        """The route that answered: the answer and the completion name its model."""
+        self.target, self.backend, self.request = route.target, route.backend, route.request
+
+
+@dataclass(frozen=True)
+class Route:
+    target: Target
+    backend: Backend
+    request: GenerationRequest
 
 
 # --------------------------------------------------------------------------- validation
@@ -209,32 +230,100 @@ async def prepare_call(
     target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
                                   ab_campaign=body.ab_campaign, named=named)
     backend = await backend_of(session, state, target)
-    upstream = None
-    if backend.passthrough:
-        upstream = openai_fields.upstream_body(raw)
-    else:
-        openai_fields.refuse_for_local(raw, target.model_key)
-    if messages is not None:
-        chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
-        request = GenerationRequest(messages=chat, params=params, user=body.user, upstream=upstream)
-        stored: list[dict[str, Any]] = messages
-    else:
-        request = GenerationRequest(prompt=prompt, params=params, user=body.user, upstream=upstream)
-        stored = [{"role": "user", "content": prompt or ""}]
+
+    def request_for(backend: Backend, model_key: str) -> GenerationRequest:
+        upstream = None
+        if backend.passthrough:
+            upstream = openai_fields.upstream_body(raw)
+        else:
+            openai_fields.refuse_for_local(raw, model_key)
+        if messages is not None:
+            chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
+            return GenerationRequest(messages=chat, params=params, user=body.user, upstream=upstream)
+        return GenerationRequest(prompt=prompt, params=params, user=body.user, upstream=upstream)
+
+    request = request_for(backend, target.model_key)
+    fallbacks = await _fallbacks(session, state, target, backend, request_for)
+    stored: list[dict[str, Any]] = messages if messages is not None else [{"role": "user", "content": prompt or ""}]
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
-                labels=labels, store=body.store is not False, include_usage=include_usage)
+                labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks)
+
+
+async def _fallbacks(
+    session: AsyncSession, state: Any, target: Target, backend: Backend,
+    request_for: Callable[[Backend, str], GenerationRequest],
+) -> list[Route]:
+    """The routes of the primary's fallback models that can take this request now (online chat models; a
+    local one only when the request holds nothing it refuses). Read from the registry cache."""
+    routes = []
+    for key in backend.fallbacks:
+        model = await state.refs.model(session, key)
+        if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
+            continue
+        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None)
+        try:
+            other = await backend_of(session, state, fallback)
+            routes.append(Route(fallback, other, request_for(other, model.key)))
+        except DomainError as skipped:
+            log.info("fallback %s of %s cannot serve this request: %s", key, target.model_key, skipped.message)
+    return routes
+
+
+def _fails_over(error: DomainError) -> bool:
+    """Whether another model may serve after ``error``: the upstream could not be reached, was overloaded,
+    failed (5xx) or timed out, or the model is not serving; never a refusal of the request itself (4xx)."""
+    if isinstance(error, UpstreamError):
+        return error.retryable or error.status is None or isinstance(error, UpstreamTimeout)
+    return isinstance(error, Unavailable)
 
 
 async def run(call: Call) -> GenerationResult:
-    return await call.backend.generate(call.request)
+    routes = call.routes()
+    for i, route in enumerate(routes):
+        try:
+            result = await route.backend.generate(route.request)
+        except DomainError as error:
+            if i + 1 == len(routes) or not _fails_over(error):
+                raise
+            log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
+                        routes[i + 1].target.model_key)
+            continue
+        call.served_by(route)
+        return result
+    raise AssertionError("no route")  # routes() is never empty
 
 
 async def stream(call: Call) -> AsyncIterator[StreamEvent]:
-    async for event in call.backend.stream(call.request):
-        yield event
+    """The first route that produces a first event serves the whole stream: once an event is out, the caller
+    has it, and a failure after it ends the stream (rest.py reports it as the stream's last event)."""
+    routes = call.routes()
+    for i, route in enumerate(routes):
+        events = route.backend.stream(route.request)
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            return
+        except DomainError as error:
+            await events.aclose()
+            if i + 1 == len(routes) or not _fails_over(error):
+                raise
+            log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
+                        routes[i + 1].target.model_key)
+            continue
+        except BaseException:
+            await events.aclose()
+            raise
+        call.served_by(route)
+        try:
+            yield first
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+        return
 
 
 async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import epoch
+from adaptive_engine.server.domains.models import gateway_config
 from adaptive_engine.server.graphql.loaders import children
 
 
@@ -64,6 +65,16 @@ USE_CASES_OF_MODEL = children(
     .where(orm.ModelService.model_id.in_(ids))
     .order_by(orm.UseCase.key)
 )
+
+
+@strawberry.type(name="ModelGatewayConfig", description="How the gateway calls the model (null: the server's default)")
+class ModelGatewayConfig:
+    connect_timeout_s: float | None
+    first_byte_timeout_s: float | None
+    total_timeout_s: float | None
+    max_retries: int | None
+    fallbacks: list[str] = strawberry.field(description="Model keys that serve, in order, when this one fails before answering")
+    defaults: strawberry.scalars.JSON = strawberry.field(description="Request fields sent when the caller gives none")
 
 
 @strawberry.type(name="Model")
@@ -130,6 +141,14 @@ class ModelType:
             kv_cache_len=int(cfg.get("kv_cache_len", 0)),
             max_seq_len=int(cfg.get("max_seq_len", 2048)),
         )
+
+    @strawberry.field
+    def gateway_config(self) -> ModelGatewayConfig:
+        config = gateway_config.config_of(self.row)
+        return ModelGatewayConfig(connect_timeout_s=config.connect_timeout_s,
+                                  first_byte_timeout_s=config.first_byte_timeout_s,
+                                  total_timeout_s=config.total_timeout_s, max_retries=config.max_retries,
+                                  fallbacks=list(config.fallbacks), defaults=config.defaults)
 
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:

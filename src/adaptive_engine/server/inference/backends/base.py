@@ -49,13 +49,17 @@ class UpstreamError(BackendError, errors.UpstreamError):
 
     ``upstream_message`` is the provider's own message; ``message`` adds who answered and the status."""
 
-    def __init__(self, message: str, *, status: int | None = None, provider: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, provider: str = "", retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         where = f"{provider} " if provider else "upstream provider "
         code = f" ({status})" if status is not None else ""
         super().__init__(f"{where}error{code}: {message}", details={"upstream_status": status} if status else None)
         self.upstream_message = message
         self.status = status
         self.provider = provider
+        # Worth another attempt (a connection error, 429 or 5xx), after ``retry_after`` seconds if the provider said.
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError, errors.UpstreamTimeout):
@@ -174,6 +178,9 @@ class Backend(abc.ABC):
     # True when the backend forwards a request's OpenAI fields to a provider as given (GenerationRequest.upstream);
     # requests to the others may only use what GenerationParams holds.
     passthrough: bool = False
+    # Model keys that serve a request this backend failed before answering (the model's gateway config; set
+    # by the inference manager).
+    fallbacks: tuple[str, ...] = ()
 
     @abc.abstractmethod
     async def load(self) -> None: ...
