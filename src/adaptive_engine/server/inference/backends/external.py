@@ -31,6 +31,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+import pydantic_core
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from adaptive_engine.server.errors import InvalidInput
@@ -121,13 +122,20 @@ class HttpPool:
             connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300,
                                              resolver=resolver)
             # trust_env off: a proxy from the environment must not silently reroute model traffic.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+            # Bodies are encoded by pydantic-core (Rust): several times faster than the json module on the
+            # large bodies agents send (tools, schemas, long conversations).
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
+                                                  json_serialize=_to_json)
         return self._session
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _to_json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
 
 
 def make_http_client(max_connections: int = 200, guard: OutboundGuard | None = None) -> HttpPool:
