@@ -181,7 +181,27 @@ def _make_app(state: FakeUpstream) -> Starlette:
         return JSONResponse({"id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
                              "choices": choices, "usage": usage, "system_fingerprint": "fp_fake"})
 
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API (its shapes; enough of it for the translation to be tested both ways)."""
+        body = json.loads(await request.body())
+        state.requests.append(Recorded(request.method, request.url.path, dict(request.query_params),
+                                       {k.lower(): v for k, v in request.headers.items()}, body))
+        if request.headers.get("x-api-key") != API_KEY or not request.headers.get("anthropic-version"):
+            return JSONResponse({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+                                status_code=401)
+        if body["model"] == "claude-overloaded":
+            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+                                status_code=529)
+        blocks = _claude_reply(body)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        usage = {"input_tokens": 7, "output_tokens": 4}
+        if body.get("stream"):
+            return StreamingResponse(_claude_stream(body["model"], blocks, stop, usage), media_type="text/event-stream")
+        return JSONResponse({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                             "content": blocks, "stop_reason": stop, "usage": usage})
+
     return Starlette(routes=[
+        Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/{operation:path}", handle, methods=["POST"]),
         Route("/openai/deployments/{deployment}/{operation:path}", handle, methods=["POST"]),
     ])
@@ -222,6 +242,52 @@ async def _stream(text: str, n: int, chat: bool, model: str, calls: list[dict[st
     usage = {"prompt_tokens": 5, "completion_tokens": len(words) * n, "total_tokens": 5 + len(words) * n}
     yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [], 'usage': usage})}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def _claude_reply(body: dict[str, Any]) -> list[dict[str, Any]]:
+    last = body["messages"][-1]["content"]
+    results = [b for b in last if b.get("type") == "tool_result"]
+    if results:
+        return [{"type": "text", "text": f"tool {results[0]['tool_use_id']} said: {results[0]['content']}"}]
+    text = "".join(b["text"] if b["type"] == "text" else f"[{b['type']}]" for b in last)
+    tools = [t["name"] for t in body.get("tools") or []]
+    choice = body.get("tool_choice") or {"type": "auto"}
+    if tools and choice["type"] != "none":
+        if choice["type"] == "tool":
+            tools = [choice["name"]]
+        elif choice.get("disable_parallel_tool_use"):
+            tools = tools[:1]
+        return [{"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {"text": text}}
+                for i, name in enumerate(tools[:2])]
+    return [{"type": "text", "text": "echo: " + text}]
+
+
+def _claude_event(kind: str, **data: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+
+
+async def _claude_stream(model: str, blocks: list[dict[str, Any]], stop: str, usage: dict[str, int]):
+    yield _claude_event("message_start", message={"id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                                                  "content": [], "usage": {"input_tokens": usage["input_tokens"],
+                                                                           "output_tokens": 1}})
+    yield _claude_event("ping")
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            yield _claude_event("content_block_start", index=index, content_block={"type": "text", "text": ""})
+            words = block["text"].split(" ")
+            for w, word in enumerate(words):
+                piece = word if w == 0 else " " + word
+                yield _claude_event("content_block_delta", index=index, delta={"type": "text_delta", "text": piece})
+        else:
+            yield _claude_event("content_block_start", index=index,
+                                content_block={"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}})
+            arguments = json.dumps(block["input"])
+            for k in range(0, len(arguments), 6):
+                yield _claude_event("content_block_delta", index=index,
+                                    delta={"type": "input_json_delta", "partial_json": arguments[k:k + 6]})
+        yield _claude_event("content_block_stop", index=index)
+    yield _claude_event("message_delta", delta={"stop_reason": stop}, usage={"output_tokens": usage["output_tokens"]})
+    yield _claude_event("message_stop")
 
 
 async def _broken_stream(model: str, stall: float):

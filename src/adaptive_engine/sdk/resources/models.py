@@ -16,7 +16,8 @@ MODEL_FIELDS = """
 """
 SERVICE_FIELDS = f"id key name isDefault desiredOnline createdAt model {{ {MODEL_FIELDS} }}"
 
-_PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure")}
+_PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure"),
+              "anthropic": ("ANTHROPIC", "anthropic")}
 _CAPABILITIES = {"chat": "TextGeneration", "embedding": "Embedding"}
 
 
@@ -57,7 +58,7 @@ class Models(Resource):
         name: str,
         external_model_id: str,
         api_key: str,
-        provider: Literal["open_ai", "google", "azure"],
+        provider: Literal["open_ai", "google", "azure", "anthropic"],
         endpoint: str | None = None,
         api_version: str | None = None,
         key: str | None = None,

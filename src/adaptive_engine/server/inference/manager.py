@@ -22,6 +22,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.notify.sender import announce_model_status
+from adaptive_engine.server.inference.backends.anthropic import AnthropicBackend
 from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
 from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, HttpPool, make_http_client
 from adaptive_engine.server.inference.gateway import GatewayConfig
@@ -43,7 +44,7 @@ BUNDLED = {
     BUNDLED_EMBEDDING: {"name": "all-MiniLM-L6-v2", "kind": "embedding"},
 }
 # Registry provider names -> the external backend's.
-EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google"}
+EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google", "anthropic": "anthropic"}
 
 
 class InferenceManager:
@@ -262,6 +263,8 @@ class InferenceManager:
                              else getattr(settings, "external_max_retries", 2)),
                 defaults=gateway.defaults,
             )
+            if provider == "anthropic":
+                return AnthropicBackend(config, self._http, self._guard)
             return ExternalBackend(config, self._http, self._guard)
         if model.kind == "embedding":
             path = bundled_embedding_path() if source.get("bundled") else source.get("path")

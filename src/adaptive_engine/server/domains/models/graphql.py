@@ -217,6 +217,7 @@ _PROVIDERS = {
     ExternalModelProviderName.LEGACY_OPEN_AI: ("open_ai", "legacy_open_ai"),
     ExternalModelProviderName.GOOGLE: ("google", "google"),
     ExternalModelProviderName.AZURE: ("azure", "azure"),
+    ExternalModelProviderName.ANTHROPIC: ("anthropic", "anthropic"),
 }
 
 
@@ -237,7 +238,7 @@ class ModelMutation:
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_external_model(self, info: Info[Context, None], input: AddExternalModelInput) -> ModelType:
         if input.provider not in _PROVIDERS:
-            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE or AZURE")
+            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE, AZURE or ANTHROPIC")
         provider, field = _PROVIDERS[input.provider]
         data = getattr(input.provider_data, field, None) if input.provider_data else None
         if data is None:

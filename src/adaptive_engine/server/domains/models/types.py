@@ -40,6 +40,7 @@ PROVIDER_NAMES = {
     "open_ai": ProviderName.OPEN_AI,
     "google": ProviderName.GOOGLE,
     "azure": ProviderName.OPEN_AI,
+    "anthropic": ProviderName.ANTHROPIC,
 }
 
 
@@ -109,7 +110,7 @@ class ModelType:
     def provider_name(self) -> ProviderName:
         return PROVIDER_NAMES.get(self.row.provider, ProviderName.HARMONY)
 
-    @strawberry.field(description="local, open_ai, azure or google")
+    @strawberry.field(description="local, open_ai, azure, google or anthropic")
     def provider(self) -> str:
         return self.row.provider
 

@@ -55,13 +55,15 @@ from .base import (
     Usage,
 )
 
-Provider = Literal["openai", "azure", "google"]
+Provider = Literal["openai", "azure", "google", "anthropic"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
+ANTHROPIC_VERSION = "2023-06-01"
 AZURE_API_VERSION = "2024-10-21"
 
-_PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google"}
+_PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google", "anthropic": "Anthropic"}
 # What a caller reads when the endpoint failed in a way that is not an API error (see the module's doc).
 NOT_THE_API = "the endpoint did not answer as an OpenAI-compatible API"
 log = logging.getLogger(__name__)
@@ -232,6 +234,9 @@ class ExternalBackend(Backend):
             base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
             version = c.api_version or query.get("api-version") or AZURE_API_VERSION
             return base, {"api-version": version}, {"api-key": c.api_key}
+        if c.provider == "anthropic":
+            base = (c.endpoint or ANTHROPIC_BASE_URL).rstrip("/")
+            return base, {}, {"x-api-key": c.api_key, "anthropic-version": ANTHROPIC_VERSION}
         default = GOOGLE_BASE_URL if c.provider == "google" else OPENAI_BASE_URL
         base = (c.endpoint or default).rstrip("/")
         return base, {}, {"Authorization": f"Bearer {c.api_key}"}
@@ -389,12 +394,28 @@ class ExternalBackend(Backend):
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         chat = request.messages is not None
         keep = request.upstream is not None
-        operation = "chat/completions" if chat else "completions"
         usage: Usage | None = None
-        body = self._body(request, stream=True)
+        async for chunk in self._chunks("chat/completions" if chat else "completions", self._body(request, stream=True)):
+            for item in chunk.get("choices") or []:
+                delta = item.get("delta") or {} if chat else None
+                text = (delta.get("content") if delta is not None else item.get("text")) or ""
+                reason = item.get("finish_reason")
+                logprobs = item.get("logprobs")
+                # A piece of a tool call, a refusal... has no text but must reach the caller.
+                other = keep and delta is not None and any(v is not None for k, v in delta.items()
+                                                           if k not in ("content", "role"))
+                if text or reason or other or (keep and logprobs is not None):
+                    yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason,
+                                    delta=delta if keep else None, logprobs=logprobs)
+            if chunk.get("usage"):
+                usage = _usage(chunk["usage"])
+        yield usage or Usage()
+
+    async def _chunks(self, operation: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of a streamed call, up to ``[DONE]`` or the end. Retries happen only while opening:
+        once an event is out, the caller has it. An error event ends the stream with the provider's message."""
         deadline = self._deadline()
         response: aiohttp.ClientResponse | None = None
-        # Retries only while opening: once a chunk is out, the caller has it.
         async for attempt in self._retrying(deadline):
             with attempt:
                 response = await self._open(operation, body, deadline)
@@ -409,31 +430,20 @@ class ExternalBackend(Backend):
                     chunk = json.loads(data)
                 except ValueError:
                     raise self._not_the_api(f"bad stream chunk: {data[:200]!r}") from None
-                if isinstance(chunk, dict) and chunk.get("error"):
+                if not isinstance(chunk, dict):
+                    raise self._not_the_api(f"bad stream chunk: {data[:200]!r}")
+                if chunk.get("error"):
                     message = _message(chunk)
                     if message is None:
                         raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
                     raise UpstreamError(message, provider=self.provider_name)
-                for item in chunk.get("choices") or []:
-                    delta = item.get("delta") or {} if chat else None
-                    text = (delta.get("content") if delta is not None else item.get("text")) or ""
-                    reason = item.get("finish_reason")
-                    logprobs = item.get("logprobs")
-                    # A piece of a tool call, a refusal... has no text but must reach the caller.
-                    other = keep and delta is not None and any(v is not None for k, v in delta.items()
-                                                               if k not in ("content", "role"))
-                    if text or reason or other or (keep and logprobs is not None):
-                        yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason,
-                                        delta=delta if keep else None, logprobs=logprobs)
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
+                yield chunk
         except asyncio.TimeoutError as exc:
             raise self._timeout_error(exc, deadline) from exc
         except aiohttp.ClientError as exc:
             raise self._unreachable(exc, during_answer=True) from exc
         finally:
             response.release()
-        yield usage or Usage()
 
     async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
         if not texts:
