@@ -3,6 +3,7 @@ theirs in tests/identity/enforcement_cases_models.py, with the models they call)
 
 from __future__ import annotations
 
+from adaptive_engine.sdk.errors import ConflictError, ServerError, ValidationError
 from tests.enforcement import Case, rest
 
 CASES = [
@@ -18,4 +19,11 @@ CASES += [
     Case(("Mutation.update_model_gateway_config",),
          op=lambda c, w: c.models.update_gateway_config(f"reg-{w.suffix}", max_retries=1),
          snapshot=lambda a, w: a.models.get(f"reg-{w.suffix}").gateway_config),
+]
+
+CASES += [
+    # Like chat: inference:run on the use case the model names (the attached model's endpoint is unreachable).
+    Case(("POST /api/v1/responses",),
+         on_use_case=lambda c, w, uc: rest(c, "POST", "/responses", json={"model": f"{uc}/attached-{w.suffix}", "input": "hi"}),
+         allowed_as=("editor",), denied_as=("viewer",), allowed_errors=(ServerError, ValidationError, ConflictError)),
 ]

@@ -51,3 +51,17 @@ def test_neutral_values_and_text_parts_work_locally(served, http):
         "messages": [{"role": "user", "content": [{"type": "text", "text": CAPITAL[0]["content"]}]}]})
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["message"]["content"] == PARIS
+
+
+def test_responses_on_a_local_model(served):
+    import openai
+
+    client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
+    response = client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
+                                       max_output_tokens=16)
+    assert response.output_text == PARIS and response.status == "completed"
+    events = list(client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
+                                          max_output_tokens=16, stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == PARIS
+    with pytest.raises(openai.BadRequestError, match="tool calls on local models are not supported yet"):
+        client.responses.create(model=served.use_case, input="hi", tools=[{"type": "function", "name": "f"}])

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import route_requires
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.domains.inference import catalog, openai_fields, service
+from adaptive_engine.server.domains.inference import catalog, openai_fields, responses, service
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
-from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody
+from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody, ResponsesBody
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import TextDelta, Usage
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.errors import describe_validation_errors
 from adaptive_engine.server.rest.json_input import CheckedRoute, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
@@ -42,11 +43,7 @@ async def _body(request: Request, schema: type[Any]) -> Any:
     try:
         return data, schema.model_validate(data)
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
-        raise InvalidInput("; ".join(parts)) from exc
+        raise InvalidInput(describe_validation_errors(exc.errors())) from None
 
 
 def _sse(payload: dict[str, Any]) -> str:
@@ -250,6 +247,44 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
 
     return StreamingResponse(body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# --------------------------------------------------------------------------- responses
+
+
+@router.post("/responses", response_model=None, dependencies=[INFERENCE])
+@json_body(ResponsesBody)
+async def create_response(
+    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> JSONResponse | StreamingResponse:
+    raw, _ = await _body(request, ResponsesBody)
+    chat_raw = responses.to_chat(raw)
+    try:
+        body = ChatBody.model_validate(chat_raw)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_errors(exc.errors())) from None
+    call = await service.prepare_call(session, caller, request.app.state, body, chat_raw, prompt=None,
+                                      named=_named(request))
+    state = request.app.state
+
+    async def record(texts: list[str], reasons: list[str | None], usage: Usage, calls: list[Any]) -> None:
+        await service.record(state, call, texts, reasons, usage, calls)
+
+    if not body.stream:
+        result = await service.run(call)
+        choice = result.choices[0]
+        await record([choice.text], [choice.finish_reason], result.usage, [(choice.message or {}).get("tool_calls")])
+        return JSONResponse(responses.answer(call, raw, result))
+    events = service.stream(call)
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await events.aclose()
+        raise
+    return StreamingResponse(responses.stream(call, raw, events, first, record, openai_envelope),
+                             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 # --------------------------------------------------------------------------- embeddings

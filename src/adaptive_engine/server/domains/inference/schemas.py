@@ -63,3 +63,12 @@ class EmbeddingBody(_Body):
     dimensions: int | None = None
     user: str | None = None
     session_id: str | None = None
+
+
+class ResponsesBody(_Body):
+    """OpenAI's Responses API request (domains/inference/responses.py says which fields are supported)."""
+
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    stream: bool | None = None
