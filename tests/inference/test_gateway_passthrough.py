@@ -13,6 +13,7 @@ import pytest
 
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
+from tests.enforcement import gql
 from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
 
 HI = [{"role": "user", "content": "hi"}]
@@ -93,6 +94,17 @@ def test_tool_calls(gw: Gateway, fresh_upstream):
     assert stored.messages[1] == {"role": "assistant", "content": "", "tool_calls": [call.model_dump()]}
     assert stored.messages[2] == {"role": "tool", "content": "sunny, 21 C", "tool_call_id": "call_0"}
     assert stored.tool_calls is None
+    # Read back through GraphQL, as graders, datasets and the console read interactions.
+    first = choice.model_extra["completion_id"]
+    query = """query C($u: IdOrKey!, $a: UUID!, $b: UUID!) {
+      a: completion(useCase: $u, id: $a) { toolCalls chatMessages { role toolCalls toolCallId } }
+      b: completion(useCase: $u, id: $b) { toolCalls chatMessages { role content toolCalls toolCallId } } }"""
+    data = gql(gw.admin, query, {"u": gw.k("uc1"), "a": first, "b": answer.choices[0].model_extra["completion_id"]})
+    assert data["a"]["toolCalls"] == [call.model_dump()]
+    assert data["b"]["toolCalls"] is None
+    assert data["b"]["chatMessages"][1:] == [
+        {"role": "assistant", "content": "", "toolCalls": [call.model_dump()], "toolCallId": None},
+        {"role": "tool", "content": "sunny, 21 C", "toolCalls": None, "toolCallId": "call_0"}]
 
 
 def test_streamed_tool_call_deltas(gw: Gateway, fresh_upstream):
