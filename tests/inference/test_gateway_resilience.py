@@ -169,3 +169,15 @@ def test_upstream_settings_are_for_external_models(gw: Gateway):
         gw.admin.models.update_gateway_config(key, max_retries=1)
     # A local model may fall back to an external one.
     assert gw.admin.models.update_gateway_config(key, fallbacks=[gw.k("solo")]).gateway_config.fallbacks == [gw.k("solo")]
+
+
+def test_a_model_that_keeps_failing_cools_down(gw: Gateway, upstream):
+    from adaptive_engine.server.domains.inference.service import COOL_DOWN_FAILURES
+
+    down = f"fail500x999-{gw.s}"
+    primary = model(gw, upstream, down, max_retries=0, fallbacks=[gw.k("solo")])
+    for _ in range(COOL_DOWN_FAILURES + 3):
+        answer = gw.openai().chat.completions.create(model=primary, messages=HI)
+        assert answer.model.endswith("/" + gw.k("solo"))
+    # After COOL_DOWN_FAILURES failures in a row the primary is skipped: the fallback answers at once.
+    assert upstream.seen[down] == COOL_DOWN_FAILURES

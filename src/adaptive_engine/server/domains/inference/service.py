@@ -280,18 +280,52 @@ def _fails_over(error: DomainError) -> bool:
     return isinstance(error, Unavailable)
 
 
+# A model whose calls failed this many times in a row is skipped for this long while a fallback can serve
+# (then tried again: one success ends the cool-down). A few lines kept here rather than a circuit-breaker
+# library: the state is two fields on the backend, and the fallback loop is the only reader.
+COOL_DOWN_FAILURES = 5
+COOL_DOWN_S = 30.0
+
+
+def _live(routes: list[Route]) -> list[Route]:
+    """The routes to try, in order: those not cooling down; all of them when every one is."""
+    now = time.monotonic()
+    live = [r for r in routes if r.backend.cool_until <= now]
+    return live or routes
+
+
+def _failed(route: Route, error: DomainError, routes: list[Route], i: int) -> bool:
+    """Count a failure; whether the next route takes over."""
+    if not _fails_over(error):
+        return False
+    backend = route.backend
+    backend.failures += 1
+    if backend.failures >= COOL_DOWN_FAILURES and backend.fallbacks:
+        backend.cool_until = time.monotonic() + COOL_DOWN_S
+        log.warning("model %s failed %d times in a row: skipped for %g s", route.target.model_key,
+                    backend.failures, COOL_DOWN_S)
+    if i + 1 == len(routes):
+        return False
+    log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
+                routes[i + 1].target.model_key)
+    return True
+
+
+def _served(call: Call, route: Route) -> None:
+    route.backend.failures, route.backend.cool_until = 0, 0.0
+    call.served_by(route)
+
+
 async def run(call: Call) -> GenerationResult:
-    routes = call.routes()
+    routes = _live(call.routes())
     for i, route in enumerate(routes):
         try:
             result = await route.backend.generate(route.request)
         except DomainError as error:
-            if i + 1 == len(routes) or not _fails_over(error):
-                raise
-            log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
-                        routes[i + 1].target.model_key)
-            continue
-        call.served_by(route)
+            if _failed(route, error, routes, i):
+                continue
+            raise
+        _served(call, route)
         return result
     raise AssertionError("no route")  # routes() is never empty
 
@@ -299,7 +333,7 @@ async def run(call: Call) -> GenerationResult:
 async def stream(call: Call) -> AsyncIterator[StreamEvent]:
     """The first route that produces a first event serves the whole stream: once an event is out, the caller
     has it, and a failure after it ends the stream (rest.py reports it as the stream's last event)."""
-    routes = call.routes()
+    routes = _live(call.routes())
     for i, route in enumerate(routes):
         events = route.backend.stream(route.request)
         try:
@@ -308,15 +342,13 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
             return
         except DomainError as error:
             await events.aclose()
-            if i + 1 == len(routes) or not _fails_over(error):
-                raise
-            log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
-                        routes[i + 1].target.model_key)
-            continue
+            if _failed(route, error, routes, i):
+                continue
+            raise
         except BaseException:
             await events.aclose()
             raise
-        call.served_by(route)
+        _served(call, route)
         try:
             yield first
             async for event in events:

@@ -181,6 +181,10 @@ class Backend(abc.ABC):
     # Model keys that serve a request this backend failed before answering (the model's gateway config; set
     # by the inference manager).
     fallbacks: tuple[str, ...] = ()
+    # Failures in a row that handed the request to another model, and until when (monotonic clock) this
+    # backend is skipped while a fallback can serve (domains/inference/service.py: COOL_DOWN_*).
+    failures: int = 0
+    cool_until: float = 0.0
 
     @abc.abstractmethod
     async def load(self) -> None: ...
