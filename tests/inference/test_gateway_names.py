@@ -147,3 +147,9 @@ def test_embeddings_take_the_same_names(gw: Gateway, upstream):
     vectors = gw.openai("alice").embeddings.create(model=k("emb"), input=["abc"], encoding_format="float")
     assert vectors.data[0].embedding == [3.0, 1.0, 0.5]
     assert upstream.requests[-1].body["model"] == "emb-x"
+
+
+def test_embeddings_refuse_fields_they_do_not_take(gw: Gateway):
+    r = httpx.post(gw.api_url + "/embeddings", headers={"Authorization": f"Bearer {gw.server.api_key}"},
+                   json={"model": gw.k("uc1"), "input": "x", "truncate": "END"})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "'truncate' is not supported on /embeddings"

@@ -295,7 +295,10 @@ async def create_response(
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse:
-    _, body = await _body(request, EmbeddingBody)
+    raw, body = await _body(request, EmbeddingBody)
+    unknown = sorted(k for k, v in raw.items() if v is not None and k not in EmbeddingBody.model_fields)
+    if unknown:  # nothing is silently dropped: embeddings take only their documented fields
+        raise InvalidInput(f"'{unknown[0]}' is not supported on /embeddings", details={"param": unknown[0]})
     fmt = service.encoding_format(body.encoding_format)
     answer = await service.embed(session, caller, request.app.state, body, named=_named(request))
     tokens = answer.usage.prompt_tokens
