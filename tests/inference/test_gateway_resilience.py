@@ -181,3 +181,31 @@ def test_a_model_that_keeps_failing_cools_down(gw: Gateway, upstream):
         assert answer.model.endswith("/" + gw.k("solo"))
     # After COOL_DOWN_FAILURES failures in a row the primary is skipped: the fallback answers at once.
     assert upstream.seen[down] == COOL_DOWN_FAILURES
+
+
+def test_a_change_made_by_another_replica_applies_here(gw: Gateway, upstream):
+    """Another process (here: a direct write to the database, which this server's caches do not see at once)
+    gives the model a fallback: this server applies it once its registry cache expires."""
+    import time
+
+    down = f"fail500x999-replica-{gw.s}"
+    primary = model(gw, upstream, down, max_retries=0)
+    with pytest.raises(openai.APIStatusError):
+        gw.openai().chat.completions.create(model=primary, messages=HI)
+
+    async def change(session):  # noqa: ANN001, ANN202
+        from sqlalchemy import select
+
+        row = (await session.execute(select(orm.Model).where(orm.Model.key == primary))).scalar_one()
+        row.source = {**row.source, "gateway": {**row.source["gateway"], "fallbacks": [gw.k("solo")]}}
+
+    in_db(gw.server, change)
+    for _ in range(100):  # bounded: the registry cache lives ADAPTIVE_REGISTRY_CACHE_SECONDS
+        try:
+            answer = gw.openai().chat.completions.create(model=primary, messages=HI)
+        except openai.APIStatusError:
+            time.sleep(0.1)
+            continue
+        assert answer.model.endswith("/" + gw.k("solo"))
+        return
+    raise AssertionError("the change was never applied")

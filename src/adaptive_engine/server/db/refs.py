@@ -12,6 +12,7 @@ that follow are still checked by the database's foreign keys.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,9 @@ class Ref:
     scoring_type: str | None = None
     status: str | None = None
     error: str | None = None
+    # A model's gateway settings (source["gateway"]) as canonical JSON: a serving process compares it with
+    # its backend's to notice a change made elsewhere.
+    gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,15 @@ class Attachment:
 def ref_of(row: Any) -> Ref | None:
     if row is None:
         return None
+    source = getattr(row, "source", None)
+    gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
-               status=getattr(row, "status", None), error=getattr(row, "error", None))
+               status=getattr(row, "status", None), error=getattr(row, "error", None),
+               gateway=gateway_text(gateway))
+
+
+def gateway_text(gateway: Any) -> str | None:
+    return json.dumps(gateway, sort_keys=True, separators=(",", ":")) if gateway else None
 
 
 class RefCache:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.refs import gateway_text
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.notify.sender import announce_model_status
@@ -153,13 +154,12 @@ class InferenceManager:
         """Apply a model's changed gateway config in this process: an external backend is rebuilt on its next
         use; a loaded local one keeps its weights and takes the new fallbacks."""
         if model.is_external:
-            backend = self._backends.pop(model.id, None)
-            if backend is not None:
-                await backend.unload()
+            # Dropped, not unloaded: calls in flight finish on it (its HTTP pool is the server's).
+            self._backends.pop(model.id, None)
             return
         backend = self._backends.get(model.id)
         if backend is not None:
-            backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+            self._configure(backend, model)
 
     def loaded(self, model_id: uuid.UUID) -> Backend | None:
         return self._backends.get(model_id)
@@ -238,8 +238,13 @@ class InferenceManager:
 
     def build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         backend = self._build_backend(model, backbone)
-        backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+        self._configure(backend, model)
         return backend
+
+    @staticmethod
+    def _configure(backend: Backend, model: orm.Model) -> None:
+        backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+        backend.gateway = gateway_text((model.source or {}).get("gateway"))
 
     def _build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         source = model.source or {}

@@ -55,6 +55,7 @@ class Target:
     model_id: uuid.UUID
     model_key: str
     ab_campaign_id: uuid.UUID | None
+    gateway: str | None = None  # the model's gateway settings when the registry was read (db/refs.py)
 
     @property
     def label(self) -> str:
@@ -182,7 +183,7 @@ async def resolve_target(
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None)
+    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway)
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -204,11 +205,16 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
     if manager is None:
         raise Unavailable("inference is not running on this server")
     loaded = manager.loaded(target.model_id)
-    if loaded is not None:
+    if loaded is not None and loaded.gateway == target.gateway:
         return loaded
     model = await session.get(orm.Model, target.model_id)
     if model is None:
         raise NotFound(f"model '{target.model_key}' not found")
+    if loaded is not None:  # its gateway settings changed (in another process): applied here too
+        await manager.reconfigure(model)
+        loaded = manager.loaded(target.model_id)
+        if loaded is not None:
+            return loaded
     return await manager.backend_for(model)
 
 
@@ -263,7 +269,7 @@ async def _fallbacks(
         model = await state.refs.model(session, key)
         if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
             continue
-        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None)
+        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway)
         try:
             other = await backend_of(session, state, fallback)
             routes.append(Route(fallback, other, request_for(other, model.key)))

@@ -185,6 +185,8 @@ class Backend(abc.ABC):
     # backend is skipped while a fallback can serve (domains/inference/service.py: COOL_DOWN_*).
     failures: int = 0
     cool_until: float = 0.0
+    # The gateway settings it was built with (db/refs.py: gateway_text), to notice a change made elsewhere.
+    gateway: str | None = None
 
     @abc.abstractmethod
     async def load(self) -> None: ...
