@@ -157,18 +157,26 @@ def main() -> None:
             ("ours, store=False", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
              {"model": "bench", "messages": messages, "store": False}),
         ]
+        # Tools and a JSON schema are checked by the gateway, then passed as given: their cost beside plain chat.
+        tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "A tool", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"]}}} for i in range(4)]
+        schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+        targets.append(("ours, tools+format", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
+                        {"model": "bench", "messages": messages, "tools": tools, "tool_choice": "auto",
+                         "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}}))
         if lite_url:
             targets.append(("through LiteLLM", lite_url, {"Authorization": f"Bearer {LITELLM_KEY}"},
                             {"model": "fake", "messages": messages}))
         print(f"{args.requests} requests per run; completions stored by our server (but with store=False)")
-        print(f"{'path':<18}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+        print(f"{'path':<20}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
         results: dict[tuple[str, int], tuple[float, float, float]] = {}
         for concurrency in (1, 32):
             for name, url, headers, body in targets:
                 lat, rps = asyncio.run(load(url, headers, body, args.requests, concurrency))
                 results[(name, concurrency)] = (percentile(lat, 0.5), percentile(lat, 0.99), rps)
                 p50, p99, _ = results[(name, concurrency)]
-                print(f"{name:<18}{concurrency:>5}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}")
+                print(f"{name:<20}{concurrency:>5}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}")
         for concurrency in (1, 32):
             d50, d99, _ = results[("direct", concurrency)]
             o50, o99, orps = results[("through ours", concurrency)]
@@ -178,6 +186,8 @@ def main() -> None:
                 line += (f"; LiteLLM adds p50 {l50 - d50:.2f} ms, p99 {l99 - d99:.2f} ms;"
                          f" our req/s vs LiteLLM: {orps / lrps:.2f}x")
             print(line)
+        t50 = results[("ours, tools+format", 1)][0] - results[("through ours", 1)][0]
+        print(f"tools + response_format beside plain chat at concurrency 1: p50 {t50:+.2f} ms (target <= 0.2 ms)")
         print(f"requests/s through one server process (concurrency 32): {results[('through ours', 32)][2]:.0f} "
               "(target >= 500)")
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -70,12 +71,49 @@ class FakeUpstream:
     root: str  # scheme://host:port
     requests: list[Recorded] = field(default_factory=list)
     slow_seconds: float = 5.0
+    # Requests seen per model name (the "fail<status>x<n>-..." models fail their first n requests).
+    seen: dict[str, int] = field(default_factory=dict)
+
+
+def _text(content: Any) -> str:
+    """A message's content as text; other content parts show as [type]."""
+    if isinstance(content, list):
+        return "".join(p["text"] if p.get("type") == "text" else f"[{p.get('type')}]" for p in content)
+    return content or ""
 
 
 def _reply_text(body: dict[str, Any]) -> str:
     if "messages" in body:
-        return "echo: " + body["messages"][-1]["content"]
-    return "echo: " + body["prompt"]
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            return f"tool {last['tool_call_id']} said: {_text(last['content'])}"
+        text = "echo: " + _text(last["content"])
+    else:
+        text = "echo: " + body["prompt"]
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        return json.dumps({"echo": text})
+    return text
+
+
+def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the fake model calls: the tool tool_choice names, else the first one (and the second too when
+    parallel calls are allowed), with the last user text as arguments."""
+    tools = [t["function"]["name"] for t in body.get("tools") or [] if t.get("type") == "function"]
+    choice = body.get("tool_choice")
+    if not tools or choice == "none" or body["messages"][-1]["role"] == "tool":
+        return []
+    if isinstance(choice, dict):
+        tools = [choice["function"]["name"]]
+    elif body.get("parallel_tool_calls") is False:
+        tools = tools[:1]
+    arguments = json.dumps({"text": _text(body["messages"][-1]["content"])})
+    return [{"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for i, name in enumerate(tools[:2])]
+
+
+def _logprobs(text: str) -> dict[str, Any]:
+    return {"content": [{"token": w, "logprob": -0.25, "bytes": list(w.encode()), "top_logprobs": []}
+                        for w in text.split(" ")]}
 
 
 def _make_app(state: FakeUpstream) -> Starlette:
@@ -99,6 +137,18 @@ def _make_app(state: FakeUpstream) -> Starlette:
             return Response("<html>bad gateway</html>", status_code=502, media_type="text/html")
         if model == "slow":
             await asyncio.sleep(state.slow_seconds)
+        failing = re.match(r"fail(\d{3})x(\d+)", model or "")
+        if failing:  # fails its first n requests with that status, then answers
+            state.seen[model] = state.seen.get(model, 0) + 1
+            if state.seen[model] <= int(failing.group(2)):
+                status = int(failing.group(1))
+                headers = {"retry-after-ms": "30"} if status == 429 else {}
+                if model.endswith("-wait-long"):
+                    headers = {"retry-after": "120"}
+                return JSONResponse({"error": {"message": f"try again later ({state.seen[model]})"}},
+                                    status_code=status, headers=headers)
+        if model in ("stall-midstream", "die-midstream") and body.get("stream"):
+            return StreamingResponse(_broken_stream(model, state.slow_seconds), media_type="text/event-stream")
         operation = request.path_params["operation"]
         if operation == "embeddings":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -110,39 +160,145 @@ def _make_app(state: FakeUpstream) -> Starlette:
         text = _reply_text(body)
         n = body.get("n", 1)
         chat = operation == "chat/completions"
+        calls = _tool_calls(body) if chat else []
         if body.get("stream"):
-            return StreamingResponse(_stream(text, n, chat, model), media_type="text/event-stream")
+            return StreamingResponse(_stream(text, n, chat, model, calls, bool(body.get("logprobs"))),
+                                     media_type="text/event-stream")
         choices = []
         for i in range(n):
-            item: dict[str, Any] = {"index": i, "finish_reason": "stop"}
-            if chat:
-                item["message"] = {"role": "assistant", "content": text}
+            item: dict[str, Any] = {"index": i, "finish_reason": "tool_calls" if calls else "stop"}
+            if chat and calls:
+                item["message"] = {"role": "assistant", "content": None, "tool_calls": calls, "refusal": None}
+            elif chat:
+                item["message"] = {"role": "assistant", "content": text, "refusal": None}
             else:
                 item["text"] = text
+            if body.get("logprobs"):
+                item["logprobs"] = _logprobs(text)
             choices.append(item)
+        usage = {"prompt_tokens": 5, "completion_tokens": 3 * n, "total_tokens": 5 + 3 * n,
+                 "prompt_tokens_details": {"cached_tokens": 1}}
         return JSONResponse({"id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
-                             "choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 3 * n,
-                                                           "total_tokens": 5 + 3 * n}})
+                             "choices": choices, "usage": usage, "system_fingerprint": "fp_fake"})
+
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API (its shapes; enough of it for the translation to be tested both ways)."""
+        body = json.loads(await request.body())
+        state.requests.append(Recorded(request.method, request.url.path, dict(request.query_params),
+                                       {k.lower(): v for k, v in request.headers.items()}, body))
+        if request.headers.get("x-api-key") != API_KEY or not request.headers.get("anthropic-version"):
+            return JSONResponse({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+                                status_code=401)
+        if body["model"] == "claude-overloaded":
+            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+                                status_code=529)
+        blocks = _claude_reply(body)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+        usage = {"input_tokens": 7, "output_tokens": 4}
+        if body.get("stream"):
+            return StreamingResponse(_claude_stream(body["model"], blocks, stop, usage), media_type="text/event-stream")
+        return JSONResponse({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                             "content": blocks, "stop_reason": stop, "usage": usage})
 
     return Starlette(routes=[
+        Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/{operation:path}", handle, methods=["POST"]),
         Route("/openai/deployments/{deployment}/{operation:path}", handle, methods=["POST"]),
     ])
 
 
-async def _stream(text: str, n: int, chat: bool, model: str):
+async def _stream(text: str, n: int, chat: bool, model: str, calls: list[dict[str, Any]] | None = None,
+                  logprobs: bool = False):
     words = text.split(" ")
+    if calls:  # tool calls come in pieces: id and name first, then the arguments a few characters at a time
+        for i in range(n):
+            first = {"index": i, "delta": {"role": "assistant", "content": None}, "finish_reason": None}
+            yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [first]})}\n\n"
+            for c, call in enumerate(calls):
+                head = {"index": c, "id": call["id"], "type": "function",
+                        "function": {"name": call["function"]["name"], "arguments": ""}}
+                pieces = [head] + [{"index": c, "function": {"arguments": call["function"]["arguments"][k:k + 7]}}
+                                   for k in range(0, len(call["function"]["arguments"]), 7)]
+                for piece in pieces:
+                    item = {"index": i, "delta": {"tool_calls": [piece]}, "finish_reason": None}
+                    yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+            item = {"index": i, "delta": {}, "finish_reason": "tool_calls"}
+            yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+        usage = {"prompt_tokens": 5, "completion_tokens": 9 * n, "total_tokens": 5 + 9 * n}
+        yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+        yield "data: [DONE]\n\n"
+        return
     for i in range(n):
         for w, word in enumerate(words):
             piece = word if w == 0 else " " + word
             item = {"index": i, "finish_reason": None}
             item.update({"delta": {"content": piece}} if chat else {"text": piece})
+            if logprobs:
+                item["logprobs"] = _logprobs(piece)
             yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
         item = {"index": i, "finish_reason": "stop"}
         item.update({"delta": {}} if chat else {"text": ""})
         yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
     usage = {"prompt_tokens": 5, "completion_tokens": len(words) * n, "total_tokens": 5 + len(words) * n}
     yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _claude_reply(body: dict[str, Any]) -> list[dict[str, Any]]:
+    last = body["messages"][-1]["content"]
+    results = [b for b in last if b.get("type") == "tool_result"]
+    if results:
+        return [{"type": "text", "text": f"tool {results[0]['tool_use_id']} said: {results[0]['content']}"}]
+    text = "".join(b["text"] if b["type"] == "text" else f"[{b['type']}]" for b in last)
+    tools = [t["name"] for t in body.get("tools") or []]
+    choice = body.get("tool_choice") or {"type": "auto"}
+    if tools and choice["type"] != "none":
+        if choice["type"] == "tool":
+            tools = [choice["name"]]
+        elif choice.get("disable_parallel_tool_use"):
+            tools = tools[:1]
+        return [{"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {"text": text}}
+                for i, name in enumerate(tools[:2])]
+    return [{"type": "text", "text": "echo: " + text}]
+
+
+def _claude_event(kind: str, **data: Any) -> str:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
+
+
+async def _claude_stream(model: str, blocks: list[dict[str, Any]], stop: str, usage: dict[str, int]):
+    yield _claude_event("message_start", message={"id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                                                  "content": [], "usage": {"input_tokens": usage["input_tokens"],
+                                                                           "output_tokens": 1}})
+    yield _claude_event("ping")
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            yield _claude_event("content_block_start", index=index, content_block={"type": "text", "text": ""})
+            words = block["text"].split(" ")
+            for w, word in enumerate(words):
+                piece = word if w == 0 else " " + word
+                yield _claude_event("content_block_delta", index=index, delta={"type": "text_delta", "text": piece})
+        else:
+            yield _claude_event("content_block_start", index=index,
+                                content_block={"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}})
+            arguments = json.dumps(block["input"])
+            for k in range(0, len(arguments), 6):
+                yield _claude_event("content_block_delta", index=index,
+                                    delta={"type": "input_json_delta", "partial_json": arguments[k:k + 6]})
+        yield _claude_event("content_block_stop", index=index)
+    yield _claude_event("message_delta", delta={"stop_reason": stop}, usage={"output_tokens": usage["output_tokens"]})
+    yield _claude_event("message_stop")
+
+
+async def _broken_stream(model: str, stall: float):
+    """Two chunks, then a stall (no more bytes for ``stall`` seconds) or a dropped connection."""
+    for word in ("half", " an"):
+        item = {"index": 0, "delta": {"content": word}, "finish_reason": None}
+        yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
+    if model == "stall-midstream":
+        await asyncio.sleep(stall)
+    else:
+        raise RuntimeError("the upstream died mid-stream")  # uvicorn drops the connection
     yield "data: [DONE]\n\n"
 
 

@@ -170,7 +170,7 @@ def test_upstream_failure_is_a_502_and_the_server_stays_up(served, http):
         ({"top_p": 0}, 400, "top_p"),
         ({"n": 0}, 400, "n must be"),
         ({"session_id": "not-a-uuid"}, 400, "session_id"),
-        ({"model": "no-such-use-case"}, 404, "use case 'no-such-use-case' not found"),
+        ({"model": "no-such-use-case"}, 404, "no use case or model named 'no-such-use-case'"),
         ({"model": "assistant/no-such-model"}, 404, "model 'no-such-model' not found"),
         ({"model": "assistant/loose-model"}, 404, "model 'loose-model' is not attached to use case 'assistant'"),
         ({"model": "assistant/all-minilm-l6-v2"}, 400, "is a embedding model"),

@@ -217,7 +217,7 @@ def test_default_urls():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"provider": "anthropic", "external_model_id": "m", "api_key": "k"},
+        {"provider": "cohere", "external_model_id": "m", "api_key": "k"},
         {"provider": "openai", "external_model_id": " ", "api_key": "k"},
         {"provider": "azure", "external_model_id": "m", "api_key": "k"},
         {"provider": "openai", "external_model_id": "m", "api_key": "k", "endpoint": "ftp://x"},

@@ -48,7 +48,7 @@ def test_api_keys_are_never_returned(server, client: Adaptive, unique: str) -> N
 @pytest.mark.parametrize(
     "kwargs, error",
     [
-        ({"provider": "anthropic"}, ValueError),
+        ({"provider": "cohere"}, ValueError),
         ({"provider": "azure"}, ValueError),  # no endpoint
         ({"provider": "open_ai", "endpoint": "ftp://x"}, ValidationError),
         ({"provider": "open_ai", "external_model_id": ""}, ValidationError),

@@ -43,6 +43,17 @@ class ComputeConfig(APIObject):
     max_seq_len: int
 
 
+class GatewayConfig(APIObject):
+    """How the server's gateway calls a model (None: the server's default)."""
+
+    connect_timeout_s: float | None = None
+    first_byte_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+    max_retries: int | None = None
+    fallbacks: list[str] = []
+    defaults: dict[str, Any] = {}
+
+
 class UseCaseRef(APIObject):
     id: str
     key: str
@@ -63,6 +74,7 @@ class Model(APIObject):
     created_at: int
     size: int | None = None
     compute_config: ComputeConfig | None = None
+    gateway_config: GatewayConfig | None = None
     backbone: Model | None = None
     use_cases: list[UseCaseRef] = []
 

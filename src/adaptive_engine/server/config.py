@@ -25,8 +25,12 @@ class Settings(BaseSettings):
     # Rows (sampled choices) a local chat model decodes together. On a CPU a step over 64 rows costs
     # about twice one over 16, so larger batches serve n>1 sampling and concurrent traffic faster.
     local_max_batch_rows: int = Field(default=64, ge=1)
-    # Seconds an external provider has to answer one request.
+    # Seconds an external provider has to answer one request (its head, then each wait for more of a stream).
     external_timeout_s: float = 60.0
+    # Seconds to connect to an external provider; more attempts after a connection error, 429 or 5xx
+    # (models may set their own: updateModelGatewayConfig).
+    external_connect_timeout_s: float = Field(default=10.0, gt=0)
+    external_max_retries: int = Field(default=2, ge=0, le=10)
     # What serves local models: "local" (transformers in this process) or "vllm" (one `vllm serve` process
     # per deployed model, on a GPU machine; needs the vllm extra).
     inference_backend: Literal["local", "vllm"] = "local"

@@ -10,12 +10,14 @@ from adaptive_engine.sdk.types import Job, Model, ModelService
 MODEL_FIELDS = """
   id key name online error isExternal providerName provider isAdapter isTraining createdAt size
   computeConfig { tp kvCacheLen maxSeqLen }
+  gatewayConfig { connectTimeoutS firstByteTimeoutS totalTimeoutS maxRetries fallbacks defaults }
   useCases { id key name }
   backbone { id key name online error isExternal providerName isAdapter isTraining createdAt size }
 """
 SERVICE_FIELDS = f"id key name isDefault desiredOnline createdAt model {{ {MODEL_FIELDS} }}"
 
-_PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure")}
+_PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure"),
+              "anthropic": ("ANTHROPIC", "anthropic")}
 _CAPABILITIES = {"chat": "TextGeneration", "embedding": "Embedding"}
 
 
@@ -56,7 +58,7 @@ class Models(Resource):
         name: str,
         external_model_id: str,
         api_key: str,
-        provider: Literal["open_ai", "google", "azure"],
+        provider: Literal["open_ai", "google", "azure", "anthropic"],
         endpoint: str | None = None,
         api_version: str | None = None,
         key: str | None = None,
@@ -155,6 +157,30 @@ class Models(Resource):
                  f"{{ updateModelComputeConfig(idOrKey: $m, input: $input) {{ {MODEL_FIELDS} }} }}")
         data = yield GraphQL(query, {"m": model, "input": wire})
         return Model.model_validate(data["updateModelComputeConfig"])
+
+    @operation
+    def update_gateway_config(
+        self,
+        model: str,
+        connect_timeout_s: float | None = None,
+        first_byte_timeout_s: float | None = None,
+        total_timeout_s: float | None = None,
+        max_retries: int | None = None,
+        fallbacks: list[str] | None = None,
+        defaults: dict[str, Any] | None = None,
+    ):
+        """Set how the gateway calls a model: upstream timeouts in seconds (connect, first byte — also each
+        later wait of a stream — and total), retries after a connection error, 429 or 5xx, the models that
+        serve in order when it fails before answering, and request fields sent when the caller gives none.
+        None leaves a value as it is; a timeout of 0 goes back to the server's default; ``[]`` / ``{}``
+        clear the fallbacks / defaults."""
+        wire = {"connectTimeoutS": connect_timeout_s, "firstByteTimeoutS": first_byte_timeout_s,
+                "totalTimeoutS": total_timeout_s, "maxRetries": max_retries, "fallbacks": fallbacks,
+                "defaults": defaults}
+        query = (f"mutation UpdateModelGatewayConfig($m: IdOrKey!, $input: ModelGatewayConfigInput!) "
+                 f"{{ updateModelGatewayConfig(idOrKey: $m, input: $input) {{ {MODEL_FIELDS} }} }}")
+        data = yield GraphQL(query, {"m": model, "input": {k: v for k, v in wire.items() if v is not None}})
+        return Model.model_validate(data["updateModelGatewayConfig"])
 
     @operation
     def terminate(self, model: str, force: bool = False):

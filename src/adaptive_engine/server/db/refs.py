@@ -12,6 +12,7 @@ that follow are still checked by the database's foreign keys.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,9 @@ class Ref:
     scoring_type: str | None = None
     status: str | None = None
     error: str | None = None
+    # A model's gateway settings (source["gateway"]) as canonical JSON: a serving process compares it with
+    # its backend's to notice a change made elsewhere.
+    gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,15 @@ class Attachment:
 def ref_of(row: Any) -> Ref | None:
     if row is None:
         return None
+    source = getattr(row, "source", None)
+    gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
-               status=getattr(row, "status", None), error=getattr(row, "error", None))
+               status=getattr(row, "status", None), error=getattr(row, "error", None),
+               gateway=gateway_text(gateway))
+
+
+def gateway_text(gateway: Any) -> str | None:
+    return json.dumps(gateway, sort_keys=True, separators=(",", ":")) if gateway else None
 
 
 class RefCache:
@@ -134,6 +145,20 @@ class RefCache:
             return tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online) for s in services)  # type: ignore[arg-type]
 
         return await self._read(session, "attachments", str(use_case_id), query)
+
+    async def use_cases_of_model(self, session: AsyncSession, model_id: uuid.UUID) -> tuple[tuple[Ref, Attachment], ...]:
+        """The use cases a model is attached to, with the attachment (oldest first): a bare model name on
+        the data plane is resolved through them."""
+
+        async def query() -> tuple[tuple[Ref, Attachment], ...]:
+            rows = (await session.execute(
+                select(orm.ModelService, orm.UseCase).join(orm.UseCase, orm.UseCase.id == orm.ModelService.use_case_id)
+                .where(orm.ModelService.model_id == model_id).order_by(orm.ModelService.created_at)
+            )).all()
+            return tuple((ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online))  # type: ignore[misc]
+                         for s, uc in rows)
+
+        return await self._read(session, "model_use_cases", str(model_id), query)
 
     async def default_model(self, session: AsyncSession, use_case_id: uuid.UUID) -> Ref | None:
         attached = await self.attachments(session, use_case_id)

@@ -19,11 +19,14 @@ from typing import Any
 from sqlalchemy import select
 
 from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.db.refs import gateway_text
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.notify.sender import announce_model_status
+from adaptive_engine.server.inference.backends.anthropic import AnthropicBackend
 from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
 from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, HttpPool, make_http_client
+from adaptive_engine.server.inference.gateway import GatewayConfig
 from adaptive_engine.server.inference.backends.local import (
     LocalChatBackend,
     LocalEmbeddingBackend,
@@ -42,7 +45,7 @@ BUNDLED = {
     BUNDLED_EMBEDDING: {"name": "all-MiniLM-L6-v2", "kind": "embedding"},
 }
 # Registry provider names -> the external backend's.
-EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google"}
+EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google", "anthropic": "anthropic"}
 
 
 class InferenceManager:
@@ -147,6 +150,17 @@ class InferenceManager:
         if backend is not None:
             await backend.unload()
 
+    async def reconfigure(self, model: orm.Model) -> None:
+        """Apply a model's changed gateway config in this process: an external backend is rebuilt on its next
+        use; a loaded local one keeps its weights and takes the new fallbacks."""
+        if model.is_external:
+            # Dropped, not unloaded: calls in flight finish on it (its HTTP pool is the server's).
+            self._backends.pop(model.id, None)
+            return
+        backend = self._backends.get(model.id)
+        if backend is not None:
+            self._configure(backend, model)
+
     def loaded(self, model_id: uuid.UUID) -> Backend | None:
         return self._backends.get(model_id)
 
@@ -223,19 +237,39 @@ class InferenceManager:
                     await announce_model_status(session, model)
 
     def build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
+        backend = self._build_backend(model, backbone)
+        self._configure(backend, model)
+        return backend
+
+    @staticmethod
+    def _configure(backend: Backend, model: orm.Model) -> None:
+        backend.fallbacks = GatewayConfig.of(model.source).fallbacks
+        backend.gateway = gateway_text((model.source or {}).get("gateway"))
+
+    def _build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         source = model.source or {}
         if model.is_external:
             provider = EXTERNAL_PROVIDERS.get(model.provider)
             if provider is None:
                 raise BackendLoadError(f"provider '{model.provider}' is not supported")
+            gateway = GatewayConfig.of(source)
+            settings = self.settings
             config = ExternalModelConfig(
                 provider=provider,  # type: ignore[arg-type]
                 external_model_id=str(source.get("external_model_id") or ""),
                 api_key=model.secret or "",
                 endpoint=source.get("endpoint"),
                 api_version=source.get("api_version"),
-                timeout=float(source.get("timeout") or getattr(self.settings, "external_timeout_s", 60.0)),
+                timeout=float(gateway.first_byte_timeout_s or source.get("timeout")
+                              or getattr(settings, "external_timeout_s", 60.0)),
+                connect_timeout=gateway.connect_timeout_s or getattr(settings, "external_connect_timeout_s", None),
+                total_timeout=gateway.total_timeout_s,
+                max_retries=(gateway.max_retries if gateway.max_retries is not None
+                             else getattr(settings, "external_max_retries", 2)),
+                defaults=gateway.defaults,
             )
+            if provider == "anthropic":
+                return AnthropicBackend(config, self._http, self._guard)
             return ExternalBackend(config, self._http, self._guard)
         if model.kind == "embedding":
             path = bundled_embedding_path() if source.get("bundled") else source.get("path")

@@ -38,6 +38,8 @@ class Completion(IdMixin, CreatedAtMixin, Base):
     finish_reason: Mapped[str | None] = mapped_column(String(20), default=None)
     # The A/B campaign that routed this request, if any (the model is the arm).
     ab_campaign_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # The tool calls of the answer, as the model returned them (OpenAI's [{"id", "type", "function"}]).
+    tool_calls: Mapped[list | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index("ix_completions_use_case_created", "use_case_id", "created_at", "id"),

@@ -1,5 +1,6 @@
 """Bodies of the OpenAI-compatible data plane (shapes of the official client's openapi.json and of the
-``openai`` client; unknown fields are accepted and ignored)."""
+``openai`` client). The typed fields are checked here; every other field is kept and handled by
+``openai_fields`` (sent to external providers as given, refused by name for local models)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
 
 
 class ChatRequestMessage(_Body):
@@ -62,3 +63,12 @@ class EmbeddingBody(_Body):
     dimensions: int | None = None
     user: str | None = None
     session_id: str | None = None
+
+
+class ResponsesBody(_Body):
+    """OpenAI's Responses API request (domains/inference/responses.py says which fields are supported)."""
+
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    stream: bool | None = None

@@ -8,10 +8,11 @@ an A/B campaign's arm) or ``"{use_case}/{model}"``. Each served choice becomes a
 from __future__ import annotations
 
 import base64
+import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +23,10 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
-from adaptive_engine.server.domains.interactions.service import (
-    NewCompletion,
-    normalize_messages,
-    record_completions,
-    record_failure,
-)
-from adaptive_engine.server.errors import InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.domains.inference import openai_fields
+from adaptive_engine.server.domains.inference.names import Named, resolve_name
+from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
+from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
     ChatMessage,
@@ -36,10 +34,13 @@ from adaptive_engine.server.inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     StreamEvent,
+    UpstreamError,
+    UpstreamTimeout,
     Usage,
 )
 
-ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+log = logging.getLogger(__name__)
+
 MAX_N = 16
 MAX_STOP = 16
 MAX_EMBEDDING_INPUTS = 2048
@@ -54,6 +55,7 @@ class Target:
     model_id: uuid.UUID
     model_key: str
     ab_campaign_id: uuid.UUID | None
+    gateway: str | None = None  # the model's gateway settings when the registry was read (db/refs.py)
 
     @property
     def label(self) -> str:
@@ -67,11 +69,13 @@ class Call:
     target: Target
     backend: Backend
     request: GenerationRequest
-    stored_messages: list[dict[str, str]]
+    stored_messages: list[dict[str, Any]]
     session_id: uuid.UUID
     labels: dict[str, str]
     store: bool
     include_usage: bool
+    # Who serves when the target fails before answering (the model's gateway fallbacks), in order.
+    fallbacks: list[Route] = field(default_factory=list)
     request_id: uuid.UUID = field(default_factory=new_id)
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
@@ -82,16 +86,22 @@ class Call:
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
 
+    def routes(self) -> list[Route]:
+        return [Route(self.target, self.backend, self.request), *self.fallbacks]
+
+    def served_by(self, route: Route) -> None:
+        """The route that answered: the answer and the completion name its model."""
+        self.target, self.backend, self.request = route.target, route.backend, route.request
+
+
+@dataclass(frozen=True)
+class Route:
+    target: Target
+    backend: Backend
+    request: GenerationRequest
+
 
 # --------------------------------------------------------------------------- validation
-
-
-def check_messages(messages: Sequence[Any]) -> list[dict[str, str]]:
-    stored = normalize_messages(messages, "chat")
-    for i, message in enumerate(stored):
-        if message["role"] not in ROLES:
-            raise InvalidInput(f"chat.messages[{i}]: unknown role '{message['role']}' (expected one of {', '.join(sorted(ROLES))})")
-    return stored
 
 
 def check_params(body: Any) -> GenerationParams:
@@ -143,23 +153,14 @@ async def resolve_target(
     kind: str,
     session_id: uuid.UUID | None = None,
     ab_campaign: str | None = None,
+    named: Named | None = None,
 ) -> Target:
-    """Who serves ``model_path``. Reads the registry through ``state.refs``: a steady stream of requests
-    costs no query here."""
-    if not model_path or not model_path.strip():
-        raise InvalidInput("model must be '<use_case>' or '<use_case>/<model>'")
+    """Who serves ``model_path`` (named by the rule of :mod:`.names`; ``named``: already resolved by the
+    route's guard). Reads the registry through ``state.refs``: a steady stream of requests costs no query."""
     refs: RefCache = state.refs
-    use_case_key, _, model_key = model_path.strip().partition("/")
-    use_case = await refs.use_case(session, use_case_key)
-    what = f"use case '{use_case_key}'"
-    if use_case is None:
-        raise NotFound(f"{what} not found")
-    await principal.require(session, "inference:run", use_case.id, what)
-    explicit: Ref | None = None
-    if model_key:
-        explicit = await refs.model(session, model_key)
-        if explicit is None:
-            raise NotFound(f"model '{model_key}' not found")
+    if named is None:
+        named = await resolve_name(session, principal, refs, model_path)
+    use_case, explicit = named.use_case, named.model
     router = getattr(state, "ab_router", None)
     route = None
     if router is not None and kind == "chat":
@@ -184,7 +185,7 @@ async def resolve_target(
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None)
+    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway)
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -206,11 +207,16 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
     if manager is None:
         raise Unavailable("inference is not running on this server")
     loaded = manager.loaded(target.model_id)
-    if loaded is not None:
+    if loaded is not None and loaded.gateway == target.gateway:
         return loaded
     model = await session.get(orm.Model, target.model_id)
     if model is None:
         raise NotFound(f"model '{target.model_key}' not found")
+    if loaded is not None:  # its gateway settings changed (in another process): applied here too
+        await manager.reconfigure(model)
+        loaded = manager.loaded(target.model_id)
+        if loaded is not None:
+            return loaded
     return await manager.backend_for(model)
 
 
@@ -218,53 +224,174 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
 
 
 async def prepare_call(
-    session: AsyncSession, principal: Principal, state: Any, body: Any, *, messages: list[dict[str, str]] | None,
-    prompt: str | None,
+    session: AsyncSession, principal: Principal, state: Any, body: Any, raw: dict[str, Any], *, prompt: str | None,
+    named: Named | None = None,
 ) -> Call:
-    """Validate everything, find the target and its backend. Nothing runs yet."""
+    """Validate everything, find the target and its backend. Nothing runs yet. ``raw`` is the request's JSON
+    (``body`` its typed view); ``prompt`` is set for /completions, None for chat."""
     params = check_params(body)
     session_id = check_session_id(body.session_id)
-    labels = check_labels(body.labels)
+    # metadata (OpenAI's key-value pairs) is kept with the completion as labels; explicit labels win.
+    labels = {**openai_fields.check_metadata(raw.get("metadata")), **check_labels(body.labels)}
+    messages = openai_fields.check_messages(raw.get("messages")) if prompt is None else None
+    openai_fields.check(raw)
     target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
-                                  ab_campaign=body.ab_campaign)
+                                  ab_campaign=body.ab_campaign, named=named)
     backend = await backend_of(session, state, target)
-    if messages is not None:
-        request = GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages], params=params,
-                                    user=body.user)
-        stored = messages
-    else:
-        request = GenerationRequest(prompt=prompt, params=params, user=body.user)
-        stored = [{"role": "user", "content": prompt or ""}]
+
+    def request_for(backend: Backend, model_key: str) -> GenerationRequest:
+        upstream = None
+        if backend.passthrough:
+            upstream = openai_fields.upstream_body(raw)
+        else:
+            openai_fields.refuse_for_local(raw, model_key)
+        if messages is not None:
+            chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
+            return GenerationRequest(messages=chat, params=params, user=body.user, upstream=upstream)
+        return GenerationRequest(prompt=prompt, params=params, user=body.user, upstream=upstream)
+
+    request = request_for(backend, target.model_key)
+    fallbacks = await _fallbacks(session, state, target, backend, request_for)
+    stored: list[dict[str, Any]] = messages if messages is not None else [{"role": "user", "content": prompt or ""}]
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
-                labels=labels, store=body.store is not False, include_usage=include_usage, state=state)
+                labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks,
+                state=state)
+
+
+async def _fallbacks(
+    session: AsyncSession, state: Any, target: Target, backend: Backend,
+    request_for: Callable[[Backend, str], GenerationRequest],
+) -> list[Route]:
+    """The routes of the primary's fallback models that can take this request now (online chat models; a
+    local one only when the request holds nothing it refuses). Read from the registry cache."""
+    routes = []
+    for key in backend.fallbacks:
+        model = await state.refs.model(session, key)
+        if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
+            continue
+        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway)
+        try:
+            other = await backend_of(session, state, fallback)
+            routes.append(Route(fallback, other, request_for(other, model.key)))
+        except DomainError as skipped:
+            log.info("fallback %s of %s cannot serve this request: %s", key, target.model_key, skipped.message)
+    return routes
+
+
+def _fails_over(error: DomainError) -> bool:
+    """Whether another model may serve after ``error``: the upstream could not be reached, was overloaded,
+    failed (5xx) or timed out, or the model is not serving; never a refusal of the request itself (4xx)."""
+    if isinstance(error, UpstreamError):
+        return error.retryable or error.status is None or isinstance(error, UpstreamTimeout)
+    return isinstance(error, Unavailable)
+
+
+# A model whose calls failed this many times in a row is skipped for this long while a fallback can serve
+# (then tried again: one success ends the cool-down). A few lines kept here rather than a circuit-breaker
+# library: the state is two fields on the backend, and the fallback loop is the only reader.
+COOL_DOWN_FAILURES = 5
+COOL_DOWN_S = 30.0
+
+
+def _live(routes: list[Route]) -> list[Route]:
+    """The routes to try, in order: those not cooling down; all of them when every one is."""
+    now = time.monotonic()
+    live = [r for r in routes if r.backend.cool_until <= now]
+    return live or routes
+
+
+def _failed(route: Route, error: DomainError, routes: list[Route], i: int) -> bool:
+    """Count a failure; whether the next route takes over."""
+    if not _fails_over(error):
+        return False
+    backend = route.backend
+    backend.failures += 1
+    if backend.failures >= COOL_DOWN_FAILURES and backend.fallbacks:
+        backend.cool_until = time.monotonic() + COOL_DOWN_S
+        log.warning("model %s failed %d times in a row: skipped for %g s", route.target.model_key,
+                    backend.failures, COOL_DOWN_S)
+    if i + 1 == len(routes):
+        return False
+    log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
+                routes[i + 1].target.model_key)
+    return True
+
+
+def _served(call: Call, route: Route) -> None:
+    route.backend.failures, route.backend.cool_until = 0, 0.0
+    call.served_by(route)
 
 
 async def run(call: Call) -> GenerationResult:
     try:
-        return await call.backend.generate(call.request)
+        return await _run_routes(call)
     except Exception as error:
-        _failed(call, error)
+        _count_failure(call, error)
         raise
+
+
+async def _run_routes(call: Call) -> GenerationResult:
+    routes = _live(call.routes())
+    for i, route in enumerate(routes):
+        try:
+            result = await route.backend.generate(route.request)
+        except DomainError as error:
+            if _failed(route, error, routes, i):
+                continue
+            raise
+        _served(call, route)
+        return result
+    raise AssertionError("no route")  # routes() is never empty
 
 
 async def stream(call: Call) -> AsyncIterator[StreamEvent]:
     try:
-        async for event in call.backend.stream(call.request):
+        async for event in _stream_routes(call):
             yield event
     except Exception as error:  # not a client that went away (GeneratorExit / CancelledError)
-        _failed(call, error)
+        _count_failure(call, error)
         raise
 
 
-def _failed(call: Call, error: Exception) -> None:
+async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
+    """The first route that produces a first event serves the whole stream: once an event is out, the caller
+    has it, and a failure after it ends the stream (rest.py reports it as the stream's last event)."""
+    routes = _live(call.routes())
+    for i, route in enumerate(routes):
+        events = route.backend.stream(route.request)
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            return
+        except DomainError as error:
+            await events.aclose()
+            if _failed(route, error, routes, i):
+                continue
+            raise
+        except BaseException:
+            await events.aclose()
+            raise
+        _served(call, route)
+        try:
+            yield first
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+        return
+
+
+def _count_failure(call: Call, error: Exception) -> None:
+    """A call no route could serve counts as an error in its use case's activity."""
     if call.state is not None:
         record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error)
 
 
-async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage) -> None:
+async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,
+                 tool_calls: Sequence[list[dict[str, Any]] | None] | None = None) -> None:
     """Store one completion per choice (unless the caller said store=False). The answer does not wait for
     the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
     on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``)."""
@@ -289,15 +416,18 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
             latency_ms=latency_ms,
             finish_reason=reasons[i],
             ab_campaign_id=call.target.ab_campaign_id,
+            tool_calls=tool_calls[i] if tool_calls else None,
         )
         for i in range(n)
     ]
     await record_completions(state, rows, wait=False)
 
 
-def usage_json(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """A provider's usage object as it came (token details included); ours for local models."""
+    ours = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens}
+    return {**usage.raw, **ours} if usage.raw else ours
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -310,7 +440,8 @@ class EmbeddingAnswer:
     usage: Usage
 
 
-async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any) -> EmbeddingAnswer:
+async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any,
+                named: Named | None = None) -> EmbeddingAnswer:
     inputs = [body.input] if isinstance(body.input, str) else list(body.input)
     if not inputs:
         raise InvalidInput("input must not be empty")
@@ -322,7 +453,7 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
-    target = await resolve_target(session, principal, state, body.model, kind="embedding")
+    target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
     result = await backend.embed(inputs)

@@ -129,6 +129,9 @@ class ListCompletionsFilterInput:
 class ChatMessageType:
     role: str
     content: str
+    tool_calls: JSON | None = strawberry.field(
+        default=None, description="An assistant message's tool calls (OpenAI's shape)")
+    tool_call_id: str | None = strawberry.field(default=None, description="The call a tool message answers")
 
 
 @strawberry.type(name="CompletionLabel")
@@ -249,11 +252,17 @@ class CompletionType:
 
     @strawberry.field
     def chat_messages(self) -> list[ChatMessageType]:
-        return [ChatMessageType(role=str(m.get("role", "")), content=str(m.get("content", ""))) for m in self.view.row.messages or []]
+        return [ChatMessageType(role=str(m.get("role", "")), content=str(m.get("content", "")),
+                                tool_calls=m.get("tool_calls"), tool_call_id=m.get("tool_call_id"))
+                for m in self.view.row.messages or []]
 
     @strawberry.field
     def completion(self) -> str | None:
         return self.view.row.completion
+
+    @strawberry.field(description="The tool calls of the answer, as the model returned them (OpenAI's shape)")
+    def tool_calls(self) -> JSON | None:
+        return self.view.row.tool_calls
 
     @strawberry.field
     def source(self) -> CompletionSource:

@@ -354,6 +354,7 @@ def completion_row(
     latency_ms: float | None = None,
     finish_reason: str | None = None,
     ab_campaign_id: uuid.UUID | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
     id: uuid.UUID | None = None,  # noqa: A002 - the column's name
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -377,6 +378,7 @@ def completion_row(
         "latency_ms": latency_ms,
         "finish_reason": finish_reason,
         "ab_campaign_id": ab_campaign_id,
+        "tool_calls": tool_calls,
     }
 
 

@@ -142,14 +142,28 @@ class NewCompletion:
     latency_ms: float | None = None
     finish_reason: str | None = None
     ab_campaign_id: uuid.UUID | None = None
+    # The answer's tool calls, as the model returned them (OpenAI's shape).
+    tool_calls: list[dict[str, Any]] | None = None
     id: uuid.UUID = field(default_factory=new_id)
     created_at: datetime | None = None
+
+
+# Keys of a served prompt's messages kept beside role and content: a tool-use conversation stays whole.
+_TOOL_KEYS = ("name", "tool_calls", "tool_call_id")
+
+
+def _stored_message(message: dict[str, Any]) -> dict[str, Any]:
+    out = {"role": message.get("role"), "content": _content_text(message.get("content")) or ""}
+    for key in _TOOL_KEYS:
+        if message.get(key) is not None:
+            out[key] = message[key]
+    return out
 
 
 def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
     rows = Rows()
     for c in completions:
-        messages = [{"role": m.get("role"), "content": _content_text(m.get("content")) or ""} for m in c.messages]
+        messages = [_stored_message(m) for m in c.messages]
         rows.add(
             orm.Completion,
             completion_row(
@@ -171,6 +185,7 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
                 latency_ms=c.latency_ms,
                 finish_reason=c.finish_reason,
                 ab_campaign_id=c.ab_campaign_id,
+                tool_calls=c.tool_calls,
             ),
         )
     return rows

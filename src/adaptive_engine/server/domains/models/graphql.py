@@ -11,7 +11,7 @@ from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.domains.jobs.graphql import JobType
-from adaptive_engine.server.domains.models import service
+from adaptive_engine.server.domains.models import gateway_config, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
 from adaptive_engine.server.domains.models.types import ModelOnline, ModelServiceType, ModelType
 from adaptive_engine.server.errors import InvalidInput
@@ -200,12 +200,24 @@ class ModelComputeConfigInput:
     max_seq_len: int | None = None
 
 
+@strawberry.input(name="ModelGatewayConfigInput",
+                  description="Null: unchanged; a timeout of 0: the server's default; [] / {}: no fallbacks / defaults")
+class ModelGatewayConfigInput:
+    connect_timeout_s: float | None = None
+    first_byte_timeout_s: float | None = None
+    total_timeout_s: float | None = None
+    max_retries: int | None = None
+    fallbacks: list[str] | None = None
+    defaults: strawberry.scalars.JSON | None = None
+
+
 # The wire provider enum -> our provider names, and which input field carries its data.
 _PROVIDERS = {
     ExternalModelProviderName.OPEN_AI: ("open_ai", "open_ai"),
     ExternalModelProviderName.LEGACY_OPEN_AI: ("open_ai", "legacy_open_ai"),
     ExternalModelProviderName.GOOGLE: ("google", "google"),
     ExternalModelProviderName.AZURE: ("azure", "azure"),
+    ExternalModelProviderName.ANTHROPIC: ("anthropic", "anthropic"),
 }
 
 
@@ -226,7 +238,7 @@ class ModelMutation:
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_external_model(self, info: Info[Context, None], input: AddExternalModelInput) -> ModelType:
         if input.provider not in _PROVIDERS:
-            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE or AZURE")
+            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE, AZURE or ANTHROPIC")
         provider, field = _PROVIDERS[input.provider]
         data = getattr(input.provider_data, field, None) if input.provider_data else None
         if data is None:
@@ -323,6 +335,23 @@ class ModelMutation:
     ) -> ModelType:
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
         return ModelType(row=await service.update_compute_config(info.context.session, info.context.principal, id_or_key, changes))
+
+    @strawberry.mutation(extensions=[requires("model:register")],
+                         description="Set how the gateway calls a model: upstream timeouts, retries, fallbacks, default fields")
+    async def update_model_gateway_config(
+        self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelGatewayConfigInput
+    ) -> ModelType:
+        ctx = info.context
+        model = await gateway_config.update_gateway_config(
+            ctx.session, ctx.principal, id_or_key, connect_timeout_s=input.connect_timeout_s,
+            first_byte_timeout_s=input.first_byte_timeout_s, total_timeout_s=input.total_timeout_s,
+            max_retries=input.max_retries, fallbacks=input.fallbacks, defaults=input.defaults)
+        # Committed before this process's backend is rebuilt from the row.
+        await ctx.session.commit()
+        inference = getattr(ctx.state, "inference", None)
+        if inference is not None:
+            await inference.reconfigure(model)
+        return ModelType(row=model)
 
     @strawberry.mutation(extensions=[requires("model:deploy")])
     async def terminate_model(self, info: Info[Context, None], id_or_key: IdOrKey, force: bool = False) -> str:

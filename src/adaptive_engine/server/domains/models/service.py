@@ -26,10 +26,11 @@ from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput,
 from adaptive_engine.server.notify.sender import announce_model_deployed
 from adaptive_engine.server.outbound import OutboundGuard
 
-EXTERNAL_PROVIDERS = ("open_ai", "google", "azure")
+EXTERNAL_PROVIDERS = ("open_ai", "google", "azure", "anthropic")
 DEFAULT_ENDPOINTS = {
     "open_ai": "https://api.openai.com/v1",
     "google": "https://generativelanguage.googleapis.com/v1beta/openai",
+    "anthropic": "https://api.anthropic.com/v1",
 }
 # How long a deploy with wait=True blocks before answering with the model still loading.
 DEPLOY_WAIT_SECONDS = 600.0

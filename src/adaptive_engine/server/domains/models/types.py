@@ -14,6 +14,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
 from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.domains.models import gateway_config
 from adaptive_engine.server.graphql.loaders import children, row
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.scalars import JSON
@@ -50,6 +51,7 @@ PROVIDER_NAMES = {
     "open_ai": ProviderName.OPEN_AI,
     "google": ProviderName.GOOGLE,
     "azure": ProviderName.OPEN_AI,
+    "anthropic": ProviderName.ANTHROPIC,
 }
 
 
@@ -86,6 +88,16 @@ USE_CASES_OF_MODEL = children(
 )
 
 
+@strawberry.type(name="ModelGatewayConfig", description="How the gateway calls the model (null: the server's default)")
+class ModelGatewayConfig:
+    connect_timeout_s: float | None
+    first_byte_timeout_s: float | None
+    total_timeout_s: float | None
+    max_retries: int | None
+    fallbacks: list[str] = strawberry.field(description="Model keys that serve, in order, when this one fails before answering")
+    defaults: strawberry.scalars.JSON = strawberry.field(description="Request fields sent when the caller gives none")
+
+
 @strawberry.type(name="Model")
 class ModelType:
     row: strawberry.Private[orm.Model]
@@ -118,7 +130,7 @@ class ModelType:
     def provider_name(self) -> ProviderName:
         return PROVIDER_NAMES.get(self.row.provider, ProviderName.HARMONY)
 
-    @strawberry.field(description="local, open_ai, azure or google")
+    @strawberry.field(description="local, open_ai, azure, google or anthropic")
     def provider(self) -> str:
         return self.row.provider
 
@@ -150,6 +162,14 @@ class ModelType:
             kv_cache_len=int(cfg.get("kv_cache_len", 0)),
             max_seq_len=int(cfg.get("max_seq_len", 2048)),
         )
+
+    @strawberry.field
+    def gateway_config(self) -> ModelGatewayConfig:
+        config = gateway_config.config_of(self.row)
+        return ModelGatewayConfig(connect_timeout_s=config.connect_timeout_s,
+                                  first_byte_timeout_s=config.first_byte_timeout_s,
+                                  total_timeout_s=config.total_timeout_s, max_retries=config.max_retries,
+                                  fallbacks=list(config.fallbacks), defaults=config.defaults)
 
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:

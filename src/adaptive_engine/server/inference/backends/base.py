@@ -12,7 +12,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from adaptive_engine.server import errors
 
@@ -49,13 +49,17 @@ class UpstreamError(BackendError, errors.UpstreamError):
 
     ``upstream_message`` is the provider's own message; ``message`` adds who answered and the status."""
 
-    def __init__(self, message: str, *, status: int | None = None, provider: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, provider: str = "", retryable: bool = False,
+                 retry_after: float | None = None) -> None:
         where = f"{provider} " if provider else "upstream provider "
         code = f" ({status})" if status is not None else ""
         super().__init__(f"{where}error{code}: {message}", details={"upstream_status": status} if status else None)
         self.upstream_message = message
         self.status = status
         self.provider = provider
+        # Worth another attempt (a connection error, 429 or 5xx), after ``retry_after`` seconds if the provider said.
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError, errors.UpstreamTimeout):
@@ -91,6 +95,10 @@ class GenerationRequest:
     prompt: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
     user: str | None = None
+    # For backends that speak the OpenAI wire format (``Backend.passthrough``): the body to send as the caller
+    # gave it (messages or prompt included, the model's configured defaults merged, the gateway's own fields
+    # removed). None: the backend builds its body from ``params`` (the server's own callers, e.g. judges).
+    upstream: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -101,6 +109,8 @@ class GenerationRequest:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The provider's usage object as it came (token details included), returned to the caller unchanged.
+    raw: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def total_tokens(self) -> int:
@@ -112,6 +122,9 @@ class Choice:
     index: int
     text: str
     finish_reason: FinishReason
+    # Passthrough backends: the provider's message as it came (tool_calls, refusal...), and its logprobs.
+    message: dict[str, Any] | None = None
+    logprobs: Any = None
 
 
 @dataclass(slots=True)
@@ -119,6 +132,8 @@ class GenerationResult:
     choices: list[Choice]
     usage: Usage
     model: str = ""
+    # Passthrough backends: top-level fields of the provider's answer to return (system_fingerprint...).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -128,6 +143,9 @@ class TextDelta:
     index: int
     text: str
     finish_reason: FinishReason | None = None
+    # Passthrough backends: the provider's delta as it came (tool-call pieces...), and its logprobs.
+    delta: dict[str, Any] | None = None
+    logprobs: Any = None
 
 
 StreamEvent = TextDelta | Usage
@@ -157,6 +175,18 @@ class Backend(abc.ABC):
     """An inference backend. ``load`` before use, ``unload`` when done; both are idempotent."""
 
     capabilities: frozenset[Capability] = frozenset()
+    # True when the backend forwards a request's OpenAI fields to a provider as given (GenerationRequest.upstream);
+    # requests to the others may only use what GenerationParams holds.
+    passthrough: bool = False
+    # Model keys that serve a request this backend failed before answering (the model's gateway config; set
+    # by the inference manager).
+    fallbacks: tuple[str, ...] = ()
+    # Failures in a row that handed the request to another model, and until when (monotonic clock) this
+    # backend is skipped while a fallback can serve (domains/inference/service.py: COOL_DOWN_*).
+    failures: int = 0
+    cool_until: float = 0.0
+    # The gateway settings it was built with (db/refs.py: gateway_text), to notice a change made elsewhere.
+    gateway: str | None = None
 
     @abc.abstractmethod
     async def load(self) -> None: ...

@@ -19,15 +19,21 @@ served 3-4x the requests/s of httpx's at concurrency 1 and over 10x at concurren
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
+import pydantic_core
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.outbound import OutboundGuard
@@ -50,16 +56,25 @@ from .base import (
     Usage,
 )
 
-Provider = Literal["openai", "azure", "google"]
+T = TypeVar("T")
+Provider = Literal["openai", "azure", "google", "anthropic"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
+ANTHROPIC_VERSION = "2023-06-01"
 AZURE_API_VERSION = "2024-10-21"
 
-_PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google"}
+_PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "google": "Google", "anthropic": "Anthropic"}
 # What a caller reads when the endpoint failed in a way that is not an API error (see the module's doc).
 NOT_THE_API = "the endpoint did not answer as an OpenAI-compatible API"
 log = logging.getLogger(__name__)
+# Top-level fields of a provider's chat answer that go back to the caller as they came.
+PASSED_BACK = ("system_fingerprint", "service_tier")
+# Retries (tenacity): exponential backoff with jitter between attempts, unless the provider says when
+# (Retry-After); a provider asking for a longer wait than this is not retried (a fallback may serve instead).
+BACKOFF = wait_exponential_jitter(multiplier=0.2, max=8.0, jitter=0.2)
+MAX_RETRY_AFTER_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,12 @@ class ExternalModelConfig:
     api_key: str
     endpoint: str | None = None  # OpenAI-compatible base URL; Azure resource or deployment URL
     api_version: str | None = None  # Azure only; also read from the endpoint's query
-    timeout: float = 60.0
+    timeout: float = 60.0  # for the answer's head, and for each later wait for more of it
+    connect_timeout: float | None = None  # None: min(timeout, 10)
+    total_timeout: float | None = None  # the whole call, retries and streams included; None: no limit
+    max_retries: int = 2  # more attempts after a connection error, 429 or 5xx, before anything is answered
+    # Request fields sent when the caller gives none (the model's configured defaults).
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.provider not in _PROVIDER_NAMES:
@@ -82,8 +102,12 @@ class ExternalModelConfig:
             parts = urlsplit(self.endpoint)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise BackendInvalidRequest(f"endpoint {self.endpoint!r} is not an http(s) URL")
-        if self.timeout <= 0:
-            raise BackendInvalidRequest("timeout must be positive")
+        for name in ("timeout", "connect_timeout", "total_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise BackendInvalidRequest(f"{name} must be positive")
+        if self.max_retries < 0:
+            raise BackendInvalidRequest("max_retries must not be negative")
 
 
 class HttpPool:
@@ -102,7 +126,10 @@ class HttpPool:
             connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300,
                                              resolver=resolver)
             # trust_env off: a proxy from the environment must not silently reroute model traffic.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+            # Bodies are encoded by pydantic-core (Rust): several times faster than the json module on the
+            # large bodies agents send (tools, schemas, long conversations).
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
+                                                  json_serialize=_to_json)
         return self._session
 
     async def aclose(self) -> None:
@@ -111,14 +138,28 @@ class HttpPool:
             self._session = None
 
 
+def _to_json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
 def make_http_client(max_connections: int = 200, guard: OutboundGuard | None = None) -> HttpPool:
     return HttpPool(max_connections, guard)
 
 
-async def _sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+def _until(deadline: float | None) -> Any:
+    """A timeout at ``deadline`` (loop time) around one wait; none without a deadline. Scoped to each wait:
+    an asyncio timeout must not span a generator's yields."""
+    return asyncio.timeout_at(deadline) if deadline is not None else contextlib.nullcontext()
+
+
+async def _sse_data(response: aiohttp.ClientResponse, deadline: float | None = None) -> AsyncIterator[str]:
     """The ``data`` of each server-sent event (multi-line data joined by newlines, as the format says)."""
     data: list[str] = []
-    async for raw in response.content:
+    while True:
+        async with _until(deadline):
+            raw = await response.content.readline()
+        if not raw:
+            break
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:
             if data:
@@ -131,12 +172,32 @@ async def _sse_data(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         yield "\n".join(data)
 
 
+def _retry_after(headers: Any) -> float | None:
+    """When the provider says to come back: ``retry-after-ms`` (OpenAI's), or ``Retry-After`` in seconds or
+    as an HTTP date."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
 class ExternalBackend(Backend):
     """``guard``: the outbound policy for an endpoint users registered (None for one the server runs itself,
     such as its vLLM processes). Its names are checked by the pool's resolver: give the backend a pool made
     with the same guard."""
 
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDING})
+    passthrough = True
 
     def __init__(self, config: ExternalModelConfig, client: HttpPool | None = None,
                  guard: OutboundGuard | None = None) -> None:
@@ -153,8 +214,10 @@ class ExternalBackend(Backend):
                 guard.check_url(self._base, f"the {self.provider_name} endpoint")
             except InvalidInput as refused:
                 raise BackendLoadError(refused.message) from None
-        # Like a read timeout: each wait for the upstream is bounded, a long stream that keeps talking is not.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=min(config.timeout, 10.0), sock_read=config.timeout)
+        # Each wait for the upstream is bounded (connect, then each read: the answer's head and the stream's
+        # chunks); the whole call only by total_timeout, enforced around each wait (see _deadline).
+        connect = config.connect_timeout if config.connect_timeout is not None else min(config.timeout, 10.0)
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=config.timeout)
 
     # -- routing
 
@@ -173,6 +236,9 @@ class ExternalBackend(Backend):
             base = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
             version = c.api_version or query.get("api-version") or AZURE_API_VERSION
             return base, {"api-version": version}, {"api-key": c.api_key}
+        if c.provider == "anthropic":
+            base = (c.endpoint or ANTHROPIC_BASE_URL).rstrip("/")
+            return base, {}, {"x-api-key": c.api_key, "anthropic-version": ANTHROPIC_VERSION}
         default = GOOGLE_BASE_URL if c.provider == "google" else OPENAI_BASE_URL
         base = (c.endpoint or default).rstrip("/")
         return base, {}, {"Authorization": f"Bearer {c.api_key}"}
@@ -202,10 +268,24 @@ class ExternalBackend(Backend):
     # -- calls
 
     def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+        if request.upstream is not None:
+            body = {**self.config.defaults, **request.upstream}  # the caller's fields as given, over the defaults
+        else:
+            body = self._params_body(request)
+        if self.config.provider == "azure":  # Azure names the model by the deployment in the URL
+            body.pop("model", None)
+        else:
+            body["model"] = self.config.external_model_id
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    @staticmethod
+    def _params_body(request: GenerationRequest) -> dict[str, Any]:
+        """The body of a request from the server itself (no caller fields): what ``params`` says."""
         p = request.params
         body: dict[str, Any] = {}
-        if self.config.provider != "azure":  # Azure names the model by the deployment in the URL
-            body["model"] = self.config.external_model_id
         if request.messages is not None:
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         else:
@@ -222,9 +302,6 @@ class ExternalBackend(Backend):
             body["seed"] = p.seed
         if request.user:
             body["user"] = request.user
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
         return body
 
     def _http(self) -> aiohttp.ClientSession:
@@ -232,78 +309,157 @@ class ExternalBackend(Backend):
             raise BackendNotReady(f"{self.provider_name} model {self.config.external_model_id} is not loaded")
         return self._client.session()
 
-    def _request(self, operation: str, body: dict[str, Any]) -> Any:
-        return self._http().post(f"{self._base}/{operation}", params=self._params, headers=self._headers,
-                                 json=body, timeout=self._timeout, allow_redirects=False)
+    def _deadline(self) -> float | None:
+        total = self.config.total_timeout
+        return asyncio.get_running_loop().time() + total if total is not None else None
 
-    async def _post(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _worth_retrying(self, exc: BaseException, deadline: float | None) -> bool:
+        if not isinstance(exc, UpstreamError) or not exc.retryable:
+            return False
+        after = exc.retry_after or 0.0
+        if after > MAX_RETRY_AFTER_S:
+            return False
+        return deadline is None or asyncio.get_running_loop().time() + after < deadline
+
+    @staticmethod
+    def _wait(exc: BaseException | None, failed: int) -> float:
+        """Seconds before the next attempt, after ``failed`` failed ones: what the provider said, else backoff."""
+        after = getattr(exc, "retry_after", None)
+        return after if after is not None else BACKOFF(SimpleNamespace(attempt_number=failed))  # type: ignore[arg-type]
+
+    async def _attempts(self, attempt: Callable[[], Awaitable[T]], deadline: float | None) -> T:
+        """``attempt()``, tried again (max_retries more times) after each retryable failure. The first try runs
+        outside tenacity: its bookkeeping cost about a fifth of a proxied call, and most calls succeed at once."""
         try:
-            async with self._request(operation, body) as response:
-                content = await response.read()
-                status = response.status
+            return await attempt()
+        except UpstreamError as error:
+            if self.config.max_retries == 0 or not self._worth_retrying(error, deadline):
+                raise
+            await asyncio.sleep(self._wait(error, 1))
+
+        def wait(state: RetryCallState) -> float:
+            return self._wait(state.outcome.exception() if state.outcome is not None else None, state.attempt_number + 1)
+
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.config.max_retries), wait=wait, reraise=True,
+                                 retry=retry_if_exception(lambda exc: self._worth_retrying(exc, deadline)))
+        async for tried in retrying:
+            with tried:
+                result = await attempt()
+        return result
+
+    async def _open(self, operation: str, body: dict[str, Any], deadline: float | None) -> aiohttp.ClientResponse:
+        """One attempt: the response once its head says success (the caller releases it), or the error."""
+        request = self._http().post(f"{self._base}/{operation}", params=self._params, headers=self._headers,
+                                    json=body, timeout=self._timeout, allow_redirects=False)
+        try:
+            async with _until(deadline):
+                response = await request
         except asyncio.TimeoutError as exc:
-            raise self._timeout_error() from exc
+            raise self._timeout_error(exc, deadline) from exc
         except aiohttp.ClientError as exc:
             raise self._unreachable(exc) from exc
-        if status >= 400:
-            raise self._status_error(status, content)
+        if response.status >= 400:
+            try:
+                async with _until(deadline):
+                    content = await response.read()
+            except (asyncio.TimeoutError, aiohttp.ClientError):
+                content = b""
+            finally:
+                response.release()
+            raise self._status_error(response.status, content, response.headers)
+        return response
+
+    async def _post(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A whole non-streaming call, with retries: nothing has reached the caller before it ends."""
+        deadline = self._deadline()
+
+        async def attempt() -> bytes:
+            response = await self._open(operation, body, deadline)
+            try:
+                async with _until(deadline):
+                    return await response.read()
+            except asyncio.TimeoutError as exc:
+                raise self._timeout_error(exc, deadline) from exc
+            except aiohttp.ClientError as exc:
+                raise self._unreachable(exc) from exc
+            finally:
+                response.release()
+
+        content = await self._attempts(attempt, deadline)
         try:
             return json.loads(content)
         except ValueError:
-            raise self._not_the_api(f"HTTP {status} answer is not JSON: {content[:200]!r}") from None
+            raise self._not_the_api(f"answer is not JSON: {content[:200]!r}") from None
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         chat = request.messages is not None
         data = await self._post("chat/completions" if chat else "completions", self._body(request, stream=False))
+        keep = request.upstream is not None  # the caller's own fields: return the provider's answer as it came
         try:
             choices = []
             for position, item in enumerate(data["choices"]):
-                text = (item.get("message") or {}).get("content") if chat else item.get("text")
+                message = item.get("message") or {} if chat else None
+                text = message.get("content") if message is not None else item.get("text")
                 choices.append(Choice(index=item.get("index", position), text=text or "",
-                                      finish_reason=item.get("finish_reason") or "stop"))
+                                      finish_reason=item.get("finish_reason") or "stop",
+                                      message=message if keep else None, logprobs=item.get("logprobs")))
             usage = _usage(data.get("usage"))
         except (KeyError, TypeError, AttributeError):
             raise self._not_the_api(f"unexpected answer shape: {str(data)[:200]}") from None
         choices.sort(key=lambda c: c.index)
-        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id)
+        extra = {k: data[k] for k in PASSED_BACK if data.get(k) is not None} if keep else {}
+        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id,
+                                extra=extra)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         chat = request.messages is not None
-        operation = "chat/completions" if chat else "completions"
+        keep = request.upstream is not None
         usage: Usage | None = None
-        try:
-            async with self._request(operation, self._body(request, stream=True)) as response:
-                if response.status >= 400:
-                    raise self._status_error(response.status, await response.read())
-                async for data in _sse_data(response):
-                    if data.strip() == "[DONE]":
-                        break
-                    if not data.strip():
-                        continue
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        raise self._not_the_api(f"bad stream chunk: {data[:200]!r}") from None
-                    if isinstance(chunk, dict) and chunk.get("error"):
-                        message = _message(chunk)
-                        if message is None:
-                            raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
-                        raise UpstreamError(message, provider=self.provider_name)
-                    for item in chunk.get("choices") or []:
-                        if chat:
-                            text = (item.get("delta") or {}).get("content") or ""
-                        else:
-                            text = item.get("text") or ""
-                        reason = item.get("finish_reason")
-                        if text or reason:
-                            yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason)
-                    if chunk.get("usage"):
-                        usage = _usage(chunk["usage"])
-        except asyncio.TimeoutError as exc:
-            raise self._timeout_error() from exc
-        except aiohttp.ClientError as exc:
-            raise self._unreachable(exc) from exc
+        async for chunk in self._chunks("chat/completions" if chat else "completions", self._body(request, stream=True)):
+            for item in chunk.get("choices") or []:
+                delta = item.get("delta") or {} if chat else None
+                text = (delta.get("content") if delta is not None else item.get("text")) or ""
+                reason = item.get("finish_reason")
+                logprobs = item.get("logprobs")
+                # A piece of a tool call, a refusal... has no text but must reach the caller.
+                other = keep and delta is not None and any(v is not None for k, v in delta.items()
+                                                           if k not in ("content", "role"))
+                if text or reason or other or (keep and logprobs is not None):
+                    yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason,
+                                    delta=delta if keep else None, logprobs=logprobs)
+            if chunk.get("usage"):
+                usage = _usage(chunk["usage"])
         yield usage or Usage()
+
+    async def _chunks(self, operation: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """The JSON events of a streamed call, up to ``[DONE]`` or the end. Retries happen only while opening:
+        once an event is out, the caller has it. An error event ends the stream with the provider's message."""
+        deadline = self._deadline()
+        response = await self._attempts(lambda: self._open(operation, body, deadline), deadline)
+        try:
+            async for data in _sse_data(response, deadline):
+                if data.strip() == "[DONE]":
+                    break
+                if not data.strip():
+                    continue
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    raise self._not_the_api(f"bad stream chunk: {data[:200]!r}") from None
+                if not isinstance(chunk, dict):
+                    raise self._not_the_api(f"bad stream chunk: {data[:200]!r}")
+                if chunk.get("error"):
+                    message = _message(chunk)
+                    if message is None:
+                        raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
+                    raise UpstreamError(message, provider=self.provider_name)
+                yield chunk
+        except asyncio.TimeoutError as exc:
+            raise self._timeout_error(exc, deadline) from exc
+        except aiohttp.ClientError as exc:
+            raise self._unreachable(exc, during_answer=True) from exc
+        finally:
+            response.release()
 
     async def embed(self, texts: Sequence[str]) -> EmbeddingResult:
         if not texts:
@@ -321,21 +477,35 @@ class ExternalBackend(Backend):
 
     # -- errors
 
-    def _status_error(self, status: int, content: bytes) -> UpstreamError:
+    def _status_error(self, status: int, content: bytes, headers: Any = None) -> UpstreamError:
+        retryable = status == 429 or status >= 500
+        after = _retry_after(headers) if retryable and headers is not None else None
         try:
             message = _message(json.loads(content))
         except ValueError:
             message = None
         if message is None:
-            return self._not_the_api(f"HTTP {status} {_reason(status)}: {content[:200]!r}")
-        return UpstreamError(message, status=status, provider=self.provider_name)
+            error = self._not_the_api(f"HTTP {status} {_reason(status)}: {content[:200]!r}")
+            error.retryable, error.retry_after = retryable, after
+            return error
+        return UpstreamError(message, status=status, provider=self.provider_name, retryable=retryable, retry_after=after)
 
-    def _timeout_error(self) -> UpstreamTimeout:
+    def _timeout_error(self, exc: BaseException, deadline: float | None) -> UpstreamTimeout:
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            # Nothing was sent: worth another attempt.
+            return UpstreamTimeout(f"could not connect within {self._timeout.connect:g} s", provider=self.provider_name,
+                                   retryable=True)
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            return UpstreamTimeout(f"no complete answer within {self.config.total_timeout:g} s",
+                                   provider=self.provider_name)
         return UpstreamTimeout(f"no answer within {self.config.timeout:g} s", provider=self.provider_name)
 
-    def _unreachable(self, exc: Exception) -> UpstreamError:
+    def _unreachable(self, exc: Exception, during_answer: bool = False) -> UpstreamError:
         cause = getattr(exc, "os_error", None) or exc
-        return self._not_the_api(f"could not connect: {cause or type(exc).__name__}")
+        what = "the answer broke off" if during_answer else "could not connect"
+        error = self._not_the_api(f"{what}: {cause or type(exc).__name__}")
+        error.retryable = True
+        return error
 
     def _not_the_api(self, cause: str) -> UpstreamError:
         """The one error for every failure that is not the API's own: the cause goes to the server log only."""
@@ -370,4 +540,4 @@ def _usage(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
     return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
-                 completion_tokens=int(data.get("completion_tokens") or 0))
+                 completion_tokens=int(data.get("completion_tokens") or 0), raw=data)

@@ -1,0 +1,67 @@
+"""What local models do not implement is refused by name before any generation (openai_fields.refuse_for_local);
+what they implement still works with the fields that mean nothing to change."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.inference.test_api import CAPITAL, PARIS, count_completions
+
+pytestmark = pytest.mark.slow
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+@pytest.fixture
+def http(served):  # noqa: ANN001, ANN201
+    with httpx.Client(base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"},
+                      timeout=120) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"tools": [TOOL]}, "tool calls on local models are not supported yet (model 'smollm2-135m-instruct'); remove 'tools'"),
+        ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "1"}]},
+         "tool calls on local models are not supported yet"),
+        ({"response_format": {"type": "json_object"}}, "response_format 'json_object' on local models is not supported yet"),
+        ({"logprobs": True}, "logprobs on local models is not supported yet"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},
+         "model 'smollm2-135m-instruct' takes text only: messages[0] has a 'image_url' content part"),
+        ({"reasoning_effort": "low"}, "'reasoning_effort' is not supported by local model 'smollm2-135m-instruct'"),
+        ({"messages": [{"role": "user", "content": "hi", "name": "bob"}]}, "messages[0].name is not supported by local model"),
+    ],
+)
+def test_local_models_refuse_what_they_do_not_implement(served, http, change, needle):
+    before = count_completions(served)
+    r = http.post("/chat/completions", json={"model": served.use_case, "messages": CAPITAL, "max_tokens": 4, **change})
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["error"]["message"] and r.json()["error"]["details"]["param"]
+    assert count_completions(served) == before
+
+
+def test_neutral_values_and_text_parts_work_locally(served, http):
+    r = http.post("/chat/completions", json={
+        "model": served.use_case, "max_completion_tokens": 16, "temperature": 0, "logprobs": False,
+        "response_format": {"type": "text"}, "metadata": {"k": "v"},
+        "messages": [{"role": "user", "content": [{"type": "text", "text": CAPITAL[0]["content"]}]}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == PARIS
+
+
+def test_responses_on_a_local_model(served):
+    import openai
+
+    client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
+    response = client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
+                                       max_output_tokens=16)
+    assert response.output_text == PARIS and response.status == "completed"
+    events = list(client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
+                                          max_output_tokens=16, stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == PARIS
+    with pytest.raises(openai.BadRequestError, match="tool calls on local models are not supported yet"):
+        client.responses.create(model=served.use_case, input="hi", tools=[{"type": "function", "name": "f"}])
