@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.datasets import uploads
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.notify import retention
 from adaptive_engine.server.periodic import PeriodicService
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.housekeeping")
 

@@ -30,9 +30,9 @@ from starlette.types import Scope
 
 from adaptive_engine.server.auth.keys import hash_api_key
 from adaptive_engine.server.auth.principal import Principal, principal_for_user
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import ApiKey, ConsoleSession
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
+from adaptive_engine.server.timestamps import utcnow
 
 COOKIE = "ae_session"
 # Readable by the page, holds nothing: "a session may exist" (see session_routes.sign_in).

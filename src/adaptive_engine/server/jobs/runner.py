@@ -32,7 +32,6 @@ from adaptive_engine.recipe.context import (
     ENV_WORK_DIR,
 )
 from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
 from adaptive_engine.server.db.session import after_commit, unit_of_work
 from adaptive_engine.server.notify.sender import announce_job_end
@@ -40,6 +39,7 @@ from adaptive_engine.server.domains.compute_pools.service import detect_machine,
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
 from adaptive_engine.server.jobs.executors.local import LocalExecutor
 from adaptive_engine.server.periodic import cancel_task
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30

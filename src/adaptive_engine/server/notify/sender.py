@@ -41,7 +41,6 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.db.models import DomainEvent, TeamMember, UseCaseShare
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.db.session import unit_of_work
@@ -50,6 +49,7 @@ from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.periodic import cancel_task
+from adaptive_engine.server.timestamps import epoch, utcnow
 
 log = logging.getLogger("adaptive_engine.notify")
 SCOPE_KEY = "_scope"

@@ -11,11 +11,10 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.ab_tests import service
 from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
+from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.domains.ab_tests.statistics import CampaignPhase
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.models.types import ModelType
@@ -23,6 +22,7 @@ from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import Batch, row
 from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="AbcampaignStatus")

@@ -18,7 +18,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
 from adaptive_engine.server.domains.ab_tests import repository
@@ -32,9 +31,11 @@ from adaptive_engine.server.domains.ab_tests.statistics import (
     evaluate_metric,
     evaluate_preference,
 )
+from adaptive_engine.server.domains.models.service import set_default
 from adaptive_engine.server.domains.use_cases.service import get_use_case, list_use_cases, validate_key
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from adaptive_engine.server.notify.events import emit
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.ab_tests")
 
@@ -322,8 +323,6 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
 
 async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> bool:
     """Make the winner the use case's default model (the models domain's one way to do it)."""
-    from adaptive_engine.server.domains.models.service import set_default
-
     attached = (
         await session.execute(
             select(orm.ModelService).where(
@@ -335,15 +334,6 @@ async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid
         return False
     await set_default(session, use_case_id, attached)
     return True
-
-
-async def ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> None:
-    """Refuse to take a model away from a use case while an active A/B test routes traffic to it."""
-    campaign = await repository.active_campaign(session, use_case_id)
-    if campaign is not None and any(arm.model_id == model_id for arm in campaign.arms):
-        raise Conflict(
-            f"the model is part of the active A/B test '{campaign.key}': cancel the test or wait for it to finish"
-        )
 
 
 async def evaluate_active(session_factory, config: StatsConfig) -> int:  # noqa: ANN001

@@ -12,12 +12,12 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import IdOrKey, Upload
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="DatasetKind")

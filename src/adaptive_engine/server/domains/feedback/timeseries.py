@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Completion, Feedback
 from adaptive_engine.server.db.timebuckets import bucket_starts, calendar_start, sql_bucket
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.timestamps import utcnow
 
 AGGREGATIONS = ("AVERAGE", "SUM", "COUNT")
 Z95 = 1.959964

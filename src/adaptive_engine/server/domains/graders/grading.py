@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.models import Completion, Feedback, Grader, GradingResult, Metric, Model
-from adaptive_engine.server.domains.feedback.keys import coerce_value
+from adaptive_engine.server.domains.feedback_keys.service import coerce_value
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import Sample
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable

@@ -11,7 +11,6 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.graders import judges, judges_registry, remote_envs, service
@@ -30,6 +29,7 @@ from adaptive_engine.server.errors import NotFound
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="GraderTypeEnum")

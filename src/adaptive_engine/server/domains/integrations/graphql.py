@@ -11,13 +11,13 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.domains.integrations import service
 from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Timestamp
 from adaptive_engine.server.notify import providers
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="IntegrationCapability")

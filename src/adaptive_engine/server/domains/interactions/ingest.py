@@ -29,10 +29,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes
-from adaptive_engine.server.db.base import new_id, utcnow
+from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback, Outcome, UseCaseMetric
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.ingest")
 

@@ -22,12 +22,12 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.pagination import Page, paginate
-from adaptive_engine.server.domains.feedback.keys import coerce_value, feedback_flags, get_key
+from adaptive_engine.server.domains.feedback_keys.service import coerce_value, feedback_flags, get_key
 from adaptive_engine.server.domains.interactions import repository
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row, insert_rows
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
-from adaptive_engine.server.graphql.scalars import _parse_datetime
+from adaptive_engine.server.timestamps import parse_datetime
 
 MAX_BATCH = 1000
 
@@ -72,7 +72,7 @@ def parse_time(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return _parse_datetime(value)
+        return parse_datetime(value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"{where}: not a date-time: {value!r}") from exc
 

@@ -11,11 +11,10 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.common import CursorPageInput, OrderPair, PageInfo, TimeRange
@@ -23,6 +22,7 @@ from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import children
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
 from adaptive_engine.server.jobs.runner import JobRunner
+from adaptive_engine.server.timestamps import epoch, utcnow
 
 
 @strawberry.enum(name="JobStatus")

@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import from_path, route_requires
-from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
+from adaptive_engine.server.domains.models import from_jobs
 from adaptive_engine.server.errors import InvalidInput, NotFound
 from adaptive_engine.server.rest.deps import db_session, principal
 
@@ -87,7 +88,7 @@ async def save_artifact(
 async def register_model(
     job_id: str, body: ModelBody, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
-    model, artifact = await service.register_model(
+    model, artifact = await from_jobs.register_model(
         session, caller, job_id, body.model_dump(),
         store=request.app.state.file_store, jobs_dir=request.app.state.job_runner.jobs_dir,
     )
@@ -113,7 +114,7 @@ async def upload_model(
     except json.JSONDecodeError:
         raise InvalidInput("metadata must be a JSON object") from None
     spec = {"key": key, "name": name, "base_model": base_model, "kind": kind, "attach": attach, "metadata": meta}
-    model, artifact = await service.register_uploaded_model(
+    model, artifact = await from_jobs.register_uploaded_model(
         session, caller, request.app.state.file_store, job_id, spec, request.stream()
     )
     await session.commit()

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.graphql.loaders import children
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="ModelOnline")

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import CustomRecipe
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.recipes.service import JOB_KINDS, store_code
 from adaptive_engine.server.errors import DomainError
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.recipes")
 BUILTIN_DIR = Path(__file__).resolve().parents[3] / "recipe" / "builtin"

@@ -10,12 +10,12 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.recipes import service
 from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.type(name="Label")

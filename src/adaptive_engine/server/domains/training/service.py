@@ -20,7 +20,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows
 from adaptive_engine.server.domains.interactions.service import ingest, prepare_interaction
-from adaptive_engine.server.domains.jobs.service import _running_job
+from adaptive_engine.server.domains.jobs.service import running_job
 from adaptive_engine.server.errors import InvalidInput, NotFound
 
 MAX_EVALUATION_BATCH = 1000
@@ -35,7 +35,7 @@ def model_cache_dir(settings: Any) -> Path:
 async def model_weights(
     session: AsyncSession, principal: Principal, settings: Any, job_id: str, model_key: str
 ) -> dict[str, Any]:
-    await _running_job(session, principal, job_id)
+    await running_job(session, principal, job_id)
     model = await find_by_id_or_key(session, orm.Model, model_key)
     if model is None:
         raise NotFound(f"model '{model_key}' not found")
@@ -71,7 +71,7 @@ async def record_evaluation(
     session: AsyncSession, principal: Principal, writer: IngestWriter, job_id: str, bodies: list[Any]
 ) -> list[uuid.UUID]:
     """Store evaluation completions (REST interaction bodies, feedbacks inline) with source EVALUATION."""
-    job = await _running_job(session, principal, job_id)
+    job = await running_job(session, principal, job_id)
     if not bodies:
         raise InvalidInput("no evaluation completions to record")
     if len(bodies) > MAX_EVALUATION_BATCH:

@@ -58,6 +58,13 @@ async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: An
     return metric
 
 
+async def keys_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Metric]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {m.id: m for m in (await session.execute(select(Metric).where(Metric.id.in_(wanted)))).scalars()}
+
+
 async def list_keys(session: AsyncSession) -> list[Metric]:
     return list((await session.execute(select(Metric).order_by(Metric.created_at, Metric.key))).scalars())
 
