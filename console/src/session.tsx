@@ -102,3 +102,8 @@ export function useSignedIn(): Session {
   if (!session) throw new Error("not signed in");
   return session;
 }
+
+/** Whether a use case's ``permissions`` (UseCase.permissions: the caller's there) allow ``permission``. */
+export function allows(permissions: readonly string[], permission: string): boolean {
+  return permissions.includes(permission) || permissions.includes("admin");
+}

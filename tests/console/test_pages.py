@@ -144,7 +144,7 @@ def test_viewer_sees_no_admin_page_and_no_mutating_control(page: Any, console: C
     sign_in(page, sample.viewer_key, "/use-cases")
     expect(page.get_by_role("link", name="Support bot")).to_be_visible()
     navigation = page.get_by_role("navigation", name="Main")
-    expect(navigation.get_by_role("link")).to_have_text(["Use cases"])
+    expect(navigation.get_by_role("link")).to_have_text(["Use cases", "Jobs", "Models", "Settings"])
     expect(page.get_by_role("button", name="New use case")).to_have_count(0)
     page.goto("/settings/users")
     expect(page.get_by_text("Only users with the user:manage permission see this page")).to_be_visible()
@@ -161,7 +161,8 @@ def test_viewer_sees_no_admin_page_and_no_mutating_control(page: Any, console: C
 
 def test_users_page_for_admins(page: Any, console: Console) -> None:
     sign_in(page, console.server.api_key)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Users").click()
     expect(page.get_by_role("row", name=re.compile("viewer@example.com"))).to_contain_text("default: viewer")
 
 
@@ -200,7 +201,9 @@ def test_first_page_javascript_fits_the_budget() -> None:
     size = sum(len(gzip.compress((build / path).read_bytes())) for path in first)
     assert size <= 400 * 1024, f"first page loads {size / 1024:.0f} KB of gzipped JavaScript"
     chunks = {p.name.split("-")[0] for p in (build / "assets").glob("*.js")}
-    assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart"} <= chunks
+    assert {"SignIn", "UseCases", "UseCaseOverview", "Interactions", "InteractionDetail", "TimeChart", "Jobs", "JobDetail",
+            "RunRecipe", "Models", "ModelDetail", "Datasets", "DatasetDetail", "Graders", "GraderDetail", "ApiKeys",
+            "Teams", "Roles", "Integrations", "IntegrationDetail"} <= chunks
 
 
 def test_ab_tests_create_follow_and_cancel(page: Any, chromium: Any, console: Console) -> None:

@@ -42,6 +42,58 @@ class Sample:
     completion_ids: list[str]
 
 
+# Recipes of the jobs and models pages (and their screenshots): a toy training that logs metrics, progress,
+# log lines and an artifact, and one that registers a model trained from a base model.
+TRAINER = '''
+import json
+import time
+from typing import Literal
+from pydantic import BaseModel, Field
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Lora(BaseModel):
+    rank: int = Field(8, ge=1, le=256)
+
+class Config(InputConfig):
+    """Fits a toy model and reports how it went."""
+    steps: int = Field(4, ge=1, le=20, description="training steps")
+    learning_rate: float = Field(0.5, gt=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    note: str | None = None
+    shuffle: bool = True
+    tags: list[str] = []
+    weights: dict[str, float] = {}
+    lora: Lora | None = None
+
+@recipe_main
+def main(config: Config, ctx: RecipeContext) -> None:
+    print(f"training with {config.optimizer}, tags {config.tags}, lora {config.lora}", flush=True)
+    for step in range(config.steps):
+        loss = 2.0 / (step + 1)
+        ctx.log_metrics(step, {"loss": loss, "reward": step * config.learning_rate})
+        ctx.report_progress((step + 1) / config.steps, f"step {step + 1} of {config.steps}")
+        print(f"step {step + 1} loss {loss:.3f}", flush=True)
+    ctx.save_artifact("report.json", json.dumps({"steps": config.steps, "weights": config.weights}).encode())
+    print("done", flush=True)
+'''
+
+TUNER = '''
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Config(InputConfig):
+    dataset: str
+    base_model: str
+    output_model_key: str
+
+@recipe_main
+def main(config: Config, ctx: RecipeContext) -> None:
+    folder = ctx.work_dir / "model"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    ctx.register_model(folder, config.output_model_key, name="Support tuned", base_model=config.base_model)
+'''
+
+
 PROMPTS = [
     ("billing", "Why was I charged twice this month?", "I'm sorry about that: the second charge is a pending authorization and disappears within 3 days."),
     ("billing", "How do I get an invoice for my last order?", "Open Orders, pick the order and choose Download invoice."),

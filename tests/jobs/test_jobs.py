@@ -193,3 +193,23 @@ async def test_async_client(server, use_case: str, tmp_path: Path) -> None:  # n
         assert page.nodes[0].id == job.id
         assert (await sdk.compute_pools.list())[0].key == "local"
         assert (await sdk.jobs.cancel(job.id)).status == "CANCELED"
+
+
+def test_invalid_args_name_each_field_for_forms(client: Adaptive, server, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """The console puts the server's own messages next to each field of a recipe's form: details.fields."""
+    import httpx
+
+    upload(client, tmp_path, recipes.WORKER, "worker")
+    mutation = "mutation Run($input: JobInput!) { createJob(input: $input) { id } }"
+    args = {"steps": "many", "model_key": 3}
+    answer = httpx.post(f"{server.base_url}/api/graphql", headers={"Authorization": f"Bearer {server.api_key}"},
+                        json={"query": mutation, "variables": {"input": {"recipe": "worker", "useCase": use_case,
+                                                                         "args": args, "numGpus": 0}}}).json()
+    error = answer["errors"][0]
+    assert error["extensions"]["code"] == "INVALID_INPUT"
+    fields = error["extensions"]["details"]["fields"]
+    assert {"path": ["dataset"], "message": "'dataset' is a required property", "rule": "required"} in fields
+    assert {"path": ["steps"], "message": "'many' is not of type 'integer'", "rule": "type"} in fields
+    assert any(f["path"] == ["model_key"] and f["rule"] == "anyOf" for f in fields)
+    assert len(error["extensions"]["details"]["errors"]) == len(fields)
+    assert client.jobs.list(use_case=use_case).total_count == 0

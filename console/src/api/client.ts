@@ -7,6 +7,8 @@ export class ApiError extends Error {
     message: string,
     readonly code: string,
     readonly status: number,
+    /** What the server adds to some errors (``extensions.details`` / ``error.details``), e.g. per-field messages. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -29,6 +31,22 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
   return { ...(csrfToken ? { "X-CSRF-Token": csrfToken } : {}), ...extra };
 }
 
+/** The answer's body, or the ApiError it carries (GraphQL errors, the REST error envelope, a 401). */
+function settle(status: number, ok: boolean, statusText: string, body: any): unknown {
+  if (status === 401) {
+    signedOutListeners.forEach((listener) => listener());
+  }
+  const graphqlError = body?.errors?.[0];
+  if (graphqlError) {
+    throw new ApiError(graphqlError.message, graphqlError.extensions?.code ?? "ERROR", status, graphqlError.extensions?.details);
+  }
+  if (!ok) {
+    const error = body?.error;
+    throw new ApiError(error?.message ?? statusText, error?.code ?? error?.type ?? "ERROR", status, error?.details);
+  }
+  return body;
+}
+
 async function send(path: string, init: RequestInit): Promise<unknown> {
   let response: Response;
   try {
@@ -37,18 +55,7 @@ async function send(path: string, init: RequestInit): Promise<unknown> {
     throw new ApiError("the server cannot be reached", "NETWORK", 0);
   }
   const body: any = await response.json().catch(() => null);
-  if (response.status === 401) {
-    signedOutListeners.forEach((listener) => listener());
-  }
-  const graphqlError = body?.errors?.[0];
-  if (graphqlError) {
-    throw new ApiError(graphqlError.message, graphqlError.extensions?.code ?? "ERROR", response.status);
-  }
-  if (!response.ok) {
-    const error = body?.error;
-    throw new ApiError(error?.message ?? response.statusText, error?.code ?? error?.type ?? "ERROR", response.status);
-  }
-  return body;
+  return settle(response.status, response.ok, response.statusText, body);
 }
 
 export async function gql<R, V>(document: TypedDocumentString<R, V>, variables?: V): Promise<R> {
@@ -66,4 +73,37 @@ export async function rest<T>(method: string, path: string, json?: unknown, extr
     headers: headers({ ...(json !== undefined ? { "Content-Type": "application/json" } : {}), ...extraHeaders }),
     body: json !== undefined ? JSON.stringify(json) : undefined,
   })) as T;
+}
+
+/** POSTs raw bytes (a part of a file) to a REST route, reporting the bytes sent so far (fetch cannot tell
+ * upload progress; XMLHttpRequest can). ``signal`` aborts it. */
+export function sendBytes(
+  path: string,
+  body: Blob,
+  onProgress: (sent: number) => void,
+  signal?: AbortSignal,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", `/api/v1${path}`);
+    Object.entries(headers({ "Content-Type": "application/octet-stream" })).forEach(([k, v]) => request.setRequestHeader(k, v));
+    request.upload.onprogress = (event) => onProgress(event.loaded);
+    request.onload = () => {
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(request.responseText);
+      } catch {
+        // not JSON: settle reports the status
+      }
+      try {
+        resolve(settle(request.status, request.status >= 200 && request.status < 300, request.statusText, parsed));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    request.onerror = () => reject(new ApiError("the server cannot be reached", "NETWORK", 0));
+    request.onabort = () => reject(new ApiError("the upload was stopped", "ABORTED", 0));
+    signal?.addEventListener("abort", () => request.abort());
+    request.send(body);
+  });
 }

@@ -30,11 +30,15 @@ export function Layout() {
             <li>
               <NavLink to="/use-cases">Use cases</NavLink>
             </li>
-            {session.can("user:manage") && (
-              <li>
-                <NavLink to="/settings/users">Users</NavLink>
-              </li>
-            )}
+            <li>
+              <NavLink to="/jobs">Jobs</NavLink>
+            </li>
+            <li>
+              <NavLink to="/models">Models</NavLink>
+            </li>
+            <li>
+              <NavLink to="/settings">Settings</NavLink>
+            </li>
           </ul>
         </nav>
         <div className="topbar-end">

@@ -16,7 +16,20 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-export default function TimeChart({ times, series, label, height = 240 }: { times: number[]; series: ChartSeries[]; label: string; height?: number }) {
+/** ``times``: epoch seconds on the x axis, or plain numbers (steps) with ``xTime={false}``. */
+export default function TimeChart({
+  times,
+  series,
+  label,
+  height = 240,
+  xTime = true,
+}: {
+  times: number[];
+  series: ChartSeries[];
+  label: string;
+  height?: number;
+  xTime?: boolean;
+}) {
   const box = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -46,6 +59,7 @@ export default function TimeChart({ times, series, label, height = 240 }: { time
         height,
         series: plotSeries,
         bands,
+        scales: { x: { time: xTime } },
         axes: [axis, axis],
         legend: { show: false },
         cursor: { drag: { x: false, y: false } },
@@ -59,7 +73,7 @@ export default function TimeChart({ times, series, label, height = 240 }: { time
       resize.disconnect();
       plot.destroy();
     };
-  }, [times, series, height]);
+  }, [times, series, height, xTime]);
 
   return (
     <figure className="chart">

@@ -5,6 +5,7 @@ import { useApi } from "../api/useApi";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const Detail = graphql(`
   query AbTestDetail($useCase: IdOrKey!, $key: IdOrKey!) {
@@ -88,7 +89,7 @@ export default function AbTestDetail() {
         {({ useCase: uc, abCampaign: c }) => {
           if (!uc || !c) return <Empty title={`A/B test '${key}' not found`} />;
           const active = c.status === "WARMUP" || c.status === "IN_PROGRESS";
-          const canWrite = uc.permissions.includes("ab_test:write") || uc.permissions.includes("admin");
+          const canWrite = allows(uc.permissions, "ab_test:write");
           const cancel = async () => {
             setError(null);
             try {

@@ -6,6 +6,7 @@ import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import type { AbcampaignStatus } from "../gql/graphql";
+import { allows } from "../session";
 
 const List = graphql(`
   query AbTests($useCase: IdOrKey!, $filter: AbCampaignFilter!) {
@@ -137,7 +138,7 @@ export default function AbTests() {
     <Await loaded={loaded}>
       {({ useCase: uc, abCampaigns }) => {
         if (!uc) return <Empty title={`Use case '${useCase}' not found`} />;
-        const canWrite = uc.permissions.includes("ab_test:write") || uc.permissions.includes("admin");
+        const canWrite = allows(uc.permissions, "ab_test:write");
         return (
           <>
             <nav aria-label="Breadcrumb" className="crumbs">

@@ -5,6 +5,7 @@ import { useApi } from "../api/useApi";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const Detail = graphql(`
   query InteractionDetail($useCase: IdOrKey!, $id: UUID!) {
@@ -141,7 +142,7 @@ export default function InteractionDetail() {
       <Await loaded={loaded}>
         {({ useCase: uc, completion: c }) => {
           if (!uc || !c) return <Empty title="Interaction not found" />;
-          const canAnnotate = uc.permissions.includes("feedback:write") || uc.permissions.includes("admin");
+          const canAnnotate = allows(uc.permissions, "feedback:write");
           const usage = c.metadata.usage;
           return (
             <>

@@ -6,6 +6,7 @@ import { FeedbackTrends } from "../components/FeedbackTrends";
 import { Await, Empty } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
+import { allows } from "../session";
 
 const Overview = graphql(`
   query UseCaseOverview($useCase: IdOrKey!, $key: String!) {
@@ -93,7 +94,7 @@ export default function UseCaseOverview() {
     <Await loaded={loaded}>
       {({ useCase: uc, abCampaigns, feedbackStatistics }) => {
         if (!uc) return <Empty title={`Use case '${useCase}' not found`} />;
-        const canWrite = uc.permissions.includes("use_case:write") || uc.permissions.includes("admin");
+        const canWrite = allows(uc.permissions, "use_case:write");
         const makeDefault = async (service: string) => {
           setActionError(null);
           try {
@@ -122,6 +123,15 @@ export default function UseCaseOverview() {
                 </Link>
                 <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/ab-tests`}>
                   A/B tests
+                </Link>
+                <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/datasets`}>
+                  Datasets
+                </Link>
+                <Link className="button" to={`/use-cases/${encodeURIComponent(uc.key)}/graders`}>
+                  Graders
+                </Link>
+                <Link className="button" to={`/jobs?useCase=${encodeURIComponent(uc.key)}`}>
+                  Jobs
                 </Link>
               </div>
             </div>

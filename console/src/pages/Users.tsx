@@ -1,5 +1,6 @@
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { SettingsPage } from "../components/SettingsNav";
 import { Await, Empty } from "../components/States";
 import { formatTime } from "../format";
 import { graphql } from "../gql";
@@ -27,10 +28,8 @@ const UsersQuery = graphql(`
 export default function Users() {
   const session = useSignedIn();
   const loaded = useApi(() => (session.can("user:manage") ? gql(UsersQuery) : Promise.resolve(null)), []);
-  if (!session.can("user:manage")) return <Empty title="Only users with the user:manage permission see this page" />;
   return (
-    <>
-      <h1>Users</h1>
+    <SettingsPage title="Users" permission="user:manage">
       <Await loaded={loaded}>
         {(data) =>
           !data || data.users.length === 0 ? (
@@ -66,6 +65,6 @@ export default function Users() {
           )
         }
       </Await>
-    </>
+    </SettingsPage>
   );
 }

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from strawberry.fastapi import GraphQLRouter
 
 from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.auth.scrape import METRICS_PATH, require_metrics_reader
@@ -30,6 +29,7 @@ from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, boot
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.housekeeping import HousekeepingService
 from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.graphql.input_check import GraphQLRouter
 from adaptive_engine.server.graphql.schema import build_schema
 from adaptive_engine.server.inference.manager import InferenceManager
 from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
@@ -38,12 +38,15 @@ from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.middleware import (
     AuthMiddleware,
     BodySizeLimitMiddleware,
+    LastResortMiddleware,
     MetricsMiddleware,
     SessionScopeMiddleware,
 )
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.rest.errors import install_error_handlers
+from adaptive_engine.server.rest.json_input import limits_of
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
+from adaptive_engine.server.rest.openapi import install_openapi
 from adaptive_engine.server.rest.router import api_router
 
 log = logging.getLogger("adaptive_engine")
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.state.metrics_registry = registry
 
     install_error_handlers(app)
+    install_openapi(app)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -149,11 +153,13 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
 
     # The data plane first: routes are matched in order, and it carries the traffic.
     app.include_router(api_router)
-    graphql = GraphQLRouter(build_schema(settings), context_getter=graphql_context, multipart_uploads_enabled=True)
+    graphql = GraphQLRouter(build_schema(settings), context_getter=graphql_context, multipart_uploads_enabled=True,
+                            limits=limits_of(app.state))
     app.include_router(graphql, prefix="/api/graphql")
 
     # Each one added wraps those before it (the last is outermost): metrics see every request, auth runs
-    # before the size check reads the body, and the JSON-route shortcut sits next to the routes.
+    # before the size check reads the body, the JSON-route shortcut sits next to the routes, and the last
+    # resort answers what escaped everything else.
     app.add_middleware(JsonRouteShortcut)
     app.add_middleware(SessionScopeMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
@@ -161,4 +167,5 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(ConsoleMiddleware, folder=settings.console_dir)  # outside auth: its files are public
     app.add_middleware(MetricsMiddleware, registry=registry)
+    app.add_middleware(LastResortMiddleware)
     return app

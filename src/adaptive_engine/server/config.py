@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_connections: int | None = Field(default=None, ge=1)
     # `Authorization: Bearer <this>` reads /metrics, and nothing else (admin keys always can).
     metrics_token: SecretStr | None = None
+    # Request JSON (REST bodies, GraphQL bodies and variables) nested deeper, or with an array or object of
+    # more items, is refused (400). 200 is the JSON parser's own ceiling.
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    max_json_items: int = Field(default=10_000, ge=1)
     log_level: str = "info"
     # GraphQL limits (graphql/limits.py), checked before anything runs: lexical tokens of a document, its
     # estimated cost (fields times the page sizes of the lists around them), nesting depth and aliases

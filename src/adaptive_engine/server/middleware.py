@@ -9,16 +9,17 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adaptive_engine.server.auth import sessions
 from adaptive_engine.server.auth.principal import authenticate
 from adaptive_engine.server.auth.scrape import is_scrape_token
-from adaptive_engine.server.errors import DomainError, PermissionDenied, Unauthenticated, openai_envelope
+from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
 from adaptive_engine.server.rest.deps import SESSION_KEY
+from adaptive_engine.server.rest.errors import error_body, exception_response
 
 PUBLIC_PATHS = frozenset({"/health"})
-GRAPHQL_PATH = "/api/graphql"
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -39,12 +40,6 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-def error_body(path: str, error: DomainError) -> dict[str, Any]:
-    if path.startswith(GRAPHQL_PATH):
-        return {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code}}]}
-    return openai_envelope(error)
 
 
 class AuthMiddleware:
@@ -181,3 +176,34 @@ class MetricsMiddleware:
             found = self._children[key] = (self.requests.labels(method, route, str(status)),
                                            self.latency.labels(method, route))
         return found
+
+
+class LastResortMiddleware:
+    """Outermost: an exception that no handler answered becomes the INTERNAL envelope (logged) and the
+    connection stays usable. (Starlette's own last handler answers, then re-raises, and uvicorn drops the
+    keep-alive connection.) An answer that has started cannot be replaced: the exception goes on and the
+    server ends the connection, so the client learns that the body is incomplete."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            return  # nobody to answer
+        except Exception as exc:  # noqa: BLE001 - the point of this middleware
+            if started:
+                raise
+            response = exception_response(exc, scope["path"])
+            await response(scope, receive, send)

@@ -277,17 +277,9 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
     async def dependency(request: Request, session: AsyncSession = Depends(db_session)) -> Authorized:
         body: Any = None
         if use_case is not None and request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            if isinstance(body, str):  # some clients double-encode JSON bodies
-                import json
+            from adaptive_engine.server.rest.json_input import read_json
 
-                try:
-                    body = json.loads(body)
-                except ValueError:
-                    body = None
+            body = await read_json(request)  # malformed JSON is refused there, with its reason
         return await authorize_request(request, session, permission, use_case, body)
 
     dependency.__guard__ = Requirement(permission)  # type: ignore[attr-defined]

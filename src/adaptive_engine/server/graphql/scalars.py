@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NewType
+from typing import Any, NewType
 
 import strawberry
-from strawberry.file_uploads import Upload  # noqa: F401 - re-exported: the scalar named "Upload"
 from strawberry.scalars import JSON  # noqa: F401 - re-exported: the scalar named "JSON"
 
 from adaptive_engine.server.timestamps import epoch, parse_datetime
+
+
+def _file(value: Any) -> Any:
+    # Strawberry's own Upload scalar lets any value through (a string literal reached a resolver's `read()`).
+    if not callable(getattr(value, "read", None)):
+        raise ValueError("a file is expected here, sent as a multipart upload")
+    return value
+
+
+Upload = strawberry.scalar(
+    NewType("Upload", bytes),
+    name="Upload",
+    description="A file, sent as a part of a multipart request",
+    serialize=lambda v: v,
+    parse_value=_file,
+)
 
 IdOrKey = strawberry.scalar(
     NewType("IdOrKey", str),

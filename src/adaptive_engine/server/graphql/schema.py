@@ -23,6 +23,7 @@ from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, Us
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 from adaptive_engine.server.graphql.limits import limit_extensions
+from adaptive_engine.server.graphql.input_check import RefuseMalformedInput
 
 QUERY_MIXINS: list[type] = [
     IntegrationQuery,
@@ -69,6 +70,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=mutation,
         extensions=[
             ErrorsAndTransaction,
+            RefuseMalformedInput,
             *limit_extensions(settings or Settings()),
         ],
         config=StrawberryConfig(auto_camel_case=True),

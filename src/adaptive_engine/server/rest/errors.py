@@ -14,10 +14,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adaptive_engine.server.errors import INTERNAL_MESSAGE, DomainError, Internal, InvalidInput, NotFound, openai_envelope
 
 log = logging.getLogger("adaptive_engine.rest")
+GRAPHQL_PATH = "/api/graphql"
 
 
-def error_response(error: DomainError) -> JSONResponse:
-    return JSONResponse(openai_envelope(error), status_code=error.http_status)
+def error_body(path: str, error: DomainError) -> dict[str, Any]:
+    """The error as the route's clients read errors: GraphQL's ``errors`` list, or the OpenAI envelope."""
+    if path.startswith(GRAPHQL_PATH):
+        return {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+    return openai_envelope(error)
+
+
+def error_response(error: DomainError, path: str = "") -> JSONResponse:
+    return JSONResponse(error_body(path, error), status_code=error.http_status)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> str:
@@ -29,34 +37,33 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def exception_response(exc: Exception) -> JSONResponse:
+def exception_response(exc: Exception, path: str = "") -> JSONResponse:
     """The answer to an exception a route raised: its envelope for a domain error, else an internal error
     (logged; its details stay in the log)."""
     if isinstance(exc, DomainError):
-        return error_response(exc)
+        return error_response(exc, path)
     log.error("internal error", exc_info=exc)
-    return error_response(Internal(INTERNAL_MESSAGE))
+    return error_response(Internal(INTERNAL_MESSAGE), path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Typed answers to what routes raise. Any other exception is answered by middleware.LastResortMiddleware
+    (Starlette's handler for ``Exception`` answers, then re-raises, and the server drops the connection)."""
+
     @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return exception_response(exc)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return exception_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(InvalidInput(describe_validation_errors(exc.errors())))
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(InvalidInput(describe_validation_errors(exc.errors())), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return error_response(NotFound("no such route"))
+            return error_response(NotFound("no such route"), request.url.path)
         error = DomainError(str(exc.detail))
         error.http_status = exc.status_code
         error.code = "INVALID_INPUT" if exc.status_code < 500 else "INTERNAL"
         error.error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return error_response(error)
-
-    @app.exception_handler(Exception)
-    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
-        return exception_response(exc)
+        return error_response(error, request.url.path)

@@ -6,10 +6,11 @@ The route reads like any other::
     @json_post(router, "/feedback", AddFeedbackRequest, permission="feedback:write")
     async def add_feedback(request: Request, body: AddFeedbackRequest, auth: Authorized) -> FeedbackOutput: ...
 
-The body is parsed once; the guard (the same check as ``route_requires``, in the same order: the caller's
-right before the body's shape) sees the parsed JSON; what the handler returns (a pydantic model, or lists and
-dicts of them) is sent as JSON with ``status_code``. The route is registered on the router as usual (the
-guard's table sees it); :class:`JsonRouteShortcut` sends its requests straight to it.
+The body is parsed once, with the checks every request JSON gets (rest/json_input.py); the guard (the same
+check as ``route_requires``, in the same order: the caller's right before the body's shape) sees the parsed
+JSON; what the handler returns (a pydantic model, or lists and dicts of them) is sent as JSON with
+``status_code``. The route is registered on the router as usual (the guard's table and the OpenAPI document
+see it, with its body); :class:`JsonRouteShortcut` sends its requests straight to it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from adaptive_engine.server.auth.guard import Authorized, BodyTarget, Requiremen
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.rest.deps import db_session
 from adaptive_engine.server.rest.errors import describe_validation_errors, exception_response
+from adaptive_engine.server.rest.json_input import decode_json, limits_of, read_json
+from adaptive_engine.server.rest.openapi import json_body
 
 Handler = Callable[[Request, Any, Authorized], Awaitable[Any]]
 
@@ -38,13 +41,7 @@ def json_post(
     adapter: TypeAdapter[Any] = TypeAdapter(body)
 
     def register(handler: Handler) -> Handler:
-        async def answer(request: Request, raw: bytes) -> Response:
-            if not raw.strip():
-                raise InvalidInput("a JSON body is required")
-            try:
-                data = pydantic_core.from_json(raw)
-            except ValueError as exc:
-                raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        async def answer(request: Request, data: Any) -> Response:
             auth = await authorize_request(request, await db_session(request), permission, use_case, data)
             try:
                 value = adapter.validate_python(data)
@@ -53,8 +50,9 @@ def json_post(
             result = await handler(request, value, auth)
             return Response(pydantic_core.to_json(result), status_code=status_code, media_type="application/json")
 
+        @json_body(body)  # declared in the OpenAPI document
         async def endpoint(request: Request) -> Response:
-            return await answer(request, await request.body())
+            return await answer(request, await read_json(request))
 
         endpoint.__guard__ = Requirement(permission)  # type: ignore[attr-defined]
         endpoint.__json_route__ = answer  # type: ignore[attr-defined]  # what the shortcut calls
@@ -73,7 +71,7 @@ class JsonRouteShortcut:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._routes: dict[str, tuple[Any, Callable[[Request, bytes], Awaitable[Response]]]] | None = None
+        self._routes: dict[str, tuple[Any, Callable[[Request, Any], Awaitable[Response]]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -88,7 +86,8 @@ class JsonRouteShortcut:
                 route, answer = found
                 scope["route"] = route  # what the metrics label requests by
                 try:
-                    response = await answer(Request(scope, receive), await _read_body(receive))
+                    data = decode_json(await _read_body(receive), limits_of(scope["app"].state), unwrap=True)
+                    response = await answer(Request(scope, receive), data)
                 except ClientDisconnect:
                     return  # nobody to answer
                 except Exception as exc:  # noqa: BLE001 - answered as the app's handlers would

@@ -16,7 +16,7 @@ from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
-from adaptive_engine.server.graphql.scalars import IdOrKey, Upload
+from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
 from adaptive_engine.server.timestamps import epoch
 
 
@@ -85,6 +85,10 @@ class DatasetType:
     @strawberry.field
     def size_bytes(self) -> int:
         return self.row.size_bytes
+
+    @strawberry.field(description="Rows of the file, in order, from offset (0-based); limit 1 to 100")
+    async def rows(self, info: Info[Context, None], offset: int = 0, limit: int = 20) -> list[JSON]:
+        return await service.read_rows(info.context.state.file_store, self.row, offset, limit)
 
     @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:

@@ -13,8 +13,9 @@ from adaptive_engine.server.auth.guard import from_query, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], route_class=CheckedRoute)
 
 
 class InitChunkedUploadRequest(BaseModel):

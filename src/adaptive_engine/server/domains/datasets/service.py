@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +146,31 @@ async def list_datasets(session: AsyncSession, principal: Principal, use_case: s
         select(Dataset).where(Dataset.use_case_id == target.id).order_by(Dataset.created_at, Dataset.key)
     )
     return list(rows.scalars())
+
+
+MAX_ROWS_READ = 100
+
+
+def _rows_of(path: Path, offset: int, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, "rb") as lines:
+        # Blank lines are not rows (the validator skips them too).
+        numbered = (line for line in lines if line.strip())
+        for line in itertools.islice(numbered, offset, offset + limit):
+            rows.append(json.loads(line))
+    return rows
+
+
+async def read_rows(store: FileStore, dataset: Dataset, offset: int, limit: int) -> list[dict[str, Any]]:
+    """Rows ``offset`` to ``offset + limit`` of a dataset's file (a preview: read from the start each time)."""
+    if offset < 0:
+        raise InvalidInput("offset must be 0 or more")
+    if not 1 <= limit <= MAX_ROWS_READ:
+        raise InvalidInput(f"limit must be between 1 and {MAX_ROWS_READ}")
+    path = store.path(dataset.path)
+    if not path.is_file():
+        raise NotFound(f"the file of dataset '{dataset.key}' is missing")
+    return await asyncio.to_thread(_rows_of, path, offset, limit)
 
 
 async def delete_dataset(session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str) -> bool:

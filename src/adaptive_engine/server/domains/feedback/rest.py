@@ -14,9 +14,10 @@ from adaptive_engine.server.domains.interactions.schemas import (
     FeedbackOutput,
     OutcomeOutput,
 )
+from adaptive_engine.server.rest.json_input import CheckedRoute
 from adaptive_engine.server.rest.json_route import json_post
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], route_class=CheckedRoute)
 
 
 def _user(value: object) -> str | None:

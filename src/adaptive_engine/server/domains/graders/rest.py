@@ -13,8 +13,9 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.graders import grading
 from adaptive_engine.server.domains.graders.schemas import MAX_SAMPLES_PER_CALL, Sample, validate_samples
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute
 
-router = APIRouter(prefix="/graders", tags=["graders"])
+router = APIRouter(prefix="/graders", tags=["graders"], route_class=CheckedRoute)
 
 
 class SampleIn(BaseModel):

@@ -24,18 +24,16 @@ from adaptive_engine.server.domains.inference.schemas import ChatBody, Completio
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import TextDelta, Usage
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute, read_json
+from adaptive_engine.server.rest.openapi import json_body
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], route_class=CheckedRoute)
 
 
 async def _body(request: Request, schema: type[Any]) -> Any:
-    """Parse the JSON body; a JSON string holding the object (the official client's embeddings) works too."""
-    try:
-        data = await request.json()
-        if isinstance(data, str):
-            data = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput("the body is not valid JSON") from exc
+    """The JSON body (rest.json_input; a JSON string holding the object, as the official client sends
+    embeddings, works too), validated by ``schema``."""
+    data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     try:
@@ -65,6 +63,7 @@ INFERENCE = route_requires("inference:run", use_case=from_body("model"))
 
 
 @router.post("/chat/completions", response_model=None, dependencies=[INFERENCE])
+@json_body(ChatBody)
 async def chat_completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
@@ -102,6 +101,7 @@ async def chat_completions(
 
 
 @router.post("/completions", response_model=None, dependencies=[INFERENCE])
+@json_body(CompletionBody)
 async def completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse | StreamingResponse:
@@ -207,6 +207,7 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
 
 
 @router.post("/embeddings", response_model=None, dependencies=[INFERENCE])
+@json_body(EmbeddingBody)
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse:

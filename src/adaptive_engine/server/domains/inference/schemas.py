@@ -12,7 +12,8 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class ChatMessageIn(_Body):
+class ChatRequestMessage(_Body):
+    # Named apart from the logging routes' ChatMessageIn: the OpenAPI document names models by class name.
     role: Any = None
     content: Any = None
     name: str | None = None
@@ -47,7 +48,7 @@ class GenerationBody(_Body):
 
 
 class ChatBody(GenerationBody):
-    messages: list[ChatMessageIn]
+    messages: list[ChatRequestMessage]
 
 
 class CompletionBody(GenerationBody):

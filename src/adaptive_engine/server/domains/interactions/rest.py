@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from adaptive_engine.server.auth.guard import Authorized, from_body
 from adaptive_engine.server.domains.interactions import service
 from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest, AddInteractionsResponse
+from adaptive_engine.server.rest.json_input import CheckedRoute
 from adaptive_engine.server.rest.json_route import json_post
 
-router = APIRouter(tags=["interactions"])
+router = APIRouter(tags=["interactions"], route_class=CheckedRoute)
 
 
 def _out(created: service.CreatedInteraction) -> AddInteractionsResponse:

@@ -3,7 +3,6 @@ artifact downloads."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,8 +17,9 @@ from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.domains.models import from_jobs
 from adaptive_engine.server.errors import InvalidInput, NotFound
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute, decode_json, limits_of
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=CheckedRoute)
 
 
 class ProgressBody(BaseModel):
@@ -40,6 +40,14 @@ class ModelBody(BaseModel):
     kind: str = "chat"
     attach: bool = True
     metadata: dict[str, Any] = {}
+
+
+def _metadata(request: Request, text: str) -> dict[str, Any]:
+    """The ``metadata`` query parameter of the streamed uploads: a JSON object."""
+    meta = decode_json(text, limits_of(request.app.state), what="metadata")
+    if not isinstance(meta, dict):
+        raise InvalidInput("metadata must be a JSON object")
+    return meta
 
 
 @router.post("/jobs/{job_id}/progress", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
@@ -70,12 +78,7 @@ async def save_artifact(
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    try:
-        meta = json.loads(metadata)
-    except json.JSONDecodeError:
-        raise InvalidInput("metadata must be a JSON object") from None
-    if not isinstance(meta, dict):
-        raise InvalidInput("metadata must be a JSON object")
+    meta = _metadata(request, metadata)
     artifact = await service.save_artifact(
         session, caller, request.app.state.file_store, job_id=job_id, name=name, kind=kind, metadata=meta,
         chunks=request.stream(),
@@ -109,10 +112,7 @@ async def upload_model(
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),
 ) -> dict[str, Any]:
-    try:
-        meta = json.loads(metadata)
-    except json.JSONDecodeError:
-        raise InvalidInput("metadata must be a JSON object") from None
+    meta = _metadata(request, metadata)
     spec = {"key": key, "name": name, "base_model": base_model, "kind": kind, "attach": attach, "metadata": meta}
     model, artifact = await from_jobs.register_uploaded_model(
         session, caller, request.app.state.file_store, job_id, spec, request.stream()

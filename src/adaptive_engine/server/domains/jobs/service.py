@@ -44,11 +44,16 @@ def check_args(schema: dict[str, Any], args: Any) -> None:
     errors = sorted(validator.iter_errors(args), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
-    messages = []
+    messages, fields = [], []
     for error in errors[:5]:
         field = ".".join(str(p) for p in error.absolute_path) or "(args)"
         messages.append(f"field '{field}': {error.message} (rule: {error.validator})")
-    raise InvalidInput("invalid args: " + "; ".join(messages), details={"errors": messages})
+        # The path as a list too, so a form can put each message next to its field (a missing field's own).
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            path += [name for name in error.validator_value if name not in error.instance][:1]
+        fields.append({"path": path, "message": error.message, "rule": error.validator})
+    raise InvalidInput("invalid args: " + "; ".join(messages), details={"errors": messages, "fields": fields})
 
 
 async def job_pool(session: AsyncSession, compute_pool: str | None, num_gpus: int) -> ComputePool:

@@ -10,7 +10,10 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.graphql.loaders import children
+from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.graphql.loaders import children, row
+from adaptive_engine.server.graphql.scalars import JSON
 from adaptive_engine.server.timestamps import epoch
 
 
@@ -55,6 +58,15 @@ class ModelUseCase:
     key: str
     name: str
     description: str
+
+
+@strawberry.type(name="ModelLineage", description="Where a model a job made came from")
+class ModelLineage:
+    job_id: uuid.UUID
+    recipe: str | None = strawberry.field(description="Key of the recipe the job ran")
+    use_case: str | None = strawberry.field(description="Key of the job's use case")
+    base_model: str | None = strawberry.field(description="Key of the model it was trained from")
+    args: JSON = strawberry.field(description="The job's arguments: its data (dataset, feedback filter) and settings")
 
 
 # The use cases each model is attached to, for all the models of a list at once.
@@ -142,6 +154,28 @@ class ModelType:
     @strawberry.field
     def backbone(self) -> ModelType | None:
         return ModelType(row=self.row.backbone) if self.row.backbone is not None else None
+
+    @strawberry.field(description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
+                      "process) or 'vllm' (a vLLM process of the server)")
+    def backend(self, info: Info) -> str:
+        return "external" if self.row.is_external else info.context.state.settings.inference_backend
+
+    @strawberry.field(description="The job, recipe, data and base model that made it; null for a model no job made, "
+                      "or when the caller cannot read that job (its use case, or the registry's own jobs)")
+    async def lineage(self, info: Info) -> ModelLineage | None:
+        made = self.row.lineage or {}
+        job_id = parse_uuid(made.get("job_id"))
+        if job_id is None:
+            return None
+        ctx = info.context
+        if made.get("use_case"):
+            use_case = await ctx.loaders.load(row(orm.UseCase.key), made["use_case"])
+            if use_case is None or not await ctx.loaders.can("use_case:read", use_case.id):
+                return None
+        elif not ctx.principal.has_global(REGISTRY_PERMISSION):
+            return None
+        return ModelLineage(job_id=job_id, recipe=made.get("recipe"), use_case=made.get("use_case"),
+                            base_model=made.get("base_model"), args=made.get("args") or {})
 
 
 @strawberry.type(name="ModelService")

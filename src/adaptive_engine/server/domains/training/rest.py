@@ -13,8 +13,9 @@ from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest
 from adaptive_engine.server.domains.training import service
 from adaptive_engine.server.rest.deps import db_session, principal
+from adaptive_engine.server.rest.json_input import CheckedRoute
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], route_class=CheckedRoute)
 
 
 @router.get("/jobs/{job_id}/model-weights/{model}", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
