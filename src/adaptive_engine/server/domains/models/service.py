@@ -52,6 +52,11 @@ class ModelFilters:
     trainable: bool | None = None
 
 
+def made_by_job(model: Model) -> uuid.UUID | None:
+    """The job that made the model, as its lineage says (None for a model no job made)."""
+    return parse_uuid(str((model.lineage or {}).get("job_id") or ""))
+
+
 async def get_model(session: AsyncSession, id_or_key: str) -> Model:
     return await get_by_id_or_key(session, Model, id_or_key, "model")
 

@@ -9,9 +9,9 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
-from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db import models as orm
+from adaptive_engine.server.domains.models.service import made_by_job
 from adaptive_engine.server.graphql.loaders import children, row
 from adaptive_engine.server.graphql.scalars import JSON
 from adaptive_engine.server.timestamps import epoch
@@ -164,7 +164,7 @@ class ModelType:
                       "or when the caller cannot read that job (its use case, or the registry's own jobs)")
     async def lineage(self, info: Info) -> ModelLineage | None:
         made = self.row.lineage or {}
-        job_id = parse_uuid(made.get("job_id"))
+        job_id = made_by_job(self.row)
         if job_id is None:
             return None
         ctx = info.context
