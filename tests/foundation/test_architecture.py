@@ -50,11 +50,9 @@ DEBTS: dict[tuple[str, str], str] = {
         )
     },
     (f"{DOMAINS}.integrations.graphql", f"{SERVER}.db.models.integrations"): ROW_TYPES,
-    # Waiting for the sandbox and malformed-input branches that rewrite these files.
+    # Waiting for the sandbox branch that rewrites these files.
     (f"{SERVER}.jobs.executors.local", f"{DOMAINS}.recipes.probe"): "child_env moves to the jobs infrastructure",
     (f"{SERVER}.jobs.executors.ray", f"{DOMAINS}.recipes.probe"): "PACKAGE_ROOT moves to the jobs infrastructure",
-    (f"{SERVER}.jobs.runner", f"{DOMAINS}.compute_pools.service"): "pools are ensured by the app; capacity on the pool",
-    (f"{SERVER}.rest.deps", f"{SERVER}.db.session"): "sessions come from the composition root",
 }
 
 

@@ -1,4 +1,4 @@
-"""The inference manager (``app.state.inference``): which backend serves which registered model.
+"""The inference manager (``Platform.inference``): which backend serves which registered model.
 
 The registry records what is wanted (a model row's status PENDING after a deploy); the manager does
 the work: it builds the backend from the row, loads it in the background and moves the row to ONLINE,

@@ -109,7 +109,7 @@ class AbReport:
 
 
 async def _reports(ctx: Context, campaigns: list[orm.AbCampaign]) -> dict[orm.AbCampaign, service.CampaignReport]:
-    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.state.settings))
+    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.platform.settings))
     return {c: reports[c.id] for c in campaigns}
 
 
@@ -292,13 +292,12 @@ class AbTestMutation:
             traffic_split=input.traffic_split,
             auto_deploy=input.auto_deploy,
             feedback_type=input.feedback_type.value,
+            router=ctx.platform.ab_router,
         )
-        ctx.state.ab_router.invalidate(campaign.use_case_id)
         return AbcampaignType(row=campaign)
 
     @strawberry.mutation(description="Cancel an active A/B test; returns its key", extensions=[requires("ab_test:write", use_case=use_case_of(find_campaign, "A/B test", "input"))])
     async def cancel_ab_campaign(self, info: Info[Context, None], input: IdOrKey) -> str:
         ctx = info.context
-        campaign = await service.cancel_campaign(ctx.session, ctx.principal, input)
-        ctx.state.ab_router.invalidate(campaign.use_case_id)
+        campaign = await service.cancel_campaign(ctx.session, ctx.principal, input, ctx.platform.ab_router)
         return campaign.key

@@ -22,6 +22,7 @@ from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
 from adaptive_engine.server.domains.ab_tests import repository
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
+from adaptive_engine.server.domains.ab_tests.routing import AbRouter
 from adaptive_engine.server.domains.ab_tests.statistics import (
     CampaignPhase,
     CampaignResult,
@@ -60,7 +61,9 @@ async def create_campaign(
     traffic_split: float,
     auto_deploy: bool,
     feedback_type: str = "DIRECT",
+    router: AbRouter,
 ) -> orm.AbCampaign:
+    """A new active campaign; ``router`` forgets what it knew of the use case's traffic."""
     use_case_row = await get_use_case(session, principal, use_case)
     await principal.require(session, "ab_test:write", use_case_row.id, f"use case '{use_case}'")
     validate_key(key, "A/B test key")
@@ -101,6 +104,7 @@ async def create_campaign(
             await session.flush()
     except IntegrityError as exc:  # a concurrent create won the race on the key or the use case
         raise Conflict(f"A/B test '{key}' conflicts with a campaign created at the same time; retry") from exc
+    router.invalidate(campaign.use_case_id)
     return campaign
 
 
@@ -155,7 +159,7 @@ async def list_campaigns(
     return await repository.list_campaigns(session, use_case_ids=use_case_ids, active=active, status=status)
 
 
-async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key: str) -> orm.AbCampaign:
+async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key: str, router: AbRouter) -> orm.AbCampaign:
     campaign = await get_campaign(session, principal, id_or_key)
     await principal.require(session, "ab_test:write", campaign.use_case_id, f"A/B test '{campaign.key}'")
     if campaign.status not in ACTIVE_STATUSES:
@@ -172,6 +176,7 @@ async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key
         use_case_id=campaign.use_case_id,
         payload={"campaignId": str(campaign.id), "campaignKey": campaign.key, "cancelledBy": principal.email},
     )
+    router.invalidate(campaign.use_case_id)
     return campaign
 
 

@@ -108,8 +108,7 @@ class HarmonyGroupType:
     async def gpu_allocations(self, info: Info[Context, None]) -> list[GpuAllocation] | None:
         """Running jobs holding GPUs, on ranks after the inference partition."""
         jobs = await service.running_gpu_jobs(info.context.session, self.row.compute_pool_id)
-        runner = getattr(info.context.state, "job_runner", None)
-        given = runner.gpu_ranks if runner is not None else {}
+        given = info.context.platform.job_runner.gpu_ranks
         allocations, rank = [], self.row.inference_partition
         for job in jobs:
             # The ranks this server gave the job; for runs elsewhere (Ray), their place in the partition.

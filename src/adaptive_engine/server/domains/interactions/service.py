@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,16 +173,23 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
     return rows
 
 
+class WithIngest(Protocol):
+    ingest: IngestWriter
+
+
 async def record_completions(
-    state: Any, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *, wait: bool = True
+    state: WithIngest | None, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *,
+    wait: bool = True,
 ) -> list[uuid.UUID]:
     """Store served completions; return their ids once committed (``wait=False``: once queued).
 
-    ``state`` is ``app.state`` (its ``ingest`` writer groups concurrent calls into one commit). With
-    ``session``, the rows are added to that session's transaction instead and the caller commits."""
+    ``state`` is the platform (its ``ingest`` writer groups concurrent calls into one commit). With ``session``,
+    the rows are added to that session's transaction instead and the caller commits."""
     rows = completion_rows(completions)
     if session is not None:
         await insert_rows(session, rows)
+    elif state is None:
+        raise ValueError("record_completions needs the ingest writer or a session")
     elif wait:
         await state.ingest.write(rows)
     else:

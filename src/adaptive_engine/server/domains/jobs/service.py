@@ -18,6 +18,8 @@ from adaptive_engine.server.db.models import ComputePool, Job, JobArtifact, JobM
 from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.compute_pools.service import get_pool, job_gpus
+from adaptive_engine.server.domains.jobs import states
+from adaptive_engine.server.domains.jobs.states import FINISHED
 from adaptive_engine.server.domains.recipes.service import find_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
@@ -28,10 +30,9 @@ from adaptive_engine.server.errors import (
     PermissionDenied,
     Unavailable,
 )
+from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
-from adaptive_engine.server.timestamps import utcnow
 
-FINISHED = ("COMPLETED", "FAILED", "CANCELED")
 ARTIFACT_KINDS = frozenset({"EVALUATION", "CUSTOM", "DATASET", "MODEL"})
 MAX_ARTIFACT_BYTES = 10 * 1024 * 1024 * 1024
 
@@ -83,6 +84,7 @@ async def create_job(
     name: str | None,
     compute_pool: str | None,
     num_gpus: int,
+    runner: JobRunner,
 ) -> Job:
     target = await get_use_case(session, principal, use_case, "job:run")
     found = await find_recipe(session, target, recipe)
@@ -94,7 +96,7 @@ async def create_job(
     return await queue_job(
         session, principal, pool, name=name or f"{found.key}-{uuid.uuid4().hex[:6]}", kind=found.job_kind,
         code=(found.path, found.content_hash), args=args, num_gpus=num_gpus, use_case_id=target.id,
-        recipe_id=found.id,
+        recipe_id=found.id, runner=runner,
     )
 
 
@@ -111,9 +113,11 @@ async def queue_job(
     use_case_id: uuid.UUID | None = None,
     recipe_id: uuid.UUID | None = None,
     secret: str | None = None,
+    runner: JobRunner,
 ) -> Job:
-    """A PENDING job row for the runner to pick up; ``code`` is (its folder in the file store, its hash).
-    Callers check their arguments and the caller's rights first."""
+    """A PENDING job row for the runner to pick up, woken once the row is committed rather than at its next poll;
+    ``code`` is (its folder in the file store, its hash). Callers check their arguments and the caller's rights
+    first."""
     path, content_hash = code
     job = Job(
         name=name,
@@ -132,6 +136,7 @@ async def queue_job(
     session.add(job)
     await session.flush()
     await session.refresh(job, ["use_case", "recipe", "created_by"])
+    after_commit(session, runner.wake)
     return job
 
 
@@ -193,17 +198,14 @@ async def list_jobs(
     return page, int(total)
 
 
-async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, runner: Any) -> Job:
+async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, runner: JobRunner) -> Job:
     job = await get_job(session, principal, job_id, "job:run")
     if job.status in FINISHED:
         raise Conflict(f"job '{job.id}' is already {job.status.lower()}")
-    job.status = "CANCELED"
-    job.ended_at = utcnow()
-    job.secret = None
+    states.cancel(job)
     await session.flush()
-    if runner is not None:
-        job_id_ = job.id
-        after_commit(session, lambda: runner.cancel_soon(job_id_))
+    job_id_ = job.id
+    after_commit(session, lambda: runner.cancel_soon(job_id_))
     return job
 
 

@@ -1,6 +1,6 @@
 """The model registry: registering models, attaching them to use cases, deploying and terminating.
 
-Loading and unloading weights belongs to the inference manager (``app.state.inference``); this module
+Loading and unloading weights belongs to the inference manager (``Platform.inference``); this module
 records what is wanted and asks it to act. Without a manager (tests that need no inference), local
 models stay where the registry put them.
 """
@@ -226,6 +226,12 @@ async def request_load(inference: InferenceManager | None, model: Model) -> None
     """Called after the deploy is committed, so the manager sees the PENDING row."""
     if inference is not None and model.status == "PENDING":
         await inference.request_load(model.id)
+
+
+async def release(inference: InferenceManager, model: Model) -> None:
+    """Free a terminated model's weights; called once the termination is committed."""
+    if not model.is_external:
+        await inference.unload(model.id)
 
 
 async def wait_until_online(sessionmaker: Any, model_id: uuid.UUID, timeout: float = DEPLOY_WAIT_SECONDS) -> Model:

@@ -158,7 +158,7 @@ class ModelType:
     @strawberry.field(description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
                       "process) or 'vllm' (a vLLM process of the server)")
     def backend(self, info: Info) -> str:
-        return "external" if self.row.is_external else info.context.state.settings.inference_backend
+        return "external" if self.row.is_external else info.context.platform.settings.inference_backend
 
     @strawberry.field(description="The job, recipe, data and base model that made it; null for a model no job made, "
                       "or when the caller cannot read that job (its use case, or the registry's own jobs)")

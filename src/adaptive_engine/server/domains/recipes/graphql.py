@@ -152,11 +152,11 @@ class RecipeMutation:
     ) -> CustomRecipeType:
         ctx = info.context
         data, filename = await _read(file)
-        settings = ctx.state.settings
+        settings = ctx.platform.settings
         recipe = await service.create_recipe(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             use_case=use_case,
             name=input.name,
             key=input.key,
@@ -175,11 +175,11 @@ class RecipeMutation:
     ) -> CustomRecipeType:
         ctx = info.context
         data, filename = await _read(file) if file is not None else (None, None)
-        settings = ctx.state.settings
+        settings = ctx.platform.settings
         recipe = await service.update_recipe(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             use_case=use_case,
             id_or_key=id,
             name=input.name,
@@ -195,4 +195,4 @@ class RecipeMutation:
     @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def delete_custom_recipe(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> bool:
         ctx = info.context
-        return await service.delete_recipe(ctx.session, ctx.principal, ctx.state.file_store, id, use_case)
+        return await service.delete_recipe(ctx.session, ctx.principal, ctx.platform.file_store, id, use_case)
