@@ -112,6 +112,25 @@ def process_alive(pid: int) -> bool:
         return False
 
 
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every process below it, as this machine numbers them (a sandboxed job sees other
+    numbers: it has a PID namespace of its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
 @contextmanager
 def counting_statements(server: LiveServer) -> Iterator[list[str]]:
     """The SQL statements the server's engine runs inside the block (the server runs in this process)."""

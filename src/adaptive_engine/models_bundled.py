@@ -70,7 +70,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         raise BundledModelError(f"GGUF file not found: {source}")
     cache = Path(cache)
     if cache_is_valid(cache, source):
-        return cache
+        return world_readable(cache)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
@@ -85,6 +85,7 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / CACHE_MARKER).write_text(json.dumps({"file": source.name, "size": source.stat().st_size}))
+        world_readable(staging)
         if cache_is_valid(cache, source):  # another process finished first
             return cache
         if cache.exists():
@@ -98,6 +99,20 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return cache
+
+
+def world_readable(folder: Path) -> Path:
+    """Public weights readable by every user: a job sandboxed under another uid trains on them, and mkdtemp
+    and safetensors make theirs owner-only (0700, 0600). Only what this user owns is changed."""
+    me = os.geteuid()
+    for path in [folder, *folder.rglob("*")]:
+        info = path.lstat()
+        if info.st_uid != me or path.is_symlink():
+            continue
+        wanted = info.st_mode | (0o555 if path.is_dir() else 0o444)
+        if wanted != info.st_mode:
+            path.chmod(wanted & 0o7777)
+    return folder
 
 
 def bundled_chat_model_dir(cache_root: Path | str | None = None) -> Path:

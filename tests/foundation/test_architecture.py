@@ -50,9 +50,6 @@ DEBTS: dict[tuple[str, str], str] = {
         )
     },
     (f"{DOMAINS}.integrations.graphql", f"{SERVER}.db.models.integrations"): ROW_TYPES,
-    # Waiting for the sandbox branch that rewrites these files.
-    (f"{SERVER}.jobs.executors.local", f"{DOMAINS}.recipes.probe"): "child_env moves to the jobs infrastructure",
-    (f"{SERVER}.jobs.executors.ray", f"{DOMAINS}.recipes.probe"): "PACKAGE_ROOT moves to the jobs infrastructure",
 }
 
 

@@ -12,7 +12,7 @@ from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
 from tests.jobs import recipes
 from tests.jobs.helpers import upload, wait_for
-from tests.support import process_alive
+from tests.support import process_alive, process_tree
 
 
 @pytest.fixture
@@ -101,11 +101,14 @@ def test_cancel_kills_the_process_group(client: Adaptive, use_case: str, tmp_pat
 
     while not pid_file.exists() or client.jobs.get(job.id).progress < 0.1:
         time.sleep(0.1)
-    child = int(pid_file.read_text())
+    # The job's processes as this machine numbers them (child.pid is a number of the job's PID namespace).
+    handle = server.app.state.job_runner.tracked[__import__("uuid").UUID(job.id)][1]
+    processes = process_tree(int(handle.split(":")[0]))
+    assert len(processes) >= 3, processes  # the sandbox, the recipe, its `sleep`
     canceled = client.jobs.cancel(running.id)
     assert canceled.status == "CANCELED" and canceled.stages[0].status == "CANCELLED"
     deadline = time.monotonic() + 30
-    while process_alive(child):
+    while any(process_alive(pid) for pid in processes):
         assert time.monotonic() < deadline, "the recipe's child process outlived the cancel"
         time.sleep(0.1)
     assert wait_for(client, job.id).status == "CANCELED"

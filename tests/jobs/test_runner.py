@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ def test_orphans_are_failed_at_start(tmp_path: Path) -> None:
         upload(sdk, tmp_path, recipes.SLEEPER, "sleeper")
         job = sdk.jobs.run("sleeper", num_gpus=0)
         wait_for(sdk, job.id, {"RUNNING"})
+        # Past its one call to the server: a call cut by the stop would fail the job with its own error.
+        while sdk.jobs.get(job.id).progress < 0.1:
+            time.sleep(0.1)
     # A graceful stop ends local runs and says so.
     db = sqlite3.connect(data / "engine.db")
     status, error = db.execute("SELECT status, error FROM jobs WHERE id = ?", (uuid.UUID(job.id).hex,)).fetchone()
@@ -115,8 +119,8 @@ def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: Live
     (folder / f"{key}.py").write_text('"""A built-in for tests.\n\nMore text."""\nJOB_KIND = "EVALUATION"\n' + recipes.QUICK)
     (folder / "_private.py").write_text("x = 1\n")
     platform = server.app.state
-    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, folder)) == [key]
-    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, folder)) == []
+    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == [key]
+    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == []
     client.use_cases.create(f"bi-{unique}")
     client.set_default_use_case(f"bi-{unique}")
     recipe = next(r for r in client.recipes.list() if r.key == key)

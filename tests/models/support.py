@@ -10,7 +10,7 @@ def tiny_llama_folder(folder: Path) -> Path:
     into ``folder`` (config, safetensors, tokenizer): what a model hub repository holds."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from adaptive_engine.models_bundled import bundled_chat_model_dir
+    from adaptive_engine.models_bundled import bundled_chat_model_dir, world_readable
 
     tokenizer = AutoTokenizer.from_pretrained(str(bundled_chat_model_dir()))
     config = LlamaConfig(
@@ -20,4 +20,5 @@ def tiny_llama_folder(folder: Path) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return folder
+    # Imported by a job, which runs as another uid when the server is root (pytest's folders are 0700).
+    return world_readable(folder)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adaptive_engine import Adaptive
+from adaptive_engine.models_bundled import world_readable
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
 from tests.ab_tests.support import in_db
 from tests.jobs.helpers import wait_for
@@ -99,6 +100,7 @@ def test_a_folder_that_is_not_a_causal_lm_fails(client: Adaptive, unique: str) -
 
 def test_a_folder_without_weights_fails(client: Adaptive, unique: str, tmp_path: Path, tiny_llama: Path) -> None:
     (tmp_path / "config.json").write_text((tiny_llama / "config.json").read_text())
+    world_readable(tmp_path)
     done = wait_for(client, client.models.add_hf_model(str(tmp_path), "Empty", f"empty-{unique}", hf_token="").id)
     assert done.status == "FAILED" and "holds no weights" in done.error.splitlines()[0]
 

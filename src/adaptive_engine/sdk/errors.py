@@ -74,6 +74,8 @@ BY_CODE: dict[str, type[APIError]] = {
     "UPSTREAM_TIMEOUT": ServerError,
     "DEADLINE_EXCEEDED": ServerError,
     "UNAVAILABLE": ServerError,
+    # The server cannot sandbox user code (recipes, custom graders) and refuses to run it.
+    "SANDBOX_UNAVAILABLE": ServerError,
 }
 
 BY_STATUS: dict[int, type[APIError]] = {

@@ -53,6 +53,7 @@ from adaptive_engine.server.rest.json_input import JsonLimits
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
 from adaptive_engine.server.rest.router import api_router
+from adaptive_engine.server.sandbox import Sandbox
 
 log = logging.getLogger("adaptive_engine")
 # Routes that stream their body to disk with limits of their own (dataset parts, job artifacts, models).
@@ -85,7 +86,8 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
     refs = RefCache(settings.registry_cache_seconds)
     inference = InferenceManager(settings)
     ab_router = AbRouter()
-    grading = GradingService(lambda: ManagerGenerator(inference, sessionmaker), guard=outbound)
+    sandbox = Sandbox(settings)
+    grading = GradingService(lambda: ManagerGenerator(inference, sessionmaker), guard=outbound, sandbox=sandbox)
     platform = Platform(
         settings=settings,
         engine=engine,
@@ -100,16 +102,19 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         ab_tests=AbTestEvaluator(
             sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate
         ),
-        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions()),
+        sandbox=sandbox,
+        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(), sandbox),
         grading=grading,
         online_grading=OnlineGradingService(sessionmaker, grading, settings.online_grading_interval_s),
-        builtin_recipes=BuiltinRecipes(settings, sessionmaker, store),
+        builtin_recipes=BuiltinRecipes(settings, sessionmaker, store, sandbox),
         events=Notifier(sessionmaker, notifier_settings(settings)),
         housekeeping=HousekeepingService(settings, sessionmaker, store),
         metrics_registry=CollectorRegistry(),
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
     )
     platform.services = [
+        # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
+        platform.sandbox,
         platform.ingest,
         _StartedWithApp(inference, app),
         platform.ab_tests,

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     max_recipe_bytes: int = 50 * 1024 * 1024
     # Deriving a recipe's JSON schema imports its code in a subprocess, under this time limit.
     recipe_schema_timeout_s: float = 120.0
+    # Run user code (recipes, schema probes, custom graders) without the bubblewrap sandbox when this
+    # machine cannot provide one. Unsafe: such code can read the server's data and secrets.
+    allow_unsandboxed_code: bool = False
     # Register the recipes shipped in adaptive_engine/recipe/builtin at start (in the background).
     builtin_recipes: bool = True
     # Seconds one call of a job to this server may take (an eval's chat call on a busy CPU can take minutes).

@@ -112,6 +112,12 @@ class Unavailable(DomainError):
     error_type = "unavailable_error"
 
 
+class SandboxUnavailable(Unavailable):
+    """User code was refused: this machine cannot sandbox it and the operator did not allow running it bare."""
+
+    code = "SANDBOX_UNAVAILABLE"
+
+
 class Internal(DomainError):
     code = "INTERNAL"
     http_status = 500

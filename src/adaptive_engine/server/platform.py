@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from adaptive_engine.server.outbound import OutboundGuard
     from adaptive_engine.server.periodic import Service
     from adaptive_engine.server.rest.json_input import JsonLimits
+    from adaptive_engine.server.sandbox import Sandbox
 
 
 @dataclass(eq=False)
@@ -51,6 +52,8 @@ class Platform:
     refs: RefCache
     auth_cache: AuthCache | None
     ingest: IngestWriter
+    # Where user code runs (recipe probes, local jobs, custom graders).
+    sandbox: Sandbox
     inference: InferenceManager
     ab_router: AbRouter
     ab_tests: AbTestEvaluator

@@ -32,16 +32,18 @@ from adaptive_engine.recipe.context import (
     ENV_WORK_DIR,
 )
 from adaptive_engine.server.config import Settings
-from adaptive_engine.server.db.models import ComputePool, Job
+from adaptive_engine.server.db.models import ComputePool, Job, Model
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
 from adaptive_engine.server.jobs.executors.local import LocalExecutor
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.periodic import PeriodicService
+from adaptive_engine.server.sandbox import Sandbox
 
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30
 RESTART_REASON = "the server restarted while the job was running; its process was lost"
+STOP_REASON = "the server stopped while the job was running"
 
 
 def last_error_line(tail: str) -> str | None:
@@ -89,12 +91,15 @@ class JobRunner(PeriodicService):
         sessionmaker: async_sessionmaker[AsyncSession],
         store: FileStore,
         states: JobStates,
+        sandbox: Sandbox,
     ) -> None:
         super().__init__(settings.job_poll_interval_s)
         self.settings = settings
         self._sessionmaker = sessionmaker
         self._store = store
         self._states = states
+        # Where local jobs run (server/sandbox.py).
+        self._sandbox = sandbox
         self.executors: dict[str, Executor] = {}
         data_dir = settings.data_dir.resolve()
         self.jobs_dir = data_dir / "jobs"
@@ -107,7 +112,7 @@ class JobRunner(PeriodicService):
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.executors["local"] = LocalExecutor(on_exit=self.wake)
+        self.executors["local"] = LocalExecutor(self._sandbox, on_exit=self.wake)
         if self.settings.ray_address:
             # Ray is an optional dependency: imported only when a cluster is configured.
             from adaptive_engine.server.jobs.executors.ray import RayExecutor
@@ -124,8 +129,15 @@ class JobRunner(PeriodicService):
             if executor == "local":
                 await self.executors[executor].cancel(handle)
                 async with unit_of_work(self._sessionmaker) as session:
-                    await self._states.finish(session, job_id, "FAILED", "the server stopped while the job was running")
+                    await self._states.finish(session, job_id, "FAILED", STOP_REASON)
                 self.tracked.pop(job_id, None)
+        # A job claimed by the round the stop interrupted, before its process started, is not tracked.
+        async with unit_of_work(self._sessionmaker) as session:
+            claimed = await session.execute(select(Job.id).where(
+                Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local"))
+            for job_id in list(claimed.scalars()):
+                if job_id not in self.tracked:
+                    await self._states.finish(session, job_id, "FAILED", STOP_REASON)
         for executor in self.executors.values():
             await executor.close()
 
@@ -141,6 +153,9 @@ class JobRunner(PeriodicService):
             if executor is not None and executor.reattachable and job.handle:
                 self.tracked[job.id] = (job.executor, job.handle)  # type: ignore[assignment]
                 continue
+            # Whatever of its run outlived the last server process must not go on writing for a failed job.
+            if executor is not None and job.handle and await executor.reap(job.handle):
+                log.warning("job %s: killed the processes its run left behind (pid %s)", job.id, job.handle.split(":")[0])
             await self._states.finish(session, job.id, "FAILED", RESTART_REASON)
 
     async def _watch(self) -> None:
@@ -229,6 +244,8 @@ class JobRunner(PeriodicService):
             extra={"gpu_ranks": self.gpu_ranks.get(job.id, [])},
         )
         try:
+            if pool.executor == "local":
+                spec.extra["read_only"] = await self._readable_by(job)
             handle = await executor.submit(spec)
         except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
@@ -239,6 +256,17 @@ class JobRunner(PeriodicService):
         self.tracked[job.id] = (pool.executor, handle)
         async with unit_of_work(self._sessionmaker) as session:
             await self._states.launched(session, job.id, handle)
+
+    async def _readable_by(self, job: Job) -> list[Path]:
+        """What a local job may read besides its recipe: the weights of the registry's local models (the
+        model-weights route hands any of them to a job) and the folder a model import copies."""
+        async with unit_of_work(self._sessionmaker) as session:
+            sources = (await session.execute(select(Model.source).where(Model.is_external.is_(False)))).scalars()
+            paths = [Path(str(source["path"])) for source in sources if source and source.get("path")]
+        args = job.args or {}
+        if job.kind == "MODEL_CONVERSION" and args.get("source") == "folder" and args.get("model_id"):
+            paths.append(Path(str(args["model_id"])))
+        return [path for path in paths if path.is_absolute()]
 
     # -- asked by the jobs service --------------------------------------------------------------------
     def cancel_soon(self, job_id: uuid.UUID) -> None:

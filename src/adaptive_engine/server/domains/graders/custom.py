@@ -1,9 +1,10 @@
 """Custom graders: a Python function ``grade(messages, completion, metadata)`` supplied by the user.
 
 The code is checked when the grader is created (it must parse and define ``grade`` with three
-parameters) and runs only in a separate, isolated Python process (``-I``, an empty working directory,
-no inherited environment, memory and file-size limits, a time limit per sample and for the whole
-batch). It never runs in the server process.
+parameters) and runs only in a separate Python process in the sandbox (``server/sandbox.py``: no
+network, nothing of the server's files or processes visible, ``-I``, an allow-listed environment), under
+memory and file-size limits and a time limit per sample and for the whole batch. It never runs in the
+server process.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.sandbox import GRADER_LIMITS, Sandbox, user_env
 
 MAX_CODE_BYTES = 100_000
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
@@ -54,22 +55,26 @@ class CustomResult:
     error: str | None = None
 
 
-async def run_custom(code: str, samples: list[dict[str, Any]], *, per_sample_s: float = 5.0,
+async def run_custom(code: str, samples: list[dict[str, Any]], sandbox: Sandbox, *, per_sample_s: float = 5.0,
                      memory_mb: int = 512) -> list[CustomResult]:
-    """Grades ``samples`` ({messages, completion, metadata}) with ``code`` in a subprocess. A failure of
-    the code on one sample is that sample's error; a failure of the process is every sample's error."""
+    """Grades ``samples`` ({messages, completion, metadata}) with ``code`` in a sandboxed subprocess. A
+    failure of the code on one sample is that sample's error; a failure of the process is every sample's
+    error; SandboxUnavailable where user code cannot run here."""
     if not samples:
         return []
     payload = json.dumps({"code": code, "samples": samples, "per_sample_s": per_sample_s,
                           "memory_mb": memory_mb}).encode()
     budget = per_sample_s * (len(samples) + 1) + 10.0
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONIOENCODING": "utf-8"}
+        # An empty working folder, read-only; no network.
+        launch = await sandbox.launch(
+            "running a custom grader", [sys.executable, "-I", "-c", RUNNER_SOURCE], cwd=Path(workdir),
+            env=user_env({"PYTHONIOENCODING": "utf-8"}), limits=GRADER_LIMITS, read_only=[Path(workdir)],
+        )
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", RUNNER_SOURCE,
+            *launch.argv,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            cwd=workdir, env=env, start_new_session=True,
+            cwd=launch.cwd, env=launch.env, start_new_session=True,
         )
         try:
             process.stdin.write(payload)  # type: ignore[union-attr]

@@ -20,8 +20,9 @@ from adaptive_engine.server.db.models import Completion, Feedback, Grader, Gradi
 from adaptive_engine.server.domains.feedback_keys.service import coerce_value
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import Sample
-from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, SandboxUnavailable, Unavailable
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,11 @@ class GradingService:
     """Runs graders. ``generator`` gives judges a chat model (see judges.TextGenerator); it is looked up
     when needed, so the service works before (and without) the inference layer for other graders."""
 
-    def __init__(self, generator_factory: Any = None, *, guard: OutboundGuard,
+    def __init__(self, generator_factory: Any = None, *, guard: OutboundGuard, sandbox: Sandbox | None = None,
                  remote_timeout_s: float = remote.DEFAULT_TIMEOUT_S, custom_timeout_s: float = 5.0,
                  judge_concurrency: int = 8, constrained: bool = True) -> None:
+        # Where custom graders' code runs (None: custom graders are refused).
+        self.sandbox = sandbox
         # () -> TextGenerator | None, asked at each use (the inference layer may start later).
         self._generator_factory = generator_factory
         self.guard = guard
@@ -114,8 +117,18 @@ class GradingService:
         if not code:
             raise InvalidInput(f"custom grader '{spec.key}' has no code: it is scored by the recipe that uses it")
         payload = [{"messages": s.messages, "completion": s.completion, "metadata": s.metadata or {}} for s in samples]
-        results = await custom.run_custom(code, payload, per_sample_s=self.custom_timeout_s)
+        results = await custom.run_custom(code, payload, self._sandbox(), per_sample_s=self.custom_timeout_s)
         return [Outcome(score=r.score, reasoning=r.reasoning, error=r.error) for r in results]
+
+    def _sandbox(self) -> Sandbox:
+        if self.sandbox is None:
+            raise SandboxUnavailable("running a custom grader refused: this grading service has no sandbox")
+        return self.sandbox
+
+    async def check_runnable(self, spec: GraderSpec) -> None:
+        """A typed refusal up front, for a caller waiting on the answer, where the grader's code cannot run here."""
+        if spec.grader_type == "CUSTOM":
+            await self._sandbox().require("running a custom grader")
 
     async def _judge(self, spec: GraderSpec, samples: list[Sample]) -> list[Outcome]:
         generate = self.generator()
@@ -211,6 +224,7 @@ async def grade_samples(session: AsyncSession, caller: Any, grading_service: Gra
     await check_completions(session, spec, samples)
     if spec.grader_type == "CUSTOM" and not spec.config.get("code"):
         raise InvalidInput(f"custom grader '{spec.key}' has no code: it is scored by the recipe that uses it")
+    await grading_service.check_runnable(spec)
     await session.rollback()  # no transaction stays open while grading runs
     outcomes = await grading_service.grade(spec, samples)
     if records:

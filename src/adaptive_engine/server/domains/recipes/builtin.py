@@ -22,6 +22,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.recipes.service import JOB_KINDS, store_code
 from adaptive_engine.server.errors import DomainError
 from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.sandbox import Sandbox
 from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.recipes")
@@ -53,7 +54,11 @@ def builtin_sources(folder: Path = BUILTIN_DIR) -> dict[str, tuple[str, bytes]]:
 
 
 async def sync_builtin_recipes(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], store: FileStore, folder: Path = BUILTIN_DIR
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: FileStore,
+    sandbox: Sandbox,
+    folder: Path = BUILTIN_DIR,
 ) -> list[str]:
     """Register or refresh the built-in recipes; returns the keys that changed."""
     changed = []
@@ -67,7 +72,8 @@ async def sync_builtin_recipes(
                 continue
         try:
             relative, content, digest, described = await store_code(
-                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S)
+                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S),
+                sandbox=sandbox,
             )
         except DomainError as error:
             log.error("built-in recipe '%s' does not load: %s", key, error.message)
@@ -90,16 +96,19 @@ async def sync_builtin_recipes(
 class BuiltinRecipes:
     """Service: registers the built-in recipes in the background after start."""
 
-    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], store: FileStore) -> None:
+    def __init__(
+        self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], store: FileStore, sandbox: Sandbox
+    ) -> None:
         self.settings = settings
         self._sessionmaker = sessionmaker
         self._store = store
+        self._sandbox = sandbox
         self.task: asyncio.Task[list[str]] | None = None
 
     async def start(self) -> None:
         if self.settings.builtin_recipes:
             self.task = asyncio.create_task(
-                sync_builtin_recipes(self.settings, self._sessionmaker, self._store), name="builtin-recipes"
+                sync_builtin_recipes(self.settings, self._sessionmaker, self._store, self._sandbox), name="builtin-recipes"
             )
 
     async def stop(self) -> None:

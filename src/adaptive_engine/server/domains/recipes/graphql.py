@@ -166,6 +166,7 @@ class RecipeMutation:
             filename=filename,
             max_bytes=settings.max_recipe_bytes,
             schema_timeout_s=settings.recipe_schema_timeout_s,
+            sandbox=ctx.platform.sandbox,
         )
         return CustomRecipeType(row=recipe)
 
@@ -189,6 +190,7 @@ class RecipeMutation:
             filename=filename,
             max_bytes=settings.max_recipe_bytes,
             schema_timeout_s=settings.recipe_schema_timeout_s,
+            sandbox=ctx.platform.sandbox,
         )
         return CustomRecipeType(row=recipe)
 

@@ -1,4 +1,4 @@
-"""Runs recipe code outside the server process: the JSON schema probe, under a time limit."""
+"""Runs recipe code outside the server process, in the sandbox: the JSON schema probe, under a time limit."""
 
 from __future__ import annotations
 
@@ -9,37 +9,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import adaptive_engine
 from adaptive_engine.server.errors import InvalidInput
-
-PACKAGE_ROOT = str(Path(adaptive_engine.__file__).resolve().parents[1])
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a process that runs recipe code: our package importable, nothing secret added."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAPTIVE_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
+from adaptive_engine.server.sandbox import PROBE_LIMITS, Sandbox, user_env
 
 
-async def derive_schema(folder: Path, timeout_s: float) -> dict[str, Any]:
-    """The JSON schema of the recipe's Config, computed in a subprocess; InvalidInput with the reason
-    when the recipe does not load."""
-    return (await describe_recipe(folder, timeout_s))["schema"]
-
-
-async def describe_recipe(folder: Path, timeout_s: float) -> dict[str, Any]:
-    """{"schema", "job_kind", "description"} of the recipe in ``folder``, from a subprocess."""
+async def describe_recipe(folder: Path, timeout_s: float, sandbox: Sandbox) -> dict[str, Any]:
+    """{"schema", "job_kind", "description"} of the recipe in ``folder``, from a sandboxed subprocess (no
+    network, the recipe folder read-only); SandboxUnavailable where user code cannot run here."""
+    launch = await sandbox.launch(
+        "loading the recipe",
+        [sys.executable, "-m", "adaptive_engine.recipe.loader", "schema", str(folder)],
+        cwd=folder, env=user_env(), limits=PROBE_LIMITS, read_only=[folder],
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "adaptive_engine.recipe.loader",
-        "schema",
-        str(folder),
-        cwd=str(folder),
-        env=child_env(),
+        *launch.argv,
+        cwd=launch.cwd,
+        env=launch.env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

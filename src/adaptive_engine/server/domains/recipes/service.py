@@ -20,6 +20,7 @@ from adaptive_engine.server.domains.recipes.probe import describe_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PayloadTooLarge
 from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.sandbox import Sandbox
 from adaptive_engine.server.timestamps import utcnow
 
 JOB_KINDS = frozenset({"TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"})
@@ -80,7 +81,7 @@ def unpack(data: bytes, filename: str, into: Path) -> str:
 
 
 async def store_code(
-    store: FileStore, data: bytes, filename: str, *, max_bytes: int, schema_timeout_s: float
+    store: FileStore, data: bytes, filename: str, *, max_bytes: int, schema_timeout_s: float, sandbox: Sandbox
 ) -> tuple[str, str, str, dict[str, Any]]:
     """Unpack, probe and store recipe code. Returns (relative folder, content, hash, description)."""
     if len(data) > max_bytes:
@@ -91,7 +92,7 @@ async def store_code(
     temp = store.temp_path()
     try:
         content = unpack(data, filename, temp)
-        schema = await describe_recipe(temp, schema_timeout_s)
+        schema = await describe_recipe(temp, schema_timeout_s, sandbox)
         shutil.rmtree(temp / "__pycache__", ignore_errors=True)
         relative = f"recipes/{digest}"
         if store.path(relative).exists():
@@ -137,6 +138,7 @@ async def create_recipe(
     filename: str,
     max_bytes: int,
     schema_timeout_s: float,
+    sandbox: Sandbox,
 ) -> CustomRecipe:
     target = await get_use_case(session, principal, use_case, "recipe:write")
     if not name or not name.strip():
@@ -152,7 +154,7 @@ async def create_recipe(
     label_list = _labels(labels)
     kind = _job_kind(label_list)
     relative, content, digest, described = await store_code(
-        store, data, filename, max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
+        store, data, filename, max_bytes=max_bytes, schema_timeout_s=schema_timeout_s, sandbox=sandbox
     )
     schema = described["schema"]
     if kind == "CUSTOM" and described.get("job_kind") in JOB_KINDS:
@@ -191,6 +193,7 @@ async def update_recipe(
     filename: str | None,
     max_bytes: int,
     schema_timeout_s: float,
+    sandbox: Sandbox,
 ) -> CustomRecipe:
     target = await get_use_case(session, principal, use_case, "recipe:write")
     recipe = await find_recipe(session, target, id_or_key)
@@ -208,7 +211,7 @@ async def update_recipe(
         recipe.labels = label_list
     if data is not None:
         relative, content, digest, described = await store_code(
-            store, data, filename or "main.py", max_bytes=max_bytes, schema_timeout_s=schema_timeout_s
+            store, data, filename or "main.py", max_bytes=max_bytes, schema_timeout_s=schema_timeout_s, sandbox=sandbox
         )
         recipe.path, recipe.content, recipe.content_hash = relative, content, digest
         recipe.json_schema = described["schema"]

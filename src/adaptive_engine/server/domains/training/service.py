@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,17 @@ async def _weights(session: AsyncSession, settings: Any, model: orm.Model) -> di
         raise InvalidInput(f"model '{model.key}' is a {model.kind} model, not a chat model")
     source = model.source or {}
     if source.get("bundled"):
-        from adaptive_engine.models_bundled import BundledModelError, bundled_chat_gguf
+        from adaptive_engine.models_bundled import BundledModelError, bundled_chat_gguf, convert_gguf
 
         try:
             folder, gguf_file = bundled_chat_gguf()
         except BundledModelError as error:
             raise InvalidInput(str(error)) from error
+        cache = model_cache_dir(settings) / model.key
+        # Converted here, once: a sandboxed job sees the model cache read-only.
+        await asyncio.to_thread(convert_gguf, folder, gguf_file, cache)
         return {"key": model.key, "format": "gguf", "path": str(folder), "gguf_file": gguf_file,
-                "cache_dir": str(model_cache_dir(settings) / model.key)}
+                "cache_dir": str(cache)}
     path = source.get("path")
     if not path or not Path(path).is_dir():
         raise InvalidInput(f"model '{model.key}' has no weights folder on this server")

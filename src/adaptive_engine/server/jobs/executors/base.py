@@ -59,6 +59,11 @@ class Executor(ABC):
     async def cancel(self, handle: str) -> None:
         """Stop the run and everything it started."""
 
+    async def reap(self, handle: str) -> bool:
+        """Stop a run started by an earlier server process that cannot be watched again; True if something
+        was still running."""
+        return False
+
     @abstractmethod
     async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str: ...
 

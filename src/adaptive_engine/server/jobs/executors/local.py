@@ -1,4 +1,5 @@
-"""Local executor: one subprocess per job, in its own process group (killed as a group on cancel)."""
+"""Local executor: one sandboxed subprocess per job, in its own process group (killed as a group on cancel,
+and, after a crash of the server, by the recovery at its next start)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from adaptive_engine.server.domains.recipes.probe import child_env
 from adaptive_engine.server.jobs.executors.base import (
     ExecState,
     Executor,
     LaunchSpec,
     tail_text,
 )
-from adaptive_engine.server.processes import stop_process_group
+from adaptive_engine.server.processes import group_record, kill_recorded_group, stop_process_group
+from adaptive_engine.server.sandbox import JOB_LIMITS, Sandbox, user_env
 
 GRACE_S = 5.0
 
@@ -24,36 +25,43 @@ class LocalExecutor(Executor):
     name = "local"
     reattachable = False
 
-    def __init__(self, on_exit: Callable[[], None] | None = None) -> None:
+    def __init__(self, sandbox: Sandbox, on_exit: Callable[[], None] | None = None) -> None:
+        self.sandbox = sandbox
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         # Called when a run's process ends, so the runner records it without waiting for its next round.
         self._on_exit = on_exit
         self._waiters: set[asyncio.Task[None]] = set()
 
     async def submit(self, spec: LaunchSpec) -> str:
-        work = spec.job_dir / "work"
-        work.mkdir(parents=True, exist_ok=True)
+        work, home, tmp = spec.job_dir / "work", spec.job_dir / "home", spec.job_dir / "tmp"
+        for folder in (work, home, tmp):
+            folder.mkdir(parents=True, exist_ok=True)
         args_file = spec.job_dir / "args.json"
         args_file.write_text(json.dumps(spec.args))
-        env = child_env({**spec.env, "PYTHONDONTWRITEBYTECODE": "1"})
+        env = user_env(spec.env, home=str(home))
+        env["TMPDIR"] = str(tmp)
         # Only the GPUs the runner gave the job are visible to it (none for a CPU job).
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(r) for r in spec.extra.get("gpu_ranks", []))
+        # Its own folder writable; the recipe and model weights (paths the runner names) read-only; the
+        # network kept, to call the server back with its own key.
+        launch = await self.sandbox.launch(
+            "running a recipe job",
+            [sys.executable, "-m", "adaptive_engine.recipe.loader", "job", str(spec.recipe_dir), str(args_file)],
+            cwd=work, env=env, limits=JOB_LIMITS, network=True, gpus=True, expose_model_cache=True,
+            read_only=[spec.recipe_dir, *spec.extra.get("read_only", [])], writable=[spec.job_dir],
+        )
+        self.sandbox.hand_over(spec.job_dir, work, home, tmp)
         with open(spec.log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "adaptive_engine.recipe.loader",
-                "job",
-                str(spec.recipe_dir),
-                str(args_file),
-                cwd=str(work),
-                env=env,
+                *launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
-        handle = str(process.pid)
+        handle = group_record(process.pid)
         self._processes[handle] = process
         if self._on_exit is not None:
             waiter = asyncio.create_task(self._notify(process))
@@ -85,6 +93,10 @@ class LocalExecutor(Executor):
         if process is None or process.returncode is not None:
             return
         await stop_process_group(process, GRACE_S)
+
+    async def reap(self, handle: str) -> bool:
+        """Kill what is left of a run a previous server process started (its recorded process group)."""
+        return await asyncio.to_thread(kill_recorded_group, handle)
 
     async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:
         path = job_dir / "job.log"

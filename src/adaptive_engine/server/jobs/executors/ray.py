@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adaptive_engine.server.domains.recipes.probe import PACKAGE_ROOT
 from adaptive_engine.server.errors import Unavailable
 from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.sandbox import PACKAGE_ROOT
 
 # How long a submission waits for a freshly started head's job agent.
 AGENT_WAIT_S = 60.0
