@@ -28,12 +28,17 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from adaptive_engine.server.db.base import utcnow  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
+
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from adaptive_engine.server.db.models import Completion, Feedback, Metric, UseCase  # noqa: E402
-from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows  # noqa: E402
+from adaptive_engine.server.domains.interactions.ingest import (  # noqa: E402
+    Rows,
+    completion_row,
+    insert_rows,
+)
 from adaptive_engine.server.domains.interactions.service import prompt_hash  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from adaptive_engine.server.timestamps import utcnow  # noqa: E402
 
 KEY = "bench-admin-key"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from adaptive_engine.sdk.errors import ValidationError
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Completion, GradingResult, UseCase
 from adaptive_engine.server.domains.graders.online import sampled
+from adaptive_engine.server.timestamps import utcnow
 from tests.ab_tests.support import in_db
 
 CODE = '''

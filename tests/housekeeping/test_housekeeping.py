@@ -17,11 +17,14 @@ from sqlalchemy import select, update
 
 from adaptive_engine import Adaptive
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
-from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
+from adaptive_engine.server.db.models.integrations import (
+    Integration,
+    NotificationDelivery,
+)
 from adaptive_engine.server.housekeeping import Report, run_pass
 from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.timestamps import utcnow
 from tests.ab_tests.support import in_db
 from tests.support import LiveServer, make_settings, private_postgres_database
 

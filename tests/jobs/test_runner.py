@@ -83,7 +83,11 @@ def test_other_users_cannot_see_jobs_or_artifacts(client: Adaptive, server: Live
     assert job.status == "COMPLETED", job.error
     artifact = job.details.artifacts[0]
 
-    from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
+    from adaptive_engine.server.auth.keys import (
+        display_prefix,
+        generate_api_key,
+        hash_api_key,
+    )
     from adaptive_engine.server.db.models import ApiKey, User
     from adaptive_engine.server.db.session import unit_of_work
 
@@ -118,8 +122,9 @@ def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: Live
     key = f"bi_{unique}"
     (folder / f"{key}.py").write_text('"""A built-in for tests.\n\nMore text."""\nJOB_KIND = "EVALUATION"\n' + recipes.QUICK)
     (folder / "_private.py").write_text("x = 1\n")
-    assert on_server_loop(server, sync_builtin_recipes(server.app, folder)) == [key]
-    assert on_server_loop(server, sync_builtin_recipes(server.app, folder)) == []
+    platform = server.app.state
+    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == [key]
+    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == []
     client.use_cases.create(f"bi-{unique}")
     client.set_default_use_case(f"bi-{unique}")
     recipe = next(r for r in client.recipes.list() if r.key == key)
@@ -136,16 +141,14 @@ def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: Live
 
 def test_gpu_ranks_come_from_the_job_partition() -> None:
     from adaptive_engine.server.db.models import ComputePool, HarmonyGroup
-    from adaptive_engine.server.jobs.runner import JobRunner
+    from adaptive_engine.server.jobs.runner import free_ranks
 
     pool = ComputePool(key="gpus", name="gpus", executor="local", capabilities=["JOB"])
     pool.harmony_groups = [HarmonyGroup(key="gpus-0", status="ONLINE", world_size=4, inference_partition=1, job_slots=4)]
-    runner = JobRunner()
-    assert runner._free_ranks(pool, 0) == []
-    assert runner._free_ranks(pool, 2) == [1, 2]
-    runner.gpu_ranks[uuid.uuid4()] = [1, 2]
-    assert runner._free_ranks(pool, 1) == [3]
-    assert runner._free_ranks(pool, 2) is None
+    assert free_ranks(pool, 0, set()) == []
+    assert free_ranks(pool, 2, set()) == [1, 2]
+    assert free_ranks(pool, 1, {1, 2}) == [3]
+    assert free_ranks(pool, 2, {1, 2}) is None
 
 
 def test_inference_partition_limits_gpu_jobs(tmp_path: Path) -> None:

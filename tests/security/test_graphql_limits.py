@@ -28,11 +28,16 @@ from strawberry.types import ExecutionResult
 
 import adaptive_engine.sdk
 from adaptive_engine.server.config import Settings
-from adaptive_engine.server.db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 from adaptive_engine.server.graphql.limits import TimeBudget
 from adaptive_engine.server.graphql.schema import Schema, build_schema
-from tests.support import LiveServer, counting_statements, make_settings, private_postgres_database
+from adaptive_engine.server.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from tests.support import (
+    LiveServer,
+    counting_statements,
+    make_settings,
+    private_postgres_database,
+)
 
 
 def post(server: LiveServer, query: str, variables: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:

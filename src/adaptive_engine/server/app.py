@@ -1,7 +1,8 @@
-"""create_app(settings): the server, with its database, services and routes on app.state."""
+"""create_app(settings): the server, with its platform (database, services: server/platform.py) and routes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -13,26 +14,34 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.auth.scrape import METRICS_PATH, require_metrics_reader
-from adaptive_engine.server.connections import BodyReadTimeoutMiddleware
-from adaptive_engine.server.datadir_lock import DataDirLock
-from adaptive_engine.server.db.refs import RefCache
-from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.config import Settings
+from adaptive_engine.server.connections import BodyReadTimeoutMiddleware
 from adaptive_engine.server.console import ConsoleMiddleware
+from adaptive_engine.server.datadir_lock import DataDirLock
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
+from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.db.session import unit_of_work
-from adaptive_engine.server.domains.ab_tests.evaluator import install as install_ab_tests
+from adaptive_engine.server.domains.ab_tests.evaluator import (
+    AbTestEvaluator,
+    stats_config,
+)
+from adaptive_engine.server.domains.ab_tests.routing import AbRouter
+from adaptive_engine.server.domains.compute_pools.service import (
+    detect_machine,
+    ensure_pools,
+)
 from adaptive_engine.server.domains.graders.grading import GradingService
-from adaptive_engine.server.domains.graders.inference_bridge import text_generator_for
+from adaptive_engine.server.domains.graders.inference_bridge import ManagerGenerator
 from adaptive_engine.server.domains.graders.online import OnlineGradingService
 from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, bootstrap
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
-from adaptive_engine.server.housekeeping import HousekeepingService
+from adaptive_engine.server.domains.jobs.states import JobTransitions
+from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.input_check import GraphQLRouter
 from adaptive_engine.server.graphql.schema import build_schema
+from adaptive_engine.server.housekeeping import HousekeepingService
 from adaptive_engine.server.inference.manager import InferenceManager
-from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.middleware import (
@@ -42,9 +51,11 @@ from adaptive_engine.server.middleware import (
     MetricsMiddleware,
     SessionScopeMiddleware,
 )
+from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.errors import install_error_handlers
-from adaptive_engine.server.rest.json_input import limits_of
+from adaptive_engine.server.rest.json_input import JsonLimits
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
 from adaptive_engine.server.rest.router import api_router
@@ -55,13 +66,79 @@ log = logging.getLogger("adaptive_engine")
 STREAMED_UPLOADS = re.compile(r"/api/v1/(upload/part|jobs/[^/]+/artifacts|jobs/[^/]+/models/upload)")
 
 
+class _StartedWithApp:
+    """The inference manager still takes the app at start (it reads the sessionmaker there)."""
+
+    def __init__(self, service: InferenceManager, app: FastAPI) -> None:
+        self.service = service
+        self.app = app
+
+    async def start(self) -> None:
+        await self.service.start(self.app)
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+
+
+
+def build_platform(settings: Settings, app: FastAPI) -> Platform:
+    """Everything the server holds, wired once. Nothing here does I/O: the lifespan migrates the database and
+    starts the services."""
+    engine = create_engine(settings.resolved_database_url)
+    sessionmaker = create_sessionmaker(engine)
+    store = FileStore(settings.resolved_files_dir)
+    outbound = OutboundGuard(settings.allow_private_networks)
+    refs = RefCache(settings.registry_cache_seconds)
+    inference = InferenceManager(settings)
+    ab_router = AbRouter()
+    sandbox = Sandbox(settings)
+    grading = GradingService(lambda: ManagerGenerator(inference, sessionmaker), guard=outbound, sandbox=sandbox)
+    platform = Platform(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        file_store=store,
+        outbound=outbound,
+        refs=refs,
+        auth_cache=AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None,
+        ingest=IngestWriter(sessionmaker, refs),
+        inference=inference,
+        ab_router=ab_router,
+        ab_tests=AbTestEvaluator(
+            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate
+        ),
+        sandbox=sandbox,
+        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(), sandbox),
+        grading=grading,
+        online_grading=OnlineGradingService(sessionmaker, grading, settings.online_grading_interval_s),
+        builtin_recipes=BuiltinRecipes(settings, sessionmaker, store, sandbox),
+        events=Notifier(sessionmaker, notifier_settings(settings)),
+        housekeeping=HousekeepingService(settings, sessionmaker, store),
+        metrics_registry=CollectorRegistry(),
+        json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
+    )
+    platform.services = [
+        # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
+        platform.sandbox,
+        platform.ingest,
+        _StartedWithApp(inference, app),
+        platform.ab_tests,
+        platform.job_runner,
+        platform.online_grading,
+        platform.builtin_recipes,
+        platform.events,
+        platform.housekeeping,
+    ]
+    return platform
+
+
 async def graphql_context(request: Request) -> AsyncIterator[Context]:
+    platform = platform_of(request)
     # Served completions are queued, not awaited: what this process accepted is written before any read.
-    ingest = getattr(request.app.state, "ingest", None)
-    if ingest is not None:
-        await ingest.barrier()
-    async with request.app.state.sessionmaker() as session:
-        yield Context(session=session, principal=request.state.principal, state=request.app.state)
+    await platform.ingest.barrier()
+    async with platform.sessionmaker() as session:
+        yield Context(session=session, principal=request.state.principal, platform=platform)
 
 
 def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | None = None) -> FastAPI:
@@ -83,12 +160,13 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
 
     @asynccontextmanager
     async def _started(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url)
-        await upgrade(engine)
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        async with unit_of_work(app.state.sessionmaker) as session:
+        platform = platform_of(app)
+        await upgrade(platform.engine)
+        machine = await asyncio.to_thread(detect_machine)
+        async with unit_of_work(platform.sessionmaker) as session:
             result = await bootstrap(session, settings.data_dir, settings.admin_api_key)
+            # The compute pools this server runs jobs on, before the job runner looks at them.
+            await ensure_pools(session, settings, machine)
         if result.generated_key:
             # Printed once, on the first start; stored hashed, and in a 0600 file for the operator.
             print(
@@ -96,57 +174,31 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
                 f"    {result.generated_key}\n",
                 flush=True,
             )
-        # Long-lived services start in order and stop in reverse.
-        for service in app.state.services:
-            await service.start(app)
-        app.state.ready = True
+        for service in platform.services:
+            await service.start()
+        platform.ready = True
         try:
             yield
         finally:
-            app.state.ready = False
-            for service in reversed(app.state.services):
+            platform.ready = False
+            for service in reversed(platform.services):
                 await service.stop()
-            await engine.dispose()
+            await platform.engine.dispose()
 
     otel = settings.opentelemetry
     app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry={"tracing": otel, "metrics": otel, "logs": otel})
-    app.state.settings = settings
-    app.state.file_store = FileStore(settings.resolved_files_dir)
-    app.state.job_runner = JobRunner()
-    app.state.ready = False
-    # The policy of every outbound call to a URL users register (server/outbound.py).
-    app.state.outbound = OutboundGuard(settings.allow_private_networks)
-    # Objects with `async start(app)` / `async stop()`; domains append theirs here.
-    app.state.refs = RefCache(settings.registry_cache_seconds)
-    app.state.auth_cache = AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None
-    app.state.services = []
-    # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
-    app.state.sandbox = Sandbox(settings)
-    app.state.services.append(app.state.sandbox)
-    app.state.services.append(IngestWriter())
-    app.state.inference = InferenceManager(settings)
-    app.state.services.append(app.state.inference)
-    install_ab_tests(app)
-    app.state.services.append(app.state.job_runner)
-    app.state.grading = GradingService(lambda: text_generator_for(app.state), guard=app.state.outbound,
-                                       sandbox=app.state.sandbox)
-    app.state.online_grading = OnlineGradingService(settings.online_grading_interval_s)
-    app.state.services.append(app.state.online_grading)
-    app.state.services.append(BuiltinRecipes())
-    app.state.events = Notifier(notifier_settings(settings))
-    app.state.services.append(app.state.events)
-    app.state.housekeeping = HousekeepingService(settings)
-    app.state.services.append(app.state.housekeeping)
-    registry = CollectorRegistry()
-    app.state.metrics_registry = registry
+    # The app's state is the platform itself (typed: platform_of); nothing else is kept on it.
+    platform: Platform = build_platform(settings, app)
+    app.state = platform  # type: ignore[assignment]
+    registry = platform.metrics_registry
 
     install_error_handlers(app)
     install_openapi(app)
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        if not app.state.ready:
+        if not platform.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
@@ -159,7 +211,7 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     # The data plane first: routes are matched in order, and it carries the traffic.
     app.include_router(api_router)
     graphql = GraphQLRouter(build_schema(settings), context_getter=graphql_context, multipart_uploads_enabled=True,
-                            limits=limits_of(app.state))
+                            limits=platform.json_limits)
     app.include_router(graphql, prefix="/api/graphql")
 
     # Each one added wraps those before it (the last is outermost): metrics see every request, auth runs

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Seconds one call of a job to this server may take (an eval's chat call on a busy CPU can take minutes).
     job_client_timeout_s: float = Field(default=3600.0, gt=0)
     # How often the job runner looks at queued and running jobs.
-    job_poll_interval_s: float = 0.5
+    job_poll_interval_s: float = Field(default=0.5, gt=0)
     # Jobs the local pool runs at once (default: half the CPU cores, at least one).
     local_job_slots: int | None = None
     # A Ray cluster's dashboard address (http://host:8265) adds the compute pool "ray".
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     notify_timeout_s: float = 10.0
     notify_max_attempts: int = 5
     notify_backoff_s: float = 2.0
-    notify_poll_interval_s: float = 1.0
+    notify_poll_interval_s: float = Field(default=1.0, gt=0)
     notify_max_message_bytes: int = 256 * 1024
     # Whether outbound calls to URLs users register (webhooks, reward servers, external models) may reach
     # private and loopback addresses (link-local and cloud metadata ones never): true suits the default single

@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.datasets import uploads
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.notify import retention
 from adaptive_engine.server.periodic import PeriodicService
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.housekeeping")
 
@@ -86,9 +87,11 @@ class HousekeepingService(PeriodicService):
 
     name = "housekeeping"
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], store: FileStore) -> None:
         super().__init__(settings.housekeeping_interval_s)
         self.settings = settings
+        self._sessionmaker = sessionmaker
+        self._store = store
 
     async def _pass(self) -> Report:
-        return await run_pass(self._app.state.sessionmaker, self._app.state.file_store, self.settings)
+        return await run_pass(self._sessionmaker, self._store, self.settings)

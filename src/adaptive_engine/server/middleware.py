@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -13,9 +14,10 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adaptive_engine.server.auth import sessions
-from adaptive_engine.server.auth.principal import authenticate
+from adaptive_engine.server.auth.principal import Principal, authenticate
 from adaptive_engine.server.auth.scrape import is_scrape_token
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
+from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.deps import SESSION_KEY
 from adaptive_engine.server.rest.errors import error_body, exception_response
 
@@ -47,9 +49,9 @@ class AuthMiddleware:
         self.app = app
 
     @staticmethod
-    def _authenticate(state: Any, token: str | None) -> Any:
-        async def read() -> Any:
-            async with state.sessionmaker() as session:
+    def _authenticate(platform: Platform, token: str | None) -> Callable[[], Awaitable[Principal]]:
+        async def read() -> Principal:
+            async with platform.sessionmaker() as session:
                 return await authenticate(session, token)
 
         return read
@@ -58,20 +60,20 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
+        platform = platform_of(scope["app"])
         token = _bearer(scope)
-        if is_scrape_token(state.settings, scope["path"], token):
+        if is_scrape_token(platform.settings, scope["path"], token):
             # The scrape token is no API key: no principal, and the /metrics route asks for no other.
             scope.setdefault("state", {})["metrics_scraper"] = True
             await self.app(scope, receive, send)
             return
-        cache = getattr(state, "auth_cache", None)
+        cache = platform.auth_cache
         try:
             principal = cache.get(token) if cache is not None else None
             if principal is None and token is None and (cookie := sessions.session_cookie(scope)) is not None:
-                principal = await sessions.principal_from_cookie(state, scope, cookie)
+                principal = await sessions.principal_from_cookie(platform.sessionmaker, cache, scope, cookie)
             if principal is None:
-                read = self._authenticate(state, token)
+                read = self._authenticate(platform, token)
                 principal = await (cache.load(token, read) if cache is not None else read())
         except (Unauthenticated, PermissionDenied) as error:
             await _send_json(send, error.http_status, error_body(scope["path"], error))

@@ -141,7 +141,7 @@ def _shown(url: object) -> str:
 @dataclass(frozen=True)
 class OutboundGuard:
     """The deployment's outbound policy (``ADAPTIVE_ALLOW_PRIVATE_NETWORKS``); one per server, on
-    ``app.state.outbound``."""
+    ``Platform.outbound``."""
 
     allow_private: bool = True
 

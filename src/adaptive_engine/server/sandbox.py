@@ -139,7 +139,7 @@ class Sandbox:
         self._lock = asyncio.Lock()
 
     # -- service ----------------------------------------------------------------------------------------
-    async def start(self, app: object) -> None:
+    async def start(self) -> None:
         await self.ready()
 
     async def stop(self) -> None:

@@ -55,6 +55,7 @@ from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.db.models import Team, UseCase
 from adaptive_engine.server.db.refs import Ref, RefCache
 from adaptive_engine.server.errors import Internal, NotFound
+from adaptive_engine.server.platform import platform_of
 
 # What a `use_case=` / `team=` target may be: an argument name (dotted into input objects) or an async
 # callable (context, kwargs) -> id, key, row or None.
@@ -292,7 +293,7 @@ async def authorize_request(
     """The check behind every REST guard: the use case(s) ``use_case`` picks from the request's parsed JSON
     ``body``, or the caller's global right when it picks none."""
     principal: Principal = request.state.principal
-    auth = Authorized(principal, session, permission, refs=getattr(request.app.state, "refs", None))
+    auth = Authorized(principal, session, permission, refs=platform_of(request).refs)
     if permission is None:
         return auth
     if use_case is not None:

@@ -14,6 +14,7 @@ from adaptive_engine.server.auth.guard import route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.models import User
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.json_input import CheckedRoute
 
@@ -41,7 +42,7 @@ async def sign_in(request: Request, session: AsyncSession = Depends(db_session),
     key = _bearer(request)
     if key is None:
         raise InvalidInput("sign in with an API key: send 'Authorization: Bearer <key>'")
-    hours = request.app.state.settings.console_session_hours
+    hours = platform_of(request).settings.console_session_hours
     token, row = await sessions.open_session(session, key, timedelta(hours=hours))
     body = {"authenticated_by": "session", "user": await _user(session, caller), **_session_body(token, row.expires_at)}
     await session.commit()

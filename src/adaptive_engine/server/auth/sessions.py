@@ -24,15 +24,16 @@ from typing import Any
 
 from graphql import OperationType
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
+from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.auth.keys import hash_api_key
 from adaptive_engine.server.auth.principal import Principal, principal_for_user
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import ApiKey, ConsoleSession
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
+from adaptive_engine.server.timestamps import utcnow
 
 COOKIE = "ae_session"
 # Readable by the page, holds nothing: "a session may exist" (see session_routes.sign_in).
@@ -91,16 +92,17 @@ async def authenticate_session(session: AsyncSession, token: str) -> Principal:
     return await principal_for_user(session, row.api_key.user)
 
 
-async def principal_from_cookie(state: Any, scope: Scope, token: str) -> Principal:
+async def principal_from_cookie(
+    sessionmaker: async_sessionmaker[AsyncSession], cache: AuthCache | None, scope: Scope, token: str
+) -> Principal:
     """The caller of a request that carries the session cookie and no Bearer header (the auth middleware's
     one hook). Raises Unauthenticated for a dead session, PermissionDenied for a REST write without its
     CSRF token; a GraphQL POST without one is marked, and :func:`require_csrf` refuses its mutations."""
 
     async def read() -> Principal:
-        async with state.sessionmaker() as session:
+        async with sessionmaker() as session:
             return await authenticate_session(session, token)
 
-    cache = getattr(state, "auth_cache", None)
     cache_key = f"session:{token}"  # never equal to a key: those have no colon
     principal = cache.get(cache_key) if cache is not None else None
     if principal is None:

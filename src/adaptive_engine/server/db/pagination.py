@@ -16,10 +16,9 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 T = TypeVar("T")
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:

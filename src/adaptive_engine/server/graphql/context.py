@@ -1,4 +1,4 @@
-"""Per-request GraphQL context: the database session, the caller and the app's services."""
+"""Per-request GraphQL context: the database session, the caller and the platform (the app's services)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from strawberry.fastapi import BaseContext
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.graphql.loaders import Loaders
+from adaptive_engine.server.platform import Platform
 
 
 @dataclass
 class Context(BaseContext):
     session: AsyncSession
     principal: Principal
-    # app.state: settings, sessionmaker, inference manager, job runner ... (built in create_app)
-    state: Any
+    platform: Platform
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -16,7 +16,13 @@ from strawberry.extensions import SchemaExtension
 from strawberry.fastapi import GraphQLRouter as StrawberryRouter
 
 from adaptive_engine.server.errors import InvalidInput
-from adaptive_engine.server.rest.json_input import NUL_MESSAGE, JsonLimits, check_value, decode_json, limits_of
+from adaptive_engine.server.graphql.context import Context
+from adaptive_engine.server.rest.json_input import (
+    NUL_MESSAGE,
+    JsonLimits,
+    check_value,
+    decode_json,
+)
 
 
 class GraphQLRouter(StrawberryRouter):
@@ -60,9 +66,9 @@ class RefuseMalformedInput(SchemaExtension):
         if literals.found is not None:
             return GraphQLError(NUL_MESSAGE, nodes=[literals.found], extensions={"code": "INVALID_INPUT"})
         if context.variables:
-            state = getattr(context.context, "state", None)
+            ctx = context.context
             try:
-                check_value(context.variables, limits_of(state) if state is not None else JsonLimits())
+                check_value(context.variables, ctx.platform.json_limits if isinstance(ctx, Context) else JsonLimits())
             except InvalidInput as exc:
                 return GraphQLError(exc.message, extensions={"code": "INVALID_INPUT"})
         return None

@@ -43,11 +43,16 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.language.parser import MAX_NESTING_DEPTH
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.types.graphql import OperationType
 
-from adaptive_engine.server.db.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from adaptive_engine.server.errors import DeadlineExceeded, QueryTooComplex
+from adaptive_engine.server.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
     from adaptive_engine.server.config import Settings

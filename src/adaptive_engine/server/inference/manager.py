@@ -1,4 +1,4 @@
-"""The inference manager (``app.state.inference``): which backend serves which registered model.
+"""The inference manager (``Platform.inference``): which backend serves which registered model.
 
 The registry records what is wanted (a model row's status PENDING after a deploy); the manager does
 the work: it builds the backend from the row, loads it in the background and moves the row to ONLINE,
@@ -22,11 +22,18 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.refs import gateway_text
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
-from adaptive_engine.server.notify.sender import announce_model_status
 from adaptive_engine.server.inference.backends.anthropic import AnthropicBackend
-from adaptive_engine.server.inference.backends.base import Backend, BackendError, BackendLoadError
-from adaptive_engine.server.inference.backends.external import ExternalBackend, ExternalModelConfig, HttpPool, make_http_client
-from adaptive_engine.server.inference.gateway import GatewayConfig
+from adaptive_engine.server.inference.backends.base import (
+    Backend,
+    BackendError,
+    BackendLoadError,
+)
+from adaptive_engine.server.inference.backends.external import (
+    ExternalBackend,
+    ExternalModelConfig,
+    HttpPool,
+    make_http_client,
+)
 from adaptive_engine.server.inference.backends.local import (
     LocalChatBackend,
     LocalEmbeddingBackend,
@@ -34,6 +41,8 @@ from adaptive_engine.server.inference.backends.local import (
     bundled_chat_spec,
     bundled_embedding_path,
 )
+from adaptive_engine.server.inference.gateway import GatewayConfig
+from adaptive_engine.server.notify.sender import announce_model_status
 from adaptive_engine.server.outbound import OutboundGuard
 
 log = logging.getLogger("adaptive_engine.inference")

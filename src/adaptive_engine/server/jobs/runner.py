@@ -15,10 +15,10 @@ import re
 import socket
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.recipe.context import (
     ENV_API_KEY,
@@ -31,15 +31,14 @@ from adaptive_engine.recipe.context import (
     ENV_USE_CASE,
     ENV_WORK_DIR,
 )
-from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
-from adaptive_engine.server.db.base import utcnow
-from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact, Model
-from adaptive_engine.server.db.session import after_commit, unit_of_work
-from adaptive_engine.server.notify.sender import announce_job_end
-from adaptive_engine.server.domains.compute_pools.service import detect_machine, ensure_pools, job_gpus
-from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
+from adaptive_engine.server.config import Settings
+from adaptive_engine.server.db.models import ComputePool, Job, Model
+from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.jobs.executors.base import ExecState, Executor, LaunchSpec
 from adaptive_engine.server.jobs.executors.local import LocalExecutor
-from adaptive_engine.server.periodic import cancel_task
+from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.periodic import PeriodicService
+from adaptive_engine.server.sandbox import Sandbox
 
 log = logging.getLogger("adaptive_engine.jobs")
 LOG_TAIL_LINES = 30
@@ -54,87 +53,98 @@ def last_error_line(tail: str) -> str | None:
     return None
 
 
-class JobRunner:
-    def __init__(self) -> None:
+def free_ranks(pool: ComputePool, count: int, held: set[int]) -> list[int] | None:
+    """GPU indices of the pool's local job partition not in ``held``; None if too few are free."""
+    if count == 0:
+        return []
+    group = next((g for g in pool.harmony_groups if g.status == "ONLINE"), None)
+    if group is None:
+        return None
+    free = [r for r in range(group.inference_partition, group.world_size) if r not in held]
+    return free[:count] if len(free) >= count else None
+
+
+class JobStates(Protocol):
+    """The jobs domain's side of the runner (``domains/jobs/states.py``): every change of a job's state and of
+    its credentials goes through it, in the caller's transaction."""
+
+    async def claim(self, session: AsyncSession, job: Job, pool: ComputePool, runner_id: str) -> str | None:
+        """PENDING -> RUNNING for this runner if the pool has room: the job's new API key, or None."""
+
+    async def launched(self, session: AsyncSession, job_id: uuid.UUID, handle: str) -> None:
+        """The executor's handle of the run, to reattach to it."""
+
+    async def finish(self, session: AsyncSession, job_id: uuid.UUID, status: str, error: str | None) -> None:
+        """RUNNING -> COMPLETED or FAILED, with what it leaves behind."""
+
+    async def revoke_keys(self, session: AsyncSession, job_id: uuid.UUID) -> None:
+        """The job's API keys stop working."""
+
+
+class JobRunner(PeriodicService):
+    name = "job-runner"
+    first_pass_at_start = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        store: FileStore,
+        states: JobStates,
+        sandbox: Sandbox,
+    ) -> None:
+        super().__init__(settings.job_poll_interval_s)
+        self.settings = settings
+        self._sessionmaker = sessionmaker
+        self._store = store
+        self._states = states
+        # Where local jobs run (server/sandbox.py).
+        self._sandbox = sandbox
         self.executors: dict[str, Executor] = {}
-        self.runner_id = ""
+        data_dir = settings.data_dir.resolve()
+        self.jobs_dir = data_dir / "jobs"
+        self.runner_id = f"{socket.gethostname()}:{hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]}"
         # job id -> (pool executor name, handle) for the runs this process watches
         self.tracked: dict[uuid.UUID, tuple[str, str]] = {}
         # GPU indices given to the local runs (the job partition is the ranks after the inference partition)
         self.gpu_ranks: dict[uuid.UUID, list[int]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
-        self.app: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    async def start(self, app: Any) -> None:
-        self.app = app
-        self._loop_ref = asyncio.get_running_loop()
-        settings = app.state.settings
-        self.jobs_dir = settings.data_dir.resolve() / "jobs"
-        self.runner_id = f"{socket.gethostname()}:{hashlib.sha1(str(settings.data_dir.resolve()).encode()).hexdigest()[:12]}"
-        self.executors["local"] = LocalExecutor(app.state.sandbox, on_exit=self.wake)
-        if settings.ray_address:
+    async def start(self) -> None:
+        self.executors["local"] = LocalExecutor(self._sandbox, on_exit=self.wake)
+        if self.settings.ray_address:
+            # Ray is an optional dependency: imported only when a cluster is configured.
             from adaptive_engine.server.jobs.executors.ray import RayExecutor
 
-            self.executors["ray"] = RayExecutor(settings.ray_address)
-        machine = await asyncio.to_thread(detect_machine)
-        async with unit_of_work(app.state.sessionmaker) as session:
-            await ensure_pools(session, settings, machine)
+            self.executors["ray"] = RayExecutor(self.settings.ray_address)
+        async with unit_of_work(self._sessionmaker) as session:
             await self._recover(session)
-        self._task = asyncio.create_task(self._loop(), name="job-runner")
+        await super().start()
 
     async def stop(self) -> None:
-        await cancel_task(self._task)
+        await super().stop()
         # Local runs cannot outlive the server: stop them and record why.
         for job_id, (executor, handle) in list(self.tracked.items()):
             if executor == "local":
                 await self.executors[executor].cancel(handle)
-                async with unit_of_work(self.app.state.sessionmaker) as session:
-                    await self._finish(session, job_id, "FAILED", STOP_REASON)
+                async with unit_of_work(self._sessionmaker) as session:
+                    await self._states.finish(session, job_id, "FAILED", STOP_REASON)
                 self.tracked.pop(job_id, None)
         # A job claimed by the round the stop interrupted, before its process started, is not tracked.
-        async with unit_of_work(self.app.state.sessionmaker) as session:
+        async with unit_of_work(self._sessionmaker) as session:
             claimed = await session.execute(select(Job.id).where(
                 Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local"))
             for job_id in list(claimed.scalars()):
                 if job_id not in self.tracked:
-                    await self._finish(session, job_id, "FAILED", STOP_REASON)
+                    await self._states.finish(session, job_id, "FAILED", STOP_REASON)
         for executor in self.executors.values():
             await executor.close()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    @staticmethod
-    def wake_after_commit(session: Any, state: Any) -> None:
-        """Start a job created in ``session`` as soon as its row is committed, not at the next poll."""
-        runner = getattr(state, "job_runner", None)
-        if runner is not None:
-            after_commit(session, runner.wake)
-
-    async def _loop(self) -> None:
-        interval = self.app.state.settings.job_poll_interval_s
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the runner must survive a bad round
-                log.exception("job runner round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-
     # -- one round ------------------------------------------------------------------------------------
-    async def run_once(self) -> None:
-        async with self._lock:
-            await self._watch()
-            await self._start_pending()
+    async def _pass(self) -> None:
+        await self._watch()
+        await self._start_pending()
 
     async def _recover(self, session: AsyncSession) -> None:
         rows = await session.execute(select(Job).where(Job.status == "RUNNING", Job.runner_id == self.runner_id))
@@ -146,19 +156,19 @@ class JobRunner:
             # Whatever of its run outlived the last server process must not go on writing for a failed job.
             if executor is not None and job.handle and await executor.reap(job.handle):
                 log.warning("job %s: killed the processes its run left behind (pid %s)", job.id, job.handle.split(":")[0])
-            await self._finish(session, job.id, "FAILED", RESTART_REASON)
+            await self._states.finish(session, job.id, "FAILED", RESTART_REASON)
 
     async def _watch(self) -> None:
         for job_id, (name, handle) in list(self.tracked.items()):
             executor = self.executors[name]
-            async with unit_of_work(self.app.state.sessionmaker) as session:
+            async with unit_of_work(self._sessionmaker) as session:
                 job = await session.get(Job, job_id)
                 if job is None or job.status != "RUNNING":
                     # Canceled (or deleted) elsewhere: stop the run.
                     self.tracked.pop(job_id, None)
                     self.gpu_ranks.pop(job_id, None)
                     await executor.cancel(handle)
-                    await self._revoke_keys(session, job_id)
+                    await self._states.revoke_keys(session, job_id)
                     continue
                 try:
                     state = await executor.poll(handle)
@@ -174,97 +184,40 @@ class JobRunner:
 
     async def _record_end(self, session: AsyncSession, job: Job, state: ExecState, tail: str) -> None:
         if state.state == "SUCCEEDED":
-            await self._finish(session, job.id, "COMPLETED", None)
+            await self._states.finish(session, job.id, "COMPLETED", None)
             return
         reason = last_error_line(tail) or state.message or "the job failed"
         error = f"{reason}\n--- last lines of the log ---\n{tail}" if tail else reason
-        await self._finish(session, job.id, "FAILED", error)
-
-    async def _finish(self, session: AsyncSession, job_id: uuid.UUID, status: str, error: str | None) -> None:
-        # A finished job needs its credential (a hub token) no more.
-        values: dict[str, Any] = {"status": status, "ended_at": utcnow(), "error": error, "secret": None}
-        if status == "COMPLETED":
-            values["progress"] = 1.0
-        finished = await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))
-        if finished.rowcount == 1:
-            await announce_job_end(session, job_id, status, error)
-        await session.execute(
-            update(JobArtifact)
-            .where(JobArtifact.job_id == job_id, JobArtifact.status.in_(("PENDING", "PROCESSING")))
-            .values(status="ERROR")
-        )
-        await self._revoke_keys(session, job_id)
-
-    async def _revoke_keys(self, session: AsyncSession, job_id: uuid.UUID) -> None:
-        await session.execute(
-            update(ApiKey).where(ApiKey.job_id == job_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
-        )
+        await self._states.finish(session, job.id, "FAILED", error)
 
     async def _start_pending(self) -> None:
-        sessionmaker = self.app.state.sessionmaker
-        async with unit_of_work(sessionmaker) as session:
+        async with unit_of_work(self._sessionmaker) as session:
             pending = list(
                 (await session.execute(select(Job.id).where(Job.status == "PENDING").order_by(Job.created_at, Job.id)))
                 .scalars()
             )
         for job_id in pending:
-            async with unit_of_work(sessionmaker) as session:
+            async with unit_of_work(self._sessionmaker) as session:
                 job = await session.get(Job, job_id)
                 if job is None or job.status != "PENDING":
                     continue
                 pool = await session.get(ComputePool, job.compute_pool_id) if job.compute_pool_id else None
                 if pool is None or pool.executor not in self.executors:
                     continue  # another replica (with that pool configured) will run it
-                if not await self._has_room(session, pool, job):
-                    continue
-                ranks = self._free_ranks(pool, job.num_gpus) if pool.executor == "local" else []
+                held = {rank for ranks in self.gpu_ranks.values() for rank in ranks}
+                ranks = free_ranks(pool, job.num_gpus, held) if pool.executor == "local" else []
                 if ranks is None:
                     continue
-                claimed = await session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.status == "PENDING")
-                    .values(status="RUNNING", runner_id=self.runner_id, executor=pool.executor, started_at=utcnow())
-                )
-                if claimed.rowcount != 1:
+                key = await self._states.claim(session, job, pool, self.runner_id)
+                if key is None:
                     continue
-                key = generate_api_key()
-                session.add(
-                    ApiKey(
-                        user_id=job.created_by_id,
-                        name=f"job {job.id}",
-                        prefix=display_prefix(key),
-                        key_hash=hash_api_key(key),
-                        job_id=job.id,
-                    )
-                )
-                await session.flush()
             # The claim and the key are committed before the process can call back with it.
             if ranks:
                 self.gpu_ranks[job.id] = ranks
             await self._launch(job, pool, key)
 
-    async def _has_room(self, session: AsyncSession, pool: ComputePool, job: Job) -> bool:
-        running = list(
-            (await session.execute(select(Job).where(Job.compute_pool_id == pool.id, Job.status == "RUNNING"))).scalars()
-        )
-        slots = sum(g.job_slots for g in pool.harmony_groups if g.status == "ONLINE")
-        if len(running) >= slots:
-            return False
-        return sum(j.num_gpus for j in running) + job.num_gpus <= job_gpus(pool)
-
-    def _free_ranks(self, pool: ComputePool, count: int) -> list[int] | None:
-        """GPU indices of the local job partition not held by a running job; None if too few are free."""
-        if count == 0:
-            return []
-        group = next((g for g in pool.harmony_groups if g.status == "ONLINE"), None)
-        if group is None:
-            return None
-        held = {rank for ranks in self.gpu_ranks.values() for rank in ranks}
-        free = [r for r in range(group.inference_partition, group.world_size) if r not in held]
-        return free[:count] if len(free) >= count else None
-
     async def _launch(self, job: Job, pool: ComputePool, key: str) -> None:
-        settings = self.app.state.settings
+        settings = self.settings
         job_dir = self.jobs_dir / str(job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
         executor = self.executors[pool.executor]
@@ -283,7 +236,7 @@ class JobRunner:
             env[ENV_JOB_SECRET] = job.secret
         spec = LaunchSpec(
             job_id=job.id,
-            recipe_dir=self.app.state.file_store.path(job.recipe_path),
+            recipe_dir=self._store.path(job.recipe_path),
             args=job.args,
             env=env,
             job_dir=job_dir,
@@ -297,17 +250,17 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
             self.gpu_ranks.pop(job.id, None)
-            async with unit_of_work(self.app.state.sessionmaker) as session:
-                await self._finish(session, job.id, "FAILED", f"the job could not start: {exc}")
+            async with unit_of_work(self._sessionmaker) as session:
+                await self._states.finish(session, job.id, "FAILED", f"the job could not start: {exc}")
             return
         self.tracked[job.id] = (pool.executor, handle)
-        async with unit_of_work(self.app.state.sessionmaker) as session:
-            await session.execute(update(Job).where(Job.id == job.id).values(handle=handle))
+        async with unit_of_work(self._sessionmaker) as session:
+            await self._states.launched(session, job.id, handle)
 
     async def _readable_by(self, job: Job) -> list[Path]:
         """What a local job may read besides its recipe: the weights of the registry's local models (the
         model-weights route hands any of them to a job) and the folder a model import copies."""
-        async with unit_of_work(self.app.state.sessionmaker) as session:
+        async with unit_of_work(self._sessionmaker) as session:
             sources = (await session.execute(select(Model.source).where(Model.is_external.is_(False)))).scalars()
             paths = [Path(str(source["path"])) for source in sources if source and source.get("path")]
         args = job.args or {}
@@ -318,7 +271,8 @@ class JobRunner:
     # -- asked by the jobs service --------------------------------------------------------------------
     def cancel_soon(self, job_id: uuid.UUID) -> None:
         """Stop a canceled job's run in the background (called once the cancel is committed)."""
-        task = self._loop_ref.create_task(self.cancel(job_id))
+        assert self.loop is not None, "the runner has not been started"
+        task = self.loop.create_task(self.cancel(job_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -329,8 +283,8 @@ class JobRunner:
             self.gpu_ranks.pop(job_id, None)
             if entry is not None:
                 await self.executors[entry[0]].cancel(entry[1])
-            async with unit_of_work(self.app.state.sessionmaker) as session:
-                await self._revoke_keys(session, job_id)
+            async with unit_of_work(self._sessionmaker) as session:
+                await self._states.revoke_keys(session, job_id)
 
     async def log_tail(self, job: Job, lines: int) -> str:
         executor = self.executors.get(job.executor or "")

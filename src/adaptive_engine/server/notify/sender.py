@@ -1,10 +1,10 @@
-"""The event bus and the notification sender (``app.state.events``).
+"""The event bus and the notification sender (``Platform.events``).
 
 Publishing — other domains announce what happened:
 
     await emit(session, "job.completed", use_case_id=job.use_case_id, payload={...})     # notify/events.py:
         # in the caller's transaction (outbox): the event exists exactly when the change was committed
-    await request.app.state.events.publish("model.error", EventScope(use_case_id=..., admin=True), {...})
+    await platform.events.publish("model.error", EventScope(use_case_id=..., admin=True), {...})
         # outside a transaction (own commit), then wakes the sender
 
 Topics in use: job.completed, job.failed, ab_campaign.completed (A/B test decided: winner, promoted or
@@ -39,17 +39,20 @@ from typing import Any
 
 import httpx
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.db.models import DomainEvent, TeamMember, UseCaseShare
-from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
+from adaptive_engine.server.db.models.integrations import (
+    Integration,
+    NotificationDelivery,
+)
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
 from adaptive_engine.server.outbound import OutboundGuard
-from adaptive_engine.server.periodic import cancel_task
+from adaptive_engine.server.periodic import PeriodicService, cancel_task
+from adaptive_engine.server.timestamps import epoch, utcnow
 
 log = logging.getLogger("adaptive_engine.notify")
 SCOPE_KEY = "_scope"
@@ -157,34 +160,33 @@ def subscription_matches(sub: dict[str, Any], topic: str, payload: dict[str, Any
     return True
 
 
-class Notifier:
-    def __init__(self, settings: SenderSettings | None = None) -> None:
+class Notifier(PeriodicService):
+    """Drains the outbox and attempts due deliveries every ``poll_interval_s`` seconds, or at once when woken
+    (an event published, a lane freed)."""
+
+    name = "notification-sender"
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: SenderSettings | None = None) -> None:
         self.settings = settings or SenderSettings()
-        self.sessionmaker = None
+        super().__init__(self.settings.poll_interval_s)
+        self.sessionmaker = sessionmaker
         self._client: httpx.AsyncClient | None = None
-        self._task: asyncio.Task | None = None
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.guard = OutboundGuard(self.settings.allow_private_networks)
         # integration id -> the task attempting its delivery now (its lane is busy until it ends)
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     # --------------------------------------------------------------------------------- lifecycle
 
-    async def start(self, app: Any) -> None:
-        self.sessionmaker = app.state.sessionmaker
-        self._loop = asyncio.get_running_loop()
+    async def start(self) -> None:
         limits = httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=20)
         # No redirects (a receiver could bounce us to a refused address); every connection goes to an address
         # the outbound guard vetted when connecting (kept-alive ones are reused for the same host name only).
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout_s), follow_redirects=False,
                                          trust_env=False, transport=self.guard.transport(limits))
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="notification-sender")
+        await super().start()
 
     async def stop(self) -> None:
-        await cancel_task(self._task)
-        self._task = None
+        await super().stop()
         # Attempts cut short stay SENDING and are taken again once stale (after a restart too).
         for task in list(self._in_flight.values()):
             await cancel_task(task)
@@ -193,31 +195,12 @@ class Notifier:
             await self._client.aclose()
             self._client = None
 
-    def wake(self) -> None:
-        if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._wake.set)
-        else:
-            self._wake.set()
-
     def publish_from_thread(self, topic: str, scope: EventScope | None = None, payload: dict[str, Any] | None = None,
                             timeout_s: float = 30.0) -> uuid.UUID:
         """``publish`` for code running outside the server's event loop (threads, tests)."""
-        future = asyncio.run_coroutine_threadsafe(self.publish(topic, scope, payload), self._loop)
+        assert self.loop is not None, "the sender has not been started"
+        future = asyncio.run_coroutine_threadsafe(self.publish(topic, scope, payload), self.loop)
         return future.result(timeout_s)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the sender must survive a bad round
-                log.exception("notification round failed")
 
     # --------------------------------------------------------------------------------- publishing
 
@@ -248,7 +231,7 @@ class Notifier:
 
     # --------------------------------------------------------------------------------- one round
 
-    async def run_once(self) -> int:
+    async def _pass(self) -> int:
         """Dispatch undelivered events, then attempt due deliveries. Returns the attempts made."""
         await self.dispatch_events()
         return await self.attempt_due()

@@ -6,7 +6,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.session import LazySession
+from adaptive_engine.server.platform import platform_of
 
 SESSION_KEY = "db_session"
 
@@ -20,8 +20,8 @@ async def db_session(request: Request) -> AsyncSession:
     state = request.scope.setdefault("state", {})
     session = state.get(SESSION_KEY)
     if session is None:
-        session = state[SESSION_KEY] = LazySession(request.app.state.sessionmaker)
-    return session  # type: ignore[return-value]  # an AsyncSession to every caller
+        session = state[SESSION_KEY] = platform_of(request).request_session()
+    return session
 
 
 async def principal(request: Request) -> Principal:

@@ -22,6 +22,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.platform import platform_of
 
 NUL_MESSAGE = "text fields cannot contain the NUL character (U+0000)"
 SURROGATE_MESSAGE = "text cannot contain lone surrogates (U+D800 to U+DFFF) or incomplete \\u escapes"
@@ -32,15 +33,6 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class JsonLimits:
     max_depth: int = 64
     max_items: int = 10_000
-
-
-def limits_of(state: Any) -> JsonLimits:
-    """The app's limits (from its settings), built once."""
-    limits = getattr(state, "json_limits", None)
-    if limits is None:
-        settings = state.settings
-        limits = state.json_limits = JsonLimits(settings.max_json_depth, settings.max_json_items)
-    return limits
 
 
 def decode_json(raw: bytes | str, limits: JsonLimits, *, what: str = "the body", unwrap: bool = False) -> Any:
@@ -126,7 +118,7 @@ class CheckedRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_checked_json"):
-            self._checked_json = decode_json(await self.body(), limits_of(self.app.state), unwrap=True)
+            self._checked_json = decode_json(await self.body(), platform_of(self).json_limits, unwrap=True)
         return self._checked_json
 
 
@@ -134,7 +126,7 @@ async def read_json(request: Request) -> Any:
     """The request's JSON body through :func:`decode_json`, decoded once per request."""
     if isinstance(request, CheckedRequest):
         return await request.json()
-    return decode_json(await request.body(), limits_of(request.app.state), unwrap=True)
+    return decode_json(await request.body(), platform_of(request).json_limits, unwrap=True)
 
 
 def _is_json(request: Request) -> bool:

@@ -25,11 +25,21 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adaptive_engine.server.auth.guard import Authorized, BodyTarget, Requirement, authorize_request, iter_routes
+from adaptive_engine.server.auth.guard import (
+    Authorized,
+    BodyTarget,
+    Requirement,
+    authorize_request,
+    iter_routes,
+)
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session
-from adaptive_engine.server.rest.errors import describe_validation_errors, exception_response
-from adaptive_engine.server.rest.json_input import decode_json, limits_of, read_json
+from adaptive_engine.server.rest.errors import (
+    describe_validation_errors,
+    exception_response,
+)
+from adaptive_engine.server.rest.json_input import decode_json, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
 Handler = Callable[[Request, Any, Authorized], Awaitable[Any]]
@@ -86,7 +96,7 @@ class JsonRouteShortcut:
                 route, answer = found
                 scope["route"] = route  # what the metrics label requests by
                 try:
-                    data = decode_json(await _read_body(receive), limits_of(scope["app"].state), unwrap=True)
+                    data = decode_json(await _read_body(receive), platform_of(scope["app"]).json_limits, unwrap=True)
                     response = await answer(Request(scope, receive), data)
                 except ClientDisconnect:
                     return  # nobody to answer

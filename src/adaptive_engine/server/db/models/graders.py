@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
 from adaptive_engine.server.db.models.feedback_keys import Metric
 from adaptive_engine.server.db.models.registry import Model
 from adaptive_engine.server.db.models.use_cases import UseCase
+from adaptive_engine.server.timestamps import utcnow
 
 
 class Grader(IdMixin, CreatedAtMixin, Base):

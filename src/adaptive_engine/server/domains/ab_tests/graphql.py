@@ -11,18 +11,21 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.ab_tests import history, service
 from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
-from adaptive_engine.server.domains.ab_tests.statistics import CampaignPhase, StatsConfig
+from adaptive_engine.server.domains.ab_tests.repository import find_campaign
+from adaptive_engine.server.domains.ab_tests.statistics import (
+    CampaignPhase,
+    StatsConfig,
+)
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import Batch, row
 from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="AbcampaignStatus")
@@ -159,7 +162,7 @@ class AbReport:
 
 
 async def _reports(ctx: Context, campaigns: list[orm.AbCampaign]) -> dict[orm.AbCampaign, service.CampaignReport]:
-    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.state.settings))
+    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.platform.settings))
     return {c: reports[c.id] for c in campaigns}
 
 
@@ -349,13 +352,12 @@ class AbTestMutation:
             traffic_split=input.traffic_split,
             auto_deploy=input.auto_deploy,
             feedback_type=input.feedback_type.value,
+            router=ctx.platform.ab_router,
         )
-        ctx.state.ab_router.invalidate(campaign.use_case_id)
         return AbcampaignType(row=campaign)
 
     @strawberry.mutation(description="Cancel an active A/B test; returns its key", extensions=[requires("ab_test:write", use_case=use_case_of(find_campaign, "A/B test", "input"))])
     async def cancel_ab_campaign(self, info: Info[Context, None], input: IdOrKey) -> str:
         ctx = info.context
-        campaign = await service.cancel_campaign(ctx.session, ctx.principal, input)
-        ctx.state.ab_router.invalidate(campaign.use_case_id)
+        campaign = await service.cancel_campaign(ctx.session, ctx.principal, input, ctx.platform.ab_router)
         return campaign.key

@@ -1,6 +1,6 @@
 """Routing of inference traffic into A/B campaigns: the one call the inference path makes.
 
-    route = await app.state.ab_router.route(session, use_case.id, model_id=explicit_model_id_or_None,
+    route = await platform.ab_router.route(session, use_case.id, model_id=explicit_model_id_or_None,
                                             session_id=request_session_id, ab_campaign=request_ab_campaign)
     if route is not None:
         serve the model route.model_id (route.model_key), and record route.campaign_id as the

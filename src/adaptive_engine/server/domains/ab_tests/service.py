@@ -18,11 +18,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
 from adaptive_engine.server.domains.ab_tests import history, repository
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
+from adaptive_engine.server.domains.ab_tests.routing import AbRouter
 from adaptive_engine.server.domains.ab_tests.statistics import (
     CampaignPhase,
     CampaignResult,
@@ -32,9 +32,20 @@ from adaptive_engine.server.domains.ab_tests.statistics import (
     evaluate_metric,
     evaluate_preference,
 )
-from adaptive_engine.server.domains.use_cases.service import get_use_case, list_use_cases, validate_key
-from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from adaptive_engine.server.domains.models.service import set_default
+from adaptive_engine.server.domains.use_cases.service import (
+    get_use_case,
+    list_use_cases,
+    validate_key,
+)
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from adaptive_engine.server.notify.events import emit
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.ab_tests")
 
@@ -59,7 +70,9 @@ async def create_campaign(
     traffic_split: float,
     auto_deploy: bool,
     feedback_type: str = "DIRECT",
+    router: AbRouter,
 ) -> orm.AbCampaign:
+    """A new active campaign; ``router`` forgets what it knew of the use case's traffic."""
     use_case_row = await get_use_case(session, principal, use_case)
     await principal.require(session, "ab_test:write", use_case_row.id, f"use case '{use_case}'")
     validate_key(key, "A/B test key")
@@ -100,6 +113,7 @@ async def create_campaign(
             await session.flush()
     except IntegrityError as exc:  # a concurrent create won the race on the key or the use case
         raise Conflict(f"A/B test '{key}' conflicts with a campaign created at the same time; retry") from exc
+    router.invalidate(campaign.use_case_id)
     return campaign
 
 
@@ -154,7 +168,7 @@ async def list_campaigns(
     return await repository.list_campaigns(session, use_case_ids=use_case_ids, active=active, status=status)
 
 
-async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key: str) -> orm.AbCampaign:
+async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key: str, router: AbRouter) -> orm.AbCampaign:
     campaign = await get_campaign(session, principal, id_or_key)
     await principal.require(session, "ab_test:write", campaign.use_case_id, f"A/B test '{campaign.key}'")
     if campaign.status not in ACTIVE_STATUSES:
@@ -171,6 +185,7 @@ async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key
         use_case_id=campaign.use_case_id,
         payload={"campaignId": str(campaign.id), "campaignKey": campaign.key, "cancelledBy": principal.email},
     )
+    router.invalidate(campaign.use_case_id)
     return campaign
 
 
@@ -324,8 +339,6 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
 
 async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> bool:
     """Make the winner the use case's default model (the models domain's one way to do it)."""
-    from adaptive_engine.server.domains.models.service import set_default
-
     attached = (
         await session.execute(
             select(orm.ModelService).where(
@@ -337,15 +350,6 @@ async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid
         return False
     await set_default(session, use_case_id, attached)
     return True
-
-
-async def ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> None:
-    """Refuse to take a model away from a use case while an active A/B test routes traffic to it."""
-    campaign = await repository.active_campaign(session, use_case_id)
-    if campaign is not None and any(arm.model_id == model_id for arm in campaign.arms):
-        raise Conflict(
-            f"the model is part of the active A/B test '{campaign.key}': cancel the test or wait for it to finish"
-        )
 
 
 async def evaluate_active(session_factory, config: StatsConfig) -> int:  # noqa: ANN001

@@ -6,16 +6,15 @@ import enum
 import uuid
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.compute_pools import service
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="ComputePoolCapability")
@@ -103,23 +102,15 @@ class HarmonyGroupType:
     async def online_models(self, info: Info[Context, None]) -> list[ModelType]:
         if self.row.compute_pool.executor != "local":
             return []
-        rows = await info.context.session.execute(
-            select(orm.Model).where(orm.Model.status == "ONLINE", orm.Model.is_external.is_(False)).order_by(orm.Model.key)
-        )
-        return [ModelType(row=m) for m in rows.scalars()]
+        return [ModelType(row=m) for m in await service.online_local_models(info.context.session)]
 
     @strawberry.field
     async def gpu_allocations(self, info: Info[Context, None]) -> list[GpuAllocation] | None:
         """Running jobs holding GPUs, on ranks after the inference partition."""
-        rows = await info.context.session.execute(
-            select(orm.Job)
-            .where(orm.Job.compute_pool_id == self.row.compute_pool_id, orm.Job.status == "RUNNING", orm.Job.num_gpus > 0)
-            .order_by(orm.Job.started_at, orm.Job.id)
-        )
-        runner = getattr(info.context.state, "job_runner", None)
-        given = runner.gpu_ranks if runner is not None else {}
+        jobs = await service.running_gpu_jobs(info.context.session, self.row.compute_pool_id)
+        given = info.context.platform.job_runner.gpu_ranks
         allocations, rank = [], self.row.inference_partition
-        for job in rows.scalars():
+        for job in jobs:
             # The ranks this server gave the job; for runs elsewhere (Ray), their place in the partition.
             ranks = given.get(job.id) or list(range(rank, min(rank + job.num_gpus, self.row.world_size)))
             rank += job.num_gpus

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.lookup import find_by_id_or_key
-from adaptive_engine.server.db.models import ComputePool, HarmonyGroup, Job
+from adaptive_engine.server.db.models import ComputePool, HarmonyGroup, Job, Model
 from adaptive_engine.server.errors import Conflict, InvalidInput, NotFound
 
 LOCAL = "local"
@@ -122,6 +123,22 @@ async def gpus_in_use(session: AsyncSession, pool: ComputePool) -> int:
         select(func.coalesce(func.sum(Job.num_gpus), 0)).where(Job.compute_pool_id == pool.id, Job.status.in_(ACTIVE))
     )
     return int(used.scalar_one())
+
+
+async def running_gpu_jobs(session: AsyncSession, pool_id: uuid.UUID) -> list[Job]:
+    """The pool's running jobs that hold GPUs, in the order they started."""
+    query = (
+        select(Job)
+        .where(Job.compute_pool_id == pool_id, Job.status == "RUNNING", Job.num_gpus > 0)
+        .order_by(Job.started_at, Job.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def online_local_models(session: AsyncSession) -> list[Model]:
+    """The models this machine serves now (what a local pool's inference partition holds)."""
+    query = select(Model).where(Model.status == "ONLINE", Model.is_external.is_(False)).order_by(Model.key)
+    return list((await session.execute(query)).scalars())
 
 
 def job_gpus(pool: ComputePool) -> int:

@@ -12,12 +12,12 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.datasets import service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="DatasetKind")
@@ -88,7 +88,7 @@ class DatasetType:
 
     @strawberry.field(description="Rows of the file, in order, from offset (0-based); limit 1 to 100")
     async def rows(self, info: Info[Context, None], offset: int = 0, limit: int = 20) -> list[JSON]:
-        return await service.read_rows(info.context.state.file_store, self.row, offset, limit)
+        return await service.read_rows(info.context.platform.file_store, self.row, offset, limit)
 
     @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:
@@ -185,7 +185,7 @@ class DatasetMutation:
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset(self, info: Info[Context, None], input: DatasetCreate, file: Upload) -> DatasetType:
         ctx = info.context
-        store, settings = ctx.state.file_store, ctx.state.settings
+        store, settings = ctx.platform.file_store, ctx.platform.settings
         await service.check_can_create(ctx.session, ctx.principal, input.use_case, input.key, input.name)
         temp = await service.write_stream(store, _read_upload(file), settings.max_dataset_bytes)
         dataset = await service.create_from_file(
@@ -209,17 +209,17 @@ class DatasetMutation:
         upload, dataset = await uploads.create_dataset_from_upload(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             session_id=input.upload_session_id,
             use_case=input.use_case,
             name=input.name,
             key=input.key,
             source=input.source.value if input.source else None,
-            max_bytes=ctx.state.settings.max_dataset_bytes,
+            max_bytes=ctx.platform.settings.max_dataset_bytes,
         )
         return _status(upload, dataset.id)
 
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="use_case")])
     async def delete_dataset(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> bool:
         ctx = info.context
-        return await service.delete_dataset(ctx.session, ctx.principal, ctx.state.file_store, id_or_key, use_case)
+        return await service.delete_dataset(ctx.session, ctx.principal, ctx.platform.file_store, id_or_key, use_case)

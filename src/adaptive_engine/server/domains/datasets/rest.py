@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.guard import from_query, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.datasets import service, uploads
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.json_input import CheckedRoute
 
@@ -52,11 +53,11 @@ async def upload_part(
     written = await uploads.put_part(
         session,
         caller,
-        request.app.state.file_store,
+        platform_of(request).file_store,
         session_id=session_id,
         part_number=part_number,
         chunks=request.stream(),
-        max_bytes=request.app.state.settings.max_dataset_bytes,
+        max_bytes=platform_of(request).settings.max_dataset_bytes,
     )
     await session.commit()
     return {"session_id": session_id, "part_number": part_number, "size": written}
@@ -69,7 +70,7 @@ async def abort_upload(
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),
 ) -> JSONResponse:
-    await uploads.abort_upload(session, caller, request.app.state.file_store, body.session_id)
+    await uploads.abort_upload(session, caller, platform_of(request).file_store, body.session_id)
     await session.commit()
     return JSONResponse({"session_id": body.session_id, "aborted": True})
 
@@ -85,5 +86,5 @@ async def download_dataset(
     caller: Principal = Depends(principal),
 ) -> FileResponse:
     dataset = await service.get_dataset(session, caller, id_or_key, use_case)
-    path = request.app.state.file_store.path(dataset.path)
+    path = platform_of(request).file_store.path(dataset.path)
     return FileResponse(path, media_type="application/jsonl", filename=f"{dataset.key}.jsonl")

@@ -13,14 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Dataset, UploadSession
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.datasets import service
 from adaptive_engine.server.domains.use_cases.service import get_use_case
-from adaptive_engine.server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.timestamps import utcnow
 
 MAX_PARTS = 10_000
 FOLDER = "uploads"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
 import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.feedback import keys, statistics
-from adaptive_engine.server.domains.feedback.types import MetricKind, MetricScoringType, MetricType, MetricWithContextType
+from adaptive_engine.server.domains.feedback import statistics
+from adaptive_engine.server.domains.feedback.types import (
+    MetricKind,
+    MetricScoringType,
+    MetricType,
+    MetricWithContextType,
+)
+from adaptive_engine.server.domains.feedback_keys import service as keys
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.graphql.common import TimeRange
@@ -150,10 +154,6 @@ async def _stats_filter(info: Info[Context, None], flt: FeedbackStatisticsFilter
     )
 
 
-async def _metrics(info: Info[Context, None], ids: set[uuid.UUID]) -> dict[uuid.UUID, orm.Metric]:
-    return {i: await info.context.session.get(orm.Metric, i) for i in ids}  # type: ignore[misc]
-
-
 @strawberry.type
 class FeedbackQuery:
     @strawberry.field(description="Every feedback key", extensions=[authenticated()])
@@ -171,7 +171,7 @@ class FeedbackQuery:
     async def feedback_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[MetricStatisticsType]:  # noqa: A002
         flt = await _stats_filter(info, filter)
         rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
-        metrics = await _metrics(info, {r.metric_id for r in rows})
+        metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
         return [MetricStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
 
     @strawberry.field(
@@ -181,7 +181,7 @@ class FeedbackQuery:
     async def preference_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[PreferenceStatisticsType]:  # noqa: A002
         flt = await _stats_filter(info, filter)
         rows = await statistics.preference_statistics(info.context.session, flt)
-        metrics = await _metrics(info, {r.metric_id for r in rows})
+        metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
         return [PreferenceStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
 
 

@@ -14,6 +14,7 @@ from adaptive_engine.server.domains.interactions.schemas import (
     FeedbackOutput,
     OutcomeOutput,
 )
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.json_input import CheckedRoute
 from adaptive_engine.server.rest.json_route import json_post
 
@@ -29,7 +30,7 @@ async def add_feedback(request: Request, body: AddFeedbackRequest, auth: Authori
     feedback_id = await service.log_metric(
         auth.session,
         auth.principal,
-        request.app.state.ingest,
+        platform_of(request).ingest,
         completion_id=body.completion_id,
         metric=body.metric,
         value=body.value,
@@ -45,7 +46,7 @@ async def add_comparison(request: Request, body: AddComparisonRequest, auth: Aut
     comparison_id = await service.log_preference(
         auth.session,
         auth.principal,
-        request.app.state.ingest,
+        platform_of(request).ingest,
         metric=body.metric,
         preferred=body.preferred_completion,
         other=body.other_completion,
@@ -63,7 +64,7 @@ async def add_outcome(request: Request, body: AddOutcomeRequest, auth: Authorize
     outcome_id = await service.log_outcome(
         auth.session,
         auth.principal,
-        request.app.state.ingest,
+        platform_of(request).ingest,
         session_id=body.session_id,
         metric=body.metric,
         value=body.value,

@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.feedback.keys import coerce_value, get_key
-from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row
+from adaptive_engine.server.domains.feedback_keys.service import coerce_value, get_key
+from adaptive_engine.server.domains.interactions.ingest import (
+    IngestWriter,
+    Rows,
+    completion_row,
+)
 from adaptive_engine.server.domains.interactions.service import (
     ingest,
     normalize_messages,

@@ -8,17 +8,25 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly
-from adaptive_engine.server.db.timebuckets import bucket_starts, calendar_start, seconds_bucket, sql_bucket
-from adaptive_engine.server.domains.interactions.rollups import Span, gather, hourly_parts
+from adaptive_engine.server.db.timebuckets import (
+    bucket_starts,
+    calendar_start,
+    seconds_bucket,
+    sql_bucket,
+)
+from adaptive_engine.server.domains.interactions.rollups import (
+    Span,
+    gather,
+    hourly_parts,
+)
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.timestamps import utcnow
 
 AGGREGATIONS = ("AVERAGE", "SUM", "COUNT")
 Z95 = 1.959964

@@ -9,12 +9,16 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.domains.feedback import keys
 from adaptive_engine.server.domains.feedback.timeseries import metric_timeseries
-from adaptive_engine.server.domains.feedback.timeseries_types import TimeseriesInput, TimeseriesType, check_timezone
+from adaptive_engine.server.domains.feedback.timeseries_types import (
+    TimeseriesInput,
+    TimeseriesType,
+    check_timezone,
+)
+from adaptive_engine.server.domains.feedback_keys import service as keys
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.loaders import Batch, children
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="MetricKind")

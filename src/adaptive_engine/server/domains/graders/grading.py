@@ -16,12 +16,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.db.models import Completion, Feedback, Grader, GradingResult, Metric, Model
-from adaptive_engine.server.domains.feedback.keys import coerce_value
+from adaptive_engine.server.db.models import (
+    Completion,
+    Feedback,
+    Grader,
+    GradingResult,
+    Metric,
+    Model,
+)
+from adaptive_engine.server.domains.feedback_keys.service import coerce_value
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import Sample
 from adaptive_engine.server.domains.interactions import rollups
-from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, SandboxUnavailable, Unavailable
+from adaptive_engine.server.errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    SandboxUnavailable,
+    Unavailable,
+)
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.sandbox import Sandbox
 

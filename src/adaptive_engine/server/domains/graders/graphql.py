@@ -11,10 +11,14 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
 from adaptive_engine.server.domains.feedback.types import MetricType
-from adaptive_engine.server.domains.graders import judges, judges_registry, remote_envs, service
+from adaptive_engine.server.domains.graders import (
+    judges,
+    judges_registry,
+    remote_envs,
+    service,
+)
 from adaptive_engine.server.domains.graders.schemas import (
     CustomConfigIn,
     GraderConfigIn,
@@ -30,6 +34,7 @@ from adaptive_engine.server.errors import NotFound
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="GraderTypeEnum")
@@ -528,7 +533,7 @@ class GraderMutation:
         grader = await service.create_grader(
             ctx.session, ctx.principal, use_case, name=input.name, key=input.key,
             grader_type=input.grader_type.value, config=to_config(input.grader_config), metric=to_metric(input.metric),
-            guard=ctx.state.outbound,
+            guard=ctx.platform.outbound,
         )
         return GraderType(row=grader)
 
@@ -540,7 +545,7 @@ class GraderMutation:
             ctx.session, ctx.principal, use_case, id, name=input.name,
             grader_type=input.grader_type.value if input.grader_type else None,
             config=to_config(input.grader_config) if input.grader_config else None,
-            online_rate=input.online_sample_rate, guard=ctx.state.outbound,
+            online_rate=input.online_sample_rate, guard=ctx.platform.outbound,
         )
         return GraderType(row=grader)
 
@@ -557,7 +562,7 @@ class GraderMutation:
 
     @strawberry.mutation(extensions=[requires("grader:write")])
     async def test_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvTest:
-        result = await remote_envs.test_endpoint(info.context.principal, info.context.state.outbound, input.url)
+        result = await remote_envs.test_endpoint(info.context.principal, info.context.platform.outbound, input.url)
         if result.online and result.info is not None:
             return RemoteEnvTestOnline(name=result.info.name, version=result.info.version,
                                        description=result.info.description)
@@ -566,7 +571,7 @@ class GraderMutation:
     @strawberry.mutation(extensions=[requires("grader:write")])
     async def add_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvType:
         ctx = info.context
-        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, ctx.state.outbound, url=input.url,
+        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, ctx.platform.outbound, url=input.url,
                                                key=input.key, name=input.name, description=input.description)
         return RemoteEnvType(row=env)
 

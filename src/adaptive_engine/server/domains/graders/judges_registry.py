@@ -8,14 +8,23 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Judge, UseCase
 from adaptive_engine.server.domains.graders import judges
 from adaptive_engine.server.domains.graders.schemas import MetricRef, validate_examples
-from adaptive_engine.server.domains.graders.service import READ, WRITE, find_chat_model, resolve_metric
-from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
+from adaptive_engine.server.domains.graders.service import (
+    READ,
+    WRITE,
+    find_chat_model,
+    resolve_metric,
+)
+from adaptive_engine.server.domains.use_cases.service import (
+    get_use_case,
+    key_from_name,
+    validate_key,
+)
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound
+from adaptive_engine.server.timestamps import utcnow
 
 
 def _criteria(value: str | None) -> str:

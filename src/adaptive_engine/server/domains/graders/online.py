@@ -12,10 +12,12 @@ import logging
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db.models import Completion, Grader, GradingResult
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.graders import grading
+from adaptive_engine.server.domains.graders.grading import GradingService
 from adaptive_engine.server.domains.graders.schemas import Sample
 from adaptive_engine.server.periodic import PeriodicService
 
@@ -37,11 +39,13 @@ class OnlineGradingService(PeriodicService):
 
     name = "online-grading"
 
-    def __init__(self, interval_s: float = 10.0) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], grading: GradingService, interval_s: float = 10.0) -> None:
         super().__init__(interval_s)
+        self._sessionmaker = sessionmaker
+        self._grading = grading
 
     async def _pass(self) -> int:
-        sessionmaker = self._app.state.sessionmaker
+        sessionmaker = self._sessionmaker
         async with sessionmaker() as session:
             ids = list((await session.execute(select(Grader.id).where(Grader.online_rate > 0))).scalars())
         total = 0
@@ -53,7 +57,7 @@ class OnlineGradingService(PeriodicService):
         return total
 
     async def _grade_new(self, grader_id: uuid.UUID) -> int:
-        sessionmaker = self._app.state.sessionmaker
+        sessionmaker = self._sessionmaker
         async with unit_of_work(sessionmaker) as session:
             grader = await session.get(Grader, grader_id)
             if grader is None or grader.online_rate <= 0:
@@ -79,7 +83,7 @@ class OnlineGradingService(PeriodicService):
                        for c in picked]
         if not samples:
             return 0
-        outcomes = await self._app.state.grading.grade(spec, samples)
+        outcomes = await self._grading.grade(spec, samples)
         async with unit_of_work(sessionmaker) as session:
             await grading.record(session, spec, samples, outcomes, origin="online")
         return len(samples)

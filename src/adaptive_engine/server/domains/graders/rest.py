@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.guard import from_body, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.graders import grading
-from adaptive_engine.server.domains.graders.schemas import MAX_SAMPLES_PER_CALL, Sample, validate_samples
+from adaptive_engine.server.domains.graders.schemas import (
+    MAX_SAMPLES_PER_CALL,
+    Sample,
+    validate_samples,
+)
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.json_input import CheckedRoute
 
@@ -36,7 +41,7 @@ async def grade(body: GradeRequest, request: Request, session: AsyncSession = De
                 caller: Principal = Depends(principal)) -> dict[str, Any]:
     samples = validate_samples([Sample(messages=s.messages, completion=s.completion, metadata=s.metadata,
                                        completion_id=s.completion_id) for s in body.samples])
-    results = await grading.grade_samples(session, caller, request.app.state.grading, body.use_case, body.grader,
+    results = await grading.grade_samples(session, caller, platform_of(request).grading, body.use_case, body.grader,
                                           samples)
     await session.commit()
     return {"results": [r.as_dict() for r in results]}

@@ -9,9 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import Grader, Job, Metric, Model, UseCase, UseCaseMetric
+from adaptive_engine.server.db.models import (
+    Grader,
+    Job,
+    Metric,
+    Model,
+    UseCase,
+    UseCaseMetric,
+)
 from adaptive_engine.server.domains.graders import custom, judges, remote
 from adaptive_engine.server.domains.graders.schemas import (
     GRADER_TYPES,
@@ -19,9 +25,19 @@ from adaptive_engine.server.domains.graders.schemas import (
     MetricRef,
     validate_examples,
 )
-from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
-from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from adaptive_engine.server.domains.use_cases.service import (
+    get_use_case,
+    key_from_name,
+    validate_key,
+)
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.timestamps import utcnow
 
 READ = "use_case:read"
 WRITE = "grader:write"

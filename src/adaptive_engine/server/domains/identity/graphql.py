@@ -8,7 +8,6 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db.models import User
 from adaptive_engine.server.domains.identity import service
 from adaptive_engine.server.domains.identity.types import (
     ApiKeyType,
@@ -71,7 +70,7 @@ class ApiKeyCreate:
 class IdentityQuery:
     @strawberry.field(extensions=[authenticated()])
     async def me(self, info: Info[Context, None]) -> UserType | None:
-        user = await info.context.session.get(User, info.context.principal.user_id)
+        user = await service.current_user(info.context.session, info.context.principal)
         return UserType(row=user) if user else None
 
     @strawberry.field(extensions=[requires("user:manage")])

@@ -15,13 +15,22 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.auth.keys import display_prefix, generate_api_key, hash_api_key
+from adaptive_engine.server.auth.keys import (
+    display_prefix,
+    generate_api_key,
+    hash_api_key,
+)
 from adaptive_engine.server.auth.permissions import ADMIN, BUILTIN_ROLES, CATALOGUE
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import get_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import ApiKey, Role, Team, TeamMember, User
-from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +136,11 @@ async def get_user(session: AsyncSession, value: str | uuid.UUID) -> User:
     if user is None:
         raise NotFound(f"user '{value}' not found")
     return user
+
+
+async def current_user(session: AsyncSession, principal: Principal) -> User | None:
+    """The caller's user (none for a key of no user, or a user deleted meanwhile)."""
+    return await session.get(User, principal.user_id) if principal.user_id is not None else None
 
 
 async def get_team_by_id_or_key(session: AsyncSession, value: str) -> Team:
@@ -239,7 +253,10 @@ async def list_teams(session: AsyncSession, principal: Principal) -> list[Team]:
 
 
 async def create_team(session: AsyncSession, *, key: str | None, name: str) -> Team:
-    from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
+    from adaptive_engine.server.domains.use_cases.service import (
+        key_from_name,
+        validate_key,
+    )
 
     key = validate_key(key if key is not None else key_from_name(name or ""), "team key")
     if (await session.execute(select(Team.id).where(Team.key == key))).first():
@@ -266,7 +283,10 @@ def validate_permissions(permissions: list[str]) -> list[str]:
 
 
 async def create_role(session: AsyncSession, *, key: str | None, name: str, permissions: list[str]) -> Role:
-    from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
+    from adaptive_engine.server.domains.use_cases.service import (
+        key_from_name,
+        validate_key,
+    )
 
     key = validate_key(key if key is not None else key_from_name(name or ""), "role key")
     granted = validate_permissions(permissions)

@@ -8,8 +8,8 @@ import strawberry
 from sqlalchemy import select
 
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.graphql.loaders import children
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.type(name="Team")

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal, allows
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.inference.names import resolve_name
 from adaptive_engine.server.errors import NotFound
+from adaptive_engine.server.timestamps import epoch
 
 PERMISSION = "inference:run"
 

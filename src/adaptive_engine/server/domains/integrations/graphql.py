@@ -11,13 +11,16 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
+from adaptive_engine.server.db.models.integrations import (
+    Integration,
+    NotificationDelivery,
+)
 from adaptive_engine.server.domains.integrations import service
 from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Timestamp
 from adaptive_engine.server.notify import providers
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="IntegrationCapability")
@@ -505,7 +508,7 @@ class IntegrationMutation:
             ctx.session, ctx.principal, found, name=input.name, provider=input.provider, connection=connection,
             subscriptions=_subscriptions(config.notification_settings),
             delivery_policy=config.delivery_policy.value if config.delivery_policy else None,
-            guard=ctx.state.outbound,
+            guard=ctx.platform.outbound,
         )
         return IntegrationType(row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection))
 
@@ -519,7 +522,7 @@ class IntegrationMutation:
             connection=_connection_input(found.provider, config.connection) if config and config.connection else None,
             subscriptions=_subscriptions(config.notification_settings) if config else None,
             delivery_policy=config.delivery_policy.value if config and config.delivery_policy else None,
-            guard=ctx.state.outbound,
+            guard=ctx.platform.outbound,
         )
         return IntegrationType(row=row)
 
@@ -549,5 +552,5 @@ class IntegrationMutation:
             ctx.session, ctx.principal, users=input.scope.user, team=input.scope.team,
             organization=input.scope.organization is not None, admin=input.scope.admin is not None,
         )
-        event_id, message = await service.send_test_notification(ctx.state.events, input.topic, scope, _payload(input.payload))
+        event_id, message = await service.send_test_notification(ctx.platform.events, input.topic, scope, _payload(input.payload))
         return TestNotificationResult(event_id=event_id, message=message)

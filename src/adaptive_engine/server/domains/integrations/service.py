@@ -14,16 +14,24 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.models import Team, User  # noqa: F401 - Team is used by graphql.py
-from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
-from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from adaptive_engine.server.db.models.integrations import (
+    Integration,
+    NotificationDelivery,
+)
+from adaptive_engine.server.db.pagination import Page, paginate
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.providers import ALL_SCOPES, NOTIFICATION_CHANNEL
 from adaptive_engine.server.notify.sender import EventScope, Notifier
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.timestamps import utcnow
 
 TOPIC_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")
 TOPIC = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")

@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import utcnow
-from adaptive_engine.server.domains.feedback.timeseries_types import TimeseriesInterval, check_timezone
+from adaptive_engine.server.domains.feedback.timeseries_types import (
+    TimeseriesInterval,
+    check_timezone,
+)
 from adaptive_engine.server.domains.interactions import activity
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.loaders import row
+from adaptive_engine.server.timestamps import utcnow
 
 if TYPE_CHECKING:
     from adaptive_engine.server.domains.models.types import ModelType

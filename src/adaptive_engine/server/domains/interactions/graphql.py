@@ -12,7 +12,6 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.interactions import service
 from adaptive_engine.server.domains.models.types import ModelType
@@ -30,6 +29,7 @@ from adaptive_engine.server.graphql.common import (
 )
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="CompletionSource")

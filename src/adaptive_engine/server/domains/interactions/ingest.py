@@ -29,11 +29,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes
-from adaptive_engine.server.db.base import new_id, utcnow
-from adaptive_engine.server.db.models import Comparison, Completion, Feedback, InferenceError, Outcome, UseCaseMetric
+from adaptive_engine.server.db.base import new_id
+from adaptive_engine.server.db.models import (
+    Comparison,
+    Completion,
+    Feedback,
+    InferenceError,
+    Outcome,
+    UseCaseMetric,
+)
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.ingest")
 
@@ -152,10 +160,10 @@ class _Pending:
 
 
 class IngestWriter:
-    """The background writer on ``app.state.services`` (also ``app.state.ingest``)."""
+    """The background writer of logged interactions and feedback (one of ``Platform.services``)."""
 
-    def __init__(self) -> None:
-        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache) -> None:
+        self._sessionmaker = sessionmaker
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
@@ -165,18 +173,14 @@ class IngestWriter:
         self._done_seq = 0
         self._barriers: list[tuple[int, asyncio.Future[None]]] = []
         # What every logging request looks up (use cases, feedback keys, default models), cached briefly:
-        # the app's shared cache once started.
-        self.lookups = RefCache()
+        # the app's shared cache.
+        self.lookups = lookups
         self.recent_completions = RecentCompletions()
-        self.known_links = KnownLinks()
+        self.known_links = KnownLinks(lookups.ttl)
 
-    async def start(self, app: Any) -> None:
-        self._sessionmaker = app.state.sessionmaker
-        self.lookups = getattr(app.state, "refs", self.lookups)
-        self.known_links = KnownLinks(self.lookups.ttl)
+    async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
-        app.state.ingest = self
 
     async def stop(self) -> None:
         if self._task is None or self._queue is None:

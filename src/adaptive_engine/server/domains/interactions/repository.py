@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback
-from adaptive_engine.server.domains.feedback.keys import get_key
+from adaptive_engine.server.domains.feedback_keys.service import get_key
 from adaptive_engine.server.errors import InvalidInput
 
 SOURCES = ("LIVE", "OFFLINE", "AUTOMATION", "DATASET", "EVALUATION")

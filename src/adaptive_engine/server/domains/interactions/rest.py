@@ -6,7 +6,11 @@ from fastapi import APIRouter, Request
 
 from adaptive_engine.server.auth.guard import Authorized, from_body
 from adaptive_engine.server.domains.interactions import service
-from adaptive_engine.server.domains.interactions.schemas import AddInteractionsRequest, AddInteractionsResponse
+from adaptive_engine.server.domains.interactions.schemas import (
+    AddInteractionsRequest,
+    AddInteractionsResponse,
+)
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.json_input import CheckedRoute
 from adaptive_engine.server.rest.json_route import json_post
 
@@ -26,5 +30,5 @@ async def add_interactions(
 ) -> AddInteractionsResponse | list[AddInteractionsResponse]:
     batch = isinstance(body, list)
     bodies = body if isinstance(body, list) else [body]
-    created = await service.create_interactions(auth.session, auth.principal, request.app.state.ingest, bodies, batch=batch)
+    created = await service.create_interactions(auth.session, auth.principal, platform_of(request).ingest, bodies, batch=batch)
     return [_out(c) for c in created] if batch else _out(created[0])

@@ -23,9 +23,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly, InferenceError, TrafficHourly
+from adaptive_engine.server.db.models import (
+    Completion,
+    Feedback,
+    FeedbackHourly,
+    InferenceError,
+    TrafficHourly,
+)
 from adaptive_engine.server.db.models.completions import NO_MODEL
+from adaptive_engine.server.timestamps import epoch
 
 HOUR = 3600
 TRAFFIC_SUMS = ("interactions", "prompt_tokens", "completion_tokens", "latency_count", "latency_sum_ms", "errors")

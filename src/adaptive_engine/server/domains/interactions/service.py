@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,12 +23,21 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.pagination import Page, paginate
-from adaptive_engine.server.domains.feedback.keys import coerce_value, feedback_flags, get_key
+from adaptive_engine.server.domains.feedback_keys.service import (
+    coerce_value,
+    feedback_flags,
+    get_key,
+)
 from adaptive_engine.server.domains.interactions import repository
-from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row, insert_rows
+from adaptive_engine.server.domains.interactions.ingest import (
+    IngestWriter,
+    Rows,
+    completion_row,
+    insert_rows,
+)
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
-from adaptive_engine.server.graphql.scalars import _parse_datetime
+from adaptive_engine.server.timestamps import parse_datetime
 
 log = logging.getLogger("adaptive_engine.interactions")
 
@@ -75,7 +84,7 @@ def parse_time(value: Any, where: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return _parse_datetime(value)
+        return parse_datetime(value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"{where}: not a date-time: {value!r}") from exc
 
@@ -191,16 +200,23 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
     return rows
 
 
+class WithIngest(Protocol):
+    ingest: IngestWriter
+
+
 async def record_completions(
-    state: Any, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *, wait: bool = True
+    state: WithIngest | None, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *,
+    wait: bool = True,
 ) -> list[uuid.UUID]:
     """Store served completions; return their ids once committed (``wait=False``: once queued).
 
-    ``state`` is ``app.state`` (its ``ingest`` writer groups concurrent calls into one commit). With
-    ``session``, the rows are added to that session's transaction instead and the caller commits."""
+    ``state`` is the platform (its ``ingest`` writer groups concurrent calls into one commit). With ``session``,
+    the rows are added to that session's transaction instead and the caller commits."""
     rows = completion_rows(completions)
     if session is not None:
         await insert_rows(session, rows)
+    elif state is None:
+        raise ValueError("record_completions needs the ingest writer or a session")
     elif wait:
         await state.ingest.write(rows)
     else:

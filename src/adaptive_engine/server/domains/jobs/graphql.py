@@ -11,18 +11,22 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch, utcnow
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
-from adaptive_engine.server.graphql.common import CursorPageInput, OrderPair, PageInfo, TimeRange
+from adaptive_engine.server.graphql.common import (
+    CursorPageInput,
+    OrderPair,
+    PageInfo,
+    TimeRange,
+)
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import children
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
-from adaptive_engine.server.jobs.runner import JobRunner
+from adaptive_engine.server.timestamps import epoch, utcnow
 
 
 @strawberry.enum(name="JobStatus")
@@ -394,8 +398,7 @@ class JobType:
 
     @strawberry.field(description="The last lines of the job's log")
     async def logs(self, info: Info[Context, None], tail: int = 100) -> str:
-        runner = getattr(info.context.state, "job_runner", None)
-        return await runner.log_tail(self.row, max(1, min(tail, 10_000))) if runner else ""
+        return await info.context.platform.job_runner.log_tail(self.row, max(1, min(tail, 10_000)))
 
 
 @strawberry.type(name="JobConnection")
@@ -493,12 +496,12 @@ class JobMutation:
             name=input.name,
             compute_pool=input.compute_pool,
             num_gpus=input.num_gpus,
+            runner=ctx.platform.job_runner,
         )
-        JobRunner.wake_after_commit(ctx.session, ctx.state)
         return JobType(row=job)
 
     @strawberry.mutation(extensions=[requires("job:run", use_case=use_case_of(find_job, "job"))])
     async def cancel_job(self, info: Info[Context, None], id: uuid.UUID) -> JobType:
         ctx = info.context
-        job = await service.cancel_job(ctx.session, ctx.principal, id, getattr(ctx.state, "job_runner", None))
+        job = await service.cancel_job(ctx.session, ctx.principal, id, ctx.platform.job_runner)
         return JobType(row=job)

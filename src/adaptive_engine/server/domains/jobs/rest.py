@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import from_path, route_requires
-from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
+from adaptive_engine.server.domains.models import from_jobs
 from adaptive_engine.server.errors import InvalidInput, NotFound
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
-from adaptive_engine.server.rest.json_input import CheckedRoute, decode_json, limits_of
+from adaptive_engine.server.rest.json_input import CheckedRoute, decode_json
 
 router = APIRouter(tags=["jobs"], route_class=CheckedRoute)
 
@@ -43,7 +45,7 @@ class ModelBody(BaseModel):
 
 def _metadata(request: Request, text: str) -> dict[str, Any]:
     """The ``metadata`` query parameter of the streamed uploads: a JSON object."""
-    meta = decode_json(text, limits_of(request.app.state), what="metadata")
+    meta = decode_json(text, platform_of(request).json_limits, what="metadata")
     if not isinstance(meta, dict):
         raise InvalidInput("metadata must be a JSON object")
     return meta
@@ -79,7 +81,7 @@ async def save_artifact(
 ) -> dict[str, Any]:
     meta = _metadata(request, metadata)
     artifact = await service.save_artifact(
-        session, caller, request.app.state.file_store, job_id=job_id, name=name, kind=kind, metadata=meta,
+        session, caller, platform_of(request).file_store, job_id=job_id, name=name, kind=kind, metadata=meta,
         chunks=request.stream(),
     )
     await session.commit()
@@ -90,9 +92,9 @@ async def save_artifact(
 async def register_model(
     job_id: str, body: ModelBody, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
-    model, artifact = await service.register_model(
+    model, artifact = await from_jobs.register_model(
         session, caller, job_id, body.model_dump(),
-        store=request.app.state.file_store, jobs_dir=request.app.state.job_runner.jobs_dir,
+        store=platform_of(request).file_store, jobs_dir=platform_of(request).job_runner.jobs_dir,
     )
     await session.commit()
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
@@ -113,8 +115,8 @@ async def upload_model(
 ) -> dict[str, Any]:
     meta = _metadata(request, metadata)
     spec = {"key": key, "name": name, "base_model": base_model, "kind": kind, "attach": attach, "metadata": meta}
-    model, artifact = await service.register_uploaded_model(
-        session, caller, request.app.state.file_store, job_id, spec, request.stream()
+    model, artifact = await from_jobs.register_uploaded_model(
+        session, caller, platform_of(request).file_store, job_id, spec, request.stream()
     )
     await session.commit()
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
@@ -133,7 +135,7 @@ async def job_logs(
     caller: Principal = Depends(principal),
 ) -> PlainTextResponse:
     job = await service.get_job(session, caller, job_id)
-    return PlainTextResponse(await request.app.state.job_runner.log_tail(job, tail))
+    return PlainTextResponse(await platform_of(request).job_runner.log_tail(job, tail))
 
 
 @router.get(
@@ -146,7 +148,7 @@ async def download_artifact(
     artifact, _job = await service.get_artifact(session, caller, artifact_id)
     if artifact.path is None:
         raise NotFound(f"artifact '{artifact_id}' has no file to download (it is {artifact.uri})")
-    path = request.app.state.file_store.path(artifact.path)
+    path = platform_of(request).file_store.path(artifact.path)
     if not path.is_file():
         raise NotFound(f"the file of artifact '{artifact_id}' is missing")
     return FileResponse(path, media_type="application/octet-stream", filename=artifact.name)

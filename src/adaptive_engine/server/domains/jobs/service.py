@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -13,20 +12,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
-from adaptive_engine.server.db.base import new_id, utcnow
-from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import (
-    ComputePool,
-    CustomRecipe,
-    Job,
-    JobArtifact,
-    JobMetric,
-    Model,
-    UseCase,
-)
+from adaptive_engine.server.db.base import new_id
+from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.models import ComputePool, Job, JobArtifact, JobMetric
 from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.compute_pools.service import get_pool, job_gpus
+from adaptive_engine.server.domains.jobs import states
+from adaptive_engine.server.domains.jobs.states import FINISHED
 from adaptive_engine.server.domains.recipes.service import find_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
@@ -37,9 +30,9 @@ from adaptive_engine.server.errors import (
     PermissionDenied,
     Unavailable,
 )
+from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 
-FINISHED = ("COMPLETED", "FAILED", "CANCELED")
 ARTIFACT_KINDS = frozenset({"EVALUATION", "CUSTOM", "DATASET", "MODEL"})
 MAX_ARTIFACT_BYTES = 10 * 1024 * 1024 * 1024
 
@@ -91,6 +84,7 @@ async def create_job(
     name: str | None,
     compute_pool: str | None,
     num_gpus: int,
+    runner: JobRunner,
 ) -> Job:
     target = await get_use_case(session, principal, use_case, "job:run")
     found = await find_recipe(session, target, recipe)
@@ -102,7 +96,7 @@ async def create_job(
     return await queue_job(
         session, principal, pool, name=name or f"{found.key}-{uuid.uuid4().hex[:6]}", kind=found.job_kind,
         code=(found.path, found.content_hash), args=args, num_gpus=num_gpus, use_case_id=target.id,
-        recipe_id=found.id,
+        recipe_id=found.id, runner=runner,
     )
 
 
@@ -119,9 +113,11 @@ async def queue_job(
     use_case_id: uuid.UUID | None = None,
     recipe_id: uuid.UUID | None = None,
     secret: str | None = None,
+    runner: JobRunner,
 ) -> Job:
-    """A PENDING job row for the runner to pick up; ``code`` is (its folder in the file store, its hash).
-    Callers check their arguments and the caller's rights first."""
+    """A PENDING job row for the runner to pick up, woken once the row is committed rather than at its next poll;
+    ``code`` is (its folder in the file store, its hash). Callers check their arguments and the caller's rights
+    first."""
     path, content_hash = code
     job = Job(
         name=name,
@@ -140,6 +136,7 @@ async def queue_job(
     session.add(job)
     await session.flush()
     await session.refresh(job, ["use_case", "recipe", "created_by"])
+    after_commit(session, runner.wake)
     return job
 
 
@@ -201,22 +198,19 @@ async def list_jobs(
     return page, int(total)
 
 
-async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, runner: Any) -> Job:
+async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, runner: JobRunner) -> Job:
     job = await get_job(session, principal, job_id, "job:run")
     if job.status in FINISHED:
         raise Conflict(f"job '{job.id}' is already {job.status.lower()}")
-    job.status = "CANCELED"
-    job.ended_at = utcnow()
-    job.secret = None
+    states.cancel(job)
     await session.flush()
-    if runner is not None:
-        job_id_ = job.id
-        after_commit(session, lambda: runner.cancel_soon(job_id_))
+    job_id_ = job.id
+    after_commit(session, lambda: runner.cancel_soon(job_id_))
     return job
 
 
 # -- what a running job reports -------------------------------------------------------------------------
-async def _running_job(session: AsyncSession, principal: Principal, job_id: str) -> Job:
+async def running_job(session: AsyncSession, principal: Principal, job_id: str) -> Job:
     job = await _job(session, job_id)
     if principal.job_id is not None and principal.job_id != job.id:
         raise PermissionDenied("this key belongs to another job")
@@ -229,7 +223,7 @@ async def _running_job(session: AsyncSession, principal: Principal, job_id: str)
 async def report_progress(session: AsyncSession, principal: Principal, job_id: str, progress: float, message: str | None) -> Job:
     if not 0.0 <= progress <= 1.0:
         raise InvalidInput("progress must be between 0 and 1")
-    job = await _running_job(session, principal, job_id)
+    job = await running_job(session, principal, job_id)
     job.progress = progress
     job.progress_message = message
     await session.flush()
@@ -237,7 +231,7 @@ async def report_progress(session: AsyncSession, principal: Principal, job_id: s
 
 
 async def log_metrics(session: AsyncSession, principal: Principal, job_id: str, step: int, values: dict[str, float]) -> None:
-    job = await _running_job(session, principal, job_id)
+    job = await running_job(session, principal, job_id)
     if not values:
         raise InvalidInput("values must name at least one metric")
     session.add(JobMetric(job_id=job.id, step=step, values=values))
@@ -255,7 +249,7 @@ async def save_artifact(
     metadata: dict[str, Any],
     chunks: AsyncIterator[bytes],
 ) -> JobArtifact:
-    job = await _running_job(session, principal, job_id)
+    job = await running_job(session, principal, job_id)
     kind = (kind or "CUSTOM").upper()
     if kind not in ARTIFACT_KINDS:
         raise InvalidInput(f"artifact kind must be one of {', '.join(sorted(ARTIFACT_KINDS))}")
@@ -301,136 +295,6 @@ async def get_artifact(session: AsyncSession, principal: Principal, artifact_id:
     return artifact, job
 
 
-async def register_model(
-    session: AsyncSession,
-    principal: Principal,
-    job_id: str,
-    spec: dict[str, Any],
-    *,
-    store: FileStore | None = None,
-    jobs_dir: Path | None = None,
-) -> tuple[Model, JobArtifact]:
-    """Register a folder a job produced as a model (through the models domain), with its lineage, and
-    attach it to the job's use case unless asked not to (a job of no use case attaches nothing).
-
-    A model conversion's folder, made in its own job folder, is moved into the file store's
-    models/ first, so the model outlives the job's scratch space (``jobs_dir``: the runner's folder of job folders)."""
-    job = await _running_job(session, principal, job_id)
-    principal.require_registry_for_job(job.id)
-    if not spec.get("path"):
-        raise InvalidInput("path must name the model folder")
-    folder = Path(str(spec["path"])).resolve()
-    job_dir = (jobs_dir / str(job.id)).resolve() if jobs_dir is not None else None
-    in_job_dir = job_dir is not None and job_dir in folder.parents
-    if principal.job_id is not None and not (in_job_dir and _stays_inside(folder, job_dir)):  # type: ignore[arg-type]
-        # A job's key registers what its job made, not any folder the server can read.
-        raise PermissionDenied("a job registers only model folders inside its own job folder (no links out of it)")
-    if job.kind == "MODEL_CONVERSION" and store is not None and in_job_dir and folder.is_dir():
-        spec = {**spec, "path": str(store.place(folder, f"models/{uuid.uuid4()}"))}
-    return await _register(session, principal, job, spec)
-
-
-def _stays_inside(folder: Path, root: Path) -> bool:
-    """Whether no symbolic link under ``folder`` leads outside ``root``."""
-    import os
-
-    for parent, dirs, files in os.walk(folder):
-        for name in (*dirs, *files):
-            entry = Path(parent, name)
-            if entry.is_symlink() and root not in entry.resolve().parents:
-                return False
-    return True
-
-
-async def _register(session: AsyncSession, principal: Principal, job: Job, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
-    from adaptive_engine.server.domains.models import service as models
-
-    kind = str(spec.get("kind") or "chat")
-    if kind not in ("chat", "embedding"):
-        raise InvalidInput("model kind must be 'chat' or 'embedding'")
-    backbone = None
-    if spec.get("base_model"):
-        backbone = await find_by_id_or_key(session, Model, str(spec["base_model"]))
-        if backbone is None:
-            raise NotFound(f"base model '{spec['base_model']}' not found")
-    key = str(spec.get("key") or "")
-    model = await models.register_folder(
-        session, path=str(spec.get("path") or ""), name=str(spec.get("name") or key), key=key or None
-    )
-    recipe: CustomRecipe | None = job.recipe
-    use_case: UseCase | None = job.use_case
-    model.kind = kind
-    model.backbone_id = backbone.id if backbone else None
-    model.lineage = {
-        "job_id": str(job.id),
-        "recipe": recipe.key if recipe else None,
-        "recipe_hash": job.recipe_hash,
-        "use_case": use_case.key if use_case else None,
-        "base_model": backbone.key if backbone else None,
-        "args": job.args,
-        "metadata": spec.get("metadata") or {},
-    }
-    await session.flush()
-    if spec.get("attach", True) and use_case is not None:
-        await models.attach(session, principal, use_case.key, model.key)
-    artifact = JobArtifact(
-        job_id=job.id,
-        name=model.key,
-        kind="MODEL",
-        status="READY",
-        uri=f"model://{model.key}",
-        artifact_metadata={"model_id": str(model.id), "model_key": model.key, "path": model.source.get("path")},
-    )
-    session.add(artifact)
-    await session.flush()
-    return model, artifact
-
-
-async def register_uploaded_model(
-    session: AsyncSession,
-    principal: Principal,
-    store: FileStore,
-    job_id: str,
-    spec: dict[str, Any],
-    chunks: AsyncIterator[bytes],
-) -> tuple[Model, JobArtifact]:
-    """A model folder sent as a zip by a job that runs away from the server (Ray): unpacked under the
-    file store, then registered like a local folder."""
-    import shutil
-    import zipfile
-    from pathlib import PurePosixPath
-
-    job = await _running_job(session, principal, job_id)
-    principal.require_registry_for_job(job.id)
-    temp = store.temp_path(".zip")
-    folder = store.temp_path()
-    try:
-        size = 0
-        with open(temp, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_ARTIFACT_BYTES:
-                    raise PayloadTooLarge("model archive is larger than 10 GB")
-                out.write(chunk)
-        try:
-            with zipfile.ZipFile(temp) as archive:
-                for name in archive.namelist():
-                    path = PurePosixPath(name)
-                    if path.is_absolute() or ".." in path.parts:
-                        raise InvalidInput(f"unsafe path in the model archive: {name}")
-                archive.extractall(folder)
-        except zipfile.BadZipFile:
-            raise InvalidInput("the model archive is not a valid zip file") from None
-        relative = f"models/{uuid.uuid4()}"
-        target = store.place(folder, relative)
-        try:
-            return await _register(session, principal, job, {**spec, "path": str(target)})
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-    finally:
-        temp.unlink(missing_ok=True)
-        shutil.rmtree(folder, ignore_errors=True)
 # -- guard targets (server/auth/guard.py) ----------------------------------------------------------------
 async def find_job(session: AsyncSession, value: str | uuid.UUID) -> Job | None:
     as_uuid = parse_uuid(value)

@@ -9,11 +9,14 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
-from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import gateway_config, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
-from adaptive_engine.server.domains.models.types import ModelOnline, ModelServiceType, ModelType
+from adaptive_engine.server.domains.models.types import (
+    ModelOnline,
+    ModelServiceType,
+    ModelType,
+)
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -254,7 +257,7 @@ class ModelMutation:
             api_version=getattr(data, "api_version", None),
             key=input.key,
             kind="embedding" if input.embedding else "chat",
-            guard=info.context.state.outbound,
+            guard=info.context.platform.outbound,
         )
         return ModelType(row=model)
 
@@ -272,15 +275,15 @@ class ModelMutation:
         job = await import_hf_model(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             model_id=input.model_id,
             name=input.output_model_name,
             key=input.output_model_key,
             hf_token=input.hf_token,
             compute_pool=input.compute_pool,
             num_gpus=input.num_gpus,
+            runner=ctx.platform.job_runner,
         )
-        JobRunner.wake_after_commit(ctx.session, ctx.state)
         return JobType(row=job)
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
@@ -291,7 +294,7 @@ class ModelMutation:
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def deploy_model(self, info: Info[Context, None], input: DeployModelInput) -> ModelServiceType:
         ctx = info.context
-        inference = getattr(ctx.state, "inference", None)
+        inference = ctx.platform.inference
         deployed = await service.deploy(
             ctx.session,
             ctx.principal,
@@ -304,7 +307,7 @@ class ModelMutation:
         await ctx.session.commit()
         await service.request_load(inference, deployed.model)
         if input.wait:
-            await service.wait_until_online(ctx.state.sessionmaker, deployed.model_id)
+            await service.wait_until_online(ctx.platform.sessionmaker, deployed.model_id)
             await ctx.session.refresh(deployed.model, ["status", "error"])
         return ModelServiceType(row=deployed)
 
@@ -326,7 +329,7 @@ class ModelMutation:
         )
         if input.desired_online:
             await ctx.session.commit()
-            await service.request_load(getattr(ctx.state, "inference", None), updated.model)
+            await service.request_load(ctx.platform.inference, updated.model)
         return ModelServiceType(row=updated)
 
     @strawberry.mutation(extensions=[requires("model:register")])
@@ -358,7 +361,5 @@ class ModelMutation:
         ctx = info.context
         model: Model = await service.terminate(ctx.session, ctx.principal, id_or_key, force)
         await ctx.session.commit()
-        inference = getattr(ctx.state, "inference", None)
-        if inference is not None and not model.is_external:
-            await inference.unload(model.id)
+        await service.release(ctx.platform.inference, model)
         return f"model '{model.key}' terminated"

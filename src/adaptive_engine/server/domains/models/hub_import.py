@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
 from adaptive_engine.server.db.models import Job
-from adaptive_engine.server.domains.jobs.service import FINISHED, job_pool, queue_job
+from adaptive_engine.server.domains.jobs.service import job_pool, queue_job
+from adaptive_engine.server.domains.jobs.states import FINISHED
 from adaptive_engine.server.domains.models.service import new_model_key
 from adaptive_engine.server.errors import Conflict, InvalidInput
+from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 
 CONVERTER = Path(__file__).resolve().parents[3] / "recipe" / "model_import.py"
@@ -66,6 +68,7 @@ async def import_hf_model(
     name: str,
     key: str | None,
     hf_token: str | None,
+    runner: JobRunner,
     compute_pool: str | None = None,
     num_gpus: int = 0,
 ) -> Job:
@@ -89,4 +92,5 @@ async def import_hf_model(
             raise Conflict(f"model '{key}' is already being imported by job '{other.id}'")
     args = {"model_id": model_id, "output_model_key": key, "output_model_name": name, "source": source}
     return await queue_job(session, principal, pool, name=f"import {model_id}"[:200], kind="MODEL_CONVERSION",
-                           code=place_converter(store), args=args, num_gpus=num_gpus, secret=hf_token or None)
+                           code=place_converter(store), args=args, num_gpus=num_gpus, secret=hf_token or None,
+                           runner=runner)

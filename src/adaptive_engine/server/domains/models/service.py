@@ -1,6 +1,6 @@
 """The model registry: registering models, attaching them to use cases, deploying and terminating.
 
-Loading and unloading weights belongs to the inference manager (``app.state.inference``); this module
+Loading and unloading weights belongs to the inference manager (``Platform.inference``); this module
 records what is wanted and asks it to act. Without a manager (tests that need no inference), local
 models stay where the registry put them.
 """
@@ -18,11 +18,24 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.lookup import find_by_id_or_key, get_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import Model, ModelService, UseCase
-from adaptive_engine.server.domains.ab_tests.service import ensure_not_in_active_campaign
-from adaptive_engine.server.domains.use_cases.service import get_use_case, key_from_name, validate_key
-from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, UpstreamError
+from adaptive_engine.server.db.lookup import (
+    find_by_id_or_key,
+    get_by_id_or_key,
+    parse_uuid,
+)
+from adaptive_engine.server.db.models import AbCampaign, Model, ModelService, UseCase
+from adaptive_engine.server.domains.use_cases.service import (
+    get_use_case,
+    key_from_name,
+    validate_key,
+)
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    UpstreamError,
+)
 from adaptive_engine.server.notify.sender import announce_model_deployed
 from adaptive_engine.server.outbound import OutboundGuard
 
@@ -52,6 +65,11 @@ class ModelFilters:
     kinds: list[str] | None = None
     available: bool | None = None
     trainable: bool | None = None
+
+
+def made_by_job(model: Model) -> uuid.UUID | None:
+    """The job that made the model, as its lineage says (None for a model no job made)."""
+    return parse_uuid(str((model.lineage or {}).get("job_id") or ""))
 
 
 async def get_model(session: AsyncSession, id_or_key: str) -> Model:
@@ -225,6 +243,12 @@ async def request_load(inference: InferenceManager | None, model: Model) -> None
         await inference.request_load(model.id)
 
 
+async def release(inference: InferenceManager, model: Model) -> None:
+    """Free a terminated model's weights; called once the termination is committed."""
+    if not model.is_external:
+        await inference.unload(model.id)
+
+
 async def wait_until_online(sessionmaker: Any, model_id: uuid.UUID, timeout: float = DEPLOY_WAIT_SECONDS) -> Model:
     """Poll until the model is ONLINE; raise with the backend's reason on ERROR."""
     deadline = time.monotonic() + timeout
@@ -301,10 +325,21 @@ async def set_default(session: AsyncSession, use_case_id: uuid.UUID, service: Mo
 async def detach(session: AsyncSession, principal: Principal, use_case_key: str, model_key: str) -> bool:
     use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
     service = await _service_for(session, use_case, model_key)
-    await ensure_not_in_active_campaign(session, use_case.id, service.model_id)
+    await _ensure_not_in_active_campaign(session, use_case.id, service.model_id)
     await session.delete(service)
     await session.flush()
     return True
+
+
+async def _ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid.UUID) -> None:
+    """Refuse to take a model away from a use case while an active A/B test routes traffic to it. The A/B tests
+    domain sits above this one (it promotes winners through ``set_default``), so the campaign table is read here."""
+    query = select(AbCampaign).where(AbCampaign.active_use_case_id == use_case_id)
+    campaign = (await session.execute(query)).scalar_one_or_none()
+    if campaign is not None and any(arm.model_id == model_id for arm in campaign.arms):
+        raise Conflict(
+            f"the model is part of the active A/B test '{campaign.key}': cancel the test or wait for it to finish"
+        )
 
 
 _COMPUTE_FIELDS = {"tp": (1, 64), "kv_cache_len": (0, 10_000_000), "max_seq_len": (1, 10_000_000)}

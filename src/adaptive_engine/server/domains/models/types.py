@@ -10,14 +10,14 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
-from adaptive_engine.server.db.base import epoch
-from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.models import gateway_config
-from adaptive_engine.server.graphql.loaders import children, row
+from adaptive_engine.server.domains.models.service import made_by_job
 from adaptive_engine.server.graphql.common import TimeRange
+from adaptive_engine.server.graphql.loaders import children, row
 from adaptive_engine.server.graphql.scalars import JSON
+from adaptive_engine.server.timestamps import epoch
 
 if TYPE_CHECKING:
     from adaptive_engine.server.domains.interactions.activity_types import ActivityType
@@ -181,7 +181,9 @@ class ModelType:
 
     @strawberry.field(description="The model's traffic in a time window, over the use cases the caller can read")
     async def activity(self, info: Info, timerange: TimeRange | None = None) -> Annotated[ActivityType, strawberry.lazy(ACTIVITY)]:
-        from adaptive_engine.server.domains.interactions.activity_types import resolve_activity
+        from adaptive_engine.server.domains.interactions.activity_types import (
+            resolve_activity,
+        )
 
         principal = info.context.principal
         return await resolve_activity(info.context.session, principal.sees_use_case, timerange, model_key=self.row.key)
@@ -193,13 +195,13 @@ class ModelType:
     @strawberry.field(description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
                       "process) or 'vllm' (a vLLM process of the server)")
     def backend(self, info: Info) -> str:
-        return "external" if self.row.is_external else info.context.state.settings.inference_backend
+        return "external" if self.row.is_external else info.context.platform.settings.inference_backend
 
     @strawberry.field(description="The job, recipe, data and base model that made it; null for a model no job made, "
                       "or when the caller cannot read that job (its use case, or the registry's own jobs)")
     async def lineage(self, info: Info) -> ModelLineage | None:
         made = self.row.lineage or {}
-        job_id = parse_uuid(made.get("job_id"))
+        job_id = made_by_job(self.row)
         if job_id is None:
             return None
         ctx = info.context

@@ -12,15 +12,18 @@ import io
 import logging
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.base import utcnow
+from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.models import CustomRecipe
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.recipes.service import JOB_KINDS, store_code
 from adaptive_engine.server.errors import DomainError
+from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.sandbox import Sandbox
+from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.recipes")
 BUILTIN_DIR = Path(__file__).resolve().parents[3] / "recipe" / "builtin"
@@ -50,13 +53,18 @@ def builtin_sources(folder: Path = BUILTIN_DIR) -> dict[str, tuple[str, bytes]]:
     return found
 
 
-async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str]:
+async def sync_builtin_recipes(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: FileStore,
+    sandbox: Sandbox,
+    folder: Path = BUILTIN_DIR,
+) -> list[str]:
     """Register or refresh the built-in recipes; returns the keys that changed."""
-    settings, store = app.state.settings, app.state.file_store
     changed = []
     for key, (filename, data) in builtin_sources(folder).items():
         digest = hashlib.sha256(data).hexdigest()
-        async with unit_of_work(app.state.sessionmaker) as session:
+        async with unit_of_work(sessionmaker) as session:
             existing = (
                 await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
             ).scalar_one_or_none()
@@ -65,13 +73,13 @@ async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str
         try:
             relative, content, digest, described = await store_code(
                 store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S),
-                sandbox=app.state.sandbox,
+                sandbox=sandbox,
             )
         except DomainError as error:
             log.error("built-in recipe '%s' does not load: %s", key, error.message)
             continue
         kind = described.get("job_kind") if described.get("job_kind") in JOB_KINDS else "CUSTOM"
-        async with unit_of_work(app.state.sessionmaker) as session:
+        async with unit_of_work(sessionmaker) as session:
             recipe = (
                 await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
             ).scalar_one_or_none()
@@ -88,12 +96,20 @@ async def sync_builtin_recipes(app: Any, folder: Path = BUILTIN_DIR) -> list[str
 class BuiltinRecipes:
     """Service: registers the built-in recipes in the background after start."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], store: FileStore, sandbox: Sandbox
+    ) -> None:
+        self.settings = settings
+        self._sessionmaker = sessionmaker
+        self._store = store
+        self._sandbox = sandbox
         self.task: asyncio.Task[list[str]] | None = None
 
-    async def start(self, app: Any) -> None:
-        if app.state.settings.builtin_recipes:
-            self.task = asyncio.create_task(sync_builtin_recipes(app), name="builtin-recipes")
+    async def start(self) -> None:
+        if self.settings.builtin_recipes:
+            self.task = asyncio.create_task(
+                sync_builtin_recipes(self.settings, self._sessionmaker, self._store, self._sandbox), name="builtin-recipes"
+            )
 
     async def stop(self) -> None:
         if self.task is not None and not self.task.done():

@@ -10,12 +10,12 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.identity.types import UserType
 from adaptive_engine.server.domains.recipes import service
 from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.type(name="Label")
@@ -152,11 +152,11 @@ class RecipeMutation:
     ) -> CustomRecipeType:
         ctx = info.context
         data, filename = await _read(file)
-        settings = ctx.state.settings
+        settings = ctx.platform.settings
         recipe = await service.create_recipe(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             use_case=use_case,
             name=input.name,
             key=input.key,
@@ -166,7 +166,7 @@ class RecipeMutation:
             filename=filename,
             max_bytes=settings.max_recipe_bytes,
             schema_timeout_s=settings.recipe_schema_timeout_s,
-            sandbox=ctx.state.sandbox,
+            sandbox=ctx.platform.sandbox,
         )
         return CustomRecipeType(row=recipe)
 
@@ -176,11 +176,11 @@ class RecipeMutation:
     ) -> CustomRecipeType:
         ctx = info.context
         data, filename = await _read(file) if file is not None else (None, None)
-        settings = ctx.state.settings
+        settings = ctx.platform.settings
         recipe = await service.update_recipe(
             ctx.session,
             ctx.principal,
-            ctx.state.file_store,
+            ctx.platform.file_store,
             use_case=use_case,
             id_or_key=id,
             name=input.name,
@@ -190,11 +190,11 @@ class RecipeMutation:
             filename=filename,
             max_bytes=settings.max_recipe_bytes,
             schema_timeout_s=settings.recipe_schema_timeout_s,
-            sandbox=ctx.state.sandbox,
+            sandbox=ctx.platform.sandbox,
         )
         return CustomRecipeType(row=recipe)
 
     @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def delete_custom_recipe(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> bool:
         ctx = info.context
-        return await service.delete_recipe(ctx.session, ctx.principal, ctx.state.file_store, id, use_case)
+        return await service.delete_recipe(ctx.session, ctx.principal, ctx.platform.file_store, id, use_case)

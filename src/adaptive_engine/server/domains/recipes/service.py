@@ -13,14 +13,21 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.base import utcnow
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import CustomRecipe, Job, UseCase
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.recipes.probe import describe_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
-from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from adaptive_engine.server.jobs.storage import FileStore
+from adaptive_engine.server.sandbox import Sandbox
+from adaptive_engine.server.timestamps import utcnow
 
 JOB_KINDS = frozenset({"TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"})
 KIND_LABEL = "job_kind"

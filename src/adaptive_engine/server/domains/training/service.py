@@ -20,8 +20,11 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows
-from adaptive_engine.server.domains.interactions.service import ingest, prepare_interaction
-from adaptive_engine.server.domains.jobs.service import _running_job
+from adaptive_engine.server.domains.interactions.service import (
+    ingest,
+    prepare_interaction,
+)
+from adaptive_engine.server.domains.jobs.service import running_job
 from adaptive_engine.server.errors import InvalidInput, NotFound
 
 MAX_EVALUATION_BATCH = 1000
@@ -36,7 +39,7 @@ def model_cache_dir(settings: Any) -> Path:
 async def model_weights(
     session: AsyncSession, principal: Principal, settings: Any, job_id: str, model_key: str
 ) -> dict[str, Any]:
-    await _running_job(session, principal, job_id)
+    await running_job(session, principal, job_id)
     model = await find_by_id_or_key(session, orm.Model, model_key)
     if model is None:
         raise NotFound(f"model '{model_key}' not found")
@@ -50,7 +53,11 @@ async def _weights(session: AsyncSession, settings: Any, model: orm.Model) -> di
         raise InvalidInput(f"model '{model.key}' is a {model.kind} model, not a chat model")
     source = model.source or {}
     if source.get("bundled"):
-        from adaptive_engine.models_bundled import BundledModelError, bundled_chat_gguf, convert_gguf
+        from adaptive_engine.models_bundled import (
+            BundledModelError,
+            bundled_chat_gguf,
+            convert_gguf,
+        )
 
         try:
             folder, gguf_file = bundled_chat_gguf()
@@ -75,7 +82,7 @@ async def record_evaluation(
     session: AsyncSession, principal: Principal, writer: IngestWriter, job_id: str, bodies: list[Any]
 ) -> list[uuid.UUID]:
     """Store evaluation completions (REST interaction bodies, feedbacks inline) with source EVALUATION."""
-    job = await _running_job(session, principal, job_id)
+    job = await running_job(session, principal, job_id)
     if not bodies:
         raise InvalidInput("no evaluation completions to record")
     if len(bodies) > MAX_EVALUATION_BATCH:

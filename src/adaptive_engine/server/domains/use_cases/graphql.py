@@ -12,7 +12,6 @@ from strawberry.types import Info
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.db.base import epoch
 from adaptive_engine.server.domains.feedback.types import MetricWithContextType
 from adaptive_engine.server.domains.identity.types import RoleType, TeamType
 from adaptive_engine.server.domains.interactions.activity_types import (
@@ -28,7 +27,7 @@ from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, children
 from adaptive_engine.server.graphql.scalars import IdOrKey
-
+from adaptive_engine.server.timestamps import epoch
 
 # What the fields of a use case list, loaded for all the use cases of a list at once.
 METRICS = children(

@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key
-from adaptive_engine.server.db.models import Comparison, Feedback, Metric, UseCase, UseCaseMetric
+from adaptive_engine.server.db.models import (
+    Comparison,
+    Feedback,
+    Metric,
+    UseCase,
+    UseCaseMetric,
+)
 from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound
 
@@ -56,6 +62,13 @@ async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: An
     if metric is None:
         raise NotFound(f"feedback key '{id_or_key}' not found")
     return metric
+
+
+async def keys_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Metric]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {m.id: m for m in (await session.execute(select(Metric).where(Metric.id.in_(wanted)))).scalars()}
 
 
 async def list_keys(session: AsyncSession) -> list[Metric]:
