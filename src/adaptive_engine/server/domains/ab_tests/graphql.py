@@ -247,7 +247,7 @@ class AbcampaignType:
 
     @strawberry.field
     async def report(self, info: Info[Context, None]) -> AbReport:
-        return _report_type(await self._get_report(info), stats_config(info.context.state.settings))
+        return _report_type(await self._get_report(info), stats_config(info.context.platform.settings))
 
     @strawberry.field(description="Past evaluations, oldest first: each one that saw new feedback or changed the "
                       f"phase or decision (past {history.MAX_KEPT}, thinned evenly over the test's life)")

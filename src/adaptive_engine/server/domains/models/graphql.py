@@ -351,7 +351,7 @@ class ModelMutation:
             max_retries=input.max_retries, fallbacks=input.fallbacks, defaults=input.defaults)
         # Committed before this process's backend is rebuilt from the row.
         await ctx.session.commit()
-        inference = getattr(ctx.state, "inference", None)
+        inference = ctx.platform.inference
         if inference is not None:
             await inference.reconfigure(model)
         return ModelType(row=model)
