@@ -137,6 +137,7 @@ class LocalChatBackend(Backend):
     """A transformers causal LM served with continuous batching."""
 
     capabilities = frozenset({Capability.CHAT})
+    structured_output = True
 
     def __init__(
         self,
@@ -230,6 +231,12 @@ class LocalChatBackend(Backend):
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         events: asyncio.Queue = asyncio.Queue()
+        engine = self._engine
+        if request.params.grammar is not None and engine is not None:
+            from ..grammar import ll_tokenizer
+
+            # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
+            await asyncio.to_thread(ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos))
         job = self._submit(request, events)
         try:
             while True:
