@@ -25,10 +25,11 @@ def http(served):  # noqa: ANN001, ANN201
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        ({"tools": [TOOL]}, "tool calls on local models are not supported yet (model 'smollm2-135m-instruct'); remove 'tools'"),
+        ({"tools": [TOOL]}, "model 'smollm2-135m-instruct' cannot call tools: its chat template has no tool support; "
+                            "remove 'tools'"),
         ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
             {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "1"}]},
-         "tool calls on local models are not supported yet"),
+         "cannot call tools: its chat template has no tool support: messages[1] is a tool call or a tool result"),
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "u", "schema": {
             "type": "array", "items": {"type": "integer"}, "uniqueItems": True}}}},
          "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys"),
@@ -66,7 +67,7 @@ def test_responses_on_a_local_model(served):
     events = list(client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
                                           max_output_tokens=16, stream=True))
     assert events[-1].type == "response.completed" and events[-1].response.output_text == PARIS
-    with pytest.raises(openai.BadRequestError, match="tool calls on local models are not supported yet"):
+    with pytest.raises(openai.BadRequestError, match="its chat template has no tool support"):
         client.responses.create(model=served.use_case, input="hi", tools=[{"type": "function", "name": "f"}])
 
 

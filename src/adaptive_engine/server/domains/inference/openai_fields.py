@@ -245,14 +245,21 @@ def upstream_body(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not None and k not in GATEWAY_FIELDS}
 
 
-def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = False) -> None:
+def _no_tools(model_key: str, template_takes_tools: bool) -> str:
+    if not template_takes_tools:
+        return f"model '{model_key}' cannot call tools: its chat template has no tool support"
+    return f"tool calls on local models are not supported yet (model '{model_key}')"
+
+
+def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = False,
+                     template_takes_tools: bool = False) -> None:
     """A local model implements LOCAL_FIELDS and text messages (and ``response_format`` when ``structured``:
     it enforces a grammar): anything else is a 400 naming it."""
     for key, value in raw.items():
         if value is None or key in GATEWAY_FIELDS or key in LOCAL_FIELDS:
             continue
         if key in TOOL_FIELDS:
-            raise _fail(f"tool calls on local models are not supported yet (model '{model_key}'); remove '{key}'", key)
+            raise _fail(f"{_no_tools(model_key, template_takes_tools)}; remove '{key}'", key)
         if key == "response_format":
             if value.get("type") == "text" or structured:
                 continue
@@ -266,8 +273,7 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
     for i, message in enumerate(raw.get("messages") or []):
         where = f"messages[{i}]"
         if message.get("role") == "tool" or message.get("tool_calls") is not None:
-            raise _fail(f"tool calls on local models are not supported yet (model '{model_key}'): {where} "
-                        "is a tool call or a tool result", where)
+            raise _fail(f"{_no_tools(model_key, template_takes_tools)}: {where} is a tool call or a tool result", where)
         for key, value in message.items():
             if value is not None and key not in LOCAL_MESSAGE_KEYS:
                 raise _fail(f"{where}.{key} is not supported by local model '{model_key}'", f"{where}.{key}")

@@ -243,7 +243,8 @@ async def prepare_call(
         if backend.passthrough:
             upstream = openai_fields.upstream_body(raw)
         else:
-            openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output)
+            openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output,
+                                           template_takes_tools=bool(getattr(backend, "template_takes_tools", False)))
             schema = openai_fields.output_schema(raw)
             if schema is not None:  # enforced by constrained decoding
                 from adaptive_engine.server.inference.grammar import json_grammar  # the local extra's

@@ -197,6 +197,12 @@ class LocalChatBackend(Backend):
             raise BackendNotReady(f"model {self.name} is not loaded")
         return self._engine.stats
 
+    @property
+    def template_takes_tools(self) -> bool:
+        """Whether the model's chat template renders tool definitions (it names ``tools``)."""
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        return "tools" in (template if isinstance(template, str) else str(template))
+
     # -- generation
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
