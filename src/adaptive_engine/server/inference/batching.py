@@ -151,6 +151,16 @@ class BatchEngine:
                 compile_pattern(params.constraint)  # a bad pattern fails here, in the caller
             except ValueError as exc:
                 raise BackendInvalidRequest(str(exc)) from exc
+        if params.grammar is not None:
+            from .grammar import GrammarDecoder, ll_tokenizer
+
+            vocab = int(self.model.config.vocab_size)
+            try:  # here, in the caller: a grammar the tokenizer cannot follow is the request's error
+                tokenizer = ll_tokenizer(self.tokenizer, vocab, sorted(self.eos))
+                for row in job.rows:
+                    row.decoder = GrammarDecoder(params.grammar, tokenizer, vocab)
+            except ValueError as exc:
+                raise BackendInvalidRequest(f"the output grammar cannot be enforced: {exc}") from exc
         if self._stop.is_set():
             raise BackendNotReady("the model is being unloaded")
         self._inbox.put(job)

@@ -245,15 +245,23 @@ def upstream_body(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not None and k not in GATEWAY_FIELDS}
 
 
-def refuse_for_local(raw: dict[str, Any], model_key: str) -> None:
-    """A local model implements LOCAL_FIELDS and text messages: anything else is a 400 naming it."""
+def _no_tools(model_key: str, template_takes_tools: bool) -> str:
+    if not template_takes_tools:
+        return f"model '{model_key}' cannot call tools: its chat template has no tool support"
+    return f"tool calls on local models are not supported yet (model '{model_key}')"
+
+
+def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = False,
+                     template_takes_tools: bool = False) -> None:
+    """A local model implements LOCAL_FIELDS and text messages (and ``response_format`` when ``structured``:
+    it enforces a grammar): anything else is a 400 naming it."""
     for key, value in raw.items():
         if value is None or key in GATEWAY_FIELDS or key in LOCAL_FIELDS:
             continue
         if key in TOOL_FIELDS:
-            raise _fail(f"tool calls on local models are not supported yet (model '{model_key}'); remove '{key}'", key)
+            raise _fail(f"{_no_tools(model_key, template_takes_tools)}; remove '{key}'", key)
         if key == "response_format":
-            if value.get("type") == "text":
+            if value.get("type") == "text" or structured:
                 continue
             raise _fail(f"response_format '{value.get('type')}' on local models is not supported yet "
                         f"(model '{model_key}')", key)
@@ -265,8 +273,7 @@ def refuse_for_local(raw: dict[str, Any], model_key: str) -> None:
     for i, message in enumerate(raw.get("messages") or []):
         where = f"messages[{i}]"
         if message.get("role") == "tool" or message.get("tool_calls") is not None:
-            raise _fail(f"tool calls on local models are not supported yet (model '{model_key}'): {where} "
-                        "is a tool call or a tool result", where)
+            raise _fail(f"{_no_tools(model_key, template_takes_tools)}: {where} is a tool call or a tool result", where)
         for key, value in message.items():
             if value is not None and key not in LOCAL_MESSAGE_KEYS:
                 raise _fail(f"{where}.{key} is not supported by local model '{model_key}'", f"{where}.{key}")
@@ -276,6 +283,16 @@ def refuse_for_local(raw: dict[str, Any], model_key: str) -> None:
                 if part.get("type") != "text":
                     raise _fail(f"model '{model_key}' takes text only: {where} has a '{part.get('type')}' content part",
                                 where)
+
+
+def output_schema(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema ``response_format`` asks the answer to follow (json_object: any object); None for text."""
+    value = raw.get("response_format") or {}
+    if value.get("type") == "json_object":
+        return {"type": "object"}
+    if value.get("type") == "json_schema":
+        return value["json_schema"].get("schema") or {"type": "object"}
+    return None
 
 
 def text_of(content: Any) -> str:

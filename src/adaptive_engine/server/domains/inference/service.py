@@ -13,7 +13,7 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -241,14 +241,25 @@ async def prepare_call(
 
     def request_for(backend: Backend, model_key: str) -> GenerationRequest:
         upstream = None
+        local_params = params
         if backend.passthrough:
             upstream = openai_fields.upstream_body(raw)
         else:
-            openai_fields.refuse_for_local(raw, model_key)
+            openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output,
+                                           template_takes_tools=bool(getattr(backend, "template_takes_tools", False)))
+            schema = openai_fields.output_schema(raw)
+            if schema is not None:  # enforced by constrained decoding
+                from adaptive_engine.server.inference.grammar import json_grammar  # the local extra's
+
+                try:
+                    local_params = replace(params, grammar=json_grammar(schema))
+                except ValueError as exc:
+                    raise InvalidInput(f"response_format: this schema cannot be enforced on local model "
+                                       f"'{model_key}': {exc}", details={"param": "response_format"}) from None
         if messages is not None:
             chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
-            return GenerationRequest(messages=chat, params=params, user=body.user, upstream=upstream)
-        return GenerationRequest(prompt=prompt, params=params, user=body.user, upstream=upstream)
+            return GenerationRequest(messages=chat, params=local_params, user=body.user, upstream=upstream)
+        return GenerationRequest(prompt=prompt, params=local_params, user=body.user, upstream=upstream)
 
     request = request_for(backend, target.model_key)
     fallbacks = await _fallbacks(session, state, target, backend, request_for)

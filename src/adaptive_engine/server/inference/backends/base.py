@@ -85,6 +85,8 @@ class GenerationParams:
     seed: int | None = None
     # A regular expression the output must match (local backends; see inference/constraints.py).
     constraint: str | None = None
+    # An llguidance grammar the output must follow, e.g. a JSON schema's (local backends; inference/grammar.py).
+    grammar: str | None = None
 
 
 @dataclass(slots=True)
@@ -178,6 +180,8 @@ class Backend(abc.ABC):
     # True when the backend forwards a request's OpenAI fields to a provider as given (GenerationRequest.upstream);
     # requests to the others may only use what GenerationParams holds.
     passthrough: bool = False
+    # True when GenerationParams.grammar is enforced (structured output by constrained decoding).
+    structured_output: bool = False
     # Model keys that serve a request this backend failed before answering (the model's gateway config; set
     # by the inference manager).
     fallbacks: tuple[str, ...] = ()

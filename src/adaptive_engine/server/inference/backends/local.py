@@ -137,6 +137,7 @@ class LocalChatBackend(Backend):
     """A transformers causal LM served with continuous batching."""
 
     capabilities = frozenset({Capability.CHAT})
+    structured_output = True
 
     def __init__(
         self,
@@ -196,6 +197,12 @@ class LocalChatBackend(Backend):
             raise BackendNotReady(f"model {self.name} is not loaded")
         return self._engine.stats
 
+    @property
+    def template_takes_tools(self) -> bool:
+        """Whether the model's chat template renders tool definitions (it names ``tools``)."""
+        template = getattr(self.tokenizer, "chat_template", None) or ""
+        return "tools" in (template if isinstance(template, str) else str(template))
+
     # -- generation
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
@@ -230,6 +237,12 @@ class LocalChatBackend(Backend):
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         events: asyncio.Queue = asyncio.Queue()
+        engine = self._engine
+        if request.params.grammar is not None and engine is not None:
+            from ..grammar import ll_tokenizer
+
+            # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
+            await asyncio.to_thread(ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos))
         job = self._submit(request, events)
         try:
             while True:
