@@ -23,16 +23,24 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from server_process import ServerProcess  # noqa: E402
-from tests.console.screenshots import console_pages, make_more  # noqa: E402
+from tests.console.screenshots import SETTINGS, console_pages, make_more  # noqa: E402
 from tests.console.world import launch, make_sample, require_console_build  # noqa: E402
 from tests.integrations.receivers import HttpReceiver  # noqa: E402
 
 KEY = "bench-admin-key"
 TARGET_MS = 1500.0
+# The screenshots' server settings, as the server process's environment.
+ENV = {"ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
+       **{f"ADAPTIVE_{name.upper()}": str(value) for name, value in SETTINGS.items()}}
+# Checked at every animation frame in the page itself: "ready" is when the heading is first there.
+READY = """(heading) => {
+  const shown = [...document.querySelectorAll("h1, h2")].some((h) => h.textContent.trim() === heading);
+  return shown ? performance.now() : null;
+}"""
 TIMINGS = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const paint = performance.getEntriesByName("first-contentful-paint")[0];
-  return { fcp: paint ? paint.startTime : null, dcl: nav.domContentLoadedEventEnd, ready: performance.now() };
+  return { fcp: paint ? paint.startTime : null, dcl: nav.domContentLoadedEventEnd };
 }"""
 
 
@@ -45,9 +53,9 @@ class Server:
 
 
 def visit(page, path: str, heading: str) -> dict[str, float]:  # noqa: ANN001
-    page.goto(path)
-    page.get_by_role("heading", name=heading, exact=True).wait_for()
-    return page.evaluate(TIMINGS)
+    page.goto(path, wait_until="commit")
+    ready = page.wait_for_function(READY, arg=heading, polling="raf").json_value()
+    return {**page.evaluate(TIMINGS), "ready": ready}
 
 
 def main() -> None:
@@ -58,8 +66,7 @@ def main() -> None:
 
     require_console_build()
     with tempfile.TemporaryDirectory() as data, HttpReceiver() as receiver, \
-            ServerProcess(Path(data) / "server", KEY, env={"ADAPTIVE_BUNDLED_MODELS": "false",
-                                                           "ADAPTIVE_BUILTIN_RECIPES": "false"}) as process:
+            ServerProcess(Path(data) / "server", KEY, env=ENV) as process:
         server = Server(process.url, KEY)
         sample = make_sample(server.base_url, server.api_key)
         ids = make_more(server, sample, Path(data), receiver)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Time-series queries of the console over 1,000,000 stored interactions, on SQLite and PostgreSQL, against
 the < 200 ms target (issue 14): the use-case overview's charts (UseCase.activityTimeseries, UseCase.activity,
-MetricWithContext.timeseries) asked through the GraphQL API of a server process, and the same queries as
+MetricWithContext.timeseries) and its feedback table (feedbackStatistics) asked through the GraphQL API of a server process, and the same queries as
 service calls in this process (the database's share).
 
     PYTHONPATH=src python bench/console_timeseries.py [--interactions 1000000] [--days 30] [--repeat 15]
@@ -54,6 +54,8 @@ SERIES = """query($uc: IdOrKey!, $input: ActivityTimeseriesInput!) { useCase(idO
   latencyMaxMs errors } } }"""
 TOTALS = """query($uc: IdOrKey!, $range: TimeRange) { useCase(idOrKey: $uc) { activity(timerange: $range) {
   interactions { value perSecond trend } feedbacks { value trend } errors { value trend } } } }"""
+STATS = """query($uc: IdOrKey!, $range: TimeRange) { feedbackStatistics(filter: {useCase: $uc, byModel: true,
+  timerange: $range}) { model count mean variance min max } }"""
 FEEDBACK = """query($uc: IdOrKey!, $input: TimeseriesInput!) { useCase(idOrKey: $uc) { metrics { key
   timeseries(input: $input) { modelKey timeBuckets count values intervals { start middle end } } } } }"""
 
@@ -126,7 +128,9 @@ def api_rows(server_url: str, days: int, repeat: int) -> list[tuple[str, float, 
             raise RuntimeError(body["errors"])
 
     out = [("API baseline: useCase { key } (HTTP, auth, GraphQL)",
-            *timed(lambda: ask("query($uc: IdOrKey!) { useCase(idOrKey: $uc) { key } }", {"uc": USE_CASE}), repeat))]
+            *timed(lambda: ask("query($uc: IdOrKey!) { useCase(idOrKey: $uc) { key } }", {"uc": USE_CASE}), repeat)),
+           ("API feedbackStatistics per model, all time (the overview's table)",
+            *timed(lambda: ask(STATS, {"uc": USE_CASE, "range": None}), repeat))]
     for label, interval, back in windows(days):
         now = int(time.time())
         rng = {"from": now - back, "to": now}

@@ -10,6 +10,7 @@ Debian's headless Chromium.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import tempfile
 import time
@@ -22,6 +23,8 @@ from tests.integrations.receivers import HttpReceiver
 from tests.support import LiveServer, make_settings
 
 VIEWPORT = {"width": 1280, "height": 800}
+# The A/B test is evaluated every second and warms up at 10 values per model, so its history fills quickly.
+SETTINGS = {"ab_test_evaluation_interval_s": 1.0, "ab_test_min_observations": 10}
 DARK = ("use-case-overview", "interactions", "job-detail", "models")
 WORDS = '''def grade(messages, completion, metadata):
     words = len(completion.split())
@@ -39,6 +42,20 @@ def wait_for_job(admin: Any, job_id: str) -> None:
         raise RuntimeError(f"job {job_id} ended {job.status}: {job.error}")
 
 
+def rate_ab_test(admin: Any, sample: Sample, rounds: int = 6) -> None:
+    """Rated answers of both models of the A/B test, in rounds a little longer apart than the evaluator's
+    interval (1 s on these servers), so its history has a point per round."""
+    rng = random.Random(5)
+    for round_ in range(rounds):
+        for model, mean in zip(sample.models, (0.55, 0.75)):
+            for i in range(4):
+                admin.interactions.create(
+                    messages=[{"role": "user", "content": f"Question {round_}.{i}"}], completion="An answer.",
+                    model=model, use_case=sample.use_case, ab_campaign="small-vs-large",
+                    feedbacks=[{"feedback_key": sample.feedback_key, "value": round(min(1, max(0, rng.gauss(mean, 0.15))), 2)}])
+        time.sleep(1.5)
+
+
 def make_more(server: LiveServer, sample: Sample, folder: Path, receiver: HttpReceiver) -> dict[str, str]:
     """What the pages beyond use cases show; answers the ids the paths need."""
     from adaptive_engine import Adaptive
@@ -46,6 +63,7 @@ def make_more(server: LiveServer, sample: Sample, folder: Path, receiver: HttpRe
     uc = sample.use_case
     with Adaptive(server.base_url, api_key=server.api_key) as admin:
         admin.ab_tests.create("small-vs-large", sample.feedback_key, list(sample.models), traffic_split=0.5, use_case=uc)
+        rate_ab_test(admin, sample)
         for key, source in (("trainer", TRAINER), ("tuner", TUNER)):
             (folder / f"{key}.py").write_text(source)
             admin.recipes.upload(str(folder / f"{key}.py"), recipe_key=key, use_case=uc)
@@ -117,7 +135,7 @@ def main(out: Path) -> None:
 
     require_console_build()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as data, LiveServer(make_settings(Path(data))) as server, \
+    with tempfile.TemporaryDirectory() as data, LiveServer(make_settings(Path(data), **SETTINGS)) as server, \
             HttpReceiver() as receiver:
         sample = make_sample(server.base_url, server.api_key)
         ids = make_more(server, sample, Path(data), receiver)

@@ -44,12 +44,13 @@ def world(client: Adaptive, unique: str) -> dict:
         client.models.attach(f"{model}-{unique}", use_case=use_case)
     client.feedback.register_key(key, kind="scalar")
     client.feedback.link(key, use_case=use_case)
-    logged = [(10, 10, "a"), (10, 40, "a"), (11, 20, "b"), (12, 59, "a"), (13, 5, "b"), (13, 20, "a")]
-    for hour, minute, model in logged:
+    logged = [(10, 10, "a", 9.0), (10, 40, "a", 1.0), (11, 20, "b", 2.0), (12, 59, "a", 4.0), (13, 5, "b", 8.0),
+              (13, 20, "a", -5.0)]
+    for hour, minute, model, value in logged:
         at = T0.replace(hour=hour, minute=minute)
         client.interactions.create(messages=[{"role": "user", "content": "q"}], completion="a", model=f"{model}-{unique}",
                                    use_case=use_case, created_at=at.isoformat(),
-                                   feedbacks=[{"feedback_key": key, "value": 1.0}])
+                                   feedbacks=[{"feedback_key": key, "value": value}])
     start = int(T0.timestamp())
     return {"use_case": use_case, "key": key, "unique": unique, "start": start,
             "range": {"from": start + 30 * 60, "to": start + 3 * HOUR + 15 * 60}}
@@ -107,6 +108,20 @@ def test_served_traffic_tokens_latency_and_errors(client: Adaptive, unique: str,
     assert totals["interactions"]["value"] == 4 and totals["errors"]["value"] == 2
     model = gql(client, MODEL_TOTALS, {"m": f"ok-{unique}"})["model"]["activity"]
     assert model == {"interactions": {"value": 4}, "feedbacks": {"value": 0}}
+
+
+def test_feedback_statistics_of_a_range_count_it_exactly(client: Adaptive, world: dict) -> None:
+    """feedbackStatistics reads the same roll-ups and edge rows: the 4 values inside the range, by model."""
+    query = """query($f: FeedbackStatisticsFilter!) { feedbackStatistics(filter: $f) {
+      model count sum sumOfSquares mean variance min max } }"""
+    rows = gql(client, query, {"f": {"useCase": world["use_case"], "timerange": world["range"]}})["feedbackStatistics"]
+    by_model = {r["model"]: r for r in rows}
+    a, b = by_model[f"a-{world['unique']}"], by_model[f"b-{world['unique']}"]
+    assert (a["count"], a["sum"], a["sumOfSquares"], a["min"], a["max"]) == (2, 5.0, 17.0, 1.0, 4.0)
+    assert a["mean"] == 2.5 and a["variance"] == pytest.approx(4.5)
+    assert (b["count"], b["sum"], b["min"], b["max"]) == (2, 10.0, 2.0, 8.0)
+    (pooled,) = gql(client, query, {"f": {"useCase": world["use_case"], "byModel": False}})["feedbackStatistics"]
+    assert (pooled["count"], pooled["sum"], pooled["min"], pooled["max"]) == (6, 19.0, -5.0, 9.0)
 
 
 def test_bad_inputs_are_refused(client: Adaptive, world: dict) -> None:

@@ -55,6 +55,7 @@ async def _scenario(url: str) -> None:
         assert (traffic[""].interactions, traffic[""].latency_count) == (1, 0)
         feedback = {r.model_key: r for r in (await connection.execute(select(orm.FeedbackHourly))).all()}
         assert (feedback["a"].count, feedback["a"].total, feedback["a"].total_sq) == (2, 1.0, 1.0)
+        assert (feedback["a"].min_value, feedback["a"].max_value) == (0.0, 1.0)
         assert (feedback[""].count, feedback[""].total, feedback[""].hour) == (1, 2.0, HOUR)
     await engine.dispose()
 

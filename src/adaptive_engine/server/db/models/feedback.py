@@ -36,8 +36,9 @@ class Feedback(IdMixin, CreatedAtMixin, Base):
 
 
 class FeedbackHourly(Base):
-    """Metric feedback per use case, key, hour and model of the completion: count, sum and sum of squares
-    (mean and interval per bucket), added to as feedback is written (domains/interactions/rollups.py)."""
+    """Metric feedback per use case, key, hour and model of the completion: count, sum, sum of squares, lowest
+    and highest (mean, interval and range per bucket or window), added to as feedback is written
+    (domains/interactions/rollups.py)."""
 
     __tablename__ = "feedback_hourly"
 
@@ -49,6 +50,8 @@ class FeedbackHourly(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     total: Mapped[float] = mapped_column(Float, default=0.0)
     total_sq: Mapped[float] = mapped_column(Float, default=0.0)
+    min_value: Mapped[float] = mapped_column(Float, default=0.0)
+    max_value: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Comparison(IdMixin, CreatedAtMixin, Base):

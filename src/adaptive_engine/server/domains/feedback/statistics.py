@@ -1,4 +1,5 @@
-"""Sufficient statistics of feedback, computed by the database (same SQL on SQLite and PostgreSQL).
+"""Sufficient statistics of feedback, computed by the database (same SQL on SQLite and PostgreSQL); metric
+keys from the hourly roll-ups plus the rows of a range's partial edge hours (domains/interactions/rollups.py).
 
 * metric keys: per use case, feedback key and (optionally) model: count, sum, sum of squares, mean,
   sample variance, min and max;
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from adaptive_engine.server.db.models import Comparison, Completion, Feedback
+from adaptive_engine.server.db.models import Comparison, Completion, Feedback, FeedbackHourly
+from adaptive_engine.server.domains.interactions.rollups import Span, gather, hourly_parts
 
 
 @dataclass(frozen=True)
@@ -76,56 +78,74 @@ def _time_filters(column: Any, flt: StatsFilter) -> list[Any]:
     return out
 
 
+# No upper bound given: everything, future-dated feedback included (a roll-up range needs an end).
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
 async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model: bool = True) -> list[MetricStats]:
-    value = Feedback.value
-    n = func.count(value)
-    model = Completion.model_key if by_model else null()
-    query = (
-        select(
-            Feedback.use_case_id,
-            Feedback.metric_id,
-            model.label("model"),
-            n.label("n"),
-            func.coalesce(func.sum(value), 0.0).label("total"),
-            func.coalesce(func.sum(value * value), 0.0).label("total_sq"),
-            func.avg(value).label("mean"),
-            # Sample variance from the sums, in SQL (SQLite has no VAR_SAMP).
-            ((func.sum(value * value) - func.sum(value) * func.sum(value) / n) / func.nullif(n - 1, 0)).label("variance"),
-            func.min(value).label("min"),
-            func.max(value).label("max"),
-        )
-        .join(Completion, Completion.id == Feedback.completion_id)
-    )
-    conditions = _time_filters(Feedback.created_at, flt)
-    if flt.use_case_id is not None:
-        conditions.append(Feedback.use_case_id == flt.use_case_id)
-    if flt.metric_id is not None:
-        conditions.append(Feedback.metric_id == flt.metric_id)
+    """Read from the hourly roll-ups and the rows of the range's partial edge hours; an A/B campaign's own
+    (its completions are tagged, the roll-ups do not know campaigns) from the rows alone."""
+    until = flt.until or END_OF_TIME
+
+    async def raw(span: Span) -> list[Any]:
+        value = Feedback.value
+        model = Completion.model_key if by_model else null()
+        query = select(
+            Feedback.use_case_id, Feedback.metric_id, model.label("model"), func.count(value).label("n"),
+            func.sum(value).label("total"), func.sum(value * value).label("total_sq"), func.min(value).label("low"),
+            func.max(value).label("high"),
+        ).join(Completion, Completion.id == Feedback.completion_id)
+        conditions = [*_key_filters(Feedback, flt), *span.conditions(Feedback.created_at)]
+        if flt.ab_campaign_id is not None:
+            conditions.append(Completion.ab_campaign_id == flt.ab_campaign_id)
+        if flt.models is not None:
+            conditions.append(Completion.model_key.in_(flt.models))
+        group = [Feedback.use_case_id, Feedback.metric_id] + ([Completion.model_key] if by_model else [])
+        return list((await session.execute(query.where(*conditions).group_by(*group))).all())
+
+    async def rolled(hours: list[Any]) -> list[Any]:
+        model = FeedbackHourly.model_key if by_model else null()
+        query = select(
+            FeedbackHourly.use_case_id, FeedbackHourly.metric_id, model.label("model"),
+            func.sum(FeedbackHourly.count).label("n"), func.sum(FeedbackHourly.total).label("total"),
+            func.sum(FeedbackHourly.total_sq).label("total_sq"), func.min(FeedbackHourly.min_value).label("low"),
+            func.max(FeedbackHourly.max_value).label("high"),
+        ).where(*_key_filters(FeedbackHourly, flt), *hours)
+        if flt.models is not None:
+            query = query.where(FeedbackHourly.model_key.in_(flt.models))
+        group = [FeedbackHourly.use_case_id, FeedbackHourly.metric_id] + ([FeedbackHourly.model_key] if by_model else [])
+        return list((await session.execute(query.group_by(*group))).all())
+
     if flt.ab_campaign_id is not None:
-        conditions.append(Completion.ab_campaign_id == flt.ab_campaign_id)
-    if flt.models is not None:
-        conditions.append(Completion.model_key.in_(flt.models))
-    group = [Feedback.use_case_id, Feedback.metric_id] + ([Completion.model_key] if by_model else [])
-    query = query.where(*conditions).group_by(*group).order_by(*group)
+        rows = await raw(Span(flt.since, until, closed=True))
+    else:
+        rows = await gather(hourly_parts(flt.since, until), raw, rolled, FeedbackHourly.hour)
+    sums: dict[tuple[uuid.UUID, uuid.UUID, str | None], list[float]] = {}
+    for row in rows:
+        acc = sums.setdefault((row.use_case_id, row.metric_id, row.model or None), [0, 0.0, 0.0, float("inf"), float("-inf")])
+        acc[0] += int(row.n)
+        acc[1] += float(row.total or 0.0)
+        acc[2] += float(row.total_sq or 0.0)
+        acc[3] = min(acc[3], float(row.low))
+        acc[4] = max(acc[4], float(row.high))
     out = []
-    for row in (await session.execute(query)).all():
-        variance = row.variance
-        if variance is not None:
-            variance = max(float(variance), 0.0)  # rounding can dip just under zero
-        out.append(
-            MetricStats(
-                use_case_id=row.use_case_id,
-                metric_id=row.metric_id,
-                model=row.model,
-                count=int(row.n),
-                sum=float(row.total),
-                sum_of_squares=float(row.total_sq),
-                mean=float(row.mean) if row.mean is not None else None,
-                variance=variance,
-                min=float(row.min) if row.min is not None else None,
-                max=float(row.max) if row.max is not None else None,
-            )
-        )
+    for (use_case_id, metric_id, model_key), (n, total, total_sq, low, high) in sorted(
+        sums.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]), kv[0][2] or "")
+    ):
+        count = int(n)
+        # Sample variance from the sums; rounding can dip just under zero.
+        variance = max((total_sq - total * total / count) / (count - 1), 0.0) if count > 1 else None
+        out.append(MetricStats(use_case_id=use_case_id, metric_id=metric_id, model=model_key, count=count, sum=total,
+                               sum_of_squares=total_sq, mean=total / count, variance=variance, min=low, max=high))
+    return out
+
+
+def _key_filters(table: Any, flt: StatsFilter) -> list[Any]:
+    out = []
+    if flt.use_case_id is not None:
+        out.append(table.use_case_id == flt.use_case_id)
+    if flt.metric_id is not None:
+        out.append(table.metric_id == flt.metric_id)
     return out
 
 

@@ -66,20 +66,25 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
     for row in tables.get(InferenceError, ()):
         cell(row)["errors"] += 1
 
+    # count, sum, sum of squares, lowest, highest
     feedback: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[float]] = {}
     feedbacks = tables.get(Feedback, ())
     if feedbacks:
         models = await _models_of(session, tables, {row["completion_id"] for row in feedbacks})
         for row in feedbacks:
             key = (row["use_case_id"], row["metric_id"], hour_of(row["created_at"]), models.get(row["completion_id"], NO_MODEL))
-            acc = feedback.setdefault(key, [0, 0.0, 0.0])
             value = float(row["value"])
+            acc = feedback.setdefault(key, [0, 0.0, 0.0, value, value])
             acc[0] += 1
             acc[1] += value
             acc[2] += value * value
+            acc[3] = min(acc[3], value)
+            acc[4] = max(acc[4], value)
 
     make = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    # Of two values: GREATEST / LEAST on PostgreSQL, the scalar max / min on SQLite.
     greatest = func.greatest if _dialect(session) == "postgresql" else func.max
+    least = func.least if _dialect(session) == "postgresql" else func.min
     # Sorted keys: two transactions adding to the same rows lock them in the same order (no deadlock).
     if traffic:
         stmt = make(TrafficHourly)
@@ -94,11 +99,14 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
         stmt = make(FeedbackHourly)
         stmt = stmt.on_conflict_do_update(
             index_elements=["use_case_id", "metric_id", "hour", "model_key"],
-            set_={c: getattr(FeedbackHourly, c) + getattr(stmt.excluded, c) for c in FEEDBACK_SUMS},
+            set_={**{c: getattr(FeedbackHourly, c) + getattr(stmt.excluded, c) for c in FEEDBACK_SUMS},
+                  "min_value": least(FeedbackHourly.min_value, stmt.excluded.min_value),
+                  "max_value": greatest(FeedbackHourly.max_value, stmt.excluded.max_value)},
         )
         await session.execute(stmt, [
-            {"use_case_id": u, "metric_id": k, "hour": h, "model_key": m, "count": n, "total": s, "total_sq": sq}
-            for (u, k, h, m), (n, s, sq) in sorted(feedback.items(), key=_order)
+            {"use_case_id": u, "metric_id": k, "hour": h, "model_key": m, "count": n, "total": s, "total_sq": sq,
+             "min_value": lo, "max_value": hi}
+            for (u, k, h, m), (n, s, sq, lo, hi) in sorted(feedback.items(), key=_order)
         ])
 
 

@@ -57,6 +57,8 @@ def upgrade() -> None:
     sa.Column('count', sa.BigInteger(), nullable=False),
     sa.Column('total', sa.Float(), nullable=False),
     sa.Column('total_sq', sa.Float(), nullable=False),
+    sa.Column('min_value', sa.Float(), nullable=False),
+    sa.Column('max_value', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['metric_id'], ['metrics.id'], name=op.f('fk_feedback_hourly_metric_id_metrics'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['use_case_id'], ['use_cases.id'], name=op.f('fk_feedback_hourly_use_case_id_use_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('use_case_id', 'metric_id', 'hour', 'model_key', name=op.f('pk_feedback_hourly'))
@@ -76,9 +78,10 @@ def upgrade() -> None:
         "COALESCE(MAX(latency_ms), 0), 0 FROM completions GROUP BY 1, 2, 3"
     )
     op.execute(
-        "INSERT INTO feedback_hourly (use_case_id, metric_id, hour, model_key, count, total, total_sq) "
-        f"SELECT f.use_case_id, f.metric_id, {_hour('f.created_at')}, COALESCE(c.model_key, ''), COUNT(*), SUM(f.value), "
-        "SUM(f.value * f.value) FROM feedbacks f JOIN completions c ON c.id = f.completion_id GROUP BY 1, 2, 3, 4"
+        "INSERT INTO feedback_hourly (use_case_id, metric_id, hour, model_key, count, total, total_sq, min_value, "
+        f"max_value) SELECT f.use_case_id, f.metric_id, {_hour('f.created_at')}, COALESCE(c.model_key, ''), COUNT(*), "
+        "SUM(f.value), SUM(f.value * f.value), MIN(f.value), MAX(f.value) FROM feedbacks f "
+        "JOIN completions c ON c.id = f.completion_id GROUP BY 1, 2, 3, 4"
     )
 
 
