@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,11 +60,7 @@ def test_a_second_serve_on_the_same_data_dir_refuses_at_once_and_touches_nothing
     first = _serve(data, port, log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600  # a safety net: the first start converts the bundled model once
-        while _healthy(base_url) is False or set(_statuses(base_url).values()) != {"ONLINE"}:
-            assert first.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the first server never had its models online"
-            time.sleep(0.5)
+        _wait_for_models_online(first, base_url, log)
         with Adaptive(base_url, api_key=KEY) as client:
             client.use_cases.create(key="ops")
             client.models.deploy(BUNDLED_EMBEDDING, use_case="ops", wait=True)
@@ -108,6 +105,23 @@ def test_a_second_serve_on_the_same_data_dir_refuses_at_once_and_touches_nothing
     finally:
         third.terminate()
         third.wait(timeout=60)
+
+
+def _wait_for_models_online(server: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    """Bounded; a model in ERROR fails at once, and a server that makes no progress has its threads' stacks
+    (``serve`` dumps them on SIGUSR1) in the failure."""
+    deadline = time.monotonic() + 600  # a safety net: the first start converts the bundled model once
+    while True:
+        statuses = _statuses(base_url) if _healthy(base_url) else {}
+        if statuses and set(statuses.values()) == {"ONLINE"}:
+            return
+        assert server.poll() is None, log.read_text()
+        assert "ERROR" not in statuses.values(), f"{statuses}\n{log.read_text()[-20_000:]}"
+        if time.monotonic() > deadline:
+            server.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            raise AssertionError(f"the server never had its models online: {statuses}\n{log.read_text()[-20_000:]}")
+        time.sleep(0.5)
 
 
 def _healthy(base_url: str) -> bool:

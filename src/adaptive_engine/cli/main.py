@@ -56,6 +56,12 @@ def serve(
     # (the event loop, graders, jobs, other programs): a 16-row decode step took 1.4 s instead of 0.3 s
     # on 2 busy cores. Set before torch loads; job processes inherit it. An explicit value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: how an operator (or a test) sees where a server
+    # that stopped making progress is stuck, without stopping it.
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
 

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # One model load at a time in this process: transformers builds models under process-wide switches (the
 # "meta" device of empty-weight initialisation), and two loads in threads at once left one with no weights
 # ("Cannot copy out of meta tensor"), seen when the bundled chat and embedding models loaded together.
+# The first imports of transformers / sentence-transformers happen under it too: two threads importing them at
+# once can hang for good (suspected when a server's bundled models never came online in CI).
 # Reentrant: an adapter's load loads its base.
 _LOADING = threading.RLock()
 
@@ -75,6 +77,11 @@ def convert_gguf(spec: LocalModelSpec) -> Path:
 
 def load_causal_lm(spec: LocalModelSpec, device: str | None = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) for ``spec`` on ``device``, in eval mode. Blocking; run it in a thread."""
+    with _LOADING:  # the first import of transformers included (see _LOADING)
+        return _load_causal_lm(spec, device)
+
+
+def _load_causal_lm(spec: LocalModelSpec, device: str | None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = pick_device(device)
@@ -315,9 +322,9 @@ class LocalEmbeddingBackend(Backend):
         if not Path(self.path).is_dir():
             raise BackendLoadError(f"embedding model folder not found: {self.path}")
         try:
-            from sentence_transformers import SentenceTransformer
+            with _LOADING:  # the first import of sentence-transformers included (see _LOADING)
+                from sentence_transformers import SentenceTransformer
 
-            with _LOADING:
                 return SentenceTransformer(str(self.path), device=pick_device(self.device))
         except Exception as exc:
             raise BackendLoadError(f"could not load the embedding model from {self.path}: {exc}") from exc
