@@ -33,7 +33,6 @@ def http(served):  # noqa: ANN001, ANN201
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "u", "schema": {
             "type": "array", "items": {"type": "integer"}, "uniqueItems": True}}}},
          "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys"),
-        ({"logprobs": True}, "logprobs on local models is not supported yet"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},
          "model 'smollm2-135m-instruct' takes text only: messages[0] has a 'image_url' content part"),
         ({"reasoning_effort": "low"}, "'reasoning_effort' is not supported by local model 'smollm2-135m-instruct'"),
@@ -46,6 +45,60 @@ def test_local_models_refuse_what_they_do_not_implement(served, http, change, ne
     assert r.status_code == 400, r.text
     assert needle in r.json()["error"]["message"] and r.json()["error"]["details"]["param"]
     assert count_completions(served) == before
+
+
+def test_logprobs_on_completions_are_refused_locally_by_name(served, http):
+    before = count_completions(served)
+    r = http.post("/completions", json={"model": served.use_case, "prompt": "Paris is", "max_tokens": 4, "logprobs": 2})
+    assert r.status_code == 400, r.text
+    assert "logprobs on /completions is not supported by local models" in r.json()["error"]["message"]
+    assert count_completions(served) == before
+
+
+def test_logprobs_of_a_local_chat_are_the_models_own(served, chat_backend):
+    """Greedy: each token is the most likely one, its log probability heads its alternatives, the tokens spell
+    the answer; the streamed chunks carry the same entries; and the figures are the model's (one forward pass
+    over the prompt gives the first token's distribution)."""
+    import math
+
+    import openai
+    import torch
+
+    client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
+    answer = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16,
+                                            logprobs=True, top_logprobs=3)
+    choice = answer.choices[0]
+    assert choice.message.content == PARIS
+    content = choice.logprobs.content
+    assert "".join(t.token for t in content) == PARIS
+    for token in content:
+        assert len(token.top_logprobs) == 3 and token.logprob <= 0
+        assert token.top_logprobs[0].token == token.token and math.isclose(token.top_logprobs[0].logprob, token.logprob)
+        assert token.top_logprobs[0].logprob >= token.top_logprobs[1].logprob >= token.top_logprobs[2].logprob
+        assert bytes(token.bytes).decode() == token.token
+    # The first token's log probability, from the model itself.
+    ids = chat_backend.prompt_ids(_request(CAPITAL))
+    with torch.inference_mode():
+        logits = chat_backend.model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+    expected = torch.log_softmax(logits, -1).max().item()
+    assert math.isclose(content[0].logprob, expected, abs_tol=1e-3)
+
+    chunks = list(client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16,
+                                                 logprobs=True, stream=True))
+    streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert [(t.token, round(t.logprob, 4)) for t in streamed] == [(t.token, round(t.logprob, 4)) for t in content]
+    assert all(t.top_logprobs == [] for t in streamed)
+    # Sampled rows get the entries of what they drew.
+    sampled = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=1.0, max_tokens=8,
+                                             n=2, seed=3, logprobs=True)
+    for c in sampled.choices:
+        assert "".join(t.token for t in c.logprobs.content).startswith(c.message.content)
+
+
+def _request(messages):  # noqa: ANN001, ANN202
+    from adaptive_engine.server.inference.backends.base import ChatMessage, GenerationRequest
+
+    return GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages])
 
 
 def test_neutral_values_and_text_parts_work_locally(served, http):

@@ -53,6 +53,8 @@ class _Row:
     emitted: int = 0  # characters of the decoded text already sent
     finished: bool = False
     decoder: Any = None  # a ConstrainedDecoder when the output must match a pattern
+    step_logprobs: dict[str, Any] | None = None  # the last sampled token's entry, when log probabilities are asked
+    pending_logprobs: list[dict[str, Any]] = field(default_factory=list)  # entries not sent with a delta yet
 
 
 @dataclass(eq=False)
@@ -113,6 +115,7 @@ class BatchEngine:
         self._waiting: list[_Job] = []  # admitted, prefilled at the next iteration
         self._backlog: deque[_Job] = deque()  # taken from the inbox but did not fit yet
         self._prefilled_last = False
+        self._logprobs: Any = None  # a TokenLogprobs, made on the first request that asks for log probabilities
 
     # ------------------------------------------------------------------ public (any thread)
 
@@ -305,6 +308,27 @@ class BatchEngine:
 
     def _sample(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
         logits = logits.float()
+        # The model's own distribution, taken before a decoder masks anything (only for rows that ask).
+        asking = [r for r, row in enumerate(rows) if row.job.params.logprobs is not None]
+        logp = torch.log_softmax(logits[asking], dim=-1) if asking else None
+        tokens = self._choose(logits, rows)
+        if logp is not None:
+            table = self._token_logprobs()
+            for i, r in enumerate(asking):
+                top = rows[r].job.params.logprobs or 0
+                rows[r].step_logprobs = table.entry(logp[i], int(tokens[r]), top)
+        return tokens
+
+    def _token_logprobs(self) -> Any:
+        if self._logprobs is None:
+            from .grammar import ll_tokenizer
+            from .logprobs import TokenLogprobs
+
+            self._logprobs = TokenLogprobs(ll_tokenizer(self.tokenizer, int(self.model.config.vocab_size),
+                                                        sorted(self.eos)))
+        return self._logprobs
+
+    def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
         tokens = logits.argmax(dim=-1)
         sampled: dict[int, tuple[_Job, list[int]]] = {}  # a request's sampled rows, drawn together
         for r, row in enumerate(rows):
@@ -394,6 +418,9 @@ class BatchEngine:
             self._finish_row(row, self._text(row), "stop")
             return
         row.generated.append(token)
+        if row.step_logprobs is not None:
+            row.pending_logprobs.append(row.step_logprobs)
+            row.step_logprobs = None
         text = self._text(row)
         if stops:
             # emitted text never holds a stop sequence nor the start of one, so search the rest only
@@ -406,8 +433,16 @@ class BatchEngine:
             return
         safe = len(text) - _held_back(text, stops)
         if safe > row.emitted:
-            job.emit(TextDelta(index=row.index, text=text[row.emitted:safe]))
+            job.emit(TextDelta(index=row.index, text=text[row.emitted:safe], logprobs=self._logprobs_out(row)))
             row.emitted = safe
+
+    @staticmethod
+    def _logprobs_out(row: _Row) -> dict[str, Any] | None:
+        """The entries of the tokens behind a delta about to be sent (OpenAI's ``logprobs`` of a chunk)."""
+        if row.job.params.logprobs is None:
+            return None
+        content, row.pending_logprobs = row.pending_logprobs, []
+        return {"content": content}
 
     def _text(self, row: _Row) -> str:
         return self.tokenizer.decode(row.generated, skip_special_tokens=True)
@@ -416,7 +451,7 @@ class BatchEngine:
         row.finished = True
         job = row.job
         job.emit(TextDelta(index=row.index, text=text[row.emitted:] if len(text) > row.emitted else "",
-                           finish_reason=reason))  # type: ignore[arg-type]
+                           finish_reason=reason, logprobs=self._logprobs_out(row)))  # type: ignore[arg-type]
         row.emitted = max(row.emitted, len(text))
         if all(r.finished for r in job.rows):
             self.stats.completed += 1

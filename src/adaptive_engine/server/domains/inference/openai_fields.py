@@ -268,7 +268,10 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
         if key == "logprobs" and value is False:
             continue
         if key in ("logprobs", "top_logprobs"):
-            raise _fail(f"{key} on local models is not supported yet (model '{model_key}')", key)
+            if "messages" in raw:  # chat: computed by the local engine (check_logprobs validated them)
+                continue
+            raise _fail(f"{key} on /completions is not supported by local models (model '{model_key}'); "
+                        f"/chat/completions computes them", key)
         raise _fail(f"'{key}' is not supported by local model '{model_key}'", key)
     for i, message in enumerate(raw.get("messages") or []):
         where = f"messages[{i}]"
@@ -283,6 +286,14 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
                 if part.get("type") != "text":
                     raise _fail(f"model '{model_key}' takes text only: {where} has a '{part.get('type')}' content part",
                                 where)
+
+
+def local_logprobs(raw: dict[str, Any]) -> int | None:
+    """How many alternatives per token a chat request asks the local engine for; None when it asks for no log
+    probabilities."""
+    if raw.get("logprobs") is not True:
+        return None
+    return int(raw.get("top_logprobs") or 0)
 
 
 def output_schema(raw: dict[str, Any]) -> dict[str, Any] | None:

@@ -247,12 +247,13 @@ async def prepare_call(
         else:
             openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output,
                                            template_takes_tools=bool(getattr(backend, "template_takes_tools", False)))
+            local_params = replace(params, logprobs=openai_fields.local_logprobs(raw))
             schema = openai_fields.output_schema(raw)
             if schema is not None:  # enforced by constrained decoding
                 from adaptive_engine.server.inference.grammar import json_grammar  # the local extra's
 
                 try:
-                    local_params = replace(params, grammar=json_grammar(schema))
+                    local_params = replace(local_params, grammar=json_grammar(schema))
                 except ValueError as exc:
                     raise InvalidInput(f"response_format: this schema cannot be enforced on local model "
                                        f"'{model_key}': {exc}", details={"param": "response_format"}) from None

@@ -87,6 +87,9 @@ class GenerationParams:
     constraint: str | None = None
     # An llguidance grammar the output must follow, e.g. a JSON schema's (local backends; inference/grammar.py).
     grammar: str | None = None
+    # Log probabilities of the generated tokens, with this many alternatives per token (0 to 20); None: not
+    # asked for (local backends; inference/logprobs.py).
+    logprobs: int | None = None
 
 
 @dataclass(slots=True)

@@ -245,7 +245,7 @@ class LocalChatBackend(Backend):
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         events: asyncio.Queue = asyncio.Queue()
         engine = self._engine
-        if request.params.grammar is not None and engine is not None:
+        if (request.params.grammar is not None or request.params.logprobs is not None) and engine is not None:
             from ..grammar import ll_tokenizer
 
             # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
@@ -267,6 +267,8 @@ class LocalChatBackend(Backend):
         n = request.params.n
         texts = [""] * n
         reasons = ["length"] * n
+        asked = request.params.logprobs is not None
+        logprobs: list[dict[str, Any] | None] = [{"content": []} if asked else None for _ in range(n)]
         usage = Usage()
         async with contextlib.aclosing(self.stream(request)) as events:
             async for event in events:
@@ -274,10 +276,13 @@ class LocalChatBackend(Backend):
                     texts[event.index] += event.text
                     if event.finish_reason is not None:
                         reasons[event.index] = event.finish_reason
+                    if event.logprobs is not None:
+                        logprobs[event.index]["content"].extend(event.logprobs["content"])  # type: ignore[index]
                 else:
                     usage = event
         return GenerationResult(
-            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i]) for i in range(n)],  # type: ignore[arg-type]
+            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i], logprobs=logprobs[i])  # type: ignore[arg-type]
+                     for i in range(n)],
             usage=usage,
             model=self.name,
         )
