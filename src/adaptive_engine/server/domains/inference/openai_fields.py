@@ -5,8 +5,8 @@ refused by name where the target cannot honour them. Nothing the caller sends is
 - Every other field with a value goes to a passthrough backend (an external provider) as the caller gave it,
   over the model's configured defaults; fields the gateway does not know go too (like the ``openai``
   client's ``extra_body``): the provider is the judge of them.
-- A local model takes only what it implements (``LOCAL_FIELDS``, text content); anything else is a 400 that
-  names the field.
+- A local model takes only what it implements (``LOCAL_FIELDS``, text content, and function tools when its
+  chat template renders tools); anything else is a 400 that names the field.
 - Whatever the target, what the gateway can check is checked before any work: messages (tool calls and tool
   results included), tools (each function's parameters must be a valid JSON schema), tool_choice (it must
   name a tool of the request), response_format (its schema too), logprobs, metadata.
@@ -23,6 +23,7 @@ import jsonschema
 import pydantic_core
 
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.inference.tool_calls import ToolUse
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 # Read by the gateway itself (routing, logging, streaming); the provider gets its own stream options.
@@ -33,6 +34,7 @@ NOT_IMPLEMENTED = frozenset({"system_prompt_args", "tags", "use_tools", "max_ttf
 LOCAL_FIELDS = frozenset({"messages", "prompt", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n",
                           "seed", "stop", "user", "metadata"})
 LOCAL_MESSAGE_KEYS = frozenset({"role", "content"})
+TOOL_MESSAGE_KEYS = frozenset({"tool_calls", "tool_call_id"})  # local models whose template renders tools
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS = 128
@@ -245,10 +247,8 @@ def upstream_body(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not None and k not in GATEWAY_FIELDS}
 
 
-def _no_tools(model_key: str, template_takes_tools: bool) -> str:
-    if not template_takes_tools:
-        return f"model '{model_key}' cannot call tools: its chat template has no tool support"
-    return f"tool calls on local models are not supported yet (model '{model_key}')"
+def _no_tools(model_key: str) -> str:
+    return f"model '{model_key}' cannot call tools: its chat template has no tool support"
 
 
 def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = False,
@@ -259,7 +259,17 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
         if value is None or key in GATEWAY_FIELDS or key in LOCAL_FIELDS:
             continue
         if key in TOOL_FIELDS:
-            raise _fail(f"{_no_tools(model_key, template_takes_tools)}; remove '{key}'", key)
+            if not template_takes_tools:
+                raise _fail(f"{_no_tools(model_key)}; remove '{key}'", key)
+            choice = raw.get("tool_choice")
+            if isinstance(choice, dict) and choice.get("type") != "function":
+                raise _fail(f"local model '{model_key}' takes a tool_choice of 'none', 'auto', 'required' or a "
+                            f"function (got type '{choice.get('type')}')", "tool_choice")
+            for i, tool in enumerate(raw.get("tools") or []):
+                if tool.get("type") != "function":
+                    raise _fail(f"local model '{model_key}' calls function tools only: tools[{i}] is a "
+                                f"'{tool.get('type')}' tool", f"tools[{i}]")
+            continue
         if key == "response_format":
             if value.get("type") == "text" or structured:
                 continue
@@ -275,10 +285,10 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
         raise _fail(f"'{key}' is not supported by local model '{model_key}'", key)
     for i, message in enumerate(raw.get("messages") or []):
         where = f"messages[{i}]"
-        if message.get("role") == "tool" or message.get("tool_calls") is not None:
-            raise _fail(f"{_no_tools(model_key, template_takes_tools)}: {where} is a tool call or a tool result", where)
+        if (message.get("role") == "tool" or message.get("tool_calls") is not None) and not template_takes_tools:
+            raise _fail(f"{_no_tools(model_key)}: {where} is a tool call or a tool result", where)
         for key, value in message.items():
-            if value is not None and key not in LOCAL_MESSAGE_KEYS:
+            if value is not None and key not in LOCAL_MESSAGE_KEYS and not (template_takes_tools and key in TOOL_MESSAGE_KEYS):
                 raise _fail(f"{where}.{key} is not supported by local model '{model_key}'", f"{where}.{key}")
         content = message.get("content")
         if isinstance(content, list):
@@ -286,6 +296,13 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
                 if part.get("type") != "text":
                     raise _fail(f"model '{model_key}' takes text only: {where} has a '{part.get('type')}' content part",
                                 where)
+
+
+def local_tool_use(raw: dict[str, Any]) -> ToolUse | None:
+    """What a chat request asks of a local model about tools (checked by check_tools and refuse_for_local)."""
+    if not raw.get("tools"):
+        return None
+    return ToolUse(tools=raw["tools"], choice=raw.get("tool_choice") or "auto")
 
 
 def local_logprobs(raw: dict[str, Any]) -> int | None:

@@ -248,18 +248,26 @@ async def prepare_call(
             openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output,
                                            template_takes_tools=bool(getattr(backend, "template_takes_tools", False)))
             local_params = replace(params, logprobs=openai_fields.local_logprobs(raw))
-            schema = openai_fields.output_schema(raw)
+            tool_use = openai_fields.local_tool_use(raw)
+            schema, shaped_by = openai_fields.output_schema(raw), "response_format"
+            if tool_use is not None and tool_use.forced:
+                if schema is not None:
+                    raise InvalidInput(f"local model '{model_key}' cannot follow response_format and a forced tool "
+                                       f"call at once; drop one", details={"param": "response_format"})
+                schema, shaped_by = tool_use.call_schema(), "tools"
             if schema is not None:  # enforced by constrained decoding
                 from adaptive_engine.server.inference.grammar import json_grammar  # the local extra's
 
                 try:
                     local_params = replace(local_params, grammar=json_grammar(schema))
                 except ValueError as exc:
-                    raise InvalidInput(f"response_format: this schema cannot be enforced on local model "
-                                       f"'{model_key}': {exc}", details={"param": "response_format"}) from None
+                    raise InvalidInput(f"{shaped_by}: this schema cannot be enforced on local model "
+                                       f"'{model_key}': {exc}", details={"param": shaped_by}) from None
         if messages is not None:
-            chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content"))) for m in messages]
-            return GenerationRequest(messages=chat, params=local_params, user=body.user, upstream=upstream)
+            chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content")), tool_calls=m.get("tool_calls"),
+                                tool_call_id=m.get("tool_call_id")) for m in messages]
+            return GenerationRequest(messages=chat, params=local_params, user=body.user, upstream=upstream,
+                                     tool_use=None if backend.passthrough else openai_fields.local_tool_use(raw))
         return GenerationRequest(prompt=prompt, params=local_params, user=body.user, upstream=upstream)
 
     request = request_for(backend, target.model_key)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adaptive_engine.server import errors
+from adaptive_engine.server.inference.tool_calls import ToolUse
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 # "stop" and "length" from every backend; external providers may add their own (e.g. "content_filter").
@@ -73,6 +74,10 @@ class UpstreamTimeout(UpstreamError, errors.UpstreamTimeout):
 class ChatMessage:
     role: str
     content: str
+    # Tool use (local models whose template renders tools): an assistant's calls, in OpenAI's shape, and the
+    # call a "tool" message answers.
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -104,6 +109,8 @@ class GenerationRequest:
     # gave it (messages or prompt included, the model's configured defaults merged, the gateway's own fields
     # removed). None: the backend builds its body from ``params`` (the server's own callers, e.g. judges).
     upstream: dict[str, Any] | None = None
+    # Local backends: the tools the chat template shows and how a call is made (inference/tool_calls.py).
+    tool_use: ToolUse | None = None
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

@@ -22,6 +22,7 @@ from typing import Any
 
 from adaptive_engine import models_bundled
 from adaptive_engine.devices import pick_device, serving_dtype
+from adaptive_engine.server.inference.tool_calls import ToolUse, template_messages
 
 from ..batching import DONE, BatchEngine, EngineStats
 from .base import (
@@ -132,9 +133,19 @@ def _load_adapter(spec: LocalModelSpec, device: str) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- chat backend
 
 
-def format_chat(tokenizer: Any, messages: Sequence[ChatMessage]) -> str:
-    dicts = [{"role": m.role, "content": m.content} for m in messages]
+def format_chat(tokenizer: Any, messages: Sequence[ChatMessage], tools: list[dict[str, Any]] | None = None) -> str:
+    dicts: list[dict[str, Any]] = []
+    for m in messages:
+        message: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            message["tool_calls"] = m.tool_calls
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        dicts.append(message)
     if getattr(tokenizer, "chat_template", None):
+        if tools:
+            return tokenizer.apply_chat_template(template_messages(dicts), tools=tools, tokenize=False,
+                                                 add_generation_prompt=True)
         return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
     # No template: a plain transcript that ends where the assistant speaks.
     return "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
@@ -214,7 +225,8 @@ class LocalChatBackend(Backend):
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
-            text = format_chat(self.tokenizer, request.messages)
+            text = format_chat(self.tokenizer, request.messages,
+                               request.tool_use.tools if request.tool_use is not None else None)
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(request.prompt)["input_ids"]
 
@@ -243,6 +255,20 @@ class LocalChatBackend(Backend):
         return engine.submit(ids, params, max_tokens, asyncio.get_running_loop(), events)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+        tool_use = request.tool_use
+        # With tools, whether an answer is a call is known at its end: each choice is held back, then sent as
+        # one delta of text or of a call.
+        held: dict[int, list[TextDelta]] = {}
+        async with contextlib.aclosing(self._stream(request)) as events:  # closed at once when the caller goes
+            async for event in events:
+                if tool_use is None or not tool_use.parses_calls or not isinstance(event, TextDelta):
+                    yield event
+                    continue
+                held.setdefault(event.index, []).append(event)
+                if event.finish_reason is not None:
+                    yield _as_call_or_text(tool_use, held.pop(event.index))
+
+    async def _stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         events: asyncio.Queue = asyncio.Queue()
         engine = self._engine
         if (request.params.grammar is not None or request.params.logprobs is not None) and engine is not None:
@@ -269,6 +295,7 @@ class LocalChatBackend(Backend):
         reasons = ["length"] * n
         asked = request.params.logprobs is not None
         logprobs: list[dict[str, Any] | None] = [{"content": []} if asked else None for _ in range(n)]
+        messages: list[dict[str, Any] | None] = [None] * n
         usage = Usage()
         async with contextlib.aclosing(self.stream(request)) as events:
             async for event in events:
@@ -276,16 +303,33 @@ class LocalChatBackend(Backend):
                     texts[event.index] += event.text
                     if event.finish_reason is not None:
                         reasons[event.index] = event.finish_reason
+                    if event.delta is not None:  # a tool call (see stream)
+                        messages[event.index] = {"content": None, "tool_calls": [
+                            {k: v for k, v in call.items() if k != "index"} for call in event.delta["tool_calls"]]}
                     if event.logprobs is not None:
                         logprobs[event.index]["content"].extend(event.logprobs["content"])  # type: ignore[index]
                 else:
                     usage = event
         return GenerationResult(
-            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i], logprobs=logprobs[i])  # type: ignore[arg-type]
-                     for i in range(n)],
+            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i], logprobs=logprobs[i],  # type: ignore[arg-type]
+                            message=messages[i]) for i in range(n)],
             usage=usage,
             model=self.name,
         )
+
+
+def _as_call_or_text(tool_use: ToolUse, deltas: list[TextDelta]) -> TextDelta:
+    """One choice's held-back deltas as one: a tool call when its text makes one, its text otherwise."""
+    last = deltas[-1]
+    text = "".join(d.text for d in deltas)
+    logprobs = None
+    if last.logprobs is not None:
+        logprobs = {"content": [entry for d in deltas if d.logprobs for entry in d.logprobs["content"]]}
+    call = tool_use.call_in(text) if last.finish_reason == "stop" else None
+    if call is None:
+        return TextDelta(index=last.index, text=text, finish_reason=last.finish_reason, logprobs=logprobs)
+    return TextDelta(index=last.index, text="", finish_reason="tool_calls", logprobs=logprobs,
+                     delta={"content": None, "tool_calls": [{"index": 0, **call}]})
 
 
 # --------------------------------------------------------------------------- embeddings
