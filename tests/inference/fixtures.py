@@ -33,6 +33,33 @@ def model_cache_dir() -> Path:
     return models_bundled.default_cache_root() / models_bundled.BUNDLED_CHAT_KEY
 
 
+# A Hermes-style template: tools as JSON in a system turn, a call inside <tool_call> tags, a result as a user turn.
+TOOL_TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\nYou may call one of these tools. To call one, answer only with "
+    "<tool_call>{\"name\": <name>, \"arguments\": <object>}</tool_call>.\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}<|im_end|>\n{% endif %}"
+    "{%- for message in messages %}"
+    "{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
+    "{% for call in message.tool_calls %}<tool_call>{\"name\": \"{{ call.function.name }}\", \"arguments\": "
+    "{{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>\n"
+    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content }}</tool_response><|im_end|>\n"
+    "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}"
+    "{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def with_tool_template(model: Path, folder: Path) -> Path:
+    """A copy of the model folder ``model`` whose chat template renders tools (TOOL_TEMPLATE)."""
+    import shutil
+
+    shutil.copytree(model, folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = TOOL_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
 @pytest.fixture(scope="session")
 async def chat_backend():
     from adaptive_engine.server.inference.backends.local import LocalChatBackend, bundled_chat_spec

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
 
 import jsonschema
@@ -20,23 +19,10 @@ from adaptive_engine import Adaptive
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.inference.tool_calls import ToolUse
 from tests.ab_tests.support import in_db
-from tests.inference.fixtures import model_cache_dir
+from tests.inference.fixtures import model_cache_dir, with_tool_template
 
 pytestmark = pytest.mark.slow
 
-# A Hermes-style template: tools as JSON in a system turn, a call inside <tool_call> tags, a result as a user turn.
-TOOL_TEMPLATE = (
-    "{%- if tools %}<|im_start|>system\nYou may call one of these tools. To call one, answer only with "
-    "<tool_call>{\"name\": <name>, \"arguments\": <object>}</tool_call>.\n"
-    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}<|im_end|>\n{% endif %}"
-    "{%- for message in messages %}"
-    "{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
-    "{% for call in message.tool_calls %}<tool_call>{\"name\": \"{{ call.function.name }}\", \"arguments\": "
-    "{{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>\n"
-    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content }}</tool_response><|im_end|>\n"
-    "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}"
-    "{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Today's weather in a city", "parameters": {
     "type": "object", "additionalProperties": False, "required": ["city", "unit"],
     "properties": {"city": {"type": "string", "minLength": 1, "maxLength": 20},
@@ -49,12 +35,7 @@ ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 @pytest.fixture(scope="module")
 def tool_model(served, tmp_path_factory):  # noqa: ANN001, ANN201
-    folder = tmp_path_factory.mktemp("tool-model") / "smollm2-tools"
-    shutil.copytree(model_cache_dir(), folder)
-    (folder / "chat_template.jinja").unlink(missing_ok=True)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = TOOL_TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    folder = with_tool_template(model_cache_dir(), tmp_path_factory.mktemp("tool-model") / "smollm2-tools")
     unique = uuid.uuid4().hex[:8]
     use_case = f"tools-{unique}"
     with Adaptive(served.server.base_url, api_key=served.server.api_key) as client:

@@ -119,3 +119,27 @@ def test_grpo_one_round_of_sampling_serves_several_steps(base_model_dir: Path, t
     assert len(metrics) == 2 and "reward" in metrics[0] and "reward" not in metrics[1]
     assert result.metrics["reward"] == metrics[0]["reward"] and result.metrics["loss"] == metrics[1]["loss"]
     assert json.loads((tmp_path / "grpo" / "training.json").read_text())["metrics"]["reward"] == metrics[0]["reward"]
+
+
+def test_sft_and_dpo_train_on_tool_conversations(base_model_dir: Path, tmp_path: Path) -> None:
+    """Conversations with tool calls, as the gateway logs them, train on a model whose template renders tools;
+    a model whose template has none refuses them before any step."""
+    from tests.inference.fixtures import with_tool_template
+
+    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {
+        "zone": {"type": "string"}}}}}]
+    call = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "UTC"}'}}]}
+    rows = [{"messages": [{"role": "user", "content": f"What time is it? ({i})"}, call,
+                          {"role": "tool", "tool_call_id": "c1", "content": "noon"},
+                          {"role": "assistant", "content": "It is noon."}], "tools": tools} for i in range(2)]
+    rows += [{"prompt": f"Time in UTC? ({i})", "completion": call, "tools": tools} for i in range(2)]
+    with pytest.raises(TrainingInputError, match="row 0 holds tool calls or tools, but the chat template"):
+        train_sft(base_model_dir, rows, tmp_path / "plain", TrainSettings(**TINY))
+    model = with_tool_template(base_model_dir, tmp_path / "tool-model")
+    result = train_sft(model, rows, tmp_path / "sft", TrainSettings(**{**TINY, "max_length": 256}))
+    assert result.steps == 2 and result.train_tokens > 0
+    pairs = [{"prompt": f"Time in UTC? ({i})", "chosen": call, "rejected": "I cannot tell.", "tools": tools}
+             for i in range(2)]
+    result = train_dpo(model, pairs, tmp_path / "dpo", TrainSettings(**{**TINY, "max_length": 256}))
+    assert result.steps == 2

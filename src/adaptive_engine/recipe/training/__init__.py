@@ -10,7 +10,7 @@ from .base import (
     adapter_base_dir,
     is_adapter_dir,
 )
-from .data import dpo_records, prompt_records, sft_records
+from .data import check_template, dpo_records, prompt_records, sft_records
 from .dpo import train_dpo
 from .grpo import GrpoSettings, train_grpo, wrap_reward
 from .sft import train_sft
@@ -24,6 +24,7 @@ __all__ = [
     "TrainingError",
     "TrainingInputError",
     "adapter_base_dir",
+    "check_template",
     "dpo_records",
     "is_adapter_dir",
     "prompt_records",

@@ -5,44 +5,98 @@ assistant message):
 - sft:  ``{"messages": [..., {"role": "assistant", ...}]}`` or ``{"prompt": ..., "completion": ...}``
 - dpo:  ``{"prompt": ..., "chosen": ..., "rejected": ...}`` (or ``messages`` as the prompt)
 - grpo: ``{"prompt": ...}`` or ``{"messages": [...]}``; every other key is passed to the reward function
+
+Tool use, as the gateway logs it: an assistant message may carry OpenAI ``tool_calls`` (its content may then be
+null), a ``tool`` message its ``tool_call_id``, and sft and dpo rows the request's ``tools``; the chat template
+renders them (a model whose template has no tool support is refused such rows: see ``check_template``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .base import TrainingInputError
 
 ROLES = {"system", "user", "assistant", "tool"}
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 def _messages(value: Any, where: str) -> list[Message]:
     if isinstance(value, str):
         if not value.strip():
             raise TrainingInputError(f"{where} is empty")
-        return [{"role": "user", "content": value}]
+        return [_message("user", value)]
     if not isinstance(value, list) or not value:
         raise TrainingInputError(f"{where} must be a string or a non-empty list of messages")
     out = []
     for i, message in enumerate(value):
-        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
+        if not isinstance(message, Mapping) or "role" not in message:
             raise TrainingInputError(f"{where}[{i}] must be an object with role and content")
-        role, content = message["role"], message["content"]
+        role, content, calls = message["role"], message.get("content"), message.get("tool_calls")
         if role not in ROLES:
             raise TrainingInputError(f"{where}[{i}] has unknown role {role!r}")
+        if calls is not None:
+            if role != "assistant":
+                raise TrainingInputError(f"{where}[{i}] has tool_calls but is not an assistant message")
+            _check_calls(calls, f"{where}[{i}].tool_calls")
+            content = content or ""
         if not isinstance(content, str):
             raise TrainingInputError(f"{where}[{i}].content must be a string")
-        out.append({"role": role, "content": content})
+        out.append(_message(role, content, calls, message.get("tool_call_id")))
     return out
+
+
+def _message(role: str, content: str, calls: Any = None, call_id: Any = None) -> Message:
+    # The same keys on every message: the records become an Arrow table, whose rows share one schema.
+    return {"role": role, "content": content, "tool_calls": calls, "tool_call_id": call_id}
+
+
+def _check_calls(calls: Any, where: str) -> None:
+    if not isinstance(calls, list) or not calls:
+        raise TrainingInputError(f"{where} must be a non-empty list")
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str) \
+                or not isinstance(function.get("arguments"), str):
+            raise TrainingInputError(f"{where}[{j}] must be a function call: an object with function.name and "
+                                     "function.arguments (JSON text)")
+
+
+def _tools(row: Mapping[str, Any], where: str) -> str | None:
+    """A row's ``tools`` as JSON text (TRL reads it so; as text, rows with different tools share a schema)."""
+    tools = row.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
+        raise TrainingInputError(f"{where}.tools must be a list of tool objects")
+    return json.dumps(tools)
+
+
+def _has_tool_use(record: Mapping[str, Any]) -> bool:
+    return record.get("tools") is not None or any(
+        m.get("tool_calls") or m["role"] == "tool"
+        for key in ("prompt", "completion", "chosen", "rejected") for m in record.get(key) or [])
+
+
+def check_template(records: list[dict[str, Any]], tokenizer: Any, model: str) -> None:
+    """Rows with tool use need a chat template that renders tools and calls, or the model would learn empty
+    turns where the calls were."""
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if "tool" in (template if isinstance(template, str) else str(template)):
+        return
+    for index, record in enumerate(records):
+        if _has_tool_use(record):
+            raise TrainingInputError(f"row {index} holds tool calls or tools, but the chat template of {model} "
+                                     "has no tool support: it would train on turns without them")
 
 
 def _completion(value: Any, where: str) -> list[Message]:
     if isinstance(value, Mapping):
         value = [value]
     if isinstance(value, str):
-        return [{"role": "assistant", "content": value}]
+        return [_message("assistant", value)]
     messages = _messages(value, where)
     if len(messages) != 1 or messages[0]["role"] != "assistant":
         raise TrainingInputError(f"{where} must be a string or one assistant message")
@@ -84,9 +138,9 @@ def sft_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             prompt, completion = messages[:-1], messages[-1:]
         else:
             raise TrainingInputError(f"{where} has no completion (sft needs messages or prompt + completion)")
-        if not completion[0]["content"].strip():
+        if not completion[0]["content"].strip() and not completion[0]["tool_calls"]:
             raise TrainingInputError(f"{where} has an empty completion")
-        out.append({"prompt": prompt, "completion": completion})
+        out.append({"prompt": prompt, "completion": completion, "tools": _tools(row, where)})
     if not out:
         raise TrainingInputError("no rows to train on")
     return out
@@ -103,9 +157,9 @@ def dpo_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         prompt = _prompt(row, where)
         chosen = _completion(row["chosen"], f"{where}.chosen")
         rejected = _completion(row["rejected"], f"{where}.rejected")
-        if chosen[0]["content"] == rejected[0]["content"]:
+        if chosen == rejected:
             raise TrainingInputError(f"{where} has identical chosen and rejected completions")
-        out.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+        out.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "tools": _tools(row, where)})
     if not out:
         raise TrainingInputError("no preference pairs to train on")
     return out
@@ -123,6 +177,8 @@ def prompt_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not prompt:
             raise TrainingInputError(f"{where} has no prompt before its assistant reply")
         extra = {k: v for k, v in row.items() if k not in {"prompt", "messages", "completion", "chosen", "rejected"}}
+        # Prompts are sent to a model as chat messages: the tool keys only where they are set.
+        prompt = [{k: v for k, v in m.items() if v is not None or k in ("role", "content")} for m in prompt]
         out.append({"prompt": prompt, **extra})
     if not out:
         raise TrainingInputError("no prompts to train on")

@@ -19,7 +19,7 @@ from .base import (
     run_and_save,
     scratch_dir,
 )
-from .data import dpo_records
+from .data import check_template, dpo_records
 
 
 def train_dpo(
@@ -40,6 +40,7 @@ def train_dpo(
     settings = settings or TrainSettings(learning_rate=5e-5)
     records = dpo_records(rows)
     model, tokenizer, already_peft = load_for_training(model_dir, settings)
+    check_template(records, tokenizer, str(model_dir))
     reporter = Reporter("dpo", on_metrics, on_progress, should_stop)
     with scratch_dir() as scratch:
         config = DPOConfig(**common_args(settings, Path(scratch)), max_length=settings.max_length, beta=beta)

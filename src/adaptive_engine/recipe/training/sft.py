@@ -19,7 +19,7 @@ from .base import (
     run_and_save,
     scratch_dir,
 )
-from .data import sft_records
+from .data import check_template, sft_records
 
 
 def sft_trainer_config(settings: TrainSettings, scratch: Path) -> Any:
@@ -51,6 +51,7 @@ def train_sft(
     settings = settings or TrainSettings()
     records = sft_records(rows)
     model, tokenizer, already_peft = load_for_training(model_dir, settings)
+    check_template(records, tokenizer, str(model_dir))
     reporter = Reporter("sft", on_metrics, on_progress, should_stop)
     with scratch_dir() as scratch:
         trainer = SFTTrainer(

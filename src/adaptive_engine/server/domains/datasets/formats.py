@@ -8,7 +8,8 @@ Each line is a JSON object with a prompt, either ``"messages"`` (a list of ``{"r
 * ``"chosen"`` and ``"rejected"`` (texts): PREFERENCE;
 * nothing more: PROMPT.
 
-``"labels"`` (``{str: str}``), ``"metadata"`` (object) and ``"id"`` are allowed on every row.
+``"labels"`` (``{str: str}``), ``"metadata"`` (object), ``"id"`` and ``"tools"`` (the request's tool definitions,
+for conversations with tool calls) are allowed on every row; an assistant message may carry ``"tool_calls"``.
 Every row of a file has the same kind; the first bad line rejects the whole file.
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
-COMMON_FIELDS = frozenset({"labels", "metadata", "id"})
+COMMON_FIELDS = frozenset({"labels", "metadata", "id", "tools"})
 KIND_FIELDS = {
     "PROMPT": frozenset({"messages", "prompt"}),
     "PROMPT_COMPLETION": frozenset({"messages", "prompt", "completion"}),
@@ -74,6 +75,12 @@ def _check_prompt(row: dict[str, Any]) -> None:
         role = message.get("role")
         if role not in ROLES:
             raise ValueError(f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}, not {role!r}")
+        calls = message.get("tool_calls")
+        if calls is not None:  # a tool call, as the gateway logs it: its content may be null
+            if role != "assistant" or not isinstance(calls, list) or not calls:
+                raise ValueError(f"messages[{i}].tool_calls must be a non-empty list on an assistant message")
+            if message.get("content") is None:
+                continue
         if not isinstance(message.get("content"), str):
             raise ValueError(f"messages[{i}].content must be a string")
 
@@ -124,6 +131,9 @@ def row_kind(row: Any) -> str:
         raise ValueError("'labels' must be an object of strings")
     if "metadata" in row and not isinstance(row["metadata"], dict):
         raise ValueError("'metadata' must be an object")
+    tools = row.get("tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+        raise ValueError("'tools' must be a list of tool objects")
     return kind
 
 
