@@ -8,7 +8,9 @@ against the same upstream in the same run, and our ratio to it is printed.
 
     python bench/gateway_overhead.py [--requests 400] [--litellm]
 
-Targets: p50 added <= 2 ms and p99 <= 5 ms at concurrency 1; >= 500 requests/s through one process.
+Targets: p50 added <= 2 ms and p99 <= 5 ms at concurrency 1; >= 500 requests/s through one process; tools +
+a JSON-schema response_format within 0.2 ms of plain chat. Last, two upstreams that fail every other call (a 503;
+a 429 with Retry-After-Ms) show what a retried request costs: one backoff, or the wait asked for.
 """
 
 from __future__ import annotations
@@ -47,7 +49,28 @@ async def chat(request):
     await request.body()
     return Response(BODY, media_type="application/json")
 
-app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+calls = {"flaky": 0, "throttled": 0}
+
+async def flaky(request):
+    # Every other call fails with a 503: each request through a gateway that retries costs one backoff.
+    await request.body()
+    calls["flaky"] += 1
+    if calls["flaky"] % 2:
+        return Response(b'{"error": {"message": "overloaded"}}', status_code=503, media_type="application/json")
+    return Response(BODY, media_type="application/json")
+
+async def throttled(request):
+    # Every other call is a 429 that says when to come back (50 ms).
+    await request.body()
+    calls["throttled"] += 1
+    if calls["throttled"] % 2:
+        return Response(b'{"error": {"message": "slow down"}}', status_code=429, media_type="application/json",
+                        headers={"Retry-After-Ms": "50"})
+    return Response(BODY, media_type="application/json")
+
+app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+                        Route("/flaky/v1/chat/completions", flaky, methods=["POST"]),
+                        Route("/throttled/v1/chat/completions", throttled, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 '''
 
@@ -140,6 +163,12 @@ def main() -> None:
             model = sdk.models.add_external(name="fake", key="fake", external_model_id="fake", api_key="sk-fake",
                                             provider="open_ai", endpoint=upstream)
             sdk.models.attach(model.key, wait=True, make_default=True, use_case="bench")
+            # Upstreams that fail every other call: a 503 (retried after the backoff), a 429 with Retry-After-Ms.
+            for kind in ("flaky", "throttled"):
+                sdk.use_cases.create(key=f"bench-{kind}")
+                other = sdk.models.add_external(name=kind, key=kind, external_model_id="fake", api_key="sk-fake",
+                                                provider="open_ai", endpoint=f"http://127.0.0.1:{up_port}/{kind}/v1")
+                sdk.models.attach(other.key, wait=True, make_default=True, use_case=f"bench-{kind}")
         lite_url = None
         if args.litellm:
             lite_port = free_port()
@@ -186,6 +215,17 @@ def main() -> None:
                 line += (f"; LiteLLM adds p50 {l50 - d50:.2f} ms, p99 {l99 - d99:.2f} ms;"
                          f" our req/s vs LiteLLM: {orps / lrps:.2f}x")
             print(line)
+        # Retries, one request at a time (the upstream alternates, so every request fails once, then succeeds).
+        retried = {}
+        for kind in ("flaky", "throttled"):
+            lat, _ = asyncio.run(load(ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
+                                      {"model": f"bench-{kind}", "messages": messages}, max(20, args.requests // 20), 1))
+            retried[kind] = (percentile(lat, 0.5), max(lat))
+        plain = results[("through ours", 1)][0]
+        print(f"a request retried after a 503 (backoff 0.2-0.4 s): p50 {retried['flaky'][0]:.1f} ms, max "
+              f"{retried['flaky'][1]:.1f} ms; plain p50 {plain:.2f} ms: one backoff, no timeout")
+        print(f"a request retried after a 429 with Retry-After-Ms 50: p50 {retried['throttled'][0]:.1f} ms, max "
+              f"{retried['throttled'][1]:.1f} ms")
         t50 = results[("ours, tools+format", 1)][0] - results[("through ours", 1)][0]
         print(f"tools + response_format beside plain chat at concurrency 1: p50 {t50:+.2f} ms (target <= 0.2 ms)")
         print(f"requests/s through one server process (concurrency 32): {results[('through ours', 32)][2]:.0f} "
