@@ -19,6 +19,9 @@ app.add_typer(keys_app, name="keys")
 from adaptive_engine.cli.recipe import recipe_app  # noqa: E402
 
 app.add_typer(recipe_app, name="recipe")
+from adaptive_engine.cli.remote import register as register_remote_commands  # noqa: E402
+
+register_remote_commands(app)
 
 # None means "not given": the setting then comes from its ADAPTIVE_* variable, else its default (flags win).
 DataDir = Annotated[Optional[Path], typer.Option(
