@@ -3,7 +3,6 @@ the SDK (``--base-url`` / ``ADAPTIVE_BASE_URL``, ``--api-key`` / ``ADAPTIVE_API_
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from adaptive_engine.cli.errors import fail
 
@@ -29,8 +27,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 # Log lines one request of `jobs logs` reads (the server's most).
 LOG_WINDOW = 10_000
 
-# Piped output keeps whole rows (no wrapping at 80 columns), for scripts and greps.
-console = Console(width=None if sys.stdout.isatty() else 1000)
+# Progress bars and spinners (on stdout, drawn only on a terminal).
+console = Console()
 
 
 def _typer(help_text: str) -> typer.Typer:
@@ -67,22 +65,30 @@ def _when(epoch_ms: int | None) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(*columns: str) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column)
-    return table
+class _Rows:
+    """A plain table: columns aligned with two spaces, no trailing blanks, nothing wrapped (easy to grep)."""
+
+    def __init__(self, *columns: str) -> None:
+        self.rows: list[tuple[str, ...]] = [columns]
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(tuple(" ".join(str(cell).split()) for cell in cells))
+
+    def print(self) -> None:
+        widths = [max(len(row[i]) for row in self.rows) for i in range(len(self.rows[0]))]
+        for row in self.rows:
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 # -- use cases ------------------------------------------------------------------------------------------------
 @use_cases_app.command("list")
 def use_cases_list(base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The use cases you can read, with their models (* marks the default one)."""
-    table = _table("KEY", "NAME", "MODELS")
+    table = _Rows("KEY", "NAME", "MODELS")
     for use_case in _client(base_url, api_key).use_cases.list():
         models = ", ".join(f"{s.model.key}{'*' if s.is_default else ''}" for s in use_case.model_services)
         table.add_row(use_case.key, use_case.name, models)
-    console.print(table)
+    table.print()
 
 
 @use_cases_app.command("create")
@@ -102,12 +108,12 @@ def use_cases_create(
 @models_app.command("list")
 def models_list(base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The models of the registry: status, where they run, the use cases they serve."""
-    table = _table("KEY", "STATUS", "SERVED BY", "USE CASES")
+    table = _Rows("KEY", "STATUS", "SERVED BY", "USE CASES")
     for model in _client(base_url, api_key).models.list():
         served_by = (model.provider_name or model.provider or "external") if model.is_external else "this server"
         table.add_row(model.key, model.online, served_by,
                       ", ".join(u.key for u in getattr(model, "use_cases", None) or []))
-    console.print(table)
+    table.print()
 
 
 @models_app.command("attach")
@@ -135,11 +141,11 @@ def models_attach(
 @datasets_app.command("list")
 def datasets_list(use_case: UseCaseOption = None, base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The datasets of a use case."""
-    table = _table("KEY", "KIND", "ROWS", "BYTES", "CREATED")
+    table = _Rows("KEY", "KIND", "ROWS", "BYTES", "CREATED")
     for dataset in _client(base_url, api_key, _need(use_case)).datasets.list():
         table.add_row(dataset.key or dataset.id, dataset.kind, str(dataset.records or 0),
                       str(dataset.size_bytes or 0), _when(dataset.created_at))
-    console.print(table)
+    table.print()
 
 
 @datasets_app.command("upload")
@@ -171,10 +177,10 @@ def jobs_list(
 ) -> None:
     """Jobs, newest first (of one use case with --use-case)."""
     page = _client(base_url, api_key).jobs.list(first=limit, use_case=use_case)
-    table = _table("ID", "NAME", "KIND", "STATUS", "PROGRESS", "CREATED")
+    table = _Rows("ID", "NAME", "KIND", "STATUS", "PROGRESS", "CREATED")
     for job in page.nodes:
         table.add_row(job.id, job.name, job.kind, job.status, f"{job.progress:.0%}", _when(job.created_at))
-    console.print(table)
+    table.print()
 
 
 def _new_lines(seen: list[str], lines: list[str]) -> list[str]:
@@ -264,12 +270,12 @@ def jobs_cancel(
 @recipes_app.command("list")
 def recipes_list(use_case: UseCaseOption = None, base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None:
     """The recipes a use case can run (its own and the built-in ones)."""
-    table = _table("KEY", "NAME", "BUILT-IN", "DESCRIPTION")
+    table = _Rows("KEY", "NAME", "BUILT-IN", "DESCRIPTION")
     for recipe in _client(base_url, api_key, _need(use_case)).recipes.list():
         description = (recipe.description or "").strip().splitlines()
         table.add_row(recipe.key or recipe.id, recipe.name, "yes" if recipe.builtin else "",
                       description[0] if description else "")
-    console.print(table)
+    table.print()
 
 
 def register(app: typer.Typer) -> None:
