@@ -122,3 +122,25 @@ def test_sdk_wait_reports_progress(client: Adaptive, tmp_path: Path, unique: str
             client.jobs.wait(sleeper.id, timeout=0.5, poll_interval=0.2)
     finally:
         client.jobs.cancel(sleeper.id)
+
+
+def test_async_client_waits_with_progress(server: LiveServer, client: Adaptive, tmp_path: Path, unique: str) -> None:
+    import asyncio
+
+    from adaptive_engine import AsyncAdaptive
+    from tests.jobs.recipes import QUICK
+
+    use_case = f"async-{unique}"
+    client.use_cases.create(key=use_case)
+    (tmp_path / "quick.py").write_text(QUICK)
+    client.recipes.upload(str(tmp_path / "quick.py"), recipe_key="quick", use_case=use_case)
+    job = client.jobs.run("quick", num_gpus=0, args={"n": 3}, use_case=use_case)
+
+    async def follow() -> tuple[str, list[str]]:
+        statuses: list[str] = []
+        async with AsyncAdaptive(server.base_url, api_key=server.api_key) as sdk:
+            done = await sdk.jobs.wait(job.id, poll_interval=0.2, on_progress=lambda j: statuses.append(j.status))
+        return done.status, statuses
+
+    status, statuses = asyncio.run(follow())
+    assert status == "COMPLETED" and statuses[-1] == "COMPLETED"
