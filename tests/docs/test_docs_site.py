@@ -27,3 +27,25 @@ def test_readme_is_short_and_its_links_resolve() -> None:
     assert local, "the README links to its docs pages"
     missing = [t for t in local if not (ROOT / t).exists()]
     assert not missing, f"README links to missing files: {missing}"
+
+
+def test_optional_pages_join_the_nav_when_present(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "mkdocs_hooks.py", tmp_path / "scripts" / "mkdocs_hooks.py")
+    (tmp_path / "docs" / "observability.md").write_text("# Observability\n\nSee [configuration](configuration.md).\n")
+    (tmp_path / "docs" / "lifecycle.md").unlink(missing_ok=True)
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    home = (tmp_path / "site" / "index.html").read_text()
+    assert 'href="observability/"' in home and "lifecycle/" not in home
+
+    # A broken link in a page fails the strict build.
+    (tmp_path / "docs" / "observability.md").write_text("# Observability\n\nSee [nothing](no-such-page.md).\n")
+    broken = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert broken.returncode != 0 and "no-such-page.md" in broken.stdout + broken.stderr

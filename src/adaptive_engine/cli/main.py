@@ -80,7 +80,10 @@ def serve(
         "--bundled-models/--no-bundled-models",
         help="Load the bundled local models [env: ADAPTIVE_BUNDLED_MODELS; default: on]", show_default=False)] = None,
 ) -> None:
-    """Run the server (every other setting from its ADAPTIVE_* variable: see docs/configuration.md)."""
+    """Run the server.
+
+    Every other setting comes from its ADAPTIVE_* variable (see docs/configuration.md); a flag wins over its
+    variable."""
     import os
 
     from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, DataDirInUse, DataDirLock
