@@ -98,3 +98,45 @@ def test_recipe_failures_and_bad_dataset_lines(tmp_path: Path) -> None:
     debug = cli("--debug", *args, cwd=tmp_path)
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and "DatasetFormatError: rows.jsonl line 4" in debug.stderr
+
+
+WITHOUT_TORCH = """
+import sys
+# As on a machine without the [local] extra: these imports fail.
+for name in ("torch", "transformers", "sentence_transformers"):
+    sys.modules[name] = None
+sys.argv = ["adaptive-engine", *sys.argv[1:]]
+from adaptive_engine.cli.main import main
+main()
+"""
+
+
+def test_serve_runs_without_torch_and_names_the_extra(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": "no-torch-key", "ADAPTIVE_BUILTIN_RECIPES": "false"}
+    process = subprocess.Popen([sys.executable, "-c", WITHOUT_TORCH, "serve", "--port", str(port), "--data-dir",
+                                str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the bundled models never failed"
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/ready")
+                if ready.json()["checks"].get("bundled_models", "").count("ERROR") == 2:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert ready.status_code == 503
+        hint = "local models need the [local] extra: pip install 'adaptive-engine[local]'"
+        assert ready.json()["checks"]["bundled_models"] == (
+            f"all-minilm-l6-v2 is ERROR ({hint} (sentence_transformers is not installed)); "
+            f"smollm2-135m-instruct is ERROR ({hint} (torch is not installed))")
+        # Everything else serves.
+        me = httpx.post(f"http://127.0.0.1:{port}/api/graphql", headers={"Authorization": "Bearer no-torch-key"},
+                        json={"query": "{ me { email } }"})
+        assert me.json()["data"]["me"]["email"] == "admin@localhost"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
