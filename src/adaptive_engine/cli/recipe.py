@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-recipe_app = typer.Typer(help="Develop recipes locally", no_args_is_help=True)
+from adaptive_engine.cli.errors import ErrorHandling, describe, fail
+
+recipe_app = typer.Typer(help="Develop recipes locally", no_args_is_help=True, rich_markup_mode=None)
 
 
 @recipe_app.command("run")
@@ -18,7 +20,8 @@ def run(
     output_dir: Annotated[Path, typer.Option("--output-dir", help="Where artifacts and metrics go")] = Path(
         "recipe-output"
     ),
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="A server, for ctx.client and datasets")] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        "--base-url", envvar="ADAPTIVE_BASE_URL", help="A server, for ctx.client and datasets")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="ADAPTIVE_API_KEY")] = None,
     use_case: Annotated[Optional[str], typer.Option("--use-case")] = None,
 ) -> None:
@@ -41,6 +44,11 @@ def run(
     except RecipeDefinitionError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+    except Exception as exc:
+        # What the recipe's own code raised: one line (its traceback with --debug).
+        if ErrorHandling.debug:
+            raise
+        fail(f"the recipe failed: {describe(exc)}")
     typer.echo(f"done; outputs in {output_dir}")
 
 

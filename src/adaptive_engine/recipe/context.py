@@ -78,6 +78,10 @@ def _check_metrics(values: Mapping[str, Any]) -> dict[str, float]:
     return checked
 
 
+class DatasetFormatError(ValueError):
+    """A dataset line that is not a JSON object; the message names the dataset and the line."""
+
+
 class RecipeContext:
     """Passed to ``@recipe_main`` functions as ``ctx``."""
 
@@ -132,9 +136,15 @@ class RecipeContext:
 
     def load_dataset(self, key: str) -> Iterator[dict[str, Any]]:
         """Iterate over the rows (dicts) of a dataset of the job's use case."""
-        for line in self._backend.dataset_bytes(key).decode("utf-8").splitlines():
+        for number, line in enumerate(self._backend.dataset_bytes(key).decode("utf-8").splitlines(), start=1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    # The file's line, not the parser's (which counts within the one line it was given).
+                    raise DatasetFormatError(
+                        f"{key} line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+                    ) from None
 
     def register_model(
         self,

@@ -53,11 +53,14 @@ from adaptive_engine.server.middleware import (
 )
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.outbound import OutboundGuard
+from adaptive_engine.server.periodic import cancel_task
 from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.json_input import JsonLimits
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
+from adaptive_engine.server.readiness import announce_when_ready
+from adaptive_engine.server.readiness import check as check_readiness
 from adaptive_engine.server.rest.router import api_router
 from adaptive_engine.server.sandbox import Sandbox
 
@@ -141,9 +144,11 @@ async def graphql_context(request: Request) -> AsyncIterator[Context]:
         yield Context(session=session, principal=request.state.principal, platform=platform)
 
 
-def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | None = None,
+               announce: bool = False) -> FastAPI:
     """``data_dir_lock``: the data dir's lock when the caller took it already (``serve`` does, before any
-    start-up work); otherwise start-up takes it first, and releases it at shutdown."""
+    start-up work); otherwise start-up takes it first, and releases it at shutdown. ``announce`` (``serve``):
+    print where the admin key is, and ``ready: URL`` once ``/ready`` would say so."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -174,12 +179,19 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
                 f"    {result.generated_key}\n",
                 flush=True,
             )
+        elif announce:
+            where = ("ADAPTIVE_ADMIN_API_KEY" if settings.admin_api_key
+                     else f"{settings.data_dir / ADMIN_KEY_FILE} (written on the first start)")
+            print(f"Admin API key: {where}", flush=True)
         for service in platform.services:
             await service.start()
         platform.ready = True
+        announcer = (asyncio.create_task(announce_when_ready(platform, settings.resolved_callback_url))
+                     if announce else None)
         try:
             yield
         finally:
+            await cancel_task(announcer)
             platform.ready = False
             for service in reversed(platform.services):
                 await service.stop()
@@ -201,6 +213,12 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
         if not platform.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        """Whether the server can do its work: database migrated, job runner up, bundled models online."""
+        readiness = await check_readiness(platform)
+        return JSONResponse(readiness.as_json(), status_code=200 if readiness.ready else 503)
 
     @app.get(METRICS_PATH)
     async def metrics(request: Request) -> Response:

@@ -21,7 +21,7 @@ from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.deps import SESSION_KEY
 from adaptive_engine.server.rest.errors import error_body, exception_response
 
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 
 def _bearer(scope: Scope) -> str | None:

@@ -54,6 +54,11 @@ class PeriodicService:
         await cancel_task(self._task)
         self._task = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the loop is alive (started, not stopped, not dead of an error it could not survive)."""
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         """Run the next pass now instead of at the end of the interval; callable from any thread."""
         loop = self.loop

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from adaptive_engine.sdk._base import Resource, operation
@@ -22,24 +23,29 @@ class Datasets(Resource):
     """JSONL datasets of a use case."""
 
     @operation
-    def upload(self, file_path: str, dataset_key: str, name: str | None = None, use_case: str | None = None):
+    def upload(self, file_path: str, dataset_key: str, name: str | None = None, use_case: str | None = None,
+               on_progress: Callable[[int, int], None] | None = None):
         """Upload a JSONL file as a dataset. Each line is a row: ``messages`` (or ``prompt``), optionally
         ``completion``, ``feedback`` (``{metric: value}``), or ``chosen``/``rejected`` for preferences.
-        The whole file is validated; a bad line rejects it with the line number and the reason."""
+        The whole file is validated; a bad line rejects it with the line number and the reason.
+        ``on_progress(bytes_sent, total_bytes)`` is called as the file goes (after each 5 MB part)."""
         use_case = self.use_case_key(use_case)
         path = Path(file_path)
         if not path.is_file():
             raise FileNotFoundError(f"dataset file not found: {file_path}")
         size = os.path.getsize(path)
         if size > CHUNKED_THRESHOLD:
-            dataset_id = yield from self._chunked(path, size, dataset_key, name, use_case)
+            dataset_id = yield from self._chunked(path, size, dataset_key, name, use_case, on_progress)
             return (yield from self._get(dataset_id, use_case))
         query = f"mutation CreateDataset($input: DatasetCreate!, $file: Upload!) {{ createDataset(input: $input, file: $file) {{ {DATASET_FIELDS} }} }}"
         variables = {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key}}
         data = yield GraphQL(query, variables, files={"file": (path.stem, path.read_bytes(), "application/jsonl")})
+        if on_progress is not None:
+            on_progress(size, size)
         return Dataset.model_validate(data["createDataset"])
 
-    def _chunked(self, path: Path, size: int, dataset_key: str, name: str | None, use_case: str):
+    def _chunked(self, path: Path, size: int, dataset_key: str, name: str | None, use_case: str,
+                 on_progress: Callable[[int, int], None] | None):
         parts = max(1, math.ceil(size / CHUNK_SIZE))
         init = yield Rest("POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts})
         session_id = init["session_id"]
@@ -53,6 +59,8 @@ class Datasets(Resource):
                         content=source.read(CHUNK_SIZE),
                         headers={"Content-Type": "application/octet-stream"},
                     )
+                    if on_progress is not None:
+                        on_progress(min(number * CHUNK_SIZE, size), size)
             query = (
                 "mutation CreateDatasetFromMultipartUpload($input: DatasetCreateFromMultipartUpload!) {"
                 " createDatasetFromMultipartUpload(input: $input) { datasetId status error } }"

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from adaptive_engine.sdk._base import Resource, operation
-from adaptive_engine.sdk._requests import GraphQL, Rest
+from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
+from adaptive_engine.sdk.errors import APITimeoutError
 from adaptive_engine.sdk.resources.recipes import RECIPE_FIELDS
 from adaptive_engine.sdk.types import Job, JobPage
 
@@ -16,6 +19,9 @@ JOB_FIELDS = f"""
   details {{ args recipeHash artifacts {{ id name kind status uri metadata sizeBytes createdAt }} }}
   metrics {{ step values createdAt }}
 """
+
+# A job in one of these states changes no more.
+JOB_FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 
 JobKindName = Literal["TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"]
 
@@ -38,9 +44,31 @@ class Jobs(Resource):
     @operation
     def get(self, job_id: str):
         """A job, with its progress, error, artifacts and metrics."""
+        return (yield from self._get(job_id))
+
+    def _get(self, job_id: str):
         query = f"query Job($id: UUID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}"
         data = yield GraphQL(query, {"id": str(job_id)})
         return Job.model_validate(data["job"])
+
+    @operation
+    def wait(self, job_id: str, timeout: float | None = None, poll_interval: float = 1.0,
+             on_progress: Callable[[Job], None] | None = None):
+        """Follow a job until it ends (COMPLETED, FAILED or CANCELED) and return it as it ended; the caller
+        reads ``status`` and ``error``. ``on_progress(job)`` is called with each poll (progress, stage,
+        metrics). Raises ``APITimeoutError`` when the job is still going after ``timeout`` seconds."""
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = yield from self._get(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.status in JOB_FINAL_STATUSES:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise APITimeoutError(f"job {job_id} is still {job.status} after {timeout:g} s")
+            yield Sleep(poll_interval)
 
     @operation
     def list(self, first: int | None = 100, last: int | None = None, after: str | None = None,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from adaptive_engine.sdk._base import Resource, operation
-from adaptive_engine.sdk._requests import GraphQL
+from adaptive_engine.sdk._requests import GraphQL, Sleep
+from adaptive_engine.sdk.errors import ServerError
 from adaptive_engine.sdk.resources.jobs import JOB_FIELDS
 from adaptive_engine.sdk.types import Job, Model, ModelService
 
@@ -49,6 +51,9 @@ class Models(Resource):
     @operation
     def get(self, model: str):
         """A model by key or id."""
+        return (yield from self._get(model))
+
+    def _get(self, model: str):
         data = yield GraphQL(f"query Model($m: IdOrKey!) {{ model(idOrKey: $m) {{ {MODEL_FIELDS} }} }}", {"m": model})
         return Model.model_validate(data["model"])
 
@@ -116,22 +121,45 @@ class Models(Resource):
 
     @operation
     def deploy(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
-               placement: dict[str, Any] | None = None):
+               placement: dict[str, Any] | None = None, on_progress: Callable[[Model], None] | None = None,
+               poll_interval: float = 1.0):
         """Attach (if needed) and deploy a model on a use case; ``wait`` blocks until it is online and
-        raises with the backend's reason if loading fails."""
-        service = yield from self._deploy(model, wait, use_case, placement)
+        raises with the backend's reason if loading fails. With ``on_progress``, the wait is done here:
+        ``on_progress(model)`` is called about every ``poll_interval`` seconds with the model (its status in
+        ``online``) until it is ONLINE."""
+        return (yield from self._deploy_and_wait(model, wait, make_default, use_case, placement, on_progress,
+                                                 poll_interval))
+
+    @operation
+    def attach(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
+               placement: dict[str, Any] | None = None, on_progress: Callable[[Model], None] | None = None,
+               poll_interval: float = 1.0):
+        """Attach a model to a use case and deploy it (same as ``deploy``, ``on_progress`` included)."""
+        return (yield from self._deploy_and_wait(model, wait, make_default, use_case, placement, on_progress,
+                                                 poll_interval))
+
+    def _deploy_and_wait(self, model: str, wait: bool, make_default: bool, use_case: str | None,
+                         placement: dict[str, Any] | None, on_progress: Callable[[Model], None] | None,
+                         poll_interval: float):
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        service = yield from self._deploy(model, wait and on_progress is None, use_case, placement)
+        if wait and on_progress is not None:
+            service.model = yield from self._follow_load(model, on_progress, poll_interval)
         if make_default:
             service = yield from self._update(model, use_case, is_default=True)
         return service
 
-    @operation
-    def attach(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
-               placement: dict[str, Any] | None = None):
-        """Attach a model to a use case and deploy it (same as ``deploy``)."""
-        service = yield from self._deploy(model, wait, use_case, placement)
-        if make_default:
-            service = yield from self._update(model, use_case, is_default=True)
-        return service
+    def _follow_load(self, model: str, on_progress: Callable[[Model], None], poll_interval: float):
+        while True:
+            current = yield from self._get(model)
+            on_progress(current)
+            if current.online == "ONLINE":
+                return current
+            if current.online == "ERROR":
+                raise ServerError(f"model '{current.key}' failed to load: {current.error or 'unknown error'}",
+                                  code="UPSTREAM_ERROR")
+            yield Sleep(poll_interval)
 
     @operation
     def detach(self, model: str, use_case: str | None = None):

@@ -18,13 +18,12 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adaptive_engine import models_bundled
 from adaptive_engine.devices import pick_device, serving_dtype
 from adaptive_engine.server.inference.tool_calls import ToolUse, template_messages
 
-from ..batching import DONE, BatchEngine, EngineStats
 from .base import (
     Backend,
     BackendError,
@@ -42,6 +41,21 @@ from .base import (
     TextDelta,
     Usage,
 )
+
+if TYPE_CHECKING:  # the batching engine imports torch: loaded with the first local model, not with the server
+    from ..batching import BatchEngine, EngineStats
+
+# What a missing dependency of local models tells the operator.
+LOCAL_EXTRA_HINT = "local models need the [local] extra: pip install 'adaptive-engine[local]'"
+
+
+def _import_batching() -> Any:
+    try:
+        from .. import batching
+    except ModuleNotFoundError as exc:
+        raise BackendLoadError(f"{LOCAL_EXTRA_HINT} ({exc.name} is not installed)") from None
+    return batching
+
 
 log = logging.getLogger(__name__)
 # One model load at a time in this process: transformers builds models under process-wide switches (the
@@ -184,6 +198,7 @@ class LocalChatBackend(Backend):
             if self._engine is not None:
                 return
             try:
+                batching = _import_batching()
                 self.model, self.tokenizer = await asyncio.to_thread(load_causal_lm, self.spec, self.device)
             except BackendError as exc:
                 self._load_error = exc.message
@@ -193,8 +208,8 @@ class LocalChatBackend(Backend):
             if eos is None:
                 eos = self.tokenizer.eos_token_id
             eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-            self._engine = BatchEngine(self.model, self.tokenizer, eos_token_ids=eos_ids,
-                                       max_batch_rows=self.max_batch_rows, name=self.name)
+            self._engine = batching.BatchEngine(self.model, self.tokenizer, eos_token_ids=eos_ids,
+                                                max_batch_rows=self.max_batch_rows, name=self.name)
             self._engine.start()
 
     async def unload(self) -> None:
@@ -277,10 +292,11 @@ class LocalChatBackend(Backend):
             # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
             await asyncio.to_thread(ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos))
         job = self._submit(request, events)
+        done = _import_batching().DONE  # loaded already: a model that serves has its engine
         try:
             while True:
                 event = await events.get()
-                if event is DONE:
+                if event is done:
                     return
                 if isinstance(event, BaseException):
                     raise event
@@ -375,6 +391,8 @@ class LocalEmbeddingBackend(Backend):
                 from sentence_transformers import SentenceTransformer
 
                 return SentenceTransformer(str(self.path), device=pick_device(self.device))
+        except ModuleNotFoundError as exc:
+            raise BackendLoadError(f"{LOCAL_EXTRA_HINT} ({exc.name} is not installed)") from None
         except Exception as exc:
             raise BackendLoadError(f"could not load the embedding model from {self.path}: {exc}") from exc
 
