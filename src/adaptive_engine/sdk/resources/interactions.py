@@ -155,3 +155,19 @@ class Interactions(Resource):
         )
         data = yield GraphQL(query, variables)
         return InteractionPage.model_validate(data["completions"])
+
+    @operation
+    def export(self, path: str, filters: dict[str, Any] | None = None, format: str = "jsonl",  # noqa: A002
+               as_dataset: bool = False, use_case: str | None = None):
+        """Save the interactions ``filters`` select (the filters of ``list``) to ``path`` as JSONL or CSV, oldest
+        first, each with its feedback; ``as_dataset``: as PROMPT_COMPLETION dataset rows. Returns the path."""
+        import json
+
+        use_case = self.use_case_key(use_case)
+        params = {"use_case": use_case, "format": format, "filter": json.dumps(filter_input(use_case, filters))}
+        if as_dataset:
+            params["as_dataset"] = "true"
+        content = yield Rest("GET", "/completions/export", params=params, raw=True)
+        with open(path, "wb") as out:
+            out.write(content)
+        return path
