@@ -279,6 +279,8 @@ class Interaction(APIObject):
     user_id: str | None = None
     prompt_hash: str | None = None
     ab_campaign_id: str | None = None
+    # Set by interactions.update_completion(metadata=...).
+    user_metadata: dict[str, Any] | None = None
 
 
 class JobStage(APIObject):

@@ -10,7 +10,7 @@ from adaptive_engine.sdk.types import AddInteractionsResponse, Interaction, Inte
 _METRIC = "id key name kind description scoringType createdAt hasDirectFeedbacks hasComparisonFeedbacks"
 _SIDE = "id completion source model { id key name }"
 INTERACTION_FIELDS = f"""
-  id completion source createdAt sessionId userId promptHash abCampaignId
+  id completion source createdAt sessionId userId promptHash abCampaignId userMetadata
   chatMessages {{ role content }}
   model {{ id key name }}
   directFeedbacks {{ id value reason details userId createdAt metric {{ {_METRIC} }} }}
@@ -171,3 +171,23 @@ class Interactions(Resource):
         with open(path, "wb") as out:
             out.write(content)
         return path
+
+    @operation
+    def update_completion(self, completion_id: str | uuid.UUID, add_labels: dict[str, str] | None = None,
+                          remove_labels: dict[str, str] | None = None, set_labels: dict[str, str] | None = None,
+                          metadata: dict[str, Any] | None = None):
+        """Curate a logged completion: add labels (a key's value replaced), remove ``key: value`` labels (each
+        must be on it), or replace them all with ``set_labels``; set its metadata. Returns the interaction."""
+
+        def pairs(labels: dict[str, str]) -> list[dict[str, str]]:
+            return [{"key": k, "value": v} for k, v in labels.items()]
+
+        body: dict[str, Any] = {"id": str(completion_id)}
+        for wire, labels in (("addLabels", add_labels), ("removeLabels", remove_labels), ("setLabels", set_labels)):
+            if labels is not None:
+                body[wire] = pairs(labels)
+        if metadata is not None:
+            body["metadata"] = metadata
+        query = f"mutation UpdateCompletion($input: UpdateCompletion!) {{ updateCompletion(input: $input) {{ {INTERACTION_FIELDS} }} }}"
+        data = yield GraphQL(query, {"input": body})
+        return Interaction.model_validate(data["updateCompletion"])

@@ -141,7 +141,8 @@ async def interaction_conditions(session: AsyncSession, principal: Principal, us
     return await completion_filter(session, target.id, flt, campaign_id)
 
 
-async def _feedback(conn: Any, ids: list[Any]) -> dict[Any, dict[str, float]]:
+async def feedback_values(conn: Any, ids: list[Any], metric_ids: list[Any] | None = None) -> dict[Any, dict[str, float]]:
+    """The latest value of each key (of ``metric_ids`` when given) on each completion of ``ids``."""
     out: dict[Any, dict[str, float]] = {}
     query = (
         select(Feedback.completion_id, Metric.key, Feedback.value)
@@ -149,6 +150,8 @@ async def _feedback(conn: Any, ids: list[Any]) -> dict[Any, dict[str, float]]:
         .where(Feedback.completion_id.in_(ids))
         .order_by(Feedback.created_at, Feedback.id)
     )
+    if metric_ids:
+        query = query.where(Feedback.metric_id.in_(metric_ids))
     for completion_id, key, value in await conn.execute(query):
         out.setdefault(completion_id, {})[key] = value
     return out
@@ -163,16 +166,17 @@ async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_datase
             if as_dataset:
                 yield [_dataset_row(r) for r in partition if r.completion and r.messages]
                 continue
-            feedback = await _feedback(lookups, [r.id for r in partition])
+            feedback = await feedback_values(lookups, [r.id for r in partition])
             yield [_interaction_row(r, feedback.get(r.id, {})) for r in partition]
 
 
-def _messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """A completion's prompt as a dataset row's ``messages`` (role and text only)."""
     return [{"role": str(m.get("role", "")), "content": str(m.get("content") or "")} for m in stored or []]
 
 
 def _dataset_row(r: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": str(r.id), "messages": _messages(r.messages), "completion": r.completion}
+    row: dict[str, Any] = {"id": str(r.id), "messages": dataset_messages(r.messages), "completion": r.completion}
     if r.labels:
         row["labels"] = {str(k): str(v) for k, v in r.labels.items()}
     return row

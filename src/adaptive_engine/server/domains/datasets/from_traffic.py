@@ -22,7 +22,6 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.db.models import Comparison, Completion, Dataset, Feedback, Metric, UseCase
+from adaptive_engine.server.domains.datasets.export import dataset_messages, feedback_values
 from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
 from adaptive_engine.server.domains.datasets.service import check_can_create
 from adaptive_engine.server.domains.feedback_keys.service import get_key
@@ -185,21 +185,17 @@ async def count_rows(session: AsyncSession, plan: Plan) -> int:
     return int((await session.execute(select(func.count()).select_from(plan.query().subquery()))).scalar_one())
 
 
-def _messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:
-    return [{"role": str(m.get("role", "")), "content": str(m.get("content") or "")} for m in stored or []]
-
-
 def _row(kind: str, record: Any, feedback: dict[str, float] | None = None) -> dict[str, Any] | None:
     """A dataset row of one selected record, or None when it cannot make a valid row."""
     if kind == "PREFERENCE":
         comparison_id, messages, chosen, rejected, labels, metric = record
         if not chosen.strip() or not rejected.strip() or chosen == rejected:
             return None
-        row = {"id": str(comparison_id), "messages": _messages(messages), "chosen": chosen, "rejected": rejected,
+        row = {"id": str(comparison_id), "messages": dataset_messages(messages), "chosen": chosen, "rejected": rejected,
                "metadata": {"metric": metric}}
     else:
         completion_id, messages, completion, labels = record
-        row = {"id": str(completion_id), "messages": _messages(messages)}
+        row = {"id": str(completion_id), "messages": dataset_messages(messages)}
         if kind != "PROMPT":
             row["completion"] = completion
         if kind == "PROMPT_COMPLETION_FEEDBACK":
@@ -213,34 +209,17 @@ def _row(kind: str, record: Any, feedback: dict[str, float] | None = None) -> di
     return row
 
 
-async def _feedback_of(engine: AsyncEngine, plan: Plan, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, float]]:
-    """The latest value of each key on each completion of ``ids``."""
-    query = (
-        select(Feedback.completion_id, Metric.key, Feedback.value)
-        .join(Metric, Metric.id == Feedback.metric_id)
-        .where(Feedback.completion_id.in_(ids))
-        .order_by(Feedback.created_at, Feedback.id)
-    )
-    if plan.metrics:
-        query = query.where(Feedback.metric_id.in_([m.id for m in plan.metrics]))
-    out: dict[uuid.UUID, dict[str, float]] = defaultdict(dict)
-    async with engine.connect() as conn:
-        for completion_id, key, value in await conn.execute(query):
-            out[completion_id][key] = value
-    return out
-
-
 async def stream_rows(engine: AsyncEngine, plan: Plan, limit: int | None = None) -> AsyncIterator[list[dict[str, Any]]]:
     """The plan's rows, a partition at a time, read through a streaming cursor of its own connection."""
     query = plan.query()
     if limit is not None:
-        query = query.limit(limit)
-    async with engine.connect() as conn:
+        query = query.limit(min(limit, plan.sample_size or limit))
+    async with engine.connect() as conn, engine.connect() as lookups:
         result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
         async for partition in result.partitions(PARTITION_ROWS):
             feedback = None
             if plan.kind == "PROMPT_COMPLETION_FEEDBACK":
-                feedback = await _feedback_of(engine, plan, [r[0] for r in partition])
+                feedback = await feedback_values(lookups, [r[0] for r in partition], [m.id for m in plan.metrics])
             rows = [_row(plan.kind, r, feedback.get(r[0]) if feedback is not None else None) for r in partition]
             yield [r for r in rows if r is not None]
 
