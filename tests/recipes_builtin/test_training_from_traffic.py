@@ -74,6 +74,7 @@ def test_dpo_from_an_ab_tests_duels_in_one_call(sdk: Adaptive) -> None:
     sdk.models.attach("base-135m", wait=False)
     sdk.models.attach("challenger-135m", wait=False)
     sdk.feedback.register_key("preferred", kind="bool")
+    sdk.feedback.link("preferred")
     sdk.ab_tests.create("duel", "preferred", ["base-135m", "challenger-135m"], feedback_type="preference")
     messages = [{"role": "user", "content": "Name a colour."}]
     for i in range(3):
