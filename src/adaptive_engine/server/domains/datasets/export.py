@@ -159,7 +159,10 @@ async def feedback_values(conn: Any, ids: list[Any], metric_ids: list[Any] | Non
 
 async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_dataset: bool) -> AsyncIterator[list[dict[str, Any]]]:
     """The selected completions, oldest first, a partition at a time; ``as_dataset``: as PROMPT_COMPLETION rows."""
-    query = select(Completion).where(*conditions).order_by(Completion.created_at, Completion.id)
+    # Plain rows of the columns written, not ORM objects: an export reads many.
+    columns = (Completion.id, Completion.created_at, Completion.model_key, Completion.source, Completion.session_id,
+               Completion.user_ref, Completion.prompt_hash, Completion.messages, Completion.completion, Completion.labels)
+    query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
     async with engine.connect() as conn, engine.connect() as lookups:
         result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
         async for partition in result.partitions(PARTITION_ROWS):
