@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.models import Completion, Feedback, Metric
@@ -162,15 +163,41 @@ async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_datase
     # Plain rows of the columns written, not ORM objects: an export reads many.
     columns = (Completion.id, Completion.created_at, Completion.model_key, Completion.source, Completion.session_id,
                Completion.user_ref, Completion.prompt_hash, Completion.messages, Completion.completion, Completion.labels)
-    query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
-    async with engine.connect() as conn, engine.connect() as lookups:
+    if as_dataset:
+        query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
+        async with engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
+            async for partition in result.partitions(PARTITION_ROWS):
+                yield [_dataset_row(r) for r in partition if r.completion and r.messages]
+        return
+    # Each completion's feedback joined in the same stream (a row per value, consecutive): no query per partition.
+    # An alias, so that the filter's own feedback conditions (EXISTS on the table) are not tied to this join.
+    given = aliased(Feedback)
+    query = (
+        select(*columns, Metric.key.label("feedback_key"), given.value.label("feedback_value"))
+        .select_from(Completion)
+        .outerjoin(given, given.completion_id == Completion.id)
+        .outerjoin(Metric, Metric.id == given.metric_id)
+        .where(*conditions)
+        .order_by(Completion.created_at, Completion.id, given.created_at, given.id)
+    )
+    current: Any = None
+    feedback: dict[str, float] = {}
+    async with engine.connect() as conn:
         result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
         async for partition in result.partitions(PARTITION_ROWS):
-            if as_dataset:
-                yield [_dataset_row(r) for r in partition if r.completion and r.messages]
-                continue
-            feedback = await feedback_values(lookups, [r.id for r in partition])
-            yield [_interaction_row(r, feedback.get(r.id, {})) for r in partition]
+            done = []
+            for r in partition:
+                if current is None or r.id != current.id:
+                    if current is not None:
+                        done.append(_interaction_row(current, feedback))
+                    current, feedback = r, {}
+                if r.feedback_key is not None:
+                    feedback[r.feedback_key] = r.feedback_value  # the latest value of a key wins
+            if done:
+                yield done
+    if current is not None:
+        yield [_interaction_row(current, feedback)]
 
 
 def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:
