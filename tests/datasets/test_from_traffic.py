@@ -135,11 +135,13 @@ def test_download_links_of_the_graphql_api(server: LiveServer, client: Adaptive,
         ({"kind": "PROMPT_COMPLETION", "completion_ids": []}, errors.ValidationError, "at least one completion id"),
         ({"kind": "PREFERENCE", "filters": {"labels": [{"key": "nothing"}]}}, errors.ValidationError, "select no rows"),
         ({"kind": "PROMPT_COMPLETION", "filters": {"session_id": "not-a-uuid"}}, errors.ValidationError, "sessionId"),
+        ({"kind": "PROMPT", "filters": {}, "metrics": ["{quality}"]}, errors.ValidationError, "PROMPT dataset holds no"),
     ],
 )
 def test_bad_filters_are_refused_and_create_nothing(
     client: Adaptive, traffic: dict, kwargs: dict, error: type, message: str
 ) -> None:
+    kwargs = {**kwargs, "metrics": [m.format(quality=traffic["quality"]) for m in kwargs["metrics"]]} if "metrics" in kwargs else kwargs
     with pytest.raises(error, match=message):
         client.datasets.create_from_filters("bad", **kwargs)
     assert [d.key for d in client.datasets.list()] == []

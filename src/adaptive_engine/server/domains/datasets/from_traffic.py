@@ -159,6 +159,8 @@ async def plan_from_input(session: AsyncSession, principal: Principal, inp: Any)
         if excluded:
             conditions.append(Completion.id.not_in(excluded))
     metrics = [await get_key(session, m) for m in getattr(inp, "metrics", None) or []]
+    if metrics and kind == "PROMPT":
+        raise InvalidInput("metrics: a PROMPT dataset holds no completions to choose or score")
     plan = Plan(use_case=use_case, kind=kind, conditions=conditions, metrics=metrics)
     sample = getattr(inp, "sample_config", None)
     if sample is not None:
