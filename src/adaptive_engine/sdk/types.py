@@ -135,6 +135,20 @@ class DatasetMetricUsage(APIObject):
     metric: Metric
 
 
+class DatasetProgress(APIObject):
+    processed_lines: int
+    total_lines: int
+    progress: float
+
+
+class DatasetPreview(APIObject):
+    """What a dataset from filters would hold: its kind, how many rows, the first few."""
+
+    kind: str
+    count: int
+    rows: list[dict[str, Any]]
+
+
 class Dataset(APIObject):
     id: str
     key: str | None = None
@@ -145,6 +159,11 @@ class Dataset(APIObject):
     source: str | None = None
     size_bytes: int | None = None
     metrics_usage: list[DatasetMetricUsage] = []
+    # READY; a dataset from filters written in the background is PROCESSING, then READY or FAILED (see error).
+    status: str = "READY"
+    error: str | None = None
+    progress: DatasetProgress | None = None
+    download_url: str | None = None
 
 
 # ----- feedback and interactions
@@ -260,6 +279,8 @@ class Interaction(APIObject):
     user_id: str | None = None
     prompt_hash: str | None = None
     ab_campaign_id: str | None = None
+    # Set by interactions.update_completion(metadata=...).
+    user_metadata: dict[str, Any] | None = None
 
 
 class JobStage(APIObject):

@@ -30,6 +30,7 @@ from adaptive_engine.server.domains.compute_pools.service import (
     detect_machine,
     ensure_pools,
 )
+from adaptive_engine.server.domains.datasets.from_traffic import DatasetBuilds
 from adaptive_engine.server.domains.graders.grading import GradingService
 from adaptive_engine.server.domains.graders.inference_bridge import ManagerGenerator
 from adaptive_engine.server.domains.graders.online import OnlineGradingService
@@ -118,6 +119,7 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         builtin_recipes=BuiltinRecipes(settings, sessionmaker, store, sandbox),
         events=Notifier(sessionmaker, notifier_settings(settings)),
         housekeeping=HousekeepingService(settings, sessionmaker, store),
+        dataset_builds=DatasetBuilds(engine, sessionmaker, store),
         metrics_registry=CollectorRegistry(),
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
     )
@@ -132,6 +134,7 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         platform.builtin_recipes,
         platform.events,
         platform.housekeeping,
+        platform.dataset_builds,
     ]
     return platform
 

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     files_dir: Path | None = None
     # Largest dataset accepted (one upload, or all parts of a chunked upload), in bytes.
     max_dataset_bytes: int = 1024 * 1024 * 1024
+    # A dataset from filters with more rows than this is written in the background (status PROCESSING).
+    dataset_inline_rows: int = Field(default=10_000, ge=0)
     max_recipe_bytes: int = 50 * 1024 * 1024
     # Deriving a recipe's JSON schema imports its code in a subprocess, under this time limit.
     recipe_schema_timeout_s: float = 120.0

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from adaptive_engine.server.db.refs import RefCache
     from adaptive_engine.server.domains.ab_tests.evaluator import AbTestEvaluator
     from adaptive_engine.server.domains.ab_tests.routing import AbRouter
+    from adaptive_engine.server.domains.datasets.from_traffic import DatasetBuilds
     from adaptive_engine.server.domains.graders.grading import GradingService
     from adaptive_engine.server.domains.graders.online import OnlineGradingService
     from adaptive_engine.server.domains.interactions.ingest import IngestWriter
@@ -63,6 +64,7 @@ class Platform:
     builtin_recipes: BuiltinRecipes
     events: Notifier
     housekeeping: HousekeepingService
+    dataset_builds: DatasetBuilds
     metrics_registry: CollectorRegistry
     # How deep and how large a request's JSON may be (rest/json_input.py).
     json_limits: JsonLimits

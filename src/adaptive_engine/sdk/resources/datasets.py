@@ -7,10 +7,12 @@ from pathlib import Path
 
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
-from adaptive_engine.sdk.types import Dataset
+from adaptive_engine.sdk.resources.interactions import filter_input
+from adaptive_engine.sdk.types import Dataset, DatasetPreview
 
 DATASET_FIELDS = """
-  id key name createdAt kind records source sizeBytes
+  id key name createdAt kind records source sizeBytes status error downloadUrl
+  progress { processedLines totalLines progress }
   metricsUsage { feedbackCount comparisonCount
     metric { id key name kind description scoringType createdAt hasDirectFeedbacks hasComparisonFeedbacks } }
 """
@@ -111,3 +113,64 @@ class Datasets(Resource):
         query = "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key, useCase: $useCase) }"
         data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
         return bool(data["deleteDataset"])
+
+    def _from_filters_input(self, use_case: str, kind: str, filters: dict | None, completion_ids: list | None,
+                            exclude: list | None, metrics: list | None, sample_size: int | None,
+                            selection: str | None, name: str | None = None, key: str | None = None) -> dict:
+        if (filters is None) == (completion_ids is None):
+            raise ValueError("give either filters or completion_ids")
+        query = ({"fromSelection": {"include": [str(c) for c in completion_ids]}} if completion_ids is not None else
+                 {"fromFilters": {"filters": filter_input(use_case, filters), "exclude": [str(c) for c in exclude or []]}})
+        out: dict = {"useCase": use_case, "name": name or key or "preview", "kind": kind, "completionQuery": query}
+        if key is not None:
+            out["key"] = key
+        if metrics:
+            out["metrics"] = list(metrics)
+        if selection is not None or sample_size is not None:
+            out["sampleConfig"] = {"selectionType": (selection or ("RANDOM" if sample_size else "ALL")).upper(),
+                                   **({"sampleSize": sample_size} if sample_size is not None else {})}
+        return out
+
+    @operation
+    def preview_from_filters(self, kind: str, filters: dict | None = None, completion_ids: list | None = None,
+                             exclude: list | None = None, metrics: list | None = None, sample_size: int | None = None,
+                             selection: str | None = None, use_case: str | None = None):
+        """What create_from_filters would write: the kind, the number of rows and the first few."""
+        variables = {"input": self._from_filters_input(self.use_case_key(use_case), kind, filters, completion_ids,
+                                                       exclude, metrics, sample_size, selection)}
+        query = "query Preview($input: DatasetCreateFromFilters!) { previewDatasetFromFilters(input: $input) }"
+        data = yield GraphQL(query, variables)
+        return DatasetPreview.model_validate(data["previewDatasetFromFilters"])
+
+    @operation
+    def create_from_filters(self, dataset_key: str, kind: str, filters: dict | None = None,
+                            completion_ids: list | None = None, exclude: list | None = None,
+                            metrics: list | None = None, sample_size: int | None = None, selection: str | None = None,
+                            name: str | None = None, use_case: str | None = None, wait: bool = True):
+        """A dataset of logged traffic: the completions ``filters`` select (the filters of interactions.list), or
+        ``completion_ids``. ``kind``: PROMPT, PROMPT_COMPLETION (one chosen completion per prompt: the best on the
+        first of ``metrics``, else the latest), PROMPT_COMPLETION_FEEDBACK or PREFERENCE (from logged
+        comparisons; an A/B test's duels with ``filters={"ab_campaign": ...}``). ``selection``: ALL, RANDOM or
+        LAST with ``sample_size``. Large datasets are written in the background: ``wait`` polls until READY."""
+        use_case = self.use_case_key(use_case)
+        variables = {"input": self._from_filters_input(use_case, kind, filters, completion_ids, exclude, metrics,
+                                                       sample_size, selection, name=name or dataset_key, key=dataset_key)}
+        query = f"mutation Create($input: DatasetCreateFromFilters!) {{ createDatasetFromFilters(input: $input) {{ {DATASET_FIELDS} }} }}"
+        data = yield GraphQL(query, variables)
+        dataset = Dataset.model_validate(data["createDatasetFromFilters"])
+        while wait and dataset.status == "PROCESSING":
+            yield Sleep(0.5)
+            dataset = yield from self._get(dataset.id, use_case)
+        if dataset.status == "FAILED":
+            from adaptive_engine.sdk.errors import ServerError
+
+            raise ServerError(f"dataset '{dataset.key}' could not be written: {dataset.error}")
+        return dataset
+
+    @operation
+    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None):  # noqa: A002
+        """Save a dataset's rows to ``path`` as JSONL or CSV; returns the path."""
+        content = yield Rest("GET", f"/datasets/{key}/download", params={"use_case": self.use_case_key(use_case),
+                                                                          "format": format}, raw=True)
+        Path(path).write_bytes(content)
+        return path

@@ -5,9 +5,10 @@ from typing import Any, Literal
 
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
-from adaptive_engine.sdk.types import ComparisonOutput, FeedbackKey, FeedbackKeyDetails, FeedbackOutput
+from adaptive_engine.sdk.types import ComparisonOutput, DirectFeedback, FeedbackKey, FeedbackKeyDetails, FeedbackOutput
 
 KEY_FIELDS = "id key name kind description scoringType createdAt hasDirectFeedbacks hasComparisonFeedbacks"
+DIRECT_FEEDBACK_FIELDS = f"id value reason details userId createdAt metric {{ {KEY_FIELDS} }}"
 LINKED_FIELDS = "id key name kind description scoringType createdAt"
 
 
@@ -122,3 +123,23 @@ class Feedback(Resource):
             body["tied"] = tied
         data = yield Rest("POST", "/comparison", json=body)
         return ComparisonOutput.model_validate(data)
+
+    @operation
+    def add_direct_feedback(self, completion_id: str | uuid.UUID, feedback_key: str, value: Any,
+                            reason: str | None = None, details: str | None = None, user: str | uuid.UUID | None = None):
+        """Add a metric value to a logged completion by hand; returns the feedback."""
+        body: dict[str, Any] = {"value": value}
+        body.update({k: v for k, v in {"reason": reason, "details": details,
+                                       "userId": str(user) if user else None}.items() if v is not None})
+        query = (f"mutation Add($c: UUID!, $m: IdOrKey!, $i: FeedbackAddInput!) {{ addDirectFeedback(completionId: $c,"
+                 f" metricId: $m, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}")
+        data = yield GraphQL(query, {"c": str(completion_id), "m": feedback_key, "i": body})
+        return DirectFeedback.model_validate(data["addDirectFeedback"])
+
+    @operation
+    def update_feedback(self, feedback_id: str | uuid.UUID, value: Any = None, details: str | None = None):
+        """Correct a feedback value (or its details); statistics follow. Returns the feedback."""
+        body = {k: v for k, v in {"value": value, "details": details}.items() if v is not None}
+        query = f"mutation Update($id: UUID!, $i: FeedbackUpdateInput!) {{ updateFeedback(id: $id, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        data = yield GraphQL(query, {"id": str(feedback_id), "i": body})
+        return DirectFeedback.model_validate(data["updateFeedback"])

@@ -10,7 +10,7 @@ from adaptive_engine.sdk.types import AddInteractionsResponse, Interaction, Inte
 _METRIC = "id key name kind description scoringType createdAt hasDirectFeedbacks hasComparisonFeedbacks"
 _SIDE = "id completion source model { id key name }"
 INTERACTION_FIELDS = f"""
-  id completion source createdAt sessionId userId promptHash abCampaignId
+  id completion source createdAt sessionId userId promptHash abCampaignId userMetadata
   chatMessages {{ role content }}
   model {{ id key name }}
   directFeedbacks {{ id value reason details userId createdAt metric {{ {_METRIC} }} }}
@@ -155,3 +155,39 @@ class Interactions(Resource):
         )
         data = yield GraphQL(query, variables)
         return InteractionPage.model_validate(data["completions"])
+
+    @operation
+    def export(self, path: str, filters: dict[str, Any] | None = None, format: str = "jsonl",  # noqa: A002
+               as_dataset: bool = False, use_case: str | None = None):
+        """Save the interactions ``filters`` select (the filters of ``list``) to ``path`` as JSONL or CSV, oldest
+        first, each with its feedback; ``as_dataset``: as PROMPT_COMPLETION dataset rows. Returns the path."""
+        import json
+
+        use_case = self.use_case_key(use_case)
+        params = {"use_case": use_case, "format": format, "filter": json.dumps(filter_input(use_case, filters))}
+        if as_dataset:
+            params["as_dataset"] = "true"
+        content = yield Rest("GET", "/completions/export", params=params, raw=True)
+        with open(path, "wb") as out:
+            out.write(content)
+        return path
+
+    @operation
+    def update_completion(self, completion_id: str | uuid.UUID, add_labels: dict[str, str] | None = None,
+                          remove_labels: dict[str, str] | None = None, set_labels: dict[str, str] | None = None,
+                          metadata: dict[str, Any] | None = None):
+        """Curate a logged completion: add labels (a key's value replaced), remove ``key: value`` labels (each
+        must be on it), or replace them all with ``set_labels``; set its metadata. Returns the interaction."""
+
+        def pairs(labels: dict[str, str]) -> list[dict[str, str]]:
+            return [{"key": k, "value": v} for k, v in labels.items()]
+
+        body: dict[str, Any] = {"id": str(completion_id)}
+        for wire, labels in (("addLabels", add_labels), ("removeLabels", remove_labels), ("setLabels", set_labels)):
+            if labels is not None:
+                body[wire] = pairs(labels)
+        if metadata is not None:
+            body["metadata"] = metadata
+        query = f"mutation UpdateCompletion($input: UpdateCompletion!) {{ updateCompletion(input: $input) {{ {INTERACTION_FIELDS} }} }}"
+        data = yield GraphQL(query, {"input": body})
+        return Interaction.model_validate(data["updateCompletion"])

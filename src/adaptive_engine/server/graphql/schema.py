@@ -13,7 +13,7 @@ from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, Dat
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
 from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.graders.graphql import GraderMutation, GraderQuery
-from adaptive_engine.server.domains.interactions.graphql import InteractionQuery
+from adaptive_engine.server.domains.interactions.graphql import InteractionMutation, InteractionQuery
 from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
 from adaptive_engine.server.domains.models.graphql import ModelMutation, ModelQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
@@ -47,6 +47,7 @@ MUTATION_MIXINS: list[type] = [
     ModelMutation,
     DatasetMutation,
     FeedbackMutation,
+    InteractionMutation,
     RecipeMutation,
     AbTestMutation,
     JobMutation,

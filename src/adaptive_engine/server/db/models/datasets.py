@@ -28,6 +28,11 @@ class Dataset(IdMixin, CreatedAtMixin, Base):
     # Feedback keys found in the rows: {metric_key: count}.
     feedback_keys: Mapped[dict] = mapped_column(default=dict)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # PROCESSING while a dataset from traffic is written in the background, then READY or FAILED (with error).
+    status: Mapped[str] = mapped_column(String(20), default="READY", server_default="READY")
+    processed_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    total_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (UniqueConstraint("use_case_id", "key"),)
 

@@ -12,10 +12,12 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.datasets import service, uploads
+from adaptive_engine.server.domains.datasets import export, from_traffic, service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.interactions.graphql import ListCompletionsFilterInput
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
+from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
 from adaptive_engine.server.timestamps import epoch
 
@@ -41,6 +43,30 @@ class SessionStatus(enum.Enum):
     PENDING = "PENDING"
     DONE = "DONE"
     ERROR = "ERROR"
+
+
+@strawberry.enum(name="DatasetStatus")
+class DatasetStatus(enum.Enum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@strawberry.enum(name="SelectionTypeInput")
+class SelectionTypeInput(enum.Enum):
+    ALL = "ALL"
+    RANDOM = "RANDOM"
+    LAST = "LAST"
+
+
+@strawberry.type(name="DatasetProgress")
+class DatasetProgress:
+    processed_parts: int
+    total_parts: int
+    progress: float
+    processed_lines: int
+    total_lines: int
 
 
 @strawberry.type(name="DatasetMetricUsage")
@@ -91,6 +117,35 @@ class DatasetType:
         return await service.read_rows(info.context.platform.file_store, self.row, offset, limit)
 
     @strawberry.field
+    def status(self) -> DatasetStatus:
+        return DatasetStatus(self.row.status)
+
+    @strawberry.field(description="Why a dataset from filters could not be written (status FAILED)")
+    def error(self) -> str | None:
+        return self.row.error
+
+    @strawberry.field
+    def deleted(self) -> bool:
+        return False  # a deleted dataset is gone, never listed
+
+    @strawberry.field
+    def progress(self) -> DatasetProgress:
+        total = max(self.row.total_lines, self.row.records, 1)
+        done = self.row.records if self.row.status == "READY" else self.row.processed_lines
+        return DatasetProgress(
+            processed_parts=1 if self.row.status == "READY" else 0, total_parts=1,
+            progress=1.0 if self.row.status == "READY" else min(done / total, 1.0),
+            processed_lines=done, total_lines=max(self.row.total_lines, self.row.records),
+        )
+
+    @strawberry.field(description="Where to download the file (JSONL; add format=csv for CSV), with this API's auth")
+    async def download_url(self, info: Info[Context, None]) -> str | None:
+        if self.row.status != "READY":
+            return None
+        use_case = await info.context.loaders.load(row(orm.UseCase.id), self.row.use_case_id)
+        return export.download_link(f"/datasets/{self.row.id}/download", use_case=use_case.key if use_case else str(self.row.use_case_id))
+
+    @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:
         # The feedback keys found in the rows, by key (a key no longer registered is left out).
         counts = self.row.feedback_keys or {}
@@ -133,6 +188,49 @@ class DatasetCreateFromMultipartUpload:
 class DatasetUploadProcessingStatusInput:
     use_case: IdOrKey
     dataset_id: uuid.UUID
+
+
+@strawberry.input(name="CompletionsById")
+class CompletionsById:
+    include: list[uuid.UUID]
+
+
+@strawberry.input(name="CompletionsByFilters")
+class CompletionsByFilters:
+    filters: ListCompletionsFilterInput
+    exclude: list[uuid.UUID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(name="DatasetCompletionQuery", description="Exactly one of fromSelection, fromFilters")
+class DatasetCompletionQuery:
+    from_selection: CompletionsById | None = None
+    from_filters: CompletionsByFilters | None = None
+
+
+@strawberry.input(name="SampleConfig")
+class SampleConfig:
+    selection_type: SelectionTypeInput
+    sample_size: int | None = None
+
+
+@strawberry.input(name="FeedbackFilterInput")
+class FeedbackFilterInput:
+    labels: list[LabelFilter] | None = None
+
+
+@strawberry.input(name="DatasetCreateFromFilters")
+class DatasetCreateFromFilters:
+    use_case: IdOrKey
+    name: str
+    completion_query: DatasetCompletionQuery
+    kind: DatasetKind
+    key: str | None = None
+    sample_config: SampleConfig | None = None
+    feedback_filters: FeedbackFilterInput | None = strawberry.field(
+        default=None, description="Refused when labels are given: feedback carries no labels here")
+    metrics: list[IdOrKey] | None = strawberry.field(
+        default=None, description="Feedback keys: the first chooses the completion per prompt (PROMPT_COMPLETION); "
+        "they restrict the feedback (PROMPT_COMPLETION_FEEDBACK) or comparisons (PREFERENCE) taken")
 
 
 async def _read_upload(file: Any) -> AsyncIterator[bytes]:
@@ -179,9 +277,56 @@ class DatasetQuery:
         )
         return _status(upload, dataset_id)
 
+    @strawberry.field(
+        description="What createDatasetFromFilters would write: {kind, count, rows (the first few)}",
+        extensions=[requires("use_case:read", use_case="input.use_case")],
+    )
+    async def preview_dataset_from_filters(self, info: Info[Context, None], input: DatasetCreateFromFilters) -> JSON:
+        ctx = info.context
+        plan = await from_traffic.plan_from_input(ctx.session, ctx.principal, input)
+        return await from_traffic.preview(ctx.platform.engine, ctx.session, plan)
+
+    @strawberry.field(
+        description="A link to download the completions the filter selects (JSONL; add format=csv for CSV)",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
+    async def completion_download_url(self, info: Info[Context, None], filter: ListCompletionsFilterInput) -> str:  # noqa: A002
+        return await _export_link(info, filter, as_dataset=False)
+
+    @strawberry.field(
+        description="A link to download the completions the filter selects as PROMPT_COMPLETION dataset rows",
+        extensions=[requires("use_case:read", use_case="filter.use_case")],
+    )
+    async def completion_as_dataset_download_url(self, info: Info[Context, None], filter: ListCompletionsFilterInput) -> str:  # noqa: A002
+        return await _export_link(info, filter, as_dataset=True)
+
+
+async def _export_link(info: Info[Context, None], flt: ListCompletionsFilterInput, *, as_dataset: bool) -> str:
+    ctx = info.context
+    # Checked now, so a bad filter is refused here rather than by the download.
+    await export.interaction_conditions(ctx.session, ctx.principal, flt.use_case, flt)
+    params = {"use_case": str(flt.use_case), "filter": export.filter_to_json(flt)}
+    if as_dataset:
+        params["as_dataset"] = "true"
+    return export.download_link("/completions/export", **params)
+
 
 @strawberry.type
 class DatasetMutation:
+    @strawberry.mutation(
+        description="A dataset of the completions (or comparisons) the filters select; large ones are written in "
+        "the background (status PROCESSING, then READY or FAILED)",
+        extensions=[requires("dataset:write", use_case="input.use_case")],
+    )
+    async def create_dataset_from_filters(self, info: Info[Context, None], input: DatasetCreateFromFilters) -> DatasetType:
+        ctx = info.context
+        platform = ctx.platform
+        dataset = await from_traffic.create(
+            ctx.session, ctx.principal, platform.engine, platform.file_store, platform.dataset_builds, input,
+            inline_rows=platform.settings.dataset_inline_rows,
+        )
+        return DatasetType(row=dataset)
+
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset(self, info: Info[Context, None], input: DatasetCreate, file: Upload) -> DatasetType:
         ctx = info.context

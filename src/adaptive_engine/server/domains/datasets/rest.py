@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import from_query, route_requires
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.domains.datasets import service, uploads
+from adaptive_engine.server.domains.datasets import export, service, uploads
+from adaptive_engine.server.errors import Conflict, NotFound
 from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.json_input import CheckedRoute
@@ -82,9 +84,44 @@ async def download_dataset(
     id_or_key: str,
     request: Request,
     use_case: str = Query(),
+    format: str = Query("jsonl"),  # noqa: A002
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),
-) -> FileResponse:
+) -> Response:
+    fmt = export.check_format(format)
     dataset = await service.get_dataset(session, caller, id_or_key, use_case)
+    if dataset.status != "READY":
+        raise Conflict(f"dataset '{dataset.key}' is {dataset.status}: its file is not ready")
     path = platform_of(request).file_store.path(dataset.path)
-    return FileResponse(path, media_type="application/jsonl", filename=f"{dataset.key}.jsonl")
+    if not path.is_file():
+        raise NotFound(f"the file of dataset '{dataset.key}' is missing")
+    if fmt == "jsonl":
+        return FileResponse(path, media_type="application/jsonl", filename=f"{dataset.key}.jsonl")
+    return _attachment(export.encode(export.file_rows(path), fmt, export.DATASET_COLUMNS), fmt, dataset.key)
+
+
+@router.get("/completions/export", dependencies=[route_requires("use_case:read", use_case=from_query("use_case"))])
+async def export_completions(
+    request: Request,
+    use_case: str = Query(),
+    filter: str | None = Query(None, description="A ListCompletionsFilterInput as JSON"),  # noqa: A002
+    format: str = Query("jsonl"),  # noqa: A002
+    as_dataset: bool = Query(False, description="Rows as a PROMPT_COMPLETION dataset's"),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> Response:
+    """The completions the filter selects, oldest first, streamed."""
+    fmt = export.check_format(format)
+    flt = export.filter_from_json(filter, use_case)
+    conditions = await export.interaction_conditions(session, caller, use_case, flt)
+    await session.rollback()  # the rows stream on connections of their own; this one is done
+    rows = export.interaction_rows(platform_of(request).engine, conditions, as_dataset)
+    columns = ("id", "messages", "completion", "labels") if as_dataset else export.INTERACTION_COLUMNS
+    return _attachment(export.encode(rows, fmt, columns), fmt, "completions")
+
+
+def _attachment(chunks: AsyncIterator[bytes], fmt: str, name: str) -> StreamingResponse:
+    return StreamingResponse(
+        chunks, media_type=export.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.feedback import statistics
+from adaptive_engine.server.domains.feedback import corrections, statistics
 from adaptive_engine.server.domains.feedback.types import (
     MetricKind,
     MetricScoringType,
@@ -15,6 +18,7 @@ from adaptive_engine.server.domains.feedback.types import (
     MetricWithContextType,
 )
 from adaptive_engine.server.domains.feedback_keys import service as keys
+from adaptive_engine.server.domains.interactions.graphql import DirectFeedbackType
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.graphql.common import TimeRange
@@ -52,6 +56,20 @@ class FeedbackStatisticsFilter:
     models: list[str] | None = None
     timerange: TimeRange | None = None
     by_model: bool = True
+
+
+@strawberry.input(name="FeedbackUpdateInput")
+class FeedbackUpdateInput:
+    value: JSON | None = None
+    details: str | None = None
+
+
+@strawberry.input(name="FeedbackAddInput")
+class FeedbackAddInput:
+    value: JSON
+    details: str | None = None
+    reason: str | None = None
+    user_id: uuid.UUID | None = None
 
 
 @strawberry.type(name="MetricStatistics", description="Sufficient statistics of a feedback key's values")
@@ -216,3 +234,26 @@ class FeedbackMutation:
         ctx = info.context
         metric = await keys.unlink(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)
         return metric.key
+
+    @strawberry.mutation(
+        description="Correct a feedback value (or its details)",
+        extensions=[authenticated()],  # the feedback's use case is checked for feedback:write
+    )
+    async def update_feedback(self, info: Info[Context, None], id: uuid.UUID, input: FeedbackUpdateInput) -> DirectFeedbackType:  # noqa: A002
+        ctx = info.context
+        return DirectFeedbackType(view=await corrections.update_feedback(ctx.session, ctx.principal, id, input))
+
+    @strawberry.mutation(
+        description="Add a metric value to a completion by hand",
+        extensions=[authenticated()],  # the completion's use case is checked for feedback:write
+    )
+    async def add_direct_feedback(
+        self, info: Info[Context, None], completion_id: uuid.UUID, metric_id: IdOrKey, input: FeedbackAddInput  # noqa: A002
+    ) -> DirectFeedbackType:
+        ctx = info.context
+        view = await corrections.add_direct_feedback(
+            ctx.session, ctx.principal, ctx.platform.ingest, completion_id=completion_id, metric=metric_id,
+            value=input.value, reason=input.reason, details=input.details,
+            user=str(input.user_id) if input.user_id else None,
+        )
+        return DirectFeedbackType(view=view)

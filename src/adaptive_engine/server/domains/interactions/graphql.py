@@ -10,10 +10,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from adaptive_engine.server.auth.guard import requires
+from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.types import MetricType
-from adaptive_engine.server.domains.interactions import service
+from adaptive_engine.server.domains.interactions import curation, service
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.common import (
@@ -120,6 +120,24 @@ class ListCompletionsFilterInput:
         default=None, description="When set, takes precedence over the simple fields (except useCase)"
     )
     ab_campaign: IdOrKey | None = strawberry.field(default=None, description="Only traffic of this A/B campaign")
+
+
+@strawberry.input(name="CompletionLabelValue")
+class CompletionLabelValue:
+    key: str
+    value: str
+
+
+@strawberry.input(name="UpdateCompletion")
+class UpdateCompletion:
+    id: uuid.UUID
+    remove_labels: list[CompletionLabelValue] | None = strawberry.field(
+        default=None, description="Remove these key=value labels (each must be on the completion); atomic")
+    add_labels: list[CompletionLabelValue] | None = strawberry.field(
+        default=None, description="Add these labels (a key's value is replaced); atomic")
+    set_labels: list[CompletionLabelValue] | None = strawberry.field(
+        default=None, description="Replace every label with these (alone: not with addLabels / removeLabels)")
+    metadata: JSON | None = strawberry.field(default=None, description="A JSON object, e.g. for external reward servers")
 
 
 # ----- outputs
@@ -318,6 +336,55 @@ class CompletionType:
     def ab_campaign_id(self) -> uuid.UUID | None:
         return self.view.row.ab_campaign_id
 
+    @strawberry.field(description="Metadata set by updateCompletion (null when none)")
+    def user_metadata(self) -> JSON | None:
+        return self.view.row.user_metadata
+
+    @strawberry.field
+    def has_user_metadata(self) -> bool:
+        return bool(self.view.row.user_metadata)
+
+    @strawberry.field(description="The session of the completion with its turns (at most 200); null without one")
+    async def session(self, info: Info[Context, None]) -> SessionType | None:
+        row = self.view.row
+        if row.session_id is None:
+            return None
+        turns = await curation.session_turns(info.context.session, row, before_only=False)
+        hydration = await service.hydrate(info.context.session, turns)
+        _remember_flags(info, hydration)
+        return SessionType(id=row.session_id, turns=[CompletionType(view=v) for v in hydration.views])
+
+    @strawberry.field(description="The earlier turns of the completion's session, the nearest first")
+    async def history(self, info: Info[Context, None]) -> list[CompletionHistoryEntryType]:
+        turns = await curation.session_turns(info.context.session, self.view.row, before_only=True)
+        return [
+            CompletionHistoryEntryType(
+                level=level, completion_id=turn.id, completion=turn.completion, created_at=epoch(turn.created_at) or 0,
+                prompt=next((str(m.get("content")) for m in reversed(turn.messages or []) if m.get("role") == "user"), None),
+            )
+            for level, turn in enumerate(reversed(turns), start=1)
+        ]
+
+    @strawberry.field(description="How many other completions of the same prompt the filter selects")
+    async def siblings_count(self, info: Info[Context, None], filter: ListCompletionsFilterInput) -> int:  # noqa: A002
+        ctx = info.context
+        return await curation.siblings_count(ctx.session, ctx.principal, self.view.row, filter)
+
+
+@strawberry.type(name="Session", description="The turns (completions) of a user session, oldest first")
+class SessionType:
+    id: uuid.UUID
+    turns: list[CompletionType]
+
+
+@strawberry.type(name="CompletionHistoryEntryOuput", description="An earlier turn of the completion's session")
+class CompletionHistoryEntryType:
+    level: int = strawberry.field(description="1 for the turn just before, 2 for the one before it, ...")
+    completion_id: uuid.UUID
+    prompt: str | None = strawberry.field(description="The turn's last user message")
+    completion: str | None
+    created_at: int
+
 
 @strawberry.type(name="CompletionConnection")
 class CompletionConnection:
@@ -478,3 +545,17 @@ class InteractionQuery:
         )
 
 
+
+
+@strawberry.type
+class InteractionMutation:
+    @strawberry.mutation(
+        description="Curate a completion: labels (add / remove / set) and metadata",
+        extensions=[authenticated()],  # the completion's use case is checked for feedback:write
+    )
+    async def update_completion(self, info: Info[Context, None], input: UpdateCompletion) -> CompletionType:  # noqa: A002
+        ctx = info.context
+        completion = await curation.update_completion(ctx.session, ctx.principal, input)
+        hydration = await service.hydrate(ctx.session, [completion])
+        _remember_flags(info, hydration)
+        return CompletionType(view=hydration.views[0])

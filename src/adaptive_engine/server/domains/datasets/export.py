@@ -1,0 +1,263 @@
+"""Exports: interactions and datasets as JSONL or CSV, streamed a partition at a time (never whole in memory).
+
+An export of interactions takes the ``ListCompletionsFilterInput`` of ``completions`` as JSON (its wire names) in
+the ``filter`` query parameter, so the links ``completionDownloadUrl`` / ``completionAsDatasetDownloadUrl`` give
+select exactly what the same filter lists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
+
+from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.db.models import Completion, Feedback, Metric
+from adaptive_engine.server.domains.interactions.repository import completion_filter
+from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
+from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.timestamps import epoch, parse_datetime
+
+FORMATS = ("jsonl", "csv")
+MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv"}
+PARTITION_ROWS = 1000
+INTERACTION_COLUMNS = ("id", "created_at", "model", "source", "session_id", "user_id", "prompt_hash", "messages",
+                       "completion", "labels", "feedback")
+DATASET_COLUMNS = ("id", "messages", "prompt", "completion", "chosen", "rejected", "feedback", "labels", "metadata")
+
+
+def check_format(value: str) -> str:
+    fmt = value.lower()
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}, not {value!r}")
+    return fmt
+
+
+def download_link(path: str, **params: str) -> str:
+    """A link to a download route of this API (relative to the server's address)."""
+    return f"/api/v1{path}?{urlencode(params)}"
+
+
+# ----- the filter as JSON
+
+
+_RESERVED = {"from": "from_", "in": "in_", "and": "and_", "or": "or_", "not": "not_"}
+_FIELDS = {
+    "use_case", "models", "timerange", "session_id", "user_id", "feedbacks", "comparisons", "labels", "prompt_hash",
+    "completion_id", "source", "completion", "prompt", "advanced_filter", "ab_campaign",
+}
+
+
+class _Fields:
+    """A JSON object read like the GraphQL input it stands for: snake_case attributes, None when absent."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:
+        return None
+
+
+def _snake(name: str) -> str:
+    return _RESERVED.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _fields(value: Any, where: str) -> Any:
+    if isinstance(value, list):
+        return [_fields(v, where) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for name, item in value.items():
+        attr = _snake(name)
+        if attr in ("from_", "to"):
+            try:
+                out[attr] = parse_datetime(item)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"{where}.timerange.{name}: {exc}") from None
+        else:
+            out[attr] = _fields(item, f"{where}.{name}")
+    return _Fields(out)
+
+
+def filter_from_json(text: str | None, use_case: str) -> Any:
+    """``text``: a ListCompletionsFilterInput as JSON (useCase may be left out: the route's use case applies)."""
+    try:
+        raw = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"filter is not valid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("filter must be a JSON object (a ListCompletionsFilterInput)")
+    unknown = sorted(k for k in raw if _snake(k) not in _FIELDS)
+    if unknown:
+        raise InvalidInput(f"filter: unknown field(s) {', '.join(unknown)}")
+    named = raw.get("useCase")
+    if named is not None and named != use_case:
+        raise InvalidInput("filter.useCase must be the use_case of the request")
+    raw["useCase"] = use_case
+    return _fields(raw, "filter")
+
+
+def filter_to_json(flt: Any) -> str:
+    """The wire JSON of a GraphQL ``ListCompletionsFilterInput`` (for a download link)."""
+
+    def wire(value: Any) -> Any:
+        if isinstance(value, list):
+            return [wire(v) for v in value]
+        if hasattr(value, "value") and not hasattr(value, "__dataclass_fields__"):
+            return value.value  # an enum
+        if hasattr(value, "__dataclass_fields__"):
+            out = {}
+            for name in value.__dataclass_fields__:
+                item = getattr(value, name)
+                if item is not None:
+                    wire_name = next((k for k, v in _RESERVED.items() if v == name), None) or re.sub(
+                        r"_([a-z])", lambda m: m.group(1).upper(), name)
+                    out[wire_name] = wire(item)
+            return out
+        if hasattr(value, "isoformat"):
+            return epoch(value)
+        return str(value) if not isinstance(value, (str, int, float, bool)) else value
+
+    return json.dumps(wire(flt), separators=(",", ":"))
+
+
+# ----- interactions
+
+
+async def interaction_conditions(session: AsyncSession, principal: Principal, use_case: str, flt: Any) -> list[Any]:
+    target = await get_use_case(session, principal, use_case, "use_case:read")
+    campaign = getattr(flt, "ab_campaign", None)
+    campaign_id = await resolve_ab_campaign(session, campaign, "abCampaign", target.id) if campaign else None
+    return await completion_filter(session, target.id, flt, campaign_id)
+
+
+async def feedback_values(conn: Any, ids: list[Any], metric_ids: list[Any] | None = None) -> dict[Any, dict[str, float]]:
+    """The latest value of each key (of ``metric_ids`` when given) on each completion of ``ids``."""
+    out: dict[Any, dict[str, float]] = {}
+    query = (
+        select(Feedback.completion_id, Metric.key, Feedback.value)
+        .join(Metric, Metric.id == Feedback.metric_id)
+        .where(Feedback.completion_id.in_(ids))
+        .order_by(Feedback.created_at, Feedback.id)
+    )
+    if metric_ids:
+        query = query.where(Feedback.metric_id.in_(metric_ids))
+    for completion_id, key, value in await conn.execute(query):
+        out.setdefault(completion_id, {})[key] = value
+    return out
+
+
+async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_dataset: bool) -> AsyncIterator[list[dict[str, Any]]]:
+    """The selected completions, oldest first, a partition at a time; ``as_dataset``: as PROMPT_COMPLETION rows."""
+    # Plain rows of the columns written, not ORM objects: an export reads many.
+    columns = (Completion.id, Completion.created_at, Completion.model_key, Completion.source, Completion.session_id,
+               Completion.user_ref, Completion.prompt_hash, Completion.messages, Completion.completion, Completion.labels)
+    if as_dataset:
+        query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
+        async with engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
+            async for partition in result.partitions(PARTITION_ROWS):
+                yield [_dataset_row(r) for r in partition if r.completion and r.messages]
+        return
+    # Each completion's feedback joined in the same stream (a row per value, consecutive): no query per partition.
+    # An alias, so that the filter's own feedback conditions (EXISTS on the table) are not tied to this join.
+    given = aliased(Feedback)
+    query = (
+        select(*columns, Metric.key.label("feedback_key"), given.value.label("feedback_value"))
+        .select_from(Completion)
+        .outerjoin(given, given.completion_id == Completion.id)
+        .outerjoin(Metric, Metric.id == given.metric_id)
+        .where(*conditions)
+        .order_by(Completion.created_at, Completion.id, given.created_at, given.id)
+    )
+    current: Any = None
+    feedback: dict[str, float] = {}
+    async with engine.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
+        async for partition in result.partitions(PARTITION_ROWS):
+            done = []
+            for r in partition:
+                if current is None or r.id != current.id:
+                    if current is not None:
+                        done.append(_interaction_row(current, feedback))
+                    current, feedback = r, {}
+                if r.feedback_key is not None:
+                    feedback[r.feedback_key] = r.feedback_value  # the latest value of a key wins
+            if done:
+                yield done
+    if current is not None:
+        yield [_interaction_row(current, feedback)]
+
+
+def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """A completion's prompt as a dataset row's ``messages`` (role and text only)."""
+    return [{"role": str(m.get("role", "")), "content": str(m.get("content") or "")} for m in stored or []]
+
+
+def _dataset_row(r: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": str(r.id), "messages": dataset_messages(r.messages), "completion": r.completion}
+    if r.labels:
+        row["labels"] = {str(k): str(v) for k, v in r.labels.items()}
+    return row
+
+
+def _interaction_row(r: Any, feedback: dict[str, float]) -> dict[str, Any]:
+    return {
+        "id": str(r.id), "created_at": epoch(r.created_at), "model": r.model_key, "source": r.source,
+        "session_id": str(r.session_id) if r.session_id else None, "user_id": r.user_ref, "prompt_hash": r.prompt_hash,
+        "messages": r.messages or [], "completion": r.completion, "labels": r.labels or {}, "feedback": feedback,
+    }
+
+
+# ----- encoders
+
+
+async def encode(partitions: AsyncIterator[list[dict[str, Any]]], fmt: str, columns: Iterable[str]) -> AsyncIterator[bytes]:
+    """JSONL lines, or CSV with ``columns`` (objects and lists in a cell as JSON), a partition per chunk."""
+    columns = list(columns)
+    if fmt == "csv":
+        yield _csv_lines([columns])
+    async for rows in partitions:
+        if fmt == "jsonl":
+            yield b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows)
+        else:
+            yield _csv_lines([[_cell(r.get(c)) for c in columns] for r in rows])
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _csv_lines(rows: list[list[Any]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+async def file_rows(path: Path) -> AsyncIterator[list[dict[str, Any]]]:
+    """A dataset file's rows, a partition at a time."""
+    with open(path, "rb") as lines:
+        batch: list[dict[str, Any]] = []
+        for line in lines:
+            if line.strip():
+                batch.append(json.loads(line))
+            if len(batch) >= PARTITION_ROWS:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
