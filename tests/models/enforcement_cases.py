@@ -1,5 +1,5 @@
 """Permission table rows of the lifecycle operations: use case updates, model updates and deletion, system
-prompt templates."""
+prompt templates, and the grader, dataset, recipe and artifact helpers."""
 
 from __future__ import annotations
 
@@ -42,4 +42,24 @@ CASES = [
          op=lambda c, w: c.system_prompt_templates.create(name=w.fresh("t"), template="Hi."), snapshot=_templates),
     Case(("Mutation.derive_system_prompt_template",),
          op=lambda c, w: c.system_prompt_templates.derive(w.extra["template"], template=w.fresh("v")), snapshot=_templates),
+]
+
+# Helpers. The objects they name do not exist: an allowed caller gets NOT_FOUND after the permission check.
+_NO_ID = "0190b7d0-0000-7000-8000-000000000000"
+CASES += [
+    Case(("Query.prebuilt_configs",), op=lambda c, w: c.graders.prebuilt_configs(), allowed_as=("viewer", "outsider"),
+         denied_as=()),
+    Case(("Query.prebuilt_criteria",), op=lambda c, w: c.graders.prebuilt_criteria(), allowed_as=("viewer", "outsider"),
+         denied_as=()),
+    Case(("Query.validate_data_schema_for_grader",),
+         on_use_case=lambda c, w, uc: c.graders.validate_data_schema(grader_key="none", dataset="none", use_case=uc),
+         allowed_as=("viewer",), denied_as=(), allowed_errors=(NotFoundError,)),
+    Case(("Mutation.validate_dataset_schema",),
+         on_use_case=lambda c, w, uc: c.graders.validate_dataset_schema(remote_env="none", dataset="none", use_case=uc),
+         allowed_as=("viewer",), denied_as=(), allowed_errors=(NotFoundError,)),
+    Case(("Query.parse_recipe_schema",), op=lambda c, w: c.recipes.parse_schema("   "), allowed_errors=(ValidationError,)),
+    Case(("Query.artifacts",), on_use_case=lambda c, w, uc: c.artifacts.list(use_case=uc), allowed_as=("viewer",),
+         denied_as=()),
+    Case(("Query.artifact",), on_use_case=lambda c, w, uc: c.artifacts.get(_NO_ID, use_case=uc), allowed_as=("viewer",),
+         denied_as=(), allowed_errors=(NotFoundError,)),
 ]

@@ -482,6 +482,20 @@ class PrebuiltCriteria(APIObject):
     description: str
 
 
+class PrebuiltCriteriaInfo(APIObject):
+    """A prebuilt criteria with the metric its scores go to (None until a grader registered it)."""
+
+    key: str
+    name: str
+    description: str
+    feedback: Metric | None = None
+
+
+class DatasetValidation(APIObject):
+    valid: bool
+    message: str
+
+
 class PrebuiltConfig(APIObject):
     typename: Literal["PrebuiltConfigOutput"] = Field(alias="__typename")
     criteria: PrebuiltCriteria

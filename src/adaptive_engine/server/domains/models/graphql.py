@@ -396,7 +396,8 @@ class ModelMutation:
     )
     async def delete_model(self, info: Info[Context, None], input: DeleteModelInput) -> str:
         ctx = info.context
-        model, folder = await service.delete_model(ctx.session, ctx.principal, input.model, ctx.platform.file_store.root)
+        owned = [ctx.platform.file_store.root, ctx.platform.job_runner.jobs_dir]
+        model, folder = await service.delete_model(ctx.session, ctx.principal, input.model, owned)
         await ctx.session.commit()
         if ctx.platform.inference is not None:
             await ctx.platform.inference.unload(model.id)

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -464,10 +465,12 @@ async def deletion_blockers(session: AsyncSession, model: Model) -> list[str]:
     return reasons
 
 
-async def delete_model(session: AsyncSession, principal: Principal, model_key: str, store_root: Path) -> tuple[Model, Path | None]:
-    """Delete a model no use case, running A/B test or other model depends on. Returns the row and the folder
-    of weights to remove once the deletion is committed: only one this server wrote (under ``store_root``,
-    e.g. a trained model); a folder registered with addModel is the user's and stays."""
+async def delete_model(
+    session: AsyncSession, principal: Principal, model_key: str, owned_roots: Sequence[Path]
+) -> tuple[Model, Path | None]:
+    """Delete a model no use case, A/B test, judge or other model depends on. Returns the row and the folder
+    of weights to remove once the deletion is committed: only one this server wrote (under one of
+    ``owned_roots``: the file store, the jobs' folders); a folder registered with addModel is the user's."""
     principal.require_global("model:register")
     model = await get_model(session, model_key)
     reasons = await deletion_blockers(session, model)
@@ -476,8 +479,8 @@ async def delete_model(session: AsyncSession, principal: Principal, model_key: s
     folder = None
     path = (model.source or {}).get("path")
     if path and not model.is_external:
-        resolved, root = Path(path).resolve(), store_root.resolve()
-        if root in resolved.parents:
+        resolved = Path(path).resolve()
+        if any(root.resolve() in resolved.parents for root in owned_roots):
             folder = resolved
     await session.delete(model)
     await session.flush()
