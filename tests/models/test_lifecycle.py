@@ -245,3 +245,18 @@ def test_service_template_is_applied_and_stored(server, client: Adaptive, unique
     client.chat.create(messages=hi, use_case=key, labels={"customer": "Bob"})
     sent = [r.body for r in upstream.requests if r.body and r.body.get("model") == "gpt-test"][-1]
     assert sent["messages"][0]["content"] == "You serve Bob."
+
+
+def test_embeddings_user_is_logged(client: Adaptive, unique: str, upstream: FakeUpstream,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    key = f"emb-{unique}"
+    client.use_cases.create(key=key)
+    client.models.add_external(name=f"e-{unique}", key=f"e-{unique}", external_model_id="emb-test", api_key=API_KEY,
+                               provider="open_ai", endpoint=upstream.base_url, embedding=True)
+    client.models.deploy(f"e-{unique}", use_case=key)
+    with caplog.at_level("INFO", logger="adaptive_engine.server.domains.inference.service"):
+        client.embeddings.create("hello", use_case=key, user=f"ada-{unique}")
+    served = [r for r in caplog.records if r.getMessage() == "embeddings served" and r.use_case == key]
+    assert [(r.user, r.model, r.inputs) for r in served] == [(f"ada-{unique}", f"e-{unique}", 1)]
+    with pytest.raises(ValidationError, match="user"):
+        client.embeddings.create("hello", use_case=key, user="u" * 201)

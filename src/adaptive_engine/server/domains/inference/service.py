@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 MAX_N = 16
 MAX_STOP = 16
 MAX_EMBEDDING_INPUTS = 2048
+# The longest caller-given user id kept with a request (the completions' user_ref column).
+MAX_USER = 200
 
 
 @dataclass(frozen=True)
@@ -482,10 +484,18 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
+    if body.user is not None and len(body.user) > MAX_USER:
+        raise InvalidInput(f"user must be at most {MAX_USER} characters", details={"param": "user"})
+    session_id = check_session_id(body.session_id) if body.session_id is not None else None
     target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
     result = await backend.embed(inputs)
+    # Embeddings are not stored as interactions: who asked (user, session) is logged with the request, as the
+    # client's reference says.
+    log.info("embeddings served", extra={"use_case": target.use_case_key, "model": target.model_key,
+                                         "inputs": len(inputs), "prompt_tokens": result.usage.prompt_tokens,
+                                         "user": body.user, "session_id": str(session_id) if session_id else None})
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
         raise InvalidInput(f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}")
     return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)

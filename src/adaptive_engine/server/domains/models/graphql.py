@@ -428,8 +428,13 @@ class ModelMutation:
     async def update_model_compute_config(
         self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelComputeConfigInput
     ) -> ModelType:
+        ctx = info.context
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
-        return ModelType(row=await service.update_compute_config(info.context.session, info.context.principal, id_or_key, changes))
+        model = await service.update_compute_config(ctx.session, ctx.principal, id_or_key, changes)
+        await ctx.session.commit()
+        if ctx.platform.inference is not None:  # a loaded local model takes it now; others when they load
+            ctx.platform.inference.apply_compute_config(model)
+        return ModelType(row=model)
 
     @strawberry.mutation(extensions=[requires("model:register")],
                          description="Set how the gateway calls a model: upstream timeouts, retries, fallbacks, default fields")
