@@ -229,6 +229,9 @@ def test_service_template_is_applied_and_stored(server, client: Adaptive, unique
     server.settle()
     stored = client.interactions.get(answer.choices[0].completion_id, use_case=key)
     assert (stored.chat_messages[0].role, stored.chat_messages[0].content) == ("system", "You help Ada.")
+    which = _gql(server, "query($u: IdOrKey!, $id: UUID!) { completion(useCase: $u, id: $id) { systemPromptTemplate } }",
+                 {"u": key, "id": answer.choices[0].completion_id})
+    assert which["data"]["completion"]["systemPromptTemplate"] == template.id
 
     # A request with its own system message keeps it; one without the template's argument is refused.
     own = [{"role": "system", "content": "Mine."}, *hi]
