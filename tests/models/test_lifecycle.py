@@ -92,6 +92,9 @@ def test_archived_use_case_refuses_traffic(client: Adaptive, unique: str, upstre
         client.interactions.create(messages=hi, completion="logged", use_case=key)
     client.use_cases.unarchive(key)
     assert client.chat.create(messages=hi, use_case=key).choices[0].message.content
+    # The user id is stored with the completion (200 characters at most): a longer one is refused by name.
+    with pytest.raises(ValidationError, match="user"):
+        client.chat.create(messages=hi, use_case=key, user="u" * 201)
 
 
 # --------------------------------------------------------------------------- models

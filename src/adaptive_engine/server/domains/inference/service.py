@@ -132,6 +132,12 @@ def check_params(body: Any) -> GenerationParams:
                             seed=body.seed)
 
 
+def check_user(value: str | None) -> None:
+    """The caller-given user id is stored (completions.user_ref) or logged: bounded like the column."""
+    if value is not None and len(value) > MAX_USER:
+        raise InvalidInput(f"user must be at most {MAX_USER} characters", details={"param": "user"})
+
+
 def check_session_id(value: str | None) -> uuid.UUID:
     if value is None:
         return new_id()
@@ -240,6 +246,7 @@ async def prepare_call(
     """Validate everything, find the target and its backend. Nothing runs yet. ``raw`` is the request's JSON
     (``body`` its typed view); ``prompt`` is set for /completions, None for chat."""
     params = check_params(body)
+    check_user(body.user)
     session_id = check_session_id(body.session_id)
     # metadata (OpenAI's key-value pairs) is kept with the completion as labels; explicit labels win.
     labels = {**openai_fields.check_metadata(raw.get("metadata")), **check_labels(body.labels)}
@@ -484,8 +491,7 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
-    if body.user is not None and len(body.user) > MAX_USER:
-        raise InvalidInput(f"user must be at most {MAX_USER} characters", details={"param": "user"})
+    check_user(body.user)
     session_id = check_session_id(body.session_id) if body.session_id is not None else None
     target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
