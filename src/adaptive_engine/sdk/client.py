@@ -22,6 +22,7 @@ from adaptive_engine.sdk.resources.api_keys import ApiKeys
 from adaptive_engine.sdk.resources.integrations import Integrations
 from adaptive_engine.sdk.resources.permissions import Permissions
 from adaptive_engine.sdk.resources.roles import Roles
+from adaptive_engine.sdk.resources.system_prompt_templates import SystemPromptTemplates
 from adaptive_engine.sdk.resources.teams import Teams
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
@@ -59,6 +60,7 @@ class _ClientBase:
         self.use_cases = UseCases(self)
         self.users = Users(self)
         self.models = Models(self)
+        self.system_prompt_templates = SystemPromptTemplates(self)
         self.interactions = Interactions(self)
         self.feedback = Feedback(self)
         self.datasets = Datasets(self)

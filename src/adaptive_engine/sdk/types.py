@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from adaptive_engine.sdk._base import APIObject
 
@@ -77,6 +77,20 @@ class Model(APIObject):
     gateway_config: GatewayConfig | None = None
     backbone: Model | None = None
     use_cases: list[UseCaseRef] = []
+    is_published: bool = False
+    is_stable: bool = False
+    in_storage: bool | None = None
+
+
+class SystemPromptTemplate(APIObject):
+    id: str
+    name: str
+    template: str
+    arguments: list[str] = []
+    created_at: int
+    created_by: str | None = None
+    family: str
+    version: int
 
 
 class ModelService(APIObject):
@@ -87,6 +101,7 @@ class ModelService(APIObject):
     is_default: bool
     desired_online: bool
     created_at: int
+    system_prompt_template: SystemPromptTemplate | None = None
 
 
 class FeedbackKey(APIObject):
@@ -115,6 +130,22 @@ class UseCase(APIObject):
     model_services: list[ModelService] = []
     permissions: list[str] = []
     shares: list[UseCaseShare] = []
+    is_archived: bool = False
+    gradient_color: str | None = None
+    emoji: str | None = None
+    default_metric: str | None = None  # the metric's key
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data: Any) -> Any:
+        # The wire nests the emoji and the default metric (metadata.emoji.native, settings.defaultMetric.key).
+        if isinstance(data, dict):
+            data = dict(data)
+            emoji = (data.pop("metadata", None) or {}).get("emoji")
+            data.setdefault("emoji", emoji["native"] if emoji else None)
+            metric = (data.pop("settings", None) or {}).get("defaultMetric")
+            data.setdefault("defaultMetric", metric["key"] if metric else None)
+        return data
 
 
 class Metric(APIObject):
@@ -470,6 +501,20 @@ class PrebuiltCriteria(APIObject):
     name: str
     feedback_key: str
     description: str
+
+
+class PrebuiltCriteriaInfo(APIObject):
+    """A prebuilt criteria with the metric its scores go to (None until a grader registered it)."""
+
+    key: str
+    name: str
+    description: str
+    feedback: Metric | None = None
+
+
+class DatasetValidation(APIObject):
+    valid: bool
+    message: str
 
 
 class PrebuiltConfig(APIObject):

@@ -4,7 +4,15 @@ from typing import Any, Literal
 
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
-from adaptive_engine.sdk.types import EndpointOffline, EndpointOnline, Grader, GradeResult
+from adaptive_engine.sdk.types import (
+    DatasetValidation,
+    EndpointOffline,
+    EndpointOnline,
+    Grader,
+    GradeResult,
+    PrebuiltCriteria,
+    PrebuiltCriteriaInfo,
+)
 
 _MODEL = "id key name online error isExternal providerName isAdapter isTraining createdAt size computeConfig { tp kvCacheLen maxSeqLen }"
 GRADER_FIELDS = f"""
@@ -130,6 +138,37 @@ class Graders(Resource):
                  "{ deleteGrader(useCase: $useCase, id: $id) { success details } }")
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": grader_key})
         return bool(data["deleteGrader"]["success"])
+
+    @operation
+    def prebuilt_configs(self):
+        """The prebuilt judges' criteria: key, name, the feedback key they log under, description."""
+        data = yield GraphQL("query PrebuiltConfigs { prebuiltConfigs { key name feedbackKey description } }")
+        return [PrebuiltCriteria.model_validate(c) for c in data["prebuiltConfigs"]]
+
+    @operation
+    def prebuilt_criteria(self):
+        """The prebuilt criteria with their metric (None until a grader registered it)."""
+        query = ("query PrebuiltCriteria { prebuiltCriteria { key name description "
+                 "feedback { id key name kind description scoringType createdAt } } }")
+        data = yield GraphQL(query)
+        return [PrebuiltCriteriaInfo.model_validate(c) for c in data["prebuiltCriteria"]]
+
+    @operation
+    def validate_data_schema(self, *, grader_key: str, dataset: str, use_case: str | None = None):
+        """Whether every row of ``dataset`` gives the grader what it reads (context for FAITHFULNESS and
+        CONTEXT_RELEVANCY, metadata fitting a reward server's schema); the message names the first bad row."""
+        query = ("query ValidateForGrader($g: IdOrKey!, $d: IdOrKey!, $u: IdOrKey!) "
+                 "{ validateDataSchemaForGrader(grader: $g, dataset: $d, usecase: $u) }")
+        data = yield GraphQL(query, {"g": grader_key, "d": dataset, "u": self.use_case_key(use_case)})
+        return DatasetValidation.model_validate(data["validateDataSchemaForGrader"])
+
+    @operation
+    def validate_dataset_schema(self, *, remote_env: str, dataset: str, use_case: str | None = None):
+        """Whether every row's metadata fits the metadata schema of the reward server ``remote_env``."""
+        query = ("mutation ValidateDatasetSchema($r: IdOrKey!, $d: IdOrKey!, $u: IdOrKey!) "
+                 "{ validateDatasetSchema(remoteEnv: $r, dataset: $d, usecase: $u) { valid message } }")
+        data = yield GraphQL(query, {"r": remote_env, "d": dataset, "u": self.use_case_key(use_case)})
+        return DatasetValidation.model_validate(data["validateDatasetSchema"])
 
     @operation
     def test_external_endpoint(self, url: str):

@@ -11,12 +11,15 @@ from adaptive_engine.sdk.types import Job, Model, ModelService
 
 MODEL_FIELDS = """
   id key name online error isExternal providerName provider isAdapter isTraining createdAt size
+  isPublished isStable inStorage
   computeConfig { tp kvCacheLen maxSeqLen }
   gatewayConfig { connectTimeoutS firstByteTimeoutS totalTimeoutS maxRetries fallbacks defaults }
   useCases { id key name }
   backbone { id key name online error isExternal providerName isAdapter isTraining createdAt size }
 """
-SERVICE_FIELDS = f"id key name isDefault desiredOnline createdAt model {{ {MODEL_FIELDS} }}"
+TEMPLATE_FIELDS = "id name template arguments createdAt createdBy family version"
+SERVICE_FIELDS = (f"id key name isDefault desiredOnline createdAt model {{ {MODEL_FIELDS} }} "
+                  f"systemPromptTemplate {{ {TEMPLATE_FIELDS} }}")
 
 _PROVIDERS = {"open_ai": ("OPEN_AI", "openAI"), "google": ("GOOGLE", "google"), "azure": ("AZURE", "azure"),
               "anthropic": ("ANTHROPIC", "anthropic")}
@@ -36,13 +39,17 @@ class Models(Resource):
     @operation
     def list(self, filter: dict[str, Any] | None = None):
         """Models in the registry. ``filter`` keys: online (list of ONLINE/PENDING/OFFLINE/ERROR),
-        kind ("chat" or "embedding"), available, trainable."""
+        kind ("chat" or "embedding"), available, trainable, in_storage (weights on this server), published,
+        size (bounds in bytes: {"gte": ..., "lt": ...}), view_all (False: only published models and those
+        of use cases you see)."""
         wire: dict[str, Any] = {}
         for name, value in (filter or {}).items():
             if name == "kind":
                 wire["capabilities"] = {"any": [_CAPABILITIES[value]]}
             elif name == "online":
                 wire["online"] = [value] if isinstance(value, str) else list(value)
+            elif name in ("in_storage", "view_all"):
+                wire["inStorage" if name == "in_storage" else "viewAll"] = value
             else:
                 wire[name] = value
         data = yield GraphQL(f"query Models($f: ModelFilter) {{ models(filter: $f) {{ {MODEL_FIELDS} }} }}", {"f": wire})
@@ -170,10 +177,31 @@ class Models(Resource):
 
     @operation
     def update(self, model: str, is_default: bool | None = None, desired_online: bool | None = None,
-               use_case: str | None = None, placement: dict[str, Any] | None = None):
-        """Change how a model serves a use case: default or not, online or not, placement."""
+               use_case: str | None = None, placement: dict[str, Any] | None = None, *, name: str | None = None,
+               system_prompt_template: str | None = None):
+        """Change how a model serves a use case: default or not, online or not, placement (local compute
+        pools), the service's name, and its system prompt template (a template version's id; "" removes it),
+        added as the system message of chat requests that bring none."""
         return (yield from self._update(model, use_case, is_default=is_default, desired_online=desired_online,
-                                        placement=_placement(placement)))
+                                        placement=_placement(placement), name=name,
+                                        system_prompt_template=system_prompt_template))
+
+    @operation
+    def update_model(self, model: str, *, name: str | None = None, published: bool | None = None,
+                     stable: bool | None = None):
+        """Rename a model in the registry, publish it (offered to every team) or mark it stable."""
+        query = f"mutation UpdateModelRow($input: UpdateModelInput!) {{ updateModel(input: $input) {{ {MODEL_FIELDS} }} }}"
+        wire = {"model": model, "name": name, "published": published, "stable": stable}
+        data = yield GraphQL(query, {"input": {k: v for k, v in wire.items() if v is not None}})
+        return Model.model_validate(data["updateModel"])
+
+    @operation
+    def delete(self, model: str):
+        """Delete a model from the registry and free the weights this server stored. Refused (ConflictError,
+        with the reasons) while a use case, an A/B test, a judge or an adapter uses it."""
+        data = yield GraphQL("mutation DeleteModel($input: DeleteModelInput!) { deleteModel(input: $input) }",
+                             {"input": {"model": model}})
+        return data["deleteModel"]
 
     @operation
     def update_compute_config(self, model: str, compute_config: dict[str, Any]):
@@ -227,7 +255,8 @@ class Models(Resource):
     def _update(self, model: str, use_case: str | None, **changes: Any):
         query = f"mutation UpdateModel($input: UpdateModelService!) {{ updateModelService(input: $input) {{ {SERVICE_FIELDS} }} }}"
         wire = {"isDefault": changes.get("is_default"), "desiredOnline": changes.get("desired_online"),
-                "placement": changes.get("placement")}
+                "placement": changes.get("placement"), "name": changes.get("name"),
+                "systemPromptTemplate": changes.get("system_prompt_template")}
         variables = {"input": {"useCase": self.use_case_key(use_case), "modelService": model,
                                **{k: v for k, v in wire.items() if v is not None}}}
         data = yield GraphQL(query, variables)

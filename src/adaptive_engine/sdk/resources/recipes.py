@@ -139,6 +139,12 @@ class Recipes(Resource):
         return bool(data["deleteCustomRecipe"])
 
     @operation
+    def parse_schema(self, content: str):
+        """The argument schema, job kind and description of a recipe's ``main.py`` source, without storing it."""
+        data = yield GraphQL("query ParseRecipeSchema($c: String!) { parseRecipeSchema(recipeContent: $c) }", {"c": content})
+        return data["parseRecipeSchema"]
+
+    @operation
     def generate_sample_input(self, recipe_key: str, use_case: str | None = None):
         """Arguments that satisfy the recipe's schema (defaults where it has them), to start from."""
         recipe = yield from self._get(recipe_key, self.use_case_key(use_case))

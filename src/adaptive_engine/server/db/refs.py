@@ -43,6 +43,8 @@ class Ref:
     # A model's gateway settings (source["gateway"]) as canonical JSON: a serving process compares it with
     # its backend's to notice a change made elsewhere.
     gateway: str | None = None
+    # A use case's archive flag: archived use cases take no new traffic.
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Attachment:
     model: Ref
     is_default: bool
     desired_online: bool
+    # The service's system prompt template, applied to chat requests that bring no system message.
+    system_prompt_template_id: uuid.UUID | None = None
 
 
 def ref_of(row: Any) -> Ref | None:
@@ -61,7 +65,7 @@ def ref_of(row: Any) -> Ref | None:
     gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
                status=getattr(row, "status", None), error=getattr(row, "error", None),
-               gateway=gateway_text(gateway))
+               gateway=gateway_text(gateway), archived=bool(getattr(row, "is_archived", False)))
 
 
 def gateway_text(gateway: Any) -> str | None:
@@ -142,7 +146,8 @@ class RefCache:
                 select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id)
                 .order_by(orm.ModelService.created_at)
             )).scalars().all()
-            return tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online) for s in services)  # type: ignore[arg-type]
+            return tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)  # type: ignore[arg-type]
+                         for s in services)  # type: ignore[arg-type]
 
         return await self._read(session, "attachments", str(use_case_id), query)
 
@@ -155,7 +160,7 @@ class RefCache:
                 select(orm.ModelService, orm.UseCase).join(orm.UseCase, orm.UseCase.id == orm.ModelService.use_case_id)
                 .where(orm.ModelService.model_id == model_id).order_by(orm.ModelService.created_at)
             )).all()
-            return tuple((ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online))  # type: ignore[misc]
+            return tuple((ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id))  # type: ignore[misc]
                          for s, uc in rows)
 
         return await self._read(session, "model_use_cases", str(model_id), query)

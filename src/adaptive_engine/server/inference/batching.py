@@ -95,6 +95,7 @@ class BatchEngine:
         *,
         eos_token_ids: Sequence[int],
         max_batch_rows: int = 16,
+        max_cache_tokens: int | None = None,
         name: str = "local",
     ) -> None:
         self.model = model
@@ -102,6 +103,9 @@ class BatchEngine:
         self.device = next(model.parameters()).device
         self.eos = set(eos_token_ids)
         self.max_batch_rows = max_batch_rows
+        # The KV cache length (the model's compute config kv_cache_len): the batch is left padded, so its cache
+        # holds rows x (longest prompt + max_tokens) positions; a job waits until it fits (None: no bound).
+        self.max_cache_tokens = max_cache_tokens
         self.stats = EngineStats()
         self._inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -226,11 +230,18 @@ class BatchEngine:
             if job.cancelled:
                 self._drop(job)
                 continue
-            if len(job.rows) > free and (self._rows or self._waiting):
+            if (len(job.rows) > free or not self._cache_fits(job)) and (self._rows or self._waiting):
                 self._backlog.appendleft(job)  # no room now: first in line when rows free up
                 return
             self._waiting.append(job)
             free -= len(job.rows)
+
+    def _cache_fits(self, job: _Job) -> bool:
+        if self.max_cache_tokens is None:
+            return True
+        jobs = [*{id(r.job): r.job for r in self._rows}.values(), *self._waiting, job]
+        rows = sum(len(j.rows) for j in jobs)
+        return rows * max(len(j.prompt_ids) + j.max_tokens for j in jobs) <= self.max_cache_tokens
 
     def _drop(self, job: _Job) -> None:
         self.stats.cancelled += 1

@@ -170,6 +170,15 @@ class InferenceManager:
         if backend is not None:
             self._configure(backend, model)
 
+    def apply_compute_config(self, model: orm.Model) -> bool:
+        """Give a loaded local chat backend of this process the model's changed compute config (max_seq_len,
+        kv_cache_len) at once; True when one took it. Others read it when they next load."""
+        apply = getattr(self._backends.get(model.id), "apply_compute", None)
+        if apply is None:
+            return False
+        apply(dict(model.compute_config or {}))
+        return True
+
     def loaded(self, model_id: uuid.UUID) -> Backend | None:
         return self._backends.get(model_id)
 
@@ -290,7 +299,8 @@ class InferenceManager:
         if self.settings.inference_backend == "vllm":
             return self._vllm_backend(model, self.local_spec(model, backbone))
         return LocalChatBackend(self.local_spec(model, backbone), name=model.key,
-                                max_batch_rows=self.settings.local_max_batch_rows)
+                                max_batch_rows=self.settings.local_max_batch_rows,
+                                compute=dict(model.compute_config or {}))
 
     def _vllm_backend(self, model: orm.Model, weights: LocalModelSpec) -> Backend:
         from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec

@@ -13,7 +13,7 @@ from adaptive_engine.server.db.models.jobs import CustomRecipe, Job, JobArtifact
 from adaptive_engine.server.db.models.graders import Grader, GradingResult, Judge, RemoteEnv
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
-from adaptive_engine.server.db.models.registry import Model, ModelService
+from adaptive_engine.server.db.models.registry import Model, ModelService, SystemPromptTemplate
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "ModelService",
     "RemoteEnv",
     "Role",
+    "SystemPromptTemplate",
     "Team",
     "TeamMember",
     "UseCase",

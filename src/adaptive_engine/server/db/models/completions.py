@@ -42,6 +42,8 @@ class Completion(IdMixin, CreatedAtMixin, Base):
     tool_calls: Mapped[list | None] = mapped_column(default=None)
     # Set by curation (updateCompletion.metadata), e.g. for external reward servers.
     user_metadata: Mapped[dict | None] = mapped_column(default=None)
+    # The system prompt template version the model service added as the system message (None: none added).
+    system_prompt_template_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index("ix_completions_use_case_created", "use_case_id", "created_at", "id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
@@ -35,6 +35,10 @@ class Model(IdMixin, CreatedAtMixin, Base):
     compute_config: Mapped[dict] = mapped_column(default=dict)
     # Where a trained model came from: base model, recipe, job, dataset or feedback filter.
     lineage: Mapped[dict] = mapped_column(default=dict)
+    # Catalogue flags set by updateModel: published models are offered to every team, stable ones are
+    # recommended for production.
+    is_published: Mapped[bool] = mapped_column(default=False)
+    is_stable: Mapped[bool] = mapped_column(default=False)
 
     backbone: Mapped[Model | None] = relationship(remote_side="Model.id", lazy="joined", join_depth=1)
     services: Mapped[list[ModelService]] = relationship(back_populates="model", cascade="all, delete-orphan")
@@ -50,7 +54,30 @@ class ModelService(IdMixin, CreatedAtMixin, Base):
     is_default: Mapped[bool] = mapped_column(default=False)
     desired_online: Mapped[bool] = mapped_column(default=True)
     placement: Mapped[dict] = mapped_column(default=dict)
+    # The service's display name (None: the model's name).
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Applied as the system message of chat requests that bring none.
+    system_prompt_template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("system_prompt_templates.id", ondelete="SET NULL"), default=None
+    )
 
     model: Mapped[Model] = relationship(back_populates="services", lazy="joined")
+    system_prompt_template: Mapped[SystemPromptTemplate | None] = relationship(lazy="joined")
 
     __table_args__ = (UniqueConstraint("use_case_id", "model_id"),)
+
+
+class SystemPromptTemplate(IdMixin, CreatedAtMixin, Base):
+    """One version of a system prompt. Deriving a template adds a version to its family; versions are
+    never edited, so an interaction's template id always names the text it was served with."""
+
+    __tablename__ = "system_prompt_templates"
+
+    name: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(Text)
+    # The {{name}} placeholders of the template, filled from the request's labels.
+    arguments: Mapped[list] = mapped_column(default=list)
+    # The first version's id (its own for the first), and this one's number in the family (1, 2, ...).
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)

@@ -17,6 +17,12 @@ class UseCase(IdMixin, CreatedAtMixin, Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # An archived use case keeps its data and stays readable, but takes no new traffic.
+    is_archived: Mapped[bool] = mapped_column(default=False)
+    # How the console shows it: {"emoji": "...", "gradient_color": "..."}.
+    appearance: Mapped[dict] = mapped_column(default=dict)
+    # {"default_metric": <metric id>}: the metric the console and reports open on.
+    settings: Mapped[dict] = mapped_column(default=dict)
 
     shares: Mapped[list[UseCaseShare]] = relationship(
         back_populates="use_case", cascade="all, delete-orphan", lazy="selectin"

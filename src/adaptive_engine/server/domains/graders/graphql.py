@@ -13,7 +13,9 @@ from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
 from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.feedback_keys.service import list_keys
 from adaptive_engine.server.domains.graders import (
+    compatibility,
     judges,
     judges_registry,
     remote_envs,
@@ -111,12 +113,31 @@ class JudgeConfigOutput:
         return await _model(info, self.config["model_id"])
 
 
-@strawberry.type(name="PrebuiltCriteria")
-class PrebuiltCriteriaType:
+@strawberry.type(name="PrebuiltConfigDefinition")
+class PrebuiltConfigDefinitionType:
     key: PrebuiltCriteriaKey  # type: ignore[valid-type]
     name: str
     feedback_key: str
     description: str
+
+    @classmethod
+    def of(cls, c: judges.PrebuiltCriteria) -> PrebuiltConfigDefinitionType:
+        return cls(key=c.key, name=c.name, feedback_key=c.feedback_key, description=c.description)
+
+
+@strawberry.type(name="PrebuiltCriteria")
+class PrebuiltCriteriaType:
+    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    name: str
+    description: str
+    feedback: MetricType | None = strawberry.field(
+        description="The metric its scores are logged under, once registered (by the first grader that uses it)")
+
+
+@strawberry.type(name="DatasetValidationOutput")
+class DatasetValidationOutput:
+    valid: bool
+    message: str
 
 
 @strawberry.type(name="PrebuiltConfigOutput")
@@ -124,9 +145,8 @@ class PrebuiltConfigOutput:
     config: strawberry.Private[dict]
 
     @strawberry.field
-    def criteria(self) -> PrebuiltCriteriaType:
-        c = judges.PREBUILT[judges.PrebuiltKey(self.config["criteria"])]
-        return PrebuiltCriteriaType(key=c.key, name=c.name, feedback_key=c.feedback_key, description=c.description)
+    def criteria(self) -> PrebuiltConfigDefinitionType:
+        return PrebuiltConfigDefinitionType.of(judges.PREBUILT[judges.PrebuiltKey(self.config["criteria"])])
 
     @strawberry.field
     async def model(self, info: Info[Context, None]) -> ModelType:
@@ -492,6 +512,29 @@ def to_metric(value: MetricGetOrCreate | None) -> MetricRef | None:
 
 @strawberry.type
 class GraderQuery:
+    @strawberry.field(extensions=[authenticated()], description="The prebuilt judges' criteria")
+    async def prebuilt_configs(self) -> list[PrebuiltConfigDefinitionType]:
+        return [PrebuiltConfigDefinitionType.of(c) for c in judges.PREBUILT.values()]
+
+    @strawberry.field(extensions=[authenticated()], description="The prebuilt criteria, with their metric once registered")
+    async def prebuilt_criteria(self, info: Info[Context, None]) -> list[PrebuiltCriteriaType]:
+        metrics = {m.key: m for m in await list_keys(info.context.session)}
+        return [
+            PrebuiltCriteriaType(key=c.key, name=c.name, description=c.description,
+                                 feedback=MetricType(row=metrics[c.feedback_key]) if c.feedback_key in metrics else None)
+            for c in judges.PREBUILT.values()
+        ]
+
+    @strawberry.field(extensions=[requires("use_case:read", use_case="usecase")],
+                      description="Whether every row of the dataset gives the grader what it reads: {valid, message}")
+    async def validate_data_schema_for_grader(
+        self, info: Info[Context, None], grader: IdOrKey, dataset: IdOrKey, usecase: IdOrKey
+    ) -> JSON:
+        ctx = info.context
+        result = await compatibility.for_grader(ctx.session, ctx.principal, ctx.platform.file_store,
+                                                grader=grader, dataset=dataset, use_case=usecase)
+        return {"valid": result.valid, "message": result.message}
+
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def grader(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey) -> GraderType:
         ctx = info.context
@@ -527,6 +570,16 @@ class GraderQuery:
 
 @strawberry.type
 class GraderMutation:
+    @strawberry.mutation(extensions=[requires("use_case:read", use_case="usecase")],
+                         description="Whether every row's metadata fits the reward server's metadata schema")
+    async def validate_dataset_schema(
+        self, info: Info[Context, None], remote_env: IdOrKey, dataset: IdOrKey, usecase: IdOrKey
+    ) -> DatasetValidationOutput:
+        ctx = info.context
+        result = await compatibility.for_remote_env(ctx.session, ctx.principal, ctx.platform.file_store,
+                                                    remote_env=remote_env, dataset=dataset, use_case=usecase)
+        return DatasetValidationOutput(valid=result.valid, message=result.message)
+
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def create_grader(self, info: Info[Context, None], use_case: IdOrKey, input: GraderCreateInput) -> GraderType:
         ctx = info.context

@@ -26,6 +26,8 @@ from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
 from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
+from adaptive_engine.server.domains.models import prompt_templates
+from adaptive_engine.server.domains.use_cases.service import refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 MAX_N = 16
 MAX_STOP = 16
 MAX_EMBEDDING_INPUTS = 2048
+# The longest caller-given user id kept with a request (the completions' user_ref column).
+MAX_USER = 200
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Target:
     model_key: str
     ab_campaign_id: uuid.UUID | None
     gateway: str | None = None  # the model's gateway settings when the registry was read (db/refs.py)
+    # The model service's system prompt template (applied to chat requests without a system message).
+    system_prompt_template_id: uuid.UUID | None = None
 
     @property
     def label(self) -> str:
@@ -77,6 +83,8 @@ class Call:
     # Who serves when the target fails before answering (the model's gateway fallbacks), in order.
     fallbacks: list[Route] = field(default_factory=list)
     request_id: uuid.UUID = field(default_factory=new_id)
+    # The template whose text was added as the system message (stored on the completions).
+    system_prompt_template_id: uuid.UUID | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
     completion_ids: list[uuid.UUID] = field(default_factory=list)
@@ -124,6 +132,12 @@ def check_params(body: Any) -> GenerationParams:
                             seed=body.seed)
 
 
+def check_user(value: str | None) -> None:
+    """The caller-given user id is stored (completions.user_ref) or logged: bounded like the column."""
+    if value is not None and len(value) > MAX_USER:
+        raise InvalidInput(f"user must be at most {MAX_USER} characters", details={"param": "user"})
+
+
 def check_session_id(value: str | None) -> uuid.UUID:
     if value is None:
         return new_id()
@@ -161,6 +175,7 @@ async def resolve_target(
     if named is None:
         named = await resolve_name(session, principal, refs, model_path)
     use_case, explicit = named.use_case, named.model
+    refuse_archived(use_case)
     router = getattr(state, "ab_router", None)
     route = None
     if router is not None and kind == "chat":
@@ -185,7 +200,8 @@ async def resolve_target(
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway)
+    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway,
+                  service.system_prompt_template_id)
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -230,6 +246,7 @@ async def prepare_call(
     """Validate everything, find the target and its backend. Nothing runs yet. ``raw`` is the request's JSON
     (``body`` its typed view); ``prompt`` is set for /completions, None for chat."""
     params = check_params(body)
+    check_user(body.user)
     session_id = check_session_id(body.session_id)
     # metadata (OpenAI's key-value pairs) is kept with the completion as labels; explicit labels win.
     labels = {**openai_fields.check_metadata(raw.get("metadata")), **check_labels(body.labels)}
@@ -237,6 +254,15 @@ async def prepare_call(
     openai_fields.check(raw)
     target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
                                   ab_campaign=body.ab_campaign, named=named)
+    template_id = None
+    if messages is not None and target.system_prompt_template_id is not None and not any(
+        m.get("role") in ("system", "developer") for m in messages
+    ):
+        system = await prompt_templates.for_request(session, target.system_prompt_template_id, labels)
+        if system:
+            template_id = target.system_prompt_template_id
+            messages = [{"role": "system", "content": system}, *messages]
+            raw = {**raw, "messages": [{"role": "system", "content": system}, *raw["messages"]]}
     backend = await backend_of(session, state, target)
 
     def request_for(backend: Backend, model_key: str) -> GenerationRequest:
@@ -278,7 +304,7 @@ async def prepare_call(
     await session.rollback()
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
                 labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks,
-                state=state)
+                state=state, system_prompt_template_id=template_id)
 
 
 async def _fallbacks(
@@ -437,6 +463,7 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
             finish_reason=reasons[i],
             ab_campaign_id=call.target.ab_campaign_id,
             tool_calls=tool_calls[i] if tool_calls else None,
+            system_prompt_template_id=call.system_prompt_template_id,
         )
         for i in range(n)
     ]
@@ -473,10 +500,17 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     encoding_format(body.encoding_format)
     if body.dimensions is not None and body.dimensions < 1:
         raise InvalidInput("dimensions must be at least 1")
+    check_user(body.user)
+    session_id = check_session_id(body.session_id) if body.session_id is not None else None
     target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
     result = await backend.embed(inputs)
+    # Embeddings are not stored as interactions: who asked (user, session) is logged with the request, as the
+    # client's reference says.
+    log.info("embeddings served", extra={"use_case": target.use_case_key, "model": target.model_key,
+                                         "inputs": len(inputs), "prompt_tokens": result.usage.prompt_tokens,
+                                         "user": body.user, "session_id": str(session_id) if session_id else None})
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
         raise InvalidInput(f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}")
     return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)

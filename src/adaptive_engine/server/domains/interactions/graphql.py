@@ -332,6 +332,11 @@ class CompletionType:
     def prompt_hash(self) -> str:
         return self.view.row.prompt_hash
 
+    @strawberry.field(description="The model service's system prompt template version whose text leads the "
+                      "messages (null: the caller's own messages)")
+    def system_prompt_template(self) -> uuid.UUID | None:
+        return self.view.row.system_prompt_template_id
+
     @strawberry.field
     def ab_campaign_id(self) -> uuid.UUID | None:
         return self.view.row.ab_campaign_id

@@ -359,6 +359,7 @@ def completion_row(
     finish_reason: str | None = None,
     ab_campaign_id: uuid.UUID | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
+    system_prompt_template_id: uuid.UUID | None = None,
     id: uuid.UUID | None = None,  # noqa: A002 - the column's name
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -383,6 +384,7 @@ def completion_row(
         "finish_reason": finish_reason,
         "ab_campaign_id": ab_campaign_id,
         "tool_calls": tool_calls,
+        "system_prompt_template_id": system_prompt_template_id,
     }
 
 

@@ -35,7 +35,7 @@ from adaptive_engine.server.domains.interactions.ingest import (
     completion_row,
     insert_rows,
 )
-from adaptive_engine.server.domains.use_cases.service import get_use_case
+from adaptive_engine.server.domains.use_cases.service import get_use_case, refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
 from adaptive_engine.server.timestamps import parse_datetime
 
@@ -119,6 +119,7 @@ async def writable_use_case(session: AsyncSession, principal: Principal, lookups
     if use_case is None:
         raise NotFound(f"{what} not found")
     await principal.require(session, "feedback:write", use_case.id, what)
+    refuse_archived(use_case)
     return use_case
 
 
@@ -153,6 +154,8 @@ class NewCompletion:
     ab_campaign_id: uuid.UUID | None = None
     # The answer's tool calls, as the model returned them (OpenAI's shape).
     tool_calls: list[dict[str, Any]] | None = None
+    # The model service's system prompt template whose text leads ``messages`` (None: the caller's own).
+    system_prompt_template_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=new_id)
     created_at: datetime | None = None
 
@@ -195,6 +198,7 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
                 finish_reason=c.finish_reason,
                 ab_campaign_id=c.ab_campaign_id,
                 tool_calls=c.tool_calls,
+                system_prompt_template_id=c.system_prompt_template_id,
             ),
         )
     return rows

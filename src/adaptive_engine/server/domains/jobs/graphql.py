@@ -413,6 +413,12 @@ class JobArtifactFilter:
     kinds: list[JobArtifactKind]
 
 
+@strawberry.input(name="ArtifactFilter")
+class ArtifactFilter:
+    kinds: list[JobArtifactKind] | None = None
+    job_id: uuid.UUID | None = None
+
+
 @strawberry.input(name="ListJobsFilterInput")
 class ListJobsFilterInput:
     use_case: IdOrKey | None = None
@@ -435,6 +441,24 @@ class JobInput:
 
 @strawberry.type
 class JobQuery:
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")],
+                      description="The artifacts of the use case's jobs, newest first (at most 1000)")
+    async def artifacts(
+        self, info: Info[Context, None], use_case: IdOrKey, filter: ArtifactFilter | None = None  # noqa: A002
+    ) -> list[JobArtifactType]:
+        ctx = info.context
+        rows = await service.list_artifacts(
+            ctx.session, ctx.principal, use_case,
+            kinds=[k.value for k in filter.kinds] if filter and filter.kinds else None,
+            job_id=filter.job_id if filter else None,
+        )
+        return [JobArtifactType(row=a) for a in rows]
+
+    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
+    async def artifact(self, info: Info[Context, None], use_case: IdOrKey, id: uuid.UUID) -> JobArtifactType:  # noqa: A002
+        ctx = info.context
+        return JobArtifactType(row=await service.artifact_in_use_case(ctx.session, ctx.principal, use_case, id))
+
     @strawberry.field(extensions=[requires("use_case:read", use_case=use_case_of(find_job, "job"))])
     async def job(self, info: Info[Context, None], id: uuid.UUID) -> JobType | None:
         ctx = info.context

@@ -154,6 +154,38 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: str | uui
     return job
 
 
+# At most this many artifacts in one answer of ``list_artifacts`` (newest first).
+MAX_ARTIFACTS = 1000
+
+
+async def list_artifacts(
+    session: AsyncSession, principal: Principal, use_case: str, *, kinds: list[str] | None = None,
+    job_id: uuid.UUID | None = None,
+) -> list[JobArtifact]:
+    """The artifacts of the use case's jobs, newest first; ``kinds`` / ``job_id`` narrow them."""
+    target = await get_use_case(session, principal, use_case, "use_case:read")
+    query = (select(JobArtifact).join(Job, Job.id == JobArtifact.job_id).where(Job.use_case_id == target.id)
+             .order_by(JobArtifact.created_at.desc(), JobArtifact.id.desc()).limit(MAX_ARTIFACTS))
+    if kinds:
+        query = query.where(JobArtifact.kind.in_(kinds))
+    if job_id is not None:
+        query = query.where(JobArtifact.job_id == job_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def artifact_in_use_case(session: AsyncSession, principal: Principal, use_case: str,
+                               artifact_id: uuid.UUID) -> JobArtifact:
+    """An artifact of one of the use case's jobs (NotFound for another use case's, as for a missing one)."""
+    target = await get_use_case(session, principal, use_case, "use_case:read")
+    found = (await session.execute(
+        select(JobArtifact).join(Job, Job.id == JobArtifact.job_id)
+        .where(JobArtifact.id == artifact_id, Job.use_case_id == target.id)
+    )).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"artifact '{artifact_id}' not found in use case '{target.key}'")
+    return found
+
+
 async def list_jobs(
     session: AsyncSession,
     principal: Principal,

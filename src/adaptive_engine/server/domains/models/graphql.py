@@ -10,12 +10,13 @@ from strawberry.types import Info
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.jobs.graphql import JobType
-from adaptive_engine.server.domains.models import gateway_config, service
+from adaptive_engine.server.domains.models import gateway_config, prompt_templates, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
 from adaptive_engine.server.domains.models.types import (
     ModelOnline,
     ModelServiceType,
     ModelType,
+    SystemPromptTemplateType,
 )
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.context import Context
@@ -76,6 +77,7 @@ class ModelFilter:
     size: IntegerNumericCondition | None = None
 
     def to_filters(self) -> service.ModelFilters:
+        """viewAll is applied by the resolver (it depends on the caller)."""
         kinds = None
         if self.capabilities and self.capabilities.any:
             kinds = sorted({CAPABILITY_KINDS[c] for c in self.capabilities.any if c in CAPABILITY_KINDS})
@@ -87,6 +89,9 @@ class ModelFilter:
             kinds=kinds,
             available=self.available,
             trainable=self.trainable,
+            in_storage=self.in_storage,
+            published=self.published,
+            size={k: v for k, v in vars(self.size).items() if v is not None} if self.size else None,
         )
 
 
@@ -193,7 +198,36 @@ class UpdateModelService:
     name: str | None = None
     system_prompt_template: strawberry.scalars.JSON | None = None
     placement: ModelPlacementInput | None = None
-    tool_providers: list[str] | None = None
+    tool_providers: list[str] | None = strawberry.field(
+        default=None, description="Not supported: this platform has no tool providers (refused when given)")
+
+
+@strawberry.input(name="UpdateModelInput")
+class UpdateModelInput:
+    model: str
+    name: str | None = None
+    published: bool | None = None
+    stable: bool | None = None
+
+
+@strawberry.input(name="DeleteModelInput")
+class DeleteModelInput:
+    model: str
+
+
+@strawberry.input(name="SystemPromptTemplateCreate")
+class SystemPromptTemplateCreate:
+    name: str
+    template: str
+
+
+@strawberry.input(name="SystemPromptTemplateUpdate")
+class SystemPromptTemplateUpdate:
+    system_prompt_template: strawberry.scalars.JSON = strawberry.field(description="The version to derive from (its id)")
+    template: str
+    name: str | None = None
+    update_model_services: bool = strawberry.field(
+        default=False, description="Move the model services using any version of this template to the new one")
 
 
 @strawberry.input(name="ModelComputeConfigInput")
@@ -226,10 +260,21 @@ _PROVIDERS = {
 
 @strawberry.type
 class ModelQuery:
-    @strawberry.field(extensions=[authenticated()])
-    async def models(self, info: Info[Context, None], filter: ModelFilter | None = None) -> list[ModelType]:
-        rows = await service.list_models(info.context.session, filter.to_filters() if filter else None)
+    @strawberry.field(extensions=[authenticated()],
+                      description="filter.viewAll false: only published models and those of use cases you see")
+    async def models(self, info: Info[Context, None], filter: ModelFilter | None = None) -> list[ModelType]:  # noqa: A002
+        ctx = info.context
+        rows = await service.list_models(ctx.session, filter.to_filters() if filter else None)
+        if filter is not None and filter.view_all is False:
+            rows = await service.visible_to(ctx.session, ctx.principal, rows)
         return [ModelType(row=m) for m in rows]
+
+    @strawberry.field(extensions=[authenticated()],
+                      description="Every version of every template (or of one family: any version's id)")
+    async def system_prompt_templates(
+        self, info: Info[Context, None], family: strawberry.scalars.JSON | None = None
+    ) -> list[SystemPromptTemplateType]:
+        return [SystemPromptTemplateType(row=t) for t in await prompt_templates.list_templates(info.context.session, family)]
 
     @strawberry.field(extensions=[authenticated()])
     async def model(self, info: Info[Context, None], id_or_key: IdOrKey) -> ModelType | None:
@@ -317,7 +362,10 @@ class ModelMutation:
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def update_model_service(self, info: Info[Context, None], input: UpdateModelService) -> ModelServiceType:
+        if input.tool_providers is not None:
+            raise InvalidInput("toolProviders: this platform has no tool providers; pass tools in the chat request")
         ctx = info.context
+        template = input.system_prompt_template
         updated = await service.update_service(
             ctx.session,
             ctx.principal,
@@ -326,18 +374,67 @@ class ModelMutation:
             is_default=input.is_default,
             desired_online=input.desired_online,
             placement=input.placement.to_dict() if input.placement else None,
+            name=input.name,
+            # "" removes the service's template.
+            system_prompt_template=template if template != "" else None,
+            clear_system_prompt_template=template == "",
         )
         if input.desired_online:
             await ctx.session.commit()
             await service.request_load(ctx.platform.inference, updated.model)
         return ModelServiceType(row=updated)
 
+    @strawberry.mutation(extensions=[requires("model:register")], description="Rename a model, publish it, mark it stable")
+    async def update_model(self, info: Info[Context, None], input: UpdateModelInput) -> ModelType:
+        ctx = info.context
+        return ModelType(row=await service.update_model(ctx.session, ctx.principal, input.model, name=input.name,
+                                                        published=input.published, stable=input.stable))
+
+    @strawberry.mutation(
+        extensions=[requires("model:register")],
+        description="Delete a model no use case, A/B test, judge or adapter uses; frees the weights this server stored",
+    )
+    async def delete_model(self, info: Info[Context, None], input: DeleteModelInput) -> str:
+        ctx = info.context
+        owned = [ctx.platform.file_store.root, ctx.platform.job_runner.jobs_dir]
+        model, folder = await service.delete_model(ctx.session, ctx.principal, input.model, owned)
+        await ctx.session.commit()
+        if ctx.platform.inference is not None:
+            await ctx.platform.inference.unload(model.id)
+        service.remove_weights(folder)
+        return f"model '{model.key}' deleted" + (" and its weights removed" if folder is not None else "")
+
+    @strawberry.mutation(extensions=[requires("model:register")])
+    async def create_system_prompt_template(
+        self, info: Info[Context, None], input: SystemPromptTemplateCreate
+    ) -> SystemPromptTemplateType:
+        ctx = info.context
+        row = await prompt_templates.create(ctx.session, ctx.principal, name=input.name, template=input.template)
+        return SystemPromptTemplateType(row=row)
+
+    @strawberry.mutation(extensions=[requires("model:register")],
+                         description="Add a version to a template's family (templates are never edited in place)")
+    async def derive_system_prompt_template(
+        self, info: Info[Context, None], input: SystemPromptTemplateUpdate
+    ) -> SystemPromptTemplateType:
+        ctx = info.context
+        row = await prompt_templates.derive(
+            ctx.session, ctx.principal, base=input.system_prompt_template, template=input.template, name=input.name,
+            update_model_services=input.update_model_services,
+        )
+        return SystemPromptTemplateType(row=row)
+
     @strawberry.mutation(extensions=[requires("model:register")])
     async def update_model_compute_config(
         self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelComputeConfigInput
     ) -> ModelType:
+        ctx = info.context
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
-        return ModelType(row=await service.update_compute_config(info.context.session, info.context.principal, id_or_key, changes))
+        model = await service.update_compute_config(ctx.session, ctx.principal, id_or_key, changes)
+        await ctx.session.commit()
+        if ctx.platform.inference is not None:  # a loaded local model takes it now; others when they load
+            ctx.platform.inference.apply_compute_config(model)
+        return ModelType(row=model)
 
     @strawberry.mutation(extensions=[requires("model:register")],
                          description="Set how the gateway calls a model: upstream timeouts, retries, fallbacks, default fields")

@@ -8,8 +8,10 @@ models stay where the registry put them.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,8 +25,10 @@ from adaptive_engine.server.db.lookup import (
     get_by_id_or_key,
     parse_uuid,
 )
-from adaptive_engine.server.db.models import AbCampaign, Model, ModelService, UseCase
+from adaptive_engine.server.db.models import AbCampaign, AbCampaignArm, ComputePool, Judge, Model, ModelService, UseCase
+from adaptive_engine.server.domains.models import prompt_templates
 from adaptive_engine.server.domains.use_cases.service import (
+    check_name,
     get_use_case,
     key_from_name,
     validate_key,
@@ -65,6 +69,17 @@ class ModelFilters:
     kinds: list[str] | None = None
     available: bool | None = None
     trainable: bool | None = None
+    # Weights kept by this server (local models) rather than served by a provider.
+    in_storage: bool | None = None
+    published: bool | None = None
+    # Bounds on the size in bytes: {"gt": 10, "lte": 100, ...}; a model of unknown size matches none.
+    size: dict[str, int] | None = None
+
+
+_SIZE_CONDITIONS = {
+    "eq": lambda c, v: c == v, "neq": lambda c, v: c != v, "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+}
 
 
 def made_by_job(model: Model) -> uuid.UUID | None:
@@ -89,7 +104,21 @@ async def list_models(session: AsyncSession, filters: ModelFilters | None = None
         if filters.trainable is not None:
             local = Model.provider == "local"
             query = query.where(local if filters.trainable else ~local)
+        if filters.in_storage is not None:
+            query = query.where(Model.is_external.is_(not filters.in_storage))
+        if filters.published is not None:
+            query = query.where(Model.is_published.is_(filters.published))
+        for op, value in (filters.size or {}).items():
+            query = query.where(Model.size.is_not(None), _SIZE_CONDITIONS[op](Model.size, value))
     return list((await session.execute(query)).scalars().unique())
+
+
+async def visible_to(session: AsyncSession, principal: Principal, models: list[Model]) -> list[Model]:
+    """The published models, and those attached to a use case the caller sees."""
+    attached = set((await session.execute(
+        select(ModelService.model_id).where(principal.sees_use_case(ModelService.use_case_id))
+    )).scalars())
+    return [m for m in models if m.is_published or m.id in attached]
 
 
 async def new_model_key(session: AsyncSession, key: str | None, name: str) -> str:
@@ -223,6 +252,7 @@ async def deploy(
 ) -> ModelService:
     """Attach if needed and ask for the model to be online for this use case."""
     service = await attach(session, principal, use_case_key, model_key)
+    placement = await check_placement(session, placement)
     newly_deployed = not service.desired_online
     service.desired_online = True
     if placement is not None:
@@ -235,6 +265,28 @@ async def deploy(
         await announce_model_deployed(session, model, service.use_case_id)
     await session.flush()
     return service
+
+
+async def check_placement(session: AsyncSession, placement: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A placement this server can honour: models are served in the server's own process, so the pools named
+    must be local ones (the server's machine); a Ray pool cannot host them and a TTFT target is not scheduled."""
+    if placement is None:
+        return None
+    pools = placement.get("compute_pools") or []
+    if not pools:
+        raise InvalidInput("placement.computePools: name at least one compute pool")
+    if placement.get("max_ttft_ms") is not None:
+        raise InvalidInput("placement.maxTtftMs: time-to-first-token targets are not scheduled on this platform")
+    keys = []
+    for name in pools:
+        pool = await find_by_id_or_key(session, ComputePool, name)
+        if pool is None:
+            raise InvalidInput(f"placement.computePools: compute pool '{name}' not found")
+        if pool.executor != "local":
+            raise InvalidInput(f"placement.computePools: pool '{pool.key}' runs jobs on {pool.executor}; models are "
+                               "served on this server's own machine (a local pool)")
+        keys.append(pool.key)
+    return {"compute_pools": sorted(set(keys))}
 
 
 async def request_load(inference: InferenceManager | None, model: Model) -> None:
@@ -288,9 +340,25 @@ async def update_service(
     is_default: bool | None = None,
     desired_online: bool | None = None,
     placement: dict[str, Any] | None = None,
+    name: str | None = None,
+    system_prompt_template: Any = None,
+    clear_system_prompt_template: bool = False,
 ) -> ModelService:
+    """Change what is given (None: unchanged); ``clear_system_prompt_template`` removes the template."""
     use_case = await get_use_case(session, principal, use_case_key, "model:deploy")
     service = await _service_for(session, use_case, model_service)
+    if name is not None:
+        check_name(name)
+    placement = await check_placement(session, placement)
+    template = await prompt_templates.get(session, system_prompt_template) if system_prompt_template is not None else None
+    if template is not None and service.model.kind != "chat":
+        raise InvalidInput(f"systemPromptTemplate: model '{service.model.key}' is an embedding model (no chat requests)")
+    if name is not None:
+        service.name = name
+    if template is not None:
+        service.system_prompt_template = template
+    elif clear_system_prompt_template:
+        service.system_prompt_template = None
     if is_default is True:
         if service.model.kind != "chat":
             raise InvalidInput(f"model '{service.model.key}' is an embedding model: it cannot be the default chat model")
@@ -359,6 +427,69 @@ async def update_compute_config(session: AsyncSession, principal: Principal, mod
     model.compute_config = config
     await session.flush()
     return model
+
+
+async def update_model(
+    session: AsyncSession, principal: Principal, model_key: str, *, name: str | None = None,
+    published: bool | None = None, stable: bool | None = None,
+) -> Model:
+    """Rename a model or set its catalogue flags (None: unchanged)."""
+    principal.require_global("model:register")
+    model = await get_model(session, model_key)
+    if name is not None:
+        model.name = check_name(name)
+    if published is not None:
+        model.is_published = published
+    if stable is not None:
+        model.is_stable = stable
+    await session.flush()
+    return model
+
+
+async def deletion_blockers(session: AsyncSession, model: Model) -> list[str]:
+    """Why ``model`` cannot be deleted now (empty: it can)."""
+    dependents = [
+        (select(UseCase.key).join(ModelService, ModelService.use_case_id == UseCase.id)
+         .where(ModelService.model_id == model.id), "it is attached to use case(s) {} (remove it from them first)"),
+        # Finished A/B tests count too: their history (arms, winner) names the model.
+        (select(AbCampaign.key).join(AbCampaignArm, AbCampaignArm.campaign_id == AbCampaign.id)
+         .where(AbCampaignArm.model_id == model.id), "it is an arm of the A/B test(s) {}"),
+        (select(Judge.key).where(Judge.model_id == model.id), "the judge(s) {} use it"),
+        (select(Model.key).where(Model.backbone_id == model.id), "it is the base of {} (delete those first)"),
+    ]
+    reasons = []
+    for query, reason in dependents:
+        keys = sorted(set((await session.execute(query)).scalars()))
+        if keys:
+            reasons.append(reason.format(", ".join(keys)))
+    return reasons
+
+
+async def delete_model(
+    session: AsyncSession, principal: Principal, model_key: str, owned_roots: Sequence[Path]
+) -> tuple[Model, Path | None]:
+    """Delete a model no use case, A/B test, judge or other model depends on. Returns the row and the folder
+    of weights to remove once the deletion is committed: only one this server wrote (under one of
+    ``owned_roots``: the file store, the jobs' folders); a folder registered with addModel is the user's."""
+    principal.require_global("model:register")
+    model = await get_model(session, model_key)
+    reasons = await deletion_blockers(session, model)
+    if reasons:
+        raise Conflict(f"model '{model.key}' cannot be deleted: " + "; ".join(reasons))
+    folder = None
+    path = (model.source or {}).get("path")
+    if path and not model.is_external:
+        resolved = Path(path).resolve()
+        if any(root.resolve() in resolved.parents for root in owned_roots):
+            folder = resolved
+    await session.delete(model)
+    await session.flush()
+    return model, folder
+
+
+def remove_weights(folder: Path | None) -> None:
+    if folder is not None and folder.exists():
+        shutil.rmtree(folder)
 
 
 async def terminate(session: AsyncSession, principal: Principal, model_key: str, force: bool) -> Model:

@@ -142,6 +142,18 @@ class ModelType:
     def is_training(self) -> bool:
         return self.row.is_training
 
+    @strawberry.field(description="Offered to every team (viewAll: false lists published models)")
+    def is_published(self) -> bool:
+        return self.row.is_published
+
+    @strawberry.field(description="Recommended for production")
+    def is_stable(self) -> bool:
+        return self.row.is_stable
+
+    @strawberry.field(description="Weights kept by this server (a local model), not served by a provider")
+    def in_storage(self) -> bool:
+        return not self.row.is_external
+
     @strawberry.field
     def created_at(self) -> int:
         return epoch(self.row.created_at) or 0
@@ -215,6 +227,43 @@ class ModelType:
                             base_model=made.get("base_model"), args=made.get("args") or {})
 
 
+@strawberry.type(name="SystemPromptTemplate")
+class SystemPromptTemplateType:
+    row: strawberry.Private[orm.SystemPromptTemplate]
+
+    @strawberry.field
+    def id(self) -> uuid.UUID:
+        return self.row.id
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def template(self) -> str:
+        return self.row.template
+
+    @strawberry.field(description="The {{name}} placeholders, filled from the request's labels (or metadata)")
+    def arguments(self) -> list[str]:
+        return list(self.row.arguments or [])
+
+    @strawberry.field
+    def created_at(self) -> int:
+        return epoch(self.row.created_at) or 0
+
+    @strawberry.field(description="Who created this version (their id; None once the user is deleted)")
+    def created_by(self) -> uuid.UUID | None:
+        return self.row.created_by_id
+
+    @strawberry.field(description="The first version's id: every version of the template shares it")
+    def family(self) -> uuid.UUID:
+        return self.row.family_id
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.row.version
+
+
 @strawberry.type(name="ModelService")
 class ModelServiceType:
     row: strawberry.Private[orm.ModelService]
@@ -227,9 +276,14 @@ class ModelServiceType:
     def key(self) -> str:
         return self.row.model.key
 
-    @strawberry.field
+    @strawberry.field(description="The service's own name, or its model's")
     def name(self) -> str:
-        return self.row.model.name
+        return self.row.name or self.row.model.name
+
+    @strawberry.field(description="Added as the system message of chat requests that bring none")
+    def system_prompt_template(self) -> SystemPromptTemplateType | None:
+        template = self.row.system_prompt_template
+        return SystemPromptTemplateType(row=template) if template is not None else None
 
     @strawberry.field
     def model(self) -> ModelType:

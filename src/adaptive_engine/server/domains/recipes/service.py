@@ -86,6 +86,23 @@ def unpack(data: bytes, filename: str, into: Path) -> str:
         raise InvalidInput("recipe rejected: main.py is not UTF-8 text") from None
 
 
+async def parse_schema(store: FileStore, content: str, *, max_bytes: int, schema_timeout_s: float,
+                       sandbox: Sandbox) -> dict[str, Any]:
+    """The JSON schema of a recipe's arguments (with its job kind and description), probed in the sandbox
+    as an upload would be; nothing is stored."""
+    data = content.encode("utf-8")
+    if not data.strip():
+        raise InvalidInput("recipeContent must not be empty")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"recipeContent is {len(data)} bytes, over the limit of {max_bytes} bytes")
+    temp = store.temp_path()
+    try:
+        unpack(data, "main.py", temp)
+        return await describe_recipe(temp, schema_timeout_s, sandbox)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 async def store_code(
     store: FileStore, data: bytes, filename: str, *, max_bytes: int, schema_timeout_s: float, sandbox: Sandbox
 ) -> tuple[str, str, str, dict[str, Any]]:

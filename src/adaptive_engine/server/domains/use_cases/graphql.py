@@ -56,6 +56,21 @@ class UseCaseShareType:
     is_owner: bool
 
 
+@strawberry.type(name="Emoji")
+class EmojiType:
+    native: str
+
+
+@strawberry.type(name="UseCaseMetadata")
+class UseCaseMetadataType:
+    emoji: EmojiType | None
+
+
+@strawberry.type(name="Settings")
+class UseCaseSettingsType:
+    default_metric: MetricWithContextType | None
+
+
 @strawberry.type(name="UseCase")
 class UseCaseType:
     row: strawberry.Private[orm.UseCase]
@@ -79,6 +94,28 @@ class UseCaseType:
     @strawberry.field
     def created_at(self) -> int:
         return epoch(self.row.created_at) or 0
+
+    @strawberry.field(description="Archived use cases keep their data but take no new traffic")
+    def is_archived(self) -> bool:
+        return self.row.is_archived
+
+    @strawberry.field
+    def gradient_color(self) -> str | None:
+        return (self.row.appearance or {}).get("gradient_color")
+
+    @strawberry.field
+    def metadata(self) -> UseCaseMetadataType:
+        emoji = (self.row.appearance or {}).get("emoji")
+        return UseCaseMetadataType(emoji=EmojiType(native=emoji) if emoji else None)
+
+    @strawberry.field
+    async def settings(self, info: Info[Context, None]) -> UseCaseSettingsType:
+        metric_id = (self.row.settings or {}).get("default_metric")
+        metrics = await info.context.loaders.load(METRICS, self.row.id) if metric_id else []
+        found = next((m for m in metrics if str(m.id) == metric_id), None)
+        return UseCaseSettingsType(
+            default_metric=MetricWithContextType(row=found, use_case_id=self.row.id) if found else None
+        )
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
@@ -142,6 +179,26 @@ class UseCaseCreate:
     settings: UseCaseSettingsInput | None = None
 
 
+@strawberry.input(name="UseCaseFilter")
+class UseCaseFilter:
+    is_archived: bool | None = None
+
+
+@strawberry.input(name="UseCaseUpdate")
+class UseCaseUpdate:
+    name: str | None = None
+    description: str | None = None
+    metadata: UseCaseMetadataInput | None = None
+    settings: UseCaseSettingsInput | None = None
+    is_archived: bool | None = None
+    gradient_color: str | None = None
+
+
+def _appearance(metadata: UseCaseMetadataInput | None, gradient_color: str | None) -> service.Appearance:
+    emoji = metadata.emoji.native if metadata and metadata.emoji else None
+    return service.Appearance(emoji=emoji, gradient_color=gradient_color)
+
+
 @strawberry.input(name="UseCaseShareInput")
 class UseCaseShareInput:
     team: str
@@ -162,9 +219,10 @@ class UseCaseQuery:
         return UseCaseType(row=await service.get_use_case(ctx.session, ctx.principal, id_or_key))
 
     @strawberry.field(extensions=[authenticated()])
-    async def use_cases(self, info: Info[Context, None]) -> list[UseCaseType]:
+    async def use_cases(self, info: Info[Context, None], filter: UseCaseFilter | None = None) -> list[UseCaseType]:  # noqa: A002
         ctx = info.context
-        return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal)]
+        archived = filter.is_archived if filter else None
+        return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)]
 
 
 @strawberry.type
@@ -179,6 +237,23 @@ class UseCaseMutation:
             name=input.name,
             description=input.description,
             team=input.team,
+            appearance=_appearance(input.metadata, input.gradient_color),
+            default_metric=input.settings.default_metric if input.settings else None,
+        )
+        return UseCaseType(row=use_case)
+
+    @strawberry.mutation(
+        extensions=[requires("use_case:write", use_case="id_or_key")],
+        description="Rename, describe, archive or unarchive a use case, set its look and default metric",
+    )
+    async def update_use_case(self, info: Info[Context, None], id_or_key: IdOrKey, input: UseCaseUpdate) -> UseCaseType:
+        ctx = info.context
+        use_case = await service.update_use_case(
+            ctx.session, ctx.principal, id_or_key,
+            name=input.name, description=input.description,
+            appearance=_appearance(input.metadata, input.gradient_color),
+            default_metric=input.settings.default_metric if input.settings else None,
+            is_archived=input.is_archived,
         )
         return UseCaseType(row=use_case)
 

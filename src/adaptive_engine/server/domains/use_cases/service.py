@@ -3,17 +3,65 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key
-from adaptive_engine.server.db.models import Role, Team, TeamMember, UseCase, UseCaseShare
-from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied
+from adaptive_engine.server.db.models import Metric, Role, Team, TeamMember, UseCase, UseCaseMetric, UseCaseShare
+from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 OWNER_ROLE = "admin"
+# A CSS colour or gradient the console paints the use case's card with: a bounded, printable string.
+GRADIENT_PATTERN = re.compile(r"^[A-Za-z0-9#(),.% -]{1,200}$")
+MAX_NAME = 200
+MAX_EMOJI = 16
+
+
+@dataclass
+class Appearance:
+    """How the console shows a use case; None: unchanged (on update) or unset (on create)."""
+
+    emoji: str | None = None
+    gradient_color: str | None = None
+
+
+def _appearance(current: dict, appearance: Appearance | None) -> dict:
+    merged = dict(current or {})
+    if appearance is None:
+        return merged
+    if appearance.emoji is not None:
+        if not appearance.emoji.strip() or len(appearance.emoji) > MAX_EMOJI or not appearance.emoji.isprintable():
+            raise InvalidInput(f"metadata.emoji.native must be 1-{MAX_EMOJI} printable characters")
+        merged["emoji"] = appearance.emoji
+    if appearance.gradient_color is not None:
+        if not GRADIENT_PATTERN.match(appearance.gradient_color):
+            raise InvalidInput("gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',', '.', '%', up to 200)")
+        merged["gradient_color"] = appearance.gradient_color
+    return merged
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """A display name (of a use case, a model, a model service): not blank, at most MAX_NAME characters."""
+    if not name.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"{what} must be at most {MAX_NAME} characters")
+    return name
+
+
+async def _default_metric(session: AsyncSession, use_case: UseCase, metric: str) -> dict:
+    """settings.defaultMetric: the metric must exist; it is linked to the use case if it was not yet."""
+    found = await find_by_id_or_key(session, Metric, metric)
+    if found is None:
+        raise InvalidInput(f"settings.defaultMetric: metric '{metric}' not found")
+    linked = await session.get(UseCaseMetric, (use_case.id, found.id))
+    if linked is None:
+        session.add(UseCaseMetric(use_case_id=use_case.id, metric_id=found.id))
+    return {**(use_case.settings or {}), "default_metric": str(found.id)}
 
 
 def validate_key(key: str, what: str = "key") -> str:
@@ -38,8 +86,12 @@ async def create_use_case(
     name: str | None,
     description: str | None = None,
     team: str | None = None,
+    appearance: Appearance | None = None,
+    default_metric: str | None = None,
 ) -> UseCase:
     principal.require_global("use_case:create")
+    if name is not None:
+        check_name(name)
     if key is None:
         if not name:
             raise InvalidInput("a use case needs a key or a name")
@@ -49,9 +101,11 @@ async def create_use_case(
         raise AlreadyExists(f"use case '{key}' already exists")
     owner_team = await _owner_team(session, principal, team)
     role = (await session.execute(select(Role).where(Role.key == OWNER_ROLE))).scalar_one()
-    use_case = UseCase(key=key, name=name or key, description=description or "")
+    use_case = UseCase(key=key, name=name or key, description=description or "", appearance=_appearance({}, appearance))
     session.add(use_case)
     await session.flush()
+    if default_metric is not None:
+        use_case.settings = await _default_metric(session, use_case, default_metric)
     session.add(UseCaseShare(use_case_id=use_case.id, team_id=owner_team.id, role_id=role.id, is_owner=True))
     await session.flush()
     await session.refresh(use_case, ["shares"])
@@ -87,9 +141,49 @@ async def get_use_case(session: AsyncSession, principal: Principal, id_or_key: s
     return use_case
 
 
-async def list_use_cases(session: AsyncSession, principal: Principal) -> list[UseCase]:
+async def list_use_cases(session: AsyncSession, principal: Principal, *, is_archived: bool | None = None) -> list[UseCase]:
+    """The use cases the caller sees; ``is_archived``: only the archived (True) or the active (False) ones."""
     query = select(UseCase).where(principal.sees_use_case(UseCase.id)).order_by(UseCase.created_at, UseCase.key)
+    if is_archived is not None:
+        query = query.where(UseCase.is_archived.is_(is_archived))
     return list((await session.execute(query)).scalars())
+
+
+async def update_use_case(
+    session: AsyncSession,
+    principal: Principal,
+    id_or_key: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    appearance: Appearance | None = None,
+    default_metric: str | None = None,
+    is_archived: bool | None = None,
+) -> UseCase:
+    """Change what is given (None: unchanged). Every field is checked before any is written."""
+    use_case = await get_use_case(session, principal, id_or_key, "use_case:write")
+    if name is not None:
+        check_name(name)
+    merged_appearance = _appearance(use_case.appearance, appearance)
+    settings = await _default_metric(session, use_case, default_metric) if default_metric is not None else None
+    if name is not None:
+        use_case.name = name
+    if description is not None:
+        use_case.description = description
+    use_case.appearance = merged_appearance
+    if settings is not None:
+        use_case.settings = settings
+    if is_archived is not None:
+        use_case.is_archived = is_archived
+    await session.flush()
+    return use_case
+
+
+def refuse_archived(use_case: object) -> None:
+    """New traffic (inference, logged interactions and feedback) is refused on an archived use case."""
+    if getattr(use_case, "archived", False) or getattr(use_case, "is_archived", False):
+        key = getattr(use_case, "key", "?")
+        raise Conflict(f"use case '{key}' is archived: it takes no new traffic (unarchive it with updateUseCase)")
 
 
 async def share_use_case(

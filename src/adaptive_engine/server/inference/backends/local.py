@@ -179,10 +179,14 @@ class LocalChatBackend(Backend):
         max_batch_rows: int = 16,
         default_max_tokens: int = 512,
         name: str = "local",
+        compute: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.device = device
         self.max_batch_rows = max_batch_rows
+        # The model's compute config: max_seq_len caps prompt + answer, kv_cache_len bounds the batch's cache.
+        self.max_seq_len: int | None = (compute or {}).get("max_seq_len") or None
+        self.kv_cache_len: int | None = (compute or {}).get("kv_cache_len") or None
         self.default_max_tokens = default_max_tokens
         self.name = name
         self.model: Any = None
@@ -209,8 +213,16 @@ class LocalChatBackend(Backend):
                 eos = self.tokenizer.eos_token_id
             eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
             self._engine = batching.BatchEngine(self.model, self.tokenizer, eos_token_ids=eos_ids,
-                                                max_batch_rows=self.max_batch_rows, name=self.name)
+                                                max_batch_rows=self.max_batch_rows, max_cache_tokens=self.kv_cache_len,
+                                                name=self.name)
             self._engine.start()
+
+    def apply_compute(self, compute: dict[str, Any]) -> None:
+        """Take a changed compute config (tp has no meaning in one process and is not read here)."""
+        self.max_seq_len = compute.get("max_seq_len") or None
+        self.kv_cache_len = compute.get("kv_cache_len") or None
+        if self._engine is not None:
+            self._engine.max_cache_tokens = self.kv_cache_len
 
     async def unload(self) -> None:
         async with self._load_lock:
@@ -262,10 +274,16 @@ class LocalChatBackend(Backend):
         if not ids:
             raise BackendInvalidRequest("the prompt is empty")
         context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        if self.max_seq_len is not None:
+            context = min(context, self.max_seq_len)
+        if self.kv_cache_len is not None:  # the request's own rows must fit in the cache on their own
+            context = min(context, self.kv_cache_len // params.n)
         room = context - len(ids)
         if room < 1:
             raise BackendInvalidRequest(
-                f"the prompt has {len(ids)} tokens; model {self.name} reads at most {context - 1}")
+                f"the prompt has {len(ids)} tokens; model {self.name} reads at most {context - 1}"
+                + (f" per choice (max_seq_len {self.max_seq_len}, kv_cache_len {self.kv_cache_len})"
+                   if self.max_seq_len or self.kv_cache_len else ""))
         max_tokens = min(params.max_tokens or self.default_max_tokens, room)
         return engine.submit(ids, params, max_tokens, asyncio.get_running_loop(), events)
 
