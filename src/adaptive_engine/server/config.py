@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=2, le=200)
     max_json_items: int = Field(default=10_000, ge=1)
     log_level: str = "info"
+    # Server logs as plain text (for a terminal) or one JSON object per line with the request's id, the access
+    # log included (for a log collector); see docs/observability.md.
+    log_format: Literal["text", "json"] = "text"
     # GraphQL limits (graphql/limits.py), checked before anything runs: lexical tokens of a document, its
     # estimated cost (fields times the page sizes of the lists around them), nesting depth and aliases
     # (0 turns the depth, alias or token limit off; the cost limit stays, it also bounds the other checks).

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from adaptive_engine.server.jobs.runner import JobRunner
     from adaptive_engine.server.jobs.storage import FileStore
     from adaptive_engine.server.notify.sender import Notifier
+    from adaptive_engine.server.observability.metrics import Metrics
     from adaptive_engine.server.outbound import OutboundGuard
     from adaptive_engine.server.periodic import Service
     from adaptive_engine.server.rest.json_input import JsonLimits
@@ -64,6 +65,8 @@ class Platform:
     events: Notifier
     housekeeping: HousekeepingService
     metrics_registry: CollectorRegistry
+    # The server's Prometheus series on that registry (observability/metrics.py).
+    metrics: Metrics
     # How deep and how large a request's JSON may be (rest/json_input.py).
     json_limits: JsonLimits
     # Started in this order, stopped in reverse (see app.py).
