@@ -53,6 +53,7 @@ from adaptive_engine.server.middleware import (
 )
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
 from adaptive_engine.server.observability.metrics import Metrics
+from adaptive_engine.server.observability.tracing import LlmTracer
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.errors import install_error_handlers
@@ -93,7 +94,7 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
     store = FileStore(settings.resolved_files_dir)
     outbound = OutboundGuard(settings.allow_private_networks)
     refs = RefCache(settings.registry_cache_seconds)
-    inference = InferenceManager(settings)
+    inference = InferenceManager(settings, metrics)
     ab_router = AbRouter()
     sandbox = Sandbox(settings)
     grading = GradingService(lambda: ManagerGenerator(inference, sessionmaker), guard=outbound, sandbox=sandbox)
@@ -105,22 +106,24 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         outbound=outbound,
         refs=refs,
         auth_cache=AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None,
-        ingest=IngestWriter(sessionmaker, refs),
+        ingest=IngestWriter(sessionmaker, refs, metrics),
         inference=inference,
         ab_router=ab_router,
         ab_tests=AbTestEvaluator(
-            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate
+            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate,
+            metrics=metrics,
         ),
         sandbox=sandbox,
-        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(), sandbox),
+        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(metrics), sandbox),
         grading=grading,
         online_grading=OnlineGradingService(sessionmaker, grading, settings.online_grading_interval_s),
         builtin_recipes=BuiltinRecipes(settings, sessionmaker, store, sandbox),
-        events=Notifier(sessionmaker, notifier_settings(settings)),
+        events=Notifier(sessionmaker, notifier_settings(settings), metrics),
         housekeeping=HousekeepingService(settings, sessionmaker, store),
         metrics_registry=registry,
         metrics=metrics,
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
+        llm_tracer=LlmTracer(settings.opentelemetry_capture_content) if settings.opentelemetry else None,
     )
     platform.services = [
         # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     # FastAPI's OpenTelemetry spans, metrics and logs for every request, to the providers the process
     # configured (OTEL_* variables or your own set-up). Off by default: even unused, its per-request check
     # cost a few percent of a logging request. Prometheus metrics are always at /metrics.
+    # With it, each LLM call (chat, completion, embedding) gets a span with the GenAI semantic conventions'
+    # attributes, a child of its HTTP span (docs/observability.md). Prompts and answers go on those spans
+    # only with opentelemetry_capture_content (they are often personal data).
     opentelemetry: bool = False
+    opentelemetry_capture_content: bool = False
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     # Connections (see server/connections.py): seconds an idle connection stays open after a response;

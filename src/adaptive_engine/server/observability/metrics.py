@@ -7,7 +7,7 @@ once per label tuple and kept (``prometheus_client``'s ``labels()`` takes a lock
 the data plane pays a dict lookup per series.
 
 Queue depths and batch sizes of live objects (the ingest queue, the local batching engines) are read when
-/metrics is scraped (:class:`LiveGauges`), not maintained per request.
+/metrics is scraped (:class:`LiveReadings`), not maintained per request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 PREFIX = "adaptive_"
@@ -40,9 +40,10 @@ class Series:
 
     __slots__ = ("family", "_children", "_lock")
 
-    def __init__(self, family: Any) -> None:
+    def __init__(self, family: Any, labelled: bool) -> None:
         self.family = family
-        self._children: dict[tuple[str, ...], Any] = {}
+        # A family without labels is its own only child.
+        self._children: dict[tuple[str, ...], Any] = {} if labelled else {(): family}
         self._lock = threading.Lock()
 
     def __call__(self, *labels: str) -> Any:
@@ -59,11 +60,11 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry
 
-        def counter(name: str, doc: str, labels: Iterable[str]) -> Series:
-            return Series(Counter(PREFIX + name, doc, list(labels), registry=registry))
+        def counter(name: str, doc: str, labels: tuple[str, ...]) -> Series:
+            return Series(Counter(PREFIX + name, doc, labels, registry=registry), bool(labels))
 
-        def histogram(name: str, doc: str, labels: Iterable[str], buckets: tuple[float, ...]) -> Series:
-            return Series(Histogram(PREFIX + name, doc, list(labels), registry=registry, buckets=buckets))
+        def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> Series:
+            return Series(Histogram(PREFIX + name, doc, labels, registry=registry, buckets=buckets), bool(labels))
 
         served = ("model", "use_case")
         # HTTP (every request) and GraphQL (by operation).
@@ -133,19 +134,23 @@ class Metrics:
             self.registry.register(collector)
 
 
-class LiveGauges(Collector):
-    """Gauges read from live objects at scrape time: ``read()`` returns (name, help, labels, samples) where
-    samples are (label values, value) pairs."""
+# What a live reading yields: (kind "gauge" or "counter", name, help, label names, [(label values, value)]).
+Reading = tuple[str, str, str, tuple[str, ...], Iterable[tuple[tuple[str, ...], float]]]
 
-    def __init__(self, read: Callable[[], Iterable[tuple[str, str, tuple[str, ...], Iterable[tuple[tuple[str, ...], float]]]]]) -> None:
+
+class LiveReadings(Collector):
+    """Series read from live objects when /metrics is scraped (``read()`` yields :data:`Reading` tuples)."""
+
+    def __init__(self, read: Callable[[], Iterable[Reading]]) -> None:
         self._read = read
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        for name, doc, labels, samples in self._read():
-            family = GaugeMetricFamily(PREFIX + name, doc, labels=list(labels))
+    def collect(self) -> Iterable[Any]:
+        for kind, name, doc, labels, samples in self._read():
+            family_type = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            family = family_type(PREFIX + name, doc, labels=list(labels))
             for values, value in samples:
                 family.add_metric(list(values), value)
             yield family
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
+    def describe(self) -> Iterable[Any]:
         return []  # read at scrape time only; nothing to check at registration
