@@ -74,6 +74,9 @@ def serve(
         from adaptive_engine.server.observability.logs import json_log_config
 
         logging_options = {"log_config": json_log_config(log_level), "access_log": False}
+        import logging
+
+        logging.captureWarnings(True)  # Python's warnings become JSON records too
     config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **logging_options,
                             **uvicorn_options(settings))
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
