@@ -360,6 +360,9 @@ async def run(call: Call) -> GenerationResult:
     except Exception as error:
         _count_failure(call, error, span)
         raise
+    except BaseException:  # cancelled (the client went away)
+        _cancelled(span)
+        raise
     reasons = [c.finish_reason for c in result.choices]
     _observe(call, result.usage, reasons, span, [c.text for c in result.choices])
     return result
@@ -405,9 +408,7 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
         _count_failure(call, error, span)
         raise
     except BaseException:
-        if span is not None:
-            span.set_attribute("adaptive.cancelled", True)
-            span.end()
+        _cancelled(span)
         raise
     _observe(call, usage or Usage(), reasons, span, texts, first_at=first_at, events=events)
 
@@ -449,6 +450,12 @@ def _count_failure(call: Call, error: Exception, span: Span | None = None) -> No
         call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
     if span is not None:
         LlmTracer.fail(span, error, kind)
+
+
+def _cancelled(span: Span | None) -> None:
+    if span is not None:
+        span.set_attribute("adaptive.cancelled", True)
+        span.end()
 
 
 def _start_span(call: Call) -> Span | None:
