@@ -116,7 +116,16 @@ def serve(
     from adaptive_engine.server.connections import uvicorn_options
 
     served = create_app(settings, data_dir_lock=lock, announce=True)
-    config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **uvicorn_options(settings))
+    logging_options: dict = {}
+    if settings.log_format == "json":  # ADAPTIVE_LOG_FORMAT=json: JSON lines, our access log instead of uvicorn's
+        from adaptive_engine.server.observability.logs import json_log_config
+
+        logging_options = {"log_config": json_log_config(log_level), "access_log": False}
+        import logging
+
+        logging.captureWarnings(True)  # Python's warnings become JSON records too
+    config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **logging_options,
+                            **uvicorn_options(settings))
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
     sock = config.bind_socket()

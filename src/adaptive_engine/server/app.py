@@ -49,10 +49,12 @@ from adaptive_engine.server.middleware import (
     AuthMiddleware,
     BodySizeLimitMiddleware,
     LastResortMiddleware,
-    MetricsMiddleware,
+    ObservabilityMiddleware,
     SessionScopeMiddleware,
 )
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
+from adaptive_engine.server.observability.metrics import Metrics
+from adaptive_engine.server.observability.tracing import LlmTracer
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.periodic import cancel_task
 from adaptive_engine.server.platform import Platform, platform_of
@@ -91,10 +93,12 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
     starts the services."""
     engine = create_engine(settings.resolved_database_url)
     sessionmaker = create_sessionmaker(engine)
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
     store = FileStore(settings.resolved_files_dir)
     outbound = OutboundGuard(settings.allow_private_networks)
     refs = RefCache(settings.registry_cache_seconds)
-    inference = InferenceManager(settings)
+    inference = InferenceManager(settings, metrics)
     ab_router = AbRouter()
     sandbox = Sandbox(settings)
     grading = GradingService(lambda: ManagerGenerator(inference, sessionmaker), guard=outbound, sandbox=sandbox)
@@ -106,22 +110,25 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         outbound=outbound,
         refs=refs,
         auth_cache=AuthCache(settings.auth_cache_seconds) if settings.auth_cache_seconds > 0 else None,
-        ingest=IngestWriter(sessionmaker, refs),
+        ingest=IngestWriter(sessionmaker, refs, metrics),
         inference=inference,
         ab_router=ab_router,
         ab_tests=AbTestEvaluator(
-            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate
+            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate,
+            metrics=metrics,
         ),
         sandbox=sandbox,
-        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(), sandbox),
+        job_runner=JobRunner(settings, sessionmaker, store, JobTransitions(metrics), sandbox),
         grading=grading,
         online_grading=OnlineGradingService(sessionmaker, grading, settings.online_grading_interval_s),
         builtin_recipes=BuiltinRecipes(settings, sessionmaker, store, sandbox),
-        events=Notifier(sessionmaker, notifier_settings(settings)),
+        events=Notifier(sessionmaker, notifier_settings(settings), metrics),
         housekeeping=HousekeepingService(settings, sessionmaker, store),
         dataset_builds=DatasetBuilds(engine, sessionmaker, store),
-        metrics_registry=CollectorRegistry(),
+        metrics_registry=registry,
+        metrics=metrics,
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
+        llm_tracer=LlmTracer(settings.opentelemetry_capture_content) if settings.opentelemetry else None,
     )
     platform.services = [
         # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
@@ -175,7 +182,10 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
             result = await bootstrap(session, settings.data_dir, settings.admin_api_key)
             # The compute pools this server runs jobs on, before the job runner looks at them.
             await ensure_pools(session, settings, machine)
-        if result.generated_key:
+        if result.generated_key and settings.log_format == "json":  # every line of a JSON log is JSON
+            log.warning("admin API key (shown once; also in %s): %s", settings.data_dir / ADMIN_KEY_FILE,
+                        result.generated_key)
+        elif result.generated_key:
             # Printed once, on the first start; stored hashed, and in a 0600 file for the operator.
             print(
                 f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
@@ -235,15 +245,15 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
                             limits=platform.json_limits)
     app.include_router(graphql, prefix="/api/graphql")
 
-    # Each one added wraps those before it (the last is outermost): metrics see every request, auth runs
-    # before the size check reads the body, the JSON-route shortcut sits next to the routes, and the last
-    # resort answers what escaped everything else.
+    # Each one added wraps those before it (the last is outermost): auth runs before the size check reads
+    # the body, the JSON-route shortcut sits next to the routes, the last resort answers what escaped
+    # everything else, and the request's id, metrics and access line cover every answer, the last resort's too.
     app.add_middleware(JsonRouteShortcut)
     app.add_middleware(SessionScopeMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, streamed=STREAMED_UPLOADS)
     app.add_middleware(AuthMiddleware)
     app.add_middleware(BodyReadTimeoutMiddleware, timeout_s=settings.request_body_timeout_s)
     app.add_middleware(ConsoleMiddleware, folder=settings.console_dir)  # outside auth: its files are public
-    app.add_middleware(MetricsMiddleware, registry=registry)
     app.add_middleware(LastResortMiddleware)
+    app.add_middleware(ObservabilityMiddleware, metrics=platform.metrics, access_log=settings.log_format == "json")
     return app

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     # FastAPI's OpenTelemetry spans, metrics and logs for every request, to the providers the process
     # configured (OTEL_* variables or your own set-up). Off by default: even unused, its per-request check
     # cost a few percent of a logging request. Prometheus metrics are always at /metrics.
+    # With it, each LLM call (chat, completion, embedding) gets a span with the GenAI semantic conventions'
+    # attributes, a child of its HTTP span (docs/observability.md). Prompts and answers go on those spans
+    # only with opentelemetry_capture_content (they are often personal data).
     opentelemetry: bool = False
+    opentelemetry_capture_content: bool = False
     # Largest request body accepted on REST and GraphQL (uploads included), in bytes.
     max_request_bytes: int = 64 * 1024 * 1024
     # Connections (see server/connections.py): seconds an idle connection stays open after a response;
@@ -60,6 +64,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=2, le=200)
     max_json_items: int = Field(default=10_000, ge=1)
     log_level: str = "info"
+    # Server logs as plain text (for a terminal) or one JSON object per line with the request's id, the access
+    # log included (for a log collector); see docs/observability.md.
+    log_format: Literal["text", "json"] = "text"
     # GraphQL limits (graphql/limits.py), checked before anything runs: lexical tokens of a document, its
     # estimated cost (fields times the page sizes of the lists around them), nesting depth and aliases
     # (0 turns the depth, alias or token limit off; the cost limit stays, it also bounds the other checks).

@@ -1,15 +1,15 @@
 """ASGI middleware: authentication of every route but /health, request size limits, the request's
-database session, and Prometheus request metrics."""
+database session, and each request's id, metrics and access log."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,6 +17,8 @@ from adaptive_engine.server.auth import sessions
 from adaptive_engine.server.auth.principal import Principal, authenticate
 from adaptive_engine.server.auth.scrape import is_scrape_token
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
+from adaptive_engine.server.observability.logs import ACCESS_LOGGER, incoming_request_id, request_id
+from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.platform import Platform, platform_of
 from adaptive_engine.server.rest.deps import SESSION_KEY
 from adaptive_engine.server.rest.errors import error_body, exception_response
@@ -133,19 +135,15 @@ class BodySizeLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+class ObservabilityMiddleware:
+    """Outermost but for the last resort: each request's id (``X-Request-ID``, taken from the caller or made,
+    sent back, and on every log record written meanwhile), its Prometheus series, and in JSON log mode its
+    access line. One wrapper for the three, since the data plane pays for every layer."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
-        self.requests = Counter(
-            "adaptive_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
-        )
-        self.latency = Histogram(
-            "adaptive_http_request_duration_seconds",
-            "HTTP request latency",
-            ["method", "route"],
-            registry=registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-        )
+        self.metrics = metrics
+        self.access = logging.getLogger(ACCESS_LOGGER) if access_log else None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -154,30 +152,46 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        rid = incoming_request_id(scope["headers"])
+        header = (b"x-request-id", rid.encode())
+        token = request_id.set(rid)
 
         async def capture(message: dict[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or _mounted_route(scope["path"])
             count, latency = self._series(scope["method"], route, status)
             count.inc()
-            latency.observe(time.perf_counter() - start)
+            latency.observe(elapsed)
+            if self.access is not None:
+                client = scope.get("client")
+                self.access.info("%s %s %d", scope["method"], scope["path"], status, extra={
+                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "duration_ms": round(elapsed * 1000, 3), "client": client[0] if client else None})
+            request_id.reset(token)
 
     def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
-        # The labelled children, found once per (method, route, status): labels() takes a lock and
-        # builds a key on every call.
+        # Found once per (method, route, status): a dict lookup per request.
         key = (method, route, status)
         found = self._children.get(key)
         if found is None:
-            found = self._children[key] = (self.requests.labels(method, route, str(status)),
-                                           self.latency.labels(method, route))
+            found = self._children[key] = (self.metrics.http_requests(method, route, str(status)),
+                                           self.metrics.http_duration(method, route))
         return found
+
+
+def _mounted_route(path: str) -> str:
+    """Routes no FastAPI route names on the scope: GraphQL (its own router; per operation in the
+    adaptive_graphql series) and everything else, one label."""
+    return "/api/graphql" if path == "/api/graphql" else "unmatched"
 
 
 class LastResortMiddleware:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from adaptive_engine.server.jobs.runner import JobRunner
     from adaptive_engine.server.jobs.storage import FileStore
     from adaptive_engine.server.notify.sender import Notifier
+    from adaptive_engine.server.observability.metrics import Metrics
+    from adaptive_engine.server.observability.tracing import LlmTracer
     from adaptive_engine.server.outbound import OutboundGuard
     from adaptive_engine.server.periodic import Service
     from adaptive_engine.server.rest.json_input import JsonLimits
@@ -66,8 +68,12 @@ class Platform:
     housekeeping: HousekeepingService
     dataset_builds: DatasetBuilds
     metrics_registry: CollectorRegistry
+    # The server's Prometheus series on that registry (observability/metrics.py).
+    metrics: Metrics
     # How deep and how large a request's JSON may be (rest/json_input.py).
     json_limits: JsonLimits
+    # Spans of LLM calls (observability/tracing.py); None unless ADAPTIVE_OPENTELEMETRY is on.
+    llm_tracer: LlmTracer | None = None
     # Started in this order, stopped in reverse (see app.py).
     services: list[Service] = field(default_factory=list)
     ready: bool = False

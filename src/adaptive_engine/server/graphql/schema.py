@@ -24,6 +24,7 @@ from adaptive_engine.server.config import Settings
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 from adaptive_engine.server.graphql.limits import limit_extensions
 from adaptive_engine.server.graphql.input_check import RefuseMalformedInput
+from adaptive_engine.server.graphql.observe import OperationMetrics
 
 QUERY_MIXINS: list[type] = [
     IntegrationQuery,
@@ -70,6 +71,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=query,
         mutation=mutation,
         extensions=[
+            OperationMetrics,  # first: it times and counts refused operations too
             ErrorsAndTransaction,
             RefuseMalformedInput,
             *limit_extensions(settings or Settings()),

@@ -135,6 +135,14 @@ class BatchEngine:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def occupancy(self) -> tuple[int, int, int]:
+        """(requests decoding, their rows, requests waiting to be admitted): read from any thread at /metrics
+        scrapes, without a lock (a scrape may see a step in the middle: the values are each a moment's)."""
+        rows = list(self._rows)
+        running = len({id(row.job) for row in rows})
+        waiting = len(self._waiting) + len(self._backlog) + self._inbox.qsize()
+        return running, len(rows), waiting
+
     def submit(
         self, prompt_ids: list[int], params: GenerationParams, max_tokens: int, loop: asyncio.AbstractEventLoop,
         events: asyncio.Queue,

@@ -24,6 +24,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.inference.backends.anthropic import AnthropicBackend
 from adaptive_engine.server.inference.backends.base import (
+    failure_kind,
     Backend,
     BackendError,
     BackendLoadError,
@@ -43,6 +44,7 @@ from adaptive_engine.server.inference.backends.local import (
 )
 from adaptive_engine.server.inference.gateway import GatewayConfig
 from adaptive_engine.server.notify.sender import announce_model_status
+from adaptive_engine.server.observability.metrics import LiveReadings, Metrics, Reading
 from adaptive_engine.server.outbound import OutboundGuard
 
 log = logging.getLogger("adaptive_engine.inference")
@@ -60,8 +62,10 @@ EXTERNAL_PROVIDERS = {"open_ai": "openai", "azure": "azure", "google": "google",
 class InferenceManager:
     """Owns every backend of the process. Start/stop with the app (it is one of ``app.state.services``)."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.metrics.watch(LiveReadings(self._engine_readings))
         self._backends: dict[uuid.UUID, Backend] = {}
         self._loading: dict[uuid.UUID, asyncio.Task[Backend]] = {}
         # External models' endpoints were registered by users: their pool resolves names through the outbound
@@ -179,6 +183,33 @@ class InferenceManager:
         apply(dict(model.compute_config or {}))
         return True
 
+    def _engine_readings(self) -> list[Reading]:
+        """The local batching engines' load, read at each /metrics scrape (vLLM's num_requests_* series)."""
+        running, rows, waiting, steps, batched, tokens, widest = [], [], [], [], [], [], []
+        for backend in list(self._backends.values()):
+            engine = getattr(backend, "engine", None)
+            if engine is None:
+                continue
+            model = (getattr(backend, "name", None) or "local",)
+            now_running, now_rows, now_waiting = engine.occupancy()
+            running.append((model, now_running))
+            rows.append((model, now_rows))
+            waiting.append((model, now_waiting))
+            steps.append((model, engine.stats.decode_steps))
+            batched.append((model, engine.stats.batched_steps))
+            tokens.append((model, engine.stats.generated_tokens))
+            widest.append((model, engine.stats.max_batch_rows))
+        label = ("model",)
+        return [
+            ("gauge", "local_num_requests_running", "Requests in the local engine's running batch", label, running),
+            ("gauge", "local_batch_rows", "Rows (sampled choices) in the local engine's running batch", label, rows),
+            ("gauge", "local_num_requests_waiting", "Requests queued for the local engine's batch", label, waiting),
+            ("gauge", "local_max_batch_rows", "Widest batch the local engine has run (rows)", label, widest),
+            ("counter", "local_decode_steps", "Decode steps of the local engine", label, steps),
+            ("counter", "local_batched_decode_steps", "Decode steps that served more than one request", label, batched),
+            ("counter", "local_generation_tokens", "Tokens the local engine generated", label, tokens),
+        ]
+
     def loaded(self, model_id: uuid.UUID) -> Backend | None:
         return self._backends.get(model_id)
 
@@ -259,10 +290,11 @@ class InferenceManager:
         self._configure(backend, model)
         return backend
 
-    @staticmethod
-    def _configure(backend: Backend, model: orm.Model) -> None:
+    def _configure(self, backend: Backend, model: orm.Model) -> None:
         backend.fallbacks = GatewayConfig.of(model.source).fallbacks
         backend.gateway = gateway_text((model.source or {}).get("gateway"))
+        retries, key = self.metrics.upstream_retries, model.key
+        backend.on_retry = lambda error: retries(key, failure_kind(error)).inc()
 
     def _build_backend(self, model: orm.Model, backbone: orm.Model | None) -> Backend:
         source = model.source or {}

@@ -50,6 +50,7 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
+from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.periodic import PeriodicService, cancel_task
 from adaptive_engine.server.timestamps import epoch, utcnow
@@ -166,10 +167,12 @@ class Notifier(PeriodicService):
 
     name = "notification-sender"
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: SenderSettings | None = None) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: SenderSettings | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.settings = settings or SenderSettings()
         super().__init__(self.settings.poll_interval_s)
         self.sessionmaker = sessionmaker
+        self.metrics = metrics or Metrics()
         self._client: httpx.AsyncClient | None = None
         self.guard = OutboundGuard(self.settings.allow_private_networks)
         # integration id -> the task attempting its delivery now (its lane is busy until it ends)
@@ -363,18 +366,23 @@ class Notifier(PeriodicService):
         started = utcnow()
         began = asyncio.get_running_loop().time()
         error = await self._attempt(provider_name, connection, message)
-        duration_ms = int((asyncio.get_running_loop().time() - began) * 1000)
+        seconds = asyncio.get_running_loop().time() - began
+        outcome = "unrecorded"
         try:
-            await self._record(delivery_id, error, started, duration_ms)
+            outcome = await self._record(delivery_id, error, started, int(seconds * 1000))
         except Exception:  # noqa: BLE001 - the row stays SENDING and is taken again once stale
             log.exception("could not record the outcome of delivery %s", delivery_id)
+        provider = provider_name or "none"
+        self.metrics.notification_deliveries(provider, outcome).inc()
+        self.metrics.notification_duration(provider).observe(seconds)
 
     async def _record(self, delivery_id: uuid.UUID, error: providers.DeliveryFailed | None, started: datetime,
-                      duration_ms: int) -> None:
+                      duration_ms: int) -> str:
+        """The attempt in the delivery's log; returns its outcome: delivered, retrying, failed (or gone)."""
         async with unit_of_work(self.sessionmaker) as session:
             row = await session.get(NotificationDelivery, delivery_id)
             if row is None:
-                return
+                return "gone"
             row.attempts += 1
             entry = {"started_at": round(started.timestamp(), 3), "duration_ms": duration_ms,
                      "error": None, "retry_in_s": None}
@@ -390,6 +398,7 @@ class Notifier(PeriodicService):
             row.last_error = entry["error"]
             # A new list: the JSON column is not mutation-tracked.
             row.attempt_log = [*(row.attempt_log or []), entry]
+            return "delivered" if error is None else "retrying" if row.status == "PENDING" else "failed"
 
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:

@@ -16,6 +16,7 @@ from adaptive_engine.server.config import Settings
 from adaptive_engine.server.domains.ab_tests.service import evaluate_active
 from adaptive_engine.server.domains.ab_tests.statistics import StatsConfig
 from adaptive_engine.server.periodic import PeriodicService
+from adaptive_engine.server.observability.metrics import Metrics
 
 log = logging.getLogger("adaptive_engine.ab_tests")
 
@@ -34,15 +35,19 @@ class AbTestEvaluator(PeriodicService):
         config: StatsConfig,
         interval_s: float = 5.0,
         on_change: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(interval_s)
         self.config = config
+        self.metrics = metrics or Metrics()
         self._sessionmaker = sessionmaker
         self._on_change = on_change
 
     async def _pass(self) -> int:
         """Evaluate every active campaign now; returns how many ended."""
         ended = await evaluate_active(self._sessionmaker, self.config)
+        self.metrics.ab_evaluations().inc()
+        self.metrics.ab_decisions().inc(ended)
         if ended and self._on_change is not None:
             self._on_change()
         return ended

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -29,8 +30,11 @@ from adaptive_engine.server.domains.interactions.service import NewCompletion, r
 from adaptive_engine.server.domains.models import prompt_templates
 from adaptive_engine.server.domains.use_cases.service import refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
+from adaptive_engine.server.observability.metrics import Metrics
+from adaptive_engine.server.observability.tracing import LlmTracer
 from adaptive_engine.server.inference.backends.base import (
     Backend,
+    failure_kind,
     ChatMessage,
     GenerationParams,
     GenerationRequest,
@@ -90,6 +94,14 @@ class Call:
     completion_ids: list[uuid.UUID] = field(default_factory=list)
     # app.state, where a failed call is counted (the use case's activity).
     state: Any = None
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return getattr(self.state, "metrics", None)
+
+    @property
+    def tracer(self) -> LlmTracer | None:
+        return getattr(self.state, "llm_tracer", None)
 
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
@@ -349,8 +361,11 @@ def _live(routes: list[Route]) -> list[Route]:
     return live or routes
 
 
-def _failed(route: Route, error: DomainError, routes: list[Route], i: int) -> bool:
+def _failed(call: Call, route: Route, error: DomainError, routes: list[Route], i: int) -> bool:
     """Count a failure; whether the next route takes over."""
+    metrics = call.metrics
+    if metrics is not None:
+        metrics.upstream_errors(route.target.model_key, failure_kind(error)).inc()
     if not _fails_over(error):
         return False
     backend = route.backend
@@ -363,6 +378,8 @@ def _failed(route: Route, error: DomainError, routes: list[Route], i: int) -> bo
         return False
     log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
                 routes[i + 1].target.model_key)
+    if metrics is not None:
+        metrics.fallbacks(route.target.model_key, routes[i + 1].target.model_key).inc()
     return True
 
 
@@ -372,11 +389,18 @@ def _served(call: Call, route: Route) -> None:
 
 
 async def run(call: Call) -> GenerationResult:
+    span = _start_span(call)
     try:
-        return await _run_routes(call)
+        result = await _run_routes(call)
     except Exception as error:
-        _count_failure(call, error)
+        _count_failure(call, error, span)
         raise
+    except BaseException:  # cancelled (the client went away)
+        _cancelled(span)
+        raise
+    reasons = [c.finish_reason for c in result.choices]
+    _observe(call, result.usage, reasons, span, [c.text for c in result.choices])
+    return result
 
 
 async def _run_routes(call: Call) -> GenerationResult:
@@ -385,7 +409,7 @@ async def _run_routes(call: Call) -> GenerationResult:
         try:
             result = await route.backend.generate(route.request)
         except DomainError as error:
-            if _failed(route, error, routes, i):
+            if _failed(call, route, error, routes, i):
                 continue
             raise
         _served(call, route)
@@ -394,12 +418,34 @@ async def _run_routes(call: Call) -> GenerationResult:
 
 
 async def stream(call: Call) -> AsyncIterator[StreamEvent]:
+    """The served events; the call's metrics and span once it ends (time to the first event, the mean gap
+    between the others: two clock reads per stream, nothing per token)."""
+    span = _start_span(call)
+    first_at = 0.0
+    events = 0
+    usage: Usage | None = None
+    reasons: list[str | None] = [None] * call.request.params.n
+    texts: list[str] | None = [""] * call.request.params.n if span is not None and call.tracer.capture_content else None
     try:
         async for event in _stream_routes(call):
+            if isinstance(event, Usage):
+                usage = event
+            else:
+                if not events:
+                    first_at = time.perf_counter()
+                events += 1
+                if event.finish_reason is not None:
+                    reasons[event.index] = event.finish_reason
+                if texts is not None:
+                    texts[event.index] += event.text
             yield event
     except Exception as error:  # not a client that went away (GeneratorExit / CancelledError)
-        _count_failure(call, error)
+        _count_failure(call, error, span)
         raise
+    except BaseException:
+        _cancelled(span)
+        raise
+    _observe(call, usage or Usage(), reasons, span, texts, first_at=first_at, events=events)
 
 
 async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
@@ -414,7 +460,7 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
             return
         except DomainError as error:
             await events.aclose()
-            if _failed(route, error, routes, i):
+            if _failed(call, route, error, routes, i):
                 continue
             raise
         except BaseException:
@@ -430,10 +476,66 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
         return
 
 
-def _count_failure(call: Call, error: Exception) -> None:
+def _count_failure(call: Call, error: Exception, span: Span | None = None) -> None:
     """A call no route could serve counts as an error in its use case's activity."""
     if call.state is not None:
         record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error)
+    kind = failure_kind(error)
+    if call.metrics is not None:
+        call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
+    if span is not None:
+        LlmTracer.fail(span, error, kind)
+
+
+def _cancelled(span: Span | None) -> None:
+    if span is not None:
+        span.set_attribute("adaptive.cancelled", True)
+        span.end()
+
+
+def _start_span(call: Call) -> Span | None:
+    tracer = call.tracer
+    if tracer is None:
+        return None
+    target, request = call.target, call.request
+    return tracer.start("chat" if request.messages is not None else "text_completion", target.model_key,
+                        provider_of(call.backend), params=request.params, messages=call.stored_messages,
+                        use_case=target.use_case_key)
+
+
+def _observe(call: Call, usage: Usage, reasons: Sequence[str | None], span: Span | None,
+             texts: Sequence[str] | None, *, first_at: float | None = None, events: int = 0) -> None:
+    """A served call's series (labelled by the model that served it) and its span's end."""
+    metrics = call.metrics
+    if metrics is not None:
+        model, use_case = call.target.model_key, call.target.use_case_key
+        now = time.perf_counter()
+        metrics.prompt_tokens(model, use_case).inc(usage.prompt_tokens)
+        metrics.generation_tokens(model, use_case).inc(usage.completion_tokens)
+        for reason in set(reasons):
+            metrics.request_success(model, use_case, reason or "unknown").inc()
+        streamed = first_at is not None
+        metrics.e2e_latency(model, use_case, "true" if streamed else "false").observe(now - call.started)
+        if first_at:
+            metrics.time_to_first_token(model, use_case).observe(first_at - call.started)
+            if events > 1:
+                metrics.inter_token_latency(model, use_case).observe((now - first_at) / (events - 1))
+    if span is not None and call.tracer is not None:
+        call.tracer.finish(span, response_model=call.target.model_key, response_id=str(call.request_id),
+                           input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
+                           finish_reasons=reasons, outputs=texts, streamed=first_at is not None)
+
+
+# gen_ai.provider.name: the semantic conventions' names of the providers we call.
+GENAI_PROVIDERS = {"openai": "openai", "azure": "azure.ai.openai", "google": "gcp.gemini", "anthropic": "anthropic"}
+
+
+def provider_of(backend: Backend) -> str:
+    """gen_ai.provider.name: the external provider, else where the model runs (vllm or local)."""
+    provider = getattr(getattr(backend, "config", None), "provider", None)
+    if provider in GENAI_PROVIDERS:
+        return GENAI_PROVIDERS[provider]
+    return "vllm" if backend.passthrough else "local"
 
 
 async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,
@@ -505,7 +607,19 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
-    result = await backend.embed(inputs)
+    tracer: LlmTracer | None = getattr(state, "llm_tracer", None)
+    span = tracer.start("embeddings", target.model_key, provider_of(backend), use_case=target.use_case_key) if tracer else None
+    try:
+        result = await backend.embed(inputs)
+    except Exception as error:
+        if span is not None:
+            LlmTracer.fail(span, error, failure_kind(error))
+        raise
+    metrics: Metrics | None = getattr(state, "metrics", None)
+    if metrics is not None:
+        metrics.prompt_tokens(target.model_key, target.use_case_key).inc(result.usage.prompt_tokens)
+    if span is not None and tracer is not None:
+        tracer.finish(span, response_model=target.model_key, input_tokens=result.usage.prompt_tokens)
     # Embeddings are not stored as interactions: who asked (user, session) is logged with the request, as the
     # client's reference says.
     log.info("embeddings served", extra={"use_case": target.use_case_key, "model": target.model_key,

@@ -41,6 +41,7 @@ from adaptive_engine.server.db.models import (
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
+from adaptive_engine.server.observability.metrics import LiveReadings, Metrics, Reading
 from adaptive_engine.server.timestamps import utcnow
 
 log = logging.getLogger("adaptive_engine.ingest")
@@ -157,13 +158,17 @@ class _Pending:
     rows: Rows
     future: asyncio.Future[None]
     seq: int = 0
+    queued_at: float = 0.0  # perf_counter
 
 
 class IngestWriter:
     """The background writer of logged interactions and feedback (one of ``Platform.services``)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache,
+                 metrics: Metrics | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self.metrics = metrics or Metrics()
+        self.metrics.watch(LiveReadings(self._readings))
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
@@ -215,7 +220,7 @@ class IngestWriter:
             return None
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued_seq += 1
-        self._queue.put_nowait(_Pending(rows, future, self._queued_seq))
+        self._queue.put_nowait(_Pending(rows, future, self._queued_seq, time.perf_counter()))
         return future
 
     async def barrier(self) -> None:
@@ -297,8 +302,16 @@ class IngestWriter:
                     _succeed(item)
             return
         self.batches += len(live)
+        # One observation per commit: how long its oldest batch waited, and how much it merged.
+        self.metrics.ingest_lag().observe(time.perf_counter() - live[0].queued_at)
+        self.metrics.ingest_commit_batches().observe(len(live))
+        self.metrics.ingest_commit_rows().observe(merged.count())
         for item in live:
             _succeed(item)
+
+    def _readings(self) -> list[Reading]:
+        depth = self._queue.qsize() if self._queue is not None else 0
+        return [("gauge", "ingest_queue_depth", "Logged batches waiting for the ingest writer", (), [((), depth)])]
 
     async def _commit(self, rows: Rows) -> None:
         assert self._sessionmaker is not None

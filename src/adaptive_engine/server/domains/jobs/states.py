@@ -8,6 +8,7 @@ canceled meanwhile stays canceled.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -22,6 +23,7 @@ from adaptive_engine.server.auth.keys import (
 from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
 from adaptive_engine.server.domains.compute_pools.service import job_gpus
 from adaptive_engine.server.notify.sender import announce_job_end
+from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.timestamps import utcnow
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELED")
@@ -46,7 +48,12 @@ async def _has_room(session: AsyncSession, pool: ComputePool, job: Job) -> bool:
 
 
 class JobTransitions:
-    """The runner's ``JobStates``: each call works in the caller's transaction."""
+    """The runner's ``JobStates``: each call works in the caller's transaction. Counts each move in the
+    metrics (adaptive_jobs_total by kind and state; a finished job's run time, when this process started it)."""
+
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+        self._started: dict[uuid.UUID, tuple[str, float]] = {}
 
     async def claim(self, session: AsyncSession, job: Job, pool: ComputePool, runner_id: str) -> str | None:
         if not await _has_room(session, pool, job):
@@ -58,6 +65,8 @@ class JobTransitions:
         )
         if claimed.rowcount != 1:
             return None
+        self._started[job.id] = (job.kind, time.monotonic())
+        self.metrics.jobs(job.kind, "RUNNING").inc()
         key = generate_api_key()
         session.add(
             ApiKey(
@@ -82,6 +91,10 @@ class JobTransitions:
         finished = await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))
         if finished.rowcount == 1:
             await announce_job_end(session, job_id, status, error)
+            kind, started = self._started.pop(job_id, ("unknown", None))
+            self.metrics.jobs(kind, status).inc()
+            if started is not None:
+                self.metrics.job_duration(kind, status).observe(time.monotonic() - started)
         await session.execute(
             update(JobArtifact)
             .where(JobArtifact.job_id == job_id, JobArtifact.status.in_(("PENDING", "PROCESSING")))

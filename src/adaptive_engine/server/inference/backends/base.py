@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +65,17 @@ class UpstreamError(BackendError, errors.UpstreamError):
 
 class UpstreamTimeout(UpstreamError, errors.UpstreamTimeout):
     """An external provider did not answer in time."""
+
+
+def failure_kind(error: BaseException) -> str:
+    """A short, bounded name of what failed (a metric label): "timeout", the provider's status code,
+    "unreachable", or the error's code for our own errors."""
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    if isinstance(error, UpstreamError):
+        return str(error.status) if error.status is not None else "unreachable"
+    code = getattr(error, "code", None)
+    return code if isinstance(code, str) else "internal"
 
 
 # --------------------------------------------------------------------------- requests and results
@@ -201,6 +212,8 @@ class Backend(abc.ABC):
     cool_until: float = 0.0
     # The gateway settings it was built with (db/refs.py: gateway_text), to notice a change made elsewhere.
     gateway: str | None = None
+    # Called with the error before each further attempt of a call (external backends: metrics; set by the manager).
+    on_retry: Callable[[BaseException], None] | None = None
 
     @abc.abstractmethod
     async def load(self) -> None: ...

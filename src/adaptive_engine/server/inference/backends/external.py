@@ -335,10 +335,15 @@ class ExternalBackend(Backend):
         except UpstreamError as error:
             if self.config.max_retries == 0 or not self._worth_retrying(error, deadline):
                 raise
+            if self.on_retry is not None:
+                self.on_retry(error)
             await asyncio.sleep(self._wait(error, 1))
 
         def wait(state: RetryCallState) -> float:
-            return self._wait(state.outcome.exception() if state.outcome is not None else None, state.attempt_number + 1)
+            failed = state.outcome.exception() if state.outcome is not None else None
+            if self.on_retry is not None and failed is not None:
+                self.on_retry(failed)
+            return self._wait(failed, state.attempt_number + 1)
 
         retrying = AsyncRetrying(stop=stop_after_attempt(self.config.max_retries), wait=wait, reraise=True,
                                  retry=retry_if_exception(lambda exc: self._worth_retrying(exc, deadline)))

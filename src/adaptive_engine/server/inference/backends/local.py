@@ -197,6 +197,11 @@ class LocalChatBackend(Backend):
 
     # -- lifecycle
 
+    @property
+    def engine(self) -> BatchEngine | None:
+        """The batching engine while loaded (its occupancy is scraped for /metrics)."""
+        return self._engine
+
     async def load(self) -> None:
         async with self._load_lock:
             if self._engine is not None:
