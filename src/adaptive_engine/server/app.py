@@ -26,6 +26,7 @@ from adaptive_engine.server.domains.ab_tests.evaluator import (
     stats_config,
 )
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
+from adaptive_engine.server.domains.usage.limits import UsageLimiter
 from adaptive_engine.server.domains.compute_pools.service import (
     detect_machine,
     ensure_pools,
@@ -117,11 +118,13 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         housekeeping=HousekeepingService(settings, sessionmaker, store),
         metrics_registry=CollectorRegistry(),
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
+        limits=UsageLimiter(sessionmaker, settings.usage_cache_seconds, settings.redis_url, settings.redis_prefix),
     )
     platform.services = [
         # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
         platform.sandbox,
         platform.ingest,
+        platform.limits,
         _StartedWithApp(inference, app),
         platform.ab_tests,
         platform.job_runner,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from adaptive_engine.server.domains.graders.online import OnlineGradingService
     from adaptive_engine.server.domains.interactions.ingest import IngestWriter
     from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
+    from adaptive_engine.server.domains.usage.limits import UsageLimiter
     from adaptive_engine.server.housekeeping import HousekeepingService
     from adaptive_engine.server.inference.manager import InferenceManager
     from adaptive_engine.server.jobs.runner import JobRunner
@@ -66,6 +67,8 @@ class Platform:
     metrics_registry: CollectorRegistry
     # How deep and how large a request's JSON may be (rest/json_input.py).
     json_limits: JsonLimits
+    # Rate limits, budgets and API-key scope of the data plane (domains/usage/limits.py).
+    limits: UsageLimiter
     # Started in this order, stopped in reverse (see app.py).
     services: list[Service] = field(default_factory=list)
     ready: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
@@ -50,6 +51,12 @@ class Principal:
     job_id: uuid.UUID | None = None
     # The use case of that job: a job's key sees nothing else.
     job_use_case_id: uuid.UUID | None = None
+    # The API key called with (None: a console session or the admin key of the settings), and its scope on
+    # the data plane (see domains/usage/scope.py): expiry, model keys, use case ids (None: unrestricted).
+    api_key_id: uuid.UUID | None = None
+    key_expires_at: datetime | None = None
+    allowed_models: frozenset[str] | None = None
+    allowed_use_cases: frozenset[uuid.UUID] | None = None
     # Rights per use case, computed once per generation of what decides them (see use_case_permissions).
     _grants: dict[uuid.UUID, tuple[int, frozenset[str]]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -220,6 +227,11 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     if key is None:
         raise Unauthenticated("invalid API key")
     principal = await principal_for_user(session, key.user, job_id=key.job_id)
+    principal.api_key_id = key.id
+    principal.key_expires_at = key.expires_at
+    principal.allowed_models = frozenset(key.allowed_models) if key.allowed_models is not None else None
+    principal.allowed_use_cases = (frozenset(uuid.UUID(str(u)) for u in key.use_case_ids)
+                                   if key.use_case_ids is not None else None)
     if key.job_id is not None:
         from adaptive_engine.server.db.models import Job
 

@@ -43,6 +43,8 @@ class Ref:
     # A model's gateway settings (source["gateway"]) as canonical JSON: a serving process compares it with
     # its backend's to notice a change made elsewhere.
     gateway: str | None = None
+    # A model's prices (input, output, cached input) in dollars per million tokens.
+    prices: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ def ref_of(row: Any) -> Ref | None:
     gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
                status=getattr(row, "status", None), error=getattr(row, "error", None),
-               gateway=gateway_text(gateway))
+               gateway=gateway_text(gateway),
+               prices=(getattr(row, "price_input", 0.0) or 0.0, getattr(row, "price_output", 0.0) or 0.0,
+                       getattr(row, "price_cached_input", 0.0) or 0.0))
 
 
 def gateway_text(gateway: Any) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
@@ -35,6 +35,10 @@ class Model(IdMixin, CreatedAtMixin, Base):
     compute_config: Mapped[dict] = mapped_column(default=dict)
     # Where a trained model came from: base model, recipe, job, dataset or feedback filter.
     lineage: Mapped[dict] = mapped_column(default=dict)
+    # Dollars per million tokens: prompt, completion, and prompt tokens served from the provider's cache.
+    price_input: Mapped[float] = mapped_column(Float, default=0.0)
+    price_output: Mapped[float] = mapped_column(Float, default=0.0)
+    price_cached_input: Mapped[float] = mapped_column(Float, default=0.0)
 
     backbone: Mapped[Model | None] = relationship(remote_side="Model.id", lazy="joined", join_depth=1)
     services: Mapped[list[ModelService]] = relationship(back_populates="model", cascade="all, delete-orphan")

@@ -26,6 +26,8 @@ from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
 from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
+from adaptive_engine.server.domains.usage.limits import Admission
+from adaptive_engine.server.domains.usage.prices import Prices, cached_tokens
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.inference.backends.base import (
     Backend,
@@ -56,6 +58,7 @@ class Target:
     model_key: str
     ab_campaign_id: uuid.UUID | None
     gateway: str | None = None  # the model's gateway settings when the registry was read (db/refs.py)
+    prices: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input, output, cached input ($ per million tokens)
 
     @property
     def label(self) -> str:
@@ -82,6 +85,10 @@ class Call:
     completion_ids: list[uuid.UUID] = field(default_factory=list)
     # app.state, where a failed call is counted (the use case's activity).
     state: Any = None
+    # Who called (the usage roll-ups' key and user), and what the call took of their limits.
+    api_key_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    admission: Admission | None = None
 
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
@@ -185,7 +192,8 @@ async def resolve_target(
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway)
+    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway,
+                  model.prices)
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -267,9 +275,25 @@ async def prepare_call(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
+    admission = await admit(state, principal, target)
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
                 labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks,
-                state=state)
+                state=state, api_key_id=principal.api_key_id, user_id=principal.user_id, admission=admission)
+
+
+async def admit(state: Any, principal: Principal, target: Target) -> Admission | None:
+    """The key's scope and the limits of its key, user and use case (domains/usage/limits.py): last, so a
+    request refused for any other reason takes nothing from them."""
+    limiter = getattr(state, "limits", None)
+    if limiter is None:
+        return None
+    return await limiter.admit(principal, target.use_case_id, target.model_key)
+
+
+async def release(call: Call) -> None:
+    limiter = getattr(call.state, "limits", None)
+    if limiter is not None:
+        await limiter.release(call.admission)
 
 
 async def _fallbacks(
@@ -283,7 +307,7 @@ async def _fallbacks(
         model = await state.refs.model(session, key)
         if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
             continue
-        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway)
+        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway, model.prices)
         try:
             other = await backend_of(session, state, fallback)
             routes.append(Route(fallback, other, request_for(other, model.key)))
@@ -342,6 +366,8 @@ async def run(call: Call) -> GenerationResult:
     except Exception as error:
         _count_failure(call, error)
         raise
+    finally:
+        await release(call)
 
 
 async def _run_routes(call: Call) -> GenerationResult:
@@ -365,6 +391,8 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
     except Exception as error:  # not a client that went away (GeneratorExit / CancelledError)
         _count_failure(call, error)
         raise
+    finally:
+        await release(call)
 
 
 async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
@@ -398,14 +426,20 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
 def _count_failure(call: Call, error: Exception) -> None:
     """A call no route could serve counts as an error in its use case's activity."""
     if call.state is not None:
-        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error)
+        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error,
+                       api_key_id=call.api_key_id, user_id=call.user_id)
 
 
 async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,
                  tool_calls: Sequence[list[dict[str, Any]] | None] | None = None) -> None:
     """Store one completion per choice (unless the caller said store=False). The answer does not wait for
     the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
-    on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``)."""
+    on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``).
+    The call's tokens count against its tokens-per-minute limits either way."""
+    cost = Prices(*call.target.prices).cost(usage.prompt_tokens, usage.completion_tokens, cached_tokens(usage.raw))
+    limiter = getattr(state, "limits", None)
+    if limiter is not None:
+        await limiter.charge(call.admission, usage.prompt_tokens + usage.completion_tokens, cost)
     if not call.store:
         return
     latency_ms = (time.perf_counter() - call.started) * 1000.0
@@ -428,6 +462,10 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
             finish_reason=reasons[i],
             ab_campaign_id=call.target.ab_campaign_id,
             tool_calls=tool_calls[i] if tool_calls else None,
+            api_key_id=call.api_key_id,
+            user_id=call.user_id,
+            # The choices share the call's cost (their sum is the call's).
+            cost=cost / n,
         )
         for i in range(n)
     ]
@@ -467,7 +505,15 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
     backend = await backend_of(session, state, target)
     await session.rollback()
-    result = await backend.embed(inputs)
+    admission = await admit(state, principal, target)
+    limiter = getattr(state, "limits", None)
+    try:
+        result = await backend.embed(inputs)
+    finally:
+        if limiter is not None:
+            await limiter.release(admission)
+    if limiter is not None:
+        await limiter.charge(admission, result.usage.prompt_tokens, None)
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
         raise InvalidInput(f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}")
     return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)

@@ -361,6 +361,9 @@ def completion_row(
     tool_calls: list[dict[str, Any]] | None = None,
     id: uuid.UUID | None = None,  # noqa: A002 - the column's name
     created_at: datetime | None = None,
+    api_key_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    cost: float | None = None,
 ) -> dict[str, Any]:
     """A ``completions`` row with every column set (Core executemany wants uniform rows)."""
     return {
@@ -383,6 +386,9 @@ def completion_row(
         "finish_reason": finish_reason,
         "ab_campaign_id": ab_campaign_id,
         "tool_calls": tool_calls,
+        "api_key_id": api_key_id,
+        "user_id": user_id,
+        "cost": cost,
     }
 
 
