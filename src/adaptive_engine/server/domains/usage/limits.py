@@ -76,15 +76,15 @@ def check_scope(principal: Principal, use_case_id: uuid.UUID, model_key: str) ->
         raise PermissionDenied("this API key may not use this use case")
 
 
-def _day_start(now: datetime) -> int:
+def day_start(now: datetime) -> int:
     return int(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
 
 
-def _month_start(now: datetime) -> int:
+def month_start(now: datetime) -> int:
     return int(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
 
 
-def _month_end(now: datetime) -> int:
+def month_end(now: datetime) -> int:
     month = now.month % 12 + 1
     year = now.year + (1 if month == 1 else 0)
     return int(now.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
@@ -140,7 +140,7 @@ class UsageLimiter:
         return await self._flights.run("limits", load)
 
     async def _spent(self, scope: str, subject_id: uuid.UUID, now: datetime) -> tuple[float, float]:
-        day, month = _day_start(now), _month_start(now)
+        day, month = day_start(now), month_start(now)
         entry = self._spend.get((scope, subject_id))
         if entry is not None and time.monotonic() - entry[0] <= self.ttl and entry[1] == day:
             return entry[3], entry[4]
@@ -180,9 +180,9 @@ class UsageLimiter:
                 today, this_month = await self._spent(scope, subject_id, now)
                 if limits.budget_daily is not None and today >= limits.budget_daily:
                     raise _refused(scope, "budget_daily", limits.budget_daily,
-                                   _day_start(now) + 86400 - now.timestamp())
+                                   day_start(now) + 86400 - now.timestamp())
                 if limits.budget_monthly is not None and this_month >= limits.budget_monthly:
-                    raise _refused(scope, "budget_monthly", limits.budget_monthly, _month_end(now) - now.timestamp())
+                    raise _refused(scope, "budget_monthly", limits.budget_monthly, month_end(now) - now.timestamp())
             slot = limits.slot(name)
             if slot is not None:
                 admission.slots.append(slot)
