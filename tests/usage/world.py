@@ -32,6 +32,7 @@ class World:
     s: str
     keys: dict[str, str] = field(default_factory=dict)  # who -> API key
     key_ids: dict[str, str] = field(default_factory=dict)
+    upstream: Any = None
 
     def k(self, name: str) -> str:
         return f"{name}-{self.s}"
@@ -54,17 +55,18 @@ class World:
 
 def build(base_url: str, admin_key: str, upstream: Any) -> World:
     admin = Adaptive(base_url, api_key=admin_key, max_retries=0)
-    w = World(base_url, admin, uuid.uuid4().hex[:6])
+    w = World(base_url, admin, uuid.uuid4().hex[:6], upstream=upstream)
     admin.teams.create(key=w.k("team"))
     for uc in ("uc", "other"):
         admin.use_cases.create(key=w.k(uc), team=w.k("team"))
-    for model, prices in (("priced", PRICES), ("free", None), ("fail500x9", PRICES)):
-        key = w.k(model) if not model.startswith("fail") else f"fail500x9-{w.s}"
-        admin.models.add_external(name=key, key=key, external_model_id=key, api_key=API_KEY, provider="open_ai",
-                                  endpoint=upstream.base_url, prices=prices)
-    admin.models.attach(w.k("priced"), use_case=w.k("uc"), make_default=True)
-    admin.models.attach(w.k("free"), use_case=w.k("uc"))
-    admin.models.attach(f"fail500x9-{w.s}", use_case=w.k("uc"))
+    # key -> the fake upstream's model name: "slow" answers after upstream.slow_seconds, fail500x9-* fails 9 times.
+    models = {w.k("priced"): w.k("priced"), w.k("free"): w.k("free"), f"fail500x9-{w.s}": f"fail500x9-{w.s}",
+              w.k("slow"): "slow"}
+    for key, upstream_name in models.items():
+        admin.models.add_external(name=key, key=key, external_model_id=upstream_name, api_key=API_KEY,
+                                  provider="open_ai", endpoint=upstream.base_url,
+                                  prices=None if key == w.k("free") else PRICES)
+        admin.models.attach(key, use_case=w.k("uc"), make_default=key == w.k("priced"))
     admin.models.attach(w.k("priced"), use_case=w.k("other"), make_default=True)
     for who, role in (("alice", "editor"), ("bob", "editor"), ("vera", "viewer")):
         admin.users.create(email=f"{who}-{w.s}@example.com", name=who, teams_with_role=[(w.k("team"), role)])
