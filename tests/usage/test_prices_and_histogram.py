@@ -53,3 +53,42 @@ def test_latency_percentiles_from_the_histogram() -> None:
     assert percentile(counts, 0.99) > 20_000
     counts[-1] = 1000
     assert percentile(counts, 0.99) == LATENCY_BOUNDS_MS[-1]  # above the last bound: its lower edge
+
+
+def test_housekeeping_removes_minute_rows_past_their_retention_an_hour_at_a_time(tmp_path: Path) -> None:
+    import asyncio
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from adaptive_engine.server.db.models import Base, UsageRollup, UseCase
+    from adaptive_engine.server.domains.usage.rollups import MINUTE_RETENTION, prune_minutes
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    edge = int((now - MINUTE_RETENTION).timestamp())
+
+    async def run() -> list[int]:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        sessions = async_sessionmaker(engine)
+        use_case = uuid.uuid4()
+        async with sessions.begin() as session:
+            session.add(UseCase(id=use_case, key="u", name="u"))
+        async with sessions.begin() as session:
+            for period, bucket in [("MINUTE", edge - 7200 + 60 * i) for i in range(150)] + [("HOUR", edge - 7200)]:
+                session.add(UsageRollup(period=period, bucket=bucket, use_case_id=use_case, model_key="m",
+                                        api_key_id=uuid.UUID(int=0), user_id=uuid.UUID(int=0)))
+        removed = []
+        for _ in range(3):
+            async with sessions.begin() as session:
+                removed.append(await prune_minutes(session, now))
+        async with sessions() as session:
+            left = (await session.execute(select(func.count()).select_from(UsageRollup))).scalar_one()
+        await engine.dispose()
+        return [*removed, left]
+
+    # 120 minute rows are older than the retention: an hour (60) per pass; the 30 newer ones and the hour stay.
+    assert asyncio.run(run()) == [60, 60, 0, 31]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.models import Completion, InferenceError, UsageRollup
@@ -22,6 +24,8 @@ from adaptive_engine.server.db.models.usage import LATENCY_BOUNDS_MS, LATENCY_CO
 from adaptive_engine.server.timestamps import epoch
 
 PERIODS = {"MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+# Minute rows are many (one per minute and cell): housekeeping removes them after this; hours and days stay.
+MINUTE_RETENTION = timedelta(hours=48)
 SUMS = ("requests", "prompt_tokens", "completion_tokens", "errors", "cost", "latency_count", "latency_sum_ms",
         *LATENCY_COLUMNS)
 Cell = tuple[str, int, uuid.UUID, str, uuid.UUID, uuid.UUID]
@@ -76,6 +80,19 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]], m
     names = ("period", "bucket", "use_case_id", "model_key", "api_key_id", "user_id")
     await session.execute(stmt, [{**dict(zip(names, cell)), **acc}
                                  for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))])
+
+
+async def prune_minutes(session: AsyncSession, now: datetime) -> int:
+    """Remove minute rows older than MINUTE_RETENTION, an hour of them at most (the oldest): a pass stays a
+    short transaction, and passes every few minutes still outrun a day's backlog (housekeeping)."""
+    cutoff = (epoch(now - MINUTE_RETENTION) or 0) // 60 * 60
+    oldest = (await session.execute(select(func.min(UsageRollup.bucket)).where(UsageRollup.period == "MINUTE"))).scalar()
+    if oldest is None or oldest >= cutoff:
+        return 0
+    upto = min(cutoff, oldest + 3600)
+    result = await session.execute(delete(UsageRollup).where(UsageRollup.period == "MINUTE", UsageRollup.bucket < upto)
+                                   .execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def percentile(counts: Sequence[int], q: float) -> float | None:

@@ -22,7 +22,7 @@ from adaptive_engine.server.db.models.usage import LATENCY_COLUMNS, NOBODY
 from adaptive_engine.server.db.timebuckets import calendar_start, seconds_bucket
 from adaptive_engine.server.domains.usage import limits as limits_module
 from adaptive_engine.server.domains.usage.limits import LIMIT_FIELDS, SCOPES
-from adaptive_engine.server.domains.usage.rollups import PERIODS, percentile
+from adaptive_engine.server.domains.usage.rollups import MINUTE_RETENTION, PERIODS, percentile
 from adaptive_engine.server.errors import InvalidInput, NotFound, PermissionDenied
 from adaptive_engine.server.timestamps import epoch, utcnow
 
@@ -73,13 +73,18 @@ class UsageRow:
 
 
 def source_period(query: UsageQuery) -> str:
+    minutes_kept = query.since is not None and query.since >= utcnow() - MINUTE_RETENTION
     if query.unit == "MINUTE":
+        if not minutes_kept:
+            raise InvalidInput(f"minute buckets are kept {MINUTE_RETENTION.total_seconds() / 3600:g} hours: give a "
+                               "timerange within them, or a longer unit")
         return "MINUTE"
+    short = query.since is not None and (query.until or utcnow()) - query.since <= timedelta(hours=6)
     if query.unit == "HOUR":
-        return "HOUR" if query.since is None or (query.until or utcnow()) - query.since > timedelta(hours=6) else "MINUTE"
+        return "MINUTE" if short and minutes_kept else "HOUR"
     if query.since is not None:
         span = (query.until or utcnow()) - query.since
-        if span <= timedelta(hours=6):
+        if short and minutes_kept:
             return "MINUTE"
         if span <= timedelta(days=62):
             return "HOUR"
