@@ -166,6 +166,8 @@ def test_api_key_scope_expiry_models_and_use_cases(world: World) -> None:
     time.sleep(2.2)
     with pytest.raises(openai.AuthenticationError, match="expired"):
         world.chat("alice.expiring")
+    with pytest.raises(AuthenticationError, match="expired"):  # everywhere, not only on the data plane
+        world.sdk("alice.expiring").usage.my_limits()
 
     world.mint("alice.free-only", allowed_models=[world.k("free")])
     world.chat("alice.free-only", f"{world.k('uc')}/{world.k('free')}")

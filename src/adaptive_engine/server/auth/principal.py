@@ -16,6 +16,7 @@ from adaptive_engine.server.auth.permissions import ADMIN
 from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.models import ApiKey, Role, TeamMember, UseCaseShare, User
 from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenticated
+from adaptive_engine.server.timestamps import as_utc, utcnow
 
 # What it takes to see and run the jobs that belong to no use case (model conversions).
 REGISTRY_PERMISSION = "model:register"
@@ -226,6 +227,8 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     ).scalar_one_or_none()
     if key is None:
         raise Unauthenticated("invalid API key")
+    if key.expires_at is not None and as_utc(key.expires_at) <= utcnow():
+        raise Unauthenticated("this API key has expired")
     principal = await principal_for_user(session, key.user, job_id=key.job_id)
     principal.api_key_id = key.id
     principal.key_expires_at = key.expires_at

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,7 +29,7 @@ from adaptive_engine.server.db.models import UsageLimit, UsageRollup
 from adaptive_engine.server.domains.usage.counters import Counters, LocalCounters, RedisCounters, Slot
 from adaptive_engine.server.errors import PermissionDenied, RateLimited, Unauthenticated
 from adaptive_engine.server.singleflight import SingleFlight
-from adaptive_engine.server.timestamps import utcnow
+from adaptive_engine.server.timestamps import as_utc, utcnow
 
 SCOPES = ("API_KEY", "USER", "USE_CASE")
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "budget_daily", "budget_monthly")
@@ -64,12 +64,9 @@ class Admission:
 
 def check_scope(principal: Principal, use_case_id: uuid.UUID, model_key: str) -> None:
     """The API key's own restrictions on the data plane (see ApiKey.expires_at and friends)."""
-    if principal.key_expires_at is not None:
-        expires = principal.key_expires_at
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=timezone.utc)
-        if expires <= utcnow():
-            raise Unauthenticated("this API key has expired")
+    # Checked at authentication too; here to the second, whatever the authentication cache holds.
+    if principal.key_expires_at is not None and as_utc(principal.key_expires_at) <= utcnow():
+        raise Unauthenticated("this API key has expired")
     if principal.allowed_models is not None and model_key not in principal.allowed_models:
         raise PermissionDenied(f"this API key may not use model '{model_key}'")
     if principal.allowed_use_cases is not None and use_case_id not in principal.allowed_use_cases:
