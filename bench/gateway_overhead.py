@@ -141,6 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it once)")
+    parser.add_argument("--limits", action="store_true",
+                        help="generous limits (rpm, tpm, in flight, budget) on the caller's user and the use case")
+    parser.add_argument("--redis", default=None, help="Redis URL for the limit counters, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
@@ -149,6 +152,8 @@ def main() -> None:
            "ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
            "ADAPTIVE_ONLINE_GRADING_INTERVAL_S": "0", "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "0",
            "ADAPTIVE_LOG_LEVEL": "warning"}
+    if args.redis:
+        env.update({"ADAPTIVE_REDIS_URL": args.redis, "ADAPTIVE_REDIS_PREFIX": f"bench-{os.getpid()}:"})
     try:
         procs.append(subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)]))
         upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -177,6 +182,12 @@ def main() -> None:
                 procs.append(proc)
                 wait_http(f"http://127.0.0.1:{lite_port}/health/liveliness", timeout=300)
                 lite_url = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
+
+        if args.limits:  # every request then passes the limit checks (none is ever reached)
+            with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
+                for scope, subject in (("USER", "admin@localhost"), ("USE_CASE", "bench")):
+                    sdk.usage.set_limits(scope, subject, requests_per_minute=10**9, tokens_per_minute=10**9,
+                                         max_concurrent=10**6, budget_daily=10**9)
 
         messages = [{"role": "user", "content": "Say hello."}]
         targets = [

@@ -117,9 +117,12 @@ class RetryPolicy:
             return None
         if retry_after:
             try:
-                return min(float(retry_after), self.max_delay)
+                wait = float(retry_after)
             except ValueError:
-                pass
+                wait = None
+            if wait is not None:
+                # A limit that frees up later than we are willing to wait: the caller decides (RateLimitError).
+                return wait if wait <= self.max_delay else None
         # Exponential backoff with full jitter.
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 

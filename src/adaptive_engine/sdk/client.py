@@ -19,6 +19,7 @@ from adaptive_engine.sdk.resources.ab_tests import ABTests
 from adaptive_engine.sdk.resources.graders import Graders
 from adaptive_engine.sdk.resources.models import Models
 from adaptive_engine.sdk.resources.api_keys import ApiKeys
+from adaptive_engine.sdk.resources.usage import Usage
 from adaptive_engine.sdk.resources.integrations import Integrations
 from adaptive_engine.sdk.resources.permissions import Permissions
 from adaptive_engine.sdk.resources.roles import Roles
@@ -77,6 +78,7 @@ class _ClientBase:
         self.permissions = Permissions(self)
         self.api_keys = ApiKeys(self)
         self.integrations = Integrations(self)
+        self.usage = Usage(self)
 
     @property
     def default_use_case(self) -> str | None:

@@ -53,7 +53,35 @@ class ConflictError(APIError):
 
 
 class RateLimitError(APIError):
-    """RATE_LIMITED / 429."""
+    """RATE_LIMITED / 429: a limit of the caller's API key, user or use case is reached. ``limit`` names it
+    (requests_per_minute, tokens_per_minute, max_concurrent, budget_daily, budget_monthly), ``scope`` says
+    whose (API_KEY, USER, USE_CASE), ``retry_after`` is the seconds to wait (the Retry-After header)."""
+
+    def _details(self) -> dict[str, Any]:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        details = error.get("details") if isinstance(error, dict) else None
+        return details if isinstance(details, dict) else {}
+
+    @property
+    def limit(self) -> str | None:
+        return self._details().get("limit")
+
+    @property
+    def scope(self) -> str | None:
+        return self._details().get("scope")
+
+    @property
+    def retry_after(self) -> float | None:
+        headers = getattr(self, "headers", None) or {}
+        value = headers.get("retry-after", self._details().get("retry_after"))
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+# The name the server's error code suggests; the same class.
+RateLimitedError = RateLimitError
 
 
 class ServerError(APIError):

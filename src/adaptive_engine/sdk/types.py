@@ -60,6 +60,14 @@ class UseCaseRef(APIObject):
     name: str
 
 
+class ModelPrices(APIObject):
+    """Dollars per million tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float = 0.0
+
+
 class Model(APIObject):
     id: str
     key: str
@@ -80,6 +88,7 @@ class Model(APIObject):
     is_published: bool = False
     is_stable: bool = False
     in_storage: bool | None = None
+    prices: ModelPrices | None = None
 
 
 class SystemPromptTemplate(APIObject):
@@ -654,6 +663,9 @@ class ApiKey(APIObject):
     user_email: str
     created_at: int
     revoked_at: int | None = None
+    expires_at: int | None = None
+    allowed_models: list[str] | None = None
+    use_cases: list[str] | None = None
 
 
 class CreatedApiKey(APIObject):
@@ -730,3 +742,65 @@ class NotificationDeliveryPage(APIObject):
     total_count: int
     page_info: PageInfo
     nodes: list[NotificationDelivery]
+
+
+class UsageAggregate(APIObject):
+    """One bucket of a model's usage (modelUsage)."""
+
+    bucket_ts: int | None = None
+    prompt_tokens: float = 0
+    completion_tokens: float = 0
+    total_tokens: float = 0
+    interactions: float = 0
+
+
+class UsageByUseCase(UsageAggregate):
+    use_case: UseCaseRef
+    model_service: ModelService | None = None
+
+
+class UsageStats(UsageAggregate):
+    cost: float = 0.0
+    errors: float = 0
+
+
+class UsageByModel(UsageStats):
+    model: Model | None = None
+    model_key: str
+    timeseries: list[UsageAggregate] = []
+
+
+class GlobalUsage(APIObject):
+    total: UsageStats
+    adaptive_models: UsageStats
+    external_models: UsageStats
+    by_model: list[UsageByModel] = []
+
+
+class UsageReportRow(UsageStats):
+    """Sums of one bucket and group of the usage roll-ups (latency in ms)."""
+
+    model: str | None = None
+    use_case_id: str | None = None
+    api_key_id: str | None = None
+    user_id: str | None = None
+    requests: float = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_mean_ms: float | None = None
+
+
+class UsageLimit(APIObject):
+    scope: str
+    subject_id: str
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_concurrent: int | None = None
+    budget_daily: float | None = None
+    budget_monthly: float | None = None
+
+
+class OwnUsageLimit(APIObject):
+    limit: UsageLimit
+    spent_today: float
+    spent_this_month: float

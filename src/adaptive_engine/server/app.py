@@ -26,6 +26,7 @@ from adaptive_engine.server.domains.ab_tests.evaluator import (
     stats_config,
 )
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
+from adaptive_engine.server.domains.usage.limits import UsageLimiter
 from adaptive_engine.server.domains.compute_pools.service import (
     detect_machine,
     ensure_pools,
@@ -128,12 +129,14 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         metrics_registry=registry,
         metrics=metrics,
         json_limits=JsonLimits(settings.max_json_depth, settings.max_json_items),
+        limits=UsageLimiter(sessionmaker, settings.usage_cache_seconds, settings.redis_url, settings.redis_prefix),
         llm_tracer=LlmTracer(settings.opentelemetry_capture_content) if settings.opentelemetry else None,
     )
     platform.services = [
         # First: whatever runs user code (recipe probes of the built-ins, jobs, graders) needs its verdict.
         platform.sandbox,
         platform.ingest,
+        platform.limits,
         _StartedWithApp(inference, app),
         platform.ab_tests,
         platform.job_runner,

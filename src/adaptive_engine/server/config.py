@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     # Seconds use cases, feedback keys, models and attachments looked up by data-plane requests are
     # trusted without a query (0: ask every time); same rule: this process's changes apply at once.
     registry_cache_seconds: float = 2.0
+    # Rate limits and budgets (docs/usage-and-limits.md). With a Redis URL (env ADAPTIVE_REDIS_URL) the
+    # counters live in Redis and every replica enforces one limit together; without it each process counts
+    # alone (per-replica limits). Every key this server writes starts with the prefix.
+    redis_url: str | None = None
+    redis_prefix: str = "adaptive:"
+    # Seconds the limits set on keys, users and use cases, and the spend against budgets read from the usage
+    # roll-ups, are trusted without a query (this process's own changes and charges apply at once).
+    usage_cache_seconds: float = Field(default=2.0, ge=0)
+    # A JSON file of prices per model ({"<model key or provider's model id>": {"input": 2.5,
+    # "output": 10, "cached_input": 1.25}}, dollars per million tokens): a model added without prices takes
+    # its row's (docs/usage-and-limits.md).
+    price_table: Path | None = None
     # Datasets, recipes and artifacts live here (default: DATA_DIR/files); any mounted path works.
     files_dir: Path | None = None
     # Largest dataset accepted (one upload, or all parts of a chunked upload), in bytes.

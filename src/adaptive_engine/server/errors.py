@@ -81,6 +81,8 @@ class RateLimited(DomainError):
     code = "RATE_LIMITED"
     http_status = 429
     error_type = "rate_limit_error"
+    # Seconds to wait before trying again: the REST answer's Retry-After header.
+    retry_after: int | None = None
 
 
 class UpstreamError(DomainError):

@@ -2,7 +2,7 @@
 
 Each pass removes chunked uploads idle for ``upload_expiry_hours`` (their parts included), temporary files
 untouched as long (a crash left them), and the finished rows of the notification tables older than
-``event_retention_days``. Every kind of cleanup is one short
+``event_retention_days``, and the usage roll-ups' minute rows older than two days. Every kind of cleanup is one short
 transaction deleting at most ``BATCH`` rows, so a backlog is worked off over several passes without long
 locks; a failing kind is logged and the others still run. Several replicas may run it: a row is deleted
 once, whoever gets it.
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.domains.datasets import uploads
+from adaptive_engine.server.domains.usage import rollups as usage_rollups
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.notify import retention
 from adaptive_engine.server.periodic import PeriodicService
@@ -41,6 +42,7 @@ class Report:
     stale_temps: int = 0
     deliveries: int = 0
     events: int = 0
+    usage_minutes: int = 0
     failed: list[str] = field(default_factory=list)
 
 
@@ -77,7 +79,10 @@ async def run_pass(
         # Deliveries first: an event goes only once none of its deliveries waits any more.
         await step("deliveries", lambda s: retention.prune_deliveries(s, before, limit))
         await step("events", lambda s: retention.prune_events(s, before, limit))
-    if report.uploads or report.stray_part_folders or report.stale_temps or report.deliveries or report.events:
+    # The usage roll-ups' minute rows (hours and days are kept).
+    await step("usage_minutes", lambda s: usage_rollups.prune_minutes(s, now))
+    if (report.uploads or report.stray_part_folders or report.stale_temps or report.deliveries or report.events
+            or report.usage_minutes):
         log.info("housekeeping removed %s", report)
     return report
 

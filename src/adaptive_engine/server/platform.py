@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from adaptive_engine.server.domains.graders.online import OnlineGradingService
     from adaptive_engine.server.domains.interactions.ingest import IngestWriter
     from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
+    from adaptive_engine.server.domains.usage.limits import UsageLimiter
     from adaptive_engine.server.housekeeping import HousekeepingService
     from adaptive_engine.server.inference.manager import InferenceManager
     from adaptive_engine.server.jobs.runner import JobRunner
@@ -72,6 +73,8 @@ class Platform:
     metrics: Metrics
     # How deep and how large a request's JSON may be (rest/json_input.py).
     json_limits: JsonLimits
+    # Rate limits, budgets and API-key scope of the data plane (domains/usage/limits.py).
+    limits: UsageLimiter
     # Spans of LLM calls (observability/tracing.py); None unless ADAPTIVE_OPENTELEMETRY is on.
     llm_tracer: LlmTracer | None = None
     # Started in this order, stopped in reverse (see app.py).

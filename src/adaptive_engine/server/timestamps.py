@@ -10,6 +10,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime: SQLite drops tzinfo, and a naive datetime read from it is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
 def epoch(value: datetime | float | None) -> int | None:
     """Seconds since the epoch, as the wire protocol's createdAt fields want (a number passes through as
     whole seconds). SQLite drops tzinfo: a naive datetime is UTC."""
@@ -17,9 +22,7 @@ def epoch(value: datetime | float | None) -> int | None:
         return None
     if not isinstance(value, datetime):
         return int(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp())
+    return int(as_utc(value).timestamp())
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -1,23 +1,31 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from adaptive_engine.sdk._base import Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import ApiKey, CreatedApiKey
 
-KEY_FIELDS = "id name prefix userEmail createdAt revokedAt"
+KEY_FIELDS = "id name prefix userEmail createdAt revokedAt expiresAt allowedModels useCases"
 
 
 class ApiKeys(Resource):
     """API keys: your own, or any user's with user:manage. Keys are shown once, at creation."""
 
     @operation
-    def create(self, name: str = "", user: str | None = None):
-        """Mint a key for ``user`` (email or id; default: you). ``.key`` is the only time you see it."""
+    def create(self, name: str = "", user: str | None = None, expires_at: int | str | datetime | None = None,
+               allowed_models: list[str] | None = None, use_cases: list[str] | None = None):
+        """Mint a key for ``user`` (email or id; default: you). ``.key`` is the only time you see it.
+        Optional scope, enforced when the key calls models: ``expires_at`` (epoch seconds, ISO-8601 or a
+        datetime), the model keys it may call, the use cases (keys or ids) it may call."""
         query = (
             "mutation CreateApiKey($input: ApiKeyCreate!) { createApiKey(input: $input) {"
             f" key apiKey {{ {KEY_FIELDS} }} }} }}"
         )
-        data = yield GraphQL(query, {"input": {"name": name, "user": user}})
+        if isinstance(expires_at, datetime):
+            expires_at = expires_at.isoformat()
+        data = yield GraphQL(query, {"input": {"name": name, "user": user, "expiresAt": expires_at,
+                                               "allowedModels": allowed_models, "useCases": use_cases}})
         return CreatedApiKey.model_validate(data["createApiKey"])
 
     @operation

@@ -15,6 +15,7 @@ MODEL_FIELDS = """
   computeConfig { tp kvCacheLen maxSeqLen }
   gatewayConfig { connectTimeoutS firstByteTimeoutS totalTimeoutS maxRetries fallbacks defaults }
   useCases { id key name }
+  prices { input output cachedInput }
   backbone { id key name online error isExternal providerName isAdapter isTraining createdAt size }
 """
 TEMPLATE_FIELDS = "id name template arguments createdAt createdBy family version"
@@ -31,6 +32,15 @@ def _placement(placement: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {"computePools": placement.get("compute_pools", placement.get("computePools")),
             "maxTtftMs": placement.get("max_ttft_ms", placement.get("maxTtftMs"))}
+
+
+def _prices(prices: dict[str, float | None] | None) -> dict[str, Any] | None:
+    if prices is None:
+        return None
+    unknown = set(prices) - {"input", "output", "cached_input"}
+    if unknown:
+        raise ValueError(f"unknown price field(s) {sorted(unknown)}: use input, output, cached_input")
+    return {"input": prices.get("input"), "output": prices.get("output"), "cachedInput": prices.get("cached_input")}
 
 
 class Models(Resource):
@@ -75,10 +85,12 @@ class Models(Resource):
         api_version: str | None = None,
         key: str | None = None,
         embedding: bool = False,
+        prices: dict[str, float] | None = None,
     ):
         """Register a model served by an external provider. ``endpoint`` overrides the provider's URL
         (any OpenAI-compatible server for ``open_ai``); Azure needs it, and ``external_model_id`` is the
-        Azure deployment name. The API key is stored on the server and never returned."""
+        Azure deployment name. The API key is stored on the server and never returned. ``prices``: dollars
+        per million tokens, ``{"input", "output", "cached_input"}`` (unset: the server's price table, else 0)."""
         if provider not in _PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(_PROVIDERS)}")
         enum_value, field = _PROVIDERS[provider]
@@ -88,17 +100,28 @@ class Models(Resource):
                 raise ValueError("an Azure model needs its endpoint")
             data_input["apiVersion"] = api_version
         variables = {"input": {"name": name, "key": key, "provider": enum_value, "embedding": embedding,
-                               "providerData": {field: data_input}}}
+                               "providerData": {field: data_input}, "prices": _prices(prices)}}
         query = f"mutation AddExternalModel($input: AddExternalModelInput!) {{ addExternalModel(input: $input) {{ {MODEL_FIELDS} }} }}"
         data = yield GraphQL(query, variables)
         return Model.model_validate(data["addExternalModel"])
 
     @operation
-    def add_local(self, path: str, name: str, key: str | None = None):
-        """Register a model folder that is on the server (Hugging Face layout or a PEFT adapter)."""
+    def add_local(self, path: str, name: str, key: str | None = None, prices: dict[str, float] | None = None):
+        """Register a model folder that is on the server (Hugging Face layout or a PEFT adapter); it costs
+        nothing unless ``prices`` (as for :meth:`add_external`) or the server's price table say otherwise."""
         query = f"mutation AddModel($input: AddModelInput!) {{ addModel(input: $input) {{ {MODEL_FIELDS} }} }}"
-        data = yield GraphQL(query, {"input": {"path": path, "name": name, "key": key}})
+        data = yield GraphQL(query, {"input": {"path": path, "name": name, "key": key, "prices": _prices(prices)}})
         return Model.model_validate(data["addModel"])
+
+    @operation
+    def update_prices(self, model: str, input: float | None = None, output: float | None = None,
+                      cached_input: float | None = None):
+        """Set a model's prices in dollars per million tokens (prompt, completion, cached prompt); None keeps one."""
+        query = (f"mutation UpdateModelPrices($m: IdOrKey!, $input: ModelPricesInput!) "
+                 f"{{ updateModelPrices(idOrKey: $m, input: $input) {{ {MODEL_FIELDS} }} }}")
+        data = yield GraphQL(query, {"m": model, "input": _prices({"input": input, "output": output,
+                                                                   "cached_input": cached_input})})
+        return Model.model_validate(data["updateModelPrices"])
 
     @operation
     def add_hf_model(

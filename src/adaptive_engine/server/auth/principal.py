@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
@@ -15,6 +16,7 @@ from adaptive_engine.server.auth.permissions import ADMIN
 from adaptive_engine.server.db import changes
 from adaptive_engine.server.db.models import ApiKey, Role, TeamMember, UseCaseShare, User
 from adaptive_engine.server.errors import NotFound, PermissionDenied, Unauthenticated
+from adaptive_engine.server.timestamps import as_utc, utcnow
 
 # What it takes to see and run the jobs that belong to no use case (model conversions).
 REGISTRY_PERMISSION = "model:register"
@@ -50,6 +52,12 @@ class Principal:
     job_id: uuid.UUID | None = None
     # The use case of that job: a job's key sees nothing else.
     job_use_case_id: uuid.UUID | None = None
+    # The API key called with (None: a console session or the admin key of the settings), and its scope on
+    # the data plane (see domains/usage/scope.py): expiry, model keys, use case ids (None: unrestricted).
+    api_key_id: uuid.UUID | None = None
+    key_expires_at: datetime | None = None
+    allowed_models: frozenset[str] | None = None
+    allowed_use_cases: frozenset[uuid.UUID] | None = None
     # Rights per use case, computed once per generation of what decides them (see use_case_permissions).
     _grants: dict[uuid.UUID, tuple[int, frozenset[str]]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -219,7 +227,14 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     ).scalar_one_or_none()
     if key is None:
         raise Unauthenticated("invalid API key")
+    if key.expires_at is not None and as_utc(key.expires_at) <= utcnow():
+        raise Unauthenticated("this API key has expired")
     principal = await principal_for_user(session, key.user, job_id=key.job_id)
+    principal.api_key_id = key.id
+    principal.key_expires_at = key.expires_at
+    principal.allowed_models = frozenset(key.allowed_models) if key.allowed_models is not None else None
+    principal.allowed_use_cases = (frozenset(uuid.UUID(str(u)) for u in key.use_case_ids)
+                                   if key.use_case_ids is not None else None)
     if key.job_id is not None:
         from adaptive_engine.server.db.models import Job
 

@@ -45,6 +45,8 @@ class Ref:
     gateway: str | None = None
     # A use case's archive flag: archived use cases take no new traffic.
     archived: bool = False
+    # A model's prices (input, output, cached input) in dollars per million tokens.
+    prices: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ def ref_of(row: Any) -> Ref | None:
     gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
                status=getattr(row, "status", None), error=getattr(row, "error", None),
-               gateway=gateway_text(gateway), archived=bool(getattr(row, "is_archived", False)))
+               gateway=gateway_text(gateway), archived=bool(getattr(row, "is_archived", False)),
+               prices=(getattr(row, "price_input", 0.0) or 0.0, getattr(row, "price_output", 0.0) or 0.0,
+                       getattr(row, "price_cached_input", 0.0) or 0.0))
 
 
 def gateway_text(gateway: Any) -> str | None:

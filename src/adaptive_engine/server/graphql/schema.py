@@ -20,6 +20,7 @@ from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, Recip
 from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
 from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
+from adaptive_engine.server.domains.usage.graphql import UsageMutation, UsageQuery
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 from adaptive_engine.server.graphql.limits import limit_extensions
@@ -39,6 +40,7 @@ QUERY_MIXINS: list[type] = [
     JobQuery,
     ComputePoolQuery,
     GraderQuery,
+    UsageQuery,
 ]
 
 MUTATION_MIXINS: list[type] = [
@@ -54,6 +56,7 @@ MUTATION_MIXINS: list[type] = [
     JobMutation,
     ComputePoolMutation,
     GraderMutation,
+    UsageMutation,
 ]
 
 

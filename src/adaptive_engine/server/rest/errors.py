@@ -25,7 +25,9 @@ def error_body(path: str, error: DomainError) -> dict[str, Any]:
 
 
 def error_response(error: DomainError, path: str = "") -> JSONResponse:
-    return JSONResponse(error_body(path, error), status_code=error.http_status)
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(path, error), status_code=error.http_status, headers=headers)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> str:

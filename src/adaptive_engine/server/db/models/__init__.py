@@ -14,6 +14,7 @@ from adaptive_engine.server.db.models.graders import Grader, GradingResult, Judg
 from adaptive_engine.server.db.models.identity import ApiKey, Role, Team, TeamMember, User
 from adaptive_engine.server.db.models.integrations import Integration, NotificationDelivery
 from adaptive_engine.server.db.models.registry import Model, ModelService, SystemPromptTemplate
+from adaptive_engine.server.db.models.usage import UsageLimit, UsageRollup
 from adaptive_engine.server.db.models.use_cases import UseCase, UseCaseShare
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "SystemPromptTemplate",
     "Team",
     "TeamMember",
+    "UsageLimit",
+    "UsageRollup",
     "UseCase",
     "UseCaseMetric",
     "UseCaseShare",

@@ -36,6 +36,11 @@ class Completion(IdMixin, CreatedAtMixin, Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     finish_reason: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Who called (served completions): the API key and its holder; None for logged or console traffic.
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # What the call cost in dollars, from the model's prices when it was served (None: not priced).
+    cost: Mapped[float | None] = mapped_column(Float, default=None)
     # The A/B campaign that routed this request, if any (the model is the arm).
     ab_campaign_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     # The tool calls of the answer, as the model returned them (OpenAI's [{"id", "type", "function"}]).
@@ -62,6 +67,8 @@ class InferenceError(IdMixin, CreatedAtMixin, Base):
     model_key: Mapped[str | None] = mapped_column(String(200), default=None)
     # The error's code (UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED ...).
     code: Mapped[str] = mapped_column(String(40))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
     __table_args__ = (Index("ix_inference_errors_use_case_created", "use_case_id", "created_at"),)
 

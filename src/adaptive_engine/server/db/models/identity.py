@@ -58,6 +58,11 @@ class ApiKey(IdMixin, CreatedAtMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     # Keys minted for a job are scoped to it and revoked when it ends.
     job_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # Optional scope, enforced on the data plane: refused after this time; only these model keys; only
+    # these use cases (None: no restriction).
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    allowed_models: Mapped[list | None] = mapped_column(default=None)
+    use_case_ids: Mapped[list | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(lazy="joined")
 

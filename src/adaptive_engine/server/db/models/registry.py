@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adaptive_engine.server.db.base import Base, CreatedAtMixin, IdMixin
@@ -39,6 +39,10 @@ class Model(IdMixin, CreatedAtMixin, Base):
     # recommended for production.
     is_published: Mapped[bool] = mapped_column(default=False)
     is_stable: Mapped[bool] = mapped_column(default=False)
+    # Dollars per million tokens: prompt, completion, and prompt tokens served from the provider's cache.
+    price_input: Mapped[float] = mapped_column(Float, default=0.0)
+    price_output: Mapped[float] = mapped_column(Float, default=0.0)
+    price_cached_input: Mapped[float] = mapped_column(Float, default=0.0)
 
     backbone: Mapped[Model | None] = relationship(remote_side="Model.id", lazy="joined", join_depth=1)
     services: Mapped[list[ModelService]] = relationship(back_populates="model", cascade="all, delete-orphan")

@@ -10,6 +10,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,8 +23,8 @@ from adaptive_engine.server.auth.keys import (
 )
 from adaptive_engine.server.auth.permissions import ADMIN, BUILTIN_ROLES, CATALOGUE
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.db.lookup import get_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import ApiKey, Role, Team, TeamMember, User
+from adaptive_engine.server.db.lookup import find_by_id_or_key, get_by_id_or_key, parse_uuid
+from adaptive_engine.server.db.models import ApiKey, Model, Role, Team, TeamMember, UseCase, User
 from adaptive_engine.server.errors import (
     AlreadyExists,
     Conflict,
@@ -319,14 +320,35 @@ async def list_api_keys(session: AsyncSession, principal: Principal, user: str |
 
 
 async def issue_api_key(
-    session: AsyncSession, principal: Principal, *, user: str | None = None, name: str = ""
+    session: AsyncSession, principal: Principal, *, user: str | None = None, name: str = "",
+    expires_at: datetime | None = None, allowed_models: list[str] | None = None, use_cases: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
+    """Mint a key; optionally scoped (enforced on the data plane): an expiry, the model keys and the use
+    cases it may call."""
     target = await get_user(session, user) if user else await session.get(User, principal.user_id)
     _may_manage_keys_of(principal, target)
     if len(name) > 200:
         raise InvalidInput("a key name has at most 200 characters")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expiresAt must be in the future")
+    if allowed_models is not None:
+        known = set((await session.execute(select(Model.key).where(Model.key.in_(allowed_models)))).scalars())
+        missing = [m for m in allowed_models if m not in known]
+        if missing:
+            raise InvalidInput(f"allowedModels: no model with key {', '.join(repr(m) for m in missing)}")
+    scope_ids = None
+    if use_cases is not None:
+        scope_ids = []
+        for value in use_cases:
+            found = await find_by_id_or_key(session, UseCase, value)
+            if found is None:
+                raise InvalidInput(f"useCases: use case '{value}' not found")
+            scope_ids.append(str(found.id))
     plain = generate_api_key()
     row = _api_key_row(target, plain, name=name)
+    row.expires_at = expires_at
+    row.allowed_models = list(dict.fromkeys(allowed_models)) if allowed_models is not None else None
+    row.use_case_ids = scope_ids
     row.user = target
     session.add(row)
     await session.flush()

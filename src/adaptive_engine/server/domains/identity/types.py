@@ -138,6 +138,18 @@ class ApiKeyType:
     def revoked_at(self) -> int | None:
         return epoch(self.row.revoked_at)
 
+    @strawberry.field(description="Refused on the data plane from then on (null: never)")
+    def expires_at(self) -> int | None:
+        return epoch(self.row.expires_at)
+
+    @strawberry.field(description="Model keys it may call (null: any)")
+    def allowed_models(self) -> list[str] | None:
+        return self.row.allowed_models
+
+    @strawberry.field(description="Ids of the use cases it may call (null: any)")
+    def use_cases(self) -> list[uuid.UUID] | None:
+        return [uuid.UUID(str(u)) for u in self.row.use_case_ids] if self.row.use_case_ids is not None else None
+
 
 @strawberry.type(name="CreatedApiKey")
 class CreatedApiKeyType:

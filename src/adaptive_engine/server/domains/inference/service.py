@@ -29,6 +29,8 @@ from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
 from adaptive_engine.server.domains.models import prompt_templates
 from adaptive_engine.server.domains.use_cases.service import refuse_archived
+from adaptive_engine.server.domains.usage.limits import Admission
+from adaptive_engine.server.domains.usage.prices import Prices, cached_tokens
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
 from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.observability.tracing import LlmTracer
@@ -66,6 +68,7 @@ class Target:
     gateway: str | None = None  # the model's gateway settings when the registry was read (db/refs.py)
     # The model service's system prompt template (applied to chat requests without a system message).
     system_prompt_template_id: uuid.UUID | None = None
+    prices: tuple[float, float, float] = (0.0, 0.0, 0.0)  # input, output, cached input ($ per million tokens)
 
     @property
     def label(self) -> str:
@@ -94,6 +97,10 @@ class Call:
     completion_ids: list[uuid.UUID] = field(default_factory=list)
     # app.state, where a failed call is counted (the use case's activity).
     state: Any = None
+    # Who called (the usage roll-ups' key and user), and what the call took of their limits.
+    api_key_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    admission: Admission | None = None
 
     @property
     def metrics(self) -> Metrics | None:
@@ -213,7 +220,7 @@ async def resolve_target(
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
         raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
     return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway,
-                  service.system_prompt_template_id)
+                  service.system_prompt_template_id, model.prices)
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -314,9 +321,25 @@ async def prepare_call(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
+    admission = await admit(state, principal, target)
     return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
                 labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks,
-                state=state, system_prompt_template_id=template_id)
+                state=state, system_prompt_template_id=template_id, api_key_id=principal.api_key_id, user_id=principal.user_id, admission=admission)
+
+
+async def admit(state: Any, principal: Principal, target: Target) -> Admission | None:
+    """The key's scope and the limits of its key, user and use case (domains/usage/limits.py): last, so a
+    request refused for any other reason takes nothing from them."""
+    limiter = getattr(state, "limits", None)
+    if limiter is None:
+        return None
+    return await limiter.admit(principal, target.use_case_id, target.model_key)
+
+
+async def release(call: Call) -> None:
+    limiter = getattr(call.state, "limits", None)
+    if limiter is not None:
+        await limiter.release(call.admission)
 
 
 async def _fallbacks(
@@ -330,7 +353,8 @@ async def _fallbacks(
         model = await state.refs.model(session, key)
         if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
             continue
-        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway)
+        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway,
+                          prices=model.prices)
         try:
             other = await backend_of(session, state, fallback)
             routes.append(Route(fallback, other, request_for(other, model.key)))
@@ -398,6 +422,8 @@ async def run(call: Call) -> GenerationResult:
     except BaseException:  # cancelled (the client went away)
         _cancelled(span)
         raise
+    finally:
+        await release(call)
     reasons = [c.finish_reason for c in result.choices]
     _observe(call, result.usage, reasons, span, [c.text for c in result.choices])
     return result
@@ -445,6 +471,8 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
     except BaseException:
         _cancelled(span)
         raise
+    finally:
+        await release(call)
     _observe(call, usage or Usage(), reasons, span, texts, first_at=first_at, events=events)
 
 
@@ -479,7 +507,8 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
 def _count_failure(call: Call, error: Exception, span: Span | None = None) -> None:
     """A call no route could serve counts as an error in its use case's activity."""
     if call.state is not None:
-        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error)
+        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error,
+                       api_key_id=call.api_key_id, user_id=call.user_id)
     kind = failure_kind(error)
     if call.metrics is not None:
         call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
@@ -542,7 +571,12 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
                  tool_calls: Sequence[list[dict[str, Any]] | None] | None = None) -> None:
     """Store one completion per choice (unless the caller said store=False). The answer does not wait for
     the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
-    on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``)."""
+    on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``).
+    The call's tokens count against its tokens-per-minute limits either way."""
+    cost = Prices(*call.target.prices).cost(usage.prompt_tokens, usage.completion_tokens, cached_tokens(usage.raw))
+    limiter = getattr(state, "limits", None)
+    if limiter is not None:
+        await limiter.charge(call.admission, usage.prompt_tokens + usage.completion_tokens, cost)
     if not call.store:
         return
     latency_ms = (time.perf_counter() - call.started) * 1000.0
@@ -566,6 +600,10 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
             ab_campaign_id=call.target.ab_campaign_id,
             tool_calls=tool_calls[i] if tool_calls else None,
             system_prompt_template_id=call.system_prompt_template_id,
+            api_key_id=call.api_key_id,
+            user_id=call.user_id,
+            # The choices share the call's cost (their sum is the call's).
+            cost=cost / n,
         )
         for i in range(n)
     ]
@@ -609,12 +647,19 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     await session.rollback()
     tracer: LlmTracer | None = getattr(state, "llm_tracer", None)
     span = tracer.start("embeddings", target.model_key, provider_of(backend), use_case=target.use_case_key) if tracer else None
+    admission = await admit(state, principal, target)
+    limiter = getattr(state, "limits", None)
     try:
         result = await backend.embed(inputs)
     except Exception as error:
         if span is not None:
             LlmTracer.fail(span, error, failure_kind(error))
         raise
+    finally:
+        if limiter is not None:
+            await limiter.release(admission)
+    if limiter is not None:
+        await limiter.charge(admission, result.usage.prompt_tokens, None)
     metrics: Metrics | None = getattr(state, "metrics", None)
     if metrics is not None:
         metrics.prompt_tokens(target.model_key, target.use_case_key).inc(result.usage.prompt_tokens)

@@ -375,6 +375,9 @@ def completion_row(
     system_prompt_template_id: uuid.UUID | None = None,
     id: uuid.UUID | None = None,  # noqa: A002 - the column's name
     created_at: datetime | None = None,
+    api_key_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    cost: float | None = None,
 ) -> dict[str, Any]:
     """A ``completions`` row with every column set (Core executemany wants uniform rows)."""
     return {
@@ -398,6 +401,9 @@ def completion_row(
         "ab_campaign_id": ab_campaign_id,
         "tool_calls": tool_calls,
         "system_prompt_template_id": system_prompt_template_id,
+        "api_key_id": api_key_id,
+        "user_id": user_id,
+        "cost": cost,
     }
 
 

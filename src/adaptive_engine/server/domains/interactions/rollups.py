@@ -31,6 +31,7 @@ from adaptive_engine.server.db.models import (
     TrafficHourly,
 )
 from adaptive_engine.server.db.models.completions import NO_MODEL
+from adaptive_engine.server.domains.usage import rollups as usage_rollups
 from adaptive_engine.server.timestamps import epoch
 
 HOUR = 3600
@@ -82,6 +83,7 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
             acc[4] = max(acc[4], value)
 
     make = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    await usage_rollups.add(session, tables, make)
     # Of two values: GREATEST / LEAST on PostgreSQL, the scalar max / min on SQLite.
     greatest = func.greatest if _dialect(session) == "postgresql" else func.max
     least = func.least if _dialect(session) == "postgresql" else func.min

@@ -158,6 +158,10 @@ class NewCompletion:
     system_prompt_template_id: uuid.UUID | None = None
     id: uuid.UUID = field(default_factory=new_id)
     created_at: datetime | None = None
+    # Who called, and what it cost (dollars), for the usage roll-ups and budgets.
+    api_key_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    cost: float | None = None
 
 
 # Keys of a served prompt's messages kept beside role and content: a tool-use conversation stays whole.
@@ -199,6 +203,9 @@ def completion_rows(completions: Sequence[NewCompletion]) -> Rows:
                 ab_campaign_id=c.ab_campaign_id,
                 tool_calls=c.tool_calls,
                 system_prompt_template_id=c.system_prompt_template_id,
+                api_key_id=c.api_key_id,
+                user_id=c.user_id,
+                cost=c.cost,
             ),
         )
     return rows
@@ -228,12 +235,14 @@ async def record_completions(
     return [c.id for c in completions]
 
 
-def record_failure(state: Any, *, use_case_id: uuid.UUID, model_key: str | None, error: BaseException) -> None:
+def record_failure(state: Any, *, use_case_id: uuid.UUID, model_key: str | None, error: BaseException,
+                   api_key_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
     """Count a failed model call in the use case's activity (queued; never raises: the caller is already
     answering with the error itself)."""
     code = error.code if isinstance(error, DomainError) else "INTERNAL"
     rows = Rows()
-    rows.add(orm.InferenceError, {"use_case_id": use_case_id, "model_key": model_key, "code": code[:40]})
+    rows.add(orm.InferenceError, {"use_case_id": use_case_id, "model_key": model_key, "code": code[:40],
+                                  "api_key_id": api_key_id, "user_id": user_id})
     try:
         state.ingest.submit(rows)
     except DomainError:

@@ -12,6 +12,8 @@ from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import gateway_config, prompt_templates, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
+from adaptive_engine.server.domains.usage.prices import Prices
+from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.domains.models.types import (
     ModelOnline,
     ModelServiceType,
@@ -133,6 +135,20 @@ class ModelProviderDataInput:
     azure: AzureProviderDataInput | None = None
 
 
+@strawberry.input(name="ModelPricesInput", description="Dollars per million tokens (unset: 0 on add, unchanged on update)")
+class ModelPricesInput:
+    input: float | None = None
+    output: float | None = None
+    cached_input: float | None = strawberry.field(default=None, description="Prompt tokens served from the provider's cache")
+
+    def values(self) -> dict[str, float]:
+        return {name: value for name, value in (("input", self.input), ("output", self.output),
+                                                ("cached_input", self.cached_input)) if value is not None}
+
+    def prices(self) -> Prices:
+        return check_prices(self.values(), "prices")
+
+
 @strawberry.input(name="AddExternalModelInput")
 class AddExternalModelInput:
     name: str
@@ -141,6 +157,7 @@ class AddExternalModelInput:
     description: str | None = None
     key: str | None = None
     embedding: bool = strawberry.field(default=False, description="An embedding model rather than a chat model")
+    prices: ModelPricesInput | None = strawberry.field(default=None, description="Unset: the price table's, else 0")
 
 
 @strawberry.input(name="AddModelInput")
@@ -148,6 +165,7 @@ class AddModelInput:
     path: str
     name: str
     key: str | None = None
+    prices: ModelPricesInput | None = strawberry.field(default=None, description="Unset: the price table's, else 0")
 
 
 @strawberry.input(name="AddHFModelInput")
@@ -303,13 +321,23 @@ class ModelMutation:
             key=input.key,
             kind="embedding" if input.embedding else "chat",
             guard=info.context.platform.outbound,
+            prices=input.prices.prices() if input.prices else None,
+            price_table=info.context.platform.settings.price_table,
         )
         return ModelType(row=model)
 
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
         ctx = info.context
-        return ModelType(row=await service.add_local_model(ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key))
+        return ModelType(row=await service.add_local_model(
+            ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key,
+            prices=input.prices.prices() if input.prices else None, price_table=ctx.platform.settings.price_table))
+
+    @strawberry.mutation(extensions=[requires("model:register")],
+                         description="Set a model's prices (dollars per million tokens); unset fields are kept")
+    async def update_model_prices(self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelPricesInput) -> ModelType:
+        ctx = info.context
+        return ModelType(row=await service.update_prices(ctx.session, ctx.principal, id_or_key, input.values()))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],

@@ -33,6 +33,8 @@ from adaptive_engine.server.domains.use_cases.service import (
     key_from_name,
     validate_key,
 )
+from adaptive_engine.server.domains.usage.prices import Prices, load_table
+from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.errors import (
     AlreadyExists,
     Conflict,
@@ -146,6 +148,8 @@ async def add_external_model(
     key: str | None = None,
     kind: str = "chat",
     guard: OutboundGuard,
+    prices: Prices | None = None,
+    price_table: Path | None = None,
 ) -> Model:
     principal.require_global("model:register")
     if provider not in EXTERNAL_PROVIDERS:
@@ -175,15 +179,44 @@ async def add_external_model(
         # Nothing to load: an external model serves as soon as it is registered.
         status="ONLINE",
     )
+    set_prices(model, prices or table_prices(price_table, model.key, external_model_id))
     session.add(model)
     await session.flush()
     return model
 
 
-async def add_local_model(session: AsyncSession, principal: Principal, *, path: str, name: str, key: str | None) -> Model:
-    """Register a model folder on the server (Hugging Face layout, or a PEFT adapter with its base)."""
+def table_prices(price_table: Path | None, *names: str) -> Prices | None:
+    """The price table's row for the first of ``names`` it lists (the setting ``price_table``)."""
+    if price_table is None:
+        return None
+    table = load_table(price_table)
+    return next((table[name] for name in names if name in table), None)
+
+
+def set_prices(model: Model, prices: Prices | None) -> None:
+    if prices is not None:
+        model.price_input, model.price_output, model.price_cached_input = prices.input, prices.output, prices.cached_input
+
+
+async def update_prices(session: AsyncSession, principal: Principal, id_or_key: str, values: dict[str, Any]) -> Model:
+    """Set some of a model's prices (the others are kept)."""
     principal.require_global("model:register")
-    return await register_folder(session, path=path, name=name, key=key)
+    model = await get_model(session, id_or_key)
+    current = {"input": model.price_input, "output": model.price_output, "cached_input": model.price_cached_input}
+    set_prices(model, check_prices({**current, **values}, "input"))
+    await session.flush()
+    return model
+
+
+async def add_local_model(session: AsyncSession, principal: Principal, *, path: str, name: str, key: str | None,
+                          prices: Prices | None = None, price_table: Path | None = None) -> Model:
+    """Register a model folder on the server (Hugging Face layout, or a PEFT adapter with its base); it costs
+    nothing unless priced (here, or by the price table)."""
+    principal.require_global("model:register")
+    model = await register_folder(session, path=path, name=name, key=key)
+    set_prices(model, prices or table_prices(price_table, model.key))
+    await session.flush()
+    return model
 
 
 async def register_folder(session: AsyncSession, *, path: str, name: str, key: str | None) -> Model:

@@ -98,6 +98,13 @@ class ModelGatewayConfig:
     defaults: strawberry.scalars.JSON = strawberry.field(description="Request fields sent when the caller gives none")
 
 
+@strawberry.type(name="ModelPrices", description="Dollars per million tokens")
+class ModelPricesType:
+    input: float
+    output: float
+    cached_input: float
+
+
 @strawberry.type(name="Model")
 class ModelType:
     row: strawberry.Private[orm.Model]
@@ -125,6 +132,11 @@ class ModelType:
     @strawberry.field
     def is_external(self) -> bool:
         return self.row.is_external
+
+    @strawberry.field(description="What the model costs per million tokens (0 for local models unless priced)")
+    def prices(self) -> ModelPricesType:
+        return ModelPricesType(input=self.row.price_input or 0.0, output=self.row.price_output or 0.0,
+                               cached_input=self.row.price_cached_input or 0.0)
 
     @strawberry.field
     def provider_name(self) -> ProviderName:

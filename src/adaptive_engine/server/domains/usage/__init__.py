@@ -1,0 +1,1 @@
+"""Usage: prices and cost, usage roll-ups, limits and budgets."""
