@@ -4,7 +4,7 @@ follows (a reader of the job's use case may, like the log itself)."""
 
 from __future__ import annotations
 
-from tests.enforcement import Case, rest
+from tests.enforcement import Case, gql, rest
 from tests.identity.enforcement_cases_jobs import _pick
 
 EVERYONE = ("viewer", "outsider", "editor")
@@ -20,4 +20,7 @@ CASES = [
     Case(("GET /api/v1/jobs/{job_id}/logs/stream",),
          on_use_case=lambda c, w, uc: rest(c, "GET", f"/jobs/{_pick(w, uc, 'job')}/logs/stream", raw=True),
          allowed_as=("viewer",), denied_as=()),
+    Case(("Query.use_cases_page",),
+         op=lambda c, w: gql(c, "query { useCasesPage(page: {first: 5}) { totalCount nodes { key } } }"),
+         allowed_as=("viewer", "outsider"), denied_as=()),
 ]

@@ -4,7 +4,7 @@ import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { usePolling } from "../api/usePolling";
 import { AbHistory, pairLabel } from "../components/AbHistory";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -180,11 +180,7 @@ export default function AbTestDetail() {
                   </button>
                 )}
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Decision</dt>
                 <dd>

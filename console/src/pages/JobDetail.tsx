@@ -7,7 +7,7 @@ import { useApi } from "../api/useApi";
 import { useJobLog } from "../api/useJobLog";
 import { usePolling } from "../api/usePolling";
 import { LIVE, Progress, StatusBadge } from "../components/JobStatus";
-import { Await, Empty, Loading } from "../components/States";
+import { Await, Empty, FormError, Loading } from "../components/States";
 import { formatBytes, formatDuration, formatNumber, formatTime, words } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -202,11 +202,7 @@ export default function JobDetail() {
                   </button>
                 )}
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Progress</dt>
                 <dd>
@@ -244,11 +240,7 @@ export default function JobDetail() {
                   <h2 id="log-title">Log</h2>
                   <span className="muted">{LIVE.has(job.status) ? "following live" : `last ${LOG_LINES} lines`}</span>
                 </div>
-                {followed.error && (
-                  <p className="form-error" role="alert">
-                    {followed.error}
-                  </p>
-                )}
+                <FormError error={followed.error} />
                 {(followed.text ?? job.logs) ? (
                   <Log text={(followed.text ?? job.logs)!} />
                 ) : (

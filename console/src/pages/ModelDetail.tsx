@@ -6,7 +6,7 @@ import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import LineageGraph, { familyRoot } from "../components/LineageGraph";
 import { ModelStatus, dataOf } from "../components/ModelBits";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatBytes, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows, useSignedIn } from "../session";
@@ -189,11 +189,7 @@ export default function ModelDetail() {
                   </p>
                 </div>
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Status</dt>
                 <dd>
