@@ -9,6 +9,21 @@ import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
 
+// One pair of models compared: the estimate of their difference and its interval, now and in the history.
+export const AbPairFields = graphql(`
+  fragment AbPairFields on AbPairTest {
+    variantA {
+      key
+    }
+    variantB {
+      key
+    }
+    estimate
+    intervalStart
+    intervalEnd
+  }
+`);
+
 const Detail = graphql(`
   query AbTestDetail($useCase: IdOrKey!, $key: IdOrKey!) {
     useCase(idOrKey: $useCase) {
@@ -53,15 +68,7 @@ const Detail = graphql(`
           }
         }
         pairs {
-          variantA {
-            key
-          }
-          variantB {
-            key
-          }
-          estimate
-          intervalStart
-          intervalEnd
+          ...AbPairFields
           pValue
         }
         alpha
@@ -84,15 +91,7 @@ const Detail = graphql(`
           }
         }
         pairs {
-          variantA {
-            key
-          }
-          variantB {
-            key
-          }
-          estimate
-          intervalStart
-          intervalEnd
+          ...AbPairFields
         }
       }
     }
