@@ -9,6 +9,8 @@ const config: CodegenConfig = {
   generates: {
     "src/gql/": {
       preset: "client",
+      // Fragments (shared field lists such as a connection's page info) spread into their operations' types.
+      presetConfig: { fragmentMasking: false },
       config: {
         documentMode: "string",
         enumsAsTypes: true,

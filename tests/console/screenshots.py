@@ -25,7 +25,7 @@ from tests.support import LiveServer, make_settings
 VIEWPORT = {"width": 1280, "height": 800}
 # The A/B test is evaluated every second and warms up at 10 values per model, so its history fills quickly.
 SETTINGS = {"ab_test_evaluation_interval_s": 1.0, "ab_test_min_observations": 10}
-DARK = ("use-case-overview", "interactions", "job-detail", "models")
+DARK = ("use-case-overview", "interactions", "job-detail", "models", "model-detail")
 WORDS = '''def grade(messages, completion, metadata):
     words = len(completion.split())
     return {"score": min(words, 30) / 30, "reasoning": f"{words} words: short answers read best"}

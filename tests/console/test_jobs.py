@@ -41,6 +41,22 @@ def main(config: Config, ctx: RecipeContext) -> None:
     raise ValueError("the data is not what I expected")
 '''
 
+TICKER = '''
+import asyncio
+from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
+
+class Config(InputConfig):
+    ticks: int = 8
+
+@recipe_main
+async def main(config: Config, ctx: RecipeContext) -> None:
+    for i in range(1, config.ticks + 1):
+        print(f"tick {i}", flush=True)
+        await asyncio.sleep(1.0)
+    print("waiting for the end", flush=True)
+    await asyncio.sleep(300)
+'''
+
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
 
@@ -58,7 +74,7 @@ def recipes(console: Console, tmp_path_factory: pytest.TempPathFactory) -> dict[
     folder = tmp_path_factory.mktemp("recipes")
     use_case = console.sample.use_case
     with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
-        for key, source in (("trainer", TRAINER), ("sleeper", SLEEPER), ("failing", FAILING)):
+        for key, source in (("trainer", TRAINER), ("sleeper", SLEEPER), ("failing", FAILING), ("ticker", TICKER)):
             path = folder / f"{key}.py"
             path.write_text(source)
             sdk.recipes.upload(str(path), recipe_key=key, use_case=use_case)
@@ -165,3 +181,101 @@ def test_cancel_a_running_job_and_a_viewer_only_follows(page: Any, chromium: Any
     expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
     with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
         assert sdk.jobs.get(job.id).status == "CANCELED"
+
+
+def test_the_log_streams_while_the_job_runs(page: Any, console: Console, recipes: dict[str, str]) -> None:
+    """The job page follows a running job's log through the server-sent events of the REST API: lines the
+    job prints after the page opened appear without a reload, and the stream ends with the job."""
+    with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
+        job = sdk.jobs.run("ticker", num_gpus=0, use_case=console.sample.use_case, name="ticker-run")
+        wait_for(sdk, job.id, {"RUNNING"} | FINAL)
+        with page.expect_response(re.compile(r"/api/v1/jobs/[0-9a-f-]+/logs/stream")) as stream:
+            sign_in(page, console.server.api_key, f"/jobs/{job.id}")
+        assert stream.value.status == 200
+        assert stream.value.headers["content-type"].startswith("text/event-stream")
+        log = page.get_by_role("log", name="Job log")
+        expect(log).to_contain_text("tick 1", timeout=30_000)
+        first = log.inner_text()
+        # Printed after the page drew its first lines: they arrive on the open stream while the job runs.
+        expect(log).to_contain_text("tick 6", timeout=30_000)
+        assert "tick 6" not in first
+        assert sdk.jobs.get(job.id).status == "RUNNING"
+        expect(log).to_contain_text("waiting for the end", timeout=30_000)
+        page.get_by_role("button", name="Cancel job").click()
+        expect(page.locator(".page-head").get_by_text("canceled")).to_be_visible()
+        expect(log).to_contain_text("tick 8")
+        assert sdk.jobs.get(job.id).status == "CANCELED"
+
+
+def read_events(lines: Any, until: set[str]) -> list[tuple[str, str | None, Any]]:
+    """(event, id, data) of a server-sent event stream's lines, up to the first event named in ``until``."""
+    import json
+
+    events: list[tuple[str, str | None, Any]] = []
+    name, ident, data = "message", None, None
+    for line in lines:
+        if line == "":
+            if data is not None:
+                events.append((name, ident, json.loads(data)))
+                if name in until:
+                    return events
+            name, ident, data = "message", None, None
+        elif line.startswith("event: "):
+            name = line[len("event: "):]
+        elif line.startswith("id: "):
+            ident = line[len("id: "):]
+        elif line.startswith("data: "):
+            data = line[len("data: "):]
+    return events
+
+
+def test_the_log_stream_of_the_api(console: Console, recipes: dict[str, str]) -> None:
+    """GET /api/v1/jobs/{id}/logs/stream: the log and the status as events until the job ends; ids are byte
+    offsets a reconnect resumes from; bad input is refused by name; a revoked key ends the stream."""
+    import httpx
+
+    base, key = console.server.base_url, console.server.api_key
+    failed = recipes["failed"]
+    with httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        whole = http.get(f"/jobs/{failed}/logs", params={"tail": 10_000}).text
+        with http.stream("GET", f"/jobs/{failed}/logs/stream", params={"tail": 10_000}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = read_events(response.iter_lines(), {"end"})
+        assert events[0] == ("status", None, {"status": "FAILED", "progress": events[0][2]["progress"], "message": None})
+        assert events[-1][0] == "end" and events[-1][2] == {"status": "FAILED"}
+        logs = [e for e in events if e[0] == "log"]
+        text = "".join(data for _, _, data in logs)
+        assert "the data is not what I expected" in text and text.rstrip("\n") == whole.rstrip("\n")
+        assert int(events[-1][1]) == len(text.encode())
+        # A reconnect names the last offset it got: the stream goes on from there.
+        with http.stream("GET", f"/jobs/{failed}/logs/stream", headers={"Last-Event-ID": "10"}) as response:
+            resumed = "".join(d for n, _, d in read_events(response.iter_lines(), {"end"}) if n == "log")
+        assert resumed == text.encode()[10:].decode()
+        # tail=2: the last two lines only.
+        with http.stream("GET", f"/jobs/{failed}/logs/stream", params={"tail": 2}) as response:
+            last = "".join(d for n, _, d in read_events(response.iter_lines(), {"end"}) if n == "log")
+        assert last.splitlines() == text.splitlines()[-2:]
+        refused = http.get(f"/jobs/{failed}/logs/stream", headers={"Last-Event-ID": "soon"})
+        assert refused.status_code == 400 and "Last-Event-ID" in refused.json()["error"]["message"]
+        refused = http.get(f"/jobs/{failed}/logs/stream", params={"tail": -1})
+        assert refused.status_code in (400, 422) and "tail" in refused.text
+        missing = http.get("/jobs/00000000-0000-0000-0000-000000000000/logs/stream")
+        assert missing.status_code == 404
+
+    with Adaptive(base, api_key=key) as sdk:
+        job = sdk.jobs.run("sleeper", num_gpus=0, use_case=console.sample.use_case, name="followed-then-revoked")
+        wait_for(sdk, job.id, {"RUNNING"} | FINAL)
+        minted = sdk.api_keys.create(name="follower")
+        try:
+            with httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {minted.key}"},
+                              timeout=30) as http:
+                with http.stream("GET", f"/jobs/{job.id}/logs/stream") as response:
+                    lines = response.iter_lines()
+                    assert next(lines) == "event: status"
+                    sdk.api_keys.revoke(minted.api_key.id)
+                    started = time.monotonic()
+                    rest = read_events(lines, {"stopped", "end"})
+            assert rest[-1][0] == "stopped" and rest[-1][2]["code"] == "UNAUTHENTICATED", rest
+            assert time.monotonic() - started < 15
+        finally:
+            sdk.jobs.cancel(job.id)

@@ -113,3 +113,41 @@ def test_viewer_sees_the_registry_and_lineage_but_no_control(page: Any, console:
     expect(page.get_by_role("region", name="Use cases").get_by_role("row", name=re.compile("Support bot"))).to_be_visible()
     expect(page.get_by_role("main").get_by_role("button")).to_have_count(0)
     expect(page.get_by_role("form")).to_have_count(0)
+
+
+def test_the_lineage_graph_and_deploy(page: Any, console: Console, tuned: str) -> None:
+    """The model page draws its family: the base model and what a job trained from it, with the job and the
+    data; its nodes are links the keyboard follows. Deploy asks for a model to be online in a use case."""
+    sample = console.sample
+    base = sample.models[0]
+    sign_in(page, console.server.api_key, f"/models/{TUNED}")
+    graph = page.get_by_role("region", name="Lineage").get_by_role("group", name=f"Lineage graph of {base}")
+    expect(graph.get_by_role("link", name=f"{TUNED} (this model)")).to_be_visible()
+    expect(graph.get_by_role("link", name=f"Training job {tuned[:8]} of {TUNED}")).to_be_visible()
+    expect(graph).to_contain_text("tuner · dataset faq")
+    expect(graph).to_contain_text("base model")
+    graph.get_by_role("link", name=base, exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(f"/models/{re.escape(base)}$"))
+    graph = page.get_by_role("group", name=f"Lineage graph of {base}")
+    expect(graph.get_by_role("link", name=f"{base} (this model)")).to_be_visible()
+    graph.get_by_role("link", name=f"Training job {tuned[:8]} of {TUNED}").click()
+    expect(page).to_have_url(re.compile(f"/jobs/{tuned}$"))
+
+    # Deploy: attach the second model to the empty use case, then ask for it online there.
+    other = sample.models[1]
+    page.goto(f"/models/{other}")
+    use_cases = page.get_by_role("region", name="Use cases")
+    attach = use_cases.get_by_role("form", name="Attach to a use case")
+    attach.get_by_label("Use case to attach to").select_option(sample.empty_use_case)
+    attach.get_by_role("button", name="Attach").click()
+    drafts = use_cases.get_by_role("row", name=re.compile("Drafts"))
+    expect(drafts.get_by_role("cell").nth(2)).to_have_text("no")
+    drafts.get_by_role("button", name="Deploy in Drafts").click()
+    expect(drafts.get_by_role("cell").nth(2)).to_have_text("deployed")
+    expect(drafts.get_by_role("button", name="Deploy in Drafts")).to_have_count(0)
+    with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
+        services = {s.key: s for s in sdk.use_cases.get(sample.empty_use_case).model_services}
+        assert services[other].desired_online
+    drafts.get_by_role("button", name="Detach from Drafts").click()
+    expect(use_cases.get_by_role("row", name=re.compile("Drafts"))).to_have_count(0)

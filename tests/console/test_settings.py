@@ -4,6 +4,8 @@ only to users whose permissions reach it."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -157,3 +159,52 @@ def test_viewer_gets_only_their_keys(page: Any, console: Console) -> None:
         expect(page.get_by_text(f"Only users with the {permission} permission see this page")).to_be_visible()
         expect(page.get_by_role("main").get_by_role("button")).to_have_count(0)
         expect(page.get_by_role("main").get_by_role("table")).to_have_count(0)
+
+
+def test_edit_an_integration(page: Any, console: Console, receiver: HttpReceiver) -> None:
+    """The edit form changes what was changed (name, topics, retries, where it delivers); the next test goes to
+    the new place, signed with the secret it had; the server's refusals show as its messages."""
+    with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
+        hook = sdk.integrations.create("default", {"name": "edit me", "provider": "webhook", "config": {
+            "connection": {"webhook": {"url": f"{receiver.url}/old", "secret": "s" * 40}},
+            "notification_settings": {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]}}})
+        sdk.integrations.create("default", {"name": "taken", "provider": "webhook", "config": {
+            "connection": {"webhook": {"url": f"{receiver.url}/other"}}}})
+    sign_in(page, console.server.api_key, f"/settings/integrations/{hook.id}")
+    expect(page.get_by_text(f"POST {receiver.url}/old")).to_be_visible()
+    page.get_by_role("button", name="Edit integration").click()
+    form = page.get_by_role("form", name="Edit integration")
+    expect(form.get_by_label("Integration name")).to_have_value("edit me")
+    expect(form.get_by_label("Webhook URL")).to_have_value(f"{receiver.url}/old")
+    form.get_by_role("button", name="Save changes").click()
+    expect(form.get_by_role("alert")).to_have_text("Nothing changed.")
+    form.get_by_label("Integration name").fill("taken")
+    form.get_by_role("button", name="Save changes").click()
+    expect(form.get_by_role("alert")).to_contain_text("already has an integration named 'taken'")
+    form.get_by_label("Integration name").fill("edited hook")
+    form.get_by_label("Webhook URL").fill(f"{receiver.url}/new")
+    form.get_by_label("Topics").fill("job.*, model.*")
+    form.get_by_label("Retries").select_option("singleshot")
+    form.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    expect(page.get_by_role("form", name="Edit integration")).to_have_count(0)
+    expect(page.get_by_text(f"POST {receiver.url}/new")).to_be_visible()
+    expect(page.locator("dl.facts")).to_contain_text("job.*, model.*")
+    expect(page.locator("dl.facts")).to_contain_text("no (one attempt)")
+    with Adaptive(console.server.base_url, api_key=console.server.api_key) as sdk:
+        stored = next(h for h in sdk.integrations.list("default") if h.id == hook.id)
+        assert stored.name == "edited hook" and stored.config.delivery_policy == "singleshot"
+        assert [s.topic_pattern for s in stored.config.notification_settings.subscriptions] == ["job.*", "model.*"]
+    # The next test goes to the new URL, still signed with the secret the webhook had.
+    before = len(receiver.requests)
+    test = page.get_by_role("form", name="Send a test")
+    test.get_by_label("Topic").fill("model.test")
+    test.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("region", name="Delivery log").locator("tr[aria-current=true]")).to_contain_text(
+        "delivered", timeout=20_000)
+    receiver.wait_for(before + 1)
+    arrived = receiver.requests[-1]
+    assert arrived["path"] == "/new"
+    timestamp = arrived["headers"]["x-adaptive-timestamp"].encode()
+    signed = hmac.new(b"s" * 40, timestamp + b"." + arrived["body"], hashlib.sha256).hexdigest()
+    assert arrived["headers"]["x-adaptive-signature"] == f"sha256={signed}"

@@ -1,4 +1,18 @@
-// Cursor paging of the API's connections (pageInfo + totalCount): previous / next, and the page size.
+// Cursor paging of the API's connections (pageInfo + totalCount): previous / next, and the page size, kept in
+// the page's URL with its filters.
+import { useSearchParams } from "react-router";
+import { graphql } from "../gql";
+
+/** What a connection answers about its page: spread it as ``pageInfo { ...PageFields }``. */
+export const PageFields = graphql(`
+  fragment PageFields on PageInfo {
+    hasNextPage
+    hasPreviousPage
+    startCursor
+    endCursor
+  }
+`);
+
 export interface PageInfo {
   hasNextPage: boolean;
   hasPreviousPage: boolean;
@@ -15,6 +29,32 @@ export interface PageRequest {
 }
 
 export const PAGE_SIZES = [25, 50, 100];
+
+/** The page asked for by the URL (``size``, ``after`` / ``before``), next to the filters named ``filters``;
+ * ``update`` changes filters (back to the first page) or moves to another page, keeping the rest. */
+export function useCursorPaging(filters: string[]) {
+  const [params, setParams] = useSearchParams();
+  const size = PAGE_SIZES.includes(Number(params.get("size"))) ? Number(params.get("size")) : PAGE_SIZES[0];
+  const page: PageRequest = params.get("before")
+    ? { last: size, before: params.get("before")! }
+    : { first: size, after: params.get("after") ?? undefined };
+  const update = (changes: Record<string, string | null>, paging: PageRequest = {}) => {
+    const out = new URLSearchParams();
+    const kept = Object.fromEntries(filters.map((name) => [name, params.get(name)]));
+    const next = { ...kept, size: size !== PAGE_SIZES[0] ? String(size) : null, ...changes };
+    Object.entries(next).forEach(([k, v]) => v && out.set(k, v));
+    if (paging.after) out.set("after", paging.after);
+    if (paging.before) out.set("before", paging.before);
+    setParams(out);
+  };
+  /** What <Pager> needs besides the connection's pageInfo and total. */
+  const pager = {
+    size,
+    onPage: (p: PageRequest) => update({}, p),
+    onSize: (s: number) => update({ size: s !== PAGE_SIZES[0] ? String(s) : null }),
+  };
+  return { params, size, page, update, pager };
+}
 
 export function Pager({
   pageInfo,

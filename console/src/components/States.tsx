@@ -25,6 +25,35 @@ export function ErrorState({ error, retry }: { error: Error; retry?: () => void 
   );
 }
 
+/** What went wrong with the last action (the server's message), where the action is; nothing when all is well. */
+export function FormError({ error }: { error: string | null | undefined }) {
+  if (!error) return null;
+  return (
+    <p className="form-error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+/** The end of a form: what went wrong with it, its submit button and, where it can be left, Cancel. */
+export function FormFooter({ error, submit, onCancel }: { error: string | null | undefined; submit: string; onCancel?: () => void }) {
+  return (
+    <>
+      <FormError error={error} />
+      <div className="actions">
+        <button type="submit" className="primary">
+          {submit}
+        </button>
+        {onCancel && (
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </>
+  );
+}
+
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
   return (
     <div className="empty-state">

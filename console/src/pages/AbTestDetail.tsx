@@ -4,10 +4,25 @@ import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { usePolling } from "../api/usePolling";
 import { AbHistory, pairLabel } from "../components/AbHistory";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
+
+// One pair of models compared: the estimate of their difference and its interval, now and in the history.
+export const AbPairFields = graphql(`
+  fragment AbPairFields on AbPairTest {
+    variantA {
+      key
+    }
+    variantB {
+      key
+    }
+    estimate
+    intervalStart
+    intervalEnd
+  }
+`);
 
 const Detail = graphql(`
   query AbTestDetail($useCase: IdOrKey!, $key: IdOrKey!) {
@@ -53,15 +68,7 @@ const Detail = graphql(`
           }
         }
         pairs {
-          variantA {
-            key
-          }
-          variantB {
-            key
-          }
-          estimate
-          intervalStart
-          intervalEnd
+          ...AbPairFields
           pValue
         }
         alpha
@@ -84,15 +91,7 @@ const Detail = graphql(`
           }
         }
         pairs {
-          variantA {
-            key
-          }
-          variantB {
-            key
-          }
-          estimate
-          intervalStart
-          intervalEnd
+          ...AbPairFields
         }
       }
     }
@@ -180,11 +179,7 @@ export default function AbTestDetail() {
                   </button>
                 )}
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Decision</dt>
                 <dd>

@@ -2,7 +2,8 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
-import { Await, Empty } from "../components/States";
+import { FilterSelect } from "../components/FilterSelect";
+import { Await, Empty, FormError } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import type { AbcampaignStatus } from "../gql/graphql";
@@ -117,11 +118,7 @@ function CreateForm({ useCase, models, metrics, onCancel }: { useCase: string; m
       <button type="button" onClick={onCancel}>
         Cancel
       </button>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }
@@ -160,17 +157,14 @@ export default function AbTests() {
                 onCancel={() => setCreating(false)}
               />
             )}
-            <label className="filter">
-              Status{" "}
-              <select value={status ?? ""} onChange={(e) => setParams(e.target.value ? { status: e.target.value } : {})}>
-                <option value="">any</option>
-                {STATUSES.map((s) => (
-                  <option key={s} value={s}>
-                    {s.toLowerCase().replace("_", " ")}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <FilterSelect
+              className="filter"
+              label="Status"
+              value={status}
+              choices={STATUSES}
+              name={(s) => s.toLowerCase().replace("_", " ")}
+              onChange={(v) => setParams(v ? { status: v } : {})}
+            />
             {abCampaigns.length === 0 ? (
               <Empty title={status ? "No A/B test with this status" : "No A/B tests yet"}>
                 An A/B test sends part of the traffic to several models and decides which one does best.

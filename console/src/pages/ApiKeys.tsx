@@ -4,7 +4,7 @@ import { useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { SettingsPage } from "../components/SettingsNav";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatTime } from "../format";
 import { graphql } from "../gql";
 import { useSignedIn } from "../session";
@@ -72,11 +72,7 @@ function NewKey({ user, onMade }: { user: string | null; onMade: () => void }) {
           Create key
         </button>
       </form>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
       {made && (
         <div className="card notice" role="region" aria-label="New key">
           <p>
@@ -145,11 +141,7 @@ export default function ApiKeys() {
         Keys of <strong>{user ?? session.user.email}</strong>. A key acts as its user through the SDK and the API.
       </p>
       <NewKey user={user} onMade={loaded.reload} />
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
       <Await loaded={loaded}>
         {({ apiKeys }) =>
           apiKeys.length === 0 ? (

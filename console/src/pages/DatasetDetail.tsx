@@ -5,7 +5,7 @@ import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
 import { ConfirmDelete } from "../components/ConfirmDelete";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatBytes, formatTime, truncate, words } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -139,11 +139,7 @@ export default function DatasetDetail() {
                   Delete <strong>{dataset.name}</strong> and its file for good? Jobs that name it will not find it.
                 </ConfirmDelete>
               )}
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Rows</dt>
                 <dd>{total.toLocaleString()}</dd>

@@ -5,7 +5,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { gql, rest } from "../api/client";
 import { useApi } from "../api/useApi";
 import { ConfirmDelete } from "../components/ConfirmDelete";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatNumber, formatTime, words } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -152,11 +152,7 @@ function TryIt({ useCase, grader }: { useCase: string; grader: string }) {
           </button>
         </div>
       </form>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
       <div role="status" aria-live="polite" aria-label="Result">
         {outcome && (
           <dl className="facts result">
@@ -257,11 +253,7 @@ export default function GraderDetail() {
                   Delete <strong>{g.name}</strong>? Its feedback stays.
                 </ConfirmDelete>
               )}
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 {config.__typename === "JudgeConfigOutput" && (
                   <>

@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormFooter } from "../components/States";
 import { formatTime, words } from "../format";
 import { graphql } from "../gql";
 import type { GraderConfigInput, GraderTypeEnum, PrebuiltCriteriaKey } from "../gql/graphql";
@@ -227,19 +227,7 @@ function CreateForm({ useCase, onCancel }: { useCase: string; onCancel: () => vo
           <input id="grader-url" type="url" required value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://" />
         </div>
       )}
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary">
-          Create grader
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={error} submit="Create grader" onCancel={onCancel} />
     </form>
   );
 }

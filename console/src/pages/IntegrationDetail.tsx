@@ -1,14 +1,23 @@
-// One integration: where it delivers, on or off, "send test" (answered at once with the event id), and its
-// delivery log, polled while deliveries are under way, each attempt with its error.
+// One integration: where it delivers, on or off, edit it (name, topics, retries, connection), "send test"
+// (answered at once with the event id), and its delivery log, polled while deliveries are under way, each
+// attempt with its error.
 import { useState, type FormEvent } from "react";
-import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { usePolling } from "../api/usePolling";
-import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
+import {
+  ConnectionFields,
+  connectionInput,
+  subscriptionsInput,
+  type ConnectionDraft,
+  type Provider,
+} from "../components/IntegrationFields";
+import { FilterSelect } from "../components/FilterSelect";
+import { Pager, useCursorPaging } from "../components/Pager";
 import { SettingsPage } from "../components/SettingsNav";
 import { ConfirmDelete } from "../components/ConfirmDelete";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError, FormFooter } from "../components/States";
 import { formatTime, words } from "../format";
 import { graphql } from "../gql";
 
@@ -35,6 +44,7 @@ const Detail = graphql(`
           ... on SmtpConfig {
             host
             port
+            username
             fromEmail
             toEmails
           }
@@ -59,10 +69,7 @@ const Deliveries = graphql(`
     notificationDeliveries(id: $id, page: $page, status: $status) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...PageFields
       }
       nodes {
         id
@@ -113,40 +120,103 @@ const Delete = graphql(`
 const STATUSES = ["PENDING", "SENDING", "DELIVERED", "FAILED"];
 const UNDER_WAY = new Set(["PENDING", "SENDING"]);
 
+type Connection =
+  | { __typename: "WebhookConfig"; url: string }
+  | { __typename: "SlackConfig"; webhookUrl: string }
+  | { __typename: "SmtpConfig"; host: string; port: number; username?: string | null; fromEmail: string; toEmails: string[] }
+  | { __typename: "GitHubConfig" };
+
+function draftOf(c: Connection): ConnectionDraft {
+  const smtp =
+    c.__typename === "SmtpConfig"
+      ? { host: c.host, port: String(c.port), username: c.username ?? "", password: "", fromEmail: c.fromEmail, toEmails: c.toEmails.join(", ") }
+      : { host: "", port: "587", username: "", password: "", fromEmail: "", toEmails: "" };
+  const url = c.__typename === "WebhookConfig" ? c.url : c.__typename === "SlackConfig" ? c.webhookUrl : "";
+  return { url, smtp };
+}
+
+/** Changes what was changed only: an untouched connection is not sent (a webhook's headers and secret and an
+ * SMTP password stay as they are). */
+function EditForm({
+  integration,
+  onSaved,
+  onCancel,
+}: {
+  integration: { id: string; name: string; provider: Provider; deliveryPolicy: string; topics: string[]; connection: Connection };
+  onSaved: () => void;
+  onCancel: () => void;
+}) {
+  const before = { name: integration.name, topics: integration.topics.join(", "), policy: integration.deliveryPolicy, connection: draftOf(integration.connection) };
+  const [name, setName] = useState(before.name);
+  const [topics, setTopics] = useState(before.topics);
+  const [policy, setPolicy] = useState(before.policy);
+  const [connection, setConnection] = useState(before.connection);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    const connectionChanged = JSON.stringify(connection) !== JSON.stringify(before.connection);
+    if (connectionChanged && integration.provider === "smtp" && !connection.smtp.password) {
+      setError("Enter the SMTP password again to change the connection.");
+      return;
+    }
+    const config = {
+      ...(connectionChanged ? { connection: connectionInput(integration.provider, connection) } : {}),
+      ...(topics !== before.topics ? { notificationSettings: { subscriptions: subscriptionsInput(topics) } } : {}),
+      ...(policy !== before.policy ? { deliveryPolicy: policy as "multishot" | "singleshot" } : {}),
+    };
+    const input = { ...(name !== before.name ? { name } : {}), ...(Object.keys(config).length ? { config } : {}) };
+    if (Object.keys(input).length === 0) {
+      setError("Nothing changed.");
+      return;
+    }
+    try {
+      await gql(Update, { id: integration.id, input });
+      onSaved();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  return (
+    <form className="card schema-form" onSubmit={submit} aria-label="Edit integration">
+      <div className="inline-form">
+        <label>
+          Integration name
+          <input required value={name} onChange={(e) => setName(e.target.value)} />
+        </label>
+        <label>
+          Topics <span className="muted">(comma-separated patterns)</span>
+          <input value={topics} onChange={(e) => setTopics(e.target.value)} />
+        </label>
+        <label>
+          Retries
+          <select value={policy} onChange={(e) => setPolicy(e.target.value)}>
+            <option value="multishot">yes, with backoff</option>
+            <option value="singleshot">no (one attempt)</option>
+          </select>
+        </label>
+      </div>
+      <ConnectionFields provider={integration.provider} draft={connection} onChange={setConnection} editing />
+      <FormFooter error={error} submit="Save changes" onCancel={onCancel} />
+    </form>
+  );
+}
+
 /** ``highlight``: the event of the last test sent (at ``sentAt``): the log is followed until its delivery ends. */
 function DeliveryLog({ id, highlight, sentAt }: { id: string; highlight: string | null; sentAt: number }) {
-  const [params, setParams] = useSearchParams();
+  const { params, page, update, pager } = useCursorPaging(["status"]);
   const status = STATUSES.find((s) => s === params.get("status")) ?? null;
-  const size = PAGE_SIZES.includes(Number(params.get("size"))) ? Number(params.get("size")) : PAGE_SIZES[0];
-  const page: PageRequest = params.get("before") ? { last: size, before: params.get("before")! } : { first: size, after: params.get("after") ?? undefined };
   const loaded = useApi(() => gql(Deliveries, { id, page, status: status ? [status] : null }), [id, params.toString(), highlight]);
   const nodes = loaded.data?.notificationDeliveries.nodes ?? [];
   // Followed for a while even before the delivery shows (a scope no integration matches never delivers).
   const waiting =
     highlight !== null && Date.now() - sentAt < 30_000 && !nodes.some((d) => d.eventId === highlight && !UNDER_WAY.has(d.status));
   usePolling(loaded.reload, nodes.some((d) => UNDER_WAY.has(d.status)) || waiting, 1000);
-  const update = (changes: Record<string, string | null>, paging: PageRequest = {}) => {
-    const out = new URLSearchParams();
-    Object.entries({ status, size: size !== PAGE_SIZES[0] ? String(size) : null, ...changes }).forEach(([k, v]) => v && out.set(k, v));
-    if (paging.after) out.set("after", paging.after);
-    if (paging.before) out.set("before", paging.before);
-    setParams(out);
-  };
   return (
     <section aria-labelledby="log-title" className="card">
       <div className="section-head">
         <h2 id="log-title">Delivery log</h2>
-        <label>
-          Status{" "}
-          <select value={status ?? ""} onChange={(e) => update({ status: e.target.value || null })}>
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {words(s)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Status" value={status} choices={STATUSES} name={words} onChange={(v) => update({ status: v })} />
       </div>
       <Await loaded={loaded}>
         {({ notificationDeliveries: log }) =>
@@ -202,7 +272,7 @@ function DeliveryLog({ id, highlight, sentAt }: { id: string; highlight: string 
                   ))}
                 </tbody>
               </table>
-              <Pager pageInfo={log.pageInfo} total={log.totalCount} size={size} onPage={(p) => update({}, p)} onSize={(s) => update({ size: String(s) })} />
+              <Pager pageInfo={log.pageInfo} total={log.totalCount} {...pager} />
             </>
           )
         }
@@ -219,6 +289,8 @@ export default function IntegrationDetail() {
   const [sent, setSent] = useState<{ eventId: string; message: string; at: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
 
   return (
     <SettingsPage title="Integration" permission="integration:manage">
@@ -257,6 +329,11 @@ export default function IntegrationDetail() {
                   </p>
                 </div>
                 <div className="actions">
+                  {!editing && (
+                    <button type="button" onClick={() => { setEditing(true); setSaved(false); }}>
+                      Edit integration
+                    </button>
+                  )}
                   <button type="button" onClick={() => act(async () => { await gql(Update, { id: i.id, input: { enabled: !i.enabled } }); loaded.reload(); })}>
                     {i.enabled ? "Disable" : "Enable"}
                   </button>
@@ -272,10 +349,29 @@ export default function IntegrationDetail() {
                   Delete <strong>{i.name}</strong> and its delivery log?
                 </ConfirmDelete>
               )}
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
+              <FormError error={error} />
+              {saved && (
+                <p className="muted" role="status">
+                  Saved.
                 </p>
+              )}
+              {editing && (i.config.provider === "webhook" || i.config.provider === "slack" || i.config.provider === "smtp") && (
+                <EditForm
+                  integration={{
+                    id: i.id,
+                    name: i.name,
+                    provider: i.config.provider,
+                    deliveryPolicy: i.config.deliveryPolicy,
+                    topics: patterns,
+                    connection: c as Connection,
+                  }}
+                  onSaved={() => {
+                    setEditing(false);
+                    setSaved(true);
+                    loaded.reload();
+                  }}
+                  onCancel={() => setEditing(false)}
+                />
               )}
               <dl className="facts">
                 <dt>Delivers to</dt>

@@ -5,10 +5,17 @@ import { Link, useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { SettingsPage } from "../components/SettingsNav";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormFooter } from "../components/States";
 import { formatTime } from "../format";
 import { graphql } from "../gql";
-import type { ConnectionConfigInput } from "../gql/graphql";
+import {
+  ConnectionFields,
+  EMPTY_CONNECTION,
+  connectionInput,
+  subscriptionsInput,
+  type ConnectionDraft,
+  type Provider,
+} from "../components/IntegrationFields";
 import { useSignedIn } from "../session";
 
 const TeamsToManage = graphql(`
@@ -50,38 +57,19 @@ const Create = graphql(`
   }
 `);
 
-type Provider = "webhook" | "slack" | "smtp";
-
 function CreateForm({ team, onMade }: { team: string; onMade: (made: { id: string; name: string; signingSecret?: string | null }) => void }) {
   const [provider, setProvider] = useState<Provider>("webhook");
   const [name, setName] = useState("");
-  const [url, setUrl] = useState("");
   const [topics, setTopics] = useState("job.*");
-  const [smtp, setSmtp] = useState({ host: "", port: "587", username: "", password: "", fromEmail: "", toEmails: "" });
+  const [connection, setConnection] = useState<ConnectionDraft>(EMPTY_CONNECTION);
   const [error, setError] = useState<string | null>(null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
-    const connection: ConnectionConfigInput =
-      provider === "webhook"
-        ? { webhook: { url, method: "POST" } }
-        : provider === "slack"
-          ? { slack: { webhookUrl: url } }
-          : {
-              smtp: {
-                ...smtp,
-                port: Number(smtp.port),
-                toEmails: smtp.toEmails.split(",").map((e) => e.trim()).filter(Boolean),
-              },
-            };
-    const subscriptions = topics
-      .split(",")
-      .map((t) => t.trim())
-      .filter(Boolean)
-      .map((topicPattern) => ({ topicPattern, scope: "TEAM" as const }));
+    const config = { connection: connectionInput(provider, connection), notificationSettings: { subscriptions: subscriptionsInput(topics) } };
     try {
-      const made = await gql(Create, { team, input: { name, provider, config: { connection, notificationSettings: { subscriptions } } } });
+      const made = await gql(Create, { team, input: { name, provider, config } });
       onMade(made.createIntegration);
     } catch (e) {
       setError((e as Error).message);
@@ -108,45 +96,8 @@ function CreateForm({ team, onMade }: { team: string; onMade: (made: { id: strin
           <input value={topics} onChange={(e) => setTopics(e.target.value)} placeholder="job.*, model.error" />
         </label>
       </div>
-      {provider !== "smtp" ? (
-        <div className="schema-field">
-          <label htmlFor="integration-url">{provider === "slack" ? "Slack webhook URL" : "Webhook URL"}</label>
-          <input id="integration-url" type="url" required value={url} onChange={(e) => setUrl(e.target.value)} />
-        </div>
-      ) : (
-        <div className="inline-form">
-          {(
-            [
-              ["host", "SMTP host"],
-              ["port", "Port"],
-              ["username", "Username"],
-              ["password", "Password"],
-              ["fromEmail", "From"],
-              ["toEmails", "To (comma-separated)"],
-            ] as const
-          ).map(([field, label]) => (
-            <label key={field}>
-              {label}
-              <input
-                type={field === "password" ? "password" : field === "port" ? "number" : "text"}
-                required={field !== "username" && field !== "password"}
-                value={smtp[field]}
-                onChange={(e) => setSmtp({ ...smtp, [field]: e.target.value })}
-              />
-            </label>
-          ))}
-        </div>
-      )}
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" className="primary">
-          Create integration
-        </button>
-      </div>
+      <ConnectionFields provider={provider} draft={connection} onChange={setConnection} />
+      <FormFooter error={error} submit="Create integration" />
     </form>
   );
 }

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { gql, rest } from "../api/client";
 import { useApi } from "../api/useApi";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -119,11 +119,7 @@ function AddFeedback({ completionId, metrics, onAdded }: { completionId: string;
       <button type="submit" className="primary" disabled={busy}>
         Add feedback
       </button>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }

@@ -29,10 +29,7 @@ const Page = graphql(`
     completions(filter: $filter, page: $page) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...PageFields
       }
       nodes {
         id

@@ -1,12 +1,13 @@
-// One job: status, progress, the live log (polled while it runs), metric curves per step, artifacts to
+// One job: status, progress, the live log (streamed while it runs), metric curves per step, artifacts to
 // download, its arguments, cancel.
 import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { useJobLog } from "../api/useJobLog";
 import { usePolling } from "../api/usePolling";
 import { LIVE, Progress, StatusBadge } from "../components/JobStatus";
-import { Await, Empty, Loading } from "../components/States";
+import { Await, Empty, FormError, Loading } from "../components/States";
 import { formatBytes, formatDuration, formatNumber, formatTime, words } from "../format";
 import { graphql } from "../gql";
 import { allows } from "../session";
@@ -16,7 +17,7 @@ const TimeChart = lazy(() => import("../components/TimeChart"));
 const LOG_LINES = 500;
 
 const Detail = graphql(`
-  query JobDetail($id: UUID!, $tail: Int!) {
+  query JobDetail($id: UUID!, $tail: Int!, $withLogs: Boolean!) {
     job(id: $id) {
       id
       name
@@ -46,7 +47,7 @@ const Detail = graphql(`
         step
         values
       }
-      logs(tail: $tail)
+      logs(tail: $tail) @include(if: $withLogs)
       details {
         args
         artifacts {
@@ -146,10 +147,14 @@ function Log({ text }: { text: string }) {
 
 export default function JobDetail() {
   const { id = "" } = useParams();
-  const loaded = useApi(() => gql(Detail, { id, tail: LOG_LINES }), [id]);
+  // While the job runs its log comes streamed: the polled query leaves it out.
+  const live = useRef(false);
+  const loaded = useApi(() => gql(Detail, { id, tail: LOG_LINES, withLogs: !live.current }), [id]);
   const [error, setError] = useState<string | null>(null);
   const job = loaded.data?.job;
-  usePolling(loaded.reload, Boolean(job && LIVE.has(job.status)), 2000);
+  live.current = Boolean(job && LIVE.has(job.status));
+  usePolling(loaded.reload, live.current, 2000);
+  const followed = useJobLog(id, live.current, LOG_LINES, loaded.reload);
 
   return (
     <>
@@ -197,11 +202,7 @@ export default function JobDetail() {
                   </button>
                 )}
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Progress</dt>
                 <dd>
@@ -237,10 +238,11 @@ export default function JobDetail() {
               <section aria-labelledby="log-title" className="card">
                 <div className="section-head">
                   <h2 id="log-title">Log</h2>
-                  <span className="muted">{LIVE.has(job.status) ? "following (last 500 lines)" : `last ${LOG_LINES} lines`}</span>
+                  <span className="muted">{LIVE.has(job.status) ? "following live" : `last ${LOG_LINES} lines`}</span>
                 </div>
-                {job.logs ? (
-                  <Log text={job.logs} />
+                <FormError error={followed.error} />
+                {(followed.text ?? job.logs) ? (
+                  <Log text={(followed.text ?? job.logs)!} />
                 ) : (
                   <Empty title={LIVE.has(job.status) ? "Nothing logged yet" : "The job logged nothing"} />
                 )}

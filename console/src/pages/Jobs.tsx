@@ -1,9 +1,10 @@
 // Jobs: status and progress, filtered and paged by the server; the page follows running jobs by polling.
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { usePolling } from "../api/usePolling";
-import { Pager, PAGE_SIZES, type PageRequest } from "../components/Pager";
+import { FilterSelect } from "../components/FilterSelect";
+import { Pager, useCursorPaging } from "../components/Pager";
 import { JOB_STATUSES, LIVE, Progress, StatusBadge } from "../components/JobStatus";
 import { Await, Empty } from "../components/States";
 import { formatDuration, formatTime, words } from "../format";
@@ -16,10 +17,7 @@ const JobsQuery = graphql(`
     jobs(page: $page, filter: $filter) {
       totalCount
       pageInfo {
-        hasNextPage
-        hasPreviousPage
-        startCursor
-        endCursor
+        ...PageFields
       }
       nodes {
         id
@@ -58,15 +56,11 @@ const Choices = graphql(`
 const KINDS: JobKind[] = ["TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"];
 
 export default function Jobs() {
-  const [params, setParams] = useSearchParams();
+  const { params, page, update, pager } = useCursorPaging(["useCase", "status", "kind"]);
   const choices = useApi(() => gql(Choices), []);
   const useCase = params.get("useCase") ?? "";
   const status = JOB_STATUSES.find((s) => s === params.get("status")) ?? null;
   const kind = KINDS.find((k) => k === params.get("kind")) ?? null;
-  const size = PAGE_SIZES.includes(Number(params.get("size"))) ? Number(params.get("size")) : PAGE_SIZES[0];
-  const page: PageRequest = params.get("before")
-    ? { last: size, before: params.get("before")! }
-    : { first: size, after: params.get("after") ?? undefined };
   const loaded = useApi(
     () =>
       gql(JobsQuery, {
@@ -78,14 +72,6 @@ export default function Jobs() {
   const live = (loaded.data?.jobs.nodes ?? []).some((j) => LIVE.has(j.status));
   usePolling(loaded.reload, live, 3000);
 
-  const update = (changes: Record<string, string | null>, paging: PageRequest = {}) => {
-    const out = new URLSearchParams();
-    const next = { useCase, status, kind, size: size !== PAGE_SIZES[0] ? String(size) : null, ...changes };
-    Object.entries(next).forEach(([k, v]) => v && out.set(k, v));
-    if (paging.after) out.set("after", paging.after);
-    if (paging.before) out.set("before", paging.before);
-    setParams(out);
-  };
   const useCases = choices.data?.useCases ?? [];
   const canRun = useCases.some((u) => allows(u.permissions, "job:run"));
   const filtered = Boolean(useCase || status || kind);
@@ -101,39 +87,14 @@ export default function Jobs() {
         )}
       </div>
       <div className="filters card" role="group" aria-label="Filter jobs">
-        <label>
-          Use case
-          <select value={useCase} onChange={(e) => update({ useCase: e.target.value || null })}>
-            <option value="">any</option>
-            {useCases.map((u) => (
-              <option key={u.key} value={u.key}>
-                {u.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Status
-          <select value={status ?? ""} onChange={(e) => update({ status: e.target.value || null })}>
-            <option value="">any</option>
-            {JOB_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {words(s)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Kind
-          <select value={kind ?? ""} onChange={(e) => update({ kind: e.target.value || null })}>
-            <option value="">any</option>
-            {KINDS.map((k) => (
-              <option key={k} value={k}>
-                {words(k)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect
+          label="Use case"
+          value={useCase || null}
+          choices={useCases.map((u) => [u.key, u.name] as const)}
+          onChange={(v) => update({ useCase: v })}
+        />
+        <FilterSelect label="Status" value={status} choices={JOB_STATUSES} name={words} onChange={(v) => update({ status: v })} />
+        <FilterSelect label="Kind" value={kind} choices={KINDS} name={words} onChange={(v) => update({ kind: v })} />
       </div>
       <Await loaded={loaded}>
         {({ jobs }) =>
@@ -180,13 +141,7 @@ export default function Jobs() {
                   ))}
                 </tbody>
               </table>
-              <Pager
-                pageInfo={jobs.pageInfo}
-                total={jobs.totalCount}
-                size={size}
-                onPage={(p) => update({}, p)}
-                onSize={(s) => update({ size: s !== PAGE_SIZES[0] ? String(s) : null })}
-              />
+              <Pager pageInfo={jobs.pageInfo} total={jobs.totalCount} {...pager} />
             </>
           )
         }

@@ -1,11 +1,12 @@
-// One model: status and backend, the use cases it serves (attach, detach, make default), its lineage (base
-// model, the job and data that made it, what was trained from it) and its compute config.
+// One model: status and backend, the use cases it serves (attach, deploy, detach, make default), its lineage
+// (drawn: its base model, the job and data that made it, what was trained from it) and its compute config.
 import { useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import LineageGraph, { familyRoot } from "../components/LineageGraph";
 import { ModelStatus, dataOf } from "../components/ModelBits";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatBytes, formatTime } from "../format";
 import { graphql } from "../gql";
 import { allows, useSignedIn } from "../session";
@@ -48,6 +49,11 @@ const Detail = graphql(`
       backbone {
         key
       }
+      lineage {
+        jobId
+        recipe
+        args
+      }
     }
     useCases {
       key
@@ -56,6 +62,7 @@ const Detail = graphql(`
       modelServices {
         key
         isDefault
+        desiredOnline
       }
     }
   }
@@ -64,6 +71,15 @@ const Detail = graphql(`
 const Attach = graphql(`
   mutation AttachModel($input: AddModelToUseCaseInput!) {
     addModelToUseCase(input: $input)
+  }
+`);
+
+const Deploy = graphql(`
+  mutation DeployModel($input: DeployModelInput!) {
+    deployModel(input: $input) {
+      key
+      desiredOnline
+    }
   }
 `);
 
@@ -173,11 +189,7 @@ export default function ModelDetail() {
                   </p>
                 </div>
               </div>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               <dl className="facts">
                 <dt>Status</dt>
                 <dd>
@@ -218,6 +230,7 @@ export default function ModelDetail() {
                       <tr>
                         <th scope="col">Use case</th>
                         <th scope="col">Default</th>
+                        <th scope="col">Deployed</th>
                         <th scope="col">
                           <span className="visually-hidden">Actions</span>
                         </th>
@@ -230,7 +243,13 @@ export default function ModelDetail() {
                             <Link to={`/use-cases/${encodeURIComponent(u.key)}`}>{u.name}</Link>
                           </td>
                           <td>{u.service!.isDefault ? <span className="badge accent">default</span> : <span className="muted">no</span>}</td>
+                          <td>{u.service!.desiredOnline ? <span className="badge">deployed</span> : <span className="muted">no</span>}</td>
                           <td className="actions">
+                            {canDeploy(u) && !u.service!.desiredOnline && (
+                              <button type="button" onClick={() => act(() => gql(Deploy, { input: { useCase: u.key, model: model.key } }))}>
+                                Deploy in {u.name}
+                              </button>
+                            )}
                             {canDeploy(u) && !u.service!.isDefault && (
                               <button
                                 type="button"
@@ -276,6 +295,11 @@ export default function ModelDetail() {
 
               <section aria-labelledby="lineage-title" className="card">
                 <h2 id="lineage-title">Lineage</h2>
+                {(model.backbone || trainedFrom.length > 0) && (
+                  <div className="lineage-scroll">
+                    <LineageGraph root={familyRoot(model.key, models)} rows={models} current={model.key} />
+                  </div>
+                )}
                 <dl className="facts">
                   <dt>Base model</dt>
                   <dd className="mono">

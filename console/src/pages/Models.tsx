@@ -3,6 +3,7 @@
 import { Link, useSearchParams } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
+import { FilterSelect } from "../components/FilterSelect";
 import { Await, Empty } from "../components/States";
 import { ModelStatus, dataOf } from "../components/ModelBits";
 import { formatTime } from "../format";
@@ -81,17 +82,14 @@ export default function Models() {
   return (
     <>
       <h1>Models</h1>
-      <label className="filter">
-        Status{" "}
-        <select value={status ?? ""} onChange={(e) => setParams(e.target.value ? { status: e.target.value } : {})}>
-          <option value="">any</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {s.toLowerCase()}
-            </option>
-          ))}
-        </select>
-      </label>
+      <FilterSelect
+        className="filter"
+        label="Status"
+        value={status}
+        choices={STATUSES}
+        name={(s) => s.toLowerCase()}
+        onChange={(v) => setParams(v ? { status: v } : {})}
+      />
       <Await loaded={loaded}>
         {({ models }) => {
           if (models.length === 0)

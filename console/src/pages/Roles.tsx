@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { SettingsPage } from "../components/SettingsNav";
-import { Await } from "../components/States";
+import { Await, FormFooter } from "../components/States";
 import { graphql } from "../gql";
 import { useSignedIn } from "../session";
 
@@ -106,16 +106,7 @@ export default function Roles() {
                     </label>
                   ))}
                 </fieldset>
-                {error && (
-                  <p className="form-error" role="alert">
-                    {error}
-                  </p>
-                )}
-                <div className="actions">
-                  <button type="submit" className="primary">
-                    Create role
-                  </button>
-                </div>
+                <FormFooter error={error} submit="Create role" />
               </form>
             </>
           )

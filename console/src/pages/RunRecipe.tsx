@@ -6,7 +6,7 @@ import { ApiError, gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { SchemaFields } from "../components/SchemaFields";
 import { buildArgs, fieldsOf, initialRaw, serverFieldErrors, type Field, type Raw, type Schema } from "../components/schemaForm";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { graphql } from "../gql";
 import { allows } from "../session";
 
@@ -123,11 +123,7 @@ function RecipeForm({ useCase, recipe }: { useCase: string; recipe: { key?: stri
         <SchemaFields fields={fields} raw={raw} errors={errors} onChange={(path, value) => setRaw((r) => ({ ...r, [path]: value }))} />
       )}
       {errors["(args)"] && <p className="form-error">{errors["(args)"]}</p>}
-      {message && (
-        <p className="form-error" role="alert">
-          {message}
-        </p>
-      )}
+      <FormError error={message} />
       <div className="actions">
         <button type="submit" className="primary" disabled={sending}>
           {sending ? "Starting…" : "Run"}

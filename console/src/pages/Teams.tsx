@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
 import { SettingsPage } from "../components/SettingsNav";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { formatTime } from "../format";
 import { graphql } from "../gql";
 import { useSignedIn } from "../session";
@@ -157,11 +157,7 @@ export default function Teams() {
                 </label>
                 <button type="submit">Set member</button>
               </form>
-              {error && (
-                <p className="form-error" role="alert">
-                  {error}
-                </p>
-              )}
+              <FormError error={error} />
               {data.teams.length === 0 ? (
                 <Empty title="No teams" />
               ) : (

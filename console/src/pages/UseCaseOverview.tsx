@@ -5,7 +5,7 @@ import { useApi } from "../api/useApi";
 import { ActivityCharts } from "../components/ActivityCharts";
 import { FeedbackTrends } from "../components/FeedbackTrends";
 import { LiveToggle, useLive } from "../components/Live";
-import { Await, Empty } from "../components/States";
+import { Await, Empty, FormError } from "../components/States";
 import { DEFAULT_RANGE, RangePicker } from "../components/TimeRange";
 import { formatNumber, formatTime } from "../format";
 import { graphql } from "../gql";
@@ -144,11 +144,7 @@ export default function UseCaseOverview() {
 
             <section aria-labelledby="models-title" className="card">
               <h2 id="models-title">Models</h2>
-              {actionError && (
-                <p className="form-error" role="alert">
-                  {actionError}
-                </p>
-              )}
+              <FormError error={actionError} />
               {uc.modelServices.length === 0 ? (
                 <Empty title="No model attached">Attach a model to serve this use case.</Empty>
               ) : (

@@ -1,15 +1,22 @@
-import { useState, type FormEvent } from "react";
+// Use cases: searched and paged by the server, newest last; create one.
+import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
 import { gql } from "../api/client";
 import { useApi } from "../api/useApi";
-import { Await, Empty } from "../components/States";
+import { Pager, useCursorPaging } from "../components/Pager";
+import { Await, Empty, FormError } from "../components/States";
 import { graphql } from "../gql";
 import { useSignedIn } from "../session";
 import { formatTime } from "../format";
 
 const UseCasesQuery = graphql(`
-  query UseCases {
-    useCases {
+  query UseCases($page: CursorPageInput!, $search: String) {
+    useCasesPage(page: $page, search: $search) {
+      totalCount
+      pageInfo {
+        ...PageFields
+      }
+      nodes {
       id
       key
       name
@@ -19,9 +26,13 @@ const UseCasesQuery = graphql(`
         key
         isDefault
       }
+      }
     }
   }
 `);
+
+// How long typing pauses before the search goes to the server.
+const SEARCH_DELAY_MS = 300;
 
 const CreateUseCase = graphql(`
   mutation CreateUseCase($input: UseCaseCreate!) {
@@ -62,20 +73,24 @@ function CreateForm({ onCancel }: { onCancel: () => void }) {
       <button type="button" onClick={onCancel}>
         Cancel
       </button>
-      {error && (
-        <p className="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }
 
 export default function UseCases() {
   const session = useSignedIn();
-  const loaded = useApi(() => gql(UseCasesQuery), []);
+  const paging = useCursorPaging(["q"]);
+  const query = paging.params.get("q") ?? "";
+  const loaded = useApi(() => gql(UseCasesQuery, { page: paging.page, search: query || null }), [paging.params.toString()]);
   const [creating, setCreating] = useState(false);
-  const [search, setSearch] = useState("");
+  const [search, setSearch] = useState(query);
+  useEffect(() => {
+    if (search.trim() === query) return;
+    const timer = window.setTimeout(() => paging.update({ q: search.trim() || null }), SEARCH_DELAY_MS);
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [search, query]);
 
   return (
     <>
@@ -88,20 +103,20 @@ export default function UseCases() {
         )}
       </div>
       {creating && <CreateForm onCancel={() => setCreating(false)} />}
+      <label className="filter">
+        Find{" "}
+        <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="key or name" />
+      </label>
       <Await loaded={loaded}>
-        {({ useCases }) => {
-          if (useCases.length === 0)
-            return <Empty title="No use cases yet">A use case groups the models, traffic and feedback of one task.</Empty>;
-          const needle = search.trim().toLowerCase();
-          const shown = useCases.filter(
-            (u) => !needle || u.key.toLowerCase().includes(needle) || u.name.toLowerCase().includes(needle),
-          );
+        {({ useCasesPage: found }) => {
+          if (found.totalCount === 0)
+            return query ? (
+              <Empty title="No use case matches">Change or clear the search.</Empty>
+            ) : (
+              <Empty title="No use cases yet">A use case groups the models, traffic and feedback of one task.</Empty>
+            );
           return (
             <>
-              <label className="filter">
-                Find{" "}
-                <input type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder="key or name" />
-              </label>
               <table>
                 <thead>
                   <tr>
@@ -113,7 +128,7 @@ export default function UseCases() {
                   </tr>
                 </thead>
                 <tbody>
-                  {shown.map((u) => (
+                  {found.nodes.map((u) => (
                     <tr key={u.id}>
                       <td>
                         <Link to={`/use-cases/${encodeURIComponent(u.key)}`}>{u.name}</Link>
@@ -127,7 +142,7 @@ export default function UseCases() {
                   ))}
                 </tbody>
               </table>
-              {shown.length === 0 && <Empty title="No use case matches" />}
+              <Pager pageInfo={found.pageInfo} total={found.totalCount} {...paging.pager} />
             </>
           );
         }}

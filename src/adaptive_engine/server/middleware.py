@@ -26,14 +26,6 @@ from adaptive_engine.server.rest.errors import error_body, exception_response
 PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 
-def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" else None
-    return None
-
-
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send(
@@ -63,7 +55,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         platform = platform_of(scope["app"])
-        token = _bearer(scope)
+        token = sessions.bearer_token(scope)
         if is_scrape_token(platform.settings, scope["path"], token):
             # The scrape token is no API key: no principal, and the /metrics route asks for no other.
             scope.setdefault("state", {})["metrics_scraper"] = True

@@ -30,7 +30,7 @@ from starlette.types import Scope
 
 from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.auth.keys import hash_api_key
-from adaptive_engine.server.auth.principal import Principal, principal_for_user
+from adaptive_engine.server.auth.principal import Principal, authenticate, principal_for_user
 from adaptive_engine.server.db.models import ApiKey, ConsoleSession
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
 from adaptive_engine.server.timestamps import utcnow
@@ -61,6 +61,23 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
         if name == wanted:
             return value.decode("latin-1")
     return None
+
+
+def bearer_token(scope: Scope) -> str | None:
+    raw = _header(scope, b"authorization")
+    if raw is None:
+        return None
+    scheme, _, token = raw.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def authenticate_scope(session: AsyncSession, scope: Scope) -> Principal:
+    """The caller of a request read afresh, bypassing the auth cache: long answers (a followed job log)
+    ask again now and then, so that they end with the key or session that opened them."""
+    token = bearer_token(scope)
+    if token is None and (cookie := session_cookie(scope)) is not None:
+        return await authenticate_session(session, cookie)
+    return await authenticate(session, token)
 
 
 def session_cookie(scope: Scope) -> str | None:

@@ -21,6 +21,12 @@ from adaptive_engine.server.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 T = TypeVar("T")
 
 
+def contains(column: Any, text: str) -> Any:
+    """``column`` holds ``text`` (any case), LIKE's wildcards in ``text`` taken literally: listings' search."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=timezone.utc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -41,6 +42,12 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+    @staticmethod
+    def of(page: Any) -> PageInfo:
+        """The page info of a ``db.pagination.Page``."""
+        return PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+                        start_cursor=page.start_cursor, end_cursor=page.end_cursor)
 
 
 @strawberry.input(name="TimeRange", description="From and to: epoch seconds, epoch milliseconds or ISO-8601")

@@ -292,5 +292,12 @@ class JobRunner(PeriodicService):
             return ""
         return await executor.log_tail(job.handle, self.jobs_dir / str(job.id), lines)
 
+    async def log_bytes(self, job: Job, start: int, limit: int) -> tuple[bytes, int]:
+        """See ``Executor.log_bytes``; nothing before the job started."""
+        executor = self.executors.get(job.executor or "")
+        if executor is None or not job.handle:
+            return b"", 0
+        return await executor.log_bytes(job.handle, self.jobs_dir / str(job.id), start, limit)
+
     def job_dir(self, job_id: uuid.UUID) -> Path:
         return self.jobs_dir / str(job_id)

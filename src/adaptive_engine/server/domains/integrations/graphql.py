@@ -490,8 +490,7 @@ class IntegrationQuery:
                                                  after=page.after, before=page.before, statuses=status)
         return DeliveryConnection(
             total_count=total,
-            page_info=PageInfo(has_next_page=result.has_next_page, has_previous_page=result.has_previous_page,
-                               start_cursor=result.start_cursor, end_cursor=result.end_cursor),
+            page_info=PageInfo.of(result),
             nodes=[DeliveryType(row=r) for r in result.items],
         )
 

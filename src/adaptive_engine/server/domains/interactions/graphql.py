@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -463,7 +462,7 @@ class CompletionGroupType:
         _remember_flags(info, hydration)
         return CompletionListType(
             nodes=[CompletionType(view=v) for v in hydration.views],
-            page_info=_page_info(result),
+            page_info=PageInfo.of(result),
         )
 
 
@@ -473,15 +472,6 @@ class CompletionGroupConnection:
     group_by: CompletionGroupBy
     page_info: PageInfo
     nodes: list[CompletionGroupType]
-
-
-def _page_info(page: Any) -> PageInfo:
-    return PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.start_cursor,
-        end_cursor=page.end_cursor,
-    )
 
 
 @strawberry.type
@@ -515,7 +505,7 @@ class InteractionQuery:
         _remember_flags(info, result.hydration)
         return CompletionConnection(
             total_count=result.total_count,
-            page_info=_page_info(result.page),
+            page_info=PageInfo.of(result.page),
             nodes=[CompletionType(view=v) for v in result.hydration.views],
         )
 

@@ -13,6 +13,7 @@ from sqlalchemy import String, and_, cast, exists, false, not_, or_, select, tru
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.lookup import parse_uuid
+from adaptive_engine.server.db.pagination import contains
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback
 from adaptive_engine.server.domains.feedback_keys.service import get_key
 from adaptive_engine.server.errors import InvalidInput
@@ -63,8 +64,7 @@ def _text_condition(column: Any, cond: Any) -> Any:
     if cond.eq is not None:
         parts.append(column == cond.eq)
     if cond.contains is not None:
-        escaped = cond.contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        parts.append(column.ilike(f"%{escaped}%", escape="\\"))
+        parts.append(contains(column, cond.contains))
     return and_(true(), *parts)
 
 

@@ -496,12 +496,7 @@ class JobQuery:
         )
         return JobConnection(
             total_count=total,
-            page_info=PageInfo(
-                has_next_page=result.has_next_page,
-                has_previous_page=result.has_previous_page,
-                start_cursor=result.start_cursor,
-                end_cursor=result.end_cursor,
-            ),
+            page_info=PageInfo.of(result),
             nodes=[JobType(row=j) for j in result.items],
         )
 

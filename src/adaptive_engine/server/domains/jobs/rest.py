@@ -3,19 +3,24 @@ artifact downloads."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import from_path, route_requires
+from adaptive_engine.server.auth.sessions import authenticate_scope
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.domains.models import from_jobs
-from adaptive_engine.server.errors import InvalidInput, NotFound
+from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
 from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.json_input import CheckedRoute, decode_json
@@ -136,6 +141,58 @@ async def job_logs(
 ) -> PlainTextResponse:
     job = await service.get_job(session, caller, job_id)
     return PlainTextResponse(await platform_of(request).job_runner.log_tail(job, tail))
+
+
+# A stream with nothing to say still sends a comment now and then, so that proxies keep it open.
+KEEPALIVE_S = 15.0
+
+
+@router.get(
+    "/jobs/{job_id}/logs/stream",
+    response_class=StreamingResponse,
+    dependencies=[route_requires("use_case:read", use_case=from_path("job_id", find_job, "job"))],
+)
+async def follow_job_log(
+    job_id: str,
+    request: Request,
+    tail: int = Query(200, ge=0, le=10_000),
+    last_event_id: str | None = Header(None),
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> StreamingResponse:
+    """Server-sent events that follow the job's log until the job ends: ``log`` (new text; its id is the
+    byte offset after it, so a reconnecting EventSource resumes where it was), ``status``, then ``end``;
+    ``stopped`` when the caller's key or session dies meanwhile. It starts with the last ``tail`` lines."""
+    job = await service.get_job(session, caller, job_id)
+    runner = platform_of(request).job_runner
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            raise InvalidInput("Last-Event-ID must be a byte offset the stream sent")
+        offset = int(last_event_id)
+    else:
+        offset = await service.tail_start(runner, job, tail)
+    await session.close()  # the stream opens short sessions of its own
+
+    async def recheck(fresh: AsyncSession) -> None:
+        await service.get_job(fresh, await authenticate_scope(fresh, request.scope), job.id)
+
+    async def events() -> AsyncIterator[bytes]:
+        follow = service.follow_log(platform_of(request).sessionmaker, runner, job.id, offset, recheck)
+        sent = time.monotonic()
+        try:
+            async for event in follow:
+                if event.kind == "idle":
+                    if time.monotonic() - sent >= KEEPALIVE_S:
+                        sent = time.monotonic()
+                        yield KEEPALIVE_COMMENT
+                    continue
+                sent = time.monotonic()
+                offset_id = None if event.offset is None else str(event.offset)
+                yield format_sse_event(data_str=json.dumps(event.data), event=event.kind, id=offset_id)
+        except DomainError as error:
+            yield format_sse_event(data_str=json.dumps({"code": error.code, "message": error.message}), event="stopped")
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 @router.get(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import jsonschema
 from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION, Principal
 from adaptive_engine.server.db.base import new_id
@@ -239,6 +242,78 @@ async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | 
     job_id_ = job.id
     after_commit(session, lambda: runner.cancel_soon(job_id_))
     return job
+
+
+# -- following a job's log ------------------------------------------------------------------------------
+LOG_READ_BYTES = 64 * 1024
+LOG_POLL_S = 0.5
+# How often a follower's key or session and its access to the job are checked again.
+LOG_RECHECK_S = 5.0
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    # "log": ``data`` is text, ``offset`` the log's byte offset after it (where a reconnect resumes);
+    # "status": the job's status and progress changed; "end": the job ended and its log is read to the end;
+    # "idle": nothing new this round.
+    kind: str
+    data: Any
+    offset: int | None = None
+
+
+async def tail_start(runner: JobRunner, job: Job, lines: int) -> int:
+    """The byte offset where the log's last ``lines`` lines begin (within its last LOG_READ_BYTES)."""
+    data, size = await runner.log_bytes(job, -LOG_READ_BYTES, LOG_READ_BYTES)
+    begin = size - len(data)
+    if lines == 0:
+        return size
+    cut = len(data) - 1 if data.endswith(b"\n") else len(data)
+    for _ in range(lines):
+        cut = data.rfind(b"\n", 0, cut)
+        if cut < 0:
+            # Fewer lines than asked: all of them, unless the window starts inside a line.
+            return begin if begin == 0 else begin + data.find(b"\n") + 1
+    return begin + cut + 1
+
+
+async def follow_log(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    runner: JobRunner,
+    job_id: uuid.UUID,
+    offset: int,
+    recheck: Callable[[AsyncSession], Awaitable[Any]],
+) -> AsyncIterator[LogEvent]:
+    """The job's log from byte ``offset`` as it grows, whole lines at a time while the job runs, with its
+    status as it changes, until the job has ended and its log is read to the end. ``recheck`` (the caller's
+    access, asked again every LOG_RECHECK_S) raising ends the follow with that error."""
+    last_status: tuple[str, float | None, str | None] | None = None
+    checked = time.monotonic()
+    while True:
+        async with sessionmaker() as session:
+            if time.monotonic() - checked >= LOG_RECHECK_S:
+                await recheck(session)
+                checked = time.monotonic()
+            job = await _job(session, job_id)
+            status = (job.status, job.progress, job.progress_message)
+            finished = job.status in FINISHED
+        if status != last_status:
+            last_status = status
+            yield LogEvent("status", {"status": status[0], "progress": status[1], "message": status[2]})
+        # Read what the log holds now; once the job has ended, nothing more will come.
+        while True:
+            data, _size = await runner.log_bytes(job, offset, LOG_READ_BYTES)
+            whole = data.rfind(b"\n") + 1
+            if not finished and (whole or len(data) < LOG_READ_BYTES):
+                data = data[:whole]  # a line being written is sent once it is whole
+            if not data:
+                break
+            offset += len(data)
+            yield LogEvent("log", data.decode("utf-8", errors="replace"), offset)
+        if finished:
+            yield LogEvent("end", {"status": job.status}, offset)
+            return
+        yield LogEvent("idle", None)  # lets the reader keep a quiet connection alive
+        await asyncio.sleep(LOG_POLL_S)
 
 
 # -- what a running job reports -------------------------------------------------------------------------

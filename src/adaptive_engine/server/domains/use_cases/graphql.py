@@ -23,7 +23,8 @@ from adaptive_engine.server.domains.interactions.activity_types import (
 )
 from adaptive_engine.server.domains.models.types import ModelServiceType
 from adaptive_engine.server.domains.use_cases import service
-from adaptive_engine.server.graphql.common import TimeRange
+from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo, TimeRange
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, children
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -211,6 +212,13 @@ class UseCaseShares:
     shares: list[UseCaseShareInput]
 
 
+@strawberry.type(name="UseCaseConnection")
+class UseCaseConnection:
+    total_count: int
+    page_info: PageInfo
+    nodes: list[UseCaseType]
+
+
 @strawberry.type
 class UseCaseQuery:
     @strawberry.field(extensions=[requires("use_case:read", use_case="id_or_key")])
@@ -223,6 +231,22 @@ class UseCaseQuery:
         ctx = info.context
         archived = filter.is_archived if filter else None
         return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)]
+
+    @strawberry.field(extensions=[authenticated()],
+                      description="The use cases you can see, a page at a time (oldest first, cursors); search "
+                      "matches key or name, any case. useCases answers them all at once.")
+    async def use_cases_page(self, info: Info[Context, None], page: CursorPageInput,
+                             search: str | None = None) -> UseCaseConnection:
+        if page.offset:
+            raise InvalidInput("offset paging is not supported for use cases: use cursors (after / before)")
+        ctx = info.context
+        result, total = await service.page_use_cases(ctx.session, ctx.principal, first=page.first, last=page.last,
+                                                     after=page.after, before=page.before, search=search)
+        return UseCaseConnection(
+            total_count=total,
+            page_info=PageInfo.of(result),
+            nodes=[UseCaseType(row=u) for u in result.items],
+        )
 
 
 @strawberry.type

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key
+from adaptive_engine.server.db.pagination import Page, contains, paginate
 from adaptive_engine.server.db.models import Metric, Role, Team, TeamMember, UseCase, UseCaseMetric, UseCaseShare
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 
@@ -184,6 +185,26 @@ def refuse_archived(use_case: object) -> None:
     if getattr(use_case, "archived", False) or getattr(use_case, "is_archived", False):
         key = getattr(use_case, "key", "?")
         raise Conflict(f"use case '{key}' is archived: it takes no new traffic (unarchive it with updateUseCase)")
+
+
+async def page_use_cases(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    search: str | None = None,
+) -> tuple[Page[UseCase], int]:
+    """The use cases the caller sees, oldest first, a page at a time; ``search`` matches key or name. With
+    the count of all that match."""
+    query = select(UseCase).where(principal.sees_use_case(UseCase.id))
+    if search and search.strip():
+        query = query.where(or_(contains(UseCase.key, search.strip()), contains(UseCase.name, search.strip())))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    page = await paginate(session, query, UseCase, first=first, last=last, after=after, before=before, newest_first=False)
+    return page, int(total or 0)
 
 
 async def share_use_case(

@@ -43,6 +43,12 @@ def tail_text(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def slice_log(data: bytes, start: int, limit: int) -> tuple[bytes, int]:
+    """``Executor.log_bytes`` over a log held whole."""
+    begin = max(0, len(data) + start) if start < 0 else start
+    return data[begin : begin + limit], len(data)
+
+
 class Executor(ABC):
     name: str
     # Whether a run survives a server restart and can be watched again from its handle.
@@ -66,6 +72,11 @@ class Executor(ABC):
 
     @abstractmethod
     async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str: ...
+
+    @abstractmethod
+    async def log_bytes(self, handle: str, job_dir: Path, start: int, limit: int) -> tuple[bytes, int]:
+        """At most ``limit`` bytes of the log from byte ``start`` (a negative start counts from its end), and
+        the log's size: what a follower of the log reads as it grows."""
 
     async def close(self) -> None:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,6 +107,19 @@ class LocalExecutor(Executor):
         with open(path, "rb") as log:
             log.seek(max(0, size - 64 * 1024))
             return tail_text(log.read().decode("utf-8", errors="replace"), lines)
+
+    async def log_bytes(self, handle: str, job_dir: Path, start: int, limit: int) -> tuple[bytes, int]:
+        path = job_dir / "job.log"
+        if not path.exists():
+            return b"", 0
+
+        def read() -> tuple[bytes, int]:
+            with open(path, "rb") as log:
+                size = os.fstat(log.fileno()).st_size
+                log.seek(max(0, size + start) if start < 0 else min(start, size))
+                return log.read(limit), size
+
+        return await asyncio.to_thread(read)
 
     async def close(self) -> None:
         for handle in list(self._processes):

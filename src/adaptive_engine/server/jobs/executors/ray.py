@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_engine.server.errors import Unavailable
-from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, tail_text
+from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, slice_log, tail_text
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.sandbox import PACKAGE_ROOT
 
@@ -96,9 +96,15 @@ class RayExecutor(Executor):
     async def cancel(self, handle: str) -> None:
         await asyncio.to_thread(lambda: self._jobs().stop_job(handle))
 
-    async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:
+    async def _logs(self, handle: str) -> str:
         try:
-            text = await asyncio.to_thread(lambda: self._jobs().get_job_logs(handle))
+            return await asyncio.to_thread(lambda: self._jobs().get_job_logs(handle))
         except Exception:  # noqa: BLE001 - logs are best effort
             return ""
-        return tail_text(text, lines)
+
+    async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:
+        return tail_text(await self._logs(handle), lines)
+
+    async def log_bytes(self, handle: str, job_dir: Path, start: int, limit: int) -> tuple[bytes, int]:
+        # Ray hands the whole log each time: a follower of a big Ray log pays for it at each read.
+        return slice_log((await self._logs(handle)).encode("utf-8"), start, limit)
