@@ -128,9 +128,10 @@ def test_the_loop_from_the_browser(browser_page: Any, story: LiveServer) -> None
     form.get_by_role("button", name="Run").click()
     expect(page.get_by_role("heading", name="learn-from-ratings")).to_be_visible()
     loss = page.get_by_role("region", name="Metrics").get_by_role("heading", name=re.compile("^loss"))
-    expect(loss).to_contain_text("from", timeout=150_000)  # two points or more drawn while it runs
+    # Safety nets, not speed checks: six CPU training steps took over 4 minutes on two loaded cores.
+    expect(loss).to_contain_text("from", timeout=600_000)  # two points or more drawn while it runs
     expect(page.get_by_role("img", name="loss per step").locator("canvas")).to_be_visible()
-    expect(page.locator(".page-head").get_by_text("completed")).to_be_visible(timeout=150_000)
+    expect(page.locator(".page-head").get_by_text("completed")).to_be_visible(timeout=600_000)
     expect(page.get_by_role("log", name="Job log")).to_contain_text("sft: 3 rows")
     last, first = (float(x) for x in re.search(r"last ([\d.]+) from ([\d.]+)", loss.inner_text()).groups())
     assert last < first, f"the loss did not fall: {first} -> {last}"
