@@ -98,7 +98,6 @@ def serve(
     except DataDirInUse as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=IN_USE_EXIT_STATUS) from None
-    typer.echo(f"Adaptive Engine on {settings.resolved_callback_url} (console and API; data in {settings.data_dir})")
     # OpenMP threads that spin while they wait turn every torch op into a stall when the cores are shared
     # (the event loop, graders, jobs, other programs): a 16-row decode step took 1.4 s instead of 0.3 s
     # on 2 busy cores. Set before torch loads; job processes inherit it. An explicit value wins.
@@ -125,7 +124,11 @@ def serve(
 
         logging.captureWarnings(True)  # Python's warnings become JSON records too
     config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **logging_options,
-                            **uvicorn_options(settings))
+                            **uvicorn_options(settings))  # logging is configured from here on
+    from adaptive_engine.server.observability.logs import announce
+
+    announce(f"Adaptive Engine on {settings.resolved_callback_url} (console and API; data in {settings.data_dir})",
+             json_format=settings.log_format == "json")
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
     sock = config.bind_socket()

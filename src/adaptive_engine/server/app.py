@@ -63,6 +63,7 @@ from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.json_input import JsonLimits
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
+from adaptive_engine.server.observability.logs import announce as announce_to_operator
 from adaptive_engine.server.readiness import announce_when_ready
 from adaptive_engine.server.readiness import check as check_readiness
 from adaptive_engine.server.rest.router import api_router
@@ -176,6 +177,9 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
             if own_lock is not None:
                 own_lock.release()
 
+    def say(message: str) -> None:
+        announce_to_operator(message, json_format=settings.log_format == "json")
+
     @asynccontextmanager
     async def _started(app: FastAPI) -> AsyncIterator[None]:
         platform = platform_of(app)
@@ -190,19 +194,16 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
                         result.generated_key)
         elif result.generated_key:
             # Printed once, on the first start; stored hashed, and in a 0600 file for the operator.
-            print(
-                f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
-                f"    {result.generated_key}\n",
-                flush=True,
-            )
+            say(f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
+                f"    {result.generated_key}\n")
         elif announce:
             where = ("ADAPTIVE_ADMIN_API_KEY" if settings.admin_api_key
                      else f"{settings.data_dir / ADMIN_KEY_FILE} (written on the first start)")
-            print(f"Admin API key: {where}", flush=True)
+            say(f"Admin API key: {where}")
         for service in platform.services:
             await service.start()
         platform.ready = True
-        announcer = (asyncio.create_task(announce_when_ready(platform, settings.resolved_callback_url))
+        announcer = (asyncio.create_task(announce_when_ready(platform, settings.resolved_callback_url, say))
                      if announce else None)
         try:
             yield

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -74,8 +75,9 @@ async def check(platform: Platform) -> Readiness:
     return result
 
 
-async def announce_when_ready(platform: Platform, url: str, interval_s: float = 0.5) -> None:
-    """Print ``ready: URL`` once every check passes (``serve`` runs this in the background)."""
+async def announce_when_ready(platform: Platform, url: str, say: Callable[[str], None] = print,
+                             interval_s: float = 0.5) -> None:
+    """Say ``ready: URL`` once every check passes (``serve`` runs this in the background)."""
     while not (await check(platform)).ready:
         await asyncio.sleep(interval_s)
-    print(f"ready: {url}", flush=True)
+    say(f"ready: {url}")

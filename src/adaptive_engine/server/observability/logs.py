@@ -98,3 +98,13 @@ def json_log_config(level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["default"], "level": "WARNING"},
     }
+
+
+def announce(message: str, *, json_format: bool) -> None:
+    """What ``serve`` tells its operator (its URL, where the admin key is, "ready"): a plain line for a terminal,
+    or, with ADAPTIVE_LOG_FORMAT=json, a record like every other line of the process (stdout stays the access
+    log's)."""
+    if json_format:
+        logging.getLogger("adaptive_engine.serve").info(message)
+    else:
+        print(message, flush=True)
