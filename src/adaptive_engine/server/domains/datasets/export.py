@@ -218,13 +218,14 @@ async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_datase
         result = await conn.stream(query.execution_options(yield_per=STREAM_ROWS))
         async for partition in result.partitions(STREAM_ROWS):
             done = []
+            # Positions rather than names: this loop runs once per row and feedback value.
             for r in partition:
-                if current is None or r.id != current.id:
+                if current is None or r[0] != current[0]:
                     if current is not None:
                         done.append(_interaction_row(current, feedback))
                     current, feedback = r, {}
-                if r.feedback_key is not None:
-                    feedback[r.feedback_key] = r.feedback_value  # the latest value of a key wins
+                if r[10] is not None:  # feedback_key
+                    feedback[r[10]] = r[11]  # the latest value of a key wins
             if done:
                 yield done
     if current is not None:
@@ -245,10 +246,11 @@ def _dataset_row(r: Any) -> dict[str, Any]:
 
 
 def _interaction_row(r: Any, feedback: dict[str, float]) -> dict[str, Any]:
+    row_id, created_at, model, source, session_id, user, prompt_hash, messages, completion, labels = r[:10]
     return {
-        "id": _uuid_text(r.id), "created_at": r.created_at, "model": r.model_key, "source": r.source,
-        "session_id": _uuid_text(r.session_id), "user_id": r.user_ref, "prompt_hash": r.prompt_hash,
-        "messages": _loads(r.messages) or [], "completion": r.completion, "labels": _loads(r.labels) or {},
+        "id": _uuid_text(row_id), "created_at": created_at, "model": model, "source": source,
+        "session_id": _uuid_text(session_id), "user_id": user, "prompt_hash": prompt_hash,
+        "messages": _loads(messages) or [], "completion": completion, "labels": _loads(labels) or {},
         "feedback": feedback,
     }
 
