@@ -100,6 +100,11 @@ def test_exports_parse_back(client: Adaptive, traffic: dict, tmp_path: Path) -> 
     rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
     assert [r["completion"] for r in rows] == ["answer 2.0", "answer 2.1"]
     assert [r["feedback"][traffic["quality"]] for r in rows] == [0.2, 0.9]
+    # Ids, times and sessions as the API lists them (the export reads them as text and epoch seconds in SQL).
+    listed = client.interactions.list(filters=filters, order=[{"field": "created_at", "order": "ASC"}]).nodes
+    assert [(r["id"], r["created_at"], r["session_id"], r["prompt_hash"]) for r in rows] == [
+        (n.id, n.created_at, n.session_id and str(n.session_id), n.prompt_hash) for n in listed]
+    assert all(isinstance(r["created_at"], int) and r["created_at"] > 1_600_000_000 for r in rows)
     path = client.interactions.export(str(tmp_path / "i.csv"), filters=filters, format="csv")
     table = list(csv.DictReader(io.StringIO(Path(path).read_text())))
     assert [r["id"] for r in table] == [r["id"] for r in rows]

@@ -106,7 +106,7 @@ def test_order_and_pages(client, traffic: dict) -> None:  # noqa: ANN001
     last_two = client.interactions.list(page={"last": 2})
     assert _ids(last_two) == [ids[1], ids[0]]
     with pytest.raises(ValidationError):
-        client.interactions.list(order=[{"field": "completion", "order": "ASC"}])
+        client.interactions.list(order=[{"field": "labels", "order": "ASC"}])
     with pytest.raises(ValidationError):
         client.interactions.list(page={"first": 2, "after": "not-a-cursor"})
 

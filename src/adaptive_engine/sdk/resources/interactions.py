@@ -123,8 +123,9 @@ class Interactions(Resource):
         group_by: Literal["model", "prompt"] | None = None,
         use_case: str | None = None,
     ):
-        """Interactions of the use case, newest first unless ``order`` says
-        ``[{"field": "created_at", "order": "ASC"}]``. ``filters``: models, timerange {from_, to},
+        """Interactions of the use case, newest first unless ``order`` names one field and ASC/DESC:
+        created_at, id, model, source, prompt_hash, completion, finish_reason, prompt_tokens,
+        completion_tokens, latency_ms or cost (ties by id, NULLs last ascending). ``filters``: models, timerange {from_, to},
         session_id, user_id, completion_id, labels [{key, value?}], feedbacks [{metric, value: {gt, ...}}],
         comparisons [{metric}], source, prompt_hash, completion / prompt (text contains), ab_campaign.
         ``page``: first / after or last / before (cursors from ``page_info``). With ``group_by``, the

@@ -1,6 +1,8 @@
-"""The one cursor pagination helper: keyset pagination on (created_at, id).
+"""The one cursor pagination helper: keyset pagination on (sort column, id), created_at by default.
 
-Cursors are opaque and point at a row, so pages stay correct while new rows arrive.
+Cursors are opaque and point at a row, so pages stay correct while new rows arrive. Ties on the sort
+column are broken by id; NULLs sort as the largest value (last ascending, first descending) on every
+database, so nullable columns page the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -42,6 +44,48 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidInput(f"invalid cursor '{cursor}'") from exc
 
 
+@dataclass(frozen=True)
+class SortKey:
+    """A mapped column to page by (``Model.column``); ``name`` is what cursors carry, so a cursor
+    made under one ordering is refused under another."""
+
+    name: str
+    column: Any
+
+
+def encode_sort_cursor(name: str, value: Any, row_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = {"ts": (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()}
+    elif isinstance(value, uuid.UUID):
+        value = {"uuid": str(value)}
+    raw = json.dumps({"by": name, "v": value, "id": str(row_id)}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_sort_cursor(cursor: str, name: str) -> tuple[Any, uuid.UUID]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        value, by, row_id = data["v"], data["by"], uuid.UUID(data["id"])
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["ts"]) if "ts" in value else uuid.UUID(value["uuid"])
+    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the caller's input error
+        raise InvalidInput(f"invalid cursor '{cursor}'") from exc
+    if by != name:
+        raise InvalidInput(f"cursor '{cursor}' belongs to a listing ordered by '{by}', not '{name}'")
+    return value, row_id
+
+
+def _past(column: Any, row_id: Any, value: Any, cid: uuid.UUID, greater: bool) -> Any:
+    """Rows after (value, cid) in (column, id) order, NULL counting as larger than any value."""
+    if greater:
+        if value is None:
+            return and_(column.is_(None), row_id > cid)
+        return or_(column > value, and_(column == value, row_id > cid), column.is_(None))
+    if value is None:
+        return or_(column.is_not(None), and_(column.is_(None), row_id < cid))
+    return or_(column < value, and_(column == value, row_id < cid))
+
+
 @dataclass
 class Page(Generic[T]):
     items: list[T]
@@ -62,8 +106,10 @@ async def paginate(
     after: str | None = None,
     before: str | None = None,
     newest_first: bool = True,
+    sort: SortKey | None = None,
 ) -> Page[Any]:
-    """Page through ``query`` (selecting ``model`` rows) ordered by (created_at, id)."""
+    """Page through ``query`` (selecting ``model`` rows) ordered by (created_at, id), or by
+    (``sort``, id) when given; ``newest_first`` then means descending."""
     if first is not None and last is not None:
         raise InvalidInput("pass either first or last, not both")
     for name, value in (("first", first), ("last", last)):
@@ -71,28 +117,45 @@ async def paginate(
             raise InvalidInput(f"{name} must be between 0 and {MAX_PAGE_SIZE}")
     size = first if first is not None else last if last is not None else DEFAULT_PAGE_SIZE
     backwards = last is not None
-    created, row_id = model.created_at, model.id
+    row_id = model.id
+    descending = newest_first != backwards
+    if sort is None:
+        created = model.created_at
 
-    def beyond(cursor: str, forward: bool) -> Any:
-        at, cid = decode_cursor(cursor)
-        # Rows strictly after the cursor in the listing's direction.
-        if forward == newest_first:
-            return or_(created < at, and_(created == at, row_id < cid))
-        return or_(created > at, and_(created == at, row_id > cid))
+        def beyond(cursor: str, forward: bool) -> Any:
+            at, cid = decode_cursor(cursor)
+            # Rows strictly after the cursor in the listing's direction.
+            if forward == newest_first:
+                return or_(created < at, and_(created == at, row_id < cid))
+            return or_(created > at, and_(created == at, row_id > cid))
+
+        order = (created.desc(), row_id.desc()) if descending else (created.asc(), row_id.asc())
+
+        def cursor_of(row: Any) -> str:
+            return encode_cursor(row.created_at, row.id)
+    else:
+        column, attribute = sort.column, sort.column.key
+
+        def beyond(cursor: str, forward: bool) -> Any:
+            value, cid = decode_sort_cursor(cursor, sort.name)
+            return _past(column, row_id, value, cid, greater=forward != newest_first)
+
+        order = (column.desc().nulls_first(), row_id.desc()) if descending else (column.asc().nulls_last(), row_id.asc())
+
+        def cursor_of(row: Any) -> str:
+            return encode_sort_cursor(sort.name, getattr(row, attribute), row.id)
 
     if after:
         query = query.where(beyond(after, True))
     if before:
         query = query.where(beyond(before, False))
-    descending = newest_first != backwards
-    order = (created.desc(), row_id.desc()) if descending else (created.asc(), row_id.asc())
     rows = list((await session.execute(query.order_by(*order).limit(size + 1))).scalars().unique())
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    start = encode_cursor(rows[0].created_at, rows[0].id) if rows else None
-    end = encode_cursor(rows[-1].created_at, rows[-1].id) if rows else None
+    start = cursor_of(rows[0]) if rows else None
+    end = cursor_of(rows[-1]) if rows else None
     return Page(
         items=rows,
         has_next_page=more if not backwards else bool(before),

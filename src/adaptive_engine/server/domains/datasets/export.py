@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import BigInteger, Text, cast, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -31,6 +32,8 @@ from adaptive_engine.server.timestamps import epoch, parse_datetime
 FORMATS = ("jsonl", "csv")
 MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv"}
 PARTITION_ROWS = 1000
+# Rows fetched per round trip and per written chunk: large chunks keep the per-write cost off each row.
+STREAM_ROWS = 5000
 INTERACTION_COLUMNS = ("id", "created_at", "model", "source", "session_id", "user_id", "prompt_hash", "messages",
                        "completion", "labels", "feedback")
 DATASET_COLUMNS = ("id", "messages", "prompt", "completion", "chosen", "rejected", "feedback", "labels", "metadata")
@@ -158,17 +161,45 @@ async def feedback_values(conn: Any, ids: list[Any], metric_ids: list[Any] | Non
     return out
 
 
+def _epoch_seconds(dialect: str) -> Any:
+    """created_at as whole epoch seconds computed by the database (what ``epoch`` gives), not a datetime per row."""
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", Completion.created_at), BigInteger).label("created_at")
+    return cast(func.floor(extract("epoch", Completion.created_at)), BigInteger).label("created_at")
+
+
+def _uuid_text(text: str | None) -> str | None:
+    """A UUID column read as text (skipping a UUID object per row) in its canonical form: SQLite keeps
+    32 hex digits, PostgreSQL already writes the dashes."""
+    if text is None or len(text) != 32:
+        return text
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _loads(text: str | bytes | None) -> Any:
+    """A stored JSON column's text: orjson, or the standard decoder for what orjson refuses (NaN)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_dataset: bool) -> AsyncIterator[list[dict[str, Any]]]:
     """The selected completions, oldest first, a partition at a time; ``as_dataset``: as PROMPT_COMPLETION rows."""
-    # Plain rows of the columns written, not ORM objects: an export reads many.
-    columns = (Completion.id, Completion.created_at, Completion.model_key, Completion.source, Completion.session_id,
-               Completion.user_ref, Completion.prompt_hash, Completion.messages, Completion.completion, Completion.labels)
+    # Plain rows of the columns written, not ORM objects: an export reads many. The JSON columns come as their
+    # text and are decoded here with orjson (the driver's decoder is the standard library's, several times slower).
+    columns = (cast(Completion.id, Text).label("id"), _epoch_seconds(engine.dialect.name), Completion.model_key,
+               Completion.source, cast(Completion.session_id, Text).label("session_id"), Completion.user_ref,
+               Completion.prompt_hash, cast(Completion.messages, Text).label("messages"), Completion.completion,
+               cast(Completion.labels, Text).label("labels"))
     if as_dataset:
         query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
         async with engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
-            async for partition in result.partitions(PARTITION_ROWS):
-                yield [_dataset_row(r) for r in partition if r.completion and r.messages]
+            result = await conn.stream(query.execution_options(yield_per=STREAM_ROWS))
+            async for partition in result.partitions(STREAM_ROWS):
+                yield [_dataset_row(r) for r in partition if r.completion and r.messages and r.messages != "[]"]
         return
     # Each completion's feedback joined in the same stream (a row per value, consecutive): no query per partition.
     # An alias, so that the filter's own feedback conditions (EXISTS on the table) are not tied to this join.
@@ -184,16 +215,17 @@ async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_datase
     current: Any = None
     feedback: dict[str, float] = {}
     async with engine.connect() as conn:
-        result = await conn.stream(query.execution_options(yield_per=PARTITION_ROWS))
-        async for partition in result.partitions(PARTITION_ROWS):
+        result = await conn.stream(query.execution_options(yield_per=STREAM_ROWS))
+        async for partition in result.partitions(STREAM_ROWS):
             done = []
+            # Positions rather than names: this loop runs once per row and feedback value.
             for r in partition:
-                if current is None or r.id != current.id:
+                if current is None or r[0] != current[0]:
                     if current is not None:
                         done.append(_interaction_row(current, feedback))
                     current, feedback = r, {}
-                if r.feedback_key is not None:
-                    feedback[r.feedback_key] = r.feedback_value  # the latest value of a key wins
+                if r[10] is not None:  # feedback_key
+                    feedback[r[10]] = r[11]  # the latest value of a key wins
             if done:
                 yield done
     if current is not None:
@@ -206,17 +238,20 @@ def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]
 
 
 def _dataset_row(r: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": str(r.id), "messages": dataset_messages(r.messages), "completion": r.completion}
-    if r.labels:
-        row["labels"] = {str(k): str(v) for k, v in r.labels.items()}
+    row: dict[str, Any] = {"id": _uuid_text(r.id), "messages": dataset_messages(_loads(r.messages)), "completion": r.completion}
+    labels = _loads(r.labels)
+    if labels:
+        row["labels"] = {str(k): str(v) for k, v in labels.items()}
     return row
 
 
 def _interaction_row(r: Any, feedback: dict[str, float]) -> dict[str, Any]:
+    row_id, created_at, model, source, session_id, user, prompt_hash, messages, completion, labels = r[:10]
     return {
-        "id": str(r.id), "created_at": epoch(r.created_at), "model": r.model_key, "source": r.source,
-        "session_id": str(r.session_id) if r.session_id else None, "user_id": r.user_ref, "prompt_hash": r.prompt_hash,
-        "messages": r.messages or [], "completion": r.completion, "labels": r.labels or {}, "feedback": feedback,
+        "id": _uuid_text(row_id), "created_at": created_at, "model": model, "source": source,
+        "session_id": _uuid_text(session_id), "user_id": user, "prompt_hash": prompt_hash,
+        "messages": _loads(messages) or [], "completion": completion, "labels": _loads(labels) or {},
+        "feedback": feedback,
     }
 
 
@@ -230,7 +265,7 @@ async def encode(partitions: AsyncIterator[list[dict[str, Any]]], fmt: str, colu
         yield _csv_lines([columns])
     async for rows in partitions:
         if fmt == "jsonl":
-            yield b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows)
+            yield b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows])
         else:
             yield _csv_lines([[_cell(r.get(c)) for c in columns] for r in rows])
 
@@ -255,7 +290,7 @@ async def file_rows(path: Path) -> AsyncIterator[list[dict[str, Any]]]:
         batch: list[dict[str, Any]] = []
         for line in lines:
             if line.strip():
-                batch.append(json.loads(line))
+                batch.append(_loads(line))
             if len(batch) >= PARTITION_ROWS:
                 yield batch
                 batch = []

@@ -457,7 +457,7 @@ class CompletionGroupType:
         self, info: Info[Context, None], page: CursorPageInput | None = None, order: list[OrderPair] | None = None
     ) -> CompletionListType:
         ctx = info.context
-        result = await service.page_completions(ctx.session, self.group.conditions, page, service.newest_first(order), ignore_group_cursors=True)
+        result = await service.page_completions(ctx.session, self.group.conditions, page, service.completion_order(order), ignore_group_cursors=True)
         hydration = await service.hydrate(ctx.session, result.items)
         _remember_flags(info, hydration)
         return CompletionListType(
@@ -487,7 +487,7 @@ class InteractionQuery:
         return CompletionType(view=hydration.views[0])
 
     @strawberry.field(
-        description="Interactions of a use case, filtered, ordered by creation time, cursor-paged",
+        description="Interactions of a use case, filtered, ordered by any documented field (creation time by default), cursor-paged",
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
     async def completions(

@@ -22,7 +22,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.pagination import Page, paginate
+from adaptive_engine.server.db.pagination import Page, SortKey, paginate
 from adaptive_engine.server.domains.feedback_keys.service import (
     coerce_value,
     feedback_flags,
@@ -436,19 +436,44 @@ async def get_interaction(session: AsyncSession, principal: Principal, *, use_ca
     return await hydrate(session, [completion])
 
 
-ORDER_FIELDS = {"created_at", "createdAt", "created"}
+# The fields interactions can be ordered by (the engine's Completion fields and usage metadata), each
+# under its snake_case and camelCase names. None = creation time, the pager's default key.
+ORDER_COLUMNS: dict[str, Any] = {
+    "created_at": None, "createdAt": None,
+    "id": orm.Completion.id,
+    "model": orm.Completion.model_key,
+    "source": orm.Completion.source,
+    "prompt_hash": orm.Completion.prompt_hash, "promptHash": orm.Completion.prompt_hash,
+    "completion": orm.Completion.completion,
+    "finish_reason": orm.Completion.finish_reason, "finishReason": orm.Completion.finish_reason,
+    "prompt_tokens": orm.Completion.prompt_tokens, "promptTokens": orm.Completion.prompt_tokens,
+    "completion_tokens": orm.Completion.completion_tokens, "completionTokens": orm.Completion.completion_tokens,
+    "latency_ms": orm.Completion.latency_ms, "latencyMs": orm.Completion.latency_ms,
+    "cost": orm.Completion.cost,
+}
 
 
-def newest_first(order: Sequence[Any] | None) -> bool:
-    """Interactions are ordered by creation time (then id); DESC unless asked otherwise."""
+@dataclass(frozen=True)
+class CompletionOrder:
+    sort: SortKey | None
+    descending: bool
+
+
+def completion_order(order: Sequence[Any] | None) -> CompletionOrder:
+    """One field of ORDER_COLUMNS, ASC or DESC; newest first when none is given. Ties break on id."""
     if not order:
-        return True
+        return CompletionOrder(None, True)
     if len(order) > 1:
         raise InvalidInput("interactions can be ordered by one field only")
     pair = order[0]
-    if pair.field not in ORDER_FIELDS:
-        raise InvalidInput(f"cannot order interactions by '{pair.field}': use 'created_at'")
-    return str(getattr(pair.order, "value", pair.order)).upper() == "DESC"
+    if pair.field not in ORDER_COLUMNS:
+        raise InvalidInput(f"order.field: cannot order interactions by '{pair.field}'; use one of {', '.join(ORDER_COLUMNS)}")
+    direction = str(getattr(pair.order, "value", pair.order)).upper()
+    if direction not in ("ASC", "DESC"):
+        raise InvalidInput(f"order.order: '{pair.order}' is not ASC or DESC")
+    column = ORDER_COLUMNS[pair.field]
+    # Cursors carry the column's own name, so camelCase and snake_case spellings share cursors.
+    return CompletionOrder(None if column is None else SortKey(column.key, column), direction == "DESC")
 
 
 @dataclass
@@ -471,12 +496,12 @@ async def list_interactions(
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
     campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
-    result = await page_completions(session, conditions, page, newest_first(order))
+    result = await page_completions(session, conditions, page, completion_order(order))
     total = (await session.execute(select(func.count()).select_from(orm.Completion).where(*conditions))).scalar_one()
     return InteractionPage(await hydrate(session, result.items), result, int(total))
 
 
-async def page_completions(session: AsyncSession, conditions: list[Any], page: Any, newest: bool, *, ignore_group_cursors: bool = False) -> Page:
+async def page_completions(session: AsyncSession, conditions: list[Any], page: Any, order: CompletionOrder, *, ignore_group_cursors: bool = False) -> Page:
     first = getattr(page, "first", None)
     last = getattr(page, "last", None)
     after = getattr(page, "after", None)
@@ -488,7 +513,7 @@ async def page_completions(session: AsyncSession, conditions: list[Any], page: A
         before = None if before and before.startswith(GROUP_CURSOR) else before
     return await paginate(
         session, select(orm.Completion).where(*conditions), orm.Completion,
-        first=first, last=last, after=after, before=before, newest_first=newest,
+        first=first, last=last, after=after, before=before, newest_first=order.descending, sort=order.sort,
     )
 
 
@@ -650,5 +675,5 @@ async def list_grouped(
 
 
 async def list_group_completions(session: AsyncSession, group: Group, page: Any, order: Sequence[Any] | None) -> Hydration:
-    result = await page_completions(session, group.conditions, page, newest_first(order), ignore_group_cursors=True)
+    result = await page_completions(session, group.conditions, page, completion_order(order), ignore_group_cursors=True)
     return await hydrate(session, result.items)
