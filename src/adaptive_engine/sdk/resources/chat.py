@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Resource, operation
 from adaptive_engine.sdk._requests import Rest, Stream
 from adaptive_engine.sdk.errors import error_for
 from adaptive_engine.sdk.types import ChatResponse, ChatResponseChunk
@@ -21,7 +21,7 @@ def _chunk(data: Any) -> ChatResponseChunk:
     return ChatResponseChunk.model_validate(data)
 
 
-class Chat(Resource):
+class Chat(Resource[C]):
     """Chat completions on a use case's models (``POST /api/v1/chat/completions``)."""
 
     @operation
