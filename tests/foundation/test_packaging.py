@@ -78,6 +78,7 @@ def test_python_versions_are_declared(metadata: email.message.Message) -> None:
     for minor in ("3.11", "3.12", "3.13"):
         assert f"Programming Language :: Python :: {minor}" in classifiers
     assert "Typing :: Typed" in classifiers
+    assert metadata["License-Expression"] == "Apache-2.0"
 
 
 BLOCKED = f"""
