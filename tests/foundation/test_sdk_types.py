@@ -25,13 +25,19 @@ async def caller() -> None:
     reveal_type(sync.feedback.register_key("csat", kind="scalar"))
     reveal_type(sync.interactions.list())
     reveal_type(sync.use_cases.get)
+    messages = [{"role": "user", "content": "Hello"}]
+    reveal_type(sync.chat.create(messages, temperature=0, max_tokens=16))
+    reveal_type(sync.chat.create(messages, stream=True))
     aclient = AsyncAdaptive("http://127.0.0.1:8000", api_key="key")
     reveal_type(aclient.use_cases.create("support"))
     reveal_type(await aclient.use_cases.create("support"))
     reveal_type(await aclient.models.list())
     reveal_type(await aclient.jobs.wait("job-id"))
+    reveal_type(await aclient.chat.create(messages))
+    reveal_type(await aclient.chat.create(messages, stream=True))
     sync.models.get(42)
     sync.jobs.wait("job-id", timeout_seconds=1)
+    sync.chat.create(messages, temperature="hot")
 '''
 
 TYPES = "adaptive_engine.sdk.types"
@@ -44,10 +50,14 @@ EXPECTED = [
     f"{TYPES}.FeedbackKeyDetails",
     f"{TYPES}.InteractionPage | {TYPES}.InteractionGroupPage",
     f"def (use_case: str | None =) -> {TYPES}.UseCase",
+    f"{TYPES}.ChatResponse",
+    f"typing.Iterator[{TYPES}.ChatResponseChunk]",
     f"typing.Awaitable[{TYPES}.UseCase]",
     f"{TYPES}.UseCase",
     f"list[{TYPES}.Model]",
     f"{TYPES}.Job",
+    f"{TYPES}.ChatResponse",
+    f"typing.AsyncIterator[{TYPES}.ChatResponseChunk]",
 ]
 
 
@@ -64,6 +74,7 @@ def test_sdk_methods_have_precise_types_for_callers(tmp_path: Path) -> None:
     assert revealed == EXPECTED, done.stdout
     errors = [line.split(": error: ")[1] for line in done.stdout.splitlines() if ": error: " in line]
     # The parameters are checked too: a wrong argument type and an unknown keyword are caller errors.
-    assert len(errors) == 2, done.stdout
+    assert len(errors) == 3, done.stdout
     assert 'Argument 1 has incompatible type "int"; expected "str"' in errors[0]
     assert 'Unexpected keyword argument "timeout_seconds"' in errors[1]
+    assert 'No overload variant of "__call__" of "SyncChatCreate" matches' in errors[2]
