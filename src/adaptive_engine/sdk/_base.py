@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Awaitable, Callable, Generator
+from types import MethodType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
@@ -47,7 +48,6 @@ class Operation(Generic[P, R]):
             return resource._client._transport.run(method(resource, *args, **kwargs))
 
         self._function = run
-        functools.update_wrapper(self, method)
 
     @overload
     def __get__(self, resource: None, owner: type | None = None) -> Callable[..., Any]: ...
@@ -57,7 +57,7 @@ class Operation(Generic[P, R]):
     def __get__(self, resource: Resource[AsyncAdaptive], owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
     def __get__(self, resource: Resource[Any] | None, owner: type | None = None) -> Callable[..., Any]:
         # A bound method as a plain function gives: inspect.signature and help() read the method's own.
-        return self._function if resource is None else self._function.__get__(resource, owner)
+        return self._function if resource is None else MethodType(self._function, resource)
 
 
 def operation(method: Callable[Concatenate[Any, P], Generator[Any, Any, R]]) -> Operation[P, R]:
