@@ -51,8 +51,32 @@ def main_options(
     ErrorHandling.debug = debug
 
 
+# What the [server] extra brings that the SDK alone lacks: the first one missing names the extra to install.
+SERVER_MODULES = ("fastapi", "uvicorn", "strawberry", "sqlalchemy", "alembic", "aiosqlite", "asyncpg",
+                  "pydantic_settings")
+
+
+def require_server_extra() -> None:
+    """Fail with one line naming the [server] extra when `pip install adaptive-engine` (the SDK) is all there is."""
+    import importlib
+
+    for name in SERVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            fail(f"the server needs the [server] extra ({name} is not installed): "
+                 "pip install 'adaptive-engine[server]'")
+
+
+@keys_app.callback()
+def keys_options() -> None:
+    """API keys (on the server's database)"""
+    require_server_extra()
+
+
 def _settings(data_dir: Path | None, database_url: str | None, **flags: object):  # noqa: ANN202
     """The server's settings: the flags given, then ADAPTIVE_* variables, then defaults."""
+    require_server_extra()
     from pydantic import ValidationError
 
     from adaptive_engine.server.config import Settings

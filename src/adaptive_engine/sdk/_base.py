@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from types import MethodType
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
     from adaptive_engine.sdk.client import Adaptive, AsyncAdaptive
 
 R = TypeVar("R")
+P = ParamSpec("P")
+# The client that owns a resource: its operations return the result on Adaptive, an awaitable of it on
+# AsyncAdaptive (what a caller's type checker sees; one generator serves both at run time).
+C = TypeVar("C", bound="Adaptive | AsyncAdaptive")
+# An operation's own type: a generator of requests that returns R (``def get(...) -> Returns[Model]``).
+Returns = Generator[Any, Any, R]
 
 
 class APIObject(BaseModel):
@@ -31,19 +38,35 @@ def resolve_api_key(api_key: str | None) -> str:
     return key
 
 
-def operation(method: Callable[..., Generator[Any, Any, R]]) -> Callable[..., R]:
-    """Turn a generator method (yielding requests) into a method of the client that owns the resource:
-    a plain call on Adaptive, an awaitable on AsyncAdaptive."""
+class Operation(Generic[P, R]):
+    """A resource method written as a generator of requests, bound on access to the client's transport: a
+    plain call on Adaptive, an awaitable on AsyncAdaptive. Typed per client through ``__get__``."""
 
-    @functools.wraps(method)
-    def run(self: Resource, *args: Any, **kwargs: Any) -> Any:
-        return self._client._transport.run(method(self, *args, **kwargs))
+    def __init__(self, method: Callable[Concatenate[Any, P], Generator[Any, Any, R]]) -> None:
+        @functools.wraps(method)
+        def run(resource: Resource[Any], *args: Any, **kwargs: Any) -> Any:
+            return resource._client._transport.run(method(resource, *args, **kwargs))
 
-    return run
+        self._function = run
+
+    @overload
+    def __get__(self, resource: None, owner: type | None = None) -> Callable[..., Any]: ...
+    @overload
+    def __get__(self, resource: Resource[Adaptive], owner: type | None = None) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, resource: Resource[AsyncAdaptive], owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    def __get__(self, resource: Resource[Any] | None, owner: type | None = None) -> Callable[..., Any]:
+        # A bound method as a plain function gives: inspect.signature and help() read the method's own.
+        return self._function if resource is None else MethodType(self._function, resource)
 
 
-class Resource:
-    def __init__(self, client: Adaptive | AsyncAdaptive) -> None:
+def operation(method: Callable[Concatenate[Any, P], Generator[Any, Any, R]]) -> Operation[P, R]:
+    """Turn a generator method (yielding requests) into a method of the client that owns the resource."""
+    return Operation(method)
+
+
+class Resource(Generic[C]):
+    def __init__(self, client: C) -> None:
         self._client = client
 
     def use_case_key(self, use_case: str | None) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, cast
 
 import httpx
 
-from adaptive_engine.sdk._base import resolve_api_key
+from adaptive_engine.sdk._base import C, resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
 from adaptive_engine.sdk.resources.artifacts import Artifacts
 from adaptive_engine.sdk.resources.compute_pools import ComputePools
@@ -38,7 +38,7 @@ except Exception:  # noqa: BLE001 - running from a source tree
     VERSION = "0+unknown"
 
 
-class _ClientBase:
+class _ClientBase(Generic[C]):
     def __init__(
         self,
         base_url: str,
@@ -57,28 +57,29 @@ class _ClientBase:
         self._timeout = httpx.Timeout(timeout_secs)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._default_use_case: str | None = None
-        # Resources (one class each, shared by both clients).
-        self.use_cases = UseCases(self)
-        self.users = Users(self)
-        self.models = Models(self)
-        self.system_prompt_templates = SystemPromptTemplates(self)
-        self.interactions = Interactions(self)
-        self.feedback = Feedback(self)
-        self.datasets = Datasets(self)
-        self.recipes = Recipes(self)
-        self.ab_tests = ABTests(self)
-        self.jobs = Jobs(self)
-        self.artifacts = Artifacts(self)
-        self.compute_pools = ComputePools(self)
-        self.graders = Graders(self)
-        self.chat = Chat(self)
-        self.embeddings = Embeddings(self)
-        self.teams = Teams(self)
-        self.roles = Roles(self)
-        self.permissions = Permissions(self)
-        self.api_keys = ApiKeys(self)
-        self.integrations = Integrations(self)
-        self.usage = Usage(self)
+        # Resources (one class each, shared by both clients), typed for the client they belong to.
+        client = cast(C, self)
+        self.use_cases: UseCases[C] = UseCases(client)
+        self.users: Users[C] = Users(client)
+        self.models: Models[C] = Models(client)
+        self.system_prompt_templates: SystemPromptTemplates[C] = SystemPromptTemplates(client)
+        self.interactions: Interactions[C] = Interactions(client)
+        self.feedback: Feedback[C] = Feedback(client)
+        self.datasets: Datasets[C] = Datasets(client)
+        self.recipes: Recipes[C] = Recipes(client)
+        self.ab_tests: ABTests[C] = ABTests(client)
+        self.jobs: Jobs[C] = Jobs(client)
+        self.artifacts: Artifacts[C] = Artifacts(client)
+        self.compute_pools: ComputePools[C] = ComputePools(client)
+        self.graders: Graders[C] = Graders(client)
+        self.chat: Chat[C] = Chat(client)
+        self.embeddings: Embeddings[C] = Embeddings(client)
+        self.teams: Teams[C] = Teams(client)
+        self.roles: Roles[C] = Roles(client)
+        self.permissions: Permissions[C] = Permissions(client)
+        self.api_keys: ApiKeys[C] = ApiKeys(client)
+        self.integrations: Integrations[C] = Integrations(client)
+        self.usage: Usage[C] = Usage(client)
 
     @property
     def default_use_case(self) -> str | None:
@@ -89,7 +90,7 @@ class _ClientBase:
         self._default_use_case = use_case
 
 
-class Adaptive(_ClientBase):
+class Adaptive(_ClientBase["Adaptive"]):
     """Synchronous client."""
 
     def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,
@@ -108,7 +109,7 @@ class Adaptive(_ClientBase):
         self.close()
 
 
-class AsyncAdaptive(_ClientBase):
+class AsyncAdaptive(_ClientBase["AsyncAdaptive"]):
     """Asynchronous client: every method returns an awaitable."""
 
     def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,

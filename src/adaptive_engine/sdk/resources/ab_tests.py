@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from adaptive_engine.sdk._base import APIObject, Resource, operation
+from adaptive_engine.sdk._base import C, Returns, APIObject, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 
 FEEDBACK_TYPES = {"metric": "DIRECT", "preference": "COMPARISON"}
@@ -106,7 +106,7 @@ class AbCampaign(APIObject):
     report: AbReport | None = None
 
 
-class ABTests(Resource):
+class ABTests(Resource[C]):
     """A/B tests: split a use case's traffic between models, decide with always-valid statistics,
     and optionally promote the winner to the use case's default model."""
 
@@ -120,7 +120,7 @@ class ABTests(Resource):
         feedback_type: Literal["metric", "preference"] = "metric",
         auto_deploy: bool = False,
         use_case: str | None = None,
-    ):
+    ) -> Returns[AbCampaign]:
         """Start an A/B test between ``models`` (attached to the use case) on ``feedback_key``.
 
         ``traffic_split``: share of the use case's default traffic sent to the test, in (0, 1].
@@ -144,7 +144,7 @@ class ABTests(Resource):
         return AbCampaign.model_validate(data["createAbCampaign"])
 
     @operation
-    def get(self, key: str):
+    def get(self, key: str) -> Returns[AbCampaign]:
         """The A/B test with its live report: per model the count, mean (or win rate) and anytime-valid
         interval; the always-valid p-value, the decision and the winner."""
         query = (
@@ -160,7 +160,7 @@ class ABTests(Resource):
         active: bool | None = None,
         status: Literal["warmup", "in_progress", "done", "cancelled"] | None = None,
         use_case: str | None = None,
-    ):
+    ) -> Returns[list[AbCampaign]]:
         """A/B tests of the use case (the client's default when not given), newest first."""
         if status is not None and status.lower() not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")

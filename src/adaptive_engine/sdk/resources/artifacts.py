@@ -2,18 +2,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import JobArtifact
 
 ARTIFACT_FIELDS = "id name kind status uri metadata sizeBytes createdAt"
 
 
-class Artifacts(Resource):
+class Artifacts(Resource[C]):
     """Files that jobs produced."""
 
     @operation
-    def list(self, kinds: list[str] | None = None, job_id: str | None = None, use_case: str | None = None):
+    def list(self, kinds: list[str] | None = None, job_id: str | None = None, use_case: str | None = None) -> Returns[list[JobArtifact]]:
         """The artifacts of the use case's jobs, newest first (at most 1000); ``kinds`` (EVALUATION, DATASET,
         MODEL, CUSTOM) and ``job_id`` narrow them."""
         query = (f"query Artifacts($u: IdOrKey!, $f: ArtifactFilter) {{ artifacts(useCase: $u, filter: $f) "
@@ -23,7 +23,7 @@ class Artifacts(Resource):
         return [JobArtifact.model_validate(a) for a in data["artifacts"]]
 
     @operation
-    def get(self, artifact_id: str, use_case: str | None = None):
+    def get(self, artifact_id: str, use_case: str | None = None) -> Returns[JobArtifact]:
         """One artifact of the use case's jobs."""
         query = f"query Artifact($u: IdOrKey!, $id: UUID!) {{ artifact(useCase: $u, id: $id) {{ {ARTIFACT_FIELDS} }} }}"
         data = yield GraphQL(query, {"u": self.use_case_key(use_case), "id": artifact_id})

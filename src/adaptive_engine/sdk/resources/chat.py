@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, overload
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Operation, Resource
 from adaptive_engine.sdk._requests import Rest, Stream
 from adaptive_engine.sdk.errors import error_for
 from adaptive_engine.sdk.types import ChatResponse, ChatResponseChunk
@@ -21,10 +22,73 @@ def _chunk(data: Any) -> ChatResponseChunk:
     return ChatResponseChunk.model_validate(data)
 
 
-class Chat(Resource):
+if TYPE_CHECKING:
+    from adaptive_engine.sdk.client import Adaptive, AsyncAdaptive
+
+
+class ChatOptions(TypedDict, total=False):
+    """The keyword arguments of ``chat.create`` after ``messages`` and ``stream`` (see its docstring)."""
+
+    model: str | None
+    stop: list[str] | None
+    max_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    stream_include_usage: bool | None
+    session_id: str | uuid.UUID | None
+    use_case: str | None
+    user: str | uuid.UUID | None
+    ab_campaign: str | None
+    n: int | None
+    labels: dict[str, str] | None
+    store: bool | None
+
+
+class SyncChatCreate(Protocol):
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: Literal[False] | None = None,
+                 **options: Unpack[ChatOptions]) -> ChatResponse: ...
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: Literal[True],
+                 **options: Unpack[ChatOptions]) -> Iterator[ChatResponseChunk]: ...
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: bool | None = None,
+                 **options: Unpack[ChatOptions]) -> ChatResponse | Iterator[ChatResponseChunk]: ...
+
+
+class AsyncChatCreate(Protocol):
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: Literal[False] | None = None,
+                 **options: Unpack[ChatOptions]) -> Awaitable[ChatResponse]: ...
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: Literal[True],
+                 **options: Unpack[ChatOptions]) -> Awaitable[AsyncIterator[ChatResponseChunk]]: ...
+    @overload
+    def __call__(self, messages: list[dict[str, Any]], stream: bool | None = None,
+                 **options: Unpack[ChatOptions]) -> Awaitable[ChatResponse | AsyncIterator[ChatResponseChunk]]: ...
+
+
+class _CreateOperation:
+    """``chat.create`` as an operation whose result type follows ``stream``: a response, or an iterator of
+    chunks (an async one on AsyncAdaptive)."""
+
+    def __init__(self, method: Callable[..., Generator[Any, Any, Any]]) -> None:
+        self._operation: Operation[..., Any] = Operation(method)
+
+    @overload
+    def __get__(self, resource: None, owner: type | None = None) -> Callable[..., Any]: ...
+    @overload
+    def __get__(self, resource: Resource[Adaptive], owner: type | None = None) -> SyncChatCreate: ...
+    @overload
+    def __get__(self, resource: Resource[AsyncAdaptive], owner: type | None = None) -> AsyncChatCreate: ...
+    def __get__(self, resource: Resource[Any] | None, owner: type | None = None) -> Any:
+        return self._operation.__get__(resource, owner)
+
+
+class Chat(Resource[C]):
     """Chat completions on a use case's models (``POST /api/v1/chat/completions``)."""
 
-    @operation
+    @_CreateOperation
     def create(
         self,
         messages: list[dict[str, Any]],

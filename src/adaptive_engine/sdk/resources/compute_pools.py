@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.errors import APIError
 from adaptive_engine.sdk.types import ComputePool, ResizeResult
@@ -16,11 +16,11 @@ POOL_FIELDS = """
 """
 
 
-class ComputePools(Resource):
+class ComputePools(Resource[C]):
     """Compute pools: where models are served and jobs run."""
 
     @operation
-    def list(self):
+    def list(self) -> Returns[list[ComputePool]]:
         """Every compute pool with its harmony groups, capacity and partitions."""
         data = yield GraphQL(f"query ComputePools {{ computePools {{ {POOL_FIELDS} }} }}")
         return [ComputePool.model_validate(p) for p in data["computePools"]]

@@ -5,7 +5,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
 from adaptive_engine.sdk.resources.interactions import filter_input
 from adaptive_engine.sdk.types import Dataset, DatasetPreview
@@ -21,12 +21,12 @@ CHUNKED_THRESHOLD = 5 * 1024 * 1024
 CHUNK_SIZE = 5 * 1024 * 1024
 
 
-class Datasets(Resource):
+class Datasets(Resource[C]):
     """JSONL datasets of a use case."""
 
     @operation
     def upload(self, file_path: str, dataset_key: str, name: str | None = None, use_case: str | None = None,
-               on_progress: Callable[[int, int], None] | None = None):
+               on_progress: Callable[[int, int], None] | None = None) -> Returns[Dataset]:
         """Upload a JSONL file as a dataset. Each line is a row: ``messages`` (or ``prompt``), optionally
         ``completion``, ``feedback`` (``{metric: value}``), or ``chosen``/``rejected`` for preferences.
         The whole file is validated; a bad line rejects it with the line number and the reason.
@@ -90,25 +90,25 @@ class Datasets(Resource):
                 pass
             raise
 
-    def _get(self, key: str, use_case: str):
+    def _get(self, key: str, use_case: str) -> Returns[Dataset]:
         query = f"query Dataset($key: IdOrKey!, $useCase: IdOrKey!) {{ dataset(idOrKey: $key, useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
         data = yield GraphQL(query, {"key": key, "useCase": use_case})
         return Dataset.model_validate(data["dataset"])
 
     @operation
-    def get(self, key: str, use_case: str | None = None):
+    def get(self, key: str, use_case: str | None = None) -> Returns[Dataset]:
         """A dataset by key (or id)."""
         return (yield from self._get(key, self.use_case_key(use_case)))
 
     @operation
-    def list(self, use_case: str | None = None):
+    def list(self, use_case: str | None = None) -> Returns[list[Dataset]]:
         """Datasets of the use case."""
         query = f"query Datasets($useCase: IdOrKey!) {{ datasets(useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case)})
         return [Dataset.model_validate(d) for d in data["datasets"]]
 
     @operation
-    def delete(self, key: str, use_case: str | None = None):
+    def delete(self, key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a dataset and its file."""
         query = "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key, useCase: $useCase) }"
         data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
@@ -134,7 +134,7 @@ class Datasets(Resource):
     @operation
     def preview_from_filters(self, kind: str, filters: dict | None = None, completion_ids: list | None = None,
                              exclude: list | None = None, metrics: list | None = None, sample_size: int | None = None,
-                             selection: str | None = None, use_case: str | None = None):
+                             selection: str | None = None, use_case: str | None = None) -> Returns[DatasetPreview]:
         """What create_from_filters would write: the kind, the number of rows and the first few."""
         variables = {"input": self._from_filters_input(self.use_case_key(use_case), kind, filters, completion_ids,
                                                        exclude, metrics, sample_size, selection)}
@@ -168,7 +168,7 @@ class Datasets(Resource):
         return dataset
 
     @operation
-    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None):  # noqa: A002
+    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:  # noqa: A002
         """Save a dataset's rows to ``path`` as JSONL or CSV; returns the path."""
         content = yield Rest("GET", f"/datasets/{key}/download", params={"use_case": self.use_case_key(use_case),
                                                                           "format": format}, raw=True)

@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import Rest
 from adaptive_engine.sdk.resources.chat import model_path
 from adaptive_engine.sdk.types import EmbeddingsResponse
 
 
-class Embeddings(Resource):
+class Embeddings(Resource[C]):
     """Embeddings from a use case's embedding model (``POST /api/v1/embeddings``)."""
 
     @operation
@@ -20,7 +20,7 @@ class Embeddings(Resource):
         encoding_format: Literal["Float", "Base64"] = "Float",
         use_case: str | None = None,
         user: str | uuid.UUID | None = None,
-    ):
+    ) -> Returns[EmbeddingsResponse]:
         """Embed ``input``. Vectors are lists of floats, or base64 strings of little-endian float32
         with ``encoding_format="Base64"`` (``EmbeddingsResponse.vectors()`` decodes both)."""
         if encoding_format not in ("Float", "Base64"):

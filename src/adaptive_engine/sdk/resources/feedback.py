@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import ComparisonOutput, DirectFeedback, FeedbackKey, FeedbackKeyDetails, FeedbackOutput
 
@@ -22,7 +22,7 @@ def _side(completion: Any) -> Any:
     return str(completion)
 
 
-class Feedback(Resource):
+class Feedback(Resource[C]):
     """Feedback keys, and feedback on interactions: metric values and preferences."""
 
     @operation
@@ -33,7 +33,7 @@ class Feedback(Resource):
         scoring_type: Literal["higher_is_better", "lower_is_better"] = "higher_is_better",
         name: str | None = None,
         description: str | None = None,
-    ):
+    ) -> Returns[FeedbackKeyDetails]:
         """Register a feedback key. A ``bool`` key takes 0, 1, True or False; a ``scalar`` key any number."""
         query = f"mutation CreateMetric($input: MetricCreate!) {{ createMetric(input: $input) {{ {KEY_FIELDS} }} }}"
         variables = {
@@ -49,20 +49,20 @@ class Feedback(Resource):
         return FeedbackKeyDetails.model_validate(data["createMetric"])
 
     @operation
-    def list_keys(self):
+    def list_keys(self) -> Returns[list[FeedbackKeyDetails]]:
         """Every feedback key, with the use cases it is linked to."""
         data = yield GraphQL(f"query ListMetrics {{ metrics {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}")
         return [FeedbackKeyDetails.model_validate(m) for m in data["metrics"]]
 
     @operation
-    def get_key(self, feedback_key: str):
+    def get_key(self, feedback_key: str) -> Returns[FeedbackKeyDetails]:
         """A feedback key by key or id."""
         query = f"query DescribeMetric($input: IdOrKey!) {{ metric(idOrKey: $input) {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}"
         data = yield GraphQL(query, {"input": feedback_key})
         return FeedbackKeyDetails.model_validate(data["metric"])
 
     @operation
-    def link(self, feedback_key: str, use_case: str | None = None):
+    def link(self, feedback_key: str, use_case: str | None = None) -> Returns[FeedbackKey]:
         """Link a feedback key to the use case (the client's default when not given)."""
         query = f"mutation LinkMetric($input: MetricLink!) {{ linkMetric(input: $input) {{ {LINKED_FIELDS} }} }}"
         data = yield GraphQL(query, {"input": {"useCase": self.use_case_key(use_case), "metric": feedback_key}})
@@ -83,7 +83,7 @@ class Feedback(Resource):
         feedback_key: str,
         user: str | uuid.UUID | None = None,
         details: str | None = None,
-    ):
+    ) -> Returns[FeedbackOutput]:
         """Log a metric value on a completion; returns its ``feedback_id`` once stored."""
         body = {"value": value, "completion_id": str(completion_id), "metric": feedback_key}
         if user is not None:
@@ -103,7 +103,7 @@ class Feedback(Resource):
         messages: list[dict[str, str]] | None = None,
         tied: Literal["good", "bad"] | None = None,
         use_case: str | None = None,
-    ):
+    ) -> Returns[ComparisonOutput]:
         """Log that one completion is preferred to another (or that they tie, ``good`` or ``bad``).
         Each side is a completion id or ``{"model": key, "text": completion}``; text sides need
         ``messages`` unless the other side is a logged completion."""
@@ -126,7 +126,7 @@ class Feedback(Resource):
 
     @operation
     def add_direct_feedback(self, completion_id: str | uuid.UUID, feedback_key: str, value: Any,
-                            reason: str | None = None, details: str | None = None, user: str | uuid.UUID | None = None):
+                            reason: str | None = None, details: str | None = None, user: str | uuid.UUID | None = None) -> Returns[DirectFeedback]:
         """Add a metric value to a logged completion by hand; returns the feedback."""
         body: dict[str, Any] = {"value": value}
         body.update({k: v for k, v in {"reason": reason, "details": details,
@@ -137,7 +137,7 @@ class Feedback(Resource):
         return DirectFeedback.model_validate(data["addDirectFeedback"])
 
     @operation
-    def update_feedback(self, feedback_id: str | uuid.UUID, value: Any = None, details: str | None = None):
+    def update_feedback(self, feedback_id: str | uuid.UUID, value: Any = None, details: str | None = None) -> Returns[DirectFeedback]:
         """Correct a feedback value (or its details); statistics follow. Returns the feedback."""
         body = {k: v for k, v in {"value": value, "details": details}.items() if v is not None}
         query = f"mutation Update($id: UUID!, $i: FeedbackUpdateInput!) {{ updateFeedback(id: $id, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import Integration, NotificationDeliveryPage, Provider, TestNotificationResult
 
@@ -58,23 +58,23 @@ def _integration(data: dict) -> Integration:
     return Integration.model_validate({**data, "config": config})
 
 
-class Integrations(Resource):
+class Integrations(Resource[C]):
     """A team's integrations (webhook, slack, smtp, github) and their notification subscriptions."""
 
     @operation
-    def list_providers(self):
+    def list_providers(self) -> Returns[list[Provider]]:
         """Providers an integration can use."""
         data = yield GraphQL(f"query ListProviders {{ providers {{ {PROVIDER_FIELDS} }} }}")
         return [Provider.model_validate(p) for p in data["providers"]]
 
     @operation
-    def get_provider(self, name: str):
+    def get_provider(self, name: str) -> Returns[Provider]:
         """One provider by name."""
         data = yield GraphQL(f"query DescribeProvider($name: String!) {{ provider(name: $name) {{ {PROVIDER_FIELDS} }} }}", {"name": name})
         return Provider.model_validate(data["provider"])
 
     @operation
-    def list(self, team: str):
+    def list(self, team: str) -> Returns[list[Integration]]:
         """Integrations of a team (id or key)."""
         data = yield GraphQL(
             f"query ListIntegrations($team: IdOrKey!) {{ integrations(team: $team) {{ {INTEGRATION_FIELDS} }} }}", {"team": team}
@@ -82,13 +82,13 @@ class Integrations(Resource):
         return [_integration(i) for i in data["integrations"]]
 
     @operation
-    def get(self, id: str):
+    def get(self, id: str) -> Returns[Integration]:
         """An integration by id. Secrets are never returned (masked or left out)."""
         data = yield GraphQL(f"query DescribeIntegration($id: UUID!) {{ integration(id: $id) {{ {INTEGRATION_FIELDS} }} }}", {"id": str(id)})
         return _integration(data["integration"])
 
     @operation
-    def create(self, team: str, input: Mapping[str, Any]):
+    def create(self, team: str, input: Mapping[str, Any]) -> Returns[Integration]:
         """Create an integration for ``team``. ``input``: {name, provider, config: {connection: {webhook|slack|smtp|
         github: {...}}, notification_settings: {subscriptions: [{topic_pattern, scope, target_filter}]},
         delivery_policy: "multishot"|"singleshot"}} (snake_case or camelCase keys). A webhook created without
@@ -101,7 +101,7 @@ class Integrations(Resource):
         return _integration(data["createIntegration"])
 
     @operation
-    def update(self, id: str, input: Mapping[str, Any]):
+    def update(self, id: str, input: Mapping[str, Any]) -> Returns[Integration]:
         """Change an integration: {name?, enabled?, config?: {connection?, notification_settings?, delivery_policy?}}.
         A connection without its secret keeps the stored one."""
         query = (
@@ -112,7 +112,7 @@ class Integrations(Resource):
         return _integration(data["updateIntegration"])
 
     @operation
-    def rotate_secret(self, id: str):
+    def rotate_secret(self, id: str) -> Returns[Integration]:
         """Give a webhook a new signing secret made by the server; the result's ``signing_secret`` is the only
         copy (the old secret stops signing at once)."""
         query = (
@@ -123,13 +123,13 @@ class Integrations(Resource):
         return _integration(data["rotateIntegrationSecret"])
 
     @operation
-    def delete(self, id: str):
+    def delete(self, id: str) -> Returns[bool]:
         """Delete an integration (and its delivery log)."""
         data = yield GraphQL("mutation DeleteIntegration($id: UUID!) { deleteIntegration(id: $id) }", {"id": str(id)})
         return bool(data["deleteIntegration"])
 
     @operation
-    def test_notification(self, input: Mapping[str, Any]):
+    def test_notification(self, input: Mapping[str, Any]) -> Returns[TestNotificationResult]:
         """Send a test notification: {topic, scope: {user?: [ids], team?, organization?: {}, admin?: {}},
         payload: {job_update?: {...}}}. Returns at once with the event id and how many integrations it was queued
         for; each integration's ``deliveries`` log shows the outcome."""
@@ -142,7 +142,7 @@ class Integrations(Resource):
 
     @operation
     def deliveries(self, id: str, first: int | None = 50, last: int | None = None, after: str | None = None,
-                   before: str | None = None, status: list[str] | None = None):
+                   before: str | None = None, status: list[str] | None = None) -> Returns[NotificationDeliveryPage]:
         """The delivery log of an integration, newest first, in cursor pages (``first``/``after`` forwards,
         ``last``/``before`` backwards); ``status``: only PENDING, SENDING, DELIVERED or FAILED ones. Each
         delivery has its attempts (when, how long, the error, the backoff before the next one)."""

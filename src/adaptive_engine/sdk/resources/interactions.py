@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import AddInteractionsResponse, Interaction, InteractionGroupPage, InteractionPage
 
@@ -66,7 +66,7 @@ def filter_input(use_case: str, filters: dict[str, Any] | None) -> dict[str, Any
     return out
 
 
-class Interactions(Resource):
+class Interactions(Resource[C]):
     """Production traffic: log interactions served elsewhere, read them back, filtered or grouped."""
 
     @operation
@@ -82,7 +82,7 @@ class Interactions(Resource):
         ab_campaign: str | None = None,
         labels: dict[str, str] | None = None,
         created_at: str | None = None,
-    ):
+    ) -> Returns[AddInteractionsResponse]:
         """Log an interaction (prompt ``messages`` and its ``completion``), with optional inline
         feedbacks ``[{"feedback_key", "value", "details"?}]``. Returns the completion and session ids."""
         body: dict[str, Any] = {
@@ -108,7 +108,7 @@ class Interactions(Resource):
         return AddInteractionsResponse.model_validate(data)
 
     @operation
-    def get(self, completion_id: str, use_case: str | None = None):
+    def get(self, completion_id: str, use_case: str | None = None) -> Returns[Interaction]:
         """One interaction with its feedback."""
         query = f"query DescribeInteraction($useCase: IdOrKey!, $id: UUID!) {{ completion(useCase: $useCase, id: $id) {{ {INTERACTION_FIELDS} }} }}"
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": str(completion_id)})
@@ -122,7 +122,7 @@ class Interactions(Resource):
         page: dict[str, Any] | None = None,
         group_by: Literal["model", "prompt"] | None = None,
         use_case: str | None = None,
-    ):
+    ) -> Returns[InteractionPage | InteractionGroupPage]:
         """Interactions of the use case, newest first unless ``order`` names one field and ASC/DESC:
         created_at, id, model, source, prompt_hash, completion, finish_reason, prompt_tokens,
         completion_tokens, latency_ms or cost (ties by id, NULLs last ascending). ``filters``: models, timerange {from_, to},
@@ -159,7 +159,7 @@ class Interactions(Resource):
 
     @operation
     def export(self, path: str, filters: dict[str, Any] | None = None, format: str = "jsonl",  # noqa: A002
-               as_dataset: bool = False, use_case: str | None = None):
+               as_dataset: bool = False, use_case: str | None = None) -> Returns[str]:
         """Save the interactions ``filters`` select (the filters of ``list``) to ``path`` as JSONL or CSV, oldest
         first, each with its feedback; ``as_dataset``: as PROMPT_COMPLETION dataset rows. Returns the path."""
         import json
@@ -176,7 +176,7 @@ class Interactions(Resource):
     @operation
     def update_completion(self, completion_id: str | uuid.UUID, add_labels: dict[str, str] | None = None,
                           remove_labels: dict[str, str] | None = None, set_labels: dict[str, str] | None = None,
-                          metadata: dict[str, Any] | None = None):
+                          metadata: dict[str, Any] | None = None) -> Returns[Interaction]:
         """Curate a logged completion: add labels (a key's value replaced), remove ``key: value`` labels (each
         must be on it), or replace them all with ``set_labels``; set its metadata. Returns the interaction."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Resource, operation
 from adaptive_engine.sdk._requests import Rest
 
 
-class JobRuntime(Resource):
+class JobRuntime(Resource[C]):
     @operation
     def report_progress(self, job_id: str, fraction: float, message: str | None = None):
         yield Rest("POST", f"/jobs/{job_id}/progress", json={"progress": fraction, "message": message})

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
 from adaptive_engine.sdk.errors import APITimeoutError
 from adaptive_engine.sdk.resources.recipes import RECIPE_FIELDS
@@ -26,12 +26,12 @@ JOB_FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 JobKindName = Literal["TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"]
 
 
-class Jobs(Resource):
+class Jobs(Resource[C]):
     """Jobs: runs of a recipe on a compute pool."""
 
     @operation
     def run(self, recipe_key: str, num_gpus: int, args: dict[str, Any] | None = None, name: str | None = None,
-            use_case: str | None = None, compute_pool: str | None = None):
+            use_case: str | None = None, compute_pool: str | None = None) -> Returns[Job]:
         """Start a recipe as a job. ``args`` are checked against the recipe's schema before anything
         starts; the job waits (PENDING) until the pool has room."""
         query = f"mutation CreateJob($input: JobInput!) {{ createJob(input: $input) {{ {JOB_FIELDS} }} }}"
@@ -42,18 +42,18 @@ class Jobs(Resource):
         return Job.model_validate(data["createJob"])
 
     @operation
-    def get(self, job_id: str):
+    def get(self, job_id: str) -> Returns[Job]:
         """A job, with its progress, error, artifacts and metrics."""
         return (yield from self._get(job_id))
 
-    def _get(self, job_id: str):
+    def _get(self, job_id: str) -> Returns[Job]:
         query = f"query Job($id: UUID!) {{ job(id: $id) {{ {JOB_FIELDS} }} }}"
         data = yield GraphQL(query, {"id": str(job_id)})
         return Job.model_validate(data["job"])
 
     @operation
     def wait(self, job_id: str, timeout: float | None = None, poll_interval: float = 1.0,
-             on_progress: Callable[[Job], None] | None = None):
+             on_progress: Callable[[Job], None] | None = None) -> Returns[Job]:
         """Follow a job until it ends (COMPLETED, FAILED or CANCELED) and return it as it ended; the caller
         reads ``status`` and ``error``. ``on_progress(job)`` is called with each poll (progress, stage,
         metrics). Raises ``APITimeoutError`` when the job is still going after ``timeout`` seconds."""
@@ -72,7 +72,7 @@ class Jobs(Resource):
 
     @operation
     def list(self, first: int | None = 100, last: int | None = None, after: str | None = None,
-             before: str | None = None, kind: list[JobKindName] | None = None, use_case: str | None = None):
+             before: str | None = None, kind: list[JobKindName] | None = None, use_case: str | None = None) -> Returns[JobPage]:
         """Jobs, newest first, in cursor pages (``first``/``after`` forwards, ``last``/``before`` backwards)."""
         if last is not None and first == 100:
             first = None
@@ -89,14 +89,14 @@ class Jobs(Resource):
         return JobPage.model_validate(data["jobs"])
 
     @operation
-    def cancel(self, job_id: str):
+    def cancel(self, job_id: str) -> Returns[Job]:
         """Cancel a pending or running job (its processes are stopped)."""
         query = f"mutation CancelJob($id: UUID!) {{ cancelJob(id: $id) {{ {JOB_FIELDS} }} }}"
         data = yield GraphQL(query, {"id": str(job_id)})
         return Job.model_validate(data["cancelJob"])
 
     @operation
-    def logs(self, job_id: str, tail: int = 200):
+    def logs(self, job_id: str, tail: int = 200) -> Returns[str]:
         """The last lines of a job's log (also while it runs)."""
         data = yield Rest("GET", f"/jobs/{job_id}/logs", params={"tail": tail}, raw=True)
         return data.decode("utf-8", errors="replace")

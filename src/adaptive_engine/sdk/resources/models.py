@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL, Sleep
 from adaptive_engine.sdk.errors import ServerError
 from adaptive_engine.sdk.resources.jobs import JOB_FIELDS
@@ -43,11 +43,11 @@ def _prices(prices: dict[str, float | None] | None) -> dict[str, Any] | None:
     return {"input": prices.get("input"), "output": prices.get("output"), "cachedInput": prices.get("cached_input")}
 
 
-class Models(Resource):
+class Models(Resource[C]):
     """The model registry and the models attached to use cases."""
 
     @operation
-    def list(self, filter: dict[str, Any] | None = None):
+    def list(self, filter: dict[str, Any] | None = None) -> Returns[list[Model]]:
         """Models in the registry. ``filter`` keys: online (list of ONLINE/PENDING/OFFLINE/ERROR),
         kind ("chat" or "embedding"), available, trainable, in_storage (weights on this server), published,
         size (bounds in bytes: {"gte": ..., "lt": ...}), view_all (False: only published models and those
@@ -66,11 +66,11 @@ class Models(Resource):
         return [Model.model_validate(m) for m in data["models"]]
 
     @operation
-    def get(self, model: str):
+    def get(self, model: str) -> Returns[Model]:
         """A model by key or id."""
         return (yield from self._get(model))
 
-    def _get(self, model: str):
+    def _get(self, model: str) -> Returns[Model]:
         data = yield GraphQL(f"query Model($m: IdOrKey!) {{ model(idOrKey: $m) {{ {MODEL_FIELDS} }} }}", {"m": model})
         return Model.model_validate(data["model"])
 
@@ -86,7 +86,7 @@ class Models(Resource):
         key: str | None = None,
         embedding: bool = False,
         prices: dict[str, float] | None = None,
-    ):
+    ) -> Returns[Model]:
         """Register a model served by an external provider. ``endpoint`` overrides the provider's URL
         (any OpenAI-compatible server for ``open_ai``); Azure needs it, and ``external_model_id`` is the
         Azure deployment name. The API key is stored on the server and never returned. ``prices``: dollars
@@ -106,7 +106,7 @@ class Models(Resource):
         return Model.model_validate(data["addExternalModel"])
 
     @operation
-    def add_local(self, path: str, name: str, key: str | None = None, prices: dict[str, float] | None = None):
+    def add_local(self, path: str, name: str, key: str | None = None, prices: dict[str, float] | None = None) -> Returns[Model]:
         """Register a model folder that is on the server (Hugging Face layout or a PEFT adapter); it costs
         nothing unless ``prices`` (as for :meth:`add_external`) or the server's price table say otherwise."""
         query = f"mutation AddModel($input: AddModelInput!) {{ addModel(input: $input) {{ {MODEL_FIELDS} }} }}"
@@ -115,7 +115,7 @@ class Models(Resource):
 
     @operation
     def update_prices(self, model: str, input: float | None = None, output: float | None = None,
-                      cached_input: float | None = None):
+                      cached_input: float | None = None) -> Returns[Model]:
         """Set a model's prices in dollars per million tokens (prompt, completion, cached prompt); None keeps one."""
         query = (f"mutation UpdateModelPrices($m: IdOrKey!, $input: ModelPricesInput!) "
                  f"{{ updateModelPrices(idOrKey: $m, input: $input) {{ {MODEL_FIELDS} }} }}")
@@ -131,7 +131,7 @@ class Models(Resource):
         output_model_key: str,
         hf_token: str,
         compute_pool: str | None = None,
-    ):
+    ) -> Returns[Job]:
         """Import a model from the Hugging Face hub into the registry; returns the MODEL_CONVERSION job
         that downloads it (with ``hf_token``, for gated or private models), checks it is a causal language
         model and registers it. ``hf_model_id`` may also be an absolute path to a model folder on the
@@ -143,7 +143,7 @@ class Models(Resource):
         return Job.model_validate(data["importHfModel"])
 
     @operation
-    def add_to_use_case(self, model: str, use_case: str | None = None):
+    def add_to_use_case(self, model: str, use_case: str | None = None) -> Returns[bool]:
         """Attach a model to a use case without deploying it."""
         query = "mutation AddModelToUseCase($input: AddModelToUseCaseInput!) { addModelToUseCase(input: $input) }"
         data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
@@ -152,7 +152,7 @@ class Models(Resource):
     @operation
     def deploy(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
                placement: dict[str, Any] | None = None, on_progress: Callable[[Model], None] | None = None,
-               poll_interval: float = 1.0):
+               poll_interval: float = 1.0) -> Returns[ModelService]:
         """Attach (if needed) and deploy a model on a use case; ``wait`` blocks until it is online and
         raises with the backend's reason if loading fails. With ``on_progress``, the wait is done here:
         ``on_progress(model)`` is called about every ``poll_interval`` seconds with the model (its status in
@@ -163,14 +163,14 @@ class Models(Resource):
     @operation
     def attach(self, model: str, wait: bool = False, make_default: bool = False, use_case: str | None = None,
                placement: dict[str, Any] | None = None, on_progress: Callable[[Model], None] | None = None,
-               poll_interval: float = 1.0):
+               poll_interval: float = 1.0) -> Returns[ModelService]:
         """Attach a model to a use case and deploy it (same as ``deploy``, ``on_progress`` included)."""
         return (yield from self._deploy_and_wait(model, wait, make_default, use_case, placement, on_progress,
                                                  poll_interval))
 
     def _deploy_and_wait(self, model: str, wait: bool, make_default: bool, use_case: str | None,
                          placement: dict[str, Any] | None, on_progress: Callable[[Model], None] | None,
-                         poll_interval: float):
+                         poll_interval: float) -> Returns[ModelService]:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
         service = yield from self._deploy(model, wait and on_progress is None, use_case, placement)
@@ -192,7 +192,7 @@ class Models(Resource):
             yield Sleep(poll_interval)
 
     @operation
-    def detach(self, model: str, use_case: str | None = None):
+    def detach(self, model: str, use_case: str | None = None) -> Returns[bool]:
         """Detach a model from a use case."""
         query = "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) { removeModelFromUseCase(input: $input) }"
         data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
@@ -201,7 +201,7 @@ class Models(Resource):
     @operation
     def update(self, model: str, is_default: bool | None = None, desired_online: bool | None = None,
                use_case: str | None = None, placement: dict[str, Any] | None = None, *, name: str | None = None,
-               system_prompt_template: str | None = None):
+               system_prompt_template: str | None = None) -> Returns[ModelService]:
         """Change how a model serves a use case: default or not, online or not, placement (local compute
         pools), the service's name, and its system prompt template (a template version's id; "" removes it),
         added as the system message of chat requests that bring none."""
@@ -211,7 +211,7 @@ class Models(Resource):
 
     @operation
     def update_model(self, model: str, *, name: str | None = None, published: bool | None = None,
-                     stable: bool | None = None):
+                     stable: bool | None = None) -> Returns[Model]:
         """Rename a model in the registry, publish it (offered to every team) or mark it stable."""
         query = f"mutation UpdateModelRow($input: UpdateModelInput!) {{ updateModel(input: $input) {{ {MODEL_FIELDS} }} }}"
         wire = {"model": model, "name": name, "published": published, "stable": stable}
@@ -227,7 +227,7 @@ class Models(Resource):
         return data["deleteModel"]
 
     @operation
-    def update_compute_config(self, model: str, compute_config: dict[str, Any]):
+    def update_compute_config(self, model: str, compute_config: dict[str, Any]) -> Returns[Model]:
         """Change a model's compute config (tp, kv_cache_len, max_seq_len)."""
         wire = {"tp": compute_config.get("tp"),
                 "kvCacheLen": compute_config.get("kv_cache_len", compute_config.get("kvCacheLen")),
@@ -247,7 +247,7 @@ class Models(Resource):
         max_retries: int | None = None,
         fallbacks: list[str] | None = None,
         defaults: dict[str, Any] | None = None,
-    ):
+    ) -> Returns[Model]:
         """Set how the gateway calls a model: upstream timeouts in seconds (connect, first byte — also each
         later wait of a stream — and total), retries after a connection error, 429 or 5xx, the models that
         serve in order when it fails before answering, and request fields sent when the caller gives none.
@@ -268,14 +268,14 @@ class Models(Resource):
         data = yield GraphQL(query, {"m": model, "force": force})
         return data["terminateModel"]
 
-    def _deploy(self, model: str, wait: bool, use_case: str | None, placement: dict[str, Any] | None):
+    def _deploy(self, model: str, wait: bool, use_case: str | None, placement: dict[str, Any] | None) -> Returns[ModelService]:
         query = f"mutation DeployModel($input: DeployModelInput!) {{ deployModel(input: $input) {{ {SERVICE_FIELDS} }} }}"
         variables = {"input": {"model": model, "useCase": self.use_case_key(use_case), "wait": wait,
                                "placement": _placement(placement)}}
         data = yield GraphQL(query, variables)
         return ModelService.model_validate(data["deployModel"])
 
-    def _update(self, model: str, use_case: str | None, **changes: Any):
+    def _update(self, model: str, use_case: str | None, **changes: Any) -> Returns[ModelService]:
         query = f"mutation UpdateModel($input: UpdateModelService!) {{ updateModelService(input: $input) {{ {SERVICE_FIELDS} }} }}"
         wire = {"isDefault": changes.get("is_default"), "desiredOnline": changes.get("desired_online"),
                 "placement": changes.get("placement"), "name": changes.get("name"),

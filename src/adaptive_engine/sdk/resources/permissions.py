@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 
 
-class Permissions(Resource):
+class Permissions(Resource[C]):
     """The permission catalogue."""
 
     @operation
-    def list(self):
+    def list(self) -> Returns[list]:
         """Every permission identifier (e.g. ``use_case:read``)."""
         data = yield GraphQL("query ListPermissions { permissions }")
         return list(data["permissions"])

@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk._schema_sample import sample
 from adaptive_engine.sdk.types import CustomRecipe
@@ -67,12 +67,12 @@ def _labels(labels) -> list[dict[str, str]] | None:  # noqa: ANN001
     return [{"key": k, "value": v} for k, v in pairs]
 
 
-class Recipes(Resource):
+class Recipes(Resource[C]):
     """Recipes: Python programs run as jobs. A recipe is a .py file or a folder with main.py."""
 
     @operation
     def upload(self, path: str, recipe_key: str | None = None, entrypoint: str | None = None, name: str | None = None,
-               description: str | None = None, labels: dict[str, str] | None = None, use_case: str | None = None):
+               description: str | None = None, labels: dict[str, str] | None = None, use_case: str | None = None) -> Returns[CustomRecipe]:
         """Upload a recipe from a Python file or a folder (zipped, with ``entrypoint`` as main.py). The
         server derives the JSON schema of its Config and rejects a recipe that does not load."""
         use_case = self.use_case_key(use_case)
@@ -90,7 +90,7 @@ class Recipes(Resource):
     @operation
     def update(self, recipe_key: str, path: str | None = None, entrypoint: str | None = None, name: str | None = None,
                description: str | None = None, labels: Sequence[tuple[str, str]] | None = None,
-               use_case: str | None = None):
+               use_case: str | None = None) -> Returns[CustomRecipe]:
         """Change a recipe's metadata, and its code when ``path`` is given."""
         use_case = self.use_case_key(use_case)
         query = (
@@ -108,7 +108,7 @@ class Recipes(Resource):
             result = yield GraphQL(query, {**variables, "file": None})
         return CustomRecipe.model_validate(result["updateCustomRecipe"])
 
-    def _get(self, recipe_key: str, use_case: str):
+    def _get(self, recipe_key: str, use_case: str) -> Returns[CustomRecipe]:
         query = (
             "query CustomRecipe($idOrKey: IdOrKey!, $useCase: IdOrKey!) {"
             f" customRecipe(idOrKey: $idOrKey, useCase: $useCase) {{ {RECIPE_FIELDS} }} }}"
@@ -117,12 +117,12 @@ class Recipes(Resource):
         return CustomRecipe.model_validate(data["customRecipe"])
 
     @operation
-    def get(self, recipe_key: str, use_case: str | None = None):
+    def get(self, recipe_key: str, use_case: str | None = None) -> Returns[CustomRecipe]:
         """A recipe by key or id (the use case's own, or a built-in one)."""
         return (yield from self._get(recipe_key, self.use_case_key(use_case)))
 
     @operation
-    def list(self, use_case: str | None = None):
+    def list(self, use_case: str | None = None) -> Returns[list[CustomRecipe]]:
         """The use case's recipes and the built-in ones."""
         query = (
             "query CustomRecipes($useCase: IdOrKey!, $filter: CustomRecipeFilterInput!) {"
@@ -132,7 +132,7 @@ class Recipes(Resource):
         return [CustomRecipe.model_validate(r) for r in data["customRecipes"]]
 
     @operation
-    def delete(self, recipe_key: str, use_case: str | None = None):
+    def delete(self, recipe_key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a recipe (refused while jobs of it are pending or running)."""
         query = "mutation DeleteCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!) { deleteCustomRecipe(useCase: $useCase, id: $id) }"
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": recipe_key})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Resource, operation
 from adaptive_engine.sdk._requests import Rest
 
 
-class TrainingRuntime(Resource):
+class TrainingRuntime(Resource[C]):
     @operation
     def model_weights(self, job_id: str, model: str):
         """Where ``model``'s weights are on the server's machine: {"format": gguf|transformers|adapter, ...}."""

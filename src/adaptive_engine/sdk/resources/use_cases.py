@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from adaptive_engine.sdk._base import Resource, operation
+from adaptive_engine.sdk._base import C, Returns, Resource, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import UseCase
 
@@ -27,12 +27,12 @@ def _look(emoji: str | None, gradient_color: str | None) -> dict:
     return out
 
 
-class UseCases(Resource):
+class UseCases(Resource[C]):
     """Use cases: the unit that owns models, traffic, feedback, datasets and jobs."""
 
     @operation
     def create(self, key: str, name: str | None = None, description: str | None = None, team: str | None = None,
-               *, emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None):
+               *, emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None) -> Returns[UseCase]:
         """Create a use case. ``name`` defaults to the key; ``team`` (a team key) owns it; ``default_metric``
         (a feedback key, linked to the use case) is the metric the console opens on."""
         query = f"mutation CreateUseCase($input: UseCaseCreate!) {{ createUseCase(input: $input) {{ {USE_CASE_FIELDS} }} }}"
@@ -45,7 +45,7 @@ class UseCases(Resource):
     @operation
     def update(self, use_case: str | None = None, *, name: str | None = None, description: str | None = None,
                emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None,
-               is_archived: bool | None = None):
+               is_archived: bool | None = None) -> Returns[UseCase]:
         """Change what is given (None: unchanged). ``is_archived=True`` archives: the use case stays readable
         and takes no new traffic until it is unarchived. Needs use_case:write."""
         return (yield from self._update(use_case, name=name, description=description, emoji=emoji,
@@ -53,18 +53,18 @@ class UseCases(Resource):
                                         is_archived=is_archived))
 
     @operation
-    def archive(self, use_case: str | None = None):
+    def archive(self, use_case: str | None = None) -> Returns[UseCase]:
         """Archive a use case (see :meth:`update`)."""
         return (yield from self._update(use_case, is_archived=True))
 
     @operation
-    def unarchive(self, use_case: str | None = None):
+    def unarchive(self, use_case: str | None = None) -> Returns[UseCase]:
         """Take a use case out of the archive: it takes traffic again."""
         return (yield from self._update(use_case, is_archived=False))
 
     def _update(self, use_case: str | None, *, name: str | None = None, description: str | None = None,
                 emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None,
-                is_archived: bool | None = None):
+                is_archived: bool | None = None) -> Returns[UseCase]:
         query = (
             "mutation UpdateUseCase($idOrKey: IdOrKey!, $input: UseCaseUpdate!) {"
             f" updateUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"
@@ -76,21 +76,21 @@ class UseCases(Resource):
         return UseCase.model_validate(data["updateUseCase"])
 
     @operation
-    def get(self, use_case: str | None = None):
+    def get(self, use_case: str | None = None) -> Returns[UseCase]:
         """Details of a use case (the client's default when not given)."""
         query = f"query UseCase($key: IdOrKey!) {{ useCase(idOrKey: $key) {{ {USE_CASE_FIELDS} }} }}"
         data = yield GraphQL(query, {"key": self.use_case_key(use_case)})
         return UseCase.model_validate(data["useCase"])
 
     @operation
-    def list(self, is_archived: bool | None = None):
+    def list(self, is_archived: bool | None = None) -> Returns[list[UseCase]]:
         """Every use case the caller can see; ``is_archived``: only the archived (True) or active (False) ones."""
         query = f"query UseCases($filter: UseCaseFilter) {{ useCases(filter: $filter) {{ {USE_CASE_FIELDS} }} }}"
         data = yield GraphQL(query, {"filter": {"isArchived": is_archived} if is_archived is not None else None})
         return [UseCase.model_validate(u) for u in data["useCases"]]
 
     @operation
-    def share(self, use_case: str, team: str, role: str, is_owner: bool = False):
+    def share(self, use_case: str, team: str, role: str, is_owner: bool = False) -> Returns[UseCase]:
         """Share a use case with ``team`` under ``role`` (or change that team's role). Needs use_case:share."""
         current = yield from self._shares(use_case)
         shares = [s for s in current if s["team"] != team]
@@ -98,7 +98,7 @@ class UseCases(Resource):
         return (yield from self._set_shares(use_case, shares))
 
     @operation
-    def unshare(self, use_case: str, team: str):
+    def unshare(self, use_case: str, team: str) -> Returns[UseCase]:
         """Remove ``team``'s access to a use case. Needs use_case:share."""
         current = yield from self._shares(use_case)
         shares = [s for s in current if s["team"] != team]
@@ -112,7 +112,7 @@ class UseCases(Resource):
             for s in data["useCase"]["shares"]
         ]
 
-    def _set_shares(self, use_case: str, shares: list):
+    def _set_shares(self, use_case: str, shares: list) -> Returns[UseCase]:
         query = (
             "mutation ShareUseCase($idOrKey: IdOrKey!, $input: UseCaseShares!) {"
             f" shareUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"

@@ -1,0 +1,80 @@
+"""What a caller's type checker sees of the SDK: each method with its own parameters and a precise return type,
+the result itself on Adaptive and an awaitable of it on AsyncAdaptive (mypy's reveal_type on a snippet)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SNIPPET = '''
+from adaptive_engine import Adaptive, AsyncAdaptive
+
+
+async def caller() -> None:
+    sync = Adaptive("http://127.0.0.1:8000", api_key="key")
+    reveal_type(sync.use_cases.create("support"))
+    reveal_type(sync.models.list())
+    reveal_type(sync.models.attach("smollm2", wait=True))
+    reveal_type(sync.jobs.wait("job-id", timeout=60))
+    reveal_type(sync.jobs.logs("job-id"))
+    reveal_type(sync.feedback.register_key("csat", kind="scalar"))
+    reveal_type(sync.interactions.list())
+    reveal_type(sync.use_cases.get)
+    messages = [{"role": "user", "content": "Hello"}]
+    reveal_type(sync.chat.create(messages, temperature=0, max_tokens=16))
+    reveal_type(sync.chat.create(messages, stream=True))
+    aclient = AsyncAdaptive("http://127.0.0.1:8000", api_key="key")
+    reveal_type(aclient.use_cases.create("support"))
+    reveal_type(await aclient.use_cases.create("support"))
+    reveal_type(await aclient.models.list())
+    reveal_type(await aclient.jobs.wait("job-id"))
+    reveal_type(await aclient.chat.create(messages))
+    reveal_type(await aclient.chat.create(messages, stream=True))
+    sync.models.get(42)
+    sync.jobs.wait("job-id", timeout_seconds=1)
+    sync.chat.create(messages, temperature="hot")
+'''
+
+TYPES = "adaptive_engine.sdk.types"
+EXPECTED = [
+    f"{TYPES}.UseCase",
+    f"list[{TYPES}.Model]",
+    f"{TYPES}.ModelService",
+    f"{TYPES}.Job",
+    "str",
+    f"{TYPES}.FeedbackKeyDetails",
+    f"{TYPES}.InteractionPage | {TYPES}.InteractionGroupPage",
+    f"def (use_case: str | None =) -> {TYPES}.UseCase",
+    f"{TYPES}.ChatResponse",
+    f"typing.Iterator[{TYPES}.ChatResponseChunk]",
+    f"typing.Awaitable[{TYPES}.UseCase]",
+    f"{TYPES}.UseCase",
+    f"list[{TYPES}.Model]",
+    f"{TYPES}.Job",
+    f"{TYPES}.ChatResponse",
+    f"typing.AsyncIterator[{TYPES}.ChatResponseChunk]",
+]
+
+
+def test_sdk_methods_have_precise_types_for_callers(tmp_path: Path) -> None:
+    snippet = tmp_path / "caller.py"
+    snippet.write_text(SNIPPET)
+    # Only the snippet's own findings are reported: the SDK is read (silently) from this tree's sources.
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
+         "--python-executable", sys.executable, str(snippet)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT / "src"), "PYTHONPATH": str(ROOT / "src")})
+    revealed = re.findall(r'Revealed type is "(.*)"', done.stdout)
+    assert revealed == EXPECTED, done.stdout
+    errors = [line.split(": error: ")[1] for line in done.stdout.splitlines() if ": error: " in line]
+    # The parameters are checked too: a wrong argument type and an unknown keyword are caller errors.
+    assert len(errors) == 3, done.stdout
+    assert 'Argument 1 has incompatible type "int"; expected "str"' in errors[0]
+    assert 'Unexpected keyword argument "timeout_seconds"' in errors[1]
+    assert 'No overload variant of "__call__" of "SyncChatCreate" matches' in errors[2]
