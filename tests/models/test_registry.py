@@ -115,11 +115,14 @@ def test_terminate_needs_force_when_shared(client: Adaptive, unique: str) -> Non
 
 def test_compute_config(client: Adaptive, unique: str) -> None:
     model = _external(client, unique, "cc")
-    updated = client.models.update_compute_config(model.key, {"max_seq_len": 4096, "tp": 2})
-    assert updated.compute_config.max_seq_len == 4096 and updated.compute_config.tp == 2
+    updated = client.models.update_compute_config(model.key, {"max_seq_len": 4096, "tp": 1})
+    assert updated.compute_config.max_seq_len == 4096 and updated.compute_config.tp == 1
     with pytest.raises(ValidationError):
         client.models.update_compute_config(model.key, {"tp": 0})
-    assert client.models.get(model.key).compute_config.tp == 2
+    # Tensor parallelism is vLLM's: this server (the local backend) refuses it rather than store it for nothing.
+    with pytest.raises(ValidationError, match="tp above 1 needs the vLLM backend"):
+        client.models.update_compute_config(model.key, {"tp": 2, "max_seq_len": 2048})
+    assert client.models.get(model.key).compute_config.max_seq_len == 4096
 
 
 def test_add_local_model_folder(client: Adaptive, unique: str, tmp_path: Path) -> None:

@@ -458,7 +458,8 @@ class ModelMutation:
     ) -> ModelType:
         ctx = info.context
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
-        model = await service.update_compute_config(ctx.session, ctx.principal, id_or_key, changes)
+        model = await service.update_compute_config(ctx.session, ctx.principal, id_or_key, changes,
+                                                    tensor_parallel=ctx.platform.settings.inference_backend == "vllm")
         await ctx.session.commit()
         if ctx.platform.inference is not None:  # a loaded local model takes it now; others when they load
             ctx.platform.inference.apply_compute_config(model)

@@ -446,7 +446,10 @@ async def _ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uui
 _COMPUTE_FIELDS = {"tp": (1, 64), "kv_cache_len": (0, 10_000_000), "max_seq_len": (1, 10_000_000)}
 
 
-async def update_compute_config(session: AsyncSession, principal: Principal, model_key: str, changes: dict[str, int | None]) -> Model:
+async def update_compute_config(session: AsyncSession, principal: Principal, model_key: str,
+                                changes: dict[str, int | None], *, tensor_parallel: bool = False) -> Model:
+    """``tensor_parallel``: whether local models are served by vLLM here, the one backend that splits a model
+    over several GPUs (``tp``); the in-process backend runs a model whole, so a tp above 1 is refused."""
     principal.require_global("model:register")
     model = await get_model(session, model_key)
     config = dict(model.compute_config or {})
@@ -456,6 +459,9 @@ async def update_compute_config(session: AsyncSession, principal: Principal, mod
         low, high = _COMPUTE_FIELDS[name]
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}")
+        if name == "tp" and value > 1 and not tensor_parallel:
+            raise InvalidInput("tp above 1 needs the vLLM backend (ADAPTIVE_INFERENCE_BACKEND=vllm): this server's "
+                               "local backend runs a model whole in one process", details={"param": "tp"})
         config[name] = value
     model.compute_config = config
     await session.flush()
