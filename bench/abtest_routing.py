@@ -36,8 +36,13 @@ async def seed(sessionmaker) -> tuple[uuid.UUID, uuid.UUID]:  # noqa: ANN001
         session.add_all([with_campaign, without, metric, *models])
         await session.flush()
         campaign = orm.AbCampaign(
-            key=f"bench-{tag}", name="bench", use_case_id=with_campaign.id, metric_id=metric.id,
-            feedback_type="DIRECT", traffic_split=0.5, active_use_case_id=with_campaign.id,
+            key=f"bench-{tag}",
+            name="bench",
+            use_case_id=with_campaign.id,
+            metric_id=metric.id,
+            feedback_type="DIRECT",
+            traffic_split=0.5,
+            active_use_case_id=with_campaign.id,
         )
         campaign.arms = [orm.AbCampaignArm(model=m, model_id=m.id, position=i) for i, m in enumerate(models)]
         session.add(campaign)

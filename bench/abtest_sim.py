@@ -197,15 +197,17 @@ def run_clustered_aa(args, config, rng, n_fix, per_session=5, icc=0.5):
         flags = []
         for mask in (~to_b, to_b):
             k = np.cumsum(mask, axis=1, dtype=np.float64)
-            flags.append((
-                k * per_session,  # count
-                np.cumsum(s_i * mask, axis=1),  # sum
-                np.cumsum(q_i * mask, axis=1),  # sum of squares
-                k,  # clusters
-                np.cumsum(s_i * s_i * mask, axis=1),
-                np.cumsum(mask * float(per_session**2), axis=1),
-                np.cumsum(s_i * per_session * mask, axis=1),
-            ))
+            flags.append(
+                (
+                    k * per_session,  # count
+                    np.cumsum(s_i * mask, axis=1),  # sum
+                    np.cumsum(q_i * mask, axis=1),  # sum of squares
+                    k,  # clusters
+                    np.cumsum(s_i * s_i * mask, axis=1),
+                    np.cumsum(mask * float(per_session**2), axis=1),
+                    np.cumsum(s_i * per_session * mask, axis=1),
+                )
+            )
         (n_a, s_a, q_a, k_a, ss_a, nn_a, sn_a), (n_b, s_b, q_b, k_b, ss_b, nn_b, sn_b) = flags
         with np.errstate(divide="ignore", invalid="ignore"):
             v_a = arm_variance(n_a, s_a, q_a, False)
@@ -307,9 +309,7 @@ def main() -> None:
         )
 
     d = config.preference_mde
-    z = NormalDist().inv_cdf(1 - config.alpha / 2) * 0.5 + NormalDist().inv_cdf(0.8) * math.sqrt(
-        (0.5 + d) * (0.5 - d)
-    )
+    z = NormalDist().inv_cdf(1 - config.alpha / 2) * 0.5 + NormalDist().inv_cdf(0.8) * math.sqrt((0.5 + d) * (0.5 - d))
     fixed_decisive = math.ceil((z / d) ** 2)
     tie_rate = 0.2
     fixed_duels = math.ceil(fixed_decisive / (1 - tie_rate))
@@ -324,7 +324,9 @@ def main() -> None:
         f"fixed-horizon binomial test (80% power): {fixed_duels} duels; mean/fixed {mean / fixed_duels:.2f}"
     )
     rate, mean, median, agree = run_preference(0.8, tie_rate, args, config, rng, reject, max_duels)
-    print(f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up {config.min_observations_per_arm})")
+    print(
+        f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up {config.min_observations_per_arm})"
+    )
     print(f"\nelapsed {time.perf_counter() - started:.1f}s")
 
 

@@ -39,18 +39,55 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from adaptive_engine import Adaptive  # noqa: E402
-from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, default_cache_root  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 
-NAMES = ["Alice", "Bob", "Carla", "David", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kenji", "Lena",
-         "Marco", "Nadia", "Omar", "Paula", "Quinn", "Rosa", "Sven", "Tara"]
-CITIES = ["Paris", "London", "Tokyo", "Madrid", "Berlin", "Rome", "Cairo", "Lima", "Oslo", "Dublin", "Vienna",
-          "Prague", "Lisbon", "Athens", "Seoul", "Nairobi"]
+from adaptive_engine import Adaptive  # noqa: E402
+from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, default_cache_root  # noqa: E402
+
+NAMES = [
+    "Alice",
+    "Bob",
+    "Carla",
+    "David",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kenji",
+    "Lena",
+    "Marco",
+    "Nadia",
+    "Omar",
+    "Paula",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+]
+CITIES = [
+    "Paris",
+    "London",
+    "Tokyo",
+    "Madrid",
+    "Berlin",
+    "Rome",
+    "Cairo",
+    "Lima",
+    "Oslo",
+    "Dublin",
+    "Vienna",
+    "Prague",
+    "Lisbon",
+    "Athens",
+    "Seoul",
+    "Nairobi",
+]
 JOBS = ["nurse", "teacher", "pilot", "chef", "lawyer", "farmer", "baker", "writer", "painter", "doctor"]
 FEEDBACK_KEY = "city_ok"
 GRADER_KEY = "city-json"
-GRADER_CODE = r'''
+GRADER_CODE = r"""
 import json, re
 
 def grade(messages, completion, metadata):
@@ -62,12 +99,14 @@ def grade(messages, completion, metadata):
     if value == {"city": found.group(1)}:
         return {"score": True, "reasoning": "right shape and value"}
     return {"score": False, "reasoning": "wrong shape or value"}
-'''
+"""
 
 
 def prompt(name: str, job: str, city: str) -> str:
-    return (f"{name} is a {job} who lives in {city}. Reply with only a JSON object of the form "
-            f'{{"city": "<city>"}} giving the city where {name} lives.')
+    return (
+        f"{name} is a {job} who lives in {city}. Reply with only a JSON object of the form "
+        f'{{"city": "<city>"}} giving the city where {name} lives.'
+    )
 
 
 def make_prompts(n_train: int, n_heldout: int, seed: int) -> tuple[list[str], list[str]]:
@@ -98,8 +137,11 @@ class Timer:
 def server(data_dir: Path, ab_min: int):  # noqa: ANN201
     key = "closed-loop-admin-key"
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {"ADAPTIVE_MODEL_CACHE_DIR": str(default_cache_root()), "ADAPTIVE_AB_TEST_MIN_OBSERVATIONS": str(ab_min),
-           "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "1"}
+    env = {
+        "ADAPTIVE_MODEL_CACHE_DIR": str(default_cache_root()),
+        "ADAPTIVE_AB_TEST_MIN_OBSERVATIONS": str(ab_min),
+        "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "1",
+    }
     with ServerProcess(data_dir, key, env=env, log_path=data_dir / "server.log") as running:
         yield running.url, key
 
@@ -133,16 +175,26 @@ def eval_report(client: Adaptive, job: Any) -> dict[str, Any]:
         return json.loads(path.read_text())
 
 
-def serve(client: Adaptive, prompts: list[str], samples: int, temperature: float, max_tokens: int,
-          concurrency: int, ab_campaign: str | None = None) -> list[dict[str, Any]]:
+def serve(
+    client: Adaptive,
+    prompts: list[str],
+    samples: int,
+    temperature: float,
+    max_tokens: int,
+    concurrency: int,
+    ab_campaign: str | None = None,
+) -> list[dict[str, Any]]:
     """Sampled chat traffic, stored by the platform as interactions: one sample dict per completion."""
 
     def one(text: str) -> list[dict[str, Any]]:
         messages = [{"role": "user", "content": text}]
-        response = client.chat.create(messages=messages, n=samples, temperature=temperature, max_tokens=max_tokens,
-                                      ab_campaign=ab_campaign)
-        return [{"messages": messages, "completion": c.message.content, "completion_id": c.completion_id}
-                for c in response.choices]
+        response = client.chat.create(
+            messages=messages, n=samples, temperature=temperature, max_tokens=max_tokens, ab_campaign=ab_campaign
+        )
+        return [
+            {"messages": messages, "completion": c.message.content, "completion_id": c.completion_id}
+            for c in response.choices
+        ]
 
     with ThreadPoolExecutor(concurrency) as pool:
         return [sample for samples_ in pool.map(one, prompts) for sample in samples_]
@@ -150,7 +202,7 @@ def serve(client: Adaptive, prompts: list[str], samples: int, temperature: float
 
 def grade(client: Adaptive, samples: list[dict[str, Any]], batch: int = 100) -> list[float]:
     """The grader scores the logged completions; the platform stores each score as feedback on it."""
-    chunks = [samples[i:i + batch] for i in range(0, len(samples), batch)]
+    chunks = [samples[i : i + batch] for i in range(0, len(samples), batch)]
     with ThreadPoolExecutor(2) as pool:
         results = pool.map(lambda chunk: client.graders.grade_batch(grader_key=GRADER_KEY, samples=chunk), chunks)
         return [float(r.score or 0.0) for chunk in results for r in chunk]
@@ -173,8 +225,9 @@ def main() -> None:
     parser.add_argument("--dpo-epochs", type=float, default=2.0)
     parser.add_argument("--grpo-steps", type=int, default=20)
     parser.add_argument("--grpo-generations", type=int, default=4)
-    parser.add_argument("--grpo-steps-per-generation", type=int, default=1,
-                        help="grpo optimizer steps served by one round of sampling")
+    parser.add_argument(
+        "--grpo-steps-per-generation", type=int, default=1, help="grpo optimizer steps served by one round of sampling"
+    )
     parser.add_argument("--recipes", default="sft,dpo,grpo")
     parser.add_argument("--ab-min", type=int, default=30, help="observations per arm before the A/B decides")
     parser.add_argument("--ab-requests", type=int, default=240, help="most simulated A/B requests")
@@ -239,36 +292,80 @@ def main() -> None:
         trained: list[str] = []
         if "sft" in recipes:
             with timer.stage("train sft from feedback (city_ok >= 1)"):
-                run_job(client, "sft", {"output_model_key": "closed-sft", "epochs": args.sft_epochs,
-                                        "feedback_filter": {"feedback_key": FEEDBACK_KEY, "min_value": 1},
-                                        "max_length": 256, **tiny}, "sft")
+                run_job(
+                    client,
+                    "sft",
+                    {
+                        "output_model_key": "closed-sft",
+                        "epochs": args.sft_epochs,
+                        "feedback_filter": {"feedback_key": FEEDBACK_KEY, "min_value": 1},
+                        "max_length": 256,
+                        **tiny,
+                    },
+                    "sft",
+                )
             trained.append("closed-sft")
             train_s["closed-sft"] = timer.stages[-1][1]
         if "dpo" in recipes:
             with timer.stage("train dpo from pass/fail pairs of the same prompt"):
-                run_job(client, "dpo", {"output_model_key": "closed-dpo", "feedback_key": FEEDBACK_KEY,
-                                        "pairs_from_metric": True, "epochs": args.dpo_epochs, "learning_rate": 2e-4,
-                                        "max_length": 256, **tiny}, "dpo")
+                run_job(
+                    client,
+                    "dpo",
+                    {
+                        "output_model_key": "closed-dpo",
+                        "feedback_key": FEEDBACK_KEY,
+                        "pairs_from_metric": True,
+                        "epochs": args.dpo_epochs,
+                        "learning_rate": 2e-4,
+                        "max_length": 256,
+                        **tiny,
+                    },
+                    "dpo",
+                )
             trained.append("closed-dpo")
             train_s["closed-dpo"] = timer.stages[-1][1]
         if "grpo" in recipes:
             with timer.stage("train grpo with the grader as reward"):
-                run_job(client, "grpo", {"output_model_key": "closed-grpo", "graders": [GRADER_KEY],
-                                         "prompt_limit": args.train_prompts, "max_steps": args.grpo_steps,
-                                         "num_generations": args.grpo_generations,
-                                         "batch_size": 2 * args.grpo_generations, "learning_rate": 1e-4,
-                                         "steps_per_generation": 1 if args.smoke else args.grpo_steps_per_generation,
-                                         "max_completion_length": args.max_tokens, "temperature": args.temperature,
-                                         **({"lora_rank": 4, "lora_alpha": 8} if args.smoke else {})}, "grpo")
+                run_job(
+                    client,
+                    "grpo",
+                    {
+                        "output_model_key": "closed-grpo",
+                        "graders": [GRADER_KEY],
+                        "prompt_limit": args.train_prompts,
+                        "max_steps": args.grpo_steps,
+                        "num_generations": args.grpo_generations,
+                        "batch_size": 2 * args.grpo_generations,
+                        "learning_rate": 1e-4,
+                        "steps_per_generation": 1 if args.smoke else args.grpo_steps_per_generation,
+                        "max_completion_length": args.max_tokens,
+                        "temperature": args.temperature,
+                        **({"lora_rank": 4, "lora_alpha": 8} if args.smoke else {}),
+                    },
+                    "grpo",
+                )
             trained.append("closed-grpo")
             train_s["closed-grpo"] = timer.stages[-1][1]
 
         models = [BUNDLED_CHAT_KEY, *trained]
         with timer.stage(f"eval held-out: {len(models)} models x {len(held)} prompts x {args.eval_samples} samples"):
-            report = eval_report(client, run_job(client, "eval", {
-                "models": models, "dataset": "heldout", "graders": [GRADER_KEY],
-                "samples_per_prompt": args.eval_samples, "temperature": args.temperature,
-                "max_tokens": args.max_tokens, "concurrency": args.concurrency}, "eval"))
+            report = eval_report(
+                client,
+                run_job(
+                    client,
+                    "eval",
+                    {
+                        "models": models,
+                        "dataset": "heldout",
+                        "graders": [GRADER_KEY],
+                        "samples_per_prompt": args.eval_samples,
+                        "temperature": args.temperature,
+                        "max_tokens": args.max_tokens,
+                        "concurrency": args.concurrency,
+                    },
+                    "eval",
+                ),
+            )
         rates = {m: grades[GRADER_KEY]["mean"] or 0.0 for m, grades in report["aggregates"].items()}
         eval_s = report.get("model_seconds") or {}
 
@@ -280,8 +377,18 @@ def main() -> None:
             status = client.ab_tests.get("closed-loop-ab").status
             while sent < args.ab_requests and status.upper() not in ("DONE", "CANCELLED"):
                 batch = [rng.choice(held) for _ in range(2 * args.concurrency)]
-                grade(client, serve(client, batch, 1, args.temperature, args.max_tokens, 2 * args.concurrency,
-                                    ab_campaign="closed-loop-ab"))
+                grade(
+                    client,
+                    serve(
+                        client,
+                        batch,
+                        1,
+                        args.temperature,
+                        args.max_tokens,
+                        2 * args.concurrency,
+                        ab_campaign="closed-loop-ab",
+                    ),
+                )
                 sent += len(batch)
                 status = client.ab_tests.get("closed-loop-ab").status
             deadline = time.monotonic() + (5 if args.smoke else 30)  # the evaluator runs on its own interval
@@ -293,14 +400,18 @@ def main() -> None:
         default = next((s.key for s in client.use_cases.get().model_services if s.is_default), None)
 
     base = rates[BUNDLED_CHAT_KEY]
-    print(f"\n== closed loop: held-out pass rate (sampled, T={args.temperature:.1f}, {len(held)} prompts x "
-          f"{args.eval_samples}), from feedback alone")
+    print(
+        f"\n== closed loop: held-out pass rate (sampled, T={args.temperature:.1f}, {len(held)} prompts x "
+        f"{args.eval_samples}), from feedback alone"
+    )
     print(f"   training traffic: {len(scores)} completions, {passing} passing ({rate:.1%}); no gold completions")
     print(f"   {'recipe':6s} {'base':>7s} {'tuned':>7s} {'gain':>11s} {'train s':>8s} {'eval s':>7s}")
     for model in trained:
         gain = (rates[model] - base) * 100
-        print(f"   {model.split('-', 1)[1]:6s} {base:7.1%} {rates[model]:7.1%} {gain:+7.0f} pts "
-              f"{train_s[model]:8.1f} {eval_s.get(model, float('nan')):7.1f}")
+        print(
+            f"   {model.split('-', 1)[1]:6s} {base:7.1%} {rates[model]:7.1%} {gain:+7.0f} pts "
+            f"{train_s[model]:8.1f} {eval_s.get(model, float('nan')):7.1f}"
+        )
     winner = campaign.winner.key if campaign.winner else None
     print(f"   A/B: status {campaign.status}, winner {winner}, {sent} requests; use case default now: {default}")
     print("== wall time per stage")

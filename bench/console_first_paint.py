@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from server_process import ServerProcess  # noqa: E402
+
 from tests.console.screenshots import SETTINGS, console_pages, make_more  # noqa: E402
 from tests.console.world import launch, make_sample, require_console_build  # noqa: E402
 from tests.integrations.receivers import HttpReceiver  # noqa: E402
@@ -30,8 +31,11 @@ from tests.integrations.receivers import HttpReceiver  # noqa: E402
 KEY = "bench-admin-key"
 TARGET_MS = 1500.0
 # The screenshots' server settings, as the server process's environment.
-ENV = {"ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
-       **{f"ADAPTIVE_{name.upper()}": str(value) for name, value in SETTINGS.items()}}
+ENV = {
+    "ADAPTIVE_BUNDLED_MODELS": "false",
+    "ADAPTIVE_BUILTIN_RECIPES": "false",
+    **{f"ADAPTIVE_{name.upper()}": str(value) for name, value in SETTINGS.items()},
+}
 # Checked at every animation frame in the page itself: "ready" is when the heading is first there.
 READY = """(heading) => {
   const shown = [...document.querySelectorAll("h1, h2")].some((h) => h.textContent.trim() === heading);
@@ -65,8 +69,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     require_console_build()
-    with tempfile.TemporaryDirectory() as data, HttpReceiver() as receiver, \
-            ServerProcess(Path(data) / "server", KEY, env=ENV) as process:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        HttpReceiver() as receiver,
+        ServerProcess(Path(data) / "server", KEY, env=ENV) as process,
+    ):
         server = Server(process.url, KEY)
         sample = make_sample(server.base_url, server.api_key)
         ids = make_more(server, sample, Path(data), receiver)  # type: ignore[arg-type]
@@ -81,8 +88,10 @@ def main() -> None:
             page.get_by_role("button", name="Sign out").wait_for()
             state = signed.storage_state()
             signed.close()
-            print(f"console first paint: {len(pages)} pages, median of {args.repeat} visits each, target < "
-                  f"{TARGET_MS:.0f} ms (first contentful paint)")
+            print(
+                f"console first paint: {len(pages)} pages, median of {args.repeat} visits each, target < "
+                f"{TARGET_MS:.0f} ms (first contentful paint)"
+            )
             print(f"{'page':<20} {'cold FCP':>9} {'cold DCL':>9} {'cold ready':>11} {'warm FCP':>9} {'warm ready':>11}")
             worst = 0.0
             for name, path, heading, _ in pages:
@@ -98,11 +107,16 @@ def main() -> None:
                     return statistics.median(r[key] for r in runs if r[key] is not None)
 
                 worst = max(worst, med(cold, "fcp"))
-                print(f"{name:<20} {med(cold, 'fcp'):7.0f}ms {med(cold, 'dcl'):7.0f}ms {med(cold, 'ready'):9.0f}ms "
-                      f"{med(warm, 'fcp'):7.0f}ms {med(warm, 'ready'):9.0f}ms", flush=True)
+                print(
+                    f"{name:<20} {med(cold, 'fcp'):7.0f}ms {med(cold, 'dcl'):7.0f}ms {med(cold, 'ready'):9.0f}ms "
+                    f"{med(warm, 'fcp'):7.0f}ms {med(warm, 'ready'):9.0f}ms",
+                    flush=True,
+                )
             browser.close()
-    print(f"slowest cold first contentful paint: {worst:.0f} ms ({'ok' if worst < TARGET_MS else 'OVER'} against "
-          f"{TARGET_MS:.0f} ms)")
+    print(
+        f"slowest cold first contentful paint: {worst:.0f} ms ({'ok' if worst < TARGET_MS else 'OVER'} against "
+        f"{TARGET_MS:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from ingest import drop_postgres, fresh_postgres  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade  # noqa: E402
@@ -39,8 +41,6 @@ from adaptive_engine.server.db.timebuckets import sql_bucket  # noqa: E402
 from adaptive_engine.server.domains.feedback.timeseries import metric_timeseries  # noqa: E402
 from adaptive_engine.server.domains.interactions import activity  # noqa: E402
 from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows  # noqa: E402
-from ingest import drop_postgres, fresh_postgres  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
 
 KEY = "bench-admin-key"
 USE_CASE = "bench-traffic"
@@ -74,7 +74,7 @@ async def seed(url: str, n: int, days: int) -> dict[str, float]:
         await session.commit()
         use_case_id, metric_id = use_case.id, metric.id
     rng = random.Random(11)
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     step = timedelta(days=days) / n
     messages = [{"role": "user", "content": "Where is my parcel?"}]
     started = time.perf_counter()
@@ -83,13 +83,33 @@ async def seed(url: str, n: int, days: int) -> dict[str, float]:
         for i in range(first, min(first + CHUNK, n)):
             at = end - step * (n - i)
             model = MODELS[i % len(MODELS)]
-            row = rows.add(Completion, completion_row(
-                use_case_id=use_case_id, messages=messages, completion="It left the warehouse today.", prompt_hash="p",
-                model_key=model, prompt_tokens=rng.randint(20, 400), completion_tokens=rng.randint(10, 300),
-                latency_ms=rng.lognormvariate(5.5, 0.4), created_at=at))
-            rows.add(Feedback, {"completion_id": row["id"], "metric_id": metric_id, "use_case_id": use_case_id,
-                                "value": min(1.0, max(0.0, rng.gauss(0.6 + 0.1 * (i % 3), 0.2))), "reason": None,
-                                "details": None, "user_ref": None, "created_at": at})
+            row = rows.add(
+                Completion,
+                completion_row(
+                    use_case_id=use_case_id,
+                    messages=messages,
+                    completion="It left the warehouse today.",
+                    prompt_hash="p",
+                    model_key=model,
+                    prompt_tokens=rng.randint(20, 400),
+                    completion_tokens=rng.randint(10, 300),
+                    latency_ms=rng.lognormvariate(5.5, 0.4),
+                    created_at=at,
+                ),
+            )
+            rows.add(
+                Feedback,
+                {
+                    "completion_id": row["id"],
+                    "metric_id": metric_id,
+                    "use_case_id": use_case_id,
+                    "value": min(1.0, max(0.0, rng.gauss(0.6 + 0.1 * (i % 3), 0.2))),
+                    "reason": None,
+                    "details": None,
+                    "user_ref": None,
+                    "created_at": at,
+                },
+            )
         async with sessionmaker() as session:
             await insert_rows(session, rows)
             await session.commit()
@@ -104,8 +124,12 @@ async def seed(url: str, n: int, days: int) -> dict[str, float]:
 
 def windows(days: int) -> list[tuple[str, str, int]]:
     """(label, interval, seconds back from now) the overview offers."""
-    return [("last 24 h, hourly", "HOUR", 86400), ("last 7 days, daily", "DAY", 7 * 86400),
-            (f"last {days} days (all), daily", "DAY", days * 86400), ("last 90 days, weekly", "WEEK", 90 * 86400)]
+    return [
+        ("last 24 h, hourly", "HOUR", 86400),
+        ("last 7 days, daily", "DAY", 7 * 86400),
+        (f"last {days} days (all), daily", "DAY", days * 86400),
+        ("last 90 days, weekly", "WEEK", 90 * 86400),
+    ]
 
 
 def timed(call, repeat: int) -> tuple[float, float]:  # noqa: ANN001
@@ -127,17 +151,35 @@ def api_rows(server_url: str, days: int, repeat: int) -> list[tuple[str, float, 
         if body.get("errors"):
             raise RuntimeError(body["errors"])
 
-    out = [("API baseline: useCase { key } (HTTP, auth, GraphQL)",
-            *timed(lambda: ask("query($uc: IdOrKey!) { useCase(idOrKey: $uc) { key } }", {"uc": USE_CASE}), repeat)),
-           ("API feedbackStatistics per model, all time (the overview's table)",
-            *timed(lambda: ask(STATS, {"uc": USE_CASE, "range": None}), repeat))]
+    out = [
+        (
+            "API baseline: useCase { key } (HTTP, auth, GraphQL)",
+            *timed(lambda: ask("query($uc: IdOrKey!) { useCase(idOrKey: $uc) { key } }", {"uc": USE_CASE}), repeat),
+        ),
+        (
+            "API feedbackStatistics per model, all time (the overview's table)",
+            *timed(lambda: ask(STATS, {"uc": USE_CASE, "range": None}), repeat),
+        ),
+    ]
     for label, interval, back in windows(days):
         now = int(time.time())
         rng = {"from": now - back, "to": now}
         series = {"interval": interval, "byModel": True, "timerange": rng}
-        out.append((f"API activityTimeseries, {label}", *timed(lambda: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat)))
-        out.append((f"API activity (totals + trend), {label}", *timed(lambda: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat)))
-        out.append((f"API feedback timeseries, {label}", *timed(lambda: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat)))
+        out.append(
+            (f"API activityTimeseries, {label}", *timed(lambda: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat))
+        )
+        out.append(
+            (
+                f"API activity (totals + trend), {label}",
+                *timed(lambda: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat),
+            )
+        )
+        out.append(
+            (
+                f"API feedback timeseries, {label}",
+                *timed(lambda: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat),
+            )
+        )
     client.close()
     return out
 
@@ -158,24 +200,56 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
                     runs.append((time.perf_counter() - started) * 1000)
         return statistics.median(runs), max(runs)
 
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     scope = lambda column: column == use_case_id  # noqa: E731
     for label, interval, back in windows(days):
         since = end - timedelta(seconds=back)
-        out.append((f"service activity_timeseries, {label}", *await timed_async(lambda s: activity.activity_timeseries(
-            s, scope=scope, interval=interval, since=since, until=end, by_model=True))))
-        out.append((f"service metric_timeseries, {label}", *await timed_async(lambda s: metric_timeseries(
-            s, use_case_id=use_case_id, metric_id=metric_id, interval=interval, since=since, until=end, by_model=True))))
+        out.append(
+            (
+                f"service activity_timeseries, {label}",
+                *await timed_async(
+                    lambda s: activity.activity_timeseries(
+                        s, scope=scope, interval=interval, since=since, until=end, by_model=True
+                    )
+                ),
+            )
+        )
+        out.append(
+            (
+                f"service metric_timeseries, {label}",
+                *await timed_async(
+                    lambda s: metric_timeseries(
+                        s,
+                        use_case_id=use_case_id,
+                        metric_id=metric_id,
+                        interval=interval,
+                        since=since,
+                        until=end,
+                        by_model=True,
+                    )
+                ),
+            )
+        )
     since = end - timedelta(days=days)
 
     async def full_scan(session) -> None:  # noqa: ANN001
         dialect = session.bind.dialect.name
         bucket = sql_bucket(Completion.created_at, dialect, "DAY")
-        await session.execute(select(Completion.model_key, bucket, func.count(), func.sum(Completion.prompt_tokens),
-                                      func.avg(Completion.latency_ms)).where(
-            Completion.use_case_id == use_case_id, Completion.created_at >= since).group_by(Completion.model_key, bucket))
+        await session.execute(
+            select(
+                Completion.model_key,
+                bucket,
+                func.count(),
+                func.sum(Completion.prompt_tokens),
+                func.avg(Completion.latency_ms),
+            )
+            .where(Completion.use_case_id == use_case_id, Completion.created_at >= since)
+            .group_by(Completion.model_key, bucket)
+        )
 
-    out.append((f"for scale: one GROUP BY over the {days} days' completions (no roll-ups)", *await timed_async(full_scan)))
+    out.append(
+        (f"for scale: one GROUP BY over the {days} days' completions (no roll-ups)", *await timed_async(full_scan))
+    )
     async with sessionmaker() as session:
         rolled = (await session.execute(text("SELECT count(*) FROM traffic_hourly"))).scalar_one()
     out.append((f"(traffic_hourly rows: {rolled})", 0.0, 0.0))
@@ -192,11 +266,15 @@ def bench(kind: str, n: int, days: int, repeat: int) -> None:
             url = f"sqlite+aiosqlite:///{Path(data) / 'bench.db'}"
         try:
             ids = asyncio.run(seed(url, n, days))
-            print(f"{kind:<11} seeded {n:,} interactions + {n:,} feedback values over {days} days in "
-                  f"{ids['seconds']:.0f} s ({n / ids['seconds']:,.0f} interactions/s)", flush=True)
+            print(
+                f"{kind:<11} seeded {n:,} interactions + {n:,} feedback values over {days} days in "
+                f"{ids['seconds']:.0f} s ({n / ids['seconds']:,.0f} interactions/s)",
+                flush=True,
+            )
             rows = asyncio.run(service_rows(url, ids, days, repeat))
-            with ServerProcess(Path(data) / "server", KEY, env={"ADAPTIVE_BUNDLED_MODELS": "false"},
-                               database_url=url) as server:
+            with ServerProcess(
+                Path(data) / "server", KEY, env={"ADAPTIVE_BUNDLED_MODELS": "false"}, database_url=url
+            ) as server:
                 rows += api_rows(server.url, days, repeat)
             for label, median, worst in rows:
                 if not median and not worst:
@@ -216,8 +294,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    print(f"console time series bench: {args.interactions:,} interactions, target < {TARGET_MS:.0f} ms "
-          f"(median of {args.repeat} runs after one warm-up)", flush=True)
+    print(
+        f"console time series bench: {args.interactions:,} interactions, target < {TARGET_MS:.0f} ms "
+        f"(median of {args.repeat} runs after one warm-up)",
+        flush=True,
+    )
     for kind in args.databases.split(","):
         bench(kind, args.interactions, args.days, args.repeat)
 

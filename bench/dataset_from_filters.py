@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -86,20 +86,35 @@ async def seed(sessionmaker, count: int, every: int) -> tuple[orm.UseCase, orm.M
         metric = orm.Metric(key=f"quality-{uuid.uuid4().hex[:8]}", name="quality", kind="SCALAR")
         session.add_all([use_case, metric])
         await session.commit()
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     for first in range(0, count, BATCH):
         completions, feedbacks = [], []
         for i in range(first, min(first + BATCH, count)):
             completion_id = uuid.uuid4()
             at = start + timedelta(seconds=i)
-            completions.append({
-                "id": completion_id, "created_at": at, "use_case_id": use_case.id, "model_key": "bench-model",
-                "messages": [{"role": "user", "content": f"Question number {i}: what is {i} plus one?"}],
-                "completion": f"The answer is {i + 1}.", "source": "LIVE", "prompt_hash": f"{i:064x}",
-                "labels": {"split": "train" if i % every == 0 else "other"},
-            })
-            feedbacks.append({"id": uuid.uuid4(), "created_at": at, "completion_id": completion_id,
-                              "metric_id": metric.id, "use_case_id": use_case.id, "value": (i % 10) / 10})
+            completions.append(
+                {
+                    "id": completion_id,
+                    "created_at": at,
+                    "use_case_id": use_case.id,
+                    "model_key": "bench-model",
+                    "messages": [{"role": "user", "content": f"Question number {i}: what is {i} plus one?"}],
+                    "completion": f"The answer is {i + 1}.",
+                    "source": "LIVE",
+                    "prompt_hash": f"{i:064x}",
+                    "labels": {"split": "train" if i % every == 0 else "other"},
+                }
+            )
+            feedbacks.append(
+                {
+                    "id": uuid.uuid4(),
+                    "created_at": at,
+                    "completion_id": completion_id,
+                    "metric_id": metric.id,
+                    "use_case_id": use_case.id,
+                    "value": (i % 10) / 10,
+                }
+            )
         async with sessionmaker() as session:
             await session.execute(insert(orm.Completion), completions)
             await session.execute(insert(orm.Feedback), feedbacks)
@@ -115,25 +130,31 @@ async def main(args: argparse.Namespace) -> None:
         sessionmaker = create_sessionmaker(engine)
         began = time.perf_counter()
         use_case, metric = await seed(sessionmaker, args.interactions, args.select_every)
-        print(f"seeded {args.interactions:,} interactions in {time.perf_counter() - began:.1f} s ({engine.dialect.name})")
+        print(
+            f"seeded {args.interactions:,} interactions in {time.perf_counter() - began:.1f} s ({engine.dialect.name})"
+        )
 
         async with sessionmaker() as session:
             conditions = await completion_filter(session, use_case.id, Labels())
-        plan = from_traffic.Plan(use_case=use_case, kind="PROMPT_COMPLETION_FEEDBACK", conditions=conditions,
-                                 metrics=[metric])
+        plan = from_traffic.Plan(
+            use_case=use_case, kind="PROMPT_COMPLETION_FEEDBACK", conditions=conditions, metrics=[metric]
+        )
         out = Path(tmp) / "dataset.jsonl"
         with PeakRss() as memory:
             began = time.perf_counter()
             summary = await from_traffic.write_file(engine, plan, out)
             seconds = time.perf_counter() - began
-        print(f"createDatasetFromFilters: {summary.records:,} rows in {seconds:.2f} s "
-              f"({out.stat().st_size / 1e6:.0f} MB file), peak RSS growth {memory.growth_mb:.0f} MB")
+        print(
+            f"createDatasetFromFilters: {summary.records:,} rows in {seconds:.2f} s "
+            f"({out.stat().st_size / 1e6:.0f} MB file), peak RSS growth {memory.growth_mb:.0f} MB"
+        )
 
         rows = 0
         began = time.perf_counter()
         with open(os.devnull, "wb") as sink:
-            async for chunk in export.encode(export.interaction_rows(engine, conditions, False), "jsonl",
-                                             export.INTERACTION_COLUMNS):
+            async for chunk in export.encode(
+                export.interaction_rows(engine, conditions, False), "jsonl", export.INTERACTION_COLUMNS
+            ):
                 sink.write(chunk)
                 rows += chunk.count(b"\n")
         seconds = time.perf_counter() - began

@@ -33,7 +33,7 @@ ADMIN_KEY = "bench-admin-key"
 # LiteLLM's proxy refuses to start without a master key (any strong-looking one will do here).
 LITELLM_KEY = "sk-" + "5e" * 32
 
-UPSTREAM = r'''
+UPSTREAM = r"""
 import json, sys
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -72,7 +72,7 @@ app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
                         Route("/flaky/v1/chat/completions", flaky, methods=["POST"]),
                         Route("/throttled/v1/chat/completions", throttled, methods=["POST"])])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-'''
+"""
 
 
 def wait_http(url: str, timeout: float = 180.0) -> None:
@@ -91,13 +91,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def load(url: str, headers: dict[str, str], body: dict, requests: int, concurrency: int) -> tuple[list[float], float]:
+async def load(
+    url: str, headers: dict[str, str], body: dict, requests: int, concurrency: int
+) -> tuple[list[float], float]:
     """``requests`` POSTs from ``concurrency`` workers on keep-alive connections. The load generator is
     aiohttp: httpx's client saturates a core at a few hundred requests/s and would be what is measured."""
     latencies: list[float] = []
     remaining = requests
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as client:
+    async with aiohttp.ClientSession(
+        headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as client:
+
         async def call() -> None:
             async with client.post(url, json=body) as response:
                 await response.read()
@@ -132,26 +137,47 @@ def start_litellm(upstream: str, port: int) -> subprocess.Popen | None:
         f"      api_base: {upstream}\n      api_key: sk-fake\n"
         f"general_settings:\n  master_key: {LITELLM_KEY}\n"
     )
-    return subprocess.Popen([str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port),
-                             "--host", "127.0.0.1", "--num_workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            str(venv / "bin" / "litellm"),
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--num_workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy (installs it once)")
-    parser.add_argument("--limits", action="store_true",
-                        help="generous limits (rpm, tpm, in flight, budget) on the caller's user and the use case")
+    parser.add_argument(
+        "--limits",
+        action="store_true",
+        help="generous limits (rpm, tpm, in flight, budget) on the caller's user and the use case",
+    )
     parser.add_argument("--redis", default=None, help="Redis URL for the limit counters, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
 
     procs: list[subprocess.Popen] = []
     up_port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY,
-           "ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false",
-           "ADAPTIVE_ONLINE_GRADING_INTERVAL_S": "0", "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "0",
-           "ADAPTIVE_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY,
+        "ADAPTIVE_BUNDLED_MODELS": "false",
+        "ADAPTIVE_BUILTIN_RECIPES": "false",
+        "ADAPTIVE_ONLINE_GRADING_INTERVAL_S": "0",
+        "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "0",
+        "ADAPTIVE_LOG_LEVEL": "warning",
+    }
     if args.redis:
         env.update({"ADAPTIVE_REDIS_URL": args.redis, "ADAPTIVE_REDIS_PREFIX": f"bench-{os.getpid()}:"})
     try:
@@ -165,14 +191,26 @@ def main() -> None:
 
         with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
             sdk.use_cases.create(key="bench")
-            model = sdk.models.add_external(name="fake", key="fake", external_model_id="fake", api_key="sk-fake",
-                                            provider="open_ai", endpoint=upstream)
+            model = sdk.models.add_external(
+                name="fake",
+                key="fake",
+                external_model_id="fake",
+                api_key="sk-fake",
+                provider="open_ai",
+                endpoint=upstream,
+            )
             sdk.models.attach(model.key, wait=True, make_default=True, use_case="bench")
             # Upstreams that fail every other call: a 503 (retried after the backoff), a 429 with Retry-After-Ms.
             for kind in ("flaky", "throttled"):
                 sdk.use_cases.create(key=f"bench-{kind}")
-                other = sdk.models.add_external(name=kind, key=kind, external_model_id="fake", api_key="sk-fake",
-                                                provider="open_ai", endpoint=f"http://127.0.0.1:{up_port}/{kind}/v1")
+                other = sdk.models.add_external(
+                    name=kind,
+                    key=kind,
+                    external_model_id="fake",
+                    api_key="sk-fake",
+                    provider="open_ai",
+                    endpoint=f"http://127.0.0.1:{up_port}/{kind}/v1",
+                )
                 sdk.models.attach(other.key, wait=True, make_default=True, use_case=f"bench-{kind}")
         lite_url = None
         if args.litellm:
@@ -186,28 +224,71 @@ def main() -> None:
         if args.limits:  # every request then passes the limit checks (none is ever reached)
             with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
                 for scope, subject in (("USER", "admin@localhost"), ("USE_CASE", "bench")):
-                    sdk.usage.set_limits(scope, subject, requests_per_minute=10**9, tokens_per_minute=10**9,
-                                         max_concurrent=10**6, budget_daily=10**9)
+                    sdk.usage.set_limits(
+                        scope,
+                        subject,
+                        requests_per_minute=10**9,
+                        tokens_per_minute=10**9,
+                        max_concurrent=10**6,
+                        budget_daily=10**9,
+                    )
 
         messages = [{"role": "user", "content": "Say hello."}]
         targets = [
             ("direct", upstream + "/chat/completions", {}, {"model": "fake", "messages": messages}),
-            ("through ours", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
-             {"model": "bench", "messages": messages}),
-            ("ours, store=False", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
-             {"model": "bench", "messages": messages, "store": False}),
+            (
+                "through ours",
+                ours + "/api/v1/chat/completions",
+                {"Authorization": f"Bearer {ADMIN_KEY}"},
+                {"model": "bench", "messages": messages},
+            ),
+            (
+                "ours, store=False",
+                ours + "/api/v1/chat/completions",
+                {"Authorization": f"Bearer {ADMIN_KEY}"},
+                {"model": "bench", "messages": messages, "store": False},
+            ),
         ]
         # Tools and a JSON schema are checked by the gateway, then passed as given: their cost beside plain chat.
-        tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": "A tool", "parameters": {
-            "type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-            "required": ["city"]}}} for i in range(4)]
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": f"tool_{i}",
+                    "description": "A tool",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                        "required": ["city"],
+                    },
+                },
+            }
+            for i in range(4)
+        ]
         schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-        targets.append(("ours, tools+format", ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
-                        {"model": "bench", "messages": messages, "tools": tools, "tool_choice": "auto",
-                         "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}}}))
+        targets.append(
+            (
+                "ours, tools+format",
+                ours + "/api/v1/chat/completions",
+                {"Authorization": f"Bearer {ADMIN_KEY}"},
+                {
+                    "model": "bench",
+                    "messages": messages,
+                    "tools": tools,
+                    "tool_choice": "auto",
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+                },
+            )
+        )
         if lite_url:
-            targets.append(("through LiteLLM", lite_url, {"Authorization": f"Bearer {LITELLM_KEY}"},
-                            {"model": "fake", "messages": messages}))
+            targets.append(
+                (
+                    "through LiteLLM",
+                    lite_url,
+                    {"Authorization": f"Bearer {LITELLM_KEY}"},
+                    {"model": "fake", "messages": messages},
+                )
+            )
         print(f"{args.requests} requests per run; completions stored by our server (but with store=False)")
         print(f"{'path':<20}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
         results: dict[tuple[str, int], tuple[float, float, float]] = {}
@@ -223,24 +304,39 @@ def main() -> None:
             line = f"added by ours at concurrency {concurrency}: p50 {o50 - d50:.2f} ms, p99 {o99 - d99:.2f} ms"
             if lite_url:
                 l50, l99, lrps = results[("through LiteLLM", concurrency)]
-                line += (f"; LiteLLM adds p50 {l50 - d50:.2f} ms, p99 {l99 - d99:.2f} ms;"
-                         f" our req/s vs LiteLLM: {orps / lrps:.2f}x")
+                line += (
+                    f"; LiteLLM adds p50 {l50 - d50:.2f} ms, p99 {l99 - d99:.2f} ms;"
+                    f" our req/s vs LiteLLM: {orps / lrps:.2f}x"
+                )
             print(line)
         # Retries, one request at a time (the upstream alternates, so every request fails once, then succeeds).
         retried = {}
         for kind in ("flaky", "throttled"):
-            lat, _ = asyncio.run(load(ours + "/api/v1/chat/completions", {"Authorization": f"Bearer {ADMIN_KEY}"},
-                                      {"model": f"bench-{kind}", "messages": messages}, max(20, args.requests // 20), 1))
+            lat, _ = asyncio.run(
+                load(
+                    ours + "/api/v1/chat/completions",
+                    {"Authorization": f"Bearer {ADMIN_KEY}"},
+                    {"model": f"bench-{kind}", "messages": messages},
+                    max(20, args.requests // 20),
+                    1,
+                )
+            )
             retried[kind] = (percentile(lat, 0.5), max(lat))
         plain = results[("through ours", 1)][0]
-        print(f"a request retried after a 503 (backoff 0.2-0.4 s): p50 {retried['flaky'][0]:.1f} ms, max "
-              f"{retried['flaky'][1]:.1f} ms; plain p50 {plain:.2f} ms: one backoff, no timeout")
-        print(f"a request retried after a 429 with Retry-After-Ms 50: p50 {retried['throttled'][0]:.1f} ms, max "
-              f"{retried['throttled'][1]:.1f} ms")
+        print(
+            f"a request retried after a 503 (backoff 0.2-0.4 s): p50 {retried['flaky'][0]:.1f} ms, max "
+            f"{retried['flaky'][1]:.1f} ms; plain p50 {plain:.2f} ms: one backoff, no timeout"
+        )
+        print(
+            f"a request retried after a 429 with Retry-After-Ms 50: p50 {retried['throttled'][0]:.1f} ms, max "
+            f"{retried['throttled'][1]:.1f} ms"
+        )
         t50 = results[("ours, tools+format", 1)][0] - results[("through ours", 1)][0]
         print(f"tools + response_format beside plain chat at concurrency 1: p50 {t50:+.2f} ms (target <= 0.2 ms)")
-        print(f"requests/s through one server process (concurrency 32): {results[('through ours', 32)][2]:.0f} "
-              "(target >= 500)")
+        print(
+            f"requests/s through one server process (concurrency 32): {results[('through ours', 32)][2]:.0f} "
+            "(target >= 500)"
+        )
     finally:
         for proc in procs:
             proc.terminate()

@@ -71,15 +71,21 @@ async def inference(args: argparse.Namespace) -> Path:
     t0 = time.perf_counter()
     await backend.load()
     weight = next(backend.model.parameters())
-    say(f"local backend: loaded in {time.perf_counter() - t0:.1f} s (GGUF conversion included on a first run); "
-        f"weights on {weight.device}, dtype {weight.dtype}; engine device {backend._engine.device}")
+    say(
+        f"local backend: loaded in {time.perf_counter() - t0:.1f} s (GGUF conversion included on a first run); "
+        f"weights on {weight.device}, dtype {weight.dtype}; engine device {backend._engine.device}"
+    )
 
-    capital = GenerationRequest(messages=[ChatMessage("user", "What is the capital of France?")],
-                                params=GenerationParams(temperature=0.0, max_tokens=16))
+    capital = GenerationRequest(
+        messages=[ChatMessage("user", "What is the capital of France?")],
+        params=GenerationParams(temperature=0.0, max_tokens=16),
+    )
     answer = (await backend.generate(capital)).choices[0].text
     say(f"greedy 'What is the capital of France?' -> {answer!r}  (mentions Paris: {'Paris' in answer})")
-    seeded = GenerationRequest(messages=[ChatMessage("user", "Name a colour.")],
-                               params=GenerationParams(temperature=0.8, max_tokens=8, n=2, seed=7))
+    seeded = GenerationRequest(
+        messages=[ChatMessage("user", "Name a colour.")],
+        params=GenerationParams(temperature=0.8, max_tokens=8, n=2, seed=7),
+    )
     first = [c.text for c in (await backend.generate(seeded)).choices]
     again = [c.text for c in (await backend.generate(seeded)).choices]
     say(f"sampled n=2 seed=7 on {backend._engine.device}: {first} (same again: {first == again})")
@@ -100,8 +106,10 @@ async def inference(args: argparse.Namespace) -> Path:
     say(f"{'run':<28}{'tokens':>8}{'seconds':>10}{'tokens/s':>10}{'vs generate':>13}")
     for name, tokens, seconds in rows:
         say(f"{name:<28}{tokens:>8}{seconds:>10.2f}{tokens / seconds:>10.1f}{(tokens / seconds) / base:>12.2f}x")
-    say(f"largest batch: {stats.max_batch_requests} requests; batched decode steps {stats.batched_steps}"
-        f"/{stats.decode_steps}")
+    say(
+        f"largest batch: {stats.max_batch_requests} requests; batched decode steps {stats.batched_steps}"
+        f"/{stats.decode_steps}"
+    )
     if torch.cuda.is_available():
         say(f"peak GPU memory while serving: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     return Path(cache_dir)  # the converted transformers folder, which training starts from
@@ -109,7 +117,8 @@ async def inference(args: argparse.Namespace) -> Path:
 
 SFT_ROWS = [
     {"prompt": f"What is {a} plus {b}? Answer with the number only.", "completion": str(a + b)}
-    for a in range(3, 11) for b in range(2, 10)
+    for a in range(3, 11)
+    for b in range(2, 10)
 ]
 
 
@@ -126,16 +135,23 @@ def train(model_dir: Path, steps: int, batch_size: int, lora: bool) -> None:
         sync()
         marks.append((step, values.get("loss", float("nan")), time.perf_counter()))
 
-    settings = TrainSettings(max_steps=steps, batch_size=batch_size, max_length=64, learning_rate=2e-4 if lora else 2e-5,
-                             lora=LoraSettings(r=16, alpha=32) if lora else None)
+    settings = TrainSettings(
+        max_steps=steps,
+        batch_size=batch_size,
+        max_length=64,
+        learning_rate=2e-4 if lora else 2e-5,
+        lora=LoraSettings(r=16, alpha=32) if lora else None,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         result = train_sft(model_dir, SFT_ROWS, Path(scratch) / "out", settings, on_metrics=on_metrics)
     kind = "LoRA r=16" if lora else "full"
     # Step 1 carries the warm-up (kernels, allocator); the rate is taken over the steps after it.
     timed = marks[-1][2] - marks[0][2]
     rate = (len(marks) - 1) / timed if len(marks) > 1 and timed > 0 else float("nan")
-    say(f"sft ({kind}) on {pick_device(None)}: {result.steps} steps of {batch_size} rows in {result.seconds:.1f} s; "
-        f"{rate:.2f} steps/s after step 1; {result.tokens_per_second:.0f} tokens/s overall")
+    say(
+        f"sft ({kind}) on {pick_device(None)}: {result.steps} steps of {batch_size} rows in {result.seconds:.1f} s; "
+        f"{rate:.2f} steps/s after step 1; {result.tokens_per_second:.0f} tokens/s overall"
+    )
     say("  loss by step: " + ", ".join(f"{s}:{loss:.3f}" for s, loss, _ in marks))
     if torch.cuda.is_available():
         say(f"  peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB (the model trained on the GPU)")
@@ -160,8 +176,10 @@ def main() -> None:
     import transformers
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    say(f"torch {torch.__version__}, transformers {transformers.__version__}; GPU: {gpu}; "
-        f"picked device: {pick_device(None)}")
+    say(
+        f"torch {torch.__version__}, transformers {transformers.__version__}; GPU: {gpu}; "
+        f"picked device: {pick_device(None)}"
+    )
     model_dir = asyncio.run(inference(args))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

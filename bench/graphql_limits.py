@@ -25,14 +25,18 @@ from server_process import ServerProcess  # noqa: E402
 KEY = "bench-graphql-limits-key"
 QUERIES = {
     "trivial (accepted)": "{ me { email } }",
-    "2,000 aliased completions": "{ " + " ".join(
-        f'a{i}: completions(filter: {{useCase: "x"}}) {{ totalCount }}' for i in range(2000)) + " }",
+    "2,000 aliased completions": "{ "
+    + " ".join(f'a{i}: completions(filter: {{useCase: "x"}}) {{ totalCount }}' for i in range(2000))
+    + " }",
     "150 aliases": "{ " + " ".join(f"a{i}: me {{ email }}" for i in range(150)) + " }",
     "depth 40": "{ models { " + "backbone { " * 40 + "key" + " }" * 40 + " } }",
-    "1,000 x 1,000 page": ('{ completionsGrouped(groupBy: MODEL, filter: {useCase: "x"}, page: {first: 1000}) { nodes {'
-                          " completions(page: {first: 1000}) { nodes { id completion chatMessages { role content } } } } } }"),
-    "fragment bomb (2^40)": "query { ...F0 } " + " ".join(
-        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)) + " fragment F40 on Query { me { email } }",
+    "1,000 x 1,000 page": (
+        '{ completionsGrouped(groupBy: MODEL, filter: {useCase: "x"}, page: {first: 1000}) { nodes {'
+        " completions(page: {first: 1000}) { nodes { id completion chatMessages { role content } } } } } }"
+    ),
+    "fragment bomb (2^40)": "query { ...F0 } "
+    + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    + " fragment F40 on Query { me { email } }",
 }
 
 
@@ -41,8 +45,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as data, ServerProcess(data, KEY, database_url=args.database_url) as server, \
-            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=300) as http:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        ServerProcess(data, KEY, database_url=args.database_url) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=300) as http,
+    ):
         print(f"{'request':<28} {'median ms':>10} {'worst ms':>10}  answer")
         for name, query in QUERIES.items():
             http.post("/api/graphql", json={"query": query})  # warm-up

@@ -46,13 +46,19 @@ RAW_BATCH = 200  # interactions per transaction in the raw ceiling (each with 2 
 
 
 def gql(url: str, query: str, variables: dict) -> None:
-    body = httpx.post(f"{url}/api/graphql", json={"query": query, "variables": variables},
-                      headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()
+    body = httpx.post(
+        f"{url}/api/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    ).json()
     if body.get("errors"):
         raise RuntimeError(body["errors"])
 
 
-async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds: float, batch: int = 1) -> tuple[int, int, float]:
+async def rest_load(
+    url: str, use_case: str, metric: str, clients: int, seconds: float, batch: int = 1
+) -> tuple[int, int, float]:
     """(acknowledged events, errors, elapsed seconds). With ``batch`` > 1 each client instead posts arrays of
     ``batch`` interactions, each with one inline feedback (2 events per interaction, one commit per array)."""
     events = 0
@@ -65,9 +71,15 @@ async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds:
         i = 0
         while batch > 1 and time.monotonic() < stop_at:
             i += 1
-            items = [{"use_case": use_case, "completion": f"answer {n}-{i}-{j}",
-                      "messages": [{"role": "user", "content": f"question {n}-{i}-{j}"}],
-                      "feedbacks": [{"metric": metric, "value": j % 2}]} for j in range(batch)]
+            items = [
+                {
+                    "use_case": use_case,
+                    "completion": f"answer {n}-{i}-{j}",
+                    "messages": [{"role": "user", "content": f"question {n}-{i}-{j}"}],
+                    "feedbacks": [{"metric": metric, "value": j % 2}],
+                }
+                for j in range(batch)
+            ]
             async with session.post(f"{url}/api/v1/interactions", json=items, headers=headers) as r:
                 await r.read()
                 if r.status != 201:
@@ -76,17 +88,23 @@ async def rest_load(url: str, use_case: str, metric: str, clients: int, seconds:
             events += 2 * batch
         while batch == 1 and time.monotonic() < stop_at:
             i += 1
-            body = {"use_case": use_case, "completion": f"answer {n}-{i}",
-                    "messages": [{"role": "user", "content": f"question {n}-{i}"}],
-                    "feedbacks": [{"metric": metric, "value": i % 2}]}
+            body = {
+                "use_case": use_case,
+                "completion": f"answer {n}-{i}",
+                "messages": [{"role": "user", "content": f"question {n}-{i}"}],
+                "feedbacks": [{"metric": metric, "value": i % 2}],
+            }
             async with session.post(f"{url}/api/v1/interactions", json=body, headers=headers) as r:
                 if r.status != 201:
                     errors += 1
                     continue
                 created = await r.json()
             events += 2
-            async with session.post(f"{url}/api/v1/feedback", headers=headers,
-                                    json={"completion_id": created["completion_id"], "metric": metric, "value": 1}) as r:
+            async with session.post(
+                f"{url}/api/v1/feedback",
+                headers=headers,
+                json={"completion_id": created["completion_id"], "metric": metric, "value": 1},
+            ) as r:
                 if r.status != 201:
                     errors += 1
                     continue
@@ -117,13 +135,33 @@ async def raw_ceiling(database_url: str, use_case: str, metric: str, seconds: fl
             rows = Rows()
             for i in range(RAW_BATCH):
                 messages = [{"role": "user", "content": f"raw question {i}"}]
-                completion = rows.add(Completion, completion_row(
-                    use_case_id=use_case_id, messages=messages, completion=f"raw {i}", prompt_hash=prompt_hash(messages),
-                    source="OFFLINE", session_id=uuid.uuid4(), labels={}))
+                completion = rows.add(
+                    Completion,
+                    completion_row(
+                        use_case_id=use_case_id,
+                        messages=messages,
+                        completion=f"raw {i}",
+                        prompt_hash=prompt_hash(messages),
+                        source="OFFLINE",
+                        session_id=uuid.uuid4(),
+                        labels={},
+                    ),
+                )
                 for value in (i % 2, 1):
-                    rows.add(Feedback, {"id": uuid.uuid4(), "created_at": utcnow(), "completion_id": completion["id"],
-                                        "metric_id": metric_id, "use_case_id": use_case_id, "value": float(value),
-                                        "reason": None, "details": None, "user_ref": None})
+                    rows.add(
+                        Feedback,
+                        {
+                            "id": uuid.uuid4(),
+                            "created_at": utcnow(),
+                            "completion_id": completion["id"],
+                            "metric_id": metric_id,
+                            "use_case_id": use_case_id,
+                            "value": float(value),
+                            "reason": None,
+                            "details": None,
+                            "user_ref": None,
+                        },
+                    )
             async with maker() as session:
                 await insert_rows(session, rows)
                 await session.commit()
@@ -180,8 +218,9 @@ async def health_load(url: str, clients: int, seconds: float) -> float:
     return done / (time.monotonic() - start)
 
 
-def bench_database(kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None,
-                   batch: int = 1, rounds: int = 3) -> list[tuple[str, str, list[float], list[float], int]]:
+def bench_database(
+    kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None, batch: int = 1, rounds: int = 3
+) -> list[tuple[str, str, list[float], list[float], int]]:
     """Rows of (database, load, events/s per round, ratio to that round's raw ceiling per round, errors).
     Each round measures every load and then the raw ceiling (the server idle), so each ratio compares
     figures taken a few seconds apart on a machine whose speed drifts."""
@@ -191,12 +230,16 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
     if kind == "postgresql":
         pg_name, database_url = fresh_postgres()
     resolved = database_url or f"sqlite+aiosqlite:///{(data_dir / 'engine.db').resolve()}"
-    server = ServerProcess(data_dir, KEY, env={"ADAPTIVE_BUNDLED_MODELS": "false"}, database_url=database_url,
-                           extra_path=extra_path, timeout_s=120)
+    server = ServerProcess(
+        data_dir,
+        KEY,
+        env={"ADAPTIVE_BUNDLED_MODELS": "false"},
+        database_url=database_url,
+        extra_path=extra_path,
+        timeout_s=120,
+    )
     url = server.url
-    loads: list[tuple[str, int, int]] = [
-        (f"REST, {c} client{'s' if c > 1 else ''}", c, 1) for c in client_counts
-    ]
+    loads: list[tuple[str, int, int]] = [(f"REST, {c} client{'s' if c > 1 else ''}", c, 1) for c in client_counts]
     if batch > 1:
         loads.append((f"REST, {max(client_counts)} clients, arrays of {batch} interactions", max(client_counts), batch))
     rates: dict[str, list[float]] = {label: [] for label, _, _ in loads}
@@ -204,13 +247,24 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
     raws: list[float] = []
     try:
         use_case, metric = "bench", "bench-ok"
-        gql(url, "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }", {"i": {"key": use_case, "name": use_case}})
-        gql(url, "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }", {"i": {"key": metric, "name": metric, "kind": "BOOL"}})
+        gql(
+            url,
+            "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }",
+            {"i": {"key": use_case, "name": use_case}},
+        )
+        gql(
+            url,
+            "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }",
+            {"i": {"key": metric, "name": metric, "kind": "BOOL"}},
+        )
         # Warm the server's pools and caches.
         asyncio.run(rest_load(url, use_case, metric, 8, 1.0))
         health = asyncio.run(health_load(url, max(client_counts), seconds / 2))
-        print(f"{kind:<11} (HTTP stack alone: GET /health, {max(client_counts)} clients: {health:.0f} requests/s;"
-              f" a logging client sends 2 requests per 3 events)", flush=True)
+        print(
+            f"{kind:<11} (HTTP stack alone: GET /health, {max(client_counts)} clients: {health:.0f} requests/s;"
+            f" a logging client sends 2 requests per 3 events)",
+            flush=True,
+        )
         for _ in range(rounds):
             for label, clients, size in loads:
                 events, failed, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds, size))
@@ -222,8 +276,10 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
         server.stop()
         if pg_name:
             drop_postgres(pg_name)
-    results = [(kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])
-               for label, _, _ in loads]
+    results = [
+        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])
+        for label, _, _ in loads
+    ]
     results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raws, [1.0] * len(raws), 0))
     return results
 
@@ -231,26 +287,37 @@ def bench_database(kind: str, seconds: float, client_counts: list[int], extra_pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every load and the raw ceiling; medians are printed")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every load and the raw ceiling; medians are printed"
+    )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--clients", default="1,64")
-    parser.add_argument("--batch", type=int, default=10,
-                        help="also measure clients posting arrays of this many interactions (1: skip)")
-    parser.add_argument("--server-pythonpath", default=None,
-                        help="extra sys.path for the server process, e.g. a folder with uvloop and httptools to compare")
+    parser.add_argument(
+        "--batch", type=int, default=10, help="also measure clients posting arrays of this many interactions (1: skip)"
+    )
+    parser.add_argument(
+        "--server-pythonpath",
+        default=None,
+        help="extra sys.path for the server process, e.g. a folder with uvloop and httptools to compare",
+    )
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement,"
-          f" {args.rounds} rounds (medians; each ratio paired with its round's raw ceiling), one server process")
+    print(
+        f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement,"
+        f" {args.rounds} rounds (medians; each ratio paired with its round's raw ceiling), one server process"
+    )
     print(f"{'database':<11} {'load':<45} {'events/s':>10} {'range':>13} {'vs raw':>8} {'errors':>7}")
     for kind in args.databases.split(","):
         for database, label, rates, ratios, errors in bench_database(
             kind, args.seconds, client_counts, args.server_pythonpath, args.batch, args.rounds
         ):
             spread = f"{min(rates):.0f}-{max(rates):.0f}"
-            print(f"{database:<11} {label:<45} {statistics.median(rates):>10.0f} {spread:>13}"
-                  f" {statistics.median(ratios):>8.1%} {errors:>7}", flush=True)
+            print(
+                f"{database:<11} {label:<45} {statistics.median(rates):>10.0f} {spread:>13}"
+                f" {statistics.median(ratios):>8.1%} {errors:>7}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

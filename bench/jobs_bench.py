@@ -26,8 +26,13 @@ def bench_validation(rows: int = 50_000) -> None:
     from adaptive_engine.server.domains.datasets.formats import Validator
 
     lines = [
-        json.dumps({"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"question {i}"}],
-                    "completion": f"answer {i}", "feedback": {"quality": i % 5 / 4}}).encode()
+        json.dumps(
+            {
+                "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"question {i}"}],
+                "completion": f"answer {i}",
+                "feedback": {"quality": i % 5 / 4},
+            }
+        ).encode()
         for i in range(rows)
     ]
     start = time.perf_counter()
@@ -40,8 +45,10 @@ def bench_validation(rows: int = 50_000) -> None:
         validator.feed(line)
     summary = validator.finish()
     validate = time.perf_counter() - start
-    print(f"dataset validation: {rows / validate:,.0f} rows/s ({summary.kind}); json.loads alone {rows / parse:,.0f} rows/s;"
-          f" validation costs {validate / parse:.2f}x parsing")
+    print(
+        f"dataset validation: {rows / validate:,.0f} rows/s ({summary.kind}); json.loads alone {rows / parse:,.0f} rows/s;"
+        f" validation costs {validate / parse:.2f}x parsing"
+    )
 
 
 def bench_jobs(count: int = 5) -> None:
@@ -53,10 +60,16 @@ def bench_jobs(count: int = 5) -> None:
     floor = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import adaptive_engine.recipe.loader"], check=True,
-                       env={"PYTHONPATH": str(ROOT / "src")})
+        subprocess.run(
+            [sys.executable, "-c", "import adaptive_engine.recipe.loader"],
+            check=True,
+            env={"PYTHONPATH": str(ROOT / "src")},
+        )
         floor.append(time.perf_counter() - start)
-    with tempfile.TemporaryDirectory() as tmp, LiveServer(make_settings(Path(tmp) / "data", job_poll_interval_s=0.1)) as live:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LiveServer(make_settings(Path(tmp) / "data", job_poll_interval_s=0.1)) as live,
+    ):
         with Adaptive(live.base_url, api_key=live.api_key) as sdk:
             sdk.use_cases.create("bench")
             sdk.set_default_use_case("bench")
@@ -68,8 +81,10 @@ def bench_jobs(count: int = 5) -> None:
                 wait_for(sdk, job.id)
                 took.append(time.perf_counter() - start)
     best_floor, median = min(floor), sorted(took)[len(took) // 2]
-    print(f"job overhead: median {median:.2f} s from run to COMPLETED over {count} jobs;"
-          f" bare process with the runtime {best_floor:.2f} s; ratio {median / best_floor:.1f}x")
+    print(
+        f"job overhead: median {median:.2f} s from run to COMPLETED over {count} jobs;"
+        f" bare process with the runtime {best_floor:.2f} s; ratio {median / best_floor:.1f}x"
+    )
 
 
 if __name__ == "__main__":

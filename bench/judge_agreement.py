@@ -38,32 +38,58 @@ CRITERIA = {
     "polite": "The answer is polite and respectful to the user.",
 }
 CAPITALS = [
-    ("France", "Paris", "Berlin"), ("Germany", "Berlin", "Madrid"), ("Italy", "Rome", "Lisbon"),
-    ("Spain", "Madrid", "Paris"), ("Japan", "Tokyo", "Beijing"), ("Egypt", "Cairo", "Nairobi"),
-    ("Canada", "Ottawa", "Sydney"), ("Russia", "Moscow", "Warsaw"), ("China", "Beijing", "Tokyo"),
-    ("England", "London", "Dublin"), ("Greece", "Athens", "Rome"), ("Portugal", "Lisbon", "Vienna"),
-    ("Ireland", "Dublin", "London"), ("Austria", "Vienna", "Prague"), ("Poland", "Warsaw", "Moscow"),
+    ("France", "Paris", "Berlin"),
+    ("Germany", "Berlin", "Madrid"),
+    ("Italy", "Rome", "Lisbon"),
+    ("Spain", "Madrid", "Paris"),
+    ("Japan", "Tokyo", "Beijing"),
+    ("Egypt", "Cairo", "Nairobi"),
+    ("Canada", "Ottawa", "Sydney"),
+    ("Russia", "Moscow", "Warsaw"),
+    ("China", "Beijing", "Tokyo"),
+    ("England", "London", "Dublin"),
+    ("Greece", "Athens", "Rome"),
+    ("Portugal", "Lisbon", "Vienna"),
+    ("Ireland", "Dublin", "London"),
+    ("Austria", "Vienna", "Prague"),
+    ("Poland", "Warsaw", "Moscow"),
     ("Kenya", "Nairobi", "Cairo"),
 ]
 
 
 POLITE = [
-    ("Can you help me reset my password?", "Of course, happy to help! Click 'Forgot password' on the login page.",
-     "Figure it out yourself, I am not your babysitter."),
-    ("Where is my order?", "Thank you for your patience. Your order ships tomorrow.",
-     "Stop bothering me about your stupid order."),
-    ("Can I change my delivery address?", "Certainly! You can change it in your account settings.",
-     "No. Read the manual instead of wasting my time, idiot."),
-    ("Do you open on Sundays?", "Yes, we are glad to welcome you from 10am to 4pm on Sundays.",
-     "Obviously not, what a dumb question."),
-    ("How do I cancel my subscription?", "I am sorry to see you go. You can cancel it under Billing.",
-     "Whatever, cancel it, nobody cares about you."),
-    ("Is this jacket waterproof?", "Great question! Yes, it is fully waterproof.",
-     "Can you not read the label? Ugh."),
-    ("Can I pay by card?", "Absolutely, we accept all major cards. Thank you!",
-     "Shut up and pay however you want."),
-    ("Do you ship abroad?", "We do! We ship to most countries, and we are happy to help with customs questions.",
-     "Go away, you are annoying me."),
+    (
+        "Can you help me reset my password?",
+        "Of course, happy to help! Click 'Forgot password' on the login page.",
+        "Figure it out yourself, I am not your babysitter.",
+    ),
+    (
+        "Where is my order?",
+        "Thank you for your patience. Your order ships tomorrow.",
+        "Stop bothering me about your stupid order.",
+    ),
+    (
+        "Can I change my delivery address?",
+        "Certainly! You can change it in your account settings.",
+        "No. Read the manual instead of wasting my time, idiot.",
+    ),
+    (
+        "Do you open on Sundays?",
+        "Yes, we are glad to welcome you from 10am to 4pm on Sundays.",
+        "Obviously not, what a dumb question.",
+    ),
+    (
+        "How do I cancel my subscription?",
+        "I am sorry to see you go. You can cancel it under Billing.",
+        "Whatever, cancel it, nobody cares about you.",
+    ),
+    ("Is this jacket waterproof?", "Great question! Yes, it is fully waterproof.", "Can you not read the label? Ugh."),
+    ("Can I pay by card?", "Absolutely, we accept all major cards. Thank you!", "Shut up and pay however you want."),
+    (
+        "Do you ship abroad?",
+        "We do! We ship to most countries, and we are happy to help with customs questions.",
+        "Go away, you are annoying me.",
+    ),
 ]
 
 
@@ -95,8 +121,9 @@ class BackendGenerator:
         params = base.GenerationParams(max_tokens=max_tokens, temperature=0.0)
         if constraint is not None:
             params.constraint = constraint
-        request = base.GenerationRequest(messages=[base.ChatMessage(m["role"], m["content"]) for m in messages],
-                                         params=params)
+        request = base.GenerationRequest(
+            messages=[base.ChatMessage(m["role"], m["content"]) for m in messages], params=params
+        )
         result = await self.backend.generate(request)
         return result.choices[0].text
 
@@ -118,11 +145,20 @@ async def run(args: argparse.Namespace) -> None:
     speeds: dict[bool, list[float]] = {False: [0.0, 0.0], True: [0.0, 0.0]}  # samples, seconds
     for criterion in args.criteria:
         data = labelled_set(criterion, args.samples)
-        grader = GraderSpec(id=None, key="bench", use_case_id=None, grader_type="JUDGE",  # type: ignore[arg-type]
-                            config={"criteria": CRITERIA[criterion], "examples": []},
-                            metric_id=None, metric_key="bench", model_key="smollm2-135m-instruct")  # type: ignore[arg-type]
-        print(f"\n[{criterion}] {len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
-              f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}")
+        grader = GraderSpec(
+            id=None,
+            key="bench",
+            use_case_id=None,
+            grader_type="JUDGE",  # type: ignore[arg-type]
+            config={"criteria": CRITERIA[criterion], "examples": []},
+            metric_id=None,
+            metric_key="bench",
+            model_key="smollm2-135m-instruct",
+        )  # type: ignore[arg-type]
+        print(
+            f"\n[{criterion}] {len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
+            f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}"
+        )
         for constrained in (False, True):
             service = GradingService(lambda: generator, judge_concurrency=args.concurrency, constrained=constrained)
             t0 = time.perf_counter()
@@ -139,24 +175,32 @@ async def run(args: argparse.Namespace) -> None:
             speeds[constrained][0] += len(data)
             speeds[constrained][1] += elapsed
             name = "constrained  " if constrained else "unconstrained"
-            print(f"{name}: valid {len(valid)}/{len(data)}  agreement {agree / len(data):.1%}  "
-                  f"agreement among valid {agree / max(1, len(valid)):.1%}  "
-                  f"PASS share {sum(1 for v in valid if v == 'PASS') / max(1, len(valid)):.1%}  "
-                  f"{len(data) / elapsed:.2f} samples/s ({elapsed:.1f}s)")
+            print(
+                f"{name}: valid {len(valid)}/{len(data)}  agreement {agree / len(data):.1%}  "
+                f"agreement among valid {agree / max(1, len(valid)):.1%}  "
+                f"PASS share {sum(1 for v in valid if v == 'PASS') / max(1, len(valid)):.1%}  "
+                f"{len(data) / elapsed:.2f} samples/s ({elapsed:.1f}s)"
+            )
             if args.show:
                 for outcome, (sample, label) in zip(outcomes, data, strict=True):
-                    print(f"   [{label}] {sample.completion!r} -> {outcome.score} "
-                          f"{outcome.error or outcome.reasoning!r}"[:200])
+                    print(
+                        f"   [{label}] {sample.completion!r} -> {outcome.score} {outcome.error or outcome.reasoning!r}"[
+                            :200
+                        ]
+                    )
     rate = {c: n / t for c, (n, t) in speeds.items()}
-    print(f"\nsamples/s overall: unconstrained {rate[False]:.3f}, constrained {rate[True]:.3f} "
-          f"(ratio constrained / unconstrained {rate[True] / rate[False]:.2f}x)")
+    print(
+        f"\nsamples/s overall: unconstrained {rate[False]:.3f}, constrained {rate[True]:.3f} "
+        f"(ratio constrained / unconstrained {rate[True] / rate[False]:.2f}x)"
+    )
     await backend.unload()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None,
-                        help="cache the converted model under DIR/models (default: the shared model cache)")
+    parser.add_argument(
+        "--data-dir", default=None, help="cache the converted model under DIR/models (default: the shared model cache)"
+    )
     parser.add_argument("--model-dir", default=None, help="an already converted Hugging Face folder")
     parser.add_argument("--samples", type=int, default=8, help="samples per criterion (half PASS, half FAIL)")
     parser.add_argument("--criteria", nargs="+", default=list(CRITERIA), choices=list(CRITERIA))

@@ -49,8 +49,9 @@ PROMPTS = [
 
 
 def request(prompt: str, max_tokens: int) -> GenerationRequest:
-    return GenerationRequest(messages=[ChatMessage("user", prompt)],
-                             params=GenerationParams(temperature=0.0, max_tokens=max_tokens))
+    return GenerationRequest(
+        messages=[ChatMessage("user", prompt)], params=GenerationParams(temperature=0.0, max_tokens=max_tokens)
+    )
 
 
 def sequential_generate(backend: LocalChatBackend, prompts: list[str], max_tokens: int) -> tuple[int, float]:
@@ -63,13 +64,20 @@ def sequential_generate(backend: LocalChatBackend, prompts: list[str], max_token
     with torch.inference_mode():
         for prompt in prompts:
             ids = torch.tensor([backend.prompt_ids(request(prompt, max_tokens))], device=model.device)
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
-                                 do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
             tokens += out.shape[1] - ids.shape[1]
     return tokens, time.perf_counter() - start
 
 
-async def backend_run(backend: LocalChatBackend, prompts: list[str], max_tokens: int, concurrency: int) -> tuple[int, float]:
+async def backend_run(
+    backend: LocalChatBackend, prompts: list[str], max_tokens: int, concurrency: int
+) -> tuple[int, float]:
     queue = list(prompts)
     tokens = 0
 
@@ -121,8 +129,10 @@ async def main() -> None:
     print(f"{'run':<28}{'tokens':>8}{'seconds':>10}{'tokens/s':>10}{'vs generate':>13}")
     for name, tokens, seconds in rows:
         print(f"{name:<28}{tokens:>8}{seconds:>10.2f}{tokens / seconds:>10.1f}{(tokens / seconds) / base:>12.2f}x")
-    print(f"largest batch: {stats.max_batch_requests} requests; batched decode steps: {stats.batched_steps}"
-          f"/{stats.decode_steps}")
+    print(
+        f"largest batch: {stats.max_batch_requests} requests; batched decode steps: {stats.batched_steps}"
+        f"/{stats.decode_steps}"
+    )
     ratio = (many_tokens / many_s) / base
     print(f"ratio at {args.concurrency} concurrent vs sequential generate: {ratio:.2f}x (target >= 3x)")
 

@@ -23,17 +23,36 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path | str, api_key: str, env: dict[str, str] | None = None,
-                 database_url: str | None = None, log_path: Path | None = None, extra_path: str | None = None,
-                 timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        api_key: str,
+        env: dict[str, str] | None = None,
+        database_url: str | None = None,
+        log_path: Path | None = None,
+        extra_path: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
         """``env``: ADAPTIVE_* settings on top of this process's environment; ``log_path``: where its output
         goes (discarded without); ``extra_path``: more of sys.path for it (e.g. packages to compare)."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         pythonpath = os.pathsep.join([str(ROOT / "src"), *([extra_path] if extra_path else [])])
         full_env = {**os.environ, "PYTHONPATH": pythonpath, "ADAPTIVE_ADMIN_API_KEY": api_key, **(env or {})}
-        cmd = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(data_dir), "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "adaptive_engine.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ]
         if database_url:
             cmd += ["--database-url", database_url]
         self._log: IO[bytes] | None = open(log_path, "wb") if log_path else None

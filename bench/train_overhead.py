@@ -43,10 +43,12 @@ def make_rows(n: int) -> list[dict]:
     rows = []
     for i in range(n):
         name, city = NAMES[i % len(NAMES)], CITIES[(i * 3 + i // 8) % len(CITIES)]
-        rows.append({
-            "prompt": f"{name} lives in {city}. Reply with only a JSON object giving the city where {name} lives.",
-            "completion": json.dumps({"city": city}),
-        })
+        rows.append(
+            {
+                "prompt": f"{name} lives in {city}. Reply with only a JSON object giving the city where {name} lives.",
+                "completion": json.dumps({"city": city}),
+            }
+        )
     return rows
 
 
@@ -61,21 +63,38 @@ def run_plain(model_dir: Path, rows: list[dict], steps: int, batch: int, out: Pa
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    data = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": r["prompt"]}],
-         "completion": [{"role": "assistant", "content": r["completion"]}]}
-        for r in rows
-    ])
+    data = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "completion": [{"role": "assistant", "content": r["completion"]}],
+            }
+            for r in rows
+        ]
+    )
     config = SFTConfig(
-        output_dir=str(out / "scratch"), learning_rate=LEARNING_RATE, max_steps=steps,
-        per_device_train_batch_size=batch, max_length=MAX_LENGTH, logging_steps=1, save_strategy="no",
-        report_to=[], disable_tqdm=True, use_cpu=True, seed=SEED, completion_only_loss=True,
+        output_dir=str(out / "scratch"),
+        learning_rate=LEARNING_RATE,
+        max_steps=steps,
+        per_device_train_batch_size=batch,
+        max_length=MAX_LENGTH,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=SEED,
+        completion_only_loss=True,
         bf16=False,  # SFTConfig defaults to bf16 autocast; ours trains in float32 on a CPU: same precision here
     )
     trainer = SFTTrainer(
-        model=model, args=config, train_dataset=data, processing_class=tokenizer,
-        peft_config=LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.05, target_modules="all-linear",
-                               task_type="CAUSAL_LM"),
+        model=model,
+        args=config,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(
+            r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+        ),
     )
     started = time.perf_counter()
     trainer.train()
@@ -88,10 +107,23 @@ def run_plain(model_dir: Path, rows: list[dict], steps: int, batch: int, out: Pa
 def run_core(model_dir: Path, rows: list[dict], steps: int, batch: int, out: Path) -> dict[str, Any]:
     from adaptive_engine.recipe.training import LoraSettings, TrainSettings, train_sft
 
-    settings = TrainSettings(max_steps=steps, batch_size=batch, max_length=MAX_LENGTH, learning_rate=LEARNING_RATE,
-                             seed=SEED, lora=LoraSettings(r=LORA_R, alpha=LORA_ALPHA), device="cpu")
-    result = train_sft(model_dir, rows, out / "adapter", settings, on_metrics=lambda step, values: None,
-                       on_progress=lambda fraction, message: None)
+    settings = TrainSettings(
+        max_steps=steps,
+        batch_size=batch,
+        max_length=MAX_LENGTH,
+        learning_rate=LEARNING_RATE,
+        seed=SEED,
+        lora=LoraSettings(r=LORA_R, alpha=LORA_ALPHA),
+        device="cpu",
+    )
+    result = train_sft(
+        model_dir,
+        rows,
+        out / "adapter",
+        settings,
+        on_metrics=lambda step, values: None,
+        on_progress=lambda fraction, message: None,
+    )
     return {"tokens": result.train_tokens, "train_s": result.seconds, "steps": result.steps}
 
 
@@ -106,14 +138,30 @@ def child(side: str, model_dir: str, rows: int, steps: int, batch: int) -> None:
 
 def spawn(side: str, model_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
-    run = subprocess.run([sys.executable, __file__, "--child", side, "--model-dir", str(model_dir),
-                          "--rows", str(args.rows), "--steps", str(args.steps), "--batch", str(args.batch)],
-                         env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            side,
+            "--model-dir",
+            str(model_dir),
+            "--rows",
+            str(args.rows),
+            "--steps",
+            str(args.steps),
+            "--batch",
+            str(args.batch),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     line = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if run.returncode != 0 or line is None:
         raise RuntimeError(f"{side} run failed:\n{run.stdout[-2000:]}\n{run.stderr[-4000:]}")
-    return {**json.loads(line[len("RESULT "):]), "wall_s": wall}
+    return {**json.loads(line[len("RESULT ") :]), "wall_s": wall}
 
 
 # ------------------------------------------------------------------------------------ the job side
@@ -124,14 +172,16 @@ class JobSide:
     from the same folder, the rows uploaded as a dataset; each run is one ``sft`` job."""
 
     def __init__(self, model_dir: Path, args: argparse.Namespace, env: dict[str, str]) -> None:
-        from adaptive_engine import Adaptive
         from server_process import ServerProcess
+
+        from adaptive_engine import Adaptive
 
         self.args = args
         self.data_dir = Path(tempfile.mkdtemp(prefix="train-overhead-"))
         key = "train-overhead-admin-key"
-        self.server = ServerProcess(self.data_dir, key, env={**env, "ADAPTIVE_BUNDLED_MODELS": "false"},
-                                    log_path=self.data_dir / "server.log")
+        self.server = ServerProcess(
+            self.data_dir, key, env={**env, "ADAPTIVE_BUNDLED_MODELS": "false"}, log_path=self.data_dir / "server.log"
+        )
         base_url = self.server.url
         self.client = Adaptive(base_url, api_key=key, timeout_secs=None)
         self.client.use_cases.create(key="overhead")
@@ -152,10 +202,22 @@ class JobSide:
 
         self.runs += 1
         started = time.perf_counter()
-        job = self.client.jobs.run("sft", num_gpus=0, args={
-            "output_model_key": f"overhead-{self.runs}", "base_model": "base", "dataset": "rows",
-            "max_steps": self.args.steps, "batch_size": self.args.batch, "max_length": MAX_LENGTH,
-            "learning_rate": LEARNING_RATE, "lora_rank": LORA_R, "lora_alpha": LORA_ALPHA, "seed": SEED})
+        job = self.client.jobs.run(
+            "sft",
+            num_gpus=0,
+            args={
+                "output_model_key": f"overhead-{self.runs}",
+                "base_model": "base",
+                "dataset": "rows",
+                "max_steps": self.args.steps,
+                "batch_size": self.args.batch,
+                "max_length": MAX_LENGTH,
+                "learning_rate": LEARNING_RATE,
+                "lora_rank": LORA_R,
+                "lora_alpha": LORA_ALPHA,
+                "seed": SEED,
+            },
+        )
         while True:
             job = self.client.jobs.get(job.id)
             if job.status in ("COMPLETED", "FAILED", "CANCELED"):
@@ -168,8 +230,13 @@ class JobSide:
         found = re.search(r"sft: (\d+) steps, (\d+) tokens in ([\d.]+)s", self.client.jobs.logs(job.id))
         if found is None:
             raise RuntimeError("the sft job's log has no training summary")
-        return {"steps": int(found.group(1)), "tokens": int(found.group(2)), "train_s": float(found.group(3)),
-                "wall_s": wall, "cpu_s": float("nan")}
+        return {
+            "steps": int(found.group(1)),
+            "tokens": int(found.group(2)),
+            "train_s": float(found.group(3)),
+            "wall_s": wall,
+            "cpu_s": float("nan"),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -205,36 +272,48 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_WAIT_POLICY": "PASSIVE"}
     sides = [s for s in args.sides.split(",") if s]
     assert "plain" in sides, "plain is the baseline"
-    print(f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; "
-          f"{args.rows} rows, {args.steps} steps of {args.batch}, {args.rounds} rounds, sides {sides}", flush=True)
+    print(
+        f"{os.cpu_count()} CPUs, load average {'/'.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"{args.rows} rows, {args.steps} steps of {args.batch}, {args.rounds} rounds, sides {sides}",
+        flush=True,
+    )
     job_side = JobSide(model_dir, args, env) if "job" in sides else None
     results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     try:
         spawn("plain", model_dir, argparse.Namespace(rows=16, steps=1, batch=2), env)  # warm the file cache
         for round_ in range(args.rounds):
-            order = sides[round_ % len(sides):] + sides[:round_ % len(sides)]
+            order = sides[round_ % len(sides) :] + sides[: round_ % len(sides)]
             for side in order:
                 result = job_side.run() if side == "job" else spawn(side, model_dir, args, env)  # type: ignore[union-attr]
                 results[side].append(result)
-                print(f"round {round_ + 1} {side:5s}: {result['tokens']} tokens, {result['steps']} steps; "
-                      f"end to end {result['wall_s']:6.1f} s = {result['tokens'] / result['wall_s']:6.1f} tokens/s; "
-                      f"training loop {result['train_s']:6.1f} s = {result['tokens'] / result['train_s']:6.1f} tokens/s"
-                      f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+                print(
+                    f"round {round_ + 1} {side:5s}: {result['tokens']} tokens, {result['steps']} steps; "
+                    f"end to end {result['wall_s']:6.1f} s = {result['tokens'] / result['wall_s']:6.1f} tokens/s; "
+                    f"training loop {result['train_s']:6.1f} s = {result['tokens'] / result['train_s']:6.1f} tokens/s"
+                    f"  (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
     finally:
         if job_side is not None:
             job_side.close()
 
-    print(f"\noverhead vs plain TRL, per round then median (min .. max over {args.rounds} rounds); "
-          "1 - rate(side) / rate(plain):")
+    print(
+        f"\noverhead vs plain TRL, per round then median (min .. max over {args.rounds} rounds); "
+        "1 - rate(side) / rate(plain):"
+    )
     for side in [s for s in sides if s != "plain"]:
         for what, key in (("end to end", "wall_s"), ("training loop", "train_s")):
-            per_round = [1 - (r[side]["tokens"] / r[side][key]) / (r["plain"]["tokens"] / r["plain"][key])
-                         for r in ({s: results[s][i] for s in sides} for i in range(args.rounds))]
+            per_round = [
+                1 - (r[side]["tokens"] / r[side][key]) / (r["plain"]["tokens"] / r["plain"][key])
+                for r in ({s: results[s][i] for s in sides} for i in range(args.rounds))
+            ]
             print(f"   {side:5s} {what:14s} {spread(per_round)}")
     for side in sides:
         rates = [r["tokens"] / r["wall_s"] for r in results[side]]
-        print(f"   {side:5s} end-to-end tokens/s: median {statistics.median(rates):.1f} "
-              f"({min(rates):.1f} .. {max(rates):.1f})")
+        print(
+            f"   {side:5s} end-to-end tokens/s: median {statistics.median(rates):.1f} "
+            f"({min(rates):.1f} .. {max(rates):.1f})"
+        )
     print(f"load average at the end {'/'.join(f'{x:.1f}' for x in os.getloadavg())} (target: job overhead <= 10%)")
 
 

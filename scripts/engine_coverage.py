@@ -30,8 +30,10 @@ def main() -> None:
     schema = build_schema()._schema
     ours_q, ours_m = set(schema.query_type.fields), set(schema.mutation_type.fields)
     have = len(queries & ours_q) + len(mutations & ours_m)
-    print(f"engine root fields implemented: {have} of {len(queries) + len(mutations)} "
-          f"(queries {len(queries & ours_q)}/{len(queries)}, mutations {len(mutations & ours_m)}/{len(mutations)})")
+    print(
+        f"engine root fields implemented: {have} of {len(queries) + len(mutations)} "
+        f"(queries {len(queries & ours_q)}/{len(queries)}, mutations {len(mutations & ours_m)}/{len(mutations)})"
+    )
     print("missing queries:", ", ".join(sorted(queries - ours_q)) or "none")
     print("missing mutations:", ", ".join(sorted(mutations - ours_m)) or "none")
 

@@ -11,7 +11,7 @@ def _present(entries: list[Any], docs_dir: Path) -> list[Any]:
     kept = []
     for entry in entries:
         if isinstance(entry, dict):
-            (title, target), = entry.items()
+            ((title, target),) = entry.items()
             if isinstance(target, list):
                 children = _present(target, docs_dir)
                 if children:

@@ -105,8 +105,15 @@ def gql(client: Adaptive, query: str, variables: dict[str, Any] | None = None) -
     return client._transport.run(operation())
 
 
-def rest(client: Adaptive, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
-         raw: bool = False, **extra: Any) -> Any:
+def rest(
+    client: Adaptive,
+    method: str,
+    path: str,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    raw: bool = False,
+    **extra: Any,
+) -> Any:
     """A raw /api/v1 call through the SDK's transport (typed errors)."""
     from adaptive_engine.sdk._requests import Rest
 

@@ -51,7 +51,12 @@ def private_postgres_database() -> Iterator[str]:
 
 
 def make_settings(data_dir: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": data_dir, "admin_api_key": ADMIN_KEY, "bundled_models": False, "builtin_recipes": False}
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "admin_api_key": ADMIN_KEY,
+        "bundled_models": False,
+        "builtin_recipes": False,
+    }
     if database_url:
         values["database_url"] = database_url
     values.update(overrides)
@@ -68,8 +73,9 @@ class LiveServer:
         self.base_url = f"http://127.0.0.1:{self.port}"
         settings.host, settings.port = "127.0.0.1", self.port  # jobs call the server back here
         self.api_key = settings.admin_api_key
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                **uvicorn_options(settings))
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **uvicorn_options(settings)
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -85,8 +91,12 @@ class LiveServer:
     def settle(self) -> None:
         """Wait until what this server queued for the database (served completions) is committed: every
         GraphQL request waits for that first, so one trivial query is the barrier."""
-        r = httpx.post(f"{self.base_url}/api/graphql", json={"query": "{ __typename }"},
-                       headers={"Authorization": f"Bearer {self.api_key}"}, timeout=60)
+        r = httpx.post(
+            f"{self.base_url}/api/graphql",
+            json={"query": "{ __typename }"},
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=60,
+        )
         r.raise_for_status()
 
     def stop(self) -> None:

@@ -99,43 +99,76 @@ def make_setup(server: LiveServer, client: Adaptive, unique: str, n_models: int 
     return in_db(server, work)
 
 
-def add_traffic(server, campaign_key: str, metric_key: str, values: dict[uuid.UUID, list[float]],  # noqa: ANN001
-                source: str = "LIVE", units: dict[uuid.UUID, int] | None = None) -> None:
+def add_traffic(
+    server,
+    campaign_key: str,
+    metric_key: str,
+    values: dict[uuid.UUID, list[float]],  # noqa: ANN001
+    source: str = "LIVE",
+    units: dict[uuid.UUID, int] | None = None,
+) -> None:
     """One completion per value (each its own session unless ``units`` says how many sessions to spread
     an arm's completions over), tagged with the campaign, with one feedback value each."""
 
     async def work(session) -> None:  # noqa: ANN001
-        campaign = (await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))).scalar_one()
+        campaign = (
+            await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))
+        ).scalar_one()
         metric = (await session.execute(select(orm.Metric).where(orm.Metric.key == metric_key))).scalar_one()
         for model_id, vals in values.items():
             sessions = [uuid.uuid4() for _ in range((units or {}).get(model_id, len(vals)))]
             for i, value in enumerate(vals):
                 completion = orm.Completion(
-                    use_case_id=campaign.use_case_id, model_id=model_id, messages=[{"role": "user", "content": "q"}],
-                    completion="a", source=source, prompt_hash="h", session_id=sessions[i % len(sessions)],
+                    use_case_id=campaign.use_case_id,
+                    model_id=model_id,
+                    messages=[{"role": "user", "content": "q"}],
+                    completion="a",
+                    source=source,
+                    prompt_hash="h",
+                    session_id=sessions[i % len(sessions)],
                     ab_campaign_id=campaign.id,
                 )
                 session.add(completion)
                 await session.flush()
-                session.add(orm.Feedback(completion_id=completion.id, metric_id=metric.id,
-                                         use_case_id=campaign.use_case_id, value=value))
+                session.add(
+                    orm.Feedback(
+                        completion_id=completion.id, metric_id=metric.id, use_case_id=campaign.use_case_id, value=value
+                    )
+                )
 
     in_db(server, work)
 
 
 def add_duels(server, campaign_key: str, metric_key: str, duels: list[tuple[uuid.UUID, uuid.UUID, str | None]]) -> None:  # noqa: ANN001
     async def work(session) -> None:  # noqa: ANN001
-        campaign = (await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))).scalar_one()
+        campaign = (
+            await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))
+        ).scalar_one()
         metric = (await session.execute(select(orm.Metric).where(orm.Metric.key == metric_key))).scalar_one()
         for preferred, other, tied in duels:
             pair = []
             for model_id in (preferred, other):
-                c = orm.Completion(use_case_id=campaign.use_case_id, model_id=model_id, messages=[], completion="a",
-                                   source="LIVE", prompt_hash="p", session_id=uuid.uuid4(), ab_campaign_id=campaign.id)
+                c = orm.Completion(
+                    use_case_id=campaign.use_case_id,
+                    model_id=model_id,
+                    messages=[],
+                    completion="a",
+                    source="LIVE",
+                    prompt_hash="p",
+                    session_id=uuid.uuid4(),
+                    ab_campaign_id=campaign.id,
+                )
                 session.add(c)
                 pair.append(c)
             await session.flush()
-            session.add(orm.Comparison(use_case_id=campaign.use_case_id, metric_id=metric.id,
-                                       preferred_completion_id=pair[0].id, other_completion_id=pair[1].id, tied=tied))
+            session.add(
+                orm.Comparison(
+                    use_case_id=campaign.use_case_id,
+                    metric_id=metric.id,
+                    preferred_completion_id=pair[0].id,
+                    other_completion_id=pair[1].id,
+                    tied=tied,
+                )
+            )
 
     in_db(server, work)

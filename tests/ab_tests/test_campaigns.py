@@ -22,8 +22,12 @@ def campaign_count(server) -> int:  # noqa: ANN001
 def test_create_get_list_cancel(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
     s = make_setup(ab_server, ab_client, unique)
     created = ab_client.ab_tests.create(
-        ab_test_key=f"t-{unique}", feedback_key=s.metrics["ok"], models=s.models, traffic_split=0.5,
-        auto_deploy=True, use_case=s.use_case,
+        ab_test_key=f"t-{unique}",
+        feedback_key=s.metrics["ok"],
+        models=s.models,
+        traffic_split=0.5,
+        auto_deploy=True,
+        use_case=s.use_case,
     )
     assert created.status == "WARMUP" and created.begin_date > 0 and created.end_date is None
     assert [m.key for m in created.models] == s.models
@@ -81,7 +85,10 @@ def test_models_given_by_id_or_model_service_id(ab_server, ab_client, unique: st
         ).scalar_one()
 
     created = ab_client.ab_tests.create(
-        f"ids-{unique}", s.metrics["score"], [str(s.model_ids[0]), str(in_db(ab_server, service_id))], use_case=s.use_case
+        f"ids-{unique}",
+        s.metrics["score"],
+        [str(s.model_ids[0]), str(in_db(ab_server, service_id))],
+        use_case=s.use_case,
     )
     assert [m.key for m in created.models] == s.models
 

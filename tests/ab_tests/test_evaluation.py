@@ -87,10 +87,15 @@ def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_se
     key = f"lat-{unique}"
     ab_client.ab_tests.create(key, s.metrics["latency"], s.models, auto_deploy=False, use_case=s.use_case)
     rng = random.Random(3)
-    add_traffic(ab_server, key, s.metrics["latency"], {
-        s.model_ids[0]: [2.0 + rng.gauss(0, 0.3) for _ in range(50)],
-        s.model_ids[1]: [1.0 + rng.gauss(0, 0.3) for _ in range(50)],
-    })
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["latency"],
+        {
+            s.model_ids[0]: [2.0 + rng.gauss(0, 0.3) for _ in range(50)],
+            s.model_ids[1]: [1.0 + rng.gauss(0, 0.3) for _ in range(50)],
+        },
+    )
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
     assert got.status == "DONE" and got.winner.key == s.models[1]
@@ -103,8 +108,7 @@ def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: 
     key = f"srm-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
     # 90% of the assigned sessions went to one model: the assignment is broken
-    add_traffic(ab_server, key, s.metrics["ok"],
-                {s.model_ids[0]: bools(0.2, 180), s.model_ids[1]: bools(0.9, 20)})
+    add_traffic(ab_server, key, s.metrics["ok"], {s.model_ids[0]: bools(0.2, 180), s.model_ids[1]: bools(0.9, 20)})
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
     assert got.status == "IN_PROGRESS"
@@ -117,8 +121,13 @@ def test_offline_interactions_count_as_feedback_not_as_assignments(ab_server, ab
     s = make_setup(ab_server, ab_client, unique)
     key = f"off-{unique}"
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
-    add_traffic(ab_server, key, s.metrics["score"], {s.model_ids[0]: [1.0, 2.0] * 40, s.model_ids[1]: [1.0, 2.0] * 5},
-                source="OFFLINE")
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["score"],
+        {s.model_ids[0]: [1.0, 2.0] * 40, s.model_ids[1]: [1.0, 2.0] * 5},
+        source="OFFLINE",
+    )
     evaluate(ab_server)
     report = ab_client.ab_tests.get(key).report
     assert [v.assignments for v in report.variants] == [0, 0]
@@ -131,8 +140,13 @@ def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> 
     key = f"units-{unique}"
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
     # a chatty session makes many requests on its (sticky) model: still one unit
-    add_traffic(ab_server, key, s.metrics["score"], {s.model_ids[0]: [1.0] * 100, s.model_ids[1]: [1.0] * 30},
-                units={s.model_ids[0]: 30, s.model_ids[1]: 30})
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["score"],
+        {s.model_ids[0]: [1.0] * 100, s.model_ids[1]: [1.0] * 30},
+        units={s.model_ids[0]: 30, s.model_ids[1]: 30},
+    )
     evaluate(ab_server)
     report = ab_client.ab_tests.get(key).report
     assert [v.assignments for v in report.variants] == [30, 30]
@@ -142,8 +156,9 @@ def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> 
 def test_preference_campaign_decides_on_duels(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
     s = make_setup(ab_server, ab_client, unique)
     key = f"pref-{unique}"
-    ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", auto_deploy=True,
-                              use_case=s.use_case)
+    ab_client.ab_tests.create(
+        key, s.metrics["pref"], s.models, feedback_type="preference", auto_deploy=True, use_case=s.use_case
+    )
     a, b = s.model_ids
     duels = [(b, a, None)] * 45 + [(a, b, None)] * 5 + [(a, b, "good")] * 3 + [(b, a, "bad")] * 2
     add_duels(ab_server, key, s.metrics["pref"], duels)
@@ -173,11 +188,16 @@ def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> No
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, auto_deploy=True, use_case=s.use_case)
     rng = random.Random(5)
     # two models tie at the top: no winner, whatever the evidence against the third
-    add_traffic(ab_server, key, s.metrics["score"], {
-        s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
-        s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
-        s.model_ids[2]: [rng.gauss(3.0, 1.0) for _ in range(80)],
-    })
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["score"],
+        {
+            s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
+            s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+            s.model_ids[2]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+        },
+    )
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
     assert got.status == "IN_PROGRESS" and got.report.winner is None
@@ -185,11 +205,16 @@ def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> No
     vs_first = [p for p in got.report.pairs if p.variant_a.key == s.models[0]]
     assert all(p.p_value <= 0.05 for p in vs_first)  # both top models beat the first, Bonferroni-adjusted
     # the third pulls ahead (traffic stays balanced, or the sample-ratio check would hold the decision)
-    add_traffic(ab_server, key, s.metrics["score"], {
-        s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
-        s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
-        s.model_ids[2]: [rng.gauss(6.0, 1.0) for _ in range(80)],
-    })
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["score"],
+        {
+            s.model_ids[0]: [rng.gauss(0.0, 1.0) for _ in range(80)],
+            s.model_ids[1]: [rng.gauss(3.0, 1.0) for _ in range(80)],
+            s.model_ids[2]: [rng.gauss(6.0, 1.0) for _ in range(80)],
+        },
+    )
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
     assert got.status == "DONE" and got.winner.key == s.models[2]
@@ -277,10 +302,16 @@ def test_feedback_is_clustered_by_session_in_sql(ab_server, ab_client, unique: s
     key = f"clu-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, use_case=s.use_case)
     # add_traffic puts value i in session i % 10
-    add_traffic(ab_server, key, s.metrics["ok"], {
-        s.model_ids[0]: [1.0 if i % 10 < 5 else 0.0 for i in range(100)],
-        s.model_ids[1]: [1.0 if i % 10 < 8 else 0.0 for i in range(100)],
-    }, units={s.model_ids[0]: 10, s.model_ids[1]: 10})
+    add_traffic(
+        ab_server,
+        key,
+        s.metrics["ok"],
+        {
+            s.model_ids[0]: [1.0 if i % 10 < 5 else 0.0 for i in range(100)],
+            s.model_ids[1]: [1.0 if i % 10 < 8 else 0.0 for i in range(100)],
+        },
+        units={s.model_ids[0]: 10, s.model_ids[1]: 10},
+    )
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
     assert got.status == "IN_PROGRESS" and got.report.winner is None and got.report.p_value > 0.5

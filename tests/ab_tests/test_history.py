@@ -35,7 +35,9 @@ def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client
     assert data["report"] == {"alpha": 0.05, "minFeedbacksPerVariant": MIN_OBS}
     (first,) = data["history"]
     assert first["warmingUp"] and first["decision"] == "continue" and first["feedbacks"] == MIN_OBS
-    assert [v["variant"]["key"] for v in first["variants"]] == s.models and first["variants"][0]["feedbacks"] == MIN_OBS // 2
+    assert [v["variant"]["key"] for v in first["variants"]] == s.models and first["variants"][0][
+        "feedbacks"
+    ] == MIN_OBS // 2
     for _ in range(3):
         add_traffic(ab_server, key, s.metrics["ok"], {a: bools(0.45, 20), b: bools(0.6, 20)})
         evaluate(ab_server)
@@ -70,8 +72,11 @@ def test_history_is_thinned_evenly_past_its_bound(ab_server, ab_client, unique: 
 
     async def count(session) -> int:  # noqa: ANN001
         campaign = (await session.execute(select(orm.AbCampaign.id).where(orm.AbCampaign.key == key))).scalar_one()
-        return (await session.execute(select(func.count()).select_from(orm.AbEvaluation)
-                                      .where(orm.AbEvaluation.campaign_id == campaign))).scalar_one()
+        return (
+            await session.execute(
+                select(func.count()).select_from(orm.AbEvaluation).where(orm.AbEvaluation.campaign_id == campaign)
+            )
+        ).scalar_one()
 
     assert in_db(ab_server, count) <= 4
     kept = [h["feedbacks"] for h in _campaign(ab_client, key)["history"]]

@@ -25,9 +25,16 @@ def setup_external(server, client, upstream, unique: str):  # noqa: ANN001, ANN2
     async def work(session):  # noqa: ANN001, ANN202
         keys = []
         for i in range(3):
-            model = orm.Model(key=f"ext{i}-{unique}", name=f"External {i}", kind="chat", provider="open_ai",
-                              is_external=True, source={"external_model_id": "gpt-test", "endpoint": upstream.base_url},
-                              secret=API_KEY, status="ONLINE")
+            model = orm.Model(
+                key=f"ext{i}-{unique}",
+                name=f"External {i}",
+                kind="chat",
+                provider="open_ai",
+                is_external=True,
+                source={"external_model_id": "gpt-test", "endpoint": upstream.base_url},
+                secret=API_KEY,
+                status="ONLINE",
+            )
             session.add(model)
             await session.flush()
             session.add(orm.ModelService(use_case_id=uuid.UUID(use_case.id), model_id=model.id, is_default=i == 0))

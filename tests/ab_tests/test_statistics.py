@@ -341,8 +341,13 @@ def clustered_arm(name: str, sessions: list[list[float]]) -> MetricArm:
     sums = [sum(s) for s in sessions]
     counts = [len(s) for s in sessions]
     return MetricArm(
-        name, len(values), sum(values), sum(v * v for v in values), clusters=len(sessions),
-        cluster_sum_sq=sum(x * x for x in sums), cluster_count_sq=sum(n * n for n in counts),
+        name,
+        len(values),
+        sum(values),
+        sum(v * v for v in values),
+        clusters=len(sessions),
+        cluster_sum_sq=sum(x * x for x in sums),
+        cluster_count_sq=sum(n * n for n in counts),
         cluster_cross=sum(x * n for x, n in zip(sums, counts)),
     )
 

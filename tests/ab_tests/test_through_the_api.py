@@ -16,8 +16,12 @@ def test_metric_campaign_from_logged_interactions(ab_server, ab_client, unique: 
     for model, successes in ((s.models[0], 5), (s.models[1], n - 1)):
         for i in range(n):
             ab_client.interactions.create(
-                messages=MESSAGES, completion="Click 'forgot password'.", model=model, ab_campaign=key,
-                feedbacks=[{"feedback_key": s.metrics["ok"], "value": i < successes}], use_case=s.use_case,
+                messages=MESSAGES,
+                completion="Click 'forgot password'.",
+                model=model,
+                ab_campaign=key,
+                feedbacks=[{"feedback_key": s.metrics["ok"], "value": i < successes}],
+                use_case=s.use_case,
             )
     evaluate(ab_server)
     got = ab_client.ab_tests.get(key)
@@ -33,7 +37,11 @@ def test_preference_campaign_from_logged_preferences(ab_server, ab_client, uniqu
     for i in range(MIN_OBS + 5):
         ids = [
             ab_client.interactions.create(
-                messages=MESSAGES, completion=f"answer {i} of {model}", model=model, ab_campaign=key, use_case=s.use_case
+                messages=MESSAGES,
+                completion=f"answer {i} of {model}",
+                model=model,
+                ab_campaign=key,
+                use_case=s.use_case,
             ).completion_id
             for model in s.models
         ]

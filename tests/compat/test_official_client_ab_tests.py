@@ -19,8 +19,12 @@ def official(server):  # noqa: ANN001, ANN201
 def test_metric_campaign_lifecycle(server, client, official, unique: str) -> None:  # noqa: ANN001
     s = make_setup(server, client, unique)
     created = official.ab_tests.create(
-        ab_test_key=f"oc-{unique}", feedback_key=s.metrics["ok"], models=s.models, traffic_split=0.5,
-        auto_deploy=True, use_case=s.use_case,
+        ab_test_key=f"oc-{unique}",
+        feedback_key=s.metrics["ok"],
+        models=s.models,
+        traffic_split=0.5,
+        auto_deploy=True,
+        use_case=s.use_case,
     )
     assert created.key == f"oc-{unique}" and created.status.value == "WARMUP" and created.begin_date > 0
 
@@ -35,8 +39,12 @@ def test_metric_campaign_lifecycle(server, client, official, unique: str) -> Non
     assert [c.key for c in official.ab_tests.list(status="warmup", use_case=s.use_case)] == [f"oc-{unique}"]
 
     # enough feedback for a clear decision (the default warm-up is 50 per model)
-    add_traffic(server, f"oc-{unique}", s.metrics["ok"],
-                {s.model_ids[0]: [1.0] * 12 + [0.0] * 48, s.model_ids[1]: [1.0] * 54 + [0.0] * 6})
+    add_traffic(
+        server,
+        f"oc-{unique}",
+        s.metrics["ok"],
+        {s.model_ids[0]: [1.0] * 12 + [0.0] * 48, s.model_ids[1]: [1.0] * 54 + [0.0] * 6},
+    )
     evaluate(server)
     done = official.ab_tests.get(f"oc-{unique}")
     assert done.status.value == "DONE" and done.end_date is not None and done.has_enough_feedbacks
@@ -50,8 +58,9 @@ def test_metric_campaign_lifecycle(server, client, official, unique: str) -> Non
 
 def test_preference_campaign_and_cancel(server, client, official, unique: str) -> None:  # noqa: ANN001
     s = make_setup(server, client, unique)
-    official.ab_tests.create(f"op-{unique}", s.metrics["pref"], s.models, feedback_type="preference",
-                             use_case=s.use_case)
+    official.ab_tests.create(
+        f"op-{unique}", s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case
+    )
     a, b = s.model_ids
     add_duels(server, f"op-{unique}", s.metrics["pref"], [(b, a, None)] * 4 + [(a, b, "good")])
     got = official.ab_tests.get(f"op-{unique}")

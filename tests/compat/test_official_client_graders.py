@@ -24,8 +24,12 @@ def test_official_graders_lifecycle(official, word_server, chat_model, unique) -
     custom = official.graders.create.custom(key="mine", feedback_key=f"c-{unique}", description="by a recipe")
     assert custom.grader_config.grader_description == "by a recipe"
     judge = official.graders.create.binary_judge(
-        key="polite", criteria="The answer is polite.", judge_model=chat_model, feedback_key=f"p-{unique}",
-        examples=[{"input": [{"role": "user", "content": "hi"}], "output": "hello", "passes": True}])
+        key="polite",
+        criteria="The answer is polite.",
+        judge_model=chat_model,
+        feedback_key=f"p-{unique}",
+        examples=[{"input": [{"role": "user", "content": "hi"}], "output": "hello", "passes": True}],
+    )
     assert judge.grader_config.judge_criteria == "The answer is polite."
     assert judge.grader_config.examples[0].pass_ is True and judge.grader_config.model.key == chat_model
     prebuilt = official.graders.create.prebuilt_judge(key="faith", type="FAITHFULNESS", judge_model=chat_model)
@@ -57,30 +61,51 @@ def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: A
 
     gql = official._gql_client
     added = gql.add_remote_env(RemoteEnvCreate(url=word_server.url, key=f"env-{unique}")).add_remote_env
-    assert added.status.value == "ONLINE" and added.version == "1.2" and "expected" in added.metadata_schema["properties"]
+    assert (
+        added.status.value == "ONLINE" and added.version == "1.2" and "expected" in added.metadata_schema["properties"]
+    )
     assert f"env-{unique}" in [e.key for e in gql.list_remote_envs().remote_envs]
     assert gql.remove_remote_env(f"env-{unique}").remove_remote_env == str(added.id)
     assert f"env-{unique}" not in [e.key for e in gql.list_remote_envs().remote_envs]
 
 
 def test_official_judges_api(official, chat_model, unique) -> None:  # noqa: ANN001, F811
-    from adaptive_sdk.graphql_client import JudgeCreate, JudgeExampleInput, JudgeExampleInputTurnEntry, JudgeUpdate
-    from adaptive_sdk.graphql_client import PrebuiltCriteriaKey, PrebuiltJudgeCreate
+    from adaptive_sdk.graphql_client import (
+        JudgeCreate,
+        JudgeExampleInput,
+        JudgeExampleInputTurnEntry,
+        JudgeUpdate,
+        PrebuiltCriteriaKey,
+        PrebuiltJudgeCreate,
+    )
 
     gql, uc = official._gql_client, f"offgr-{unique}"
-    example = JudgeExampleInput(input=[JudgeExampleInputTurnEntry(role="user", content="hi")], output="hello",
-                                **{"pass": True})
-    v1 = gql.create_judge(uc, JudgeCreate(key="tone", name="Tone", criteria="Polite", model=chat_model,
-                                          examples=[example], metric=f"tone-{unique}")).create_judge
+    example = JudgeExampleInput(
+        input=[JudgeExampleInputTurnEntry(role="user", content="hi")], output="hello", **{"pass": True}
+    )
+    v1 = gql.create_judge(
+        uc,
+        JudgeCreate(
+            key="tone", name="Tone", criteria="Polite", model=chat_model, examples=[example], metric=f"tone-{unique}"
+        ),
+    ).create_judge
     assert v1.version == 1 and v1.criteria == "Polite" and v1.metric.key == f"tone-{unique}"
-    assert v1.examples[0].pass_ and v1.model.key == chat_model and {c.value for c in v1.capabilities} == {"TRAINING", "EVALUATION"}
+    assert (
+        v1.examples[0].pass_
+        and v1.model.key == chat_model
+        and {c.value for c in v1.capabilities} == {"TRAINING", "EVALUATION"}
+    )
     v2 = gql.update_judge(uc, "tone", JudgeUpdate(criteria="Very polite")).update_judge
     assert v2.version == 2 and v2.criteria == "Very polite" and v2.examples[0].output == "hello"
     assert gql.get_judge("tone", uc).judge.version == 2
     assert gql.get_judge("tone", uc, version=1).judge.criteria == "Polite"
     assert [j.version for j in gql.list_judge_versions(uc, "tone").judge_versions] == [2, 1]
-    pre = gql.create_prebuilt_judge(uc, PrebuiltJudgeCreate(name="Faith", model=chat_model, key="faith",
-                                    prebuiltCriteriaKey=PrebuiltCriteriaKey.FAITHFULNESS)).create_prebuilt_judge
+    pre = gql.create_prebuilt_judge(
+        uc,
+        PrebuiltJudgeCreate(
+            name="Faith", model=chat_model, key="faith", prebuiltCriteriaKey=PrebuiltCriteriaKey.FAITHFULNESS
+        ),
+    ).create_prebuilt_judge
     assert pre.prebuilt == "FAITHFULNESS" and pre.criteria is None and pre.metric.key == "faithfulness"
     assert sorted((j.key, j.version) for j in gql.list_judges(uc).judges) == [("faith", 1), ("tone", 2)]
     assert gql.delete_judge(uc, "tone").delete_judge.success

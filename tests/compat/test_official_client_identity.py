@@ -63,7 +63,9 @@ def test_share_and_unshare(official, unique: str) -> None:  # noqa: ANN001
     official.teams.create(key=f"osh-team-{unique}")
     shared = official.use_cases.share(f"osh-{unique}", team=f"osh-team-{unique}", role="viewer")
     assert {(s.team.key, s.role.key, s.is_owner) for s in shared.shares} == {
-        ("default", "admin", True), (f"osh-team-{unique}", "viewer", False)}
+        ("default", "admin", True),
+        (f"osh-team-{unique}", "viewer", False),
+    }
     changed = official.use_cases.share(f"osh-{unique}", team=f"osh-team-{unique}", role="editor")
     assert (f"osh-team-{unique}", "editor") in {(s.team.key, s.role.key) for s in changed.shares}
     unshared = official.use_cases.unshare(f"osh-{unique}", team=f"osh-team-{unique}")
@@ -77,7 +79,9 @@ def test_integrations(official, server, unique: str) -> None:  # noqa: ANN001
     team = official.teams.create(key=f"oint-{unique}").key
     with HttpReceiver() as receiver:
         created = official.integrations.create(
-            team=team, name="hook", provider="webhook",
+            team=team,
+            name="hook",
+            provider="webhook",
             connection=ConnectionConfigInputWebhook(url=receiver.url, method="POST", headers={"X-Token": "t0ken"}),
             subscriptions=[SubscriptionInput(topicPattern="job.*", scope="TEAM")],
             delivery_policy="multishot",
@@ -91,9 +95,18 @@ def test_integrations(official, server, unique: str) -> None:  # noqa: ANN001
         def notify() -> str:
             return official.integrations.test_notification(
                 topic="job.completed",
-                payload=NotificationPayload(jobUpdate=JobUpdatePayload(
-                    jobId=str(uuid.uuid4()), jobName="sft", jobStatus="DONE", jobProgress=1.0,
-                    jobStartedAt=1700000000, useCaseId=str(uuid.uuid4()), jobInput={"lr": 0.1}, jobOutputs=[])),
+                payload=NotificationPayload(
+                    jobUpdate=JobUpdatePayload(
+                        jobId=str(uuid.uuid4()),
+                        jobName="sft",
+                        jobStatus="DONE",
+                        jobProgress=1.0,
+                        jobStartedAt=1700000000,
+                        useCaseId=str(uuid.uuid4()),
+                        jobInput={"lr": 0.1},
+                        jobOutputs=[],
+                    )
+                ),
                 scope_team=team,
             ).message
 
@@ -113,12 +126,18 @@ def test_integrations(official, server, unique: str) -> None:  # noqa: ANN001
         digest = hmac.new(secret.encode(), timestamp + b"." + signed["body"], hashlib.sha256).hexdigest()
         assert signed["headers"]["x-adaptive-signature"] == f"sha256={digest}"
 
-        updated = official.integrations.update(created.id, name="renamed", enabled=False,
-                                               subscriptions=[SubscriptionInput(topicPattern="ab_campaign.*", scope="TEAM")])
+        updated = official.integrations.update(
+            created.id,
+            name="renamed",
+            enabled=False,
+            subscriptions=[SubscriptionInput(topicPattern="ab_campaign.*", scope="TEAM")],
+        )
         assert updated.name == "renamed" and not updated.enabled
         assert updated.config.notification_settings.subscriptions[0].topic_pattern == "ab_campaign.*"
         slack = official.integrations.create(
-            team=team, name="chat", provider="slack",
+            team=team,
+            name="chat",
+            provider="slack",
             connection=ConnectionConfigInputSlack(webhook_url=f"{receiver.url}/services/secret-path"),
         )
         assert "secret-path" not in slack.config.connection.webhook_url

@@ -31,8 +31,16 @@ def test_chat_plain(official, served) -> None:  # noqa: ANN001
 
 
 def test_chat_streaming(official, served) -> None:  # noqa: ANN001
-    chunks = list(official.chat.create(messages=CAPITAL, model=served.chat_model, temperature=0, max_tokens=16,
-                                       stream=True, stream_include_usage=True))
+    chunks = list(
+        official.chat.create(
+            messages=CAPITAL,
+            model=served.chat_model,
+            temperature=0,
+            max_tokens=16,
+            stream=True,
+            stream_include_usage=True,
+        )
+    )
     assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == PARIS
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 8
 
@@ -49,6 +57,9 @@ def test_attach_bundled_model_and_chat(official, served) -> None:  # noqa: ANN00
     official.use_cases.create(key=key)
     service = official.models.attach(served.chat_model, wait=True, make_default=True, use_case=key)
     assert service.model.online.value == "ONLINE" and service.is_default
-    assert official.chat.create(messages=CAPITAL, use_case=key, temperature=0, max_tokens=16).choices[0].message.content == PARIS
+    assert (
+        official.chat.create(messages=CAPITAL, use_case=key, temperature=0, max_tokens=16).choices[0].message.content
+        == PARIS
+    )
     with pytest.raises(Exception, match="not attached"):
         official.chat.create(messages=CAPITAL, use_case=key, model=served.external_model)

@@ -21,15 +21,23 @@ def official(server, unique: str):  # noqa: ANN001, ANN201
 
 
 def test_feedback_keys(official, unique: str) -> None:  # noqa: ANN001
-    created = official.feedback.register_key(f"acc-{unique}", kind="bool", scoring_type="lower_is_better", description="d")
-    assert created.key == f"acc-{unique}" and created.kind.value == "BOOL" and created.scoring_type.value == "LOWER_IS_BETTER"
+    created = official.feedback.register_key(
+        f"acc-{unique}", kind="bool", scoring_type="lower_is_better", description="d"
+    )
+    assert (
+        created.key == f"acc-{unique}"
+        and created.kind.value == "BOOL"
+        and created.scoring_type.value == "LOWER_IS_BETTER"
+    )
     assert created.has_direct_feedbacks is False
     assert official.feedback.get_key(f"acc-{unique}").id == created.id
     listed = {k.key: k for k in official.feedback.list_keys()}
     assert listed[f"acc-{unique}"].use_cases == []
     linked = official.feedback.link(f"acc-{unique}")
     assert linked.key == f"acc-{unique}"
-    assert [u.key for u in {k.key: k for k in official.feedback.list_keys()}[f"acc-{unique}"].use_cases] == [f"oi-{unique}"]
+    assert [u.key for u in {k.key: k for k in official.feedback.list_keys()}[f"acc-{unique}"].use_cases] == [
+        f"oi-{unique}"
+    ]
     assert official.feedback.unlink(f"acc-{unique}") == f"acc-{unique}"
 
 
@@ -63,9 +71,17 @@ def test_interactions_and_feedback(official, server, unique: str) -> None:  # no
     )
     # log_preference(tied=...) fails inside the client (it puts an Enum into its JSON body): the wire
     # body it means to send is posted as is.
-    tied = rest(server, "/comparison", {"metric": f"ok-{unique}", "preferred_completion": str(first.completion_id),
-                                        "other_completion": str(second.completion_id), "tied": "good",
-                                        "use_case": f"oi-{unique}"})
+    tied = rest(
+        server,
+        "/comparison",
+        {
+            "metric": f"ok-{unique}",
+            "preferred_completion": str(first.completion_id),
+            "other_completion": str(second.completion_id),
+            "tied": "good",
+            "use_case": f"oi-{unique}",
+        },
+    )
     assert tied.status_code == 201
     assert isinstance(cmp.comparison_id, uuid.UUID) and isinstance(text.comparison_id, uuid.UUID)
 
@@ -95,7 +111,9 @@ def test_filters_through_the_generated_operation(official, unique: str) -> None:
     official.interactions.create(messages=[{"role": "user", "content": "a"}], completion="x", labels={"keep": "1"})
     official.interactions.create(messages=[{"role": "user", "content": "b"}], completion="y")
     result = official._gql_client.list_interactions(
-        filter=ListCompletionsFilterInput.model_validate({"useCase": f"oi-{unique}", "labels": [{"key": "keep", "value": ["1"]}]}),
+        filter=ListCompletionsFilterInput.model_validate(
+            {"useCase": f"oi-{unique}", "labels": [{"key": "keep", "value": ["1"]}]}
+        ),
         page=CursorPageInput(),
     ).completions
     assert result.total_count == 1 and result.nodes[0].completion == "x"

@@ -43,7 +43,7 @@ def test_datasets_chunked_upload_over_5mb(official, use_case: str, tmp_path: Pat
     assert created.records == count and created.kind.value == "PROMPT_COMPLETION"
 
 
-RECIPE = '''
+RECIPE = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -57,9 +57,9 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     ctx.save_artifact("eval.json", b"{}", kind="EVALUATION", metadata={"eval_results": [
         {"model_service": {"key": "m1", "name": "Model 1"}, "metric": {"key": "acc", "name": "Accuracy"},
          "mean": 0.8, "min": 0.0, "max": 1.0, "stddev": 0.4, "count": 10, "sum": 8.0}]})
-'''
+"""
 
-SLOW = '''
+SLOW = """
 import asyncio
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
@@ -69,7 +69,7 @@ class Config(InputConfig):
 @recipe_main
 async def main(config: Config, ctx: RecipeContext) -> None:
     await asyncio.sleep(300)
-'''
+"""
 
 
 def _wait(official, job_id: str, statuses: set[str]):  # noqa: ANN001, ANN202
@@ -134,7 +134,9 @@ def test_jobs_run_get_list_cancel_and_artifacts(official, use_case: str, tmp_pat
     assert page.total_count == 2 and [str(n.id) for n in page.nodes] == [str(slow.id)]
     assert page.page_info.has_next_page
     rest = official._gql_client.list_jobs(
-        page=CursorPageInput(first=5, after=page.page_info.end_cursor), filter=ListJobsFilterInput(useCase=use_case), order=[]
+        page=CursorPageInput(first=5, after=page.page_info.end_cursor),
+        filter=ListJobsFilterInput(useCase=use_case),
+        order=[],
     ).jobs
     assert [str(n.id) for n in rest.nodes] == [str(job.id)]
 

@@ -15,9 +15,13 @@ def official(server):  # noqa: ANN001, ANN201
 def test_models_lifecycle(official, unique: str) -> None:  # noqa: ANN001
     official.use_cases.create(key=f"offm-{unique}")
     official.set_default_use_case(f"offm-{unique}")
-    model = official.models.add_external(name=f"ext-{unique}", external_model_id="gpt-x", api_key="sk-1", provider="open_ai")
+    model = official.models.add_external(
+        name=f"ext-{unique}", external_model_id="gpt-x", api_key="sk-1", provider="open_ai"
+    )
     assert model.is_external
-    other = official.models.add_external(name=f"gem-{unique}", external_model_id="gemini", api_key="k", provider="google")
+    other = official.models.add_external(
+        name=f"gem-{unique}", external_model_id="gemini", api_key="k", provider="google"
+    )
     assert model.key in [m.key for m in official.models.list()]
     assert official.models.get(model.key).id == model.id
     assert official.models.add_to_use_case(model.key) is True
@@ -30,7 +34,6 @@ def test_models_lifecycle(official, unique: str) -> None:  # noqa: ANN001
     assert updated.compute_config.max_seq_len == 1024
     assert official.models.detach(other.key, use_case=f"offm-{unique}") is True
     assert isinstance(official.models.terminate(model.key), str)
-
 
 
 def test_import_hf_model_through_the_official_operation(official, server, unique: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -59,5 +62,8 @@ def test_import_hf_model_through_the_official_operation(official, server, unique
     hub = official.models.add_hf_model("meta-llama/Llama-3.1-8B", "Llama", f"offhub-{unique}", hf_token="hf_x")
     assert hub.kind == JobKind.MODEL_CONVERSION
     failed = wait_for(ours, str(hub.id))
-    assert failed.status == "FAILED" and "could not reach the model hub to download meta-llama/Llama-3.1-8B" in failed.error
+    assert (
+        failed.status == "FAILED"
+        and "could not reach the model hub to download meta-llama/Llama-3.1-8B" in failed.error
+    )
     ours.close()

@@ -13,11 +13,22 @@ FILTERS_INPUT = """input: {useCase: $u, name: $n, kind: PROMPT_COMPLETION,
 
 def _setup(w) -> None:  # noqa: ANN001
     key = f"cur-{w.suffix}"
-    gql(w.admin, "mutation M($input: MetricCreate!) { createMetric(input: $input) { id } }",
-        {"input": {"key": key, "name": key, "kind": "SCALAR"}})
-    created = rest(w.admin, "POST", "/interactions", json={
-        "use_case": w.uc_a, "messages": [{"role": "user", "content": "hi"}], "completion": "hello",
-        "feedbacks": [{"metric": key, "value": 0.5}]})
+    gql(
+        w.admin,
+        "mutation M($input: MetricCreate!) { createMetric(input: $input) { id } }",
+        {"input": {"key": key, "name": key, "kind": "SCALAR"}},
+    )
+    created = rest(
+        w.admin,
+        "POST",
+        "/interactions",
+        json={
+            "use_case": w.uc_a,
+            "messages": [{"role": "user", "content": "hi"}],
+            "completion": "hello",
+            "feedbacks": [{"metric": key, "value": 0.5}],
+        },
+    )
     w.extra["curate"] = {"completion": created["completion_id"], "feedback": created["feedback_ids"][0], "metric": key}
 
 
@@ -31,7 +42,11 @@ def _datasets(a, w):  # noqa: ANN001, ANN202
 
 def _curated(a, w):  # noqa: ANN001, ANN202
     got = a.interactions.get(w.extra["curate"]["completion"], use_case=w.uc_a)
-    return sorted((lbl.key, lbl.value) for lbl in got.labels), got.user_metadata, [(f.value, f.details) for f in got.direct_feedbacks]
+    return (
+        sorted((lbl.key, lbl.value) for lbl in got.labels),
+        got.user_metadata,
+        [(f.value, f.details) for f in got.direct_feedbacks],
+    )
 
 
 def _link(field: str):  # noqa: ANN202
@@ -44,8 +59,11 @@ def _link(field: str):  # noqa: ANN202
 CASES = [
     Case(
         ("Query.preview_dataset_from_filters",),
-        on_use_case=lambda c, w, uc: gql(c, f"query P($u: IdOrKey!, $n: String!) {{ previewDatasetFromFilters({FILTERS_INPUT}) }}",
-                                         {"u": uc, "n": "preview"}),
+        on_use_case=lambda c, w, uc: gql(
+            c,
+            f"query P($u: IdOrKey!, $n: String!) {{ previewDatasetFromFilters({FILTERS_INPUT}) }}",
+            {"u": uc, "n": "preview"},
+        ),
         allowed_as=("viewer",),
         denied_as=(),
         setup=_setup,
@@ -53,29 +71,48 @@ CASES = [
     Case(
         ("Mutation.create_dataset_from_filters",),
         on_use_case=lambda c, w, uc: gql(
-            c, f"mutation C($u: IdOrKey!, $n: String!) {{ createDatasetFromFilters({FILTERS_INPUT}) {{ id }} }}",
-            {"u": uc, "n": w.fresh("fromfilters")}),
+            c,
+            f"mutation C($u: IdOrKey!, $n: String!) {{ createDatasetFromFilters({FILTERS_INPUT}) {{ id }} }}",
+            {"u": uc, "n": w.fresh("fromfilters")},
+        ),
         snapshot=_datasets,
     ),
-    Case(("Query.completion_download_url",), on_use_case=_link("completionDownloadUrl"), allowed_as=("viewer",), denied_as=()),
-    Case(("Query.completion_as_dataset_download_url",), on_use_case=_link("completionAsDatasetDownloadUrl"),
-         allowed_as=("viewer",), denied_as=()),
+    Case(
+        ("Query.completion_download_url",),
+        on_use_case=_link("completionDownloadUrl"),
+        allowed_as=("viewer",),
+        denied_as=(),
+    ),
+    Case(
+        ("Query.completion_as_dataset_download_url",),
+        on_use_case=_link("completionAsDatasetDownloadUrl"),
+        allowed_as=("viewer",),
+        denied_as=(),
+    ),
     Case(
         ("GET /api/v1/completions/export",),
-        on_use_case=lambda c, w, uc: rest(c, "GET", "/completions/export",
-                                          params={"use_case": uc, "filter": json.dumps({}), "format": "csv"}, raw=True),
+        on_use_case=lambda c, w, uc: rest(
+            c,
+            "GET",
+            "/completions/export",
+            params={"use_case": uc, "filter": json.dumps({}), "format": "csv"},
+            raw=True,
+        ),
         allowed_as=("viewer",),
         denied_as=(),
     ),
     Case(
         ("Mutation.update_completion",),
-        on_use_case=lambda c, w, uc: c.interactions.update_completion(_pick(w, uc, "completion"), add_labels={"seen": "yes"},
-                                                                      metadata={"by": "editor"}),
+        on_use_case=lambda c, w, uc: c.interactions.update_completion(
+            _pick(w, uc, "completion"), add_labels={"seen": "yes"}, metadata={"by": "editor"}
+        ),
         snapshot=_curated,
     ),
     Case(
         ("Mutation.add_direct_feedback",),
-        on_use_case=lambda c, w, uc: c.feedback.add_direct_feedback(_pick(w, uc, "completion"), w.extra["curate"]["metric"], 1),
+        on_use_case=lambda c, w, uc: c.feedback.add_direct_feedback(
+            _pick(w, uc, "completion"), w.extra["curate"]["metric"], 1
+        ),
         snapshot=_curated,
     ),
     Case(

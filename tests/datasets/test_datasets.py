@@ -35,15 +35,31 @@ def use_case(client: Adaptive, unique: str) -> str:
         ([{"prompt": "p", "completion": "c", "feedback": {"quality": 0.5, "ok": True}}], "PROMPT_COMPLETION_FEEDBACK"),
         ([{"messages": MESSAGES, "chosen": "good", "rejected": "bad", "labels": {"src": "x"}}], "PREFERENCE"),
         # Tool use as the gateway logs it: a call with null content, its result, the request's tools.
-        ([{"messages": MESSAGES + [
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
-                "name": "get_time", "arguments": "{}"}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": "noon"}, {"role": "assistant", "content": "It is noon."}],
-           "tools": [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]}],
-         "PROMPT"),
+        (
+            [
+                {
+                    "messages": MESSAGES
+                    + [
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+                            ],
+                        },
+                        {"role": "tool", "tool_call_id": "c1", "content": "noon"},
+                        {"role": "assistant", "content": "It is noon."},
+                    ],
+                    "tools": [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}],
+                }
+            ],
+            "PROMPT",
+        ),
     ],
 )
-def test_kinds_are_detected(client: Adaptive, use_case: str, tmp_path: Path, unique: str, rows: list, kind: str) -> None:
+def test_kinds_are_detected(
+    client: Adaptive, use_case: str, tmp_path: Path, unique: str, rows: list, kind: str
+) -> None:
     dataset = client.datasets.upload(str(jsonl(tmp_path, rows)), f"d-{kind.lower()}", name="My data")
     assert dataset.kind == kind and dataset.records == len(rows) and dataset.name == "My data"
     got = client.datasets.get(f"d-{kind.lower()}")
@@ -54,15 +70,26 @@ def test_kinds_are_detected(client: Adaptive, use_case: str, tmp_path: Path, uni
     ("rows", "line", "reason"),
     [
         ([{"prompt": "a"}, "{not json"], 2, "invalid JSON"),
-        ([{"prompt": "a"}, {"prompt": "b", "completion": "c"}], 2, "row is PROMPT_COMPLETION but the file's rows are PROMPT"),
+        (
+            [{"prompt": "a"}, {"prompt": "b", "completion": "c"}],
+            2,
+            "row is PROMPT_COMPLETION but the file's rows are PROMPT",
+        ),
         ([{"messages": [{"role": "robot", "content": "x"}]}], 1, "messages[0].role must be one of"),
         ([{"prompt": "a", "chosen": "x"}], 1, "a preference row needs both 'chosen' and 'rejected'"),
         ([{"prompt": "a"}, {"prompt": "b"}, {"completion": "c"}], 3, "a row needs 'messages'"),
-        ([{"prompt": "a", "completion": "c", "feedback": {"q": "high"}}], 1, "feedback 'q' must be a finite number or a boolean"),
+        (
+            [{"prompt": "a", "completion": "c", "feedback": {"q": "high"}}],
+            1,
+            "feedback 'q' must be a finite number or a boolean",
+        ),
         ([{"prompt": "a", "answer": "x"}], 1, "unknown field(s) for a PROMPT row: answer"),
         ([[1, 2]], 1, "a row must be a JSON object"),
-        ([{"messages": [{"role": "user", "content": "x", "tool_calls": [{}]}]}], 1,
-         "messages[0].tool_calls must be a non-empty list on an assistant message"),
+        (
+            [{"messages": [{"role": "user", "content": "x", "tool_calls": [{}]}]}],
+            1,
+            "messages[0].tool_calls must be a non-empty list on an assistant message",
+        ),
         ([{"prompt": "a", "tools": "get_time"}], 1, "'tools' must be a list of tool objects"),
     ],
 )

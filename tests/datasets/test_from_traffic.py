@@ -35,7 +35,9 @@ def traffic(client: Adaptive, unique: str) -> dict:
         messages = [{"role": "user", "content": prompt}]
         for j, score in enumerate((0.2, 0.9)):
             created = client.interactions.create(
-                messages=messages, completion=f"answer {i}.{j}", labels={"split": "train" if i < 2 else "test"},
+                messages=messages,
+                completion=f"answer {i}.{j}",
+                labels={"split": "train" if i < 2 else "test"},
                 feedbacks=[{"feedback_key": quality, "value": score}],
             )
             ids.setdefault(prompt, []).append(str(created.completion_id))
@@ -56,8 +58,9 @@ def test_prompt_completion_keeps_the_best_answer_per_prompt(client: Adaptive, tr
     filters = {"labels": [{"key": "split", "value": ["train"]}]}
     preview = client.datasets.preview_from_filters("PROMPT_COMPLETION", filters=filters, metrics=[traffic["quality"]])
     assert preview.count == 2 and len(preview.rows) == 2
-    dataset = client.datasets.create_from_filters("sft-data", "PROMPT_COMPLETION", filters=filters,
-                                                  metrics=[traffic["quality"]])
+    dataset = client.datasets.create_from_filters(
+        "sft-data", "PROMPT_COMPLETION", filters=filters, metrics=[traffic["quality"]]
+    )
     assert dataset.kind == "PROMPT_COMPLETION" and dataset.source == "FILTERED" and dataset.status == "READY"
     assert dataset.records == 2 and dataset.progress.progress == 1.0
     assert dataset.download_url and "/api/v1/datasets/" in dataset.download_url
@@ -75,12 +78,15 @@ def test_feedback_threshold_and_sampling(client: Adaptive, traffic: dict, tmp_pa
     rows = _rows(client, "fb", tmp_path)
     assert dataset.records == 3 and {r["feedback"][traffic["quality"]] for r in rows} == {0.9}
     assert [m.metric.key for m in dataset.metrics_usage] == [traffic["quality"]]
-    last = client.datasets.create_from_filters("last2", "PROMPT_COMPLETION_FEEDBACK", filters=filters,
-                                               selection="LAST", sample_size=2)
+    last = client.datasets.create_from_filters(
+        "last2", "PROMPT_COMPLETION_FEEDBACK", filters=filters, selection="LAST", sample_size=2
+    )
     assert last.records == 2
     # The latest completion of the first prompt left out by id.
     excluded = traffic["ids"][PROMPTS[0]][1]
-    without = client.datasets.create_from_filters("excl", "PROMPT_COMPLETION_FEEDBACK", filters=filters, exclude=[excluded])
+    without = client.datasets.create_from_filters(
+        "excl", "PROMPT_COMPLETION_FEEDBACK", filters=filters, exclude=[excluded]
+    )
     assert without.records == 2 and excluded not in {r["id"] for r in _rows(client, "excl", tmp_path)}
 
 
@@ -103,28 +109,38 @@ def test_exports_parse_back(client: Adaptive, traffic: dict, tmp_path: Path) -> 
     # Ids, times and sessions as the API lists them (the export reads them as text and epoch seconds in SQL).
     listed = client.interactions.list(filters=filters, order=[{"field": "created_at", "order": "ASC"}]).nodes
     assert [(r["id"], r["created_at"], r["session_id"], r["prompt_hash"]) for r in rows] == [
-        (n.id, n.created_at, n.session_id and str(n.session_id), n.prompt_hash) for n in listed]
+        (n.id, n.created_at, n.session_id and str(n.session_id), n.prompt_hash) for n in listed
+    ]
     assert all(isinstance(r["created_at"], int) and r["created_at"] > 1_600_000_000 for r in rows)
     path = client.interactions.export(str(tmp_path / "i.csv"), filters=filters, format="csv")
     table = list(csv.DictReader(io.StringIO(Path(path).read_text())))
     assert [r["id"] for r in table] == [r["id"] for r in rows]
     assert json.loads(table[1]["feedback"]) == {traffic["quality"]: 0.9}
     path = client.interactions.export(str(tmp_path / "d.jsonl"), filters=filters, as_dataset=True)
-    assert {tuple(json.loads(line)) for line in Path(path).read_text().splitlines()} == {("id", "messages", "completion", "labels")}
+    assert {tuple(json.loads(line)) for line in Path(path).read_text().splitlines()} == {
+        ("id", "messages", "completion", "labels")
+    }
 
 
 def test_download_links_of_the_graphql_api(server: LiveServer, client: Adaptive, traffic: dict) -> None:
     query = """query($f: ListCompletionsFilterInput!) { completionDownloadUrl(filter: $f)
                completionAsDatasetDownloadUrl(filter: $f) }"""
-    flt = {"useCase": traffic["use_case"], "feedbacks": [{"metric": traffic["quality"], "lt": 0.5}],
-           "timerange": {"from": 0, "to": "2100-01-01T00:00:00Z"}}
+    flt = {
+        "useCase": traffic["use_case"],
+        "feedbacks": [{"metric": traffic["quality"], "lt": 0.5}],
+        "timerange": {"from": 0, "to": "2100-01-01T00:00:00Z"},
+    }
     body = graphql(server, query, {"f": flt})
     data = body.get("data") or {}
     assert not body.get("errors"), body
     headers = {"Authorization": f"Bearer {server.api_key}"}
     plain = httpx.get(server.base_url + data["completionDownloadUrl"], headers=headers, timeout=30)
     assert plain.status_code == 200, plain.text
-    assert sorted(json.loads(line)["completion"] for line in plain.text.splitlines()) == ["answer 0.0", "answer 1.0", "answer 2.0"]
+    assert sorted(json.loads(line)["completion"] for line in plain.text.splitlines()) == [
+        "answer 0.0",
+        "answer 1.0",
+        "answer 2.0",
+    ]
     as_dataset = httpx.get(server.base_url + data["completionAsDatasetDownloadUrl"], headers=headers, timeout=30)
     assert len(as_dataset.text.splitlines()) == 3 and "feedback" not in as_dataset.text
     no_auth = httpx.get(server.base_url + data["completionDownloadUrl"], timeout=30)
@@ -135,18 +151,30 @@ def test_download_links_of_the_graphql_api(server: LiveServer, client: Adaptive,
     ("kwargs", "error", "message"),
     [
         ({"kind": "PROMPT_COMPLETION", "filters": {}, "metrics": ["no-such-key"]}, errors.NotFoundError, "no-such-key"),
-        ({"kind": "PROMPT_COMPLETION", "filters": {}, "selection": "ALL", "sample_size": 3}, errors.ValidationError, "sampleSize"),
+        (
+            {"kind": "PROMPT_COMPLETION", "filters": {}, "selection": "ALL", "sample_size": 3},
+            errors.ValidationError,
+            "sampleSize",
+        ),
         ({"kind": "PROMPT_COMPLETION", "filters": {}, "selection": "RANDOM"}, errors.ValidationError, "sampleSize"),
         ({"kind": "PROMPT_COMPLETION", "completion_ids": []}, errors.ValidationError, "at least one completion id"),
         ({"kind": "PREFERENCE", "filters": {"labels": [{"key": "nothing"}]}}, errors.ValidationError, "select no rows"),
         ({"kind": "PROMPT_COMPLETION", "filters": {"session_id": "not-a-uuid"}}, errors.ValidationError, "sessionId"),
-        ({"kind": "PROMPT", "filters": {}, "metrics": ["{quality}"]}, errors.ValidationError, "PROMPT dataset holds no"),
+        (
+            {"kind": "PROMPT", "filters": {}, "metrics": ["{quality}"]},
+            errors.ValidationError,
+            "PROMPT dataset holds no",
+        ),
     ],
 )
 def test_bad_filters_are_refused_and_create_nothing(
     client: Adaptive, traffic: dict, kwargs: dict, error: type, message: str
 ) -> None:
-    kwargs = {**kwargs, "metrics": [m.format(quality=traffic["quality"]) for m in kwargs["metrics"]]} if "metrics" in kwargs else kwargs
+    kwargs = (
+        {**kwargs, "metrics": [m.format(quality=traffic["quality"]) for m in kwargs["metrics"]]}
+        if "metrics" in kwargs
+        else kwargs
+    )
     with pytest.raises(error, match=message):
         client.datasets.create_from_filters("bad", **kwargs)
     assert [d.key for d in client.datasets.list()] == []
@@ -161,8 +189,12 @@ def test_bad_exports_are_refused(server: LiveServer, traffic: dict) -> None:
         ({"filter": json.dumps({"timerange": {"from": "yesterday", "to": 1}})}, "timerange"),
         ({"filter": json.dumps({"useCase": "another"})}, "useCase must be the use_case"),
     ]:
-        response = httpx.get(f"{server.base_url}/api/v1/completions/export", headers=headers, timeout=30,
-                             params={"use_case": traffic["use_case"], **params})
+        response = httpx.get(
+            f"{server.base_url}/api/v1/completions/export",
+            headers=headers,
+            timeout=30,
+            params={"use_case": traffic["use_case"], **params},
+        )
         assert response.status_code == 400 and message in response.text, (params, response.text)
 
 
@@ -180,8 +212,18 @@ def test_large_datasets_are_written_in_the_background(background_server: LiveSer
             client.interactions.create(messages=[{"role": "user", "content": f"p{i}"}], completion=f"c{i}")
         query = """mutation($i: DatasetCreateFromFilters!) { createDatasetFromFilters(input: $i) {
                    key status progress { totalLines } } }"""
-        started = graphql(background_server, query, {"i": {"useCase": "bg", "name": "bg", "kind": "PROMPT_COMPLETION",
-                                               "completionQuery": {"fromFilters": {"filters": {"useCase": "bg"}, "exclude": []}}}})
+        started = graphql(
+            background_server,
+            query,
+            {
+                "i": {
+                    "useCase": "bg",
+                    "name": "bg",
+                    "kind": "PROMPT_COMPLETION",
+                    "completionQuery": {"fromFilters": {"filters": {"useCase": "bg"}, "exclude": []}},
+                }
+            },
+        )
         assert not started.get("errors"), started
         started = started["data"]
         assert started["createDatasetFromFilters"]["status"] in ("PROCESSING", "READY")

@@ -16,19 +16,27 @@ def http(server):  # noqa: ANN001, ANN201
 
 def test_chunked_upload_bad_input(http: httpx.Client, client: Adaptive, unique: str) -> None:
     assert http.post("/upload/init", json={"total_parts_count": 0}).status_code == 400
-    session_id = http.post("/upload/init", json={"total_parts_count": 2, "content_type": "application/jsonl"}).json()["session_id"]
+    session_id = http.post("/upload/init", json={"total_parts_count": 2, "content_type": "application/jsonl"}).json()[
+        "session_id"
+    ]
     out_of_range = http.post("/upload/part", params={"session_id": session_id, "part_number": 3}, content=b"x")
     assert out_of_range.status_code == 400 and "between 1 and 2" in out_of_range.json()["error"]["message"]
-    missing = http.post("/upload/part", params={"session_id": "00000000-0000-4000-8000-000000000000", "part_number": 1}, content=b"x")
-    assert missing.status_code == 404
-    assert http.post("/upload/part", params={"session_id": session_id, "part_number": 1}, content=b'{"prompt": "a"}\n').status_code == 200
-    client.use_cases.create(key=f"up-{unique}")
-    query = (
-        "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input: $input) { status } }"
+    missing = http.post(
+        "/upload/part", params={"session_id": "00000000-0000-4000-8000-000000000000", "part_number": 1}, content=b"x"
     )
+    assert missing.status_code == 404
+    assert (
+        http.post(
+            "/upload/part", params={"session_id": session_id, "part_number": 1}, content=b'{"prompt": "a"}\n'
+        ).status_code
+        == 200
+    )
+    client.use_cases.create(key=f"up-{unique}")
+    query = "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input: $input) { status } }"
     variables = {"input": {"useCase": f"up-{unique}", "name": "d", "key": "d", "uploadSessionId": session_id}}
     incomplete = httpx.post(
-        http.base_url.copy_with(path="/api/graphql"), json={"query": query, "variables": variables},
+        http.base_url.copy_with(path="/api/graphql"),
+        json={"query": query, "variables": variables},
         headers={"Authorization": http.headers["Authorization"]},
     ).json()
     assert "part(s) 2 of 2 missing" in incomplete["errors"][0]["message"]

@@ -9,7 +9,12 @@ from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationE
 
 def test_register_get_list(client, unique: str) -> None:  # noqa: ANN001
     created = client.feedback.register_key(f"acc-{unique}", kind="bool", name="Accuracy", description="right or wrong")
-    assert (created.key, created.kind, created.name, created.scoring_type) == (f"acc-{unique}", "BOOL", "Accuracy", "HIGHER_IS_BETTER")
+    assert (created.key, created.kind, created.name, created.scoring_type) == (
+        f"acc-{unique}",
+        "BOOL",
+        "Accuracy",
+        "HIGHER_IS_BETTER",
+    )
     assert created.has_direct_feedbacks is False and created.has_comparison_feedbacks is False
     lower = client.feedback.register_key(f"lat-{unique}", kind="scalar", scoring_type="lower_is_better")
     assert lower.scoring_type == "LOWER_IS_BETTER" and lower.name == f"lat-{unique}"
@@ -58,8 +63,12 @@ def test_feedback_links_its_key_again_after_an_unlink(client, unique: str) -> No
     client.use_cases.create(use_case)
     client.feedback.register_key(key, kind="scalar")
     for round_ in range(2):
-        created = client.interactions.create(messages=[{"role": "user", "content": f"q{round_}"}], completion="a",
-                                             use_case=use_case, feedbacks=[{"feedback_key": key, "value": 1.0}])
+        created = client.interactions.create(
+            messages=[{"role": "user", "content": f"q{round_}"}],
+            completion="a",
+            use_case=use_case,
+            feedbacks=[{"feedback_key": key, "value": 1.0}],
+        )
         client.feedback.log_metric(value=2.0, completion_id=created.completion_id, feedback_key=key)
         assert [m.key for m in client.use_cases.get(use_case).metrics] == [key]
         client.feedback.unlink(key, use_case=use_case)

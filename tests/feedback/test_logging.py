@@ -22,7 +22,9 @@ def use_case(client, unique: str) -> str:  # noqa: ANN001
 
 def test_log_metric_shows_on_interaction(client, use_case: str, unique: str) -> None:  # noqa: ANN001
     logged = client.interactions.create(messages=msgs(), completion="Paris.")
-    out = client.feedback.log_metric(True, logged.completion_id, f"ok-{unique}", user=uuid.UUID(int=7), details="correct")
+    out = client.feedback.log_metric(
+        True, logged.completion_id, f"ok-{unique}", user=uuid.UUID(int=7), details="correct"
+    )
     client.feedback.log_metric(0.25, logged.completion_id, f"score-{unique}")
     got = client.interactions.get(logged.completion_id)
     by_key = {f.metric.key: f for f in got.direct_feedbacks}
@@ -47,7 +49,13 @@ def test_bool_key_accepts_0_1_true_false(client, use_case: str, unique: str, val
 def test_wrong_values_are_refused_and_change_nothing(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
     logged = client.interactions.create(messages=msgs(), completion="Paris.")
     cid = str(logged.completion_id)
-    for value, key in ((0.5, f"ok-{unique}"), (2, f"ok-{unique}"), ("yes", f"ok-{unique}"), ("0.3", f"score-{unique}"), (True, f"score-{unique}")):
+    for value, key in (
+        (0.5, f"ok-{unique}"),
+        (2, f"ok-{unique}"),
+        ("yes", f"ok-{unique}"),
+        ("0.3", f"score-{unique}"),
+        (True, f"score-{unique}"),
+    ):
         with pytest.raises(ValidationError):
             client.feedback.log_metric(value, cid, key)
     response = rest(server, "/feedback", {"value": None, "completion_id": cid, "metric": f"score-{unique}"})
@@ -76,7 +84,9 @@ def test_preferences_between_ids_and_texts(client, server, use_case: str, unique
     tied = client.feedback.log_preference(
         f"ok-{unique}", a.completion_id, {"model": f"m-b-{unique}", "text": "Marseille."}, tied="bad"
     )
-    text_side = [c for c in client.interactions.get(a.completion_id).comparison_feedbacks if c.id == tied.comparison_id][0]
+    text_side = [
+        c for c in client.interactions.get(a.completion_id).comparison_feedbacks if c.id == tied.comparison_id
+    ][0]
     assert text_side.tied == "bad" and text_side.other_completion.completion == "Marseille."
     # Both sides as text, with messages.
     both = client.feedback.log_preference(
@@ -105,14 +115,26 @@ def test_bad_preferences_change_nothing(client, server, use_case: str, unique: s
         client.feedback.log_preference(f"ok-{unique}", a.completion_id, {"model": f"nope-{unique}", "text": "x"})
     with pytest.raises(ValidationError):
         # Both sides as text and no prompt.
-        client.feedback.log_preference(f"ok-{unique}", {"model": f"m-x-{unique}", "text": "x"}, {"model": f"m-x-{unique}", "text": "y"})
+        client.feedback.log_preference(
+            f"ok-{unique}", {"model": f"m-x-{unique}", "text": "x"}, {"model": f"m-x-{unique}", "text": "y"}
+        )
     with pytest.raises(ValidationError):
         client.feedback.log_preference(
-            f"ok-{unique}", {"model": f"m-x-{unique}", "text": "x"}, {"model": f"m-x-{unique}", "text": "y"},
+            f"ok-{unique}",
+            {"model": f"m-x-{unique}", "text": "x"},
+            {"model": f"m-x-{unique}", "text": "y"},
             messages=[{"role": "user", "content": ""}],
         )
-    response = rest(server, "/comparison", {"metric": f"ok-{unique}", "preferred_completion": str(a.completion_id),
-                                            "other_completion": str(uuid.uuid4()), "tied": "maybe"})
+    response = rest(
+        server,
+        "/comparison",
+        {
+            "metric": f"ok-{unique}",
+            "preferred_completion": str(a.completion_id),
+            "other_completion": str(uuid.uuid4()),
+            "tied": "maybe",
+        },
+    )
     assert response.status_code == 400
     assert client.interactions.list().total_count == before
     assert client.interactions.get(a.completion_id).comparison_feedbacks == []

@@ -33,13 +33,23 @@ def test_metric_and_preference_statistics(client, server, unique: str) -> None: 
     ids: dict[str, list[str]] = {a: [], b: []}
     for model, vals in values.items():
         for v in vals:
-            logged = client.interactions.create(messages=msgs(), completion=f"{model}:{v}", model=model,
-                                                feedbacks=[{"feedback_key": f"score-{unique}", "value": v}])
+            logged = client.interactions.create(
+                messages=msgs(),
+                completion=f"{model}:{v}",
+                model=model,
+                feedbacks=[{"feedback_key": f"score-{unique}", "value": v}],
+            )
             ids[model].append(logged.completion_id)
     # b wins once, a wins three times (logged with a on either side), ties: 1 good, 2 bad.
-    outcomes = [(ids[a][0], ids[b][0], None), (ids[a][1], ids[b][0], None), (ids[a][2], ids[b][0], None),
-                (ids[b][0], ids[a][3], None), (ids[a][0], ids[b][0], "good"), (ids[b][0], ids[a][1], "bad"),
-                (ids[a][2], ids[b][0], "bad")]
+    outcomes = [
+        (ids[a][0], ids[b][0], None),
+        (ids[a][1], ids[b][0], None),
+        (ids[a][2], ids[b][0], None),
+        (ids[b][0], ids[a][3], None),
+        (ids[a][0], ids[b][0], "good"),
+        (ids[b][0], ids[a][1], "bad"),
+        (ids[a][2], ids[b][0], "bad"),
+    ]
     for preferred, other, tied in outcomes:
         client.feedback.log_preference(f"pref-{unique}", preferred, other, tied=tied)
 
@@ -87,15 +97,30 @@ def test_statistics_service_filters_by_ab_campaign(client, server, unique: str) 
                 use_case = (await session.execute(select(UseCase).where(UseCase.key == uc))).scalar_one()
                 metric = (await session.execute(select(Metric).where(Metric.key == f"ab-score-{unique}"))).scalar_one()
                 served = [
-                    NewCompletion(use_case_id=use_case.id, messages=msgs(), completion=str(i), model_key=f"arm{i % 2}",
-                                  ab_campaign_id=campaign if i < 6 else None)
+                    NewCompletion(
+                        use_case_id=use_case.id,
+                        messages=msgs(),
+                        completion=str(i),
+                        model_key=f"arm{i % 2}",
+                        ab_campaign_id=campaign if i < 6 else None,
+                    )
                     for i in range(10)
                 ]
                 ids = await record_completions(None, served, session=session)
                 rows = Rows()
                 for i, cid in enumerate(ids):
-                    rows.add(Feedback, {"completion_id": cid, "metric_id": metric.id, "use_case_id": use_case.id,
-                                        "value": float(i), "reason": None, "details": None, "user_ref": None})
+                    rows.add(
+                        Feedback,
+                        {
+                            "completion_id": cid,
+                            "metric_id": metric.id,
+                            "use_case_id": use_case.id,
+                            "value": float(i),
+                            "reason": None,
+                            "details": None,
+                            "user_ref": None,
+                        },
+                    )
                 await insert_rows(session, rows)
             async with maker() as session:
                 flt = statistics.StatsFilter(use_case_id=use_case.id, metric_id=metric.id, ab_campaign_id=campaign)

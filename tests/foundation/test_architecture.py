@@ -171,7 +171,11 @@ def framework_imports() -> list[str]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 names = [node.module]
-            found += [f"{path.relative_to(SRC)}:{node.lineno}: {part} imports {n}" for n in names if n.split(".")[0] in API_FRAMEWORKS]
+            found += [
+                f"{path.relative_to(SRC)}:{node.lineno}: {part} imports {n}"
+                for n in names
+                if n.split(".")[0] in API_FRAMEWORKS
+            ]
     return found
 
 
@@ -247,7 +251,11 @@ def test_no_import_runs_along_an_arrow_that_must_never_exist() -> None:
 def test_the_client_and_the_recipe_runtime_never_import_the_server() -> None:
     parts, _ = load_picture()
     outside = {m for m in _modules() if part_of(m, parts) in ("SDK", "Recipe")}
-    wrong = [i.where() + f": imports {i.target}" for i in all_imports() if i.source in outside and i.target.startswith(SERVER)]
+    wrong = [
+        i.where() + f": imports {i.target}"
+        for i in all_imports()
+        if i.source in outside and i.target.startswith(SERVER)
+    ]
     assert not wrong, "\n".join(wrong)
 
 
@@ -264,9 +272,7 @@ def test_the_checker_sees_imports_inside_functions_and_relative_ones() -> None:
     # The checker itself must not go blind: a known import inside a function and a known relative import.
     imports = all_imports()
     assert any(i.in_function for i in imports)
-    assert any(
-        i.source == f"{PACKAGE}.server.app" and i.target.startswith(f"{PACKAGE}.server.") for i in imports
-    )
+    assert any(i.source == f"{PACKAGE}.server.app" and i.target.startswith(f"{PACKAGE}.server.") for i in imports)
     parts, _ = load_picture()
     assert part_of(f"{DOMAINS}.jobs.graphql", parts) == "GraphQL"
     assert part_of(f"{DOMAINS}.jobs.service", parts) == "Domains"

@@ -63,19 +63,27 @@ def test_graphql_bad_inputs_get_typed_errors(server: LiveServer) -> None:
     wrong_type = httpx.post(
         url,
         headers=auth,
-        json={"query": "mutation($i: UseCaseCreate!){ createUseCase(input: $i) { id } }", "variables": {"i": {"name": 3}}},
+        json={
+            "query": "mutation($i: UseCaseCreate!){ createUseCase(input: $i) { id } }",
+            "variables": {"i": {"name": 3}},
+        },
     ).json()
     assert wrong_type["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
     unknown_key = httpx.post(
         url,
         headers=auth,
-        json={"query": "mutation($i: UseCaseCreate!){ createUseCase(input: $i) { id } }", "variables": {"i": {"name": "x", "bogus": 1}}},
+        json={
+            "query": "mutation($i: UseCaseCreate!){ createUseCase(input: $i) { id } }",
+            "variables": {"i": {"name": "x", "bogus": 1}},
+        },
     ).json()
     assert unknown_key["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
 def test_rest_unknown_route_uses_openai_envelope(server: LiveServer) -> None:
-    response = httpx.get(f"{server.base_url}/api/v1/nothing-here", headers={"Authorization": f"Bearer {server.api_key}"})
+    response = httpx.get(
+        f"{server.base_url}/api/v1/nothing-here", headers={"Authorization": f"Bearer {server.api_key}"}
+    )
     assert response.status_code == 404
     assert set(response.json()["error"]) >= {"message", "type", "code"}
 
@@ -88,7 +96,9 @@ def test_metrics_count_requests_per_route(server: LiveServer) -> None:
     assert "adaptive_http_request_duration_seconds_bucket" in text
 
 
-def test_generated_admin_key_is_printed_once_and_stored_0600(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_generated_admin_key_is_printed_once_and_stored_0600(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = make_settings(tmp_path, admin_api_key=None)
     with LiveServer(settings) as live:
         key = (tmp_path / "admin_api_key").read_text().strip()

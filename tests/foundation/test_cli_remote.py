@@ -23,8 +23,14 @@ def cli(server: LiveServer):  # noqa: ANN201
     env.pop("ADAPTIVE_USE_CASE", None)
 
     def run(*args: str, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "adaptive_engine.cli", *args], capture_output=True, text=True,
-                              env={**env, **extra}, cwd=cwd, timeout=240)
+        return subprocess.run(
+            [sys.executable, "-m", "adaptive_engine.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**env, **extra},
+            cwd=cwd,
+            timeout=240,
+        )
 
     return run
 
@@ -36,8 +42,14 @@ def test_use_cases_and_models(cli, client: Adaptive, upstream, unique: str) -> N
     again = cli("use-cases", "create", f"uc-{unique}")
     assert again.returncode == 1 and again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
 
-    client.models.add_external(name="Fake", external_model_id="fake-model", api_key="k", provider="open_ai",
-                               endpoint=upstream.base_url, key=f"ext-{unique}")
+    client.models.add_external(
+        name="Fake",
+        external_model_id="fake-model",
+        api_key="k",
+        provider="open_ai",
+        endpoint=upstream.base_url,
+        key=f"ext-{unique}",
+    )
     attached = cli("models", "attach", f"ext-{unique}", "--use-case", f"uc-{unique}", "--wait", "--default")
     assert attached.returncode == 0, attached.stderr
     assert f"ext-{unique} attached to uc-{unique}: ONLINE (default)" in attached.stdout
@@ -46,8 +58,9 @@ def test_use_cases_and_models(cli, client: Adaptive, upstream, unique: str) -> N
     row = next(line for line in listed.splitlines() if line.startswith(f"uc-{unique} "))
     assert "Support bot" in row and f"ext-{unique}*" in row
     models = cli("models", "list").stdout
-    assert any(line.split()[:2] == [f"ext-{unique}", "ONLINE"] and f"uc-{unique}" in line
-               for line in models.splitlines())
+    assert any(
+        line.split()[:2] == [f"ext-{unique}", "ONLINE"] and f"uc-{unique}" in line for line in models.splitlines()
+    )
 
     missing = cli("models", "attach", "no-such-model", "--use-case", f"uc-{unique}")
     assert missing.returncode == 1 and "no-such-model" in missing.stderr

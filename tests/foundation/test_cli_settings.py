@@ -17,19 +17,37 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "adaptive_engine.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": SRC, **(env or {})}, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "adaptive_engine.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC, **(env or {})},
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_serve_and_keys_honour_adaptive_data_dir(tmp_path: Path) -> None:
     port = free_port()
     data = tmp_path / "from-env"
-    env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_DATA_DIR": str(data), "ADAPTIVE_BUNDLED_MODELS": "false",
-           "ADAPTIVE_BUILTIN_RECIPES": "false", "ADAPTIVE_PORT": str(port)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "ADAPTIVE_DATA_DIR": str(data),
+        "ADAPTIVE_BUNDLED_MODELS": "false",
+        "ADAPTIVE_BUILTIN_RECIPES": "false",
+        "ADAPTIVE_PORT": str(port),
+    }
     env.pop("ADAPTIVE_ADMIN_API_KEY", None)
     # From another folder, with no --data-dir: the server must use ADAPTIVE_DATA_DIR, never ./data.
-    process = subprocess.Popen([sys.executable, "-m", "adaptive_engine.cli", "serve"], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adaptive_engine.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 90
@@ -48,8 +66,11 @@ def test_serve_and_keys_honour_adaptive_data_dir(tmp_path: Path) -> None:
         created = cli("keys", "create", "--email", "admin@localhost", "--name", "from-cli", env=env, cwd=tmp_path)
         assert created.returncode == 0, created.stderr
         key = created.stdout.strip()
-        me = httpx.post(f"http://127.0.0.1:{port}/api/graphql", headers={"Authorization": f"Bearer {key}"},
-                        json={"query": "{ me { email } }"})
+        me = httpx.post(
+            f"http://127.0.0.1:{port}/api/graphql",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"query": "{ me { email } }"},
+        )
         assert me.json()["data"]["me"]["email"] == "admin@localhost"
         assert not (tmp_path / "data").exists()
 
@@ -93,7 +114,9 @@ def test_recipe_failures_and_bad_dataset_lines(tmp_path: Path) -> None:
     args = ["recipe", "run", "count.py", "--args", '{"dataset": "rows.jsonl"}', "--output-dir", str(tmp_path / "out")]
     failed = cli(*args, cwd=tmp_path)
     assert failed.returncode == 1
-    assert failed.stderr == "error: the recipe failed: rows.jsonl line 4: not valid JSON (Expecting value at column 1)\n"
+    assert (
+        failed.stderr == "error: the recipe failed: rows.jsonl line 4: not valid JSON (Expecting value at column 1)\n"
+    )
 
     debug = cli("--debug", *args, cwd=tmp_path)
     assert debug.returncode == 1
@@ -113,9 +136,19 @@ main()
 
 def test_serve_runs_without_torch_and_names_the_extra(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": "no-torch-key", "ADAPTIVE_BUILTIN_RECIPES": "false"}
-    process = subprocess.Popen([sys.executable, "-c", WITHOUT_TORCH, "serve", "--port", str(port), "--data-dir",
-                                str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "ADAPTIVE_ADMIN_API_KEY": "no-torch-key",
+        "ADAPTIVE_BUILTIN_RECIPES": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", WITHOUT_TORCH, "serve", "--port", str(port), "--data-dir", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -132,10 +165,14 @@ def test_serve_runs_without_torch_and_names_the_extra(tmp_path: Path) -> None:
         hint = "local models need the [local] extra: pip install 'adaptive-engine[local]'"
         assert ready.json()["checks"]["bundled_models"] == (
             f"all-minilm-l6-v2 is ERROR ({hint} (sentence_transformers is not installed)); "
-            f"smollm2-135m-instruct is ERROR ({hint} (torch is not installed))")
+            f"smollm2-135m-instruct is ERROR ({hint} (torch is not installed))"
+        )
         # Everything else serves.
-        me = httpx.post(f"http://127.0.0.1:{port}/api/graphql", headers={"Authorization": "Bearer no-torch-key"},
-                        json={"query": "{ me { email } }"})
+        me = httpx.post(
+            f"http://127.0.0.1:{port}/api/graphql",
+            headers={"Authorization": "Bearer no-torch-key"},
+            json={"query": "{ me { email } }"},
+        )
         assert me.json()["data"]["me"]["email"] == "admin@localhost"
     finally:
         process.terminate()

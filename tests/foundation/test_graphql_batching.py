@@ -41,9 +41,13 @@ def quiet(database: str | None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(private_postgres_database()) if database else None
         settings = make_settings(
-            tmp_path_factory.mktemp("batching"), url,
-            ab_test_evaluation_interval_s=0, online_grading_interval_s=0, housekeeping_interval_s=0,
-            job_poll_interval_s=3600, notify_poll_interval_s=3600,
+            tmp_path_factory.mktemp("batching"),
+            url,
+            ab_test_evaluation_interval_s=0,
+            online_grading_interval_s=0,
+            housekeeping_interval_s=0,
+            job_poll_interval_s=3600,
+            notify_poll_interval_s=3600,
         )
         yield stack.enter_context(LiveServer(settings))
 
@@ -76,23 +80,34 @@ class Team:
         models = []
         for j in range(2):
             model = f"m-{uc}-{j}"
-            a.models.add_external(name=model, key=model, external_model_id="gpt", api_key="sk-test",
-                                  provider="open_ai", endpoint="http://127.0.0.1:9/v1")
+            a.models.add_external(
+                name=model,
+                key=model,
+                external_model_id="gpt",
+                api_key="sk-test",
+                provider="open_ai",
+                endpoint="http://127.0.0.1:9/v1",
+            )
             a.models.add_to_use_case(model, use_case=uc)
             models.append(model)
         a.ab_tests.create(f"ab-{uc}", feedback_key=metrics[0], models=models, use_case=uc)
         self.use_cases.append(uc)
         return uc
 
-    def statements(self, query: str, variables: dict[str, Any] | None = None, as_admin: bool = False) -> tuple[int, Any]:
+    def statements(
+        self, query: str, variables: dict[str, Any] | None = None, as_admin: bool = False
+    ) -> tuple[int, Any]:
         """How many SQL statements the server runs to answer ``query`` (and the answer's data). Every
         measure starts cold: a new role drops the cached principals and what they memoized of their rights."""
         self.admin.roles.create(key=f"cold-{uuid.uuid4().hex[:8]}", permissions=["use_case:read"])
         self.server.settle()
         with counting_statements(self.server) as seen:
-            r = httpx.post(f"{self.server.base_url}/api/graphql", json={"query": query, "variables": variables or {}},
-                           headers={"Authorization": f"Bearer {self.server.api_key if as_admin else self.member_key}"},
-                           timeout=60)
+            r = httpx.post(
+                f"{self.server.base_url}/api/graphql",
+                json={"query": query, "variables": variables or {}},
+                headers={"Authorization": f"Bearer {self.server.api_key if as_admin else self.member_key}"},
+                timeout=60,
+            )
         body = r.json()
         assert not body.get("errors"), body["errors"]
         return len(seen), body["data"]
@@ -127,7 +142,9 @@ def test_use_cases_with_metrics_models_and_shares(quiet: LiveServer, team: Team)
     def measure(n: int) -> int:
         count, data = team.statements(query)
         assert len(data["useCases"]) == n
-        assert all(len(u["metrics"]) == 2 and len(u["modelServices"]) == 2 and u["permissions"] for u in data["useCases"])
+        assert all(
+            len(u["metrics"]) == 2 and len(u["modelServices"]) == 2 and u["permissions"] for u in data["useCases"]
+        )
         return count
 
     counts = grow_and_count(grow, measure)
@@ -214,8 +231,9 @@ def test_datasets_with_their_feedback_keys(quiet: LiveServer, team: Team, tmp_pa
             made.append(key)
 
     def measure(n: int) -> int:
-        count, data = team.statements(f"query D($u: IdOrKey!) {{ datasets(useCase: $u) {{ {DATASET_FIELDS} }} }}",
-                                 {"u": uc})
+        count, data = team.statements(
+            f"query D($u: IdOrKey!) {{ datasets(useCase: $u) {{ {DATASET_FIELDS} }} }}", {"u": uc}
+        )
         assert len(data["datasets"]) == n
         assert all(len(d["metricsUsage"]) == 1 for d in data["datasets"])
         return count
@@ -242,12 +260,25 @@ def test_jobs_and_recipes_with_their_creators(quiet: LiveServer, team: Team) -> 
             for email in emails:
                 user = (await session.execute(select(orm.User).where(orm.User.email == email))).scalar_one()
                 i = len(made)
-                recipe = orm.CustomRecipe(use_case_id=use_case.id, key=f"r-{i}", name=f"recipe {i}", content_hash="0" * 64,
-                                          path=f"recipes/r-{i}", created_by_id=user.id)
+                recipe = orm.CustomRecipe(
+                    use_case_id=use_case.id,
+                    key=f"r-{i}",
+                    name=f"recipe {i}",
+                    content_hash="0" * 64,
+                    path=f"recipes/r-{i}",
+                    created_by_id=user.id,
+                )
                 session.add(recipe)
                 await session.flush()
-                job = orm.Job(name=f"job {i}", use_case_id=use_case.id, recipe_id=recipe.id, recipe_hash="0" * 64,
-                              recipe_path="main.py", status="COMPLETED", created_by_id=user.id)
+                job = orm.Job(
+                    name=f"job {i}",
+                    use_case_id=use_case.id,
+                    recipe_id=recipe.id,
+                    recipe_hash="0" * 64,
+                    recipe_path="main.py",
+                    status="COMPLETED",
+                    created_by_id=user.id,
+                )
                 session.add(job)
                 await session.flush()
                 session.add(orm.JobMetric(job_id=job.id, step=1, values={"loss": 1.0}))
@@ -260,8 +291,12 @@ def test_jobs_and_recipes_with_their_creators(quiet: LiveServer, team: Team) -> 
         jobs_query = f"query J($u: IdOrKey!) {{ jobs(page: {{first: 100}}, filter: {{useCase: $u}}) {{ nodes {{ {JOB_FIELDS} }} }} }}"
         jobs, data = team.statements(jobs_query, {"u": uc})
         assert len(data["jobs"]["nodes"]) == n
-        assert all(j["createdBy"]["email"].startswith("creator-") and len(j["metrics"]) == 1 and len(j["details"]["artifacts"]) == 1
-                   for j in data["jobs"]["nodes"])
+        assert all(
+            j["createdBy"]["email"].startswith("creator-")
+            and len(j["metrics"]) == 1
+            and len(j["details"]["artifacts"]) == 1
+            for j in data["jobs"]["nodes"]
+        )
         recipes_query = f"query R($u: IdOrKey!) {{ customRecipes(useCase: $u) {{ {RECIPE_FIELDS} }} }}"
         recipes, data = team.statements(recipes_query, {"u": uc})
         assert len([r for r in data["customRecipes"] if not r["global"]]) == n

@@ -54,8 +54,11 @@ def test_the_guard_runs_before_the_body_is_validated(server: LiveServer) -> None
 
 
 def test_answers_are_json_with_the_created_status_and_counted_by_route(server: LiveServer, use_case: str) -> None:
-    r = post(server, "/interactions", json={"use_case": use_case, "completion": "hi",
-                                            "messages": [{"role": "user", "content": "hello"}]})
+    r = post(
+        server,
+        "/interactions",
+        json={"use_case": use_case, "completion": "hi", "messages": [{"role": "user", "content": "hello"}]},
+    )
     assert r.status_code == 201 and r.headers["content-type"] == "application/json"
     body = r.json()
     assert set(body) == {"completion_id", "session_id", "feedback_ids"} and body["feedback_ids"] == []

@@ -19,14 +19,53 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = str(ROOT / "src")
 
 # Distributions only the [server] extra (or those above it) may bring.
-SERVER_DISTRIBUTIONS = {"fastapi", "uvicorn", "strawberry-graphql", "sqlalchemy", "alembic", "aiosqlite", "asyncpg",
-                        "redis", "pydantic-settings", "aiohttp", "websockets", "prometheus-client", "torch",
-                        "transformers", "ray", "vllm", "uvloop", "httptools", "tenacity", "python-multipart"}
+SERVER_DISTRIBUTIONS = {
+    "fastapi",
+    "uvicorn",
+    "strawberry-graphql",
+    "sqlalchemy",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "redis",
+    "pydantic-settings",
+    "aiohttp",
+    "websockets",
+    "prometheus-client",
+    "torch",
+    "transformers",
+    "ray",
+    "vllm",
+    "uvloop",
+    "httptools",
+    "tenacity",
+    "python-multipart",
+}
 # Their import names, blocked in the subprocesses below as on a machine with the SDK alone.
-SERVER_MODULES = ("fastapi", "uvicorn", "strawberry", "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "redis",
-                  "pydantic_settings", "aiohttp", "websockets", "prometheus_client", "starlette", "torch",
-                  "transformers", "sentence_transformers", "ray", "vllm", "tenacity", "multipart", "jsonschema",
-                  "pybars")
+SERVER_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "strawberry",
+    "sqlalchemy",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "redis",
+    "pydantic_settings",
+    "aiohttp",
+    "websockets",
+    "prometheus_client",
+    "starlette",
+    "torch",
+    "transformers",
+    "sentence_transformers",
+    "ray",
+    "vllm",
+    "tenacity",
+    "multipart",
+    "jsonschema",
+    "pybars",
+)
 
 
 def _name(requirement: str) -> str:
@@ -41,8 +80,22 @@ def metadata(tmp_path_factory: pytest.TempPathFactory) -> email.message.Message:
         shutil.copy(ROOT / name, tree / name)
     shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(out), str(tree)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(tree),
+        ],
+        check=True,
+        timeout=300,
+    )
     [wheel] = out.glob("adaptive_engine-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
@@ -90,8 +143,13 @@ for name in {SERVER_MODULES!r}:
 
 
 def _run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", BLOCKED + code, *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED + code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=120,
+    )
 
 
 def test_sdk_and_recipe_runtime_import_without_the_server() -> None:
@@ -109,23 +167,39 @@ print("imported", Adaptive.__name__, AsyncAdaptive.__name__)
 
 def test_sdk_import_loads_no_server_module_even_where_installed() -> None:
     # In this environment the server is installed: importing the SDK must still not load any of it.
-    done = subprocess.run([sys.executable, "-c", f"""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import sys
 import adaptive_engine, adaptive_engine.sdk, adaptive_engine.recipe.loader
 print(sorted(n for n in {SERVER_MODULES!r} if n in sys.modules))
-"""], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+""",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("command", [["serve"], ["keys", "list", "--email", "admin@localhost"]])
 def test_server_commands_name_the_missing_extra(command: list[str], tmp_path: Path) -> None:
-    done = _run("""
+    done = _run(
+        """
 sys.argv = ["adaptive-engine", *sys.argv[1:]]
 from adaptive_engine.cli.main import main
 main()
-""", *command, "--data-dir", str(tmp_path))
+""",
+        *command,
+        "--data-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 1
-    assert done.stderr.strip() == ("error: the server needs the [server] extra (fastapi is not installed): "
-                                   "pip install 'adaptive-engine[server]'")
+    assert done.stderr.strip() == (
+        "error: the server needs the [server] extra (fastapi is not installed): pip install 'adaptive-engine[server]'"
+    )
     assert list(tmp_path.iterdir()) == []  # nothing was created

@@ -36,8 +36,7 @@ def test_ready_on_the_shared_server(server: LiveServer) -> None:
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     ready = httpx.get(f"{server.base_url}/ready")  # no key: public, like /health
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready",
-                            "checks": {"started": "ok", "database": "ok", "job_runner": "ok"}}
+    assert ready.json() == {"status": "ready", "checks": {"started": "ok", "database": "ok", "job_runner": "ok"}}
 
 
 def test_not_ready_says_what_is_missing(own_server: LiveServer) -> None:
@@ -78,9 +77,17 @@ def test_bundled_models_not_online_keep_it_not_ready(own_server: LiveServer) -> 
 
     async def bundled_rows(status: str) -> None:
         async with unit_of_work(platform.sessionmaker) as session:
-            session.add(orm.Model(key="all-minilm-l6-v2", name="all-MiniLM-L6-v2", kind="embedding",
-                                  provider="local", source={"bundled": "all-minilm-l6-v2"}, status=status,
-                                  error="weights missing" if status == "ERROR" else None))
+            session.add(
+                orm.Model(
+                    key="all-minilm-l6-v2",
+                    name="all-MiniLM-L6-v2",
+                    kind="embedding",
+                    provider="local",
+                    source={"bundled": "all-minilm-l6-v2"},
+                    status=status,
+                    error="weights missing" if status == "ERROR" else None,
+                )
+            )
 
     try:
         _run(own_server, bundled_rows("ERROR"))

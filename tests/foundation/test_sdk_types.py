@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SNIPPET = '''
+SNIPPET = """
 from adaptive_engine import Adaptive, AsyncAdaptive
 
 
@@ -38,7 +38,7 @@ async def caller() -> None:
     sync.models.get(42)
     sync.jobs.wait("job-id", timeout_seconds=1)
     sync.chat.create(messages, temperature="hot")
-'''
+"""
 
 TYPES = "adaptive_engine.sdk.types"
 EXPECTED = [
@@ -66,10 +66,23 @@ def test_sdk_methods_have_precise_types_for_callers(tmp_path: Path) -> None:
     snippet.write_text(SNIPPET)
     # Only the snippet's own findings are reported: the SDK is read (silently) from this tree's sources.
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--cache-dir", str(tmp_path / "cache"),
-         "--python-executable", sys.executable, str(snippet)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={**os.environ, "MYPYPATH": str(ROOT / "src"), "PYTHONPATH": str(ROOT / "src")})
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--python-executable",
+            sys.executable,
+            str(snippet),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT / "src"), "PYTHONPATH": str(ROOT / "src")},
+    )
     revealed = re.findall(r'Revealed type is "(.*)"', done.stdout)
     assert revealed == EXPECTED, done.stdout
     errors = [line.split(": error: ")[1] for line in done.stdout.splitlines() if ": error: " in line]

@@ -15,9 +15,24 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def test_serve_brings_up_a_healthy_server(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": "serve-test-key", "ADAPTIVE_BUNDLED_MODELS": "false"}
-    command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(tmp_path)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "ADAPTIVE_ADMIN_API_KEY": "serve-test-key",
+        "ADAPTIVE_BUNDLED_MODELS": "false",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "adaptive_engine.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

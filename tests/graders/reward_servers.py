@@ -27,8 +27,10 @@ class WordRewardServer(external.RewardServer[ExpectedWord]):
     async def score(self, request):  # noqa: ANN001, ANN201
         completion = request.turns[-1].content
         found = request.metadata.expected.lower() in completion.lower()
-        return external.Response(reward=1.0 if found else 0.0,
-                                 metadata={"feedback": f"'{request.metadata.expected}' {'found' if found else 'missing'}"})
+        return external.Response(
+            reward=1.0 if found else 0.0,
+            metadata={"feedback": f"'{request.metadata.expected}' {'found' if found else 'missing'}"},
+        )
 
     async def info(self):  # noqa: ANN201
         return external.ServerInfo(version="1.2", name="word-checker", description="checks an expected word")
@@ -55,8 +57,9 @@ def _wait_started(server: uvicorn.Server, timeout: float = 30.0) -> None:
 class RunningRewardServer:
     def __init__(self, cls: type) -> None:
         self.port = free_port()
-        self.instance = cls(self.port, ExpectedWord if cls is WordRewardServer else external.EmptyMetadata,
-                            blocking=False)
+        self.instance = cls(
+            self.port, ExpectedWord if cls is WordRewardServer else external.EmptyMetadata, blocking=False
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         _wait_started(self.instance.server)
 
@@ -78,14 +81,18 @@ def broken_app(delay_s: float) -> Starlette:
     async def bad_reward(request):  # noqa: ANN001, ANN202
         return JSONResponse({"responses": [{"reward": "high", "metadata": {}}]})
 
-    routes = [Route("/garbage/info", garbage), Route("/garbage/batch_score", garbage, methods=["POST"]),
-              Route("/garbage/metadata_schema", garbage),
-              Route("/slow/info", slow), Route("/slow/metadata_schema", slow),
-              Route("/slow/batch_score", slow, methods=["POST"]),
-              Route("/huge/info", huge),
-              Route("/badreward/info", lambda r: JSONResponse({"name": "b", "version": "1", "description": "d"})),
-              Route("/badreward/metadata_schema", lambda r: JSONResponse({})),
-              Route("/badreward/batch_score", bad_reward, methods=["POST"])]
+    routes = [
+        Route("/garbage/info", garbage),
+        Route("/garbage/batch_score", garbage, methods=["POST"]),
+        Route("/garbage/metadata_schema", garbage),
+        Route("/slow/info", slow),
+        Route("/slow/metadata_schema", slow),
+        Route("/slow/batch_score", slow, methods=["POST"]),
+        Route("/huge/info", huge),
+        Route("/badreward/info", lambda r: JSONResponse({"name": "b", "version": "1", "description": "d"})),
+        Route("/badreward/metadata_schema", lambda r: JSONResponse({})),
+        Route("/badreward/batch_score", bad_reward, methods=["POST"]),
+    ]
     return Starlette(routes=routes)
 
 
@@ -93,8 +100,9 @@ class BrokenServer:
     def __init__(self, delay_s: float = 5.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(broken_app(delay_s), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(broken_app(delay_s), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         _wait_started(self.server)

@@ -16,8 +16,24 @@ class TinyTokenizer:
     """A small vocabulary: single characters, a few words, a broken byte and an end-of-sequence token."""
 
     def __init__(self) -> None:
-        words = ['{"', '"reasoning"', ': "', '", "', '"score"', "PASS", "FAIL", "NA", '"}', " the", " answer", " is",
-                 " polite", ".", "\n", "\ufffd"]
+        words = [
+            '{"',
+            '"reasoning"',
+            ': "',
+            '", "',
+            '"score"',
+            "PASS",
+            "FAIL",
+            "NA",
+            '"}',
+            " the",
+            " answer",
+            " is",
+            " polite",
+            ".",
+            "\n",
+            "\ufffd",
+        ]
         self.vocab = ["<eos>"] + list(string.printable) + words
         self.all_special_ids = [0]
 

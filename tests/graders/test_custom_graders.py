@@ -8,27 +8,27 @@ import pytest
 
 from adaptive_engine.sdk.errors import ValidationError
 
-CODE = '''
+CODE = """
 def grade(messages, completion, metadata):
     words = len(completion.split())
     if metadata.get("boom"):
         raise RuntimeError("exploded on purpose")
     return {"score": min(words, 10) / 10, "reasoning": f"{words} words"}
-'''
+"""
 
-ESCAPE = '''
+ESCAPE = """
 import os
 def grade(messages, completion, metadata):
     return {"score": 1.0, "reasoning": "pid=%d env=%s" % (os.getpid(), sorted(os.environ))}
-'''
+"""
 
-SLOW = '''
+SLOW = """
 def grade(messages, completion, metadata):
     if completion == "loop":
         while True:
             pass
     return 1
-'''
+"""
 
 
 @pytest.fixture
@@ -41,14 +41,18 @@ def fast_custom(server):  # noqa: ANN001, ANN201
 
 
 def test_custom_grader_scores_in_a_subprocess(client, use_case, unique) -> None:  # noqa: ANN001
-    grader = client.graders.create.custom(key="words", feedback_key=f"fk-{unique}", description="counts words",
-                                          code=CODE)
+    grader = client.graders.create.custom(
+        key="words", feedback_key=f"fk-{unique}", description="counts words", code=CODE
+    )
     assert grader.grader_config.description == "counts words" and grader.grader_config.has_code
-    results = client.graders.grade_batch(grader_key="words", samples=[
-        {"messages": [{"role": "user", "content": "q"}], "completion": "one two three"},
-        {"messages": [], "completion": "x", "metadata": {"boom": True}},
-        {"messages": [], "completion": " ".join(["w"] * 30)},
-    ])
+    results = client.graders.grade_batch(
+        grader_key="words",
+        samples=[
+            {"messages": [{"role": "user", "content": "q"}], "completion": "one two three"},
+            {"messages": [], "completion": "x", "metadata": {"boom": True}},
+            {"messages": [], "completion": " ".join(["w"] * 30)},
+        ],
+    )
     assert results[0].score == pytest.approx(0.3) and results[0].reasoning == "3 words"
     assert results[1].score is None and "exploded on purpose" in results[1].error
     assert results[2].score == 1.0
@@ -63,19 +67,23 @@ def test_custom_code_runs_outside_the_server(client, use_case, unique) -> None: 
 
 def test_custom_time_limit(client, use_case, unique, fast_custom) -> None:  # noqa: ANN001
     client.graders.create.custom(key="slow", feedback_key=f"fk-{unique}", code=SLOW)
-    looping, fine = client.graders.grade_batch(grader_key="slow", samples=[
-        {"messages": [], "completion": "loop"}, {"messages": [], "completion": "ok"}])
+    looping, fine = client.graders.grade_batch(
+        grader_key="slow", samples=[{"messages": [], "completion": "loop"}, {"messages": [], "completion": "ok"}]
+    )
     assert looping.score is None and "longer than" in looping.error
     assert fine.score == 1.0
 
 
-@pytest.mark.parametrize("code, message", [
-    ("def grade(:\n", "does not parse"),
-    ("def other(a, b, c):\n    return 1\n", "must define"),
-    ("def grade(a):\n    return 1\n", "three parameters"),
-    ("async def grade(a, b, c):\n    return 1\n", "not async"),
-    ("   ", "must not be empty"),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("def grade(:\n", "does not parse"),
+        ("def other(a, b, c):\n    return 1\n", "must define"),
+        ("def grade(a):\n    return 1\n", "three parameters"),
+        ("async def grade(a, b, c):\n    return 1\n", "not async"),
+        ("   ", "must not be empty"),
+    ],
+)
 def test_bad_custom_code_is_refused(client, use_case, unique, code, message) -> None:  # noqa: ANN001
     with pytest.raises(ValidationError, match=message):
         client.graders.create.custom(key="bad", feedback_key=f"fk-{unique}", code=code)
@@ -97,5 +105,6 @@ def test_bad_grade_requests(client, use_case, unique) -> None:  # noqa: ANN001
     from adaptive_engine.sdk.errors import NotFoundError
 
     with pytest.raises(NotFoundError):
-        client.graders.grade(grader_key="words", messages=[], completion="x",
-                             completion_id="00000000-0000-0000-0000-000000000000")
+        client.graders.grade(
+            grader_key="words", messages=[], completion="x", completion_id="00000000-0000-0000-0000-000000000000"
+        )

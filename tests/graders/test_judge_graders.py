@@ -13,8 +13,14 @@ EXAMPLES = [
 
 
 def test_binary_judge_definition(client, use_case, chat_model, unique) -> None:  # noqa: ANN001
-    grader = client.graders.create.binary_judge(key="polite", criteria="The answer is polite.", judge_model=chat_model,
-                                                feedback_key=f"polite-{unique}", examples=EXAMPLES, name="Politeness")
+    grader = client.graders.create.binary_judge(
+        key="polite",
+        criteria="The answer is polite.",
+        judge_model=chat_model,
+        feedback_key=f"polite-{unique}",
+        examples=EXAMPLES,
+        name="Politeness",
+    )
     assert grader.name == "Politeness" and grader.grader_type == "JUDGE"
     cfg = grader.grader_config
     assert cfg.criteria == "The answer is polite." and cfg.model.key == chat_model
@@ -23,8 +29,11 @@ def test_binary_judge_definition(client, use_case, chat_model, unique) -> None: 
 
 
 def test_prebuilt_judges(client, use_case, chat_model) -> None:  # noqa: ANN001
-    for kind, feedback in [("FAITHFULNESS", "faithfulness"), ("ANSWER_RELEVANCY", "answer_relevancy"),
-                           ("CONTEXT_RELEVANCY", "context_relevancy")]:
+    for kind, feedback in [
+        ("FAITHFULNESS", "faithfulness"),
+        ("ANSWER_RELEVANCY", "answer_relevancy"),
+        ("CONTEXT_RELEVANCY", "context_relevancy"),
+    ]:
         grader = client.graders.create.prebuilt_judge(key=kind.lower(), type=kind, judge_model=chat_model)
         assert grader.grader_config.criteria.key == kind
         assert grader.metric.key == feedback == grader.grader_config.criteria.feedback_key
@@ -36,14 +45,18 @@ def test_judge_bad_inputs(client, use_case, chat_model, unique) -> None:  # noqa
     with pytest.raises(ValidationError, match="criteria must not be empty"):
         client.graders.create.binary_judge(key="j", criteria="  ", judge_model=chat_model, feedback_key="f")
     with pytest.raises(ValueError, match="passes"):
-        client.graders.create.binary_judge(key="j", criteria="c", judge_model=chat_model, feedback_key="f",
-                                           examples=[{"input": [], "output": "x"}])
-    bad_examples = [[{"input": [], "output": "x", "passes": True}],
-                    [{"input": [{"role": "wizard", "content": "x"}], "output": "x", "passes": True}]]
+        client.graders.create.binary_judge(
+            key="j", criteria="c", judge_model=chat_model, feedback_key="f", examples=[{"input": [], "output": "x"}]
+        )
+    bad_examples = [
+        [{"input": [], "output": "x", "passes": True}],
+        [{"input": [{"role": "wizard", "content": "x"}], "output": "x", "passes": True}],
+    ]
     for examples in bad_examples:
         with pytest.raises(ValidationError, match="example 0"):
-            client.graders.create.binary_judge(key="j", criteria="c", judge_model=chat_model, feedback_key="f",
-                                               examples=examples)
+            client.graders.create.binary_judge(
+                key="j", criteria="c", judge_model=chat_model, feedback_key="f", examples=examples
+            )
     with pytest.raises(ValidationError):
         client.graders.create.prebuilt_judge(key="p", type="HELPFULNESS", judge_model=chat_model)
     with pytest.raises(NotFoundError):
@@ -53,15 +66,36 @@ def test_judge_bad_inputs(client, use_case, chat_model, unique) -> None:  # noqa
 
 
 def test_bad_template_is_refused(client, use_case, chat_model) -> None:  # noqa: ANN001
-    query = """mutation($uc: IdOrKey!, $input: GraderCreateInput!) { createGrader(useCase: $uc, input: $input) { id } }"""
+    query = (
+        """mutation($uc: IdOrKey!, $input: GraderCreateInput!) { createGrader(useCase: $uc, input: $input) { id } }"""
+    )
     from adaptive_engine.sdk._requests import GraphQL
 
     def call(template: str):  # noqa: ANN202
         def op(self):  # noqa: ANN001, ANN202
-            return (yield GraphQL(query, {"uc": use_case, "input": {
-                "name": "t", "key": "t", "graderType": "JUDGE",
-                "graderConfig": {"judge": {"model": chat_model, "criteria": "c", "examples": [],
-                                           "systemTemplate": template, "userTemplate": "{{{completion}}}"}}}}))
+            return (
+                yield GraphQL(
+                    query,
+                    {
+                        "uc": use_case,
+                        "input": {
+                            "name": "t",
+                            "key": "t",
+                            "graderType": "JUDGE",
+                            "graderConfig": {
+                                "judge": {
+                                    "model": chat_model,
+                                    "criteria": "c",
+                                    "examples": [],
+                                    "systemTemplate": template,
+                                    "userTemplate": "{{{completion}}}",
+                                }
+                            },
+                        },
+                    },
+                )
+            )
+
         return client._transport.run(op(None))
 
     with pytest.raises(ValidationError, match="Handlebars"):

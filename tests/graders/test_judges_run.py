@@ -25,12 +25,19 @@ def judge_client(served):  # noqa: ANN001, ANN201
 def test_binary_judge_on_the_bundled_model_always_gives_a_verdict(judge_client, served) -> None:  # noqa: ANN001
     key = f"capital-{uuid.uuid4().hex[:6]}"
     judge_client.graders.create.binary_judge(
-        key=key, criteria="The answer names the correct capital city.", judge_model=served.chat_model,
-        feedback_key=key, examples=[{"input": QUESTION, "output": "It is Paris.", "passes": True, "reasoning": "right"}])
-    results = judge_client.graders.grade_batch(grader_key=key, samples=[
-        {"messages": QUESTION, "completion": "The capital of France is Paris."},
-        {"messages": QUESTION, "completion": "The capital of France is Berlin."},
-    ])
+        key=key,
+        criteria="The answer names the correct capital city.",
+        judge_model=served.chat_model,
+        feedback_key=key,
+        examples=[{"input": QUESTION, "output": "It is Paris.", "passes": True, "reasoning": "right"}],
+    )
+    results = judge_client.graders.grade_batch(
+        grader_key=key,
+        samples=[
+            {"messages": QUESTION, "completion": "The capital of France is Paris."},
+            {"messages": QUESTION, "completion": "The capital of France is Berlin."},
+        ],
+    )
     for result in results:
         assert result.error is None
         assert result.score in (0.0, 1.0, None)
@@ -50,8 +57,9 @@ async def test_prebuilt_judges_on_the_bundled_model(served) -> None:  # noqa: AN
             keys[kind] = f"{kind.lower()}-{uuid.uuid4().hex[:6]}"
             await client.graders.create.prebuilt_judge(key=keys[kind], type=kind, judge_model=served.chat_model)
         # graded together: the local backend batches the three judges' requests
-        results = await asyncio.gather(*(client.graders.grade(grader_key=key, messages=context, completion="Paris.")
-                                         for key in keys.values()))
+        results = await asyncio.gather(
+            *(client.graders.grade(grader_key=key, messages=context, completion="Paris.") for key in keys.values())
+        )
         for result in results:
             assert result.error is None, result.error
             assert result.score is None or 0.0 <= result.score <= 1.0
@@ -64,14 +72,18 @@ async def test_prebuilt_judges_on_the_bundled_model(served) -> None:  # noqa: AN
 def test_external_judge_models(judge_client, served) -> None:  # noqa: ANN001
     # The fake provider echoes the prompt: no verdict in it, so the sample records a parse error.
     key = f"ext-{uuid.uuid4().hex[:6]}"
-    judge_client.graders.create.binary_judge(key=key, criteria="The answer is short.",
-                                             judge_model=served.external_model, feedback_key=key)
+    judge_client.graders.create.binary_judge(
+        key=key, criteria="The answer is short.", judge_model=served.external_model, feedback_key=key
+    )
     [echoed] = judge_client.graders.grade_batch(grader_key=key, samples=[{"messages": QUESTION, "completion": "Paris"}])
     assert echoed.score is None and "no verdict" in echoed.error
     # A provider that fails: every sample records the upstream error; the call itself succeeds.
     key = f"broken-{uuid.uuid4().hex[:6]}"
-    judge_client.graders.create.binary_judge(key=key, criteria="The answer is short.",
-                                             judge_model=served.broken_model, feedback_key=key)
-    results = judge_client.graders.grade_batch(grader_key=key, samples=[
-        {"messages": QUESTION, "completion": "Paris"}, {"messages": QUESTION, "completion": "Rome"}])
+    judge_client.graders.create.binary_judge(
+        key=key, criteria="The answer is short.", judge_model=served.broken_model, feedback_key=key
+    )
+    results = judge_client.graders.grade_batch(
+        grader_key=key,
+        samples=[{"messages": QUESTION, "completion": "Paris"}, {"messages": QUESTION, "completion": "Rome"}],
+    )
     assert all(r.score is None and "judge model" in r.error for r in results)

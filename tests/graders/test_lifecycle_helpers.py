@@ -22,9 +22,14 @@ def _dataset(client: Adaptive, tmp_path: Path, key: str, rows: list[dict]) -> st
 
 
 def _add_env(client: Adaptive, url: str, key: str) -> None:
-    reply = httpx.post(f"{client.base_url}/api/graphql", headers={"Authorization": f"Bearer {client.api_key}"},
-                       json={"query": "mutation($i: RemoteEnvCreate!) { addRemoteEnv(input: $i) { key metadataSchema } }",
-                             "variables": {"i": {"url": url, "key": key}}}).json()
+    reply = httpx.post(
+        f"{client.base_url}/api/graphql",
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        json={
+            "query": "mutation($i: RemoteEnvCreate!) { addRemoteEnv(input: $i) { key metadataSchema } }",
+            "variables": {"i": {"url": url, "key": key}},
+        },
+    ).json()
     assert reply["data"]["addRemoteEnv"]["metadataSchema"], reply
 
 
@@ -39,14 +44,36 @@ def test_prebuilt_configs_and_criteria(client: Adaptive, use_case: str, chat_mod
     assert criteria["ANSWER_RELEVANCY"].name == configs["ANSWER_RELEVANCY"].name
 
 
-def test_context_graders_need_context(client: Adaptive, use_case: str, chat_model: str, unique: str,
-                                      tmp_path: Path) -> None:
-    with_context = _dataset(client, tmp_path, "ctx", [
-        {"messages": [{"role": "system", "content": "Paris is in France."}, {"role": "user", "content": "Where?"}],
-         "completion": "France"}] * 3)
-    bare = _dataset(client, tmp_path, "bare", [
-        {"messages": [{"role": "system", "content": "Facts."}, {"role": "user", "content": "q"}], "completion": "a"},
-        {"prompt": "no context here", "completion": "a"}])
+def test_context_graders_need_context(
+    client: Adaptive, use_case: str, chat_model: str, unique: str, tmp_path: Path
+) -> None:
+    with_context = _dataset(
+        client,
+        tmp_path,
+        "ctx",
+        [
+            {
+                "messages": [
+                    {"role": "system", "content": "Paris is in France."},
+                    {"role": "user", "content": "Where?"},
+                ],
+                "completion": "France",
+            }
+        ]
+        * 3,
+    )
+    bare = _dataset(
+        client,
+        tmp_path,
+        "bare",
+        [
+            {
+                "messages": [{"role": "system", "content": "Facts."}, {"role": "user", "content": "q"}],
+                "completion": "a",
+            },
+            {"prompt": "no context here", "completion": "a"},
+        ],
+    )
     client.graders.create.prebuilt_judge(key=f"faith-{unique}", type="FAITHFULNESS", judge_model=chat_model)
     client.graders.create.prebuilt_judge(key=f"rel-{unique}", type="ANSWER_RELEVANCY", judge_model=chat_model)
     ok = client.graders.validate_data_schema(grader_key=f"faith-{unique}", dataset=with_context)
@@ -60,12 +87,20 @@ def test_context_graders_need_context(client: Adaptive, use_case: str, chat_mode
         client.graders.validate_data_schema(grader_key="missing", dataset=bare)
 
 
-def test_reward_server_metadata_schema(client: Adaptive, use_case: str, unique: str, word_server: RunningRewardServer,
-                                       tmp_path: Path) -> None:
+def test_reward_server_metadata_schema(
+    client: Adaptive, use_case: str, unique: str, word_server: RunningRewardServer, tmp_path: Path
+) -> None:
     _add_env(client, word_server.url, f"words-{unique}")
     good = _dataset(client, tmp_path, "good", [{"prompt": "q", "completion": "a", "metadata": {"expected": "a"}}] * 2)
-    bad = _dataset(client, tmp_path, "bad", [{"prompt": "q", "completion": "a", "metadata": {"expected": "a"}},
-                                             {"prompt": "q", "completion": "a", "metadata": {"wanted": "a"}}])
+    bad = _dataset(
+        client,
+        tmp_path,
+        "bad",
+        [
+            {"prompt": "q", "completion": "a", "metadata": {"expected": "a"}},
+            {"prompt": "q", "completion": "a", "metadata": {"wanted": "a"}},
+        ],
+    )
     fits = client.graders.validate_dataset_schema(remote_env=f"words-{unique}", dataset=good)
     assert fits.valid, fits.message
     misfit = client.graders.validate_dataset_schema(remote_env=f"words-{unique}", dataset=bad)

@@ -15,12 +15,12 @@ from adaptive_engine.server.domains.graders.online import sampled
 from adaptive_engine.server.timestamps import utcnow
 from tests.ab_tests.support import in_db
 
-CODE = '''
+CODE = """
 def grade(messages, completion, metadata):
     if completion == "crash":
         raise ValueError("cannot grade this one")
     return len(completion)
-'''
+"""
 
 
 def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:  # noqa: ANN001
@@ -29,8 +29,14 @@ def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:
         rows = []
         for text in texts:
             messages = [{"role": "user", "content": f"say {text}"}]
-            row = Completion(use_case_id=uc.id, messages=messages, completion=text, source="LIVE",
-                             prompt_hash=hashlib.sha256(repr(messages).encode()).hexdigest(), created_at=utcnow())
+            row = Completion(
+                use_case_id=uc.id,
+                messages=messages,
+                completion=text,
+                source="LIVE",
+                prompt_hash=hashlib.sha256(repr(messages).encode()).hexdigest(),
+                created_at=utcnow(),
+            )
             session.add(row)
             rows.append(row)
         await session.flush()

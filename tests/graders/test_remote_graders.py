@@ -42,14 +42,21 @@ def test_get_missing_grader_is_an_error(client, use_case) -> None:  # noqa: ANN0
 
 def test_grade_with_remote_grader(client, use_case, word_server, unique) -> None:  # noqa: ANN001
     client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
-    hit = client.graders.grade(grader_key="words", messages=[{"role": "user", "content": "Capital of France?"}],
-                               completion="It is Paris.", metadata={"expected": "paris"})
+    hit = client.graders.grade(
+        grader_key="words",
+        messages=[{"role": "user", "content": "Capital of France?"}],
+        completion="It is Paris.",
+        metadata={"expected": "paris"},
+    )
     assert hit.score == 1.0 and hit.error is None and "found" in hit.reasoning
-    results = client.graders.grade_batch(grader_key="words", samples=[
-        {"messages": [{"role": "user", "content": "q"}], "completion": "London", "metadata": {"expected": "paris"}},
-        {"messages": [{"role": "user", "content": "q"}], "completion": "Paris", "metadata": {"wrong_field": 1}},
-        {"messages": [{"role": "user", "content": "q"}], "completion": "Paris", "metadata": {"expected": "Paris"}},
-    ])
+    results = client.graders.grade_batch(
+        grader_key="words",
+        samples=[
+            {"messages": [{"role": "user", "content": "q"}], "completion": "London", "metadata": {"expected": "paris"}},
+            {"messages": [{"role": "user", "content": "q"}], "completion": "Paris", "metadata": {"wrong_field": 1}},
+            {"messages": [{"role": "user", "content": "q"}], "completion": "Paris", "metadata": {"expected": "Paris"}},
+        ],
+    )
     assert results[0].score == 0.0 and results[0].error is None
     assert results[1].score is None and "schema" in results[1].error  # one bad sample, recorded alone
     assert results[2].score == 1.0
@@ -77,18 +84,28 @@ def test_bad_endpoints_are_refused_at_creation(client, use_case, quick_timeouts,
     with pytest.raises(ValidationError):
         client.graders.create.external_endpoint(key="bad", url="file:///etc/passwd", feedback_key=f"fk-{unique}")
     with pytest.raises(ServerError):
-        client.graders.create.external_endpoint(key="bad", url=broken_server.url + "/garbage", feedback_key=f"fk-{unique}")
+        client.graders.create.external_endpoint(
+            key="bad", url=broken_server.url + "/garbage", feedback_key=f"fk-{unique}"
+        )
     with pytest.raises(ServerError):
         client.graders.create.external_endpoint(key="bad", url=broken_server.url + "/slow", feedback_key=f"fk-{unique}")
     assert client.graders.list() == []
 
 
-def test_remote_failures_are_per_sample_errors(client, use_case, quick_timeouts, broken_server, length_server,  # noqa: ANN001
-                                               unique) -> None:
-    client.graders.create.external_endpoint(key="bad-reward", url=broken_server.url + "/badreward",
-                                            feedback_key=f"fk-{unique}")
-    [result] = client.graders.grade_batch(grader_key="bad-reward", samples=[
-        {"messages": [{"role": "user", "content": "q"}], "completion": "a"}])
+def test_remote_failures_are_per_sample_errors(
+    client,
+    use_case,
+    quick_timeouts,
+    broken_server,
+    length_server,  # noqa: ANN001
+    unique,
+) -> None:
+    client.graders.create.external_endpoint(
+        key="bad-reward", url=broken_server.url + "/badreward", feedback_key=f"fk-{unique}"
+    )
+    [result] = client.graders.grade_batch(
+        grader_key="bad-reward", samples=[{"messages": [{"role": "user", "content": "q"}], "completion": "a"}]
+    )
     assert result.score is None and "numeric 'reward'" in result.error
     # The server goes away after creation: every sample records why, the call itself succeeds.
     client.graders.create.external_endpoint(key="len", url=length_server.url, feedback_key=f"fk-{unique}")
@@ -134,12 +151,18 @@ async def test_websocket_and_batch_protocol(length_server, word_server) -> None:
     async with RewardServerClient(word_server.url, OutboundGuard()) as rc:
         schema = await rc.metadata_schema()
         assert "expected" in schema["properties"]
-        [bad, good] = await rc.ws_score([([{"role": "assistant", "content": "hi"}], {}),
-                                         ([{"role": "assistant", "content": "hi"}], {"expected": "hi"})])
+        [bad, good] = await rc.ws_score(
+            [
+                ([{"role": "assistant", "content": "hi"}], {}),
+                ([{"role": "assistant", "content": "hi"}], {"expected": "hi"}),
+            ]
+        )
         assert bad.error and "schema" in bad.error and good.reward == 1.0
 
 
-def test_locked_grader_cannot_change_and_running_job_blocks_delete(server, client, use_case, word_server, unique) -> None:  # noqa: ANN001
+def test_locked_grader_cannot_change_and_running_job_blocks_delete(
+    server, client, use_case, word_server, unique
+) -> None:  # noqa: ANN001
     from sqlalchemy import select
 
     from adaptive_engine.server.db.models import Job, UseCase
@@ -153,8 +176,14 @@ def test_locked_grader_cannot_change_and_running_job_blocks_delete(server, clien
 
     async def add_job(session):  # noqa: ANN001, ANN202
         uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
-        job = Job(name="eval-run", use_case_id=uc.id, recipe_hash="0" * 64, recipe_path="eval.py", status="RUNNING",
-                  args={"graders": ["words"]})
+        job = Job(
+            name="eval-run",
+            use_case_id=uc.id,
+            recipe_hash="0" * 64,
+            recipe_path="eval.py",
+            status="RUNNING",
+            args={"graders": ["words"]},
+        )
         session.add(job)
         await session.flush()
         return job.id

@@ -64,7 +64,9 @@ def graphql(http: httpx.Client, query: str, variables: dict) -> dict:
     return http.post("/api/graphql", json={"query": query, "variables": variables}).json()
 
 
-def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adaptive, http: httpx.Client, unique: str) -> None:
+def test_idle_uploads_expire_with_their_parts(
+    server: LiveServer, client: Adaptive, http: httpx.Client, unique: str
+) -> None:
     use_case = client.use_cases.create(key=f"hk-{unique}").key
     row = b'{"messages": [{"role": "user", "content": "hi"}], "completion": "hello"}\n'
     stale = start_upload(http, 2, row)
@@ -72,8 +74,11 @@ def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adapti
     aborted = start_upload(http, 2, row)
     assert http.request("DELETE", "/api/v1/upload/abort", json={"session_id": aborted}).status_code == 200
     done = start_upload(http, 1, row)
-    made = graphql(http, CREATE_FROM_UPLOAD, {"input": {"useCase": use_case, "name": "d", "key": f"d-{unique}",
-                                                        "uploadSessionId": done}})
+    made = graphql(
+        http,
+        CREATE_FROM_UPLOAD,
+        {"input": {"useCase": use_case, "name": "d", "key": f"d-{unique}", "uploadSessionId": done}},
+    )
     assert made["data"]["createDatasetFromMultipartUpload"]["status"] == "DONE", made
     parts = server.settings.resolved_files_dir / "uploads"
     # Parts left behind by an interrupted clean-up: no session row at all.
@@ -84,8 +89,11 @@ def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adapti
 
     async def age(session) -> None:  # noqa: ANN001
         ids = [uuid.UUID(s) for s in (stale, aborted, done)]
-        await session.execute(update(orm.UploadSession).where(orm.UploadSession.id.in_(ids))
-                              .values(created_at=long_ago, updated_at=long_ago))
+        await session.execute(
+            update(orm.UploadSession)
+            .where(orm.UploadSession.id.in_(ids))
+            .values(created_at=long_ago, updated_at=long_ago)
+        )
 
     in_db(server, age)
 
@@ -114,16 +122,24 @@ def test_idle_uploads_expire_with_their_parts(server: LiveServer, client: Adapti
         assert put.status_code == 404 and "expired" in put.json()["error"]["message"]
         abort = http.request("DELETE", "/api/v1/upload/abort", json={"session_id": expired})
         assert abort.status_code == 404
-        late = graphql(http, CREATE_FROM_UPLOAD, {"input": {"useCase": use_case, "name": "e", "key": f"e-{unique}",
-                                                            "uploadSessionId": expired}})
+        late = graphql(
+            http,
+            CREATE_FROM_UPLOAD,
+            {"input": {"useCase": use_case, "name": "e", "key": f"e-{unique}", "uploadSessionId": expired}},
+        )
         assert late["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert "expired" in late["errors"][0]["message"]
     assert not (parts / stale).exists()
     assert [d.key for d in client.datasets.list(use_case=use_case)] == [f"d-{unique}"]
     # The fresh upload still completes.
-    assert http.post("/api/v1/upload/part", params={"session_id": fresh, "part_number": 2}, content=row).status_code == 200
-    made = graphql(http, CREATE_FROM_UPLOAD, {"input": {"useCase": use_case, "name": "f", "key": f"f-{unique}",
-                                                        "uploadSessionId": fresh}})
+    assert (
+        http.post("/api/v1/upload/part", params={"session_id": fresh, "part_number": 2}, content=row).status_code == 200
+    )
+    made = graphql(
+        http,
+        CREATE_FROM_UPLOAD,
+        {"input": {"useCase": use_case, "name": "f", "key": f"f-{unique}", "uploadSessionId": fresh}},
+    )
     assert made["data"]["createDatasetFromMultipartUpload"]["status"] == "DONE", made
 
 
@@ -166,9 +182,10 @@ def test_an_upload_removed_while_a_part_streams_in_gets_not_found(server: LiveSe
 def quiet_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server of our own whose notification sender does not poll during the tests: an undelivered event
     would otherwise be claimed (marked dispatched) by the shared server's sender within a second."""
-    with (private_postgres_database() if request.param == "postgresql" else nullcontext(None)) as url:
-        settings = make_settings(tmp_path_factory.mktemp("housekeeping"), url, notify_poll_interval_s=3600.0,
-                                 housekeeping_interval_s=0)
+    with private_postgres_database() if request.param == "postgresql" else nullcontext(None) as url:
+        settings = make_settings(
+            tmp_path_factory.mktemp("housekeeping"), url, notify_poll_interval_s=3600.0, housekeeping_interval_s=0
+        )
         with LiveServer(settings) as live:
             yield live
 
@@ -194,8 +211,14 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
         await session.flush()
 
         def delivery(event: str, status: str, created_at, **extra) -> NotificationDelivery:  # noqa: ANN001
-            return NotificationDelivery(event_id=events[event].id, integration_id=integration.id, topic="job.completed",
-                                        status=status, created_at=created_at, **extra)
+            return NotificationDelivery(
+                event_id=events[event].id,
+                integration_id=integration.id,
+                topic="job.completed",
+                status=status,
+                created_at=created_at,
+                **extra,
+            )
 
         deliveries = {
             "old_delivered": delivery("old_sent", "DELIVERED", old, delivered_at=old),
@@ -206,7 +229,10 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
         }
         session.add_all(deliveries.values())
         await session.flush()
-        return {**{f"event:{k}": v.id for k, v in events.items()}, **{f"delivery:{k}": v.id for k, v in deliveries.items()}}
+        return {
+            **{f"event:{k}": v.id for k, v in events.items()},
+            **{f"delivery:{k}": v.id for k, v in deliveries.items()},
+        }
 
     ids = in_db(quiet_server, seed)
 
@@ -222,19 +248,30 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
     report = housekeep(quiet_server)
     assert report.failed == [] and (report.deliveries, report.events) == (2, 1)
     assert in_db(quiet_server, remaining) == {
-        "event:recent_sent", "event:old_undispatched", "event:old_with_waiting_delivery",
-        "delivery:recent_delivered", "delivery:old_pending", "delivery:old_sending",
+        "event:recent_sent",
+        "event:old_undispatched",
+        "event:old_with_waiting_delivery",
+        "delivery:recent_delivered",
+        "delivery:old_pending",
+        "delivery:old_sending",
     }
+
     # Once its last delivery is finished, the old event goes too.
     async def give_up(session) -> None:  # noqa: ANN001
-        await session.execute(update(NotificationDelivery)
-                              .where(NotificationDelivery.id.in_([ids["delivery:old_pending"], ids["delivery:old_sending"]]))
-                              .values(status="FAILED", next_attempt_at=None))
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id.in_([ids["delivery:old_pending"], ids["delivery:old_sending"]]))
+            .values(status="FAILED", next_attempt_at=None)
+        )
 
     in_db(quiet_server, give_up)
     report = housekeep(quiet_server)
     assert (report.deliveries, report.events) == (2, 1)
-    assert in_db(quiet_server, remaining) == {"event:recent_sent", "event:old_undispatched", "delivery:recent_delivered"}
+    assert in_db(quiet_server, remaining) == {
+        "event:recent_sent",
+        "event:old_undispatched",
+        "delivery:recent_delivered",
+    }
 
 
 def test_a_pass_is_bounded_and_the_service_is_off_at_interval_zero(quiet_server: LiveServer, unique: str) -> None:

@@ -18,7 +18,9 @@ def _users(a, w):  # noqa: ANN001, ANN202
 
 
 def _use_cases(a, w):  # noqa: ANN001, ANN202
-    return sorted((u.key, tuple(sorted((s.team.key, s.role.key, s.is_owner) for s in u.shares))) for u in a.use_cases.list())
+    return sorted(
+        (u.key, tuple(sorted((s.team.key, s.role.key, s.is_owner) for s in u.shares))) for u in a.use_cases.list()
+    )
 
 
 def _keys(a, w):  # noqa: ANN001, ANN202
@@ -55,7 +57,12 @@ CASES = [
         denied_as=("editor", "outsider"),
         snapshot=_keys,
     ),
-    Case(("Mutation.create_api_key",), op=lambda c, w: c.api_keys.create(name="own"), allowed_as=("viewer",), denied_as=()),
+    Case(
+        ("Mutation.create_api_key",),
+        op=lambda c, w: c.api_keys.create(name="own"),
+        allowed_as=("viewer",),
+        denied_as=(),
+    ),
     Case(
         ("Mutation.revoke_api_key",),
         op=lambda c, w: c.api_keys.revoke(w.admin.api_keys.create(name="to-revoke").api_key.id),
@@ -67,14 +74,18 @@ CASES = [
     Case(("Query.users",), op=lambda c, w: c.users.list(), allowed_as=("admin",), denied_as=("editor", "viewer")),
     Case(
         ("Mutation.create_user",),
-        op=lambda c, w: c.users.create(email=f"{w.fresh('u')}@example.com", name="n", teams_with_role=[(w.team_a, "admin")]),
+        op=lambda c, w: c.users.create(
+            email=f"{w.fresh('u')}@example.com", name="n", teams_with_role=[(w.team_a, "admin")]
+        ),
         allowed_as=("admin",),
         denied_as=("editor", "viewer"),
         snapshot=_users,
     ),
     Case(
         ("Mutation.delete_user",),
-        op=lambda c, w: c.users.delete(w.extra.setdefault("victims", []).pop() if w.extra.get("victims") else _victim(w)),
+        op=lambda c, w: c.users.delete(
+            w.extra.setdefault("victims", []).pop() if w.extra.get("victims") else _victim(w)
+        ),
         allowed_as=("admin",),
         denied_as=("editor", "viewer"),
         setup=lambda w: w.extra.setdefault("victims", []).extend([_victim(w) for _ in range(3)]),
@@ -109,7 +120,12 @@ CASES = [
         snapshot=_roles,
     ),
     # Use cases.
-    Case(("Query.use_case",), on_use_case=lambda c, w, uc: c.use_cases.get(uc), allowed_as=("viewer", "editor"), denied_as=()),
+    Case(
+        ("Query.use_case",),
+        on_use_case=lambda c, w, uc: c.use_cases.get(uc),
+        allowed_as=("viewer", "editor"),
+        denied_as=(),
+    ),
     Case(
         ("Mutation.create_use_case",),
         op=lambda c, w: c.use_cases.create(key=w.fresh("uc"), team=w.team_a),
@@ -120,7 +136,9 @@ CASES = [
     Case(
         ("Mutation.share_use_case",),
         # A fresh team each time: sharing with team B would let the outsider in for the rows that follow.
-        on_use_case=lambda c, w, uc: c.use_cases.share(uc, team=w.admin.teams.create(key=w.fresh("t")).key, role="viewer"),
+        on_use_case=lambda c, w, uc: c.use_cases.share(
+            uc, team=w.admin.teams.create(key=w.fresh("t")).key, role="viewer"
+        ),
         allowed_as=("editor",),
         denied_as=("viewer",),
         snapshot=_use_cases,

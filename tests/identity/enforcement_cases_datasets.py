@@ -44,8 +44,14 @@ def _from_upload(c, w, uc):  # noqa: ANN001, ANN202
         owner = w.admin
         session_id = rest(owner, "POST", "/upload/init", json={"total_parts_count": 1})["session_id"]
     content = Path(_file()).read_bytes()
-    rest(owner, "POST", "/upload/part", params={"session_id": session_id, "part_number": 1}, content=content,
-         headers={"Content-Type": "application/octet-stream"})
+    rest(
+        owner,
+        "POST",
+        "/upload/part",
+        params={"session_id": session_id, "part_number": 1},
+        content=content,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     query = (
         "mutation M($input: DatasetCreateFromMultipartUpload!) {"
         " createDatasetFromMultipartUpload(input: $input) { datasetId status } }"
@@ -69,7 +75,12 @@ CASES = [
         denied_as=(),
         setup=_setup,
     ),
-    Case(("Query.datasets",), on_use_case=lambda c, w, uc: c.datasets.list(use_case=uc), allowed_as=("viewer",), denied_as=()),
+    Case(
+        ("Query.datasets",),
+        on_use_case=lambda c, w, uc: c.datasets.list(use_case=uc),
+        allowed_as=("viewer",),
+        denied_as=(),
+    ),
     Case(("Query.dataset_upload_processing_status",), on_use_case=_status, allowed_as=("viewer",), denied_as=()),
     Case(
         ("Mutation.create_dataset",),
@@ -85,14 +96,18 @@ CASES = [
     ),
     Case(
         ("GET /api/v1/datasets/{id_or_key}/download",),
-        on_use_case=lambda c, w, uc: rest(c, "GET", f"/datasets/ds-{w.suffix}/download", params={"use_case": uc}, raw=True),
+        on_use_case=lambda c, w, uc: rest(
+            c, "GET", f"/datasets/ds-{w.suffix}/download", params={"use_case": uc}, raw=True
+        ),
         allowed_as=("viewer",),
         denied_as=(),
     ),
     Case(
         ("POST /api/v1/upload/init", "DELETE /api/v1/upload/abort"),
         op=lambda c, w: rest(
-            c, "DELETE", "/upload/abort",
+            c,
+            "DELETE",
+            "/upload/abort",
             json={"session_id": rest(c, "POST", "/upload/init", json={"total_parts_count": 1})["session_id"]},
         ),
         allowed_as=("editor",),
@@ -101,8 +116,13 @@ CASES = [
     Case(
         ("POST /api/v1/upload/part",),
         op=lambda c, w: rest(
-            c, "POST", "/upload/part",
-            params={"session_id": rest(w.admin, "POST", "/upload/init", json={"total_parts_count": 1})["session_id"], "part_number": 1},
+            c,
+            "POST",
+            "/upload/part",
+            params={
+                "session_id": rest(w.admin, "POST", "/upload/init", json={"total_parts_count": 1})["session_id"],
+                "part_number": 1,
+            },
         ),
         allowed_as=("admin",),
         denied_as=("viewer",),

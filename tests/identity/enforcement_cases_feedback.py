@@ -23,7 +23,11 @@ def _create_metric(c, key: str):  # noqa: ANN001, ANN202
 
 def _link(c, uc: str, metric: str, unlink: bool = False):  # noqa: ANN001, ANN202
     if unlink:
-        return gql(c, "mutation U($input: MetricUnlink!) { unlinkMetric(input: $input) }", {"input": {"useCase": uc, "metric": metric}})
+        return gql(
+            c,
+            "mutation U($input: MetricUnlink!) { unlinkMetric(input: $input) }",
+            {"input": {"useCase": uc, "metric": metric}},
+        )
     query = "mutation L($input: MetricLink!) { linkMetric(input: $input) { key } }"
     return gql(c, query, {"input": {"useCase": uc, "metric": metric}})
 
@@ -31,7 +35,11 @@ def _link(c, uc: str, metric: str, unlink: bool = False):  # noqa: ANN001, ANN20
 def _setup(w) -> None:  # noqa: ANN001
     first = _interaction(w.admin, w.uc_a)
     second = _interaction(w.admin, w.uc_a, session_id=first["session_id"])
-    w.extra["completion"], w.extra["other"], w.extra["session"] = first["completion_id"], second["completion_id"], first["session_id"]
+    w.extra["completion"], w.extra["other"], w.extra["session"] = (
+        first["completion_id"],
+        second["completion_id"],
+        first["session_id"],
+    )
     for name in ("fb", "to-link", "to-unlink"):
         _create_metric(w.admin, f"{name}-{w.suffix}")
     _link(w.admin, w.uc_a, f"fb-{w.suffix}")
@@ -59,21 +67,36 @@ def _linked(a, w):  # noqa: ANN001, ANN202
 def _stats(field: str):  # noqa: ANN202
     def run(c, w, uc):  # noqa: ANN001, ANN202
         inner = "count" if field == "feedbackStatistics" else "total"
-        return gql(c, f"query S($f: FeedbackStatisticsFilter!) {{ {field}(filter: $f) {{ {inner} }} }}", {"f": {"useCase": uc}})
+        return gql(
+            c, f"query S($f: FeedbackStatisticsFilter!) {{ {field}(filter: $f) {{ {inner} }} }}", {"f": {"useCase": uc}}
+        )
 
     return run
 
 
 CASES = [
-    Case(("Query.metrics",), op=lambda c, w: gql(c, "query { metrics { key } }"), allowed_as=("viewer", "outsider"), denied_as=(), setup=_setup),
+    Case(
+        ("Query.metrics",),
+        op=lambda c, w: gql(c, "query { metrics { key } }"),
+        allowed_as=("viewer", "outsider"),
+        denied_as=(),
+        setup=_setup,
+    ),
     Case(
         ("Query.metric",),
         op=lambda c, w: gql(c, "query M($k: IdOrKey!) { metric(idOrKey: $k) { key } }", {"k": f"fb-{w.suffix}"}),
         allowed_as=("viewer", "outsider"),
         denied_as=(),
     ),
-    Case(("Query.feedback_statistics",), on_use_case=_stats("feedbackStatistics"), allowed_as=("viewer",), denied_as=()),
-    Case(("Query.preference_statistics",), on_use_case=_stats("preferenceStatistics"), allowed_as=("viewer",), denied_as=()),
+    Case(
+        ("Query.feedback_statistics",), on_use_case=_stats("feedbackStatistics"), allowed_as=("viewer",), denied_as=()
+    ),
+    Case(
+        ("Query.preference_statistics",),
+        on_use_case=_stats("preferenceStatistics"),
+        allowed_as=("viewer",),
+        denied_as=(),
+    ),
     Case(
         ("Mutation.create_metric",),
         op=lambda c, w: _create_metric(c, w.fresh("metric")),
@@ -89,22 +112,29 @@ CASES = [
     ),
     Case(
         ("Query.completion",),
-        on_use_case=lambda c, w, uc: gql(c, "query C($u: IdOrKey!, $id: UUID!) { completion(useCase: $u, id: $id) { id } }",
-                                         {"u": uc, "id": w.extra["completion"]}),
+        on_use_case=lambda c, w, uc: gql(
+            c,
+            "query C($u: IdOrKey!, $id: UUID!) { completion(useCase: $u, id: $id) { id } }",
+            {"u": uc, "id": w.extra["completion"]},
+        ),
         allowed_as=("viewer",),
         denied_as=(),
     ),
     Case(
         ("Query.completions",),
-        on_use_case=lambda c, w, uc: gql(c, "query C($f: ListCompletionsFilterInput!) { completions(filter: $f) { totalCount } }",
-                                         {"f": {"useCase": uc}}),
+        on_use_case=lambda c, w, uc: gql(
+            c,
+            "query C($f: ListCompletionsFilterInput!) { completions(filter: $f) { totalCount } }",
+            {"f": {"useCase": uc}},
+        ),
         allowed_as=("viewer",),
         denied_as=(),
     ),
     Case(
         ("Query.completions_grouped",),
         on_use_case=lambda c, w, uc: gql(
-            c, "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter: $f) { totalCount } }",
+            c,
+            "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter: $f) { totalCount } }",
             {"f": {"useCase": uc}},
         ),
         allowed_as=("viewer",),
@@ -114,15 +144,24 @@ CASES = [
     Case(
         ("POST /api/v1/feedback",),
         on_use_case=lambda c, w, uc: rest(
-            c, "POST", "/feedback", json={"completion_id": _pick(w, uc, "completion"), "metric": f"fb-{w.suffix}", "value": 1}
+            c,
+            "POST",
+            "/feedback",
+            json={"completion_id": _pick(w, uc, "completion"), "metric": f"fb-{w.suffix}", "value": 1},
         ),
     ),
     Case(
         ("POST /api/v1/comparison",),
-        on_use_case=lambda c, w, uc: rest(c, "POST", "/comparison", json={
-            "metric": f"fb-{w.suffix}", "preferred_completion": _pick(w, uc, "completion"),
-            "other_completion": _pick(w, uc, "other"),
-        }),
+        on_use_case=lambda c, w, uc: rest(
+            c,
+            "POST",
+            "/comparison",
+            json={
+                "metric": f"fb-{w.suffix}",
+                "preferred_completion": _pick(w, uc, "completion"),
+                "other_completion": _pick(w, uc, "other"),
+            },
+        ),
     ),
     Case(
         ("POST /api/v1/outcome",),

@@ -29,7 +29,15 @@ def test_builtin_roles_and_catalogue(client: Adaptive) -> None:
     assert roles["viewer"].permissions == ["use_case:read"]
     permissions = client.permissions.list()
     assert permissions == sorted(CATALOGUE)
-    assert {"use_case:read", "use_case:write", "use_case:share", "model:deploy", "job:run", "feedback:write", "admin"} <= set(permissions)
+    assert {
+        "use_case:read",
+        "use_case:write",
+        "use_case:share",
+        "model:deploy",
+        "job:run",
+        "feedback:write",
+        "admin",
+    } <= set(permissions)
     assert "default" in [t.key for t in client.teams.list()]
 
 
@@ -68,10 +76,16 @@ def test_users_lifecycle(client: Adaptive, server, unique: str) -> None:  # noqa
 
     member = client.users.add_to_team(email=email, team=f"t2-{unique}", role="viewer")
     assert member.team.key == f"t2-{unique}" and member.role.key == "viewer"
-    assert {(t.team.key, t.role.key) for t in member.user.teams} == {(f"t1-{unique}", "editor"), (f"t2-{unique}", "viewer")}
+    assert {(t.team.key, t.role.key) for t in member.user.teams} == {
+        (f"t1-{unique}", "editor"),
+        (f"t2-{unique}", "viewer"),
+    }
     # Setting again changes the role.
     changed = client.users.add_to_team(email=email, team=f"t2-{unique}", role="editor")
-    assert {(t.team.key, t.role.key) for t in changed.user.teams} == {(f"t1-{unique}", "editor"), (f"t2-{unique}", "editor")}
+    assert {(t.team.key, t.role.key) for t in changed.user.teams} == {
+        (f"t1-{unique}", "editor"),
+        (f"t2-{unique}", "editor"),
+    }
 
     after = client.users.remove_from_team(email=email, team=f"t1-{unique}")
     assert [(t.team.key, t.role.key) for t in after.teams] == [(f"t2-{unique}", "editor")]
@@ -96,10 +110,14 @@ def test_user_bad_input_changes_nothing(client: Adaptive, unique: str) -> None:
     with pytest.raises(ValidationError):
         client.users.create(email="not-an-email", name="X", teams_with_role=[])
     with pytest.raises(NotFoundError) as raised:
-        client.users.create(email=f"c-{unique}@example.com", name="C", teams_with_role=[(f"no-team-{unique}", "viewer")])
+        client.users.create(
+            email=f"c-{unique}@example.com", name="C", teams_with_role=[(f"no-team-{unique}", "viewer")]
+        )
     assert "team" in raised.value.message
     with pytest.raises(NotFoundError) as raised:
-        client.users.create(email=f"c-{unique}@example.com", name="C", teams_with_role=[("default", f"no-role-{unique}")])
+        client.users.create(
+            email=f"c-{unique}@example.com", name="C", teams_with_role=[("default", f"no-role-{unique}")]
+        )
     assert "role" in raised.value.message
     assert len(client.users.list()) == count
     with pytest.raises(NotFoundError):
@@ -116,8 +134,11 @@ def test_last_admin_is_protected(backend: str, tmp_path: Path) -> None:
 
     from tests.support import LiveServer, make_settings, private_postgres_database
 
-    with (private_postgres_database() if backend == "postgresql" else nullcontext(None)) as url:
-        with LiveServer(make_settings(tmp_path, url)) as fresh, Adaptive(fresh.base_url, api_key=fresh.api_key) as client:
+    with private_postgres_database() if backend == "postgresql" else nullcontext(None) as url:
+        with (
+            LiveServer(make_settings(tmp_path, url)) as fresh,
+            Adaptive(fresh.base_url, api_key=fresh.api_key) as client,
+        ):
             with pytest.raises(ConflictError) as raised:
                 client.users.delete("admin@localhost")
             assert "admin" in raised.value.message
@@ -249,7 +270,11 @@ def test_cli_keys_list_and_revoke(tmp_path: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "adaptive_engine.cli", *args, "--data-dir", str(tmp_path)],
-            capture_output=True, text=True, env={**__import__("os").environ, **env}, cwd=REPO, timeout=120,
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, **env},
+            cwd=REPO,
+            timeout=120,
         )
 
     created = cli("keys", "create", "--email", "admin@localhost", "--name", "ci")

@@ -68,14 +68,22 @@ def main(argv: list[str]) -> int:
     from starlette.routing import Route
 
     def error(message: str, status: int) -> JSONResponse:
-        return JSONResponse({"error": {"message": message, "type": "BadRequestError", "code": status}}, status_code=status)
+        return JSONResponse(
+            {"error": {"message": message, "type": "BadRequestError", "code": status}}, status_code=status
+        )
 
     async def health(_: Request) -> Response:
         return Response(status_code=200 if time.monotonic() >= ready_at else 503)
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "vllm",
-                                                          "root": loras.get(n, args.model)} for n in names]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": n, "object": "model", "owned_by": "vllm", "root": loras.get(n, args.model)} for n in names
+                ],
+            }
+        )
 
     async def complete(request: Request) -> Response:
         if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
@@ -89,11 +97,19 @@ def main(argv: list[str]) -> int:
             if args.runner != "pooling":
                 return error("The model does not support Embeddings API", 400)
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), float(sum(map(ord, t)) % 97), 1.0]}
-                    for i, t in enumerate(inputs)]
+            data = [
+                {"object": "embedding", "index": i, "embedding": [float(len(t)), float(sum(map(ord, t)) % 97), 1.0]}
+                for i, t in enumerate(inputs)
+            ]
             tokens = sum(len(words(t)) for t in inputs)
-            return JSONResponse({"object": "list", "model": model, "data": data,
-                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "model": model,
+                    "data": data,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
         if args.runner == "pooling":
             return error("The model does not support Completions API", 400)
         chat = operation == "chat/completions"
@@ -103,11 +119,15 @@ def main(argv: list[str]) -> int:
         finish = "stop"
         if limit is not None and len(pieces) > limit:
             pieces, finish = pieces[:limit], "length"
-        usage = {"prompt_tokens": len(words(prompt)), "completion_tokens": len(pieces),
-                 "total_tokens": len(words(prompt)) + len(pieces)}
+        usage = {
+            "prompt_tokens": len(words(prompt)),
+            "completion_tokens": len(pieces),
+            "total_tokens": len(words(prompt)) + len(pieces),
+        }
         created = int(time.time())
         kind = "chat.completion" if chat else "text_completion"
         if body.get("stream"):
+
             async def events():  # noqa: ANN202
                 for i, piece in enumerate(pieces):
                     last = i == len(pieces) - 1
@@ -129,14 +149,17 @@ def main(argv: list[str]) -> int:
             choice["message"] = {"role": "assistant", "content": text}
         else:
             choice["text"] = text
-        return JSONResponse({"id": "x", "object": kind, "created": created, "model": model, "choices": [choice],
-                             "usage": usage})
+        return JSONResponse(
+            {"id": "x", "object": kind, "created": created, "model": model, "choices": [choice], "usage": usage}
+        )
 
-    app = Starlette(routes=[
-        Route("/health", health),
-        Route("/v1/models", models),
-        Route("/v1/{operation:path}", complete, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/v1/models", models),
+            Route("/v1/{operation:path}", complete, methods=["POST"]),
+        ]
+    )
     print(f"INFO: serving {names} from {folder} on {args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

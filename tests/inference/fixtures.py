@@ -21,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-
 API_KEY = "test-key"
 
 
@@ -36,11 +35,11 @@ def model_cache_dir() -> Path:
 # A Hermes-style template: tools as JSON in a system turn, a call inside <tool_call> tags, a result as a user turn.
 TOOL_TEMPLATE = (
     "{%- if tools %}<|im_start|>system\nYou may call one of these tools. To call one, answer only with "
-    "<tool_call>{\"name\": <name>, \"arguments\": <object>}</tool_call>.\n"
+    '<tool_call>{"name": <name>, "arguments": <object>}</tool_call>.\n'
     "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}<|im_end|>\n{% endif %}"
     "{%- for message in messages %}"
     "{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
-    "{% for call in message.tool_calls %}<tool_call>{\"name\": \"{{ call.function.name }}\", \"arguments\": "
+    '{% for call in message.tool_calls %}<tool_call>{"name": "{{ call.function.name }}", "arguments": '
     "{{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>\n"
     "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content }}</tool_response><|im_end|>\n"
     "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}"
@@ -134,32 +133,50 @@ def _tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
     elif body.get("parallel_tool_calls") is False:
         tools = tools[:1]
     arguments = json.dumps({"text": _text(body["messages"][-1]["content"])})
-    return [{"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
-            for i, name in enumerate(tools[:2])]
+    return [
+        {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+        for i, name in enumerate(tools[:2])
+    ]
 
 
 def _logprobs(text: str) -> dict[str, Any]:
-    return {"content": [{"token": w, "logprob": -0.25, "bytes": list(w.encode()), "top_logprobs": []}
-                        for w in text.split(" ")]}
+    return {
+        "content": [
+            {"token": w, "logprob": -0.25, "bytes": list(w.encode()), "top_logprobs": []} for w in text.split(" ")
+        ]
+    }
 
 
 def _make_app(state: FakeUpstream) -> Starlette:
     async def handle(request: Request) -> Response:
         raw = await request.body()
         body = json.loads(raw) if raw else {}
-        state.requests.append(Recorded(request.method, request.url.path, dict(request.query_params),
-                                       {k.lower(): v for k, v in request.headers.items()}, body))
+        state.requests.append(
+            Recorded(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
         azure = request.url.path.startswith("/openai/deployments/")
-        key = request.headers.get("api-key") if azure else request.headers.get("authorization", "").removeprefix("Bearer ")
+        key = (
+            request.headers.get("api-key")
+            if azure
+            else request.headers.get("authorization", "").removeprefix("Bearer ")
+        )
         if key != API_KEY:
-            return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
-                                status_code=401)
+            return JSONResponse(
+                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, status_code=401
+            )
         model = request.path_params.get("deployment") or body.get("model")
         if model == "broken":
             return JSONResponse({"error": {"message": "the model is on fire"}}, status_code=500)
         if model == "google-style":
-            return JSONResponse([{"error": {"code": 400, "message": "API key not valid for this call"}}],
-                                status_code=400)
+            return JSONResponse(
+                [{"error": {"code": 400, "message": "API key not valid for this call"}}], status_code=400
+            )
         if model == "not-json":
             return Response("<html>bad gateway</html>", status_code=502, media_type="text/html")
         if model == "slow":
@@ -172,25 +189,37 @@ def _make_app(state: FakeUpstream) -> Starlette:
                 headers = {"retry-after-ms": "30"} if status == 429 else {}
                 if model.endswith("-wait-long"):
                     headers = {"retry-after": "120"}
-                return JSONResponse({"error": {"message": f"try again later ({state.seen[model]})"}},
-                                    status_code=status, headers=headers)
+                return JSONResponse(
+                    {"error": {"message": f"try again later ({state.seen[model]})"}},
+                    status_code=status,
+                    headers=headers,
+                )
         if model in ("stall-midstream", "die-midstream") and body.get("stream"):
             return StreamingResponse(_broken_stream(model, state.slow_seconds), media_type="text/event-stream")
         operation = request.path_params["operation"]
         if operation == "embeddings":
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]}
-                    for i, t in enumerate(inputs)]
+            data = [
+                {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.5]}
+                for i, t in enumerate(inputs)
+            ]
             data.reverse()  # out of order on purpose: clients must sort by index
-            return JSONResponse({"object": "list", "data": data, "model": model,
-                                 "usage": {"prompt_tokens": len(inputs) * 2, "total_tokens": len(inputs) * 2}})
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"prompt_tokens": len(inputs) * 2, "total_tokens": len(inputs) * 2},
+                }
+            )
         text = _reply_text(body)
         n = body.get("n", 1)
         chat = operation == "chat/completions"
         calls = _tool_calls(body) if chat else []
         if body.get("stream"):
-            return StreamingResponse(_stream(text, n, chat, model, calls, bool(body.get("logprobs"))),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                _stream(text, n, chat, model, calls, bool(body.get("logprobs"))), media_type="text/event-stream"
+            )
         choices = []
         for i in range(n):
             item: dict[str, Any] = {"index": i, "finish_reason": "tool_calls" if calls else "stop"}
@@ -203,49 +232,90 @@ def _make_app(state: FakeUpstream) -> Starlette:
             if body.get("logprobs"):
                 item["logprobs"] = _logprobs(text)
             choices.append(item)
-        usage = {"prompt_tokens": 5, "completion_tokens": 3 * n, "total_tokens": 5 + 3 * n,
-                 "prompt_tokens_details": {"cached_tokens": 1}}
-        return JSONResponse({"id": "cmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
-                             "choices": choices, "usage": usage, "system_fingerprint": "fp_fake"})
+        usage = {
+            "prompt_tokens": 5,
+            "completion_tokens": 3 * n,
+            "total_tokens": 5 + 3 * n,
+            "prompt_tokens_details": {"cached_tokens": 1},
+        }
+        return JSONResponse(
+            {
+                "id": "cmpl-1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                "usage": usage,
+                "system_fingerprint": "fp_fake",
+            }
+        )
 
     async def messages(request: Request) -> Response:
         """Anthropic's Messages API (its shapes; enough of it for the translation to be tested both ways)."""
         body = json.loads(await request.body())
-        state.requests.append(Recorded(request.method, request.url.path, dict(request.query_params),
-                                       {k.lower(): v for k, v in request.headers.items()}, body))
+        state.requests.append(
+            Recorded(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
         if request.headers.get("x-api-key") != API_KEY or not request.headers.get("anthropic-version"):
-            return JSONResponse({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
-                                status_code=401)
+            return JSONResponse(
+                {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+                status_code=401,
+            )
         if body["model"] == "claude-overloaded":
-            return JSONResponse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
-                                status_code=529)
+            return JSONResponse(
+                {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, status_code=529
+            )
         blocks = _claude_reply(body)
         stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
         usage = {"input_tokens": 7, "output_tokens": 4}
         if body.get("stream"):
             return StreamingResponse(_claude_stream(body["model"], blocks, stop, usage), media_type="text/event-stream")
-        return JSONResponse({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-                             "content": blocks, "stop_reason": stop, "usage": usage})
+        return JSONResponse(
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": blocks,
+                "stop_reason": stop,
+                "usage": usage,
+            }
+        )
 
-    return Starlette(routes=[
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/{operation:path}", handle, methods=["POST"]),
-        Route("/openai/deployments/{deployment}/{operation:path}", handle, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/{operation:path}", handle, methods=["POST"]),
+            Route("/openai/deployments/{deployment}/{operation:path}", handle, methods=["POST"]),
+        ]
+    )
 
 
-async def _stream(text: str, n: int, chat: bool, model: str, calls: list[dict[str, Any]] | None = None,
-                  logprobs: bool = False):
+async def _stream(
+    text: str, n: int, chat: bool, model: str, calls: list[dict[str, Any]] | None = None, logprobs: bool = False
+):
     words = text.split(" ")
     if calls:  # tool calls come in pieces: id and name first, then the arguments a few characters at a time
         for i in range(n):
             first = {"index": i, "delta": {"role": "assistant", "content": None}, "finish_reason": None}
             yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [first]})}\n\n"
             for c, call in enumerate(calls):
-                head = {"index": c, "id": call["id"], "type": "function",
-                        "function": {"name": call["function"]["name"], "arguments": ""}}
-                pieces = [head] + [{"index": c, "function": {"arguments": call["function"]["arguments"][k:k + 7]}}
-                                   for k in range(0, len(call["function"]["arguments"]), 7)]
+                head = {
+                    "index": c,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""},
+                }
+                pieces = [head] + [
+                    {"index": c, "function": {"arguments": call["function"]["arguments"][k : k + 7]}}
+                    for k in range(0, len(call["function"]["arguments"]), 7)
+                ]
                 for piece in pieces:
                     item = {"index": i, "delta": {"tool_calls": [piece]}, "finish_reason": None}
                     yield f"data: {json.dumps({'id': 'c', 'model': model, 'choices': [item]})}\n\n"
@@ -284,8 +354,10 @@ def _claude_reply(body: dict[str, Any]) -> list[dict[str, Any]]:
             tools = [choice["name"]]
         elif choice.get("disable_parallel_tool_use"):
             tools = tools[:1]
-        return [{"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {"text": text}}
-                for i, name in enumerate(tools[:2])]
+        return [
+            {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": {"text": text}}
+            for i, name in enumerate(tools[:2])
+        ]
     return [{"type": "text", "text": "echo: " + text}]
 
 
@@ -294,9 +366,17 @@ def _claude_event(kind: str, **data: Any) -> str:
 
 
 async def _claude_stream(model: str, blocks: list[dict[str, Any]], stop: str, usage: dict[str, int]):
-    yield _claude_event("message_start", message={"id": "msg_1", "type": "message", "role": "assistant", "model": model,
-                                                  "content": [], "usage": {"input_tokens": usage["input_tokens"],
-                                                                           "output_tokens": 1}})
+    yield _claude_event(
+        "message_start",
+        message={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+        },
+    )
     yield _claude_event("ping")
     for index, block in enumerate(blocks):
         if block["type"] == "text":
@@ -306,12 +386,18 @@ async def _claude_stream(model: str, blocks: list[dict[str, Any]], stop: str, us
                 piece = word if w == 0 else " " + word
                 yield _claude_event("content_block_delta", index=index, delta={"type": "text_delta", "text": piece})
         else:
-            yield _claude_event("content_block_start", index=index,
-                                content_block={"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}})
+            yield _claude_event(
+                "content_block_start",
+                index=index,
+                content_block={"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+            )
             arguments = json.dumps(block["input"])
             for k in range(0, len(arguments), 6):
-                yield _claude_event("content_block_delta", index=index,
-                                    delta={"type": "input_json_delta", "partial_json": arguments[k:k + 6]})
+                yield _claude_event(
+                    "content_block_delta",
+                    index=index,
+                    delta={"type": "input_json_delta", "partial_json": arguments[k : k + 6]},
+                )
         yield _claude_event("content_block_stop", index=index)
     yield _claude_event("message_delta", delta={"stop_reason": stop}, usage={"output_tokens": usage["output_tokens"]})
     yield _claude_event("message_stop")
@@ -393,8 +479,11 @@ def wait_online(server: Any, keys: list[str], attempts: int = 1200) -> None:
     from tests.ab_tests.support import in_db
 
     for _ in range(attempts):
+
         async def statuses(session):  # noqa: ANN001, ANN202
-            rows = await session.execute(select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(keys)))
+            rows = await session.execute(
+                select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(keys))
+            )
             return {key: (status, error) for key, status, error in rows}
 
         found = in_db(server, statuses)
@@ -416,8 +505,12 @@ def served(tmp_path_factory, upstream) -> Any:
     from tests.ab_tests.support import in_db
     from tests.support import LiveServer, make_settings
 
-    settings = make_settings(tmp_path_factory.mktemp("inference-data"), bundled_models=True,
-                             model_cache_dir=model_cache_dir().parent, external_timeout_s=5.0)
+    settings = make_settings(
+        tmp_path_factory.mktemp("inference-data"),
+        bundled_models=True,
+        model_cache_dir=model_cache_dir().parent,
+        external_timeout_s=5.0,
+    )
     with LiveServer(settings) as live:
         wait_online(live, [BUNDLED_CHAT, BUNDLED_EMBEDDING])
         with Adaptive(live.base_url, api_key=live.api_key) as client:
@@ -431,15 +524,31 @@ def served(tmp_path_factory, upstream) -> Any:
             session.add(orm.ModelService(use_case_id=uc_id, model_id=bundled[BUNDLED_CHAT].id, is_default=True))
             session.add(orm.ModelService(use_case_id=uc_id, model_id=bundled[BUNDLED_EMBEDDING].id))
             for key, model_id in (("gpt-fake", "gpt-test"), ("gpt-broken", "broken")):
-                external = orm.Model(key=key, name=key, kind="chat", provider="open_ai", is_external=True,
-                                     source={"external_model_id": model_id, "endpoint": upstream.base_url},
-                                     secret=API_KEY, status="ONLINE")
+                external = orm.Model(
+                    key=key,
+                    name=key,
+                    kind="chat",
+                    provider="open_ai",
+                    is_external=True,
+                    source={"external_model_id": model_id, "endpoint": upstream.base_url},
+                    secret=API_KEY,
+                    status="ONLINE",
+                )
                 session.add(external)
                 await session.flush()
                 session.add(orm.ModelService(use_case_id=uc_id, model_id=external.id))
-            session.add(orm.Model(key="loose-model", name="Loose", kind="chat", provider="open_ai", is_external=True,
-                                  source={"external_model_id": "gpt-test", "endpoint": upstream.base_url},
-                                  secret=API_KEY, status="ONLINE"))
+            session.add(
+                orm.Model(
+                    key="loose-model",
+                    name="Loose",
+                    kind="chat",
+                    provider="open_ai",
+                    is_external=True,
+                    source={"external_model_id": "gpt-test", "endpoint": upstream.base_url},
+                    secret=API_KEY,
+                    status="ONLINE",
+                )
+            )
 
         in_db(live, attach)
         yield Served(live, "assistant", BUNDLED_CHAT, BUNDLED_EMBEDDING, "gpt-fake", "gpt-broken", "loose-model")

@@ -33,8 +33,14 @@ class Gateway:
         return openai.OpenAI(base_url=self.api_url, api_key=key, max_retries=0, **kw)
 
     def external(self, key: str, external_model_id: str | None = None, endpoint: str | None = None) -> str:
-        self.admin.models.add_external(name=key, key=key, external_model_id=external_model_id or key, api_key=API_KEY,
-                                       provider="open_ai", endpoint=endpoint)
+        self.admin.models.add_external(
+            name=key,
+            key=key,
+            external_model_id=external_model_id or key,
+            api_key=API_KEY,
+            provider="open_ai",
+            endpoint=endpoint,
+        )
         return key
 
     def attach(self, model: str, use_case: str, default: bool = False) -> None:

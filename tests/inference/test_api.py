@@ -31,8 +31,9 @@ def sdk(served):
 
 @pytest.fixture
 def http(served):
-    with httpx.Client(base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"},
-                      timeout=120) as client:
+    with httpx.Client(
+        base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"}, timeout=120
+    ) as client:
         yield client
 
 
@@ -52,8 +53,9 @@ def count_completions(served) -> int:
 
 def test_chat_with_the_default_model_is_stored(served, sdk):
     session_id = uuid.uuid4()
-    answer = sdk.chat.create(messages=CAPITAL, temperature=0, max_tokens=16, labels={"env": "test"},
-                             session_id=session_id, user="someone")
+    answer = sdk.chat.create(
+        messages=CAPITAL, temperature=0, max_tokens=16, labels={"env": "test"}, session_id=session_id, user="someone"
+    )
     assert answer.choices[0].message.content == PARIS
     assert answer.choices[0].finish_reason == "stop"
     assert answer.choices[0].model == served.chat_model
@@ -62,14 +64,27 @@ def test_chat_with_the_default_model_is_stored(served, sdk):
     row = stored(served, answer.choices[0].completion_id)
     assert row is not None
     assert row.completion == PARIS and row.messages == CAPITAL
-    assert (row.model_key, row.labels, row.session_id, row.user_ref) == (served.chat_model, {"env": "test"}, session_id, "someone")
+    assert (row.model_key, row.labels, row.session_id, row.user_ref) == (
+        served.chat_model,
+        {"env": "test"},
+        session_id,
+        "someone",
+    )
     assert (row.prompt_tokens, row.completion_tokens, row.finish_reason) == (answer.usage.prompt_tokens, 8, "stop")
     assert row.latency_ms > 0 and row.source == "LIVE"
 
 
 def test_chat_streaming_with_usage(served, sdk):
-    chunks = list(sdk.chat.create(messages=CAPITAL, model=served.chat_model, temperature=0, max_tokens=16,
-                                  stream=True, stream_include_usage=True))
+    chunks = list(
+        sdk.chat.create(
+            messages=CAPITAL,
+            model=served.chat_model,
+            temperature=0,
+            max_tokens=16,
+            stream=True,
+            stream_include_usage=True,
+        )
+    )
     text = "".join(c.choices[0].delta.content for c in chunks if c.choices)
     assert text == PARIS
     assert len([c for c in chunks if c.choices]) > 3
@@ -94,14 +109,24 @@ def test_n_choices_are_stored_apart(served, sdk):
 
 
 def test_raw_completion(served, http):
-    r = http.post("/completions", json={"model": served.use_case, "prompt": "The capital of France is",
-                                        "max_tokens": 4, "temperature": 0})
+    r = http.post(
+        "/completions",
+        json={"model": served.use_case, "prompt": "The capital of France is", "max_tokens": 4, "temperature": 0},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert "Paris" in body["choices"][0]["text"]
     assert uuid.UUID(body["choices"][0]["completion_id"])
-    streamed = http.post("/completions", json={"model": served.use_case, "prompt": "The capital of France is",
-                                               "max_tokens": 4, "temperature": 0, "stream": True})
+    streamed = http.post(
+        "/completions",
+        json={
+            "model": served.use_case,
+            "prompt": "The capital of France is",
+            "max_tokens": 4,
+            "temperature": 0,
+            "stream": True,
+        },
+    )
     assert streamed.headers["content-type"].startswith("text/event-stream")
     assert streamed.text.rstrip().endswith("data: [DONE]")
 
@@ -110,7 +135,9 @@ def test_embeddings_float_and_base64(served, sdk):
     answer = sdk.embeddings.create(input="A cat sits on the mat.", model=served.embedding_model)
     vector = answer.data[0].embedding
     assert len(vector) == 384 and abs(sum(x * x for x in vector) - 1) < 1e-4
-    packed = sdk.embeddings.create(input="A cat sits on the mat.", model=served.embedding_model, encoding_format="Base64")
+    packed = sdk.embeddings.create(
+        input="A cat sits on the mat.", model=served.embedding_model, encoding_format="Base64"
+    )
     decoded = list(struct.unpack("<384f", base64.b64decode(packed.data[0].embedding)))
     assert decoded == pytest.approx(vector, abs=1e-6)
     # without a model: the use case's only embedding model
@@ -120,8 +147,11 @@ def test_embeddings_float_and_base64(served, sdk):
 def test_embeddings_double_encoded_body(served, http):
     import json
 
-    r = http.post("/embeddings", content=json.dumps(json.dumps({"input": "hi", "model": served.use_case + "/" + served.embedding_model})),
-                  headers={"Content-Type": "application/json"})
+    r = http.post(
+        "/embeddings",
+        content=json.dumps(json.dumps({"input": "hi", "model": served.use_case + "/" + served.embedding_model})),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 200, r.text
     assert len(r.json()["data"][0]["embedding"]) == 384
 
@@ -132,8 +162,9 @@ def test_openai_client(served):
     client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key)
     answer = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16)
     assert answer.choices[0].message.content == PARIS
-    stream = client.chat.completions.create(model=f"{served.use_case}/{served.chat_model}", messages=CAPITAL,
-                                            temperature=0, max_tokens=16, stream=True)
+    stream = client.chat.completions.create(
+        model=f"{served.use_case}/{served.chat_model}", messages=CAPITAL, temperature=0, max_tokens=16, stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == PARIS
     vectors = client.embeddings.create(model=f"{served.use_case}/{served.embedding_model}", input=["a", "b"])
     assert [len(d.embedding) for d in vectors.data] == [384, 384]  # the openai client asks for base64
@@ -145,8 +176,9 @@ def test_external_model_through_the_server(served, sdk, upstream):
     answer = sdk.chat.create(messages=[{"role": "user", "content": "hi there"}], model=served.external_model)
     assert answer.choices[0].message.content == "echo: hi there"
     assert upstream.requests[-1].body["model"] == "gpt-test"
-    chunks = list(sdk.chat.create(messages=[{"role": "user", "content": "one two"}], model=served.external_model,
-                                  stream=True))
+    chunks = list(
+        sdk.chat.create(messages=[{"role": "user", "content": "one two"}], model=served.external_model, stream=True)
+    )
     assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == "echo: one two"
 
 
@@ -154,8 +186,10 @@ def test_upstream_failure_is_a_502_and_the_server_stays_up(served, http):
     r = http.post("/chat/completions", json={"model": f"{served.use_case}/{served.broken_model}", "messages": CAPITAL})
     assert r.status_code == 502
     assert r.json()["error"]["message"] == "OpenAI error (500): the model is on fire"
-    r = http.post("/chat/completions", json={"model": f"{served.use_case}/{served.broken_model}", "messages": CAPITAL,
-                                             "stream": True})
+    r = http.post(
+        "/chat/completions",
+        json={"model": f"{served.use_case}/{served.broken_model}", "messages": CAPITAL, "stream": True},
+    )
     assert r.status_code == 502 and "on fire" in r.json()["error"]["message"]
     assert httpx.get(served.server.base_url + "/health").json() == {"status": "ok"}
 
@@ -210,10 +244,17 @@ def test_client_disconnect_cancels_generation(served):
     stats = backend.stats
     before = stats.cancelled
     with httpx.Client(timeout=120) as client:
-        with client.stream("POST", served.api_url + "/chat/completions",
-                           headers={"Authorization": f"Bearer {served.server.api_key}"},
-                           json={"model": served.use_case, "stream": True, "max_tokens": 400,
-                                 "messages": [{"role": "user", "content": "Write a very long story."}]}) as r:
+        with client.stream(
+            "POST",
+            served.api_url + "/chat/completions",
+            headers={"Authorization": f"Bearer {served.server.api_key}"},
+            json={
+                "model": served.use_case,
+                "stream": True,
+                "max_tokens": 400,
+                "messages": [{"role": "user", "content": "Write a very long story."}],
+            },
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("data:"):
                     break  # one chunk read, then hang up

@@ -25,7 +25,6 @@ from adaptive_engine.server.inference.backends.external import (
     ExternalModelConfig,
     make_http_client,
 )
-
 from tests.inference.fixtures import API_KEY, FakeUpstream
 
 
@@ -40,9 +39,12 @@ async def http_client():
     await http.aclose()
 
 
-async def backend_for(upstream: FakeUpstream, http_client: httpx.AsyncClient, model: str = "gpt-test", **kw) -> ExternalBackend:
-    config = ExternalModelConfig(provider="openai", external_model_id=model, api_key=kw.pop("api_key", API_KEY),
-                                 endpoint=upstream.base_url, **kw)
+async def backend_for(
+    upstream: FakeUpstream, http_client: httpx.AsyncClient, model: str = "gpt-test", **kw
+) -> ExternalBackend:
+    config = ExternalModelConfig(
+        provider="openai", external_model_id=model, api_key=kw.pop("api_key", API_KEY), endpoint=upstream.base_url, **kw
+    )
     backend = ExternalBackend(config, http_client)
     await backend.load()
     return backend
@@ -158,8 +160,9 @@ async def test_unreachable_upstream(http_client):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = ExternalModelConfig(provider="openai", external_model_id="m", api_key="k",
-                                 endpoint=f"http://127.0.0.1:{port}/v1")
+    config = ExternalModelConfig(
+        provider="openai", external_model_id="m", api_key="k", endpoint=f"http://127.0.0.1:{port}/v1"
+    )
     backend = ExternalBackend(config, http_client)
     await backend.load()
     with pytest.raises(UpstreamError) as caught:
@@ -169,8 +172,13 @@ async def test_unreachable_upstream(http_client):
 
 
 async def test_azure_url_and_header(fresh_upstream, http_client):
-    config = ExternalModelConfig(provider="azure", external_model_id="my-deployment", api_key=API_KEY,
-                                 endpoint=fresh_upstream.root, api_version="2024-06-01")
+    config = ExternalModelConfig(
+        provider="azure",
+        external_model_id="my-deployment",
+        api_key=API_KEY,
+        endpoint=fresh_upstream.root,
+        api_version="2024-06-01",
+    )
     backend = ExternalBackend(config, http_client)
     await backend.load()
     result = await backend.generate(chat("hi azure"))
@@ -188,16 +196,19 @@ async def test_azure_url_and_header(fresh_upstream, http_client):
 
 async def test_azure_deployment_url_endpoint(fresh_upstream, http_client):
     endpoint = f"{fresh_upstream.root}/openai/deployments/dep-2/chat/completions?api-version=2025-01-01-preview"
-    backend = ExternalBackend(ExternalModelConfig(provider="azure", external_model_id="gpt-4o", api_key=API_KEY,
-                                                  endpoint=endpoint), http_client)
+    backend = ExternalBackend(
+        ExternalModelConfig(provider="azure", external_model_id="gpt-4o", api_key=API_KEY, endpoint=endpoint),
+        http_client,
+    )
     await backend.load()
     await backend.generate(chat("hi"))
     sent = fresh_upstream.requests[-1]
     assert sent.path == "/openai/deployments/dep-2/chat/completions"
     assert sent.query == {"api-version": "2025-01-01-preview"}
     with pytest.raises(UpstreamError) as caught:  # the deployment named in the URL is the one used
-        bad = ExternalBackend(ExternalModelConfig(provider="azure", external_model_id="x", api_key="nope",
-                                                  endpoint=endpoint), http_client)
+        bad = ExternalBackend(
+            ExternalModelConfig(provider="azure", external_model_id="x", api_key="nope", endpoint=endpoint), http_client
+        )
         await bad.load()
         await bad.generate(chat("hi"))
     assert caught.value.status == 401 and caught.value.provider == "Azure OpenAI"
@@ -208,10 +219,14 @@ def test_default_urls():
     assert google.url("chat/completions") == GOOGLE_BASE_URL + "chat/completions"
     openai = ExternalBackend(ExternalModelConfig(provider="openai", external_model_id="gpt-4o", api_key="k"))
     assert openai.url("embeddings") == "https://api.openai.com/v1/embeddings"
-    azure = ExternalBackend(ExternalModelConfig(provider="azure", external_model_id="dep", api_key="k",
-                                                endpoint="https://res.openai.azure.com/"))
+    azure = ExternalBackend(
+        ExternalModelConfig(
+            provider="azure", external_model_id="dep", api_key="k", endpoint="https://res.openai.azure.com/"
+        )
+    )
     assert azure.url("chat/completions") == (
-        "https://res.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-10-21")
+        "https://res.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-10-21"
+    )
 
 
 @pytest.mark.parametrize(
@@ -230,8 +245,9 @@ def test_invalid_config(kwargs):
 
 
 async def test_not_loaded_and_own_client(fresh_upstream):
-    backend = ExternalBackend(ExternalModelConfig(provider="openai", external_model_id="m", api_key=API_KEY,
-                                                  endpoint=fresh_upstream.base_url))
+    backend = ExternalBackend(
+        ExternalModelConfig(provider="openai", external_model_id="m", api_key=API_KEY, endpoint=fresh_upstream.base_url)
+    )
     assert not (await backend.health()).ok
     with pytest.raises(BackendNotReady):
         await backend.generate(chat("hi"))

@@ -17,26 +17,53 @@ TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "ob
 
 @pytest.fixture
 def http(served):  # noqa: ANN001, ANN201
-    with httpx.Client(base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"},
-                      timeout=120) as client:
+    with httpx.Client(
+        base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"}, timeout=120
+    ) as client:
         yield client
 
 
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        ({"tools": [TOOL]}, "model 'smollm2-135m-instruct' cannot call tools: its chat template has no tool support; "
-                            "remove 'tools'"),
-        ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "1"}]},
-         "cannot call tools: its chat template has no tool support: messages[1] is a tool call or a tool result"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "u", "schema": {
-            "type": "array", "items": {"type": "integer"}, "uniqueItems": True}}}},
-         "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys"),
-        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},
-         "model 'smollm2-135m-instruct' takes text only: messages[0] has a 'image_url' content part"),
+        (
+            {"tools": [TOOL]},
+            "model 'smollm2-135m-instruct' cannot call tools: its chat template has no tool support; remove 'tools'",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                    },
+                    {"role": "tool", "tool_call_id": "c", "content": "1"},
+                ]
+            },
+            "cannot call tools: its chat template has no tool support: messages[1] is a tool call or a tool result",
+        ),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "u",
+                        "schema": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
+                    },
+                }
+            },
+            "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},
+            "model 'smollm2-135m-instruct' takes text only: messages[0] has a 'image_url' content part",
+        ),
         ({"reasoning_effort": "low"}, "'reasoning_effort' is not supported by local model 'smollm2-135m-instruct'"),
-        ({"messages": [{"role": "user", "content": "hi", "name": "bob"}]}, "messages[0].name is not supported by local model"),
+        (
+            {"messages": [{"role": "user", "content": "hi", "name": "bob"}]},
+            "messages[0].name is not supported by local model",
+        ),
     ],
 )
 def test_local_models_refuse_what_they_do_not_implement(served, http, change, needle):
@@ -65,8 +92,9 @@ def test_logprobs_of_a_local_chat_are_the_models_own(served, chat_backend):
     import torch
 
     client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
-    answer = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16,
-                                            logprobs=True, top_logprobs=3)
+    answer = client.chat.completions.create(
+        model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16, logprobs=True, top_logprobs=3
+    )
     choice = answer.choices[0]
     assert choice.message.content == PARIS
     content = choice.logprobs.content
@@ -83,14 +111,18 @@ def test_logprobs_of_a_local_chat_are_the_models_own(served, chat_backend):
     expected = torch.log_softmax(logits, -1).max().item()
     assert math.isclose(content[0].logprob, expected, abs_tol=1e-3)
 
-    chunks = list(client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16,
-                                                 logprobs=True, stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=16, logprobs=True, stream=True
+        )
+    )
     streamed = [t for c in chunks if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
     assert [(t.token, round(t.logprob, 4)) for t in streamed] == [(t.token, round(t.logprob, 4)) for t in content]
     assert all(t.top_logprobs == [] for t in streamed)
     # Sampled rows get the entries of what they drew.
-    sampled = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=1.0, max_tokens=8,
-                                             n=2, seed=3, logprobs=True)
+    sampled = client.chat.completions.create(
+        model=served.use_case, messages=CAPITAL, temperature=1.0, max_tokens=8, n=2, seed=3, logprobs=True
+    )
     for c in sampled.choices:
         assert "".join(t.token for t in c.logprobs.content).startswith(c.message.content)
 
@@ -102,10 +134,18 @@ def _request(messages):  # noqa: ANN001, ANN202
 
 
 def test_neutral_values_and_text_parts_work_locally(served, http):
-    r = http.post("/chat/completions", json={
-        "model": served.use_case, "max_completion_tokens": 16, "temperature": 0, "logprobs": False,
-        "response_format": {"type": "text"}, "metadata": {"k": "v"},
-        "messages": [{"role": "user", "content": [{"type": "text", "text": CAPITAL[0]["content"]}]}]})
+    r = http.post(
+        "/chat/completions",
+        json={
+            "model": served.use_case,
+            "max_completion_tokens": 16,
+            "temperature": 0,
+            "logprobs": False,
+            "response_format": {"type": "text"},
+            "metadata": {"k": "v"},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": CAPITAL[0]["content"]}]}],
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["choices"][0]["message"]["content"] == PARIS
 
@@ -114,20 +154,30 @@ def test_responses_on_a_local_model(served):
     import openai
 
     client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
-    response = client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
-                                       max_output_tokens=16)
+    response = client.responses.create(
+        model=served.use_case, input=CAPITAL[0]["content"], temperature=0, max_output_tokens=16
+    )
     assert response.output_text == PARIS and response.status == "completed"
-    events = list(client.responses.create(model=served.use_case, input=CAPITAL[0]["content"], temperature=0,
-                                          max_output_tokens=16, stream=True))
+    events = list(
+        client.responses.create(
+            model=served.use_case, input=CAPITAL[0]["content"], temperature=0, max_output_tokens=16, stream=True
+        )
+    )
     assert events[-1].type == "response.completed" and events[-1].response.output_text == PARIS
     with pytest.raises(openai.BadRequestError, match="its chat template has no tool support"):
         client.responses.create(model=served.use_case, input="hi", tools=[{"type": "function", "name": "f"}])
 
 
-CITY = {"type": "object", "additionalProperties": False, "required": ["city", "population", "capital"],
-        "properties": {"city": {"type": "string", "minLength": 1, "maxLength": 24},
-                       "population": {"type": "integer", "minimum": 0, "maximum": 100000000},
-                       "capital": {"type": "boolean"}}}
+CITY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["city", "population", "capital"],
+    "properties": {
+        "city": {"type": "string", "minLength": 1, "maxLength": 24},
+        "population": {"type": "integer", "minimum": 0, "maximum": 100000000},
+        "capital": {"type": "boolean"},
+    },
+}
 
 
 def test_json_schema_output_on_a_local_model_always_validates(served):
@@ -142,12 +192,24 @@ def test_json_schema_output_on_a_local_model_always_validates(served):
     texts = []
     for seed in range(5):
         answer = client.chat.completions.create(
-            model=served.use_case, messages=[{"role": "user", "content": "Describe a city as JSON."}], n=10,
-            temperature=1.0, seed=seed, max_tokens=64, response_format=response_format)
+            model=served.use_case,
+            messages=[{"role": "user", "content": "Describe a city as JSON."}],
+            n=10,
+            temperature=1.0,
+            seed=seed,
+            max_tokens=64,
+            response_format=response_format,
+        )
         texts += [c.message.content for c in answer.choices if c.finish_reason == "stop"]
     assert len(texts) == 50
     for text in texts:
         jsonschema.validate(json.loads(text), CITY)
-    streamed = client.chat.completions.create(model=served.use_case, messages=CAPITAL, temperature=0, max_tokens=48,
-                                              response_format={"type": "json_object"}, stream=True)
+    streamed = client.chat.completions.create(
+        model=served.use_case,
+        messages=CAPITAL,
+        temperature=0,
+        max_tokens=48,
+        response_format={"type": "json_object"},
+        stream=True,
+    )
     assert isinstance(json.loads("".join(c.choices[0].delta.content or "" for c in streamed if c.choices)), dict)

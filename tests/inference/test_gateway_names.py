@@ -61,8 +61,16 @@ def test_a_name_is_split_only_on_a_use_case(gw: Gateway, upstream):
         from sqlalchemy import select
 
         uc = (await session.execute(select(orm.UseCase).where(orm.UseCase.key == k("uc3")))).scalar_one()
-        model = orm.Model(key=hub_key, name="hub", kind="chat", provider="open_ai", is_external=True, status="ONLINE",
-                          source={"external_model_id": "hub-model", "endpoint": upstream.base_url}, secret=API_KEY)
+        model = orm.Model(
+            key=hub_key,
+            name="hub",
+            kind="chat",
+            provider="open_ai",
+            is_external=True,
+            status="ONLINE",
+            source={"external_model_id": "hub-model", "endpoint": upstream.base_url},
+            secret=API_KEY,
+        )
         session.add(model)
         await session.flush()
         session.add(orm.ModelService(use_case_id=uc.id, model_id=model.id))
@@ -104,10 +112,17 @@ def test_models_list_holds_what_the_caller_may_use(gw: Gateway):
     ids = {m.id for m in gw.openai("alice").models.list()}
     mine = {i for i in ids if i.endswith(gw.s)}
     assert mine == {
-        k("uc1"), f"{k('uc1')}/{k('solo')}", f"{k('uc1')}/{k('shared')}", f"{k('uc1')}/{k('def')}",
+        k("uc1"),
+        f"{k('uc1')}/{k('solo')}",
+        f"{k('uc1')}/{k('shared')}",
+        f"{k('uc1')}/{k('def')}",
         f"{k('uc1')}/{k('cross')}",
-        k("uc2"), f"{k('uc2')}/{k('shared')}", f"{k('uc2')}/{k('def')}",
-        k("solo"), k("def"), k("cross"),  # "shared" is ambiguous for alice: not listed bare
+        k("uc2"),
+        f"{k('uc2')}/{k('shared')}",
+        f"{k('uc2')}/{k('def')}",
+        k("solo"),
+        k("def"),
+        k("cross"),  # "shared" is ambiguous for alice: not listed bare
     }
     bob = {m.id for m in gw.openai("bob").models.list() if m.id.endswith(gw.s)}
     assert bob == {k("uc3"), f"{k('uc3')}/{k('cross')}", k("cross")}
@@ -123,7 +138,12 @@ def test_models_list_shape_and_retrieve(gw: Gateway):
     assert r.status_code == 200 and r.json()["object"] == "list"
     entry = next(m for m in r.json()["data"] if m["id"] == k("solo"))
     assert entry["object"] == "model" and entry["owned_by"] == "open_ai" and entry["created"] > 0
-    assert (entry["use_case"], entry["model"], entry["kind"], entry["status"]) == (k("uc1"), k("solo"), "chat", "ONLINE")
+    assert (entry["use_case"], entry["model"], entry["kind"], entry["status"]) == (
+        k("uc1"),
+        k("solo"),
+        "chat",
+        "ONLINE",
+    )
     client = gw.openai("alice")
     got = client.models.retrieve(f"{k('uc1')}/{k('shared')}")
     assert (got.id, got.object, got.owned_by) == (f"{k('uc1')}/{k('shared')}", "model", "open_ai")
@@ -141,8 +161,15 @@ def test_models_list_shape_and_retrieve(gw: Gateway):
 
 def test_embeddings_take_the_same_names(gw: Gateway, upstream):
     k = gw.k
-    gw.admin.models.add_external(name=k("emb"), key=k("emb"), external_model_id="emb-x", api_key=API_KEY,
-                                 provider="open_ai", endpoint=upstream.base_url, embedding=True)
+    gw.admin.models.add_external(
+        name=k("emb"),
+        key=k("emb"),
+        external_model_id="emb-x",
+        api_key=API_KEY,
+        provider="open_ai",
+        endpoint=upstream.base_url,
+        embedding=True,
+    )
     gw.attach(k("emb"), k("uc2"))
     vectors = gw.openai("alice").embeddings.create(model=k("emb"), input=["abc"], encoding_format="float")
     assert vectors.data[0].embedding == [3.0, 1.0, 0.5]
@@ -150,6 +177,9 @@ def test_embeddings_take_the_same_names(gw: Gateway, upstream):
 
 
 def test_embeddings_refuse_fields_they_do_not_take(gw: Gateway):
-    r = httpx.post(gw.api_url + "/embeddings", headers={"Authorization": f"Bearer {gw.server.api_key}"},
-                   json={"model": gw.k("uc1"), "input": "x", "truncate": "END"})
+    r = httpx.post(
+        gw.api_url + "/embeddings",
+        headers={"Authorization": f"Bearer {gw.server.api_key}"},
+        json={"model": gw.k("uc1"), "input": "x", "truncate": "END"},
+    )
     assert r.status_code == 400 and r.json()["error"]["message"] == "'truncate' is not supported on /embeddings"

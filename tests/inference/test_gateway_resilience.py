@@ -41,8 +41,9 @@ def test_429_then_200_is_retried(gw: Gateway, upstream):
     answer = gw.openai().chat.completions.create(model=key, messages=HI)
     assert answer.choices[0].message.content == "echo: hi"
     assert upstream.seen[flaky] == 3  # two refusals (each waited Retry-After), then the answer
-    chunks = list(gw.openai().chat.completions.create(model=model(gw, upstream, f"fail503x2-{gw.s}"),
-                                                      messages=HI, stream=True))
+    chunks = list(
+        gw.openai().chat.completions.create(model=model(gw, upstream, f"fail503x2-{gw.s}"), messages=HI, stream=True)
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
     assert upstream.seen[f"fail503x2-{gw.s}"] == 3
 
@@ -114,21 +115,43 @@ def test_a_stream_that_fails_midway_ends_with_an_error_event(gw: Gateway, upstre
 def test_defaults_are_sent_when_the_caller_gives_none(gw: Gateway, fresh_upstream):
     key = model(gw, fresh_upstream, "gpt-d", defaults={"temperature": 0.1, "max_completion_tokens": 5})
     gw.openai().chat.completions.create(model=key, messages=HI)
-    assert fresh_upstream.requests[-1].body == {"model": "gpt-d", "messages": HI, "temperature": 0.1,
-                                                "max_completion_tokens": 5}
+    assert fresh_upstream.requests[-1].body == {
+        "model": "gpt-d",
+        "messages": HI,
+        "temperature": 0.1,
+        "max_completion_tokens": 5,
+    }
     gw.openai().chat.completions.create(model=key, messages=HI, temperature=0.9)
     assert fresh_upstream.requests[-1].body["temperature"] == 0.9
 
 
 def test_gateway_config_is_read_back_and_cleared(gw: Gateway, upstream):
-    key = model(gw, upstream, "gpt-c", connect_timeout_s=2, first_byte_timeout_s=30, total_timeout_s=120,
-                max_retries=4, fallbacks=[gw.k("solo"), gw.k("def")], defaults={"seed": 1})
+    key = model(
+        gw,
+        upstream,
+        "gpt-c",
+        connect_timeout_s=2,
+        first_byte_timeout_s=30,
+        total_timeout_s=120,
+        max_retries=4,
+        fallbacks=[gw.k("solo"), gw.k("def")],
+        defaults={"seed": 1},
+    )
     config = gw.admin.models.get(key).gateway_config
     assert (config.connect_timeout_s, config.first_byte_timeout_s, config.total_timeout_s, config.max_retries) == (
-        2.0, 30.0, 120.0, 4)
+        2.0,
+        30.0,
+        120.0,
+        4,
+    )
     assert (config.fallbacks, config.defaults) == ([gw.k("solo"), gw.k("def")], {"seed": 1})
     config = gw.admin.models.update_gateway_config(key, total_timeout_s=0, fallbacks=[], defaults={}).gateway_config
-    assert (config.total_timeout_s, config.first_byte_timeout_s, config.fallbacks, config.defaults) == (None, 30.0, [], {})
+    assert (config.total_timeout_s, config.first_byte_timeout_s, config.fallbacks, config.defaults) == (
+        None,
+        30.0,
+        [],
+        {},
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,8 +171,15 @@ def test_bad_gateway_config_is_refused_and_changes_nothing(gw: Gateway, upstream
     key = model(gw, upstream, "gpt-b", max_retries=1)
     emb = gw.k("emb-b")
     if "{emb}" in str(change):
-        gw.admin.models.add_external(name=emb, key=emb, external_model_id="e", api_key="k", provider="open_ai",
-                                     endpoint=upstream.base_url, embedding=True)
+        gw.admin.models.add_external(
+            name=emb,
+            key=emb,
+            external_model_id="e",
+            api_key="k",
+            provider="open_ai",
+            endpoint=upstream.base_url,
+            embedding=True,
+        )
     names = {"self": key, "solo": gw.k("solo"), "emb": emb}
     change = {k: ([f.format(**names) for f in v] if k == "fallbacks" else v) for k, v in change.items()}
     with pytest.raises(error) as caught:
@@ -168,7 +198,9 @@ def test_upstream_settings_are_for_external_models(gw: Gateway):
     with pytest.raises(ValidationError, match="max_retries applies to external models only"):
         gw.admin.models.update_gateway_config(key, max_retries=1)
     # A local model may fall back to an external one.
-    assert gw.admin.models.update_gateway_config(key, fallbacks=[gw.k("solo")]).gateway_config.fallbacks == [gw.k("solo")]
+    assert gw.admin.models.update_gateway_config(key, fallbacks=[gw.k("solo")]).gateway_config.fallbacks == [
+        gw.k("solo")
+    ]
 
 
 def test_a_model_that_keeps_failing_cools_down(gw: Gateway, upstream):

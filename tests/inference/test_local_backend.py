@@ -81,7 +81,8 @@ async def test_stop_sequences_cut_text(chat_backend):
 
 async def test_raw_prompt_completion(chat_backend):
     result = await chat_backend.generate(
-        GenerationRequest(prompt="The capital of France is", params=GenerationParams(temperature=0, max_tokens=4)))
+        GenerationRequest(prompt="The capital of France is", params=GenerationParams(temperature=0, max_tokens=4))
+    )
     assert "Paris" in result.choices[0].text
 
 
@@ -91,7 +92,9 @@ async def test_n_choices_and_seed(chat_backend):
     assert [c.index for c in first.choices] == [0, 1, 2]
     assert len({c.text for c in first.choices}) > 1  # sampled choices differ
     assert first.usage.completion_tokens == 24
-    again = await chat_backend.generate(chat("Tell me a story.", temperature=1.0, top_p=0.9, n=3, seed=11, max_tokens=8))
+    again = await chat_backend.generate(
+        chat("Tell me a story.", temperature=1.0, top_p=0.9, n=3, seed=11, max_tokens=8)
+    )
     assert [c.text for c in again.choices] == [c.text for c in first.choices]  # same seed, same samples
     greedy = await chat_backend.generate(chat(CAPITAL, n=2, max_tokens=16))
     assert [c.text for c in greedy.choices] == ["The capital of France is Paris."] * 2
@@ -202,8 +205,9 @@ async def test_plain_folder_and_peft_adapter(chat_backend, tmp_path):
     adapted = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     adapted.save_pretrained(tmp_path / "adapter")
     del model, adapted
-    backend = LocalChatBackend(LocalModelSpec(path=str(tmp_path / "adapter"), base=LocalModelSpec(path=base_dir)),
-                               name="adapted")
+    backend = LocalChatBackend(
+        LocalModelSpec(path=str(tmp_path / "adapter"), base=LocalModelSpec(path=base_dir)), name="adapted"
+    )
     await backend.load()
     try:
         result = await backend.generate(chat(CAPITAL, max_tokens=16))
@@ -222,8 +226,9 @@ async def test_load_errors(tmp_path):
     with pytest.raises(BackendLoadError, match="neither config.json"):
         await LocalChatBackend(LocalModelSpec(path=str(tmp_path / "empty"))).load()
     with pytest.raises(BackendLoadError, match="GGUF file not found"):
-        await LocalChatBackend(LocalModelSpec(path=str(tmp_path / "empty"), gguf_file="x.gguf",
-                                              cache_dir=str(tmp_path / "cache"))).load()
+        await LocalChatBackend(
+            LocalModelSpec(path=str(tmp_path / "empty"), gguf_file="x.gguf", cache_dir=str(tmp_path / "cache"))
+        ).load()
 
 
 async def test_embeddings(embedding_backend):

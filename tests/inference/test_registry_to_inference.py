@@ -26,8 +26,14 @@ def completion(server, completion_id: str) -> orm.Completion | None:
 def test_external_model_serves_and_stores(server, client, upstream, unique):
     client.use_cases.create(key=f"ext-{unique}")
     client.set_default_use_case(f"ext-{unique}")
-    model = client.models.add_external(name=f"Fake {unique}", key=f"fake-{unique}", external_model_id="gpt-test",
-                                       api_key=API_KEY, provider="open_ai", endpoint=upstream.base_url)
+    model = client.models.add_external(
+        name=f"Fake {unique}",
+        key=f"fake-{unique}",
+        external_model_id="gpt-test",
+        api_key=API_KEY,
+        provider="open_ai",
+        endpoint=upstream.base_url,
+    )
     with pytest.raises(NotFoundError, match="not attached"):
         client.chat.create(messages=[{"role": "user", "content": "hi"}], model=model.key)
     client.models.attach(model.key, wait=True, make_default=True)
@@ -36,8 +42,9 @@ def test_external_model_serves_and_stores(server, client, upstream, unique):
     row = completion(server, answer.choices[0].completion_id)
     assert row is not None and row.completion == "echo: hello" and row.model_key == model.key
     assert row.labels == {"k": "v"} and (row.prompt_tokens, row.completion_tokens) == (5, 3)
-    chunks = list(client.chat.create(messages=[{"role": "user", "content": "a b c"}], stream=True,
-                                     stream_include_usage=True))
+    chunks = list(
+        client.chat.create(messages=[{"role": "user", "content": "a b c"}], stream=True, stream_include_usage=True)
+    )
     assert "".join(c.choices[0].delta.content for c in chunks if c.choices) == "echo: a b c"
     assert chunks[-1].usage.completion_tokens == 4
     assert completion(server, chunks[0].choices[0].completion_id).completion == "echo: a b c"
@@ -52,8 +59,14 @@ def test_ab_campaign_routes_and_is_recorded(server, client, upstream, unique):
     client.set_default_use_case(use_case)
     keys = []
     for i in range(2):
-        m = client.models.add_external(name=f"Arm {i} {unique}", key=f"arm{i}-{unique}", external_model_id="gpt-test",
-                                       api_key=API_KEY, provider="open_ai", endpoint=upstream.base_url)
+        m = client.models.add_external(
+            name=f"Arm {i} {unique}",
+            key=f"arm{i}-{unique}",
+            external_model_id="gpt-test",
+            api_key=API_KEY,
+            provider="open_ai",
+            endpoint=upstream.base_url,
+        )
         client.models.attach(m.key, wait=True, make_default=i == 0)
         keys.append(m.key)
     client.feedback.register_key(key=f"good-{unique}", kind="bool")
@@ -65,7 +78,13 @@ def test_ab_campaign_routes_and_is_recorded(server, client, upstream, unique):
     assert row.model_key in keys and answer.choices[0].model == row.model_key
 
     async def count(session):  # noqa: ANN001, ANN202
-        return len((await session.execute(select(orm.Completion.id).where(orm.Completion.ab_campaign_id == uuid.UUID(campaign.id)))).all())
+        return len(
+            (
+                await session.execute(
+                    select(orm.Completion.id).where(orm.Completion.ab_campaign_id == uuid.UUID(campaign.id))
+                )
+            ).all()
+        )
 
     assert in_db(server, count) == 1
 

@@ -54,8 +54,15 @@ def argv_of(backend: VllmBackend) -> list[str]:
 
 
 async def test_serves_chat_stream_and_stops(model_folder: Path) -> None:
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="tiny", command=COMMAND,
-                                   extra_args=["--gpu-memory-utilization", "0.5"], compute={"max_seq_len": 256}))
+    backend = VllmBackend(
+        VllmSpec(
+            model=LocalModelSpec(path=str(model_folder)),
+            name="tiny",
+            command=COMMAND,
+            extra_args=["--gpu-memory-utilization", "0.5"],
+            compute={"max_seq_len": 256},
+        )
+    )
     await backend.load()
     pid = backend.pid
     try:
@@ -88,8 +95,9 @@ async def test_serves_chat_stream_and_stops(model_folder: Path) -> None:
 
 
 async def test_embedding_model_runs_as_pooling(model_folder: Path) -> None:
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="emb", kind="embedding",
-                                   command=COMMAND))
+    backend = VllmBackend(
+        VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="emb", kind="embedding", command=COMMAND)
+    )
     await backend.load()
     try:
         assert argv_of(backend)[-2:] == ["--runner", "pooling"]
@@ -103,8 +111,11 @@ async def test_an_adapter_is_served_as_a_lora_module(model_folder: Path, tmp_pat
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 32, "base_model_name_or_path": str(model_folder)}))
-    spec = VllmSpec(model=LocalModelSpec(path=str(adapter), base=LocalModelSpec(path=str(model_folder))), name="tuned",
-                    command=COMMAND)
+    spec = VllmSpec(
+        model=LocalModelSpec(path=str(adapter), base=LocalModelSpec(path=str(model_folder))),
+        name="tuned",
+        command=COMMAND,
+    )
     backend = VllmBackend(spec)
     await backend.load()
     try:
@@ -118,8 +129,12 @@ async def test_an_adapter_is_served_as_a_lora_module(model_folder: Path, tmp_pat
 
 
 async def test_a_missing_command_says_how_to_install(model_folder: Path) -> None:
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="m", command=["no-such-vllm-cmd"]))
-    with pytest.raises(BackendLoadError, match=r"vLLM is not installed: pip install 'adaptive-engine\[vllm\]' on a GPU machine"):
+    backend = VllmBackend(
+        VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="m", command=["no-such-vllm-cmd"])
+    )
+    with pytest.raises(
+        BackendLoadError, match=r"vLLM is not installed: pip install 'adaptive-engine\[vllm\]' on a GPU machine"
+    ):
         await backend.load()
 
 
@@ -135,8 +150,9 @@ async def test_a_crash_at_start_reports_its_output(tmp_path: Path) -> None:
 
 
 async def test_unknown_arguments_fail_like_vllm(model_folder: Path) -> None:
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="m", command=COMMAND,
-                                   extra_args=["--no-such-flag"]))
+    backend = VllmBackend(
+        VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="m", command=COMMAND, extra_args=["--no-such-flag"])
+    )
     with pytest.raises(BackendLoadError, match=r"exited with code 2(.|\n)*unrecognized arguments: --no-such-flag"):
         await backend.load()
 
@@ -145,8 +161,9 @@ async def test_a_start_that_never_gets_healthy_times_out_and_is_stopped(
     model_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_VLLM_STARTUP_S", "3600")
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="slow", command=COMMAND,
-                                   startup_timeout_s=3))
+    backend = VllmBackend(
+        VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="slow", command=COMMAND, startup_timeout_s=3)
+    )
     with pytest.raises(BackendLoadError, match=r"did not answer /health within 3 s(.|\n)*fake-vllm argv"):
         await backend.load()
     assert backend.pid is not None and not process_alive(backend.pid)
@@ -154,8 +171,9 @@ async def test_a_start_that_never_gets_healthy_times_out_and_is_stopped(
 
 async def test_a_process_that_dies_while_serving_is_reported(model_folder: Path) -> None:
     reasons: list[str] = []
-    backend = VllmBackend(VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="dies", command=COMMAND),
-                          on_exit=reasons.append)
+    backend = VllmBackend(
+        VllmSpec(model=LocalModelSpec(path=str(model_folder)), name="dies", command=COMMAND), on_exit=reasons.append
+    )
     await backend.load()
     os.kill(backend.pid, signal.SIGKILL)
     for _ in range(100):
@@ -198,8 +216,9 @@ def test_server_serves_local_models_through_vllm(database: str | None, tmp_path:
         assert isinstance(backend, VllmBackend) and process_alive(backend.pid)
         answer = client.chat.create(messages=[{"role": "user", "content": "hello vllm"}])
         assert answer.choices[0].message.content == "[tiny-vllm] hello vllm"
-        chunks = list(client.chat.create(messages=[{"role": "user", "content": "x y"}], stream=True,
-                                         stream_include_usage=True))
+        chunks = list(
+            client.chat.create(messages=[{"role": "user", "content": "x y"}], stream=True, stream_include_usage=True)
+        )
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "[tiny-vllm] x y"
         assert chunks[-1].usage.completion_tokens == 3
         pid = backend.pid
@@ -217,12 +236,16 @@ def test_server_serves_local_models_through_vllm(database: str | None, tmp_path:
 
 
 def test_server_marks_the_model_error_when_vllm_is_missing(tmp_path: Path, model_folder: Path) -> None:
-    with vllm_server(tmp_path, None, vllm_command="no-such-vllm-cmd") as live, \
-            Adaptive(live.base_url, api_key=live.api_key) as client:
+    with (
+        vllm_server(tmp_path, None, vllm_command="no-such-vllm-cmd") as live,
+        Adaptive(live.base_url, api_key=live.api_key) as client,
+    ):
         client.use_cases.create(key="nogpu")
         client.set_default_use_case("nogpu")
         client.models.add_local(str(model_folder), name="No vLLM", key="no-vllm")
-        with pytest.raises(APIError, match=r"vLLM is not installed: pip install 'adaptive-engine\[vllm\]' on a GPU machine"):
+        with pytest.raises(
+            APIError, match=r"vLLM is not installed: pip install 'adaptive-engine\[vllm\]' on a GPU machine"
+        ):
             client.models.attach("no-vllm", wait=True)
         model = client.models.get("no-vllm")
         assert model.online == "ERROR" and "vLLM is not installed" in model.error
@@ -245,4 +268,7 @@ def test_server_marks_the_model_error_when_vllm_dies(tmp_path: Path, model_folde
             client.chat.create(messages=[{"role": "user", "content": "hi"}])
         # Deploying again starts a new process.
         client.models.attach(model.key, wait=True)
-        assert client.chat.create(messages=[{"role": "user", "content": "back"}]).choices[0].message.content == "[dies] back"
+        assert (
+            client.chat.create(messages=[{"role": "user", "content": "back"}]).choices[0].message.content
+            == "[dies] back"
+        )

@@ -15,10 +15,14 @@ from tests.support import LiveServer, make_settings, private_postgres_database
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def notify_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with (private_postgres_database() if request.param == "postgresql" else nullcontext(None)) as url:
+    with private_postgres_database() if request.param == "postgresql" else nullcontext(None) as url:
         settings = make_settings(
-            tmp_path_factory.mktemp("notify"), url,
-            notify_timeout_s=1.0, notify_backoff_s=0.05, notify_poll_interval_s=0.05, notify_max_attempts=3,
+            tmp_path_factory.mktemp("notify"),
+            url,
+            notify_timeout_s=1.0,
+            notify_backoff_s=0.05,
+            notify_poll_interval_s=0.05,
+            notify_max_attempts=3,
         )
         with LiveServer(settings) as live:
             yield live

@@ -30,7 +30,12 @@ class HttpReceiver:
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 receiver.requests.append(
-                    {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                    }
                 )
                 status = receiver.fail_with.pop(0) if receiver.fail_with else 200
                 self.send_response(status)
@@ -90,7 +95,11 @@ class SmtpReceiver:
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
                 receiver.messages.append(
-                    {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "data": envelope.content.decode("utf-8", "replace")}
+                    {
+                        "from": envelope.mail_from,
+                        "to": list(envelope.rcpt_tos),
+                        "data": envelope.content.decode("utf-8", "replace"),
+                    }
                 )
                 return "250 OK"
 

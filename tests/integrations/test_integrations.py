@@ -16,19 +16,44 @@ from adaptive_engine.server.notify.sender import EventScope
 from tests.identity.helpers import user_client
 
 
-def _webhook(url: str, *, name: str = "hook", patterns=("job.*",), scope: str = "TEAM", secret: str | None = "s3cret",
-             policy: str | None = None, target_filter=None) -> dict:
+def _webhook(
+    url: str,
+    *,
+    name: str = "hook",
+    patterns=("job.*",),
+    scope: str = "TEAM",
+    secret: str | None = "s3cret",
+    policy: str | None = None,
+    target_filter=None,
+) -> dict:
     subs = [{"topic_pattern": p, "scope": scope, "target_filter": target_filter} for p in patterns]
-    config = {"connection": {"webhook": {"url": url, "method": "POST", "headers": {"Authorization": "Bearer token-xyz"}, "secret": secret}},
-              "notification_settings": {"subscriptions": subs}}
+    config = {
+        "connection": {
+            "webhook": {
+                "url": url,
+                "method": "POST",
+                "headers": {"Authorization": "Bearer token-xyz"},
+                "secret": secret,
+            }
+        },
+        "notification_settings": {"subscriptions": subs},
+    }
     if policy:
         config["delivery_policy"] = policy
     return {"name": name, "provider": "webhook", "config": config}
 
 
 def _job_payload(use_case_id: str = "00000000-0000-0000-0000-000000000001") -> dict:
-    return {"job_update": {"job_id": str(uuid.uuid4()), "job_name": "sft", "job_status": "DONE", "job_progress": 1.0,
-                           "job_started_at": 1700000000, "use_case_id": use_case_id}}
+    return {
+        "job_update": {
+            "job_id": str(uuid.uuid4()),
+            "job_name": "sft",
+            "job_status": "DONE",
+            "job_progress": 1.0,
+            "job_started_at": 1700000000,
+            "use_case_id": use_case_id,
+        }
+    }
 
 
 def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30):  # noqa: ANN202
@@ -40,7 +65,9 @@ def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: fl
         if rows and rows[0].status == status:
             return page
         if time.monotonic() > deadline:
-            raise AssertionError(f"delivery never reached {status}: {[(r.status, r.attempts, r.last_error) for r in rows]}")
+            raise AssertionError(
+                f"delivery never reached {status}: {[(r.status, r.attempts, r.last_error) for r in rows]}"
+            )
         time.sleep(0.05)
 
 
@@ -66,17 +93,54 @@ def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # 
     assert admin.integrations.get(created.id).id == created.id
     assert [i.id for i in admin.integrations.list(team)] == [created.id]
 
-    slack = admin.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
-        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T0/B0/SECRETPATH", "bot_token": "xoxb-1"}}}})
-    assert "SECRETPATH" not in slack.config.connection["webhook_url"] and slack.config.connection["bot_token"] == "********"
-    mail = admin.integrations.create(team, {"name": "mail", "provider": "email", "config": {"connection": {"smtp": {
-        "host": "127.0.0.1", "port": 2525, "username": "u", "password": "pw-secret", "from_email": "ae@example.com",
-        "to_emails": ["ops@example.com"]}}}})
+    slack = admin.integrations.create(
+        team,
+        {
+            "name": "chat",
+            "provider": "slack",
+            "config": {
+                "connection": {
+                    "slack": {"webhook_url": f"{receiver.url}/services/T0/B0/SECRETPATH", "bot_token": "xoxb-1"}
+                }
+            },
+        },
+    )
+    assert (
+        "SECRETPATH" not in slack.config.connection["webhook_url"]
+        and slack.config.connection["bot_token"] == "********"
+    )
+    mail = admin.integrations.create(
+        team,
+        {
+            "name": "mail",
+            "provider": "email",
+            "config": {
+                "connection": {
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": 2525,
+                        "username": "u",
+                        "password": "pw-secret",
+                        "from_email": "ae@example.com",
+                        "to_emails": ["ops@example.com"],
+                    }
+                }
+            },
+        },
+    )
     assert mail.config.provider == "smtp" and "pw-secret" not in mail.model_dump_json()
 
-    updated = admin.integrations.update(created.id, {"name": "renamed", "enabled": False, "config": {
-        "notification_settings": {"subscriptions": [{"topic_pattern": "ab_campaign.*", "scope": "TEAM"}]},
-        "delivery_policy": "singleshot"}})
+    updated = admin.integrations.update(
+        created.id,
+        {
+            "name": "renamed",
+            "enabled": False,
+            "config": {
+                "notification_settings": {"subscriptions": [{"topic_pattern": "ab_campaign.*", "scope": "TEAM"}]},
+                "delivery_policy": "singleshot",
+            },
+        },
+    )
     assert updated.name == "renamed" and not updated.enabled and updated.config.delivery_policy == "singleshot"
     assert [s.topic_pattern for s in updated.config.notification_settings.subscriptions] == ["ab_campaign.*"]
     assert updated.config.connection["url"] == receiver.url  # untouched
@@ -95,14 +159,26 @@ def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # 
         (lambda i: i["config"]["connection"]["webhook"].update(url="not a url"), ValidationError),
         (lambda i: i["config"]["connection"]["webhook"].update(url="ftp://example.com/x"), ValidationError),
         (lambda i: i["config"]["connection"]["webhook"].update(method="DELETE"), ValidationError),
-        (lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Adaptive-Signature": "forged"}), ValidationError),
-        (lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Ok": "a\r\nX-Injected: 1"}), ValidationError),
+        (
+            lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Adaptive-Signature": "forged"}),
+            ValidationError,
+        ),
+        (
+            lambda i: i["config"]["connection"]["webhook"].update(headers={"X-Ok": "a\r\nX-Injected: 1"}),
+            ValidationError,
+        ),
         (lambda i: i["config"]["connection"]["webhook"].update(headers={"Bad Name": "v"}), ValidationError),
         (lambda i: i.update(provider="pager"), ValidationError),
         (lambda i: i.update(provider="slack"), ValidationError),
         (lambda i: i.update(name=""), ValidationError),
-        (lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(topic_pattern="job completed!"), ValidationError),
-        (lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(target_filter=[1, 2]), ValidationError),
+        (
+            lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(topic_pattern="job completed!"),
+            ValidationError,
+        ),
+        (
+            lambda i: i["config"]["notification_settings"]["subscriptions"][0].update(target_filter=[1, 2]),
+            ValidationError,
+        ),
         (lambda i: i["config"].update(delivery_policy="sometimes"), ValidationError),
     ],
 )
@@ -132,7 +208,9 @@ def test_unknown_team_duplicate_name_and_unknown_id(admin: Adaptive, receiver) -
 def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa: ANN001
     team = admin.teams.create(key=f"sig-{uuid.uuid4().hex[:6]}").key
     admin.integrations.create(team, _webhook(receiver.url))
-    result = admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    result = admin.integrations.test_notification(
+        {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}
+    )
     assert result.message.startswith("queued for 1 integration(s)") and result.event_id in result.message
     receiver.wait_for(1)
     request = receiver.requests[0]
@@ -152,12 +230,40 @@ def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa:
 def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:  # noqa: ANN001
     team = admin.teams.create(key=f"chan-{uuid.uuid4().hex[:6]}").key
     subs = {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]}
-    admin.integrations.create(team, {"name": "slack", "provider": "slack", "config": {
-        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}}, "notification_settings": subs}})
-    admin.integrations.create(team, {"name": "mail", "provider": "smtp", "config": {"connection": {"smtp": {
-        "host": "127.0.0.1", "port": smtp.port, "username": "", "password": "", "from_email": "engine@example.com",
-        "to_emails": ["ops@example.com", "ml@example.com"]}}, "notification_settings": subs}})
-    result = admin.integrations.test_notification({"topic": "job.failed", "scope": {"team": team}, "payload": _job_payload()})
+    admin.integrations.create(
+        team,
+        {
+            "name": "slack",
+            "provider": "slack",
+            "config": {
+                "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}},
+                "notification_settings": subs,
+            },
+        },
+    )
+    admin.integrations.create(
+        team,
+        {
+            "name": "mail",
+            "provider": "smtp",
+            "config": {
+                "connection": {
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "username": "",
+                        "password": "",
+                        "from_email": "engine@example.com",
+                        "to_emails": ["ops@example.com", "ml@example.com"],
+                    }
+                },
+                "notification_settings": subs,
+            },
+        },
+    )
+    result = admin.integrations.test_notification(
+        {"topic": "job.failed", "scope": {"team": team}, "payload": _job_payload()}
+    )
     assert result.message.startswith("queued for 2 integration(s)"), result.message
     receiver.wait_for(1)
     assert receiver.requests[0]["path"] == "/services/T/B/X"
@@ -191,8 +297,11 @@ def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:  # n
     receiver.fail_with = [200, 400, 200, 200, 400]
     events = []
     for sent in range(1, 6):  # one at a time: the receiver answers in the order of fail_with
-        events.append(admin.integrations.test_notification(
-            {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}).event_id)
+        events.append(
+            admin.integrations.test_notification(
+                {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}
+            ).event_id
+        )
         receiver.wait_for(sent)
         _wait_status(admin, hook.id, "FAILED" if sent in (2, 5) else "DELIVERED")
     first = admin.integrations.deliveries(hook.id, first=2)
@@ -249,8 +358,10 @@ def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_serve
     mine, other = admin.teams.create(key=f"mine-{suffix}").key, admin.teams.create(key=f"other-{suffix}").key
     uc = admin.use_cases.create(key=f"ev-{suffix}", team=mine)
     hook = admin.integrations.create(mine, _webhook(f"{receiver.url}/mine", patterns=("ab_campaign.*",)))
-    filtered = admin.integrations.create(mine, _webhook(f"{receiver.url}/filtered", name="filtered", patterns=("*",),
-                                                        target_filter={"winner": ["model-b"]}))
+    filtered = admin.integrations.create(
+        mine,
+        _webhook(f"{receiver.url}/filtered", name="filtered", patterns=("*",), target_filter={"winner": ["model-b"]}),
+    )
     admin.integrations.create(other, _webhook(f"{receiver.url}/other", patterns=("*",)))
 
     events = notify_server.app.state.events
@@ -274,8 +385,10 @@ def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> No
     other = admin.teams.create(key=f"perm-other-{suffix}").key
     hook = admin.integrations.create(team, _webhook(receiver.url))
     foreign = admin.integrations.create(other, _webhook(receiver.url))
-    with user_client(admin, notify_server, f"ed-{suffix}@example.com", [(team, "editor")]) as editor, \
-            user_client(admin, notify_server, f"vw-{suffix}@example.com", [(team, "viewer")]) as viewer:
+    with (
+        user_client(admin, notify_server, f"ed-{suffix}@example.com", [(team, "editor")]) as editor,
+        user_client(admin, notify_server, f"vw-{suffix}@example.com", [(team, "viewer")]) as viewer,
+    ):
         assert [i.id for i in editor.integrations.list(team)] == [hook.id]
         editor.integrations.update(hook.id, {"name": "by-editor"})
         with pytest.raises(PermissionDeniedError):
@@ -293,14 +406,16 @@ def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> No
         with pytest.raises(PermissionDeniedError):
             editor.integrations.create(team, _webhook(receiver.url, name="org", scope="ORGANIZATION"))
         with pytest.raises(PermissionDeniedError):
-            editor.integrations.test_notification({"topic": "job.completed", "scope": {"organization": {}}, "payload": {}})
+            editor.integrations.test_notification(
+                {"topic": "job.completed", "scope": {"organization": {}}, "payload": {}}
+            )
         with pytest.raises(PermissionDeniedError):
             editor.integrations.test_notification({"topic": "job.completed", "scope": {"team": other}, "payload": {}})
     assert admin.integrations.get(hook.id).name == "by-editor"
     assert admin.integrations.get(foreign.id).name == "hook"
 
 
-JOB_RECIPE = '''
+JOB_RECIPE = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -311,7 +426,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     if config.fail:
         raise RuntimeError("asked to fail")
     ctx.report_progress(1.0, "done")
-'''
+"""
 
 
 def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # noqa: ANN001
@@ -367,8 +482,14 @@ def test_model_online_is_announced(admin: Adaptive, receiver) -> None:  # noqa: 
     team = admin.teams.create(key=f"online-{suffix}").key
     admin.use_cases.create(key=f"online-{suffix}", team=team)
     admin.integrations.create(team, _webhook(receiver.url, patterns=("model.online",)))
-    model = admin.models.add_external(name=f"Online {suffix}", key=f"online-{suffix}", external_model_id="gpt-test",
-                                      api_key="sk-test", provider="open_ai", endpoint=f"{receiver.url}/v1")
+    model = admin.models.add_external(
+        name=f"Online {suffix}",
+        key=f"online-{suffix}",
+        external_model_id="gpt-test",
+        api_key="sk-test",
+        provider="open_ai",
+        endpoint=f"{receiver.url}/v1",
+    )
     admin.models.attach(model.key, wait=True, use_case=f"online-{suffix}")
     receiver.wait_for(1, timeout=60)
     request = receiver.requests[0]
@@ -393,7 +514,9 @@ def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver)
     for index, auto_deploy in enumerate((True, False)):
         key = f"ab{index}-{suffix}"
         admin.ab_tests.create(key, ok, s.models, auto_deploy=auto_deploy, use_case=s.use_case)
-        add_traffic(notify_server, key, ok, {s.model_ids[0]: [1.0] * 20 + [0.0] * 80, s.model_ids[1]: [1.0] * 90 + [0.0] * 10})
+        add_traffic(
+            notify_server, key, ok, {s.model_ids[0]: [1.0] * 20 + [0.0] * 80, s.model_ids[1]: [1.0] * 90 + [0.0] * 10}
+        )
         evaluate(notify_server)
         assert admin.ab_tests.get(key).status == "DONE"
         receiver.wait_for(index + 1, timeout=60)
@@ -422,12 +545,20 @@ def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) 
     assert rotated and rotated != secret and admin.integrations.get(created.id).signing_secret is None
     admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
     receiver.wait_for(2)
-    assert _signed_with(receiver.requests[1], rotated.encode()) and not _signed_with(receiver.requests[1], secret.encode())
+    assert _signed_with(receiver.requests[1], rotated.encode()) and not _signed_with(
+        receiver.requests[1], secret.encode()
+    )
 
     # A secret the caller chose is never echoed back; other providers have none to rotate.
     assert admin.integrations.create(team, _webhook(receiver.url, name="given")).signing_secret is None
-    slack = admin.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
-        "connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}}}})
+    slack = admin.integrations.create(
+        team,
+        {
+            "name": "chat",
+            "provider": "slack",
+            "config": {"connection": {"slack": {"webhook_url": f"{receiver.url}/services/T/B/X"}}},
+        },
+    )
     assert slack.signing_secret is None
     with pytest.raises(ValidationError):
         admin.integrations.rotate_secret(slack.id)
@@ -445,16 +576,22 @@ def test_user_organization_and_admin_scopes(admin: Adaptive, notify_server, rece
     hooks = {
         "user": admin.integrations.create(team, _webhook(f"{receiver.url}/user", name="user", scope="USER")),
         "org": admin.integrations.create(other, _webhook(f"{receiver.url}/org", name="org", scope="ORGANIZATION")),
-        "admin": admin.integrations.create(other, _webhook(f"{receiver.url}/admin", name="adm", patterns=("model.*",),
-                                                           scope="ADMIN")),
+        "admin": admin.integrations.create(
+            other, _webhook(f"{receiver.url}/admin", name="adm", patterns=("model.*",), scope="ADMIN")
+        ),
     }
     events = notify_server.app.state.events
     events.publish_from_thread("job.completed", EventScope(users=[uuid.UUID(member.id)]), {"jobId": "for-member"})
     events.publish_from_thread("job.completed", EventScope(users=[uuid.UUID(outsider.id)]), {"jobId": "for-outsider"})
     events.publish_from_thread("model.error", EventScope(admin=True), {"modelKey": f"m-{suffix}"})
     receiver.wait_for(4)
-    got = {name: sorted(d.message["payload"].get("jobId") or d.message["payload"]["modelKey"]
-                        for d in admin.integrations.deliveries(hook.id).nodes) for name, hook in hooks.items()}
+    got = {
+        name: sorted(
+            d.message["payload"].get("jobId") or d.message["payload"]["modelKey"]
+            for d in admin.integrations.deliveries(hook.id).nodes
+        )
+        for name, hook in hooks.items()
+    }
     assert got == {"user": ["for-member"], "org": ["for-member", "for-outsider"], "admin": [f"m-{suffix}"]}
     assert sorted(r["path"] for r in receiver.requests) == ["/admin", "/org", "/org", "/user"]
     for hook in hooks.values():  # an ORGANIZATION hook would hear the next tests' events

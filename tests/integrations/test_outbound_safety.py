@@ -23,7 +23,9 @@ METADATA_AS_NUMBER = "0xa9fea9fe"
 
 
 def _notify(client: Adaptive, team: str) -> None:
-    client.integrations.test_notification({"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()})
+    client.integrations.test_notification(
+        {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,8 +53,9 @@ def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: 
     with pytest.raises(ValidationError):
         admin.integrations.create(team, _webhook(url))
     with pytest.raises(ValidationError):
-        admin.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
-            "connection": {"slack": {"webhook_url": url}}}})
+        admin.integrations.create(
+            team, {"name": "chat", "provider": "slack", "config": {"connection": {"slack": {"webhook_url": url}}}}
+        )
     assert admin.integrations.list(team) == []
     hook = admin.integrations.create(team, _webhook(receiver.url))
     with pytest.raises(ValidationError):
@@ -139,8 +142,13 @@ def test_outbox_event_over_the_size_limit_fails_its_delivery(admin: Adaptive, no
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adaptive]:
     settings = make_settings(
-        tmp_path_factory.mktemp("strict"), None, allow_private_networks=False, notify_timeout_s=1.0,
-        notify_backoff_s=0.05, notify_poll_interval_s=0.05, notify_max_attempts=3,
+        tmp_path_factory.mktemp("strict"),
+        None,
+        allow_private_networks=False,
+        notify_timeout_s=1.0,
+        notify_backoff_s=0.05,
+        notify_poll_interval_s=0.05,
+        notify_max_attempts=3,
     )
     with LiveServer(settings) as live, Adaptive(live.base_url, api_key=live.api_key, max_retries=0) as client:
         yield client
@@ -152,9 +160,25 @@ def test_private_networks_refused_when_the_setting_says_so(strict: Adaptive, rec
         with pytest.raises(ValidationError, match="ALLOW_PRIVATE_NETWORKS"):
             strict.integrations.create(team, _webhook(url))
     with pytest.raises(ValidationError, match="ALLOW_PRIVATE_NETWORKS"):
-        strict.integrations.create(team, {"name": "mail", "provider": "smtp", "config": {"connection": {"smtp": {
-            "host": "127.0.0.1", "port": 25, "username": "", "password": "", "from_email": "a@example.com",
-            "to_emails": ["b@example.com"]}}}})
+        strict.integrations.create(
+            team,
+            {
+                "name": "mail",
+                "provider": "smtp",
+                "config": {
+                    "connection": {
+                        "smtp": {
+                            "host": "127.0.0.1",
+                            "port": 25,
+                            "username": "",
+                            "password": "",
+                            "from_email": "a@example.com",
+                            "to_emails": ["b@example.com"],
+                        }
+                    }
+                },
+            },
+        )
     assert strict.integrations.list(team) == []
     # A name is resolved at delivery: localhost is refused there, and nothing reaches the receiver.
     hook = strict.integrations.create(team, _webhook(f"http://localhost:{receiver.port}/hook"))

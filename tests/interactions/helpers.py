@@ -22,7 +22,9 @@ def seed_models(server: LiveServer, *keys: str) -> None:
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 for key in keys:
-                    session.add(Model(id=uuid.uuid4(), key=key, name=key, kind="chat", provider="open_ai", is_external=True))
+                    session.add(
+                        Model(id=uuid.uuid4(), key=key, name=key, kind="chat", provider="open_ai", is_external=True)
+                    )
         finally:
             await engine.dispose()
 
@@ -39,10 +41,20 @@ def seed_ab_campaign(server: LiveServer, use_case: str, metric: str, key: str) -
         engine = create_engine(server.settings.resolved_database_url)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
-                use_case_id = (await session.execute(select(orm.UseCase.id).where(orm.UseCase.key == use_case))).scalar_one()
+                use_case_id = (
+                    await session.execute(select(orm.UseCase.id).where(orm.UseCase.key == use_case))
+                ).scalar_one()
                 metric_id = (await session.execute(select(orm.Metric.id).where(orm.Metric.key == metric))).scalar_one()
-                campaign = orm.AbCampaign(id=uuid.uuid4(), key=key, name=key, use_case_id=use_case_id, metric_id=metric_id,
-                                          feedback_type="DIRECT", traffic_split=1.0, status="DONE")
+                campaign = orm.AbCampaign(
+                    id=uuid.uuid4(),
+                    key=key,
+                    name=key,
+                    use_case_id=use_case_id,
+                    metric_id=metric_id,
+                    feedback_type="DIRECT",
+                    traffic_split=1.0,
+                    status="DONE",
+                )
                 session.add(campaign)
                 return str(campaign.id)
         finally:
@@ -52,7 +64,9 @@ def seed_ab_campaign(server: LiveServer, use_case: str, metric: str, key: str) -
 
 
 def rest(server: LiveServer, path: str, body: object) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30)
+    return httpx.post(
+        f"{server.base_url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {server.api_key}"}, timeout=30
+    )
 
 
 def graphql(server: LiveServer, query: str, variables: dict | None = None) -> dict:

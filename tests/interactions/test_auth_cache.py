@@ -45,7 +45,9 @@ def test_commits_to_identity_tables_invalidate(tmp_path: Path) -> None:
             assert cache.get(token) is not None
             # An ORM-enabled UPDATE of api_keys (as revoking does) drops it once committed.
             async with unit_of_work(maker) as session:
-                await session.execute(update(ApiKey).where(ApiKey.key_hash == hash_api_key(token)).values(name="renamed"))
+                await session.execute(
+                    update(ApiKey).where(ApiKey.key_hash == hash_api_key(token)).values(name="renamed")
+                )
             assert cache.get(token) is None
             await login()
             # A flushed change to a role drops it too; a rolled back one does not.

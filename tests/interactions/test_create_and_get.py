@@ -30,7 +30,10 @@ def test_create_and_get(client, server, use_case: str, unique: str) -> None:  # 
         messages=messages,
         completion="Paris.",
         model=f"gpt-{unique}",
-        feedbacks=[{"feedback_key": f"ok-{unique}", "value": True, "details": "right"}, {"feedback_key": f"score-{unique}", "value": 0.9}],
+        feedbacks=[
+            {"feedback_key": f"ok-{unique}", "value": True, "details": "right"},
+            {"feedback_key": f"score-{unique}", "value": 0.9},
+        ],
         user=user,
         session_id=session_id,
         labels={"country": "fr", "channel": "web"},
@@ -46,7 +49,10 @@ def test_create_and_get(client, server, use_case: str, unique: str) -> None:  # 
     assert got.session_id == str(session_id) and got.user_id == str(user)
     assert got.created_at == 1708509063
     assert got.metadata.system == "Be brief."
-    assert sorted((f.metric.key, f.value) for f in got.direct_feedbacks) == [(f"ok-{unique}", 1.0), (f"score-{unique}", 0.9)]
+    assert sorted((f.metric.key, f.value) for f in got.direct_feedbacks) == [
+        (f"ok-{unique}", 1.0),
+        (f"score-{unique}", 0.9),
+    ]
     assert {f.id for f in got.direct_feedbacks} == set(out.feedback_ids)
     # A session id is made up when none is given.
     plain = client.interactions.create(messages=msgs(), completion="Paris")
@@ -73,11 +79,17 @@ def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: s
     with pytest.raises(NotFoundError):
         client.interactions.create(messages=msgs(), completion="x", model=f"nope-{unique}")
     with pytest.raises(NotFoundError):
-        client.interactions.create(messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"nope-{unique}", "value": 1}])
+        client.interactions.create(
+            messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"nope-{unique}", "value": 1}]
+        )
     with pytest.raises(ValidationError):
-        client.interactions.create(messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"ok-{unique}", "value": 0.5}])
+        client.interactions.create(
+            messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"ok-{unique}", "value": 0.5}]
+        )
     with pytest.raises(ValidationError):
-        client.interactions.create(messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"score-{unique}", "value": "high"}])
+        client.interactions.create(
+            messages=msgs(), completion="x", feedbacks=[{"feedback_key": f"score-{unique}", "value": "high"}]
+        )
     with pytest.raises(ValidationError):
         client.interactions.create(messages=msgs(), completion="x", created_at="yesterday")
     with pytest.raises(NotFoundError):
@@ -86,7 +98,9 @@ def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: s
     seed_ab_campaign(server, f"elsewhere-{unique}", f"ok-{unique}", f"camp-else-{unique}")
     with pytest.raises(ValidationError, match="another use case"):
         client.interactions.create(messages=msgs(), completion="x", ab_campaign=f"camp-else-{unique}")
-    missing_content = rest(server, "/interactions", {"use_case": use_case, "completion": "x", "messages": [{"role": "user"}]})
+    missing_content = rest(
+        server, "/interactions", {"use_case": use_case, "completion": "x", "messages": [{"role": "user"}]}
+    )
     assert missing_content.status_code == 400 and "content" in missing_content.json()["error"]["message"]
     assert client.interactions.list().total_count == before
 
@@ -98,7 +112,9 @@ def test_batch_is_all_or_nothing_and_names_the_bad_row(client, server, use_case:
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "INVALID_INPUT" and "interactions[2].feedbacks[0]" in error["message"]
-    missing_key = rest(server, "/interactions", [good, {**good, "feedbacks": [{"metric": f"nope-{unique}", "value": 1}]}])
+    missing_key = rest(
+        server, "/interactions", [good, {**good, "feedbacks": [{"metric": f"nope-{unique}", "value": 1}]}]
+    )
     assert missing_key.status_code == 404 and "interactions[1]" in missing_key.json()["error"]["message"]
     no_content = rest(server, "/interactions", [good, {**good, "messages": [{"role": "user", "content": None}]}])
     assert no_content.status_code == 400 and "interactions[1].messages[0]" in no_content.json()["error"]["message"]
@@ -115,7 +131,12 @@ def test_async_client(server, use_case: str, unique: str) -> None:  # noqa: ANN0
     async def run() -> None:
         async with AsyncAdaptive(server.base_url, api_key=server.api_key) as client:
             client.set_default_use_case(use_case)
-            outs = await asyncio.gather(*[client.interactions.create(messages=msgs(), completion=str(i), labels={"async": unique}) for i in range(20)])
+            outs = await asyncio.gather(
+                *[
+                    client.interactions.create(messages=msgs(), completion=str(i), labels={"async": unique})
+                    for i in range(20)
+                ]
+            )
             await client.feedback.log_metric(1, outs[0].completion_id, f"ok-{unique}")
             page = await client.interactions.list(filters={"labels": [{"key": "async"}]}, page={"first": 50})
             assert page.total_count == 20

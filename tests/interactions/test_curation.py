@@ -25,12 +25,19 @@ def _labels(interaction) -> dict[str, str]:  # noqa: ANN001
 
 
 def test_labels_and_metadata(client: Adaptive, use_case: str) -> None:
-    created = client.interactions.create(messages=[{"role": "user", "content": "hi"}], completion="hello",
-                                         labels={"split": "train", "lang": "en"})
+    created = client.interactions.create(
+        messages=[{"role": "user", "content": "hi"}], completion="hello", labels={"split": "train", "lang": "en"}
+    )
     cid = created.completion_id
-    updated = client.interactions.update_completion(cid, add_labels={"reviewed": "yes", "split": "test"},
-                                                    remove_labels={"lang": "en"}, metadata={"reward": {"ref": "x"}})
-    assert _labels(updated) == {"split": "test", "reviewed": "yes"} and updated.user_metadata == {"reward": {"ref": "x"}}
+    updated = client.interactions.update_completion(
+        cid,
+        add_labels={"reviewed": "yes", "split": "test"},
+        remove_labels={"lang": "en"},
+        metadata={"reward": {"ref": "x"}},
+    )
+    assert _labels(updated) == {"split": "test", "reviewed": "yes"} and updated.user_metadata == {
+        "reward": {"ref": "x"}
+    }
     got = client.interactions.get(cid)
     assert _labels(got) == {"split": "test", "reviewed": "yes"} and got.user_metadata == {"reward": {"ref": "x"}}
     assert _labels(client.interactions.update_completion(cid, set_labels={"only": "this"})) == {"only": "this"}
@@ -49,8 +56,9 @@ def test_labels_and_metadata(client: Adaptive, use_case: str) -> None:
     ],
 )
 def test_bad_updates_change_nothing(client: Adaptive, use_case: str, kwargs: dict, message: str) -> None:
-    created = client.interactions.create(messages=[{"role": "user", "content": "hi"}], completion="hello",
-                                         labels={"lang": "en"})
+    created = client.interactions.create(
+        messages=[{"role": "user", "content": "hi"}], completion="hello", labels={"lang": "en"}
+    )
     with pytest.raises(errors.ValidationError, match=message):
         client.interactions.update_completion(created.completion_id, **kwargs)
     assert _labels(client.interactions.get(created.completion_id)) == {"lang": "en"}
@@ -76,8 +84,11 @@ def test_feedback_added_and_corrected(server: LiveServer, client: Adaptive, use_
     feedbacks = client.interactions.get(created.completion_id).direct_feedbacks
     assert [(f.value, f.details) for f in feedbacks] == [(0.75, "second look")]
     # Statistics read the hourly roll-ups: the corrected value replaced the first one there too.
-    stats = graphql(server, """query($f: FeedbackStatisticsFilter!) { feedbackStatistics(filter: $f) { count mean min max } }""",
-                    {"f": {"useCase": use_case, "metric": key}})
+    stats = graphql(
+        server,
+        """query($f: FeedbackStatisticsFilter!) { feedbackStatistics(filter: $f) { count mean min max } }""",
+        {"f": {"useCase": use_case, "metric": key}},
+    )
     assert not stats.get("errors"), stats
     assert stats["data"]["feedbackStatistics"] == [{"count": 1, "mean": 0.75, "min": 0.75, "max": 0.75}]
     with pytest.raises(errors.ValidationError, match="value"):
@@ -92,9 +103,14 @@ def test_session_history_and_siblings(server: LiveServer, client: Adaptive, use_
     session_id = uuid.uuid4()
     turns = []
     for i in range(3):
-        turns.append(client.interactions.create(messages=[{"role": "user", "content": f"turn {i}"}],
-                                                completion=f"answer {i}", session_id=session_id,
-                                                created_at=f"2026-01-01T00:00:0{i}Z").completion_id)
+        turns.append(
+            client.interactions.create(
+                messages=[{"role": "user", "content": f"turn {i}"}],
+                completion=f"answer {i}",
+                session_id=session_id,
+                created_at=f"2026-01-01T00:00:0{i}Z",
+            ).completion_id
+        )
     client.interactions.create(messages=[{"role": "user", "content": "turn 2"}], completion="another answer")
     query = """query($u: IdOrKey!, $id: UUID!, $f: ListCompletionsFilterInput!) { completion(useCase: $u, id: $id) {
         session { id turns { id completion } } history { level completionId prompt completion }
@@ -104,7 +120,12 @@ def test_session_history_and_siblings(server: LiveServer, client: Adaptive, use_
     got = body["data"]["completion"]
     assert got["session"]["id"] == str(session_id)
     assert [t["completion"] for t in got["session"]["turns"]] == ["answer 0", "answer 1", "answer 2"]
-    assert [(h["level"], h["prompt"], h["completion"]) for h in got["history"]] == [(1, "turn 1", "answer 1"), (2, "turn 0", "answer 0")]
+    assert [(h["level"], h["prompt"], h["completion"]) for h in got["history"]] == [
+        (1, "turn 1", "answer 1"),
+        (2, "turn 0", "answer 0"),
+    ]
     assert got["siblingsCount"] == 1 and got["hasUserMetadata"] is False
-    narrowed = graphql(server, query, {"u": use_case, "id": str(turns[2]), "f": {"useCase": use_case, "sessionId": str(session_id)}})
+    narrowed = graphql(
+        server, query, {"u": use_case, "id": str(turns[2]), "f": {"useCase": use_case, "sessionId": str(session_id)}}
+    )
     assert narrowed["data"]["completion"]["siblingsCount"] == 0

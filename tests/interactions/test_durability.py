@@ -25,8 +25,20 @@ KILL_AFTER = 300  # acknowledged events
 def start_server(data_dir: Path, database: str | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false"}
-    command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(data_dir), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "adaptive_engine.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+    ]
     if database:
         command += ["--database-url", database]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -44,8 +56,12 @@ def start_server(data_dir: Path, database: str | None) -> tuple[subprocess.Popen
 
 
 def gql(url: str, query: str, variables: dict | None = None) -> dict:
-    body = httpx.post(f"{url}/api/graphql", json={"query": query, "variables": variables or {}},
-                      headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()
+    body = httpx.post(
+        f"{url}/api/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    ).json()
     assert not body.get("errors"), body
     return body["data"]
 
@@ -61,17 +77,23 @@ async def burst(url: str, use_case: str, metric: str, process: subprocess.Popen)
         while not killed.is_set():
             i += 1
             try:
-                r = await client.post("/api/v1/interactions", json={
-                    "use_case": use_case, "completion": f"w{n}-{i}",
-                    "messages": [{"role": "user", "content": f"question {n}-{i}"}],
-                    "feedbacks": [{"metric": metric, "value": i % 2}],
-                })
+                r = await client.post(
+                    "/api/v1/interactions",
+                    json={
+                        "use_case": use_case,
+                        "completion": f"w{n}-{i}",
+                        "messages": [{"role": "user", "content": f"question {n}-{i}"}],
+                        "feedbacks": [{"metric": metric, "value": i % 2}],
+                    },
+                )
                 if r.status_code != 201:
                     return
                 body = r.json()
                 completions.add(body["completion_id"])
                 feedbacks.update(body["feedback_ids"])
-                r = await client.post("/api/v1/feedback", json={"completion_id": body["completion_id"], "metric": metric, "value": 1})
+                r = await client.post(
+                    "/api/v1/feedback", json={"completion_id": body["completion_id"], "metric": metric, "value": 1}
+                )
                 if r.status_code != 201:
                     return
                 feedbacks.add(r.json()["feedback_id"])
@@ -82,8 +104,12 @@ async def burst(url: str, use_case: str, metric: str, process: subprocess.Popen)
                 process.send_signal(signal.SIGKILL)
                 killed.set()
 
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30,
-                                 limits=httpx.Limits(max_connections=WORKERS)) as client:
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+        limits=httpx.Limits(max_connections=WORKERS),
+    ) as client:
         await asyncio.gather(*[worker(client, n) for n in range(WORKERS)])
     return completions, feedbacks
 
@@ -93,8 +119,16 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, database: str | Non
     suffix = uuid.uuid4().hex[:8]
     use_case, metric = f"dur-{suffix}", f"dur-ok-{suffix}"
     try:
-        gql(url, "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }", {"i": {"key": use_case, "name": use_case}})
-        gql(url, "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }", {"i": {"key": metric, "name": metric, "kind": "BOOL"}})
+        gql(
+            url,
+            "mutation($i: UseCaseCreate!) { createUseCase(input: $i) { id } }",
+            {"i": {"key": use_case, "name": use_case}},
+        )
+        gql(
+            url,
+            "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }",
+            {"i": {"key": metric, "name": metric, "kind": "BOOL"}},
+        )
         completions, feedbacks = asyncio.run(burst(url, use_case, metric, process))
         process.wait(timeout=30)
         assert process.returncode == -signal.SIGKILL
@@ -110,16 +144,21 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, database: str | Non
         stored_feedbacks: set[str] = set()
         after = None
         while True:
-            data = gql(url, """query($f: ListCompletionsFilterInput!, $p: CursorPageInput) {
+            data = gql(
+                url,
+                """query($f: ListCompletionsFilterInput!, $p: CursorPageInput) {
                 completions(filter: $f, page: $p) { pageInfo { hasNextPage endCursor } nodes { id directFeedbacks { id } } } }""",
-                       {"f": {"useCase": use_case}, "p": {"first": 1000, **({"after": after} if after else {})}})["completions"]
+                {"f": {"useCase": use_case}, "p": {"first": 1000, **({"after": after} if after else {})}},
+            )["completions"]
             for node in data["nodes"]:
                 stored_completions.add(node["id"])
                 stored_feedbacks.update(f["id"] for f in node["directFeedbacks"])
             if not data["pageInfo"]["hasNextPage"]:
                 break
             after = data["pageInfo"]["endCursor"]
-        assert completions <= stored_completions, f"{len(completions - stored_completions)} acknowledged interactions lost"
+        assert completions <= stored_completions, (
+            f"{len(completions - stored_completions)} acknowledged interactions lost"
+        )
         assert feedbacks <= stored_feedbacks, f"{len(feedbacks - stored_feedbacks)} acknowledged feedbacks lost"
     finally:
         process.terminate()

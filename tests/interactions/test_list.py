@@ -32,14 +32,29 @@ def traffic(client, server, unique: str) -> dict:  # noqa: ANN001
     ids = []
     for i, (model, prompt, session, labels, score, day) in enumerate(spec):
         out = client.interactions.create(
-            messages=msgs(f"prompt {prompt}"), completion=f"answer {i}", model=model, session_id=session,
-            labels=labels, created_at=f"{day}T12:00:00Z", user=user if i == 0 else None,
+            messages=msgs(f"prompt {prompt}"),
+            completion=f"answer {i}",
+            model=model,
+            session_id=session,
+            labels=labels,
+            created_at=f"{day}T12:00:00Z",
+            user=user if i == 0 else None,
             ab_campaign=(campaign if i == 4 else f"camp-{unique}") if i in (4, 5) else None,
             feedbacks=[{"feedback_key": f"score-{unique}", "value": score}] if score is not None else None,
         )
         ids.append(out.completion_id)
     client.feedback.log_preference(f"pref-{unique}", ids[0], ids[3])
-    return {"uc": uc, "a": a, "b": b, "ids": ids, "s1": s1, "s2": s2, "user": user, "campaign": campaign, "unique": unique}
+    return {
+        "uc": uc,
+        "a": a,
+        "b": b,
+        "ids": ids,
+        "s1": s1,
+        "s2": s2,
+        "user": user,
+        "campaign": campaign,
+        "unique": unique,
+    }
 
 
 def _ids(page) -> list[str]:  # noqa: ANN001
@@ -56,20 +71,35 @@ def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
     assert _ids(client.interactions.list(filters={"completion_id": ids[2]})) == [ids[2]]
     window = {"from_": "2024-01-02T00:00:00Z", "to": 1704456000000}  # ms epoch: 2024-01-05T12:00:00Z
     assert _ids(client.interactions.list(filters={"timerange": window})) == ids[4:0:-1]
-    assert set(_ids(client.interactions.list(filters={"labels": [{"key": "env", "value": ["prod"]}]}))) == {ids[0], ids[2], ids[4]}
+    assert set(_ids(client.interactions.list(filters={"labels": [{"key": "env", "value": ["prod"]}]}))) == {
+        ids[0],
+        ids[2],
+        ids[4],
+    }
     assert set(_ids(client.interactions.list(filters={"labels": [{"key": "env"}]}))) == {ids[0], ids[1], ids[2], ids[4]}
-    assert _ids(client.interactions.list(filters={"labels": [{"key": "env", "value": ["prod"]}, {"key": "team"}]})) == [ids[4]]
+    assert _ids(client.interactions.list(filters={"labels": [{"key": "env", "value": ["prod"]}, {"key": "team"}]})) == [
+        ids[4]
+    ]
     assert set(_ids(client.interactions.list(filters={"ab_campaign": traffic["campaign"]}))) == {ids[4], ids[5]}
     assert set(_ids(client.interactions.list(filters={"ab_campaign": f"camp-{u}"}))) == {ids[4], ids[5]}
     assert client.interactions.list(filters={"source": ["LIVE"]}).total_count == 0
     assert client.interactions.list(filters={"source": ["OFFLINE"]}).total_count == 6
-    assert set(_ids(client.interactions.list(filters={"feedbacks": [{"metric": f"score-{u}"}]}))) == {ids[0], ids[1], ids[3], ids[4]}
-    ranged = client.interactions.list(filters={"feedbacks": [{"metric": f"score-{u}", "value": {"gte": 0.5, "lt": 0.9}}]})
+    assert set(_ids(client.interactions.list(filters={"feedbacks": [{"metric": f"score-{u}"}]}))) == {
+        ids[0],
+        ids[1],
+        ids[3],
+        ids[4],
+    }
+    ranged = client.interactions.list(
+        filters={"feedbacks": [{"metric": f"score-{u}", "value": {"gte": 0.5, "lt": 0.9}}]}
+    )
     assert set(_ids(ranged)) == {ids[3], ids[4]}
     assert set(_ids(client.interactions.list(filters={"comparisons": [{"metric": f"pref-{u}"}]}))) == {ids[0], ids[3]}
     assert set(_ids(client.interactions.list(filters={"prompt": "PROMPT P2"}))) == {ids[2], ids[4], ids[5]}
     assert _ids(client.interactions.list(filters={"completion": "answer 3"})) == [ids[3]]
-    combined = client.interactions.list(filters={"models": [traffic["a"]], "session_id": traffic["s1"], "labels": [{"key": "env", "value": ["dev"]}]})
+    combined = client.interactions.list(
+        filters={"models": [traffic["a"]], "session_id": traffic["s1"], "labels": [{"key": "env", "value": ["dev"]}]}
+    )
     assert _ids(combined) == [ids[1]]
     with pytest.raises(NotFoundError):
         client.interactions.list(filters={"feedbacks": [{"metric": f"nope-{u}"}]})
@@ -80,10 +110,12 @@ def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
 def test_advanced_filter_expression(server, traffic: dict) -> None:  # noqa: ANN001
     query = """query($f: ListCompletionsFilterInput!) { completions(filter: $f, page: {first: 50}) { totalCount nodes { id } } }"""
     ids, u = traffic["ids"], traffic["unique"]
-    expression = {"or": [
-        {"and": [{"model": {"eq": traffic["b"]}}, {"not": {"label": {"key": "env"}}}]},
-        {"feedbacks": {"metric": f"score-{u}", "value": {"gt": 0.8}}},
-    ]}
+    expression = {
+        "or": [
+            {"and": [{"model": {"eq": traffic["b"]}}, {"not": {"label": {"key": "env"}}}]},
+            {"feedbacks": {"metric": f"score-{u}", "value": {"gt": 0.8}}},
+        ]
+    }
     data = graphql(server, query, {"f": {"useCase": traffic["uc"], "advancedFilter": expression}})["data"]
     assert {n["id"] for n in data["completions"]["nodes"]} == {ids[3], ids[5], ids[0]}
     by_label = {"label": {"key": "env", "value": {"in": ["dev", "prod"], "neq": "prod"}}}
@@ -97,7 +129,9 @@ def test_order_and_pages(client, traffic: dict) -> None:  # noqa: ANN001
     assert _ids(oldest_first) == ids
     seen, after = [], None
     while True:
-        page = client.interactions.list(page={"first": 4, **({"after": after} if after else {})}, order=[{"field": "created_at", "order": "ASC"}])
+        page = client.interactions.list(
+            page={"first": 4, **({"after": after} if after else {})}, order=[{"field": "created_at", "order": "ASC"}]
+        )
         seen += _ids(page)
         if not page.page_info.has_next_page:
             break
@@ -143,7 +177,10 @@ def test_group_by_model_and_prompt(client, traffic: dict) -> None:  # noqa: ANN0
     paged = client.interactions.list(group_by="prompt", page={"first": 1}, order=[{"field": "count", "order": "DESC"}])
     assert paged.total_count == 2 and len(paged.nodes) == 1 and paged.nodes[0].count == 3
     assert paged.page_info.has_next_page
-    following = client.interactions.list(group_by="prompt", page={"first": 1, "after": paged.page_info.end_cursor},
-                                         order=[{"field": "count", "order": "DESC"}])
+    following = client.interactions.list(
+        group_by="prompt",
+        page={"first": 1, "after": paged.page_info.end_cursor},
+        order=[{"field": "count", "order": "DESC"}],
+    )
     assert len(following.nodes) == 1 and following.nodes[0].key != paged.nodes[0].key
     assert not following.page_info.has_next_page

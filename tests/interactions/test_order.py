@@ -37,7 +37,9 @@ def _set_usage(server: LiveServer, usage: dict[str, dict]) -> None:
         try:
             async with unit_of_work(create_sessionmaker(engine)) as session:
                 for completion_id, values in usage.items():
-                    await session.execute(update(orm.Completion).where(orm.Completion.id == uuid.UUID(completion_id)).values(**values))
+                    await session.execute(
+                        update(orm.Completion).where(orm.Completion.id == uuid.UUID(completion_id)).values(**values)
+                    )
         finally:
             await engine.dispose()
 
@@ -52,10 +54,17 @@ def logged(client, server, unique: str) -> dict:  # noqa: ANN001
     seed_models(server, *models)
     rows, usage = {}, {}
     for i, (text, model, day, cost, latency, tokens) in enumerate(ROWS):
-        out = client.interactions.create(messages=msgs(f"prompt {i % 3}"), completion=text, model=models[model],
-                                         created_at=f"{day}T12:00:00Z")
+        out = client.interactions.create(
+            messages=msgs(f"prompt {i % 3}"), completion=text, model=models[model], created_at=f"{day}T12:00:00Z"
+        )
         usage[out.completion_id] = {"cost": cost, "latency_ms": latency, "prompt_tokens": tokens}
-        rows[out.completion_id] = {"completion": text, "model": models[model], "created_at": day, "id": out.completion_id, **usage[out.completion_id]}
+        rows[out.completion_id] = {
+            "completion": text,
+            "model": models[model],
+            "created_at": day,
+            "id": out.completion_id,
+            **usage[out.completion_id],
+        }
     _set_usage(server, usage)
     for node in client.interactions.list(page={"first": 100}).nodes:
         rows[node.id]["prompt_hash"] = node.prompt_hash
@@ -86,8 +95,16 @@ def _walk(client, order: list, size: int, backwards: bool = False) -> list[str]:
             cursor = page.page_info.end_cursor
 
 
-FIELDS = [("completion", "completion"), ("model", "model"), ("createdAt", "created_at"), ("cost", "cost"),
-          ("latency_ms", "latency_ms"), ("promptTokens", "prompt_tokens"), ("prompt_hash", "prompt_hash"), ("id", "id")]
+FIELDS = [
+    ("completion", "completion"),
+    ("model", "model"),
+    ("createdAt", "created_at"),
+    ("cost", "cost"),
+    ("latency_ms", "latency_ms"),
+    ("promptTokens", "prompt_tokens"),
+    ("prompt_hash", "prompt_hash"),
+    ("id", "id"),
+]
 
 
 @pytest.mark.parametrize(("field", "key"), FIELDS)
@@ -108,6 +125,8 @@ def test_order_refusals(client, logged: dict) -> None:  # noqa: ANN001
     by_cost = client.interactions.list(order=[{"field": "cost", "order": "ASC"}], page={"first": 2})
     # A cursor made under one ordering is refused under another, rather than silently misplacing the page.
     with pytest.raises(ValidationError, match="cost"):
-        client.interactions.list(order=[{"field": "model", "order": "ASC"}], page={"first": 2, "after": by_cost.page_info.end_cursor})
+        client.interactions.list(
+            order=[{"field": "model", "order": "ASC"}], page={"first": 2, "after": by_cost.page_info.end_cursor}
+        )
     with pytest.raises(ValidationError):
         client.interactions.list(order=[{"field": "cost", "order": "ASC"}], page={"first": 2, "after": "not-a-cursor"})

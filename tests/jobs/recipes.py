@@ -1,6 +1,6 @@
 """Recipe sources used by the job tests."""
 
-WORKER = '''
+WORKER = """
 import json
 from pathlib import Path
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
@@ -28,9 +28,9 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text("{}")
         ctx.register_model(folder, config.model_key, name="Trained")
-'''
+"""
 
-FAILING = '''
+FAILING = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -40,9 +40,9 @@ class Config(InputConfig):
 async def main(config: Config, ctx: RecipeContext) -> None:
     print("about to fail", flush=True)
     raise ValueError("the data is not what I expected")
-'''
+"""
 
-SLEEPER = '''
+SLEEPER = """
 import asyncio
 import subprocess
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
@@ -56,9 +56,9 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     (ctx.work_dir / "child.pid").write_text(str(child.pid))
     ctx.report_progress(0.1, "sleeping")
     await asyncio.sleep(config.seconds)
-'''
+"""
 
-QUICK = '''
+QUICK = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -67,9 +67,9 @@ class Config(InputConfig):
 @recipe_main
 def main(config: Config, ctx: RecipeContext) -> None:
     print("quick", config.n)
-'''
+"""
 
-SNOOP = '''
+SNOOP = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 from adaptive_engine.sdk import errors
 
@@ -85,10 +85,10 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         print("other use case hidden", flush=True)
         return
     raise RuntimeError("the job key could read another use case")
-'''
+"""
 
 # Hands its key to the test (through its work folder) and waits to be canceled.
-KEY_HOLDER = '''
+KEY_HOLDER = """
 import asyncio
 import os
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
@@ -102,4 +102,4 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     (ctx.work_dir / "key.tmp").write_text(os.environ["ADAPTIVE_API_KEY"])
     (ctx.work_dir / "key.tmp").rename(ctx.work_dir / "key")
     await asyncio.sleep(config.seconds)
-'''
+"""

@@ -31,7 +31,13 @@ def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"prompt": "q", "completion": "a"}))
     client.datasets.upload(str(rows), "rows", use_case=use_case)
-    before = (client.users.list(), client.teams.list(), client.roles.list(), client.use_cases.list(), client.api_keys.list())
+    before = (
+        client.users.list(),
+        client.teams.list(),
+        client.roles.list(),
+        client.use_cases.list(),
+        client.api_keys.list(),
+    )
     with job_key(client, server, tmp_path, use_case) as (_, as_job):
         # What the job does on its own use case still works.
         assert as_job.use_cases.get().key == use_case
@@ -66,11 +72,19 @@ def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp
             lambda: as_job.datasets.list(use_case=other),
             lambda: as_job.jobs.list(use_case=other),
         )
-    assert (client.users.list(), client.teams.list(), client.roles.list(), client.use_cases.list(), client.api_keys.list()) == before
+    assert (
+        client.users.list(),
+        client.teams.list(),
+        client.roles.list(),
+        client.use_cases.list(),
+        client.api_keys.list(),
+    ) == before
     assert client.integrations.list(team) == []
 
 
-def test_job_key_of_an_editor_sees_only_its_use_case_and_no_team(client: Adaptive, server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_job_key_of_an_editor_sees_only_its_use_case_and_no_team(
+    client: Adaptive, server, tmp_path: Path, unique: str
+) -> None:  # noqa: ANN001
     use_case, other, team = f"ed-{unique}", f"ed-other-{unique}", f"ed-{unique}"
     client.teams.create(key=team)
     with user_client(client, server, f"ed-{unique}@example.com", [(team, "editor")]) as editor:

@@ -28,8 +28,9 @@ def use_case(client: Adaptive, unique: str, tmp_path: Path) -> str:
 
 def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path, unique: str) -> None:
     recipe = upload(client, tmp_path, recipes.WORKER, "worker")
-    job = client.jobs.run("worker", num_gpus=0, args={"dataset": "rows", "steps": 3, "model_key": f"trained-{unique}"},
-                          name="first run")
+    job = client.jobs.run(
+        "worker", num_gpus=0, args={"dataset": "rows", "steps": 3, "model_key": f"trained-{unique}"}, name="first run"
+    )
     assert job.status in ("PENDING", "RUNNING") and job.name == "first run" and job.recipe.id == recipe.id
     done = wait_for(client, job.id)
     assert done.status == "COMPLETED", done.error
@@ -47,10 +48,15 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
     assert "client read timeout 3600.0" in logs  # a job's long calls (an eval's chat on a busy CPU) are waited for
     import httpx
 
-    query = ("query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"
-             " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric { key } } } } } } } }")
-    body = httpx.post(f"{client.base_url}/api/graphql", json={"query": query, "variables": {"id": job.id}},
-                      headers={"Authorization": f"Bearer {client.api_key}"}).json()
+    query = (
+        "query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"
+        " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric { key } } } } } } } }"
+    )
+    body = httpx.post(
+        f"{client.base_url}/api/graphql",
+        json={"query": query, "variables": {"id": job.id}},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    ).json()
     evaluation = next(a for a in body["data"]["job"]["details"]["artifacts"] if a["kind"] == "EVALUATION")
     results = {(r["modelService"]["key"], r["metric"]["key"]): r for r in evaluation["byproducts"]["evalResults"]}
     assert results[("m", "acc")]["mean"] == 0.75 and results[("m2", "judge")]["stddev"] == 0.1
@@ -75,7 +81,11 @@ def test_job_key_is_revoked_when_the_job_ends(client: Adaptive, use_case: str, t
         engine = create_engine(server.settings.resolved_database_url)
         try:
             async with create_sessionmaker(engine)() as session:
-                return list((await session.execute(select(ApiKey).where(ApiKey.job_id == __import__("uuid").UUID(job.id)))).scalars())
+                return list(
+                    (
+                        await session.execute(select(ApiKey).where(ApiKey.job_id == __import__("uuid").UUID(job.id)))
+                    ).scalars()
+                )
         finally:
             await engine.dispose()
 
@@ -205,9 +215,14 @@ def test_invalid_args_name_each_field_for_forms(client: Adaptive, server, use_ca
     upload(client, tmp_path, recipes.WORKER, "worker")
     mutation = "mutation Run($input: JobInput!) { createJob(input: $input) { id } }"
     args = {"steps": "many", "model_key": 3}
-    answer = httpx.post(f"{server.base_url}/api/graphql", headers={"Authorization": f"Bearer {server.api_key}"},
-                        json={"query": mutation, "variables": {"input": {"recipe": "worker", "useCase": use_case,
-                                                                         "args": args, "numGpus": 0}}}).json()
+    answer = httpx.post(
+        f"{server.base_url}/api/graphql",
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        json={
+            "query": mutation,
+            "variables": {"input": {"recipe": "worker", "useCase": use_case, "args": args, "numGpus": 0}},
+        },
+    ).json()
     error = answer["errors"][0]
     assert error["extensions"]["code"] == "INVALID_INPUT"
     fields = error["extensions"]["details"]["fields"]

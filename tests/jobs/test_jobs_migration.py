@@ -34,13 +34,26 @@ def test_sqlite_upgrade_keeps_the_rows_of_a_rebuilt_table(tmp_path: Path) -> Non
             await connection.run_sync(old_schema)
             use_case, job = uuid.uuid4(), uuid.uuid4()
             await connection.execute(insert(orm.UseCase.__table__).values(id=use_case, key="uc", name="uc"))
-            await connection.execute(insert(orm.Job.__table__).values(
-                id=job, name="j", use_case_id=use_case, recipe_hash="h", recipe_path="p", kind="CUSTOM",
-                status="COMPLETED", args={}, num_gpus=0, progress=1.0))
+            await connection.execute(
+                insert(orm.Job.__table__).values(
+                    id=job,
+                    name="j",
+                    use_case_id=use_case,
+                    recipe_hash="h",
+                    recipe_path="p",
+                    kind="CUSTOM",
+                    status="COMPLETED",
+                    args={},
+                    num_gpus=0,
+                    progress=1.0,
+                )
+            )
             await connection.execute(insert(orm.JobMetric.__table__).values(job_id=job, step=1, values={"loss": 1.0}))
-            await connection.execute(insert(orm.JobArtifact.__table__).values(job_id=job, name="a", kind="CUSTOM",
-                                                                             status="READY", size_bytes=0,
-                                                                             artifact_metadata={}))
+            await connection.execute(
+                insert(orm.JobArtifact.__table__).values(
+                    job_id=job, name="a", kind="CUSTOM", status="READY", size_bytes=0, artifact_metadata={}
+                )
+            )
         await upgrade(engine)
         async with engine.connect() as connection:
             for table in (orm.Job, orm.JobMetric, orm.JobArtifact):
@@ -48,9 +61,20 @@ def test_sqlite_upgrade_keeps_the_rows_of_a_rebuilt_table(tmp_path: Path) -> Non
             assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
             assert (await connection.execute(text("PRAGMA foreign_key_check"))).all() == []
             # The new schema holds: a job of no use case.
-            await connection.execute(insert(orm.Job.__table__).values(
-                id=uuid.uuid4(), name="conversion", use_case_id=None, recipe_hash="h", recipe_path="p",
-                kind="MODEL_CONVERSION", status="PENDING", args={}, num_gpus=0, progress=0.0))
+            await connection.execute(
+                insert(orm.Job.__table__).values(
+                    id=uuid.uuid4(),
+                    name="conversion",
+                    use_case_id=None,
+                    recipe_hash="h",
+                    recipe_path="p",
+                    kind="MODEL_CONVERSION",
+                    status="PENDING",
+                    args={},
+                    num_gpus=0,
+                    progress=0.0,
+                )
+            )
         await engine.dispose()
 
     asyncio.run(scenario())

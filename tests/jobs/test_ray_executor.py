@@ -31,10 +31,25 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""), "RAY_USAGE_STATS_ENABLED": "0"}
     log = open(tmp_path_factory.mktemp("ray") / "head.log", "wb")
     head = subprocess.Popen(
-        [os.path.join(bindir, "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--include-dashboard=true",
-         "--num-cpus=1", "--num-gpus=0", "--disable-usage-stats", f"--temp-dir={temp}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            os.path.join(bindir, "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            "--include-dashboard=true",
+            "--num-cpus=1",
+            "--num-gpus=0",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     address = f"http://127.0.0.1:{dashboard}"
     try:
@@ -76,8 +91,9 @@ def test_jobs_on_a_ray_cluster(ray_head: str, tmp_path: Path) -> None:
         upload(sdk, tmp_path, recipes.WORKER, "worker")
         with pytest.raises(errors.ValidationError, match="exceeds the job partition of compute pool 'ray'"):
             sdk.jobs.run("worker", num_gpus=1, args={"dataset": "rows"}, compute_pool="ray")
-        job = sdk.jobs.run("worker", num_gpus=0, args={"dataset": "rows", "steps": 2, "model_key": "from-ray"},
-                           compute_pool="ray")
+        job = sdk.jobs.run(
+            "worker", num_gpus=0, args={"dataset": "rows", "steps": 2, "model_key": "from-ray"}, compute_pool="ray"
+        )
         done = wait_for(sdk, job.id, limit_s=300)
         assert done.status == "COMPLETED", done.error
         assert [m.step for m in done.metrics] == [0, 1]

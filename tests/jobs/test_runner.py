@@ -25,7 +25,10 @@ def on_server_loop(live: LiveServer, coroutine: Any) -> Any:
 
 
 def test_pool_capacity_queues_jobs(tmp_path: Path) -> None:
-    with LiveServer(make_settings(tmp_path / "data", local_job_slots=1)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+    with (
+        LiveServer(make_settings(tmp_path / "data", local_job_slots=1)) as live,
+        Adaptive(live.base_url, api_key=live.api_key) as sdk,
+    ):
         sdk.use_cases.create("cap")
         sdk.set_default_use_case("cap")
         upload(sdk, tmp_path, recipes.SLEEPER, "sleeper")
@@ -64,7 +67,9 @@ def test_orphans_are_failed_at_start(tmp_path: Path) -> None:
     status, error = db.execute("SELECT status, error FROM jobs WHERE id = ?", (uuid.UUID(job.id).hex,)).fetchone()
     assert status == "FAILED" and "server stopped" in error
     # A crash leaves the row RUNNING: the next start must not.
-    db.execute("UPDATE jobs SET status = 'RUNNING', error = NULL, ended_at = NULL WHERE id = ?", (uuid.UUID(job.id).hex,))
+    db.execute(
+        "UPDATE jobs SET status = 'RUNNING', error = NULL, ended_at = NULL WHERE id = ?", (uuid.UUID(job.id).hex,)
+    )
     db.commit()
     db.close()
     with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
@@ -72,7 +77,9 @@ def test_orphans_are_failed_at_start(tmp_path: Path) -> None:
         assert again.status == "FAILED" and "server restarted" in again.error and again.ended_at
 
 
-def test_other_users_cannot_see_jobs_or_artifacts(client: Adaptive, server: LiveServer, tmp_path: Path, unique: str) -> None:
+def test_other_users_cannot_see_jobs_or_artifacts(
+    client: Adaptive, server: LiveServer, tmp_path: Path, unique: str
+) -> None:
     client.use_cases.create(f"priv-{unique}")
     client.set_default_use_case(f"priv-{unique}")
     rows = tmp_path / "rows.jsonl"
@@ -114,17 +121,32 @@ def test_other_users_cannot_see_jobs_or_artifacts(client: Adaptive, server: Live
         client.artifacts.download(str(uuid.uuid4()), str(tmp_path / "none"))
 
 
-def test_builtin_recipes_are_global_and_read_only(client: Adaptive, server: LiveServer, tmp_path: Path, unique: str) -> None:
+def test_builtin_recipes_are_global_and_read_only(
+    client: Adaptive, server: LiveServer, tmp_path: Path, unique: str
+) -> None:
     from adaptive_engine.server.domains.recipes.builtin import sync_builtin_recipes
 
     folder = tmp_path / "builtin"
     folder.mkdir()
     key = f"bi_{unique}"
-    (folder / f"{key}.py").write_text('"""A built-in for tests.\n\nMore text."""\nJOB_KIND = "EVALUATION"\n' + recipes.QUICK)
+    (folder / f"{key}.py").write_text(
+        '"""A built-in for tests.\n\nMore text."""\nJOB_KIND = "EVALUATION"\n' + recipes.QUICK
+    )
     (folder / "_private.py").write_text("x = 1\n")
     platform = server.app.state
-    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == [key]
-    assert on_server_loop(server, sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder)) == []
+    assert on_server_loop(
+        server,
+        sync_builtin_recipes(platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder),
+    ) == [key]
+    assert (
+        on_server_loop(
+            server,
+            sync_builtin_recipes(
+                platform.settings, platform.sessionmaker, platform.file_store, platform.sandbox, folder
+            ),
+        )
+        == []
+    )
     client.use_cases.create(f"bi-{unique}")
     client.set_default_use_case(f"bi-{unique}")
     recipe = next(r for r in client.recipes.list() if r.key == key)
@@ -144,7 +166,9 @@ def test_gpu_ranks_come_from_the_job_partition() -> None:
     from adaptive_engine.server.jobs.runner import free_ranks
 
     pool = ComputePool(key="gpus", name="gpus", executor="local", capabilities=["JOB"])
-    pool.harmony_groups = [HarmonyGroup(key="gpus-0", status="ONLINE", world_size=4, inference_partition=1, job_slots=4)]
+    pool.harmony_groups = [
+        HarmonyGroup(key="gpus-0", status="ONLINE", world_size=4, inference_partition=1, job_slots=4)
+    ]
     assert free_ranks(pool, 0, set()) == []
     assert free_ranks(pool, 2, set()) == [1, 2]
     assert free_ranks(pool, 1, {1, 2}) == [3]
@@ -174,7 +198,10 @@ def test_inference_partition_limits_gpu_jobs(tmp_path: Path) -> None:
 
 def test_offline_pool_refuses_jobs(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with LiveServer(make_settings(data, ray_address="http://127.0.0.1:9")) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+    with (
+        LiveServer(make_settings(data, ray_address="http://127.0.0.1:9")) as live,
+        Adaptive(live.base_url, api_key=live.api_key) as sdk,
+    ):
         assert {p.key for p in sdk.compute_pools.list()} == {"local", "ray"}
         sdk.use_cases.create("offline")
     with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
@@ -187,7 +214,7 @@ def test_offline_pool_refuses_jobs(tmp_path: Path) -> None:
         assert sdk.jobs.list().total_count == 0
 
 
-BIG_ARTIFACT = '''
+BIG_ARTIFACT = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -196,11 +223,14 @@ class Config(InputConfig):
 @recipe_main
 def main(config: Config, ctx: RecipeContext) -> None:
     ctx.save_artifact("big.bin", b"x" * config.size)
-'''
+"""
 
 
 def test_artifacts_are_not_held_to_the_request_size_limit(tmp_path: Path) -> None:
-    with LiveServer(make_settings(tmp_path / "data", max_request_bytes=10_000)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+    with (
+        LiveServer(make_settings(tmp_path / "data", max_request_bytes=10_000)) as live,
+        Adaptive(live.base_url, api_key=live.api_key) as sdk,
+    ):
         sdk.use_cases.create("big")
         sdk.set_default_use_case("big")
         upload(sdk, tmp_path, BIG_ARTIFACT, "big")

@@ -69,7 +69,10 @@ def test_import_a_model_folder_then_serve_it(client: Adaptive, tiny_llama: Path,
 
 
 def test_a_hub_id_without_network_fails_with_the_reason(
-    server, client: Adaptive, unique: str, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+    server,
+    client: Adaptive,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
 ) -> None:
     # This machine has no route to the hub; offline mode makes sure a machine that has one fails as fast.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -79,7 +82,9 @@ def test_a_hub_id_without_network_fails_with_the_reason(
     assert _secret(server, job.id) is None  # the token is dropped once the job ends
     assert done.status == "FAILED"
     first_line = done.error.splitlines()[0]
-    assert first_line.startswith("ConversionError: could not reach the model hub to download HuggingFaceTB/SmolLM2-135M: ")
+    assert first_line.startswith(
+        "ConversionError: could not reach the model hub to download HuggingFaceTB/SmolLM2-135M: "
+    )
     assert done.stages[0].status == "ERROR"
     with pytest.raises(NotFoundError):
         client.models.get(key)
@@ -122,16 +127,27 @@ def test_bad_arguments_are_refused_before_any_job(
     client: Adaptive, unique: str, args: dict, error: type, message: str
 ) -> None:
     before = (_conversions(client), len(client.models.list()))
-    call = {"hf_model_id": "HuggingFaceTB/SmolLM2-135M", "output_model_name": "M", "output_model_key": f"m-{unique}",
-            "hf_token": "", **args}
+    call = {
+        "hf_model_id": "HuggingFaceTB/SmolLM2-135M",
+        "output_model_name": "M",
+        "output_model_key": f"m-{unique}",
+        "hf_token": "",
+        **args,
+    }
     with pytest.raises(error, match=message):
         client.models.add_hf_model(**call)
     assert (_conversions(client), len(client.models.list())) == before
 
 
 def test_a_taken_key_is_refused_before_the_job(client: Adaptive, unique: str, tiny_llama: Path) -> None:
-    client.models.add_external(name="taken", key=f"taken-{unique}", external_model_id="m", api_key="k",
-                               provider="open_ai", endpoint="http://127.0.0.1:9/v1")
+    client.models.add_external(
+        name="taken",
+        key=f"taken-{unique}",
+        external_model_id="m",
+        api_key="k",
+        provider="open_ai",
+        endpoint="http://127.0.0.1:9/v1",
+    )
     before = _conversions(client)
     with pytest.raises(ConflictError, match="already exists"):
         client.models.add_hf_model(str(tiny_llama), "Taken", f"taken-{unique}", hf_token="")
@@ -147,8 +163,9 @@ def test_two_imports_into_one_key_are_refused(client: Adaptive, unique: str, tin
         assert wait_for(client, first.id).status == "COMPLETED"
 
 
-def test_conversion_jobs_are_seen_and_canceled_with_model_register(server, client: Adaptive, unique: str,
-                                                                    tiny_llama: Path) -> None:  # noqa: ANN001
+def test_conversion_jobs_are_seen_and_canceled_with_model_register(
+    server, client: Adaptive, unique: str, tiny_llama: Path
+) -> None:  # noqa: ANN001
     """A job of no use case: a user with model:register (editor) sees and cancels it; a viewer does not see it."""
     team = f"hft-{unique}"
     client.teams.create(key=team)

@@ -15,13 +15,17 @@ from tests.inference.fixtures import API_KEY, FakeUpstream
 
 
 def _gql(server, query: str, variables: dict | None = None) -> dict:  # noqa: ANN001
-    return httpx.post(f"{server.base_url}/api/graphql", headers={"Authorization": f"Bearer {server.api_key}"},
-                      json={"query": query, "variables": variables or {}}).json()
+    return httpx.post(
+        f"{server.base_url}/api/graphql",
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        json={"query": query, "variables": variables or {}},
+    ).json()
 
 
 def _external(client: Adaptive, key: str, endpoint: str = "http://127.0.0.1:9/v1"):  # noqa: ANN202
-    return client.models.add_external(name=key, key=key, external_model_id="gpt-test", api_key=API_KEY,
-                                      provider="open_ai", endpoint=endpoint)
+    return client.models.add_external(
+        name=key, key=key, external_model_id="gpt-test", api_key=API_KEY, provider="open_ai", endpoint=endpoint
+    )
 
 
 def _metric(client: Adaptive, key: str) -> None:
@@ -33,9 +37,14 @@ def _metric(client: Adaptive, key: str) -> None:
 
 def test_update_use_case_and_filter_by_archive(client: Adaptive, unique: str) -> None:
     _metric(client, f"acc-{unique}")
-    created = client.use_cases.create(key=f"life-{unique}", emoji="🚀", gradient_color="linear-gradient(#fff, #000)",
-                                      default_metric=f"acc-{unique}")
-    assert (created.emoji, created.gradient_color, created.default_metric) == ("🚀", "linear-gradient(#fff, #000)", f"acc-{unique}")
+    created = client.use_cases.create(
+        key=f"life-{unique}", emoji="🚀", gradient_color="linear-gradient(#fff, #000)", default_metric=f"acc-{unique}"
+    )
+    assert (created.emoji, created.gradient_color, created.default_metric) == (
+        "🚀",
+        "linear-gradient(#fff, #000)",
+        f"acc-{unique}",
+    )
     assert f"acc-{unique}" in {m.key for m in created.metrics}, "the default metric is linked to the use case"
 
     updated = client.use_cases.update(f"life-{unique}", name="Renamed", description="about it", emoji="🧪")
@@ -68,7 +77,12 @@ def test_bad_use_case_updates_change_nothing(client: Adaptive, unique: str, chan
         client.use_cases.update(key, description="not written", **change)
     assert field in refused.value.message
     after = client.use_cases.get(key)
-    assert (after.name, after.description, after.emoji, after.gradient_color) == (before.name, before.description, None, None)
+    assert (after.name, after.description, after.emoji, after.gradient_color) == (
+        before.name,
+        before.description,
+        None,
+        None,
+    )
 
 
 def test_bad_use_case_creation_names_the_field(client: Adaptive, unique: str) -> None:
@@ -183,7 +197,7 @@ def test_refused_fields_are_named(server, client: Adaptive, unique: str) -> None
     client.use_cases.create(key=key)
     model = _external(client, f"refm-{unique}")
     client.models.attach(model.key, use_case=key)
-    mutation = ("mutation($i: UpdateModelService!) { updateModelService(input: $i) { id } }")
+    mutation = "mutation($i: UpdateModelService!) { updateModelService(input: $i) { id } }"
     base = {"useCase": key, "modelService": model.key}
     for extra, field in [
         ({"toolProviders": ["search"]}, "toolProviders"),
@@ -194,8 +208,11 @@ def test_refused_fields_are_named(server, client: Adaptive, unique: str) -> None
         reply = _gql(server, mutation, {"i": {**base, **extra}})
         error = reply["errors"][0]
         assert error["extensions"]["code"] == "INVALID_INPUT" and field in error["message"], reply
-    placed = _gql(server, "mutation($i: UpdateModelService!) { updateModelService(input: $i) { id } }",
-                  {"i": {**base, "placement": {"computePools": ["local"]}}})
+    placed = _gql(
+        server,
+        "mutation($i: UpdateModelService!) { updateModelService(input: $i) { id } }",
+        {"i": {**base, "placement": {"computePools": ["local"]}}},
+    )
     assert "errors" not in placed, placed
 
 
@@ -232,8 +249,11 @@ def test_service_template_is_applied_and_stored(server, client: Adaptive, unique
     server.settle()
     stored = client.interactions.get(answer.choices[0].completion_id, use_case=key)
     assert (stored.chat_messages[0].role, stored.chat_messages[0].content) == ("system", "You help Ada.")
-    which = _gql(server, "query($u: IdOrKey!, $id: UUID!) { completion(useCase: $u, id: $id) { systemPromptTemplate } }",
-                 {"u": key, "id": answer.choices[0].completion_id})
+    which = _gql(
+        server,
+        "query($u: IdOrKey!, $id: UUID!) { completion(useCase: $u, id: $id) { systemPromptTemplate } }",
+        {"u": key, "id": answer.choices[0].completion_id},
+    )
     assert which["data"]["completion"]["systemPromptTemplate"] == template.id
 
     # A request with its own system message keeps it; one without the template's argument is refused.
@@ -245,7 +265,9 @@ def test_service_template_is_applied_and_stored(server, client: Adaptive, unique
         client.chat.create(messages=hi, use_case=key)
 
     # Deriving with update_model_services moves the service to the new version.
-    newer = client.system_prompt_templates.derive(template.id, template="You serve {{customer}}.", update_model_services=True)
+    newer = client.system_prompt_templates.derive(
+        template.id, template="You serve {{customer}}.", update_model_services=True
+    )
     service = next(s for s in client.use_cases.get(key).model_services if s.key == f"tplm-{unique}")
     assert service.system_prompt_template.id == newer.id
     client.chat.create(messages=hi, use_case=key, labels={"customer": "Bob"})
@@ -253,12 +275,20 @@ def test_service_template_is_applied_and_stored(server, client: Adaptive, unique
     assert sent["messages"][0]["content"] == "You serve Bob."
 
 
-def test_embeddings_user_is_logged(client: Adaptive, unique: str, upstream: FakeUpstream,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_embeddings_user_is_logged(
+    client: Adaptive, unique: str, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
     key = f"emb-{unique}"
     client.use_cases.create(key=key)
-    client.models.add_external(name=f"e-{unique}", key=f"e-{unique}", external_model_id="emb-test", api_key=API_KEY,
-                               provider="open_ai", endpoint=upstream.base_url, embedding=True)
+    client.models.add_external(
+        name=f"e-{unique}",
+        key=f"e-{unique}",
+        external_model_id="emb-test",
+        api_key=API_KEY,
+        provider="open_ai",
+        endpoint=upstream.base_url,
+        embedding=True,
+    )
     client.models.deploy(f"e-{unique}", use_case=key)
     with caplog.at_level("INFO", logger="adaptive_engine.server.domains.inference.service"):
         client.embeddings.create("hello", use_case=key, user=f"ada-{unique}")

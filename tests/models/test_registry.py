@@ -12,8 +12,12 @@ from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationE
 
 def _external(client: Adaptive, unique: str, name: str, provider: str = "open_ai", **extra):  # noqa: ANN003, ANN202
     return client.models.add_external(
-        name=name, key=f"{name}-{unique}", external_model_id="gpt-test", api_key=f"sk-secret-{unique}",
-        provider=provider, **extra,
+        name=name,
+        key=f"{name}-{unique}",
+        external_model_id="gpt-test",
+        api_key=f"sk-secret-{unique}",
+        provider=provider,
+        **extra,
     )
 
 

@@ -31,12 +31,28 @@ def serving(tmp_path: Path, database: str | None, **env: str) -> Iterator[tuple[
     """`serve` in a subprocess until the block ends; then the dict holds its stdout and stderr lines."""
     port = free_port()
     with contextlib.ExitStack() as stack:
-        command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                   "--data-dir", str(tmp_path)]
+        command = [
+            sys.executable,
+            "-m",
+            "adaptive_engine.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+        ]
         if database:
             command += ["--database-url", stack.enter_context(private_postgres_database())]
-        environment = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUNDLED_MODELS": "false",
-                       "ADAPTIVE_BUILTIN_RECIPES": "false", **env}
+        environment = {
+            **os.environ,
+            "PYTHONPATH": SRC,
+            "ADAPTIVE_ADMIN_API_KEY": KEY,
+            "ADAPTIVE_BUNDLED_MODELS": "false",
+            "ADAPTIVE_BUILTIN_RECIPES": "false",
+            **env,
+        }
         out, err = tmp_path / "stdout", tmp_path / "stderr"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(command, env=environment, stdout=stdout, stderr=stderr)
@@ -81,12 +97,22 @@ def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstre
             s = uuid.uuid4().hex[:6]
             admin.use_cases.create(key=f"uc-{s}")
             for key, external in ((f"good-{s}", "gpt-test"), (f"bad-{s}", f"fail500x99-{s}")):
-                admin.models.add_external(name=key, key=key, external_model_id=external, api_key=API_KEY,
-                                          provider="open_ai", endpoint=upstream.base_url)
+                admin.models.add_external(
+                    name=key,
+                    key=key,
+                    external_model_id=external,
+                    api_key=API_KEY,
+                    provider="open_ai",
+                    endpoint=upstream.base_url,
+                )
                 admin.models.attach(key, use_case=f"uc-{s}")
             admin.models.update_gateway_config(f"bad-{s}", max_retries=0, fallbacks=[f"good-{s}"])
-        chat = httpx.post(f"{base}/api/v1/chat/completions", headers={**auth, "X-Request-ID": f"chat-{s}"},
-                          json={"model": f"uc-{s}/bad-{s}", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+        chat = httpx.post(
+            f"{base}/api/v1/chat/completions",
+            headers={**auth, "X-Request-ID": f"chat-{s}"},
+            json={"model": f"uc-{s}/bad-{s}", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
         assert chat.status_code == 200, chat.text
 
     assert given.headers["x-request-id"] == "trace-abc.123"
@@ -115,7 +141,9 @@ def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstre
 
 def test_text_logs_stay_the_default(tmp_path: Path) -> None:
     with serving(tmp_path, None) as (base, lines):
-        answer = httpx.get(f"{base}/api/v1/models", headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": "plain-1"})
+        answer = httpx.get(
+            f"{base}/api/v1/models", headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": "plain-1"}
+        )
     assert answer.headers["x-request-id"] == "plain-1"
     output = lines["stdout"] + lines["stderr"]
     assert any('"GET /api/v1/models HTTP/1.1" 200' in line for line in output)  # uvicorn's access line
@@ -124,7 +152,11 @@ def test_text_logs_stay_the_default(tmp_path: Path) -> None:
 
 def test_bad_log_format_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_LOG_FORMAT": "yaml"}
-    done = subprocess.run([sys.executable, "-m", "adaptive_engine.cli", "serve", "--port", str(free_port()),
-                           "--data-dir", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "adaptive_engine.cli", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "log_format" in done.stderr
-

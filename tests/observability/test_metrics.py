@@ -36,8 +36,14 @@ def observed(database: str | None, tmp_path_factory: pytest.TempPathFactory) -> 
     notifications go out at once."""
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(private_postgres_database()) if database else None
-        settings = make_settings(tmp_path_factory.mktemp("observed"), url, ab_test_evaluation_interval_s=0,
-                                 ab_test_min_observations=MIN_OBS, notify_poll_interval_s=0.05, notify_backoff_s=0.05)
+        settings = make_settings(
+            tmp_path_factory.mktemp("observed"),
+            url,
+            ab_test_evaluation_interval_s=0,
+            ab_test_min_observations=MIN_OBS,
+            notify_poll_interval_s=0.05,
+            notify_backoff_s=0.05,
+        )
         with LiveServer(settings) as live:
             yield live
 
@@ -51,8 +57,11 @@ def world(observed: LiveServer, upstream) -> Iterator[Gateway]:  # noqa: ANN001
 
 def scrape(server: LiveServer) -> dict[tuple[str, frozenset], float]:
     text = httpx.get(f"{server.base_url}/metrics", headers={"Authorization": f"Bearer {server.api_key}"}).text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
@@ -66,8 +75,9 @@ def test_chat_calls_count_tokens_and_latencies(world: Gateway) -> None:
     model, use_case = world.k("solo"), world.k("uc1")
     client = world.openai()
     answer = client.chat.completions.create(model=use_case, messages=HI)
-    chunks = list(client.chat.completions.create(model=use_case, messages=HI, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(model=use_case, messages=HI, stream=True, stream_options={"include_usage": True})
+    )
     streamed = next(c.usage for c in chunks if c.usage is not None)
     after = scrape(world.server)
 
@@ -76,8 +86,9 @@ def test_chat_calls_count_tokens_and_latencies(world: Gateway) -> None:
 
     served = {"model": model, "use_case": use_case}
     assert grew("adaptive_prompt_tokens_total", **served) == answer.usage.prompt_tokens + streamed.prompt_tokens
-    assert grew("adaptive_generation_tokens_total", **served) == (answer.usage.completion_tokens
-                                                                  + streamed.completion_tokens)
+    assert grew("adaptive_generation_tokens_total", **served) == (
+        answer.usage.completion_tokens + streamed.completion_tokens
+    )
     assert grew("adaptive_request_success_total", finish_reason="stop", **served) == 2
     assert grew("adaptive_e2e_request_latency_seconds_count", stream="false", **served) == 1
     assert grew("adaptive_e2e_request_latency_seconds_count", stream="true", **served) == 1
@@ -122,11 +133,19 @@ def test_ingest_writer_series(world: Gateway) -> None:
         client.chat.completions.create(model=world.k("uc1"), messages=HI)
     world.server.settle()
     after = scrape(world.server)
-    commits = value(after, "adaptive_ingest_commit_batch_size_count") - value(before, "adaptive_ingest_commit_batch_size_count")
-    merged = value(after, "adaptive_ingest_commit_batch_size_sum") - value(before, "adaptive_ingest_commit_batch_size_sum")
+    commits = value(after, "adaptive_ingest_commit_batch_size_count") - value(
+        before, "adaptive_ingest_commit_batch_size_count"
+    )
+    merged = value(after, "adaptive_ingest_commit_batch_size_sum") - value(
+        before, "adaptive_ingest_commit_batch_size_sum"
+    )
     rows = value(after, "adaptive_ingest_commit_rows_sum") - value(before, "adaptive_ingest_commit_rows_sum")
     assert 1 <= commits <= 3 and merged == 3 and rows >= 3  # three logged answers, in one to three commits
-    assert value(after, "adaptive_ingest_queue_lag_seconds_count") - value(before, "adaptive_ingest_queue_lag_seconds_count") == commits
+    assert (
+        value(after, "adaptive_ingest_queue_lag_seconds_count")
+        - value(before, "adaptive_ingest_queue_lag_seconds_count")
+        == commits
+    )
     assert ("adaptive_ingest_queue_depth", frozenset()) in after
 
 
@@ -177,8 +196,9 @@ def test_ab_test_evaluations_and_decisions(observed: LiveServer) -> None:
         unique = uuid.uuid4().hex[:6]
         s = make_setup(observed, client, unique)
         client.ab_tests.create(f"win-{unique}", s.metrics["ok"], s.models, auto_deploy=False, use_case=s.use_case)
-        add_traffic(observed, f"win-{unique}", s.metrics["ok"],
-                    {s.model_ids[0]: bools(0.2, 60), s.model_ids[1]: bools(0.9, 60)})
+        add_traffic(
+            observed, f"win-{unique}", s.metrics["ok"], {s.model_ids[0]: bools(0.2, 60), s.model_ids[1]: bools(0.9, 60)}
+        )
         # The server's own evaluator, one pass, in its loop.
         asyncio.run_coroutine_threadsafe(evaluator.run_once(), evaluator.loop).result(60)
         assert client.ab_tests.get(f"win-{unique}").status == "DONE"
@@ -192,8 +212,9 @@ def test_notification_deliveries(observed: LiveServer) -> None:
         team = client.teams.create(key=f"obs-{uuid.uuid4().hex[:6]}").key
         hook = client.integrations.create(team, _webhook(receiver.url))
         receiver.fail_with = [503]
-        client.integrations.test_notification({"topic": "job.completed", "scope": {"team": team},
-                                               "payload": _job_payload()})
+        client.integrations.test_notification(
+            {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}
+        )
         _wait_status(client, hook.id, "DELIVERED")
     samples = scrape(observed)
     assert value(samples, "adaptive_notification_deliveries_total", provider="webhook", outcome="retrying") >= 1
@@ -210,8 +231,9 @@ def test_local_batching_engine(served) -> None:  # noqa: ANN001
     client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
 
     def ask(i: int) -> None:
-        client.chat.completions.create(model=served.use_case, messages=[{"role": "user", "content": f"count to {i}"}],
-                                       max_tokens=8)
+        client.chat.completions.create(
+            model=served.use_case, messages=[{"role": "user", "content": f"count to {i}"}], max_tokens=8
+        )
 
     from concurrent.futures import ThreadPoolExecutor
 

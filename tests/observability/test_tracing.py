@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from adaptive_engine.server.observability.tracing import TRACER_NAME
-from tests.inference.gateway_world import Gateway, build, gw  # noqa: F401  (gw: the shared server, OpenTelemetry off)
 from tests.inference.fixtures import API_KEY
+from tests.inference.gateway_world import Gateway, build, gw  # noqa: F401  (gw: the shared server, OpenTelemetry off)
 from tests.support import LiveServer, make_settings, private_postgres_database
 
 HI = [{"role": "user", "content": "hi"}]
@@ -76,8 +76,9 @@ def test_chat_span_is_a_child_of_the_http_span(traced: Gateway, exporter: InMemo
     assert attributes["adaptive.use_case"] == traced.k("uc1")
     assert "gen_ai.input.messages" not in attributes and "gen_ai.output.messages" not in attributes
     # Below the HTTP server span of the same request (through FastAPI's span of the endpoint).
-    same_trace = {s.context.span_id: s for s in exporter.get_finished_spans()
-                  if s.context.trace_id == span.context.trace_id}
+    same_trace = {
+        s.context.span_id: s for s in exporter.get_finished_spans() if s.context.trace_id == span.context.trace_id
+    }
     ancestors = []
     parent = span.parent
     while parent is not None:
@@ -90,8 +91,11 @@ def test_chat_span_is_a_child_of_the_http_span(traced: Gateway, exporter: InMemo
 def test_streamed_and_failed_calls(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:  # noqa: ANN001
     exporter.clear()
     client = traced.openai()
-    chunks = list(client.chat.completions.create(model=traced.k("uc1"), messages=HI, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=traced.k("uc1"), messages=HI, stream=True, stream_options={"include_usage": True}
+        )
+    )
     usage = next(c.usage for c in chunks if c.usage is not None)
     (span,) = llm_spans(exporter)
     assert span.attributes["adaptive.stream"] is True
@@ -112,8 +116,15 @@ def test_streamed_and_failed_calls(traced: Gateway, exporter: InMemorySpanExport
 def test_completion_and_embedding_spans(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:  # noqa: ANN001
     client = traced.openai()
     embedder = traced.k(f"emb{uuid.uuid4().hex[:4]}")
-    traced.admin.models.add_external(name=embedder, key=embedder, external_model_id="text-embedding", api_key=API_KEY,
-                                     provider="open_ai", endpoint=upstream.base_url, embedding=True)
+    traced.admin.models.add_external(
+        name=embedder,
+        key=embedder,
+        external_model_id="text-embedding",
+        api_key=API_KEY,
+        provider="open_ai",
+        endpoint=upstream.base_url,
+        embedding=True,
+    )
     traced.attach(embedder, traced.k("uc1"))
     exporter.clear()
     client.completions.create(model=traced.k("uc1"), prompt="once upon")
@@ -141,5 +152,3 @@ def test_no_spans_when_off(gw: Gateway, exporter: InMemorySpanExporter) -> None:
     exporter.clear()
     gw.openai().chat.completions.create(model=gw.k("uc1"), messages=HI)
     assert llm_spans(exporter) == []
-
-

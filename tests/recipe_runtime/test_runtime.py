@@ -15,7 +15,7 @@ from adaptive_engine.recipe.loader import json_schema, run
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
-GOOD = '''
+GOOD = """
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
 class Config(InputConfig):
@@ -29,7 +29,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         ctx.log_metrics(step, {"loss": 1.0 / (step + 1)})
         ctx.report_progress((step + 1) / config.steps, f"step {step}")
     ctx.save_artifact("out.txt", f"{config.greeting} {len(rows)}".encode(), kind="custom")
-'''
+"""
 
 
 def write(tmp_path: Path, source: str, name: str = "recipe.py") -> Path:
@@ -84,16 +84,32 @@ def test_cli_recipe_run(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": SRC}
     out = tmp_path / "cli-out"
     done = subprocess.run(
-        [sys.executable, "-m", "adaptive_engine.cli", "recipe", "run", str(recipe), "--args", '{"greeting": "hi"}',
-         "--output-dir", str(out)],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "adaptive_engine.cli",
+            "recipe",
+            "run",
+            str(recipe),
+            "--args",
+            '{"greeting": "hi"}',
+            "--output-dir",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (out / "artifacts" / "out.txt").read_text() == "hi 0"
     assert "[progress] 100% step 1" in done.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "adaptive_engine.cli", "recipe", "run", str(recipe), "--args", "[1]"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 2 and "JSON object" in bad.stderr
 
@@ -109,9 +125,28 @@ def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) ->
     recipe = write(tmp_path, GOOD)
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "adaptive_engine.cli", "recipe", "run", str(recipe), "--args", '{"greeting": "remote.jsonl"}',
-         "--output-dir", str(out), "--base-url", server.base_url, "--api-key", server.api_key, "--use-case", f"dev-{unique}"],
-        env={**os.environ, "PYTHONPATH": SRC}, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "adaptive_engine.cli",
+            "recipe",
+            "run",
+            str(recipe),
+            "--args",
+            '{"greeting": "remote.jsonl"}',
+            "--output-dir",
+            str(out),
+            "--base-url",
+            server.base_url,
+            "--api-key",
+            server.api_key,
+            "--use-case",
+            f"dev-{unique}",
+        ],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (out / "artifacts" / "out.txt").read_text() == "remote.jsonl 3"

@@ -10,7 +10,7 @@ import pytest
 from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
 
-RECIPE = '''
+RECIPE = """
 from typing import Literal
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
@@ -27,7 +27,7 @@ class Config(InputConfig):
 @recipe_main
 async def main(config: Config, ctx: RecipeContext) -> None:
     ctx.report_progress(1.0, "done")
-'''
+"""
 
 
 @pytest.fixture
@@ -60,8 +60,13 @@ def test_upload_file_schema_and_sample(client: Adaptive, use_case: str, tmp_path
 def test_folder_upload_with_entrypoint(client: Adaptive, use_case: str, tmp_path: Path) -> None:
     folder = tmp_path / "proj"
     write(folder, "helpers.py", "FACTOR = 3\n")
-    write(folder, "run_me.py", RECIPE.replace("epochs: int = 1", "epochs: int = FACTOR").replace(
-        "from typing import Literal", "from typing import Literal\nfrom helpers import FACTOR"))
+    write(
+        folder,
+        "run_me.py",
+        RECIPE.replace("epochs: int = 1", "epochs: int = FACTOR").replace(
+            "from typing import Literal", "from typing import Literal\nfrom helpers import FACTOR"
+        ),
+    )
     recipe = client.recipes.upload(str(folder), entrypoint="run_me.py")
     assert recipe.key == "proj/run_me"
     assert recipe.json_schema["properties"]["epochs"]["default"] == 3
@@ -74,7 +79,9 @@ def test_folder_upload_with_entrypoint(client: Adaptive, use_case: str, tmp_path
     with pytest.raises(FileNotFoundError, match="main.py"):
         client.recipes.upload(str(folder))
     with pytest.raises(FileNotFoundError, match="missing.py"):
-        client.recipes.upload(str(tmp_path / "proj2" if (tmp_path / "proj2").mkdir() is None else ""), entrypoint="missing.py")
+        client.recipes.upload(
+            str(tmp_path / "proj2" if (tmp_path / "proj2").mkdir() is None else ""), entrypoint="missing.py"
+        )
     with pytest.raises(ValueError, match="only supported when path is a directory"):
         client.recipes.upload(str(folder / "helpers.py"), entrypoint="x.py")
 
@@ -94,7 +101,9 @@ def test_folder_upload_with_entrypoint(client: Adaptive, use_case: str, tmp_path
         ),
     ],
 )
-def test_bad_recipes_rejected_with_reason(client: Adaptive, use_case: str, tmp_path: Path, source: str, reason: str) -> None:
+def test_bad_recipes_rejected_with_reason(
+    client: Adaptive, use_case: str, tmp_path: Path, source: str, reason: str
+) -> None:
     with pytest.raises(errors.ValidationError, match="recipe rejected") as caught:
         client.recipes.upload(str(write(tmp_path, "bad.py", source)))
     assert reason in caught.value.message
@@ -106,7 +115,9 @@ def test_update_and_delete(client: Adaptive, use_case: str, tmp_path: Path) -> N
     updated = client.recipes.update("r1", name="Renamed", labels=[("job_kind", "training")])
     assert updated.name == "Renamed" and updated.labels[0].value == "training"
     old_hash = updated.content_hash
-    changed = client.recipes.update("r1", path=str(write(tmp_path, "r2.py", RECIPE.replace("epochs: int = 1", "epochs: int = 5"))))
+    changed = client.recipes.update(
+        "r1", path=str(write(tmp_path, "r2.py", RECIPE.replace("epochs: int = 1", "epochs: int = 5")))
+    )
     assert changed.content_hash != old_hash and changed.json_schema["properties"]["epochs"]["default"] == 5
     with pytest.raises(errors.ValidationError, match="recipe rejected"):
         client.recipes.update("r1", path=str(write(tmp_path, "r3.py", "x = 1\n")))

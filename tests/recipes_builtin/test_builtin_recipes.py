@@ -72,10 +72,14 @@ def traffic(sdk: Adaptive) -> str:
     sdk.feedback.register_key("never_scored", kind="bool")  # a known key with no feedback under it
     for i in range(2):
         messages = [{"role": "user", "content": f"Give {i} as JSON."}]
-        sdk.interactions.create(messages=messages, completion=json.dumps({"value": i}),
-                                feedbacks=[{"feedback_key": "json_ok", "value": True}])
-        sdk.interactions.create(messages=messages, completion=f"the value is {i}",
-                                feedbacks=[{"feedback_key": "json_ok", "value": False}])
+        sdk.interactions.create(
+            messages=messages,
+            completion=json.dumps({"value": i}),
+            feedbacks=[{"feedback_key": "json_ok", "value": True}],
+        )
+        sdk.interactions.create(
+            messages=messages, completion=f"the value is {i}", feedbacks=[{"feedback_key": "json_ok", "value": False}]
+        )
     return "json_ok"
 
 
@@ -100,8 +104,16 @@ def test_builtins_are_listed_in_every_use_case(sdk: Adaptive) -> None:
 
 
 def test_sft_from_feedback_registers_an_adapter_with_lineage(sdk: Adaptive, base: str, traffic: str) -> None:
-    job = _run(sdk, "sft", {"output_model_key": "sft-from-feedback", "base_model": base,
-                            "feedback_filter": {"feedback_key": traffic, "min_value": 1}, **TINY})
+    job = _run(
+        sdk,
+        "sft",
+        {
+            "output_model_key": "sft-from-feedback",
+            "base_model": base,
+            "feedback_filter": {"feedback_key": traffic, "min_value": 1},
+            **TINY,
+        },
+    )
     assert job.status == "COMPLETED", job.error
     assert job.kind == "TRAINING" and job.progress == 1.0
     assert [m.step for m in job.metrics] == [1] and "loss" in job.metrics[0].values
@@ -112,8 +124,17 @@ def test_sft_from_feedback_registers_an_adapter_with_lineage(sdk: Adaptive, base
 
 
 def test_dpo_from_logged_metric_pairs(sdk: Adaptive, base: str, traffic: str) -> None:
-    job = _run(sdk, "dpo", {"output_model_key": "dpo-from-pairs", "base_model": base, "feedback_key": traffic,
-                            "pairs_from_metric": True, **TINY})
+    job = _run(
+        sdk,
+        "dpo",
+        {
+            "output_model_key": "dpo-from-pairs",
+            "base_model": base,
+            "feedback_key": traffic,
+            "pairs_from_metric": True,
+            **TINY,
+        },
+    )
     assert job.status == "COMPLETED", job.error
     assert "dpo: 2 pairs" in sdk.jobs.logs(job.id)
     assert sdk.models.get("dpo-from-pairs").is_adapter
@@ -122,9 +143,23 @@ def test_dpo_from_logged_metric_pairs(sdk: Adaptive, base: str, traffic: str) ->
 def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path: Path) -> None:
     _json_grader(sdk)
     _upload(sdk, tmp_path, "grpo-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
-    job = _run(sdk, "grpo", {"output_model_key": "grpo-json", "base_model": base, "graders": ["is-json"],
-                             "dataset": "grpo-prompts", "num_generations": 2, "max_completion_length": 8,
-                             "max_steps": 2, "steps_per_generation": 2, "batch_size": 2, "lora_rank": 4, "lora_alpha": 8})
+    job = _run(
+        sdk,
+        "grpo",
+        {
+            "output_model_key": "grpo-json",
+            "base_model": base,
+            "graders": ["is-json"],
+            "dataset": "grpo-prompts",
+            "num_generations": 2,
+            "max_completion_length": 8,
+            "max_steps": 2,
+            "steps_per_generation": 2,
+            "batch_size": 2,
+            "lora_rank": 4,
+            "lora_alpha": 8,
+        },
+    )
     assert job.status == "COMPLETED", job.error
     # One round of samples serves both steps: the second measures no reward, and the reported final reward
     # is the first step's, not None.
@@ -135,8 +170,16 @@ def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path:
 
 def test_cancelled_training_registers_nothing(sdk: Adaptive, base: str, tmp_path: Path) -> None:
     _upload(sdk, tmp_path, "sft-rows", [{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(4)])
-    job = sdk.jobs.run("sft", num_gpus=0, args={"output_model_key": "never-registered", "base_model": base,
-                                               "dataset": "sft-rows", **{**TINY, "max_steps": 500}})
+    job = sdk.jobs.run(
+        "sft",
+        num_gpus=0,
+        args={
+            "output_model_key": "never-registered",
+            "base_model": base,
+            "dataset": "sft-rows",
+            **{**TINY, "max_steps": 500},
+        },
+    )
     deadline = time.monotonic() + 600
     while not sdk.jobs.get(job.id).metrics:  # training has started
         assert time.monotonic() < deadline and sdk.jobs.get(job.id).status in ("PENDING", "RUNNING")
@@ -152,19 +195,28 @@ def test_cancelled_training_registers_nothing(sdk: Adaptive, base: str, tmp_path
     [
         ("sft", {"dataset": "prefs"}, "row 0 is a preference pair"),
         ("sft", {"dataset": "missing"}, "dataset 'missing' not found"),
-        ("sft", {"dataset": "prefs", "feedback_filter": {"feedback_key": "json_ok"}},
-         "give exactly one of dataset or feedback_filter"),
+        (
+            "sft",
+            {"dataset": "prefs", "feedback_filter": {"feedback_key": "json_ok"}},
+            "give exactly one of dataset or feedback_filter",
+        ),
         ("sft", {"feedback_filter": {"feedback_key": "json_ok", "min_value": 5}}, "no logged interactions match"),
         ("sft", {"feedback_filter": {"feedback_key": "no-such-key"}}, "unknown feedback key 'no-such-key'"),
         ("sft", {"dataset": "rows", "base_model": "no-such-model"}, "unknown base model 'no-such-model'"),
         ("dpo", {"dataset": "rows"}, "row 0 is not a preference pair"),
         ("dpo", {"feedback_key": "json_ok"}, "no logged preferences"),
-        ("dpo", {"feedback_key": "never_scored", "pairs_from_metric": True},
-         "no prompt has completions scored differently on 'never_scored'"),
+        (
+            "dpo",
+            {"feedback_key": "never_scored", "pairs_from_metric": True},
+            "no prompt has completions scored differently on 'never_scored'",
+        ),
         ("dpo", {"dataset": "prefs", "base_model": "no-such-model"}, "unknown base model 'no-such-model'"),
         ("grpo", {"graders": ["no-such-grader"]}, "unknown grader 'no-such-grader'"),
-        ("grpo", {"graders": ["is-json"], "dataset": "rows", "base_model": "no-such-model"},
-         "unknown base model 'no-such-model'"),
+        (
+            "grpo",
+            {"graders": ["is-json"], "dataset": "rows", "base_model": "no-such-model"},
+            "unknown base model 'no-such-model'",
+        ),
         ("grpo", {"graders": ["is-json"], "dataset": "missing"}, "dataset 'missing' not found"),
         ("sft", {"dataset": "rows", "output_model_key": "base-135m"}, "model 'base-135m' already exists"),
     ],
@@ -172,7 +224,9 @@ def test_cancelled_training_registers_nothing(sdk: Adaptive, base: str, tmp_path
 def test_bad_input_fails_early_naming_the_problem(
     sdk: Adaptive, base: str, traffic: str, tmp_path: Path, recipe: str, args: dict, message: str
 ) -> None:
-    _upload(sdk, tmp_path, "prefs", [{"prompt": "q", "chosen": "a", "rejected": "b"}]) if not _has(sdk, "prefs") else None
+    _upload(sdk, tmp_path, "prefs", [{"prompt": "q", "chosen": "a", "rejected": "b"}]) if not _has(
+        sdk, "prefs"
+    ) else None
     _upload(sdk, tmp_path, "rows", [{"prompt": "q", "completion": "a"}]) if not _has(sdk, "rows") else None
     _json_grader(sdk)
     job = _run(sdk, recipe, {"output_model_key": "bad-input-model", **args}, limit_s=300)
@@ -198,8 +252,18 @@ def test_eval_grades_models_and_stores_evaluation_completions(sdk: Adaptive, bas
     _json_grader(sdk)
     _upload(sdk, tmp_path, "eval-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
     sdk.models.deploy(base, wait=True)
-    job = _run(sdk, "eval", {"models": [base], "dataset": "eval-prompts", "graders": ["is-json"],
-                             "samples_per_prompt": 2, "temperature": 1.0, "max_tokens": 8})
+    job = _run(
+        sdk,
+        "eval",
+        {
+            "models": [base],
+            "dataset": "eval-prompts",
+            "graders": ["is-json"],
+            "samples_per_prompt": 2,
+            "temperature": 1.0,
+            "max_tokens": 8,
+        },
+    )
     assert job.status == "COMPLETED", job.error
     assert job.kind == "EVALUATION"
     artifact = next(a for a in job.details.artifacts if a.kind == "EVALUATION")

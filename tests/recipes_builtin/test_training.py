@@ -29,7 +29,10 @@ def test_sft_saves_an_adapter_and_reports_progress(base_model_dir: Path, tmp_pat
     progress: list[float] = []
     out = tmp_path / "sft"
     result = train_sft(
-        base_model_dir, ROWS, out, TrainSettings(**TINY),
+        base_model_dir,
+        ROWS,
+        out,
+        TrainSettings(**TINY),
         on_metrics=lambda step, values: metrics.append((step, values)),
         on_progress=lambda fraction, message: progress.append(fraction),
         manifest={"dataset": "numbers"},
@@ -65,15 +68,26 @@ def test_bad_input_fails_before_loading(tmp_path: Path) -> None:
     with pytest.raises(TrainingInputError, match="model folder not found"):
         train_sft(tmp_path / "no-model", ROWS, tmp_path / "o")
     with pytest.raises(TrainingInputError, match="batch_size \\(3\\) must be a multiple of num_generations \\(2\\)"):
-        train_grpo(tmp_path / "no-model", ROWS, lambda p, c, r: [0.0] * len(c), tmp_path / "o",
-                   TrainSettings(batch_size=3), GrpoSettings(num_generations=2))
+        train_grpo(
+            tmp_path / "no-model",
+            ROWS,
+            lambda p, c, r: [0.0] * len(c),
+            tmp_path / "o",
+            TrainSettings(batch_size=3),
+            GrpoSettings(num_generations=2),
+        )
 
 
 def test_dpo_learns_the_preferred_side(base_model_dir: Path, tmp_path: Path) -> None:
     pairs = [{"prompt": r["prompt"], "chosen": r["completion"], "rejected": "I cannot do that."} for r in ROWS]
     metrics: list[dict] = []
-    result = train_dpo(base_model_dir, pairs, tmp_path / "dpo", TrainSettings(**{**TINY, "learning_rate": 1e-3}),
-                       on_metrics=lambda step, values: metrics.append(values))
+    result = train_dpo(
+        base_model_dir,
+        pairs,
+        tmp_path / "dpo",
+        TrainSettings(**{**TINY, "learning_rate": 1e-3}),
+        on_metrics=lambda step, values: metrics.append(values),
+    )
     assert result.steps == 2 and (tmp_path / "dpo" / "adapter_config.json").is_file()
     assert "rewards/margins" in metrics[-1] and metrics[-1]["rewards/margins"] > 0
 
@@ -88,7 +102,10 @@ def test_grpo_scores_groups_with_the_reward_function(base_model_dir: Path, tmp_p
     metrics: list[dict] = []
     rows = [{"prompt": r["prompt"], "value": i} for i, r in enumerate(ROWS)]
     result = train_grpo(
-        base_model_dir, rows, reward, tmp_path / "grpo",
+        base_model_dir,
+        rows,
+        reward,
+        tmp_path / "grpo",
         TrainSettings(**{**TINY, "max_steps": 1, "batch_size": 4}),
         GrpoSettings(num_generations=2, max_completion_length=8),
         on_metrics=lambda step, values: metrics.append(values),
@@ -108,10 +125,15 @@ def test_grpo_one_round_of_sampling_serves_several_steps(base_model_dir: Path, t
 
     metrics: list[dict] = []
     rows = [{"prompt": r["prompt"]} for r in ROWS]
-    result = train_grpo(base_model_dir, rows, reward, tmp_path / "grpo",
-                        TrainSettings(**{**TINY, "max_steps": 2, "batch_size": 2}),
-                        GrpoSettings(num_generations=2, max_completion_length=4, steps_per_generation=2),
-                        on_metrics=lambda step, values: metrics.append(values))
+    result = train_grpo(
+        base_model_dir,
+        rows,
+        reward,
+        tmp_path / "grpo",
+        TrainSettings(**{**TINY, "max_steps": 2, "batch_size": 2}),
+        GrpoSettings(num_generations=2, max_completion_length=4, steps_per_generation=2),
+        on_metrics=lambda step, values: metrics.append(values),
+    )
     assert result.steps == 2
     assert calls == [4]  # one batch of 2 steps' completions, scored once, not two batches of 2
     # The second step learns from the first step's samples and measures no reward; the result (and the
@@ -126,20 +148,43 @@ def test_sft_and_dpo_train_on_tool_conversations(base_model_dir: Path, tmp_path:
     a model whose template has none refuses them before any step."""
     from tests.inference.fixtures import with_tool_template
 
-    tools = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {
-        "zone": {"type": "string"}}}}}]
-    call = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "UTC"}'}}]}
-    rows = [{"messages": [{"role": "user", "content": f"What time is it? ({i})"}, call,
-                          {"role": "tool", "tool_call_id": "c1", "content": "noon"},
-                          {"role": "assistant", "content": "It is noon."}], "tools": tools} for i in range(2)]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_time",
+                "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
+            },
+        }
+    ]
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": '{"zone": "UTC"}'}}
+        ],
+    }
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"What time is it? ({i})"},
+                call,
+                {"role": "tool", "tool_call_id": "c1", "content": "noon"},
+                {"role": "assistant", "content": "It is noon."},
+            ],
+            "tools": tools,
+        }
+        for i in range(2)
+    ]
     rows += [{"prompt": f"Time in UTC? ({i})", "completion": call, "tools": tools} for i in range(2)]
     with pytest.raises(TrainingInputError, match="row 0 holds tool calls or tools, but the chat template"):
         train_sft(base_model_dir, rows, tmp_path / "plain", TrainSettings(**TINY))
     model = with_tool_template(base_model_dir, tmp_path / "tool-model")
     result = train_sft(model, rows, tmp_path / "sft", TrainSettings(**{**TINY, "max_length": 256}))
     assert result.steps == 2 and result.train_tokens > 0
-    pairs = [{"prompt": f"Time in UTC? ({i})", "chosen": call, "rejected": "I cannot tell.", "tools": tools}
-             for i in range(2)]
+    pairs = [
+        {"prompt": f"Time in UTC? ({i})", "chosen": call, "rejected": "I cannot tell.", "tools": tools}
+        for i in range(2)
+    ]
     result = train_dpo(model, pairs, tmp_path / "dpo", TrainSettings(**{**TINY, "max_length": 256}))
     assert result.steps == 2

@@ -29,13 +29,18 @@ def m(message: dict) -> dict:
 
 
 def test_sft_accepts_messages_and_prompt_completion() -> None:
-    records = sft_records([
-        {"messages": [{"role": "system", "content": "be brief"}, USER, REPLY]},
-        {"prompt": "hi", "completion": "hello"},
-        {"prompt": [USER], "completion": REPLY},
-    ])
-    assert records[0] == {"prompt": [m({"role": "system", "content": "be brief"}), m(USER)], "completion": [m(REPLY)],
-                          "tools": None}
+    records = sft_records(
+        [
+            {"messages": [{"role": "system", "content": "be brief"}, USER, REPLY]},
+            {"prompt": "hi", "completion": "hello"},
+            {"prompt": [USER], "completion": REPLY},
+        ]
+    )
+    assert records[0] == {
+        "prompt": [m({"role": "system", "content": "be brief"}), m(USER)],
+        "completion": [m(REPLY)],
+        "tools": None,
+    }
     assert records[1] == records[2] == {"prompt": [m(USER)], "completion": [m(REPLY)], "tools": None}
 
 
@@ -43,7 +48,9 @@ def test_tool_conversations_as_the_gateway_logs_them() -> None:
     calling = {"role": "assistant", "content": None, "tool_calls": [CALL]}
     result = {"role": "tool", "tool_call_id": "call_1", "content": "18 degrees"}
     [record] = sft_records([{"messages": [USER, calling, result, REPLY], "tools": TOOLS}])
-    assert record["prompt"] == [m(USER), m({**calling, "content": ""}), m(result)] and record["completion"] == [m(REPLY)]
+    assert record["prompt"] == [m(USER), m({**calling, "content": ""}), m(result)] and record["completion"] == [
+        m(REPLY)
+    ]
     assert json.loads(record["tools"]) == TOOLS
     # A call as the completion itself (what a tool-calling answer is), and as a preference side.
     [record] = sft_records([{"prompt": "weather?", "completion": calling, "tools": TOOLS}])
@@ -51,10 +58,14 @@ def test_tool_conversations_as_the_gateway_logs_them() -> None:
     [pair] = dpo_records([{"prompt": "weather?", "chosen": calling, "rejected": "I do not know.", "tools": TOOLS}])
     assert pair["chosen"][0]["tool_calls"] == [CALL] and json.loads(pair["tools"]) == TOOLS
     for rows, message in [
-        ([{"messages": [USER, {"role": "user", "content": "x", "tool_calls": [CALL]}, REPLY]}],
-         "row 0.messages[1] has tool_calls but is not an assistant message"),
-        ([{"messages": [USER, {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}]}],
-         "row 0.messages[1].tool_calls[0] must be"),
+        (
+            [{"messages": [USER, {"role": "user", "content": "x", "tool_calls": [CALL]}, REPLY]}],
+            "row 0.messages[1] has tool_calls but is not an assistant message",
+        ),
+        (
+            [{"messages": [USER, {"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}]}],
+            "row 0.messages[1].tool_calls[0] must be",
+        ),
         ([{"prompt": "q", "completion": "a", "tools": "get_weather"}], "row 0.tools must be a list of tool objects"),
     ]:
         with pytest.raises(TrainingInputError, match=re.escape(message)):
@@ -68,8 +79,9 @@ def test_tool_rows_need_a_template_that_renders_tools() -> None:
     plain = sft_records([{"prompt": "hi", "completion": "hello"}])
     check_template(plain, Tokenizer(), "m")  # no tool use: any template
     tooled = plain + sft_records([{"prompt": "weather?", "completion": {"role": "assistant", "tool_calls": [CALL]}}])
-    with pytest.raises(TrainingInputError, match="row 1 holds tool calls or tools, but the chat template of m has no "
-                                                 "tool support"):
+    with pytest.raises(
+        TrainingInputError, match="row 1 holds tool calls or tools, but the chat template of m has no tool support"
+    ):
         check_template(tooled, Tokenizer(), "m")
     Tokenizer.chat_template += "{% if tools %}{{ tools | tojson }}{% endif %}"
     check_template(tooled, Tokenizer(), "m")
@@ -82,8 +94,10 @@ def test_tool_rows_need_a_template_that_renders_tools() -> None:
         ([{"prompt": "q"}], "row 0 has no completion"),
         ([{"messages": [USER]}], "row 0.messages must end with an assistant reply"),
         ([{"prompt": "q", "completion": "  "}], "row 0 has an empty completion"),
-        ([{"prompt": "q", "completion": "a"}, {"prompt": [{"role": "robot", "content": "x"}], "completion": "a"}],
-         "row 1.prompt[0] has unknown role 'robot'"),
+        (
+            [{"prompt": "q", "completion": "a"}, {"prompt": [{"role": "robot", "content": "x"}], "completion": "a"}],
+            "row 1.prompt[0] has unknown role 'robot'",
+        ),
         ([{"prompt": "", "completion": "a"}], "row 0.prompt is empty"),
         (["text"], "row 0 is not an object"),
         ([], "no rows to train on"),
@@ -96,8 +110,12 @@ def test_sft_refuses_bad_rows(rows: list, message: str) -> None:
 
 def test_dpo_records_and_refusals() -> None:
     assert dpo_records([{"prompt": "hi", "chosen": "a", "rejected": "b"}]) == [
-        {"prompt": [m(USER)], "chosen": [m({"role": "assistant", "content": "a"})],
-         "rejected": [m({"role": "assistant", "content": "b"})], "tools": None}
+        {
+            "prompt": [m(USER)],
+            "chosen": [m({"role": "assistant", "content": "a"})],
+            "rejected": [m({"role": "assistant", "content": "b"})],
+            "tools": None,
+        }
     ]
     with pytest.raises(TrainingInputError, match="row 0 is not a preference pair"):
         dpo_records([{"prompt": "hi", "completion": "a"}])

@@ -53,8 +53,13 @@ def test_sft_on_a_dataset_built_from_served_traffic(sdk: Adaptive) -> None:
     sdk.models.attach("base-135m", wait=True, make_default=True)
     sdk.feedback.register_key("helpful", kind="bool")
     for prompt in PROMPTS:
-        response = sdk.chat.create(messages=[{"role": "user", "content": prompt}], n=2, max_tokens=6,
-                                   temperature=1.0, labels={"origin": "chat"})
+        response = sdk.chat.create(
+            messages=[{"role": "user", "content": prompt}],
+            n=2,
+            max_tokens=6,
+            temperature=1.0,
+            labels={"origin": "chat"},
+        )
         first, second = response.choices
         assert first.completion_id and second.completion_id
         sdk.feedback.log_metric(value=True, completion_id=first.completion_id, feedback_key="helpful")
@@ -64,8 +69,9 @@ def test_sft_on_a_dataset_built_from_served_traffic(sdk: Adaptive) -> None:
     assert preview.count == len(PROMPTS)
     dataset = sdk.datasets.create_from_filters("served-sft", "PROMPT_COMPLETION", filters=filters, metrics=["helpful"])
     assert dataset.records == len(PROMPTS) and dataset.source == "FILTERED"
-    logs = _train(sdk, "sft", {"output_model_key": "sft-from-traffic", "base_model": "base-135m",
-                               "dataset": "served-sft"})
+    logs = _train(
+        sdk, "sft", {"output_model_key": "sft-from-traffic", "base_model": "base-135m", "dataset": "served-sft"}
+    )
     assert f"sft: {len(PROMPTS)} rows" in logs
     assert sdk.models.get("sft-from-traffic").is_adapter
 
@@ -78,10 +84,12 @@ def test_dpo_from_an_ab_tests_duels_in_one_call(sdk: Adaptive) -> None:
     sdk.ab_tests.create("duel", "preferred", ["base-135m", "challenger-135m"], feedback_type="preference")
     messages = [{"role": "user", "content": "Name a colour."}]
     for i in range(3):
-        base = sdk.interactions.create(messages=messages, completion=f"grey {i}", model="base-135m",
-                                       ab_campaign="duel").completion_id
-        challenger = sdk.interactions.create(messages=messages, completion=f"bright blue {i}", model="challenger-135m",
-                                             ab_campaign="duel").completion_id
+        base = sdk.interactions.create(
+            messages=messages, completion=f"grey {i}", model="base-135m", ab_campaign="duel"
+        ).completion_id
+        challenger = sdk.interactions.create(
+            messages=messages, completion=f"bright blue {i}", model="challenger-135m", ab_campaign="duel"
+        ).completion_id
         sdk.feedback.log_preference("preferred", challenger, base)
     dataset = sdk.datasets.create_from_filters("duels", "PREFERENCE", filters={"ab_campaign": "duel"})
     assert dataset.kind == "PREFERENCE" and dataset.records == 3

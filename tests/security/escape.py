@@ -5,7 +5,7 @@ custom grader, and to run bare as the control (proof that each attempt works whe
 the data dir it read or created, the admin keys that worked on the loopback API, and why each attempt failed.
 """
 
-ESCAPE_FUNCTION = r'''
+ESCAPE_FUNCTION = r"""
 def escape_attempts(data_dir, base_url, tag, only_pid=None):
     import json, os, urllib.request
 
@@ -68,13 +68,13 @@ def escape_attempts(data_dir, base_url, tag, only_pid=None):
         except Exception as error:  # noqa: BLE001
             found["own_key"] = "failed: %s" % error
     return found
-'''
+"""
 
 
 def recipe_probed_at_upload(data_dir: str, base_url: str) -> str:
     """A recipe whose import-time code (run by the schema probe) attempts the escape; its findings come back
     as the default of a Config field, in the recipe's JSON schema."""
-    return f'''
+    return f"""
 import json
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 {ESCAPE_FUNCTION}
@@ -86,12 +86,12 @@ class Config(InputConfig):
 @recipe_main
 def main(config: Config, ctx: RecipeContext) -> None:
     pass
-'''
+"""
 
 
 def recipe_escaping_as_job(data_dir: str, base_url: str) -> str:
     """A recipe whose job attempts the escape and prints its findings to the job's log."""
-    return f'''
+    return f"""
 import json
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 {ESCAPE_FUNCTION}
@@ -102,24 +102,24 @@ class Config(InputConfig):
 @recipe_main
 def main(config: Config, ctx: RecipeContext) -> None:
     print("FOUND " + json.dumps(escape_attempts({data_dir!r}, {base_url!r}, "job")), flush=True)
-'''
+"""
 
 
 def grader_escaping(data_dir: str, base_url: str) -> str:
     """A custom grader that attempts the escape and returns its findings as reasoning."""
-    return f'''
+    return f"""
 import json
 {ESCAPE_FUNCTION}
 
 def grade(messages, completion, metadata):
     return {{"score": 1.0, "reasoning": json.dumps(escape_attempts({data_dir!r}, {base_url!r}, "grader"))}}
-'''
+"""
 
 
 def bare(data_dir: str, base_url: str, server_pid: int) -> str:
     """The control: the same attempts from a plain process of this machine, aimed at the server's process."""
-    return f'''
+    return f"""
 import json
 {ESCAPE_FUNCTION}
 print(json.dumps(escape_attempts({data_dir!r}, {base_url!r}, "control", only_pid={server_pid})))
-'''
+"""

@@ -41,8 +41,12 @@ from tests.support import (
 
 
 def post(server: LiveServer, query: str, variables: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    response = httpx.post(f"{server.base_url}/api/graphql", json={"query": query, "variables": variables or {}},
-                          headers={"Authorization": f"Bearer {server.api_key}"}, timeout=120)
+    response = httpx.post(
+        f"{server.base_url}/api/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        timeout=120,
+    )
     return response.status_code, response.json()
 
 
@@ -62,7 +66,9 @@ def works(server: LiveServer) -> None:
     assert post(server, "{ me { email } }") == (200, {"data": {"me": {"email": "admin@localhost"}}})
 
 
-ALIAS_BOMB = "{ " + " ".join(f'a{i}: completions(filter: {{useCase: "x"}}) {{ totalCount }}' for i in range(2000)) + " }"
+ALIAS_BOMB = (
+    "{ " + " ".join(f'a{i}: completions(filter: {{useCase: "x"}}) {{ totalCount }}' for i in range(2000)) + " }"
+)
 
 
 def aliases(n: int) -> str:
@@ -74,11 +80,16 @@ def backbones(depth: int) -> str:
 
 
 # Page of 1,000 groups, each with a page of 1,000 completions: a million completions with their messages.
-COST_BOMB = ('{ completionsGrouped(groupBy: MODEL, filter: {useCase: "x"}, page: {first: 1000}) { nodes {'
-             " completions(page: {first: 1000}) { nodes { id completion chatMessages { role content } } } } } }")
+COST_BOMB = (
+    '{ completionsGrouped(groupBy: MODEL, filter: {useCase: "x"}, page: {first: 1000}) { nodes {'
+    " completions(page: {first: 1000}) { nodes { id completion chatMessages { role content } } } } } }"
+)
 # Each fragment spreads the next twice: 2^40 fields once inlined, from a few hundred tokens.
-FRAGMENT_BOMB = ("query { ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
-                 + " fragment F40 on Query { me { email } }")
+FRAGMENT_BOMB = (
+    "query { ...F0 } "
+    + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    + " fragment F40 on Query { me { email } }"
+)
 
 
 # --- the default limits, on the shared server ---------------------------------------------------------
@@ -90,21 +101,31 @@ def test_alias_bomb_is_refused_before_anything_runs(server: LiveServer) -> None:
     assert message == "The query is longer than 5,000 tokens (setting ADAPTIVE_GRAPHQL_MAX_TOKENS)"
     assert not [s for s in statements if "completions" in s]
     # Under the token limit, the alias limit names the count.
-    assert refusal(server, aliases(150), "aliases") == "150 aliases found. Allowed: 100 (setting ADAPTIVE_GRAPHQL_MAX_ALIASES)"
+    assert (
+        refusal(server, aliases(150), "aliases")
+        == "150 aliases found. Allowed: 100 (setting ADAPTIVE_GRAPHQL_MAX_ALIASES)"
+    )
     works(server)
     assert post(server, aliases(100))[1]["data"]["a99"] == {"email": "admin@localhost"}
 
 
 def test_deep_token_heavy_and_costly_queries_are_refused(server: LiveServer) -> None:
     assert refusal(server, backbones(16), "depth") == (
-        "'anonymous' exceeds maximum operation depth of 15 (setting ADAPTIVE_GRAPHQL_MAX_DEPTH)")
+        "'anonymous' exceeds maximum operation depth of 15 (setting ADAPTIVE_GRAPHQL_MAX_DEPTH)"
+    )
     assert "errors" not in post(server, backbones(14))[1]
-    assert refusal(server, "{ me { " + "email " * 5000 + "} }", "tokens").startswith("The query is longer than 5,000 tokens")
+    assert refusal(server, "{ me { " + "email " * 5000 + "} }", "tokens").startswith(
+        "The query is longer than 5,000 tokens"
+    )
     message = refusal(server, COST_BOMB, "cost")
-    assert message.startswith("The query's estimated cost is 33,002,001, the limit is 10,000,000: ask for smaller pages")
+    assert message.startswith(
+        "The query's estimated cost is 33,002,001, the limit is 10,000,000: ask for smaller pages"
+    )
     assert message.endswith("(setting ADAPTIVE_GRAPHQL_MAX_COST)")
     # The page sizes may come from variables.
-    paged = COST_BOMB.replace("{first: 1000}", "$page").replace("{ completionsGrouped", "query($page: CursorPageInput) { completionsGrouped")
+    paged = COST_BOMB.replace("{first: 1000}", "$page").replace(
+        "{ completionsGrouped", "query($page: CursorPageInput) { completionsGrouped"
+    )
     body = post(server, paged, {"page": {"first": 1000}})[1]
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     body = post(server, paged, {"page": {"first": 10}})[1]
@@ -117,7 +138,11 @@ def test_fragment_bomb_is_refused_without_expanding_it(server: LiveServer) -> No
     message = refusal(server, FRAGMENT_BOMB, "inlined fields")
     assert message == "The query has 2,199,023,255,552 fields once its fragments are inlined, the limit is 10,000"
     assert time.perf_counter() - started < 30  # expanded, it would take years; the bench measures the real time
-    chain = "query { ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(600)) + " fragment F600 on Query { __typename }"
+    chain = (
+        "query { ...F0 } "
+        + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}" for i in range(600))
+        + " fragment F600 on Query { __typename }"
+    )
     assert refusal(server, chain, "nesting") == "The query nests deeper than 200 levels once its fragments are inlined"
     # Unknown or cyclic fragments are ordinary validation errors, never an internal one.
     for query in ("{ me { ...Missing } }", "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"):
@@ -142,12 +167,18 @@ def test_settings_lower_and_raise_the_limits(database: str | None, tmp_path: Pat
     tight = {"graphql_max_tokens": 40, "graphql_max_depth": 2, "graphql_max_aliases": 1, "graphql_max_cost": 50}
     with own_server(database, tmp_path / "tight", **tight) as server:
         works(server)
-        assert refusal(server, aliases(2), "aliases") == "2 aliases found. Allowed: 1 (setting ADAPTIVE_GRAPHQL_MAX_ALIASES)"
+        assert (
+            refusal(server, aliases(2), "aliases")
+            == "2 aliases found. Allowed: 1 (setting ADAPTIVE_GRAPHQL_MAX_ALIASES)"
+        )
         assert refusal(server, backbones(2), "depth").startswith("'anonymous' exceeds maximum operation depth of 2")
-        assert refusal(server, "{ me { " + "email " * 40 + "} }", "tokens").startswith("The query is longer than 40 tokens")
+        assert refusal(server, "{ me { " + "email " * 40 + "} }", "tokens").startswith(
+            "The query is longer than 40 tokens"
+        )
         assert refusal(server, "{ useCases { key metrics { key } } }", "cost") == (
             "The query's estimated cost is 220, the limit is 50: ask for smaller pages (page: {first: N}) or fewer"
-            " nested lists (setting ADAPTIVE_GRAPHQL_MAX_COST)")
+            " nested lists (setting ADAPTIVE_GRAPHQL_MAX_COST)"
+        )
     raised = {"graphql_max_tokens": 0, "graphql_max_depth": 0, "graphql_max_aliases": 500, "graphql_max_cost": 10**12}
     with own_server(database, tmp_path / "raised", **raised) as server:
         assert len(post(server, aliases(300))[1]["data"]) == 300
@@ -165,16 +196,29 @@ def test_a_query_over_its_time_budget_is_cancelled(database: str | None, tmp_pat
         auth = {"Authorization": f"Bearer {server.api_key}"}
         status, body = post(server, 'mutation { createUseCase(input: {name: "budget", key: "budget"}) { key } }')
         assert body == {"data": {"createUseCase": {"key": "budget"}}}, body
-        row = {"use_case": "budget", "completion": "Paris. " * 20, "labels": {"a": "1", "b": "2"},
-               "messages": [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris."}]}
+        row = {
+            "use_case": "budget",
+            "completion": "Paris. " * 20,
+            "labels": {"a": "1", "b": "2"},
+            "messages": [
+                {"role": "user", "content": "What is the capital of France?"},
+                {"role": "assistant", "content": "Paris."},
+            ],
+        }
         for _ in range(2):
             response = httpx.post(f"{server.base_url}/api/v1/interactions", json=[row] * 500, headers=auth, timeout=120)
             assert response.status_code == 201, response.text
         # Twenty pages of 1,000 completions with their messages and labels: seconds of work on any machine (a
         # light query takes a tenth of the budget).
-        heavy = "{ " + " ".join(
-            f'p{i}: completions(filter: {{useCase: "budget"}}, page: {{first: 1000}}) {{ totalCount nodes {{ id completion'
-            " chatMessages { role content } labels { key value } model { key } } }" for i in range(20)) + " }"
+        heavy = (
+            "{ "
+            + " ".join(
+                f'p{i}: completions(filter: {{useCase: "budget"}}, page: {{first: 1000}}) {{ totalCount nodes {{ id completion'
+                " chatMessages { role content } labels { key value } model { key } } }"
+                for i in range(20)
+            )
+            + " }"
+        )
         started = time.perf_counter()
         status, body = post(server, heavy)
         elapsed = time.perf_counter() - started
@@ -222,8 +266,9 @@ def test_the_time_budget_stops_the_statement_in_the_database(database: str | Non
             async with async_sessionmaker(engine)() as session:
                 assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
                 if database:
-                    running = await session.execute(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"))
+                    running = await session.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'")
+                    )
                     assert running.scalar_one() == 0
         finally:
             await engine.dispose()
@@ -242,7 +287,9 @@ def query_strings(module: ModuleType) -> list[str]:
     module's constants) that start with ``query`` or ``mutation``."""
     source = Path(module.__file__ or "").read_text()
     tree = ast.parse(source)
-    parts = {id(p) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for p in ast.walk(node) if p is not node}
+    parts = {
+        id(p) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for p in ast.walk(node) if p is not node
+    }
     found = []
     for node in ast.walk(tree):
         if id(node) in parts:
@@ -268,7 +315,10 @@ def official_queries() -> list[str]:
 
 
 def our_queries() -> list[str]:
-    modules = [importlib.import_module(m.name) for m in pkgutil.walk_packages(adaptive_engine.sdk.__path__, "adaptive_engine.sdk.")]
+    modules = [
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(adaptive_engine.sdk.__path__, "adaptive_engine.sdk.")
+    ]
     return [q for module in modules for q in query_strings(module)]
 
 

@@ -24,9 +24,12 @@ class Connection:
     """One httpx client (one keep-alive connection) that remembers the local address of every answer."""
 
     def __init__(self, server: LiveServer) -> None:
-        self.client = httpx.Client(base_url=server.base_url, timeout=60,
-                                   headers={"Authorization": f"Bearer {server.api_key}"},
-                                   limits=httpx.Limits(max_connections=1))
+        self.client = httpx.Client(
+            base_url=server.base_url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            limits=httpx.Limits(max_connections=1),
+        )
         self.addresses: set[object] = set()
 
     def send(self, method: str, path: str, body: bytes | None = None, **kwargs: object) -> httpx.Response:
@@ -86,7 +89,9 @@ def test_nul_in_any_text_field_is_refused_by_name_and_stores_nothing(
     server: LiveServer, client: Adaptive, conn: Connection, use_case: str, unique: str
 ) -> None:
     messages = [{"role": "user", "content": "What is the capital of France?"}]
-    ok = conn.send("POST", "/api/v1/interactions", dumps({"use_case": use_case, "messages": messages, "completion": "Paris."}))
+    ok = conn.send(
+        "POST", "/api/v1/interactions", dumps({"use_case": use_case, "messages": messages, "completion": "Paris."})
+    )
     assert ok.status_code == 201, ok.text
     cid, sid = ok.json()["completion_id"], ok.json()["session_id"]
     metric = f"ok-{unique}"
@@ -95,13 +100,28 @@ def test_nul_in_any_text_field_is_refused_by_name_and_stores_nothing(
         ("/api/v1/interactions", {"use_case": use_case, "messages": messages, "completion": "Par\u0000is."}),
         ("/api/v1/interactions", {"use_case": use_case, "messages": bad_messages, "completion": "Paris."}),
         ("/api/v1/interactions", {"use_case": f"mal\u0000{unique}", "messages": messages, "completion": "Paris."}),
-        ("/api/v1/interactions", {"use_case": use_case, "messages": messages, "completion": "Paris.", "labels": {"k\u0000": "v"}}),
+        (
+            "/api/v1/interactions",
+            {"use_case": use_case, "messages": messages, "completion": "Paris.", "labels": {"k\u0000": "v"}},
+        ),
         # A batch is refused whole: its valid first item is not stored either.
-        ("/api/v1/interactions", [{"use_case": use_case, "messages": messages, "completion": "Lyon."},
-                                  {"use_case": use_case, "messages": messages, "completion": "Nice.", "labels": {"k": "\u0000"}}]),
+        (
+            "/api/v1/interactions",
+            [
+                {"use_case": use_case, "messages": messages, "completion": "Lyon."},
+                {"use_case": use_case, "messages": messages, "completion": "Nice.", "labels": {"k": "\u0000"}},
+            ],
+        ),
         ("/api/v1/feedback", {"completion_id": cid, "metric": metric, "value": True, "details": "right\u0000"}),
-        ("/api/v1/comparison", {"metric": metric, "preferred_completion": cid,
-                                "other_completion": {"text": "Ly\u0000on.", "model": "m"}, "use_case": use_case}),
+        (
+            "/api/v1/comparison",
+            {
+                "metric": metric,
+                "preferred_completion": cid,
+                "other_completion": {"text": "Ly\u0000on.", "model": "m"},
+                "use_case": use_case,
+            },
+        ),
         ("/api/v1/outcome", {"session_id": sid, "metric": f"{metric}\u0000", "value": 1}),
         ("/api/v1/chat/completions", {"model": use_case, "messages": bad_messages}),
         ("/api/v1/completions", {"model": use_case, "prompt": "a\u0000"}),
@@ -115,12 +135,19 @@ def test_nul_in_any_text_field_is_refused_by_name_and_stores_nothing(
     conn.refused("GET", "/api/v1/jobs/%00/logs", None, NUL_REASON)
 
     # GraphQL: in a literal of the document, in a variable, in a key of a JSON variable.
-    conn.graphql_refused(f'mutation {{ createUseCase(input: {{name: "a\\u0000", key: "nul-a-{unique}"}}) {{ id }} }}',
-                         None, NUL_REASON)
-    conn.graphql_refused("mutation($n: String!, $k: String!) { createUseCase(input: {name: $n, key: $k}) { id } }",
-                         {"n": "b\u0000", "k": f"nul-b-{unique}"}, NUL_REASON)
-    conn.graphql_refused("mutation($k: String!, $n: String!) { createTeam(input: {key: $k, name: $n}) { id } }",
-                         {"k": f"nul-t-{unique}", "n": "team\u0000"}, NUL_REASON)
+    conn.graphql_refused(
+        f'mutation {{ createUseCase(input: {{name: "a\\u0000", key: "nul-a-{unique}"}}) {{ id }} }}', None, NUL_REASON
+    )
+    conn.graphql_refused(
+        "mutation($n: String!, $k: String!) { createUseCase(input: {name: $n, key: $k}) { id } }",
+        {"n": "b\u0000", "k": f"nul-b-{unique}"},
+        NUL_REASON,
+    )
+    conn.graphql_refused(
+        "mutation($k: String!, $n: String!) { createTeam(input: {key: $k, name: $n}) { id } }",
+        {"k": f"nul-t-{unique}", "n": "team\u0000"},
+        NUL_REASON,
+    )
     conn.still_answers()
 
     for key in (f"nul-a-{unique}", f"nul-b-{unique}"):
@@ -136,13 +163,23 @@ def test_nul_in_any_text_field_is_refused_by_name_and_stores_nothing(
 def test_lone_surrogates_are_refused(conn: Connection, use_case: str) -> None:
     # Written as JSON escapes (\ud800 alone, \udc00 first) and as the raw UTF-8 bytes of a surrogate.
     cases = [
-        ("/api/v1/chat/completions", b'{"model": "\\ud800", "messages": [{"role": "user", "content": "hi"}]}', SURROGATE_REASON),
+        (
+            "/api/v1/chat/completions",
+            b'{"model": "\\ud800", "messages": [{"role": "user", "content": "hi"}]}',
+            SURROGATE_REASON,
+        ),
         ("/api/v1/embeddings", b'{"model": "\\udc00x", "input": "hi"}', SURROGATE_REASON),
         ("/api/v1/interactions", b'{"use_case": "\\ud800", "completion": "a", "messages": []}', SURROGATE_REASON),
-        ("/api/v1/graders/grade", b'{"use_case": "' + use_case.encode() + b'", "grader": "\\udc00", "samples": []}',
-         SURROGATE_REASON),
-        ("/api/v1/feedback", b'{"completion_id": "00000000-0000-0000-0000-000000000000", "metric": "\xed\xa0\x80", "value": 1}',
-         "not valid UTF-8"),
+        (
+            "/api/v1/graders/grade",
+            b'{"use_case": "' + use_case.encode() + b'", "grader": "\\udc00", "samples": []}',
+            SURROGATE_REASON,
+        ),
+        (
+            "/api/v1/feedback",
+            b'{"completion_id": "00000000-0000-0000-0000-000000000000", "metric": "\xed\xa0\x80", "value": 1}',
+            "not valid UTF-8",
+        ),
     ]
     for path, body, reason in cases:
         conn.refused("POST", path, body, reason)
@@ -153,11 +190,21 @@ def test_lone_surrogates_are_refused(conn: Connection, use_case: str) -> None:
 
 def test_deep_json_is_refused_at_the_nesting_limit(conn: Connection, use_case: str, unique: str) -> None:
     limit = 64
-    for path in ("/api/v1/interactions", "/api/v1/feedback", "/api/v1/chat/completions", "/api/v1/graders/grade",
-                 "/api/v1/upload/init", "/api/v1/jobs/00000000-0000-0000-0000-000000000000/progress"):
+    for path in (
+        "/api/v1/interactions",
+        "/api/v1/feedback",
+        "/api/v1/chat/completions",
+        "/api/v1/graders/grade",
+        "/api/v1/upload/init",
+        "/api/v1/jobs/00000000-0000-0000-0000-000000000000/progress",
+    ):
         conn.refused("POST", path, DEEP, f"nests deeper than {limit} levels")
-    conn.refused("POST", "/api/graphql", b'{"query": "{ __typename }", "variables": {"v": ' + DEEP + b"}}",
-                 f"nests deeper than {limit} levels")
+    conn.refused(
+        "POST",
+        "/api/graphql",
+        b'{"query": "{ __typename }", "variables": {"v": ' + DEEP + b"}}",
+        f"nests deeper than {limit} levels",
+    )
 
     def nested(levels: int) -> object:  # objects ``levels`` deep; the body around it is one more level
         value: object = "x"
@@ -166,10 +213,18 @@ def test_deep_json_is_refused_at_the_nesting_limit(conn: Connection, use_case: s
         return value
 
     # Under the parser's own ceiling, over ours: refused by the check, at the place it happens.
-    conn.refused("POST", "/api/v1/upload/init", dumps({"total_parts_count": 1, "metadata": nested(limit)}),
-                 f"JSON nests deeper than {limit} levels (at metadata.a.a")
-    conn.refused("POST", "/api/graphql", dumps({"query": "{ __typename }", "variables": {"v": nested(limit)}}),
-                 f"JSON nests deeper than {limit} levels")
+    conn.refused(
+        "POST",
+        "/api/v1/upload/init",
+        dumps({"total_parts_count": 1, "metadata": nested(limit)}),
+        f"JSON nests deeper than {limit} levels (at metadata.a.a",
+    )
+    conn.refused(
+        "POST",
+        "/api/graphql",
+        dumps({"query": "{ __typename }", "variables": {"v": nested(limit)}}),
+        f"JSON nests deeper than {limit} levels",
+    )
     # At the limit: accepted.
     r = conn.send("POST", "/api/v1/upload/init", dumps({"total_parts_count": 1, "metadata": nested(limit - 1)}))
     assert r.status_code == 200, r.text
@@ -178,12 +233,24 @@ def test_deep_json_is_refused_at_the_nesting_limit(conn: Connection, use_case: s
 
 def test_huge_arrays_are_refused(client: Adaptive, conn: Connection, use_case: str) -> None:
     many = [{"role": "user", "content": "hi"}] * 10_001
-    conn.refused("POST", "/api/v1/interactions", dumps({"use_case": use_case, "messages": many, "completion": "a"}),
-                 "an array or object has more than 10000 items (at messages)")
-    conn.refused("POST", "/api/v1/embeddings", dumps({"model": use_case, "input": ["a"] * 10_001}),
-                 "more than 10000 items (at input)")
-    conn.refused("POST", "/api/graphql", dumps({"query": "{ __typename }", "variables": {"ids": list(range(10_001))}}),
-                 "more than 10000 items (at variables.ids)")
+    conn.refused(
+        "POST",
+        "/api/v1/interactions",
+        dumps({"use_case": use_case, "messages": many, "completion": "a"}),
+        "an array or object has more than 10000 items (at messages)",
+    )
+    conn.refused(
+        "POST",
+        "/api/v1/embeddings",
+        dumps({"model": use_case, "input": ["a"] * 10_001}),
+        "more than 10000 items (at input)",
+    )
+    conn.refused(
+        "POST",
+        "/api/graphql",
+        dumps({"query": "{ __typename }", "variables": {"ids": list(range(10_001))}}),
+        "more than 10000 items (at variables.ids)",
+    )
     conn.still_answers()
     assert client.interactions.list(use_case=use_case).total_count == 0
 
@@ -203,7 +270,9 @@ def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(t
             for _ in range(2):
                 r = conn.send("GET", "/api/v1/test-fault")
                 assert r.status_code == 500
-                assert r.json() == {"error": {"message": "Internal server error", "type": "server_error", "code": "INTERNAL"}}
+                assert r.json() == {
+                    "error": {"message": "Internal server error", "type": "server_error", "code": "INTERNAL"}
+                }
             conn.still_answers()
         finally:
             conn.client.close()
@@ -211,8 +280,16 @@ def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(t
 
 def test_the_openapi_document_declares_the_data_plane_request_bodies(server: LiveServer) -> None:
     doc = httpx.get(f"{server.base_url}/openapi.json", headers={"Authorization": f"Bearer {server.api_key}"}).json()
-    for path in ("/interactions", "/feedback", "/comparison", "/outcome", "/chat/completions", "/completions",
-                 "/embeddings", "/graders/grade"):
+    for path in (
+        "/interactions",
+        "/feedback",
+        "/comparison",
+        "/outcome",
+        "/chat/completions",
+        "/completions",
+        "/embeddings",
+        "/graders/grade",
+    ):
         body = doc["paths"][f"/api/v1{path}"]["post"]["requestBody"]
         assert body["required"] is True and "application/json" in body["content"], path
     assert doc["components"]["schemas"]["AddInteractionsRequest"]["required"] == ["use_case", "completion"]
@@ -235,6 +312,9 @@ def test_graphql_values_our_scalars_cannot_parse_are_invalid_input(conn: Connect
     # reached the resolver's read().
     query = f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{ totalCount }} }}'
     conn.graphql_refused(query, None, "Invalid isoformat string")
-    conn.graphql_refused(f'mutation {{ createCustomRecipe(useCase: "{use_case}", input: {{name: "r"}}, file: "main.py") {{ id }} }}',
-                         None, "a file is expected here, sent as a multipart upload")
+    conn.graphql_refused(
+        f'mutation {{ createCustomRecipe(useCase: "{use_case}", input: {{name: "r"}}, file: "main.py") {{ id }} }}',
+        None,
+        "a file is expected here, sent as a multipart upload",
+    )
     conn.still_answers()

@@ -38,10 +38,26 @@ SCRAPE_TOKEN = "ops-scrape-token"
 def _serve(data_dir: Path, port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
     """``serve`` in a process of its own; its output in ``log`` (a server that runs a while must not fill a
     pipe nobody reads), or in pipes for one expected to exit at once."""
-    env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": KEY, "ADAPTIVE_BUILTIN_RECIPES": "false",
-           "ADAPTIVE_BUNDLED_MODELS": "true", "ADAPTIVE_MODEL_CACHE_DIR": str(model_cache_dir().parent)}
-    command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(data_dir)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "ADAPTIVE_ADMIN_API_KEY": KEY,
+        "ADAPTIVE_BUILTIN_RECIPES": "false",
+        "ADAPTIVE_BUNDLED_MODELS": "true",
+        "ADAPTIVE_MODEL_CACHE_DIR": str(model_cache_dir().parent),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "adaptive_engine.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     if log is not None:
         with open(log, "wb") as out:
             return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -49,8 +65,12 @@ def _serve(data_dir: Path, port: int, log: Path | None = None) -> subprocess.Pop
 
 
 def _statuses(base_url: str) -> dict[str, str]:
-    response = httpx.post(f"{base_url}/api/graphql", headers={"Authorization": f"Bearer {KEY}"},
-                          json={"query": "{ models { key online } }"}, timeout=60)
+    response = httpx.post(
+        f"{base_url}/api/graphql",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"query": "{ models { key online } }"},
+        timeout=60,
+    )
     return {m["key"]: m["online"] for m in response.json()["data"]["models"]}
 
 
@@ -135,7 +155,10 @@ def _healthy(base_url: str) -> bool:
 def test_a_server_in_process_refuses_a_data_dir_in_use(tmp_path: Path) -> None:
     """create_app's own start-up takes the lock too (servers run without the CLI, as in these tests)."""
     with LiveServer(make_settings(tmp_path)) as live:
-        with pytest.raises(DataDirInUse, match=rf"in use by another Adaptive Engine server \(pid {os.getpid()}, 127.0.0.1:{live.port}\)"):
+        with pytest.raises(
+            DataDirInUse,
+            match=rf"in use by another Adaptive Engine server \(pid {os.getpid()}, 127.0.0.1:{live.port}\)",
+        ):
             DataDirLock.acquire(tmp_path)
         second = LiveServer(make_settings(tmp_path))
         with pytest.raises(RuntimeError, match="failed to start"):
@@ -168,8 +191,13 @@ def test_a_replica_starting_on_a_shared_database_leaves_the_models_online(tmp_pa
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("ops"), keep_alive_timeout_s=1, request_head_timeout_s=2,
-                             request_body_timeout_s=1, metrics_token=SCRAPE_TOKEN)
+    settings = make_settings(
+        tmp_path_factory.mktemp("ops"),
+        keep_alive_timeout_s=1,
+        request_head_timeout_s=2,
+        request_body_timeout_s=1,
+        metrics_token=SCRAPE_TOKEN,
+    )
     with LiveServer(settings) as live:
         yield live
 
@@ -235,8 +263,10 @@ def test_a_request_head_sent_slowly_is_cut_off(guarded: LiveServer) -> None:
 @pytest.mark.parametrize("path", ["/api/v1/interactions", "/api/graphql"])
 def test_a_request_body_that_stops_arriving_gets_408_and_the_connection_closes(guarded: LiveServer, path: str) -> None:
     with _connect(guarded) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {guarded.api_key}\r\n"
-                     "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\": ".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {guarded.api_key}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"query": '.encode()
+        )
         received = _closed_by_server(sock)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), received
@@ -245,8 +275,11 @@ def test_a_request_body_that_stops_arriving_gets_408_and_the_connection_closes(g
     code = text["error"]["code"] if "error" in text else text["errors"][0]["extensions"]["code"]
     assert code == "REQUEST_TIMEOUT"
     # The server is fine, and a body that arrives in time is not affected.
-    assert httpx.post(f"{guarded.base_url}/api/graphql", json={"query": "{ me { email } }"},
-                      headers={"Authorization": f"Bearer {guarded.api_key}"}).json()["data"]["me"]["email"]
+    assert httpx.post(
+        f"{guarded.base_url}/api/graphql",
+        json={"query": "{ me { email } }"},
+        headers={"Authorization": f"Bearer {guarded.api_key}"},
+    ).json()["data"]["me"]["email"]
 
 
 # ----------------------------------------------------------------------------------------- /metrics
@@ -256,7 +289,9 @@ def test_metrics_need_an_admin_key_or_the_scrape_token(guarded: LiveServer) -> N
     metrics = f"{guarded.base_url}/metrics"
     with Adaptive(guarded.base_url, api_key=guarded.api_key) as admin:
         admin.teams.create(key="metrics-team")
-        admin.users.create(email="metrics-editor@example.com", name="Editor", teams_with_role=[("metrics-team", "editor")])
+        admin.users.create(
+            email="metrics-editor@example.com", name="Editor", teams_with_role=[("metrics-team", "editor")]
+        )
         editor_key = admin.api_keys.create(name="test", user="metrics-editor@example.com").key
     refused = httpx.get(metrics, headers={"Authorization": f"Bearer {editor_key}"})
     assert refused.status_code == 403
@@ -269,8 +304,11 @@ def test_metrics_need_an_admin_key_or_the_scrape_token(guarded: LiveServer) -> N
         response = httpx.get(metrics, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200 and "adaptive_http_requests_total" in response.text
     # The scrape token opens /metrics only: it is no API key.
-    response = httpx.post(f"{guarded.base_url}/api/graphql", json={"query": "{ me { email } }"},
-                          headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    response = httpx.post(
+        f"{guarded.base_url}/api/graphql",
+        json={"query": "{ me { email } }"},
+        headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"},
+    )
     assert response.status_code == 401
     response = httpx.get(f"{guarded.base_url}/api/v1/nothing", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
     assert response.status_code == 401
@@ -305,10 +343,17 @@ def test_a_job_key_registers_only_what_its_job_made(client: Adaptive, server, tm
     with job_key(client, server, tmp_path, use_case) as (job_id, as_job):
         # The registry's other doors are closed to it, whatever its creator (an admin) may do.
         for call in (
-            lambda: as_job.models.add_external(name="x", external_model_id="gpt", api_key="k", provider="open_ai",
-                                               endpoint="https://api.example.com/v1", key=f"ext-{unique}"),
-            lambda: as_job.models.add_hf_model(str(outside), output_model_name="x", output_model_key=f"hf-{unique}",
-                                               hf_token=""),
+            lambda: as_job.models.add_external(
+                name="x",
+                external_model_id="gpt",
+                api_key="k",
+                provider="open_ai",
+                endpoint="https://api.example.com/v1",
+                key=f"ext-{unique}",
+            ),
+            lambda: as_job.models.add_hf_model(
+                str(outside), output_model_name="x", output_model_key=f"hf-{unique}", hf_token=""
+            ),
             lambda: as_job.models.add_local(str(outside), name="x", key=f"local-{unique}"),
             lambda: as_job.models.update_compute_config(f"any-{unique}", {"tp": 2}),
         ):
@@ -329,7 +374,9 @@ def test_a_job_key_registers_only_what_its_job_made(client: Adaptive, server, tm
         made = work / "made"
         made.mkdir()
         (made / "config.json").write_text("{}")
-        registered = runtime.register_model(job_id, {**spec, "key": f"made-{unique}", "path": str(made), "attach": True})
+        registered = runtime.register_model(
+            job_id, {**spec, "key": f"made-{unique}", "path": str(made), "attach": True}
+        )
         assert registered["key"] == f"made-{unique}"
         # Another job's routes are not its own.
         other = client.jobs.list(use_case=use_case).nodes

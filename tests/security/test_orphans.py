@@ -22,7 +22,7 @@ ADMIN_KEY = "ae_orphans_admin_" + uuid.uuid4().hex
 SERVER_ENV = {"ADAPTIVE_BUNDLED_MODELS": "false", "ADAPTIVE_BUILTIN_RECIPES": "false"}
 
 # Writes a line to its log every 0.2 s for a minute.
-TICKER = '''
+TICKER = """
 import time
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
 
@@ -37,7 +37,7 @@ def main(config: Config, ctx: RecipeContext) -> None:
         n += 1
         print(f"tick {n}", flush=True)
         time.sleep(0.2)
-'''
+"""
 
 
 def _wait_until(condition, limit_s: float, what: str) -> None:  # noqa: ANN001
@@ -65,8 +65,11 @@ def test_a_killed_server_leaves_no_job_running(tmp_path: Path) -> None:
         server.proc.wait(30)
     finally:
         server.stop()
-    _wait_until(lambda: not any(process_alive(pid) for pid in job_processes), 15,
-                f"job processes outlived the server: {[p for p in job_processes if process_alive(p)]}")
+    _wait_until(
+        lambda: not any(process_alive(pid) for pid in job_processes),
+        15,
+        f"job processes outlived the server: {[p for p in job_processes if process_alive(p)]}",
+    )
     size = log.stat().st_size
     with ServerProcess(data, ADMIN_KEY, env=SERVER_ENV, log_path=tmp_path / "server2.log", timeout_s=120) as again:
         with Adaptive(again.url, api_key=ADMIN_KEY) as sdk:
@@ -83,7 +86,10 @@ def _leftover() -> subprocess.Popen:
 
 def test_restart_kills_what_a_run_left_and_spares_a_reused_pid(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with LiveServer(make_settings(data, local_job_slots=2)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
+    with (
+        LiveServer(make_settings(data, local_job_slots=2)) as live,
+        Adaptive(live.base_url, api_key=live.api_key) as sdk,
+    ):
         sdk.use_cases.create("leftovers")
         sdk.set_default_use_case("leftovers")
         upload(sdk, tmp_path, recipes.SLEEPER, "sleeper")
@@ -100,8 +106,10 @@ def test_restart_kills_what_a_run_left_and_spares_a_reused_pid(tmp_path: Path) -
         records = {jobs[0].id: group_record(left.pid), jobs[1].id: f"{pid}:{int(start) - 1}:{boot}"}
         db = sqlite3.connect(data / "engine.db")
         for job_id, record in records.items():
-            db.execute("UPDATE jobs SET status = 'RUNNING', error = NULL, ended_at = NULL, handle = ? WHERE id = ?",
-                       (record, uuid.UUID(job_id).hex))
+            db.execute(
+                "UPDATE jobs SET status = 'RUNNING', error = NULL, ended_at = NULL, handle = ? WHERE id = ?",
+                (record, uuid.UUID(job_id).hex),
+            )
         db.commit()
         db.close()
         with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:

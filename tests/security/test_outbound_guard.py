@@ -100,6 +100,7 @@ def tcp_garbage() -> Iterator[str]:
                 continue
             with conn:
                 conn.sendall(f"SSH-2.0-{SECRET}\r\n".encode())
+
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
@@ -140,17 +141,26 @@ class Caller:
         self.sdk = Adaptive(live.base_url, api_key=key, max_retries=0)
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        return httpx.post(f"{self.live.base_url}/api/graphql", json={"query": query, "variables": variables or {}},
-                          headers={"Authorization": f"Bearer {self.key}"}, timeout=60).json()
+        return httpx.post(
+            f"{self.live.base_url}/api/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=60,
+        ).json()
 
     def chat(self, model: str) -> httpx.Response:
-        return httpx.post(f"{self.live.base_url}/api/v1/chat/completions", timeout=60,
-                          headers={"Authorization": f"Bearer {self.key}"},
-                          json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        return httpx.post(
+            f"{self.live.base_url}/api/v1/chat/completions",
+            timeout=60,
+            headers={"Authorization": f"Bearer {self.key}"},
+            json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        )
 
     def add_remote_env(self, url: str) -> dict[str, Any]:
-        return self.gql("mutation($input: RemoteEnvCreate!) { addRemoteEnv(input: $input) { key url } }",
-                        {"input": {"url": url, "key": f"env-{uuid.uuid4().hex[:6]}"}})
+        return self.gql(
+            "mutation($input: RemoteEnvCreate!) { addRemoteEnv(input: $input) { key url } }",
+            {"input": {"url": url, "key": f"env-{uuid.uuid4().hex[:6]}"}},
+        )
 
     def remote_env_urls(self) -> list[str]:
         return [e["url"] for e in self.gql("{ remoteEnvs { url } }")["data"]["remoteEnvs"]]
@@ -159,7 +169,11 @@ class Caller:
 def _callers(live: LiveServer) -> tuple[Caller, Caller, str]:
     """The admin, an editor (a non-admin with grader:write and model:register) and a use case they share."""
     admin = Caller(live, live.api_key)
-    team, use_case, email = f"t-{uuid.uuid4().hex[:6]}", f"uc-{uuid.uuid4().hex[:6]}", f"ed-{uuid.uuid4().hex[:6]}@example.com"
+    team, use_case, email = (
+        f"t-{uuid.uuid4().hex[:6]}",
+        f"uc-{uuid.uuid4().hex[:6]}",
+        f"ed-{uuid.uuid4().hex[:6]}@example.com",
+    )
     admin.sdk.teams.create(key=team)
     admin.sdk.users.create(email=email, name="Editor", teams_with_role=[(team, "editor")])
     editor = Caller(live, admin.sdk.api_keys.create(name="test", user=email).key)
@@ -184,8 +198,9 @@ def lenient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Caller, 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Caller, Caller, str]]:
     """ADAPTIVE_ALLOW_PRIVATE_NETWORKS=false."""
-    settings = make_settings(tmp_path_factory.mktemp("strict"), None, allow_private_networks=False,
-                             external_timeout_s=5.0)
+    settings = make_settings(
+        tmp_path_factory.mktemp("strict"), None, allow_private_networks=False, external_timeout_s=5.0
+    )
     with LiveServer(settings) as live:
         callers = _callers(live)
         yield callers
@@ -194,9 +209,14 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Caller, C
 
 
 def _webhook(url: str) -> dict[str, Any]:
-    return {"name": f"hook-{uuid.uuid4().hex[:6]}", "provider": "webhook", "config": {
-        "connection": {"webhook": {"url": url, "method": "POST", "headers": {}}},
-        "notification_settings": {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]}}}
+    return {
+        "name": f"hook-{uuid.uuid4().hex[:6]}",
+        "provider": "webhook",
+        "config": {
+            "connection": {"webhook": {"url": url, "method": "POST", "headers": {}}},
+            "notification_settings": {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]},
+        },
+    }
 
 
 def _refused_everywhere(admin: Caller, url: str, reason: str) -> None:
@@ -210,14 +230,21 @@ def _refused_everywhere(admin: Caller, url: str, reason: str) -> None:
     answer = admin.add_remote_env(url)
     assert answer["errors"][0]["extensions"]["code"] == "INVALID_INPUT" and reason in answer["errors"][0]["message"]
     with pytest.raises(ValidationError, match=reason):
-        sdk.models.add_external(name="ext", key=f"m-{uuid.uuid4().hex[:6]}", external_model_id="gpt-test",
-                                api_key="k", provider="open_ai", endpoint=url)
+        sdk.models.add_external(
+            name="ext",
+            key=f"m-{uuid.uuid4().hex[:6]}",
+            external_model_id="gpt-test",
+            api_key="k",
+            provider="open_ai",
+            endpoint=url,
+        )
     team = sdk.teams.create(key=f"h-{uuid.uuid4().hex[:6]}").key
     with pytest.raises(ValidationError, match=reason):
         sdk.integrations.create(team, _webhook(url))
     with pytest.raises(ValidationError, match=reason):
-        sdk.integrations.create(team, {"name": "chat", "provider": "slack", "config": {
-            "connection": {"slack": {"webhook_url": url}}}})
+        sdk.integrations.create(
+            team, {"name": "chat", "provider": "slack", "config": {"connection": {"slack": {"webhook_url": url}}}}
+        )
     assert len(sdk.graders.list()) == graders and len(sdk.models.list()) == models
     assert admin.remote_env_urls() == envs and sdk.integrations.list(team) == []
 
@@ -239,7 +266,7 @@ def _refused_everywhere(admin: Caller, url: str, reason: str) -> None:
         ("http://127.0.0.1:8080/a b", "whitespace"),
         ("http://127.0.0.1:8080/\tx", "whitespace"),
         # NUL is refused by the input checks before any URL is looked at (see test_malformed_input).
-            ("http://127.0.0.1:8080/\x00", "NUL character"),
+        ("http://127.0.0.1:8080/\x00", "NUL character"),
         ("http://exa\u200bmple.com/", "control character"),
         ("http://user:pw@127.0.0.1:8080", "credentials"),
         # Other notations of an IPv4 address, which aiohttp connects to without asking any resolver.
@@ -285,8 +312,11 @@ def test_the_setting_and_its_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------ ADAPTIVE_ALLOW_PRIVATE_NETWORKS=false
 
 
-def test_loopback_refused_when_private_networks_are_disallowed(strict, rewards: RunningRewardServer,  # noqa: ANN001
-                                                               remote: Recording) -> None:
+def test_loopback_refused_when_private_networks_are_disallowed(
+    strict,
+    rewards: RunningRewardServer,  # noqa: ANN001
+    remote: Recording,
+) -> None:
     admin, editor, use_case = strict
     hits = len(remote.hits)
     # Address literals: refused at registration by every caller.
@@ -300,23 +330,37 @@ def test_loopback_refused_when_private_networks_are_disallowed(strict, rewards: 
         with pytest.raises(ValidationError, match="ALLOW_PRIVATE_NETWORKS"):
             caller.sdk.graders.create.external_endpoint(key="local", url=by_name + "/fail", feedback_key="reward")
         assert "ALLOW_PRIVATE_NETWORKS" in caller.add_remote_env(by_name + "/fail")["errors"][0]["message"]
-    model = admin.sdk.models.add_external(name="local", key=f"local-{uuid.uuid4().hex[:6]}", external_model_id="m",
-                                          api_key="k", provider="open_ai", endpoint=f"{by_name}/v1")
+    model = admin.sdk.models.add_external(
+        name="local",
+        key=f"local-{uuid.uuid4().hex[:6]}",
+        external_model_id="m",
+        api_key="k",
+        provider="open_ai",
+        endpoint=f"{by_name}/v1",
+    )
     admin.sdk.models.attach(model.key)
     answer = editor.chat(f"{use_case}/{model.key}")
     assert answer.status_code == 502 and NOT_THE_API in answer.json()["error"]["message"]
     # A grader registered while its name pointed elsewhere (DNS changes): refused when it is used.
-    from adaptive_engine.server.db.models import Grader, Metric, UseCase
     from sqlalchemy import select
+
+    from adaptive_engine.server.db.models import Grader, Metric, UseCase
 
     async def add_grader(session) -> None:  # noqa: ANN001
         uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
         metric = Metric(key=f"r-{uuid.uuid4().hex[:6]}", name="reward", kind="SCALAR")
         session.add(metric)
         await session.flush()
-        session.add(Grader(use_case_id=uc.id, key="rebound", name="rebound", grader_type="REMOTE",
-                           config={"url": by_name + "/fail", "name": "x", "version": "1", "description": "d"},
-                           metric_id=metric.id))
+        session.add(
+            Grader(
+                use_case_id=uc.id,
+                key="rebound",
+                name="rebound",
+                grader_type="REMOTE",
+                config={"url": by_name + "/fail", "name": "x", "version": "1", "description": "d"},
+                metric_id=metric.id,
+            )
+        )
 
     in_db(admin.live, add_grader)
     [result] = editor.sdk.graders.grade_batch(grader_key="rebound", samples=[{"messages": [], "completion": "a"}])
@@ -357,8 +401,9 @@ def test_grading_results_carry_no_remote_body(lenient, remote: Recording) -> Non
     """A reward server that fails to score: every sample records the generic reason (results are read by
     everyone on the use case), the cause goes to the server log."""
     admin, editor, _ = lenient
-    admin.sdk.graders.create.external_endpoint(key=f"failing-{uuid.uuid4().hex[:6]}", url=f"{remote.url}/fail",
-                                              feedback_key="reward")
+    admin.sdk.graders.create.external_endpoint(
+        key=f"failing-{uuid.uuid4().hex[:6]}", url=f"{remote.url}/fail", feedback_key="reward"
+    )
     key = admin.sdk.graders.list()[-1].key
     for caller in (editor, admin):
         results = caller.sdk.graders.grade_batch(grader_key=key, samples=[{"messages": [], "completion": "a"}] * 2)
@@ -368,10 +413,19 @@ def test_grading_results_carry_no_remote_body(lenient, remote: Recording) -> Non
 def test_external_model_errors_carry_no_remote_body(lenient, remote: Recording, garbage_port: str) -> None:  # noqa: ANN001
     admin, editor, use_case = lenient
     answers = {}
-    for what, endpoint in (("closed", f"http://127.0.0.1:{free_port()}/v1"), ("tcp garbage", f"{garbage_port}/v1"),
-                           ("html 404", f"{remote.url}/v1")):
-        model = editor.sdk.models.add_external(name=what, key=f"x-{uuid.uuid4().hex[:6]}", external_model_id="m",
-                                               api_key="k", provider="open_ai", endpoint=endpoint)
+    for what, endpoint in (
+        ("closed", f"http://127.0.0.1:{free_port()}/v1"),
+        ("tcp garbage", f"{garbage_port}/v1"),
+        ("html 404", f"{remote.url}/v1"),
+    ):
+        model = editor.sdk.models.add_external(
+            name=what,
+            key=f"x-{uuid.uuid4().hex[:6]}",
+            external_model_id="m",
+            api_key="k",
+            provider="open_ai",
+            endpoint=endpoint,
+        )
         editor.sdk.models.attach(model.key)
         answer = editor.chat(f"{use_case}/{model.key}")
         assert answer.status_code == 502 and SECRET not in answer.text, what

@@ -61,9 +61,10 @@ class SlowReceiver:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adaptive]:
     """A server whose delivery timeout (30 s) outlasts the slow receiver."""
-    with (private_postgres_database() if request.param == "postgresql" else nullcontext(None)) as url:
-        settings = make_settings(tmp_path_factory.mktemp("sender"), url, notify_timeout_s=30.0,
-                                 notify_poll_interval_s=0.05)
+    with private_postgres_database() if request.param == "postgresql" else nullcontext(None) as url:
+        settings = make_settings(
+            tmp_path_factory.mktemp("sender"), url, notify_timeout_s=30.0, notify_poll_interval_s=0.05
+        )
         with LiveServer(settings) as live, Adaptive(live.base_url, api_key=live.api_key, max_retries=0) as client:
             yield client
 
@@ -86,8 +87,9 @@ def _team_with_hook(admin: Adaptive, url: str) -> tuple[str, str]:
 
 
 def _notify(admin: Adaptive, team: str) -> Any:
-    return admin.integrations.test_notification({"topic": "job.completed", "scope": {"team": team},
-                                                 "payload": _job_payload()})
+    return admin.integrations.test_notification(
+        {"topic": "job.completed", "scope": {"team": team}, "payload": _job_payload()}
+    )
 
 
 def test_test_notification_returns_before_the_receiver_answers(admin: Adaptive, slow: SlowReceiver) -> None:

@@ -39,7 +39,9 @@ class Target:
         print(f"{tag}: {report}")  # what it got, shown with -s or on failure
         assert found["secrets"] == [], f"{tag}: read secrets from other processes' environments\n{report}"
         assert found["read"] == [], f"{tag}: read the data dir\n{report}"
-        assert found["wrote"] == [] and not (self.data_dir / f"escaped-{tag}").exists(), f"{tag}: wrote the data dir\n{report}"
+        assert found["wrote"] == [] and not (self.data_dir / f"escaped-{tag}").exists(), (
+            f"{tag}: wrote the data dir\n{report}"
+        )
         assert found["admin_keys"] == [], f"{tag}: used a stolen admin key\n{report}"
         assert ADMIN_KEY not in report and CANARY not in report
         # It sees no process of the server's: its own PID namespace holds only the sandbox.
@@ -99,16 +101,16 @@ def test_a_running_job_is_contained(target: Target, tmp_path: Path) -> None:
     logs = target.editor.jobs.logs(job.id)
     assert job.status == "COMPLETED", f"{job.error}\n{logs}"
     line = next(line for line in logs.splitlines() if line.startswith("FOUND "))
-    found = json.loads(line[len("FOUND "):])
+    found = json.loads(line[len("FOUND ") :])
     target.assert_contained(found, "job")
     # A job keeps the loopback API, with its own key only, whose rights stop at the job's scope.
     assert found["own_key"].startswith("refused"), found
 
 
 def test_a_custom_grader_is_contained(target: Target) -> None:
-    target.editor.graders.create.custom(key="grader-escape", feedback_key="escape",
-                                        code=escape.grader_escaping(*target.paths))
+    target.editor.graders.create.custom(
+        key="grader-escape", feedback_key="escape", code=escape.grader_escaping(*target.paths)
+    )
     result = target.editor.graders.grade(grader_key="grader-escape", messages=[], completion="x")
     assert result.error is None, result.error
     target.assert_contained(json.loads(result.reasoning), "grader")
-

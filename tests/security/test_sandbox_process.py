@@ -15,14 +15,30 @@ from typing import Any
 import pytest
 
 from adaptive_engine.server.config import Settings
-from adaptive_engine.server.sandbox import GRADER_LIMITS, JOB_LIMITS, PROBE_LIMITS, SANDBOX_UID, Limits, Sandbox, user_env
+from adaptive_engine.server.sandbox import (
+    GRADER_LIMITS,
+    JOB_LIMITS,
+    PROBE_LIMITS,
+    SANDBOX_UID,
+    Limits,
+    Sandbox,
+    user_env,
+)
 
 
-def run_inside(sandbox: Sandbox, code: str, *, limits: Limits = PROBE_LIMITS, cwd: Path = Path("/tmp"),
-               env: dict[str, str] | None = None, **options: Any) -> dict[str, Any]:
+def run_inside(
+    sandbox: Sandbox,
+    code: str,
+    *,
+    limits: Limits = PROBE_LIMITS,
+    cwd: Path = Path("/tmp"),
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Runs ``code`` (which prints one JSON object) in the sandbox; returns what it printed."""
-    launch = asyncio.run(sandbox.launch("a test", [sys.executable, "-c", code], cwd=cwd, env=env or user_env(),
-                                        limits=limits, **options))
+    launch = asyncio.run(
+        sandbox.launch("a test", [sys.executable, "-c", code], cwd=cwd, env=env or user_env(), limits=limits, **options)
+    )
     assert launch.sandboxed
     done = subprocess.run(launch.argv, env=launch.env, cwd=launch.cwd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -50,8 +66,10 @@ def test_as_root_it_runs_as_another_uid_that_cannot_read_root_files(sandbox: San
     secret.write_text("s3cret")
     secret.chmod(0o600)
     assert secret.read_text() == "s3cret"  # the control: root reads it
-    found = run_inside(sandbox, "import json, os; print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), "
-                                "'groups': os.getgroups()}))")
+    found = run_inside(
+        sandbox,
+        "import json, os; print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'groups': os.getgroups()}))",
+    )
     assert found == {"uid": SANDBOX_UID, "gid": SANDBOX_UID, "groups": []}
     # Bound into the sandbox on purpose, it stays root's.
     found = run_inside(sandbox, TRY_READ.format(path=str(secret)), read_only=[secret])
@@ -61,8 +79,11 @@ def test_as_root_it_runs_as_another_uid_that_cannot_read_root_files(sandbox: San
 def test_it_sees_no_other_process_and_no_secret(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADAPTIVE_ADMIN_API_KEY", "must-not-leak")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
-    found = run_inside(sandbox, "import json, os; print(json.dumps({'pids': sorted(int(p) for p in os.listdir('/proc') "
-                                "if p.isdigit()), 'me': os.getpid(), 'env': sorted(os.environ)}))")
+    found = run_inside(
+        sandbox,
+        "import json, os; print(json.dumps({'pids': sorted(int(p) for p in os.listdir('/proc') "
+        "if p.isdigit()), 'me': os.getpid(), 'env': sorted(os.environ)}))",
+    )
     # Its PID namespace: bubblewrap's init (1) and itself.
     assert found["pids"] == [1, found["me"]] and found["me"] < 10
     assert not [name for name in found["env"] if name.startswith("ADAPTIVE_") or "SECRET" in name]
@@ -73,9 +94,11 @@ def test_no_network_unless_asked(sandbox: Sandbox) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        code = ("import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', %d), timeout=5).close()\n"
-                "    print(json.dumps({'connected': True}))\nexcept OSError as e:\n"
-                "    print(json.dumps({'connected': False, 'why': str(e)}))" % port)
+        code = (
+            "import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', %d), timeout=5).close()\n"
+            "    print(json.dumps({'connected': True}))\nexcept OSError as e:\n"
+            "    print(json.dumps({'connected': False, 'why': str(e)}))" % port
+        )
         assert run_inside(sandbox, code)["connected"] is False
         assert run_inside(sandbox, code, limits=JOB_LIMITS, network=True)["connected"] is True
 
@@ -132,4 +155,7 @@ print(json.dumps(limits))
     assert found["RLIMIT_NPROC"] == PROBE_LIMITS.processes
     assert found["RLIMIT_FSIZE"] == PROBE_LIMITS.file_bytes and found["RLIMIT_AS"] == PROBE_LIMITS.address_space_bytes
     assert found["big_write"] == "File too large"
-    assert run_inside(sandbox, code.replace("65 * ", "1 * "), limits=GRADER_LIMITS)["RLIMIT_NPROC"] == GRADER_LIMITS.processes
+    assert (
+        run_inside(sandbox, code.replace("65 * ", "1 * "), limits=GRADER_LIMITS)["RLIMIT_NPROC"]
+        == GRADER_LIMITS.processes
+    )

@@ -35,8 +35,9 @@ def no_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(empty))
 
 
-def test_without_a_sandbox_user_code_is_refused(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_without_a_sandbox_user_code_is_refused(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     no_bwrap(monkeypatch, tmp_path)
     with caplog.at_level(logging.INFO, logger="adaptive_engine.sandbox"):
         with LiveServer(make_settings(data)) as live, Adaptive(live.base_url, api_key=live.api_key) as sdk:
@@ -45,19 +46,26 @@ def test_without_a_sandbox_user_code_is_refused(data: Path, tmp_path: Path, monk
             with pytest.raises(errors.ServerError) as refused:
                 upload(sdk, tmp_path, recipes.QUICK, "quick-again")
             assert refused.value.code == "SANDBOX_UNAVAILABLE"
-            assert "loading the recipe refused: this server cannot sandbox user code ('bwrap' was not found" in refused.value.message
+            assert (
+                "loading the recipe refused: this server cannot sandbox user code ('bwrap' was not found"
+                in refused.value.message
+            )
             assert "ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true" in refused.value.message
             assert "quick-again" not in {r.key for r in sdk.recipes.list()}
             with pytest.raises(errors.ServerError) as refused:
                 sdk.graders.grade(grader_key="one", messages=[], completion="x")
-            assert refused.value.code == "SANDBOX_UNAVAILABLE" and "running a custom grader refused" in refused.value.message
+            assert (
+                refused.value.code == "SANDBOX_UNAVAILABLE"
+                and "running a custom grader refused" in refused.value.message
+            )
             job = wait_for(sdk, sdk.jobs.run("quick", num_gpus=0).id)
             assert job.status == "FAILED"
             assert "running a recipe job refused: this server cannot sandbox user code" in job.error
 
 
-def test_the_operator_may_run_user_code_bare(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_the_operator_may_run_user_code_bare(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     no_bwrap(monkeypatch, tmp_path)
     with caplog.at_level(logging.INFO, logger="adaptive_engine.sandbox"):
         settings = make_settings(data, allow_unsandboxed_code=True)

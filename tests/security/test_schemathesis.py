@@ -24,13 +24,16 @@ from adaptive_engine import Adaptive
 from tests.support import ADMIN_KEY, LiveServer, make_settings, private_postgres_database
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
-CONFIG = schemathesis.Config.from_dict({
-    "headers": AUTH,
-    "request-timeout": 30,  # a request that hangs fails the run
-    "generation": {"mode": "all"},  # valid input, and input the schema forbids
-})
-EXAMPLES = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "headers": AUTH,
+        "request-timeout": 30,  # a request that hangs fails the run
+        "generation": {"mode": "all"},  # valid input, and input the schema forbids
+    }
+)
+EXAMPLES = settings(
+    max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 # What the fuzzed server holds, so that generated input sometimes names something that exists and reaches
 # past the lookups: a use case, a feedback key (bool) and a team, all with this key.
@@ -39,14 +42,18 @@ SEEDED = "fuzz"
 # Our custom scalars (graphql/scalars.py), as GraphQL literals.
 _text = st.text(max_size=40)
 schemathesis.graphql.scalar("IdOrKey", st.one_of(st.just(SEEDED), _text, st.uuids().map(str)).map(nodes.String))
-_moment = st.one_of(st.integers(min_value=-(2**40), max_value=2**42).map(nodes.Int), _text.map(nodes.String),
-                    st.datetimes().map(lambda d: nodes.String(d.isoformat())))
+_moment = st.one_of(
+    st.integers(min_value=-(2**40), max_value=2**42).map(nodes.Int),
+    _text.map(nodes.String),
+    st.datetimes().map(lambda d: nodes.String(d.isoformat())),
+)
 schemathesis.graphql.scalar("Timestamp", _moment)
 schemathesis.graphql.scalar("InputDatetime", _moment)
 # Files come as multipart uploads, which schemathesis does not send: a literal where a file belongs.
 schemathesis.graphql.scalar("Upload", _text.map(nodes.String))
-schemathesis.graphql.scalar("JSON", st.one_of(_text.map(nodes.String), st.integers().map(nodes.Int),
-                                              st.booleans().map(nodes.Boolean)))
+schemathesis.graphql.scalar(
+    "JSON", st.one_of(_text.map(nodes.String), st.integers().map(nodes.Int), st.booleans().map(nodes.Boolean))
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -122,4 +129,3 @@ def test_rest_data_plane_never_answers_a_server_error(rest_schema: Any) -> None:
 
 def test_graphql_never_answers_a_server_error(graphql_schema: Any) -> None:
     fuzz(graphql_schema, no_internal_graphql_error)
-

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import openai
 import pytest
@@ -16,8 +16,8 @@ import redis
 from adaptive_engine.sdk.errors import (
     AuthenticationError,
     PermissionDeniedError,
-    RateLimitError,
     RateLimitedError,
+    RateLimitError,
     ValidationError,
 )
 from tests.support import LiveServer, make_settings
@@ -113,8 +113,11 @@ def test_concurrent_requests_and_tokens_per_minute(world: World) -> None:
     # One request in flight at most: a slow call holds the slot until it ends, then frees it.
     world.mint("alice.one")
     world.admin.usage.set_limits("API_KEY", world.key_ids["alice.one"], max_concurrent=1)
+
     def slow_calls() -> int:
-        return sum(1 for r in list(world.upstream.requests) if isinstance(r.body, dict) and r.body.get("model") == "slow")
+        return sum(
+            1 for r in list(world.upstream.requests) if isinstance(r.body, dict) and r.body.get("model") == "slow"
+        )
 
     before = slow_calls()
     slow = threading.Thread(target=world.chat, args=("alice.one", f"{world.k('uc')}/{world.k('slow')}"))
@@ -158,7 +161,7 @@ def test_a_budget_of_a_cent_stops_a_key_once_the_roll_ups_cross_it(world: World)
 
 
 def test_api_key_scope_expiry_models_and_use_cases(world: World) -> None:
-    soon = datetime.now(timezone.utc) + timedelta(seconds=2)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
     world.mint("alice.expiring", expires_at=soon)
     world.chat("alice.expiring")
     keys = {k.id: k for k in world.admin.api_keys.list(user=f"alice-{world.s}@example.com")}
@@ -202,8 +205,9 @@ def test_limits_are_set_by_user_managers_and_checked(world: World) -> None:
 
     with pytest.raises(NotFoundError):
         world.admin.usage.set_limits("USER", f"nobody-{world.s}@example.com", requests_per_minute=1)
-    limit = world.admin.usage.set_limits("USER", f"alice-{world.s}@example.com", requests_per_minute=1000,
-                                         budget_monthly=50)
+    limit = world.admin.usage.set_limits(
+        "USER", f"alice-{world.s}@example.com", requests_per_minute=1000, budget_monthly=50
+    )
     assert (limit.requests_per_minute, limit.budget_monthly, limit.tokens_per_minute) == (1000, 50.0, None)
     assert any(row.subject_id == limit.subject_id for row in world.admin.usage.list_limits("USER"))
     mine = world.sdk("alice").usage.my_limits()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ from adaptive_engine.server.errors import InvalidInput
 
 def test_a_price_table_file_prices_a_model_by_key_then_by_provider_id(tmp_path: Path) -> None:
     table = tmp_path / "prices.json"
-    table.write_text(json.dumps({"gpt-4o": {"input": 2.5, "output": 10, "cached_input": 1.25},
-                                 "my-key": {"output": 1}}))
+    table.write_text(
+        json.dumps({"gpt-4o": {"input": 2.5, "output": 10, "cached_input": 1.25}, "my-key": {"output": 1}})
+    )
     assert table_prices(table, "my-key", "gpt-4o") == Prices(0.0, 1.0, 0.0)
     assert table_prices(table, "other", "gpt-4o") == Prices(2.5, 10.0, 1.25)
     assert table_prices(table, "other", "unknown") is None
@@ -58,7 +60,7 @@ def test_latency_percentiles_from_the_histogram() -> None:
 def test_housekeeping_removes_minute_rows_past_their_retention_an_hour_at_a_time(tmp_path: Path) -> None:
     import asyncio
     import uuid
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime
 
     from sqlalchemy import func, select
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -66,7 +68,7 @@ def test_housekeeping_removes_minute_rows_past_their_retention_an_hour_at_a_time
     from adaptive_engine.server.db.models import Base, UsageRollup, UseCase
     from adaptive_engine.server.domains.usage.rollups import MINUTE_RETENTION, prune_minutes
 
-    now = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     edge = int((now - MINUTE_RETENTION).timestamp())
 
     async def run() -> list[int]:
@@ -79,8 +81,16 @@ def test_housekeeping_removes_minute_rows_past_their_retention_an_hour_at_a_time
             session.add(UseCase(id=use_case, key="u", name="u"))
         async with sessions.begin() as session:
             for period, bucket in [("MINUTE", edge - 7200 + 60 * i) for i in range(150)] + [("HOUR", edge - 7200)]:
-                session.add(UsageRollup(period=period, bucket=bucket, use_case_id=use_case, model_key="m",
-                                        api_key_id=uuid.UUID(int=0), user_id=uuid.UUID(int=0)))
+                session.add(
+                    UsageRollup(
+                        period=period,
+                        bucket=bucket,
+                        use_case_id=use_case,
+                        model_key="m",
+                        api_key_id=uuid.UUID(int=0),
+                        user_id=uuid.UUID(int=0),
+                    )
+                )
         removed = []
         for _ in range(3):
             async with sessions.begin() as session:

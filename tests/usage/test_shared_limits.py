@@ -24,8 +24,18 @@ ADMIN_KEY = "ae_shared_limits_admin"
 
 def serve(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "adaptive_engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "adaptive_engine.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -46,9 +56,16 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     processes = []
     with private_postgres_database() as database_url:
-        env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY, "ADAPTIVE_BUNDLED_MODELS": "false",
-               "ADAPTIVE_BUILTIN_RECIPES": "false", "ADAPTIVE_DATABASE_URL": database_url,
-               "ADAPTIVE_REDIS_URL": REDIS_URL, "ADAPTIVE_REDIS_PREFIX": prefix}
+        env = {
+            **os.environ,
+            "PYTHONPATH": SRC,
+            "ADAPTIVE_ADMIN_API_KEY": ADMIN_KEY,
+            "ADAPTIVE_BUNDLED_MODELS": "false",
+            "ADAPTIVE_BUILTIN_RECIPES": "false",
+            "ADAPTIVE_DATABASE_URL": database_url,
+            "ADAPTIVE_REDIS_URL": REDIS_URL,
+            "ADAPTIVE_REDIS_PREFIX": prefix,
+        }
         try:
             urls = []
             for name in ("a", "b"):  # one after the other: the first one migrates the database
@@ -73,10 +90,14 @@ def test_two_server_processes_sharing_postgresql_and_redis_enforce_one_limit(two
     world.mint("alice.shared")
     world.admin.usage.set_limits("API_KEY", world.key_ids["alice.shared"], requests_per_minute=5)
     time.sleep(2.2)  # the other process reads the new limit within usage_cache_seconds (2 s by default)
-    clients = {url: openai.OpenAI(base_url=url + "/api/v1", api_key=world.keys["alice.shared"], max_retries=0)
-               for url in (a, b)}
+    clients = {
+        url: openai.OpenAI(base_url=url + "/api/v1", api_key=world.keys["alice.shared"], max_retries=0)
+        for url in (a, b)
+    }
     for i in range(5):  # a, b, a, b, a
-        clients[(a, b)[i % 2]].chat.completions.create(model=world.k("uc"), messages=[{"role": "user", "content": "hi"}])
+        clients[(a, b)[i % 2]].chat.completions.create(
+            model=world.k("uc"), messages=[{"role": "user", "content": "hi"}]
+        )
     for url in (b, a):  # the sixth is refused by either process
         with pytest.raises(openai.RateLimitError) as refused:
             clients[url].chat.completions.create(model=world.k("uc"), messages=[{"role": "user", "content": "hi"}])

@@ -47,10 +47,13 @@ def test_usage_totals_equal_the_sum_of_the_stored_completions(world: World, serv
 
     report = world.admin.usage.report(group_by=["MODEL", "API_KEY"], use_cases=[_use_case_id(world)])
     got = {(r.model, r.api_key_id): r for r in report}
-    stored = sql(server.settings.resolved_database_url,
-                 "SELECT c.model_key, k.name, count(*), sum(c.prompt_tokens), sum(c.completion_tokens), sum(c.cost) "
-                 "FROM completions c JOIN use_cases u ON u.id = c.use_case_id JOIN api_keys k ON k.id = c.api_key_id "
-                 "WHERE u.key = :k GROUP BY c.model_key, k.name", k=world.k("uc"))
+    stored = sql(
+        server.settings.resolved_database_url,
+        "SELECT c.model_key, k.name, count(*), sum(c.prompt_tokens), sum(c.completion_tokens), sum(c.cost) "
+        "FROM completions c JOIN use_cases u ON u.id = c.use_case_id JOIN api_keys k ON k.id = c.api_key_id "
+        "WHERE u.key = :k GROUP BY c.model_key, k.name",
+        k=world.k("uc"),
+    )
     assert len(stored) == 3
     for model, who, count, prompt, completion, cost in stored:
         row = got[(model, world.key_ids[who])]
@@ -83,8 +86,11 @@ def test_usage_totals_equal_the_sum_of_the_stored_completions(world: World, serv
     mine = world.sdk("bob").usage.report(mine=True, group_by=["MODEL"])
     assert {r.model: r.requests for r in mine}[world.k("priced")] == 2
     # Buckets are UTC: another time zone is refused by name, not ignored.
-    r = httpx.post(world.base_url + "/api/graphql", headers={"Authorization": f"Bearer {world.keys['alice']}"},
-                   json={"query": '{ globalUsage(filter: {interval: DAY, timezone: "Europe/Paris"}) { total { interactions } } }'})
+    r = httpx.post(
+        world.base_url + "/api/graphql",
+        headers={"Authorization": f"Bearer {world.keys['alice']}"},
+        json={"query": '{ globalUsage(filter: {interval: DAY, timezone: "Europe/Paris"}) { total { interactions } } }'},
+    )
     assert r.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
     assert "time zone" in r.json()["errors"][0]["message"]
 
@@ -96,8 +102,11 @@ def _use_case_id(world: World) -> str:
 def test_cost_is_per_call_and_a_local_model_at_zero(world: World, server) -> None:  # noqa: ANN001
     answer = world.chat("alice")
     server.settle()
-    rows = sql(server.settings.resolved_database_url, "SELECT cost, prompt_tokens, completion_tokens FROM completions "
-               "WHERE id = :id", id=_stored_id(server, answer.choices[0].message.id))
+    rows = sql(
+        server.settings.resolved_database_url,
+        "SELECT cost, prompt_tokens, completion_tokens FROM completions WHERE id = :id",
+        id=_stored_id(server, answer.choices[0].message.id),
+    )
     cost, prompt, completion = rows[0]
     assert (prompt, completion) == (answer.usage.prompt_tokens, answer.usage.completion_tokens)
     cached = answer.usage.prompt_tokens_details.cached_tokens

@@ -21,8 +21,11 @@ PRICES = {"input": 1000.0, "output": 2000.0, "cached_input": 500.0}
 
 
 def price_of(prompt_tokens: float, completion_tokens: float, cached_tokens: float) -> float:
-    return ((prompt_tokens - cached_tokens) * PRICES["input"] + cached_tokens * PRICES["cached_input"]
-            + completion_tokens * PRICES["output"]) / 1_000_000
+    return (
+        (prompt_tokens - cached_tokens) * PRICES["input"]
+        + cached_tokens * PRICES["cached_input"]
+        + completion_tokens * PRICES["output"]
+    ) / 1_000_000
 
 
 @dataclass
@@ -42,7 +45,8 @@ class World:
 
     def chat(self, who: str, model: str | None = None) -> Any:
         return self.openai(who).chat.completions.create(
-            model=model or self.k("uc"), messages=[{"role": "user", "content": "hello there"}])
+            model=model or self.k("uc"), messages=[{"role": "user", "content": "hello there"}]
+        )
 
     def sdk(self, who: str) -> Adaptive:
         return Adaptive(self.base_url, api_key=self.keys[who], max_retries=0)
@@ -60,12 +64,22 @@ def build(base_url: str, admin_key: str, upstream: Any) -> World:
     for uc in ("uc", "other"):
         admin.use_cases.create(key=w.k(uc), team=w.k("team"))
     # key -> the fake upstream's model name: "slow" answers after upstream.slow_seconds, fail500x9-* fails 9 times.
-    models = {w.k("priced"): w.k("priced"), w.k("free"): w.k("free"), f"fail500x9-{w.s}": f"fail500x9-{w.s}",
-              w.k("slow"): "slow"}
+    models = {
+        w.k("priced"): w.k("priced"),
+        w.k("free"): w.k("free"),
+        f"fail500x9-{w.s}": f"fail500x9-{w.s}",
+        w.k("slow"): "slow",
+    }
     for key, upstream_name in models.items():
-        admin.models.add_external(name=key, key=key, external_model_id=upstream_name, api_key=API_KEY,
-                                  provider="open_ai", endpoint=upstream.base_url,
-                                  prices=None if key == w.k("free") else PRICES)
+        admin.models.add_external(
+            name=key,
+            key=key,
+            external_model_id=upstream_name,
+            api_key=API_KEY,
+            provider="open_ai",
+            endpoint=upstream.base_url,
+            prices=None if key == w.k("free") else PRICES,
+        )
         admin.models.attach(key, use_case=w.k("uc"), make_default=key == w.k("priced"))
     admin.models.attach(w.k("priced"), use_case=w.k("other"), make_default=True)
     for who, role in (("alice", "editor"), ("bob", "editor"), ("vera", "viewer")):

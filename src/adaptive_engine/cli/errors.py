@@ -33,8 +33,9 @@ class ErrorHandling:
     def __enter__(self) -> ErrorHandling:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> bool:
         if error is None or isinstance(error, (SystemExit, typer.Exit)):
             return False
         if isinstance(error, KeyboardInterrupt):

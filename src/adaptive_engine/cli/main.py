@@ -6,14 +6,18 @@ import asyncio
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from adaptive_engine.cli.errors import ErrorHandling, fail
 
-app = typer.Typer(help="Adaptive Engine: serve models, log traffic, learn from feedback.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, rich_markup_mode=None)
+app = typer.Typer(
+    help="Adaptive Engine: serve models, log traffic, learn from feedback.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 keys_app = typer.Typer(help="API keys (on the server's database)", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 from adaptive_engine.cli.recipe import recipe_app  # noqa: E402
@@ -24,12 +28,22 @@ from adaptive_engine.cli.remote import register as register_remote_commands  # n
 register_remote_commands(app)
 
 # None means "not given": the setting then comes from its ADAPTIVE_* variable, else its default (flags win).
-DataDir = Annotated[Optional[Path], typer.Option(
-    "--data-dir", help="Where the database, models and files live [env: ADAPTIVE_DATA_DIR; default: data]",
-    show_default=False)]
-DatabaseUrl = Annotated[Optional[str], typer.Option(
-    "--database-url", help="postgresql+asyncpg://… [env: ADAPTIVE_DATABASE_URL; default: SQLite in the data dir]",
-    show_default=False)]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where the database, models and files live [env: ADAPTIVE_DATA_DIR; default: data]",
+        show_default=False,
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="postgresql+asyncpg://… [env: ADAPTIVE_DATABASE_URL; default: SQLite in the data dir]",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -43,8 +57,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    _version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                           help="Print the version and exit")] = False,
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the whole traceback of an error")] = False,
 ) -> None:
     """Adaptive Engine: serve models, log traffic, learn from feedback."""
@@ -52,8 +67,16 @@ def main_options(
 
 
 # What the [server] extra brings that the SDK alone lacks: the first one missing names the extra to install.
-SERVER_MODULES = ("fastapi", "uvicorn", "strawberry", "sqlalchemy", "alembic", "aiosqlite", "asyncpg",
-                  "pydantic_settings")
+SERVER_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "strawberry",
+    "sqlalchemy",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "pydantic_settings",
+)
 
 
 def require_server_extra() -> None:
@@ -64,8 +87,9 @@ def require_server_extra() -> None:
         try:
             importlib.import_module(name)
         except ImportError:
-            fail(f"the server needs the [server] extra ({name} is not installed): "
-                 "pip install 'adaptive-engine[server]'")
+            fail(
+                f"the server needs the [server] extra ({name} is not installed): pip install 'adaptive-engine[server]'"
+            )
 
 
 @keys_app.callback()
@@ -81,8 +105,11 @@ def _settings(data_dir: Path | None, database_url: str | None, **flags: object):
 
     from adaptive_engine.server.config import Settings
 
-    given = {name: value for name, value in {"data_dir": data_dir, "database_url": database_url, **flags}.items()
-             if value is not None}
+    given = {
+        name: value
+        for name, value in {"data_dir": data_dir, "database_url": database_url, **flags}.items()
+        if value is not None
+    }
     try:
         return Settings(**given)
     except ValidationError as error:
@@ -92,17 +119,27 @@ def _settings(data_dir: Path | None, database_url: str | None, **flags: object):
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Interface to bind [env: ADAPTIVE_HOST; default: 127.0.0.1]",
-                                                show_default=False)] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to bind [env: ADAPTIVE_PORT; default: 8000]",
-                                                show_default=False)] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to bind [env: ADAPTIVE_HOST; default: 127.0.0.1]", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to bind [env: ADAPTIVE_PORT; default: 8000]", show_default=False)
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
-    log_level: Annotated[Optional[str], typer.Option(
-        help="uvicorn log level [env: ADAPTIVE_LOG_LEVEL; default: info]", show_default=False)] = None,
-    bundled_models: Annotated[Optional[bool], typer.Option(
-        "--bundled-models/--no-bundled-models",
-        help="Load the bundled local models [env: ADAPTIVE_BUNDLED_MODELS; default: on]", show_default=False)] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="uvicorn log level [env: ADAPTIVE_LOG_LEVEL; default: info]", show_default=False),
+    ] = None,
+    bundled_models: Annotated[
+        bool | None,
+        typer.Option(
+            "--bundled-models/--no-bundled-models",
+            help="Load the bundled local models [env: ADAPTIVE_BUNDLED_MODELS; default: on]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the server.
 
@@ -112,8 +149,9 @@ def serve(
 
     from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, DataDirInUse, DataDirLock
 
-    settings = _settings(data_dir, database_url, host=host, port=port, log_level=log_level,
-                         bundled_models=bundled_models)
+    settings = _settings(
+        data_dir, database_url, host=host, port=port, log_level=log_level, bundled_models=bundled_models
+    )
     host, port, log_level = settings.host, settings.port, settings.log_level
     # First of all, before the slow imports: a second server on this data dir stops here, having touched
     # nothing (no migration, no model reload, no file). The lock lives as long as this process.
@@ -147,12 +185,15 @@ def serve(
         import logging
 
         logging.captureWarnings(True)  # Python's warnings become JSON records too
-    config = uvicorn.Config(served, host=host, port=port, log_level=log_level, **logging_options,
-                            **uvicorn_options(settings))  # logging is configured from here on
+    config = uvicorn.Config(
+        served, host=host, port=port, log_level=log_level, **logging_options, **uvicorn_options(settings)
+    )  # logging is configured from here on
     from adaptive_engine.server.observability.logs import announce
 
-    announce(f"Adaptive Engine on {settings.resolved_callback_url} (console and API; data in {settings.data_dir})",
-             json_format=settings.log_format == "json")
+    announce(
+        f"Adaptive Engine on {settings.resolved_callback_url} (console and API; data in {settings.data_dir})",
+        json_format=settings.log_format == "json",
+    )
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
     sock = config.bind_socket()

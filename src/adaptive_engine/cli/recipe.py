@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,10 +20,12 @@ def run(
     output_dir: Annotated[Path, typer.Option("--output-dir", help="Where artifacts and metrics go")] = Path(
         "recipe-output"
     ),
-    base_url: Annotated[Optional[str], typer.Option(
-        "--base-url", envvar="ADAPTIVE_BASE_URL", help="A server, for ctx.client and datasets")] = None,
-    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="ADAPTIVE_API_KEY")] = None,
-    use_case: Annotated[Optional[str], typer.Option("--use-case")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", envvar="ADAPTIVE_BASE_URL", help="A server, for ctx.client and datasets"),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="ADAPTIVE_API_KEY")] = None,
+    use_case: Annotated[str | None, typer.Option("--use-case")] = None,
 ) -> None:
     """Run a recipe in this process with a local context."""
     from adaptive_engine.recipe.context import RecipeContext

@@ -4,9 +4,9 @@ the SDK (``--base-url`` / ``ADAPTIVE_BASE_URL``, ``--api-key`` / ``ADAPTIVE_API_
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,10 +19,14 @@ if TYPE_CHECKING:
     from adaptive_engine.sdk.types import Job, Model
 
 BaseUrl = Annotated[str, typer.Option("--base-url", envvar="ADAPTIVE_BASE_URL", help="The server")]
-ApiKey = Annotated[Optional[str], typer.Option("--api-key", envvar="ADAPTIVE_API_KEY", show_default=False,
-                                               help="An API key of the server")]
-UseCaseOption = Annotated[Optional[str], typer.Option("--use-case", envvar="ADAPTIVE_USE_CASE", show_default=False,
-                                                      help="The use case (key or id)")]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="ADAPTIVE_API_KEY", show_default=False, help="An API key of the server"),
+]
+UseCaseOption = Annotated[
+    str | None,
+    typer.Option("--use-case", envvar="ADAPTIVE_USE_CASE", show_default=False, help="The use case (key or id)"),
+]
 DEFAULT_URL = "http://127.0.0.1:8000"
 # Log lines one request of `jobs logs` reads (the server's most).
 LOG_WINDOW = 10_000
@@ -62,7 +66,7 @@ def _need(use_case: str | None) -> str:
 def _when(epoch_ms: int | None) -> str:
     if not epoch_ms:
         return ""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class _Rows:
@@ -94,8 +98,8 @@ def use_cases_list(base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> N
 @use_cases_app.command("create")
 def use_cases_create(
     key: Annotated[str, typer.Argument(help="Its key (letters, digits, - and _)")],
-    name: Annotated[Optional[str], typer.Option(help="A display name (default: the key)")] = None,
-    description: Annotated[Optional[str], typer.Option(help="What it is for")] = None,
+    name: Annotated[str | None, typer.Option(help="A display name (default: the key)")] = None,
+    description: Annotated[str | None, typer.Option(help="What it is for")] = None,
     base_url: BaseUrl = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
@@ -111,8 +115,9 @@ def models_list(base_url: BaseUrl = DEFAULT_URL, api_key: ApiKey = None) -> None
     table = _Rows("KEY", "STATUS", "SERVED BY", "USE CASES")
     for model in _client(base_url, api_key).models.list():
         served_by = (model.provider_name or model.provider or "external") if model.is_external else "this server"
-        table.add_row(model.key, model.online, served_by,
-                      ", ".join(u.key for u in getattr(model, "use_cases", None) or []))
+        table.add_row(
+            model.key, model.online, served_by, ", ".join(u.key for u in getattr(model, "use_cases", None) or [])
+        )
     table.print()
 
 
@@ -129,12 +134,15 @@ def models_attach(
     client = _client(base_url, api_key, _need(use_case))
     started = time.monotonic()
     with console.status(f"attaching {model}…") as status:
+
         def show(current: Model) -> None:
             status.update(f"{current.key}: {current.online} ({time.monotonic() - started:.0f} s)")
 
         service = client.models.attach(model, wait=wait, make_default=default, on_progress=show if wait else None)
-    console.print(f"{service.model.key} attached to {use_case}: {service.model.online}"
-                  + (" (default)" if service.is_default else ""))
+    console.print(
+        f"{service.model.key} attached to {use_case}: {service.model.online}"
+        + (" (default)" if service.is_default else "")
+    )
 
 
 # -- datasets -------------------------------------------------------------------------------------------------
@@ -143,8 +151,13 @@ def datasets_list(use_case: UseCaseOption = None, base_url: BaseUrl = DEFAULT_UR
     """The datasets of a use case."""
     table = _Rows("KEY", "KIND", "ROWS", "BYTES", "CREATED")
     for dataset in _client(base_url, api_key, _need(use_case)).datasets.list():
-        table.add_row(dataset.key or dataset.id, dataset.kind, str(dataset.records or 0),
-                      str(dataset.size_bytes or 0), _when(dataset.created_at))
+        table.add_row(
+            dataset.key or dataset.id,
+            dataset.kind,
+            str(dataset.records or 0),
+            str(dataset.size_bytes or 0),
+            _when(dataset.created_at),
+        )
     table.print()
 
 
@@ -152,18 +165,25 @@ def datasets_list(use_case: UseCaseOption = None, base_url: BaseUrl = DEFAULT_UR
 def datasets_upload(
     file: Annotated[Path, typer.Argument(help="A JSONL file", exists=True, dir_okay=False, readable=True)],
     key: Annotated[str, typer.Option("--key", help="The dataset's key")],
-    name: Annotated[Optional[str], typer.Option(help="A display name (default: the key)")] = None,
+    name: Annotated[str | None, typer.Option(help="A display name (default: the key)")] = None,
     use_case: UseCaseOption = None,
     base_url: BaseUrl = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
     """Upload a JSONL file as a dataset (every line is checked; a bad one is named)."""
     client = _client(base_url, api_key, _need(use_case))
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TaskProgressColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TaskProgressColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(f"uploading {file.name}", total=file.stat().st_size)
-        dataset = client.datasets.upload(str(file), dataset_key=key, name=name,
-                                         on_progress=lambda sent, total: progress.update(task, completed=sent))
+        dataset = client.datasets.upload(
+            str(file), dataset_key=key, name=name, on_progress=lambda sent, total: progress.update(task, completed=sent)
+        )
     console.print(f"uploaded {dataset.key}: {dataset.records} rows of kind {dataset.kind}")
 
 
@@ -186,11 +206,11 @@ def jobs_list(
 def _new_lines(seen: list[str], lines: list[str]) -> list[str]:
     """The lines of a log read again that were not shown yet (the server gives its last LOG_WINDOW lines)."""
     if len(lines) < LOG_WINDOW:
-        return lines[len(seen):] if lines[: len(seen)] == seen else lines
+        return lines[len(seen) :] if lines[: len(seen)] == seen else lines
     last = seen[-1] if seen else None
     for index in range(len(lines) - 1, -1, -1):
         if lines[index] == last:
-            return lines[index + 1:]
+            return lines[index + 1 :]
     return lines
 
 
@@ -242,8 +262,14 @@ def jobs_watch(
 ) -> None:
     """Follow a job with a progress bar and its latest metrics until it ends (status 1 unless it completes)."""
     client = _client(base_url, api_key)
-    with Progress(TextColumn("{task.fields[name]}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=console) as progress:
+    with Progress(
+        TextColumn("{task.fields[name]}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as progress:
         task = progress.add_task("", total=1.0, name=job_id)
 
         def show(job: Job) -> None:
@@ -273,12 +299,18 @@ def recipes_list(use_case: UseCaseOption = None, base_url: BaseUrl = DEFAULT_URL
     table = _Rows("KEY", "NAME", "BUILT-IN", "DESCRIPTION")
     for recipe in _client(base_url, api_key, _need(use_case)).recipes.list():
         description = (recipe.description or "").strip().splitlines()
-        table.add_row(recipe.key or recipe.id, recipe.name, "yes" if recipe.builtin else "",
-                      description[0] if description else "")
+        table.add_row(
+            recipe.key or recipe.id, recipe.name, "yes" if recipe.builtin else "", description[0] if description else ""
+        )
     table.print()
 
 
 def register(app: typer.Typer) -> None:
-    for name, sub in (("use-cases", use_cases_app), ("models", models_app), ("datasets", datasets_app),
-                      ("jobs", jobs_app), ("recipes", recipes_app)):
+    for name, sub in (
+        ("use-cases", use_cases_app),
+        ("models", models_app),
+        ("datasets", datasets_app),
+        ("jobs", jobs_app),
+        ("recipes", recipes_app),
+    ):
         app.add_typer(sub, name=name)

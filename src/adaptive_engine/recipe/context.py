@@ -195,7 +195,9 @@ class RecipeContext:
             return client
 
         ctx = cls(
-            _ServerBackend(make_client, job_id, use_case, upload_models=os.environ.get(ENV_EXECUTOR, "local") != "local"),
+            _ServerBackend(
+                make_client, job_id, use_case, upload_models=os.environ.get(ENV_EXECUTOR, "local") != "local"
+            ),
             job_id=job_id,
             use_case=use_case,
             work_dir=Path(os.environ.get(ENV_WORK_DIR) or Path.cwd()),

@@ -76,7 +76,9 @@ def json_schema(path: Path) -> dict[str, Any]:
         schema = entry.config_type.recipe_json_schema()
         json.dumps(schema)
     except Exception as exc:  # noqa: BLE001
-        raise RecipeDefinitionError(f"the recipe's Config has no valid JSON schema: {type(exc).__name__}: {exc}") from exc
+        raise RecipeDefinitionError(
+            f"the recipe's Config has no valid JSON schema: {type(exc).__name__}: {exc}"
+        ) from exc
     return schema
 
 

@@ -102,7 +102,9 @@ def check_model(folder: Path, what: str) -> dict[str, Any]:
         causal = config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     if not causal:
         found = ", ".join(architectures) or f"model type {config.model_type}"
-        raise ConversionError(f"{what} is not a causal language model ({found}): only text-generation models can be imported")
+        raise ConversionError(
+            f"{what} is not a causal language model ({found}): only text-generation models can be imported"
+        )
     try:
         AutoTokenizer.from_pretrained(str(folder))
     except Exception as exc:  # noqa: BLE001

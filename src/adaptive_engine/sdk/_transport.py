@@ -38,7 +38,12 @@ def build(request: GraphQL | Rest | Stream) -> dict[str, Any]:
             operations = json.dumps({"query": request.query, "variables": variables})
             mapping = json.dumps({str(i): [f"variables.{name}"] for i, name in enumerate(request.files)})
             files = {str(i): spec for i, spec in enumerate(request.files.values())}
-            return {"method": "POST", "url": GRAPHQL_PATH, "data": {"operations": operations, "map": mapping}, "files": files}
+            return {
+                "method": "POST",
+                "url": GRAPHQL_PATH,
+                "data": {"operations": operations, "map": mapping},
+                "files": files,
+            }
         return {"method": "POST", "url": GRAPHQL_PATH, "json": {"query": request.query, "variables": request.variables}}
     kwargs: dict[str, Any] = {"method": request.method, "url": REST_PREFIX + request.path}
     if request.json is not None:

@@ -8,27 +8,27 @@ import httpx
 
 from adaptive_engine.sdk._base import C, resolve_api_key
 from adaptive_engine.sdk._transport import AsyncTransport, RetryPolicy, SyncTransport, validate_base_url
+from adaptive_engine.sdk.resources.ab_tests import ABTests
+from adaptive_engine.sdk.resources.api_keys import ApiKeys
 from adaptive_engine.sdk.resources.artifacts import Artifacts
+from adaptive_engine.sdk.resources.chat import Chat
 from adaptive_engine.sdk.resources.compute_pools import ComputePools
 from adaptive_engine.sdk.resources.datasets import Datasets
-from adaptive_engine.sdk.resources.jobs import Jobs
-from adaptive_engine.sdk.resources.recipes import Recipes
+from adaptive_engine.sdk.resources.embeddings import Embeddings
 from adaptive_engine.sdk.resources.feedback import Feedback
-from adaptive_engine.sdk.resources.interactions import Interactions
-from adaptive_engine.sdk.resources.ab_tests import ABTests
 from adaptive_engine.sdk.resources.graders import Graders
-from adaptive_engine.sdk.resources.models import Models
-from adaptive_engine.sdk.resources.api_keys import ApiKeys
-from adaptive_engine.sdk.resources.usage import Usage
 from adaptive_engine.sdk.resources.integrations import Integrations
+from adaptive_engine.sdk.resources.interactions import Interactions
+from adaptive_engine.sdk.resources.jobs import Jobs
+from adaptive_engine.sdk.resources.models import Models
 from adaptive_engine.sdk.resources.permissions import Permissions
+from adaptive_engine.sdk.resources.recipes import Recipes
 from adaptive_engine.sdk.resources.roles import Roles
 from adaptive_engine.sdk.resources.system_prompt_templates import SystemPromptTemplates
 from adaptive_engine.sdk.resources.teams import Teams
+from adaptive_engine.sdk.resources.usage import Usage
 from adaptive_engine.sdk.resources.use_cases import UseCases
 from adaptive_engine.sdk.resources.users import Users
-from adaptive_engine.sdk.resources.chat import Chat
-from adaptive_engine.sdk.resources.embeddings import Embeddings
 
 try:
     from importlib.metadata import version as _version
@@ -93,8 +93,14 @@ class _ClientBase(Generic[C]):
 class Adaptive(_ClientBase["Adaptive"]):
     """Synchronous client."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout_secs: float | None = 90.0, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        default_headers: dict[str, str] | None = None,
+        timeout_secs: float | None = 90.0,
+        max_retries: int = 2,
+    ) -> None:
         super().__init__(base_url, api_key, default_headers, timeout_secs, max_retries)
         self._http = httpx.Client(base_url=self.base_url, headers=self._headers, timeout=self._timeout)
         self._transport = SyncTransport(self._http, self._retry)
@@ -112,8 +118,14 @@ class Adaptive(_ClientBase["Adaptive"]):
 class AsyncAdaptive(_ClientBase["AsyncAdaptive"]):
     """Asynchronous client: every method returns an awaitable."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, default_headers: dict[str, str] | None = None,
-                 timeout_secs: float | None = 90.0, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        default_headers: dict[str, str] | None = None,
+        timeout_secs: float | None = 90.0,
+        max_retries: int = 2,
+    ) -> None:
         super().__init__(base_url, api_key, default_headers, timeout_secs, max_retries)
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=self._timeout)
         self._transport = AsyncTransport(self._http, self._retry)

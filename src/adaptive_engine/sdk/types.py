@@ -289,6 +289,8 @@ class CustomRecipe(APIObject):
     created_at: int
     updated_at: int | None = None
     created_by: UserRef | None = None
+
+
 class TokenUsage(APIObject):
     completion_tokens: int
     prompt_tokens: int
@@ -649,6 +651,7 @@ class EmbeddingsResponse(APIObject):
             else:
                 out.append(list(item.embedding))
         return out
+
 
 class TeamMember(APIObject):
     user: User

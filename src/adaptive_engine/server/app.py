@@ -26,7 +26,6 @@ from adaptive_engine.server.domains.ab_tests.evaluator import (
     stats_config,
 )
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
-from adaptive_engine.server.domains.usage.limits import UsageLimiter
 from adaptive_engine.server.domains.compute_pools.service import (
     detect_machine,
     ensure_pools,
@@ -39,6 +38,7 @@ from adaptive_engine.server.domains.identity.service import ADMIN_KEY_FILE, boot
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
 from adaptive_engine.server.domains.jobs.states import JobTransitions
 from adaptive_engine.server.domains.recipes.builtin import BuiltinRecipes
+from adaptive_engine.server.domains.usage.limits import UsageLimiter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.input_check import GraphQLRouter
 from adaptive_engine.server.graphql.schema import build_schema
@@ -54,18 +54,18 @@ from adaptive_engine.server.middleware import (
     SessionScopeMiddleware,
 )
 from adaptive_engine.server.notify.sender import Notifier, notifier_settings
+from adaptive_engine.server.observability.logs import announce as announce_to_operator
 from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.observability.tracing import LlmTracer
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.periodic import cancel_task
 from adaptive_engine.server.platform import Platform, platform_of
+from adaptive_engine.server.readiness import announce_when_ready
+from adaptive_engine.server.readiness import check as check_readiness
 from adaptive_engine.server.rest.errors import install_error_handlers
 from adaptive_engine.server.rest.json_input import JsonLimits
 from adaptive_engine.server.rest.json_route import JsonRouteShortcut
 from adaptive_engine.server.rest.openapi import install_openapi
-from adaptive_engine.server.observability.logs import announce as announce_to_operator
-from adaptive_engine.server.readiness import announce_when_ready
-from adaptive_engine.server.readiness import check as check_readiness
 from adaptive_engine.server.rest.router import api_router
 from adaptive_engine.server.sandbox import Sandbox
 
@@ -86,8 +86,6 @@ class _StartedWithApp:
 
     async def stop(self) -> None:
         await self.service.stop()
-
-
 
 
 def build_platform(settings: Settings, app: FastAPI) -> Platform:
@@ -116,7 +114,10 @@ def build_platform(settings: Settings, app: FastAPI) -> Platform:
         inference=inference,
         ab_router=ab_router,
         ab_tests=AbTestEvaluator(
-            sessionmaker, stats_config(settings), settings.ab_test_evaluation_interval_s, on_change=ab_router.invalidate,
+            sessionmaker,
+            stats_config(settings),
+            settings.ab_test_evaluation_interval_s,
+            on_change=ab_router.invalidate,
             metrics=metrics,
         ),
         sandbox=sandbox,
@@ -158,8 +159,9 @@ async def graphql_context(request: Request) -> AsyncIterator[Context]:
         yield Context(session=session, principal=request.state.principal, platform=platform)
 
 
-def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | None = None,
-               announce: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, data_dir_lock: DataDirLock | None = None, announce: bool = False
+) -> FastAPI:
     """``data_dir_lock``: the data dir's lock when the caller took it already (``serve`` does, before any
     start-up work); otherwise start-up takes it first, and releases it at shutdown. ``announce`` (``serve``):
     print where the admin key is, and ``ready: URL`` once ``/ready`` would say so."""
@@ -168,8 +170,11 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Before anything touches the data dir or the database: a second server on it refuses here.
-        own_lock = None if data_dir_lock is not None and data_dir_lock.held else DataDirLock.acquire(
-            settings.data_dir, f"{settings.host}:{settings.port}")
+        own_lock = (
+            None
+            if data_dir_lock is not None and data_dir_lock.held
+            else DataDirLock.acquire(settings.data_dir, f"{settings.host}:{settings.port}")
+        )
         try:
             async with _started(app) as started:
                 yield started
@@ -190,21 +195,30 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
             # The compute pools this server runs jobs on, before the job runner looks at them.
             await ensure_pools(session, settings, machine)
         if result.generated_key and settings.log_format == "json":  # every line of a JSON log is JSON
-            log.warning("admin API key (shown once; also in %s): %s", settings.data_dir / ADMIN_KEY_FILE,
-                        result.generated_key)
+            log.warning(
+                "admin API key (shown once; also in %s): %s", settings.data_dir / ADMIN_KEY_FILE, result.generated_key
+            )
         elif result.generated_key:
             # Printed once, on the first start; stored hashed, and in a 0600 file for the operator.
-            say(f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
-                f"    {result.generated_key}\n")
+            say(
+                f"\nAdmin API key (shown once; also in {settings.data_dir / ADMIN_KEY_FILE}):\n"
+                f"    {result.generated_key}\n"
+            )
         elif announce:
-            where = ("ADAPTIVE_ADMIN_API_KEY" if settings.admin_api_key
-                     else f"{settings.data_dir / ADMIN_KEY_FILE} (written on the first start)")
+            where = (
+                "ADAPTIVE_ADMIN_API_KEY"
+                if settings.admin_api_key
+                else f"{settings.data_dir / ADMIN_KEY_FILE} (written on the first start)"
+            )
             say(f"Admin API key: {where}")
         for service in platform.services:
             await service.start()
         platform.ready = True
-        announcer = (asyncio.create_task(announce_when_ready(platform, settings.resolved_callback_url, say))
-                     if announce else None)
+        announcer = (
+            asyncio.create_task(announce_when_ready(platform, settings.resolved_callback_url, say))
+            if announce
+            else None
+        )
         try:
             yield
         finally:
@@ -215,8 +229,13 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
             await platform.engine.dispose()
 
     otel = settings.opentelemetry
-    app = FastAPI(title="Adaptive Engine", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  telemetry={"tracing": otel, "metrics": otel, "logs": otel})
+    app = FastAPI(
+        title="Adaptive Engine",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+    )
     # The app's state is the platform itself (typed: platform_of); nothing else is kept on it.
     platform: Platform = build_platform(settings, app)
     app.state = platform  # type: ignore[assignment]
@@ -245,8 +264,12 @@ def create_app(settings: Settings | None = None, data_dir_lock: DataDirLock | No
 
     # The data plane first: routes are matched in order, and it carries the traffic.
     app.include_router(api_router)
-    graphql = GraphQLRouter(build_schema(settings), context_getter=graphql_context, multipart_uploads_enabled=True,
-                            limits=platform.json_limits)
+    graphql = GraphQLRouter(
+        build_schema(settings),
+        context_getter=graphql_context,
+        multipart_uploads_enabled=True,
+        limits=platform.json_limits,
+    )
     app.include_router(graphql, prefix="/api/graphql")
 
     # Each one added wraps those before it (the last is outermost): auth runs before the size check reads

@@ -117,7 +117,14 @@ class BodyReadTimeoutMiddleware:
             if started:
                 raise
             payload = json.dumps(error_body(scope["path"], error)).encode()
-            await closing_send({"type": "http.response.start", "status": error.http_status,
-                                "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(payload)).encode())]})
+            await closing_send(
+                {
+                    "type": "http.response.start",
+                    "status": error.http_status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": payload})

@@ -64,8 +64,9 @@ class ConsoleMiddleware:
 
     async def _response(self, scope: Scope) -> Response:
         if not (self.folder / "index.html").is_file():
-            return HTMLResponse(NOT_BUILT.format(folder=self.folder), status_code=503,
-                                headers={"cache-control": "no-store"})
+            return HTMLResponse(
+                NOT_BUILT.format(folder=self.folder), status_code=503, headers={"cache-control": "no-store"}
+            )
         path = scope["path"]
         if path.startswith("/assets/"):
             response = await self._file(path, scope)

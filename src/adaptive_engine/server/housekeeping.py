@@ -47,8 +47,11 @@ class Report:
 
 
 async def run_pass(
-    sessionmaker: async_sessionmaker[AsyncSession], store: FileStore, settings: Any,
-    now: datetime | None = None, limit: int = BATCH,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: FileStore,
+    settings: Any,
+    now: datetime | None = None,
+    limit: int = BATCH,
 ) -> Report:
     """One housekeeping pass with the server's ``settings`` (expiry and retention); never raises."""
     now = now or utcnow()
@@ -81,8 +84,14 @@ async def run_pass(
         await step("events", lambda s: retention.prune_events(s, before, limit))
     # The usage roll-ups' minute rows (hours and days are kept).
     await step("usage_minutes", lambda s: usage_rollups.prune_minutes(s, now))
-    if (report.uploads or report.stray_part_folders or report.stale_temps or report.deliveries or report.events
-            or report.usage_minutes):
+    if (
+        report.uploads
+        or report.stray_part_folders
+        or report.stale_temps
+        or report.deliveries
+        or report.events
+        or report.usage_minutes
+    ):
         log.info("housekeeping removed %s", report)
     return report
 

@@ -165,9 +165,19 @@ class ObservabilityMiddleware:
             latency.observe(elapsed)
             if self.access is not None:
                 client = scope.get("client")
-                self.access.info("%s %s %d", scope["method"], scope["path"], status, extra={
-                    "method": scope["method"], "path": scope["path"], "status": status,
-                    "duration_ms": round(elapsed * 1000, 3), "client": client[0] if client else None})
+                self.access.info(
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "client": client[0] if client else None,
+                    },
+                )
             request_id.reset(token)
 
     def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
@@ -175,8 +185,10 @@ class ObservabilityMiddleware:
         key = (method, route, status)
         found = self._children.get(key)
         if found is None:
-            found = self._children[key] = (self.metrics.http_requests(method, route, str(status)),
-                                           self.metrics.http_duration(method, route))
+            found = self._children[key] = (
+                self.metrics.http_requests(method, route, str(status)),
+                self.metrics.http_duration(method, route),
+            )
         return found
 
 

@@ -39,8 +39,7 @@ from adaptive_engine.server.errors import InvalidInput
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 METADATA = tuple(
-    ipaddress.ip_network(n)
-    for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
+    ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32")
 )
 NOT_A_DESTINATION = tuple(ipaddress.ip_network(n) for n in ("0.0.0.0/8", "::/128", "255.255.255.255/32"))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -70,7 +69,10 @@ def refusal(address: IpAddress, allow_private: bool) -> str | None:
         return "link-local or cloud metadata address, never allowed"
     private = inner.is_loopback or not inner.is_global
     if not inner.is_loopback and (
-        any(inner in net for net in NOT_A_DESTINATION) or inner.is_unspecified or inner.is_multicast or inner.is_reserved
+        any(inner in net for net in NOT_A_DESTINATION)
+        or inner.is_unspecified
+        or inner.is_multicast
+        or inner.is_reserved
     ):
         return "non-destination address (unspecified, broadcast, multicast or reserved)"
     if private and not allow_private:
@@ -206,8 +208,14 @@ class _GuardedNetwork(httpcore.AsyncNetworkBackend):
         self._guard = guard
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
                 addresses = await self._guard.resolve(host, port)
@@ -219,15 +227,17 @@ class _GuardedNetwork(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(str(exc)) from None
         for index, address in enumerate(addresses):
             try:
-                return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError:
                 if index + 1 == len(addresses):
                     raise
         raise httpcore.ConnectError(f"cannot connect to '{host}'")  # pragma: no cover - addresses is never empty
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("unix sockets are not an outbound destination")
 
     async def sleep(self, seconds: float) -> None:
@@ -252,7 +262,9 @@ class _GuardedResolver(AbstractResolver):
         self._guard = guard
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
             self._guard.vet(host, result["host"])

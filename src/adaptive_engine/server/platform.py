@@ -93,4 +93,3 @@ def platform_of(source: HTTPConnection | Starlette) -> Platform:
     if not isinstance(platform, Platform):
         raise RuntimeError("the app was not made by create_app")
     return platform
-

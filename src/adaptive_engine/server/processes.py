@@ -21,7 +21,7 @@ async def stop_process_group(process: asyncio.subprocess.Process, grace_s: float
             try:
                 await asyncio.wait_for(process.wait(), wait)
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
     try:
         os.killpg(process.pid, signal.SIGKILL)

@@ -29,8 +29,10 @@ class Readiness:
         return not self.not_ready
 
     def as_json(self) -> dict[str, object]:
-        return {"status": "ready" if self.ready else "not_ready",
-                "checks": {name: self.not_ready.get(name, "ok") for name in self.checked}}
+        return {
+            "status": "ready" if self.ready else "not_ready",
+            "checks": {name: self.not_ready.get(name, "ok") for name in self.checked},
+        }
 
 
 @lru_cache(maxsize=1)
@@ -63,11 +65,16 @@ async def check(platform: Platform) -> Readiness:
         result.checked.append("bundled_models")
         if "database" not in result.not_ready:
             async with platform.sessionmaker() as session:
-                rows = (await session.execute(
-                    select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(BUNDLED))
-                )).all()
-            waiting = [f"{key} is {status}" + (f" ({error})" if error else "")
-                       for key, status, error in sorted(rows) if status != "ONLINE"]
+                rows = (
+                    await session.execute(
+                        select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(BUNDLED))
+                    )
+                ).all()
+            waiting = [
+                f"{key} is {status}" + (f" ({error})" if error else "")
+                for key, status, error in sorted(rows)
+                if status != "ONLINE"
+            ]
             if waiting:
                 result.not_ready["bundled_models"] = "; ".join(waiting)
         else:
@@ -75,8 +82,9 @@ async def check(platform: Platform) -> Readiness:
     return result
 
 
-async def announce_when_ready(platform: Platform, url: str, say: Callable[[str], None] = print,
-                             interval_s: float = 0.5) -> None:
+async def announce_when_ready(
+    platform: Platform, url: str, say: Callable[[str], None] = print, interval_s: float = 0.5
+) -> None:
     """Say ``ready: URL`` once every check passes (``serve`` runs this in the background)."""
     while not (await check(platform)).ready:
         await asyncio.sleep(interval_s)

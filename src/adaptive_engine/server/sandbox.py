@@ -51,9 +51,21 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "
 SYSFS_DIRS = ("/sys/block", "/sys/bus", "/sys/class", "/sys/dev", "/sys/devices")
 # Variables of the server's environment user code may see: locale, time zone, library search path, the
 # offline switches and thread counts operators set. Everything else (keys, database URLs) stays out.
-PASSED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "LD_LIBRARY_PATH",
-              "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-              "TOKENIZERS_PARALLELISM")
+PASSED_ENV = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TZ",
+    "LD_LIBRARY_PATH",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+)
 CHECK_TIMEOUT_S = 60.0
 GiB = 1024**3
 MiB = 1024**2
@@ -93,8 +105,15 @@ def user_env(extra: dict[str, str] | None = None, *, home: str = "/tmp") -> dict
     importable, and what the caller adds."""
     env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update({"PYTHONPATH": PACKAGE_ROOT, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-                "HOME": home, "TMPDIR": "/tmp"})
+    env.update(
+        {
+            "PYTHONPATH": PACKAGE_ROOT,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": home,
+            "TMPDIR": "/tmp",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -102,8 +121,15 @@ def user_env(extra: dict[str, str] | None = None, *, home: str = "/tmp") -> dict
 def _python_dirs() -> list[Path]:
     """The interpreter, its standard library and site-packages, and our package, as given and resolved
     (a venv's python is a link into its base prefix)."""
-    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, PACKAGE_ROOT,
-            os.path.dirname(sys.executable), *site.getsitepackages()}
+    dirs = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        PACKAGE_ROOT,
+        os.path.dirname(sys.executable),
+        *site.getsitepackages(),
+    }
     user_site = site.getusersitepackages()
     if site.ENABLE_USER_SITE and user_site and os.path.isdir(user_site):
         dirs.add(user_site)
@@ -158,13 +184,19 @@ class Sandbox:
                 who = f"uid {SANDBOX_UID}" if self.as_root else "the server's uid in a user namespace"
                 log.info("user code (recipes, schema probes, custom graders) runs in a bubblewrap sandbox as %s", who)
             elif self.allow_unsandboxed:
-                log.warning("USER CODE RUNS UNSANDBOXED (ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true): the sandbox cannot "
-                            "work on this machine: %s. Recipes and custom graders can read this server's data "
-                            "and secrets.", self.reason)
+                log.warning(
+                    "USER CODE RUNS UNSANDBOXED (ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true): the sandbox cannot "
+                    "work on this machine: %s. Recipes and custom graders can read this server's data "
+                    "and secrets.",
+                    self.reason,
+                )
             else:
-                log.error("user code cannot be sandboxed on this machine: %s. Recipe uploads, local recipe jobs "
-                          "and custom graders are refused until it can (install bubblewrap; allow user "
-                          "namespaces), or ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true accepts the risk.", self.reason)
+                log.error(
+                    "user code cannot be sandboxed on this machine: %s. Recipe uploads, local recipe jobs "
+                    "and custom graders are refused until it can (install bubblewrap; allow user "
+                    "namespaces), or ADAPTIVE_ALLOW_UNSANDBOXED_CODE=true accepts the risk.",
+                    self.reason,
+                )
 
     async def require(self, what: str) -> None:
         """SandboxUnavailable naming the reason, where user code cannot run here (no sandbox, not allowed bare)."""
@@ -183,12 +215,26 @@ class Sandbox:
                 hint = " (Debian package bubblewrap)" if tool == "bwrap" else " (util-linux)"
                 return f"'{tool}' was not found{hint}"
             self._tools[tool] = path
-        argv = self._wrap([sys.executable, "-c", "import adaptive_engine.recipe.loader"], cwd=Path("/tmp"),
-                          read_only=(), writable=(), hidden=self.private + [self.model_cache], network=False,
-                          gpus=False, limits=PROBE_LIMITS)
+        argv = self._wrap(
+            [sys.executable, "-c", "import adaptive_engine.recipe.loader"],
+            cwd=Path("/tmp"),
+            read_only=(),
+            writable=(),
+            hidden=self.private + [self.model_cache],
+            network=False,
+            gpus=False,
+            limits=PROBE_LIMITS,
+        )
         try:
-            done = subprocess.run(argv, env=user_env(), cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=CHECK_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                argv,
+                env=user_env(),
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=CHECK_TIMEOUT_S,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"a trivial sandboxed command failed: {exc}"
         if done.returncode != 0:
@@ -227,8 +273,16 @@ class Sandbox:
             # Made now: the server converts into it later, and a bind shows what appears in it.
             self.model_cache.mkdir(parents=True, exist_ok=True)
             read.append(self.model_cache)
-        wrapped = self._wrap(list(argv), cwd=Path(cwd), read_only=read, writable=[Path(p) for p in writable],
-                             hidden=hidden, network=network, gpus=gpus, limits=limits)
+        wrapped = self._wrap(
+            list(argv),
+            cwd=Path(cwd),
+            read_only=read,
+            writable=[Path(p) for p in writable],
+            hidden=hidden,
+            network=network,
+            gpus=gpus,
+            limits=limits,
+        )
         return Launch(wrapped, env, "/", sandboxed=True)
 
     def hand_over(self, *folders: Path) -> None:
@@ -239,8 +293,18 @@ class Sandbox:
         for folder in folders:
             os.chown(folder, SANDBOX_UID, SANDBOX_GID)
 
-    def _wrap(self, argv: list[str], *, cwd: Path, read_only: Sequence[Path], writable: Sequence[Path],
-              hidden: Sequence[Path], network: bool, gpus: bool, limits: Limits) -> list[str]:
+    def _wrap(
+        self,
+        argv: list[str],
+        *,
+        cwd: Path,
+        read_only: Sequence[Path],
+        writable: Sequence[Path],
+        hidden: Sequence[Path],
+        network: bool,
+        gpus: bool,
+        limits: Limits,
+    ) -> list[str]:
         # Mounts, each (path, order, arguments); applied parents first, so a folder hidden inside a bound
         # one is covered after that bind, and a folder bound inside a hidden one is bound after the cover.
         mounts: list[tuple[Path, int, list[str]]] = []
@@ -291,8 +355,16 @@ class Sandbox:
                     made.add(parent)
             command += arguments
             made.add(path)
-        command += ["--chdir", str(cwd), "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                    "--die-with-parent", "--new-session"]
+        command += [
+            "--chdir",
+            str(cwd),
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+        ]
         if not network:
             command.append("--unshare-net")
         if not self.as_root:
@@ -300,8 +372,16 @@ class Sandbox:
             command += ["--unshare-user", "--disable-userns"]
         command.append("--")
         if self.as_root:
-            command += [self._tools["setpriv"], f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups",
-                        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+            command += [
+                self._tools["setpriv"],
+                f"--reuid={SANDBOX_UID}",
+                f"--regid={SANDBOX_GID}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ]
         command += [self._tools["prlimit"], f"--nproc={limits.processes}", "--core=0"]
         if limits.file_bytes is not None:
             command.append(f"--fsize={limits.file_bytes}")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime) -> datetime:
     """An aware datetime: SQLite drops tzinfo, and a naive datetime read from it is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def epoch(value: datetime | float | None) -> int | None:
@@ -29,7 +29,7 @@ def parse_datetime(value: Any) -> datetime:
     """Accept epoch seconds, epoch milliseconds or an ISO-8601 string (naive means UTC)."""
     if isinstance(value, (int, float)):
         seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -37,5 +37,5 @@ def parse_datetime(value: Any) -> datetime:
         except ValueError:
             pass
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise ValueError(f"not a timestamp: {value!r}")

@@ -63,13 +63,23 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     ctx.log(f"dpo: {len(rows)} pairs from {source}")
     base_dir = resolve_model_dir(ctx, config.base_model)
     settings = TrainSettings(
-        learning_rate=config.learning_rate, epochs=config.epochs, max_steps=config.max_steps,
-        batch_size=config.batch_size, max_length=config.max_length, seed=config.seed,
+        learning_rate=config.learning_rate,
+        epochs=config.epochs,
+        max_steps=config.max_steps,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        seed=config.seed,
         lora=LoraSettings(r=config.lora_rank, alpha=config.lora_alpha) if config.lora else None,
     )
     folder = output_dir(ctx, config.output_model_key)
     lineage = {"method": "dpo", "base_model": config.base_model, "pairs": len(rows), "beta": config.beta, **source}
     result = train_dpo(base_dir, rows, folder, settings, beta=config.beta, manifest=lineage, **reporting(ctx))
     ctx.log(f"dpo: {result.steps} steps in {result.seconds:.1f}s")
-    register(ctx, folder, config.output_model_key, config.output_model_name, config.base_model,
-             {**lineage, "steps": result.steps, "final_loss": result.metrics.get("loss")})
+    register(
+        ctx,
+        folder,
+        config.output_model_key,
+        config.output_model_name,
+        config.base_model,
+        {**lineage, "steps": result.steps, "final_loss": result.metrics.get("loss")},
+    )

@@ -51,8 +51,14 @@ def _check_models(ctx: RecipeContext, keys: list[str]) -> None:
 
 def _generate(ctx: RecipeContext, config: Config, model: str, prompts: list[dict]) -> list[list[str]]:
     def one(row: dict) -> list[str]:
-        response = ctx.client.chat.create(messages=row["prompt"], model=model, max_tokens=config.max_tokens,
-                                          temperature=config.temperature, n=config.samples_per_prompt, store=False)
+        response = ctx.client.chat.create(
+            messages=row["prompt"],
+            model=model,
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+            n=config.samples_per_prompt,
+            store=False,
+        )
         return [choice.message.content or "" for choice in response.choices]
 
     with ThreadPoolExecutor(config.concurrency) as pool:
@@ -81,8 +87,10 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         prompts = prompts[: config.limit]
     _check_models(ctx, config.models)
     total = len(config.models) * len(prompts)
-    ctx.log(f"eval: {len(config.models)} models x {len(prompts)} prompts x {config.samples_per_prompt} samples, "
-            f"graders {config.graders}")
+    ctx.log(
+        f"eval: {len(config.models)} models x {len(prompts)} prompts x {config.samples_per_prompt} samples, "
+        f"graders {config.graders}"
+    )
     samples: list[dict[str, Any]] = []
     started = time.perf_counter()
     model_seconds: dict[str, float] = {}
@@ -90,14 +98,24 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         model_started = time.perf_counter()
         outputs = _generate(ctx, config, model, prompts)
         batch = [
-            {"model": model, "prompt_index": i, "messages": row["prompt"], "completion": text,
-             "metadata": row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
-             "scores": {}, "errors": {}}
-            for i, (row, texts) in enumerate(zip(prompts, outputs)) for text in texts
+            {
+                "model": model,
+                "prompt_index": i,
+                "messages": row["prompt"],
+                "completion": text,
+                "metadata": row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
+                "scores": {},
+                "errors": {},
+            }
+            for i, (row, texts) in enumerate(zip(prompts, outputs))
+            for text in texts
         ]
         for grader in config.graders:
-            results = grade(ctx, grader, [{"messages": s["messages"], "completion": s["completion"],
-                                           "metadata": s["metadata"]} for s in batch])
+            results = grade(
+                ctx,
+                grader,
+                [{"messages": s["messages"], "completion": s["completion"], "metadata": s["metadata"]} for s in batch],
+            )
             for sample, result in zip(batch, results):
                 sample["scores"][grader] = result.score
                 if result.error:
@@ -117,23 +135,37 @@ async def main(config: Config, ctx: RecipeContext) -> None:
 
         runtime = TrainingRuntime(ctx.client)
         bodies = [
-            {"use_case": ctx.use_case, "messages": s["messages"], "completion": s["completion"],
-             "model_service": s["model"], "labels": {"evaluation": "true"},
-             "feedbacks": [{"metric": metric_of[g], "value": v} for g, v in s["scores"].items() if v is not None]}
+            {
+                "use_case": ctx.use_case,
+                "messages": s["messages"],
+                "completion": s["completion"],
+                "model_service": s["model"],
+                "labels": {"evaluation": "true"},
+                "feedbacks": [{"metric": metric_of[g], "value": v} for g, v in s["scores"].items() if v is not None],
+            }
             for s in samples
         ]
         ids: list[str] = []
         for start in range(0, len(bodies), 500):
-            ids.extend(runtime.record_evaluation(ctx.job_id, bodies[start:start + 500]))
+            ids.extend(runtime.record_evaluation(ctx.job_id, bodies[start : start + 500]))
         for sample, completion_id in zip(samples, ids):
             sample["completion_id"] = completion_id
     report = {
-        "models": config.models, "graders": config.graders, "dataset": config.dataset,
-        "prompts": len(prompts), "samples_per_prompt": config.samples_per_prompt,
-        "temperature": config.temperature, "seconds": time.perf_counter() - started,
+        "models": config.models,
+        "graders": config.graders,
+        "dataset": config.dataset,
+        "prompts": len(prompts),
+        "samples_per_prompt": config.samples_per_prompt,
+        "temperature": config.temperature,
+        "seconds": time.perf_counter() - started,
         "model_seconds": model_seconds,
-        "aggregates": aggregates, "samples": samples,
+        "aggregates": aggregates,
+        "samples": samples,
     }
-    ctx.save_artifact("evaluation.json", json.dumps(report, indent=1).encode(), kind="EVALUATION",
-                      metadata={"aggregates": aggregates, "samples": len(samples)})
+    ctx.save_artifact(
+        "evaluation.json",
+        json.dumps(report, indent=1).encode(),
+        kind="EVALUATION",
+        metadata={"aggregates": aggregates, "samples": len(samples)},
+    )
     ctx.report_progress(1.0, f"eval: {len(samples)} samples graded ({total} model-prompt pairs)")

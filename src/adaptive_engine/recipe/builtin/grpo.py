@@ -41,8 +41,14 @@ class Config(InputConfig):
     max_completion_length: int = Field(default=64, ge=1)
     temperature: float = Field(default=1.0, gt=0)
     beta: float = Field(default=0.0, ge=0, description="KL penalty to the base")
-    steps_per_generation: int = Field(default=1, ge=1, le=64, description=(
-        "optimizer steps served by one round of sampling (larger rounds sample faster, slightly off-policy)"))
+    steps_per_generation: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "optimizer steps served by one round of sampling (larger rounds sample faster, slightly off-policy)"
+        ),
+    )
     lora: bool = True
     lora_rank: int = Field(default=16, ge=1, le=256)
     lora_alpha: int = Field(default=32, ge=1)
@@ -73,7 +79,9 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     check_new_model_key(ctx, config.output_model_key)
     check_graders(ctx, config.graders)
     if config.batch_size % config.num_generations:
-        raise RecipeInputError(f"batch_size ({config.batch_size}) must be a multiple of num_generations ({config.num_generations})")
+        raise RecipeInputError(
+            f"batch_size ({config.batch_size}) must be a multiple of num_generations ({config.num_generations})"
+        )
     if config.dataset is not None:
         rows, source = dataset_rows(ctx, config.dataset)[: config.prompt_limit], {"dataset": config.dataset}
     else:
@@ -82,18 +90,37 @@ async def main(config: Config, ctx: RecipeContext) -> None:
     ctx.log(f"grpo: {len(rows)} prompts from {source}, graders {config.graders}")
     base_dir = resolve_model_dir(ctx, config.base_model)
     settings = TrainSettings(
-        learning_rate=config.learning_rate, epochs=config.epochs, max_steps=config.max_steps,
-        batch_size=config.batch_size, seed=config.seed,
+        learning_rate=config.learning_rate,
+        epochs=config.epochs,
+        max_steps=config.max_steps,
+        batch_size=config.batch_size,
+        seed=config.seed,
         lora=LoraSettings(r=config.lora_rank, alpha=config.lora_alpha) if config.lora else None,
     )
-    grpo = GrpoSettings(num_generations=config.num_generations, max_completion_length=config.max_completion_length,
-                        temperature=config.temperature, beta=config.beta,
-                        steps_per_generation=config.steps_per_generation)
+    grpo = GrpoSettings(
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        beta=config.beta,
+        steps_per_generation=config.steps_per_generation,
+    )
     folder = output_dir(ctx, config.output_model_key)
-    lineage = {"method": "grpo", "base_model": config.base_model, "graders": config.graders,
-               "prompts": len(rows), **source}
-    result = train_grpo(base_dir, rows, grader_reward(ctx, config.graders), folder, settings, grpo,
-                        manifest=lineage, **reporting(ctx))
+    lineage = {
+        "method": "grpo",
+        "base_model": config.base_model,
+        "graders": config.graders,
+        "prompts": len(rows),
+        **source,
+    }
+    result = train_grpo(
+        base_dir, rows, grader_reward(ctx, config.graders), folder, settings, grpo, manifest=lineage, **reporting(ctx)
+    )
     ctx.log(f"grpo: {result.steps} steps in {result.seconds:.1f}s, last reward {result.metrics.get('reward')}")
-    register(ctx, folder, config.output_model_key, config.output_model_name, config.base_model,
-             {**lineage, "steps": result.steps, "final_reward": result.metrics.get("reward")})
+    register(
+        ctx,
+        folder,
+        config.output_model_key,
+        config.output_model_name,
+        config.base_model,
+        {**lineage, "steps": result.steps, "final_reward": result.metrics.get("reward")},
+    )

@@ -57,24 +57,39 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         rows, source = dataset_rows(ctx, config.dataset), {"dataset": config.dataset}
     else:
         assert config.feedback_filter is not None
-        rows, source = feedback_rows(ctx, config.feedback_filter), {"feedback_filter": config.feedback_filter.describe()}
+        rows, source = (
+            feedback_rows(ctx, config.feedback_filter),
+            {"feedback_filter": config.feedback_filter.describe()},
+        )
     from adaptive_engine.recipe.training import sft_records
 
     sft_records(rows)  # refuse the wrong kind of rows before loading anything
     ctx.log(f"sft: {len(rows)} rows from {source}")
     base_dir = resolve_model_dir(ctx, config.base_model)
     settings = TrainSettings(
-        learning_rate=config.learning_rate, epochs=config.epochs, max_steps=config.max_steps,
-        batch_size=config.batch_size, max_length=config.max_length, seed=config.seed,
+        learning_rate=config.learning_rate,
+        epochs=config.epochs,
+        max_steps=config.max_steps,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        seed=config.seed,
         lora=LoraSettings(r=config.lora_rank, alpha=config.lora_alpha) if config.lora else None,
     )
     folder = output_dir(ctx, config.output_model_key)
     lineage = {"method": "sft", "base_model": config.base_model, "rows": len(rows), **source}
     result = train_sft(base_dir, rows, folder, settings, manifest=lineage, **reporting(ctx))
-    ctx.log(f"sft: {result.steps} steps, {result.train_tokens} tokens in {result.seconds:.1f}s "
-            f"({result.tokens_per_second:.1f} tokens/s)")
-    register(ctx, folder, config.output_model_key, config.output_model_name, config.base_model,
-             {**lineage, "steps": result.steps, "final_loss": result.metrics.get("loss")})
+    ctx.log(
+        f"sft: {result.steps} steps, {result.train_tokens} tokens in {result.seconds:.1f}s "
+        f"({result.tokens_per_second:.1f} tokens/s)"
+    )
+    register(
+        ctx,
+        folder,
+        config.output_model_key,
+        config.output_model_name,
+        config.base_model,
+        {**lineage, "steps": result.steps, "final_loss": result.metrics.get("loss")},
+    )
 
 
 __all__ = ["Config", "RecipeInputError", "main"]

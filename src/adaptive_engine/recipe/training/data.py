@@ -58,10 +58,14 @@ def _check_calls(calls: Any, where: str) -> None:
         raise TrainingInputError(f"{where} must be a non-empty list")
     for j, call in enumerate(calls):
         function = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str) \
-                or not isinstance(function.get("arguments"), str):
-            raise TrainingInputError(f"{where}[{j}] must be a function call: an object with function.name and "
-                                     "function.arguments (JSON text)")
+        if (
+            not isinstance(function, Mapping)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments"), str)
+        ):
+            raise TrainingInputError(
+                f"{where}[{j}] must be a function call: an object with function.name and function.arguments (JSON text)"
+            )
 
 
 def _tools(row: Mapping[str, Any], where: str) -> str | None:
@@ -77,7 +81,9 @@ def _tools(row: Mapping[str, Any], where: str) -> str | None:
 def _has_tool_use(record: Mapping[str, Any]) -> bool:
     return record.get("tools") is not None or any(
         m.get("tool_calls") or m["role"] == "tool"
-        for key in ("prompt", "completion", "chosen", "rejected") for m in record.get(key) or [])
+        for key in ("prompt", "completion", "chosen", "rejected")
+        for m in record.get(key) or []
+    )
 
 
 def check_template(records: list[dict[str, Any]], tokenizer: Any, model: str) -> None:
@@ -88,8 +94,10 @@ def check_template(records: list[dict[str, Any]], tokenizer: Any, model: str) ->
         return
     for index, record in enumerate(records):
         if _has_tool_use(record):
-            raise TrainingInputError(f"row {index} holds tool calls or tools, but the chat template of {model} "
-                                     "has no tool support: it would train on turns without them")
+            raise TrainingInputError(
+                f"row {index} holds tool calls or tools, but the chat template of {model} "
+                "has no tool support: it would train on turns without them"
+            )
 
 
 def _completion(value: Any, where: str) -> list[Message]:

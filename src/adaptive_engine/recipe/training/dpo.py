@@ -53,7 +53,11 @@ def train_dpo(
             callbacks=[reporter.callback],
         )
         return run_and_save(
-            trainer, reporter, Path(output_dir), tokenizer,
-            method="dpo", adapter=already_peft or settings.lora is not None,
+            trainer,
+            reporter,
+            Path(output_dir),
+            tokenizer,
+            method="dpo",
+            adapter=already_peft or settings.lora is not None,
             extra_manifest={"rows": len(records), "beta": beta, **(manifest or {})},
         )

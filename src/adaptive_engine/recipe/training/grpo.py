@@ -122,7 +122,11 @@ def train_grpo(
             callbacks=[reporter.callback],
         )
         return run_and_save(
-            trainer, reporter, Path(output_dir), tokenizer,
-            method="grpo", adapter=already_peft or settings.lora is not None,
+            trainer,
+            reporter,
+            Path(output_dir),
+            tokenizer,
+            method="grpo",
+            adapter=already_peft or settings.lora is not None,
             extra_manifest={"rows": len(records), "num_generations": grpo.num_generations, **(manifest or {})},
         )

@@ -112,7 +112,9 @@ def iter_interactions(ctx: RecipeContext, filters: dict[str, Any], limit: int) -
 
 
 def _score(interaction: Any, feedback_key: str) -> float | None:
-    values = [fb.value for fb in interaction.direct_feedbacks if fb.metric is not None and fb.metric.key == feedback_key]
+    values = [
+        fb.value for fb in interaction.direct_feedbacks if fb.metric is not None and fb.metric.key == feedback_key
+    ]
     return sum(values) / len(values) if values else None
 
 
@@ -146,8 +148,9 @@ def feedback_rows(ctx: RecipeContext, selection: FeedbackFilter) -> list[dict[st
     return rows
 
 
-def preference_rows(ctx: RecipeContext, feedback_key: str, limit: int = 2000,
-                    pairs_from_metric: bool = False) -> list[dict[str, Any]]:
+def preference_rows(
+    ctx: RecipeContext, feedback_key: str, limit: int = 2000, pairs_from_metric: bool = False
+) -> list[dict[str, Any]]:
     """dpo rows from logged preferences under ``feedback_key`` (``log_preference``), or, with
     ``pairs_from_metric``, from interactions of the same prompt scored differently on that metric."""
     _check_key(ctx, feedback_key)
@@ -156,7 +159,12 @@ def preference_rows(ctx: RecipeContext, feedback_key: str, limit: int = 2000,
     rows, seen = [], set()
     for interaction in iter_interactions(ctx, {"comparisons": [{"metric": feedback_key}]}, limit):
         for comparison in interaction.comparison_feedbacks:
-            if comparison.id in seen or comparison.tied or comparison.metric is None or comparison.metric.key != feedback_key:
+            if (
+                comparison.id in seen
+                or comparison.tied
+                or comparison.metric is None
+                or comparison.metric.key != feedback_key
+            ):
                 continue
             seen.add(comparison.id)
             chosen, rejected = comparison.prefered_completion, comparison.other_completion
@@ -164,7 +172,9 @@ def preference_rows(ctx: RecipeContext, feedback_key: str, limit: int = 2000,
                 continue
             if chosen.completion == rejected.completion:
                 continue
-            rows.append({"prompt": _messages(interaction), "chosen": chosen.completion, "rejected": rejected.completion})
+            rows.append(
+                {"prompt": _messages(interaction), "chosen": chosen.completion, "rejected": rejected.completion}
+            )
     if not rows:
         raise RecipeInputError(f"no logged preferences (log_preference) under feedback key '{feedback_key}'")
     return rows
@@ -215,7 +225,7 @@ def grade(ctx: RecipeContext, grader: str, samples: list[dict[str, Any]]) -> lis
     """Grade samples in batches; one GradeResult per sample (``score`` None where it failed)."""
     results: list[Any] = []
     for start in range(0, len(samples), 100):
-        results.extend(ctx.client.graders.grade_batch(grader_key=grader, samples=samples[start:start + 100]))
+        results.extend(ctx.client.graders.grade_batch(grader_key=grader, samples=samples[start : start + 100]))
     return results
 
 
@@ -230,12 +240,16 @@ def grader_reward(ctx: RecipeContext, graders: Sequence[str], weights: Sequence[
     """A grpo reward function: the weighted mean of the graders' scores (a failed sample scores None)."""
     weights = list(weights or [1.0] * len(graders))
 
-    def reward(prompts: list[list[dict[str, str]]], completions: list[str], rows: list[dict[str, Any]]) -> list[float | None]:
+    def reward(
+        prompts: list[list[dict[str, str]]], completions: list[str], rows: list[dict[str, Any]]
+    ) -> list[float | None]:
         totals = [0.0] * len(completions)
         missing = [False] * len(completions)
         for grader, weight in zip(graders, weights):
-            samples = [{"messages": p, "completion": c, "metadata": _metadata(r)}
-                       for p, c, r in zip(prompts, completions, rows)]
+            samples = [
+                {"messages": p, "completion": c, "metadata": _metadata(r)}
+                for p, c, r in zip(prompts, completions, rows)
+            ]
             for i, result in enumerate(grade(ctx, grader, samples)):
                 if result.score is None or not math.isfinite(result.score):
                     missing[i] = True
@@ -279,8 +293,9 @@ def check_new_model_key(ctx: RecipeContext, key: str) -> None:
     raise RecipeInputError(f"model '{key}' already exists: choose another output_model_key")
 
 
-def register(ctx: RecipeContext, folder: Path, key: str, name: str | None, base_model: str,
-             lineage: dict[str, Any]) -> dict[str, Any]:
+def register(
+    ctx: RecipeContext, folder: Path, key: str, name: str | None, base_model: str, lineage: dict[str, Any]
+) -> dict[str, Any]:
     ctx.report_progress(0.97, f"registering {key}")
     model = ctx.register_model(folder, key, name, base_model=base_model, metadata=lineage)
     ctx.report_progress(1.0, f"model {key} registered")

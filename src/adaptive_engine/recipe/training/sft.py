@@ -63,7 +63,11 @@ def train_sft(
             callbacks=[reporter.callback],
         )
         return run_and_save(
-            trainer, reporter, Path(output_dir), tokenizer,
-            method="sft", adapter=already_peft or settings.lora is not None,
+            trainer,
+            reporter,
+            Path(output_dir),
+            tokenizer,
+            method="sft",
+            adapter=already_peft or settings.lora is not None,
             extra_manifest={"rows": len(records), **(manifest or {})},
         )

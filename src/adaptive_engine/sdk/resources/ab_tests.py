@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from adaptive_engine.sdk._base import C, Returns, APIObject, Resource, operation
+from adaptive_engine.sdk._base import APIObject, C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 
 FEEDBACK_TYPES = {"metric": "DIRECT", "preference": "COMPARISON"}
@@ -178,5 +178,7 @@ class ABTests(Resource[C]):
     @operation
     def cancel(self, key: str):
         """Cancel an active A/B test; returns its key."""
-        data = yield GraphQL("mutation CancelAbCampaign($key: IdOrKey!) { cancelAbCampaign(input: $key) }", {"key": key})
+        data = yield GraphQL(
+            "mutation CancelAbCampaign($key: IdOrKey!) { cancelAbCampaign(input: $key) }", {"key": key}
+        )
         return data["cancelAbCampaign"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import JobArtifact
 
@@ -13,13 +13,19 @@ class Artifacts(Resource[C]):
     """Files that jobs produced."""
 
     @operation
-    def list(self, kinds: list[str] | None = None, job_id: str | None = None, use_case: str | None = None) -> Returns[list[JobArtifact]]:
+    def list(
+        self, kinds: list[str] | None = None, job_id: str | None = None, use_case: str | None = None
+    ) -> Returns[list[JobArtifact]]:
         """The artifacts of the use case's jobs, newest first (at most 1000); ``kinds`` (EVALUATION, DATASET,
         MODEL, CUSTOM) and ``job_id`` narrow them."""
-        query = (f"query Artifacts($u: IdOrKey!, $f: ArtifactFilter) {{ artifacts(useCase: $u, filter: $f) "
-                 f"{{ {ARTIFACT_FIELDS} }} }}")
+        query = (
+            f"query Artifacts($u: IdOrKey!, $f: ArtifactFilter) {{ artifacts(useCase: $u, filter: $f) "
+            f"{{ {ARTIFACT_FIELDS} }} }}"
+        )
         wire = {"kinds": kinds, "jobId": job_id}
-        data = yield GraphQL(query, {"u": self.use_case_key(use_case), "f": {k: v for k, v in wire.items() if v is not None}})
+        data = yield GraphQL(
+            query, {"u": self.use_case_key(use_case), "f": {k: v for k, v in wire.items() if v is not None}}
+        )
         return [JobArtifact.model_validate(a) for a in data["artifacts"]]
 
     @operation

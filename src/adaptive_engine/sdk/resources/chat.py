@@ -46,26 +46,32 @@ class ChatOptions(TypedDict, total=False):
 
 class SyncChatCreate(Protocol):
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: Literal[False] | None = None,
-                 **options: Unpack[ChatOptions]) -> ChatResponse: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: Literal[False] | None = None, **options: Unpack[ChatOptions]
+    ) -> ChatResponse: ...
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: Literal[True],
-                 **options: Unpack[ChatOptions]) -> Iterator[ChatResponseChunk]: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: Literal[True], **options: Unpack[ChatOptions]
+    ) -> Iterator[ChatResponseChunk]: ...
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: bool | None = None,
-                 **options: Unpack[ChatOptions]) -> ChatResponse | Iterator[ChatResponseChunk]: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: bool | None = None, **options: Unpack[ChatOptions]
+    ) -> ChatResponse | Iterator[ChatResponseChunk]: ...
 
 
 class AsyncChatCreate(Protocol):
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: Literal[False] | None = None,
-                 **options: Unpack[ChatOptions]) -> Awaitable[ChatResponse]: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: Literal[False] | None = None, **options: Unpack[ChatOptions]
+    ) -> Awaitable[ChatResponse]: ...
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: Literal[True],
-                 **options: Unpack[ChatOptions]) -> Awaitable[AsyncIterator[ChatResponseChunk]]: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: Literal[True], **options: Unpack[ChatOptions]
+    ) -> Awaitable[AsyncIterator[ChatResponseChunk]]: ...
     @overload
-    def __call__(self, messages: list[dict[str, Any]], stream: bool | None = None,
-                 **options: Unpack[ChatOptions]) -> Awaitable[ChatResponse | AsyncIterator[ChatResponseChunk]]: ...
+    def __call__(
+        self, messages: list[dict[str, Any]], stream: bool | None = None, **options: Unpack[ChatOptions]
+    ) -> Awaitable[ChatResponse | AsyncIterator[ChatResponseChunk]]: ...
 
 
 class _CreateOperation:

@@ -5,7 +5,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
 from adaptive_engine.sdk.resources.interactions import filter_input
 from adaptive_engine.sdk.types import Dataset, DatasetPreview
@@ -25,8 +25,14 @@ class Datasets(Resource[C]):
     """JSONL datasets of a use case."""
 
     @operation
-    def upload(self, file_path: str, dataset_key: str, name: str | None = None, use_case: str | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> Returns[Dataset]:
+    def upload(
+        self,
+        file_path: str,
+        dataset_key: str,
+        name: str | None = None,
+        use_case: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Returns[Dataset]:
         """Upload a JSONL file as a dataset. Each line is a row: ``messages`` (or ``prompt``), optionally
         ``completion``, ``feedback`` (``{metric: value}``), or ``chosen``/``rejected`` for preferences.
         The whole file is validated; a bad line rejects it with the line number and the reason.
@@ -46,10 +52,19 @@ class Datasets(Resource[C]):
             on_progress(size, size)
         return Dataset.model_validate(data["createDataset"])
 
-    def _chunked(self, path: Path, size: int, dataset_key: str, name: str | None, use_case: str,
-                 on_progress: Callable[[int, int], None] | None):
+    def _chunked(
+        self,
+        path: Path,
+        size: int,
+        dataset_key: str,
+        name: str | None,
+        use_case: str,
+        on_progress: Callable[[int, int], None] | None,
+    ):
         parts = max(1, math.ceil(size / CHUNK_SIZE))
-        init = yield Rest("POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts})
+        init = yield Rest(
+            "POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts}
+        )
         session_id = init["session_id"]
         try:
             with open(path, "rb") as source:
@@ -67,8 +82,17 @@ class Datasets(Resource[C]):
                 "mutation CreateDatasetFromMultipartUpload($input: DatasetCreateFromMultipartUpload!) {"
                 " createDatasetFromMultipartUpload(input: $input) { datasetId status error } }"
             )
-            data = yield GraphQL(query, {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key,
-                                                   "uploadSessionId": session_id}})
+            data = yield GraphQL(
+                query,
+                {
+                    "input": {
+                        "useCase": use_case,
+                        "name": name or dataset_key,
+                        "key": dataset_key,
+                        "uploadSessionId": session_id,
+                    }
+                },
+            )
             status = data["createDatasetFromMultipartUpload"]
             while status["status"] == "PENDING":
                 yield Sleep(1.0)
@@ -114,47 +138,97 @@ class Datasets(Resource[C]):
         data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
         return bool(data["deleteDataset"])
 
-    def _from_filters_input(self, use_case: str, kind: str, filters: dict | None, completion_ids: list | None,
-                            exclude: list | None, metrics: list | None, sample_size: int | None,
-                            selection: str | None, name: str | None = None, key: str | None = None) -> dict:
+    def _from_filters_input(
+        self,
+        use_case: str,
+        kind: str,
+        filters: dict | None,
+        completion_ids: list | None,
+        exclude: list | None,
+        metrics: list | None,
+        sample_size: int | None,
+        selection: str | None,
+        name: str | None = None,
+        key: str | None = None,
+    ) -> dict:
         if (filters is None) == (completion_ids is None):
             raise ValueError("give either filters or completion_ids")
-        query = ({"fromSelection": {"include": [str(c) for c in completion_ids]}} if completion_ids is not None else
-                 {"fromFilters": {"filters": filter_input(use_case, filters), "exclude": [str(c) for c in exclude or []]}})
+        query = (
+            {"fromSelection": {"include": [str(c) for c in completion_ids]}}
+            if completion_ids is not None
+            else {
+                "fromFilters": {"filters": filter_input(use_case, filters), "exclude": [str(c) for c in exclude or []]}
+            }
+        )
         out: dict = {"useCase": use_case, "name": name or key or "preview", "kind": kind, "completionQuery": query}
         if key is not None:
             out["key"] = key
         if metrics:
             out["metrics"] = list(metrics)
         if selection is not None or sample_size is not None:
-            out["sampleConfig"] = {"selectionType": (selection or ("RANDOM" if sample_size else "ALL")).upper(),
-                                   **({"sampleSize": sample_size} if sample_size is not None else {})}
+            out["sampleConfig"] = {
+                "selectionType": (selection or ("RANDOM" if sample_size else "ALL")).upper(),
+                **({"sampleSize": sample_size} if sample_size is not None else {}),
+            }
         return out
 
     @operation
-    def preview_from_filters(self, kind: str, filters: dict | None = None, completion_ids: list | None = None,
-                             exclude: list | None = None, metrics: list | None = None, sample_size: int | None = None,
-                             selection: str | None = None, use_case: str | None = None) -> Returns[DatasetPreview]:
+    def preview_from_filters(
+        self,
+        kind: str,
+        filters: dict | None = None,
+        completion_ids: list | None = None,
+        exclude: list | None = None,
+        metrics: list | None = None,
+        sample_size: int | None = None,
+        selection: str | None = None,
+        use_case: str | None = None,
+    ) -> Returns[DatasetPreview]:
         """What create_from_filters would write: the kind, the number of rows and the first few."""
-        variables = {"input": self._from_filters_input(self.use_case_key(use_case), kind, filters, completion_ids,
-                                                       exclude, metrics, sample_size, selection)}
+        variables = {
+            "input": self._from_filters_input(
+                self.use_case_key(use_case), kind, filters, completion_ids, exclude, metrics, sample_size, selection
+            )
+        }
         query = "query Preview($input: DatasetCreateFromFilters!) { previewDatasetFromFilters(input: $input) }"
         data = yield GraphQL(query, variables)
         return DatasetPreview.model_validate(data["previewDatasetFromFilters"])
 
     @operation
-    def create_from_filters(self, dataset_key: str, kind: str, filters: dict | None = None,
-                            completion_ids: list | None = None, exclude: list | None = None,
-                            metrics: list | None = None, sample_size: int | None = None, selection: str | None = None,
-                            name: str | None = None, use_case: str | None = None, wait: bool = True):
+    def create_from_filters(
+        self,
+        dataset_key: str,
+        kind: str,
+        filters: dict | None = None,
+        completion_ids: list | None = None,
+        exclude: list | None = None,
+        metrics: list | None = None,
+        sample_size: int | None = None,
+        selection: str | None = None,
+        name: str | None = None,
+        use_case: str | None = None,
+        wait: bool = True,
+    ):
         """A dataset of logged traffic: the completions ``filters`` select (the filters of interactions.list), or
         ``completion_ids``. ``kind``: PROMPT, PROMPT_COMPLETION (one chosen completion per prompt: the best on the
         first of ``metrics``, else the latest), PROMPT_COMPLETION_FEEDBACK or PREFERENCE (from logged
         comparisons; an A/B test's duels with ``filters={"ab_campaign": ...}``). ``selection``: ALL, RANDOM or
         LAST with ``sample_size``. Large datasets are written in the background: ``wait`` polls until READY."""
         use_case = self.use_case_key(use_case)
-        variables = {"input": self._from_filters_input(use_case, kind, filters, completion_ids, exclude, metrics,
-                                                       sample_size, selection, name=name or dataset_key, key=dataset_key)}
+        variables = {
+            "input": self._from_filters_input(
+                use_case,
+                kind,
+                filters,
+                completion_ids,
+                exclude,
+                metrics,
+                sample_size,
+                selection,
+                name=name or dataset_key,
+                key=dataset_key,
+            )
+        }
         query = f"mutation Create($input: DatasetCreateFromFilters!) {{ createDatasetFromFilters(input: $input) {{ {DATASET_FIELDS} }} }}"
         data = yield GraphQL(query, variables)
         dataset = Dataset.model_validate(data["createDatasetFromFilters"])
@@ -170,7 +244,11 @@ class Datasets(Resource[C]):
     @operation
     def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:  # noqa: A002
         """Save a dataset's rows to ``path`` as JSONL or CSV; returns the path."""
-        content = yield Rest("GET", f"/datasets/{key}/download", params={"use_case": self.use_case_key(use_case),
-                                                                          "format": format}, raw=True)
+        content = yield Rest(
+            "GET",
+            f"/datasets/{key}/download",
+            params={"use_case": self.use_case_key(use_case), "format": format},
+            raw=True,
+        )
         Path(path).write_bytes(content)
         return path

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import Rest
 from adaptive_engine.sdk.resources.chat import model_path
 from adaptive_engine.sdk.types import EmbeddingsResponse

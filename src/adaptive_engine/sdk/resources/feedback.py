@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import ComparisonOutput, DirectFeedback, FeedbackKey, FeedbackKeyDetails, FeedbackOutput
 
@@ -17,7 +17,9 @@ def _side(completion: Any) -> Any:
     if isinstance(completion, dict):
         missing = {"model", "text"} - set(completion)
         if missing:
-            raise ValueError(f"a completion given as text needs the keys 'model' and 'text' (missing {sorted(missing)})")
+            raise ValueError(
+                f"a completion given as text needs the keys 'model' and 'text' (missing {sorted(missing)})"
+            )
         return {"model": completion["model"], "text": completion["text"]}
     return str(completion)
 
@@ -51,7 +53,9 @@ class Feedback(Resource[C]):
     @operation
     def list_keys(self) -> Returns[list[FeedbackKeyDetails]]:
         """Every feedback key, with the use cases it is linked to."""
-        data = yield GraphQL(f"query ListMetrics {{ metrics {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}")
+        data = yield GraphQL(
+            f"query ListMetrics {{ metrics {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}"
+        )
         return [FeedbackKeyDetails.model_validate(m) for m in data["metrics"]]
 
     @operation
@@ -125,19 +129,35 @@ class Feedback(Resource[C]):
         return ComparisonOutput.model_validate(data)
 
     @operation
-    def add_direct_feedback(self, completion_id: str | uuid.UUID, feedback_key: str, value: Any,
-                            reason: str | None = None, details: str | None = None, user: str | uuid.UUID | None = None) -> Returns[DirectFeedback]:
+    def add_direct_feedback(
+        self,
+        completion_id: str | uuid.UUID,
+        feedback_key: str,
+        value: Any,
+        reason: str | None = None,
+        details: str | None = None,
+        user: str | uuid.UUID | None = None,
+    ) -> Returns[DirectFeedback]:
         """Add a metric value to a logged completion by hand; returns the feedback."""
         body: dict[str, Any] = {"value": value}
-        body.update({k: v for k, v in {"reason": reason, "details": details,
-                                       "userId": str(user) if user else None}.items() if v is not None})
-        query = (f"mutation Add($c: UUID!, $m: IdOrKey!, $i: FeedbackAddInput!) {{ addDirectFeedback(completionId: $c,"
-                 f" metricId: $m, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}")
+        body.update(
+            {
+                k: v
+                for k, v in {"reason": reason, "details": details, "userId": str(user) if user else None}.items()
+                if v is not None
+            }
+        )
+        query = (
+            f"mutation Add($c: UUID!, $m: IdOrKey!, $i: FeedbackAddInput!) {{ addDirectFeedback(completionId: $c,"
+            f" metricId: $m, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"c": str(completion_id), "m": feedback_key, "i": body})
         return DirectFeedback.model_validate(data["addDirectFeedback"])
 
     @operation
-    def update_feedback(self, feedback_id: str | uuid.UUID, value: Any = None, details: str | None = None) -> Returns[DirectFeedback]:
+    def update_feedback(
+        self, feedback_id: str | uuid.UUID, value: Any = None, details: str | None = None
+    ) -> Returns[DirectFeedback]:
         """Correct a feedback value (or its details); statistics follow. Returns the feedback."""
         body = {k: v for k, v in {"value": value, "details": details}.items() if v is not None}
         query = f"mutation Update($id: UUID!, $i: FeedbackUpdateInput!) {{ updateFeedback(id: $id, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"

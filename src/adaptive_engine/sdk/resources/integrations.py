@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import Integration, NotificationDeliveryPage, Provider, TestNotificationResult
 
@@ -70,21 +70,28 @@ class Integrations(Resource[C]):
     @operation
     def get_provider(self, name: str) -> Returns[Provider]:
         """One provider by name."""
-        data = yield GraphQL(f"query DescribeProvider($name: String!) {{ provider(name: $name) {{ {PROVIDER_FIELDS} }} }}", {"name": name})
+        data = yield GraphQL(
+            f"query DescribeProvider($name: String!) {{ provider(name: $name) {{ {PROVIDER_FIELDS} }} }}",
+            {"name": name},
+        )
         return Provider.model_validate(data["provider"])
 
     @operation
     def list(self, team: str) -> Returns[list[Integration]]:
         """Integrations of a team (id or key)."""
         data = yield GraphQL(
-            f"query ListIntegrations($team: IdOrKey!) {{ integrations(team: $team) {{ {INTEGRATION_FIELDS} }} }}", {"team": team}
+            f"query ListIntegrations($team: IdOrKey!) {{ integrations(team: $team) {{ {INTEGRATION_FIELDS} }} }}",
+            {"team": team},
         )
         return [_integration(i) for i in data["integrations"]]
 
     @operation
     def get(self, id: str) -> Returns[Integration]:
         """An integration by id. Secrets are never returned (masked or left out)."""
-        data = yield GraphQL(f"query DescribeIntegration($id: UUID!) {{ integration(id: $id) {{ {INTEGRATION_FIELDS} }} }}", {"id": str(id)})
+        data = yield GraphQL(
+            f"query DescribeIntegration($id: UUID!) {{ integration(id: $id) {{ {INTEGRATION_FIELDS} }} }}",
+            {"id": str(id)},
+        )
         return _integration(data["integration"])
 
     @operation
@@ -141,8 +148,15 @@ class Integrations(Resource[C]):
         return TestNotificationResult.model_validate(data["testNotification"])
 
     @operation
-    def deliveries(self, id: str, first: int | None = 50, last: int | None = None, after: str | None = None,
-                   before: str | None = None, status: list[str] | None = None) -> Returns[NotificationDeliveryPage]:
+    def deliveries(
+        self,
+        id: str,
+        first: int | None = 50,
+        last: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        status: list[str] | None = None,
+    ) -> Returns[NotificationDeliveryPage]:
         """The delivery log of an integration, newest first, in cursor pages (``first``/``after`` forwards,
         ``last``/``before`` backwards); ``status``: only PENDING, SENDING, DELIVERED or FAILED ones. Each
         delivery has its attempts (when, how long, the error, the backoff before the next one)."""
@@ -155,7 +169,10 @@ class Integrations(Resource[C]):
             " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message createdAt deliveredAt"
             " attemptLog { startedAt durationMs error retryInS } } } }"
         )
-        variables = {"id": str(id), "page": {"first": first, "last": last, "after": after, "before": before},
-                     "status": list(status) if status else None}
+        variables = {
+            "id": str(id),
+            "page": {"first": first, "last": last, "after": after, "before": before},
+            "status": list(status) if status else None,
+        }
         data = yield GraphQL(query, variables)
         return NotificationDeliveryPage.model_validate(data["notificationDeliveries"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest
 from adaptive_engine.sdk.types import AddInteractionsResponse, Interaction, InteractionGroupPage, InteractionPage
 
@@ -46,7 +46,10 @@ def filter_input(use_case: str, filters: dict[str, Any] | None) -> dict[str, Any
         timerange = filters.pop("timerange")
         out["timerange"] = {"from": timerange.get("from_", timerange.get("from")), "to": timerange["to"]}
     if "labels" in filters:
-        out["labels"] = [{"key": lbl["key"], **({"value": list(lbl["value"])} if lbl.get("value") else {})} for lbl in filters.pop("labels")]
+        out["labels"] = [
+            {"key": lbl["key"], **({"value": list(lbl["value"])} if lbl.get("value") else {})}
+            for lbl in filters.pop("labels")
+        ]
     if "comparisons" in filters:
         out["comparisons"] = [{"metric": c["metric"]} for c in filters.pop("comparisons")]
     if "feedbacks" in filters:
@@ -101,7 +104,11 @@ class Interactions(Resource[C]):
         body.update({k: v for k, v in optional.items() if v is not None})
         if feedbacks:
             body["feedbacks"] = [
-                {"metric": f["feedback_key"], "value": f["value"], **({"details": f["details"]} if f.get("details") else {})}
+                {
+                    "metric": f["feedback_key"],
+                    "value": f["value"],
+                    **({"details": f["details"]} if f.get("details") else {}),
+                }
                 for f in feedbacks
             ]
         data = yield Rest("POST", "/interactions", json=body)
@@ -158,8 +165,14 @@ class Interactions(Resource[C]):
         return InteractionPage.model_validate(data["completions"])
 
     @operation
-    def export(self, path: str, filters: dict[str, Any] | None = None, format: str = "jsonl",  # noqa: A002
-               as_dataset: bool = False, use_case: str | None = None) -> Returns[str]:
+    def export(
+        self,
+        path: str,
+        filters: dict[str, Any] | None = None,
+        format: str = "jsonl",  # noqa: A002
+        as_dataset: bool = False,
+        use_case: str | None = None,
+    ) -> Returns[str]:
         """Save the interactions ``filters`` select (the filters of ``list``) to ``path`` as JSONL or CSV, oldest
         first, each with its feedback; ``as_dataset``: as PROMPT_COMPLETION dataset rows. Returns the path."""
         import json
@@ -174,9 +187,14 @@ class Interactions(Resource[C]):
         return path
 
     @operation
-    def update_completion(self, completion_id: str | uuid.UUID, add_labels: dict[str, str] | None = None,
-                          remove_labels: dict[str, str] | None = None, set_labels: dict[str, str] | None = None,
-                          metadata: dict[str, Any] | None = None) -> Returns[Interaction]:
+    def update_completion(
+        self,
+        completion_id: str | uuid.UUID,
+        add_labels: dict[str, str] | None = None,
+        remove_labels: dict[str, str] | None = None,
+        set_labels: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Returns[Interaction]:
         """Curate a logged completion: add labels (a key's value replaced), remove ``key: value`` labels (each
         must be on it), or replace them all with ``set_labels``; set its metadata. Returns the interaction."""
 

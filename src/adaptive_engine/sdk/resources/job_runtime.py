@@ -19,8 +19,9 @@ class JobRuntime(Resource[C]):
         yield Rest("POST", f"/jobs/{job_id}/metrics", json={"step": step, "values": values})
 
     @operation
-    def upload_artifact(self, job_id: str, name: str, data: bytes, kind: str = "CUSTOM",
-                        metadata: dict[str, Any] | None = None):
+    def upload_artifact(
+        self, job_id: str, name: str, data: bytes, kind: str = "CUSTOM", metadata: dict[str, Any] | None = None
+    ):
         body = yield Rest(
             "POST",
             f"/jobs/{job_id}/artifacts",
@@ -32,7 +33,9 @@ class JobRuntime(Resource[C]):
 
     @operation
     def download_dataset(self, dataset: str, use_case: str | None = None):
-        data = yield Rest("GET", f"/datasets/{dataset}/download", params={"use_case": self.use_case_key(use_case)}, raw=True)
+        data = yield Rest(
+            "GET", f"/datasets/{dataset}/download", params={"use_case": self.use_case_key(use_case)}, raw=True
+        )
         return data
 
     @operation
@@ -46,6 +49,11 @@ class JobRuntime(Resource[C]):
         params = {k: v for k, v in spec.items() if k not in ("path", "metadata") and v is not None}
         params["attach"] = str(bool(spec.get("attach", True))).lower()
         params["metadata"] = json.dumps(spec.get("metadata") or {})
-        body = yield Rest("POST", f"/jobs/{job_id}/models/upload", params=params, content=archive,
-                          headers={"Content-Type": "application/zip"})
+        body = yield Rest(
+            "POST",
+            f"/jobs/{job_id}/models/upload",
+            params=params,
+            content=archive,
+            headers={"Content-Type": "application/zip"},
+        )
         return body

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
 from adaptive_engine.sdk.errors import APITimeoutError
 from adaptive_engine.sdk.resources.recipes import RECIPE_FIELDS
@@ -30,15 +30,31 @@ class Jobs(Resource[C]):
     """Jobs: runs of a recipe on a compute pool."""
 
     @operation
-    def run(self, recipe_key: str, num_gpus: int, args: dict[str, Any] | None = None, name: str | None = None,
-            use_case: str | None = None, compute_pool: str | None = None) -> Returns[Job]:
+    def run(
+        self,
+        recipe_key: str,
+        num_gpus: int,
+        args: dict[str, Any] | None = None,
+        name: str | None = None,
+        use_case: str | None = None,
+        compute_pool: str | None = None,
+    ) -> Returns[Job]:
         """Start a recipe as a job. ``args`` are checked against the recipe's schema before anything
         starts; the job waits (PENDING) until the pool has room."""
         query = f"mutation CreateJob($input: JobInput!) {{ createJob(input: $input) {{ {JOB_FIELDS} }} }}"
-        data = yield GraphQL(query, {"input": {
-            "recipe": recipe_key, "useCase": self.use_case_key(use_case), "args": args or {}, "name": name,
-            "computePool": compute_pool, "numGpus": num_gpus,
-        }})
+        data = yield GraphQL(
+            query,
+            {
+                "input": {
+                    "recipe": recipe_key,
+                    "useCase": self.use_case_key(use_case),
+                    "args": args or {},
+                    "name": name,
+                    "computePool": compute_pool,
+                    "numGpus": num_gpus,
+                }
+            },
+        )
         return Job.model_validate(data["createJob"])
 
     @operation
@@ -52,8 +68,13 @@ class Jobs(Resource[C]):
         return Job.model_validate(data["job"])
 
     @operation
-    def wait(self, job_id: str, timeout: float | None = None, poll_interval: float = 1.0,
-             on_progress: Callable[[Job], None] | None = None) -> Returns[Job]:
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        on_progress: Callable[[Job], None] | None = None,
+    ) -> Returns[Job]:
         """Follow a job until it ends (COMPLETED, FAILED or CANCELED) and return it as it ended; the caller
         reads ``status`` and ``error``. ``on_progress(job)`` is called with each poll (progress, stage,
         metrics). Raises ``APITimeoutError`` when the job is still going after ``timeout`` seconds."""
@@ -71,8 +92,15 @@ class Jobs(Resource[C]):
             yield Sleep(poll_interval)
 
     @operation
-    def list(self, first: int | None = 100, last: int | None = None, after: str | None = None,
-             before: str | None = None, kind: list[JobKindName] | None = None, use_case: str | None = None) -> Returns[JobPage]:
+    def list(
+        self,
+        first: int | None = 100,
+        last: int | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        kind: list[JobKindName] | None = None,
+        use_case: str | None = None,
+    ) -> Returns[JobPage]:
         """Jobs, newest first, in cursor pages (``first``/``after`` forwards, ``last``/``before`` backwards)."""
         if last is not None and first == 100:
             first = None

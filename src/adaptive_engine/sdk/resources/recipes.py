@@ -6,7 +6,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk._schema_sample import sample
 from adaptive_engine.sdk.types import CustomRecipe
@@ -71,8 +71,16 @@ class Recipes(Resource[C]):
     """Recipes: Python programs run as jobs. A recipe is a .py file or a folder with main.py."""
 
     @operation
-    def upload(self, path: str, recipe_key: str | None = None, entrypoint: str | None = None, name: str | None = None,
-               description: str | None = None, labels: dict[str, str] | None = None, use_case: str | None = None) -> Returns[CustomRecipe]:
+    def upload(
+        self,
+        path: str,
+        recipe_key: str | None = None,
+        entrypoint: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+        use_case: str | None = None,
+    ) -> Returns[CustomRecipe]:
         """Upload a recipe from a Python file or a folder (zipped, with ``entrypoint`` as main.py). The
         server derives the JSON schema of its Config and rejects a recipe that does not load."""
         use_case = self.use_case_key(use_case)
@@ -82,23 +90,35 @@ class Recipes(Resource[C]):
             "mutation CreateCustomRecipe($useCase: IdOrKey!, $input: CreateRecipeInput!, $file: Upload!) {"
             f" createCustomRecipe(useCase: $useCase, input: $input, file: $file) {{ {RECIPE_FIELDS} }} }}"
         )
-        variables = {"useCase": use_case, "input": {"key": key, "name": name or key, "description": description,
-                                                    "labels": _labels(labels)}}
+        variables = {
+            "useCase": use_case,
+            "input": {"key": key, "name": name or key, "description": description, "labels": _labels(labels)},
+        }
         data = yield GraphQL(query, variables, files={"file": (filename, data, content_type)})
         return CustomRecipe.model_validate(data["createCustomRecipe"])
 
     @operation
-    def update(self, recipe_key: str, path: str | None = None, entrypoint: str | None = None, name: str | None = None,
-               description: str | None = None, labels: Sequence[tuple[str, str]] | None = None,
-               use_case: str | None = None) -> Returns[CustomRecipe]:
+    def update(
+        self,
+        recipe_key: str,
+        path: str | None = None,
+        entrypoint: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        labels: Sequence[tuple[str, str]] | None = None,
+        use_case: str | None = None,
+    ) -> Returns[CustomRecipe]:
         """Change a recipe's metadata, and its code when ``path`` is given."""
         use_case = self.use_case_key(use_case)
         query = (
             "mutation UpdateCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!, $input: UpdateRecipeInput!, $file: Upload) {"
             f" updateCustomRecipe(useCase: $useCase, id: $id, input: $input, file: $file) {{ {RECIPE_FIELDS} }} }}"
         )
-        variables = {"useCase": use_case, "id": recipe_key,
-                     "input": {"name": name, "description": description, "labels": _labels(labels)}}
+        variables = {
+            "useCase": use_case,
+            "id": recipe_key,
+            "input": {"name": name, "description": description, "labels": _labels(labels)},
+        }
         if path:
             filename, data, content_type = pack(path, entrypoint)
             result = yield GraphQL(query, variables, files={"file": (filename, data, content_type)})
@@ -141,7 +161,9 @@ class Recipes(Resource[C]):
     @operation
     def parse_schema(self, content: str):
         """The argument schema, job kind and description of a recipe's ``main.py`` source, without storing it."""
-        data = yield GraphQL("query ParseRecipeSchema($c: String!) { parseRecipeSchema(recipeContent: $c) }", {"c": content})
+        data = yield GraphQL(
+            "query ParseRecipeSchema($c: String!) { parseRecipeSchema(recipeContent: $c) }", {"c": content}
+        )
         return data["parseRecipeSchema"]
 
     @operation

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import Team
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import UseCase
 
@@ -31,26 +31,59 @@ class UseCases(Resource[C]):
     """Use cases: the unit that owns models, traffic, feedback, datasets and jobs."""
 
     @operation
-    def create(self, key: str, name: str | None = None, description: str | None = None, team: str | None = None,
-               *, emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None) -> Returns[UseCase]:
+    def create(
+        self,
+        key: str,
+        name: str | None = None,
+        description: str | None = None,
+        team: str | None = None,
+        *,
+        emoji: str | None = None,
+        gradient_color: str | None = None,
+        default_metric: str | None = None,
+    ) -> Returns[UseCase]:
         """Create a use case. ``name`` defaults to the key; ``team`` (a team key) owns it; ``default_metric``
         (a feedback key, linked to the use case) is the metric the console opens on."""
-        query = f"mutation CreateUseCase($input: UseCaseCreate!) {{ createUseCase(input: $input) {{ {USE_CASE_FIELDS} }} }}"
-        fields = {"key": key, "name": name or key, "description": description, "team": team, **_look(emoji, gradient_color)}
+        query = (
+            f"mutation CreateUseCase($input: UseCaseCreate!) {{ createUseCase(input: $input) {{ {USE_CASE_FIELDS} }} }}"
+        )
+        fields = {
+            "key": key,
+            "name": name or key,
+            "description": description,
+            "team": team,
+            **_look(emoji, gradient_color),
+        }
         if default_metric is not None:
             fields["settings"] = {"defaultMetric": default_metric}
         data = yield GraphQL(query, {"input": fields})
         return UseCase.model_validate(data["createUseCase"])
 
     @operation
-    def update(self, use_case: str | None = None, *, name: str | None = None, description: str | None = None,
-               emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None,
-               is_archived: bool | None = None) -> Returns[UseCase]:
+    def update(
+        self,
+        use_case: str | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        emoji: str | None = None,
+        gradient_color: str | None = None,
+        default_metric: str | None = None,
+        is_archived: bool | None = None,
+    ) -> Returns[UseCase]:
         """Change what is given (None: unchanged). ``is_archived=True`` archives: the use case stays readable
         and takes no new traffic until it is unarchived. Needs use_case:write."""
-        return (yield from self._update(use_case, name=name, description=description, emoji=emoji,
-                                        gradient_color=gradient_color, default_metric=default_metric,
-                                        is_archived=is_archived))
+        return (
+            yield from self._update(
+                use_case,
+                name=name,
+                description=description,
+                emoji=emoji,
+                gradient_color=gradient_color,
+                default_metric=default_metric,
+                is_archived=is_archived,
+            )
+        )
 
     @operation
     def archive(self, use_case: str | None = None) -> Returns[UseCase]:
@@ -62,14 +95,27 @@ class UseCases(Resource[C]):
         """Take a use case out of the archive: it takes traffic again."""
         return (yield from self._update(use_case, is_archived=False))
 
-    def _update(self, use_case: str | None, *, name: str | None = None, description: str | None = None,
-                emoji: str | None = None, gradient_color: str | None = None, default_metric: str | None = None,
-                is_archived: bool | None = None) -> Returns[UseCase]:
+    def _update(
+        self,
+        use_case: str | None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        emoji: str | None = None,
+        gradient_color: str | None = None,
+        default_metric: str | None = None,
+        is_archived: bool | None = None,
+    ) -> Returns[UseCase]:
         query = (
             "mutation UpdateUseCase($idOrKey: IdOrKey!, $input: UseCaseUpdate!) {"
             f" updateUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"
         )
-        fields: dict = {"name": name, "description": description, "isArchived": is_archived, **_look(emoji, gradient_color)}
+        fields: dict = {
+            "name": name,
+            "description": description,
+            "isArchived": is_archived,
+            **_look(emoji, gradient_color),
+        }
         if default_metric is not None:
             fields["settings"] = {"defaultMetric": default_metric}
         data = yield GraphQL(query, {"idOrKey": self.use_case_key(use_case), "input": fields})

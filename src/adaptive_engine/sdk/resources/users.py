@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adaptive_engine.sdk._base import C, Returns, Resource, operation
+from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import TeamMember, User
 

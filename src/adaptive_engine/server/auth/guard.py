@@ -277,7 +277,11 @@ def route_requires(permission: str | None, *, use_case: BodyTarget = None) -> An
 
     async def dependency(request: Request, session: AsyncSession = Depends(db_session)) -> Authorized:
         body: Any = None
-        if use_case is not None and request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
+        if (
+            use_case is not None
+            and request.method in {"POST", "PUT", "PATCH"}
+            and "json" in request.headers.get("content-type", "")
+        ):
             from adaptive_engine.server.rest.json_input import read_json
 
             body = await read_json(request)  # malformed JSON is refused there, with its reason
@@ -301,7 +305,7 @@ async def authorize_request(
         if isinstance(value, Awaitable):
             value = await value
         values = [v for v in (value if isinstance(value, (list, set)) else [value]) if v is not None]
-        for one in (values if len(values) < 2 else list(dict.fromkeys(values))):
+        for one in values if len(values) < 2 else list(dict.fromkeys(values)):
             await auth.use_case_for(one)
         if values:
             return auth
@@ -336,8 +340,12 @@ def iter_routes(app: Any) -> Any:
         contexts = getattr(route, "effective_route_contexts", None)
         if callable(contexts):  # FastAPI's included router: its routes with the include's prefix
             for context in contexts():
-                yield (context.path, set(getattr(context, "methods", None) or []), getattr(context, "dependant", None),
-                       context.original_route)
+                yield (
+                    context.path,
+                    set(getattr(context, "methods", None) or []),
+                    getattr(context, "dependant", None),
+                    context.original_route,
+                )
         elif hasattr(route, "path"):
             yield route.path, set(getattr(route, "methods", None) or []), getattr(route, "dependant", None), route
 

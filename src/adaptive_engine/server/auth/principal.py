@@ -88,9 +88,14 @@ class Principal:
         if self.has_global(permission):
             return
         if self.job_id is not None and self._creator_holds(permission):
-            raise PermissionDenied(f"a job's API key cannot use permission '{permission}' here"
-                                   + (": it registers models only through its job's own routes"
-                                      if permission in JOB_OWN_PERMISSIONS else ""))
+            raise PermissionDenied(
+                f"a job's API key cannot use permission '{permission}' here"
+                + (
+                    ": it registers models only through its job's own routes"
+                    if permission in JOB_OWN_PERMISSIONS
+                    else ""
+                )
+            )
         raise PermissionDenied(f"permission '{permission}' is required")
 
     def _creator_holds(self, permission: str) -> bool:
@@ -233,8 +238,9 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
     principal.api_key_id = key.id
     principal.key_expires_at = key.expires_at
     principal.allowed_models = frozenset(key.allowed_models) if key.allowed_models is not None else None
-    principal.allowed_use_cases = (frozenset(uuid.UUID(str(u)) for u in key.use_case_ids)
-                                   if key.use_case_ids is not None else None)
+    principal.allowed_use_cases = (
+        frozenset(uuid.UUID(str(u)) for u in key.use_case_ids) if key.use_case_ids is not None else None
+    )
     if key.job_id is not None:
         from adaptive_engine.server.db.models import Job
 

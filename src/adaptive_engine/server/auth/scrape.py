@@ -22,4 +22,6 @@ def is_scrape_token(settings: Any, path: str, token: str | None) -> bool:
 
 def require_metrics_reader(principal: Any) -> None:
     if not principal.is_admin:
-        raise PermissionDenied(f"reading {METRICS_PATH} needs an admin API key or the scrape token (ADAPTIVE_METRICS_TOKEN)")
+        raise PermissionDenied(
+            f"reading {METRICS_PATH} needs an admin API key or the scrape token (ADAPTIVE_METRICS_TOKEN)"
+        )

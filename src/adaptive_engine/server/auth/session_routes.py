@@ -32,13 +32,17 @@ async def _user(session: AsyncSession, caller: Principal) -> dict[str, Any]:
 
 
 def _session_body(token: str, expires_at: Any) -> dict[str, Any]:
-    return {"csrf_token": sessions.csrf_token_for(token), "csrf_header": sessions.CSRF_HEADER,
-            "expires_at": expires_at.isoformat()}
+    return {
+        "csrf_token": sessions.csrf_token_for(token),
+        "csrf_header": sessions.CSRF_HEADER,
+        "expires_at": expires_at.isoformat(),
+    }
 
 
 @router.post("/session", dependencies=[route_requires(None)], status_code=201)
-async def sign_in(request: Request, session: AsyncSession = Depends(db_session),
-                  caller: Principal = Depends(principal)) -> JSONResponse:
+async def sign_in(
+    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> JSONResponse:
     key = _bearer(request)
     if key is None:
         raise InvalidInput("sign in with an API key: send 'Authorization: Bearer <key>'")
@@ -48,21 +52,29 @@ async def sign_in(request: Request, session: AsyncSession = Depends(db_session),
     await session.commit()
     response = JSONResponse(body, status_code=201)
     secure = request.url.scheme == "https"
-    response.set_cookie(sessions.COOKIE, token, max_age=int(hours * 3600), path="/", httponly=True,
-                        samesite="strict", secure=secure)
+    response.set_cookie(
+        sessions.COOKIE, token, max_age=int(hours * 3600), path="/", httponly=True, samesite="strict", secure=secure
+    )
     # A readable marker with no secret in it: the page knows it may have a session without asking (and
     # without a 401 in the browser's console on every signed-out visit).
-    response.set_cookie(sessions.MARKER_COOKIE, "1", max_age=int(hours * 3600), path="/", samesite="strict",
-                        secure=secure)
+    response.set_cookie(
+        sessions.MARKER_COOKIE, "1", max_age=int(hours * 3600), path="/", samesite="strict", secure=secure
+    )
     return response
 
 
 @router.get("/session", dependencies=[route_requires(None)])
-async def who_am_i(request: Request, session: AsyncSession = Depends(db_session),
-                   caller: Principal = Depends(principal)) -> dict[str, Any]:
+async def who_am_i(
+    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+) -> dict[str, Any]:
     """The caller, and for a console session its CSRF token (a reloaded page asks for it here)."""
-    body: dict[str, Any] = {"authenticated_by": "api_key", "user": await _user(session, caller),
-                            "csrf_token": None, "csrf_header": sessions.CSRF_HEADER, "expires_at": None}
+    body: dict[str, Any] = {
+        "authenticated_by": "api_key",
+        "user": await _user(session, caller),
+        "csrf_token": None,
+        "csrf_header": sessions.CSRF_HEADER,
+        "expires_at": None,
+    }
     token = getattr(request.state, sessions.SESSION_STATE, None)
     if token is not None:
         row = await sessions.current_session(session, token)

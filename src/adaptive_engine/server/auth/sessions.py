@@ -96,8 +96,11 @@ async def _active(session: AsyncSession, token: str) -> ConsoleSession | None:
         await session.execute(
             select(ConsoleSession)
             .join(ApiKey, ApiKey.id == ConsoleSession.api_key_id)
-            .where(ConsoleSession.token_hash == token_hash(token), ApiKey.revoked_at.is_(None),
-                   ConsoleSession.expires_at > utcnow())
+            .where(
+                ConsoleSession.token_hash == token_hash(token),
+                ApiKey.revoked_at.is_(None),
+                ConsoleSession.expires_at > utcnow(),
+            )
         )
     ).scalar_one_or_none()
 

@@ -26,7 +26,13 @@ def new_id() -> uuid.UUID:
     together land together in their primary-key index instead of at random places."""
     millis = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
-    value = ((millis & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    value = (
+        ((millis & 0xFFFF_FFFF_FFFF) << 80)
+        | (0x7 << 76)
+        | (((rand >> 62) & 0xFFF) << 64)
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
+    )
     return uuid.UUID(int=value)
 
 

@@ -11,7 +11,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_
@@ -31,7 +31,7 @@ def contains(column: Any, text: str) -> Any:
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
     if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=timezone.utc)
+        created_at = created_at.replace(tzinfo=UTC)
     raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -55,7 +55,7 @@ class SortKey:
 
 def encode_sort_cursor(name: str, value: Any, row_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
-        value = {"ts": (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()}
+        value = {"ts": (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()}
     elif isinstance(value, uuid.UUID):
         value = {"uuid": str(value)}
     raw = json.dumps({"by": name, "v": value, "id": str(row_id)}).encode()
@@ -140,7 +140,9 @@ async def paginate(
             value, cid = decode_sort_cursor(cursor, sort.name)
             return _past(column, row_id, value, cid, greater=forward != newest_first)
 
-        order = (column.desc().nulls_first(), row_id.desc()) if descending else (column.asc().nulls_last(), row_id.asc())
+        order = (
+            (column.desc().nulls_first(), row_id.desc()) if descending else (column.asc().nulls_last(), row_id.asc())
+        )
 
         def cursor_of(row: Any) -> str:
             return encode_sort_cursor(sort.name, getattr(row, attribute), row.id)

@@ -65,11 +65,21 @@ def ref_of(row: Any) -> Ref | None:
         return None
     source = getattr(row, "source", None)
     gateway = source.get("gateway") if isinstance(source, dict) else None
-    return Ref(id=row.id, key=row.key, kind=getattr(row, "kind", None), scoring_type=getattr(row, "scoring_type", None),
-               status=getattr(row, "status", None), error=getattr(row, "error", None),
-               gateway=gateway_text(gateway), archived=bool(getattr(row, "is_archived", False)),
-               prices=(getattr(row, "price_input", 0.0) or 0.0, getattr(row, "price_output", 0.0) or 0.0,
-                       getattr(row, "price_cached_input", 0.0) or 0.0))
+    return Ref(
+        id=row.id,
+        key=row.key,
+        kind=getattr(row, "kind", None),
+        scoring_type=getattr(row, "scoring_type", None),
+        status=getattr(row, "status", None),
+        error=getattr(row, "error", None),
+        gateway=gateway_text(gateway),
+        archived=bool(getattr(row, "is_archived", False)),
+        prices=(
+            getattr(row, "price_input", 0.0) or 0.0,
+            getattr(row, "price_output", 0.0) or 0.0,
+            getattr(row, "price_cached_input", 0.0) or 0.0,
+        ),
+    )
 
 
 def gateway_text(gateway: Any) -> str | None:
@@ -146,26 +156,43 @@ class RefCache:
         """The use case's attached models, oldest attachment first."""
 
         async def query() -> tuple[Attachment, ...]:
-            services = (await session.execute(
-                select(orm.ModelService).where(orm.ModelService.use_case_id == use_case_id)
-                .order_by(orm.ModelService.created_at)
-            )).scalars().all()
-            return tuple(Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)  # type: ignore[arg-type]
-                         for s in services)  # type: ignore[arg-type]
+            services = (
+                (
+                    await session.execute(
+                        select(orm.ModelService)
+                        .where(orm.ModelService.use_case_id == use_case_id)
+                        .order_by(orm.ModelService.created_at)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            return tuple(
+                Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)  # type: ignore[arg-type]
+                for s in services
+            )  # type: ignore[arg-type]
 
         return await self._read(session, "attachments", str(use_case_id), query)
 
-    async def use_cases_of_model(self, session: AsyncSession, model_id: uuid.UUID) -> tuple[tuple[Ref, Attachment], ...]:
+    async def use_cases_of_model(
+        self, session: AsyncSession, model_id: uuid.UUID
+    ) -> tuple[tuple[Ref, Attachment], ...]:
         """The use cases a model is attached to, with the attachment (oldest first): a bare model name on
         the data plane is resolved through them."""
 
         async def query() -> tuple[tuple[Ref, Attachment], ...]:
-            rows = (await session.execute(
-                select(orm.ModelService, orm.UseCase).join(orm.UseCase, orm.UseCase.id == orm.ModelService.use_case_id)
-                .where(orm.ModelService.model_id == model_id).order_by(orm.ModelService.created_at)
-            )).all()
-            return tuple((ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id))  # type: ignore[misc]
-                         for s, uc in rows)
+            rows = (
+                await session.execute(
+                    select(orm.ModelService, orm.UseCase)
+                    .join(orm.UseCase, orm.UseCase.id == orm.ModelService.use_case_id)
+                    .where(orm.ModelService.model_id == model_id)
+                    .order_by(orm.ModelService.created_at)
+                )
+            ).all()
+            return tuple(
+                (ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id))  # type: ignore[misc]
+                for s, uc in rows
+            )
 
         return await self._read(session, "model_use_cases", str(model_id), query)
 

@@ -7,7 +7,7 @@ groups by day and :func:`calendar_start` folds the days (a few hundred rows at m
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, cast, func
@@ -46,7 +46,7 @@ def calendar_start(seconds: int, interval: str) -> int:
     """The start of the calendar bucket (UTC) holding ``seconds``; fixed intervals are returned unchanged."""
     if interval not in CALENDAR:
         return seconds
-    day = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    day = datetime.fromtimestamp(seconds, tz=UTC)
     if interval == "MONTH":
         start = day.replace(day=1)
     elif interval == "QUARTER":
@@ -61,7 +61,7 @@ def calendar_start(seconds: int, interval: str) -> int:
 def _next(start: int, interval: str) -> int:
     if interval in FIXED:
         return start + FIXED[interval]
-    day = datetime.fromtimestamp(start, tz=timezone.utc)
+    day = datetime.fromtimestamp(start, tz=UTC)
     months = {"MONTH": 1, "QUARTER": 3, "YEAR": 12, "MILLENNIUM": 12000}[interval]
     month = day.month - 1 + months
     return int(day.replace(year=day.year + month // 12, month=month % 12 + 1).timestamp())
@@ -81,6 +81,8 @@ def bucket_starts(since: datetime, until: datetime, interval: str) -> list[int]:
     while start <= last:
         out.append(start)
         if len(out) > MAX_BUCKETS:
-            raise InvalidInput(f"more than {MAX_BUCKETS} {interval.lower()} buckets in that time range: pick a longer interval")
+            raise InvalidInput(
+                f"more than {MAX_BUCKETS} {interval.lower()} buckets in that time range: pick a longer interval"
+            )
         start = _next(start, interval)
     return out

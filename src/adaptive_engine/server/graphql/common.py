@@ -46,8 +46,12 @@ class PageInfo:
     @staticmethod
     def of(page: Any) -> PageInfo:
         """The page info of a ``db.pagination.Page``."""
-        return PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-                        start_cursor=page.start_cursor, end_cursor=page.end_cursor)
+        return PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )
 
 
 @strawberry.input(name="TimeRange", description="From and to: epoch seconds, epoch milliseconds or ISO-8601")

@@ -21,7 +21,11 @@ def classify(error: GraphQLError) -> None:
     if isinstance(original, DomainError):
         error.message = original.message
         error.extensions = {"code": original.code, **({"details": original.details} if original.details else {})}
-    elif original is None or isinstance(original, GraphQLError) or (not error.path and isinstance(original, (ValueError, TypeError))):
+    elif (
+        original is None
+        or isinstance(original, GraphQLError)
+        or (not error.path and isinstance(original, (ValueError, TypeError)))
+    ):
         # Parse/validation/coercion errors (before any resolver: no path), a scalar's parser refusing a value
         # among them: the request itself is malformed.
         error.extensions = {**(error.extensions or {}), "code": "INVALID_INPUT"}

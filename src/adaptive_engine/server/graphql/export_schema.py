@@ -1,6 +1,6 @@
 """Write the GraphQL schema (SDL) to a file, or stdout: the console generates its operation types from it.
 
-    python -m adaptive_engine.server.graphql.export_schema console/schema.graphql
+python -m adaptive_engine.server.graphql.export_schema console/schema.graphql
 """
 
 from __future__ import annotations

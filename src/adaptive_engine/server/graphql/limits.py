@@ -105,7 +105,9 @@ class TokenLimit(MaxTokensLimiter):
         aborted = f"Document contains more than {self.max_token_count} tokens. Parsing aborted."
         for error in self.execution_context.pre_execution_errors or []:
             if isinstance(error, GraphQLSyntaxError) and error.message.endswith(aborted):
-                typed = too_complex("tokens", self.max_token_count, f"The query is longer than {self.max_token_count:,} tokens")
+                typed = too_complex(
+                    "tokens", self.max_token_count, f"The query is longer than {self.max_token_count:,} tokens"
+                )
                 # Typed in place: strawberry answers with this very error object.
                 error.message, error.original_error = typed.message, typed.original_error
 
@@ -136,7 +138,9 @@ class Cost:
     MAX_NESTING_DEPTH (which graphql-core checks only after the rules, with ours, have walked). Unknown
     fields count like known ones that are not lists, unknown fragments nothing: validation reports both."""
 
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: dict[str, Any]
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
@@ -144,8 +148,13 @@ class Cost:
         self.open: set[str] = set()
 
     @classmethod
-    def of(cls, schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode],
-           variables: dict[str, Any]) -> Tally:
+    def of(
+        cls,
+        schema: GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+    ) -> Tally:
         """The Tally of ``operation``; NestedTooDeeply past MAX_NESTING_DEPTH."""
         defaults = {
             d.variable.name.value: value_from_ast_untyped(d.default_value)
@@ -156,8 +165,9 @@ class Cost:
         walk = cls(schema, fragments, {**defaults, **variables})
         return walk.selections(operation.selection_set, root, None, 0)
 
-    def selections(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, page: int | None,
-                   level: int) -> Tally:
+    def selections(
+        self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, page: int | None, level: int
+    ) -> Tally:
         if level > MAX_NESTING_DEPTH:
             raise NestedTooDeeply
         cost = inlined = nesting = 0
@@ -241,12 +251,16 @@ def cost_rule(max_cost: int, variables: dict[str, Any]) -> type[ValidationRule]:
                     context.report_error(too_complex("nesting", MAX_NESTING_DEPTH, message, [operation]))
                     continue
                 if inlined > MAX_INLINED_FIELDS:
-                    message = (f"The query has {inlined:,} fields once its fragments are inlined, "
-                               f"the limit is {MAX_INLINED_FIELDS:,}")
+                    message = (
+                        f"The query has {inlined:,} fields once its fragments are inlined, "
+                        f"the limit is {MAX_INLINED_FIELDS:,}"
+                    )
                     context.report_error(too_complex("inlined fields", MAX_INLINED_FIELDS, message, [operation]))
                 elif cost > max_cost:
-                    message = (f"The query's estimated cost is {cost:,}, the limit is {max_cost:,}: ask for "
-                               "smaller pages (page: {first: N}) or fewer nested lists")
+                    message = (
+                        f"The query's estimated cost is {cost:,}, the limit is {max_cost:,}: ask for "
+                        "smaller pages (page: {first: N}) or fewer nested lists"
+                    )
                     context.report_error(too_complex("cost", max_cost, message, [operation]))
 
     return CostRule

@@ -8,23 +8,23 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from adaptive_engine.server.config import Settings
+from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.compute_pools.graphql import ComputePoolMutation, ComputePoolQuery
 from adaptive_engine.server.domains.datasets.graphql import DatasetMutation, DatasetQuery
 from adaptive_engine.server.domains.feedback.graphql import FeedbackMutation, FeedbackQuery
-from adaptive_engine.server.domains.ab_tests.graphql import AbTestMutation, AbTestQuery
 from adaptive_engine.server.domains.graders.graphql import GraderMutation, GraderQuery
+from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
+from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
 from adaptive_engine.server.domains.interactions.graphql import InteractionMutation, InteractionQuery
 from adaptive_engine.server.domains.jobs.graphql import JobMutation, JobQuery
 from adaptive_engine.server.domains.models.graphql import ModelMutation, ModelQuery
 from adaptive_engine.server.domains.recipes.graphql import RecipeMutation, RecipeQuery
-from adaptive_engine.server.domains.identity.graphql import IdentityMutation, IdentityQuery
-from adaptive_engine.server.domains.integrations.graphql import IntegrationMutation, IntegrationQuery
-from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.domains.usage.graphql import UsageMutation, UsageQuery
-from adaptive_engine.server.config import Settings
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseMutation, UseCaseQuery
 from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
-from adaptive_engine.server.graphql.limits import limit_extensions
 from adaptive_engine.server.graphql.input_check import RefuseMalformedInput
+from adaptive_engine.server.graphql.limits import limit_extensions
 from adaptive_engine.server.graphql.observe import OperationMetrics
 
 QUERY_MIXINS: list[type] = [

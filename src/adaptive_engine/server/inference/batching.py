@@ -144,7 +144,11 @@ class BatchEngine:
         return running, len(rows), waiting
 
     def submit(
-        self, prompt_ids: list[int], params: GenerationParams, max_tokens: int, loop: asyncio.AbstractEventLoop,
+        self,
+        prompt_ids: list[int],
+        params: GenerationParams,
+        max_tokens: int,
+        loop: asyncio.AbstractEventLoop,
         events: asyncio.Queue,
     ) -> _Job:
         def emit(event: Any) -> None:
@@ -274,8 +278,9 @@ class BatchEngine:
                 from .constraints import ConstrainedDecoder, token_table
 
                 # The token table is built once per tokenizer, here in the worker, off the event loop.
-                row.decoder = ConstrainedDecoder(row.job.params.constraint, token_table(self.tokenizer),
-                                                 sorted(self.eos))
+                row.decoder = ConstrainedDecoder(
+                    row.job.params.constraint, token_table(self.tokenizer), sorted(self.eos)
+                )
         # One prompt row per request: its n choices share the prompt, so the prefill runs once and its
         # cache is copied to the n rows (with n=8 the prefill used to cost 8 times as much).
         length = max(len(job.prompt_ids) for job in jobs)
@@ -284,22 +289,24 @@ class BatchEngine:
         mask = torch.zeros((len(jobs), length), dtype=torch.long)
         for j, job in enumerate(jobs):
             prompt = job.prompt_ids
-            ids[j, length - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[j, length - len(prompt):] = 1
+            ids[j, length - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[j, length - len(prompt) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
-                         use_cache=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        )
         self.stats.prefills += 1
         logits = out.logits[:, -1, :]
         cache = out.cache
         if len(rows) > len(jobs):
             index = torch.repeat_interleave(
                 torch.arange(len(jobs), device=self.device),
-                torch.tensor([len(job.rows) for job in jobs], device=self.device))
+                torch.tensor([len(job.rows) for job in jobs], device=self.device),
+            )
             for layer in cache.layers:
                 layer.keys = layer.keys.index_select(0, index)
                 layer.values = layer.values.index_select(0, index)
@@ -313,9 +320,14 @@ class BatchEngine:
         assert self._mask is not None and self._next_pos is not None and self._last is not None
         ones = torch.ones((len(self._rows), 1), dtype=self._mask.dtype, device=self.device)
         self._mask = torch.cat([self._mask, ones], dim=-1)
-        out = self.model(input_ids=self._last[:, None], attention_mask=self._mask,
-                         position_ids=self._next_pos[:, None], cache=self._cache, use_cache=True,
-                         logits_to_keep=1)
+        out = self.model(
+            input_ids=self._last[:, None],
+            attention_mask=self._mask,
+            position_ids=self._next_pos[:, None],
+            cache=self._cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         self._cache = out.cache
         self._next_pos = self._next_pos + 1
         self.stats.decode_steps += 1
@@ -343,8 +355,9 @@ class BatchEngine:
             from .grammar import ll_tokenizer
             from .logprobs import TokenLogprobs
 
-            self._logprobs = TokenLogprobs(ll_tokenizer(self.tokenizer, int(self.model.config.vocab_size),
-                                                        sorted(self.eos)))
+            self._logprobs = TokenLogprobs(
+                ll_tokenizer(self.tokenizer, int(self.model.config.vocab_size), sorted(self.eos))
+            )
         return self._logprobs
 
     def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
@@ -375,8 +388,9 @@ class BatchEngine:
 
     # -- batch bookkeeping
 
-    def _merge(self, rows: list[_Row], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor,
-               last: torch.Tensor) -> None:
+    def _merge(
+        self, rows: list[_Row], cache: Any, mask: torch.Tensor, next_pos: torch.Tensor, last: torch.Tensor
+    ) -> None:
         if not self._rows:
             self._rows, self._cache, self._mask, self._next_pos, self._last = list(rows), cache, mask, next_pos, last
             return
@@ -452,7 +466,7 @@ class BatchEngine:
             return
         safe = len(text) - _held_back(text, stops)
         if safe > row.emitted:
-            job.emit(TextDelta(index=row.index, text=text[row.emitted:safe], logprobs=self._logprobs_out(row)))
+            job.emit(TextDelta(index=row.index, text=text[row.emitted : safe], logprobs=self._logprobs_out(row)))
             row.emitted = safe
 
     @staticmethod
@@ -469,8 +483,14 @@ class BatchEngine:
     def _finish_row(self, row: _Row, text: str, reason: str) -> None:
         row.finished = True
         job = row.job
-        job.emit(TextDelta(index=row.index, text=text[row.emitted:] if len(text) > row.emitted else "",
-                           finish_reason=reason, logprobs=self._logprobs_out(row)))  # type: ignore[arg-type]
+        job.emit(
+            TextDelta(
+                index=row.index,
+                text=text[row.emitted :] if len(text) > row.emitted else "",
+                finish_reason=reason,
+                logprobs=self._logprobs_out(row),
+            )
+        )  # type: ignore[arg-type]
         row.emitted = max(row.emitted, len(text))
         if all(r.finished for r in job.rows):
             self.stats.completed += 1

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Request fields a model's defaults may not set: the gateway's own, and what makes the request itself.
-NOT_DEFAULTS = frozenset({"model", "messages", "prompt", "stream", "stream_options", "session_id", "labels",
-                          "ab_campaign", "store"})
+NOT_DEFAULTS = frozenset(
+    {"model", "messages", "prompt", "stream", "stream_options", "session_id", "labels", "ab_campaign", "store"}
+)
 MAX_FALLBACKS = 5
 MAX_RETRIES = 10
 MAX_TIMEOUT_S = 3600.0
@@ -40,9 +41,16 @@ class GatewayConfig:
         )
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: v for k, v in (
-            ("connect_timeout_s", self.connect_timeout_s), ("first_byte_timeout_s", self.first_byte_timeout_s),
-            ("total_timeout_s", self.total_timeout_s), ("max_retries", self.max_retries)) if v is not None}
+        out: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("connect_timeout_s", self.connect_timeout_s),
+                ("first_byte_timeout_s", self.first_byte_timeout_s),
+                ("total_timeout_s", self.total_timeout_s),
+                ("max_retries", self.max_retries),
+            )
+            if v is not None
+        }
         if self.fallbacks:
             out["fallbacks"] = list(self.fallbacks)
         if self.defaults:

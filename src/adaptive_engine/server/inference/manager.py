@@ -24,10 +24,10 @@ from adaptive_engine.server.db.session import unit_of_work
 from adaptive_engine.server.errors import NotFound, Unavailable
 from adaptive_engine.server.inference.backends.anthropic import AnthropicBackend
 from adaptive_engine.server.inference.backends.base import (
-    failure_kind,
     Backend,
     BackendError,
     BackendLoadError,
+    failure_kind,
 )
 from adaptive_engine.server.inference.backends.external import (
     ExternalBackend,
@@ -94,9 +94,17 @@ class InferenceManager:
             # as they are: on a database shared by replicas, ONLINE is what the others serve (flipping it to
             # PENDING made every replica answer 503 while this one loaded), and a request here for one not
             # loaded yet waits for its load (backend_for).
-            rows = (await session.execute(
-                select(orm.Model).where(orm.Model.is_external.is_(False), orm.Model.status.in_(("ONLINE", "PENDING")))
-            )).scalars().all()
+            rows = (
+                (
+                    await session.execute(
+                        select(orm.Model).where(
+                            orm.Model.is_external.is_(False), orm.Model.status.in_(("ONLINE", "PENDING"))
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
             to_load = []
             for model in rows:
                 source = model.source or {}
@@ -135,8 +143,17 @@ class InferenceManager:
             except BackendLoadError as error:
                 log.warning("bundled model %s is not installed: %s", key, error.message)
                 continue
-            session.add(orm.Model(key=key, name=info["name"], kind=info["kind"], provider="local",
-                                  source={"bundled": key}, status="PENDING", size=size))
+            session.add(
+                orm.Model(
+                    key=key,
+                    name=info["name"],
+                    kind=info["kind"],
+                    provider="local",
+                    source={"bundled": key},
+                    status="PENDING",
+                    size=size,
+                )
+            )
 
     # ------------------------------------------------------------------ what the registry calls
 
@@ -310,12 +327,18 @@ class InferenceManager:
                 api_key=model.secret or "",
                 endpoint=source.get("endpoint"),
                 api_version=source.get("api_version"),
-                timeout=float(gateway.first_byte_timeout_s or source.get("timeout")
-                              or getattr(settings, "external_timeout_s", 60.0)),
+                timeout=float(
+                    gateway.first_byte_timeout_s
+                    or source.get("timeout")
+                    or getattr(settings, "external_timeout_s", 60.0)
+                ),
                 connect_timeout=gateway.connect_timeout_s or getattr(settings, "external_connect_timeout_s", None),
                 total_timeout=gateway.total_timeout_s,
-                max_retries=(gateway.max_retries if gateway.max_retries is not None
-                             else getattr(settings, "external_max_retries", 2)),
+                max_retries=(
+                    gateway.max_retries
+                    if gateway.max_retries is not None
+                    else getattr(settings, "external_max_retries", 2)
+                ),
                 defaults=gateway.defaults,
             )
             if provider == "anthropic":
@@ -330,9 +353,12 @@ class InferenceManager:
             return LocalEmbeddingBackend(str(path), name=model.key)
         if self.settings.inference_backend == "vllm":
             return self._vllm_backend(model, self.local_spec(model, backbone))
-        return LocalChatBackend(self.local_spec(model, backbone), name=model.key,
-                                max_batch_rows=self.settings.local_max_batch_rows,
-                                compute=dict(model.compute_config or {}))
+        return LocalChatBackend(
+            self.local_spec(model, backbone),
+            name=model.key,
+            max_batch_rows=self.settings.local_max_batch_rows,
+            compute=dict(model.compute_config or {}),
+        )
 
     def _vllm_backend(self, model: orm.Model, weights: LocalModelSpec) -> Backend:
         from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec

@@ -43,10 +43,15 @@ class ToolUse:
 
     def call_schema(self) -> dict[str, Any]:
         """The JSON schema of a call when one is forced."""
-        options = [{"type": "object", "additionalProperties": False, "required": ["name", "arguments"],
-                    "properties": {"name": {"const": f["name"]},
-                                   "arguments": f.get("parameters") or {"type": "object"}}}
-                   for f in self._functions()]
+        options = [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "arguments"],
+                "properties": {"name": {"const": f["name"]}, "arguments": f.get("parameters") or {"type": "object"}},
+            }
+            for f in self._functions()
+        ]
         return options[0] if len(options) == 1 else {"anyOf": options}
 
     def call_in(self, text: str) -> dict[str, Any] | None:
@@ -65,8 +70,11 @@ class ToolUse:
         arguments = value.get("arguments", value.get("parameters"))
         if name not in {f["name"] for f in self._functions()} or not isinstance(arguments, dict):
             return None
-        return {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                "function": {"name": name, "arguments": json.dumps(arguments)}}
+        return {
+            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
 
 
 def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -133,8 +133,9 @@ class JobRunner(PeriodicService):
                 self.tracked.pop(job_id, None)
         # A job claimed by the round the stop interrupted, before its process started, is not tracked.
         async with unit_of_work(self._sessionmaker) as session:
-            claimed = await session.execute(select(Job.id).where(
-                Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local"))
+            claimed = await session.execute(
+                select(Job.id).where(Job.status == "RUNNING", Job.runner_id == self.runner_id, Job.executor == "local")
+            )
             for job_id in list(claimed.scalars()):
                 if job_id not in self.tracked:
                     await self._states.finish(session, job_id, "FAILED", STOP_REASON)
@@ -155,7 +156,9 @@ class JobRunner(PeriodicService):
                 continue
             # Whatever of its run outlived the last server process must not go on writing for a failed job.
             if executor is not None and job.handle and await executor.reap(job.handle):
-                log.warning("job %s: killed the processes its run left behind (pid %s)", job.id, job.handle.split(":")[0])
+                log.warning(
+                    "job %s: killed the processes its run left behind (pid %s)", job.id, job.handle.split(":")[0]
+                )
             await self._states.finish(session, job.id, "FAILED", RESTART_REASON)
 
     async def _watch(self) -> None:
@@ -193,8 +196,11 @@ class JobRunner(PeriodicService):
     async def _start_pending(self) -> None:
         async with unit_of_work(self._sessionmaker) as session:
             pending = list(
-                (await session.execute(select(Job.id).where(Job.status == "PENDING").order_by(Job.created_at, Job.id)))
-                .scalars()
+                (
+                    await session.execute(
+                        select(Job.id).where(Job.status == "PENDING").order_by(Job.created_at, Job.id)
+                    )
+                ).scalars()
             )
         for job_id in pending:
             async with unit_of_work(self._sessionmaker) as session:

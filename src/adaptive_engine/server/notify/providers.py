@@ -44,8 +44,15 @@ MASK = "********"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Headers we set ourselves; a user header cannot override them.
-RESERVED_HEADERS = {"content-type", "content-length", "host", SIGNATURE_HEADER.lower(), "x-adaptive-event",
-                    "x-adaptive-event-id", "x-adaptive-timestamp"}
+RESERVED_HEADERS = {
+    "content-type",
+    "content-length",
+    "host",
+    SIGNATURE_HEADER.lower(),
+    "x-adaptive-event",
+    "x-adaptive-event-id",
+    "x-adaptive-timestamp",
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,12 @@ class Provider:
 
 
 PROVIDERS: dict[str, Provider] = {
-    "webhook": Provider("webhook", "HTTP POST of each event as JSON, signed with HMAC-SHA256", (NOTIFICATION_CHANNEL,), tuple(ALL_SCOPES)),
+    "webhook": Provider(
+        "webhook",
+        "HTTP POST of each event as JSON, signed with HMAC-SHA256",
+        (NOTIFICATION_CHANNEL,),
+        tuple(ALL_SCOPES),
+    ),
     "slack": Provider("slack", "Slack incoming webhook", (NOTIFICATION_CHANNEL,), tuple(ALL_SCOPES)),
     "smtp": Provider("smtp", "Email through an SMTP server", (NOTIFICATION_CHANNEL,), tuple(ALL_SCOPES)),
     "github": Provider("github", "GitHub repository (code source; no notifications)", (CODE_SOURCE,), ()),
@@ -81,7 +93,10 @@ def provider(name: str) -> Provider:
 
 
 def validate_connection(
-    provider_name: str, given: dict[str, Any], previous: dict[str, Any] | None = None, *,
+    provider_name: str,
+    given: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+    *,
     guard: OutboundGuard,
 ) -> dict[str, Any]:
     """The connection to store for ``provider_name`` (keys in snake_case). Secrets left out of an update
@@ -92,7 +107,9 @@ def validate_connection(
         if method not in ("POST", "PUT"):
             raise InvalidInput(f"webhook method '{method}' is not supported: use POST or PUT")
         headers = given.get("headers") or {}
-        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
             raise InvalidInput("webhook headers must be an object of strings")
         clashing = sorted(k for k in headers if k.lower() in RESERVED_HEADERS)
         if clashing:
@@ -106,9 +123,17 @@ def validate_connection(
             if len(value) > 8192 or any(c in value for c in "\r\n\0"):
                 raise InvalidInput(f"webhook header '{key}' has a value with line breaks or over 8192 characters")
         secret = given.get("secret") or previous.get("secret") or new_secret()
-        return {"url": guard.check_url(given.get("url"), "webhook url"), "method": method, "headers": headers, "secret": str(secret)}
+        return {
+            "url": guard.check_url(given.get("url"), "webhook url"),
+            "method": method,
+            "headers": headers,
+            "secret": str(secret),
+        }
     if provider_name == "slack":
-        return {"webhook_url": guard.check_url(given.get("webhook_url"), "slack webhookUrl"), "bot_token": given.get("bot_token")}
+        return {
+            "webhook_url": guard.check_url(given.get("webhook_url"), "slack webhookUrl"),
+            "bot_token": given.get("bot_token"),
+        }
     if provider_name == "smtp":
         host = str(given.get("host") or "")
         if not host:
@@ -129,9 +154,12 @@ def validate_connection(
             raise InvalidInput("smtp toEmails needs at least one address")
         password = given.get("password")
         return {
-            "host": host, "port": port, "username": given.get("username") or "",
+            "host": host,
+            "port": port,
+            "username": given.get("username") or "",
             "password": password if password is not None else previous.get("password", ""),
-            "from_email": from_email, "to_emails": to_emails,
+            "from_email": from_email,
+            "to_emails": to_emails,
         }
     if provider_name == "github":
         if not given.get("api_token"):
@@ -143,12 +171,17 @@ def validate_connection(
 def public_connection(provider_name: str, connection: dict[str, Any]) -> dict[str, Any]:
     """What the API shows: secrets masked or left out."""
     if provider_name == "webhook":
-        return {"url": connection["url"], "method": connection["method"],
-                "headers": {k: MASK for k in connection.get("headers", {})}}
+        return {
+            "url": connection["url"],
+            "method": connection["method"],
+            "headers": {k: MASK for k in connection.get("headers", {})},
+        }
     if provider_name == "slack":
         parsed = urlparse(connection["webhook_url"])
-        return {"webhook_url": f"{parsed.scheme}://{parsed.netloc}/{MASK}",
-                "bot_token": MASK if connection.get("bot_token") else None}
+        return {
+            "webhook_url": f"{parsed.scheme}://{parsed.netloc}/{MASK}",
+            "bot_token": MASK if connection.get("bot_token") else None,
+        }
     if provider_name == "smtp":
         return {k: connection[k] for k in ("host", "port", "username", "from_email", "to_emails")}
     if provider_name == "github":
@@ -210,10 +243,14 @@ async def _read_some(response: httpx.Response, limit: int) -> str:
     return data[:limit].decode("utf-8", "replace")
 
 
-async def _post(client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str], limits: Limits) -> None:
+async def _post(
+    client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str], limits: Limits
+) -> None:
     """One request to ``url``; ``client``'s transport is the outbound guard's (vetted addresses only)."""
     try:
-        async with client.stream(method, url, content=body, headers={**headers, "Accept-Encoding": "identity"}) as response:
+        async with client.stream(
+            method, url, content=body, headers={**headers, "Accept-Encoding": "identity"}
+        ) as response:
             if response.is_success:
                 return
             excerpt = await _read_some(response, limits.max_response_bytes)
@@ -237,12 +274,16 @@ def _phrase(status: int) -> str:
         return ""
 
 
-async def deliver(provider_name: str, connection: dict[str, Any], message: dict[str, Any], client: httpx.AsyncClient, limits: Limits) -> None:
+async def deliver(
+    provider_name: str, connection: dict[str, Any], message: dict[str, Any], client: httpx.AsyncClient, limits: Limits
+) -> None:
     """Send ``message`` once; raise DeliveryFailed on failure."""
     if provider_name == "webhook":
         body = json.dumps(message, separators=(",", ":"), default=str).encode()
         if len(body) > limits.max_body_bytes:
-            raise DeliveryFailed(f"message of {len(body)} bytes exceeds the limit of {limits.max_body_bytes}", retryable=False)
+            raise DeliveryFailed(
+                f"message of {len(body)} bytes exceeds the limit of {limits.max_body_bytes}", retryable=False
+            )
         timestamp = str(int(time.time()))
         headers = {
             **connection.get("headers", {}),

@@ -71,8 +71,12 @@ class EventScope:
     admin: bool = False
 
     def extras(self) -> dict[str, Any]:
-        return {"teams": [str(t) for t in self.teams], "users": [str(u) for u in self.users],
-                "organization": self.organization, "admin": self.admin}
+        return {
+            "teams": [str(t) for t in self.teams],
+            "users": [str(u) for u in self.users],
+            "organization": self.organization,
+            "admin": self.admin,
+        }
 
 
 @dataclass
@@ -116,10 +120,18 @@ async def announce_job_end(session: AsyncSession, job_id: uuid.UUID, status: str
     scope = EventScope(use_case_id=job.use_case_id, users=[job.created_by_id] if job.created_by_id else [])
     payload = {
         # A job's error can be a long traceback: the message keeps its head, well under the size limit.
-        "jobId": str(job.id), "jobName": job.name, "jobStatus": status, "error": error[:4000] if error else error,
+        "jobId": str(job.id),
+        "jobName": job.name,
+        "jobStatus": status,
+        "error": error[:4000] if error else error,
         SCOPE_KEY: scope.extras(),
     }
-    await emit(session, f"job.{'completed' if status == 'COMPLETED' else 'failed'}", use_case_id=job.use_case_id, payload=payload)
+    await emit(
+        session,
+        f"job.{'completed' if status == 'COMPLETED' else 'failed'}",
+        use_case_id=job.use_case_id,
+        payload=payload,
+    )
 
 
 async def announce_model_status(session: AsyncSession, model: Any) -> None:
@@ -134,8 +146,13 @@ async def announce_model_status(session: AsyncSession, model: Any) -> None:
     )
     failed = model.status == "ERROR"
     scope = EventScope(teams=sorted({t for (t,) in rows}), admin=failed)
-    payload = {"modelId": str(model.id), "modelKey": model.key, "status": model.status, "error": model.error,
-               SCOPE_KEY: scope.extras()}
+    payload = {
+        "modelId": str(model.id),
+        "modelKey": model.key,
+        "status": model.status,
+        "error": model.error,
+        SCOPE_KEY: scope.extras(),
+    }
     await emit(session, "model.error" if failed else "model.online", payload=payload)
 
 
@@ -167,8 +184,12 @@ class Notifier(PeriodicService):
 
     name = "notification-sender"
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: SenderSettings | None = None,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: SenderSettings | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings or SenderSettings()
         super().__init__(self.settings.poll_interval_s)
         self.sessionmaker = sessionmaker
@@ -184,8 +205,12 @@ class Notifier(PeriodicService):
         limits = httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=20)
         # No redirects (a receiver could bounce us to a refused address); every connection goes to an address
         # the outbound guard vetted when connecting (kept-alive ones are reused for the same host name only).
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout_s), follow_redirects=False,
-                                         trust_env=False, transport=self.guard.transport(limits))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            transport=self.guard.transport(limits),
+        )
         await super().start()
 
     async def stop(self) -> None:
@@ -198,8 +223,13 @@ class Notifier(PeriodicService):
             await self._client.aclose()
             self._client = None
 
-    def publish_from_thread(self, topic: str, scope: EventScope | None = None, payload: dict[str, Any] | None = None,
-                            timeout_s: float = 30.0) -> uuid.UUID:
+    def publish_from_thread(
+        self,
+        topic: str,
+        scope: EventScope | None = None,
+        payload: dict[str, Any] | None = None,
+        timeout_s: float = 30.0,
+    ) -> uuid.UUID:
         """``publish`` for code running outside the server's event loop (threads, tests)."""
         assert self.loop is not None, "the sender has not been started"
         future = asyncio.run_coroutine_threadsafe(self.publish(topic, scope, payload), self.loop)
@@ -210,10 +240,15 @@ class Notifier(PeriodicService):
     def check_size(self, payload: dict[str, Any]) -> None:
         size = len(json.dumps(payload, default=str))
         if size > self.settings.max_message_bytes:
-            raise PayloadTooLarge(f"event payload of {size} bytes exceeds the limit of {self.settings.max_message_bytes}")
+            raise PayloadTooLarge(
+                f"event payload of {size} bytes exceeds the limit of {self.settings.max_message_bytes}"
+            )
 
     async def publish(
-        self, topic: str, scope: EventScope | None = None, payload: dict[str, Any] | None = None,
+        self,
+        topic: str,
+        scope: EventScope | None = None,
+        payload: dict[str, Any] | None = None,
         session: AsyncSession | None = None,
     ) -> uuid.UUID:
         """Announce an event. With ``session`` it is written in that transaction (delivered once it commits);
@@ -269,16 +304,23 @@ class Notifier(PeriodicService):
         }
         attempts = self.settings.max_attempts if integration.delivery_policy == "multishot" else 1
         return NotificationDelivery(
-            event_id=event.id, integration_id=integration.id, topic=event.type, message=message,
-            status="PENDING", max_attempts=attempts, next_attempt_at=utcnow(),
+            event_id=event.id,
+            integration_id=integration.id,
+            topic=event.type,
+            message=message,
+            status="PENDING",
+            max_attempts=attempts,
+            next_attempt_at=utcnow(),
         )
 
     async def _targets(self, session: AsyncSession, event: DomainEvent) -> list[Integration]:
         notifying = [p.name for p in providers.PROVIDERS.values() if providers.NOTIFICATION_CHANNEL in p.capabilities]
         integrations = list(
-            (await session.execute(
-                select(Integration).where(Integration.enabled.is_(True), Integration.provider.in_(notifying))
-            )).scalars()
+            (
+                await session.execute(
+                    select(Integration).where(Integration.enabled.is_(True), Integration.provider.in_(notifying))
+                )
+            ).scalars()
         )
         if not integrations:
             return []
@@ -286,7 +328,9 @@ class Notifier(PeriodicService):
         payload = {k: v for k, v in (event.payload or {}).items() if k != SCOPE_KEY}
         teams = {uuid.UUID(t) for t in extras.get("teams", [])}
         if event.use_case_id is not None:
-            rows = await session.execute(select(UseCaseShare.team_id).where(UseCaseShare.use_case_id == event.use_case_id))
+            rows = await session.execute(
+                select(UseCaseShare.team_id).where(UseCaseShare.use_case_id == event.use_case_id)
+            )
             teams |= {t for (t,) in rows}
         users = [uuid.UUID(u) for u in extras.get("users", [])]
         user_teams: set[uuid.UUID] = set()
@@ -337,8 +381,11 @@ class Notifier(PeriodicService):
                     continue  # its lane is taken this round: it goes next round, in order
                 result = await session.execute(
                     update(NotificationDelivery)
-                    .where(NotificationDelivery.id == row.id, NotificationDelivery.status == row.status,
-                           NotificationDelivery.attempts == row.attempts)
+                    .where(
+                        NotificationDelivery.id == row.id,
+                        NotificationDelivery.status == row.status,
+                        NotificationDelivery.attempts == row.attempts,
+                    )
                     .values(status="SENDING", next_attempt_at=now)
                     .execution_options(synchronize_session=False)
                 )
@@ -347,12 +394,20 @@ class Notifier(PeriodicService):
                 integration = await session.get(Integration, row.integration_id)
                 if integration is None:
                     continue
-                claimed.append((row.id, row.integration_id, integration.provider if integration.enabled else "",
-                                dict(integration.connection), row.message))
+                claimed.append(
+                    (
+                        row.id,
+                        row.integration_id,
+                        integration.provider if integration.enabled else "",
+                        dict(integration.connection),
+                        row.message,
+                    )
+                )
         # Started once the claims are committed: an outcome is never written before its claim.
         for delivery_id, integration_id, provider_name, connection, message in claimed:
-            task = asyncio.create_task(self._deliver(delivery_id, provider_name, connection, message),
-                                       name=f"notification-{delivery_id}")
+            task = asyncio.create_task(
+                self._deliver(delivery_id, provider_name, connection, message), name=f"notification-{delivery_id}"
+            )
             self._in_flight[integration_id] = task
             task.add_done_callback(lambda _t, key=integration_id: self._lane_free(key))
         return len(claimed)
@@ -376,16 +431,21 @@ class Notifier(PeriodicService):
         self.metrics.notification_deliveries(provider, outcome).inc()
         self.metrics.notification_duration(provider).observe(seconds)
 
-    async def _record(self, delivery_id: uuid.UUID, error: providers.DeliveryFailed | None, started: datetime,
-                      duration_ms: int) -> str:
+    async def _record(
+        self, delivery_id: uuid.UUID, error: providers.DeliveryFailed | None, started: datetime, duration_ms: int
+    ) -> str:
         """The attempt in the delivery's log; returns its outcome: delivered, retrying, failed (or gone)."""
         async with unit_of_work(self.sessionmaker) as session:
             row = await session.get(NotificationDelivery, delivery_id)
             if row is None:
                 return "gone"
             row.attempts += 1
-            entry = {"started_at": round(started.timestamp(), 3), "duration_ms": duration_ms,
-                     "error": None, "retry_in_s": None}
+            entry = {
+                "started_at": round(started.timestamp(), 3),
+                "duration_ms": duration_ms,
+                "error": None,
+                "retry_in_s": None,
+            }
             if error is None:
                 row.status, row.delivered_at, row.last_error, row.next_attempt_at = "DELIVERED", utcnow(), None, None
             elif error.retryable and row.attempts < row.max_attempts:
@@ -403,8 +463,9 @@ class Notifier(PeriodicService):
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:
             return providers.DeliveryFailed("integration disabled", retryable=False)
-        limits = providers.Limits(timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes,
-                                  guard=self.guard)
+        limits = providers.Limits(
+            timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes, guard=self.guard
+        )
         try:
             await asyncio.wait_for(
                 providers.deliver(provider_name, connection, message, self._client, limits),
@@ -412,7 +473,7 @@ class Notifier(PeriodicService):
             )
         except providers.DeliveryFailed as failed:
             return failed
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return providers.DeliveryFailed(f"timed out after {self.settings.timeout_s:g} s")
         except Exception as exc:  # noqa: BLE001 - a provider bug must not stop the sender
             log.exception("delivery failed unexpectedly")

@@ -82,8 +82,12 @@ def json_log_config(level: str) -> dict[str, Any]:
     loggers and uvicorn's, one JSON object per line on stderr, access lines on stdout. (Text mode keeps
     uvicorn's own configuration.)"""
     level = level.upper()
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",
-               "filters": ["request_id"]}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["request_id"],
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,

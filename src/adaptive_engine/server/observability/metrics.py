@@ -69,54 +69,81 @@ class Metrics:
         served = ("model", "use_case")
         # HTTP (every request) and GraphQL (by operation).
         self.http_requests = counter("http_requests", "HTTP requests", ("method", "route", "status"))
-        self.http_duration = histogram("http_request_duration_seconds", "HTTP request latency", ("method", "route"),
-                                       LATENCY_BUCKETS)
-        self.graphql_requests = counter("graphql_requests", "GraphQL requests by operation name and type",
-                                        ("operation", "type", "status"))
-        self.graphql_duration = histogram("graphql_request_duration_seconds", "GraphQL request latency by operation",
-                                          ("operation", "type"), LATENCY_BUCKETS)
+        self.http_duration = histogram(
+            "http_request_duration_seconds", "HTTP request latency", ("method", "route"), LATENCY_BUCKETS
+        )
+        self.graphql_requests = counter(
+            "graphql_requests", "GraphQL requests by operation name and type", ("operation", "type", "status")
+        )
+        self.graphql_duration = histogram(
+            "graphql_request_duration_seconds",
+            "GraphQL request latency by operation",
+            ("operation", "type"),
+            LATENCY_BUCKETS,
+        )
         self._graphql_names: set[str] = set()
         # LLM calls (chat and completions; embeddings count their input tokens).
-        self.prompt_tokens = counter("prompt_tokens", "Input tokens of served LLM calls (gen_ai token type input)",
-                                     served)
-        self.generation_tokens = counter("generation_tokens",
-                                         "Output tokens of served LLM calls (gen_ai token type output)", served)
-        self.request_success = counter("request_success", "LLM calls served, by finish reason",
-                                       (*served, "finish_reason"))
-        self.request_failure = counter("request_failure", "LLM calls that no model could serve, by error code",
-                                       (*served, "code"))
-        self.e2e_latency = histogram("e2e_request_latency_seconds",
-                                     "LLM call duration, from the validated request to its last token",
-                                     (*served, "stream"), GENERATION_BUCKETS)
-        self.time_to_first_token = histogram("time_to_first_token_seconds",
-                                             "Streamed LLM calls: time until the first token", served,
-                                             GENERATION_BUCKETS)
-        self.inter_token_latency = histogram("inter_token_latency_seconds",
-                                             "Streamed LLM calls: mean time between two output events, once per call",
-                                             served, TOKEN_GAP_BUCKETS)
+        self.prompt_tokens = counter(
+            "prompt_tokens", "Input tokens of served LLM calls (gen_ai token type input)", served
+        )
+        self.generation_tokens = counter(
+            "generation_tokens", "Output tokens of served LLM calls (gen_ai token type output)", served
+        )
+        self.request_success = counter(
+            "request_success", "LLM calls served, by finish reason", (*served, "finish_reason")
+        )
+        self.request_failure = counter(
+            "request_failure", "LLM calls that no model could serve, by error code", (*served, "code")
+        )
+        self.e2e_latency = histogram(
+            "e2e_request_latency_seconds",
+            "LLM call duration, from the validated request to its last token",
+            (*served, "stream"),
+            GENERATION_BUCKETS,
+        )
+        self.time_to_first_token = histogram(
+            "time_to_first_token_seconds", "Streamed LLM calls: time until the first token", served, GENERATION_BUCKETS
+        )
+        self.inter_token_latency = histogram(
+            "inter_token_latency_seconds",
+            "Streamed LLM calls: mean time between two output events, once per call",
+            served,
+            TOKEN_GAP_BUCKETS,
+        )
         # The gateway in front of providers.
-        self.upstream_errors = counter("upstream_errors", "Failed attempts of a model's calls, by error",
-                                       ("model", "error"))
-        self.upstream_retries = counter("upstream_retries", "Attempts of an external call made again after a "
-                                        "retryable failure", ("model", "error"))
-        self.fallbacks = counter("gateway_fallbacks", "Calls a fallback model served after the primary failed",
-                                 ("model", "fallback"))
+        self.upstream_errors = counter(
+            "upstream_errors", "Failed attempts of a model's calls, by error", ("model", "error")
+        )
+        self.upstream_retries = counter(
+            "upstream_retries", "Attempts of an external call made again after a retryable failure", ("model", "error")
+        )
+        self.fallbacks = counter(
+            "gateway_fallbacks", "Calls a fallback model served after the primary failed", ("model", "fallback")
+        )
         # The group-commit writer of logged traffic.
-        self.ingest_lag = histogram("ingest_queue_lag_seconds", "Time a logged batch waited before its commit "
-                                    "(the oldest of each commit)", (), LATENCY_BUCKETS)
-        self.ingest_commit_batches = histogram("ingest_commit_batch_size",
-                                               "Requests' batches merged into one commit", (), SIZE_BUCKETS)
+        self.ingest_lag = histogram(
+            "ingest_queue_lag_seconds",
+            "Time a logged batch waited before its commit (the oldest of each commit)",
+            (),
+            LATENCY_BUCKETS,
+        )
+        self.ingest_commit_batches = histogram(
+            "ingest_commit_batch_size", "Requests' batches merged into one commit", (), SIZE_BUCKETS
+        )
         self.ingest_commit_rows = histogram("ingest_commit_rows", "Rows inserted by one commit", (), SIZE_BUCKETS)
         # Background work.
         self.jobs = counter("jobs", "Jobs the runner moved to a state", ("kind", "status"))
-        self.job_duration = histogram("job_duration_seconds", "Run time of finished jobs", ("kind", "status"),
-                                      JOB_BUCKETS)
+        self.job_duration = histogram(
+            "job_duration_seconds", "Run time of finished jobs", ("kind", "status"), JOB_BUCKETS
+        )
         self.ab_evaluations = counter("ab_test_evaluations", "Evaluation passes over active A/B tests", ())
         self.ab_decisions = counter("ab_test_decisions", "A/B tests an evaluation ended", ())
-        self.notification_deliveries = counter("notification_deliveries",
-                                               "Notification delivery attempts, by outcome", ("provider", "outcome"))
-        self.notification_duration = histogram("notification_delivery_duration_seconds",
-                                               "Duration of one delivery attempt", ("provider",), LATENCY_BUCKETS)
+        self.notification_deliveries = counter(
+            "notification_deliveries", "Notification delivery attempts, by outcome", ("provider", "outcome")
+        )
+        self.notification_duration = histogram(
+            "notification_delivery_duration_seconds", "Duration of one delivery attempt", ("provider",), LATENCY_BUCKETS
+        )
 
     def graphql_operation(self, name: str | None) -> str:
         """The label of an operation name: bounded, since clients choose names."""

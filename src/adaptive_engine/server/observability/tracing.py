@@ -83,9 +83,15 @@ class LlmTracer:
         if streamed:
             span.set_attribute("adaptive.stream", True)
         if self.capture_content and outputs is not None:
-            span.set_attribute("gen_ai.output.messages", json.dumps(
-                [{"role": "assistant", "content": text, "finish_reason": reason}
-                 for text, reason in zip(outputs, list(finish_reasons) or [None] * len(outputs), strict=False)]))
+            span.set_attribute(
+                "gen_ai.output.messages",
+                json.dumps(
+                    [
+                        {"role": "assistant", "content": text, "finish_reason": reason}
+                        for text, reason in zip(outputs, list(finish_reasons) or [None] * len(outputs), strict=False)
+                    ]
+                ),
+            )
         span.end()
 
     @staticmethod

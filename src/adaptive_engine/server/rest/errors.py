@@ -11,7 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adaptive_engine.server.errors import INTERNAL_MESSAGE, DomainError, Internal, InvalidInput, NotFound, openai_envelope
+from adaptive_engine.server.errors import (
+    INTERNAL_MESSAGE,
+    DomainError,
+    Internal,
+    InvalidInput,
+    NotFound,
+    openai_envelope,
+)
 
 log = logging.getLogger("adaptive_engine.rest")
 GRAPHQL_PATH = "/api/graphql"

@@ -68,9 +68,7 @@ def _may_break_limits(raw: bytes, limits: JsonLimits) -> bool:
     refuses raw control characters, so a NUL can only come from a ``\\u0000`` escape; no value nests
     deeper than its number of brackets, nor holds more items than commas + 1."""
     return (
-        b"\\u0000" in raw
-        or raw.count(b"[") + raw.count(b"{") > limits.max_depth
-        or raw.count(b",") >= limits.max_items
+        b"\\u0000" in raw or raw.count(b"[") + raw.count(b"{") > limits.max_depth or raw.count(b",") >= limits.max_items
     )
 
 

@@ -67,8 +67,9 @@ def json_post(
         endpoint.__guard__ = Requirement(permission)  # type: ignore[attr-defined]
         endpoint.__json_route__ = answer  # type: ignore[attr-defined]  # what the shortcut calls
         endpoint.__doc__ = handler.__doc__
-        router.add_api_route(path, endpoint, methods=["POST"], status_code=status_code, response_model=None,
-                             name=handler.__name__)
+        router.add_api_route(
+            path, endpoint, methods=["POST"], status_code=status_code, response_model=None, name=handler.__name__
+        )
         return handler
 
     return register

@@ -33,7 +33,9 @@ class AbCampaign(IdMixin, CreatedAtMixin, Base):
     # itself refuses a second active campaign on a use case (NULLs never collide, on SQLite and PostgreSQL).
     active_use_case_id: Mapped[uuid.UUID | None] = mapped_column(unique=True, default=None)
     end_date: Mapped[datetime | None] = mapped_column(default=None)
-    winner_model_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"), default=None)
+    winner_model_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), default=None
+    )
     # Always-valid p-value: the running minimum over evaluations (still valid, and never goes up).
     p_value: Mapped[float | None] = mapped_column(Float, default=None)
     last_evaluated_at: Mapped[datetime | None] = mapped_column(default=None)

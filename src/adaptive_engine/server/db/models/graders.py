@@ -57,9 +57,7 @@ class GradingResult(IdMixin, CreatedAtMixin, Base):
     reasoning: Mapped[str | None] = mapped_column(Text, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
 
-    __table_args__ = (
-        Index("ix_grading_results_grader_completion", "grader_id", "completion_id"),
-    )
+    __table_args__ = (Index("ix_grading_results_grader_completion", "grader_id", "completion_id"),)
 
 
 class RemoteEnv(IdMixin, CreatedAtMixin, Base):

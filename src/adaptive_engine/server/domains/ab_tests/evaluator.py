@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.domains.ab_tests.service import evaluate_active
 from adaptive_engine.server.domains.ab_tests.statistics import StatsConfig
-from adaptive_engine.server.periodic import PeriodicService
 from adaptive_engine.server.observability.metrics import Metrics
+from adaptive_engine.server.periodic import PeriodicService
 
 log = logging.getLogger("adaptive_engine.ab_tests")
 

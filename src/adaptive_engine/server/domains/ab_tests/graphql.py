@@ -131,18 +131,33 @@ def _evaluation_type(campaign: orm.AbCampaign, row: orm.AbEvaluation) -> AbEvalu
         interval = None
         if arm["mean"] is not None and arm["low"] is not None and arm["high"] is not None:
             interval = AbVariantInterval(start=arm["low"], middle=arm["mean"], end=arm["high"])
-        variants.append(AbVariantEstimate(variant=model(arm["model_id"]), feedbacks=arm["count"], mean=arm["mean"],
-                                          interval=interval))
+        variants.append(
+            AbVariantEstimate(
+                variant=model(arm["model_id"]), feedbacks=arm["count"], mean=arm["mean"], interval=interval
+            )
+        )
     pairs = [
-        AbPairTest(variant_a=a, variant_b=b, estimate=p["estimate"], interval_start=p["low"], interval_end=p["high"],
-                   p_value=p["p_value"])
+        AbPairTest(
+            variant_a=a,
+            variant_b=b,
+            estimate=p["estimate"],
+            interval_start=p["low"],
+            interval_end=p["high"],
+            p_value=p["p_value"],
+        )
         for p in row.pairs
         if (a := model(p["a"])) is not None and (b := model(p["b"])) is not None
     ]
     return AbEvaluationType(
-        at=epoch(row.created_at) or 0, feedbacks=row.feedbacks, p_value=row.p_value, warming_up=row.phase == "WARMUP",
-        decision=row.decision, winner=model(row.winner_model_id) if row.winner_model_id else None, variants=variants,
-        pairs=pairs, sample_ratio_p_value=row.sample_ratio_p_value,
+        at=epoch(row.created_at) or 0,
+        feedbacks=row.feedbacks,
+        p_value=row.p_value,
+        warming_up=row.phase == "WARMUP",
+        decision=row.decision,
+        winner=model(row.winner_model_id) if row.winner_model_id else None,
+        variants=variants,
+        pairs=pairs,
+        sample_ratio_p_value=row.sample_ratio_p_value,
     )
 
 
@@ -249,8 +264,10 @@ class AbcampaignType:
     async def report(self, info: Info[Context, None]) -> AbReport:
         return _report_type(await self._get_report(info), stats_config(info.context.platform.settings))
 
-    @strawberry.field(description="Past evaluations, oldest first: each one that saw new feedback or changed the "
-                      f"phase or decision (past {history.MAX_KEPT}, thinned evenly over the test's life)")
+    @strawberry.field(
+        description="Past evaluations, oldest first: each one that saw new feedback or changed the "
+        f"phase or decision (past {history.MAX_KEPT}, thinned evenly over the test's life)"
+    )
     async def history(self, info: Info[Context, None]) -> list[AbEvaluationType]:
         return [_evaluation_type(self.row, r) for r in await history.history(info.context.session, self.row.id)]
 
@@ -317,13 +334,17 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
 
 @strawberry.type
 class AbTestQuery:
-    @strawberry.field(extensions=[requires("use_case:read", use_case=use_case_of(find_campaign, "A/B test", "id_or_key"))])
+    @strawberry.field(
+        extensions=[requires("use_case:read", use_case=use_case_of(find_campaign, "A/B test", "id_or_key"))]
+    )
     async def ab_campaign(self, info: Info[Context, None], id_or_key: IdOrKey) -> AbcampaignType | None:
         ctx = info.context
         return AbcampaignType(row=await service.get_campaign(ctx.session, ctx.principal, id_or_key))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case", absent="filtered")])
-    async def ab_campaigns(self, info: Info[Context, None], filter: AbCampaignFilter | None = None) -> list[AbcampaignType]:
+    async def ab_campaigns(
+        self, info: Info[Context, None], filter: AbCampaignFilter | None = None
+    ) -> list[AbcampaignType]:
         ctx = info.context
         f = filter or AbCampaignFilter()
         rows = await service.list_campaigns(
@@ -356,7 +377,10 @@ class AbTestMutation:
         )
         return AbcampaignType(row=campaign)
 
-    @strawberry.mutation(description="Cancel an active A/B test; returns its key", extensions=[requires("ab_test:write", use_case=use_case_of(find_campaign, "A/B test", "input"))])
+    @strawberry.mutation(
+        description="Cancel an active A/B test; returns its key",
+        extensions=[requires("ab_test:write", use_case=use_case_of(find_campaign, "A/B test", "input"))],
+    )
     async def cancel_ab_campaign(self, info: Info[Context, None], input: IdOrKey) -> str:
         ctx = info.context
         campaign = await service.cancel_campaign(ctx.session, ctx.principal, input, ctx.platform.ab_router)

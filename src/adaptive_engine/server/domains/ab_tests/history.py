@@ -28,19 +28,39 @@ async def record(session: AsyncSession, report: CampaignReport) -> AbEvaluation 
     winner = campaign.winner_model_id or (uuid.UUID(result.winner) if result.winner else None)
     decision = "winner" if winner is not None else "continue"
     phase = result.phase.value
-    last = (await session.execute(
-        select(AbEvaluation.feedbacks, AbEvaluation.phase, AbEvaluation.decision)
-        .where(AbEvaluation.campaign_id == campaign.id)
-        .order_by(AbEvaluation.created_at.desc(), AbEvaluation.id.desc()).limit(1)
-    )).first()
+    last = (
+        await session.execute(
+            select(AbEvaluation.feedbacks, AbEvaluation.phase, AbEvaluation.decision)
+            .where(AbEvaluation.campaign_id == campaign.id)
+            .order_by(AbEvaluation.created_at.desc(), AbEvaluation.id.desc())
+            .limit(1)
+        )
+    ).first()
     if last is not None and tuple(last) == (report.feedbacks, phase, decision):
         return None
     row = AbEvaluation(
-        campaign_id=campaign.id, feedbacks=report.feedbacks, p_value=report.p_value, phase=phase, decision=decision,
-        winner_model_id=winner, sample_ratio_p_value=result.srm.p_value,
-        arms=[{"model_id": a.arm, "count": a.count, "mean": a.mean, "low": a.ci_low, "high": a.ci_high} for a in result.arms],
-        pairs=[{"a": p.arm_a, "b": p.arm_b, "estimate": p.estimate, "low": p.ci_low, "high": p.ci_high,
-                "p_value": p.p_value} for p in result.pairs],
+        campaign_id=campaign.id,
+        feedbacks=report.feedbacks,
+        p_value=report.p_value,
+        phase=phase,
+        decision=decision,
+        winner_model_id=winner,
+        sample_ratio_p_value=result.srm.p_value,
+        arms=[
+            {"model_id": a.arm, "count": a.count, "mean": a.mean, "low": a.ci_low, "high": a.ci_high}
+            for a in result.arms
+        ],
+        pairs=[
+            {
+                "a": p.arm_a,
+                "b": p.arm_b,
+                "estimate": p.estimate,
+                "low": p.ci_low,
+                "high": p.ci_high,
+                "p_value": p.p_value,
+            }
+            for p in result.pairs
+        ],
     )
     session.add(row)
     await session.flush()
@@ -49,20 +69,30 @@ async def record(session: AsyncSession, report: CampaignReport) -> AbEvaluation 
 
 
 async def _thin(session: AsyncSession, campaign_id: uuid.UUID) -> None:
-    kept = (await session.execute(
-        select(func.count()).select_from(AbEvaluation).where(AbEvaluation.campaign_id == campaign_id)
-    )).scalar_one()
+    kept = (
+        await session.execute(
+            select(func.count()).select_from(AbEvaluation).where(AbEvaluation.campaign_id == campaign_id)
+        )
+    ).scalar_one()
     if kept <= MAX_KEPT:
         return
-    ids = list((await session.execute(
-        select(AbEvaluation.id).where(AbEvaluation.campaign_id == campaign_id)
-        .order_by(AbEvaluation.created_at, AbEvaluation.id)
-    )).scalars())
+    ids = list(
+        (
+            await session.execute(
+                select(AbEvaluation.id)
+                .where(AbEvaluation.campaign_id == campaign_id)
+                .order_by(AbEvaluation.created_at, AbEvaluation.id)
+            )
+        ).scalars()
+    )
     await session.execute(delete(AbEvaluation).where(AbEvaluation.id.in_(ids[1:-1:2])))
 
 
 async def history(session: AsyncSession, campaign_id: uuid.UUID) -> list[AbEvaluation]:
     """The kept evaluations of a campaign, oldest first."""
-    query = (select(AbEvaluation).where(AbEvaluation.campaign_id == campaign_id)
-             .order_by(AbEvaluation.created_at, AbEvaluation.id))
+    query = (
+        select(AbEvaluation)
+        .where(AbEvaluation.campaign_id == campaign_id)
+        .order_by(AbEvaluation.created_at, AbEvaluation.id)
+    )
     return list((await session.execute(query)).scalars())

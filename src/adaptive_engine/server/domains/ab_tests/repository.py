@@ -94,7 +94,9 @@ def _unit(completion: Any) -> Any:
     return func.coalesce(completion.session_id, completion.request_id, completion.id)
 
 
-async def metric_stats(session: AsyncSession, campaigns: list[orm.AbCampaign]) -> dict[uuid.UUID, dict[uuid.UUID, MetricStats]]:
+async def metric_stats(
+    session: AsyncSession, campaigns: list[orm.AbCampaign]
+) -> dict[uuid.UUID, dict[uuid.UUID, MetricStats]]:
     """Per campaign, per arm: count, sum and sum of squares of the campaign key's feedback on the arm's
     completions, and the same grouped by assignment unit (sessions give several values; the test accounts
     for it). One query for all the campaigns.
@@ -133,8 +135,13 @@ async def metric_stats(session: AsyncSession, campaigns: list[orm.AbCampaign]) -
     ).group_by(per_unit.c.campaign_id, per_unit.c.model_id)
     for campaign_id, model_id, units, count, total, total_sq, ss, nn, sn in (await session.execute(query)).all():
         out[campaign_id][model_id] = MetricStats(
-            count=int(count), total=float(total), total_sq=float(total_sq), clusters=int(units),
-            cluster_sum_sq=float(ss), cluster_count_sq=float(nn), cluster_cross=float(sn),
+            count=int(count),
+            total=float(total),
+            total_sq=float(total_sq),
+            clusters=int(units),
+            cluster_sum_sq=float(ss),
+            cluster_count_sq=float(nn),
+            cluster_cross=float(sn),
         )
     return out
 
@@ -155,7 +162,9 @@ async def duel_stats(
         .join(preferred, preferred.id == comparison.preferred_completion_id)
         .join(other, other.id == comparison.other_completion_id)
         .join(campaign, campaign.id == preferred.ab_campaign_id)
-        .join(preferred_arm, (preferred_arm.campaign_id == campaign.id) & (preferred_arm.model_id == preferred.model_id))
+        .join(
+            preferred_arm, (preferred_arm.campaign_id == campaign.id) & (preferred_arm.model_id == preferred.model_id)
+        )
         .join(other_arm, (other_arm.campaign_id == campaign.id) & (other_arm.model_id == other.model_id))
         .where(
             preferred.ab_campaign_id.in_(list(out)),
@@ -181,7 +190,9 @@ async def duel_stats(
     return out
 
 
-async def assignment_counts(session: AsyncSession, campaigns: list[orm.AbCampaign]) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
+async def assignment_counts(
+    session: AsyncSession, campaigns: list[orm.AbCampaign]
+) -> dict[uuid.UUID, dict[uuid.UUID, int]]:
     """Per campaign: units the router assigned to each arm, distinct sessions (a request when it has none),
     over the campaign's LIVE completions (interactions logged offline are not assignments). One query."""
     completion, arm = orm.Completion, orm.AbCampaignArm

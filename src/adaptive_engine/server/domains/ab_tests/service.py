@@ -121,8 +121,10 @@ async def _resolve_arms(session: AsyncSession, use_case: orm.UseCase, models: li
     if not models or len(models) < 2:
         raise InvalidInput("an A/B test needs at least two models")
     services = (
-        await session.execute(select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id))
-    ).scalars().all()
+        (await session.execute(select(orm.ModelService).where(orm.ModelService.use_case_id == use_case.id)))
+        .scalars()
+        .all()
+    )
     by_model = {s.model_id: s for s in services}
     by_service = {s.id: s for s in services}
     arms: list[orm.Model] = []
@@ -168,13 +170,21 @@ async def list_campaigns(
     return await repository.list_campaigns(session, use_case_ids=use_case_ids, active=active, status=status)
 
 
-async def cancel_campaign(session: AsyncSession, principal: Principal, id_or_key: str, router: AbRouter) -> orm.AbCampaign:
+async def cancel_campaign(
+    session: AsyncSession, principal: Principal, id_or_key: str, router: AbRouter
+) -> orm.AbCampaign:
     campaign = await get_campaign(session, principal, id_or_key)
     await principal.require(session, "ab_test:write", campaign.use_case_id, f"A/B test '{campaign.key}'")
     if campaign.status not in ACTIVE_STATUSES:
-        raise Conflict(f"A/B test '{campaign.key}' is already {campaign.status.lower()}; only active tests can be cancelled")
+        raise Conflict(
+            f"A/B test '{campaign.key}' is already {campaign.status.lower()}; only active tests can be cancelled"
+        )
     ended = await _update_if_active(
-        session, campaign, status="CANCELLED", end_date=utcnow(), active_use_case_id=None,
+        session,
+        campaign,
+        status="CANCELLED",
+        end_date=utcnow(),
+        active_use_case_id=None,
         note=f"cancelled by {principal.email}",
     )
     if not ended:
@@ -246,11 +256,15 @@ async def compute_reports(
     metric_ids = {c.metric_id for c in campaigns if c.feedback_type != "COMPARISON"}
     metrics = {}
     if metric_ids:
-        metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()}
+        metrics = {
+            m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()
+        }
     return {c.id: _report(c, data[c.id], metrics.get(c.metric_id), config) for c in campaigns}
 
 
-def _report(campaign: orm.AbCampaign, data: CampaignData, metric: orm.Metric | None, config: StatsConfig) -> CampaignReport:
+def _report(
+    campaign: orm.AbCampaign, data: CampaignData, metric: orm.Metric | None, config: StatsConfig
+) -> CampaignReport:
     arm_ids = [arm.model_id for arm in campaign.arms]
     names = [str(i) for i in arm_ids]
     assignments = [data.assignments.get(i, 0) for i in arm_ids]
@@ -265,9 +279,14 @@ def _report(campaign: orm.AbCampaign, data: CampaignData, metric: orm.Metric | N
         assert metric is not None  # metric_id is a foreign key that refuses the key's deletion
         arms = [
             MetricArm(
-                str(i), m.count, m.total, m.total_sq,
-                clusters=m.clusters or None, cluster_sum_sq=m.cluster_sum_sq,
-                cluster_count_sq=m.cluster_count_sq, cluster_cross=m.cluster_cross,
+                str(i),
+                m.count,
+                m.total,
+                m.total_sq,
+                clusters=m.clusters or None,
+                cluster_sum_sq=m.cluster_sum_sq,
+                cluster_count_sq=m.cluster_count_sq,
+                cluster_cross=m.cluster_cross,
             )
             for i, m in ((i, data.metric[i]) for i in arm_ids)
         ]
@@ -315,7 +334,9 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
         if not deployed:
             note = f"winner '{winner.key}' is no longer attached to the use case; not deployed"
             await session.execute(
-                update(orm.AbCampaign).where(orm.AbCampaign.id == campaign.id).values(note=note)
+                update(orm.AbCampaign)
+                .where(orm.AbCampaign.id == campaign.id)
+                .values(note=note)
                 .execution_options(synchronize_session=False)
             )
             set_committed_value(campaign, "note", note)

@@ -93,11 +93,12 @@ the standard library.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import combinations
 from statistics import NormalDist
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = [
     "ArmResult",
@@ -174,7 +175,9 @@ class StatsConfig:
         if not 0.0 < self.preference_mde < 0.5:
             raise InvalidStatisticsInput(f"preference_mde must be in (0, 0.5), got {self.preference_mde}")
         if not 0.0 <= self.preference_broad_weight < 1.0:
-            raise InvalidStatisticsInput(f"preference_broad_weight must be in [0, 1), got {self.preference_broad_weight}")
+            raise InvalidStatisticsInput(
+                f"preference_broad_weight must be in [0, 1), got {self.preference_broad_weight}"
+            )
         if self.srm_min_expected <= 0:
             raise InvalidStatisticsInput("srm_min_expected must be positive")
 
@@ -328,12 +331,7 @@ def mixture_log_lr(x: Any, var: Any, center: Any, tau2: Any) -> Any:
     total = var + tau2
     z = xp.fabs(x) * center / total
     log_cosh = z + xp.log1p(xp.exp(-2.0 * z)) - math.log(2.0)
-    return (
-        0.5 * xp.log(var / total)
-        + x * x * tau2 / (2.0 * var * total)
-        - center * center / (2.0 * total)
-        + log_cosh
-    )
+    return 0.5 * xp.log(var / total) + x * x * tau2 / (2.0 * var * total) - center * center / (2.0 * total) + log_cosh
 
 
 def mixture_radius(var: float, center: float, tau2: float, alpha: float) -> float:

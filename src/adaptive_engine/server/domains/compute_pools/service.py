@@ -81,8 +81,13 @@ async def ensure_pools(session: AsyncSession, settings: Settings, machine: Machi
         "Local machine",
         "local",
         None,
-        {"url": settings.resolved_callback_url, "world_size": machine.gpus, "num_cpus": machine.cpus,
-         "job_slots": slots, "gpu_types": machine.gpu_types},
+        {
+            "url": settings.resolved_callback_url,
+            "world_size": machine.gpus,
+            "num_cpus": machine.cpus,
+            "job_slots": slots,
+            "gpu_types": machine.gpu_types,
+        },
     )
     if settings.ray_address:
         await _ensure(
@@ -91,11 +96,18 @@ async def ensure_pools(session: AsyncSession, settings: Settings, machine: Machi
             "Ray cluster",
             "ray",
             settings.ray_address,
-            {"url": settings.ray_address, "world_size": settings.ray_num_gpus, "num_cpus": 0, "job_slots": 10_000,
-             "gpu_types": ""},
+            {
+                "url": settings.ray_address,
+                "world_size": settings.ray_num_gpus,
+                "num_cpus": 0,
+                "job_slots": 10_000,
+                "gpu_types": "",
+            },
         )
     else:
-        ray_group = (await session.execute(select(HarmonyGroup).where(HarmonyGroup.key == f"{RAY}-0"))).scalar_one_or_none()
+        ray_group = (
+            await session.execute(select(HarmonyGroup).where(HarmonyGroup.key == f"{RAY}-0"))
+        ).scalar_one_or_none()
         if ray_group is not None:
             ray_group.status = "OFFLINE"
 
@@ -146,7 +158,9 @@ def job_gpus(pool: ComputePool) -> int:
     return sum(g.world_size - g.inference_partition for g in pool.harmony_groups if g.status == "ONLINE")
 
 
-async def resize_inference_partition(session: AsyncSession, principal: Principal, group_key: str, size: int) -> HarmonyGroup:
+async def resize_inference_partition(
+    session: AsyncSession, principal: Principal, group_key: str, size: int
+) -> HarmonyGroup:
     principal.require_global("compute_pool:manage")
     group = await find_by_id_or_key(session, HarmonyGroup, group_key)
     if group is None:
@@ -154,9 +168,7 @@ async def resize_inference_partition(session: AsyncSession, principal: Principal
     if size < 0:
         raise InvalidInput("size must be 0 or more GPUs")
     if size > group.world_size:
-        raise InvalidInput(
-            f"size {size} exceeds the capacity of harmony group '{group.key}' ({group.world_size} GPUs)"
-        )
+        raise InvalidInput(f"size {size} exceeds the capacity of harmony group '{group.key}' ({group.world_size} GPUs)")
     pool = await get_pool(session, str(group.compute_pool_id))
     siblings = await session.execute(
         select(HarmonyGroup).where(HarmonyGroup.compute_pool_id == pool.id, HarmonyGroup.id != group.id)
@@ -164,7 +176,9 @@ async def resize_inference_partition(session: AsyncSession, principal: Principal
     others = sum(g.world_size - g.inference_partition for g in siblings.scalars() if g.status == "ONLINE")
     in_use = await gpus_in_use(session, pool)
     if others + group.world_size - size < in_use:
-        raise Conflict(f"running jobs hold {in_use} GPUs of pool '{pool.key}'; the job partition cannot shrink below that")
+        raise Conflict(
+            f"running jobs hold {in_use} GPUs of pool '{pool.key}'; the job partition cannot shrink below that"
+        )
     group.inference_partition = size
     await session.flush()
     return group

@@ -34,8 +34,19 @@ MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv"}
 PARTITION_ROWS = 1000
 # Rows fetched per round trip and per written chunk: large chunks keep the per-write cost off each row.
 STREAM_ROWS = 5000
-INTERACTION_COLUMNS = ("id", "created_at", "model", "source", "session_id", "user_id", "prompt_hash", "messages",
-                       "completion", "labels", "feedback")
+INTERACTION_COLUMNS = (
+    "id",
+    "created_at",
+    "model",
+    "source",
+    "session_id",
+    "user_id",
+    "prompt_hash",
+    "messages",
+    "completion",
+    "labels",
+    "feedback",
+)
 DATASET_COLUMNS = ("id", "messages", "prompt", "completion", "chosen", "rejected", "feedback", "labels", "metadata")
 
 
@@ -56,8 +67,21 @@ def download_link(path: str, **params: str) -> str:
 
 _RESERVED = {"from": "from_", "in": "in_", "and": "and_", "or": "or_", "not": "not_"}
 _FIELDS = {
-    "use_case", "models", "timerange", "session_id", "user_id", "feedbacks", "comparisons", "labels", "prompt_hash",
-    "completion_id", "source", "completion", "prompt", "advanced_filter", "ab_campaign",
+    "use_case",
+    "models",
+    "timerange",
+    "session_id",
+    "user_id",
+    "feedbacks",
+    "comparisons",
+    "labels",
+    "prompt_hash",
+    "completion_id",
+    "source",
+    "completion",
+    "prompt",
+    "advanced_filter",
+    "ab_campaign",
 }
 
 
@@ -125,7 +149,8 @@ def filter_to_json(flt: Any) -> str:
                 item = getattr(value, name)
                 if item is not None:
                     wire_name = next((k for k, v in _RESERVED.items() if v == name), None) or re.sub(
-                        r"_([a-z])", lambda m: m.group(1).upper(), name)
+                        r"_([a-z])", lambda m: m.group(1).upper(), name
+                    )
                     out[wire_name] = wire(item)
             return out
         if hasattr(value, "isoformat"):
@@ -145,7 +170,9 @@ async def interaction_conditions(session: AsyncSession, principal: Principal, us
     return await completion_filter(session, target.id, flt, campaign_id)
 
 
-async def feedback_values(conn: Any, ids: list[Any], metric_ids: list[Any] | None = None) -> dict[Any, dict[str, float]]:
+async def feedback_values(
+    conn: Any, ids: list[Any], metric_ids: list[Any] | None = None
+) -> dict[Any, dict[str, float]]:
     """The latest value of each key (of ``metric_ids`` when given) on each completion of ``ids``."""
     out: dict[Any, dict[str, float]] = {}
     query = (
@@ -186,14 +213,24 @@ def _loads(text: str | bytes | None) -> Any:
         return json.loads(text)
 
 
-async def interaction_rows(engine: AsyncEngine, conditions: list[Any], as_dataset: bool) -> AsyncIterator[list[dict[str, Any]]]:
+async def interaction_rows(
+    engine: AsyncEngine, conditions: list[Any], as_dataset: bool
+) -> AsyncIterator[list[dict[str, Any]]]:
     """The selected completions, oldest first, a partition at a time; ``as_dataset``: as PROMPT_COMPLETION rows."""
     # Plain rows of the columns written, not ORM objects: an export reads many. The JSON columns come as their
     # text and are decoded here with orjson (the driver's decoder is the standard library's, several times slower).
-    columns = (cast(Completion.id, Text).label("id"), _epoch_seconds(engine.dialect.name), Completion.model_key,
-               Completion.source, cast(Completion.session_id, Text).label("session_id"), Completion.user_ref,
-               Completion.prompt_hash, cast(Completion.messages, Text).label("messages"), Completion.completion,
-               cast(Completion.labels, Text).label("labels"))
+    columns = (
+        cast(Completion.id, Text).label("id"),
+        _epoch_seconds(engine.dialect.name),
+        Completion.model_key,
+        Completion.source,
+        cast(Completion.session_id, Text).label("session_id"),
+        Completion.user_ref,
+        Completion.prompt_hash,
+        cast(Completion.messages, Text).label("messages"),
+        Completion.completion,
+        cast(Completion.labels, Text).label("labels"),
+    )
     if as_dataset:
         query = select(*columns).where(*conditions).order_by(Completion.created_at, Completion.id)
         async with engine.connect() as conn:
@@ -238,7 +275,11 @@ def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]
 
 
 def _dataset_row(r: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": _uuid_text(r.id), "messages": dataset_messages(_loads(r.messages)), "completion": r.completion}
+    row: dict[str, Any] = {
+        "id": _uuid_text(r.id),
+        "messages": dataset_messages(_loads(r.messages)),
+        "completion": r.completion,
+    }
     labels = _loads(r.labels)
     if labels:
         row["labels"] = {str(k): str(v) for k, v in labels.items()}
@@ -248,9 +289,16 @@ def _dataset_row(r: Any) -> dict[str, Any]:
 def _interaction_row(r: Any, feedback: dict[str, float]) -> dict[str, Any]:
     row_id, created_at, model, source, session_id, user, prompt_hash, messages, completion, labels = r[:10]
     return {
-        "id": _uuid_text(row_id), "created_at": created_at, "model": model, "source": source,
-        "session_id": _uuid_text(session_id), "user_id": user, "prompt_hash": prompt_hash,
-        "messages": _loads(messages) or [], "completion": completion, "labels": _loads(labels) or {},
+        "id": _uuid_text(row_id),
+        "created_at": created_at,
+        "model": model,
+        "source": source,
+        "session_id": _uuid_text(session_id),
+        "user_id": user,
+        "prompt_hash": prompt_hash,
+        "messages": _loads(messages) or [],
+        "completion": completion,
+        "labels": _loads(labels) or {},
         "feedback": feedback,
     }
 
@@ -258,7 +306,9 @@ def _interaction_row(r: Any, feedback: dict[str, float]) -> dict[str, Any]:
 # ----- encoders
 
 
-async def encode(partitions: AsyncIterator[list[dict[str, Any]]], fmt: str, columns: Iterable[str]) -> AsyncIterator[bytes]:
+async def encode(
+    partitions: AsyncIterator[list[dict[str, Any]]], fmt: str, columns: Iterable[str]
+) -> AsyncIterator[bytes]:
     """JSONL lines, or CSV with ``columns`` (objects and lists in a cell as JSON), a partition per chunk."""
     columns = list(columns)
     if fmt == "csv":

@@ -125,9 +125,7 @@ def row_kind(row: Any) -> str:
     if unknown:
         raise ValueError(f"unknown field(s) for a {kind} row: {', '.join(sorted(unknown))}")
     labels = row.get("labels")
-    if labels is not None and (
-        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
-    ):
+    if labels is not None and (not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())):
         raise ValueError("'labels' must be an object of strings")
     if "metadata" in row and not isinstance(row["metadata"], dict):
         raise ValueError("'metadata' must be an object")

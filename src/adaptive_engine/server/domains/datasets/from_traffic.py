@@ -34,8 +34,8 @@ from sqlalchemy.orm import aliased
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
-from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.db.models import Comparison, Completion, Dataset, Feedback, Metric, UseCase
+from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.datasets.export import dataset_messages, feedback_values
 from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
 from adaptive_engine.server.domains.datasets.service import check_can_create
@@ -104,8 +104,14 @@ class Plan:
         if self.metrics:
             conditions.append(Comparison.metric_id.in_([m.id for m in self.metrics]))
         query = (
-            select(Comparison.id, Completion.messages, Completion.completion, other.completion, Completion.labels,
-                   Metric.key)
+            select(
+                Comparison.id,
+                Completion.messages,
+                Completion.completion,
+                other.completion,
+                Completion.labels,
+                Metric.key,
+            )
             .join(Completion, Completion.id == Comparison.preferred_completion_id)
             .join(other, other.id == Comparison.other_completion_id)
             .join(Metric, Metric.id == Comparison.metric_id)
@@ -135,9 +141,13 @@ async def plan_from_input(session: AsyncSession, principal: Principal, inp: Any)
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     use_case = await get_use_case(session, principal, inp.use_case, "use_case:read")
     query = inp.completion_query
-    given = [name for name in ("from_selection", "from_filters", "from_groups") if getattr(query, name, None) is not None]
+    given = [
+        name for name in ("from_selection", "from_filters", "from_groups") if getattr(query, name, None) is not None
+    ]
     if len(given) != 1:
-        raise InvalidInput("completionQuery needs exactly one of fromSelection, fromFilters (fromGroups is not supported)")
+        raise InvalidInput(
+            "completionQuery needs exactly one of fromSelection, fromFilters (fromGroups is not supported)"
+        )
     if given[0] == "from_groups":
         raise InvalidInput("completionQuery.fromGroups is not supported: select with fromFilters or fromSelection")
     if getattr(inp, "feedback_filters", None) is not None and inp.feedback_filters.labels:
@@ -193,8 +203,13 @@ def _row(kind: str, record: Any, feedback: dict[str, float] | None = None) -> di
         comparison_id, messages, chosen, rejected, labels, metric = record
         if not chosen.strip() or not rejected.strip() or chosen == rejected:
             return None
-        row = {"id": str(comparison_id), "messages": dataset_messages(messages), "chosen": chosen, "rejected": rejected,
-               "metadata": {"metric": metric}}
+        row = {
+            "id": str(comparison_id),
+            "messages": dataset_messages(messages),
+            "chosen": chosen,
+            "rejected": rejected,
+            "metadata": {"metric": metric},
+        }
     else:
         completion_id, messages, completion, labels = record
         row = {"id": str(completion_id), "messages": dataset_messages(messages)}
@@ -276,9 +291,20 @@ async def create(
     dataset_id = new_id()
     relative = f"datasets/{dataset_id}.jsonl"
     dataset = Dataset(
-        id=dataset_id, use_case_id=plan.use_case.id, key=key, name=inp.name, kind=plan.kind, source="FILTERED",
-        records=0, size_bytes=0, path=relative, feedback_keys={}, created_by_id=principal.user_id,
-        status="PROCESSING", total_lines=total, processed_lines=0,
+        id=dataset_id,
+        use_case_id=plan.use_case.id,
+        key=key,
+        name=inp.name,
+        kind=plan.kind,
+        source="FILTERED",
+        records=0,
+        size_bytes=0,
+        path=relative,
+        feedback_keys={},
+        created_by_id=principal.user_id,
+        status="PROCESSING",
+        total_lines=total,
+        processed_lines=0,
     )
     if total > inline_rows:
         session.add(dataset)
@@ -326,7 +352,8 @@ class DatasetBuilds:
     async def start(self) -> None:
         async with self.sessionmaker() as session:
             await session.execute(
-                update(Dataset).where(Dataset.status == "PROCESSING")
+                update(Dataset)
+                .where(Dataset.status == "PROCESSING")
                 .values(status="FAILED", error="the server stopped while the dataset was being written")
             )
             await session.commit()
@@ -381,4 +408,3 @@ class DatasetBuilds:
             await self._set(dataset_id, status="FAILED", error=reason[:2000])
         finally:
             temp.unlink(missing_ok=True)
-

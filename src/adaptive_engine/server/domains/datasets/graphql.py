@@ -15,9 +15,9 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.datasets import export, from_traffic, service, uploads
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.interactions.graphql import ListCompletionsFilterInput
+from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
-from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
 from adaptive_engine.server.timestamps import epoch
 
@@ -133,9 +133,11 @@ class DatasetType:
         total = max(self.row.total_lines, self.row.records, 1)
         done = self.row.records if self.row.status == "READY" else self.row.processed_lines
         return DatasetProgress(
-            processed_parts=1 if self.row.status == "READY" else 0, total_parts=1,
+            processed_parts=1 if self.row.status == "READY" else 0,
+            total_parts=1,
             progress=1.0 if self.row.status == "READY" else min(done / total, 1.0),
-            processed_lines=done, total_lines=max(self.row.total_lines, self.row.records),
+            processed_lines=done,
+            total_lines=max(self.row.total_lines, self.row.records),
         )
 
     @strawberry.field(description="Where to download the file (JSONL; add format=csv for CSV), with this API's auth")
@@ -143,7 +145,9 @@ class DatasetType:
         if self.row.status != "READY":
             return None
         use_case = await info.context.loaders.load(row(orm.UseCase.id), self.row.use_case_id)
-        return export.download_link(f"/datasets/{self.row.id}/download", use_case=use_case.key if use_case else str(self.row.use_case_id))
+        return export.download_link(
+            f"/datasets/{self.row.id}/download", use_case=use_case.key if use_case else str(self.row.use_case_id)
+        )
 
     @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:
@@ -227,10 +231,13 @@ class DatasetCreateFromFilters:
     key: str | None = None
     sample_config: SampleConfig | None = None
     feedback_filters: FeedbackFilterInput | None = strawberry.field(
-        default=None, description="Refused when labels are given: feedback carries no labels here")
+        default=None, description="Refused when labels are given: feedback carries no labels here"
+    )
     metrics: list[IdOrKey] | None = strawberry.field(
-        default=None, description="Feedback keys: the first chooses the completion per prompt (PROMPT_COMPLETION); "
-        "they restrict the feedback (PROMPT_COMPLETION_FEEDBACK) or comparisons (PREFERENCE) taken")
+        default=None,
+        description="Feedback keys: the first chooses the completion per prompt (PROMPT_COMPLETION); "
+        "they restrict the feedback (PROMPT_COMPLETION_FEEDBACK) or comparisons (PREFERENCE) taken",
+    )
 
 
 async def _read_upload(file: Any) -> AsyncIterator[bytes]:
@@ -297,7 +304,9 @@ class DatasetQuery:
         description="A link to download the completions the filter selects as PROMPT_COMPLETION dataset rows",
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
-    async def completion_as_dataset_download_url(self, info: Info[Context, None], filter: ListCompletionsFilterInput) -> str:  # noqa: A002
+    async def completion_as_dataset_download_url(
+        self, info: Info[Context, None], filter: ListCompletionsFilterInput
+    ) -> str:  # noqa: A002
         return await _export_link(info, filter, as_dataset=True)
 
 
@@ -318,11 +327,18 @@ class DatasetMutation:
         "the background (status PROCESSING, then READY or FAILED)",
         extensions=[requires("dataset:write", use_case="input.use_case")],
     )
-    async def create_dataset_from_filters(self, info: Info[Context, None], input: DatasetCreateFromFilters) -> DatasetType:
+    async def create_dataset_from_filters(
+        self, info: Info[Context, None], input: DatasetCreateFromFilters
+    ) -> DatasetType:
         ctx = info.context
         platform = ctx.platform
         dataset = await from_traffic.create(
-            ctx.session, ctx.principal, platform.engine, platform.file_store, platform.dataset_builds, input,
+            ctx.session,
+            ctx.principal,
+            platform.engine,
+            platform.file_store,
+            platform.dataset_builds,
+            input,
             inline_rows=platform.settings.dataset_inline_rows,
         )
         return DatasetType(row=dataset)

@@ -122,6 +122,7 @@ async def export_completions(
 
 def _attachment(chunks: AsyncIterator[bytes], fmt: str, name: str) -> StreamingResponse:
     return StreamingResponse(
-        chunks, media_type=export.MEDIA_TYPES[fmt],
+        chunks,
+        media_type=export.MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
     )

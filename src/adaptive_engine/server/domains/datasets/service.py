@@ -57,7 +57,9 @@ async def write_stream(store: FileStore, chunks: AsyncIterator[bytes], max_bytes
     return temp
 
 
-async def _check_new(session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str) -> tuple[UseCase, str]:
+async def _check_new(
+    session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str
+) -> tuple[UseCase, str]:
     target = await get_use_case(session, principal, use_case, "dataset:write")
     key = validate_key(key or name, "dataset key")
     exists = await session.execute(select(Dataset.id).where(Dataset.use_case_id == target.id, Dataset.key == key))
@@ -66,7 +68,9 @@ async def _check_new(session: AsyncSession, principal: Principal, use_case: str,
     return target, key
 
 
-async def check_can_create(session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str) -> None:
+async def check_can_create(
+    session: AsyncSession, principal: Principal, use_case: str, key: str | None, name: str
+) -> None:
     """Refuse early (before a byte is stored) what create_from_file would refuse for the caller or key."""
     await _check_new(session, principal, use_case, key, name)
 
@@ -128,7 +132,9 @@ async def find_in_use_case(session: AsyncSession, use_case: UseCase, id_or_key: 
     found = (await session.execute(query)).scalar_one_or_none()
     if found is None and as_uuid:
         found = (
-            await session.execute(select(Dataset).where(Dataset.use_case_id == use_case.id, Dataset.key == str(id_or_key)))
+            await session.execute(
+                select(Dataset).where(Dataset.use_case_id == use_case.id, Dataset.key == str(id_or_key))
+            )
         ).scalar_one_or_none()
     if found is None:
         raise NotFound(f"dataset '{id_or_key}' not found in use case '{use_case.key}'")
@@ -173,7 +179,9 @@ async def read_rows(store: FileStore, dataset: Dataset, offset: int, limit: int)
     return await asyncio.to_thread(_rows_of, path, offset, limit)
 
 
-async def delete_dataset(session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str) -> bool:
+async def delete_dataset(
+    session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str
+) -> bool:
     target = await get_use_case(session, principal, use_case, "dataset:write")
     dataset = await find_in_use_case(session, target, id_or_key)
     relative = dataset.path

@@ -36,7 +36,12 @@ def _folder(upload: UploadSession) -> str:
 
 
 async def init_upload(
-    session: AsyncSession, principal: Principal, *, content_type: str | None, metadata: dict[str, Any] | None, total_parts: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    content_type: str | None,
+    metadata: dict[str, Any] | None,
+    total_parts: int,
 ) -> UploadSession:
     if not isinstance(total_parts, int) or not 1 <= total_parts <= MAX_PARTS:
         raise InvalidInput(f"total_parts_count must be between 1 and {MAX_PARTS}")
@@ -64,7 +69,9 @@ async def _write_if_open(session: AsyncSession, upload: UploadSession, **values:
     was read (the part written meanwhile is then a stray folder, removed on its next pass)."""
     values["updated_at"] = utcnow()
     result = await session.execute(
-        update(UploadSession).where(UploadSession.id == upload.id, UploadSession.status == "OPEN").values(**values)
+        update(UploadSession)
+        .where(UploadSession.id == upload.id, UploadSession.status == "OPEN")
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -129,7 +136,9 @@ async def create_dataset_from_upload(
     folder = store.path(_folder(upload))
     missing = [n for n in range(1, upload.total_parts + 1) if not (folder / f"{n:05d}").is_file()]
     if missing:
-        raise InvalidInput(f"upload is incomplete: part(s) {', '.join(map(str, missing[:10]))} of {upload.total_parts} missing")
+        raise InvalidInput(
+            f"upload is incomplete: part(s) {', '.join(map(str, missing[:10]))} of {upload.total_parts} missing"
+        )
     temp = store.temp_path(".jsonl")
     with open(temp, "wb") as out:
         for n in range(1, upload.total_parts + 1):
@@ -167,10 +176,16 @@ async def remove_idle(session: AsyncSession, store: FileStore, idle_since: datet
     # correlate(None): the subquery reads the table itself, it is not a condition on the deleted row.
     chosen = select(UploadSession.id).where(idle).order_by(last_activity).limit(limit).correlate(None)
     # The condition again on the row deleted: a part that landed since the subquery ran keeps its session.
-    removed = list((await session.execute(
-        delete(UploadSession).where(UploadSession.id.in_(chosen), idle).returning(UploadSession.id)
-        .execution_options(synchronize_session=False)
-    )).scalars())
+    removed = list(
+        (
+            await session.execute(
+                delete(UploadSession)
+                .where(UploadSession.id.in_(chosen), idle)
+                .returning(UploadSession.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars()
+    )
 
     def delete_parts() -> None:
         for upload_id in removed:
@@ -189,11 +204,15 @@ async def remove_stray_parts(session: AsyncSession, store: FileStore, limit: int
     names = sorted(entry.name for entry in root.iterdir() if entry.is_dir())
     stray: list[str] = []
     for start in range(0, len(names), 500):
-        batch = names[start:start + 500]
+        batch = names[start : start + 500]
         ids = [i for i in map(parse_uuid, batch) if i is not None]
-        open_ids = set((await session.execute(
-            select(UploadSession.id).where(UploadSession.id.in_(ids), UploadSession.status == "OPEN")
-        )).scalars())
+        open_ids = set(
+            (
+                await session.execute(
+                    select(UploadSession.id).where(UploadSession.id.in_(ids), UploadSession.status == "OPEN")
+                )
+            ).scalars()
+        )
         stray += [name for name in batch if parse_uuid(name) not in open_ids]
         if len(stray) >= limit:
             break

@@ -21,22 +21,44 @@ from adaptive_engine.server.domains.interactions.service import FeedbackView
 from adaptive_engine.server.errors import InvalidInput, NotFound
 
 
-async def add_direct_feedback(session: AsyncSession, principal: Principal, writer: IngestWriter, *,
-                              completion_id: uuid.UUID, metric: str, value: Any, reason: str | None,
-                              details: str | None, user: str | None) -> FeedbackView:
+async def add_direct_feedback(
+    session: AsyncSession,
+    principal: Principal,
+    writer: IngestWriter,
+    *,
+    completion_id: uuid.UUID,
+    metric: str,
+    value: Any,
+    reason: str | None,
+    details: str | None,
+    user: str | None,
+) -> FeedbackView:
     """A metric value on a completion, as the data plane logs it (roll-ups included), read back."""
-    feedback_id = await log_metric(session, principal, writer, completion_id=completion_id, metric=metric,
-                                   value=value, user=user, reason=reason, details=details)
+    feedback_id = await log_metric(
+        session,
+        principal,
+        writer,
+        completion_id=completion_id,
+        metric=metric,
+        value=value,
+        user=user,
+        reason=reason,
+        details=details,
+    )
     row = await session.get(orm.Feedback, feedback_id)
     if row is None:
         raise NotFound(f"feedback '{feedback_id}' not found")
     return FeedbackView(row, await get_key(session, row.metric_id))
 
 
-async def update_feedback(session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, inp: Any) -> FeedbackView:
+async def update_feedback(
+    session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, inp: Any
+) -> FeedbackView:
     if inp.value is None and inp.details is None:
         raise InvalidInput("give value or details (or both) to update")
-    row = (await session.execute(select(orm.Feedback).where(orm.Feedback.id == feedback_id).with_for_update())).scalar_one_or_none()
+    row = (
+        await session.execute(select(orm.Feedback).where(orm.Feedback.id == feedback_id).with_for_update())
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"feedback '{feedback_id}' not found")
     await principal.require(session, "feedback:write", row.use_case_id, f"feedback '{feedback_id}'")
@@ -55,21 +77,33 @@ async def update_feedback(session: AsyncSession, principal: Principal, feedback_
 
 async def _recount_hour(session: AsyncSession, feedback: orm.Feedback) -> None:
     """Set the roll-up cell of ``feedback`` (its use case, key, hour and model) from the rows again."""
-    model_key = (await session.execute(
-        select(orm.Completion.model_key).where(orm.Completion.id == feedback.completion_id))).scalar_one_or_none()
+    model_key = (
+        await session.execute(select(orm.Completion.model_key).where(orm.Completion.id == feedback.completion_id))
+    ).scalar_one_or_none()
     hour = hour_of(feedback.created_at)
     start = feedback.created_at.replace(minute=0, second=0, microsecond=0)
-    model_condition = (orm.Completion.model_key == model_key) if model_key else (
-        (orm.Completion.model_key.is_(None)) | (orm.Completion.model_key == NO_MODEL))
+    model_condition = (
+        (orm.Completion.model_key == model_key)
+        if model_key
+        else ((orm.Completion.model_key.is_(None)) | (orm.Completion.model_key == NO_MODEL))
+    )
     value = orm.Feedback.value
-    count, total, total_sq, low, high = (await session.execute(
-        select(func.count(), func.sum(value), func.sum(value * value), func.min(value), func.max(value))
-        .join(orm.Completion, orm.Completion.id == orm.Feedback.completion_id)
-        .where(orm.Feedback.use_case_id == feedback.use_case_id, orm.Feedback.metric_id == feedback.metric_id,
-               orm.Feedback.created_at >= start, orm.Feedback.created_at < start + timedelta(seconds=HOUR),
-               model_condition)
-    )).one()
-    cell = await session.get(orm.FeedbackHourly, (feedback.use_case_id, feedback.metric_id, hour, model_key or NO_MODEL))
+    count, total, total_sq, low, high = (
+        await session.execute(
+            select(func.count(), func.sum(value), func.sum(value * value), func.min(value), func.max(value))
+            .join(orm.Completion, orm.Completion.id == orm.Feedback.completion_id)
+            .where(
+                orm.Feedback.use_case_id == feedback.use_case_id,
+                orm.Feedback.metric_id == feedback.metric_id,
+                orm.Feedback.created_at >= start,
+                orm.Feedback.created_at < start + timedelta(seconds=HOUR),
+                model_condition,
+            )
+        )
+    ).one()
+    cell = await session.get(
+        orm.FeedbackHourly, (feedback.use_case_id, feedback.metric_id, hour, model_key or NO_MODEL)
+    )
     if cell is not None:
         cell.count, cell.total, cell.total_sq = count, total or 0.0, total_sq or 0.0
         cell.min_value, cell.max_value = low or 0.0, high or 0.0

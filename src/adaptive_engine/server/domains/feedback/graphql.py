@@ -186,7 +186,9 @@ class FeedbackQuery:
         description="Count, mean and variance of feedback values per feedback key (and model)",
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
-    async def feedback_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[MetricStatisticsType]:  # noqa: A002
+    async def feedback_statistics(
+        self, info: Info[Context, None], filter: FeedbackStatisticsFilter
+    ) -> list[MetricStatisticsType]:  # noqa: A002
         flt = await _stats_filter(info, filter)
         rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
         metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
@@ -196,7 +198,9 @@ class FeedbackQuery:
         description="Wins, losses and ties per model pair for preference feedback",
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
-    async def preference_statistics(self, info: Info[Context, None], filter: FeedbackStatisticsFilter) -> list[PreferenceStatisticsType]:  # noqa: A002
+    async def preference_statistics(
+        self, info: Info[Context, None], filter: FeedbackStatisticsFilter
+    ) -> list[PreferenceStatisticsType]:  # noqa: A002
         flt = await _stats_filter(info, filter)
         rows = await statistics.preference_statistics(info.context.session, flt)
         metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
@@ -220,11 +224,14 @@ class FeedbackMutation:
         return MetricType(row=metric, flags=(False, False))
 
     @strawberry.mutation(
-        description="Link a feedback key to a use case", extensions=[requires("use_case:write", use_case="input.use_case")]
+        description="Link a feedback key to a use case",
+        extensions=[requires("use_case:write", use_case="input.use_case")],
     )
     async def link_metric(self, info: Info[Context, None], input: MetricLink) -> MetricWithContextType:  # noqa: A002
         ctx = info.context
-        return MetricWithContextType(row=await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric))
+        return MetricWithContextType(
+            row=await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)
+        )
 
     @strawberry.mutation(
         description="Unlink a feedback key from a use case; answers the key",
@@ -239,7 +246,9 @@ class FeedbackMutation:
         description="Correct a feedback value (or its details)",
         extensions=[authenticated()],  # the feedback's use case is checked for feedback:write
     )
-    async def update_feedback(self, info: Info[Context, None], id: uuid.UUID, input: FeedbackUpdateInput) -> DirectFeedbackType:  # noqa: A002
+    async def update_feedback(
+        self, info: Info[Context, None], id: uuid.UUID, input: FeedbackUpdateInput
+    ) -> DirectFeedbackType:  # noqa: A002
         ctx = info.context
         return DirectFeedbackType(view=await corrections.update_feedback(ctx.session, ctx.principal, id, input))
 
@@ -248,12 +257,22 @@ class FeedbackMutation:
         extensions=[authenticated()],  # the completion's use case is checked for feedback:write
     )
     async def add_direct_feedback(
-        self, info: Info[Context, None], completion_id: uuid.UUID, metric_id: IdOrKey, input: FeedbackAddInput  # noqa: A002
+        self,
+        info: Info[Context, None],
+        completion_id: uuid.UUID,
+        metric_id: IdOrKey,
+        input: FeedbackAddInput,  # noqa: A002
     ) -> DirectFeedbackType:
         ctx = info.context
         view = await corrections.add_direct_feedback(
-            ctx.session, ctx.principal, ctx.platform.ingest, completion_id=completion_id, metric=metric_id,
-            value=input.value, reason=input.reason, details=input.details,
+            ctx.session,
+            ctx.principal,
+            ctx.platform.ingest,
+            completion_id=completion_id,
+            metric=metric_id,
+            value=input.value,
+            reason=input.reason,
+            details=input.details,
             user=str(input.user_id) if input.user_id else None,
         )
         return DirectFeedbackType(view=view)

@@ -175,7 +175,9 @@ async def log_outcome(
     """A value for a whole user session (the session's completions tell the use case)."""
     await writer.barrier()
     use_case_id = (
-        await session.execute(select(orm.Completion.use_case_id).where(orm.Completion.session_id == session_id).limit(1))
+        await session.execute(
+            select(orm.Completion.use_case_id).where(orm.Completion.session_id == session_id).limit(1)
+        )
     ).scalar_one_or_none()
     if use_case_id is None:
         raise NotFound(f"session '{session_id}' not found")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, null, or_, select
@@ -79,7 +79,7 @@ def _time_filters(column: Any, flt: StatsFilter) -> list[Any]:
 
 
 # No upper bound given: everything, future-dated feedback included (a roll-up range needs an end).
-END_OF_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc)
+END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model: bool = True) -> list[MetricStats]:
@@ -91,8 +91,13 @@ async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model
         value = Feedback.value
         model = Completion.model_key if by_model else null()
         query = select(
-            Feedback.use_case_id, Feedback.metric_id, model.label("model"), func.count(value).label("n"),
-            func.sum(value).label("total"), func.sum(value * value).label("total_sq"), func.min(value).label("low"),
+            Feedback.use_case_id,
+            Feedback.metric_id,
+            model.label("model"),
+            func.count(value).label("n"),
+            func.sum(value).label("total"),
+            func.sum(value * value).label("total_sq"),
+            func.min(value).label("low"),
             func.max(value).label("high"),
         ).join(Completion, Completion.id == Feedback.completion_id)
         conditions = [*_key_filters(Feedback, flt), *span.conditions(Feedback.created_at)]
@@ -106,14 +111,20 @@ async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model
     async def rolled(hours: list[Any]) -> list[Any]:
         model = FeedbackHourly.model_key if by_model else null()
         query = select(
-            FeedbackHourly.use_case_id, FeedbackHourly.metric_id, model.label("model"),
-            func.sum(FeedbackHourly.count).label("n"), func.sum(FeedbackHourly.total).label("total"),
-            func.sum(FeedbackHourly.total_sq).label("total_sq"), func.min(FeedbackHourly.min_value).label("low"),
+            FeedbackHourly.use_case_id,
+            FeedbackHourly.metric_id,
+            model.label("model"),
+            func.sum(FeedbackHourly.count).label("n"),
+            func.sum(FeedbackHourly.total).label("total"),
+            func.sum(FeedbackHourly.total_sq).label("total_sq"),
+            func.min(FeedbackHourly.min_value).label("low"),
             func.max(FeedbackHourly.max_value).label("high"),
         ).where(*_key_filters(FeedbackHourly, flt), *hours)
         if flt.models is not None:
             query = query.where(FeedbackHourly.model_key.in_(flt.models))
-        group = [FeedbackHourly.use_case_id, FeedbackHourly.metric_id] + ([FeedbackHourly.model_key] if by_model else [])
+        group = [FeedbackHourly.use_case_id, FeedbackHourly.metric_id] + (
+            [FeedbackHourly.model_key] if by_model else []
+        )
         return list((await session.execute(query.group_by(*group))).all())
 
     if flt.ab_campaign_id is not None:
@@ -122,7 +133,9 @@ async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model
         rows = await gather(hourly_parts(flt.since, until), raw, rolled, FeedbackHourly.hour)
     sums: dict[tuple[uuid.UUID, uuid.UUID, str | None], list[float]] = {}
     for row in rows:
-        acc = sums.setdefault((row.use_case_id, row.metric_id, row.model or None), [0, 0.0, 0.0, float("inf"), float("-inf")])
+        acc = sums.setdefault(
+            (row.use_case_id, row.metric_id, row.model or None), [0, 0.0, 0.0, float("inf"), float("-inf")]
+        )
         acc[0] += int(row.n)
         acc[1] += float(row.total or 0.0)
         acc[2] += float(row.total_sq or 0.0)
@@ -135,8 +148,20 @@ async def metric_statistics(session: AsyncSession, flt: StatsFilter, *, by_model
         count = int(n)
         # Sample variance from the sums; rounding can dip just under zero.
         variance = max((total_sq - total * total / count) / (count - 1), 0.0) if count > 1 else None
-        out.append(MetricStats(use_case_id=use_case_id, metric_id=metric_id, model=model_key, count=count, sum=total,
-                               sum_of_squares=total_sq, mean=total / count, variance=variance, min=low, max=high))
+        out.append(
+            MetricStats(
+                use_case_id=use_case_id,
+                metric_id=metric_id,
+                model=model_key,
+                count=count,
+                sum=total,
+                sum_of_squares=total_sq,
+                mean=total / count,
+                variance=variance,
+                min=low,
+                max=high,
+            )
+        )
     return out
 
 
@@ -177,7 +202,9 @@ async def preference_statistics(session: AsyncSession, flt: StatsFilter) -> list
     if flt.metric_id is not None:
         conditions.append(Comparison.metric_id == flt.metric_id)
     if flt.ab_campaign_id is not None:
-        conditions.append(or_(preferred.ab_campaign_id == flt.ab_campaign_id, other.ab_campaign_id == flt.ab_campaign_id))
+        conditions.append(
+            or_(preferred.ab_campaign_id == flt.ab_campaign_id, other.ab_campaign_id == flt.ab_campaign_id)
+        )
     if flt.models is not None:
         conditions.append(preferred.model_key.in_(flt.models) & other.model_key.in_(flt.models))
     # Group by the output names: the same CASE expression twice would not match on PostgreSQL.

@@ -69,9 +69,15 @@ async def metric_timeseries(
     async def raw(span: Span) -> list[Any]:
         bucket = sql_bucket(Feedback.created_at, dialect, interval).label("bucket")
         model = (null() if merged else Completion.model_key).label("model")
-        query = select(model, bucket, func.count(Feedback.value).label("n"), func.sum(Feedback.value).label("total"),
-                       func.sum(Feedback.value * Feedback.value).label("total_sq")).where(
-            Feedback.use_case_id == use_case_id, Feedback.metric_id == metric_id, *span.conditions(Feedback.created_at))
+        query = select(
+            model,
+            bucket,
+            func.count(Feedback.value).label("n"),
+            func.sum(Feedback.value).label("total"),
+            func.sum(Feedback.value * Feedback.value).label("total_sq"),
+        ).where(
+            Feedback.use_case_id == use_case_id, Feedback.metric_id == metric_id, *span.conditions(Feedback.created_at)
+        )
         if not merged:
             query = query.join(Completion, Completion.id == Feedback.completion_id)
         return list((await session.execute(query.group_by(*([] if merged else [model]), bucket))).all())
@@ -79,9 +85,13 @@ async def metric_timeseries(
     async def rolled(hours: list[Any]) -> list[Any]:
         bucket = seconds_bucket(FeedbackHourly.hour, interval).label("bucket")
         model = (null() if merged else FeedbackHourly.model_key).label("model")
-        query = select(model, bucket, func.sum(FeedbackHourly.count).label("n"), func.sum(FeedbackHourly.total).label("total"),
-                       func.sum(FeedbackHourly.total_sq).label("total_sq")).where(
-            FeedbackHourly.use_case_id == use_case_id, FeedbackHourly.metric_id == metric_id, *hours)
+        query = select(
+            model,
+            bucket,
+            func.sum(FeedbackHourly.count).label("n"),
+            func.sum(FeedbackHourly.total).label("total"),
+            func.sum(FeedbackHourly.total_sq).label("total_sq"),
+        ).where(FeedbackHourly.use_case_id == use_case_id, FeedbackHourly.metric_id == metric_id, *hours)
         return list((await session.execute(query.group_by(*([] if merged else [model]), bucket))).all())
 
     rows = await gather(hourly_parts(since, until), raw, rolled, FeedbackHourly.hour)
@@ -100,7 +110,10 @@ async def metric_timeseries(
         acc[0] += int(row.n)
         acc[1] += float(row.total or 0.0)
         acc[2] += float(row.total_sq or 0.0)
-    return [_series(model_key, aggregation, starts, accs) for model_key, accs in sorted(sums.items(), key=lambda kv: kv[0] or "")]
+    return [
+        _series(model_key, aggregation, starts, accs)
+        for model_key, accs in sorted(sums.items(), key=lambda kv: kv[0] or "")
+    ]
 
 
 def _series(model: str | None, aggregation: str, starts: list[int], accs: list[list[float]]) -> Series:

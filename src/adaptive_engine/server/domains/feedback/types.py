@@ -77,15 +77,23 @@ class MetricWithContextType(MetricFields):
 
     @strawberry.field(description="Values of this key in the use case per time bucket (UTC), per model with byModel")
     async def timeseries(
-        self, info: Info, input: TimeseriesInput  # noqa: A002 - the official client's argument name
+        self,
+        info: Info,
+        input: TimeseriesInput,  # noqa: A002 - the official client's argument name
     ) -> list[TimeseriesType]:
         if self.use_case_id is None:
             raise InvalidInput("a time series needs the feedback key of a use case")
         check_timezone(input.timezone)
         since, until = input.timerange.bounds if input.timerange is not None else (None, None)
         series = await metric_timeseries(
-            info.context.session, use_case_id=self.use_case_id, metric_id=self.row.id, interval=input.interval.value,
-            since=since, until=until, by_model=input.by_model, aggregation=input.aggregation.value,
+            info.context.session,
+            use_case_id=self.use_case_id,
+            metric_id=self.row.id,
+            interval=input.interval.value,
+            since=since,
+            until=until,
+            by_model=input.by_model,
+            aggregation=input.aggregation.value,
         )
         return [TimeseriesType(series=s) for s in series]
 
@@ -128,7 +136,9 @@ class MetricType(MetricFields):
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
         loaders = info.context.loaders
-        return [MetricUseCaseType(row=u) for u in await loaders.readable(await loaders.load(USE_CASES_OF_KEY, self.row.id))]
+        return [
+            MetricUseCaseType(row=u) for u in await loaders.readable(await loaders.load(USE_CASES_OF_KEY, self.row.id))
+        ]
 
     @strawberry.field
     async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:

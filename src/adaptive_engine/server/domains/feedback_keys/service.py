@@ -58,7 +58,9 @@ async def register_key(
 
 async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: Any = None) -> Metric:
     """The key by id or key (through the logging path's ``LookupCache`` when given)."""
-    metric = await (lookups.metric(session, id_or_key) if lookups is not None else find_by_id_or_key(session, Metric, id_or_key))
+    metric = await (
+        lookups.metric(session, id_or_key) if lookups is not None else find_by_id_or_key(session, Metric, id_or_key)
+    )
     if metric is None:
         raise NotFound(f"feedback key '{id_or_key}' not found")
     return metric
@@ -111,8 +113,12 @@ async def feedback_flags(session: AsyncSession, metric_ids: Iterable[uuid.UUID])
     ids = set(metric_ids)
     if not ids:
         return {}
-    direct = set((await session.execute(select(Feedback.metric_id).where(Feedback.metric_id.in_(ids)).distinct())).scalars())
-    compared = set((await session.execute(select(Comparison.metric_id).where(Comparison.metric_id.in_(ids)).distinct())).scalars())
+    direct = set(
+        (await session.execute(select(Feedback.metric_id).where(Feedback.metric_id.in_(ids)).distinct())).scalars()
+    )
+    compared = set(
+        (await session.execute(select(Comparison.metric_id).where(Comparison.metric_id.in_(ids)).distinct())).scalars()
+    )
     return {m: (m in direct, m in compared) for m in ids}
 
 

@@ -102,9 +102,11 @@ async def for_grader(
     if found.grader_type == "PREBUILT" and config.get("criteria") in NEEDS_CONTEXT:
         return await _validate(store, dataset_row, _has_context)
     if found.grader_type == "REMOTE":
-        schema = (await session.execute(
-            select(RemoteEnv.metadata_schema).where(RemoteEnv.url == config.get("url"))
-        )).scalars().first()
+        schema = (
+            (await session.execute(select(RemoteEnv.metadata_schema).where(RemoteEnv.url == config.get("url"))))
+            .scalars()
+            .first()
+        )
         if schema:
             return await _validate(store, dataset_row, _metadata_check(schema))
     return Validation(True, f"grader '{found.key}' reads the prompt and the completion, which every row gives")

@@ -37,7 +37,9 @@ def validate_code(code: str | None) -> str:
         raise InvalidInput(f"the custom grader's code does not parse: line {exc.lineno}: {exc.msg}") from exc
     functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "grade"]
     if not functions:
-        raise InvalidInput("the custom grader's code must define a top-level function grade(messages, completion, metadata)")
+        raise InvalidInput(
+            "the custom grader's code must define a top-level function grade(messages, completion, metadata)"
+        )
     fn = functions[-1]
     if isinstance(fn, ast.AsyncFunctionDef):
         raise InvalidInput("grade() must be a plain function, not async")
@@ -55,26 +57,36 @@ class CustomResult:
     error: str | None = None
 
 
-async def run_custom(code: str, samples: list[dict[str, Any]], sandbox: Sandbox, *, per_sample_s: float = 5.0,
-                     memory_mb: int = 512) -> list[CustomResult]:
+async def run_custom(
+    code: str, samples: list[dict[str, Any]], sandbox: Sandbox, *, per_sample_s: float = 5.0, memory_mb: int = 512
+) -> list[CustomResult]:
     """Grades ``samples`` ({messages, completion, metadata}) with ``code`` in a sandboxed subprocess. A
     failure of the code on one sample is that sample's error; a failure of the process is every sample's
     error; SandboxUnavailable where user code cannot run here."""
     if not samples:
         return []
-    payload = json.dumps({"code": code, "samples": samples, "per_sample_s": per_sample_s,
-                          "memory_mb": memory_mb}).encode()
+    payload = json.dumps(
+        {"code": code, "samples": samples, "per_sample_s": per_sample_s, "memory_mb": memory_mb}
+    ).encode()
     budget = per_sample_s * (len(samples) + 1) + 10.0
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
         # An empty working folder, read-only; no network.
         launch = await sandbox.launch(
-            "running a custom grader", [sys.executable, "-I", "-c", RUNNER_SOURCE], cwd=Path(workdir),
-            env=user_env({"PYTHONIOENCODING": "utf-8"}), limits=GRADER_LIMITS, read_only=[Path(workdir)],
+            "running a custom grader",
+            [sys.executable, "-I", "-c", RUNNER_SOURCE],
+            cwd=Path(workdir),
+            env=user_env({"PYTHONIOENCODING": "utf-8"}),
+            limits=GRADER_LIMITS,
+            read_only=[Path(workdir)],
         )
         process = await asyncio.create_subprocess_exec(
             *launch.argv,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            cwd=launch.cwd, env=launch.env, start_new_session=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=launch.cwd,
+            env=launch.env,
+            start_new_session=True,
         )
         try:
             process.stdin.write(payload)  # type: ignore[union-attr]

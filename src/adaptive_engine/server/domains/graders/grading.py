@@ -75,18 +75,33 @@ async def spec_of(session: AsyncSession, grader: Grader) -> GraderSpec:
         if model is None:
             raise NotFound(f"grader '{grader.key}': its judge model is no longer in the registry")
         model_key = model.key
-    return GraderSpec(id=grader.id, key=grader.key, use_case_id=grader.use_case_id, grader_type=grader.grader_type,
-                      config=dict(grader.config), metric_id=grader.metric_id, metric_key=grader.metric.key,
-                      model_key=model_key)
+    return GraderSpec(
+        id=grader.id,
+        key=grader.key,
+        use_case_id=grader.use_case_id,
+        grader_type=grader.grader_type,
+        config=dict(grader.config),
+        metric_id=grader.metric_id,
+        metric_key=grader.metric.key,
+        model_key=model_key,
+    )
 
 
 class GradingService:
     """Runs graders. ``generator`` gives judges a chat model (see judges.TextGenerator); it is looked up
     when needed, so the service works before (and without) the inference layer for other graders."""
 
-    def __init__(self, generator_factory: Any = None, *, guard: OutboundGuard, sandbox: Sandbox | None = None,
-                 remote_timeout_s: float = remote.DEFAULT_TIMEOUT_S, custom_timeout_s: float = 5.0,
-                 judge_concurrency: int = 8, constrained: bool = True) -> None:
+    def __init__(
+        self,
+        generator_factory: Any = None,
+        *,
+        guard: OutboundGuard,
+        sandbox: Sandbox | None = None,
+        remote_timeout_s: float = remote.DEFAULT_TIMEOUT_S,
+        custom_timeout_s: float = 5.0,
+        judge_concurrency: int = 8,
+        constrained: bool = True,
+    ) -> None:
         # Where custom graders' code runs (None: custom graders are refused).
         self.sandbox = sandbox
         # () -> TextGenerator | None, asked at each use (the inference layer may start later).
@@ -117,14 +132,23 @@ class GradingService:
     async def _remote(self, spec: GraderSpec, samples: list[Sample]) -> list[Outcome]:
         requests = [(remote.turns_of(s.messages, s.completion), s.metadata) for s in samples]
         try:
-            async with remote.RewardServerClient(spec.config["url"], self.guard, timeout_s=self.remote_timeout_s) as client:
+            async with remote.RewardServerClient(
+                spec.config["url"], self.guard, timeout_s=self.remote_timeout_s
+            ) as client:
                 rewards = await client.batch_score(requests)
         except remote.RemoteFailure as failure:
             # Results are read by everyone on the use case: they get the generic reason, the log the cause.
             log.warning("remote grader %s failed: %s", spec.key, failure.detail)
             raise
-        return [Outcome(score=r.reward, reasoning=r.reasoning if r.error is None else None, error=r.error,
-                        extra={"metadata": r.metadata}) for r in rewards]
+        return [
+            Outcome(
+                score=r.reward,
+                reasoning=r.reasoning if r.error is None else None,
+                error=r.error,
+                extra={"metadata": r.metadata},
+            )
+            for r in rewards
+        ]
 
     async def _custom(self, spec: GraderSpec, samples: list[Sample]) -> list[Outcome]:
         code = spec.config.get("code")
@@ -154,16 +178,25 @@ class GradingService:
                 try:
                     if spec.grader_type == "PREBUILT":
                         result = await judges.run_prebuilt(
-                            generate, spec.model_key, judges.PrebuiltKey(spec.config["criteria"]),
-                            messages=sample.messages, completion=sample.completion or "",
-                            constrained=self.constrained)
+                            generate,
+                            spec.model_key,
+                            judges.PrebuiltKey(spec.config["criteria"]),
+                            messages=sample.messages,
+                            completion=sample.completion or "",
+                            constrained=self.constrained,
+                        )
                         return Outcome(score=result.score, reasoning=result.reasoning)
                     verdict = await judges.run_binary_judge(
-                        generate, spec.model_key, criteria=spec.config["criteria"],
-                        examples=spec.config.get("examples") or [], messages=sample.messages,
-                        completion=sample.completion or "", constrained=self.constrained,
+                        generate,
+                        spec.model_key,
+                        criteria=spec.config["criteria"],
+                        examples=spec.config.get("examples") or [],
+                        messages=sample.messages,
+                        completion=sample.completion or "",
+                        constrained=self.constrained,
                         system_template=spec.config.get("system_template"),
-                        user_template=spec.config.get("user_template"))
+                        user_template=spec.config.get("user_template"),
+                    )
                     return Outcome(score=verdict.score, reasoning=f"{verdict.verdict}: {verdict.reasoning}".strip())
                 except judges.JudgeParseError as exc:
                     return Outcome(error=str(exc))
@@ -192,16 +225,21 @@ async def check_completions(session: AsyncSession, spec: GraderSpec, samples: li
         ids.append(s.completion_id)
     if not ids:
         return
-    found = set((await session.execute(
-        select(Completion.id).where(Completion.id.in_(ids), Completion.use_case_id == spec.use_case_id)
-    )).scalars())
+    found = set(
+        (
+            await session.execute(
+                select(Completion.id).where(Completion.id.in_(ids), Completion.use_case_id == spec.use_case_id)
+            )
+        ).scalars()
+    )
     missing = [str(i) for i in ids if i not in found]
     if missing:
         raise NotFound(f"completion(s) not found in the grader's use case: {', '.join(missing[:5])}")
 
 
-async def record(session: AsyncSession, spec: GraderSpec, samples: list[Sample], outcomes: list[Outcome],
-                 origin: str) -> None:
+async def record(
+    session: AsyncSession, spec: GraderSpec, samples: list[Sample], outcomes: list[Outcome], origin: str
+) -> None:
     """Keep the verdicts on logged completions: a GradingResult each, and the score as metric feedback
     under the grader's key (a score the key cannot hold, e.g. 0.5 on a bool key, is recorded as an error)."""
     metric = await session.get(Metric, spec.metric_id)
@@ -216,29 +254,57 @@ async def record(session: AsyncSession, spec: GraderSpec, samples: list[Sample],
             except InvalidInput as exc:
                 error = exc.message
             else:
-                scores.append(Feedback(completion_id=sample.completion_id, metric_id=metric.id,
-                                       use_case_id=spec.use_case_id, value=value, reason=f"grader:{spec.key}"[:200],
-                                       details=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED],
-                                       user_ref=f"grader:{spec.key}"[:200]))
+                scores.append(
+                    Feedback(
+                        completion_id=sample.completion_id,
+                        metric_id=metric.id,
+                        use_case_id=spec.use_case_id,
+                        value=value,
+                        reason=f"grader:{spec.key}"[:200],
+                        details=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED],
+                        user_ref=f"grader:{spec.key}"[:200],
+                    )
+                )
                 session.add(scores[-1])
-        session.add(GradingResult(
-            grader_id=spec.id, completion_id=sample.completion_id, origin=origin, score=outcome.score,
-            reasoning=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED], error=error))
+        session.add(
+            GradingResult(
+                grader_id=spec.id,
+                completion_id=sample.completion_id,
+                origin=origin,
+                score=outcome.score,
+                reasoning=(outcome.reasoning or None) and outcome.reasoning[:MAX_REASONING_STORED],
+                error=error,
+            )
+        )
     await session.flush()
     # The scores are metric feedback: counted in the use case's time series like any other.
-    await rollups.add(session, {Feedback: [{c: getattr(f, c) for c in ("use_case_id", "metric_id", "completion_id",
-                                                                       "value", "created_at")} for f in scores]})
+    await rollups.add(
+        session,
+        {
+            Feedback: [
+                {c: getattr(f, c) for c in ("use_case_id", "metric_id", "completion_id", "value", "created_at")}
+                for f in scores
+            ]
+        },
+    )
 
 
-async def grade_samples(session: AsyncSession, caller: Any, grading_service: GradingService, use_case: str,
-                        grader_key: str, samples: list[Sample]) -> list[Outcome]:
+async def grade_samples(
+    session: AsyncSession,
+    caller: Any,
+    grading_service: GradingService,
+    use_case: str,
+    grader_key: str,
+    samples: list[Sample],
+) -> list[Outcome]:
     """Grade samples for a caller: checks access (feedback:write when results are written on completions),
     grades outside any transaction, then records the verdicts on completions (the caller commits)."""
     from adaptive_engine.server.domains.graders import service
 
     records = any(s.completion_id is not None for s in samples)
-    grader = await service.get_grader(session, caller, use_case, grader_key,
-                                      "feedback:write" if records else service.READ)
+    grader = await service.get_grader(
+        session, caller, use_case, grader_key, "feedback:write" if records else service.READ
+    )
     spec = await spec_of(session, grader)
     await check_completions(session, spec, samples)
     if spec.grader_type == "CUSTOM" and not spec.config.get("code"):

@@ -75,8 +75,12 @@ class JudgeExample:
 
 def _examples(raw: list[dict]) -> list[JudgeExample]:
     return [
-        JudgeExample(input=[JudgeExampleTurn(role=t["role"], content=t["content"]) for t in ex["input"]],
-                     output=ex["output"], pass_=ex["pass"], reasoning=ex.get("reasoning"))
+        JudgeExample(
+            input=[JudgeExampleTurn(role=t["role"], content=t["content"]) for t in ex["input"]],
+            output=ex["output"],
+            pass_=ex["pass"],
+            reasoning=ex.get("reasoning"),
+        )
         for ex in raw
     ]
 
@@ -131,7 +135,8 @@ class PrebuiltCriteriaType:
     name: str
     description: str
     feedback: MetricType | None = strawberry.field(
-        description="The metric its scores are logged under, once registered (by the first grader that uses it)")
+        description="The metric its scores are logged under, once registered (by the first grader that uses it)"
+    )
 
 
 @strawberry.type(name="DatasetValidationOutput")
@@ -206,8 +211,12 @@ class GraderType:
         if kind == "PREBUILT":
             return PrebuiltConfigOutput(config=cfg)
         if kind == "REMOTE":
-            return RemoteConfigOutput(url=cfg["url"], version=cfg.get("version") or "",
-                                      description=cfg.get("description") or "", name=cfg.get("name") or "")
+            return RemoteConfigOutput(
+                url=cfg["url"],
+                version=cfg.get("version") or "",
+                description=cfg.get("description") or "",
+                name=cfg.get("name") or "",
+            )
         return CustomConfigOutput(description=cfg.get("description"), has_code=bool(cfg.get("code")))
 
     @strawberry.field
@@ -404,7 +413,8 @@ class RemoteConfigInput:
 class CustomConfigInput:
     description: str | None = None
     code: str | None = strawberry.field(
-        default=None, description="Python source defining grade(messages, completion, metadata)")
+        default=None, description="Python source defining grade(messages, completion, metadata)"
+    )
 
 
 @strawberry.input(name="GraderConfigInput")
@@ -436,7 +446,8 @@ class GraderUpdateInput:
     grader_type: GraderTypeEnum | None = None
     grader_config: GraderConfigInput | None = None
     online_sample_rate: float | None = strawberry.field(
-        default=None, description="Share (0..1) of new live completions to grade automatically; 0 turns it off")
+        default=None, description="Share (0..1) of new live completions to grade automatically; 0 turns it off"
+    )
 
 
 @strawberry.input(name="RemoteEnvCreate")
@@ -474,8 +485,15 @@ class PrebuiltJudgeCreate:
 
 
 def _example_dicts(examples: list[JudgeExampleInput]) -> list[dict]:
-    return [{"input": [{"role": t.role, "content": t.content} for t in ex.input], "output": ex.output,
-             "pass": ex.pass_, "reasoning": ex.reasoning} for ex in examples]
+    return [
+        {
+            "input": [{"role": t.role, "content": t.content} for t in ex.input],
+            "output": ex.output,
+            "pass": ex.pass_,
+            "reasoning": ex.reasoning,
+        }
+        for ex in examples
+    ]
 
 
 def to_config(value: GraderConfigInput) -> GraderConfigIn:
@@ -483,9 +501,19 @@ def to_config(value: GraderConfigInput) -> GraderConfigIn:
     if value.judge is not None:
         j = value.judge
         judge = JudgeConfigIn(
-            model=j.model, criteria=j.criteria, system_template=j.system_template, user_template=j.user_template,
-            examples=[{"input": [{"role": t.role, "content": t.content} for t in ex.input], "output": ex.output,
-                       "pass": ex.pass_, "reasoning": ex.reasoning} for ex in j.examples],
+            model=j.model,
+            criteria=j.criteria,
+            system_template=j.system_template,
+            user_template=j.user_template,
+            examples=[
+                {
+                    "input": [{"role": t.role, "content": t.content} for t in ex.input],
+                    "output": ex.output,
+                    "pass": ex.pass_,
+                    "reasoning": ex.reasoning,
+                }
+                for ex in j.examples
+            ],
         )
     if value.prebuilt is not None:
         prebuilt = PrebuiltConfigIn(key=judges.PrebuiltKey(value.prebuilt.key).value, model=value.prebuilt.model)
@@ -502,8 +530,14 @@ def to_metric(value: MetricGetOrCreate | None) -> MetricRef | None:
     new = None
     if value.new is not None:
         n = value.new
-        new = MetricCreateIn(name=n.name, kind=n.kind.value, key=n.key, scoring_type=n.scoring_type.value,
-                             description=n.description, unit=n.unit)
+        new = MetricCreateIn(
+            name=n.name,
+            kind=n.kind.value,
+            key=n.key,
+            scoring_type=n.scoring_type.value,
+            description=n.description,
+            unit=n.unit,
+        )
     return MetricRef(existing=value.existing, new=new)
 
 
@@ -516,23 +550,32 @@ class GraderQuery:
     async def prebuilt_configs(self) -> list[PrebuiltConfigDefinitionType]:
         return [PrebuiltConfigDefinitionType.of(c) for c in judges.PREBUILT.values()]
 
-    @strawberry.field(extensions=[authenticated()], description="The prebuilt criteria, with their metric once registered")
+    @strawberry.field(
+        extensions=[authenticated()], description="The prebuilt criteria, with their metric once registered"
+    )
     async def prebuilt_criteria(self, info: Info[Context, None]) -> list[PrebuiltCriteriaType]:
         metrics = {m.key: m for m in await list_keys(info.context.session)}
         return [
-            PrebuiltCriteriaType(key=c.key, name=c.name, description=c.description,
-                                 feedback=MetricType(row=metrics[c.feedback_key]) if c.feedback_key in metrics else None)
+            PrebuiltCriteriaType(
+                key=c.key,
+                name=c.name,
+                description=c.description,
+                feedback=MetricType(row=metrics[c.feedback_key]) if c.feedback_key in metrics else None,
+            )
             for c in judges.PREBUILT.values()
         ]
 
-    @strawberry.field(extensions=[requires("use_case:read", use_case="usecase")],
-                      description="Whether every row of the dataset gives the grader what it reads: {valid, message}")
+    @strawberry.field(
+        extensions=[requires("use_case:read", use_case="usecase")],
+        description="Whether every row of the dataset gives the grader what it reads: {valid, message}",
+    )
     async def validate_data_schema_for_grader(
         self, info: Info[Context, None], grader: IdOrKey, dataset: IdOrKey, usecase: IdOrKey
     ) -> JSON:
         ctx = info.context
-        result = await compatibility.for_grader(ctx.session, ctx.principal, ctx.platform.file_store,
-                                                grader=grader, dataset=dataset, use_case=usecase)
+        result = await compatibility.for_grader(
+            ctx.session, ctx.principal, ctx.platform.file_store, grader=grader, dataset=dataset, use_case=usecase
+        )
         return {"valid": result.valid, "message": result.message}
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
@@ -546,8 +589,9 @@ class GraderQuery:
         return [GraderType(row=g) for g in await service.list_graders(ctx.session, ctx.principal, use_case)]
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
-    async def judge(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey,
-                    version: int | None = None) -> JudgeType:
+    async def judge(
+        self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey, version: int | None = None
+    ) -> JudgeType:
         ctx = info.context
         return JudgeType(row=await judges_registry.get_judge(ctx.session, ctx.principal, use_case, id, version))
 
@@ -570,35 +614,55 @@ class GraderQuery:
 
 @strawberry.type
 class GraderMutation:
-    @strawberry.mutation(extensions=[requires("use_case:read", use_case="usecase")],
-                         description="Whether every row's metadata fits the reward server's metadata schema")
+    @strawberry.mutation(
+        extensions=[requires("use_case:read", use_case="usecase")],
+        description="Whether every row's metadata fits the reward server's metadata schema",
+    )
     async def validate_dataset_schema(
         self, info: Info[Context, None], remote_env: IdOrKey, dataset: IdOrKey, usecase: IdOrKey
     ) -> DatasetValidationOutput:
         ctx = info.context
-        result = await compatibility.for_remote_env(ctx.session, ctx.principal, ctx.platform.file_store,
-                                                    remote_env=remote_env, dataset=dataset, use_case=usecase)
+        result = await compatibility.for_remote_env(
+            ctx.session,
+            ctx.principal,
+            ctx.platform.file_store,
+            remote_env=remote_env,
+            dataset=dataset,
+            use_case=usecase,
+        )
         return DatasetValidationOutput(valid=result.valid, message=result.message)
 
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
     async def create_grader(self, info: Info[Context, None], use_case: IdOrKey, input: GraderCreateInput) -> GraderType:
         ctx = info.context
         grader = await service.create_grader(
-            ctx.session, ctx.principal, use_case, name=input.name, key=input.key,
-            grader_type=input.grader_type.value, config=to_config(input.grader_config), metric=to_metric(input.metric),
+            ctx.session,
+            ctx.principal,
+            use_case,
+            name=input.name,
+            key=input.key,
+            grader_type=input.grader_type.value,
+            config=to_config(input.grader_config),
+            metric=to_metric(input.metric),
             guard=ctx.platform.outbound,
         )
         return GraderType(row=grader)
 
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
-    async def update_grader(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey,
-                            input: GraderUpdateInput) -> GraderType:
+    async def update_grader(
+        self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, input: GraderUpdateInput
+    ) -> GraderType:
         ctx = info.context
         grader = await service.update_grader(
-            ctx.session, ctx.principal, use_case, id, name=input.name,
+            ctx.session,
+            ctx.principal,
+            use_case,
+            id,
+            name=input.name,
             grader_type=input.grader_type.value if input.grader_type else None,
             config=to_config(input.grader_config) if input.grader_config else None,
-            online_rate=input.online_sample_rate, guard=ctx.platform.outbound,
+            online_rate=input.online_sample_rate,
+            guard=ctx.platform.outbound,
         )
         return GraderType(row=grader)
 
@@ -617,15 +681,23 @@ class GraderMutation:
     async def test_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvTest:
         result = await remote_envs.test_endpoint(info.context.principal, info.context.platform.outbound, input.url)
         if result.online and result.info is not None:
-            return RemoteEnvTestOnline(name=result.info.name, version=result.info.version,
-                                       description=result.info.description)
+            return RemoteEnvTestOnline(
+                name=result.info.name, version=result.info.version, description=result.info.description
+            )
         return RemoteEnvTestOffline(error=result.error or "offline")
 
     @strawberry.mutation(extensions=[requires("grader:write")])
     async def add_remote_env(self, info: Info[Context, None], input: RemoteEnvCreate) -> RemoteEnvType:
         ctx = info.context
-        env = await remote_envs.add_remote_env(ctx.session, ctx.principal, ctx.platform.outbound, url=input.url,
-                                               key=input.key, name=input.name, description=input.description)
+        env = await remote_envs.add_remote_env(
+            ctx.session,
+            ctx.principal,
+            ctx.platform.outbound,
+            url=input.url,
+            key=input.key,
+            name=input.name,
+            description=input.description,
+        )
         return RemoteEnvType(row=env)
 
     @strawberry.mutation(extensions=[requires("grader:write")])
@@ -638,26 +710,49 @@ class GraderMutation:
     async def create_judge(self, info: Info[Context, None], use_case: IdOrKey, input: JudgeCreate) -> JudgeType:
         ctx = info.context
         judge = await judges_registry.create_judge(
-            ctx.session, ctx.principal, use_case, key=input.key, name=input.name, criteria=input.criteria,
-            examples=_example_dicts(input.examples), model=input.model, metric=input.metric)
+            ctx.session,
+            ctx.principal,
+            use_case,
+            key=input.key,
+            name=input.name,
+            criteria=input.criteria,
+            examples=_example_dicts(input.examples),
+            model=input.model,
+            metric=input.metric,
+        )
         return JudgeType(row=judge)
 
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
-    async def create_prebuilt_judge(self, info: Info[Context, None], use_case: IdOrKey,
-                                    input: PrebuiltJudgeCreate) -> JudgeType:
+    async def create_prebuilt_judge(
+        self, info: Info[Context, None], use_case: IdOrKey, input: PrebuiltJudgeCreate
+    ) -> JudgeType:
         ctx = info.context
         judge = await judges_registry.create_prebuilt_judge(
-            ctx.session, ctx.principal, use_case, key=input.key, name=input.name, model=input.model,
-            prebuilt=judges.PrebuiltKey(input.prebuilt_criteria_key).value)
+            ctx.session,
+            ctx.principal,
+            use_case,
+            key=input.key,
+            name=input.name,
+            model=input.model,
+            prebuilt=judges.PrebuiltKey(input.prebuilt_criteria_key).value,
+        )
         return JudgeType(row=judge)
 
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])
-    async def update_judge(self, info: Info[Context, None], use_case: IdOrKey, key: str,
-                           input: JudgeUpdate) -> JudgeType:
+    async def update_judge(
+        self, info: Info[Context, None], use_case: IdOrKey, key: str, input: JudgeUpdate
+    ) -> JudgeType:
         ctx = info.context
         judge = await judges_registry.update_judge(
-            ctx.session, ctx.principal, use_case, key, name=input.name, criteria=input.criteria,
-            examples=_example_dicts(input.examples) if input.examples is not None else None, model=input.model)
+            ctx.session,
+            ctx.principal,
+            use_case,
+            key,
+            name=input.name,
+            criteria=input.criteria,
+            examples=_example_dicts(input.examples) if input.examples is not None else None,
+            model=input.model,
+        )
         return JudgeType(row=judge)
 
     @strawberry.mutation(extensions=[requires("grader:write", use_case="use_case")])

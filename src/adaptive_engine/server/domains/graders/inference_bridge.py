@@ -23,8 +23,9 @@ class ManagerGenerator:
         self.manager = manager
         self.sessionmaker = sessionmaker
 
-    async def __call__(self, model_key: str, messages: list[dict[str, str]], *, max_tokens: int,
-                       constraint: str | None = None) -> str:
+    async def __call__(
+        self, model_key: str, messages: list[dict[str, str]], *, max_tokens: int, constraint: str | None = None
+    ) -> str:
         from adaptive_engine.server.inference.backends import base
 
         async with self.sessionmaker() as session:
@@ -33,10 +34,12 @@ class ManagerGenerator:
                 raise NotFound(f"judge model '{model_key}' is not in the model registry")
             backend = await self.manager.backend_for(model)
         # Local backends decode under the constraint; external providers' answers are parsed leniently.
-        params = base.GenerationParams(max_tokens=max_tokens, temperature=0.0,
-                                       constraint=None if model.is_external else constraint)
-        request = base.GenerationRequest(messages=[base.ChatMessage(m["role"], m["content"]) for m in messages],
-                                         params=params)
+        params = base.GenerationParams(
+            max_tokens=max_tokens, temperature=0.0, constraint=None if model.is_external else constraint
+        )
+        request = base.GenerationRequest(
+            messages=[base.ChatMessage(m["role"], m["content"]) for m in messages], params=params
+        )
         try:
             result = await backend.generate(request)
         except base.UpstreamTimeout as exc:

@@ -19,9 +19,7 @@ from adaptive_engine.server.errors import InvalidInput
 
 MAX_REASONING_CHARS = 160
 # The output schema as a regex (used for constrained decoding): reasoning first, then the verdict.
-VERDICT_PATTERN = (
-    r'\{"reasoning": "[^"\\\n]{0,' + str(MAX_REASONING_CHARS) + r'}", "score": "(PASS|FAIL|NA)"\}'
-)
+VERDICT_PATTERN = r'\{"reasoning": "[^"\\\n]{0,' + str(MAX_REASONING_CHARS) + r'}", "score": "(PASS|FAIL|NA)"\}'
 OUTPUT_SCHEMA = '{\n  "reasoning": str,\n  "score": Literal["PASS", "FAIL", "NA"]\n}'
 VERDICT_SCORES = {"PASS": 1.0, "FAIL": 0.0, "NA": None}
 MAX_CRITERIA_CHARS = 20_000
@@ -32,8 +30,9 @@ class TextGenerator(Protocol):
     """What judges need from the inference layer: one chat completion from a registered model, greedy,
     optionally constrained to a regular expression."""
 
-    async def __call__(self, model_key: str, messages: list[dict[str, str]], *, max_tokens: int,
-                       constraint: str | None = None) -> str: ...
+    async def __call__(
+        self, model_key: str, messages: list[dict[str, str]], *, max_tokens: int, constraint: str | None = None
+    ) -> str: ...
 
 
 class JudgeParseError(Exception):
@@ -120,24 +119,32 @@ def _transcript(turns: list[dict[str, Any]]) -> str:
 def _split_last_user(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     for i in range(len(messages) - 1, -1, -1):
         if messages[i].get("role") == "user":
-            return messages[:i] + messages[i + 1:], str(messages[i].get("content", ""))
+            return messages[:i] + messages[i + 1 :], str(messages[i].get("content", ""))
     return list(messages), ""
 
 
-def render_judge_prompt(*, criteria: str, examples: list[dict[str, Any]], messages: list[dict[str, Any]],
-                        completion: str, system_template: str | None = None,
-                        user_template: str | None = None) -> list[dict[str, str]]:
+def render_judge_prompt(
+    *,
+    criteria: str,
+    examples: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    completion: str,
+    system_template: str | None = None,
+    user_template: str | None = None,
+) -> list[dict[str, str]]:
     """The chat messages sent to the judge model."""
     rendered_examples = []
     for ex in examples:
         ctx, question = _split_last_user(ex.get("input") or [])
         verdict = "PASS" if ex.get("pass") else "FAIL"
-        rendered_examples.append({
-            "context_str": _transcript(ctx),
-            "user_question": question,
-            "completion": ex.get("output", ""),
-            "output_json": json.dumps({"reasoning": ex.get("reasoning") or "", "score": verdict}),
-        })
+        rendered_examples.append(
+            {
+                "context_str": _transcript(ctx),
+                "user_question": question,
+                "completion": ex.get("output", ""),
+                "output_json": json.dumps({"reasoning": ex.get("reasoning") or "", "score": verdict}),
+            }
+        )
     context, question = _split_last_user(messages)
     values = {
         "criteria": criteria,
@@ -158,7 +165,8 @@ def render_judge_prompt(*, criteria: str, examples: list[dict[str, Any]], messag
 
 _SCORE_FIELD = re.compile(
     r'["\']?score["\']?\s*[:=]\s*["\']?\s*(PASS|FAIL|NA|N/A|true|false|1(?:\.0+)?(?![\d.])|0(?:\.0+)?(?![\d.]))',
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _BARE = re.compile(r"\b(PASS|FAIL|NA|N/A)\b")
 _REASONING_FIELD = re.compile(r'"reasoning"\s*:\s*"((?:[^"\\]|\\.)*)"', re.DOTALL)
 
@@ -179,7 +187,7 @@ def parse_verdict(text: str) -> Verdict:
     start, end = text.find("{"), text.rfind("}")
     if start != -1 and end > start:
         try:
-            obj = json.loads(text[start:end + 1])
+            obj = json.loads(text[start : end + 1])
         except ValueError:
             obj = None
         if isinstance(obj, dict):
@@ -200,14 +208,31 @@ def parse_verdict(text: str) -> Verdict:
 
 # --------------------------------------------------------------------------- running a binary judge
 
-async def run_binary_judge(generate: TextGenerator, model_key: str, *, criteria: str, examples: list[dict[str, Any]],
-                           messages: list[dict[str, Any]], completion: str, constrained: bool = True,
-                           system_template: str | None = None, user_template: str | None = None) -> Verdict:
-    prompt = render_judge_prompt(criteria=criteria, examples=examples, messages=messages, completion=completion,
-                                 system_template=system_template, user_template=user_template)
+
+async def run_binary_judge(
+    generate: TextGenerator,
+    model_key: str,
+    *,
+    criteria: str,
+    examples: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    completion: str,
+    constrained: bool = True,
+    system_template: str | None = None,
+    user_template: str | None = None,
+) -> Verdict:
+    prompt = render_judge_prompt(
+        criteria=criteria,
+        examples=examples,
+        messages=messages,
+        completion=completion,
+        system_template=system_template,
+        user_template=user_template,
+    )
     # Enough room for the longest reasoning the pattern allows (one token is at least one character).
-    text = await generate(model_key, prompt, max_tokens=MAX_REASONING_CHARS + 40,
-                          constraint=VERDICT_PATTERN if constrained else None)
+    text = await generate(
+        model_key, prompt, max_tokens=MAX_REASONING_CHARS + 40, constraint=VERDICT_PATTERN if constrained else None
+    )
     return parse_verdict(text)
 
 
@@ -230,14 +255,23 @@ class PrebuiltCriteria:
 
 PREBUILT: dict[PrebuiltKey, PrebuiltCriteria] = {
     PrebuiltKey.FAITHFULNESS: PrebuiltCriteria(
-        PrebuiltKey.FAITHFULNESS, "Faithfulness", "faithfulness",
-        "Share of the answer's statements that the context given to the model supports (0 to 1)."),
+        PrebuiltKey.FAITHFULNESS,
+        "Faithfulness",
+        "faithfulness",
+        "Share of the answer's statements that the context given to the model supports (0 to 1).",
+    ),
     PrebuiltKey.ANSWER_RELEVANCY: PrebuiltCriteria(
-        PrebuiltKey.ANSWER_RELEVANCY, "Answer relevancy", "answer_relevancy",
-        "Whether the answer addresses the user's question (1) or not (0)."),
+        PrebuiltKey.ANSWER_RELEVANCY,
+        "Answer relevancy",
+        "answer_relevancy",
+        "Whether the answer addresses the user's question (1) or not (0).",
+    ),
     PrebuiltKey.CONTEXT_RELEVANCY: PrebuiltCriteria(
-        PrebuiltKey.CONTEXT_RELEVANCY, "Context relevancy", "context_relevancy",
-        "Share of the context passages given to the model that are relevant to the question (0 to 1)."),
+        PrebuiltKey.CONTEXT_RELEVANCY,
+        "Context relevancy",
+        "context_relevancy",
+        "Share of the context passages given to the model that are relevant to the question (0 to 1).",
+    ),
 }
 
 MAX_UNITS = 8
@@ -264,18 +298,33 @@ class PrebuiltOutcome:
     reasoning: str
 
 
-async def run_prebuilt(generate: TextGenerator, model_key: str, key: PrebuiltKey, *, messages: list[dict[str, Any]],
-                       completion: str, constrained: bool = True) -> PrebuiltOutcome:
+async def run_prebuilt(
+    generate: TextGenerator,
+    model_key: str,
+    key: PrebuiltKey,
+    *,
+    messages: list[dict[str, Any]],
+    completion: str,
+    constrained: bool = True,
+) -> PrebuiltOutcome:
     context, question = _split_last_user(messages)
     context_text = _transcript(context)
 
     async def judge(criteria: str, answer: str, convo: list[dict[str, Any]]) -> Verdict:
-        return await run_binary_judge(generate, model_key, criteria=criteria, examples=[], messages=convo,
-                                      completion=answer, constrained=constrained)
+        return await run_binary_judge(
+            generate,
+            model_key,
+            criteria=criteria,
+            examples=[],
+            messages=convo,
+            completion=answer,
+            constrained=constrained,
+        )
 
     if key is PrebuiltKey.ANSWER_RELEVANCY:
-        v = await judge("The answer responds to the user's question directly and stays on its topic.",
-                        completion, messages)
+        v = await judge(
+            "The answer responds to the user's question directly and stays on its topic.", completion, messages
+        )
         return PrebuiltOutcome(v.score, f"{v.verdict}: {v.reasoning}")
 
     if key is PrebuiltKey.FAITHFULNESS:
@@ -286,8 +335,12 @@ async def run_prebuilt(generate: TextGenerator, model_key: str, key: PrebuiltKey
             return PrebuiltOutcome(None, "NA: the answer makes no statement")
         verdicts = []
         for statement in statements:
-            v = await judge("The answer is supported by the CONVERSATION SO FAR: everything it states is said "
-                            "or directly implied there, and nothing contradicts it.", statement, messages)
+            v = await judge(
+                "The answer is supported by the CONVERSATION SO FAR: everything it states is said "
+                "or directly implied there, and nothing contradicts it.",
+                statement,
+                messages,
+            )
             verdicts.append((statement, v))
         return _share(verdicts, "supported")
 
@@ -297,8 +350,11 @@ async def run_prebuilt(generate: TextGenerator, model_key: str, key: PrebuiltKey
         return PrebuiltOutcome(None, "NA: the model was given no context")
     verdicts = []
     for passage in passages:
-        v = await judge("The answer (a context passage) holds information useful to answer the question.",
-                        passage, [{"role": "user", "content": question}])
+        v = await judge(
+            "The answer (a context passage) holds information useful to answer the question.",
+            passage,
+            [{"role": "user", "content": question}],
+        )
         verdicts.append((passage, v))
     return _share(verdicts, "relevant")
 

@@ -37,9 +37,14 @@ def _criteria(value: str | None) -> str:
 
 
 async def _latest(session: AsyncSession, use_case: UseCase, key: str) -> Judge:
-    row = (await session.execute(
-        select(Judge).where(Judge.use_case_id == use_case.id, Judge.key == key).order_by(Judge.version.desc()).limit(1)
-    )).scalar_one_or_none()
+    row = (
+        await session.execute(
+            select(Judge)
+            .where(Judge.use_case_id == use_case.id, Judge.key == key)
+            .order_by(Judge.version.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"judge '{key}' not found in use case '{use_case.key}'")
     return row
@@ -56,26 +61,52 @@ async def _new_key(session: AsyncSession, use_case: UseCase, key: str | None, na
     return key
 
 
-async def create_judge(session: AsyncSession, principal: Principal, use_case: str, *, key: str | None, name: str,
-                       criteria: str, examples: list[dict[str, Any]], model: str, metric: str | None) -> Judge:
+async def create_judge(
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    *,
+    key: str | None,
+    name: str,
+    criteria: str,
+    examples: list[dict[str, Any]],
+    model: str,
+    metric: str | None,
+) -> Judge:
     uc = await get_use_case(session, principal, use_case, WRITE)
     key = await _new_key(session, uc, key, name)
     text = _criteria(criteria)
     clean = validate_examples(examples)
     model_row = await find_chat_model(session, model)
-    metric_row = await resolve_metric(session, uc, MetricRef(existing=metric) if metric else None,
-                                      default_key=key, default_name=name, default_kind="BOOL",
-                                      default_description=f"Written by judge '{key}'")
-    judge = Judge(use_case_id=uc.id, key=key, version=1, name=name, criteria=text, examples=clean,
-                  model_id=model_row.id, metric_id=metric_row.id, updated_at=utcnow())
+    metric_row = await resolve_metric(
+        session,
+        uc,
+        MetricRef(existing=metric) if metric else None,
+        default_key=key,
+        default_name=name,
+        default_kind="BOOL",
+        default_description=f"Written by judge '{key}'",
+    )
+    judge = Judge(
+        use_case_id=uc.id,
+        key=key,
+        version=1,
+        name=name,
+        criteria=text,
+        examples=clean,
+        model_id=model_row.id,
+        metric_id=metric_row.id,
+        updated_at=utcnow(),
+    )
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])
     return judge
 
 
-async def create_prebuilt_judge(session: AsyncSession, principal: Principal, use_case: str, *, key: str | None,
-                                name: str, model: str, prebuilt: str) -> Judge:
+async def create_prebuilt_judge(
+    session: AsyncSession, principal: Principal, use_case: str, *, key: str | None, name: str, model: str, prebuilt: str
+) -> Judge:
     uc = await get_use_case(session, principal, use_case, WRITE)
     key = await _new_key(session, uc, key, name)
     try:
@@ -83,18 +114,36 @@ async def create_prebuilt_judge(session: AsyncSession, principal: Principal, use
     except ValueError as exc:
         raise InvalidInput(f"unknown prebuilt criteria '{prebuilt}'") from exc
     model_row = await find_chat_model(session, model)
-    metric_row = await resolve_metric(session, uc, None, default_key=criteria.feedback_key, default_name=criteria.name,
-                                      default_kind="SCALAR", default_description=criteria.description)
-    judge = Judge(use_case_id=uc.id, key=key, version=1, name=name, criteria=None, prebuilt=criteria.key.value,
-                  examples=[], model_id=model_row.id, metric_id=metric_row.id, updated_at=utcnow())
+    metric_row = await resolve_metric(
+        session,
+        uc,
+        None,
+        default_key=criteria.feedback_key,
+        default_name=criteria.name,
+        default_kind="SCALAR",
+        default_description=criteria.description,
+    )
+    judge = Judge(
+        use_case_id=uc.id,
+        key=key,
+        version=1,
+        name=name,
+        criteria=None,
+        prebuilt=criteria.key.value,
+        examples=[],
+        model_id=model_row.id,
+        metric_id=metric_row.id,
+        updated_at=utcnow(),
+    )
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])
     return judge
 
 
-async def get_judge(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str,
-                    version: int | None = None) -> Judge:
+async def get_judge(
+    session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, version: int | None = None
+) -> Judge:
     uc = await get_use_case(session, principal, use_case, READ)
     as_uuid = parse_uuid(id_or_key)
     if as_uuid is not None:
@@ -103,8 +152,11 @@ async def get_judge(session: AsyncSession, principal: Principal, use_case: str, 
             return row
     if version is None:
         return await _latest(session, uc, str(id_or_key))
-    row = (await session.execute(select(Judge).where(
-        Judge.use_case_id == uc.id, Judge.key == str(id_or_key), Judge.version == version))).scalar_one_or_none()
+    row = (
+        await session.execute(
+            select(Judge).where(Judge.use_case_id == uc.id, Judge.key == str(id_or_key), Judge.version == version)
+        )
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"judge '{id_or_key}' version {version} not found in use case '{uc.key}'")
     return row
@@ -112,24 +164,46 @@ async def get_judge(session: AsyncSession, principal: Principal, use_case: str, 
 
 async def list_judges(session: AsyncSession, principal: Principal, use_case: str) -> list[Judge]:
     uc = await get_use_case(session, principal, use_case, READ)
-    newest = (select(Judge.key, func.max(Judge.version).label("v")).where(Judge.use_case_id == uc.id)
-              .group_by(Judge.key).subquery())
-    rows = await session.execute(select(Judge).join(newest, (Judge.key == newest.c.key) & (Judge.version == newest.c.v))
-                                 .where(Judge.use_case_id == uc.id).order_by(Judge.key))
+    newest = (
+        select(Judge.key, func.max(Judge.version).label("v"))
+        .where(Judge.use_case_id == uc.id)
+        .group_by(Judge.key)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Judge)
+        .join(newest, (Judge.key == newest.c.key) & (Judge.version == newest.c.v))
+        .where(Judge.use_case_id == uc.id)
+        .order_by(Judge.key)
+    )
     return list(rows.scalars())
 
 
 async def judge_versions(session: AsyncSession, principal: Principal, use_case: str, key: str) -> list[Judge]:
     uc = await get_use_case(session, principal, use_case, READ)
-    rows = list((await session.execute(select(Judge).where(Judge.use_case_id == uc.id, Judge.key == key)
-                                       .order_by(Judge.version.desc()))).scalars())
+    rows = list(
+        (
+            await session.execute(
+                select(Judge).where(Judge.use_case_id == uc.id, Judge.key == key).order_by(Judge.version.desc())
+            )
+        ).scalars()
+    )
     if not rows:
         raise NotFound(f"judge '{key}' not found in use case '{uc.key}'")
     return rows
 
 
-async def update_judge(session: AsyncSession, principal: Principal, use_case: str, key: str, *, name: str | None,
-                       criteria: str | None, examples: list[dict[str, Any]] | None, model: str | None) -> Judge:
+async def update_judge(
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    key: str,
+    *,
+    name: str | None,
+    criteria: str | None,
+    examples: list[dict[str, Any]] | None,
+    model: str | None,
+) -> Judge:
     uc = await get_use_case(session, principal, use_case, WRITE)
     current = await _latest(session, uc, key)
     if current.prebuilt and (criteria is not None or examples is not None):
@@ -137,11 +211,18 @@ async def update_judge(session: AsyncSession, principal: Principal, use_case: st
     if name is not None and not name.strip():
         raise InvalidInput("a judge's name must not be empty")
     model_id = (await find_chat_model(session, model)).id if model is not None else current.model_id
-    judge = Judge(use_case_id=uc.id, key=key, version=current.version + 1, name=name or current.name,
-                  criteria=_criteria(criteria) if criteria is not None else current.criteria,
-                  prebuilt=current.prebuilt,
-                  examples=validate_examples(examples) if examples is not None else list(current.examples or []),
-                  model_id=model_id, metric_id=current.metric_id, updated_at=utcnow())
+    judge = Judge(
+        use_case_id=uc.id,
+        key=key,
+        version=current.version + 1,
+        name=name or current.name,
+        criteria=_criteria(criteria) if criteria is not None else current.criteria,
+        prebuilt=current.prebuilt,
+        examples=validate_examples(examples) if examples is not None else list(current.examples or []),
+        model_id=model_id,
+        metric_id=current.metric_id,
+        updated_at=utcnow(),
+    )
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])

@@ -39,7 +39,9 @@ class OnlineGradingService(PeriodicService):
 
     name = "online-grading"
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], grading: GradingService, interval_s: float = 10.0) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], grading: GradingService, interval_s: float = 10.0
+    ) -> None:
         super().__init__(interval_s)
         self._sessionmaker = sessionmaker
         self._grading = grading
@@ -62,25 +64,38 @@ class OnlineGradingService(PeriodicService):
             grader = await session.get(Grader, grader_id)
             if grader is None or grader.online_rate <= 0:
                 return 0
-            query = (select(Completion)
-                     .where(Completion.use_case_id == grader.use_case_id, Completion.source == "LIVE",
-                            Completion.completion.is_not(None))
-                     .order_by(Completion.created_at, Completion.id).limit(BATCH))
+            query = (
+                select(Completion)
+                .where(
+                    Completion.use_case_id == grader.use_case_id,
+                    Completion.source == "LIVE",
+                    Completion.completion.is_not(None),
+                )
+                .order_by(Completion.created_at, Completion.id)
+                .limit(BATCH)
+            )
             if grader.online_cursor is not None:
                 query = query.where(Completion.created_at >= grader.online_cursor)
             rows = list((await session.execute(query)).scalars())
             if not rows:
                 return 0
-            done = set((await session.execute(select(GradingResult.completion_id).where(
-                GradingResult.grader_id == grader.id, GradingResult.completion_id.in_([c.id for c in rows])
-            ))).scalars())
+            done = set(
+                (
+                    await session.execute(
+                        select(GradingResult.completion_id).where(
+                            GradingResult.grader_id == grader.id, GradingResult.completion_id.in_([c.id for c in rows])
+                        )
+                    )
+                ).scalars()
+            )
             picked = [c for c in rows if c.id not in done and sampled(grader.id, c.id, grader.online_rate)]
             grader.online_cursor = rows[-1].created_at
             if grader.grader_type == "CUSTOM" and not grader.config.get("code"):
                 return 0
             spec = await grading.spec_of(session, grader)
-            samples = [Sample(messages=list(c.messages or []), completion=c.completion, completion_id=c.id)
-                       for c in picked]
+            samples = [
+                Sample(messages=list(c.messages or []), completion=c.completion, completion_id=c.id) for c in picked
+            ]
         if not samples:
             return 0
         outcomes = await self._grading.grade(spec, samples)

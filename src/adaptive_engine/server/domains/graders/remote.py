@@ -109,14 +109,25 @@ def _parse_reward(obj: Any) -> Reward:
 class RewardServerClient:
     """One reward server. Use as an async context manager (one HTTP connection pool)."""
 
-    def __init__(self, url: str, guard: OutboundGuard, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self,
+        url: str,
+        guard: OutboundGuard,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
         self.url = validate_url(url, guard)
         self.guard = guard
         self.timeout_s = timeout_s
         self.max_response_bytes = max_response_bytes
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(timeout_s), transport=guard.transport(),
-                                       follow_redirects=False, trust_env=False)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout_s),
+            transport=guard.transport(),
+            follow_redirects=False,
+            trust_env=False,
+        )
         self._schema: dict[str, Any] | None = None
         self._schema_loaded = False
 
@@ -140,7 +151,8 @@ class RewardServerClient:
                     size += len(chunk)
                     if size > self.max_response_bytes:
                         raise RemoteFailure(
-                            f"the reward server's answer to {path} is larger than {self.max_response_bytes} bytes")
+                            f"the reward server's answer to {path} is larger than {self.max_response_bytes} bytes"
+                        )
                     chunks.append(chunk)
                 raw = b"".join(chunks)
                 if response.status_code >= 400:
@@ -149,10 +161,13 @@ class RewardServerClient:
         except AddressRefused as refused:
             raise _refused(refused) from None
         except httpx.TimeoutException as exc:
-            raise RemoteFailure(f"the reward server at {self.url} did not answer {path} within {self.timeout_s:g}s",
-                                timed_out=True) from exc
+            raise RemoteFailure(
+                f"the reward server at {self.url} did not answer {path} within {self.timeout_s:g}s", timed_out=True
+            ) from exc
         except httpx.HTTPError as exc:
-            raise RemoteFailure(f"could not reach the reward server at {self.url}: {exc or type(exc).__name__}") from exc
+            raise RemoteFailure(
+                f"could not reach the reward server at {self.url}: {exc or type(exc).__name__}"
+            ) from exc
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -162,7 +177,9 @@ class RewardServerClient:
 
     async def info(self) -> ServerInfo:
         obj = await self._call("GET", "/info")
-        if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in ("name", "version", "description")):
+        if not isinstance(obj, dict) or not all(
+            isinstance(obj.get(k), str) for k in ("name", "version", "description")
+        ):
             raise RemoteFailure("the reward server's /info answer lacks string fields name, version and description")
         return ServerInfo(name=obj["name"], version=obj["version"], description=obj["description"])
 
@@ -217,14 +234,15 @@ class RewardServerClient:
                 results[i] = _parse_reward(response)
         return [r if r is not None else Reward(error="not scored") for r in results]
 
-    async def ws_score(self, requests: list[tuple[list[dict[str, str]], dict[str, Any] | None]],
-                       *, max_in_flight: int = 32) -> list[Reward]:
+    async def ws_score(
+        self, requests: list[tuple[list[dict[str, str]], dict[str, Any] | None]], *, max_in_flight: int = 32
+    ) -> list[Reward]:
         """Scores over the ``/ws`` websocket (one connection, many requests in flight, chunked answers)."""
         from websockets.asyncio.client import connect
         from websockets.exceptions import WebSocketException
 
         parts = urlsplit(self.url)
-        ws_url = ("wss" if parts.scheme == "https" else "ws") + self.url[len(parts.scheme):] + "/ws"
+        ws_url = ("wss" if parts.scheme == "https" else "ws") + self.url[len(parts.scheme) :] + "/ws"
         results: list[Reward] = [Reward(error="not scored")] * len(requests)
         pending: dict[int, asyncio.Future[Any]] = {}
         buffers: dict[int, tuple[int, list[str], int]] = {}
@@ -240,7 +258,9 @@ class RewardServerClient:
                     chunk = obj["chunk"]
                     size += len(chunk)
                     if size > self.max_response_bytes:
-                        raise RemoteFailure(f"a websocket answer of the reward server exceeds {self.max_response_bytes} bytes")
+                        raise RemoteFailure(
+                            f"a websocket answer of the reward server exceeds {self.max_response_bytes} bytes"
+                        )
                     chunks.append(chunk)
                     buffers[rid] = (total, chunks, size)
                 if rid in buffers and len(buffers[rid][1]) == buffers[rid][0]:
@@ -255,8 +275,15 @@ class RewardServerClient:
                 # from the environment, and websockets follows no redirect to another host with host= set.
                 port = parts.port or (443 if parts.scheme == "https" else 80)
                 address = (await self.guard.resolve(parts.hostname or "", port))[0]
-                async with connect(ws_url, open_timeout=self.timeout_s, max_size=self.max_response_bytes,
-                                   ping_interval=None, proxy=None, host=address, port=port) as ws:
+                async with connect(
+                    ws_url,
+                    open_timeout=self.timeout_s,
+                    max_size=self.max_response_bytes,
+                    ping_interval=None,
+                    proxy=None,
+                    host=address,
+                    port=port,
+                ) as ws:
                     read_task = asyncio.create_task(reader(ws))
                     gate = asyncio.Semaphore(max_in_flight)
 
@@ -283,7 +310,9 @@ class RewardServerClient:
         except AddressRefused as refused:
             raise _refused(refused) from None
         except TimeoutError as exc:
-            raise RemoteFailure(f"the reward server's websocket at {ws_url} did not answer in time", timed_out=True) from exc
+            raise RemoteFailure(
+                f"the reward server's websocket at {ws_url} did not answer in time", timed_out=True
+            ) from exc
         except (OSError, WebSocketException, ValueError, KeyError) as exc:
             raise RemoteFailure(f"websocket scoring at {ws_url} failed: {exc or type(exc).__name__}") from exc
         return results

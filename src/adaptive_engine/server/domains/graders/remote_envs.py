@@ -39,8 +39,16 @@ async def test_endpoint(principal: Principal, guard: OutboundGuard, url: str) ->
     return EndpointTest(online=True, info=info)
 
 
-async def add_remote_env(session: AsyncSession, principal: Principal, guard: OutboundGuard, *, url: str,
-                         key: str | None, name: str | None, description: str | None) -> RemoteEnv:
+async def add_remote_env(
+    session: AsyncSession,
+    principal: Principal,
+    guard: OutboundGuard,
+    *,
+    url: str,
+    key: str | None,
+    name: str | None,
+    description: str | None,
+) -> RemoteEnv:
     principal.require_global(PERMISSION)
     url = remote.validate_url(url, guard)
     try:
@@ -53,8 +61,15 @@ async def add_remote_env(session: AsyncSession, principal: Principal, guard: Out
     validate_key(key, "remote environment key")
     if (await session.execute(select(RemoteEnv.id).where(RemoteEnv.key == key))).first():
         raise AlreadyExists(f"remote environment '{key}' already exists")
-    env = RemoteEnv(key=key, name=name or info.name, url=url, description=description or info.description,
-                    version=info.version, status="ONLINE", metadata_schema=schema)
+    env = RemoteEnv(
+        key=key,
+        name=name or info.name,
+        url=url,
+        description=description or info.description,
+        version=info.version,
+        status="ONLINE",
+        metadata_schema=schema,
+    )
     session.add(env)
     await session.flush()
     return env

@@ -37,11 +37,20 @@ class GradeRequest(BaseModel):
 
 
 @router.post("/grade", dependencies=[route_requires("use_case:read", use_case=from_body("use_case"))])
-async def grade(body: GradeRequest, request: Request, session: AsyncSession = Depends(db_session),
-                caller: Principal = Depends(principal)) -> dict[str, Any]:
-    samples = validate_samples([Sample(messages=s.messages, completion=s.completion, metadata=s.metadata,
-                                       completion_id=s.completion_id) for s in body.samples])
-    results = await grading.grade_samples(session, caller, platform_of(request).grading, body.use_case, body.grader,
-                                          samples)
+async def grade(
+    body: GradeRequest,
+    request: Request,
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
+) -> dict[str, Any]:
+    samples = validate_samples(
+        [
+            Sample(messages=s.messages, completion=s.completion, metadata=s.metadata, completion_id=s.completion_id)
+            for s in body.samples
+        ]
+    )
+    results = await grading.grade_samples(
+        session, caller, platform_of(request).grading, body.use_case, body.grader, samples
+    )
     await session.commit()
     return {"results": [r.as_dict() for r in results]}

@@ -40,8 +40,9 @@ def _result(value):
     if isinstance(value, bool):
         value = 1.0 if value else 0.0
     if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        return {"error": "grade() must return a finite number, a bool, or a dict with a numeric 'score' (got %r)"
-                         % (value,)}
+        return {
+            "error": "grade() must return a finite number, a bool, or a dict with a numeric 'score' (got %r)" % (value,)
+        }
     if reasoning is not None and not isinstance(reasoning, str):
         reasoning = str(reasoning)
     return {"score": float(value), "reasoning": reasoning[:4000] if reasoning else None}

@@ -46,8 +46,16 @@ class GraderConfigIn:
     custom: CustomConfigIn | None = None
 
     def only(self) -> tuple[str, Any]:
-        given = [(t, v) for t, v in (("JUDGE", self.judge), ("PREBUILT", self.prebuilt), ("REMOTE", self.remote),
-                                      ("CUSTOM", self.custom)) if v is not None]
+        given = [
+            (t, v)
+            for t, v in (
+                ("JUDGE", self.judge),
+                ("PREBUILT", self.prebuilt),
+                ("REMOTE", self.remote),
+                ("CUSTOM", self.custom),
+            )
+            if v is not None
+        ]
         if len(given) != 1:
             raise InvalidInput("graderConfig must hold exactly one of judge, prebuilt, remote or custom")
         return given[0]
@@ -89,7 +97,9 @@ def validate_examples(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise InvalidInput(f"example {i}: 'input' must be a non-empty list of turns")
         for t in turns:
             if not isinstance(t, dict) or t.get("role") not in EXAMPLE_ROLES or not isinstance(t.get("content"), str):
-                raise InvalidInput(f"example {i}: every turn needs a role in {sorted(EXAMPLE_ROLES)} and a string content")
+                raise InvalidInput(
+                    f"example {i}: every turn needs a role in {sorted(EXAMPLE_ROLES)} and a string content"
+                )
         if not isinstance(ex.get("output"), str):
             raise InvalidInput(f"example {i}: 'output' must be a string")
         if not isinstance(ex.get("pass"), bool):
@@ -97,8 +107,14 @@ def validate_examples(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         reasoning = ex.get("reasoning")
         if reasoning is not None and not isinstance(reasoning, str):
             raise InvalidInput(f"example {i}: 'reasoning' must be a string")
-        clean.append({"input": [{"role": t["role"], "content": t["content"]} for t in turns],
-                      "output": ex["output"], "pass": ex["pass"], "reasoning": reasoning})
+        clean.append(
+            {
+                "input": [{"role": t["role"], "content": t["content"]} for t in turns],
+                "output": ex["output"],
+                "pass": ex["pass"],
+                "reasoning": reasoning,
+            }
+        )
     return clean
 
 

@@ -62,15 +62,18 @@ async def _grader_in(session: AsyncSession, use_case: UseCase, id_or_key: str) -
     return found
 
 
-async def get_grader(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str,
-                     permission: str = READ) -> Grader:
+async def get_grader(
+    session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, permission: str = READ
+) -> Grader:
     uc = await get_use_case(session, principal, use_case, permission)
     return await _grader_in(session, uc, id_or_key)
 
 
 async def list_graders(session: AsyncSession, principal: Principal, use_case: str) -> list[Grader]:
     uc = await get_use_case(session, principal, use_case, READ)
-    rows = await session.execute(select(Grader).where(Grader.use_case_id == uc.id).order_by(Grader.created_at, Grader.key))
+    rows = await session.execute(
+        select(Grader).where(Grader.use_case_id == uc.id).order_by(Grader.created_at, Grader.key)
+    )
     return list(rows.scalars())
 
 
@@ -88,8 +91,16 @@ async def find_chat_model(session: AsyncSession, id_or_key: str) -> Model:
 # --------------------------------------------------------------------------- feedback keys
 
 
-async def resolve_metric(session: AsyncSession, use_case: UseCase, ref: MetricRef | None, *, default_key: str,
-                         default_name: str, default_kind: str, default_description: str = "") -> Metric:
+async def resolve_metric(
+    session: AsyncSession,
+    use_case: UseCase,
+    ref: MetricRef | None,
+    *,
+    default_key: str,
+    default_name: str,
+    default_kind: str,
+    default_description: str = "",
+) -> Metric:
     """Get or create the feedback key a grader writes to, and link it to the use case."""
     if ref is not None and ref.existing and ref.new:
         raise InvalidInput("metric: give either 'existing' or 'new', not both")
@@ -103,17 +114,23 @@ async def resolve_metric(session: AsyncSession, use_case: UseCase, ref: MetricRe
             raise InvalidInput(f"metric scoringType must be one of {sorted(SCORING_TYPES)}")
         if (await session.execute(select(Metric.id).where(Metric.key == key))).first():
             raise AlreadyExists(f"feedback key '{key}' already exists: pass it as 'existing'")
-        metric = Metric(key=key, name=new.name, kind=new.kind, scoring_type=new.scoring_type,
-                        description=new.description or "")
+        metric = Metric(
+            key=key, name=new.name, kind=new.kind, scoring_type=new.scoring_type, description=new.description or ""
+        )
         session.add(metric)
         await session.flush()
     else:
-        key = (ref.existing if ref is not None and ref.existing else default_key)
+        key = ref.existing if ref is not None and ref.existing else default_key
         metric = await find_by_id_or_key(session, Metric, key)
         if metric is None:
             validate_key(key, "feedback key")
-            metric = Metric(key=key, name=default_name if key == default_key else key, kind=default_kind,
-                            scoring_type="HIGHER_IS_BETTER", description=default_description)
+            metric = Metric(
+                key=key,
+                name=default_name if key == default_key else key,
+                kind=default_kind,
+                scoring_type="HIGHER_IS_BETTER",
+                description=default_description,
+            )
             session.add(metric)
             await session.flush()
     linked = await session.get(UseCaseMetric, (use_case.id, metric.id))
@@ -126,8 +143,9 @@ async def resolve_metric(session: AsyncSession, use_case: UseCase, ref: MetricRe
 # --------------------------------------------------------------------------- configs
 
 
-async def build_config(session: AsyncSession, grader_type: str, config: GraderConfigIn, guard: OutboundGuard,
-                       admin: bool = False) -> dict[str, Any]:
+async def build_config(
+    session: AsyncSession, grader_type: str, config: GraderConfigIn, guard: OutboundGuard, admin: bool = False
+) -> dict[str, Any]:
     """The stored config of a grader, validated (and, for a remote grader, probed through the outbound guard;
     why a probe failed is told to admins only, see remote.RemoteFailure)."""
     given_type, value = config.only()
@@ -147,14 +165,20 @@ async def build_config(session: AsyncSession, grader_type: str, config: GraderCo
             judges.validate_template(system_template, "system template")
         if user_template:
             judges.validate_template(user_template, "user template")
-        return {"model_id": str(model.id), "criteria": criteria, "examples": examples,
-                "system_template": system_template, "user_template": user_template}
+        return {
+            "model_id": str(model.id),
+            "criteria": criteria,
+            "examples": examples,
+            "system_template": system_template,
+            "user_template": user_template,
+        }
     if given_type == "PREBUILT":
         try:
             key = judges.PrebuiltKey(value.key)
         except ValueError as exc:
-            raise InvalidInput(f"unknown prebuilt criteria '{value.key}': use one of "
-                               f"{[k.value for k in judges.PrebuiltKey]}") from exc
+            raise InvalidInput(
+                f"unknown prebuilt criteria '{value.key}': use one of {[k.value for k in judges.PrebuiltKey]}"
+            ) from exc
         model = await find_chat_model(session, value.model)
         return {"model_id": str(model.id), "criteria": key.value}
     if given_type == "REMOTE":
@@ -182,9 +206,18 @@ def _default_metric(grader_type: str, config: dict[str, Any], key: str, name: st
 # --------------------------------------------------------------------------- mutations
 
 
-async def create_grader(session: AsyncSession, principal: Principal, use_case: str, *, name: str, key: str | None,
-                        grader_type: str, config: GraderConfigIn, metric: MetricRef | None,
-                        guard: OutboundGuard) -> Grader:
+async def create_grader(
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    *,
+    name: str,
+    key: str | None,
+    grader_type: str,
+    config: GraderConfigIn,
+    metric: MetricRef | None,
+    guard: OutboundGuard,
+) -> Grader:
     uc = await get_use_case(session, principal, use_case, WRITE)
     if grader_type not in GRADER_TYPES:
         raise InvalidInput(f"graderType must be one of {list(GRADER_TYPES)}")
@@ -197,10 +230,24 @@ async def create_grader(session: AsyncSession, principal: Principal, use_case: s
         raise AlreadyExists(f"grader '{key}' already exists in use case '{uc.key}'")
     stored = await build_config(session, grader_type, config, guard, principal.is_admin)
     m_key, m_name, m_kind, m_description = _default_metric(grader_type, stored, key, name)
-    metric_row = await resolve_metric(session, uc, metric, default_key=m_key, default_name=m_name,
-                                      default_kind=m_kind, default_description=m_description)
-    grader = Grader(use_case_id=uc.id, key=key, name=name, grader_type=grader_type, config=stored,
-                    metric_id=metric_row.id, updated_at=utcnow())
+    metric_row = await resolve_metric(
+        session,
+        uc,
+        metric,
+        default_key=m_key,
+        default_name=m_name,
+        default_kind=m_kind,
+        default_description=m_description,
+    )
+    grader = Grader(
+        use_case_id=uc.id,
+        key=key,
+        name=name,
+        grader_type=grader_type,
+        config=stored,
+        metric_id=metric_row.id,
+        updated_at=utcnow(),
+    )
     session.add(grader)
     await session.flush()
     await session.refresh(grader, ["use_case", "metric"])
@@ -212,10 +259,18 @@ def _require_unlocked(grader: Grader, action: str) -> None:
         raise Conflict(f"grader '{grader.key}' is locked: unlock it before you {action} it")
 
 
-async def update_grader(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, *,
-                        name: str | None = None, grader_type: str | None = None,
-                        config: GraderConfigIn | None = None, online_rate: float | None = None,
-                        guard: OutboundGuard) -> Grader:
+async def update_grader(
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    id_or_key: str,
+    *,
+    name: str | None = None,
+    grader_type: str | None = None,
+    config: GraderConfigIn | None = None,
+    online_rate: float | None = None,
+    guard: OutboundGuard,
+) -> Grader:
     grader = await get_grader(session, principal, use_case, id_or_key, WRITE)
     _require_unlocked(grader, "change")
     if name is not None:
@@ -239,8 +294,9 @@ async def update_grader(session: AsyncSession, principal: Principal, use_case: s
     return grader
 
 
-async def lock_grader(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str,
-                      locked: bool) -> Grader:
+async def lock_grader(
+    session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, locked: bool
+) -> Grader:
     grader = await get_grader(session, principal, use_case, id_or_key, WRITE)
     if grader.locked != locked:
         grader.locked = locked

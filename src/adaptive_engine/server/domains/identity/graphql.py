@@ -18,8 +18,7 @@ from adaptive_engine.server.domains.identity.types import (
     UserType,
 )
 from adaptive_engine.server.graphql.context import Context
-from adaptive_engine.server.graphql.scalars import Timestamp
-from adaptive_engine.server.graphql.scalars import IdOrKey
+from adaptive_engine.server.graphql.scalars import IdOrKey, Timestamp
 
 
 @strawberry.input(name="UserCreateTeamWithRole")
@@ -67,7 +66,9 @@ class ApiKeyCreate:
     user: str | None = strawberry.field(default=None, description="Email or id; default: the caller")
     expires_at: Timestamp | None = strawberry.field(default=None, description="Refused on the data plane from then on")  # type: ignore[valid-type]
     allowed_models: list[str] | None = strawberry.field(default=None, description="Model keys it may call (null: any)")
-    use_cases: list[str] | None = strawberry.field(default=None, description="Use cases (ids or keys) it may call (null: any)")
+    use_cases: list[str] | None = strawberry.field(
+        default=None, description="Use cases (ids or keys) it may call (null: any)"
+    )
 
 
 @strawberry.type
@@ -142,9 +143,15 @@ class IdentityMutation:
     @strawberry.mutation(extensions=[authenticated()], description="Mint an API key (shown once)")
     async def create_api_key(self, info: Info[Context, None], input: ApiKeyCreate) -> CreatedApiKeyType:
         ctx = info.context
-        row, plain = await service.issue_api_key(ctx.session, ctx.principal, user=input.user, name=input.name,
-                                                 expires_at=input.expires_at, allowed_models=input.allowed_models,
-                                                 use_cases=input.use_cases)
+        row, plain = await service.issue_api_key(
+            ctx.session,
+            ctx.principal,
+            user=input.user,
+            name=input.name,
+            expires_at=input.expires_at,
+            allowed_models=input.allowed_models,
+            use_cases=input.use_cases,
+        )
         return CreatedApiKeyType(key=plain, api_key=ApiKeyType(row=row))
 
     @strawberry.mutation(extensions=[authenticated()], description="Revoke an API key: it stops working at once")

@@ -133,7 +133,9 @@ async def get_user(session: AsyncSession, value: str | uuid.UUID) -> User:
     as_id = parse_uuid(value)
     user = await session.get(User, as_id) if as_id else None
     if user is None:
-        user = (await session.execute(select(User).where(User.email == str(value).strip().lower()))).scalar_one_or_none()
+        user = (
+            await session.execute(select(User).where(User.email == str(value).strip().lower()))
+        ).scalar_one_or_none()
     if user is None:
         raise NotFound(f"user '{value}' not found")
     return user
@@ -320,8 +322,14 @@ async def list_api_keys(session: AsyncSession, principal: Principal, user: str |
 
 
 async def issue_api_key(
-    session: AsyncSession, principal: Principal, *, user: str | None = None, name: str = "",
-    expires_at: datetime | None = None, allowed_models: list[str] | None = None, use_cases: list[str] | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    user: str | None = None,
+    name: str = "",
+    expires_at: datetime | None = None,
+    allowed_models: list[str] | None = None,
+    use_cases: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Mint a key; optionally scoped (enforced on the data plane): an expiry, the model keys and the use
     cases it may call."""

@@ -66,10 +66,12 @@ class TeamWithRoleType:
 
 # The team memberships of each user, for all the users of a list at once.
 MEMBERSHIPS = children(
-    lambda ids: select(orm.TeamMember.user_id, orm.TeamMember)
-    .where(orm.TeamMember.user_id.in_(ids))
-    .order_by(orm.TeamMember.created_at)
-    .execution_options(populate_existing=True)
+    lambda ids: (
+        select(orm.TeamMember.user_id, orm.TeamMember)
+        .where(orm.TeamMember.user_id.in_(ids))
+        .order_by(orm.TeamMember.created_at)
+        .execution_options(populate_existing=True)
+    )
 )
 
 

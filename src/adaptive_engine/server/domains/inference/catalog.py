@@ -26,21 +26,44 @@ PERMISSION = "inference:run"
 
 
 def _entry(name: str, use_case: orm.UseCase, model: orm.Model) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": epoch(model.created_at) or 0, "owned_by": model.provider,
-            "use_case": use_case.key, "model": model.key, "kind": model.kind, "status": model.status}
+    return {
+        "id": name,
+        "object": "model",
+        "created": epoch(model.created_at) or 0,
+        "owned_by": model.provider,
+        "use_case": use_case.key,
+        "model": model.key,
+        "kind": model.kind,
+        "status": model.status,
+    }
 
 
 async def list_models(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
-    use_cases = (await session.execute(
-        select(orm.UseCase).where(principal.sees_use_case(orm.UseCase.id)).order_by(orm.UseCase.key)
-    )).scalars().all()
+    use_cases = (
+        (
+            await session.execute(
+                select(orm.UseCase).where(principal.sees_use_case(orm.UseCase.id)).order_by(orm.UseCase.key)
+            )
+        )
+        .scalars()
+        .all()
+    )
     granted = await principal.use_case_permissions_many(session, [uc.id for uc in use_cases])
     usable = {uc.id: uc for uc in use_cases if allows(granted[uc.id], PERMISSION)}
     seen_keys = {uc.key for uc in use_cases}
-    services = (await session.execute(
-        select(orm.ModelService).where(orm.ModelService.use_case_id.in_(list(usable)))
-        .order_by(orm.ModelService.created_at)
-    )).scalars().all() if usable else []
+    services = (
+        (
+            await session.execute(
+                select(orm.ModelService)
+                .where(orm.ModelService.use_case_id.in_(list(usable)))
+                .order_by(orm.ModelService.created_at)
+            )
+        )
+        .scalars()
+        .all()
+        if usable
+        else []
+    )
     by_use_case: dict[Any, list[orm.ModelService]] = defaultdict(list)
     by_model: dict[Any, list[orm.ModelService]] = defaultdict(list)
     for service in services:

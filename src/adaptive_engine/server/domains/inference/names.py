@@ -87,7 +87,9 @@ async def _bare_model(
         defaults = [(uc, a) for uc, a in usable if a.is_default]
         if len(defaults) != 1:
             candidates = ", ".join(f"'{uc.key}/{name}'" for uc, _ in usable)
-            raise InvalidInput(f"model '{name}' is attached to several use cases you can use; name one of {candidates}",
-                               details={"candidates": [f"{uc.key}/{name}" for uc, _ in usable]})
+            raise InvalidInput(
+                f"model '{name}' is attached to several use cases you can use; name one of {candidates}",
+                details={"candidates": [f"{uc.key}/{name}" for uc, _ in usable]},
+            )
         usable = defaults
     return Named(usable[0][0], model)

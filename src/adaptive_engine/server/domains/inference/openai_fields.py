@@ -31,8 +31,21 @@ GATEWAY_FIELDS = frozenset({"model", "session_id", "labels", "ab_campaign", "sto
 # Fields of the official Adaptive client that this server does not implement: refused rather than ignored.
 NOT_IMPLEMENTED = frozenset({"system_prompt_args", "tags", "use_tools", "max_ttft_ms", "serialized_python"})
 # What local models implement (besides GATEWAY_FIELDS).
-LOCAL_FIELDS = frozenset({"messages", "prompt", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n",
-                          "seed", "stop", "user", "metadata"})
+LOCAL_FIELDS = frozenset(
+    {
+        "messages",
+        "prompt",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "n",
+        "seed",
+        "stop",
+        "user",
+        "metadata",
+    }
+)
 LOCAL_MESSAGE_KEYS = frozenset({"role", "content"})
 TOOL_MESSAGE_KEYS = frozenset({"tool_calls", "tool_call_id"})  # local models whose template renders tools
 TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
@@ -96,8 +109,11 @@ def _tool_calls(calls: Any, where: str) -> None:
             raise _fail(f"{at} needs an 'id'", at)
         if call.get("type", "function") == "function":
             function = call.get("function")
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str) \
-                    or not isinstance(function.get("arguments"), str):
+            if (
+                not isinstance(function, dict)
+                or not isinstance(function.get("name"), str)
+                or not isinstance(function.get("arguments"), str)
+            ):
                 raise _fail(f"{at}.function needs a 'name' and 'arguments' (a JSON string)", at)
 
 
@@ -176,8 +192,10 @@ def check_tools(raw: dict[str, Any]) -> None:
                     raise _fail("tool_choice.function needs the 'name' of a tool", "tool_choice")
                 if name not in names:
                     known = ", ".join(f"'{n}'" for n in names) or "none"
-                    raise _fail(f"tool_choice names tool '{name}', which is not in tools (function tools: {known})",
-                                "tool_choice")
+                    raise _fail(
+                        f"tool_choice names tool '{name}', which is not in tools (function tools: {known})",
+                        "tool_choice",
+                    )
         else:
             raise _fail("tool_choice must be a string or an object", "tool_choice")
     parallel = raw.get("parallel_tool_calls")
@@ -195,14 +213,18 @@ def check_response_format(value: Any) -> None:
     if kind in ("text", "json_object"):
         return
     if kind != "json_schema":
-        raise _fail(f"response_format.type must be 'text', 'json_object' or 'json_schema' (got {kind!r})", "response_format")
+        raise _fail(
+            f"response_format.type must be 'text', 'json_object' or 'json_schema' (got {kind!r})", "response_format"
+        )
     spec = value.get("json_schema")
     if not isinstance(spec, dict):
         raise _fail("response_format.json_schema must be an object with a 'name' and a 'schema'", "response_format")
     name = spec.get("name")
     if not isinstance(name, str) or not NAME.match(name):
-        raise _fail(f"response_format.json_schema.name must be 1-64 letters, digits, '_' or '-' (got {name!r})",
-                    "response_format")
+        raise _fail(
+            f"response_format.json_schema.name must be 1-64 letters, digits, '_' or '-' (got {name!r})",
+            "response_format",
+        )
     if spec.get("schema") is not None:
         check_schema(spec["schema"], "response_format.json_schema.schema")
     if spec.get("strict") is not None and not isinstance(spec["strict"], bool):
@@ -251,8 +273,9 @@ def _no_tools(model_key: str) -> str:
     return f"model '{model_key}' cannot call tools: its chat template has no tool support"
 
 
-def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = False,
-                     template_takes_tools: bool = False) -> None:
+def refuse_for_local(
+    raw: dict[str, Any], model_key: str, structured: bool = False, template_takes_tools: bool = False
+) -> None:
     """A local model implements LOCAL_FIELDS and text messages (and ``response_format`` when ``structured``:
     it enforces a grammar): anything else is a 400 naming it."""
     for key, value in raw.items():
@@ -263,39 +286,54 @@ def refuse_for_local(raw: dict[str, Any], model_key: str, structured: bool = Fal
                 raise _fail(f"{_no_tools(model_key)}; remove '{key}'", key)
             choice = raw.get("tool_choice")
             if isinstance(choice, dict) and choice.get("type") != "function":
-                raise _fail(f"local model '{model_key}' takes a tool_choice of 'none', 'auto', 'required' or a "
-                            f"function (got type '{choice.get('type')}')", "tool_choice")
+                raise _fail(
+                    f"local model '{model_key}' takes a tool_choice of 'none', 'auto', 'required' or a "
+                    f"function (got type '{choice.get('type')}')",
+                    "tool_choice",
+                )
             for i, tool in enumerate(raw.get("tools") or []):
                 if tool.get("type") != "function":
-                    raise _fail(f"local model '{model_key}' calls function tools only: tools[{i}] is a "
-                                f"'{tool.get('type')}' tool", f"tools[{i}]")
+                    raise _fail(
+                        f"local model '{model_key}' calls function tools only: tools[{i}] is a "
+                        f"'{tool.get('type')}' tool",
+                        f"tools[{i}]",
+                    )
             continue
         if key == "response_format":
             if value.get("type") == "text" or structured:
                 continue
-            raise _fail(f"response_format '{value.get('type')}' on local models is not supported yet "
-                        f"(model '{model_key}')", key)
+            raise _fail(
+                f"response_format '{value.get('type')}' on local models is not supported yet (model '{model_key}')", key
+            )
         if key == "logprobs" and value is False:
             continue
         if key in ("logprobs", "top_logprobs"):
             if "messages" in raw:  # chat: computed by the local engine (check_logprobs validated them)
                 continue
-            raise _fail(f"{key} on /completions is not supported by local models (model '{model_key}'); "
-                        f"/chat/completions computes them", key)
+            raise _fail(
+                f"{key} on /completions is not supported by local models (model '{model_key}'); "
+                f"/chat/completions computes them",
+                key,
+            )
         raise _fail(f"'{key}' is not supported by local model '{model_key}'", key)
     for i, message in enumerate(raw.get("messages") or []):
         where = f"messages[{i}]"
         if (message.get("role") == "tool" or message.get("tool_calls") is not None) and not template_takes_tools:
             raise _fail(f"{_no_tools(model_key)}: {where} is a tool call or a tool result", where)
         for key, value in message.items():
-            if value is not None and key not in LOCAL_MESSAGE_KEYS and not (template_takes_tools and key in TOOL_MESSAGE_KEYS):
+            if (
+                value is not None
+                and key not in LOCAL_MESSAGE_KEYS
+                and not (template_takes_tools and key in TOOL_MESSAGE_KEYS)
+            ):
                 raise _fail(f"{where}.{key} is not supported by local model '{model_key}'", f"{where}.{key}")
         content = message.get("content")
         if isinstance(content, list):
             for part in content:
                 if part.get("type") != "text":
-                    raise _fail(f"model '{model_key}' takes text only: {where} has a '{part.get('type')}' content part",
-                                where)
+                    raise _fail(
+                        f"model '{model_key}' takes text only: {where} has a '{part.get('type')}' content part", where
+                    )
 
 
 def local_tool_use(raw: dict[str, Any]) -> ToolUse | None:

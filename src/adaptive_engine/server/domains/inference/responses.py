@@ -26,10 +26,22 @@ from adaptive_engine.server.inference.backends.base import GenerationResult, Str
 
 log = logging.getLogger(__name__)
 # Responses fields -> how they reach the chat request (None: handled by hand below).
-RENAMED = {"max_output_tokens": "max_completion_tokens", "temperature": "temperature", "top_p": "top_p",
-           "parallel_tool_calls": "parallel_tool_calls", "metadata": "metadata", "user": "user",
-           "service_tier": "service_tier", "store": "store", "stream": "stream", "model": "model",
-           "session_id": "session_id", "labels": "labels", "ab_campaign": "ab_campaign", "top_logprobs": "top_logprobs"}
+RENAMED = {
+    "max_output_tokens": "max_completion_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "parallel_tool_calls": "parallel_tool_calls",
+    "metadata": "metadata",
+    "user": "user",
+    "service_tier": "service_tier",
+    "store": "store",
+    "stream": "stream",
+    "model": "model",
+    "session_id": "session_id",
+    "labels": "labels",
+    "ab_campaign": "ab_campaign",
+    "top_logprobs": "top_logprobs",
+}
 BY_HAND = frozenset({"input", "instructions", "tools", "tool_choice", "text", "reasoning"})
 STATEFUL = frozenset({"previous_response_id", "conversation", "background"})
 
@@ -76,8 +88,11 @@ def _messages(raw: dict[str, Any]) -> list[dict[str, Any]]:
                 content = [_part(p, f"{where}.content[{j}]") for j, p in enumerate(content)]
             messages.append({"role": item.get("role"), "content": content})
         elif kind == "function_call":
-            call = {"id": item.get("call_id"), "type": "function",
-                    "function": {"name": item.get("name"), "arguments": item.get("arguments")}}
+            call = {
+                "id": item.get("call_id"),
+                "type": "function",
+                "function": {"name": item.get("name"), "arguments": item.get("arguments")},
+            }
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and last.get("tool_calls") and not last.get("content"):
                 last["tool_calls"].append(call)  # parallel calls: one assistant turn
@@ -150,46 +165,80 @@ def to_chat(raw: dict[str, Any]) -> dict[str, Any]:
 def _usage(usage: Usage) -> dict[str, Any]:
     cached = ((usage.raw or {}).get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = ((usage.raw or {}).get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens, "input_tokens_details": {"cached_tokens": cached},
-            "output_tokens_details": {"reasoning_tokens": reasoning}}
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+    }
 
 
 def _message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    )
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
 def _call_item(call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
     function = call.get("function") or {}
-    return {"type": "function_call", "id": f"fc_{call.get('id')}", "call_id": call.get("id"),
-            "name": function.get("name"), "arguments": function.get("arguments", ""), "status": status}
+    return {
+        "type": "function_call",
+        "id": f"fc_{call.get('id')}",
+        "call_id": call.get("id"),
+        "name": function.get("name"),
+        "arguments": function.get("arguments", ""),
+        "status": status,
+    }
 
 
-def response_object(head: dict[str, Any], text: str, calls: list[dict[str, Any]] | None, reason: str | None,
-                    usage: Usage | None, status: str = "completed") -> dict[str, Any]:
+def response_object(
+    head: dict[str, Any],
+    text: str,
+    calls: list[dict[str, Any]] | None,
+    reason: str | None,
+    usage: Usage | None,
+    status: str = "completed",
+) -> dict[str, Any]:
     output = []
     if text or not calls:
         output.append(_message_item(head["message_id"], text))
     output.extend(_call_item(c) for c in calls or [])
     incomplete = status == "completed" and reason == "length"
     out = {k: v for k, v in head.items() if k != "message_id"}
-    out.update({"status": "incomplete" if incomplete else status, "output": output,
-                "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
-                "usage": _usage(usage) if usage is not None else None})
+    out.update(
+        {
+            "status": "incomplete" if incomplete else status,
+            "output": output,
+            "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+            "usage": _usage(usage) if usage is not None else None,
+        }
+    )
     return out
 
 
 def head_of(call: Any, raw: dict[str, Any]) -> dict[str, Any]:
     completion_id = str(call.completion_ids[0])
-    return {"id": f"resp_{call.request_id.hex}", "object": "response", "created_at": call.created,
-            "model": call.target.label, "message_id": f"msg_{completion_id.replace('-', '')}", "error": None,
-            "instructions": raw.get("instructions"), "metadata": raw.get("metadata") or {},
-            "tools": raw.get("tools") or [], "tool_choice": raw.get("tool_choice") or "auto",
-            "parallel_tool_calls": raw.get("parallel_tool_calls", True) is not False,
-            "temperature": raw.get("temperature"), "top_p": raw.get("top_p"),
-            "max_output_tokens": raw.get("max_output_tokens"), "text": raw.get("text") or {"format": {"type": "text"}},
-            "completion_id": completion_id, "session_id": str(call.session_id)}
+    return {
+        "id": f"resp_{call.request_id.hex}",
+        "object": "response",
+        "created_at": call.created,
+        "model": call.target.label,
+        "message_id": f"msg_{completion_id.replace('-', '')}",
+        "error": None,
+        "instructions": raw.get("instructions"),
+        "metadata": raw.get("metadata") or {},
+        "tools": raw.get("tools") or [],
+        "tool_choice": raw.get("tool_choice") or "auto",
+        "parallel_tool_calls": raw.get("parallel_tool_calls", True) is not False,
+        "temperature": raw.get("temperature"),
+        "top_p": raw.get("top_p"),
+        "max_output_tokens": raw.get("max_output_tokens"),
+        "text": raw.get("text") or {"format": {"type": "text"}},
+        "completion_id": completion_id,
+        "session_id": str(call.session_id),
+    }
 
 
 def answer(call: Any, raw: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
@@ -210,8 +259,14 @@ class _Events:
         return f"event: {kind}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 
-async def stream(call: Any, raw: dict[str, Any], events: AsyncIterator[StreamEvent], first: StreamEvent | None,
-                 record: Callable[..., Any], error_message: Callable[[Exception], dict[str, Any]]) -> AsyncIterator[str]:
+async def stream(
+    call: Any,
+    raw: dict[str, Any],
+    events: AsyncIterator[StreamEvent],
+    first: StreamEvent | None,
+    record: Callable[..., Any],
+    error_message: Callable[[Exception], dict[str, Any]],
+) -> AsyncIterator[str]:
     """The Responses events of a chat stream: the message item opens with the first text, each function call
     with its first piece; everything closes (and the completion is recorded) when the stream ends."""
     emit = _Events()
@@ -234,13 +289,27 @@ async def stream(call: Any, raw: dict[str, Any], events: AsyncIterator[StreamEve
             if event.text:
                 if "message" not in opened:
                     opened["message"] = len(opened)
-                    yield emit("response.output_item.added", output_index=opened["message"],
-                               item=_message_item(item_id, "", status="in_progress"))
-                    yield emit("response.content_part.added", item_id=item_id, output_index=opened["message"],
-                               content_index=0, part={"type": "output_text", "text": "", "annotations": []})
+                    yield emit(
+                        "response.output_item.added",
+                        output_index=opened["message"],
+                        item=_message_item(item_id, "", status="in_progress"),
+                    )
+                    yield emit(
+                        "response.content_part.added",
+                        item_id=item_id,
+                        output_index=opened["message"],
+                        content_index=0,
+                        part={"type": "output_text", "text": "", "annotations": []},
+                    )
                 text += event.text
-                yield emit("response.output_text.delta", item_id=item_id, output_index=opened["message"],
-                           content_index=0, delta=event.text, logprobs=[])
+                yield emit(
+                    "response.output_text.delta",
+                    item_id=item_id,
+                    output_index=opened["message"],
+                    content_index=0,
+                    delta=event.text,
+                    logprobs=[],
+                )
             for piece in (event.delta or {}).get("tool_calls") or []:
                 before = len(calls)
                 openai_fields.merge_tool_call_deltas(calls, [piece])
@@ -248,23 +317,47 @@ async def stream(call: Any, raw: dict[str, Any], events: AsyncIterator[StreamEve
                 key = f"call{index}"
                 if key not in opened:
                     opened[key] = len(opened)
-                    yield emit("response.output_item.added", output_index=opened[key],
-                               item=_call_item({**calls[index], "function": {**calls[index]["function"], "arguments": ""}},
-                                               status="in_progress"))
+                    yield emit(
+                        "response.output_item.added",
+                        output_index=opened[key],
+                        item=_call_item(
+                            {**calls[index], "function": {**calls[index]["function"], "arguments": ""}},
+                            status="in_progress",
+                        ),
+                    )
                 arguments = (piece.get("function") or {}).get("arguments")
                 if arguments:
-                    yield emit("response.function_call_arguments.delta", item_id=f"fc_{calls[index]['id']}",
-                               output_index=opened[key], delta=arguments)
+                    yield emit(
+                        "response.function_call_arguments.delta",
+                        item_id=f"fc_{calls[index]['id']}",
+                        output_index=opened[key],
+                        delta=arguments,
+                    )
         if "message" in opened:
-            yield emit("response.output_text.done", item_id=item_id, output_index=opened["message"], content_index=0,
-                       text=text, logprobs=[])
-            yield emit("response.content_part.done", item_id=item_id, output_index=opened["message"], content_index=0,
-                       part={"type": "output_text", "text": text, "annotations": []})
+            yield emit(
+                "response.output_text.done",
+                item_id=item_id,
+                output_index=opened["message"],
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+            yield emit(
+                "response.content_part.done",
+                item_id=item_id,
+                output_index=opened["message"],
+                content_index=0,
+                part={"type": "output_text", "text": text, "annotations": []},
+            )
             yield emit("response.output_item.done", output_index=opened["message"], item=_message_item(item_id, text))
         for index, call in enumerate(calls):
             position = opened[f"call{index}"]
-            yield emit("response.function_call_arguments.done", item_id=f"fc_{call['id']}", output_index=position,
-                       arguments=call["function"]["arguments"])
+            yield emit(
+                "response.function_call_arguments.done",
+                item_id=f"fc_{call['id']}",
+                output_index=position,
+                arguments=call["function"]["arguments"],
+            )
             yield emit("response.output_item.done", output_index=position, item=_call_item(call))
         await record([text], [reason], usage, [calls or None])
         final = response_object(head, text, calls, reason, usage)

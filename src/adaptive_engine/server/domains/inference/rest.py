@@ -104,28 +104,41 @@ async def chat_completions(
         return await _stream_response(request, call, chat=True)
     result = await service.run(call)
     tool_calls = [(c.message or {}).get("tool_calls") for c in result.choices]
-    await service.record(request.app.state, call, [c.text for c in result.choices],
-                         [c.finish_reason for c in result.choices], result.usage, tool_calls)
+    await service.record(
+        request.app.state,
+        call,
+        [c.text for c in result.choices],
+        [c.finish_reason for c in result.choices],
+        result.usage,
+        tool_calls,
+    )
     choices = []
     for c in result.choices:
         completion_id = str(call.completion_ids[c.index])
         # A provider's message goes back as it came (tool_calls, refusal, annotations...), with our id on it.
         message = {"role": "assistant", "content": c.text} if c.message is None else {"role": "assistant", **c.message}
-        choice = {"index": c.index, "message": {**message, "id": completion_id}, "finish_reason": c.finish_reason,
-                  "completion_id": completion_id, "model": call.target.model_key}
+        choice = {
+            "index": c.index,
+            "message": {**message, "id": completion_id},
+            "finish_reason": c.finish_reason,
+            "completion_id": completion_id,
+            "model": call.target.model_key,
+        }
         if c.logprobs is not None:
             choice["logprobs"] = c.logprobs
         choices.append(choice)
-    return JSONResponse({
-        "id": str(call.request_id),
-        "object": "chat.completion",
-        "created": call.created,
-        "model": call.target.label,
-        "session_id": str(call.session_id),
-        "choices": choices,
-        "usage": service.usage_json(result.usage),
-        **result.extra,
-    })
+    return JSONResponse(
+        {
+            "id": str(call.request_id),
+            "object": "chat.completion",
+            "created": call.created,
+            "model": call.target.label,
+            "session_id": str(call.session_id),
+            "choices": choices,
+            "usage": service.usage_json(result.usage),
+            **result.extra,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- completions
@@ -144,33 +157,41 @@ async def completions(
         prompt = prompt[0]
     if not prompt:
         raise InvalidInput("prompt must not be empty")
-    call = await service.prepare_call(session, caller, request.app.state, body, raw, prompt=prompt,
-                                      named=_named(request))
+    call = await service.prepare_call(
+        session, caller, request.app.state, body, raw, prompt=prompt, named=_named(request)
+    )
     if body.stream:
         return await _stream_response(request, call, chat=False)
     result = await service.run(call)
-    await service.record(request.app.state, call, [c.text for c in result.choices],
-                         [c.finish_reason for c in result.choices], result.usage)
-    return JSONResponse({
-        "id": str(call.request_id),
-        "object": "text_completion",
-        "created": call.created,
-        "model": call.target.label,
-        "session_id": str(call.session_id),
-        "choices": [
-            {
-                "index": c.index,
-                "text": c.text,
-                "finish_reason": c.finish_reason,
-                "logprobs": c.logprobs,
-                "completion_id": str(call.completion_ids[c.index]),
-                "model": call.target.model_key,
-            }
-            for c in result.choices
-        ],
-        "usage": service.usage_json(result.usage),
-        **result.extra,
-    })
+    await service.record(
+        request.app.state,
+        call,
+        [c.text for c in result.choices],
+        [c.finish_reason for c in result.choices],
+        result.usage,
+    )
+    return JSONResponse(
+        {
+            "id": str(call.request_id),
+            "object": "text_completion",
+            "created": call.created,
+            "model": call.target.label,
+            "session_id": str(call.session_id),
+            "choices": [
+                {
+                    "index": c.index,
+                    "text": c.text,
+                    "finish_reason": c.finish_reason,
+                    "logprobs": c.logprobs,
+                    "completion_id": str(call.completion_ids[c.index]),
+                    "model": call.target.model_key,
+                }
+                for c in result.choices
+            ],
+            "usage": service.usage_json(result.usage),
+            **result.extra,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- streaming
@@ -185,8 +206,13 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
     except BaseException:
         await events.aclose()
         raise
-    head = {"id": str(call.request_id), "object": "chat.completion.chunk" if chat else "text_completion",
-            "created": call.created, "model": call.target.label, "session_id": str(call.session_id)}
+    head = {
+        "id": str(call.request_id),
+        "object": "chat.completion.chunk" if chat else "text_completion",
+        "created": call.created,
+        "model": call.target.label,
+        "session_id": str(call.session_id),
+    }
     n = call.request.params.n
     texts = [""] * n
     reasons: list[str | None] = [None] * n
@@ -201,13 +227,23 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
             piece = {"content": delta.text} if delta.delta is None else dict(delta.delta)
             if piece.get("content") is None and not piece.get("tool_calls"):
                 piece["content"] = delta.text
-            choice = {"index": delta.index, "delta": {"role": "assistant", **piece, "id": completion_id},
-                      "completion_id": completion_id, "finish_reason": delta.finish_reason}
+            choice = {
+                "index": delta.index,
+                "delta": {"role": "assistant", **piece, "id": completion_id},
+                "completion_id": completion_id,
+                "finish_reason": delta.finish_reason,
+            }
             if delta.logprobs is not None:
                 choice["logprobs"] = delta.logprobs
         else:
-            choice = {"index": delta.index, "text": delta.text, "completion_id": completion_id,
-                      "model": call.target.model_key, "finish_reason": delta.finish_reason, "logprobs": delta.logprobs}
+            choice = {
+                "index": delta.index,
+                "text": delta.text,
+                "completion_id": completion_id,
+                "model": call.target.model_key,
+                "finish_reason": delta.finish_reason,
+                "logprobs": delta.logprobs,
+            }
         return _sse({**head, "choices": [choice]})
 
     async def body() -> AsyncIterator[str]:
@@ -245,8 +281,9 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
         finally:
             await events.aclose()  # on a client disconnect this cancels the generation
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 # --------------------------------------------------------------------------- responses
@@ -263,8 +300,9 @@ async def create_response(
         body = ChatBody.model_validate(chat_raw)
     except ValidationError as exc:
         raise InvalidInput(describe_validation_errors(exc.errors())) from None
-    call = await service.prepare_call(session, caller, request.app.state, body, chat_raw, prompt=None,
-                                      named=_named(request))
+    call = await service.prepare_call(
+        session, caller, request.app.state, body, chat_raw, prompt=None, named=_named(request)
+    )
     state = request.app.state
 
     async def record(texts: list[str], reasons: list[str | None], usage: Usage, calls: list[Any]) -> None:
@@ -283,8 +321,11 @@ async def create_response(
     except BaseException:
         await events.aclose()
         raise
-    return StreamingResponse(responses.stream(call, raw, events, first, record, openai_envelope),
-                             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        responses.stream(call, raw, events, first, record, openai_envelope),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -302,10 +343,14 @@ async def embeddings(
     fmt = service.encoding_format(body.encoding_format)
     answer = await service.embed(session, caller, request.app.state, body, named=_named(request))
     tokens = answer.usage.prompt_tokens
-    return JSONResponse({
-        "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": service.encode_vector(v, fmt)}
-                 for i, v in enumerate(answer.vectors)],
-        "model": answer.target.label,
-        "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
-    })
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": service.encode_vector(v, fmt)}
+                for i, v in enumerate(answer.vectors)
+            ],
+            "model": answer.target.label,
+            "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
+        }
+    )

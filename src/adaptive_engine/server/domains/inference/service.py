@@ -28,15 +28,12 @@ from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
 from adaptive_engine.server.domains.models import prompt_templates
-from adaptive_engine.server.domains.use_cases.service import refuse_archived
 from adaptive_engine.server.domains.usage.limits import Admission
 from adaptive_engine.server.domains.usage.prices import Prices, cached_tokens
+from adaptive_engine.server.domains.use_cases.service import refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound, Unavailable
-from adaptive_engine.server.observability.metrics import Metrics
-from adaptive_engine.server.observability.tracing import LlmTracer
 from adaptive_engine.server.inference.backends.base import (
     Backend,
-    failure_kind,
     ChatMessage,
     GenerationParams,
     GenerationRequest,
@@ -45,7 +42,10 @@ from adaptive_engine.server.inference.backends.base import (
     UpstreamError,
     UpstreamTimeout,
     Usage,
+    failure_kind,
 )
+from adaptive_engine.server.observability.metrics import Metrics
+from adaptive_engine.server.observability.tracing import LlmTracer
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +147,7 @@ def check_params(body: Any) -> GenerationParams:
     stop = list(body.stop or [])
     if len(stop) > MAX_STOP or any(not isinstance(s, str) or not s for s in stop):
         raise InvalidInput(f"stop must be at most {MAX_STOP} non-empty strings")
-    return GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
-                            seed=body.seed)
+    return GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=body.seed)
 
 
 def check_user(value: str | None) -> None:
@@ -198,8 +197,13 @@ async def resolve_target(
     router = getattr(state, "ab_router", None)
     route = None
     if router is not None and kind == "chat":
-        route = await router.route(session, use_case.id, model_id=explicit.id if explicit else None,
-                                   session_id=session_id, ab_campaign=ab_campaign)
+        route = await router.route(
+            session,
+            use_case.id,
+            model_id=explicit.id if explicit else None,
+            session_id=session_id,
+            ab_campaign=ab_campaign,
+        )
     attached = await refs.attachments(session, use_case.id)
     if route is not None:
         model = await refs.model(session, route.model_id)
@@ -218,9 +222,19 @@ async def resolve_target(
         raise Unavailable(f"model '{model.key}' is not deployed in use case '{use_case.key}' (deploy it first)")
     if model.status != "ONLINE":
         reason = f": {model.error}" if model.status == "ERROR" and model.error else ""
-        raise Unavailable(f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})")
-    return Target(use_case.id, use_case.key, model.id, model.key, route.campaign_id if route else None, model.gateway,
-                  service.system_prompt_template_id, model.prices)
+        raise Unavailable(
+            f"model '{model.key}' of use case '{use_case.key}' is not online (status {model.status}{reason})"
+        )
+    return Target(
+        use_case.id,
+        use_case.key,
+        model.id,
+        model.key,
+        route.campaign_id if route else None,
+        model.gateway,
+        service.system_prompt_template_id,
+        model.prices,
+    )
 
 
 def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> Ref:
@@ -232,7 +246,9 @@ def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> 
         if len(embedders) == 1:
             return embedders[0]
         if embedders:
-            raise InvalidInput(f"use case '{use_case.key}' has several embedding models: name one as '<use_case>/<model>'")
+            raise InvalidInput(
+                f"use case '{use_case.key}' has several embedding models: name one as '<use_case>/<model>'"
+            )
         raise NotFound(f"use case '{use_case.key}' has no embedding model attached")
     raise NotFound(f"use case '{use_case.key}' has no default model: name one as '<use_case>/<model>'")
 
@@ -259,7 +275,13 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
 
 
 async def prepare_call(
-    session: AsyncSession, principal: Principal, state: Any, body: Any, raw: dict[str, Any], *, prompt: str | None,
+    session: AsyncSession,
+    principal: Principal,
+    state: Any,
+    body: Any,
+    raw: dict[str, Any],
+    *,
+    prompt: str | None,
     named: Named | None = None,
 ) -> Call:
     """Validate everything, find the target and its backend. Nothing runs yet. ``raw`` is the request's JSON
@@ -271,11 +293,21 @@ async def prepare_call(
     labels = {**openai_fields.check_metadata(raw.get("metadata")), **check_labels(body.labels)}
     messages = openai_fields.check_messages(raw.get("messages")) if prompt is None else None
     openai_fields.check(raw)
-    target = await resolve_target(session, principal, state, body.model, kind="chat", session_id=session_id,
-                                  ab_campaign=body.ab_campaign, named=named)
+    target = await resolve_target(
+        session,
+        principal,
+        state,
+        body.model,
+        kind="chat",
+        session_id=session_id,
+        ab_campaign=body.ab_campaign,
+        named=named,
+    )
     template_id = None
-    if messages is not None and target.system_prompt_template_id is not None and not any(
-        m.get("role") in ("system", "developer") for m in messages
+    if (
+        messages is not None
+        and target.system_prompt_template_id is not None
+        and not any(m.get("role") in ("system", "developer") for m in messages)
     ):
         system = await prompt_templates.for_request(session, target.system_prompt_template_id, labels)
         if system:
@@ -290,15 +322,22 @@ async def prepare_call(
         if backend.passthrough:
             upstream = openai_fields.upstream_body(raw)
         else:
-            openai_fields.refuse_for_local(raw, model_key, structured=backend.structured_output,
-                                           template_takes_tools=bool(getattr(backend, "template_takes_tools", False)))
+            openai_fields.refuse_for_local(
+                raw,
+                model_key,
+                structured=backend.structured_output,
+                template_takes_tools=bool(getattr(backend, "template_takes_tools", False)),
+            )
             local_params = replace(params, logprobs=openai_fields.local_logprobs(raw))
             tool_use = openai_fields.local_tool_use(raw)
             schema, shaped_by = openai_fields.output_schema(raw), "response_format"
             if tool_use is not None and tool_use.forced:
                 if schema is not None:
-                    raise InvalidInput(f"local model '{model_key}' cannot follow response_format and a forced tool "
-                                       f"call at once; drop one", details={"param": "response_format"})
+                    raise InvalidInput(
+                        f"local model '{model_key}' cannot follow response_format and a forced tool "
+                        f"call at once; drop one",
+                        details={"param": "response_format"},
+                    )
                 schema, shaped_by = tool_use.call_schema(), "tools"
             if schema is not None:  # enforced by constrained decoding
                 from adaptive_engine.server.inference.grammar import json_grammar  # the local extra's
@@ -306,13 +345,27 @@ async def prepare_call(
                 try:
                     local_params = replace(local_params, grammar=json_grammar(schema))
                 except ValueError as exc:
-                    raise InvalidInput(f"{shaped_by}: this schema cannot be enforced on local model "
-                                       f"'{model_key}': {exc}", details={"param": shaped_by}) from None
+                    raise InvalidInput(
+                        f"{shaped_by}: this schema cannot be enforced on local model '{model_key}': {exc}",
+                        details={"param": shaped_by},
+                    ) from None
         if messages is not None:
-            chat = [ChatMessage(m["role"], openai_fields.text_of(m.get("content")), tool_calls=m.get("tool_calls"),
-                                tool_call_id=m.get("tool_call_id")) for m in messages]
-            return GenerationRequest(messages=chat, params=local_params, user=body.user, upstream=upstream,
-                                     tool_use=None if backend.passthrough else openai_fields.local_tool_use(raw))
+            chat = [
+                ChatMessage(
+                    m["role"],
+                    openai_fields.text_of(m.get("content")),
+                    tool_calls=m.get("tool_calls"),
+                    tool_call_id=m.get("tool_call_id"),
+                )
+                for m in messages
+            ]
+            return GenerationRequest(
+                messages=chat,
+                params=local_params,
+                user=body.user,
+                upstream=upstream,
+                tool_use=None if backend.passthrough else openai_fields.local_tool_use(raw),
+            )
         return GenerationRequest(prompt=prompt, params=local_params, user=body.user, upstream=upstream)
 
     request = request_for(backend, target.model_key)
@@ -322,9 +375,22 @@ async def prepare_call(
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
     admission = await admit(state, principal, target)
-    return Call(target=target, backend=backend, request=request, stored_messages=stored, session_id=session_id,
-                labels=labels, store=body.store is not False, include_usage=include_usage, fallbacks=fallbacks,
-                state=state, system_prompt_template_id=template_id, api_key_id=principal.api_key_id, user_id=principal.user_id, admission=admission)
+    return Call(
+        target=target,
+        backend=backend,
+        request=request,
+        stored_messages=stored,
+        session_id=session_id,
+        labels=labels,
+        store=body.store is not False,
+        include_usage=include_usage,
+        fallbacks=fallbacks,
+        state=state,
+        system_prompt_template_id=template_id,
+        api_key_id=principal.api_key_id,
+        user_id=principal.user_id,
+        admission=admission,
+    )
 
 
 async def admit(state: Any, principal: Principal, target: Target) -> Admission | None:
@@ -343,7 +409,10 @@ async def release(call: Call) -> None:
 
 
 async def _fallbacks(
-    session: AsyncSession, state: Any, target: Target, backend: Backend,
+    session: AsyncSession,
+    state: Any,
+    target: Target,
+    backend: Backend,
     request_for: Callable[[Backend, str], GenerationRequest],
 ) -> list[Route]:
     """The routes of the primary's fallback models that can take this request now (online chat models; a
@@ -353,8 +422,9 @@ async def _fallbacks(
         model = await state.refs.model(session, key)
         if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
             continue
-        fallback = Target(target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway,
-                          prices=model.prices)
+        fallback = Target(
+            target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway, prices=model.prices
+        )
         try:
             other = await backend_of(session, state, fallback)
             routes.append(Route(fallback, other, request_for(other, model.key)))
@@ -396,12 +466,14 @@ def _failed(call: Call, route: Route, error: DomainError, routes: list[Route], i
     backend.failures += 1
     if backend.failures >= COOL_DOWN_FAILURES and backend.fallbacks:
         backend.cool_until = time.monotonic() + COOL_DOWN_S
-        log.warning("model %s failed %d times in a row: skipped for %g s", route.target.model_key,
-                    backend.failures, COOL_DOWN_S)
+        log.warning(
+            "model %s failed %d times in a row: skipped for %g s", route.target.model_key, backend.failures, COOL_DOWN_S
+        )
     if i + 1 == len(routes):
         return False
-    log.warning("model %s failed (%s); %s serves instead", route.target.model_key, error.message,
-                routes[i + 1].target.model_key)
+    log.warning(
+        "model %s failed (%s); %s serves instead", route.target.model_key, error.message, routes[i + 1].target.model_key
+    )
     if metrics is not None:
         metrics.fallbacks(route.target.model_key, routes[i + 1].target.model_key).inc()
     return True
@@ -507,8 +579,14 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
 def _count_failure(call: Call, error: Exception, span: Span | None = None) -> None:
     """A call no route could serve counts as an error in its use case's activity."""
     if call.state is not None:
-        record_failure(call.state, use_case_id=call.target.use_case_id, model_key=call.target.model_key, error=error,
-                       api_key_id=call.api_key_id, user_id=call.user_id)
+        record_failure(
+            call.state,
+            use_case_id=call.target.use_case_id,
+            model_key=call.target.model_key,
+            error=error,
+            api_key_id=call.api_key_id,
+            user_id=call.user_id,
+        )
     kind = failure_kind(error)
     if call.metrics is not None:
         call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
@@ -527,13 +605,26 @@ def _start_span(call: Call) -> Span | None:
     if tracer is None:
         return None
     target, request = call.target, call.request
-    return tracer.start("chat" if request.messages is not None else "text_completion", target.model_key,
-                        provider_of(call.backend), params=request.params, messages=call.stored_messages,
-                        use_case=target.use_case_key)
+    return tracer.start(
+        "chat" if request.messages is not None else "text_completion",
+        target.model_key,
+        provider_of(call.backend),
+        params=request.params,
+        messages=call.stored_messages,
+        use_case=target.use_case_key,
+    )
 
 
-def _observe(call: Call, usage: Usage, reasons: Sequence[str | None], span: Span | None,
-             texts: Sequence[str] | None, *, first_at: float | None = None, events: int = 0) -> None:
+def _observe(
+    call: Call,
+    usage: Usage,
+    reasons: Sequence[str | None],
+    span: Span | None,
+    texts: Sequence[str] | None,
+    *,
+    first_at: float | None = None,
+    events: int = 0,
+) -> None:
     """A served call's series (labelled by the model that served it) and its span's end."""
     metrics = call.metrics
     if metrics is not None:
@@ -550,9 +641,16 @@ def _observe(call: Call, usage: Usage, reasons: Sequence[str | None], span: Span
             if events > 1:
                 metrics.inter_token_latency(model, use_case).observe((now - first_at) / (events - 1))
     if span is not None and call.tracer is not None:
-        call.tracer.finish(span, response_model=call.target.model_key, response_id=str(call.request_id),
-                           input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
-                           finish_reasons=reasons, outputs=texts, streamed=first_at is not None)
+        call.tracer.finish(
+            span,
+            response_model=call.target.model_key,
+            response_id=str(call.request_id),
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            finish_reasons=reasons,
+            outputs=texts,
+            streamed=first_at is not None,
+        )
 
 
 # gen_ai.provider.name: the semantic conventions' names of the providers we call.
@@ -567,8 +665,14 @@ def provider_of(backend: Backend) -> str:
     return "vllm" if backend.passthrough else "local"
 
 
-async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence[str | None], usage: Usage,
-                 tool_calls: Sequence[list[dict[str, Any]] | None] | None = None) -> None:
+async def record(
+    state: Any,
+    call: Call,
+    texts: Sequence[str],
+    reasons: Sequence[str | None],
+    usage: Usage,
+    tool_calls: Sequence[list[dict[str, Any]] | None] | None = None,
+) -> None:
     """Store one completion per choice (unless the caller said store=False). The answer does not wait for
     the commit: the rows are queued on the group-commit writer, which keeps their order (feedback logged
     on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``).
@@ -612,8 +716,11 @@ async def record(state: Any, call: Call, texts: Sequence[str], reasons: Sequence
 
 def usage_json(usage: Usage) -> dict[str, Any]:
     """A provider's usage object as it came (token details included); ours for local models."""
-    ours = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens}
+    ours = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
     return {**usage.raw, **ours} if usage.raw else ours
 
 
@@ -627,8 +734,9 @@ class EmbeddingAnswer:
     usage: Usage
 
 
-async def embed(session: AsyncSession, principal: Principal, state: Any, body: Any,
-                named: Named | None = None) -> EmbeddingAnswer:
+async def embed(
+    session: AsyncSession, principal: Principal, state: Any, body: Any, named: Named | None = None
+) -> EmbeddingAnswer:
     inputs = [body.input] if isinstance(body.input, str) else list(body.input)
     if not inputs:
         raise InvalidInput("input must not be empty")
@@ -646,7 +754,11 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
     backend = await backend_of(session, state, target)
     await session.rollback()
     tracer: LlmTracer | None = getattr(state, "llm_tracer", None)
-    span = tracer.start("embeddings", target.model_key, provider_of(backend), use_case=target.use_case_key) if tracer else None
+    span = (
+        tracer.start("embeddings", target.model_key, provider_of(backend), use_case=target.use_case_key)
+        if tracer
+        else None
+    )
     admission = await admit(state, principal, target)
     limiter = getattr(state, "limits", None)
     try:
@@ -667,11 +779,21 @@ async def embed(session: AsyncSession, principal: Principal, state: Any, body: A
         tracer.finish(span, response_model=target.model_key, input_tokens=result.usage.prompt_tokens)
     # Embeddings are not stored as interactions: who asked (user, session) is logged with the request, as the
     # client's reference says.
-    log.info("embeddings served", extra={"use_case": target.use_case_key, "model": target.model_key,
-                                         "inputs": len(inputs), "prompt_tokens": result.usage.prompt_tokens,
-                                         "user": body.user, "session_id": str(session_id) if session_id else None})
+    log.info(
+        "embeddings served",
+        extra={
+            "use_case": target.use_case_key,
+            "model": target.model_key,
+            "inputs": len(inputs),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "user": body.user,
+            "session_id": str(session_id) if session_id else None,
+        },
+    )
     if body.dimensions is not None and result.vectors and body.dimensions != len(result.vectors[0]):
-        raise InvalidInput(f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}")
+        raise InvalidInput(
+            f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}"
+        )
     return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)
 
 

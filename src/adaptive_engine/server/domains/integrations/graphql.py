@@ -117,7 +117,9 @@ class GitHubConfig:
     repo: str | None
 
 
-ConnectionConfig = Annotated[SlackConfig | SmtpConfig | WebhookConfig | GitHubConfig, strawberry.union("ConnectionConfig")]
+ConnectionConfig = Annotated[
+    SlackConfig | SmtpConfig | WebhookConfig | GitHubConfig, strawberry.union("ConnectionConfig")
+]
 
 
 @strawberry.type(name="NotificationSubscription")
@@ -183,7 +185,9 @@ class IntegrationType:
     @strawberry.field
     def config(self) -> IntegrationConfigType:
         subs = [
-            SubscriptionType(topic_pattern=s["topic_pattern"], scope=DeliveryScope(s["scope"]), target_filter=s.get("target_filter"))
+            SubscriptionType(
+                topic_pattern=s["topic_pattern"], scope=DeliveryScope(s["scope"]), target_filter=s.get("target_filter")
+            )
             for s in self.row.subscriptions or []
         ]
         return IntegrationConfigType(
@@ -248,8 +252,15 @@ class DeliveryType:
 
     @strawberry.field(description="Every attempt so far, oldest first")
     def attempt_log(self) -> list[AttemptType]:
-        return [AttemptType(started_at=a["started_at"], duration_ms=a["duration_ms"], error=a.get("error"),
-                            retry_in_s=a.get("retry_in_s")) for a in self.row.attempt_log or []]
+        return [
+            AttemptType(
+                started_at=a["started_at"],
+                duration_ms=a["duration_ms"],
+                error=a.get("error"),
+                retry_in_s=a.get("retry_in_s"),
+            )
+            for a in self.row.attempt_log or []
+        ]
 
     @strawberry.field
     def message(self) -> JSON:
@@ -416,14 +427,19 @@ def _connection_input(provider: str | None, given: ConnectionConfigInput) -> dic
         raise service.InvalidInput("give exactly one connection: slack, smtp, webhook or gitHub")
     name, value = chosen[0]
     if provider is not None and _CONNECTION_KEYS[name] != providers.provider(provider).name:
-        raise service.InvalidInput(f"provider '{provider}' takes a {providers.provider(provider).name} connection, not {name}")
+        raise service.InvalidInput(
+            f"provider '{provider}' takes a {providers.provider(provider).name} connection, not {name}"
+        )
     return {k: v for k, v in vars(value).items()}
 
 
 def _subscriptions(settings: NotificationSettingsInput | None) -> list[dict] | None:
     if settings is None:
         return None
-    return [{"topic_pattern": s.topic_pattern, "scope": s.scope.value, "target_filter": s.target_filter} for s in settings.subscriptions]
+    return [
+        {"topic_pattern": s.topic_pattern, "scope": s.scope.value, "target_filter": s.target_filter}
+        for s in settings.subscriptions
+    ]
 
 
 def _payload(given: NotificationPayload) -> dict[str, Any]:
@@ -436,10 +452,16 @@ def _payload(given: NotificationPayload) -> dict[str, Any]:
 
     return {
         "jobUpdate": {
-            "jobId": str(job.job_id), "jobName": job.job_name, "jobStatus": job.job_status.value,
-            "jobProgress": job.job_progress, "jobStartedAt": stamp(job.job_started_at),
-            "jobEndedAt": stamp(job.job_ended_at), "useCaseId": str(job.use_case_id),
-            "jobInput": job.job_input, "jobOutputs": list(job.job_outputs or []), "jobError": job.job_error,
+            "jobId": str(job.job_id),
+            "jobName": job.job_name,
+            "jobStatus": job.job_status.value,
+            "jobProgress": job.job_progress,
+            "jobStartedAt": stamp(job.job_started_at),
+            "jobEndedAt": stamp(job.job_ended_at),
+            "useCaseId": str(job.use_case_id),
+            "jobInput": job.job_input,
+            "jobOutputs": list(job.job_outputs or []),
+            "jobError": job.job_error,
         }
     }
 
@@ -478,7 +500,10 @@ class IntegrationQuery:
         description="The delivery log, newest first, in cursor pages; status: only deliveries in these states",
     )
     async def notification_deliveries(
-        self, info: Info[Context, None], id: uuid.UUID, page: CursorPageInput | None = None,  # noqa: A002
+        self,
+        info: Info[Context, None],
+        id: uuid.UUID,
+        page: CursorPageInput | None = None,  # noqa: A002
         status: list[str] | None = None,
     ) -> DeliveryConnection:
         ctx = info.context
@@ -486,8 +511,9 @@ class IntegrationQuery:
         if page.offset:
             raise service.InvalidInput("offset paging is not supported for deliveries: use cursors (after / before)")
         found = await service.visible_integration(ctx.session, ctx.principal, id)
-        result, total = await service.deliveries(ctx.session, found, first=page.first, last=page.last,
-                                                 after=page.after, before=page.before, statuses=status)
+        result, total = await service.deliveries(
+            ctx.session, found, first=page.first, last=page.last, after=page.after, before=page.before, statuses=status
+        )
         return DeliveryConnection(
             total_count=total,
             page_info=PageInfo.of(result),
@@ -498,26 +524,41 @@ class IntegrationQuery:
 @strawberry.type
 class IntegrationMutation:
     @strawberry.mutation(extensions=[requires(MANAGE, team="team")])
-    async def create_integration(self, info: Info[Context, None], team: IdOrKey, input: CreateIntegrationInput) -> IntegrationType:
+    async def create_integration(
+        self, info: Info[Context, None], team: IdOrKey, input: CreateIntegrationInput
+    ) -> IntegrationType:
         ctx = info.context
         found = await service.find_by_id_or_key(ctx.session, service.Team, team)
         config = input.config
         connection = _connection_input(input.provider, config.connection)
         row = await service.create_integration(
-            ctx.session, ctx.principal, found, name=input.name, provider=input.provider, connection=connection,
+            ctx.session,
+            ctx.principal,
+            found,
+            name=input.name,
+            provider=input.provider,
+            connection=connection,
             subscriptions=_subscriptions(config.notification_settings),
             delivery_policy=config.delivery_policy.value if config.delivery_policy else None,
             guard=ctx.platform.outbound,
         )
-        return IntegrationType(row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection))
+        return IntegrationType(
+            row=row, revealed_secret=service.generated_secret(row.provider, connection, row.connection)
+        )
 
     @strawberry.mutation(extensions=[requires(MANAGE, team=integration_team)])
-    async def update_integration(self, info: Info[Context, None], id: uuid.UUID, input: UpdateIntegrationInput) -> IntegrationType:  # noqa: A002
+    async def update_integration(
+        self, info: Info[Context, None], id: uuid.UUID, input: UpdateIntegrationInput
+    ) -> IntegrationType:  # noqa: A002
         ctx = info.context
         found = await service.visible_integration(ctx.session, ctx.principal, id)
         config = input.config
         row = await service.update_integration(
-            ctx.session, ctx.principal, found, name=input.name, enabled=input.enabled,
+            ctx.session,
+            ctx.principal,
+            found,
+            name=input.name,
+            enabled=input.enabled,
             connection=_connection_input(found.provider, config.connection) if config and config.connection else None,
             subscriptions=_subscriptions(config.notification_settings) if config else None,
             delivery_policy=config.delivery_policy.value if config and config.delivery_policy else None,
@@ -538,18 +579,28 @@ class IntegrationMutation:
     @strawberry.mutation(extensions=[requires(MANAGE, team=integration_team)])
     async def delete_integration(self, info: Info[Context, None], id: uuid.UUID) -> bool:  # noqa: A002
         ctx = info.context
-        return await service.delete_integration(ctx.session, await service.visible_integration(ctx.session, ctx.principal, id))
+        return await service.delete_integration(
+            ctx.session, await service.visible_integration(ctx.session, ctx.principal, id)
+        )
 
     @strawberry.mutation(
         extensions=[requires(MANAGE, team="input.scope.team")],
         description="Send a test notification to the integrations subscribed to the topic in the scope; returns at "
         "once with the event id, and each integration's delivery log (notificationDeliveries) shows the outcome",
     )
-    async def test_notification(self, info: Info[Context, None], input: TestNotificationInput) -> TestNotificationResult:
+    async def test_notification(
+        self, info: Info[Context, None], input: TestNotificationInput
+    ) -> TestNotificationResult:
         ctx = info.context
         scope = await service.test_scope(
-            ctx.session, ctx.principal, users=input.scope.user, team=input.scope.team,
-            organization=input.scope.organization is not None, admin=input.scope.admin is not None,
+            ctx.session,
+            ctx.principal,
+            users=input.scope.user,
+            team=input.scope.team,
+            organization=input.scope.organization is not None,
+            admin=input.scope.admin is not None,
         )
-        event_id, message = await service.send_test_notification(ctx.platform.events, input.topic, scope, _payload(input.payload))
+        event_id, message = await service.send_test_notification(
+            ctx.platform.events, input.topic, scope, _payload(input.payload)
+        )
         return TestNotificationResult(event_id=event_id, message=message)

@@ -72,7 +72,9 @@ def validate_subscriptions(principal: Principal, provider: providers.Provider, s
     for sub in subscriptions:
         pattern = str(sub.get("topic_pattern") or "")
         if not TOPIC_PATTERN.match(pattern):
-            raise InvalidInput(f"topic pattern '{pattern}' is malformed: letters, digits, '.', '_', '-' and the globs * ? []")
+            raise InvalidInput(
+                f"topic pattern '{pattern}' is malformed: letters, digits, '.', '_', '-' and the globs * ? []"
+            )
         scope = str(sub.get("scope") or "")
         if scope not in ALL_SCOPES or scope not in provider.allowed_scopes:
             raise InvalidInput(f"scope '{scope}' is not allowed for provider '{provider.name}'")
@@ -101,45 +103,76 @@ def generated_secret(provider: str, given: dict[str, Any], stored: dict[str, Any
 
 
 async def create_integration(
-    session: AsyncSession, principal: Principal, team: Team, *, name: str, provider: str,
-    connection: dict[str, Any], subscriptions: list[dict] | None, delivery_policy: str | None,
+    session: AsyncSession,
+    principal: Principal,
+    team: Team,
+    *,
+    name: str,
+    provider: str,
+    connection: dict[str, Any],
+    subscriptions: list[dict] | None,
+    delivery_policy: str | None,
     guard: OutboundGuard,
 ) -> Integration:
     spec = providers.provider(provider)
     name = _name(name)
     stored = providers.validate_connection(spec.name, connection, guard=guard)
     subs = validate_subscriptions(principal, spec, subscriptions or [])
-    exists = await session.execute(select(Integration.id).where(Integration.team_id == team.id, Integration.name == name))
+    exists = await session.execute(
+        select(Integration.id).where(Integration.team_id == team.id, Integration.name == name)
+    )
     if exists.first():
         raise AlreadyExists(f"team '{team.key}' already has an integration named '{name}'")
-    row = Integration(team_id=team.id, name=name, provider=spec.name, connection=stored, subscriptions=subs,
-                      delivery_policy=_policy(delivery_policy), enabled=True)
+    row = Integration(
+        team_id=team.id,
+        name=name,
+        provider=spec.name,
+        connection=stored,
+        subscriptions=subs,
+        delivery_policy=_policy(delivery_policy),
+        enabled=True,
+    )
     session.add(row)
     await session.flush()
     return row
 
 
 async def list_integrations(session: AsyncSession, team: Team) -> list[Integration]:
-    rows = await session.execute(select(Integration).where(Integration.team_id == team.id).order_by(Integration.created_at))
+    rows = await session.execute(
+        select(Integration).where(Integration.team_id == team.id).order_by(Integration.created_at)
+    )
     return list(rows.scalars())
 
 
 async def update_integration(
-    session: AsyncSession, principal: Principal, integration: Integration, *, name: str | None = None,
-    enabled: bool | None = None, connection: dict[str, Any] | None = None, subscriptions: list[dict] | None = None,
-    delivery_policy: str | None = None, guard: OutboundGuard,
+    session: AsyncSession,
+    principal: Principal,
+    integration: Integration,
+    *,
+    name: str | None = None,
+    enabled: bool | None = None,
+    connection: dict[str, Any] | None = None,
+    subscriptions: list[dict] | None = None,
+    delivery_policy: str | None = None,
+    guard: OutboundGuard,
 ) -> Integration:
     spec = providers.provider(integration.provider)
     if name is not None:
         new_name = _name(name)
-        clash = await session.execute(select(Integration.id).where(
-            Integration.team_id == integration.team_id, Integration.name == new_name, Integration.id != integration.id))
+        clash = await session.execute(
+            select(Integration.id).where(
+                Integration.team_id == integration.team_id,
+                Integration.name == new_name,
+                Integration.id != integration.id,
+            )
+        )
         if clash.first():
             raise AlreadyExists(f"the team already has an integration named '{new_name}'")
         integration.name = new_name
     if connection is not None:
         integration.connection = providers.validate_connection(
-            spec.name, connection, previous=integration.connection, guard=guard)
+            spec.name, connection, previous=integration.connection, guard=guard
+        )
     if subscriptions is not None:
         integration.subscriptions = validate_subscriptions(principal, spec, subscriptions)
     if delivery_policy is not None:
@@ -171,8 +204,14 @@ DELIVERY_STATUSES = ("PENDING", "SENDING", "DELIVERED", "FAILED")
 
 
 async def deliveries(
-    session: AsyncSession, integration: Integration, *, first: int | None = None, last: int | None = None,
-    after: str | None = None, before: str | None = None, statuses: list[str] | None = None,
+    session: AsyncSession,
+    integration: Integration,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    statuses: list[str] | None = None,
 ) -> tuple[Page[NotificationDelivery], int]:
     """A page of the integration's delivery log, newest first, and how many deliveries match in all."""
     for status in statuses or []:
@@ -181,15 +220,29 @@ async def deliveries(
     condition = NotificationDelivery.integration_id == integration.id
     if statuses:
         condition = condition & NotificationDelivery.status.in_(statuses)
-    page = await paginate(session, select(NotificationDelivery).where(condition), NotificationDelivery,
-                          first=first, last=last, after=after, before=before)
-    total = (await session.execute(select(func.count()).select_from(NotificationDelivery).where(condition))).scalar_one()
+    page = await paginate(
+        session,
+        select(NotificationDelivery).where(condition),
+        NotificationDelivery,
+        first=first,
+        last=last,
+        after=after,
+        before=before,
+    )
+    total = (
+        await session.execute(select(func.count()).select_from(NotificationDelivery).where(condition))
+    ).scalar_one()
     return page, total
 
 
 async def test_scope(
-    session: AsyncSession, principal: Principal, *, users: list[Any] | None, team: str | None,
-    organization: bool, admin: bool,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    users: list[Any] | None,
+    team: str | None,
+    organization: bool,
+    admin: bool,
 ) -> EventScope:
     """The scope of a test notification; the caller may only address what they manage."""
     scope = EventScope(organization=organization, admin=admin)
@@ -214,7 +267,9 @@ async def test_scope(
     return scope
 
 
-async def send_test_notification(notifier: Notifier, topic: str, scope: EventScope, payload: dict[str, Any]) -> tuple[uuid.UUID, str]:
+async def send_test_notification(
+    notifier: Notifier, topic: str, scope: EventScope, payload: dict[str, Any]
+) -> tuple[uuid.UUID, str]:
     """Publish a test event and return at once: the sender delivers it in the background, and each
     integration's delivery log (notificationDeliveries) shows the outcome."""
     if not TOPIC.match(topic or ""):
@@ -223,5 +278,7 @@ async def send_test_notification(notifier: Notifier, topic: str, scope: EventSco
     count = await notifier.audience(event_id)
     if not count:
         return event_id, f"no enabled integration subscribes to '{topic}' in this scope"
-    return event_id, (f"queued for {count} integration(s): their delivery logs (notificationDeliveries) show the "
-                      f"outcome of event {event_id}")
+    return event_id, (
+        f"queued for {count} integration(s): their delivery logs (notificationDeliveries) show the "
+        f"outcome of event {event_id}"
+    )

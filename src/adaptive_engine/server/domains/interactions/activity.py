@@ -20,7 +20,15 @@ from adaptive_engine.server.errors import InvalidInput
 
 # Which traffic: a condition on a use_case_id column, and a model key (None: every model).
 Scope = Callable[[Any], Any]
-FIELDS = ("interactions", "prompt_tokens", "completion_tokens", "latency_count", "latency_sum_ms", "latency_max_ms", "errors")
+FIELDS = (
+    "interactions",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_count",
+    "latency_sum_ms",
+    "latency_max_ms",
+    "errors",
+)
 
 
 @dataclass
@@ -46,8 +54,15 @@ def check_range(since: datetime | None, until: datetime | None) -> datetime:
     return until
 
 
-async def _traffic(session: AsyncSession, scope: Scope, model_key: str | None, since: datetime | None, until: datetime,
-                   interval: str | None, by_model: bool) -> list[tuple[str | None, int, dict[str, float]]]:
+async def _traffic(
+    session: AsyncSession,
+    scope: Scope,
+    model_key: str | None,
+    since: datetime | None,
+    until: datetime,
+    interval: str | None,
+    by_model: bool,
+) -> list[tuple[str | None, int, dict[str, float]]]:
     """(model, bucket start, sums) rows; ``interval`` None: one bucket (0) for the whole range."""
     dialect = _dialect(session)
 
@@ -65,28 +80,42 @@ async def _traffic(session: AsyncSession, scope: Scope, model_key: str | None, s
         where = [scope(Completion.use_case_id), *span.conditions(Completion.created_at)]
         if model_key is not None:
             where.append(Completion.model_key == model_key)
-        query = select(model, bucket, func.count().label("interactions"),
-                       func.coalesce(func.sum(Completion.prompt_tokens), 0).label("prompt_tokens"),
-                       func.coalesce(func.sum(Completion.completion_tokens), 0).label("completion_tokens"),
-                       func.count(Completion.latency_ms).label("latency_count"),
-                       func.coalesce(func.sum(Completion.latency_ms), 0).label("latency_sum_ms"),
-                       func.coalesce(func.max(Completion.latency_ms), 0).label("latency_max_ms")).where(*where)
-        out = [(r.model, int(r.bucket), {**_numbers(r), "errors": 0}) for r in await session.execute(grouped(query, model, bucket))]
+        query = select(
+            model,
+            bucket,
+            func.count().label("interactions"),
+            func.coalesce(func.sum(Completion.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(Completion.completion_tokens), 0).label("completion_tokens"),
+            func.count(Completion.latency_ms).label("latency_count"),
+            func.coalesce(func.sum(Completion.latency_ms), 0).label("latency_sum_ms"),
+            func.coalesce(func.max(Completion.latency_ms), 0).label("latency_max_ms"),
+        ).where(*where)
+        out = [
+            (r.model, int(r.bucket), {**_numbers(r), "errors": 0})
+            for r in await session.execute(grouped(query, model, bucket))
+        ]
         model, bucket = keys(InferenceError.model_key, raw_bucket(InferenceError.created_at))
         where = [scope(InferenceError.use_case_id), *span.conditions(InferenceError.created_at)]
         if model_key is not None:
             where.append(InferenceError.model_key == model_key)
         query = select(model, bucket, func.count().label("errors")).where(*where)
-        out += [(r.model, int(r.bucket), {"errors": int(r.errors)}) for r in await session.execute(grouped(query, model, bucket))]
+        out += [
+            (r.model, int(r.bucket), {"errors": int(r.errors)})
+            for r in await session.execute(grouped(query, model, bucket))
+        ]
         return out
 
     async def rolled(hours: list[Any]) -> list[tuple[str | None, int, dict[str, float]]]:
-        model, bucket = keys(TrafficHourly.model_key, seconds_bucket(TrafficHourly.hour, interval) if interval else literal(0))
+        model, bucket = keys(
+            TrafficHourly.model_key, seconds_bucket(TrafficHourly.hour, interval) if interval else literal(0)
+        )
         where = [scope(TrafficHourly.use_case_id), *hours]
         if model_key is not None:
             where.append(TrafficHourly.model_key == model_key)
         sums = [func.sum(getattr(TrafficHourly, c)).label(c) for c in FIELDS if c != "latency_max_ms"]
-        query = select(model, bucket, *sums, func.max(TrafficHourly.latency_max_ms).label("latency_max_ms")).where(*where)
+        query = select(model, bucket, *sums, func.max(TrafficHourly.latency_max_ms).label("latency_max_ms")).where(
+            *where
+        )
         return [(r.model, int(r.bucket), _numbers(r)) for r in await session.execute(grouped(query, model, bucket))]
 
     return await gather(hourly_parts(since, until), raw, rolled, TrafficHourly.hour)
@@ -97,8 +126,9 @@ def _numbers(row: Any) -> dict[str, float]:
     return {name: float(row._mapping[name] or 0) for name in FIELDS if name in row._mapping}
 
 
-def _fold(rows: list[tuple[str | None, int, dict[str, float]]], index: dict[int, int], size: int,
-          interval: str) -> dict[str | None, list[dict[str, float]]]:
+def _fold(
+    rows: list[tuple[str | None, int, dict[str, float]]], index: dict[int, int], size: int, interval: str
+) -> dict[str | None, list[dict[str, float]]]:
     out: dict[str | None, list[dict[str, float]]] = {}
     for model, bucket, values in rows:
         start = calendar_start(bucket, interval)
@@ -111,8 +141,16 @@ def _fold(rows: list[tuple[str | None, int, dict[str, float]]], index: dict[int,
     return out
 
 
-async def activity_timeseries(session: AsyncSession, *, scope: Scope, interval: str, since: datetime | None,
-                              until: datetime | None, by_model: bool, model_key: str | None = None) -> list[ActivitySeries]:
+async def activity_timeseries(
+    session: AsyncSession,
+    *,
+    scope: Scope,
+    interval: str,
+    since: datetime | None,
+    until: datetime | None,
+    by_model: bool,
+    model_key: str | None = None,
+) -> list[ActivitySeries]:
     until = check_range(since, until)
     rows = await _traffic(session, scope, model_key, since, until, interval, by_model)
     if since is None:  # from the first bucket with traffic on
@@ -143,8 +181,9 @@ class Totals:
     errors: int
 
 
-async def totals(session: AsyncSession, *, scope: Scope, since: datetime, until: datetime,
-                 model_key: str | None = None) -> Totals:
+async def totals(
+    session: AsyncSession, *, scope: Scope, since: datetime, until: datetime, model_key: str | None = None
+) -> Totals:
     """Interactions, metric feedback and failed calls of a time window."""
     traffic = {name: 0.0 for name in FIELDS}
     for _, _, values in await _traffic(session, scope, model_key, since, until, None, by_model=False):
@@ -152,14 +191,21 @@ async def totals(session: AsyncSession, *, scope: Scope, since: datetime, until:
             traffic[name] += values.get(name) or 0
 
     async def raw(span: Span) -> list[int]:
-        query = select(func.count()).select_from(Feedback).where(scope(Feedback.use_case_id),
-                                                                 *span.conditions(Feedback.created_at))
+        query = (
+            select(func.count())
+            .select_from(Feedback)
+            .where(scope(Feedback.use_case_id), *span.conditions(Feedback.created_at))
+        )
         if model_key is not None:
-            query = query.join(Completion, Completion.id == Feedback.completion_id).where(Completion.model_key == model_key)
+            query = query.join(Completion, Completion.id == Feedback.completion_id).where(
+                Completion.model_key == model_key
+            )
         return [int((await session.execute(query)).scalar_one())]
 
     async def rolled(hours: list[Any]) -> list[int]:
-        query = select(func.coalesce(func.sum(FeedbackHourly.count), 0)).where(scope(FeedbackHourly.use_case_id), *hours)
+        query = select(func.coalesce(func.sum(FeedbackHourly.count), 0)).where(
+            scope(FeedbackHourly.use_case_id), *hours
+        )
         if model_key is not None:
             query = query.where(FeedbackHourly.model_key == model_key)
         return [int((await session.execute(query)).scalar_one())]

@@ -32,7 +32,8 @@ class InteractionOutput:
     per_second: float = strawberry.field(description="Interactions per second over the window")
     trend: float | None = strawberry.field(
         description="Change against the window of the same length just before, as a fraction (0.5: +50%); "
-                    "null when that window had none")
+        "null when that window had none"
+    )
 
 
 @strawberry.type(name="ActivityOutput")
@@ -52,8 +53,9 @@ def _trend(now: int, before: int) -> float | None:
     return (now - before) / before if before else None
 
 
-async def resolve_activity(session: AsyncSession, scope: activity.Scope, timerange: TimeRange | None,
-                           model_key: str | None = None) -> ActivityType:
+async def resolve_activity(
+    session: AsyncSession, scope: activity.Scope, timerange: TimeRange | None, model_key: str | None = None
+) -> ActivityType:
     if timerange is not None:
         since, until = timerange.bounds
     else:
@@ -65,8 +67,11 @@ async def resolve_activity(session: AsyncSession, scope: activity.Scope, timeran
     before = await activity.totals(session, scope=scope, since=prev_since, until=prev_until, model_key=model_key)
     seconds = max((until - since).total_seconds(), 1.0)
     return ActivityType(
-        interactions=InteractionOutput(value=now.interactions, per_second=now.interactions / seconds,
-                                       trend=_trend(now.interactions, before.interactions)),
+        interactions=InteractionOutput(
+            value=now.interactions,
+            per_second=now.interactions / seconds,
+            trend=_trend(now.interactions, before.interactions),
+        ),
         feedbacks=ActivityOutput(value=now.feedbacks, trend=_trend(now.feedbacks, before.feedbacks)),
         errors=ActivityOutput(value=now.errors, trend=_trend(now.errors, before.errors)),
     )
@@ -80,13 +85,18 @@ class ActivityTimeseriesInput:
     by_model: bool = False
 
 
-@strawberry.type(name="ActivityTimeseries", description="Traffic per time bucket (epoch seconds of each bucket's "
-                 "start): interactions, tokens, latency and failed calls")
+@strawberry.type(
+    name="ActivityTimeseries",
+    description="Traffic per time bucket (epoch seconds of each bucket's "
+    "start): interactions, tokens, latency and failed calls",
+)
 class ActivityTimeseriesType:
     series: strawberry.Private[activity.ActivitySeries]
 
     @strawberry.field
-    async def model(self, info: Info) -> Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None:
+    async def model(
+        self, info: Info
+    ) -> Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None:
         from adaptive_engine.server.domains.models.types import ModelType
 
         if self.series.model is None:
@@ -127,10 +137,21 @@ class ActivityTimeseriesType:
         return self.series.errors
 
 
-async def resolve_timeseries(session: AsyncSession, scope: activity.Scope, input: ActivityTimeseriesInput,  # noqa: A002
-                             model_key: str | None = None) -> list[ActivityTimeseriesType]:
+async def resolve_timeseries(
+    session: AsyncSession,
+    scope: activity.Scope,
+    input: ActivityTimeseriesInput,  # noqa: A002
+    model_key: str | None = None,
+) -> list[ActivityTimeseriesType]:
     check_timezone(input.timezone)
     since, until = input.timerange.bounds if input.timerange is not None else (None, None)
-    series = await activity.activity_timeseries(session, scope=scope, interval=input.interval.value, since=since,
-                                                until=until, by_model=input.by_model, model_key=model_key)
+    series = await activity.activity_timeseries(
+        session,
+        scope=scope,
+        interval=input.interval.value,
+        since=since,
+        until=until,
+        by_model=input.by_model,
+        model_key=model_key,
+    )
     return [ActivityTimeseriesType(series=s) for s in series]

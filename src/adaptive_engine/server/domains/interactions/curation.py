@@ -22,8 +22,9 @@ MAX_LABEL_CHARS = 200
 MAX_TURNS = 200
 
 
-async def _completion(session: AsyncSession, principal: Principal, completion_id: uuid.UUID, permission: str,
-                      *, for_update: bool = False) -> orm.Completion:
+async def _completion(
+    session: AsyncSession, principal: Principal, completion_id: uuid.UUID, permission: str, *, for_update: bool = False
+) -> orm.Completion:
     query = select(orm.Completion).where(orm.Completion.id == completion_id)
     if for_update:
         query = query.with_for_update()  # label changes are atomic: concurrent ones take turns
@@ -77,16 +78,20 @@ async def update_completion(session: AsyncSession, principal: Principal, inp: An
     return completion
 
 
-async def session_turns(session: AsyncSession, completion: orm.Completion, *, before_only: bool) -> list[orm.Completion]:
+async def session_turns(
+    session: AsyncSession, completion: orm.Completion, *, before_only: bool
+) -> list[orm.Completion]:
     """The completions of ``completion``'s session, oldest first (those before it when ``before_only``)."""
     if completion.session_id is None:
         return [] if before_only else [completion]
     query = select(orm.Completion).where(
-        orm.Completion.use_case_id == completion.use_case_id, orm.Completion.session_id == completion.session_id)
+        orm.Completion.use_case_id == completion.use_case_id, orm.Completion.session_id == completion.session_id
+    )
     if before_only:
         query = query.where(
             (orm.Completion.created_at < completion.created_at)
-            | ((orm.Completion.created_at == completion.created_at) & (orm.Completion.id < completion.id)))
+            | ((orm.Completion.created_at == completion.created_at) & (orm.Completion.id < completion.id))
+        )
         # The latest earlier turns, when there are many.
         query = query.order_by(orm.Completion.created_at.desc(), orm.Completion.id.desc()).limit(MAX_TURNS)
         return list(reversed((await session.execute(query)).scalars().all()))
@@ -102,6 +107,9 @@ async def siblings_count(session: AsyncSession, principal: Principal, completion
     campaign = getattr(flt, "ab_campaign", None)
     campaign_id = await resolve_ab_campaign(session, campaign, "abCampaign", named.id) if campaign else None
     conditions = await repository.completion_filter(session, named.id, flt, campaign_id)
-    query = select(func.count()).select_from(orm.Completion).where(
-        *conditions, orm.Completion.prompt_hash == completion.prompt_hash, orm.Completion.id != completion.id)
+    query = (
+        select(func.count())
+        .select_from(orm.Completion)
+        .where(*conditions, orm.Completion.prompt_hash == completion.prompt_hash, orm.Completion.id != completion.id)
+    )
     return int((await session.execute(query)).scalar_one())

@@ -131,12 +131,17 @@ class CompletionLabelValue:
 class UpdateCompletion:
     id: uuid.UUID
     remove_labels: list[CompletionLabelValue] | None = strawberry.field(
-        default=None, description="Remove these key=value labels (each must be on the completion); atomic")
+        default=None, description="Remove these key=value labels (each must be on the completion); atomic"
+    )
     add_labels: list[CompletionLabelValue] | None = strawberry.field(
-        default=None, description="Add these labels (a key's value is replaced); atomic")
+        default=None, description="Add these labels (a key's value is replaced); atomic"
+    )
     set_labels: list[CompletionLabelValue] | None = strawberry.field(
-        default=None, description="Replace every label with these (alone: not with addLabels / removeLabels)")
-    metadata: JSON | None = strawberry.field(default=None, description="A JSON object, e.g. for external reward servers")
+        default=None, description="Replace every label with these (alone: not with addLabels / removeLabels)"
+    )
+    metadata: JSON | None = strawberry.field(
+        default=None, description="A JSON object, e.g. for external reward servers"
+    )
 
 
 # ----- outputs
@@ -147,7 +152,8 @@ class ChatMessageType:
     role: str
     content: str
     tool_calls: JSON | None = strawberry.field(
-        default=None, description="An assistant message's tool calls (OpenAI's shape)")
+        default=None, description="An assistant message's tool calls (OpenAI's shape)"
+    )
     tool_call_id: str | None = strawberry.field(default=None, description="The call a tool message answers")
 
 
@@ -269,9 +275,15 @@ class CompletionType:
 
     @strawberry.field
     def chat_messages(self) -> list[ChatMessageType]:
-        return [ChatMessageType(role=str(m.get("role", "")), content=str(m.get("content", "")),
-                                tool_calls=m.get("tool_calls"), tool_call_id=m.get("tool_call_id"))
-                for m in self.view.row.messages or []]
+        return [
+            ChatMessageType(
+                role=str(m.get("role", "")),
+                content=str(m.get("content", "")),
+                tool_calls=m.get("tool_calls"),
+                tool_call_id=m.get("tool_call_id"),
+            )
+            for m in self.view.row.messages or []
+        ]
 
     @strawberry.field
     def completion(self) -> str | None:
@@ -331,8 +343,10 @@ class CompletionType:
     def prompt_hash(self) -> str:
         return self.view.row.prompt_hash
 
-    @strawberry.field(description="The model service's system prompt template version whose text leads the "
-                      "messages (null: the caller's own messages)")
+    @strawberry.field(
+        description="The model service's system prompt template version whose text leads the "
+        "messages (null: the caller's own messages)"
+    )
     def system_prompt_template(self) -> uuid.UUID | None:
         return self.view.row.system_prompt_template_id
 
@@ -363,8 +377,13 @@ class CompletionType:
         turns = await curation.session_turns(info.context.session, self.view.row, before_only=True)
         return [
             CompletionHistoryEntryType(
-                level=level, completion_id=turn.id, completion=turn.completion, created_at=epoch(turn.created_at) or 0,
-                prompt=next((str(m.get("content")) for m in reversed(turn.messages or []) if m.get("role") == "user"), None),
+                level=level,
+                completion_id=turn.id,
+                completion=turn.completion,
+                created_at=epoch(turn.created_at) or 0,
+                prompt=next(
+                    (str(m.get("content")) for m in reversed(turn.messages or []) if m.get("role") == "user"), None
+                ),
             )
             for level, turn in enumerate(reversed(turns), start=1)
         ]
@@ -457,7 +476,9 @@ class CompletionGroupType:
         self, info: Info[Context, None], page: CursorPageInput | None = None, order: list[OrderPair] | None = None
     ) -> CompletionListType:
         ctx = info.context
-        result = await service.page_completions(ctx.session, self.group.conditions, page, service.completion_order(order), ignore_group_cursors=True)
+        result = await service.page_completions(
+            ctx.session, self.group.conditions, page, service.completion_order(order), ignore_group_cursors=True
+        )
         hydration = await service.hydrate(ctx.session, result.items)
         _remember_flags(info, hydration)
         return CompletionListType(
@@ -499,7 +520,12 @@ class InteractionQuery:
     ) -> CompletionConnection:
         ctx = info.context
         result = await service.list_interactions(
-            ctx.session, ctx.principal, use_case=filter.use_case, flt=filter, page=page, order=order,
+            ctx.session,
+            ctx.principal,
+            use_case=filter.use_case,
+            flt=filter,
+            page=page,
+            order=order,
             ab_campaign=filter.ab_campaign,
         )
         _remember_flags(info, result.hydration)
@@ -523,8 +549,14 @@ class InteractionQuery:
     ) -> CompletionGroupConnection:
         ctx = info.context
         result = await service.list_grouped(
-            ctx.session, ctx.principal, use_case=filter.use_case, group_by=group_by.value, flt=filter,
-            page=page, order=order, ab_campaign=filter.ab_campaign,
+            ctx.session,
+            ctx.principal,
+            use_case=filter.use_case,
+            group_by=group_by.value,
+            flt=filter,
+            page=page,
+            order=order,
+            ab_campaign=filter.ab_campaign,
         )
         _remember_flags(info, result)
         return CompletionGroupConnection(
@@ -538,8 +570,6 @@ class InteractionQuery:
             ),
             nodes=[CompletionGroupType(group=g) for g in result.groups],
         )
-
-
 
 
 @strawberry.type

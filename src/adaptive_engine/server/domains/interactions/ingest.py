@@ -164,8 +164,9 @@ class _Pending:
 class IngestWriter:
     """The background writer of logged interactions and feedback (one of ``Platform.services``)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache, metrics: Metrics | None = None
+    ) -> None:
         self._sessionmaker = sessionmaker
         self.metrics = metrics or Metrics()
         self.metrics.watch(LiveReadings(self._readings))
@@ -194,7 +195,7 @@ class IngestWriter:
         self._queue.put_nowait(None)
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._task.cancel()
         self._task = None
 

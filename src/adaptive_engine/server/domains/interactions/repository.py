@@ -13,8 +13,8 @@ from sqlalchemy import String, and_, cast, exists, false, not_, or_, select, tru
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.lookup import parse_uuid
-from adaptive_engine.server.db.pagination import contains
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback
+from adaptive_engine.server.db.pagination import contains
 from adaptive_engine.server.domains.feedback_keys.service import get_key
 from adaptive_engine.server.errors import InvalidInput
 
@@ -70,7 +70,14 @@ def _text_condition(column: Any, cond: Any) -> Any:
 
 def _numeric(column: Any, cond: Any) -> list[Any]:
     parts = []
-    for name, op in (("eq", "__eq__"), ("neq", "__ne__"), ("gt", "__gt__"), ("gte", "__ge__"), ("lt", "__lt__"), ("lte", "__le__")):
+    for name, op in (
+        ("eq", "__eq__"),
+        ("neq", "__ne__"),
+        ("gt", "__gt__"),
+        ("gte", "__ge__"),
+        ("lt", "__lt__"),
+        ("lte", "__le__"),
+    ):
         bound = getattr(cond, name, None)
         if bound is not None:
             parts.append(getattr(column, op)(bound))
@@ -131,7 +138,9 @@ async def expression_filter(session: AsyncSession, expr: Any, depth: int = 0) ->
         parts.append(_id_or_key_condition(expr.model))
     if getattr(expr, "label", None) is not None:
         column = Completion.labels[expr.label.key].as_string()
-        parts.append(_string_condition(column, expr.label.value) if expr.label.value is not None else column.is_not(None))
+        parts.append(
+            _string_condition(column, expr.label.value) if expr.label.value is not None else column.is_not(None)
+        )
     if getattr(expr, "feedbacks", None) is not None:
         fb = expr.feedbacks
         value_parts = _numeric(Feedback.value, fb.value) if fb.value is not None else []
@@ -155,7 +164,9 @@ async def expression_filter(session: AsyncSession, expr: Any, depth: int = 0) ->
     return and_(true(), *parts)
 
 
-async def completion_filter(session: AsyncSession, use_case_id: uuid.UUID, flt: Any, ab_campaign_id: uuid.UUID | None = None) -> list[Any]:
+async def completion_filter(
+    session: AsyncSession, use_case_id: uuid.UUID, flt: Any, ab_campaign_id: uuid.UUID | None = None
+) -> list[Any]:
     """WHERE conditions for a ``ListCompletionsFilterInput``-shaped object in one use case."""
     conditions: list[Any] = [Completion.use_case_id == use_case_id]
     if ab_campaign_id is not None:

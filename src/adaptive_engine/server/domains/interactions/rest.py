@@ -23,12 +23,19 @@ def _out(created: service.CreatedInteraction) -> AddInteractionsResponse:
     )
 
 
-@json_post(router, "/interactions", AddInteractionsRequest | list[AddInteractionsRequest],
-           permission="feedback:write", use_case=from_body("use_case"))
+@json_post(
+    router,
+    "/interactions",
+    AddInteractionsRequest | list[AddInteractionsRequest],
+    permission="feedback:write",
+    use_case=from_body("use_case"),
+)
 async def add_interactions(
     request: Request, body: AddInteractionsRequest | list[AddInteractionsRequest], auth: Authorized
 ) -> AddInteractionsResponse | list[AddInteractionsResponse]:
     batch = isinstance(body, list)
     bodies = body if isinstance(body, list) else [body]
-    created = await service.create_interactions(auth.session, auth.principal, platform_of(request).ingest, bodies, batch=batch)
+    created = await service.create_interactions(
+        auth.session, auth.principal, platform_of(request).ingest, bodies, batch=batch
+    )
     return [_out(c) for c in created] if batch else _out(created[0])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -73,7 +73,12 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
     if feedbacks:
         models = await _models_of(session, tables, {row["completion_id"] for row in feedbacks})
         for row in feedbacks:
-            key = (row["use_case_id"], row["metric_id"], hour_of(row["created_at"]), models.get(row["completion_id"], NO_MODEL))
+            key = (
+                row["use_case_id"],
+                row["metric_id"],
+                hour_of(row["created_at"]),
+                models.get(row["completion_id"], NO_MODEL),
+            )
             value = float(row["value"])
             acc = feedback.setdefault(key, [0, 0.0, 0.0, value, value])
             acc[0] += 1
@@ -92,37 +97,61 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
         stmt = make(TrafficHourly)
         stmt = stmt.on_conflict_do_update(
             index_elements=["use_case_id", "hour", "model_key"],
-            set_={**{c: getattr(TrafficHourly, c) + getattr(stmt.excluded, c) for c in TRAFFIC_SUMS},
-                  "latency_max_ms": greatest(TrafficHourly.latency_max_ms, stmt.excluded.latency_max_ms)},
+            set_={
+                **{c: getattr(TrafficHourly, c) + getattr(stmt.excluded, c) for c in TRAFFIC_SUMS},
+                "latency_max_ms": greatest(TrafficHourly.latency_max_ms, stmt.excluded.latency_max_ms),
+            },
         )
-        await session.execute(stmt, [{"use_case_id": u, "hour": h, "model_key": m, **acc}
-                                     for (u, h, m), acc in sorted(traffic.items(), key=_order)])
+        await session.execute(
+            stmt,
+            [
+                {"use_case_id": u, "hour": h, "model_key": m, **acc}
+                for (u, h, m), acc in sorted(traffic.items(), key=_order)
+            ],
+        )
     if feedback:
         stmt = make(FeedbackHourly)
         stmt = stmt.on_conflict_do_update(
             index_elements=["use_case_id", "metric_id", "hour", "model_key"],
-            set_={**{c: getattr(FeedbackHourly, c) + getattr(stmt.excluded, c) for c in FEEDBACK_SUMS},
-                  "min_value": least(FeedbackHourly.min_value, stmt.excluded.min_value),
-                  "max_value": greatest(FeedbackHourly.max_value, stmt.excluded.max_value)},
+            set_={
+                **{c: getattr(FeedbackHourly, c) + getattr(stmt.excluded, c) for c in FEEDBACK_SUMS},
+                "min_value": least(FeedbackHourly.min_value, stmt.excluded.min_value),
+                "max_value": greatest(FeedbackHourly.max_value, stmt.excluded.max_value),
+            },
         )
-        await session.execute(stmt, [
-            {"use_case_id": u, "metric_id": k, "hour": h, "model_key": m, "count": n, "total": s, "total_sq": sq,
-             "min_value": lo, "max_value": hi}
-            for (u, k, h, m), (n, s, sq, lo, hi) in sorted(feedback.items(), key=_order)
-        ])
+        await session.execute(
+            stmt,
+            [
+                {
+                    "use_case_id": u,
+                    "metric_id": k,
+                    "hour": h,
+                    "model_key": m,
+                    "count": n,
+                    "total": s,
+                    "total_sq": sq,
+                    "min_value": lo,
+                    "max_value": hi,
+                }
+                for (u, k, h, m), (n, s, sq, lo, hi) in sorted(feedback.items(), key=_order)
+            ],
+        )
 
 
 def _order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
     return tuple(str(part) for part in item[0])
 
 
-async def _models_of(session: AsyncSession, tables: dict[type, list[dict[str, Any]]],
-                     completion_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def _models_of(
+    session: AsyncSession, tables: dict[type, list[dict[str, Any]]], completion_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
     """Model key of each completion: from the batch itself (feedback logged with its interaction), else read."""
-    found = {row["id"]: row.get("model_key") or NO_MODEL for row in tables.get(Completion, ()) if row["id"] in completion_ids}
+    found = {
+        row["id"]: row.get("model_key") or NO_MODEL for row in tables.get(Completion, ()) if row["id"] in completion_ids
+    }
     rest = [i for i in completion_ids if i not in found]
     for start in range(0, len(rest), 500):
-        chunk = rest[start:start + 500]
+        chunk = rest[start : start + 500]
         query = select(Completion.id, Completion.model_key).where(Completion.id.in_(chunk))
         found.update({i: m or NO_MODEL for i, m in (await session.execute(query)).all()})
     return found
@@ -165,12 +194,13 @@ def hourly_parts(since: datetime | None, until: datetime) -> Parts:
     if first >= last:
         return Parts(raw=(Span(since, until, closed=True),), first_hour=None, end_hour=None)
     raw = (Span(since, _at(first)), Span(_at(last), until, closed=True))
-    return Parts(raw=tuple(s for s in raw if s.since is None or s.since < s.until or s.closed), first_hour=first,
-                 end_hour=last)
+    return Parts(
+        raw=tuple(s for s in raw if s.since is None or s.since < s.until or s.closed), first_hour=first, end_hour=last
+    )
 
 
 def _at(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def hour_conditions(column: Any, parts: Parts) -> list[Any] | None:
@@ -183,8 +213,12 @@ def hour_conditions(column: Any, parts: Parts) -> list[Any] | None:
     return out
 
 
-async def gather(parts: Parts, raw: Callable[[Span], Awaitable[Iterable[Any]]],
-                 rolled: Callable[[list[Any]], Awaitable[Iterable[Any]]], hour_column: Any) -> list[Any]:
+async def gather(
+    parts: Parts,
+    raw: Callable[[Span], Awaitable[Iterable[Any]]],
+    rolled: Callable[[list[Any]], Awaitable[Iterable[Any]]],
+    hour_column: Any,
+) -> list[Any]:
     """The rows of every raw edge and of the roll-ups, as the two callables select them."""
     out: list[Any] = []
     for span in parts.raw:
@@ -193,4 +227,3 @@ async def gather(parts: Parts, raw: Callable[[Span], Awaitable[Iterable[Any]]],
     if conditions is not None:
         out.extend(await rolled(conditions))
     return out
-

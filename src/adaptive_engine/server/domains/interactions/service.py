@@ -49,7 +49,9 @@ MAX_BATCH = 1000
 
 
 def prompt_hash(messages: Sequence[dict[str, Any]]) -> str:
-    canonical = json.dumps([[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        [[m.get("role"), m.get("content")] for m in messages], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -90,13 +92,17 @@ def parse_time(value: Any, where: str) -> datetime | None:
 
 
 async def resolve_model(session: AsyncSession, model: str, where: str, lookups: Any = None) -> Any:
-    found = await (lookups.model(session, model) if lookups is not None else find_by_id_or_key(session, orm.Model, model))
+    found = await (
+        lookups.model(session, model) if lookups is not None else find_by_id_or_key(session, orm.Model, model)
+    )
     if found is None:
         raise NotFound(f"{where}: model '{model}' not found")
     return found
 
 
-async def resolve_ab_campaign(session: AsyncSession, value: str, where: str, use_case_id: uuid.UUID | None = None) -> uuid.UUID:
+async def resolve_ab_campaign(
+    session: AsyncSession, value: str, where: str, use_case_id: uuid.UUID | None = None
+) -> uuid.UUID:
     """The id of an A/B campaign given by id or key (the campaigns table belongs to the A/B test domain)."""
     campaign_model = getattr(orm, "AbCampaign", None)
     if campaign_model is not None:
@@ -216,7 +222,10 @@ class WithIngest(Protocol):
 
 
 async def record_completions(
-    state: WithIngest | None, completions: Sequence[NewCompletion], session: AsyncSession | None = None, *,
+    state: WithIngest | None,
+    completions: Sequence[NewCompletion],
+    session: AsyncSession | None = None,
+    *,
     wait: bool = True,
 ) -> list[uuid.UUID]:
     """Store served completions; return their ids once committed (``wait=False``: once queued).
@@ -235,14 +244,29 @@ async def record_completions(
     return [c.id for c in completions]
 
 
-def record_failure(state: Any, *, use_case_id: uuid.UUID, model_key: str | None, error: BaseException,
-                   api_key_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None) -> None:
+def record_failure(
+    state: Any,
+    *,
+    use_case_id: uuid.UUID,
+    model_key: str | None,
+    error: BaseException,
+    api_key_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+) -> None:
     """Count a failed model call in the use case's activity (queued; never raises: the caller is already
     answering with the error itself)."""
     code = error.code if isinstance(error, DomainError) else "INTERNAL"
     rows = Rows()
-    rows.add(orm.InferenceError, {"use_case_id": use_case_id, "model_key": model_key, "code": code[:40],
-                                  "api_key_id": api_key_id, "user_id": user_id})
+    rows.add(
+        orm.InferenceError,
+        {
+            "use_case_id": use_case_id,
+            "model_key": model_key,
+            "code": code[:40],
+            "api_key_id": api_key_id,
+            "user_id": user_id,
+        },
+    )
     try:
         state.ingest.submit(rows)
     except DomainError:
@@ -274,7 +298,9 @@ async def prepare_interaction(
         model = await resolve_model(session, body.model_service, where, lookups)
     else:
         model = await lookups.default_model(session, use_case.id)
-    ab_campaign_id = await resolve_ab_campaign(session, body.ab_campaign, where, use_case.id) if body.ab_campaign else None
+    ab_campaign_id = (
+        await resolve_ab_campaign(session, body.ab_campaign, where, use_case.id) if body.ab_campaign else None
+    )
     created_at = parse_time(body.created_at, f"{where}.created_at")
     session_id = body.session_id or new_id()
     user_ref = str(body.user) if body.user else None
@@ -332,9 +358,11 @@ async def create_interactions(
     rows = Rows()
     created = []
     for i, body in enumerate(bodies):
-        created.append(await prepare_interaction(
-            session, principal, body, f"interactions[{i}]" if batch else "interaction", rows, writer.lookups
-        ))
+        created.append(
+            await prepare_interaction(
+                session, principal, body, f"interactions[{i}]" if batch else "interaction", rows, writer.lookups
+            )
+        )
     await ingest(session, writer, rows)
     return created
 
@@ -377,7 +405,15 @@ class Hydration:
 async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) -> Hydration:
     ids = [c.id for c in completions]
     feedbacks = (
-        (await session.execute(select(orm.Feedback).where(orm.Feedback.completion_id.in_(ids)).order_by(orm.Feedback.created_at, orm.Feedback.id))).scalars().all()
+        (
+            await session.execute(
+                select(orm.Feedback)
+                .where(orm.Feedback.completion_id.in_(ids))
+                .order_by(orm.Feedback.created_at, orm.Feedback.id)
+            )
+        )
+        .scalars()
+        .all()
         if ids
         else []
     )
@@ -385,10 +421,14 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
         (
             await session.execute(
                 select(orm.Comparison)
-                .where(or_(orm.Comparison.preferred_completion_id.in_(ids), orm.Comparison.other_completion_id.in_(ids)))
+                .where(
+                    or_(orm.Comparison.preferred_completion_id.in_(ids), orm.Comparison.other_completion_id.in_(ids))
+                )
                 .order_by(orm.Comparison.created_at, orm.Comparison.id)
             )
-        ).scalars().all()
+        )
+        .scalars()
+        .all()
         if ids
         else []
     )
@@ -399,11 +439,26 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
         for c in (await session.execute(select(orm.Completion).where(orm.Completion.id.in_(missing)))).scalars():
             known[c.id] = c
     model_ids = {c.model_id for c in known.values() if c.model_id}
-    models = {m.id: m for m in (await session.execute(select(orm.Model).where(orm.Model.id.in_(model_ids)))).scalars()} if model_ids else {}
+    models = (
+        {m.id: m for m in (await session.execute(select(orm.Model).where(orm.Model.id.in_(model_ids)))).scalars()}
+        if model_ids
+        else {}
+    )
     metric_ids = {f.metric_id for f in feedbacks} | {c.metric_id for c in comparisons}
-    metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()} if metric_ids else {}
+    metrics = (
+        {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()}
+        if metric_ids
+        else {}
+    )
     use_case_ids = {c.use_case_id for c in comparisons}
-    use_cases = {u.id: u for u in (await session.execute(select(orm.UseCase).where(orm.UseCase.id.in_(use_case_ids)))).scalars()} if use_case_ids else {}
+    use_cases = (
+        {
+            u.id: u
+            for u in (await session.execute(select(orm.UseCase).where(orm.UseCase.id.in_(use_case_ids)))).scalars()
+        }
+        if use_case_ids
+        else {}
+    )
     flags = await feedback_flags(session, metric_ids)
 
     def bare(c: orm.Completion) -> CompletionView:
@@ -428,7 +483,9 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
     return Hydration(views, flags)
 
 
-async def get_interaction(session: AsyncSession, principal: Principal, *, use_case: str, completion_id: uuid.UUID) -> Hydration:
+async def get_interaction(
+    session: AsyncSession, principal: Principal, *, use_case: str, completion_id: uuid.UUID
+) -> Hydration:
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
     completion = await session.get(orm.Completion, completion_id)
     if completion is None or completion.use_case_id != found_use_case.id:
@@ -439,16 +496,22 @@ async def get_interaction(session: AsyncSession, principal: Principal, *, use_ca
 # The fields interactions can be ordered by (the engine's Completion fields and usage metadata), each
 # under its snake_case and camelCase names. None = creation time, the pager's default key.
 ORDER_COLUMNS: dict[str, Any] = {
-    "created_at": None, "createdAt": None,
+    "created_at": None,
+    "createdAt": None,
     "id": orm.Completion.id,
     "model": orm.Completion.model_key,
     "source": orm.Completion.source,
-    "prompt_hash": orm.Completion.prompt_hash, "promptHash": orm.Completion.prompt_hash,
+    "prompt_hash": orm.Completion.prompt_hash,
+    "promptHash": orm.Completion.prompt_hash,
     "completion": orm.Completion.completion,
-    "finish_reason": orm.Completion.finish_reason, "finishReason": orm.Completion.finish_reason,
-    "prompt_tokens": orm.Completion.prompt_tokens, "promptTokens": orm.Completion.prompt_tokens,
-    "completion_tokens": orm.Completion.completion_tokens, "completionTokens": orm.Completion.completion_tokens,
-    "latency_ms": orm.Completion.latency_ms, "latencyMs": orm.Completion.latency_ms,
+    "finish_reason": orm.Completion.finish_reason,
+    "finishReason": orm.Completion.finish_reason,
+    "prompt_tokens": orm.Completion.prompt_tokens,
+    "promptTokens": orm.Completion.prompt_tokens,
+    "completion_tokens": orm.Completion.completion_tokens,
+    "completionTokens": orm.Completion.completion_tokens,
+    "latency_ms": orm.Completion.latency_ms,
+    "latencyMs": orm.Completion.latency_ms,
     "cost": orm.Completion.cost,
 }
 
@@ -467,7 +530,9 @@ def completion_order(order: Sequence[Any] | None) -> CompletionOrder:
         raise InvalidInput("interactions can be ordered by one field only")
     pair = order[0]
     if pair.field not in ORDER_COLUMNS:
-        raise InvalidInput(f"order.field: cannot order interactions by '{pair.field}'; use one of {', '.join(ORDER_COLUMNS)}")
+        raise InvalidInput(
+            f"order.field: cannot order interactions by '{pair.field}'; use one of {', '.join(ORDER_COLUMNS)}"
+        )
     direction = str(getattr(pair.order, "value", pair.order)).upper()
     if direction not in ("ASC", "DESC"):
         raise InvalidInput(f"order.order: '{pair.order}' is not ASC or DESC")
@@ -494,14 +559,23 @@ async def list_interactions(
     ab_campaign: str | None = None,
 ) -> InteractionPage:
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
-    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
+    campaign_id = (
+        await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
+    )
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
     result = await page_completions(session, conditions, page, completion_order(order))
     total = (await session.execute(select(func.count()).select_from(orm.Completion).where(*conditions))).scalar_one()
     return InteractionPage(await hydrate(session, result.items), result, int(total))
 
 
-async def page_completions(session: AsyncSession, conditions: list[Any], page: Any, order: CompletionOrder, *, ignore_group_cursors: bool = False) -> Page:
+async def page_completions(
+    session: AsyncSession,
+    conditions: list[Any],
+    page: Any,
+    order: CompletionOrder,
+    *,
+    ignore_group_cursors: bool = False,
+) -> Page:
     first = getattr(page, "first", None)
     last = getattr(page, "last", None)
     after = getattr(page, "after", None)
@@ -512,8 +586,15 @@ async def page_completions(session: AsyncSession, conditions: list[Any], page: A
         after = None if after and after.startswith(GROUP_CURSOR) else after
         before = None if before and before.startswith(GROUP_CURSOR) else before
     return await paginate(
-        session, select(orm.Completion).where(*conditions), orm.Completion,
-        first=first, last=last, after=after, before=before, newest_first=order.descending, sort=order.sort,
+        session,
+        select(orm.Completion).where(*conditions),
+        orm.Completion,
+        first=first,
+        last=last,
+        after=after,
+        before=before,
+        newest_first=order.descending,
+        sort=order.sort,
     )
 
 
@@ -563,9 +644,9 @@ def _group_cursor(offset: int) -> str:
 def _group_offset(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.startswith(GROUP_CURSOR) or not cursor[len(GROUP_CURSOR):].isdigit():
+    if not cursor.startswith(GROUP_CURSOR) or not cursor[len(GROUP_CURSOR) :].isdigit():
         raise InvalidInput(f"invalid group cursor '{cursor}'")
-    return int(cursor[len(GROUP_CURSOR):])
+    return int(cursor[len(GROUP_CURSOR) :])
 
 
 async def list_grouped(
@@ -583,14 +664,20 @@ async def list_grouped(
 
     Groups are paged by offset cursors ("group:<n>") in the order asked ("group" key or "count")."""
     found_use_case = await get_use_case(session, principal, use_case, "use_case:read")
-    campaign_id = await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
+    campaign_id = (
+        await resolve_ab_campaign(session, ab_campaign, "abCampaign", found_use_case.id) if ab_campaign else None
+    )
     conditions = await repository.completion_filter(session, found_use_case.id, flt, campaign_id)
     key_col = GROUP_COLUMNS[group_by]
     count = func.count(orm.Completion.id)
     order = list(order or [])
     if len(order) > 1:
         raise InvalidInput("groups can be ordered by one field only")
-    field_name, direction = ("group", "ASC") if not order else (order[0].field, str(getattr(order[0].order, "value", order[0].order)).upper())
+    field_name, direction = (
+        ("group", "ASC")
+        if not order
+        else (order[0].field, str(getattr(order[0].order, "value", order[0].order)).upper())
+    )
     if field_name not in ("group", "key", "count"):
         raise InvalidInput(f"cannot order groups by '{field_name}': use 'group' or 'count'")
     sort = count if field_name == "count" else key_col
@@ -629,7 +716,9 @@ async def list_grouped(
                     func.max(value).label("max"),
                     func.min(value).label("min"),
                     func.sum(value).label("sum"),
-                    ((func.sum(value * value) - func.sum(value) * func.sum(value) / n) / func.nullif(n - 1, 0)).label("var"),
+                    ((func.sum(value * value) - func.sum(value) * func.sum(value) / n) / func.nullif(n - 1, 0)).label(
+                        "var"
+                    ),
                 )
                 .join(orm.Feedback, orm.Feedback.completion_id == orm.Completion.id)
                 .where(*conditions, key_filter)
@@ -637,7 +726,14 @@ async def list_grouped(
             )
         ).all()
         metric_ids = {r.metric_id for r in stat_rows}
-        metrics = {m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()} if metric_ids else {}
+        metrics = (
+            {
+                m.id: m
+                for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()
+            }
+            if metric_ids
+            else {}
+        )
         for r in stat_rows:
             var = max(float(r.var), 0.0) if r.var is not None else None
             stats_by_key[r.key].append(
@@ -647,7 +743,7 @@ async def list_grouped(
                     average=float(r.avg) if r.avg is not None else None,
                     max=float(r.max) if r.max is not None else None,
                     min=float(r.min) if r.min is not None else None,
-                    stddev=var ** 0.5 if var is not None else None,
+                    stddev=var**0.5 if var is not None else None,
                     sum=float(r.sum) if r.sum is not None else None,
                 )
             )
@@ -674,6 +770,8 @@ async def list_grouped(
     )
 
 
-async def list_group_completions(session: AsyncSession, group: Group, page: Any, order: Sequence[Any] | None) -> Hydration:
+async def list_group_completions(
+    session: AsyncSession, group: Group, page: Any, order: Sequence[Any] | None
+) -> Hydration:
     result = await page_completions(session, group.conditions, page, completion_order(order), ignore_group_cursors=True)
     return await hydrate(session, result.items)

@@ -171,8 +171,16 @@ def _from_aggregates(aggregates: Any) -> list[dict[str, Any]]:
         for grader, agg in (graders or {}).items():
             if isinstance(agg, dict) and agg.get("mean") is not None:
                 count = int(agg.get("count") or 0)
-                items.append({"model_service": {"key": model}, "metric": {"key": grader}, "mean": agg["mean"],
-                              "stddev": agg.get("std") or 0.0, "count": count, "sum": agg["mean"] * count})
+                items.append(
+                    {
+                        "model_service": {"key": model},
+                        "metric": {"key": grader},
+                        "mean": agg["mean"],
+                        "stddev": agg.get("std") or 0.0,
+                        "count": count,
+                        "sum": agg["mean"] * count,
+                    }
+                )
     return items
 
 
@@ -196,7 +204,9 @@ def _eval_results(artifact: orm.JobArtifact) -> list[EvaluationResult]:
                     feedback_count=int(item.get("feedback_count", item.get("count", 0))),
                     job_id=artifact.job_id,
                     artifact_id=artifact.id,
-                    model_service=EvalResultModelService(key=service_info["key"], name=service_info.get("name", service_info["key"])),
+                    model_service=EvalResultModelService(
+                        key=service_info["key"], name=service_info.get("name", service_info["key"])
+                    ),
                     metric=EvalResultMetric(key=metric["key"], name=metric.get("name", metric["key"])),
                 )
             )
@@ -262,14 +272,18 @@ class JobArtifactType:
 
 # The artifacts and metric points of each job, for all the jobs of a page at once.
 ARTIFACTS = children(
-    lambda ids: select(orm.JobArtifact.job_id, orm.JobArtifact)
-    .where(orm.JobArtifact.job_id.in_(ids))
-    .order_by(orm.JobArtifact.created_at, orm.JobArtifact.name)
+    lambda ids: (
+        select(orm.JobArtifact.job_id, orm.JobArtifact)
+        .where(orm.JobArtifact.job_id.in_(ids))
+        .order_by(orm.JobArtifact.created_at, orm.JobArtifact.name)
+    )
 )
 METRICS = children(
-    lambda ids: select(orm.JobMetric.job_id, orm.JobMetric)
-    .where(orm.JobMetric.job_id.in_(ids))
-    .order_by(orm.JobMetric.step, orm.JobMetric.created_at)
+    lambda ids: (
+        select(orm.JobMetric.job_id, orm.JobMetric)
+        .where(orm.JobMetric.job_id.in_(ids))
+        .order_by(orm.JobMetric.step, orm.JobMetric.created_at)
+    )
 )
 
 
@@ -441,14 +455,21 @@ class JobInput:
 
 @strawberry.type
 class JobQuery:
-    @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")],
-                      description="The artifacts of the use case's jobs, newest first (at most 1000)")
+    @strawberry.field(
+        extensions=[requires("use_case:read", use_case="use_case")],
+        description="The artifacts of the use case's jobs, newest first (at most 1000)",
+    )
     async def artifacts(
-        self, info: Info[Context, None], use_case: IdOrKey, filter: ArtifactFilter | None = None  # noqa: A002
+        self,
+        info: Info[Context, None],
+        use_case: IdOrKey,
+        filter: ArtifactFilter | None = None,  # noqa: A002
     ) -> list[JobArtifactType]:
         ctx = info.context
         rows = await service.list_artifacts(
-            ctx.session, ctx.principal, use_case,
+            ctx.session,
+            ctx.principal,
+            use_case,
             kinds=[k.value for k in filter.kinds] if filter and filter.kinds else None,
             job_id=filter.job_id if filter else None,
         )

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import from_path, route_requires
-from adaptive_engine.server.auth.sessions import authenticate_scope
 from adaptive_engine.server.auth.principal import Principal
+from adaptive_engine.server.auth.sessions import authenticate_scope
 from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.domains.jobs.service import find_artifact, find_job
 from adaptive_engine.server.domains.models import from_jobs
@@ -56,7 +56,9 @@ def _metadata(request: Request, text: str) -> dict[str, Any]:
     return meta
 
 
-@router.post("/jobs/{job_id}/progress", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
+@router.post(
+    "/jobs/{job_id}/progress", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))]
+)
 async def report_progress(
     job_id: str, body: ProgressBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
@@ -65,7 +67,9 @@ async def report_progress(
     return {"id": str(job.id), "progress": job.progress}
 
 
-@router.post("/jobs/{job_id}/metrics", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
+@router.post(
+    "/jobs/{job_id}/metrics", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))]
+)
 async def log_metrics(
     job_id: str, body: MetricsBody, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> dict[str, Any]:
@@ -74,7 +78,9 @@ async def log_metrics(
     return {"id": job_id, "step": body.step}
 
 
-@router.post("/jobs/{job_id}/artifacts", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
+@router.post(
+    "/jobs/{job_id}/artifacts", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))]
+)
 async def save_artifact(
     job_id: str,
     request: Request,
@@ -86,26 +92,45 @@ async def save_artifact(
 ) -> dict[str, Any]:
     meta = _metadata(request, metadata)
     artifact = await service.save_artifact(
-        session, caller, platform_of(request).file_store, job_id=job_id, name=name, kind=kind, metadata=meta,
+        session,
+        caller,
+        platform_of(request).file_store,
+        job_id=job_id,
+        name=name,
+        kind=kind,
+        metadata=meta,
         chunks=request.stream(),
     )
     await session.commit()
     return {"id": str(artifact.id), "name": artifact.name, "kind": artifact.kind, "status": artifact.status}
 
 
-@router.post("/jobs/{job_id}/models", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
+@router.post(
+    "/jobs/{job_id}/models", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))]
+)
 async def register_model(
-    job_id: str, body: ModelBody, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+    job_id: str,
+    body: ModelBody,
+    request: Request,
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
 ) -> dict[str, Any]:
     model, artifact = await from_jobs.register_model(
-        session, caller, job_id, body.model_dump(),
-        store=platform_of(request).file_store, jobs_dir=platform_of(request).job_runner.jobs_dir,
+        session,
+        caller,
+        job_id,
+        body.model_dump(),
+        store=platform_of(request).file_store,
+        jobs_dir=platform_of(request).job_runner.jobs_dir,
     )
     await session.commit()
     return {"id": str(model.id), "key": model.key, "artifact_id": str(artifact.id)}
 
 
-@router.post("/jobs/{job_id}/models/upload", dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))])
+@router.post(
+    "/jobs/{job_id}/models/upload",
+    dependencies=[route_requires("job:run", use_case=from_path("job_id", find_job, "job"))],
+)
 async def upload_model(
     job_id: str,
     request: Request,
@@ -200,7 +225,10 @@ async def follow_job_log(
     dependencies=[route_requires("use_case:read", use_case=from_path("artifact_id", find_artifact, "artifact"))],
 )
 async def download_artifact(
-    artifact_id: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
+    artifact_id: str,
+    request: Request,
+    session: AsyncSession = Depends(db_session),
+    caller: Principal = Depends(principal),
 ) -> FileResponse:
     artifact, _job = await service.get_artifact(session, caller, artifact_id)
     if artifact.path is None:

@@ -97,9 +97,17 @@ async def create_job(
     if name is not None and not name.strip():
         raise InvalidInput("a job's name must not be empty")
     return await queue_job(
-        session, principal, pool, name=name or f"{found.key}-{uuid.uuid4().hex[:6]}", kind=found.job_kind,
-        code=(found.path, found.content_hash), args=args, num_gpus=num_gpus, use_case_id=target.id,
-        recipe_id=found.id, runner=runner,
+        session,
+        principal,
+        pool,
+        name=name or f"{found.key}-{uuid.uuid4().hex[:6]}",
+        kind=found.job_kind,
+        code=(found.path, found.content_hash),
+        args=args,
+        num_gpus=num_gpus,
+        use_case_id=target.id,
+        recipe_id=found.id,
+        runner=runner,
     )
 
 
@@ -151,7 +159,9 @@ async def _job(session: AsyncSession, job_id: str | uuid.UUID) -> Job:
     return job
 
 
-async def get_job(session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, permission: str = "use_case:read") -> Job:
+async def get_job(
+    session: AsyncSession, principal: Principal, job_id: str | uuid.UUID, permission: str = "use_case:read"
+) -> Job:
     job = await _job(session, job_id)
     await principal.require_job(session, permission, job, f"job '{job_id}'")
     return job
@@ -162,13 +172,22 @@ MAX_ARTIFACTS = 1000
 
 
 async def list_artifacts(
-    session: AsyncSession, principal: Principal, use_case: str, *, kinds: list[str] | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    *,
+    kinds: list[str] | None = None,
     job_id: uuid.UUID | None = None,
 ) -> list[JobArtifact]:
     """The artifacts of the use case's jobs, newest first; ``kinds`` / ``job_id`` narrow them."""
     target = await get_use_case(session, principal, use_case, "use_case:read")
-    query = (select(JobArtifact).join(Job, Job.id == JobArtifact.job_id).where(Job.use_case_id == target.id)
-             .order_by(JobArtifact.created_at.desc(), JobArtifact.id.desc()).limit(MAX_ARTIFACTS))
+    query = (
+        select(JobArtifact)
+        .join(Job, Job.id == JobArtifact.job_id)
+        .where(Job.use_case_id == target.id)
+        .order_by(JobArtifact.created_at.desc(), JobArtifact.id.desc())
+        .limit(MAX_ARTIFACTS)
+    )
     if kinds:
         query = query.where(JobArtifact.kind.in_(kinds))
     if job_id is not None:
@@ -176,14 +195,18 @@ async def list_artifacts(
     return list((await session.execute(query)).scalars())
 
 
-async def artifact_in_use_case(session: AsyncSession, principal: Principal, use_case: str,
-                               artifact_id: uuid.UUID) -> JobArtifact:
+async def artifact_in_use_case(
+    session: AsyncSession, principal: Principal, use_case: str, artifact_id: uuid.UUID
+) -> JobArtifact:
     """An artifact of one of the use case's jobs (NotFound for another use case's, as for a missing one)."""
     target = await get_use_case(session, principal, use_case, "use_case:read")
-    found = (await session.execute(
-        select(JobArtifact).join(Job, Job.id == JobArtifact.job_id)
-        .where(JobArtifact.id == artifact_id, Job.use_case_id == target.id)
-    )).scalar_one_or_none()
+    found = (
+        await session.execute(
+            select(JobArtifact)
+            .join(Job, Job.id == JobArtifact.job_id)
+            .where(JobArtifact.id == artifact_id, Job.use_case_id == target.id)
+        )
+    ).scalar_one_or_none()
     if found is None:
         raise NotFound(f"artifact '{artifact_id}' not found in use case '{target.key}'")
     return found
@@ -327,7 +350,9 @@ async def running_job(session: AsyncSession, principal: Principal, job_id: str) 
     return job
 
 
-async def report_progress(session: AsyncSession, principal: Principal, job_id: str, progress: float, message: str | None) -> Job:
+async def report_progress(
+    session: AsyncSession, principal: Principal, job_id: str, progress: float, message: str | None
+) -> Job:
     if not 0.0 <= progress <= 1.0:
         raise InvalidInput("progress must be between 0 and 1")
     job = await running_job(session, principal, job_id)
@@ -337,7 +362,9 @@ async def report_progress(session: AsyncSession, principal: Principal, job_id: s
     return job
 
 
-async def log_metrics(session: AsyncSession, principal: Principal, job_id: str, step: int, values: dict[str, float]) -> None:
+async def log_metrics(
+    session: AsyncSession, principal: Principal, job_id: str, step: int, values: dict[str, float]
+) -> None:
     job = await running_job(session, principal, job_id)
     if not values:
         raise InvalidInput("values must name at least one metric")

@@ -72,7 +72,9 @@ def _stays_inside(folder: Path, root: Path) -> bool:
     return True
 
 
-async def _register(session: AsyncSession, principal: Principal, job: Job, spec: dict[str, Any]) -> tuple[Model, JobArtifact]:
+async def _register(
+    session: AsyncSession, principal: Principal, job: Job, spec: dict[str, Any]
+) -> tuple[Model, JobArtifact]:
     kind = str(spec.get("kind") or "chat")
     if kind not in ("chat", "embedding"):
         raise InvalidInput("model kind must be 'chat' or 'embedding'")

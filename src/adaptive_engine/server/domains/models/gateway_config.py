@@ -12,7 +12,13 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.models.service import get_model
 from adaptive_engine.server.errors import InvalidInput
-from adaptive_engine.server.inference.gateway import MAX_FALLBACKS, MAX_RETRIES, MAX_TIMEOUT_S, NOT_DEFAULTS, GatewayConfig
+from adaptive_engine.server.inference.gateway import (
+    MAX_FALLBACKS,
+    MAX_RETRIES,
+    MAX_TIMEOUT_S,
+    NOT_DEFAULTS,
+    GatewayConfig,
+)
 
 TIMEOUTS = ("connect_timeout_s", "first_byte_timeout_s", "total_timeout_s")
 
@@ -82,8 +88,11 @@ async def _check_fallbacks(session: AsyncSession, model: Model, keys: list[str])
         if fallback.id == model.id:
             raise InvalidInput(f"model '{model.key}' cannot be its own fallback")
         if fallback.kind != "chat" or model.kind != "chat":
-            raise InvalidInput(f"fallbacks are for chat models ('{fallback.key}' is a {fallback.kind} model)"
-                               if fallback.kind != "chat" else f"fallbacks are for chat models ('{model.key}' is a {model.kind} model)")
+            raise InvalidInput(
+                f"fallbacks are for chat models ('{fallback.key}' is a {fallback.kind} model)"
+                if fallback.kind != "chat"
+                else f"fallbacks are for chat models ('{model.key}' is a {model.kind} model)"
+            )
         if fallback.key in out:
             raise InvalidInput(f"fallback '{fallback.key}' is listed twice")
         out.append(fallback.key)

@@ -12,14 +12,14 @@ from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import gateway_config, prompt_templates, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
-from adaptive_engine.server.domains.usage.prices import Prices
-from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.domains.models.types import (
     ModelOnline,
     ModelServiceType,
     ModelType,
     SystemPromptTemplateType,
 )
+from adaptive_engine.server.domains.usage.prices import Prices
+from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -135,15 +135,22 @@ class ModelProviderDataInput:
     azure: AzureProviderDataInput | None = None
 
 
-@strawberry.input(name="ModelPricesInput", description="Dollars per million tokens (unset: 0 on add, unchanged on update)")
+@strawberry.input(
+    name="ModelPricesInput", description="Dollars per million tokens (unset: 0 on add, unchanged on update)"
+)
 class ModelPricesInput:
     input: float | None = None
     output: float | None = None
-    cached_input: float | None = strawberry.field(default=None, description="Prompt tokens served from the provider's cache")
+    cached_input: float | None = strawberry.field(
+        default=None, description="Prompt tokens served from the provider's cache"
+    )
 
     def values(self) -> dict[str, float]:
-        return {name: value for name, value in (("input", self.input), ("output", self.output),
-                                                ("cached_input", self.cached_input)) if value is not None}
+        return {
+            name: value
+            for name, value in (("input", self.input), ("output", self.output), ("cached_input", self.cached_input))
+            if value is not None
+        }
 
     def prices(self) -> Prices:
         return check_prices(self.values(), "prices")
@@ -170,7 +177,9 @@ class AddModelInput:
 
 @strawberry.input(name="AddHFModelInput")
 class AddHFModelInput:
-    model_id: str = strawberry.field(description="A model hub id (owner/name), or an absolute path to a model folder on the server")
+    model_id: str = strawberry.field(
+        description="A model hub id (owner/name), or an absolute path to a model folder on the server"
+    )
     output_model_name: str
     hf_token: str
     output_model_key: str | None = None
@@ -217,7 +226,8 @@ class UpdateModelService:
     system_prompt_template: strawberry.scalars.JSON | None = None
     placement: ModelPlacementInput | None = None
     tool_providers: list[str] | None = strawberry.field(
-        default=None, description="Not supported: this platform has no tool providers (refused when given)")
+        default=None, description="Not supported: this platform has no tool providers (refused when given)"
+    )
 
 
 @strawberry.input(name="UpdateModelInput")
@@ -241,11 +251,14 @@ class SystemPromptTemplateCreate:
 
 @strawberry.input(name="SystemPromptTemplateUpdate")
 class SystemPromptTemplateUpdate:
-    system_prompt_template: strawberry.scalars.JSON = strawberry.field(description="The version to derive from (its id)")
+    system_prompt_template: strawberry.scalars.JSON = strawberry.field(
+        description="The version to derive from (its id)"
+    )
     template: str
     name: str | None = None
     update_model_services: bool = strawberry.field(
-        default=False, description="Move the model services using any version of this template to the new one")
+        default=False, description="Move the model services using any version of this template to the new one"
+    )
 
 
 @strawberry.input(name="ModelComputeConfigInput")
@@ -255,8 +268,10 @@ class ModelComputeConfigInput:
     max_seq_len: int | None = None
 
 
-@strawberry.input(name="ModelGatewayConfigInput",
-                  description="Null: unchanged; a timeout of 0: the server's default; [] / {}: no fallbacks / defaults")
+@strawberry.input(
+    name="ModelGatewayConfigInput",
+    description="Null: unchanged; a timeout of 0: the server's default; [] / {}: no fallbacks / defaults",
+)
 class ModelGatewayConfigInput:
     connect_timeout_s: float | None = None
     first_byte_timeout_s: float | None = None
@@ -278,8 +293,10 @@ _PROVIDERS = {
 
 @strawberry.type
 class ModelQuery:
-    @strawberry.field(extensions=[authenticated()],
-                      description="filter.viewAll false: only published models and those of use cases you see")
+    @strawberry.field(
+        extensions=[authenticated()],
+        description="filter.viewAll false: only published models and those of use cases you see",
+    )
     async def models(self, info: Info[Context, None], filter: ModelFilter | None = None) -> list[ModelType]:  # noqa: A002
         ctx = info.context
         rows = await service.list_models(ctx.session, filter.to_filters() if filter else None)
@@ -287,12 +304,15 @@ class ModelQuery:
             rows = await service.visible_to(ctx.session, ctx.principal, rows)
         return [ModelType(row=m) for m in rows]
 
-    @strawberry.field(extensions=[authenticated()],
-                      description="Every version of every template (or of one family: any version's id)")
+    @strawberry.field(
+        extensions=[authenticated()], description="Every version of every template (or of one family: any version's id)"
+    )
     async def system_prompt_templates(
         self, info: Info[Context, None], family: strawberry.scalars.JSON | None = None
     ) -> list[SystemPromptTemplateType]:
-        return [SystemPromptTemplateType(row=t) for t in await prompt_templates.list_templates(info.context.session, family)]
+        return [
+            SystemPromptTemplateType(row=t) for t in await prompt_templates.list_templates(info.context.session, family)
+        ]
 
     @strawberry.field(extensions=[authenticated()])
     async def model(self, info: Info[Context, None], id_or_key: IdOrKey) -> ModelType | None:
@@ -304,7 +324,9 @@ class ModelMutation:
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_external_model(self, info: Info[Context, None], input: AddExternalModelInput) -> ModelType:
         if input.provider not in _PROVIDERS:
-            raise InvalidInput(f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE, AZURE or ANTHROPIC")
+            raise InvalidInput(
+                f"provider {input.provider.value} is not supported: use OPEN_AI, GOOGLE, AZURE or ANTHROPIC"
+            )
         provider, field = _PROVIDERS[input.provider]
         data = getattr(input.provider_data, field, None) if input.provider_data else None
         if data is None:
@@ -329,13 +351,25 @@ class ModelMutation:
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
         ctx = info.context
-        return ModelType(row=await service.add_local_model(
-            ctx.session, ctx.principal, path=input.path, name=input.name, key=input.key,
-            prices=input.prices.prices() if input.prices else None, price_table=ctx.platform.settings.price_table))
+        return ModelType(
+            row=await service.add_local_model(
+                ctx.session,
+                ctx.principal,
+                path=input.path,
+                name=input.name,
+                key=input.key,
+                prices=input.prices.prices() if input.prices else None,
+                price_table=ctx.platform.settings.price_table,
+            )
+        )
 
-    @strawberry.mutation(extensions=[requires("model:register")],
-                         description="Set a model's prices (dollars per million tokens); unset fields are kept")
-    async def update_model_prices(self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelPricesInput) -> ModelType:
+    @strawberry.mutation(
+        extensions=[requires("model:register")],
+        description="Set a model's prices (dollars per million tokens); unset fields are kept",
+    )
+    async def update_model_prices(
+        self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelPricesInput
+    ) -> ModelType:
         ctx = info.context
         return ModelType(row=await service.update_prices(ctx.session, ctx.principal, id_or_key, input.values()))
 
@@ -412,11 +446,16 @@ class ModelMutation:
             await service.request_load(ctx.platform.inference, updated.model)
         return ModelServiceType(row=updated)
 
-    @strawberry.mutation(extensions=[requires("model:register")], description="Rename a model, publish it, mark it stable")
+    @strawberry.mutation(
+        extensions=[requires("model:register")], description="Rename a model, publish it, mark it stable"
+    )
     async def update_model(self, info: Info[Context, None], input: UpdateModelInput) -> ModelType:
         ctx = info.context
-        return ModelType(row=await service.update_model(ctx.session, ctx.principal, input.model, name=input.name,
-                                                        published=input.published, stable=input.stable))
+        return ModelType(
+            row=await service.update_model(
+                ctx.session, ctx.principal, input.model, name=input.name, published=input.published, stable=input.stable
+            )
+        )
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -440,14 +479,20 @@ class ModelMutation:
         row = await prompt_templates.create(ctx.session, ctx.principal, name=input.name, template=input.template)
         return SystemPromptTemplateType(row=row)
 
-    @strawberry.mutation(extensions=[requires("model:register")],
-                         description="Add a version to a template's family (templates are never edited in place)")
+    @strawberry.mutation(
+        extensions=[requires("model:register")],
+        description="Add a version to a template's family (templates are never edited in place)",
+    )
     async def derive_system_prompt_template(
         self, info: Info[Context, None], input: SystemPromptTemplateUpdate
     ) -> SystemPromptTemplateType:
         ctx = info.context
         row = await prompt_templates.derive(
-            ctx.session, ctx.principal, base=input.system_prompt_template, template=input.template, name=input.name,
+            ctx.session,
+            ctx.principal,
+            base=input.system_prompt_template,
+            template=input.template,
+            name=input.name,
             update_model_services=input.update_model_services,
         )
         return SystemPromptTemplateType(row=row)
@@ -458,23 +503,37 @@ class ModelMutation:
     ) -> ModelType:
         ctx = info.context
         changes = {"tp": input.tp, "kv_cache_len": input.kv_cache_len, "max_seq_len": input.max_seq_len}
-        model = await service.update_compute_config(ctx.session, ctx.principal, id_or_key, changes,
-                                                    tensor_parallel=ctx.platform.settings.inference_backend == "vllm")
+        model = await service.update_compute_config(
+            ctx.session,
+            ctx.principal,
+            id_or_key,
+            changes,
+            tensor_parallel=ctx.platform.settings.inference_backend == "vllm",
+        )
         await ctx.session.commit()
         if ctx.platform.inference is not None:  # a loaded local model takes it now; others when they load
             ctx.platform.inference.apply_compute_config(model)
         return ModelType(row=model)
 
-    @strawberry.mutation(extensions=[requires("model:register")],
-                         description="Set how the gateway calls a model: upstream timeouts, retries, fallbacks, default fields")
+    @strawberry.mutation(
+        extensions=[requires("model:register")],
+        description="Set how the gateway calls a model: upstream timeouts, retries, fallbacks, default fields",
+    )
     async def update_model_gateway_config(
         self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelGatewayConfigInput
     ) -> ModelType:
         ctx = info.context
         model = await gateway_config.update_gateway_config(
-            ctx.session, ctx.principal, id_or_key, connect_timeout_s=input.connect_timeout_s,
-            first_byte_timeout_s=input.first_byte_timeout_s, total_timeout_s=input.total_timeout_s,
-            max_retries=input.max_retries, fallbacks=input.fallbacks, defaults=input.defaults)
+            ctx.session,
+            ctx.principal,
+            id_or_key,
+            connect_timeout_s=input.connect_timeout_s,
+            first_byte_timeout_s=input.first_byte_timeout_s,
+            total_timeout_s=input.total_timeout_s,
+            max_retries=input.max_retries,
+            fallbacks=input.fallbacks,
+            defaults=input.defaults,
+        )
         # Committed before this process's backend is rebuilt from the row.
         await ctx.session.commit()
         inference = ctx.platform.inference

@@ -30,7 +30,7 @@ HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 
 
 def model_source(model_id: str) -> str:
-    """"folder" for an absolute path (or ~) to a model folder on the server, "hub" for a repository id."""
+    """ "folder" for an absolute path (or ~) to a model folder on the server, "hub" for a repository id."""
     if model_id.startswith(("/", "~")):
         folder = Path(model_id).expanduser()
         if not folder.is_dir():
@@ -84,13 +84,20 @@ async def import_hf_model(
         model_id = str(Path(model_id).expanduser().resolve())
     pool = await job_pool(session, compute_pool, num_gpus)
     # The key is taken only when the job registers the model: refuse a second import into the same key now.
-    running = await session.execute(
-        select(Job).where(Job.kind == "MODEL_CONVERSION", Job.status.not_in(FINISHED))
-    )
+    running = await session.execute(select(Job).where(Job.kind == "MODEL_CONVERSION", Job.status.not_in(FINISHED)))
     for other in running.scalars():
         if (other.args or {}).get("output_model_key") == key:
             raise Conflict(f"model '{key}' is already being imported by job '{other.id}'")
     args = {"model_id": model_id, "output_model_key": key, "output_model_name": name, "source": source}
-    return await queue_job(session, principal, pool, name=f"import {model_id}"[:200], kind="MODEL_CONVERSION",
-                           code=place_converter(store), args=args, num_gpus=num_gpus, secret=hf_token or None,
-                           runner=runner)
+    return await queue_job(
+        session,
+        principal,
+        pool,
+        name=f"import {model_id}"[:200],
+        kind="MODEL_CONVERSION",
+        code=place_converter(store),
+        args=args,
+        num_gpus=num_gpus,
+        secret=hf_token or None,
+        runner=runner,
+    )

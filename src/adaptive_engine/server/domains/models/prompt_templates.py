@@ -54,8 +54,15 @@ async def create(session: AsyncSession, principal: Principal, *, name: str, temp
     principal.require_global("model:register")
     _check(name, template)
     row_id = new_id()
-    row = SystemPromptTemplate(id=row_id, family_id=row_id, version=1, name=name, template=template,
-                               arguments=arguments_of(template), created_by_id=principal.user_id)
+    row = SystemPromptTemplate(
+        id=row_id,
+        family_id=row_id,
+        version=1,
+        name=name,
+        template=template,
+        arguments=arguments_of(template),
+        created_by_id=principal.user_id,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -72,7 +79,12 @@ async def get(session: AsyncSession, template_id: Any, what: str = "systemPrompt
 
 
 async def derive(
-    session: AsyncSession, principal: Principal, *, base: Any, template: str, name: str | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    base: Any,
+    template: str,
+    name: str | None = None,
     update_model_services: bool = False,
 ) -> SystemPromptTemplate:
     """The next version of ``base``'s family. With ``update_model_services``, the services that use any
@@ -80,18 +92,26 @@ async def derive(
     principal.require_global("model:register")
     _check(name, template)
     parent = await get(session, base)
-    latest = (await session.execute(
-        select(func.max(SystemPromptTemplate.version)).where(SystemPromptTemplate.family_id == parent.family_id)
-    )).scalar_one()
-    row = SystemPromptTemplate(family_id=parent.family_id, version=latest + 1, name=name or parent.name,
-                               template=template, arguments=arguments_of(template), created_by_id=principal.user_id)
+    latest = (
+        await session.execute(
+            select(func.max(SystemPromptTemplate.version)).where(SystemPromptTemplate.family_id == parent.family_id)
+        )
+    ).scalar_one()
+    row = SystemPromptTemplate(
+        family_id=parent.family_id,
+        version=latest + 1,
+        name=name or parent.name,
+        template=template,
+        arguments=arguments_of(template),
+        created_by_id=principal.user_id,
+    )
     session.add(row)
     await session.flush()
     if update_model_services:
         family = select(SystemPromptTemplate.id).where(SystemPromptTemplate.family_id == parent.family_id)
-        services = (await session.execute(
-            select(ModelService).where(ModelService.system_prompt_template_id.in_(family))
-        )).scalars()
+        services = (
+            await session.execute(select(ModelService).where(ModelService.system_prompt_template_id.in_(family)))
+        ).scalars()
         for service in services:
             service.system_prompt_template = row
         await session.flush()

@@ -27,14 +27,14 @@ from adaptive_engine.server.db.lookup import (
 )
 from adaptive_engine.server.db.models import AbCampaign, AbCampaignArm, ComputePool, Judge, Model, ModelService, UseCase
 from adaptive_engine.server.domains.models import prompt_templates
+from adaptive_engine.server.domains.usage.prices import Prices, load_table
+from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.domains.use_cases.service import (
     check_name,
     get_use_case,
     key_from_name,
     validate_key,
 )
-from adaptive_engine.server.domains.usage.prices import Prices, load_table
-from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.errors import (
     AlreadyExists,
     Conflict,
@@ -79,8 +79,12 @@ class ModelFilters:
 
 
 _SIZE_CONDITIONS = {
-    "eq": lambda c, v: c == v, "neq": lambda c, v: c != v, "gt": lambda c, v: c > v,
-    "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+    "eq": lambda c, v: c == v,
+    "neq": lambda c, v: c != v,
+    "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v,
+    "lt": lambda c, v: c < v,
+    "lte": lambda c, v: c <= v,
 }
 
 
@@ -117,9 +121,13 @@ async def list_models(session: AsyncSession, filters: ModelFilters | None = None
 
 async def visible_to(session: AsyncSession, principal: Principal, models: list[Model]) -> list[Model]:
     """The published models, and those attached to a use case the caller sees."""
-    attached = set((await session.execute(
-        select(ModelService.model_id).where(principal.sees_use_case(ModelService.use_case_id))
-    )).scalars())
+    attached = set(
+        (
+            await session.execute(
+                select(ModelService.model_id).where(principal.sees_use_case(ModelService.use_case_id))
+            )
+        ).scalars()
+    )
     return [m for m in models if m.is_published or m.id in attached]
 
 
@@ -195,7 +203,11 @@ def table_prices(price_table: Path | None, *names: str) -> Prices | None:
 
 def set_prices(model: Model, prices: Prices | None) -> None:
     if prices is not None:
-        model.price_input, model.price_output, model.price_cached_input = prices.input, prices.output, prices.cached_input
+        model.price_input, model.price_output, model.price_cached_input = (
+            prices.input,
+            prices.output,
+            prices.cached_input,
+        )
 
 
 async def update_prices(session: AsyncSession, principal: Principal, id_or_key: str, values: dict[str, Any]) -> Model:
@@ -208,8 +220,16 @@ async def update_prices(session: AsyncSession, principal: Principal, id_or_key: 
     return model
 
 
-async def add_local_model(session: AsyncSession, principal: Principal, *, path: str, name: str, key: str | None,
-                          prices: Prices | None = None, price_table: Path | None = None) -> Model:
+async def add_local_model(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    path: str,
+    name: str,
+    key: str | None,
+    prices: Prices | None = None,
+    price_table: Path | None = None,
+) -> Model:
     """Register a model folder on the server (Hugging Face layout, or a PEFT adapter with its base); it costs
     nothing unless priced (here, or by the price table)."""
     principal.require_global("model:register")
@@ -316,8 +336,10 @@ async def check_placement(session: AsyncSession, placement: dict[str, Any] | Non
         if pool is None:
             raise InvalidInput(f"placement.computePools: compute pool '{name}' not found")
         if pool.executor != "local":
-            raise InvalidInput(f"placement.computePools: pool '{pool.key}' runs jobs on {pool.executor}; models are "
-                               "served on this server's own machine (a local pool)")
+            raise InvalidInput(
+                f"placement.computePools: pool '{pool.key}' runs jobs on {pool.executor}; models are "
+                "served on this server's own machine (a local pool)"
+            )
         keys.append(pool.key)
     return {"compute_pools": sorted(set(keys))}
 
@@ -383,9 +405,13 @@ async def update_service(
     if name is not None:
         check_name(name)
     placement = await check_placement(session, placement)
-    template = await prompt_templates.get(session, system_prompt_template) if system_prompt_template is not None else None
+    template = (
+        await prompt_templates.get(session, system_prompt_template) if system_prompt_template is not None else None
+    )
     if template is not None and service.model.kind != "chat":
-        raise InvalidInput(f"systemPromptTemplate: model '{service.model.key}' is an embedding model (no chat requests)")
+        raise InvalidInput(
+            f"systemPromptTemplate: model '{service.model.key}' is an embedding model (no chat requests)"
+        )
     if name is not None:
         service.name = name
     if template is not None:
@@ -394,7 +420,9 @@ async def update_service(
         service.system_prompt_template = None
     if is_default is True:
         if service.model.kind != "chat":
-            raise InvalidInput(f"model '{service.model.key}' is an embedding model: it cannot be the default chat model")
+            raise InvalidInput(
+                f"model '{service.model.key}' is an embedding model: it cannot be the default chat model"
+            )
         await set_default(session, use_case.id, service)
     elif is_default is False:
         service.is_default = False
@@ -446,8 +474,14 @@ async def _ensure_not_in_active_campaign(session: AsyncSession, use_case_id: uui
 _COMPUTE_FIELDS = {"tp": (1, 64), "kv_cache_len": (0, 10_000_000), "max_seq_len": (1, 10_000_000)}
 
 
-async def update_compute_config(session: AsyncSession, principal: Principal, model_key: str,
-                                changes: dict[str, int | None], *, tensor_parallel: bool = False) -> Model:
+async def update_compute_config(
+    session: AsyncSession,
+    principal: Principal,
+    model_key: str,
+    changes: dict[str, int | None],
+    *,
+    tensor_parallel: bool = False,
+) -> Model:
     """``tensor_parallel``: whether local models are served by vLLM here, the one backend that splits a model
     over several GPUs (``tp``); the in-process backend runs a model whole, so a tp above 1 is refused."""
     principal.require_global("model:register")
@@ -460,8 +494,11 @@ async def update_compute_config(session: AsyncSession, principal: Principal, mod
         if not low <= value <= high:
             raise InvalidInput(f"{name} must be between {low} and {high}")
         if name == "tp" and value > 1 and not tensor_parallel:
-            raise InvalidInput("tp above 1 needs the vLLM backend (ADAPTIVE_INFERENCE_BACKEND=vllm): this server's "
-                               "local backend runs a model whole in one process", details={"param": "tp"})
+            raise InvalidInput(
+                "tp above 1 needs the vLLM backend (ADAPTIVE_INFERENCE_BACKEND=vllm): this server's "
+                "local backend runs a model whole in one process",
+                details={"param": "tp"},
+            )
         config[name] = value
     model.compute_config = config
     await session.flush()
@@ -469,8 +506,13 @@ async def update_compute_config(session: AsyncSession, principal: Principal, mod
 
 
 async def update_model(
-    session: AsyncSession, principal: Principal, model_key: str, *, name: str | None = None,
-    published: bool | None = None, stable: bool | None = None,
+    session: AsyncSession,
+    principal: Principal,
+    model_key: str,
+    *,
+    name: str | None = None,
+    published: bool | None = None,
+    stable: bool | None = None,
 ) -> Model:
     """Rename a model or set its catalogue flags (None: unchanged)."""
     principal.require_global("model:register")
@@ -488,11 +530,19 @@ async def update_model(
 async def deletion_blockers(session: AsyncSession, model: Model) -> list[str]:
     """Why ``model`` cannot be deleted now (empty: it can)."""
     dependents = [
-        (select(UseCase.key).join(ModelService, ModelService.use_case_id == UseCase.id)
-         .where(ModelService.model_id == model.id), "it is attached to use case(s) {} (remove it from them first)"),
+        (
+            select(UseCase.key)
+            .join(ModelService, ModelService.use_case_id == UseCase.id)
+            .where(ModelService.model_id == model.id),
+            "it is attached to use case(s) {} (remove it from them first)",
+        ),
         # Finished A/B tests count too: their history (arms, winner) names the model.
-        (select(AbCampaign.key).join(AbCampaignArm, AbCampaignArm.campaign_id == AbCampaign.id)
-         .where(AbCampaignArm.model_id == model.id), "it is an arm of the A/B test(s) {}"),
+        (
+            select(AbCampaign.key)
+            .join(AbCampaignArm, AbCampaignArm.campaign_id == AbCampaign.id)
+            .where(AbCampaignArm.model_id == model.id),
+            "it is an arm of the A/B test(s) {}",
+        ),
         (select(Judge.key).where(Judge.model_id == model.id), "the judge(s) {} use it"),
         (select(Model.key).where(Model.backbone_id == model.id), "it is the base of {} (delete those first)"),
     ]
@@ -552,4 +602,3 @@ async def terminate(session: AsyncSession, principal: Principal, model_key: str,
         model.status = "OFFLINE"
     await session.flush()
     return model
-

@@ -81,10 +81,12 @@ class ModelLineage:
 
 # The use cases each model is attached to, for all the models of a list at once.
 USE_CASES_OF_MODEL = children(
-    lambda ids: select(orm.ModelService.model_id, orm.UseCase)
-    .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
-    .where(orm.ModelService.model_id.in_(ids))
-    .order_by(orm.UseCase.key)
+    lambda ids: (
+        select(orm.ModelService.model_id, orm.UseCase)
+        .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
+        .where(orm.ModelService.model_id.in_(ids))
+        .order_by(orm.UseCase.key)
+    )
 )
 
 
@@ -94,7 +96,9 @@ class ModelGatewayConfig:
     first_byte_timeout_s: float | None
     total_timeout_s: float | None
     max_retries: int | None
-    fallbacks: list[str] = strawberry.field(description="Model keys that serve, in order, when this one fails before answering")
+    fallbacks: list[str] = strawberry.field(
+        description="Model keys that serve, in order, when this one fails before answering"
+    )
     defaults: strawberry.scalars.JSON = strawberry.field(description="Request fields sent when the caller gives none")
 
 
@@ -135,8 +139,11 @@ class ModelType:
 
     @strawberry.field(description="What the model costs per million tokens (0 for local models unless priced)")
     def prices(self) -> ModelPricesType:
-        return ModelPricesType(input=self.row.price_input or 0.0, output=self.row.price_output or 0.0,
-                               cached_input=self.row.price_cached_input or 0.0)
+        return ModelPricesType(
+            input=self.row.price_input or 0.0,
+            output=self.row.price_output or 0.0,
+            cached_input=self.row.price_cached_input or 0.0,
+        )
 
     @strawberry.field
     def provider_name(self) -> ProviderName:
@@ -190,10 +197,14 @@ class ModelType:
     @strawberry.field
     def gateway_config(self) -> ModelGatewayConfig:
         config = gateway_config.config_of(self.row)
-        return ModelGatewayConfig(connect_timeout_s=config.connect_timeout_s,
-                                  first_byte_timeout_s=config.first_byte_timeout_s,
-                                  total_timeout_s=config.total_timeout_s, max_retries=config.max_retries,
-                                  fallbacks=list(config.fallbacks), defaults=config.defaults)
+        return ModelGatewayConfig(
+            connect_timeout_s=config.connect_timeout_s,
+            first_byte_timeout_s=config.first_byte_timeout_s,
+            total_timeout_s=config.total_timeout_s,
+            max_retries=config.max_retries,
+            fallbacks=list(config.fallbacks),
+            defaults=config.defaults,
+        )
 
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:
@@ -204,7 +215,9 @@ class ModelType:
         ]
 
     @strawberry.field(description="The model's traffic in a time window, over the use cases the caller can read")
-    async def activity(self, info: Info, timerange: TimeRange | None = None) -> Annotated[ActivityType, strawberry.lazy(ACTIVITY)]:
+    async def activity(
+        self, info: Info, timerange: TimeRange | None = None
+    ) -> Annotated[ActivityType, strawberry.lazy(ACTIVITY)]:
         from adaptive_engine.server.domains.interactions.activity_types import (
             resolve_activity,
         )
@@ -216,13 +229,17 @@ class ModelType:
     def backbone(self) -> ModelType | None:
         return ModelType(row=self.row.backbone) if self.row.backbone is not None else None
 
-    @strawberry.field(description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
-                      "process) or 'vllm' (a vLLM process of the server)")
+    @strawberry.field(
+        description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
+        "process) or 'vllm' (a vLLM process of the server)"
+    )
     def backend(self, info: Info) -> str:
         return "external" if self.row.is_external else info.context.platform.settings.inference_backend
 
-    @strawberry.field(description="The job, recipe, data and base model that made it; null for a model no job made, "
-                      "or when the caller cannot read that job (its use case, or the registry's own jobs)")
+    @strawberry.field(
+        description="The job, recipe, data and base model that made it; null for a model no job made, "
+        "or when the caller cannot read that job (its use case, or the registry's own jobs)"
+    )
     async def lineage(self, info: Info) -> ModelLineage | None:
         made = self.row.lineage or {}
         job_id = made_by_job(self.row)
@@ -235,8 +252,13 @@ class ModelType:
                 return None
         elif not ctx.principal.has_global(REGISTRY_PERMISSION):
             return None
-        return ModelLineage(job_id=job_id, recipe=made.get("recipe"), use_case=made.get("use_case"),
-                            base_model=made.get("base_model"), args=made.get("args") or {})
+        return ModelLineage(
+            job_id=job_id,
+            recipe=made.get("recipe"),
+            use_case=made.get("use_case"),
+            base_model=made.get("base_model"),
+            args=made.get("args") or {},
+        )
 
 
 @strawberry.type(name="SystemPromptTemplate")

@@ -66,13 +66,19 @@ async def sync_builtin_recipes(
         digest = hashlib.sha256(data).hexdigest()
         async with unit_of_work(sessionmaker) as session:
             existing = (
-                await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
+                await session.execute(
+                    select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key)
+                )
             ).scalar_one_or_none()
             if existing is not None and existing.content_hash == digest:
                 continue
         try:
             relative, content, digest, described = await store_code(
-                store, data, filename, max_bytes=settings.max_recipe_bytes, schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S),
+                store,
+                data,
+                filename,
+                max_bytes=settings.max_recipe_bytes,
+                schema_timeout_s=max(settings.recipe_schema_timeout_s, BUILTIN_SCHEMA_TIMEOUT_S),
                 sandbox=sandbox,
             )
         except DomainError as error:
@@ -81,7 +87,9 @@ async def sync_builtin_recipes(
         kind = described.get("job_kind") if described.get("job_kind") in JOB_KINDS else "CUSTOM"
         async with unit_of_work(sessionmaker) as session:
             recipe = (
-                await session.execute(select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key))
+                await session.execute(
+                    select(CustomRecipe).where(CustomRecipe.use_case_id.is_(None), CustomRecipe.key == key)
+                )
             ).scalar_one_or_none()
             if recipe is None:
                 recipe = CustomRecipe(use_case_id=None, key=key, name=key, builtin=True, editable=False, labels=[])
@@ -108,7 +116,8 @@ class BuiltinRecipes:
     async def start(self) -> None:
         if self.settings.builtin_recipes:
             self.task = asyncio.create_task(
-                sync_builtin_recipes(self.settings, self._sessionmaker, self._store, self._sandbox), name="builtin-recipes"
+                sync_builtin_recipes(self.settings, self._sessionmaker, self._store, self._sandbox),
+                name="builtin-recipes",
             )
 
     async def stop(self) -> None:

@@ -129,16 +129,25 @@ async def _read(file: Any) -> tuple[bytes, str]:
 
 @strawberry.type
 class RecipeQuery:
-    @strawberry.field(extensions=[requires("recipe:write")],
-                      description="A recipe's argument schema, job kind and description (main.py's source; nothing stored)")
+    @strawberry.field(
+        extensions=[requires("recipe:write")],
+        description="A recipe's argument schema, job kind and description (main.py's source; nothing stored)",
+    )
     async def parse_recipe_schema(self, info: Info[Context, None], recipe_content: str) -> JSON:
         ctx = info.context
         settings = ctx.platform.settings
-        return await service.parse_schema(ctx.platform.file_store, recipe_content, max_bytes=settings.max_recipe_bytes,
-                                          schema_timeout_s=settings.recipe_schema_timeout_s, sandbox=ctx.platform.sandbox)
+        return await service.parse_schema(
+            ctx.platform.file_store,
+            recipe_content,
+            max_bytes=settings.max_recipe_bytes,
+            schema_timeout_s=settings.recipe_schema_timeout_s,
+            sandbox=ctx.platform.sandbox,
+        )
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
-    async def custom_recipe(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> CustomRecipeType | None:
+    async def custom_recipe(
+        self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey
+    ) -> CustomRecipeType | None:
         ctx = info.context
         return CustomRecipeType(row=await service.get_recipe(ctx.session, ctx.principal, id_or_key, use_case))
 
@@ -180,7 +189,12 @@ class RecipeMutation:
 
     @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def update_custom_recipe(
-        self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey, input: UpdateRecipeInput, file: Upload | None = None
+        self,
+        info: Info[Context, None],
+        use_case: IdOrKey,
+        id: IdOrKey,
+        input: UpdateRecipeInput,
+        file: Upload | None = None,
     ) -> CustomRecipeType:
         ctx = info.context
         data, filename = await _read(file) if file is not None else (None, None)

@@ -19,7 +19,10 @@ async def describe_recipe(folder: Path, timeout_s: float, sandbox: Sandbox) -> d
     launch = await sandbox.launch(
         "loading the recipe",
         [sys.executable, "-m", "adaptive_engine.recipe.loader", "schema", str(folder)],
-        cwd=folder, env=user_env(), limits=PROBE_LIMITS, read_only=[folder],
+        cwd=folder,
+        env=user_env(),
+        limits=PROBE_LIMITS,
+        read_only=[folder],
     )
     process = await asyncio.create_subprocess_exec(
         *launch.argv,
@@ -32,7 +35,7 @@ async def describe_recipe(folder: Path, timeout_s: float, sandbox: Sandbox) -> d
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         try:
             os.killpg(process.pid, 9)
         except ProcessLookupError:

@@ -86,8 +86,9 @@ def unpack(data: bytes, filename: str, into: Path) -> str:
         raise InvalidInput("recipe rejected: main.py is not UTF-8 text") from None
 
 
-async def parse_schema(store: FileStore, content: str, *, max_bytes: int, schema_timeout_s: float,
-                       sandbox: Sandbox) -> dict[str, Any]:
+async def parse_schema(
+    store: FileStore, content: str, *, max_bytes: int, schema_timeout_s: float, sandbox: Sandbox
+) -> dict[str, Any]:
     """The JSON schema of a recipe's arguments (with its job kind and description), probed in the sandbox
     as an upload would be; nothing is stored."""
     data = content.encode("utf-8")
@@ -251,7 +252,10 @@ async def get_recipe(session: AsyncSession, principal: Principal, id_or_key: str
 
 
 async def list_recipes(
-    session: AsyncSession, principal: Principal, use_case: str, label_filters: list[tuple[str, list[str] | None]] | None = None
+    session: AsyncSession,
+    principal: Principal,
+    use_case: str,
+    label_filters: list[tuple[str, list[str] | None]] | None = None,
 ) -> list[CustomRecipe]:
     target = await get_use_case(session, principal, use_case)
     rows = await session.execute(
@@ -265,7 +269,9 @@ async def list_recipes(
     return recipes
 
 
-async def delete_recipe(session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str) -> bool:
+async def delete_recipe(
+    session: AsyncSession, principal: Principal, store: FileStore, id_or_key: str, use_case: str
+) -> bool:
     target = await get_use_case(session, principal, use_case, "recipe:write")
     recipe = await find_recipe(session, target, id_or_key)
     if recipe.use_case_id is None:

@@ -66,15 +66,24 @@ async def _weights(session: AsyncSession, settings: Any, model: orm.Model) -> di
         cache = model_cache_dir(settings) / model.key
         # Converted here, once: a sandboxed job sees the model cache read-only.
         await asyncio.to_thread(convert_gguf, folder, gguf_file, cache)
-        return {"key": model.key, "format": "gguf", "path": str(folder), "gguf_file": gguf_file,
-                "cache_dir": str(cache)}
+        return {
+            "key": model.key,
+            "format": "gguf",
+            "path": str(folder),
+            "gguf_file": gguf_file,
+            "cache_dir": str(cache),
+        }
     path = source.get("path")
     if not path or not Path(path).is_dir():
         raise InvalidInput(f"model '{model.key}' has no weights folder on this server")
     if model.is_adapter:
         base = await session.get(orm.Model, model.backbone_id) if model.backbone_id else None
-        return {"key": model.key, "format": "adapter", "path": str(path),
-                "base": await _weights(session, settings, base) if base is not None else None}
+        return {
+            "key": model.key,
+            "format": "adapter",
+            "path": str(path),
+            "base": await _weights(session, settings, base) if base is not None else None,
+        }
     return {"key": model.key, "format": "transformers", "path": str(path)}
 
 

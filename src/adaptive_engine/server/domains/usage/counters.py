@@ -109,7 +109,8 @@ class LocalCounters:
 # KEYS: per slot, its request log (sorted set), token counter of this minute, in-flight counter.
 # ARGV: now (seconds, float), a unique member id, then per slot its three limits (0: none).
 # Answers {0} when every slot was taken, else {slot index, limit name, retry-after seconds as a string}.
-ACQUIRE = """
+ACQUIRE = (
+    """
 local now = tonumber(ARGV[1])
 local n = #KEYS / 3
 for i = 1, n do
@@ -144,7 +145,9 @@ for i = 1, n do
   end
 end
 return {0}
-""" % IN_FLIGHT_TTL_S
+"""
+    % IN_FLIGHT_TTL_S
+)
 
 RELEASE = """
 for i = 1, #KEYS do

@@ -62,7 +62,7 @@ class UsagePerUseCaseFilterInput:
 @strawberry.input(name="GlobalUsageFilterInput")
 class GlobalUsageFilterInput:
     interval: DateBucketUnit
-    timerange: TimeRange | None = strawberry.field(default=None, description='None: all time')
+    timerange: TimeRange | None = strawberry.field(default=None, description="None: all time")
     timezone: str | None = None
 
 
@@ -238,8 +238,11 @@ class UsageLimitType:
 
     @staticmethod
     def of(row: object) -> UsageLimitType:
-        return UsageLimitType(scope=UsageLimitScope(row.scope), subject_id=row.subject_id,  # type: ignore[attr-defined]
-                              **{name: getattr(row, name) for name in service.LIMIT_FIELDS})
+        return UsageLimitType(
+            scope=UsageLimitScope(row.scope),
+            subject_id=row.subject_id,  # type: ignore[attr-defined]
+            **{name: getattr(row, name) for name in service.LIMIT_FIELDS},
+        )
 
 
 @strawberry.type(name="OwnUsageLimit", description="A limit on the caller's key or user, with the spend against it")
@@ -254,27 +257,33 @@ class UsageQuery:
     @strawberry.field(extensions=[authenticated()], description="One model's usage per time bucket")
     async def model_usage(self, info: Info[Context, None], filter: UsageFilterInput) -> list[UsageAggregateItem]:
         ctx = info.context
-        rows = await service.model_usage(ctx.session, ctx.principal, filter.model_id,
-                                         _query(filter.unit, filter.timerange, filter.timezone))
+        rows = await service.model_usage(
+            ctx.session, ctx.principal, filter.model_id, _query(filter.unit, filter.timerange, filter.timezone)
+        )
         return [UsageAggregateItem(row=r) for r in rows]
 
     @strawberry.field(extensions=[authenticated()], description="One model's usage per use case")
-    async def model_usage_by_use_case(self, info: Info[Context, None],
-                                      filter: UsagePerUseCaseFilterInput) -> list[UsageAggregatePerUseCaseItem]:
+    async def model_usage_by_use_case(
+        self, info: Info[Context, None], filter: UsagePerUseCaseFilterInput
+    ) -> list[UsageAggregatePerUseCaseItem]:
         ctx = info.context
-        items = await service.model_usage_by_use_case(ctx.session, ctx.principal, filter.model_id,
-                                                      _query(DateBucketUnit.NO_GROUP_BY_DATE, filter.timerange))
+        items = await service.model_usage_by_use_case(
+            ctx.session, ctx.principal, filter.model_id, _query(DateBucketUnit.NO_GROUP_BY_DATE, filter.timerange)
+        )
         return [UsageAggregatePerUseCaseItem(row=i.row, item=i) for i in items]
 
     @strawberry.field(extensions=[authenticated()], description="Usage of every model the caller can see")
     async def global_usage(self, info: Info[Context, None], filter: GlobalUsageFilterInput) -> GlobalUsageType:
         ctx = info.context
-        usage = await service.global_usage(ctx.session, ctx.principal,
-                                           _query(filter.interval, filter.timerange, filter.timezone))
+        usage = await service.global_usage(
+            ctx.session, ctx.principal, _query(filter.interval, filter.timerange, filter.timezone)
+        )
         return GlobalUsageType(usage=usage)
 
-    @strawberry.field(extensions=[authenticated()],
-                      description="Requests, tokens, errors, cost and latency p50/p95 per bucket and group")
+    @strawberry.field(
+        extensions=[authenticated()],
+        description="Requests, tokens, errors, cost and latency p50/p95 per bucket and group",
+    )
     async def usage_report(self, info: Info[Context, None], input: UsageReportInput) -> list[UsageReportRow]:
         ctx = info.context
         query = _query(input.unit, input.timerange)
@@ -285,7 +294,9 @@ class UsageQuery:
         return [UsageReportRow(row=r) for r in rows]
 
     @strawberry.field(extensions=[authenticated()], description="Limits set (needs user:manage)")
-    async def usage_limits(self, info: Info[Context, None], scope: UsageLimitScope | None = None) -> list[UsageLimitType]:
+    async def usage_limits(
+        self, info: Info[Context, None], scope: UsageLimitScope | None = None
+    ) -> list[UsageLimitType]:
         ctx = info.context
         rows = await service.list_limits(ctx.session, ctx.principal, scope.value if scope else None)
         return [UsageLimitType.of(r) for r in rows]
@@ -293,14 +304,20 @@ class UsageQuery:
     @strawberry.field(extensions=[authenticated()], description="The limits on the caller's API key and user")
     async def my_limits(self, info: Info[Context, None]) -> list[OwnUsageLimit]:
         ctx = info.context
-        return [OwnUsageLimit(limit=UsageLimitType.of(o.row), spent_today=o.spent_today, spent_this_month=o.spent_this_month)
-                for o in await service.own_limits(ctx.session, ctx.principal)]
+        return [
+            OwnUsageLimit(
+                limit=UsageLimitType.of(o.row), spent_today=o.spent_today, spent_this_month=o.spent_this_month
+            )
+            for o in await service.own_limits(ctx.session, ctx.principal)
+        ]
 
 
 @strawberry.type
 class UsageMutation:
-    @strawberry.mutation(extensions=[authenticated()],
-                         description="Set (replace) the limits of an API key, user or use case (needs user:manage)")
+    @strawberry.mutation(
+        extensions=[authenticated()],
+        description="Set (replace) the limits of an API key, user or use case (needs user:manage)",
+    )
     async def set_usage_limits(self, info: Info[Context, None], input: UsageLimitInput) -> UsageLimitType:
         ctx = info.context
         values = {name: getattr(input, name) for name in service.LIMIT_FIELDS}

@@ -93,15 +93,21 @@ SUBJECT_COLUMNS = {"API_KEY": UsageRollup.api_key_id, "USER": UsageRollup.user_i
 async def spend(session: AsyncSession, scope: str, subject_id: uuid.UUID, since: int) -> float:
     """Dollars spent by a subject from ``since`` (a day's start) on, from the daily roll-ups."""
     query = select(func.coalesce(func.sum(UsageRollup.cost), 0.0)).where(
-        UsageRollup.period == "DAY", UsageRollup.bucket >= since, SUBJECT_COLUMNS[scope] == subject_id)
+        UsageRollup.period == "DAY", UsageRollup.bucket >= since, SUBJECT_COLUMNS[scope] == subject_id
+    )
     return float((await session.execute(query)).scalar_one())
 
 
 class UsageLimiter:
     """The limits of the data plane (one of ``Platform.services``)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ttl: float, redis_url: str | None = None,
-                 redis_prefix: str = "adaptive:") -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ttl: float,
+        redis_url: str | None = None,
+        redis_prefix: str = "adaptive:",
+    ) -> None:
         changes.install()
         self._sessionmaker = sessionmaker
         self.ttl = ttl
@@ -176,8 +182,7 @@ class UsageLimiter:
                 admission.budgeted.append((scope, subject_id))
                 today, this_month = await self._spent(scope, subject_id, now)
                 if limits.budget_daily is not None and today >= limits.budget_daily:
-                    raise _refused(scope, "budget_daily", limits.budget_daily,
-                                   day_start(now) + 86400 - now.timestamp())
+                    raise _refused(scope, "budget_daily", limits.budget_daily, day_start(now) + 86400 - now.timestamp())
                 if limits.budget_monthly is not None and this_month >= limits.budget_monthly:
                     raise _refused(scope, "budget_monthly", limits.budget_monthly, month_end(now) - now.timestamp())
             slot = limits.slot(name)
@@ -187,8 +192,9 @@ class UsageLimiter:
             refusal = await self.counters.acquire(admission.slots)
             if refusal is not None:
                 scope = refusal.slot.split(":", 1)[0]
-                limits = next(table[(s, i)] for s, i in self.subjects(principal, use_case_id)
-                              if f"{s}:{i}" == refusal.slot)
+                limits = next(
+                    table[(s, i)] for s, i in self.subjects(principal, use_case_id) if f"{s}:{i}" == refusal.slot
+                )
                 raise _refused(scope, refusal.limit, getattr(limits, refusal.limit), refusal.retry_after)
         return admission
 
@@ -217,8 +223,9 @@ class UsageLimiter:
 def _refused(scope: str, limit: str, value: Any, retry_after: float) -> RateLimited:
     seconds = max(1, int(retry_after + 0.999))
     what = {"API_KEY": "API key", "USER": "user", "USE_CASE": "use case"}[scope]
-    error = RateLimited(f"rate limit reached: the {what}'s {limit} limit ({value:g}) is exhausted; "
-                        f"retry after {seconds} s",
-                        details={"limit": limit, "scope": scope, "value": value, "retry_after": seconds})
+    error = RateLimited(
+        f"rate limit reached: the {what}'s {limit} limit ({value:g}) is exhausted; retry after {seconds} s",
+        details={"limit": limit, "scope": scope, "value": value, "retry_after": seconds},
+    )
     error.retry_after = seconds
     return error

@@ -30,8 +30,9 @@ class Prices:
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         cached = min(max(cached_tokens, 0), prompt_tokens)
-        return ((prompt_tokens - cached) * self.input + cached * self.cached_input
-                + completion_tokens * self.output) / PER
+        return (
+            (prompt_tokens - cached) * self.input + cached * self.cached_input + completion_tokens * self.output
+        ) / PER
 
 
 FIELDS = {"input": "input", "output": "output", "cached_input": "cached_input"}

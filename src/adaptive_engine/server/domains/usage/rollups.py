@@ -26,8 +26,16 @@ from adaptive_engine.server.timestamps import epoch
 PERIODS = {"MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 # Minute rows are many (one per minute and cell): housekeeping removes them after this; hours and days stay.
 MINUTE_RETENTION = timedelta(hours=48)
-SUMS = ("requests", "prompt_tokens", "completion_tokens", "errors", "cost", "latency_count", "latency_sum_ms",
-        *LATENCY_COLUMNS)
+SUMS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "errors",
+    "cost",
+    "latency_count",
+    "latency_sum_ms",
+    *LATENCY_COLUMNS,
+)
 Cell = tuple[str, int, uuid.UUID, str, uuid.UUID, uuid.UUID]
 
 
@@ -44,8 +52,12 @@ def fold(tables: dict[type, list[dict[str, Any]]]) -> dict[Cell, dict[str, float
 
     def cells_of(row: dict[str, Any]) -> Iterable[dict[str, float]]:
         at = epoch(row["created_at"]) or 0
-        rest = (row["use_case_id"], row.get("model_key") or NO_MODEL, row.get("api_key_id") or NOBODY,
-                row.get("user_id") or NOBODY)
+        rest = (
+            row["use_case_id"],
+            row.get("model_key") or NO_MODEL,
+            row.get("api_key_id") or NOBODY,
+            row.get("user_id") or NOBODY,
+        )
         for period, size in PERIODS.items():
             yield cells.setdefault((period, at // size * size, *rest), dict.fromkeys(SUMS, 0))
 
@@ -78,20 +90,30 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]], m
     )
     # Sorted: two transactions adding to the same rows lock them in the same order (no deadlock).
     names = ("period", "bucket", "use_case_id", "model_key", "api_key_id", "user_id")
-    await session.execute(stmt, [{**dict(zip(names, cell)), **acc}
-                                 for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))])
+    await session.execute(
+        stmt,
+        [
+            {**dict(zip(names, cell)), **acc}
+            for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
+        ],
+    )
 
 
 async def prune_minutes(session: AsyncSession, now: datetime) -> int:
     """Remove minute rows older than MINUTE_RETENTION, an hour of them at most (the oldest): a pass stays a
     short transaction, and passes every few minutes still outrun a day's backlog (housekeeping)."""
     cutoff = (epoch(now - MINUTE_RETENTION) or 0) // 60 * 60
-    oldest = (await session.execute(select(func.min(UsageRollup.bucket)).where(UsageRollup.period == "MINUTE"))).scalar()
+    oldest = (
+        await session.execute(select(func.min(UsageRollup.bucket)).where(UsageRollup.period == "MINUTE"))
+    ).scalar()
     if oldest is None or oldest >= cutoff:
         return 0
     upto = min(cutoff, oldest + 3600)
-    result = await session.execute(delete(UsageRollup).where(UsageRollup.period == "MINUTE", UsageRollup.bucket < upto)
-                                   .execution_options(synchronize_session=False))
+    result = await session.execute(
+        delete(UsageRollup)
+        .where(UsageRollup.period == "MINUTE", UsageRollup.bucket < upto)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 

@@ -27,10 +27,22 @@ from adaptive_engine.server.errors import InvalidInput, NotFound, PermissionDeni
 from adaptive_engine.server.timestamps import epoch, utcnow
 
 UNITS = ("MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR", "NO_GROUP_BY_DATE")
-DIMENSIONS = {"MODEL": UsageRollup.model_key, "USE_CASE": UsageRollup.use_case_id,
-              "API_KEY": UsageRollup.api_key_id, "USER": UsageRollup.user_id}
-SUMMED = ("requests", "prompt_tokens", "completion_tokens", "errors", "cost", "latency_count", "latency_sum_ms",
-          *LATENCY_COLUMNS)
+DIMENSIONS = {
+    "MODEL": UsageRollup.model_key,
+    "USE_CASE": UsageRollup.use_case_id,
+    "API_KEY": UsageRollup.api_key_id,
+    "USER": UsageRollup.user_id,
+}
+SUMMED = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "errors",
+    "cost",
+    "latency_count",
+    "latency_sum_ms",
+    *LATENCY_COLUMNS,
+)
 
 
 @dataclass
@@ -76,8 +88,10 @@ def source_period(query: UsageQuery) -> str:
     minutes_kept = query.since is not None and query.since >= utcnow() - MINUTE_RETENTION
     if query.unit == "MINUTE":
         if not minutes_kept:
-            raise InvalidInput(f"minute buckets are kept {MINUTE_RETENTION.total_seconds() / 3600:g} hours: give a "
-                               "timerange within them, or a longer unit")
+            raise InvalidInput(
+                f"minute buckets are kept {MINUTE_RETENTION.total_seconds() / 3600:g} hours: give a "
+                "timerange within them, or a longer unit"
+            )
         return "MINUTE"
     short = query.since is not None and (query.until or utcnow()) - query.since <= timedelta(hours=6)
     if query.unit == "HOUR":
@@ -101,7 +115,9 @@ def check(query: UsageQuery) -> None:
         raise InvalidInput("timerange: from is after to")
 
 
-async def report(session: AsyncSession, principal: Principal, query: UsageQuery, *, mine: bool = False) -> list[UsageRow]:
+async def report(
+    session: AsyncSession, principal: Principal, query: UsageQuery, *, mine: bool = False
+) -> list[UsageRow]:
     """Sums per bucket of ``query.unit`` and per group, ordered by bucket then group."""
     check(query)
     period = source_period(query)
@@ -113,8 +129,12 @@ async def report(session: AsyncSession, principal: Principal, query: UsageQuery,
         conditions.append(UsageRollup.bucket > (epoch(query.since) or 0) - size)
     if query.until is not None:
         conditions.append(UsageRollup.bucket <= (epoch(query.until) or 0))
-    for column, wanted in ((UsageRollup.model_key, query.model_keys), (UsageRollup.use_case_id, query.use_case_ids),
-                           (UsageRollup.api_key_id, query.api_key_ids), (UsageRollup.user_id, query.user_ids)):
+    for column, wanted in (
+        (UsageRollup.model_key, query.model_keys),
+        (UsageRollup.use_case_id, query.use_case_ids),
+        (UsageRollup.api_key_id, query.api_key_ids),
+        (UsageRollup.user_id, query.user_ids),
+    ):
         if wanted is not None:
             conditions.append(column.in_(wanted))
     keys: list[Any] = [DIMENSIONS[d].label(d) for d in query.group_by]
@@ -122,7 +142,9 @@ async def report(session: AsyncSession, principal: Principal, query: UsageQuery,
     if query.unit != "NO_GROUP_BY_DATE":
         # Calendar units are folded from days here (timebuckets.calendar_start).
         unit = "DAY" if calendar else query.unit
-        keys.append((UsageRollup.bucket if unit == period else seconds_bucket(UsageRollup.bucket, unit)).label("bucket"))
+        keys.append(
+            (UsageRollup.bucket if unit == period else seconds_bucket(UsageRollup.bucket, unit)).label("bucket")
+        )
     sums = [func.sum(getattr(UsageRollup, name)).label(name) for name in SUMMED]
     statement = select(*keys, *sums).where(*conditions)
     if keys:
@@ -137,9 +159,12 @@ async def report(session: AsyncSession, principal: Principal, query: UsageQuery,
         row = out.get(key)
         if row is None:
             row = out[key] = UsageRow(
-                bucket=int(bucket) if bucket is not None else None, model_key=dims.get("MODEL"),
-                use_case_id=dims.get("USE_CASE"), api_key_id=_someone(dims.get("API_KEY")),
-                user_id=_someone(dims.get("USER")))
+                bucket=int(bucket) if bucket is not None else None,
+                model_key=dims.get("MODEL"),
+                use_case_id=dims.get("USE_CASE"),
+                api_key_id=_someone(dims.get("API_KEY")),
+                user_id=_someone(dims.get("USER")),
+            )
         for name in SUMMED:
             row.sums[name] = row.sums.get(name, 0) + float(record[name] or 0)  # PostgreSQL sums BIGINTs as numeric
     if not out and not query.group_by and query.unit == "NO_GROUP_BY_DATE":
@@ -192,7 +217,9 @@ async def subject_id(session: AsyncSession, scope: str, subject: str) -> uuid.UU
         as_id = parse_uuid(subject)
         user = await session.get(User, as_id) if as_id else None
         if user is None:
-            user = (await session.execute(select(User).where(User.email == subject.strip().lower()))).scalar_one_or_none()
+            user = (
+                await session.execute(select(User).where(User.email == subject.strip().lower()))
+            ).scalar_one_or_none()
         if user is None:
             raise NotFound(f"user '{subject}' not found")
         return user.id
@@ -203,11 +230,15 @@ def check_limits(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name in LIMIT_FIELDS:
         value = values.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-                                  or value != value):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != value
+        ):
             raise InvalidInput(f"{name} must be a positive number, or null for no limit (got {value!r})")
-        if value is not None and name in ("requests_per_minute", "tokens_per_minute", "max_concurrent") \
-                and int(value) != value:
+        if (
+            value is not None
+            and name in ("requests_per_minute", "tokens_per_minute", "max_concurrent")
+            and int(value) != value
+        ):
             raise InvalidInput(f"{name} must be a whole number (got {value!r})")
         out[name] = value
     if all(v is None for v in out.values()):
@@ -215,14 +246,16 @@ def check_limits(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def set_limits(session: AsyncSession, principal: Principal, scope: str, subject: str,
-                     values: dict[str, Any]) -> UsageLimit:
+async def set_limits(
+    session: AsyncSession, principal: Principal, scope: str, subject: str, values: dict[str, Any]
+) -> UsageLimit:
     """Set (replace) the limits of one subject; a null field is no limit."""
     _require_manager(principal)
     checked = check_limits(values)
     target = await subject_id(session, scope, subject)
-    row = (await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == target))
-           ).scalar_one_or_none()
+    row = (
+        await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == target))
+    ).scalar_one_or_none()
     if row is None:
         row = UsageLimit(scope=scope, subject_id=target)
         session.add(row)
@@ -235,8 +268,9 @@ async def set_limits(session: AsyncSession, principal: Principal, scope: str, su
 async def remove_limits(session: AsyncSession, principal: Principal, scope: str, subject: str) -> bool:
     _require_manager(principal)
     target = await subject_id(session, scope, subject)
-    row = (await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == target))
-           ).scalar_one_or_none()
+    row = (
+        await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == target))
+    ).scalar_one_or_none()
     if row is None:
         return False
     await session.delete(row)
@@ -271,15 +305,15 @@ async def own_limits(session: AsyncSession, principal: Principal) -> list[OwnLim
     out = []
     now = utcnow()
     for scope, subject in subjects:
-        row = (await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == subject))
-               ).scalar_one_or_none()
+        row = (
+            await session.execute(select(UsageLimit).where(UsageLimit.scope == scope, UsageLimit.subject_id == subject))
+        ).scalar_one_or_none()
         if row is None:
             continue
         today = await limits_module.spend(session, scope, subject, limits_module.day_start(now))
         month = await limits_module.spend(session, scope, subject, limits_module.month_start(now))
         out.append(OwnLimit(row, today, month))
     return out
-
 
 
 # --------------------------------------------------------------------------- the official client's shapes
@@ -298,17 +332,21 @@ async def model_usage(session: AsyncSession, principal: Principal, model: str, q
     return await report(session, principal, query)
 
 
-async def model_usage_by_use_case(session: AsyncSession, principal: Principal, model: str,
-                                  query: UsageQuery) -> list[PerUseCase]:
+async def model_usage_by_use_case(
+    session: AsyncSession, principal: Principal, model: str, query: UsageQuery
+) -> list[PerUseCase]:
     """``modelUsageByUseCase``: one model's usage per use case (visible to the caller)."""
     found = await model_of(session, model)
     query.model_keys, query.group_by, query.unit = [found.key], ("USE_CASE",), "NO_GROUP_BY_DATE"
     rows = [r for r in await report(session, principal, query) if r.use_case_id is not None]
     use_cases = await use_cases_by_id(session, [r.use_case_id for r in rows if r.use_case_id])
-    services = {s.use_case_id: s for s in (await session.execute(
-        select(ModelService).where(ModelService.model_id == found.id))).scalars()}
-    return [PerUseCase(use_cases[r.use_case_id], services.get(r.use_case_id), r) for r in rows
-            if r.use_case_id in use_cases]
+    services = {
+        s.use_case_id: s
+        for s in (await session.execute(select(ModelService).where(ModelService.model_id == found.id))).scalars()
+    }
+    return [
+        PerUseCase(use_cases[r.use_case_id], services.get(r.use_case_id), r) for r in rows if r.use_case_id in use_cases
+    ]
 
 
 @dataclass

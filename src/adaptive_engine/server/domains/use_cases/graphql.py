@@ -32,21 +32,27 @@ from adaptive_engine.server.timestamps import epoch
 
 # What the fields of a use case list, loaded for all the use cases of a list at once.
 METRICS = children(
-    lambda ids: select(orm.UseCaseMetric.use_case_id, orm.Metric)
-    .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
-    .where(orm.UseCaseMetric.use_case_id.in_(ids))
-    .order_by(orm.Metric.key)
+    lambda ids: (
+        select(orm.UseCaseMetric.use_case_id, orm.Metric)
+        .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
+        .where(orm.UseCaseMetric.use_case_id.in_(ids))
+        .order_by(orm.Metric.key)
+    )
 )
 MODEL_SERVICES = children(
-    lambda ids: select(orm.ModelService.use_case_id, orm.ModelService)
-    .where(orm.ModelService.use_case_id.in_(ids))
-    .order_by(orm.ModelService.created_at)
+    lambda ids: (
+        select(orm.ModelService.use_case_id, orm.ModelService)
+        .where(orm.ModelService.use_case_id.in_(ids))
+        .order_by(orm.ModelService.created_at)
+    )
 )
 SHARES = children(
-    lambda ids: select(orm.UseCaseShare.use_case_id, orm.UseCaseShare)
-    .where(orm.UseCaseShare.use_case_id.in_(ids))
-    .order_by(orm.UseCaseShare.created_at)
-    .execution_options(populate_existing=True)
+    lambda ids: (
+        select(orm.UseCaseShare.use_case_id, orm.UseCaseShare)
+        .where(orm.UseCaseShare.use_case_id.in_(ids))
+        .order_by(orm.UseCaseShare.created_at)
+        .execution_options(populate_existing=True)
+    )
 )
 
 
@@ -120,7 +126,10 @@ class UseCaseType:
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
-        return [MetricWithContextType(row=m, use_case_id=self.row.id) for m in await info.context.loaders.load(METRICS, self.row.id)]
+        return [
+            MetricWithContextType(row=m, use_case_id=self.row.id)
+            for m in await info.context.loaders.load(METRICS, self.row.id)
+        ]
 
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
@@ -130,10 +139,13 @@ class UseCaseType:
     async def activity(self, info: Info[Context, None], timerange: TimeRange | None = None) -> ActivityType:
         return await resolve_activity(info.context.session, self._scope, timerange)
 
-    @strawberry.field(description="Interactions, tokens, latency and failed calls per time bucket (UTC), per model "
-                      "with byModel")
+    @strawberry.field(
+        description="Interactions, tokens, latency and failed calls per time bucket (UTC), per model with byModel"
+    )
     async def activity_timeseries(
-        self, info: Info[Context, None], input: ActivityTimeseriesInput  # noqa: A002 - as MetricWithContext.timeseries
+        self,
+        info: Info[Context, None],
+        input: ActivityTimeseriesInput,  # noqa: A002 - as MetricWithContext.timeseries
     ) -> list[ActivityTimeseriesType]:
         return await resolve_timeseries(info.context.session, self._scope, input)
 
@@ -149,8 +161,7 @@ class UseCaseType:
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
         shares = await info.context.loaders.load(SHARES, self.row.id)
         return [
-            UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner)
-            for s in shares
+            UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner) for s in shares
         ]
 
 
@@ -230,18 +241,30 @@ class UseCaseQuery:
     async def use_cases(self, info: Info[Context, None], filter: UseCaseFilter | None = None) -> list[UseCaseType]:  # noqa: A002
         ctx = info.context
         archived = filter.is_archived if filter else None
-        return [UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)]
+        return [
+            UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)
+        ]
 
-    @strawberry.field(extensions=[authenticated()],
-                      description="The use cases you can see, a page at a time (oldest first, cursors); search "
-                      "matches key or name, any case. useCases answers them all at once.")
-    async def use_cases_page(self, info: Info[Context, None], page: CursorPageInput,
-                             search: str | None = None) -> UseCaseConnection:
+    @strawberry.field(
+        extensions=[authenticated()],
+        description="The use cases you can see, a page at a time (oldest first, cursors); search "
+        "matches key or name, any case. useCases answers them all at once.",
+    )
+    async def use_cases_page(
+        self, info: Info[Context, None], page: CursorPageInput, search: str | None = None
+    ) -> UseCaseConnection:
         if page.offset:
             raise InvalidInput("offset paging is not supported for use cases: use cursors (after / before)")
         ctx = info.context
-        result, total = await service.page_use_cases(ctx.session, ctx.principal, first=page.first, last=page.last,
-                                                     after=page.after, before=page.before, search=search)
+        result, total = await service.page_use_cases(
+            ctx.session,
+            ctx.principal,
+            first=page.first,
+            last=page.last,
+            after=page.after,
+            before=page.before,
+            search=search,
+        )
         return UseCaseConnection(
             total_count=total,
             page_info=PageInfo.of(result),
@@ -273,8 +296,11 @@ class UseCaseMutation:
     async def update_use_case(self, info: Info[Context, None], id_or_key: IdOrKey, input: UseCaseUpdate) -> UseCaseType:
         ctx = info.context
         use_case = await service.update_use_case(
-            ctx.session, ctx.principal, id_or_key,
-            name=input.name, description=input.description,
+            ctx.session,
+            ctx.principal,
+            id_or_key,
+            name=input.name,
+            description=input.description,
             appearance=_appearance(input.metadata, input.gradient_color),
             default_metric=input.settings.default_metric if input.settings else None,
             is_archived=input.is_archived,

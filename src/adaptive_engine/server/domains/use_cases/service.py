@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key
-from adaptive_engine.server.db.pagination import Page, contains, paginate
 from adaptive_engine.server.db.models import Metric, Role, Team, TeamMember, UseCase, UseCaseMetric, UseCaseShare
+from adaptive_engine.server.db.pagination import Page, contains, paginate
 from adaptive_engine.server.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -40,7 +40,9 @@ def _appearance(current: dict, appearance: Appearance | None) -> dict:
         merged["emoji"] = appearance.emoji
     if appearance.gradient_color is not None:
         if not GRADIENT_PATTERN.match(appearance.gradient_color):
-            raise InvalidInput("gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',', '.', '%', up to 200)")
+            raise InvalidInput(
+                "gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',', '.', '%', up to 200)"
+            )
         merged["gradient_color"] = appearance.gradient_color
     return merged
 
@@ -122,16 +124,24 @@ async def _owner_team(session: AsyncSession, principal: Principal, team: str | N
             raise PermissionDenied(f"you are not a member of team '{team}'")
         return found
     first = (
-        await session.execute(
-            select(Team).join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == principal.user_id)
+        (
+            await session.execute(
+                select(Team)
+                .join(TeamMember, TeamMember.team_id == Team.id)
+                .where(TeamMember.user_id == principal.user_id)
+            )
         )
-    ).scalars().first()
+        .scalars()
+        .first()
+    )
     if first is None:
         raise InvalidInput("you belong to no team: pass the team that will own the use case")
     return first
 
 
-async def get_use_case(session: AsyncSession, principal: Principal, id_or_key: str, permission: str = "use_case:read") -> UseCase:
+async def get_use_case(
+    session: AsyncSession, principal: Principal, id_or_key: str, permission: str = "use_case:read"
+) -> UseCase:
     """The use case, if the caller holds ``permission`` on it. Unreadable use cases are reported as
     not found, so their existence does not leak."""
     use_case = await find_by_id_or_key(session, UseCase, id_or_key)
@@ -142,7 +152,9 @@ async def get_use_case(session: AsyncSession, principal: Principal, id_or_key: s
     return use_case
 
 
-async def list_use_cases(session: AsyncSession, principal: Principal, *, is_archived: bool | None = None) -> list[UseCase]:
+async def list_use_cases(
+    session: AsyncSession, principal: Principal, *, is_archived: bool | None = None
+) -> list[UseCase]:
     """The use cases the caller sees; ``is_archived``: only the archived (True) or the active (False) ones."""
     query = select(UseCase).where(principal.sees_use_case(UseCase.id)).order_by(UseCase.created_at, UseCase.key)
     if is_archived is not None:
@@ -203,7 +215,9 @@ async def page_use_cases(
     if search and search.strip():
         query = query.where(or_(contains(UseCase.key, search.strip()), contains(UseCase.name, search.strip())))
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    page = await paginate(session, query, UseCase, first=first, last=last, after=after, before=before, newest_first=False)
+    page = await paginate(
+        session, query, UseCase, first=first, last=last, after=after, before=before, newest_first=False
+    )
     return page, int(total or 0)
 
 

@@ -36,15 +36,52 @@ from .base import (
 from .external import ExternalBackend
 
 DEFAULT_MAX_TOKENS = 4096
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-                "refusal": "content_filter", "pause_turn": "stop"}
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+}
 # OpenAI fields with no Anthropic equivalent: refused rather than dropped.
-NO_EQUIVALENT = frozenset({"n", "logprobs", "top_logprobs", "response_format", "seed", "frequency_penalty",
-                           "presence_penalty", "logit_bias", "reasoning_effort", "modalities", "audio", "prediction",
-                           "web_search_options", "verbosity", "functions", "function_call"})
+NO_EQUIVALENT = frozenset(
+    {
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "response_format",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "reasoning_effort",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "verbosity",
+        "functions",
+        "function_call",
+    }
+)
 # Fields this module translates (the rest goes as given).
-TRANSLATED = frozenset({"messages", "max_tokens", "max_completion_tokens", "stop", "user", "tools", "tool_choice",
-                        "parallel_tool_calls", "metadata", "stream", "stream_options", "model"})
+TRANSLATED = frozenset(
+    {
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "user",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "metadata",
+        "stream",
+        "stream_options",
+        "model",
+    }
+)
 
 
 def _refuse(message: str) -> BackendInvalidRequest:
@@ -95,8 +132,13 @@ def _messages(messages: Sequence[dict[str, Any]]) -> tuple[str | None, list[dict
             system.append(_text(message.get("content")))
             continue
         if role == "tool":
-            blocks = [{"type": "tool_result", "tool_use_id": message["tool_call_id"],
-                       "content": _text(message.get("content"))}]
+            blocks = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message["tool_call_id"],
+                    "content": _text(message.get("content")),
+                }
+            ]
             role = "user"
         elif role == "assistant":
             blocks = _blocks(message.get("content"), where)
@@ -170,17 +212,30 @@ def translate(body: dict[str, Any], model: str) -> dict[str, Any]:
 def _usage(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
-    prompt = int(data.get("input_tokens") or 0) + int(data.get("cache_read_input_tokens") or 0) \
+    prompt = (
+        int(data.get("input_tokens") or 0)
+        + int(data.get("cache_read_input_tokens") or 0)
         + int(data.get("cache_creation_input_tokens") or 0)
+    )
     completion = int(data.get("output_tokens") or 0)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 raw={"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                      "prompt_tokens_details": {"cached_tokens": int(data.get("cache_read_input_tokens") or 0)}})
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        raw={
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": int(data.get("cache_read_input_tokens") or 0)},
+        },
+    )
 
 
 def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
-    return {"id": block["id"], "type": "function",
-            "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})}}
+    return {
+        "id": block["id"],
+        "type": "function",
+        "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})},
+    }
 
 
 class AnthropicBackend(ExternalBackend):
@@ -212,9 +267,11 @@ class AnthropicBackend(ExternalBackend):
         if calls:
             message["tool_calls"] = calls
         keep = request.upstream is not None
-        return GenerationResult(choices=[Choice(index=0, text=text, finish_reason=reason,
-                                                message=message if keep else None)],
-                                usage=usage, model=data.get("model") or self.config.external_model_id)
+        return GenerationResult(
+            choices=[Choice(index=0, text=text, finish_reason=reason, message=message if keep else None)],
+            usage=usage,
+            model=data.get("model") or self.config.external_model_id,
+        )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         keep = request.upstream is not None
@@ -229,8 +286,12 @@ class AnthropicBackend(ExternalBackend):
                 block = event.get("content_block") or {}
                 if block.get("type") == "tool_use":
                     calls[event.get("index", 0)] = position = len(calls)
-                    piece = {"index": position, "id": block["id"], "type": "function",
-                             "function": {"name": block["name"], "arguments": ""}}
+                    piece = {
+                        "index": position,
+                        "id": block["id"],
+                        "type": "function",
+                        "function": {"name": block["name"], "arguments": ""},
+                    }
                     if keep:
                         yield TextDelta(index=0, text="", delta={"tool_calls": [piece]})
             elif kind == "content_block_delta":
@@ -244,8 +305,9 @@ class AnthropicBackend(ExternalBackend):
                 reason = (event.get("delta") or {}).get("stop_reason")
                 usage = _usage({**input_usage, **(event.get("usage") or {})})
                 if reason:
-                    yield TextDelta(index=0, text="", finish_reason=STOP_REASONS.get(reason, reason),
-                                    delta={} if keep else None)
+                    yield TextDelta(
+                        index=0, text="", finish_reason=STOP_REASONS.get(reason, reason), delta={} if keep else None
+                    )
         yield usage
 
     async def embed(self, texts: Sequence[str]) -> EmbeddingResult:

@@ -50,8 +50,15 @@ class UpstreamError(BackendError, errors.UpstreamError):
 
     ``upstream_message`` is the provider's own message; ``message`` adds who answered and the status."""
 
-    def __init__(self, message: str, *, status: int | None = None, provider: str = "", retryable: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str = "",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         where = f"{provider} " if provider else "upstream provider "
         code = f" ({status})" if status is not None else ""
         super().__init__(f"{where}error{code}: {message}", details={"upstream_status": status} if status else None)

@@ -93,7 +93,9 @@ class ExternalModelConfig:
 
     def __post_init__(self) -> None:
         if self.provider not in _PROVIDER_NAMES:
-            raise BackendInvalidRequest(f"unknown provider {self.provider!r}; expected one of {sorted(_PROVIDER_NAMES)}")
+            raise BackendInvalidRequest(
+                f"unknown provider {self.provider!r}; expected one of {sorted(_PROVIDER_NAMES)}"
+            )
         if not self.external_model_id.strip():
             raise BackendInvalidRequest("external_model_id is empty")
         if self.provider == "azure" and not self.endpoint:
@@ -123,13 +125,15 @@ class HttpPool:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             resolver = self.guard.aiohttp_resolver() if self.guard is not None else None
-            connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300,
-                                             resolver=resolver)
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300, resolver=resolver
+            )
             # trust_env off: a proxy from the environment must not silently reroute model traffic.
             # Bodies are encoded by pydantic-core (Rust): several times faster than the json module on the
             # large bodies agents send (tools, schemas, long conversations).
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True,
-                                                  json_serialize=_to_json)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, auto_decompress=True, json_serialize=_to_json
+            )
         return self._session
 
     async def aclose(self) -> None:
@@ -199,8 +203,9 @@ class ExternalBackend(Backend):
     capabilities = frozenset({Capability.CHAT, Capability.EMBEDDING})
     passthrough = True
 
-    def __init__(self, config: ExternalModelConfig, client: HttpPool | None = None,
-                 guard: OutboundGuard | None = None) -> None:
+    def __init__(
+        self, config: ExternalModelConfig, client: HttpPool | None = None, guard: OutboundGuard | None = None
+    ) -> None:
         self.config = config
         self.provider_name = _PROVIDER_NAMES[config.provider]
         self.guard = guard
@@ -345,8 +350,12 @@ class ExternalBackend(Backend):
                 self.on_retry(failed)
             return self._wait(failed, state.attempt_number + 1)
 
-        retrying = AsyncRetrying(stop=stop_after_attempt(self.config.max_retries), wait=wait, reraise=True,
-                                 retry=retry_if_exception(lambda exc: self._worth_retrying(exc, deadline)))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.max_retries),
+            wait=wait,
+            reraise=True,
+            retry=retry_if_exception(lambda exc: self._worth_retrying(exc, deadline)),
+        )
         async for tried in retrying:
             with tried:
                 result = await attempt()
@@ -354,12 +363,18 @@ class ExternalBackend(Backend):
 
     async def _open(self, operation: str, body: dict[str, Any], deadline: float | None) -> aiohttp.ClientResponse:
         """One attempt: the response once its head says success (the caller releases it), or the error."""
-        request = self._http().post(f"{self._base}/{operation}", params=self._params, headers=self._headers,
-                                    json=body, timeout=self._timeout, allow_redirects=False)
+        request = self._http().post(
+            f"{self._base}/{operation}",
+            params=self._params,
+            headers=self._headers,
+            json=body,
+            timeout=self._timeout,
+            allow_redirects=False,
+        )
         try:
             async with _until(deadline):
                 response = await request
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise self._timeout_error(exc, deadline) from exc
         except aiohttp.ClientError as exc:
             raise self._unreachable(exc) from exc
@@ -367,7 +382,7 @@ class ExternalBackend(Backend):
             try:
                 async with _until(deadline):
                     content = await response.read()
-            except (asyncio.TimeoutError, aiohttp.ClientError):
+            except (TimeoutError, aiohttp.ClientError):
                 content = b""
             finally:
                 response.release()
@@ -383,7 +398,7 @@ class ExternalBackend(Backend):
             try:
                 async with _until(deadline):
                     return await response.read()
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise self._timeout_error(exc, deadline) from exc
             except aiohttp.ClientError as exc:
                 raise self._unreachable(exc) from exc
@@ -405,33 +420,50 @@ class ExternalBackend(Backend):
             for position, item in enumerate(data["choices"]):
                 message = item.get("message") or {} if chat else None
                 text = message.get("content") if message is not None else item.get("text")
-                choices.append(Choice(index=item.get("index", position), text=text or "",
-                                      finish_reason=item.get("finish_reason") or "stop",
-                                      message=message if keep else None, logprobs=item.get("logprobs")))
+                choices.append(
+                    Choice(
+                        index=item.get("index", position),
+                        text=text or "",
+                        finish_reason=item.get("finish_reason") or "stop",
+                        message=message if keep else None,
+                        logprobs=item.get("logprobs"),
+                    )
+                )
             usage = _usage(data.get("usage"))
         except (KeyError, TypeError, AttributeError):
             raise self._not_the_api(f"unexpected answer shape: {str(data)[:200]}") from None
         choices.sort(key=lambda c: c.index)
         extra = {k: data[k] for k in PASSED_BACK if data.get(k) is not None} if keep else {}
-        return GenerationResult(choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id,
-                                extra=extra)
+        return GenerationResult(
+            choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id, extra=extra
+        )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
         chat = request.messages is not None
         keep = request.upstream is not None
         usage: Usage | None = None
-        async for chunk in self._chunks("chat/completions" if chat else "completions", self._body(request, stream=True)):
+        async for chunk in self._chunks(
+            "chat/completions" if chat else "completions", self._body(request, stream=True)
+        ):
             for item in chunk.get("choices") or []:
                 delta = item.get("delta") or {} if chat else None
                 text = (delta.get("content") if delta is not None else item.get("text")) or ""
                 reason = item.get("finish_reason")
                 logprobs = item.get("logprobs")
                 # A piece of a tool call, a refusal... has no text but must reach the caller.
-                other = keep and delta is not None and any(v is not None for k, v in delta.items()
-                                                           if k not in ("content", "role"))
+                other = (
+                    keep
+                    and delta is not None
+                    and any(v is not None for k, v in delta.items() if k not in ("content", "role"))
+                )
                 if text or reason or other or (keep and logprobs is not None):
-                    yield TextDelta(index=item.get("index", 0), text=text, finish_reason=reason,
-                                    delta=delta if keep else None, logprobs=logprobs)
+                    yield TextDelta(
+                        index=item.get("index", 0),
+                        text=text,
+                        finish_reason=reason,
+                        delta=delta if keep else None,
+                        logprobs=logprobs,
+                    )
             if chunk.get("usage"):
                 usage = _usage(chunk["usage"])
         yield usage or Usage()
@@ -459,7 +491,7 @@ class ExternalBackend(Backend):
                         raise self._not_the_api(f"stream error chunk: {data[:200]!r}")
                     raise UpstreamError(message, provider=self.provider_name)
                 yield chunk
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise self._timeout_error(exc, deadline) from exc
         except aiohttp.ClientError as exc:
             raise self._unreachable(exc, during_answer=True) from exc
@@ -493,16 +525,20 @@ class ExternalBackend(Backend):
             error = self._not_the_api(f"HTTP {status} {_reason(status)}: {content[:200]!r}")
             error.retryable, error.retry_after = retryable, after
             return error
-        return UpstreamError(message, status=status, provider=self.provider_name, retryable=retryable, retry_after=after)
+        return UpstreamError(
+            message, status=status, provider=self.provider_name, retryable=retryable, retry_after=after
+        )
 
     def _timeout_error(self, exc: BaseException, deadline: float | None) -> UpstreamTimeout:
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             # Nothing was sent: worth another attempt.
-            return UpstreamTimeout(f"could not connect within {self._timeout.connect:g} s", provider=self.provider_name,
-                                   retryable=True)
+            return UpstreamTimeout(
+                f"could not connect within {self._timeout.connect:g} s", provider=self.provider_name, retryable=True
+            )
         if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-            return UpstreamTimeout(f"no complete answer within {self.config.total_timeout:g} s",
-                                   provider=self.provider_name)
+            return UpstreamTimeout(
+                f"no complete answer within {self.config.total_timeout:g} s", provider=self.provider_name
+            )
         return UpstreamTimeout(f"no answer within {self.config.timeout:g} s", provider=self.provider_name)
 
     def _unreachable(self, exc: Exception, during_answer: bool = False) -> UpstreamError:
@@ -514,8 +550,13 @@ class ExternalBackend(Backend):
 
     def _not_the_api(self, cause: str) -> UpstreamError:
         """The one error for every failure that is not the API's own: the cause goes to the server log only."""
-        log.warning("%s model %s at %s: %s", self.provider_name, self.config.external_model_id,
-                    urlsplit(self._base).netloc, cause)
+        log.warning(
+            "%s model %s at %s: %s",
+            self.provider_name,
+            self.config.external_model_id,
+            urlsplit(self._base).netloc,
+            cause,
+        )
         return UpstreamError(NOT_THE_API, provider=self.provider_name)
 
 
@@ -544,5 +585,8 @@ def _message(payload: Any) -> str | None:
 def _usage(data: Any) -> Usage:
     if not isinstance(data, dict):
         return Usage()
-    return Usage(prompt_tokens=int(data.get("prompt_tokens") or 0),
-                 completion_tokens=int(data.get("completion_tokens") or 0), raw=data)
+    return Usage(
+        prompt_tokens=int(data.get("prompt_tokens") or 0),
+        completion_tokens=int(data.get("completion_tokens") or 0),
+        raw=data,
+    )

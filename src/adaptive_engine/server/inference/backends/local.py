@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 # Reentrant: an adapter's load loads its base.
 _LOADING = threading.RLock()
 
+
 @dataclass(frozen=True)
 class LocalModelSpec:
     """Where a local chat model's weights are. ``cache_dir`` receives the converted GGUF."""
@@ -158,8 +159,9 @@ def format_chat(tokenizer: Any, messages: Sequence[ChatMessage], tools: list[dic
         dicts.append(message)
     if getattr(tokenizer, "chat_template", None):
         if tools:
-            return tokenizer.apply_chat_template(template_messages(dicts), tools=tools, tokenize=False,
-                                                 add_generation_prompt=True)
+            return tokenizer.apply_chat_template(
+                template_messages(dicts), tools=tools, tokenize=False, add_generation_prompt=True
+            )
         return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
     # No template: a plain transcript that ends where the assistant speaks.
     return "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
@@ -217,9 +219,14 @@ class LocalChatBackend(Backend):
             if eos is None:
                 eos = self.tokenizer.eos_token_id
             eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-            self._engine = batching.BatchEngine(self.model, self.tokenizer, eos_token_ids=eos_ids,
-                                                max_batch_rows=self.max_batch_rows, max_cache_tokens=self.kv_cache_len,
-                                                name=self.name)
+            self._engine = batching.BatchEngine(
+                self.model,
+                self.tokenizer,
+                eos_token_ids=eos_ids,
+                max_batch_rows=self.max_batch_rows,
+                max_cache_tokens=self.kv_cache_len,
+                name=self.name,
+            )
             self._engine.start()
 
     def apply_compute(self, compute: dict[str, Any]) -> None:
@@ -257,8 +264,9 @@ class LocalChatBackend(Backend):
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.messages is not None:
-            text = format_chat(self.tokenizer, request.messages,
-                               request.tool_use.tools if request.tool_use is not None else None)
+            text = format_chat(
+                self.tokenizer, request.messages, request.tool_use.tools if request.tool_use is not None else None
+            )
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(request.prompt)["input_ids"]
 
@@ -287,8 +295,12 @@ class LocalChatBackend(Backend):
         if room < 1:
             raise BackendInvalidRequest(
                 f"the prompt has {len(ids)} tokens; model {self.name} reads at most {context - 1}"
-                + (f" per choice (max_seq_len {self.max_seq_len}, kv_cache_len {self.kv_cache_len})"
-                   if self.max_seq_len or self.kv_cache_len else ""))
+                + (
+                    f" per choice (max_seq_len {self.max_seq_len}, kv_cache_len {self.kv_cache_len})"
+                    if self.max_seq_len or self.kv_cache_len
+                    else ""
+                )
+            )
         max_tokens = min(params.max_tokens or self.default_max_tokens, room)
         return engine.submit(ids, params, max_tokens, asyncio.get_running_loop(), events)
 
@@ -313,7 +325,9 @@ class LocalChatBackend(Backend):
             from ..grammar import ll_tokenizer
 
             # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
-            await asyncio.to_thread(ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos))
+            await asyncio.to_thread(
+                ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos)
+            )
         job = self._submit(request, events)
         done = _import_batching().DONE  # loaded already: a model that serves has its engine
         try:
@@ -343,15 +357,27 @@ class LocalChatBackend(Backend):
                     if event.finish_reason is not None:
                         reasons[event.index] = event.finish_reason
                     if event.delta is not None:  # a tool call (see stream)
-                        messages[event.index] = {"content": None, "tool_calls": [
-                            {k: v for k, v in call.items() if k != "index"} for call in event.delta["tool_calls"]]}
+                        messages[event.index] = {
+                            "content": None,
+                            "tool_calls": [
+                                {k: v for k, v in call.items() if k != "index"} for call in event.delta["tool_calls"]
+                            ],
+                        }
                     if event.logprobs is not None:
                         logprobs[event.index]["content"].extend(event.logprobs["content"])  # type: ignore[index]
                 else:
                     usage = event
         return GenerationResult(
-            choices=[Choice(index=i, text=texts[i], finish_reason=reasons[i], logprobs=logprobs[i],  # type: ignore[arg-type]
-                            message=messages[i]) for i in range(n)],
+            choices=[
+                Choice(
+                    index=i,
+                    text=texts[i],
+                    finish_reason=reasons[i],
+                    logprobs=logprobs[i],  # type: ignore[arg-type]
+                    message=messages[i],
+                )
+                for i in range(n)
+            ],
             usage=usage,
             model=self.name,
         )
@@ -367,8 +393,13 @@ def _as_call_or_text(tool_use: ToolUse, deltas: list[TextDelta]) -> TextDelta:
     call = tool_use.call_in(text) if last.finish_reason == "stop" else None
     if call is None:
         return TextDelta(index=last.index, text=text, finish_reason=last.finish_reason, logprobs=logprobs)
-    return TextDelta(index=last.index, text="", finish_reason="tool_calls", logprobs=logprobs,
-                     delta={"content": None, "tool_calls": [{"index": 0, **call}]})
+    return TextDelta(
+        index=last.index,
+        text="",
+        finish_reason="tool_calls",
+        logprobs=logprobs,
+        delta={"content": None, "tool_calls": [{"index": 0, **call}]},
+    )
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -438,8 +469,13 @@ class LocalEmbeddingBackend(Backend):
 
     def _embed(self, model: Any, texts: list[str]) -> EmbeddingResult:
         with self._run_lock:
-            vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
             counted = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
         return EmbeddingResult(vectors=vectors.tolist(), usage=Usage(prompt_tokens=sum(len(i) for i in counted)))
 

@@ -93,7 +93,13 @@ def serve_arguments(spec: VllmSpec, folder: Path, port: int) -> list[str]:
     args = [*spec.command, "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)]
     adapter = Path(spec.model.path) if spec.model.base is not None else None
     if adapter is not None:
-        args += ["--served-model-name", f"{spec.name}--base", "--enable-lora", "--lora-modules", f"{spec.name}={adapter}"]
+        args += [
+            "--served-model-name",
+            f"{spec.name}--base",
+            "--enable-lora",
+            "--lora-modules",
+            f"{spec.name}={adapter}",
+        ]
         rank = _lora_rank(adapter)
         if rank is not None and rank > 16:
             args += ["--max-lora-rank", str(rank)]
@@ -193,8 +199,13 @@ class VllmBackend(Backend):
             raise
         served = self.spec.name
         self._proxy = ExternalBackend(
-            ExternalModelConfig(provider="openai", external_model_id=served, api_key=api_key,
-                                endpoint=f"http://127.0.0.1:{self.port}/v1", timeout=self.spec.request_timeout_s),
+            ExternalModelConfig(
+                provider="openai",
+                external_model_id=served,
+                api_key=api_key,
+                endpoint=f"http://127.0.0.1:{self.port}/v1",
+                timeout=self.spec.request_timeout_s,
+            ),
             self._client,
         )
         self._proxy.provider_name = "vLLM"
@@ -237,7 +248,8 @@ class VllmBackend(Backend):
                     code = self._process.returncode
                     tail = self.output_tail()
                     raise BackendLoadError(
-                        f"vLLM exited with code {code} before it was ready" + (f"; its last output:\n{tail}" if tail else "")
+                        f"vLLM exited with code {code} before it was ready"
+                        + (f"; its last output:\n{tail}" if tail else "")
                     )
                 try:
                     if (await http.get(url)).status_code == 200:

@@ -1,5 +1,5 @@
 """Job executors behind one interface: local subprocesses and Ray."""
 
-from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec
+from adaptive_engine.server.jobs.executors.base import ExecState, Executor, LaunchSpec
 
 __all__ = ["ExecState", "Executor", "LaunchSpec"]

@@ -48,8 +48,14 @@ class LocalExecutor(Executor):
         launch = await self.sandbox.launch(
             "running a recipe job",
             [sys.executable, "-m", "adaptive_engine.recipe.loader", "job", str(spec.recipe_dir), str(args_file)],
-            cwd=work, env=env, limits=JOB_LIMITS, network=True, gpus=True, expose_model_cache=True,
-            read_only=[spec.recipe_dir, *spec.extra.get("read_only", [])], writable=[spec.job_dir],
+            cwd=work,
+            env=env,
+            limits=JOB_LIMITS,
+            network=True,
+            gpus=True,
+            expose_model_cache=True,
+            read_only=[spec.recipe_dir, *spec.extra.get("read_only", [])],
+            writable=[spec.job_dir],
         )
         self.sandbox.hand_over(spec.job_dir, work, home, tmp)
         with open(spec.log_path, "ab") as log:

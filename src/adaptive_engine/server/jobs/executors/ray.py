@@ -20,13 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from adaptive_engine.server.errors import Unavailable
-from adaptive_engine.server.jobs.executors.base import Executor, ExecState, LaunchSpec, slice_log, tail_text
+from adaptive_engine.server.jobs.executors.base import ExecState, Executor, LaunchSpec, slice_log, tail_text
 from adaptive_engine.server.outbound import OutboundGuard
 from adaptive_engine.server.sandbox import PACKAGE_ROOT
 
 # How long a submission waits for a freshly started head's job agent.
 AGENT_WAIT_S = 60.0
-STATES = {"PENDING": "RUNNING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED", "STOPPED": "STOPPED"}
+STATES = {
+    "PENDING": "RUNNING",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "STOPPED": "STOPPED",
+}
 
 
 class RayExecutor(Executor):
@@ -34,8 +40,9 @@ class RayExecutor(Executor):
     reattachable = True
 
     def __init__(self, address: str) -> None:
-        self.address = OutboundGuard(allow_private=True).check_url(address, "ADAPTIVE_RAY_ADDRESS",
-                                                                   schemes=("http", "https", "ray"))
+        self.address = OutboundGuard(allow_private=True).check_url(
+            address, "ADAPTIVE_RAY_ADDRESS", schemes=("http", "https", "ray")
+        )
         self._client: Any = None
 
     def _jobs(self) -> Any:
