@@ -9,8 +9,12 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.compute_pools import service
+from adaptive_engine.server.domains.compute_pools.records import (
+    ComputePoolRecord,
+    GpuAllocationRecord,
+    HarmonyGroupRecord,
+)
 from adaptive_engine.server.domains.models.types import ModelType
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -47,117 +51,85 @@ class GpuAllocation:
 
 @strawberry.type(name="HarmonyGroup")
 class HarmonyGroupType:
-    row: strawberry.Private[orm.HarmonyGroup]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def compute_pool(self) -> ComputePoolRef | None:
-        pool = self.row.compute_pool
-        return ComputePoolRef(key=pool.key, name=pool.name)
-
-    @strawberry.field
-    def status(self) -> HarmonyStatus:
-        return HarmonyStatus(self.row.status)
-
-    @strawberry.field
-    def url(self) -> str:
-        return self.row.url
-
-    @strawberry.field
-    def world_size(self) -> int:
-        return self.row.world_size
-
-    @strawberry.field
-    def gpu_types(self) -> str:
-        return self.row.gpu_types
-
-    @strawberry.field
-    def num_cpus(self) -> int:
-        return self.row.num_cpus
-
-    @strawberry.field
-    def job_slots(self) -> int:
-        return self.row.job_slots
-
-    @strawberry.field
-    def inference_partition_size(self) -> int:
-        return self.row.inference_partition
-
-    @strawberry.field
-    def job_partition_size(self) -> int:
-        return self.row.world_size - self.row.inference_partition
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
+    id: uuid.UUID
+    key: str
+    compute_pool: ComputePoolRef | None
+    status: HarmonyStatus
+    url: str
+    world_size: int
+    gpu_types: str
+    num_cpus: int
+    job_slots: int
+    inference_partition_size: int
+    job_partition_size: int
+    created_at: int
+    record: strawberry.Private[HarmonyGroupRecord]
 
     @strawberry.field
     async def online_models(self, info: Info[Context, None]) -> list[ModelType]:
-        if self.row.compute_pool.executor != "local":
+        if self.record.executor != service.LOCAL:
             return []
         return [ModelType(row=m) for m in await service.online_local_models(info.context.session)]
 
     @strawberry.field
     async def gpu_allocations(self, info: Info[Context, None]) -> list[GpuAllocation] | None:
         """Running jobs holding GPUs, on ranks after the inference partition."""
-        jobs = await service.running_gpu_jobs(info.context.session, self.row.compute_pool_id)
         given = info.context.platform.job_runner.gpu_ranks
-        allocations, rank = [], self.row.inference_partition
-        for job in jobs:
-            # The ranks this server gave the job; for runs elsewhere (Ray), their place in the partition.
-            ranks = given.get(job.id) or list(range(rank, min(rank + job.num_gpus, self.row.world_size)))
-            rank += job.num_gpus
-            allocations.append(
-                GpuAllocation(
-                    name=job.name,
-                    num_gpus=job.num_gpus,
-                    ranks=ranks,
-                    created_at=epoch(job.started_at or job.created_at) or 0,
-                    user_name=job.created_by.name if job.created_by else None,
-                    job_id=str(job.id),
-                )
-            )
-        return allocations
+        return [
+            to_gql_gpu_allocation(a) for a in await service.gpu_allocations(info.context.session, self.record, given)
+        ]
+
+
+def to_gql_gpu_allocation(allocation: GpuAllocationRecord) -> GpuAllocation:
+    return GpuAllocation(
+        name=allocation.name,
+        num_gpus=allocation.num_gpus,
+        ranks=list(allocation.ranks),
+        created_at=epoch(allocation.started_at) or 0,
+        user_name=allocation.user_name,
+        job_id=str(allocation.job_id),
+    )
+
+
+def to_gql_harmony_group(group: HarmonyGroupRecord) -> HarmonyGroupType:
+    return HarmonyGroupType(
+        id=group.id,
+        key=group.key,
+        compute_pool=ComputePoolRef(key=group.pool_key, name=group.pool_name),
+        status=HarmonyStatus(group.status),
+        url=group.url,
+        world_size=group.world_size,
+        gpu_types=group.gpu_types,
+        num_cpus=group.num_cpus,
+        job_slots=group.job_slots,
+        inference_partition_size=group.inference_partition,
+        job_partition_size=group.world_size - group.inference_partition,
+        created_at=epoch(group.created_at) or 0,
+        record=group,
+    )
 
 
 @strawberry.type(name="ComputePool")
 class ComputePoolType:
-    row: strawberry.Private[orm.ComputePool]
+    id: uuid.UUID
+    key: str
+    name: str
+    created_at: int
+    capabilities: list[ComputePoolCapability]
+    executor: str
+    harmony_groups: list[HarmonyGroupType]
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def capabilities(self) -> list[ComputePoolCapability]:
-        return [ComputePoolCapability(c) for c in self.row.capabilities]
-
-    @strawberry.field
-    def executor(self) -> str:
-        return self.row.executor
-
-    @strawberry.field
-    def harmony_groups(self) -> list[HarmonyGroupType]:
-        return [HarmonyGroupType(row=g) for g in self.row.harmony_groups]
+def to_gql_compute_pool(pool: ComputePoolRecord) -> ComputePoolType:
+    return ComputePoolType(
+        id=pool.id,
+        key=pool.key,
+        name=pool.name,
+        created_at=epoch(pool.created_at) or 0,
+        capabilities=[ComputePoolCapability(c) for c in pool.capabilities],
+        executor=pool.executor,
+        harmony_groups=[to_gql_harmony_group(g) for g in pool.harmony_groups],
+    )
 
 
 @strawberry.input(name="ResizePartitionInput")
@@ -171,12 +143,12 @@ class ComputePoolQuery:
     @strawberry.field(extensions=[authenticated()])
     async def compute_pools(self, info: Info[Context, None]) -> list[ComputePoolType]:
         ctx = info.context
-        return [ComputePoolType(row=p) for p in await service.list_pools(ctx.session, ctx.principal)]
+        return [to_gql_compute_pool(p) for p in await service.list_pools(ctx.session, ctx.principal)]
 
     @strawberry.field(extensions=[authenticated()])
     async def harmony_groups(self, info: Info[Context, None]) -> list[HarmonyGroupType]:
         ctx = info.context
-        return [HarmonyGroupType(row=g) for g in await service.list_groups(ctx.session, ctx.principal)]
+        return [to_gql_harmony_group(g) for g in await service.list_groups(ctx.session, ctx.principal)]
 
 
 @strawberry.type

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -19,6 +20,11 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.config import Settings
 from adaptive_engine.server.db.lookup import find_by_id_or_key
 from adaptive_engine.server.db.models import ComputePool, HarmonyGroup, Job, Model
+from adaptive_engine.server.domains.compute_pools.records import (
+    ComputePoolRecord,
+    GpuAllocationRecord,
+    HarmonyGroupRecord,
+)
 from adaptive_engine.server.errors import Conflict, InvalidInput, NotFound
 
 LOCAL = "local"
@@ -112,14 +118,14 @@ async def ensure_pools(session: AsyncSession, settings: Settings, machine: Machi
             ray_group.status = "OFFLINE"
 
 
-async def list_pools(session: AsyncSession, principal: Principal) -> list[ComputePool]:
+async def list_pools(session: AsyncSession, principal: Principal) -> list[ComputePoolRecord]:
     rows = await session.execute(select(ComputePool).order_by(ComputePool.created_at, ComputePool.key))
-    return list(rows.scalars())
+    return [ComputePoolRecord.of(p) for p in rows.scalars()]
 
 
-async def list_groups(session: AsyncSession, principal: Principal) -> list[HarmonyGroup]:
+async def list_groups(session: AsyncSession, principal: Principal) -> list[HarmonyGroupRecord]:
     rows = await session.execute(select(HarmonyGroup).order_by(HarmonyGroup.key))
-    return list(rows.scalars())
+    return [HarmonyGroupRecord.of(g) for g in rows.unique().scalars()]
 
 
 async def get_pool(session: AsyncSession, id_or_key: str | None) -> ComputePool:
@@ -147,6 +153,28 @@ async def running_gpu_jobs(session: AsyncSession, pool_id: uuid.UUID) -> list[Jo
     return list((await session.execute(query)).scalars())
 
 
+async def gpu_allocations(
+    session: AsyncSession, group: HarmonyGroupRecord, given: Mapping[uuid.UUID, Sequence[int]]
+) -> list[GpuAllocationRecord]:
+    """Running jobs holding GPUs, on ranks after the inference partition. ``given``: the ranks this server's
+    runner gave each job; for runs elsewhere (Ray), a job's place in the partition stands for them."""
+    allocations, rank = [], group.inference_partition
+    for job in await running_gpu_jobs(session, group.compute_pool_id):
+        ranks = given.get(job.id) or range(rank, min(rank + job.num_gpus, group.world_size))
+        rank += job.num_gpus
+        allocations.append(
+            GpuAllocationRecord(
+                job_id=job.id,
+                name=job.name,
+                num_gpus=job.num_gpus,
+                ranks=tuple(ranks),
+                started_at=job.started_at or job.created_at,
+                user_name=job.created_by.name if job.created_by else None,
+            )
+        )
+    return allocations
+
+
 async def online_local_models(session: AsyncSession) -> list[Model]:
     """The models this machine serves now (what a local pool's inference partition holds)."""
     query = select(Model).where(Model.status == "ONLINE", Model.is_external.is_(False)).order_by(Model.key)
@@ -160,7 +188,7 @@ def job_gpus(pool: ComputePool) -> int:
 
 async def resize_inference_partition(
     session: AsyncSession, principal: Principal, group_key: str, size: int
-) -> HarmonyGroup:
+) -> HarmonyGroupRecord:
     principal.require_global("compute_pool:manage")
     group = await find_by_id_or_key(session, HarmonyGroup, group_key)
     if group is None:
@@ -181,4 +209,4 @@ async def resize_inference_partition(
         )
     group.inference_partition = size
     await session.flush()
-    return group
+    return HarmonyGroupRecord.of(group)
