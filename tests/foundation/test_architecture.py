@@ -39,7 +39,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "feedback.timeseries_types",
             "feedback.types",
             "graders.graphql",
-            "identity.types",
             "interactions.activity_types",
             "interactions.graphql",
             "jobs.graphql",

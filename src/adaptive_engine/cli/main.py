@@ -291,8 +291,8 @@ def keys_revoke(
     from adaptive_engine.server.domains.identity.service import revoke_api_key
 
     async def work(session):  # noqa: ANN001, ANN202
-        row = await revoke_api_key(session, None, key_id)
-        return f"revoked {row.id} ({row.prefix}…) of {row.user.email}"
+        key = await revoke_api_key(session, None, key_id)
+        return f"revoked {key.id} ({key.prefix}…) of {key.user_email}"
 
     typer.echo(_with_database(data_dir, database_url, work))
 

@@ -110,3 +110,15 @@ class Loaders:
     async def _run(self, batch: Batch[K, V], keys: list[K]) -> list[V]:
         found = await batch.fetch(self._ctx, list(dict.fromkeys(keys)))
         return [found[k] if k in found else batch.missing() for k in keys]
+
+
+def from_service(
+    fetch: Callable[[Any, list[K]], Awaitable[Mapping[K, V]]], missing: Callable[[], Any] = lambda: None
+) -> Batch[K, V]:
+    """A Batch over a domain's own batch read, ``fetch(session, keys)`` answering {key: value}: the domain
+    keeps its queries and knows nothing of GraphQL."""
+
+    async def fetch_in(ctx: Any, keys: list[K]) -> Mapping[K, V]:
+        return await fetch(ctx.session, keys)
+
+    return Batch(fetch_in, missing=missing)

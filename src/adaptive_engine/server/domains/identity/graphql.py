@@ -16,6 +16,10 @@ from adaptive_engine.server.domains.identity.types import (
     TeamMemberType,
     TeamType,
     UserType,
+    to_gql_api_key,
+    to_gql_role,
+    to_gql_team,
+    to_gql_user,
 )
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey, Timestamp
@@ -76,19 +80,19 @@ class IdentityQuery:
     @strawberry.field(extensions=[authenticated()])
     async def me(self, info: Info[Context, None]) -> UserType | None:
         user = await service.current_user(info.context.session, info.context.principal)
-        return UserType(row=user) if user else None
+        return to_gql_user(user) if user else None
 
     @strawberry.field(extensions=[requires("user:manage")])
     async def users(self, info: Info[Context, None]) -> list[UserType]:
-        return [UserType(row=u) for u in await service.list_users(info.context.session)]
+        return [to_gql_user(u) for u in await service.list_users(info.context.session)]
 
     @strawberry.field(extensions=[authenticated()])
     async def teams(self, info: Info[Context, None]) -> list[TeamType]:
-        return [TeamType(row=t) for t in await service.list_teams(info.context.session, info.context.principal)]
+        return [to_gql_team(t) for t in await service.list_teams(info.context.session, info.context.principal)]
 
     @strawberry.field(extensions=[authenticated()])
     async def roles(self, info: Info[Context, None]) -> list[RoleType]:
-        return [RoleType(row=r) for r in await service.list_roles(info.context.session)]
+        return [to_gql_role(r) for r in await service.list_roles(info.context.session)]
 
     @strawberry.field(extensions=[authenticated()], description="The permission catalogue")
     def permissions(self) -> list[str]:
@@ -100,7 +104,7 @@ class IdentityQuery:
     )
     async def api_keys(self, info: Info[Context, None], user: str | None = None) -> list[ApiKeyType]:
         ctx = info.context
-        return [ApiKeyType(row=k) for k in await service.list_api_keys(ctx.session, ctx.principal, user)]
+        return [to_gql_api_key(k) for k in await service.list_api_keys(ctx.session, ctx.principal, user)]
 
 
 @strawberry.type
@@ -110,40 +114,39 @@ class IdentityMutation:
         user = await service.create_user(
             info.context.session, email=input.email, name=input.name, teams=[(t.team, t.role) for t in input.teams]
         )
-        return UserType(row=user)
+        return to_gql_user(user)
 
     @strawberry.mutation(extensions=[requires("user:manage")])
     async def delete_user(self, info: Info[Context, None], user: IdOrKey) -> UserType:
-        deleted, members = await service.delete_user(info.context.session, user)
-        return UserType(row=deleted, memberships=members)
+        return to_gql_user(await service.delete_user(info.context.session, user))
 
     @strawberry.mutation(name="setTeamMember", extensions=[requires("team:manage")])
     async def set_team_member(self, info: Info[Context, None], input: TeamMemberSet) -> TeamMemberType:
         user, team, role = await service.set_team_member(
             info.context.session, user=input.user, team=input.team, role=input.role
         )
-        return TeamMemberType(user=UserType(row=user), team=TeamType(row=team), role=RoleType(row=role))
+        return TeamMemberType(user=to_gql_user(user), team=to_gql_team(team), role=to_gql_role(role))
 
     @strawberry.mutation(extensions=[requires("team:manage")])
     async def remove_team_member(self, info: Info[Context, None], input: TeamMemberRemove) -> UserType:
         user = await service.remove_team_member(info.context.session, user=input.user, team=input.team)
-        return UserType(row=user)
+        return to_gql_user(user)
 
     @strawberry.mutation(extensions=[requires("team:manage")])
     async def create_team(self, info: Info[Context, None], input: TeamCreate) -> TeamType:
-        return TeamType(row=await service.create_team(info.context.session, key=input.key, name=input.name))
+        return to_gql_team(await service.create_team(info.context.session, key=input.key, name=input.name))
 
     @strawberry.mutation(extensions=[requires("role:manage")])
     async def create_role(self, info: Info[Context, None], input: RoleCreate) -> RoleType:
         role = await service.create_role(
             info.context.session, key=input.key, name=input.name, permissions=list(input.permissions)
         )
-        return RoleType(row=role)
+        return to_gql_role(role)
 
     @strawberry.mutation(extensions=[authenticated()], description="Mint an API key (shown once)")
     async def create_api_key(self, info: Info[Context, None], input: ApiKeyCreate) -> CreatedApiKeyType:
         ctx = info.context
-        row, plain = await service.issue_api_key(
+        key, plain = await service.issue_api_key(
             ctx.session,
             ctx.principal,
             user=input.user,
@@ -152,9 +155,9 @@ class IdentityMutation:
             allowed_models=input.allowed_models,
             use_cases=input.use_cases,
         )
-        return CreatedApiKeyType(key=plain, api_key=ApiKeyType(row=row))
+        return CreatedApiKeyType(key=plain, api_key=to_gql_api_key(key))
 
     @strawberry.mutation(extensions=[authenticated()], description="Revoke an API key: it stops working at once")
     async def revoke_api_key(self, info: Info[Context, None], id: uuid.UUID) -> ApiKeyType:
         ctx = info.context
-        return ApiKeyType(row=await service.revoke_api_key(ctx.session, ctx.principal, str(id)))
+        return to_gql_api_key(await service.revoke_api_key(ctx.session, ctx.principal, str(id)))

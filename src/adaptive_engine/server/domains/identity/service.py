@@ -25,6 +25,13 @@ from adaptive_engine.server.auth.permissions import ADMIN, BUILTIN_ROLES, CATALO
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key, get_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models import ApiKey, Model, Role, Team, TeamMember, UseCase, User
+from adaptive_engine.server.domains.identity.records import (
+    ApiKeyRecord,
+    MembershipRecord,
+    RoleRecord,
+    TeamRecord,
+    UserRecord,
+)
 from adaptive_engine.server.errors import (
     AlreadyExists,
     Conflict,
@@ -141,9 +148,10 @@ async def get_user(session: AsyncSession, value: str | uuid.UUID) -> User:
     return user
 
 
-async def current_user(session: AsyncSession, principal: Principal) -> User | None:
+async def current_user(session: AsyncSession, principal: Principal) -> UserRecord | None:
     """The caller's user (none for a key of no user, or a user deleted meanwhile)."""
-    return await session.get(User, principal.user_id) if principal.user_id is not None else None
+    user = await session.get(User, principal.user_id) if principal.user_id is not None else None
+    return UserRecord.of(user) if user is not None else None
 
 
 async def get_team_by_id_or_key(session: AsyncSession, value: str) -> Team:
@@ -164,8 +172,26 @@ async def memberships(session: AsyncSession, user_id: uuid.UUID) -> list[TeamMem
     return list(rows.scalars())
 
 
-async def list_users(session: AsyncSession) -> list[User]:
-    return list((await session.execute(select(User).order_by(User.created_at, User.email))).scalars())
+async def memberships_of_users(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[MembershipRecord]]:
+    """The team memberships of each of the users, for a list of users at once."""
+    rows = await session.execute(
+        select(TeamMember)
+        .where(TeamMember.user_id.in_(user_ids))
+        .order_by(TeamMember.created_at)
+        .execution_options(populate_existing=True)
+    )
+    found: dict[uuid.UUID, list[MembershipRecord]] = {}
+    for member in rows.scalars():
+        found.setdefault(member.user_id, []).append(MembershipRecord.of(member))
+    return found
+
+
+async def list_users(session: AsyncSession) -> list[UserRecord]:
+    return [
+        UserRecord.of(u) for u in (await session.execute(select(User).order_by(User.created_at, User.email))).scalars()
+    ]
 
 
 def _validate_email(email: str) -> str:
@@ -175,7 +201,7 @@ def _validate_email(email: str) -> str:
     return email
 
 
-async def create_user(session: AsyncSession, *, email: str, name: str, teams: list[tuple[str, str]]) -> User:
+async def create_user(session: AsyncSession, *, email: str, name: str, teams: list[tuple[str, str]]) -> UserRecord:
     email = _validate_email(email)
     if not (name or "").strip():
         raise InvalidInput("a user needs a name")
@@ -196,7 +222,7 @@ async def create_user(session: AsyncSession, *, email: str, name: str, teams: li
     for team, role in resolved:
         session.add(TeamMember(user_id=user.id, team_id=team.id, role_id=role.id))
     await session.flush()
-    return user
+    return UserRecord.of(user)
 
 
 async def _admin_user_ids(session: AsyncSession) -> set[uuid.UUID]:
@@ -210,18 +236,22 @@ async def _ensure_an_admin_remains(session: AsyncSession, what: str) -> None:
         raise Conflict(f"{what} would leave the deployment without an admin")
 
 
-async def delete_user(session: AsyncSession, value: str) -> tuple[User, list[TeamMember]]:
+async def delete_user(session: AsyncSession, value: str) -> UserRecord:
+    """Delete a user; the answer carries its memberships, which cannot be read afterwards."""
     user = await get_user(session, value)
     members = await memberships(session, user.id)
     admins = await _admin_user_ids(session)
     if admins == {user.id}:
         raise Conflict(f"user '{user.email}' is the last admin and cannot be deleted")
+    deleted = UserRecord.of(user, members)
     await session.delete(user)
     await session.flush()
-    return user, members
+    return deleted
 
 
-async def set_team_member(session: AsyncSession, *, user: str, team: str, role: str) -> tuple[User, Team, Role]:
+async def set_team_member(
+    session: AsyncSession, *, user: str, team: str, role: str
+) -> tuple[UserRecord, TeamRecord, RoleRecord]:
     found_user = await get_user(session, user)
     found_team = await get_team_by_id_or_key(session, team)
     found_role = await get_role(session, role)
@@ -232,10 +262,10 @@ async def set_team_member(session: AsyncSession, *, user: str, team: str, role: 
     else:
         member.role_id = found_role.id
     await _ensure_an_admin_remains(session, f"giving '{found_user.email}' the role '{found_role.key}'")
-    return found_user, found_team, found_role
+    return UserRecord.of(found_user), TeamRecord.of(found_team), RoleRecord.of(found_role)
 
 
-async def remove_team_member(session: AsyncSession, *, user: str, team: str) -> User:
+async def remove_team_member(session: AsyncSession, *, user: str, team: str) -> UserRecord:
     found_user = await get_user(session, user)
     found_team = await get_team_by_id_or_key(session, team)
     member = await session.get(TeamMember, (found_user.id, found_team.id))
@@ -243,19 +273,19 @@ async def remove_team_member(session: AsyncSession, *, user: str, team: str) -> 
         raise NotFound(f"user '{found_user.email}' is not a member of team '{found_team.key}'")
     await session.delete(member)
     await _ensure_an_admin_remains(session, f"removing '{found_user.email}' from team '{found_team.key}'")
-    return found_user
+    return UserRecord.of(found_user)
 
 
-async def list_teams(session: AsyncSession, principal: Principal) -> list[Team]:
+async def list_teams(session: AsyncSession, principal: Principal) -> list[TeamRecord]:
     """Every team for admins and team managers (they add members to any team); the caller's own teams for
     everyone else, so team names do not leak across tenants."""
     query = select(Team).order_by(Team.created_at, Team.key)
     if not principal.has_global("team:manage"):
         query = query.where(Team.id.in_(list(principal.team_permissions)))
-    return list((await session.execute(query)).scalars())
+    return [TeamRecord.of(t) for t in (await session.execute(query)).scalars()]
 
 
-async def create_team(session: AsyncSession, *, key: str | None, name: str) -> Team:
+async def create_team(session: AsyncSession, *, key: str | None, name: str) -> TeamRecord:
     from adaptive_engine.server.domains.use_cases.service import (
         key_from_name,
         validate_key,
@@ -267,11 +297,13 @@ async def create_team(session: AsyncSession, *, key: str | None, name: str) -> T
     team = Team(key=key, name=(name or key).strip() or key)
     session.add(team)
     await session.flush()
-    return team
+    return TeamRecord.of(team)
 
 
-async def list_roles(session: AsyncSession) -> list[Role]:
-    return list((await session.execute(select(Role).order_by(Role.created_at, Role.key))).scalars())
+async def list_roles(session: AsyncSession) -> list[RoleRecord]:
+    return [
+        RoleRecord.of(r) for r in (await session.execute(select(Role).order_by(Role.created_at, Role.key))).scalars()
+    ]
 
 
 def validate_permissions(permissions: list[str]) -> list[str]:
@@ -285,7 +317,7 @@ def validate_permissions(permissions: list[str]) -> list[str]:
     return list(dict.fromkeys(permissions))
 
 
-async def create_role(session: AsyncSession, *, key: str | None, name: str, permissions: list[str]) -> Role:
+async def create_role(session: AsyncSession, *, key: str | None, name: str, permissions: list[str]) -> RoleRecord:
     from adaptive_engine.server.domains.use_cases.service import (
         key_from_name,
         validate_key,
@@ -298,7 +330,7 @@ async def create_role(session: AsyncSession, *, key: str | None, name: str, perm
     role = Role(key=key, name=(name or key).strip() or key, permissions=granted, builtin=False)
     session.add(role)
     await session.flush()
-    return role
+    return RoleRecord.of(role)
 
 
 def permission_catalogue() -> list[str]:
@@ -312,13 +344,13 @@ def _may_manage_keys_of(principal: Principal, user: User) -> None:
     principal.require_keys_of(user.id, f"user '{user.email}'")
 
 
-async def list_api_keys(session: AsyncSession, principal: Principal, user: str | None = None) -> list[ApiKey]:
+async def list_api_keys(session: AsyncSession, principal: Principal, user: str | None = None) -> list[ApiKeyRecord]:
     target = await get_user(session, user) if user else await session.get(User, principal.user_id)
     _may_manage_keys_of(principal, target)
     rows = await session.execute(
         select(ApiKey).where(ApiKey.user_id == target.id, ApiKey.job_id.is_(None)).order_by(ApiKey.created_at)
     )
-    return list(rows.scalars())
+    return [ApiKeyRecord.of(k) for k in rows.scalars()]
 
 
 async def issue_api_key(
@@ -330,7 +362,7 @@ async def issue_api_key(
     expires_at: datetime | None = None,
     allowed_models: list[str] | None = None,
     use_cases: list[str] | None = None,
-) -> tuple[ApiKey, str]:
+) -> tuple[ApiKeyRecord, str]:
     """Mint a key; optionally scoped (enforced on the data plane): an expiry, the model keys and the use
     cases it may call."""
     target = await get_user(session, user) if user else await session.get(User, principal.user_id)
@@ -360,10 +392,10 @@ async def issue_api_key(
     row.user = target
     session.add(row)
     await session.flush()
-    return row, plain
+    return ApiKeyRecord.of(row), plain
 
 
-async def revoke_api_key(session: AsyncSession, principal: Principal | None, key_id: str) -> ApiKey:
+async def revoke_api_key(session: AsyncSession, principal: Principal | None, key_id: str) -> ApiKeyRecord:
     """Revoke a key by id (or by its display prefix). ``principal`` None: the operator (CLI)."""
     as_id = parse_uuid(key_id)
     row = await session.get(ApiKey, as_id) if as_id else None
@@ -382,4 +414,4 @@ async def revoke_api_key(session: AsyncSession, principal: Principal | None, key
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         await session.flush()
-    return row
+    return ApiKeyRecord.of(row)

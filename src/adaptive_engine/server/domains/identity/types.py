@@ -1,61 +1,46 @@
-"""GraphQL types of users, teams and roles."""
+"""GraphQL types of users, teams and roles, filled by converters from the identity domain's records."""
 
 from __future__ import annotations
 
 import uuid
 
 import strawberry
-from sqlalchemy import select
 
-from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.graphql.loaders import children
+from adaptive_engine.server.domains.identity import service
+from adaptive_engine.server.domains.identity.records import ApiKeyRecord, RoleRecord, TeamRecord, UserRecord
+from adaptive_engine.server.graphql.loaders import from_service
 from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.type(name="Team")
 class TeamType:
-    row: strawberry.Private[orm.Team]
+    id: uuid.UUID
+    key: str
+    name: str
+    created_at: int
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
+def to_gql_team(team: TeamRecord) -> TeamType:
+    return TeamType(id=team.id, key=team.key, name=team.name, created_at=epoch(team.created_at) or 0)
 
 
 @strawberry.type(name="Role")
 class RoleType:
-    row: strawberry.Private[orm.Role]
+    id: uuid.UUID
+    key: str
+    name: str
+    created_at: int
+    permissions: list[str]
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def permissions(self) -> list[str]:
-        return list(self.row.permissions)
+def to_gql_role(role: RoleRecord) -> RoleType:
+    return RoleType(
+        id=role.id,
+        key=role.key,
+        name=role.name,
+        created_at=epoch(role.created_at) or 0,
+        permissions=list(role.permissions),
+    )
 
 
 @strawberry.type(name="TeamWithRole")
@@ -65,44 +50,27 @@ class TeamWithRoleType:
 
 
 # The team memberships of each user, for all the users of a list at once.
-MEMBERSHIPS = children(
-    lambda ids: (
-        select(orm.TeamMember.user_id, orm.TeamMember)
-        .where(orm.TeamMember.user_id.in_(ids))
-        .order_by(orm.TeamMember.created_at)
-        .execution_options(populate_existing=True)
-    )
-)
+MEMBERSHIPS = from_service(service.memberships_of_users, missing=list)
 
 
 @strawberry.type(name="User")
 class UserType:
-    row: strawberry.Private[orm.User]
-    # Given when they cannot be read any more (a deleted user's); else loaded when asked for.
-    memberships: strawberry.Private[list[orm.TeamMember] | None] = None
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def email(self) -> str:
-        return self.row.email
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: int
+    record: strawberry.Private[UserRecord]
 
     @strawberry.field
     async def teams(self, info: strawberry.Info) -> list[TeamWithRoleType]:
-        members = self.memberships
+        members = self.record.memberships
         if members is None:
-            members = await info.context.loaders.load(MEMBERSHIPS, self.row.id)
-        return [TeamWithRoleType(team=TeamType(row=m.team), role=RoleType(row=m.role)) for m in members]
+            members = await info.context.loaders.load(MEMBERSHIPS, self.id)
+        return [TeamWithRoleType(team=to_gql_team(m.team), role=to_gql_role(m.role)) for m in members]
+
+
+def to_gql_user(user: UserRecord) -> UserType:
+    return UserType(id=user.id, email=user.email, name=user.name, created_at=epoch(user.created_at) or 0, record=user)
 
 
 @strawberry.type(name="TeamMember")
@@ -114,43 +82,29 @@ class TeamMemberType:
 
 @strawberry.type(name="ApiKey")
 class ApiKeyType:
-    row: strawberry.Private[orm.ApiKey]
+    id: uuid.UUID
+    name: str
+    prefix: str = strawberry.field(description="First characters of the key, to tell keys apart")
+    user_email: str
+    created_at: int
+    revoked_at: int | None
+    expires_at: int | None = strawberry.field(description="Refused on the data plane from then on (null: never)")
+    allowed_models: list[str] | None = strawberry.field(description="Model keys it may call (null: any)")
+    use_cases: list[uuid.UUID] | None = strawberry.field(description="Ids of the use cases it may call (null: any)")
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field(description="First characters of the key, to tell keys apart")
-    def prefix(self) -> str:
-        return self.row.prefix
-
-    @strawberry.field
-    def user_email(self) -> str:
-        return self.row.user.email
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def revoked_at(self) -> int | None:
-        return epoch(self.row.revoked_at)
-
-    @strawberry.field(description="Refused on the data plane from then on (null: never)")
-    def expires_at(self) -> int | None:
-        return epoch(self.row.expires_at)
-
-    @strawberry.field(description="Model keys it may call (null: any)")
-    def allowed_models(self) -> list[str] | None:
-        return self.row.allowed_models
-
-    @strawberry.field(description="Ids of the use cases it may call (null: any)")
-    def use_cases(self) -> list[uuid.UUID] | None:
-        return [uuid.UUID(str(u)) for u in self.row.use_case_ids] if self.row.use_case_ids is not None else None
+def to_gql_api_key(key: ApiKeyRecord) -> ApiKeyType:
+    return ApiKeyType(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        user_email=key.user_email,
+        created_at=epoch(key.created_at) or 0,
+        revoked_at=epoch(key.revoked_at),
+        expires_at=epoch(key.expires_at),
+        allowed_models=None if key.allowed_models is None else list(key.allowed_models),
+        use_cases=None if key.use_case_ids is None else list(key.use_case_ids),
+    )
 
 
 @strawberry.type(name="CreatedApiKey")

@@ -12,7 +12,8 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.identity.types import UserType
+from adaptive_engine.server.domains.identity.records import UserRecord
+from adaptive_engine.server.domains.identity.types import UserType, to_gql_user
 from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType
@@ -337,7 +338,7 @@ class JobType:
 
     @strawberry.field
     def created_by(self) -> UserType | None:
-        return UserType(row=self.row.created_by) if self.row.created_by else None
+        return to_gql_user(UserRecord.of(self.row.created_by)) if self.row.created_by else None
 
     @strawberry.field
     def started_at(self) -> int | None:

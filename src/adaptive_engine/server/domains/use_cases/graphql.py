@@ -13,7 +13,8 @@ from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.types import MetricWithContextType
-from adaptive_engine.server.domains.identity.types import RoleType, TeamType
+from adaptive_engine.server.domains.identity.records import RoleRecord, TeamRecord
+from adaptive_engine.server.domains.identity.types import RoleType, TeamType, to_gql_role, to_gql_team
 from adaptive_engine.server.domains.interactions.activity_types import (
     ActivityTimeseriesInput,
     ActivityTimeseriesType,
@@ -161,7 +162,10 @@ class UseCaseType:
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
         shares = await info.context.loaders.load(SHARES, self.row.id)
         return [
-            UseCaseShareType(team=TeamType(row=s.team), role=RoleType(row=s.role), is_owner=s.is_owner) for s in shares
+            UseCaseShareType(
+                team=to_gql_team(TeamRecord.of(s.team)), role=to_gql_role(RoleRecord.of(s.role)), is_owner=s.is_owner
+            )
+            for s in shares
         ]
 
 
