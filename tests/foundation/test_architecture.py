@@ -44,7 +44,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "jobs.graphql",
             "models.graphql",
             "models.types",
-            "recipes.graphql",
             "use_cases.graphql",
         )
     },

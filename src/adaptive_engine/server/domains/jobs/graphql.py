@@ -16,7 +16,8 @@ from adaptive_engine.server.domains.identity.records import UserRecord
 from adaptive_engine.server.domains.identity.types import UserType, to_gql_user
 from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.domains.jobs.service import find_job
-from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType
+from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType, to_gql_recipe
+from adaptive_engine.server.domains.recipes.records import RecipeRecord
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
 from adaptive_engine.server.graphql.common import (
     CursorPageInput,
@@ -400,7 +401,7 @@ class JobType:
 
     @strawberry.field
     def recipe(self) -> CustomRecipeType | None:
-        return CustomRecipeType(row=self.row.recipe) if self.row.recipe else None
+        return to_gql_recipe(RecipeRecord.of(self.row.recipe)) if self.row.recipe else None
 
     @strawberry.field
     def details(self) -> JobDetails | None:

@@ -9,9 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
-from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.identity.types import UserType
+from adaptive_engine.server.domains.identity.types import UserType, to_gql_user
 from adaptive_engine.server.domains.recipes import service
+from adaptive_engine.server.domains.recipes.records import RecipeRecord
 from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
@@ -52,71 +52,44 @@ class UpdateRecipeInput:
 
 @strawberry.type(name="CustomRecipe")
 class CustomRecipeType:
-    row: strawberry.Private[orm.CustomRecipe]
+    id: uuid.UUID
+    key: str | None
+    name: str
+    content: str
+    content_hash: str
+    editable: bool
+    global_: bool = strawberry.field(name="global")
+    builtin: bool
+    input_schema: JSON
+    json_schema: JSON
+    description: str
+    job_kind: str
+    labels: list[LabelType]
+    created_at: int
+    updated_at: int | None
+    created_by: UserType | None
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str | None:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def content(self) -> str:
-        return self.row.content
-
-    @strawberry.field
-    def content_hash(self) -> str:
-        return self.row.content_hash
-
-    @strawberry.field
-    def editable(self) -> bool:
-        return self.row.editable and self.row.use_case_id is not None
-
-    @strawberry.field(name="global")
-    def global_(self) -> bool:
-        return self.row.use_case_id is None
-
-    @strawberry.field
-    def builtin(self) -> bool:
-        return self.row.builtin
-
-    @strawberry.field
-    def input_schema(self) -> JSON:
-        return self.row.json_schema
-
-    @strawberry.field
-    def json_schema(self) -> JSON:
-        return self.row.json_schema
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def job_kind(self) -> str:
-        return self.row.job_kind
-
-    @strawberry.field
-    def labels(self) -> list[LabelType]:
-        return [LabelType(key=l["key"], value=l["value"]) for l in self.row.labels]
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def updated_at(self) -> int | None:
-        return epoch(self.row.updated_at)
-
-    @strawberry.field
-    def created_by(self) -> UserType | None:
-        return UserType(row=self.row.created_by) if self.row.created_by else None
+def to_gql_recipe(recipe: RecipeRecord) -> CustomRecipeType:
+    return CustomRecipeType(
+        id=recipe.id,
+        key=recipe.key,
+        name=recipe.name,
+        content=recipe.content,
+        content_hash=recipe.content_hash,
+        # Global recipes are built in: no use case may change them.
+        editable=recipe.editable and recipe.use_case_id is not None,
+        global_=recipe.use_case_id is None,
+        builtin=recipe.builtin,
+        input_schema=recipe.json_schema,
+        json_schema=recipe.json_schema,
+        description=recipe.description,
+        job_kind=recipe.job_kind,
+        labels=[LabelType(key=k, value=v) for k, v in recipe.labels],
+        created_at=epoch(recipe.created_at) or 0,
+        updated_at=epoch(recipe.updated_at),
+        created_by=to_gql_user(recipe.created_by) if recipe.created_by else None,
+    )
 
 
 def _pairs(labels: list[LabelInput] | None) -> list[tuple[str, str]] | None:
@@ -149,7 +122,7 @@ class RecipeQuery:
         self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey
     ) -> CustomRecipeType | None:
         ctx = info.context
-        return CustomRecipeType(row=await service.get_recipe(ctx.session, ctx.principal, id_or_key, use_case))
+        return to_gql_recipe(await service.get_recipe(ctx.session, ctx.principal, id_or_key, use_case))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def custom_recipes(
@@ -157,8 +130,7 @@ class RecipeQuery:
     ) -> list[CustomRecipeType]:
         ctx = info.context
         filters = [(f.key, f.value) for f in (filter.labels or [])] if filter else None
-        rows = await service.list_recipes(ctx.session, ctx.principal, use_case, filters)
-        return [CustomRecipeType(row=r) for r in rows]
+        return [to_gql_recipe(r) for r in await service.list_recipes(ctx.session, ctx.principal, use_case, filters)]
 
 
 @strawberry.type
@@ -185,7 +157,7 @@ class RecipeMutation:
             schema_timeout_s=settings.recipe_schema_timeout_s,
             sandbox=ctx.platform.sandbox,
         )
-        return CustomRecipeType(row=recipe)
+        return to_gql_recipe(recipe)
 
     @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def update_custom_recipe(
@@ -214,7 +186,7 @@ class RecipeMutation:
             schema_timeout_s=settings.recipe_schema_timeout_s,
             sandbox=ctx.platform.sandbox,
         )
-        return CustomRecipeType(row=recipe)
+        return to_gql_recipe(recipe)
 
     @strawberry.mutation(extensions=[requires("recipe:write", use_case="use_case")])
     async def delete_custom_recipe(self, info: Info[Context, None], use_case: IdOrKey, id: IdOrKey) -> bool:

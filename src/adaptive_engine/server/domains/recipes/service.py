@@ -17,6 +17,7 @@ from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import CustomRecipe, Job, UseCase
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.recipes.probe import describe_recipe
+from adaptive_engine.server.domains.recipes.records import RecipeRecord
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
     AlreadyExists,
@@ -163,7 +164,7 @@ async def create_recipe(
     max_bytes: int,
     schema_timeout_s: float,
     sandbox: Sandbox,
-) -> CustomRecipe:
+) -> RecipeRecord:
     target = await get_use_case(session, principal, use_case, "recipe:write")
     if not name or not name.strip():
         raise InvalidInput("a recipe needs a name")
@@ -200,7 +201,7 @@ async def create_recipe(
     session.add(recipe)
     await session.flush()
     await session.refresh(recipe, ["created_by"])
-    return recipe
+    return RecipeRecord.of(recipe)
 
 
 async def update_recipe(
@@ -218,7 +219,7 @@ async def update_recipe(
     max_bytes: int,
     schema_timeout_s: float,
     sandbox: Sandbox,
-) -> CustomRecipe:
+) -> RecipeRecord:
     target = await get_use_case(session, principal, use_case, "recipe:write")
     recipe = await find_recipe(session, target, id_or_key)
     if recipe.use_case_id is None or not recipe.editable:
@@ -243,12 +244,12 @@ async def update_recipe(
             recipe.job_kind = described["job_kind"]
     recipe.updated_at = utcnow()
     await session.flush()
-    return recipe
+    return RecipeRecord.of(recipe)
 
 
-async def get_recipe(session: AsyncSession, principal: Principal, id_or_key: str, use_case: str) -> CustomRecipe:
+async def get_recipe(session: AsyncSession, principal: Principal, id_or_key: str, use_case: str) -> RecipeRecord:
     target = await get_use_case(session, principal, use_case)
-    return await find_recipe(session, target, id_or_key)
+    return RecipeRecord.of(await find_recipe(session, target, id_or_key))
 
 
 async def list_recipes(
@@ -256,7 +257,7 @@ async def list_recipes(
     principal: Principal,
     use_case: str,
     label_filters: list[tuple[str, list[str] | None]] | None = None,
-) -> list[CustomRecipe]:
+) -> list[RecipeRecord]:
     target = await get_use_case(session, principal, use_case)
     rows = await session.execute(
         select(CustomRecipe).where(_visible(target)).order_by(CustomRecipe.created_at, CustomRecipe.key)
@@ -266,7 +267,7 @@ async def list_recipes(
         recipes = [
             r for r in recipes if any(l["key"] == key and (not values or l["value"] in values) for l in r.labels)
         ]
-    return recipes
+    return [RecipeRecord.of(r) for r in recipes]
 
 
 async def delete_recipe(
