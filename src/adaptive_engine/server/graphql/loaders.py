@@ -110,3 +110,15 @@ class Loaders:
     async def _run(self, batch: Batch[K, V], keys: list[K]) -> list[V]:
         found = await batch.fetch(self._ctx, list(dict.fromkeys(keys)))
         return [found[k] if k in found else batch.missing() for k in keys]
+
+
+def lookup(
+    fetch: Callable[[Any, list[Any]], Awaitable[Mapping[Any, Any]]], missing: Callable[[], Any] = lambda: None
+) -> Batch[Any, Any]:
+    """A domain's bulk lookup as a Batch: ``fetch(session, keys)`` answers {key: value} from the request's
+    session (the GraphQL modules reach the database only through their services)."""
+
+    async def fetch_in(ctx: Any, keys: list[Any]) -> Mapping[Any, Any]:
+        return await fetch(ctx.session, keys)
+
+    return Batch(fetch_in, missing)
