@@ -42,9 +42,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "interactions.activity_types",
             "interactions.graphql",
             "jobs.graphql",
-            "models.graphql",
-            "models.types",
-            "use_cases.graphql",
         )
     },
     (f"{DOMAINS}.integrations.graphql", f"{SERVER}.db.models.integrations"): ROW_TYPES,

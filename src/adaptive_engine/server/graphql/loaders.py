@@ -112,13 +112,13 @@ class Loaders:
         return [found[k] if k in found else batch.missing() for k in keys]
 
 
-def from_service(
-    fetch: Callable[[Any, list[K]], Awaitable[Mapping[K, V]]], missing: Callable[[], Any] = lambda: None
-) -> Batch[K, V]:
-    """A Batch over a domain's own batch read, ``fetch(session, keys)`` answering {key: value}: the domain
-    keeps its queries and knows nothing of GraphQL."""
+def lookup(
+    fetch: Callable[[Any, list[Any]], Awaitable[Mapping[Any, Any]]], missing: Callable[[], Any] = lambda: None
+) -> Batch[Any, Any]:
+    """A domain's bulk lookup as a Batch: ``fetch(session, keys)`` answers {key: value} from the request's
+    session (the GraphQL modules reach the database only through their services)."""
 
-    async def fetch_in(ctx: Any, keys: list[K]) -> Mapping[K, V]:
+    async def fetch_in(ctx: Any, keys: list[Any]) -> Mapping[Any, Any]:
         return await fetch(ctx.session, keys)
 
-    return Batch(fetch_in, missing=missing)
+    return Batch(fetch_in, missing)

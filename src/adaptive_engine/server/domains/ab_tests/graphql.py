@@ -20,8 +20,10 @@ from adaptive_engine.server.domains.ab_tests.statistics import (
     StatsConfig,
 )
 from adaptive_engine.server.domains.feedback.types import MetricType
-from adaptive_engine.server.domains.models.types import ModelType
-from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import Batch, row
 from adaptive_engine.server.graphql.scalars import IdOrKey
@@ -124,7 +126,7 @@ def _evaluation_type(campaign: orm.AbCampaign, row: orm.AbEvaluation) -> AbEvalu
 
     def model(model_id: object) -> ModelType | None:
         found = models.get(str(model_id))
-        return ModelType(row=found) if found is not None else None
+        return to_gql_model(ModelRecord.of(found)) if found is not None else None
 
     variants = []
     for arm in row.arms:
@@ -241,16 +243,16 @@ class AbcampaignType:
     @strawberry.field
     async def use_case(self, info: Info[Context, None]) -> UseCaseType | None:
         found = await self._get(info, orm.UseCase.id, self.row.use_case_id)
-        return UseCaseType(row=found) if found is not None else None
+        return to_gql_use_case(UseCaseRecord.of(found)) if found is not None else None
 
     @strawberry.field
     def models(self) -> list[ModelType]:
-        return [ModelType(row=arm.model) for arm in self.row.arms]
+        return [to_gql_model(ModelRecord.of(arm.model)) for arm in self.row.arms]
 
     @strawberry.field
     async def winner(self, info: Info[Context, None]) -> ModelType | None:
         found = await self._get(info, orm.Model.id, self.row.winner_model_id)
-        return ModelType(row=found) if found is not None else None
+        return to_gql_model(ModelRecord.of(found)) if found is not None else None
 
     @strawberry.field(description="Feedback values (metric) or duels (preference) collected so far")
     async def feedbacks(self, info: Info[Context, None]) -> int:
@@ -290,14 +292,14 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
                     losses=d.losses,
                     ties_good=d.ties_good,
                     ties_bad=d.ties_bad,
-                    variant=ModelType(row=models[other]),
+                    variant=to_gql_model(ModelRecord.of(models[other])),
                 )
                 for other in report.arm_ids
                 if other != model_id and (d := report.data.duels.get((model_id, other))) is not None
             ]
         variants.append(
             AbVariantReport(
-                variant=ModelType(row=models[model_id]),
+                variant=to_gql_model(ModelRecord.of(models[model_id])),
                 interval=interval,
                 feedbacks=arm.count,
                 comparisons=comparisons,
@@ -308,8 +310,8 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
     winner_id = report.campaign.winner_model_id or (uuid.UUID(result.winner) if result.winner else None)
     pairs = [
         AbPairTest(
-            variant_a=ModelType(row=models[uuid.UUID(p.arm_a)]),
-            variant_b=ModelType(row=models[uuid.UUID(p.arm_b)]),
+            variant_a=to_gql_model(ModelRecord.of(models[uuid.UUID(p.arm_a)])),
+            variant_b=to_gql_model(ModelRecord.of(models[uuid.UUID(p.arm_b)])),
             estimate=p.estimate,
             interval_start=p.ci_low,
             interval_end=p.ci_high,
@@ -321,7 +323,7 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
         p_value=report.p_value,
         variants=variants,
         decision="winner" if winner_id is not None else "continue",
-        winner=ModelType(row=models[winner_id]) if winner_id in models else None,
+        winner=to_gql_model(ModelRecord.of(models[winner_id])) if winner_id in models else None,
         warming_up=result.phase is CampaignPhase.WARMUP,
         sample_ratio_mismatch=result.srm.flagged,
         sample_ratio_p_value=result.srm.p_value,

@@ -15,7 +15,8 @@ from adaptive_engine.server.domains.compute_pools.records import (
     GpuAllocationRecord,
     HarmonyGroupRecord,
 )
-from adaptive_engine.server.domains.models.types import ModelType
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
 from adaptive_engine.server.timestamps import epoch
@@ -69,7 +70,7 @@ class HarmonyGroupType:
     async def online_models(self, info: Info[Context, None]) -> list[ModelType]:
         if self.record.executor != service.LOCAL:
             return []
-        return [ModelType(row=m) for m in await service.online_local_models(info.context.session)]
+        return [to_gql_model(ModelRecord.of(m)) for m in await service.online_local_models(info.context.session)]
 
     @strawberry.field
     async def gpu_allocations(self, info: Info[Context, None]) -> list[GpuAllocation] | None:

@@ -9,7 +9,8 @@ from strawberry.types import Info
 
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.timeseries import Series
-from adaptive_engine.server.domains.models.types import ModelType
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.loaders import row
@@ -64,7 +65,7 @@ class TimeseriesType:
         if self.series.model is None:
             return None
         found = await info.context.loaders.load(row(orm.Model.key), self.series.model)
-        return ModelType(row=found) if found is not None else None
+        return to_gql_model(ModelRecord.of(found)) if found is not None else None
 
     @strawberry.field(description="The model key of the series (by_model), also when the model was deleted")
     def model_key(self) -> str | None:

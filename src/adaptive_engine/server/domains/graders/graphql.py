@@ -30,8 +30,10 @@ from adaptive_engine.server.domains.graders.schemas import (
     PrebuiltConfigIn,
     RemoteConfigIn,
 )
-from adaptive_engine.server.domains.models.types import ModelType
-from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.errors import NotFound
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.loaders import row
@@ -89,7 +91,7 @@ async def _model(info: Info[Context, None], model_id: str) -> ModelType:
     model = await info.context.loaders.load(row(orm.Model.id), uuid.UUID(model_id))
     if model is None:
         raise NotFound(f"the judge model {model_id} is no longer in the registry")
-    return ModelType(row=model)
+    return to_gql_model(ModelRecord.of(model))
 
 
 @strawberry.type(name="JudgeConfigOutput")
@@ -221,7 +223,7 @@ class GraderType:
 
     @strawberry.field
     def use_case(self) -> UseCaseType:
-        return UseCaseType(row=self.row.use_case)
+        return to_gql_use_case(UseCaseRecord.of(self.row.use_case))
 
     @strawberry.field
     def metric(self) -> MetricType:
@@ -346,7 +348,7 @@ class JudgeType:
 
     @strawberry.field
     def model(self) -> ModelType:
-        return ModelType(row=self.row.model)
+        return to_gql_model(ModelRecord.of(self.row.model))
 
     @strawberry.field
     def use_case_id(self) -> uuid.UUID:

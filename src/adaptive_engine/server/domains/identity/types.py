@@ -8,7 +8,7 @@ import strawberry
 
 from adaptive_engine.server.domains.identity import service
 from adaptive_engine.server.domains.identity.records import ApiKeyRecord, RoleRecord, TeamRecord, UserRecord
-from adaptive_engine.server.graphql.loaders import from_service
+from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.timestamps import epoch
 
 
@@ -50,7 +50,7 @@ class TeamWithRoleType:
 
 
 # The team memberships of each user, for all the users of a list at once.
-MEMBERSHIPS = from_service(service.memberships_of_users, missing=list)
+MEMBERSHIPS = lookup(service.memberships_of_users, missing=list)
 
 
 @strawberry.type(name="User")

@@ -16,6 +16,8 @@ from adaptive_engine.server.domains.feedback.timeseries_types import (
     check_timezone,
 )
 from adaptive_engine.server.domains.interactions import activity
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import to_gql_model
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.timestamps import utcnow
@@ -97,12 +99,11 @@ class ActivityTimeseriesType:
     async def model(
         self, info: Info
     ) -> Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None:
-        from adaptive_engine.server.domains.models.types import ModelType
 
         if self.series.model is None:
             return None
         found = await info.context.loaders.load(row(orm.Model.key), self.series.model)
-        return ModelType(row=found) if found is not None else None
+        return to_gql_model(ModelRecord.of(found)) if found is not None else None
 
     @strawberry.field(description="The model key of the series (byModel), also when the model was deleted")
     def model_key(self) -> str | None:

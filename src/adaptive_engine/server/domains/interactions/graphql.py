@@ -13,8 +13,10 @@ from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.types import MetricType
 from adaptive_engine.server.domains.interactions import curation, service
-from adaptive_engine.server.domains.models.types import ModelType
-from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.graphql.common import (
     CursorPageInput,
     FloatNumericCondition,
@@ -230,7 +232,7 @@ class ComparisonFeedbackType:
 
     @strawberry.field
     def usecase(self) -> UseCaseType | None:
-        return UseCaseType(row=self.view.use_case)
+        return to_gql_use_case(UseCaseRecord.of(self.view.use_case))
 
     @strawberry.field
     def metric(self, info: Info[Context, None]) -> MetricType | None:
@@ -299,7 +301,7 @@ class CompletionType:
 
     @strawberry.field
     def model(self) -> ModelType | None:
-        return ModelType(row=self.view.model) if self.view.model is not None else None
+        return to_gql_model(ModelRecord.of(self.view.model)) if self.view.model is not None else None
 
     @strawberry.field
     async def direct_feedbacks(self, info: Info[Context, None]) -> list[DirectFeedbackType]:

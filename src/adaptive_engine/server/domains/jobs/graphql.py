@@ -18,7 +18,8 @@ from adaptive_engine.server.domains.jobs import service
 from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType, to_gql_recipe
 from adaptive_engine.server.domains.recipes.records import RecipeRecord
-from adaptive_engine.server.domains.use_cases.graphql import UseCaseType
+from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.graphql.common import (
     CursorPageInput,
     OrderPair,
@@ -397,7 +398,7 @@ class JobType:
 
     @strawberry.field
     def use_case(self) -> UseCaseType | None:
-        return UseCaseType(row=self.row.use_case) if self.row.use_case else None
+        return to_gql_use_case(UseCaseRecord.of(self.row.use_case)) if self.row.use_case else None
 
     @strawberry.field
     def recipe(self) -> CustomRecipeType | None:

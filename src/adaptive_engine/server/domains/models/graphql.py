@@ -8,15 +8,18 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db.models import Model
 from adaptive_engine.server.domains.jobs.graphql import JobType
 from adaptive_engine.server.domains.models import gateway_config, prompt_templates, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
+from adaptive_engine.server.domains.models.records import ModelRecord, ModelServiceRecord, PromptTemplateRecord
 from adaptive_engine.server.domains.models.types import (
     ModelOnline,
     ModelServiceType,
     ModelType,
     SystemPromptTemplateType,
+    to_gql_model,
+    to_gql_model_service,
+    to_gql_prompt_template,
 )
 from adaptive_engine.server.domains.usage.prices import Prices
 from adaptive_engine.server.domains.usage.prices import check as check_prices
@@ -302,7 +305,7 @@ class ModelQuery:
         rows = await service.list_models(ctx.session, filter.to_filters() if filter else None)
         if filter is not None and filter.view_all is False:
             rows = await service.visible_to(ctx.session, ctx.principal, rows)
-        return [ModelType(row=m) for m in rows]
+        return [to_gql_model(ModelRecord.of(m)) for m in rows]
 
     @strawberry.field(
         extensions=[authenticated()], description="Every version of every template (or of one family: any version's id)"
@@ -311,12 +314,13 @@ class ModelQuery:
         self, info: Info[Context, None], family: strawberry.scalars.JSON | None = None
     ) -> list[SystemPromptTemplateType]:
         return [
-            SystemPromptTemplateType(row=t) for t in await prompt_templates.list_templates(info.context.session, family)
+            to_gql_prompt_template(PromptTemplateRecord.of(t))
+            for t in await prompt_templates.list_templates(info.context.session, family)
         ]
 
     @strawberry.field(extensions=[authenticated()])
     async def model(self, info: Info[Context, None], id_or_key: IdOrKey) -> ModelType | None:
-        return ModelType(row=await service.get_model(info.context.session, id_or_key))
+        return to_gql_model(ModelRecord.of(await service.get_model(info.context.session, id_or_key)))
 
 
 @strawberry.type
@@ -346,22 +350,21 @@ class ModelMutation:
             prices=input.prices.prices() if input.prices else None,
             price_table=info.context.platform.settings.price_table,
         )
-        return ModelType(row=model)
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(extensions=[requires("model:register")])
     async def add_model(self, info: Info[Context, None], input: AddModelInput) -> ModelType:
         ctx = info.context
-        return ModelType(
-            row=await service.add_local_model(
-                ctx.session,
-                ctx.principal,
-                path=input.path,
-                name=input.name,
-                key=input.key,
-                prices=input.prices.prices() if input.prices else None,
-                price_table=ctx.platform.settings.price_table,
-            )
+        model = await service.add_local_model(
+            ctx.session,
+            ctx.principal,
+            path=input.path,
+            name=input.name,
+            key=input.key,
+            prices=input.prices.prices() if input.prices else None,
+            price_table=ctx.platform.settings.price_table,
         )
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -371,7 +374,8 @@ class ModelMutation:
         self, info: Info[Context, None], id_or_key: IdOrKey, input: ModelPricesInput
     ) -> ModelType:
         ctx = info.context
-        return ModelType(row=await service.update_prices(ctx.session, ctx.principal, id_or_key, input.values()))
+        model = await service.update_prices(ctx.session, ctx.principal, id_or_key, input.values())
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -416,7 +420,7 @@ class ModelMutation:
         if input.wait:
             await service.wait_until_online(ctx.platform.sessionmaker, deployed.model_id)
             await ctx.session.refresh(deployed.model, ["status", "error"])
-        return ModelServiceType(row=deployed)
+        return to_gql_model_service(ModelServiceRecord.of(deployed))
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def remove_model_from_use_case(self, info: Info[Context, None], input: RemoveModelFromUseCaseInput) -> bool:
@@ -444,18 +448,17 @@ class ModelMutation:
         if input.desired_online:
             await ctx.session.commit()
             await service.request_load(ctx.platform.inference, updated.model)
-        return ModelServiceType(row=updated)
+        return to_gql_model_service(ModelServiceRecord.of(updated))
 
     @strawberry.mutation(
         extensions=[requires("model:register")], description="Rename a model, publish it, mark it stable"
     )
     async def update_model(self, info: Info[Context, None], input: UpdateModelInput) -> ModelType:
         ctx = info.context
-        return ModelType(
-            row=await service.update_model(
-                ctx.session, ctx.principal, input.model, name=input.name, published=input.published, stable=input.stable
-            )
+        model = await service.update_model(
+            ctx.session, ctx.principal, input.model, name=input.name, published=input.published, stable=input.stable
         )
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -477,7 +480,7 @@ class ModelMutation:
     ) -> SystemPromptTemplateType:
         ctx = info.context
         row = await prompt_templates.create(ctx.session, ctx.principal, name=input.name, template=input.template)
-        return SystemPromptTemplateType(row=row)
+        return to_gql_prompt_template(PromptTemplateRecord.of(row))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -495,7 +498,7 @@ class ModelMutation:
             name=input.name,
             update_model_services=input.update_model_services,
         )
-        return SystemPromptTemplateType(row=row)
+        return to_gql_prompt_template(PromptTemplateRecord.of(row))
 
     @strawberry.mutation(extensions=[requires("model:register")])
     async def update_model_compute_config(
@@ -513,7 +516,7 @@ class ModelMutation:
         await ctx.session.commit()
         if ctx.platform.inference is not None:  # a loaded local model takes it now; others when they load
             ctx.platform.inference.apply_compute_config(model)
-        return ModelType(row=model)
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(
         extensions=[requires("model:register")],
@@ -539,12 +542,12 @@ class ModelMutation:
         inference = ctx.platform.inference
         if inference is not None:
             await inference.reconfigure(model)
-        return ModelType(row=model)
+        return to_gql_model(ModelRecord.of(model))
 
     @strawberry.mutation(extensions=[requires("model:deploy")])
     async def terminate_model(self, info: Info[Context, None], id_or_key: IdOrKey, force: bool = False) -> str:
         ctx = info.context
-        model: Model = await service.terminate(ctx.session, ctx.principal, id_or_key, force)
+        model = await service.terminate(ctx.session, ctx.principal, id_or_key, force)
         await ctx.session.commit()
         await service.release(ctx.platform.inference, model)
         return f"model '{model.key}' terminated"

@@ -27,9 +27,11 @@ from adaptive_engine.server.db.lookup import (
 )
 from adaptive_engine.server.db.models import AbCampaign, AbCampaignArm, ComputePool, Judge, Model, ModelService, UseCase
 from adaptive_engine.server.domains.models import prompt_templates
+from adaptive_engine.server.domains.models.records import ModelRecord, ModelServiceRecord
 from adaptive_engine.server.domains.usage.prices import Prices, load_table
 from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.domains.use_cases.service import (
+    UseCaseRecord,
     check_name,
     get_use_case,
     key_from_name,
@@ -88,9 +90,36 @@ _SIZE_CONDITIONS = {
 }
 
 
-def made_by_job(model: Model) -> uuid.UUID | None:
-    """The job that made the model, as its lineage says (None for a model no job made)."""
-    return parse_uuid(str((model.lineage or {}).get("job_id") or ""))
+async def models_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ModelRecord]:
+    rows = (await session.execute(select(Model).where(Model.id.in_(ids)))).unique().scalars()
+    return {m.id: ModelRecord.of(m) for m in rows}
+
+
+async def use_cases_of_models(
+    session: AsyncSession, model_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[UseCaseRecord]]:
+    """The use cases each model is attached to, by key (no visibility check: the caller filters)."""
+    query = (
+        select(ModelService.model_id, UseCase)
+        .join(ModelService, ModelService.use_case_id == UseCase.id)
+        .where(ModelService.model_id.in_(model_ids))
+        .order_by(UseCase.key)
+    )
+    out: dict[uuid.UUID, list[UseCaseRecord]] = {}
+    for model_id, use_case in (await session.execute(query)).all():
+        out.setdefault(model_id, []).append(UseCaseRecord.of(use_case))
+    return out
+
+
+async def services_of_use_cases(
+    session: AsyncSession, use_case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ModelServiceRecord]]:
+    """The model services of each use case, oldest first."""
+    query = select(ModelService).where(ModelService.use_case_id.in_(use_case_ids)).order_by(ModelService.created_at)
+    out: dict[uuid.UUID, list[ModelServiceRecord]] = {}
+    for found in (await session.execute(query)).unique().scalars():
+        out.setdefault(found.use_case_id, []).append(ModelServiceRecord.of(found))
+    return out
 
 
 async def get_model(session: AsyncSession, id_or_key: str) -> Model:

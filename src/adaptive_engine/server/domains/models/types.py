@@ -7,15 +7,14 @@ import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.principal import REGISTRY_PERMISSION
-from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.models import gateway_config
-from adaptive_engine.server.domains.models.service import made_by_job
+from adaptive_engine.server.domains.models import service
+from adaptive_engine.server.domains.models.records import ModelRecord, ModelServiceRecord, PromptTemplateRecord
+from adaptive_engine.server.domains.use_cases.service import use_cases_by_key
 from adaptive_engine.server.graphql.common import TimeRange
-from adaptive_engine.server.graphql.loaders import children, row
+from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.graphql.scalars import JSON
 from adaptive_engine.server.timestamps import epoch
 
@@ -79,15 +78,10 @@ class ModelLineage:
     args: JSON = strawberry.field(description="The job's arguments: its data (dataset, feedback filter) and settings")
 
 
-# The use cases each model is attached to, for all the models of a list at once.
-USE_CASES_OF_MODEL = children(
-    lambda ids: (
-        select(orm.ModelService.model_id, orm.UseCase)
-        .join(orm.ModelService, orm.ModelService.use_case_id == orm.UseCase.id)
-        .where(orm.ModelService.model_id.in_(ids))
-        .order_by(orm.UseCase.key)
-    )
-)
+# What the fields of a model list, loaded for all the models of a list at once.
+USE_CASES_OF_MODEL = lookup(service.use_cases_of_models, missing=list)
+MODELS = lookup(service.models_by_id)
+USE_CASES_BY_KEY = lookup(use_cases_by_key)
 
 
 @strawberry.type(name="ModelGatewayConfig", description="How the gateway calls the model (null: the server's default)")
@@ -111,107 +105,37 @@ class ModelPricesType:
 
 @strawberry.type(name="Model")
 class ModelType:
-    row: strawberry.Private[orm.Model]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def online(self) -> ModelOnline:
-        return ModelOnline(self.row.status)
-
-    @strawberry.field
-    def error(self) -> str | None:
-        return self.row.error
-
-    @strawberry.field
-    def is_external(self) -> bool:
-        return self.row.is_external
-
-    @strawberry.field(description="What the model costs per million tokens (0 for local models unless priced)")
-    def prices(self) -> ModelPricesType:
-        return ModelPricesType(
-            input=self.row.price_input or 0.0,
-            output=self.row.price_output or 0.0,
-            cached_input=self.row.price_cached_input or 0.0,
-        )
-
-    @strawberry.field
-    def provider_name(self) -> ProviderName:
-        return PROVIDER_NAMES.get(self.row.provider, ProviderName.HARMONY)
-
-    @strawberry.field(description="local, open_ai, azure, google or anthropic")
-    def provider(self) -> str:
-        return self.row.provider
-
-    @strawberry.field
-    def is_adapter(self) -> bool:
-        return self.row.is_adapter
-
-    @strawberry.field
-    def is_training(self) -> bool:
-        return self.row.is_training
-
-    @strawberry.field(description="Offered to every team (viewAll: false lists published models)")
-    def is_published(self) -> bool:
-        return self.row.is_published
-
-    @strawberry.field(description="Recommended for production")
-    def is_stable(self) -> bool:
-        return self.row.is_stable
-
-    @strawberry.field(description="Weights kept by this server (a local model), not served by a provider")
-    def in_storage(self) -> bool:
-        return not self.row.is_external
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def size(self) -> int | None:
-        return self.row.size
-
-    @strawberry.field
-    def kind(self) -> str:
-        return self.row.kind
-
-    @strawberry.field
-    def compute_config(self) -> ModelComputeConfig | None:
-        cfg = self.row.compute_config or {}
-        return ModelComputeConfig(
-            tp=int(cfg.get("tp", 1)),
-            kv_cache_len=int(cfg.get("kv_cache_len", 0)),
-            max_seq_len=int(cfg.get("max_seq_len", 2048)),
-        )
-
-    @strawberry.field
-    def gateway_config(self) -> ModelGatewayConfig:
-        config = gateway_config.config_of(self.row)
-        return ModelGatewayConfig(
-            connect_timeout_s=config.connect_timeout_s,
-            first_byte_timeout_s=config.first_byte_timeout_s,
-            total_timeout_s=config.total_timeout_s,
-            max_retries=config.max_retries,
-            fallbacks=list(config.fallbacks),
-            defaults=config.defaults,
-        )
+    id: uuid.UUID
+    key: str
+    name: str
+    online: ModelOnline
+    error: str | None
+    is_external: bool
+    prices: ModelPricesType = strawberry.field(
+        description="What the model costs per million tokens (0 for local models unless priced)"
+    )
+    provider_name: ProviderName
+    provider: str = strawberry.field(description="local, open_ai, azure, google or anthropic")
+    is_adapter: bool
+    is_training: bool
+    is_published: bool = strawberry.field(description="Offered to every team (viewAll: false lists published models)")
+    is_stable: bool = strawberry.field(description="Recommended for production")
+    in_storage: bool = strawberry.field(
+        description="Weights kept by this server (a local model), not served by a provider"
+    )
+    created_at: int
+    size: int | None
+    kind: str
+    compute_config: ModelComputeConfig | None
+    gateway_config: ModelGatewayConfig
+    record: strawberry.Private[ModelRecord]
 
     @strawberry.field(description="Use cases the model is attached to (those the caller can see)")
     async def use_cases(self, info: Info) -> list[ModelUseCase]:
         loaders = info.context.loaders
         return [
             ModelUseCase(id=u.id, key=u.key, name=u.name, description=u.description)
-            for u in await loaders.readable(await loaders.load(USE_CASES_OF_MODEL, self.row.id))
+            for u in await loaders.readable(await loaders.load(USE_CASES_OF_MODEL, self.id))
         ]
 
     @strawberry.field(description="The model's traffic in a time window, over the use cases the caller can read")
@@ -223,31 +147,34 @@ class ModelType:
         )
 
         principal = info.context.principal
-        return await resolve_activity(info.context.session, principal.sees_use_case, timerange, model_key=self.row.key)
+        return await resolve_activity(info.context.session, principal.sees_use_case, timerange, model_key=self.key)
 
     @strawberry.field
-    def backbone(self) -> ModelType | None:
-        return ModelType(row=self.row.backbone) if self.row.backbone is not None else None
+    async def backbone(self, info: Info) -> ModelType | None:
+        if self.record.backbone_id is None:
+            return None
+        found = await info.context.loaders.load(MODELS, self.record.backbone_id)
+        return to_gql_model(found) if found is not None else None
 
     @strawberry.field(
         description="Which backend serves it: 'external' (the provider's API), 'local' (in the server "
         "process) or 'vllm' (a vLLM process of the server)"
     )
     def backend(self, info: Info) -> str:
-        return "external" if self.row.is_external else info.context.platform.settings.inference_backend
+        return "external" if self.is_external else info.context.platform.settings.inference_backend
 
     @strawberry.field(
         description="The job, recipe, data and base model that made it; null for a model no job made, "
         "or when the caller cannot read that job (its use case, or the registry's own jobs)"
     )
     async def lineage(self, info: Info) -> ModelLineage | None:
-        made = self.row.lineage or {}
-        job_id = made_by_job(self.row)
+        made = self.record.lineage
+        job_id = self.record.made_by_job
         if job_id is None:
             return None
         ctx = info.context
         if made.get("use_case"):
-            use_case = await ctx.loaders.load(row(orm.UseCase.key), made["use_case"])
+            use_case = await ctx.loaders.load(USE_CASES_BY_KEY, made["use_case"])
             if use_case is None or not await ctx.loaders.can("use_case:read", use_case.id):
                 return None
         elif not ctx.principal.has_global(REGISTRY_PERMISSION):
@@ -261,76 +188,98 @@ class ModelType:
         )
 
 
+def to_gql_model(model: ModelRecord) -> ModelType:
+    cfg = model.compute_config
+    gateway = model.gateway_config
+    return ModelType(
+        id=model.id,
+        key=model.key,
+        name=model.name,
+        online=ModelOnline(model.status),
+        error=model.error,
+        is_external=model.is_external,
+        prices=ModelPricesType(
+            input=model.price_input, output=model.price_output, cached_input=model.price_cached_input
+        ),
+        provider_name=PROVIDER_NAMES.get(model.provider, ProviderName.HARMONY),
+        provider=model.provider,
+        is_adapter=model.is_adapter,
+        is_training=model.is_training,
+        is_published=model.is_published,
+        is_stable=model.is_stable,
+        in_storage=not model.is_external,
+        created_at=epoch(model.created_at) or 0,
+        size=model.size,
+        kind=model.kind,
+        compute_config=ModelComputeConfig(
+            tp=int(cfg.get("tp", 1)),
+            kv_cache_len=int(cfg.get("kv_cache_len", 0)),
+            max_seq_len=int(cfg.get("max_seq_len", 2048)),
+        ),
+        gateway_config=ModelGatewayConfig(
+            connect_timeout_s=gateway.connect_timeout_s,
+            first_byte_timeout_s=gateway.first_byte_timeout_s,
+            total_timeout_s=gateway.total_timeout_s,
+            max_retries=gateway.max_retries,
+            fallbacks=list(gateway.fallbacks),
+            defaults=gateway.defaults,
+        ),
+        record=model,
+    )
+
+
 @strawberry.type(name="SystemPromptTemplate")
 class SystemPromptTemplateType:
-    row: strawberry.Private[orm.SystemPromptTemplate]
+    id: uuid.UUID
+    name: str
+    template: str
+    arguments: list[str] = strawberry.field(
+        description="The {{name}} placeholders, filled from the request's labels (or metadata)"
+    )
+    created_at: int
+    created_by: uuid.UUID | None = strawberry.field(
+        description="Who created this version (their id; None once the user is deleted)"
+    )
+    family: uuid.UUID = strawberry.field(description="The first version's id: every version of the template shares it")
+    version: int
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def template(self) -> str:
-        return self.row.template
-
-    @strawberry.field(description="The {{name}} placeholders, filled from the request's labels (or metadata)")
-    def arguments(self) -> list[str]:
-        return list(self.row.arguments or [])
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field(description="Who created this version (their id; None once the user is deleted)")
-    def created_by(self) -> uuid.UUID | None:
-        return self.row.created_by_id
-
-    @strawberry.field(description="The first version's id: every version of the template shares it")
-    def family(self) -> uuid.UUID:
-        return self.row.family_id
-
-    @strawberry.field
-    def version(self) -> int:
-        return self.row.version
+def to_gql_prompt_template(template: PromptTemplateRecord) -> SystemPromptTemplateType:
+    return SystemPromptTemplateType(
+        id=template.id,
+        name=template.name,
+        template=template.template,
+        arguments=list(template.arguments),
+        created_at=epoch(template.created_at) or 0,
+        created_by=template.created_by_id,
+        family=template.family_id,
+        version=template.version,
+    )
 
 
 @strawberry.type(name="ModelService")
 class ModelServiceType:
-    row: strawberry.Private[orm.ModelService]
+    id: uuid.UUID
+    key: str
+    name: str = strawberry.field(description="The service's own name, or its model's")
+    system_prompt_template: SystemPromptTemplateType | None = strawberry.field(
+        description="Added as the system message of chat requests that bring none"
+    )
+    model: ModelType
+    is_default: bool
+    desired_online: bool
+    created_at: int
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.model.key
-
-    @strawberry.field(description="The service's own name, or its model's")
-    def name(self) -> str:
-        return self.row.name or self.row.model.name
-
-    @strawberry.field(description="Added as the system message of chat requests that bring none")
-    def system_prompt_template(self) -> SystemPromptTemplateType | None:
-        template = self.row.system_prompt_template
-        return SystemPromptTemplateType(row=template) if template is not None else None
-
-    @strawberry.field
-    def model(self) -> ModelType:
-        return ModelType(row=self.row.model)
-
-    @strawberry.field
-    def is_default(self) -> bool:
-        return self.row.is_default
-
-    @strawberry.field
-    def desired_online(self) -> bool:
-        return self.row.desired_online
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
+def to_gql_model_service(service: ModelServiceRecord) -> ModelServiceType:
+    template = service.system_prompt_template
+    return ModelServiceType(
+        id=service.id,
+        key=service.model.key,
+        name=service.name,
+        system_prompt_template=to_gql_prompt_template(template) if template is not None else None,
+        model=to_gql_model(service.model),
+        is_default=service.is_default,
+        desired_online=service.desired_online,
+        created_at=epoch(service.created_at) or 0,
+    )

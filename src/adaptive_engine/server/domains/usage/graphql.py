@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated
 from adaptive_engine.server.domains.feedback.timeseries_types import check_timezone
-from adaptive_engine.server.domains.models.types import ModelServiceType, ModelType
+from adaptive_engine.server.domains.models.records import ModelRecord, ModelServiceRecord
+from adaptive_engine.server.domains.models.types import ModelServiceType, ModelType, to_gql_model, to_gql_model_service
 from adaptive_engine.server.domains.usage import service
 from adaptive_engine.server.graphql.common import TimeRange
 from adaptive_engine.server.graphql.context import Context
@@ -185,7 +186,7 @@ class UsageAggregatePerUseCaseItem(UsageAggregateItem):
 
     @strawberry.field(description="The model's attachment to the use case (null once detached)")
     def model_service(self) -> ModelServiceType | None:
-        return ModelServiceType(row=self.item.service) if self.item.service is not None else None
+        return to_gql_model_service(ModelServiceRecord.of(self.item.service)) if self.item.service is not None else None
 
 
 @strawberry.type(name="UsageStatsByModel")
@@ -194,7 +195,7 @@ class UsageStatsByModel(UsageStats):
 
     @strawberry.field(description="Null when the model has left the registry")
     def model(self) -> ModelType | None:
-        return ModelType(row=self.item.model) if self.item.model is not None else None
+        return to_gql_model(ModelRecord.of(self.item.model)) if self.item.model is not None else None
 
     @strawberry.field
     def model_key(self) -> str:

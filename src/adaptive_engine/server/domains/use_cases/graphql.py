@@ -6,12 +6,10 @@ import uuid
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.types import MetricWithContextType
 from adaptive_engine.server.domains.identity.records import RoleRecord, TeamRecord
 from adaptive_engine.server.domains.identity.types import RoleType, TeamType, to_gql_role, to_gql_team
@@ -22,39 +20,20 @@ from adaptive_engine.server.domains.interactions.activity_types import (
     resolve_activity,
     resolve_timeseries,
 )
-from adaptive_engine.server.domains.models.types import ModelServiceType
+from adaptive_engine.server.domains.models.service import services_of_use_cases
+from adaptive_engine.server.domains.models.types import ModelServiceType, to_gql_model_service
 from adaptive_engine.server.domains.use_cases import service
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo, TimeRange
 from adaptive_engine.server.graphql.context import Context
-from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, children
+from adaptive_engine.server.graphql.loaders import USE_CASE_PERMISSIONS, lookup
 from adaptive_engine.server.graphql.scalars import IdOrKey
 from adaptive_engine.server.timestamps import epoch
 
 # What the fields of a use case list, loaded for all the use cases of a list at once.
-METRICS = children(
-    lambda ids: (
-        select(orm.UseCaseMetric.use_case_id, orm.Metric)
-        .join(orm.UseCaseMetric, orm.UseCaseMetric.metric_id == orm.Metric.id)
-        .where(orm.UseCaseMetric.use_case_id.in_(ids))
-        .order_by(orm.Metric.key)
-    )
-)
-MODEL_SERVICES = children(
-    lambda ids: (
-        select(orm.ModelService.use_case_id, orm.ModelService)
-        .where(orm.ModelService.use_case_id.in_(ids))
-        .order_by(orm.ModelService.created_at)
-    )
-)
-SHARES = children(
-    lambda ids: (
-        select(orm.UseCaseShare.use_case_id, orm.UseCaseShare)
-        .where(orm.UseCaseShare.use_case_id.in_(ids))
-        .order_by(orm.UseCaseShare.created_at)
-        .execution_options(populate_existing=True)
-    )
-)
+METRICS = lookup(service.metrics_of, missing=list)
+MODEL_SERVICES = lookup(services_of_use_cases, missing=list)
+SHARES = lookup(service.shares_of, missing=list)
 
 
 @strawberry.type(name="UseCaseShare")
@@ -81,60 +60,34 @@ class UseCaseSettingsType:
 
 @strawberry.type(name="UseCase")
 class UseCaseType:
-    row: strawberry.Private[orm.UseCase]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field(description="Archived use cases keep their data but take no new traffic")
-    def is_archived(self) -> bool:
-        return self.row.is_archived
-
-    @strawberry.field
-    def gradient_color(self) -> str | None:
-        return (self.row.appearance or {}).get("gradient_color")
-
-    @strawberry.field
-    def metadata(self) -> UseCaseMetadataType:
-        emoji = (self.row.appearance or {}).get("emoji")
-        return UseCaseMetadataType(emoji=EmojiType(native=emoji) if emoji else None)
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
+    created_at: int
+    is_archived: bool = strawberry.field(description="Archived use cases keep their data but take no new traffic")
+    gradient_color: str | None
+    metadata: UseCaseMetadataType
+    default_metric_id: strawberry.Private[str | None]
 
     @strawberry.field
     async def settings(self, info: Info[Context, None]) -> UseCaseSettingsType:
-        metric_id = (self.row.settings or {}).get("default_metric")
-        metrics = await info.context.loaders.load(METRICS, self.row.id) if metric_id else []
+        metric_id = self.default_metric_id
+        metrics = await info.context.loaders.load(METRICS, self.id) if metric_id else []
         found = next((m for m in metrics if str(m.id) == metric_id), None)
         return UseCaseSettingsType(
-            default_metric=MetricWithContextType(row=found, use_case_id=self.row.id) if found else None
+            default_metric=MetricWithContextType(row=found, use_case_id=self.id) if found else None
         )
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
         return [
-            MetricWithContextType(row=m, use_case_id=self.row.id)
-            for m in await info.context.loaders.load(METRICS, self.row.id)
+            MetricWithContextType(row=m, use_case_id=self.id) for m in await info.context.loaders.load(METRICS, self.id)
         ]
 
     @strawberry.field
     async def model_services(self, info: Info[Context, None]) -> list[ModelServiceType]:
-        return [ModelServiceType(row=s) for s in await info.context.loaders.load(MODEL_SERVICES, self.row.id)]
+        return [to_gql_model_service(s) for s in await info.context.loaders.load(MODEL_SERVICES, self.id)]
 
     @strawberry.field(description="The use case's traffic in a time window (default: the last 24 hours)")
     async def activity(self, info: Info[Context, None], timerange: TimeRange | None = None) -> ActivityType:
@@ -151,22 +104,36 @@ class UseCaseType:
         return await resolve_timeseries(info.context.session, self._scope, input)
 
     def _scope(self, column: Any) -> Any:
-        return column == self.row.id
+        return column == self.id
 
     @strawberry.field(description="The caller's permissions on this use case")
     async def permissions(self, info: Info[Context, None]) -> list[str]:
-        granted = await info.context.loaders.load(USE_CASE_PERMISSIONS, self.row.id)
+        granted = await info.context.loaders.load(USE_CASE_PERMISSIONS, self.id)
         return sorted(CATALOGUE) if ADMIN in granted else sorted(granted)
 
     @strawberry.field
     async def shares(self, info: Info[Context, None]) -> list[UseCaseShareType]:
-        shares = await info.context.loaders.load(SHARES, self.row.id)
+        shares = await info.context.loaders.load(SHARES, self.id)
         return [
             UseCaseShareType(
                 team=to_gql_team(TeamRecord.of(s.team)), role=to_gql_role(RoleRecord.of(s.role)), is_owner=s.is_owner
             )
             for s in shares
         ]
+
+
+def to_gql_use_case(use_case: service.UseCaseRecord) -> UseCaseType:
+    return UseCaseType(
+        id=use_case.id,
+        key=use_case.key,
+        name=use_case.name,
+        description=use_case.description,
+        created_at=epoch(use_case.created_at) or 0,
+        is_archived=use_case.is_archived,
+        gradient_color=use_case.gradient_color,
+        metadata=UseCaseMetadataType(emoji=EmojiType(native=use_case.emoji) if use_case.emoji else None),
+        default_metric_id=use_case.default_metric_id,
+    )
 
 
 @strawberry.input(name="UseCaseSettingsInput")
@@ -239,14 +206,14 @@ class UseCaseQuery:
     @strawberry.field(extensions=[requires("use_case:read", use_case="id_or_key")])
     async def use_case(self, info: Info[Context, None], id_or_key: IdOrKey) -> UseCaseType | None:
         ctx = info.context
-        return UseCaseType(row=await service.get_use_case(ctx.session, ctx.principal, id_or_key))
+        return to_gql_use_case(await service.use_case_record(ctx.session, ctx.principal, id_or_key))
 
     @strawberry.field(extensions=[authenticated()])
     async def use_cases(self, info: Info[Context, None], filter: UseCaseFilter | None = None) -> list[UseCaseType]:  # noqa: A002
         ctx = info.context
         archived = filter.is_archived if filter else None
         return [
-            UseCaseType(row=u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)
+            to_gql_use_case(u) for u in await service.list_use_cases(ctx.session, ctx.principal, is_archived=archived)
         ]
 
     @strawberry.field(
@@ -272,7 +239,7 @@ class UseCaseQuery:
         return UseCaseConnection(
             total_count=total,
             page_info=PageInfo.of(result),
-            nodes=[UseCaseType(row=u) for u in result.items],
+            nodes=[to_gql_use_case(u) for u in result.items],
         )
 
 
@@ -291,7 +258,7 @@ class UseCaseMutation:
             appearance=_appearance(input.metadata, input.gradient_color),
             default_metric=input.settings.default_metric if input.settings else None,
         )
-        return UseCaseType(row=use_case)
+        return to_gql_use_case(use_case)
 
     @strawberry.mutation(
         extensions=[requires("use_case:write", use_case="id_or_key")],
@@ -309,7 +276,7 @@ class UseCaseMutation:
             default_metric=input.settings.default_metric if input.settings else None,
             is_archived=input.is_archived,
         )
-        return UseCaseType(row=use_case)
+        return to_gql_use_case(use_case)
 
     @strawberry.mutation(
         extensions=[requires("use_case:share", use_case="id_or_key")],
@@ -317,6 +284,5 @@ class UseCaseMutation:
     )
     async def share_use_case(self, info: Info[Context, None], id_or_key: IdOrKey, input: UseCaseShares) -> UseCaseType:
         ctx = info.context
-        use_case = await service.get_use_case(ctx.session, ctx.principal, id_or_key, "use_case:share")
         shares = [(s.team, s.role, s.is_owner) for s in input.shares]
-        return UseCaseType(row=await service.share_use_case(ctx.session, ctx.principal, use_case, shares))
+        return to_gql_use_case(await service.share_use_case(ctx.session, ctx.principal, id_or_key, shares))

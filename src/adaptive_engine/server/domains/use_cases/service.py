@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +24,36 @@ OWNER_ROLE = "admin"
 GRADIENT_PATTERN = re.compile(r"^[A-Za-z0-9#(),.% -]{1,200}$")
 MAX_NAME = 200
 MAX_EMOJI = 16
+
+
+@dataclass(frozen=True, slots=True)
+class UseCaseRecord:
+    """A use case as the API layers show it."""
+
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
+    created_at: datetime
+    is_archived: bool
+    emoji: str | None
+    gradient_color: str | None
+    default_metric_id: str | None
+
+    @classmethod
+    def of(cls, use_case: UseCase) -> UseCaseRecord:
+        appearance = use_case.appearance or {}
+        return cls(
+            id=use_case.id,
+            key=use_case.key,
+            name=use_case.name,
+            description=use_case.description,
+            created_at=use_case.created_at,
+            is_archived=use_case.is_archived,
+            emoji=appearance.get("emoji"),
+            gradient_color=appearance.get("gradient_color"),
+            default_metric_id=(use_case.settings or {}).get("default_metric"),
+        )
 
 
 @dataclass
@@ -91,7 +125,7 @@ async def create_use_case(
     team: str | None = None,
     appearance: Appearance | None = None,
     default_metric: str | None = None,
-) -> UseCase:
+) -> UseCaseRecord:
     principal.require_global("use_case:create")
     if name is not None:
         check_name(name)
@@ -112,7 +146,7 @@ async def create_use_case(
     session.add(UseCaseShare(use_case_id=use_case.id, team_id=owner_team.id, role_id=role.id, is_owner=True))
     await session.flush()
     await session.refresh(use_case, ["shares"])
-    return use_case
+    return UseCaseRecord.of(use_case)
 
 
 async def _owner_team(session: AsyncSession, principal: Principal, team: str | None) -> Team:
@@ -152,14 +186,62 @@ async def get_use_case(
     return use_case
 
 
+async def use_case_record(
+    session: AsyncSession, principal: Principal, id_or_key: str, permission: str = "use_case:read"
+) -> UseCaseRecord:
+    """``get_use_case`` as a record."""
+    return UseCaseRecord.of(await get_use_case(session, principal, id_or_key, permission))
+
+
 async def list_use_cases(
     session: AsyncSession, principal: Principal, *, is_archived: bool | None = None
-) -> list[UseCase]:
+) -> list[UseCaseRecord]:
     """The use cases the caller sees; ``is_archived``: only the archived (True) or the active (False) ones."""
     query = select(UseCase).where(principal.sees_use_case(UseCase.id)).order_by(UseCase.created_at, UseCase.key)
     if is_archived is not None:
         query = query.where(UseCase.is_archived.is_(is_archived))
-    return list((await session.execute(query)).scalars())
+    return [UseCaseRecord.of(u) for u in (await session.execute(query)).scalars()]
+
+
+async def use_cases_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, UseCaseRecord]:
+    """The use cases with these ids (no visibility check: for fields of objects already read)."""
+    rows = (await session.execute(select(UseCase).where(UseCase.id.in_(ids)))).scalars()
+    return {u.id: UseCaseRecord.of(u) for u in rows}
+
+
+async def use_cases_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, UseCaseRecord]:
+    """The use cases with these keys (no visibility check: for fields of objects already read)."""
+    rows = (await session.execute(select(UseCase).where(UseCase.key.in_(keys)))).scalars()
+    return {u.key: UseCaseRecord.of(u) for u in rows}
+
+
+async def metrics_of(session: AsyncSession, use_case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Metric]]:
+    """The feedback keys attached to each use case, by key."""
+    query = (
+        select(UseCaseMetric.use_case_id, Metric)
+        .join(UseCaseMetric, UseCaseMetric.metric_id == Metric.id)
+        .where(UseCaseMetric.use_case_id.in_(use_case_ids))
+        .order_by(Metric.key)
+    )
+    return _grouped((await session.execute(query)).all())
+
+
+async def shares_of(session: AsyncSession, use_case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[UseCaseShare]]:
+    """Each use case's shares (with their team and role), oldest first."""
+    query = (
+        select(UseCaseShare.use_case_id, UseCaseShare)
+        .where(UseCaseShare.use_case_id.in_(use_case_ids))
+        .order_by(UseCaseShare.created_at)
+        .execution_options(populate_existing=True)
+    )
+    return _grouped((await session.execute(query)).unique().all())
+
+
+def _grouped(pairs: Sequence[Any]) -> dict[Any, list[Any]]:
+    out: dict[Any, list[Any]] = {}
+    for parent, item in pairs:
+        out.setdefault(parent, []).append(item)
+    return out
 
 
 async def update_use_case(
@@ -172,7 +254,7 @@ async def update_use_case(
     appearance: Appearance | None = None,
     default_metric: str | None = None,
     is_archived: bool | None = None,
-) -> UseCase:
+) -> UseCaseRecord:
     """Change what is given (None: unchanged). Every field is checked before any is written."""
     use_case = await get_use_case(session, principal, id_or_key, "use_case:write")
     if name is not None:
@@ -189,7 +271,7 @@ async def update_use_case(
     if is_archived is not None:
         use_case.is_archived = is_archived
     await session.flush()
-    return use_case
+    return UseCaseRecord.of(use_case)
 
 
 def refuse_archived(use_case: object) -> None:
@@ -208,7 +290,7 @@ async def page_use_cases(
     after: str | None = None,
     before: str | None = None,
     search: str | None = None,
-) -> tuple[Page[UseCase], int]:
+) -> tuple[Page[UseCaseRecord], int]:
     """The use cases the caller sees, oldest first, a page at a time; ``search`` matches key or name. With
     the count of all that match."""
     query = select(UseCase).where(principal.sees_use_case(UseCase.id))
@@ -218,16 +300,17 @@ async def page_use_cases(
     page = await paginate(
         session, query, UseCase, first=first, last=last, after=after, before=before, newest_first=False
     )
-    return page, int(total or 0)
+    return replace(page, items=[UseCaseRecord.of(u) for u in page.items]), int(total or 0)
 
 
 async def share_use_case(
-    session: AsyncSession, principal: Principal, use_case: UseCase, shares: list[tuple[str, str, bool]]
-) -> UseCase:
+    session: AsyncSession, principal: Principal, id_or_key: str, shares: list[tuple[str, str, bool]]
+) -> UseCaseRecord:
     """Replace the use case's shares with ``shares`` ((team, role, is_owner) each). The caller needs
-    use_case:share (checked by the guard) and can only grant roles within their own rights on it."""
+    use_case:share and can only grant roles within their own rights on it."""
     from adaptive_engine.server.auth.permissions import ADMIN
 
+    use_case = await get_use_case(session, principal, id_or_key, "use_case:share")
     resolved: dict = {}
     for team_key, role_key, is_owner in shares:
         team = await find_by_id_or_key(session, Team, team_key)
@@ -264,4 +347,4 @@ async def share_use_case(
             share.is_owner = is_owner
     await session.flush()
     await session.refresh(use_case, ["shares"])
-    return use_case
+    return UseCaseRecord.of(use_case)
