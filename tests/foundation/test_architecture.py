@@ -35,9 +35,6 @@ DEBTS: dict[tuple[str, str], str] = {
         for module in (
             "ab_tests.graphql",
             "datasets.graphql",
-            "feedback.graphql",
-            "feedback.timeseries_types",
-            "feedback.types",
             "graders.graphql",
             "interactions.activity_types",
             "interactions.graphql",

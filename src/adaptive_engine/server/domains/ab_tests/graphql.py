@@ -19,7 +19,8 @@ from adaptive_engine.server.domains.ab_tests.statistics import (
     CampaignPhase,
     StatsConfig,
 )
-from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.models.records import ModelRecord
 from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
@@ -238,7 +239,7 @@ class AbcampaignType:
     @strawberry.field
     async def metric(self, info: Info[Context, None]) -> MetricType | None:
         found = await self._get(info, orm.Metric.id, self.row.metric_id)
-        return MetricType(row=found) if found is not None else None
+        return to_gql_metric(MetricRecord.of(found)) if found is not None else None
 
     @strawberry.field
     async def use_case(self, info: Info[Context, None]) -> UseCaseType | None:

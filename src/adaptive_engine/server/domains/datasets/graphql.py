@@ -13,7 +13,8 @@ from strawberry.types import Info
 from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.datasets import export, from_traffic, service, uploads
-from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.interactions.graphql import ListCompletionsFilterInput
 from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
@@ -155,7 +156,9 @@ class DatasetType:
         counts = self.row.feedback_keys or {}
         metrics = await info.context.loaders.load_many(row(orm.Metric.key), sorted(counts))
         return [
-            DatasetMetricUsage(feedback_count=int(counts[m.key]), comparison_count=0, metric=MetricType(row=m))
+            DatasetMetricUsage(
+                feedback_count=int(counts[m.key]), comparison_count=0, metric=to_gql_metric(MetricRecord.of(m))
+            )
             for m in metrics
             if m is not None
         ]

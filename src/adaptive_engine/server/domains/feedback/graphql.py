@@ -9,15 +9,17 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback import corrections, statistics
 from adaptive_engine.server.domains.feedback.types import (
     MetricKind,
     MetricScoringType,
     MetricType,
     MetricWithContextType,
+    to_gql_metric,
+    to_gql_metric_with_context,
 )
 from adaptive_engine.server.domains.feedback_keys import service as keys
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.interactions.graphql import DirectFeedbackType
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
@@ -74,92 +76,62 @@ class FeedbackAddInput:
 
 @strawberry.type(name="MetricStatistics", description="Sufficient statistics of a feedback key's values")
 class MetricStatisticsType:
-    stats: strawberry.Private[statistics.MetricStats]
-    metric_row: strawberry.Private[orm.Metric]
+    metric: MetricType
+    model: str | None
+    count: int
+    sum: float
+    sum_of_squares: float
+    mean: float | None
+    variance: float | None = strawberry.field(description="Sample variance (n - 1); null under two values")
+    min: float | None
+    max: float | None
 
-    @strawberry.field
-    def metric(self) -> MetricType:
-        return MetricType(row=self.metric_row)
 
-    @strawberry.field
-    def model(self) -> str | None:
-        return self.stats.model
-
-    @strawberry.field
-    def count(self) -> int:
-        return self.stats.count
-
-    @strawberry.field
-    def sum(self) -> float:
-        return self.stats.sum
-
-    @strawberry.field
-    def sum_of_squares(self) -> float:
-        return self.stats.sum_of_squares
-
-    @strawberry.field
-    def mean(self) -> float | None:
-        return self.stats.mean
-
-    @strawberry.field(description="Sample variance (n - 1); null under two values")
-    def variance(self) -> float | None:
-        return self.stats.variance
-
-    @strawberry.field
-    def min(self) -> float | None:
-        return self.stats.min
-
-    @strawberry.field
-    def max(self) -> float | None:
-        return self.stats.max
+def to_gql_metric_statistics(stats: statistics.MetricStats, metric: MetricRecord) -> MetricStatisticsType:
+    return MetricStatisticsType(
+        metric=to_gql_metric(metric),
+        model=stats.model,
+        count=stats.count,
+        sum=stats.sum,
+        sum_of_squares=stats.sum_of_squares,
+        mean=stats.mean,
+        variance=stats.variance,
+        min=stats.min,
+        max=stats.max,
+    )
 
 
 @strawberry.type(name="PreferenceStatistics", description="Wins, losses and ties of a model pair (model_a <= model_b)")
 class PreferenceStatisticsType:
-    stats: strawberry.Private[statistics.PreferenceStats]
-    metric_row: strawberry.Private[orm.Metric]
+    metric: MetricType
+    model_a: str | None
+    model_b: str | None
+    wins_a: int
+    wins_b: int
+    ties_good: int
+    ties_bad: int
+    ties: int
+    total: int
 
-    @strawberry.field
-    def metric(self) -> MetricType:
-        return MetricType(row=self.metric_row)
 
-    @strawberry.field
-    def model_a(self) -> str | None:
-        return self.stats.model_a
-
-    @strawberry.field
-    def model_b(self) -> str | None:
-        return self.stats.model_b
-
-    @strawberry.field
-    def wins_a(self) -> int:
-        return self.stats.wins_a
-
-    @strawberry.field
-    def wins_b(self) -> int:
-        return self.stats.wins_b
-
-    @strawberry.field
-    def ties_good(self) -> int:
-        return self.stats.ties_good
-
-    @strawberry.field
-    def ties_bad(self) -> int:
-        return self.stats.ties_bad
-
-    @strawberry.field
-    def ties(self) -> int:
-        return self.stats.ties
-
-    @strawberry.field
-    def total(self) -> int:
-        return self.stats.total
+def to_gql_preference_statistics(stats: statistics.PreferenceStats, metric: MetricRecord) -> PreferenceStatisticsType:
+    return PreferenceStatisticsType(
+        metric=to_gql_metric(metric),
+        model_a=stats.model_a,
+        model_b=stats.model_b,
+        wins_a=stats.wins_a,
+        wins_b=stats.wins_b,
+        ties_good=stats.ties_good,
+        ties_bad=stats.ties_bad,
+        ties=stats.ties,
+        total=stats.total,
+    )
 
 
 async def _stats_filter(info: Info[Context, None], flt: FeedbackStatisticsFilter) -> statistics.StatsFilter:
     ctx = info.context
     use_case = await get_use_case(ctx.session, ctx.principal, flt.use_case, "use_case:read")
-    metric = await keys.get_key(ctx.session, flt.metric) if flt.metric else None
+    metric = await keys.find_key(ctx.session, flt.metric) if flt.metric else None
     campaign = await resolve_ab_campaign(ctx.session, flt.ab_campaign, "abCampaign") if flt.ab_campaign else None
     since, until = flt.timerange.bounds if flt.timerange else (None, None)
     return statistics.StatsFilter(
@@ -176,11 +148,11 @@ async def _stats_filter(info: Info[Context, None], flt: FeedbackStatisticsFilter
 class FeedbackQuery:
     @strawberry.field(description="Every feedback key", extensions=[authenticated()])
     async def metrics(self, info: Info[Context, None]) -> list[MetricType]:
-        return [MetricType(row=m) for m in await keys.list_keys(info.context.session)]
+        return [to_gql_metric(m) for m in await keys.list_keys(info.context.session)]
 
     @strawberry.field(description="A feedback key by id or key", extensions=[authenticated()])
     async def metric(self, info: Info[Context, None], id_or_key: IdOrKey) -> MetricType | None:
-        return MetricType(row=await keys.get_key(info.context.session, id_or_key))
+        return to_gql_metric(await keys.find_key(info.context.session, id_or_key))
 
     @strawberry.field(
         description="Count, mean and variance of feedback values per feedback key (and model)",
@@ -192,7 +164,7 @@ class FeedbackQuery:
         flt = await _stats_filter(info, filter)
         rows = await statistics.metric_statistics(info.context.session, flt, by_model=filter.by_model)
         metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
-        return [MetricStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
+        return [to_gql_metric_statistics(r, metrics[r.metric_id]) for r in rows]
 
     @strawberry.field(
         description="Wins, losses and ties per model pair for preference feedback",
@@ -204,7 +176,7 @@ class FeedbackQuery:
         flt = await _stats_filter(info, filter)
         rows = await statistics.preference_statistics(info.context.session, flt)
         metrics = await keys.keys_by_id(info.context.session, (r.metric_id for r in rows))
-        return [PreferenceStatisticsType(stats=r, metric_row=metrics[r.metric_id]) for r in rows]
+        return [to_gql_preference_statistics(r, metrics[r.metric_id]) for r in rows]
 
 
 @strawberry.type
@@ -221,7 +193,7 @@ class FeedbackMutation:
             scoring_type=input.scoring_type.value,
             description=input.description,
         )
-        return MetricType(row=metric, flags=(False, False))
+        return to_gql_metric(metric, flags=(False, False))
 
     @strawberry.mutation(
         description="Link a feedback key to a use case",
@@ -229,8 +201,8 @@ class FeedbackMutation:
     )
     async def link_metric(self, info: Info[Context, None], input: MetricLink) -> MetricWithContextType:  # noqa: A002
         ctx = info.context
-        return MetricWithContextType(
-            row=await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)
+        return to_gql_metric_with_context(
+            await keys.link(ctx.session, ctx.principal, use_case=input.use_case, metric=input.metric)
         )
 
     @strawberry.mutation(

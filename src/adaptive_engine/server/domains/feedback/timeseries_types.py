@@ -7,13 +7,12 @@ import enum
 import strawberry
 from strawberry.types import Info
 
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.timeseries import Series
-from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.models.service import models_by_key
 from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.common import TimeRange
-from adaptive_engine.server.graphql.loaders import row
+from adaptive_engine.server.graphql.loaders import lookup
 
 
 @strawberry.enum(name="TimeseriesInterval")
@@ -56,37 +55,41 @@ class IntervalType:
     end: float
 
 
+# The models of a page of series, by key, at once.
+MODELS_BY_KEY = lookup(models_by_key)
+
+
+async def _series_model(root: TimeseriesType, info: Info) -> ModelType | None:
+    if root.model_key is None:
+        return None
+    found = await info.context.loaders.load(MODELS_BY_KEY, root.model_key)
+    return to_gql_model(found) if found is not None else None
+
+
 @strawberry.type(name="Timeseries", description="Values per time bucket (epoch seconds of each bucket's start)")
 class TimeseriesType:
-    series: strawberry.Private[Series]
+    # Declared first: the wire's field order has the model first.
+    model: ModelType | None = strawberry.field(resolver=_series_model)
+    model_key: str | None = strawberry.field(
+        description="The model key of the series (by_model), also when the model was deleted"
+    )
+    time_buckets: list[int]
+    count: list[int]
+    values: list[float | None] = strawberry.field(
+        description="The aggregation per bucket; null for the mean of an empty bucket"
+    )
+    intervals: list[IntervalType | None] = strawberry.field(
+        description="95% interval of the mean per bucket (normal approximation); null under two values"
+    )
+    aggregation: MetricAggregation
 
-    @strawberry.field
-    async def model(self, info: Info) -> ModelType | None:
-        if self.series.model is None:
-            return None
-        found = await info.context.loaders.load(row(orm.Model.key), self.series.model)
-        return to_gql_model(ModelRecord.of(found)) if found is not None else None
 
-    @strawberry.field(description="The model key of the series (by_model), also when the model was deleted")
-    def model_key(self) -> str | None:
-        return self.series.model
-
-    @strawberry.field
-    def time_buckets(self) -> list[int]:
-        return self.series.buckets
-
-    @strawberry.field
-    def count(self) -> list[int]:
-        return self.series.count
-
-    @strawberry.field(description="The aggregation per bucket; null for the mean of an empty bucket")
-    def values(self) -> list[float | None]:
-        return self.series.values
-
-    @strawberry.field(description="95% interval of the mean per bucket (normal approximation); null under two values")
-    def intervals(self) -> list[IntervalType | None]:
-        return [IntervalType(start=i[0], middle=i[1], end=i[2]) if i else None for i in self.series.intervals]
-
-    @strawberry.field
-    def aggregation(self) -> MetricAggregation:
-        return MetricAggregation(self.series.aggregation)
+def to_gql_timeseries(series: Series) -> TimeseriesType:
+    return TimeseriesType(
+        model_key=series.model,
+        time_buckets=series.buckets,
+        count=series.count,
+        values=series.values,
+        intervals=[IntervalType(start=i[0], middle=i[1], end=i[2]) if i else None for i in series.intervals],
+        aggregation=MetricAggregation(series.aggregation),
+    )

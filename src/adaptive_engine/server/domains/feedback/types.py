@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.timeseries import metric_timeseries
 from adaptive_engine.server.domains.feedback.timeseries_types import (
     TimeseriesInput,
     TimeseriesType,
     check_timezone,
+    to_gql_timeseries,
 )
 from adaptive_engine.server.domains.feedback_keys import service as keys
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.errors import InvalidInput
-from adaptive_engine.server.graphql.loaders import Batch, children
+from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.timestamps import epoch
 
 
@@ -37,35 +39,25 @@ class MetricScoringType(enum.Enum):
 class MetricFields:
     """The fields every view of a feedback key shares (Metric and MetricWithContext)."""
 
-    row: strawberry.Private[orm.Metric]
+    id: uuid.UUID
+    key: str
+    name: str
+    kind: MetricKind
+    description: str
+    scoring_type: MetricScoringType
+    created_at: int
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def kind(self) -> MetricKind:
-        return MetricKind(self.row.kind)
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def scoring_type(self) -> MetricScoringType:
-        return MetricScoringType(self.row.scoring_type)
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
+def _metric_fields(metric: MetricRecord) -> dict[str, Any]:
+    return {
+        "id": metric.id,
+        "key": metric.key,
+        "name": metric.name,
+        "kind": MetricKind(metric.kind),
+        "description": metric.description,
+        "scoring_type": MetricScoringType(metric.scoring_type),
+        "created_at": epoch(metric.created_at) or 0,
+    }
 
 
 @strawberry.type(name="MetricWithContext")
@@ -88,42 +80,33 @@ class MetricWithContextType(MetricFields):
         series = await metric_timeseries(
             info.context.session,
             use_case_id=self.use_case_id,
-            metric_id=self.row.id,
+            metric_id=self.id,
             interval=input.interval.value,
             since=since,
             until=until,
             by_model=input.by_model,
             aggregation=input.aggregation.value,
         )
-        return [TimeseriesType(series=s) for s in series]
+        return [to_gql_timeseries(s) for s in series]
+
+
+def to_gql_metric_with_context(metric: MetricRecord, use_case_id: uuid.UUID | None = None) -> MetricWithContextType:
+    return MetricWithContextType(**_metric_fields(metric), use_case_id=use_case_id)
 
 
 @strawberry.type(name="MetricUseCase")
 class MetricUseCaseType:
     """A use case a feedback key is linked to (the fields the key's listing shows)."""
 
-    row: strawberry.Private[orm.UseCase]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
 
 
 # For all the keys of a list at once: the use cases each is linked to, and whether it has feedback.
-USE_CASES_OF_KEY = children(keys.use_cases_query)
-FEEDBACK_FLAGS = Batch(lambda ctx, ids: keys.feedback_flags(ctx.session, ids), missing=lambda: (False, False))
+USE_CASES_OF_KEY = lookup(keys.use_cases_of_keys, missing=list)
+FEEDBACK_FLAGS = lookup(keys.feedback_flags, missing=lambda: (False, False))
 
 
 @strawberry.type(name="Metric")
@@ -136,18 +119,22 @@ class MetricType(MetricFields):
     @strawberry.field
     async def use_cases(self, info: strawberry.Info) -> list[MetricUseCaseType]:
         loaders = info.context.loaders
-        return [
-            MetricUseCaseType(row=u) for u in await loaders.readable(await loaders.load(USE_CASES_OF_KEY, self.row.id))
-        ]
+        linked = await loaders.readable(await loaders.load(USE_CASES_OF_KEY, self.id))
+        return [MetricUseCaseType(id=u.id, key=u.key, name=u.name, description=u.description) for u in linked]
 
     @strawberry.field
     async def has_direct_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[0]
-        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.row.id))[0]
+        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.id))[0]
 
     @strawberry.field
     async def has_comparison_feedbacks(self, info: strawberry.Info) -> bool:
         if self.flags is not None:
             return self.flags[1]
-        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.row.id))[1]
+        return (await info.context.loaders.load(FEEDBACK_FLAGS, self.id))[1]
+
+
+def to_gql_metric(metric: MetricRecord, flags: tuple[bool, bool] | None = None) -> MetricType:
+    """``flags``: (has direct feedbacks, has comparison feedbacks) when known; else loaded when asked for."""
+    return MetricType(**_metric_fields(metric), flags=flags)

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -20,7 +20,8 @@ from adaptive_engine.server.db.models import (
     UseCase,
     UseCaseMetric,
 )
-from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord, get_use_case, validate_key
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound
 
 KINDS = ("SCALAR", "BOOL")
@@ -36,7 +37,7 @@ async def register_key(
     kind: str,
     scoring_type: str = "HIGHER_IS_BETTER",
     description: str | None = None,
-) -> Metric:
+) -> MetricRecord:
     principal.require_global("feedback:write")
     if key is None:
         if not name or not name.strip():
@@ -53,7 +54,7 @@ async def register_key(
     metric = Metric(key=key, name=name or key, kind=kind, scoring_type=scoring_type, description=description or "")
     session.add(metric)
     await session.flush()
-    return metric
+    return MetricRecord.of(metric)
 
 
 async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: Any = None) -> Metric:
@@ -66,28 +67,35 @@ async def get_key(session: AsyncSession, id_or_key: str | uuid.UUID, lookups: An
     return metric
 
 
-async def keys_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Metric]:
+async def find_key(session: AsyncSession, id_or_key: str | uuid.UUID) -> MetricRecord:
+    """The key by id or key, as readers see it."""
+    return MetricRecord.of(await get_key(session, id_or_key))
+
+
+async def keys_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, MetricRecord]:
     wanted = set(ids)
     if not wanted:
         return {}
-    return {m.id: m for m in (await session.execute(select(Metric).where(Metric.id.in_(wanted)))).scalars()}
+    rows = (await session.execute(select(Metric).where(Metric.id.in_(wanted)))).scalars()
+    return {m.id: MetricRecord.of(m) for m in rows}
 
 
-async def list_keys(session: AsyncSession) -> list[Metric]:
-    return list((await session.execute(select(Metric).order_by(Metric.created_at, Metric.key))).scalars())
+async def list_keys(session: AsyncSession) -> list[MetricRecord]:
+    rows = (await session.execute(select(Metric).order_by(Metric.created_at, Metric.key))).scalars()
+    return [MetricRecord.of(m) for m in rows]
 
 
-async def link(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> Metric:
+async def link(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> MetricRecord:
     found_use_case = await get_use_case(session, principal, use_case, "use_case:write")
     found = await get_key(session, metric)
     already = await session.get(UseCaseMetric, (found_use_case.id, found.id))
     if already is None:
         session.add(UseCaseMetric(use_case_id=found_use_case.id, metric_id=found.id))
         await session.flush()
-    return found
+    return MetricRecord.of(found)
 
 
-async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> Metric:
+async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, metric: str) -> MetricRecord:
     found_use_case = await get_use_case(session, principal, use_case, "use_case:write")
     found = await get_key(session, metric)
     result = await session.execute(
@@ -95,17 +103,23 @@ async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, 
     )
     if not result.rowcount:
         raise NotFound(f"feedback key '{found.key}' is not linked to use case '{found_use_case.key}'")
-    return found
+    return MetricRecord.of(found)
 
 
-def use_cases_query(metric_ids: list[uuid.UUID]) -> Select[Any]:
-    """(metric id, use case) for every link of these keys, use cases by key."""
-    return (
+async def use_cases_of_keys(
+    session: AsyncSession, metric_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[UseCaseRecord]]:
+    """The use cases each key is linked to, by key (no visibility check: the caller filters)."""
+    query = (
         select(UseCaseMetric.metric_id, UseCase)
         .join(UseCaseMetric, UseCaseMetric.use_case_id == UseCase.id)
-        .where(UseCaseMetric.metric_id.in_(metric_ids))
+        .where(UseCaseMetric.metric_id.in_(list(metric_ids)))
         .order_by(UseCase.key)
     )
+    found: dict[uuid.UUID, list[UseCaseRecord]] = {}
+    for metric_id, use_case in (await session.execute(query)).all():
+        found.setdefault(metric_id, []).append(UseCaseRecord.of(use_case))
+    return found
 
 
 async def feedback_flags(session: AsyncSession, metric_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[bool, bool]]:

@@ -12,7 +12,8 @@ from strawberry.types import Info
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.graphql import MetricCreate
-from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.feedback_keys.service import list_keys
 from adaptive_engine.server.domains.graders import (
     compatibility,
@@ -227,7 +228,7 @@ class GraderType:
 
     @strawberry.field
     def metric(self) -> MetricType:
-        return MetricType(row=self.row.metric)
+        return to_gql_metric(MetricRecord.of(self.row.metric))
 
     @strawberry.field(description="Share of new live completions this grader scores automatically (0 = off)")
     def online_sample_rate(self) -> float:
@@ -356,7 +357,7 @@ class JudgeType:
 
     @strawberry.field
     def metric(self) -> MetricType:
-        return MetricType(row=self.row.metric)
+        return to_gql_metric(MetricRecord.of(self.row.metric))
 
     @strawberry.field
     def created_at(self) -> int:
@@ -562,7 +563,7 @@ class GraderQuery:
                 key=c.key,
                 name=c.name,
                 description=c.description,
-                feedback=MetricType(row=metrics[c.feedback_key]) if c.feedback_key in metrics else None,
+                feedback=to_gql_metric(metrics[c.feedback_key]) if c.feedback_key in metrics else None,
             )
             for c in judges.PREBUILT.values()
         ]

@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.feedback.types import MetricType
+from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.interactions import curation, service
 from adaptive_engine.server.domains.models.records import ModelRecord
 from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
@@ -182,7 +183,7 @@ class CompletionMetadataType:
 
 def _metric(info: Info[Context, None], metric: orm.Metric) -> MetricType:
     flags = getattr(info.context, "_metric_flags", {}).get(metric.id)
-    return MetricType(row=metric, flags=flags)
+    return to_gql_metric(MetricRecord.of(metric), flags=flags)
 
 
 @strawberry.type(name="DirectFeedback")

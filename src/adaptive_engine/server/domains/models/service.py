@@ -95,6 +95,11 @@ async def models_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[
     return {m.id: ModelRecord.of(m) for m in rows}
 
 
+async def models_by_key(session: AsyncSession, keys: Sequence[str]) -> dict[str, ModelRecord]:
+    rows = (await session.execute(select(Model).where(Model.key.in_(keys)))).unique().scalars()
+    return {m.key: ModelRecord.of(m) for m in rows}
+
+
 async def use_cases_of_models(
     session: AsyncSession, model_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[UseCaseRecord]]:

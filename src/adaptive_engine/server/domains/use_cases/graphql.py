@@ -10,7 +10,8 @@ from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
 from adaptive_engine.server.auth.permissions import ADMIN, CATALOGUE
-from adaptive_engine.server.domains.feedback.types import MetricWithContextType
+from adaptive_engine.server.domains.feedback.types import MetricWithContextType, to_gql_metric_with_context
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.identity.records import RoleRecord, TeamRecord
 from adaptive_engine.server.domains.identity.types import RoleType, TeamType, to_gql_role, to_gql_team
 from adaptive_engine.server.domains.interactions.activity_types import (
@@ -76,13 +77,14 @@ class UseCaseType:
         metrics = await info.context.loaders.load(METRICS, self.id) if metric_id else []
         found = next((m for m in metrics if str(m.id) == metric_id), None)
         return UseCaseSettingsType(
-            default_metric=MetricWithContextType(row=found, use_case_id=self.id) if found else None
+            default_metric=to_gql_metric_with_context(MetricRecord.of(found), self.id) if found else None
         )
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[MetricWithContextType]:
         return [
-            MetricWithContextType(row=m, use_case_id=self.id) for m in await info.context.loaders.load(METRICS, self.id)
+            to_gql_metric_with_context(MetricRecord.of(m), self.id)
+            for m in await info.context.loaders.load(METRICS, self.id)
         ]
 
     @strawberry.field
