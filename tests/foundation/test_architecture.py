@@ -38,7 +38,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "graders.graphql",
             "interactions.activity_types",
             "interactions.graphql",
-            "jobs.graphql",
         )
     },
     (f"{DOMAINS}.integrations.graphql", f"{SERVER}.db.models.integrations"): ROW_TYPES,

@@ -81,6 +81,19 @@ class JobStates(Protocol):
         """The job's API keys stop working."""
 
 
+class LaunchedJob(Protocol):
+    """What reading a job's log needs: the job and where it runs (a row, or a record of one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def executor(self) -> str | None: ...
+
+    @property
+    def handle(self) -> str | None: ...
+
+
 class JobRunner(PeriodicService):
     name = "job-runner"
     first_pass_at_start = True
@@ -292,13 +305,13 @@ class JobRunner(PeriodicService):
             async with unit_of_work(self._sessionmaker) as session:
                 await self._states.revoke_keys(session, job_id)
 
-    async def log_tail(self, job: Job, lines: int) -> str:
+    async def log_tail(self, job: LaunchedJob, lines: int) -> str:
         executor = self.executors.get(job.executor or "")
         if executor is None or not job.handle:
             return ""
         return await executor.log_tail(job.handle, self.jobs_dir / str(job.id), lines)
 
-    async def log_bytes(self, job: Job, start: int, limit: int) -> tuple[bytes, int]:
+    async def log_bytes(self, job: LaunchedJob, start: int, limit: int) -> tuple[bytes, int]:
         """See ``Executor.log_bytes``; nothing before the job started."""
         executor = self.executors.get(job.executor or "")
         if executor is None or not job.handle:

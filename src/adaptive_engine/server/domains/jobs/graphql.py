@@ -7,19 +7,15 @@ import uuid
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.identity.records import UserRecord
 from adaptive_engine.server.domains.identity.types import UserType, to_gql_user
 from adaptive_engine.server.domains.jobs import service
+from adaptive_engine.server.domains.jobs.records import ArtifactRecord, EvalResultRecord, JobRecord
 from adaptive_engine.server.domains.jobs.service import find_job
 from adaptive_engine.server.domains.recipes.graphql import CustomRecipeType, to_gql_recipe
-from adaptive_engine.server.domains.recipes.records import RecipeRecord
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
-from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.graphql.common import (
     CursorPageInput,
     OrderPair,
@@ -27,9 +23,9 @@ from adaptive_engine.server.graphql.common import (
     TimeRange,
 )
 from adaptive_engine.server.graphql.context import Context
-from adaptive_engine.server.graphql.loaders import children
+from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
-from adaptive_engine.server.timestamps import epoch, utcnow
+from adaptive_engine.server.timestamps import epoch
 
 
 @strawberry.enum(name="JobStatus")
@@ -57,8 +53,6 @@ STAGE_STATUS = {
     "FAILED": JobStatusOutput.ERROR,
     "CANCELED": JobStatusOutput.CANCELLED,
 }
-# The stage of a job that runs no recipe of the catalogue.
-STAGE_NAMES = {"MODEL_CONVERSION": "model_conversion"}
 
 
 @strawberry.enum(name="JobKind")
@@ -167,144 +161,71 @@ ArtifactByproducts = Annotated[
 ]
 
 
-def _from_aggregates(aggregates: Any) -> list[dict[str, Any]]:
-    """The built-in eval recipe's ``{model: {grader: {"mean", "std", "count"}}}`` as eval_results items."""
-    items = []
-    for model, graders in (aggregates or {}).items() if isinstance(aggregates, dict) else []:
-        for grader, agg in (graders or {}).items():
-            if isinstance(agg, dict) and agg.get("mean") is not None:
-                count = int(agg.get("count") or 0)
-                items.append(
-                    {
-                        "model_service": {"key": model},
-                        "metric": {"key": grader},
-                        "mean": agg["mean"],
-                        "stddev": agg.get("std") or 0.0,
-                        "count": count,
-                        "sum": agg["mean"] * count,
-                    }
-                )
-    return items
-
-
-def _eval_results(artifact: orm.JobArtifact) -> list[EvaluationResult]:
-    """Evaluation artifacts carry their scores in metadata: ``eval_results`` (a list of
-    {model_service: {key, name}, metric: {key, name}, mean, min, max, stddev, count, sum, feedback_count})
-    or ``aggregates`` (per model, per grader: mean, std, count)."""
-    results = []
-    meta = artifact.artifact_metadata or {}
-    for item in (meta.get("eval_results") or []) + _from_aggregates(meta.get("aggregates")):
-        try:
-            service_info, metric = item["model_service"], item["metric"]
-            results.append(
-                EvaluationResult(
-                    mean=float(item["mean"]),
-                    min=float(item.get("min", item["mean"])),
-                    max=float(item.get("max", item["mean"])),
-                    stddev=float(item.get("stddev", 0.0)),
-                    count=int(item.get("count", 0)),
-                    sum=float(item.get("sum", 0.0)),
-                    feedback_count=int(item.get("feedback_count", item.get("count", 0))),
-                    job_id=artifact.job_id,
-                    artifact_id=artifact.id,
-                    model_service=EvalResultModelService(
-                        key=service_info["key"], name=service_info.get("name", service_info["key"])
-                    ),
-                    metric=EvalResultMetric(key=metric["key"], name=metric.get("name", metric["key"])),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            continue
-    return results
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 @strawberry.type(name="JobArtifact")
 class JobArtifactType:
-    row: strawberry.Private[orm.JobArtifact]
+    id: uuid.UUID
+    name: str
+    kind: JobArtifactKind
+    status: JobArtifactStatus
+    uri: str | None
+    metadata: JSON
+    size_bytes: int
+    created_at: int
+    byproducts: ArtifactByproducts | None
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
 
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
+def to_gql_artifact(artifact: ArtifactRecord) -> JobArtifactType:
+    byproducts: Any = None
+    if artifact.kind == "EVALUATION":
+        byproducts = EvaluationByproducts(eval_results=[_eval_result(artifact, r) for r in artifact.eval_results])
+    elif artifact.kind == "MODEL":
+        byproducts = ModelByproducts(model_id=artifact.model_id)
+    elif artifact.kind == "DATASET":
+        byproducts = DatasetByproducts(dataset_id=artifact.dataset_id)
+    return JobArtifactType(
+        id=artifact.id,
+        name=artifact.name,
+        kind=JobArtifactKind(artifact.kind),
+        status=JobArtifactStatus(artifact.status),
+        uri=artifact.uri,
+        metadata=artifact.metadata,
+        size_bytes=artifact.size_bytes,
+        created_at=epoch(artifact.created_at) or 0,
+        byproducts=byproducts,
+    )
 
-    @strawberry.field
-    def kind(self) -> JobArtifactKind:
-        return JobArtifactKind(self.row.kind)
 
-    @strawberry.field
-    def status(self) -> JobArtifactStatus:
-        return JobArtifactStatus(self.row.status)
-
-    @strawberry.field
-    def uri(self) -> str | None:
-        return self.row.uri
-
-    @strawberry.field
-    def metadata(self) -> JSON:
-        return self.row.artifact_metadata or {}
-
-    @strawberry.field
-    def size_bytes(self) -> int:
-        return self.row.size_bytes
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def byproducts(self) -> ArtifactByproducts | None:
-        meta = self.row.artifact_metadata or {}
-        if self.row.kind == "EVALUATION":
-            return EvaluationByproducts(eval_results=_eval_results(self.row))
-        if self.row.kind == "MODEL":
-            return ModelByproducts(model_id=_uuid(meta.get("model_id")))
-        if self.row.kind == "DATASET":
-            return DatasetByproducts(dataset_id=_uuid(meta.get("dataset_id")))
-        return None
+def _eval_result(artifact: ArtifactRecord, result: EvalResultRecord) -> EvaluationResult:
+    return EvaluationResult(
+        mean=result.mean,
+        min=result.min,
+        max=result.max,
+        stddev=result.stddev,
+        count=result.count,
+        sum=result.sum,
+        feedback_count=result.feedback_count,
+        job_id=artifact.job_id,
+        artifact_id=artifact.id,
+        model_service=EvalResultModelService(key=result.model_key, name=result.model_name),
+        metric=EvalResultMetric(key=result.metric_key, name=result.metric_name),
+    )
 
 
 # The artifacts and metric points of each job, for all the jobs of a page at once.
-ARTIFACTS = children(
-    lambda ids: (
-        select(orm.JobArtifact.job_id, orm.JobArtifact)
-        .where(orm.JobArtifact.job_id.in_(ids))
-        .order_by(orm.JobArtifact.created_at, orm.JobArtifact.name)
-    )
-)
-METRICS = children(
-    lambda ids: (
-        select(orm.JobMetric.job_id, orm.JobMetric)
-        .where(orm.JobMetric.job_id.in_(ids))
-        .order_by(orm.JobMetric.step, orm.JobMetric.created_at)
-    )
-)
+ARTIFACTS = lookup(service.artifacts_of, missing=list)
+METRICS = lookup(service.metrics_of, missing=list)
+
+
+async def _artifacts(root: JobDetails, info: Info[Context, None]) -> list[JobArtifactType]:
+    return [to_gql_artifact(a) for a in await info.context.loaders.load(ARTIFACTS, root.job_id)]
 
 
 @strawberry.type(name="JobDetails")
 class JobDetails:
-    job: strawberry.Private[orm.Job]
-
-    @strawberry.field
-    def args(self) -> JSON:
-        return self.job.args
-
-    @strawberry.field
-    def recipe_hash(self) -> str:
-        return self.job.recipe_hash
-
-    @strawberry.field
-    async def artifacts(self, info: Info[Context, None]) -> list[JobArtifactType]:
-        return [JobArtifactType(row=a) for a in await info.context.loaders.load(ARTIFACTS, self.job.id)]
+    args: JSON
+    recipe_hash: str
+    artifacts: list[JobArtifactType] = strawberry.field(resolver=_artifacts)
+    job_id: strawberry.Private[uuid.UUID]
 
 
 @strawberry.type(name="JobMetricPoint")
@@ -316,106 +237,68 @@ class JobMetricPoint:
 
 @strawberry.type(name="Job")
 class JobType:
-    row: strawberry.Private[orm.Job]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def status(self) -> JobStatus:
-        return JobStatus(self.row.status)
-
-    @strawberry.field
-    def kind(self) -> JobKind:
-        return JobKind(self.row.kind)
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def created_by(self) -> UserType | None:
-        return to_gql_user(UserRecord.of(self.row.created_by)) if self.row.created_by else None
-
-    @strawberry.field
-    def started_at(self) -> int | None:
-        return epoch(self.row.started_at)
-
-    @strawberry.field
-    def ended_at(self) -> int | None:
-        return epoch(self.row.ended_at)
-
-    @strawberry.field
-    def duration_ms(self) -> int | None:
-        start = epoch(self.row.started_at)
-        if start is None:
-            return None
-        end = self.row.ended_at or utcnow()
-        started = self.row.started_at
-        if started.tzinfo is None and end.tzinfo is not None:
-            end = end.replace(tzinfo=None)
-        if end.tzinfo is None and started.tzinfo is not None:
-            started = started.replace(tzinfo=None)
-        return max(0, int((end - started).total_seconds() * 1000))
-
-    @strawberry.field
-    def progress(self) -> float:
-        return float(self.row.progress or 0.0)
-
-    @strawberry.field
-    def progress_message(self) -> str | None:
-        return self.row.progress_message
-
-    @strawberry.field
-    def error(self) -> str | None:
-        return self.row.error
-
-    @strawberry.field
-    def num_gpus(self) -> int:
-        return self.row.num_gpus
-
-    @strawberry.field
-    def stages(self) -> list[JobStage]:
-        info: Any = None
-        if self.row.kind == "TRAINING":
-            info = TrainingJobStageOutput()
-        elif self.row.kind == "EVALUATION":
-            info = EvalJobStageOutput()
-        return [
-            JobStage(
-                name=self.row.recipe.key if self.row.recipe else STAGE_NAMES.get(self.row.kind, "run"),
-                status=STAGE_STATUS[self.row.status],
-                info=info,
-                progress=float(self.row.progress or 0.0),
-                message=self.row.progress_message,
-            )
-        ]
-
-    @strawberry.field
-    def use_case(self) -> UseCaseType | None:
-        return to_gql_use_case(UseCaseRecord.of(self.row.use_case)) if self.row.use_case else None
-
-    @strawberry.field
-    def recipe(self) -> CustomRecipeType | None:
-        return to_gql_recipe(RecipeRecord.of(self.row.recipe)) if self.row.recipe else None
-
-    @strawberry.field
-    def details(self) -> JobDetails | None:
-        return JobDetails(job=self.row)
+    id: uuid.UUID
+    name: str
+    status: JobStatus
+    kind: JobKind
+    created_at: int
+    created_by: UserType | None
+    started_at: int | None
+    ended_at: int | None
+    duration_ms: int | None
+    progress: float
+    progress_message: str | None
+    error: str | None
+    num_gpus: int
+    stages: list[JobStage]
+    use_case: UseCaseType | None
+    recipe: CustomRecipeType | None
+    details: JobDetails | None
+    record: strawberry.Private[JobRecord]
 
     @strawberry.field
     async def metrics(self, info: Info[Context, None]) -> list[JobMetricPoint]:
-        rows = await info.context.loaders.load(METRICS, self.row.id)
-        return [JobMetricPoint(step=m.step, values=m.values, created_at=epoch(m.created_at) or 0) for m in rows]
+        points = await info.context.loaders.load(METRICS, self.id)
+        return [JobMetricPoint(step=m.step, values=m.values, created_at=epoch(m.created_at) or 0) for m in points]
 
     @strawberry.field(description="The last lines of the job's log")
     async def logs(self, info: Info[Context, None], tail: int = 100) -> str:
-        return await info.context.platform.job_runner.log_tail(self.row, max(1, min(tail, 10_000)))
+        return await info.context.platform.job_runner.log_tail(self.record, max(1, min(tail, 10_000)))
+
+
+def to_gql_job(job: JobRecord) -> JobType:
+    info: Any = None
+    if job.kind == "TRAINING":
+        info = TrainingJobStageOutput()
+    elif job.kind == "EVALUATION":
+        info = EvalJobStageOutput()
+    stage = JobStage(
+        name=job.stage_name,
+        status=STAGE_STATUS[job.status],
+        info=info,
+        progress=job.progress,
+        message=job.progress_message,
+    )
+    return JobType(
+        id=job.id,
+        name=job.name,
+        status=JobStatus(job.status),
+        kind=JobKind(job.kind),
+        created_at=epoch(job.created_at) or 0,
+        created_by=to_gql_user(job.created_by) if job.created_by else None,
+        started_at=epoch(job.started_at),
+        ended_at=epoch(job.ended_at),
+        duration_ms=job.duration_ms(),
+        progress=job.progress,
+        progress_message=job.progress_message,
+        error=job.error,
+        num_gpus=job.num_gpus,
+        stages=[stage],
+        use_case=to_gql_use_case(job.use_case) if job.use_case else None,
+        recipe=to_gql_recipe(job.recipe) if job.recipe else None,
+        details=JobDetails(args=job.args, recipe_hash=job.recipe_hash, job_id=job.id),
+        record=job,
+    )
 
 
 @strawberry.type(name="JobConnection")
@@ -476,17 +359,18 @@ class JobQuery:
             kinds=[k.value for k in filter.kinds] if filter and filter.kinds else None,
             job_id=filter.job_id if filter else None,
         )
-        return [JobArtifactType(row=a) for a in rows]
+        return [to_gql_artifact(ArtifactRecord.of(a)) for a in rows]
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def artifact(self, info: Info[Context, None], use_case: IdOrKey, id: uuid.UUID) -> JobArtifactType:  # noqa: A002
         ctx = info.context
-        return JobArtifactType(row=await service.artifact_in_use_case(ctx.session, ctx.principal, use_case, id))
+        artifact = await service.artifact_in_use_case(ctx.session, ctx.principal, use_case, id)
+        return to_gql_artifact(ArtifactRecord.of(artifact))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case=use_case_of(find_job, "job"))])
     async def job(self, info: Info[Context, None], id: uuid.UUID) -> JobType | None:
         ctx = info.context
-        return JobType(row=await service.get_job(ctx.session, ctx.principal, id))
+        return to_gql_job(JobRecord.of(await service.get_job(ctx.session, ctx.principal, id)))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case", absent="filtered")])
     async def jobs(
@@ -521,7 +405,7 @@ class JobQuery:
         return JobConnection(
             total_count=total,
             page_info=PageInfo.of(result),
-            nodes=[JobType(row=j) for j in result.items],
+            nodes=[to_gql_job(JobRecord.of(j)) for j in result.items],
         )
 
 
@@ -541,10 +425,10 @@ class JobMutation:
             num_gpus=input.num_gpus,
             runner=ctx.platform.job_runner,
         )
-        return JobType(row=job)
+        return to_gql_job(JobRecord.of(job))
 
     @strawberry.mutation(extensions=[requires("job:run", use_case=use_case_of(find_job, "job"))])
     async def cancel_job(self, info: Info[Context, None], id: uuid.UUID) -> JobType:
         ctx = info.context
         job = await service.cancel_job(ctx.session, ctx.principal, id, ctx.platform.job_runner)
-        return JobType(row=job)
+        return to_gql_job(JobRecord.of(job))

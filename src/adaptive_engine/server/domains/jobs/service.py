@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from adaptive_engine.server.db.pagination import Page, paginate
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.compute_pools.service import get_pool, job_gpus
 from adaptive_engine.server.domains.jobs import states
+from adaptive_engine.server.domains.jobs.records import ArtifactRecord, MetricPointRecord
 from adaptive_engine.server.domains.jobs.states import FINISHED
 from adaptive_engine.server.domains.recipes.service import find_recipe
 from adaptive_engine.server.domains.use_cases.service import get_use_case
@@ -165,6 +166,26 @@ async def get_job(
     job = await _job(session, job_id)
     await principal.require_job(session, permission, job, f"job '{job_id}'")
     return job
+
+
+async def artifacts_of(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ArtifactRecord]]:
+    """Each job's artifacts, oldest first."""
+    query = (
+        select(JobArtifact).where(JobArtifact.job_id.in_(job_ids)).order_by(JobArtifact.created_at, JobArtifact.name)
+    )
+    out: dict[uuid.UUID, list[ArtifactRecord]] = {}
+    for artifact in (await session.execute(query)).scalars():
+        out.setdefault(artifact.job_id, []).append(ArtifactRecord.of(artifact))
+    return out
+
+
+async def metrics_of(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[MetricPointRecord]]:
+    """Each job's metric points, by step."""
+    query = select(JobMetric).where(JobMetric.job_id.in_(job_ids)).order_by(JobMetric.step, JobMetric.created_at)
+    out: dict[uuid.UUID, list[MetricPointRecord]] = {}
+    for point in (await session.execute(query)).scalars():
+        out.setdefault(point.job_id, []).append(MetricPointRecord.of(point))
+    return out
 
 
 # At most this many artifacts in one answer of ``list_artifacts`` (newest first).

@@ -8,7 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.domains.jobs.graphql import JobType
+from adaptive_engine.server.domains.jobs.graphql import JobType, to_gql_job
+from adaptive_engine.server.domains.jobs.records import JobRecord
 from adaptive_engine.server.domains.models import gateway_config, prompt_templates, service
 from adaptive_engine.server.domains.models.hub_import import import_hf_model
 from adaptive_engine.server.domains.models.records import ModelRecord, ModelServiceRecord, PromptTemplateRecord
@@ -395,7 +396,7 @@ class ModelMutation:
             num_gpus=input.num_gpus,
             runner=ctx.platform.job_runner,
         )
-        return JobType(row=job)
+        return to_gql_job(JobRecord.of(job))
 
     @strawberry.mutation(extensions=[requires("model:deploy", use_case="input.use_case")])
     async def add_model_to_use_case(self, info: Info[Context, None], input: AddModelToUseCaseInput) -> bool:
