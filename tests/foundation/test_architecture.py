@@ -40,7 +40,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "interactions.graphql",
         )
     },
-    (f"{DOMAINS}.integrations.graphql", f"{SERVER}.db.models.integrations"): ROW_TYPES,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
-from adaptive_engine.server.db.models import Team, User  # noqa: F401 - Team is used by graphql.py
+from adaptive_engine.server.db.models import Team, User
 from adaptive_engine.server.db.models.integrations import (
     Integration,
     NotificationDelivery,
 )
 from adaptive_engine.server.db.pagination import Page, paginate
+from adaptive_engine.server.domains.integrations.records import DeliveryRecord, IntegrationRecord
 from adaptive_engine.server.errors import (
     AlreadyExists,
     InvalidInput,
@@ -55,6 +57,17 @@ async def visible_integration(session: AsyncSession, principal: Principal, integ
     found = await session.get(Integration, as_id) if as_id else None
     if found is None or not (principal.is_admin or found.team_id in principal.team_permissions):
         raise NotFound(f"integration '{integration_id}' not found")
+    return found
+
+
+async def get_integration(session: AsyncSession, principal: Principal, integration_id: Any) -> IntegrationRecord:
+    return IntegrationRecord.of(await visible_integration(session, principal, integration_id))
+
+
+async def _team(session: AsyncSession, team: str) -> Team:
+    found = await find_by_id_or_key(session, Team, team)
+    if found is None:
+        raise NotFound(f"team '{team}' not found")
     return found
 
 
@@ -105,7 +118,7 @@ def generated_secret(provider: str, given: dict[str, Any], stored: dict[str, Any
 async def create_integration(
     session: AsyncSession,
     principal: Principal,
-    team: Team,
+    team_key: str,
     *,
     name: str,
     provider: str,
@@ -113,7 +126,9 @@ async def create_integration(
     subscriptions: list[dict] | None,
     delivery_policy: str | None,
     guard: OutboundGuard,
-) -> Integration:
+) -> tuple[IntegrationRecord, str | None]:
+    """The new integration, and the webhook signing secret the server made for it when none was given."""
+    team = await _team(session, team_key)
     spec = providers.provider(provider)
     name = _name(name)
     stored = providers.validate_connection(spec.name, connection, guard=guard)
@@ -134,20 +149,21 @@ async def create_integration(
     )
     session.add(row)
     await session.flush()
-    return row
+    return IntegrationRecord.of(row), generated_secret(row.provider, connection, row.connection)
 
 
-async def list_integrations(session: AsyncSession, team: Team) -> list[Integration]:
+async def list_integrations(session: AsyncSession, team_key: str) -> list[IntegrationRecord]:
+    team = await _team(session, team_key)
     rows = await session.execute(
         select(Integration).where(Integration.team_id == team.id).order_by(Integration.created_at)
     )
-    return list(rows.scalars())
+    return [IntegrationRecord.of(r) for r in rows.scalars()]
 
 
 async def update_integration(
     session: AsyncSession,
     principal: Principal,
-    integration: Integration,
+    integration_id: Any,
     *,
     name: str | None = None,
     enabled: bool | None = None,
@@ -155,7 +171,8 @@ async def update_integration(
     subscriptions: list[dict] | None = None,
     delivery_policy: str | None = None,
     guard: OutboundGuard,
-) -> Integration:
+) -> IntegrationRecord:
+    integration = await visible_integration(session, principal, integration_id)
     spec = providers.provider(integration.provider)
     if name is not None:
         new_name = _name(name)
@@ -180,22 +197,25 @@ async def update_integration(
     if enabled is not None:
         integration.enabled = enabled
     await session.flush()
-    return integration
+    return IntegrationRecord.of(integration)
 
 
-async def rotate_secret(session: AsyncSession, integration: Integration) -> str:
+async def rotate_secret(
+    session: AsyncSession, principal: Principal, integration_id: Any
+) -> tuple[IntegrationRecord, str]:
     """Replace a webhook's signing secret with a new one made by the server and return it (the only time
     it is shown). Deliveries already queued are signed with the new secret when they are attempted."""
+    integration = await visible_integration(session, principal, integration_id)
     if integration.provider != "webhook":
         raise InvalidInput(f"only webhook integrations have a signing secret, not {integration.provider}")
     secret = providers.new_secret()
     integration.connection = {**integration.connection, "secret": secret}
     await session.flush()
-    return secret
+    return IntegrationRecord.of(integration), secret
 
 
-async def delete_integration(session: AsyncSession, integration: Integration) -> bool:
-    await session.delete(integration)
+async def delete_integration(session: AsyncSession, principal: Principal, integration_id: Any) -> bool:
+    await session.delete(await visible_integration(session, principal, integration_id))
     await session.flush()
     return True
 
@@ -205,15 +225,17 @@ DELIVERY_STATUSES = ("PENDING", "SENDING", "DELIVERED", "FAILED")
 
 async def deliveries(
     session: AsyncSession,
-    integration: Integration,
+    principal: Principal,
+    integration_id: Any,
     *,
     first: int | None = None,
     last: int | None = None,
     after: str | None = None,
     before: str | None = None,
     statuses: list[str] | None = None,
-) -> tuple[Page[NotificationDelivery], int]:
+) -> tuple[Page[DeliveryRecord], int]:
     """A page of the integration's delivery log, newest first, and how many deliveries match in all."""
+    integration = await visible_integration(session, principal, integration_id)
     for status in statuses or []:
         if status not in DELIVERY_STATUSES:
             raise InvalidInput(f"delivery status '{status}' is unknown: use {', '.join(DELIVERY_STATUSES)}")
@@ -232,7 +254,7 @@ async def deliveries(
     total = (
         await session.execute(select(func.count()).select_from(NotificationDelivery).where(condition))
     ).scalar_one()
-    return page, total
+    return replace(page, items=[DeliveryRecord.of(d) for d in page.items]), total
 
 
 async def test_scope(
