@@ -36,8 +36,6 @@ DEBTS: dict[tuple[str, str], str] = {
             "ab_tests.graphql",
             "datasets.graphql",
             "graders.graphql",
-            "interactions.activity_types",
-            "interactions.graphql",
         )
     },
 }

@@ -16,8 +16,8 @@ from adaptive_engine.server.db.models.completions import NO_MODEL
 from adaptive_engine.server.domains.feedback.service import log_metric
 from adaptive_engine.server.domains.feedback_keys.service import coerce_value, get_key
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter
+from adaptive_engine.server.domains.interactions.records import FeedbackRecord
 from adaptive_engine.server.domains.interactions.rollups import HOUR, hour_of
-from adaptive_engine.server.domains.interactions.service import FeedbackView
 from adaptive_engine.server.errors import InvalidInput, NotFound
 
 
@@ -32,7 +32,7 @@ async def add_direct_feedback(
     reason: str | None,
     details: str | None,
     user: str | None,
-) -> FeedbackView:
+) -> FeedbackRecord:
     """A metric value on a completion, as the data plane logs it (roll-ups included), read back."""
     feedback_id = await log_metric(
         session,
@@ -48,12 +48,12 @@ async def add_direct_feedback(
     row = await session.get(orm.Feedback, feedback_id)
     if row is None:
         raise NotFound(f"feedback '{feedback_id}' not found")
-    return FeedbackView(row, await get_key(session, row.metric_id))
+    return FeedbackRecord.of(row, await get_key(session, row.metric_id))
 
 
 async def update_feedback(
     session: AsyncSession, principal: Principal, feedback_id: uuid.UUID, inp: Any
-) -> FeedbackView:
+) -> FeedbackRecord:
     if inp.value is None and inp.details is None:
         raise InvalidInput("give value or details (or both) to update")
     row = (
@@ -72,7 +72,7 @@ async def update_feedback(
             await session.flush()
             await _recount_hour(session, row)
     await session.flush()
-    return FeedbackView(row, metric)
+    return FeedbackRecord.of(row, metric)
 
 
 async def _recount_hour(session: AsyncSession, feedback: orm.Feedback) -> None:

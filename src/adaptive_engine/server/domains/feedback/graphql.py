@@ -20,7 +20,7 @@ from adaptive_engine.server.domains.feedback.types import (
 )
 from adaptive_engine.server.domains.feedback_keys import service as keys
 from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
-from adaptive_engine.server.domains.interactions.graphql import DirectFeedbackType
+from adaptive_engine.server.domains.interactions.graphql import DirectFeedbackType, to_gql_direct_feedback
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.graphql.common import TimeRange
@@ -222,7 +222,7 @@ class FeedbackMutation:
         self, info: Info[Context, None], id: uuid.UUID, input: FeedbackUpdateInput
     ) -> DirectFeedbackType:  # noqa: A002
         ctx = info.context
-        return DirectFeedbackType(view=await corrections.update_feedback(ctx.session, ctx.principal, id, input))
+        return to_gql_direct_feedback(await corrections.update_feedback(ctx.session, ctx.principal, id, input))
 
     @strawberry.mutation(
         description="Add a metric value to a completion by hand",
@@ -247,4 +247,4 @@ class FeedbackMutation:
             details=input.details,
             user=str(input.user_id) if input.user_id else None,
         )
-        return DirectFeedbackType(view=view)
+        return to_gql_direct_feedback(view)

@@ -10,16 +10,14 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.timeseries_types import (
+    MODELS_BY_KEY,
     TimeseriesInterval,
     check_timezone,
 )
 from adaptive_engine.server.domains.interactions import activity
-from adaptive_engine.server.domains.models.records import ModelRecord
 from adaptive_engine.server.domains.models.types import to_gql_model
 from adaptive_engine.server.graphql.common import TimeRange
-from adaptive_engine.server.graphql.loaders import row
 from adaptive_engine.server.timestamps import utcnow
 
 if TYPE_CHECKING:
@@ -87,55 +85,50 @@ class ActivityTimeseriesInput:
     by_model: bool = False
 
 
+async def _series_model(
+    root: ActivityTimeseriesType, info: Info
+) -> Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None:
+    if root.model_key is None:
+        return None
+    found = await info.context.loaders.load(MODELS_BY_KEY, root.model_key)
+    return to_gql_model(found) if found is not None else None
+
+
 @strawberry.type(
     name="ActivityTimeseries",
     description="Traffic per time bucket (epoch seconds of each bucket's "
     "start): interactions, tokens, latency and failed calls",
 )
 class ActivityTimeseriesType:
-    series: strawberry.Private[activity.ActivitySeries]
+    # Declared first: the wire's field order has the model first.
+    model: Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None = (
+        strawberry.field(resolver=_series_model)
+    )
+    model_key: str | None = strawberry.field(
+        description="The model key of the series (byModel), also when the model was deleted"
+    )
+    time_buckets: list[int]
+    interactions: list[int] = strawberry.field(description="Completions served or logged")
+    prompt_tokens: list[int]
+    completion_tokens: list[int]
+    latency_mean_ms: list[float | None] = strawberry.field(
+        description="Mean latency (ms) of the completions that have one; null when none"
+    )
+    latency_max_ms: list[float | None] = strawberry.field(description="Highest latency (ms); null when none")
+    errors: list[int] = strawberry.field(description="Model calls of the gateway that failed")
 
-    @strawberry.field
-    async def model(
-        self, info: Info
-    ) -> Annotated[ModelType, strawberry.lazy("adaptive_engine.server.domains.models.types")] | None:
 
-        if self.series.model is None:
-            return None
-        found = await info.context.loaders.load(row(orm.Model.key), self.series.model)
-        return to_gql_model(ModelRecord.of(found)) if found is not None else None
-
-    @strawberry.field(description="The model key of the series (byModel), also when the model was deleted")
-    def model_key(self) -> str | None:
-        return self.series.model
-
-    @strawberry.field
-    def time_buckets(self) -> list[int]:
-        return self.series.buckets
-
-    @strawberry.field(description="Completions served or logged")
-    def interactions(self) -> list[int]:
-        return self.series.interactions
-
-    @strawberry.field
-    def prompt_tokens(self) -> list[int]:
-        return self.series.prompt_tokens
-
-    @strawberry.field
-    def completion_tokens(self) -> list[int]:
-        return self.series.completion_tokens
-
-    @strawberry.field(description="Mean latency (ms) of the completions that have one; null when none")
-    def latency_mean_ms(self) -> list[float | None]:
-        return self.series.latency_mean_ms
-
-    @strawberry.field(description="Highest latency (ms); null when none")
-    def latency_max_ms(self) -> list[float | None]:
-        return self.series.latency_max_ms
-
-    @strawberry.field(description="Model calls of the gateway that failed")
-    def errors(self) -> list[int]:
-        return self.series.errors
+def to_gql_activity_series(series: activity.ActivitySeries) -> ActivityTimeseriesType:
+    return ActivityTimeseriesType(
+        model_key=series.model,
+        time_buckets=series.buckets,
+        interactions=series.interactions,
+        prompt_tokens=series.prompt_tokens,
+        completion_tokens=series.completion_tokens,
+        latency_mean_ms=series.latency_mean_ms,
+        latency_max_ms=series.latency_max_ms,
+        errors=series.errors,
+    )
 
 
 async def resolve_timeseries(
@@ -155,4 +148,4 @@ async def resolve_timeseries(
         by_model=input.by_model,
         model_key=model_key,
     )
-    return [ActivityTimeseriesType(series=s) for s in series]
+    return [to_gql_activity_series(s) for s in series]

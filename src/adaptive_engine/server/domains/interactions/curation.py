@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.interactions import repository
+from adaptive_engine.server.domains.interactions.records import CompletionRecord
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import InvalidInput, NotFound
@@ -79,11 +80,12 @@ async def update_completion(session: AsyncSession, principal: Principal, inp: An
 
 
 async def session_turns(
-    session: AsyncSession, completion: orm.Completion, *, before_only: bool
+    session: AsyncSession, completion: CompletionRecord, *, before_only: bool
 ) -> list[orm.Completion]:
     """The completions of ``completion``'s session, oldest first (those before it when ``before_only``)."""
     if completion.session_id is None:
-        return [] if before_only else [completion]
+        found = None if before_only else await session.get(orm.Completion, completion.id)
+        return [found] if found is not None else []
     query = select(orm.Completion).where(
         orm.Completion.use_case_id == completion.use_case_id, orm.Completion.session_id == completion.session_id
     )
@@ -99,7 +101,7 @@ async def session_turns(
     return list((await session.execute(query)).scalars())
 
 
-async def siblings_count(session: AsyncSession, principal: Principal, completion: orm.Completion, flt: Any) -> int:
+async def siblings_count(session: AsyncSession, principal: Principal, completion: CompletionRecord, flt: Any) -> int:
     """Other completions of the same prompt that ``flt`` selects (in the completion's use case)."""
     named = await get_use_case(session, principal, flt.use_case, "use_case:read")
     if named.id != completion.use_case_id:

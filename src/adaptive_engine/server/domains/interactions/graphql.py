@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import authenticated, requires
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
 from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.interactions import curation, service
-from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.interactions.records import CompletionRecord, FeedbackRecord
 from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
-from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
 from adaptive_engine.server.graphql.common import (
     CursorPageInput,
     FloatNumericCondition,
@@ -181,80 +180,72 @@ class CompletionMetadataType:
     system: JSON | None
 
 
-def _metric(info: Info[Context, None], metric: orm.Metric) -> MetricType:
+def _metric(info: Info[Context, None], metric: MetricRecord) -> MetricType:
     flags = getattr(info.context, "_metric_flags", {}).get(metric.id)
-    return to_gql_metric(MetricRecord.of(metric), flags=flags)
+    return to_gql_metric(metric, flags=flags)
+
+
+def _feedback_metric(root: DirectFeedbackType, info: Info[Context, None]) -> MetricType | None:
+    return _metric(info, root.metric_record)
 
 
 @strawberry.type(name="DirectFeedback")
 class DirectFeedbackType:
-    view: strawberry.Private[service.FeedbackView]
+    id: uuid.UUID
+    value: float
+    metric: MetricType | None = strawberry.field(resolver=_feedback_metric)
+    reason: str | None
+    details: str | None
+    user_id: str | None
+    created_at: int
+    metric_record: strawberry.Private[MetricRecord]
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.view.row.id
 
-    @strawberry.field
-    def value(self) -> float:
-        return self.view.row.value
+def to_gql_direct_feedback(feedback: FeedbackRecord) -> DirectFeedbackType:
+    return DirectFeedbackType(
+        id=feedback.id,
+        value=feedback.value,
+        reason=feedback.reason,
+        details=feedback.details,
+        user_id=feedback.user_ref,
+        created_at=epoch(feedback.created_at) or 0,
+        metric_record=feedback.metric,
+    )
 
-    @strawberry.field
-    def metric(self, info: Info[Context, None]) -> MetricType | None:
-        return _metric(info, self.view.metric)
 
-    @strawberry.field
-    def reason(self) -> str | None:
-        return self.view.row.reason
-
-    @strawberry.field
-    def details(self) -> str | None:
-        return self.view.row.details
-
-    @strawberry.field
-    def user_id(self) -> str | None:
-        return self.view.row.user_ref
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.view.row.created_at) or 0
+def _comparison_metric(root: ComparisonFeedbackType, info: Info[Context, None]) -> MetricType | None:
+    return _metric(info, root.metric_record)
 
 
 @strawberry.type(name="ComparisonFeedback")
 class ComparisonFeedbackType:
-    view: strawberry.Private[service.ComparisonView]
+    id: uuid.UUID
+    created_at: int
+    usecase: UseCaseType | None
+    metric: MetricType | None = strawberry.field(resolver=_comparison_metric)
+    prefered_completion: CompletionType | None
+    other_completion: CompletionType | None
+    tied: str | None = strawberry.field(
+        description="'good' or 'bad' when both completions tied; null when the preferred one won"
+    )
+    metric_record: strawberry.Private[MetricRecord]
 
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.view.row.id
 
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.view.row.created_at) or 0
-
-    @strawberry.field
-    def usecase(self) -> UseCaseType | None:
-        return to_gql_use_case(UseCaseRecord.of(self.view.use_case))
-
-    @strawberry.field
-    def metric(self, info: Info[Context, None]) -> MetricType | None:
-        return _metric(info, self.view.metric)
-
-    @strawberry.field
-    def prefered_completion(self) -> CompletionType | None:
-        return CompletionType(view=self.view.preferred)
-
-    @strawberry.field
-    def other_completion(self) -> CompletionType | None:
-        return CompletionType(view=self.view.other)
-
-    @strawberry.field(description="'good' or 'bad' when both completions tied; null when the preferred one won")
-    def tied(self) -> str | None:
-        return self.view.row.tied
+def to_gql_comparison(comparison: service.ComparisonView) -> ComparisonFeedbackType:
+    return ComparisonFeedbackType(
+        id=comparison.id,
+        created_at=epoch(comparison.created_at) or 0,
+        usecase=to_gql_use_case(comparison.use_case),
+        prefered_completion=to_gql_completion(comparison.preferred),
+        other_completion=to_gql_completion(comparison.other),
+        tied=comparison.tied,
+        metric_record=comparison.metric,
+    )
 
 
 async def _hydrated(info: Info[Context, None], view: service.CompletionView) -> service.CompletionView:
     if view.feedbacks is None:
-        hydration = await service.hydrate(info.context.session, [view.row])
+        hydration = await service.hydrate_by_id(info.context.session, [view.completion.id])
         _remember_flags(info, hydration)
         view.feedbacks, view.comparisons = hydration.views[0].feedbacks, hydration.views[0].comparisons
     return view
@@ -268,125 +259,65 @@ def _remember_flags(info: Info[Context, None], hydration: service.Hydration | se
     flags.update(hydration.metric_flags)
 
 
+async def _direct_feedbacks(root: CompletionType, info: Info[Context, None]) -> list[DirectFeedbackType]:
+    view = await _hydrated(info, root.view)
+    return [to_gql_direct_feedback(f) for f in view.feedbacks or []]
+
+
+async def _comparison_feedbacks(root: CompletionType, info: Info[Context, None]) -> list[ComparisonFeedbackType]:
+    view = await _hydrated(info, root.view)
+    return [to_gql_comparison(c) for c in view.comparisons or []]
+
+
 @strawberry.type(name="Completion")
 class CompletionType:
-    view: strawberry.Private[service.CompletionView]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.view.row.id
-
-    @strawberry.field
-    def chat_messages(self) -> list[ChatMessageType]:
-        return [
-            ChatMessageType(
-                role=str(m.get("role", "")),
-                content=str(m.get("content", "")),
-                tool_calls=m.get("tool_calls"),
-                tool_call_id=m.get("tool_call_id"),
-            )
-            for m in self.view.row.messages or []
-        ]
-
-    @strawberry.field
-    def completion(self) -> str | None:
-        return self.view.row.completion
-
-    @strawberry.field(description="The tool calls of the answer, as the model returned them (OpenAI's shape)")
-    def tool_calls(self) -> JSON | None:
-        return self.view.row.tool_calls
-
-    @strawberry.field
-    def source(self) -> CompletionSource:
-        return CompletionSource(self.view.row.source)
-
-    @strawberry.field
-    def model(self) -> ModelType | None:
-        return to_gql_model(ModelRecord.of(self.view.model)) if self.view.model is not None else None
-
-    @strawberry.field
-    async def direct_feedbacks(self, info: Info[Context, None]) -> list[DirectFeedbackType]:
-        view = await _hydrated(info, self.view)
-        return [DirectFeedbackType(view=f) for f in view.feedbacks or []]
-
-    @strawberry.field
-    async def comparison_feedbacks(self, info: Info[Context, None]) -> list[ComparisonFeedbackType]:
-        view = await _hydrated(info, self.view)
-        return [ComparisonFeedbackType(view=c) for c in view.comparisons or []]
-
-    @strawberry.field
-    def labels(self) -> list[CompletionLabelType]:
-        return [CompletionLabelType(key=k, value=str(v)) for k, v in sorted((self.view.row.labels or {}).items())]
-
-    @strawberry.field
-    def metadata(self) -> CompletionMetadataType:
-        row = self.view.row
-        usage = None
-        if row.prompt_tokens is not None or row.completion_tokens is not None:
-            p, c = row.prompt_tokens or 0, row.completion_tokens or 0
-            usage = UsageType(prompt_tokens=p, completion_tokens=c, total_tokens=p + c)
-        timings = {"latency_ms": row.latency_ms} if row.latency_ms is not None else None
-        system = next((m.get("content") for m in row.messages or [] if m.get("role") == "system"), None)
-        parameters = {"finish_reason": row.finish_reason} if row.finish_reason else None
-        return CompletionMetadataType(parameters=parameters, timings=timings, usage=usage, system=system)
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.view.row.created_at) or 0
-
-    @strawberry.field
-    def session_id(self) -> uuid.UUID | None:
-        return self.view.row.session_id
-
-    @strawberry.field
-    def user_id(self) -> str | None:
-        return self.view.row.user_ref
-
-    @strawberry.field
-    def prompt_hash(self) -> str:
-        return self.view.row.prompt_hash
-
-    @strawberry.field(
+    id: uuid.UUID
+    chat_messages: list[ChatMessageType]
+    completion: str | None
+    tool_calls: JSON | None = strawberry.field(
+        description="The tool calls of the answer, as the model returned them (OpenAI's shape)"
+    )
+    source: CompletionSource
+    model: ModelType | None
+    direct_feedbacks: list[DirectFeedbackType] = strawberry.field(resolver=_direct_feedbacks)
+    comparison_feedbacks: list[ComparisonFeedbackType] = strawberry.field(resolver=_comparison_feedbacks)
+    labels: list[CompletionLabelType]
+    metadata: CompletionMetadataType
+    created_at: int
+    session_id: uuid.UUID | None
+    user_id: str | None
+    prompt_hash: str
+    system_prompt_template: uuid.UUID | None = strawberry.field(
         description="The model service's system prompt template version whose text leads the "
         "messages (null: the caller's own messages)"
     )
-    def system_prompt_template(self) -> uuid.UUID | None:
-        return self.view.row.system_prompt_template_id
-
-    @strawberry.field
-    def ab_campaign_id(self) -> uuid.UUID | None:
-        return self.view.row.ab_campaign_id
-
-    @strawberry.field(description="Metadata set by updateCompletion (null when none)")
-    def user_metadata(self) -> JSON | None:
-        return self.view.row.user_metadata
-
-    @strawberry.field
-    def has_user_metadata(self) -> bool:
-        return bool(self.view.row.user_metadata)
+    ab_campaign_id: uuid.UUID | None
+    user_metadata: JSON | None = strawberry.field(description="Metadata set by updateCompletion (null when none)")
+    has_user_metadata: bool
+    # The view, hydrated with its feedbacks on first use when a comparison's side.
+    view: strawberry.Private[service.CompletionView]
 
     @strawberry.field(description="The session of the completion with its turns (at most 200); null without one")
     async def session(self, info: Info[Context, None]) -> SessionType | None:
-        row = self.view.row
-        if row.session_id is None:
+        completion = self.view.completion
+        if completion.session_id is None:
             return None
-        turns = await curation.session_turns(info.context.session, row, before_only=False)
+        turns = await curation.session_turns(info.context.session, completion, before_only=False)
         hydration = await service.hydrate(info.context.session, turns)
         _remember_flags(info, hydration)
-        return SessionType(id=row.session_id, turns=[CompletionType(view=v) for v in hydration.views])
+        return SessionType(id=completion.session_id, turns=[to_gql_completion(v) for v in hydration.views])
 
     @strawberry.field(description="The earlier turns of the completion's session, the nearest first")
     async def history(self, info: Info[Context, None]) -> list[CompletionHistoryEntryType]:
-        turns = await curation.session_turns(info.context.session, self.view.row, before_only=True)
+        rows = await curation.session_turns(info.context.session, self.view.completion, before_only=True)
+        turns = [CompletionRecord.of(r) for r in rows]
         return [
             CompletionHistoryEntryType(
                 level=level,
                 completion_id=turn.id,
                 completion=turn.completion,
                 created_at=epoch(turn.created_at) or 0,
-                prompt=next(
-                    (str(m.get("content")) for m in reversed(turn.messages or []) if m.get("role") == "user"), None
-                ),
+                prompt=next((str(m.get("content")) for m in reversed(turn.messages) if m.get("role") == "user"), None),
             )
             for level, turn in enumerate(reversed(turns), start=1)
         ]
@@ -394,7 +325,45 @@ class CompletionType:
     @strawberry.field(description="How many other completions of the same prompt the filter selects")
     async def siblings_count(self, info: Info[Context, None], filter: ListCompletionsFilterInput) -> int:  # noqa: A002
         ctx = info.context
-        return await curation.siblings_count(ctx.session, ctx.principal, self.view.row, filter)
+        return await curation.siblings_count(ctx.session, ctx.principal, self.view.completion, filter)
+
+
+def to_gql_completion(view: service.CompletionView) -> CompletionType:
+    completion = view.completion
+    usage = None
+    if completion.prompt_tokens is not None or completion.completion_tokens is not None:
+        p, c = completion.prompt_tokens or 0, completion.completion_tokens or 0
+        usage = UsageType(prompt_tokens=p, completion_tokens=c, total_tokens=p + c)
+    timings = {"latency_ms": completion.latency_ms} if completion.latency_ms is not None else None
+    system = next((m.get("content") for m in completion.messages if m.get("role") == "system"), None)
+    parameters = {"finish_reason": completion.finish_reason} if completion.finish_reason else None
+    return CompletionType(
+        id=completion.id,
+        chat_messages=[
+            ChatMessageType(
+                role=str(m.get("role", "")),
+                content=str(m.get("content", "")),
+                tool_calls=m.get("tool_calls"),
+                tool_call_id=m.get("tool_call_id"),
+            )
+            for m in completion.messages
+        ],
+        completion=completion.completion,
+        tool_calls=completion.tool_calls,
+        source=CompletionSource(completion.source),
+        model=to_gql_model(view.model) if view.model is not None else None,
+        labels=[CompletionLabelType(key=k, value=str(v)) for k, v in sorted(completion.labels.items())],
+        metadata=CompletionMetadataType(parameters=parameters, timings=timings, usage=usage, system=system),
+        created_at=epoch(completion.created_at) or 0,
+        session_id=completion.session_id,
+        user_id=completion.user_ref,
+        prompt_hash=completion.prompt_hash,
+        system_prompt_template=completion.system_prompt_template_id,
+        ab_campaign_id=completion.ab_campaign_id,
+        user_metadata=completion.user_metadata,
+        has_user_metadata=bool(completion.user_metadata),
+        view=view,
+    )
 
 
 @strawberry.type(name="Session", description="The turns (completions) of a user session, oldest first")
@@ -425,54 +394,41 @@ class CompletionListType:
     page_info: PageInfo
 
 
+def _stats_metric(root: DirectFeedbacksStatsType, info: Info[Context, None]) -> MetricType:
+    return _metric(info, root.metric_record)
+
+
 @strawberry.type(name="DirectFeedbacksStats")
 class DirectFeedbacksStatsType:
-    stats: strawberry.Private[service.GroupStats]
+    metric: MetricType = strawberry.field(resolver=_stats_metric)
+    feedbacks: int
+    average: float | None
+    max: float | None
+    min: float | None
+    stddev: float | None
+    sum: float | None
+    metric_record: strawberry.Private[MetricRecord]
 
-    @strawberry.field
-    def metric(self, info: Info[Context, None]) -> MetricType:
-        return _metric(info, self.stats.metric)
 
-    @strawberry.field
-    def feedbacks(self) -> int:
-        return self.stats.feedbacks
-
-    @strawberry.field
-    def average(self) -> float | None:
-        return self.stats.average
-
-    @strawberry.field
-    def max(self) -> float | None:
-        return self.stats.max
-
-    @strawberry.field
-    def min(self) -> float | None:
-        return self.stats.min
-
-    @strawberry.field
-    def stddev(self) -> float | None:
-        return self.stats.stddev
-
-    @strawberry.field
-    def sum(self) -> float | None:
-        return self.stats.sum
+def to_gql_group_stats(stats: service.GroupStats) -> DirectFeedbacksStatsType:
+    return DirectFeedbacksStatsType(
+        feedbacks=stats.feedbacks,
+        average=stats.average,
+        max=stats.max,
+        min=stats.min,
+        stddev=stats.stddev,
+        sum=stats.sum,
+        metric_record=stats.metric,
+    )
 
 
 @strawberry.type(name="CompletionGroup")
 class CompletionGroupType:
-    group: strawberry.Private[service.Group]
-
-    @strawberry.field
-    def key(self) -> str | None:
-        return self.group.key
-
-    @strawberry.field
-    def count(self) -> int:
-        return self.group.count
-
-    @strawberry.field
-    def direct_feedbacks_stats(self) -> list[DirectFeedbacksStatsType]:
-        return [DirectFeedbacksStatsType(stats=s) for s in self.group.stats]
+    key: str | None
+    count: int
+    direct_feedbacks_stats: list[DirectFeedbacksStatsType]
+    # The listing's conditions plus the group's key: what selects the group's completions.
+    conditions: strawberry.Private[list[Any]]
 
     @strawberry.field
     async def completions(
@@ -480,14 +436,23 @@ class CompletionGroupType:
     ) -> CompletionListType:
         ctx = info.context
         result = await service.page_completions(
-            ctx.session, self.group.conditions, page, service.completion_order(order), ignore_group_cursors=True
+            ctx.session, self.conditions, page, service.completion_order(order), ignore_group_cursors=True
         )
         hydration = await service.hydrate(ctx.session, result.items)
         _remember_flags(info, hydration)
         return CompletionListType(
-            nodes=[CompletionType(view=v) for v in hydration.views],
+            nodes=[to_gql_completion(v) for v in hydration.views],
             page_info=PageInfo.of(result),
         )
+
+
+def to_gql_group(group: service.Group) -> CompletionGroupType:
+    return CompletionGroupType(
+        key=group.key,
+        count=group.count,
+        direct_feedbacks_stats=[to_gql_group_stats(s) for s in group.stats],
+        conditions=group.conditions,
+    )
 
 
 @strawberry.type(name="CompletionGroupConnection")
@@ -508,7 +473,7 @@ class InteractionQuery:
         ctx = info.context
         hydration = await service.get_interaction(ctx.session, ctx.principal, use_case=use_case, completion_id=id)
         _remember_flags(info, hydration)
-        return CompletionType(view=hydration.views[0])
+        return to_gql_completion(hydration.views[0])
 
     @strawberry.field(
         description="Interactions of a use case, filtered, ordered by any documented field (creation time by default), cursor-paged",
@@ -535,7 +500,7 @@ class InteractionQuery:
         return CompletionConnection(
             total_count=result.total_count,
             page_info=PageInfo.of(result.page),
-            nodes=[CompletionType(view=v) for v in result.hydration.views],
+            nodes=[to_gql_completion(v) for v in result.hydration.views],
         )
 
     @strawberry.field(
@@ -571,7 +536,7 @@ class InteractionQuery:
                 start_cursor=result.start_cursor,
                 end_cursor=result.end_cursor,
             ),
-            nodes=[CompletionGroupType(group=g) for g in result.groups],
+            nodes=[to_gql_group(g) for g in result.groups],
         )
 
 
@@ -586,4 +551,4 @@ class InteractionMutation:
         completion = await curation.update_completion(ctx.session, ctx.principal, input)
         hydration = await service.hydrate(ctx.session, [completion])
         _remember_flags(info, hydration)
-        return CompletionType(view=hydration.views[0])
+        return to_gql_completion(hydration.views[0])

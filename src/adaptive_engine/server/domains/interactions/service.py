@@ -23,6 +23,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.pagination import Page, SortKey, paginate
+from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.feedback_keys.service import (
     coerce_value,
     feedback_flags,
@@ -35,7 +36,9 @@ from adaptive_engine.server.domains.interactions.ingest import (
     completion_row,
     insert_rows,
 )
-from adaptive_engine.server.domains.use_cases.service import get_use_case, refuse_archived
+from adaptive_engine.server.domains.interactions.records import CompletionRecord, FeedbackRecord
+from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.use_cases.service import UseCaseRecord, get_use_case, refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
 from adaptive_engine.server.timestamps import parse_datetime
 
@@ -372,26 +375,23 @@ async def create_interactions(
 
 
 @dataclass
-class FeedbackView:
-    row: orm.Feedback
-    metric: orm.Metric
-
-
-@dataclass
 class ComparisonView:
-    row: orm.Comparison
-    use_case: orm.UseCase
-    metric: orm.Metric
+    id: uuid.UUID
+    created_at: datetime
+    # 'good' or 'bad' when both completions tied; None when the preferred one won.
+    tied: str | None
+    use_case: UseCaseRecord
+    metric: MetricRecord
     preferred: CompletionView
     other: CompletionView
 
 
 @dataclass
 class CompletionView:
-    row: orm.Completion
-    model: orm.Model | None
+    completion: CompletionRecord
+    model: ModelRecord | None
     # None when not hydrated (the sides of a comparison): resolvers then load them on demand.
-    feedbacks: list[FeedbackView] | None = None
+    feedbacks: list[FeedbackRecord] | None = None
     comparisons: list[ComparisonView] | None = None
 
 
@@ -462,17 +462,20 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
     flags = await feedback_flags(session, metric_ids)
 
     def bare(c: orm.Completion) -> CompletionView:
-        return CompletionView(row=c, model=models.get(c.model_id) if c.model_id else None)
+        model = models.get(c.model_id) if c.model_id else None
+        return CompletionView(CompletionRecord.of(c), ModelRecord.of(model) if model is not None else None)
 
     views = []
     for c in completions:
         view = bare(c)
-        view.feedbacks = [FeedbackView(f, metrics[f.metric_id]) for f in feedbacks if f.completion_id == c.id]
+        view.feedbacks = [FeedbackRecord.of(f, metrics[f.metric_id]) for f in feedbacks if f.completion_id == c.id]
         view.comparisons = [
             ComparisonView(
-                row=cmp,
-                use_case=use_cases[cmp.use_case_id],
-                metric=metrics[cmp.metric_id],
+                id=cmp.id,
+                created_at=cmp.created_at,
+                tied=cmp.tied,
+                use_case=UseCaseRecord.of(use_cases[cmp.use_case_id]),
+                metric=MetricRecord.of(metrics[cmp.metric_id]),
                 preferred=bare(known[cmp.preferred_completion_id]),
                 other=bare(known[cmp.other_completion_id]),
             )
@@ -481,6 +484,15 @@ async def hydrate(session: AsyncSession, completions: Sequence[orm.Completion]) 
         ]
         views.append(view)
     return Hydration(views, flags)
+
+
+async def hydrate_by_id(session: AsyncSession, completion_ids: Sequence[uuid.UUID]) -> Hydration:
+    """``hydrate`` of the completions with these ids (those that exist), in that order."""
+    found = {
+        c.id: c
+        for c in (await session.execute(select(orm.Completion).where(orm.Completion.id.in_(completion_ids)))).scalars()
+    }
+    return await hydrate(session, [found[i] for i in completion_ids if i in found])
 
 
 async def get_interaction(
@@ -607,7 +619,7 @@ GROUP_COLUMNS = {"MODEL": orm.Completion.model_key, "PROMPT": orm.Completion.pro
 
 @dataclass
 class GroupStats:
-    metric: orm.Metric
+    metric: MetricRecord
     feedbacks: int
     average: float | None
     max: float | None
@@ -738,7 +750,7 @@ async def list_grouped(
             var = max(float(r.var), 0.0) if r.var is not None else None
             stats_by_key[r.key].append(
                 GroupStats(
-                    metric=metrics[r.metric_id],
+                    metric=MetricRecord.of(metrics[r.metric_id]),
                     feedbacks=int(r.n),
                     average=float(r.avg) if r.avg is not None else None,
                     max=float(r.max) if r.max is not None else None,
