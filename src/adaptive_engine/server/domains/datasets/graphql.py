@@ -11,14 +11,15 @@ import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.datasets import export, from_traffic, service, uploads
+from adaptive_engine.server.domains.datasets.records import DatasetRecord, UploadRecord
 from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
-from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
+from adaptive_engine.server.domains.feedback_keys.service import keys_by_key
 from adaptive_engine.server.domains.interactions.graphql import ListCompletionsFilterInput
+from adaptive_engine.server.domains.use_cases.service import use_cases_by_id
 from adaptive_engine.server.graphql.common import LabelFilter
 from adaptive_engine.server.graphql.context import Context
-from adaptive_engine.server.graphql.loaders import row
+from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey, Upload
 from adaptive_engine.server.timestamps import epoch
 
@@ -77,91 +78,79 @@ class DatasetMetricUsage:
     metric: MetricType
 
 
+USE_CASES = lookup(use_cases_by_id)
+METRICS_BY_KEY = lookup(keys_by_key)
+
+
+async def _rows(root: DatasetType, info: Info[Context, None], offset: int = 0, limit: int = 20) -> list[JSON]:
+    return await service.read_rows(info.context.platform.file_store, root.record, offset, limit)
+
+
 @strawberry.type(name="Dataset")
 class DatasetType:
-    row: strawberry.Private[orm.Dataset]
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str | None:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def created_at(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def kind(self) -> DatasetKind:
-        return DatasetKind(self.row.kind)
-
-    @strawberry.field
-    def source(self) -> DatasetSource:
-        return DatasetSource(self.row.source)
-
-    @strawberry.field
-    def records(self) -> int | None:
-        return self.row.records
-
-    @strawberry.field
-    def size_bytes(self) -> int:
-        return self.row.size_bytes
-
-    @strawberry.field(description="Rows of the file, in order, from offset (0-based); limit 1 to 100")
-    async def rows(self, info: Info[Context, None], offset: int = 0, limit: int = 20) -> list[JSON]:
-        return await service.read_rows(info.context.platform.file_store, self.row, offset, limit)
-
-    @strawberry.field
-    def status(self) -> DatasetStatus:
-        return DatasetStatus(self.row.status)
-
-    @strawberry.field(description="Why a dataset from filters could not be written (status FAILED)")
-    def error(self) -> str | None:
-        return self.row.error
-
-    @strawberry.field
-    def deleted(self) -> bool:
-        return False  # a deleted dataset is gone, never listed
-
-    @strawberry.field
-    def progress(self) -> DatasetProgress:
-        total = max(self.row.total_lines, self.row.records, 1)
-        done = self.row.records if self.row.status == "READY" else self.row.processed_lines
-        return DatasetProgress(
-            processed_parts=1 if self.row.status == "READY" else 0,
-            total_parts=1,
-            progress=1.0 if self.row.status == "READY" else min(done / total, 1.0),
-            processed_lines=done,
-            total_lines=max(self.row.total_lines, self.row.records),
-        )
+    id: uuid.UUID
+    key: str | None
+    name: str
+    created_at: int
+    kind: DatasetKind
+    source: DatasetSource
+    records: int | None
+    size_bytes: int
+    rows: list[JSON] = strawberry.field(
+        resolver=_rows, description="Rows of the file, in order, from offset (0-based); limit 1 to 100"
+    )
+    status: DatasetStatus
+    error: str | None = strawberry.field(description="Why a dataset from filters could not be written (status FAILED)")
+    deleted: bool  # a deleted dataset is gone, never listed
+    progress: DatasetProgress
+    record: strawberry.Private[DatasetRecord]
 
     @strawberry.field(description="Where to download the file (JSONL; add format=csv for CSV), with this API's auth")
     async def download_url(self, info: Info[Context, None]) -> str | None:
-        if self.row.status != "READY":
+        if self.record.status != "READY":
             return None
-        use_case = await info.context.loaders.load(row(orm.UseCase.id), self.row.use_case_id)
+        use_case = await info.context.loaders.load(USE_CASES, self.record.use_case_id)
         return export.download_link(
-            f"/datasets/{self.row.id}/download", use_case=use_case.key if use_case else str(self.row.use_case_id)
+            f"/datasets/{self.id}/download", use_case=use_case.key if use_case else str(self.record.use_case_id)
         )
 
     @strawberry.field
     async def metrics_usage(self, info: Info[Context, None]) -> list[DatasetMetricUsage]:
         # The feedback keys found in the rows, by key (a key no longer registered is left out).
-        counts = self.row.feedback_keys or {}
-        metrics = await info.context.loaders.load_many(row(orm.Metric.key), sorted(counts))
+        counts = self.record.feedback_keys
+        metrics = await info.context.loaders.load_many(METRICS_BY_KEY, sorted(counts))
         return [
-            DatasetMetricUsage(
-                feedback_count=int(counts[m.key]), comparison_count=0, metric=to_gql_metric(MetricRecord.of(m))
-            )
+            DatasetMetricUsage(feedback_count=int(counts[m.key]), comparison_count=0, metric=to_gql_metric(m))
             for m in metrics
             if m is not None
         ]
+
+
+def to_gql_dataset(dataset: DatasetRecord) -> DatasetType:
+    ready = dataset.status == "READY"
+    total = max(dataset.total_lines, dataset.records, 1)
+    done = dataset.records if ready else dataset.processed_lines
+    return DatasetType(
+        id=dataset.id,
+        key=dataset.key,
+        name=dataset.name,
+        created_at=epoch(dataset.created_at) or 0,
+        kind=DatasetKind(dataset.kind),
+        source=DatasetSource(dataset.source),
+        records=dataset.records,
+        size_bytes=dataset.size_bytes,
+        status=DatasetStatus(dataset.status),
+        error=dataset.error,
+        deleted=False,
+        progress=DatasetProgress(
+            processed_parts=1 if ready else 0,
+            total_parts=1,
+            progress=1.0 if ready else min(done / total, 1.0),
+            processed_lines=done,
+            total_lines=max(dataset.total_lines, dataset.records),
+        ),
+        record=dataset,
+    )
 
 
 @strawberry.type(name="DatasetUploadProcessingStatus")
@@ -248,7 +237,7 @@ async def _read_upload(file: Any) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _status(upload: orm.UploadSession | None, dataset_id: uuid.UUID) -> DatasetUploadProcessingStatusType:
+def _status(upload: UploadRecord | None, dataset_id: uuid.UUID) -> DatasetUploadProcessingStatusType:
     if upload is None:  # a dataset uploaded in one request: done from the start
         return DatasetUploadProcessingStatusType(
             dataset_id=dataset_id, status=SessionStatus.DONE, total_parts=1, processed_parts=1, progress=1.0, error=None
@@ -270,12 +259,14 @@ class DatasetQuery:
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def dataset(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> DatasetType | None:
         ctx = info.context
-        return DatasetType(row=await service.get_dataset(ctx.session, ctx.principal, id_or_key, use_case))
+        dataset = await service.get_dataset(ctx.session, ctx.principal, id_or_key, use_case)
+        return to_gql_dataset(DatasetRecord.of(dataset))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def datasets(self, info: Info[Context, None], use_case: IdOrKey) -> list[DatasetType]:
         ctx = info.context
-        return [DatasetType(row=d) for d in await service.list_datasets(ctx.session, ctx.principal, use_case)]
+        datasets = await service.list_datasets(ctx.session, ctx.principal, use_case)
+        return [to_gql_dataset(DatasetRecord.of(d)) for d in datasets]
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="input.use_case")])
     async def dataset_upload_processing_status(
@@ -285,7 +276,7 @@ class DatasetQuery:
         dataset_id, upload = await uploads.processing_status(
             ctx.session, ctx.principal, use_case=input.use_case, dataset_id=str(input.dataset_id)
         )
-        return _status(upload, dataset_id)
+        return _status(UploadRecord.of(upload) if upload is not None else None, dataset_id)
 
     @strawberry.field(
         description="What createDatasetFromFilters would write: {kind, count, rows (the first few)}",
@@ -344,7 +335,7 @@ class DatasetMutation:
             input,
             inline_rows=platform.settings.dataset_inline_rows,
         )
-        return DatasetType(row=dataset)
+        return to_gql_dataset(DatasetRecord.of(dataset))
 
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset(self, info: Info[Context, None], input: DatasetCreate, file: Upload) -> DatasetType:
@@ -363,7 +354,7 @@ class DatasetMutation:
             source=input.source.value if input.source else None,
             max_bytes=settings.max_dataset_bytes,
         )
-        return DatasetType(row=dataset)
+        return to_gql_dataset(DatasetRecord.of(dataset))
 
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="input.use_case")])
     async def create_dataset_from_multipart_upload(
@@ -381,7 +372,7 @@ class DatasetMutation:
             source=input.source.value if input.source else None,
             max_bytes=ctx.platform.settings.max_dataset_bytes,
         )
-        return _status(upload, dataset.id)
+        return _status(UploadRecord.of(upload) if upload is not None else None, dataset.id)
 
     @strawberry.mutation(extensions=[requires("dataset:write", use_case="use_case")])
     async def delete_dataset(self, info: Info[Context, None], id_or_key: IdOrKey, use_case: IdOrKey) -> bool:

@@ -18,6 +18,7 @@ from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Dataset, UseCase
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
+from adaptive_engine.server.domains.datasets.records import DatasetRecord
 from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PayloadTooLarge
 from adaptive_engine.server.jobs.storage import FileStore
@@ -167,7 +168,7 @@ def _rows_of(path: Path, offset: int, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def read_rows(store: FileStore, dataset: Dataset, offset: int, limit: int) -> list[dict[str, Any]]:
+async def read_rows(store: FileStore, dataset: DatasetRecord, offset: int, limit: int) -> list[dict[str, Any]]:
     """Rows ``offset`` to ``offset + limit`` of a dataset's file (a preview: read from the start each time)."""
     if offset < 0:
         raise InvalidInput("offset must be 0 or more")

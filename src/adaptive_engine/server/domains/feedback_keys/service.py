@@ -80,6 +80,14 @@ async def keys_by_id(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict[uu
     return {m.id: MetricRecord.of(m) for m in rows}
 
 
+async def keys_by_key(session: AsyncSession, keys: Iterable[str]) -> dict[str, MetricRecord]:
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(Metric).where(Metric.key.in_(wanted)))).scalars()
+    return {m.key: MetricRecord.of(m) for m in rows}
+
+
 async def list_keys(session: AsyncSession) -> list[MetricRecord]:
     rows = (await session.execute(select(Metric).order_by(Metric.created_at, Metric.key))).scalars()
     return [MetricRecord.of(m) for m in rows]
