@@ -33,7 +33,6 @@ DEBTS: dict[tuple[str, str], str] = {
     **{
         (f"{DOMAINS}.{module}", f"{SERVER}.db.models"): ROW_TYPES
         for module in (
-            "ab_tests.graphql",
             "datasets.graphql",
             "graders.graphql",
             "interactions.activity_types",
