@@ -34,7 +34,6 @@ DEBTS: dict[tuple[str, str], str] = {
         (f"{DOMAINS}.{module}", f"{SERVER}.db.models"): ROW_TYPES
         for module in (
             "datasets.graphql",
-            "graders.graphql",
             "interactions.activity_types",
             "interactions.graphql",
             "jobs.graphql",
