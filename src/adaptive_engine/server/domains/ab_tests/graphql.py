@@ -5,28 +5,27 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from adaptive_engine.server.auth.guard import requires, use_case_of
-from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.domains.ab_tests import history, service
 from adaptive_engine.server.domains.ab_tests.evaluator import stats_config
+from adaptive_engine.server.domains.ab_tests.records import CampaignRecord, EvaluationRecord
 from adaptive_engine.server.domains.ab_tests.repository import find_campaign
 from adaptive_engine.server.domains.ab_tests.statistics import (
     CampaignPhase,
     StatsConfig,
 )
 from adaptive_engine.server.domains.feedback.types import MetricType, to_gql_metric
-from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
-from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.feedback_keys.service import keys_by_id
+from adaptive_engine.server.domains.models.service import models_by_id
 from adaptive_engine.server.domains.models.types import ModelType, to_gql_model
 from adaptive_engine.server.domains.use_cases.graphql import UseCaseType, to_gql_use_case
-from adaptive_engine.server.domains.use_cases.service import UseCaseRecord
+from adaptive_engine.server.domains.use_cases.service import use_cases_by_id
 from adaptive_engine.server.graphql.context import Context
-from adaptive_engine.server.graphql.loaders import Batch, row
+from adaptive_engine.server.graphql.loaders import Batch, lookup
 from adaptive_engine.server.graphql.scalars import IdOrKey
 from adaptive_engine.server.timestamps import epoch
 
@@ -122,12 +121,12 @@ class AbEvaluationType:
     sample_ratio_p_value: float | None
 
 
-def _evaluation_type(campaign: orm.AbCampaign, row: orm.AbEvaluation) -> AbEvaluationType:
-    models = {str(arm.model_id): arm.model for arm in campaign.arms}
+def to_gql_evaluation(campaign: CampaignRecord, row: EvaluationRecord) -> AbEvaluationType:
+    models = {str(model.id): model for model in campaign.arms}
 
     def model(model_id: object) -> ModelType | None:
         found = models.get(str(model_id))
-        return to_gql_model(ModelRecord.of(found)) if found is not None else None
+        return to_gql_model(found) if found is not None else None
 
     variants = []
     for arm in row.arms:
@@ -179,81 +178,51 @@ class AbReport:
     min_feedbacks_per_variant: int = strawberry.field(description="Feedback each variant needs before any decision")
 
 
-async def _reports(ctx: Context, campaigns: list[orm.AbCampaign]) -> dict[orm.AbCampaign, service.CampaignReport]:
-    reports = await service.compute_reports(ctx.session, campaigns, stats_config(ctx.platform.settings))
-    return {c: reports[c.id] for c in campaigns}
-
-
 # The reports of all the campaigns of a list at once (and once per campaign for its fields that need it).
-REPORTS = Batch(_reports)
+REPORTS: Batch[uuid.UUID, service.CampaignReport] = Batch(
+    lambda ctx, ids: service.reports_by_id(ctx.session, ids, stats_config(ctx.platform.settings))
+)
+METRICS_BY_ID = lookup(keys_by_id)
+USE_CASES_BY_ID = lookup(use_cases_by_id)
+MODELS_BY_ID = lookup(models_by_id)
 
 
 @strawberry.type(name="Abcampaign")
 class AbcampaignType:
-    row: strawberry.Private[orm.AbCampaign]
+    id: uuid.UUID
+    key: str
+    name: str
+    status: AbcampaignStatus
+    begin_date: int
+    end_date: int | None
+    feedback_type: FeedbackType
+    traffic_split: float
+    auto_deploy: bool
+    record: strawberry.Private[CampaignRecord]
 
     async def _get_report(self, info: Info[Context, None]) -> service.CampaignReport:
-        return await info.context.loaders.load(REPORTS, self.row)
-
-    async def _get(self, info: Info[Context, None], column: Any, row_id: uuid.UUID | None) -> Any:
-        if row_id is None:
-            return None
-        return await info.context.loaders.load(row(column), row_id)
-
-    @strawberry.field
-    def id(self) -> uuid.UUID:
-        return self.row.id
-
-    @strawberry.field
-    def key(self) -> str:
-        return self.row.key
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def status(self) -> AbcampaignStatus:
-        return AbcampaignStatus(self.row.status)
-
-    @strawberry.field
-    def begin_date(self) -> int:
-        return epoch(self.row.created_at) or 0
-
-    @strawberry.field
-    def end_date(self) -> int | None:
-        return epoch(self.row.end_date)
-
-    @strawberry.field
-    def feedback_type(self) -> FeedbackType:
-        return FeedbackType(self.row.feedback_type)
-
-    @strawberry.field
-    def traffic_split(self) -> float:
-        return self.row.traffic_split
-
-    @strawberry.field
-    def auto_deploy(self) -> bool:
-        return self.row.auto_deploy
+        return await info.context.loaders.load(REPORTS, self.id)
 
     @strawberry.field
     async def metric(self, info: Info[Context, None]) -> MetricType | None:
-        found = await self._get(info, orm.Metric.id, self.row.metric_id)
-        return to_gql_metric(MetricRecord.of(found)) if found is not None else None
+        found = await info.context.loaders.load(METRICS_BY_ID, self.record.metric_id)
+        return to_gql_metric(found) if found is not None else None
 
     @strawberry.field
     async def use_case(self, info: Info[Context, None]) -> UseCaseType | None:
-        found = await self._get(info, orm.UseCase.id, self.row.use_case_id)
-        return to_gql_use_case(UseCaseRecord.of(found)) if found is not None else None
+        found = await info.context.loaders.load(USE_CASES_BY_ID, self.record.use_case_id)
+        return to_gql_use_case(found) if found is not None else None
 
     @strawberry.field
     def models(self) -> list[ModelType]:
-        return [to_gql_model(ModelRecord.of(arm.model)) for arm in self.row.arms]
+        return [to_gql_model(model) for model in self.record.arms]
 
     @strawberry.field
     async def winner(self, info: Info[Context, None]) -> ModelType | None:
-        found = await self._get(info, orm.Model.id, self.row.winner_model_id)
-        return to_gql_model(ModelRecord.of(found)) if found is not None else None
+        if self.record.winner_model_id is None:
+            return None
+        found = await info.context.loaders.load(MODELS_BY_ID, self.record.winner_model_id)
+        return to_gql_model(found) if found is not None else None
 
     @strawberry.field(description="Feedback values (metric) or duels (preference) collected so far")
     async def feedbacks(self, info: Info[Context, None]) -> int:
@@ -265,18 +234,34 @@ class AbcampaignType:
 
     @strawberry.field
     async def report(self, info: Info[Context, None]) -> AbReport:
-        return _report_type(await self._get_report(info), stats_config(info.context.platform.settings))
+        report = await self._get_report(info)
+        return to_gql_report(self.record, report, stats_config(info.context.platform.settings))
 
     @strawberry.field(
         description="Past evaluations, oldest first: each one that saw new feedback or changed the "
         f"phase or decision (past {history.MAX_KEPT}, thinned evenly over the test's life)"
     )
     async def history(self, info: Info[Context, None]) -> list[AbEvaluationType]:
-        return [_evaluation_type(self.row, r) for r in await history.history(info.context.session, self.row.id)]
+        return [to_gql_evaluation(self.record, e) for e in await history.history(info.context.session, self.id)]
 
 
-def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbReport:
-    models = {arm.model_id: arm.model for arm in report.campaign.arms}
+def to_gql_campaign(campaign: CampaignRecord) -> AbcampaignType:
+    return AbcampaignType(
+        id=campaign.id,
+        key=campaign.key,
+        name=campaign.name,
+        status=AbcampaignStatus(campaign.status),
+        begin_date=epoch(campaign.created_at) or 0,
+        end_date=epoch(campaign.end_date),
+        feedback_type=FeedbackType(campaign.feedback_type),
+        traffic_split=campaign.traffic_split,
+        auto_deploy=campaign.auto_deploy,
+        record=campaign,
+    )
+
+
+def to_gql_report(campaign: CampaignRecord, report: service.CampaignReport, config: StatsConfig) -> AbReport:
+    models = {model.id: model for model in campaign.arms}
     result = report.result
     variants = []
     for model_id in report.arm_ids:
@@ -285,7 +270,7 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
         if arm.mean is not None and arm.ci_low is not None and arm.ci_high is not None:
             interval = AbVariantInterval(start=arm.ci_low, middle=arm.mean, end=arm.ci_high)
         comparisons = None
-        if report.campaign.feedback_type == "COMPARISON":
+        if campaign.feedback_type == "COMPARISON":
             comparisons = [
                 AbVariantComparison(
                     feedbacks=d.total,
@@ -293,14 +278,14 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
                     losses=d.losses,
                     ties_good=d.ties_good,
                     ties_bad=d.ties_bad,
-                    variant=to_gql_model(ModelRecord.of(models[other])),
+                    variant=to_gql_model(models[other]),
                 )
                 for other in report.arm_ids
                 if other != model_id and (d := report.data.duels.get((model_id, other))) is not None
             ]
         variants.append(
             AbVariantReport(
-                variant=to_gql_model(ModelRecord.of(models[model_id])),
+                variant=to_gql_model(models[model_id]),
                 interval=interval,
                 feedbacks=arm.count,
                 comparisons=comparisons,
@@ -308,11 +293,11 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
                 assignments=report.data.assignments.get(model_id, 0),
             )
         )
-    winner_id = report.campaign.winner_model_id or (uuid.UUID(result.winner) if result.winner else None)
+    winner_id = campaign.winner_model_id or (uuid.UUID(result.winner) if result.winner else None)
     pairs = [
         AbPairTest(
-            variant_a=to_gql_model(ModelRecord.of(models[uuid.UUID(p.arm_a)])),
-            variant_b=to_gql_model(ModelRecord.of(models[uuid.UUID(p.arm_b)])),
+            variant_a=to_gql_model(models[uuid.UUID(p.arm_a)]),
+            variant_b=to_gql_model(models[uuid.UUID(p.arm_b)]),
             estimate=p.estimate,
             interval_start=p.ci_low,
             interval_end=p.ci_high,
@@ -324,7 +309,7 @@ def _report_type(report: service.CampaignReport, config: StatsConfig) -> AbRepor
         p_value=report.p_value,
         variants=variants,
         decision="winner" if winner_id is not None else "continue",
-        winner=to_gql_model(ModelRecord.of(models[winner_id])) if winner_id in models else None,
+        winner=to_gql_model(models[winner_id]) if winner_id in models else None,
         warming_up=result.phase is CampaignPhase.WARMUP,
         sample_ratio_mismatch=result.srm.flagged,
         sample_ratio_p_value=result.srm.p_value,
@@ -342,7 +327,7 @@ class AbTestQuery:
     )
     async def ab_campaign(self, info: Info[Context, None], id_or_key: IdOrKey) -> AbcampaignType | None:
         ctx = info.context
-        return AbcampaignType(row=await service.get_campaign(ctx.session, ctx.principal, id_or_key))
+        return to_gql_campaign(await service.get_campaign(ctx.session, ctx.principal, id_or_key))
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="filter.use_case", absent="filtered")])
     async def ab_campaigns(
@@ -350,14 +335,14 @@ class AbTestQuery:
     ) -> list[AbcampaignType]:
         ctx = info.context
         f = filter or AbCampaignFilter()
-        rows = await service.list_campaigns(
+        campaigns = await service.list_campaigns(
             ctx.session,
             ctx.principal,
             active=f.active,
             status=f.status.value if f.status is not None else None,
             use_case=f.use_case,
         )
-        return [AbcampaignType(row=r) for r in rows]
+        return [to_gql_campaign(c) for c in campaigns]
 
 
 @strawberry.type
@@ -378,7 +363,7 @@ class AbTestMutation:
             feedback_type=input.feedback_type.value,
             router=ctx.platform.ab_router,
         )
-        return AbcampaignType(row=campaign)
+        return to_gql_campaign(campaign)
 
     @strawberry.mutation(
         description="Cancel an active A/B test; returns its key",

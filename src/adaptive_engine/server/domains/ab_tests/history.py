@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.models import AbEvaluation
+from adaptive_engine.server.domains.ab_tests.records import EvaluationRecord
 
 if TYPE_CHECKING:
     from adaptive_engine.server.domains.ab_tests.service import CampaignReport
@@ -88,11 +89,11 @@ async def _thin(session: AsyncSession, campaign_id: uuid.UUID) -> None:
     await session.execute(delete(AbEvaluation).where(AbEvaluation.id.in_(ids[1:-1:2])))
 
 
-async def history(session: AsyncSession, campaign_id: uuid.UUID) -> list[AbEvaluation]:
+async def history(session: AsyncSession, campaign_id: uuid.UUID) -> list[EvaluationRecord]:
     """The kept evaluations of a campaign, oldest first."""
     query = (
         select(AbEvaluation)
         .where(AbEvaluation.campaign_id == campaign_id)
         .order_by(AbEvaluation.created_at, AbEvaluation.id)
     )
-    return list((await session.execute(query)).scalars())
+    return [EvaluationRecord.of(e) for e in (await session.execute(query)).scalars()]

@@ -24,6 +24,10 @@ async def find_campaign(session: AsyncSession, id_or_key: str | uuid.UUID) -> or
     return await find_by_id_or_key(session, orm.AbCampaign, id_or_key)
 
 
+async def campaigns_by_id(session: AsyncSession, ids: list[uuid.UUID]) -> list[orm.AbCampaign]:
+    return list((await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.id.in_(ids)))).scalars())
+
+
 async def active_campaign(session: AsyncSession, use_case_id: uuid.UUID) -> orm.AbCampaign | None:
     query = select(orm.AbCampaign).where(orm.AbCampaign.active_use_case_id == use_case_id)
     return (await session.execute(query)).scalar_one_or_none()

@@ -21,6 +21,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
 from adaptive_engine.server.domains.ab_tests import history, repository
+from adaptive_engine.server.domains.ab_tests.records import CampaignRecord
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
 from adaptive_engine.server.domains.ab_tests.statistics import (
@@ -71,7 +72,7 @@ async def create_campaign(
     auto_deploy: bool,
     feedback_type: str = "DIRECT",
     router: AbRouter,
-) -> orm.AbCampaign:
+) -> CampaignRecord:
     """A new active campaign; ``router`` forgets what it knew of the use case's traffic."""
     use_case_row = await get_use_case(session, principal, use_case)
     await principal.require(session, "ab_test:write", use_case_row.id, f"use case '{use_case}'")
@@ -114,7 +115,7 @@ async def create_campaign(
     except IntegrityError as exc:  # a concurrent create won the race on the key or the use case
         raise Conflict(f"A/B test '{key}' conflicts with a campaign created at the same time; retry") from exc
     router.invalidate(campaign.use_case_id)
-    return campaign
+    return CampaignRecord.of(campaign)
 
 
 async def _resolve_arms(session: AsyncSession, use_case: orm.UseCase, models: list[str]) -> list[orm.Model]:
@@ -144,11 +145,15 @@ async def _resolve_arms(session: AsyncSession, use_case: orm.UseCase, models: li
     return arms
 
 
-async def get_campaign(session: AsyncSession, principal: Principal, id_or_key: str) -> orm.AbCampaign:
+async def _readable_campaign(session: AsyncSession, principal: Principal, id_or_key: str) -> orm.AbCampaign:
     campaign = await repository.find_campaign(session, id_or_key)
     if campaign is None or not await principal.can(session, "use_case:read", campaign.use_case_id):
         raise NotFound(f"A/B test '{id_or_key}' not found")
     return campaign
+
+
+async def get_campaign(session: AsyncSession, principal: Principal, id_or_key: str) -> CampaignRecord:
+    return CampaignRecord.of(await _readable_campaign(session, principal, id_or_key))
 
 
 async def list_campaigns(
@@ -158,7 +163,7 @@ async def list_campaigns(
     active: bool | None = None,
     status: str | None = None,
     use_case: str | None = None,
-) -> list[orm.AbCampaign]:
+) -> list[CampaignRecord]:
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, not '{status}'")
     if use_case:
@@ -167,13 +172,14 @@ async def list_campaigns(
         use_case_ids = None
     else:
         use_case_ids = [u.id for u in await list_use_cases(session, principal)]
-    return await repository.list_campaigns(session, use_case_ids=use_case_ids, active=active, status=status)
+    found = await repository.list_campaigns(session, use_case_ids=use_case_ids, active=active, status=status)
+    return [CampaignRecord.of(c) for c in found]
 
 
 async def cancel_campaign(
     session: AsyncSession, principal: Principal, id_or_key: str, router: AbRouter
-) -> orm.AbCampaign:
-    campaign = await get_campaign(session, principal, id_or_key)
+) -> CampaignRecord:
+    campaign = await _readable_campaign(session, principal, id_or_key)
     await principal.require(session, "ab_test:write", campaign.use_case_id, f"A/B test '{campaign.key}'")
     if campaign.status not in ACTIVE_STATUSES:
         raise Conflict(
@@ -196,7 +202,7 @@ async def cancel_campaign(
         payload={"campaignId": str(campaign.id), "campaignKey": campaign.key, "cancelledBy": principal.email},
     )
     router.invalidate(campaign.use_case_id)
-    return campaign
+    return CampaignRecord.of(campaign)
 
 
 async def _update_if_active(session: AsyncSession, campaign: orm.AbCampaign, **values: Any) -> bool:
@@ -260,6 +266,13 @@ async def compute_reports(
             m.id: m for m in (await session.execute(select(orm.Metric).where(orm.Metric.id.in_(metric_ids)))).scalars()
         }
     return {c.id: _report(c, data[c.id], metrics.get(c.metric_id), config) for c in campaigns}
+
+
+async def reports_by_id(
+    session: AsyncSession, campaign_ids: list[uuid.UUID], config: StatsConfig
+) -> dict[uuid.UUID, CampaignReport]:
+    """The reports of the campaigns with these ids (for readers that hold records, not rows)."""
+    return await compute_reports(session, await repository.campaigns_by_id(session, campaign_ids), config)
 
 
 def _report(

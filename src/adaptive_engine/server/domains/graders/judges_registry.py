@@ -11,6 +11,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Judge, UseCase
 from adaptive_engine.server.domains.graders import judges
+from adaptive_engine.server.domains.graders.records import JudgeRecord
 from adaptive_engine.server.domains.graders.schemas import MetricRef, validate_examples
 from adaptive_engine.server.domains.graders.service import (
     READ,
@@ -72,7 +73,7 @@ async def create_judge(
     examples: list[dict[str, Any]],
     model: str,
     metric: str | None,
-) -> Judge:
+) -> JudgeRecord:
     uc = await get_use_case(session, principal, use_case, WRITE)
     key = await _new_key(session, uc, key, name)
     text = _criteria(criteria)
@@ -101,12 +102,12 @@ async def create_judge(
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])
-    return judge
+    return JudgeRecord.of(judge)
 
 
 async def create_prebuilt_judge(
     session: AsyncSession, principal: Principal, use_case: str, *, key: str | None, name: str, model: str, prebuilt: str
-) -> Judge:
+) -> JudgeRecord:
     uc = await get_use_case(session, principal, use_case, WRITE)
     key = await _new_key(session, uc, key, name)
     try:
@@ -138,20 +139,20 @@ async def create_prebuilt_judge(
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])
-    return judge
+    return JudgeRecord.of(judge)
 
 
 async def get_judge(
     session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, version: int | None = None
-) -> Judge:
+) -> JudgeRecord:
     uc = await get_use_case(session, principal, use_case, READ)
     as_uuid = parse_uuid(id_or_key)
     if as_uuid is not None:
         row = await session.get(Judge, as_uuid)
         if row is not None and row.use_case_id == uc.id and (version is None or row.version == version):
-            return row
+            return JudgeRecord.of(row)
     if version is None:
-        return await _latest(session, uc, str(id_or_key))
+        return JudgeRecord.of(await _latest(session, uc, str(id_or_key)))
     row = (
         await session.execute(
             select(Judge).where(Judge.use_case_id == uc.id, Judge.key == str(id_or_key), Judge.version == version)
@@ -159,10 +160,10 @@ async def get_judge(
     ).scalar_one_or_none()
     if row is None:
         raise NotFound(f"judge '{id_or_key}' version {version} not found in use case '{uc.key}'")
-    return row
+    return JudgeRecord.of(row)
 
 
-async def list_judges(session: AsyncSession, principal: Principal, use_case: str) -> list[Judge]:
+async def list_judges(session: AsyncSession, principal: Principal, use_case: str) -> list[JudgeRecord]:
     uc = await get_use_case(session, principal, use_case, READ)
     newest = (
         select(Judge.key, func.max(Judge.version).label("v"))
@@ -176,10 +177,10 @@ async def list_judges(session: AsyncSession, principal: Principal, use_case: str
         .where(Judge.use_case_id == uc.id)
         .order_by(Judge.key)
     )
-    return list(rows.scalars())
+    return [JudgeRecord.of(j) for j in rows.scalars()]
 
 
-async def judge_versions(session: AsyncSession, principal: Principal, use_case: str, key: str) -> list[Judge]:
+async def judge_versions(session: AsyncSession, principal: Principal, use_case: str, key: str) -> list[JudgeRecord]:
     uc = await get_use_case(session, principal, use_case, READ)
     rows = list(
         (
@@ -190,7 +191,7 @@ async def judge_versions(session: AsyncSession, principal: Principal, use_case: 
     )
     if not rows:
         raise NotFound(f"judge '{key}' not found in use case '{uc.key}'")
-    return rows
+    return [JudgeRecord.of(j) for j in rows]
 
 
 async def update_judge(
@@ -203,7 +204,7 @@ async def update_judge(
     criteria: str | None,
     examples: list[dict[str, Any]] | None,
     model: str | None,
-) -> Judge:
+) -> JudgeRecord:
     uc = await get_use_case(session, principal, use_case, WRITE)
     current = await _latest(session, uc, key)
     if current.prebuilt and (criteria is not None or examples is not None):
@@ -226,7 +227,7 @@ async def update_judge(
     session.add(judge)
     await session.flush()
     await session.refresh(judge, ["model", "metric"])
-    return judge
+    return JudgeRecord.of(judge)
 
 
 async def delete_judge(session: AsyncSession, principal: Principal, use_case: str, key: str) -> int:

@@ -11,6 +11,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import get_by_id_or_key
 from adaptive_engine.server.db.models import RemoteEnv
 from adaptive_engine.server.domains.graders import remote
+from adaptive_engine.server.domains.graders.records import RemoteEnvRecord
 from adaptive_engine.server.domains.use_cases.service import key_from_name, validate_key
 from adaptive_engine.server.errors import AlreadyExists
 from adaptive_engine.server.outbound import OutboundGuard
@@ -48,7 +49,7 @@ async def add_remote_env(
     key: str | None,
     name: str | None,
     description: str | None,
-) -> RemoteEnv:
+) -> RemoteEnvRecord:
     principal.require_global(PERMISSION)
     url = remote.validate_url(url, guard)
     try:
@@ -72,16 +73,18 @@ async def add_remote_env(
     )
     session.add(env)
     await session.flush()
-    return env
+    return RemoteEnvRecord.of(env)
 
 
-async def list_remote_envs(session: AsyncSession, principal: Principal) -> list[RemoteEnv]:
-    return list((await session.execute(select(RemoteEnv).order_by(RemoteEnv.created_at, RemoteEnv.key))).scalars())
+async def list_remote_envs(session: AsyncSession, principal: Principal) -> list[RemoteEnvRecord]:
+    rows = await session.execute(select(RemoteEnv).order_by(RemoteEnv.created_at, RemoteEnv.key))
+    return [RemoteEnvRecord.of(e) for e in rows.scalars()]
 
 
-async def remove_remote_env(session: AsyncSession, principal: Principal, id_or_key: str) -> RemoteEnv:
+async def remove_remote_env(session: AsyncSession, principal: Principal, id_or_key: str) -> RemoteEnvRecord:
     principal.require_global(PERMISSION)
     env = await get_by_id_or_key(session, RemoteEnv, id_or_key, "remote environment")
+    removed = RemoteEnvRecord.of(env)
     await session.delete(env)
     await session.flush()
-    return env
+    return removed

@@ -19,6 +19,7 @@ from adaptive_engine.server.db.models import (
     UseCaseMetric,
 )
 from adaptive_engine.server.domains.graders import custom, judges, remote
+from adaptive_engine.server.domains.graders.records import GraderRecord
 from adaptive_engine.server.domains.graders.schemas import (
     GRADER_TYPES,
     GraderConfigIn,
@@ -69,12 +70,17 @@ async def get_grader(
     return await _grader_in(session, uc, id_or_key)
 
 
-async def list_graders(session: AsyncSession, principal: Principal, use_case: str) -> list[Grader]:
+async def read_grader(session: AsyncSession, principal: Principal, use_case: str, id_or_key: str) -> GraderRecord:
+    """The grader as readers see it."""
+    return GraderRecord.of(await get_grader(session, principal, use_case, id_or_key))
+
+
+async def list_graders(session: AsyncSession, principal: Principal, use_case: str) -> list[GraderRecord]:
     uc = await get_use_case(session, principal, use_case, READ)
     rows = await session.execute(
         select(Grader).where(Grader.use_case_id == uc.id).order_by(Grader.created_at, Grader.key)
     )
-    return list(rows.scalars())
+    return [GraderRecord.of(g) for g in rows.scalars()]
 
 
 async def find_chat_model(session: AsyncSession, id_or_key: str) -> Model:
@@ -217,7 +223,7 @@ async def create_grader(
     config: GraderConfigIn,
     metric: MetricRef | None,
     guard: OutboundGuard,
-) -> Grader:
+) -> GraderRecord:
     uc = await get_use_case(session, principal, use_case, WRITE)
     if grader_type not in GRADER_TYPES:
         raise InvalidInput(f"graderType must be one of {list(GRADER_TYPES)}")
@@ -251,7 +257,7 @@ async def create_grader(
     session.add(grader)
     await session.flush()
     await session.refresh(grader, ["use_case", "metric"])
-    return grader
+    return GraderRecord.of(grader)
 
 
 def _require_unlocked(grader: Grader, action: str) -> None:
@@ -270,7 +276,7 @@ async def update_grader(
     config: GraderConfigIn | None = None,
     online_rate: float | None = None,
     guard: OutboundGuard,
-) -> Grader:
+) -> GraderRecord:
     grader = await get_grader(session, principal, use_case, id_or_key, WRITE)
     _require_unlocked(grader, "change")
     if name is not None:
@@ -291,18 +297,18 @@ async def update_grader(
         grader.online_rate = online_rate
     grader.updated_at = utcnow()
     await session.flush()
-    return grader
+    return GraderRecord.of(grader)
 
 
 async def lock_grader(
     session: AsyncSession, principal: Principal, use_case: str, id_or_key: str, locked: bool
-) -> Grader:
+) -> GraderRecord:
     grader = await get_grader(session, principal, use_case, id_or_key, WRITE)
     if grader.locked != locked:
         grader.locked = locked
         grader.updated_at = utcnow()
         await session.flush()
-    return grader
+    return GraderRecord.of(grader)
 
 
 # Jobs that still run or wait; a grader they use cannot be deleted.
