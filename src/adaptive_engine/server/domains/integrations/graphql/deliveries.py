@@ -11,6 +11,7 @@ from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.domains.integrations import service
 from adaptive_engine.server.domains.integrations.graphql.integrations import MANAGE, integration_team
 from adaptive_engine.server.domains.integrations.records import DeliveryRecord
+from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.common import CursorPageInput, PageInfo
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON
@@ -89,7 +90,7 @@ class DeliveryQuery:
         ctx = info.context
         page = page or CursorPageInput(first=50)
         if page.offset:
-            raise service.InvalidInput("offset paging is not supported for deliveries: use cursors (after / before)")
+            raise InvalidInput("offset paging is not supported for deliveries: use cursors (after / before)")
         result, total = await service.deliveries(
             ctx.session,
             ctx.principal,

@@ -13,6 +13,7 @@ from adaptive_engine.server.auth.guard import requires
 from adaptive_engine.server.domains.integrations import service
 from adaptive_engine.server.domains.integrations.graphql.providers import DeliveryScope, IntegrationCapability
 from adaptive_engine.server.domains.integrations.records import IntegrationRecord
+from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
 from adaptive_engine.server.notify import providers
@@ -228,12 +229,10 @@ _CONNECTION_KEYS = {"slack": "slack", "smtp": "smtp", "webhook": "webhook", "git
 def _connection_input(provider: str | None, given: ConnectionConfigInput) -> dict[str, Any]:
     chosen = [(name, getattr(given, name)) for name in _CONNECTION_KEYS if getattr(given, name) is not None]
     if len(chosen) != 1:
-        raise service.InvalidInput("give exactly one connection: slack, smtp, webhook or gitHub")
+        raise InvalidInput("give exactly one connection: slack, smtp, webhook or gitHub")
     name, value = chosen[0]
     if provider is not None and _CONNECTION_KEYS[name] != providers.provider(provider).name:
-        raise service.InvalidInput(
-            f"provider '{provider}' takes a {providers.provider(provider).name} connection, not {name}"
-        )
+        raise InvalidInput(f"provider '{provider}' takes a {providers.provider(provider).name} connection, not {name}")
     return {k: v for k, v in vars(value).items()}
 
 
