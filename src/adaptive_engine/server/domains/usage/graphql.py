@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import TypedDict
 
 import strawberry
 from strawberry.types import Info
@@ -98,73 +99,31 @@ def _query(unit: DateBucketUnit, timerange: TimeRange | None, timezone: str | No
 
 @strawberry.type(name="UsageAggregateItem")
 class UsageAggregateItem:
-    row: strawberry.Private[service.UsageRow]
-
-    @strawberry.field(description="Epoch seconds of the bucket's start (null: no bucketing)")
-    def bucket_ts(self) -> int | None:
-        return self.row.bucket
-
-    @strawberry.field
-    def prompt_tokens(self) -> float:
-        return self.row.value("prompt_tokens")
-
-    @strawberry.field
-    def completion_tokens(self) -> float:
-        return self.row.value("completion_tokens")
-
-    @strawberry.field
-    def total_tokens(self) -> float:
-        return self.row.value("prompt_tokens") + self.row.value("completion_tokens")
-
-    @strawberry.field
-    def interactions(self) -> float:
-        return self.row.value("requests")
+    bucket_ts: int | None = strawberry.field(description="Epoch seconds of the bucket's start (null: no bucketing)")
+    prompt_tokens: float
+    completion_tokens: float
+    total_tokens: float
+    interactions: float
 
 
 @strawberry.type(name="UsageStats")
 class UsageStats(UsageAggregateItem):
-    @strawberry.field(description="Dollars")
-    def cost(self) -> float:
-        return self.row.value("cost")
-
-    @strawberry.field
-    def errors(self) -> float:
-        return self.row.value("errors")
+    cost: float = strawberry.field(description="Dollars")
+    errors: float
 
 
 @strawberry.type(name="UsageReportRow")
 class UsageReportRow(UsageStats):
-    @strawberry.field(description="The model's key (grouped by MODEL)")
-    def model(self) -> str | None:
-        return self.row.model_key
-
-    @strawberry.field
-    def use_case_id(self) -> uuid.UUID | None:
-        return self.row.use_case_id
-
-    @strawberry.field
-    def api_key_id(self) -> uuid.UUID | None:
-        return self.row.api_key_id
-
-    @strawberry.field
-    def user_id(self) -> uuid.UUID | None:
-        return self.row.user_id
-
-    @strawberry.field
-    def requests(self) -> float:
-        return self.row.value("requests")
-
-    @strawberry.field(description="Median latency (ms), from the roll-ups' latency histogram")
-    def latency_p50_ms(self) -> float | None:
-        return self.row.quantile(0.5)
-
-    @strawberry.field
-    def latency_p95_ms(self) -> float | None:
-        return self.row.quantile(0.95)
-
-    @strawberry.field
-    def latency_mean_ms(self) -> float | None:
-        return self.row.latency_mean_ms
+    model: str | None = strawberry.field(description="The model's key (grouped by MODEL)")
+    use_case_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    requests: float
+    latency_p50_ms: float | None = strawberry.field(
+        description="Median latency (ms), from the roll-ups' latency histogram"
+    )
+    latency_p95_ms: float | None
+    latency_mean_ms: float | None
 
 
 @strawberry.type(name="UseCaseItem")
@@ -177,54 +136,103 @@ class UseCaseItem:
 
 @strawberry.type(name="UsageAggregatePerUseCaseItem")
 class UsageAggregatePerUseCaseItem(UsageAggregateItem):
-    item: strawberry.Private[service.PerUseCase]
-
-    @strawberry.field
-    def use_case(self) -> UseCaseItem:
-        u = self.item.use_case
-        return UseCaseItem(id=u.id, key=u.key, name=u.name, description=getattr(u, "description", None))
-
-    @strawberry.field(description="The model's attachment to the use case (null once detached)")
-    def model_service(self) -> ModelServiceType | None:
-        return to_gql_model_service(ModelServiceRecord.of(self.item.service)) if self.item.service is not None else None
+    use_case: UseCaseItem
+    model_service: ModelServiceType | None = strawberry.field(
+        description="The model's attachment to the use case (null once detached)"
+    )
 
 
 @strawberry.type(name="UsageStatsByModel")
 class UsageStatsByModel(UsageStats):
-    item: strawberry.Private[service.ByModel]
-
-    @strawberry.field(description="Null when the model has left the registry")
-    def model(self) -> ModelType | None:
-        return to_gql_model(ModelRecord.of(self.item.model)) if self.item.model is not None else None
-
-    @strawberry.field
-    def model_key(self) -> str:
-        return self.item.model_key
-
-    @strawberry.field
-    def timeseries(self) -> list[UsageAggregateItem]:
-        return [UsageAggregateItem(row=r) for r in self.item.series]
+    model: ModelType | None = strawberry.field(description="Null when the model has left the registry")
+    model_key: str
+    timeseries: list[UsageAggregateItem]
 
 
 @strawberry.type(name="GlobalUsage")
 class GlobalUsageType:
-    usage: strawberry.Private[service.GlobalUsage]
+    total: UsageStats
+    adaptive_models: UsageStats = strawberry.field(description="Models served by this platform (local ones)")
+    external_models: UsageStats
+    by_model: list[UsageStatsByModel]
 
-    @strawberry.field
-    def total(self) -> UsageStats:
-        return UsageStats(row=self.usage.total)
 
-    @strawberry.field(description="Models served by this platform (local ones)")
-    def adaptive_models(self) -> UsageStats:
-        return UsageStats(row=self.usage.adaptive)
+class _Aggregate(TypedDict):
+    bucket_ts: int | None
+    prompt_tokens: float
+    completion_tokens: float
+    total_tokens: float
+    interactions: float
 
-    @strawberry.field
-    def external_models(self) -> UsageStats:
-        return UsageStats(row=self.usage.external)
 
-    @strawberry.field
-    def by_model(self) -> list[UsageStatsByModel]:
-        return [UsageStatsByModel(row=m.total, item=m) for m in self.usage.by_model]
+class _Stats(_Aggregate):
+    cost: float
+    errors: float
+
+
+def _aggregate(row: service.UsageRow) -> _Aggregate:
+    """The fields every usage item shares, from one group's sums."""
+    prompt, completion = row.value("prompt_tokens"), row.value("completion_tokens")
+    return {
+        "bucket_ts": row.bucket,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "interactions": row.value("requests"),
+    }
+
+
+def _stats(row: service.UsageRow) -> _Stats:
+    return {**_aggregate(row), "cost": row.value("cost"), "errors": row.value("errors")}
+
+
+def to_gql_aggregate(row: service.UsageRow) -> UsageAggregateItem:
+    return UsageAggregateItem(**_aggregate(row))
+
+
+def to_gql_stats(row: service.UsageRow) -> UsageStats:
+    return UsageStats(**_stats(row))
+
+
+def to_gql_report_row(row: service.UsageRow) -> UsageReportRow:
+    return UsageReportRow(
+        **_stats(row),
+        model=row.model_key,
+        use_case_id=row.use_case_id,
+        api_key_id=row.api_key_id,
+        user_id=row.user_id,
+        requests=row.value("requests"),
+        latency_p50_ms=row.quantile(0.5),
+        latency_p95_ms=row.quantile(0.95),
+        latency_mean_ms=row.latency_mean_ms,
+    )
+
+
+def to_gql_per_use_case(item: service.PerUseCase) -> UsageAggregatePerUseCaseItem:
+    u = item.use_case
+    return UsageAggregatePerUseCaseItem(
+        **_aggregate(item.row),
+        use_case=UseCaseItem(id=u.id, key=u.key, name=u.name, description=getattr(u, "description", None)),
+        model_service=to_gql_model_service(ModelServiceRecord.of(item.service)) if item.service is not None else None,
+    )
+
+
+def to_gql_by_model(item: service.ByModel) -> UsageStatsByModel:
+    return UsageStatsByModel(
+        **_stats(item.total),
+        model=to_gql_model(ModelRecord.of(item.model)) if item.model is not None else None,
+        model_key=item.model_key,
+        timeseries=[to_gql_aggregate(r) for r in item.series],
+    )
+
+
+def to_gql_global_usage(usage: service.GlobalUsage) -> GlobalUsageType:
+    return GlobalUsageType(
+        total=to_gql_stats(usage.total),
+        adaptive_models=to_gql_stats(usage.adaptive),
+        external_models=to_gql_stats(usage.external),
+        by_model=[to_gql_by_model(m) for m in usage.by_model],
+    )
 
 
 @strawberry.type(name="UsageLimit")
@@ -261,7 +269,7 @@ class UsageQuery:
         rows = await service.model_usage(
             ctx.session, ctx.principal, filter.model_id, _query(filter.unit, filter.timerange, filter.timezone)
         )
-        return [UsageAggregateItem(row=r) for r in rows]
+        return [to_gql_aggregate(r) for r in rows]
 
     @strawberry.field(extensions=[authenticated()], description="One model's usage per use case")
     async def model_usage_by_use_case(
@@ -271,7 +279,7 @@ class UsageQuery:
         items = await service.model_usage_by_use_case(
             ctx.session, ctx.principal, filter.model_id, _query(DateBucketUnit.NO_GROUP_BY_DATE, filter.timerange)
         )
-        return [UsageAggregatePerUseCaseItem(row=i.row, item=i) for i in items]
+        return [to_gql_per_use_case(i) for i in items]
 
     @strawberry.field(extensions=[authenticated()], description="Usage of every model the caller can see")
     async def global_usage(self, info: Info[Context, None], filter: GlobalUsageFilterInput) -> GlobalUsageType:
@@ -279,7 +287,7 @@ class UsageQuery:
         usage = await service.global_usage(
             ctx.session, ctx.principal, _query(filter.interval, filter.timerange, filter.timezone)
         )
-        return GlobalUsageType(usage=usage)
+        return to_gql_global_usage(usage)
 
     @strawberry.field(
         extensions=[authenticated()],
@@ -292,7 +300,7 @@ class UsageQuery:
         query.model_keys, query.use_case_ids = input.models, input.use_cases
         query.api_key_ids, query.user_ids = input.api_keys, input.users
         rows = await service.report(ctx.session, ctx.principal, query, mine=input.mine)
-        return [UsageReportRow(row=r) for r in rows]
+        return [to_gql_report_row(r) for r in rows]
 
     @strawberry.field(extensions=[authenticated()], description="Limits set (needs user:manage)")
     async def usage_limits(
