@@ -27,9 +27,11 @@ from adaptive_engine.server.domains.inference.schemas import (
     ChatBody,
     ChatChoice,
     ChatChunkChoice,
+    ChatCompletionChunk,
     ChatCompletionResponse,
     CompletionBody,
     CompletionChoice,
+    CompletionChunk,
     CompletionChunkChoice,
     CompletionResponse,
     Embedding,
@@ -37,7 +39,6 @@ from adaptive_engine.server.domains.inference.schemas import (
     EmbeddingResponse,
     EmbeddingUsage,
     ResponsesBody,
-    StreamChunk,
 )
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import TextDelta, Usage
@@ -136,7 +137,7 @@ async def chat_completions(
         message = {"role": "assistant", "content": c.text} if c.message is None else {"role": "assistant", **c.message}
         message["id"] = completion_id
         choices.append(
-            ChatChoice.model_construct(
+            ChatChoice(
                 index=c.index,
                 message=message,
                 finish_reason=c.finish_reason,
@@ -146,7 +147,7 @@ async def chat_completions(
             )
         )
     return _json(
-        ChatCompletionResponse.model_construct(
+        ChatCompletionResponse(
             id=str(call.request_id),
             created=call.created,
             model=call.target.label,
@@ -182,13 +183,13 @@ async def completions(
     result = await service.complete(call)
     model_key = call.target.model_key
     return _json(
-        CompletionResponse.model_construct(
+        CompletionResponse(
             id=str(call.request_id),
             created=call.created,
             model=call.target.label,
             session_id=str(call.session_id),
             choices=[
-                CompletionChoice.model_construct(
+                CompletionChoice(
                     index=c.index,
                     text=c.text,
                     finish_reason=c.finish_reason,
@@ -210,27 +211,21 @@ async def completions(
 async def _stream_response(call: service.Call, *, chat: bool) -> StreamingResponse:
     served = await service.open_stream(call)
     request_id, label, session_id = str(call.request_id), call.target.label, str(call.session_id)
-    kind = "chat.completion.chunk" if chat else "text_completion"
+    answer = ChatCompletionChunk if chat else CompletionChunk
     model_key = call.target.model_key
     completion_ids = [str(i) for i in call.completion_ids]
 
     def chunk(choices: list[Any], usage: dict[str, Any] | None = None) -> bytes:
         return _sse(
-            StreamChunk.model_construct(
-                id=request_id,
-                object=kind,
-                created=call.created,
-                model=label,
-                session_id=session_id,
-                choices=choices,
-                usage=usage,
+            answer(
+                id=request_id, created=call.created, model=label, session_id=session_id, choices=choices, usage=usage
             )
         )
 
     def choice(delta: TextDelta) -> ChatChunkChoice | CompletionChunkChoice:
         completion_id = completion_ids[delta.index]
         if not chat:
-            return CompletionChunkChoice.model_construct(
+            return CompletionChunkChoice(
                 index=delta.index,
                 text=delta.text,
                 completion_id=completion_id,
@@ -243,7 +238,7 @@ async def _stream_response(call: service.Call, *, chat: bool) -> StreamingRespon
         piece = {"content": delta.text} if delta.delta is None else dict(delta.delta)
         if piece.get("content") is None and not piece.get("tool_calls"):
             piece["content"] = delta.text
-        return ChatChunkChoice.model_construct(
+        return ChatChunkChoice(
             index=delta.index,
             delta={"role": "assistant", **piece, "id": completion_id},
             completion_id=completion_id,
@@ -310,12 +305,9 @@ async def embeddings(
     answer = await service.embed(session, caller, platform_of(request), body, named=_named(request))
     tokens = answer.usage.prompt_tokens
     return _json(
-        EmbeddingResponse.model_construct(
-            data=[
-                Embedding.model_construct(index=i, embedding=service.encode_vector(v, fmt))
-                for i, v in enumerate(answer.vectors)
-            ],
+        EmbeddingResponse(
+            data=[Embedding(index=i, embedding=service.encode_vector(v, fmt)) for i, v in enumerate(answer.vectors)],
             model=answer.target.label,
-            usage=EmbeddingUsage.model_construct(prompt_tokens=tokens, total_tokens=tokens),
+            usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
         )
     )
