@@ -62,6 +62,16 @@ async def _body(request: Request, schema: type[BodyT]) -> tuple[dict[str, Any], 
     return data, validated(schema.model_validate, data)
 
 
+def _head(call: service.Call) -> dict[str, Any]:
+    """The fields every answer and stream event of ``call`` starts with (schemas.AnswerHead)."""
+    return {
+        "id": str(call.request_id),
+        "created": call.created,
+        "model": call.target.label,
+        "session_id": str(call.session_id),
+    }
+
+
 def _json(answer: Answer) -> Response:
     return Response(answer.to_json(), media_type="application/json")
 
@@ -148,10 +158,7 @@ async def chat_completions(
         )
     return _json(
         ChatCompletionResponse(
-            id=str(call.request_id),
-            created=call.created,
-            model=call.target.label,
-            session_id=str(call.session_id),
+            **_head(call),
             choices=choices,
             usage=service.usage_json(result.usage),
             **result.extra,
@@ -184,10 +191,7 @@ async def completions(
     model_key = call.target.model_key
     return _json(
         CompletionResponse(
-            id=str(call.request_id),
-            created=call.created,
-            model=call.target.label,
-            session_id=str(call.session_id),
+            **_head(call),
             choices=[
                 CompletionChoice(
                     index=c.index,
@@ -210,17 +214,13 @@ async def completions(
 
 async def _stream_response(call: service.Call, *, chat: bool) -> StreamingResponse:
     served = await service.open_stream(call)
-    request_id, label, session_id = str(call.request_id), call.target.label, str(call.session_id)
+    head = _head(call)
     answer = ChatCompletionChunk if chat else CompletionChunk
     model_key = call.target.model_key
     completion_ids = [str(i) for i in call.completion_ids]
 
     def chunk(choices: list[Any], usage: dict[str, Any] | None = None) -> bytes:
-        return _sse(
-            answer(
-                id=request_id, created=call.created, model=label, session_id=session_id, choices=choices, usage=usage
-            )
-        )
+        return _sse(answer(**head, choices=choices, usage=usage))
 
     def choice(delta: TextDelta) -> ChatChunkChoice | CompletionChunkChoice:
         completion_id = completion_ids[delta.index]

@@ -92,6 +92,17 @@ class Answer(BaseModel):
         return self.__pydantic_serializer__.to_json(self)
 
 
+class AnswerHead(Answer):
+    """What every chat and completion answer and stream event starts with: our request id (``id``), the
+    OpenAI object name, the target as ``use_case/model`` and the session."""
+
+    id: str
+    object: str
+    created: int
+    model: str
+    session_id: str
+
+
 class ChatChoice(Answer):
     index: int
     # The assistant message: a provider's goes back as it came (tool_calls, refusal, annotations...), with our id.
@@ -102,12 +113,8 @@ class ChatChoice(Answer):
     logprobs: Any = Field(default=None, exclude_if=_absent_when_none)
 
 
-class ChatCompletionResponse(Answer):
-    id: str
+class ChatCompletionResponse(AnswerHead):
     object: str = "chat.completion"
-    created: int
-    model: str
-    session_id: str
     choices: list[ChatChoice]
     usage: dict[str, Any]
 
@@ -138,37 +145,25 @@ class CompletionChunkChoice(Answer):
     logprobs: Any
 
 
-class CompletionResponse(Answer):
-    id: str
+class CompletionResponse(AnswerHead):
     object: str = "text_completion"
-    created: int
-    model: str
-    session_id: str
     choices: list[CompletionChoice]
     usage: dict[str, Any]
 
 
-class ChatCompletionChunk(Answer):
+class ChatCompletionChunk(AnswerHead):
     """One event of a streamed chat; the last one, when the caller asked for usage, has no choices and the
     usage."""
 
-    id: str
     object: str = "chat.completion.chunk"
-    created: int
-    model: str
-    session_id: str
     choices: list[ChatChunkChoice]
     usage: dict[str, Any] | None = Field(default=None, exclude_if=_absent_when_none)
 
 
-class CompletionChunk(Answer):
+class CompletionChunk(AnswerHead):
     """One event of a streamed completion (same object name as the whole answer, as OpenAI's)."""
 
-    id: str
     object: str = "text_completion"
-    created: int
-    model: str
-    session_id: str
     choices: list[CompletionChunkChoice]
     usage: dict[str, Any] | None = Field(default=None, exclude_if=_absent_when_none)
 
