@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from adaptive_engine.server.domains.inference.service import Call, ServedStream
-from adaptive_engine.server.errors import DomainError, Internal, InvalidInput
+from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import GenerationResult, Usage
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,6 @@ async def stream(
     call: Call,
     raw: dict[str, Any],
     served: ServedStream,
-    error_message: Callable[[Exception], dict[str, Any]],
 ) -> AsyncIterator[str]:
     """The Responses events of a chat stream (one choice): the message item opens with the first text, each
     function call with its first piece; everything closes when the stream ends. What was served so far (the
@@ -347,22 +346,22 @@ async def stream(
                 part={"type": "output_text", "text": text, "annotations": []},
             )
             yield emit("response.output_item.done", output_index=opened["message"], item=_message_item(item_id, text))
-        for index, call in enumerate(calls):
+        for index, function_call in enumerate(calls):
             position = opened[f"call{index}"]
             yield emit(
                 "response.function_call_arguments.done",
-                item_id=f"fc_{call['id']}",
+                item_id=f"fc_{function_call['id']}",
                 output_index=position,
-                arguments=call["function"]["arguments"],
+                arguments=function_call["function"]["arguments"],
             )
-            yield emit("response.output_item.done", output_index=position, item=_call_item(call))
+            yield emit("response.output_item.done", output_index=position, item=_call_item(function_call))
         final = response_object(head, text, calls, reason, usage)
         yield emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
     except Exception as error:  # the answer has started: report in the stream, then end it
         if not isinstance(error, DomainError):
             log.exception("a response stream failed")
             error = Internal("generation failed")
-        body = error_message(error)["error"]
+        body = openai_envelope(error)["error"]
         yield emit("error", code=body.get("code"), message=body.get("message"), param=None)
     finally:
         await served.aclose()

@@ -284,9 +284,7 @@ async def create_response(
     if not body.stream:
         return JSONResponse(responses.answer(call, raw, await service.complete(call)))
     served = await service.open_stream(call)
-    return StreamingResponse(
-        responses.stream(call, raw, served, openai_envelope), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return StreamingResponse(responses.stream(call, raw, served), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -296,7 +294,7 @@ async def create_response(
 @json_body(EmbeddingBody)
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse:
+) -> Response:
     raw, body = await _body(request, EmbeddingBody)
     unknown = sorted(k for k, v in raw.items() if v is not None and k not in EmbeddingBody.model_fields)
     if unknown:  # nothing is silently dropped: embeddings take only their documented fields
