@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adaptive_engine.server.errors import (
@@ -22,6 +23,8 @@ from adaptive_engine.server.errors import (
 
 log = logging.getLogger("adaptive_engine.rest")
 GRAPHQL_PATH = "/api/graphql"
+
+T = TypeVar("T")
 
 
 def error_body(path: str, error: DomainError) -> dict[str, Any]:
@@ -44,6 +47,14 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
         location = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
         parts.append(f"{location}: {err.get('msg')}" if location else str(err.get("msg")))
     return "; ".join(parts) or "invalid request"
+
+
+def validated(validate: Callable[[Any], T], data: Any) -> T:
+    """``validate(data)`` (a pydantic validator), its errors refused as one INVALID_INPUT naming each field."""
+    try:
+        return validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_errors(exc.errors())) from None
 
 
 def exception_response(exc: Exception, path: str = "") -> JSONResponse:

@@ -21,7 +21,7 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -32,13 +32,9 @@ from adaptive_engine.server.auth.guard import (
     authorize_request,
     iter_routes,
 )
-from adaptive_engine.server.errors import InvalidInput
 from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session
-from adaptive_engine.server.rest.errors import (
-    describe_validation_errors,
-    exception_response,
-)
+from adaptive_engine.server.rest.errors import exception_response, validated
 from adaptive_engine.server.rest.json_input import decode_json, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
@@ -53,10 +49,7 @@ def json_post(
     def register(handler: Handler) -> Handler:
         async def answer(request: Request, data: Any) -> Response:
             auth = await authorize_request(request, await db_session(request), permission, use_case, data)
-            try:
-                value = adapter.validate_python(data)
-            except ValidationError as exc:
-                raise InvalidInput(describe_validation_errors(exc.errors())) from None
+            value = validated(adapter.validate_python, data)
             result = await handler(request, value, auth)
             return Response(pydantic_core.to_json(result), status_code=status_code, media_type="application/json")
 

@@ -21,6 +21,7 @@ from adaptive_engine.server.domains.datasets.formats import RowError, Summary, V
 from adaptive_engine.server.domains.datasets.records import DatasetRecord
 from adaptive_engine.server.domains.use_cases.service import get_use_case, validate_key
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound, PayloadTooLarge
+from adaptive_engine.server.files import copy_chunks
 from adaptive_engine.server.jobs.storage import FileStore
 
 SOURCES = frozenset({"UPLOADED", "GENERATED", "FILTERED"})
@@ -44,17 +45,7 @@ def validate_file(path: Path, max_bytes: int) -> tuple[Summary, int]:
 async def write_stream(store: FileStore, chunks: AsyncIterator[bytes], max_bytes: int) -> Path:
     """Copy an upload to a temporary file, refusing it as soon as it passes ``max_bytes``."""
     temp = store.temp_path(".jsonl")
-    written = 0
-    try:
-        with open(temp, "wb") as out:
-            async for chunk in chunks:
-                written += len(chunk)
-                if written > max_bytes:
-                    raise PayloadTooLarge(f"dataset is larger than the limit of {max_bytes} bytes")
-                out.write(chunk)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    await copy_chunks(chunks, temp, max_bytes, f"dataset is larger than the limit of {max_bytes} bytes")
     return temp
 
 

@@ -22,8 +22,8 @@ from adaptive_engine.server.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
 )
+from adaptive_engine.server.files import copy_chunks
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.timestamps import utcnow
 
@@ -98,14 +98,8 @@ async def put_part(
     previous = target.stat().st_size if target.exists() else 0
     budget = max_bytes - (upload.received_bytes - previous)
     temp = store.temp_path()
-    written = 0
     try:
-        with open(temp, "wb") as out:
-            async for chunk in chunks:
-                written += len(chunk)
-                if written > budget:
-                    raise PayloadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
-                out.write(chunk)
+        written = await copy_chunks(chunks, temp, budget, f"the upload is larger than the limit of {max_bytes} bytes")
         store.place(temp, f"{_folder(upload)}/{part_number:05d}")
     finally:
         temp.unlink(missing_ok=True)

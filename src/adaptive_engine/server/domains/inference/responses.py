@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-from adaptive_engine.server.domains.inference import openai_fields
-from adaptive_engine.server.errors import DomainError, Internal, InvalidInput
-from adaptive_engine.server.inference.backends.base import GenerationResult, StreamEvent, TextDelta, Usage
+from adaptive_engine.server.domains.inference.service import Call, ServedStream
+from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
+from adaptive_engine.server.inference.backends.base import GenerationResult, Usage
 
 log = logging.getLogger(__name__)
 # Responses fields -> how they reach the chat request (None: handled by hand below).
@@ -218,7 +218,7 @@ def response_object(
     return out
 
 
-def head_of(call: Any, raw: dict[str, Any]) -> dict[str, Any]:
+def head_of(call: Call, raw: dict[str, Any]) -> dict[str, Any]:
     completion_id = str(call.completion_ids[0])
     return {
         "id": f"resp_{call.request_id.hex}",
@@ -241,7 +241,7 @@ def head_of(call: Any, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer(call: Any, raw: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
+def answer(call: Call, raw: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
     choice = result.choices[0]
     calls = (choice.message or {}).get("tool_calls")
     return response_object(head_of(call, raw), choice.text, calls, choice.finish_reason, result.usage)
@@ -260,32 +260,26 @@ class _Events:
 
 
 async def stream(
-    call: Any,
+    call: Call,
     raw: dict[str, Any],
-    events: AsyncIterator[StreamEvent],
-    first: StreamEvent | None,
-    record: Callable[..., Any],
-    error_message: Callable[[Exception], dict[str, Any]],
+    served: ServedStream,
 ) -> AsyncIterator[str]:
-    """The Responses events of a chat stream: the message item opens with the first text, each function call
-    with its first piece; everything closes (and the completion is recorded) when the stream ends."""
+    """The Responses events of a chat stream (one choice): the message item opens with the first text, each
+    function call with its first piece; everything closes when the stream ends. What was served so far (the
+    text, the whole function calls) is read from the stream's transcript."""
     emit = _Events()
     head = head_of(call, raw)
     item_id = head["message_id"]
-    text, reason, usage = "", None, Usage()
-    calls: list[dict[str, Any]] = []
+    transcript = served.transcript
+    calls = transcript.tool_calls[0]
+    known = 0  # how many function calls the events before this one brought
     opened: dict[str, int] = {}  # "message" or call index -> output index
     yield emit("response.created", response=response_object(head, "", [], None, None, status="in_progress"))
     yield emit("response.in_progress", response=response_object(head, "", [], None, None, status="in_progress"))
     try:
-        pending = [first] if first is not None else []
-        async for event in _chain(pending, events):
+        async for event in served:
             if isinstance(event, Usage):
-                usage = event
                 continue
-            assert isinstance(event, TextDelta)
-            if event.finish_reason is not None:
-                reason = event.finish_reason
             if event.text:
                 if "message" not in opened:
                     opened["message"] = len(opened)
@@ -301,7 +295,6 @@ async def stream(
                         content_index=0,
                         part={"type": "output_text", "text": "", "annotations": []},
                     )
-                text += event.text
                 yield emit(
                     "response.output_text.delta",
                     item_id=item_id,
@@ -311,9 +304,11 @@ async def stream(
                     logprobs=[],
                 )
             for piece in (event.delta or {}).get("tool_calls") or []:
-                before = len(calls)
-                openai_fields.merge_tool_call_deltas(calls, [piece])
-                index = piece.get("index", before)
+                if not isinstance(piece, dict):
+                    continue
+                # Where the transcript folded this piece: a piece without an index starts a new call.
+                index = piece.get("index", known)
+                known = max(known, index + 1)
                 key = f"call{index}"
                 if key not in opened:
                     opened[key] = len(opened)
@@ -333,6 +328,7 @@ async def stream(
                         output_index=opened[key],
                         delta=arguments,
                     )
+        text, reason, usage = transcript.texts[0], transcript.reasons[0], transcript.usage or Usage()
         if "message" in opened:
             yield emit(
                 "response.output_text.done",
@@ -350,30 +346,22 @@ async def stream(
                 part={"type": "output_text", "text": text, "annotations": []},
             )
             yield emit("response.output_item.done", output_index=opened["message"], item=_message_item(item_id, text))
-        for index, call in enumerate(calls):
+        for index, function_call in enumerate(calls):
             position = opened[f"call{index}"]
             yield emit(
                 "response.function_call_arguments.done",
-                item_id=f"fc_{call['id']}",
+                item_id=f"fc_{function_call['id']}",
                 output_index=position,
-                arguments=call["function"]["arguments"],
+                arguments=function_call["function"]["arguments"],
             )
-            yield emit("response.output_item.done", output_index=position, item=_call_item(call))
-        await record([text], [reason], usage, [calls or None])
+            yield emit("response.output_item.done", output_index=position, item=_call_item(function_call))
         final = response_object(head, text, calls, reason, usage)
         yield emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
     except Exception as error:  # the answer has started: report in the stream, then end it
         if not isinstance(error, DomainError):
             log.exception("a response stream failed")
             error = Internal("generation failed")
-        body = error_message(error)["error"]
+        body = openai_envelope(error)["error"]
         yield emit("error", code=body.get("code"), message=body.get("message"), param=None)
     finally:
-        await events.aclose()
-
-
-async def _chain(pending: list[StreamEvent], events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    for event in pending:
-        yield event
-    async for event in events:
-        yield event
+        await served.aclose()

@@ -8,49 +8,84 @@ before the answer starts, so a failing backend still gets a plain JSON error wit
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.guard import route_requires
 from adaptive_engine.server.auth.principal import Principal
-from adaptive_engine.server.domains.inference import catalog, openai_fields, responses, service
+from adaptive_engine.server.domains.inference import catalog, responses, service
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
-from adaptive_engine.server.domains.inference.schemas import ChatBody, CompletionBody, EmbeddingBody, ResponsesBody
+from adaptive_engine.server.domains.inference.schemas import (
+    Answer,
+    ChatBody,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    CompletionBody,
+    CompletionChoice,
+    CompletionChunk,
+    CompletionChunkChoice,
+    CompletionResponse,
+    Embedding,
+    EmbeddingBody,
+    EmbeddingResponse,
+    EmbeddingUsage,
+    ResponsesBody,
+)
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import TextDelta, Usage
+from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
-from adaptive_engine.server.rest.errors import describe_validation_errors
+from adaptive_engine.server.rest.errors import validated
 from adaptive_engine.server.rest.json_input import CheckedRoute, read_json
 from adaptive_engine.server.rest.openapi import json_body
 
 router = APIRouter(tags=["inference"], route_class=CheckedRoute)
 log = logging.getLogger(__name__)
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-async def _body(request: Request, schema: type[Any]) -> Any:
+async def _body(request: Request, schema: type[BodyT]) -> tuple[dict[str, Any], BodyT]:
     """The JSON body (rest.json_input; a JSON string holding the object, as the official client sends
     embeddings, works too) and its view validated by ``schema``."""
     data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
-    try:
-        return data, schema.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_errors(exc.errors())) from None
+    return data, validated(schema.model_validate, data)
 
 
-def _sse(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+def _head(call: service.Call) -> dict[str, Any]:
+    """The fields every answer and stream event of ``call`` starts with (schemas.AnswerHead)."""
+    return {
+        "id": str(call.request_id),
+        "created": call.created,
+        "model": call.target.label,
+        "session_id": str(call.session_id),
+    }
 
 
-def _error_event(error: Exception) -> str:
+def _json(answer: Answer) -> Response:
+    return Response(answer.to_json(), media_type="application/json")
+
+
+def _sse(answer: Answer | dict[str, Any]) -> bytes:
+    data = answer.to_json() if isinstance(answer, Answer) else pydantic_core.to_json(answer)
+    return b"data: " + data + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _error_event(error: Exception) -> bytes:
     domain = error if isinstance(error, DomainError) else Internal("generation failed")
     return _sse(openai_envelope(domain))
 
@@ -60,7 +95,7 @@ async def _named_use_case(body: Any, request: Request, session: AsyncSession) ->
     resolved name is kept on the request, so the route does not resolve it twice."""
     if not isinstance(body, dict) or body.get("model") is None:
         return None
-    named = await resolve_name(session, request.state.principal, request.app.state.refs, body["model"])
+    named = await resolve_name(session, request.state.principal, platform_of(request).refs, body["model"])
     request.state.named_model = named
     return named.use_case.id
 
@@ -87,7 +122,7 @@ async def list_models(
 async def get_model(
     name: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> JSONResponse:
-    return JSONResponse(await catalog.get_model(session, caller, request.app.state.refs, name))
+    return JSONResponse(await catalog.get_model(session, caller, platform_of(request).refs, name))
 
 
 # --------------------------------------------------------------------------- chat
@@ -97,47 +132,37 @@ async def get_model(
 @json_body(ChatBody)
 async def chat_completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse | StreamingResponse:
+) -> Response:
     raw, body = await _body(request, ChatBody)
-    call = await service.prepare_call(session, caller, request.app.state, body, raw, prompt=None, named=_named(request))
-    if body.stream:
-        return await _stream_response(request, call, chat=True)
-    result = await service.run(call)
-    tool_calls = [(c.message or {}).get("tool_calls") for c in result.choices]
-    await service.record(
-        request.app.state,
-        call,
-        [c.text for c in result.choices],
-        [c.finish_reason for c in result.choices],
-        result.usage,
-        tool_calls,
+    call = await service.prepare_call(
+        session, caller, platform_of(request), body, raw, prompt=None, named=_named(request)
     )
+    if body.stream:
+        return await _stream_response(call, chat=True)
+    result = await service.complete(call)
+    model_key = call.target.model_key
     choices = []
     for c in result.choices:
         completion_id = str(call.completion_ids[c.index])
-        # A provider's message goes back as it came (tool_calls, refusal, annotations...), with our id on it.
         message = {"role": "assistant", "content": c.text} if c.message is None else {"role": "assistant", **c.message}
-        choice = {
-            "index": c.index,
-            "message": {**message, "id": completion_id},
-            "finish_reason": c.finish_reason,
-            "completion_id": completion_id,
-            "model": call.target.model_key,
-        }
-        if c.logprobs is not None:
-            choice["logprobs"] = c.logprobs
-        choices.append(choice)
-    return JSONResponse(
-        {
-            "id": str(call.request_id),
-            "object": "chat.completion",
-            "created": call.created,
-            "model": call.target.label,
-            "session_id": str(call.session_id),
-            "choices": choices,
-            "usage": service.usage_json(result.usage),
+        message["id"] = completion_id
+        choices.append(
+            ChatChoice(
+                index=c.index,
+                message=message,
+                finish_reason=c.finish_reason,
+                completion_id=completion_id,
+                model=model_key,
+                logprobs=c.logprobs,
+            )
+        )
+    return _json(
+        ChatCompletionResponse(
+            **_head(call),
+            choices=choices,
+            usage=service.usage_json(result.usage),
             **result.extra,
-        }
+        )
     )
 
 
@@ -148,7 +173,7 @@ async def chat_completions(
 @json_body(CompletionBody)
 async def completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse | StreamingResponse:
+) -> Response:
     raw, body = await _body(request, CompletionBody)
     prompt = body.prompt
     if isinstance(prompt, list):
@@ -158,132 +183,88 @@ async def completions(
     if not prompt:
         raise InvalidInput("prompt must not be empty")
     call = await service.prepare_call(
-        session, caller, request.app.state, body, raw, prompt=prompt, named=_named(request)
+        session, caller, platform_of(request), body, raw, prompt=prompt, named=_named(request)
     )
     if body.stream:
-        return await _stream_response(request, call, chat=False)
-    result = await service.run(call)
-    await service.record(
-        request.app.state,
-        call,
-        [c.text for c in result.choices],
-        [c.finish_reason for c in result.choices],
-        result.usage,
-    )
-    return JSONResponse(
-        {
-            "id": str(call.request_id),
-            "object": "text_completion",
-            "created": call.created,
-            "model": call.target.label,
-            "session_id": str(call.session_id),
-            "choices": [
-                {
-                    "index": c.index,
-                    "text": c.text,
-                    "finish_reason": c.finish_reason,
-                    "logprobs": c.logprobs,
-                    "completion_id": str(call.completion_ids[c.index]),
-                    "model": call.target.model_key,
-                }
+        return await _stream_response(call, chat=False)
+    result = await service.complete(call)
+    model_key = call.target.model_key
+    return _json(
+        CompletionResponse(
+            **_head(call),
+            choices=[
+                CompletionChoice(
+                    index=c.index,
+                    text=c.text,
+                    finish_reason=c.finish_reason,
+                    logprobs=c.logprobs,
+                    completion_id=str(call.completion_ids[c.index]),
+                    model=model_key,
+                )
                 for c in result.choices
             ],
-            "usage": service.usage_json(result.usage),
+            usage=service.usage_json(result.usage),
             **result.extra,
-        }
+        )
     )
 
 
 # --------------------------------------------------------------------------- streaming
 
 
-async def _stream_response(request: Request, call: service.Call, *, chat: bool) -> StreamingResponse:
-    events = service.stream(call)
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await events.aclose()
-        raise
-    head = {
-        "id": str(call.request_id),
-        "object": "chat.completion.chunk" if chat else "text_completion",
-        "created": call.created,
-        "model": call.target.label,
-        "session_id": str(call.session_id),
-    }
-    n = call.request.params.n
-    texts = [""] * n
-    reasons: list[str | None] = [None] * n
-    calls: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-    state = request.app.state
+async def _stream_response(call: service.Call, *, chat: bool) -> StreamingResponse:
+    served = await service.open_stream(call)
+    head = _head(call)
+    answer = ChatCompletionChunk if chat else CompletionChunk
+    model_key = call.target.model_key
+    completion_ids = [str(i) for i in call.completion_ids]
 
-    def chunk(delta: TextDelta) -> str:
-        completion_id = str(call.completion_ids[delta.index])
-        if chat:
-            # A provider's delta goes as it came (tool-call pieces...), with our id and the role on each, and
-            # text content on each that is no tool call (the official client reads them on every chunk).
-            piece = {"content": delta.text} if delta.delta is None else dict(delta.delta)
-            if piece.get("content") is None and not piece.get("tool_calls"):
-                piece["content"] = delta.text
-            choice = {
-                "index": delta.index,
-                "delta": {"role": "assistant", **piece, "id": completion_id},
-                "completion_id": completion_id,
-                "finish_reason": delta.finish_reason,
-            }
-            if delta.logprobs is not None:
-                choice["logprobs"] = delta.logprobs
-        else:
-            choice = {
-                "index": delta.index,
-                "text": delta.text,
-                "completion_id": completion_id,
-                "model": call.target.model_key,
-                "finish_reason": delta.finish_reason,
-                "logprobs": delta.logprobs,
-            }
-        return _sse({**head, "choices": [choice]})
+    def chunk(choices: list[Any], usage: dict[str, Any] | None = None) -> bytes:
+        return _sse(answer(**head, choices=choices, usage=usage))
 
-    async def body() -> AsyncIterator[str]:
-        usage = Usage()
+    def choice(delta: TextDelta) -> ChatChunkChoice | CompletionChunkChoice:
+        completion_id = completion_ids[delta.index]
+        if not chat:
+            return CompletionChunkChoice(
+                index=delta.index,
+                text=delta.text,
+                completion_id=completion_id,
+                model=model_key,
+                finish_reason=delta.finish_reason,
+                logprobs=delta.logprobs,
+            )
+        # A provider's delta goes as it came (tool-call pieces...), with our id and the role on each, and text
+        # content on each that is no tool call (the official client reads them on every chunk).
+        piece = {"content": delta.text} if delta.delta is None else dict(delta.delta)
+        if piece.get("content") is None and not piece.get("tool_calls"):
+            piece["content"] = delta.text
+        return ChatChunkChoice(
+            index=delta.index,
+            delta={"role": "assistant", **piece, "id": completion_id},
+            completion_id=completion_id,
+            finish_reason=delta.finish_reason,
+            logprobs=delta.logprobs,
+        )
+
+    async def body() -> AsyncIterator[bytes]:
         try:
-            pending = [first] if first is not None else []
-            while True:
-                if pending:
-                    event = pending.pop()
-                else:
-                    try:
-                        event = await anext(events)
-                    except StopAsyncIteration:
-                        break
-                if isinstance(event, Usage):
-                    usage = event
-                    continue
-                texts[event.index] += event.text
-                if event.finish_reason is not None:
-                    reasons[event.index] = event.finish_reason
-                if event.delta is not None and event.delta.get("tool_calls"):
-                    openai_fields.merge_tool_call_deltas(calls[event.index], event.delta["tool_calls"])
-                yield chunk(event)
-            await service.record(state, call, texts, reasons, usage, [c or None for c in calls])
-            if call.include_usage:
-                yield _sse({**head, "choices": [], "usage": service.usage_json(usage)})
-            yield "data: [DONE]\n\n"
+            async for event in served:
+                if not isinstance(event, Usage):
+                    yield chunk([choice(event)])
+            if call.include_usage:  # the stream has ended: the completion is recorded
+                yield chunk([], service.usage_json(served.transcript.usage or Usage()))
+            yield DONE
         except DomainError as error:  # the answer has started: report in the stream, then end it
             yield _error_event(error)
-            yield "data: [DONE]\n\n"
+            yield DONE
         except Exception:  # a bug must end the stream too, never leave the caller waiting
             log.exception("a stream failed")
             yield _error_event(Internal("generation failed"))
-            yield "data: [DONE]\n\n"
+            yield DONE
         finally:
-            await events.aclose()  # on a client disconnect this cancels the generation
+            await served.aclose()  # on a client disconnect this cancels the generation
 
-    return StreamingResponse(
-        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # --------------------------------------------------------------------------- responses
@@ -293,39 +274,17 @@ async def _stream_response(request: Request, call: service.Call, *, chat: bool) 
 @json_body(ResponsesBody)
 async def create_response(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse | StreamingResponse:
+) -> Response:
     raw, _ = await _body(request, ResponsesBody)
     chat_raw = responses.to_chat(raw)
-    try:
-        body = ChatBody.model_validate(chat_raw)
-    except ValidationError as exc:
-        raise InvalidInput(describe_validation_errors(exc.errors())) from None
+    body = validated(ChatBody.model_validate, chat_raw)
     call = await service.prepare_call(
-        session, caller, request.app.state, body, chat_raw, prompt=None, named=_named(request)
+        session, caller, platform_of(request), body, chat_raw, prompt=None, named=_named(request)
     )
-    state = request.app.state
-
-    async def record(texts: list[str], reasons: list[str | None], usage: Usage, calls: list[Any]) -> None:
-        await service.record(state, call, texts, reasons, usage, calls)
-
     if not body.stream:
-        result = await service.run(call)
-        choice = result.choices[0]
-        await record([choice.text], [choice.finish_reason], result.usage, [(choice.message or {}).get("tool_calls")])
-        return JSONResponse(responses.answer(call, raw, result))
-    events = service.stream(call)
-    try:
-        first = await anext(events)
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await events.aclose()
-        raise
-    return StreamingResponse(
-        responses.stream(call, raw, events, first, record, openai_envelope),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+        return JSONResponse(responses.answer(call, raw, await service.complete(call)))
+    served = await service.open_stream(call)
+    return StreamingResponse(responses.stream(call, raw, served), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -335,22 +294,18 @@ async def create_response(
 @json_body(EmbeddingBody)
 async def embeddings(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse:
+) -> Response:
     raw, body = await _body(request, EmbeddingBody)
     unknown = sorted(k for k, v in raw.items() if v is not None and k not in EmbeddingBody.model_fields)
     if unknown:  # nothing is silently dropped: embeddings take only their documented fields
         raise InvalidInput(f"'{unknown[0]}' is not supported on /embeddings", details={"param": unknown[0]})
     fmt = service.encoding_format(body.encoding_format)
-    answer = await service.embed(session, caller, request.app.state, body, named=_named(request))
+    answer = await service.embed(session, caller, platform_of(request), body, named=_named(request))
     tokens = answer.usage.prompt_tokens
-    return JSONResponse(
-        {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": service.encode_vector(v, fmt)}
-                for i, v in enumerate(answer.vectors)
-            ],
-            "model": answer.target.label,
-            "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
-        }
+    return _json(
+        EmbeddingResponse(
+            data=[Embedding(index=i, embedding=service.encode_vector(v, fmt)) for i, v in enumerate(answer.vectors)],
+            model=answer.target.label,
+            usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
+        )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Body(BaseModel):
@@ -72,3 +72,116 @@ class ResponsesBody(_Body):
     input: str | list[dict[str, Any]]
     instructions: str | None = None
     stream: bool | None = None
+
+
+# --------------------------------------------------------------------------- answers
+# What the data plane sends back, field for field in the order clients have always got them, serialized by
+# pydantic (``to_json``). Built with the validating constructor: pydantic-core checks the few fields faster than
+# ``model_construct`` fills them in Python (bench/answer_building.py).
+
+
+def _absent_when_none(value: Any) -> bool:
+    return value is None
+
+
+class Answer(BaseModel):
+    # A provider's top-level fields passed back as they came (system_fingerprint, service_tier) follow ours.
+    model_config = ConfigDict(extra="allow")
+
+    def to_json(self) -> bytes:
+        return self.__pydantic_serializer__.to_json(self)
+
+
+class AnswerHead(Answer):
+    """What every chat and completion answer and stream event starts with: our request id (``id``), the
+    OpenAI object name, the target as ``use_case/model`` and the session."""
+
+    id: str
+    object: str
+    created: int
+    model: str
+    session_id: str
+
+
+class ChatChoice(Answer):
+    index: int
+    # The assistant message: a provider's goes back as it came (tool_calls, refusal, annotations...), with our id.
+    message: dict[str, Any]
+    finish_reason: str | None
+    completion_id: str
+    model: str
+    logprobs: Any = Field(default=None, exclude_if=_absent_when_none)
+
+
+class ChatCompletionResponse(AnswerHead):
+    object: str = "chat.completion"
+    choices: list[ChatChoice]
+    usage: dict[str, Any]
+
+
+class ChatChunkChoice(Answer):
+    index: int
+    delta: dict[str, Any]
+    completion_id: str
+    finish_reason: str | None
+    logprobs: Any = Field(default=None, exclude_if=_absent_when_none)
+
+
+class CompletionChoice(Answer):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: Any
+    completion_id: str
+    model: str
+
+
+class CompletionChunkChoice(Answer):
+    index: int
+    text: str
+    completion_id: str
+    model: str
+    finish_reason: str | None
+    logprobs: Any
+
+
+class CompletionResponse(AnswerHead):
+    object: str = "text_completion"
+    choices: list[CompletionChoice]
+    usage: dict[str, Any]
+
+
+class ChatCompletionChunk(AnswerHead):
+    """One event of a streamed chat; the last one, when the caller asked for usage, has no choices and the
+    usage."""
+
+    object: str = "chat.completion.chunk"
+    choices: list[ChatChunkChoice]
+    usage: dict[str, Any] | None = Field(default=None, exclude_if=_absent_when_none)
+
+
+class CompletionChunk(AnswerHead):
+    """One event of a streamed completion (same object name as the whole answer, as OpenAI's)."""
+
+    object: str = "text_completion"
+    choices: list[CompletionChunkChoice]
+    usage: dict[str, Any] | None = Field(default=None, exclude_if=_absent_when_none)
+
+
+class Embedding(Answer):
+    object: str = "embedding"
+    index: int
+    embedding: list[float] | str  # base64 of little-endian float32s when asked for
+
+
+class EmbeddingUsage(Answer):
+    prompt_tokens: int
+    completion_tokens: int = 0
+    total_tokens: int
+
+
+class EmbeddingResponse(Answer):
+    object: str = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage

@@ -12,9 +12,9 @@ import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.base import new_id
 from adaptive_engine.server.db.lookup import parse_uuid
-from adaptive_engine.server.db.refs import Attachment, Ref, RefCache
+from adaptive_engine.server.db.refs import Attachment, Ref
 from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
 from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
@@ -39,6 +39,7 @@ from adaptive_engine.server.inference.backends.base import (
     GenerationRequest,
     GenerationResult,
     StreamEvent,
+    TextDelta,
     UpstreamError,
     UpstreamTimeout,
     Usage,
@@ -46,6 +47,9 @@ from adaptive_engine.server.inference.backends.base import (
 )
 from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.observability.tracing import LlmTracer
+
+if TYPE_CHECKING:
+    from adaptive_engine.server.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,8 @@ class Target:
 class Call:
     """A validated generation call: what to run, where, and what to record."""
 
+    # What the call is served with: its limits, metrics, tracer, and the ingest writer that records it.
+    platform: Platform
     target: Target
     backend: Backend
     request: GenerationRequest
@@ -95,20 +101,18 @@ class Call:
     created: int = field(default_factory=lambda: int(time.time()))
     started: float = field(default_factory=time.perf_counter)
     completion_ids: list[uuid.UUID] = field(default_factory=list)
-    # app.state, where a failed call is counted (the use case's activity).
-    state: Any = None
     # Who called (the usage roll-ups' key and user), and what the call took of their limits.
     api_key_id: uuid.UUID | None = None
     user_id: uuid.UUID | None = None
     admission: Admission | None = None
 
     @property
-    def metrics(self) -> Metrics | None:
-        return getattr(self.state, "metrics", None)
+    def metrics(self) -> Metrics:
+        return self.platform.metrics
 
     @property
     def tracer(self) -> LlmTracer | None:
-        return getattr(self.state, "llm_tracer", None)
+        return self.platform.llm_tracer
 
     def __post_init__(self) -> None:
         self.completion_ids = [new_id() for _ in range(self.request.params.n)]
@@ -179,7 +183,7 @@ def check_labels(labels: dict[str, Any] | None) -> dict[str, str]:
 async def resolve_target(
     session: AsyncSession,
     principal: Principal,
-    state: Any,
+    platform: Platform,
     model_path: str,
     *,
     kind: str,
@@ -188,16 +192,15 @@ async def resolve_target(
     named: Named | None = None,
 ) -> Target:
     """Who serves ``model_path`` (named by the rule of :mod:`.names`; ``named``: already resolved by the
-    route's guard). Reads the registry through ``state.refs``: a steady stream of requests costs no query."""
-    refs: RefCache = state.refs
+    route's guard). Reads the registry through ``platform.refs``: a steady stream of requests costs no query."""
+    refs = platform.refs
     if named is None:
         named = await resolve_name(session, principal, refs, model_path)
     use_case, explicit = named.use_case, named.model
     refuse_archived(use_case)
-    router = getattr(state, "ab_router", None)
     route = None
-    if router is not None and kind == "chat":
-        route = await router.route(
+    if kind == "chat":
+        route = await platform.ab_router.route(
             session,
             use_case.id,
             model_id=explicit.id if explicit else None,
@@ -253,10 +256,8 @@ def _default_model(use_case: Ref, attached: Sequence[Attachment], kind: str) -> 
     raise NotFound(f"use case '{use_case.key}' has no default model: name one as '<use_case>/<model>'")
 
 
-async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backend:
-    manager = getattr(state, "inference", None)
-    if manager is None:
-        raise Unavailable("inference is not running on this server")
+async def backend_of(session: AsyncSession, platform: Platform, target: Target) -> Backend:
+    manager = platform.inference
     loaded = manager.loaded(target.model_id)
     if loaded is not None and loaded.gateway == target.gateway:
         return loaded
@@ -277,7 +278,7 @@ async def backend_of(session: AsyncSession, state: Any, target: Target) -> Backe
 async def prepare_call(
     session: AsyncSession,
     principal: Principal,
-    state: Any,
+    platform: Platform,
     body: Any,
     raw: dict[str, Any],
     *,
@@ -296,7 +297,7 @@ async def prepare_call(
     target = await resolve_target(
         session,
         principal,
-        state,
+        platform,
         body.model,
         kind="chat",
         session_id=session_id,
@@ -314,7 +315,7 @@ async def prepare_call(
             template_id = target.system_prompt_template_id
             messages = [{"role": "system", "content": system}, *messages]
             raw = {**raw, "messages": [{"role": "system", "content": system}, *raw["messages"]]}
-    backend = await backend_of(session, state, target)
+    backend = await backend_of(session, platform, target)
 
     def request_for(backend: Backend, model_key: str) -> GenerationRequest:
         upstream = None
@@ -369,12 +370,12 @@ async def prepare_call(
         return GenerationRequest(prompt=prompt, params=local_params, user=body.user, upstream=upstream)
 
     request = request_for(backend, target.model_key)
-    fallbacks = await _fallbacks(session, state, target, backend, request_for)
+    fallbacks = await _fallbacks(session, platform, target, backend, request_for)
     stored: list[dict[str, Any]] = messages if messages is not None else [{"role": "user", "content": prompt or ""}]
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     # The request's read transaction ends here: generation may take long and must not hold a connection.
     await session.rollback()
-    admission = await admit(state, principal, target)
+    admission = await admit(platform, principal, target)
     return Call(
         target=target,
         backend=backend,
@@ -385,7 +386,7 @@ async def prepare_call(
         store=body.store is not False,
         include_usage=include_usage,
         fallbacks=fallbacks,
-        state=state,
+        platform=platform,
         system_prompt_template_id=template_id,
         api_key_id=principal.api_key_id,
         user_id=principal.user_id,
@@ -393,24 +394,19 @@ async def prepare_call(
     )
 
 
-async def admit(state: Any, principal: Principal, target: Target) -> Admission | None:
+async def admit(platform: Platform, principal: Principal, target: Target) -> Admission:
     """The key's scope and the limits of its key, user and use case (domains/usage/limits.py): last, so a
     request refused for any other reason takes nothing from them."""
-    limiter = getattr(state, "limits", None)
-    if limiter is None:
-        return None
-    return await limiter.admit(principal, target.use_case_id, target.model_key)
+    return await platform.limits.admit(principal, target.use_case_id, target.model_key)
 
 
 async def release(call: Call) -> None:
-    limiter = getattr(call.state, "limits", None)
-    if limiter is not None:
-        await limiter.release(call.admission)
+    await call.platform.limits.release(call.admission)
 
 
 async def _fallbacks(
     session: AsyncSession,
-    state: Any,
+    platform: Platform,
     target: Target,
     backend: Backend,
     request_for: Callable[[Backend, str], GenerationRequest],
@@ -419,14 +415,14 @@ async def _fallbacks(
     local one only when the request holds nothing it refuses). Read from the registry cache."""
     routes = []
     for key in backend.fallbacks:
-        model = await state.refs.model(session, key)
+        model = await platform.refs.model(session, key)
         if model is None or model.kind != "chat" or model.id == target.model_id or model.status != "ONLINE":
             continue
         fallback = Target(
             target.use_case_id, target.use_case_key, model.id, model.key, None, model.gateway, prices=model.prices
         )
         try:
-            other = await backend_of(session, state, fallback)
+            other = await backend_of(session, platform, fallback)
             routes.append(Route(fallback, other, request_for(other, model.key)))
         except DomainError as skipped:
             log.info("fallback %s of %s cannot serve this request: %s", key, target.model_key, skipped.message)
@@ -458,8 +454,7 @@ def _live(routes: list[Route]) -> list[Route]:
 def _failed(call: Call, route: Route, error: DomainError, routes: list[Route], i: int) -> bool:
     """Count a failure; whether the next route takes over."""
     metrics = call.metrics
-    if metrics is not None:
-        metrics.upstream_errors(route.target.model_key, failure_kind(error)).inc()
+    metrics.upstream_errors(route.target.model_key, failure_kind(error)).inc()
     if not _fails_over(error):
         return False
     backend = route.backend
@@ -474,14 +469,23 @@ def _failed(call: Call, route: Route, error: DomainError, routes: list[Route], i
     log.warning(
         "model %s failed (%s); %s serves instead", route.target.model_key, error.message, routes[i + 1].target.model_key
     )
-    if metrics is not None:
-        metrics.fallbacks(route.target.model_key, routes[i + 1].target.model_key).inc()
+    metrics.fallbacks(route.target.model_key, routes[i + 1].target.model_key).inc()
     return True
 
 
 def _served(call: Call, route: Route) -> None:
     route.backend.failures, route.backend.cool_until = 0, 0.0
     call.served_by(route)
+
+
+async def complete(call: Call) -> GenerationResult:
+    """Serve the call and record its answer (:func:`record`)."""
+    result = await run(call)
+    tool_calls = [(c.message or {}).get("tool_calls") for c in result.choices]
+    await record(
+        call, [c.text for c in result.choices], [c.finish_reason for c in result.choices], result.usage, tool_calls
+    )
+    return result
 
 
 async def run(call: Call) -> GenerationResult:
@@ -515,27 +519,83 @@ async def _run_routes(call: Call) -> GenerationResult:
     raise AssertionError("no route")  # routes() is never empty
 
 
-async def stream(call: Call) -> AsyncIterator[StreamEvent]:
-    """The served events; the call's metrics and span once it ends (time to the first event, the mean gap
-    between the others: two clock reads per stream, nothing per token)."""
+@dataclass
+class Transcript:
+    """What a stream served so far, choice by choice: recorded when it ends."""
+
+    texts: list[str]
+    reasons: list[str | None]
+    # Each choice's tool calls, whole (folded from the stream's pieces).
+    tool_calls: list[list[dict[str, Any]]]
+    usage: Usage | None = None
+
+    @classmethod
+    def of(cls, n: int) -> Transcript:
+        return cls([""] * n, [None] * n, [[] for _ in range(n)])
+
+    def add(self, event: TextDelta) -> None:
+        self.texts[event.index] += event.text
+        if event.finish_reason is not None:
+            self.reasons[event.index] = event.finish_reason
+        if event.delta is not None and event.delta.get("tool_calls"):
+            openai_fields.merge_tool_call_deltas(self.tool_calls[event.index], event.delta["tool_calls"])
+
+
+class ServedStream:
+    """A started stream (:func:`open_stream`): iterate it once for its events, the first of which was produced
+    before the answer started; ``transcript`` holds what the events served so far. ``aclose`` cancels the
+    generation (a client that went away)."""
+
+    def __init__(
+        self, transcript: Transcript, first: StreamEvent | None, events: AsyncGenerator[StreamEvent, None]
+    ) -> None:
+        self.transcript = transcript
+        self._first = first
+        self._events = events
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+            async for event in self._events:
+                yield event
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+
+async def open_stream(call: Call) -> ServedStream:
+    """Start serving the call as a stream and wait for its first event: a call that fails before it is refused
+    as a whole (a plain error answer with its status), not inside a stream. The completion is recorded when
+    the stream ends (not when it breaks off or its client goes away)."""
+    transcript = Transcript.of(call.request.params.n)
+    events = stream(call, transcript)
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await events.aclose()
+        raise
+    return ServedStream(transcript, first, events)
+
+
+async def stream(call: Call, transcript: Transcript) -> AsyncGenerator[StreamEvent, None]:
+    """The served events, each added to ``transcript`` before it is yielded; once the stream ends, the call's
+    metrics and span (time to the first event, the mean gap between the others: two clock reads per stream,
+    nothing per token) and its record."""
     span = _start_span(call)
     first_at = 0.0
     events = 0
-    usage: Usage | None = None
-    reasons: list[str | None] = [None] * call.request.params.n
-    texts: list[str] | None = [""] * call.request.params.n if span is not None and call.tracer.capture_content else None
     try:
         async for event in _stream_routes(call):
             if isinstance(event, Usage):
-                usage = event
+                transcript.usage = event
             else:
                 if not events:
                     first_at = time.perf_counter()
                 events += 1
-                if event.finish_reason is not None:
-                    reasons[event.index] = event.finish_reason
-                if texts is not None:
-                    texts[event.index] += event.text
+                transcript.add(event)
             yield event
     except Exception as error:  # not a client that went away (GeneratorExit / CancelledError)
         _count_failure(call, error, span)
@@ -545,7 +605,10 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
         raise
     finally:
         await release(call)
-    _observe(call, usage or Usage(), reasons, span, texts, first_at=first_at, events=events)
+    usage = transcript.usage or Usage()
+    texts = transcript.texts if span is not None and call.tracer and call.tracer.capture_content else None
+    _observe(call, usage, transcript.reasons, span, texts, first_at=first_at, events=events)
+    await record(call, transcript.texts, transcript.reasons, usage, [c or None for c in transcript.tool_calls])
 
 
 async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
@@ -578,18 +641,16 @@ async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
 
 def _count_failure(call: Call, error: Exception, span: Span | None = None) -> None:
     """A call no route could serve counts as an error in its use case's activity."""
-    if call.state is not None:
-        record_failure(
-            call.state,
-            use_case_id=call.target.use_case_id,
-            model_key=call.target.model_key,
-            error=error,
-            api_key_id=call.api_key_id,
-            user_id=call.user_id,
-        )
+    record_failure(
+        call.platform,
+        use_case_id=call.target.use_case_id,
+        model_key=call.target.model_key,
+        error=error,
+        api_key_id=call.api_key_id,
+        user_id=call.user_id,
+    )
     kind = failure_kind(error)
-    if call.metrics is not None:
-        call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
+    call.metrics.request_failure(call.target.model_key, call.target.use_case_key, kind).inc()
     if span is not None:
         LlmTracer.fail(span, error, kind)
 
@@ -627,19 +688,18 @@ def _observe(
 ) -> None:
     """A served call's series (labelled by the model that served it) and its span's end."""
     metrics = call.metrics
-    if metrics is not None:
-        model, use_case = call.target.model_key, call.target.use_case_key
-        now = time.perf_counter()
-        metrics.prompt_tokens(model, use_case).inc(usage.prompt_tokens)
-        metrics.generation_tokens(model, use_case).inc(usage.completion_tokens)
-        for reason in set(reasons):
-            metrics.request_success(model, use_case, reason or "unknown").inc()
-        streamed = first_at is not None
-        metrics.e2e_latency(model, use_case, "true" if streamed else "false").observe(now - call.started)
-        if first_at:
-            metrics.time_to_first_token(model, use_case).observe(first_at - call.started)
-            if events > 1:
-                metrics.inter_token_latency(model, use_case).observe((now - first_at) / (events - 1))
+    model, use_case = call.target.model_key, call.target.use_case_key
+    now = time.perf_counter()
+    metrics.prompt_tokens(model, use_case).inc(usage.prompt_tokens)
+    metrics.generation_tokens(model, use_case).inc(usage.completion_tokens)
+    for reason in set(reasons):
+        metrics.request_success(model, use_case, reason or "unknown").inc()
+    streamed = first_at is not None
+    metrics.e2e_latency(model, use_case, "true" if streamed else "false").observe(now - call.started)
+    if first_at:
+        metrics.time_to_first_token(model, use_case).observe(first_at - call.started)
+        if events > 1:
+            metrics.inter_token_latency(model, use_case).observe((now - first_at) / (events - 1))
     if span is not None and call.tracer is not None:
         call.tracer.finish(
             span,
@@ -666,7 +726,6 @@ def provider_of(backend: Backend) -> str:
 
 
 async def record(
-    state: Any,
     call: Call,
     texts: Sequence[str],
     reasons: Sequence[str | None],
@@ -678,9 +737,7 @@ async def record(
     on them commits after them) and makes reads of this process wait for them (``IngestWriter.barrier``).
     The call's tokens count against its tokens-per-minute limits either way."""
     cost = Prices(*call.target.prices).cost(usage.prompt_tokens, usage.completion_tokens, cached_tokens(usage.raw))
-    limiter = getattr(state, "limits", None)
-    if limiter is not None:
-        await limiter.charge(call.admission, usage.prompt_tokens + usage.completion_tokens, cost)
+    await call.platform.limits.charge(call.admission, usage.prompt_tokens + usage.completion_tokens, cost)
     if not call.store:
         return
     latency_ms = (time.perf_counter() - call.started) * 1000.0
@@ -711,7 +768,7 @@ async def record(
         )
         for i in range(n)
     ]
-    await record_completions(state, rows, wait=False)
+    await record_completions(call.platform, rows, wait=False)
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -735,7 +792,7 @@ class EmbeddingAnswer:
 
 
 async def embed(
-    session: AsyncSession, principal: Principal, state: Any, body: Any, named: Named | None = None
+    session: AsyncSession, principal: Principal, platform: Platform, body: Any, named: Named | None = None
 ) -> EmbeddingAnswer:
     inputs = [body.input] if isinstance(body.input, str) else list(body.input)
     if not inputs:
@@ -750,17 +807,17 @@ async def embed(
         raise InvalidInput("dimensions must be at least 1")
     check_user(body.user)
     session_id = check_session_id(body.session_id) if body.session_id is not None else None
-    target = await resolve_target(session, principal, state, body.model, kind="embedding", named=named)
-    backend = await backend_of(session, state, target)
+    target = await resolve_target(session, principal, platform, body.model, kind="embedding", named=named)
+    backend = await backend_of(session, platform, target)
     await session.rollback()
-    tracer: LlmTracer | None = getattr(state, "llm_tracer", None)
+    tracer = platform.llm_tracer
     span = (
         tracer.start("embeddings", target.model_key, provider_of(backend), use_case=target.use_case_key)
         if tracer
         else None
     )
-    admission = await admit(state, principal, target)
-    limiter = getattr(state, "limits", None)
+    admission = await admit(platform, principal, target)
+    limiter = platform.limits
     try:
         result = await backend.embed(inputs)
     except Exception as error:
@@ -768,13 +825,9 @@ async def embed(
             LlmTracer.fail(span, error, failure_kind(error))
         raise
     finally:
-        if limiter is not None:
-            await limiter.release(admission)
-    if limiter is not None:
-        await limiter.charge(admission, result.usage.prompt_tokens, None)
-    metrics: Metrics | None = getattr(state, "metrics", None)
-    if metrics is not None:
-        metrics.prompt_tokens(target.model_key, target.use_case_key).inc(result.usage.prompt_tokens)
+        await limiter.release(admission)
+    await limiter.charge(admission, result.usage.prompt_tokens, None)
+    platform.metrics.prompt_tokens(target.model_key, target.use_case_key).inc(result.usage.prompt_tokens)
     if span is not None and tracer is not None:
         tracer.finish(span, response_model=target.model_key, input_tokens=result.usage.prompt_tokens)
     # Embeddings are not stored as interactions: who asked (user, session) is logged with the request, as the

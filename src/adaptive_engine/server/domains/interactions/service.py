@@ -248,7 +248,7 @@ async def record_completions(
 
 
 def record_failure(
-    state: Any,
+    state: WithIngest,
     *,
     use_case_id: uuid.UUID,
     model_key: str | None,

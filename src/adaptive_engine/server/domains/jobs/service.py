@@ -30,10 +30,10 @@ from adaptive_engine.server.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
     PermissionDenied,
     Unavailable,
 )
+from adaptive_engine.server.files import copy_chunks
 from adaptive_engine.server.jobs.runner import JobRunner
 from adaptive_engine.server.jobs.storage import FileStore
 
@@ -412,14 +412,8 @@ async def save_artifact(
         raise InvalidInput("an artifact needs a name of at most 300 characters")
     artifact_id = new_id()
     temp = store.temp_path()
-    size = 0
     try:
-        with open(temp, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_ARTIFACT_BYTES:
-                    raise PayloadTooLarge("artifact is larger than 10 GB")
-                out.write(chunk)
+        size = await copy_chunks(chunks, temp, MAX_ARTIFACT_BYTES, "artifact is larger than 10 GB")
         relative = f"artifacts/{job.id}/{artifact_id}"
         store.place(temp, relative)
     finally:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-import zipfile
 from collections.abc import AsyncIterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +26,13 @@ from adaptive_engine.server.domains.models.service import attach, register_folde
 from adaptive_engine.server.errors import (
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
     PermissionDenied,
 )
+from adaptive_engine.server.files import ZipLimits, copy_chunks, unzip
 from adaptive_engine.server.jobs.storage import FileStore
+
+# A model folder's files: weights compress little, so its archive unpacks to at most twice the upload limit.
+MODEL_ARCHIVE_LIMITS = ZipLimits(max_entries=10_000, max_bytes=2 * MAX_ARTIFACT_BYTES)
 
 
 async def register_model(
@@ -132,22 +134,8 @@ async def register_uploaded_model(
     temp = store.temp_path(".zip")
     folder = store.temp_path()
     try:
-        size = 0
-        with open(temp, "wb") as out:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_ARTIFACT_BYTES:
-                    raise PayloadTooLarge("model archive is larger than 10 GB")
-                out.write(chunk)
-        try:
-            with zipfile.ZipFile(temp) as archive:
-                for name in archive.namelist():
-                    path = PurePosixPath(name)
-                    if path.is_absolute() or ".." in path.parts:
-                        raise InvalidInput(f"unsafe path in the model archive: {name}")
-                archive.extractall(folder)
-        except zipfile.BadZipFile:
-            raise InvalidInput("the model archive is not a valid zip file") from None
+        await copy_chunks(chunks, temp, MAX_ARTIFACT_BYTES, "model archive is larger than 10 GB")
+        unzip(temp, folder, MODEL_ARCHIVE_LIMITS, what="the model archive")
         relative = f"models/{uuid.uuid4()}"
         target = store.place(folder, relative)
         try:

@@ -25,6 +25,7 @@ from adaptive_engine.server.domains.models.types import (
 from adaptive_engine.server.domains.usage.prices import Prices
 from adaptive_engine.server.domains.usage.prices import check as check_prices
 from adaptive_engine.server.errors import InvalidInput
+from adaptive_engine.server.graphql.common import IntegerNumericCondition
 from adaptive_engine.server.graphql.context import Context
 from adaptive_engine.server.graphql.scalars import IdOrKey
 
@@ -59,16 +60,6 @@ CAPABILITY_KINDS = {
 class CapabilityFilter:
     any: list[ModelCapabilityFilter] | None = None
     all: list[ModelCapabilityFilter] | None = None
-
-
-@strawberry.input(name="IntegerNumericCondition")
-class IntegerNumericCondition:
-    eq: int | None = None
-    neq: int | None = None
-    gt: int | None = None
-    gte: int | None = None
-    lt: int | None = None
-    lte: int | None = None
 
 
 @strawberry.input(name="ModelFilter")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -22,10 +21,12 @@ from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
     AlreadyExists,
     Conflict,
+    DomainError,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
 )
+from adaptive_engine.server.files import ZipLimits, unzip
 from adaptive_engine.server.jobs.storage import FileStore
 from adaptive_engine.server.sandbox import Sandbox
 from adaptive_engine.server.timestamps import utcnow
@@ -33,7 +34,7 @@ from adaptive_engine.server.timestamps import utcnow
 JOB_KINDS = frozenset({"TRAINING", "EVALUATION", "DATASET_GENERATION", "MODEL_CONVERSION", "CUSTOM"})
 KIND_LABEL = "job_kind"
 ZIP_MAGIC = b"PK\x03\x04"
-MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
+RECIPE_ARCHIVE_LIMITS = ZipLimits(max_entries=10_000, max_bytes=500 * 1024 * 1024)
 
 
 def _labels(labels: list[tuple[str, str]] | None) -> list[dict[str, str]]:
@@ -60,19 +61,10 @@ def unpack(data: bytes, filename: str, into: Path) -> str:
     into.mkdir(parents=True)
     if data[:4] == ZIP_MAGIC or filename.lower().endswith(".zip"):
         try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
-            raise InvalidInput("recipe rejected: the archive is not a valid zip file") from None
-        with archive:
-            total = 0
-            for info in archive.infolist():
-                name = PurePosixPath(info.filename)
-                if name.is_absolute() or ".." in name.parts:
-                    raise InvalidInput(f"recipe rejected: unsafe path in the archive: {info.filename}")
-                total += info.file_size
-                if total > MAX_UNZIPPED_BYTES:
-                    raise PayloadTooLarge("recipe rejected: the archive unpacks to more than 500 MB")
-            archive.extractall(into)
+            unzip(io.BytesIO(data), into, RECIPE_ARCHIVE_LIMITS, what="the archive")
+        except DomainError as error:  # every refusal of an upload says "recipe rejected"
+            error.message = f"recipe rejected: {error.message}"
+            raise
         main = into / "main.py"
         if not main.is_file():
             raise InvalidInput("recipe rejected: the archive has no main.py at its root")
