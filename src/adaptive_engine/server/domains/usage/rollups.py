@@ -2,10 +2,11 @@
 use case × model × API key × user.
 
 The ingest writer calls :func:`add` with every batch of completions and failed calls it inserts (and of
-calls served without being stored, :class:`UnstoredCall`), in the same transaction (through interactions/rollups.py): each batch becomes one upsert of one row per cell and
-period, so a commit of 2,000 rows costs one more statement, and the roll-ups are exactly as durable as the
-rows. Latency is kept as counts per fixed bucket (LATENCY_BOUNDS_MS): buckets merge by addition, so p50 and
-p95 can be read for any set of rows and any range.
+calls served without being stored, :class:`UnstoredCall`), in the same transaction (through
+interactions/rollups.py): each batch becomes one upsert of one row per cell and period, so a commit of 2,000
+rows costs one more statement, and the roll-ups are exactly as durable as the rows. Latency is kept as counts
+per fixed bucket (LATENCY_BOUNDS_MS): buckets merge by addition, so p50 and p95 can be read for any set of
+rows and any range.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]], m
     await session.execute(
         stmt,
         [
-            {**dict(zip(names, cell)), **acc}
+            {**dict(zip(names, cell, strict=True)), **acc}
             for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
         ],
     )
