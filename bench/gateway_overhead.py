@@ -6,7 +6,7 @@ concurrency 1 and 32. Printed: p50/p99 of each path, the added latency, and requ
 server process. With --litellm, LiteLLM's proxy (installed in its own venv under build/) is measured
 against the same upstream in the same run, and our ratio to it is printed.
 
-    python bench/gateway_overhead.py [--requests 400] [--litellm]
+    python bench/gateway_overhead.py [--requests 400] [--litellm] [--limits | --paired] [--redis URL]
 
 Targets: p50 added <= 2 ms and p99 <= 5 ms at concurrency 1; >= 500 requests/s through one process; tools +
 a JSON-schema response_format within 0.2 ms of plain chat. Last, two upstreams that fail every other call (a 503;
@@ -124,6 +124,31 @@ async def load(
     return latencies, requests / elapsed
 
 
+async def paired(
+    url: str, a: tuple[dict[str, str], dict], b: tuple[dict[str, str], dict], requests: int
+) -> tuple[list[float], list[float]]:
+    """``requests`` pairs of POSTs at concurrency 1, A then B then A ..., each on its own keep-alive connection:
+    whatever else the machine does falls on both alike, so their difference is the cost of what differs."""
+    timings: tuple[list[float], list[float]] = ([], [])
+    clients = [
+        aiohttp.ClientSession(headers=h, connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(60))
+        for h, _ in (a, b)
+    ]
+    try:
+        for i in range(requests * 2 + 20):
+            side = i % 2
+            start = time.perf_counter()
+            async with clients[side].post(url, json=(a, b)[side][1]) as response:
+                await response.read()
+                response.raise_for_status()
+            if i >= 20:  # the first ten pairs warm the connections and caches
+                timings[side].append((time.perf_counter() - start) * 1000)
+    finally:
+        for client in clients:
+            await client.close()
+    return timings
+
+
 def start_litellm(upstream: str, port: int) -> subprocess.Popen | None:
     venv = REPO / "build" / "litellm-venv"
     python = venv / "bin" / "python"
@@ -163,8 +188,15 @@ def main() -> None:
         action="store_true",
         help="generous limits (rpm, tpm, in flight, budget) on the caller's user and the use case",
     )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="also time requests with limits (an API key's and a use case's) against requests without, interleaved",
+    )
+    parser.add_argument("--paired-only", action="store_true", help="--paired, and nothing else measured")
     parser.add_argument("--redis", default=None, help="Redis URL for the limit counters, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    args.paired = args.paired or args.paired_only
 
     procs: list[subprocess.Popen] = []
     up_port = free_port()
@@ -234,6 +266,23 @@ def main() -> None:
                     )
 
         messages = [{"role": "user", "content": "Say hello."}]
+        if args.paired:
+            # The same model behind a second use case; an API key of the admin's: limits on both (none is ever
+            # reached), none on the admin's user, so the admin key's calls to "bench" stay unlimited.
+            with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
+                sdk.use_cases.create(key="bench-limited")
+                sdk.models.attach("fake", wait=True, make_default=True, use_case="bench-limited")
+                created = sdk.api_keys.create(name="limited")
+                limited_key = created.key
+                for scope, subject in (("API_KEY", created.api_key.id), ("USE_CASE", "bench-limited")):
+                    sdk.usage.set_limits(
+                        scope,
+                        subject,
+                        requests_per_minute=10**9,
+                        tokens_per_minute=10**9,
+                        max_concurrent=10**6,
+                        budget_daily=10**9,
+                    )
         targets = [
             ("direct", upstream + "/chat/completions", {}, {"model": "fake", "messages": messages}),
             (
@@ -289,6 +338,26 @@ def main() -> None:
                     {"model": "fake", "messages": messages},
                 )
             )
+        if args.paired:
+            plain = ({"Authorization": f"Bearer {ADMIN_KEY}"}, {"model": "bench", "messages": messages})
+            limited = ({"Authorization": f"Bearer {limited_key}"}, {"model": "bench-limited", "messages": messages})
+            for label, store in (("stored", {}), ("store=False", {"store": False})):
+                with_limits, without = asyncio.run(
+                    paired(
+                        ours + "/api/v1/chat/completions",
+                        (limited[0], {**limited[1], **store}),
+                        (plain[0], {**plain[1], **store}),
+                        args.requests,
+                    )
+                )
+                differences = sorted(x - y for x, y in zip(with_limits, without, strict=True))
+                print(
+                    f"limits on (key + use case) vs none, interleaved, concurrency 1, {label}: p50 "
+                    f"{percentile(with_limits, 0.5):.2f} vs {percentile(without, 0.5):.2f} ms; median of the "
+                    f"pairs' differences {differences[len(differences) // 2]:+.3f} ms (target <= 0.2 ms)"
+                )
+        if args.paired_only:
+            return
         print(f"{args.requests} requests per run; completions stored by our server (but with store=False)")
         print(f"{'path':<20}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
         results: dict[tuple[str, int], tuple[float, float, float]] = {}

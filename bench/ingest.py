@@ -2,6 +2,7 @@
 raw ceiling of the same database (batched inserts of the same rows, no HTTP), measured in the same run.
 
     PYTHONPATH=src python bench/ingest.py [--seconds 10] [--rounds 3] [--databases sqlite,postgresql] [--clients 1,64]
+        [--limits]
 
 One server process (`python -m adaptive_engine.cli serve`) per database. Each client loops: POST
 /api/v1/interactions with one inline feedback (2 events), then POST /api/v1/feedback on that completion
@@ -219,7 +220,13 @@ async def health_load(url: str, clients: int, seconds: float) -> float:
 
 
 def bench_database(
-    kind: str, seconds: float, client_counts: list[int], extra_path: str | None = None, batch: int = 1, rounds: int = 3
+    kind: str,
+    seconds: float,
+    client_counts: list[int],
+    extra_path: str | None = None,
+    batch: int = 1,
+    rounds: int = 3,
+    limits: bool = False,
 ) -> list[tuple[str, str, list[float], list[float], int]]:
     """Rows of (database, load, events/s per round, ratio to that round's raw ceiling per round, errors).
     Each round measures every load and then the raw ceiling (the server idle), so each ratio compares
@@ -257,6 +264,22 @@ def bench_database(
             "mutation($i: MetricCreate!) { createMetric(input: $i) { id } }",
             {"i": {"key": metric, "name": metric, "kind": "BOOL"}},
         )
+        if limits:  # generous limits (never reached) on the caller's user and the use case
+            for scope, subject in (("USER", "admin@localhost"), ("USE_CASE", use_case)):
+                gql(
+                    url,
+                    "mutation($i: UsageLimitInput!) { setUsageLimits(input: $i) { scope } }",
+                    {
+                        "i": {
+                            "scope": scope,
+                            "subject": subject,
+                            "requestsPerMinute": 10**9,
+                            "tokensPerMinute": 10**9,
+                            "maxConcurrent": 10**6,
+                            "budgetDaily": 1e9,
+                        }
+                    },
+                )
         # Warm the server's pools and caches.
         asyncio.run(rest_load(url, use_case, metric, 8, 1.0))
         health = asyncio.run(health_load(url, max(client_counts), seconds / 2))
@@ -277,7 +300,7 @@ def bench_database(
         if pg_name:
             drop_postgres(pg_name)
     results = [
-        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])
+        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws, strict=True)], errors[label])
         for label, _, _ in loads
     ]
     results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raws, [1.0] * len(raws), 0))
@@ -296,6 +319,9 @@ def main() -> None:
         "--batch", type=int, default=10, help="also measure clients posting arrays of this many interactions (1: skip)"
     )
     parser.add_argument(
+        "--limits", action="store_true", help="generous usage limits on the caller's user and the use case"
+    )
+    parser.add_argument(
         "--server-pythonpath",
         default=None,
         help="extra sys.path for the server process, e.g. a folder with uvloop and httptools to compare",
@@ -310,7 +336,7 @@ def main() -> None:
     print(f"{'database':<11} {'load':<45} {'events/s':>10} {'range':>13} {'vs raw':>8} {'errors':>7}")
     for kind in args.databases.split(","):
         for database, label, rates, ratios, errors in bench_database(
-            kind, args.seconds, client_counts, args.server_pythonpath, args.batch, args.rounds
+            kind, args.seconds, client_counts, args.server_pythonpath, args.batch, args.rounds, args.limits
         ):
             spread = f"{min(rates):.0f}-{max(rates):.0f}"
             print(

@@ -85,6 +85,31 @@ def records(lines: list[str]) -> list[dict[str, Any]]:
     return parsed
 
 
+def failing_over(base: str, upstream: Any, s: str, request_id: str) -> httpx.Response:
+    """A request whose handling logs a warning: a model that fails, then its fallback serves."""
+    with Adaptive(base, api_key=KEY, max_retries=0) as admin:
+        admin.use_cases.create(key=f"uc-{s}")
+        for key, external in ((f"good-{s}", "gpt-test"), (f"bad-{s}", f"fail500x99-{s}")):
+            admin.models.add_external(
+                name=key,
+                key=key,
+                external_model_id=external,
+                api_key=API_KEY,
+                provider="open_ai",
+                endpoint=upstream.base_url,
+            )
+            admin.models.attach(key, use_case=f"uc-{s}")
+        admin.models.update_gateway_config(f"bad-{s}", max_retries=0, fallbacks=[f"good-{s}"])
+    chat = httpx.post(
+        f"{base}/api/v1/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": request_id},
+        json={"model": f"uc-{s}/bad-{s}", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert chat.status_code == 200, chat.text
+    return chat
+
+
 def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstream) -> None:  # noqa: ANN001
     auth = {"Authorization": f"Bearer {KEY}"}
     with serving(tmp_path, database, ADAPTIVE_LOG_FORMAT="json") as (base, lines):
@@ -92,28 +117,8 @@ def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstre
         made = httpx.get(f"{base}/api/v1/models", headers=auth)
         hostile = httpx.get(f"{base}/api/v1/models", headers={**auth, "X-Request-ID": 'x" injected="1'})
         refused = httpx.get(f"{base}/api/v1/models", headers={"X-Request-ID": "no-key-here"})
-        # A request whose handling logs a warning: a model that fails, then its fallback serves.
-        with Adaptive(base, api_key=KEY, max_retries=0) as admin:
-            s = uuid.uuid4().hex[:6]
-            admin.use_cases.create(key=f"uc-{s}")
-            for key, external in ((f"good-{s}", "gpt-test"), (f"bad-{s}", f"fail500x99-{s}")):
-                admin.models.add_external(
-                    name=key,
-                    key=key,
-                    external_model_id=external,
-                    api_key=API_KEY,
-                    provider="open_ai",
-                    endpoint=upstream.base_url,
-                )
-                admin.models.attach(key, use_case=f"uc-{s}")
-            admin.models.update_gateway_config(f"bad-{s}", max_retries=0, fallbacks=[f"good-{s}"])
-        chat = httpx.post(
-            f"{base}/api/v1/chat/completions",
-            headers={**auth, "X-Request-ID": f"chat-{s}"},
-            json={"model": f"uc-{s}/bad-{s}", "messages": [{"role": "user", "content": "hi"}]},
-            timeout=30,
-        )
-        assert chat.status_code == 200, chat.text
+        s = uuid.uuid4().hex[:6]
+        chat = failing_over(base, upstream, s, f"chat-{s}")
 
     assert given.headers["x-request-id"] == "trace-abc.123"
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
@@ -139,15 +144,26 @@ def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstre
     assert any(r["logger"].startswith("uvicorn") and "request_id" not in r for r in server)
 
 
-def test_text_logs_stay_the_default(tmp_path: Path) -> None:
+def test_text_logs_stay_the_default_and_name_the_request(tmp_path: Path, upstream) -> None:  # noqa: ANN001
     with serving(tmp_path, None) as (base, lines):
         answer = httpx.get(
             f"{base}/api/v1/models", headers={"Authorization": f"Bearer {KEY}", "X-Request-ID": "plain-1"}
         )
+        made = httpx.get(f"{base}/api/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+        s = uuid.uuid4().hex[:6]
+        failing_over(base, upstream, s, f"chat-{s}")
     assert answer.headers["x-request-id"] == "plain-1"
     output = lines["stdout"] + lines["stderr"]
-    assert any('"GET /api/v1/models HTTP/1.1" 200' in line for line in output)  # uvicorn's access line
     assert not any(line.startswith("{") for line in output)
+    # uvicorn's access line, tagged with the request's id (the caller's, or the one made and sent back).
+    access = [line for line in lines["stdout"] if '"GET /api/v1/models HTTP/1.1" 200' in line]
+    assert any("[plain-1] 127.0.0.1:" in line for line in access), access
+    assert any(f"[{made.headers['x-request-id']}] 127.0.0.1:" in line for line in access), access
+    # The gateway's warning, written while the request ran, names it too.
+    warning = [line for line in lines["stderr"] if "serves instead" in line]
+    assert len(warning) == 1 and warning[0].startswith("WARNING:") and f"[chat-{s}] " in warning[0], warning
+    # Lines written outside any request carry no tag.
+    assert any(line.startswith("INFO:") and "Application startup complete" in line for line in lines["stderr"])
 
 
 def test_bad_log_format_is_refused(tmp_path: Path) -> None:

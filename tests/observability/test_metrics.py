@@ -189,6 +189,28 @@ def test_jobs_by_state_and_duration(observed: LiveServer, tmp_path: Path) -> Non
     assert value(samples, "adaptive_job_duration_seconds_sum", status="FAILED") > 0
 
 
+def test_jobs_canceled_through_the_api_are_counted(observed: LiveServer, tmp_path: Path) -> None:
+    before = scrape(observed)
+    with Adaptive(observed.base_url, api_key=observed.api_key) as client:
+        key = f"cancel-{uuid.uuid4().hex[:6]}"
+        client.use_cases.create(key=key)
+        client.set_default_use_case(key)
+        upload(client, tmp_path, recipes.SLEEPER, "sleeper")
+        running = wait_for(client, client.jobs.run("sleeper", num_gpus=0).id, {"RUNNING"})
+        assert client.jobs.cancel(running.id).status == "CANCELED"
+        # One canceled at once (still queued, or just claimed): counted all the same.
+        assert client.jobs.cancel(client.jobs.run("sleeper", num_gpus=0).id).status == "CANCELED"
+    samples = scrape(observed)
+    grew = value(samples, "adaptive_jobs_total", status="CANCELED") - value(
+        before, "adaptive_jobs_total", status="CANCELED"
+    )
+    assert grew == 2
+    timed = value(samples, "adaptive_job_duration_seconds_count", status="CANCELED") - value(
+        before, "adaptive_job_duration_seconds_count", status="CANCELED"
+    )
+    assert timed >= 1  # the running one's run time
+
+
 def test_ab_test_evaluations_and_decisions(observed: LiveServer) -> None:
     evaluator = observed.app.state.ab_tests
     before = scrape(observed)

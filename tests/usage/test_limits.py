@@ -20,6 +20,7 @@ from adaptive_engine.sdk.errors import (
     RateLimitError,
     ValidationError,
 )
+from tests.inference.fixtures import API_KEY
 from tests.support import LiveServer, make_settings
 from tests.usage.world import World, build
 
@@ -158,6 +159,52 @@ def test_a_budget_of_a_cent_stops_a_key_once_the_roll_ups_cross_it(world: World)
     with pytest.raises(openai.RateLimitError) as refused:
         world.chat("bob.budget")
     assert refused.value.response.json()["error"]["details"]["limit"] == "budget_monthly"
+
+
+def test_unstored_calls_count_against_budgets(world: World) -> None:
+    """Not stored as a completion, a store=False call reaches the roll-ups (every replica reads spend there)."""
+    uc = world.k("uc")
+    world.mint("bob.unstored")
+    world.admin.usage.set_limits("API_KEY", world.key_ids["bob.unstored"], budget_daily=0.01)
+    unstored = world.openai("bob.unstored")
+    unstored.chat.completions.create(model=uc, messages=[{"role": "user", "content": "hi"}], store=False)  # $0.0105
+    world.live.settle()  # type: ignore[attr-defined]
+    (spent,) = world.sdk("bob.unstored").usage.my_limits()
+    assert spent.spent_today == pytest.approx(0.0105)
+    with pytest.raises(openai.RateLimitError) as refused:
+        unstored.chat.completions.create(model=uc, messages=[{"role": "user", "content": "hi"}], store=False)
+    assert refused.value.response.json()["error"]["details"]["limit"] == "budget_daily"
+
+
+def test_embeddings_count_against_budgets(world: World) -> None:
+    """Embeddings are not stored as interactions either: they reach the roll-ups at the model's input price."""
+    uc = world.k("uc")
+    # An embedding model at $1000 per million input tokens: the fake upstream counts 2 tokens an input.
+    embedder = world.k("embedder")
+    world.admin.models.add_external(
+        name=embedder,
+        key=embedder,
+        external_model_id="emb-x",
+        api_key=API_KEY,
+        provider="open_ai",
+        endpoint=world.upstream.base_url,
+        embedding=True,
+        prices={"input": 1000.0},
+    )
+    world.admin.models.attach(embedder, use_case=uc)
+    world.mint("alice.embeds")
+    world.admin.usage.set_limits("API_KEY", world.key_ids["alice.embeds"], budget_daily=0.01)
+    embeds = world.openai("alice.embeds")
+    embeds.embeddings.create(model=f"{uc}/{embedder}", input=["a", "b", "c", "d", "e"])  # 10 tokens: $0.01
+    world.live.settle()  # type: ignore[attr-defined]
+    (spent,) = world.sdk("alice.embeds").usage.my_limits()
+    assert spent.spent_today == pytest.approx(0.01)
+    report = world.admin.usage.report(group_by=["MODEL"], api_keys=[world.key_ids["alice.embeds"]])
+    assert [(r.model, r.requests, r.prompt_tokens) for r in report] == [(embedder, 1, 10)]
+    assert report[0].cost == pytest.approx(0.01)
+    with pytest.raises(openai.RateLimitError) as refused:
+        embeds.embeddings.create(model=f"{uc}/{embedder}", input=["f"])
+    assert refused.value.response.json()["error"]["details"]["limit"] == "budget_daily"
 
 
 def test_api_key_scope_expiry_models_and_use_cases(world: World) -> None:

@@ -177,10 +177,11 @@ def serve(
     from adaptive_engine.server.connections import uvicorn_options
 
     served = create_app(settings, data_dir_lock=lock, announce=True)
-    logging_options: dict = {}
-    if settings.log_format == "json":  # ADAPTIVE_LOG_FORMAT=json: JSON lines, our access log instead of uvicorn's
-        from adaptive_engine.server.observability.logs import json_log_config
+    from adaptive_engine.server.observability.logs import json_log_config, text_log_config
 
+    # Text (a terminal's default): uvicorn's lines tagged with the request id.
+    logging_options: dict = {"log_config": text_log_config(log_level)}
+    if settings.log_format == "json":  # ADAPTIVE_LOG_FORMAT=json: JSON lines, our access log instead of uvicorn's
         logging_options = {"log_config": json_log_config(log_level), "access_log": False}
         import logging
 

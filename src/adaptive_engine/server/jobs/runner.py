@@ -77,6 +77,9 @@ class JobStates(Protocol):
     async def finish(self, session: AsyncSession, job_id: uuid.UUID, status: str, error: str | None) -> None:
         """RUNNING -> COMPLETED or FAILED, with what it leaves behind."""
 
+    def canceled(self, job_id: uuid.UUID, kind: str) -> None:
+        """A cancel through the API was committed (counted in the metrics)."""
+
     async def revoke_keys(self, session: AsyncSession, job_id: uuid.UUID) -> None:
         """The job's API keys stop working."""
 
@@ -288,9 +291,10 @@ class JobRunner(PeriodicService):
         return [path for path in paths if path.is_absolute()]
 
     # -- asked by the jobs service --------------------------------------------------------------------
-    def cancel_soon(self, job_id: uuid.UUID) -> None:
+    def cancel_soon(self, job_id: uuid.UUID, kind: str) -> None:
         """Stop a canceled job's run in the background (called once the cancel is committed)."""
         assert self.loop is not None, "the runner has not been started"
+        self._states.canceled(job_id, kind)
         task = self.loop.create_task(self.cancel(job_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)

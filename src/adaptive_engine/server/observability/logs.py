@@ -1,5 +1,5 @@
-"""Logs: plain text for a terminal (the default) or one JSON object per line (``ADAPTIVE_LOG_FORMAT=json``),
-each carrying the id of the request it was written for.
+"""Logs: plain text for a terminal (the default; a request's lines start with ``[<request id>]``) or one JSON
+object per line (``ADAPTIVE_LOG_FORMAT=json``), each carrying the id of the request it was written for.
 
 The request id comes from the caller's ``X-Request-ID`` header when it is a sane token, else is made here; it
 goes back in the answer's ``X-Request-ID`` and into every record logged while the request runs (a context
@@ -17,6 +17,8 @@ import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from uvicorn.logging import AccessFormatter, DefaultFormatter
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -98,6 +100,66 @@ def json_log_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},  # ours replaces it
             ACCESS_LOGGER: {"handlers": ["access"], "level": "INFO", "propagate": False},
+            "adaptive_engine": {"handlers": ["default"], "level": level, "propagate": False},
+        },
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
+
+
+class TextFormatter(DefaultFormatter):
+    """uvicorn's terminal format, with ``[<request id>]`` before the message of a record written for a request."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.request_tag = _tag(record)
+        return super().formatMessage(record)
+
+
+class TextAccessFormatter(AccessFormatter):
+    """uvicorn's access line, with the request's id before it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.request_tag = _tag(record)
+        return super().formatMessage(record)
+
+
+def _tag(record: logging.LogRecord) -> str:
+    rid = getattr(record, "request_id", None) or request_id.get()
+    return f"[{rid}] " if rid else ""
+
+
+def text_log_config(level: str) -> dict[str, Any]:
+    """The ``dictConfig`` of text mode (the default): uvicorn's layout, every line of a request tagged with its
+    id, our loggers at the server's level."""
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
+        "formatters": {
+            "default": {"()": f"{__name__}.TextFormatter", "fmt": "%(levelprefix)s %(request_tag)s%(message)s"},
+            "access": {
+                "()": f"{__name__}.TextAccessFormatter",
+                "fmt": '%(levelprefix)s %(request_tag)s%(client_addr)s - "%(request_line)s" %(status_code)s',
+            },
+        },
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["request_id"],
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "access",
+                "filters": ["request_id"],
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
             "adaptive_engine": {"handlers": ["default"], "level": level, "propagate": False},
         },
         "root": {"handlers": ["default"], "level": "WARNING"},

@@ -26,7 +26,12 @@ from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.refs import Attachment, Ref
 from adaptive_engine.server.domains.inference import openai_fields
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
-from adaptive_engine.server.domains.interactions.service import NewCompletion, record_completions, record_failure
+from adaptive_engine.server.domains.interactions.service import (
+    NewCompletion,
+    record_completions,
+    record_failure,
+    record_unstored,
+)
 from adaptive_engine.server.domains.models import prompt_templates
 from adaptive_engine.server.domains.usage.limits import Admission
 from adaptive_engine.server.domains.usage.prices import Prices, cached_tokens
@@ -738,9 +743,22 @@ async def record(
     The call's tokens count against its tokens-per-minute limits either way."""
     cost = Prices(*call.target.prices).cost(usage.prompt_tokens, usage.completion_tokens, cached_tokens(usage.raw))
     await call.platform.limits.charge(call.admission, usage.prompt_tokens + usage.completion_tokens, cost)
-    if not call.store:
-        return
     latency_ms = (time.perf_counter() - call.started) * 1000.0
+    if not call.store:  # not stored, but counted in the roll-ups (and so in the budgets)
+        record_unstored(
+            call.platform,
+            {
+                "use_case_id": call.target.use_case_id,
+                "model_key": call.target.model_key,
+                "api_key_id": call.api_key_id,
+                "user_id": call.user_id,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cost": cost,
+                "latency_ms": latency_ms,
+            },
+        )
+        return
     n = len(texts)
     rows = [
         NewCompletion(
@@ -818,6 +836,7 @@ async def embed(
     )
     admission = await admit(platform, principal, target)
     limiter = platform.limits
+    started = time.perf_counter()
     try:
         result = await backend.embed(inputs)
     except Exception as error:
@@ -826,7 +845,10 @@ async def embed(
         raise
     finally:
         await limiter.release(admission)
-    await limiter.charge(admission, result.usage.prompt_tokens, None)
+    # Not stored as interactions, but counted in the roll-ups, at the model's input price (budgets read them).
+    cost = Prices(*target.prices).cost(result.usage.prompt_tokens, 0)
+    await limiter.charge(admission, result.usage.prompt_tokens, cost)
+    latency_ms = (time.perf_counter() - started) * 1000.0
     platform.metrics.prompt_tokens(target.model_key, target.use_case_key).inc(result.usage.prompt_tokens)
     if span is not None and tracer is not None:
         tracer.finish(span, response_model=target.model_key, input_tokens=result.usage.prompt_tokens)
@@ -847,6 +869,19 @@ async def embed(
         raise InvalidInput(
             f"model '{target.model_key}' produces {len(result.vectors[0])} dimensions, not {body.dimensions}"
         )
+    record_unstored(
+        platform,
+        {
+            "use_case_id": target.use_case_id,
+            "model_key": target.model_key,
+            "api_key_id": principal.api_key_id,
+            "user_id": principal.user_id,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": 0,
+            "cost": cost,
+            "latency_ms": latency_ms,
+        },
+    )
     return EmbeddingAnswer(target=target, vectors=result.vectors, usage=result.usage)
 
 

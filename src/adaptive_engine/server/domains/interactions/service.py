@@ -38,6 +38,7 @@ from adaptive_engine.server.domains.interactions.ingest import (
 )
 from adaptive_engine.server.domains.interactions.records import CompletionRecord, FeedbackRecord
 from adaptive_engine.server.domains.models.records import ModelRecord
+from adaptive_engine.server.domains.usage.rollups import UnstoredCall
 from adaptive_engine.server.domains.use_cases.service import UseCaseRecord, get_use_case, refuse_archived
 from adaptive_engine.server.errors import DomainError, InvalidInput, NotFound
 from adaptive_engine.server.timestamps import parse_datetime
@@ -274,6 +275,18 @@ def record_failure(
         state.ingest.submit(rows)
     except DomainError:
         log.warning("a failed call could not be counted: the ingest writer is not running")
+
+
+def record_unstored(state: WithIngest, row: dict[str, Any]) -> None:
+    """Count a call served but not stored (``store: false``, embeddings) in the usage roll-ups, hence in the
+    budgets: ``row`` has a completion's usage columns (use_case_id, model_key, api_key_id, user_id, tokens,
+    cost, latency_ms). Queued; never raises (the answer is already made)."""
+    rows = Rows()
+    rows.add(UnstoredCall, row)
+    try:
+        state.ingest.submit(rows)
+    except DomainError:
+        log.warning("a served call could not be counted: the ingest writer is not running")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -283,8 +283,8 @@ async def cancel_job(session: AsyncSession, principal: Principal, job_id: str | 
         raise Conflict(f"job '{job.id}' is already {job.status.lower()}")
     states.cancel(job)
     await session.flush()
-    job_id_ = job.id
-    after_commit(session, lambda: runner.cancel_soon(job_id_))
+    job_id_, kind = job.id, job.kind
+    after_commit(session, lambda: runner.cancel_soon(job_id_, kind))
     return job
 
 

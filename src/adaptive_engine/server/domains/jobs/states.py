@@ -102,6 +102,14 @@ class JobTransitions:
         )
         await self.revoke_keys(session, job_id)
 
+    def canceled(self, job_id: uuid.UUID, kind: str) -> None:
+        """A cancel through the API is committed: counted like the runner's own moves (with its run time when
+        this process started it)."""
+        _, started = self._started.pop(job_id, (kind, None))
+        self.metrics.jobs(kind, "CANCELED").inc()
+        if started is not None:
+            self.metrics.job_duration(kind, "CANCELED").observe(time.monotonic() - started)
+
     async def revoke_keys(self, session: AsyncSession, job_id: uuid.UUID) -> None:
         await session.execute(
             update(ApiKey).where(ApiKey.job_id == job_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())

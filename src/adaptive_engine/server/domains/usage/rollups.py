@@ -1,11 +1,12 @@
 """Usage roll-ups: requests, tokens, errors, latency histogram and cost per MINUTE, HOUR and DAY bucket ×
 use case × model × API key × user.
 
-The ingest writer calls :func:`add` with every batch of completions and failed calls it inserts, in the
-same transaction (through interactions/rollups.py): each batch becomes one upsert of one row per cell and
-period, so a commit of 2,000 rows costs one more statement, and the roll-ups are exactly as durable as the
-rows. Latency is kept as counts per fixed bucket (LATENCY_BOUNDS_MS): buckets merge by addition, so p50 and
-p95 can be read for any set of rows and any range.
+The ingest writer calls :func:`add` with every batch of completions and failed calls it inserts (and of
+calls served without being stored, :class:`UnstoredCall`), in the same transaction (through
+interactions/rollups.py): each batch becomes one upsert of one row per cell and period, so a commit of 2,000
+rows costs one more statement, and the roll-ups are exactly as durable as the rows. Latency is kept as counts
+per fixed bucket (LATENCY_BOUNDS_MS): buckets merge by addition, so p50 and p95 can be read for any set of
+rows and any range.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ SUMS = (
 Cell = tuple[str, int, uuid.UUID, str, uuid.UUID, uuid.UUID]
 
 
+class UnstoredCall:
+    """The key, in an ingest batch's tables, of served calls that are not stored (``store: false``, embeddings):
+    they add to the roll-ups (requests, tokens, cost, latency) and so to the budgets, and are inserted nowhere."""
+
+
 def latency_column(latency_ms: float) -> str:
     for i, bound in enumerate(LATENCY_BOUNDS_MS):
         if latency_ms <= bound:
@@ -61,7 +67,7 @@ def fold(tables: dict[type, list[dict[str, Any]]]) -> dict[Cell, dict[str, float
         for period, size in PERIODS.items():
             yield cells.setdefault((period, at // size * size, *rest), dict.fromkeys(SUMS, 0))
 
-    for row in tables.get(Completion, ()):
+    for row in (*tables.get(Completion, ()), *tables.get(UnstoredCall, ())):
         latency = row.get("latency_ms")
         for acc in cells_of(row):
             acc["requests"] += 1
@@ -93,7 +99,7 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]], m
     await session.execute(
         stmt,
         [
-            {**dict(zip(names, cell)), **acc}
+            {**dict(zip(names, cell, strict=True)), **acc}
             for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
         ],
     )
