@@ -10,7 +10,7 @@ import pytest
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
 from tests.inference.fixtures import API_KEY
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 

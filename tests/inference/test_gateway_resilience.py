@@ -13,7 +13,7 @@ import pytest
 from adaptive_engine.sdk.errors import NotFoundError, ValidationError
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -15,17 +15,6 @@ from tests.jobs.helpers import upload, wait_for
 from tests.support import process_alive, process_tree
 
 
-@pytest.fixture
-def use_case(client: Adaptive, unique: str, tmp_path: Path) -> str:
-    key = f"jobs-{unique}"
-    client.use_cases.create(key=key)
-    client.set_default_use_case(key)
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text("\n".join(json.dumps({"prompt": f"q{i}", "completion": "a"}) for i in range(3)))
-    client.datasets.upload(str(rows), "rows")
-    return key
-
-
 def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path, unique: str) -> None:
     recipe = upload(client, tmp_path, recipes.WORKER, "worker")
     job = client.jobs.run(

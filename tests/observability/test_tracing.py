@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from adaptive_engine.server.observability.tracing import TRACER_NAME
 from tests.inference.fixtures import API_KEY
-from tests.inference.gateway_world import Gateway, build, gw  # noqa: F401  (gw: the shared server, OpenTelemetry off)
+from tests.inference.gateway_world import Gateway, build
 from tests.support import LiveServer, make_settings, private_postgres_database
 
 HI = [{"role": "user", "content": "hi"}]
