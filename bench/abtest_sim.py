@@ -325,7 +325,8 @@ def main() -> None:
     )
     rate, mean, median, agree = run_preference(0.8, tie_rate, args, config, rng, reject, max_duels)
     print(
-        f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up {config.min_observations_per_arm})"
+        f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up"
+        f" {config.min_observations_per_arm})"
     )
     print(f"\nelapsed {time.perf_counter() - started:.1f}s")
 

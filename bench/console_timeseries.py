@@ -1,7 +1,7 @@
 """Time-series queries of the console over 1,000,000 stored interactions, on SQLite and PostgreSQL, against
 the < 200 ms target (issue 14): the use-case overview's charts (UseCase.activityTimeseries, UseCase.activity,
-MetricWithContext.timeseries) and its feedback table (feedbackStatistics) asked through the GraphQL API of a server process, and the same queries as
-service calls in this process (the database's share).
+MetricWithContext.timeseries) and its feedback table (feedbackStatistics) asked through the GraphQL API of a
+server process, and the same queries as service calls in this process (the database's share).
 
     PYTHONPATH=src python bench/console_timeseries.py [--interactions 1000000] [--days 30] [--repeat 15]
                                                       [--databases sqlite,postgresql]

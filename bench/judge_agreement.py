@@ -5,10 +5,11 @@
 
 The script builds labelled sets of clear cases for two simple criteria, half PASS and half FAIL:
 "capital" (the answer names the right capital city of the country asked about, or a wrong one: needs
-knowledge) and "polite" (a courteous answer or an insulting one: a surface property). It loads the bundled chat model (SmolLM2-135M-Instruct)
-through the local backend of the inference layer (the GGUF file is converted once and cached under
-the shared model cache, or ``DATA_DIR/models``; ``--model-dir`` points at an already converted Hugging Face folder instead), and
-runs the judge exactly as the server does (graders/grading.py -> judges.run_binary_judge) twice:
+knowledge) and "polite" (a courteous answer or an insulting one: a surface property). It loads the bundled
+chat model (SmolLM2-135M-Instruct) through the local backend of the inference layer (the GGUF file is converted
+once and cached under the shared model cache, or ``DATA_DIR/models``; ``--model-dir`` points at an already
+converted Hugging Face folder instead), and runs the judge exactly as the server does (graders/grading.py ->
+judges.run_binary_judge) twice:
 
 - unconstrained: free greedy decoding, the answer parsed leniently;
 - constrained: decoding held to the verdict schema (inference/constraints.py).

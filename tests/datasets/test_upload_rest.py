@@ -32,7 +32,10 @@ def test_chunked_upload_bad_input(http: httpx.Client, client: Adaptive, unique: 
         == 200
     )
     client.use_cases.create(key=f"up-{unique}")
-    query = "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input: $input) { status } }"
+    query = (
+        "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input:"
+        " $input) { status } }"
+    )
     variables = {"input": {"useCase": f"up-{unique}", "name": "d", "key": "d", "uploadSessionId": session_id}}
     incomplete = httpx.post(
         http.base_url.copy_with(path="/api/graphql"),

@@ -134,7 +134,10 @@ CASES = [
         ("Query.completions_grouped",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter: $f) { totalCount } }",
+            (
+                "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter:"
+                " $f) { totalCount } }"
+            ),
             {"f": {"useCase": uc}},
         ),
         allowed_as=("viewer",),

@@ -148,7 +148,10 @@ CASES = [
         ("Mutation.create_prebuilt_judge",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "mutation P($u: IdOrKey!, $i: PrebuiltJudgeCreate!) { createPrebuiltJudge(useCase: $u, input: $i) { key } }",
+            (
+                "mutation P($u: IdOrKey!, $i: PrebuiltJudgeCreate!) { createPrebuiltJudge(useCase: $u,"
+                " input: $i) { key } }"
+            ),
             {
                 "u": uc,
                 "i": {
@@ -165,7 +168,10 @@ CASES = [
         ("Mutation.update_judge",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "mutation U($u: IdOrKey!, $k: String!, $i: JudgeUpdate!) { updateJudge(useCase: $u, key: $k, input: $i) { key } }",
+            (
+                "mutation U($u: IdOrKey!, $k: String!, $i: JudgeUpdate!) { updateJudge(useCase: $u, key:"
+                " $k, input: $i) { key } }"
+            ),
             {"u": uc, "k": f"judge-{w.suffix}", "i": {"name": w.fresh("n")}},
         ),
         snapshot=_judges,

@@ -53,7 +53,10 @@ def http(served):  # noqa: ANN001, ANN201
                     },
                 }
             },
-            "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys",
+            (
+                "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct':"
+                " Unimplemented keys"
+            ),
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},

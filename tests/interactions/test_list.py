@@ -108,7 +108,9 @@ def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
 
 
 def test_advanced_filter_expression(server, traffic: dict) -> None:  # noqa: ANN001
-    query = """query($f: ListCompletionsFilterInput!) { completions(filter: $f, page: {first: 50}) { totalCount nodes { id } } }"""
+    query = """query($f: ListCompletionsFilterInput!) {
+      completions(filter: $f, page: {first: 50}) { totalCount nodes { id } }
+    }"""
     ids, u = traffic["ids"], traffic["unique"]
     expression = {
         "or": [

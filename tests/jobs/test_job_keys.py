@@ -1,5 +1,6 @@
 """The API key a job runs with: its creator's rights on the job's use case, and of their global rights only
-registering models and opening chunked uploads (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a running job hands over."""
+registering models and opening chunked uploads (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a
+running job hands over."""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
 
     query = (
         "query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"
-        " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric { key } } } } } } } }"
+        " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric {"
+        " key } } } } } } } }"
     )
     body = httpx.post(
         f"{client.base_url}/api/graphql",

@@ -52,7 +52,10 @@ def test_schema_of_a_good_recipe(tmp_path: Path) -> None:
         ("def broken(:\n", "syntax error in recipe.py line 1"),
         ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
         (
-            "from adaptive_engine.recipe import recipe_main\n@recipe_main\nasync def main(config: dict, ctx):\n    pass\n",
+            (
+                "from adaptive_engine.recipe import recipe_main\n@recipe_main\nasync def main(config:"
+                " dict, ctx):\n    pass\n"
+            ),
             "subclass of InputConfig",
         ),
     ],

@@ -183,7 +183,10 @@ def test_lone_surrogates_are_refused(conn: Connection, use_case: str) -> None:
     ]
     for path, body, reason in cases:
         conn.refused("POST", path, body, reason)
-    graphql = b'{"query": "mutation($n: String!) { createUseCase(input: {name: $n, key: \\"s\\"}) { id } }", "variables": {"n": "\\ud800"}}'
+    graphql = (
+        b'{"query": "mutation($n: String!) { createUseCase(input: {name: $n, key: \\"s\\"}) { id } }",'
+        b' "variables": {"n": "\\ud800"}}'
+    )
     conn.refused("POST", "/api/graphql", graphql, SURROGATE_REASON)
     conn.still_answers()
 
@@ -310,7 +313,10 @@ def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> 
 def test_graphql_values_our_scalars_cannot_parse_are_invalid_input(conn: Connection, use_case: str) -> None:
     # Found by schemathesis: a scalar parser's ValueError was INTERNAL, and a string where a file belongs
     # reached the resolver's read().
-    query = f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{ totalCount }} }}'
+    query = (
+        f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{'
+        " totalCount } }"
+    )
     conn.graphql_refused(query, None, "Invalid isoformat string")
     conn.graphql_refused(
         f'mutation {{ createCustomRecipe(useCase: "{use_case}", input: {{name: "r"}}, file: "main.py") {{ id }} }}',

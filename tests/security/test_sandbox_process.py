@@ -142,7 +142,8 @@ print(json.dumps(seen))
 def test_limits_apply(sandbox: Sandbox) -> None:
     code = """
 import json, resource
-limits = {name: resource.getrlimit(getattr(resource, name))[1] for name in ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS")}
+names = ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS")
+limits = {name: resource.getrlimit(getattr(resource, name))[1] for name in names}
 try:
     with open("/tmp/big", "wb") as out:
         out.write(b"x" * (65 * 1024 * 1024))

@@ -42,7 +42,8 @@ def _config_type(function: Callable[..., Any]) -> type[InputConfig]:
         raise RecipeDefinitionError(f"@recipe_main needs a function: {exc}") from exc
     if len(params) != 2:
         raise RecipeDefinitionError(
-            f"@recipe_main function '{function.__name__}' must take exactly (config, ctx); it takes {len(params)} parameters"
+            f"@recipe_main function '{function.__name__}' must take exactly (config, ctx); it takes"
+            f" {len(params)} parameters"
         )
     try:
         hints = typing.get_type_hints(function)

@@ -63,7 +63,8 @@ def download(repo_id: str, into: Path, token: str | None) -> None:
             fetch(LEGACY_WEIGHTS)
     except GatedRepoError as exc:
         raise ConversionError(
-            f"model {repo_id} is gated on the model hub: accept its terms there and pass a token that has access ({_one_line(exc)})"
+            f"model {repo_id} is gated on the model hub: accept its terms there and pass a token that"
+            f" has access ({_one_line(exc)})"
         ) from exc
     except RepositoryNotFoundError as exc:
         raise ConversionError(

@@ -45,7 +45,10 @@ class Datasets(Resource[C]):
         if size > CHUNKED_THRESHOLD:
             dataset_id = yield from self._chunked(path, size, dataset_key, name, use_case, on_progress)
             return (yield from self._get(dataset_id, use_case))
-        query = f"mutation CreateDataset($input: DatasetCreate!, $file: Upload!) {{ createDataset(input: $input, file: $file) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "mutation CreateDataset($input: DatasetCreate!, $file: Upload!) { createDataset(input:"
+            f" $input, file: $file) {{ {DATASET_FIELDS} }} }}"
+        )
         variables = {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key}}
         data = yield GraphQL(query, variables, files={"file": (path.stem, path.read_bytes(), "application/jsonl")})
         if on_progress is not None:
@@ -115,7 +118,10 @@ class Datasets(Resource[C]):
             raise
 
     def _get(self, key: str, use_case: str) -> Returns[Dataset]:
-        query = f"query Dataset($key: IdOrKey!, $useCase: IdOrKey!) {{ dataset(idOrKey: $key, useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "query Dataset($key: IdOrKey!, $useCase: IdOrKey!) { dataset(idOrKey: $key, useCase:"
+            f" $useCase) {{ {DATASET_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"key": key, "useCase": use_case})
         return Dataset.model_validate(data["dataset"])
 
@@ -134,7 +140,10 @@ class Datasets(Resource[C]):
     @operation
     def delete(self, key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a dataset and its file."""
-        query = "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key, useCase: $useCase) }"
+        query = (
+            "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key,"
+            " useCase: $useCase) }"
+        )
         data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
         return bool(data["deleteDataset"])
 
@@ -229,7 +238,10 @@ class Datasets(Resource[C]):
                 key=dataset_key,
             )
         }
-        query = f"mutation Create($input: DatasetCreateFromFilters!) {{ createDatasetFromFilters(input: $input) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "mutation Create($input: DatasetCreateFromFilters!) { createDatasetFromFilters(input:"
+            f" $input) {{ {DATASET_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, variables)
         dataset = Dataset.model_validate(data["createDatasetFromFilters"])
         while wait and dataset.status == "PROCESSING":

@@ -61,7 +61,10 @@ class Feedback(Resource[C]):
     @operation
     def get_key(self, feedback_key: str) -> Returns[FeedbackKeyDetails]:
         """A feedback key by key or id."""
-        query = f"query DescribeMetric($input: IdOrKey!) {{ metric(idOrKey: $input) {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}"
+        query = (
+            f"query DescribeMetric($input: IdOrKey!) {{ metric(idOrKey: $input) {{ {KEY_FIELDS} useCases"
+            " { id key name description } } }"
+        )
         data = yield GraphQL(query, {"input": feedback_key})
         return FeedbackKeyDetails.model_validate(data["metric"])
 
@@ -160,6 +163,9 @@ class Feedback(Resource[C]):
     ) -> Returns[DirectFeedback]:
         """Correct a feedback value (or its details); statistics follow. Returns the feedback."""
         body = {k: v for k, v in {"value": value, "details": details}.items() if v is not None}
-        query = f"mutation Update($id: UUID!, $i: FeedbackUpdateInput!) {{ updateFeedback(id: $id, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        query = (
+            "mutation Update($id: UUID!, $i: FeedbackUpdateInput!) { updateFeedback(id: $id, input: $i)"
+            f" {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"id": str(feedback_id), "i": body})
         return DirectFeedback.model_validate(data["updateFeedback"])

@@ -14,13 +14,20 @@ from adaptive_engine.sdk.types import (
     PrebuiltCriteriaInfo,
 )
 
-_MODEL = "id key name online error isExternal providerName isAdapter isTraining createdAt size computeConfig { tp kvCacheLen maxSeqLen }"
+_MODEL = (
+    "id key name online error isExternal providerName isAdapter isTraining createdAt size computeConfig {"
+    " tp kvCacheLen maxSeqLen }"
+)
 GRADER_FIELDS = f"""
   id name key locked graderType onlineSampleRate createdAt updatedAt
   graderConfig {{
     __typename
-    ... on JudgeConfigOutput {{ criteria examples {{ input {{ role content }} output pass reasoning }} model {{ {_MODEL} }} }}
-    ... on PrebuiltConfigOutput {{ prebuiltCriteria: criteria {{ key name feedbackKey description }} model {{ {_MODEL} }} }}
+    ... on JudgeConfigOutput {{
+      criteria examples {{ input {{ role content }} output pass reasoning }} model {{ {_MODEL} }}
+    }}
+    ... on PrebuiltConfigOutput {{
+      prebuiltCriteria: criteria {{ key name feedbackKey description }} model {{ {_MODEL} }}
+    }}
     ... on RemoteConfigOutput {{ url version description name }}
     ... on CustomConfigOutput {{ customDescription: description hasCode }}
   }}
@@ -144,7 +151,10 @@ class Graders(Resource[C]):
     @operation
     def get(self, *, grader_key: str, use_case: str | None = None) -> Returns[Grader]:
         """A grader by id or key (NotFoundError when it does not exist)."""
-        query = f"query GetGrader($id: IdOrKey!, $useCase: IdOrKey!) {{ grader(id: $id, useCase: $useCase) {{ {GRADER_FIELDS} }} }}"
+        query = (
+            "query GetGrader($id: IdOrKey!, $useCase: IdOrKey!) { grader(id: $id, useCase: $useCase) {"
+            f" {GRADER_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"id": grader_key, "useCase": self.use_case_key(use_case)})
         return _grader(data["grader"])
 

@@ -166,7 +166,8 @@ class Integrations(Resource[C]):
             "query Deliveries($id: UUID!, $page: CursorPageInput, $status: [String!]) {"
             " notificationDeliveries(id: $id, page: $page, status: $status) {"
             " totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
-            " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message createdAt deliveredAt"
+            " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message"
+            " createdAt deliveredAt"
             " attemptLog { startedAt durationMs error retryInS } } } }"
         )
         variables = {

@@ -107,7 +107,8 @@ class Jobs(Resource[C]):
         use_case = use_case or self._client.default_use_case
         query = (
             "query Jobs($page: CursorPageInput!, $filter: ListJobsFilterInput) { jobs(page: $page, filter: $filter) {"
-            f" totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} nodes {{ {JOB_FIELDS} }} }} }}"
+            " totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes {"
+            f" {JOB_FIELDS} }} }} }}"
         )
         variables = {
             "page": {"first": first, "last": last, "after": after, "before": before},

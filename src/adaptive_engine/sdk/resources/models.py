@@ -119,7 +119,10 @@ class Models(Resource[C]):
                 "prices": _prices(prices),
             }
         }
-        query = f"mutation AddExternalModel($input: AddExternalModelInput!) {{ addExternalModel(input: $input) {{ {MODEL_FIELDS} }} }}"
+        query = (
+            "mutation AddExternalModel($input: AddExternalModelInput!) { addExternalModel(input: $input)"
+            f" {{ {MODEL_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, variables)
         return Model.model_validate(data["addExternalModel"])
 
@@ -249,7 +252,10 @@ class Models(Resource[C]):
     @operation
     def detach(self, model: str, use_case: str | None = None) -> Returns[bool]:
         """Detach a model from a use case."""
-        query = "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) { removeModelFromUseCase(input: $input) }"
+        query = (
+            "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) {"
+            " removeModelFromUseCase(input: $input) }"
+        )
         data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
         return bool(data["removeModelFromUseCase"])
 
@@ -373,7 +379,10 @@ class Models(Resource[C]):
         return ModelService.model_validate(data["deployModel"])
 
     def _update(self, model: str, use_case: str | None, **changes: Any) -> Returns[ModelService]:
-        query = f"mutation UpdateModel($input: UpdateModelService!) {{ updateModelService(input: $input) {{ {SERVICE_FIELDS} }} }}"
+        query = (
+            "mutation UpdateModel($input: UpdateModelService!) { updateModelService(input: $input) {"
+            f" {SERVICE_FIELDS} }} }}"
+        )
         wire = {
             "isDefault": changes.get("is_default"),
             "desiredOnline": changes.get("desired_online"),

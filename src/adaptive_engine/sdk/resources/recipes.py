@@ -111,7 +111,8 @@ class Recipes(Resource[C]):
         """Change a recipe's metadata, and its code when ``path`` is given."""
         use_case = self.use_case_key(use_case)
         query = (
-            "mutation UpdateCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!, $input: UpdateRecipeInput!, $file: Upload) {"
+            "mutation UpdateCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!, $input:"
+            " UpdateRecipeInput!, $file: Upload) {"
             f" updateCustomRecipe(useCase: $useCase, id: $id, input: $input, file: $file) {{ {RECIPE_FIELDS} }} }}"
         )
         variables = {
@@ -154,7 +155,10 @@ class Recipes(Resource[C]):
     @operation
     def delete(self, recipe_key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a recipe (refused while jobs of it are pending or running)."""
-        query = "mutation DeleteCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!) { deleteCustomRecipe(useCase: $useCase, id: $id) }"
+        query = (
+            "mutation DeleteCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!) { deleteCustomRecipe(useCase:"
+            " $useCase, id: $id) }"
+        )
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": recipe_key})
         return bool(data["deleteCustomRecipe"])
 

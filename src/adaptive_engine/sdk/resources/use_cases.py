@@ -151,7 +151,10 @@ class UseCases(Resource[C]):
         return (yield from self._set_shares(use_case, shares))
 
     def _shares(self, use_case: str):
-        query = "query UseCaseShares($key: IdOrKey!) { useCase(idOrKey: $key) { shares { isOwner team { key } role { key } } } }"
+        query = (
+            "query UseCaseShares($key: IdOrKey!) { useCase(idOrKey: $key) { shares { isOwner team { key }"
+            " role { key } } } }"
+        )
         data = yield GraphQL(query, {"key": use_case})
         return [
             {"team": s["team"]["key"], "role": s["role"]["key"], "isOwner": s["isOwner"]}

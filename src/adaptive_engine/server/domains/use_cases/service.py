@@ -41,7 +41,8 @@ def _appearance(current: dict, appearance: Appearance | None) -> dict:
     if appearance.gradient_color is not None:
         if not GRADIENT_PATTERN.match(appearance.gradient_color):
             raise InvalidInput(
-                "gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',', '.', '%', up to 200)"
+                "gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',',"
+                " '.', '%', up to 200)"
             )
         merged["gradient_color"] = appearance.gradient_color
     return merged
