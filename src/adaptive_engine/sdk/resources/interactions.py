@@ -137,7 +137,8 @@ class Interactions(Resource[C]):
         created_at, id, model, source, prompt_hash, completion, finish_reason, prompt_tokens,
         completion_tokens, latency_ms or cost (ties by id, NULLs last ascending). ``filters``: models,
         timerange {from_, to}, session_id, user_id, completion_id, labels [{key, value?}],
-        feedbacks [{metric, value: {gt, ...}}], comparisons [{metric}], source, prompt_hash, completion / prompt (text contains), ab_campaign.
+        feedbacks [{metric, value: {gt, ...}}], comparisons [{metric}], source, prompt_hash, completion / prompt
+        (text contains), ab_campaign.
         ``page``: first / after or last / before (cursors from ``page_info``). With ``group_by``, the
         groups (by model or prompt) with counts and feedback statistics."""
         variables: dict[str, Any] = {
