@@ -113,7 +113,7 @@ def scalar_agreement(stats, ours, boolean, config, rng, samples):
         if firsts[rows[i]]:
             cols[i] = firsts[rows[i]] - 1
     agree = 0
-    for r, c in zip(rows, cols):
+    for r, c in zip(rows, cols, strict=True):
         if min(n_a[r, c], n_b[r, c]) < 2:
             agree += not ours[r, c]
             continue

@@ -277,7 +277,7 @@ def bench_database(
         if pg_name:
             drop_postgres(pg_name)
     results = [
-        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws)], errors[label])
+        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws, strict=True)], errors[label])
         for label, _, _ in loads
     ]
     results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raws, [1.0] * len(raws), 0))

@@ -3,6 +3,8 @@ its estimates (Abcampaign.history), the interval narrows as feedback grows, and 
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import func, select
 
 from adaptive_engine.server.db import models as orm
@@ -48,7 +50,7 @@ def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client
     assert [h["at"] for h in kept] == sorted(h["at"] for h in kept)
     widths = [p["intervalEnd"] - p["intervalStart"] for h in kept[1:] for p in h["pairs"]]
     assert widths == sorted(widths, reverse=True) and widths[-1] < widths[0]  # the interval narrows
-    assert all(h["pValue"] >= later["pValue"] for h, later in zip(kept, kept[1:]))  # a running minimum
+    assert all(h["pValue"] >= later["pValue"] for h, later in itertools.pairwise(kept))  # a running minimum
     # A clear difference decides: the last evaluation says so.
     add_traffic(ab_server, key, s.metrics["ok"], {a: bools(0.1, 60), b: bools(0.95, 60)})
     evaluate(ab_server)

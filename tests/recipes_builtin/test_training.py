@@ -96,7 +96,7 @@ def test_grpo_scores_groups_with_the_reward_function(base_model_dir: Path, tmp_p
     seen: list[tuple[int, dict]] = []
 
     def reward(prompts: list, completions: list[str], rows: list[dict]) -> list[float]:
-        seen.extend((len(c), row) for c, row in zip(completions, rows))
+        seen.extend((len(c), row) for c, row in zip(completions, rows, strict=True))
         return [float(len(c) % 3) for c in completions]
 
     metrics: list[dict] = []

@@ -81,7 +81,7 @@ class _Rows:
     def print(self) -> None:
         widths = [max(len(row[i]) for row in self.rows) for i in range(len(self.rows[0]))]
         for row in self.rows:
-            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 # -- use cases ------------------------------------------------------------------------------------------------

@@ -245,10 +245,10 @@ def grader_reward(ctx: RecipeContext, graders: Sequence[str], weights: Sequence[
     ) -> list[float | None]:
         totals = [0.0] * len(completions)
         missing = [False] * len(completions)
-        for grader, weight in zip(graders, weights):
+        for grader, weight in zip(graders, weights, strict=True):
             samples = [
                 {"messages": p, "completion": c, "metadata": _metadata(r)}
-                for p, c, r in zip(prompts, completions, rows)
+                for p, c, r in zip(prompts, completions, rows, strict=True)
             ]
             for i, result in enumerate(grade(ctx, grader, samples)):
                 if result.score is None or not math.isfinite(result.score):

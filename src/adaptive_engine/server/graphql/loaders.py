@@ -105,7 +105,7 @@ class Loaders:
     async def readable(self, use_cases: Sequence[Any]) -> list[Any]:
         """The use cases (rows with an ``id``) the caller may read, in order, checked together."""
         allowed = await asyncio.gather(*(self.can("use_case:read", u.id) for u in use_cases))
-        return [u for u, ok in zip(use_cases, allowed) if ok]
+        return [u for u, ok in zip(use_cases, allowed, strict=True) if ok]
 
     async def _run(self, batch: Batch[K, V], keys: list[K]) -> list[V]:
         found = await batch.fetch(self._ctx, list(dict.fromkeys(keys)))

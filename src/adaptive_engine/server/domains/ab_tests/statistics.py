@@ -480,7 +480,7 @@ def sample_ratio_mismatch(
     expected = [total * w / norm for w in weights]
     if min(expected) < config.srm_min_expected:
         return SrmResult(checked=False, statistic=None, p_value=None, flagged=False)
-    statistic = sum((o - e) ** 2 / e for o, e in zip(assignments, expected))
+    statistic = sum((o - e) ** 2 / e for o, e in zip(assignments, expected, strict=True))
     p_value = chi_square_sf(statistic, k - 1)
     return SrmResult(checked=True, statistic=statistic, p_value=p_value, flagged=p_value < config.srm_alpha)
 

@@ -93,7 +93,7 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]], m
     await session.execute(
         stmt,
         [
-            {**dict(zip(names, cell)), **acc}
+            {**dict(zip(names, cell, strict=True)), **acc}
             for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
         ],
     )
