@@ -239,6 +239,8 @@ def _metadata(row: dict[str, Any]) -> dict[str, Any] | None:
 def grader_reward(ctx: RecipeContext, graders: Sequence[str], weights: Sequence[float] | None = None) -> Any:
     """A grpo reward function: the weighted mean of the graders' scores (a failed sample scores None)."""
     weights = list(weights or [1.0] * len(graders))
+    if len(weights) != len(graders):
+        raise ValueError(f"grader_reward: {len(graders)} graders but {len(weights)} weights")
 
     def reward(
         prompts: list[list[dict[str, str]]], completions: list[str], rows: list[dict[str, Any]]
