@@ -227,12 +227,12 @@ def run_clustered_aa(args, config, rng, n_fix, per_session=5, icc=0.5):
 
 
 def preference_tables(max_duels, config):
-    """reject[w, l]: whether evaluate_preference's pair test rejects "win rate 1/2" at (w, l)."""
+    """reject[wins, losses]: whether evaluate_preference's pair test rejects "win rate 1/2" at (wins, losses)."""
     reject = np.zeros((max_duels + 1, max_duels + 1), dtype=bool)
     threshold = math.log(1.0 / config.alpha)
-    for w in range(max_duels + 1):
-        for l in range(max_duels + 1 - w):
-            reject[w, l] = win_rate_log_lr(w, l, 0.5, config) >= threshold
+    for wins in range(max_duels + 1):
+        for losses in range(max_duels + 1 - wins):
+            reject[wins, losses] = win_rate_log_lr(wins, losses, 0.5, config) >= threshold
     return reject
 
 

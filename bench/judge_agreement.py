@@ -157,8 +157,8 @@ async def run(args: argparse.Namespace) -> None:
             model_key="smollm2-135m-instruct",
         )  # type: ignore[arg-type]
         print(
-            f"\n[{criterion}] {len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
-            f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}"
+            f"\n[{criterion}] {len(data)} samples ({sum(1 for _, label in data if label == 'PASS')} PASS / "
+            f"{sum(1 for _, label in data if label == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}"
         )
         for constrained in (False, True):
             service = GradingService(lambda: generator, judge_concurrency=args.concurrency, constrained=constrained)
