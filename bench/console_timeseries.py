@@ -166,18 +166,21 @@ def api_rows(server_url: str, days: int, repeat: int) -> list[tuple[str, float, 
         rng = {"from": now - back, "to": now}
         series = {"interval": interval, "byModel": True, "timerange": rng}
         out.append(
-            (f"API activityTimeseries, {label}", *timed(lambda: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat))
+            (
+                f"API activityTimeseries, {label}",
+                *timed(lambda series=series: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat),
+            )
         )
         out.append(
             (
                 f"API activity (totals + trend), {label}",
-                *timed(lambda: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat),
+                *timed(lambda rng=rng: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat),
             )
         )
         out.append(
             (
                 f"API feedback timeseries, {label}",
-                *timed(lambda: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat),
+                *timed(lambda series=series: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat),
             )
         )
     client.close()
@@ -208,7 +211,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
             (
                 f"service activity_timeseries, {label}",
                 *await timed_async(
-                    lambda s: activity.activity_timeseries(
+                    lambda s, interval=interval, since=since: activity.activity_timeseries(
                         s, scope=scope, interval=interval, since=since, until=end, by_model=True
                     )
                 ),
@@ -218,7 +221,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
             (
                 f"service metric_timeseries, {label}",
                 *await timed_async(
-                    lambda s: metric_timeseries(
+                    lambda s, interval=interval, since=since: metric_timeseries(
                         s,
                         use_case_id=use_case_id,
                         metric_id=metric_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ServerError, ValidationError
@@ -78,7 +79,7 @@ def _attach_models(w) -> list[str]:  # noqa: ANN001
         use_case = (
             await session.execute(__import__("sqlalchemy").select(orm.UseCase).where(orm.UseCase.key == w.uc_a))
         ).scalar_one()
-        for i, key in enumerate(keys):
+        for key in keys:
             model = orm.Model(key=key, name=key, kind="chat", status="ONLINE")
             session.add(model)
             await session.flush()
@@ -119,6 +120,13 @@ RUNTIME = {
     "artifacts": None,
     "models": {"key": "m", "path": "x"},
 }
+
+
+def _runtime_call(what: str, body: object) -> Callable[..., object]:
+    """A POST to the job runtime route ``what``, its values bound now (the comprehension's variables move on)."""
+    return lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/{what}", json=body)
+
+
 PASSED = (ConflictError, ValidationError)  # the job is not running (any more): the check passed
 
 
@@ -180,9 +188,7 @@ CASES = [
     *[
         Case(
             (f"POST /api/v1/jobs/{{job_id}}/{what}",),
-            on_use_case=(
-                lambda what: lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/{what}", json=body)
-            )(what)
+            on_use_case=_runtime_call(what, body)
             if (body := RUNTIME[what]) is not None
             else (
                 lambda c, w, uc: rest(

@@ -244,7 +244,7 @@ async def share_use_case(
         raise InvalidInput("a use case keeps at least one owner team: mark one share is_owner")
     own = await principal.use_case_permissions(session, use_case.id)
     current = {s.team_id: s for s in use_case.shares}
-    for team_id, (team, role, is_owner) in resolved.items():
+    for team_id, (_team, role, is_owner) in resolved.items():
         existing = current.get(team_id)
         if existing is not None and existing.role_id == role.id and existing.is_owner == is_owner:
             continue
