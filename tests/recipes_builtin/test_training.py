@@ -20,7 +20,7 @@ from adaptive_engine.recipe.training import (
 
 pytestmark = pytest.mark.slow
 
-ROWS = [{"prompt": f"Give {i} as JSON.", "completion": '{"value": %d}' % i} for i in range(4)]
+ROWS = [{"prompt": f"Give {i} as JSON.", "completion": json.dumps({"value": i})} for i in range(4)]
 TINY = {"max_steps": 2, "batch_size": 2, "max_length": 64, "lora": {"r": 4, "alpha": 8}}
 
 

@@ -95,9 +95,9 @@ def test_no_network_unless_asked(sandbox: Sandbox) -> None:
         listener.listen()
         port = listener.getsockname()[1]
         code = (
-            "import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', %d), timeout=5).close()\n"
+            f"import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
             "    print(json.dumps({'connected': True}))\nexcept OSError as e:\n"
-            "    print(json.dumps({'connected': False, 'why': str(e)}))" % port
+            "    print(json.dumps({'connected': False, 'why': str(e)}))"
         )
         assert run_inside(sandbox, code)["connected"] is False
         assert run_inside(sandbox, code, limits=JOB_LIMITS, network=True)["connected"] is True

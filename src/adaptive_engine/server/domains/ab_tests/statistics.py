@@ -95,7 +95,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from itertools import combinations
 from statistics import NormalDist
 from typing import Any
@@ -130,17 +130,17 @@ class InvalidStatisticsInput(ValueError):
     """Sufficient statistics or a configuration that cannot describe real data."""
 
 
-class ScoringType(str, Enum):
+class ScoringType(StrEnum):
     HIGHER_IS_BETTER = "HIGHER_IS_BETTER"
     LOWER_IS_BETTER = "LOWER_IS_BETTER"
 
 
-class CampaignPhase(str, Enum):
+class CampaignPhase(StrEnum):
     WARMUP = "WARMUP"
     IN_PROGRESS = "IN_PROGRESS"
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     CONTINUE = "continue"
     WINNER = "winner"
 

@@ -141,13 +141,13 @@ for i = 1, n do
   if tonumber(ARGV[3 + (i - 1) * 3 + 3]) > 0 then
     local flight = KEYS[(i - 1) * 3 + 3]
     redis.call('INCR', flight)
-    redis.call('EXPIRE', flight, %d)
+    redis.call('EXPIRE', flight, IN_FLIGHT_TTL_S)
   end
 end
 return {0}
 """
-    % IN_FLIGHT_TTL_S
-)
+    # Replaced rather than %-formatted: the Lua has braces and percent signs of its own.
+).replace("IN_FLIGHT_TTL_S", str(IN_FLIGHT_TTL_S))
 
 RELEASE = """
 for i = 1, #KEYS do

@@ -187,7 +187,7 @@ class EmbeddingResult:
     usage: Usage
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     CHAT = "chat"
     EMBEDDING = "embedding"
 
