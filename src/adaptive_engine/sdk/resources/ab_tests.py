@@ -182,9 +182,9 @@ class ABTests(Resource[C]):
         return [AbCampaign.model_validate(c) for c in data["abCampaigns"]]
 
     @operation
-    def cancel(self, key: str):
+    def cancel(self, key: str) -> Returns[str]:
         """Cancel an active A/B test; returns its key."""
         data = yield GraphQL(
             "mutation CancelAbCampaign($key: IdOrKey!) { cancelAbCampaign(input: $key) }", {"key": key}
         )
-        return data["cancelAbCampaign"]
+        return str(data["cancelAbCampaign"])

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import builtins
 import math
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
@@ -63,7 +66,7 @@ class Datasets(Resource[C]):
         name: str | None,
         use_case: str,
         on_progress: Callable[[int, int], None] | None,
-    ):
+    ) -> Returns[str]:
         parts = max(1, math.ceil(size / CHUNK_SIZE))
         init = yield Rest(
             "POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts}
@@ -109,7 +112,7 @@ class Datasets(Resource[C]):
                 from adaptive_engine.sdk.errors import ServerError
 
                 raise ServerError(f"dataset processing failed: {status.get('error')}")
-            return status["datasetId"]
+            return str(status["datasetId"])
         except BaseException:
             try:
                 yield Rest("DELETE", "/upload/abort", json={"session_id": session_id})
@@ -151,15 +154,15 @@ class Datasets(Resource[C]):
         self,
         use_case: str,
         kind: str,
-        filters: dict | None,
-        completion_ids: list | None,
-        exclude: list | None,
-        metrics: list | None,
+        filters: dict[str, Any] | None,
+        completion_ids: builtins.list[str | uuid.UUID] | None,
+        exclude: builtins.list[str | uuid.UUID] | None,
+        metrics: builtins.list[str] | None,
         sample_size: int | None,
         selection: str | None,
         name: str | None = None,
         key: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         if (filters is None) == (completion_ids is None):
             raise ValueError("give either filters or completion_ids")
         query = (
@@ -169,7 +172,12 @@ class Datasets(Resource[C]):
                 "fromFilters": {"filters": filter_input(use_case, filters), "exclude": [str(c) for c in exclude or []]}
             }
         )
-        out: dict = {"useCase": use_case, "name": name or key or "preview", "kind": kind, "completionQuery": query}
+        out: dict[str, Any] = {
+            "useCase": use_case,
+            "name": name or key or "preview",
+            "kind": kind,
+            "completionQuery": query,
+        }
         if key is not None:
             out["key"] = key
         if metrics:
@@ -185,10 +193,10 @@ class Datasets(Resource[C]):
     def preview_from_filters(
         self,
         kind: str,
-        filters: dict | None = None,
-        completion_ids: list | None = None,
-        exclude: list | None = None,
-        metrics: list | None = None,
+        filters: dict[str, Any] | None = None,
+        completion_ids: builtins.list[str | uuid.UUID] | None = None,
+        exclude: builtins.list[str | uuid.UUID] | None = None,
+        metrics: builtins.list[str] | None = None,
         sample_size: int | None = None,
         selection: str | None = None,
         use_case: str | None = None,
@@ -208,16 +216,16 @@ class Datasets(Resource[C]):
         self,
         dataset_key: str,
         kind: str,
-        filters: dict | None = None,
-        completion_ids: list | None = None,
-        exclude: list | None = None,
-        metrics: list | None = None,
+        filters: dict[str, Any] | None = None,
+        completion_ids: builtins.list[str | uuid.UUID] | None = None,
+        exclude: builtins.list[str | uuid.UUID] | None = None,
+        metrics: builtins.list[str] | None = None,
         sample_size: int | None = None,
         selection: str | None = None,
         name: str | None = None,
         use_case: str | None = None,
         wait: bool = True,
-    ):
+    ) -> Returns[Dataset]:
         """A dataset of logged traffic: the completions ``filters`` select (the filters of interactions.list), or
         ``completion_ids``. ``kind``: PROMPT, PROMPT_COMPLETION (one chosen completion per prompt: the best on the
         first of ``metrics``, else the latest), PROMPT_COMPLETION_FEEDBACK or PREFERENCE (from logged

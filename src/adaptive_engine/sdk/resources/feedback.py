@@ -76,11 +76,11 @@ class Feedback(Resource[C]):
         return FeedbackKey.model_validate(data["linkMetric"])
 
     @operation
-    def unlink(self, feedback_key: str, use_case: str | None = None):
+    def unlink(self, feedback_key: str, use_case: str | None = None) -> Returns[str]:
         """Unlink a feedback key from the use case; returns the key."""
         query = "mutation UnlinkMetric($input: MetricUnlink!) { unlinkMetric(input: $input) }"
         data = yield GraphQL(query, {"input": {"useCase": self.use_case_key(use_case), "metric": feedback_key}})
-        return data["unlinkMetric"]
+        return str(data["unlinkMetric"])
 
     @operation
     def log_metric(

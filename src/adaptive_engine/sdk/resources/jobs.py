@@ -128,4 +128,4 @@ class Jobs(Resource[C]):
     def logs(self, job_id: str, tail: int = 200) -> Returns[str]:
         """The last lines of a job's log (also while it runs)."""
         data = yield Rest("GET", f"/jobs/{job_id}/logs", params={"tail": tail}, raw=True)
-        return data.decode("utf-8", errors="replace")
+        return bytes(data).decode("utf-8", errors="replace")

@@ -5,6 +5,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
@@ -60,7 +61,7 @@ def pack(path: str | Path, entrypoint: str | None) -> tuple[str, bytes, str]:
     return f"{p.name}.zip", buffer.getvalue(), "application/zip"
 
 
-def _labels(labels) -> list[dict[str, str]] | None:  # noqa: ANN001
+def _labels(labels: dict[str, str] | Sequence[tuple[str, str]] | None) -> list[dict[str, str]] | None:
     if labels is None:
         return None
     pairs = labels.items() if isinstance(labels, dict) else labels
@@ -163,15 +164,15 @@ class Recipes(Resource[C]):
         return bool(data["deleteCustomRecipe"])
 
     @operation
-    def parse_schema(self, content: str):
+    def parse_schema(self, content: str) -> Returns[dict[str, Any]]:
         """The argument schema, job kind and description of a recipe's ``main.py`` source, without storing it."""
         data = yield GraphQL(
             "query ParseRecipeSchema($c: String!) { parseRecipeSchema(recipeContent: $c) }", {"c": content}
         )
-        return data["parseRecipeSchema"]
+        return dict(data["parseRecipeSchema"])
 
     @operation
-    def generate_sample_input(self, recipe_key: str, use_case: str | None = None):
+    def generate_sample_input(self, recipe_key: str, use_case: str | None = None) -> Returns[dict[str, Any]]:
         """Arguments that satisfy the recipe's schema (defaults where it has them), to start from."""
         recipe = yield from self._get(recipe_key, self.use_case_key(use_case))
         value = sample(recipe.json_schema or {})
