@@ -49,8 +49,8 @@ def _check_models(ctx: RecipeContext, keys: list[str]) -> None:
             ctx.client.models.deploy(key, wait=True)
 
 
-def _generate(ctx: RecipeContext, config: Config, model: str, prompts: list[dict]) -> list[list[str]]:
-    def one(row: dict) -> list[str]:
+def _generate(ctx: RecipeContext, config: Config, model: str, prompts: list[dict[str, Any]]) -> list[list[str]]:
+    def one(row: dict[str, Any]) -> list[str]:
         response = ctx.client.chat.create(
             messages=row["prompt"],
             model=model,
