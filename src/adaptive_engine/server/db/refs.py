@@ -170,7 +170,7 @@ class RefCache:
             return tuple(
                 Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)  # type: ignore[arg-type]
                 for s in services
-            )  # type: ignore[arg-type]
+            )
 
         return await self._read(session, "attachments", str(use_case_id), query)
 

@@ -490,7 +490,7 @@ class BatchEngine:
                 finish_reason=reason,
                 logprobs=self._logprobs_out(row),
             )
-        )  # type: ignore[arg-type]
+        )
         row.emitted = max(row.emitted, len(text))
         if all(r.finished for r in job.rows):
             self.stats.completed += 1

@@ -46,7 +46,7 @@ from adaptive_engine.server.db.models.integrations import (
     Integration,
     NotificationDelivery,
 )
-from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.db.session import rowcount, unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
@@ -286,7 +286,7 @@ class Notifier(PeriodicService):
                     .values(delivered_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
-                if claimed.rowcount != 1:
+                if rowcount(claimed) != 1:
                     continue
                 for integration in await self._targets(session, event):
                     session.add(self._delivery(event, integration))
@@ -389,7 +389,7 @@ class Notifier(PeriodicService):
                     .values(status="SENDING", next_attempt_at=now)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount != 1:
+                if rowcount(result) != 1:
                     continue
                 integration = await session.get(Integration, row.integration_id)
                 if integration is None:

@@ -20,6 +20,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.domains.ab_tests import history, repository
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter
@@ -209,7 +210,7 @@ async def _update_if_active(session: AsyncSession, campaign: orm.AbCampaign, **v
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         await session.refresh(campaign)
         return False
     for name, value in values.items():

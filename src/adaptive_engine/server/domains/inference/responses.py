@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from adaptive_engine.server.domains.inference import openai_fields
@@ -262,7 +262,7 @@ class _Events:
 async def stream(
     call: Any,
     raw: dict[str, Any],
-    events: AsyncIterator[StreamEvent],
+    events: AsyncGenerator[StreamEvent, None],
     first: StreamEvent | None,
     record: Callable[..., Any],
     error_message: Callable[[Exception], dict[str, Any]],
@@ -372,7 +372,9 @@ async def stream(
         await events.aclose()
 
 
-async def _chain(pending: list[StreamEvent], events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def _chain(
+    pending: list[StreamEvent], events: AsyncGenerator[StreamEvent, None]
+) -> AsyncGenerator[StreamEvent, None]:
     for event in pending:
         yield event
     async for event in events:

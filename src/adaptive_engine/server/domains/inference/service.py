@@ -12,7 +12,7 @@ import logging
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -515,7 +515,7 @@ async def _run_routes(call: Call) -> GenerationResult:
     raise AssertionError("no route")  # routes() is never empty
 
 
-async def stream(call: Call) -> AsyncIterator[StreamEvent]:
+async def stream(call: Call) -> AsyncGenerator[StreamEvent, None]:
     """The served events; the call's metrics and span once it ends (time to the first event, the mean gap
     between the others: two clock reads per stream, nothing per token)."""
     span = _start_span(call)
@@ -548,7 +548,7 @@ async def stream(call: Call) -> AsyncIterator[StreamEvent]:
     _observe(call, usage or Usage(), reasons, span, texts, first_at=first_at, events=events)
 
 
-async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
+async def _stream_routes(call: Call) -> AsyncGenerator[StreamEvent, None]:
     """The first route that produces a first event serves the whole stream: once an event is out, the caller
     has it, and a failure after it ends the stream (rest.py reports it as the stream's last event)."""
     routes = _live(call.routes())

@@ -568,7 +568,9 @@ class IntegrationMutation:
 
     @strawberry.mutation(
         extensions=[requires(MANAGE, team=integration_team)],
-        description="Give a webhook a new signing secret made by the server; the answer's signingSecret is the only copy",
+        description=(
+            "Give a webhook a new signing secret made by the server; the answer's signingSecret is the only copy"
+        ),
     )
     async def rotate_integration_secret(self, info: Info[Context, None], id: uuid.UUID) -> IntegrationType:  # noqa: A002
         ctx = info.context

@@ -104,7 +104,7 @@ class CustomRecipeType:
 
     @strawberry.field
     def labels(self) -> list[LabelType]:
-        return [LabelType(key=l["key"], value=l["value"]) for l in self.row.labels]
+        return [LabelType(key=label["key"], value=label["value"]) for label in self.row.labels]
 
     @strawberry.field
     def created_at(self) -> int:
@@ -120,7 +120,7 @@ class CustomRecipeType:
 
 
 def _pairs(labels: list[LabelInput] | None) -> list[tuple[str, str]] | None:
-    return None if labels is None else [(l.key, l.value) for l in labels]
+    return None if labels is None else [(label.key, label.value) for label in labels]
 
 
 async def _read(file: Any) -> tuple[bytes, str]:
