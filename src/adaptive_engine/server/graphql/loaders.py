@@ -46,7 +46,7 @@ class Batch(Generic[K, V]):
     missing: Callable[[], V] = field(default=lambda: None)  # type: ignore[assignment]
 
 
-def children(query: Callable[[list[Any]], Select[Any]]) -> Batch[Any, list[Any]]:
+def children(query: Callable[[list[Any]], Select[Any, Any]]) -> Batch[Any, list[Any]]:
     """The rows of each parent: ``query(parent_ids)`` selects ``(parent_id, row)`` pairs, in the order each
     parent's list should have."""
 

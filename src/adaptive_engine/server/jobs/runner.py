@@ -139,8 +139,8 @@ class JobRunner(PeriodicService):
             for job_id in list(claimed.scalars()):
                 if job_id not in self.tracked:
                     await self._states.finish(session, job_id, "FAILED", STOP_REASON)
-        for executor in self.executors.values():
-            await executor.close()
+        for running in self.executors.values():
+            await running.close()
 
     # -- one round ------------------------------------------------------------------------------------
     async def _pass(self) -> None:

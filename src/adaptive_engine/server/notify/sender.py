@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import json
 import logging
 import uuid
@@ -409,8 +410,11 @@ class Notifier(PeriodicService):
                 self._deliver(delivery_id, provider_name, connection, message), name=f"notification-{delivery_id}"
             )
             self._in_flight[integration_id] = task
-            task.add_done_callback(lambda _t, key=integration_id: self._lane_free(key))
+            task.add_done_callback(functools.partial(self._lane_done, integration_id))
         return len(claimed)
+
+    def _lane_done(self, integration_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
+        self._lane_free(integration_id)
 
     def _lane_free(self, integration_id: uuid.UUID) -> None:
         self._in_flight.pop(integration_id, None)
@@ -440,7 +444,7 @@ class Notifier(PeriodicService):
             if row is None:
                 return "gone"
             row.attempts += 1
-            entry = {
+            entry: dict[str, Any] = {
                 "started_at": round(started.timestamp(), 3),
                 "duration_ms": duration_ms,
                 "error": None,
@@ -463,6 +467,8 @@ class Notifier(PeriodicService):
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:
             return providers.DeliveryFailed("integration disabled", retryable=False)
+        if self._client is None:  # stopped while the delivery waited: tried again after the next start
+            return providers.DeliveryFailed("the notification sender is stopped")
         limits = providers.Limits(
             timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes, guard=self.guard
         )

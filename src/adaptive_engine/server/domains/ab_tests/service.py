@@ -328,7 +328,7 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
         return report
     report.ended_now = True
     await history.record(session, report)
-    winner = await session.get(orm.Model, winner_id)
+    winner = await session.get_one(orm.Model, winner_id)
     deployed = False
     if campaign.auto_deploy:
         deployed = await _promote(session, campaign.use_case_id, winner_id)
@@ -341,7 +341,7 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
                 .execution_options(synchronize_session=False)
             )
             set_committed_value(campaign, "note", note)
-    use_case = await session.get(orm.UseCase, campaign.use_case_id)
+    use_case = await session.get_one(orm.UseCase, campaign.use_case_id)
     await emit(
         session,
         EVENT_COMPLETED,

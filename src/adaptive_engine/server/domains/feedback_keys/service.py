@@ -99,7 +99,7 @@ async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, 
     return found
 
 
-def use_cases_query(metric_ids: list[uuid.UUID]) -> Select[Any]:
+def use_cases_query(metric_ids: list[uuid.UUID]) -> Select[uuid.UUID, UseCase]:
     """(metric id, use case) for every link of these keys, use cases by key."""
     return (
         select(UseCaseMetric.metric_id, UseCase)

@@ -265,7 +265,7 @@ async def stream(
     events: AsyncGenerator[StreamEvent, None],
     first: StreamEvent | None,
     record: Callable[..., Any],
-    error_message: Callable[[Exception], dict[str, Any]],
+    error_message: Callable[[DomainError], dict[str, Any]],
 ) -> AsyncIterator[str]:
     """The Responses events of a chat stream: the message item opens with the first text, each function call
     with its first piece; everything closes (and the completion is recorded) when the stream ends."""
@@ -363,10 +363,11 @@ async def stream(
         final = response_object(head, text, calls, reason, usage)
         yield emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
     except Exception as error:  # the answer has started: report in the stream, then end it
-        if not isinstance(error, DomainError):
+        failure = error if isinstance(error, DomainError) else None
+        if failure is None:
             log.exception("a response stream failed")
-            error = Internal("generation failed")
-        body = error_message(error)["error"]
+            failure = Internal("generation failed")
+        body = error_message(failure)["error"]
         yield emit("error", code=body.get("code"), message=body.get("message"), param=None)
     finally:
         await events.aclose()

@@ -523,7 +523,8 @@ async def stream(call: Call) -> AsyncGenerator[StreamEvent, None]:
     events = 0
     usage: Usage | None = None
     reasons: list[str | None] = [None] * call.request.params.n
-    texts: list[str] | None = [""] * call.request.params.n if span is not None and call.tracer.capture_content else None
+    capture = span is not None and call.tracer is not None and call.tracer.capture_content
+    texts: list[str] | None = [""] * call.request.params.n if capture else None
     try:
         async for event in _stream_routes(call):
             if isinstance(event, Usage):

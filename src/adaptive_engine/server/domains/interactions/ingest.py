@@ -20,9 +20,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -143,7 +143,7 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
         for row in batch:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
-            await session.execute(insert(table.__table__), group)
+            await session.execute(insert(cast(Table, table.__table__)), group)
     await rollups.add(session, rows.tables)
     if rows.links:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

@@ -257,12 +257,12 @@ async def share_use_case(
         if team_id not in resolved:
             await session.delete(share)
     for team_id, (team, role, is_owner) in resolved.items():
-        share = current.get(team_id)
-        if share is None:
+        existing = current.get(team_id)
+        if existing is None:
             session.add(UseCaseShare(use_case_id=use_case.id, team_id=team.id, role_id=role.id, is_owner=is_owner))
         else:
-            share.role_id = role.id
-            share.is_owner = is_owner
+            existing.role_id = role.id
+            existing.is_owner = is_owner
     await session.flush()
     await session.refresh(use_case, ["shares"])
     return use_case

@@ -113,7 +113,7 @@ def _load_causal_lm(spec: LocalModelSpec, device: str | None) -> tuple[Any, Any]
             raise BackendLoadError(f"{folder} holds neither config.json, adapter_config.json nor a GGUF file")
         with _LOADING:
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
+            model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
     except BackendError:
         raise
     except Exception as exc:  # transformers raises many types; the caller gets one with the reason
