@@ -132,7 +132,7 @@ def windows(days: int) -> list[tuple[str, str, int]]:
     ]
 
 
-def timed(call, repeat: int) -> tuple[float, float]:  # noqa: ANN001
+def timed(call, repeat: int) -> tuple[float, float]:
     """Median and slowest of ``repeat`` runs (ms), after one warm-up run."""
     call()
     runs = []
@@ -193,7 +193,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
     use_case_id, metric_id = ids["use_case_id"], ids["metric_id"]
     out = []
 
-    async def timed_async(work) -> tuple[float, float]:  # noqa: ANN001
+    async def timed_async(work) -> tuple[float, float]:
         runs = []
         for i in range(repeat + 1):
             async with sessionmaker() as session:
@@ -235,7 +235,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
         )
     since = end - timedelta(days=days)
 
-    async def full_scan(session) -> None:  # noqa: ANN001
+    async def full_scan(session) -> None:
         dialect = session.bind.dialect.name
         bucket = sql_bucket(Completion.created_at, dialect, "DAY")
         await session.execute(

@@ -113,10 +113,10 @@ def labelled_set(criterion: str, n: int) -> list[tuple[Sample, str]]:
 class BackendGenerator:
     """judges.TextGenerator straight over one loaded backend (the server goes through its manager)."""
 
-    def __init__(self, backend) -> None:  # noqa: ANN001
+    def __init__(self, backend) -> None:
         self.backend = backend
 
-    async def __call__(self, model_key, messages, *, max_tokens, constraint=None):  # noqa: ANN001, ANN201
+    async def __call__(self, model_key, messages, *, max_tokens, constraint=None):
         from adaptive_engine.server.inference.backends import base
 
         params = base.GenerationParams(max_tokens=max_tokens, temperature=0.0)

@@ -9,7 +9,7 @@ from adaptive_engine import Adaptive
 
 
 @pytest.fixture
-def http(server):  # noqa: ANN001, ANN201
+def http(server):
     with httpx.Client(base_url=server.base_url + "/api/v1", headers={"Authorization": f"Bearer {server.api_key}"}) as c:
         yield c
 

@@ -255,7 +255,7 @@ def test_jobs_and_recipes_with_their_creators(quiet: LiveServer, team: Team) -> 
             team.admin.users.create(email=email, name=f"creator {i}", teams_with_role=[(team.key, "editor")])
             emails.append(email)
 
-        async def work(session) -> None:  # noqa: ANN001
+        async def work(session) -> None:
             use_case = (await session.execute(select(orm.UseCase).where(orm.UseCase.key == uc))).scalar_one()
             for email in emails:
                 user = (await session.execute(select(orm.User).where(orm.User.email == email))).scalar_one()

@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
         kind = "chat.completion" if chat else "text_completion"
         if body.get("stream"):
 
-            async def events():  # noqa: ANN202
+            async def events():
                 for i, piece in enumerate(pieces):
                     last = i == len(pieces) - 1
                     choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}

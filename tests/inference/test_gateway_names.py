@@ -57,7 +57,7 @@ def test_a_name_is_split_only_on_a_use_case(gw: Gateway, upstream):
     k = gw.k
     hub_key = f"org-{gw.s}/Model-7B"
 
-    async def add(session):  # noqa: ANN001, ANN202
+    async def add(session):
         from sqlalchemy import select
 
         uc = (await session.execute(select(orm.UseCase).where(orm.UseCase.key == k("uc3")))).scalar_one()

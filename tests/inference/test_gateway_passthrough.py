@@ -28,7 +28,7 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"ty
 
 
 def row(gw: Gateway, completion_id: str) -> orm.Completion:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     found = in_db(gw.server, work)
@@ -39,7 +39,7 @@ def row(gw: Gateway, completion_id: str) -> orm.Completion:
 def count(gw: Gateway) -> int:
     from sqlalchemy import func, select
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return (await session.execute(select(func.count(orm.Completion.id)))).scalar_one()
 
     return in_db(gw.server, work)

@@ -117,7 +117,7 @@ def test_cli_recipe_run(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "JSON object" in bad.stderr
 
 
-def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) -> None:
     from adaptive_engine import Adaptive
 
     with Adaptive(server.base_url, api_key=server.api_key) as sdk:

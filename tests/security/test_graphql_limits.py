@@ -302,7 +302,7 @@ def query_strings(module: ModuleType) -> list[str]:
             head = node.values[0] if node.values else None
             if not (isinstance(head, ast.Constant) and OPERATION.match(head.value)):
                 continue
-            value = eval(compile(ast.Expression(node), module.__file__ or "", "eval"), vars(module))  # noqa: S307
+            value = eval(compile(ast.Expression(node), module.__file__ or "", "eval"), vars(module))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             value = node.value
         else:

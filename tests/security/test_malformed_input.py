@@ -258,7 +258,7 @@ def test_huge_arrays_are_refused(client: Adaptive, conn: Connection, use_case: s
     assert client.interactions.list(use_case=use_case).total_count == 0
 
 
-def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(tmp_path) -> None:  # noqa: ANN001
+def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(tmp_path) -> None:
     # A route that fails (a fault planted for this test): the answer is our INTERNAL envelope, its details
     # stay in the log, and the connection serves the next request.
     live = LiveServer(make_settings(tmp_path))
@@ -298,7 +298,7 @@ def test_the_openapi_document_declares_the_data_plane_request_bodies(server: Liv
     assert doc["components"]["schemas"]["AddInteractionsRequest"]["required"] == ["use_case", "completion"]
 
 
-def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> None:  # noqa: ANN001
+def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> None:
     # A router without `route_class=CheckedRoute` would leave its routes' bodies to FastAPI's own decoding.
     from adaptive_engine.server.app import create_app
     from adaptive_engine.server.auth.guard import iter_routes

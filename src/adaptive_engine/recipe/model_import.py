@@ -93,7 +93,7 @@ def check_model(folder: Path, what: str) -> dict[str, Any]:
 
     try:
         config = AutoConfig.from_pretrained(str(folder))
-    except Exception as exc:  # noqa: BLE001 - whatever transformers raises is the reason
+    except Exception as exc:  # whatever transformers raises is the reason
         raise ConversionError(f"the config of {what} does not load: {_one_line(exc)}") from exc
     architectures = list(getattr(config, "architectures", None) or [])
     causal_classes = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
@@ -108,7 +108,7 @@ def check_model(folder: Path, what: str) -> dict[str, Any]:
         )
     try:
         AutoTokenizer.from_pretrained(str(folder))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ConversionError(f"the tokenizer of {what} does not load: {_one_line(exc)}") from exc
     return {"model_type": config.model_type, "architectures": architectures}
 

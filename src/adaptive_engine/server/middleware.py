@@ -222,7 +222,7 @@ class LastResortMiddleware:
             await self.app(scope, receive, watch)
         except ClientDisconnect:
             return  # nobody to answer
-        except Exception as exc:  # noqa: BLE001 - the point of this middleware
+        except Exception as exc:  # the point of this middleware
             if started:
                 raise
             response = exception_response(exc, scope["path"])

@@ -116,7 +116,7 @@ class Datasets(Resource[C]):
         except BaseException:
             try:
                 yield Rest("DELETE", "/upload/abort", json={"session_id": session_id})
-            except Exception:  # noqa: BLE001 - the original error is what matters
+            except Exception:  # the original error is what matters
                 pass
             raise
 
@@ -262,7 +262,7 @@ class Datasets(Resource[C]):
         return dataset
 
     @operation
-    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:  # noqa: A002
+    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:
         """Save a dataset's rows to ``path`` as JSONL or CSV; returns the path."""
         content = yield Rest(
             "GET",

@@ -175,7 +175,7 @@ class Interactions(Resource[C]):
         self,
         path: str,
         filters: dict[str, Any] | None = None,
-        format: str = "jsonl",  # noqa: A002
+        format: str = "jsonl",
         as_dataset: bool = False,
         use_case: str | None = None,
     ) -> Returns[str]:

@@ -61,7 +61,7 @@ class ErrorsAndTransaction(SchemaExtension):
             return
         try:
             await session.commit()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await session.rollback()
             log.error("commit failed", exc_info=exc)
             internal = GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})

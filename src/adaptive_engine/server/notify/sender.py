@@ -429,7 +429,7 @@ class Notifier(PeriodicService):
         outcome = "unrecorded"
         try:
             outcome = await self._record(delivery_id, error, started, int(seconds * 1000))
-        except Exception:  # noqa: BLE001 - the row stays SENDING and is taken again once stale
+        except Exception:  # the row stays SENDING and is taken again once stale
             log.exception("could not record the outcome of delivery %s", delivery_id)
         provider = provider_name or "none"
         self.metrics.notification_deliveries(provider, outcome).inc()
@@ -481,7 +481,7 @@ class Notifier(PeriodicService):
             return failed
         except TimeoutError:
             return providers.DeliveryFailed(f"timed out after {self.settings.timeout_s:g} s")
-        except Exception as exc:  # noqa: BLE001 - a provider bug must not stop the sender
+        except Exception as exc:  # a provider bug must not stop the sender
             log.exception("delivery failed unexpectedly")
             return providers.DeliveryFailed(f"internal error: {type(exc).__name__}")
         return None

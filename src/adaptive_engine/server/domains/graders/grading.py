@@ -203,7 +203,7 @@ class GradingService:
                     return Outcome(error=str(exc))
                 except DomainError as exc:
                     return Outcome(error=exc.message)
-                except Exception as exc:  # noqa: BLE001 - one sample's failure never fails the batch
+                except Exception as exc:  # one sample's failure never fails the batch
                     log.exception("judge %s failed on a sample", spec.key)
                     return Outcome(error=f"the judge failed: {type(exc).__name__}: {exc}"[:2000])
 

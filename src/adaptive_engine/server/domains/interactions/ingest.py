@@ -264,7 +264,7 @@ class IngestWriter:
                     if not p.future.done():
                         p.future.set_exception(Unavailable("the server is shutting down"))
                 raise
-            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+            except Exception as exc:  # the writer must survive anything
                 log.error("ingest flush failed", exc_info=exc)
                 for p in pending:
                     if not p.future.done():
@@ -289,7 +289,7 @@ class IngestWriter:
             merged.extend(item.rows)
         try:
             await self._commit(merged)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if len(live) == 1:
                 _fail(live[0], exc)
                 return
@@ -297,7 +297,7 @@ class IngestWriter:
             for item in live:
                 try:
                     await self._commit(item.rows)
-                except Exception as single:  # noqa: BLE001
+                except Exception as single:
                     _fail(item, single)
                 else:
                     _succeed(item)
@@ -374,7 +374,7 @@ def completion_row(
     ab_campaign_id: uuid.UUID | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
     system_prompt_template_id: uuid.UUID | None = None,
-    id: uuid.UUID | None = None,  # noqa: A002 - the column's name
+    id: uuid.UUID | None = None,  # the column's name
     created_at: datetime | None = None,
     api_key_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
