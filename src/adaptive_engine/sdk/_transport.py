@@ -140,7 +140,7 @@ def _connection_error(exc: httpx.HTTPError) -> APIConnectionError:
 
 def _attach_headers(error: Exception, response: httpx.Response) -> Exception:
     if isinstance(error, APIError):
-        error.headers = dict(response.headers)  # type: ignore[attr-defined]
+        error.headers = dict(response.headers)
     return error
 
 
