@@ -125,7 +125,7 @@ class Timer:
         self.started = time.perf_counter()
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str):  # noqa: ANN201
         print(f"-- {name} ...", flush=True)
         t = time.perf_counter()
         yield
@@ -134,7 +134,7 @@ class Timer:
 
 
 @contextmanager
-def server(data_dir: Path, ab_min: int):
+def server(data_dir: Path, ab_min: int):  # noqa: ANN201
     key = "closed-loop-admin-key"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {

@@ -80,7 +80,7 @@ class Labels:
         return None
 
 
-async def seed(sessionmaker, count: int, every: int) -> tuple[orm.UseCase, orm.Metric]:
+async def seed(sessionmaker, count: int, every: int) -> tuple[orm.UseCase, orm.Metric]:  # noqa: ANN001
     async with sessionmaker() as session:
         use_case = orm.UseCase(key=f"bench-{uuid.uuid4().hex[:8]}", name="bench")
         metric = orm.Metric(key=f"quality-{uuid.uuid4().hex[:8]}", name="quality", kind="SCALAR")

@@ -20,7 +20,7 @@ def use_case(client: Adaptive, unique: str) -> str:
     return f"cur-{unique}"
 
 
-def _labels(interaction) -> dict[str, str]:
+def _labels(interaction) -> dict[str, str]:  # noqa: ANN001
     return {label.key: label.value for label in interaction.labels}
 
 

@@ -85,7 +85,7 @@ def records(lines: list[str]) -> list[dict[str, Any]]:
     return parsed
 
 
-def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstream) -> None:
+def test_json_logs_with_request_ids(tmp_path: Path, database: str | None, upstream) -> None:  # noqa: ANN001
     auth = {"Authorization": f"Bearer {KEY}"}
     with serving(tmp_path, database, ADAPTIVE_LOG_FORMAT="json") as (base, lines):
         given = httpx.get(f"{base}/api/v1/models", headers={**auth, "X-Request-ID": "trace-abc.123"})

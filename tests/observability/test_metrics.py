@@ -49,7 +49,7 @@ def observed(database: str | None, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def world(observed: LiveServer, upstream) -> Iterator[Gateway]:
+def world(observed: LiveServer, upstream) -> Iterator[Gateway]:  # noqa: ANN001
     gw = build(observed, upstream)
     yield gw
     gw.admin.close()
@@ -98,7 +98,7 @@ def test_chat_calls_count_tokens_and_latencies(world: Gateway) -> None:
     assert grew("adaptive_http_requests_total", route="/chat/completions", status="200") == 2
 
 
-def test_upstream_errors_retries_and_fallbacks(world: Gateway, upstream) -> None:
+def test_upstream_errors_retries_and_fallbacks(world: Gateway, upstream) -> None:  # noqa: ANN001
     flaky = world.k(f"flaky{uuid.uuid4().hex[:4]}")
     world.external(flaky, external_model_id=f"fail503x1-{flaky}", endpoint=upstream.base_url)
     world.attach(flaky, world.k("uc1"))
@@ -226,7 +226,7 @@ def test_metrics_stay_protected(observed: LiveServer) -> None:
     assert httpx.get(f"{observed.base_url}/metrics").status_code == 401
 
 
-def test_local_batching_engine(served) -> None:
+def test_local_batching_engine(served) -> None:  # noqa: ANN001
     """The bundled model's engine: concurrent requests share decode steps; its load is read at each scrape."""
     client = openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
 

@@ -90,7 +90,7 @@ def _upload(sdk: Adaptive, tmp_path: Path, key: str, rows: list[dict]) -> str:
     return key
 
 
-def _run(sdk: Adaptive, recipe: str, args: dict, limit_s: float = 900):
+def _run(sdk: Adaptive, recipe: str, args: dict, limit_s: float = 900):  # noqa: ANN202
     job = sdk.jobs.run(recipe, num_gpus=0, args=args)
     return wait_for(sdk, job.id, limit_s=limit_s)
 

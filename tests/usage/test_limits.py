@@ -34,7 +34,7 @@ def forget(prefix: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def redis_server(database, tmp_path_factory) -> Iterator[LiveServer]:
+def redis_server(database, tmp_path_factory) -> Iterator[LiveServer]:  # noqa: ANN001
     """A second server whose counters live in Redis (on PostgreSQL it shares the session's database with
     ``server``; on SQLite it has its own file)."""
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
@@ -45,7 +45,7 @@ def redis_server(database, tmp_path_factory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module", params=["in-process", "redis"])
-def world(request, server, upstream) -> Iterator[World]:
+def world(request, server, upstream) -> Iterator[World]:  # noqa: ANN001
     live = server if request.param == "in-process" else request.getfixturevalue("redis_server")
     w = build(live.base_url, live.api_key, upstream)
     w.live = live  # type: ignore[attr-defined]

@@ -98,7 +98,7 @@ def keys_options() -> None:
     require_server_extra()
 
 
-def _settings(data_dir: Path | None, database_url: str | None, **flags: object):
+def _settings(data_dir: Path | None, database_url: str | None, **flags: object):  # noqa: ANN202
     """The server's settings: the flags given, then ADAPTIVE_* variables, then defaults."""
     require_server_extra()
     from pydantic import ValidationError
@@ -212,7 +212,7 @@ def serve(
         sys.exit(STARTUP_FAILURE)
 
 
-def _with_database(data_dir: Path | None, database_url: str | None, work):
+def _with_database(data_dir: Path | None, database_url: str | None, work):  # noqa: ANN001, ANN202
     """Run ``await work(session)`` in one transaction on a migrated, bootstrapped database; a domain
     error is printed and exits with status 1."""
     from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
@@ -222,7 +222,7 @@ def _with_database(data_dir: Path | None, database_url: str | None, work):
 
     settings = _settings(data_dir, database_url)
 
-    async def run():
+    async def run():  # noqa: ANN202
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
         try:
@@ -254,7 +254,7 @@ def keys_create(
     """Create an API key for an existing user and print it (shown once)."""
     from adaptive_engine.server.domains.identity.service import create_api_key, get_user_by_email
 
-    async def work(session):
+    async def work(session):  # noqa: ANN001, ANN202
         return await create_api_key(session, await get_user_by_email(session, email), name=name)
 
     typer.echo(_with_database(data_dir, database_url, work))
@@ -272,7 +272,7 @@ def keys_list(
     from adaptive_engine.server.db.models import ApiKey
     from adaptive_engine.server.domains.identity.service import get_user_by_email
 
-    async def work(session):
+    async def work(session):  # noqa: ANN001, ANN202
         user = await get_user_by_email(session, email)
         rows = await session.execute(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at))
         return [(str(k.id), k.prefix, "revoked" if k.revoked_at else "active", k.name) for k in rows.scalars()]
@@ -290,7 +290,7 @@ def keys_revoke(
     """Revoke an API key: it stops working at once."""
     from adaptive_engine.server.domains.identity.service import revoke_api_key
 
-    async def work(session):
+    async def work(session):  # noqa: ANN001, ANN202
         row = await revoke_api_key(session, None, key_id)
         return f"revoked {row.id} ({row.prefix}…) of {row.user.email}"
 

@@ -175,7 +175,7 @@ class JobRunner(PeriodicService):
                     continue
                 try:
                     state = await executor.poll(handle)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     log.warning("polling job %s failed: %s", job_id, exc)
                     continue
                 if not state.finished:
@@ -253,7 +253,7 @@ class JobRunner(PeriodicService):
             if pool.executor == "local":
                 spec.extra["read_only"] = await self._readable_by(job)
             handle = await executor.submit(spec)
-        except Exception as exc:  # the executor's failure is the job's error
+        except Exception as exc:  # noqa: BLE001 - the executor's failure is the job's error
             log.warning("starting job %s failed: %s", job.id, exc)
             self.gpu_ranks.pop(job.id, None)
             async with unit_of_work(self._sessionmaker) as session:

@@ -101,7 +101,7 @@ class JsonRouteShortcut:
                     response = await answer(Request(scope, receive), data)
                 except ClientDisconnect:
                     return  # nobody to answer
-                except Exception as exc:  # answered as the app's handlers would
+                except Exception as exc:  # noqa: BLE001 - answered as the app's handlers would
                     response = exception_response(exc)
                 await response(scope, receive, send)
                 return

@@ -374,7 +374,7 @@ async def _promote(session: AsyncSession, use_case_id: uuid.UUID, model_id: uuid
     return True
 
 
-async def evaluate_active(session_factory, config: StatsConfig) -> int:
+async def evaluate_active(session_factory, config: StatsConfig) -> int:  # noqa: ANN001
     """Evaluate every active campaign, each in its own transaction. Returns how many ended."""
     from adaptive_engine.server.db.session import unit_of_work
 
@@ -389,6 +389,6 @@ async def evaluate_active(session_factory, config: StatsConfig) -> int:
                     continue
                 report = await evaluate_campaign(session, campaign, config)
             ended += report.ended_now  # counted once committed
-        except Exception:  # one broken campaign must not stop the others
+        except Exception:  # noqa: BLE001 - one broken campaign must not stop the others
             log.exception("evaluating A/B campaign %s failed", campaign_id)
     return ended

@@ -402,7 +402,7 @@ class DatasetBuilds:
         except asyncio.CancelledError:
             await asyncio.shield(self._set(dataset_id, status="FAILED", error="the server stopped while writing it"))
             raise
-        except Exception as exc:  # the dataset says why it failed
+        except Exception as exc:  # noqa: BLE001 - the dataset says why it failed
             log.exception("dataset %s from filters failed", dataset_id)
             reason = str(getattr(exc, "message", None) or exc) or type(exc).__name__
             await self._set(dataset_id, status="FAILED", error=reason[:2000])
