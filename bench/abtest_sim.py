@@ -113,7 +113,7 @@ def scalar_agreement(stats, ours, boolean, config, rng, samples):
         if firsts[rows[i]]:
             cols[i] = firsts[rows[i]] - 1
     agree = 0
-    for r, c in zip(rows, cols):
+    for r, c in zip(rows, cols, strict=True):
         if min(n_a[r, c], n_b[r, c]) < 2:
             agree += not ours[r, c]
             continue
@@ -227,12 +227,12 @@ def run_clustered_aa(args, config, rng, n_fix, per_session=5, icc=0.5):
 
 
 def preference_tables(max_duels, config):
-    """reject[w, l]: whether evaluate_preference's pair test rejects "win rate 1/2" at (w, l)."""
+    """reject[wins, losses]: whether evaluate_preference's pair test rejects "win rate 1/2" at (wins, losses)."""
     reject = np.zeros((max_duels + 1, max_duels + 1), dtype=bool)
     threshold = math.log(1.0 / config.alpha)
-    for w in range(max_duels + 1):
-        for l in range(max_duels + 1 - w):
-            reject[w, l] = win_rate_log_lr(w, l, 0.5, config) >= threshold
+    for wins in range(max_duels + 1):
+        for losses in range(max_duels + 1 - wins):
+            reject[wins, losses] = win_rate_log_lr(wins, losses, 0.5, config) >= threshold
     return reject
 
 
@@ -325,7 +325,8 @@ def main() -> None:
     )
     rate, mean, median, agree = run_preference(0.8, tie_rate, args, config, rng, reject, max_duels)
     print(
-        f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up {config.min_observations_per_arm})"
+        f"win rate 0.80: decided {rate:.1%}, mean duels {mean:.1f}, median {median:.0f} (warm-up"
+        f" {config.min_observations_per_arm})"
     )
     print(f"\nelapsed {time.perf_counter() - started:.1f}s")
 

@@ -56,7 +56,7 @@ class Server:
     api_key: str
 
 
-def visit(page, path: str, heading: str) -> dict[str, float]:  # noqa: ANN001
+def visit(page, path: str, heading: str) -> dict[str, float]:
     page.goto(path, wait_until="commit")
     ready = page.wait_for_function(READY, arg=heading, polling="raf").json_value()
     return {**page.evaluate(TIMINGS), "ready": ready}

@@ -1,7 +1,7 @@
 """Time-series queries of the console over 1,000,000 stored interactions, on SQLite and PostgreSQL, against
 the < 200 ms target (issue 14): the use-case overview's charts (UseCase.activityTimeseries, UseCase.activity,
-MetricWithContext.timeseries) and its feedback table (feedbackStatistics) asked through the GraphQL API of a server process, and the same queries as
-service calls in this process (the database's share).
+MetricWithContext.timeseries) and its feedback table (feedbackStatistics) asked through the GraphQL API of a
+server process, and the same queries as service calls in this process (the database's share).
 
     PYTHONPATH=src python bench/console_timeseries.py [--interactions 1000000] [--days 30] [--repeat 15]
                                                       [--databases sqlite,postgresql]
@@ -132,7 +132,7 @@ def windows(days: int) -> list[tuple[str, str, int]]:
     ]
 
 
-def timed(call, repeat: int) -> tuple[float, float]:  # noqa: ANN001
+def timed(call, repeat: int) -> tuple[float, float]:
     """Median and slowest of ``repeat`` runs (ms), after one warm-up run."""
     call()
     runs = []
@@ -166,18 +166,21 @@ def api_rows(server_url: str, days: int, repeat: int) -> list[tuple[str, float, 
         rng = {"from": now - back, "to": now}
         series = {"interval": interval, "byModel": True, "timerange": rng}
         out.append(
-            (f"API activityTimeseries, {label}", *timed(lambda: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat))
+            (
+                f"API activityTimeseries, {label}",
+                *timed(lambda series=series: ask(SERIES, {"uc": USE_CASE, "input": series}), repeat),
+            )
         )
         out.append(
             (
                 f"API activity (totals + trend), {label}",
-                *timed(lambda: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat),
+                *timed(lambda rng=rng: ask(TOTALS, {"uc": USE_CASE, "range": rng}), repeat),
             )
         )
         out.append(
             (
                 f"API feedback timeseries, {label}",
-                *timed(lambda: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat),
+                *timed(lambda series=series: ask(FEEDBACK, {"uc": USE_CASE, "input": series}), repeat),
             )
         )
     client.close()
@@ -190,7 +193,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
     use_case_id, metric_id = ids["use_case_id"], ids["metric_id"]
     out = []
 
-    async def timed_async(work) -> tuple[float, float]:  # noqa: ANN001
+    async def timed_async(work) -> tuple[float, float]:
         runs = []
         for i in range(repeat + 1):
             async with sessionmaker() as session:
@@ -208,7 +211,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
             (
                 f"service activity_timeseries, {label}",
                 *await timed_async(
-                    lambda s: activity.activity_timeseries(
+                    lambda s, interval=interval, since=since: activity.activity_timeseries(
                         s, scope=scope, interval=interval, since=since, until=end, by_model=True
                     )
                 ),
@@ -218,7 +221,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
             (
                 f"service metric_timeseries, {label}",
                 *await timed_async(
-                    lambda s: metric_timeseries(
+                    lambda s, interval=interval, since=since: metric_timeseries(
                         s,
                         use_case_id=use_case_id,
                         metric_id=metric_id,
@@ -232,7 +235,7 @@ async def service_rows(url: str, ids: dict, days: int, repeat: int) -> list[tupl
         )
     since = end - timedelta(days=days)
 
-    async def full_scan(session) -> None:  # noqa: ANN001
+    async def full_scan(session) -> None:
         dialect = session.bind.dialect.name
         bucket = sql_bucket(Completion.created_at, dialect, "DAY")
         await session.execute(

@@ -46,7 +46,8 @@ def bench_validation(rows: int = 50_000) -> None:
     summary = validator.finish()
     validate = time.perf_counter() - start
     print(
-        f"dataset validation: {rows / validate:,.0f} rows/s ({summary.kind}); json.loads alone {rows / parse:,.0f} rows/s;"
+        f"dataset validation: {rows / validate:,.0f} rows/s ({summary.kind}); json.loads alone"
+        f" {rows / parse:,.0f} rows/s;"
         f" validation costs {validate / parse:.2f}x parsing"
     )
 

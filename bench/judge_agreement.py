@@ -5,10 +5,11 @@
 
 The script builds labelled sets of clear cases for two simple criteria, half PASS and half FAIL:
 "capital" (the answer names the right capital city of the country asked about, or a wrong one: needs
-knowledge) and "polite" (a courteous answer or an insulting one: a surface property). It loads the bundled chat model (SmolLM2-135M-Instruct)
-through the local backend of the inference layer (the GGUF file is converted once and cached under
-the shared model cache, or ``DATA_DIR/models``; ``--model-dir`` points at an already converted Hugging Face folder instead), and
-runs the judge exactly as the server does (graders/grading.py -> judges.run_binary_judge) twice:
+knowledge) and "polite" (a courteous answer or an insulting one: a surface property). It loads the bundled
+chat model (SmolLM2-135M-Instruct) through the local backend of the inference layer (the GGUF file is converted
+once and cached under the shared model cache, or ``DATA_DIR/models``; ``--model-dir`` points at an already
+converted Hugging Face folder instead), and runs the judge exactly as the server does (graders/grading.py ->
+judges.run_binary_judge) twice:
 
 - unconstrained: free greedy decoding, the answer parsed leniently;
 - constrained: decoding held to the verdict schema (inference/constraints.py).
@@ -112,10 +113,10 @@ def labelled_set(criterion: str, n: int) -> list[tuple[Sample, str]]:
 class BackendGenerator:
     """judges.TextGenerator straight over one loaded backend (the server goes through its manager)."""
 
-    def __init__(self, backend) -> None:  # noqa: ANN001
+    def __init__(self, backend) -> None:
         self.backend = backend
 
-    async def __call__(self, model_key, messages, *, max_tokens, constraint=None):  # noqa: ANN001, ANN201
+    async def __call__(self, model_key, messages, *, max_tokens, constraint=None):
         from adaptive_engine.server.inference.backends import base
 
         params = base.GenerationParams(max_tokens=max_tokens, temperature=0.0)
@@ -156,8 +157,8 @@ async def run(args: argparse.Namespace) -> None:
             model_key="smollm2-135m-instruct",
         )  # type: ignore[arg-type]
         print(
-            f"\n[{criterion}] {len(data)} samples ({sum(1 for _, l in data if l == 'PASS')} PASS / "
-            f"{sum(1 for _, l in data if l == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}"
+            f"\n[{criterion}] {len(data)} samples ({sum(1 for _, label in data if label == 'PASS')} PASS / "
+            f"{sum(1 for _, label in data if label == 'FAIL')} FAIL), criterion: {CRITERIA[criterion]!r}"
         )
         for constrained in (False, True):
             service = GradingService(lambda: generator, judge_concurrency=args.concurrency, constrained=constrained)

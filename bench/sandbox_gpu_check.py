@@ -31,7 +31,8 @@ job.mkdir(parents=True)
 sandbox.hand_over(job)
 code = (
     "import os, json, torch\n"
-    "info = {'uid': os.getuid(), 'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), 'pids': len([p for p in os.listdir('/proc') if p.isdigit()]),"
+    "info = {'uid': os.getuid(), 'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), 'pids': len([p for p"
+    " in os.listdir('/proc') if p.isdigit()]),"
     " 'cuda': torch.cuda.is_available(), 'count': torch.cuda.device_count()}\n"
     "if info['cuda']:\n"
     "    x = torch.ones(2048, 2048, device='cuda', dtype=torch.bfloat16)\n"

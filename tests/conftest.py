@@ -9,7 +9,8 @@ import pytest
 from adaptive_engine import Adaptive
 from tests.support import LiveServer, make_settings, private_postgres_database
 
-pytest_plugins = ["tests.inference.fixtures"]
+# The fake upstream provider and the gateway world (its `gw` fixture) serve tests in several folders.
+pytest_plugins = ["tests.inference.fixtures", "tests.inference.gateway_world"]
 
 
 @pytest.fixture(scope="session")

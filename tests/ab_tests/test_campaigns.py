@@ -12,14 +12,14 @@ from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db, make_setup
 
 
-def campaign_count(server) -> int:  # noqa: ANN001
-    async def work(session) -> int:  # noqa: ANN001
+def campaign_count(server) -> int:
+    async def work(session) -> int:
         return (await session.execute(select(func.count()).select_from(orm.AbCampaign))).scalar_one()
 
     return in_db(server, work)
 
 
-def test_create_get_list_cancel(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_create_get_list_cancel(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     created = ab_client.ab_tests.create(
         ab_test_key=f"t-{unique}",
@@ -69,17 +69,17 @@ def test_create_get_list_cancel(ab_server, ab_client, unique: str) -> None:  # n
     assert ab_client.ab_tests.get(f"t3-{unique}").report.variants[0].comparisons == []
 
     # the cancellation left an event for notifications
-    async def events(session):  # noqa: ANN001, ANN202
+    async def events(session):
         rows = await session.execute(select(orm.DomainEvent).where(orm.DomainEvent.use_case_id == s.use_case_id))
         return [(e.type, e.payload["campaignKey"]) for e in rows.scalars()]
 
     assert in_db(ab_server, events) == [("ab_campaign.cancelled", f"t-{unique}")]
 
 
-def test_models_given_by_id_or_model_service_id(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_models_given_by_id_or_model_service_id(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
 
-    async def service_id(session):  # noqa: ANN001, ANN202
+    async def service_id(session):
         return (
             await session.execute(select(orm.ModelService.id).where(orm.ModelService.model_id == s.model_ids[1]))
         ).scalar_one()
@@ -109,7 +109,7 @@ def test_models_given_by_id_or_model_service_id(ab_server, ab_client, unique: st
         ("unknown_use_case", NotFoundError, "use case"),
     ],
 )
-def test_bad_input_is_refused_and_changes_nothing(ab_server, ab_client, unique, case, error, message) -> None:  # noqa: ANN001
+def test_bad_input_is_refused_and_changes_nothing(ab_server, ab_client, unique, case, error, message) -> None:
     s = make_setup(ab_server, ab_client, unique)
     args = dict(ab_test_key=f"bad-{unique}", feedback_key=s.metrics["ok"], models=s.models, use_case=s.use_case)
     if case == "unknown_model":
@@ -140,7 +140,7 @@ def test_bad_input_is_refused_and_changes_nothing(ab_server, ab_client, unique, 
     assert campaign_count(ab_server) == before
 
 
-def test_duplicate_key_and_missing_campaigns(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_duplicate_key_and_missing_campaigns(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     ab_client.ab_tests.create(f"dup-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
     other = make_setup(ab_server, ab_client, unique + "o")
@@ -158,11 +158,11 @@ def test_duplicate_key_and_missing_campaigns(ab_server, ab_client, unique: str) 
         ab_client.ab_tests.list(status="finished", use_case=s.use_case)
 
 
-def make_user(server, unique: str, use_case_id=None, role: str = "viewer") -> str:  # noqa: ANN001
+def make_user(server, unique: str, use_case_id=None, role: str = "viewer") -> str:
     """A user in a team of their own, with ``role`` on the use case (when given); returns an API key."""
     from adaptive_engine.server.domains.identity.service import create_api_key
 
-    async def work(session) -> str:  # noqa: ANN001
+    async def work(session) -> str:
         role_row = (await session.execute(select(orm.Role).where(orm.Role.key == role))).scalar_one()
         user = orm.User(email=f"{role}-{unique}@example.com", name=role)
         team = orm.Team(key=f"team-{role}-{unique}", name="team")
@@ -177,7 +177,7 @@ def make_user(server, unique: str, use_case_id=None, role: str = "viewer") -> st
     return in_db(server, work)
 
 
-def test_permissions(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_permissions(ab_server, ab_client, unique: str) -> None:
     from adaptive_engine import Adaptive
     from adaptive_engine.sdk.errors import PermissionDeniedError
 
@@ -198,7 +198,7 @@ def test_permissions(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
     assert ab_client.ab_tests.get(f"perm-{unique}").status == "WARMUP"
 
 
-def test_a_model_in_an_active_test_cannot_be_detached(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_a_model_in_an_active_test_cannot_be_detached(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique, n_models=3)
     ab_client.ab_tests.create(f"det-{unique}", s.metrics["ok"], s.models[:2], use_case=s.use_case)
     with pytest.raises(ConflictError, match=f"active A/B test 'det-{unique}'"):
@@ -209,7 +209,7 @@ def test_a_model_in_an_active_test_cannot_be_detached(ab_server, ab_client, uniq
     ab_client.models.detach(s.models[1], use_case=s.use_case)
 
 
-async def test_async_client(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+async def test_async_client(ab_server, ab_client, unique: str) -> None:
     from adaptive_engine import AsyncAdaptive
 
     s = await asyncio.to_thread(make_setup, ab_server, ab_client, unique)  # set-up runs its own loop

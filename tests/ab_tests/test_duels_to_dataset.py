@@ -11,7 +11,7 @@ from tests.ab_tests.support import make_setup
 MESSAGES = [{"role": "user", "content": "How do I reset my password?"}]
 
 
-def test_duels_of_a_campaign_become_a_preference_dataset(ab_server, ab_client, unique: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_duels_of_a_campaign_become_a_preference_dataset(ab_server, ab_client, unique: str, tmp_path: Path) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"duel-{unique}"
     ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case)

@@ -12,8 +12,8 @@ from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import MIN_OBS, add_duels, add_traffic, evaluate, in_db, make_setup
 
 
-def default_model(server, use_case_id: uuid.UUID) -> uuid.UUID:  # noqa: ANN001
-    async def work(session):  # noqa: ANN001, ANN202
+def default_model(server, use_case_id: uuid.UUID) -> uuid.UUID:
+    async def work(session):
         return (
             await session.execute(
                 select(orm.ModelService.model_id).where(
@@ -25,8 +25,8 @@ def default_model(server, use_case_id: uuid.UUID) -> uuid.UUID:  # noqa: ANN001
     return in_db(server, work)
 
 
-def events(server, use_case_id: uuid.UUID) -> list[orm.DomainEvent]:  # noqa: ANN001
-    async def work(session):  # noqa: ANN001, ANN202
+def events(server, use_case_id: uuid.UUID) -> list[orm.DomainEvent]:
+    async def work(session):
         rows = await session.execute(select(orm.DomainEvent).where(orm.DomainEvent.use_case_id == use_case_id))
         return list(rows.scalars())
 
@@ -38,7 +38,7 @@ def bools(rate: float, n: int) -> list[float]:
     return [1.0] * ones + [0.0] * (n - ones)
 
 
-def test_no_decision_before_warm_up(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_no_decision_before_warm_up(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"w-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
@@ -51,7 +51,7 @@ def test_no_decision_before_warm_up(ab_server, ab_client, unique: str) -> None: 
     assert default_model(ab_server, s.use_case_id) == s.model_ids[0]
 
 
-def test_clear_winner_goes_done_and_is_deployed_with_an_event(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_clear_winner_goes_done_and_is_deployed_with_an_event(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"win-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
@@ -82,7 +82,7 @@ def test_clear_winner_goes_done_and_is_deployed_with_an_event(ab_server, ab_clie
     ab_client.ab_tests.create(f"next-{unique}", s.metrics["ok"], s.models, use_case=s.use_case)
 
 
-def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"lat-{unique}"
     ab_client.ab_tests.create(key, s.metrics["latency"], s.models, auto_deploy=False, use_case=s.use_case)
@@ -103,7 +103,7 @@ def test_lower_is_better_picks_the_lower_mean_and_respects_auto_deploy_off(ab_se
     assert events(ab_server, s.use_case_id)[0].payload["autoDeployed"] is False
 
 
-def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"srm-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
@@ -117,7 +117,7 @@ def test_sample_ratio_mismatch_holds_the_decision(ab_server, ab_client, unique: 
     assert default_model(ab_server, s.use_case_id) == s.model_ids[0]
 
 
-def test_offline_interactions_count_as_feedback_not_as_assignments(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_offline_interactions_count_as_feedback_not_as_assignments(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"off-{unique}"
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
@@ -135,7 +135,7 @@ def test_offline_interactions_count_as_feedback_not_as_assignments(ab_server, ab
     assert not report.sample_ratio_mismatch
 
 
-def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"units-{unique}"
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, use_case=s.use_case)
@@ -153,7 +153,7 @@ def test_sessions_are_the_assignment_unit(ab_server, ab_client, unique: str) -> 
     assert not report.sample_ratio_mismatch
 
 
-def test_preference_campaign_decides_on_duels(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_preference_campaign_decides_on_duels(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"pref-{unique}"
     ab_client.ab_tests.create(
@@ -173,7 +173,7 @@ def test_preference_campaign_decides_on_duels(ab_server, ab_client, unique: str)
     assert default_model(ab_server, s.use_case_id) == b
 
 
-def test_duels_within_one_model_or_outside_the_campaign_do_not_count(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_duels_within_one_model_or_outside_the_campaign_do_not_count(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"pref0-{unique}"
     ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case)
@@ -182,7 +182,7 @@ def test_duels_within_one_model_or_outside_the_campaign_do_not_count(ab_server, 
     assert ab_client.ab_tests.get(key).feedbacks == 0
 
 
-def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique, n_models=3)
     key = f"three-{unique}"
     ab_client.ab_tests.create(key, s.metrics["score"], s.models, auto_deploy=True, use_case=s.use_case)
@@ -221,7 +221,7 @@ def test_three_models_need_a_clear_best(ab_server, ab_client, unique: str) -> No
     assert default_model(ab_server, s.use_case_id) == s.model_ids[2]
 
 
-def test_two_replicas_evaluating_at_once_promote_once(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_two_replicas_evaluating_at_once_promote_once(ab_server, ab_client, unique: str) -> None:
     import asyncio
 
     from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
@@ -249,7 +249,7 @@ def test_two_replicas_evaluating_at_once_promote_once(ab_server, ab_client, uniq
     assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
 
 
-def test_an_evaluation_on_a_stale_view_changes_nothing(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_an_evaluation_on_a_stale_view_changes_nothing(ab_server, ab_client, unique: str) -> None:
     """Replica B loaded the campaign while it was active; replica A ends it; B's evaluation then must
     neither end it again nor undo A's end (its UPDATE is conditional on the campaign being active)."""
     import asyncio
@@ -295,7 +295,7 @@ def test_an_evaluation_on_a_stale_view_changes_nothing(ab_server, ab_client, uni
     assert default_model(ab_server, s.use_case_id) == s.model_ids[1]
 
 
-def test_feedback_is_clustered_by_session_in_sql(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_feedback_is_clustered_by_session_in_sql(ab_server, ab_client, unique: str) -> None:
     """Ten sessions per model, each giving ten identical thumbs: as independent values (100 per model,
     50% vs 80%) the test would decide; counted as the ten units they are, it must not."""
     s = make_setup(ab_server, ab_client, unique)

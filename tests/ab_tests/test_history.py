@@ -3,6 +3,8 @@ its estimates (Abcampaign.history), the interval narrows as feedback grows, and 
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import func, select
 
 from adaptive_engine.server.db import models as orm
@@ -18,11 +20,11 @@ QUERY = """query($key: IdOrKey!) { abCampaign(idOrKey: $key) {
             pairs { variantA { key } variantB { key } estimate intervalStart intervalEnd pValue } } } }"""
 
 
-def _campaign(client, key: str) -> dict:  # noqa: ANN001
+def _campaign(client, key: str) -> dict:
     return gql(client, QUERY, {"key": key})["abCampaign"]
 
 
-def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"h-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=False, use_case=s.use_case)
@@ -48,7 +50,7 @@ def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client
     assert [h["at"] for h in kept] == sorted(h["at"] for h in kept)
     widths = [p["intervalEnd"] - p["intervalStart"] for h in kept[1:] for p in h["pairs"]]
     assert widths == sorted(widths, reverse=True) and widths[-1] < widths[0]  # the interval narrows
-    assert all(h["pValue"] >= later["pValue"] for h, later in zip(kept, kept[1:]))  # a running minimum
+    assert all(h["pValue"] >= later["pValue"] for h, later in itertools.pairwise(kept))  # a running minimum
     # A clear difference decides: the last evaluation says so.
     add_traffic(ab_server, key, s.metrics["ok"], {a: bools(0.1, 60), b: bools(0.95, 60)})
     evaluate(ab_server)
@@ -60,7 +62,7 @@ def test_history_keeps_each_new_estimate_until_the_decision(ab_server, ab_client
     assert len(_campaign(ab_client, key)["history"]) == 5
 
 
-def test_history_is_thinned_evenly_past_its_bound(ab_server, ab_client, unique: str, monkeypatch) -> None:  # noqa: ANN001
+def test_history_is_thinned_evenly_past_its_bound(ab_server, ab_client, unique: str, monkeypatch) -> None:
     monkeypatch.setattr(history, "MAX_KEPT", 4)  # the evaluator of these tests runs in this process
     s = make_setup(ab_server, ab_client, unique)
     key = f"t-{unique}"
@@ -70,7 +72,7 @@ def test_history_is_thinned_evenly_past_its_bound(ab_server, ab_client, unique: 
         add_traffic(ab_server, key, s.metrics["score"], {a: [0.5, 0.6], b: [0.5, 0.6]})
         evaluate(ab_server)
 
-    async def count(session) -> int:  # noqa: ANN001
+    async def count(session) -> int:
         campaign = (await session.execute(select(orm.AbCampaign.id).where(orm.AbCampaign.key == key))).scalar_one()
         return (
             await session.execute(

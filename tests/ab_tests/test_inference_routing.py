@@ -18,11 +18,11 @@ from tests.inference.fixtures import API_KEY, until_sync
 QUESTION = [{"role": "user", "content": "Say hello"}]
 
 
-def setup_external(server, client, upstream, unique: str):  # noqa: ANN001, ANN201
+def setup_external(server, client, upstream, unique: str):
     """A use case with three online external chat models (the first is the default) and a bool key."""
     use_case = client.use_cases.create(key=f"abi-{unique}", name="A/B inference")
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         keys = []
         for i in range(3):
             model = orm.Model(
@@ -50,25 +50,25 @@ def setup_external(server, client, upstream, unique: str):  # noqa: ANN001, ANN2
     return use_case.key, keys, metric
 
 
-def completion_rows(server, completion_ids: list[str]) -> list[orm.Completion]:  # noqa: ANN001
-    async def work(session):  # noqa: ANN001, ANN202
+def completion_rows(server, completion_ids: list[str]) -> list[orm.Completion]:
+    async def work(session):
         return [await session.get(orm.Completion, uuid.UUID(c)) for c in completion_ids]
 
     return in_db(server, work)
 
 
-def completion_row(server, completion_id: str) -> orm.Completion:  # noqa: ANN001
+def completion_row(server, completion_id: str) -> orm.Completion:
     return completion_rows(server, [completion_id])[0]
 
 
-def campaign_id(server, key: str) -> uuid.UUID:  # noqa: ANN001
-    async def work(session):  # noqa: ANN001, ANN202
+def campaign_id(server, key: str) -> uuid.UUID:
+    async def work(session):
         return (await session.execute(select(orm.AbCampaign.id).where(orm.AbCampaign.key == key))).scalar_one()
 
     return in_db(server, work)
 
 
-def test_chat_traffic_runs_the_campaign_end_to_end(ab_server, ab_client, upstream, unique: str) -> None:  # noqa: ANN001
+def test_chat_traffic_runs_the_campaign_end_to_end(ab_server, ab_client, upstream, unique: str) -> None:
     use_case, models, metric = setup_external(ab_server, ab_client, upstream, unique)
     key = f"chat-{unique}"
     ab_client.ab_tests.create(key, metric, models[1:], traffic_split=1.0, auto_deploy=True)
@@ -111,7 +111,7 @@ def test_chat_traffic_runs_the_campaign_end_to_end(ab_server, ab_client, upstrea
     assert [m.key for m in ab_client.use_cases.get(use_case).model_services if m.is_default] == [models[2]]
 
 
-def test_forcing_and_explicit_models_on_chat(ab_server, ab_client, upstream, unique: str) -> None:  # noqa: ANN001
+def test_forcing_and_explicit_models_on_chat(ab_server, ab_client, upstream, unique: str) -> None:
     use_case, models, metric = setup_external(ab_server, ab_client, upstream, unique)
     key = f"force-{unique}"
     ab_client.ab_tests.create(key, metric, models[1:], traffic_split=0.001)

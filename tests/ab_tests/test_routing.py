@@ -13,10 +13,10 @@ from adaptive_engine.server.errors import InvalidInput, NotFound
 from tests.ab_tests.support import in_db, make_setup
 
 
-def routes(server, use_case_id, calls):  # noqa: ANN001, ANN201
+def routes(server, use_case_id, calls):
     """Run route_request for each kwargs dict in ``calls``; (campaign key, model key) or None each."""
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         out = []
         router = AbRouter(rng=random.Random(11))
         for kwargs in calls:
@@ -27,7 +27,7 @@ def routes(server, use_case_id, calls):  # noqa: ANN001, ANN201
     return in_db(server, work)
 
 
-def test_sticky_uniform_split(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_sticky_uniform_split(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique, n_models=3)
     key = f"r-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, traffic_split=0.3, use_case=s.use_case)
@@ -46,7 +46,7 @@ def test_sticky_uniform_split(ab_server, ab_client, unique: str) -> None:  # noq
     assert 0.22 < sum(r is not None for r in free) / 300 < 0.38
 
 
-def test_forcing_explicit_models_and_ended_campaigns(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_forcing_explicit_models_and_ended_campaigns(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     other = make_setup(ab_server, ab_client, unique + "x")
     key = f"f-{unique}"
@@ -70,6 +70,6 @@ def test_forcing_explicit_models_and_ended_campaigns(ab_server, ab_client, uniqu
     assert routes(ab_server, s.use_case_id, [{"ab_campaign": key}, {"session_id": uuid.UUID(int=5)}]) == [None, None]
 
 
-def test_use_case_without_campaign_routes_nothing(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_use_case_without_campaign_routes_nothing(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     assert routes(ab_server, s.use_case_id, [{}, {"session_id": uuid.uuid4()}]) == [None, None]

@@ -348,7 +348,7 @@ def clustered_arm(name: str, sessions: list[list[float]]) -> MetricArm:
         clusters=len(sessions),
         cluster_sum_sq=sum(x * x for x in sums),
         cluster_count_sq=sum(n * n for n in counts),
-        cluster_cross=sum(x * n for x, n in zip(sums, counts)),
+        cluster_cross=sum(x * n for x, n in zip(sums, counts, strict=True)),
     )
 
 

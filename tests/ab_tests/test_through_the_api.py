@@ -8,7 +8,7 @@ from tests.ab_tests.support import MIN_OBS, evaluate, make_setup
 MESSAGES = [{"role": "user", "content": "How do I reset my password?"}]
 
 
-def test_metric_campaign_from_logged_interactions(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_metric_campaign_from_logged_interactions(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"api-{unique}"
     ab_client.ab_tests.create(key, s.metrics["ok"], s.models, auto_deploy=True, use_case=s.use_case)
@@ -30,7 +30,7 @@ def test_metric_campaign_from_logged_interactions(ab_server, ab_client, unique: 
     assert [m.key for m in default] == [s.models[1]]
 
 
-def test_preference_campaign_from_logged_preferences(ab_server, ab_client, unique: str) -> None:  # noqa: ANN001
+def test_preference_campaign_from_logged_preferences(ab_server, ab_client, unique: str) -> None:
     s = make_setup(ab_server, ab_client, unique)
     key = f"apip-{unique}"
     ab_client.ab_tests.create(key, s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case)

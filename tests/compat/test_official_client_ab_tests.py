@@ -12,11 +12,11 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
 @pytest.fixture
-def official(server):  # noqa: ANN001, ANN201
+def official(server):
     return adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
 
 
-def test_metric_campaign_lifecycle(server, client, official, unique: str) -> None:  # noqa: ANN001
+def test_metric_campaign_lifecycle(server, client, official, unique: str) -> None:
     s = make_setup(server, client, unique)
     created = official.ab_tests.create(
         ab_test_key=f"oc-{unique}",
@@ -56,7 +56,7 @@ def test_metric_campaign_lifecycle(server, client, official, unique: str) -> Non
         official.ab_tests.cancel(f"oc-{unique}")
 
 
-def test_preference_campaign_and_cancel(server, client, official, unique: str) -> None:  # noqa: ANN001
+def test_preference_campaign_and_cancel(server, client, official, unique: str) -> None:
     s = make_setup(server, client, unique)
     official.ab_tests.create(
         f"op-{unique}", s.metrics["pref"], s.models, feedback_type="preference", use_case=s.use_case
@@ -75,7 +75,7 @@ def test_preference_campaign_and_cancel(server, client, official, unique: str) -
     assert official.ab_tests.list(active=True, use_case=s.use_case) == []
 
 
-async def test_async_official_client(server, client, unique: str) -> None:  # noqa: ANN001
+async def test_async_official_client(server, client, unique: str) -> None:
     s = await asyncio.to_thread(make_setup, server, client, unique)  # set-up runs its own loop
     official = adaptive_sdk.AsyncAdaptive(base_url=server.base_url, api_key=server.api_key)
     created = await official.ab_tests.create(f"oa-{unique}", s.metrics["score"], s.models, use_case=s.use_case)

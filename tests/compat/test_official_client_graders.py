@@ -10,14 +10,14 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
 @pytest.fixture
-def official(server, unique):  # noqa: ANN001, ANN201
+def official(server, unique):
     client = adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
     client.use_cases.create(key=f"offgr-{unique}", name="Official graders")
     client.set_default_use_case(f"offgr-{unique}")
     return client
 
 
-def test_official_graders_lifecycle(official, word_server, chat_model, unique) -> None:  # noqa: ANN001, F811
+def test_official_graders_lifecycle(official, word_server, chat_model, unique) -> None:  # noqa: F811
     remote = official.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"w-{unique}")
     assert remote.grader_type.value == "REMOTE" and remote.grader_config.url == word_server.url
     assert remote.metric.key == f"w-{unique}" and remote.updated_at > 0
@@ -47,7 +47,7 @@ def test_official_graders_lifecycle(official, word_server, chat_model, unique) -
         official.graders.get(grader_key="words")
 
 
-def test_official_test_external_endpoint(official, word_server) -> None:  # noqa: ANN001, F811
+def test_official_test_external_endpoint(official, word_server) -> None:  # noqa: F811
     online = official.graders.test_external_endpoint(word_server.url)
     assert type(online).__name__.endswith("Online") and online.name == "word-checker"
     from tests.support import free_port
@@ -56,7 +56,7 @@ def test_official_test_external_endpoint(official, word_server) -> None:  # noqa
     assert type(offline).__name__.endswith("Offline") and offline.error
 
 
-def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: ANN001, F811
+def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: F811
     from adaptive_sdk.graphql_client import RemoteEnvCreate
 
     gql = official._gql_client
@@ -69,7 +69,7 @@ def test_official_remote_envs(official, word_server, unique) -> None:  # noqa: A
     assert f"env-{unique}" not in [e.key for e in gql.list_remote_envs().remote_envs]
 
 
-def test_official_judges_api(official, chat_model, unique) -> None:  # noqa: ANN001, F811
+def test_official_judges_api(official, chat_model, unique) -> None:  # noqa: F811
     from adaptive_sdk.graphql_client import (
         JudgeCreate,
         JudgeExampleInput,

@@ -24,11 +24,11 @@ from adaptive_sdk.graphql_client.input_types import (  # noqa: E402
 
 
 @pytest.fixture
-def official(server):  # noqa: ANN001, ANN201
+def official(server):
     return adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
 
 
-def test_teams_roles_permissions(official, unique: str) -> None:  # noqa: ANN001
+def test_teams_roles_permissions(official, unique: str) -> None:
     team = official.teams.create(key=f"oteam-{unique}", name="Official team")
     assert team.key == f"oteam-{unique}" and team.name == "Official team"
     assert f"oteam-{unique}" in [t.key for t in official.teams.list()]
@@ -41,7 +41,7 @@ def test_teams_roles_permissions(official, unique: str) -> None:  # noqa: ANN001
         official.roles.create(key=f"bad-{unique}", permissions=["nope:never"])
 
 
-def test_users(official, unique: str) -> None:  # noqa: ANN001
+def test_users(official, unique: str) -> None:
     official.teams.create(key=f"ot1-{unique}")
     official.teams.create(key=f"ot2-{unique}")
     email = f"off-{unique}@example.com"
@@ -58,7 +58,7 @@ def test_users(official, unique: str) -> None:  # noqa: ANN001
     assert email not in [u.email for u in official.users.list()]
 
 
-def test_share_and_unshare(official, unique: str) -> None:  # noqa: ANN001
+def test_share_and_unshare(official, unique: str) -> None:
     official.use_cases.create(key=f"osh-{unique}")
     official.teams.create(key=f"osh-team-{unique}")
     shared = official.use_cases.share(f"osh-{unique}", team=f"osh-team-{unique}", role="viewer")
@@ -72,7 +72,7 @@ def test_share_and_unshare(official, unique: str) -> None:  # noqa: ANN001
     assert [s.team.key for s in unshared.shares] == ["default"]
 
 
-def test_integrations(official, server, unique: str) -> None:  # noqa: ANN001
+def test_integrations(official, server, unique: str) -> None:
     providers = {p.name for p in official.integrations.list_providers()}
     assert {"webhook", "slack", "smtp", "github"} <= providers
     assert official.integrations.get_provider("webhook").capabilities[0].value == "NOTIFICATION_CHANNEL"

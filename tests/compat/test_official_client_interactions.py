@@ -13,14 +13,14 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
 @pytest.fixture
-def official(server, unique: str):  # noqa: ANN001, ANN201
+def official(server, unique: str):
     client = adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
     client.use_cases.create(key=f"oi-{unique}")
     client.set_default_use_case(f"oi-{unique}")
     return client
 
 
-def test_feedback_keys(official, unique: str) -> None:  # noqa: ANN001
+def test_feedback_keys(official, unique: str) -> None:
     created = official.feedback.register_key(
         f"acc-{unique}", kind="bool", scoring_type="lower_is_better", description="d"
     )
@@ -41,7 +41,7 @@ def test_feedback_keys(official, unique: str) -> None:  # noqa: ANN001
     assert official.feedback.unlink(f"acc-{unique}") == f"acc-{unique}"
 
 
-def test_interactions_and_feedback(official, server, unique: str) -> None:  # noqa: ANN001
+def test_interactions_and_feedback(official, server, unique: str) -> None:
     seed_models(server, f"om-a-{unique}", f"om-b-{unique}")
     official.feedback.register_key(f"ok-{unique}", kind="bool")
     official.feedback.register_key(f"score-{unique}", kind="scalar")
@@ -104,7 +104,7 @@ def test_interactions_and_feedback(official, server, unique: str) -> None:  # no
     assert len(official.interactions.get(str(first.completion_id)).comparison_feedbacks) == 2
 
 
-def test_filters_through_the_generated_operation(official, unique: str) -> None:  # noqa: ANN001
+def test_filters_through_the_generated_operation(official, unique: str) -> None:
     """interactions.list(filters=...) never sends its filters (client bug): call the operation directly."""
     from adaptive_sdk.graphql_client import CursorPageInput, ListCompletionsFilterInput
 
@@ -126,7 +126,7 @@ def test_filters_through_the_generated_operation(official, unique: str) -> None:
     assert [n.completion for n in advanced.nodes] == ["y"]
 
 
-def test_async_official_client(server, unique: str) -> None:  # noqa: ANN001
+def test_async_official_client(server, unique: str) -> None:
     async def run() -> None:
         client = adaptive_sdk.AsyncAdaptive(base_url=server.base_url, api_key=server.api_key)
         await client.use_cases.create(key=f"oa-{unique}")
@@ -141,7 +141,7 @@ def test_async_official_client(server, unique: str) -> None:  # noqa: ANN001
     asyncio.run(run())
 
 
-def test_bad_input_errors(official, unique: str) -> None:  # noqa: ANN001
+def test_bad_input_errors(official, unique: str) -> None:
     official.feedback.register_key(f"ok-{unique}", kind="bool")
     out = official.interactions.create(messages=[{"role": "user", "content": "hi"}], completion="hello")
     with pytest.raises(Exception, match="bool key"):

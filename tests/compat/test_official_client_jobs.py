@@ -11,18 +11,18 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
 @pytest.fixture
-def official(server):  # noqa: ANN001, ANN201
+def official(server):
     return adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
 
 
 @pytest.fixture
-def use_case(official, unique: str) -> str:  # noqa: ANN001
+def use_case(official, unique: str) -> str:
     official.use_cases.create(key=f"offjobs-{unique}", name="Official jobs")
     official.set_default_use_case(f"offjobs-{unique}")
     return f"offjobs-{unique}"
 
 
-def test_datasets_upload_get_list_delete(official, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_datasets_upload_get_list_delete(official, use_case: str, tmp_path: Path) -> None:
     path = tmp_path / "prefs.jsonl"
     rows = [{"messages": [{"role": "user", "content": f"q{i}"}], "chosen": "a", "rejected": "b"} for i in range(3)]
     path.write_text("\n".join(json.dumps(r) for r in rows))
@@ -34,7 +34,7 @@ def test_datasets_upload_get_list_delete(official, use_case: str, tmp_path: Path
     assert official.datasets.list() == []
 
 
-def test_datasets_chunked_upload_over_5mb(official, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_datasets_chunked_upload_over_5mb(official, use_case: str, tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
     line = json.dumps({"prompt": "p" * 1000, "completion": "c" * 1000}) + "\n"
     count = (5 * 1024 * 1024) // len(line) + 10
@@ -72,7 +72,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
 """
 
 
-def _wait(official, job_id: str, statuses: set[str]):  # noqa: ANN001, ANN202
+def _wait(official, job_id: str, statuses: set[str]):
     import time
 
     deadline = time.monotonic() + 180
@@ -84,7 +84,7 @@ def _wait(official, job_id: str, statuses: set[str]):  # noqa: ANN001, ANN202
         time.sleep(0.2)
 
 
-def test_recipes_upload_update_sample_delete(official, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_recipes_upload_update_sample_delete(official, use_case: str, tmp_path: Path) -> None:
     file = tmp_path / "scorer.py"
     file.write_text(RECIPE)
     recipe = official.recipes.upload(str(file), labels={"team": "ml"}, description="scores")
@@ -103,7 +103,7 @@ def test_recipes_upload_update_sample_delete(official, use_case: str, tmp_path: 
     assert official.recipes.delete("proj/entry") is True
 
 
-def test_jobs_run_get_list_cancel_and_artifacts(official, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_jobs_run_get_list_cancel_and_artifacts(official, use_case: str, tmp_path: Path) -> None:
     from adaptive_sdk.graphql_client import CursorPageInput, ListJobsFilterInput
 
     (tmp_path / "scorer.py").write_text(RECIPE)
@@ -141,7 +141,7 @@ def test_jobs_run_get_list_cancel_and_artifacts(official, use_case: str, tmp_pat
     assert [str(n.id) for n in rest.nodes] == [str(job.id)]
 
 
-def test_compute_pools(official) -> None:  # noqa: ANN001
+def test_compute_pools(official) -> None:
     pools = official.compute_pools.list()
     local = next(p for p in pools if p.key == "local")
     group = local.harmony_groups[0]

@@ -8,11 +8,11 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
 @pytest.fixture
-def official(server):  # noqa: ANN001, ANN201
+def official(server):
     return adaptive_sdk.Adaptive(base_url=server.base_url, api_key=server.api_key)
 
 
-def test_models_lifecycle(official, unique: str) -> None:  # noqa: ANN001
+def test_models_lifecycle(official, unique: str) -> None:
     official.use_cases.create(key=f"offm-{unique}")
     official.set_default_use_case(f"offm-{unique}")
     model = official.models.add_external(
@@ -36,7 +36,7 @@ def test_models_lifecycle(official, unique: str) -> None:  # noqa: ANN001
     assert isinstance(official.models.terminate(model.key), str)
 
 
-def test_import_hf_model_through_the_official_operation(official, server, unique: str, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_import_hf_model_through_the_official_operation(official, server, unique: str, tmp_path, monkeypatch) -> None:
     """The official ``models.add_hf_model`` refuses every id outside a list hard-coded in the client (so it
     cannot name a model folder, and this machine cannot reach the hub): the folder import sends the client's
     own generated ``AddHFModel`` operation, which is what that method sends once its check passes."""

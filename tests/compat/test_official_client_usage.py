@@ -10,7 +10,7 @@ from tests.inference.fixtures import API_KEY
 adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 
-def test_official_usage_queries_read_our_roll_ups(server, upstream, unique: str) -> None:  # noqa: ANN001
+def test_official_usage_queries_read_our_roll_ups(server, upstream, unique: str) -> None:
     # The client's query builders (custom_fields) do not import in this release: the documents below use the
     # field names they would send, with the client's own input types as the variables.
     from adaptive_sdk.graphql_client.enums import DateBucketUnit

@@ -83,7 +83,7 @@ def test_window_totals_and_trend(client: Adaptive, world: dict) -> None:
     assert data["interactions"] == {"value": 0, "perSecond": 0.0, "trend": -1.0}
 
 
-def test_served_traffic_tokens_latency_and_errors(client: Adaptive, unique: str, upstream) -> None:  # noqa: ANN001
+def test_served_traffic_tokens_latency_and_errors(client: Adaptive, unique: str, upstream) -> None:
     use_case = f"act-srv-{unique}"
     client.use_cases.create(key=use_case)
     for key, remote in ((f"ok-{unique}", "gpt-test"), (f"broken-{unique}", "broken")):
@@ -138,7 +138,7 @@ def test_bad_inputs_are_refused(client: Adaptive, world: dict) -> None:
         _series(client, uc, interval="FORTNIGHT")
 
 
-def test_readers_only(client: Adaptive, server, world: dict) -> None:  # noqa: ANN001
+def test_readers_only(client: Adaptive, server, world: dict) -> None:
     u = world["unique"]
     client.teams.create(key=f"act-other-{u}")
     viewer = user_client(client, server, f"act-viewer-{u}@example.com", [("default", "viewer")])

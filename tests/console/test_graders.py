@@ -28,7 +28,7 @@ class JudgeHandler(BaseHTTPRequestHandler):
     """An OpenAI-compatible chat endpoint that judges like a strict reviewer: an answer that apologises
     passes, any other fails."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         answer = body["messages"][-1]["content"].rsplit("ANSWER", 1)[-1].lower()
         verdict = {"reasoning": "The answer apologises to the customer", "score": "PASS"} if "sorry" in answer \

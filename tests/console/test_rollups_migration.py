@@ -25,7 +25,7 @@ HOUR = int(datetime(2026, 3, 30, 10, tzinfo=timezone.utc).timestamp())
 async def _scenario(url: str) -> None:
     engine = create_engine(url)
 
-    def old_schema(connection) -> None:  # noqa: ANN001
+    def old_schema(connection) -> None:
         config = alembic_config(connection)
         script = ScriptDirectory.from_config(config)
         for head in script.get_heads():

@@ -19,7 +19,7 @@ def _team_mutation(key: str) -> dict:
 
 
 @pytest.fixture
-def browser(server) -> Iterator[httpx.Client]:  # noqa: ANN001
+def browser(server) -> Iterator[httpx.Client]:
     """A client that keeps cookies, as a browser does, and sends no Authorization header of its own."""
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         yield http
@@ -66,7 +66,7 @@ def test_sign_in_sets_an_httponly_strict_cookie(browser: httpx.Client, user_key:
     assert marker.startswith("ae_signed_in=1;") and "httponly" not in marker.lower()
 
 
-def test_cookie_works_for_queries_and_needs_csrf_for_writes(server, browser: httpx.Client, client: Adaptive,  # noqa: ANN001
+def test_cookie_works_for_queries_and_needs_csrf_for_writes(server, browser: httpx.Client, client: Adaptive,
                                                              unique: str) -> None:
     csrf = _sign_in(browser, server.api_key).json()["csrf_token"]
     # A query by cookie alone (the console, and GraphiQL in the browser).
@@ -107,7 +107,7 @@ def test_sign_out_ends_the_session(browser: httpx.Client, user_key: tuple[str, s
 
 
 def test_revoking_or_deleting_the_key_ends_its_sessions(browser: httpx.Client, client: Adaptive,
-                                                        user_key: tuple[str, str], server) -> None:  # noqa: ANN001
+                                                        user_key: tuple[str, str], server) -> None:
     email, key = user_key
     _sign_in(browser, key)
     assert _gql(browser, ME).status_code == 200
@@ -123,7 +123,7 @@ def test_revoking_or_deleting_the_key_ends_its_sessions(browser: httpx.Client, c
     assert _gql(browser, ME).status_code == 401
 
 
-def test_bad_key_or_cookie_gives_401_and_no_cookie(server, browser: httpx.Client) -> None:  # noqa: ANN001
+def test_bad_key_or_cookie_gives_401_and_no_cookie(server, browser: httpx.Client) -> None:
     response = browser.post(SESSION, headers={"Authorization": "Bearer ae_not_a_key"})
     assert response.status_code == 401 and "set-cookie" not in response.headers
     assert response.json()["error"]["type"] == "authentication_error"
@@ -132,7 +132,7 @@ def test_bad_key_or_cookie_gives_401_and_no_cookie(server, browser: httpx.Client
     assert forged.status_code == 401
 
 
-def test_bearer_wins_and_signs_out_every_session_of_its_key(server, user_key: tuple[str, str]) -> None:  # noqa: ANN001
+def test_bearer_wins_and_signs_out_every_session_of_its_key(server, user_key: tuple[str, str]) -> None:
     email, key = user_key
     browsers = [httpx.Client(base_url=server.base_url, timeout=30) for _ in range(2)]
     try:
@@ -158,7 +158,7 @@ def test_sign_in_with_the_cookie_alone_is_refused(browser: httpx.Client, user_ke
     assert again.status_code == 400 and "Bearer" in again.json()["error"]["message"]
 
 
-def test_a_session_expires(tmp_path) -> None:  # noqa: ANN001
+def test_a_session_expires(tmp_path) -> None:
     import time
 
     from tests.support import LiveServer, make_settings

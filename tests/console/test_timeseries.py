@@ -97,7 +97,7 @@ def test_bad_inputs_are_refused(client: Adaptive, world: dict) -> None:
         _series(client, uc, key, interval="FORTNIGHT")
 
 
-def test_readers_only(client: Adaptive, server, world: dict) -> None:  # noqa: ANN001
+def test_readers_only(client: Adaptive, server, world: dict) -> None:
     u = world["unique"]
     client.teams.create(key=f"ts-other-{u}")
     viewer = user_client(client, server, f"ts-viewer-{u}@example.com", [("default", "viewer")])

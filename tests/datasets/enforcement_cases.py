@@ -11,7 +11,7 @@ FILTERS_INPUT = """input: {useCase: $u, name: $n, kind: PROMPT_COMPLETION,
   completionQuery: {fromFilters: {filters: {useCase: $u}, exclude: []}}}"""
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     key = f"cur-{w.suffix}"
     gql(
         w.admin,
@@ -32,15 +32,15 @@ def _setup(w) -> None:  # noqa: ANN001
     w.extra["curate"] = {"completion": created["completion_id"], "feedback": created["feedback_ids"][0], "metric": key}
 
 
-def _pick(w, uc: str, name: str) -> str:  # noqa: ANN001
+def _pick(w, uc: str, name: str) -> str:
     return w.extra["curate"][name] if uc == w.uc_a else str(uuid.uuid4())
 
 
-def _datasets(a, w):  # noqa: ANN001, ANN202
+def _datasets(a, w):
     return sorted(d.key or d.id for d in a.datasets.list(use_case=w.uc_a))
 
 
-def _curated(a, w):  # noqa: ANN001, ANN202
+def _curated(a, w):
     got = a.interactions.get(w.extra["curate"]["completion"], use_case=w.uc_a)
     return (
         sorted((lbl.key, lbl.value) for lbl in got.labels),
@@ -49,8 +49,8 @@ def _curated(a, w):  # noqa: ANN001, ANN202
     )
 
 
-def _link(field: str):  # noqa: ANN202
-    def run(c, w, uc):  # noqa: ANN001, ANN202
+def _link(field: str):
+    def run(c, w, uc):
         return gql(c, f"query L($f: ListCompletionsFilterInput!) {{ {field}(filter: $f) }}", {"f": {"useCase": uc}})
 
     return run

@@ -115,7 +115,7 @@ def test_empty_file_and_duplicate_key(client: Adaptive, use_case: str, tmp_path:
     assert client.datasets.get("dup").records == 1
 
 
-def test_list_delete_and_files(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:  # noqa: ANN001
+def test_list_delete_and_files(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:
     first = client.datasets.upload(str(jsonl(tmp_path, [{"prompt": "a"}])), "one")
     client.datasets.upload(str(jsonl(tmp_path, [{"prompt": "b"}, {"prompt": "c"}])), "two")
     assert [d.key for d in client.datasets.list()] == ["one", "two"]

@@ -9,7 +9,7 @@ from adaptive_engine import Adaptive
 
 
 @pytest.fixture
-def http(server):  # noqa: ANN001, ANN201
+def http(server):
     with httpx.Client(base_url=server.base_url + "/api/v1", headers={"Authorization": f"Bearer {server.api_key}"}) as c:
         yield c
 
@@ -32,7 +32,10 @@ def test_chunked_upload_bad_input(http: httpx.Client, client: Adaptive, unique: 
         == 200
     )
     client.use_cases.create(key=f"up-{unique}")
-    query = "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input: $input) { status } }"
+    query = (
+        "mutation($input: DatasetCreateFromMultipartUpload!) { createDatasetFromMultipartUpload(input:"
+        " $input) { status } }"
+    )
     variables = {"input": {"useCase": f"up-{unique}", "name": "d", "key": "d", "uploadSessionId": session_id}}
     incomplete = httpx.post(
         http.base_url.copy_with(path="/api/graphql"),

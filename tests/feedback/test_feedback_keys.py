@@ -7,7 +7,7 @@ import pytest
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
 
 
-def test_register_get_list(client, unique: str) -> None:  # noqa: ANN001
+def test_register_get_list(client, unique: str) -> None:
     created = client.feedback.register_key(f"acc-{unique}", kind="bool", name="Accuracy", description="right or wrong")
     assert (created.key, created.kind, created.name, created.scoring_type) == (
         f"acc-{unique}",
@@ -25,7 +25,7 @@ def test_register_get_list(client, unique: str) -> None:  # noqa: ANN001
     assert f"acc-{unique}" in keys and f"lat-{unique}" in keys
 
 
-def test_link_and_unlink(client, unique: str) -> None:  # noqa: ANN001
+def test_link_and_unlink(client, unique: str) -> None:
     client.use_cases.create(f"fk-uc-{unique}")
     client.feedback.register_key(f"k-{unique}", kind="scalar")
     linked = client.feedback.link(f"k-{unique}", use_case=f"fk-uc-{unique}")
@@ -40,7 +40,7 @@ def test_link_and_unlink(client, unique: str) -> None:  # noqa: ANN001
         client.feedback.unlink(f"k-{unique}", use_case=f"fk-uc-{unique}")
 
 
-def test_bad_keys_change_nothing(client, unique: str) -> None:  # noqa: ANN001
+def test_bad_keys_change_nothing(client, unique: str) -> None:
     client.feedback.register_key(f"dup-{unique}", kind="bool")
     with pytest.raises(ConflictError):
         client.feedback.register_key(f"dup-{unique}", kind="scalar")
@@ -57,7 +57,7 @@ def test_bad_keys_change_nothing(client, unique: str) -> None:  # noqa: ANN001
         client.feedback.link(f"missing-{unique}", use_case="nope-" + unique)
 
 
-def test_feedback_links_its_key_again_after_an_unlink(client, unique: str) -> None:  # noqa: ANN001
+def test_feedback_links_its_key_again_after_an_unlink(client, unique: str) -> None:
     # The writer remembers links it committed (to skip re-linking); an unlink must make it forget them.
     use_case, key = f"relink-{unique}", f"relink-k-{unique}"
     client.use_cases.create(use_case)

@@ -11,7 +11,7 @@ from tests.interactions.helpers import msgs, rest, seed_models
 
 
 @pytest.fixture
-def use_case(client, unique: str) -> str:  # noqa: ANN001
+def use_case(client, unique: str) -> str:
     key = f"fb-{unique}"
     client.use_cases.create(key)
     client.set_default_use_case(key)
@@ -20,7 +20,7 @@ def use_case(client, unique: str) -> str:  # noqa: ANN001
     return key
 
 
-def test_log_metric_shows_on_interaction(client, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_log_metric_shows_on_interaction(client, use_case: str, unique: str) -> None:
     logged = client.interactions.create(messages=msgs(), completion="Paris.")
     out = client.feedback.log_metric(
         True, logged.completion_id, f"ok-{unique}", user=uuid.UUID(int=7), details="correct"
@@ -40,13 +40,13 @@ def test_log_metric_shows_on_interaction(client, use_case: str, unique: str) -> 
 
 
 @pytest.mark.parametrize("value", [0, 1, True, False, 1.0])
-def test_bool_key_accepts_0_1_true_false(client, use_case: str, unique: str, value) -> None:  # noqa: ANN001
+def test_bool_key_accepts_0_1_true_false(client, use_case: str, unique: str, value) -> None:
     logged = client.interactions.create(messages=msgs(), completion="Paris.")
     client.feedback.log_metric(value, logged.completion_id, f"ok-{unique}")
     assert client.interactions.get(logged.completion_id).direct_feedbacks[0].value == float(value)
 
 
-def test_wrong_values_are_refused_and_change_nothing(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_wrong_values_are_refused_and_change_nothing(client, server, use_case: str, unique: str) -> None:
     logged = client.interactions.create(messages=msgs(), completion="Paris.")
     cid = str(logged.completion_id)
     for value, key in (
@@ -68,7 +68,7 @@ def test_wrong_values_are_refused_and_change_nothing(client, server, use_case: s
     assert client.feedback.get_key(f"ok-{unique}").has_direct_feedbacks is False
 
 
-def test_preferences_between_ids_and_texts(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_preferences_between_ids_and_texts(client, server, use_case: str, unique: str) -> None:
     seed_models(server, f"m-a-{unique}", f"m-b-{unique}")
     a = client.interactions.create(messages=msgs(), completion="Paris.", model=f"m-a-{unique}")
     b = client.interactions.create(messages=msgs(), completion="Lyon.", model=f"m-b-{unique}")
@@ -101,7 +101,7 @@ def test_preferences_between_ids_and_texts(client, server, use_case: str, unique
     assert {n.comparison_feedbacks[0].id for n in page.nodes} == {both.comparison_id}
 
 
-def test_bad_preferences_change_nothing(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_bad_preferences_change_nothing(client, server, use_case: str, unique: str) -> None:
     seed_models(server, f"m-x-{unique}")
     a = client.interactions.create(messages=msgs(), completion="Paris.")
     before = client.interactions.list().total_count
@@ -140,7 +140,7 @@ def test_bad_preferences_change_nothing(client, server, use_case: str, unique: s
     assert client.interactions.get(a.completion_id).comparison_feedbacks == []
 
 
-def test_outcome(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_outcome(client, server, use_case: str, unique: str) -> None:
     session_id = uuid.uuid4()
     client.interactions.create(messages=msgs(), completion="Paris.", session_id=session_id)
     ok = rest(server, "/outcome", {"value": 1, "metric": f"ok-{unique}", "session_id": str(session_id)})

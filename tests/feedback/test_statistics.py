@@ -22,7 +22,7 @@ STATS = """query($f: FeedbackStatisticsFilter!) {
 }"""
 
 
-def test_metric_and_preference_statistics(client, server, unique: str) -> None:  # noqa: ANN001
+def test_metric_and_preference_statistics(client, server, unique: str) -> None:
     uc, a, b = f"st-{unique}", f"a-{unique}", f"b-{unique}"
     client.use_cases.create(uc)
     client.set_default_use_case(uc)
@@ -80,7 +80,7 @@ def test_metric_and_preference_statistics(client, server, unique: str) -> None: 
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-def test_statistics_service_filters_by_ab_campaign(client, server, unique: str) -> None:  # noqa: ANN001
+def test_statistics_service_filters_by_ab_campaign(client, server, unique: str) -> None:
     """The reusable service function (A/B tests read it) on completions recorded by record_completions."""
     uc = f"ab-{unique}"
     client.use_cases.create(uc)

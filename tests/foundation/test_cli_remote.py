@@ -18,7 +18,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture
-def cli(server: LiveServer):  # noqa: ANN201
+def cli(server: LiveServer):
     env = {**os.environ, "PYTHONPATH": SRC, "ADAPTIVE_BASE_URL": server.base_url, "ADAPTIVE_API_KEY": server.api_key}
     env.pop("ADAPTIVE_USE_CASE", None)
 
@@ -35,7 +35,7 @@ def cli(server: LiveServer):  # noqa: ANN201
     return run
 
 
-def test_use_cases_and_models(cli, client: Adaptive, upstream, unique: str) -> None:  # noqa: ANN001
+def test_use_cases_and_models(cli, client: Adaptive, upstream, unique: str) -> None:
     created = cli("use-cases", "create", f"uc-{unique}", "--name", "Support bot")
     assert created.returncode == 0, created.stderr
     assert f"created use case uc-{unique}" in created.stdout
@@ -68,7 +68,7 @@ def test_use_cases_and_models(cli, client: Adaptive, upstream, unique: str) -> N
     assert (no_key.returncode, no_key.stderr) == (1, "error: no API key: pass --api-key or set ADAPTIVE_API_KEY\n")
 
 
-def test_datasets_recipes_and_jobs(cli, client: Adaptive, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_datasets_recipes_and_jobs(cli, client: Adaptive, tmp_path: Path, unique: str) -> None:
     use_case = f"jobs-{unique}"
     client.use_cases.create(key=use_case)
     rows = tmp_path / "rows.jsonl"

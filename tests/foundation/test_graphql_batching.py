@@ -255,7 +255,7 @@ def test_jobs_and_recipes_with_their_creators(quiet: LiveServer, team: Team) -> 
             team.admin.users.create(email=email, name=f"creator {i}", teams_with_role=[(team.key, "editor")])
             emails.append(email)
 
-        async def work(session) -> None:  # noqa: ANN001
+        async def work(session) -> None:
             use_case = (await session.execute(select(orm.UseCase).where(orm.UseCase.key == uc))).scalar_one()
             for email in emails:
                 user = (await session.execute(select(orm.User).where(orm.User.email == email))).scalar_one()
@@ -288,7 +288,10 @@ def test_jobs_and_recipes_with_their_creators(quiet: LiveServer, team: Team) -> 
         in_db(quiet, work)
 
     def measure(n: int) -> int:
-        jobs_query = f"query J($u: IdOrKey!) {{ jobs(page: {{first: 100}}, filter: {{useCase: $u}}) {{ nodes {{ {JOB_FIELDS} }} }} }}"
+        jobs_query = (
+            "query J($u: IdOrKey!) { jobs(page: {first: 100}, filter: {useCase: $u}) { nodes {"
+            f" {JOB_FIELDS} }} }} }}"
+        )
         jobs, data = team.statements(jobs_query, {"u": uc})
         assert len(data["jobs"]["nodes"]) == n
         assert all(
@@ -332,9 +335,13 @@ def test_loaders_read_what_an_earlier_mutation_of_the_request_wrote(quiet: LiveS
     other = f"other-{team.suffix}"
     team.admin.teams.create(key=other)
     query = """mutation($uc: IdOrKey!, $team: String!, $other: String!) {
-      a: shareUseCase(idOrKey: $uc, input: {shares: [{team: $team, role: "admin", isOwner: true}]}) { shares { team { key } } }
+      a: shareUseCase(idOrKey: $uc, input: {shares: [{team: $team, role: "admin", isOwner: true}]}) {
+        shares { team { key } }
+      }
       b: shareUseCase(idOrKey: $uc, input: {shares: [{team: $team, role: "admin", isOwner: true},
-                                                      {team: $other, role: "viewer", isOwner: false}]}) { shares { team { key } } }
+                                                      {team: $other, role: "viewer", isOwner: false}]}) {
+        shares { team { key } }
+      }
     }"""
     _, data = team.statements(query, {"uc": uc, "team": team.key, "other": other}, as_admin=True)
     assert [s["team"]["key"] for s in data["a"]["shares"]] == [team.key]

@@ -67,12 +67,12 @@ def test_answers_are_json_with_the_created_status_and_counted_by_route(server: L
     assert 'route="/interactions",status="201"' in metrics
 
 
-def test_lazy_session_opens_on_first_use_only(tmp_path) -> None:  # noqa: ANN001
+def test_lazy_session_opens_on_first_use_only(tmp_path) -> None:
     async def main() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lazy.db'}")
         opened = []
 
-        def open_session():  # noqa: ANN202
+        def open_session():
             opened.append(1)
             return create_sessionmaker(engine)()
 

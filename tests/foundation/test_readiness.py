@@ -26,7 +26,7 @@ def own_server(database: str | None, tmp_path: Path) -> Iterator[LiveServer]:
             yield live
 
 
-def _run(live: LiveServer, coroutine):  # noqa: ANN001, ANN202
+def _run(live: LiveServer, coroutine):
     platform = platform_of(live.app)
     return asyncio.run_coroutine_threadsafe(coroutine, platform.job_runner.loop).result(timeout=60)
 

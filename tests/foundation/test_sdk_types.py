@@ -35,6 +35,19 @@ async def caller() -> None:
     reveal_type(await aclient.jobs.wait("job-id"))
     reveal_type(await aclient.chat.create(messages))
     reveal_type(await aclient.chat.create(messages, stream=True))
+    reveal_type(sync.ab_tests.cancel("ab"))
+    reveal_type(sync.recipes.parse_schema("source"))
+    reveal_type(sync.recipes.generate_sample_input("recipe"))
+    reveal_type(sync.graders.test_external_endpoint("http://127.0.0.1:9"))
+    reveal_type(sync.graders.grade(grader_key="g", messages=[], completion="c"))
+    reveal_type(sync.feedback.unlink("csat"))
+    reveal_type(sync.compute_pools.resize_inference_partition("pool", 1))
+    reveal_type(sync.datasets.create_from_filters("rows", "PROMPT", completion_ids=["c1"]))
+    reveal_type(sync.models.delete("m"))
+    reveal_type(sync.models.terminate("m"))
+    reveal_type(sync.usage.remove_limits("user", "u"))
+    reveal_type(sync.permissions.list())
+    reveal_type(await aclient.models.delete("m"))
     sync.models.get(42)
     sync.jobs.wait("job-id", timeout_seconds=1)
     sync.chat.create(messages, temperature="hot")
@@ -58,6 +71,19 @@ EXPECTED = [
     f"{TYPES}.Job",
     f"{TYPES}.ChatResponse",
     f"typing.AsyncIterator[{TYPES}.ChatResponseChunk]",
+    "str",
+    "dict[str, Any]",
+    "dict[str, Any]",
+    f"{TYPES}.EndpointOnline | {TYPES}.EndpointOffline",
+    f"{TYPES}.GradeResult",
+    "str",
+    f"list[{TYPES}.ResizeResult]",
+    f"{TYPES}.Dataset",
+    "bool",
+    "bool",
+    "bool",
+    "list[str]",
+    "bool",
 ]
 
 
@@ -91,3 +117,28 @@ def test_sdk_methods_have_precise_types_for_callers(tmp_path: Path) -> None:
     assert 'Argument 1 has incompatible type "int"; expected "str"' in errors[0]
     assert 'Unexpected keyword argument "timeout_seconds"' in errors[1]
     assert 'No overload variant of "__call__" of "SyncChatCreate" matches' in errors[2]
+
+
+def test_no_sdk_operation_returns_any() -> None:
+    """Every operation of every resource of the client declares what it returns (a caller never gets Any)."""
+    import typing
+    from collections.abc import Generator
+
+    from adaptive_engine import Adaptive
+    from adaptive_engine.sdk._base import Operation, Resource
+
+    client = Adaptive("http://127.0.0.1:9", api_key="key")
+    resources = {name: value for name, value in vars(client).items() if isinstance(value, Resource)}
+    assert len(resources) > 20
+    untyped = []
+    for name, resource in resources.items():
+        for attribute, member in vars(type(resource)).items():
+            operation = getattr(member, "_operation", member)  # chat.create wraps its Operation
+            if attribute.startswith("_") or not isinstance(operation, Operation):
+                continue
+            method = operation._function.__wrapped__
+            returns = typing.get_type_hints(method).get("return")
+            if typing.get_origin(returns) is not Generator or typing.get_args(returns)[2] is typing.Any:
+                untyped.append(f"{name}.{attribute}")
+    client.close()
+    assert untyped == []

@@ -65,7 +65,7 @@ def test_me(client: Adaptive) -> None:
     assert [(t.team.key, t.role.key) for t in me.teams] == [("default", "admin")]
 
 
-async def test_async_client(server, unique: str) -> None:  # noqa: ANN001
+async def test_async_client(server, unique: str) -> None:
     async with AsyncAdaptive(server.base_url, api_key=server.api_key) as client:
         created = await client.use_cases.create(key=f"async-{unique}", name="Async")
         assert (await client.use_cases.get(f"async-{unique}")).id == created.id

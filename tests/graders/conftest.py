@@ -30,7 +30,7 @@ def broken_server() -> Iterator[BrokenServer]:
 
 
 @pytest.fixture
-def use_case(client, unique: str) -> str:  # noqa: ANN001
+def use_case(client, unique: str) -> str:
     key = f"gr-{unique}"
     client.use_cases.create(key=key)
     client.set_default_use_case(key)
@@ -38,13 +38,13 @@ def use_case(client, unique: str) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
-def chat_model(server, unique: str) -> str:  # noqa: ANN001
+def chat_model(server, unique: str) -> str:
     """A chat model row in the registry (the judge model a grader names)."""
     from adaptive_engine.server.db.models import Model
 
     key = f"judge-{unique}"
 
-    async def add(session):  # noqa: ANN001, ANN202
+    async def add(session):
         session.add(Model(key=key, name=key, kind="chat", provider="local", status="ONLINE"))
 
     in_db(server, add)

@@ -24,7 +24,7 @@ class ExpectedWord(reward_types.BaseModel):
 class WordRewardServer(external.RewardServer[ExpectedWord]):
     """Reward 1.0 when the completion contains the expected word, else 0.0."""
 
-    async def score(self, request):  # noqa: ANN001, ANN201
+    async def score(self, request):
         completion = request.turns[-1].content
         found = request.metadata.expected.lower() in completion.lower()
         return external.Response(
@@ -32,17 +32,17 @@ class WordRewardServer(external.RewardServer[ExpectedWord]):
             metadata={"feedback": f"'{request.metadata.expected}' {'found' if found else 'missing'}"},
         )
 
-    async def info(self):  # noqa: ANN201
+    async def info(self):
         return external.ServerInfo(version="1.2", name="word-checker", description="checks an expected word")
 
 
 class LengthRewardServer(external.RewardServer[external.EmptyMetadata]):
     """Reward = number of characters of the last turn; no metadata."""
 
-    async def score(self, request):  # noqa: ANN001, ANN201
+    async def score(self, request):
         return external.Response(reward=float(len(request.turns[-1].content)), metadata={"reasoning": "length"})
 
-    async def info(self):  # noqa: ANN201
+    async def info(self):
         return external.ServerInfo(version="0.1", name="length", description="counts characters")
 
 
@@ -68,17 +68,17 @@ class RunningRewardServer:
 
 
 def broken_app(delay_s: float) -> Starlette:
-    async def garbage(request):  # noqa: ANN001, ANN202
+    async def garbage(request):
         return PlainTextResponse("<html>not json</html>")
 
-    async def slow(request):  # noqa: ANN001, ANN202
+    async def slow(request):
         await asyncio.sleep(delay_s)
         return JSONResponse({"name": "slow", "version": "1", "description": "too slow"})
 
-    async def huge(request):  # noqa: ANN001, ANN202
+    async def huge(request):
         return PlainTextResponse("x" * (5 * 1024 * 1024))
 
-    async def bad_reward(request):  # noqa: ANN001, ANN202
+    async def bad_reward(request):
         return JSONResponse({"responses": [{"reward": "high", "metadata": {}}]})
 
     routes = [

@@ -40,7 +40,7 @@ class TinyTokenizer:
     def __len__(self) -> int:
         return len(self.vocab)
 
-    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False):  # noqa: ANN001, ANN201
+    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False):
         return "".join(self.vocab[i] for i in ids)
 
 

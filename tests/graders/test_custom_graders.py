@@ -32,7 +32,7 @@ def grade(messages, completion, metadata):
 
 
 @pytest.fixture
-def fast_custom(server):  # noqa: ANN001, ANN201
+def fast_custom(server):
     grading = server.app.state.grading
     old = grading.custom_timeout_s
     grading.custom_timeout_s = 1.0
@@ -40,7 +40,7 @@ def fast_custom(server):  # noqa: ANN001, ANN201
     grading.custom_timeout_s = old
 
 
-def test_custom_grader_scores_in_a_subprocess(client, use_case, unique) -> None:  # noqa: ANN001
+def test_custom_grader_scores_in_a_subprocess(client, use_case, unique) -> None:
     grader = client.graders.create.custom(
         key="words", feedback_key=f"fk-{unique}", description="counts words", code=CODE
     )
@@ -58,14 +58,14 @@ def test_custom_grader_scores_in_a_subprocess(client, use_case, unique) -> None:
     assert results[2].score == 1.0
 
 
-def test_custom_code_runs_outside_the_server(client, use_case, unique) -> None:  # noqa: ANN001
+def test_custom_code_runs_outside_the_server(client, use_case, unique) -> None:
     client.graders.create.custom(key="probe", feedback_key=f"fk-{unique}", code=ESCAPE)
     result = client.graders.grade(grader_key="probe", messages=[], completion="x")
     assert f"pid={os.getpid()} " not in result.reasoning
     assert "ADAPTIVE" not in result.reasoning  # no inherited environment (keys, database URLs)
 
 
-def test_custom_time_limit(client, use_case, unique, fast_custom) -> None:  # noqa: ANN001
+def test_custom_time_limit(client, use_case, unique, fast_custom) -> None:
     client.graders.create.custom(key="slow", feedback_key=f"fk-{unique}", code=SLOW)
     looping, fine = client.graders.grade_batch(
         grader_key="slow", samples=[{"messages": [], "completion": "loop"}, {"messages": [], "completion": "ok"}]
@@ -84,19 +84,19 @@ def test_custom_time_limit(client, use_case, unique, fast_custom) -> None:  # no
         ("   ", "must not be empty"),
     ],
 )
-def test_bad_custom_code_is_refused(client, use_case, unique, code, message) -> None:  # noqa: ANN001
+def test_bad_custom_code_is_refused(client, use_case, unique, code, message) -> None:
     with pytest.raises(ValidationError, match=message):
         client.graders.create.custom(key="bad", feedback_key=f"fk-{unique}", code=code)
     assert client.graders.list() == []
 
 
-def test_custom_grader_without_code(client, use_case, unique) -> None:  # noqa: ANN001
+def test_custom_grader_without_code(client, use_case, unique) -> None:
     client.graders.create.custom(key="decl", feedback_key=f"fk-{unique}", description="scored by a recipe")
     with pytest.raises(ValidationError, match="no code"):
         client.graders.grade(grader_key="decl", messages=[], completion="x")
 
 
-def test_bad_grade_requests(client, use_case, unique) -> None:  # noqa: ANN001
+def test_bad_grade_requests(client, use_case, unique) -> None:
     client.graders.create.custom(key="words", feedback_key=f"fk-{unique}", code=CODE)
     with pytest.raises(ValidationError):
         client.graders.grade_batch(grader_key="words", samples=[])

@@ -12,7 +12,7 @@ EXAMPLES = [
 ]
 
 
-def test_binary_judge_definition(client, use_case, chat_model, unique) -> None:  # noqa: ANN001
+def test_binary_judge_definition(client, use_case, chat_model, unique) -> None:
     grader = client.graders.create.binary_judge(
         key="polite",
         criteria="The answer is polite.",
@@ -28,7 +28,7 @@ def test_binary_judge_definition(client, use_case, chat_model, unique) -> None: 
     assert grader.metric.key == f"polite-{unique}" and grader.metric.kind == "BOOL"
 
 
-def test_prebuilt_judges(client, use_case, chat_model) -> None:  # noqa: ANN001
+def test_prebuilt_judges(client, use_case, chat_model) -> None:
     for kind, feedback in [
         ("FAITHFULNESS", "faithfulness"),
         ("ANSWER_RELEVANCY", "answer_relevancy"),
@@ -39,7 +39,7 @@ def test_prebuilt_judges(client, use_case, chat_model) -> None:  # noqa: ANN001
         assert grader.metric.key == feedback == grader.grader_config.criteria.feedback_key
 
 
-def test_judge_bad_inputs(client, use_case, chat_model, unique) -> None:  # noqa: ANN001
+def test_judge_bad_inputs(client, use_case, chat_model, unique) -> None:
     with pytest.raises(NotFoundError, match="not in the model registry"):
         client.graders.create.binary_judge(key="j", criteria="c", judge_model="no-such-model", feedback_key="f")
     with pytest.raises(ValidationError, match="criteria must not be empty"):
@@ -65,14 +65,14 @@ def test_judge_bad_inputs(client, use_case, chat_model, unique) -> None:  # noqa
     assert f"f-{unique}" not in [m.key for m in client.use_cases.get().metrics]
 
 
-def test_bad_template_is_refused(client, use_case, chat_model) -> None:  # noqa: ANN001
+def test_bad_template_is_refused(client, use_case, chat_model) -> None:
     query = (
         """mutation($uc: IdOrKey!, $input: GraderCreateInput!) { createGrader(useCase: $uc, input: $input) { id } }"""
     )
     from adaptive_engine.sdk._requests import GraphQL
 
-    def call(template: str):  # noqa: ANN202
-        def op(self):  # noqa: ANN001, ANN202
+    def call(template: str):
+        def op(self):
             return (
                 yield GraphQL(
                     query,

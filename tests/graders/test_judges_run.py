@@ -15,14 +15,14 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.fixture
-def judge_client(served):  # noqa: ANN001, ANN201
+def judge_client(served):
     # Judging on a loaded 2-core machine can take minutes; no timing is asserted.
     with Adaptive(served.server.base_url, api_key=served.server.api_key, timeout_secs=1200) as client:
         client.set_default_use_case(served.use_case)
         yield client
 
 
-def test_binary_judge_on_the_bundled_model_always_gives_a_verdict(judge_client, served) -> None:  # noqa: ANN001
+def test_binary_judge_on_the_bundled_model_always_gives_a_verdict(judge_client, served) -> None:
     key = f"capital-{uuid.uuid4().hex[:6]}"
     judge_client.graders.create.binary_judge(
         key=key,
@@ -44,7 +44,7 @@ def test_binary_judge_on_the_bundled_model_always_gives_a_verdict(judge_client, 
         assert result.reasoning and result.reasoning.split(":")[0] in {"PASS", "FAIL", "NA"}
 
 
-async def test_prebuilt_judges_on_the_bundled_model(served) -> None:  # noqa: ANN001
+async def test_prebuilt_judges_on_the_bundled_model(served) -> None:
     import asyncio
 
     from adaptive_engine import AsyncAdaptive
@@ -69,7 +69,7 @@ async def test_prebuilt_judges_on_the_bundled_model(served) -> None:  # noqa: AN
         assert empty.score is None and empty.error is None and empty.reasoning.startswith("NA")
 
 
-def test_external_judge_models(judge_client, served) -> None:  # noqa: ANN001
+def test_external_judge_models(judge_client, served) -> None:
     # The fake provider echoes the prompt: no verdict in it, so the sample records a parse error.
     key = f"ext-{uuid.uuid4().hex[:6]}"
     judge_client.graders.create.binary_judge(

@@ -23,8 +23,8 @@ def grade(messages, completion, metadata):
 """
 
 
-def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:  # noqa: ANN001
-    async def add(session):  # noqa: ANN001, ANN202
+def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:
+    async def add(session):
         uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
         rows = []
         for text in texts:
@@ -45,20 +45,20 @@ def add_completions(server, use_case: str, texts: list[str]) -> list[uuid.UUID]:
     return in_db(server, add)
 
 
-def run_once(server) -> int:  # noqa: ANN001
+def run_once(server) -> int:
     service = server.app.state.online_grading
     return asyncio.run_coroutine_threadsafe(service.run_once(), service.loop).result(timeout=120)
 
 
-def results_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, GradingResult]:  # noqa: ANN001
-    async def read(session):  # noqa: ANN001, ANN202
+def results_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, GradingResult]:
+    async def read(session):
         rows = await session.execute(select(GradingResult).where(GradingResult.completion_id.in_(ids)))
         return {r.completion_id: r for r in rows.scalars()}
 
     return in_db(server, read)
 
 
-def test_online_grading_scores_new_live_traffic(server, client, use_case, unique) -> None:  # noqa: ANN001
+def test_online_grading_scores_new_live_traffic(server, client, use_case, unique) -> None:
     before = add_completions(server, use_case, ["old"])
     client.graders.create.custom(key="len", feedback_key=f"len-{unique}", code=CODE)
     grader = client.graders.set_online_grading(grader_key="len", rate=1.0)
@@ -80,17 +80,17 @@ def test_online_grading_scores_new_live_traffic(server, client, use_case, unique
     assert results_of(server, later) == {}
 
 
-def feedback_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:  # noqa: ANN001
+def feedback_of(server, ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
     from adaptive_engine.server.db.models import Feedback
 
-    async def read(session):  # noqa: ANN001, ANN202
+    async def read(session):
         rows = await session.execute(select(Feedback).where(Feedback.completion_id.in_(ids)))
         return {r.completion_id: r.value for r in rows.scalars()}
 
     return in_db(server, read)
 
 
-def test_grade_with_completion_id_writes_feedback(server, client, use_case, unique) -> None:  # noqa: ANN001
+def test_grade_with_completion_id_writes_feedback(server, client, use_case, unique) -> None:
     client.graders.create.custom(key="len", feedback_key=f"len-{unique}", code=CODE)
     [cid] = add_completions(server, use_case, ["four"])
     result = client.graders.grade(grader_key="len", messages=[], completion="four", completion_id=str(cid))
@@ -99,7 +99,7 @@ def test_grade_with_completion_id_writes_feedback(server, client, use_case, uniq
     assert results_of(server, [cid])[cid].origin == "api"
 
 
-def test_score_that_the_key_cannot_hold_is_recorded_as_error(server, client, use_case, chat_model, unique) -> None:  # noqa: ANN001
+def test_score_that_the_key_cannot_hold_is_recorded_as_error(server, client, use_case, chat_model, unique) -> None:
     # a bool feedback key (made by a judge grader) cannot hold 4.0
     client.graders.create.binary_judge(key="j", criteria="c", judge_model=chat_model, feedback_key=f"bool-{unique}")
     client.graders.create.custom(key="len", feedback_key=f"bool-{unique}", code=CODE)
@@ -109,7 +109,7 @@ def test_score_that_the_key_cannot_hold_is_recorded_as_error(server, client, use
     assert "bool key" in results_of(server, [cid])[cid].error
 
 
-def test_online_grading_rate_is_validated(client, use_case, unique) -> None:  # noqa: ANN001
+def test_online_grading_rate_is_validated(client, use_case, unique) -> None:
     client.graders.create.custom(key="len", feedback_key=f"len-{unique}", code=CODE)
     for rate in (-0.1, 1.5):
         with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from adaptive_engine.server.domains.graders import remote_envs, service
 
 
 @pytest.fixture
-def quick_timeouts(server, monkeypatch):  # noqa: ANN001, ANN201
+def quick_timeouts(server, monkeypatch):
     monkeypatch.setattr(service, "PROBE_TIMEOUT_S", 1.0)
     monkeypatch.setattr(remote_envs, "PROBE_TIMEOUT_S", 1.0)
     grading = server.app.state.grading
@@ -19,7 +19,7 @@ def quick_timeouts(server, monkeypatch):  # noqa: ANN001, ANN201
     grading.remote_timeout_s = old
 
 
-def test_create_get_list_external_endpoint(client, use_case, word_server, unique) -> None:  # noqa: ANN001
+def test_create_get_list_external_endpoint(client, use_case, word_server, unique) -> None:
     grader = client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
     assert grader.grader_type == "REMOTE" and grader.key == "words" and not grader.locked
     cfg = grader.grader_config
@@ -35,12 +35,12 @@ def test_create_get_list_external_endpoint(client, use_case, word_server, unique
     assert f"fk-{unique}" in [m.key for m in client.use_cases.get().metrics]
 
 
-def test_get_missing_grader_is_an_error(client, use_case) -> None:  # noqa: ANN001
+def test_get_missing_grader_is_an_error(client, use_case) -> None:
     with pytest.raises(NotFoundError):
         client.graders.get(grader_key="nope")
 
 
-def test_grade_with_remote_grader(client, use_case, word_server, unique) -> None:  # noqa: ANN001
+def test_grade_with_remote_grader(client, use_case, word_server, unique) -> None:
     client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
     hit = client.graders.grade(
         grader_key="words",
@@ -62,7 +62,7 @@ def test_grade_with_remote_grader(client, use_case, word_server, unique) -> None
     assert results[2].score == 1.0
 
 
-def test_test_external_endpoint(client, word_server, quick_timeouts, broken_server) -> None:  # noqa: ANN001
+def test_test_external_endpoint(client, word_server, quick_timeouts, broken_server) -> None:
     online = client.graders.test_external_endpoint(word_server.url)
     assert online.name == "word-checker" and online.version == "1.2"
     from tests.support import free_port
@@ -80,7 +80,7 @@ def test_test_external_endpoint(client, word_server, quick_timeouts, broken_serv
             client.graders.test_external_endpoint(bad)
 
 
-def test_bad_endpoints_are_refused_at_creation(client, use_case, quick_timeouts, broken_server, unique) -> None:  # noqa: ANN001
+def test_bad_endpoints_are_refused_at_creation(client, use_case, quick_timeouts, broken_server, unique) -> None:
     with pytest.raises(ValidationError):
         client.graders.create.external_endpoint(key="bad", url="file:///etc/passwd", feedback_key=f"fk-{unique}")
     with pytest.raises(ServerError):
@@ -97,7 +97,7 @@ def test_remote_failures_are_per_sample_errors(
     use_case,
     quick_timeouts,
     broken_server,
-    length_server,  # noqa: ANN001
+    length_server,
     unique,
 ) -> None:
     client.graders.create.external_endpoint(
@@ -112,7 +112,7 @@ def test_remote_failures_are_per_sample_errors(
     assert client.graders.grade(grader_key="len", messages=[], completion="abcd").score == 4.0
 
 
-def test_lock_and_delete_rules(client, use_case, word_server, unique) -> None:  # noqa: ANN001
+def test_lock_and_delete_rules(client, use_case, word_server, unique) -> None:
     client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
     locked = client.graders.lock(grader_key="words", locked=True)
     assert locked.locked
@@ -127,7 +127,7 @@ def test_lock_and_delete_rules(client, use_case, word_server, unique) -> None:  
         client.graders.delete(grader_key="words")
 
 
-def test_duplicate_and_malformed_keys(client, use_case, word_server, unique) -> None:  # noqa: ANN001
+def test_duplicate_and_malformed_keys(client, use_case, word_server, unique) -> None:
     client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
     with pytest.raises(ConflictError):
         client.graders.create.external_endpoint(key="words", url=word_server.url, feedback_key=f"fk-{unique}")
@@ -138,7 +138,7 @@ def test_duplicate_and_malformed_keys(client, use_case, word_server, unique) -> 
     assert [g.key for g in client.graders.list()] == ["words"]
 
 
-async def test_websocket_and_batch_protocol(length_server, word_server) -> None:  # noqa: ANN001
+async def test_websocket_and_batch_protocol(length_server, word_server) -> None:
     from adaptive_engine.server.domains.graders.remote import RewardServerClient
     from adaptive_engine.server.outbound import OutboundGuard
 
@@ -162,7 +162,7 @@ async def test_websocket_and_batch_protocol(length_server, word_server) -> None:
 
 def test_locked_grader_cannot_change_and_running_job_blocks_delete(
     server, client, use_case, word_server, unique
-) -> None:  # noqa: ANN001
+) -> None:
     from sqlalchemy import select
 
     from adaptive_engine.server.db.models import Job, UseCase
@@ -174,7 +174,7 @@ def test_locked_grader_cannot_change_and_running_job_blocks_delete(
         client.graders.set_online_grading(grader_key="words", rate=0.5)
     client.graders.lock(grader_key="words", locked=False)
 
-    async def add_job(session):  # noqa: ANN001, ANN202
+    async def add_job(session):
         uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
         job = Job(
             name="eval-run",
@@ -192,7 +192,7 @@ def test_locked_grader_cannot_change_and_running_job_blocks_delete(
     with pytest.raises(ConflictError, match="eval-run"):
         client.graders.delete(grader_key="words")
 
-    async def finish(session):  # noqa: ANN001, ANN202
+    async def finish(session):
         (await session.get(Job, job_id)).status = "COMPLETED"
 
     in_db(server, finish)

@@ -87,7 +87,7 @@ def test_idle_uploads_expire_with_their_parts(
     (stray / "00001").write_bytes(row)
     long_ago = utcnow() - timedelta(hours=25)
 
-    async def age(session) -> None:  # noqa: ANN001
+    async def age(session) -> None:
         ids = [uuid.UUID(s) for s in (stale, aborted, done)]
         await session.execute(
             update(orm.UploadSession)
@@ -97,7 +97,7 @@ def test_idle_uploads_expire_with_their_parts(
 
     in_db(server, age)
 
-    async def sessions(session) -> set[str]:  # noqa: ANN001
+    async def sessions(session) -> set[str]:
         ids = [uuid.UUID(s) for s in (stale, fresh, aborted, done)]
         found = await session.execute(select(orm.UploadSession.id).where(orm.UploadSession.id.in_(ids)))
         return {str(i) for i in found.scalars()}
@@ -195,7 +195,7 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
     old = now - timedelta(days=31)
     later = now + timedelta(days=1)
 
-    async def seed(session) -> dict[str, uuid.UUID]:  # noqa: ANN001
+    async def seed(session) -> dict[str, uuid.UUID]:
         team = orm.Team(key=f"hk-{unique}", name="Housekeeping")
         session.add(team)
         await session.flush()
@@ -210,7 +210,7 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
         session.add_all(events.values())
         await session.flush()
 
-        def delivery(event: str, status: str, created_at, **extra) -> NotificationDelivery:  # noqa: ANN001
+        def delivery(event: str, status: str, created_at, **extra) -> NotificationDelivery:
             return NotificationDelivery(
                 event_id=events[event].id,
                 integration_id=integration.id,
@@ -236,7 +236,7 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
 
     ids = in_db(quiet_server, seed)
 
-    async def remaining(session) -> set[str]:  # noqa: ANN001
+    async def remaining(session) -> set[str]:
         events = set((await session.execute(select(orm.DomainEvent.id))).scalars())
         deliveries = set((await session.execute(select(NotificationDelivery.id))).scalars())
         return {name for name, i in ids.items() if i in events | deliveries}
@@ -257,7 +257,7 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
     }
 
     # Once its last delivery is finished, the old event goes too.
-    async def give_up(session) -> None:  # noqa: ANN001
+    async def give_up(session) -> None:
         await session.execute(
             update(NotificationDelivery)
             .where(NotificationDelivery.id.in_([ids["delivery:old_pending"], ids["delivery:old_sending"]]))
@@ -277,7 +277,7 @@ def test_finished_notification_rows_go_after_the_retention_period(quiet_server: 
 def test_a_pass_is_bounded_and_the_service_is_off_at_interval_zero(quiet_server: LiveServer, unique: str) -> None:
     old = utcnow() - timedelta(days=40)
 
-    async def seed(session) -> None:  # noqa: ANN001
+    async def seed(session) -> None:
         session.add_all([orm.DomainEvent(type="job.completed", created_at=old, delivered_at=old) for _ in range(5)])
 
     in_db(quiet_server, seed)

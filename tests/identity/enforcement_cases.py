@@ -5,29 +5,29 @@ from __future__ import annotations
 from tests.enforcement import Case
 
 
-def _teams(a, w):  # noqa: ANN001, ANN202
+def _teams(a, w):
     return sorted(t.key for t in a.teams.list())
 
 
-def _roles(a, w):  # noqa: ANN001, ANN202
+def _roles(a, w):
     return sorted((r.key, tuple(r.permissions)) for r in a.roles.list())
 
 
-def _users(a, w):  # noqa: ANN001, ANN202
+def _users(a, w):
     return sorted((u.email, tuple(sorted((t.team.key, t.role.key) for t in u.teams))) for u in a.users.list())
 
 
-def _use_cases(a, w):  # noqa: ANN001, ANN202
+def _use_cases(a, w):
     return sorted(
         (u.key, tuple(sorted((s.team.key, s.role.key, s.is_owner) for s in u.shares))) for u in a.use_cases.list()
     )
 
 
-def _keys(a, w):  # noqa: ANN001, ANN202
+def _keys(a, w):
     return sorted((k.id, k.revoked_at) for u in ("admin@localhost",) for k in a.api_keys.list(user=u))
 
 
-def _victim(w) -> str:  # noqa: ANN001
+def _victim(w) -> str:
     """A throwaway user in team A, made by the admin."""
     email = f"{w.fresh('victim')}@example.com"
     w.admin.users.create(email=email, name="victim", teams_with_role=[(w.team_a, "viewer")])

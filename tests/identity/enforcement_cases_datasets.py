@@ -18,15 +18,15 @@ def _file() -> str:
     return str(path)
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     w.extra["dataset"] = w.admin.datasets.upload(_file(), dataset_key=f"ds-{w.suffix}", use_case=w.uc_a)
 
 
-def _datasets(a, w):  # noqa: ANN001, ANN202
+def _datasets(a, w):
     return sorted(d.key or d.id for d in a.datasets.list(use_case=w.uc_a))
 
 
-def _status(c, w, uc):  # noqa: ANN001, ANN202
+def _status(c, w, uc):
     query = (
         "query S($input: DatasetUploadProcessingStatusInput!) {"
         " datasetUploadProcessingStatus(input: $input) { datasetId status } }"
@@ -34,7 +34,7 @@ def _status(c, w, uc):  # noqa: ANN001, ANN202
     return gql(c, query, {"input": {"useCase": uc, "datasetId": w.extra["dataset"].id}})
 
 
-def _from_upload(c, w, uc):  # noqa: ANN001, ANN202
+def _from_upload(c, w, uc):
     # The caller's own upload session (one they could not open is borrowed from the admin: the field's
     # guard must refuse before the session is looked at).
     owner = c
@@ -59,11 +59,11 @@ def _from_upload(c, w, uc):  # noqa: ANN001, ANN202
     return gql(c, query, {"input": {"useCase": uc, "name": w.fresh("up"), "uploadSessionId": session_id}})
 
 
-def _delete(c, w, uc):  # noqa: ANN001, ANN202
+def _delete(c, w, uc):
     return c.datasets.delete(f"victim-{w.suffix}", use_case=uc)
 
 
-def _setup_victim(w) -> None:  # noqa: ANN001
+def _setup_victim(w) -> None:
     w.admin.datasets.upload(_file(), dataset_key=f"victim-{w.suffix}", use_case=w.uc_a)
 
 

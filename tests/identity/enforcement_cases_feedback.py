@@ -9,19 +9,19 @@ from tests.enforcement import Case, gql, rest
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
 
 
-def _interaction(c, uc: str, session_id: str | None = None) -> dict:  # noqa: ANN001
+def _interaction(c, uc: str, session_id: str | None = None) -> dict:
     body = {"use_case": uc, "completion": "4", "messages": MESSAGES}
     if session_id:
         body["session_id"] = session_id
     return rest(c, "POST", "/interactions", json=body)
 
 
-def _create_metric(c, key: str):  # noqa: ANN001, ANN202
+def _create_metric(c, key: str):
     query = "mutation M($input: MetricCreate!) { createMetric(input: $input) { id key } }"
     return gql(c, query, {"input": {"key": key, "name": key, "kind": "SCALAR"}})["createMetric"]
 
 
-def _link(c, uc: str, metric: str, unlink: bool = False):  # noqa: ANN001, ANN202
+def _link(c, uc: str, metric: str, unlink: bool = False):
     if unlink:
         return gql(
             c,
@@ -32,7 +32,7 @@ def _link(c, uc: str, metric: str, unlink: bool = False):  # noqa: ANN001, ANN20
     return gql(c, query, {"input": {"useCase": uc, "metric": metric}})
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     first = _interaction(w.admin, w.uc_a)
     second = _interaction(w.admin, w.uc_a, session_id=first["session_id"])
     w.extra["completion"], w.extra["other"], w.extra["session"] = (
@@ -46,26 +46,26 @@ def _setup(w) -> None:  # noqa: ANN001
     _link(w.admin, w.uc_a, f"to-unlink-{w.suffix}")
 
 
-def _pick(w, uc: str, name: str) -> str:  # noqa: ANN001
+def _pick(w, uc: str, name: str) -> str:
     """The completion/session of uc_a, or an unknown id when the row targets a missing use case."""
     return w.extra[name] if uc == w.uc_a else str(uuid.uuid4())
 
 
-def _completions_count(a, w) -> int:  # noqa: ANN001
+def _completions_count(a, w) -> int:
     query = "query C($filter: ListCompletionsFilterInput!) { completions(filter: $filter) { totalCount } }"
     return gql(a, query, {"filter": {"useCase": w.uc_a}})["completions"]["totalCount"]
 
 
-def _metric_keys(a, w):  # noqa: ANN001, ANN202
+def _metric_keys(a, w):
     return sorted(m["key"] for m in gql(a, "query { metrics { key } }")["metrics"])
 
 
-def _linked(a, w):  # noqa: ANN001, ANN202
+def _linked(a, w):
     return sorted(m.key for m in a.use_cases.get(w.uc_a).metrics)
 
 
-def _stats(field: str):  # noqa: ANN202
-    def run(c, w, uc):  # noqa: ANN001, ANN202
+def _stats(field: str):
+    def run(c, w, uc):
         inner = "count" if field == "feedbackStatistics" else "total"
         return gql(
             c, f"query S($f: FeedbackStatisticsFilter!) {{ {field}(filter: $f) {{ {inner} }} }}", {"f": {"useCase": uc}}
@@ -134,7 +134,10 @@ CASES = [
         ("Query.completions_grouped",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter: $f) { totalCount } }",
+            (
+                "query G($f: ListCompletionsFilterInput!) { completionsGrouped(groupBy: MODEL, filter:"
+                " $f) { totalCount } }"
+            ),
             {"f": {"useCase": uc}},
         ),
         allowed_as=("viewer",),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ServerError, ValidationError
@@ -32,7 +33,7 @@ def _recipe_file() -> str:
     return str(path)
 
 
-def _wait(admin, job_id: str):  # noqa: ANN001, ANN202
+def _wait(admin, job_id: str):
     deadline = time.monotonic() + 180
     while True:
         job = admin.jobs.get(job_id)
@@ -41,7 +42,7 @@ def _wait(admin, job_id: str):  # noqa: ANN001, ANN202
         time.sleep(0.2)
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     a, s = w.admin, w.suffix
     a.recipes.upload(_recipe_file(), recipe_key=f"rc-{s}", use_case=w.uc_a)
     a.recipes.upload(_recipe_file(), recipe_key=f"rc-victim-{s}", use_case=w.uc_a)
@@ -67,18 +68,18 @@ def _setup(w) -> None:  # noqa: ANN001
     a.ab_tests.create(f"{w.uc_a}-ab", feedback_key=f"g-{s}", models=w.extra["models"], use_case=w.uc_a)
 
 
-def _attach_models(w) -> list[str]:  # noqa: ANN001
+def _attach_models(w) -> list[str]:
     """Two chat models attached to uc_a, written straight to the database (no model registry here)."""
     from adaptive_engine.server.db import models as orm
     from tests.ab_tests.support import in_db
 
     keys = [f"abm{i}-{w.suffix}" for i in range(2)]
 
-    async def work(session) -> None:  # noqa: ANN001
+    async def work(session) -> None:
         use_case = (
             await session.execute(__import__("sqlalchemy").select(orm.UseCase).where(orm.UseCase.key == w.uc_a))
         ).scalar_one()
-        for i, key in enumerate(keys):
+        for key in keys:
             model = orm.Model(key=key, name=key, kind="chat", status="ONLINE")
             session.add(model)
             await session.flush()
@@ -88,19 +89,19 @@ def _attach_models(w) -> list[str]:  # noqa: ANN001
     return keys
 
 
-def _pick(w, uc: str, name: str) -> str:  # noqa: ANN001
+def _pick(w, uc: str, name: str) -> str:
     return w.extra[name] if uc == w.uc_a else str(uuid.uuid4())
 
 
-def _recipes(a, w):  # noqa: ANN001, ANN202
+def _recipes(a, w):
     return sorted((r.key, r.name) for r in a.recipes.list(use_case=w.uc_a))
 
 
-def _graders(a, w):  # noqa: ANN001, ANN202
+def _graders(a, w):
     return sorted((g.key, g.name, bool(getattr(g, "locked", False))) for g in a.graders.list(use_case=w.uc_a))
 
 
-def _jobs(a, w):  # noqa: ANN001, ANN202
+def _jobs(a, w):
     data = gql(
         a,
         "query J($f: ListJobsFilterInput) { jobs(page: {first: 100}, filter: $f) { nodes { id status } } }",
@@ -109,7 +110,7 @@ def _jobs(a, w):  # noqa: ANN001, ANN202
     return sorted(j["id"] for j in data["jobs"]["nodes"])
 
 
-def _campaigns(a, w):  # noqa: ANN001, ANN202
+def _campaigns(a, w):
     return sorted((c.key, c.status) for c in a.ab_tests.list(use_case=w.uc_a))
 
 
@@ -119,6 +120,13 @@ RUNTIME = {
     "artifacts": None,
     "models": {"key": "m", "path": "x"},
 }
+
+
+def _runtime_call(what: str, body: object) -> Callable[..., object]:
+    """A POST to the job runtime route ``what``, its values bound now (the comprehension's variables move on)."""
+    return lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/{what}", json=body)
+
+
 PASSED = (ConflictError, ValidationError)  # the job is not running (any more): the check passed
 
 
@@ -180,9 +188,7 @@ CASES = [
     *[
         Case(
             (f"POST /api/v1/jobs/{{job_id}}/{what}",),
-            on_use_case=(
-                lambda what: lambda c, w, uc: rest(c, "POST", f"/jobs/{_pick(w, uc, 'job')}/{what}", json=body)
-            )(what)
+            on_use_case=_runtime_call(what, body)
             if (body := RUNTIME[what]) is not None
             else (
                 lambda c, w, uc: rest(

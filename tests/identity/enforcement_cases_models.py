@@ -9,13 +9,13 @@ from tests.enforcement import Case, gql, rest
 ANY_BUT_DENIED = (ConflictError, ValidationError, ServerError)
 
 
-def _external(c, key: str):  # noqa: ANN001, ANN202
+def _external(c, key: str):
     return c.models.add_external(
         name=key, external_model_id="gpt-x", api_key="sk-test", provider="open_ai", endpoint="http://127.0.0.1:9/v1"
     )
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     a, s = w.admin, w.suffix
     for key in (f"reg-{s}", f"loose-{s}", f"attached-{s}", f"victim-{s}", f"deploy-{s}"):
         _external(a, key)
@@ -30,7 +30,7 @@ def _setup(w) -> None:  # noqa: ANN001
     _judge(a, w, w.uc_a, f"judge-victim-{s}")
 
 
-def _judge(c, w, uc: str, key: str):  # noqa: ANN001, ANN202
+def _judge(c, w, uc: str, key: str):
     query = "mutation J($u: IdOrKey!, $i: JudgeCreate!) { createJudge(useCase: $u, input: $i) { key } }"
     return gql(
         c,
@@ -39,19 +39,19 @@ def _judge(c, w, uc: str, key: str):  # noqa: ANN001, ANN202
     )
 
 
-def _services(a, w):  # noqa: ANN001, ANN202
+def _services(a, w):
     return sorted((s.model.key, s.is_default, s.desired_online) for s in a.use_cases.get(w.uc_a).model_services)
 
 
-def _models(a, w):  # noqa: ANN001, ANN202
+def _models(a, w):
     return sorted(m.key for m in a.models.list())
 
 
-def _conversions(a):  # noqa: ANN001, ANN202
+def _conversions(a):
     return sorted(j.id for j in a.jobs.list(kind=["MODEL_CONVERSION"]).nodes)
 
 
-def _judges(a, w):  # noqa: ANN001, ANN202
+def _judges(a, w):
     data = gql(a, "query J($u: IdOrKey!) { judges(useCase: $u) { key name } }", {"u": w.uc_a})
     return sorted((j["key"], j["name"]) for j in data["judges"])
 
@@ -148,7 +148,10 @@ CASES = [
         ("Mutation.create_prebuilt_judge",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "mutation P($u: IdOrKey!, $i: PrebuiltJudgeCreate!) { createPrebuiltJudge(useCase: $u, input: $i) { key } }",
+            (
+                "mutation P($u: IdOrKey!, $i: PrebuiltJudgeCreate!) { createPrebuiltJudge(useCase: $u,"
+                " input: $i) { key } }"
+            ),
             {
                 "u": uc,
                 "i": {
@@ -165,7 +168,10 @@ CASES = [
         ("Mutation.update_judge",),
         on_use_case=lambda c, w, uc: gql(
             c,
-            "mutation U($u: IdOrKey!, $k: String!, $i: JudgeUpdate!) { updateJudge(useCase: $u, key: $k, input: $i) { key } }",
+            (
+                "mutation U($u: IdOrKey!, $k: String!, $i: JudgeUpdate!) { updateJudge(useCase: $u, key:"
+                " $k, input: $i) { key } }"
+            ),
             {"u": uc, "k": f"judge-{w.suffix}", "i": {"name": w.fresh("n")}},
         ),
         snapshot=_judges,
@@ -182,8 +188,8 @@ CASES = [
 ]
 
 
-def _infer(path: str, body: dict):  # noqa: ANN202
-    def run(c, w, uc):  # noqa: ANN001, ANN202
+def _infer(path: str, body: dict):
+    def run(c, w, uc):
         return rest(c, "POST", path, json={"model": f"{uc}/attached-{w.suffix}", **body})
 
     return run

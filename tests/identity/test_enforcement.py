@@ -39,7 +39,7 @@ def _root_fields() -> set[str]:
     return names
 
 
-def _routes(app) -> set[str]:  # noqa: ANN001
+def _routes(app) -> set[str]:
     return {
         f"{method} {path}"
         for path, methods, _, _ in iter_routes(app)
@@ -49,7 +49,7 @@ def _routes(app) -> set[str]:  # noqa: ANN001
     }
 
 
-def test_every_field_and_route_is_guarded(server) -> None:  # noqa: ANN001
+def test_every_field_and_route_is_guarded(server) -> None:
     assert _routes(server.app), "no /api/v1 route found: the route walker is broken"
     assert unguarded_fields(build_schema()) == []
     assert unguarded_routes(server.app) == []
@@ -59,7 +59,7 @@ def test_every_field_and_route_is_guarded(server) -> None:  # noqa: ANN001
 PENDING_ROWS: set[str] = set()
 
 
-def test_every_field_and_route_has_a_row(server) -> None:  # noqa: ANN001
+def test_every_field_and_route_has_a_row(server) -> None:
     covered = {c for case in CASES for c in case.covers}
     existing = _root_fields() | _routes(server.app)
     assert sorted(existing - covered - PENDING_ROWS) == [], "add rows to tests/<domain>/enforcement_cases.py"
@@ -75,7 +75,7 @@ def _normal(message: str, key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(server) -> World:  # noqa: ANN001
+def world(server) -> World:
     from adaptive_engine import Adaptive
 
     admin = Adaptive(server.base_url, api_key=server.api_key, max_retries=0)

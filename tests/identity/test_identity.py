@@ -65,7 +65,7 @@ def test_teams_and_roles_create(client: Adaptive, unique: str) -> None:
     assert len(client.roles.list()) == before
 
 
-def test_users_lifecycle(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_users_lifecycle(client: Adaptive, server, unique: str) -> None:
     client.teams.create(key=f"t1-{unique}")
     client.teams.create(key=f"t2-{unique}")
     email = f"ann-{unique}@example.com"
@@ -158,14 +158,14 @@ def test_last_admin_is_protected(backend: str, tmp_path: Path) -> None:
                 second.users.delete("admin@localhost")
 
 
-def test_a_second_admin_can_be_removed_while_one_remains(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_a_second_admin_can_be_removed_while_one_remains(client: Adaptive, server, unique: str) -> None:
     email = f"admin2-{unique}@example.com"
     client.users.create(email=email, name="Second admin", teams_with_role=[("default", "admin")])
     client.users.add_to_team(email=email, team="default", role="viewer")
     client.users.delete(email)
 
 
-def test_api_keys_issue_list_revoke(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_api_keys_issue_list_revoke(client: Adaptive, server, unique: str) -> None:
     email = f"keys-{unique}@example.com"
     with user_client(client, server, email, [("default", "viewer")]) as user:
         assert user.users.me().email == email
@@ -198,7 +198,7 @@ def test_api_keys_issue_list_revoke(client: Adaptive, server, unique: str) -> No
         client.api_keys.revoke("00000000-0000-0000-0000-000000000000")
 
 
-def test_keys_are_stored_as_digests(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_keys_are_stored_as_digests(client: Adaptive, server, unique: str) -> None:
     """The database keeps a key's SHA-256 digest and a short display prefix, never the key."""
     import hashlib
 
@@ -209,7 +209,7 @@ def test_keys_are_stored_as_digests(client: Adaptive, server, unique: str) -> No
 
     created = client.api_keys.create(name=f"digest-{unique}")
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         row = (await session.execute(select(ApiKey).where(ApiKey.name == f"digest-{unique}"))).scalar_one()
         return {c.key: getattr(row, c.key) for c in ApiKey.__table__.columns}
 
@@ -219,7 +219,7 @@ def test_keys_are_stored_as_digests(client: Adaptive, server, unique: str) -> No
     assert created.key.startswith(stored["prefix"]) and len(stored["prefix"]) < len(created.key) // 2
 
 
-def test_management_needs_permissions(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_management_needs_permissions(client: Adaptive, server, unique: str) -> None:
     email = f"editor-{unique}@example.com"
     with user_client(client, server, email, [("default", "editor")]) as editor:
         for call in (
@@ -241,7 +241,7 @@ def test_management_needs_permissions(client: Adaptive, server, unique: str) -> 
     assert f"x-{unique}" not in [t.key for t in client.teams.list()]
 
 
-def test_custom_role_grants_exactly_its_permissions(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_custom_role_grants_exactly_its_permissions(client: Adaptive, server, unique: str) -> None:
     client.teams.create(key=f"ops-{unique}")
     client.roles.create(key=f"team-admin-{unique}", permissions=["team:manage"])
     email = f"ops-{unique}@example.com"
@@ -253,7 +253,7 @@ def test_custom_role_grants_exactly_its_permissions(client: Adaptive, server, un
             ops.use_cases.create(key=f"uc-{unique}")
 
 
-async def test_async_identity(server, unique: str) -> None:  # noqa: ANN001
+async def test_async_identity(server, unique: str) -> None:
     async with AsyncAdaptive(server.base_url, api_key=server.api_key) as client:
         team = await client.teams.create(key=f"async-{unique}", name="Async team")
         role = await client.roles.create(key=f"async-{unique}", permissions=["use_case:read"], name="Async role")

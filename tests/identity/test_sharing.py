@@ -13,7 +13,7 @@ def _shares(client: Adaptive, use_case: str) -> set[tuple[str, str, bool]]:
     return {(s.team.key, s.role.key, s.is_owner) for s in client.use_cases.get(use_case).shares}
 
 
-def test_share_and_unshare(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_share_and_unshare(client: Adaptive, server, unique: str) -> None:
     uc = f"shared-{unique}"
     client.use_cases.create(key=uc)
     client.teams.create(key=f"x-{unique}")
@@ -68,7 +68,7 @@ def test_share_bad_input_changes_nothing(client: Adaptive, unique: str) -> None:
     assert _shares(client, uc) == before
 
 
-def test_rights_come_from_every_team_of_the_user(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_rights_come_from_every_team_of_the_user(client: Adaptive, server, unique: str) -> None:
     uc = f"multi-{unique}"
     client.use_cases.create(key=uc)
     client.teams.create(key=f"r-{unique}")

@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
         kind = "chat.completion" if chat else "text_completion"
         if body.get("stream"):
 
-            async def events():  # noqa: ANN202
+            async def events():
                 for i, piece in enumerate(pieces):
                     last = i == len(pieces) - 1
                     choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}
@@ -136,10 +136,18 @@ def main(argv: list[str]) -> int:
                         choice["delta"] = {"content": piece} if i else {"role": "assistant", "content": piece}
                     else:
                         choice["text"] = piece
-                    yield f"data: {json.dumps({'id': 'x', 'object': kind + '.chunk', 'created': created, 'model': model, 'choices': [choice]})}\n\n"
+                    chunk = {
+                        "id": "x",
+                        "object": kind + ".chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [choice],
+                    }
+                    yield f"data: {json.dumps(chunk)}\n\n"
                     await asyncio.sleep(0)
                 if (body.get("stream_options") or {}).get("include_usage"):
-                    yield f"data: {json.dumps({'id': 'x', 'object': kind + '.chunk', 'model': model, 'choices': [], 'usage': usage})}\n\n"
+                    chunk = {"id": "x", "object": kind + ".chunk", "model": model, "choices": [], "usage": usage}
+                    yield f"data: {json.dumps(chunk)}\n\n"
                 yield "data: [DONE]\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream")

@@ -41,7 +41,8 @@ TOOL_TEMPLATE = (
     "{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
     '{% for call in message.tool_calls %}<tool_call>{"name": "{{ call.function.name }}", "arguments": '
     "{{ call.function.arguments | tojson }}}</tool_call>{% endfor %}<|im_end|>\n"
-    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content }}</tool_response><|im_end|>\n"
+    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>{{ message.content"
+    " }}</tool_response><|im_end|>\n"
     "{%- else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}"
     "{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -480,7 +481,7 @@ def wait_online(server: Any, keys: list[str], attempts: int = 1200) -> None:
 
     for _ in range(attempts):
 
-        async def statuses(session):  # noqa: ANN001, ANN202
+        async def statuses(session):
             rows = await session.execute(
                 select(orm.Model.key, orm.Model.status, orm.Model.error).where(orm.Model.key.in_(keys))
             )
@@ -516,7 +517,7 @@ def served(tmp_path_factory, upstream) -> Any:
         with Adaptive(live.base_url, api_key=live.api_key) as client:
             use_case = client.use_cases.create(key="assistant", name="Assistant")
 
-        async def attach(session):  # noqa: ANN001, ANN202
+        async def attach(session):
             uc_id = _uuid.UUID(use_case.id)
             from sqlalchemy import select
 

@@ -4,6 +4,7 @@ models served by the fake OpenAI-compatible upstream (tests/inference/fixtures.p
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,8 @@ import openai
 import pytest
 
 from adaptive_engine import Adaptive
-from tests.inference.fixtures import API_KEY
+from tests.inference.fixtures import API_KEY, FakeUpstream
+from tests.support import LiveServer
 
 
 @dataclass
@@ -72,7 +74,7 @@ def build(server: Any, upstream: Any) -> Gateway:
 
 
 @pytest.fixture(scope="module")
-def gw(server, upstream) -> Gateway:  # noqa: ANN001
+def gw(server: LiveServer, upstream: FakeUpstream) -> Iterator[Gateway]:
     world = build(server, upstream)
     yield world
     world.admin.close()

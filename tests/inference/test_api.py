@@ -38,14 +38,14 @@ def http(served):
 
 
 def stored(served, completion_id: str) -> orm.Completion | None:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     return in_db(served.server, work)
 
 
 def count_completions(served) -> int:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return len((await session.execute(select(orm.Completion.id))).all())
 
     return in_db(served.server, work)

@@ -134,7 +134,7 @@ async def test_answers_not_in_the_api_format_are_not_echoed(fresh_upstream, http
         assert "bad gateway" not in caught.value.message and caught.value.http_status == 502
 
 
-async def _drain(events):  # noqa: ANN001, ANN202
+async def _drain(events):
     return [e async for e in events]
 
 

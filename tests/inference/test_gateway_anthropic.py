@@ -13,7 +13,7 @@ import pytest
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
 from tests.inference.fixtures import API_KEY
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 WEATHER = {
     "type": "function",
@@ -26,7 +26,7 @@ WEATHER = {
 CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
-def claude(gw: Gateway, upstream, external_id: str = "claude-test", **config) -> str:  # noqa: ANN001
+def claude(gw: Gateway, upstream, external_id: str = "claude-test", **config) -> str:
     key = gw.k(f"claude{uuid.uuid4().hex[:6]}")
     gw.admin.models.add_external(
         name=key,
@@ -43,7 +43,7 @@ def claude(gw: Gateway, upstream, external_id: str = "claude-test", **config) ->
 
 
 def tool_calls_of(gw: Gateway, completion_id: str) -> list | None:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return (await session.get(orm.Completion, uuid.UUID(completion_id))).tool_calls
 
     return in_db(gw.server, work)

@@ -16,7 +16,7 @@ TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "ob
 
 
 @pytest.fixture
-def http(served):  # noqa: ANN001, ANN201
+def http(served):
     with httpx.Client(
         base_url=served.api_url, headers={"Authorization": f"Bearer {served.server.api_key}"}, timeout=120
     ) as client:
@@ -53,7 +53,10 @@ def http(served):  # noqa: ANN001, ANN201
                     },
                 }
             },
-            "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct': Unimplemented keys",
+            (
+                "response_format: this schema cannot be enforced on local model 'smollm2-135m-instruct':"
+                " Unimplemented keys"
+            ),
         ),
         (
             {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, IMAGE]}]},
@@ -127,7 +130,7 @@ def test_logprobs_of_a_local_chat_are_the_models_own(served, chat_backend):
         assert "".join(t.token for t in c.logprobs.content).startswith(c.message.content)
 
 
-def _request(messages):  # noqa: ANN001, ANN202
+def _request(messages):
     from adaptive_engine.server.inference.backends.base import ChatMessage, GenerationRequest
 
     return GenerationRequest(messages=[ChatMessage(m["role"], m["content"]) for m in messages])

@@ -10,7 +10,7 @@ import pytest
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
 from tests.inference.fixtures import API_KEY
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -57,7 +57,7 @@ def test_a_name_is_split_only_on_a_use_case(gw: Gateway, upstream):
     k = gw.k
     hub_key = f"org-{gw.s}/Model-7B"
 
-    async def add(session):  # noqa: ANN001, ANN202
+    async def add(session):
         from sqlalchemy import select
 
         uc = (await session.execute(select(orm.UseCase).where(orm.UseCase.key == k("uc3")))).scalar_one()

@@ -13,7 +13,7 @@ import pytest
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
 from tests.enforcement import gql
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 WEATHER = {
@@ -28,7 +28,7 @@ CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"ty
 
 
 def row(gw: Gateway, completion_id: str) -> orm.Completion:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     found = in_db(gw.server, work)
@@ -39,7 +39,7 @@ def row(gw: Gateway, completion_id: str) -> orm.Completion:
 def count(gw: Gateway) -> int:
     from sqlalchemy import func, select
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return (await session.execute(select(func.count(orm.Completion.id)))).scalar_one()
 
     return in_db(gw.server, work)

@@ -13,12 +13,12 @@ import pytest
 from adaptive_engine.sdk.errors import NotFoundError, ValidationError
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 HI = [{"role": "user", "content": "hi"}]
 
 
-def model(gw: Gateway, upstream, external_id: str, **config) -> str:  # noqa: ANN001
+def model(gw: Gateway, upstream, external_id: str, **config) -> str:
     """A new external model on uc1 calling ``external_id`` upstream, with its gateway config."""
     key = gw.k(f"m{uuid.uuid4().hex[:6]}")
     gw.external(key, external_model_id=external_id, endpoint=upstream.base_url)
@@ -29,7 +29,7 @@ def model(gw: Gateway, upstream, external_id: str, **config) -> str:  # noqa: AN
 
 
 def stored_model(gw: Gateway, completion_id: str) -> str:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return (await session.get(orm.Completion, uuid.UUID(completion_id))).model_key
 
     return in_db(gw.server, work)
@@ -191,7 +191,7 @@ def test_bad_gateway_config_is_refused_and_changes_nothing(gw: Gateway, upstream
 def test_upstream_settings_are_for_external_models(gw: Gateway):
     key = gw.k("local-row")
 
-    async def add(session):  # noqa: ANN001, ANN202
+    async def add(session):
         session.add(orm.Model(key=key, name=key, kind="chat", provider="local", source={"path": "/nowhere"}))
 
     in_db(gw.server, add)
@@ -225,7 +225,7 @@ def test_a_change_made_by_another_replica_applies_here(gw: Gateway, upstream):
     with pytest.raises(openai.APIStatusError):
         gw.openai().chat.completions.create(model=primary, messages=HI)
 
-    async def change(session):  # noqa: ANN001, ANN202
+    async def change(session):
         from sqlalchemy import select
 
         row = (await session.execute(select(orm.Model).where(orm.Model.key == primary))).scalar_one()

@@ -13,7 +13,7 @@ import pytest
 
 from adaptive_engine.server.db import models as orm
 from tests.ab_tests.support import in_db
-from tests.inference.gateway_world import Gateway, gw  # noqa: F401  (fixture)
+from tests.inference.gateway_world import Gateway
 
 WEATHER = {
     "type": "function",
@@ -25,7 +25,7 @@ CLOCK = {"type": "function", "name": "get_time", "parameters": {"type": "object"
 
 
 def stored(gw: Gateway, completion_id: str) -> orm.Completion:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     return in_db(gw.server, work)

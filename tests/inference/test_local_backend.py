@@ -237,7 +237,10 @@ async def test_embeddings(embedding_backend):
     assert [len(v) for v in result.vectors] == [384, 384, 384]
     for v in result.vectors:
         assert abs(sum(x * x for x in v) - 1.0) < 1e-4
-    cos = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
     assert cos(result.vectors[0], result.vectors[1]) > cos(result.vectors[0], result.vectors[2])
     assert result.usage.prompt_tokens > 10
     with pytest.raises(BackendInvalidRequest):

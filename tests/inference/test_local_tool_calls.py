@@ -55,7 +55,7 @@ ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
 @pytest.fixture(scope="module")
-def tool_model(served, tmp_path_factory):  # noqa: ANN001, ANN201
+def tool_model(served, tmp_path_factory):
     folder = with_tool_template(model_cache_dir(), tmp_path_factory.mktemp("tool-model") / "smollm2-tools")
     unique = uuid.uuid4().hex[:8]
     use_case = f"tools-{unique}"
@@ -67,15 +67,15 @@ def tool_model(served, tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def oa(served):  # noqa: ANN001, ANN201
+def oa(served):
     return openai.OpenAI(base_url=served.api_url, api_key=served.server.api_key, max_retries=0)
 
 
-def _arguments(call) -> dict:  # noqa: ANN001
+def _arguments(call) -> dict:
     return json.loads(call.function.arguments)
 
 
-def test_a_forced_call_follows_the_tools_schema(oa, tool_model):  # noqa: ANN001
+def test_a_forced_call_follows_the_tools_schema(oa, tool_model):
     for seed in range(4):
         answer = oa.chat.completions.create(
             model=tool_model,
@@ -105,7 +105,7 @@ def test_a_forced_call_follows_the_tools_schema(oa, tool_model):  # noqa: ANN001
     jsonschema.validate(_arguments(call), TIME["function"]["parameters"])
 
 
-def test_a_streamed_call_and_its_storage(oa, served, tool_model):  # noqa: ANN001
+def test_a_streamed_call_and_its_storage(oa, served, tool_model):
     chunks = list(
         oa.chat.completions.create(
             model=tool_model,
@@ -130,14 +130,14 @@ def test_a_streamed_call_and_its_storage(oa, served, tool_model):  # noqa: ANN00
     ]
 
 
-def _stored(served, completion_id: str) -> orm.Completion:  # noqa: ANN001
-    async def work(session):  # noqa: ANN001, ANN202
+def _stored(served, completion_id: str) -> orm.Completion:
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     return in_db(served.server, work)
 
 
-def test_auto_answers_with_text_or_a_call_and_the_conversation_goes_on(oa, tool_model):  # noqa: ANN001
+def test_auto_answers_with_text_or_a_call_and_the_conversation_goes_on(oa, tool_model):
     answer = oa.chat.completions.create(model=tool_model, messages=ASK, tools=[WEATHER], temperature=0, max_tokens=48)
     choice = answer.choices[0]
     if choice.message.tool_calls:  # the model chose to call: a well-formed call of a tool of the request
@@ -165,7 +165,7 @@ def test_auto_answers_with_text_or_a_call_and_the_conversation_goes_on(oa, tool_
     assert follow.choices[0].message.content and not follow.choices[0].message.tool_calls
 
 
-def test_what_a_local_model_cannot_do_with_tools_is_refused(oa, tool_model):  # noqa: ANN001
+def test_what_a_local_model_cannot_do_with_tools_is_refused(oa, tool_model):
     cases = [
         ({"tools": [{"type": "web_search"}]}, "calls function tools only: tools[0] is a 'web_search' tool"),
         (

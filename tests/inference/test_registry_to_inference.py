@@ -17,7 +17,7 @@ pytestmark = pytest.mark.postgres
 
 
 def completion(server, completion_id: str) -> orm.Completion | None:
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return await session.get(orm.Completion, uuid.UUID(completion_id))
 
     return in_db(server, work)
@@ -77,7 +77,7 @@ def test_ab_campaign_routes_and_is_recorded(server, client, upstream, unique):
     assert row.ab_campaign_id == uuid.UUID(campaign.id)
     assert row.model_key in keys and answer.choices[0].model == row.model_key
 
-    async def count(session):  # noqa: ANN001, ANN202
+    async def count(session):
         return len(
             (
                 await session.execute(

@@ -49,7 +49,7 @@ def chat(text: str, max_tokens: int | None = None) -> GenerationRequest:
 
 
 def argv_of(backend: VllmBackend) -> list[str]:
-    line = next(l for l in backend.output_tail().splitlines() if l.startswith("fake-vllm argv: "))
+    line = next(text for text in backend.output_tail().splitlines() if text.startswith("fake-vllm argv: "))
     return json.loads(line.removeprefix("fake-vllm argv: "))
 
 

@@ -17,12 +17,12 @@ def _hook(name: str) -> dict:
     }
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     w.extra["hook"] = w.admin.integrations.create(w.team_a, _hook(f"hook-{w.suffix}")).id
     w.extra["hook-victim"] = w.admin.integrations.create(w.team_a, _hook(f"victim-{w.suffix}")).id
 
 
-def _state(a, w):  # noqa: ANN001, ANN202
+def _state(a, w):
     return sorted((i.id, i.name, i.enabled) for i in a.integrations.list(w.team_a))
 
 

@@ -55,8 +55,8 @@ class HttpReceiver:
                     self.end_headers()
                     self.wfile.write(receiver.error_body)
 
-            do_POST = _handle  # noqa: N815
-            do_PUT = _handle  # noqa: N815
+            do_POST = _handle
+            do_PUT = _handle
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -93,7 +93,7 @@ class SmtpReceiver:
         receiver = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+            async def handle_DATA(self, server, session, envelope):
                 receiver.messages.append(
                     {
                         "from": envelope.mail_from,

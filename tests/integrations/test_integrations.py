@@ -56,7 +56,7 @@ def _job_payload(use_case_id: str = "00000000-0000-0000-0000-000000000001") -> d
     }
 
 
-def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30):  # noqa: ANN202
+def _wait_status(client: Adaptive, integration_id: str, status: str, timeout: float = 30):
     """The delivery log page once its newest delivery reached ``status``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,7 +81,7 @@ def test_providers(admin: Adaptive) -> None:
         admin.integrations.get_provider("pager")
 
 
-def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"crud-{uuid.uuid4().hex[:6]}").key
     created = admin.integrations.create(team, _webhook(receiver.url))
     assert created.name == "hook" and created.enabled and created.capabilities == ["NOTIFICATION_CHANNEL"]
@@ -182,7 +182,7 @@ def test_crud_and_secrets_never_returned(admin: Adaptive, receiver) -> None:  # 
         (lambda i: i["config"].update(delivery_policy="sometimes"), ValidationError),
     ],
 )
-def test_bad_input_creates_nothing(admin: Adaptive, receiver, change, error) -> None:  # noqa: ANN001
+def test_bad_input_creates_nothing(admin: Adaptive, receiver, change, error) -> None:
     team = admin.teams.create(key=f"bad-{uuid.uuid4().hex[:6]}").key
     given = _webhook(receiver.url)
     change(given)
@@ -191,7 +191,7 @@ def test_bad_input_creates_nothing(admin: Adaptive, receiver, change, error) -> 
     assert admin.integrations.list(team) == []
 
 
-def test_unknown_team_duplicate_name_and_unknown_id(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_unknown_team_duplicate_name_and_unknown_id(admin: Adaptive, receiver) -> None:
     with pytest.raises(NotFoundError):
         admin.integrations.create(f"ghost-{uuid.uuid4().hex[:6]}", _webhook(receiver.url))
     team = admin.teams.create(key=f"dup-{uuid.uuid4().hex[:6]}").key
@@ -205,7 +205,7 @@ def test_unknown_team_duplicate_name_and_unknown_id(admin: Adaptive, receiver) -
         admin.integrations.update(str(uuid.uuid4()), {"name": "x"})
 
 
-def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"sig-{uuid.uuid4().hex[:6]}").key
     admin.integrations.create(team, _webhook(receiver.url))
     result = admin.integrations.test_notification(
@@ -227,7 +227,7 @@ def test_webhook_delivery_is_signed(admin: Adaptive, receiver) -> None:  # noqa:
     assert len(receiver.requests) == 1
 
 
-def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:  # noqa: ANN001
+def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:
     team = admin.teams.create(key=f"chan-{uuid.uuid4().hex[:6]}").key
     subs = {"subscriptions": [{"topic_pattern": "job.*", "scope": "TEAM"}]}
     admin.integrations.create(
@@ -274,7 +274,7 @@ def test_slack_and_email_deliveries(admin: Adaptive, receiver, smtp) -> None:  #
     assert "job.failed" in mail["data"]
 
 
-def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"retry-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url))
     receiver.fail_with = [500, 503]
@@ -291,7 +291,7 @@ def test_retries_with_backoff_then_delivered(admin: Adaptive, receiver) -> None:
     assert rows[0].max_attempts == 3 and rows[0].next_attempt_at is None and rows[0].delivered_at
 
 
-def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"log-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
     receiver.fail_with = [200, 400, 200, 200, 400]
@@ -322,7 +322,7 @@ def test_delivery_log_pages_and_filters(admin: Adaptive, receiver) -> None:  # n
         admin.integrations.deliveries(hook.id, after="not-a-cursor")
 
 
-def test_gives_up(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_gives_up(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"giveup-{uuid.uuid4().hex[:6]}").key
     multishot = admin.integrations.create(team, _webhook(receiver.url, name="multi"))
     receiver.fail_with = [500, 500, 500]
@@ -344,7 +344,7 @@ def test_gives_up(admin: Adaptive, receiver) -> None:  # noqa: ANN001
     assert _wait_status(admin, client_error.id, "FAILED").nodes[0].attempts == 1
 
 
-def test_outbound_timeout(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_outbound_timeout(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"slow-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url, policy="singleshot"))
     receiver.delay_s = 2.5  # the server's timeout is 1 s
@@ -353,7 +353,7 @@ def test_outbound_timeout(admin: Adaptive, receiver) -> None:  # noqa: ANN001
     assert rows[0].last_error == "timed out after 1 s" and rows[0].attempts == 1
 
 
-def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_server, receiver) -> None:
     suffix = uuid.uuid4().hex[:6]
     mine, other = admin.teams.create(key=f"mine-{suffix}").key, admin.teams.create(key=f"other-{suffix}").key
     uc = admin.use_cases.create(key=f"ev-{suffix}", team=mine)
@@ -379,7 +379,7 @@ def test_domain_events_reach_subscribed_teams_only(admin: Adaptive, notify_serve
     assert all("_scope" not in r.message["payload"] for r in rows)
 
 
-def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+def test_integration_permissions(admin: Adaptive, notify_server, receiver) -> None:
     suffix = uuid.uuid4().hex[:6]
     team = admin.teams.create(key=f"perm-{suffix}").key
     other = admin.teams.create(key=f"perm-other-{suffix}").key
@@ -429,7 +429,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
 """
 
 
-def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # noqa: ANN001
+def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:
     suffix = uuid.uuid4().hex[:6]
     team = admin.teams.create(key=f"jobs-{suffix}").key
     admin.use_cases.create(key=f"jobs-{suffix}", team=team)
@@ -445,7 +445,7 @@ def test_job_end_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # n
     assert events[bad.id]["topic"] == "job.failed" and events[bad.id]["payload"]["error"]
 
 
-def test_model_error_is_announced(admin: Adaptive, receiver, tmp_path) -> None:  # noqa: ANN001
+def test_model_error_is_announced(admin: Adaptive, receiver, tmp_path) -> None:
     """A local model whose files cannot load goes to ERROR: the teams of its use cases hear of it."""
     from adaptive_engine.sdk.errors import APIError
 
@@ -476,7 +476,7 @@ def _signed_with(request: dict, secret: bytes) -> bool:
     return hmac.compare_digest(request["headers"]["x-adaptive-signature"], expected)
 
 
-def test_model_online_is_announced(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_model_online_is_announced(admin: Adaptive, receiver) -> None:
     """An external model attached to a use case comes online: the use case's teams hear of it, signed."""
     suffix = uuid.uuid4().hex[:6]
     team = admin.teams.create(key=f"online-{suffix}").key
@@ -500,7 +500,7 @@ def test_model_online_is_announced(admin: Adaptive, receiver) -> None:  # noqa: 
     assert event["payload"]["modelId"] == model.id
 
 
-def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver) -> None:
     """A/B tests decided by the evaluator (winner promoted, then one with auto-deploy off): the teams the
     use case is shared with get the winner and whether it was promoted."""
     from tests.ab_tests.support import add_traffic, evaluate, make_setup
@@ -527,7 +527,7 @@ def test_ab_test_decision_is_announced(admin: Adaptive, notify_server, receiver)
         assert event["payload"]["autoDeployed"] is auto_deploy
 
 
-def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) -> None:
     """A webhook created without a secret gets one from the server: the create answer carries it, reads never
     do, deliveries are signed with it; rotating hands over a new one and the old one stops signing."""
     team = admin.teams.create(key=f"gen-{uuid.uuid4().hex[:6]}").key
@@ -566,7 +566,7 @@ def test_generated_secret_is_returned_once_and_signs(admin: Adaptive, receiver) 
         admin.integrations.rotate_secret(str(uuid.uuid4()))
 
 
-def test_user_organization_and_admin_scopes(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+def test_user_organization_and_admin_scopes(admin: Adaptive, notify_server, receiver) -> None:
     """USER: events addressed to a member of the integration's team; ORGANIZATION: every event; ADMIN: events
     for admins (model errors)."""
     suffix = uuid.uuid4().hex[:6]

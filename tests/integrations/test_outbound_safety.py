@@ -48,7 +48,7 @@ def _notify(client: Adaptive, team: str) -> None:
         "http://hook .example.com/",
     ],
 )
-def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: str) -> None:  # noqa: ANN001
+def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: str) -> None:
     team = admin.teams.create(key=f"ssrf-{uuid.uuid4().hex[:6]}").key
     with pytest.raises(ValidationError):
         admin.integrations.create(team, _webhook(url))
@@ -63,7 +63,7 @@ def test_refused_urls_create_and_change_nothing(admin: Adaptive, receiver, url: 
     assert admin.integrations.get(hook.id).config.connection["url"] == receiver.url
 
 
-def test_metadata_address_refused_at_delivery(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_metadata_address_refused_at_delivery(admin: Adaptive, receiver) -> None:
     """A name that resolves to the metadata address passes the URL check; the delivery is refused (not
     retried, even multishot) and nothing is sent."""
     team = admin.teams.create(key=f"meta-{uuid.uuid4().hex[:6]}").key
@@ -73,7 +73,7 @@ def test_metadata_address_refused_at_delivery(admin: Adaptive, receiver) -> None
     assert row.attempts == 1 and "169.254.169.254" in row.last_error and "metadata" in row.last_error
 
 
-def test_private_receivers_allowed_by_default(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_private_receivers_allowed_by_default(admin: Adaptive, receiver) -> None:
     """The default allows loopback receivers, by name too: the connection goes to the resolved address and
     the request still names the host the URL gave."""
     team = admin.teams.create(key=f"lo-{uuid.uuid4().hex[:6]}").key
@@ -84,7 +84,7 @@ def test_private_receivers_allowed_by_default(admin: Adaptive, receiver) -> None
     assert receiver.requests[0]["headers"]["host"] == f"localhost:{receiver.port}"
 
 
-def test_hanging_receiver_times_out_and_is_retried_with_backoff(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_hanging_receiver_times_out_and_is_retried_with_backoff(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"hang-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url))  # multishot: 3 attempts on this server
     receiver.delay_s = 3.0  # the server's timeout is 1 s
@@ -97,7 +97,7 @@ def test_hanging_receiver_times_out_and_is_retried_with_backoff(admin: Adaptive,
     assert row.attempt_log[1].started_at >= row.attempt_log[0].started_at + 1 and row.next_attempt_at is None
 
 
-def test_error_answer_is_read_only_up_to_a_limit(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_error_answer_is_read_only_up_to_a_limit(admin: Adaptive, receiver) -> None:
     """A receiver that answers an error with a body that never ends: the sender reads a few KiB (for the server
     log), hangs up and records the status, instead of downloading until the timeout."""
     team = admin.teams.create(key=f"big-{uuid.uuid4().hex[:6]}").key
@@ -109,7 +109,7 @@ def test_error_answer_is_read_only_up_to_a_limit(admin: Adaptive, receiver) -> N
     assert row.last_error == "HTTP 500 Internal Server Error"
 
 
-def test_message_over_the_size_limit_is_refused(admin: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_message_over_the_size_limit_is_refused(admin: Adaptive, receiver) -> None:
     team = admin.teams.create(key=f"size-{uuid.uuid4().hex[:6]}").key
     hook = admin.integrations.create(team, _webhook(receiver.url))
     payload = _job_payload()
@@ -119,13 +119,13 @@ def test_message_over_the_size_limit_is_refused(admin: Adaptive, receiver) -> No
     assert admin.integrations.deliveries(hook.id).nodes == [] and receiver.requests == []
 
 
-def test_outbox_event_over_the_size_limit_fails_its_delivery(admin: Adaptive, notify_server, receiver) -> None:  # noqa: ANN001
+def test_outbox_event_over_the_size_limit_fails_its_delivery(admin: Adaptive, notify_server, receiver) -> None:
     """Events that domains write to the outbox are not size-checked when emitted (a job's error can be long):
     the delivery refuses to send a message over the limit, without retrying, and nothing is sent."""
     team = admin.teams.create(key=f"outbox-{uuid.uuid4().hex[:6]}")
     hook = admin.integrations.create(team.key, _webhook(receiver.url, patterns=("custom.*",)))
 
-    async def work(session) -> None:  # noqa: ANN001
+    async def work(session) -> None:
         scope = EventScope(teams=[uuid.UUID(team.id)]).extras()
         await emit(session, "custom.big", payload={"blob": "x" * (300 * 1024), SCOPE_KEY: scope})
 
@@ -154,7 +154,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adaptive]:
         yield client
 
 
-def test_private_networks_refused_when_the_setting_says_so(strict: Adaptive, receiver) -> None:  # noqa: ANN001
+def test_private_networks_refused_when_the_setting_says_so(strict: Adaptive, receiver) -> None:
     team = strict.teams.create(key=f"strict-{uuid.uuid4().hex[:6]}").key
     for url in (receiver.url, "http://10.0.0.1/hook", "http://[::1]:8080/hook"):
         with pytest.raises(ValidationError, match="ALLOW_PRIVATE_NETWORKS"):

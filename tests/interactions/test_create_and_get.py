@@ -13,7 +13,7 @@ from tests.interactions.helpers import msgs, rest, seed_ab_campaign, seed_models
 
 
 @pytest.fixture
-def use_case(client, unique: str) -> str:  # noqa: ANN001
+def use_case(client, unique: str) -> str:
     key = f"ix-{unique}"
     client.use_cases.create(key)
     client.set_default_use_case(key)
@@ -22,7 +22,7 @@ def use_case(client, unique: str) -> str:  # noqa: ANN001
     return key
 
 
-def test_create_and_get(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_create_and_get(client, server, use_case: str, unique: str) -> None:
     seed_models(server, f"gpt-{unique}")
     session_id, user = uuid.uuid4(), uuid.uuid4()
     messages = [{"role": "system", "content": "Be brief."}, *msgs()]
@@ -59,7 +59,7 @@ def test_create_and_get(client, server, use_case: str, unique: str) -> None:  # 
     assert uuid.UUID(plain.session_id) and plain.feedback_ids == []
 
 
-def test_get_unknown_or_other_use_case(client, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_get_unknown_or_other_use_case(client, use_case: str, unique: str) -> None:
     with pytest.raises(NotFoundError):
         client.interactions.get(str(uuid.uuid4()))
     out = client.interactions.create(messages=msgs(), completion="Paris.")
@@ -68,7 +68,7 @@ def test_get_unknown_or_other_use_case(client, use_case: str, unique: str) -> No
         client.interactions.get(out.completion_id, use_case=f"other-{unique}")
 
 
-def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: str, unique: str) -> None:
     before = client.interactions.list().total_count
     with pytest.raises(ValidationError, match="content"):
         client.interactions.create(messages=[{"role": "user", "content": ""}], completion="x")
@@ -105,7 +105,7 @@ def test_bad_input_is_refused_and_nothing_is_written(client, server, use_case: s
     assert client.interactions.list().total_count == before
 
 
-def test_batch_is_all_or_nothing_and_names_the_bad_row(client, server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_batch_is_all_or_nothing_and_names_the_bad_row(client, server, use_case: str, unique: str) -> None:
     good = {"use_case": use_case, "completion": "Paris.", "messages": msgs(), "labels": {"batch": unique}}
     bad_value = {**good, "feedbacks": [{"metric": f"ok-{unique}", "value": 0.5}]}
     response = rest(server, "/interactions", [good, good, bad_value, good])
@@ -127,7 +127,7 @@ def test_batch_is_all_or_nothing_and_names_the_bad_row(client, server, use_case:
     assert rest(server, "/interactions", []).status_code == 400
 
 
-def test_async_client(server, use_case: str, unique: str) -> None:  # noqa: ANN001
+def test_async_client(server, use_case: str, unique: str) -> None:
     async def run() -> None:
         async with AsyncAdaptive(server.base_url, api_key=server.api_key) as client:
             client.set_default_use_case(use_case)

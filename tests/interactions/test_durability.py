@@ -147,7 +147,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, database: str | Non
             data = gql(
                 url,
                 """query($f: ListCompletionsFilterInput!, $p: CursorPageInput) {
-                completions(filter: $f, page: $p) { pageInfo { hasNextPage endCursor } nodes { id directFeedbacks { id } } } }""",
+                completions(filter: $f, page: $p) {
+                  pageInfo { hasNextPage endCursor } nodes { id directFeedbacks { id } }
+                } }""",
                 {"f": {"useCase": use_case}, "p": {"first": 1000, **({"after": after} if after else {})}},
             )["completions"]
             for node in data["nodes"]:

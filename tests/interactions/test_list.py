@@ -11,7 +11,7 @@ from tests.interactions.helpers import graphql, msgs, seed_ab_campaign, seed_mod
 
 
 @pytest.fixture
-def traffic(client, server, unique: str) -> dict:  # noqa: ANN001
+def traffic(client, server, unique: str) -> dict:
     """Six interactions over two models, two sessions, labels, feedback and a comparison."""
     uc, a, b = f"ls-{unique}", f"ma-{unique}", f"mb-{unique}"
     client.use_cases.create(uc)
@@ -57,11 +57,11 @@ def traffic(client, server, unique: str) -> dict:  # noqa: ANN001
     }
 
 
-def _ids(page) -> list[str]:  # noqa: ANN001
+def _ids(page) -> list[str]:
     return [n.id for n in page.nodes]
 
 
-def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
+def test_filters(client, traffic: dict) -> None:
     ids, u = traffic["ids"], traffic["unique"]
     every = client.interactions.list()
     assert every.total_count == 6 and _ids(every) == ids[::-1]
@@ -107,8 +107,10 @@ def test_filters(client, traffic: dict) -> None:  # noqa: ANN001
         client.interactions.list(filters={"colour": "red"})
 
 
-def test_advanced_filter_expression(server, traffic: dict) -> None:  # noqa: ANN001
-    query = """query($f: ListCompletionsFilterInput!) { completions(filter: $f, page: {first: 50}) { totalCount nodes { id } } }"""
+def test_advanced_filter_expression(server, traffic: dict) -> None:
+    query = """query($f: ListCompletionsFilterInput!) {
+      completions(filter: $f, page: {first: 50}) { totalCount nodes { id } }
+    }"""
     ids, u = traffic["ids"], traffic["unique"]
     expression = {
         "or": [
@@ -123,7 +125,7 @@ def test_advanced_filter_expression(server, traffic: dict) -> None:  # noqa: ANN
     assert [n["id"] for n in data["completions"]["nodes"]] == [ids[1]]
 
 
-def test_order_and_pages(client, traffic: dict) -> None:  # noqa: ANN001
+def test_order_and_pages(client, traffic: dict) -> None:
     ids = traffic["ids"]
     oldest_first = client.interactions.list(order=[{"field": "created_at", "order": "ASC"}])
     assert _ids(oldest_first) == ids
@@ -145,7 +147,7 @@ def test_order_and_pages(client, traffic: dict) -> None:  # noqa: ANN001
         client.interactions.list(page={"first": 2, "after": "not-a-cursor"})
 
 
-def test_pages_stay_correct_while_rows_arrive(client, traffic: dict) -> None:  # noqa: ANN001
+def test_pages_stay_correct_while_rows_arrive(client, traffic: dict) -> None:
     ids = traffic["ids"]
     first = client.interactions.list(page={"first": 2})
     assert _ids(first) == [ids[5], ids[4]]
@@ -161,7 +163,7 @@ def test_pages_stay_correct_while_rows_arrive(client, traffic: dict) -> None:  #
     assert client.interactions.list().total_count == 9
 
 
-def test_group_by_model_and_prompt(client, traffic: dict) -> None:  # noqa: ANN001
+def test_group_by_model_and_prompt(client, traffic: dict) -> None:
     u = traffic["unique"]
     by_model = client.interactions.list(group_by="model")
     assert by_model.group_by == "MODEL" and by_model.total_count == 2

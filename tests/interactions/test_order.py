@@ -47,7 +47,7 @@ def _set_usage(server: LiveServer, usage: dict[str, dict]) -> None:
 
 
 @pytest.fixture
-def logged(client, server, unique: str) -> dict:  # noqa: ANN001
+def logged(client, server, unique: str) -> dict:
     uc, models = f"ord-{unique}", [f"ma-{unique}", f"mb-{unique}"]
     client.use_cases.create(uc)
     client.set_default_use_case(uc)
@@ -78,7 +78,7 @@ def _expected(rows: dict, field: str, descending: bool) -> list[str]:
     return ids[::-1] if descending else ids
 
 
-def _walk(client, order: list, size: int, backwards: bool = False) -> list[str]:  # noqa: ANN001
+def _walk(client, order: list, size: int, backwards: bool = False) -> list[str]:
     seen, cursor = [], None
     while True:
         if backwards:
@@ -108,7 +108,7 @@ FIELDS = [
 
 
 @pytest.mark.parametrize(("field", "key"), FIELDS)
-def test_every_field_both_directions_paged_across_ties(client, logged: dict, field: str, key: str) -> None:  # noqa: ANN001
+def test_every_field_both_directions_paged_across_ties(client, logged: dict, field: str, key: str) -> None:
     for direction in ("ASC", "DESC"):
         order = [{"field": field, "order": direction}]
         expected = _expected(logged, key, direction == "DESC")
@@ -117,7 +117,7 @@ def test_every_field_both_directions_paged_across_ties(client, logged: dict, fie
         assert _walk(client, order, 3, backwards=True) == expected, direction
 
 
-def test_order_refusals(client, logged: dict) -> None:  # noqa: ANN001
+def test_order_refusals(client, logged: dict) -> None:
     with pytest.raises(ValidationError, match="labels"):
         client.interactions.list(order=[{"field": "labels", "order": "ASC"}])
     with pytest.raises(ValidationError):

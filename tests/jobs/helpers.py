@@ -11,7 +11,7 @@ from adaptive_engine import Adaptive
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
 
-def wait_for(client: Adaptive, job_id: str, statuses: set[str] = FINAL, limit_s: float = 180.0):  # noqa: ANN201
+def wait_for(client: Adaptive, job_id: str, statuses: set[str] = FINAL, limit_s: float = 180.0):
     """Poll until the job reaches one of ``statuses`` (fails the test past ``limit_s``, a safety net)."""
     deadline = time.monotonic() + limit_s
     while True:
@@ -22,14 +22,14 @@ def wait_for(client: Adaptive, job_id: str, statuses: set[str] = FINAL, limit_s:
         time.sleep(0.2)
 
 
-def upload(client: Adaptive, tmp_path: Path, source: str, key: str):  # noqa: ANN201
+def upload(client: Adaptive, tmp_path: Path, source: str, key: str):
     path = tmp_path / f"{key}.py"
     path.write_text(source)
     return client.recipes.upload(str(path), recipe_key=key)
 
 
 @contextmanager
-def job_key(client: Adaptive, server, tmp_path: Path, use_case: str) -> Iterator[tuple[str, Adaptive]]:  # noqa: ANN001
+def job_key(client: Adaptive, server, tmp_path: Path, use_case: str) -> Iterator[tuple[str, Adaptive]]:
     """Run the KEY_HOLDER recipe on ``use_case`` and yield (job id, an SDK client with the job's own key);
     the job is canceled (its key revoked) afterwards."""
     from tests.jobs.recipes import KEY_HOLDER

@@ -1,5 +1,6 @@
 """The API key a job runs with: its creator's rights on the job's use case, and of their global rights only
-registering models and opening chunked uploads (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a running job hands over."""
+registering models and opening chunked uploads (see JOB_GLOBAL_PERMISSIONS). Tried from outside with the key a
+running job hands over."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _refused(error: type[Exception], *calls: Callable[[], Any]) -> None:
             call()
 
 
-def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp_path: Path, unique: str) -> None:
     use_case, other, team = f"keys-{unique}", f"keys-other-{unique}", f"keys-{unique}"
     client.use_cases.create(key=use_case)
     client.use_cases.create(key=other)
@@ -84,7 +85,7 @@ def test_job_key_of_an_admin_holds_no_admin_rights(client: Adaptive, server, tmp
 
 def test_job_key_of_an_editor_sees_only_its_use_case_and_no_team(
     client: Adaptive, server, tmp_path: Path, unique: str
-) -> None:  # noqa: ANN001
+) -> None:
     use_case, other, team = f"ed-{unique}", f"ed-other-{unique}", f"ed-{unique}"
     client.teams.create(key=team)
     with user_client(client, server, f"ed-{unique}@example.com", [(team, "editor")]) as editor:

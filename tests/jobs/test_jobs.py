@@ -15,17 +15,6 @@ from tests.jobs.helpers import upload, wait_for
 from tests.support import process_alive, process_tree
 
 
-@pytest.fixture
-def use_case(client: Adaptive, unique: str, tmp_path: Path) -> str:
-    key = f"jobs-{unique}"
-    client.use_cases.create(key=key)
-    client.set_default_use_case(key)
-    rows = tmp_path / "rows.jsonl"
-    rows.write_text("\n".join(json.dumps({"prompt": f"q{i}", "completion": "a"}) for i in range(3)))
-    client.datasets.upload(str(rows), "rows")
-    return key
-
-
 def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path, unique: str) -> None:
     recipe = upload(client, tmp_path, recipes.WORKER, "worker")
     job = client.jobs.run(
@@ -50,7 +39,8 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
 
     query = (
         "query($id: UUID!) { job(id: $id) { details { artifacts { kind byproducts { __typename"
-        " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric { key } } } } } } } }"
+        " ... on EvaluationByproducts { evalResults { mean stddev count modelService { key } metric {"
+        " key } } } } } } } }"
     )
     body = httpx.post(
         f"{client.base_url}/api/graphql",
@@ -65,7 +55,7 @@ def test_job_runs_to_completion(client: Adaptive, use_case: str, tmp_path: Path,
     assert model.name == "Trained"
 
 
-def test_job_key_is_revoked_when_the_job_ends(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:  # noqa: ANN001
+def test_job_key_is_revoked_when_the_job_ends(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:
     upload(client, tmp_path, recipes.QUICK, "quick")
     job = wait_for(client, client.jobs.run("quick", num_gpus=0).id)
     assert job.status == "COMPLETED"
@@ -102,7 +92,7 @@ def test_failed_job_reports_error_and_log_tail(client: Adaptive, use_case: str, 
     assert job.stages[0].status == "ERROR"
 
 
-def test_cancel_kills_the_process_group(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:  # noqa: ANN001
+def test_cancel_kills_the_process_group(client: Adaptive, use_case: str, tmp_path: Path, server) -> None:
     upload(client, tmp_path, recipes.SLEEPER, "sleeper")
     job = client.jobs.run("sleeper", num_gpus=0)
     running = wait_for(client, job.id, {"RUNNING"})
@@ -192,7 +182,7 @@ def test_job_key_sees_only_its_use_case(client: Adaptive, use_case: str, tmp_pat
     assert "other use case hidden" in client.jobs.logs(job.id)
 
 
-async def test_async_client(server, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_async_client(server, use_case: str, tmp_path: Path) -> None:
     from adaptive_engine import AsyncAdaptive
 
     async with AsyncAdaptive(server.base_url, api_key=server.api_key) as sdk:
@@ -208,7 +198,7 @@ async def test_async_client(server, use_case: str, tmp_path: Path) -> None:  # n
         assert (await sdk.jobs.cancel(job.id)).status == "CANCELED"
 
 
-def test_invalid_args_name_each_field_for_forms(client: Adaptive, server, use_case: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_invalid_args_name_each_field_for_forms(client: Adaptive, server, use_case: str, tmp_path: Path) -> None:
     """The console puts the server's own messages next to each field of a recipe's form: details.fields."""
     import httpx
 

@@ -23,7 +23,7 @@ def test_sqlite_upgrade_keeps_the_rows_of_a_rebuilt_table(tmp_path: Path) -> Non
     async def scenario() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}")
 
-        def old_schema(connection) -> None:  # noqa: ANN001
+        def old_schema(connection) -> None:
             config = alembic_config(connection)
             script = ScriptDirectory.from_config(config)
             for head in script.get_heads():

@@ -11,7 +11,6 @@ from adaptive_engine import Adaptive
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
 from tests.jobs import recipes
 from tests.jobs.helpers import upload, wait_for
-from tests.jobs.test_jobs import use_case  # noqa: F401 - the fixture: a use case with a 'rows' dataset
 
 
 def test_artifacts_and_deleting_the_trained_model(client: Adaptive, use_case: str, tmp_path: Path, unique: str) -> None:

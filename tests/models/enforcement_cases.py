@@ -7,7 +7,7 @@ from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationE
 from tests.enforcement import Case
 
 
-def _setup(w) -> None:  # noqa: ANN001
+def _setup(w) -> None:
     a, s = w.admin, w.suffix
     for key in (f"life-upd-{s}", f"life-del-{s}"):
         a.models.add_external(
@@ -21,16 +21,16 @@ def _setup(w) -> None:  # noqa: ANN001
     w.extra["template"] = a.system_prompt_templates.create(name=f"life-{s}", template="Be kind.").id
 
 
-def _use_case(a, w):  # noqa: ANN001, ANN202
+def _use_case(a, w):
     u = a.use_cases.get(w.uc_a)
     return (u.name, u.description, u.is_archived)
 
 
-def _models(a, w):  # noqa: ANN001, ANN202
+def _models(a, w):
     return sorted((m.key, m.name, m.is_published) for m in a.models.list())
 
 
-def _templates(a, w):  # noqa: ANN001, ANN202
+def _templates(a, w):
     return sorted((t.id, t.version) for t in a.system_prompt_templates.list())
 
 

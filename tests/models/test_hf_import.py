@@ -24,12 +24,12 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_llama_folder(tmp_path_factory.mktemp("tiny-llama"))
 
 
-def _secret(server, job_id: str) -> str | None:  # noqa: ANN001
+def _secret(server, job_id: str) -> str | None:
     import uuid
 
     from adaptive_engine.server.db.models import Job
 
-    async def work(session):  # noqa: ANN001, ANN202
+    async def work(session):
         return (await session.get(Job, uuid.UUID(job_id))).secret
 
     return in_db(server, work)
@@ -72,7 +72,7 @@ def test_a_hub_id_without_network_fails_with_the_reason(
     server,
     client: Adaptive,
     unique: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # This machine has no route to the hub; offline mode makes sure a machine that has one fails as fast.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -165,7 +165,7 @@ def test_two_imports_into_one_key_are_refused(client: Adaptive, unique: str, tin
 
 def test_conversion_jobs_are_seen_and_canceled_with_model_register(
     server, client: Adaptive, unique: str, tiny_llama: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """A job of no use case: a user with model:register (editor) sees and cancels it; a viewer does not see it."""
     team = f"hft-{unique}"
     client.teams.create(key=team)

@@ -14,7 +14,7 @@ from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationE
 from tests.inference.fixtures import API_KEY, FakeUpstream
 
 
-def _gql(server, query: str, variables: dict | None = None) -> dict:  # noqa: ANN001
+def _gql(server, query: str, variables: dict | None = None) -> dict:
     return httpx.post(
         f"{server.base_url}/api/graphql",
         headers={"Authorization": f"Bearer {server.api_key}"},
@@ -22,7 +22,7 @@ def _gql(server, query: str, variables: dict | None = None) -> dict:  # noqa: AN
     ).json()
 
 
-def _external(client: Adaptive, key: str, endpoint: str = "http://127.0.0.1:9/v1"):  # noqa: ANN202
+def _external(client: Adaptive, key: str, endpoint: str = "http://127.0.0.1:9/v1"):
     return client.models.add_external(
         name=key, key=key, external_model_id="gpt-test", api_key=API_KEY, provider="open_ai", endpoint=endpoint
     )
@@ -144,7 +144,7 @@ def test_size_filter(client: Adaptive, unique: str, tmp_path: Path) -> None:
     assert local.key not in {m.key for m in client.models.list(filter={"size": {"gt": 10_000}})}
 
 
-def test_delete_model_refused_while_in_use_then_frees_its_files(server, client: Adaptive, unique: str) -> None:  # noqa: ANN001
+def test_delete_model_refused_while_in_use_then_frees_its_files(server, client: Adaptive, unique: str) -> None:
     # A model whose weights this server stored (what a training job leaves): under the data dir's models/.
     folder = Path(server.settings.resolved_files_dir) / "models" / f"trained-{unique}"
     folder.mkdir(parents=True)
@@ -192,7 +192,7 @@ def test_update_model_service_name_template_and_refusals(client: Adaptive, uniqu
         client.models.update(model.key, use_case=key, system_prompt_template="not-a-uuid")
 
 
-def test_refused_fields_are_named(server, client: Adaptive, unique: str) -> None:  # noqa: ANN001
+def test_refused_fields_are_named(server, client: Adaptive, unique: str) -> None:
     key = f"ref-{unique}"
     client.use_cases.create(key=key)
     model = _external(client, f"refm-{unique}")
@@ -234,7 +234,7 @@ def test_template_versions(client: Adaptive, unique: str) -> None:
         client.system_prompt_templates.derive("0190b7d0-0000-7000-8000-000000000000", template="x")
 
 
-def test_service_template_is_applied_and_stored(server, client: Adaptive, unique: str, upstream: FakeUpstream) -> None:  # noqa: ANN001
+def test_service_template_is_applied_and_stored(server, client: Adaptive, unique: str, upstream: FakeUpstream) -> None:
     key = f"tpl-{unique}"
     client.use_cases.create(key=key)
     _external(client, f"tplm-{unique}", endpoint=upstream.base_url)

@@ -10,7 +10,7 @@ from adaptive_engine import Adaptive
 from adaptive_engine.sdk.errors import ConflictError, NotFoundError, ValidationError
 
 
-def _external(client: Adaptive, unique: str, name: str, provider: str = "open_ai", **extra):  # noqa: ANN003, ANN202
+def _external(client: Adaptive, unique: str, name: str, provider: str = "open_ai", **extra):
     return client.models.add_external(
         name=name,
         key=f"{name}-{unique}",
@@ -36,7 +36,7 @@ def test_add_external_models_and_list(client: Adaptive, unique: str) -> None:
     assert openai.key not in {m.key for m in client.models.list(filter={"kind": "embedding"})}
 
 
-def test_api_keys_are_never_returned(server, client: Adaptive, unique: str) -> None:  # noqa: ANN001
+def test_api_keys_are_never_returned(server, client: Adaptive, unique: str) -> None:
     _external(client, unique, "hidden")
     schema = httpx.post(
         f"{server.base_url}/api/graphql",

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from adaptive_engine.server.observability.tracing import TRACER_NAME
 from tests.inference.fixtures import API_KEY
-from tests.inference.gateway_world import Gateway, build, gw  # noqa: F401  (gw: the shared server, OpenTelemetry off)
+from tests.inference.gateway_world import Gateway, build
 from tests.support import LiveServer, make_settings, private_postgres_database
 
 HI = [{"role": "user", "content": "hi"}]
@@ -40,7 +40,7 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     memory.shutdown()  # the processor stays on the provider; a shut exporter keeps nothing
 
 
-def _world(database: str | None, tmp_path_factory: pytest.TempPathFactory, upstream, **settings) -> Iterator[Gateway]:  # noqa: ANN001
+def _world(database: str | None, tmp_path_factory: pytest.TempPathFactory, upstream, **settings) -> Iterator[Gateway]:
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(private_postgres_database()) if database else None
         live = stack.enter_context(LiveServer(make_settings(tmp_path_factory.mktemp("traced"), url, **settings)))
@@ -50,7 +50,7 @@ def _world(database: str | None, tmp_path_factory: pytest.TempPathFactory, upstr
 
 
 @pytest.fixture(scope="module")
-def traced(database: str | None, tmp_path_factory: pytest.TempPathFactory, upstream, exporter) -> Iterator[Gateway]:  # noqa: ANN001
+def traced(database: str | None, tmp_path_factory: pytest.TempPathFactory, upstream, exporter) -> Iterator[Gateway]:
     yield from _world(database, tmp_path_factory, upstream, opentelemetry=True)
 
 
@@ -88,7 +88,7 @@ def test_chat_span_is_a_child_of_the_http_span(traced: Gateway, exporter: InMemo
     assert ancestors[-1].attributes["http.route"].endswith("/chat/completions")
 
 
-def test_streamed_and_failed_calls(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:  # noqa: ANN001
+def test_streamed_and_failed_calls(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:
     exporter.clear()
     client = traced.openai()
     chunks = list(
@@ -113,7 +113,7 @@ def test_streamed_and_failed_calls(traced: Gateway, exporter: InMemorySpanExport
     assert any(event.name == "exception" for event in failed.events)
 
 
-def test_completion_and_embedding_spans(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:  # noqa: ANN001
+def test_completion_and_embedding_spans(traced: Gateway, exporter: InMemorySpanExporter, upstream) -> None:
     client = traced.openai()
     embedder = traced.k(f"emb{uuid.uuid4().hex[:4]}")
     traced.admin.models.add_external(
@@ -134,7 +134,7 @@ def test_completion_and_embedding_spans(traced: Gateway, exporter: InMemorySpanE
     assert operations["embeddings"].attributes["gen_ai.usage.input_tokens"] == embedded.usage.prompt_tokens
 
 
-def test_content_only_when_enabled(tmp_path_factory: pytest.TempPathFactory, upstream, exporter) -> None:  # noqa: ANN001
+def test_content_only_when_enabled(tmp_path_factory: pytest.TempPathFactory, upstream, exporter) -> None:
     world = _world(None, tmp_path_factory, upstream, opentelemetry=True, opentelemetry_capture_content=True)
     gw = next(world)
     try:

@@ -52,7 +52,10 @@ def test_schema_of_a_good_recipe(tmp_path: Path) -> None:
         ("def broken(:\n", "syntax error in recipe.py line 1"),
         ("import not_a_module_anywhere\n", "ModuleNotFoundError"),
         (
-            "from adaptive_engine.recipe import recipe_main\n@recipe_main\nasync def main(config: dict, ctx):\n    pass\n",
+            (
+                "from adaptive_engine.recipe import recipe_main\n@recipe_main\nasync def main(config:"
+                " dict, ctx):\n    pass\n"
+            ),
             "subclass of InputConfig",
         ),
     ],
@@ -114,7 +117,7 @@ def test_cli_recipe_run(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "JSON object" in bad.stderr
 
 
-def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_cli_recipe_run_against_a_server(server, tmp_path: Path, unique: str) -> None:
     from adaptive_engine import Adaptive
 
     with Adaptive(server.base_url, api_key=server.api_key) as sdk:

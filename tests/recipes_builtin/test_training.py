@@ -20,7 +20,7 @@ from adaptive_engine.recipe.training import (
 
 pytestmark = pytest.mark.slow
 
-ROWS = [{"prompt": f"Give {i} as JSON.", "completion": '{"value": %d}' % i} for i in range(4)]
+ROWS = [{"prompt": f"Give {i} as JSON.", "completion": json.dumps({"value": i})} for i in range(4)]
 TINY = {"max_steps": 2, "batch_size": 2, "max_length": 64, "lora": {"r": 4, "alpha": 8}}
 
 
@@ -96,7 +96,7 @@ def test_grpo_scores_groups_with_the_reward_function(base_model_dir: Path, tmp_p
     seen: list[tuple[int, dict]] = []
 
     def reward(prompts: list, completions: list[str], rows: list[dict]) -> list[float]:
-        seen.extend((len(c), row) for c, row in zip(completions, rows))
+        seen.extend((len(c), row) for c, row in zip(completions, rows, strict=True))
         return [float(len(c) % 3) for c in completions]
 
     metrics: list[dict] = []

@@ -213,7 +213,8 @@ def test_a_query_over_its_time_budget_is_cancelled(database: str | None, tmp_pat
         heavy = (
             "{ "
             + " ".join(
-                f'p{i}: completions(filter: {{useCase: "budget"}}, page: {{first: 1000}}) {{ totalCount nodes {{ id completion'
+                f'p{i}: completions(filter: {{useCase: "budget"}}, page: {{first: 1000}}) {{'
+                " totalCount nodes { id completion"
                 " chatMessages { role content } labels { key value } model { key } } }"
                 for i in range(20)
             )
@@ -243,7 +244,10 @@ class _SlowQuery:
     async def slow(self, info: strawberry.Info) -> int:
         session = info.context.session
         if session.bind.dialect.name == "sqlite":
-            statement = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) SELECT count(*) FROM c"
+            statement = (
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000)"
+                " SELECT count(*) FROM c"
+            )
         else:
             statement = "SELECT pg_sleep(60)"
         return (await session.execute(text(statement))).scalar_one()
@@ -298,7 +302,7 @@ def query_strings(module: ModuleType) -> list[str]:
             head = node.values[0] if node.values else None
             if not (isinstance(head, ast.Constant) and OPERATION.match(head.value)):
                 continue
-            value = eval(compile(ast.Expression(node), module.__file__ or "", "eval"), vars(module))  # noqa: S307
+            value = eval(compile(ast.Expression(node), module.__file__ or "", "eval"), vars(module))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             value = node.value
         else:

@@ -183,7 +183,10 @@ def test_lone_surrogates_are_refused(conn: Connection, use_case: str) -> None:
     ]
     for path, body, reason in cases:
         conn.refused("POST", path, body, reason)
-    graphql = b'{"query": "mutation($n: String!) { createUseCase(input: {name: $n, key: \\"s\\"}) { id } }", "variables": {"n": "\\ud800"}}'
+    graphql = (
+        b'{"query": "mutation($n: String!) { createUseCase(input: {name: $n, key: \\"s\\"}) { id } }",'
+        b' "variables": {"n": "\\ud800"}}'
+    )
     conn.refused("POST", "/api/graphql", graphql, SURROGATE_REASON)
     conn.still_answers()
 
@@ -255,7 +258,7 @@ def test_huge_arrays_are_refused(client: Adaptive, conn: Connection, use_case: s
     assert client.interactions.list(use_case=use_case).total_count == 0
 
 
-def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(tmp_path) -> None:  # noqa: ANN001
+def test_an_unexpected_exception_is_the_internal_envelope_on_a_kept_connection(tmp_path) -> None:
     # A route that fails (a fault planted for this test): the answer is our INTERNAL envelope, its details
     # stay in the log, and the connection serves the next request.
     live = LiveServer(make_settings(tmp_path))
@@ -295,7 +298,7 @@ def test_the_openapi_document_declares_the_data_plane_request_bodies(server: Liv
     assert doc["components"]["schemas"]["AddInteractionsRequest"]["required"] == ["use_case", "completion"]
 
 
-def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> None:  # noqa: ANN001
+def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> None:
     # A router without `route_class=CheckedRoute` would leave its routes' bodies to FastAPI's own decoding.
     from adaptive_engine.server.app import create_app
     from adaptive_engine.server.auth.guard import iter_routes
@@ -310,7 +313,10 @@ def test_every_data_plane_route_reads_its_input_through_the_checks(tmp_path) -> 
 def test_graphql_values_our_scalars_cannot_parse_are_invalid_input(conn: Connection, use_case: str) -> None:
     # Found by schemathesis: a scalar parser's ValueError was INTERNAL, and a string where a file belongs
     # reached the resolver's read().
-    query = f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{ totalCount }} }}'
+    query = (
+        f'{{ completions(filter: {{useCase: "{use_case}", timerange: {{from: "not a time", to: 1}}}}) {{'
+        " totalCount } }"
+    )
     conn.graphql_refused(query, None, "Invalid isoformat string")
     conn.graphql_refused(
         f'mutation {{ createCustomRecipe(useCase: "{use_case}", input: {{name: "r"}}, file: "main.py") {{ id }} }}',

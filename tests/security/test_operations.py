@@ -317,7 +317,7 @@ def test_metrics_need_an_admin_key_or_the_scrape_token(guarded: LiveServer) -> N
 # ----------------------------------------------------------------------------------------- teams
 
 
-def test_a_user_lists_only_the_teams_they_belong_to(client: Adaptive, server, unique: str) -> None:  # noqa: ANN001
+def test_a_user_lists_only_the_teams_they_belong_to(client: Adaptive, server, unique: str) -> None:
     mine, theirs = f"mine-{unique}", f"theirs-{unique}"
     client.teams.create(key=mine)
     client.teams.create(key=theirs)
@@ -333,7 +333,7 @@ def test_a_user_lists_only_the_teams_they_belong_to(client: Adaptive, server, un
 # ----------------------------------------------------------------------------------------- job keys
 
 
-def test_a_job_key_registers_only_what_its_job_made(client: Adaptive, server, tmp_path: Path, unique: str) -> None:  # noqa: ANN001
+def test_a_job_key_registers_only_what_its_job_made(client: Adaptive, server, tmp_path: Path, unique: str) -> None:
     use_case = f"reg-{unique}"
     client.use_cases.create(key=use_case)
     outside = tmp_path / "outside-model"

@@ -40,7 +40,7 @@ def main(config: Config, ctx: RecipeContext) -> None:
 """
 
 
-def _wait_until(condition, limit_s: float, what: str) -> None:  # noqa: ANN001
+def _wait_until(condition, limit_s: float, what: str) -> None:
     deadline = time.monotonic() + limit_s
     while not condition():
         assert time.monotonic() < deadline, what

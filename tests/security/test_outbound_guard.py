@@ -275,12 +275,12 @@ def _refused_everywhere(admin: Caller, url: str, reason: str) -> None:
         ("http://0177.0.0.1:8080", "no valid host"),
     ],
 )
-def test_every_caller_refuses_metadata_and_malformed_urls(lenient, url: str, reason: str) -> None:  # noqa: ANN001
+def test_every_caller_refuses_metadata_and_malformed_urls(lenient, url: str, reason: str) -> None:
     admin, _, _ = lenient
     _refused_everywhere(admin, url, reason)
 
 
-def test_names_resolving_to_metadata_are_refused_when_connecting(lenient, remote: Recording) -> None:  # noqa: ANN001
+def test_names_resolving_to_metadata_are_refused_when_connecting(lenient, remote: Recording) -> None:
     """A name is not an address literal: it passes the URL check and is refused where it is resolved (external
     models' names are covered with loopback below, where a refusal can be told from a failed connection)."""
     admin, _, _ = lenient
@@ -314,7 +314,7 @@ def test_the_setting_and_its_old_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_loopback_refused_when_private_networks_are_disallowed(
     strict,
-    rewards: RunningRewardServer,  # noqa: ANN001
+    rewards: RunningRewardServer,
     remote: Recording,
 ) -> None:
     admin, editor, use_case = strict
@@ -346,7 +346,7 @@ def test_loopback_refused_when_private_networks_are_disallowed(
 
     from adaptive_engine.server.db.models import Grader, Metric, UseCase
 
-    async def add_grader(session) -> None:  # noqa: ANN001
+    async def add_grader(session) -> None:
         uc = (await session.execute(select(UseCase).where(UseCase.key == use_case))).scalar_one()
         metric = Metric(key=f"r-{uuid.uuid4().hex[:6]}", name="reward", kind="SCALAR")
         session.add(metric)
@@ -371,7 +371,7 @@ def test_loopback_refused_when_private_networks_are_disallowed(
 # ------------------------------------------------------------------ what non-admins read
 
 
-def test_non_admins_cannot_tell_open_from_closed_ports(lenient, remote: Recording, garbage_port: str) -> None:  # noqa: ANN001
+def test_non_admins_cannot_tell_open_from_closed_ports(lenient, remote: Recording, garbage_port: str) -> None:
     admin, editor, _ = lenient
     targets = {
         "closed": f"http://127.0.0.1:{free_port()}",
@@ -397,7 +397,7 @@ def test_non_admins_cannot_tell_open_from_closed_ports(lenient, remote: Recordin
     assert SECRET in admin.sdk.graders.test_external_endpoint(targets["error with a body"]).error
 
 
-def test_grading_results_carry_no_remote_body(lenient, remote: Recording) -> None:  # noqa: ANN001
+def test_grading_results_carry_no_remote_body(lenient, remote: Recording) -> None:
     """A reward server that fails to score: every sample records the generic reason (results are read by
     everyone on the use case), the cause goes to the server log."""
     admin, editor, _ = lenient
@@ -410,7 +410,7 @@ def test_grading_results_carry_no_remote_body(lenient, remote: Recording) -> Non
         assert [r.error for r in results] == [PUBLIC_FAILURE] * 2 and [r.score for r in results] == [None, None]
 
 
-def test_external_model_errors_carry_no_remote_body(lenient, remote: Recording, garbage_port: str) -> None:  # noqa: ANN001
+def test_external_model_errors_carry_no_remote_body(lenient, remote: Recording, garbage_port: str) -> None:
     admin, editor, use_case = lenient
     answers = {}
     for what, endpoint in (

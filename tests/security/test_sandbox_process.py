@@ -95,9 +95,9 @@ def test_no_network_unless_asked(sandbox: Sandbox) -> None:
         listener.listen()
         port = listener.getsockname()[1]
         code = (
-            "import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', %d), timeout=5).close()\n"
+            f"import json, socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
             "    print(json.dumps({'connected': True}))\nexcept OSError as e:\n"
-            "    print(json.dumps({'connected': False, 'why': str(e)}))" % port
+            "    print(json.dumps({'connected': False, 'why': str(e)}))"
         )
         assert run_inside(sandbox, code)["connected"] is False
         assert run_inside(sandbox, code, limits=JOB_LIMITS, network=True)["connected"] is True
@@ -142,7 +142,8 @@ print(json.dumps(seen))
 def test_limits_apply(sandbox: Sandbox) -> None:
     code = """
 import json, resource
-limits = {name: resource.getrlimit(getattr(resource, name))[1] for name in ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS")}
+names = ("RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_AS")
+limits = {name: resource.getrlimit(getattr(resource, name))[1] for name in names}
 try:
     with open("/tmp/big", "wb") as out:
         out.write(b"x" * (65 * 1024 * 1024))

@@ -108,7 +108,7 @@ def fuzz(schema: Any, check: Any) -> None:
 
         try:
             run()
-        except Exception as exc:  # noqa: BLE001 - collected, reported together below
+        except Exception as exc:  # collected, reported together below
             failures.append(f"{operation.label}: {exc}")
     assert operations > 0
     assert not failures, "\n\n".join(failures)

@@ -84,7 +84,7 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
             forget(prefix)
 
 
-def test_two_server_processes_sharing_postgresql_and_redis_enforce_one_limit(two_servers, upstream) -> None:  # noqa: ANN001
+def test_two_server_processes_sharing_postgresql_and_redis_enforce_one_limit(two_servers, upstream) -> None:
     a, b = two_servers
     world = build(a, ADMIN_KEY, upstream)
     world.mint("alice.shared")

@@ -13,7 +13,7 @@ from tests.usage.world import World, build, price_of, sql
 
 
 @pytest.fixture(scope="module")
-def world(server, upstream) -> Iterator[World]:  # noqa: ANN001
+def world(server, upstream) -> Iterator[World]:
     w = build(server.base_url, server.api_key, upstream)
     yield w
     w.admin.close()
@@ -37,7 +37,7 @@ def test_prices_are_set_on_add_and_update_and_local_models_cost_nothing(world: W
         world.sdk("vera").models.update_prices(world.k("free"), input=1)
 
 
-def test_usage_totals_equal_the_sum_of_the_stored_completions(world: World, server) -> None:  # noqa: ANN001
+def test_usage_totals_equal_the_sum_of_the_stored_completions(world: World, server) -> None:
     for who, model, times in (("alice", "priced", 3), ("bob", "priced", 2), ("alice", "free", 2)):
         for _ in range(times):
             world.chat(who, f"{world.k('uc')}/{world.k(model)}")
@@ -99,7 +99,7 @@ def _use_case_id(world: World) -> str:
     return next(u.id for u in world.admin.use_cases.list() if u.key == world.k("uc"))
 
 
-def test_cost_is_per_call_and_a_local_model_at_zero(world: World, server) -> None:  # noqa: ANN001
+def test_cost_is_per_call_and_a_local_model_at_zero(world: World, server) -> None:
     answer = world.chat("alice")
     server.settle()
     rows = sql(
@@ -113,7 +113,7 @@ def test_cost_is_per_call_and_a_local_model_at_zero(world: World, server) -> Non
     assert cost == pytest.approx(price_of(prompt, completion, cached)) and cost > 0
 
 
-def _stored_id(server, completion_id: str):  # noqa: ANN001, ANN202
+def _stored_id(server, completion_id: str):
     import uuid
 
     value = uuid.UUID(completion_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import typer
 
@@ -35,7 +35,7 @@ class ErrorHandling:
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         if error is None or isinstance(error, (SystemExit, typer.Exit)):
             return False
         if isinstance(error, KeyboardInterrupt):

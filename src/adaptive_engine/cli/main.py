@@ -6,7 +6,7 @@ import asyncio
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -105,7 +105,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **flags: object):
 
     from adaptive_engine.server.config import Settings
 
-    given = {
+    given: dict[str, Any] = {
         name: value
         for name, value in {"data_dir": data_dir, "database_url": database_url, **flags}.items()
         if value is not None

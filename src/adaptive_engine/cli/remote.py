@@ -81,7 +81,7 @@ class _Rows:
     def print(self) -> None:
         widths = [max(len(row[i]) for row in self.rows) for i in range(len(self.rows[0]))]
         for row in self.rows:
-            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 # -- use cases ------------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def _describe_job(job: Job) -> str:
     stage = next((s for s in job.stages if s.status == "RUNNING"), None)
     parts = [job.status]
     if job.progress_message or (stage and stage.message):
-        parts.append(job.progress_message or (stage.message if stage else ""))
+        parts.append(job.progress_message or (stage.message if stage else None) or "")
     if job.metrics:
         latest = job.metrics[-1]
         parts.append(f"step {latest.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(latest.values.items())))

@@ -11,12 +11,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from adaptive_engine.sdk.client import Adaptive
+    from adaptive_engine.sdk.resources.job_runtime import JobRuntime
 
 ARTIFACT_KINDS = ("EVALUATION", "CUSTOM", "DATASET", "MODEL")
 
@@ -238,15 +239,17 @@ class RecipeContext:
 
 
 class _ServerBackend:
-    def __init__(self, make_client: Any, job_id: str, use_case: str | None, upload_models: bool = False) -> None:
+    def __init__(
+        self, make_client: Callable[[], Adaptive], job_id: str, use_case: str | None, upload_models: bool = False
+    ) -> None:
         self._make_client = make_client
         self._upload_models = upload_models
         self._job_id = job_id
         self._use_case = use_case
-        self._runtime: Any = None
+        self._runtime: JobRuntime[Adaptive] | None = None
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> JobRuntime[Adaptive]:
         if self._runtime is None:
             from adaptive_engine.sdk.resources.job_runtime import JobRuntime
 
@@ -284,7 +287,7 @@ def _zip_folder(folder: Path) -> bytes:
 
 
 class _LocalBackend:
-    def __init__(self, output_dir: Path, make_client: Any, use_case: str | None) -> None:
+    def __init__(self, output_dir: Path, make_client: Callable[[], Adaptive] | None, use_case: str | None) -> None:
         self.output_dir = output_dir
         self._make_client = make_client
         self._use_case = use_case

@@ -42,11 +42,12 @@ def _config_type(function: Callable[..., Any]) -> type[InputConfig]:
         raise RecipeDefinitionError(f"@recipe_main needs a function: {exc}") from exc
     if len(params) != 2:
         raise RecipeDefinitionError(
-            f"@recipe_main function '{function.__name__}' must take exactly (config, ctx); it takes {len(params)} parameters"
+            f"@recipe_main function '{function.__name__}' must take exactly (config, ctx); it takes"
+            f" {len(params)} parameters"
         )
     try:
         hints = typing.get_type_hints(function)
-    except Exception as exc:  # noqa: BLE001 - any failure to resolve annotations is the recipe's error
+    except Exception as exc:  # any failure to resolve annotations is the recipe's error
         raise RecipeDefinitionError(f"cannot resolve the annotations of '{function.__name__}': {exc}") from exc
     config_type = hints.get(params[0].name)
     if not (inspect.isclass(config_type) and issubclass(config_type, InputConfig)):

@@ -55,7 +55,7 @@ def load(path: Path) -> RecipeEntry:
         spec.loader.exec_module(module)
     except RecipeDefinitionError:
         raise
-    except BaseException as exc:  # noqa: BLE001 - anything the user's module raises at import
+    except BaseException as exc:  # anything the user's module raises at import
         raise RecipeDefinitionError(f"importing {file.name} failed: {type(exc).__name__}: {exc}") from exc
     return find_entry(module)
 
@@ -75,7 +75,7 @@ def json_schema(path: Path) -> dict[str, Any]:
     try:
         schema = entry.config_type.recipe_json_schema()
         json.dumps(schema)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise RecipeDefinitionError(
             f"the recipe's Config has no valid JSON schema: {type(exc).__name__}: {exc}"
         ) from exc
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         except RecipeDefinitionError as exc:
             print(f"RecipeError: {exc}", file=sys.stderr, flush=True)
             return 2
-        except BaseException as exc:  # noqa: BLE001 - reported to the server through the exit status and log
+        except BaseException as exc:  # reported to the server through the exit status and log
             traceback.print_exc()
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return 1

@@ -63,7 +63,8 @@ def download(repo_id: str, into: Path, token: str | None) -> None:
             fetch(LEGACY_WEIGHTS)
     except GatedRepoError as exc:
         raise ConversionError(
-            f"model {repo_id} is gated on the model hub: accept its terms there and pass a token that has access ({_one_line(exc)})"
+            f"model {repo_id} is gated on the model hub: accept its terms there and pass a token that"
+            f" has access ({_one_line(exc)})"
         ) from exc
     except RepositoryNotFoundError as exc:
         raise ConversionError(
@@ -92,7 +93,7 @@ def check_model(folder: Path, what: str) -> dict[str, Any]:
 
     try:
         config = AutoConfig.from_pretrained(str(folder))
-    except Exception as exc:  # noqa: BLE001 - whatever transformers raises is the reason
+    except Exception as exc:  # whatever transformers raises is the reason
         raise ConversionError(f"the config of {what} does not load: {_one_line(exc)}") from exc
     architectures = list(getattr(config, "architectures", None) or [])
     causal_classes = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
@@ -107,7 +108,7 @@ def check_model(folder: Path, what: str) -> dict[str, Any]:
         )
     try:
         AutoTokenizer.from_pretrained(str(folder))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ConversionError(f"the tokenizer of {what} does not load: {_one_line(exc)}") from exc
     return {"model_type": config.model_type, "architectures": architectures}
 

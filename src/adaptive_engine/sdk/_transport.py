@@ -140,7 +140,7 @@ def _connection_error(exc: httpx.HTTPError) -> APIConnectionError:
 
 def _attach_headers(error: Exception, response: httpx.Response) -> Exception:
     if isinstance(error, APIError):
-        error.headers = dict(response.headers)  # type: ignore[attr-defined]
+        error.headers = dict(response.headers)
     return error
 
 
@@ -195,7 +195,7 @@ class SyncTransport:
             while True:
                 try:
                     result = self.send(request)
-                except Exception as error:  # noqa: BLE001 - handed to the operation, which may handle it
+                except Exception as error:  # handed to the operation, which may handle it
                     request = operation.throw(error)
                 else:
                     request = operation.send(result)
@@ -253,7 +253,7 @@ class AsyncTransport:
             while True:
                 try:
                     result = await self.send(request)
-                except Exception as error:  # noqa: BLE001
+                except Exception as error:
                     request = operation.throw(error)
                 else:
                     request = operation.send(result)

@@ -34,7 +34,7 @@ try:
     from importlib.metadata import version as _version
 
     VERSION = _version("adaptive-engine")
-except Exception:  # noqa: BLE001 - running from a source tree
+except Exception:  # running from a source tree
     VERSION = "0+unknown"
 
 

@@ -30,6 +30,8 @@ class APIError(AdaptiveError):
         self.status_code = status_code
         self.code = code
         self.body = body
+        # The response's headers (Retry-After, request id), set by the transport.
+        self.headers: dict[str, str] = {}
 
 
 class ValidationError(APIError):

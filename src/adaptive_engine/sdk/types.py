@@ -486,6 +486,8 @@ class ComputePool(APIObject):
 class ResizeResult(APIObject):
     harmony_group_key: str
     success: bool
+    # Why the server refused this group's new size (None when it succeeded).
+    error: str | None = None
 
 
 class JudgeExampleTurn(APIObject):

@@ -61,7 +61,7 @@ async def run_pass(
         try:
             async with unit_of_work(sessionmaker) as session:
                 setattr(report, kind, await work(session))
-        except Exception:  # noqa: BLE001 - one failing cleanup must not stop the others, nor the server
+        except Exception:  # one failing cleanup must not stop the others, nor the server
             log.exception("housekeeping: removing old %s failed", kind.replace("_", " "))
             report.failed.append(kind)
 

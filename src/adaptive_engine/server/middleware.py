@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adaptive_engine.server.auth import sessions
 from adaptive_engine.server.auth.principal import Principal, authenticate
@@ -115,7 +115,7 @@ class BodySizeLimitMiddleware:
                 return
         received = 0
 
-        async def limited_receive() -> dict[str, Any]:
+        async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -148,7 +148,7 @@ class ObservabilityMiddleware:
         header = (b"x-request-id", rid.encode())
         token = request_id.set(rid)
 
-        async def capture(message: dict[str, Any]) -> None:
+        async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -213,7 +213,7 @@ class LastResortMiddleware:
             return
         started = False
 
-        async def watch(message: dict[str, Any]) -> None:
+        async def watch(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -222,7 +222,7 @@ class LastResortMiddleware:
             await self.app(scope, receive, watch)
         except ClientDisconnect:
             return  # nobody to answer
-        except Exception as exc:  # noqa: BLE001 - the point of this middleware
+        except Exception as exc:  # the point of this middleware
             if started:
                 raise
             response = exception_response(exc, scope["path"])

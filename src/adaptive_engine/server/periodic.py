@@ -24,7 +24,7 @@ async def cancel_task(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     try:
         await task
-    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - it is being stopped
+    except (asyncio.CancelledError, Exception):  # it is being stopped
         pass
 
 
@@ -73,7 +73,7 @@ class PeriodicService:
         while True:
             try:
                 await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop outlives one bad pass
+            except Exception:  # the loop outlives one bad pass
                 log.exception("%s pass failed", self.name)
             await self._sleep()
 

@@ -239,7 +239,10 @@ class Sandbox:
             return f"a trivial sandboxed command failed: {exc}"
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
-            return f"a trivial sandboxed command failed (exit status {done.returncode}: {lines[-1] if lines else 'no output'})"
+            return (
+                f"a trivial sandboxed command failed (exit status {done.returncode}:"
+                f" {lines[-1] if lines else 'no output'})"
+            )
         return None
 
     # -- commands -----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ completions of the same prompt that ``feedback_key`` scored differently (better 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
@@ -53,6 +55,7 @@ class Config(InputConfig):
 @recipe_main
 async def main(config: Config, ctx: RecipeContext) -> None:
     check_new_model_key(ctx, config.output_model_key)
+    source: dict[str, Any]
     if config.dataset is not None:
         rows, source = dataset_rows(ctx, config.dataset), {"dataset": config.dataset}
     else:

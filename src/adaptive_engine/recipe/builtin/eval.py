@@ -49,8 +49,8 @@ def _check_models(ctx: RecipeContext, keys: list[str]) -> None:
             ctx.client.models.deploy(key, wait=True)
 
 
-def _generate(ctx: RecipeContext, config: Config, model: str, prompts: list[dict]) -> list[list[str]]:
-    def one(row: dict) -> list[str]:
+def _generate(ctx: RecipeContext, config: Config, model: str, prompts: list[dict[str, Any]]) -> list[list[str]]:
+    def one(row: dict[str, Any]) -> list[str]:
         response = ctx.client.chat.create(
             messages=row["prompt"],
             model=model,
@@ -107,7 +107,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
                 "scores": {},
                 "errors": {},
             }
-            for i, (row, texts) in enumerate(zip(prompts, outputs))
+            for i, (row, texts) in enumerate(zip(prompts, outputs, strict=True))
             for text in texts
         ]
         for grader in config.graders:
@@ -116,7 +116,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
                 grader,
                 [{"messages": s["messages"], "completion": s["completion"], "metadata": s["metadata"]} for s in batch],
             )
-            for sample, result in zip(batch, results):
+            for sample, result in zip(batch, results, strict=True):
                 sample["scores"][grader] = result.score
                 if result.error:
                     sample["errors"][grader] = result.error
@@ -148,7 +148,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         ids: list[str] = []
         for start in range(0, len(bodies), 500):
             ids.extend(runtime.record_evaluation(ctx.job_id, bodies[start : start + 500]))
-        for sample, completion_id in zip(samples, ids):
+        for sample, completion_id in zip(samples, ids, strict=True):
             sample["completion_id"] = completion_id
     report = {
         "models": config.models,

@@ -9,6 +9,7 @@ reward servers or custom graders, through the grading service), and the model le
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pydantic import Field
 
@@ -59,7 +60,7 @@ class Config(InputConfig):
     seed: int = 0
 
 
-def logged_prompts(ctx: RecipeContext, limit: int) -> list[dict]:
+def logged_prompts(ctx: RecipeContext, limit: int) -> list[dict[str, Any]]:
     seen, rows = set(), []
     for interaction in iter_interactions(ctx, {}, limit * 20):
         key = interaction.prompt_hash

@@ -8,6 +8,8 @@ registered as ``output_model_key`` with its lineage (base model, recipe, job, da
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from adaptive_engine.recipe import InputConfig, RecipeContext, recipe_main
@@ -53,6 +55,7 @@ class Config(InputConfig):
 @recipe_main
 async def main(config: Config, ctx: RecipeContext) -> None:
     check_new_model_key(ctx, config.output_model_key)
+    source: dict[str, Any]
     if config.dataset is not None:
         rows, source = dataset_rows(ctx, config.dataset), {"dataset": config.dataset}
     else:

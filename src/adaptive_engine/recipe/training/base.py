@@ -131,7 +131,8 @@ def load_for_training(source: Path | str, settings: TrainSettings) -> tuple[Any,
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     kwargs: dict[str, Any] = {"dtype": dtype} if dtype else {}
-    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
+    # A transformers model, or a PeftModel wrapping one: both train the same way.
+    model: Any = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
     if adapter:
         from peft import PeftModel
 
@@ -189,21 +190,32 @@ class Reporter:
         on_progress: ProgressSink | None,
         should_stop: StopCheck | None,
     ) -> None:
-        from transformers import TrainerCallback
+        from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
         reporter = self
 
         class _Callback(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            def on_train_begin(
+                self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+            ) -> None:
                 reporter._begin(state)
 
-            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            def on_step_end(
+                self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+            ) -> None:
                 if reporter._should_stop is not None and reporter._should_stop():
                     reporter.cancelled = True
                     control.should_training_stop = True
                     control.should_epoch_stop = True
 
-            def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+            def on_log(
+                self,
+                args: TrainingArguments,
+                state: TrainerState,
+                control: TrainerControl,
+                logs: dict[str, Any] | None = None,
+                **kwargs: Any,
+            ) -> None:
                 reporter._log(state, logs or {})
 
         self.callback = _Callback()
@@ -296,5 +308,5 @@ def run_and_save(
     return result
 
 
-def scratch_dir() -> tempfile.TemporaryDirectory:
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="ae-train-")

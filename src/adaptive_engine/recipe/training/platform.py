@@ -239,16 +239,18 @@ def _metadata(row: dict[str, Any]) -> dict[str, Any] | None:
 def grader_reward(ctx: RecipeContext, graders: Sequence[str], weights: Sequence[float] | None = None) -> Any:
     """A grpo reward function: the weighted mean of the graders' scores (a failed sample scores None)."""
     weights = list(weights or [1.0] * len(graders))
+    if len(weights) != len(graders):
+        raise ValueError(f"grader_reward: {len(graders)} graders but {len(weights)} weights")
 
     def reward(
         prompts: list[list[dict[str, str]]], completions: list[str], rows: list[dict[str, Any]]
     ) -> list[float | None]:
         totals = [0.0] * len(completions)
         missing = [False] * len(completions)
-        for grader, weight in zip(graders, weights):
+        for grader, weight in zip(graders, weights, strict=True):
             samples = [
                 {"messages": p, "completion": c, "metadata": _metadata(r)}
-                for p, c, r in zip(prompts, completions, rows)
+                for p, c, r in zip(prompts, completions, rows, strict=True)
             ]
             for i, result in enumerate(grade(ctx, grader, samples)):
                 if result.score is None or not math.isfinite(result.score):

@@ -128,7 +128,10 @@ class ABTests(Resource[C]):
         ``auto_deploy``: make the winner the use case's default model when the test decides."""
         if feedback_type not in FEEDBACK_TYPES:
             raise ValueError(f"feedback_type must be 'metric' or 'preference', not {feedback_type!r}")
-        query = f"mutation CreateAbCampaign($input: AbcampaignCreate!) {{ createAbCampaign(input: $input) {{ {CAMPAIGN_FIELDS} }} }}"
+        query = (
+            "mutation CreateAbCampaign($input: AbcampaignCreate!) { createAbCampaign(input: $input) {"
+            f" {CAMPAIGN_FIELDS} }} }}"
+        )
         variables = {
             "input": {
                 "key": ab_test_key,
@@ -164,7 +167,10 @@ class ABTests(Resource[C]):
         """A/B tests of the use case (the client's default when not given), newest first."""
         if status is not None and status.lower() not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
-        query = f"query ListAbCampaigns($filter: AbCampaignFilter!) {{ abCampaigns(filter: $filter) {{ {CAMPAIGN_FIELDS} }} }}"
+        query = (
+            "query ListAbCampaigns($filter: AbCampaignFilter!) { abCampaigns(filter: $filter) {"
+            f" {CAMPAIGN_FIELDS} }} }}"
+        )
         variables = {
             "filter": {
                 "active": active,
@@ -176,9 +182,9 @@ class ABTests(Resource[C]):
         return [AbCampaign.model_validate(c) for c in data["abCampaigns"]]
 
     @operation
-    def cancel(self, key: str):
+    def cancel(self, key: str) -> Returns[str]:
         """Cancel an active A/B test; returns its key."""
         data = yield GraphQL(
             "mutation CancelAbCampaign($key: IdOrKey!) { cancelAbCampaign(input: $key) }", {"key": key}
         )
-        return data["cancelAbCampaign"]
+        return str(data["cancelAbCampaign"])

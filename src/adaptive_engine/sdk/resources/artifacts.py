@@ -36,7 +36,7 @@ class Artifacts(Resource[C]):
         return JobArtifact.model_validate(data["artifact"])
 
     @operation
-    def download(self, artifact_id: str, destination_path: str):
+    def download(self, artifact_id: str, destination_path: str) -> Returns[None]:
         """Download an artifact to ``destination_path``."""
         data = yield Rest("GET", f"/artifacts/{artifact_id}/download", raw=True)
         Path(destination_path).write_bytes(data)

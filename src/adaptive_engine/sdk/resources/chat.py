@@ -112,7 +112,7 @@ class Chat(Resource[C]):
         n: int | None = None,
         labels: dict[str, str] | None = None,
         store: bool | None = None,
-    ):
+    ) -> Generator[Any, Any, ChatResponse | Iterator[ChatResponseChunk] | AsyncIterator[ChatResponseChunk]]:
         """Create a chat completion; with ``stream=True``, an iterator of chunks (async iterator on
         AsyncAdaptive) whose ``choices[i].delta.content`` carry the text as it is generated."""
         body: dict[str, Any] = {
@@ -133,6 +133,10 @@ class Chat(Resource[C]):
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": bool(stream_include_usage)}
-            return (yield Stream("POST", "/chat/completions", json=body, parse=_chunk))
+            # The transport answers a Stream with an iterator of _chunk's results (an async one on AsyncAdaptive).
+            chunks: Iterator[ChatResponseChunk] | AsyncIterator[ChatResponseChunk] = yield Stream(
+                "POST", "/chat/completions", json=body, parse=_chunk
+            )
+            return chunks
         data = yield Rest("POST", "/chat/completions", json=body)
         return ChatResponse.model_validate(data)

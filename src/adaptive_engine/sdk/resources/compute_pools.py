@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import builtins
+
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.errors import APIError
@@ -26,14 +28,14 @@ class ComputePools(Resource[C]):
         return [ComputePool.model_validate(p) for p in data["computePools"]]
 
     @operation
-    def resize_inference_partition(self, compute_pool_key: str, size: int):
+    def resize_inference_partition(self, compute_pool_key: str, size: int) -> Returns[builtins.list[ResizeResult]]:
         """Give ``size`` GPUs of each online harmony group of the pool to inference (the rest run jobs).
         The server checks the size against each group's capacity; one result per group."""
         data = yield GraphQL(f"query ComputePools {{ computePools {{ {POOL_FIELDS} }} }}")
         pool = next((p for p in data["computePools"] if p["key"] == compute_pool_key), None)
         if pool is None:
             raise ValueError(f"compute pool '{compute_pool_key}' not found")
-        results = []
+        results: builtins.list[ResizeResult] = []
         mutation = "mutation Resize($input: ResizePartitionInput!) { resizeInferencePartition(input: $input) }"
         for group in pool["harmonyGroups"]:
             if group["status"] != "ONLINE":

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import builtins
 import math
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL, Rest, Sleep
@@ -45,7 +48,10 @@ class Datasets(Resource[C]):
         if size > CHUNKED_THRESHOLD:
             dataset_id = yield from self._chunked(path, size, dataset_key, name, use_case, on_progress)
             return (yield from self._get(dataset_id, use_case))
-        query = f"mutation CreateDataset($input: DatasetCreate!, $file: Upload!) {{ createDataset(input: $input, file: $file) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "mutation CreateDataset($input: DatasetCreate!, $file: Upload!) { createDataset(input:"
+            f" $input, file: $file) {{ {DATASET_FIELDS} }} }}"
+        )
         variables = {"input": {"useCase": use_case, "name": name or dataset_key, "key": dataset_key}}
         data = yield GraphQL(query, variables, files={"file": (path.stem, path.read_bytes(), "application/jsonl")})
         if on_progress is not None:
@@ -60,7 +66,7 @@ class Datasets(Resource[C]):
         name: str | None,
         use_case: str,
         on_progress: Callable[[int, int], None] | None,
-    ):
+    ) -> Returns[str]:
         parts = max(1, math.ceil(size / CHUNK_SIZE))
         init = yield Rest(
             "POST", "/upload/init", json={"content_type": "application/jsonl", "total_parts_count": parts}
@@ -106,16 +112,19 @@ class Datasets(Resource[C]):
                 from adaptive_engine.sdk.errors import ServerError
 
                 raise ServerError(f"dataset processing failed: {status.get('error')}")
-            return status["datasetId"]
+            return str(status["datasetId"])
         except BaseException:
             try:
                 yield Rest("DELETE", "/upload/abort", json={"session_id": session_id})
-            except Exception:  # noqa: BLE001 - the original error is what matters
+            except Exception:  # the original error is what matters
                 pass
             raise
 
     def _get(self, key: str, use_case: str) -> Returns[Dataset]:
-        query = f"query Dataset($key: IdOrKey!, $useCase: IdOrKey!) {{ dataset(idOrKey: $key, useCase: $useCase) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "query Dataset($key: IdOrKey!, $useCase: IdOrKey!) { dataset(idOrKey: $key, useCase:"
+            f" $useCase) {{ {DATASET_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"key": key, "useCase": use_case})
         return Dataset.model_validate(data["dataset"])
 
@@ -134,7 +143,10 @@ class Datasets(Resource[C]):
     @operation
     def delete(self, key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a dataset and its file."""
-        query = "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key, useCase: $useCase) }"
+        query = (
+            "mutation DeleteDataset($key: IdOrKey!, $useCase: IdOrKey!) { deleteDataset(idOrKey: $key,"
+            " useCase: $useCase) }"
+        )
         data = yield GraphQL(query, {"key": key, "useCase": self.use_case_key(use_case)})
         return bool(data["deleteDataset"])
 
@@ -142,15 +154,15 @@ class Datasets(Resource[C]):
         self,
         use_case: str,
         kind: str,
-        filters: dict | None,
-        completion_ids: list | None,
-        exclude: list | None,
-        metrics: list | None,
+        filters: dict[str, Any] | None,
+        completion_ids: builtins.list[str | uuid.UUID] | None,
+        exclude: builtins.list[str | uuid.UUID] | None,
+        metrics: builtins.list[str] | None,
         sample_size: int | None,
         selection: str | None,
         name: str | None = None,
         key: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         if (filters is None) == (completion_ids is None):
             raise ValueError("give either filters or completion_ids")
         query = (
@@ -160,7 +172,12 @@ class Datasets(Resource[C]):
                 "fromFilters": {"filters": filter_input(use_case, filters), "exclude": [str(c) for c in exclude or []]}
             }
         )
-        out: dict = {"useCase": use_case, "name": name or key or "preview", "kind": kind, "completionQuery": query}
+        out: dict[str, Any] = {
+            "useCase": use_case,
+            "name": name or key or "preview",
+            "kind": kind,
+            "completionQuery": query,
+        }
         if key is not None:
             out["key"] = key
         if metrics:
@@ -176,10 +193,10 @@ class Datasets(Resource[C]):
     def preview_from_filters(
         self,
         kind: str,
-        filters: dict | None = None,
-        completion_ids: list | None = None,
-        exclude: list | None = None,
-        metrics: list | None = None,
+        filters: dict[str, Any] | None = None,
+        completion_ids: builtins.list[str | uuid.UUID] | None = None,
+        exclude: builtins.list[str | uuid.UUID] | None = None,
+        metrics: builtins.list[str] | None = None,
         sample_size: int | None = None,
         selection: str | None = None,
         use_case: str | None = None,
@@ -199,16 +216,16 @@ class Datasets(Resource[C]):
         self,
         dataset_key: str,
         kind: str,
-        filters: dict | None = None,
-        completion_ids: list | None = None,
-        exclude: list | None = None,
-        metrics: list | None = None,
+        filters: dict[str, Any] | None = None,
+        completion_ids: builtins.list[str | uuid.UUID] | None = None,
+        exclude: builtins.list[str | uuid.UUID] | None = None,
+        metrics: builtins.list[str] | None = None,
         sample_size: int | None = None,
         selection: str | None = None,
         name: str | None = None,
         use_case: str | None = None,
         wait: bool = True,
-    ):
+    ) -> Returns[Dataset]:
         """A dataset of logged traffic: the completions ``filters`` select (the filters of interactions.list), or
         ``completion_ids``. ``kind``: PROMPT, PROMPT_COMPLETION (one chosen completion per prompt: the best on the
         first of ``metrics``, else the latest), PROMPT_COMPLETION_FEEDBACK or PREFERENCE (from logged
@@ -229,7 +246,10 @@ class Datasets(Resource[C]):
                 key=dataset_key,
             )
         }
-        query = f"mutation Create($input: DatasetCreateFromFilters!) {{ createDatasetFromFilters(input: $input) {{ {DATASET_FIELDS} }} }}"
+        query = (
+            "mutation Create($input: DatasetCreateFromFilters!) { createDatasetFromFilters(input:"
+            f" $input) {{ {DATASET_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, variables)
         dataset = Dataset.model_validate(data["createDatasetFromFilters"])
         while wait and dataset.status == "PROCESSING":
@@ -242,7 +262,7 @@ class Datasets(Resource[C]):
         return dataset
 
     @operation
-    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:  # noqa: A002
+    def download(self, key: str, path: str, format: str = "jsonl", use_case: str | None = None) -> Returns[str]:
         """Save a dataset's rows to ``path`` as JSONL or CSV; returns the path."""
         content = yield Rest(
             "GET",

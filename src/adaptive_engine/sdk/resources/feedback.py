@@ -61,7 +61,10 @@ class Feedback(Resource[C]):
     @operation
     def get_key(self, feedback_key: str) -> Returns[FeedbackKeyDetails]:
         """A feedback key by key or id."""
-        query = f"query DescribeMetric($input: IdOrKey!) {{ metric(idOrKey: $input) {{ {KEY_FIELDS} useCases {{ id key name description }} }} }}"
+        query = (
+            f"query DescribeMetric($input: IdOrKey!) {{ metric(idOrKey: $input) {{ {KEY_FIELDS} useCases"
+            " { id key name description } } }"
+        )
         data = yield GraphQL(query, {"input": feedback_key})
         return FeedbackKeyDetails.model_validate(data["metric"])
 
@@ -73,11 +76,11 @@ class Feedback(Resource[C]):
         return FeedbackKey.model_validate(data["linkMetric"])
 
     @operation
-    def unlink(self, feedback_key: str, use_case: str | None = None):
+    def unlink(self, feedback_key: str, use_case: str | None = None) -> Returns[str]:
         """Unlink a feedback key from the use case; returns the key."""
         query = "mutation UnlinkMetric($input: MetricUnlink!) { unlinkMetric(input: $input) }"
         data = yield GraphQL(query, {"input": {"useCase": self.use_case_key(use_case), "metric": feedback_key}})
-        return data["unlinkMetric"]
+        return str(data["unlinkMetric"])
 
     @operation
     def log_metric(
@@ -160,6 +163,9 @@ class Feedback(Resource[C]):
     ) -> Returns[DirectFeedback]:
         """Correct a feedback value (or its details); statistics follow. Returns the feedback."""
         body = {k: v for k, v in {"value": value, "details": details}.items() if v is not None}
-        query = f"mutation Update($id: UUID!, $i: FeedbackUpdateInput!) {{ updateFeedback(id: $id, input: $i) {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        query = (
+            "mutation Update($id: UUID!, $i: FeedbackUpdateInput!) { updateFeedback(id: $id, input: $i)"
+            f" {{ {DIRECT_FEEDBACK_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"id": str(feedback_id), "i": body})
         return DirectFeedback.model_validate(data["updateFeedback"])

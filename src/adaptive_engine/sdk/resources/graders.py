@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 from typing import Any, Literal
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
@@ -14,13 +15,20 @@ from adaptive_engine.sdk.types import (
     PrebuiltCriteriaInfo,
 )
 
-_MODEL = "id key name online error isExternal providerName isAdapter isTraining createdAt size computeConfig { tp kvCacheLen maxSeqLen }"
+_MODEL = (
+    "id key name online error isExternal providerName isAdapter isTraining createdAt size computeConfig {"
+    " tp kvCacheLen maxSeqLen }"
+)
 GRADER_FIELDS = f"""
   id name key locked graderType onlineSampleRate createdAt updatedAt
   graderConfig {{
     __typename
-    ... on JudgeConfigOutput {{ criteria examples {{ input {{ role content }} output pass reasoning }} model {{ {_MODEL} }} }}
-    ... on PrebuiltConfigOutput {{ prebuiltCriteria: criteria {{ key name feedbackKey description }} model {{ {_MODEL} }} }}
+    ... on JudgeConfigOutput {{
+      criteria examples {{ input {{ role content }} output pass reasoning }} model {{ {_MODEL} }}
+    }}
+    ... on PrebuiltConfigOutput {{
+      prebuiltCriteria: criteria {{ key name feedbackKey description }} model {{ {_MODEL} }}
+    }}
     ... on RemoteConfigOutput {{ url version description name }}
     ... on CustomConfigOutput {{ customDescription: description hasCode }}
   }}
@@ -144,7 +152,10 @@ class Graders(Resource[C]):
     @operation
     def get(self, *, grader_key: str, use_case: str | None = None) -> Returns[Grader]:
         """A grader by id or key (NotFoundError when it does not exist)."""
-        query = f"query GetGrader($id: IdOrKey!, $useCase: IdOrKey!) {{ grader(id: $id, useCase: $useCase) {{ {GRADER_FIELDS} }} }}"
+        query = (
+            "query GetGrader($id: IdOrKey!, $useCase: IdOrKey!) { grader(id: $id, useCase: $useCase) {"
+            f" {GRADER_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"id": grader_key, "useCase": self.use_case_key(use_case)})
         return _grader(data["grader"])
 
@@ -176,13 +187,13 @@ class Graders(Resource[C]):
         return bool(data["deleteGrader"]["success"])
 
     @operation
-    def prebuilt_configs(self) -> Returns[list[PrebuiltCriteria]]:
+    def prebuilt_configs(self) -> Returns[builtins.list[PrebuiltCriteria]]:
         """The prebuilt judges' criteria: key, name, the feedback key they log under, description."""
         data = yield GraphQL("query PrebuiltConfigs { prebuiltConfigs { key name feedbackKey description } }")
         return [PrebuiltCriteria.model_validate(c) for c in data["prebuiltConfigs"]]
 
     @operation
-    def prebuilt_criteria(self) -> Returns[list[PrebuiltCriteriaInfo]]:
+    def prebuilt_criteria(self) -> Returns[builtins.list[PrebuiltCriteriaInfo]]:
         """The prebuilt criteria with their metric (None until a grader registered it)."""
         query = (
             "query PrebuiltCriteria { prebuiltCriteria { key name description "
@@ -217,7 +228,7 @@ class Graders(Resource[C]):
         return DatasetValidation.model_validate(data["validateDatasetSchema"])
 
     @operation
-    def test_external_endpoint(self, url: str):
+    def test_external_endpoint(self, url: str) -> Returns[EndpointOnline | EndpointOffline]:
         """Whether the reward server at ``url`` is reachable and answers the protocol: EndpointOnline with its
         name, version and description, or EndpointOffline with the reason."""
         query = (
@@ -248,12 +259,12 @@ class Graders(Resource[C]):
         self,
         *,
         grader_key: str,
-        messages: list[dict[str, str]],
+        messages: builtins.list[dict[str, str]],
         completion: str,
         metadata: dict[str, Any] | None = None,
         completion_id: str | None = None,
         use_case: str | None = None,
-    ):
+    ) -> Returns[GradeResult]:
         """Score one completion. With ``completion_id`` (a logged completion) the score is also written as
         feedback under the grader's key."""
         sample = {"messages": messages, "completion": completion, "metadata": metadata, "completion_id": completion_id}
@@ -262,15 +273,15 @@ class Graders(Resource[C]):
 
     @operation
     def grade_batch(
-        self, *, grader_key: str, samples: list[dict[str, Any]], use_case: str | None = None
-    ) -> Returns[list[GradeResult]]:
+        self, *, grader_key: str, samples: builtins.list[dict[str, Any]], use_case: str | None = None
+    ) -> Returns[builtins.list[GradeResult]]:
         """Score many samples ``{"messages", "completion", "metadata"?, "completion_id"?}``; one GradeResult
         each, in order. A failure on one sample is that sample's ``error``."""
         return (yield from self._grade(grader_key, samples, use_case))
 
     def _grade(
-        self, grader_key: str, samples: list[dict[str, Any]], use_case: str | None
-    ) -> Returns[list[GradeResult]]:
+        self, grader_key: str, samples: builtins.list[dict[str, Any]], use_case: str | None
+    ) -> Returns[builtins.list[GradeResult]]:
         body = {"use_case": self.use_case_key(use_case), "grader": grader_key, "samples": samples}
         data = yield Rest("POST", "/graders/grade", json=body)
         return [GradeResult.model_validate(r) for r in data["results"]]

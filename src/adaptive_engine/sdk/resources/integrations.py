@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,7 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
-def _integration(data: dict) -> Integration:
+def _integration(data: dict[str, Any]) -> Integration:
     config = dict(data["config"])
     connection = {_snake(k): v for k, v in config["connection"].items() if k != "__typename"}
     config["connection"] = connection
@@ -155,7 +156,7 @@ class Integrations(Resource[C]):
         last: int | None = None,
         after: str | None = None,
         before: str | None = None,
-        status: list[str] | None = None,
+        status: builtins.list[str] | None = None,
     ) -> Returns[NotificationDeliveryPage]:
         """The delivery log of an integration, newest first, in cursor pages (``first``/``after`` forwards,
         ``last``/``before`` backwards); ``status``: only PENDING, SENDING, DELIVERED or FAILED ones. Each
@@ -166,7 +167,8 @@ class Integrations(Resource[C]):
             "query Deliveries($id: UUID!, $page: CursorPageInput, $status: [String!]) {"
             " notificationDeliveries(id: $id, page: $page, status: $status) {"
             " totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
-            " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message createdAt deliveredAt"
+            " nodes { id eventId topic status attempts maxAttempts nextAttemptAt lastError message"
+            " createdAt deliveredAt"
             " attemptLog { startedAt durationMs error retryInS } } } }"
         )
         variables = {

@@ -117,7 +117,10 @@ class Interactions(Resource[C]):
     @operation
     def get(self, completion_id: str, use_case: str | None = None) -> Returns[Interaction]:
         """One interaction with its feedback."""
-        query = f"query DescribeInteraction($useCase: IdOrKey!, $id: UUID!) {{ completion(useCase: $useCase, id: $id) {{ {INTERACTION_FIELDS} }} }}"
+        query = (
+            "query DescribeInteraction($useCase: IdOrKey!, $id: UUID!) { completion(useCase: $useCase,"
+            f" id: $id) {{ {INTERACTION_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": str(completion_id)})
         return Interaction.model_validate(data["completion"])
 
@@ -132,9 +135,10 @@ class Interactions(Resource[C]):
     ) -> Returns[InteractionPage | InteractionGroupPage]:
         """Interactions of the use case, newest first unless ``order`` names one field and ASC/DESC:
         created_at, id, model, source, prompt_hash, completion, finish_reason, prompt_tokens,
-        completion_tokens, latency_ms or cost (ties by id, NULLs last ascending). ``filters``: models, timerange {from_, to},
-        session_id, user_id, completion_id, labels [{key, value?}], feedbacks [{metric, value: {gt, ...}}],
-        comparisons [{metric}], source, prompt_hash, completion / prompt (text contains), ab_campaign.
+        completion_tokens, latency_ms or cost (ties by id, NULLs last ascending). ``filters``: models,
+        timerange {from_, to}, session_id, user_id, completion_id, labels [{key, value?}],
+        feedbacks [{metric, value: {gt, ...}}], comparisons [{metric}], source, prompt_hash, completion / prompt
+        (text contains), ab_campaign.
         ``page``: first / after or last / before (cursors from ``page_info``). With ``group_by``, the
         groups (by model or prompt) with counts and feedback statistics."""
         variables: dict[str, Any] = {
@@ -158,8 +162,10 @@ class Interactions(Resource[C]):
             data = yield GraphQL(query, variables)
             return InteractionGroupPage.model_validate(data["completionsGrouped"])
         query = (
-            "query ListInteractions($filter: ListCompletionsFilterInput!, $page: CursorPageInput, $order: [OrderPair!]) {"
-            f" completions(filter: $filter, page: $page, order: $order) {{ totalCount {PAGE_INFO} nodes {{ {INTERACTION_FIELDS} }} }} }}"
+            "query ListInteractions($filter: ListCompletionsFilterInput!, $page: CursorPageInput,"
+            " $order: [OrderPair!]) {"
+            f" completions(filter: $filter, page: $page, order: $order) {{ totalCount {PAGE_INFO}"
+            f" nodes {{ {INTERACTION_FIELDS} }} }} }}"
         )
         data = yield GraphQL(query, variables)
         return InteractionPage.model_validate(data["completions"])
@@ -169,7 +175,7 @@ class Interactions(Resource[C]):
         self,
         path: str,
         filters: dict[str, Any] | None = None,
-        format: str = "jsonl",  # noqa: A002
+        format: str = "jsonl",
         as_dataset: bool = False,
         use_case: str | None = None,
     ) -> Returns[str]:
@@ -207,6 +213,9 @@ class Interactions(Resource[C]):
                 body[wire] = pairs(labels)
         if metadata is not None:
             body["metadata"] = metadata
-        query = f"mutation UpdateCompletion($input: UpdateCompletion!) {{ updateCompletion(input: $input) {{ {INTERACTION_FIELDS} }} }}"
+        query = (
+            "mutation UpdateCompletion($input: UpdateCompletion!) { updateCompletion(input: $input) {"
+            f" {INTERACTION_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, {"input": body})
         return Interaction.model_validate(data["updateCompletion"])

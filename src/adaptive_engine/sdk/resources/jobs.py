@@ -107,7 +107,8 @@ class Jobs(Resource[C]):
         use_case = use_case or self._client.default_use_case
         query = (
             "query Jobs($page: CursorPageInput!, $filter: ListJobsFilterInput) { jobs(page: $page, filter: $filter) {"
-            f" totalCount pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} nodes {{ {JOB_FIELDS} }} }} }}"
+            " totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes {"
+            f" {JOB_FIELDS} }} }} }}"
         )
         variables = {
             "page": {"first": first, "last": last, "after": after, "before": before},
@@ -127,4 +128,4 @@ class Jobs(Resource[C]):
     def logs(self, job_id: str, tail: int = 200) -> Returns[str]:
         """The last lines of a job's log (also while it runs)."""
         data = yield Rest("GET", f"/jobs/{job_id}/logs", params={"tail": tail}, raw=True)
-        return data.decode("utf-8", errors="replace")
+        return bytes(data).decode("utf-8", errors="replace")

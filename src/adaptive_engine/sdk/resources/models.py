@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import builtins
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
@@ -42,7 +43,7 @@ def _placement(placement: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _prices(prices: dict[str, float | None] | None) -> dict[str, Any] | None:
+def _prices(prices: Mapping[str, float | None] | None) -> dict[str, Any] | None:
     if prices is None:
         return None
     unknown = set(prices) - {"input", "output", "cached_input"}
@@ -119,7 +120,10 @@ class Models(Resource[C]):
                 "prices": _prices(prices),
             }
         }
-        query = f"mutation AddExternalModel($input: AddExternalModelInput!) {{ addExternalModel(input: $input) {{ {MODEL_FIELDS} }} }}"
+        query = (
+            "mutation AddExternalModel($input: AddExternalModelInput!) { addExternalModel(input: $input)"
+            f" {{ {MODEL_FIELDS} }} }}"
+        )
         data = yield GraphQL(query, variables)
         return Model.model_validate(data["addExternalModel"])
 
@@ -234,7 +238,7 @@ class Models(Resource[C]):
             service = yield from self._update(model, use_case, is_default=True)
         return service
 
-    def _follow_load(self, model: str, on_progress: Callable[[Model], None], poll_interval: float):
+    def _follow_load(self, model: str, on_progress: Callable[[Model], None], poll_interval: float) -> Returns[Model]:
         while True:
             current = yield from self._get(model)
             on_progress(current)
@@ -249,7 +253,10 @@ class Models(Resource[C]):
     @operation
     def detach(self, model: str, use_case: str | None = None) -> Returns[bool]:
         """Detach a model from a use case."""
-        query = "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) { removeModelFromUseCase(input: $input) }"
+        query = (
+            "mutation RemoveModelFromUseCase($input: RemoveModelFromUseCaseInput!) {"
+            " removeModelFromUseCase(input: $input) }"
+        )
         data = yield GraphQL(query, {"input": {"model": model, "useCase": self.use_case_key(use_case)}})
         return bool(data["removeModelFromUseCase"])
 
@@ -293,14 +300,14 @@ class Models(Resource[C]):
         return Model.model_validate(data["updateModel"])
 
     @operation
-    def delete(self, model: str):
+    def delete(self, model: str) -> Returns[bool]:
         """Delete a model from the registry and free the weights this server stored. Refused (ConflictError,
         with the reasons) while a use case, an A/B test, a judge or an adapter uses it."""
         data = yield GraphQL(
             "mutation DeleteModel($input: DeleteModelInput!) { deleteModel(input: $input) }",
             {"input": {"model": model}},
         )
-        return data["deleteModel"]
+        return bool(data["deleteModel"])
 
     @operation
     def update_compute_config(self, model: str, compute_config: dict[str, Any]) -> Returns[Model]:
@@ -325,7 +332,7 @@ class Models(Resource[C]):
         first_byte_timeout_s: float | None = None,
         total_timeout_s: float | None = None,
         max_retries: int | None = None,
-        fallbacks: list[str] | None = None,
+        fallbacks: builtins.list[str] | None = None,
         defaults: dict[str, Any] | None = None,
     ) -> Returns[Model]:
         """Set how the gateway calls a model: upstream timeouts in seconds (connect, first byte — also each
@@ -349,11 +356,11 @@ class Models(Resource[C]):
         return Model.model_validate(data["updateModelGatewayConfig"])
 
     @operation
-    def terminate(self, model: str, force: bool = False):
+    def terminate(self, model: str, force: bool = False) -> Returns[bool]:
         """Take a model offline on every use case; ``force`` is needed when several use cases use it."""
         query = "mutation TerminateModel($m: IdOrKey!, $force: Boolean!) { terminateModel(idOrKey: $m, force: $force) }"
         data = yield GraphQL(query, {"m": model, "force": force})
-        return data["terminateModel"]
+        return bool(data["terminateModel"])
 
     def _deploy(
         self, model: str, wait: bool, use_case: str | None, placement: dict[str, Any] | None
@@ -373,7 +380,10 @@ class Models(Resource[C]):
         return ModelService.model_validate(data["deployModel"])
 
     def _update(self, model: str, use_case: str | None, **changes: Any) -> Returns[ModelService]:
-        query = f"mutation UpdateModel($input: UpdateModelService!) {{ updateModelService(input: $input) {{ {SERVICE_FIELDS} }} }}"
+        query = (
+            "mutation UpdateModel($input: UpdateModelService!) { updateModelService(input: $input) {"
+            f" {SERVICE_FIELDS} }} }}"
+        )
         wire = {
             "isDefault": changes.get("is_default"),
             "desiredOnline": changes.get("desired_online"),

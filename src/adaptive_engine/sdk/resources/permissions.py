@@ -8,7 +8,7 @@ class Permissions(Resource[C]):
     """The permission catalogue."""
 
     @operation
-    def list(self) -> Returns[list]:
+    def list(self) -> Returns[list[str]]:
         """Every permission identifier (e.g. ``use_case:read``)."""
         data = yield GraphQL("query ListPermissions { permissions }")
-        return list(data["permissions"])
+        return [str(p) for p in data["permissions"]]

@@ -5,6 +5,7 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
@@ -60,7 +61,7 @@ def pack(path: str | Path, entrypoint: str | None) -> tuple[str, bytes, str]:
     return f"{p.name}.zip", buffer.getvalue(), "application/zip"
 
 
-def _labels(labels) -> list[dict[str, str]] | None:  # noqa: ANN001
+def _labels(labels: dict[str, str] | Sequence[tuple[str, str]] | None) -> list[dict[str, str]] | None:
     if labels is None:
         return None
     pairs = labels.items() if isinstance(labels, dict) else labels
@@ -111,7 +112,8 @@ class Recipes(Resource[C]):
         """Change a recipe's metadata, and its code when ``path`` is given."""
         use_case = self.use_case_key(use_case)
         query = (
-            "mutation UpdateCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!, $input: UpdateRecipeInput!, $file: Upload) {"
+            "mutation UpdateCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!, $input:"
+            " UpdateRecipeInput!, $file: Upload) {"
             f" updateCustomRecipe(useCase: $useCase, id: $id, input: $input, file: $file) {{ {RECIPE_FIELDS} }} }}"
         )
         variables = {
@@ -154,20 +156,23 @@ class Recipes(Resource[C]):
     @operation
     def delete(self, recipe_key: str, use_case: str | None = None) -> Returns[bool]:
         """Delete a recipe (refused while jobs of it are pending or running)."""
-        query = "mutation DeleteCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!) { deleteCustomRecipe(useCase: $useCase, id: $id) }"
+        query = (
+            "mutation DeleteCustomRecipe($useCase: IdOrKey!, $id: IdOrKey!) { deleteCustomRecipe(useCase:"
+            " $useCase, id: $id) }"
+        )
         data = yield GraphQL(query, {"useCase": self.use_case_key(use_case), "id": recipe_key})
         return bool(data["deleteCustomRecipe"])
 
     @operation
-    def parse_schema(self, content: str):
+    def parse_schema(self, content: str) -> Returns[dict[str, Any]]:
         """The argument schema, job kind and description of a recipe's ``main.py`` source, without storing it."""
         data = yield GraphQL(
             "query ParseRecipeSchema($c: String!) { parseRecipeSchema(recipeContent: $c) }", {"c": content}
         )
-        return data["parseRecipeSchema"]
+        return dict(data["parseRecipeSchema"])
 
     @operation
-    def generate_sample_input(self, recipe_key: str, use_case: str | None = None):
+    def generate_sample_input(self, recipe_key: str, use_case: str | None = None) -> Returns[dict[str, Any]]:
         """Arguments that satisfy the recipe's schema (defaults where it has them), to start from."""
         recipe = yield from self._get(recipe_key, self.use_case_key(use_case))
         value = sample(recipe.json_schema or {})

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import builtins
+
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import Role
@@ -17,7 +19,7 @@ class Roles(Resource[C]):
         return [Role.model_validate(r) for r in data["roles"]]
 
     @operation
-    def create(self, key: str, permissions: list[str], name: str | None = None) -> Returns[Role]:
+    def create(self, key: str, permissions: builtins.list[str], name: str | None = None) -> Returns[Role]:
         """Create a role; unknown permissions are refused. ``name`` defaults to the key."""
         query = f"mutation CreateRole($input: RoleCreate!) {{ createRole(input: $input) {{ {ROLE_FIELDS} }} }}"
         data = yield GraphQL(query, {"input": {"key": key, "name": name or key, "permissions": list(permissions)}})

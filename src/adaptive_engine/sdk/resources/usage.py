@@ -130,14 +130,14 @@ class Usage(Resource[C]):
         return UsageLimit.model_validate(data["setUsageLimits"])
 
     @operation
-    def remove_limits(self, scope: str, subject: str):
+    def remove_limits(self, scope: str, subject: str) -> Returns[bool]:
         """Remove every limit of a subject; False if it had none."""
         query = (
             "mutation RemoveUsageLimits($s: UsageLimitScope!, $x: String!) "
             "{ removeUsageLimits(scope: $s, subject: $x) }"
         )
         data = yield GraphQL(query, {"s": scope, "x": subject})
-        return data["removeUsageLimits"]
+        return bool(data["removeUsageLimits"])
 
     @operation
     def list_limits(self, scope: str | None = None) -> Returns[list[UsageLimit]]:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import builtins
+from typing import Any
+
 from adaptive_engine.sdk._base import C, Resource, Returns, operation
 from adaptive_engine.sdk._requests import GraphQL
 from adaptive_engine.sdk.types import UseCase
@@ -18,8 +21,8 @@ USE_CASE_FIELDS = """
 """
 
 
-def _look(emoji: str | None, gradient_color: str | None) -> dict:
-    out: dict = {}
+def _look(emoji: str | None, gradient_color: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if emoji is not None:
         out["metadata"] = {"emoji": {"native": emoji}}
     if gradient_color is not None:
@@ -110,7 +113,7 @@ class UseCases(Resource[C]):
             "mutation UpdateUseCase($idOrKey: IdOrKey!, $input: UseCaseUpdate!) {"
             f" updateUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"
         )
-        fields: dict = {
+        fields: dict[str, Any] = {
             "name": name,
             "description": description,
             "isArchived": is_archived,
@@ -150,15 +153,18 @@ class UseCases(Resource[C]):
         shares = [s for s in current if s["team"] != team]
         return (yield from self._set_shares(use_case, shares))
 
-    def _shares(self, use_case: str):
-        query = "query UseCaseShares($key: IdOrKey!) { useCase(idOrKey: $key) { shares { isOwner team { key } role { key } } } }"
+    def _shares(self, use_case: str) -> Returns[builtins.list[dict[str, Any]]]:
+        query = (
+            "query UseCaseShares($key: IdOrKey!) { useCase(idOrKey: $key) { shares { isOwner team { key }"
+            " role { key } } } }"
+        )
         data = yield GraphQL(query, {"key": use_case})
         return [
             {"team": s["team"]["key"], "role": s["role"]["key"], "isOwner": s["isOwner"]}
             for s in data["useCase"]["shares"]
         ]
 
-    def _set_shares(self, use_case: str, shares: list) -> Returns[UseCase]:
+    def _set_shares(self, use_case: str, shares: builtins.list[dict[str, Any]]) -> Returns[UseCase]:
         query = (
             "mutation ShareUseCase($idOrKey: IdOrKey!, $input: UseCaseShares!) {"
             f" shareUseCase(idOrKey: $idOrKey, input: $input) {{ {USE_CASE_FIELDS} }} }}"

@@ -237,9 +237,12 @@ class Authorized:
                 raise NotFound(f"use case '{value}' not found")
             await self.principal.require(self.session, perm, found.id, f"use case '{value}'")
             self.use_case = found
-        else:
-            self.use_case = await authorize_use_case(self.session, self.principal, perm, value)
-        return self.use_case
+            return found
+        authorized = await authorize_use_case(self.session, self.principal, perm, value)
+        if authorized is None:  # a resource of no use case: nothing to hand over
+            raise NotFound("use case not found")
+        self.use_case = authorized
+        return authorized
 
 
 # Picks the use case(s) of a request: fn(json_body, request, session), sync or async, returning an id or key, a

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from adaptive_engine.server.auth.keys import hash_api_key
 from adaptive_engine.server.auth.permissions import ADMIN
@@ -124,7 +125,7 @@ class Principal:
         if not self.has_team(permission, team_id):
             raise PermissionDenied(f"permission '{permission}' is required in team '{team_key or team_id}'")
 
-    def sees_use_case(self, column: ColumnElement) -> ColumnElement[bool]:
+    def sees_use_case(self, column: ColumnElement[Any] | InstrumentedAttribute[Any]) -> ColumnElement[bool]:
         """A SQL condition on a use-case id ``column`` for lists: the use cases shared with the caller's teams
         (all of them for an admin); for a job's key, only its own use case among those."""
         if ADMIN in self.held_permissions:

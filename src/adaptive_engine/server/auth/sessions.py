@@ -32,6 +32,7 @@ from adaptive_engine.server.auth.cache import AuthCache
 from adaptive_engine.server.auth.keys import hash_api_key
 from adaptive_engine.server.auth.principal import Principal, authenticate, principal_for_user
 from adaptive_engine.server.db.models import ApiKey, ConsoleSession
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
 from adaptive_engine.server.timestamps import utcnow
 
@@ -171,11 +172,11 @@ async def current_session(session: AsyncSession, token: str) -> ConsoleSession |
 
 async def close_session(session: AsyncSession, token: str) -> int:
     result = await session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == token_hash(token)))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 async def close_sessions_of_key(session: AsyncSession, key: str) -> int:
     """Sign out every browser that signed in with this API key."""
     key_id = select(ApiKey.id).where(ApiKey.key_hash == hash_api_key(key)).scalar_subquery()
     result = await session.execute(delete(ConsoleSession).where(ConsoleSession.api_key_id == key_id))
-    return result.rowcount or 0
+    return rowcount(result) or 0

@@ -40,7 +40,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created_at, row_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(created_at), uuid.UUID(row_id)
-    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the caller's input error
+    except Exception as exc:  # any malformed cursor is the caller's input error
         raise InvalidInput(f"invalid cursor '{cursor}'") from exc
 
 
@@ -68,7 +68,7 @@ def decode_sort_cursor(cursor: str, name: str) -> tuple[Any, uuid.UUID]:
         value, by, row_id = data["v"], data["by"], uuid.UUID(data["id"])
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["ts"]) if "ts" in value else uuid.UUID(value["uuid"])
-    except Exception as exc:  # noqa: BLE001 - any malformed cursor is the caller's input error
+    except Exception as exc:  # any malformed cursor is the caller's input error
         raise InvalidInput(f"invalid cursor '{cursor}'") from exc
     if by != name:
         raise InvalidInput(f"cursor '{cursor}' belongs to a listing ordered by '{by}', not '{name}'")

@@ -61,8 +61,11 @@ class Attachment:
 
 
 def ref_of(row: Any) -> Ref | None:
-    if row is None:
-        return None
+    return None if row is None else ref_to(row)
+
+
+def ref_to(row: Any) -> Ref:
+    """The Ref of a row that exists (a non-null relationship)."""
     source = getattr(row, "source", None)
     gateway = source.get("gateway") if isinstance(source, dict) else None
     return Ref(
@@ -168,9 +171,9 @@ class RefCache:
                 .all()
             )
             return tuple(
-                Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)  # type: ignore[arg-type]
+                Attachment(ref_to(s.model), s.is_default, s.desired_online, s.system_prompt_template_id)
                 for s in services
-            )  # type: ignore[arg-type]
+            )
 
         return await self._read(session, "attachments", str(use_case_id), query)
 
@@ -190,7 +193,7 @@ class RefCache:
                 )
             ).all()
             return tuple(
-                (ref_of(uc), Attachment(ref_of(s.model), s.is_default, s.desired_online, s.system_prompt_template_id))  # type: ignore[misc]
+                (ref_to(uc), Attachment(ref_to(s.model), s.is_default, s.desired_online, s.system_prompt_template_id))
                 for s, uc in rows
             )
 

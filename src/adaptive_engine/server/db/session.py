@@ -6,9 +6,9 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import CursorResult, Result, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -115,3 +115,9 @@ def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
     """Run ``action`` once the session's transaction commits (e.g. delete a file whose row is gone),
     never if it rolls back."""
     event.listen(session.sync_session, "after_commit", lambda _s: action(), once=True)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE matched: its result is a CursorResult, which the types of
+    AsyncSession.execute do not say."""
+    return cast(CursorResult[Any], result).rowcount

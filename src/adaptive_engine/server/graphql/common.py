@@ -61,7 +61,7 @@ class TimeRange:
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
-        return self.from_, self.to  # type: ignore[return-value]
+        return self.from_, self.to
 
 
 @strawberry.input(name="LabelFilter")

@@ -50,8 +50,8 @@ class ErrorsAndTransaction(SchemaExtension):
             raise
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
-        for error in errors:
-            classify(error)
+        for found in errors:
+            classify(found)
         context = self.execution_context.context
         session = getattr(context, "session", None)
         if session is None:
@@ -61,13 +61,13 @@ class ErrorsAndTransaction(SchemaExtension):
             return
         try:
             await session.commit()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await session.rollback()
             log.error("commit failed", exc_info=exc)
-            error = GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
+            internal = GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
             if result is not None:
                 result.data = None
-                result.errors = [error]
+                result.errors = [internal]
 
     async def _rollback(self) -> None:
         session = getattr(self.execution_context.context, "session", None)

@@ -22,6 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from graphql import (
+    ASTValidationRule,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -286,13 +287,13 @@ class CostLimit(SchemaExtension):
 # --- depth and aliases: the library's rules, their reports typed ----------------------------------------
 
 
-def _typed(rule: type[ValidationRule], limit: str, maximum: int) -> type[ValidationRule]:
+def _typed(rule: type[ASTValidationRule], limit: str, maximum: int) -> type[ASTValidationRule]:
     """``rule`` (a library limiter reporting from ``__init__``), reporting one QUERY_TOO_COMPLEX instead."""
 
     class Typed(rule):  # type: ignore[valid-type, misc]
         def __init__(self, context: ValidationContext) -> None:
             reports: list[GraphQLError] = []
-            forward, context.on_error = context.on_error, reports.append  # type: ignore[method-assign]
+            forward, context.on_error = context.on_error, reports.append  # type: ignore[method-assign, assignment]
             try:
                 super().__init__(context)
             except KeyError:

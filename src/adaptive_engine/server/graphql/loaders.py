@@ -46,7 +46,7 @@ class Batch(Generic[K, V]):
     missing: Callable[[], V] = field(default=lambda: None)  # type: ignore[assignment]
 
 
-def children(query: Callable[[list[Any]], Select[Any]]) -> Batch[Any, list[Any]]:
+def children(query: Callable[[list[Any]], Select[Any, Any]]) -> Batch[Any, list[Any]]:
     """The rows of each parent: ``query(parent_ids)`` selects ``(parent_id, row)`` pairs, in the order each
     parent's list should have."""
 
@@ -105,7 +105,7 @@ class Loaders:
     async def readable(self, use_cases: Sequence[Any]) -> list[Any]:
         """The use cases (rows with an ``id``) the caller may read, in order, checked together."""
         allowed = await asyncio.gather(*(self.can("use_case:read", u.id) for u in use_cases))
-        return [u for u, ok in zip(use_cases, allowed) if ok]
+        return [u for u, ok in zip(use_cases, allowed, strict=True) if ok]
 
     async def _run(self, batch: Batch[K, V], keys: list[K]) -> list[V]:
         found = await batch.fetch(self._ctx, list(dict.fromkeys(keys)))

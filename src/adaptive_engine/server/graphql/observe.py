@@ -36,7 +36,7 @@ class OperationMetrics(SchemaExtension):
         name = context.operation_name
         try:
             kind = context.operation_type.value if context.graphql_document is not None else "unknown"
-        except Exception:  # noqa: BLE001 - an unknown operationName: no type to tell
+        except Exception:  # an unknown operationName: no type to tell
             kind = "unknown"
         if name is not None and not _NAME.fullmatch(name):
             label = OTHER

@@ -61,7 +61,7 @@ MUTATION_MIXINS: list[type] = [
 
 
 class Schema(strawberry.Schema):
-    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+    def process_errors(self, errors, execution_context=None) -> None:
         # Domain and input errors are the caller's; internal ones are logged by ErrorsAndTransaction.
         return None
 

@@ -205,11 +205,11 @@ class BatchEngine:
             self._finish_job(job, error)
         while True:
             try:
-                job = self._inbox.get_nowait()
+                queued = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            if job is not None:
-                self._finish_job(job, error)
+            if queued is not None:
+                self._finish_job(queued, error)
 
     def _iteration(self) -> None:
         self._admit()
@@ -229,6 +229,7 @@ class BatchEngine:
         free = self.max_batch_rows - len(self._rows) - sum(len(j.rows) for j in self._waiting)
         block = not self._rows and not self._waiting and not self._backlog
         while True:
+            job: _Job | None
             if self._backlog:
                 job = self._backlog.popleft()
             else:
@@ -490,7 +491,7 @@ class BatchEngine:
                 finish_reason=reason,
                 logprobs=self._logprobs_out(row),
             )
-        )  # type: ignore[arg-type]
+        )
         row.emitted = max(row.emitted, len(text))
         if all(r.finished for r in job.rows):
             self.stats.completed += 1

@@ -12,13 +12,16 @@ import functools
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llguidance
 import numpy
 
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions  # declared in the binary module's stub only
+
 # Compact JSON: no whitespace between tokens, so every step moves the answer on.
-JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 _LOCK = threading.Lock()
 _TOKENIZERS: dict[tuple[int, int], Any] = {}
 

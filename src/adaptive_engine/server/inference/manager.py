@@ -330,7 +330,7 @@ class InferenceManager:
                 timeout=float(
                     gateway.first_byte_timeout_s
                     or source.get("timeout")
-                    or getattr(settings, "external_timeout_s", 60.0)
+                    or float(getattr(settings, "external_timeout_s", 60.0))
                 ),
                 connect_timeout=gateway.connect_timeout_s or getattr(settings, "external_connect_timeout_s", None),
                 total_timeout=gateway.total_timeout_s,

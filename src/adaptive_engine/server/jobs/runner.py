@@ -155,8 +155,8 @@ class JobRunner(PeriodicService):
             for job_id in list(claimed.scalars()):
                 if job_id not in self.tracked:
                     await self._states.finish(session, job_id, "FAILED", STOP_REASON)
-        for executor in self.executors.values():
-            await executor.close()
+        for running in self.executors.values():
+            await running.close()
 
     # -- one round ------------------------------------------------------------------------------------
     async def _pass(self) -> None:
@@ -167,8 +167,8 @@ class JobRunner(PeriodicService):
         rows = await session.execute(select(Job).where(Job.status == "RUNNING", Job.runner_id == self.runner_id))
         for job in rows.scalars():
             executor = self.executors.get(job.executor or "")
-            if executor is not None and executor.reattachable and job.handle:
-                self.tracked[job.id] = (job.executor, job.handle)  # type: ignore[assignment]
+            if executor is not None and executor.reattachable and job.executor and job.handle:
+                self.tracked[job.id] = (job.executor, job.handle)
                 continue
             # Whatever of its run outlived the last server process must not go on writing for a failed job.
             if executor is not None and job.handle and await executor.reap(job.handle):

@@ -124,14 +124,14 @@ def validate_connection(
                 raise InvalidInput(f"webhook header '{key}' has a value with line breaks or over 8192 characters")
         secret = given.get("secret") or previous.get("secret") or new_secret()
         return {
-            "url": guard.check_url(given.get("url"), "webhook url"),
+            "url": guard.check_url(str(given.get("url") or ""), "webhook url"),
             "method": method,
             "headers": headers,
             "secret": str(secret),
         }
     if provider_name == "slack":
         return {
-            "webhook_url": guard.check_url(given.get("webhook_url"), "slack webhookUrl"),
+            "webhook_url": guard.check_url(str(given.get("webhook_url") or ""), "slack webhookUrl"),
             "bot_token": given.get("bot_token"),
         }
     if provider_name == "smtp":
@@ -139,8 +139,9 @@ def validate_connection(
         if not host:
             raise InvalidInput("smtp host is required")
         guard.check_host(host, "smtp host")
+        port_given: Any = given.get("port")  # a number or a numeric string; anything else is refused below
         try:
-            port = int(given.get("port"))
+            port = int(port_given)
         except (TypeError, ValueError):
             raise InvalidInput("smtp port must be a number") from None
         if not 0 < port < 65536:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.models import DomainEvent
 from adaptive_engine.server.db.models.integrations import NotificationDelivery
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.notify.sender import FINAL
 
 
@@ -27,7 +28,7 @@ async def prune_deliveries(session: AsyncSession, before: datetime, limit: int) 
         .where(NotificationDelivery.id.in_(chosen))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 async def prune_events(session: AsyncSession, before: datetime, limit: int) -> int:
@@ -43,4 +44,4 @@ async def prune_events(session: AsyncSession, before: datetime, limit: int) -> i
     result = await session.execute(
         delete(DomainEvent).where(DomainEvent.id.in_(chosen)).execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import json
 import logging
 import uuid
@@ -46,7 +47,7 @@ from adaptive_engine.server.db.models.integrations import (
     Integration,
     NotificationDelivery,
 )
-from adaptive_engine.server.db.session import unit_of_work
+from adaptive_engine.server.db.session import rowcount, unit_of_work
 from adaptive_engine.server.errors import PayloadTooLarge
 from adaptive_engine.server.notify import providers
 from adaptive_engine.server.notify.events import emit
@@ -286,7 +287,7 @@ class Notifier(PeriodicService):
                     .values(delivered_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
-                if claimed.rowcount != 1:
+                if rowcount(claimed) != 1:
                     continue
                 for integration in await self._targets(session, event):
                     session.add(self._delivery(event, integration))
@@ -389,7 +390,7 @@ class Notifier(PeriodicService):
                     .values(status="SENDING", next_attempt_at=now)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount != 1:
+                if rowcount(result) != 1:
                     continue
                 integration = await session.get(Integration, row.integration_id)
                 if integration is None:
@@ -409,8 +410,11 @@ class Notifier(PeriodicService):
                 self._deliver(delivery_id, provider_name, connection, message), name=f"notification-{delivery_id}"
             )
             self._in_flight[integration_id] = task
-            task.add_done_callback(lambda _t, key=integration_id: self._lane_free(key))
+            task.add_done_callback(functools.partial(self._lane_done, integration_id))
         return len(claimed)
+
+    def _lane_done(self, integration_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
+        self._lane_free(integration_id)
 
     def _lane_free(self, integration_id: uuid.UUID) -> None:
         self._in_flight.pop(integration_id, None)
@@ -425,7 +429,7 @@ class Notifier(PeriodicService):
         outcome = "unrecorded"
         try:
             outcome = await self._record(delivery_id, error, started, int(seconds * 1000))
-        except Exception:  # noqa: BLE001 - the row stays SENDING and is taken again once stale
+        except Exception:  # the row stays SENDING and is taken again once stale
             log.exception("could not record the outcome of delivery %s", delivery_id)
         provider = provider_name or "none"
         self.metrics.notification_deliveries(provider, outcome).inc()
@@ -440,7 +444,7 @@ class Notifier(PeriodicService):
             if row is None:
                 return "gone"
             row.attempts += 1
-            entry = {
+            entry: dict[str, Any] = {
                 "started_at": round(started.timestamp(), 3),
                 "duration_ms": duration_ms,
                 "error": None,
@@ -463,6 +467,8 @@ class Notifier(PeriodicService):
     async def _attempt(self, provider_name: str, connection: dict, message: dict) -> providers.DeliveryFailed | None:
         if not provider_name:
             return providers.DeliveryFailed("integration disabled", retryable=False)
+        if self._client is None:  # stopped while the delivery waited: tried again after the next start
+            return providers.DeliveryFailed("the notification sender is stopped")
         limits = providers.Limits(
             timeout_s=self.settings.timeout_s, max_body_bytes=self.settings.max_message_bytes, guard=self.guard
         )
@@ -475,7 +481,7 @@ class Notifier(PeriodicService):
             return failed
         except TimeoutError:
             return providers.DeliveryFailed(f"timed out after {self.settings.timeout_s:g} s")
-        except Exception as exc:  # noqa: BLE001 - a provider bug must not stop the sender
+        except Exception as exc:  # a provider bug must not stop the sender
             log.exception("delivery failed unexpectedly")
             return providers.DeliveryFailed(f"internal error: {type(exc).__name__}")
         return None

@@ -179,6 +179,8 @@ async def duel_stats(
         .group_by(preferred.ab_campaign_id, preferred.model_id, other.model_id, comparison.tied)
     )
     for campaign_id, winner, loser, tied, count in (await session.execute(query)).all():
+        if campaign_id is None or winner is None or loser is None:  # nullable columns the joins never leave empty
+            continue
         duels = out[campaign_id]
         forward = duels.setdefault((winner, loser), DuelStats())
         backward = duels.setdefault((loser, winner), DuelStats())
@@ -211,7 +213,8 @@ async def assignment_counts(
         .group_by(completion.ab_campaign_id, completion.model_id)
     )
     for campaign_id, model_id, count in (await session.execute(query)).all():
-        out[campaign_id][model_id] = int(count)
+        if campaign_id is not None and model_id is not None:  # nullable columns the join never leaves empty
+            out[campaign_id][model_id] = int(count)
     return out
 
 

@@ -20,6 +20,7 @@ from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.lookup import find_by_id_or_key, parse_uuid
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.domains.ab_tests import history, repository
 from adaptive_engine.server.domains.ab_tests.records import CampaignRecord
 from adaptive_engine.server.domains.ab_tests.repository import CampaignData
@@ -215,7 +216,7 @@ async def _update_if_active(session: AsyncSession, campaign: orm.AbCampaign, **v
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         await session.refresh(campaign)
         return False
     for name, value in values.items():
@@ -340,7 +341,7 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
         return report
     report.ended_now = True
     await history.record(session, report)
-    winner = await session.get(orm.Model, winner_id)
+    winner = await session.get_one(orm.Model, winner_id)
     deployed = False
     if campaign.auto_deploy:
         deployed = await _promote(session, campaign.use_case_id, winner_id)
@@ -353,7 +354,7 @@ async def evaluate_campaign(session: AsyncSession, campaign: orm.AbCampaign, con
                 .execution_options(synchronize_session=False)
             )
             set_committed_value(campaign, "note", note)
-    use_case = await session.get(orm.UseCase, campaign.use_case_id)
+    use_case = await session.get_one(orm.UseCase, campaign.use_case_id)
     await emit(
         session,
         EVENT_COMPLETED,

@@ -95,7 +95,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from itertools import combinations
 from statistics import NormalDist
 from typing import Any
@@ -130,17 +130,17 @@ class InvalidStatisticsInput(ValueError):
     """Sufficient statistics or a configuration that cannot describe real data."""
 
 
-class ScoringType(str, Enum):
+class ScoringType(StrEnum):
     HIGHER_IS_BETTER = "HIGHER_IS_BETTER"
     LOWER_IS_BETTER = "LOWER_IS_BETTER"
 
 
-class CampaignPhase(str, Enum):
+class CampaignPhase(StrEnum):
     WARMUP = "WARMUP"
     IN_PROGRESS = "IN_PROGRESS"
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     CONTINUE = "continue"
     WINNER = "winner"
 
@@ -480,7 +480,7 @@ def sample_ratio_mismatch(
     expected = [total * w / norm for w in weights]
     if min(expected) < config.srm_min_expected:
         return SrmResult(checked=False, statistic=None, p_value=None, flagged=False)
-    statistic = sum((o - e) ** 2 / e for o, e in zip(assignments, expected))
+    statistic = sum((o - e) ** 2 / e for o, e in zip(assignments, expected, strict=True))
     p_value = chi_square_sf(statistic, k - 1)
     return SrmResult(checked=True, statistic=statistic, p_value=p_value, flagged=p_value < config.srm_alpha)
 
@@ -618,12 +618,12 @@ def evaluate_metric(
         mean = a.sum / a.count
         var = arm_variance(a.count, a.sum, a.sum_sq, boolean) if (boolean or a.count >= 2) else None
         means[a.arm], variances[a.arm] = mean, var
-        mean_variances[a.arm] = None if var is None else _mean_variance(a, var)
         if var is None:
+            mean_variances[a.arm] = None
             low = high = None
         else:
+            mv = mean_variances[a.arm] = _mean_variance(a, var)
             center, tau2 = _metric_mixture(var, config)
-            mv = mean_variances[a.arm]
             radius = mixture_radius(mv, center, tau2, config.alpha) if mv > 0 else 0.0
             low, high = mean - radius, mean + radius
             if boolean:
@@ -643,7 +643,9 @@ def evaluate_metric(
             diff, low, high, p = (None if m1 is None or m2 is None else m2 - m1), None, None, 1.0
         else:
             diff = m2 - m1
-            var = mean_variances[first] + mean_variances[second]
+            mv1, mv2 = mean_variances[first], mean_variances[second]
+            assert mv1 is not None and mv2 is not None  # set with the variances, which are known here
+            var = mv1 + mv2
             if var <= 0.0:  # both arms constant (scalar keys only): the difference is exact
                 p = 1.0 if diff == 0 else 0.0
                 low = high = diff

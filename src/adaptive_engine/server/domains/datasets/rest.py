@@ -84,7 +84,7 @@ async def download_dataset(
     id_or_key: str,
     request: Request,
     use_case: str = Query(),
-    format: str = Query("jsonl"),  # noqa: A002
+    format: str = Query("jsonl"),
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),
 ) -> Response:
@@ -104,8 +104,8 @@ async def download_dataset(
 async def export_completions(
     request: Request,
     use_case: str = Query(),
-    filter: str | None = Query(None, description="A ListCompletionsFilterInput as JSON"),  # noqa: A002
-    format: str = Query("jsonl"),  # noqa: A002
+    filter: str | None = Query(None, description="A ListCompletionsFilterInput as JSON"),
+    format: str = Query("jsonl"),
     as_dataset: bool = Query(False, description="Rows as a PROMPT_COMPLETION dataset's"),
     session: AsyncSession = Depends(db_session),
     caller: Principal = Depends(principal),

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Dataset, UploadSession
-from adaptive_engine.server.db.session import after_commit
+from adaptive_engine.server.db.session import after_commit, rowcount
 from adaptive_engine.server.domains.datasets import service
 from adaptive_engine.server.domains.use_cases.service import get_use_case
 from adaptive_engine.server.errors import (
@@ -74,7 +74,7 @@ async def _write_if_open(session: AsyncSession, upload: UploadSession, **values:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise NotFound(f"upload session '{upload.id}' does not exist or has expired")
     for name, value in values.items():
         set_committed_value(upload, name, value)

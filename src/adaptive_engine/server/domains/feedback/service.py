@@ -122,7 +122,7 @@ async def log_preference(
     rows = Rows()
     ids: dict[str, uuid.UUID] = {name: c.id for name, c in sides.items()}
     for name, side in (("preferred_completion", preferred), ("other_completion", other)):
-        if name in ids:
+        if name in ids or isinstance(side, uuid.UUID):  # a logged completion, found above
             continue
         if messages or prompt:
             prompt_messages = normalize_messages(messages, name, prompt)

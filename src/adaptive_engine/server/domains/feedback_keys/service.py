@@ -20,6 +20,7 @@ from adaptive_engine.server.db.models import (
     UseCase,
     UseCaseMetric,
 )
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.domains.feedback_keys.records import MetricRecord
 from adaptive_engine.server.domains.use_cases.service import UseCaseRecord, get_use_case, validate_key
 from adaptive_engine.server.errors import AlreadyExists, InvalidInput, NotFound
@@ -109,7 +110,7 @@ async def unlink(session: AsyncSession, principal: Principal, *, use_case: str, 
     result = await session.execute(
         delete(UseCaseMetric).where(UseCaseMetric.use_case_id == found_use_case.id, UseCaseMetric.metric_id == found.id)
     )
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound(f"feedback key '{found.key}' is not linked to use case '{found_use_case.key}'")
     return MetricRecord.of(found)
 

@@ -77,7 +77,7 @@ def _metadata_check(schema: dict[str, Any]) -> RowCheck:
 
 
 def _has_context(row: dict[str, Any]) -> str | None:
-    context, _ = judges._split_last_user(row.get("messages") or [])  # noqa: SLF001 - the judges' own rule
+    context, _ = judges._split_last_user(row.get("messages") or [])  # the judges' own rule
     if not any(str(m.get("content", "")).strip() for m in context):
         return "no context besides the last user message (the grader judges the answer against it)"
     return None

@@ -88,11 +88,13 @@ async def run_custom(
             env=launch.env,
             start_new_session=True,
         )
+        stdin, stdout = process.stdin, process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (above)
         try:
-            process.stdin.write(payload)  # type: ignore[union-attr]
-            await process.stdin.drain()  # type: ignore[union-attr]
-            process.stdin.close()  # type: ignore[union-attr]
-            out = await asyncio.wait_for(_read_limited(process.stdout, MAX_OUTPUT_BYTES), timeout=budget)  # type: ignore[arg-type]
+            stdin.write(payload)
+            await stdin.drain()
+            stdin.close()
+            out = await asyncio.wait_for(_read_limited(stdout, MAX_OUTPUT_BYTES), timeout=budget)
             await asyncio.wait_for(process.wait(), timeout=5)
         except TimeoutError:
             return [CustomResult(error=f"the custom grader ran longer than {budget:g}s")] * len(samples)

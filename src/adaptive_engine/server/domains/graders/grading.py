@@ -171,7 +171,8 @@ class GradingService:
     async def _judge(self, spec: GraderSpec, samples: list[Sample]) -> list[Outcome]:
         generate = self.generator()
         gate = asyncio.Semaphore(self.judge_concurrency)
-        assert spec.model_key is not None
+        model_key = spec.model_key
+        assert model_key is not None
 
         async def one(sample: Sample) -> Outcome:
             async with gate:
@@ -179,7 +180,7 @@ class GradingService:
                     if spec.grader_type == "PREBUILT":
                         result = await judges.run_prebuilt(
                             generate,
-                            spec.model_key,
+                            model_key,
                             judges.PrebuiltKey(spec.config["criteria"]),
                             messages=sample.messages,
                             completion=sample.completion or "",
@@ -188,7 +189,7 @@ class GradingService:
                         return Outcome(score=result.score, reasoning=result.reasoning)
                     verdict = await judges.run_binary_judge(
                         generate,
-                        spec.model_key,
+                        model_key,
                         criteria=spec.config["criteria"],
                         examples=spec.config.get("examples") or [],
                         messages=sample.messages,
@@ -202,7 +203,7 @@ class GradingService:
                     return Outcome(error=str(exc))
                 except DomainError as exc:
                     return Outcome(error=exc.message)
-                except Exception as exc:  # noqa: BLE001 - one sample's failure never fails the batch
+                except Exception as exc:  # one sample's failure never fails the batch
                     log.exception("judge %s failed on a sample", spec.key)
                     return Outcome(error=f"the judge failed: {type(exc).__name__}: {exc}"[:2000])
 

@@ -1,5 +1,5 @@
-"""How judges reach a registered chat model: the app's inference manager (local or external backend), greedy decoding, and an output constraint where the backend supports one. Judge calls are not
-logged as interactions."""
+"""How judges reach a registered chat model: the app's inference manager (local or external backend), greedy
+decoding, and an output constraint where the backend supports one. Judge calls are not logged as interactions."""
 
 from __future__ import annotations
 

@@ -239,7 +239,7 @@ async def run_binary_judge(
 # --------------------------------------------------------------------------- prebuilt judges
 
 
-class PrebuiltKey(str, enum.Enum):
+class PrebuiltKey(enum.StrEnum):
     FAITHFULNESS = "FAITHFULNESS"
     ANSWER_RELEVANCY = "ANSWER_RELEVANCY"
     CONTEXT_RELEVANCY = "CONTEXT_RELEVANCY"

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Judge, UseCase
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.domains.graders import judges
 from adaptive_engine.server.domains.graders.records import JudgeRecord
 from adaptive_engine.server.domains.graders.schemas import MetricRef, validate_examples
@@ -234,4 +235,4 @@ async def delete_judge(session: AsyncSession, principal: Principal, use_case: st
     uc = await get_use_case(session, principal, use_case, WRITE)
     await _latest(session, uc, key)
     result = await session.execute(delete(Judge).where(Judge.use_case_id == uc.id, Judge.key == key))
-    return int(result.rowcount or 0)
+    return int(rowcount(result) or 0)

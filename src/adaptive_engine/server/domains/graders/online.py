@@ -54,7 +54,7 @@ class OnlineGradingService(PeriodicService):
         for grader_id in ids:
             try:
                 total += await self._grade_new(grader_id)
-            except Exception:  # noqa: BLE001 - one grader's failure does not stop the others
+            except Exception:  # one grader's failure does not stop the others
                 log.exception("online grading with grader %s failed", grader_id)
         return total
 

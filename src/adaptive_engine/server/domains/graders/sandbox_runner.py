@@ -41,7 +41,7 @@ def _result(value):
         value = 1.0 if value else 0.0
     if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         return {
-            "error": "grade() must return a finite number, a bool, or a dict with a numeric 'score' (got %r)" % (value,)
+            "error": f"grade() must return a finite number, a bool, or a dict with a numeric 'score' (got {value!r})"
         }
     if reasoning is not None and not isinstance(reasoning, str):
         reasoning = str(reasoning)
@@ -64,10 +64,10 @@ def main():
         if not callable(grade):
             raise TypeError("the code defines no function grade(messages, completion, metadata)")
     except SampleTimeout:
-        real_stdout.write(json.dumps({"fatal": "loading the code took longer than %ss" % per_sample}))
+        real_stdout.write(json.dumps({"fatal": f"loading the code took longer than {per_sample}s"}))
         return
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported
-        real_stdout.write(json.dumps({"fatal": "%s: %s" % (type(exc).__name__, exc)}))
+    except BaseException as exc:  # any failure of user code is reported
+        real_stdout.write(json.dumps({"fatal": f"{type(exc).__name__}: {exc}"}))
         return
     results = []
     for sample in request["samples"]:
@@ -77,10 +77,10 @@ def main():
             signal.alarm(0)
             results.append(_result(value))
         except SampleTimeout:
-            results.append({"error": "grade() took longer than %ss" % per_sample})
-        except BaseException as exc:  # noqa: BLE001
+            results.append({"error": f"grade() took longer than {per_sample}s"})
+        except BaseException as exc:
             signal.alarm(0)
-            results.append({"error": ("%s: %s" % (type(exc).__name__, exc))[:2000]})
+            results.append({"error": (f"{type(exc).__name__}: {exc}")[:2000]})
     real_stdout.write(json.dumps({"results": results}))
 
 

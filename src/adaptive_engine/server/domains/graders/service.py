@@ -127,8 +127,10 @@ async def resolve_metric(
         await session.flush()
     else:
         key = ref.existing if ref is not None and ref.existing else default_key
-        metric = await find_by_id_or_key(session, Metric, key)
-        if metric is None:
+        found = await find_by_id_or_key(session, Metric, key)
+        if found is not None:
+            metric = found
+        else:
             validate_key(key, "feedback key")
             metric = Metric(
                 key=key,

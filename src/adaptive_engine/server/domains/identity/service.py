@@ -340,12 +340,22 @@ def permission_catalogue() -> list[str]:
 # --------------------------------------------------------------------------------------------- API keys
 
 
+async def _keys_owner(session: AsyncSession, principal: Principal, user: str | None) -> User:
+    """The user whose keys are listed or minted: ``user`` when given, else the caller."""
+    if user:
+        return await get_user(session, user)
+    own = await session.get(User, principal.user_id)
+    if own is None:
+        raise NotFound("the caller's user no longer exists")
+    return own
+
+
 def _may_manage_keys_of(principal: Principal, user: User) -> None:
     principal.require_keys_of(user.id, f"user '{user.email}'")
 
 
 async def list_api_keys(session: AsyncSession, principal: Principal, user: str | None = None) -> list[ApiKeyRecord]:
-    target = await get_user(session, user) if user else await session.get(User, principal.user_id)
+    target = await _keys_owner(session, principal, user)
     _may_manage_keys_of(principal, target)
     rows = await session.execute(
         select(ApiKey).where(ApiKey.user_id == target.id, ApiKey.job_id.is_(None)).order_by(ApiKey.created_at)
@@ -365,7 +375,7 @@ async def issue_api_key(
 ) -> tuple[ApiKeyRecord, str]:
     """Mint a key; optionally scoped (enforced on the data plane): an expiry, the model keys and the use
     cases it may call."""
-    target = await get_user(session, user) if user else await session.get(User, principal.user_id)
+    target = await _keys_owner(session, principal, user)
     _may_manage_keys_of(principal, target)
     if len(name) > 200:
         raise InvalidInput("a key name has at most 200 characters")

@@ -91,8 +91,8 @@ async def get_model(session: AsyncSession, principal: Principal, refs: RefCache,
     use_case = await session.get(orm.UseCase, named.use_case.id)
     model_id = named.model.id if named.model is not None else None
     attached = {a.model.id for a in await refs.attachments(session, named.use_case.id)}
-    if model_id is not None and model_id not in attached:
-        raise NotFound(f"model '{named.model.key}' is not attached to use case '{named.use_case.key}'")  # type: ignore[union-attr]
+    if named.model is not None and named.model.id not in attached:
+        raise NotFound(f"model '{named.model.key}' is not attached to use case '{named.use_case.key}'")
     if model_id is None:
         default = await refs.default_model(session, named.use_case.id)
         if default is None:

@@ -358,10 +358,12 @@ async def stream(
         final = response_object(head, text, calls, reason, usage)
         yield emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
     except Exception as error:  # the answer has started: report in the stream, then end it
-        if not isinstance(error, DomainError):
+        if isinstance(error, DomainError):
+            failure: DomainError = error
+        else:
             log.exception("a response stream failed")
-            error = Internal("generation failed")
-        body = openai_envelope(error)["error"]
+            failure = Internal("generation failed")
+        body = openai_envelope(failure)["error"]
         yield emit("error", code=body.get("code"), message=body.get("message"), param=None)
     finally:
         await served.aclose()

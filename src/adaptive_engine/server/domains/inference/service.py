@@ -616,7 +616,7 @@ async def stream(call: Call, transcript: Transcript) -> AsyncGenerator[StreamEve
     await record(call, transcript.texts, transcript.reasons, usage, [c or None for c in transcript.tool_calls])
 
 
-async def _stream_routes(call: Call) -> AsyncIterator[StreamEvent]:
+async def _stream_routes(call: Call) -> AsyncGenerator[StreamEvent, None]:
     """The first route that produces a first event serves the whole stream: once an event is out, the caller
     has it, and a failure after it ends the stream (rest.py reports it as the stream's last event)."""
     routes = _live(call.routes())

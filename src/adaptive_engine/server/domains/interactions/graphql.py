@@ -476,7 +476,10 @@ class InteractionQuery:
         return to_gql_completion(hydration.views[0])
 
     @strawberry.field(
-        description="Interactions of a use case, filtered, ordered by any documented field (creation time by default), cursor-paged",
+        description=(
+            "Interactions of a use case, filtered, ordered by any documented field (creation time by default),"
+            " cursor-paged"
+        ),
         extensions=[requires("use_case:read", use_case="filter.use_case")],
     )
     async def completions(

@@ -20,9 +20,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -143,7 +143,7 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
         for row in batch:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
-            await session.execute(insert(table.__table__), group)
+            await session.execute(insert(cast(Table, table.__table__)), group)
     await rollups.add(session, rows.tables)
     if rows.links:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
@@ -264,7 +264,7 @@ class IngestWriter:
                     if not p.future.done():
                         p.future.set_exception(Unavailable("the server is shutting down"))
                 raise
-            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+            except Exception as exc:  # the writer must survive anything
                 log.error("ingest flush failed", exc_info=exc)
                 for p in pending:
                     if not p.future.done():
@@ -289,7 +289,7 @@ class IngestWriter:
             merged.extend(item.rows)
         try:
             await self._commit(merged)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if len(live) == 1:
                 _fail(live[0], exc)
                 return
@@ -297,7 +297,7 @@ class IngestWriter:
             for item in live:
                 try:
                     await self._commit(item.rows)
-                except Exception as single:  # noqa: BLE001
+                except Exception as single:
                     _fail(item, single)
                 else:
                     _succeed(item)
@@ -374,7 +374,7 @@ def completion_row(
     ab_campaign_id: uuid.UUID | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
     system_prompt_template_id: uuid.UUID | None = None,
-    id: uuid.UUID | None = None,  # noqa: A002 - the column's name
+    id: uuid.UUID | None = None,  # the column's name
     created_at: datetime | None = None,
     api_key_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,

@@ -80,12 +80,12 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
                 models.get(row["completion_id"], NO_MODEL),
             )
             value = float(row["value"])
-            acc = feedback.setdefault(key, [0, 0.0, 0.0, value, value])
-            acc[0] += 1
-            acc[1] += value
-            acc[2] += value * value
-            acc[3] = min(acc[3], value)
-            acc[4] = max(acc[4], value)
+            stats = feedback.setdefault(key, [0, 0.0, 0.0, value, value])
+            stats[0] += 1
+            stats[1] += value
+            stats[2] += value * value
+            stats[3] = min(stats[3], value)
+            stats[4] = max(stats[4], value)
 
     make = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     await usage_rollups.add(session, tables, make)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -63,7 +63,7 @@ def _content_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        texts = [p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return "".join(texts) if texts else None
     return None
 
@@ -728,7 +728,7 @@ async def list_grouped(
     if rows:
         value = orm.Feedback.value
         n = func.count(value)
-        key_filter = key_col.in_([k for k in keys if k is not None])
+        key_filter: ColumnElement[bool] = key_col.in_([k for k in keys if k is not None])
         if None in keys:
             key_filter = or_(key_filter, key_col.is_(None))
         stat_rows = (

@@ -21,6 +21,7 @@ from adaptive_engine.server.auth.keys import (
     hash_api_key,
 )
 from adaptive_engine.server.db.models import ApiKey, ComputePool, Job, JobArtifact
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.domains.compute_pools.service import job_gpus
 from adaptive_engine.server.notify.sender import announce_job_end
 from adaptive_engine.server.observability.metrics import Metrics
@@ -63,7 +64,7 @@ class JobTransitions:
             .where(Job.id == job.id, Job.status == "PENDING")
             .values(status="RUNNING", runner_id=runner_id, executor=pool.executor, started_at=utcnow())
         )
-        if claimed.rowcount != 1:
+        if rowcount(claimed) != 1:
             return None
         self._started[job.id] = (job.kind, time.monotonic())
         self.metrics.jobs(job.kind, "RUNNING").inc()
@@ -89,7 +90,7 @@ class JobTransitions:
         if status == "COMPLETED":
             values["progress"] = 1.0
         finished = await session.execute(update(Job).where(Job.id == job_id, Job.status == "RUNNING").values(**values))
-        if finished.rowcount == 1:
+        if rowcount(finished) == 1:
             await announce_job_end(session, job_id, status, error)
             kind, started = self._started.pop(job_id, ("unknown", None))
             self.metrics.jobs(kind, status).inc()

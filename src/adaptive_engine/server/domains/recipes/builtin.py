@@ -84,7 +84,7 @@ async def sync_builtin_recipes(
         except DomainError as error:
             log.error("built-in recipe '%s' does not load: %s", key, error.message)
             continue
-        kind = described.get("job_kind") if described.get("job_kind") in JOB_KINDS else "CUSTOM"
+        kind = str(described["job_kind"]) if described.get("job_kind") in JOB_KINDS else "CUSTOM"
         async with unit_of_work(sessionmaker) as session:
             recipe = (
                 await session.execute(
@@ -94,7 +94,7 @@ async def sync_builtin_recipes(
             if recipe is None:
                 recipe = CustomRecipe(use_case_id=None, key=key, name=key, builtin=True, editable=False, labels=[])
                 session.add(recipe)
-            recipe.description = (described.get("description") or "").split("\n\n")[0]
+            recipe.description = str(described.get("description") or "").split("\n\n")[0]
             recipe.content, recipe.content_hash, recipe.path = content, digest, relative
             recipe.json_schema, recipe.job_kind, recipe.updated_at = described["schema"], kind, utcnow()
         changed.append(key)
@@ -125,5 +125,5 @@ class BuiltinRecipes:
             self.task.cancel()
             try:
                 await self.task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):
                 pass

@@ -93,7 +93,7 @@ def to_gql_recipe(recipe: RecipeRecord) -> CustomRecipeType:
 
 
 def _pairs(labels: list[LabelInput] | None) -> list[tuple[str, str]] | None:
-    return None if labels is None else [(l.key, l.value) for l in labels]
+    return None if labels is None else [(label.key, label.value) for label in labels]
 
 
 async def _read(file: Any) -> tuple[bytes, str]:

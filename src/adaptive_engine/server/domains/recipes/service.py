@@ -257,7 +257,9 @@ async def list_recipes(
     recipes = list(rows.scalars())
     for key, values in label_filters or []:
         recipes = [
-            r for r in recipes if any(l["key"] == key and (not values or l["value"] in values) for l in r.labels)
+            r
+            for r in recipes
+            if any(label["key"] == key and (not values or label["value"] in values) for label in r.labels)
         ]
     return [RecipeRecord.of(r) for r in recipes]
 

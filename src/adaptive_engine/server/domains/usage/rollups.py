@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adaptive_engine.server.db.models import Completion, InferenceError, UsageRollup
 from adaptive_engine.server.db.models.completions import NO_MODEL
 from adaptive_engine.server.db.models.usage import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, NOBODY
+from adaptive_engine.server.db.session import rowcount
 from adaptive_engine.server.timestamps import epoch
 
 PERIODS = {"MINUTE": 60, "HOUR": 3600, "DAY": 86400}
@@ -120,7 +121,7 @@ async def prune_minutes(session: AsyncSession, now: datetime) -> int:
         .where(UsageRollup.period == "MINUTE", UsageRollup.bucket < upto)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def percentile(counts: Sequence[int], q: float) -> float | None:

@@ -75,7 +75,8 @@ def _appearance(current: dict, appearance: Appearance | None) -> dict:
     if appearance.gradient_color is not None:
         if not GRADIENT_PATTERN.match(appearance.gradient_color):
             raise InvalidInput(
-                "gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',', '.', '%', up to 200)"
+                "gradientColor must be a CSS colour or gradient (letters, digits, '#', '(', ')', ',',"
+                " '.', '%', up to 200)"
             )
         merged["gradient_color"] = appearance.gradient_color
     return merged
@@ -326,7 +327,7 @@ async def share_use_case(
         raise InvalidInput("a use case keeps at least one owner team: mark one share is_owner")
     own = await principal.use_case_permissions(session, use_case.id)
     current = {s.team_id: s for s in use_case.shares}
-    for team_id, (team, role, is_owner) in resolved.items():
+    for team_id, (_team, role, is_owner) in resolved.items():
         existing = current.get(team_id)
         if existing is not None and existing.role_id == role.id and existing.is_owner == is_owner:
             continue
@@ -339,12 +340,12 @@ async def share_use_case(
         if team_id not in resolved:
             await session.delete(share)
     for team_id, (team, role, is_owner) in resolved.items():
-        share = current.get(team_id)
-        if share is None:
+        existing = current.get(team_id)
+        if existing is None:
             session.add(UseCaseShare(use_case_id=use_case.id, team_id=team.id, role_id=role.id, is_owner=is_owner))
         else:
-            share.role_id = role.id
-            share.is_owner = is_owner
+            existing.role_id = role.id
+            existing.is_owner = is_owner
     await session.flush()
     await session.refresh(use_case, ["shares"])
     return UseCaseRecord.of(use_case)

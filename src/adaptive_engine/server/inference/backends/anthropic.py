@@ -19,7 +19,7 @@ content_filter; streamed text and ``input_json_delta`` pieces -> OpenAI deltas.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from .base import (
@@ -273,7 +273,7 @@ class AnthropicBackend(ExternalBackend):
             model=data.get("model") or self.config.external_model_id,
         )
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         keep = request.upstream is not None
         usage = Usage()
         input_usage: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -187,7 +187,7 @@ class EmbeddingResult:
     usage: Usage
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     CHAT = "chat"
     EMBEDDING = "embedding"
 
@@ -249,7 +249,7 @@ class Backend(abc.ABC):
             usage=usage,
         )
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         raise BackendUnsupported(f"{type(self).__name__} does not generate text")
 
     async def embed(self, texts: Sequence[str]) -> EmbeddingResult:

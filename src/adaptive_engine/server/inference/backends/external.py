@@ -24,7 +24,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import SimpleNamespace
@@ -438,7 +438,7 @@ class ExternalBackend(Backend):
             choices=choices, usage=usage, model=data.get("model") or self.config.external_model_id, extra=extra
         )
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         chat = request.messages is not None
         keep = request.upstream is not None
         usage: Usage | None = None

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,7 +113,7 @@ def _load_causal_lm(spec: LocalModelSpec, device: str | None) -> tuple[Any, Any]
             raise BackendLoadError(f"{folder} holds neither config.json, adapter_config.json nor a GGUF file")
         with _LOADING:
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
+            model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=serving_dtype(device))
     except BackendError:
         raise
     except Exception as exc:  # transformers raises many types; the caller gets one with the reason
@@ -304,7 +304,7 @@ class LocalChatBackend(Backend):
         max_tokens = min(params.max_tokens or self.default_max_tokens, room)
         return engine.submit(ids, params, max_tokens, asyncio.get_running_loop(), events)
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         tool_use = request.tool_use
         # With tools, whether an answer is a call is known at its end: each choice is held back, then sent as
         # one delta of text or of a call.
@@ -318,7 +318,7 @@ class LocalChatBackend(Backend):
                 if event.finish_reason is not None:
                     yield _as_call_or_text(tool_use, held.pop(event.index))
 
-    async def _stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         events: asyncio.Queue = asyncio.Queue()
         engine = self._engine
         if (request.params.grammar is not None or request.params.logprobs is not None) and engine is not None:
@@ -373,7 +373,7 @@ class LocalChatBackend(Backend):
                     index=i,
                     text=texts[i],
                     finish_reason=reasons[i],
-                    logprobs=logprobs[i],  # type: ignore[arg-type]
+                    logprobs=logprobs[i],
                     message=messages[i],
                 )
                 for i in range(n)

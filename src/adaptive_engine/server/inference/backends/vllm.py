@@ -22,7 +22,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,7 +307,7 @@ class VllmBackend(Backend):
         result.model = self.spec.name
         return result
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:  # type: ignore[override]
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         async for event in self._serving().stream(request):
             yield event
 

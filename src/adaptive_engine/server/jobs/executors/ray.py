@@ -53,7 +53,7 @@ class RayExecutor(Executor):
                 raise Unavailable("the Ray executor needs the 'ray' extra: pip install adaptive-engine[ray]") from exc
             try:
                 self._client = JobSubmissionClient(self.address)
-            except Exception as exc:  # noqa: BLE001 - connection problems of the cluster
+            except Exception as exc:  # connection problems of the cluster
                 raise Unavailable(f"cannot reach the Ray cluster at {self.address}: {exc}") from exc
         return self._client
 
@@ -86,7 +86,7 @@ class RayExecutor(Executor):
         while True:
             try:
                 return await asyncio.to_thread(submit)
-            except Exception as error:  # noqa: BLE001 - the Ray client raises plain RuntimeErrors
+            except Exception as error:  # the Ray client raises plain RuntimeErrors
                 if "No available agent" not in str(error) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(1.0)
@@ -106,7 +106,7 @@ class RayExecutor(Executor):
     async def _logs(self, handle: str) -> str:
         try:
             return await asyncio.to_thread(lambda: self._jobs().get_job_logs(handle))
-        except Exception:  # noqa: BLE001 - logs are best effort
+        except Exception:  # logs are best effort
             return ""
 
     async def log_tail(self, handle: str, job_dir: Path, lines: int = 50) -> str:

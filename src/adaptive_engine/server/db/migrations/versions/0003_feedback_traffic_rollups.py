@@ -88,7 +88,8 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO traffic_hourly (use_case_id, hour, model_key, interactions, prompt_tokens, completion_tokens, "
         "latency_count, latency_sum_ms, latency_max_ms, errors) "
-        f"SELECT use_case_id, {_hour('created_at')}, COALESCE(model_key, ''), COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+        f"SELECT use_case_id, {_hour('created_at')}, COALESCE(model_key, ''), COUNT(*),"
+        " COALESCE(SUM(prompt_tokens), 0), "
         "COALESCE(SUM(completion_tokens), 0), COUNT(latency_ms), COALESCE(SUM(latency_ms), 0), "
         "COALESCE(MAX(latency_ms), 0), 0 FROM completions GROUP BY 1, 2, 3"
     )
