@@ -35,7 +35,6 @@ from sqlalchemy import insert  # noqa: E402
 from adaptive_engine.server.db import models as orm  # noqa: E402
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade  # noqa: E402
 from adaptive_engine.server.domains.datasets import export, from_traffic  # noqa: E402
-from adaptive_engine.server.domains.interactions import labels  # noqa: E402
 from adaptive_engine.server.domains.interactions.repository import completion_filter  # noqa: E402
 
 BATCH = 10_000
@@ -118,7 +117,6 @@ async def seed(sessionmaker, count: int, every: int) -> tuple[orm.UseCase, orm.M
             )
         async with sessionmaker() as session:
             await session.execute(insert(orm.Completion), completions)
-            await labels.insert_for(session, completions)  # the labels' index rows, as the ingest path writes them
             await session.execute(insert(orm.Feedback), feedbacks)
             await session.commit()
     return use_case, metric

@@ -2,7 +2,7 @@
 
 from adaptive_engine.server.db.base import Base
 from adaptive_engine.server.db.models.ab_tests import AbCampaign, AbCampaignArm, AbEvaluation
-from adaptive_engine.server.db.models.completions import Completion, CompletionLabel, InferenceError, TrafficHourly
+from adaptive_engine.server.db.models.completions import Completion, InferenceError, TrafficHourly
 from adaptive_engine.server.db.models.compute import ComputePool, HarmonyGroup
 from adaptive_engine.server.db.models.console_sessions import ConsoleSession
 from adaptive_engine.server.db.models.datasets import Dataset, UploadSession
@@ -23,7 +23,6 @@ __all__ = [
     "Base",
     "Comparison",
     "Completion",
-    "CompletionLabel",
     "ComputePool",
     "ConsoleSession",
     "CustomRecipe",

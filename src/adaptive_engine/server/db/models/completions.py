@@ -58,26 +58,6 @@ class Completion(IdMixin, CreatedAtMixin, Base):
     )
 
 
-class CompletionLabel(Base):
-    """One label of a completion, as a row a filter finds through an index (see domains/interactions/labels.py).
-
-    ``Completion.labels`` stays the record of a completion's labels; these rows are kept in step with it by every
-    write of labels. Key and value are stored as digests: a label of any length fits the index.
-    """
-
-    __tablename__ = "completion_labels"
-
-    completion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("completions.id", ondelete="CASCADE"), primary_key=True)
-    key_digest: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value_digest: Mapped[str] = mapped_column(String(32))
-    # The completion's use case (it never changes): a filter looks labels up within one use case.
-    use_case_id: Mapped[uuid.UUID] = mapped_column()
-
-    __table_args__ = (
-        Index("ix_completion_labels_lookup", "use_case_id", "key_digest", "value_digest", "completion_id"),
-    )
-
-
 class InferenceError(IdMixin, CreatedAtMixin, Base):
     """A model call of the gateway that failed: counted as an error in the use case's activity."""
 

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.db import models as orm
-from adaptive_engine.server.domains.interactions import labels as label_rows
 from adaptive_engine.server.domains.interactions import repository
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
 from adaptive_engine.server.domains.use_cases.service import get_use_case
@@ -72,7 +71,7 @@ async def update_completion(session: AsyncSession, principal: Principal, inp: An
             raise InvalidInput(f"removeLabels: the completion has no label {key}={value}")
         del labels[key]
     labels.update(to_add)
-    await label_rows.replace(session, completion, labels)
+    completion.labels = labels
     if inp.metadata is not None:
         completion.user_metadata = dict(inp.metadata)
     await session.flush()

@@ -39,7 +39,7 @@ from adaptive_engine.server.db.models import (
     UseCaseMetric,
 )
 from adaptive_engine.server.db.refs import RefCache
-from adaptive_engine.server.domains.interactions import labels, rollups
+from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
 from adaptive_engine.server.observability.metrics import LiveReadings, Metrics, Reading
 from adaptive_engine.server.timestamps import utcnow
@@ -144,8 +144,6 @@ async def insert_rows(session: AsyncSession, rows: Rows) -> None:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
             await session.execute(insert(table.__table__), group)
-        if table is Completion:
-            await labels.insert_for(session, batch)
     await rollups.add(session, rows.tables)
     if rows.links:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

@@ -16,7 +16,6 @@ from adaptive_engine.server.db.lookup import parse_uuid
 from adaptive_engine.server.db.models import Comparison, Completion, Feedback
 from adaptive_engine.server.db.pagination import contains
 from adaptive_engine.server.domains.feedback_keys.service import get_key
-from adaptive_engine.server.domains.interactions import labels
 from adaptive_engine.server.errors import InvalidInput
 
 SOURCES = ("LIVE", "OFFLINE", "AUTOMATION", "DATASET", "EVALUATION")
@@ -85,19 +84,9 @@ def _numeric(column: Any, cond: Any) -> list[Any]:
     return parts
 
 
-def _label_condition(use_case_id: uuid.UUID, key: str, cond: Any) -> Any:
-    """A ``StringCondition`` on the value of label ``key`` (none: the label is there). ``neq`` also holds when the
-    completion has no such label."""
-    if cond is None:
-        return labels.has_label(use_case_id, key)
-    parts = []
-    if cond.eq is not None:
-        parts.append(labels.has_label(use_case_id, key, [str(cond.eq)]))
-    if cond.in_ is not None:
-        parts.append(labels.has_label(use_case_id, key, [str(v) for v in cond.in_]))
-    if cond.neq is not None:
-        parts.append(labels.lacks_label(use_case_id, key, [str(cond.neq)]))
-    return and_(true(), *parts)
+def _label(key: str, values: list[str] | None) -> Any:
+    column = Completion.labels[key].as_string()
+    return column.in_(values) if values else column.is_not(None)
 
 
 def _timerange(timerange: Any) -> Any:
@@ -132,23 +121,26 @@ def _source(value: Any) -> str:
     return source
 
 
-async def expression_filter(session: AsyncSession, use_case_id: uuid.UUID, expr: Any, depth: int = 0) -> Any:
-    """SQL for a ``CompletionFilterExpression`` (AND / OR / NOT of conditions) over the use case's completions."""
+async def expression_filter(session: AsyncSession, expr: Any, depth: int = 0) -> Any:
+    """SQL for a ``CompletionFilterExpression`` (AND / OR / NOT of conditions)."""
     if depth > 32:
         raise InvalidInput("advancedFilter is nested too deeply")
     parts: list[Any] = []
     if getattr(expr, "and_", None) is not None:
-        parts.append(and_(true(), *[await expression_filter(session, use_case_id, e, depth + 1) for e in expr.and_]))
+        parts.append(and_(true(), *[await expression_filter(session, e, depth + 1) for e in expr.and_]))
     if getattr(expr, "or_", None) is not None:
-        parts.append(or_(false(), *[await expression_filter(session, use_case_id, e, depth + 1) for e in expr.or_]))
+        parts.append(or_(false(), *[await expression_filter(session, e, depth + 1) for e in expr.or_]))
     if getattr(expr, "not_", None) is not None:
-        parts.append(not_(await expression_filter(session, use_case_id, expr.not_, depth + 1)))
+        parts.append(not_(await expression_filter(session, expr.not_, depth + 1)))
     if getattr(expr, "timerange", None) is not None:
         parts.append(_timerange(expr.timerange))
     if getattr(expr, "model", None) is not None:
         parts.append(_id_or_key_condition(expr.model))
     if getattr(expr, "label", None) is not None:
-        parts.append(_label_condition(use_case_id, str(expr.label.key), expr.label.value))
+        column = Completion.labels[expr.label.key].as_string()
+        parts.append(
+            _string_condition(column, expr.label.value) if expr.label.value is not None else column.is_not(None)
+        )
     if getattr(expr, "feedbacks", None) is not None:
         fb = expr.feedbacks
         value_parts = _numeric(Feedback.value, fb.value) if fb.value is not None else []
@@ -183,7 +175,7 @@ async def completion_filter(
         return conditions
     if getattr(flt, "advanced_filter", None) is not None:
         # The advanced expression takes precedence over the simple fields.
-        conditions.append(await expression_filter(session, use_case_id, flt.advanced_filter))
+        conditions.append(await expression_filter(session, flt.advanced_filter))
         return conditions
     if flt.models:
         conditions.append(_models(list(flt.models)))
@@ -200,9 +192,7 @@ async def completion_filter(
     for comparison in flt.comparisons or []:
         conditions.append(await _comparison_exists(session, comparison.metric))
     for label in flt.labels or []:
-        # A label with no values (or an empty list) asks for the label to be there, whatever its value.
-        values = [str(v) for v in label.value] if label.value else None
-        conditions.append(labels.has_label(use_case_id, str(label.key), values))
+        conditions.append(_label(label.key, list(label.value) if label.value else None))
     if flt.prompt_hash is not None:
         conditions.append(Completion.prompt_hash == flt.prompt_hash)
     if flt.source:
