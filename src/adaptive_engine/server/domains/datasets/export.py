@@ -325,7 +325,8 @@ def _redone_on_sqlite(dialect: str) -> Any:
     if dialect != "sqlite":
         return null(), null()
     invalid = (func.json_valid(Completion.messages) == 0) | (func.json_valid(Completion.labels) == 0)
-    return case((invalid, Completion.messages), else_=null()), case((invalid, Completion.labels), else_=null())
+    as_text = (cast(Completion.messages, Text), cast(Completion.labels, Text))  # decoded with _loads, as the rows
+    return tuple(case((invalid, column), else_=null()) for column in as_text)
 
 
 _NO_FEEDBACK = ',"feedback":{}}\n'
