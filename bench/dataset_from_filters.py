@@ -9,10 +9,12 @@ fresh database (SQLite in a temporary folder unless a URL is given), one in ``--
 
 - writes the PROMPT_COMPLETION_FEEDBACK dataset of the labelled completions (every one a distinct prompt):
   seconds, rows, and the peak growth of the process's resident memory while it runs (sampled every 10 ms);
-- exports the same selection as JSONL: rows per second.
+- exports the same selection as JSONL (lines built by the database), alternately with the row-by-row encoding
+  as a baseline of the same run: rows per second and per CPU-second.
 
 Targets (issue 17): 1,000,000 interactions selecting 100,000 in under 30 s with peak RSS growth under 200 MB;
-export at 50,000 rows/s or more.
+export at 50,000 rows/s or more. The export's CPU time (of every thread: the driver reads in one of its own) is
+printed too, as its rows per CPU-second move less with the other work of a shared machine than its wall clock.
 """
 
 from __future__ import annotations
@@ -122,6 +124,17 @@ async def seed(sessionmaker, count: int, every: int) -> tuple[orm.UseCase, orm.M
     return use_case, metric
 
 
+async def timed_export(chunks) -> tuple[int, float, float]:  # noqa: ANN001
+    """Rows, wall seconds and CPU seconds (of every thread: the driver reads in one of its own) of an export."""
+    rows = 0
+    began, cpu_began = time.perf_counter(), time.process_time()
+    with open(os.devnull, "wb") as sink:
+        async for chunk in chunks:
+            sink.write(chunk)
+            rows += chunk.count(b"\n")
+    return rows, time.perf_counter() - began, time.process_time() - cpu_began
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -149,16 +162,22 @@ async def main(args: argparse.Namespace) -> None:
             f"({out.stat().st_size / 1e6:.0f} MB file), peak RSS growth {memory.growth_mb:.0f} MB"
         )
 
-        rows = 0
-        began = time.perf_counter()
-        with open(os.devnull, "wb") as sink:
-            async for chunk in export.encode(
+        # The export as the API streams it, alternated with the row-by-row encoding (what CSV and, before the
+        # database built the lines, JSONL ran) as the baseline of the same run and load.
+        ways = {
+            "export (JSONL, with feedback)": lambda: export.interactions(engine, conditions, False, "jsonl"),
+            "baseline, rows built and encoded in Python": lambda: export.encode(
                 export.interaction_rows(engine, conditions, False), "jsonl", export.INTERACTION_COLUMNS
-            ):
-                sink.write(chunk)
-                rows += chunk.count(b"\n")
-        seconds = time.perf_counter() - began
-        print(f"export (JSONL, with feedback): {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s")
+            ),
+        }
+        for _ in range(args.export_rounds):
+            for name, stream in ways.items():
+                rows, seconds, cpu = await timed_export(stream())
+                print(
+                    f"{name}: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s; "
+                    f"{cpu:.2f} CPU-s (all threads) = {rows / cpu:,.0f} rows per CPU-second"
+                )
+        print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
         await engine.dispose()
 
 
@@ -167,4 +186,5 @@ if __name__ == "__main__":
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--select-every", type=int, default=10)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--export-rounds", type=int, default=2, help="exports timed, each way, alternately")
     asyncio.run(main(parser.parse_args()))

@@ -3,13 +3,15 @@ completion's session, history and siblingsCount, through our SDK and GraphQL, on
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 
 from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
-from tests.interactions.helpers import graphql
+from tests.interactions.helpers import graphql, msgs
 from tests.support import LiveServer
 
 
@@ -129,3 +131,56 @@ def test_session_history_and_siblings(server: LiveServer, client: Adaptive, use_
         server, query, {"u": use_case, "id": str(turns[2]), "f": {"useCase": use_case, "sessionId": str(session_id)}}
     )
     assert narrowed["data"]["completion"]["siblingsCount"] == 0
+
+
+def test_label_filters_follow_every_label_change(
+    server: LiveServer, client: Adaptive, use_case: str, tmp_path: Path
+) -> None:
+    """After each add / remove / set of labels, every way of filtering by label (the list's labels, the advanced
+    filter's label conditions, the export) selects exactly the completions whose labels say so."""
+    labels = [{"split": "train", "lang": "en"}, {"split": "test"}, {}]
+    ids = [
+        str(client.interactions.create(messages=msgs(f"q{i}"), completion="a", labels=dict(given)).completion_id)
+        for i, given in enumerate(labels)
+    ]
+    query = """query($f: ListCompletionsFilterInput!) { completions(filter: $f, page: {first: 50}) { nodes { id } } }"""
+
+    def advanced(condition: dict) -> set[str]:
+        data = graphql(server, query, {"f": {"useCase": use_case, "advancedFilter": {"label": condition}}})["data"]
+        return {n["id"] for n in data["completions"]["nodes"]}
+
+    def exported(filters: dict) -> set[str]:
+        path = client.interactions.export(str(tmp_path / "x.jsonl"), filters=filters)
+        return {json.loads(line)["id"] for line in Path(path).read_text().splitlines()}
+
+    def check() -> None:
+        def having(key: str, values: set[str] | None = None) -> set[str]:
+            return {
+                i for i, own in zip(ids, labels, strict=True) if key in own and (values is None or own[key] in values)
+            }
+
+        for key, value in (("split", "train"), ("split", "test"), ("lang", "en"), ("reviewed", "yes")):
+            by_value = {"labels": [{"key": key, "value": [value]}]}
+            assert {n.id for n in client.interactions.list(filters=by_value).nodes} == having(key, {value})
+            assert {n.id for n in client.interactions.list(filters={"labels": [{"key": key}]}).nodes} == having(key)
+            assert exported(by_value) == having(key, {value})
+            assert advanced({"key": key, "value": {"eq": value}}) == having(key, {value})
+            assert advanced({"key": key}) == having(key)
+            assert advanced({"key": key, "value": {"neq": value}}) == set(ids) - having(key, {value})
+        either = {"labels": [{"key": "split", "value": ["train", "test"]}]}
+        assert {n.id for n in client.interactions.list(filters=either).nodes} == having("split", {"train", "test"})
+        assert advanced({"key": "split", "value": {"in": ["train", "test"]}}) == having("split", {"train", "test"})
+
+    check()
+    client.interactions.update_completion(ids[0], add_labels={"reviewed": "yes", "split": "test"})
+    labels[0] = {"split": "test", "lang": "en", "reviewed": "yes"}
+    check()
+    client.interactions.update_completion(ids[1], remove_labels={"split": "test"})
+    labels[1] = {}
+    check()
+    client.interactions.update_completion(ids[2], set_labels={"split": "train", "lang": "en"})
+    labels[2] = {"split": "train", "lang": "en"}
+    check()
+    client.interactions.update_completion(ids[0], set_labels={})
+    labels[0] = {}
+    check()

@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import BigInteger, Text, cast, extract, func, select
+from sqlalchemy import BigInteger, Text, case, cast, extract, func, literal_column, null, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -267,6 +268,119 @@ async def interaction_rows(
                 yield done
     if current is not None:
         yield [_interaction_row(current, feedback)]
+
+
+def _id_text(column: Any, dialect: str) -> Any:
+    """A UUID column as its canonical text, in SQL (SQLite keeps 32 hex digits, PostgreSQL writes the dashes)."""
+    text = cast(column, Text)
+    if dialect != "sqlite":
+        return text
+    parts = [func.substr(text, start, length) for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+    return (
+        parts[0]
+        .concat("-")
+        .concat(parts[1])
+        .concat("-")
+        .concat(parts[2])
+        .concat("-")
+        .concat(parts[3])
+        .concat("-")
+        .concat(parts[4])
+    )
+
+
+def _stored_json(column: Any, empty: str, dialect: str) -> Any:
+    """A JSON column as a JSON value of the line (``empty`` for NULL or JSON null, as ``_loads(...) or empty``).
+    SQLite may hold text its json() refuses (NaN, written by Python's encoder): NULL then, the row is redone."""
+    text = func.coalesce(func.nullif(cast(column, Text), "null"), empty)
+    if dialect == "sqlite":
+        return case((func.json_valid(text) == 1, func.json(text)), else_=null())
+    return cast(text, postgresql.JSON)
+
+
+def _interaction_line(dialect: str) -> Any:
+    """A completion's JSONL object without its feedback, built by the database: the export then only joins text
+    (building and encoding a dict per row in Python cost as much CPU as reading the row)."""
+    values = {
+        "id": _id_text(Completion.id, dialect),
+        "created_at": _epoch_seconds(dialect).element,
+        "model": Completion.model_key,
+        "source": Completion.source,
+        "session_id": _id_text(Completion.session_id, dialect),
+        "user_id": Completion.user_ref,
+        "prompt_hash": Completion.prompt_hash,
+        "messages": _stored_json(Completion.messages, "[]", dialect),
+        "completion": Completion.completion,
+        "labels": _stored_json(Completion.labels, "{}", dialect),
+    }
+    # Keys as SQL literals: PostgreSQL cannot type a bound parameter given to json_build_object.
+    arguments = [item for key, value in values.items() for item in (literal_column(f"'{key}'"), value)]
+    if dialect == "sqlite":
+        return func.json_object(*arguments)
+    return cast(func.json_build_object(*arguments), Text)
+
+
+def _redone_on_sqlite(dialect: str) -> Any:
+    """The stored JSON of a row whose line SQLite could not build (NULL for every other row)."""
+    if dialect != "sqlite":
+        return null(), null()
+    invalid = (func.json_valid(Completion.messages) == 0) | (func.json_valid(Completion.labels) == 0)
+    as_text = (cast(Completion.messages, Text), cast(Completion.labels, Text))  # decoded with _loads, as the rows
+    return tuple(case((invalid, column), else_=null()) for column in as_text)
+
+
+_NO_FEEDBACK = ',"feedback":{}}\n'
+
+
+def _with_feedback(line: str, messages: Any, labels: Any, feedback: dict[str, float]) -> str:
+    if messages is not None or labels is not None:  # SQLite could not read the stored JSON: as _interaction_row
+        row = orjson.loads(line)
+        row["messages"], row["labels"] = _loads(messages) or [], _loads(labels) or {}
+        line = orjson.dumps(row).decode()
+    if not feedback:
+        return line[:-1] + _NO_FEEDBACK
+    return f'{line[:-1]},"feedback":{orjson.dumps(feedback).decode()}}}\n'
+
+
+async def interaction_lines(engine: AsyncEngine, conditions: list[Any]) -> AsyncIterator[bytes]:
+    """The export of the selected completions as JSONL (the rows of ``interaction_rows``), a chunk at a time."""
+    dialect = engine.dialect.name
+    given = aliased(Feedback)
+    query = (
+        select(_interaction_line(dialect), *_redone_on_sqlite(dialect), Metric.key, given.value)
+        .select_from(Completion)
+        .outerjoin(given, given.completion_id == Completion.id)
+        .outerjoin(Metric, Metric.id == given.metric_id)
+        .where(*conditions)
+        .order_by(Completion.created_at, Completion.id, given.created_at, given.id)
+    )
+    current: Any = None
+    redo_messages = redo_labels = None
+    feedback: dict[str, float] = {}
+    async with engine.connect() as conn:
+        result = await conn.stream(query.execution_options(yield_per=STREAM_ROWS))
+        async for partition in result.partitions(STREAM_ROWS):
+            done = []
+            # A line per completion (it holds the id), repeated on each of its feedback values.
+            for line, messages, labels, key, value in partition:
+                if line != current:
+                    if current is not None:
+                        done.append(_with_feedback(current, redo_messages, redo_labels, feedback))
+                    current, redo_messages, redo_labels, feedback = line, messages, labels, {}
+                if key is not None:
+                    feedback[key] = value  # the latest value of a key wins
+            if done:
+                yield "".join(done).encode()
+    if current is not None:
+        yield _with_feedback(current, redo_messages, redo_labels, feedback).encode()
+
+
+def interactions(engine: AsyncEngine, conditions: list[Any], as_dataset: bool, fmt: str) -> AsyncIterator[bytes]:
+    """The export of the selected completions in ``fmt``, a chunk at a time."""
+    if fmt == "jsonl" and not as_dataset:
+        return interaction_lines(engine, conditions)
+    columns = ("id", "messages", "completion", "labels") if as_dataset else INTERACTION_COLUMNS
+    return encode(interaction_rows(engine, conditions, as_dataset), fmt, columns)
 
 
 def dataset_messages(stored: list[dict[str, Any]] | None) -> list[dict[str, str]]:

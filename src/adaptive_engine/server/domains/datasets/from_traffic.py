@@ -38,7 +38,7 @@ from adaptive_engine.server.db.models import Comparison, Completion, Dataset, Fe
 from adaptive_engine.server.db.session import after_commit
 from adaptive_engine.server.domains.datasets.export import dataset_messages, feedback_values
 from adaptive_engine.server.domains.datasets.formats import RowError, Summary, Validator
-from adaptive_engine.server.domains.datasets.service import check_can_create
+from adaptive_engine.server.domains.datasets.service import add_stored, check_can_create
 from adaptive_engine.server.domains.feedback_keys.service import get_key
 from adaptive_engine.server.domains.interactions.repository import completion_filter
 from adaptive_engine.server.domains.interactions.service import resolve_ab_campaign
@@ -319,12 +319,7 @@ async def create(
         store.place(temp, relative)
     finally:
         temp.unlink(missing_ok=True)
-    session.add(dataset)
-    try:
-        await session.flush()
-    except BaseException:
-        store.delete(relative)
-        raise
+    await add_stored(session, store, dataset)
     return dataset
 
 

@@ -115,9 +115,9 @@ async def export_completions(
     flt = export.filter_from_json(filter, use_case)
     conditions = await export.interaction_conditions(session, caller, use_case, flt)
     await session.rollback()  # the rows stream on connections of their own; this one is done
-    rows = export.interaction_rows(platform_of(request).engine, conditions, as_dataset)
-    columns = ("id", "messages", "completion", "labels") if as_dataset else export.INTERACTION_COLUMNS
-    return _attachment(export.encode(rows, fmt, columns), fmt, "completions")
+    return _attachment(
+        export.interactions(platform_of(request).engine, conditions, as_dataset, fmt), fmt, "completions"
+    )
 
 
 def _attachment(chunks: AsyncIterator[bytes], fmt: str, name: str) -> StreamingResponse:

@@ -108,13 +108,19 @@ async def create_from_file(
         feedback_keys=dict(summary.feedback_keys),
         created_by_id=principal.user_id,
     )
+    await add_stored(session, store, dataset)
+    return dataset
+
+
+async def add_stored(session: AsyncSession, store: FileStore, dataset: Dataset) -> None:
+    """Add ``dataset``, whose file is already in the store: if its row cannot be written, the file is deleted,
+    so a failed create leaves nothing behind."""
     session.add(dataset)
     try:
         await session.flush()
     except BaseException:
-        store.delete(relative)
+        store.delete(dataset.path)
         raise
-    return dataset
 
 
 async def find_in_use_case(session: AsyncSession, use_case: UseCase, id_or_key: str) -> Dataset:
