@@ -56,8 +56,8 @@ class PageInfo:
 
 @strawberry.input(name="TimeRange", description="From and to: epoch seconds, epoch milliseconds or ISO-8601")
 class TimeRange:
-    from_: Timestamp = strawberry.field(name="from")  # type: ignore[valid-type]
-    to: Timestamp  # type: ignore[valid-type]
+    from_: Timestamp = strawberry.field(name="from")
+    to: Timestamp
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:

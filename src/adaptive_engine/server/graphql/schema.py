@@ -26,6 +26,7 @@ from adaptive_engine.server.graphql.errors import ErrorsAndTransaction
 from adaptive_engine.server.graphql.input_check import RefuseMalformedInput
 from adaptive_engine.server.graphql.limits import limit_extensions
 from adaptive_engine.server.graphql.observe import OperationMetrics
+from adaptive_engine.server.graphql.scalars import SCALAR_MAP
 
 QUERY_MIXINS: list[type] = [
     IntegrationQuery,
@@ -79,5 +80,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             RefuseMalformedInput,
             *limit_extensions(settings or Settings()),
         ],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )

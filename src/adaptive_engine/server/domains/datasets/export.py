@@ -314,19 +314,21 @@ def _interaction_line(dialect: str) -> Any:
         "labels": _stored_json(Completion.labels, "{}", dialect),
     }
     # Keys as SQL literals: PostgreSQL cannot type a bound parameter given to json_build_object.
-    arguments = [item for key, value in values.items() for item in (literal_column(f"'{key}'"), value)]
+    arguments: list[Any] = []
+    for key, value in values.items():
+        arguments += (literal_column(f"'{key}'"), value)
     if dialect == "sqlite":
         return func.json_object(*arguments)
     return cast(func.json_build_object(*arguments), Text)
 
 
-def _redone_on_sqlite(dialect: str) -> Any:
+def _redone_on_sqlite(dialect: str) -> tuple[Any, Any]:
     """The stored JSON of a row whose line SQLite could not build (NULL for every other row)."""
     if dialect != "sqlite":
         return null(), null()
     invalid = (func.json_valid(Completion.messages) == 0) | (func.json_valid(Completion.labels) == 0)
     as_text = (cast(Completion.messages, Text), cast(Completion.labels, Text))  # decoded with _loads, as the rows
-    return tuple(case((invalid, column), else_=null()) for column in as_text)
+    return case((invalid, as_text[0]), else_=null()), case((invalid, as_text[1]), else_=null())
 
 
 _NO_FEEDBACK = ',"feedback":{}}\n'

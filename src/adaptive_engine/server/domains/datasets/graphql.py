@@ -83,7 +83,7 @@ METRICS_BY_KEY = lookup(keys_by_key)
 
 
 async def _rows(root: DatasetType, info: Info[Context, None], offset: int = 0, limit: int = 20) -> list[JSON]:
-    return await service.read_rows(info.context.platform.file_store, root.record, offset, limit)
+    return [JSON(row) for row in await service.read_rows(info.context.platform.file_store, root.record, offset, limit)]
 
 
 @strawberry.type(name="Dataset")
@@ -285,7 +285,7 @@ class DatasetQuery:
     async def preview_dataset_from_filters(self, info: Info[Context, None], input: DatasetCreateFromFilters) -> JSON:
         ctx = info.context
         plan = await from_traffic.plan_from_input(ctx.session, ctx.principal, input)
-        return await from_traffic.preview(ctx.platform.engine, ctx.session, plan)
+        return JSON(await from_traffic.preview(ctx.platform.engine, ctx.session, plan))
 
     @strawberry.field(
         description="A link to download the completions the filter selects (JSONL; add format=csv for CSV)",

@@ -68,7 +68,7 @@ class RoleCreate:
 class ApiKeyCreate:
     name: str = ""
     user: str | None = strawberry.field(default=None, description="Email or id; default: the caller")
-    expires_at: Timestamp | None = strawberry.field(default=None, description="Refused on the data plane from then on")  # type: ignore[valid-type]
+    expires_at: Timestamp | None = strawberry.field(default=None, description="Refused on the data plane from then on")
     allowed_models: list[str] | None = strawberry.field(default=None, description="Model keys it may call (null: any)")
     use_cases: list[str] | None = strawberry.field(
         default=None, description="Use cases (ids or keys) it may call (null: any)"

@@ -188,7 +188,7 @@ def to_gql_artifact(artifact: ArtifactRecord) -> JobArtifactType:
         kind=JobArtifactKind(artifact.kind),
         status=JobArtifactStatus(artifact.status),
         uri=artifact.uri,
-        metadata=artifact.metadata,
+        metadata=JSON(artifact.metadata),
         size_bytes=artifact.size_bytes,
         created_at=epoch(artifact.created_at) or 0,
         byproducts=byproducts,
@@ -296,7 +296,7 @@ def to_gql_job(job: JobRecord) -> JobType:
         stages=[stage],
         use_case=to_gql_use_case(job.use_case) if job.use_case else None,
         recipe=to_gql_recipe(job.recipe) if job.recipe else None,
-        details=JobDetails(args=job.args, recipe_hash=job.recipe_hash, job_id=job.id),
+        details=JobDetails(args=JSON(job.args), recipe_hash=job.recipe_hash, job_id=job.id),
         record=job,
     )
 

@@ -4,8 +4,6 @@ goes back to the server's default, an empty ``fallbacks`` list or ``defaults`` o
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.auth.principal import Principal
@@ -42,7 +40,7 @@ async def update_gateway_config(
     total_timeout_s: float | None = None,
     max_retries: int | None = None,
     fallbacks: list[str] | None = None,
-    defaults: dict[str, Any] | None = None,
+    defaults: object = None,  # any JSON from the API; anything but an object is refused below
 ) -> Model:
     principal.require_global("model:register")
     model = await get_model(session, id_or_key)

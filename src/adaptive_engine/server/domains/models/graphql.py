@@ -79,8 +79,10 @@ class ModelFilter:
         if self.capabilities and self.capabilities.any:
             kinds = sorted({CAPABILITY_KINDS[c] for c in self.capabilities.any if c in CAPABILITY_KINDS})
         if self.capabilities and self.capabilities.all:
+            # A model has one kind: only capabilities that all map to the same known kind can be met together.
             wanted = {CAPABILITY_KINDS.get(c) for c in self.capabilities.all}
-            kinds = sorted(wanted) if len(wanted) == 1 and None not in wanted else []
+            only = wanted.pop() if len(wanted) == 1 else None
+            kinds = [only] if only is not None else []
         return service.ModelFilters(
             online=[o.value for o in self.online] if self.online else None,
             kinds=kinds,

@@ -184,7 +184,7 @@ class ModelType:
             recipe=made.get("recipe"),
             use_case=made.get("use_case"),
             base_model=made.get("base_model"),
-            args=made.get("args") or {},
+            args=JSON(made.get("args") or {}),
         )
 
 
@@ -222,7 +222,7 @@ def to_gql_model(model: ModelRecord) -> ModelType:
             total_timeout_s=gateway.total_timeout_s,
             max_retries=gateway.max_retries,
             fallbacks=list(gateway.fallbacks),
-            defaults=gateway.defaults,
+            defaults=JSON(gateway.defaults),
         ),
         record=model,
     )

@@ -81,8 +81,8 @@ def to_gql_recipe(recipe: RecipeRecord) -> CustomRecipeType:
         editable=recipe.editable and recipe.use_case_id is not None,
         global_=recipe.use_case_id is None,
         builtin=recipe.builtin,
-        input_schema=recipe.json_schema,
-        json_schema=recipe.json_schema,
+        input_schema=JSON(recipe.json_schema),
+        json_schema=JSON(recipe.json_schema),
         description=recipe.description,
         job_kind=recipe.job_kind,
         labels=[LabelType(key=k, value=v) for k, v in recipe.labels],
@@ -109,13 +109,14 @@ class RecipeQuery:
     async def parse_recipe_schema(self, info: Info[Context, None], recipe_content: str) -> JSON:
         ctx = info.context
         settings = ctx.platform.settings
-        return await service.parse_schema(
+        schema = await service.parse_schema(
             ctx.platform.file_store,
             recipe_content,
             max_bytes=settings.max_recipe_bytes,
             schema_timeout_s=settings.recipe_schema_timeout_s,
             sandbox=ctx.platform.sandbox,
         )
+        return JSON(schema)
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def custom_recipe(

@@ -49,7 +49,7 @@ class UsageLimitScope(enum.Enum):
 
 @strawberry.input(name="UsageFilterInput")
 class UsageFilterInput:
-    model_id: IdOrKey  # type: ignore[valid-type]
+    model_id: IdOrKey
     unit: DateBucketUnit
     timerange: TimeRange | None = None
     timezone: str | None = None
@@ -57,7 +57,7 @@ class UsageFilterInput:
 
 @strawberry.input(name="UsagePerUseCaseFilterInput")
 class UsagePerUseCaseFilterInput:
-    model_id: IdOrKey  # type: ignore[valid-type]
+    model_id: IdOrKey
     timerange: TimeRange | None = None
 
 
@@ -246,10 +246,10 @@ class UsageLimitType:
     budget_monthly: float | None
 
     @staticmethod
-    def of(row: object) -> UsageLimitType:
+    def of(row: service.UsageLimit) -> UsageLimitType:  # the stored row list_limits returns
         return UsageLimitType(
             scope=UsageLimitScope(row.scope),
-            subject_id=row.subject_id,  # type: ignore[attr-defined]
+            subject_id=row.subject_id,
             **{name: getattr(row, name) for name in service.LIMIT_FIELDS},
         )
 

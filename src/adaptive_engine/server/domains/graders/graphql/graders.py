@@ -65,7 +65,7 @@ class JudgeConfigOutput:
 
 @strawberry.type(name="PrebuiltConfigDefinition")
 class PrebuiltConfigDefinitionType:
-    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    key: PrebuiltCriteriaKey
     name: str
     feedback_key: str
     description: str
@@ -77,7 +77,7 @@ class PrebuiltConfigDefinitionType:
 
 @strawberry.type(name="PrebuiltCriteria")
 class PrebuiltCriteriaType:
-    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    key: PrebuiltCriteriaKey
     name: str
     description: str
     feedback: MetricType | None = strawberry.field(
@@ -199,7 +199,7 @@ class JudgeConfigInput:
 
 @strawberry.input(name="PrebuiltConfigInput")
 class PrebuiltConfigInput:
-    key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    key: PrebuiltCriteriaKey
     model: str
 
 
@@ -321,7 +321,7 @@ class GradersQuery:
         result = await compatibility.for_grader(
             ctx.session, ctx.principal, ctx.platform.file_store, grader=grader, dataset=dataset, use_case=usecase
         )
-        return {"valid": result.valid, "message": result.message}
+        return JSON({"valid": result.valid, "message": result.message})
 
     @strawberry.field(extensions=[requires("use_case:read", use_case="use_case")])
     async def grader(self, info: Info[Context, None], id: IdOrKey, use_case: IdOrKey) -> GraderType:

@@ -21,7 +21,9 @@ from adaptive_engine.server.graphql.loaders import lookup
 from adaptive_engine.server.graphql.scalars import JSON, IdOrKey
 from adaptive_engine.server.timestamps import epoch
 
-PrebuiltCriteriaKey = strawberry.enum(judges.PrebuiltKey, name="PrebuiltCriteriaKey")
+# strawberry marks the domain's enum itself with its GraphQL name; the alias is what annotations name.
+strawberry.enum(judges.PrebuiltKey, name="PrebuiltCriteriaKey")
+PrebuiltCriteriaKey = judges.PrebuiltKey
 
 MODELS_BY_ID = lookup(models_by_id)
 
@@ -144,7 +146,7 @@ class JudgeUpdate:
 class PrebuiltJudgeCreate:
     name: str
     model: str
-    prebuilt_criteria_key: PrebuiltCriteriaKey  # type: ignore[valid-type]
+    prebuilt_criteria_key: PrebuiltCriteriaKey
     key: str | None = None
 
 

@@ -46,7 +46,7 @@ def to_gql_remote_env(env: RemoteEnvRecord) -> RemoteEnvType:
         created_at=epoch(env.created_at) or 0,
         version=env.version,
         status=RemoteEnvStatus(env.status),
-        metadata_schema=env.metadata_schema,
+        metadata_schema=JSON(env.metadata_schema),
     )
 
 

@@ -61,7 +61,7 @@ def to_gql_delivery(delivery: DeliveryRecord) -> DeliveryType:
             )
             for a in delivery.attempt_log
         ],
-        message=delivery.message,
+        message=JSON(delivery.message),
         created_at=epoch(delivery.created_at) or 0,
         delivered_at=epoch(delivery.delivered_at),
     )
