@@ -19,26 +19,26 @@ from adaptive_engine.server.auth.principal import Principal, allows
 from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.inference.names import resolve_name
+from adaptive_engine.server.domains.inference.schemas import ModelCard
 from adaptive_engine.server.errors import NotFound
 from adaptive_engine.server.timestamps import epoch
 
 PERMISSION = "inference:run"
 
 
-def _entry(name: str, use_case: orm.UseCase, model: orm.Model) -> dict[str, Any]:
-    return {
-        "id": name,
-        "object": "model",
-        "created": epoch(model.created_at) or 0,
-        "owned_by": model.provider,
-        "use_case": use_case.key,
-        "model": model.key,
-        "kind": model.kind,
-        "status": model.status,
-    }
+def _entry(name: str, use_case: orm.UseCase, model: orm.Model) -> ModelCard:
+    return ModelCard(
+        id=name,
+        created=epoch(model.created_at) or 0,
+        owned_by=model.provider,
+        use_case=use_case.key,
+        model=model.key,
+        kind=model.kind,
+        status=model.status,
+    )
 
 
-async def list_models(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+async def list_models(session: AsyncSession, principal: Principal) -> list[ModelCard]:
     use_cases = (
         (
             await session.execute(
@@ -69,7 +69,7 @@ async def list_models(session: AsyncSession, principal: Principal) -> list[dict[
     for service in services:
         by_use_case[service.use_case_id].append(service)
         by_model[service.model_id].append(service)
-    out: list[dict[str, Any]] = []
+    out: list[ModelCard] = []
     for use_case in usable.values():
         attached = by_use_case[use_case.id]
         default = next((s for s in attached if s.is_default and s.desired_online), None)
@@ -86,7 +86,7 @@ async def list_models(session: AsyncSession, principal: Principal) -> list[dict[
     return out
 
 
-async def get_model(session: AsyncSession, principal: Principal, refs: RefCache, name: str) -> dict[str, Any]:
+async def get_model(session: AsyncSession, principal: Principal, refs: RefCache, name: str) -> ModelCard:
     named = await resolve_name(session, principal, refs, name, permission=PERMISSION)
     use_case = await session.get(orm.UseCase, named.use_case.id)
     model_id = named.model.id if named.model is not None else None

@@ -38,6 +38,7 @@ from adaptive_engine.server.domains.inference.schemas import (
     EmbeddingBody,
     EmbeddingResponse,
     EmbeddingUsage,
+    ModelList,
     ResponsesBody,
 )
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
@@ -114,15 +115,15 @@ INFERENCE = route_requires("inference:run", use_case=_named_use_case)
 @router.get("/models", response_model=None, dependencies=[route_requires(None)])
 async def list_models(
     session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": await catalog.list_models(session, caller)})
+) -> Response:
+    return _json(ModelList(data=await catalog.list_models(session, caller)))
 
 
 @router.get("/models/{name:path}", response_model=None, dependencies=[route_requires(None)])
 async def get_model(
     name: str, request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> JSONResponse:
-    return JSONResponse(await catalog.get_model(session, caller, platform_of(request).refs, name))
+) -> Response:
+    return _json(await catalog.get_model(session, caller, platform_of(request).refs, name))
 
 
 # --------------------------------------------------------------------------- chat

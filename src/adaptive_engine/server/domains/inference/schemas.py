@@ -185,3 +185,21 @@ class EmbeddingResponse(Answer):
     data: list[Embedding]
     model: str
     usage: EmbeddingUsage
+
+
+class ModelCard(Answer):
+    """A name the caller may send as ``model``, in OpenAI's shape, plus where it leads."""
+
+    id: str
+    object: str = "model"
+    created: int
+    owned_by: str
+    use_case: str
+    model: str
+    kind: str
+    status: str
+
+
+class ModelList(Answer):
+    object: str = "list"
+    data: list[ModelCard]
