@@ -20,6 +20,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import BaseModel
+
+from adaptive_engine.server.domains.inference.schemas import (
+    FunctionCallItem,
+    OutputMessage,
+    OutputText,
+    ResponseObject,
+    ResponseUsage,
+)
 from adaptive_engine.server.domains.inference.service import Call, ServedStream
 from adaptive_engine.server.errors import DomainError, Internal, InvalidInput, openai_envelope
 from adaptive_engine.server.inference.backends.base import GenerationResult, Usage
@@ -162,35 +171,32 @@ def to_chat(raw: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the answer
 
 
-def _usage(usage: Usage) -> dict[str, Any]:
+def _usage(usage: Usage) -> ResponseUsage:
     cached = ((usage.raw or {}).get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = ((usage.raw or {}).get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {
-        "input_tokens": usage.prompt_tokens,
-        "output_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "input_tokens_details": {"cached_tokens": cached},
-        "output_tokens_details": {"reasoning_tokens": reasoning},
-    }
-
-
-def _message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = (
-        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    return ResponseUsage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        input_tokens_details={"cached_tokens": cached},
+        output_tokens_details={"reasoning_tokens": reasoning},
     )
-    return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
-def _call_item(call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+def _message_item(item_id: str, text: str, status: str = "completed") -> OutputMessage:
+    content = [OutputText(text=text)] if status == "completed" else []
+    return OutputMessage(id=item_id, status=status, content=content)
+
+
+def _call_item(call: dict[str, Any], status: str = "completed") -> FunctionCallItem:
     function = call.get("function") or {}
-    return {
-        "type": "function_call",
-        "id": f"fc_{call.get('id')}",
-        "call_id": call.get("id"),
-        "name": function.get("name"),
-        "arguments": function.get("arguments", ""),
-        "status": status,
-    }
+    return FunctionCallItem(
+        id=f"fc_{call.get('id')}",
+        call_id=call.get("id"),
+        name=function.get("name"),
+        arguments=function.get("arguments", ""),
+        status=status,
+    )
 
 
 def response_object(
@@ -200,22 +206,19 @@ def response_object(
     reason: str | None,
     usage: Usage | None,
     status: str = "completed",
-) -> dict[str, Any]:
-    output = []
+) -> ResponseObject:
+    output: list[OutputMessage | FunctionCallItem] = []
     if text or not calls:
         output.append(_message_item(head["message_id"], text))
     output.extend(_call_item(c) for c in calls or [])
     incomplete = status == "completed" and reason == "length"
-    out = {k: v for k, v in head.items() if k != "message_id"}
-    out.update(
-        {
-            "status": "incomplete" if incomplete else status,
-            "output": output,
-            "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
-            "usage": _usage(usage) if usage is not None else None,
-        }
+    return ResponseObject(
+        **{k: v for k, v in head.items() if k != "message_id"},
+        status="incomplete" if incomplete else status,
+        output=output,
+        incomplete_details={"reason": "max_output_tokens"} if incomplete else None,
+        usage=_usage(usage) if usage is not None else None,
     )
-    return out
 
 
 def head_of(call: Call, raw: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +244,7 @@ def head_of(call: Call, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def answer(call: Call, raw: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
+def answer(call: Call, raw: dict[str, Any], result: GenerationResult) -> ResponseObject:
     choice = result.choices[0]
     calls = (choice.message or {}).get("tool_calls")
     return response_object(head_of(call, raw), choice.text, calls, choice.finish_reason, result.usage)
@@ -254,7 +257,11 @@ class _Events:
         self.number = 0
 
     def __call__(self, kind: str, **data: Any) -> str:
-        event = {"type": kind, "sequence_number": self.number, **data}
+        event = {
+            "type": kind,
+            "sequence_number": self.number,
+            **{name: value.model_dump() if isinstance(value, BaseModel) else value for name, value in data.items()},
+        }
         self.number += 1
         return f"event: {kind}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 
@@ -356,7 +363,7 @@ async def stream(
             )
             yield emit("response.output_item.done", output_index=position, item=_call_item(function_call))
         final = response_object(head, text, calls, reason, usage)
-        yield emit("response.incomplete" if final["status"] == "incomplete" else "response.completed", response=final)
+        yield emit("response.incomplete" if final.status == "incomplete" else "response.completed", response=final)
     except Exception as error:  # the answer has started: report in the stream, then end it
         if isinstance(error, DomainError):
             failure: DomainError = error

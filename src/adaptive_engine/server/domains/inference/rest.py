@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pydantic_core
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,9 +113,7 @@ INFERENCE = route_requires("inference:run", use_case=_named_use_case)
 
 # Any caller: the list holds only what the caller may use, and retrieving a name checks inference:run on it.
 @router.get("/models", response_model=None, dependencies=[route_requires(None)])
-async def list_models(
-    session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> Response:
+async def list_models(session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)) -> Response:
     return _json(ModelList(data=await catalog.list_models(session, caller)))
 
 
@@ -283,7 +281,7 @@ async def create_response(
         session, caller, platform_of(request), body, chat_raw, prompt=None, named=_named(request)
     )
     if not body.stream:
-        return JSONResponse(responses.answer(call, raw, await service.complete(call)))
+        return _json(responses.answer(call, raw, await service.complete(call)))
     served = await service.open_stream(call)
     return StreamingResponse(responses.stream(call, raw, served), media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -203,3 +203,61 @@ class ModelCard(Answer):
 class ModelList(Answer):
     object: str = "list"
     data: list[ModelCard]
+
+
+class OutputText(Answer):
+    type: str = "output_text"
+    text: str
+    annotations: list[Any] = Field(default_factory=list)
+    logprobs: list[Any] = Field(default_factory=list)
+
+
+class OutputMessage(Answer):
+    type: str = "message"
+    id: str
+    status: str
+    role: str = "assistant"
+    content: list[OutputText]
+
+
+class FunctionCallItem(Answer):
+    type: str = "function_call"
+    id: str
+    call_id: str | None
+    name: str | None
+    arguments: str
+    status: str
+
+
+class ResponseUsage(Answer):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    input_tokens_details: dict[str, int]
+    output_tokens_details: dict[str, int]
+
+
+class ResponseObject(Answer):
+    """A Responses API answer. The request's own settings (instructions, metadata, tools, sampling, text
+    format) come back as they were sent, so they stay untyped here."""
+
+    id: str
+    object: str = "response"
+    created_at: int
+    model: str
+    error: Any
+    instructions: Any
+    metadata: Any
+    tools: Any
+    tool_choice: Any
+    parallel_tool_calls: bool
+    temperature: Any
+    top_p: Any
+    max_output_tokens: Any
+    text: Any
+    completion_id: str
+    session_id: str
+    status: str
+    output: list[OutputMessage | FunctionCallItem]
+    incomplete_details: dict[str, str] | None
+    usage: ResponseUsage | None
