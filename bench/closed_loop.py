@@ -1,24 +1,35 @@
 """The closed loop, learning from feedback alone, driven through the SDK against a real server.
 
-    python bench/closed_loop.py [--smoke] [--train-prompts 32] [--samples 8] [--heldout 16] ...
+    python bench/closed_loop.py [--task city|lookup|sort|price] [--probe] [--noise 0.2] [--laps 2]
+        [--signal feedback|preferences] [--smoke] [--train-prompts 32] [--samples 8] [--heldout 16] ...
 
-Task: a sentence names where someone lives; the model must reply with only the JSON object
-``{"city": "<city>"}``. The bundled SmolLM2-135M gets it right only sometimes when sampling (it adds
-prose, code fences, other keys, wrong values). A programmatic (custom) grader checks the shape and the
-value against the prompt. There are no gold completions anywhere.
+Tasks (``--task``), each checked by a programmatic verifier registered as a custom grader, held-out prompts
+disjoint from the training ones, no gold completions anywhere:
+ - ``city`` (default, the quick one): a sentence names where someone lives; reply with only
+   ``{"city": "<city>"}``. Mostly a format: the bundled SmolLM2-135M adds prose, code fences, other keys.
+ - ``lookup``: three people and their cities, one asked; the same JSON, but the value must be the asked
+   person's city, not another record's (a right answer, not only a well-formed one).
+ - ``sort`` (four numbers as a sorted JSON list), ``price`` (a price list, one fruit asked): kept for
+   ``--probe``; the base model almost never solves them when sampling, so feedback has no signal.
+``--probe`` only measures the base model's pass rate, sampled and greedy, to pick a task with signal.
 
-Stages (each timed):
+Stages of a lap (each timed):
  1. start ``adaptive-engine serve`` (bundled models, built-in recipes) on a free port, deploy the model;
- 2. serve sampled traffic on the training prompts (chat with n samples, stored as interactions);
- 3. the grader scores every logged completion: feedback ``city_ok`` (one grading call per 100);
- 4. ``sft`` job on the interactions with city_ok >= 1; ``dpo`` job on pass/fail pairs of the same prompt;
-    ``grpo`` job with the grader as reward on the logged prompts;
- 5. one ``eval`` job: the base and the tuned models on held-out prompts (sampled, ``--eval-samples``
-    per prompt), each model's generation time read from the evaluation artifact;
- 6. A/B test base vs the best tuned model with auto-deploy, on simulated traffic graded as it comes;
-    the winner becomes the use case's default.
-Printed: per training recipe the held-out pass rate of the base and of the tuned model, the gain in
-points and the recipe's own stages (train, eval); the shared stages; the total; the machine's load.
+ 2. serve sampled traffic on the training prompts from the use case's default model (stored as interactions);
+ 3. the verifier judges every logged completion and its verdict is stored as feedback (one grading call per
+    100); with ``--noise`` a share of the stored values is flipped (people are wrong sometimes);
+ 4. ``sft`` job on the interactions passing the threshold; ``dpo`` job on pass/fail pairs of the same prompt
+    (``--dpo-min-margin``: pooled identical completions, clear margins only); ``grpo`` job with the verifier
+    as reward; each trains from the lap's start model;
+ 5. one ``eval`` job: the start and the tuned models on held-out prompts (sampled, ``--eval-samples`` per
+    prompt, judged by the verifier itself, never by the noisy people);
+ 6. A/B test start vs the best tuned model with auto-deploy, on simulated traffic judged as it comes;
+    the winner becomes the use case's default and the next lap's start (``--laps``).
+With ``--signal preferences`` the laps after the first learn from people's preferences only: a preference
+A/B test between the current and the previous model, both answering each training prompt, the verifier
+picking (ties when both pass or both fail), the duels made a PREFERENCE dataset in one call, ``dpo`` on it.
+Printed: per lap and recipe the held-out pass rate of the start and of the tuned model, the gain in points
+and the recipe's own stages (train, eval); the shared stages; the total; the machine's load.
 """
 
 from __future__ import annotations
