@@ -453,6 +453,7 @@ class LapResult:
     eval_s: dict[str, float] = field(default_factory=dict)
     trained: list[str] = field(default_factory=list)
     ab: str = ""
+    challenger: str = ""
     promoted: str = ""
 
 
@@ -562,8 +563,12 @@ def main() -> None:
             laps.append(lap)
             print(f"\n== lap {number} done (held-out, sampled T={args.temperature:.1f}):")
             report_lap(number, lap, args.laps)
+            # The next lap starts from the default model; a preference lap duels it against the other arm of
+            # this lap's A/B test (the model it replaced, or the challenger that did not win).
             if lap.promoted and lap.promoted != current:
                 previous, current = current, lap.promoted
+            else:
+                previous = lap.challenger
 
     print(
         f"\n== closed loop on task '{task.key}': held-out pass rate (sampled, T={args.temperature:.1f}, "
@@ -812,7 +817,7 @@ def promote(
 ) -> None:
     """A/B test the lap's start model against its best tuned model on simulated traffic judged by the people
     (noise included), auto-deploy: the winner becomes the use case's default and the next lap's start."""
-    best = max(lap.trained, key=lambda m: lap.rates[m])
+    best = lap.challenger = max(lap.trained, key=lambda m: lap.rates[m])
     name = f"closed-loop-ab-{number}"
     with timer.stage(f"{tag}A/B test {lap.start_model} vs {best}, auto-deploy"):
         client.ab_tests.create(name, task.feedback_key, [lap.start_model, best], auto_deploy=True)
