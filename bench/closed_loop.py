@@ -730,6 +730,7 @@ def preference_lap(
     pref_key = f"{task.feedback_key}_pref"
     if number == 2:
         client.feedback.register_key(pref_key, kind="bool")
+        client.feedback.link(pref_key)  # an A/B test's key must be the use case's
     client.ab_tests.create(campaign, pref_key, [current, previous], feedback_type="preference")
     with timer.stage(f"{tag}duels: {len(train)} prompts x {args.samples // 2} answered by {current} and {previous}"):
         prompts = [p for p in train for _ in range(max(1, args.samples // 2))]
