@@ -140,6 +140,27 @@ def test_dpo_from_logged_metric_pairs(sdk: Adaptive, base: str, traffic: str) ->
     assert sdk.models.get("dpo-from-pairs").is_adapter
 
 
+def test_dpo_margin_pairs_pool_identical_completions_of_noisy_feedback(sdk: Adaptive, base: str) -> None:
+    """One prompt, noisy judgements: the right answer logged three times (one copy judged wrong), a wrong
+    answer once judged right, another wrong answer twice judged wrong. Pooled: 2/3, 1, 0. With a margin of
+    0.5 the pairs are right>wrong-2 (one per copy of the right answer: 3) and the misjudged wrong>wrong-2
+    (1); the misjudged wrong answer is never chosen over the right one (1 - 2/3 < 0.5)."""
+    sdk.feedback.register_key("json_noisy", kind="bool")
+    messages = [{"role": "user", "content": "Give 7 as JSON."}]
+    logged = [('{"value": 7}', True), ('{"value": 7}', True), ('{"value": 7}', False)]
+    logged += [("seven", True), ("the value is 7", False), ("the value is 7", False)]
+    for completion, value in logged:
+        sdk.interactions.create(
+            messages=messages, completion=completion, feedbacks=[{"feedback_key": "json_noisy", "value": value}]
+        )
+    args = {"base_model": base, "feedback_key": "json_noisy", "pairs_from_metric": True, **TINY}
+    job = _run(sdk, "dpo", {"output_model_key": "dpo-margin", "min_margin": 0.5, **args})
+    assert job.status == "COMPLETED", job.error
+    assert "dpo: 4 pairs" in sdk.jobs.logs(job.id)
+    strict = _run(sdk, "dpo", {"output_model_key": "dpo-margin-strict", "min_margin": 1.5, **args}, limit_s=300)
+    assert strict.status == "FAILED" and "differ by at least 1.5" in strict.error
+
+
 def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path: Path) -> None:
     _json_grader(sdk)
     _upload(sdk, tmp_path, "grpo-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])
@@ -211,6 +232,7 @@ def test_cancelled_training_registers_nothing(sdk: Adaptive, base: str, tmp_path
             "no prompt has completions scored differently on 'never_scored'",
         ),
         ("dpo", {"dataset": "prefs", "base_model": "no-such-model"}, "unknown base model 'no-such-model'"),
+        ("dpo", {"feedback_key": "json_ok", "min_margin": 0.5}, "min_margin applies to pairs_from_metric only"),
         ("grpo", {"graders": ["no-such-grader"]}, "unknown grader 'no-such-grader'"),
         (
             "grpo",

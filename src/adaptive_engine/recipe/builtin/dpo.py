@@ -2,7 +2,8 @@
 
 Pairs come from ``dataset`` (rows with prompt, chosen and rejected), from the use case's logged
 ``log_preference`` comparisons under ``feedback_key``, or, with ``pairs_from_metric``, from logged
-completions of the same prompt that ``feedback_key`` scored differently (better one chosen).
+completions of the same prompt that ``feedback_key`` scored differently (better one chosen); for noisy
+feedback ``min_margin`` pools identical completions and pairs only scores at least that far apart.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class Config(InputConfig):
     dataset: str | None = Field(default=None, description="dataset key of preference rows")
     feedback_key: str | None = Field(default=None, description="learn from logged preferences under this key")
     pairs_from_metric: bool = Field(default=False, description="pair logged completions of a prompt by their metric")
+    min_margin: float | None = Field(
+        default=None,
+        gt=0,
+        description="with pairs_from_metric: pool identical completions, pair only scores this far apart",
+    )
     limit: int = Field(default=2000, ge=1)
     beta: float = Field(default=0.1, gt=0)
     lora: bool = True
@@ -49,6 +55,8 @@ class Config(InputConfig):
     def _one_source(self) -> Config:
         if (self.dataset is None) == (self.feedback_key is None):
             raise ValueError("give exactly one of dataset or feedback_key")
+        if self.min_margin is not None and not self.pairs_from_metric:
+            raise ValueError("min_margin applies to pairs_from_metric only")
         return self
 
 
@@ -60,8 +68,10 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         rows, source = dataset_rows(ctx, config.dataset), {"dataset": config.dataset}
     else:
         assert config.feedback_key is not None
-        rows = preference_rows(ctx, config.feedback_key, config.limit, config.pairs_from_metric)
+        rows = preference_rows(ctx, config.feedback_key, config.limit, config.pairs_from_metric, config.min_margin)
         source = {"feedback_key": config.feedback_key, "pairs_from_metric": config.pairs_from_metric}
+        if config.min_margin is not None:
+            source["min_margin"] = config.min_margin
     dpo_records(rows)  # a dataset of the wrong kind is refused here, before any loading
     ctx.log(f"dpo: {len(rows)} pairs from {source}")
     base_dir = resolve_model_dir(ctx, config.base_model)

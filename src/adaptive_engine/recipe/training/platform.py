@@ -149,12 +149,19 @@ def feedback_rows(ctx: RecipeContext, selection: FeedbackFilter) -> list[dict[st
 
 
 def preference_rows(
-    ctx: RecipeContext, feedback_key: str, limit: int = 2000, pairs_from_metric: bool = False
+    ctx: RecipeContext,
+    feedback_key: str,
+    limit: int = 2000,
+    pairs_from_metric: bool = False,
+    min_margin: float | None = None,
 ) -> list[dict[str, Any]]:
     """dpo rows from logged preferences under ``feedback_key`` (``log_preference``), or, with
-    ``pairs_from_metric``, from interactions of the same prompt scored differently on that metric."""
+    ``pairs_from_metric``, from interactions of the same prompt scored differently on that metric
+    (``min_margin``: see :func:`_margin_pairs`)."""
     _check_key(ctx, feedback_key)
     if pairs_from_metric:
+        if min_margin is not None:
+            return _margin_pairs(ctx, feedback_key, limit, min_margin)
         return _metric_pairs(ctx, feedback_key, limit)
     rows, seen = [], set()
     for interaction in iter_interactions(ctx, {"comparisons": [{"metric": feedback_key}]}, limit):
@@ -201,6 +208,35 @@ def _metric_pairs(ctx: RecipeContext, feedback_key: str, limit: int) -> list[dic
                 rows.append({"prompt": _messages(chosen), "chosen": chosen.completion, "rejected": rejected.completion})
     if not rows:
         raise RecipeInputError(f"no prompt has completions scored differently on '{feedback_key}' to pair")
+    return rows
+
+
+def _margin_pairs(ctx: RecipeContext, feedback_key: str, limit: int, min_margin: float) -> list[dict[str, Any]]:
+    """Pairs only where the margin is clear, for noisy feedback: identical completions of a prompt are pooled
+    (their score is the mean of all their logged values, so a repeated answer outvotes a wrong judgement of
+    one copy), and a completion is paired with a worse one only when its pooled score is at least
+    ``min_margin`` higher. One pair per logged copy of the better completion, worst partners first."""
+    texts: dict[str, dict[str, list[Any]]] = {}
+    for interaction in iter_interactions(ctx, {"feedbacks": [{"metric": feedback_key}]}, limit):
+        score = _score(interaction, feedback_key)
+        if score is None or not interaction.completion:
+            continue
+        key = interaction.prompt_hash or json.dumps(_messages(interaction))
+        texts.setdefault(key, {}).setdefault(interaction.completion, []).append((score, interaction))
+    rows = []
+    for by_text in texts.values():
+        pooled = sorted(
+            ((sum(s for s, _ in copies) / len(copies), text, copies) for text, copies in by_text.items()),
+            key=lambda item: item[0],
+        )
+        for score, text, copies in pooled:
+            worse = [other for other in pooled if other[0] <= score - min_margin and other[1] != text]
+            for n, (_, interaction) in enumerate(copies if worse else []):
+                rows.append({"prompt": _messages(interaction), "chosen": text, "rejected": worse[n % len(worse)][1]})
+    if not rows:
+        raise RecipeInputError(
+            f"no prompt has completions whose '{feedback_key}' scores differ by at least {min_margin:g} to pair"
+        )
     return rows
 
 
