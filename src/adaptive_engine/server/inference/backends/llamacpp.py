@@ -246,6 +246,8 @@ class LlamaCppChatBackend(LocalChatBackend):
             weights, adapter = gguf_source(self.spec)
         except ValueError as exc:
             raise BackendLoadError(f"llama.cpp cannot serve model {self.name}: {exc}") from None
+        if not weights.is_file():
+            raise BackendLoadError(f"GGUF file not found: {weights}")
         engine_module = await asyncio.to_thread(_import_engine)
         self.tokenizer = await asyncio.to_thread(load_tokenizer, self.spec)
         cells = self.kv_cache_len or DEFAULT_KV_CELLS
