@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # What serves local models: "local" (transformers in this process) or "vllm" (one `vllm serve` process
     # per deployed model, on a GPU machine; needs the vllm extra).
     inference_backend: Literal["local", "vllm"] = "local"
+    # Which engine serves local chat models with inference_backend "local": "llamacpp" runs GGUF models (and
+    # LoRA adapters trained on them) quantized through llama.cpp, and what it cannot serve through transformers
+    # (logged with the reason); "transformers" serves every local model through transformers.
+    local_engine: Literal["llamacpp", "transformers"] = "transformers"
     # The vLLM command (split like a shell line), extra `vllm serve` arguments (e.g. "--gpu-memory-utilization
     # 0.45"), and how long a starting server has to answer /health.
     vllm_command: str = "vllm"

@@ -97,10 +97,14 @@ class BatchEngine:
         max_batch_rows: int = 16,
         max_cache_tokens: int | None = None,
         name: str = "local",
+        vocab_size: int | None = None,
+        device: Any = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.device = next(model.parameters()).device
+        # Given by engines whose model is not a torch module (the llama.cpp backend's subclass).
+        self.device = device if device is not None else next(model.parameters()).device
+        self.vocab_size = vocab_size if vocab_size is not None else int(model.config.vocab_size)
         self.eos = set(eos_token_ids)
         self.max_batch_rows = max_batch_rows
         # The KV cache length (the model's compute config kv_cache_len): the batch is left padded, so its cache
@@ -173,7 +177,7 @@ class BatchEngine:
         if params.grammar is not None:
             from .grammar import GrammarDecoder, ll_tokenizer
 
-            vocab = int(self.model.config.vocab_size)
+            vocab = self.vocab_size
             try:  # here, in the caller: a grammar the tokenizer cannot follow is the request's error
                 tokenizer = ll_tokenizer(self.tokenizer, vocab, sorted(self.eos))
                 for row in job.rows:
@@ -356,9 +360,7 @@ class BatchEngine:
             from .grammar import ll_tokenizer
             from .logprobs import TokenLogprobs
 
-            self._logprobs = TokenLogprobs(
-                ll_tokenizer(self.tokenizer, int(self.model.config.vocab_size), sorted(self.eos))
-            )
+            self._logprobs = TokenLogprobs(ll_tokenizer(self.tokenizer, self.vocab_size, sorted(self.eos)))
         return self._logprobs
 
     def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:

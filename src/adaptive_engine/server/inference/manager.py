@@ -353,12 +353,20 @@ class InferenceManager:
             return LocalEmbeddingBackend(str(path), name=model.key)
         if self.settings.inference_backend == "vllm":
             return self._vllm_backend(model, self.local_spec(model, backbone))
-        return LocalChatBackend(
-            self.local_spec(model, backbone),
-            name=model.key,
-            max_batch_rows=self.settings.local_max_batch_rows,
-            compute=dict(model.compute_config or {}),
-        )
+        spec = self.local_spec(model, backbone)
+        options: dict[str, Any] = {
+            "name": model.key,
+            "max_batch_rows": self.settings.local_max_batch_rows,
+            "compute": dict(model.compute_config or {}),
+        }
+        if getattr(self.settings, "local_engine", "transformers") == "llamacpp":
+            from adaptive_engine.server.inference.backends import llamacpp
+
+            reason = llamacpp.cannot_serve(spec)
+            if reason is None:
+                return llamacpp.LlamaCppChatBackend(spec, **options)
+            log.info("model %s is served by transformers: llama.cpp cannot serve it (%s)", model.key, reason)
+        return LocalChatBackend(spec, **options)
 
     def _vllm_backend(self, model: orm.Model, weights: LocalModelSpec) -> Backend:
         from adaptive_engine.server.inference.backends.vllm import VllmBackend, VllmSpec
@@ -395,7 +403,9 @@ class InferenceManager:
         if not path:
             raise BackendLoadError(f"model '{model.key}' has no weights folder")
         base = self.local_spec(backbone, None) if model.is_adapter and backbone is not None else None
-        return LocalModelSpec(path=str(path), base=base)
+        # An adapter's cache holds its GGUF LoRA form when llama.cpp serves it.
+        cache = str(self.model_cache_dir / model.key) if base is not None else None
+        return LocalModelSpec(path=str(path), base=base, cache_dir=cache)
 
 
 async def _backbone(session: Any, model: orm.Model) -> orm.Model | None:

@@ -209,25 +209,38 @@ class LocalChatBackend(Backend):
             if self._engine is not None:
                 return
             try:
-                batching = _import_batching()
-                self.model, self.tokenizer = await asyncio.to_thread(load_causal_lm, self.spec, self.device)
+                self._engine = await self._make_engine()
             except BackendError as exc:
                 self._load_error = exc.message
                 raise
             self._load_error = None
-            eos = self.model.generation_config.eos_token_id
-            if eos is None:
-                eos = self.tokenizer.eos_token_id
-            eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
-            self._engine = batching.BatchEngine(
-                self.model,
-                self.tokenizer,
-                eos_token_ids=eos_ids,
-                max_batch_rows=self.max_batch_rows,
-                max_cache_tokens=self.kv_cache_len,
-                name=self.name,
-            )
             self._engine.start()
+
+    async def _make_engine(self) -> BatchEngine:
+        """Load the weights and build the (not yet started) engine that serves them."""
+        batching = _import_batching()
+        self.model, self.tokenizer = await asyncio.to_thread(load_causal_lm, self.spec, self.device)
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+        return batching.BatchEngine(
+            self.model,
+            self.tokenizer,
+            eos_token_ids=eos_ids,
+            max_batch_rows=self.max_batch_rows,
+            max_cache_tokens=self.kv_cache_len,
+            name=self.name,
+        )
+
+    def _context_tokens(self, n: int) -> int:
+        """How many tokens (prompt + answer) one of a request's ``n`` choices may hold."""
+        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
+        if self.max_seq_len is not None:
+            context = min(context, self.max_seq_len)
+        if self.kv_cache_len is not None:  # the request's own rows must fit in the cache on their own
+            context = min(context, self.kv_cache_len // n)
+        return context
 
     def apply_compute(self, compute: dict[str, Any]) -> None:
         """Take a changed compute config (tp has no meaning in one process and is not read here)."""
@@ -286,11 +299,7 @@ class LocalChatBackend(Backend):
         ids = self.prompt_ids(request)
         if not ids:
             raise BackendInvalidRequest("the prompt is empty")
-        context = getattr(self.model.config, "max_position_embeddings", None) or 2048
-        if self.max_seq_len is not None:
-            context = min(context, self.max_seq_len)
-        if self.kv_cache_len is not None:  # the request's own rows must fit in the cache on their own
-            context = min(context, self.kv_cache_len // params.n)
+        context = self._context_tokens(params.n)
         room = context - len(ids)
         if room < 1:
             raise BackendInvalidRequest(
@@ -325,9 +334,7 @@ class LocalChatBackend(Backend):
             from ..grammar import ll_tokenizer
 
             # Built once per tokenizer (a fraction of a second): in a thread, never on the event loop.
-            await asyncio.to_thread(
-                ll_tokenizer, engine.tokenizer, int(self.model.config.vocab_size), sorted(engine.eos)
-            )
+            await asyncio.to_thread(ll_tokenizer, engine.tokenizer, engine.vocab_size, sorted(engine.eos))
         job = self._submit(request, events)
         done = _import_batching().DONE  # loaded already: a model that serves has its engine
         try:
