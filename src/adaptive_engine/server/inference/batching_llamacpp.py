@@ -77,7 +77,9 @@ class LlamaCppEngine(BatchEngine):
                 )
             seqs.append(self._free.pop())
         # One prefill per request, in the sequence of its first choice.
-        entries, firsts, at = [], [], 0
+        entries: list[tuple[int, int, int, bool]] = []
+        firsts: list[int] = []
+        at = 0
         for job in jobs:
             first, last = seqs[at], len(job.prompt_ids) - 1
             firsts.append(first)

@@ -181,7 +181,7 @@ def _source_stamp(adapter: Path, base_gguf: Path) -> dict[str, Any]:
         adapter / "adapter_config.json",
         *(adapter / n for n in ("adapter_model.safetensors", "adapter_model.bin")),
     ]
-    stamp = {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()}
+    stamp: dict[str, Any] = {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()}
     stamp["base"] = [base_gguf.name, base_gguf.stat().st_size]
     return stamp
 

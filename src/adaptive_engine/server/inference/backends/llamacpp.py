@@ -188,6 +188,8 @@ class LlamaCppRuntime:
         import numpy
 
         llama, batch, out = self.llama, self.batch, []
+        if batch is None:
+            raise BackendLoadError("the llama.cpp context is closed")
         for start in range(0, len(entries), BATCH_TOKENS):
             chunk = entries[start : start + BATCH_TOKENS]
             for i, (token, pos, seq, wants) in enumerate(chunk):
