@@ -79,11 +79,11 @@ EXPECTED = [
     "str",
     f"list[{TYPES}.ResizeResult]",
     f"{TYPES}.Dataset",
-    "bool",
-    "bool",
+    "str",
+    "str",
     "bool",
     "list[str]",
-    "bool",
+    "str",
 ]
 
 

@@ -300,14 +300,14 @@ class Models(Resource[C]):
         return Model.model_validate(data["updateModel"])
 
     @operation
-    def delete(self, model: str) -> Returns[bool]:
+    def delete(self, model: str) -> Returns[str]:
         """Delete a model from the registry and free the weights this server stored. Refused (ConflictError,
         with the reasons) while a use case, an A/B test, a judge or an adapter uses it."""
         data = yield GraphQL(
             "mutation DeleteModel($input: DeleteModelInput!) { deleteModel(input: $input) }",
             {"input": {"model": model}},
         )
-        return bool(data["deleteModel"])
+        return str(data["deleteModel"])
 
     @operation
     def update_compute_config(self, model: str, compute_config: dict[str, Any]) -> Returns[Model]:
@@ -356,11 +356,11 @@ class Models(Resource[C]):
         return Model.model_validate(data["updateModelGatewayConfig"])
 
     @operation
-    def terminate(self, model: str, force: bool = False) -> Returns[bool]:
+    def terminate(self, model: str, force: bool = False) -> Returns[str]:
         """Take a model offline on every use case; ``force`` is needed when several use cases use it."""
         query = "mutation TerminateModel($m: IdOrKey!, $force: Boolean!) { terminateModel(idOrKey: $m, force: $force) }"
         data = yield GraphQL(query, {"m": model, "force": force})
-        return bool(data["terminateModel"])
+        return str(data["terminateModel"])
 
     def _deploy(
         self, model: str, wait: bool, use_case: str | None, placement: dict[str, Any] | None

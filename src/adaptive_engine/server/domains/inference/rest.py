@@ -174,15 +174,8 @@ async def completions(
     request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
 ) -> Response:
     raw, body = await _body(request, CompletionBody)
-    prompt = body.prompt
-    if isinstance(prompt, list):
-        if len(prompt) != 1:
-            raise InvalidInput("prompt must be one string (a list of several prompts is not supported)")
-        prompt = prompt[0]
-    if not prompt:
-        raise InvalidInput("prompt must not be empty")
     call = await service.prepare_call(
-        session, caller, platform_of(request), body, raw, prompt=prompt, named=_named(request)
+        session, caller, platform_of(request), body, raw, prompt=service.one_prompt(body.prompt), named=_named(request)
     )
     if body.stream:
         return await _stream_response(call, chat=False)

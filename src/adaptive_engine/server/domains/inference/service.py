@@ -280,6 +280,17 @@ async def backend_of(session: AsyncSession, platform: Platform, target: Target) 
 # --------------------------------------------------------------------------- chat and completions
 
 
+def one_prompt(prompt: str | list[str]) -> str:
+    """The one prompt of a /completions request (OpenAI's list form is accepted with one element)."""
+    if isinstance(prompt, list):
+        if len(prompt) != 1:
+            raise InvalidInput("prompt must be one string (a list of several prompts is not supported)")
+        prompt = prompt[0]
+    if not prompt:
+        raise InvalidInput("prompt must not be empty")
+    return prompt
+
+
 async def prepare_call(
     session: AsyncSession,
     principal: Principal,
