@@ -227,7 +227,7 @@ class Authorized:
     # The app's registry cache: data-plane routes name their use case by key on every call.
     refs: RefCache | None = None
 
-    async def use_case_for(self, value: Any, permission: str | None = None) -> UseCase | Ref:
+    async def use_case_for(self, value: Any, permission: str | None = None) -> UseCase | Ref | None:
         perm = permission or self.permission
         if perm is None:
             raise Internal("this route has no permission to check a use case against")
@@ -238,11 +238,9 @@ class Authorized:
             await self.principal.require(self.session, perm, found.id, f"use case '{value}'")
             self.use_case = found
             return found
-        authorized = await authorize_use_case(self.session, self.principal, perm, value)
-        if authorized is None:  # a resource of no use case: nothing to hand over
-            raise NotFound("use case not found")
-        self.use_case = authorized
-        return authorized
+        # None for a resource of no use case (e.g. a model-import job): the permission was checked globally.
+        self.use_case = await authorize_use_case(self.session, self.principal, perm, value)
+        return self.use_case
 
 
 # Picks the use case(s) of a request: fn(json_body, request, session), sync or async, returning an id or key, a
