@@ -15,15 +15,13 @@ from adaptive_engine.server.inference.backends import gguf_lora, llamacpp
 from adaptive_engine.server.inference.backends.base import (
     BackendInvalidRequest,
     BackendLoadError,
-    ChatMessage,
     GenerationParams,
     GenerationRequest,
-    TextDelta,
-    Usage,
 )
 from adaptive_engine.server.inference.backends.llamacpp import LlamaCppChatBackend, LlamaCppRuntime
 from adaptive_engine.server.inference.backends.local import LocalModelSpec, bundled_chat_spec
 from adaptive_engine.server.inference.grammar import json_grammar
+from tests.inference.engine_helpers import chat, collect, until
 from tests.inference.fixtures import model_cache_dir
 
 pytestmark = pytest.mark.slow
@@ -33,30 +31,6 @@ pytestmark = pytest.mark.slow
 # -1.97 in float32), and llama.cpp's quantized arithmetic tips the tie (docs/inference.md).
 CAPITAL = "What is the capital of France? Answer in one sentence."
 PARIS = "The capital of France is Paris."
-
-
-def chat(text: str, **params) -> GenerationRequest:
-    params.setdefault("temperature", 0.0)
-    return GenerationRequest(messages=[ChatMessage("user", text)], params=GenerationParams(**params))
-
-
-async def collect(backend, request) -> tuple[list[TextDelta], Usage]:
-    deltas, usage = [], None
-    async for event in backend.stream(request):
-        if isinstance(event, Usage):
-            usage = event
-        else:
-            deltas.append(event)
-    return deltas, usage
-
-
-async def until(predicate, attempts: int = 400) -> None:
-    """Wait (bounded) for the engine thread to reach a state; no timing is asserted."""
-    for _ in range(attempts):
-        if predicate():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition never reached")
 
 
 @pytest.fixture(scope="module")

@@ -9,41 +9,15 @@ import pytest
 from adaptive_engine.server.inference.backends.base import (
     BackendInvalidRequest,
     BackendLoadError,
-    ChatMessage,
     GenerationParams,
     GenerationRequest,
-    TextDelta,
-    Usage,
 )
 from adaptive_engine.server.inference.backends.local import LocalChatBackend, LocalModelSpec
+from tests.inference.engine_helpers import chat, collect, until
 
 pytestmark = pytest.mark.slow
 
 CAPITAL = "What is the capital of France?"
-
-
-def chat(text: str, **params) -> GenerationRequest:
-    params.setdefault("temperature", 0.0)
-    return GenerationRequest(messages=[ChatMessage("user", text)], params=GenerationParams(**params))
-
-
-async def collect(backend, request) -> tuple[list[TextDelta], Usage]:
-    deltas, usage = [], None
-    async for event in backend.stream(request):
-        if isinstance(event, Usage):
-            usage = event
-        else:
-            deltas.append(event)
-    return deltas, usage
-
-
-async def until(predicate, attempts: int = 400) -> None:
-    """Wait (bounded) for the engine thread to reach a state; no timing is asserted."""
-    for _ in range(attempts):
-        if predicate():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition never reached")
 
 
 async def test_greedy_answer(chat_backend):
