@@ -64,8 +64,9 @@ console/dist/.stamp: console/node_modules/.package-lock.json console/schema.grap
 serve: $(VENV)/.installed-local console
 	$(BIN)/adaptive-engine serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
+# The slowest tests are listed at the end: where the suite's time goes (CI has a hard limit).
 test: lint console
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # Style and types, configured in pyproject.toml: ruff's rules and its formatting over the Python tree, mypy
 # over src/ (strict on the SDK and the recipe runtime). Runs first in `make test`.
