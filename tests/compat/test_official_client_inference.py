@@ -11,7 +11,7 @@ adaptive_sdk = pytest.importorskip("adaptive_sdk")
 
 pytestmark = pytest.mark.slow
 
-CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+CAPITAL = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 PARIS = "The capital of France is Paris."
 
 

@@ -18,7 +18,7 @@ from tests.inference.fixtures import until_sync
 
 pytestmark = pytest.mark.slow
 
-CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+CAPITAL = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 PARIS = "The capital of France is Paris."
 
 

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     inference_backend: Literal["local", "vllm"] = "local"
     # Which engine serves local chat models with inference_backend "local": "llamacpp" runs GGUF models (and
     # LoRA adapters trained on them) quantized through llama.cpp, and what it cannot serve through transformers
-    # (logged with the reason); "transformers" serves every local model through transformers.
-    local_engine: Literal["llamacpp", "transformers"] = "transformers"
+    # (logged with the reason), as it does every model when llama-cpp-python is not installed; "transformers"
+    # serves every local model through transformers.
+    local_engine: Literal["llamacpp", "transformers"] = "llamacpp"
     # The vLLM command (split like a shell line), extra `vllm serve` arguments (e.g. "--gpu-memory-utilization
     # 0.45"), and how long a starting server has to answer /health.
     vllm_command: str = "vllm"
