@@ -18,10 +18,10 @@ from adaptive_engine.server.inference.backends.base import (
     GenerationParams,
     GenerationRequest,
 )
-from adaptive_engine.server.inference.backends.llamacpp import LlamaCppChatBackend, LlamaCppRuntime
+from adaptive_engine.server.inference.backends.llamacpp import LlamaCppChatBackend
 from adaptive_engine.server.inference.backends.local import LocalModelSpec, bundled_chat_spec
 from adaptive_engine.server.inference.grammar import json_grammar
-from tests.inference.engine_helpers import chat, collect, until
+from tests.inference.engine_helpers import chat, collect, llamacpp_logits, until
 from tests.inference.fixtures import model_cache_dir
 
 pytestmark = pytest.mark.slow
@@ -220,20 +220,6 @@ def transformers_logits(folder: Path | None, ids: list[int]):
         model = PeftModel.from_pretrained(model, folder)
     with torch.no_grad():
         return model(torch.tensor([ids])).logits[0, -1].float()
-
-
-def llamacpp_logits(lora: Path | None, ids: list[int]):
-    import torch
-
-    spec = bundled_chat_spec(None)
-    runtime = LlamaCppRuntime(Path(spec.path) / str(spec.gguf_file), cells=512, sequences=1, threads=2)
-    try:
-        if lora is not None:
-            runtime.apply_lora(lora)
-        last = len(ids) - 1
-        return torch.from_numpy(runtime.decode([(t, p, 0, p == last) for p, t in enumerate(ids)])[0])
-    finally:
-        runtime.close()
 
 
 async def test_gguf_lora_moves_the_logits_as_peft_does(backend, tmp_path):
