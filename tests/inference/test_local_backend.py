@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from adaptive_engine.server.inference.backends.base import (
+    BackendError,
     BackendInvalidRequest,
     BackendLoadError,
     GenerationParams,
@@ -140,6 +141,23 @@ async def test_cancelled_generate_leaves_the_batch(chat_backend):
     with pytest.raises(asyncio.CancelledError):
         await task
     await until(lambda: stats.cancelled > cancelled_before)
+
+
+async def test_a_failing_prefill_fails_its_request_and_the_engine_goes_on(chat_backend):
+    """A fault injected into one prefill (the engine's own step, replaced once): the caller gets an error instead of
+    waiting forever, and the next request is served."""
+    engine = chat_backend._engine
+    prefill = engine._prefill
+
+    def broken(jobs):
+        engine._prefill = prefill
+        raise RuntimeError("injected fault")
+
+    engine._prefill = broken
+    with pytest.raises(BackendError, match="injected fault"):
+        await asyncio.wait_for(chat_backend.generate(chat(CAPITAL, max_tokens=16)), 120)
+    result = await chat_backend.generate(chat(CAPITAL, max_tokens=16))
+    assert result.choices[0].text == "The capital of France is Paris."
 
 
 @pytest.mark.parametrize(

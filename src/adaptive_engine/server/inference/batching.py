@@ -220,9 +220,10 @@ class BatchEngine:
         self._drop_cancelled()
         # Prefill joiners, but never twice in a row while others decode: arrivals cannot starve the batch.
         if self._waiting and not (self._rows and self._prefilled_last):
-            joiners = self._waiting
+            # The joiners stay listed as waiting until their prefill is done: when it raises, _run's handler
+            # fails them with the rest (taken off the list first, their callers would wait forever).
+            self._prefill(self._waiting)
             self._waiting = []
-            self._prefill(joiners)
             self._prefilled_last = True
         elif self._rows:
             self._decode_step()
