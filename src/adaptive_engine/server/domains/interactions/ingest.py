@@ -152,6 +152,7 @@ async def insert_rows(session: AsyncSession, rows: Rows, known_models: rollups.K
     if session.new or session.dirty or session.deleted:
         await session.flush()  # rows below may refer to objects the caller added (Core statements do not flush)
     # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
+    # They are not seen by db/changes.py, which no cache needs for these tables; the links below are.
     connection = await session.connection()
     for table in TABLE_ORDER:
         batch = rows.tables.get(table)
@@ -168,7 +169,8 @@ async def insert_rows(session: AsyncSession, rows: Rows, known_models: rollups.K
         make = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         now = utcnow()
         values = [{"use_case_id": u, "metric_id": m, "created_at": now} for u, m in sorted(rows.links)]
-        await connection.execute(make(UseCaseMetric).values(values).on_conflict_do_nothing())
+        # Through the session: KnownLinks (and any cache of the links) watches this table's commits.
+        await session.execute(make(UseCaseMetric).values(values).on_conflict_do_nothing())
 
 
 @dataclass
