@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes
-from adaptive_engine.server.db.base import new_id
+from adaptive_engine.server.db.base import Base, new_id
 from adaptive_engine.server.db.models import (
     Comparison,
     Completion,
@@ -140,7 +140,7 @@ class Rows:
 
 
 @functools.cache
-def _insert(table: type) -> Insert:
+def _insert(table: type[Base]) -> Insert:
     """One Core INSERT per table, built once (its cache key with it). It names the Table, not the class: the
     ORM's bulk-insert layer costs more than the insert."""
     return insert(cast(Table, table.__table__))
