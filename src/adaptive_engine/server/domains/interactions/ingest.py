@@ -13,6 +13,7 @@ batches are retried one by one, so only the offending request fails and nothing 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -22,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes
-from adaptive_engine.server.db.base import new_id
+from adaptive_engine.server.db.base import Base, new_id
 from adaptive_engine.server.db.models import (
     Comparison,
     Completion,
@@ -38,6 +39,7 @@ from adaptive_engine.server.db.models import (
     Outcome,
     UseCaseMetric,
 )
+from adaptive_engine.server.db.models.completions import NO_MODEL
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.interactions import rollups
 from adaptive_engine.server.errors import Conflict, DomainError, Internal, Unavailable
@@ -52,22 +54,28 @@ MAX_BATCHES_PER_COMMIT = 2000
 
 
 class RecentCompletions:
-    """Use case of each completion this process committed lately (bounded, oldest dropped first), so the
-    feedback that usually follows an answer needs no query to find it. A completion's use case never
-    changes; one deleted since is caught by the feedback row's foreign key."""
+    """Use case and model key of each completion this process committed lately (bounded, oldest dropped
+    first), so the feedback that usually follows an answer needs no query to find them. A completion's use
+    case and model never change; one deleted since is caught by the feedback row's foreign key."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._owners: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
+        self._owners: OrderedDict[uuid.UUID, tuple[uuid.UUID, str]] = OrderedDict()
 
     def add(self, rows: Rows) -> None:
         for row in rows.tables.get(Completion, ()):
-            self._owners[row["id"]] = row["use_case_id"]
+            self._owners[row["id"]] = (row["use_case_id"], row.get("model_key") or NO_MODEL)
         while len(self._owners) > self.capacity:
             self._owners.popitem(last=False)
 
     def get(self, completion_id: uuid.UUID) -> uuid.UUID | None:
-        return self._owners.get(completion_id)
+        """The completion's use case."""
+        found = self._owners.get(completion_id)
+        return found[0] if found is not None else None
+
+    def model_key(self, completion_id: uuid.UUID) -> str | None:
+        found = self._owners.get(completion_id)
+        return found[1] if found is not None else None
 
 
 class KnownLinks:
@@ -131,25 +139,37 @@ class Rows:
         return sum(len(rows) for rows in self.tables.values())
 
 
-async def insert_rows(session: AsyncSession, rows: Rows) -> None:
-    """Insert ``rows`` in the session's transaction (no commit): the one write path for traffic."""
+@functools.cache
+def _insert(table: type[Base]) -> Insert:
+    """One Core INSERT per table, built once (its cache key with it). It names the Table, not the class: the
+    ORM's bulk-insert layer costs more than the insert."""
+    return insert(cast(Table, table.__table__))
+
+
+async def insert_rows(session: AsyncSession, rows: Rows, known_models: rollups.KnownModels | None = None) -> None:
+    """Insert ``rows`` in the session's transaction (no commit): the one write path for traffic.
+    ``known_models``: model keys of completions committed earlier (see ``rollups.add``)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # rows below may refer to objects the caller added (Core statements do not flush)
+    # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
+    # They are not seen by db/changes.py, which no cache needs for these tables; the links below are.
+    connection = await session.connection()
     for table in TABLE_ORDER:
         batch = rows.tables.get(table)
         if not batch:
             continue
-        # Core executemany needs one set of keys per statement: group rows by their key set. The statement
-        # names the Table, not the class: the ORM's bulk-insert layer costs more than the insert.
+        # Core executemany needs one set of keys per statement: group rows by their key set.
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in batch:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
-            await session.execute(insert(cast(Table, table.__table__)), group)
-    await rollups.add(session, rows.tables)
+            await connection.execute(_insert(table), group)
+    await rollups.add(session, rows.tables, known_models)
     if rows.links:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        make = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         now = utcnow()
         values = [{"use_case_id": u, "metric_id": m, "created_at": now} for u, m in sorted(rows.links)]
+        # Through the session: KnownLinks (and any cache of the links) watches this table's commits.
         await session.execute(make(UseCaseMetric).values(values).on_conflict_do_nothing())
 
 
@@ -320,7 +340,7 @@ class IngestWriter:
         todo = Rows(rows.tables, self.known_links.missing(rows.links)) if rows.links else rows
         async with self._sessionmaker() as session:
             try:
-                await insert_rows(session, todo)
+                await insert_rows(session, todo, self.recent_completions.model_key)
                 await session.commit()
             except BaseException:
                 await session.rollback()

@@ -12,16 +12,17 @@ Rows deleted with their use case or feedback key take their roll-ups with them (
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adaptive_engine.server.db.models import (
     Completion,
@@ -43,12 +44,57 @@ def hour_of(value: datetime) -> int:
     return (epoch(value) or 0) // HOUR * HOUR
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
+# Model key of a completion committed earlier, if the caller knows it (None: read it).
+KnownModels = Callable[[uuid.UUID], str | None]
 
 
-async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -> None:
-    """Add the rows about to be inserted (column dicts by table, as ``Rows.tables``) to the roll-ups."""
+@functools.cache
+def _traffic_upsert(dialect: str) -> Any:
+    """Built once per dialect (with its cache key): building the statement cost more than running it."""
+    table: Table = TrafficHourly.__table__  # type: ignore[assignment]
+    stmt = _insert(dialect)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["use_case_id", "hour", "model_key"],
+        set_={
+            **{c: table.c[c] + stmt.excluded[c] for c in TRAFFIC_SUMS},
+            "latency_max_ms": _greatest(dialect)(table.c.latency_max_ms, stmt.excluded.latency_max_ms),
+        },
+    )
+
+
+@functools.cache
+def _feedback_upsert(dialect: str) -> Any:
+    table: Table = FeedbackHourly.__table__  # type: ignore[assignment]
+    stmt = _insert(dialect)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["use_case_id", "metric_id", "hour", "model_key"],
+        set_={
+            **{c: table.c[c] + stmt.excluded[c] for c in FEEDBACK_SUMS},
+            "min_value": _least(dialect)(table.c.min_value, stmt.excluded.min_value),
+            "max_value": _greatest(dialect)(table.c.max_value, stmt.excluded.max_value),
+        },
+    )
+
+
+def _insert(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+# Of two values: GREATEST / LEAST on PostgreSQL, the scalar max / min on SQLite.
+def _greatest(dialect: str) -> Any:
+    return func.greatest if dialect == "postgresql" else func.max
+
+
+def _least(dialect: str) -> Any:
+    return func.least if dialect == "postgresql" else func.min
+
+
+async def add(
+    session: AsyncSession, tables: dict[type, list[dict[str, Any]]], known_models: KnownModels | None = None
+) -> None:
+    """Add the rows about to be inserted (column dicts by table, as ``Rows.tables``) to the roll-ups.
+    ``known_models``: model keys of completions committed earlier (the writer's memory), so feedback on them
+    needs no query."""
     traffic: dict[tuple[uuid.UUID, int, str], dict[str, float]] = {}
 
     def cell(row: dict[str, Any]) -> dict[str, float]:
@@ -67,11 +113,14 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
     for row in tables.get(InferenceError, ()):
         cell(row)["errors"] += 1
 
+    # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
+    connection = await session.connection()
     # count, sum, sum of squares, lowest, highest
     feedback: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[float]] = {}
     feedbacks = tables.get(Feedback, ())
     if feedbacks:
-        models = await _models_of(session, tables, {row["completion_id"] for row in feedbacks})
+        ids = {row["completion_id"] for row in feedbacks}
+        models = await _models_of(connection, tables, ids, known_models)
         for row in feedbacks:
             key = (
                 row["use_case_id"],
@@ -87,40 +136,20 @@ async def add(session: AsyncSession, tables: dict[type, list[dict[str, Any]]]) -
             stats[3] = min(stats[3], value)
             stats[4] = max(stats[4], value)
 
-    make = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
-    await usage_rollups.add(session, tables, make)
-    # Of two values: GREATEST / LEAST on PostgreSQL, the scalar max / min on SQLite.
-    greatest = func.greatest if _dialect(session) == "postgresql" else func.max
-    least = func.least if _dialect(session) == "postgresql" else func.min
+    dialect = connection.dialect.name
+    await usage_rollups.add(connection, tables)
     # Sorted keys: two transactions adding to the same rows lock them in the same order (no deadlock).
     if traffic:
-        stmt = make(TrafficHourly)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["use_case_id", "hour", "model_key"],
-            set_={
-                **{c: getattr(TrafficHourly, c) + getattr(stmt.excluded, c) for c in TRAFFIC_SUMS},
-                "latency_max_ms": greatest(TrafficHourly.latency_max_ms, stmt.excluded.latency_max_ms),
-            },
-        )
-        await session.execute(
-            stmt,
+        await connection.execute(
+            _traffic_upsert(dialect),
             [
                 {"use_case_id": u, "hour": h, "model_key": m, **acc}
                 for (u, h, m), acc in sorted(traffic.items(), key=_order)
             ],
         )
     if feedback:
-        stmt = make(FeedbackHourly)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["use_case_id", "metric_id", "hour", "model_key"],
-            set_={
-                **{c: getattr(FeedbackHourly, c) + getattr(stmt.excluded, c) for c in FEEDBACK_SUMS},
-                "min_value": least(FeedbackHourly.min_value, stmt.excluded.min_value),
-                "max_value": greatest(FeedbackHourly.max_value, stmt.excluded.max_value),
-            },
-        )
-        await session.execute(
-            stmt,
+        await connection.execute(
+            _feedback_upsert(dialect),
             [
                 {
                     "use_case_id": u,
@@ -143,17 +172,29 @@ def _order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:
 
 
 async def _models_of(
-    session: AsyncSession, tables: dict[type, list[dict[str, Any]]], completion_ids: set[uuid.UUID]
+    connection: AsyncConnection,
+    tables: dict[type, list[dict[str, Any]]],
+    completion_ids: set[uuid.UUID],
+    known_models: KnownModels | None,
 ) -> dict[uuid.UUID, str]:
-    """Model key of each completion: from the batch itself (feedback logged with its interaction), else read."""
+    """Model key of each completion: from the batch itself (feedback logged with its interaction), from
+    ``known_models``, else read."""
     found = {
         row["id"]: row.get("model_key") or NO_MODEL for row in tables.get(Completion, ()) if row["id"] in completion_ids
     }
-    rest = [i for i in completion_ids if i not in found]
+    rest = []
+    for i in completion_ids:
+        if i in found:
+            continue
+        known = known_models(i) if known_models is not None else None
+        if known is None:
+            rest.append(i)
+        else:
+            found[i] = known
     for start in range(0, len(rest), 500):
         chunk = rest[start : start + 500]
         query = select(Completion.id, Completion.model_key).where(Completion.id.in_(chunk))
-        found.update({i: m or NO_MODEL for i, m in (await session.execute(query)).all()})
+        found.update({i: m or NO_MODEL for i, m in (await connection.execute(query)).all()})
     return found
 
 

@@ -135,7 +135,8 @@ async def writable_use_case(session: AsyncSession, principal: Principal, lookups
 
 async def ingest(session: AsyncSession, writer: IngestWriter, rows: Rows) -> None:
     """End the request's read transaction (so it holds no connection while waiting), then write."""
-    await session.rollback()
+    if not getattr(session, "never_opened", False):  # a LazySession answered from caches has none to end
+        await session.rollback()
     await writer.write(rows)
 
 

@@ -1,0 +1,103 @@
+"""What the ingest writer remembers between commits, so the usual traffic costs no extra statement: the
+(use case, feedback key) links it wrote, and the model of the completions it committed (the feedback
+roll-ups are per model). What it remembers must give the same rows as reading them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adaptive_engine.server.db.base import new_id
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
+from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly, Metric, UseCase
+from adaptive_engine.server.db.refs import RefCache
+from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row
+from adaptive_engine.server.domains.interactions.service import prompt_hash
+from adaptive_engine.server.timestamps import utcnow
+
+
+def _interaction(use_case_id: uuid.UUID, metric_id: uuid.UUID, model_key: str) -> tuple[Rows, uuid.UUID]:
+    rows = Rows()
+    messages = [{"role": "user", "content": "hello"}]
+    completion = rows.add(
+        Completion,
+        completion_row(
+            use_case_id=use_case_id,
+            messages=messages,
+            completion="hi",
+            prompt_hash=prompt_hash(messages),
+            model_key=model_key,
+            session_id=new_id(),
+        ),
+    )
+    rows.add(Feedback, _feedback(use_case_id, metric_id, completion["id"], 1.0))
+    rows.links.add((use_case_id, metric_id))
+    return rows, completion["id"]
+
+
+def _feedback(use_case_id: uuid.UUID, metric_id: uuid.UUID, completion_id: uuid.UUID, value: float) -> dict:
+    return {
+        "id": new_id(),
+        "created_at": utcnow(),
+        "completion_id": completion_id,
+        "metric_id": metric_id,
+        "use_case_id": use_case_id,
+        "value": value,
+        "reason": None,
+        "details": None,
+        "user_ref": None,
+    }
+
+
+def test_writer_memory_matches_the_database(database: str | None, tmp_path: Path) -> None:
+    async def run() -> None:
+        engine = create_engine(database or f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
+        await upgrade(engine)
+        maker = create_sessionmaker(engine)
+        suffix = uuid.uuid4().hex[:8]
+        async with maker() as session:
+            use_case = UseCase(key=f"uc-{suffix}", name="uc")
+            metric = Metric(key=f"ok-{suffix}", name="ok", kind="BOOL")
+            session.add_all([use_case, metric])
+            await session.commit()
+        link = (use_case.id, metric.id)
+        writer = IngestWriter(maker, RefCache())
+        await writer.start()
+        try:
+            rows, first = _interaction(use_case.id, metric.id, "model-a")
+            await writer.write(rows)
+            # Its own link write is remembered: the next feedback on that key needs no "link if missing".
+            assert writer.known_links.missing({link}) == set()
+            assert writer.recent_completions.get(first) == use_case.id
+            assert writer.recent_completions.model_key(first) == "model-a"
+            # Feedback on that completion, in a later commit: counted under the completion's model.
+            later = Rows()
+            later.add(Feedback, _feedback(use_case.id, metric.id, first, 0.0))
+            await writer.write(later)
+        finally:
+            await writer.stop()
+        # A new writer (a restarted process) remembers nothing: it reads the model of the completion.
+        fresh = IngestWriter(maker, RefCache())
+        await fresh.start()
+        try:
+            assert fresh.recent_completions.model_key(first) is None
+            again = Rows()
+            again.add(Feedback, _feedback(use_case.id, metric.id, first, 1.0))
+            await fresh.write(again)
+        finally:
+            await fresh.stop()
+        async with maker() as session:
+            cells = (
+                (await session.execute(select(FeedbackHourly).where(FeedbackHourly.use_case_id == use_case.id)))
+                .scalars()
+                .all()
+            )
+        assert [(c.model_key, c.count, c.total, c.min_value, c.max_value) for c in cells] == [
+            ("model-a", 3, 2.0, 0.0, 1.0)
+        ]
+        await engine.dispose()
+
+    asyncio.run(run())
