@@ -195,6 +195,23 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    """A request body as JSON: pydantic-core's serializer, several times json.dumps' speed on the data plane;
+    what it cannot write (a lone surrogate in a caller's string) is written by json.dumps, as before."""
+    try:
+        return pydantic_core.to_json(body)
+    except (ValueError, TypeError):
+        return json.dumps(body).encode()
+
+
+def _json_value(content: bytes) -> Any:
+    """An answer's JSON: pydantic-core's parser, else json.loads (which takes the rare lone surrogate escape)."""
+    try:
+        return pydantic_core.from_json(content)
+    except ValueError:
+        return json.loads(content)
+
+
 class ExternalBackend(Backend):
     """``guard``: the outbound policy for an endpoint users registered (None for one the server runs itself,
     such as its vLLM processes). Its names are checked by the pool's resolver: give the backend a pool made
@@ -213,6 +230,8 @@ class ExternalBackend(Backend):
         self._owns_client = client is None
         self._loaded = False
         self._base, self._params, self._headers = self._routing()
+        # The body goes as bytes of our own serializing (_json_bytes): its type is said here, once.
+        self._post_headers = {**self._headers, "Content-Type": "application/json"}
         if guard is not None:
             # aiohttp connects to an address literal without asking the resolver: literals are checked here.
             try:
@@ -366,8 +385,8 @@ class ExternalBackend(Backend):
         request = self._http().post(
             f"{self._base}/{operation}",
             params=self._params,
-            headers=self._headers,
-            json=body,
+            headers=self._post_headers,
+            data=_json_bytes(body),
             timeout=self._timeout,
             allow_redirects=False,
         )
@@ -407,7 +426,7 @@ class ExternalBackend(Backend):
 
         content = await self._attempts(attempt, deadline)
         try:
-            return json.loads(content)
+            return _json_value(content)
         except ValueError:
             raise self._not_the_api(f"answer is not JSON: {content[:200]!r}") from None
 
