@@ -82,14 +82,16 @@ def json_post(
 class JsonRouteShortcut:
     """ASGI middleware, innermost: a POST to a :func:`json_post` route goes straight to its endpoint (the
     app's error handling applied the same way), past FastAPI's router and per-request machinery;
-    everything else goes on to the app."""
+    everything else goes on to the app, and everything when OpenTelemetry tracing is on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._routes: dict[str, tuple[Any, Callable[[Request, Any], Awaitable[Response]]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        # With OpenTelemetry on (FastAPI's telemetry), requests go through the router: it names the route on the
+        # request's server span and traces the endpoint.
+        if scope["type"] == "http" and scope["method"] == "POST" and scope.get("fastapi.telemetry") is None:
             if self._routes is None:
                 self._routes = {
                     path: (route, dependant.call.__json_route__)
