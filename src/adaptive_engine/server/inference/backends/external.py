@@ -150,6 +150,11 @@ def make_http_client(max_connections: int = 200, guard: OutboundGuard | None = N
     return HttpPool(max_connections, guard)
 
 
+# uvloop's clock (libuv's: whole milliseconds, read once per loop turn) can read a hair before the deadline in
+# the timeout the deadline fired: a timeout this close to it is the deadline's.
+CLOCK_SLACK_S = 0.002
+
+
 def _until(deadline: float | None) -> Any:
     """A timeout at ``deadline`` (loop time) around one wait; none without a deadline. Scoped to each wait:
     an asyncio timeout must not span a generator's yields."""
@@ -554,7 +559,7 @@ class ExternalBackend(Backend):
             return UpstreamTimeout(
                 f"could not connect within {self._timeout.connect:g} s", provider=self.provider_name, retryable=True
             )
-        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline - CLOCK_SLACK_S:
             return UpstreamTimeout(
                 f"no complete answer within {self.config.total_timeout:g} s", provider=self.provider_name
             )
