@@ -97,7 +97,7 @@ async def _named_use_case(body: Any, request: Request, session: AsyncSession) ->
         return None
     named = await resolve_name(session, request.state.principal, platform_of(request).refs, body["model"])
     request.state.named_model = named
-    return named.use_case.id
+    return named.use_case  # a Ref: the guard checks the caller's right on it without looking it up again
 
 
 def _named(request: Request) -> Named | None:
