@@ -7,6 +7,7 @@ server process. With --litellm, LiteLLM's proxy (installed in its own venv under
 against the same upstream in the same run, and our ratio to it is printed.
 
     python bench/gateway_overhead.py [--requests 400] [--litellm] [--limits | --paired] [--redis URL]
+    python bench/gateway_overhead.py --baseline ../main-checkout [--rounds 6]   # this checkout against another
 
 Targets: p50 added <= 2 ms and p99 <= 5 ms at concurrency 1; >= 500 requests/s through one process; tools +
 a JSON-schema response_format within 0.2 ms of plain chat. Last, two upstreams that fail every other call (a 503;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,53 @@ async def paired(
     return timings
 
 
+def attach_fake(server: str, upstream: str) -> None:
+    """Use case "bench" on ``server``, served by the fake upstream (external model "fake", its default)."""
+    from adaptive_engine import Adaptive
+
+    with Adaptive(server, api_key=ADMIN_KEY) as sdk:
+        sdk.use_cases.create(key="bench")
+        model = sdk.models.add_external(
+            name="fake", key="fake", external_model_id="fake", api_key="sk-fake", provider="open_ai", endpoint=upstream
+        )
+        sdk.models.attach(model.key, wait=True, make_default=True, use_case="bench")
+
+
+def compare(upstream: str, base: str, ours: str, requests: int, rounds: int) -> None:
+    """Rounds of direct, baseline and this checkout (the two servers' order flipped each round) at concurrency 1
+    (``requests``) and 32 (5x as many): whatever else the machine does falls on both alike. Printed per round,
+    then the medians: p50, and the added p50/p99 as the median of each round's difference to direct."""
+    messages = [{"role": "user", "content": "Say hello."}]
+    auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    targets = {
+        "direct": (upstream + "/chat/completions", {}, {"model": "fake", "messages": messages}),
+        "baseline": (base + "/api/v1/chat/completions", auth, {"model": "bench", "messages": messages}),
+        "this": (ours + "/api/v1/chat/completions", auth, {"model": "bench", "messages": messages}),
+    }
+    seen: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    for r in range(rounds):
+        order = ["direct", "baseline", "this"] if r % 2 == 0 else ["direct", "this", "baseline"]
+        line = [f"round {r + 1}, load average {os.getloadavg()[0]:.2f}:"]
+        for name in order:
+            url, headers, body = targets[name]
+            for concurrency, n in ((1, requests), (32, requests * 5)):
+                lat, rps = asyncio.run(load(url, headers, body, n, concurrency))
+                seen.setdefault((name, concurrency), []).append((percentile(lat, 0.5), percentile(lat, 0.99), rps))
+                line.append(f"{name} c{concurrency} p50 {percentile(lat, 0.5):.2f} ms {rps:.0f}/s")
+        print(" ".join(line), flush=True)
+    for concurrency in (1, 32):
+        direct = seen[("direct", concurrency)]
+        for name in ("baseline", "this"):
+            runs = seen[(name, concurrency)]
+            added50 = statistics.median(x[0] - d[0] for x, d in zip(runs, direct, strict=True))
+            added99 = statistics.median(x[1] - d[1] for x, d in zip(runs, direct, strict=True))
+            p50, rps = statistics.median(x[0] for x in runs), statistics.median(x[2] for x in runs)
+            print(
+                f"{name:<9} concurrency {concurrency:>2}: p50 {p50:.2f} ms, added p50 {added50:.2f} ms, "
+                f"added p99 {added99:.2f} ms, {rps:.0f} requests/s"
+            )
+
+
 def start_litellm(upstream: str, port: int) -> subprocess.Popen | None:
     venv = REPO / "build" / "litellm-venv"
     python = venv / "bin" / "python"
@@ -194,6 +243,14 @@ def main() -> None:
         help="also time requests with limits (an API key's and a use case's) against requests without, interleaved",
     )
     parser.add_argument("--paired-only", action="store_true", help="--paired, and nothing else measured")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="CHECKOUT",
+        help="a second server from CHECKOUT's src (e.g. a worktree of main) timed against this one in alternated "
+        "rounds; nothing else is measured",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of --baseline")
     parser.add_argument("--redis", default=None, help="Redis URL for the limit counters, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     args.paired = args.paired or args.paired_only
@@ -221,17 +278,17 @@ def main() -> None:
         sys.path.insert(0, str(REPO / "src"))
         from adaptive_engine import Adaptive
 
-        with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
-            sdk.use_cases.create(key="bench")
-            model = sdk.models.add_external(
-                name="fake",
-                key="fake",
-                external_model_id="fake",
-                api_key="sk-fake",
-                provider="open_ai",
-                endpoint=upstream,
+        attach_fake(ours, upstream)
+        if args.baseline:
+            base_env = {**env, "PYTHONPATH": str(Path(args.baseline).resolve() / "src")}
+            base_server = ServerProcess(
+                tempfile.mkdtemp(prefix="gateway-base-"), ADMIN_KEY, env=base_env, timeout_s=180
             )
-            sdk.models.attach(model.key, wait=True, make_default=True, use_case="bench")
+            procs.append(base_server.proc)
+            attach_fake(base_server.url, upstream)
+            compare(upstream, base_server.url, ours, args.requests, args.rounds)
+            return
+        with Adaptive(ours, api_key=ADMIN_KEY) as sdk:
             # Upstreams that fail every other call: a 503 (retried after the backoff), a 429 with Retry-After-Ms.
             for kind in ("flaky", "throttled"):
                 sdk.use_cases.create(key=f"bench-{kind}")

@@ -231,6 +231,10 @@ class Authorized:
         perm = permission or self.permission
         if perm is None:
             raise Internal("this route has no permission to check a use case against")
+        if isinstance(value, Ref):  # looked up already by the route's picker (a data-plane model name)
+            await self.principal.require(self.session, perm, value.id, f"use case '{value.id}'")
+            self.use_case = value
+            return value
         if self.refs is not None and isinstance(value, (str, uuid.UUID)):
             found = await self.refs.use_case(self.session, value)
             if found is None:
@@ -243,7 +247,7 @@ class Authorized:
         return self.use_case
 
 
-# Picks the use case(s) of a request: fn(json_body, request, session), sync or async, returning an id or key, a
+# Picks the use case(s) of a request: fn(json_body, request, session), sync or async, returning an id, a key or a Ref, a
 # list of them, or None (then the permission is checked globally and the route/service checks the target).
 BodyTarget = Callable[..., Any] | None
 

@@ -34,6 +34,7 @@ from adaptive_engine.server.db import models as orm
 from adaptive_engine.server.db.models.ab_tests import ACTIVE_STATUSES
 from adaptive_engine.server.domains.ab_tests import repository
 from adaptive_engine.server.errors import InvalidInput, NotFound
+from adaptive_engine.server.singleflight import SingleFlight
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,12 @@ class AbRouter:
         self.ttl_s = ttl_s
         self._rng = rng or random.Random()
         self._active: dict[uuid.UUID, tuple[float, CampaignSnapshot | None]] = {}
+        # When the entry expires under load, one request reads the campaign and the others wait for it.
+        self._flights = SingleFlight()
+        self._epoch = 0  # grows at each invalidation: a read begun before one is neither joined nor kept
 
     def invalidate(self, use_case_id: uuid.UUID | None = None) -> None:
+        self._epoch += 1
         if use_case_id is None:
             self._active.clear()
         else:
@@ -104,9 +109,17 @@ class AbRouter:
         cached = self._active.get(use_case_id)
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[1]
-        campaign = await repository.active_campaign(session, use_case_id)
-        snapshot = CampaignSnapshot.of(campaign) if campaign is not None else None
-        self._active[use_case_id] = (now, snapshot)
+
+        epoch = self._epoch
+
+        async def load() -> CampaignSnapshot | None:
+            campaign = await repository.active_campaign(session, use_case_id)
+            snapshot = CampaignSnapshot.of(campaign) if campaign is not None else None
+            if epoch == self._epoch:
+                self._active[use_case_id] = (now, snapshot)
+            return snapshot
+
+        snapshot: CampaignSnapshot | None = await self._flights.run((use_case_id, epoch), load)
         return snapshot
 
     async def route(

@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adaptive_engine.server.auth.guard import route_requires
+from adaptive_engine.server.auth.guard import Authorized, route_requires
 from adaptive_engine.server.auth.principal import Principal
 from adaptive_engine.server.domains.inference import catalog, responses, service
 from adaptive_engine.server.domains.inference.names import Named, resolve_name
@@ -46,18 +46,17 @@ from adaptive_engine.server.inference.backends.base import TextDelta, Usage
 from adaptive_engine.server.platform import platform_of
 from adaptive_engine.server.rest.deps import db_session, principal
 from adaptive_engine.server.rest.errors import validated
-from adaptive_engine.server.rest.json_input import CheckedRoute, read_json
-from adaptive_engine.server.rest.openapi import json_body
+from adaptive_engine.server.rest.json_input import CheckedRoute
+from adaptive_engine.server.rest.json_route import json_post
 
 router = APIRouter(tags=["inference"], route_class=CheckedRoute)
 log = logging.getLogger(__name__)
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-async def _body(request: Request, schema: type[BodyT]) -> tuple[dict[str, Any], BodyT]:
+def _body(data: Any, schema: type[BodyT]) -> tuple[dict[str, Any], BodyT]:
     """The JSON body (rest.json_input; a JSON string holding the object, as the official client sends
     embeddings, works too) and its view validated by ``schema``."""
-    data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     return data, validated(schema.model_validate, data)
@@ -98,14 +97,19 @@ async def _named_use_case(body: Any, request: Request, session: AsyncSession) ->
         return None
     named = await resolve_name(session, request.state.principal, platform_of(request).refs, body["model"])
     request.state.named_model = named
-    return named.use_case.id
+    return named.use_case  # a Ref: the guard checks the caller's right on it without looking it up again
 
 
 def _named(request: Request) -> Named | None:
     return getattr(request.state, "named_model", None)
 
 
-INFERENCE = route_requires("inference:run", use_case=_named_use_case)
+def inference_post(path: str, body: type[BaseModel]) -> Any:
+    """A data-plane POST: straight from the middleware to the route (rest/json_route.py), guarded by
+    ``inference:run`` on the use case its ``model`` names; the route validates the JSON it gets."""
+    return json_post(
+        router, path, body, permission="inference:run", use_case=_named_use_case, status_code=200, raw=True
+    )
 
 
 # --------------------------------------------------------------------------- models
@@ -127,14 +131,11 @@ async def get_model(
 # --------------------------------------------------------------------------- chat
 
 
-@router.post("/chat/completions", response_model=None, dependencies=[INFERENCE])
-@json_body(ChatBody)
-async def chat_completions(
-    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> Response:
-    raw, body = await _body(request, ChatBody)
+@inference_post("/chat/completions", ChatBody)
+async def chat_completions(request: Request, data: Any, auth: Authorized) -> Response:
+    raw, body = _body(data, ChatBody)
     call = await service.prepare_call(
-        session, caller, platform_of(request), body, raw, prompt=None, named=_named(request)
+        auth.session, auth.principal, platform_of(request), body, raw, prompt=None, named=_named(request)
     )
     if body.stream:
         return await _stream_response(call, chat=True)
@@ -168,14 +169,12 @@ async def chat_completions(
 # --------------------------------------------------------------------------- completions
 
 
-@router.post("/completions", response_model=None, dependencies=[INFERENCE])
-@json_body(CompletionBody)
-async def completions(
-    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> Response:
-    raw, body = await _body(request, CompletionBody)
+@inference_post("/completions", CompletionBody)
+async def completions(request: Request, data: Any, auth: Authorized) -> Response:
+    raw, body = _body(data, CompletionBody)
+    prompt = service.one_prompt(body.prompt)
     call = await service.prepare_call(
-        session, caller, platform_of(request), body, raw, prompt=service.one_prompt(body.prompt), named=_named(request)
+        auth.session, auth.principal, platform_of(request), body, raw, prompt=prompt, named=_named(request)
     )
     if body.stream:
         return await _stream_response(call, chat=False)
@@ -262,16 +261,13 @@ async def _stream_response(call: service.Call, *, chat: bool) -> StreamingRespon
 # --------------------------------------------------------------------------- responses
 
 
-@router.post("/responses", response_model=None, dependencies=[INFERENCE])
-@json_body(ResponsesBody)
-async def create_response(
-    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> Response:
-    raw, _ = await _body(request, ResponsesBody)
+@inference_post("/responses", ResponsesBody)
+async def create_response(request: Request, data: Any, auth: Authorized) -> Response:
+    raw, _ = _body(data, ResponsesBody)
     chat_raw = responses.to_chat(raw)
     body = validated(ChatBody.model_validate, chat_raw)
     call = await service.prepare_call(
-        session, caller, platform_of(request), body, chat_raw, prompt=None, named=_named(request)
+        auth.session, auth.principal, platform_of(request), body, chat_raw, prompt=None, named=_named(request)
     )
     if not body.stream:
         return _json(responses.answer(call, raw, await service.complete(call)))
@@ -282,17 +278,14 @@ async def create_response(
 # --------------------------------------------------------------------------- embeddings
 
 
-@router.post("/embeddings", response_model=None, dependencies=[INFERENCE])
-@json_body(EmbeddingBody)
-async def embeddings(
-    request: Request, session: AsyncSession = Depends(db_session), caller: Principal = Depends(principal)
-) -> Response:
-    raw, body = await _body(request, EmbeddingBody)
+@inference_post("/embeddings", EmbeddingBody)
+async def embeddings(request: Request, data: Any, auth: Authorized) -> Response:
+    raw, body = _body(data, EmbeddingBody)
     unknown = sorted(k for k, v in raw.items() if v is not None and k not in EmbeddingBody.model_fields)
     if unknown:  # nothing is silently dropped: embeddings take only their documented fields
         raise InvalidInput(f"'{unknown[0]}' is not supported on /embeddings", details={"param": unknown[0]})
     fmt = service.encoding_format(body.encoding_format)
-    answer = await service.embed(session, caller, platform_of(request), body, named=_named(request))
+    answer = await service.embed(auth.session, auth.principal, platform_of(request), body, named=_named(request))
     tokens = answer.usage.prompt_tokens
     return _json(
         EmbeddingResponse(
