@@ -96,8 +96,9 @@ def cannot_serve(spec: LocalModelSpec) -> str | None:
 
 def _import_engine() -> Any:
     """The engine module (it imports torch: loaded with the first model, not with the server)."""
-    _import_batching()  # the [local] extra's hint when torch is missing
-    from .. import batching_llamacpp
+    with _LOADING:  # torch's first import too, away from another model's load (see _LOADING)
+        _import_batching()  # the [local] extra's hint when torch is missing
+        from .. import batching_llamacpp
 
     return batching_llamacpp
 
@@ -105,10 +106,10 @@ def _import_engine() -> Any:
 def load_tokenizer(spec: LocalModelSpec) -> Any:
     """The Hugging Face tokenizer (and chat template) of ``spec``: an adapter's own when it saved one, else the
     converted cache's when there is one, else read from the GGUF file."""
-    from transformers import AutoTokenizer
-
     folder = Path(spec.path)
-    with _LOADING:
+    with _LOADING:  # the first import of transformers included: two threads importing it at once can fail
+        from transformers import AutoTokenizer
+
         if (folder / "tokenizer_config.json").is_file():
             return AutoTokenizer.from_pretrained(folder)
         base = spec.base if (folder / "adapter_config.json").is_file() and spec.base is not None else spec
