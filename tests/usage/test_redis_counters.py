@@ -10,7 +10,7 @@ import uuid
 import redis
 
 from adaptive_engine.server.domains.usage.counters import SHARE, RedisCounters, Slot
-from tests.usage.test_limits import REDIS_URL, forget
+from tests.usage.test_limits import REDIS_URL, early_in_a_minute, forget
 
 
 async def _replicas(prefix: str) -> tuple[RedisCounters, RedisCounters]:
@@ -92,5 +92,62 @@ def test_in_flight_slots_and_tokens_are_written_in_batches() -> None:
         assert refused is not None and refused.limit == "tokens_per_minute"
         await a.close()
         await b.close()
+
+    run(test)
+
+
+async def _until(condition, what: str) -> None:  # noqa: ANN001
+    """Let the other tasks run until ``condition()`` holds (a state, bounded)."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_slot_asking_redis_is_not_forgotten_by_the_writer_meanwhile() -> None:
+    """The writer forgets slots idle for a minute: never one whose request is waiting for Redis's answer (it
+    was forgotten, and the answer then failed the request with a KeyError: a 500)."""
+
+    async def test(prefix: str) -> None:
+        a = RedisCounters(REDIS_URL, prefix)
+        slot = Slot(f"API_KEY:{uuid.uuid4()}", requests_per_minute=0, tokens_per_minute=0, max_concurrent=1)
+        asking = asyncio.create_task(a.acquire([slot]))  # a new slot: it asks Redis
+        await _until(a._lock.locked, "the request asks Redis")
+        await a.flush()
+        assert await asking is None
+        refused = await a.acquire([slot])
+        assert refused is not None and refused.limit == "max_concurrent"
+        await a.close()
+
+    run(test)
+
+
+def test_counts_on_their_way_to_redis_count_for_a_request_admitted_meanwhile() -> None:
+    """While the writer's round trip is in flight, the counts it carries are in neither the replica's pending
+    counts nor Redis's last answer: a request admitted then still sees them."""
+
+    async def test(prefix: str) -> None:
+        early_in_a_minute(ahead=5.0)  # the tokens of one fixed minute
+        a = RedisCounters(REDIS_URL, prefix)
+        slot = Slot(f"API_KEY:{uuid.uuid4()}", requests_per_minute=0, tokens_per_minute=10, max_concurrent=0)
+        await a.add_tokens([slot], 8)  # a first call's tokens, written: 2 of 10 left
+        await a.flush()
+        await a.add_tokens([slot], 8)  # a second call's: 6 over
+        admin = redis.Redis.from_url(REDIS_URL)
+        # Redis holds the writer's answer (writes only, for at most 10 s) until the request below is decided.
+        admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+        try:
+            writing = asyncio.create_task(a.flush())
+            await _until(a._lock.locked, "the writer waits for Redis")
+            asking = asyncio.create_task(a.acquire([slot]))
+            await asyncio.sleep(0)
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+            admin.close()
+        await writing
+        refused = await asking
+        assert refused is not None and refused.limit == "tokens_per_minute"
+        await a.close()
 
     run(test)
