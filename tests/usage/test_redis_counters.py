@@ -5,6 +5,7 @@ a large one is passed by at most each replica's share (docs/usage-and-limits.md,
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import redis
@@ -15,6 +16,15 @@ from tests.usage.test_limits import REDIS_URL, early_in_a_minute, forget
 
 async def _replicas(prefix: str) -> tuple[RedisCounters, RedisCounters]:
     return RedisCounters(REDIS_URL, prefix), RedisCounters(REDIS_URL, prefix)
+
+
+async def _until(condition, what: str, within: float = 30.0) -> None:  # noqa: ANN001
+    """Let the other tasks run until ``condition()`` holds (a state, bounded): one loop turn at a time, so a
+    state that lasts only while a reply is awaited is seen."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0)
 
 
 def run(test) -> None:  # noqa: ANN001
@@ -77,7 +87,8 @@ def test_in_flight_slots_and_tokens_are_written_in_batches() -> None:
         for _ in range(40):
             await a.release([slot])
         assert a.exchanges == before  # nothing asked Redis
-        await asyncio.sleep(0.3)  # two ticks of the background writer
+        # Two of the background writer's exchanges done: the second began after these counts were taken.
+        await _until(lambda: a.exchanges >= before + 2, "the background writer wrote twice")
         stored = redis.Redis.from_url(REDIS_URL)
         keys = [k.decode() for k in stored.scan_iter(f"{prefix}limits:{slot.name}:*")]
         tokens = next(k for k in keys if ":tokens:" in k)
@@ -94,15 +105,6 @@ def test_in_flight_slots_and_tokens_are_written_in_batches() -> None:
         await b.close()
 
     run(test)
-
-
-async def _until(condition, what: str) -> None:  # noqa: ANN001
-    """Let the other tasks run until ``condition()`` holds (a state, bounded)."""
-    for _ in range(100_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"never: {what}")
 
 
 def test_a_slot_asking_redis_is_not_forgotten_by_the_writer_meanwhile() -> None:
