@@ -220,15 +220,14 @@ def test_embeddings_count_against_budgets(world: World) -> None:
 
 
 def test_api_key_scope_expiry_models_and_use_cases(world: World) -> None:
-    # Expiry is kept to the second (rounded down): 5 s leaves the key at least 4 s to serve a call first,
-    # however loaded the machine; then the test waits until it has expired, not for a length.
+    # 5 s for the key to serve a call first, however loaded the machine; then the test waits until it has
+    # expired (the API shows the second, the server compares the instant), not for a length.
     soon = datetime.now(UTC) + timedelta(seconds=5)
     world.mint("alice.expiring", expires_at=soon)
     world.chat("alice.expiring")
     keys = {k.id: k for k in world.admin.api_keys.list(user=f"alice-{world.s}@example.com")}
-    expires_at = keys[world.key_ids["alice.expiring"]].expires_at
-    assert expires_at == int(soon.timestamp())
-    while time.time() <= expires_at:
+    assert keys[world.key_ids["alice.expiring"]].expires_at == int(soon.timestamp())
+    while datetime.now(UTC) <= soon:
         time.sleep(0.05)
     with pytest.raises(openai.AuthenticationError, match="expired"):
         world.chat("alice.expiring")
