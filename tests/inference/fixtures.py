@@ -98,6 +98,8 @@ class FakeUpstream:
     root: str  # scheme://host:port
     requests: list[Recorded] = field(default_factory=list)
     slow_seconds: float = 5.0
+    # Set by a test: the "slow" calls in progress answer now (a test waiting for a state, not for a length).
+    slow_release: threading.Event = field(default_factory=threading.Event)
     # Requests seen per model name (the "fail<status>x<n>-..." models fail their first n requests).
     seen: dict[str, int] = field(default_factory=dict)
 
@@ -181,7 +183,9 @@ def _make_app(state: FakeUpstream) -> Starlette:
         if model == "not-json":
             return Response("<html>bad gateway</html>", status_code=502, media_type="text/html")
         if model == "slow":
-            await asyncio.sleep(state.slow_seconds)
+            answer_at = time.monotonic() + state.slow_seconds
+            while time.monotonic() < answer_at and not state.slow_release.is_set():
+                await asyncio.sleep(0.01)
         failing = re.match(r"fail(\d{3})x(\d+)", model or "")
         if failing:  # fails its first n requests with that status, then answers
             state.seen[model] = state.seen.get(model, 0) + 1

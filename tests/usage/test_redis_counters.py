@@ -5,16 +5,26 @@ a large one is passed by at most each replica's share (docs/usage-and-limits.md,
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import redis
 
 from adaptive_engine.server.domains.usage.counters import SHARE, RedisCounters, Slot
-from tests.usage.test_limits import REDIS_URL, forget
+from tests.usage.test_limits import REDIS_URL, early_in_a_minute, forget
 
 
 async def _replicas(prefix: str) -> tuple[RedisCounters, RedisCounters]:
     return RedisCounters(REDIS_URL, prefix), RedisCounters(REDIS_URL, prefix)
+
+
+async def _until(condition, what: str, within: float = 30.0) -> None:  # noqa: ANN001
+    """Let the other tasks run until ``condition()`` holds (a state, bounded): one loop turn at a time, so a
+    state that lasts only while a reply is awaited is seen."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0)
 
 
 def run(test) -> None:  # noqa: ANN001
@@ -77,7 +87,8 @@ def test_in_flight_slots_and_tokens_are_written_in_batches() -> None:
         for _ in range(40):
             await a.release([slot])
         assert a.exchanges == before  # nothing asked Redis
-        await asyncio.sleep(0.3)  # two ticks of the background writer
+        # Two of the background writer's exchanges done: the second began after these counts were taken.
+        await _until(lambda: a.exchanges >= before + 2, "the background writer wrote twice")
         stored = redis.Redis.from_url(REDIS_URL)
         keys = [k.decode() for k in stored.scan_iter(f"{prefix}limits:{slot.name}:*")]
         tokens = next(k for k in keys if ":tokens:" in k)
@@ -92,5 +103,53 @@ def test_in_flight_slots_and_tokens_are_written_in_batches() -> None:
         assert refused is not None and refused.limit == "tokens_per_minute"
         await a.close()
         await b.close()
+
+    run(test)
+
+
+def test_a_slot_asking_redis_is_not_forgotten_by_the_writer_meanwhile() -> None:
+    """The writer forgets slots idle for a minute: never one whose request is waiting for Redis's answer (it
+    was forgotten, and the answer then failed the request with a KeyError: a 500)."""
+
+    async def test(prefix: str) -> None:
+        a = RedisCounters(REDIS_URL, prefix)
+        slot = Slot(f"API_KEY:{uuid.uuid4()}", requests_per_minute=0, tokens_per_minute=0, max_concurrent=1)
+        asking = asyncio.create_task(a.acquire([slot]))  # a new slot: it asks Redis
+        await _until(a._lock.locked, "the request asks Redis")
+        await a.flush()
+        assert await asking is None
+        refused = await a.acquire([slot])
+        assert refused is not None and refused.limit == "max_concurrent"
+        await a.close()
+
+    run(test)
+
+
+def test_counts_on_their_way_to_redis_count_for_a_request_admitted_meanwhile() -> None:
+    """While the writer's round trip is in flight, the counts it carries are in neither the replica's pending
+    counts nor Redis's last answer: a request admitted then still sees them."""
+
+    async def test(prefix: str) -> None:
+        early_in_a_minute(ahead=5.0)  # the tokens of one fixed minute
+        a = RedisCounters(REDIS_URL, prefix)
+        slot = Slot(f"API_KEY:{uuid.uuid4()}", requests_per_minute=0, tokens_per_minute=10, max_concurrent=0)
+        await a.add_tokens([slot], 8)  # a first call's tokens, written: 2 of 10 left
+        await a.flush()
+        await a.add_tokens([slot], 8)  # a second call's: 6 over
+        admin = redis.Redis.from_url(REDIS_URL)
+        # Redis holds the writer's answer (writes only, for at most 10 s) until the request below is decided.
+        admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+        try:
+            writing = asyncio.create_task(a.flush())
+            await _until(a._lock.locked, "the writer waits for Redis")
+            asking = asyncio.create_task(a.acquire([slot]))
+            await asyncio.sleep(0)
+        finally:
+            admin.execute_command("CLIENT", "UNPAUSE")
+            admin.close()
+        await writing
+        refused = await asking
+        assert refused is not None and refused.limit == "tokens_per_minute"
+        await a.close()
 
     run(test)

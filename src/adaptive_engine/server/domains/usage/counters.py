@@ -207,21 +207,30 @@ class _View:
     new_tokens: int = 0
     new_tokens_minute: int = 0
     in_flight_change: int = 0
-    used_at: float = 0.0  # monotonic: the last request that used the slot
+    used_at: float = field(default_factory=time.monotonic)  # the last request that used the slot
+    # What the exchange now in flight took out of new_* (counted in Redis once it answers, so counted
+    # meanwhile here: a request admitted during the round trip sees them).
+    sending_requests: int = 0
+    sending_tokens: int = 0
+    sending_tokens_minute: int = 0
+    sending_in_flight: int = 0
 
     def admits(self, slot: Slot, minute: int, now: float) -> bool:
         """Whether this replica may admit a request on its own: the view is fresh and every limit keeps
         more than this replica took of it alone."""
         if now - self.read_at > VIEW_MAX_AGE_S:
             return False
-        if slot.requests_per_minute and (len(self.new_requests) + 1) * SHARE > slot.requests_per_minute - self.requests:
+        requests = self.requests + self.sending_requests
+        if slot.requests_per_minute and (len(self.new_requests) + 1) * SHARE > slot.requests_per_minute - requests:
             return False
         if slot.tokens_per_minute:
             used = self.tokens if self.minute == minute else 0
+            used += self.sending_tokens if self.sending_tokens_minute == minute else 0
             mine = self.new_tokens if self.new_tokens_minute == minute else 0
             if mine * SHARE >= slot.tokens_per_minute - used or used + mine >= slot.tokens_per_minute:
                 return False
-        return not (slot.max_concurrent and (self.in_flight_change + 1) * SHARE > slot.max_concurrent - self.in_flight)
+        in_flight = self.in_flight + self.sending_in_flight
+        return not (slot.max_concurrent and (self.in_flight_change + 1) * SHARE > slot.max_concurrent - in_flight)
 
     def pending(self) -> bool:
         return bool(self.new_requests or self.new_tokens or self.in_flight_change)
@@ -279,10 +288,11 @@ class RedisCounters:
         now, clock = time.time(), time.monotonic()
         minute = _minute(now)
         views = [self._view(slot) for slot in slots]
+        for view in views:  # in use: not forgotten by the background writer while this request asks Redis
+            view.used_at = clock
         member = f"{self._member_prefix}{next(self._members):x}"
         if all(view.admits(slot, minute, clock) for slot, view in zip(slots, views, strict=True)):
             for slot, view in zip(slots, views, strict=True):
-                view.used_at = clock
                 if slot.requests_per_minute:
                     view.new_requests.append((now, member))
                 if slot.max_concurrent:
@@ -326,6 +336,8 @@ class RedisCounters:
                 view = self._view(slot)
                 writes = _Writes(view.new_requests, view.new_tokens, view.new_tokens_minute, view.in_flight_change)
                 view.new_requests, view.new_tokens, view.in_flight_change = [], 0, 0
+                view.sending_requests, view.sending_in_flight = len(writes.requests), writes.in_flight_change
+                view.sending_tokens, view.sending_tokens_minute = writes.tokens, writes.tokens_minute
                 taken.append(writes)
                 keys += self._keys(slot, minute)
                 add = writes.tokens if writes.tokens_minute == minute else 0
@@ -338,6 +350,7 @@ class RedisCounters:
             except BaseException:
                 for slot, writes in zip(slots, taken, strict=True):  # written next time
                     view = self._view(slot)
+                    view.sending_requests = view.sending_tokens = view.sending_in_flight = 0
                     view.new_requests[:0] = writes.requests
                     if writes.tokens_minute == view.new_tokens_minute or not view.new_tokens:
                         view.new_tokens += writes.tokens
@@ -346,8 +359,9 @@ class RedisCounters:
                 raise
             self.exchanges += 1
             for i, slot in enumerate(slots):
-                view = self._views[slot.name]
+                view = self._view(slot)
                 view.requests, view.tokens, view.in_flight = (int(x) for x in answer[3 + i * 3 : 6 + i * 3])
+                view.sending_requests = view.sending_tokens = view.sending_in_flight = 0
                 view.minute, view.read_at = minute, clock
                 if acquire:
                     view.used_at = clock
