@@ -512,7 +512,7 @@ def main() -> None:
         "--engine",
         choices=["llamacpp", "transformers"],
         default="llamacpp",
-        help="the server's local_engine: what serves traffic, eval and the A/B (grpo samples with llama.cpp either way)",
+        help="the server's local_engine: it serves traffic, eval and the A/B (grpo samples with llama.cpp either way)",
     )
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()

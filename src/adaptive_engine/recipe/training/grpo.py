@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adaptive_engine.devices import pick_device
+
 from .base import (
     MetricsSink,
     ProgressSink,
@@ -23,7 +25,6 @@ from .base import (
     common_args,
     load_for_training,
     peft_config,
-    pick_device,
     run_and_save,
     scratch_dir,
 )
@@ -180,15 +181,20 @@ def _trainer_class() -> Any:
     import torch
     from trl import GRPOTrainer
 
-    class Trainer(GRPOTrainer):  # type: ignore[misc]
+    class Trainer(GRPOTrainer):
         fast_sampler: Any = None
         on_log: Callable[[str], None] = log.info
         _synced_step: int | None = None
         _generator: Any = None
 
-        def _generate_single_turn(  # type: ignore[no-untyped-def]
-            self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False
-        ):
+        def _generate_single_turn(
+            self,
+            prompt_ids: list[list[int]],
+            images: Any,
+            multimodal_fields: Any,
+            num_generations: int,
+            has_tool_images: bool = False,
+        ) -> tuple[list[list[int]], Any]:
             if self.fast_sampler is not None and (images or self.top_k or self.min_p or self.repetition_penalty != 1):
                 self._fall_back("images, top_k, min_p or a repetition penalty asked of the sampler")
             sampler = self.fast_sampler
@@ -202,16 +208,17 @@ def _trainer_class() -> Any:
                     self._fall_back(f"the adapter cannot be written as a GGUF LoRA ({exc})")
                     sampler = None
             if sampler is None:
-                return super()._generate_single_turn(
+                generated: tuple[list[list[int]], Any] = super()._generate_single_turn(  # type: ignore[no-untyped-call]
                     prompt_ids, images, multimodal_fields, num_generations, has_tool_images
                 )
+                return generated
             if self._generator is None:  # the run's seed decides every sample
                 self._generator = torch.Generator().manual_seed(self.args.seed)
             completions = sampler.sample(
                 prompt_ids,
                 temperature=float(self.temperature),
                 top_p=float(self.top_p if self.top_p is not None else 1.0),
-                max_tokens=int(self.max_completion_length),
+                max_tokens=self.max_completion_length or 256,  # TRL's default when unset
                 stop_ids=list(self.eos_token_ids),
                 generator=self._generator,
             )
