@@ -311,11 +311,12 @@ class Timer:
 
 
 @contextmanager
-def server(data_dir: Path, ab_min: int):  # noqa: ANN201
+def server(data_dir: Path, ab_min: int, engine: str):  # noqa: ANN201
     key = "closed-loop-admin-key"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "ADAPTIVE_MODEL_CACHE_DIR": str(default_cache_root()),
+        "ADAPTIVE_LOCAL_ENGINE": engine,
         "ADAPTIVE_AB_TEST_MIN_OBSERVATIONS": str(ab_min),
         "ADAPTIVE_AB_TEST_EVALUATION_INTERVAL_S": "1",
     }
@@ -507,6 +508,12 @@ def main() -> None:
     parser.add_argument("--ab-requests", type=int, default=240, help="most simulated A/B requests")
     parser.add_argument("--concurrency", type=int, default=8, help="chat requests in flight (traffic, eval, A/B)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--engine",
+        choices=["llamacpp", "transformers"],
+        default="llamacpp",
+        help="the server's local_engine: it serves traffic, eval and the A/B (grpo samples with llama.cpp either way)",
+    )
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     if args.smoke:
@@ -527,10 +534,13 @@ def main() -> None:
     timer = Timer()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="closed-loop-"))
     load_start = load()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load_start} (1/5/15 min)", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_start} (1/5/15 min), local engine {args.engine}",
+        flush=True,
+    )
     started = time.perf_counter()
     laps: list[LapResult] = []
-    with server(data_dir, args.ab_min) as (base_url, key):
+    with server(data_dir, args.ab_min, args.engine) as (base_url, key):
         timer.stages.append(("server start", time.perf_counter() - started))
         client = Adaptive(base_url, api_key=key, timeout_secs=None)  # a slow CPU may take long per batch
         client.use_cases.create(key="closed-loop")

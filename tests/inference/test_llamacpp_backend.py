@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptive_engine import models_bundled
-from adaptive_engine.server.inference.backends import gguf_lora, llamacpp
+from adaptive_engine import gguf_lora, models_bundled
+from adaptive_engine.server.inference.backends import llamacpp
 from adaptive_engine.server.inference.backends.base import (
     BackendInvalidRequest,
     BackendLoadError,

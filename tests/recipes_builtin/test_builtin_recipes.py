@@ -185,7 +185,11 @@ def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path:
     # One round of samples serves both steps: the second measures no reward, and the reported final reward
     # is the first step's, not None.
     assert "reward" in job.metrics[0].values and "reward" not in job.metrics[1].values
-    assert f"last reward {job.metrics[0].values['reward']}" in sdk.jobs.logs(job.id)
+    logs = sdk.jobs.logs(job.id)
+    assert f"last reward {job.metrics[0].values['reward']}" in logs
+    # This base was added as a transformers folder, not a GGUF file: TRL's generate samples, and the log says why
+    # (the bundled GGUF base samples with llama.cpp: tests/recipes_builtin/test_training.py, the closed-loop smoke).
+    assert "grpo: sampling with TRL's generate: the base model is not a GGUF file" in logs
     assert sdk.models.get("grpo-json").is_adapter
 
 

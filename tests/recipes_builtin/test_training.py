@@ -188,3 +188,96 @@ def test_sft_and_dpo_train_on_tool_conversations(base_model_dir: Path, tmp_path:
     ]
     result = train_dpo(model, pairs, tmp_path / "dpo", TrainSettings(**{**TINY, "max_length": 256}))
     assert result.steps == 2
+
+
+def _bundled_gguf() -> Path:
+    from adaptive_engine.models_bundled import bundled_chat_gguf
+
+    folder, name = bundled_chat_gguf()
+    return folder / name
+
+
+def test_llamacpp_sampling_honours_seeds_n_stop_and_the_adapter(base_model_dir: Path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from adaptive_engine.recipe.training.llamacpp_sampling import LlamaCppSampler
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    prompts = [
+        list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": r["prompt"]}], add_generation_prompt=True, return_dict=True
+            )["input_ids"]
+        )
+        for r in ROWS[:2]
+    ]
+    newline = tokenizer.encode("\n")[-1]
+    stops = [tokenizer.eos_token_id, newline]
+    sampler = LlamaCppSampler(_bundled_gguf())
+
+    def sample(seed: int, n: int = 3) -> list[list[int]]:
+        batch = [p for p in prompts for _ in range(n)]
+        generator = torch.Generator().manual_seed(seed)
+        return sampler.sample(batch, temperature=1.0, top_p=0.95, max_tokens=12, stop_ids=stops, generator=generator)
+
+    try:
+        first = sample(7)
+        assert len(first) == 6  # n completions of each prompt, in the prompts' order
+        assert first == sample(7) and first != sample(8)  # the seed decides the samples
+        for ids in first:
+            assert 1 <= len(ids) <= 12
+            assert not set(ids[:-1]) & set(stops)  # a completion ends at its first stop token...
+            assert ids[-1] in stops or len(ids) == 12  # ...or at max_tokens
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(base_model_dir),
+            LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"),
+        )
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.05, generator=torch.Generator().manual_seed(0))
+        sampler.set_adapter(model.peft_config["default"].to_dict(), get_peft_model_state_dict(model))
+        assert sample(7) != first  # the same seed on the adapter's weights samples other completions
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.zero_()
+        sampler.set_adapter(model.peft_config["default"].to_dict(), get_peft_model_state_dict(model))
+        assert sample(7) == first  # a zero update is the base again: the old adapter is gone
+    finally:
+        sampler.close()
+
+
+def test_grpo_samples_through_llamacpp_with_the_seed_and_falls_back_with_a_reason(
+    base_model_dir: Path, tmp_path: Path
+) -> None:
+    def run(name: str, gguf: Path | None) -> tuple[list[str], list[str], dict]:
+        seen: list[str] = []
+        logs: list[str] = []
+
+        def reward(prompts: list, completions: list[str], rows: list[dict]) -> list[float]:
+            seen.extend(completions)
+            return [float(len(c) % 3) for c in completions]
+
+        train_grpo(
+            base_model_dir,
+            [{"prompt": r["prompt"]} for r in ROWS],
+            reward,
+            tmp_path / name,
+            TrainSettings(**{**TINY, "max_steps": 2, "batch_size": 4, "seed": 3}),
+            GrpoSettings(num_generations=2, max_completion_length=8, temperature=1.0),
+            gguf_base=gguf,
+            on_log=logs.append,
+        )
+        return seen, logs, json.loads((tmp_path / name / "training.json").read_text())
+
+    seen, logs, manifest = run("fast", _bundled_gguf())
+    assert logs == ["grpo: sampling with llama.cpp"] and manifest["sampling"] == "llama.cpp"
+    assert len(seen) == 8  # 2 steps x 2 prompts x 2 completions
+    again, _, _ = run("fast-again", _bundled_gguf())
+    assert again == seen  # the run's seed decides the samples (step 2 samples from step 1's adapter)
+    _, logs, manifest = run("slow", None)
+    assert logs == ["grpo: sampling with TRL's generate: the base model is not a GGUF file"]
+    assert manifest["sampling"] == "transformers"

@@ -25,7 +25,7 @@ from adaptive_engine.recipe.training.platform import (
     output_dir,
     register,
     reporting,
-    resolve_model_dir,
+    resolve_model,
 )
 
 JOB_KIND = "TRAINING"
@@ -89,7 +89,7 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         rows, source = logged_prompts(ctx, config.prompt_limit), {"prompts": "logged interactions"}
     rows = [{"prompt": r["prompt"], "metadata": json.dumps(r.get("metadata") or {})} for r in prompt_records(rows)]
     ctx.log(f"grpo: {len(rows)} prompts from {source}, graders {config.graders}")
-    base_dir = resolve_model_dir(ctx, config.base_model)
+    base_dir, gguf_base = resolve_model(ctx, config.base_model)
     settings = TrainSettings(
         learning_rate=config.learning_rate,
         epochs=config.epochs,
@@ -114,7 +114,16 @@ async def main(config: Config, ctx: RecipeContext) -> None:
         **source,
     }
     result = train_grpo(
-        base_dir, rows, grader_reward(ctx, config.graders), folder, settings, grpo, manifest=lineage, **reporting(ctx)
+        base_dir,
+        rows,
+        grader_reward(ctx, config.graders),
+        folder,
+        settings,
+        grpo,
+        manifest=lineage,
+        gguf_base=gguf_base,
+        on_log=ctx.log,
+        **reporting(ctx),
     )
     ctx.log(f"grpo: {result.steps} steps in {result.seconds:.1f}s, last reward {result.metrics.get('reward')}")
     register(

@@ -47,13 +47,20 @@ class FeedbackFilter(BaseModel):
 
 def resolve_model_dir(ctx: RecipeContext, model: str) -> Path:
     """A local folder with ``model``'s weights (a transformers folder or a PEFT adapter on its base)."""
-    from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, bundled_chat_model_dir
+    return resolve_model(ctx, model)[0]
+
+
+def resolve_model(ctx: RecipeContext, model: str) -> tuple[Path, Path | None]:
+    """(:func:`resolve_model_dir`, the GGUF file its base was dequantized from or None): recipes that sample
+    while they train (grpo) run llama.cpp on that file."""
+    from adaptive_engine.models_bundled import BUNDLED_CHAT_KEY, bundled_chat_gguf, bundled_chat_model_dir
 
     if ctx.job_id is None:  # local development run: the bundled key or a folder
         if model == BUNDLED_CHAT_KEY:
-            return bundled_chat_model_dir()
+            folder, gguf_file = bundled_chat_gguf()
+            return bundled_chat_model_dir(), folder / gguf_file
         if Path(model).is_dir():
-            return Path(model)
+            return Path(model), None
         raise RecipeInputError(f"unknown base model '{model}' (locally: '{BUNDLED_CHAT_KEY}' or a folder)")
     from adaptive_engine.sdk import errors
     from adaptive_engine.sdk.resources.training_runtime import TrainingRuntime
@@ -64,7 +71,9 @@ def resolve_model_dir(ctx: RecipeContext, model: str) -> Path:
         raise RecipeInputError(f"unknown base model '{model}'") from error
     except errors.AdaptiveError as error:
         raise RecipeInputError(f"base model '{model}' cannot be trained here: {error}") from error
-    return _materialize(weights)
+    base = weights.get("base") if weights["format"] == "adapter" else weights
+    gguf = Path(base["path"]) / base["gguf_file"] if base and base.get("format") == "gguf" else None
+    return _materialize(weights), gguf
 
 
 def _materialize(weights: dict[str, Any]) -> Path:

@@ -17,53 +17,22 @@ what cannot be converted is served by the transformers backend (see :func:`canno
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
-from adaptive_engine import models_bundled
+from adaptive_engine import gguf_lora, llamacpp_runtime, models_bundled
 
-from . import gguf_lora
 from .base import BackendError, BackendLoadError, BackendNotReady
 from .local import _LOADING, LocalChatBackend, LocalModelSpec, _import_batching
 
 log = logging.getLogger(__name__)
 
-LLAMACPP_HINT = "the llama.cpp engine needs llama-cpp-python: pip install 'adaptive-engine[llamacpp]'"
 # KV cells of a context when the model's compute config sets no kv_cache_len: about 190 MB for the bundled
 # 135M model (23 KB a token), one full 8k context or e.g. 32 sequences of 256 tokens.
 DEFAULT_KV_CELLS = 8192
-# Tokens one llama_decode call takes (a longer prefill is cut in pieces of this size).
-BATCH_TOKENS = 512
-_INIT = threading.Lock()
-_initialized = False
-
-
-def _llama() -> Any:
-    """The llama_cpp bindings, initialised once per process, with llama.cpp's own logging quietened."""
-    global _initialized
-    try:
-        import llama_cpp
-    except ModuleNotFoundError as exc:
-        raise BackendLoadError(f"{LLAMACPP_HINT} ({exc.name} is not installed)") from None
-    with _INIT:
-        if not _initialized:
-            logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-            llama_cpp.llama_backend_init()
-            _initialized = True
-    return llama_cpp
-
-
-def available() -> bool:
-    try:
-        _llama()
-    except BackendLoadError:
-        return False
-    return True
 
 
 def gguf_source(spec: LocalModelSpec) -> tuple[Path, Path | None]:
@@ -80,7 +49,7 @@ def gguf_source(spec: LocalModelSpec) -> tuple[Path, Path | None]:
 
 def cannot_serve(spec: LocalModelSpec) -> str | None:
     """Why llama.cpp cannot serve ``spec`` (the transformers backend does then), or None when it can."""
-    if not available():
+    if not llamacpp_runtime.available():
         return "llama-cpp-python is not installed"
     try:
         weights, adapter = gguf_source(spec)
@@ -121,119 +90,28 @@ def load_tokenizer(spec: LocalModelSpec) -> Any:
         return AutoTokenizer.from_pretrained(base.path, gguf_file=base.gguf_file)
 
 
-class LlamaCppRuntime:
-    """One llama.cpp model and context (with its LoRA adapter, if any), and the batch fed to it. Not thread-safe:
-    the engine's worker thread is its only user after loading."""
+class LlamaCppRuntime(llamacpp_runtime.LlamaCppRuntime):
+    """The shared llama.cpp context (``adaptive_engine.llamacpp_runtime``), raising the backends' errors."""
 
     def __init__(self, weights: Path, *, cells: int, sequences: int, threads: int) -> None:
-        llama = self.llama = _llama()
-        self.model = self.ctx = self.adapter = self.batch = None
-        if not weights.is_file():
-            raise BackendLoadError(f"GGUF file not found: {weights}")
-        params = llama.llama_model_default_params()
-        params.n_gpu_layers = 0
-        self.model = llama.llama_model_load_from_file(str(weights).encode(), params)
-        if not self.model:
-            raise BackendLoadError(f"llama.cpp could not load {weights}")
         try:
-            self.vocab = llama.llama_model_get_vocab(self.model)
-            self.n_vocab = int(llama.llama_vocab_n_tokens(self.vocab))
-            self.n_ctx_train = int(llama.llama_model_n_ctx_train(self.model))
-            self.sequences = max(1, min(sequences, int(llama.llama_max_parallel_sequences())))
-            context = llama.llama_context_default_params()
-            context.n_ctx = cells
-            context.n_batch = BATCH_TOKENS
-            context.n_ubatch = BATCH_TOKENS
-            context.n_seq_max = self.sequences
-            context.n_threads = context.n_threads_batch = threads
-            context.kv_unified = True  # the choices of a request share their prompt's cells
-            context.no_perf = True
-            self.ctx = llama.llama_init_from_model(self.model, context)
-            if not self.ctx:
-                raise BackendLoadError(f"llama.cpp could not make a context of {cells} tokens for {weights}")
-            self.cells = int(llama.llama_n_ctx(self.ctx))
-            self.memory = llama.llama_get_memory(self.ctx)
-            self.batch = llama.llama_batch_init(BATCH_TOKENS, 0, 1)
-            self.eog = [t for t in range(self.n_vocab) if llama.llama_vocab_is_eog(self.vocab, t)]
-        except BaseException:
-            self.close()
-            raise
-
-    def metadata(self, key: str) -> str | None:
-        """A value of the GGUF file's metadata, as text."""
-        buffer = ctypes.create_string_buffer(256)
-        if self.llama.llama_model_meta_val_str(self.model, key.encode(), buffer, len(buffer)) < 0:
-            return None
-        return buffer.value.decode()
-
-    def layout(self) -> gguf_lora.BaseLayout:
-        architecture = self.metadata("general.architecture") or ""
-        heads = int(self.metadata(f"{architecture}.attention.head_count") or 0)
-        kv_heads = int(self.metadata(f"{architecture}.attention.head_count_kv") or heads)
-        return gguf_lora.BaseLayout(architecture, heads, kv_heads)
+            super().__init__(weights, cells=cells, sequences=sequences, threads=threads)
+        except llamacpp_runtime.LlamaCppLoadError as exc:
+            raise BackendLoadError(str(exc)) from None
 
     def apply_lora(self, lora: Path) -> None:
-        """Load the GGUF LoRA ``lora`` and apply it (scale 1) to every sequence of the context."""
-        llama = self.llama
-        self.adapter = llama.llama_adapter_lora_init(self.model, str(lora).encode())
-        if not self.adapter:
-            raise BackendLoadError(f"llama.cpp could not load the LoRA adapter {lora} on its base")
-        adapters = (llama.llama_adapter_lora_p_ctypes * 1)(self.adapter)
-        scales = (ctypes.c_float * 1)(1.0)
-        if llama.llama_set_adapters_lora(self.ctx, adapters, 1, scales) != 0:
-            raise BackendLoadError(f"llama.cpp could not apply the LoRA adapter {lora}")
+        try:
+            super().apply_lora(lora)
+        except llamacpp_runtime.LlamaCppLoadError as exc:
+            raise BackendLoadError(str(exc)) from None
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> list[Any]:
-        """Feed ``(token, position, sequence, wants_logits)`` entries; the logits rows (numpy copies) of those
-        that want them, in order."""
-        import numpy
-
-        llama, batch, out = self.llama, self.batch, []
-        if batch is None:
-            raise BackendLoadError("the llama.cpp context is closed")
-        for start in range(0, len(entries), BATCH_TOKENS):
-            chunk = entries[start : start + BATCH_TOKENS]
-            for i, (token, pos, seq, wants) in enumerate(chunk):
-                batch.token[i] = token
-                batch.pos[i] = pos
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = seq
-                batch.logits[i] = wants
-            batch.n_tokens = len(chunk)
-            status = llama.llama_decode(self.ctx, batch)
-            if status == 1:
-                raise BackendError("llama.cpp found no room in its KV cache for this batch")
-            if status != 0:
-                raise BackendError(f"llama.cpp failed to decode (status {status})")
-            for i, entry in enumerate(chunk):
-                if entry[3]:
-                    row = llama.llama_get_logits_ith(self.ctx, i)
-                    out.append(numpy.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy())
-        return out
-
-    def copy_sequence(self, source: int, target: int) -> None:
-        self.llama.llama_memory_seq_cp(self.memory, source, target, -1, -1)
-
-    def drop_sequence(self, seq: int) -> None:
-        self.llama.llama_memory_seq_rm(self.memory, seq, -1, -1)
-
-    def clear(self) -> None:
-        self.llama.llama_memory_clear(self.memory, True)
-
-    def close(self) -> None:
-        llama = self.llama
-        if self.batch is not None:
-            llama.llama_batch_free(self.batch)
-            self.batch = None
-        if self.ctx:
-            llama.llama_free(self.ctx)
-            self.ctx = None
-        if self.adapter:
-            llama.llama_adapter_lora_free(self.adapter)
-            self.adapter = None
-        if self.model:
-            llama.llama_model_free(self.model)
-            self.model = None
+        try:
+            return super().decode(entries)
+        except llamacpp_runtime.LlamaCppLoadError as exc:
+            raise BackendLoadError(str(exc)) from None
+        except llamacpp_runtime.LlamaCppDecodeError as exc:
+            raise BackendError(str(exc)) from None
 
 
 class LlamaCppChatBackend(LocalChatBackend):

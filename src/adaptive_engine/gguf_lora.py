@@ -127,16 +127,22 @@ def _reorder_heads(rows: Any, heads: int) -> Any:
 def convert(adapter: Path, base: BaseLayout, out: Path) -> Path:
     """Write the PEFT adapter in ``adapter`` as a GGUF LoRA for a base of layout ``base`` at ``out`` (atomically).
     Tensor names are checked by llama.cpp when it loads the adapter on its base."""
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    return convert_weights(config, _adapter_weights(adapter), base, out)
+
+
+def convert_weights(config: dict[str, Any], weights: dict[str, Any], base: BaseLayout, out: Path) -> Path:
+    """:func:`convert` of an adapter held in memory: its PEFT config (as a dict) and its LoRA tensors by PEFT's
+    state-dict names (a model being trained hands them over without writing a PEFT folder first)."""
     import gguf
     import numpy
 
-    config = json.loads((adapter / "adapter_config.json").read_text())
     alpha = check_config(config)
     arch, heads, kv_heads = base.architecture, base.heads, base.kv_heads
     if arch not in ARCHITECTURES:
         raise LoraNotConvertible(f"base architecture {arch!r} (handled: {', '.join(sorted(ARCHITECTURES))})")
     pairs: dict[str, dict[str, Any]] = {}
-    for key, tensor in _adapter_weights(adapter).items():
+    for key, tensor in weights.items():
         found = _KEY.search(key)
         if found is None:
             raise LoraNotConvertible(f"adapter tensor {key} is not a LoRA matrix of a decoder layer")
@@ -145,7 +151,7 @@ def convert(adapter: Path, base: BaseLayout, out: Path) -> Path:
         if target is None:
             raise LoraNotConvertible(f"LoRA on {module} (handled: {', '.join(MODULES)})")
         name = f"blk.{layer}.{target}.weight"
-        pairs.setdefault(name, {})[which] = tensor.float().numpy()
+        pairs.setdefault(name, {})[which] = tensor.detach().float().numpy()
     if not pairs:
         raise LoraNotConvertible("the adapter holds no LoRA weights")
     out.parent.mkdir(parents=True, exist_ok=True)
