@@ -89,6 +89,7 @@ async def create_judge(
         default_kind="BOOL",
         default_description=f"Written by judge '{key}'",
     )
+    now = utcnow()  # one instant: created_at's own default comes later, at the flush
     judge = Judge(
         use_case_id=uc.id,
         key=key,
@@ -98,7 +99,8 @@ async def create_judge(
         examples=clean,
         model_id=model_row.id,
         metric_id=metric_row.id,
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(judge)
     await session.flush()
@@ -125,6 +127,7 @@ async def create_prebuilt_judge(
         default_kind="SCALAR",
         default_description=criteria.description,
     )
+    now = utcnow()  # one instant: created_at's own default comes later, at the flush
     judge = Judge(
         use_case_id=uc.id,
         key=key,
@@ -135,7 +138,8 @@ async def create_prebuilt_judge(
         examples=[],
         model_id=model_row.id,
         metric_id=metric_row.id,
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(judge)
     await session.flush()
@@ -213,6 +217,7 @@ async def update_judge(
     if name is not None and not name.strip():
         raise InvalidInput("a judge's name must not be empty")
     model_id = (await find_chat_model(session, model)).id if model is not None else current.model_id
+    now = utcnow()  # one instant: created_at's own default comes later, at the flush
     judge = Judge(
         use_case_id=uc.id,
         key=key,
@@ -223,7 +228,8 @@ async def update_judge(
         examples=validate_examples(examples) if examples is not None else list(current.examples or []),
         model_id=model_id,
         metric_id=current.metric_id,
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(judge)
     await session.flush()

@@ -247,6 +247,7 @@ async def create_grader(
         default_kind=m_kind,
         default_description=m_description,
     )
+    now = utcnow()  # one instant: created_at's own default comes later, at the flush
     grader = Grader(
         use_case_id=uc.id,
         key=key,
@@ -254,7 +255,8 @@ async def create_grader(
         grader_type=grader_type,
         config=stored,
         metric_id=metric_row.id,
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(grader)
     await session.flush()

@@ -176,6 +176,7 @@ async def create_recipe(
     schema = described["schema"]
     if kind == "CUSTOM" and described.get("job_kind") in JOB_KINDS:
         kind = described["job_kind"]
+    now = utcnow()  # one instant: created_at's own default comes later, at the flush
     recipe = CustomRecipe(
         use_case_id=target.id,
         key=key,
@@ -188,7 +189,8 @@ async def create_recipe(
         json_schema=schema,
         job_kind=kind,
         created_by_id=principal.user_id,
-        updated_at=utcnow(),
+        created_at=now,
+        updated_at=now,
     )
     session.add(recipe)
     await session.flush()
