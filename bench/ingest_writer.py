@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 WARMUP_COMMITS = 20
 
 
@@ -118,23 +117,12 @@ def _child(kind: str, batches: int, commits: int) -> None:
         url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp(prefix='ae-writer-')) / 'engine.db'}"
         print(json.dumps(asyncio.run(_measure(url, batches, commits))))
         return
-    import asyncpg
+    # The tests' fresh-database helper, from this bench's own checkout (the measured one is on PYTHONPATH).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support import private_postgres_database
 
-    name = f"ae_writer_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    with private_postgres_database() as url:
         print(json.dumps(asyncio.run(_measure(url, batches, commits))))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _run(checkout: Path, kind: str, batches: int, commits: int) -> dict[str, float]:
