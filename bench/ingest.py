@@ -8,7 +8,8 @@ One server process (`python -m adaptive_engine.cli serve`) per database. Each cl
 /api/v1/interactions with one inline feedback (2 events), then POST /api/v1/feedback on that completion
 (1 event). An event counts once its 2xx arrived, i.e. once it is committed (group commit). A last row
 (--batch N) has the clients post arrays of N interactions instead, as an SDK or a log shipper that
-buffers would.
+buffers would. ``server CPU``: the server process's CPU time (all threads) per acknowledged event, a cost that
+the load generator and other work on the machine barely move, unlike events/s on two shared cores.
 """
 
 from __future__ import annotations
@@ -227,8 +228,9 @@ def bench_database(
     batch: int = 1,
     rounds: int = 3,
     limits: bool = False,
-) -> list[tuple[str, str, list[float], list[float], int]]:
-    """Rows of (database, load, events/s per round, ratio to that round's raw ceiling per round, errors).
+) -> list[tuple[str, str, list[float], list[float], list[float], int]]:
+    """Rows of (database, load, events/s per round, ratio to that round's raw ceiling per round, the server's CPU
+    microseconds per event per round, errors).
     Each round measures every load and then the raw ceiling (the server idle), so each ratio compares
     figures taken a few seconds apart on a machine whose speed drifts."""
     data_dir = Path(tempfile.mkdtemp(prefix="ae-bench-"))
@@ -251,6 +253,7 @@ def bench_database(
         loads.append((f"REST, {max(client_counts)} clients, arrays of {batch} interactions", max(client_counts), batch))
     rates: dict[str, list[float]] = {label: [] for label, _, _ in loads}
     errors: dict[str, int] = {label: 0 for label, _, _ in loads}
+    costs: dict[str, list[float]] = {label: [] for label, _, _ in loads}
     raws: list[float] = []
     try:
         use_case, metric = "bench", "bench-ok"
@@ -290,8 +293,10 @@ def bench_database(
         )
         for _ in range(rounds):
             for label, clients, size in loads:
+                cpu_before = server.cpu_seconds()
                 events, failed, elapsed = asyncio.run(rest_load(url, use_case, metric, clients, seconds, size))
                 rates[label].append(events / elapsed)
+                costs[label].append((server.cpu_seconds() - cpu_before) / max(events, 1) * 1e6)
                 errors[label] += failed
             # Same database, the server idle: the ceiling has the machine to itself, as the server had.
             raws.append(asyncio.run(raw_ceiling(resolved, use_case, metric, seconds)))
@@ -300,10 +305,18 @@ def bench_database(
         if pg_name:
             drop_postgres(pg_name)
     results = [
-        (kind, label, rates[label], [r / raw for r, raw in zip(rates[label], raws, strict=True)], errors[label])
+        (
+            kind,
+            label,
+            rates[label],
+            [r / raw for r, raw in zip(rates[label], raws, strict=True)],
+            costs[label],
+            errors[label],
+        )
         for label, _, _ in loads
     ]
-    results.append((kind, f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)", raws, [1.0] * len(raws), 0))
+    raw_label = f"raw ceiling (batched inserts, {RAW_BATCH * 3} rows/tx)"
+    results.append((kind, raw_label, raws, [1.0] * len(raws), [], 0))
     return results
 
 
@@ -333,15 +346,18 @@ def main() -> None:
         f"ingest bench: {os.cpu_count()} CPUs (load average {load:.1f} at start), {args.seconds:.0f}s per measurement,"
         f" {args.rounds} rounds (medians; each ratio paired with its round's raw ceiling), one server process"
     )
-    print(f"{'database':<11} {'load':<45} {'events/s':>10} {'range':>13} {'vs raw':>8} {'errors':>7}")
+    print(
+        f"{'database':<11} {'load':<45} {'events/s':>10} {'range':>13} {'vs raw':>8} {'server CPU':>14} {'errors':>7}"
+    )
     for kind in args.databases.split(","):
-        for database, label, rates, ratios, errors in bench_database(
+        for database, label, rates, ratios, costs, errors in bench_database(
             kind, args.seconds, client_counts, args.server_pythonpath, args.batch, args.rounds, args.limits
         ):
             spread = f"{min(rates):.0f}-{max(rates):.0f}"
+            cost = f"{statistics.median(costs):.0f} us/event" if costs else ""
             print(
                 f"{database:<11} {label:<45} {statistics.median(rates):>10.0f} {spread:>13}"
-                f" {statistics.median(ratios):>8.1%} {errors:>7}",
+                f" {statistics.median(ratios):>8.1%} {cost:>14} {errors:>7}",
                 flush=True,
             )
 

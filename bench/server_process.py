@@ -70,6 +70,15 @@ class ServerProcess:
                 raise RuntimeError(f"the server did not start{f'; see {log_path}' if log_path else ''}")
             time.sleep(0.2)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system, all threads) the server process has used so far: divided by the work done,
+        a cost that other load on the machine barely moves. NaN where there is no /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adaptive_engine.server.auth import sessions
 from adaptive_engine.server.auth.principal import Principal, authenticate
 from adaptive_engine.server.auth.scrape import is_scrape_token
-from adaptive_engine.server.errors import PermissionDenied, Unauthenticated
+from adaptive_engine.server.errors import PayloadTooLarge, PermissionDenied, Unauthenticated
 from adaptive_engine.server.observability.logs import ACCESS_LOGGER, incoming_request_id, request_id
 from adaptive_engine.server.observability.metrics import Metrics
 from adaptive_engine.server.platform import Platform, platform_of
@@ -106,12 +106,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or (self.streamed is not None and self.streamed.fullmatch(scope["path"])):
             await self.app(scope, receive, send)
             return
-        from adaptive_engine.server.errors import PayloadTooLarge
-
-        too_large = PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes")
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _send_json(send, 413, error_body(scope["path"], too_large))
+                await _send_json(send, 413, error_body(scope["path"], self._too_large()))
                 return
         received = 0
 
@@ -121,10 +118,13 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise too_large
+                    raise self._too_large()
             return message
 
         await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes")
 
 
 class ObservabilityMiddleware:
