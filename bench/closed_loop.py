@@ -19,7 +19,8 @@ Stages of a lap (each timed):
  3. the verifier judges every logged completion and its verdict is stored as feedback (one grading call per
     100); with ``--noise`` a share of the stored values is flipped (people are wrong sometimes);
  4. ``sft`` job on the interactions passing the threshold; ``dpo`` job on pass/fail pairs of the same prompt
-    (``--dpo-min-margin``: pooled identical completions, clear margins only); ``grpo`` job with the verifier
+    (``--dpo-min-margin``: pooled identical completions, clear margins only; ``--sft-min-copies``: sft keeps only
+    completions logged that many times whose pooled score passes); ``grpo`` job with the verifier
     as reward; each trains from the lap's start model;
  5. one ``eval`` job: the start and the tuned models on held-out prompts (sampled, ``--eval-samples`` per
     prompt, judged by the verifier itself, never by the noisy people);
@@ -496,6 +497,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=40)
     parser.add_argument("--sft-epochs", type=float, default=3.0)
     parser.add_argument("--sft-min-value", type=float, default=1.0, help="sft keeps completions with feedback >= it")
+    parser.add_argument(
+        "--sft-min-copies",
+        type=int,
+        default=None,
+        help="sft pools identical completions of a prompt and keeps those logged this many times (noisy feedback)",
+    )
     parser.add_argument("--dpo-epochs", type=float, default=2.0)
     parser.add_argument("--dpo-min-margin", type=float, default=None, help="dpo pairs only this far apart")
     parser.add_argument("--grpo-steps", type=int, default=20)
@@ -663,7 +670,11 @@ def feedback_lap(
                     "output_model_key": f"closed-{suffix}sft",
                     "base_model": current,
                     "epochs": args.sft_epochs,
-                    "feedback_filter": {"feedback_key": fb, "min_value": args.sft_min_value},
+                    "feedback_filter": {
+                        "feedback_key": fb,
+                        "min_value": args.sft_min_value,
+                        **({"min_copies": args.sft_min_copies} if args.sft_min_copies else {}),
+                    },
                     "max_length": 256,
                     **tiny,
                 },

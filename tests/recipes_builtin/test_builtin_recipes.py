@@ -161,6 +161,32 @@ def test_dpo_margin_pairs_pool_identical_completions_of_noisy_feedback(sdk: Adap
     assert strict.status == "FAILED" and "differ by at least 1.5" in strict.error
 
 
+def test_sft_from_noisy_feedback_keeps_the_completions_people_agree_on(sdk: Adaptive, base: str) -> None:
+    """One prompt, noisy judgements: the right answer logged three times (one copy judged wrong), two wrong
+    answers each judged right once by mistake, a third wrong answer twice judged wrong. Without pooling,
+    ``min_value`` 1 would keep 4 rows, half of them wrong; with ``min_copies`` 2 and ``min_value`` 0.5 the
+    pooled scores are 2/3, 1, 1 and 0, and only the right answer has the copies: its 3 rows are kept."""
+    sdk.feedback.register_key("json_noisy_sft", kind="bool")
+    messages = [{"role": "user", "content": "Give 8 as JSON."}]
+    logged = [('{"value": 8}', True), ('{"value": 8}', True), ('{"value": 8}', False)]
+    logged += [("eight", True), ("8", True), ("the value is 8", False), ("the value is 8", False)]
+    for completion, value in logged:
+        sdk.interactions.create(
+            messages=messages, completion=completion, feedbacks=[{"feedback_key": "json_noisy_sft", "value": value}]
+        )
+    selection = {"feedback_key": "json_noisy_sft", "min_value": 0.5, "min_copies": 2}
+    job = _run(sdk, "sft", {"output_model_key": "sft-agreed", "base_model": base, "feedback_filter": selection, **TINY})
+    assert job.status == "COMPLETED", job.error
+    assert "sft: 3 rows" in sdk.jobs.logs(job.id)
+    # One copy is no agreement: refused when the job is submitted, naming the field.
+    with pytest.raises(errors.ValidationError, match="feedback_filter"):
+        sdk.jobs.run(
+            "sft",
+            num_gpus=0,
+            args={"output_model_key": "sft-one-copy", "feedback_filter": {**selection, "min_copies": 1}},
+        )
+
+
 def test_grpo_with_a_custom_grader_as_reward(sdk: Adaptive, base: str, tmp_path: Path) -> None:
     _json_grader(sdk)
     _upload(sdk, tmp_path, "grpo-prompts", [{"prompt": f"Give {i} as JSON."} for i in range(2)])

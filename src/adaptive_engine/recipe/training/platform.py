@@ -36,6 +36,12 @@ class FeedbackFilter(BaseModel):
     min_value: float | None = Field(default=None, description="keep interactions scored >= this")
     max_value: float | None = Field(default=None, description="keep interactions scored <= this")
     models: list[str] | None = Field(default=None, description="only completions of these models")
+    min_copies: int | None = Field(
+        default=None,
+        ge=2,
+        description="for noisy feedback: pool identical completions of a prompt (their score is the mean of all "
+        "their logged values) and keep only those logged at least this many times whose pooled score passes",
+    )
     limit: int = Field(default=2000, ge=1, le=100_000)
 
     def describe(self) -> dict[str, Any]:
@@ -140,21 +146,46 @@ def feedback_rows(ctx: RecipeContext, selection: FeedbackFilter) -> list[dict[st
     """sft rows from logged interactions whose feedback passes ``selection``."""
     _check_key(ctx, selection.feedback_key)
     fb: dict[str, Any] = {"metric": selection.feedback_key}
-    if selection.min_value is not None:
-        fb["gte"] = selection.min_value
-    if selection.max_value is not None:
-        fb["lte"] = selection.max_value
+    if selection.min_copies is None:  # pooling needs every copy's value, the failing ones too
+        if selection.min_value is not None:
+            fb["gte"] = selection.min_value
+        if selection.max_value is not None:
+            fb["lte"] = selection.max_value
     filters: dict[str, Any] = {"feedbacks": [fb]}
     if selection.models:
         filters["models"] = selection.models
-    rows = []
-    for interaction in iter_interactions(ctx, filters, selection.limit):
-        if not interaction.completion or not interaction.chat_messages:
-            continue
-        rows.append({"prompt": _messages(interaction), "completion": interaction.completion})
+    interactions = [i for i in iter_interactions(ctx, filters, selection.limit) if i.completion and i.chat_messages]
+    if selection.min_copies is not None:
+        interactions = _agreed(interactions, selection)
+    rows = [{"prompt": _messages(i), "completion": i.completion} for i in interactions]
     if not rows:
         raise RecipeInputError(f"no logged interactions match the feedback filter {selection.describe()}")
     return rows
+
+
+def _agreed(interactions: list[Any], selection: FeedbackFilter) -> list[Any]:
+    """The copies of the completions that people agree on: a right answer tends to come back word for word
+    and be judged right most times, while a wrong one judged right by mistake rarely repeats with the same
+    mistake. Identical completions of one prompt are pooled (mean of their logged values); a completion is
+    kept, every copy of it, when it has at least ``min_copies`` copies and its pooled score is in range."""
+    assert selection.min_copies is not None
+    groups: dict[tuple[str, str], list[tuple[float, Any]]] = {}
+    for interaction in interactions:
+        score = _score(interaction, selection.feedback_key)
+        if score is None:
+            continue
+        prompt = interaction.prompt_hash or json.dumps(_messages(interaction))
+        groups.setdefault((prompt, interaction.completion), []).append((score, interaction))
+    kept: list[Any] = []
+    for copies in groups.values():
+        pooled = sum(score for score, _ in copies) / len(copies)
+        if (
+            len(copies) >= selection.min_copies
+            and (selection.min_value is None or pooled >= selection.min_value)
+            and (selection.max_value is None or pooled <= selection.max_value)
+        ):
+            kept.extend(interaction for _, interaction in copies)
+    return kept
 
 
 def preference_rows(
