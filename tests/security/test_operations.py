@@ -3,7 +3,6 @@ team list for those entitled to them, and a job's key that registers only what i
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -21,7 +20,6 @@ import pytest
 from adaptive_engine import Adaptive
 from adaptive_engine.sdk import errors
 from adaptive_engine.sdk.resources.job_runtime import JobRuntime
-from adaptive_engine.server.connections import CoalescingTransport
 from adaptive_engine.server.datadir_lock import IN_USE_EXIT_STATUS, LOCK_FILE, DataDirInUse, DataDirLock
 from adaptive_engine.server.inference.manager import BUNDLED_CHAT, BUNDLED_EMBEDDING
 from tests.identity.helpers import user_client
@@ -282,66 +280,6 @@ def test_a_request_body_that_stops_arriving_gets_408_and_the_connection_closes(g
         json={"query": "{ me { email } }"},
         headers={"Authorization": f"Bearer {guarded.api_key}"},
     ).json()["data"]["me"]["email"]
-
-
-class RecordingTransport:
-    """Stands for the socket transport under :class:`CoalescingTransport`: what reached it, in order."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed, "a write after close"
-        self.writes.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str) -> str:
-        return f"info:{name}"
-
-
-def test_writes_in_one_turn_of_the_loop_leave_as_one() -> None:
-    async def scenario() -> RecordingTransport:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
-        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
-        transport.write(b"{}")
-        assert raw.writes == []  # held until the turn ends
-        await asyncio.sleep(0)
-        assert raw.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
-        # A stream's chunks written in later turns are not held back for one another.
-        transport.write(b"data: 1\n\n")
-        await asyncio.sleep(0)
-        transport.write(b"data: 2\n\n")
-        await asyncio.sleep(0)
-        assert raw.writes[1:] == [b"data: 1\n\n", b"data: 2\n\n"]
-        # close sends what waits first; the rest of the transport is the wrapped one's.
-        transport.write(b"last")
-        transport.close()
-        assert raw.writes[-1] == b"last" and raw.closed
-        assert transport.is_closing() and transport.get_extra_info("peername") == "info:peername"
-        await asyncio.sleep(0)  # the scheduled flush finds nothing left and writes nothing on the closed one
-        return raw
-
-    raw = asyncio.run(scenario())
-    assert len(raw.writes) == 4
-
-
-def test_a_write_waiting_for_a_connection_that_closed_meanwhile_is_dropped() -> None:
-    async def scenario() -> RecordingTransport:
-        raw = RecordingTransport()
-        transport = CoalescingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
-        transport.write(b"answer")
-        raw.close()  # the peer went away in the same turn
-        await asyncio.sleep(0)
-        return raw
-
-    assert asyncio.run(scenario()).writes == []
 
 
 # ----------------------------------------------------------------------------------------- /metrics

@@ -199,23 +199,12 @@ def serve(
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
     sock = config.bind_socket()
     # Everything loaded so far (torch, transformers, the app) lives as long as the process: keep it out of
-    # the garbage collector's full passes, which otherwise walk millions of objects under request load; what
-    # start-up builds (the platform, its caches) joins it once the server is up. A request's few hundred
-    # objects die young by reference counting: a young pass every 20,000 allocations instead of 700 stops
-    # promoting the in-flight ones to older generations (the collector's time under ingest load fell
-    # about fourfold, bench/ingest.py).
+    # the garbage collector's full passes, which otherwise walk millions of objects under request load.
     import gc
 
     gc.collect()
     gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list | None = None) -> None:
-            await super().startup(sockets=sockets)
-            gc.freeze()
-
-    server = Server(config)
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -6,10 +6,6 @@ limit on the request head: a connection that never sends a byte, or sends its he
 held for ever (1,000 such sockets stayed open against one server). :class:`GuardedHttpProtocol` adds that
 limit to uvicorn's own protocol. A request body sent too slowly is the application's to limit, since only
 it knows when it waits for one: :class:`BodyReadTimeoutMiddleware`.
-
-uvicorn also writes a response's head and its body with one ``transport.write`` each, and with Nagle off each
-write is its own TCP segment: two packets, two wake-ups of the client, for every small JSON answer.
-:class:`CoalescingTransport` joins the writes made in one turn of the event loop into one.
 """
 
 from __future__ import annotations
@@ -25,51 +21,15 @@ from adaptive_engine.server.errors import RequestTimeout
 from adaptive_engine.server.middleware import error_body
 
 
-class CoalescingTransport:
-    """A transport whose writes wait for the end of the event loop's current turn and leave as one: a response's
-    head and body (written in one step of its task) go out in one segment, a streamed chunk as soon as the turn
-    that wrote it ends. Everything else is the wrapped transport's; ``close`` sends what waits first."""
-
-    __slots__ = ("_transport", "_loop", "_pending")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._pending is None:
-            self._pending = [data]
-            self._loop.call_soon(self._flush)
-        else:
-            self._pending.append(data)
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request line and headers are not all in
-    within ``request_head_timeout_s`` of the connection (or of the previous response on it), its writes
-    coalesced per turn of the loop (:class:`CoalescingTransport`)."""
+    within ``request_head_timeout_s`` of the connection (or of the previous response on it)."""
 
     head_timeout_s: float = 10.0
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # Flow control (pausing reads, draining writes) stays on the real transport; uvicorn reads it
-        # from there.
-        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
