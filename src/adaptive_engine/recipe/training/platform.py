@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,26 +166,37 @@ def feedback_rows(ctx: RecipeContext, selection: FeedbackFilter) -> list[dict[st
 def _agreed(interactions: list[Any], selection: FeedbackFilter) -> list[Any]:
     """The copies of the completions that people agree on: a right answer tends to come back word for word
     and be judged right most times, while a wrong one judged right by mistake rarely repeats with the same
-    mistake. Identical completions of one prompt are pooled (mean of their logged values); a completion is
-    kept, every copy of it, when it has at least ``min_copies`` copies and its pooled score is in range."""
+    mistake. A completion is kept, every copy of it, when it has at least ``min_copies`` copies and its pooled
+    score (:func:`_pool_copies`) is in range."""
     assert selection.min_copies is not None
-    groups: dict[tuple[str, str], list[tuple[float, Any]]] = {}
-    for interaction in interactions:
-        score = _score(interaction, selection.feedback_key)
-        if score is None:
-            continue
-        prompt = interaction.prompt_hash or json.dumps(_messages(interaction))
-        groups.setdefault((prompt, interaction.completion), []).append((score, interaction))
     kept: list[Any] = []
-    for copies in groups.values():
-        pooled = sum(score for score, _ in copies) / len(copies)
-        if (
-            len(copies) >= selection.min_copies
-            and (selection.min_value is None or pooled >= selection.min_value)
-            and (selection.max_value is None or pooled <= selection.max_value)
-        ):
-            kept.extend(interaction for _, interaction in copies)
+    for by_text in _pool_copies(interactions, selection.feedback_key).values():
+        for copies in by_text.values():
+            pooled = _mean(copies)
+            if (
+                len(copies) >= selection.min_copies
+                and (selection.min_value is None or pooled >= selection.min_value)
+                and (selection.max_value is None or pooled <= selection.max_value)
+            ):
+                kept.extend(interaction for _, interaction in copies)
     return kept
+
+
+def _pool_copies(interactions: Iterable[Any], feedback_key: str) -> dict[str, dict[str, list[tuple[float, Any]]]]:
+    """Scored interactions by prompt, then by completion text: each completion's logged copies with their
+    scores. Pooled (their mean), a repeated answer outvotes a wrong judgement of one copy."""
+    texts: dict[str, dict[str, list[tuple[float, Any]]]] = {}
+    for interaction in interactions:
+        score = _score(interaction, feedback_key)
+        if score is None or not interaction.completion:
+            continue
+        key = interaction.prompt_hash or json.dumps(_messages(interaction))
+        texts.setdefault(key, {}).setdefault(interaction.completion, []).append((score, interaction))
+    return texts
+
+
+def _mean(copies: list[tuple[float, Any]]) -> float:
+    return sum(score for score, _ in copies) / len(copies)
 
 
 def preference_rows(
@@ -256,19 +267,10 @@ def _margin_pairs(ctx: RecipeContext, feedback_key: str, limit: int, min_margin:
     (their score is the mean of all their logged values, so a repeated answer outvotes a wrong judgement of
     one copy), and a completion is paired with a worse one only when its pooled score is at least
     ``min_margin`` higher. One pair per logged copy of the better completion, worst partners first."""
-    texts: dict[str, dict[str, list[Any]]] = {}
-    for interaction in iter_interactions(ctx, {"feedbacks": [{"metric": feedback_key}]}, limit):
-        score = _score(interaction, feedback_key)
-        if score is None or not interaction.completion:
-            continue
-        key = interaction.prompt_hash or json.dumps(_messages(interaction))
-        texts.setdefault(key, {}).setdefault(interaction.completion, []).append((score, interaction))
+    texts = _pool_copies(iter_interactions(ctx, {"feedbacks": [{"metric": feedback_key}]}, limit), feedback_key)
     rows = []
     for by_text in texts.values():
-        pooled = sorted(
-            ((sum(s for s, _ in copies) / len(copies), text, copies) for text, copies in by_text.items()),
-            key=lambda item: item[0],
-        )
+        pooled = sorted(((_mean(copies), text, copies) for text, copies in by_text.items()), key=lambda item: item[0])
         for score, text, copies in pooled:
             worse = [other for other in pooled if other[0] <= score - min_margin and other[1] != text]
             for n, (_, interaction) in enumerate(copies if worse else []):
