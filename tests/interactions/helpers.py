@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db.engine import create_engine, create_sessionmaker
-from adaptive_engine.server.db.models import Model
+from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
+from adaptive_engine.server.db.models import Metric, Model, UseCase
 from adaptive_engine.server.db.session import unit_of_work
 from tests.support import LiveServer
+
+
+async def writer_database(
+    database: str | None, tmp_path: Path, metric_kind: str = "BOOL"
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession], UseCase, Metric]:
+    """A migrated database of its own for the writer's tests (the ``database`` fixture's, or a SQLite file in
+    ``tmp_path``), with a use case and a feedback key of ``metric_kind``: (engine, sessions, use case, key)."""
+    engine = create_engine(database or f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
+    await upgrade(engine)
+    maker = create_sessionmaker(engine)
+    suffix = uuid.uuid4().hex[:8]
+    async with maker() as session:
+        use_case = UseCase(key=f"uc-{suffix}", name="uc")
+        metric = Metric(key=f"key-{suffix}", name="key", kind=metric_kind)
+        session.add_all([use_case, metric])
+        await session.commit()
+    return engine, maker, use_case, metric
 
 
 def seed_models(server: LiveServer, *keys: str) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adaptive_engine.server.db.base import new_id
-from adaptive_engine.server.db.engine import create_engine, create_sessionmaker, upgrade
-from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly, Metric, UseCase
+from adaptive_engine.server.db.models import Completion, Feedback, FeedbackHourly
 from adaptive_engine.server.db.refs import RefCache
 from adaptive_engine.server.domains.interactions.ingest import IngestWriter, Rows, completion_row
 from adaptive_engine.server.domains.interactions.service import prompt_hash
 from adaptive_engine.server.timestamps import utcnow
+from tests.interactions.helpers import writer_database
 
 
 def _interaction(use_case_id: uuid.UUID, metric_id: uuid.UUID, model_key: str) -> tuple[Rows, uuid.UUID]:
@@ -54,15 +54,7 @@ def _feedback(use_case_id: uuid.UUID, metric_id: uuid.UUID, completion_id: uuid.
 
 def test_writer_memory_matches_the_database(database: str | None, tmp_path: Path) -> None:
     async def run() -> None:
-        engine = create_engine(database or f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
-        await upgrade(engine)
-        maker = create_sessionmaker(engine)
-        suffix = uuid.uuid4().hex[:8]
-        async with maker() as session:
-            use_case = UseCase(key=f"uc-{suffix}", name="uc")
-            metric = Metric(key=f"ok-{suffix}", name="ok", kind="BOOL")
-            session.add_all([use_case, metric])
-            await session.commit()
+        engine, maker, use_case, metric = await writer_database(database, tmp_path)
         link = (use_case.id, metric.id)
         writer = IngestWriter(maker, RefCache())
         await writer.start()

@@ -80,6 +80,13 @@ def install() -> None:
     _Registry.installed = True
 
 
+def committed(tables: Iterable[type]) -> None:
+    """Count a commit to ``tables`` made outside a session (db/direct.py), right after it."""
+    counts = _Registry.counts
+    for table in tables:
+        counts[table] = counts.get(table, 0) + 1
+
+
 def generation(tables: Iterable[type]) -> int:
     """A number that grows whenever this process commits a change to one of ``tables``."""
     if not _Registry.installed:

@@ -27,9 +27,9 @@ from sqlalchemy import Insert, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from adaptive_engine.server.db import changes
+from adaptive_engine.server.db import changes, direct
 from adaptive_engine.server.db.base import Base, new_id
 from adaptive_engine.server.db.models import (
     Comparison,
@@ -146,31 +146,50 @@ def _insert(table: type[Base]) -> Insert:
     return insert(cast(Table, table.__table__))
 
 
+async def planned_writes(
+    connection: AsyncConnection, tables: dict[type, list[dict[str, Any]]], known_models: rollups.KnownModels | None
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """What inserting ``tables`` (``Rows.tables``) writes: each table's insert, parents first, then the
+    roll-up upserts, as (statement, rows) pairs. Model keys of feedback's completions that ``known_models``
+    does not know are read on ``connection``."""
+    work: list[tuple[Any, list[dict[str, Any]]]] = [
+        (_insert(table), tables[table]) for table in TABLE_ORDER if tables.get(table)
+    ]
+    work.extend(await rollups.statements(connection, tables, known_models))
+    return work
+
+
 async def insert_rows(session: AsyncSession, rows: Rows, known_models: rollups.KnownModels | None = None) -> None:
-    """Insert ``rows`` in the session's transaction (no commit): the one write path for traffic.
-    ``known_models``: model keys of completions committed earlier (see ``rollups.add``)."""
+    """Insert ``rows`` in the session's transaction (no commit), through SQLAlchemy: the write path of
+    traffic that commits with other work (the writer's own commits go through db/direct.py).
+    ``known_models``: model keys of completions committed earlier (see ``rollups.statements``)."""
     if session.new or session.dirty or session.deleted:
         await session.flush()  # rows below may refer to objects the caller added (Core statements do not flush)
     # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
     # They are not seen by db/changes.py, which no cache needs for these tables; the links below are.
     connection = await session.connection()
-    for table in TABLE_ORDER:
-        batch = rows.tables.get(table)
-        if not batch:
-            continue
+    for statement, batch in await planned_writes(connection, rows.tables, known_models):
         # Core executemany needs one set of keys per statement: group rows by their key set.
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in batch:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for group in by_keys.values():
-            await connection.execute(_insert(table), group)
-    await rollups.add(session, rows.tables, known_models)
+            await connection.execute(statement, group)
     if rows.links:
-        make = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        now = utcnow()
-        values = [{"use_case_id": u, "metric_id": m, "created_at": now} for u, m in sorted(rows.links)]
         # Through the session: KnownLinks (and any cache of the links) watches this table's commits.
-        await session.execute(make(UseCaseMetric).values(values).on_conflict_do_nothing())
+        await session.execute(_link_insert(connection.dialect.name), _link_rows(rows.links))
+
+
+@functools.cache
+def _link_insert(dialect: str) -> Insert:
+    """Link a feedback key to a use case unless it is linked."""
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    return make(cast(Table, UseCaseMetric.__table__)).on_conflict_do_nothing()
+
+
+def _link_rows(links: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [{"use_case_id": u, "metric_id": m, "created_at": now} for u, m in sorted(links)]
 
 
 @dataclass
@@ -187,7 +206,8 @@ class IngestWriter:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], lookups: RefCache, metrics: Metrics | None = None
     ) -> None:
-        self._sessionmaker = sessionmaker
+        # Its commits take a connection of the sessions' engine (no session: see db/direct.py).
+        self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self.metrics = metrics or Metrics()
         self.metrics.watch(LiveReadings(self._readings))
         self._queue: asyncio.Queue[_Pending | None] | None = None
@@ -335,18 +355,19 @@ class IngestWriter:
         return [("gauge", "ingest_queue_depth", "Logged batches waiting for the ingest writer", (), [((), depth)])]
 
     async def _commit(self, rows: Rows) -> None:
-        assert self._sessionmaker is not None
         generation = changes.generation((UseCaseMetric,))
-        todo = Rows(rows.tables, self.known_links.missing(rows.links)) if rows.links else rows
-        async with self._sessionmaker() as session:
-            try:
-                await insert_rows(session, todo, self.recent_completions.model_key)
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        links = self.known_links.missing(rows.links) if rows.links else set()
+        async with self._engine.connect() as connection:
+            work = await planned_writes(connection, rows.tables, self.recent_completions.model_key)
+            if links:
+                work.append((_link_insert(connection.dialect.name), _link_rows(links)))
+            if connection.in_transaction():  # model keys were read: end that read before the direct write
+                await connection.rollback()
+            await direct.run(connection, work)
+        if links:
+            changes.committed((UseCaseMetric,))  # the caches of links see it (db/changes.py)
         if rows.links:
-            self.known_links.committed(rows.links, generation, linked=bool(todo.links))
+            self.known_links.committed(rows.links, generation, linked=bool(links))
         self.commits += 1
         self.recent_completions.add(rows)
 

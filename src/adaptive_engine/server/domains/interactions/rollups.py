@@ -92,9 +92,20 @@ def _least(dialect: str) -> Any:
 async def add(
     session: AsyncSession, tables: dict[type, list[dict[str, Any]]], known_models: KnownModels | None = None
 ) -> None:
-    """Add the rows about to be inserted (column dicts by table, as ``Rows.tables``) to the roll-ups.
-    ``known_models``: model keys of completions committed earlier (the writer's memory), so feedback on them
-    needs no query."""
+    """Add the rows about to be inserted (column dicts by table, as ``Rows.tables``) to the roll-ups, in the
+    session's transaction."""
+    # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
+    connection = await session.connection()
+    for statement, rows in await statements(connection, tables, known_models):
+        await connection.execute(statement, rows)
+
+
+async def statements(
+    connection: AsyncConnection, tables: dict[type, list[dict[str, Any]]], known_models: KnownModels | None = None
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The roll-up upserts (with their rows) that add the rows about to be inserted (column dicts by table,
+    as ``Rows.tables``). ``known_models``: model keys of completions committed earlier (the writer's memory),
+    so feedback on them needs no query; the others are read on ``connection``."""
     traffic: dict[tuple[uuid.UUID, int, str], dict[str, float]] = {}
 
     def cell(row: dict[str, Any]) -> dict[str, float]:
@@ -113,8 +124,6 @@ async def add(
     for row in tables.get(InferenceError, ()):
         cell(row)["errors"] += 1
 
-    # Core statements on the session's connection: the session's ORM execution layer costs more than they do.
-    connection = await session.connection()
     # count, sum, sum of squares, lowest, highest
     feedback: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[float]] = {}
     feedbacks = tables.get(Feedback, ())
@@ -137,34 +146,39 @@ async def add(
             stats[4] = max(stats[4], value)
 
     dialect = connection.dialect.name
-    await usage_rollups.add(connection, tables)
+    out = usage_rollups.statements(tables, dialect)
     # Sorted keys: two transactions adding to the same rows lock them in the same order (no deadlock).
     if traffic:
-        await connection.execute(
-            _traffic_upsert(dialect),
-            [
-                {"use_case_id": u, "hour": h, "model_key": m, **acc}
-                for (u, h, m), acc in sorted(traffic.items(), key=_order)
-            ],
+        out.append(
+            (
+                _traffic_upsert(dialect),
+                [
+                    {"use_case_id": u, "hour": h, "model_key": m, **acc}
+                    for (u, h, m), acc in sorted(traffic.items(), key=_order)
+                ],
+            )
         )
     if feedback:
-        await connection.execute(
-            _feedback_upsert(dialect),
-            [
-                {
-                    "use_case_id": u,
-                    "metric_id": k,
-                    "hour": h,
-                    "model_key": m,
-                    "count": n,
-                    "total": s,
-                    "total_sq": sq,
-                    "min_value": lo,
-                    "max_value": hi,
-                }
-                for (u, k, h, m), (n, s, sq, lo, hi) in sorted(feedback.items(), key=_order)
-            ],
+        out.append(
+            (
+                _feedback_upsert(dialect),
+                [
+                    {
+                        "use_case_id": u,
+                        "metric_id": k,
+                        "hour": h,
+                        "model_key": m,
+                        "count": n,
+                        "total": s,
+                        "total_sq": sq,
+                        "min_value": lo,
+                        "max_value": hi,
+                    }
+                    for (u, k, h, m), (n, s, sq, lo, hi) in sorted(feedback.items(), key=_order)
+                ],
+            )
         )
+    return out
 
 
 def _order(item: tuple[tuple[Any, ...], Any]) -> tuple[str, ...]:

@@ -102,19 +102,27 @@ def upsert(dialect: str) -> Any:
     )
 
 
-async def add(connection: AsyncConnection, tables: dict[type, list[dict[str, Any]]]) -> None:
-    """Upsert the batch's sums, in ``connection``'s transaction."""
+def statements(tables: dict[type, list[dict[str, Any]]], dialect: str) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The upsert of the batch's sums, with its rows (none for a batch with nothing to count)."""
     cells = fold(tables)
     if not cells:
-        return
+        return []
     # Sorted: two transactions adding to the same rows lock them in the same order (no deadlock).
-    await connection.execute(
-        upsert(connection.dialect.name),
-        [
-            {**dict(zip(KEY_COLUMNS, cell, strict=True)), **acc}
-            for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
-        ],
-    )
+    return [
+        (
+            upsert(dialect),
+            [
+                {**dict(zip(KEY_COLUMNS, cell, strict=True)), **acc}
+                for cell, acc in sorted(cells.items(), key=lambda item: tuple(map(str, item[0])))
+            ],
+        )
+    ]
+
+
+async def add(connection: AsyncConnection, tables: dict[type, list[dict[str, Any]]]) -> None:
+    """Upsert the batch's sums, in ``connection``'s transaction."""
+    for statement, rows in statements(tables, connection.dialect.name):
+        await connection.execute(statement, rows)
 
 
 async def prune_minutes(session: AsyncSession, now: datetime) -> int:
