@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from adaptive_engine.server.db import direct
@@ -24,7 +24,14 @@ from adaptive_engine.server.db.models import (
     UsageRollup,
     UseCaseMetric,
 )
-from adaptive_engine.server.domains.interactions.ingest import Rows, completion_row, insert_rows, planned_writes
+from adaptive_engine.server.db.refs import RefCache
+from adaptive_engine.server.domains.interactions.ingest import (
+    IngestWriter,
+    Rows,
+    completion_row,
+    insert_rows,
+    planned_writes,
+)
 from adaptive_engine.server.domains.interactions.service import prompt_hash
 from adaptive_engine.server.timestamps import utcnow
 from tests.interactions.helpers import writer_database
@@ -157,6 +164,36 @@ def test_left_out_keys_take_their_default_and_unknown_keys_are_refused(database:
             with pytest.raises(ValueError, match="metric_idx"):
                 row = {"use_case_id": use_case.id, "metric_id": metric.id, "metric_idx": 1}
                 await direct.run(connection, [(insert(links), [row])])
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_the_writer_replaces_a_connection_that_died_while_idle(database: str | None, tmp_path: Path) -> None:
+    """The writer keeps its connection between commits: when the database drops it (a restart, an idle
+    timeout), the next write still succeeds, on a new connection, and is stored once."""
+
+    async def run() -> None:
+        engine, maker, use_case, metric = await writer_database(database, tmp_path)
+        writer = IngestWriter(maker, RefCache())
+        await writer.start()
+        try:
+            await writer.write(_rows(use_case.id, metric.id, "first"))
+            kept = writer._connection  # the connection it keeps (private: this test breaks it on purpose)
+            assert kept is not None
+            driver = (await kept.get_raw_connection()).driver_connection
+            if engine.dialect.name == "postgresql":
+                async with engine.connect() as other:
+                    await other.execute(text(f"SELECT pg_terminate_backend({driver.get_server_pid()})"))
+            else:
+                await driver.close()
+            await writer.write(_rows(use_case.id, metric.id, "second"))
+            assert writer._connection is not kept
+        finally:
+            await writer.stop()
+        async with engine.connect() as connection:
+            stored = select(Completion.completion).where(Completion.use_case_id == use_case.id)
+            assert sorted((await connection.execute(stored)).scalars()) == ["first", "second"]
         await engine.dispose()
 
     asyncio.run(run())

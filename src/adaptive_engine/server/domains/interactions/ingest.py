@@ -26,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Insert, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from adaptive_engine.server.db import changes, direct
@@ -208,6 +208,7 @@ class IngestWriter:
     ) -> None:
         # Its commits take a connection of the sessions' engine (no session: see db/direct.py).
         self._engine: AsyncEngine = sessionmaker.kw["bind"]
+        self._connection: AsyncConnection | None = None  # kept between commits: see _commit_connection
         self.metrics = metrics or Metrics()
         self.metrics.watch(LiveReadings(self._readings))
         self._queue: asyncio.Queue[_Pending | None] | None = None
@@ -283,6 +284,14 @@ class IngestWriter:
                 waiter.set_result(None)
 
     async def _run(self) -> None:
+        try:
+            await self._serve_queue()
+        finally:
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None
+
+    async def _serve_queue(self) -> None:
         assert self._queue is not None
         stopping = False
         while not stopping:
@@ -350,20 +359,46 @@ class IngestWriter:
         for item in live:
             _succeed(item)
 
+    async def _write(self, connection: AsyncConnection, rows: Rows, links: set[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        try:
+            work = await planned_writes(connection, rows.tables, self.recent_completions.model_key)
+        finally:
+            if connection.in_transaction() and not connection.invalidated:  # model keys were read
+                await connection.rollback()  # end that read before the direct write
+        if links:
+            work.append((_link_insert(connection.dialect.name), _link_rows(links)))
+        await direct.run(connection, work)
+
     def _readings(self) -> list[Reading]:
         depth = self._queue.qsize() if self._queue is not None else 0
         return [("gauge", "ingest_queue_depth", "Logged batches waiting for the ingest writer", (), [((), depth)])]
 
+    async def _commit_connection(self) -> AsyncConnection:
+        """The writer's connection, kept from one commit to the next: checking one out of the pool for each
+        commit (its reset on return, PostgreSQL's liveness ping) cost the event loop a fifth of the commit
+        on PostgreSQL. One that failed (invalidated) is replaced here."""
+        connection = self._connection
+        if connection is not None and connection.invalidated:
+            await connection.close()
+            connection = self._connection = None
+        if connection is None:
+            connection = self._connection = await self._engine.connect()
+        return connection
+
     async def _commit(self, rows: Rows) -> None:
         generation = changes.generation((UseCaseMetric,))
         links = self.known_links.missing(rows.links) if rows.links else set()
-        async with self._engine.connect() as connection:
-            work = await planned_writes(connection, rows.tables, self.recent_completions.model_key)
-            if links:
-                work.append((_link_insert(connection.dialect.name), _link_rows(links)))
-            if connection.in_transaction():  # model keys were read: end that read before the direct write
-                await connection.rollback()
-            await direct.run(connection, work)
+        kept = self._connection is not None and not self._connection.invalidated
+        connection = await self._commit_connection()
+        try:
+            await self._write(connection, rows, links)
+        except DBAPIError:
+            if not (kept and connection.invalidated):
+                raise
+            # The kept connection died while idle (the database restarted...): once more, on a new one. The
+            # failed attempt wrote nothing (db/direct.py: all or nothing), unless it failed in the commit itself;
+            # then the rows that landed refuse their second insert by primary key.
+            await self._write(await self._commit_connection(), rows, links)
         if links:
             changes.committed((UseCaseMetric,))  # the caches of links see it (db/changes.py)
         if rows.links:
