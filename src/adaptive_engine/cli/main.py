@@ -176,7 +176,7 @@ def serve(
     from adaptive_engine.server.app import create_app
     from adaptive_engine.server.connections import uvicorn_options
 
-    served = create_app(settings, data_dir_lock=lock, announce=True)
+    served = create_app(settings, data_dir_lock=lock, announce=True, tune_gc=True)
     from adaptive_engine.server.observability.logs import json_log_config, text_log_config
 
     # Text (a terminal's default): uvicorn's lines tagged with the request id.
@@ -198,12 +198,6 @@ def serve(
     # The port too is taken before start-up: uvicorn binds it only after the application started (which, on a
     # database shared with running replicas, is work done for nothing). It exits with status 3 when taken.
     sock = config.bind_socket()
-    # Everything loaded so far (torch, transformers, the app) lives as long as the process: keep it out of
-    # the garbage collector's full passes, which otherwise walk millions of objects under request load.
-    import gc
-
-    gc.collect()
-    gc.freeze()
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
