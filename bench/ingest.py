@@ -1,5 +1,6 @@
 """Ingest throughput: acknowledged interaction + feedback events per second through REST, beside the
-raw ceiling of the same database (batched inserts of the same rows, no HTTP), measured in the same run.
+raw ceiling of the same database (batched inserts of the same rows through the writer's own write path, no
+HTTP), measured in the same run.
 
     PYTHONPATH=src python bench/ingest.py [--seconds 10] [--rounds 3] [--databases sqlite,postgresql] [--clients 1,64]
         [--limits]
@@ -32,12 +33,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from server_process import ServerProcess  # noqa: E402
 
+from adaptive_engine.server.db import direct  # noqa: E402
 from adaptive_engine.server.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from adaptive_engine.server.db.models import Completion, Feedback, Metric, UseCase  # noqa: E402
 from adaptive_engine.server.domains.interactions.ingest import (  # noqa: E402
     Rows,
     completion_row,
-    insert_rows,
+    planned_writes,
 )
 from adaptive_engine.server.domains.interactions.service import prompt_hash  # noqa: E402
 from adaptive_engine.server.timestamps import utcnow  # noqa: E402
@@ -121,7 +123,8 @@ async def rest_load(
 
 
 async def raw_ceiling(database_url: str, use_case: str, metric: str, seconds: float) -> float:
-    """Events/s of batched inserts of the same rows straight into the database (no HTTP, no validation)."""
+    """Events/s of batched inserts of the same rows straight into the database, through the ingest writer's
+    own write path (db/direct.py), with no HTTP, no validation and no queue."""
     from sqlalchemy import select
 
     engine = create_engine(database_url)
@@ -164,9 +167,8 @@ async def raw_ceiling(database_url: str, use_case: str, metric: str, seconds: fl
                             "user_ref": None,
                         },
                     )
-            async with maker() as session:
-                await insert_rows(session, rows)
-                await session.commit()
+            async with engine.connect() as connection:
+                await direct.run(connection, await planned_writes(connection, rows.tables, None))
             events += rows.count()
         return events / (time.monotonic() - start)
     finally:
