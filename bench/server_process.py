@@ -32,17 +32,19 @@ class ServerProcess:
         log_path: Path | None = None,
         extra_path: str | None = None,
         timeout_s: float = 300.0,
+        launcher: list[str] | None = None,
     ) -> None:
         """``env``: ADAPTIVE_* settings on top of this process's environment; ``log_path``: where its output
-        goes (discarded without); ``extra_path``: more of sys.path for it (e.g. packages to compare)."""
+        goes (discarded without); ``extra_path``: more of sys.path for it (e.g. packages to compare);
+        ``launcher``: what runs the CLI's ``serve ...`` arguments instead of ``-m adaptive_engine.cli`` (a
+        script that observes the server from inside)."""
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         pythonpath = os.pathsep.join([str(ROOT / "src"), *([extra_path] if extra_path else [])])
         full_env = {**os.environ, "PYTHONPATH": pythonpath, "ADAPTIVE_ADMIN_API_KEY": api_key, **(env or {})}
         cmd = [
             sys.executable,
-            "-m",
-            "adaptive_engine.cli",
+            *(launcher or ["-m", "adaptive_engine.cli"]),
             "serve",
             "--host",
             "127.0.0.1",
