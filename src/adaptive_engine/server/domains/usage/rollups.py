@@ -1,8 +1,8 @@
 """Usage roll-ups: requests, tokens, errors, latency histogram and cost per MINUTE, HOUR and DAY bucket ×
 use case × model × API key × user.
 
-The ingest writer calls :func:`add` with every batch of completions and failed calls it inserts (and of
-calls served without being stored, :class:`UnstoredCall`), in the same transaction (through
+Every batch of completions and failed calls the ingest writer inserts (and of calls served without being
+stored, :class:`UnstoredCall`) takes the upsert :func:`statements` gives, in the same transaction (through
 interactions/rollups.py): each batch becomes one upsert of one row per cell and period, so a commit of 2,000
 rows costs one more statement, and the roll-ups are exactly as durable as the rows. Latency is kept as counts
 per fixed bucket (LATENCY_BOUNDS_MS): buckets merge by addition, so p50 and p95 can be read for any set of
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adaptive_engine.server.db.models import Completion, InferenceError, UsageRollup
 from adaptive_engine.server.db.models.completions import NO_MODEL
@@ -117,12 +117,6 @@ def statements(tables: dict[type, list[dict[str, Any]]], dialect: str) -> list[t
             ],
         )
     ]
-
-
-async def add(connection: AsyncConnection, tables: dict[type, list[dict[str, Any]]]) -> None:
-    """Upsert the batch's sums, in ``connection``'s transaction."""
-    for statement, rows in statements(tables, connection.dialect.name):
-        await connection.execute(statement, rows)
 
 
 async def prune_minutes(session: AsyncSession, now: datetime) -> int:
