@@ -142,15 +142,20 @@ def process_tree(pid: int) -> set[int]:
 
 
 @contextmanager
-def counting_statements(server: LiveServer) -> Iterator[list[str]]:
-    """The SQL statements the server's engine runs inside the block (the server runs in this process)."""
+def counting_statements(server: LiveServer, requests_only: bool = False) -> Iterator[list[str]]:
+    """The SQL statements the server's engine runs inside the block (the server runs in this process). With
+    ``requests_only``, only those run while serving a request: not the server's background work (A/B test
+    evaluation, the job runner, housekeeping), which runs whenever its period comes."""
     from sqlalchemy import event
+
+    from adaptive_engine.server.observability.logs import request_id
 
     engine = server.app.state.engine.sync_engine
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, _params, _context, _many) -> None:
-        seen.append(statement)
+        if not requests_only or request_id.get() is not None:
+            seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:

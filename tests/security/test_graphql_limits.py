@@ -96,7 +96,7 @@ FRAGMENT_BOMB = (
 
 
 def test_alias_bomb_is_refused_before_anything_runs(server: LiveServer) -> None:
-    with counting_statements(server) as statements:
+    with counting_statements(server, requests_only=True) as statements:
         message = refusal(server, ALIAS_BOMB, "tokens")
     assert message == "The query is longer than 5,000 tokens (setting ADAPTIVE_GRAPHQL_MAX_TOKENS)"
     assert not [s for s in statements if "completions" in s]
