@@ -22,6 +22,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(health_url: str, process: subprocess.Popen, timeout_s: float, interval_s: float = 0.2) -> bool:
+    """Whether ``health_url`` answered 200 within ``timeout_s`` (False at once if ``process`` exited)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(health_url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(interval_s)
+
+
 class ServerProcess:
     def __init__(
         self,
@@ -60,17 +74,9 @@ class ServerProcess:
         self._log: IO[bytes] | None = open(log_path, "wb") if log_path else None
         output = self._log if self._log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, env=full_env, stdout=output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the server did not start{f'; see {log_path}' if log_path else ''}")
-            time.sleep(0.2)
+        if not wait_until_healthy(f"{self.url}/health", self.proc, timeout_s):
+            self.stop()
+            raise RuntimeError(f"the server did not start{f'; see {log_path}' if log_path else ''}")
 
     def cpu_seconds(self) -> float:
         """CPU time (user and system, all threads) the server process has used so far: divided by the work done,

@@ -34,13 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from server_process import ServerProcess, free_port  # noqa: E402
+from server_process import ServerProcess, free_port, wait_until_healthy  # noqa: E402
 
 from adaptive_engine import Adaptive  # noqa: E402
 
@@ -146,16 +145,8 @@ def vllm_alone(options: argparse.Namespace) -> Figures:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + options.start_timeout
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"vLLM did not start; its output is in {log.name}")
-            time.sleep(1)
+        if not wait_until_healthy(f"http://127.0.0.1:{port}/health", process, options.start_timeout, 1.0):
+            raise RuntimeError(f"vLLM did not start; its output is in {log.name}")
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         return measure(url, {"Authorization": f"Bearer {api_key}"}, "bench", options)
     finally:

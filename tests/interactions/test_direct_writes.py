@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import String, Table, cast, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from adaptive_engine.server.db import direct
@@ -78,8 +78,6 @@ def _rows(use_case_id: uuid.UUID, metric_id: uuid.UUID, completion_text: str, at
 async def _stored(connection: Any, table: Any, row_id: uuid.UUID) -> dict[str, Any]:
     """The row as the database returns it, every column cast to text (how it is stored, not how the ORM
     reads it back: a JSON null and an SQL NULL differ here)."""
-    from sqlalchemy import String, cast
-
     columns = [cast(c, String).label(c.name) for c in table.c if c.name != "id"]
     row = (await connection.execute(select(*columns).where(table.c.id == row_id))).one()
     return dict(row._mapping)

@@ -60,9 +60,7 @@ def _class_of_table(table: Any) -> type | None:
 
 
 def _on_commit(session: Session) -> None:
-    counts = _Registry.counts
-    for table in session.info.pop(_TOUCHED, ()):
-        counts[table] = counts.get(table, 0) + 1
+    committed(session.info.pop(_TOUCHED, ()))
 
 
 def _on_rollback(session: Session) -> None:
@@ -81,7 +79,8 @@ def install() -> None:
 
 
 def committed(tables: Iterable[type]) -> None:
-    """Count a commit to ``tables`` made outside a session (db/direct.py), right after it."""
+    """Count a commit to ``tables``, right after it: a session's (its flushed and executed changes), or one
+    made outside a session (db/direct.py)."""
     counts = _Registry.counts
     for table in tables:
         counts[table] = counts.get(table, 0) + 1

@@ -12,9 +12,8 @@ otherwise is invalidated, so the pool replaces it.
 
 from __future__ import annotations
 
-import functools
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -71,7 +70,7 @@ def prepare(statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]) -
         default = _column_default(statement, name)
         bind = compiled.binds[name]
         if default is None and not bind.required:  # a literal of the statement itself (``x + 1``)
-            default = functools.partial(lambda value: value, bind.effective_value)
+            default = _constant(bind.effective_value)
         if default is None:
             raise ValueError(f"{statement}: rows lack {name!r}, whose default only SQLAlchemy's execution applies")
         defaults.append((name, default))
@@ -91,9 +90,20 @@ def _column_default(statement: ClauseElement, name: str) -> Callable[[], Any] | 
         arg = default.arg
         return lambda: arg(None)  # SQLAlchemy wraps a column default to take an execution context
     if default.is_scalar:
-        value = default.arg
-        return lambda: value
+        return _constant(default.arg)
     return None
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
+
+
+def key_groups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, ...], list[Mapping[str, Any]]]:
+    """``rows`` by their set of keys (sorted): one executemany takes rows with the same keys."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return groups
 
 
 async def run(connection: AsyncConnection, work: Work) -> None:
@@ -104,11 +114,7 @@ async def run(connection: AsyncConnection, work: Work) -> None:
     for statement, rows in work:
         if not rows:
             continue
-        # Rows of one executemany share their keys: split rows that do not (Core does the same).
-        by_keys: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-        for row in rows:
-            by_keys.setdefault(tuple(row), []).append(row)
-        for keys, group in by_keys.items():
+        for keys, group in key_groups(rows).items():
             prepared = prepare(statement, dialect, keys)
             batches.append((prepared.sql, prepared.values(group)))
     if not batches:

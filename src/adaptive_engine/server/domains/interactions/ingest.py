@@ -181,11 +181,7 @@ async def insert_rows(session: AsyncSession, rows: Rows, known_models: rollups.K
     # They are not seen by db/changes.py, which no cache needs for these tables; the links below are.
     connection = await session.connection()
     for statement, batch in await planned_writes(connection, rows.tables, known_models):
-        # Core executemany needs one set of keys per statement: group rows by their key set.
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in batch:
-            by_keys.setdefault(tuple(sorted(row)), []).append(row)
-        for group in by_keys.values():
+        for group in direct.key_groups(batch).values():  # Core executemany too wants one key set per call
             await connection.execute(statement, group)
     if rows.links:
         # Through the session: KnownLinks (and any cache of the links) watches this table's commits.
